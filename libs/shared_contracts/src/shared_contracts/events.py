@@ -1,0 +1,232 @@
+"""Every event that crosses the broker.
+
+Within one version fields are only added, with defaults; removing, renaming or
+retyping a field, or adding a required one, needs a new version.
+``tests/test_schema_compat.py`` enforces this against ``schemas/``.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from .artifacts import ArtifactRef
+from .envelope import EventPayload, event
+
+__all__ = [
+    "AnalysisCompleted",
+    "AnalysisOptions",
+    "AnalysisRequested",
+    "ColumnSummary",
+    "DashboardReady",
+    "DashboardRequested",
+    "DatasetIngested",
+    "DatasetProfiled",
+    "DatasetRejected",
+    "DatasetTransformed",
+    "DatasetUploaded",
+    "IngestOptions",
+    "JobProgress",
+    "StageFailed",
+    "Stage",
+]
+
+Stage = Literal["gateway", "ingest", "profile", "etl", "ml", "dashboard"]
+BadRowPolicy = Literal["reject", "skip"]
+
+
+class IngestOptions(BaseModel):
+    """How the user wants the upload read. Everything is optional: the reader sniffs the rest."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    type_overrides: dict[str, str] = Field(
+        default_factory=dict,
+        description="Column name -> semantic type that replaces the inferred one",
+        examples=[{"zip": "categorical", "amount": "currency"}],
+    )
+    bad_rows: BadRowPolicy = Field(
+        default="reject",
+        description="What to do with ragged or unparseable rows: reject the file, or skip them and report",
+    )
+    validation_rules: list[dict[str, Any]] = Field(
+        default_factory=list, description="Declarative validation rules (see the ingest docs)"
+    )
+
+
+class AnalysisOptions(BaseModel):
+    """What the user asked the analysis to do."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    target: str | None = Field(default=None, description="Column to predict; none runs only unsupervised analysis")
+    time_budget_s: float = Field(default=60.0, gt=0, le=24 * 3600, description="Wall-clock budget for AutoML")
+    etl_config: dict[str, Any] | None = Field(default=None, description="ETL config overriding the auto plan")
+    keep_leaky_features: bool = Field(default=False)
+    pdf: bool = Field(default=False, description="Also render the dashboard as a PDF report")
+
+
+class ColumnSummary(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    name: str
+    semantic_type: str
+    physical_type: str
+
+
+class _DatasetEvent(EventPayload):
+    dataset_id: uuid.UUID
+
+
+@event
+class DatasetUploaded(_DatasetEvent):
+    """A user uploaded a file; it sits raw in the artifact store."""
+
+    event_type = "dataset.uploaded"
+    event_version = 1
+
+    raw: ArtifactRef
+    display_name: str = Field(description="The user's file name, for display only; never used as a key")
+    ingest: IngestOptions = Field(default_factory=IngestOptions)
+    analysis: AnalysisOptions | None = Field(
+        default=None, description="When set, the job goes on to ETL, ML and dashboard after profiling"
+    )
+
+
+@event
+class DatasetIngested(_DatasetEvent):
+    """The upload was read, typed and written as Parquet."""
+
+    event_type = "dataset.ingested"
+    event_version = 1
+
+    parquet: ArtifactRef
+    ingest_report: ArtifactRef = Field(description="JSON IngestReport: dialect, schema, bad rows, validation")
+    row_count: int = Field(ge=0)
+    columns: list[ColumnSummary]
+    analysis: AnalysisOptions | None = None
+
+
+@event
+class DatasetRejected(_DatasetEvent):
+    """The upload could not be accepted (bad encoding, ragged rows under the reject policy, ...)."""
+
+    event_type = "dataset.rejected"
+    event_version = 1
+
+    code: str = Field(examples=["csv_ragged_rows"])
+    message: str
+    details: dict[str, Any] = Field(default_factory=dict)
+
+
+@event
+class AnalysisRequested(_DatasetEvent):
+    """A user asked to analyse an already ingested dataset."""
+
+    event_type = "analysis.requested"
+    event_version = 1
+
+    parquet: ArtifactRef
+    ingest_report: ArtifactRef
+    analysis: AnalysisOptions
+
+
+@event
+class DatasetProfiled(_DatasetEvent):
+    """The profile of a dataset is ready."""
+
+    event_type = "dataset.profiled"
+    event_version = 1
+
+    parquet: ArtifactRef
+    profile: ArtifactRef
+    quality_score: float = Field(ge=0, le=100)
+    alert_count: int = Field(ge=0)
+    analysis: AnalysisOptions | None = None
+
+
+@event
+class DatasetTransformed(_DatasetEvent):
+    """ETL cleaned the dataset; the fitted pipeline is stored as data."""
+
+    event_type = "dataset.transformed"
+    event_version = 1
+
+    cleaned_parquet: ArtifactRef
+    cleaned_csv: ArtifactRef | None = None
+    etl_report: ArtifactRef
+    pipeline: ArtifactRef
+    profile: ArtifactRef
+    analysis: AnalysisOptions
+
+
+@event
+class AnalysisCompleted(_DatasetEvent):
+    """The ML analysis is ready."""
+
+    event_type = "analysis.completed"
+    event_version = 1
+
+    analysis_result: ArtifactRef
+    profile: ArtifactRef
+    etl_report: ArtifactRef
+    cleaned_parquet: ArtifactRef
+    model_id: uuid.UUID | None = None
+    options: AnalysisOptions
+
+
+@event
+class DashboardRequested(_DatasetEvent):
+    """A user asked for a (re-)render of a dashboard."""
+
+    event_type = "dashboard.requested"
+    event_version = 1
+
+    analysis_result: ArtifactRef | None = None
+    profile: ArtifactRef
+    etl_report: ArtifactRef | None = None
+    cleaned_parquet: ArtifactRef
+    pdf: bool = False
+    theme: Literal["light", "dark"] = "light"
+
+
+@event
+class DashboardReady(_DatasetEvent):
+    """The dashboard is built. This ends a job."""
+
+    event_type = "dashboard.ready"
+    event_version = 1
+
+    dashboard_id: uuid.UUID
+    html: ArtifactRef
+    pdf: ArtifactRef | None = None
+
+
+@event
+class StageFailed(EventPayload):
+    """A stage gave up on a job. This ends the job as failed."""
+
+    event_type = "stage.failed"
+    event_version = 1
+
+    stage: Stage
+    code: str = Field(examples=["poison_message", "retries_exhausted", "target_not_found"])
+    reason: str = Field(description="Plain-language reason shown to the user")
+    failed_event_id: uuid.UUID | None = None
+    failed_routing_key: str | None = None
+    attempts: int = Field(default=1, ge=0)
+    dataset_id: uuid.UUID | None = None
+
+
+@event
+class JobProgress(EventPayload):
+    """Progress of long work inside a stage. Informational: it may be lost without harm."""
+
+    event_type = "job.progress"
+    event_version = 1
+
+    stage: Stage
+    fraction: float = Field(ge=0, le=1)
+    message: str = ""
