@@ -1,0 +1,1 @@
+"""Plumbing every service shares: broker, database, artifact store, health, metrics, logs, traces."""

@@ -160,6 +160,7 @@ class DatasetTransformed(_DatasetEvent):
     pipeline: ArtifactRef
     profile: ArtifactRef
     analysis: AnalysisOptions
+    parquet: ArtifactRef | None = Field(default=None, description="The ingested (typed, uncleaned) dataset")
 
 
 @event
@@ -175,6 +176,7 @@ class AnalysisCompleted(_DatasetEvent):
     cleaned_parquet: ArtifactRef
     model_id: uuid.UUID | None = None
     options: AnalysisOptions
+    parquet: ArtifactRef | None = Field(default=None, description="The ingested (typed, uncleaned) dataset")
 
 
 @event

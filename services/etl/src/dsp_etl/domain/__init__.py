@@ -1,0 +1,33 @@
+"""The ETL core: configurable, explained, replayable cleaning and feature engineering.
+
+Pure data in, data out: no broker, database or store. The service adapter and the ``dsp`` CLI both
+call :func:`run_etl`; the prediction path replays a stored pipeline with :func:`apply_pipeline`.
+"""
+
+from .config import ConfigError, load_config
+from .export import defuse_formulas, write_safe_csv
+from .pipeline import RowMode, apply_pipeline, fit_pipeline
+from .planner import TargetNotFoundError, plan_etl
+from .plugins import ENTRY_POINT_GROUP, PLUGINS_DIR_ENV, PluginError, TransformPlugin, discover_plugins, load_plugin
+from .run import EtlResult, ExportFormat, run_etl
+
+__all__ = [
+    "ENTRY_POINT_GROUP",
+    "PLUGINS_DIR_ENV",
+    "ConfigError",
+    "EtlResult",
+    "ExportFormat",
+    "PluginError",
+    "RowMode",
+    "TargetNotFoundError",
+    "TransformPlugin",
+    "apply_pipeline",
+    "defuse_formulas",
+    "discover_plugins",
+    "fit_pipeline",
+    "load_config",
+    "load_plugin",
+    "plan_etl",
+    "run_etl",
+    "write_safe_csv",
+]

@@ -1,0 +1,68 @@
+# The two commands a newcomer needs: `make run` and `make test`.
+SHELL := /bin/bash
+UV ?= $(shell command -v uv 2>/dev/null || echo "$(HOME)/.local/bin/uv")
+VENV := .venv
+PY := $(VENV)/bin/python
+SAMPLE ?= samples/penguins-raw.csv
+TARGET ?= Species
+OUT ?= out/sample
+PYTEST_FLAGS ?=
+
+.PHONY: help install run test unit integration e2e browser bench up down status lint schemas asyncapi clean
+
+help:
+	@echo "make run      - install, then analyse a sample CSV with the dsp command (no services needed)"
+	@echo "make test     - every test tier: unit, integration (real PostgreSQL/RabbitMQ/Redis), e2e, browser"
+	@echo "make up/down  - run the whole mesh locally as processes (gateway on http://127.0.0.1:8000)"
+	@echo "make bench    - benchmarks against peers; results in docs/benchmarks.md"
+
+$(UV):
+	python3 -m pip install --user --quiet "uv>=0.5"
+
+$(VENV)/.installed: uv.lock pyproject.toml $(wildcard libs/*/pyproject.toml services/*/pyproject.toml cli/pyproject.toml plugins/*/pyproject.toml) | $(UV)
+	$(UV) sync --frozen --all-packages --all-groups
+	@touch $@
+
+install: $(VENV)/.installed
+
+run: install
+	$(VENV)/bin/dsp analyze $(SAMPLE) --target "$(TARGET)" --out $(OUT) --time-budget 30
+
+test: install
+	bash scripts/test.sh $(PYTEST_FLAGS)
+
+unit: install
+	$(PY) -m pytest -m "not integration and not e2e and not browser and not slow" $(PYTEST_FLAGS)
+
+integration: install
+	$(PY) -m pytest -m "integration" $(PYTEST_FLAGS)
+
+e2e: install
+	$(PY) -m pytest -m "e2e" $(PYTEST_FLAGS)
+
+browser: install
+	$(PY) -m pytest -m "browser" $(PYTEST_FLAGS)
+
+bench: install
+	$(PY) bench/run_all.py
+
+up: install
+	$(PY) -m mesh_kit.local_mesh up
+
+down:
+	$(PY) -m mesh_kit.local_mesh down
+
+status:
+	$(PY) -m mesh_kit.local_mesh status
+
+lint: install
+	$(VENV)/bin/ruff check .
+
+schemas: install
+	$(PY) -m shared_contracts.schemas --write
+
+asyncapi: install
+	$(PY) scripts/asyncapi.py --write
+
+clean:
+	rm -rf out var .pytest_cache

@@ -1,0 +1,189 @@
+{{/* Chart name, truncated to the 63 characters Kubernetes allows in a label. */}}
+{{- define "dsp.name" -}}
+{{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{/* Release-scoped name; object names are "<fullname>-<service>". */}}
+{{- define "dsp.fullname" -}}
+{{- if .Values.fullnameOverride }}
+{{- .Values.fullnameOverride | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- $name := default .Chart.Name .Values.nameOverride }}
+{{- if contains $name .Release.Name }}
+{{- .Release.Name | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- printf "%s-%s" .Release.Name $name | trunc 63 | trimSuffix "-" }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{- define "dsp.chart" -}}
+{{- printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{- define "dsp.labels" -}}
+helm.sh/chart: {{ include "dsp.chart" . }}
+app.kubernetes.io/part-of: {{ include "dsp.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+{{- end }}
+
+{{- define "dsp.serviceAccountName" -}}
+{{- if .Values.serviceAccount.create }}
+{{- default (include "dsp.fullname" .) .Values.serviceAccount.name }}
+{{- else }}
+{{- default "default" .Values.serviceAccount.name }}
+{{- end }}
+{{- end }}
+
+{{- define "dsp.secretName" -}}
+{{- default (include "dsp.fullname" .) .Values.secrets.existingSecret }}
+{{- end }}
+
+{{/* The migrate Jobs run before the release's own Secret exists, so they read a hook Secret. */}}
+{{- define "dsp.migrateSecretName" -}}
+{{- default (printf "%s-migrate" (include "dsp.fullname" .)) .Values.secrets.existingSecret }}
+{{- end }}
+
+{{- define "dsp.image" -}}
+{{- $root := .root -}}
+{{- printf "%s/%s:%s" $root.Values.image.repository .name (default $root.Chart.AppVersion $root.Values.image.tag) }}
+{{- end }}
+
+{{/* Secret data shared by the release Secret and the migrate hook Secret. */}}
+{{- define "dsp.secretData" -}}
+amqp-url: {{ required "secrets.amqpUrl is required (or set secrets.existingSecret)" .Values.secrets.amqpUrl | b64enc | quote }}
+redis-url: {{ required "secrets.redisUrl is required (or set secrets.existingSecret)" .Values.secrets.redisUrl | b64enc | quote }}
+aws-access-key-id: {{ .Values.secrets.awsAccessKeyId | b64enc | quote }}
+aws-secret-access-key: {{ .Values.secrets.awsSecretAccessKey | b64enc | quote }}
+{{- range $svc := list "gateway" "ingest" "profile" "etl" "ml" "dashboard" }}
+{{- if (index $.Values $svc).create }}
+{{ $svc }}-db-password: {{ required (printf "secrets.dbPasswords.%s is required (or set secrets.existingSecret)" $svc) (index $.Values.secrets.dbPasswords $svc) | b64enc | quote }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{/*
+Environment shared by a service's Deployment and its migrate Job.
+Call with (dict "root" $ "name" "<service>" "values" .Values.<service> "secretName" "<secret>").
+DSP_DB_PASSWORD comes first so that DSP_DATABASE_URL can reference it with $(DSP_DB_PASSWORD).
+*/}}
+{{- define "dsp.env" -}}
+{{- $root := .root -}}
+{{- $db := $root.Values.config.database -}}
+- name: DSP_HTTP_PORT
+  value: {{ .values.port | quote }}
+- name: DSP_DB_PASSWORD
+  valueFrom:
+    secretKeyRef:
+      name: {{ .secretName }}
+      key: {{ .name }}-db-password
+- name: DSP_DATABASE_URL
+  value: {{ printf "postgresql://dsp_%s:$(DSP_DB_PASSWORD)@%s:%v/%s?sslmode=%s" .name $db.host $db.port $db.name $db.sslmode | quote }}
+- name: DSP_AMQP_URL
+  valueFrom:
+    secretKeyRef:
+      name: {{ .secretName }}
+      key: amqp-url
+- name: DSP_REDIS_URL
+  valueFrom:
+    secretKeyRef:
+      name: {{ .secretName }}
+      key: redis-url
+- name: AWS_ACCESS_KEY_ID
+  valueFrom:
+    secretKeyRef:
+      name: {{ .secretName }}
+      key: aws-access-key-id
+      optional: true
+- name: AWS_SECRET_ACCESS_KEY
+  valueFrom:
+    secretKeyRef:
+      name: {{ .secretName }}
+      key: aws-secret-access-key
+      optional: true
+{{- if eq .name "gateway" }}
+- name: DSP_MAX_UPLOAD_BYTES
+  value: {{ .values.maxUploadBytes | int64 | quote }}
+{{- end }}
+{{- with .values.extraEnv }}
+{{ toYaml . }}
+{{- end }}
+{{- end }}
+
+{{/* Volumes every pod mounts: a writable /tmp, and the artifact claim when configured. */}}
+{{- define "dsp.volumes" -}}
+- name: tmp
+  emptyDir:
+    sizeLimit: {{ .root.Values.tmpSizeLimit }}
+{{- if .root.Values.artifacts.persistence.enabled }}
+- name: artifacts
+  persistentVolumeClaim:
+    claimName: {{ default (printf "%s-artifacts" (include "dsp.fullname" .root)) .root.Values.artifacts.persistence.existingClaim }}
+{{- end }}
+{{- if .values.shmSizeLimit }}
+- name: dshm
+  emptyDir:
+    medium: Memory
+    sizeLimit: {{ .values.shmSizeLimit }}
+{{- end }}
+{{- end }}
+
+{{- define "dsp.volumeMounts" -}}
+- name: tmp
+  mountPath: /tmp
+{{- if .root.Values.artifacts.persistence.enabled }}
+- name: artifacts
+  mountPath: {{ .root.Values.artifacts.persistence.mountPath }}
+{{- end }}
+{{- if .values.shmSizeLimit }}
+- name: dshm
+  mountPath: /dev/shm
+{{- end }}
+{{- end }}
+
+{{/* Pod fields shared by Deployments and Jobs. Hook Jobs run before the release's
+ServiceAccount exists, so they pass "hook" true and use the namespace default. */}}
+{{- define "dsp.podSpecCommon" -}}
+{{- $root := .root -}}
+{{- if not .hook }}
+serviceAccountName: {{ include "dsp.serviceAccountName" $root }}
+{{- end }}
+automountServiceAccountToken: false
+{{- with $root.Values.imagePullSecrets }}
+imagePullSecrets:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+securityContext:
+  {{- toYaml $root.Values.podSecurityContext | nindent 2 }}
+{{- with $root.Values.nodeSelector }}
+nodeSelector:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- with $root.Values.tolerations }}
+tolerations:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- end }}
+
+{{/* Non-secret settings: ConfigMap data for Deployments, inline env for hook Jobs. */}}
+{{- define "dsp.configData" -}}
+DSP_ENVIRONMENT: {{ .Values.config.environment | quote }}
+DSP_LOG_LEVEL: {{ .Values.config.logLevel | quote }}
+DSP_HTTP_HOST: "0.0.0.0"
+DSP_ARTIFACT_URL: {{ .Values.config.artifactUrl | quote }}
+{{- with .Values.config.s3EndpointUrl }}
+DSP_S3_ENDPOINT_URL: {{ . | quote }}
+{{- end }}
+{{- with .Values.config.otelExporterOtlpEndpoint }}
+OTEL_EXPORTER_OTLP_ENDPOINT: {{ . | quote }}
+{{- end }}
+{{- end }}
+
+{{- define "dsp.configEnv" -}}
+{{- range $key, $value := include "dsp.configData" . | fromYaml }}
+- name: {{ $key }}
+  value: {{ $value | quote }}
+{{- end }}
+{{- end }}

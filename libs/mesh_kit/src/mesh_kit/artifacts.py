@@ -1,0 +1,231 @@
+"""The artifact store port, its local-filesystem adapter and its S3-compatible adapter.
+
+Keys are built only from platform ids and fixed names (``artifact_key``), never from
+user-supplied file names, so a hostile name cannot climb out of the store.
+"""
+
+from __future__ import annotations
+
+import abc
+import hashlib
+import os
+import re
+import shutil
+import tempfile
+import uuid
+from pathlib import Path
+from urllib.parse import urlparse
+
+from shared_contracts import ArtifactRef
+
+__all__ = [
+    "ArtifactIntegrityError",
+    "ArtifactNotFound",
+    "ArtifactStore",
+    "LocalArtifactStore",
+    "S3ArtifactStore",
+    "artifact_key",
+    "open_store",
+    "sha256_of",
+]
+
+_NAME = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,63}$")
+_KEY = re.compile(r"^[a-z0-9][a-z0-9_./-]*$")
+
+
+class ArtifactNotFound(KeyError):
+    """No artifact under that key."""
+
+
+class ArtifactIntegrityError(ValueError):
+    """The stored bytes do not match the reference's hash."""
+
+
+def artifact_key(kind: str, owner_id: uuid.UUID, name: str) -> str:
+    """Build a store key such as ``datasets/<uuid>/data.parquet`` from ids and a fixed name."""
+    if kind not in {"datasets", "jobs", "models", "dashboards", "exports"}:
+        raise ValueError(f"unknown artifact kind {kind!r}")
+    if not isinstance(owner_id, uuid.UUID):
+        raise TypeError("owner_id must be a UUID")
+    if not _NAME.match(name) or ".." in name:
+        raise ValueError(f"artifact name {name!r} is not a fixed platform name")
+    return f"{kind}/{owner_id}/{name}"
+
+
+def sha256_of(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _check_key(key: str) -> None:
+    if not _KEY.match(key) or ".." in key.split("/"):
+        raise ValueError(f"invalid artifact key {key!r}")
+
+
+class ArtifactStore(abc.ABC):
+    """Where raw uploads, Parquet, profiles, models and dashboards live."""
+
+    @abc.abstractmethod
+    def put_file(self, key: str, path: Path, *, media_type: str) -> ArtifactRef:
+        """Store the file's bytes under key (replacing any previous object) and return its reference."""
+
+    @abc.abstractmethod
+    def fetch_to(self, ref: ArtifactRef, path: Path) -> Path:
+        """Copy the artifact to a local path, verifying its hash."""
+
+    @abc.abstractmethod
+    def delete(self, key: str) -> None:
+        """Remove an artifact; missing keys are ignored."""
+
+    @abc.abstractmethod
+    def exists(self, key: str) -> bool:
+        """Whether an object is stored under key."""
+
+    def put_bytes(self, key: str, data: bytes, *, media_type: str) -> ArtifactRef:
+        with tempfile.TemporaryDirectory(prefix="dsp-put-") as tmp:
+            path = Path(tmp) / "blob"
+            path.write_bytes(data)
+            return self.put_file(key, path, media_type=media_type)
+
+    def read_bytes(self, ref: ArtifactRef) -> bytes:
+        with tempfile.TemporaryDirectory(prefix="dsp-get-") as tmp:
+            return self.fetch_to(ref, Path(tmp) / "blob").read_bytes()
+
+    def put_dir(self, key: str, directory: Path) -> ArtifactRef:
+        """Store a directory as one tar archive (used for model folders)."""
+        with tempfile.TemporaryDirectory(prefix="dsp-tar-") as tmp:
+            archive = shutil.make_archive(str(Path(tmp) / "bundle"), "gztar", root_dir=directory)
+            return self.put_file(key, Path(archive), media_type="application/gzip")
+
+    def fetch_dir(self, ref: ArtifactRef, directory: Path) -> Path:
+        """Unpack a directory stored with put_dir, refusing members that would leave it."""
+        import tarfile
+
+        with tempfile.TemporaryDirectory(prefix="dsp-untar-") as tmp:
+            archive = self.fetch_to(ref, Path(tmp) / "bundle.tar.gz")
+            directory.mkdir(parents=True, exist_ok=True)
+            with tarfile.open(archive) as tar:
+                tar.extractall(directory, filter="data")
+        return directory
+
+
+class LocalArtifactStore(ArtifactStore):
+    """Artifacts as files under one root directory; writes are atomic renames."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root.resolve()
+        self.root.mkdir(parents=True, exist_ok=True)
+
+    def _path(self, key: str) -> Path:
+        _check_key(key)
+        path = (self.root / key).resolve()
+        if self.root not in path.parents:
+            raise ValueError(f"artifact key {key!r} leaves the store")
+        return path
+
+    def put_file(self, key: str, path: Path, *, media_type: str) -> ArtifactRef:
+        target = self._path(key)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp_name = tempfile.mkstemp(prefix=".incoming-", dir=target.parent)
+        os.close(fd)
+        tmp = Path(tmp_name)
+        try:
+            shutil.copyfile(path, tmp)
+            digest = sha256_of(tmp)
+            size = tmp.stat().st_size
+            os.replace(tmp, target)
+        finally:
+            tmp.unlink(missing_ok=True)
+        return ArtifactRef(key=key, sha256=digest, size_bytes=size, media_type=media_type)
+
+    def adopt_file(self, key: str, path: Path, *, sha256: str, media_type: str) -> ArtifactRef:
+        """Move a file already on the store's filesystem into place without copying it."""
+        target = self._path(key)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        size = path.stat().st_size
+        os.replace(path, target)
+        return ArtifactRef(key=key, sha256=sha256, size_bytes=size, media_type=media_type)
+
+    def fetch_to(self, ref: ArtifactRef, path: Path) -> Path:
+        source = self._path(ref.key)
+        if not source.exists():
+            raise ArtifactNotFound(ref.key)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(source, path)
+        if sha256_of(path) != ref.sha256:
+            path.unlink(missing_ok=True)
+            raise ArtifactIntegrityError(f"artifact {ref.key} does not match its recorded hash")
+        return path
+
+    def local_path(self, ref: ArtifactRef) -> Path:
+        """The stored file itself (read-only use), for adapters that can avoid a copy."""
+        return self._path(ref.key)
+
+    def delete(self, key: str) -> None:
+        self._path(key).unlink(missing_ok=True)
+
+    def exists(self, key: str) -> bool:
+        return self._path(key).exists()
+
+
+class S3ArtifactStore(ArtifactStore):
+    """Artifacts in an S3-compatible bucket (AWS S3, MinIO, Ceph)."""
+
+    def __init__(self, bucket: str, prefix: str = "", *, endpoint_url: str | None = None) -> None:
+        import boto3
+
+        self.bucket = bucket
+        self.prefix = prefix.strip("/")
+        self.client = boto3.client("s3", endpoint_url=endpoint_url)
+
+    def _object(self, key: str) -> str:
+        _check_key(key)
+        return f"{self.prefix}/{key}" if self.prefix else key
+
+    def put_file(self, key: str, path: Path, *, media_type: str) -> ArtifactRef:
+        digest = sha256_of(path)
+        self.client.upload_file(
+            str(path),
+            self.bucket,
+            self._object(key),
+            ExtraArgs={"ContentType": media_type, "Metadata": {"sha256": digest}},
+        )
+        return ArtifactRef(key=key, sha256=digest, size_bytes=path.stat().st_size, media_type=media_type)
+
+    def fetch_to(self, ref: ArtifactRef, path: Path) -> Path:
+        from botocore.exceptions import ClientError
+
+        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self.client.download_file(self.bucket, self._object(ref.key), str(path))
+        except ClientError as exc:
+            raise ArtifactNotFound(ref.key) from exc
+        if sha256_of(path) != ref.sha256:
+            path.unlink(missing_ok=True)
+            raise ArtifactIntegrityError(f"artifact {ref.key} does not match its recorded hash")
+        return path
+
+    def delete(self, key: str) -> None:
+        self.client.delete_object(Bucket=self.bucket, Key=self._object(key))
+
+    def exists(self, key: str) -> bool:
+        from botocore.exceptions import ClientError
+
+        try:
+            self.client.head_object(Bucket=self.bucket, Key=self._object(key))
+        except ClientError:
+            return False
+        return True
+
+
+def open_store(url: str, *, s3_endpoint_url: str | None = None) -> ArtifactStore:
+    """Open the store named by a ``file://`` or ``s3://`` URL."""
+    parsed = urlparse(url)
+    if parsed.scheme == "file":
+        return LocalArtifactStore(Path(parsed.path))
+    if parsed.scheme == "s3":
+        return S3ArtifactStore(parsed.netloc, parsed.path, endpoint_url=s3_endpoint_url)
+    raise ValueError(f"DSP_ARTIFACT_URL must be file:// or s3://, got {url!r}")

@@ -1,0 +1,55 @@
+"""``python -m dsp_<service> serve|migrate|asyncapi``: the thin entry point every service shares."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Callable
+
+from .settings import MeshSettings
+
+__all__ = ["run_service_cli"]
+
+
+def run_service_cli(spec_factory: Callable[[], object], argv: list[str] | None = None) -> int:
+    """Serve the service, run its one-shot migration, or print its AsyncAPI document."""
+    from .service import ServiceSpec, build_app, build_broker
+
+    parser = argparse.ArgumentParser(prog="python -m dsp_<service>")
+    parser.add_argument("command", choices=["serve", "migrate", "asyncapi"])
+    args = parser.parse_args(argv)
+    spec = spec_factory()
+    assert isinstance(spec, ServiceSpec)
+    try:
+        settings = MeshSettings()
+    except Exception as exc:  # fail fast with the reason, not a traceback
+        print(f"{spec.name}: invalid settings: {exc}", file=sys.stderr)
+        return 2
+
+    if args.command == "migrate":
+        from .db import migrate_service
+
+        admin = settings.admin_database_url or settings.database_url
+        applied = migrate_service(spec.name, admin_url=admin, package=spec.package, password=settings.db_password)
+        print(json.dumps({"service": spec.name, "applied": applied}))
+        return 0
+    if args.command == "asyncapi":
+        from faststream.specification import AsyncAPI
+
+        broker = build_broker(spec, settings, {})
+        if broker is None:
+            print("{}")
+            return 0
+        document = AsyncAPI(broker, title=f"dsp-{spec.name}", description=spec.description).to_specification()
+        print(json.dumps(document.to_jsonable(), indent=2, sort_keys=True))
+        return 0
+
+    import uvicorn
+
+    from .logs import configure_logging
+
+    configure_logging(spec.name, settings.log_level)
+    app = build_app(spec, settings)
+    uvicorn.run(app, host=settings.http_host, port=settings.http_port, log_config=None, access_log=False)
+    return 0

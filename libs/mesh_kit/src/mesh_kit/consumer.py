@@ -1,0 +1,359 @@
+"""Handling one delivery: dedupe, work, commit, then ack; retry with backoff; dead-letter.
+
+The contract every stage handler follows:
+
+1. The delivery is parsed into a typed envelope. A body that cannot be parsed is poison: it
+   goes to the dead-letter queue at once and the job is marked failed.
+2. An event already recorded in the inbox was handled before: it is acked and nothing else
+   happens (redelivery is harmless).
+3. The handler does its work (artifacts are written under keys derived from ids, so a repeat
+   overwrites rather than duplicates), then opens a unit of work that records the inbox row,
+   the results and the outgoing events in ONE transaction.
+4. Only after that commit is the delivery acked.
+5. A ``StageError`` is a business failure (bad input): the job fails with its reason, no retry.
+   Any other exception is retried with backoff through the retry queues, then dead-lettered
+   and the job fails with reason ``retries_exhausted``.
+"""
+
+from __future__ import annotations
+
+import abc
+import asyncio
+import json
+import logging
+import time
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+from opentelemetry import context as otel_context
+from opentelemetry.trace import SpanKind, Status, StatusCode
+from psycopg import AsyncConnection
+from psycopg_pool import AsyncConnectionPool
+from pydantic import ValidationError
+
+from shared_contracts import Envelope, EventPayload, UnknownEventError, parse_envelope
+from shared_contracts.events import JobProgress, StageFailed
+
+from .logs import bind_job
+from .metrics import DEAD_LETTERS, MESSAGE_DURATION, MESSAGES_CONSUMED
+from .outbox import OutboxRelay, add_to_outbox, amqp_headers
+from .publisher import EventPublisher
+from .topology import Topology
+from .tracing import context_from, current_trace_context, tracer
+
+__all__ = [
+    "AlreadyHandled",
+    "Delivery",
+    "HandlerContext",
+    "Outcome",
+    "PostgresUnitOfWork",
+    "StageError",
+    "StageRunner",
+    "UnitOfWork",
+]
+
+log = logging.getLogger(__name__)
+
+
+class StageError(Exception):
+    """A failure caused by the input, not by the platform: retrying will not help."""
+
+    def __init__(self, code: str, message: str, *, details: Mapping[str, Any] | None = None,
+                 failure_event: EventPayload | None = None) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.details = dict(details or {})
+        self.failure_event = failure_event
+
+
+class AlreadyHandled(Exception):
+    """Another delivery of this event committed first."""
+
+
+class Outcome(StrEnum):
+    HANDLED = "handled"
+    DUPLICATE = "duplicate"
+    FAILED = "failed"
+    RETRIED = "retried"
+    DEAD_LETTERED = "dead_lettered"
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """What the consumer needs of one AMQP delivery."""
+
+    body: bytes
+    headers: Mapping[str, Any]
+    routing_key: str
+    redelivered: bool = False
+    message_id: str | None = None
+
+    @property
+    def retry_count(self) -> int:
+        return int(self.headers.get("x-retry-count", 0) or 0)
+
+    @property
+    def delivery_count(self) -> int:
+        """Broker-side redeliveries (quorum queues count crashes and nacks)."""
+        return int(self.headers.get("x-delivery-count", 0) or 0)
+
+
+class UnitOfWork(abc.ABC):
+    """One transaction: the inbox row, the stage's results and its outgoing events."""
+
+    conn: Any
+
+    @abc.abstractmethod
+    async def emit(self, payload: EventPayload) -> Envelope[Any]:
+        """Queue an event of this job for publication after commit."""
+
+
+@dataclass
+class PostgresUnitOfWork(UnitOfWork):
+    conn: AsyncConnection
+    job_id: uuid.UUID
+    producer: str
+    emitted: list[Envelope[Any]] = field(default_factory=list)
+
+    async def emit(self, payload: EventPayload) -> Envelope[Any]:
+        envelope = Envelope.wrap(payload, job_id=self.job_id, producer=self.producer, trace=current_trace_context())
+        await add_to_outbox(self.conn, envelope)
+        self.emitted.append(envelope)
+        return envelope
+
+
+HandlerContextFactory = Callable[..., "HandlerContext"]
+
+
+@dataclass
+class HandlerContext:
+    """What a stage handler gets besides its event."""
+
+    envelope: Envelope[Any]
+    service: str
+    unit_of_work: Callable[[], Any]
+    progress_sink: Callable[[float, str], None]
+
+    def progress(self, fraction: float, message: str = "") -> None:
+        """Report progress; safe to call from a worker thread."""
+        self.progress_sink(fraction, message)
+
+
+Handler = Callable[[Envelope[Any], HandlerContext], Awaitable[None]]
+
+
+class StageRunner:
+    """Runs one service's handlers over deliveries with the delivery contract above."""
+
+    def __init__(self, *, service: str, pool: AsyncConnectionPool, publisher: EventPublisher,
+                 topology: Topology, relay: OutboxRelay | None = None) -> None:
+        self.service = service
+        self.pool = pool
+        self.publisher = publisher
+        self.topology = topology
+        self.relay = relay
+        self.consumer_name = f"{service}"
+
+    # -- inbox -----------------------------------------------------------------------------
+    async def _seen(self, event_id: uuid.UUID) -> bool:
+        async with self.pool.connection() as conn:
+            row = await (
+                await conn.execute("SELECT 1 FROM inbox WHERE consumer = %s AND event_id = %s",
+                                   (self.consumer_name, event_id))
+            ).fetchone()
+        return row is not None
+
+    @asynccontextmanager
+    async def _unit_of_work(self, envelope: Envelope[Any]) -> AsyncIterator[PostgresUnitOfWork]:
+        async with self.pool.connection() as conn, conn.transaction():
+            inserted = await (
+                await conn.execute(
+                    "INSERT INTO inbox (consumer, event_id, routing_key) VALUES (%s, %s, %s)"
+                    " ON CONFLICT DO NOTHING RETURNING 1",
+                    (self.consumer_name, envelope.event_id, envelope.routing_key),
+                )
+            ).fetchone()
+            if inserted is None:
+                raise AlreadyHandled(str(envelope.event_id))
+            uow = PostgresUnitOfWork(conn=conn, job_id=envelope.job_id, producer=self.service)
+            yield uow
+        if self.relay is not None:
+            self.relay.notify()
+
+    # -- progress --------------------------------------------------------------------------
+    def _progress_sink(self, envelope: Envelope[Any]) -> Callable[[float, str], None]:
+        loop = asyncio.get_running_loop()
+        last = {"t": 0.0}
+
+        def sink(fraction: float, message: str) -> None:
+            now = time.monotonic()
+            if now - last["t"] < 0.5 and fraction < 1.0:
+                return
+            last["t"] = now
+            payload = JobProgress(stage=self.service, fraction=max(0.0, min(1.0, fraction)), message=message[:500])
+            progress_env = Envelope.wrap(payload, job_id=envelope.job_id, producer=self.service, trace=envelope.trace)
+            coro = self._publish_quietly(progress_env)
+            try:
+                running = asyncio.get_running_loop()
+            except RuntimeError:
+                running = None
+            if running is loop:
+                loop.create_task(coro)
+            else:
+                asyncio.run_coroutine_threadsafe(coro, loop)
+
+        return sink
+
+    async def _publish_quietly(self, envelope: Envelope[Any]) -> None:
+        try:
+            await self.publisher.publish(
+                envelope.routing_key, envelope.model_dump_json().encode(),
+                message_id=str(envelope.event_id), headers=amqp_headers(envelope),
+            )
+        except Exception:  # progress is informational; losing one is harmless
+            log.warning("progress event not published", exc_info=True)
+
+    # -- failure paths ---------------------------------------------------------------------
+    async def _fail_job(self, envelope: Envelope[Any] | None, job_id: uuid.UUID | None, *, code: str,
+                        reason: str, attempts: int, routing_key: str, failure_event: EventPayload | None = None,
+                        event_id: uuid.UUID | None = None) -> None:
+        """Record stage.failed (and any stage-specific failure event) with the inbox row, in one transaction."""
+        if job_id is None:
+            log.error("dropping a failure with no job id: %s", reason)
+            return
+        dataset_id = getattr(envelope.payload, "dataset_id", None) if envelope else None
+        failed = StageFailed(stage=self.service, code=code, reason=reason, failed_event_id=event_id,
+                             failed_routing_key=routing_key, attempts=attempts, dataset_id=dataset_id)
+        async with self.pool.connection() as conn, conn.transaction():
+            if event_id is not None:
+                await conn.execute(
+                    "INSERT INTO inbox (consumer, event_id, routing_key) VALUES (%s, %s, %s) ON CONFLICT DO NOTHING",
+                    (self.consumer_name, event_id, routing_key),
+                )
+            uow = PostgresUnitOfWork(conn=conn, job_id=job_id, producer=self.service)
+            if failure_event is not None:
+                await uow.emit(failure_event)
+            await uow.emit(failed)
+        if self.relay is not None:
+            self.relay.notify()
+
+    async def _dead_letter(self, delivery: Delivery, reason: str) -> None:
+        headers = dict(delivery.headers)
+        headers["x-dsp-dead-letter-reason"] = reason[:1000]
+        headers["x-dsp-original-routing-key"] = delivery.routing_key
+        await self.publisher.send_to_queue(
+            self.topology.dead_letter_queue(self.service), delivery.body,
+            message_id=delivery.message_id or str(uuid.uuid4()), headers=headers,
+        )
+        DEAD_LETTERS.labels(self.service, reason.split(":")[0]).inc()
+
+    @staticmethod
+    def _job_id_of(body: bytes) -> uuid.UUID | None:
+        try:
+            return uuid.UUID(str(json.loads(body)["job_id"]))
+        except Exception:
+            return None
+
+    # -- the contract ----------------------------------------------------------------------
+    async def process(self, delivery: Delivery, handler: Handler) -> Outcome:
+        """Handle one delivery. When this returns, the caller acks; it never raises."""
+        started = time.perf_counter()
+        outcome = await self._process(delivery, handler)
+        MESSAGES_CONSUMED.labels(self.service, delivery.routing_key, outcome.value).inc()
+        MESSAGE_DURATION.labels(self.service, delivery.routing_key).observe(time.perf_counter() - started)
+        return outcome
+
+    async def _process(self, delivery: Delivery, handler: Handler) -> Outcome:
+        try:
+            envelope = parse_envelope(delivery.body)
+        except (UnknownEventError, ValidationError, ValueError, KeyError) as exc:
+            job_id = self._job_id_of(delivery.body)
+            reason = f"poison_message: the {delivery.routing_key} event could not be read ({str(exc).splitlines()[0]})"
+            log.error(reason, extra={"fields": {"job_id": str(job_id) if job_id else None}})
+            await self._dead_letter(delivery, reason)
+            await self._fail_job(None, job_id, code="poison_message",
+                                 reason=f"The {self.service} stage received an event it could not read: "
+                                        f"{str(exc).splitlines()[0]}",
+                                 attempts=1, routing_key=delivery.routing_key)
+            return Outcome.DEAD_LETTERED
+
+        token = bind_job(str(envelope.job_id))
+        parent = context_from(delivery.headers, envelope.trace)
+        otel_token = otel_context.attach(parent)
+        try:
+            with tracer().start_as_current_span(
+                f"{self.service} handle {envelope.routing_key}", kind=SpanKind.CONSUMER,
+                attributes={"messaging.system": "rabbitmq", "dsp.job_id": str(envelope.job_id),
+                            "messaging.message.id": str(envelope.event_id)},
+            ) as span:
+                outcome = await self._handle(delivery, envelope, handler)
+                if outcome in (Outcome.FAILED, Outcome.DEAD_LETTERED):
+                    span.set_status(Status(StatusCode.ERROR, outcome.value))
+                return outcome
+        finally:
+            otel_context.detach(otel_token)
+            from .logs import _job_id
+
+            _job_id.reset(token)
+
+    async def _handle(self, delivery: Delivery, envelope: Envelope[Any], handler: Handler) -> Outcome:
+        if await self._seen(envelope.event_id):
+            log.info("duplicate delivery ignored", extra={"fields": {"event_id": str(envelope.event_id)}})
+            return Outcome.DUPLICATE
+
+        attempts = delivery.retry_count + delivery.delivery_count + 1
+        if delivery.delivery_count >= self.topology.delivery_limit - 1:
+            reason = (f"The {self.service} stage stopped {delivery.delivery_count} times while handling this job "
+                      "(for example killed or out of memory); giving up.")
+            await self._dead_letter(delivery, "crash_loop: " + reason)
+            await self._fail_job(envelope, envelope.job_id, code="crash_loop", reason=reason, attempts=attempts,
+                                 routing_key=envelope.routing_key, event_id=envelope.event_id)
+            return Outcome.DEAD_LETTERED
+
+        context = HandlerContext(
+            envelope=envelope, service=self.service,
+            unit_of_work=lambda: self._unit_of_work(envelope),
+            progress_sink=self._progress_sink(envelope),
+        )
+        try:
+            await handler(envelope, context)
+        except AlreadyHandled:
+            return Outcome.DUPLICATE
+        except StageError as exc:
+            log.warning("stage failed: %s", exc.message, extra={"fields": {"code": exc.code}})
+            await self._fail_job(envelope, envelope.job_id, code=exc.code, reason=exc.message, attempts=attempts,
+                                 routing_key=envelope.routing_key, failure_event=exc.failure_event,
+                                 event_id=envelope.event_id)
+            return Outcome.FAILED
+        except Exception as exc:
+            return await self._retry_or_give_up(delivery, envelope, exc)
+        log.info("handled %s", envelope.routing_key)
+        return Outcome.HANDLED
+
+    async def _retry_or_give_up(self, delivery: Delivery, envelope: Envelope[Any], exc: Exception) -> Outcome:
+        retry = delivery.retry_count
+        delays = self.topology.retry_delays_ms
+        if retry < len(delays):
+            log.warning("handler raised, retrying in %d ms (retry %d of %d): %r", delays[retry], retry + 1,
+                        len(delays), exc, exc_info=True)
+            headers = {k: v for k, v in delivery.headers.items() if k != "x-delivery-count"}
+            headers["x-retry-count"] = retry + 1
+            headers["x-dsp-last-error"] = repr(exc)[:1000]
+            headers["x-dsp-original-routing-key"] = delivery.routing_key
+            await self.publisher.send_to_queue(
+                self.topology.retry_queue(self.service, delays[retry]), delivery.body,
+                message_id=str(envelope.event_id), headers=headers,
+            )
+            return Outcome.RETRIED
+        log.error("handler failed after %d retries: %r", retry, exc, exc_info=exc)
+        reason = (f"The {self.service} stage failed {retry + 1} times on this job; the last error was "
+                  f"{type(exc).__name__}: {str(exc)[:300]}")
+        await self._dead_letter(delivery, "retries_exhausted: " + reason)
+        await self._fail_job(envelope, envelope.job_id, code="retries_exhausted", reason=reason,
+                             attempts=retry + 1, routing_key=envelope.routing_key, event_id=envelope.event_id)
+        return Outcome.DEAD_LETTERED

@@ -1,0 +1,202 @@
+"""Run the whole mesh on this machine as processes (``make up`` / ``make down`` and the e2e tests).
+
+Each service runs ``python -m dsp_<service> serve`` against PostgreSQL, RabbitMQ and Redis on
+their standard local ports; ``DSP_*`` environment variables override the addresses.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+
+__all__ = ["SERVICES", "LocalMesh"]
+
+SERVICES: dict[str, int] = {"gateway": 8000, "ingest": 8001, "profile": 8002, "etl": 8003, "ml": 8004,
+                            "dashboard": 8005}
+
+
+def _with_user(url: str, user: str) -> str:
+    scheme, rest = url.split("://", 1)
+    hostpart = rest.split("@", 1)[-1]
+    return f"{scheme}://{user}@{hostpart}"
+
+
+@dataclass
+class LocalMesh:
+    """A set of service processes sharing one database, one vhost, one Redis and one artifact directory."""
+
+    state_dir: Path
+    admin_database_url: str = "postgresql://postgres@127.0.0.1:5432/dsp"
+    amqp_url: str = "amqp://guest:guest@127.0.0.1:5672/"
+    redis_url: str = "redis://127.0.0.1:6379/0"
+    redis_namespace: str = "dsp"
+    host: str = "127.0.0.1"
+    ports: dict[str, int] = field(default_factory=lambda: dict(SERVICES))
+    python: str = sys.executable
+    extra_env: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def artifact_dir(self) -> Path:
+        return self.state_dir / "artifacts"
+
+    def url(self, service: str) -> str:
+        return f"http://{self.host}:{self.ports[service]}"
+
+    def env_for(self, service: str) -> dict[str, str]:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("DSP_")}
+        env.update({
+            "DSP_ADMIN_DATABASE_URL": self.admin_database_url,
+            "DSP_DATABASE_URL": _with_user(self.admin_database_url, f"dsp_{service}"),
+            "DSP_AMQP_URL": self.amqp_url,
+            "DSP_REDIS_URL": self.redis_url,
+            "DSP_REDIS_NAMESPACE": self.redis_namespace,
+            "DSP_ARTIFACT_URL": self.artifact_dir.resolve().as_uri(),
+            "DSP_HTTP_HOST": self.host,
+            "DSP_HTTP_PORT": str(self.ports[service]),
+            "DSP_ML_URL": self.url("ml"),
+            "PYTHONUNBUFFERED": "1",
+        })
+        env.update(self.extra_env)
+        return env
+
+    def migrate(self) -> None:
+        """The one-shot migrate step of every service."""
+        for service in SERVICES:
+            subprocess.run([self.python, "-m", f"dsp_{service}", "migrate"], env=self.env_for(service), check=True,
+                           stdout=subprocess.DEVNULL)
+
+    def _pid_file(self, service: str) -> Path:
+        return self.state_dir / "run" / f"{service}.pid"
+
+    def log_file(self, service: str) -> Path:
+        return self.state_dir / "log" / f"{service}.log"
+
+    def start(self, service: str) -> subprocess.Popen[bytes]:
+        (self.state_dir / "run").mkdir(parents=True, exist_ok=True)
+        (self.state_dir / "log").mkdir(parents=True, exist_ok=True)
+        self.artifact_dir.mkdir(parents=True, exist_ok=True)
+        log = self.log_file(service).open("ab")
+        proc = subprocess.Popen([self.python, "-m", f"dsp_{service}", "serve"], env=self.env_for(service),
+                                stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        self._pid_file(service).write_text(str(proc.pid))
+        return proc
+
+    def pid(self, service: str) -> int | None:
+        try:
+            return int(self._pid_file(service).read_text())
+        except (FileNotFoundError, ValueError):
+            return None
+
+    def ready(self, service: str) -> bool:
+        try:
+            with urllib.request.urlopen(f"{self.url(service)}/health/ready", timeout=2) as response:
+                return response.status == 200
+        except (urllib.error.URLError, OSError):
+            return False
+
+    def wait_ready(self, services: list[str] | None = None, timeout_s: float = 120) -> None:
+        deadline = time.monotonic() + timeout_s
+        pending = list(services or SERVICES)
+        while pending:
+            pending = [s for s in pending if not self.ready(s)]
+            if not pending:
+                return
+            for service in pending:
+                pid = self.pid(service)
+                if pid is not None and not _alive(pid):
+                    tail = self.log_file(service).read_text(errors="replace")[-3000:]
+                    raise RuntimeError(f"{service} exited during start-up:\n{tail}")
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"services not ready after {timeout_s}s: {pending}")
+            time.sleep(0.3)
+
+    def up(self) -> None:
+        self.migrate()
+        for service in SERVICES:
+            if self.pid(service) and _alive(self.pid(service)):  # type: ignore[arg-type]
+                continue
+            self.start(service)
+        self.wait_ready()
+
+    def stop(self, service: str, *, sig: int = signal.SIGTERM, timeout_s: float = 20) -> None:
+        pid = self.pid(service)
+        if pid is None:
+            return
+        try:
+            os.killpg(pid, sig)
+        except ProcessLookupError:
+            pass
+        deadline = time.monotonic() + timeout_s
+        while _alive(pid) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        if _alive(pid):
+            try:
+                os.killpg(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        self._pid_file(service).unlink(missing_ok=True)
+
+    def kill(self, service: str) -> None:
+        """kill -9 the service's process group, as a crash would."""
+        self.stop(service, sig=signal.SIGKILL, timeout_s=5)
+
+    def down(self) -> None:
+        for service in SERVICES:
+            self.stop(service)
+
+    def status(self) -> dict[str, str]:
+        out = {}
+        for service in SERVICES:
+            pid = self.pid(service)
+            out[service] = ("ready" if self.ready(service) else "starting") if pid and _alive(pid) else "stopped"
+        return out
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:  # a zombie child counts as gone
+        with open(f"/proc/{pid}/stat") as fh:
+            return fh.read().split(") ", 1)[1][0] != "Z"
+    except (FileNotFoundError, IndexError):
+        return False
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m mesh_kit.local_mesh", description=__doc__)
+    parser.add_argument("command", choices=["up", "down", "status"])
+    parser.add_argument("--state-dir", default=os.environ.get("DSP_STATE_DIR", "var/mesh"))
+    args = parser.parse_args(argv)
+    mesh = LocalMesh(
+        state_dir=Path(args.state_dir),
+        admin_database_url=os.environ.get("DSP_ADMIN_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/dsp"),
+        amqp_url=os.environ.get("DSP_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/"),
+        redis_url=os.environ.get("DSP_REDIS_URL", "redis://127.0.0.1:6379/0"),
+    )
+    if args.command == "up":
+        mesh.up()
+        print(json.dumps(mesh.status()))
+        print(f"gateway: {mesh.url('gateway')}/api/v1  (logs in {mesh.state_dir / 'log'})")
+    elif args.command == "down":
+        mesh.down()
+        print("mesh stopped")
+    else:
+        print(json.dumps(mesh.status(), indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,60 @@
+"""Structured JSON logs that carry the job id and the trace id."""
+
+from __future__ import annotations
+
+import contextvars
+import json
+import logging
+import sys
+from datetime import UTC, datetime
+
+__all__ = ["bind_job", "configure_logging", "current_job_id"]
+
+_job_id: contextvars.ContextVar[str | None] = contextvars.ContextVar("dsp_job_id", default=None)
+
+
+def current_job_id() -> str | None:
+    return _job_id.get()
+
+
+def bind_job(job_id: str | None) -> contextvars.Token[str | None]:
+    """Attach a job id to every log line written in this context."""
+    return _job_id.set(job_id)
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per line: time, level, service, logger, message, job_id, trace_id."""
+
+    def __init__(self, service: str) -> None:
+        super().__init__()
+        self.service = service
+
+    def format(self, record: logging.LogRecord) -> str:
+        from .tracing import current_trace_id
+
+        entry = {
+            "ts": datetime.fromtimestamp(record.created, UTC).isoformat(),
+            "level": record.levelname.lower(),
+            "service": self.service,
+            "logger": record.name,
+            "message": record.getMessage(),
+            "job_id": _job_id.get(),
+            "trace_id": current_trace_id(),
+        }
+        extra = getattr(record, "fields", None)
+        if isinstance(extra, dict):
+            entry.update(extra)
+        if record.exc_info:
+            entry["exception"] = self.formatException(record.exc_info)
+        return json.dumps(entry, default=str)
+
+
+def configure_logging(service: str, level: str = "INFO") -> None:
+    """Send every log record to stdout as JSON."""
+    handler = logging.StreamHandler(sys.stdout)
+    handler.setFormatter(JsonFormatter(service))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level.upper())
+    for noisy in ("aiormq", "aio_pika", "faststream", "uvicorn.access", "httpx"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)

@@ -1,0 +1,119 @@
+"""The transactional outbox: events are written with the results, then relayed with confirms."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from typing import Any
+
+from psycopg import AsyncConnection
+from psycopg_pool import AsyncConnectionPool
+
+from shared_contracts import Envelope
+
+from .metrics import OUTBOX_PENDING
+from .publisher import EventPublisher, PublishError
+
+__all__ = ["OutboxRelay", "add_to_outbox", "amqp_headers"]
+
+log = logging.getLogger(__name__)
+
+
+def amqp_headers(envelope: Envelope[Any]) -> dict[str, str]:
+    """Message headers of an event: its type and the W3C trace context."""
+    headers = {"dsp-event-type": envelope.routing_key, "dsp-job-id": str(envelope.job_id)}
+    if envelope.trace.traceparent:
+        headers["traceparent"] = envelope.trace.traceparent
+    if envelope.trace.tracestate:
+        headers["tracestate"] = envelope.trace.tracestate
+    return headers
+
+
+async def add_to_outbox(conn: AsyncConnection, envelope: Envelope[Any]) -> None:
+    """Record an event in the caller's transaction; the relay publishes it after commit."""
+    await conn.execute(
+        "INSERT INTO outbox (event_id, routing_key, body, headers) VALUES (%s, %s, %s, %s)"
+        " ON CONFLICT (event_id) DO NOTHING",
+        (
+            envelope.event_id,
+            envelope.routing_key,
+            envelope.model_dump_json(),
+            json.dumps(amqp_headers(envelope)),
+        ),
+    )
+
+
+class OutboxRelay:
+    """Publishes pending outbox rows in order, marking each published once the broker confirms it.
+
+    Rows are claimed with ``FOR UPDATE SKIP LOCKED``, so several replicas can relay at once
+    without publishing a row twice in the normal case; after a crash between confirm and
+    mark, a row is published again, which the consumers' inbox makes harmless.
+    """
+
+    def __init__(self, pool: AsyncConnectionPool, publisher: EventPublisher, *, service: str,
+                 poll_s: float = 0.5, batch: int = 50) -> None:
+        self.pool = pool
+        self.publisher = publisher
+        self.service = service
+        self.poll_s = poll_s
+        self.batch = batch
+        self.wakeup = asyncio.Event()
+        self._stopping = False
+
+    def notify(self) -> None:
+        """Wake the relay right away (called after a commit that wrote outbox rows)."""
+        self.wakeup.set()
+
+    async def relay_once(self) -> int:
+        """Publish what is pending now. Returns the number of rows published."""
+        published = 0
+        async with self.pool.connection() as conn, conn.transaction():
+            rows = await (
+                await conn.execute(
+                    "SELECT id, event_id, routing_key, body, headers FROM outbox"
+                    " WHERE published_at IS NULL ORDER BY id LIMIT %s FOR UPDATE SKIP LOCKED",
+                    (self.batch,),
+                )
+            ).fetchall()
+            for row_id, event_id, routing_key, body, headers in rows:
+                try:
+                    await self.publisher.publish(
+                        routing_key, body.encode(), message_id=str(event_id), headers=headers
+                    )
+                except PublishError as exc:
+                    log.error("outbox publish failed", extra={"fields": {"routing_key": routing_key, "error": str(exc)}})
+                    await conn.execute(
+                        "UPDATE outbox SET attempts = attempts + 1, last_error = %s WHERE id = %s",
+                        (str(exc)[:2000], row_id),
+                    )
+                    break
+                await conn.execute("UPDATE outbox SET published_at = now(), attempts = attempts + 1 WHERE id = %s",
+                                   (row_id,))
+                published += 1
+            pending = await (await conn.execute("SELECT count(*) FROM outbox WHERE published_at IS NULL")).fetchone()
+        OUTBOX_PENDING.labels(self.service).set(pending[0] if pending else 0)
+        return published
+
+    async def run(self) -> None:
+        """Relay until stopped, waking on notify() or every poll interval."""
+        backoff = self.poll_s
+        while not self._stopping:
+            try:
+                count = await self.relay_once()
+                backoff = self.poll_s
+                if count == self.batch:
+                    continue
+            except Exception:  # keep relaying through database or broker outages
+                log.exception("outbox relay iteration failed")
+                backoff = min(backoff * 2, 10.0)
+            self.wakeup.clear()
+            try:
+                await asyncio.wait_for(self.wakeup.wait(), timeout=backoff)
+            except TimeoutError:
+                pass
+
+    def stop(self) -> None:
+        self._stopping = True
+        self.wakeup.set()

@@ -1,0 +1,122 @@
+"""Publishing with publisher confirms and mandatory routing, so that nothing vanishes silently."""
+
+from __future__ import annotations
+
+import abc
+import asyncio
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+import aio_pika
+from aio_pika.abc import AbstractChannel, AbstractExchange, AbstractRobustConnection
+from pamqp.commands import Basic
+
+from .metrics import MESSAGES_PUBLISHED
+from .topology import Topology, declare_topology
+
+__all__ = ["AmqpPublisher", "EventPublisher", "PublishError", "RecordingPublisher"]
+
+log = logging.getLogger(__name__)
+
+
+class PublishError(RuntimeError):
+    """The broker did not confirm the message, or could not route it."""
+
+
+class EventPublisher(abc.ABC):
+    """Port: put one message on the broker and return only once the broker has it."""
+
+    @abc.abstractmethod
+    async def publish(
+        self, routing_key: str, body: bytes, *, message_id: str, headers: Mapping[str, Any] | None = None
+    ) -> None:
+        """Publish to the events exchange; raise PublishError when unconfirmed or unroutable."""
+
+    @abc.abstractmethod
+    async def send_to_queue(
+        self,
+        queue: str,
+        body: bytes,
+        *,
+        message_id: str,
+        headers: Mapping[str, Any] | None = None,
+    ) -> None:
+        """Publish straight to one queue (retry and dead-letter queues)."""
+
+
+class AmqpPublisher(EventPublisher):
+    """aio-pika publisher on a confirm channel that raises on returned (unroutable) messages."""
+
+    def __init__(self, url: str, topology: Topology, *, service: str, timeout_s: float = 10.0) -> None:
+        self.url = url
+        self.topology = topology
+        self.service = service
+        self.timeout_s = timeout_s
+        self._connection: AbstractRobustConnection | None = None
+        self._channel: AbstractChannel | None = None
+        self._exchange: AbstractExchange | None = None
+        self._lock = asyncio.Lock()
+
+    async def connect(self) -> None:
+        self._connection = await aio_pika.connect_robust(self.url, timeout=self.timeout_s)
+        self._channel = await self._connection.channel(publisher_confirms=True, on_return_raises=True)
+        self._exchange = await declare_topology(self._channel, self.topology)
+
+    async def close(self) -> None:
+        if self._connection is not None:
+            await self._connection.close()
+
+    @property
+    def is_connected(self) -> bool:
+        return self._connection is not None and not self._connection.is_closed
+
+    async def _send(self, exchange: AbstractExchange, routing_key: str, body: bytes, message_id: str,
+                    headers: Mapping[str, Any] | None) -> None:
+        message = aio_pika.Message(
+            body,
+            content_type="application/json",
+            delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
+            message_id=message_id,
+            headers=dict(headers or {}),
+        )
+        try:
+            async with self._lock:
+                confirmation = await exchange.publish(
+                    message, routing_key=routing_key, mandatory=True, timeout=self.timeout_s
+                )
+        except aio_pika.exceptions.DeliveryError as exc:
+            raise PublishError(f"{routing_key}: broker returned the message ({exc})") from exc
+        except (TimeoutError, aio_pika.exceptions.AMQPError, ConnectionError) as exc:
+            raise PublishError(f"{routing_key}: not confirmed ({exc!r})") from exc
+        if confirmation is not None and not isinstance(confirmation, Basic.Ack):
+            raise PublishError(f"{routing_key}: broker nacked the message")
+        MESSAGES_PUBLISHED.labels(self.service, routing_key).inc()
+
+    async def publish(self, routing_key: str, body: bytes, *, message_id: str,
+                      headers: Mapping[str, Any] | None = None) -> None:
+        if self._exchange is None:
+            raise PublishError("publisher is not connected")
+        await self._send(self._exchange, routing_key, body, message_id, headers)
+
+    async def send_to_queue(self, queue: str, body: bytes, *, message_id: str,
+                            headers: Mapping[str, Any] | None = None) -> None:
+        if self._channel is None:
+            raise PublishError("publisher is not connected")
+        await self._send(self._channel.default_exchange, queue, body, message_id, headers)
+
+
+class RecordingPublisher(EventPublisher):
+    """In-memory publisher for tests of the service layer."""
+
+    def __init__(self) -> None:
+        self.published: list[tuple[str, bytes, dict[str, Any]]] = []
+        self.sent: list[tuple[str, bytes, dict[str, Any]]] = []
+
+    async def publish(self, routing_key: str, body: bytes, *, message_id: str,
+                      headers: Mapping[str, Any] | None = None) -> None:
+        self.published.append((routing_key, body, dict(headers or {})))
+
+    async def send_to_queue(self, queue: str, body: bytes, *, message_id: str,
+                            headers: Mapping[str, Any] | None = None) -> None:
+        self.sent.append((queue, body, dict(headers or {})))

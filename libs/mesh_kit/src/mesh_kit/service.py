@@ -1,0 +1,246 @@
+"""One service process: HTTP health and metrics, FastStream consumers, the outbox relay.
+
+A service describes itself with a ``ServiceSpec`` (its name, the events it handles and the
+handler of each, extra HTTP routes) and ``build_app`` wires the adapters around it. This is
+the one place where FastAPI, FastStream, psycopg and aio-pika meet; handlers never see them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from typing import Any, Union
+
+from fastapi import FastAPI, Request, Response
+from fastapi.responses import JSONResponse
+from faststream.middlewares import AckPolicy
+from faststream.rabbit import Channel, ExchangeType, RabbitBroker, RabbitExchange, RabbitQueue
+from faststream.rabbit.schemas.queue import QueueType
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from psycopg_pool import AsyncConnectionPool
+
+from shared_contracts import Envelope, EventPayload
+
+from .artifacts import ArtifactStore, open_store
+from .consumer import Delivery, Handler, HandlerContext, StageError, StageRunner
+from .db import open_pool
+from .logs import configure_logging
+from .metrics import HTTP_DURATION, HTTP_REQUESTS
+from .outbox import OutboxRelay
+from .publisher import AmqpPublisher
+from .settings import MeshSettings
+from .topology import SUBSCRIPTIONS, Topology
+from .tracing import configure_tracing
+
+__all__ = ["Runtime", "ServiceSpec", "Subscription", "build_app", "build_broker"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Subscription:
+    """One event a service consumes and the handler that reacts to it."""
+
+    event: type[EventPayload]
+    handler: Callable[[Envelope[Any], HandlerContext, Runtime], Awaitable[None]]
+
+
+@dataclass
+class Runtime:
+    """The adapters a running service holds; handlers receive it to reach their ports."""
+
+    settings: MeshSettings
+    service: str
+    pool: AsyncConnectionPool
+    publisher: AmqpPublisher
+    store: ArtifactStore
+    topology: Topology
+    relay: OutboxRelay
+    runner: StageRunner
+    started: bool = False
+    extras: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ServiceSpec:
+    name: str
+    package: str
+    description: str
+    subscriptions: Sequence[Subscription] = ()
+    routes: Callable[[FastAPI], None] | None = None
+    on_startup: Callable[[Runtime], Awaitable[None]] | None = None
+    on_shutdown: Callable[[Runtime], Awaitable[None]] | None = None
+    ready_checks: Sequence[Callable[[Runtime], Awaitable[None]]] = ()
+
+
+def topology_of(settings: MeshSettings) -> Topology:
+    return Topology(exchange=settings.exchange, prefix=settings.queue_prefix,
+                    retry_delays_ms=tuple(settings.retry_delays_ms), delivery_limit=settings.delivery_limit)
+
+
+async def _passthrough(message: Any) -> Any:
+    """FastStream decoder that hands the raw message to the handler, which parses it itself."""
+    return message
+
+
+def build_broker(spec: ServiceSpec, settings: MeshSettings, runtime_ref: dict[str, Runtime]) -> RabbitBroker | None:
+    """The FastStream broker with one manual-ack subscriber on the service's quorum queue."""
+    if not spec.subscriptions:
+        return None
+    topology = topology_of(settings)
+    broker = RabbitBroker(
+        settings.amqp_url, apply_types=False, graceful_timeout=30.0,
+        description=spec.description, logger=None,
+    )
+    handlers = {sub.event.routing_key(): sub.handler for sub in spec.subscriptions}
+    bound = SUBSCRIPTIONS[spec.name]
+    if bound != ("#",) and set(handlers) != set(bound):
+        raise RuntimeError(f"{spec.name}: handlers {sorted(handlers)} do not match topology {sorted(bound)}")
+
+    async def dispatch(envelope: Envelope[Any], context: HandlerContext) -> None:
+        handler = handlers.get(envelope.routing_key)
+        if handler is None:
+            if bound == ("#",):
+                return
+            raise StageError("unexpected_event", f"{spec.name} does not handle {envelope.routing_key}")
+        await handler(envelope, context, runtime_ref["runtime"])
+
+    async def consume(message: Any) -> None:
+        runtime = runtime_ref["runtime"]
+        raw = message.raw_message
+        delivery = Delivery(
+            body=message.body, headers=dict(message.headers or {}),
+            routing_key=str((message.headers or {}).get("x-dsp-original-routing-key") or raw.routing_key or ""),
+            redelivered=bool(raw.redelivered), message_id=message.message_id,
+        )
+        try:
+            await runtime.runner.process(delivery, dispatch)
+        except Exception:
+            # The database or broker failed while recording the outcome: hand the message back.
+            log.exception("could not record the outcome of a delivery; requeueing it")
+            await asyncio.sleep(1.0)
+            await message.nack(requeue=True)
+            return
+        await message.ack()
+
+    payload_types = tuple(Envelope[sub.event] for sub in spec.subscriptions)  # type: ignore[valid-type]
+    consume.__annotations__ = {"message": Union[payload_types] if len(payload_types) > 1 else payload_types[0],  # noqa: UP007
+                               "return": None}
+    consume.__doc__ = "\n".join(f"{sub.event.routing_key()}: {(sub.handler.__doc__ or '').strip()}"
+                                for sub in spec.subscriptions)
+    consume.__name__ = f"{spec.name}_consumer"
+    broker.subscriber(
+        RabbitQueue(topology.queue(spec.name), queue_type=QueueType.QUORUM, durable=True, declare=False,
+                    routing_key=",".join(sorted(handlers))),
+        RabbitExchange(settings.exchange, type=ExchangeType.TOPIC, durable=True, declare=False),
+        ack_policy=AckPolicy.MANUAL, decoder=_passthrough, channel=Channel(prefetch_count=settings.prefetch),
+        title=f"{spec.name}:{topology.queue(spec.name)}",
+    )(consume)
+    return broker
+
+
+def build_app(spec: ServiceSpec, settings: MeshSettings | None = None) -> FastAPI:
+    """The service's ASGI app: lifespan starts the adapters, the relay and the consumers."""
+    settings = settings or MeshSettings()
+    runtime_ref: dict[str, Runtime] = {}
+    broker = build_broker(spec, settings, runtime_ref)
+    state: dict[str, Any] = {"startup_complete": False, "fatal": None}
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        configure_logging(spec.name, settings.log_level)
+        configure_tracing(spec.name)
+        topology = topology_of(settings)
+        pool = await open_pool(settings.database_url, schema=spec.name)
+        publisher = AmqpPublisher(settings.amqp_url, topology, service=spec.name, timeout_s=settings.publish_timeout_s)
+        await publisher.connect()
+        relay = OutboxRelay(pool, publisher, service=spec.name, poll_s=settings.outbox_poll_s)
+        runner = StageRunner(service=spec.name, pool=pool, publisher=publisher, topology=topology, relay=relay)
+        runtime = Runtime(settings=settings, service=spec.name, pool=pool, publisher=publisher,
+                          store=open_store(settings.artifact_url, s3_endpoint_url=settings.s3_endpoint_url),
+                          topology=topology, relay=relay, runner=runner)
+        runtime_ref["runtime"] = runtime
+        app.state.runtime = runtime
+        if spec.on_startup is not None:
+            await spec.on_startup(runtime)
+        relay_task = asyncio.create_task(relay.run(), name=f"{spec.name}-outbox-relay")
+        if broker is not None:
+            await broker.start()
+        state["startup_complete"] = True
+        log.info("%s started", spec.name)
+        try:
+            yield
+        finally:
+            if broker is not None:
+                await broker.stop()
+            relay.stop()
+            await asyncio.gather(relay_task, return_exceptions=True)
+            if spec.on_shutdown is not None:
+                await spec.on_shutdown(runtime)
+            await publisher.close()
+            await pool.close()
+
+    app = FastAPI(title=f"dsp-{spec.name}", description=spec.description, lifespan=lifespan)
+    app.state.broker = broker
+
+    @app.middleware("http")
+    async def red_metrics(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+        started = time.perf_counter()
+        status = 500
+        try:
+            response = await call_next(request)
+            status = response.status_code
+            return response
+        finally:
+            route = request.scope.get("route")
+            path = getattr(route, "path", "unmatched")
+            HTTP_REQUESTS.labels(spec.name, request.method, path, str(status)).inc()
+            HTTP_DURATION.labels(spec.name, request.method, path).observe(time.perf_counter() - started)
+
+    @app.get("/health/live", include_in_schema=False)
+    async def live() -> JSONResponse:
+        """Fails only on an unrecoverable state, so Kubernetes restarts the pod."""
+        if state["fatal"]:
+            return JSONResponse({"status": "fatal", "reason": state["fatal"]}, status_code=500)
+        return JSONResponse({"status": "ok"})
+
+    @app.get("/health/startup", include_in_schema=False)
+    async def startup() -> JSONResponse:
+        ok = state["startup_complete"]
+        return JSONResponse({"status": "ok" if ok else "starting"}, status_code=200 if ok else 503)
+
+    @app.get("/health/ready", include_in_schema=False)
+    async def ready() -> JSONResponse:
+        """Ready when the database, the broker and the service's own dependencies answer."""
+        runtime = runtime_ref.get("runtime")
+        checks: dict[str, str] = {}
+        if runtime is None:
+            return JSONResponse({"status": "starting", "checks": checks}, status_code=503)
+        try:
+            async with runtime.pool.connection(timeout=2) as conn:
+                await conn.execute("SELECT 1")
+            checks["postgres"] = "ok"
+        except Exception as exc:
+            checks["postgres"] = f"error: {exc!r}"
+        checks["rabbitmq"] = "ok" if runtime.publisher.is_connected else "error: not connected"
+        for check in spec.ready_checks:
+            name = check.__name__.removeprefix("check_")
+            try:
+                await check(runtime)
+                checks[name] = "ok"
+            except Exception as exc:
+                checks[name] = f"error: {exc!r}"
+        ok = all(v == "ok" for v in checks.values())
+        return JSONResponse({"status": "ok" if ok else "degraded", "checks": checks}, status_code=200 if ok else 503)
+
+    @app.get("/metrics", include_in_schema=False)
+    async def metrics() -> Response:
+        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
+    if spec.routes is not None:
+        spec.routes(app)
+    return app

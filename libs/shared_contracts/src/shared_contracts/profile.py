@@ -1,0 +1,370 @@
+"""The profile of a dataset: per-column statistics, correlations, missingness, alerts, quality.
+
+Treatment of special values (the same everywhere in the document):
+
+* ``missing`` counts nulls plus NaN (a float NaN is a missing value, not a number).
+* Positive and negative infinities are counted (``infinite``) but excluded from every
+  moment and order statistic: ``min``, ``max``, ``mean``, ``std``, quantiles, histogram...
+  are computed over the finite values only.
+* ``std`` and ``variance`` are sample statistics (``ddof=1``, as pandas); ``skewness`` and
+  ``kurtosis`` are the biased moment estimators of ``scipy.stats.skew``/``kurtosis``
+  (Fisher: a normal distribution has kurtosis 0). Quantiles use linear interpolation
+  (``numpy.quantile`` default). ``mad`` is the median absolute deviation from the median
+  (``scipy.stats.median_abs_deviation``, ``scale=1``).
+* A statistic that cannot be computed (no finite value, a single value for ``std``,
+  zero variance for skewness) is ``None``.
+
+Everything is exact unless listed in :attr:`Profile.approximations` with its error bound.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+__all__ = [
+    "ALERT_TYPES",
+    "Alert",
+    "AlertType",
+    "Approximation",
+    "ColumnProfile",
+    "CorrelationMatrix",
+    "Correlations",
+    "DatasetStats",
+    "DateStats",
+    "Histogram",
+    "MissingPattern",
+    "Missingness",
+    "Monotonicity",
+    "NumericStats",
+    "Profile",
+    "QualityComponent",
+    "QualityScore",
+    "SemanticType",
+    "Severity",
+    "StringStats",
+    "ValueCount",
+]
+
+SemanticType = Literal[
+    "identifier",
+    "categorical",
+    "integer",
+    "float",
+    "boolean",
+    "date",
+    "datetime",
+    "text",
+    "email",
+    "url",
+    "currency",
+    "percent",
+    "latitude",
+    "longitude",
+    "unsupported",
+]
+
+Severity = Literal["info", "warning", "critical"]
+
+Monotonicity = Literal[
+    "strictly_increasing", "increasing", "strictly_decreasing", "decreasing", "constant", "none"
+]
+
+AlertType = Literal[
+    "CONSTANT",
+    "ZEROS",
+    "HIGH_CORRELATION",
+    "HIGH_CARDINALITY",
+    "UNSUPPORTED",
+    "DUPLICATES",
+    "NEAR_DUPLICATES",
+    "SKEWED",
+    "IMBALANCE",
+    "MISSING",
+    "INFINITE",
+    "TYPE_DATE",
+    "UNIQUE",
+    "DIRTY_CATEGORY",
+    "CONSTANT_LENGTH",
+    "REJECTED",
+    "UNIFORM",
+    "NON_STATIONARY",
+    "SEASONAL",
+    "EMPTY",
+    "OUTLIERS",
+    "DISGUISED_MISSING",
+    "MIXED_TYPES",
+    "NUMBERS_AS_TEXT",
+    "INCONSISTENT_CATEGORY",
+    "ID_LIKE",
+    "TARGET_LEAKAGE",
+]
+
+ALERT_TYPES: tuple[str, ...] = AlertType.__args__  # type: ignore[attr-defined]
+
+_MODEL = ConfigDict(extra="forbid")
+
+Scalar = str | int | float | bool | None
+
+
+class ValueCount(BaseModel):
+    """One value and how many rows hold it."""
+
+    model_config = _MODEL
+
+    value: Scalar = Field(description="The value; dates and datetimes as ISO 8601 strings")
+    count: int = Field(ge=0)
+
+
+class Histogram(BaseModel):
+    """Counts of values in consecutive bins, as ``numpy.histogram`` (last bin closed)."""
+
+    model_config = _MODEL
+
+    edges: list[float] = Field(description="Bin edges, one more than the counts")
+    counts: list[int] = Field(description="Number of values in each bin")
+
+
+class NumericStats(BaseModel):
+    """Statistics of a numeric column over its finite values (see the module docstring)."""
+
+    model_config = _MODEL
+
+    finite: int = Field(ge=0, description="Number of finite values the statistics are computed over")
+    min: float | None = None
+    max: float | None = None
+    range: float | None = Field(default=None, description="max - min")
+    sum: float | None = None
+    mean: float | None = None
+    std: float | None = Field(default=None, description="Sample standard deviation (ddof=1)")
+    variance: float | None = Field(default=None, description="Sample variance (ddof=1)")
+    cv: float | None = Field(default=None, description="Coefficient of variation std / |mean|")
+    p5: float | None = Field(default=None, description="5th percentile")
+    p25: float | None = Field(default=None, description="First quartile")
+    p50: float | None = Field(default=None, description="Median")
+    p75: float | None = Field(default=None, description="Third quartile")
+    p95: float | None = Field(default=None, description="95th percentile")
+    iqr: float | None = Field(default=None, description="p75 - p25")
+    mad: float | None = Field(default=None, description="Median absolute deviation from the median")
+    skewness: float | None = Field(default=None, description="Biased sample skewness (scipy default)")
+    kurtosis: float | None = Field(default=None, description="Biased excess kurtosis (scipy default)")
+    zeros: int = Field(default=0, ge=0, description="Values equal to zero")
+    negatives: int = Field(default=0, ge=0, description="Values below zero, including -inf")
+    infinite: int = Field(default=0, ge=0, description="Values equal to +inf or -inf")
+    nan: int = Field(default=0, ge=0, description="NaN values (also counted as missing)")
+    monotonicity: Monotonicity = Field(
+        default="none", description="Order of the non-missing values in row order"
+    )
+    outliers_iqr: int = Field(default=0, ge=0, description="Values outside [p25 - 1.5 IQR, p75 + 1.5 IQR]")
+    outliers_mad: int = Field(
+        default=0, ge=0, description="Values with |x - median| / (1.4826 MAD) > 3.5 (robust z-score)"
+    )
+
+
+class StringStats(BaseModel):
+    """Length and character-class statistics of a text column, over its non-missing values."""
+
+    model_config = _MODEL
+
+    min_length: int | None = Field(default=None, description="Shortest value, in characters")
+    max_length: int | None = None
+    mean_length: float | None = None
+    median_length: float | None = None
+    empty: int = Field(default=0, ge=0, description="Empty strings")
+    whitespace_padded: int = Field(default=0, ge=0, description="Values with leading or trailing whitespace")
+    with_letters: int = Field(default=0, ge=0, description="Values containing at least one letter")
+    with_digits: int = Field(default=0, ge=0, description="Values containing at least one digit")
+    with_spaces: int = Field(default=0, ge=0, description="Values containing whitespace")
+    with_punctuation: int = Field(default=0, ge=0, description="Values containing punctuation or symbols")
+    with_uppercase: int = Field(default=0, ge=0)
+    with_lowercase: int = Field(default=0, ge=0)
+    non_ascii: int = Field(default=0, ge=0, description="Values containing a non-ASCII character")
+    numeric_like: int = Field(default=0, ge=0, description="Values that parse as a number")
+    length_histogram: Histogram | None = None
+
+
+class DateStats(BaseModel):
+    """Range, gaps and frequency of a date or datetime column."""
+
+    model_config = _MODEL
+
+    min: datetime | None = None
+    max: datetime | None = None
+    range_seconds: float | None = Field(default=None, description="max - min in seconds")
+    distinct_steps: int = Field(default=0, ge=0, description="Distinct gaps between consecutive sorted values")
+    median_step_seconds: float | None = Field(default=None, description="Median gap between sorted distinct values")
+    frequency: str | None = Field(
+        default=None,
+        description="Detected regular frequency (pandas alias: S, min, h, D, W, MS/ME, QS/QE, YS/YE) or None",
+    )
+    gaps: int = Field(default=0, ge=0, description="Gaps longer than 1.5 times the detected step")
+    largest_gap_seconds: float | None = None
+    future_values: int = Field(default=0, ge=0, description="Values after the time of profiling")
+
+
+class ColumnProfile(BaseModel):
+    """Everything known about one column."""
+
+    model_config = _MODEL
+
+    name: str
+    physical_type: str = Field(description="Polars dtype of the Parquet column", examples=["Float64", "String"])
+    semantic_type: SemanticType
+    count: int = Field(ge=0, description="Non-missing values (not null, not NaN)")
+    missing: int = Field(ge=0, description="Nulls plus NaN")
+    missing_fraction: float = Field(ge=0, le=1)
+    distinct: int = Field(ge=0, description="Distinct non-missing values")
+    distinct_fraction: float = Field(ge=0, le=1, description="distinct / count (0 when count is 0)")
+    unique: int = Field(ge=0, description="Values occurring exactly once")
+    memory_bytes: int = Field(ge=0, description="Estimated in-memory size (Arrow)")
+    top_values: list[ValueCount] = Field(default_factory=list, description="Most frequent values, most first")
+    numeric: NumericStats | None = None
+    histogram: Histogram | None = Field(default=None, description="Histogram of the finite numeric values")
+    strings: StringStats | None = None
+    dates: DateStats | None = None
+    boolean_true: int | None = Field(default=None, description="True values of a boolean column")
+
+
+class DatasetStats(BaseModel):
+    """Table-level figures."""
+
+    model_config = _MODEL
+
+    rows: int = Field(ge=0)
+    columns: int = Field(ge=0)
+    memory_bytes: int = Field(ge=0, description="Estimated in-memory size of the table (Arrow)")
+    file_bytes: int | None = Field(default=None, description="Size of the Parquet file")
+    cells: int = Field(ge=0)
+    cells_missing: int = Field(ge=0)
+    cells_missing_fraction: float = Field(ge=0, le=1)
+    duplicate_rows: int = Field(ge=0, description="Rows identical to an earlier row")
+    duplicate_fraction: float = Field(ge=0, le=1)
+    near_duplicate_rows: int = Field(
+        ge=0,
+        description="Rows equal to an earlier row after normalisation (text trimmed and lower-cased, "
+        "numbers rounded to 6 significant digits) that are not exact duplicates",
+    )
+    semantic_type_counts: dict[str, int] = Field(default_factory=dict)
+
+
+class CorrelationMatrix(BaseModel):
+    """A matrix of association measures; ``values[i][j]`` pairs ``rows[i]`` with ``columns[j]``."""
+
+    model_config = _MODEL
+
+    method: Literal["pearson", "spearman", "cramers_v", "correlation_ratio", "nullity"]
+    rows: list[str]
+    columns: list[str]
+    values: list[list[float | None]] = Field(description="None where undefined (constant column, no pairs)")
+    rows_used: int = Field(ge=0, description="Rows the measure was computed on")
+    exact: bool = Field(description="False when computed on a sample of the rows")
+
+
+class Correlations(BaseModel):
+    """Pairwise associations. Numeric pairs use pairwise-complete finite observations."""
+
+    model_config = _MODEL
+
+    pearson: CorrelationMatrix | None = None
+    spearman: CorrelationMatrix | None = None
+    cramers_v: CorrelationMatrix | None = Field(
+        default=None, description="Bias-uncorrected Cramér's V between categorical columns"
+    )
+    correlation_ratio: CorrelationMatrix | None = Field(
+        default=None, description="Correlation ratio eta: rows are numeric columns, columns categorical"
+    )
+    sample_rows: int = Field(default=0, ge=0, description="Rows used; equal to the row count when exact")
+    sampled: bool = Field(default=False, description="True when a uniform random sample of rows was used")
+
+
+class MissingPattern(BaseModel):
+    """A set of columns missing together, and in how many rows."""
+
+    model_config = _MODEL
+
+    columns: list[str] = Field(description="Columns missing in these rows (and only these)")
+    rows: int = Field(ge=0)
+
+
+class Missingness(BaseModel):
+    """Where values are missing."""
+
+    model_config = _MODEL
+
+    per_column: dict[str, int] = Field(default_factory=dict, description="Missing cells per column")
+    rows_with_missing: int = Field(default=0, ge=0)
+    patterns: list[MissingPattern] = Field(default_factory=list, description="Most common co-missing patterns")
+    nullity_correlation: CorrelationMatrix | None = Field(
+        default=None, description="Pearson correlation of the missing indicators of partly missing columns"
+    )
+
+
+class Alert(BaseModel):
+    """Something in the data that deserves attention."""
+
+    model_config = _MODEL
+
+    type: AlertType
+    columns: list[str] = Field(default_factory=list, description="Columns concerned; empty for the dataset")
+    severity: Severity
+    evidence: dict[str, float | int | str | bool | None] = Field(default_factory=dict)
+    message: str = Field(description="Plain-language explanation")
+
+
+class QualityComponent(BaseModel):
+    """One dimension of the quality score."""
+
+    model_config = _MODEL
+
+    name: Literal["completeness", "uniqueness", "validity", "consistency", "informativeness"]
+    score: float = Field(ge=0, le=100)
+    weight: float = Field(ge=0, le=1)
+    detail: str
+
+
+class QualityScore(BaseModel):
+    """A 0-100 data quality score: weighted mean of its components."""
+
+    model_config = _MODEL
+
+    score: float = Field(ge=0, le=100)
+    components: list[QualityComponent]
+
+
+class Approximation(BaseModel):
+    """A statistic that was not computed exactly, and how far off it can be."""
+
+    model_config = _MODEL
+
+    statistic: str = Field(examples=["correlations"])
+    method: str
+    error_bound: str = Field(description="Bound on the error, in words and figures")
+
+
+class Profile(BaseModel):
+    """The profile of one dataset."""
+
+    model_config = _MODEL
+
+    schema_version: Literal[1] = 1
+    dataset: DatasetStats
+    columns: list[ColumnProfile]
+    correlations: Correlations = Field(default_factory=Correlations)
+    missingness: Missingness = Field(default_factory=Missingness)
+    alerts: list[Alert] = Field(default_factory=list)
+    quality: QualityScore
+    approximations: list[Approximation] = Field(
+        default_factory=list, description="Statistics that are approximate; empty means all exact"
+    )
+    target: str | None = Field(default=None, description="Target column the leakage check used")
+    generated_at: datetime | None = None
+    elapsed_seconds: float | None = Field(default=None, ge=0)
+
+    def column(self, name: str) -> ColumnProfile:
+        """The profile of the column called ``name``."""
+        for col in self.columns:
+            if col.name == name:
+                return col
+        raise KeyError(name)

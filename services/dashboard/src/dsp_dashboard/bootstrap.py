@@ -1,0 +1,20 @@
+"""Wires dashboard's handlers to the mesh."""
+
+from __future__ import annotations
+
+from mesh_kit.service import ServiceSpec, Subscription
+from shared_contracts.events import AnalysisCompleted, DashboardRequested
+
+from .service_layer.handlers import when_analysis_completed_build_dashboard, when_dashboard_requested_build_dashboard
+
+
+def service_spec() -> ServiceSpec:
+    return ServiceSpec(
+        name="dashboard",
+        package="dsp_dashboard",
+        description="Builds self-contained, interactive, offline HTML dashboards and PDF reports.",
+        subscriptions=[
+            Subscription(AnalysisCompleted, when_analysis_completed_build_dashboard),
+            Subscription(DashboardRequested, when_dashboard_requested_build_dashboard),
+        ],
+    )

@@ -1,0 +1,315 @@
+"""Assembling the dashboard: choose components from the results, render one HTML file."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import io
+import json
+import math
+import re
+import zipfile
+from dataclasses import dataclass
+from functools import cache
+from importlib import metadata, resources
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+import jinja2
+import polars as pl
+from markupsafe import Markup
+
+from . import components as comp
+from .data import DataSample, load_sample
+from .inputs import as_mapping, first, records, text
+
+if TYPE_CHECKING:
+    from shared_contracts.progress import ProgressFn
+
+__all__ = ["MAX_HTML_BYTES", "Theme", "build_dashboard", "build_zip", "embed_json"]
+
+Theme = Literal["light", "dark"]
+MAX_HTML_BYTES = 5_000_000
+"""Hard cap on the size of the HTML document, whatever the dataset size."""
+
+COLORWAY = ["#3b6fd8", "#e4572e", "#29a36a", "#f2a541", "#8e6bd1", "#17becf", "#c44e9c", "#7f7f7f", "#bcbd22",
+            "#8c564b"]
+
+_SECTIONS: list[tuple[str, str, str | None]] = [
+    ("overview", "Overview", None),
+    ("insights", "Insights", None),
+    ("model", "Model results", "Computed by the analysis on the whole dataset; the filters do not change them."),
+    ("relations", "Relations", "Drawn from the embedded rows; every chart here follows the filters."),
+    ("columns", "Columns", "Charts follow the filters; the statistics under them use every row of the dataset."),
+    ("etl", "Cleaning", None),
+    ("data", "Data", "The rows that pass the filters. Click a header to sort."),
+]
+
+
+@dataclass(frozen=True)
+class _Section:
+    key: str
+    title: str
+    note: str | None
+    components: list[comp.Component]
+
+
+@cache
+def _asset(name: str) -> str:
+    return resources.files("dsp_dashboard.domain").joinpath("assets", name).read_text(encoding="utf-8")
+
+
+@cache
+def _package_version() -> str:
+    try:
+        return metadata.version("dsp-dashboard")
+    except metadata.PackageNotFoundError:
+        return "dev"
+
+
+@cache
+def _environment() -> jinja2.Environment:
+    loader = jinja2.PackageLoader("dsp_dashboard.domain", "templates")
+    return jinja2.Environment(loader=loader, autoescape=True, undefined=jinja2.StrictUndefined,
+                              trim_blocks=False, lstrip_blocks=False)
+
+
+def _plotly_version(bundle: str) -> str:
+    found = re.search(r"plotly\.js[^\n]*?v(\d+\.\d+\.\d+)", bundle[:400])
+    return found.group(1) if found else "unknown"
+
+
+def embed_json(value: Any) -> Markup:
+    """JSON that is safe inside a ``<script>`` element.
+
+    ``<``, ``>`` and ``&`` are written as ``\\u`` escapes, so neither ``</script>`` nor
+    ``<!--`` can appear in the output, and the JSON parses to the same value.
+    """
+    raw = json.dumps(value, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+    raw = (raw.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+           .replace("\u2028", "\\u2028").replace("\u2029", "\\u2029"))
+    return Markup(raw)
+
+
+def _inline_safe(code: str, element: str) -> Markup:
+    if f"</{element}" in code.lower() or "<!--" in code:
+        raise ValueError(f"asset cannot be inlined in <{element}>")
+    return Markup(code)
+
+
+def _script_hash(code: str) -> str:
+    return "'sha256-" + base64.b64encode(hashlib.sha256(code.encode("utf-8")).digest()).decode("ascii") + "'"
+
+
+def _content_security_policy(scripts: list[str]) -> str:
+    hashes = " ".join(_script_hash(s) for s in scripts)
+    return (
+        "default-src 'none'; "
+        f"script-src {hashes} 'unsafe-inline'; "
+        "style-src 'unsafe-inline'; img-src data: blob:; font-src data:; "
+        "connect-src 'none'; object-src 'none'; frame-src 'none'; worker-src 'none'; "
+        "base-uri 'none'; form-action 'none'"
+    )
+
+
+def _finite_json(value: Any) -> Any:
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: _finite_json(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_finite_json(v) for v in value]
+    return value
+
+
+def _semantic_types(profile: dict[str, Any]) -> dict[str, str]:
+    out = {}
+    for column in records(profile.get("columns")):
+        name, semantic = column.get("name"), column.get("semantic_type")
+        if name is not None and semantic is not None:
+            out[str(name)] = str(semantic)
+    return out
+
+
+def _priority_columns(analysis: dict[str, Any]) -> list[str]:
+    target = first(analysis, "task.target")
+    time_column = first(analysis, "task.time_column")
+    named = [str(c) for c in (target, time_column) if c]
+    return named + comp.importance_ranking(analysis)
+
+
+def _sample_note(sample: DataSample) -> str:
+    columns = ""
+    if len(sample.columns) < sample.total_columns:
+        columns = f" The page carries {len(sample.columns)} of the {sample.total_columns:,} columns."
+    if sample.sampled:
+        return (f"Charts, filters and the data preview use a uniform random sample of {sample.rows:,} of the "
+                f"{sample.total_rows:,} rows, embedded in this file; column statistics and model results use "
+                f"every row.{columns}")
+    return f"All {sample.total_rows:,} rows are embedded in this file; charts, filters and the preview use them all.{columns}"
+
+
+def _filters(sample: DataSample, *, limit: int = 24) -> list[int]:
+    cats = [c.index for c in sample.of_kind("categorical") if c.levels and 2 <= len(c.levels) <= 60]
+    nums = [c.index for c in sample.of_kind("numeric") if c.stats and (c.stats.distinct or 0) > 1]
+    dates = [c.index for c in sample.of_kind("datetime") if c.stats and (c.stats.distinct or 0) > 1]
+    return (dates + cats + nums)[:limit]
+
+
+def _shap_feature_values(frame: pl.DataFrame, analysis: dict[str, Any]) -> dict[str, dict[int, Any]]:
+    rows = comp._shap_rows(analysis)
+    indices = sorted({int(r["row_index"]) for r in rows if isinstance(r.get("row_index"), int)
+                      and 0 <= r["row_index"] < frame.height})
+    if not indices:
+        return {}
+    features = {str(f) for r in rows for f in r["contributions"]} & set(frame.columns)
+    numeric = [f for f in features if frame.schema[f].is_numeric() or frame.schema[f] == pl.Boolean]
+    if not numeric:
+        return {}
+    picked = frame.select(numeric)[indices]
+    return {f: dict(zip(indices, picked.get_column(f).cast(pl.Float64).to_list(), strict=True)) for f in numeric}
+
+
+def _choose_components(sample: DataSample, frame: pl.DataFrame, profile: dict[str, Any], etl: dict[str, Any],
+                       analysis: dict[str, Any]) -> list[comp.Component]:
+    chosen: list[comp.Component | None] = [
+        comp.kpi_cards(sample, profile, analysis),
+        comp.quality_panel(profile),
+        comp.task_summary(analysis),
+        comp.leaderboard(analysis),
+        comp.confusion_matrix(analysis),
+        comp.feature_importance(analysis),
+        comp.shap_summary(analysis, _shap_feature_values(frame, analysis)),
+        comp.shap_waterfall(analysis),
+        *comp.partial_dependence(analysis),
+        comp.leakage_table(analysis),
+        comp.feature_tests_table(analysis),
+        *comp.group_statistics(analysis),
+        *comp.forecast_charts(analysis),
+        comp.cluster_view(analysis),
+        comp.anomalies_table(analysis),
+        comp.time_series(sample, analysis),
+        comp.correlation_heatmap(sample),
+        comp.missingness_matrix(sample),
+        *comp.association_charts(sample, profile, analysis),
+        *comp.column_cards(sample, profile, analysis),
+        comp.etl_lineage(etl),
+        comp.data_preview(sample),
+    ]
+    cards = [c for c in chosen if c is not None]
+    insights = comp.insights_list(analysis, profile, cards)
+    if insights is not None:
+        cards.append(insights)
+    return cards
+
+
+def _render(sample: DataSample, cards: list[comp.Component], *, title: str, theme: Theme) -> str:
+    plotly_js = _asset("plotly-cartesian.min.js")
+    app_js = _asset("dashboard.js")
+    sections = [
+        _Section(key, name, note, [c for c in cards if c.section == key])
+        for key, name, note in _SECTIONS
+    ]
+    sections = [s for s in sections if s.components]
+    payload = {
+        "data": sample.to_json(),
+        "charts": {c.id: _finite_json(c.chart) for c in cards if c.chart is not None},
+        "filters": _filters(sample),
+        "colorway": COLORWAY,
+    }
+    return _environment().get_template("dashboard.html.j2").render(
+        title=title,
+        theme=theme,
+        csp=Markup(_content_security_policy([plotly_js, app_js])),
+        version=_package_version(),
+        css=_inline_safe(_asset("dashboard.css"), "style"),
+        plotly_js=_inline_safe(plotly_js, "script"),
+        plotly_version=_plotly_version(plotly_js),
+        app_js=_inline_safe(app_js, "script"),
+        payload_json=embed_json(payload),
+        sections=sections,
+        sample_note=_sample_note(sample),
+    )
+
+
+def build_dashboard(
+    *,
+    data: Path | str | pl.DataFrame,
+    profile: Any | None,
+    etl_report: Any | None = None,
+    analysis: Any | None = None,
+    title: str = "Dataset analysis",
+    theme: Theme = "light",
+    progress: ProgressFn | None = None,
+) -> str:
+    """Build the self-contained interactive HTML dashboard of a dataset and its results.
+
+    Parameters
+    ----------
+    data
+        The dataset as a Parquet file (the cleaned one when there is an ETL report),
+        or a Polars DataFrame already in memory.
+    profile
+        The ``Profile`` of the dataset; ``None`` shows what the data alone supports.
+    etl_report
+        The ``EtlReport`` whose lineage the page lists, if cleaning ran.
+    analysis
+        The ``AnalysisResult`` (leaderboard, importance, SHAP, forecast, clusters,
+        anomalies, insights), if the analysis ran.
+    title
+        Title of the page.
+    theme
+        Initial colour theme; the page has a switch for the other one.
+    progress
+        Called with ``(fraction, message)`` as the build advances.
+
+    Returns
+    -------
+    str
+        The whole HTML document: one file with plotly.js and the data inlined,
+        no external request, at most ``MAX_HTML_BYTES`` bytes in UTF-8.
+    """
+
+    def report(fraction: float, message: str) -> None:
+        if progress is not None:
+            progress(fraction, message)
+
+    report(0.0, "reading results")
+    profile_doc, etl_doc, analysis_doc = as_mapping(profile), as_mapping(etl_report), as_mapping(analysis)
+    max_cells = 250_000
+    report(0.1, "sampling the dataset")
+    frame = data if isinstance(data, pl.DataFrame) else pl.read_parquet(Path(data))
+    for _attempt in range(6):
+        sample = load_sample(frame, max_cells=max_cells, semantic_types=_semantic_types(profile_doc),
+                             priority_columns=_priority_columns(analysis_doc))
+        report(0.5, "choosing charts")
+        cards = _choose_components(sample, frame, profile_doc, etl_doc, analysis_doc)
+        report(0.7, "rendering HTML")
+        html = _render(sample, cards, title=text(title, "Dataset analysis"), theme=theme)
+        if len(html.encode("utf-8")) <= MAX_HTML_BYTES:
+            break
+        max_cells //= 2
+    else:  # pragma: no cover - the sample shrinks below any realistic payload first
+        raise ValueError("dashboard exceeds the size cap even with a minimal sample")
+    report(1.0, "dashboard built")
+    return html
+
+
+def build_zip(html: str) -> bytes:
+    """A zip of the static dashboard: ``index.html`` and the notice of the bundled library.
+
+    Parameters
+    ----------
+    html
+        A document returned by :func:`build_dashboard`.
+
+    Returns
+    -------
+    bytes
+        The zip archive.
+    """
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("index.html", html)
+        archive.writestr("THIRD_PARTY_NOTICES.txt", _asset("PLOTLY_LICENSE.txt"))
+    return buffer.getvalue()

@@ -1,0 +1,314 @@
+"""Reading the dataset and turning it into the bounded sample the page embeds.
+
+The page never carries the whole dataset: it carries a uniform random sample of
+at most ``max_rows`` rows and ``max_columns`` columns, dictionary-encoded, so the
+file stays under the size cap whatever the input size. Statistics shown as
+numbers (counts, means, quantiles) are computed here on every row.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import polars as pl
+
+__all__ = [
+    "ColumnKind",
+    "ColumnStats",
+    "DataSample",
+    "EmbeddedColumn",
+    "classify_column",
+    "column_stats",
+    "load_sample",
+]
+
+ColumnKind = Literal["numeric", "categorical", "datetime", "text"]
+
+MAX_CATEGORY_LEVELS = 60
+"""A string column with more distinct values than this is shown as free text."""
+
+TEXT_MAX_CHARS = 80
+"""Free-text values are cut to this many characters in the embedded sample."""
+
+
+@dataclass(frozen=True)
+class ColumnStats:
+    """Whole-dataset statistics of one column."""
+
+    count: int
+    nulls: int
+    distinct: int | None
+    mean: float | None = None
+    std: float | None = None
+    min: Any = None
+    q25: float | None = None
+    median: float | None = None
+    q75: float | None = None
+    max: Any = None
+    top: list[tuple[str, int]] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class EmbeddedColumn:
+    """One column of the embedded sample, encoded for the browser."""
+
+    index: int
+    name: str
+    kind: ColumnKind
+    dtype: str
+    values: list[Any]
+    levels: list[str] | None = None
+    stats: ColumnStats | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        """The column as the JSON object the page's script reads."""
+        payload: dict[str, Any] = {"name": self.name, "kind": self.kind, "dtype": self.dtype, "values": self.values}
+        if self.levels is not None:
+            payload["levels"] = self.levels
+        return payload
+
+
+@dataclass(frozen=True)
+class DataSample:
+    """The embedded sample plus what the page needs to say about it."""
+
+    total_rows: int
+    total_columns: int
+    columns: list[EmbeddedColumn]
+    sampled: bool
+    seed: int
+
+    @property
+    def rows(self) -> int:
+        return len(self.columns[0].values) if self.columns else 0
+
+    def by_name(self, name: str) -> EmbeddedColumn | None:
+        return next((c for c in self.columns if c.name == name), None)
+
+    def of_kind(self, kind: ColumnKind) -> list[EmbeddedColumn]:
+        return [c for c in self.columns if c.kind == kind]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "total_rows": self.total_rows,
+            "sample_rows": self.rows,
+            "sampled": self.sampled,
+            "columns": [c.to_json() for c in self.columns],
+        }
+
+
+def classify_column(dtype: pl.DataType, distinct: int | None, semantic_type: str | None = None) -> ColumnKind:
+    """Decide how the page shows a column.
+
+    Parameters
+    ----------
+    dtype
+        The Polars type of the column.
+    distinct
+        Number of distinct non-null values, when known.
+    semantic_type
+        The profile's semantic type, which wins where it is decisive.
+
+    Returns
+    -------
+    ColumnKind
+        ``numeric``, ``categorical``, ``datetime`` or ``text``.
+    """
+    semantic = (semantic_type or "").lower()
+    if semantic in {"categorical", "boolean"} and (distinct is None or distinct <= MAX_CATEGORY_LEVELS):
+        return "categorical"
+    if semantic in {"identifier", "text", "email", "url", "unsupported"}:
+        return "text"
+    if dtype == pl.Boolean:
+        return "categorical"
+    if dtype.is_temporal() and dtype != pl.Duration and dtype != pl.Time:
+        return "datetime"
+    if dtype.is_numeric():
+        return "numeric"
+    if dtype in (pl.String, pl.Categorical) or isinstance(dtype, pl.Enum | pl.Categorical):
+        return "categorical" if distinct is not None and distinct <= MAX_CATEGORY_LEVELS else "text"
+    return "text"
+
+
+def _finite(value: Any) -> float | None:
+    if value is None:
+        return None
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return None
+    return number if math.isfinite(number) else None
+
+
+def column_stats(frame: pl.DataFrame, kinds: dict[str, ColumnKind]) -> dict[str, ColumnStats]:
+    """Statistics of every column on all rows, in a single Polars pass.
+
+    Parameters
+    ----------
+    frame
+        The whole dataset.
+    kinds
+        Column name -> kind, as decided by :func:`classify_column`.
+
+    Returns
+    -------
+    dict[str, ColumnStats]
+        One entry per column of ``kinds``.
+    """
+    exprs: list[pl.Expr] = []
+    names = list(kinds)
+    for i, name in enumerate(names):
+        col = pl.col(name)
+        exprs += [col.null_count().alias(f"{i}_nulls"), col.n_unique().alias(f"{i}_distinct")]
+        if kinds[name] == "numeric":
+            num = col.cast(pl.Float64)
+            num = pl.when(num.is_finite()).then(num)
+            exprs += [
+                num.mean().alias(f"{i}_mean"),
+                num.std().alias(f"{i}_std"),
+                num.min().alias(f"{i}_min"),
+                num.quantile(0.25).alias(f"{i}_q25"),
+                num.median().alias(f"{i}_median"),
+                num.quantile(0.75).alias(f"{i}_q75"),
+                num.max().alias(f"{i}_max"),
+            ]
+        elif kinds[name] == "datetime":
+            exprs += [col.min().alias(f"{i}_min"), col.max().alias(f"{i}_max")]
+    row = frame.select(exprs).row(0, named=True) if exprs else {}
+    height = frame.height
+    stats: dict[str, ColumnStats] = {}
+    for i, name in enumerate(names):
+        nulls = int(row.get(f"{i}_nulls", 0) or 0)
+        distinct = row.get(f"{i}_distinct")
+        if distinct is not None and nulls:
+            distinct -= 1  # n_unique counts null as a value
+        top: list[tuple[str, int]] = []
+        if kinds[name] in {"categorical", "text"}:
+            counts = (
+                frame.get_column(name)
+                .drop_nulls()
+                .cast(pl.String)
+                .value_counts(sort=True, name="n")
+                .head(5)
+            )
+            top = [(str(v), int(n)) for v, n in counts.iter_rows()]
+        kind = kinds[name]
+        stats[name] = ColumnStats(
+            count=height - nulls,
+            nulls=nulls,
+            distinct=distinct,
+            mean=_finite(row.get(f"{i}_mean")),
+            std=_finite(row.get(f"{i}_std")),
+            min=_finite(row.get(f"{i}_min")) if kind == "numeric" else row.get(f"{i}_min"),
+            q25=_finite(row.get(f"{i}_q25")),
+            median=_finite(row.get(f"{i}_median")),
+            q75=_finite(row.get(f"{i}_q75")),
+            max=_finite(row.get(f"{i}_max")) if kind == "numeric" else row.get(f"{i}_max"),
+            top=top,
+        )
+    return stats
+
+
+def _round_sig(values: list[float | None], digits: int = 6) -> list[float | None]:
+    out: list[float | None] = []
+    for v in values:
+        if v is None or not math.isfinite(v):
+            out.append(None)
+        elif v == 0:
+            out.append(0)
+        else:
+            rounded = float(f"{v:.{digits}g}")
+            out.append(int(rounded) if rounded.is_integer() and abs(rounded) < 2**53 else rounded)
+    return out
+
+
+def _encode(series: pl.Series, kind: ColumnKind) -> tuple[list[Any], list[str] | None]:
+    if kind == "numeric":
+        return _round_sig(series.cast(pl.Float64).to_list()), None
+    if kind == "datetime":
+        if series.dtype == pl.Date:
+            series = series.cast(pl.Datetime("ms"))
+        millis = series.dt.epoch("ms").to_list()
+        return millis, None
+    strings = series.cast(pl.String)
+    if kind == "categorical":
+        counts = strings.drop_nulls().value_counts(sort=True, name="n")
+        levels = [str(v) for v in counts.get_column(strings.name).to_list()]
+        position = {level: i for i, level in enumerate(levels)}
+        return [None if v is None else position[v] for v in strings.to_list()], levels
+    return [None if v is None else (v if len(v) <= TEXT_MAX_CHARS else v[: TEXT_MAX_CHARS - 1] + "…")
+            for v in strings.to_list()], None
+
+
+def load_sample(
+    data: Path | pl.DataFrame,
+    *,
+    max_rows: int = 5000,
+    max_columns: int = 60,
+    max_cells: int = 250_000,
+    semantic_types: dict[str, str] | None = None,
+    priority_columns: list[str] | None = None,
+    seed: int = 0,
+) -> DataSample:
+    """Read a dataset and keep the bounded, encoded sample the page embeds.
+
+    Parameters
+    ----------
+    data
+        A Parquet file (or a DataFrame already in memory).
+    max_rows, max_columns, max_cells
+        Bounds on the sample; rows shrink so that rows x columns stays under ``max_cells``.
+    semantic_types
+        Column name -> semantic type from the profile, if there is one.
+    priority_columns
+        Columns kept first when there are more than ``max_columns`` (a target, important features).
+    seed
+        Seed of the row sample, so that the same input gives the same page.
+
+    Returns
+    -------
+    DataSample
+        The sample, its encoding and whole-data statistics of each kept column.
+    """
+    frame = data if isinstance(data, pl.DataFrame) else pl.read_parquet(data)
+    semantic_types = semantic_types or {}
+    names = list(frame.columns)
+    wanted = [c for c in (priority_columns or []) if c in frame.columns]
+    kept = list(dict.fromkeys(wanted + names))[:max_columns]
+    kept = [c for c in names if c in set(kept)]  # keep file order on the page
+    sub = frame.select(kept)
+
+    string_like = [c for c in kept if sub.schema[c] in (pl.String, pl.Categorical) or isinstance(sub.schema[c], pl.Enum)]
+    distinct = (
+        sub.select([pl.col(c).drop_nulls().n_unique().alias(c) for c in string_like]).row(0, named=True)
+        if string_like
+        else {}
+    )
+    kinds = {c: classify_column(sub.schema[c], distinct.get(c), semantic_types.get(c)) for c in kept}
+    stats = column_stats(sub, kinds)
+
+    row_budget = max(200, max_cells // max(1, len(kept)))
+    n_rows = min(sub.height, max_rows, row_budget)
+    sampled = n_rows < sub.height
+    rows = sub.sample(n=n_rows, seed=seed, shuffle=False) if sampled else sub
+
+    columns = []
+    for i, name in enumerate(kept):
+        values, levels = _encode(rows.get_column(name), kinds[name])
+        columns.append(
+            EmbeddedColumn(
+                index=i,
+                name=name,
+                kind=kinds[name],
+                dtype=str(sub.schema[name]),
+                values=values,
+                levels=levels,
+                stats=stats[name],
+            )
+        )
+    return DataSample(
+        total_rows=frame.height, total_columns=frame.width, columns=columns, sampled=sampled, seed=seed
+    )

@@ -1,0 +1,17 @@
+"""Wires etl's handlers to the mesh."""
+
+from __future__ import annotations
+
+from mesh_kit.service import ServiceSpec, Subscription
+from shared_contracts.events import DatasetProfiled
+
+from .service_layer.handlers import when_dataset_profiled_clean
+
+
+def service_spec() -> ServiceSpec:
+    return ServiceSpec(
+        name="etl",
+        package="dsp_etl",
+        description="Cleans and engineers features with an explained, replayable pipeline.",
+        subscriptions=[Subscription(DatasetProfiled, when_dataset_profiled_clean)],
+    )

@@ -1,0 +1,54 @@
+"""Reading an ETL config written by a user."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import yaml
+from pydantic import ValidationError
+from shared_contracts.etl import EtlConfig
+
+__all__ = ["ConfigError", "load_config"]
+
+
+class ConfigError(ValueError):
+    """The config text is not valid YAML/JSON or does not match the schema."""
+
+
+def load_config(text: str) -> EtlConfig:
+    """Parse an ETL config from YAML or JSON text.
+
+    Parameters
+    ----------
+    text
+        The config document. JSON is YAML, so both parse; an empty document gives the defaults.
+
+    Returns
+    -------
+    EtlConfig
+        The validated config.
+
+    Raises
+    ------
+    ConfigError
+        With the location of the problem when the text does not parse or validate.
+    """
+    try:
+        data: Any = yaml.safe_load(text) if text.strip() else {}
+    except yaml.YAMLError as exc:
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError:
+            raise ConfigError(f"ETL config is neither YAML nor JSON: {exc}") from exc
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"ETL config must be a mapping, not {type(data).__name__}")
+    version = data.get("version", 1)
+    if version != 1:
+        raise ConfigError(f"ETL config version {version!r} is not supported (this reader knows version 1)")
+    try:
+        return EtlConfig.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(f"invalid ETL config: {exc}") from exc

@@ -1,0 +1,172 @@
+"""The whole ETL stage on files: plan, fit, transform, export, report."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import polars as pl
+from shared_contracts.etl import EtlConfig, EtlReport, FittedPipeline, SplitInfo
+from shared_contracts.profile import Profile
+from shared_contracts.progress import ProgressFn
+
+from .export import write_safe_csv
+from .pipeline import _fit, _Tracker, column_stats, replay
+from .planner import plan_etl
+from .steps import INTERNAL_PREFIX
+
+__all__ = ["EtlResult", "ExportFormat", "run_etl", "train_mask"]
+
+ExportFormat = Literal["parquet", "csv"]
+_ROW = f"{INTERNAL_PREFIX}row"
+_SPLIT_BUCKETS = 10_000
+
+
+@dataclass
+class EtlResult:
+    """What :func:`run_etl` produced."""
+
+    report: EtlReport
+    pipeline: FittedPipeline
+    paths: dict[str, Path] = field(default_factory=dict)
+
+
+def train_mask(row_index: pl.Expr, *, holdout_fraction: float, seed: int) -> pl.Expr:
+    """True for the rows of the training split: a deterministic hash of the row index and seed."""
+    bucket = row_index.hash(seed=seed) % _SPLIT_BUCKETS
+    return bucket >= round(holdout_fraction * _SPLIT_BUCKETS)
+
+
+def _needs_split(report_plan: Any, target: str | None) -> bool:
+    return target is not None and any(
+        s.kind == "encode" and s.params.get("method") == "target" for s in report_plan.steps
+    )
+
+
+def run_etl(
+    parquet: Path,
+    profile: Profile | dict[str, Any],
+    *,
+    out_dir: Path,
+    config: EtlConfig | None = None,
+    target: str | None = None,
+    formats: Sequence[ExportFormat] = ("parquet",),
+    progress: ProgressFn | None = None,
+) -> EtlResult:
+    """Clean a dataset and engineer its features, writing the result and explaining every step.
+
+    Parameters
+    ----------
+    parquet
+        The ingested dataset.
+    profile
+        Its profile; the auto plan is derived from it.
+    out_dir
+        Where ``cleaned.parquet`` (always), ``cleaned.csv`` (when asked), ``pipeline.json``,
+        ``etl_report.json`` and, for target-dependent plans, ``split.parquet`` are written.
+    config
+        Thresholds and overrides; defaults when omitted.
+    target
+        Column to predict. When the plan has target-dependent steps (target encoding), the
+        pipeline is fitted on a deterministic training split only (``config.split``); the split
+        of every output row is written to ``split.parquet`` (column ``is_train``) so that the
+        model is evaluated on rows the encoding never saw.
+    formats
+        Export formats; Parquet is always written, CSV (formula-defused) on request.
+    progress
+        Called with (fraction, message).
+
+    Returns
+    -------
+    EtlResult
+        The report with its lineage, the fitted pipeline, and the paths written.
+    """
+    started = time.perf_counter()
+    report_progress = progress or (lambda fraction, message: None)
+    config = config or EtlConfig()
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    if not isinstance(profile, Profile):
+        profile = Profile.model_validate(profile)
+    report_progress(0.0, "planning")
+    plan = plan_etl(profile, config=config, target=target)
+    data = pl.scan_parquet(parquet)
+    columns_in = list(data.collect_schema())
+    split = _needs_split(plan, target)
+    indexed = data.with_row_index(_ROW)
+    is_train = train_mask(pl.col(_ROW), holdout_fraction=config.split.holdout_fraction, seed=config.split.seed)
+    fit_data = indexed.filter(is_train).drop(_ROW) if split else data
+
+    tracker = _Tracker()
+    pipeline, _ = _fit(
+        plan,
+        fit_data,
+        target=target,
+        tracker=tracker,
+        progress=lambda f, m: report_progress(0.05 + 0.6 * f, m),
+    )
+    report_progress(0.7, "writing cleaned data")
+    paths: dict[str, Path] = {}
+    cleaned_path = out_dir / "cleaned.parquet"
+    if split:
+        out = replay(pipeline, indexed, rows="filter", passthrough=(_ROW,))
+        out.sink_parquet(cleaned_path.with_suffix(".tmp.parquet"))
+        tmp = pl.scan_parquet(cleaned_path.with_suffix(".tmp.parquet"))
+        tmp.drop(_ROW).sink_parquet(cleaned_path)
+        split_path = out_dir / "split.parquet"
+        tmp.select(is_train.alias("is_train"), pl.col(_ROW).alias("source_row")).sink_parquet(split_path)
+        cleaned_path.with_suffix(".tmp.parquet").unlink()
+        paths["split"] = split_path
+    else:
+        replay(pipeline, data, rows="filter").sink_parquet(cleaned_path)
+    paths["parquet"] = cleaned_path
+    cleaned = pl.scan_parquet(cleaned_path)
+
+    report_progress(0.85, "measuring the result")
+    rows_out, final_stats = column_stats(cleaned, tracker.pending_columns())
+    if not split:
+        tracker.measure_after(rows_out, final_stats)
+    else:
+        # The last steps' "after" describes the training rows like the rest of the lineage.
+        fit_out = replay(pipeline, fit_data, rows="filter")
+        train_rows, train_stats = column_stats(fit_out, tracker.pending_columns())
+        tracker.measure_after(train_rows, train_stats)
+    if "csv" in formats:
+        report_progress(0.9, "writing CSV")
+        paths["csv"] = write_safe_csv(cleaned, out_dir / "cleaned.csv")
+
+    rows_in = pipeline.fit_rows if not split else int(data.select(pl.len()).collect().item())
+    split_info = None
+    if split:
+        counts = pl.scan_parquet(paths["split"]).select(pl.col("is_train").sum(), pl.len()).collect().row(0)
+        split_info = SplitInfo(
+            scope="train_split",
+            holdout_fraction=config.split.holdout_fraction,
+            seed=config.split.seed,
+            train_rows=int(counts[0]),
+            holdout_rows=int(counts[1] - counts[0]),
+        )
+    else:
+        split_info = SplitInfo(scope="all_rows", train_rows=pipeline.fit_rows)
+    report = EtlReport(
+        target=target,
+        rows_in=rows_in,
+        rows_out=rows_out,
+        columns_in=columns_in,
+        columns_out=list(cleaned.collect_schema()),
+        plan=plan,
+        lineage=tracker.entries,
+        split=split_info,
+        elapsed_seconds=time.perf_counter() - started,
+    )
+    pipeline_path = out_dir / "pipeline.json"
+    pipeline_path.write_text(pipeline.model_dump_json(indent=1))
+    report_path = out_dir / "etl_report.json"
+    report_path.write_text(report.model_dump_json(indent=1))
+    paths["pipeline"] = pipeline_path
+    paths["report"] = report_path
+    report_progress(1.0, "done")
+    return EtlResult(report=report, pipeline=pipeline, paths=paths)

@@ -1,0 +1,131 @@
+"""run_etl end to end on real public datasets."""
+
+from __future__ import annotations
+
+import polars as pl
+import pytest
+from dsp_etl.domain import apply_pipeline, run_etl
+from dsp_etl.domain.quick_profile import quick_profile
+from shared_contracts.etl import EtlConfig, EtlReport, FittedPipeline
+
+ROW_DROPPING = {"dedupe", "drop_rows_missing"}
+
+
+def _run(tmp_path, frame: pl.DataFrame, target: str | None, config: EtlConfig | None = None, **kw):
+    src = tmp_path / "data.parquet"
+    frame.write_parquet(src)
+    return run_etl(src, quick_profile(frame), out_dir=tmp_path / "out", target=target, config=config, **kw)
+
+
+@pytest.mark.parametrize(
+    ("name", "target"),
+    [("iris", "target"), ("wine", "target"), ("breast_cancer", None), ("penguins", "sex"), ("penguins_raw", "Sex")],
+)
+def test_auto_plan_keeps_every_row_it_was_not_told_to_drop(tmp_path, dataset, name, target):
+    frame = dataset(name)
+    result = _run(tmp_path, frame, target)
+    report = result.report
+
+    expected = frame if target is None else frame.filter(pl.col(target).is_not_null())
+    expected_rows = expected.unique().height
+    out = pl.read_parquet(result.paths["parquet"])
+    assert report.rows_in == frame.height
+    assert out.height == report.rows_out == expected_rows
+    dropped_by_steps = sum(e.rows_before - e.rows_after for e in report.lineage)
+    assert dropped_by_steps == frame.height - out.height
+    for entry in report.lineage:
+        if entry.kind not in ROW_DROPPING and not (entry.kind == "outliers" and "remove" in entry.reason):
+            assert entry.rows_before == entry.rows_after, entry
+    if target is not None:
+        assert out[target].null_count() == 0
+
+
+@pytest.mark.parametrize("name", ["iris", "penguins", "penguins_raw"])
+def test_every_step_has_a_reason_naming_what_it_acts_on(tmp_path, dataset, name):
+    frame = dataset(name)
+    report = _run(tmp_path, frame, None).report
+    assert report.plan.steps, "a real dataset always gets some step"
+    for step in report.plan.steps:
+        assert step.reason.strip()
+        assert "->" in step.reason
+        for column in step.columns:
+            assert column in step.reason
+    assert [e.index for e in report.lineage] == list(range(len(report.plan.steps)))
+
+
+def test_penguins_auto_plan_cleans_missing_values_and_keeps_rows(tmp_path, dataset):
+    frame = dataset("penguins")
+    result = _run(tmp_path, frame, None)
+    out = pl.read_parquet(result.paths["parquet"])
+    assert out.height == frame.height
+    numeric = ["bill_length_mm", "bill_depth_mm", "flipper_length_mm", "body_mass_g"]
+    for column in [*numeric, "sex"]:
+        assert out[column].null_count() == 0, column
+    kinds = {(s.kind, tuple(s.columns)) for s in result.report.plan.steps}
+    assert ("fill_missing", ("sex",)) in kinds
+    fill = next(e for e in result.report.lineage if e.kind == "fill_missing" and e.columns == ["bill_length_mm"])
+    assert fill.before["bill_length_mm"].nulls == 2
+    assert fill.after["bill_length_mm"].nulls == 0
+    # The mean of the observed values is kept by a mean fill.
+    assert fill.after["bill_length_mm"].mean == pytest.approx(fill.before["bill_length_mm"].mean)
+
+
+def test_penguins_raw_types_dates_text_and_spellings(tmp_path, dataset):
+    frame = dataset("penguins_raw")
+    result = _run(tmp_path, frame, "Species")
+    out = pl.read_parquet(result.paths["parquet"])
+    assert out.schema["Date Egg"] == pl.Date
+    assert "Date Egg__month" in out.columns and "Date Egg__day_of_week_sin" in out.columns
+    egg = frame["Date Egg"].str.to_date()
+    assert out["Date Egg__year"].to_list() == egg.dt.year().to_list()
+    dropped = {s.columns[0]: s.reason for s in result.report.plan.steps if s.kind == "drop_columns"}
+    assert set(dropped) == {"Region", "Stage", "Comments"}
+    assert "84.3% missing" in dropped["Comments"]
+    assert "single value" in dropped["Region"]
+    assert not {"Region", "Stage", "Comments"} & set(out.columns)
+
+
+def test_outputs_are_written_and_documents_round_trip(tmp_path, dataset):
+    frame = dataset("penguins")
+    result = _run(tmp_path, frame, "species", formats=("parquet", "csv"))
+    for key in ("parquet", "csv", "pipeline", "report"):
+        assert result.paths[key].exists(), key
+    report = EtlReport.model_validate_json(result.paths["report"].read_text())
+    pipeline = FittedPipeline.model_validate_json(result.paths["pipeline"].read_text())
+    assert report == result.report
+    assert pipeline == result.pipeline
+    csv = pl.read_csv(result.paths["csv"])
+    assert csv.height == report.rows_out
+    # The stored pipeline replays to the stored cleaned data on the source rows.
+    cleaned = pl.read_parquet(result.paths["parquet"])
+    replayed = apply_pipeline(pipeline, frame.lazy(), rows="filter").collect()
+    assert replayed.equals(cleaned)
+
+
+def test_progress_is_reported_up_to_completion(tmp_path, dataset):
+    seen: list[tuple[float, str]] = []
+    _run(tmp_path, dataset("iris"), "target", progress=lambda f, m: seen.append((f, m)))
+    fractions = [f for f, _ in seen]
+    assert fractions == sorted(fractions)
+    assert fractions[0] == 0.0 and fractions[-1] == 1.0
+
+
+def test_target_encoding_is_fitted_on_the_training_split_only(tmp_path, dataset):
+    frame = dataset("penguins")
+    config = EtlConfig.model_validate({"columns": {"island": {"encode": "target"}}, "split": {"holdout_fraction": 0.3}})
+    result = _run(tmp_path, frame, "body_mass_g", config=config)
+    split = pl.read_parquet(result.paths["split"])
+    out = pl.read_parquet(result.paths["parquet"])
+    assert split.height == out.height
+    assert result.report.split is not None and result.report.split.scope == "train_split"
+    assert 0.6 < split["is_train"].mean() < 0.8
+    # Recompute the encoding from the training rows alone: it must match the stored one.
+    train = frame.with_row_index("row").filter(pl.col("body_mass_g").is_not_null())
+    train = train.join(split.rename({"source_row": "row"}), on="row")
+    train = train.filter(pl.col("is_train"))
+    state = next(s for s in result.pipeline.steps if s.step.kind == "encode").state["columns"]["island"]
+    enc = state["encodings"][0]
+    assert enc["prior"] == pytest.approx(train["body_mass_g"].mean())
+    stats = train.group_by("island").agg(pl.col("body_mass_g").sum().alias("s"), pl.len().alias("n"))
+    for island, s, n in stats.iter_rows():
+        assert enc["mapping"][island] == pytest.approx((s + 10 * enc["prior"]) / (n + 10))

@@ -1,0 +1,50 @@
+"""Wires the gateway: REST API, WebSocket, read-model consumer, Redis notifier."""
+
+from __future__ import annotations
+
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from mesh_kit.service import Runtime, ServiceSpec, Subscription
+from shared_contracts import EVENT_REGISTRY
+
+from .adapters.notifier import JobNotifier
+from .entrypoints.api import add_routes
+from .service_layer.handlers import when_any_event_update_read_model
+
+
+class GatewaySettings(BaseSettings):
+    """Gateway-only settings (the shared ones are in MeshSettings)."""
+
+    model_config = SettingsConfigDict(env_prefix="DSP_", extra="ignore")
+
+    upload_wait_s: float = 30.0
+    ml_url: str = "http://127.0.0.1:8004"
+    redis_namespace: str = "dsp"
+
+
+async def _start(runtime: Runtime) -> None:
+    options = GatewaySettings()
+    runtime.extras["notifier"] = JobNotifier(runtime.settings.redis_url, namespace=options.redis_namespace)
+    runtime.extras["upload_wait_s"] = options.upload_wait_s
+    runtime.extras["ml_url"] = options.ml_url.rstrip("/")
+
+
+async def _stop(runtime: Runtime) -> None:
+    await runtime.extras["notifier"].close()
+
+
+async def check_redis(runtime: Runtime) -> None:
+    await runtime.extras["notifier"].ping()
+
+
+def service_spec() -> ServiceSpec:
+    return ServiceSpec(
+        name="gateway",
+        package="dsp_gateway",
+        description="REST API and WebSocket progress stream; keeps a read model of datasets and jobs.",
+        subscriptions=[Subscription(event, when_any_event_update_read_model) for event in EVENT_REGISTRY.values()],
+        routes=add_routes,
+        on_startup=_start,
+        on_shutdown=_stop,
+        ready_checks=[check_redis],
+    )

@@ -1,0 +1,499 @@
+"""The gateway REST API under /api/v1 and the WebSocket progress stream."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import uuid
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import httpx
+from fastapi import APIRouter, FastAPI, Query, Request, WebSocket, WebSocketDisconnect
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
+from pydantic import BaseModel, Field, ValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from mesh_kit.artifacts import ArtifactNotFound, LocalArtifactStore, artifact_key
+from mesh_kit.consumer import PostgresUnitOfWork
+from mesh_kit.service import Runtime
+from mesh_kit.tracing import current_trace_context
+from shared_contracts import ArtifactRef
+from shared_contracts.events import (
+    AnalysisOptions,
+    AnalysisRequested,
+    DashboardRequested,
+    DatasetUploaded,
+    IngestOptions,
+)
+
+from ..adapters import repository
+from ..adapters.upload import UploadRejected, receive_upload
+from ..domain.jobs import TERMINAL
+from ..domain.responses import error_body, success_body
+from ..domain.sniff import check_upload_head
+
+__all__ = ["add_routes"]
+
+log = logging.getLogger(__name__)
+
+DASHBOARD_HEADERS = {
+    "Content-Security-Policy": "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; "
+                               "img-src data: blob:; font-src data:; connect-src 'none'; frame-ancestors 'self'",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+    "Cache-Control": "private, max-age=300",
+}
+
+
+class ApiError(Exception):
+    def __init__(self, status: int, code: str, message: str, *, field: str | None = None,
+                 details: dict[str, Any] | None = None) -> None:
+        super().__init__(message)
+        self.status, self.code, self.message, self.field, self.details = status, code, message, field, details
+
+
+def _rid(request: Request | WebSocket) -> str:
+    return getattr(request.state, "request_id", None) or str(uuid.uuid4())
+
+
+def ok(request: Request, data: Any, status: int = 200) -> JSONResponse:
+    return JSONResponse(success_body(data, request_id=_rid(request)), status_code=status)
+
+
+def _runtime(request: Request | WebSocket) -> Runtime:
+    return request.app.state.runtime
+
+
+def _uuid(value: str, field: str) -> uuid.UUID:
+    try:
+        return uuid.UUID(value)
+    except ValueError:
+        raise ApiError(404, "not_found", f"No {field.removesuffix('_id')} has the id {value!r}.", field=field) from None
+
+
+class AnalyzeRequest(BaseModel):
+    dataset_id: uuid.UUID
+    target: str | None = Field(default=None, description="Column to predict")
+    options: dict[str, Any] = Field(default_factory=dict, description="AnalysisOptions fields besides target")
+
+
+class DashboardRequest(BaseModel):
+    analysis_id: uuid.UUID
+    pdf: bool = False
+    theme: Literal["light", "dark"] = "light"
+
+
+class ExportRequest(BaseModel):
+    analysis_id: uuid.UUID | None = None
+    dataset_id: uuid.UUID | None = None
+    format: Literal["csv", "parquet", "html", "pdf", "zip", "profile", "analysis", "etl_report", "pipeline"] = "csv"
+
+
+def _dataset_view(row: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "dataset_id": row["dataset_id"], "name": row["display_name"], "status": row["status"],
+        "size_bytes": row["size_bytes"], "row_count": row.get("row_count"), "columns": row.get("columns"),
+        "quality_score": row.get("quality_score"), "error": row.get("error"),
+        "upload_job_id": row.get("upload_job_id"), "created_at": row["created_at"], "updated_at": row["updated_at"],
+    }
+
+
+def _job_view(row: dict[str, Any]) -> dict[str, Any]:
+    results = row.get("results") or {}
+    return {
+        "id": row["job_id"], "kind": row["kind"], "dataset_id": row["dataset_id"], "status": row["status"],
+        "stage": row.get("stage"), "progress": row.get("progress"), "options": row.get("options"),
+        "error": {"code": row["error_code"], "message": row["error_message"]} if row.get("error_code") else None,
+        "dashboard_id": results.get("dashboard_id"), "model_id": results.get("model_id"),
+        "quality_score": results.get("quality_score"),
+        "created_at": row["created_at"], "updated_at": row["updated_at"],
+    }
+
+
+async def _emit(runtime: Runtime, conn: Any, job_id: uuid.UUID, payload: Any) -> None:
+    uow = PostgresUnitOfWork(conn=conn, job_id=job_id, producer="gateway")
+    await uow.emit(payload)
+
+
+def _parse_json_field(fields: dict[str, str], name: str) -> dict[str, Any]:
+    raw = fields.get(name)
+    if not raw:
+        return {}
+    try:
+        value = json.loads(raw)
+    except json.JSONDecodeError as exc:
+        raise ApiError(422, "invalid_field", f"Field {name!r} is not valid JSON: {exc.msg}", field=name) from exc
+    if not isinstance(value, dict):
+        raise ApiError(422, "invalid_field", f"Field {name!r} must be a JSON object.", field=name)
+    return value
+
+
+def _upload_options(fields: dict[str, str]) -> tuple[IngestOptions, AnalysisOptions | None, bool]:
+    try:
+        ingest = IngestOptions.model_validate(_parse_json_field(fields, "ingest_options"))
+        analysis_fields = _parse_json_field(fields, "options")
+        analyze = fields.get("analyze", "false").strip().lower() in ("1", "true", "yes", "on") or bool(
+            fields.get("target"))
+        if fields.get("target"):
+            analysis_fields["target"] = fields["target"]
+        analysis = AnalysisOptions.model_validate(analysis_fields) if analyze else None
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        raise ApiError(422, "invalid_options", f"Invalid option {'.'.join(map(str, first['loc']))}: {first['msg']}",
+                       field=".".join(map(str, first["loc"]))) from exc
+    wait = fields.get("wait", "true").strip().lower() not in ("0", "false", "no", "off")
+    return ingest, analysis, wait
+
+
+async def _wait_for_ingest(runtime: Runtime, job_id: uuid.UUID, dataset_id: uuid.UUID,
+                           timeout_s: float) -> dict[str, Any] | None:
+    """Wait until ingest accepted or rejected the upload; None when it is still working."""
+    deadline = asyncio.get_running_loop().time() + timeout_s
+    subscription = runtime.extras["notifier"].subscribe(str(job_id))
+    try:
+        await subscription.__anext__()
+        while True:
+            async with runtime.pool.connection() as conn:
+                row = await repository.get_dataset(conn, dataset_id)
+            if row is not None and row["status"] != "uploaded":
+                return row
+            if asyncio.get_running_loop().time() > deadline:
+                return None
+            try:
+                await asyncio.wait_for(subscription.__anext__(), timeout=1.0)
+            except TimeoutError:
+                pass
+    finally:
+        await subscription.aclose()
+
+
+def add_routes(app: FastAPI) -> None:
+    router = APIRouter(prefix="/api/v1")
+
+    @app.middleware("http")
+    async def request_id(request: Request, call_next: Any) -> Response:
+        request.state.request_id = request.headers.get("x-request-id") or str(uuid.uuid4())
+        response = await call_next(request)
+        response.headers["X-Request-ID"] = request.state.request_id
+        return response
+
+    @app.exception_handler(ApiError)
+    async def api_error(request: Request, exc: ApiError) -> JSONResponse:
+        body = error_body([{"code": exc.code, "message": exc.message, "field": exc.field, "details": exc.details}],
+                          request_id=_rid(request))
+        return JSONResponse(body, status_code=exc.status)
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = [{"code": "validation_error", "message": e["msg"],
+                   "field": ".".join(str(p) for p in e["loc"] if p != "body")} for e in exc.errors()]
+        return JSONResponse(error_body(errors, request_id=_rid(request)), status_code=422)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
+        return JSONResponse(error_body([{"code": code, "message": str(exc.detail)}], request_id=_rid(request)),
+                            status_code=exc.status_code)
+
+    @app.exception_handler(Exception)
+    async def internal_error(request: Request, exc: Exception) -> JSONResponse:
+        log.exception("unhandled error on %s %s", request.method, request.url.path)
+        return JSONResponse(error_body([{"code": "internal_error", "message": "An internal error occurred."}],
+                                       request_id=_rid(request)), status_code=500)
+
+    @router.post("/upload", status_code=201)
+    async def upload(request: Request) -> JSONResponse:
+        """Stream a CSV into the store and start its job. Waits (bounded) for ingest's verdict."""
+        runtime = _runtime(request)
+        limit = runtime.settings.max_upload_bytes
+        declared = request.headers.get("content-length")
+        if declared and declared.isdigit() and int(declared) > limit + 64 * 1024:
+            raise ApiError(413, "file_too_large", f"The upload is larger than the limit of {limit} bytes.",
+                           field="file")
+        store = runtime.store
+        spool = (store.root / ".spool") if isinstance(store, LocalArtifactStore) else Path("/tmp/dsp-spool")
+        try:
+            streamed = await receive_upload(request.headers.get("content-type", ""), request.stream(),
+                                            spool_dir=spool, max_bytes=limit)
+        except UploadRejected as exc:
+            raise ApiError(exc.status, exc.code, exc.message, field=exc.field) from exc
+        try:
+            problem = check_upload_head(streamed.head, total_size=streamed.size)
+            if problem is not None:
+                raise ApiError(problem.status, problem.code, problem.message, field="file")
+            ingest, analysis, wait = _upload_options(streamed.fields)
+            dataset_id, job_id = uuid.uuid4(), uuid.uuid4()
+            key = artifact_key("datasets", dataset_id, "raw")
+            if isinstance(store, LocalArtifactStore):
+                raw = store.adopt_file(key, streamed.path, sha256=streamed.sha256,  # type: ignore[arg-type]
+                                       media_type="text/csv")
+            else:
+                raw = store.put_file(key, streamed.path, media_type="text/csv")  # type: ignore[arg-type]
+        finally:
+            streamed.discard()
+        display_name = Path(streamed.filename.replace("\\", "/")).name[:255] or "upload.csv"
+        try:
+            async with runtime.pool.connection() as conn, conn.transaction():
+                await repository.insert_dataset(conn, dataset_id=dataset_id, display_name=display_name,
+                                                size_bytes=raw.size_bytes, raw=raw.model_dump(), upload_job_id=job_id)
+                await repository.insert_job(conn, job_id=job_id, kind="analysis" if analysis else "upload",
+                                            dataset_id=dataset_id,
+                                            options={"ingest": ingest.model_dump(),
+                                                     "analysis": analysis.model_dump() if analysis else None})
+                await _emit(runtime, conn, job_id, DatasetUploaded(
+                    dataset_id=dataset_id, raw=raw, display_name=display_name, ingest=ingest, analysis=analysis))
+        except Exception:
+            store.delete(raw.key)
+            raise
+        runtime.relay.notify()
+        data: dict[str, Any] = {"dataset_id": str(dataset_id), "job_id": str(job_id), "status": "uploaded",
+                                "analysis_id": str(job_id) if analysis else None}
+        if not wait:
+            return ok(request, data, 202)
+        row = await _wait_for_ingest(runtime, job_id, dataset_id, runtime.extras["upload_wait_s"])
+        if row is None:
+            return ok(request, data, 202)
+        if row["status"] in ("rejected", "failed"):
+            error = row.get("error") or {}
+            raise ApiError(422, error.get("code") or "ingest_failed", error.get("message") or "The file was rejected.",
+                           field="file", details={"dataset_id": str(dataset_id), **(error.get("details") or {})})
+        data.update(status=row["status"], dataset=_dataset_view(row))
+        return ok(request, data, 201)
+
+    @router.get("/datasets")
+    async def list_datasets(request: Request, limit: Annotated[int, Query(ge=1, le=500)] = 50,
+                            offset: Annotated[int, Query(ge=0)] = 0) -> JSONResponse:
+        """Datasets, newest first."""
+        async with _runtime(request).pool.connection() as conn:
+            rows, total = await repository.list_datasets(conn, limit=limit, offset=offset)
+        return ok(request, {"items": rows, "total": total, "limit": limit, "offset": offset})
+
+    async def _dataset_or_404(request: Request, dataset_id: str) -> dict[str, Any]:
+        async with _runtime(request).pool.connection() as conn:
+            row = await repository.get_dataset(conn, _uuid(dataset_id, "dataset_id"))
+        if row is None:
+            raise ApiError(404, "not_found", f"No dataset has the id {dataset_id}.", field="dataset_id")
+        return row
+
+    @router.get("/datasets/{dataset_id}")
+    async def get_dataset(request: Request, dataset_id: str) -> JSONResponse:
+        """One dataset: its status, columns, quality score, or why it was rejected."""
+        return ok(request, _dataset_view(await _dataset_or_404(request, dataset_id)))
+
+    @router.get("/datasets/{dataset_id}/profile")
+    async def get_profile(request: Request, dataset_id: str) -> Response:
+        """The dataset's latest profile document."""
+        row = await _dataset_or_404(request, dataset_id)
+        if not row.get("profile"):
+            raise ApiError(409, "not_ready", "The dataset has no profile yet.", field="dataset_id")
+        body = _runtime(request).store.read_bytes(ArtifactRef.model_validate(row["profile"]))
+        return Response(body, media_type="application/json")
+
+    @router.post("/analyze", status_code=202)
+    async def analyze(request: Request, body: AnalyzeRequest) -> JSONResponse:
+        """Start an analysis of an ingested dataset; returns the analysis id to follow."""
+        runtime = _runtime(request)
+        row = await _dataset_or_404(request, str(body.dataset_id))
+        if row["status"] not in ("ingested", "profiled"):
+            raise ApiError(409, "dataset_not_ready",
+                           f"The dataset is {row['status']}; it can be analysed once it is ingested.",
+                           field="dataset_id")
+        names = [c["name"] for c in row.get("columns") or []]
+        if body.target is not None and body.target not in names:
+            raise ApiError(422, "target_not_found", f"The dataset has no column {body.target!r}.", field="target",
+                           details={"columns": names})
+        try:
+            options = AnalysisOptions.model_validate({**body.options, "target": body.target})
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            raise ApiError(422, "invalid_options", f"Invalid option {'.'.join(map(str, first['loc']))}: "
+                                                   f"{first['msg']}", field="options") from exc
+        job_id = uuid.uuid4()
+        async with runtime.pool.connection() as conn, conn.transaction():
+            await repository.insert_job(conn, job_id=job_id, kind="analysis", dataset_id=body.dataset_id,
+                                        options={"analysis": options.model_dump()})
+            await _emit(runtime, conn, job_id, AnalysisRequested(
+                dataset_id=body.dataset_id, parquet=ArtifactRef.model_validate(row["parquet"]),
+                ingest_report=ArtifactRef.model_validate(row["ingest_report"]), analysis=options))
+        runtime.relay.notify()
+        return ok(request, {"analysis_id": str(job_id), "status": "queued"}, 202)
+
+    async def _job_or_404(request: Request, job_id: str, field: str = "analysis_id") -> dict[str, Any]:
+        async with _runtime(request).pool.connection() as conn:
+            row = await repository.get_job(conn, _uuid(job_id, field))
+        if row is None:
+            raise ApiError(404, "not_found", f"No analysis has the id {job_id}.", field=field)
+        return row
+
+    @router.get("/analysis/{analysis_id}")
+    async def get_analysis(request: Request, analysis_id: str) -> JSONResponse:
+        """An analysis' status, stage and progress, and its results once complete."""
+        row = await _job_or_404(request, analysis_id)
+        view = _job_view(row)
+        results = row.get("results") or {}
+        if row["status"] == "completed" and results.get("analysis_result"):
+            ref = ArtifactRef.model_validate(results["analysis_result"])
+            view["results"] = json.loads(_runtime(request).store.read_bytes(ref))
+        return ok(request, view)
+
+    @router.get("/jobs/{job_id}")
+    async def get_job(request: Request, job_id: str) -> JSONResponse:
+        """Any job (upload, analysis, dashboard): status, stage and progress."""
+        return ok(request, _job_view(await _job_or_404(request, job_id, "job_id")))
+
+    @router.post("/dashboard", status_code=202)
+    async def request_dashboard(request: Request, body: DashboardRequest) -> JSONResponse:
+        """Re-render the dashboard of a finished analysis (another theme, or with its PDF)."""
+        runtime = _runtime(request)
+        job = await _job_or_404(request, str(body.analysis_id))
+        results = job.get("results") or {}
+        if job["status"] != "completed" or not results.get("analysis_result"):
+            raise ApiError(409, "analysis_not_ready", "The analysis has not completed yet.", field="analysis_id")
+        job_id = uuid.uuid4()
+        dataset_id = uuid.UUID(job["dataset_id"])
+        async with runtime.pool.connection() as conn, conn.transaction():
+            await repository.insert_job(conn, job_id=job_id, kind="dashboard", dataset_id=dataset_id,
+                                        options=body.model_dump(mode="json"), parent_job_id=body.analysis_id)
+            await _emit(runtime, conn, job_id, DashboardRequested(
+                dataset_id=dataset_id, analysis_result=ArtifactRef.model_validate(results["analysis_result"]),
+                profile=ArtifactRef.model_validate(results["profile"]),
+                etl_report=ArtifactRef.model_validate(results["etl_report"]),
+                cleaned_parquet=ArtifactRef.model_validate(results.get("parquet") or results["cleaned_parquet"]),
+                pdf=body.pdf, theme=body.theme))
+        runtime.relay.notify()
+        return ok(request, {"job_id": str(job_id), "status": "queued"}, 202)
+
+    @router.get("/dashboard/{dashboard_id}")
+    async def get_dashboard(request: Request, dashboard_id: str) -> Response:
+        """The dashboard HTML, or its metadata as JSON when the client accepts JSON."""
+        async with _runtime(request).pool.connection() as conn:
+            row = await repository.get_dashboard(conn, _uuid(dashboard_id, "dashboard_id"))
+        if row is None:
+            raise ApiError(404, "not_found", f"No dashboard has the id {dashboard_id}.", field="dashboard_id")
+        accept = request.headers.get("accept", "")
+        if "application/json" in accept and "text/html" not in accept:
+            return ok(request, {"dashboard_id": row["dashboard_id"], "job_id": row["job_id"],
+                                "dataset_id": row["dataset_id"], "size_bytes": row["html"]["size_bytes"],
+                                "has_pdf": row.get("pdf") is not None, "created_at": row["created_at"]})
+        html = _runtime(request).store.read_bytes(ArtifactRef.model_validate(row["html"]))
+        return Response(html, media_type="text/html; charset=utf-8", headers=DASHBOARD_HEADERS)
+
+    @router.post("/export")
+    async def export(request: Request, body: ExportRequest) -> Response:
+        """Download a result: cleaned data (csv, parquet), dashboard (html, pdf, zip) or a JSON document."""
+        runtime = _runtime(request)
+        if body.analysis_id is None and body.dataset_id is None:
+            raise ApiError(422, "validation_error", "Give analysis_id or dataset_id.", field="analysis_id")
+        refs: dict[str, Any] = {}
+        if body.analysis_id is not None:
+            job = await _job_or_404(request, str(body.analysis_id))
+            if job["status"] != "completed":
+                raise ApiError(409, "analysis_not_ready", "The analysis has not completed yet.", field="analysis_id")
+            results = job.get("results") or {}
+            refs = {"csv": results.get("cleaned_csv"), "parquet": results.get("cleaned_parquet"),
+                    "html": results.get("dashboard_html"), "pdf": results.get("dashboard_pdf"),
+                    "zip": results.get("dashboard_html"), "profile": results.get("profile"),
+                    "analysis": results.get("analysis_result"), "etl_report": results.get("etl_report"),
+                    "pipeline": results.get("pipeline")}
+        else:
+            row = await _dataset_or_404(request, str(body.dataset_id))
+            refs = {"parquet": row.get("parquet"), "profile": row.get("profile")}
+        ref = refs.get(body.format)
+        if not ref:
+            hint = " Request the dashboard again with pdf=true." if body.format == "pdf" else ""
+            raise ApiError(409, "export_unavailable", f"No {body.format} export exists for this request.{hint}",
+                           field="format")
+        try:
+            content = runtime.store.read_bytes(ArtifactRef.model_validate(ref))
+        except ArtifactNotFound as exc:
+            raise ApiError(410, "export_gone", "The stored result is no longer available.") from exc
+        name = {"csv": "cleaned.csv", "parquet": "cleaned.parquet", "html": "dashboard.html", "pdf": "report.pdf",
+                "zip": "dashboard.zip", "profile": "profile.json", "analysis": "analysis.json",
+                "etl_report": "etl-report.json", "pipeline": "pipeline.json"}[body.format]
+        media = {"csv": "text/csv", "parquet": "application/vnd.apache.parquet", "html": "text/html",
+                 "pdf": "application/pdf", "zip": "application/zip"}.get(body.format, "application/json")
+        if body.format == "zip":
+            import io
+            import zipfile
+
+            buffer = io.BytesIO()
+            with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+                archive.writestr("index.html", content)
+            content = buffer.getvalue()
+        return Response(content, media_type=media,
+                        headers={"Content-Disposition": f'attachment; filename="{name}"',
+                                 "X-Content-Type-Options": "nosniff"})
+
+    @router.post("/models/{model_id}/predict")
+    async def predict(request: Request, model_id: str) -> Response:
+        """Predict with a registered model on JSON rows or a CSV file; the ml service applies the ETL pipeline."""
+        runtime = _runtime(request)
+        _uuid(model_id, "model_id")
+        url = f"{runtime.extras['ml_url']}/internal/v1/models/{model_id}/predict"
+        params = dict(request.query_params)
+        try:
+            async with httpx.AsyncClient(timeout=120) as client:
+                upstream = await client.post(url, content=await request.body(), params=params,
+                                             headers={"content-type": request.headers.get("content-type", ""),
+                                                      "x-request-id": _rid(request)})
+        except httpx.HTTPError as exc:
+            raise ApiError(503, "ml_unavailable", f"The ml service did not answer: {exc}") from exc
+        payload = upstream.json()
+        if upstream.status_code >= 400:
+            error = payload.get("error", {})
+            raise ApiError(upstream.status_code, error.get("code", "prediction_failed"),
+                           error.get("message", "Prediction failed."), field=error.get("field"))
+        return ok(request, payload)
+
+    @router.websocket("/ws")
+    async def progress_stream(websocket: WebSocket, job_id: str = "") -> None:
+        """Stream one job's progress: upload.progress, analysis.started/progress/completed, dashboard.ready,
+        error.occurred. The first message is a snapshot of the job."""
+        runtime = _runtime(websocket)
+        await websocket.accept()
+        try:
+            job_uuid = uuid.UUID(job_id)
+        except ValueError:
+            await websocket.send_json({"type": "error.occurred", "code": "invalid_job_id",
+                                       "message": "Connect with ?job_id=<id of an upload or analysis>."})
+            await websocket.close(code=4400)
+            return
+        subscription = runtime.extras["notifier"].subscribe(job_id)
+        try:
+            await subscription.__anext__()  # subscribed before the snapshot: nothing falls in between
+            async with runtime.pool.connection() as conn:
+                job = await repository.get_job(conn, job_uuid)
+            if job is None:
+                await websocket.send_json({"type": "error.occurred", "code": "not_found",
+                                           "message": f"No job has the id {job_id}."})
+                await websocket.close(code=4404)
+                return
+            await websocket.send_json({"type": "job.snapshot", **_job_view(job)})
+            if job["status"] in TERMINAL:
+                await _send_terminal(websocket, job)
+                await websocket.close()
+                return
+            async for message in subscription:
+                if message:
+                    await websocket.send_json(message)
+                    if message.get("status") in TERMINAL:
+                        await websocket.close()
+                        return
+        except WebSocketDisconnect:
+            return
+        finally:
+            await subscription.aclose()
+
+    async def _send_terminal(websocket: WebSocket, job: dict[str, Any]) -> None:
+        results = job.get("results") or {}
+        if job["status"] == "failed":
+            await websocket.send_json({"type": "error.occurred", "job_id": job["job_id"], "status": "failed",
+                                       "code": job.get("error_code"), "message": job.get("error_message")})
+        elif results.get("dashboard_id"):
+            await websocket.send_json({"type": "dashboard.ready", "job_id": job["job_id"], "status": "completed",
+                                       "dashboard_id": results["dashboard_id"], "progress": 1.0})
+
+    app.include_router(router)

@@ -1,0 +1,17 @@
+"""Wires ingest's handlers to the mesh."""
+
+from __future__ import annotations
+
+from mesh_kit.service import ServiceSpec, Subscription
+from shared_contracts.events import DatasetUploaded
+
+from .service_layer.handlers import when_dataset_uploaded_ingest
+
+
+def service_spec() -> ServiceSpec:
+    return ServiceSpec(
+        name="ingest",
+        package="dsp_ingest",
+        description="Reads uploaded CSVs of any dialect, infers semantic types, validates and writes Parquet.",
+        subscriptions=[Subscription(DatasetUploaded, when_dataset_uploaded_ingest)],
+    )

@@ -1,0 +1,131 @@
+"""CSV dialect sniffing on a text sample: delimiter, quoting, escaping, line ending."""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+from collections import Counter
+from dataclasses import dataclass
+
+from .errors import IngestError
+
+__all__ = ["Dialect", "parse_sample_records", "sniff_dialect"]
+
+DELIMITERS = (",", ";", "\t", "|")
+QUOTES = ('"', "'")
+SNIFF_CHARS = 1 << 16
+SNIFF_RECORDS = 400
+
+
+@dataclass(frozen=True)
+class Dialect:
+    """How the records and fields of a CSV are written."""
+
+    delimiter: str
+    quote_char: str | None
+    escape_char: str | None
+    line_terminator: str
+
+
+def _line_terminator(text: str) -> str:
+    crlf = text.count("\r\n")
+    cr = text.count("\r") - crlf
+    lf = text.count("\n") - crlf
+    if crlf and crlf >= lf and crlf >= cr:
+        return "\r\n"
+    if cr > lf:
+        return "\r"
+    return "\n"
+
+
+def parse_sample_records(
+    text: str, dialect: Dialect, *, limit: int | None = None, complete_only: bool = True
+) -> list[list[str]]:
+    """Split sample text into records of fields with Python's csv module.
+
+    The last record is dropped when ``complete_only`` and the text was cut mid-record.
+    """
+    reader = csv.reader(
+        io.StringIO(text, newline=""),
+        delimiter=dialect.delimiter,
+        quotechar=dialect.quote_char or '"',
+        quoting=csv.QUOTE_MINIMAL if dialect.quote_char else csv.QUOTE_NONE,
+        escapechar=dialect.escape_char,
+        doublequote=dialect.escape_char is None,
+        strict=False,
+    )
+    records: list[list[str]] = []
+    try:
+        for record in reader:
+            records.append(record)
+            if limit is not None and len(records) > limit:
+                break
+    except csv.Error:
+        pass
+    if complete_only and records and not text.endswith(("\n", "\r")) and (limit is None or len(records) <= limit):
+        records.pop()
+    return records[:limit] if limit is not None else records
+
+
+def _consistency(records: list[list[str]]) -> tuple[float, int]:
+    """Share of non-blank records having the most common field count, and that count."""
+    counts = Counter(len(r) for r in records if r and r != [""])
+    if not counts:
+        return 0.0, 0
+    modal, hits = counts.most_common(1)[0]
+    return hits / sum(counts.values()), modal
+
+
+def _quote_usage(text: str, delimiter: str, quote: str) -> int:
+    """How many fields in the text open with ``quote`` right after a delimiter or a line start."""
+    d = re.escape(delimiter)
+    q = re.escape(quote)
+    return len(re.findall(rf"(?:^|{d})\s*{q}", text, flags=re.MULTILINE))
+
+
+def sniff_dialect(text: str, *, delimiter: str | None = None) -> Dialect:
+    """Guess the dialect of CSV ``text`` (a sample from the start of the file).
+
+    Parameters
+    ----------
+    text
+        Decoded sample, without a byte-order mark.
+    delimiter
+        Forces the delimiter instead of guessing it.
+
+    Raises
+    ------
+    IngestError
+        ``no_columns`` when the sample holds no field at all.
+    """
+    sample = text[:SNIFF_CHARS]
+    if len(text) > SNIFF_CHARS:
+        cut = max(sample.rfind("\n"), sample.rfind("\r"))
+        if cut > 0:
+            sample = sample[: cut + 1]
+    if not sample.strip(" \t\r\n,;|"):
+        raise IngestError("no_columns", "The file holds no columns: no field has any content.", {})
+    terminator = _line_terminator(sample)
+    candidates = [delimiter] if delimiter else list(DELIMITERS)
+    best: tuple[tuple[float, ...], Dialect] | None = None
+    for order, delim in enumerate(candidates):
+        quote_scores = {q: _quote_usage(sample, delim, q) for q in QUOTES}
+        quote = "'" if quote_scores["'"] > quote_scores['"'] else '"'
+        escape = None
+        if re.search(re.escape("\\" + quote), sample) and not re.search(re.escape(quote * 2) + r"[^\r\n]", sample):
+            escape = "\\"
+        dialect = Dialect(delim, quote, escape, terminator)
+        records = parse_sample_records(sample, dialect, limit=SNIFF_RECORDS)
+        consistency, modal = _consistency(records)
+        if modal < 2:
+            score: tuple[float, ...] = (0.0, 0.0, -order)
+        else:
+            score = (round(consistency, 2), min(modal, 50) / 50, -order)
+        if best is None or score > best[0]:
+            best = (score, dialect)
+    assert best is not None
+    if best[0][0] == 0.0:
+        # Every candidate gives a single field per record: a one-column file.
+        return Dialect(candidates[0], '"', None, terminator)
+    return best[1]

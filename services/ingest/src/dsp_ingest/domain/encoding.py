@@ -1,0 +1,259 @@
+"""Text encoding detection on a sample, and streaming re-encoding to UTF-8."""
+
+from __future__ import annotations
+
+import codecs
+import re
+import unicodedata
+from dataclasses import dataclass
+from pathlib import Path
+
+from .errors import IngestError
+
+__all__ = ["EncodingGuess", "detect_encoding", "read_probe", "transcode_to_utf8"]
+
+HEAD_BYTES = 1 << 20
+PROBE_BYTES = 1 << 18
+CHUNK_BYTES = 1 << 20
+
+_BOMS: tuple[tuple[bytes, str], ...] = (
+    (codecs.BOM_UTF32_LE, "utf-32-le"),
+    (codecs.BOM_UTF32_BE, "utf-32-be"),
+    (codecs.BOM_UTF8, "utf-8"),
+    (codecs.BOM_UTF16_LE, "utf-16-le"),
+    (codecs.BOM_UTF16_BE, "utf-16-be"),
+)
+_MAGIC: tuple[tuple[bytes, str], ...] = (
+    (b"PK\x03\x04", "a ZIP archive (an .xlsx workbook?)"),
+    (b"\xd0\xcf\x11\xe0", "an OLE document (an old .xls workbook?)"),
+    (b"%PDF", "a PDF document"),
+    (b"\x89PNG", "a PNG image"),
+    (b"\xff\xd8\xff", "a JPEG image"),
+    (b"GIF8", "a GIF image"),
+    (b"PAR1", "a Parquet file"),
+    (b"\x1f\x8b", "a gzip archive"),
+    (b"BZh", "a bzip2 archive"),
+    (b"\xfd7zXZ", "an xz archive"),
+    (b"SQLite format 3", "an SQLite database"),
+    (b"\x7fELF", "an executable"),
+)
+# Non-ASCII characters that are common in real Western text besides letters.
+_COMMON_SYMBOLS = set("€£¥¢°§©®±µ½¼¾«»·–—‘’‚“”„…•™×÷¿¡ªº¹²³¤¦¨¯´¸¬ ")
+_CONTROL = re.compile(rb"[\x00-\x08\x0b\x0e-\x1a\x1c-\x1f]")
+
+
+@dataclass(frozen=True)
+class EncodingGuess:
+    """The encoding of a file, as detected on a sample."""
+
+    encoding: str
+    bom: bytes
+    confidence: float
+
+    @property
+    def is_plain_utf8(self) -> bool:
+        """True when the bytes can be handed to the CSV parser without re-encoding."""
+        return self.encoding == "utf-8"
+
+
+def read_probe(path: Path) -> tuple[bytes, list[bytes], int]:
+    """Read the head of the file, plus chunks from its middle and end when it is large.
+
+    Returns
+    -------
+    head, probes, size
+        The first ``HEAD_BYTES`` bytes, extra chunks (possibly empty list) and the file size.
+    """
+    size = path.stat().st_size
+    probes: list[bytes] = []
+    with path.open("rb") as fh:
+        head = fh.read(HEAD_BYTES)
+        if size > HEAD_BYTES + 2 * PROBE_BYTES:
+            for offset in (size // 2, size - PROBE_BYTES):
+                fh.seek(offset)
+                probes.append(fh.read(PROBE_BYTES))
+    return head, probes, size
+
+
+def _strip_partial_utf8(chunk: bytes, *, at_start: bool) -> bytes:
+    """Cut bytes of multi-byte characters split by the chunk boundaries."""
+    if at_start:
+        i = 0
+        while i < min(4, len(chunk)) and 0x80 <= chunk[i] < 0xC0:
+            i += 1
+        chunk = chunk[i:]
+    end = len(chunk)
+    for back in range(1, min(4, end) + 1):
+        byte = chunk[end - back]
+        if byte < 0x80:
+            break
+        if byte >= 0xC0:
+            need = 2 if byte < 0xE0 else 3 if byte < 0xF0 else 4
+            if need > back:
+                return chunk[: end - back]
+            break
+    return chunk
+
+
+def _is_utf8(head: bytes, probes: list[bytes], *, whole_file: bool) -> bool:
+    chunks = [head if whole_file else _strip_partial_utf8(head, at_start=False)]
+    chunks += [_strip_partial_utf8(p, at_start=True) for p in probes]
+    try:
+        for chunk in chunks:
+            chunk.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
+def _looks_like_western_text(text: str) -> float:
+    """Share of non-ASCII characters that are letters or common symbols (1.0 when all ASCII)."""
+    non_ascii = [ch for ch in text if ord(ch) > 127]
+    if not non_ascii:
+        return 1.0
+    good = sum(1 for ch in non_ascii if ch.isalpha() or ch in _COMMON_SYMBOLS)
+    if len(non_ascii) > 0.3 * len(text):
+        return 0.0
+    return good / len(non_ascii)
+
+
+def _utf16_without_bom(head: bytes) -> str | None:
+    sample = head[: 1 << 16]
+    if len(sample) < 4:
+        return None
+    even_zeros = sample[0::2].count(0) / len(sample[0::2])
+    odd_zeros = sample[1::2].count(0) / max(1, len(sample[1::2]))
+    if odd_zeros > 0.3 and even_zeros < 0.05:
+        return "utf-16-le"
+    if even_zeros > 0.3 and odd_zeros < 0.05:
+        return "utf-16-be"
+    return None
+
+
+def detect_encoding(head: bytes, probes: list[bytes], *, size: int) -> EncodingGuess:
+    """Detect the text encoding of a file from its head and probe chunks.
+
+    Raises
+    ------
+    IngestError
+        ``empty_file``, ``binary_file`` or ``unknown_encoding``.
+    """
+    if size == 0 or not head:
+        raise IngestError("empty_file", "The file is empty.", {"size_bytes": size})
+    for bom, name in _BOMS:
+        if head.startswith(bom):
+            if not head[len(bom) :].strip(b"\x00\r\n\t "):
+                raise IngestError("empty_file", "The file holds nothing but a byte-order mark.", {"size_bytes": size})
+            return EncodingGuess(name, bom, 1.0)
+    for magic, what in _MAGIC:
+        if head.startswith(magic):
+            raise IngestError(
+                "binary_file",
+                f"This looks like {what}, not a CSV text file. Export the data as CSV and upload that.",
+                {"detected": what},
+            )
+    utf16 = _utf16_without_bom(head)
+    if utf16 is not None:
+        return EncodingGuess(utf16, b"", 0.8)
+    sample = head[: 1 << 16]
+    if b"\x00" in sample or len(_CONTROL.findall(sample)) > 0.05 * len(sample):
+        raise IngestError(
+            "binary_file",
+            "The file holds binary data (null or control bytes), not CSV text.",
+            {"control_bytes_in_sample": len(_CONTROL.findall(sample)) + sample.count(b"\x00")},
+        )
+    if not head.strip():
+        raise IngestError("empty_file", "The file holds only blank space.", {"size_bytes": size})
+    if _is_utf8(head, probes, whole_file=size <= len(head)):
+        return EncodingGuess("utf-8", b"", 1.0)
+    all_bytes = head + b"".join(probes)
+    try:
+        text = all_bytes.decode("cp1252")
+    except UnicodeDecodeError:
+        text = None
+    if text is not None:
+        score = _looks_like_western_text(text)
+        if score >= 0.8:
+            return EncodingGuess("cp1252", b"", round(score, 3))
+    return _fallback_guess(all_bytes)
+
+
+def _fallback_guess(data: bytes) -> EncodingGuess:
+    from charset_normalizer import from_bytes
+
+    best = from_bytes(data[: 1 << 18]).best()
+    if best is None or best.chaos > 0.1:
+        raise IngestError(
+            "unknown_encoding",
+            "The file's text encoding could not be recognised. Save it as UTF-8 and upload it again.",
+            {"tried": ["utf-8", "utf-16", "cp1252", "statistical detection"]},
+        )
+    name = codecs.lookup(best.encoding).name
+    if any(unicodedata.category(ch) == "Cc" and ch not in "\r\n\t" for ch in str(best)[:10000]):
+        raise IngestError(
+            "unknown_encoding",
+            "The file's text encoding could not be recognised. Save it as UTF-8 and upload it again.",
+            {"best_guess": name},
+        )
+    return EncodingGuess(name, b"", round(max(0.0, 1.0 - best.chaos), 3))
+
+
+_BACKSLASH_QUOTE = {
+    '"': re.compile(r'\\(["\\])'),
+    "'": re.compile(r"\\(['\\])"),
+}
+
+
+def transcode_to_utf8(
+    src: Path,
+    dst: Path,
+    guess: EncodingGuess,
+    *,
+    backslash_quote: str | None = None,
+    cr_newlines: bool = False,
+) -> None:
+    """Stream ``src`` into ``dst`` as UTF-8 without a BOM, chunk by chunk.
+
+    Parameters
+    ----------
+    src, dst
+        Input file and output file.
+    guess
+        The detected encoding of ``src``.
+    backslash_quote
+        When set to the quote character, backslash escapes inside the text (``\\"``)
+        are rewritten to doubled quotes (``""``), the only form the CSV parser knows.
+    cr_newlines
+        Rewrite bare carriage returns (old Mac line endings) to line feeds.
+    """
+    decoder = codecs.getincrementaldecoder(guess.encoding)(errors="strict")
+    pattern = _BACKSLASH_QUOTE.get(backslash_quote or "")
+    carry = ""
+    with src.open("rb") as fin, dst.open("w", encoding="utf-8", newline="") as fout:
+        if guess.bom:
+            fin.read(len(guess.bom))
+        while True:
+            chunk = fin.read(CHUNK_BYTES)
+            try:
+                text = decoder.decode(chunk, final=not chunk)
+            except UnicodeDecodeError as exc:
+                raise IngestError(
+                    "unknown_encoding",
+                    f"The file is not valid {guess.encoding} text past its beginning. Save it as UTF-8 and upload it again.",
+                    {"encoding": guess.encoding, "reason": str(exc)},
+                ) from exc
+            if pattern is not None:
+                text = carry + text
+                carry = ""
+                # A trailing backslash may escape the first character of the next chunk.
+                trailing = len(text) - len(text.rstrip("\\"))
+                if trailing % 2 == 1 and chunk:
+                    carry, text = text[-1], text[:-1]
+                text = pattern.sub(lambda m: m.group(1) * 2 if m.group(1) != "\\" else "\\", text)
+            if cr_newlines:
+                text = text.replace("\r\n", "\n").replace("\r", "\n")
+            fout.write(text)
+            if not chunk:
+                break
+        if carry:
+            fout.write(carry)

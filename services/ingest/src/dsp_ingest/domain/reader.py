@@ -1,0 +1,473 @@
+"""``ingest_csv``: sniff a CSV on a sample, then convert it to typed Parquet in one streaming plan."""
+
+from __future__ import annotations
+
+import codecs
+import os
+import re
+import tempfile
+from collections import Counter
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import polars as pl
+from shared_contracts.events import IngestOptions
+from shared_contracts.ingest import (
+    BadRow,
+    BadRowsReport,
+    CellIssue,
+    ColumnReport,
+    IngestReport,
+    RuleResult,
+)
+from shared_contracts.progress import ProgressFn, no_progress
+
+from .dialect import Dialect, parse_sample_records, sniff_dialect
+from .encoding import EncodingGuess, detect_encoding, read_probe, transcode_to_utf8
+from .errors import IngestError
+from .rules import Rule, parse_rules
+from .structure import Structure, scan_structure
+from .types import (
+    NA_TOKENS,
+    ColumnPlan,
+    NumberFormat,
+    clean_strings,
+    infer_column,
+    infer_number_format,
+    is_na_token,
+    override_column,
+)
+
+__all__ = ["ingest_csv"]
+
+SAMPLE_ROWS = 10_000
+BAD_ROW_SAMPLE = 20
+CELL_SAMPLE = 5
+RULE_SAMPLE = 10
+# A column whose inferred type fails on more than this share of its full-data values is read as text.
+DEMOTE_SHARE = 0.05
+
+
+def _raw_name(i: int) -> str:
+    return f"_c{i}"
+
+
+def _decode_head(head: bytes, guess: EncodingGuess) -> str:
+    decoder = codecs.getincrementaldecoder(guess.encoding)(errors="replace")
+    return decoder.decode(head[len(guess.bom) :], final=False).lstrip("\ufeff")
+
+
+def _layout(records: list[list[str]]) -> tuple[int, int]:
+    """Field count of the table and how many preamble lines (titles, notes) come before it."""
+    non_blank = [r for r in records if r and r != [""]]
+    if not non_blank:
+        raise IngestError("no_columns", "The file holds no columns: no record has any field.", {})
+    counts = Counter(len(r) for r in non_blank)
+    n_fields = counts.most_common(1)[0][0]
+    skip = 0
+    for i, record in enumerate(records[:20]):
+        if len(record) == n_fields:
+            skip = i
+            break
+    else:
+        skip = 0
+    if skip and any(len(r) > n_fields for r in records[:skip]):
+        skip = 0
+    if n_fields == 1 and not any(f.strip() for r in non_blank for f in r):
+        raise IngestError("no_columns", "The file holds no columns: every field is empty.", {})
+    return n_fields, skip
+
+
+def _scan_options(dialect: Dialect, n_fields: int) -> dict[str, Any]:
+    return {
+        "has_header": False,
+        "separator": dialect.delimiter,
+        "quote_char": dialect.quote_char,
+        "schema": {_raw_name(i): pl.String for i in range(n_fields)},
+        "missing_columns": "insert",
+        "truncate_ragged_lines": True,
+        "empty_string_is_null": False,
+    }
+
+
+_NUMERICISH = re.compile(r"^[\s(+-]*[$€£¥]?\s*[+-]?[\d.,' ]*\d[\d.,' ]*\s*[%€$£¥)]*$")
+
+
+def _header_votes(first: list[str | None], rest: pl.DataFrame) -> bool:
+    """Decide whether the first record is a header by comparing it with the records below."""
+    votes = 0
+    string_columns = 0
+    for value, name in zip(first, rest.columns, strict=True):
+        column = rest[name].drop_nulls()
+        if column.is_empty():
+            continue
+        typed_share = float(column.str.contains(_NUMERICISH.pattern).mean() or 0.0)
+        value = (value or "").strip()
+        if typed_share >= 0.9:
+            votes += -1 if (not value or _NUMERICISH.match(value)) else 1
+        else:
+            string_columns += 1
+            if value and value in set(column.head(1000).to_list()):
+                votes -= 1
+    if votes:
+        return votes > 0
+    values = [(v or "").strip() for v in first]
+    return all(values) and len(set(values)) == len(values) and not any(_NUMERICISH.match(v) for v in values)
+
+
+def _column_names(header: list[str | None] | None, n_fields: int) -> tuple[list[str], list[str]]:
+    sources = [(h or "").strip() for h in header] if header else [""] * n_fields
+    names: list[str] = []
+    seen: set[str] = set()
+    for i, source in enumerate(sources):
+        base = source or f"column_{i + 1}"
+        name, k = base, 2
+        while name in seen:
+            name, k = f"{base}_{k}", k + 1
+        seen.add(name)
+        names.append(name)
+    return names, sources
+
+
+def _check_overrides(options: IngestOptions, names: list[str]) -> None:
+    unknown = [c for c in options.type_overrides if c not in names]
+    if unknown:
+        raise IngestError(
+            "invalid_type_override",
+            f"Type override for column(s) not in the file: {', '.join(map(repr, unknown))}.",
+            {"unknown_columns": unknown, "columns": names},
+        )
+
+
+def _check_rule_columns(rules: list[Rule], names: list[str]) -> None:
+    for rule in rules:
+        missing = [c for c in rule.columns() if c not in names]
+        if missing:
+            raise IngestError(
+                "invalid_rules",
+                f"Rule {rule.name or rule.label()!r} names column(s) not in the file: {', '.join(map(repr, missing))}.",
+                {"rule": rule.name or rule.label(), "unknown_columns": missing, "columns": names},
+            )
+
+
+def _plan_columns(
+    sample: pl.DataFrame, names: list[str], sources: list[str], options: IngestOptions, *, dialect: Dialect
+) -> tuple[list[ColumnPlan], NumberFormat, list[set[str]]]:
+    """Plan every column from the sample; also return, per column, the NA tokens seen in the sample."""
+    cleaned = sample.select([clean_strings(pl.col(_raw_name(i))).alias(names[i]) for i in range(len(names))])
+    padded = sample.select(
+        [(pl.col(_raw_name(i)) != pl.col(_raw_name(i)).str.strip_chars()).any().alias(names[i]) for i in range(len(names))]
+    ).row(0) if sample.height else [False] * len(names)
+    tokens_seen = []
+    for i in range(len(names)):
+        stripped = sample[_raw_name(i)].str.strip_chars()
+        found = set(stripped.filter(pl.select(is_na_token(pl.lit(stripped))).to_series()).unique().to_list())
+        tokens_seen.append({token for token, spellings in NA_TOKENS.items() if found & set(spellings)})
+    all_values = (
+        pl.concat([cleaned[c].drop_nulls().head(2000) for c in cleaned.columns]) if cleaned.width else pl.Series([], dtype=pl.String)
+    )
+    number_format = infer_number_format(all_values)
+    prefer_day_first = number_format.decimal == "," or dialect.delimiter == ";"
+    plans = []
+    for name, source, pad in zip(names, sources, padded, strict=True):
+        if name in options.type_overrides:
+            plan = override_column(
+                name, source, cleaned[name], number_format, options.type_overrides[name], prefer_day_first=prefer_day_first
+            )
+        else:
+            plan = infer_column(name, source, cleaned[name], number_format, prefer_day_first=prefer_day_first)
+        plan.strip = bool(pad)
+        plans.append(plan)
+    return plans, number_format, tokens_seen
+
+
+def _raw_frame(work: Path, dialect: Dialect, n_fields: int, *, skip_lines: int, has_header: bool, drop: np.ndarray | None) -> pl.LazyFrame:
+    lf = pl.scan_csv(work, skip_lines=skip_lines, skip_rows=1 if has_header else 0, **_scan_options(dialect, n_fields))
+    if drop is not None and len(drop):
+        lf = lf.with_row_index("__rec").filter(~pl.col("__rec").is_in(pl.Series(drop, dtype=pl.UInt32).implode())).drop("__rec")
+    return lf
+
+
+def _converted(lf: pl.LazyFrame, plans: list[ColumnPlan]) -> pl.LazyFrame:
+    return lf.select([plan.output(pl.col(_raw_name(i))) for i, plan in enumerate(plans)])
+
+
+def _stats_frame(lf: pl.LazyFrame, plans: list[ColumnPlan], tokens_seen: list[set[str]], *, all_tokens: bool = False) -> pl.LazyFrame:
+    exprs: list[pl.Expr] = []
+    for i, plan in enumerate(plans):
+        raw = pl.col(_raw_name(i))
+        base = raw.str.strip_chars() if plan.strip else raw
+        exprs.append(plan.output(raw).null_count().alias(f"null|{i}"))
+        if plan.dtype != pl.String:
+            exprs.append(plan.unparseable(raw).sum().alias(f"bad|{i}"))
+        exprs.append(is_na_token(base).sum().alias(f"na_total|{i}"))
+        for token in NA_TOKENS if all_tokens else tokens_seen[i]:
+            exprs.append(base.is_in(list(NA_TOKENS[token])).sum().alias(f"na|{i}|{token}"))
+    return lf.select(exprs)
+
+
+def _line_of_rows(rows: np.ndarray, structure: Structure, *, header_records: int, dropped: np.ndarray) -> np.ndarray:
+    """Source line numbers of output rows, given the records dropped before the output."""
+    rows = np.asarray(rows, dtype=np.int64)
+    data_records = rows.copy()
+    if len(dropped):
+        adjusted = np.sort(dropped) - np.arange(len(dropped))
+        data_records = rows + np.searchsorted(adjusted, rows, side="right")
+    return structure.line_numbers(data_records + header_records)
+
+
+def _cell_samples(
+    work: Path, dialect: Dialect, n_fields: int, plans: list[ColumnPlan], columns: list[int], *,
+    skip_lines: int, has_header: bool, drop: np.ndarray, structure: Structure, header_records: int,
+) -> dict[int, list[CellIssue]]:
+    lf = _raw_frame(work, dialect, n_fields, skip_lines=skip_lines, has_header=has_header, drop=drop).with_row_index("__row")
+    out: dict[int, list[CellIssue]] = {}
+    queries = []
+    for i in columns:
+        bad = plans[i].unparseable(pl.col(_raw_name(i)))
+        queries.append(lf.filter(bad).select("__row", pl.col(_raw_name(i)).alias("value")).head(CELL_SAMPLE))
+    for i, frame in zip(columns, pl.collect_all(queries), strict=True):
+        lines = _line_of_rows(frame["__row"].to_numpy(), structure, header_records=header_records, dropped=drop)
+        out[i] = [CellIssue(line_number=int(ln), value=str(v)) for ln, v in zip(lines, frame["value"].to_list(), strict=True)]
+    return out
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, float) and not np.isfinite(value):
+        return None
+    if value is None or isinstance(value, bool | int | float | str):
+        return value
+    return str(value)
+
+
+def _validate(
+    dst: Path, rules: list[Rule], structure: Structure, *, header_records: int, dropped: np.ndarray
+) -> list[RuleResult]:
+    if not rules:
+        return []
+    lf = pl.scan_parquet(dst).with_row_index("__row")
+    schema = lf.collect_schema()
+    masks = [rule.violations(schema) for rule in rules]
+    counts = lf.select([m.sum().alias(str(k)) for k, m in enumerate(masks)]).collect().row(0)
+    samples = pl.collect_all(
+        [lf.filter(m).select("__row", rule.offending().alias("value")).head(RULE_SAMPLE) for rule, m in zip(rules, masks, strict=True)]
+    )
+    results = []
+    for rule, count, sample in zip(rules, counts, samples, strict=True):
+        rows = sample["__row"].to_numpy()
+        lines = _line_of_rows(rows, structure, header_records=header_records, dropped=dropped)
+        count = int(count or 0)
+        label = rule.label()
+        results.append(
+            RuleResult(
+                name=rule.name or label,
+                kind=rule.type,
+                columns=rule.columns(),
+                passed=count == 0,
+                failing_count=count,
+                sample_rows=[int(r) for r in rows],
+                sample_lines=[int(x) for x in lines],
+                sample_values=_jsonable(sample["value"].to_list()),
+                severity=rule.severity,
+                message=f"All rows satisfy {label}." if count == 0 else f"{count} row(s) break {label}.",
+            )
+        )
+    return results
+
+
+def ingest_csv(
+    src: Path,
+    dst_parquet: Path,
+    *,
+    options: IngestOptions = IngestOptions(),
+    progress: ProgressFn | None = None,
+) -> IngestReport:
+    """Read a CSV of unknown dialect and encoding, type its columns and write it as Parquet.
+
+    The dialect, encoding, header and column types are sniffed on a sample; the whole file
+    is then converted by one streaming Polars plan, so files larger than memory work.
+
+    Parameters
+    ----------
+    src
+        The CSV file.
+    dst_parquet
+        Where to write the typed Parquet file (replaced atomically when it exists).
+    options
+        Type overrides, the bad-row policy (``reject`` or ``skip``) and validation rules.
+    progress
+        Called with (fraction done, message) as the work advances.
+
+    Returns
+    -------
+    IngestReport
+        Everything detected and decided, with bad rows and validation results.
+
+    Raises
+    ------
+    IngestError
+        With ``code`` one of ``empty_file``, ``binary_file``, ``unknown_encoding``,
+        ``no_columns``, ``csv_ragged_rows``, ``csv_unclosed_quote``,
+        ``invalid_type_override`` or ``invalid_rules``.
+    """
+    report_progress = progress or no_progress
+    src, dst_parquet = Path(src), Path(dst_parquet)
+    rules = parse_rules(list(options.validation_rules))
+    report_progress(0.0, "Detecting the encoding")
+    head, probes, size = read_probe(src)
+    guess = detect_encoding(head, probes, size=size)
+    head_text = _decode_head(head, guess)
+    dialect = sniff_dialect(head_text)
+    warnings: list[str] = []
+    dst_parquet.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix=".ingest-", dir=dst_parquet.parent) as tmp_dir:
+        tmp = Path(tmp_dir)
+        work = src
+        if guess.encoding != "utf-8" or dialect.escape_char or dialect.line_terminator == "\r":
+            report_progress(0.05, f"Re-encoding from {guess.encoding} to UTF-8")
+            work = tmp / "utf8.csv"
+            transcode_to_utf8(src, work, guess, backslash_quote=dialect.quote_char if dialect.escape_char else None, cr_newlines=dialect.line_terminator == "\r")
+        report_progress(0.1, "Reading a sample")
+        records = parse_sample_records(head_text, dialect, limit=200, complete_only=len(head) < size)
+        n_fields, skip_lines = _layout(records)
+        if skip_lines:
+            warnings.append(f"Skipped {skip_lines} line(s) before the table (a title or notes).")
+        sample = pl.read_csv(work, skip_lines=skip_lines, n_rows=SAMPLE_ROWS + 1, **_scan_options(dialect, n_fields))
+        if sample.height == 0:
+            raise IngestError("no_columns", "The file holds no columns.", {})
+        first = list(sample.row(0))
+        has_header = sample.height == 1 or _header_votes(first, sample.slice(1))
+        names, sources = _column_names(first if has_header else None, n_fields)
+        data_sample = sample.slice(1) if has_header else sample
+        _check_overrides(options, names)
+        _check_rule_columns(rules, names)
+        plans, number_format, tokens_seen = _plan_columns(data_sample, names, sources, options, dialect=dialect)
+
+        report_progress(0.2, "Checking the record structure")
+        structure = scan_structure(work, dialect, n_fields, skip_lines=skip_lines, sample_text=head_text[:65536])
+        header_records = 1 if has_header else 0
+        if has_header and structure.multiline.get(0):
+            warnings.append("The header spans several lines.")
+        bad = [b for b in structure.bad if b.record >= header_records]
+        bad_report = BadRowsReport(
+            count=len(bad),
+            policy=options.bad_rows,
+            sample=[BadRow(line_number=b.line_number, raw=b.raw, reason=f"expected {n_fields} fields, found {b.field_count}") for b in bad[:BAD_ROW_SAMPLE]],
+            empty_lines_skipped=len(structure.blank_records),
+        )
+        if bad and options.bad_rows == "reject":
+            raise IngestError(
+                "csv_ragged_rows",
+                f"{len(bad)} row(s) have a different number of fields than the header ({n_fields}). "
+                "Fix them, or ingest again skipping bad rows.",
+                {"count": len(bad), "expected_fields": n_fields, "sample_line_numbers": [b.line_number for b in bad[:BAD_ROW_SAMPLE]]},
+            )
+        if bad:
+            warnings.append(f"Skipped {len(bad)} ragged row(s); see bad_rows.")
+        dropped = np.array(sorted({b.record - header_records for b in bad} | {r - header_records for r in structure.blank_records}), dtype=np.int64)
+
+        tmp_out = tmp / "out.parquet"
+        for attempt in range(3):
+            report_progress(0.3 + 0.15 * attempt, "Converting to Parquet")
+            raw = _raw_frame(work, dialect, n_fields, skip_lines=skip_lines, has_header=has_header, drop=dropped)
+            sink = _converted(raw, plans).sink_parquet(tmp_out, lazy=True, compression="lz4")
+            try:
+                _, stats_df = pl.collect_all([sink, _stats_frame(raw, plans, tokens_seen)])
+            except pl.exceptions.ComputeError as exc:
+                raise IngestError("csv_unparseable", "The CSV parser could not read the file.", {"error": str(exc)[:500]}) from exc
+            stats = stats_df.row(0, named=True)
+            row_count = pl.scan_parquet(tmp_out).select(pl.len()).collect().item()
+            retry = False
+            for i, plan in enumerate(plans):
+                bad_cells = stats.get(f"bad|{i}", 0)
+                if not bad_cells or plan.overridden:
+                    continue
+                if not plan.strip:
+                    # The sample had no padded values; some further down may be. Trim and retry.
+                    plan.strip = retry = True
+                    continue
+                present = row_count - stats[f"null|{i}"] + bad_cells
+                if present and bad_cells / present > DEMOTE_SHARE and attempt < 2:
+                    warnings.append(
+                        f"Column {plan.name!r} looked {plan.semantic_type} in the sample but {bad_cells} value(s) "
+                        "further down do not fit; it is read as text."
+                    )
+                    plans[i] = replace(plan, semantic_type="text", dtype=pl.String(), confidence=round(1 - bad_cells / present, 3),
+                                       convert=lambda e: e, unit=None, date=None)
+                    retry = True
+            if not retry:
+                break
+        na_mismatch = any(
+            stats[f"na_total|{i}"] != sum(stats.get(f"na|{i}|{t}", 0) for t in NA_TOKENS) for i in range(len(plans))
+        )
+        if na_mismatch:
+            raw = _raw_frame(work, dialect, n_fields, skip_lines=skip_lines, has_header=has_header, drop=dropped)
+            stats.update(_stats_frame(raw, plans, tokens_seen, all_tokens=True).collect().row(0, named=True))
+
+        report_progress(0.85, "Summarising")
+        bad_columns = [i for i in range(len(plans)) if stats.get(f"bad|{i}", 0)]
+        cell_samples = (
+            _cell_samples(work, dialect, n_fields, plans, bad_columns, skip_lines=skip_lines, has_header=has_header,
+                          drop=dropped, structure=structure, header_records=header_records)
+            if bad_columns else {}
+        )
+        na_found: Counter[str] = Counter()
+        columns = []
+        schema = pl.scan_parquet(tmp_out).collect_schema()
+        for i, plan in enumerate(plans):
+            for token in NA_TOKENS:
+                na_found[token] += stats.get(f"na|{i}|{token}", 0)
+            bad_cells = stats.get(f"bad|{i}", 0)
+            present = row_count - stats[f"null|{i}"] + bad_cells
+            confidence = plan.confidence
+            if not plan.overridden and present:
+                confidence = round(min(confidence, 1 - bad_cells / present), 3)
+            if bad_cells:
+                warnings.append(f"Column {plan.name!r}: {bad_cells} value(s) did not fit type {plan.semantic_type} and were stored as null.")
+            columns.append(
+                ColumnReport(
+                    name=plan.name,
+                    source_name=plan.source_name,
+                    physical_type=str(schema[plan.name]),
+                    semantic_type=plan.semantic_type,  # type: ignore[arg-type]
+                    confidence=confidence,
+                    unit=plan.unit,
+                    date=plan.date,
+                    overridden=plan.overridden,
+                    null_count=stats[f"null|{i}"],
+                    unparseable_count=bad_cells,
+                    unparseable_sample=cell_samples.get(i, []),
+                )
+            )
+            if plan.date and plan.date.ambiguous:
+                warnings.append(f"Column {plan.name!r}: {plan.date.explanation}")
+        report_progress(0.9, "Validating")
+        validation = _validate(tmp_out, rules, structure, header_records=header_records, dropped=dropped)
+        os.replace(tmp_out, dst_parquet)
+    report_progress(1.0, "Ingested")
+    return IngestReport(
+        source_bytes=size,
+        encoding=guess.encoding,
+        encoding_confidence=guess.confidence,
+        had_bom=bool(guess.bom) or head.startswith(codecs.BOM_UTF8),
+        delimiter=dialect.delimiter,
+        quote_char=dialect.quote_char,
+        escape_char=dialect.escape_char,
+        line_terminator=dialect.line_terminator,  # type: ignore[arg-type]
+        has_header=has_header,
+        decimal_separator=number_format.decimal,  # type: ignore[arg-type]
+        thousands_separator=number_format.thousands,
+        na_tokens_found={k: v for k, v in na_found.items() if v},
+        row_count=row_count,
+        column_count=len(columns),
+        columns=columns,
+        bad_rows=bad_report,
+        validation=validation,
+        warnings=warnings,
+    )

@@ -1,0 +1,160 @@
+"""One streaming pass over the raw lines of a CSV to find ragged records, blank lines and line numbers.
+
+The CSV parser numbers records, not lines, and pads or truncates records whose field count
+differs from the header's. This pass reads the file as plain lines (one column, no quoting),
+tracks quote parity to know where each record starts, and counts the delimiters outside
+quotes, all with Polars expressions. Only records spanning several lines, and records whose
+count is wrong, come back to Python.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+
+from .dialect import Dialect
+from .errors import IngestError
+
+__all__ = ["BadRecord", "Structure", "scan_structure"]
+
+_UNUSED_SEPARATORS = ("\x1f", "\x1e", "\x1d", "\x01")
+
+
+@dataclass(frozen=True)
+class BadRecord:
+    """A record whose field count differs from the header's."""
+
+    record: int
+    line_number: int
+    field_count: int
+    raw: str
+
+
+@dataclass
+class Structure:
+    """Where records start and which ones are ragged or blank.
+
+    Record numbers count from the first line after any skipped preamble, header included.
+    """
+
+    skip_lines: int
+    line_count: int
+    record_count: int
+    bad: list[BadRecord] = field(default_factory=list)
+    blank_records: list[int] = field(default_factory=list)
+    multiline: dict[int, int] = field(default_factory=dict)
+    """Record -> number of extra physical lines it spans."""
+
+    def line_numbers(self, records: np.ndarray) -> np.ndarray:
+        """1-based physical line numbers where the given records start."""
+        records = np.asarray(records, dtype=np.int64)
+        extra = np.zeros(len(records), dtype=np.int64)
+        if self.multiline:
+            starts = np.array(sorted(self.multiline), dtype=np.int64)
+            spans = np.cumsum([self.multiline[r] for r in starts])
+            idx = np.searchsorted(starts, records, side="left")
+            extra = np.where(idx > 0, spans[np.maximum(idx - 1, 0)], 0)
+        return records + extra + self.skip_lines + 1
+
+
+def _unused_separator(sample: str) -> str:
+    for sep in _UNUSED_SEPARATORS:
+        if sep not in sample:
+            return sep
+    return _UNUSED_SEPARATORS[0]
+
+
+def _field_count(text: str, dialect: Dialect) -> int:
+    reader = csv.reader(
+        io.StringIO(text, newline=""),
+        delimiter=dialect.delimiter,
+        quotechar=dialect.quote_char or '"',
+        quoting=csv.QUOTE_MINIMAL if dialect.quote_char else csv.QUOTE_NONE,
+        doublequote=True,
+        strict=False,
+    )
+    try:
+        return len(next(reader))
+    except (StopIteration, csv.Error):
+        return 0
+
+
+def scan_structure(path: Path, dialect: Dialect, n_fields: int, *, skip_lines: int, sample_text: str) -> Structure:
+    """Find ragged records, blank lines and multi-line records in one streaming pass.
+
+    Raises
+    ------
+    IngestError
+        ``csv_unclosed_quote`` when a quoted field is never closed.
+    """
+    sep = _unused_separator(sample_text)
+    lines = pl.scan_csv(
+        path,
+        has_header=False,
+        separator=sep,
+        quote_char=None,
+        schema={"line": pl.String},
+        empty_string_is_null=False,
+        skip_lines=skip_lines,
+        truncate_ragged_lines=True,
+    )
+    line = pl.col("line").fill_null("")
+    quote = dialect.quote_char
+    delim = dialect.delimiter
+    if quote:
+        n_quotes = line.str.count_matches(quote, literal=True)
+        q = "\\" + quote if quote in ".^$*+?()[]{}|\\" else quote
+        outside = pl.when(n_quotes > 0).then(line.str.replace_all(f"{q}[^{q}]*{q}", "")).otherwise(line)
+    else:
+        n_quotes = pl.lit(0, dtype=pl.UInt32)
+        outside = line
+    lf = lines.with_row_index("ln").with_columns(nq=n_quotes.cast(pl.Int64))
+    lf = lf.with_columns(starts=((pl.col("nq").cum_sum() - pl.col("nq")) % 2) == 0)
+    lf = lf.with_columns(rec=pl.col("starts").cast(pl.Int64).cum_sum() - 1)
+    single = pl.col("starts") & (pl.col("nq") % 2 == 0)
+    fields = outside.str.count_matches(delim, literal=True) + 1
+    flagged = lf.with_columns(fields=fields.cast(pl.Int64), single=single).filter(
+        ~pl.col("single") | (pl.col("fields") != n_fields) | (line.str.strip_chars() == "")
+    )
+    flagged = flagged.select("ln", "rec", "line", "fields", "single")
+    summary = lf.select(lines=pl.len(), records=pl.col("starts").sum(), parity=pl.col("nq").sum() % 2)
+    flagged_df, summary_df = pl.collect_all([flagged, summary])
+    n_lines = int(summary_df["lines"][0] or 0)
+    n_records = int(summary_df["records"][0] or 0)
+    structure = Structure(skip_lines=skip_lines, line_count=n_lines, record_count=n_records)
+    if summary_df["parity"][0]:
+        opened = flagged_df.filter(~pl.col("single"))
+        start_line = int(opened["ln"][-1]) if len(opened) else n_lines - 1
+        # The last record that opens a quote without closing it.
+        starts = flagged_df.filter(~pl.col("single")).group_by("rec", maintain_order=True).agg(pl.col("ln").min())
+        if len(starts):
+            start_line = int(starts["ln"][-1])
+        raise IngestError(
+            "csv_unclosed_quote",
+            f"A quoted field opened on line {start_line + skip_lines + 1} is never closed.",
+            {"line_number": start_line + skip_lines + 1},
+        )
+    records: dict[int, list[tuple[int, str]]] = {}
+    for ln, rec, text, count, is_single in flagged_df.iter_rows():
+        if is_single:
+            if not text.strip():
+                if n_fields > 1:
+                    structure.blank_records.append(rec)
+            elif count != n_fields:
+                structure.bad.append(BadRecord(rec, ln + skip_lines + 1, count, text[:500]))
+        else:
+            records.setdefault(rec, []).append((ln, text))
+    for rec, parts in records.items():
+        parts.sort()
+        text = "\n".join(t for _, t in parts)
+        structure.multiline[rec] = len(parts) - 1
+        count = _field_count(text, dialect)
+        if count != n_fields:
+            structure.bad.append(BadRecord(rec, parts[0][0] + skip_lines + 1, count, text[:500]))
+    structure.bad.sort(key=lambda b: b.record)
+    return structure

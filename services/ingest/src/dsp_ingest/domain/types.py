@@ -1,0 +1,450 @@
+"""Semantic type inference on a sample, and the vectorised conversions that apply it to the whole file.
+
+Inference looks at a sample of trimmed string values (missing-value tokens already removed)
+and decides, per column, a semantic type, the Polars dtype it is stored as, and a Polars
+expression turning the raw strings into that dtype. The expressions run on the full data
+in a streaming plan, so no Python code touches individual rows.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import polars as pl
+from shared_contracts.ingest import SEMANTIC_TYPES, DateDecision
+
+from .errors import IngestError
+
+__all__ = [
+    "NA_TOKENS",
+    "ColumnPlan",
+    "NumberFormat",
+    "clean_strings",
+    "infer_column",
+    "infer_number_format",
+    "is_na_token",
+    "override_column",
+]
+
+# Missing-value tokens, compared after trimming. Each canonical token lists the spellings accepted.
+NA_TOKENS: dict[str, tuple[str, ...]] = {
+    "": ("",),
+    "NA": ("NA", "na", "Na"),
+    "N/A": ("N/A", "n/a", "N/a", "#N/A"),
+    "null": ("null", "NULL", "Null"),
+    "None": ("None", "none", "NONE"),
+    "NaN": ("NaN", "nan", "NAN"),
+    "-": ("-", "--"),
+    "?": ("?",),
+}
+_NA_SPELLINGS: list[str] = [s for spellings in NA_TOKENS.values() for s in spellings]
+_NA_MAX_LEN = max(len(s) for s in _NA_SPELLINGS)
+
+ACCEPT_SHARE = 0.95
+CURRENCY_SYMBOLS = ("$", "€", "£", "¥", "₹", "₩", "₽", "₺", "₪", "₫", "฿", "₴", "₦", "R$", "CHF", "kr")
+CURRENCY_CODES = ("USD", "EUR", "GBP", "JPY", "CNY", "INR", "CAD", "AUD", "CHF", "SEK", "NOK", "DKK", "BRL", "MXN")
+_UNIT_ALT = "|".join(re.escape(u) for u in sorted({*CURRENCY_SYMBOLS, *CURRENCY_CODES}, key=len, reverse=True))
+_TRUE = {"true", "t", "yes", "y", "1", "on"}
+_FALSE = {"false", "f", "no", "n", "0", "off"}
+_BOOL_MAP = {**dict.fromkeys(_TRUE, True), **dict.fromkeys(_FALSE, False)}
+_EMAIL = r"^[A-Za-z0-9._%+'-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}$"
+_URL = r"^(?:(?:https?|ftp)://|www\.)[^\s/$.?#][^\s]*$"
+_UUID = r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
+_ID_NAME = re.compile(r"(^|[_\s.-])(id|uuid|guid|key|code|ref|sku|number|no)$|^id[_\s.-]|Id$|ID$", re.IGNORECASE)
+_LAT_NAME = re.compile(r"^(lat|latitude)$|(^|[_\s.-])lat(itude)?($|[_\s.-])", re.IGNORECASE)
+_LON_NAME = re.compile(r"^(lon|lng|long|longitude)$|(^|[_\s.-])(lon|lng|long|longitude)($|[_\s.-])", re.IGNORECASE)
+
+_DATE_FORMATS_UNAMBIGUOUS = ("%Y-%m-%d", "%Y/%m/%d", "%Y.%m.%d", "%d %b %Y", "%d-%b-%Y", "%d %B %Y", "%b %d, %Y", "%B %d, %Y", "%b %d %Y")
+# (day-first, month-first) pairs whose order only the data can settle.
+_DATE_FORMAT_PAIRS = (
+    ("%d/%m/%Y", "%m/%d/%Y"),
+    ("%d-%m-%Y", "%m-%d-%Y"),
+    ("%d.%m.%Y", "%m.%d.%Y"),
+    ("%d/%m/%y", "%m/%d/%y"),
+    ("%d-%m-%y", "%m-%d-%y"),
+    ("%d.%m.%y", "%m.%d.%y"),
+)
+_TIME_SUFFIXES = (
+    " %H:%M:%S",
+    " %H:%M",
+    " %H:%M:%S%.f",
+    "T%H:%M:%S",
+    "T%H:%M",
+    "T%H:%M:%S%.f",
+    "T%H:%M:%S%#z",
+    "T%H:%M:%S%.f%#z",
+    " %H:%M:%S%#z",
+    " %H:%M:%S%.f%#z",
+    " %I:%M %p",
+    " %I:%M:%S %p",
+    "T%H:%M:%SZ",
+    "T%H:%M:%S%.fZ",
+)
+_DATEISH = r"^\d{1,4}[-/.]\d{1,2}[-/.]\d{1,4}|^\d{1,2}[ -][A-Za-z]{3,9}[ -]\d{2,4}|^[A-Za-z]{3,9} \d{1,2},? \d{4}"
+
+
+def is_na_token(expr: pl.Expr) -> pl.Expr:
+    """True where a trimmed string is one of the missing-value tokens."""
+    return (expr.str.len_bytes() <= _NA_MAX_LEN) & expr.is_in(_NA_SPELLINGS)
+
+
+def clean_strings(expr: pl.Expr) -> pl.Expr:
+    """Trim surrounding whitespace and turn missing-value tokens into null."""
+    stripped = expr.str.strip_chars()
+    return pl.when(is_na_token(stripped)).then(None).otherwise(stripped)
+
+
+@dataclass(frozen=True)
+class NumberFormat:
+    """Decimal and digit-group separators of the numbers in a file."""
+
+    decimal: str = "."
+    thousands: str | None = None
+
+    def _number_pattern(self, *, integer: bool) -> str:
+        d = re.escape(self.decimal)
+        body = r"\d+"
+        if self.thousands:
+            t = "[ \u00a0\u202f]" if self.thousands == " " else re.escape(self.thousands)
+            body = rf"(?:\d{{1,3}}(?:{t}\d{{3}})+|\d+)"
+        if integer:
+            return rf"[+-]?{body}"
+        exponent = r"(?:[eE][+-]?\d+)?" if self.decimal == "." else ""
+        return rf"[+-]?(?:{body}(?:{d}\d*)?|{d}\d+){exponent}"
+
+    def integer_regex(self) -> str:
+        return rf"^{self._number_pattern(integer=True)}$"
+
+    def float_regex(self) -> str:
+        return rf"^{self._number_pattern(integer=False)}$"
+
+    def currency_regex(self) -> str:
+        num = self._number_pattern(integer=False)
+        return rf"^\(?[+-]?\s*(?:{_UNIT_ALT})\s*{num}\)?$|^\(?{num}\s*(?:{_UNIT_ALT})\)?$"
+
+    def percent_regex(self) -> str:
+        return rf"^{self._number_pattern(integer=False)}\s*%$"
+
+    def to_number(self, expr: pl.Expr, dtype: pl.DataType) -> pl.Expr:
+        """Convert clean numeric text (no unit) to ``dtype``; unparseable text gives null."""
+        if self.thousands == " ":
+            expr = expr.str.replace_all("[ \u00a0\u202f]", "")
+        elif self.thousands:
+            expr = expr.str.replace_all(self.thousands, "", literal=True)
+        if self.decimal != ".":
+            expr = expr.str.replace_all(self.decimal, ".", literal=True)
+        return expr.cast(dtype, strict=False)
+
+    def unit_number(self, expr: pl.Expr) -> pl.Expr:
+        """Convert currency or percent text to Float64, keeping the sign of accounting negatives."""
+        negative = expr.str.starts_with("(") & expr.str.ends_with(")")
+        core = expr.str.replace_all(rf"(?:{_UNIT_ALT})|%|[()\s]", "")
+        value = self.to_number(core, pl.Float64())
+        return pl.when(negative).then(-value).otherwise(value)
+
+
+def infer_number_format(values: pl.Series) -> NumberFormat:
+    """Decide the decimal and thousands separators from every numeric-looking sampled value."""
+    core = values.str.replace_all(rf"(?:{_UNIT_ALT})|%|[()]", "").str.strip_chars()
+    core = core.filter(core.str.contains(r"^[+-]?[\d.,' \u00a0\u202f]+$") & core.str.contains(r"\d"))
+    if core.is_empty():
+        return NumberFormat()
+    comma_decimal = core.str.contains(r"^[+-]?\d+,(\d{1,2}|\d{4,})$").sum()
+    comma_decimal += core.str.contains(r"^[+-]?\d{1,3}(\.\d{3})+,\d+$").sum()
+    dot_decimal = core.str.contains(r"^[+-]?\d+\.(\d{1,2}|\d{4,})$").sum()
+    dot_decimal += core.str.contains(r"^[+-]?\d{1,3}(,\d{3})+\.\d+$").sum()
+    decimal = "," if comma_decimal > dot_decimal else "."
+    groups = {
+        ",": core.str.contains(r"^[+-]?\d{1,3}(,\d{3})+(\.\d+)?$").sum() if decimal == "." else 0,
+        ".": core.str.contains(r"^[+-]?\d{1,3}(\.\d{3})+(,\d+)?$").sum() if decimal == "," else 0,
+        " ": core.str.contains(r"^[+-]?\d{1,3}([ \u00a0\u202f]\d{3})+([.,]\d+)?$").sum(),
+        "'": core.str.contains(r"^[+-]?\d{1,3}('\d{3})+([.,]\d+)?$").sum(),
+    }
+    sep, hits = max(groups.items(), key=lambda kv: kv[1])
+    if decimal == "." and sep == "," and dot_decimal == 0 and comma_decimal == 0:
+        # "1,234" alone: a thousands group only if some value has more than one group or a dot fraction.
+        multi = core.str.contains(r"^[+-]?\d{1,3}(,\d{3}){2,}$").sum()
+        if not multi and groups[","] and core.str.contains(r"^[+-]?\d+,\d{3}$").sum() == groups[","]:
+            return NumberFormat(".", ",")
+    return NumberFormat(decimal, sep if hits else None)
+
+
+@dataclass
+class ColumnPlan:
+    """How one column is typed, and how its strings become that type."""
+
+    name: str
+    source_name: str
+    semantic_type: str
+    dtype: pl.DataType
+    confidence: float
+    convert: Callable[[pl.Expr], pl.Expr] = field(repr=False)
+    unit: str | None = None
+    date: DateDecision | None = None
+    overridden: bool = False
+    strip: bool = True
+    """Trim surrounding whitespace before converting (off when the sample has none, to save time)."""
+
+    def output(self, raw: pl.Expr) -> pl.Expr:
+        """The expression turning the raw strings of the column into its output values."""
+        base = raw.str.strip_chars() if self.strip else raw
+        if self.dtype == pl.String:
+            return pl.when(is_na_token(base)).then(None).otherwise(base).alias(self.name)
+        return self.convert(base).alias(self.name)
+
+    def unparseable(self, raw: pl.Expr) -> pl.Expr:
+        """True where a present (non-missing) value did not convert."""
+        base = raw.str.strip_chars() if self.strip else raw
+        if self.dtype == pl.String:
+            return pl.lit(False)
+        return self.convert(base).is_null() & ~is_na_token(base)
+
+
+def _share(mask: pl.Series) -> float:
+    return float(mask.mean() or 0.0) if len(mask) else 0.0
+
+
+def _string_plan(name: str, source: str, semantic: str, confidence: float, *, overridden: bool = False) -> ColumnPlan:
+    return ColumnPlan(name, source, semantic, pl.String(), round(confidence, 3), lambda e: e, overridden=overridden)
+
+
+def _bool_convert(e: pl.Expr) -> pl.Expr:
+    return e.str.to_lowercase().replace_strict(_BOOL_MAP, default=None, return_dtype=pl.Boolean)
+
+
+def _date_candidates(values: pl.Series, dtype: pl.DataType, formats: list[str]) -> dict[str, float]:
+    shares: dict[str, float] = {}
+    for fmt in formats:
+        parsed = values.str.strptime(dtype, fmt, strict=False)  # type: ignore[arg-type]
+        shares[fmt] = _share(parsed.is_not_null())
+    return shares
+
+
+def _decide_dates(
+    values: pl.Series, *, datetime_kind: bool, prefer_day_first: bool, force: bool = False
+) -> tuple[str, float, DateDecision] | None:
+    """Pick the best date or datetime format for the values, settling day/month order from the data."""
+    probe = values.head(500)
+    dtype: pl.DataType = pl.Datetime("us") if datetime_kind else pl.Date()
+    suffixes = _TIME_SUFFIXES if datetime_kind else ("",)
+    formats: list[str] = []
+    for suffix in suffixes:
+        formats += [f + suffix for f in _DATE_FORMATS_UNAMBIGUOUS]
+        for df, mf in _DATE_FORMAT_PAIRS:
+            formats += [df + suffix, mf + suffix]
+    shares = _date_candidates(probe, dtype, formats)
+    best_fmt = max(formats, key=lambda f: (shares[f], -formats.index(f)))
+    if shares[best_fmt] == 0 and not force:
+        return None
+    if shares[best_fmt] == 0:
+        best_fmt = "%Y-%m-%d %H:%M:%S" if datetime_kind else "%Y-%m-%d"
+    pair = next(
+        ((df, mf) for suffix in suffixes for df, mf in _DATE_FORMAT_PAIRS if best_fmt in (df + suffix, mf + suffix)),
+        None,
+    )
+    if pair is None:
+        decision = DateDecision(format=best_fmt, explanation="The format has no day/month order question.")
+        share = _share(values.str.strptime(dtype, best_fmt, strict=False).is_not_null())  # type: ignore[arg-type]
+        return best_fmt, share, decision
+    suffix = best_fmt[len(pair[0]) :] if best_fmt.startswith(pair[0]) else best_fmt[len(pair[1]) :]
+    day_fmt, month_fmt = pair[0] + suffix, pair[1] + suffix
+    as_day = values.str.strptime(dtype, day_fmt, strict=False).is_not_null()  # type: ignore[arg-type]
+    as_month = values.str.strptime(dtype, month_fmt, strict=False).is_not_null()  # type: ignore[arg-type]
+    day_only = int((as_day & ~as_month).sum())
+    month_only = int((as_month & ~as_day).sum())
+    ambiguous = day_only == month_only
+    day_first = (prefer_day_first or pair[0].startswith("%d.")) if ambiguous else day_only > month_only
+    chosen = day_fmt if day_first else month_fmt
+    order = "day first" if day_first else "month first"
+    if ambiguous and day_only == 0:
+        why = (
+            f"No value settles the day/month order (all parts are 12 or less); read {order} by default"
+            + (" (the file uses European number conventions)." if prefer_day_first else ".")
+        )
+    elif ambiguous:
+        why = f"As many values need day first as month first ({day_only}); read {order} by default."
+    else:
+        why = f"{max(day_only, month_only)} value(s) only make sense {order}, {min(day_only, month_only)} the other way."
+    decision = DateDecision(
+        format=chosen,
+        day_first=day_first,
+        ambiguous=ambiguous,
+        day_first_evidence=day_only,
+        month_first_evidence=month_only,
+        explanation=why,
+    )
+    share = _share(as_day if day_first else as_month)
+    return chosen, share, decision
+
+
+def _date_plan(name: str, source: str, fmt: str, share: float, decision: DateDecision, *, datetime_kind: bool, overridden: bool = False) -> ColumnPlan:
+    if datetime_kind:
+        with_zone = fmt.endswith(("%#z", "%z"))
+        dtype: pl.DataType = pl.Datetime("us", "UTC") if with_zone else pl.Datetime("us")
+        semantic = "datetime"
+    else:
+        dtype = pl.Date()
+        semantic = "date"
+    return ColumnPlan(
+        name,
+        source,
+        semantic,
+        dtype,
+        round(share, 3),
+        lambda e: e.str.strptime(dtype, fmt, strict=False),  # type: ignore[arg-type]
+        date=decision,
+        overridden=overridden,
+    )
+
+
+def _unit_of(values: pl.Series) -> str | None:
+    units = values.str.extract(rf"({_UNIT_ALT})", 1).drop_nulls()
+    if units.is_empty():
+        return None
+    return Counter(units.to_list()).most_common(1)[0][0]
+
+
+def infer_column(
+    name: str,
+    source_name: str,
+    values: pl.Series,
+    number_format: NumberFormat,
+    *,
+    prefer_day_first: bool = False,
+) -> ColumnPlan:
+    """Infer the semantic type of one column from its sampled values.
+
+    Parameters
+    ----------
+    name, source_name
+        Output name of the column and its header text.
+    values
+        Sampled values, trimmed, with missing-value tokens already turned into null.
+    number_format
+        The file's decimal and thousands separators.
+    prefer_day_first
+        Default day/month order when no sampled date settles it.
+    """
+    v = values.drop_nulls()
+    n = len(v)
+    if n == 0:
+        return _string_plan(name, source_name, "text", 0.0)
+    lowered = v.str.to_lowercase()
+    distinct = set(lowered.unique().to_list()) if lowered.n_unique() <= 6 else set()
+    if distinct and distinct <= _TRUE | _FALSE and not (distinct <= {"0", "1"} and len(distinct) < 2):
+        pairs_ok = distinct <= {"0", "1"} or not ({"0", "1"} & distinct)
+        if pairs_ok:
+            confidence = 0.7 if distinct <= {"0", "1"} else 1.0
+            return ColumnPlan(name, source_name, "boolean", pl.Boolean(), confidence, _bool_convert)
+
+    leading_zero = _share(v.str.contains(r"^[+-]?0\d")) > 0
+    int_share = _share(v.str.contains(number_format.integer_regex()))
+    float_share = _share(v.str.contains(number_format.float_regex()))
+    unique_ratio = v.n_unique() / n
+    if not leading_zero and int_share >= ACCEPT_SHARE:
+        parsed = number_format.to_number(pl.lit(v), pl.Int64())
+        ints = pl.select(parsed).to_series()
+        if ints.null_count() <= n * (1 - ACCEPT_SHARE):
+            semantic = "identifier" if (_ID_NAME.search(name) and unique_ratio == 1.0 and n > 1) else "integer"
+            return ColumnPlan(name, source_name, semantic, pl.Int64(), round(int_share, 3),
+                              lambda e, nf=number_format: nf.to_number(e, pl.Int64()))
+    if not leading_zero and float_share >= ACCEPT_SHARE:
+        semantic = "float"
+        floats = pl.select(number_format.to_number(pl.lit(v), pl.Float64())).to_series().drop_nulls()
+        if len(floats) and _LAT_NAME.search(name) and floats.abs().max() <= 90:  # type: ignore[operator]
+            semantic = "latitude"
+        elif len(floats) and _LON_NAME.search(name) and floats.abs().max() <= 180:  # type: ignore[operator]
+            semantic = "longitude"
+        return ColumnPlan(name, source_name, semantic, pl.Float64(), round(float_share, 3),
+                          lambda e, nf=number_format: nf.to_number(e, pl.Float64()))
+
+    currency = v.str.contains(number_format.currency_regex())
+    percent = v.str.contains(number_format.percent_regex())
+    plain = v.str.contains(number_format.float_regex())
+    if _share(currency) >= 0.5 and _share(currency | plain) >= ACCEPT_SHARE:
+        return ColumnPlan(name, source_name, "currency", pl.Float64(), round(_share(currency | plain), 3),
+                          lambda e, nf=number_format: nf.unit_number(e), unit=_unit_of(v.filter(currency)))
+    if _share(percent) >= 0.5 and _share(percent | plain) >= ACCEPT_SHARE:
+        return ColumnPlan(name, source_name, "percent", pl.Float64(), round(_share(percent | plain), 3),
+                          lambda e, nf=number_format: nf.unit_number(e), unit="%")
+
+    if _share(v.str.contains(_DATEISH)) >= ACCEPT_SHARE:
+        has_time = _share(v.str.contains(r"\d[ T]\d{1,2}:\d{2}")) >= 0.5
+        for datetime_kind in ((True, False) if has_time else (False,)):
+            found = _decide_dates(v, datetime_kind=datetime_kind, prefer_day_first=prefer_day_first)
+            if found and found[1] >= ACCEPT_SHARE:
+                fmt, share, decision = found
+                return _date_plan(name, source_name, fmt, share, decision, datetime_kind=datetime_kind)
+
+    email_share = _share(v.str.contains(_EMAIL))
+    if email_share >= ACCEPT_SHARE:
+        return _string_plan(name, source_name, "email", email_share)
+    url_share = _share(v.str.contains(_URL))
+    if url_share >= ACCEPT_SHARE:
+        return _string_plan(name, source_name, "url", url_share)
+
+    no_space = _share(~v.str.contains(r"\s"))
+    if unique_ratio == 1.0 and n >= 2 and (
+        _share(v.str.contains(_UUID)) >= ACCEPT_SHARE or (_ID_NAME.search(name) and no_space == 1.0)
+    ):
+        return _string_plan(name, source_name, "identifier", 1.0)
+    if leading_zero and no_space == 1.0 and int_share >= ACCEPT_SHARE:
+        # Digit strings with leading zeros (zip codes, account numbers): codes, not quantities.
+        return _string_plan(name, source_name, "identifier" if unique_ratio == 1.0 and n > 1 else "categorical", int_share)
+    distinct_count = v.n_unique()
+    if distinct_count <= max(2, min(100, n // 2)) and (unique_ratio <= 0.5 or n < 10):
+        return _string_plan(name, source_name, "categorical", 1.0 - unique_ratio / 2)
+    mean_len = float(v.str.len_chars().mean() or 0.0)
+    if no_space >= ACCEPT_SHARE and mean_len <= 40:
+        # Short codes without spaces: identifiers when (nearly) unique, else high-cardinality categories.
+        if unique_ratio >= 0.9:
+            return _string_plan(name, source_name, "identifier", round(unique_ratio * no_space, 3))
+        return _string_plan(name, source_name, "categorical", round(0.5 + (1 - unique_ratio) / 2, 3))
+    return _string_plan(name, source_name, "text", round(min(1.0, 0.5 + unique_ratio / 2), 3))
+
+
+def override_column(
+    name: str,
+    source_name: str,
+    values: pl.Series,
+    number_format: NumberFormat,
+    semantic: str,
+    *,
+    prefer_day_first: bool = False,
+) -> ColumnPlan:
+    """Build the plan for a column whose semantic type the user forced.
+
+    Raises
+    ------
+    IngestError
+        ``invalid_type_override`` when ``semantic`` is not a known semantic type.
+    """
+    if semantic not in SEMANTIC_TYPES:
+        raise IngestError(
+            "invalid_type_override",
+            f"Column {name!r} cannot be read as {semantic!r}: that is not a known type.",
+            {"column": name, "type": semantic, "known_types": list(SEMANTIC_TYPES)},
+        )
+    v = values.drop_nulls()
+    if semantic == "boolean":
+        return ColumnPlan(name, source_name, semantic, pl.Boolean(), 1.0, _bool_convert, overridden=True)
+    if semantic == "integer":
+        return ColumnPlan(name, source_name, semantic, pl.Int64(), 1.0,
+                          lambda e, nf=number_format: nf.to_number(e, pl.Int64()), overridden=True)
+    if semantic in ("float", "latitude", "longitude"):
+        return ColumnPlan(name, source_name, semantic, pl.Float64(), 1.0,
+                          lambda e, nf=number_format: nf.to_number(e, pl.Float64()), overridden=True)
+    if semantic in ("currency", "percent"):
+        unit = "%" if semantic == "percent" else _unit_of(v)
+        return ColumnPlan(name, source_name, semantic, pl.Float64(), 1.0,
+                          lambda e, nf=number_format: nf.unit_number(e), unit=unit, overridden=True)
+    if semantic in ("date", "datetime"):
+        datetime_kind = semantic == "datetime"
+        found = _decide_dates(v, datetime_kind=datetime_kind, prefer_day_first=prefer_day_first, force=True)
+        assert found is not None
+        fmt, _, decision = found
+        return _date_plan(name, source_name, fmt, 1.0, decision, datetime_kind=datetime_kind, overridden=True)
+    return _string_plan(name, source_name, semantic, 1.0, overridden=True)

@@ -1,0 +1,49 @@
+"""Postgres adapter for ml's analyses and its model registry."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from typing import Any
+
+from psycopg import AsyncConnection
+from psycopg.rows import dict_row
+from shared_contracts import ArtifactRef
+
+__all__ = ["find_model", "record_analysis", "register_model"]
+
+
+async def record_analysis(conn: AsyncConnection, *, job_id: uuid.UUID, dataset_id: uuid.UUID, analysis_key: str,
+                          task: str | None, target: str | None, model_id: uuid.UUID | None) -> None:
+    await conn.execute(
+        "INSERT INTO analyses (job_id, dataset_id, analysis_key, task, target, model_id)"
+        " VALUES (%s, %s, %s, %s, %s, %s)",
+        (job_id, dataset_id, analysis_key, task, target, model_id),
+    )
+
+
+async def register_model(conn: AsyncConnection, *, model_id: uuid.UUID, job_id: uuid.UUID, dataset_id: uuid.UUID,
+                         task: str, target: str, features: list[str], metrics: dict[str, Any],
+                         training_data_hash: str, config: dict[str, Any], artifact: ArtifactRef,
+                         pipeline: ArtifactRef) -> int:
+    """Record a new model version for (dataset, target); returns its version number."""
+    row = await (await conn.execute(
+        "SELECT coalesce(max(version), 0) + 1 FROM models WHERE dataset_id = %s AND target = %s",
+        (dataset_id, target),
+    )).fetchone()
+    version = int(row[0]) if row else 1
+    await conn.execute(
+        "INSERT INTO models (model_id, job_id, dataset_id, version, task, target, features, metrics,"
+        " training_data_hash, config, artifact_key, artifact_sha256, artifact_size, pipeline_key, pipeline_sha256,"
+        " pipeline_size) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
+        (model_id, job_id, dataset_id, version, task, target, json.dumps(features), json.dumps(metrics, default=str),
+         training_data_hash, json.dumps(config, default=str), artifact.key, artifact.sha256, artifact.size_bytes,
+         pipeline.key, pipeline.sha256, pipeline.size_bytes),
+    )
+    return version
+
+
+async def find_model(conn: AsyncConnection, model_id: uuid.UUID) -> dict[str, Any] | None:
+    async with conn.cursor(row_factory=dict_row) as cur:
+        await cur.execute("SELECT * FROM models WHERE model_id = %s", (model_id,))
+        return await cur.fetchone()

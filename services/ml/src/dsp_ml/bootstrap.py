@@ -1,0 +1,20 @@
+"""Wires ml's handlers and its prediction endpoint to the mesh."""
+
+from __future__ import annotations
+
+from mesh_kit.service import ServiceSpec, Subscription
+from shared_contracts.events import DatasetTransformed
+
+from .service_layer.handlers import when_dataset_transformed_analyze
+
+
+def service_spec() -> ServiceSpec:
+    from .entrypoints.http import add_routes
+
+    return ServiceSpec(
+        name="ml",
+        package="dsp_ml",
+        description="Statistics, patterns, forecasts, AutoML with SHAP explanations, and plain-language insights.",
+        subscriptions=[Subscription(DatasetTransformed, when_dataset_transformed_analyze)],
+        routes=add_routes,
+    )

@@ -1,0 +1,335 @@
+"""The ML analysis of one dataset, end to end, within a time budget."""
+
+from __future__ import annotations
+
+import contextlib
+import importlib.metadata
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import polars as pl
+from shared_contracts.analysis import AnalysisResult, Explanations, ModelMetadata, SamplingNote
+from shared_contracts.progress import ProgressFn, no_progress
+
+from . import patterns, statistics
+from .columns import ColumnRoles, file_sha256, infer_roles, read_dataset
+from .errors import AnalysisError
+from .insights import build_insights
+from .leakage import find_leaky_features
+from .task import MIN_ROWS, detect_task
+from .timeseries import forecast_series, regular_series, time_pattern
+
+if TYPE_CHECKING:
+    from .automl import AutoMLRun
+
+__all__ = ["analyze"]
+
+_ROW_ID = "__dsp_row_id"
+_PATTERN_ROWS = 20_000
+_MIN_AUTOML_ROWS = 30
+_MAX_FORECASTS = 2
+T = TypeVar("T")
+
+
+def _automl_row_cap(time_budget_s: float) -> int:
+    return int(min(250_000, max(5_000, 800 * time_budget_s)))
+
+
+def analyze(
+    data: Path,
+    *,
+    target: str | None = None,
+    time_budget_s: float = 60.0,
+    model_dir: Path | None = None,
+    keep_leaky_features: bool = False,
+    profile: Any = None,
+    progress: ProgressFn | None = None,
+    random_state: int = 0,
+) -> AnalysisResult:
+    """Analyse a cleaned dataset: task, statistics, patterns, forecasts, AutoML, explanations, insights.
+
+    Parameters
+    ----------
+    data
+        Cleaned Parquet (or CSV) file.
+    target
+        Column to predict. When omitted, a column named like a target (``target``, ``label``,
+        ``class``...) is used and the choice explained; otherwise the analysis is unsupervised.
+    time_budget_s
+        Wall-clock budget for the whole analysis. Large data is sampled to fit it and the
+        result says so in ``sampling``.
+    model_dir
+        Where to keep the trained model (with a manifest for ``load_model``); None keeps nothing.
+    keep_leaky_features
+        Keep features flagged as leaking the target in the model instead of leaving them out.
+    profile
+        The dataset's Profile, whose semantic types (identifier, free text) refine column roles.
+    progress
+        Called with (fraction, message) as the analysis advances.
+    random_state
+        Seed for every sampled or randomised step, so that a rerun gives the same result.
+
+    Returns
+    -------
+    AnalysisResult
+        Everything found, with ranked insights. Parts that could not run are listed in ``warnings``.
+
+    Raises
+    ------
+    AnalysisError
+        ``target_not_found``, ``single_class_target``, ``too_many_classes``, ``too_few_rows``,
+        ``unreadable_data``.
+    """
+    started = time.monotonic()
+    deadline = started + time_budget_s
+    report = progress or no_progress
+    timings: dict[str, float] = {}
+    warnings_out: list[str] = []
+
+    def remaining() -> float:
+        return deadline - time.monotonic()
+
+    def step(name: str, fraction: float, func: Callable[[], T], default: T) -> T:
+        report(fraction, name)
+        begun = time.monotonic()
+        try:
+            return func()
+        except AnalysisError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - one failing part reduces the analysis, never ends it
+            warnings_out.append(f"{name} was skipped: {type(exc).__name__}: {exc}")
+            return default
+        finally:
+            timings[name] = round(time.monotonic() - begun, 3)
+
+    report(0.0, "reading data")
+    frame = read_dataset(data)
+    if frame.height < MIN_ROWS:
+        raise AnalysisError("too_few_rows", f"the data has {frame.height} rows; at least {MIN_ROWS} are needed")
+    frame = frame.with_row_index(_ROW_ID)
+    roles = infer_roles(frame, profile=profile, exclude=(_ROW_ID,))
+    task = detect_task(frame.drop(_ROW_ID), roles, target)
+    target = task.target
+    if target is not None:
+        roles = _without(roles, target)
+        frame = frame.filter(pl.col(target).is_not_null())
+    if not roles.features and not roles.datetime:
+        raise AnalysisError("no_usable_columns", "no column is numeric, categorical or a date: "
+                            + "; ".join(f"{k}: {v}" for k, v in roles.ignored.items()))
+    sample = frame if frame.height <= _PATTERN_ROWS else frame.sample(_PATTERN_ROWS, seed=random_state).sort(_ROW_ID)
+    sampling = SamplingNote(total_rows=frame.height, pattern_rows=sample.height)
+    result = AnalysisResult(task=task, sampling=sampling, row_count=frame.height, column_count=frame.width - 1)
+
+    supervised = task.task_type in ("binary", "multiclass", "regression")
+    if supervised:
+        _warm_imports()
+    classification = task.task_type in ("binary", "multiclass")
+    result.descriptive = step("descriptive statistics", 0.05, lambda: statistics.describe_by_group(
+        sample, roles, group_column=target if classification else None), [])
+    if target is not None:
+        result.feature_tests = step("feature tests", 0.08, lambda: statistics.test_features_against_target(
+            sample, roles, target=target, task_type=task.task_type), [])
+    result.distributions = step("distribution fits", 0.1, lambda: statistics.fit_distributions(
+        sample, roles, random_state=random_state), [])
+    result.associations = step("associations", 0.13, lambda: patterns.find_associations(sample, roles), [])
+    result.clustering = step("clusters", 0.16, lambda: patterns.find_clusters(
+        sample, roles, random_state=random_state), None)
+    result.anomalies = step("anomalies", 0.2, lambda: patterns.find_anomalies(
+        sample.drop(_ROW_ID), roles, row_ids=sample[_ROW_ID].to_numpy(), random_state=random_state), None)
+
+    if task.time_column is not None:
+        measures = [target] if task.task_type == "time_series" and target else _series_measures(frame, roles)
+        for position, measure in enumerate(measures[:_MAX_FORECASTS]):
+            if remaining() < 0.3 * time_budget_s and position > 0:
+                warnings_out.append(f"the forecast of {measure} was skipped to stay within the time budget")
+                continue
+            series = step(f"series of {measure}", 0.22, lambda m=measure: regular_series(frame, task.time_column, m),
+                          None)
+            if series is None:
+                continue
+            pattern = step(f"time pattern of {measure}", 0.24, lambda s=series: time_pattern(s), None)
+            if pattern is not None:
+                result.time_patterns.append(pattern)
+            forecast = step(f"forecast of {measure}", 0.27, lambda s=series: forecast_series(s), None)
+            if forecast is not None:
+                result.forecasts.append(forecast)
+
+    if supervised and target is not None:
+        _supervised(result, frame, roles, target=target, remaining=remaining, step=step, deadline=deadline,
+                    time_budget_s=time_budget_s, model_dir=model_dir, keep_leaky_features=keep_leaky_features,
+                    data=data, random_state=random_state, warnings_out=warnings_out)
+
+    report(0.97, "insights")
+    result.insights = build_insights(result)
+    result.warnings = warnings_out
+    timings["total"] = round(time.monotonic() - started, 3)
+    result.timings_s = timings
+    report(1.0, "analysis done")
+    return result
+
+
+def _warm_imports() -> None:
+    """Import the heavy libraries in the background while the statistics run on the main thread."""
+
+    def load() -> None:
+        with contextlib.suppress(Exception):
+            importlib.import_module("autogluon.tabular")
+            importlib.import_module("shap")
+
+    threading.Thread(target=load, name="dsp-ml-imports", daemon=True).start()
+
+
+def _without(roles: ColumnRoles, column: str) -> ColumnRoles:
+    return ColumnRoles(numeric=[c for c in roles.numeric if c != column],
+                       categorical=[c for c in roles.categorical if c != column],
+                       datetime=[c for c in roles.datetime if c != column], ignored=dict(roles.ignored))
+
+
+def _series_measures(frame: pl.DataFrame, roles: ColumnRoles) -> list[str]:
+    """Numeric measures worth forecasting, most variable (relative to their mean) first."""
+    scored = []
+    for name in roles.numeric:
+        column = frame[name].cast(pl.Float64)
+        mean, std = column.mean(), column.std()
+        if mean is None or std is None or std == 0 or column.n_unique() < 10:
+            continue
+        scored.append((std / (abs(mean) + 1e-9), name))
+    return [name for _, name in sorted(scored, reverse=True)]
+
+
+def _supervised(result: AnalysisResult, frame: pl.DataFrame, roles: ColumnRoles, *, target: str, remaining,
+                step, deadline: float, time_budget_s: float, model_dir: Path | None, keep_leaky_features: bool,
+                data: Path, random_state: int, warnings_out: list[str]) -> None:
+    task_type = result.task.task_type
+    result.leakage = step("leakage check", 0.3, lambda: find_leaky_features(
+        frame, roles, target=target, task_type=task_type, drop=not keep_leaky_features,
+        random_state=random_state), [])
+    dropped = {finding.feature for finding in result.leakage if finding.dropped}
+    features = [name for name in roles.features if name not in dropped]
+    if not features:
+        warnings_out.append("AutoML was skipped: no feature is left once leaky features are left out")
+        return
+    if frame.height < _MIN_AUTOML_ROWS:
+        warnings_out.append(f"AutoML was skipped: {frame.height} rows are too few to train and evaluate a model")
+        return
+    cap = _automl_row_cap(time_budget_s)
+    training, stratified = _sample_for_automl(frame, target, task_type, cap, random_state)
+    sampling = result.sampling
+    sampling.automl_rows = training.height
+    sampling.stratified = stratified
+    notes = []
+    if training.height < frame.height:
+        notes.append(f"AutoML used a {'stratified ' if stratified else ''}random sample of {training.height:,} "
+                     f"of {frame.height:,} rows to fit the {time_budget_s:.0f} s budget")
+    if sampling.pattern_rows < sampling.total_rows:
+        notes.append(f"statistics, clusters and anomalies used {sampling.pattern_rows:,} sampled rows")
+    sampling.note = "; ".join(notes)
+
+    pandas_frame = training.select([*features, target, _ROW_ID]).to_pandas()
+    row_ids = pandas_frame.pop(_ROW_ID)
+    with contextlib.ExitStack() as stack:
+        if model_dir is None:
+            base = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="dsp-ml-")))
+        else:
+            base = Path(model_dir)
+            base.mkdir(parents=True, exist_ok=True)
+        from .automl import train_automl
+
+        budget = max(5.0, remaining() * 0.65)
+        run: AutoMLRun | None = step("automl", 0.35, lambda: train_automl(
+            pandas_frame, target=target, task_type=task_type, features=features, time_limit_s=budget,
+            path=base / "predictor", random_state=random_state), None)
+        if run is None:
+            return
+        result.automl = run.report
+        _explain(result, run, features=features, row_ids=row_ids, step=step, remaining=remaining,
+                 deadline=deadline, random_state=random_state, task_type=task_type)
+        metadata = ModelMetadata(
+            model_dir=str(model_dir) if model_dir is not None else None, best_model=run.report.best_model,
+            task_type=task_type, target=target, features=features,
+            training_data_sha256=file_sha256(Path(data)) if isinstance(data, str | Path) else "",
+            metrics=run.report.metrics,
+            config={"time_budget_s": time_budget_s, "automl_time_limit_s": budget, "random_state": random_state,
+                    "automl_rows": training.height, "holdout_rows": run.report.holdout_rows,
+                    "keep_leaky_features": keep_leaky_features, "dropped_features": sorted(dropped),
+                    "eval_metric": run.report.eval_metric, "presets": "medium_quality"},
+            library_versions=_versions(),
+        )
+        if model_dir is not None:
+            from .registry import write_manifest, write_metadata
+
+            write_metadata(base, metadata, explainer_model=result.explanations.shap_model
+                           if result.explanations else None)
+            metadata.manifest_sha256 = write_manifest(base)
+        result.model = metadata
+
+
+def _sample_for_automl(frame: pl.DataFrame, target: str, task_type: str, cap: int,
+                       random_state: int) -> tuple[pl.DataFrame, bool]:
+    if frame.height <= cap:
+        return frame, False
+    if task_type in ("binary", "multiclass"):
+        counts = frame[target].value_counts()
+        if counts["count"].min() >= 2:
+            fraction = cap / frame.height
+            parts = [
+                part.sample(max(1, round(part.height * fraction)), seed=random_state)
+                for part in frame.partition_by(target, maintain_order=True)
+            ]
+            return pl.concat(parts).sort(_ROW_ID), True
+    return frame.sample(cap, seed=random_state).sort(_ROW_ID), False
+
+
+def _explain(result: AnalysisResult, run: AutoMLRun, *, features: list[str], row_ids, step, remaining,
+             deadline: float, random_state: int, task_type: str) -> None:
+    from . import explain
+
+    explanations = Explanations()
+    holdout = run.holdout
+    explanations.permutation_importance = step("permutation importance", 0.75, lambda: explain.permutation_importance(
+        run.predictor, holdout, time_limit_s=max(1.0, min(remaining() * 0.4, 30.0))), [])
+    order = [entry.model for entry in sorted(run.report.leaderboard,
+                                              key=lambda e: -(e.score_holdout if e.score_holdout is not None else -1e18))]
+    explainer = explain.tree_explainer(run.predictor, features=features, leaderboard_order=order)
+    if explainer is not None:
+        shown = holdout.head(min(len(holdout), 500))
+        sample_rows = shown.head(5)
+        ids = [int(row_ids.loc[index]) for index in sample_rows.index]
+
+        def shap_part():
+            with explain.quiet_autogluon():
+                predicted = list(run.predictor.predict(sample_rows))
+            summary, _ = explain.explain_rows(explainer, shown, row_ids=list(range(len(shown))),
+                                              predictions=[None] * len(shown))
+            _, rows = explain.explain_rows(explainer, sample_rows, row_ids=ids, predictions=predicted)
+            return summary, rows
+
+        shap_result = step("shap", 0.85, shap_part, None)
+        if shap_result is not None:
+            explanations.shap_global, explanations.shap_rows = shap_result
+            explanations.shap_model = explainer.model_name
+            explanations.shap_output = explainer.output
+    else:
+        result.warnings.append("SHAP was skipped: no LightGBM, CatBoost or XGBoost model was trained in the budget")
+    ranking = explanations.permutation_importance or explanations.shap_global
+    top = [item.feature for item in ranking if item.feature in features][:3]
+    if top and remaining() > 1:
+        explanations.partial_dependence = step("partial dependence", 0.92, lambda: explain.partial_dependence(
+            run.predictor, run.train, features=top, deadline=deadline, task_type=task_type,
+            positive_class=run.positive_class, random_state=random_state), [])
+    result.explanations = explanations
+
+
+def _versions() -> dict[str, str]:
+    out = {}
+    for package in ("autogluon.tabular", "scikit-learn", "lightgbm", "xgboost", "catboost", "shap", "statsforecast",
+                    "polars", "numpy"):
+        with contextlib.suppress(importlib.metadata.PackageNotFoundError):
+            out[package] = importlib.metadata.version(package)
+    return out
+
+

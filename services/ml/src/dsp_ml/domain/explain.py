@@ -1,0 +1,153 @@
+"""Permutation importance, SHAP values of the best tree model, and partial dependence."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from shared_contracts.analysis import FeatureImportance, PartialDependence, RowExplanation
+
+from .automl import quiet_autogluon
+
+__all__ = ["TreeExplainer", "partial_dependence", "permutation_importance", "tree_explainer"]
+
+_TREE_PREFIXES = ("LightGBM", "CatBoost", "XGBoost")
+
+
+def permutation_importance(predictor: Any, holdout: pd.DataFrame, *, time_limit_s: float) -> list[FeatureImportance]:
+    """Drop in the holdout score of the best model when each feature is shuffled."""
+    with quiet_autogluon():
+        table = predictor.feature_importance(
+            holdout, subsample_size=min(len(holdout), 1000), num_shuffle_sets=3,
+            time_limit=max(time_limit_s, 1.0), silent=True,
+        )
+    out = []
+    for feature, row in table.iterrows():
+        p_value = row.get("p_value")
+        out.append(FeatureImportance(feature=str(feature), importance=float(row["importance"]),
+                                     std=float(row["stddev"]) if np.isfinite(row["stddev"]) else 0.0,
+                                     p_value=float(p_value) if p_value is not None and np.isfinite(p_value) else None))
+    return sorted(out, key=lambda item: -item.importance)
+
+
+@dataclass
+class TreeExplainer:
+    """SHAP TreeExplainer over one tree member of an AutoGluon predictor."""
+
+    predictor: Any
+    model_name: str
+    original_features: list[str]
+    output: str
+
+    def explain(self, rows: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, list[str]]:
+        """SHAP values per row and original feature (for the predicted class), base values, feature names."""
+        import shap
+
+        member = self.predictor._trainer.load_model(self.model_name)
+        with quiet_autogluon():
+            transformed = self.predictor.transform_features(rows, model=self.model_name)
+            internal = member.preprocess(transformed)
+            explainer = shap.TreeExplainer(member.model)
+            values = np.asarray(explainer.shap_values(internal, check_additivity=False))
+            expected = np.atleast_1d(np.asarray(explainer.expected_value, dtype=float))
+        internal_names = list(getattr(internal, "columns", transformed.columns))
+        if values.ndim == 3:
+            # (rows, features, classes): explain the class each row is predicted as
+            if values.shape[1] != len(internal_names) and values.shape[0] == len(internal_names):
+                values = np.transpose(values, (1, 0, 2))
+            with quiet_autogluon():
+                proba = self.predictor.predict_proba(rows, model=self.model_name).to_numpy()
+            chosen = proba.argmax(axis=1)
+            if values.shape[2] == 2 and proba.shape[1] == 2:
+                chosen = np.ones(len(rows), dtype=int)
+            values = values[np.arange(len(rows)), :, chosen]
+            base = expected[chosen] if len(expected) > 1 else np.repeat(expected[0], len(rows))
+        else:
+            base = np.repeat(expected[-1], len(rows))
+        names = _original_names(list(transformed.columns), internal_names, self.original_features)
+        groups = sorted(set(names), key=names.index)
+        merged = np.zeros((len(rows), len(groups)))
+        for column, name in enumerate(names):
+            merged[:, groups.index(name)] += values[:, column]
+        return merged, base, groups
+
+
+def _original_names(transformed: list[str], internal: list[str], originals: list[str]) -> list[str]:
+    names = transformed if len(transformed) == len(internal) else internal
+    out = []
+    for name in names:
+        match = max((orig for orig in originals if name == orig or name.startswith(f"{orig}.")
+                     or name.startswith(f"{orig}_")), key=len, default=name)
+        out.append(match)
+    return out
+
+
+def tree_explainer(predictor: Any, *, features: list[str], leaderboard_order: list[str]) -> TreeExplainer | None:
+    """The best-ranked LightGBM, CatBoost or XGBoost member, or None if there is none."""
+    for name in leaderboard_order:
+        if name.startswith(_TREE_PREFIXES) and "_BAG_" not in name:
+            output = "log-odds" if predictor.problem_type in ("binary", "multiclass") else "target units"
+            if name.startswith("CatBoost") and predictor.problem_type == "multiclass":
+                output = "raw class scores"
+            return TreeExplainer(predictor, name, features, output)
+    return None
+
+
+def explain_rows(explainer: TreeExplainer, rows: pd.DataFrame, *, row_ids: list[int],
+                 predictions: list[Any]) -> tuple[list[FeatureImportance], list[RowExplanation]]:
+    """Global mean |SHAP| per feature and per-row contributions."""
+    values, base, names = explainer.explain(rows)
+    global_importance = np.abs(values).mean(axis=0)
+    order = np.argsort(-global_importance)
+    summary = [FeatureImportance(feature=names[i], importance=float(global_importance[i])) for i in order]
+    explained = []
+    for position, row_id in enumerate(row_ids):
+        ranked = np.argsort(-np.abs(values[position]))
+        explained.append(RowExplanation(
+            row_index=int(row_id), prediction=_plain(predictions[position]), base_value=float(base[position]),
+            contributions={names[i]: float(values[position, i]) for i in ranked},
+        ))
+    return summary, explained
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, np.generic):
+        return value.item()
+    return value
+
+
+def partial_dependence(predictor: Any, data: pd.DataFrame, *, features: list[str], deadline: float,
+                       task_type: str, positive_class: Any = None, grid_size: int = 12,
+                       sample_rows: int = 200, random_state: int = 0) -> list[PartialDependence]:
+    """Average prediction as each feature sweeps a grid, other features as observed."""
+    sample = data.sample(min(len(data), sample_rows), random_state=random_state).reset_index(drop=True)
+    out = []
+    for feature in features:
+        if time.monotonic() > deadline:
+            break
+        column = sample[feature]
+        if pd.api.types.is_numeric_dtype(column) and not pd.api.types.is_bool_dtype(column):
+            quantiles = np.unique(np.nanquantile(column.to_numpy(dtype=float), np.linspace(0.02, 0.98, grid_size)))
+            grid = [float(value) for value in quantiles]
+        else:
+            grid = list(column.value_counts().index[:grid_size])
+        if len(grid) < 2:
+            continue
+        copies = pd.concat([sample.assign(**{feature: value}) for value in grid], ignore_index=True)
+        if not pd.api.types.is_numeric_dtype(column):
+            copies[feature] = copies[feature].astype(column.dtype)
+        with quiet_autogluon():
+            if task_type == "regression":
+                predicted = predictor.predict(copies).to_numpy(dtype=float)
+            else:
+                proba = predictor.predict_proba(copies)
+                label = positive_class if positive_class is not None else proba.mean().idxmax()
+                predicted = proba[label].to_numpy(dtype=float)
+        averages = predicted.reshape(len(grid), len(sample)).mean(axis=1)
+        out.append(PartialDependence(chart_id=f"pdp:{feature}", feature=feature,
+                                     grid=[_plain(value) for value in grid],
+                                     average=[float(value) for value in averages]))
+    return out

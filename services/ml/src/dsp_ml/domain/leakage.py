@@ -1,0 +1,86 @@
+"""Features that alone predict the target almost perfectly."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import polars as pl
+from shared_contracts.analysis import LeakageFinding
+
+from .columns import ColumnRoles
+
+__all__ = ["find_leaky_features"]
+
+_SAMPLE = 5000
+_CLASSIFICATION_THRESHOLD = 0.98
+_REGRESSION_THRESHOLD = 0.98
+
+
+def find_leaky_features(frame: pl.DataFrame, roles: ColumnRoles, *, target: str, task_type: str,
+                        drop: bool, random_state: int = 0) -> list[LeakageFinding]:
+    """Score every feature alone with a shallow tree under 3-fold cross-validation.
+
+    A feature reaching a balanced accuracy (classification) or R² (regression) of 0.98
+    on its own is flagged; ``drop`` records whether the analysis leaves it out.
+    """
+    from sklearn.model_selection import KFold, StratifiedKFold, cross_val_score
+    from sklearn.tree import DecisionTreeClassifier, DecisionTreeRegressor
+
+    data = frame.filter(pl.col(target).is_not_null())
+    if data.height > _SAMPLE:
+        data = data.sample(_SAMPLE, seed=random_state)
+    classification = task_type in ("binary", "multiclass")
+    y = data[target].cast(pl.String).to_numpy() if classification else data[target].cast(pl.Float64).to_numpy()
+    if classification:
+        smallest = int(np.min(np.unique(y, return_counts=True)[1]))
+        if smallest < 3:
+            return []
+        folds = StratifiedKFold(n_splits=3, shuffle=True, random_state=random_state)
+        scoring, metric, threshold = "balanced_accuracy", "balanced_accuracy", _CLASSIFICATION_THRESHOLD
+    else:
+        folds = KFold(n_splits=3, shuffle=True, random_state=random_state)
+        scoring, metric, threshold = "r2", "r2", _REGRESSION_THRESHOLD
+    findings = []
+    for feature in roles.features:
+        if feature == target:
+            continue
+        x = _encode(data[feature], y)
+        model = (DecisionTreeClassifier if classification else DecisionTreeRegressor)(
+            max_depth=6, min_samples_leaf=5, random_state=random_state)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            try:
+                score = float(np.mean(cross_val_score(model, x, y, cv=folds, scoring=scoring)))
+            except ValueError:
+                continue
+        if score >= threshold:
+            action = "left out of the model" if drop else "kept because leaky features were allowed"
+            findings.append(LeakageFinding(
+                feature=feature, metric=metric, score=score, dropped=drop,
+                evidence=(f"{feature} alone predicts {target} with {metric.replace('_', ' ')} {score:.3f} "
+                          f"(3-fold cross-validation on {data.height:,} rows); it is {action}."),
+            ))
+    return sorted(findings, key=lambda finding: -finding.score)
+
+
+def _encode(column: pl.Series, y: np.ndarray) -> np.ndarray:
+    if column.dtype.is_numeric() and column.dtype != pl.Boolean:
+        values = column.cast(pl.Float64).fill_nan(None)
+        return values.fill_null(values.median() if values.null_count() < values.len() else 0.0).to_numpy().reshape(-1, 1)
+    codes = column.cast(pl.String).fill_null("(missing)").to_list()
+    # order categories by their typical target so that categories sharing a target sit side by side,
+    # and a shallow tree can separate them whatever their number
+    by_category: dict[str, list] = {}
+    for code, label in zip(codes, y, strict=True):
+        by_category.setdefault(code, []).append(label)
+    typical = {code: _typical(labels) for code, labels in by_category.items()}
+    mapping = {code: rank for rank, code in enumerate(sorted(typical, key=lambda code: typical[code]))}
+    return np.array([mapping[code] for code in codes], dtype=float).reshape(-1, 1)
+
+
+def _typical(labels: list) -> tuple:
+    if isinstance(labels[0], str):
+        values, counts = np.unique(labels, return_counts=True)
+        return (str(values[np.argmax(counts)]), 0.0)
+    return ("", float(np.mean(labels)))

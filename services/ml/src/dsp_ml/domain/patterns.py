@@ -1,0 +1,194 @@
+"""Unsupervised patterns: associations, k-means clusters and IsolationForest anomalies."""
+
+from __future__ import annotations
+
+import math
+import warnings
+from itertools import combinations
+
+import numpy as np
+import polars as pl
+from scipy import stats
+from shared_contracts.analysis import Anomaly, AnomalyReport, Association, ClusteringReport, ClusterProfile
+
+from .columns import ColumnRoles
+
+__all__ = ["find_anomalies", "find_associations", "find_clusters"]
+
+_MAX_NUMERIC = 30
+_MAX_CATEGORICAL = 12
+
+
+def find_associations(frame: pl.DataFrame, roles: ColumnRoles, *, limit: int = 20) -> list[Association]:
+    """Strongest pairwise relations: Spearman, Cramér's V and the correlation ratio."""
+    found: list[Association] = []
+    numeric = roles.numeric[:_MAX_NUMERIC]
+    if len(numeric) >= 2:
+        matrix = frame.select([pl.col(name).cast(pl.Float64).fill_nan(None) for name in numeric])
+        ranked = matrix.select([pl.col(name).rank() for name in numeric])
+        for a, b in combinations(numeric, 2):
+            pair = ranked.select(a, b).drop_nulls()
+            if pair.height < 8:
+                continue
+            rho = pair.select(pl.corr(a, b)).item()
+            if rho is None or not math.isfinite(rho):
+                continue
+            found.append(Association(chart_id=f"association:{a}:{b}", a=a, b=b, method="spearman",
+                                     value=float(rho), p_value=_rho_p_value(rho, pair.height)))
+    categorical = roles.categorical[:_MAX_CATEGORICAL]
+    for a, b in combinations(categorical, 2):
+        value = _cramers_v(frame, a, b)
+        if value is not None:
+            found.append(Association(chart_id=f"association:{a}:{b}", a=a, b=b, method="cramers_v", value=value))
+    for cat in categorical:
+        for num in numeric[:15]:
+            value = _correlation_ratio(frame, cat, num)
+            if value is not None:
+                found.append(Association(chart_id=f"association:{cat}:{num}", a=cat, b=num,
+                                         method="correlation_ratio", value=value))
+    found.sort(key=lambda item: -abs(item.value))
+    return [item for item in found if abs(item.value) >= 0.1][:limit]
+
+
+def _rho_p_value(rho: float, n: int) -> float:
+    if abs(rho) >= 1 or n < 4:
+        return 0.0
+    t = rho * math.sqrt((n - 2) / (1 - rho * rho))
+    return float(2 * stats.t.sf(abs(t), n - 2))
+
+
+def _cramers_v(frame: pl.DataFrame, a: str, b: str) -> float | None:
+    pairs = frame.select(pl.col(a).cast(pl.String), pl.col(b).cast(pl.String)).drop_nulls()
+    if pairs.height < 8:
+        return None
+    table = pairs.group_by(a, b).len().pivot(on=b, index=a, values="len").fill_null(0)
+    counts = table.drop(a).to_numpy().astype(float)
+    if min(counts.shape) < 2:
+        return None
+    chi2 = stats.chi2_contingency(counts, correction=False)[0]
+    return float(math.sqrt(chi2 / (counts.sum() * (min(counts.shape) - 1))))
+
+
+def _correlation_ratio(frame: pl.DataFrame, cat: str, num: str) -> float | None:
+    pairs = frame.select(pl.col(cat).cast(pl.String), pl.col(num).cast(pl.Float64).fill_nan(None)).drop_nulls()
+    if pairs.height < 8:
+        return None
+    grand = pairs[num].mean()
+    total = float(((pairs[num] - grand) ** 2).sum())
+    if total <= 0:
+        return None
+    groups = pairs.group_by(cat).agg(pl.len().alias("n"), pl.col(num).mean().alias("m"))
+    between = float((groups["n"] * (groups["m"] - grand) ** 2).sum())
+    return float(math.sqrt(between / total))
+
+
+def _numeric_matrix(frame: pl.DataFrame, columns: list[str]) -> np.ndarray:
+    data = frame.select([pl.col(name).cast(pl.Float64).fill_nan(None) for name in columns])
+    data = data.with_columns([pl.col(name).fill_null(pl.col(name).median()) for name in columns])
+    return data.fill_null(0.0).to_numpy()
+
+
+def find_clusters(frame: pl.DataFrame, roles: ColumnRoles, *, random_state: int = 0,
+                  k_range: range = range(2, 9)) -> ClusteringReport | None:
+    """K-means on standardised numeric features, with k chosen by silhouette."""
+    from sklearn.cluster import KMeans
+    from sklearn.decomposition import PCA
+    from sklearn.metrics import silhouette_score
+
+    features = roles.numeric[:20]
+    if len(features) < 2 or frame.height < 30:
+        return None
+    raw = _numeric_matrix(frame, features)
+    mean, std = raw.mean(axis=0), raw.std(axis=0)
+    std[std == 0] = 1.0
+    scaled = (raw - mean) / std
+    rng = np.random.default_rng(random_state)
+    fit_rows = rng.choice(len(scaled), min(len(scaled), 5000), replace=False)
+    score_rows = fit_rows[:2000]
+    scores: dict[int, float] = {}
+    models = {}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for k in k_range:
+            if k >= len(score_rows):
+                break
+            model = KMeans(n_clusters=k, n_init=3, random_state=random_state).fit(scaled[fit_rows])
+            labels = model.predict(scaled[score_rows])
+            if len(set(labels)) < 2:
+                continue
+            scores[k] = float(silhouette_score(scaled[score_rows], labels))
+            models[k] = model
+    if not scores:
+        return None
+    best_k = max(scores, key=lambda k: scores[k])
+    labels = models[best_k].predict(scaled)
+    profiles = []
+    for cluster in range(best_k):
+        members = labels == cluster
+        if not members.any():
+            continue
+        cluster_means = raw[members].mean(axis=0)
+        z = (cluster_means - mean) / std
+        notes = [
+            f"{features[i]} {'higher' if z[i] > 0 else 'lower'} than average ({z[i]:+.1f} sd)"
+            for i in np.argsort(-np.abs(z))[:3]
+            if abs(z[i]) >= 0.3
+        ]
+        profiles.append(ClusterProfile(
+            cluster=cluster, size=int(members.sum()), share=float(members.mean()),
+            means={name: float(value) for name, value in zip(features, cluster_means, strict=True)},
+            distinguishing=notes,
+        ))
+    shown = score_rows[:2000]
+    projection = PCA(n_components=2, random_state=random_state).fit_transform(scaled[shown])
+    return ClusteringReport(
+        k=best_k, silhouette=scores[best_k], silhouette_by_k={str(k): v for k, v in scores.items()},
+        features=features, profiles=profiles,
+        projection=[[round(float(x), 4), round(float(y), 4)] for x, y in projection],
+        projection_labels=[int(label) for label in labels[shown]],
+    )
+
+
+def find_anomalies(frame: pl.DataFrame, roles: ColumnRoles, *, row_ids: np.ndarray | None = None,
+                   top: int = 10, contamination: float = 0.01, random_state: int = 0) -> AnomalyReport | None:
+    """IsolationForest on numeric features; explain the top rows by robust z-scores."""
+    from sklearn.ensemble import IsolationForest
+
+    features = roles.numeric[:30]
+    if not features or frame.height < 50:
+        return None
+    raw = _numeric_matrix(frame, features)
+    forest = IsolationForest(n_estimators=100, contamination=contamination, random_state=random_state, n_jobs=1)
+    forest.fit(raw)
+    scores = -forest.score_samples(raw)
+    flagged = int((forest.predict(raw) == -1).sum())
+    median = np.median(raw, axis=0)
+    mad = 1.4826 * np.median(np.abs(raw - median), axis=0)
+    spread = np.where(mad > 0, mad, raw.std(axis=0))
+    spread[spread == 0] = 1.0
+    ids = row_ids if row_ids is not None else np.arange(len(raw))
+    anomalies = []
+    for row in np.argsort(-scores)[:top]:
+        z = (raw[row] - median) / spread
+        reasons = [
+            f"{features[i]} = {_fmt(raw[row, i])} is {abs(z[i]):.1f} robust sd "
+            f"{'above' if z[i] > 0 else 'below'} the median {_fmt(median[i])}"
+            for i in np.argsort(-np.abs(z))[:3]
+            if abs(z[i]) >= 2
+        ] or ["an unusual combination of values, none extreme on its own"]
+        values = {name: _plain(frame[name][int(row)]) for name in frame.columns[:20]}
+        anomalies.append(Anomaly(row_index=int(ids[row]), score=float(scores[row]), reasons=reasons, values=values))
+    return AnomalyReport(contamination=contamination, flagged=flagged, rows_scored=len(raw),
+                         features=features, top=anomalies)
+
+
+def _fmt(value: float) -> str:
+    return f"{value:,.4g}"
+
+
+def _plain(value):
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, int | float | str | bool) or value is None:
+        return value
+    return str(value)

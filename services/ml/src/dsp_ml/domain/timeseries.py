@@ -1,0 +1,241 @@
+"""Time columns: frequency, trend, seasonality, change points, and statistical forecasts."""
+
+from __future__ import annotations
+
+import math
+import warnings
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import polars as pl
+from scipy import stats
+from shared_contracts.analysis import ForecastModelScore, ForecastPoint, ForecastReport, TimePattern
+
+__all__ = ["RegularSeries", "forecast_series", "regular_series", "time_pattern"]
+
+_MIN_PERIODS = 24
+_MAX_POINTS = 1500
+
+# median spacing in days -> (polars interval, pandas frequency, season length, horizon)
+_FREQUENCIES = [
+    (1 / 1440, "1m", "min", 60, 60),
+    (1 / 24, "1h", "h", 24, 24),
+    (1, "1d", "D", 7, 14),
+    (7, "1w", "W-MON", 52, 13),
+    (30.4, "1mo", "MS", 12, 12),
+    (91.3, "1q", "QS", 4, 8),
+    (365.25, "1y", "YS", 1, 5),
+]
+
+
+@dataclass
+class RegularSeries:
+    """One measure on a regular time grid."""
+
+    time_column: str
+    value_column: str
+    timestamps: pd.DatetimeIndex
+    values: np.ndarray
+    frequency: str
+    season_length: int
+    horizon: int
+    aggregated: bool
+
+
+def regular_series(frame: pl.DataFrame, time_column: str, value_column: str) -> RegularSeries | None:
+    """Put ``value_column`` on a regular grid over ``time_column``; None if it is too short or irregular."""
+    data = (
+        frame.select(pl.col(time_column).cast(pl.Datetime("us")), pl.col(value_column).cast(pl.Float64))
+        .drop_nulls()
+        .filter(pl.col(value_column).is_finite())
+        .sort(time_column)
+    )
+    if data.height < _MIN_PERIODS:
+        return None
+    stamps = data[time_column].unique().sort()
+    spacing_days = stamps.diff().drop_nulls().dt.total_seconds().median()
+    if spacing_days is None or spacing_days <= 0:
+        return None
+    spacing_days = float(spacing_days) / 86400
+    start = _FREQUENCIES.index(min(_FREQUENCIES, key=lambda item: abs(math.log(spacing_days / item[0]))))
+    aggregated = stamps.len() < data.height
+    # events at irregular times leave gaps on a fine grid: move to coarser grids until few are left
+    for _, interval, freq, season, horizon in _FREQUENCIES[start:]:
+        grid = _on_grid(data, time_column, value_column, interval)
+        missing = grid[value_column].null_count()
+        if grid.height < _MIN_PERIODS:
+            return None
+        if missing <= 0.2 * grid.height:
+            break
+    else:
+        return None
+    grid = grid.with_columns(pl.col(value_column).interpolate().forward_fill().backward_fill())
+    if grid.height > _MAX_POINTS:
+        grid = grid.tail(_MAX_POINTS)
+    timestamps = pd.DatetimeIndex(grid[time_column].to_pandas())
+    if season > 1 and grid.height < 2 * season + horizon:
+        season = 1
+    return RegularSeries(time_column, value_column, timestamps, grid[value_column].to_numpy().astype(float),
+                         freq, season, horizon, aggregated or missing > 0)
+
+
+def _on_grid(data: pl.DataFrame, time_column: str, value_column: str, interval: str) -> pl.DataFrame:
+    grid = (data.with_columns(_truncate_expr(time_column, interval)).group_by(time_column)
+            .agg(pl.col(value_column).mean()).sort(time_column))
+    step = "3mo" if interval == "1q" else interval
+    full = pl.DataFrame({time_column: pl.datetime_range(grid[time_column].min(), grid[time_column].max(),
+                                                        interval=step, eager=True)})
+    return full.with_columns(pl.col(time_column).cast(pl.Datetime("us"))).join(grid, on=time_column, how="left")
+
+
+def _truncate_expr(time_column: str, interval: str) -> pl.Expr:
+    if interval == "1q":
+        return pl.col(time_column).dt.truncate("3mo")
+    return pl.col(time_column).dt.truncate(interval)
+
+
+def time_pattern(series: RegularSeries) -> TimePattern:
+    """Trend (least squares over the period index), seasonal strength and level change points."""
+    values = series.values
+    index = np.arange(len(values), dtype=float)
+    fit = stats.linregress(index, values)
+    scale = np.std(values) or 1.0
+    relative = fit.slope * len(values) / scale
+    direction = "flat" if fit.pvalue >= 0.05 or abs(relative) < 0.5 else ("rising" if fit.slope > 0 else "falling")
+    strength = _seasonal_strength(values, series.season_length)
+    change_points = [str(series.timestamps[i].date() if series.frequency not in ("h", "min") else series.timestamps[i])
+                     for i in _change_points(values)]
+    return TimePattern(
+        chart_id=f"timeseries:{series.value_column}", time_column=series.time_column,
+        value_column=series.value_column, frequency=series.frequency,
+        trend_slope_per_period=float(fit.slope), trend_direction=direction, trend_p_value=float(fit.pvalue),
+        season_length=series.season_length if series.season_length > 1 else None,
+        seasonal_strength=strength, change_points=change_points,
+    )
+
+
+def _seasonal_strength(values: np.ndarray, season: int) -> float:
+    """Hyndman's strength of seasonality: 1 - Var(remainder) / Var(seasonal + remainder)."""
+    if season <= 1 or len(values) < 2 * season:
+        return 0.0
+    trend = pd.Series(values).rolling(season, center=True, min_periods=season).mean()
+    if season % 2 == 0:
+        trend = trend.rolling(2, center=True).mean()
+    detrended = values - trend.to_numpy()
+    positions = np.arange(len(values)) % season
+    seasonal_means = np.array([np.nanmean(detrended[positions == p]) for p in range(season)])
+    seasonal = seasonal_means[positions]
+    remainder = detrended - seasonal
+    mask = np.isfinite(remainder)
+    if mask.sum() < season:
+        return 0.0
+    total = np.var(detrended[mask])
+    if total <= 0:
+        return 0.0
+    return float(max(0.0, 1 - np.var(remainder[mask]) / total))
+
+
+def _change_points(values: np.ndarray, *, max_points: int = 3, min_size: int = 6) -> list[int]:
+    """Binary segmentation on the mean, keeping splits that cut squared error by a BIC-like penalty."""
+    n = len(values)
+    sigma2 = np.var(np.diff(values)) / 2 or np.var(values) or 1.0
+    penalty = 3 * math.log(n) * sigma2 * 4
+    segments = [(0, n)]
+    found: list[int] = []
+    while len(found) < max_points:
+        best = None
+        for start, end in segments:
+            split, gain = _best_split(values[start:end], min_size)
+            if split is not None and gain > penalty and (best is None or gain > best[0]):
+                best = (gain, start, end, start + split)
+        if best is None:
+            break
+        _, start, end, cut = best
+        found.append(cut)
+        segments.remove((start, end))
+        segments += [(start, cut), (cut, end)]
+    return sorted(found)
+
+
+def _best_split(segment: np.ndarray, min_size: int) -> tuple[int | None, float]:
+    n = len(segment)
+    if n < 2 * min_size:
+        return None, 0.0
+    cumsum = np.cumsum(segment)
+    total = cumsum[-1]
+    k = np.arange(min_size, n - min_size + 1)
+    left = cumsum[k - 1]
+    gain = left**2 / k + (total - left) ** 2 / (n - k) - total**2 / n
+    best = int(np.argmax(gain))
+    return int(k[best]), float(gain[best])
+
+
+def forecast_series(series: RegularSeries, *, n_windows: int = 3) -> ForecastReport | None:
+    """Backtest AutoETS, AutoARIMA and seasonal naive by rolling origin; forecast with the best.
+
+    MASE is scaled by the in-sample seasonal naive error of each training window.
+    """
+    from statsforecast import StatsForecast
+    from statsforecast.models import AutoARIMA, AutoETS, Naive, SeasonalNaive
+
+    season, horizon = series.season_length, series.horizon
+    n = len(series.values)
+    while n_windows > 1 and n - n_windows * horizon < max(2 * season + 2, 16):
+        n_windows -= 1
+    if n - n_windows * horizon < max(season + 2, 12):
+        horizon = max(1, (n - max(season + 2, 12)) // n_windows)
+    if horizon < 1:
+        return None
+    baseline = SeasonalNaive(season_length=season) if season > 1 else Naive()
+    baseline_name = "SeasonalNaive" if season > 1 else "Naive"
+    models = [AutoETS(season_length=season), AutoARIMA(season_length=season), baseline]
+    frame = pd.DataFrame({"unique_id": "series", "ds": series.timestamps, "y": series.values})
+    engine = StatsForecast(models=models, freq=series.frequency, n_jobs=1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        backtest = engine.cross_validation(df=frame, h=horizon, n_windows=n_windows, step_size=horizon)
+    names = ["AutoETS", "AutoARIMA", baseline_name]
+    scores = []
+    for name in names:
+        mases, smapes = [], []
+        for cutoff, window in backtest.groupby("cutoff"):
+            train = series.values[series.timestamps <= cutoff]
+            actual, predicted = window["y"].to_numpy(), window[name].to_numpy()
+            scale = _naive_scale(train, season)
+            mases.append(np.mean(np.abs(actual - predicted)) / scale)
+            denominator = np.abs(actual) + np.abs(predicted)
+            ratio = np.where(denominator > 0, 2 * np.abs(actual - predicted) / np.where(denominator > 0, denominator, 1), 0)
+            smapes.append(100 * np.mean(ratio))
+        if np.all(np.isfinite(mases)):
+            scores.append(ForecastModelScore(model=name, mase=float(np.mean(mases)), smape=float(np.mean(smapes))))
+    if not scores:
+        return None
+    best = min(scores, key=lambda score: score.mase).model
+    best_model = models[names.index(best)]
+    final = StatsForecast(models=[best_model], freq=series.frequency, n_jobs=1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        future = final.forecast(df=frame, h=series.horizon, level=[80, 95])
+    points = [
+        ForecastPoint(timestamp=str(row["ds"]), mean=float(row[best]),
+                      lo_80=float(row[f"{best}-lo-80"]), hi_80=float(row[f"{best}-hi-80"]),
+                      lo_95=float(row[f"{best}-lo-95"]), hi_95=float(row[f"{best}-hi-95"]))
+        for _, row in future.iterrows()
+    ]
+    tail = max(4 * series.horizon, 48)
+    history = [(str(stamp), float(value)) for stamp, value in
+               zip(series.timestamps[-tail:], series.values[-tail:], strict=True)]
+    return ForecastReport(
+        chart_id=f"forecast:{series.value_column}", time_column=series.time_column,
+        value_column=series.value_column, frequency=series.frequency, season_length=season,
+        horizon=series.horizon, backtest_windows=n_windows, scores=scores, best_model=best,
+        baseline_model=baseline_name, points=points, history=history,
+    )
+
+
+def _naive_scale(train: np.ndarray, season: int) -> float:
+    lag = season if len(train) > season else 1
+    diffs = np.abs(train[lag:] - train[:-lag])
+    scale = float(np.mean(diffs)) if len(diffs) else 0.0
+    return scale if scale > 0 else 1.0

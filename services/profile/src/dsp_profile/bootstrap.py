@@ -1,0 +1,20 @@
+"""Wires profile's handlers to the mesh."""
+
+from __future__ import annotations
+
+from mesh_kit.service import ServiceSpec, Subscription
+from shared_contracts.events import AnalysisRequested, DatasetIngested
+
+from .service_layer.handlers import when_analysis_requested_profile, when_dataset_ingested_profile
+
+
+def service_spec() -> ServiceSpec:
+    return ServiceSpec(
+        name="profile",
+        package="dsp_profile",
+        description="Computes exact per-column statistics, correlations, missingness, alerts and a quality score.",
+        subscriptions=[
+            Subscription(DatasetIngested, when_dataset_ingested_profile),
+            Subscription(AnalysisRequested, when_analysis_requested_profile),
+        ],
+    )

