@@ -1,0 +1,59 @@
+"""Fixtures for the integration and end-to-end tiers: a database, a vhost and a Redis namespace of
+their own for each test run, on the real PostgreSQL, RabbitMQ and Redis of this machine."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import psycopg
+import pytest
+from psycopg import sql
+
+PG_ADMIN = os.environ.get("DSP_TEST_PG_ADMIN", "postgresql://postgres@127.0.0.1:5432/postgres")
+AMQP_BASE = os.environ.get("DSP_TEST_AMQP", "amqp://guest:guest@127.0.0.1:5672")
+REDIS_URL = os.environ.get("DSP_TEST_REDIS", "redis://127.0.0.1:6379/0")
+
+
+@dataclass(frozen=True)
+class Infra:
+    run_id: str
+    admin_database_url: str
+    amqp_url: str
+    vhost: str
+    redis_url: str
+    redis_namespace: str
+
+
+def _with_database(url: str, name: str) -> str:
+    return url.rsplit("/", 1)[0] + "/" + name
+
+
+def _rabbitmqctl(*args: str) -> None:
+    subprocess.run(["rabbitmqctl", "-q", *args], check=True, capture_output=True, timeout=60)
+
+
+@pytest.fixture(scope="session")
+def infra() -> Iterator[Infra]:
+    """A fresh database and vhost for this run; both are removed afterwards."""
+    if shutil.which("rabbitmqctl") is None:
+        pytest.fail("rabbitmqctl is not on PATH: the integration tiers need the local RabbitMQ")
+    run_id = uuid.uuid4().hex[:10]
+    database = f"dsp_test_{run_id}"
+    vhost = f"dsp-test-{run_id}"
+    with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(database)))
+    _rabbitmqctl("add_vhost", vhost)
+    _rabbitmqctl("set_permissions", "-p", vhost, "guest", ".*", ".*", ".*")
+    try:
+        yield Infra(run_id=run_id, admin_database_url=_with_database(PG_ADMIN, database),
+                    amqp_url=f"{AMQP_BASE}/{vhost}", vhost=vhost, redis_url=REDIS_URL,
+                    redis_namespace=f"dsp-test-{run_id}")
+    finally:
+        _rabbitmqctl("delete_vhost", vhost)
+        with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
+            conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(database)))
