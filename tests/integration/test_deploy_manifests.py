@@ -7,6 +7,7 @@ schema, and the Terraform module is checked with ``terraform fmt`` and an HCL pa
 
 from __future__ import annotations
 
+import ast
 import base64
 import copy
 import functools
@@ -41,6 +42,7 @@ PROBE_PATHS = {
     "readinessProbe": "/health/ready",
 }
 OPERATOR_METRICS = (
+    "dsp_http_requests_total",
     "dsp_http_request_duration_seconds",
     "dsp_messages_consumed_total",
     "dsp_message_handle_duration_seconds",
@@ -418,6 +420,39 @@ def compose_env(service: dict[str, Any]) -> dict[str, str]:
     return {key: str(value) for key, value in env.items()}
 
 
+def known_settings(service: str) -> set[str]:
+    """Every DSP_* variable read by a pydantic-settings model of mesh_kit or of the service.
+
+    Read from the source with `ast`: importing the service packages would pull in the whole
+    web and broker stack just to list field names.
+    """
+    names: set[str] = set()
+    sources = [
+        *(ROOT / "libs" / "mesh_kit" / "src").rglob("*.py"),
+        *(ROOT / "services" / service / "src").rglob("*.py"),
+    ]
+    for path in sources:
+        for node in ast.walk(ast.parse(path.read_text())):
+            if not isinstance(node, ast.ClassDef):
+                continue
+            if not any(isinstance(base, ast.Name) and base.id == "BaseSettings" for base in node.bases):
+                continue
+            assert 'env_prefix="DSP_"' in ast.get_source_segment(path.read_text(), node), node.name
+            for statement in node.body:
+                if isinstance(statement, ast.AnnAssign) and isinstance(statement.target, ast.Name):
+                    names.add(f"DSP_{statement.target.id.upper()}")
+    assert "DSP_AMQP_URL" in names, "MeshSettings was not found"
+    return names
+
+
+@pytest.mark.parametrize("service", SERVICES)
+def test_compose_sets_only_settings_the_services_read(compose: dict[str, Any], service: str) -> None:
+    known = known_settings(service)
+    for name in (service, f"{service}-migrate"):
+        unknown = {key for key in compose_env(compose["services"][name]) if key.startswith("DSP_")} - known
+        assert not unknown, f"{name} sets variables no settings model reads: {unknown}"
+
+
 def test_compose_file_matches_the_compose_specification(compose: dict[str, Any]) -> None:
     import jsonschema
 
@@ -531,6 +566,7 @@ def test_compose_service_wiring_follows_the_settings_convention(
     assert "postgres" in migrate["depends_on"]
     if service == "gateway":
         assert env["DSP_MAX_UPLOAD_BYTES"]
+        assert env["DSP_ML_URL"] == f"http://ml:{PORTS['ml']}", "predictions are proxied to the ml service"
         assert any(str(port).endswith(":8000") for port in app["ports"])
     else:
         assert "ports" not in app, "only the gateway is published on the host"
@@ -624,7 +660,7 @@ def test_grafana_dashboard_covers_the_operator_metrics(grafana_dashboard: dict[s
     assert "histogram_quantile" in exprs and "dsp_http_request_duration_seconds_bucket" in exprs
     assert re.search(r"by \([^)]*routing_key[^)]*outcome|by \([^)]*outcome[^)]*routing_key", exprs)
     assert re.search(r"sum by \(outcome\) \(rate\(dsp_jobs_total", exprs)
-    assert re.search(r"sum by \(service\) \(rate\(dsp_http_request_duration_seconds_count", exprs)
+    assert re.search(r"sum by \(service\) \(rate\(dsp_http_requests_total", exprs)
 
 
 def test_grafana_dashboard_is_well_formed(grafana_dashboard: dict[str, Any]) -> None:
@@ -645,6 +681,50 @@ def test_grafana_dashboard_is_well_formed(grafana_dashboard: dict[str, Any]) -> 
         for selector in re.findall(r"\{([^}]*)\}", expr):
             for matcher in filter(None, (m.strip() for m in selector.split(","))):
                 assert re.fullmatch(r'\w+\s*(=~|!~|!=|=)\s*"[^"]*"', matcher), (title, matcher)
+
+
+def _exported_series() -> dict[str, set[str]]:
+    """Series names the services expose, with their labels (plus `service`, which the scrape adds)."""
+    metrics = pytest.importorskip("mesh_kit.metrics")
+    series: dict[str, set[str]] = {}
+    for attribute in metrics.__all__:
+        collector = getattr(metrics, attribute)
+        labels = {*collector._labelnames, "service"}
+        if collector._type == "counter":
+            series[f"{collector._name}_total"] = labels
+        elif collector._type == "histogram":
+            series[f"{collector._name}_bucket"] = {*labels, "le"}
+            series[f"{collector._name}_count"] = labels
+            series[f"{collector._name}_sum"] = labels
+        else:
+            series[collector._name] = labels
+    return series
+
+
+def test_grafana_queries_use_the_series_and_labels_the_services_export(
+    grafana_dashboard: dict[str, Any],
+) -> None:
+    series = _exported_series()
+    consumer = pytest.importorskip("mesh_kit.consumer")
+    jobs = pytest.importorskip("dsp_gateway.domain.jobs")
+    known_values = {
+        "dsp_messages_consumed_total": {"outcome": {outcome.value for outcome in consumer.Outcome}},
+        "dsp_jobs_total": {"outcome": set(jobs.TERMINAL)},
+    }
+    for title, expr in _panel_exprs(grafana_dashboard):
+        used = re.findall(r"\b(dsp_[a-z_]+)(?:\{([^}]*)\})?", expr)
+        labels_in_scope = {"queue"} if "rabbitmq_" in expr else set()
+        for metric, selector in used:
+            assert metric in series, f"{title}: {metric} is not exported by any service"
+            labels_in_scope |= series[metric]
+            for label, value in re.findall(r'(\w+)\s*=~?\s*"([^"]*)"', selector):
+                assert label in series[metric], f"{title}: {metric} has no label {label}"
+                allowed = known_values.get(metric, {}).get(label)
+                if allowed is not None and not value.startswith("$"):
+                    assert set(value.split("|")) <= allowed, f"{title}: {label}={value} never occurs"
+        for grouping in re.findall(r"by \(([^)]*)\)", expr):
+            for label in (label.strip() for label in grouping.split(",")):
+                assert label in labels_in_scope, f"{title}: grouping by unknown label {label}"
 
 
 def test_grafana_queries_parse_as_promql(grafana_dashboard: dict[str, Any]) -> None:
@@ -686,10 +766,12 @@ except ImportError:  # pragma: no cover - the wheel is in the dev group; absent 
 needs_helm = pytest.mark.skipif(helm is None, reason="the Helm SDK wheel (helm-python-sdk) is not installed")
 
 
-def render_chart(values: dict[str, Any] | None = None, *, upgrade: bool = False) -> list[dict[str, Any]]:
+def render_chart(
+    values: dict[str, Any] | None = None, *, upgrade: bool = False, release: str = "dsp"
+) -> list[dict[str, Any]]:
     chart = helm.Chart.load(CHART_DIR)
     rendered = chart.render(
-        values or {}, name="dsp", namespace="analytics", is_install=not upgrade, is_upgrade=upgrade
+        values or {}, name=release, namespace="analytics", is_install=not upgrade, is_upgrade=upgrade
     )
     manifests = []
     for path, text in sorted(rendered.items()):
@@ -766,6 +848,10 @@ def test_deployment_probes_ports_env_and_hardening(manifests: list[dict[str, Any
 
     env = {entry["name"]: entry for entry in container["env"]}
     assert env["DSP_HTTP_PORT"]["value"] == str(PORTS[service])
+    if service == "gateway":
+        ml_service = one(manifests, "Service", "dsp-ml")
+        expected = f"http://{ml_service['metadata']['name']}:{ml_service['spec']['ports'][0]['port']}"
+        assert env["DSP_ML_URL"]["value"] == expected
     names = list(env)
     assert names.index("DSP_DB_PASSWORD") < names.index("DSP_DATABASE_URL"), (
         "$(DSP_DB_PASSWORD) expands in order"
@@ -789,6 +875,25 @@ def test_deployment_probes_ports_env_and_hardening(manifests: list[dict[str, Any
     assert "emptyDir" in volumes[mounts["/tmp"]], "a read-only root needs a writable /tmp"
     if service == "dashboard":
         assert volumes[mounts["/dev/shm"]]["emptyDir"]["medium"] == "Memory"
+
+
+@needs_helm
+@pytest.mark.parametrize("service", SERVICES)
+def test_chart_sets_only_settings_the_services_read(manifests: list[dict[str, Any]], service: str) -> None:
+    known = known_settings(service)
+    config_map = one(manifests, "ConfigMap", "dsp")
+    for workload in (
+        one(manifests, "Deployment", f"dsp-{service}"),
+        one(manifests, "Job", f"dsp-{service}-migrate"),
+    ):
+        (container,) = workload["spec"]["template"]["spec"]["containers"]
+        names = {entry["name"] for entry in container["env"]}
+        if container.get("envFrom"):
+            names |= set(config_map["data"])
+        unknown = {name for name in names if name.startswith("DSP_")} - known
+        assert not unknown, (
+            f"{workload['metadata']['name']} sets variables no settings model reads: {unknown}"
+        )
 
 
 @needs_helm
@@ -838,9 +943,11 @@ def test_selectors_and_references_resolve_within_the_release(manifests: list[dic
     for deployment in deployments:
         labels = pod_labels[deployment["metadata"]["name"]]
         assert deployment["spec"]["selector"]["matchLabels"].items() <= labels.items()
-    for kind in ("Service", "PodDisruptionBudget", "ServiceMonitor"):
-        for obj in find(manifests, kind):
-            selector = obj["spec"]["selector"]
+    for kind in ("Service", "PodDisruptionBudget", "ServiceMonitor", "NetworkPolicy"):
+        found = find(manifests, kind)
+        assert len(found) == len(SERVICES), kind
+        for obj in found:
+            selector = obj["spec"]["podSelector"] if kind == "NetworkPolicy" else obj["spec"]["selector"]
             selector = selector.get("matchLabels", selector)
             matching = [name for name, labels in pod_labels.items() if selector.items() <= labels.items()]
             assert matching == [obj["metadata"]["name"]], (kind, obj["metadata"]["name"], matching)
@@ -865,6 +972,27 @@ def test_selectors_and_references_resolve_within_the_release(manifests: list[dic
                     weight = int(secret["metadata"]["annotations"]["helm.sh/hook-weight"])
                     job_weight = int(workload["metadata"]["annotations"]["helm.sh/hook-weight"])
                     assert weight < job_weight, "the hook Secret must exist before the Job starts"
+
+
+@needs_helm
+def test_network_policies_open_only_the_gateway_to_outside_traffic(manifests: list[dict[str, Any]]) -> None:
+    release_pods = {"app.kubernetes.io/instance": "dsp", "app.kubernetes.io/part-of": "dsp"}
+    for service in SERVICES:
+        policy = one(manifests, "NetworkPolicy", f"dsp-{service}")
+        assert policy["spec"]["policyTypes"] == ["Ingress"]
+        rules = policy["spec"]["ingress"]
+        for rule in rules:
+            assert rule["ports"] == [{"port": "http", "protocol": "TCP"}]
+        if service == "gateway":
+            assert rules == [{"ports": [{"port": "http", "protocol": "TCP"}]}], "no `from`: any source"
+            continue
+        sources = [peer for rule in rules for peer in rule["from"]]
+        assert {"podSelector": {"matchLabels": release_pods}} in sources
+        assert any("namespaceSelector" in peer for peer in sources), "Prometheus must be able to scrape"
+        assert all(rule.get("from") for rule in rules), f"{service} must not accept traffic from anywhere"
+    for deployment in find(manifests, "Deployment"):
+        labels = deployment["spec"]["template"]["metadata"]["labels"]
+        assert release_pods.items() <= labels.items(), "pods must match the release peer selector"
 
 
 @needs_helm
@@ -950,10 +1078,11 @@ def test_optional_parts_follow_their_switches(ci_values: dict[str, Any]) -> None
     values["grafanaDashboard"]["enabled"] = False
     values["gateway"]["ingress"]["enabled"] = False
     values["migrate"] = {"enabled": False}
+    values["networkPolicy"]["enabled"] = False
     values["artifacts"] = {"persistence": {"enabled": True}}
     values["config"]["artifactUrl"] = "file:///var/lib/dsp/artifacts"
     manifests = render_chart(values)
-    for kind in ("ServiceMonitor", "Ingress", "Job"):
+    for kind in ("ServiceMonitor", "Ingress", "Job", "NetworkPolicy"):
         assert not find(manifests, kind), kind
     assert not [m for m in find(manifests, "ConfigMap") if "dashboard" in m["metadata"]["name"]]
     (claim,) = find(manifests, "PersistentVolumeClaim")
@@ -1074,7 +1203,7 @@ def test_terraform_module_is_provider_agnostic_and_fully_documented() -> None:
 
 def test_terraform_module_feeds_the_chart_keys_it_defines() -> None:
     module = _load_hcl(TERRAFORM_MODULE)
-    (locals_block,) = module["locals"]
+    locals_block = {key: value for block in module["locals"] for key, value in block.items()}
     chart_path = re.search(r'path\.module\}/([^"]+)"', locals_block["chart"]).group(1)
     assert (TERRAFORM_MODULE / chart_path / "Chart.yaml").is_file()
 
@@ -1116,6 +1245,121 @@ def test_terraform_example_configures_both_providers() -> None:
         if "default" not in body
     }
     assert required <= set(module), f"example leaves out required inputs {required - set(module)}"
+
+
+TERRAFORM_SCENARIOS = {
+    "minimal": {
+        "database": {"host": "postgresql.data"},
+        "amqp_url": "amqp://dsp:rabbit-secret@rabbitmq.data:5672/",
+        "redis_url": "redis://redis.data:6379/0",
+        "admin_database_url": "postgresql://postgres:pg-secret@postgresql.data:5432/dsp",
+        "db_passwords": {service: f"{service}-password-1" for service in SERVICES},
+    },
+    "everything-on": {
+        "release_name": "analytics",
+        "services": ["gateway", "ml", "dashboard"],
+        "image_repository": "registry.example.com/dsp",
+        "image_tag": "1.2.3",
+        "database": {"host": "postgresql.data", "port": 6432, "sslmode": "verify-full"},
+        "amqp_url": "amqps://dsp:rabbit-secret@rabbitmq.data:5671/",
+        "redis_url": "rediss://:redis-secret@redis.data:6380/0",
+        "admin_database_url": "postgresql://postgres:pg-secret@postgresql.data:6432/dsp",
+        "db_passwords": {
+            "gateway": "gateway-password-1",
+            "ml": "ml-password-1",
+            "dashboard": "dash-password-1",
+        },
+        "artifact_url": "file:///var/lib/dsp/artifacts",
+        "artifact_claim_name": "dsp-artifacts",
+        "aws_region": "eu-west-1",
+        "otel_exporter_otlp_endpoint": "http://otel-collector.observability:4317",
+        "gateway_ingress": {
+            "enabled": True,
+            "host": "dsp.example.com",
+            "class_name": "nginx",
+            "tls_secret": "dsp-tls",
+        },
+        "network_policy": {"enabled": True, "metrics_namespace": "monitoring"},
+        "service_monitor_enabled": True,
+        "grafana_dashboard_enabled": True,
+        "service_account_annotations": {"eks.amazonaws.com/role-arn": "arn:aws:iam::123456789012:role/dsp"},
+    },
+}
+
+
+def _deep_merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
+    merged = copy.deepcopy(base)
+    for key, value in extra.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = _deep_merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+@needs_helm
+@pytest.mark.skipif(shutil.which("terraform") is None, reason="terraform is not installed on this machine")
+@pytest.mark.parametrize("scenario", sorted(TERRAFORM_SCENARIOS))
+def test_terraform_computed_values_render_the_chart(scenario: str, tmp_path: Path) -> None:
+    """Evaluate the module's chart values with Terraform itself, then render the chart with them."""
+    inputs = TERRAFORM_SCENARIOS[scenario]
+    for name in ("variables.tf", "values.tf"):
+        shutil.copy2(TERRAFORM_MODULE / name, tmp_path / name)
+    (tmp_path / "terraform.tfvars.json").write_text(json.dumps(inputs))
+    result = subprocess.run(
+        ["terraform", "console"],
+        input="jsonencode({values = local.helm_values, secret = local.secret_name, chart = local.chart})\n",
+        cwd=tmp_path,
+        env={**os.environ, "TF_IN_AUTOMATION": "1"},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    evaluated = json.loads(json.loads(result.stdout.strip()))
+    assert evaluated["chart"].endswith("/../../../helm/dsp")
+
+    values: dict[str, Any] = {}
+    for document in evaluated["values"]:
+        values = _deep_merge(values, document)
+    release = inputs.get("release_name", "dsp")
+    manifests = render_chart(values, release=release)  # the chart's values.schema.json applies here too
+
+    services = inputs.get("services", list(SERVICES))
+    deployments = {m["metadata"]["name"] for m in find(manifests, "Deployment")}
+    prefix = release if "dsp" in release else f"{release}-dsp"
+    assert deployments == {f"{prefix}-{service}" for service in services}
+    assert not find(manifests, "Secret"), "credentials come from the Terraform-managed Secret"
+
+    module_secret = _blocks(_load_hcl(TERRAFORM_MODULE), "resource")["kubernetes_secret_v1"]
+    fixed_keys = set(re.findall(r'"([a-z-]+)"\s*=', next(iter(module_secret.values()))["data"]))
+    provided = fixed_keys | {f"{service}-db-password" for service in services}
+    for workload in [*find(manifests, "Deployment"), *find(manifests, "Job")]:
+        for container in workload["spec"]["template"]["spec"]["containers"]:
+            for entry in container.get("env", []):
+                ref = entry.get("valueFrom", {}).get("secretKeyRef")
+                if ref:
+                    assert ref["name"] == evaluated["secret"]
+                    assert ref["key"] in provided, ref
+            image = container["image"]
+            repository = inputs.get("image_repository", "dsp")
+            assert image.startswith(f"{repository}/"), image
+            if "image_tag" in inputs:
+                assert image.endswith(f":{inputs['image_tag']}"), image
+
+    if scenario == "everything-on":
+        (ingress,) = find(manifests, "Ingress")
+        assert ingress["spec"]["tls"] == [{"hosts": ["dsp.example.com"], "secretName": "dsp-tls"}]
+        assert len(find(manifests, "NetworkPolicy")) == len(services)
+        assert len(find(manifests, "ServiceMonitor")) == len(services)
+        account = one(manifests, "ServiceAccount", prefix)
+        assert account["metadata"]["annotations"] == inputs["service_account_annotations"]
+        config_map = one(manifests, "ConfigMap", prefix)
+        assert config_map["data"]["AWS_DEFAULT_REGION"] == "eu-west-1"
+        assert config_map["data"]["OTEL_EXPORTER_OTLP_ENDPOINT"] == inputs["otel_exporter_otlp_endpoint"]
+        gateway = one(manifests, "Deployment", f"{prefix}-gateway")
+        volumes = gateway["spec"]["template"]["spec"]["volumes"]
+        assert {"name": "artifacts", "persistentVolumeClaim": {"claimName": "dsp-artifacts"}} in volumes
 
 
 def _local_provider_plugins() -> Path | None:

@@ -147,6 +147,14 @@ class HandlerContext:
 Handler = Callable[[Envelope[Any], HandlerContext], Awaitable[None]]
 
 
+def _describe_unreadable(exc: Exception) -> str:
+    """A short, plain description of why a message body is unreadable."""
+    if isinstance(exc, ValidationError):
+        fields = sorted({".".join(str(p) for p in err["loc"]) for err in exc.errors()})
+        return f"{len(fields)} invalid or missing field(s): {', '.join(fields[:8])}"
+    return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+
+
 class StageRunner:
     """Runs one service's handlers over deliveries with the delivery contract above."""
 
@@ -273,13 +281,13 @@ class StageRunner:
             envelope = parse_envelope(delivery.body)
         except (UnknownEventError, ValidationError, ValueError, KeyError) as exc:
             job_id = self._job_id_of(delivery.body)
-            reason = f"poison_message: the {delivery.routing_key} event could not be read ({str(exc).splitlines()[0]})"
+            problem = _describe_unreadable(exc)
+            reason = (f"The {self.service} stage received a {delivery.routing_key or 'message'} event it could not "
+                      f"read: {problem}")
             log.error(reason, extra={"fields": {"job_id": str(job_id) if job_id else None}})
-            await self._dead_letter(delivery, reason)
-            await self._fail_job(None, job_id, code="poison_message",
-                                 reason=f"The {self.service} stage received an event it could not read: "
-                                        f"{str(exc).splitlines()[0]}",
-                                 attempts=1, routing_key=delivery.routing_key)
+            await self._dead_letter(delivery, "poison_message: " + reason)
+            await self._fail_job(None, job_id, code="poison_message", reason=reason, attempts=1,
+                                 routing_key=delivery.routing_key)
             return Outcome.DEAD_LETTERED
 
         token = bind_job(str(envelope.job_id))

@@ -1,0 +1,47 @@
+"""The whole mesh as processes, in a database, vhost, Redis namespace and artifact directory of its own."""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from mesh_kit.local_mesh import SERVICES, LocalMesh
+
+MAX_UPLOAD_BYTES = 2 * 1024 * 1024
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def mesh(infra, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalMesh]:
+    state = tmp_path_factory.mktemp("mesh")
+    local = LocalMesh(
+        state_dir=state, admin_database_url=infra.admin_database_url, amqp_url=infra.amqp_url,
+        redis_url=infra.redis_url, redis_namespace=infra.redis_namespace,
+        ports={name: _free_port() for name in SERVICES},
+        extra_env={"DSP_MAX_UPLOAD_BYTES": str(MAX_UPLOAD_BYTES), "DSP_RETRY_DELAYS_MS": "[300, 600]",
+                   "DSP_UPLOAD_WAIT_S": "120", "DSP_ENVIRONMENT": "test"},
+    )
+    try:
+        local.up()
+    except Exception:
+        for service in SERVICES:
+            log = local.log_file(service)
+            if log.exists():
+                print(f"--- {service} log ---\n{log.read_text(errors='replace')[-4000:]}")
+        local.down()
+        raise
+    yield local
+    local.down()
+
+
+@pytest.fixture(scope="session")
+def samples() -> Path:
+    return Path(__file__).resolve().parents[2] / "samples"
