@@ -483,6 +483,19 @@ def test_compose_names_every_service_with_healthchecks(compose: dict[str, Any]) 
         assert "/health/ready" in test and "DSP_HTTP_PORT" in test, service
 
 
+def test_compose_images_are_pinned(compose: dict[str, Any]) -> None:
+    for name, service in compose["services"].items():
+        image = service["image"]
+        if "build" in service:
+            service_name = name.removesuffix("-migrate")
+            assert image == f"${{DSP_IMAGE_REGISTRY:-dsp}}/{service_name}:${{DSP_IMAGE_TAG:-dev}}", name
+            continue
+        repository, _, tag = image.rpartition(":")
+        assert repository and tag and "/" not in tag, f"{name}: {image} has no tag"
+        assert tag != "latest", f"{name}: {image} floats"
+        assert not repository.startswith("minio/"), f"{name}: MinIO images are served from quay.io/minio"
+
+
 def test_compose_depends_on_graph_is_complete_and_acyclic(compose: dict[str, Any]) -> None:
     services = compose["services"]
     graph = {name: set(svc.get("depends_on") or {}) for name, svc in services.items()}

@@ -34,7 +34,6 @@ from opentelemetry.trace import SpanKind, Status, StatusCode
 from psycopg import AsyncConnection
 from psycopg_pool import AsyncConnectionPool
 from pydantic import ValidationError
-
 from shared_contracts import Envelope, EventPayload, UnknownEventError, parse_envelope
 from shared_contracts.events import JobProgress, StageFailed
 

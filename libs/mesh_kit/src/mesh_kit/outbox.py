@@ -9,7 +9,6 @@ from typing import Any
 
 from psycopg import AsyncConnection
 from psycopg_pool import AsyncConnectionPool
-
 from shared_contracts import Envelope
 
 from .metrics import OUTBOX_PENDING

@@ -22,11 +22,10 @@ from faststream.rabbit import Channel, ExchangeType, RabbitBroker, RabbitExchang
 from faststream.rabbit.schemas.queue import QueueType
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from psycopg_pool import AsyncConnectionPool
-
 from shared_contracts import Envelope, EventPayload
 
 from .artifacts import ArtifactStore, open_store
-from .consumer import Delivery, Handler, HandlerContext, StageError, StageRunner
+from .consumer import Delivery, HandlerContext, StageError, StageRunner
 from .db import open_pool
 from .logs import configure_logging
 from .metrics import HTTP_DURATION, HTTP_REQUESTS
@@ -71,6 +70,7 @@ class ServiceSpec:
     package: str
     description: str
     subscriptions: Sequence[Subscription] = ()
+    emits: Sequence[type[EventPayload]] = ()
     routes: Callable[[FastAPI], None] | None = None
     on_startup: Callable[[Runtime], Awaitable[None]] | None = None
     on_shutdown: Callable[[Runtime], Awaitable[None]] | None = None
@@ -89,7 +89,7 @@ async def _passthrough(message: Any) -> Any:
 
 def build_broker(spec: ServiceSpec, settings: MeshSettings, runtime_ref: dict[str, Runtime]) -> RabbitBroker | None:
     """The FastStream broker with one manual-ack subscriber on the service's quorum queue."""
-    if not spec.subscriptions:
+    if not spec.subscriptions and not spec.emits:
         return None
     topology = topology_of(settings)
     broker = RabbitBroker(
@@ -140,6 +140,11 @@ def build_broker(spec: ServiceSpec, settings: MeshSettings, runtime_ref: dict[st
         ack_policy=AckPolicy.MANUAL, decoder=_passthrough, channel=Channel(prefetch_count=settings.prefetch),
         title=f"{spec.name}:{topology.queue(spec.name)}",
     )(consume)
+    exchange = RabbitExchange(settings.exchange, type=ExchangeType.TOPIC, durable=True, declare=False)
+    for event in spec.emits:
+        # documentation only: events leave through the outbox relay, with confirms
+        broker.publisher(exchange=exchange, routing_key=event.routing_key(), schema=Envelope[event],  # type: ignore[valid-type]
+                         title=f"{spec.name}:{event.routing_key()}", description=(event.__doc__ or "").strip())
     return broker
 
 

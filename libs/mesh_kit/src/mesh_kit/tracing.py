@@ -12,7 +12,6 @@ from opentelemetry.propagate import extract, inject
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
-
 from shared_contracts import TraceContext
 
 __all__ = ["configure_tracing", "context_from", "current_trace_context", "current_trace_id", "tracer"]

@@ -3,9 +3,18 @@
 from __future__ import annotations
 
 from mesh_kit.service import ServiceSpec, Subscription
-from shared_contracts.events import AnalysisCompleted, DashboardRequested
+from shared_contracts.events import (
+    AnalysisCompleted,
+    DashboardReady,
+    DashboardRequested,
+    JobProgress,
+    StageFailed,
+)
 
-from .service_layer.handlers import when_analysis_completed_build_dashboard, when_dashboard_requested_build_dashboard
+from .service_layer.handlers import (
+    when_analysis_completed_build_dashboard,
+    when_dashboard_requested_build_dashboard,
+)
 
 
 def service_spec() -> ServiceSpec:
@@ -13,6 +22,7 @@ def service_spec() -> ServiceSpec:
         name="dashboard",
         package="dsp_dashboard",
         description="Builds self-contained, interactive, offline HTML dashboards and PDF reports.",
+        emits=[DashboardReady, StageFailed, JobProgress],
         subscriptions=[
             Subscription(AnalysisCompleted, when_analysis_completed_build_dashboard),
             Subscription(DashboardRequested, when_dashboard_requested_build_dashboard),

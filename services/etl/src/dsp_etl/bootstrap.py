@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from mesh_kit.service import ServiceSpec, Subscription
-from shared_contracts.events import DatasetProfiled
+from shared_contracts.events import DatasetProfiled, DatasetTransformed, JobProgress, StageFailed
 
 from .service_layer.handlers import when_dataset_profiled_clean
 
@@ -13,5 +13,6 @@ def service_spec() -> ServiceSpec:
         name="etl",
         package="dsp_etl",
         description="Cleans and engineers features with an explained, replayable pipeline.",
+        emits=[DatasetTransformed, StageFailed, JobProgress],
         subscriptions=[Subscription(DatasetProfiled, when_dataset_profiled_clean)],
     )

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from pydantic_settings import BaseSettings, SettingsConfigDict
-
 from mesh_kit.service import Runtime, ServiceSpec, Subscription
+from pydantic_settings import BaseSettings, SettingsConfigDict
 from shared_contracts import EVENT_REGISTRY
+from shared_contracts.events import AnalysisRequested, DashboardRequested, DatasetUploaded, StageFailed
 
 from .adapters.notifier import JobNotifier
 from .entrypoints.api import add_routes
@@ -42,6 +42,7 @@ def service_spec() -> ServiceSpec:
         name="gateway",
         package="dsp_gateway",
         description="REST API and WebSocket progress stream; keeps a read model of datasets and jobs.",
+        emits=[DatasetUploaded, AnalysisRequested, DashboardRequested, StageFailed],
         subscriptions=[Subscription(event, when_any_event_update_read_model) for event in EVENT_REGISTRY.values()],
         routes=add_routes,
         on_startup=_start,

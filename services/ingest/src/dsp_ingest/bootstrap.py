@@ -3,7 +3,13 @@
 from __future__ import annotations
 
 from mesh_kit.service import ServiceSpec, Subscription
-from shared_contracts.events import DatasetUploaded
+from shared_contracts.events import (
+    DatasetIngested,
+    DatasetRejected,
+    DatasetUploaded,
+    JobProgress,
+    StageFailed,
+)
 
 from .service_layer.handlers import when_dataset_uploaded_ingest
 
@@ -13,5 +19,6 @@ def service_spec() -> ServiceSpec:
         name="ingest",
         package="dsp_ingest",
         description="Reads uploaded CSVs of any dialect, infers semantic types, validates and writes Parquet.",
+        emits=[DatasetIngested, DatasetRejected, StageFailed, JobProgress],
         subscriptions=[Subscription(DatasetUploaded, when_dataset_uploaded_ingest)],
     )

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from mesh_kit.service import ServiceSpec, Subscription
-from shared_contracts.events import DatasetTransformed
+from shared_contracts.events import AnalysisCompleted, DatasetTransformed, JobProgress, StageFailed
 
 from .service_layer.handlers import when_dataset_transformed_analyze
 
@@ -15,6 +15,7 @@ def service_spec() -> ServiceSpec:
         name="ml",
         package="dsp_ml",
         description="Statistics, patterns, forecasts, AutoML with SHAP explanations, and plain-language insights.",
+        emits=[AnalysisCompleted, StageFailed, JobProgress],
         subscriptions=[Subscription(DatasetTransformed, when_dataset_transformed_analyze)],
         routes=add_routes,
     )

@@ -3,7 +3,13 @@
 from __future__ import annotations
 
 from mesh_kit.service import ServiceSpec, Subscription
-from shared_contracts.events import AnalysisRequested, DatasetIngested
+from shared_contracts.events import (
+    AnalysisRequested,
+    DatasetIngested,
+    DatasetProfiled,
+    JobProgress,
+    StageFailed,
+)
 
 from .service_layer.handlers import when_analysis_requested_profile, when_dataset_ingested_profile
 
@@ -13,6 +19,7 @@ def service_spec() -> ServiceSpec:
         name="profile",
         package="dsp_profile",
         description="Computes exact per-column statistics, correlations, missingness, alerts and a quality score.",
+        emits=[DatasetProfiled, StageFailed, JobProgress],
         subscriptions=[
             Subscription(DatasetIngested, when_dataset_ingested_profile),
             Subscription(AnalysisRequested, when_analysis_requested_profile),
