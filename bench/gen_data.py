@@ -25,8 +25,7 @@ _CATEGORIES = ["North", "South", "East", "West", "Central", "north", "South ", "
 _CATEGORY_P = [0.22, 0.2, 0.18, 0.17, 0.13, 0.04, 0.03, 0.03]
 _SEGMENTS = ["consumer", "corporate", "home office", "small business"]
 _WORDS = np.array(
-    "good bad late early refund broken fast slow great poor ok please call back again never love hate price "
-    "quality delivery support staff product order".split()
+    ["good", "bad", "late", "early", "refund", "broken", "fast", "slow", "great", "poor", "ok", "please", "call", "back", "again", "never", "love", "hate", "price", "quality", "delivery", "support", "staff", "product", "order"]
 )
 _EPOCH_2015 = np.datetime64("2015-01-01", "D").astype(np.int64)
 

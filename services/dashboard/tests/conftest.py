@@ -124,7 +124,8 @@ class OpenedPage:
     def chart_data(self, chart_id: str):
         """The trace data Plotly currently draws in a chart (x and y of every trace)."""
         return self.page.evaluate(
-            "id => document.getElementById(id + '-chart').data.map(t => ({x: t.x, y: t.y, z: t.z, name: t.name}))",
+            "id => { window.dsp.drawAll();"
+            " return document.getElementById(id + '-chart').data.map(t => ({x: t.x, y: t.y, z: t.z, name: t.name})); }",
             chart_id)
 
     def version(self) -> int:

@@ -41,6 +41,9 @@ def test_real_datasets_draw_every_chart_without_error(dataset, request, write_pa
     html = build_dashboard(data=write_parquet(frame), profile=None, title=dataset)
     opened = open_dashboard(html)
     assert_clean(opened)
+    drawn_at_open = drawn_chart_ids(opened)
+    assert drawn_at_open, "no chart drawn in the first screen"
+    opened.evaluate("window.dsp.drawAll()")
     assert sorted(drawn_chart_ids(opened)) == sorted(charts_in(html))
     # every chart has at least one trace with data in it
     empty = opened.evaluate(
@@ -88,8 +91,12 @@ def test_numeric_range_filter_and_click_on_a_bar(penguins, write_parquet, open_d
     opened.page.click("#reset-filters")
     version = opened.version()
     bars = opened.page.locator(f"#col-{island}-chart .trace.bars").nth(1).locator("path")
+    opened.page.locator(f"#col-{island}").scroll_into_view_if_needed()
     box = bars.first.bounding_box()
-    opened.page.mouse.click(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+    x, y = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
+    opened.page.mouse.move(x, y)
+    opened.page.wait_for_timeout(200)  # Plotly finds the hovered bar on a throttled mousemove
+    opened.page.mouse.click(x, y)
     opened.page.wait_for_function(f"() => Number(document.documentElement.getAttribute('data-dsp-version')) > {version}")
     filters = opened.evaluate("Object.keys(window.dsp.state.filters).map(Number)")
     assert filters == [island]
@@ -104,6 +111,7 @@ def test_legend_click_filters_by_that_category(iris, write_parquet, open_dashboa
     opened = open_dashboard(html)
     pair = next(k for k, v in charts_in(html).items() if v["type"] == "scatter")
     version = opened.version()
+    opened.page.locator(f"#{pair}").scroll_into_view_if_needed()
     opened.page.locator(f"#{pair}-chart .legend .traces").nth(0).click()
     opened.page.wait_for_function(f"() => Number(document.documentElement.getAttribute('data-dsp-version')) > {version}")
     active = opened.evaluate("window.dsp.state.filters")

@@ -129,3 +129,44 @@ def test_target_encoding_is_fitted_on_the_training_split_only(tmp_path, dataset)
     stats = train.group_by("island").agg(pl.col("body_mass_g").sum().alias("s"), pl.len().alias("n"))
     for island, s, n in stats.iter_rows():
         assert enc["mapping"][island] == pytest.approx((s + 10 * enc["prior"]) / (n + 10))
+
+
+def test_a_missing_value_code_is_nulled_then_imputed(tmp_path):
+    values = [float(v) for v in range(20, 80)] * 3 + [-999.0] * 4
+    frame = pl.DataFrame({"age": values, "y": list(range(len(values)))})
+    result = _run(tmp_path, frame, "y")
+    step = next(s for s in result.report.plan.steps if s.kind == "invalid_to_null")
+    assert step.params["invalid_values"] == [-999.0] and "-999" in step.reason
+    out = pl.read_parquet(result.paths["parquet"])
+    assert out["age"].min() >= 20
+    lineage = next(e for e in result.report.lineage if e.kind == "invalid_to_null")
+    assert lineage.after["age"].nulls == 4
+    assert any(s.kind == "fill_missing" and s.columns == ["age"] for s in result.report.plan.steps)
+
+
+def test_time_series_gaps_are_forward_filled(tmp_path):
+    from datetime import date, timedelta
+
+    days = [date(2024, 1, 1) + timedelta(days=i) for i in range(30)]
+    level = [float(i) if i % 7 else None for i in range(30)]
+    frame = pl.DataFrame({"day": days, "level": level})
+    profile = quick_profile(frame)
+    day = profile.column("day")
+    day.dates = day.dates.model_copy(update={"frequency": "D"}) if day.dates else None
+    src = tmp_path / "ts.parquet"
+    frame.write_parquet(src)
+    result = run_etl(src, profile, out_dir=tmp_path / "out")
+    fill = next(s for s in result.report.plan.steps if s.kind == "fill_missing")
+    assert fill.params["strategy"] == "ffill" and "time series on day" in fill.reason
+    out = pl.read_parquet(result.paths["parquet"])
+    expected = frame["level"].fill_null(strategy="forward").fill_null(frame["level"].median())
+    assert out["level"].to_list() == expected.to_list()
+
+
+def test_steps_naming_absent_columns_are_reported_as_warnings(tmp_path):
+    frame = pl.DataFrame({"a": [1.0, None, 3.0]})
+    config = EtlConfig.model_validate(
+        {"steps": [{"kind": "scale", "columns": ["ghost"], "params": {"method": "standard"}, "reason": "ghost -> x"}]}
+    )
+    result = _run(tmp_path, frame, None, config=config)
+    assert any("ghost" in w for w in result.report.warnings)

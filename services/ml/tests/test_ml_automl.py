@@ -6,7 +6,6 @@ import json
 
 import polars as pl
 import pytest
-
 from dsp_ml.domain import AnalysisError, analyze, load_model, predict
 
 pytestmark = pytest.mark.slow

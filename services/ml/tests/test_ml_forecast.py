@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import pytest
 from dsp_ml.domain import analyze
 from dsp_ml.domain.timeseries import forecast_series, regular_series, time_pattern
 
 
+@pytest.mark.slow
 def test_monthly_series_is_found_and_beats_seasonal_naive(write_parquet, air_passengers):
     result = analyze(write_parquet(air_passengers), time_budget_s=20)
     assert result.task.time_column == "month"
@@ -48,9 +50,10 @@ def test_level_shift_is_found_near_where_it_was_planted(air_passengers):
 
 
 def test_irregular_daily_rows_are_aggregated_to_a_regular_grid():
+    from datetime import datetime, timedelta
+
     import numpy as np
     import polars as pl
-    from datetime import datetime, timedelta
 
     rng = np.random.default_rng(1)
     start = datetime(2024, 1, 1)

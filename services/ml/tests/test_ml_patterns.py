@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 import polars as pl
-
 from dsp_ml.domain import analyze
+from dsp_ml.domain import statistics as ml_statistics
 from dsp_ml.domain.columns import infer_roles
 from dsp_ml.domain.leakage import find_leaky_features
 from dsp_ml.domain.patterns import find_anomalies, find_associations, find_clusters
-from dsp_ml.domain import statistics as ml_statistics
 
 
 def test_strongest_association_is_the_planted_pair(planted):

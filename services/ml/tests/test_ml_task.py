@@ -5,7 +5,6 @@ from __future__ import annotations
 import numpy as np
 import polars as pl
 import pytest
-
 from dsp_ml.domain import AnalysisError, analyze
 from dsp_ml.domain.columns import infer_roles
 from dsp_ml.domain.task import detect_task

@@ -106,6 +106,8 @@ DSP_DB_PASSWORD comes first so that DSP_DATABASE_URL can reference it with $(DSP
 {{- if eq .name "gateway" }}
 - name: DSP_MAX_UPLOAD_BYTES
   value: {{ .values.maxUploadBytes | int64 | quote }}
+- name: DSP_ML_URL
+  value: {{ printf "http://%s-ml:%v" (include "dsp.fullname" $root) $root.Values.ml.port | quote }}
 {{- end }}
 {{- with .values.extraEnv }}
 {{ toYaml . }}
@@ -175,6 +177,9 @@ DSP_HTTP_HOST: "0.0.0.0"
 DSP_ARTIFACT_URL: {{ .Values.config.artifactUrl | quote }}
 {{- with .Values.config.s3EndpointUrl }}
 DSP_S3_ENDPOINT_URL: {{ . | quote }}
+{{- end }}
+{{- with .Values.config.awsRegion }}
+AWS_DEFAULT_REGION: {{ . | quote }}
 {{- end }}
 {{- with .Values.config.otelExporterOtlpEndpoint }}
 OTEL_EXPORTER_OTLP_ENDPOINT: {{ . | quote }}

@@ -216,6 +216,52 @@ spec:
       scrapeTimeout: {{ $root.Values.serviceMonitor.scrapeTimeout }}
       honorLabels: true
 {{- end }}
+{{- if $root.Values.networkPolicy.enabled }}
+{{- $policy := $root.Values.networkPolicy }}
+---
+apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata:
+  name: {{ $fullname }}
+  labels:
+    {{- include "dsp.labels" $root | nindent 4 }}
+    app.kubernetes.io/name: {{ $name }}
+    app.kubernetes.io/component: {{ $name }}
+spec:
+  podSelector:
+    matchLabels:
+      {{- toYaml $selector | nindent 6 }}
+  policyTypes: [Ingress]
+  ingress:
+    {{- if eq $name "gateway" }}
+    # The gateway is the public entry point.
+    - ports:
+        - port: http
+          protocol: TCP
+      {{- with $policy.gatewayFrom }}
+      from:
+        {{- toYaml . | nindent 8 }}
+      {{- end }}
+    {{- else }}
+    # Other pods of this release (the gateway calls ml over HTTP).
+    - from:
+        - podSelector:
+            matchLabels:
+              app.kubernetes.io/instance: {{ $root.Release.Name }}
+              app.kubernetes.io/part-of: {{ include "dsp.name" $root }}
+      ports:
+        - port: http
+          protocol: TCP
+    {{- with $policy.metricsFrom }}
+    # Prometheus scraping /metrics.
+    - from:
+        {{- toYaml . | nindent 8 }}
+      ports:
+        - port: http
+          protocol: TCP
+    {{- end }}
+    {{- end }}
+{{- end }}
 {{- if $root.Values.migrate.enabled }}
 {{- $migrateCtx := merge (dict "secretName" (include "dsp.migrateSecretName" $root)) $ctx }}
 ---

@@ -1,62 +1,5 @@
 locals {
-  all_services = ["gateway", "ingest", "profile", "etl", "ml", "dashboard"]
-  chart        = coalesce(var.chart_path, "${path.module}/../../../helm/dsp")
-  namespace    = var.create_namespace ? kubernetes_namespace_v1.this[0].metadata[0].name : var.namespace
-  secret_name  = "${var.release_name}-dsp-credentials"
-
-  # Mirrors the chart's "dsp.fullname" helper.
-  fullname = strcontains(var.release_name, "dsp") ? var.release_name : "${var.release_name}-dsp"
-
-  chart_values = {
-    image = {
-      repository = var.image_repository
-      tag        = var.image_tag
-    }
-    serviceAccount = {
-      annotations = var.service_account_annotations
-    }
-    config = {
-      environment              = var.environment
-      logLevel                 = var.log_level
-      artifactUrl              = var.artifact_url
-      s3EndpointUrl            = var.s3_endpoint_url
-      otelExporterOtlpEndpoint = var.otel_exporter_otlp_endpoint
-      database                 = var.database
-    }
-    secrets = {
-      existingSecret = local.secret_name
-    }
-    artifacts = {
-      persistence = {
-        enabled       = var.artifact_claim_name != null
-        existingClaim = coalesce(var.artifact_claim_name, "")
-      }
-    }
-    serviceMonitor = {
-      enabled = var.service_monitor_enabled
-    }
-    grafanaDashboard = {
-      enabled = var.grafana_dashboard_enabled
-    }
-  }
-
-  service_toggles = {
-    for service in local.all_services : service => { create = contains(var.services, service) }
-  }
-
-  gateway_ingress = var.gateway_ingress.enabled ? {
-    gateway = {
-      ingress = {
-        enabled     = true
-        host        = var.gateway_ingress.host
-        className   = var.gateway_ingress.class_name
-        annotations = var.gateway_ingress.annotations
-        tls = var.gateway_ingress.tls_secret == "" ? [] : [
-          { hosts = [var.gateway_ingress.host], secretName = var.gateway_ingress.tls_secret }
-        ]
-      }
-    }
-  } : {}
+  namespace = var.create_namespace ? kubernetes_namespace_v1.this[0].metadata[0].name : var.namespace
 }
 
 resource "kubernetes_namespace_v1" "this" {
@@ -122,14 +65,7 @@ resource "helm_release" "this" {
   timeout          = var.timeout_seconds
   max_history      = 10
 
-  values = concat(
-    [
-      yamlencode(local.chart_values),
-      yamlencode(local.service_toggles),
-      yamlencode(local.gateway_ingress),
-    ],
-    var.extra_values,
-  )
+  values = concat([for document in local.helm_values : yamlencode(document)], var.extra_values)
 
   depends_on = [kubernetes_secret_v1.credentials]
 }

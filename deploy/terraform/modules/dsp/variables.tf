@@ -103,6 +103,12 @@ variable "s3_endpoint_url" {
   default     = ""
 }
 
+variable "aws_region" {
+  type        = string
+  description = "AWS_DEFAULT_REGION of the S3 client; empty leaves it to the SDK."
+  default     = ""
+}
+
 variable "otel_exporter_otlp_endpoint" {
   type        = string
   description = "OTLP endpoint for traces; empty disables export."
@@ -177,6 +183,15 @@ variable "gateway_ingress" {
     tls_secret  = optional(string, "")
   })
   description = "Ingress in front of the gateway; tls_secret names an existing TLS Secret for the host."
+  default     = {}
+}
+
+variable "network_policy" {
+  type = object({
+    enabled           = optional(bool, false)
+    metrics_namespace = optional(string, "")
+  })
+  description = "NetworkPolicies: only the gateway accepts outside traffic; metrics_namespace (e.g. monitoring) may scrape the others."
   default     = {}
 }
 

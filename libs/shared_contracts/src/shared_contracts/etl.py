@@ -299,7 +299,9 @@ class ColumnStats(BaseModel):
 
     dtype: str
     nulls: int = Field(ge=0)
-    distinct: int | None = Field(default=None, ge=0)
+    distinct: int | None = Field(
+        default=None, ge=0, description="Approximate distinct values (HyperLogLog); None for float columns"
+    )
     mean: float | None = None
     std: float | None = None
     min: float | str | None = None

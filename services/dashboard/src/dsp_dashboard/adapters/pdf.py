@@ -150,16 +150,17 @@ def _child_main() -> None:
             if job["kind"] == "pdf":
                 page.set_viewport_size({"width": _PRINT_WIDTH_PX, "height": 1000})
                 page.emulate_media(media="print")
-                page.evaluate("window.dsp && window.dsp.resizeAll()")
+                page.evaluate("window.dsp.setTheme('light'); window.dsp.drawAll(); window.dsp.resizeAll()")
                 page.wait_for_timeout(300)
                 data = page.pdf(format=job["paper"], print_background=True, prefer_css_page_size=True)
             else:
                 if job.get("theme"):
-                    page.evaluate(
-                        "t => { if (document.documentElement.getAttribute('data-theme') !== t)"
-                        " document.getElementById('theme-toggle').click(); }", job["theme"])
+                    page.evaluate("t => window.dsp.setTheme(t)", job["theme"])
+                page.evaluate("window.dsp.drawAll()")
                 if job.get("element_id"):
                     target = page.locator(f"[id={json.dumps(job['element_id'])}]")
+                    if target.count() != 1:
+                        raise SystemExit(f"no element with id {job['element_id']!r} in the dashboard")
                     data = target.screenshot()
                 else:
                     data = page.screenshot(full_page=job.get("full_page", True))

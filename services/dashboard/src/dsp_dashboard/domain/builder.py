@@ -20,10 +20,13 @@ import polars as pl
 from markupsafe import Markup
 
 from . import components as comp
-from .data import DataSample, load_sample
+from .data import DataSample, load_sample, read_columns
 from .inputs import as_mapping, first, records, text
 
 if TYPE_CHECKING:
+    from shared_contracts.analysis import AnalysisResult
+    from shared_contracts.etl import EtlReport
+    from shared_contracts.profile import Profile
     from shared_contracts.progress import ProgressFn
 
 __all__ = ["MAX_HTML_BYTES", "Theme", "build_dashboard", "build_zip", "embed_json"]
@@ -31,6 +34,8 @@ __all__ = ["MAX_HTML_BYTES", "Theme", "build_dashboard", "build_zip", "embed_jso
 Theme = Literal["light", "dark"]
 MAX_HTML_BYTES = 5_000_000
 """Hard cap on the size of the HTML document, whatever the dataset size."""
+MAX_COLUMNS = 60
+"""Most dataset columns the page carries (the target and the most important features first)."""
 
 COLORWAY = ["#3b6fd8", "#e4572e", "#29a36a", "#f2a541", "#8e6bd1", "#17becf", "#c44e9c", "#7f7f7f", "#bcbd22",
             "#8c564b"]
@@ -40,7 +45,7 @@ _SECTIONS: list[tuple[str, str, str | None]] = [
     ("insights", "Insights", None),
     ("model", "Model results", "Computed by the analysis on the whole dataset; the filters do not change them."),
     ("relations", "Relations", "Drawn from the embedded rows; every chart here follows the filters."),
-    ("columns", "Columns", "Charts follow the filters; the statistics under them use every row of the dataset."),
+    ("columns", "Columns", "Charts follow the filters; the statistics under them do not."),
     ("etl", "Cleaning", None),
     ("data", "Data", "The rows that pass the filters. Click a header to sort."),
 ]
@@ -131,6 +136,11 @@ def _semantic_types(profile: dict[str, Any]) -> dict[str, str]:
     return out
 
 
+def _distinct_counts(profile: dict[str, Any]) -> dict[str, int]:
+    return {str(c["name"]): int(c["distinct"]) for c in records(profile.get("columns"))
+            if c.get("name") is not None and isinstance(c.get("distinct"), int)}
+
+
 def _priority_columns(analysis: dict[str, Any]) -> list[str]:
     target = first(analysis, "task.target")
     time_column = first(analysis, "task.time_column")
@@ -138,20 +148,22 @@ def _priority_columns(analysis: dict[str, Any]) -> list[str]:
     return named + comp.importance_ranking(analysis)
 
 
-def _sample_note(sample: DataSample) -> str:
+def _sample_note(sample: DataSample, *, whole_stats: bool) -> str:
     columns = ""
     if len(sample.columns) < sample.total_columns:
         columns = f" The page carries {len(sample.columns)} of the {sample.total_columns:,} columns."
     if sample.sampled:
+        stats = ("column statistics and model results use every row" if whole_stats
+                 else "column statistics are estimated from the same sample")
         return (f"Charts, filters and the data preview use a uniform random sample of {sample.rows:,} of the "
-                f"{sample.total_rows:,} rows, embedded in this file; column statistics and model results use "
-                f"every row.{columns}")
+                f"{sample.total_rows:,} rows, embedded in this file; {stats}.{columns}")
     return f"All {sample.total_rows:,} rows are embedded in this file; charts, filters and the preview use them all.{columns}"
 
 
 def _filters(sample: DataSample, *, limit: int = 24) -> list[int]:
     cats = [c.index for c in sample.of_kind("categorical") if c.levels and 2 <= len(c.levels) <= 60]
-    nums = [c.index for c in sample.of_kind("numeric") if c.stats and (c.stats.distinct or 0) > 1]
+    nums = [c.index for c in sample.of_kind("numeric") if c.stats and (c.stats.distinct or 0) > 1
+            and not comp.looks_like_identifier(c)]
     dates = [c.index for c in sample.of_kind("datetime") if c.stats and (c.stats.distinct or 0) > 1]
     return (dates + cats + nums)[:limit]
 
@@ -203,7 +215,7 @@ def _choose_components(sample: DataSample, frame: pl.DataFrame, profile: dict[st
     return cards
 
 
-def _render(sample: DataSample, cards: list[comp.Component], *, title: str, theme: Theme) -> str:
+def _render(sample: DataSample, cards: list[comp.Component], *, title: str, theme: Theme, whole_stats: bool) -> str:
     plotly_js = _asset("plotly-cartesian.min.js")
     app_js = _asset("dashboard.js")
     sections = [
@@ -228,16 +240,16 @@ def _render(sample: DataSample, cards: list[comp.Component], *, title: str, them
         app_js=_inline_safe(app_js, "script"),
         payload_json=embed_json(payload),
         sections=sections,
-        sample_note=_sample_note(sample),
+        sample_note=_sample_note(sample, whole_stats=whole_stats),
     )
 
 
 def build_dashboard(
     *,
     data: Path | str | pl.DataFrame,
-    profile: Any | None,
-    etl_report: Any | None = None,
-    analysis: Any | None = None,
+    profile: Profile | dict[str, Any] | None,
+    etl_report: EtlReport | dict[str, Any] | None = None,
+    analysis: AnalysisResult | dict[str, Any] | None = None,
     title: str = "Dataset analysis",
     theme: Theme = "light",
     progress: ProgressFn | None = None,
@@ -250,7 +262,8 @@ def build_dashboard(
         The dataset as a Parquet file (the cleaned one when there is an ETL report),
         or a Polars DataFrame already in memory.
     profile
-        The ``Profile`` of the dataset; ``None`` shows what the data alone supports.
+        The ``Profile`` of the dataset (or its JSON as a dict); ``None`` shows what the
+        data alone supports, with statistics computed here.
     etl_report
         The ``EtlReport`` whose lineage the page lists, if cleaning ran.
     analysis
@@ -278,14 +291,18 @@ def build_dashboard(
     profile_doc, etl_doc, analysis_doc = as_mapping(profile), as_mapping(etl_report), as_mapping(analysis)
     max_cells = 250_000
     report(0.1, "sampling the dataset")
-    frame = data if isinstance(data, pl.DataFrame) else pl.read_parquet(Path(data))
+    priority = _priority_columns(analysis_doc)
+    frame, total_columns = read_columns(data if isinstance(data, pl.DataFrame) else Path(data),
+                                        max_columns=MAX_COLUMNS, priority_columns=priority)
     for _attempt in range(6):
-        sample = load_sample(frame, max_cells=max_cells, semantic_types=_semantic_types(profile_doc),
-                             priority_columns=_priority_columns(analysis_doc))
+        sample = load_sample(frame, max_cells=max_cells, max_columns=MAX_COLUMNS, total_columns=total_columns,
+                             semantic_types=_semantic_types(profile_doc), distinct_counts=_distinct_counts(profile_doc),
+                             priority_columns=priority)
         report(0.5, "choosing charts")
         cards = _choose_components(sample, frame, profile_doc, etl_doc, analysis_doc)
         report(0.7, "rendering HTML")
-        html = _render(sample, cards, title=text(title, "Dataset analysis"), theme=theme)
+        whole_stats = bool(profile_doc.get("columns")) or sample.stats_on_all_rows
+        html = _render(sample, cards, title=text(title, "Dataset analysis"), theme=theme, whole_stats=whole_stats)
         if len(html.encode("utf-8")) <= MAX_HTML_BYTES:
             break
         max_cells //= 2

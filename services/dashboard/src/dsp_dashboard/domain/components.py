@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import html
 import math
+import re
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -43,6 +44,7 @@ __all__ = [
     "kpi_cards",
     "leaderboard",
     "leakage_table",
+    "looks_like_identifier",
     "missingness_matrix",
     "partial_dependence",
     "plot_text",
@@ -133,7 +135,7 @@ def kpi_cards(sample: DataSample, profile: dict[str, Any], analysis: dict[str, A
     rows = dataset.get("rows", sample.total_rows)
     missing = number(dataset.get("cells_missing_fraction"))
     if missing is None:
-        cells = sample.total_rows * max(1, len(sample.columns))
+        cells = sum(c.stats.count + c.stats.nulls for c in sample.columns if c.stats)
         missing = sum(c.stats.nulls for c in sample.columns if c.stats) / cells if cells else 0.0
     cards: list[dict[str, str]] = [
         {"label": "Rows", "value": _fmt(int(rows))},
@@ -311,8 +313,21 @@ def _profile_pairs(profile: dict[str, Any]) -> list[tuple[float, str, str]]:
     return pairs
 
 
+_ID_NAME = re.compile(r"(^|[_\s.-])(id|key|index|idx)$|^(id|index)[_\s.-]", re.IGNORECASE)
+
+
+def looks_like_identifier(column: EmbeddedColumn) -> bool:
+    """An integer column unique on every row, or named like a key: not a measure to chart."""
+    if _ID_NAME.search(column.name):
+        return True
+    stats = column.stats
+    return column.dtype.startswith(("Int", "UInt")) and stats is not None and stats.count > 50 and (
+        stats.distinct == stats.count)
+
+
 def _useful_numeric(sample: DataSample, limit: int) -> list[EmbeddedColumn]:
-    cols = [c for c in sample.of_kind("numeric") if c.stats and c.stats.distinct and c.stats.distinct > 1]
+    cols = [c for c in sample.of_kind("numeric") if c.stats and c.stats.distinct and c.stats.distinct > 1
+            and not looks_like_identifier(c)]
     return cols[:limit]
 
 
@@ -333,7 +348,7 @@ def missingness_matrix(sample: DataSample) -> Component | None:
         return None
     return Component(id="missing", title="Missing values", template="chart", section="relations", width="half",
                      chart={"type": "missing", "columns": [c.index for c in cols]},
-                     note="Each line is a row of the embedded sample (first 400 that pass the filters); dark cells are missing.",
+                     note="Each line is a row of the embedded sample (first 400 that pass the filters); highlighted cells are missing.",
                      columns=[c.name for c in cols], refs=["missingness"])
 
 
@@ -394,7 +409,7 @@ def association_charts(sample: DataSample, profile: dict[str, Any], analysis: di
     return out
 
 
-def time_series(sample: DataSample, analysis: dict[str, Any], *, max_series: int = 3) -> Component | None:
+def time_series(sample: DataSample, analysis: dict[str, Any], *, max_series: int = 2) -> Component | None:
     """Numeric columns over time, averaged per time bucket, with the analysis's change points."""
     times = [c for c in sample.of_kind("datetime") if c.stats and c.stats.distinct and c.stats.distinct > 2]
     if not times:
@@ -686,7 +701,7 @@ def forecast_charts(analysis: dict[str, Any]) -> list[Component]:
         if history:
             traces.append({"type": "scatter", "mode": "lines", "name": "history",
                            "x": [text(h[0]) for h in history], "y": [number(h[1]) for h in history],
-                           "line": {"color": "#1d2330"}})
+                           "line": {"color": "css:--fg"}})
         for level, colour in (("95", "rgba(59,111,216,0.15)"), ("80", "rgba(59,111,216,0.3)")):
             traces.append({"type": "scatter", "mode": "lines", "x": x, "y": [number(p.get(f"hi_{level}")) for p in points],
                            "line": {"width": 0}, "showlegend": False, "hoverinfo": "skip"})

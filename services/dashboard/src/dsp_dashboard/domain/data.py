@@ -23,6 +23,7 @@ __all__ = [
     "classify_column",
     "column_stats",
     "load_sample",
+    "read_columns",
 ]
 
 ColumnKind = Literal["numeric", "categorical", "datetime", "text"]
@@ -32,6 +33,13 @@ MAX_CATEGORY_LEVELS = 60
 
 TEXT_MAX_CHARS = 80
 """Free-text values are cut to this many characters in the embedded sample."""
+
+SIGNIFICANT_DIGITS = 6
+"""Floats are embedded with this many significant digits: plenty for a chart, and half the bytes."""
+
+STATS_ON_ALL_ROWS_MAX = 100_000
+"""Up to this many rows the page's own statistics use every row; beyond, the sample (the profile,
+when there is one, supplies the whole-data figures)."""
 
 
 @dataclass(frozen=True)
@@ -80,6 +88,7 @@ class DataSample:
     columns: list[EmbeddedColumn]
     sampled: bool
     seed: int
+    stats_on_all_rows: bool = True
 
     @property
     def rows(self) -> int:
@@ -162,7 +171,10 @@ def column_stats(frame: pl.DataFrame, kinds: dict[str, ColumnKind]) -> dict[str,
     names = list(kinds)
     for i, name in enumerate(names):
         col = pl.col(name)
-        exprs += [col.null_count().alias(f"{i}_nulls"), col.n_unique().alias(f"{i}_distinct")]
+        missing = col.null_count()
+        if frame.schema[name].is_float():
+            missing = missing + col.is_nan().sum()  # NaN is a missing value, as in the profile
+        exprs += [missing.alias(f"{i}_nulls"), col.n_unique().alias(f"{i}_distinct")]
         if kinds[name] == "numeric":
             num = col.cast(pl.Float64)
             num = pl.when(num.is_finite()).then(num)
@@ -212,22 +224,13 @@ def column_stats(frame: pl.DataFrame, kinds: dict[str, ColumnKind]) -> dict[str,
     return stats
 
 
-def _round_sig(values: list[float | None], digits: int = 6) -> list[float | None]:
-    out: list[float | None] = []
-    for v in values:
-        if v is None or not math.isfinite(v):
-            out.append(None)
-        elif v == 0:
-            out.append(0)
-        else:
-            rounded = float(f"{v:.{digits}g}")
-            out.append(int(rounded) if rounded.is_integer() and abs(rounded) < 2**53 else rounded)
-    return out
-
-
 def _encode(series: pl.Series, kind: ColumnKind) -> tuple[list[Any], list[str] | None]:
     if kind == "numeric":
-        return _round_sig(series.cast(pl.Float64).to_list()), None
+        if series.dtype.is_integer():
+            return series.to_list(), None
+        finite = series.cast(pl.Float64).to_frame("v").select(
+            pl.when(pl.col("v").is_finite()).then(pl.col("v")).round_sig_figs(SIGNIFICANT_DIGITS))
+        return finite.to_series().to_list(), None
     if kind == "datetime":
         if series.dtype == pl.Date:
             series = series.cast(pl.Datetime("ms"))
@@ -243,6 +246,33 @@ def _encode(series: pl.Series, kind: ColumnKind) -> tuple[list[Any], list[str] |
             for v in strings.to_list()], None
 
 
+def read_columns(
+    data: Path | pl.DataFrame, *, max_columns: int = 60, priority_columns: list[str] | None = None
+) -> tuple[pl.DataFrame, int]:
+    """Read the columns the page can carry, priority columns first, in file order.
+
+    Parameters
+    ----------
+    data
+        A Parquet file, or a DataFrame already in memory.
+    max_columns
+        Most columns kept.
+    priority_columns
+        Columns kept first when the file has more than ``max_columns``.
+
+    Returns
+    -------
+    tuple[pl.DataFrame, int]
+        The kept columns, and the number of columns of the whole dataset.
+    """
+    names = list(data.columns) if isinstance(data, pl.DataFrame) else list(pl.read_parquet_schema(data))
+    wanted = [c for c in (priority_columns or []) if c in names]
+    chosen = set(list(dict.fromkeys(wanted + names))[:max_columns])
+    kept = [c for c in names if c in chosen]
+    frame = data.select(kept) if isinstance(data, pl.DataFrame) else pl.read_parquet(data, columns=kept)
+    return frame, len(names)
+
+
 def load_sample(
     data: Path | pl.DataFrame,
     *,
@@ -250,7 +280,9 @@ def load_sample(
     max_columns: int = 60,
     max_cells: int = 250_000,
     semantic_types: dict[str, str] | None = None,
+    distinct_counts: dict[str, int] | None = None,
     priority_columns: list[str] | None = None,
+    total_columns: int | None = None,
     seed: int = 0,
 ) -> DataSample:
     """Read a dataset and keep the bounded, encoded sample the page embeds.
@@ -263,37 +295,40 @@ def load_sample(
         Bounds on the sample; rows shrink so that rows x columns stays under ``max_cells``.
     semantic_types
         Column name -> semantic type from the profile, if there is one.
+    distinct_counts
+        Column name -> distinct values in the whole dataset, from the profile; without it
+        categorical and free-text columns are told apart on the statistics rows.
     priority_columns
         Columns kept first when there are more than ``max_columns`` (a target, important features).
+    total_columns
+        Columns of the whole dataset, when ``data`` holds only some of them.
     seed
         Seed of the row sample, so that the same input gives the same page.
 
     Returns
     -------
     DataSample
-        The sample, its encoding and whole-data statistics of each kept column.
+        The sample, its encoding and the statistics of each kept column (on every row up
+        to :data:`STATS_ON_ALL_ROWS_MAX` rows, else on the sample).
     """
-    frame = data if isinstance(data, pl.DataFrame) else pl.read_parquet(data)
+    sub, width = read_columns(data, max_columns=max_columns, priority_columns=priority_columns)
     semantic_types = semantic_types or {}
-    names = list(frame.columns)
-    wanted = [c for c in (priority_columns or []) if c in frame.columns]
-    kept = list(dict.fromkeys(wanted + names))[:max_columns]
-    kept = [c for c in names if c in set(kept)]  # keep file order on the page
-    sub = frame.select(kept)
-
-    string_like = [c for c in kept if sub.schema[c] in (pl.String, pl.Categorical) or isinstance(sub.schema[c], pl.Enum)]
-    distinct = (
-        sub.select([pl.col(c).drop_nulls().n_unique().alias(c) for c in string_like]).row(0, named=True)
-        if string_like
-        else {}
-    )
-    kinds = {c: classify_column(sub.schema[c], distinct.get(c), semantic_types.get(c)) for c in kept}
-    stats = column_stats(sub, kinds)
+    distinct_counts = distinct_counts or {}
+    kept = sub.columns
 
     row_budget = max(200, max_cells // max(1, len(kept)))
     n_rows = min(sub.height, max_rows, row_budget)
     sampled = n_rows < sub.height
     rows = sub.sample(n=n_rows, seed=seed, shuffle=False) if sampled else sub
+    basis = sub if sub.height <= STATS_ON_ALL_ROWS_MAX else rows
+
+    string_like = [c for c in kept if c not in distinct_counts and (
+        sub.schema[c] in (pl.String, pl.Categorical) or isinstance(sub.schema[c], pl.Enum))]
+    distinct = dict(distinct_counts)
+    if string_like:
+        distinct.update(basis.select([pl.col(c).drop_nulls().n_unique().alias(c) for c in string_like]).row(0, named=True))
+    kinds = {c: classify_column(sub.schema[c], distinct.get(c), semantic_types.get(c)) for c in kept}
+    stats = column_stats(basis, kinds)
 
     columns = []
     for i, name in enumerate(kept):
@@ -310,5 +345,6 @@ def load_sample(
             )
         )
     return DataSample(
-        total_rows=frame.height, total_columns=frame.width, columns=columns, sampled=sampled, seed=seed
+        total_rows=sub.height, total_columns=total_columns or width, columns=columns, sampled=sampled, seed=seed,
+        stats_on_all_rows=basis is sub,
     )

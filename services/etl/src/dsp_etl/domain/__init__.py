@@ -8,7 +8,14 @@ from .config import ConfigError, load_config
 from .export import defuse_formulas, write_safe_csv
 from .pipeline import RowMode, apply_pipeline, fit_pipeline
 from .planner import TargetNotFoundError, plan_etl
-from .plugins import ENTRY_POINT_GROUP, PLUGINS_DIR_ENV, PluginError, TransformPlugin, discover_plugins, load_plugin
+from .plugins import (
+    ENTRY_POINT_GROUP,
+    PLUGINS_DIR_ENV,
+    PluginError,
+    TransformPlugin,
+    discover_plugins,
+    load_plugin,
+)
 from .run import EtlResult, ExportFormat, run_etl
 
 __all__ = [

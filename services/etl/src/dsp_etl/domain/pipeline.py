@@ -120,7 +120,10 @@ def _stats_exprs(column: str, dtype: pl.DataType, key: str) -> dict[str, pl.Expr
     nulls = col.null_count()
     if dtype.is_float():
         nulls = nulls + col.is_nan().sum()
-    exprs = {f"{key}\0nulls": nulls, f"{key}\0distinct": col.approx_n_unique()}
+    exprs = {f"{key}\0nulls": nulls}
+    if not dtype.is_float():
+        # Distinct counts of continuous values say little and cost a hash of every value.
+        exprs[f"{key}\0distinct"] = col.approx_n_unique()
     if dtype == pl.Boolean:
         exprs[f"{key}\0mean"] = col.cast(pl.Float64).mean()
     elif dtype.is_numeric():
@@ -168,6 +171,7 @@ class _Tracker:
     entries: list[StepLineage] = field(default_factory=list)
     awaiting_after: dict[int, list[str]] = field(default_factory=dict)
     awaiting_rows: list[int] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
 
     def measure_after(self, rows: int, stats: dict[str, ColumnStats]) -> None:
         for index, cols in self.awaiting_after.items():
@@ -211,6 +215,7 @@ def _fit(
     target: str | None,
     tracker: _Tracker | None,
     progress: ProgressFn | None,
+    low_memory: bool = False,
 ) -> tuple[FittedPipeline, pl.LazyFrame]:
     target = target if target is not None else plan.target
     lf = data
@@ -226,7 +231,6 @@ def _fit(
 
     def flush() -> None:
         nonlocal lf, schema, fit_rows, first_flush
-        ctx = ApplyContext(schema=schema, target=target, filter_rows=True)
         exprs: dict[str, pl.Expr] = {}
         for i, fit in pending:
             if isinstance(fit, Aggregations):
@@ -268,6 +272,11 @@ def _fit(
             else:
                 state = {}
             fitted[i] = FittedStep(step=step, state=state)
+            absent = [c for c in step.columns if c not in schema]
+            if absent and tracker is not None:
+                tracker.warnings.append(
+                    f"step {i} ({step.kind}): column(s) {', '.join(absent)} not in the data at this point; skipped"
+                )
             before_schema = schema
             lf = _apply_step(step, state, lf, ApplyContext(schema=schema, target=target), plugins)
             schema = _schema(lf)
@@ -297,6 +306,10 @@ def _fit(
                     tracker.awaiting_rows.append(len(tracker.entries) - 1)
         if progress is not None and pending:
             progress(min(1.0, (pending[-1][0] + 1) / n_steps), f"fitted {plan.steps[pending[-1][0]].kind}")
+        if not low_memory and pending:
+            # Later passes start from here instead of re-running every earlier step (deduplication
+            # above all) from the source; the price is holding the intermediate table in memory.
+            lf = lf.collect().lazy()
         pending.clear()
         written.clear()
 
@@ -336,7 +349,9 @@ def _fit(
     return pipeline, lf
 
 
-def fit_pipeline(plan: EtlPlan, data: pl.LazyFrame, *, target: str | None = None) -> FittedPipeline:
+def fit_pipeline(
+    plan: EtlPlan, data: pl.LazyFrame, *, target: str | None = None, low_memory: bool = False
+) -> FittedPipeline:
     """Learn every step's statistics from training data.
 
     Parameters
@@ -348,13 +363,17 @@ def fit_pipeline(plan: EtlPlan, data: pl.LazyFrame, *, target: str | None = None
         the held-back rows.
     target
         The target column; defaults to ``plan.target``.
+    low_memory
+        Fitting takes a few passes over the data, each needing the output of earlier steps. By
+        default the intermediate table is kept in memory between passes; ``True`` streams every
+        pass from ``data`` again instead (slower, for data larger than memory).
 
     Returns
     -------
     FittedPipeline
         JSON-serialisable pipeline that :func:`apply_pipeline` replays.
     """
-    pipeline, _ = _fit(plan, data, target=target, tracker=None, progress=None)
+    pipeline, _ = _fit(plan, data, target=target, tracker=None, progress=None, low_memory=low_memory)
     return pipeline
 
 

@@ -7,6 +7,7 @@ Per-column overrides replace the automatic choice and say so in the reason.
 
 from __future__ import annotations
 
+import ast
 from typing import Any
 
 from shared_contracts.etl import ColumnOverride, EtlConfig, EtlPlan, EtlStep
@@ -61,6 +62,7 @@ class _Column:
         self.physical = profile.physical_type
         self.semantic = profile.semantic_type
         self.cast_to: str | None = None
+        self.gains_nulls = False  # a planned step turns some values into nulls
 
     @property
     def is_text_physical(self) -> bool:
@@ -114,14 +116,43 @@ def _is_time_series(profile: Profile) -> str | None:
 
 
 def _sentinels(alert: Alert) -> list[str | int | float]:
+    """Placeholder values named by a DISGUISED_MISSING alert (``value`` or a ``values`` list of reprs)."""
     values: list[str | int | float] = []
-    for key, value in alert.evidence.items():
-        if key in ("value", "values", "token", "tokens", "sentinel", "sentinels") and value is not None:
-            if isinstance(value, str) and key.endswith("s") and "," in value:
-                values += [v.strip() for v in value.split(",")]
-            elif not isinstance(value, bool):
-                values.append(value)
+    single = alert.evidence.get("value")
+    if single is not None and not isinstance(single, bool):
+        values.append(single)
+    listed = alert.evidence.get("values")
+    if isinstance(listed, str) and listed.strip():
+        try:
+            parsed = ast.literal_eval(f"[{listed}]")
+        except (ValueError, SyntaxError):
+            parsed = [v.strip().strip("'\"") for v in listed.split(",")]
+        values += [v for v in parsed if isinstance(v, str | int | float) and not isinstance(v, bool)]
     return values
+
+
+_SENTINEL_CODES = (-9999999.0, -999999.0, -99999.0, -9999.0, -999.0, -99.0, 99999.0, 999999.0, 9999999.0)
+
+
+def _numeric_sentinel(col: _Column) -> float | None:
+    """A missing-value code (-999, 99999...) at the edge of a column, far beyond its quartiles."""
+    n = col.p.numeric
+    if n is None or n.p25 is None or n.p75 is None:
+        return None
+    spread = max(n.p75 - n.p25, abs(n.p50 or 0.0) * 0.1, 1e-9)
+    if n.min is not None and n.min < 0 and n.min in _SENTINEL_CODES and n.min < n.p25 - 10 * spread:
+        return n.min
+    if n.max is not None and n.max > 0 and n.max in _SENTINEL_CODES and n.max > n.p75 + 10 * spread:
+        return n.max
+    return None
+
+
+def _is_free_text(col: _Column) -> bool:
+    """Text with words (spaces in at least a tenth of the values), not codes, ids or e-mails."""
+    s = col.p.strings
+    if s is None or not col.p.count or "ID_LIKE" in col.alerts:
+        return False
+    return s.with_spaces / col.p.count >= 0.1
 
 
 def _outlier_bounds(col: _Column, method: str, k: float) -> tuple[float, float] | None:
@@ -182,7 +213,12 @@ def plan_etl(profile: Profile | dict[str, Any], *, config: EtlConfig | None = No
     time_index = _is_time_series(profile)
     buckets: dict[str, list[EtlStep]] = {phase: [] for phase in _PHASES}
 
+    by_name = {c.name: c for c in columns}
+
     def add(kind: str, cols: list[str], reason: str, origin: str = "auto", **params: Any) -> None:
+        if kind in ("cast", "invalid_to_null") or (kind == "strings" and params.get("empty_as_null")):
+            for c in cols:
+                by_name[c].gains_nulls = True
         buckets[kind].append(EtlStep(kind=kind, columns=cols, params=params, reason=reason, origin=origin))  # type: ignore[arg-type]
 
     dropped: set[str] = set()
@@ -265,11 +301,18 @@ def plan_etl(profile: Profile | dict[str, Any], *, config: EtlConfig | None = No
             if rule.column == name:
                 params = rule.model_dump(exclude={"column"}, exclude_none=True)
                 add("invalid_to_null", [name], f"{name}: values failing the rule {params} -> null", "config", **params)
-        if auto and "DISGUISED_MISSING" in col.alerts:
+        if auto and "DISGUISED_MISSING" in col.alerts and col.alerts["DISGUISED_MISSING"].severity != "info":
             sentinels = _sentinels(col.alerts["DISGUISED_MISSING"])
             if sentinels:
                 add("invalid_to_null", [name],
                     f"{name}: placeholder values {sentinels} stand for missing -> null", invalid_values=sentinels)
+        elif auto and col.kind == "numeric" and not is_target:
+            code = _numeric_sentinel(col)
+            if code is not None:
+                add("invalid_to_null", [name],
+                    f"{name}: {code:g} is a usual code for a missing value and lies far outside the other "
+                    f"values (quartiles {_fmt(p.numeric.p25)}..{_fmt(p.numeric.p75)}) -> null",
+                    invalid_values=[code])
         if auto and col.kind == "numeric" and p.numeric is not None and p.numeric.infinite:
             add("invalid_to_null", [name], f"{name}: {p.numeric.infinite} infinite values -> null", nonfinite=True)
 
@@ -346,7 +389,7 @@ def plan_etl(profile: Profile | dict[str, Any], *, config: EtlConfig | None = No
                         origin, method=method, threshold=k, action=action)
 
         # --- missing values
-        if p.missing or ov.missing is not None or ov.missing_indicator:
+        if p.missing or col.gains_nulls or ov.missing is not None or ov.missing_indicator:
             frac = p.missing_fraction
             indicator = ov.missing_indicator if ov.missing_indicator is not None else (
                 auto and frac > config.missing.indicator_above)
@@ -357,7 +400,9 @@ def plan_etl(profile: Profile | dict[str, Any], *, config: EtlConfig | None = No
                 if kind == "numeric":
                     strategy = config.missing.numeric
                     if strategy == "auto":
-                        if time_index is not None:
+                        if binary:
+                            strategy, why = "mode", f"{p.distinct} distinct values"
+                        elif time_index is not None:
                             strategy, why = "ffill", f"time series on {time_index}"
                         elif skew is not None and abs(skew) > 1:
                             strategy, why = "median", f"skew {skew:.2f}"
@@ -375,7 +420,8 @@ def plan_etl(profile: Profile | dict[str, Any], *, config: EtlConfig | None = No
                 else:
                     strategy = "none"
             strategy = strategy or "none"
-            parts = [f"{name}: {_pct(frac)} missing, {kind}" + (f", {why}" if why else "")]
+            missing_text = f"{_pct(frac)} missing" if p.missing else "no value missing yet (steps above may null some)"
+            parts = [f"{name}: {missing_text}, {kind}" + (f", {why}" if why else "")]
             actions = []
             if strategy == "drop_rows":
                 actions.append("drop rows")
@@ -383,25 +429,26 @@ def plan_etl(profile: Profile | dict[str, Any], *, config: EtlConfig | None = No
                 actions.append(f"{strategy} fill")
             if indicator:
                 actions.append("indicator")
-            if not actions:
-                continue
-            reason = f"{parts[0]} -> {' + '.join(actions)}"
-            if indicator:
-                add("missing_indicator", [name], reason, "override" if ov.missing_indicator is not None else origin)
-            if strategy == "drop_rows":
-                add("drop_rows_missing", [name], reason, origin)
-            elif strategy != "none":
-                params: dict[str, Any] = {"strategy": strategy}
-                if strategy == "constant":
-                    fill = ov.fill_value if ov.fill_value is not None else config.missing.fill_value
-                    params["value"] = fill if fill is not None else ("(missing)" if kind != "numeric" else 0)
-                add("fill_missing", [name], reason, origin, **params)
+            if actions:
+                reason = f"{parts[0]} -> {' + '.join(actions)}"
+                if indicator:
+                    add("missing_indicator", [name], reason, "override" if ov.missing_indicator is not None else origin)
+                if strategy == "drop_rows":
+                    add("drop_rows_missing", [name], reason, origin)
+                elif strategy != "none":
+                    params: dict[str, Any] = {"strategy": strategy}
+                    if strategy == "constant":
+                        fill = ov.fill_value if ov.fill_value is not None else config.missing.fill_value
+                        params["value"] = fill if fill is not None else ("(missing)" if kind != "numeric" else 0)
+                    add("fill_missing", [name], reason, origin, **params)
 
         # --- feature engineering
         if kind == "date" and (ov.date_parts if ov.date_parts is not None else auto and features.date_parts):
-            add("date_parts", [name], f"{name}: date -> calendar parts" + (" + cyclical sin/cos" if features.cyclical else ""),
+            add("date_parts", [name], f"{name}: {'date' if col.semantic == 'date' or col.cast_to == 'date' else 'date-time'} -> calendar parts" + (" + cyclical sin/cos" if features.cyclical else ""),
                 "override" if ov.date_parts else "auto", cyclical=features.cyclical)
-        if kind == "text" and (ov.text_features if ov.text_features is not None else auto and features.text_features):
+        if kind == "text" and (
+            ov.text_features if ov.text_features is not None else auto and features.text_features and _is_free_text(col)
+        ):
             add("text_features", [name], f"{name}: free text -> length and word count",
                 "override" if ov.text_features else "auto")
         if kind == "numeric" and not binary:

@@ -36,7 +36,7 @@ ENTRY_POINT_GROUP = "dsp.etl_plugins"
 PLUGINS_DIR_ENV = "DSP_PLUGINS_DIR"
 
 
-class PluginError(RuntimeError):
+class PluginError(ValueError):
     """A plugin could not be loaded, configured or run. The message names the plugin."""
 
     def __init__(self, plugin: str, message: str) -> None:

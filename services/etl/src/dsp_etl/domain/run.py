@@ -18,11 +18,14 @@ from .pipeline import _fit, _Tracker, column_stats, replay
 from .planner import plan_etl
 from .steps import INTERNAL_PREFIX
 
-__all__ = ["EtlResult", "ExportFormat", "run_etl", "train_mask"]
+__all__ = ["IN_MEMORY_MAX_BYTES", "EtlResult", "ExportFormat", "run_etl", "train_mask"]
 
 ExportFormat = Literal["parquet", "csv"]
 _ROW = f"{INTERNAL_PREFIX}row"
 _SPLIT_BUCKETS = 10_000
+IN_MEMORY_MAX_BYTES = 1 << 30
+"""Parquet files up to this size are read into memory once; bigger ones are streamed at every pass."""
+_PARQUET: dict[str, Any] = {"compression": "zstd", "compression_level": 1}
 
 
 @dataclass
@@ -93,7 +96,8 @@ def run_etl(
         profile = Profile.model_validate(profile)
     report_progress(0.0, "planning")
     plan = plan_etl(profile, config=config, target=target)
-    data = pl.scan_parquet(parquet)
+    low_memory = Path(parquet).stat().st_size > IN_MEMORY_MAX_BYTES
+    data = pl.scan_parquet(parquet) if low_memory else pl.read_parquet(parquet).lazy()
     columns_in = list(data.collect_schema())
     split = _needs_split(plan, target)
     indexed = data.with_row_index(_ROW)
@@ -101,29 +105,35 @@ def run_etl(
     fit_data = indexed.filter(is_train).drop(_ROW) if split else data
 
     tracker = _Tracker()
-    pipeline, _ = _fit(
+    pipeline, fitted_output = _fit(
         plan,
         fit_data,
         target=target,
         tracker=tracker,
         progress=lambda f, m: report_progress(0.05 + 0.6 * f, m),
+        low_memory=low_memory,
     )
     report_progress(0.7, "writing cleaned data")
     paths: dict[str, Path] = {}
     cleaned_path = out_dir / "cleaned.parquet"
+    in_memory: pl.DataFrame | None = None
     if split:
         out = replay(pipeline, indexed, rows="filter", passthrough=(_ROW,))
-        out.sink_parquet(cleaned_path.with_suffix(".tmp.parquet"))
+        out.sink_parquet(cleaned_path.with_suffix(".tmp.parquet"), **_PARQUET)
         tmp = pl.scan_parquet(cleaned_path.with_suffix(".tmp.parquet"))
-        tmp.drop(_ROW).sink_parquet(cleaned_path)
+        tmp.drop(_ROW).sink_parquet(cleaned_path, **_PARQUET)
         split_path = out_dir / "split.parquet"
         tmp.select(is_train.alias("is_train"), pl.col(_ROW).alias("source_row")).sink_parquet(split_path)
         cleaned_path.with_suffix(".tmp.parquet").unlink()
         paths["split"] = split_path
+    elif low_memory:
+        replay(pipeline, data, rows="filter").sink_parquet(cleaned_path, **_PARQUET)
     else:
-        replay(pipeline, data, rows="filter").sink_parquet(cleaned_path)
+        # Fitted on every row, the fit's last pass already is the cleaned table.
+        in_memory = fitted_output.select(list(pipeline.output_schema)).collect()
+        in_memory.write_parquet(cleaned_path, **_PARQUET)
     paths["parquet"] = cleaned_path
-    cleaned = pl.scan_parquet(cleaned_path)
+    cleaned = in_memory.lazy() if in_memory is not None else pl.scan_parquet(cleaned_path)
 
     report_progress(0.85, "measuring the result")
     rows_out, final_stats = column_stats(cleaned, tracker.pending_columns())
@@ -160,6 +170,7 @@ def run_etl(
         plan=plan,
         lineage=tracker.entries,
         split=split_info,
+        warnings=tracker.warnings,
         elapsed_seconds=time.perf_counter() - started,
     )
     pipeline_path = out_dir / "pipeline.json"

@@ -768,7 +768,13 @@ def _bin_apply(step, state, lf, ctx):
         if not ctx.has(c):
             continue
         x = _as_float(c, ctx.schema[c])
-        index = pl.sum_horizontal([(x > e).cast(pl.Int32) for e in edges]) if edges else pl.lit(0, pl.Int32)
+        # Vectorised maths may differ in the last bit between batch sizes; a value within a hair of
+        # an edge goes below it, whatever the batch, so that replays bin exactly alike.
+        index = (
+            pl.sum_horizontal([(x > e + 1e-9 * max(1.0, abs(e))).cast(pl.Int32) for e in edges])
+            if edges
+            else pl.lit(0, pl.Int32)
+        )
         exprs.append(pl.when(x.is_null()).then(None).otherwise(index).cast(pl.Int32).alias(feature_name(c, "bin")))
     return lf.with_columns(exprs) if exprs else lf
 

@@ -110,22 +110,26 @@ def sniff_dialect(text: str, *, delimiter: str | None = None) -> Dialect:
     candidates = [delimiter] if delimiter else list(DELIMITERS)
     best: tuple[tuple[float, ...], Dialect] | None = None
     for order, delim in enumerate(candidates):
-        quote_scores = {q: _quote_usage(sample, delim, q) for q in QUOTES}
-        quote = "'" if quote_scores["'"] > quote_scores['"'] else '"'
-        escape = None
-        if re.search(re.escape("\\" + quote), sample) and not re.search(re.escape(quote * 2) + r"[^\r\n]", sample):
-            escape = "\\"
-        dialect = Dialect(delim, quote, escape, terminator)
-        records = parse_sample_records(sample, dialect, limit=SNIFF_RECORDS)
-        consistency, modal = _consistency(records)
-        if modal < 2:
-            score: tuple[float, ...] = (0.0, 0.0, -order)
-        else:
-            score = (round(consistency, 2), min(modal, 50) / 50, -order)
+        dialect = _dialect_for(sample, delim, terminator)
+        consistency, modal = _consistency(parse_sample_records(sample, dialect, limit=SNIFF_RECORDS))
+        score: tuple[float, ...] = (0.0, 0.0, -order) if modal < 2 else (round(consistency, 2), min(modal, 50) / 50, -order)
         if best is None or score > best[0]:
             best = (score, dialect)
     assert best is not None
-    if best[0][0] == 0.0:
-        # Every candidate gives a single field per record: a one-column file.
-        return Dialect(candidates[0], '"', None, terminator)
-    return best[1]
+    if best[0][0] > 0.0 or delimiter:
+        return best[1]
+    # No delimiter splits the records: space-separated values, or a single column.
+    spaced = _dialect_for(sample, " ", terminator)
+    consistency, modal = _consistency(parse_sample_records(sample, spaced, limit=SNIFF_RECORDS))
+    if modal >= 2 and consistency >= 0.99 and "  " not in sample:
+        return spaced
+    return Dialect(",", '"', None, terminator)
+
+
+def _dialect_for(sample: str, delim: str, terminator: str) -> Dialect:
+    quote_scores = {q: _quote_usage(sample, delim, q) for q in QUOTES}
+    quote = "'" if quote_scores["'"] > quote_scores['"'] else '"'
+    escape = None
+    if re.search(re.escape("\\" + quote), sample) and not re.search(re.escape(quote * 2) + r"[^\r\n]", sample):
+        escape = "\\"
+    return Dialect(delim, quote, escape, terminator)

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from .errors import IngestError
 
-__all__ = ["EncodingGuess", "detect_encoding", "read_probe", "transcode_to_utf8"]
+__all__ = ["EncodingGuess", "check_decoded_text", "detect_encoding", "read_probe", "transcode_to_utf8"]
 
 HEAD_BYTES = 1 << 20
 PROBE_BYTES = 1 << 18
@@ -39,6 +39,8 @@ _MAGIC: tuple[tuple[bytes, str], ...] = (
 )
 # Non-ASCII characters that are common in real Western text besides letters.
 _COMMON_SYMBOLS = set("€£¥¢°§©®±µ½¼¾«»·–—‘’‚“”„…•™×÷¿¡ªº¹²³¤¦¨¯´¸¬ ")
+# Multi-byte encodings whose byte structure alone is strong evidence, even without language cues.
+_STRUCTURED_MULTIBYTE = {"shift_jis", "cp932", "euc_jp", "gb18030", "gbk", "gb2312", "big5", "euc_kr", "cp949"}
 _CONTROL = re.compile(rb"[\x00-\x08\x0b\x0e-\x1a\x1c-\x1f]")
 
 
@@ -189,6 +191,12 @@ def _fallback_guess(data: bytes) -> EncodingGuess:
             {"tried": ["utf-8", "utf-16", "cp1252", "statistical detection"]},
         )
     name = codecs.lookup(best.encoding).name
+    if best.coherence < 0.1 and name not in _STRUCTURED_MULTIBYTE:
+        raise IngestError(
+            "unknown_encoding",
+            "The file's text encoding could not be recognised. Save it as UTF-8 and upload it again.",
+            {"best_guess": name, "coherence": round(best.coherence, 3)},
+        )
     if any(unicodedata.category(ch) == "Cc" and ch not in "\r\n\t" for ch in str(best)[:10000]):
         raise IngestError(
             "unknown_encoding",
@@ -196,6 +204,26 @@ def _fallback_guess(data: bytes) -> EncodingGuess:
             {"best_guess": name},
         )
     return EncodingGuess(name, b"", round(max(0.0, 1.0 - best.chaos), 3))
+
+
+def check_decoded_text(text: str, guess: EncodingGuess) -> None:
+    """Reject decoded text that is mostly control, unassigned or private-use characters.
+
+    Raises
+    ------
+    IngestError
+        ``binary_file`` when the decoded sample does not look like text.
+    """
+    sample = text[:20000]
+    if not sample:
+        return
+    odd = sum(1 for ch in sample if unicodedata.category(ch) in ("Cc", "Cn", "Co", "Cs") and ch not in "\r\n\t")
+    if odd > 0.02 * len(sample):
+        raise IngestError(
+            "binary_file",
+            f"Read as {guess.encoding}, the file holds binary data, not CSV text.",
+            {"encoding": guess.encoding, "non_text_characters_in_sample": odd},
+        )
 
 
 _BACKSLASH_QUOTE = {

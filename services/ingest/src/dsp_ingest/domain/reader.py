@@ -7,6 +7,7 @@ import os
 import re
 import tempfile
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -25,7 +26,7 @@ from shared_contracts.ingest import (
 from shared_contracts.progress import ProgressFn, no_progress
 
 from .dialect import Dialect, parse_sample_records, sniff_dialect
-from .encoding import EncodingGuess, detect_encoding, read_probe, transcode_to_utf8
+from .encoding import EncodingGuess, check_decoded_text, detect_encoding, read_probe, transcode_to_utf8
 from .errors import IngestError
 from .rules import Rule, parse_rules
 from .structure import Structure, scan_structure
@@ -43,6 +44,18 @@ from .types import (
 __all__ = ["ingest_csv"]
 
 SAMPLE_ROWS = 10_000
+BATCH_ROWS = 250_000
+# Files up to this size (and an eighth of the free memory) are converted in one piece, which is
+# faster; larger ones stream through in batches of BATCH_ROWS rows.
+IN_MEMORY_MAX_BYTES = 1 << 30
+
+
+def _in_memory_limit() -> int:
+    try:
+        free = os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):
+        free = 8 << 30
+    return min(IN_MEMORY_MAX_BYTES, free // 8)
 BAD_ROW_SAMPLE = 20
 CELL_SAMPLE = 5
 RULE_SAMPLE = 10
@@ -80,12 +93,13 @@ def _layout(records: list[list[str]]) -> tuple[int, int]:
     return n_fields, skip
 
 
-def _scan_options(dialect: Dialect, n_fields: int) -> dict[str, Any]:
+def _scan_options(dialect: Dialect, n_fields: int, plans: list[ColumnPlan] | None = None) -> dict[str, Any]:
+    dtypes = [plan.dtype if plan.native else pl.String() for plan in plans] if plans else [pl.String()] * n_fields
     return {
         "has_header": False,
         "separator": dialect.delimiter,
         "quote_char": dialect.quote_char,
-        "schema": {_raw_name(i): pl.String for i in range(n_fields)},
+        "schema": {_raw_name(i): dtype for i, dtype in enumerate(dtypes)},
         "missing_columns": "insert",
         "truncate_ragged_lines": True,
         "empty_string_is_null": False,
@@ -143,7 +157,7 @@ def _check_overrides(options: IngestOptions, names: list[str]) -> None:
 
 def _check_rule_columns(rules: list[Rule], names: list[str]) -> None:
     for rule in rules:
-        missing = [c for c in rule.columns() if c not in names]
+        missing = [c for c in rule.used_columns() if c not in names]
         if missing:
             raise IngestError(
                 "invalid_rules",
@@ -179,12 +193,39 @@ def _plan_columns(
         else:
             plan = infer_column(name, source, cleaned[name], number_format, prefer_day_first=prefer_day_first)
         plan.strip = bool(pad)
+        plan.native = _parser_can_read(plan, cleaned[name], tokens_seen[len(plans)])
         plans.append(plan)
     return plans, number_format, tokens_seen
 
 
-def _raw_frame(work: Path, dialect: Dialect, n_fields: int, *, skip_lines: int, has_header: bool, drop: np.ndarray | None) -> pl.LazyFrame:
-    lf = pl.scan_csv(work, skip_lines=skip_lines, skip_rows=1 if has_header else 0, **_scan_options(dialect, n_fields))
+_NATIVE_INT = r"^-?\d{1,18}$"
+_NATIVE_FLOAT = r"^-?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?$"
+
+
+def _parser_can_read(plan: ColumnPlan, values: pl.Series, tokens: set[str]) -> bool:
+    """True when every sampled value is a plain number the CSV parser reads itself, which is much faster.
+
+    A value further down that the parser rejects makes it fail loudly; the column then goes
+    through the string conversion instead (see ``_NativeParseError``).
+    """
+    if plan.dtype not in (pl.Int64, pl.Float64) or plan.strip or not tokens <= {""}:
+        return False
+    pattern = _NATIVE_INT if plan.dtype == pl.Int64 else _NATIVE_FLOAT
+    present = values.drop_nulls()
+    return bool(present.str.contains(pattern).all())
+
+
+class _NativeParseError(Exception):
+    def __init__(self, column: int | None) -> None:
+        super().__init__(column)
+        self.column = column
+
+
+def _raw_frame(
+    work: Path, dialect: Dialect, n_fields: int, *, skip_lines: int, has_header: bool, drop: np.ndarray | None,
+    plans: list[ColumnPlan] | None = None,
+) -> pl.LazyFrame:
+    lf = pl.scan_csv(work, skip_rows=skip_lines + (1 if has_header else 0), **_scan_options(dialect, n_fields, plans))
     if drop is not None and len(drop):
         lf = lf.with_row_index("__rec").filter(~pl.col("__rec").is_in(pl.Series(drop, dtype=pl.UInt32).implode())).drop("__rec")
     return lf
@@ -195,17 +236,96 @@ def _converted(lf: pl.LazyFrame, plans: list[ColumnPlan]) -> pl.LazyFrame:
 
 
 def _stats_frame(lf: pl.LazyFrame, plans: list[ColumnPlan], tokens_seen: list[set[str]], *, all_tokens: bool = False) -> pl.LazyFrame:
+    """Whole-file statistics computed from the raw strings (used only when the fast path left a doubt)."""
     exprs: list[pl.Expr] = []
     for i, plan in enumerate(plans):
         raw = pl.col(_raw_name(i))
         base = raw.str.strip_chars() if plan.strip else raw
-        exprs.append(plan.output(raw).null_count().alias(f"null|{i}"))
-        if plan.dtype != pl.String:
-            exprs.append(plan.unparseable(raw).sum().alias(f"bad|{i}"))
         exprs.append(is_na_token(base).sum().alias(f"na_total|{i}"))
         for token in NA_TOKENS if all_tokens else tokens_seen[i]:
             exprs.append(base.is_in(list(NA_TOKENS[token])).sum().alias(f"na|{i}|{token}"))
     return lf.select(exprs)
+
+
+def _convert_and_measure(
+    raw: pl.LazyFrame,
+    plans: list[ColumnPlan],
+    tokens_seen: list[set[str]],
+    dst: Path,
+    *,
+    expected_rows: int,
+    in_memory: bool,
+    progress: Callable[[float], None],
+) -> tuple[int, dict[str, int]]:
+    """Convert the raw values, write Parquet and count nulls, NA tokens and misfits, from one parse.
+
+    ``in_memory`` converts the whole file at once (fastest, for files that fit in memory with
+    room to spare); otherwise batches stream through, so memory stays bounded by the batch size.
+    """
+    flags: list[pl.Expr] = []
+    for i, plan in enumerate(plans):
+        col = pl.col(_raw_name(i))
+        if plan.native:
+            flags.append(col.is_null().alias(f"na|{i}|"))
+            if plan.dtype == pl.Float64:
+                flags.append(col.is_nan().fill_null(False).alias(f"na|{i}|NaN"))
+            continue
+        base = col.str.strip_chars() if plan.strip else col
+        if plan.dtype != pl.String:
+            flags.append(is_na_token(base).alias(f"na_total|{i}"))
+        for token in tokens_seen[i]:
+            flags.append(base.is_in(list(NA_TOKENS[token])).alias(f"na|{i}|{token}"))
+    outputs = [plan.output(pl.col(_raw_name(i))) for i, plan in enumerate(plans)]
+    names = [plan.name for plan in plans]
+    measures = [pl.col(name).null_count().alias(f"null|{i}") for i, name in enumerate(names)]
+    measures += [pl.col(f.meta.output_name()).sum() for f in flags]
+    measures += [
+        (pl.col(plan.name).is_null() & ~pl.col(f"na_total|{i}")).sum().alias(f"bad|{i}")
+        for i, plan in enumerate(plans)
+        if plan.dtype != pl.String and not plan.native
+    ]
+    totals: dict[str, int] = {}
+    rows = 0
+    writer: Any = None
+    query = raw.select(outputs + flags)
+    try:
+        if in_memory:
+            frame = query.collect()
+            totals = {k: int(v or 0) for k, v in frame.select(measures).row(0, named=True).items()}
+            frame.select(names).write_parquet(dst, compression="lz4")
+            rows = frame.height
+            progress(1.0)
+        else:
+            import pyarrow.parquet as pq  # only the streaming path needs an appending Parquet writer
+
+            for batch in query.collect_batches(chunk_size=BATCH_ROWS):
+                for key, value in batch.select(measures).row(0, named=True).items():
+                    totals[key] = totals.get(key, 0) + int(value or 0)
+                table = batch.select(names).to_arrow()
+                if writer is None:
+                    writer = pq.ParquetWriter(dst, table.schema, compression="lz4")
+                writer.write_table(table)
+                rows += batch.height
+                progress(min(1.0, rows / max(1, expected_rows)))
+            if writer is None:
+                query.select(names).head(0).collect().write_parquet(dst)
+    except pl.exceptions.ComputeError as exc:
+        natives = [i for i, plan in enumerate(plans) if plan.native]
+        if natives:
+            named = re.search(r"at column '_c(\d+)'", str(exc))
+            raise _NativeParseError(int(named.group(1)) if named else None) from exc
+        raise IngestError("csv_unparseable", "The CSV parser could not read the file.", {"error": str(exc)[:500]}) from exc
+    finally:
+        if writer is not None:
+            writer.close()
+    for i, plan in enumerate(plans):
+        totals.setdefault(f"null|{i}", 0)
+        if plan.dtype == pl.String or plan.native:
+            totals[f"na_total|{i}"] = totals[f"null|{i}"]
+        else:
+            totals.setdefault(f"na_total|{i}", 0)
+            totals.setdefault(f"bad|{i}", 0)
+    return rows, totals
 
 
 def _line_of_rows(rows: np.ndarray, structure: Structure, *, header_records: int, dropped: np.ndarray) -> np.ndarray:
@@ -268,7 +388,7 @@ def _validate(
             RuleResult(
                 name=rule.name or label,
                 kind=rule.type,
-                columns=rule.columns(),
+                columns=rule.used_columns(),
                 passed=count == 0,
                 failing_count=count,
                 sample_rows=[int(r) for r in rows],
@@ -323,6 +443,7 @@ def ingest_csv(
     head, probes, size = read_probe(src)
     guess = detect_encoding(head, probes, size=size)
     head_text = _decode_head(head, guess)
+    check_decoded_text(head_text, guess)
     dialect = sniff_dialect(head_text)
     warnings: list[str] = []
     dst_parquet.parent.mkdir(parents=True, exist_ok=True)
@@ -338,19 +459,29 @@ def ingest_csv(
         n_fields, skip_lines = _layout(records)
         if skip_lines:
             warnings.append(f"Skipped {skip_lines} line(s) before the table (a title or notes).")
-        sample = pl.read_csv(work, skip_lines=skip_lines, n_rows=SAMPLE_ROWS + 1, **_scan_options(dialect, n_fields))
+        report_progress(0.15, "Checking the record structure")
+        structure = scan_structure(work, dialect, n_fields, skip_lines=skip_lines, sample_text=head_text[:65536])
+        report_progress(0.25, "Inferring column types")
+        try:
+            sample = pl.read_csv(work, skip_rows=skip_lines, n_rows=SAMPLE_ROWS + 1, **_scan_options(dialect, n_fields))
+        except pl.exceptions.ComputeError as exc:
+            raise IngestError("csv_unparseable", "The CSV parser could not read the file.", {"error": str(exc)[:500]}) from exc
+        # Ragged and blank records must not sway the type inference.
+        unusable = [b.record for b in structure.bad if b.record < sample.height] + [
+            r for r in structure.blank_records if r < sample.height
+        ]
+        if unusable:
+            sample = sample.with_row_index("__rec").filter(~pl.col("__rec").is_in(unusable)).drop("__rec")
         if sample.height == 0:
             raise IngestError("no_columns", "The file holds no columns.", {})
         first = list(sample.row(0))
-        has_header = sample.height == 1 or _header_votes(first, sample.slice(1))
+        has_header = _header_votes(first, sample.slice(1))
         names, sources = _column_names(first if has_header else None, n_fields)
         data_sample = sample.slice(1) if has_header else sample
         _check_overrides(options, names)
         _check_rule_columns(rules, names)
         plans, number_format, tokens_seen = _plan_columns(data_sample, names, sources, options, dialect=dialect)
 
-        report_progress(0.2, "Checking the record structure")
-        structure = scan_structure(work, dialect, n_fields, skip_lines=skip_lines, sample_text=head_text[:65536])
         header_records = 1 if has_header else 0
         if has_header and structure.multiline.get(0):
             warnings.append("The header spans several lines.")
@@ -374,15 +505,23 @@ def ingest_csv(
 
         tmp_out = tmp / "out.parquet"
         for attempt in range(3):
-            report_progress(0.3 + 0.15 * attempt, "Converting to Parquet")
-            raw = _raw_frame(work, dialect, n_fields, skip_lines=skip_lines, has_header=has_header, drop=dropped)
-            sink = _converted(raw, plans).sink_parquet(tmp_out, lazy=True, compression="lz4")
-            try:
-                _, stats_df = pl.collect_all([sink, _stats_frame(raw, plans, tokens_seen)])
-            except pl.exceptions.ComputeError as exc:
-                raise IngestError("csv_unparseable", "The CSV parser could not read the file.", {"error": str(exc)[:500]}) from exc
-            stats = stats_df.row(0, named=True)
-            row_count = pl.scan_parquet(tmp_out).select(pl.len()).collect().item()
+            low = 0.3 if attempt == 0 else 0.8
+            high = 0.8 if attempt == 0 else 0.85
+            while True:
+                raw = _raw_frame(work, dialect, n_fields, skip_lines=skip_lines, has_header=has_header, drop=dropped, plans=plans)
+                try:
+                    row_count, stats = _convert_and_measure(
+                        raw, plans, tokens_seen, tmp_out,
+                        expected_rows=max(0, structure.record_count - header_records - len(dropped)),
+                        in_memory=size <= _in_memory_limit(),
+                        progress=lambda f, low=low, high=high: report_progress(low + (high - low) * f, "Converting to Parquet"),
+                    )
+                    break
+                except _NativeParseError as exc:
+                    # A value the parser rejected: that column (or all, if unnamed) goes the string way.
+                    for i, plan in enumerate(plans):
+                        if exc.column is None or exc.column == i:
+                            plan.native = False
             retry = False
             for i, plan in enumerate(plans):
                 bad_cells = stats.get(f"bad|{i}", 0)

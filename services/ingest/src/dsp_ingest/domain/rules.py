@@ -21,7 +21,6 @@ from datetime import date, datetime
 from typing import Annotated, Any, Literal
 
 import polars as pl
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, model_validator
 
 from .errors import IngestError
@@ -49,7 +48,7 @@ class _RuleBase(BaseModel):
     name: str | None = Field(default=None, description="Label shown in the report; derived when omitted")
     severity: Literal["error", "warning"] = Field(default="error")
 
-    def columns(self) -> list[str]:
+    def used_columns(self) -> list[str]:
         raise NotImplementedError
 
     def label(self) -> str:
@@ -61,7 +60,7 @@ class _RuleBase(BaseModel):
 
     def offending(self) -> pl.Expr:
         """Expression giving the values reported for failing rows."""
-        cols = self.columns()
+        cols = self.used_columns()
         return pl.col(cols[0]) if len(cols) == 1 else pl.struct(cols)
 
 
@@ -71,7 +70,7 @@ class NotNullRule(_RuleBase):
     type: Literal["not_null"]
     column: str
 
-    def columns(self) -> list[str]:
+    def used_columns(self) -> list[str]:
         return [self.column]
 
     def label(self) -> str:
@@ -102,7 +101,7 @@ class RangeRule(_RuleBase):
             raise ValueError("a range rule needs min, max or both")
         return self
 
-    def columns(self) -> list[str]:
+    def used_columns(self) -> list[str]:
         return [self.column]
 
     def label(self) -> str:
@@ -138,7 +137,7 @@ class RegexRule(_RuleBase):
             raise ValueError(f"invalid regular expression {self.pattern!r}: {exc}") from exc
         return self
 
-    def columns(self) -> list[str]:
+    def used_columns(self) -> list[str]:
         return [self.column]
 
     def label(self) -> str:
@@ -155,7 +154,7 @@ class AllowedValuesRule(_RuleBase):
     column: str
     values: list[Scalar] = Field(min_length=1)
 
-    def columns(self) -> list[str]:
+    def used_columns(self) -> list[str]:
         return [self.column]
 
     def label(self) -> str:
@@ -175,9 +174,7 @@ class UniqueRule(_RuleBase):
     """No two rows share the same value (or the same combination of values); rows with a missing value are not checked."""
 
     type: Literal["unique"]
-    columns_: list[str] = Field(alias="columns", min_length=1)
-
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+    columns: list[str] = Field(min_length=1)
 
     @model_validator(mode="before")
     @classmethod
@@ -187,15 +184,15 @@ class UniqueRule(_RuleBase):
             del data["column"]
         return data
 
-    def columns(self) -> list[str]:
-        return list(self.columns_)
+    def used_columns(self) -> list[str]:
+        return list(self.columns)
 
     def label(self) -> str:
-        return f"{', '.join(self.columns_)} unique"
+        return f"{', '.join(self.columns)} unique"
 
     def violations(self, schema: pl.Schema) -> pl.Expr:
-        key = pl.col(self.columns_[0]) if len(self.columns_) == 1 else pl.struct(self.columns_)
-        present = pl.all_horizontal([pl.col(c).is_not_null() for c in self.columns_])
+        key = pl.col(self.columns[0]) if len(self.columns) == 1 else pl.struct(self.columns)
+        present = pl.all_horizontal([pl.col(c).is_not_null() for c in self.columns])
         return key.is_duplicated() & present
 
 
@@ -224,7 +221,7 @@ class CompareRule(_RuleBase):
             raise ValueError("a compare rule needs exactly one of column_b or value")
         return self
 
-    def columns(self) -> list[str]:
+    def used_columns(self) -> list[str]:
         return [self.column_a] + ([self.column_b] if self.column_b else [])
 
     def label(self) -> str:
@@ -268,8 +265,8 @@ class ExprRule(_RuleBase):
                 return CompareRule(type="compare", column_a=left, op=op, column_b=right)  # type: ignore[arg-type]
         return CompareRule(type="compare", column_a=left, op=op, value=value)  # type: ignore[arg-type]
 
-    def columns(self) -> list[str]:
-        return self.as_compare().columns()
+    def used_columns(self) -> list[str]:
+        return self.as_compare().used_columns()
 
     def label(self) -> str:
         return self.expr
@@ -334,6 +331,8 @@ def load_rules(text: str) -> list[Rule]:
     try:
         data = json.loads(text)
     except ValueError:
+        import yaml  # YAML support costs a noticeable import; only rule files need it
+
         try:
             data = yaml.safe_load(text)
         except yaml.YAMLError as exc:

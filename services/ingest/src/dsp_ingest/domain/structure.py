@@ -106,19 +106,22 @@ def scan_structure(path: Path, dialect: Dialect, n_fields: int, *, skip_lines: i
     line = pl.col("line").fill_null("")
     quote = dialect.quote_char
     delim = dialect.delimiter
-    if quote:
-        n_quotes = line.str.count_matches(quote, literal=True)
-        q = "\\" + quote if quote in ".^$*+?()[]{}|\\" else quote
-        outside = pl.when(n_quotes > 0).then(line.str.replace_all(f"{q}[^{q}]*{q}", "")).otherwise(line)
-    else:
-        n_quotes = pl.lit(0, dtype=pl.UInt32)
-        outside = line
+    n_quotes = line.str.count_matches(quote, literal=True) if quote else pl.lit(0, dtype=pl.UInt32)
     lf = lines.with_row_index("ln").with_columns(nq=n_quotes.cast(pl.Int64))
     lf = lf.with_columns(starts=((pl.col("nq").cum_sum() - pl.col("nq")) % 2) == 0)
     lf = lf.with_columns(rec=pl.col("starts").cast(pl.Int64).cum_sum() - 1)
     single = pl.col("starts") & (pl.col("nq") % 2 == 0)
-    fields = outside.str.count_matches(delim, literal=True) + 1
-    flagged = lf.with_columns(fields=fields.cast(pl.Int64), single=single).filter(
+    naive_fields = line.str.count_matches(delim, literal=True) + 1
+    # Cheap literal counts first; the quote-aware regex only runs on the few lines they cannot settle.
+    candidates = lf.with_columns(single=single).filter(
+        ~pl.col("single") | (naive_fields != n_fields) | (line.str.strip_chars() == "")
+    )
+    if quote:
+        q = "\\" + quote if quote in ".^$*+?()[]{}|\\" else quote
+        exact = line.str.replace_all(f"{q}[^{q}]*{q}", "").str.count_matches(delim, literal=True) + 1
+    else:
+        exact = naive_fields
+    flagged = candidates.with_columns(fields=exact.cast(pl.Int64)).filter(
         ~pl.col("single") | (pl.col("fields") != n_fields) | (line.str.strip_chars() == "")
     )
     flagged = flagged.select("ln", "rec", "line", "fields", "single")

@@ -187,16 +187,25 @@ class ColumnPlan:
     overridden: bool = False
     strip: bool = True
     """Trim surrounding whitespace before converting (off when the sample has none, to save time)."""
+    native: bool = False
+    """The CSV parser reads the column straight into ``dtype`` (plain numbers); no string conversion."""
 
     def output(self, raw: pl.Expr) -> pl.Expr:
-        """The expression turning the raw strings of the column into its output values."""
+        """The expression turning the raw values of the column into its output values."""
+        if self.native:
+            return (raw.fill_nan(None) if self.dtype == pl.Float64 else raw).alias(self.name)
         base = raw.str.strip_chars() if self.strip else raw
         if self.dtype == pl.String:
             return pl.when(is_na_token(base)).then(None).otherwise(base).alias(self.name)
+        if self.dtype == pl.Float64:
+            # Float parsing accepts "NaN"; a missing-value token must become null, not NaN.
+            return pl.when(is_na_token(base)).then(None).otherwise(self.convert(base)).alias(self.name)
         return self.convert(base).alias(self.name)
 
     def unparseable(self, raw: pl.Expr) -> pl.Expr:
         """True where a present (non-missing) value did not convert."""
+        if self.native:
+            return pl.lit(False)
         base = raw.str.strip_chars() if self.strip else raw
         if self.dtype == pl.String:
             return pl.lit(False)

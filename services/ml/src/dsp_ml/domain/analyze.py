@@ -9,11 +9,13 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 import polars as pl
 from shared_contracts.analysis import AnalysisResult, Explanations, ModelMetadata, SamplingNote
+from shared_contracts.profile import Profile
 from shared_contracts.progress import ProgressFn, no_progress
+from threadpoolctl import threadpool_limits
 
 from . import patterns, statistics
 from .columns import ColumnRoles, file_sha256, infer_roles, read_dataset
@@ -32,6 +34,7 @@ _ROW_ID = "__dsp_row_id"
 _PATTERN_ROWS = 20_000
 _MIN_AUTOML_ROWS = 30
 _MAX_FORECASTS = 2
+_MULTITHREADED_STEPS = {"automl", "permutation importance", "partial dependence"}
 T = TypeVar("T")
 
 
@@ -46,7 +49,7 @@ def analyze(
     time_budget_s: float = 60.0,
     model_dir: Path | None = None,
     keep_leaky_features: bool = False,
-    profile: Any = None,
+    profile: Profile | None = None,
     progress: ProgressFn | None = None,
     random_state: int = 0,
 ) -> AnalysisResult:
@@ -97,7 +100,11 @@ def analyze(
         report(fraction, name)
         begun = time.monotonic()
         try:
-            return func()
+            if name in _MULTITHREADED_STEPS:
+                return func()
+            # OpenMP pools spin-wait; on a small shared machine one thread per step is far faster
+            with threadpool_limits(limits=1):
+                return func()
         except AnalysisError:
             raise
         except Exception as exc:  # noqa: BLE001 - one failing part reduces the analysis, never ends it
@@ -107,6 +114,7 @@ def analyze(
             timings[name] = round(time.monotonic() - begun, 3)
 
     report(0.0, "reading data")
+    begun = time.monotonic()
     frame = read_dataset(data)
     if frame.height < MIN_ROWS:
         raise AnalysisError("too_few_rows", f"the data has {frame.height} rows; at least {MIN_ROWS} are needed")
@@ -120,13 +128,15 @@ def analyze(
     if not roles.features and not roles.datetime:
         raise AnalysisError("no_usable_columns", "no column is numeric, categorical or a date: "
                             + "; ".join(f"{k}: {v}" for k, v in roles.ignored.items()))
+    if target is not None and task.task_type != "time_series":
+        # shap takes seconds to import; the statistics below leave a core free for it
+        threading.Thread(target=_import_quietly, args=("shap",), name="dsp-ml-import", daemon=True).start()
+    timings["reading data"] = round(time.monotonic() - begun, 3)
     sample = frame if frame.height <= _PATTERN_ROWS else frame.sample(_PATTERN_ROWS, seed=random_state).sort(_ROW_ID)
     sampling = SamplingNote(total_rows=frame.height, pattern_rows=sample.height)
     result = AnalysisResult(task=task, sampling=sampling, row_count=frame.height, column_count=frame.width - 1)
 
     supervised = task.task_type in ("binary", "multiclass", "regression")
-    if supervised:
-        _warm_imports()
     classification = task.task_type in ("binary", "multiclass")
     result.descriptive = step("descriptive statistics", 0.05, lambda: statistics.describe_by_group(
         sample, roles, group_column=target if classification else None), [])
@@ -142,21 +152,8 @@ def analyze(
         sample.drop(_ROW_ID), roles, row_ids=sample[_ROW_ID].to_numpy(), random_state=random_state), None)
 
     if task.time_column is not None:
-        measures = [target] if task.task_type == "time_series" and target else _series_measures(frame, roles)
-        for position, measure in enumerate(measures[:_MAX_FORECASTS]):
-            if remaining() < 0.3 * time_budget_s and position > 0:
-                warnings_out.append(f"the forecast of {measure} was skipped to stay within the time budget")
-                continue
-            series = step(f"series of {measure}", 0.22, lambda m=measure: regular_series(frame, task.time_column, m),
-                          None)
-            if series is None:
-                continue
-            pattern = step(f"time pattern of {measure}", 0.24, lambda s=series: time_pattern(s), None)
-            if pattern is not None:
-                result.time_patterns.append(pattern)
-            forecast = step(f"forecast of {measure}", 0.27, lambda s=series: forecast_series(s), None)
-            if forecast is not None:
-                result.forecasts.append(forecast)
+        _time_section(result, frame, roles, target=target, supervised=supervised, step=step, remaining=remaining,
+                      time_budget_s=time_budget_s, warnings_out=warnings_out)
 
     if supervised and target is not None:
         _supervised(result, frame, roles, target=target, remaining=remaining, step=step, deadline=deadline,
@@ -166,21 +163,47 @@ def analyze(
     report(0.97, "insights")
     result.insights = build_insights(result)
     result.warnings = warnings_out
+    timings.update(result.timings_s)
     timings["total"] = round(time.monotonic() - started, 3)
     result.timings_s = timings
     report(1.0, "analysis done")
     return result
 
 
-def _warm_imports() -> None:
-    """Import the heavy libraries in the background while the statistics run on the main thread."""
+def _time_section(result: AnalysisResult, frame: pl.DataFrame, roles: ColumnRoles, *, target: str | None,
+                  supervised: bool, step, remaining, time_budget_s: float, warnings_out: list[str]) -> None:
+    """Trend, seasonality and change points of the main measures over time, and their forecasts.
 
-    def load() -> None:
-        with contextlib.suppress(Exception):
-            importlib.import_module("autogluon.tabular")
-            importlib.import_module("shap")
+    Beside a supervised task the time section is secondary: one measure, and a forecast only
+    when the series shows a trend or a seasonal cycle.
+    """
+    time_column = result.task.time_column
+    if result.task.task_type == "time_series" and target or result.task.task_type == "regression" and target:
+        measures = [target]
+    else:
+        measures = _series_measures(frame, roles)
+    limit = 1 if supervised else _MAX_FORECASTS
+    for position, measure in enumerate(measures[:limit]):
+        if position > 0 and remaining() < 0.5 * time_budget_s:
+            warnings_out.append(f"the forecast of {measure} was skipped to stay within the time budget")
+            continue
+        series = step(f"series of {measure}", 0.22, lambda m=measure: regular_series(frame, time_column, m), None)
+        if series is None:
+            continue
+        pattern = step(f"time pattern of {measure}", 0.24, lambda s=series: time_pattern(s), None)
+        if pattern is None:
+            continue
+        result.time_patterns.append(pattern)
+        if supervised and pattern.trend_direction == "flat" and pattern.seasonal_strength < 0.3:
+            continue
+        forecast = step(f"forecast of {measure}", 0.27, lambda s=series: forecast_series(s), None)
+        if forecast is not None:
+            result.forecasts.append(forecast)
 
-    threading.Thread(target=load, name="dsp-ml-imports", daemon=True).start()
+
+def _import_quietly(module: str) -> None:
+    with contextlib.suppress(Exception):
+        importlib.import_module(module)
 
 
 def _without(roles: ColumnRoles, column: str) -> ColumnRoles:
@@ -237,9 +260,11 @@ def _supervised(result: AnalysisResult, frame: pl.DataFrame, roles: ColumnRoles,
         else:
             base = Path(model_dir)
             base.mkdir(parents=True, exist_ok=True)
+        step("loading AutoML", 0.34, lambda: importlib.import_module("autogluon.tabular"), None)
         from .automl import train_automl
 
-        budget = max(5.0, remaining() * 0.65)
+        # AutoGluon overruns its limit by its own preprocessing; explanations need the last part
+        budget = max(5.0, remaining() * 0.6 - 2.0)
         run: AutoMLRun | None = step("automl", 0.35, lambda: train_automl(
             pandas_frame, target=target, task_type=task_type, features=features, time_limit_s=budget,
             path=base / "predictor", random_state=random_state), None)
@@ -262,9 +287,11 @@ def _supervised(result: AnalysisResult, frame: pl.DataFrame, roles: ColumnRoles,
         if model_dir is not None:
             from .registry import write_manifest, write_metadata
 
+            begun = time.monotonic()
             write_metadata(base, metadata, explainer_model=result.explanations.shap_model
                            if result.explanations else None)
             metadata.manifest_sha256 = write_manifest(base)
+            result.timings_s["saving model"] = round(time.monotonic() - begun, 3)
         result.model = metadata
 
 
@@ -317,7 +344,7 @@ def _explain(result: AnalysisResult, run: AutoMLRun, *, features: list[str], row
         result.warnings.append("SHAP was skipped: no LightGBM, CatBoost or XGBoost model was trained in the budget")
     ranking = explanations.permutation_importance or explanations.shap_global
     top = [item.feature for item in ranking if item.feature in features][:3]
-    if top and remaining() > 1:
+    if top:
         explanations.partial_dependence = step("partial dependence", 0.92, lambda: explain.partial_dependence(
             run.predictor, run.train, features=top, deadline=deadline, task_type=task_type,
             positive_class=run.positive_class, random_state=random_state), [])

@@ -91,7 +91,7 @@ def infer_roles(frame: pl.DataFrame, *, profile: Any = None, exclude: tuple[str,
         kind = semantic.get(name, "")
         if non_null == 0:
             roles.ignored[name] = "all values are missing"
-        elif kind in {"identifier", "id", "text", "free_text", "url", "email"}:
+        elif kind in {"identifier", "id", "text", "free_text", "url", "email", "unsupported"}:
             roles.ignored[name] = f"profiled as {kind}"
         elif dtype.is_temporal() and dtype != pl.Duration and dtype != pl.Time:
             roles.datetime.append(name)

@@ -72,7 +72,7 @@ def build_insights(result: AnalysisResult, *, limit: int = 15) -> list[Insight]:
             statement = "; ".join(parts)
             if not statement.startswith(pattern.value_column):
                 statement = f"{pattern.value_column} shows " + statement
-            add(60, "time", statement[0].upper() + statement[1:] + ".", evidence, pattern.chart_id)
+            add(60, "time", statement + ".", evidence, pattern.chart_id)
     mentioned: set[str] = set()
     shown = 0
     for association in result.associations:

@@ -7,6 +7,8 @@ import warnings
 import numpy as np
 import polars as pl
 from shared_contracts.analysis import LeakageFinding
+from sklearn.model_selection import KFold, StratifiedKFold
+from sklearn.tree import DecisionTreeClassifier, DecisionTreeRegressor
 
 from .columns import ColumnRoles
 
@@ -24,36 +26,35 @@ def find_leaky_features(frame: pl.DataFrame, roles: ColumnRoles, *, target: str,
     A feature reaching a balanced accuracy (classification) or R² (regression) of 0.98
     on its own is flagged; ``drop`` records whether the analysis leaves it out.
     """
-    from sklearn.model_selection import KFold, StratifiedKFold, cross_val_score
-    from sklearn.tree import DecisionTreeClassifier, DecisionTreeRegressor
-
     data = frame.filter(pl.col(target).is_not_null())
     if data.height > _SAMPLE:
         data = data.sample(_SAMPLE, seed=random_state)
     classification = task_type in ("binary", "multiclass")
-    y = data[target].cast(pl.String).to_numpy() if classification else data[target].cast(pl.Float64).to_numpy()
     if classification:
-        smallest = int(np.min(np.unique(y, return_counts=True)[1]))
-        if smallest < 3:
+        y = data[target].cast(pl.String).to_numpy()
+        _, y, counts = np.unique(y, return_inverse=True, return_counts=True)
+        if counts.min() < 3:
             return []
-        folds = StratifiedKFold(n_splits=3, shuffle=True, random_state=random_state)
-        scoring, metric, threshold = "balanced_accuracy", "balanced_accuracy", _CLASSIFICATION_THRESHOLD
+        folds = list(StratifiedKFold(n_splits=3, shuffle=True, random_state=random_state).split(y, y))
+        metric, threshold = "balanced_accuracy", _CLASSIFICATION_THRESHOLD
     else:
-        folds = KFold(n_splits=3, shuffle=True, random_state=random_state)
-        scoring, metric, threshold = "r2", "r2", _REGRESSION_THRESHOLD
+        y = data[target].cast(pl.Float64).to_numpy()
+        folds = list(KFold(n_splits=3, shuffle=True, random_state=random_state).split(y))
+        metric, threshold = "r2", _REGRESSION_THRESHOLD
     findings = []
     for feature in roles.features:
         if feature == target:
             continue
         x = _encode(data[feature], y)
-        model = (DecisionTreeClassifier if classification else DecisionTreeRegressor)(
-            max_depth=6, min_samples_leaf=5, random_state=random_state)
+        scores = []
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            try:
-                score = float(np.mean(cross_val_score(model, x, y, cv=folds, scoring=scoring)))
-            except ValueError:
-                continue
+            for train, test in folds:
+                model = (DecisionTreeClassifier if classification else DecisionTreeRegressor)(
+                    max_depth=6, min_samples_leaf=5, random_state=random_state)
+                predicted = model.fit(x[train], y[train]).predict(x[test])
+                scores.append(_balanced_accuracy(y[test], predicted) if classification else _r2(y[test], predicted))
+        score = float(np.mean(scores))
         if score >= threshold:
             action = "left out of the model" if drop else "kept because leaky features were allowed"
             findings.append(LeakageFinding(
@@ -74,13 +75,20 @@ def _encode(column: pl.Series, y: np.ndarray) -> np.ndarray:
     by_category: dict[str, list] = {}
     for code, label in zip(codes, y, strict=True):
         by_category.setdefault(code, []).append(label)
-    typical = {code: _typical(labels) for code, labels in by_category.items()}
+    typical = {code: _typical(np.asarray(labels)) for code, labels in by_category.items()}
     mapping = {code: rank for rank, code in enumerate(sorted(typical, key=lambda code: typical[code]))}
     return np.array([mapping[code] for code in codes], dtype=float).reshape(-1, 1)
 
 
-def _typical(labels: list) -> tuple:
-    if isinstance(labels[0], str):
-        values, counts = np.unique(labels, return_counts=True)
-        return (str(values[np.argmax(counts)]), 0.0)
-    return ("", float(np.mean(labels)))
+def _typical(labels: np.ndarray) -> float:
+    return float(np.bincount(labels).argmax()) if labels.dtype.kind in "iu" else float(np.mean(labels))
+
+
+def _balanced_accuracy(actual: np.ndarray, predicted: np.ndarray) -> float:
+    recalls = [np.mean(predicted[actual == label] == label) for label in np.unique(actual)]
+    return float(np.mean(recalls))
+
+
+def _r2(actual: np.ndarray, predicted: np.ndarray) -> float:
+    total = float(np.sum((actual - actual.mean()) ** 2))
+    return 1.0 - float(np.sum((actual - predicted) ** 2)) / total if total > 0 else 0.0

@@ -10,6 +10,11 @@ import numpy as np
 import polars as pl
 from scipy import stats
 from shared_contracts.analysis import Anomaly, AnomalyReport, Association, ClusteringReport, ClusterProfile
+from sklearn.cluster import KMeans
+from sklearn.decomposition import PCA
+from sklearn.ensemble import IsolationForest
+from sklearn.metrics import silhouette_score
+from threadpoolctl import threadpool_limits
 
 from .columns import ColumnRoles
 
@@ -91,10 +96,6 @@ def _numeric_matrix(frame: pl.DataFrame, columns: list[str]) -> np.ndarray:
 def find_clusters(frame: pl.DataFrame, roles: ColumnRoles, *, random_state: int = 0,
                   k_range: range = range(2, 9)) -> ClusteringReport | None:
     """K-means on standardised numeric features, with k chosen by silhouette."""
-    from sklearn.cluster import KMeans
-    from sklearn.decomposition import PCA
-    from sklearn.metrics import silhouette_score
-
     features = roles.numeric[:20]
     if len(features) < 2 or frame.height < 30:
         return None
@@ -107,12 +108,13 @@ def find_clusters(frame: pl.DataFrame, roles: ColumnRoles, *, random_state: int 
     score_rows = fit_rows[:2000]
     scores: dict[int, float] = {}
     models = {}
-    with warnings.catch_warnings():
+    # OpenMP pools spin-wait; on a small shared machine one thread is far faster
+    with warnings.catch_warnings(), threadpool_limits(limits=1):
         warnings.simplefilter("ignore")
         for k in k_range:
             if k >= len(score_rows):
                 break
-            model = KMeans(n_clusters=k, n_init=3, random_state=random_state).fit(scaled[fit_rows])
+            model = KMeans(n_clusters=k, n_init=2, max_iter=100, random_state=random_state).fit(scaled[fit_rows])
             labels = model.predict(scaled[score_rows])
             if len(set(labels)) < 2:
                 continue
@@ -152,8 +154,6 @@ def find_clusters(frame: pl.DataFrame, roles: ColumnRoles, *, random_state: int 
 def find_anomalies(frame: pl.DataFrame, roles: ColumnRoles, *, row_ids: np.ndarray | None = None,
                    top: int = 10, contamination: float = 0.01, random_state: int = 0) -> AnomalyReport | None:
     """IsolationForest on numeric features; explain the top rows by robust z-scores."""
-    from sklearn.ensemble import IsolationForest
-
     features = roles.numeric[:30]
     if not features or frame.height < 50:
         return None

@@ -15,7 +15,7 @@ from shared_contracts.analysis import ForecastModelScore, ForecastPoint, Forecas
 __all__ = ["RegularSeries", "forecast_series", "regular_series", "time_pattern"]
 
 _MIN_PERIODS = 24
-_MAX_POINTS = 1500
+_MAX_POINTS = 600
 
 # median spacing in days -> (polars interval, pandas frequency, season length, horizon)
 _FREQUENCIES = [
@@ -61,7 +61,7 @@ def regular_series(frame: pl.DataFrame, time_column: str, value_column: str) -> 
     start = _FREQUENCIES.index(min(_FREQUENCIES, key=lambda item: abs(math.log(spacing_days / item[0]))))
     aggregated = stamps.len() < data.height
     # events at irregular times leave gaps on a fine grid: move to coarser grids until few are left
-    for _, interval, freq, season, horizon in _FREQUENCIES[start:]:
+    for _, interval, freq, season, horizon in _FREQUENCIES[start:]:  # noqa: B007 - the last one is used
         grid = _on_grid(data, time_column, value_column, interval)
         missing = grid[value_column].null_count()
         if grid.height < _MIN_PERIODS:

@@ -13,10 +13,10 @@ from dataclasses import dataclass
 
 import numpy as np
 import polars as pl
-from scipy.stats import chisquare
 from shared_contracts.profile import Alert, ColumnProfile, CorrelationMatrix, Correlations, DatasetStats
 
 from .columns import CATEGORICAL_SEMANTICS, NUMERIC_SEMANTICS, ColumnFacts
+from .numerics import chi_square_uniform_p
 
 __all__ = ["AlertThresholds", "find_alerts"]
 
@@ -101,25 +101,28 @@ def _column_alerts(c: ColumnProfile, f: ColumnFacts, rows: int, t: AlertThreshol
                           "It identifies rows rather than describing them; leave it out of models.",
                           distinct_fraction=c.distinct_fraction))
 
-    if c.semantic_type in CATEGORICAL_SEMANTICS or (c.strings is not None and c.semantic_type != "text"):
-        if c.semantic_type == "categorical" and c.distinct > t.high_cardinality:
-            out.append(_alert("HIGH_CARDINALITY", name, "warning",
-                              f"'{c.name}' has {c.distinct} categories (more than {t.high_cardinality}).",
-                              distinct=c.distinct))
-        if f.value_counts is not None and 2 <= f.value_counts.height <= 10_000:
-            counts = f.value_counts["count"].to_numpy().astype(np.float64)
-            imbalance = _entropy_imbalance(counts)
-            if imbalance > t.imbalance:
-                out.append(_alert("IMBALANCE", name, "warning",
-                                  f"'{c.name}' is dominated by few values (imbalance {imbalance:.2f}; "
-                                  f"the most frequent holds {_pct(counts.max() / counts.sum())}).",
-                                  imbalance=imbalance, top_share=float(counts.max() / counts.sum())))
-            if counts.size > 2:
-                p = float(chisquare(counts).pvalue)
-                if p > t.uniform_p_value:
-                    out.append(_alert("UNIFORM", name, "info",
-                                      f"The values of '{c.name}' are uniformly spread (chi-square p={p:.4f}).",
-                                      p_value=p))
+    many_labels = c.semantic_type == "categorical" or (
+        c.semantic_type == "text" and c.distinct_fraction < 0.5 and not id_like
+    )
+    if many_labels and c.distinct > t.high_cardinality:
+        out.append(_alert("HIGH_CARDINALITY", name, "warning",
+                          f"'{c.name}' has {c.distinct} distinct values (more than {t.high_cardinality}).",
+                          distinct=c.distinct))
+    labels = c.semantic_type in CATEGORICAL_SEMANTICS or (c.strings is not None and c.semantic_type != "text")
+    if labels and f.value_counts is not None and 2 <= c.distinct <= 10_000 and f.value_counts.height == c.distinct:
+        counts = f.value_counts["count"].to_numpy().astype(np.float64)
+        imbalance = _entropy_imbalance(counts)
+        if imbalance > t.imbalance:
+            out.append(_alert("IMBALANCE", name, "warning",
+                              f"'{c.name}' is dominated by few values (imbalance {imbalance:.2f}; "
+                              f"the most frequent holds {_pct(counts.max() / counts.sum())}).",
+                              imbalance=imbalance, top_share=float(counts.max() / counts.sum())))
+        if counts.size > 2:
+            p = chi_square_uniform_p(counts)
+            if p > t.uniform_p_value:
+                out.append(_alert("UNIFORM", name, "info",
+                                  f"The values of '{c.name}' are uniformly spread (chi-square p={p:.4f}).",
+                                  p_value=p))
 
     n = c.numeric
     if n is not None and n.finite:
@@ -142,7 +145,7 @@ def _column_alerts(c: ColumnProfile, f: ColumnFacts, rows: int, t: AlertThreshol
                               outliers_iqr=n.outliers_iqr, outliers_mad=n.outliers_mad, fraction=out_frac,
                               lower_fence=(n.p25 or 0) - 1.5 * (n.iqr or 0), upper_fence=(n.p75 or 0) + 1.5 * (n.iqr or 0)))
         if c.histogram is not None and len(c.histogram.counts) > 2 and c.distinct > len(c.histogram.counts):
-            p = float(chisquare(np.asarray(c.histogram.counts, dtype=np.float64)).pvalue)
+            p = chi_square_uniform_p(np.asarray(c.histogram.counts))
             if p > t.uniform_p_value:
                 out.append(_alert("UNIFORM", name, "info",
                                   f"The values of '{c.name}' are uniformly spread (chi-square p={p:.4f}).",

@@ -55,6 +55,7 @@ class ColumnFacts:
     is_numeric: bool = False
     is_temporal: bool = False
     is_string: bool = False
+    rounding_merges: bool = False
 
 
 def _is_numeric_dtype(dtype: pl.DataType) -> bool:
@@ -180,6 +181,17 @@ class _Numeric:
     distinct: int
     unique: int
     top: list[tuple[Any, int]]
+    rounding_merges: bool = False
+
+
+def round_significant(values: np.ndarray, digits: int = 6) -> np.ndarray:
+    """Round to ``digits`` significant digits (zeros, infinities and NaN unchanged)."""
+    with np.errstate(all="ignore"):
+        magnitude = np.floor(np.log10(np.abs(values)))
+        magnitude = np.where(np.isfinite(magnitude), magnitude, 0.0)
+        factor = 10.0 ** (digits - 1 - magnitude)
+        rounded = np.round(values * factor) / factor
+    return np.where(np.isfinite(rounded), rounded, values)
 
 
 def numeric_stats(values: np.ndarray, *, bins: int = HISTOGRAM_BINS) -> _Numeric:
@@ -270,7 +282,12 @@ def numeric_stats(values: np.ndarray, *, bins: int = HISTOGRAM_BINS) -> _Numeric
             - np.searchsorted(sorted_finite, p50 + reach, side="right")
         )
     hist = histogram_sorted(sorted_finite, min(bins, max(distinct, 1)))
-    return _Numeric(stats, hist, distinct, unique, top)
+    merges = False
+    if present.dtype.kind == "f" and distinct > 1:
+        # rounding is monotone, so the rounded sorted values are sorted: count their runs
+        rounded = round_significant(present_sorted)
+        merges = int(np.count_nonzero(rounded[1:] != rounded[:-1])) + 1 < distinct
+    return _Numeric(stats, hist, distinct, unique, top, merges)
 
 
 def _string_stats(vc: pl.DataFrame, value_col: str) -> StringStats:
@@ -425,10 +442,7 @@ def profile_column(
     dtype = series.dtype
     rows = series.len()
     null_mask = series.is_null()
-    if dtype.is_float():
-        missing_mask = null_mask | series.is_nan().fill_null(False)
-    else:
-        missing_mask = null_mask
+    missing_mask = null_mask | series.is_nan().fill_null(False) if dtype.is_float() else null_mask
     missing = int(missing_mask.sum())
     count = rows - missing
     memory = int(series.estimated_size())
@@ -447,6 +461,7 @@ def profile_column(
         num = numeric_stats(non_null.to_numpy())
         semantic = semantic_type or infer_semantic_type(dtype, distinct=num.distinct, count=count)
         facts.is_numeric = True
+        facts.rounding_merges = num.rounding_merges
         facts.profile = ColumnProfile(
             **base,
             semantic_type=semantic,
@@ -470,7 +485,7 @@ def profile_column(
         return facts
 
     try:
-        vc = non_null.value_counts(sort=True, name="count")
+        vc = non_null.value_counts(sort=False, name="count")
     except pl.exceptions.PolarsError:
         vc = None
     if vc is None:
@@ -481,24 +496,36 @@ def profile_column(
     value_col = vc.columns[0]
     distinct = vc.height
     unique = int((vc["count"] == 1).sum())
+    # most frequent first, ties by value; a full sort only when it is cheap
+    try:
+        ranked = (
+            vc.sort(["count", value_col], descending=[True, False], nulls_last=True)
+            if distinct <= 100_000
+            else vc.top_k(1_000, by=["count", value_col], reverse=[False, True])
+        )
+    except pl.exceptions.PolarsError:  # values without an order (lists, structs)
+        ranked = vc.sort("count", descending=True) if distinct <= 100_000 else vc.top_k(1_000, by="count")
     top = [
         ValueCount(value=_json_value(v), count=int(c))
-        for v, c in zip(vc[value_col].head(TOP_VALUES).to_list(), vc["count"].head(TOP_VALUES).to_list(), strict=True)
+        for v, c in zip(
+            ranked[value_col].head(TOP_VALUES).to_list(), ranked["count"].head(TOP_VALUES).to_list(), strict=True
+        )
     ]
     semantic = semantic_type or infer_semantic_type(dtype, distinct=distinct, count=count)
     extra: dict[str, Any] = {}
     if dtype == pl.Boolean:
         extra["boolean_true"] = int(non_null.sum())
     elif dtype in (pl.String, pl.Categorical) or isinstance(dtype, pl.Enum | pl.Categorical):
-        vc_str = vc.with_columns(pl.col(value_col).cast(pl.String))
-        extra["strings"] = _string_stats(vc_str, value_col)
+        as_string = pl.col(value_col).cast(pl.String)
+        extra["strings"] = _string_stats(vc.with_columns(as_string), value_col)
         facts.is_string = True
-        facts.value_counts = vc_str
+        # alerts look at every distinct value of a categorical column, at the most frequent of a text column
+        facts.value_counts = ranked.with_columns(as_string)
     elif dtype == pl.Date or isinstance(dtype, pl.Datetime):
         extra["dates"] = _date_stats(non_null, now)
         facts.is_temporal = True
     if facts.value_counts is None and distinct <= 10_000:
-        facts.value_counts = vc
+        facts.value_counts = ranked
     facts.profile = ColumnProfile(
         **base,
         semantic_type=semantic,

@@ -10,8 +10,9 @@ import math
 
 import numpy as np
 import polars as pl
-from scipy.stats import rankdata
 from shared_contracts.profile import CorrelationMatrix
+
+from .numerics import rank_average as rankdata
 
 __all__ = [
     "correlation_ratio",
@@ -41,6 +42,25 @@ def _pearson(x: np.ndarray, y: np.ndarray) -> float | None:
     return max(-1.0, min(1.0, r))
 
 
+def _corr_matrix(data: np.ndarray) -> list[list[float | None]]:
+    """Pearson matrix of the columns of ``data`` (no missing values), None for constant columns."""
+    centred = data - data.mean(axis=0)
+    with np.errstate(all="ignore"):
+        cov = centred.T @ centred
+        scale = np.sqrt(np.diag(cov))
+        corr = cov / np.outer(scale, scale)
+    out: list[list[float | None]] = []
+    for row in corr:
+        out.append([float(min(1.0, max(-1.0, v))) if math.isfinite(v) else None for v in row])
+    return out
+
+
+def _own_ranks(cache: dict[int, np.ndarray], column: int, values: np.ndarray) -> np.ndarray:
+    if column not in cache:
+        cache[column] = rankdata(values)
+    return cache[column]
+
+
 def numeric_correlations(
     frame: pl.DataFrame, columns: list[str], *, exact: bool
 ) -> tuple[CorrelationMatrix, CorrelationMatrix] | None:
@@ -62,32 +82,38 @@ def numeric_correlations(
     """
     if len(columns) < 2:
         return None
-    arrays = []
-    for name in columns:
-        values = frame[name].cast(pl.Float64).to_numpy().astype(np.float64, copy=False)
-        arrays.append(values)
+    arrays = [frame[name].cast(pl.Float64).to_numpy().astype(np.float64, copy=False) for name in columns]
     finite = [np.isfinite(a) for a in arrays]
-    all_finite = all(bool(m.all()) for m in finite)
+    complete = [bool(m.all()) for m in finite]
     k = len(columns)
     pearson: list[list[float | None]] = [[None] * k for _ in range(k)]
     spearman: list[list[float | None]] = [[None] * k for _ in range(k)]
-    ranks = [rankdata(a) for a in arrays] if all_finite else None
+    # columns without missing or infinite values share their rows: one matrix product each
+    block = [i for i in range(k) if complete[i]]
+    if len(block) >= 2:
+        for target, data in (
+            (pearson, np.column_stack([arrays[i] for i in block])),
+            (spearman, np.column_stack([rankdata(arrays[i]) for i in block])),
+        ):
+            matrix = _corr_matrix(data)
+            for a, i in enumerate(block):
+                for b, j in enumerate(block):
+                    target[i][j] = matrix[a][b]
+    own_ranks: dict[int, np.ndarray] = {}  # an incomplete column ranked over its own finite rows
     for i in range(k):
         for j in range(i, k):
-            if all_finite:
-                x, y = arrays[i], arrays[j]
-                rx, ry = ranks[i], ranks[j]  # type: ignore[index]
-            else:
-                both = finite[i] & finite[j]
-                x, y = arrays[i][both], arrays[j][both]
-                rx, ry = rankdata(x), rankdata(y)
-            p = _pearson(x, y)
-            s = _pearson(np.asarray(rx, dtype=np.float64), np.asarray(ry, dtype=np.float64))
-            if i == j:
-                p = 1.0 if p is not None else None
-                s = 1.0 if s is not None else None
-            pearson[i][j] = pearson[j][i] = p
-            spearman[i][j] = spearman[j][i] = s
+            if complete[i] and complete[j] and len(block) >= 2:
+                continue
+            both = finite[i] & finite[j]
+            x, y = arrays[i][both], arrays[j][both]
+            # paired with a complete column, an incomplete one keeps all its finite rows
+            rx = _own_ranks(own_ranks, i, x) if complete[j] and not complete[i] else rankdata(x)
+            ry = _own_ranks(own_ranks, j, y) if complete[i] and not complete[j] else rankdata(y)
+            pearson[i][j] = pearson[j][i] = _pearson(x, y)
+            spearman[i][j] = spearman[j][i] = _pearson(np.asarray(rx, dtype=np.float64), np.asarray(ry, dtype=np.float64))
+    for i in range(k):
+        pearson[i][i] = 1.0 if pearson[i][i] is not None else None
+        spearman[i][i] = 1.0 if spearman[i][i] is not None else None
     rows = frame.height
     return (
         CorrelationMatrix(method="pearson", rows=columns, columns=columns, values=pearson, rows_used=rows, exact=exact),

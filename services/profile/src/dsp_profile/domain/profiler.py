@@ -21,14 +21,14 @@ from shared_contracts.profile import (
     ColumnProfile,
     Correlations,
     DatasetStats,
-    MissingPattern,
     Missingness,
+    MissingPattern,
     Profile,
 )
 from shared_contracts.progress import ProgressFn, no_progress
 
 from .alerts import find_alerts
-from .columns import NUMERIC_SEMANTICS, ColumnFacts, profile_column
+from .columns import NUMERIC_SEMANTICS, ColumnFacts, profile_column, round_significant
 from .correlations import (
     MAX_CATEGORIES,
     correlation_ratio_matrix,
@@ -40,13 +40,14 @@ from .quality import quality_score
 
 __all__ = ["CORRELATION_SAMPLE_ROWS", "profile_dataset"]
 
-CORRELATION_SAMPLE_ROWS = 200_000
+CORRELATION_SAMPLE_ROWS = 100_000
 """Correlations are exact up to this many rows, and computed on a uniform sample beyond."""
 
-BATCH_BYTES = 384 * 1024 * 1024
+BATCH_BYTES = 96 * 1024 * 1024
 """Estimated in-memory size of the columns loaded at once."""
 
 MISSING_PATTERNS = 20
+NEAR_DUPLICATE_DIGITS = 6
 _SAMPLE_SEED = 20_240_601
 
 
@@ -77,54 +78,77 @@ def _batches(schema: pl.Schema, rows: int) -> list[list[str]]:
     return batches
 
 
-def _normalised(frame: pl.DataFrame) -> list[pl.Expr]:
-    """Expressions that map near-equal values to the same value."""
+def _normalised(frame: pl.DataFrame, columns: list[str]) -> pl.DataFrame:
+    """``frame`` with near-equal values mapped to one value in ``columns``."""
     exprs = []
-    for name, dtype in frame.schema.items():
+    for name in columns:
         col = pl.col(name)
+        dtype = frame.schema[name]
         if dtype == pl.String:
             exprs.append(col.str.strip_chars().str.to_lowercase())
-        elif dtype.is_float():
-            exprs.append(col.round_sig_figs(6))
         elif isinstance(dtype, pl.Categorical | pl.Enum):
             exprs.append(col.cast(pl.String).str.strip_chars().str.to_lowercase())
-        else:
-            exprs.append(col)
-    return exprs
+        elif dtype.is_float():
+            exprs.append(pl.Series(name, round_significant(frame[name].to_numpy(), NEAR_DUPLICATE_DIGITS)))
+    return frame.with_columns(exprs) if exprs else frame
 
 
-def _row_hash(frame: pl.DataFrame, exprs: list[pl.Expr] | None = None) -> pl.Series:
-    exprs = exprs if exprs is not None else [pl.col(c) for c in frame.columns]
-    return frame.select(pl.struct(exprs).hash(seed=7).alias("h")).to_series()
+def _needs_normalising(series: pl.Series, facts: ColumnFacts) -> bool:
+    """Whether normalisation merges some distinct values of the column.
+
+    When it merges none, equality after normalisation is equality before, so the column can be
+    left as it is for the near-duplicate search.
+    """
+    dtype = series.dtype
+    if dtype == pl.String or isinstance(dtype, pl.Categorical | pl.Enum):
+        vc = facts.value_counts
+        strings = facts.profile.strings
+        if strings is not None and not strings.with_uppercase and not strings.whitespace_padded:
+            return False  # trimming and lower-casing change nothing
+        if vc is None:
+            return True
+        folded = vc.select(pl.col(vc.columns[0]).cast(pl.String).str.strip_chars().str.to_lowercase().n_unique()).item()
+        return folded < vc.height
+    if dtype.is_float():
+        return facts.rounding_merges
+    return False
 
 
-def _combine_hashes(hashes: list[pl.Series]) -> pl.Series:
-    if len(hashes) == 1:
-        return hashes[0]
-    frame = pl.DataFrame({f"h{i}": h for i, h in enumerate(hashes)})
-    return frame.select(pl.struct(pl.all()).hash(seed=11)).to_series()
+_SEEDS = (7, 1_000_003)
 
 
-def _duplicate_count(
-    path: Path, columns: list[str], hashes: list[pl.Series], *, normalise: bool
-) -> int:
-    """Rows equal to an earlier row: candidates by hash, then verified on the actual values."""
-    combined = _combine_hashes(hashes)
-    candidates = combined.is_duplicated()
-    n_candidates = int(candidates.sum())
-    if n_candidates == 0:
+def _fingerprint(frame: pl.DataFrame) -> pl.DataFrame:
+    """Two independent 64-bit hashes of every row: a 128-bit fingerprint.
+
+    NaN is hashed as null: both are a missing value, as everywhere in the profile.
+    """
+    floats = [n for n, d in frame.schema.items() if d.is_float()]
+    if floats:
+        frame = frame.with_columns(pl.col(floats).fill_nan(None))
+    return pl.DataFrame([frame.hash_rows(seed=seed).alias(f"h{seed}") for seed in _SEEDS])
+
+
+def _fold(running: pl.DataFrame | None, batch: pl.DataFrame) -> pl.DataFrame:
+    """Fold a batch's row fingerprints into the running fingerprints of the columns so far."""
+    if running is None:
+        return batch
+    return _fingerprint(pl.concat([running.rename(lambda c: f"r{c}"), batch], how="horizontal"))
+
+
+def _repeats(fingerprints: pl.DataFrame | None) -> int:
+    """Rows equal to an earlier row, counted on 128-bit row fingerprints.
+
+    Two rows with equal values have equal fingerprints; two different rows share one with
+    probability about 2**-128, so over 10**8 rows a wrong count has probability below 10**-22.
+    """
+    if fingerprints is None:
         return 0
-    rows = (
-        pl.scan_parquet(path)
-        .select(columns)
-        .with_row_index("__row")
-        .filter(pl.col("__row").is_in(pl.Series(np.flatnonzero(candidates.to_numpy()).astype(np.uint32))))
-        .drop("__row")
-        .collect()
-    )
-    if normalise:
-        rows = rows.select(_normalised(rows))
-    return n_candidates - rows.unique().height
+    first = fingerprints.to_series(0)
+    candidates = first.is_duplicated()
+    if not candidates.any():
+        return 0
+    shared = fingerprints.filter(candidates)
+    return shared.height - shared.n_unique()
 
 
 def _missing_patterns(masks: dict[str, pl.Series], rows: int) -> tuple[list[MissingPattern], int]:
@@ -197,8 +221,8 @@ def profile_dataset(
     )
 
     facts: dict[str, ColumnFacts] = {}
-    hashes: list[pl.Series] = []
-    near_hashes: list[pl.Series] = []
+    exact_prints: pl.DataFrame | None = None
+    near_prints: pl.DataFrame | None = None
     sample_parts: list[pl.DataFrame] = []
     batches = _batches(schema, rows)
     done = 0
@@ -210,16 +234,20 @@ def profile_dataset(
             done += 1
             report(0.8 * done / max(len(schema), 1), f"column {name}")
         if rows:
-            hashes.append(_row_hash(frame))
-            near_hashes.append(_row_hash(frame, _normalised(frame)))
+            normalise = [n for n in batch if _needs_normalising(frame[n], facts[n])]
+            exact = _fingerprint(frame)
+            near = _fingerprint(_normalised(frame, normalise)) if normalise else exact
+            exact_prints = _fold(exact_prints, exact)
+            near_prints = _fold(near_prints, near)
+            del exact, near
         sample_parts.append(frame[sample_idx] if sample_idx is not None else frame)
         del frame
 
     columns: list[ColumnProfile] = [facts[n].profile for n in schema]
     report(0.82, "duplicate rows")
-    duplicates = _duplicate_count(path, list(schema), hashes, normalise=False) if rows else 0
-    near_total = _duplicate_count(path, list(schema), near_hashes, normalise=True) if rows else 0
-    near_duplicates = max(0, near_total - duplicates)
+    duplicates = _repeats(exact_prints)
+    near_duplicates = max(0, _repeats(near_prints) - duplicates)
+    del exact_prints, near_prints
 
     report(0.88, "missingness")
     masks = {n: f.missing_mask for n, f in facts.items() if f.missing_mask is not None}

@@ -376,7 +376,7 @@
       };
     },
     timeseries: function (spec) {
-      var t = cols[spec.time], b = timeBuckets(t), mask = rowMask(spec.time);
+      var t = cols[spec.time], b = timeBuckets(t), mask = rowMask(-1);
       if (!b) { return null; }
       var traces = spec.values.map(function (k) {
         var c = cols[k], sum = new Array(b.starts.length).fill(0), cnt = new Array(b.starts.length).fill(0);
@@ -396,7 +396,8 @@
                                 line: { dash: "dot", width: 1, color: cssVar("--muted") } };
                      }) };
       if (spec.values.length > 1) {
-        layout.yaxis2 = { overlaying: "y", side: "right", showgrid: false, title: { text: esc(cols[spec.values[1]].name) } };
+        layout.yaxis2 = { overlaying: "y", side: "right", showgrid: false, automargin: true,
+                          title: { text: esc(cols[spec.values[1]].name) } };
         layout.yaxis = { title: { text: esc(cols[spec.values[0]].name) } };
       }
       return { data: traces, layout: baseLayout(layout) };
@@ -459,13 +460,23 @@
       };
     },
     figure: function (spec) {
-      var data = JSON.parse(JSON.stringify(spec.data));
+      var data = themed(JSON.parse(JSON.stringify(spec.data)));
       data.forEach(function (trace) {
         if (trace.colorscale === "dsp-sequential") { trace.colorscale = sequential(); }
       });
       return { data: data, layout: baseLayout(JSON.parse(JSON.stringify(spec.layout))), fixed: true };
     }
   };
+
+  /* Figures built on the server name theme colours as "css:--name"; resolve them now. */
+  function themed(value) {
+    if (typeof value === "string") { return value.indexOf("css:--") === 0 ? cssVar(value.slice(4)) : value; }
+    if (Array.isArray(value)) { return value.map(themed); }
+    if (value && typeof value === "object") {
+      for (var k in value) { value[k] = themed(value[k]); }
+    }
+    return value;
+  }
 
   function pearson(a, b, rows) {
     var n = 0, sa = 0, sb = 0, saa = 0, sbb = 0, sab = 0;
@@ -517,10 +528,28 @@
   // ------------------------------------------------------------------ drawing
   var plotConfig = { displaylogo: false, responsive: true, modeBarButtonsToRemove: ["sendDataToCloud", "lasso2d", "select2d"] };
 
-  function draw(id, first, force) {
+  /* Charts are drawn when they come near the viewport, and re-drawn on a filter
+   * change only if visible; the others are marked stale and drawn when scrolled to.
+   * This keeps the page quick to open and to filter with many columns. */
+  var stale = {}, visible = {};
+  function isLive(id) { return specs[id].type !== "figure" && specs[id].type !== "waterfall"; }
+  function refresh(id, all) {
+    if (!drawn[id] || all || isLive(id)) {
+      if (visible[id]) { draw(id); delete stale[id]; } else { stale[id] = true; }
+    }
+  }
+  function drawAll() {
+    Object.keys(stale).forEach(function (id) { draw(id); delete stale[id]; });
+  }
+  function nearViewport(node) {
+    var r = node.getBoundingClientRect(), margin = 400;
+    return r.bottom > -margin && r.top < window.innerHeight + margin;
+  }
+
+  function draw(id) {
     var spec = specs[id], node = document.getElementById(id + "-chart");
     if (!node || !spec) { return; }
-    if (!first && !force && (spec.type === "figure" || spec.type === "waterfall") && !themeChanged) { return; }
+    var first = !drawn[id];
     spec.id = id;
     var fig = builders[spec.type](spec);
     if (!fig) { node.classList.add("empty"); node.textContent = "Not enough data to draw this chart."; return; }
@@ -543,9 +572,8 @@
     }
   }
 
-  var themeChanged = false;
-  function redraw() {
-    Object.keys(specs).forEach(function (id) { if (specs[id].type !== "preview") { draw(id, false); } });
+  function redraw(all) {
+    Object.keys(specs).forEach(function (id) { refresh(id, all); });
     var mask = rowMask(-1), n = countMask(mask);
     document.getElementById("filter-count").textContent =
       Object.keys(state.filters).length ? n.toLocaleString() + " of " + N.toLocaleString() + " sample rows match" : "";
@@ -626,28 +654,71 @@
   document.getElementById("theme-toggle").addEventListener("click", function () {
     var root = document.documentElement;
     root.setAttribute("data-theme", root.getAttribute("data-theme") === "dark" ? "light" : "dark");
-    themeChanged = true;
-    redraw();
-    themeChanged = false;
+    redraw(true);
   });
   document.getElementById("print-page").addEventListener("click", function () { window.print(); });
   if (window.matchMedia) {
     window.matchMedia("print").addEventListener("change", resizeAll);
   }
-  window.addEventListener("beforeprint", resizeAll);
+  // Paper is white: print with the light palette, then restore the reader's theme.
+  var themeBeforePrint = null;
+  window.addEventListener("beforeprint", function () {
+    var root = document.documentElement;
+    if (root.getAttribute("data-theme") !== "light") {
+      themeBeforePrint = root.getAttribute("data-theme");
+      root.setAttribute("data-theme", "light");
+      redraw(true);
+    }
+    drawAll();
+    resizeAll();
+  });
+  window.addEventListener("afterprint", function () {
+    if (themeBeforePrint) {
+      document.documentElement.setAttribute("data-theme", themeBeforePrint);
+      themeBeforePrint = null;
+      redraw(true);
+    }
+  });
 
   Array.prototype.forEach.call(document.querySelectorAll("[data-row-select]"), function (select) {
-    select.addEventListener("change", function () { draw(select.getAttribute("data-row-select"), false, true); });
+    select.addEventListener("change", function () { draw(select.getAttribute("data-row-select")); });
   });
 
   buildControls();
-  Object.keys(specs).forEach(function (id) { if (specs[id].type !== "preview") { draw(id, true); } });
+  Object.keys(specs).forEach(function (id) {
+    var node = document.getElementById(id + "-chart");
+    if (!node) { return; }
+    visible[id] = nearViewport(node);
+    refresh(id, true);
+  });
+  if ("IntersectionObserver" in window) {
+    var observer = new IntersectionObserver(function (entries) {
+      entries.forEach(function (entry) {
+        var id = entry.target.getAttribute("data-chart");
+        visible[id] = entry.isIntersecting;
+        if (entry.isIntersecting && stale[id]) { draw(id); delete stale[id]; }
+      });
+    }, { rootMargin: "400px 0px" });
+    Object.keys(specs).forEach(function (id) {
+      var node = document.getElementById(id + "-chart");
+      if (node) { observer.observe(node); }
+    });
+  } else {
+    drawAll();
+  }
   preview.render(rowMask(-1));
+  document.documentElement.setAttribute("data-dsp-ready-ms", String(Math.round(performance.now())));
   document.documentElement.setAttribute("data-dsp-ready", "1");
   document.documentElement.setAttribute("data-dsp-version", "0");
 
   window.dsp = {
-    state: state, columns: cols, redraw: redraw, resizeAll: resizeAll, chartIds: Object.keys(drawn),
+    state: state, columns: cols, redraw: redraw, resizeAll: resizeAll, drawAll: drawAll,
+    setTheme: function (theme) {
+      document.documentElement.setAttribute("data-theme", theme);
+      redraw(true);
+    },
+    drawnIds: function () { return Object.keys(drawn); },
+    staleIds: function () { return Object.keys(stale); },
     setCategoryFilter: function (name, levels) {
       var idx = cols.findIndex(function (c) { return c.name === name; });
       var c = cols[idx];

@@ -1,0 +1,118 @@
+"""The `dsp` command as a user runs it: a real process on real files."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+SAMPLE = ROOT / "samples" / "penguins-raw.csv"
+
+
+def dsp(*args: str, timeout: float = 600) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "dsp_cli.main", *args], capture_output=True, text=True,
+                          timeout=timeout, cwd=ROOT)
+
+
+def test_profile_of_a_european_spreadsheet_export(tmp_path: Path) -> None:
+    source = tmp_path / "ventes.csv"
+    rows = ["Région;Montant;Taux;Date"] + [
+        f"Île-de-France;{1000 + i},{i % 100:02d};{i % 7},5%;{(i % 28) + 1:02d}/03/2024" for i in range(200)
+    ]
+    source.write_bytes("\n".join(rows).encode("cp1252"))
+    result = dsp("profile", str(source), "--out", str(tmp_path / "out"), "--quiet")
+    assert result.returncode == 0, result.stderr
+    profile = json.loads((tmp_path / "out" / "profile.json").read_text())
+    columns = {c["name"]: c for c in profile["columns"]}
+    assert set(columns) == {"Région", "Montant", "Taux", "Date"}
+    assert columns["Montant"]["numeric"]["min"] == pytest.approx(1000.0)
+    assert columns["Montant"]["numeric"]["max"] == pytest.approx(1199 + 0.99)
+    assert profile["dataset"]["rows"] == 200
+    report = json.loads((tmp_path / "out" / "ingest-report.json").read_text())
+    assert report["delimiter"] == ";"
+
+
+def test_bad_input_is_one_clear_line_and_exit_code_2(tmp_path: Path) -> None:
+    empty = tmp_path / "empty.csv"
+    empty.write_bytes(b"")
+    result = dsp("profile", str(empty), "--out", str(tmp_path / "o"), "--quiet")
+    assert result.returncode == 2
+    assert "empty_file" in result.stderr
+    assert "Traceback" not in result.stderr
+
+    result = dsp("profile", str(SAMPLE), "--target", "no_such_column", "--out", str(tmp_path / "o"), "--quiet")
+    assert result.returncode == 2
+    assert "target_not_found" in result.stderr and "Species" in result.stderr
+
+    result = dsp("profile", str(tmp_path / "missing.csv"), "--out", str(tmp_path / "o"))
+    assert result.returncode == 2
+    assert "does not exist" in result.stderr
+
+
+@pytest.fixture(scope="module")
+def analyzed(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, subprocess.CompletedProcess[str]]:
+    """What `make run` does: `dsp analyze` on the shipped sample."""
+    out = tmp_path_factory.mktemp("analyze") / "out"
+    result = dsp("analyze", str(SAMPLE), "--target", "Species", "--time-budget", "10", "--out", str(out))
+    return out, result
+
+
+@pytest.mark.slow
+def test_analyze_writes_profile_analysis_and_a_dashboard(analyzed) -> None:
+    out, result = analyzed
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert result.stdout.strip().endswith(str((out / "dashboard.html").resolve()))
+    profile = json.loads((out / "profile.json").read_text())
+    analysis = json.loads((out / "analysis.json").read_text())
+    assert profile["dataset"]["rows"] == 344
+    assert analysis["task"]["target"] == "Species" and analysis["task"]["task_type"] == "multiclass"
+    assert analysis["automl"]["metrics"]["accuracy"] > 0.9
+    html = (out / "dashboard.html").read_text()
+    assert html.lstrip().lower().startswith("<!doctype html>")
+    assert (out / "cleaned.parquet").exists()
+
+
+@pytest.mark.slow
+@pytest.mark.browser
+def test_the_sample_dashboard_opens_offline_without_errors(analyzed) -> None:
+    from playwright.sync_api import sync_playwright
+
+    out, result = analyzed
+    assert result.returncode == 0, result.stderr[-3000:]
+    page_url = (out / "dashboard.html").resolve().as_uri()
+    errors: list[str] = []
+    outside: list[str] = []
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path="/usr/bin/chromium", args=[
+            "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+            "--disable-sync", "--no-first-run"])
+        page = browser.new_page()
+
+        def guard(route) -> None:
+            url = route.request.url
+            if url == page_url or url.startswith(("data:", "blob:", "about:")):
+                route.continue_()
+            else:
+                outside.append(url)
+                route.abort()
+
+        page.route("**/*", guard)
+        page.on("console", lambda msg: errors.append(msg.text) if msg.type == "error" else None)
+        page.on("pageerror", lambda exc: errors.append(str(exc)))
+        page.goto(page_url, wait_until="load")
+        # the page's CSP forbids eval-based waits; charts draw as they scroll into view
+        page.wait_for_selector("html[data-dsp-ready='1']", state="attached", timeout=30000)
+        for _ in range(40):
+            page.mouse.wheel(0, 900)
+            page.wait_for_timeout(100)
+        page.wait_for_timeout(1000)
+        drawn = page.locator(".js-plotly-plot .main-svg").count()
+        page.screenshot(path=str(out / "dashboard.png"), full_page=False)
+        browser.close()
+    assert errors == []
+    assert outside == [], f"requests left the file: {outside}"
+    assert drawn >= 5

@@ -1,0 +1,29 @@
+"""Helpers shared by the ingest tests: write bytes to a CSV file and ingest it."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import polars as pl
+import pytest
+from dsp_ingest.domain import IngestReport, ingest_csv
+from shared_contracts.events import IngestOptions
+
+IngestFn = Callable[..., tuple[IngestReport, pl.DataFrame]]
+
+
+@pytest.fixture
+def ingest_bytes(tmp_path: Path) -> IngestFn:
+    """Ingest raw bytes (or text, encoded as UTF-8) and return the report and the Parquet output."""
+    counter = iter(range(1_000_000))
+
+    def run(data: bytes | str, **options: object) -> tuple[IngestReport, pl.DataFrame]:
+        k = next(counter)
+        src = tmp_path / f"in{k}.csv"
+        src.write_bytes(data.encode("utf-8") if isinstance(data, str) else data)
+        dst = tmp_path / f"out{k}.parquet"
+        report = ingest_csv(src, dst, options=IngestOptions(**options))  # type: ignore[arg-type]
+        return report, pl.read_parquet(dst)
+
+    return run
