@@ -12,7 +12,6 @@ import sys
 from pathlib import Path
 
 from faststream.specification import AsyncAPI
-
 from mesh_kit.service import build_broker
 from mesh_kit.settings import MeshSettings
 

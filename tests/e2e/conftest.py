@@ -7,7 +7,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-
 from mesh_kit.local_mesh import SERVICES, LocalMesh
 
 MAX_UPLOAD_BYTES = 2 * 1024 * 1024

@@ -15,7 +15,6 @@ import aio_pika
 import httpx
 import psycopg
 import pytest
-
 from mesh_kit.local_mesh import SERVICES, LocalMesh
 from mesh_kit.topology import SUBSCRIPTIONS
 

@@ -12,7 +12,6 @@ from typing import Any
 import aio_pika
 import psycopg
 import pytest
-
 from mesh_kit.consumer import Delivery, HandlerContext, Outcome, StageError, StageRunner
 from mesh_kit.db import migrate_service, open_pool, role_name, with_user
 from mesh_kit.outbox import OutboxRelay

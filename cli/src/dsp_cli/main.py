@@ -5,7 +5,6 @@ This is the one place that composes every stage core: ingest -> profile -> etl -
 
 from __future__ import annotations
 
-import json
 import shutil
 import sys
 import tempfile
@@ -13,12 +12,11 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated
 
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
-
 from shared_contracts.events import IngestOptions
 from shared_contracts.progress import ProgressFn
 

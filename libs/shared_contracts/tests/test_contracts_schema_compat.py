@@ -6,7 +6,6 @@ import json
 from typing import Any
 
 import pytest
-
 from shared_contracts.schemas import SCHEMA_DIR, all_schemas
 
 

@@ -17,7 +17,7 @@ def test_monthly_series_is_found_and_beats_seasonal_naive(write_parquet, air_pas
     assert forecast.season_length == 12
     assert forecast.horizon == 12 and len(forecast.points) == 12
     scores = {score.model: score for score in forecast.scores}
-    assert set(scores) == {"AutoETS", "AutoARIMA", "SeasonalNaive"}
+    assert set(scores) == {"AutoETS", "AutoARIMA", "AutoTheta", "SeasonalNaive"}
     best = scores[forecast.best_model]
     assert best.mase < 1.0
     assert best.mase < scores["SeasonalNaive"].mase

@@ -7,11 +7,10 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from pydantic import ValidationError
-
 from mesh_kit.artifacts import artifact_key
 from mesh_kit.consumer import HandlerContext, StageError
 from mesh_kit.service import Runtime
+from pydantic import ValidationError
 from shared_contracts import Envelope
 from shared_contracts.etl import EtlConfig
 from shared_contracts.events import DatasetProfiled, DatasetTransformed

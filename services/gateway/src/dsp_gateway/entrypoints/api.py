@@ -13,13 +13,10 @@ import httpx
 from fastapi import APIRouter, FastAPI, Query, Request, WebSocket, WebSocketDisconnect
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
-from pydantic import BaseModel, Field, ValidationError
-from starlette.exceptions import HTTPException as StarletteHTTPException
-
 from mesh_kit.artifacts import ArtifactNotFound, LocalArtifactStore, artifact_key
 from mesh_kit.consumer import PostgresUnitOfWork
 from mesh_kit.service import Runtime
-from mesh_kit.tracing import current_trace_context
+from pydantic import BaseModel, Field, ValidationError
 from shared_contracts import ArtifactRef
 from shared_contracts.events import (
     AnalysisOptions,
@@ -28,6 +25,7 @@ from shared_contracts.events import (
     DatasetUploaded,
     IngestOptions,
 )
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ..adapters import repository
 from ..adapters.upload import UploadRejected, receive_upload

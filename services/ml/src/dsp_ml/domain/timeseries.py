@@ -16,6 +16,7 @@ __all__ = ["RegularSeries", "forecast_series", "regular_series", "time_pattern"]
 
 _MIN_PERIODS = 24
 _MAX_POINTS = 600
+_MAX_MODEL_SEASON = 24
 
 # median spacing in days -> (polars interval, pandas frequency, season length, horizon)
 _FREQUENCIES = [
@@ -172,12 +173,12 @@ def _best_split(segment: np.ndarray, min_size: int) -> tuple[int | None, float]:
 
 
 def forecast_series(series: RegularSeries, *, n_windows: int = 3) -> ForecastReport | None:
-    """Backtest AutoETS, AutoARIMA and seasonal naive by rolling origin; forecast with the best.
+    """Backtest AutoETS, AutoARIMA, AutoTheta and seasonal naive by rolling origin; forecast with the best.
 
     MASE is scaled by the in-sample seasonal naive error of each training window.
     """
     from statsforecast import StatsForecast
-    from statsforecast.models import AutoARIMA, AutoETS, Naive, SeasonalNaive
+    from statsforecast.models import AutoARIMA, AutoETS, AutoTheta, Naive, SeasonalNaive
 
     season, horizon = series.season_length, series.horizon
     n = len(series.values)
@@ -189,13 +190,17 @@ def forecast_series(series: RegularSeries, *, n_windows: int = 3) -> ForecastRep
         return None
     baseline = SeasonalNaive(season_length=season) if season > 1 else Naive()
     baseline_name = "SeasonalNaive" if season > 1 else "Naive"
-    models = [AutoETS(season_length=season), AutoARIMA(season_length=season), baseline]
+    # seasonal ARIMA and ETS are impractical for long cycles (weekly data, m = 52): there they
+    # model the trend, and Theta's classical decomposition carries the season
+    short = season if season <= _MAX_MODEL_SEASON else 1
+    models = [AutoETS(season_length=short), AutoARIMA(season_length=short), AutoTheta(season_length=season),
+              baseline]
     frame = pd.DataFrame({"unique_id": "series", "ds": series.timestamps, "y": series.values})
     engine = StatsForecast(models=models, freq=series.frequency, n_jobs=1)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         backtest = engine.cross_validation(df=frame, h=horizon, n_windows=n_windows, step_size=horizon)
-    names = ["AutoETS", "AutoARIMA", baseline_name]
+    names = ["AutoETS", "AutoARIMA", "AutoTheta", baseline_name]
     scores = []
     for name in names:
         mases, smapes = [], []

@@ -14,19 +14,24 @@ from typing import Any
 import polars as pl
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
-
 from mesh_kit.artifacts import ArtifactIntegrityError, ArtifactNotFound
 from mesh_kit.service import Runtime
+from prometheus_client import Counter, Gauge
 from shared_contracts import ArtifactRef
 from shared_contracts.etl import FittedPipeline
 
 from ..adapters import repository
 from ..domain import AnalysisError, TrainedModel, load_model, predict
+from ..domain.drift import drift_summary, feature_drift
 
 __all__ = ["add_routes"]
 
 _MAX_ROWS = 100_000
-_cache: dict[uuid.UUID, tuple[TrainedModel, FittedPipeline]] = {}
+_cache: dict[uuid.UUID, tuple[TrainedModel, FittedPipeline, pl.DataFrame | None]] = {}
+DRIFT_PSI = Gauge("dsp_feature_drift_psi", "PSI between prediction inputs and training data", ["model_id", "feature"])
+DRIFT_KS = Gauge("dsp_feature_drift_ks_statistic", "Kolmogorov-Smirnov statistic, prediction inputs vs training data",
+                 ["model_id", "feature"])
+PREDICTIONS = Counter("dsp_predictions_total", "Rows predicted", ["model_id"])
 _cache_lock = asyncio.Lock()
 _MODEL_ROOT = Path(tempfile.gettempdir()) / "dsp-ml-models"
 
@@ -35,7 +40,8 @@ def _error(status: int, code: str, message: str, field: str | None = None) -> JS
     return JSONResponse({"error": {"code": code, "message": message, "field": field}}, status_code=status)
 
 
-async def _load(runtime: Runtime, model_id: uuid.UUID) -> tuple[TrainedModel, FittedPipeline] | None:
+async def _load(runtime: Runtime,
+                model_id: uuid.UUID) -> tuple[TrainedModel, FittedPipeline, pl.DataFrame | None] | None:
     """Load a model only from the platform's own store, after its recorded hash matched."""
     async with _cache_lock:
         if model_id in _cache:
@@ -54,8 +60,13 @@ async def _load(runtime: Runtime, model_id: uuid.UUID) -> tuple[TrainedModel, Fi
         await asyncio.to_thread(runtime.store.fetch_dir, artifact, target_dir)
         model = await asyncio.to_thread(load_model, target_dir)
         pipeline = FittedPipeline.model_validate_json(runtime.store.read_bytes(pipeline_ref))
-        _cache[model_id] = (model, pipeline)
-        return model, pipeline
+        reference = None
+        if row.get("reference_key"):
+            ref = ArtifactRef(key=row["reference_key"], sha256=row["reference_sha256"],
+                              size_bytes=row["reference_size"], media_type="application/vnd.apache.parquet")
+            reference = pl.read_parquet(io.BytesIO(runtime.store.read_bytes(ref)))
+        _cache[model_id] = (model, pipeline, reference)
+        return _cache[model_id]
 
 
 def _rows_from_request(content_type: str, body: bytes) -> pl.DataFrame:
@@ -87,7 +98,7 @@ def add_routes(app: FastAPI) -> None:
             return _error(410, "model_gone", "The model's files are no longer in the store.")
         if loaded is None:
             return _error(404, "not_found", f"No model has the id {model_id}.", "model_id")
-        model, pipeline = loaded
+        model, pipeline, reference = loaded
         try:
             rows = _rows_from_request(request.headers.get("content-type", ""), await request.body())
         except (ValueError, pl.exceptions.PolarsError) as exc:
@@ -101,4 +112,13 @@ def add_routes(app: FastAPI) -> None:
             return _error(422, exc.code, exc.message, "rows")
         except pl.exceptions.PolarsError as exc:
             return _error(422, "invalid_rows", f"The rows do not fit the model's pipeline: {exc}", "rows")
-        return JSONResponse({"model_id": model_id, **result.model_dump(mode="json")})
+        drift: list[dict[str, Any]] = []
+        if reference is not None and prepared.height >= 30:
+            drift = drift_summary(await asyncio.to_thread(feature_drift, reference, prepared,
+                                                          features=model.features))
+            for item in drift:
+                DRIFT_PSI.labels(model_id, item["feature"]).set(item["psi"])
+                if item["ks_statistic"] is not None:
+                    DRIFT_KS.labels(model_id, item["feature"]).set(item["ks_statistic"])
+        PREDICTIONS.labels(model_id).inc(rows.height)
+        return JSONResponse({"model_id": model_id, **result.model_dump(mode="json"), "drift": drift[:20]})

@@ -17,6 +17,7 @@ from shared_contracts.profile import Profile
 
 from ..adapters import repository
 from ..domain import AnalysisError, analyze
+from ..domain.drift import write_reference_sample
 
 __all__ = ["when_dataset_transformed_analyze"]
 
@@ -28,7 +29,7 @@ async def when_dataset_transformed_analyze(envelope: Envelope[Any], ctx: Handler
     job = envelope.job_id
     profile = Profile.model_validate_json(runtime.store.read_bytes(event.profile))
     model_id = uuid.uuid5(job, "model")
-    model_ref = None
+    model_ref = reference_ref = None
     with tempfile.TemporaryDirectory(prefix="dsp-ml-") as tmp:
         data = runtime.store.fetch_to(event.cleaned_parquet, Path(tmp) / "cleaned.parquet")
         model_dir = Path(tmp) / "model"
@@ -41,6 +42,10 @@ async def when_dataset_transformed_analyze(envelope: Envelope[Any], ctx: Handler
             raise StageError(exc.code, exc.message) from exc
         if result.model is not None and model_dir.exists() and any(model_dir.iterdir()):
             model_ref = runtime.store.put_dir(artifact_key("models", model_id, "model.tar.gz"), model_dir)
+            sample = Path(tmp) / "reference.parquet"
+            await asyncio.to_thread(write_reference_sample, data, sample, features=result.model.features)
+            reference_ref = runtime.store.put_file(artifact_key("models", model_id, "reference.parquet"), sample,
+                                                   media_type="application/vnd.apache.parquet")
     analysis_ref = runtime.store.put_bytes(artifact_key("jobs", job, "analysis.json"),
                                            result.model_dump_json().encode(), media_type="application/json")
     async with ctx.unit_of_work() as uow:
@@ -49,7 +54,7 @@ async def when_dataset_transformed_analyze(envelope: Envelope[Any], ctx: Handler
                 uow.conn, model_id=model_id, job_id=job, dataset_id=event.dataset_id,
                 task=result.model.task_type, target=result.model.target, features=result.model.features,
                 metrics=result.model.metrics, training_data_hash=result.model.training_data_sha256,
-                config=result.model.config, artifact=model_ref, pipeline=event.pipeline,
+                config=result.model.config, artifact=model_ref, pipeline=event.pipeline, reference=reference_ref,
             )
         await repository.record_analysis(
             uow.conn, job_id=job, dataset_id=event.dataset_id, analysis_key=analysis_ref.key,
