@@ -57,7 +57,7 @@ def test_bad_input_is_one_clear_line_and_exit_code_2(tmp_path: Path) -> None:
 def analyzed(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, subprocess.CompletedProcess[str]]:
     """What `make run` does: `dsp analyze` on the shipped sample."""
     out = tmp_path_factory.mktemp("analyze") / "out"
-    result = dsp("analyze", str(SAMPLE), "--target", "Species", "--time-budget", "10", "--out", str(out))
+    result = dsp("analyze", str(SAMPLE), "--target", "Species", "--time-budget", "20", "--out", str(out))
     return out, result
 
 

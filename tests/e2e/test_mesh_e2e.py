@@ -327,3 +327,34 @@ def test_logs_are_json_with_job_and_trace_ids(mesh: LocalMesh, finished: dict[st
         assert handled, f"{service} logged no handled event for the job"
         trace_ids |= {entry["trace_id"] for entry in handled}
     assert len(trace_ids) == 1 and None not in trace_ids, f"one trace should span the job: {trace_ids}"
+
+
+def test_a_model_trained_through_the_mesh_predicts_new_rows_through_the_gateway(
+        mesh: LocalMesh, api: httpx.Client, finished: dict[str, Any], samples: Path) -> None:
+    import polars as pl
+
+    job = api.get(f"/api/v1/analysis/{finished['analysis_id']}").json()["data"]
+    model_id = job["model_id"]
+    assert model_id, "the analysis registered no model"
+    raw = pl.read_csv(samples / "penguins-raw.csv", infer_schema_length=0).tail(12)
+    truth = raw.get_column("Species").to_list()
+    rows = raw.drop("Species").to_dicts()  # new rows arrive raw: the fitted ETL pipeline runs first
+    answer = api.post(f"/api/v1/models/{model_id}/predict", params={"explain": "true"}, json={"rows": rows})
+    assert answer.status_code == 200, answer.text
+    data = answer.json()["data"]
+    assert data["target"] == "Species"
+    predictions = [r["prediction"] for r in data["rows"]]
+    assert len(predictions) == len(rows)
+    assert set(predictions) <= set(pl.read_csv(samples / "penguins-raw.csv")["Species"].unique().to_list())
+    assert sum(p == t for p, t in zip(predictions, truth, strict=True)) >= 9
+    assert all(r["contributions"] for r in data["rows"])
+
+    as_csv = raw.drop("Species").write_csv()
+    answer = api.post(f"/api/v1/models/{model_id}/predict", content=as_csv, headers={"content-type": "text/csv"})
+    assert answer.status_code == 200, answer.text
+    assert [r["prediction"] for r in answer.json()["data"]["rows"]] == predictions
+
+    _assert_error(api.post(f"/api/v1/models/{uuid.uuid4()}/predict", json={"rows": rows}), 404, "not_found")
+    _assert_error(api.post(f"/api/v1/models/{model_id}/predict", json={"rows": "nope"}), 422, "invalid_rows")
+    metrics = httpx.get(f"{mesh.url('ml')}/metrics", timeout=10).text
+    assert f'dsp_predictions_total{{model_id="{model_id}"}}' in metrics

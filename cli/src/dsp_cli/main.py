@@ -221,7 +221,7 @@ def analyze(file: FileArg, out: OutOpt = Path("out"),
             except AnalysisError as exc:
                 raise StageFailure("ml", exc.code, exc.message) from exc
             (out / "analysis.json").write_text(result.model_dump_json(indent=2))
-            html = build_dashboard(data=parquet, profile=prof, etl_report=cleaned.report, analysis=result,
+            html = build_dashboard(data=cleaned.paths["parquet"], profile=prof, etl_report=cleaned.report, analysis=result,
                                    title=f"{file.name}: analysis", theme=theme,  # type: ignore[arg-type]
                                    progress=stage("dashboard", 0.85, 0.95 if pdf else 1.0))
             (out / "dashboard.html").write_text(html, encoding="utf-8")

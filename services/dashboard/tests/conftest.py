@@ -97,9 +97,12 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networki
                  "--disable-sync", "--no-first-run", "--disable-dev-shm-usage"]
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser():
-    """One headless Chromium for the session (the system one; never downloaded)."""
+    """One headless Chromium per module (the system one; never downloaded).
+
+    Module scope, not session: Playwright's sync API keeps an event loop running while it is
+    open, which would break every asyncio test collected after it."""
     if not CHROMIUM.exists():
         pytest.skip("Chromium is not installed at /usr/bin/chromium (apt-get install chromium)")
     from playwright.sync_api import sync_playwright

@@ -77,3 +77,14 @@ def test_zip_holds_the_page_and_the_notice(iris, write_parquet):
 def test_same_input_gives_the_same_page(iris, write_parquet, theme):
     path = write_parquet(iris)
     assert build_dashboard(data=path, profile=None, theme=theme) == build_dashboard(data=path, profile=None, theme=theme)
+
+
+def test_the_sample_shrinks_until_the_page_fits(write_parquet):
+    n = 20_000
+    frame = pl.DataFrame({f"text_{i}": pl.int_range(n, eager=True).map_elements(
+        lambda v, i=i: f"{i:02d}-{v:07d}-" + "x" * 70, return_dtype=pl.String) for i in range(40)})
+    html = build_dashboard(data=write_parquet(frame), profile=None)
+    payload = payload_of(html)
+    assert len(html.encode()) <= MAX_HTML_BYTES
+    assert 0 < payload["data"]["sample_rows"] < 250_000 // 40
+    assert all(c["kind"] == "text" for c in payload["data"]["columns"])

@@ -393,3 +393,12 @@ def test_documents_from_the_real_stages_build_a_linked_page(name, request, write
         assert "forecast-0" in ids
     if result.automl and result.automl.leaderboard:
         assert "leaderboard" in ids
+
+
+def test_feature_importance_leaves_out_features_without_effect():
+    explanations = _explanations(3).model_copy(update={"permutation_importance": [
+        FeatureImportance(feature="x", importance=0.3), FeatureImportance(feature="dead", importance=0.0),
+        FeatureImportance(feature="noisy", importance=0.0, std=0.02)]})
+    card = comp.feature_importance(analysis(explanations=explanations))
+    assert card.chart["data"][0]["y"] == ["noisy", "x"]
+    assert card.note == "1 feature(s) with no measurable importance are left out."

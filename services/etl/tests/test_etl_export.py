@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import csv
+import re
 
 import polars as pl
-from dsp_etl.domain import write_safe_csv
+from dsp_etl.domain import defuse_formulas, write_safe_csv
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 FORMULAS = [
     "=1+1",
@@ -63,3 +66,15 @@ def test_nulls_dates_and_categoricals(tmp_path):
     ).with_columns(pl.col("d").str.to_date(), pl.col("k").cast(pl.Categorical))
     rows = _cells(write_safe_csv(frame, tmp_path / "out.csv"))
     assert rows[1:] == [["", "'=x"], ["2024-01-01", ""]]
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.text(alphabet=st.sampled_from("=+-@\t\r 1.e'aZ,\"\n"), max_size=8), min_size=1, max_size=20))
+def test_no_text_cell_is_left_live(cells):
+    frame = pl.DataFrame({"c": cells})
+    out = defuse_formulas(frame).collect()["c"].to_list()
+    for before, after in zip(cells, out, strict=True):
+        if before.startswith(TRIGGERS) and not re.fullmatch(r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?", before):
+            assert after == "'" + before
+        else:
+            assert after == before

@@ -108,3 +108,18 @@ def test_replay_equality_holds_for_arbitrary_columns(values, cats, split):
     together = apply_pipeline(pipeline, frame.lazy()).collect()
     alone = apply_pipeline(pipeline, frame.tail(n - split).lazy()).collect()
     assert_frame_equal(together.tail(n - split), alone)
+
+
+def test_unseen_categories_and_values_at_prediction_time():
+    train = pl.DataFrame({"c": ["a", "b", "a", "c"] * 5, "x": [1.0, 2.0, 3.0, 4.0] * 5, "y": [0, 1] * 10})
+    config = EtlConfig.model_validate(
+        {"columns": {"c": {"encode": "onehot"}}, "features": {"scale": "minmax"}, "duplicates": {"action": "keep"}}
+    )
+    pipeline = fit_pipeline(plan_etl(quick_profile(train), config=config, target="y"), train.lazy())
+    new = pl.DataFrame({"c": ["zzz", None, "b"], "x": [100.0, None, 2.5]})
+    out = apply_pipeline(pipeline, new.lazy()).collect()
+    assert [out[f"c__{v}"].to_list() for v in ("a", "b", "c")] == [[0, 0, 0], [0, 0, 1], [0, 0, 0]]
+    # min-max scaling keeps its training range: an unseen large value lands beyond 1.
+    assert out["x"][0] == pytest.approx((100.0 - 1.0) / 3.0)
+    assert out["x"][2] == pytest.approx(0.5)
+    assert "y" not in out.columns

@@ -170,3 +170,26 @@ def test_steps_naming_absent_columns_are_reported_as_warnings(tmp_path):
     )
     result = _run(tmp_path, frame, None, config=config)
     assert any("ghost" in w for w in result.report.warnings)
+
+
+def test_streaming_path_for_big_files_gives_the_same_result(tmp_path, dataset, monkeypatch):
+    import dsp_etl.domain.run as run_module
+
+    frame = dataset("penguins_raw")
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    in_memory = _run(tmp_path / "a", frame, "Species")
+    monkeypatch.setattr(run_module, "IN_MEMORY_MAX_BYTES", 0)
+    streamed = _run(tmp_path / "b", frame, "Species")
+    assert pl.read_parquet(streamed.paths["parquet"]).equals(pl.read_parquet(in_memory.paths["parquet"]))
+    assert streamed.pipeline == in_memory.pipeline
+    assert [e.after for e in streamed.report.lineage] == [e.after for e in in_memory.report.lineage]
+
+
+@pytest.mark.parametrize("rows", [0, 1])
+def test_tiny_tables_keep_their_rows_and_columns(tmp_path, rows):
+    frame = pl.DataFrame({"a": [1.5] * rows, "b": ["x"] * rows}, schema={"a": pl.Float64, "b": pl.String})
+    result = _run(tmp_path, frame, None, formats=("parquet", "csv"))
+    assert result.report.rows_out == rows
+    assert result.report.columns_out == ["a", "b"]
+    assert pl.read_parquet(result.paths["parquet"]).height == rows

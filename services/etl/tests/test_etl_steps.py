@@ -226,3 +226,10 @@ def test_steps_on_columns_made_by_earlier_steps_see_them():
     )
     assert out["s"].to_list() == pytest.approx([0.0, 0.5, 1.0, 0.5])
     assert out["s__missing"].to_list() == pytest.approx([0.0, 0.0, 0.0, 1.0])
+
+
+def test_integer_columns_stay_integer_when_filled():
+    frame = pl.DataFrame({"n": [1, 2, None, 2]})
+    out = run(frame, step("fill_missing", ["n"], strategy="mean"))
+    assert out.schema["n"] == pl.Int64
+    assert out["n"].to_list() == [1, 2, 2, 2]

@@ -311,18 +311,27 @@ def test_report_round_trips_as_json(ingest_bytes):
     assert IngestReport.model_validate_json(report.model_dump_json()) == report
 
 
-def test_streaming_batches_match_in_memory(ingest_bytes, monkeypatch):
-    from dsp_ingest.domain import reader
+def test_streaming_chunks_match_in_memory(ingest_bytes, monkeypatch):
+    from dsp_ingest.domain import reader, structure
 
-    rows = [f"{i},{i * 0.5},{'yes' if i % 2 else 'no'},2024-01-{i % 28 + 1:02d},{'NA' if i % 7 == 0 else 'c' + str(i % 5)}" for i in range(3_000)]
-    text = "n,x,flag,day,cat\n" + "\n".join(rows) + "\n"
-    whole_report, whole = ingest_bytes(text)
+    rows = [
+        f"{i},{i * 0.5},{'yes' if i % 2 else 'no'},2024-01-{i % 28 + 1:02d},{'NA' if i % 7 == 0 else 'c' + str(i % 5)},"
+        + ('"two\nlines, quoted"' if i % 11 == 0 else "plain")
+        for i in range(3_000)
+    ]
+    rows[1234] = "bad,row"
+    rows[2345] = ""
+    text = "n,x,flag,day,cat,note\n" + "\n".join(rows) + "\n"
+    whole_report, whole = ingest_bytes(text, bad_rows="skip", validation_rules=[{"type": "range", "column": "n", "min": 2000}])
     monkeypatch.setattr(reader, "IN_MEMORY_MAX_BYTES", 0)
-    monkeypatch.setattr(reader, "BATCH_ROWS", 500)
-    streamed_report, streamed = ingest_bytes(text)
+    monkeypatch.setattr(structure, "CHUNK_BYTES", 997)
+    streamed_report, streamed = ingest_bytes(text, bad_rows="skip", validation_rules=[{"type": "range", "column": "n", "min": 2000}])
+    assert streamed.height == 2_998
     assert streamed.equals(whole)
-    assert streamed_report.columns == whole_report.columns
-    assert streamed_report.na_tokens_found == whole_report.na_tokens_found == {"NA": 429}
+    assert streamed_report == whole_report
+    assert streamed_report.na_tokens_found == {"NA": 428}
+    assert streamed_report.bad_rows.count == 1 and streamed_report.bad_rows.empty_lines_skipped == 1
+    assert streamed["note"].to_list().count("two\nlines, quoted") == 273
 
 
 def test_nan_and_bad_values_beyond_the_sample_in_plain_numeric_columns(ingest_bytes):
@@ -340,3 +349,17 @@ def test_single_numeric_row_is_data(ingest_bytes):
     report, df = ingest_bytes("1,2,3\n")
     assert not report.has_header
     assert df.rows() == [(1, 2, 3)]
+
+
+def test_several_numeric_columns_with_misfits_beyond_the_sample(ingest_bytes):
+    rows = [f"{i},{i * 2},{i}.25" for i in range(11_000)]
+    rows[10_100] = "x1,20200,10100.25"
+    rows[10_200] = "10200,x2,10200.25"
+    rows[10_300] = "10300,20600,x3"
+    report, df = ingest_bytes("a,b,c\n" + "\n".join(rows) + "\n")
+    for name, value, line in [("a", "x1", 10_102), ("b", "x2", 10_202), ("c", "x3", 10_302)]:
+        col = report.column(name)
+        assert col.unparseable_count == 1, name
+        assert (col.unparseable_sample[0].value, col.unparseable_sample[0].line_number) == (value, line)
+    assert df.schema["a"] == pl.Int64 and df.schema["c"] == pl.Float64
+    assert df.height == 11_000

@@ -160,7 +160,6 @@ class DatasetTransformed(_DatasetEvent):
     pipeline: ArtifactRef
     profile: ArtifactRef
     analysis: AnalysisOptions
-    parquet: ArtifactRef | None = Field(default=None, description="The ingested (typed, uncleaned) dataset")
 
 
 @event
@@ -176,7 +175,6 @@ class AnalysisCompleted(_DatasetEvent):
     cleaned_parquet: ArtifactRef
     model_id: uuid.UUID | None = None
     options: AnalysisOptions
-    parquet: ArtifactRef | None = Field(default=None, description="The ingested (typed, uncleaned) dataset")
 
 
 @event

@@ -429,6 +429,8 @@ def time_series(sample: DataSample, analysis: dict[str, Any], *, max_series: int
     values = values[:max_series]
     if not values:
         return None
+    plotted = {c.name for c in values}
+    patterns = [p for p in patterns if p.get("value_column") in plotted]
     marks = [text(cp) for p in patterns[:1] for cp in _list(p.get("change_points"))]
     notes = []
     for p in patterns[:3]:
@@ -557,7 +559,9 @@ def feature_importance(analysis: dict[str, Any], *, top: int = 20) -> Component 
     if not ranked:
         ranked = _importance(explanations.get("shap_global"))
         title, axis = "Feature importance (mean |SHAP|)", "mean |SHAP value|"
-    ranked = ranked[:top]
+    measured = [r for r in ranked if r[1] != 0 or r[2] != 0]
+    left_out = len(ranked) - len(measured)
+    ranked = measured[:top]
     if not ranked:
         return None
     trace = {"type": "bar", "orientation": "h", "y": [plot_text(n) for n, _, _ in ranked][::-1],
@@ -569,6 +573,7 @@ def feature_importance(analysis: dict[str, Any], *, top: int = 20) -> Component 
         chart=_figure([trace], {"margin": {"l": 10}, "xaxis": {"title": {"text": axis}},
                                 "height": max(260, 22 * len(ranked) + 90)}),
         columns=[n for n, _, _ in ranked[:5]],
+        note=f"{left_out} feature(s) with no measurable importance are left out." if left_out else None,
         refs=[text(explanations.get("chart_id"), "feature_importance"), "feature_importance", "importance"],
     )
 

@@ -56,7 +56,7 @@ async def when_analysis_completed_build_dashboard(envelope: Envelope[Any], ctx: 
     """Build the dashboard of a finished analysis and end the job with dashboard.ready."""
     event: AnalysisCompleted = envelope.payload
     await _build(envelope, ctx, runtime, dataset_id=event.dataset_id,
-                 data_ref=event.parquet or event.cleaned_parquet,
+                 data_ref=event.cleaned_parquet,
                  profile_ref=event.profile, etl_ref=event.etl_report, analysis_ref=event.analysis_result,
                  pdf=event.options.pdf, theme="light")
 

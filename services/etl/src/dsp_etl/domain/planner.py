@@ -232,7 +232,7 @@ def plan_etl(profile: Profile | dict[str, Any], *, config: EtlConfig | None = No
                 add("drop_columns", [name], f"{name}: dropped by the config", "override")
                 dropped.add(name)
                 continue
-        elif auto and not is_target:
+        elif auto and not is_target and profile.dataset.rows >= 2:  # one row makes every column "constant"
             if p.count == 0:
                 add("drop_columns", [name], f"{name}: every value is missing -> drop column")
                 dropped.add(name)

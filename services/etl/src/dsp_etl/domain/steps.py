@@ -452,6 +452,9 @@ def _fill_apply(step, state, lf, ctx):
             col = col.fill_null(strategy="forward")
         elif strategy == "bfill":
             col = col.fill_null(strategy="backward")
+        if isinstance(value, float) and dtype.is_integer():
+            # An integer column stays integer: its mean is rounded to the nearest whole value.
+            value = round(value)
         if value is not None:
             col = col.fill_null(_fill_value_expr(value, dtype))
         exprs.append(col.alias(c))

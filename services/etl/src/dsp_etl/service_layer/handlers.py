@@ -62,5 +62,5 @@ async def when_dataset_profiled_clean(envelope: Envelope[Any], ctx: HandlerConte
         )
         await uow.emit(DatasetTransformed(
             dataset_id=event.dataset_id, cleaned_parquet=cleaned, cleaned_csv=cleaned_csv, etl_report=report_ref,
-            pipeline=pipeline_ref, profile=event.profile, analysis=analysis, parquet=event.parquet,
+            pipeline=pipeline_ref, profile=event.profile, analysis=analysis,
         ))

@@ -359,7 +359,7 @@ def add_routes(app: FastAPI) -> None:
                 dataset_id=dataset_id, analysis_result=ArtifactRef.model_validate(results["analysis_result"]),
                 profile=ArtifactRef.model_validate(results["profile"]),
                 etl_report=ArtifactRef.model_validate(results["etl_report"]),
-                cleaned_parquet=ArtifactRef.model_validate(results.get("parquet") or results["cleaned_parquet"]),
+                cleaned_parquet=ArtifactRef.model_validate(results["cleaned_parquet"]),
                 pdf=body.pdf, theme=body.theme))
         runtime.relay.notify()
         return ok(request, {"job_id": str(job_id), "status": "queued"}, 202)

@@ -34,9 +34,10 @@ async def _update_dataset_for(conn: Any, store: ArtifactStore, key: str, payload
                                         quality_score=payload["quality_score"])
     elif key in ("dataset.rejected.v1", "stage.failed.v1") and job.get("kind") == "upload":
         dataset = await repository.get_dataset(conn, dataset_id)
-        if dataset is None or dataset["status"] in ("profiled",):
-            return
         status = "rejected" if key == "dataset.rejected.v1" else "failed"
+        # a rejection is the more precise verdict: the stage.failed that accompanies it must not hide it
+        if dataset is None or dataset["status"] == "profiled" or (status == "failed" and dataset["status"] == "rejected"):
+            return
         error = {"code": payload.get("code"), "message": payload.get("message") or payload.get("reason"),
                  "details": payload.get("details", {})}
         await repository.update_dataset(conn, dataset_id, status=status, error=error)

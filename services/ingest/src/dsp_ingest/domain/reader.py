@@ -7,7 +7,7 @@ import os
 import re
 import tempfile
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -29,7 +29,7 @@ from .dialect import Dialect, parse_sample_records, sniff_dialect
 from .encoding import EncodingGuess, check_decoded_text, detect_encoding, read_probe, transcode_to_utf8
 from .errors import IngestError
 from .rules import Rule, parse_rules
-from .structure import Structure, scan_structure
+from .structure import Structure, record_chunks, scan_structure
 from .types import (
     NA_TOKENS,
     ColumnPlan,
@@ -44,9 +44,8 @@ from .types import (
 __all__ = ["ingest_csv"]
 
 SAMPLE_ROWS = 10_000
-BATCH_ROWS = 250_000
 # Files up to this size (and an eighth of the free memory) are converted in one piece, which is
-# faster; larger ones stream through in batches of BATCH_ROWS rows.
+# faster; larger ones stream through in chunks of about 16 MiB of CSV.
 IN_MEMORY_MAX_BYTES = 1 << 30
 
 
@@ -231,6 +230,21 @@ def _raw_frame(
     return lf
 
 
+def _raw_chunks(
+    work: Path, dialect: Dialect, n_fields: int, plans: list[ColumnPlan], *, skip_lines: int, dropped: np.ndarray
+) -> Iterator[pl.DataFrame]:
+    """The data records as raw frames, chunk by chunk, without the dropped records."""
+    first_record = 0
+    for chunk in record_chunks(work, skip_lines, dialect.quote_char):
+        frame = pl.read_csv(chunk, **_scan_options(dialect, n_fields, plans))
+        height = frame.height
+        local = dropped[(dropped >= first_record) & (dropped < first_record + height)] - first_record
+        if len(local):
+            frame = frame.with_row_index("__rec").filter(~pl.col("__rec").is_in(local.tolist())).drop("__rec")
+        first_record += height
+        yield frame
+
+
 def _converted(lf: pl.LazyFrame, plans: list[ColumnPlan]) -> pl.LazyFrame:
     return lf.select([plan.output(pl.col(_raw_name(i))) for i, plan in enumerate(plans)])
 
@@ -254,13 +268,13 @@ def _convert_and_measure(
     dst: Path,
     *,
     expected_rows: int,
-    in_memory: bool,
+    chunks: Iterator[pl.DataFrame] | None,
     progress: Callable[[float], None],
 ) -> tuple[int, dict[str, int]]:
     """Convert the raw values, write Parquet and count nulls, NA tokens and misfits, from one parse.
 
-    ``in_memory`` converts the whole file at once (fastest, for files that fit in memory with
-    room to spare); otherwise batches stream through, so memory stays bounded by the batch size.
+    Without ``chunks`` the whole file is converted at once (fastest, for files that fit in memory
+    with room to spare); otherwise the raw chunks stream through, so memory stays bounded.
     """
     flags: list[pl.Expr] = []
     for i, plan in enumerate(plans):
@@ -273,6 +287,9 @@ def _convert_and_measure(
         base = col.str.strip_chars() if plan.strip else col
         if plan.dtype != pl.String:
             flags.append(is_na_token(base).alias(f"na_total|{i}"))
+            if not plan.strip:
+                padded = col.str.starts_with(" ") | col.str.ends_with(" ") | col.str.starts_with("\t") | col.str.ends_with("\t")
+                flags.append(padded.alias(f"padded|{i}"))
         for token in tokens_seen[i]:
             flags.append(base.is_in(list(NA_TOKENS[token])).alias(f"na|{i}|{token}"))
     outputs = [plan.output(pl.col(_raw_name(i))) for i, plan in enumerate(plans)]
@@ -289,7 +306,7 @@ def _convert_and_measure(
     writer: Any = None
     query = raw.select(outputs + flags)
     try:
-        if in_memory:
+        if chunks is None:
             frame = query.collect()
             totals = {k: int(v or 0) for k, v in frame.select(measures).row(0, named=True).items()}
             frame.select(names).write_parquet(dst, compression="lz4")
@@ -298,7 +315,8 @@ def _convert_and_measure(
         else:
             import pyarrow.parquet as pq  # only the streaming path needs an appending Parquet writer
 
-            for batch in query.collect_batches(chunk_size=BATCH_ROWS):
+            for chunk in chunks:
+                batch = chunk.select(outputs + flags)
                 for key, value in batch.select(measures).row(0, named=True).items():
                     totals[key] = totals.get(key, 0) + int(value or 0)
                 table = batch.select(names).to_arrow()
@@ -401,6 +419,83 @@ def _validate(
     return results
 
 
+def _convert_with_retries(
+    work: Path,
+    dst: Path,
+    dialect: Dialect,
+    n_fields: int,
+    plans: list[ColumnPlan],
+    tokens_seen: list[set[str]],
+    structure: Structure,
+    *,
+    skip_lines: int,
+    has_header: bool,
+    dropped: np.ndarray,
+    size: int,
+    warnings: list[str],
+    progress: ProgressFn,
+) -> tuple[int, dict[str, int]]:
+    """Convert the whole file, revising plans the full data contradicts (updates ``plans`` in place).
+
+    A value the fast numeric parser rejects sends its column through string conversion; padded
+    values beyond the sample switch trimming on; a column where over ``DEMOTE_SHARE`` of the
+    values misfit is read as text. Each revision costs one more pass, and there are few.
+    """
+    header_records = 1 if has_header else 0
+    header_lines = 1 + structure.multiline.get(0, 0) if has_header else 0
+    expected_rows = max(0, structure.record_count - header_records - len(dropped))
+    in_memory = size <= _in_memory_limit()
+    for attempt in range(3):
+        low, high = (0.3, 0.8) if attempt == 0 else (0.8, 0.85)
+        native_failures = 0
+        while True:
+            raw = _raw_frame(work, dialect, n_fields, skip_lines=skip_lines, has_header=has_header, drop=dropped, plans=plans)
+            chunks = None if in_memory else _raw_chunks(
+                work, dialect, n_fields, plans, dropped=dropped, skip_lines=skip_lines + header_lines
+            )
+            try:
+                row_count, stats = _convert_and_measure(
+                    raw, plans, tokens_seen, dst, expected_rows=expected_rows, chunks=chunks,
+                    progress=lambda f, low=low, high=high: progress(low + (high - low) * f, "Converting to Parquet"),
+                )
+                break
+            except _NativeParseError as exc:
+                # A value the parser rejected: that column goes the string way (all of them after
+                # a second failure, or when the parser did not say which), so a few passes at most.
+                native_failures += 1
+                for i, plan in enumerate(plans):
+                    if exc.column is None or exc.column == i or native_failures >= 2:
+                        plan.native = False
+        retry = False
+        for i, plan in enumerate(plans):
+            bad_cells = stats.get(f"bad|{i}", 0)
+            if not bad_cells or plan.overridden:
+                continue
+            if not plan.strip and stats.get(f"padded|{i}", 0):
+                # The sample had no padded values but some further down are: trim and convert again.
+                plan.strip = retry = True
+                continue
+            present = row_count - stats[f"null|{i}"] + bad_cells
+            if present and bad_cells / present > DEMOTE_SHARE and attempt < 2:
+                warnings.append(
+                    f"Column {plan.name!r} looked {plan.semantic_type} in the sample but {bad_cells} value(s) "
+                    "further down do not fit; it is read as text."
+                )
+                plans[i] = replace(plan, semantic_type="text", dtype=pl.String(), confidence=round(1 - bad_cells / present, 3),
+                                   convert=lambda e: e, unit=None, date=None)
+                retry = True
+        if not retry:
+            break
+    na_mismatch = any(
+        stats[f"na_total|{i}"] != sum(stats.get(f"na|{i}|{t}", 0) for t in NA_TOKENS) for i in range(len(plans))
+    )
+    if na_mismatch:
+        # An NA spelling the sample did not show: count every spelling in one more (read-only) pass.
+        raw = _raw_frame(work, dialect, n_fields, skip_lines=skip_lines, has_header=has_header, drop=dropped)
+        stats.update(_stats_frame(raw, plans, tokens_seen, all_tokens=True).collect().row(0, named=True))
+    return row_count, stats
+
+
 def ingest_csv(
     src: Path,
     dst_parquet: Path,
@@ -410,8 +505,10 @@ def ingest_csv(
 ) -> IngestReport:
     """Read a CSV of unknown dialect and encoding, type its columns and write it as Parquet.
 
-    The dialect, encoding, header and column types are sniffed on a sample; the whole file
-    is then converted by one streaming Polars plan, so files larger than memory work.
+    The encoding, dialect, header and column types are sniffed on a sample. A first pass over
+    the raw lines finds ragged and blank records with their line numbers; a second converts
+    every column with vectorised Polars expressions and writes Parquet. Large files go through
+    both passes in chunks, so files larger than memory work.
 
     Parameters
     ----------
@@ -433,7 +530,7 @@ def ingest_csv(
     ------
     IngestError
         With ``code`` one of ``empty_file``, ``binary_file``, ``unknown_encoding``,
-        ``no_columns``, ``csv_ragged_rows``, ``csv_unclosed_quote``,
+        ``no_columns``, ``csv_ragged_rows``, ``csv_unclosed_quote``, ``csv_unparseable``,
         ``invalid_type_override`` or ``invalid_rules``.
     """
     report_progress = progress or no_progress
@@ -504,50 +601,11 @@ def ingest_csv(
         dropped = np.array(sorted({b.record - header_records for b in bad} | {r - header_records for r in structure.blank_records}), dtype=np.int64)
 
         tmp_out = tmp / "out.parquet"
-        for attempt in range(3):
-            low = 0.3 if attempt == 0 else 0.8
-            high = 0.8 if attempt == 0 else 0.85
-            while True:
-                raw = _raw_frame(work, dialect, n_fields, skip_lines=skip_lines, has_header=has_header, drop=dropped, plans=plans)
-                try:
-                    row_count, stats = _convert_and_measure(
-                        raw, plans, tokens_seen, tmp_out,
-                        expected_rows=max(0, structure.record_count - header_records - len(dropped)),
-                        in_memory=size <= _in_memory_limit(),
-                        progress=lambda f, low=low, high=high: report_progress(low + (high - low) * f, "Converting to Parquet"),
-                    )
-                    break
-                except _NativeParseError as exc:
-                    # A value the parser rejected: that column (or all, if unnamed) goes the string way.
-                    for i, plan in enumerate(plans):
-                        if exc.column is None or exc.column == i:
-                            plan.native = False
-            retry = False
-            for i, plan in enumerate(plans):
-                bad_cells = stats.get(f"bad|{i}", 0)
-                if not bad_cells or plan.overridden:
-                    continue
-                if not plan.strip:
-                    # The sample had no padded values; some further down may be. Trim and retry.
-                    plan.strip = retry = True
-                    continue
-                present = row_count - stats[f"null|{i}"] + bad_cells
-                if present and bad_cells / present > DEMOTE_SHARE and attempt < 2:
-                    warnings.append(
-                        f"Column {plan.name!r} looked {plan.semantic_type} in the sample but {bad_cells} value(s) "
-                        "further down do not fit; it is read as text."
-                    )
-                    plans[i] = replace(plan, semantic_type="text", dtype=pl.String(), confidence=round(1 - bad_cells / present, 3),
-                                       convert=lambda e: e, unit=None, date=None)
-                    retry = True
-            if not retry:
-                break
-        na_mismatch = any(
-            stats[f"na_total|{i}"] != sum(stats.get(f"na|{i}|{t}", 0) for t in NA_TOKENS) for i in range(len(plans))
+        row_count, stats = _convert_with_retries(
+            work, tmp_out, dialect, n_fields, plans, tokens_seen, structure,
+            skip_lines=skip_lines, has_header=has_header, dropped=dropped, size=size,
+            warnings=warnings, progress=report_progress,
         )
-        if na_mismatch:
-            raw = _raw_frame(work, dialect, n_fields, skip_lines=skip_lines, has_header=has_header, drop=dropped)
-            stats.update(_stats_frame(raw, plans, tokens_seen, all_tokens=True).collect().row(0, named=True))
 
         report_progress(0.85, "Summarising")
         bad_columns = [i for i in range(len(plans)) if stats.get(f"bad|{i}", 0)]

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import csv
 import io
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -20,9 +21,10 @@ import polars as pl
 from .dialect import Dialect
 from .errors import IngestError
 
-__all__ = ["BadRecord", "Structure", "scan_structure"]
+__all__ = ["BadRecord", "Structure", "record_chunks", "scan_structure"]
 
 _UNUSED_SEPARATORS = ("\x1f", "\x1e", "\x1d", "\x01")
+CHUNK_BYTES = 16 << 20
 
 
 @dataclass(frozen=True)
@@ -69,6 +71,54 @@ def _unused_separator(sample: str) -> str:
     return _UNUSED_SEPARATORS[0]
 
 
+def _line_chunks(path: Path, skip_lines: int) -> Iterator[bytes]:
+    """The file after ``skip_lines`` lines, in chunks of about ``CHUNK_BYTES`` that end on a line break."""
+    chunk_bytes = CHUNK_BYTES
+    with path.open("rb") as fh:
+        for _ in range(skip_lines):
+            fh.readline()
+        carry = b""
+        while True:
+            block = fh.read(chunk_bytes)
+            if not block:
+                if carry:
+                    yield carry
+                return
+            data = carry + block
+            cut = data.rfind(b"\n")
+            if cut < 0:
+                carry = data
+                continue
+            carry = data[cut + 1 :]
+            yield data[: cut + 1]
+
+
+def record_chunks(path: Path, skip_lines: int, quote: str | None, *, chunk_bytes: int | None = None) -> Iterator[bytes]:
+    """The file after ``skip_lines`` lines, in chunks of whole records (never cut inside quotes)."""
+    chunk_bytes = chunk_bytes or CHUNK_BYTES
+    q = quote.encode() if quote else b""
+    with path.open("rb") as fh:
+        for _ in range(skip_lines):
+            fh.readline()
+        carry = b""
+        while True:
+            block = fh.read(chunk_bytes)
+            if not block:
+                if carry:
+                    yield carry
+                return
+            data = carry + block
+            cut = data.rfind(b"\n")
+            # Each chunk starts on a record boundary, so an odd quote count before the cut means inside quotes.
+            while cut >= 0 and q and data.count(q, 0, cut + 1) % 2:
+                cut = data.rfind(b"\n", 0, cut)
+            if cut < 0:
+                carry = data
+                continue
+            carry = data[cut + 1 :]
+            yield data[: cut + 1]
+
+
 def _field_count(text: str, dialect: Dialect) -> int:
     reader = csv.reader(
         io.StringIO(text, newline=""),
@@ -93,42 +143,59 @@ def scan_structure(path: Path, dialect: Dialect, n_fields: int, *, skip_lines: i
         ``csv_unclosed_quote`` when a quoted field is never closed.
     """
     sep = _unused_separator(sample_text)
-    lines = pl.scan_csv(
-        path,
-        has_header=False,
-        separator=sep,
-        quote_char=None,
-        schema={"line": pl.String},
-        empty_string_is_null=False,
-        skip_lines=skip_lines,
-        truncate_ragged_lines=True,
-    )
-    line = pl.col("line").fill_null("")
+
+    def read_lines(chunk: bytes) -> pl.DataFrame:
+        return pl.read_csv(
+            chunk,
+            has_header=False,
+            separator=sep,
+            quote_char=None,
+            schema={"line": pl.String},
+            empty_string_is_null=False,
+            truncate_ragged_lines=True,
+        )
+
+    line = pl.col("line")
     quote = dialect.quote_char
     delim = dialect.delimiter
-    n_quotes = line.str.count_matches(quote, literal=True) if quote else pl.lit(0, dtype=pl.UInt32)
-    lf = lines.with_row_index("ln").with_columns(nq=n_quotes.cast(pl.Int64))
-    lf = lf.with_columns(starts=((pl.col("nq").cum_sum() - pl.col("nq")) % 2) == 0)
-    lf = lf.with_columns(rec=pl.col("starts").cast(pl.Int64).cum_sum() - 1)
-    single = pl.col("starts") & (pl.col("nq") % 2 == 0)
     naive_fields = line.str.count_matches(delim, literal=True) + 1
-    # Cheap literal counts first; the quote-aware regex only runs on the few lines they cannot settle.
-    candidates = lf.with_columns(single=single).filter(
-        ~pl.col("single") | (naive_fields != n_fields) | (line.str.strip_chars() == "")
-    )
     if quote:
         q = "\\" + quote if quote in ".^$*+?()[]{}|\\" else quote
         exact = line.str.replace_all(f"{q}[^{q}]*{q}", "").str.count_matches(delim, literal=True) + 1
     else:
         exact = naive_fields
-    flagged = candidates.with_columns(fields=exact.cast(pl.Int64)).filter(
-        ~pl.col("single") | (pl.col("fields") != n_fields) | (line.str.strip_chars() == "")
-    )
-    flagged = flagged.select("ln", "rec", "line", "fields", "single")
-    summary = lf.select(lines=pl.len(), records=pl.col("starts").sum(), parity=pl.col("nq").sum() % 2)
-    flagged_df, summary_df = pl.collect_all([flagged, summary])
-    n_lines = int(summary_df["lines"][0] or 0)
-    n_records = int(summary_df["records"][0] or 0)
+    blank = line.str.strip_chars() == ""
+    # Batches keep memory bounded; quote parity and record numbers carry from one batch to the next.
+    parity = 0
+    n_lines = 0
+    n_records = 0
+    flagged_parts: list[pl.DataFrame] = []
+    for chunk in _line_chunks(path, skip_lines):
+        batch = read_lines(chunk).with_columns(line.fill_null(""))
+        if quote:
+            n_quotes = batch.select(line.str.count_matches(quote, literal=True).cast(pl.Int64)).to_series()
+        else:
+            n_quotes = pl.Series("nq", [0] * batch.height, dtype=pl.Int64)
+        before = n_quotes.cum_sum() - n_quotes + parity
+        starts = (before % 2) == 0
+        frame = batch.with_columns(
+            ln=pl.int_range(n_lines, n_lines + batch.height, dtype=pl.Int64),
+            rec=starts.cast(pl.Int64).cum_sum() + (n_records - 1),
+            single=starts & (n_quotes % 2 == 0),
+        )
+        # Cheap literal counts first; the quote-aware regex only runs on the few lines they cannot settle.
+        candidates = frame.filter(~pl.col("single") | (naive_fields != n_fields) | blank)
+        if candidates.height:
+            candidates = candidates.with_columns(fields=exact.cast(pl.Int64)).filter(
+                ~pl.col("single") | (pl.col("fields") != n_fields) | blank
+            )
+            flagged_parts.append(candidates.select("ln", "rec", "line", "fields", "single"))
+        parity = int((parity + int(n_quotes.sum() or 0)) % 2)
+        n_lines += batch.height
+        n_records += int(starts.sum())
+    schema = {"ln": pl.Int64, "rec": pl.Int64, "line": pl.String, "fields": pl.Int64, "single": pl.Boolean}
+    flagged_df = pl.concat(flagged_parts) if flagged_parts else pl.DataFrame(schema=schema)
+    summary_df = pl.DataFrame({"parity": [parity]})
     structure = Structure(skip_lines=skip_lines, line_count=n_lines, record_count=n_records)
     if summary_df["parity"][0]:
         opened = flagged_df.filter(~pl.col("single"))

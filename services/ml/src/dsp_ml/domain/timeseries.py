@@ -16,6 +16,7 @@ __all__ = ["RegularSeries", "forecast_series", "regular_series", "time_pattern"]
 
 _MIN_PERIODS = 24
 _MAX_POINTS = 600
+_MIN_HISTORY = 200
 _MAX_MODEL_SEASON = 24
 
 # median spacing in days -> (polars interval, pandas frequency, season length, horizon)
@@ -72,8 +73,10 @@ def regular_series(frame: pl.DataFrame, time_column: str, value_column: str) -> 
     else:
         return None
     grid = grid.with_columns(pl.col(value_column).interpolate().forward_fill().backward_fill())
-    if grid.height > _MAX_POINTS:
-        grid = grid.tail(_MAX_POINTS)
+    # seasonal ARIMA grows costly with length; sixteen cycles of recent history are plenty to forecast one
+    keep = min(_MAX_POINTS, max(_MIN_HISTORY, 16 * season))
+    if grid.height > keep:
+        grid = grid.tail(keep)
     timestamps = pd.DatetimeIndex(grid[time_column].to_pandas())
     if season > 1 and grid.height < 2 * season + horizon:
         season = 1
@@ -191,9 +194,11 @@ def forecast_series(series: RegularSeries, *, n_windows: int = 3) -> ForecastRep
     baseline = SeasonalNaive(season_length=season) if season > 1 else Naive()
     baseline_name = "SeasonalNaive" if season > 1 else "Naive"
     # seasonal ARIMA and ETS are impractical for long cycles (weekly data, m = 52): there they
-    # model the trend, and Theta's classical decomposition carries the season
+    # model the trend, and Theta's classical decomposition carries the season. The ARIMA search
+    # is approximate and capped, as the full stepwise search costs seconds of CPU per window.
     short = season if season <= _MAX_MODEL_SEASON else 1
-    models = [AutoETS(season_length=short), AutoARIMA(season_length=short), AutoTheta(season_length=season),
+    models = [AutoETS(season_length=short), AutoARIMA(season_length=short, approximation=True, nmodels=20),
+              AutoTheta(season_length=season),
               baseline]
     frame = pd.DataFrame({"unique_id": "series", "ds": series.timestamps, "y": series.values})
     engine = StatsForecast(models=models, freq=series.frequency, n_jobs=1)

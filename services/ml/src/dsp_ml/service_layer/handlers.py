@@ -64,5 +64,5 @@ async def when_dataset_transformed_analyze(envelope: Envelope[Any], ctx: Handler
         await uow.emit(AnalysisCompleted(
             dataset_id=event.dataset_id, analysis_result=analysis_ref, profile=event.profile,
             etl_report=event.etl_report, cleaned_parquet=event.cleaned_parquet,
-            model_id=model_id if model_ref is not None else None, options=options, parquet=event.parquet,
+            model_id=model_id if model_ref is not None else None, options=options,
         ))

@@ -20,7 +20,6 @@ from .numerics import chi_square_uniform_p
 
 __all__ = ["AlertThresholds", "find_alerts"]
 
-_SENTINEL_NUMBERS = (-9999999.0, -999999.0, -99999.0, -9999.0, -999.0, -99.0, 9999999.0, 999999.0, 99999.0, 9999.0, 999.0)
 _SENTINEL_TEXT = frozenset(
     {"unknown", "n/a", "na", "n.a.", "none", "null", "nil", "-", "--", "?", "missing", "not available",
      "nan", "undefined", "tbd", "not applicable", "no data", "#n/a", "empty", "blank", "."}
@@ -117,7 +116,7 @@ def _column_alerts(c: ColumnProfile, f: ColumnFacts, rows: int, t: AlertThreshol
                               f"'{c.name}' is dominated by few values (imbalance {imbalance:.2f}; "
                               f"the most frequent holds {_pct(counts.max() / counts.sum())}).",
                               imbalance=imbalance, top_share=float(counts.max() / counts.sum())))
-        if counts.size > 2:
+        if counts.size > 2 and not id_like and c.distinct_fraction < 0.5:
             p = chi_square_uniform_p(counts)
             if p > t.uniform_p_value:
                 out.append(_alert("UNIFORM", name, "info",
@@ -144,29 +143,32 @@ def _column_alerts(c: ColumnProfile, f: ColumnFacts, rows: int, t: AlertThreshol
                               f"quartiles; {n.outliers_mad} have a robust z-score above 3.5.",
                               outliers_iqr=n.outliers_iqr, outliers_mad=n.outliers_mad, fraction=out_frac,
                               lower_fence=(n.p25 or 0) - 1.5 * (n.iqr or 0), upper_fence=(n.p75 or 0) + 1.5 * (n.iqr or 0)))
-        if c.histogram is not None and len(c.histogram.counts) > 2 and c.distinct > len(c.histogram.counts):
+        if (c.histogram is not None and len(c.histogram.counts) > 2 and c.distinct > len(c.histogram.counts)
+                and not id_like):
             p = chi_square_uniform_p(np.asarray(c.histogram.counts))
             if p > t.uniform_p_value:
                 out.append(_alert("UNIFORM", name, "info",
                                   f"The values of '{c.name}' are uniformly spread (chi-square p={p:.4f}).",
                                   p_value=p))
-        out.extend(_disguised_numeric(c, n))
+        out.extend(_disguised_numeric(c, n, f.sentinel_counts))
 
     if c.strings is not None and f.value_counts is not None:
         out.extend(_string_alerts(c, f.value_counts, t))
     return out
 
 
-def _disguised_numeric(c: ColumnProfile, n) -> list[Alert]:
+def _disguised_numeric(c: ColumnProfile, n, sentinel_counts: dict[float, int]) -> list[Alert]:
     out = []
-    tops = {float(v.value): v.count for v in c.top_values if isinstance(v.value, int | float) and not isinstance(v.value, bool)}
-    for sentinel in _SENTINEL_NUMBERS:
-        hits = tops.get(sentinel, 0)
-        if not hits:
-            continue
-        # a sentinel stands apart from the rest: no other value within a factor 10 on its side
-        others_min = n.p5 if n.p5 is not None else n.min
-        if (sentinel < 0 and others_min is not None and others_min >= 0) or (sentinel > 0 and n.p95 is not None and n.p95 < sentinel / 10) or (sentinel < 0 and n.p50 is not None and n.p50 > sentinel / 10 and hits < c.count / 2):
+    for sentinel, hits in sorted(sentinel_counts.items(), key=lambda kv: -kv[1]):
+        if hits >= c.count / 2 or hits < max(2, 0.001 * c.count):
+            continue  # the bulk of the column, or too rare to be a habit rather than chance
+        # a code stands apart from the other values: opposite sign, or ten times beyond the bulk
+        apart = (
+            (sentinel < 0 and n.p5 is not None and n.p5 >= 0)
+            or (sentinel > 0 and n.p95 is not None and n.p95 < sentinel / 10)
+            or (sentinel < 0 and n.p5 is not None and n.p5 > sentinel / 10)
+        )
+        if apart:
             out.append(_alert("DISGUISED_MISSING", [c.name], "warning",
                               f"'{c.name}' holds {hits} values of {sentinel:g}, a usual code for a missing value.",
                               value=sentinel, count=hits))

@@ -22,6 +22,7 @@ from shared_contracts.profile import (
     Histogram,
     Monotonicity,
     NumericStats,
+    SemanticType,
     StringStats,
     ValueCount,
 )
@@ -36,6 +37,9 @@ __all__ = [
 ]
 
 TOP_VALUES = 10
+SENTINEL_NUMBERS = (-9999999.0, -999999.0, -99999.0, -9999.0, -999.0, -99.0, 9999999.0, 999999.0, 99999.0, 9999.0, 999.0)
+"""Numbers commonly used as codes for a missing value."""
+_SEMANTIC_TYPES = frozenset(SemanticType.__args__)  # type: ignore[attr-defined]
 HISTOGRAM_BINS = 30
 _MAD_NORMAL = 1.4826
 _MAD_Z = 3.5
@@ -56,6 +60,7 @@ class ColumnFacts:
     is_temporal: bool = False
     is_string: bool = False
     rounding_merges: bool = False
+    sentinel_counts: dict[float, int] = field(default_factory=dict)
 
 
 def _is_numeric_dtype(dtype: pl.DataType) -> bool:
@@ -182,6 +187,7 @@ class _Numeric:
     unique: int
     top: list[tuple[Any, int]]
     rounding_merges: bool = False
+    sentinel_counts: dict[float, int] = field(default_factory=dict)
 
 
 def round_significant(values: np.ndarray, digits: int = 6) -> np.ndarray:
@@ -287,7 +293,12 @@ def numeric_stats(values: np.ndarray, *, bins: int = HISTOGRAM_BINS) -> _Numeric
         # rounding is monotone, so the rounded sorted values are sorted: count their runs
         rounded = round_significant(present_sorted)
         merges = int(np.count_nonzero(rounded[1:] != rounded[:-1])) + 1 < distinct
-    return _Numeric(stats, hist, distinct, unique, top, merges)
+    sentinels = {}
+    for code in SENTINEL_NUMBERS:
+        hits = int(np.searchsorted(sorted_finite, code, side="right") - np.searchsorted(sorted_finite, code, side="left"))
+        if hits:
+            sentinels[code] = hits
+    return _Numeric(stats, hist, distinct, unique, top, merges, sentinels)
 
 
 def _string_stats(vc: pl.DataFrame, value_col: str) -> StringStats:
@@ -439,6 +450,8 @@ def profile_column(
         The column profile and reusable intermediates.
     """
     now = now or datetime.now(UTC)
+    if semantic_type not in _SEMANTIC_TYPES:
+        semantic_type = None  # unknown to this version of the contract: infer one
     dtype = series.dtype
     rows = series.len()
     null_mask = series.is_null()
@@ -462,6 +475,7 @@ def profile_column(
         semantic = semantic_type or infer_semantic_type(dtype, distinct=num.distinct, count=count)
         facts.is_numeric = True
         facts.rounding_merges = num.rounding_merges
+        facts.sentinel_counts = num.sentinel_counts
         facts.profile = ColumnProfile(
             **base,
             semantic_type=semantic,

@@ -2,8 +2,8 @@
 
 Only a batch of columns is in memory at a time (the Parquet file is columnar, so reading a
 subset of columns is cheap); what needs every column at once (duplicate rows, co-missing
-patterns, correlations) is built from compact per-row summaries: a 64-bit row hash per batch,
-a missing bit mask per column, and a bounded random sample of rows.
+patterns, correlations) is built from compact per-row summaries: a 128-bit fingerprint of each
+row (folded batch by batch), a missing mask per column, and a bounded random sample of rows.
 """
 
 from __future__ import annotations
@@ -52,14 +52,12 @@ _SAMPLE_SEED = 20_240_601
 
 
 def _estimated_width(dtype: pl.DataType) -> int:
+    """Bytes per value in memory, with room for the working copies of the statistics."""
     if dtype in (pl.String, pl.Binary) or isinstance(dtype, pl.List | pl.Struct | pl.Array | pl.Object):
         return 40
     if dtype == pl.Boolean:
         return 1
-    try:
-        return max(1, dtype.to_physical().size_in_bytes() if hasattr(dtype, "size_in_bytes") else 8)
-    except Exception:
-        return 8
+    return 8
 
 
 def _batches(schema: pl.Schema, rows: int) -> list[list[str]]:
