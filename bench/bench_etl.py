@@ -1,4 +1,4 @@
-"""ETL benchmark: the default auto plan with `dsp_etl.domain.run_etl` against the same cleaning in pandas.
+"""ETL benchmark: the default auto plan with `etl_core.run_etl` against the same cleaning in pandas.
 
     .venv/bin/python bench/bench_etl.py [--rows N] [--repeat R] [--write-docs]
 
@@ -32,7 +32,7 @@ import polars as pl
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "bench"))
 
-from dsp_etl.domain import plan_etl, run_etl  # noqa: E402
+from etl_core import plan_etl, run_etl  # noqa: E402
 from gen_data import CHUNK_ROWS, generate_chunk  # noqa: E402
 from shared_contracts.etl import EtlPlan  # noqa: E402
 from shared_contracts.profile import Profile  # noqa: E402
@@ -49,7 +49,7 @@ def make_profile(parquet: Path) -> tuple[Profile, str]:
     try:
         from dsp_profile.domain import profile_dataset
     except ImportError:
-        from dsp_etl.domain.quick_profile import quick_profile
+        from etl_core.quick_profile import quick_profile
 
         return quick_profile(pl.read_parquet(parquet)), "minimal profile (dsp_profile not installed)"
     return profile_dataset(parquet), "profile stage"

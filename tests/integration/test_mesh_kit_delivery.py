@@ -6,17 +6,18 @@ from __future__ import annotations
 import asyncio
 import json
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import aio_pika
 import psycopg
 import pytest
 from mesh_kit.consumer import Delivery, HandlerContext, Outcome, StageError, StageRunner
-from mesh_kit.db import migrate_service, open_pool, role_name, with_user
+from mesh_kit.db import migrate_service, open_pool, role_name, with_database, with_user
 from mesh_kit.outbox import OutboxRelay
 from mesh_kit.publisher import AmqpPublisher, PublishError
 from mesh_kit.topology import Topology
+from psycopg import sql
 from shared_contracts import ArtifactRef, Envelope
 from shared_contracts.events import DatasetUploaded
 
@@ -39,15 +40,28 @@ def _delivery(envelope: Envelope[Any], **headers: Any) -> Delivery:
                     message_id=str(envelope.event_id))
 
 
+@pytest.fixture(scope="module")
+def kit_database(infra) -> Iterator[str]:
+    """A database of this module's own, apart from the one a running mesh may use."""
+    name = f"dsp_test_{infra.run_id}_kit"
+    maintenance = with_database(infra.admin_database_url, "postgres")
+    with psycopg.connect(maintenance, autocommit=True) as conn:
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    yield with_database(infra.admin_database_url, name)
+    with psycopg.connect(maintenance, autocommit=True) as conn:
+        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+
+
 @pytest.fixture
-async def runtime(infra) -> AsyncIterator[dict[str, Any]]:
-    migrate_service(SERVICE, admin_url=infra.admin_database_url, package="dsp_ingest")
-    with psycopg.connect(infra.admin_database_url, autocommit=True) as conn:
+async def runtime(infra, kit_database: str) -> AsyncIterator[dict[str, Any]]:
+    migrate_service(SERVICE, admin_url=kit_database, package="dsp_ingest")
+    with psycopg.connect(kit_database, autocommit=True) as conn:
         conn.execute("CREATE TABLE IF NOT EXISTS ingest.effects (event_id uuid, note text)")
         conn.execute("GRANT ALL ON ingest.effects TO dsp_ingest")
         conn.execute("TRUNCATE ingest.effects, ingest.inbox, ingest.outbox")
-    topology = Topology(exchange=f"dsp.events.{uuid.uuid4().hex[:6]}", retry_delays_ms=(100, 200))
-    pool = await open_pool(with_user(infra.admin_database_url, role_name(SERVICE)), schema=SERVICE)
+    suffix = uuid.uuid4().hex[:6]  # own exchange and queues: a mesh may be running in the same vhost
+    topology = Topology(exchange=f"dsp.events.{suffix}", prefix=f"itest{suffix}", retry_delays_ms=(100, 200))
+    pool = await open_pool(with_user(kit_database, role_name(SERVICE)), schema=SERVICE)
     publisher = AmqpPublisher(infra.amqp_url, topology, service=SERVICE)
     await publisher.connect()
     relay = OutboxRelay(pool, publisher, service=SERVICE, poll_s=0.1)

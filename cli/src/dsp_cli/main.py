@@ -144,7 +144,7 @@ def etl(file: FileArg, out: OutOpt = Path("out"),
         target: Annotated[str | None, typer.Option(help="Target column (kept out of feature steps)")] = None,
         schema: SchemaOpt = None, bad_rows: BadRowsOpt = "reject", quiet: QuietOpt = False) -> None:
     """Read, profile and clean FILE; writes OUT/cleaned.<format> and OUT/etl_report.json."""
-    from dsp_etl.domain import ConfigError, load_config, run_etl
+    from etl_core import ConfigError, load_config, run_etl
 
     _check_input(file)
     if fmt not in ("parquet", "csv"):
@@ -183,7 +183,7 @@ def analyze(file: FileArg, out: OutOpt = Path("out"),
             quiet: QuietOpt = False) -> None:
     """Run the whole pipeline on FILE; writes profile.json, analysis.json and dashboard.html to OUT."""
     from dsp_dashboard.domain import build_dashboard
-    from dsp_etl.domain import ConfigError, load_config, run_etl
+    from etl_core import ConfigError, load_config, run_etl
     from dsp_ml.domain import AnalysisError
     from dsp_ml.domain import analyze as run_analysis
 

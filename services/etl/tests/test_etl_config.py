@@ -6,8 +6,8 @@ import json
 
 import polars as pl
 import pytest
-from dsp_etl.domain import ConfigError, TargetNotFoundError, load_config, plan_etl
-from dsp_etl.domain.quick_profile import quick_profile
+from etl_core import ConfigError, TargetNotFoundError, load_config, plan_etl
+from etl_core.quick_profile import quick_profile
 from shared_contracts.etl import EtlConfig
 
 YAML = """

@@ -6,7 +6,7 @@ import csv
 import re
 
 import polars as pl
-from dsp_etl.domain import defuse_formulas, write_safe_csv
+from etl_core import defuse_formulas, write_safe_csv
 from hypothesis import given, settings
 from hypothesis import strategies as st
 

@@ -6,7 +6,7 @@ import textwrap
 
 import polars as pl
 import pytest
-from dsp_etl.domain import (
+from etl_core import (
     PLUGINS_DIR_ENV,
     PluginError,
     apply_pipeline,
@@ -15,13 +15,13 @@ from dsp_etl.domain import (
     load_plugin,
     plan_etl,
 )
-from dsp_etl.domain.quick_profile import quick_profile
+from etl_core.quick_profile import quick_profile
 from shared_contracts.etl import EtlConfig, FittedPipeline
 
 GOOD = '''
 import polars as pl
 from pydantic import BaseModel, ConfigDict
-from dsp_etl.domain import TransformPlugin
+from etl_core import TransformPlugin
 
 
 class AddConstant(TransformPlugin):
@@ -96,7 +96,7 @@ def test_a_plugin_that_fails_to_import_is_named(plugins_dir):
 
 def test_a_plugin_without_transform_is_named(plugins_dir):
     (plugins_dir / "lazy.py").write_text(
-        "from dsp_etl.domain import TransformPlugin\n\nclass Lazy(TransformPlugin):\n    name = 'lazy_one'\n"
+        "from etl_core import TransformPlugin\n\nclass Lazy(TransformPlugin):\n    name = 'lazy_one'\n"
     )
     with pytest.raises(PluginError, match="'lazy_one'.*transform"):
         discover_plugins(plugins_dir)
@@ -125,7 +125,7 @@ def test_bad_plugin_config_fails_at_planning_before_any_data_is_read(plugins_dir
 
 def test_a_plugin_whose_state_is_not_json_is_named(plugins_dir):
     (plugins_dir / "bad_state.py").write_text(textwrap.dedent('''
-        from dsp_etl.domain import TransformPlugin
+        from etl_core import TransformPlugin
 
         class BadState(TransformPlugin):
             name = "bad_state"
@@ -144,7 +144,7 @@ def test_a_plugin_whose_state_is_not_json_is_named(plugins_dir):
 
 def test_a_plugin_failing_at_transform_is_named(plugins_dir):
     (plugins_dir / "boom.py").write_text(textwrap.dedent('''
-        from dsp_etl.domain import TransformPlugin
+        from etl_core import TransformPlugin
 
         class Boom(TransformPlugin):
             name = "boom"

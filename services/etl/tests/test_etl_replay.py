@@ -7,8 +7,8 @@ import json
 import numpy as np
 import polars as pl
 import pytest
-from dsp_etl.domain import apply_pipeline, fit_pipeline, plan_etl
-from dsp_etl.domain.quick_profile import quick_profile
+from etl_core import apply_pipeline, fit_pipeline, plan_etl
+from etl_core.quick_profile import quick_profile
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from polars.testing import assert_frame_equal

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import polars as pl
 import pytest
-from dsp_etl.domain import apply_pipeline, run_etl
-from dsp_etl.domain.quick_profile import quick_profile
+from etl_core import apply_pipeline, run_etl
+from etl_core.quick_profile import quick_profile
 from shared_contracts.etl import EtlConfig, EtlReport, FittedPipeline
 
 ROW_DROPPING = {"dedupe", "drop_rows_missing"}
@@ -173,7 +173,7 @@ def test_steps_naming_absent_columns_are_reported_as_warnings(tmp_path):
 
 
 def test_streaming_path_for_big_files_gives_the_same_result(tmp_path, dataset, monkeypatch):
-    import dsp_etl.domain.run as run_module
+    import etl_core.run as run_module
 
     frame = dataset("penguins_raw")
     (tmp_path / "a").mkdir()

@@ -8,7 +8,7 @@ from datetime import date, datetime
 import numpy as np
 import polars as pl
 import pytest
-from dsp_etl.domain import apply_pipeline, fit_pipeline
+from etl_core import apply_pipeline, fit_pipeline
 from scipy import stats
 from shared_contracts.etl import EtlPlan, EtlStep
 from sklearn.preprocessing import MinMaxScaler, RobustScaler, StandardScaler

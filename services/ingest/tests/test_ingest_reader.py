@@ -165,6 +165,7 @@ def test_day_first_dates_decided_by_data(ingest_bytes):
     decision = report.column("when").date
     assert decision is not None and decision.day_first is True and not decision.ambiguous
     assert decision.day_first_evidence == 1
+    assert (report.column("when").date_format, report.column("when").day_first) == ("%d/%m/%Y", True)
     assert df["when"].to_list() == [dt.date(2024, 4, 3), dt.date(2023, 12, 25), dt.date(2024, 2, 1)]
 
 
@@ -363,3 +364,19 @@ def test_several_numeric_columns_with_misfits_beyond_the_sample(ingest_bytes):
         assert (col.unparseable_sample[0].value, col.unparseable_sample[0].line_number) == (value, line)
     assert df.schema["a"] == pl.Int64 and df.schema["c"] == pl.Float64
     assert df.height == 11_000
+
+
+def test_na_spelling_only_beyond_the_sample_is_counted(ingest_bytes):
+    rows = [f"{i},{'NA' if i % 100 == 0 else 'w' + str(i % 9)}" for i in range(11_000)]
+    rows[10_500] = "10500,null"
+    rows[10_501] = "10501,?"
+    report, df = ingest_bytes("k,v\n" + "\n".join(rows) + "\n")
+    assert report.na_tokens_found == {"NA": 109, "null": 1, "?": 1}  # row 10,500 held NA before
+    assert df["v"].null_count() == 111
+
+
+def test_blanks_between_delimiter_and_quoted_field(ingest_bytes):
+    text = 'name, city, note\nAnn, "Paris, FR", ok\nBob, "Lyon, FR", "fine, ""thanks"""\nCy, Oslo, good\n'
+    report, df = ingest_bytes(text)
+    assert df.rows() == [("Ann", "Paris, FR", "ok"), ("Bob", "Lyon, FR", 'fine, "thanks"'), ("Cy", "Oslo", "good")]
+    assert report.bad_rows.count == 0

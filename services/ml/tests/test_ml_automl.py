@@ -120,8 +120,8 @@ def test_regression_with_a_suggested_free_budget(write_parquet):
     assert result.explanations.shap_rows
 
 
-def test_multiclass_target_suggested_by_name(write_parquet, iris):
-    result = analyze(write_parquet(iris), time_budget_s=15)
+def test_multiclass_target_suggested_by_name(write_parquet, iris, tmp_path):
+    result = analyze(write_parquet(iris), time_budget_s=15, model_dir=tmp_path / "model")
     assert result.task.target == "species" and result.task.target_source == "suggested"
     assert result.task.task_type == "multiclass"
     assert result.automl.metrics["accuracy"] > 0.85
@@ -129,3 +129,18 @@ def test_multiclass_target_suggested_by_name(write_parquet, iris):
     row = result.explanations.shap_rows[0]
     assert set(row.contributions) <= {"sepal length (cm)", "sepal width (cm)", "petal length (cm)",
                                       "petal width (cm)"}
+
+    model = load_model(tmp_path / "model", expected_manifest_sha256=result.model.manifest_sha256)
+    predictions = predict(model, iris.drop("species").head(4), explain=True)
+    assert {row.prediction for row in predictions.rows} <= {"setosa", "versicolor", "virginica"}
+    assert all(len(row.probabilities) == 3 and row.contributions for row in predictions.rows)
+
+
+def test_leaky_feature_is_kept_when_asked(write_parquet, breast_cancer):
+    frame = breast_cancer.with_columns(
+        pl.when(pl.col("diagnosis") == "benign").then(pl.lit("B")).otherwise(pl.lit("M")).alias("review_code"))
+    result = analyze(write_parquet(frame), target="diagnosis", time_budget_s=10, keep_leaky_features=True)
+    [finding] = result.leakage
+    assert finding.feature == "review_code" and not finding.dropped
+    assert "review_code" in result.model.features
+    assert result.automl.metrics["roc_auc"] > 0.99

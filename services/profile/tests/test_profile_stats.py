@@ -105,19 +105,19 @@ awkward = st.one_of(
 )
 
 
-@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.lists(awkward, min_size=0, max_size=60))
 def test_float_statistics_match_references(values: list[float | None]) -> None:
     _check_float_column(values)
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=80, deadline=None)
 @given(st.lists(st.floats(min_value=-1e6, max_value=1e6, allow_nan=False, width=32), min_size=1, max_size=200))
 def test_ordinary_floats_match_references(values: list[float]) -> None:
     _check_float_column(values)
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=80, deadline=None)
 @given(st.lists(st.one_of(st.none(), st.integers(min_value=-(2**40), max_value=2**40)), min_size=0, max_size=80))
 def test_integer_statistics_match_references(values: list[int | None]) -> None:
     series = pl.Series("n", values, dtype=pl.Int64)

@@ -85,7 +85,15 @@ class ColumnReport(BaseModel):
     unit: str | None = Field(
         default=None, description="Unit stripped from the values: a currency symbol or code, or '%'", examples=["$"]
     )
-    date: DateDecision | None = Field(default=None, description="Format decision for date and datetime columns")
+    date_format: str | None = Field(
+        default=None, description="strftime-style format of a date or datetime column (same as date.format)"
+    )
+    day_first: bool | None = Field(
+        default=None, description="Day/month order of a date or datetime column (same as date.day_first)"
+    )
+    date: DateDecision | None = Field(
+        default=None, description="Format decision for date and datetime columns, with the evidence behind it"
+    )
     overridden: bool = Field(default=False, description="True when the user forced the semantic type")
     null_count: int = Field(default=0, ge=0, description="Missing values in the output, NA tokens included")
     unparseable_count: int = Field(

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import polars as pl
-from dsp_etl.domain import TransformPlugin
+from etl_core import TransformPlugin
 from pydantic import BaseModel, ConfigDict, Field
 
 __all__ = ["RareCategories"]

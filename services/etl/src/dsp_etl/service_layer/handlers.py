@@ -7,6 +7,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from etl_core import run_etl
 from mesh_kit.artifacts import artifact_key
 from mesh_kit.consumer import HandlerContext, StageError
 from mesh_kit.service import Runtime
@@ -17,7 +18,6 @@ from shared_contracts.events import DatasetProfiled, DatasetTransformed
 from shared_contracts.profile import Profile
 
 from ..adapters import repository
-from ..domain import run_etl
 
 __all__ = ["when_dataset_profiled_clean"]
 
@@ -29,6 +29,10 @@ async def when_dataset_profiled_clean(envelope: Envelope[Any], ctx: HandlerConte
         async with ctx.unit_of_work():
             return
     analysis = event.analysis
+    if analysis.etl_config and analysis.etl_config.get("plugins_dir"):
+        # a request must not make the service import code from a path of the request's choosing
+        raise StageError("invalid_etl_config", "plugins_dir cannot be set in a request; plugins are installed "
+                                               "with the service (entry points or DSP_PLUGINS_DIR).")
     try:
         config = EtlConfig.model_validate(analysis.etl_config) if analysis.etl_config else None
     except ValidationError as exc:

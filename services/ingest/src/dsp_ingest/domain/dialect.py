@@ -26,6 +26,8 @@ class Dialect:
     quote_char: str | None
     escape_char: str | None
     line_terminator: str
+    space_before_quotes: bool = False
+    """Fields are written ``a, "b"``: blanks between a delimiter and an opening quote are to be ignored."""
 
 
 def _line_terminator(text: str) -> str:
@@ -53,6 +55,7 @@ def parse_sample_records(
         quoting=csv.QUOTE_MINIMAL if dialect.quote_char else csv.QUOTE_NONE,
         escapechar=dialect.escape_char,
         doublequote=dialect.escape_char is None,
+        skipinitialspace=dialect.space_before_quotes,
         strict=False,
     )
     records: list[list[str]] = []
@@ -132,4 +135,7 @@ def _dialect_for(sample: str, delim: str, terminator: str) -> Dialect:
     escape = None
     if re.search(re.escape("\\" + quote), sample) and not re.search(re.escape(quote * 2) + r"[^\r\n]", sample):
         escape = "\\"
-    return Dialect(delim, quote, escape, terminator)
+    d, q = re.escape(delim), re.escape(quote)
+    blanks = " " if delim == "\t" else "[ \t]"
+    spaced = bool(re.search(rf"{d}{blanks}+{q}(?!{q})", sample))
+    return Dialect(delim, quote, escape, terminator, spaced)

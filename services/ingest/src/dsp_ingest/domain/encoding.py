@@ -239,6 +239,7 @@ def transcode_to_utf8(
     *,
     backslash_quote: str | None = None,
     cr_newlines: bool = False,
+    space_before_quotes: tuple[str, str] | None = None,
 ) -> None:
     """Stream ``src`` into ``dst`` as UTF-8 without a BOM, chunk by chunk.
 
@@ -253,7 +254,15 @@ def transcode_to_utf8(
         are rewritten to doubled quotes (``""``), the only form the CSV parser knows.
     cr_newlines
         Rewrite bare carriage returns (old Mac line endings) to line feeds.
+    space_before_quotes
+        ``(delimiter, quote)``: drop blanks between a delimiter and an opening quote, which
+        the CSV parser would otherwise take as the start of an unquoted field.
     """
+    spaced = None
+    if space_before_quotes:
+        d, q = (re.escape(c) for c in space_before_quotes)
+        blanks = " " if space_before_quotes[0] == "\t" else "[ \t]"
+        spaced = re.compile(rf"(?<={d}){blanks}+(?={q}(?!{q}))")
     decoder = codecs.getincrementaldecoder(guess.encoding)(errors="strict")
     pattern = _BACKSLASH_QUOTE.get(backslash_quote or "")
     carry = ""
@@ -278,6 +287,8 @@ def transcode_to_utf8(
                 if trailing % 2 == 1 and chunk:
                     carry, text = text[-1], text[:-1]
                 text = pattern.sub(lambda m: m.group(1) * 2 if m.group(1) != "\\" else "\\", text)
+            if spaced is not None:
+                text = spaced.sub("", text)
             if cr_newlines:
                 text = text.replace("\r\n", "\n").replace("\r", "\n")
             fout.write(text)

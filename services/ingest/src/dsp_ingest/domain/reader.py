@@ -102,6 +102,7 @@ def _scan_options(dialect: Dialect, n_fields: int, plans: list[ColumnPlan] | Non
         "missing_columns": "insert",
         "truncate_ragged_lines": True,
         "empty_string_is_null": False,
+        "extra_columns": "ignore",
     }
 
 
@@ -327,7 +328,7 @@ def _convert_and_measure(
                 progress(min(1.0, rows / max(1, expected_rows)))
             if writer is None:
                 query.select(names).head(0).collect().write_parquet(dst)
-    except pl.exceptions.ComputeError as exc:
+    except pl.exceptions.PolarsError as exc:
         natives = [i for i, plan in enumerate(plans) if plan.native]
         if natives:
             named = re.search(r"at column '_c(\d+)'", str(exc))
@@ -547,10 +548,17 @@ def ingest_csv(
     with tempfile.TemporaryDirectory(prefix=".ingest-", dir=dst_parquet.parent) as tmp_dir:
         tmp = Path(tmp_dir)
         work = src
-        if guess.encoding != "utf-8" or dialect.escape_char or dialect.line_terminator == "\r":
+        if guess.encoding != "utf-8" or dialect.escape_char or dialect.line_terminator == "\r" or dialect.space_before_quotes:
             report_progress(0.05, f"Re-encoding from {guess.encoding} to UTF-8")
             work = tmp / "utf8.csv"
-            transcode_to_utf8(src, work, guess, backslash_quote=dialect.quote_char if dialect.escape_char else None, cr_newlines=dialect.line_terminator == "\r")
+            transcode_to_utf8(
+                src, work, guess,
+                backslash_quote=dialect.quote_char if dialect.escape_char else None,
+                cr_newlines=dialect.line_terminator == "\r",
+                space_before_quotes=(dialect.delimiter, dialect.quote_char or '"') if dialect.space_before_quotes else None,
+            )
+            if dialect.space_before_quotes:
+                warnings.append("Blanks between delimiters and quoted fields were ignored.")
         report_progress(0.1, "Reading a sample")
         records = parse_sample_records(head_text, dialect, limit=200, complete_only=len(head) < size)
         n_fields, skip_lines = _layout(records)
@@ -561,7 +569,7 @@ def ingest_csv(
         report_progress(0.25, "Inferring column types")
         try:
             sample = pl.read_csv(work, skip_rows=skip_lines, n_rows=SAMPLE_ROWS + 1, **_scan_options(dialect, n_fields))
-        except pl.exceptions.ComputeError as exc:
+        except pl.exceptions.PolarsError as exc:
             raise IngestError("csv_unparseable", "The CSV parser could not read the file.", {"error": str(exc)[:500]}) from exc
         # Ragged and blank records must not sway the type inference.
         unusable = [b.record for b in structure.bad if b.record < sample.height] + [
@@ -635,6 +643,8 @@ def ingest_csv(
                     semantic_type=plan.semantic_type,  # type: ignore[arg-type]
                     confidence=confidence,
                     unit=plan.unit,
+                    date_format=plan.date.format if plan.date else None,
+                    day_first=plan.date.day_first if plan.date else None,
                     date=plan.date,
                     overridden=plan.overridden,
                     null_count=stats[f"null|{i}"],

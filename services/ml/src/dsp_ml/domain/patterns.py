@@ -31,15 +31,25 @@ def find_associations(frame: pl.DataFrame, roles: ColumnRoles, *, limit: int = 2
     if len(numeric) >= 2:
         matrix = frame.select([pl.col(name).cast(pl.Float64).fill_nan(None) for name in numeric])
         ranked = matrix.select([pl.col(name).rank() for name in numeric])
-        for a, b in combinations(numeric, 2):
-            pair = ranked.select(a, b).drop_nulls()
-            if pair.height < 8:
-                continue
-            rho = pair.select(pl.corr(a, b)).item()
+        complete = ranked.null_count().row(0)
+        dense = None
+        if not any(complete) and ranked.height >= 8:
+            with np.errstate(invalid="ignore", divide="ignore"):
+                dense = np.corrcoef(ranked.to_numpy(), rowvar=False)
+        for (i, a), (j, b) in combinations(enumerate(numeric), 2):
+            if dense is not None:
+                rho, n = dense[i, j], ranked.height
+            else:
+                pair = ranked.select(a, b).drop_nulls()
+                if pair.height < 8:
+                    continue
+                # ranks over the complete pairs only, as Spearman defines them
+                pair = pair.select(pl.col(a).rank(), pl.col(b).rank())
+                rho, n = pair.select(pl.corr(a, b)).item(), pair.height
             if rho is None or not math.isfinite(rho):
                 continue
             found.append(Association(chart_id=f"association:{a}:{b}", a=a, b=b, method="spearman",
-                                     value=float(rho), p_value=_rho_p_value(rho, pair.height)))
+                                     value=float(rho), p_value=_rho_p_value(rho, n)))
     categorical = roles.categorical[:_MAX_CATEGORICAL]
     for a, b in combinations(categorical, 2):
         value = _cramers_v(frame, a, b)

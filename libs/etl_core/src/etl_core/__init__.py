@@ -2,6 +2,10 @@
 
 Pure data in, data out: no broker, database or store. The service adapter and the ``dsp`` CLI both
 call :func:`run_etl`; the prediction path replays a stored pipeline with :func:`apply_pipeline`.
+
+It is a library rather than the etl service's own ``domain`` package because two services run it:
+etl fits and applies pipelines, and ml replays a model's fitted pipeline on prediction rows.
+Neither service imports the other; both import this pure core.
 """
 
 from .config import ConfigError, load_config

@@ -412,8 +412,9 @@ def apply_pipeline(pipeline: FittedPipeline, data: pl.LazyFrame, *, rows: RowMod
         columns of another type are cast to the training type.
     rows
         ``"keep"`` returns one row per input row, in order, which makes the replay on any slice of
-        rows equal to the same slice of the replay on all rows. ``"filter"`` also drops the rows
-        the plan drops (duplicates, missing target, removed outliers).
+        rows equal to the same slice of the replay on all rows (except forward/backward fills,
+        which by nature read the neighbouring rows). ``"filter"`` also drops the rows the plan
+        drops (duplicates, missing target, removed outliers).
 
     Returns
     -------
