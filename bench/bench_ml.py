@@ -23,7 +23,6 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import polars as pl
-
 from dsp_ml.domain import analyze
 from dsp_ml.domain.automl import quiet_autogluon
 from dsp_ml.domain.timeseries import forecast_series, regular_series
@@ -84,9 +83,8 @@ def _datasets() -> dict[str, tuple[pd.DataFrame, str, str]]:
 
 def bench_automl(budget: float) -> str:
     from autogluon.tabular import TabularPredictor
+    from dsp_ml.domain.automl import EXCLUDED_MODELS, classification_metrics, regression_metrics
     from sklearn.model_selection import train_test_split
-
-    from dsp_ml.domain.automl import _EXCLUDED_MODELS, classification_metrics, regression_metrics
 
     lines = ["| dataset | task | metric | platform (holdout) | AutoGluon direct (holdout) | relative gap | "
              "platform wall (s) | direct fit (s) |", "| --- | --- | --- | ---: | ---: | ---: | ---: | ---: |"]
@@ -110,7 +108,7 @@ def bench_automl(budget: float) -> str:
             with quiet_autogluon():
                 direct = TabularPredictor(label=target, problem_type=task, eval_metric=metric,
                                           path=str(Path(tmp) / "direct"), verbosity=0)
-                direct.fit(train, time_limit=budget, excluded_model_types=_EXCLUDED_MODELS)
+                direct.fit(train, time_limit=budget, excluded_model_types=EXCLUDED_MODELS)
                 direct_fit = time.perf_counter() - started
                 if task == "regression":
                     direct_metrics = regression_metrics(holdout[target], direct.predict(holdout))

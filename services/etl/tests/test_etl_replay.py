@@ -123,3 +123,23 @@ def test_unseen_categories_and_values_at_prediction_time():
     assert out["x"][0] == pytest.approx((100.0 - 1.0) / 3.0)
     assert out["x"][2] == pytest.approx(0.5)
     assert "y" not in out.columns
+
+
+def test_rows_sent_as_text_are_conformed_to_the_training_types() -> None:
+    """Prediction rows arrive as JSON text: yes/no, numbers and dates in strings still replay."""
+    from datetime import date
+
+    train = pl.DataFrame({
+        "done": [True, False, True, None] * 25,
+        "size": [1.5, 2.5, None, 4.0] * 25,
+        "day": [date(2024, 1, d) for d in range(1, 5)] * 25,
+    })
+    from etl_core.quick_profile import quick_profile
+
+    plan = plan_etl(quick_profile(train))
+    fitted = fit_pipeline(plan, train.lazy())
+    as_text = pl.DataFrame({"done": ["Yes", " no", "TRUE", "maybe"], "size": ["1.5", " 2.5 ", "", "4"],
+                            "day": ["2024-01-01", "2024-01-02", "2024-01-03", "2024-01-04"]})
+    typed = pl.DataFrame({"done": [True, False, True, None], "size": [1.5, 2.5, None, 4.0],
+                          "day": [date(2024, 1, d) for d in range(1, 5)]})
+    assert apply_pipeline(fitted, as_text.lazy()).collect().equals(apply_pipeline(fitted, typed.lazy()).collect())

@@ -45,3 +45,16 @@ def test_progress_is_reported_in_order(write_parquet, planted):
     fractions = [fraction for fraction, _ in seen]
     assert fractions[0] == 0.0 and fractions[-1] == 1.0
     assert fractions == sorted(fractions)
+
+
+def test_columns_derived_by_cleaning_are_not_described_or_forecast(write_parquet, air_passengers):
+    months = air_passengers["month"]
+    frame = air_passengers.with_columns(
+        months.dt.year().alias("month__year"), months.dt.month().alias("month__month"),
+        (months.dt.month() * 2 * np.pi / 12).sin().alias("month__month_sin"),
+    )
+    result = analyze(write_parquet(frame), time_budget_s=20)
+    assert [pattern.value_column for pattern in result.time_patterns] == ["passengers"]
+    described = {item.a for item in result.associations} | {item.b for item in result.associations}
+    assert not any("__" in name for name in described)
+    assert not any("__" in name for name in result.task.suggested_targets)

@@ -377,6 +377,10 @@ def fit_pipeline(
     return pipeline
 
 
+_TRUE_TOKENS = ["true", "t", "yes", "y", "1"]
+_FALSE_TOKENS = ["false", "f", "no", "n", "0"]
+
+
 def _conform(pipeline: FittedPipeline, lf: pl.LazyFrame) -> pl.LazyFrame:
     """Give the input the column types the pipeline was fitted on (JSON rows come loosely typed)."""
     schema = _schema(lf)
@@ -393,6 +397,13 @@ def _conform(pipeline: FittedPipeline, lf: pl.LazyFrame) -> pl.LazyFrame:
         if (schema[name] == pl.String) and (dtype == pl.Date or isinstance(dtype, pl.Datetime)):
             parsed = col.str.to_datetime(strict=False, time_unit="us")
             exprs.append((parsed.dt.date() if dtype == pl.Date else parsed.cast(dtype)).alias(name))
+        elif schema[name] == pl.String and dtype == pl.Boolean:
+            token = col.str.strip_chars().str.to_lowercase()
+            exprs.append(pl.when(token.is_in(_TRUE_TOKENS)).then(True)
+                         .when(token.is_in(_FALSE_TOKENS)).then(False)
+                         .otherwise(None).alias(name))
+        elif schema[name] == pl.String and dtype.is_numeric():
+            exprs.append(col.str.strip_chars().cast(dtype, strict=False).alias(name))
         elif schema[name] == pl.Null:
             exprs.append(col.cast(dtype).alias(name))
         else:

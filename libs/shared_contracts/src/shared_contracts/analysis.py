@@ -274,6 +274,7 @@ class PartialDependence(_Model):
     feature: str
     grid: list[Any]
     average: list[float]
+    output: str = Field(default="", description="What the average is of", examples=["P(churned = yes)", "price"])
 
 
 class Explanations(_Model):

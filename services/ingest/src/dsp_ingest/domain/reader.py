@@ -182,7 +182,7 @@ def _plan_columns(
     all_values = (
         pl.concat([cleaned[c].drop_nulls().head(2000) for c in cleaned.columns]) if cleaned.width else pl.Series([], dtype=pl.String)
     )
-    number_format = infer_number_format(all_values)
+    number_format = infer_number_format(all_values, european_hint=dialect.delimiter == ";")
     prefer_day_first = number_format.decimal == "," or dialect.delimiter == ";"
     plans = []
     for name, source, pad in zip(names, sources, padded, strict=True):

@@ -11,9 +11,13 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Iterator
+import os
+from collections import deque
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypeVar
 
 import numpy as np
 import polars as pl
@@ -23,6 +27,7 @@ from .errors import IngestError
 
 __all__ = ["BadRecord", "Structure", "record_chunks", "scan_structure"]
 
+T = TypeVar("T")
 _UNUSED_SEPARATORS = ("\x1f", "\x1e", "\x1d", "\x01")
 CHUNK_BYTES = 16 << 20
 
@@ -71,26 +76,17 @@ def _unused_separator(sample: str) -> str:
     return _UNUSED_SEPARATORS[0]
 
 
-def _line_chunks(path: Path, skip_lines: int) -> Iterator[bytes]:
-    """The file after ``skip_lines`` lines, in chunks of about ``CHUNK_BYTES`` that end on a line break."""
-    chunk_bytes = CHUNK_BYTES
-    with path.open("rb") as fh:
-        for _ in range(skip_lines):
-            fh.readline()
-        carry = b""
-        while True:
-            block = fh.read(chunk_bytes)
-            if not block:
-                if carry:
-                    yield carry
-                return
-            data = carry + block
-            cut = data.rfind(b"\n")
-            if cut < 0:
-                carry = data
-                continue
-            carry = data[cut + 1 :]
-            yield data[: cut + 1]
+def _ordered_map(fn: Callable[[bytes], T], items: Iterator[bytes]) -> Iterator[T]:
+    """``map`` over a thread pool, in order, with at most two tasks per worker in flight (bounded memory)."""
+    workers = max(1, min(4, os.cpu_count() or 1))
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        pending: deque[Future[T]] = deque()
+        for item in items:
+            pending.append(pool.submit(fn, item))
+            if len(pending) >= 2 * workers:
+                yield pending.popleft().result()
+        while pending:
+            yield pending.popleft().result()
 
 
 def record_chunks(path: Path, skip_lines: int, quote: str | None, *, chunk_bytes: int | None = None) -> Iterator[bytes]:
@@ -165,34 +161,41 @@ def scan_structure(path: Path, dialect: Dialect, n_fields: int, *, skip_lines: i
     else:
         exact = naive_fields
     blank = line.str.strip_chars() == ""
-    # Batches keep memory bounded; quote parity and record numbers carry from one batch to the next.
-    parity = 0
-    n_lines = 0
-    n_records = 0
-    flagged_parts: list[pl.DataFrame] = []
-    for chunk in _line_chunks(path, skip_lines):
+
+    def scan_chunk(chunk: bytes) -> tuple[int, int, int, pl.DataFrame | None]:
+        """Lines, record starts, quote parity and flagged lines of one chunk (numbers local to it)."""
         batch = read_lines(chunk).with_columns(line.fill_null(""))
         if quote:
             n_quotes = batch.select(line.str.count_matches(quote, literal=True).cast(pl.Int64)).to_series()
         else:
             n_quotes = pl.Series("nq", [0] * batch.height, dtype=pl.Int64)
-        before = n_quotes.cum_sum() - n_quotes + parity
-        starts = (before % 2) == 0
+        starts = ((n_quotes.cum_sum() - n_quotes) % 2) == 0
         frame = batch.with_columns(
-            ln=pl.int_range(n_lines, n_lines + batch.height, dtype=pl.Int64),
-            rec=starts.cast(pl.Int64).cum_sum() + (n_records - 1),
+            ln=pl.int_range(0, batch.height, dtype=pl.Int64),
+            rec=starts.cast(pl.Int64).cum_sum() - 1,
             single=starts & (n_quotes % 2 == 0),
         )
         # Cheap literal counts first; the quote-aware regex only runs on the few lines they cannot settle.
         candidates = frame.filter(~pl.col("single") | (naive_fields != n_fields) | blank)
+        flagged = None
         if candidates.height:
-            candidates = candidates.with_columns(fields=exact.cast(pl.Int64)).filter(
+            flagged = candidates.with_columns(fields=exact.cast(pl.Int64)).filter(
                 ~pl.col("single") | (pl.col("fields") != n_fields) | blank
-            )
-            flagged_parts.append(candidates.select("ln", "rec", "line", "fields", "single"))
-        parity = int((parity + int(n_quotes.sum() or 0)) % 2)
-        n_lines += batch.height
-        n_records += int(starts.sum())
+            ).select("ln", "rec", "line", "fields", "single")
+        return batch.height, int(starts.sum()), int(n_quotes.sum() or 0) % 2, flagged
+
+    # Chunks end on record boundaries, so each starts outside quotes and they can be scanned in
+    # parallel; only line and record offsets carry from one to the next.
+    parity = 0
+    n_lines = 0
+    n_records = 0
+    flagged_parts: list[pl.DataFrame] = []
+    for lines_in, starts_in, parity_in, flagged in _ordered_map(scan_chunk, record_chunks(path, skip_lines, quote)):
+        if flagged is not None and flagged.height:
+            flagged_parts.append(flagged.with_columns(pl.col("ln") + n_lines, pl.col("rec") + n_records))
+        parity = parity_in
+        n_lines += lines_in
+        n_records += starts_in
     schema = {"ln": pl.Int64, "rec": pl.Int64, "line": pl.String, "fields": pl.Int64, "single": pl.Boolean}
     flagged_df = pl.concat(flagged_parts) if flagged_parts else pl.DataFrame(schema=schema)
     summary_df = pl.DataFrame({"parity": [parity]})

@@ -146,8 +146,12 @@ class NumberFormat:
         return pl.when(negative).then(-value).otherwise(value)
 
 
-def infer_number_format(values: pl.Series) -> NumberFormat:
-    """Decide the decimal and thousands separators from every numeric-looking sampled value."""
+def infer_number_format(values: pl.Series, *, european_hint: bool = False) -> NumberFormat:
+    """Decide the decimal and thousands separators from every numeric-looking sampled value.
+
+    ``european_hint`` (the file uses ``;`` as delimiter) settles values such as ``1,375`` that
+    read as well with a decimal comma as with a thousands comma.
+    """
     core = values.str.replace_all(rf"(?:{_UNIT_ALT})|%|[()]", "").str.strip_chars()
     core = core.filter(core.str.contains(r"^[+-]?[\d.,' \u00a0\u202f]+$") & core.str.contains(r"\d"))
     if core.is_empty():
@@ -164,6 +168,10 @@ def infer_number_format(values: pl.Series) -> NumberFormat:
         "'": core.str.contains(r"^[+-]?\d{1,3}('\d{3})+([.,]\d+)?$").sum(),
     }
     sep, hits = max(groups.items(), key=lambda kv: kv[1])
+    if decimal == "." and sep == "," and dot_decimal == 0 and comma_decimal == 0 and european_hint:
+        multi = core.str.contains(r"^[+-]?\d{1,3}(,\d{3}){2,}$").sum()
+        if not multi:
+            return NumberFormat(",", None)
     if decimal == "." and sep == "," and dot_decimal == 0 and comma_decimal == 0:
         # "1,234" alone: a thousands group only if some value has more than one group or a dot fraction.
         multi = core.str.contains(r"^[+-]?\d{1,3}(,\d{3}){2,}$").sum()

@@ -134,6 +134,8 @@ def analyze(
     timings["reading data"] = round(time.monotonic() - begun, 3)
     sample = frame if frame.height <= _PATTERN_ROWS else frame.sample(_PATTERN_ROWS, seed=random_state).sort(_ROW_ID)
     sampling = SamplingNote(total_rows=frame.height, pattern_rows=sample.height)
+    if sample.height < frame.height:
+        sampling.note = f"statistics, clusters and anomalies used {sample.height:,} sampled rows"
     result = AnalysisResult(task=task, sampling=sampling, row_count=frame.height, column_count=frame.width - 1)
 
     supervised = task.task_type in ("binary", "multiclass", "regression")
@@ -162,7 +164,7 @@ def analyze(
 
     report(0.97, "insights")
     result.insights = build_insights(result)
-    result.warnings = warnings_out
+    result.warnings = [*warnings_out, *result.warnings]
     timings.update(result.timings_s)
     timings["total"] = round(time.monotonic() - started, 3)
     result.timings_s = timings
@@ -209,7 +211,9 @@ def _import_quietly(module: str) -> None:
 def _without(roles: ColumnRoles, column: str) -> ColumnRoles:
     return ColumnRoles(numeric=[c for c in roles.numeric if c != column],
                        categorical=[c for c in roles.categorical if c != column],
-                       datetime=[c for c in roles.datetime if c != column], ignored=dict(roles.ignored))
+                       datetime=[c for c in roles.datetime if c != column],
+                       derived=[c for c in roles.derived if c != column and not c.startswith(f"{column}__")],
+                       ignored=dict(roles.ignored))
 
 
 def _series_measures(frame: pl.DataFrame, roles: ColumnRoles) -> list[str]:
@@ -232,7 +236,7 @@ def _supervised(result: AnalysisResult, frame: pl.DataFrame, roles: ColumnRoles,
         frame, roles, target=target, task_type=task_type, drop=not keep_leaky_features,
         random_state=random_state), [])
     dropped = {finding.feature for finding in result.leakage if finding.dropped}
-    features = [name for name in roles.features if name not in dropped]
+    features = [name for name in roles.model_features if name not in dropped]
     if not features:
         warnings_out.append("AutoML was skipped: no feature is left once leaky features are left out")
         return
@@ -244,13 +248,10 @@ def _supervised(result: AnalysisResult, frame: pl.DataFrame, roles: ColumnRoles,
     sampling = result.sampling
     sampling.automl_rows = training.height
     sampling.stratified = stratified
-    notes = []
     if training.height < frame.height:
-        notes.append(f"AutoML used a {'stratified ' if stratified else ''}random sample of {training.height:,} "
-                     f"of {frame.height:,} rows to fit the {time_budget_s:.0f} s budget")
-    if sampling.pattern_rows < sampling.total_rows:
-        notes.append(f"statistics, clusters and anomalies used {sampling.pattern_rows:,} sampled rows")
-    sampling.note = "; ".join(notes)
+        automl_note = (f"AutoML used a {'stratified ' if stratified else ''}random sample of {training.height:,} "
+                       f"of {frame.height:,} rows to fit the {time_budget_s:.0f} s budget")
+        sampling.note = "; ".join(part for part in (automl_note, sampling.note) if part)
 
     pandas_frame = training.select([*features, target, _ROW_ID]).to_pandas()
     row_ids = pandas_frame.pop(_ROW_ID)

@@ -15,9 +15,9 @@ import numpy as np
 import pandas as pd
 from shared_contracts.analysis import AutoMLReport, ConfusionMatrix, LeaderboardEntry
 
-__all__ = ["AutoMLRun", "classification_metrics", "quiet_autogluon", "regression_metrics", "train_automl"]
+__all__ = ["EXCLUDED_MODELS", "AutoMLRun", "classification_metrics", "quiet_autogluon", "regression_metrics", "train_automl"]
 
-_EXCLUDED_MODELS = ["NN_TORCH", "FASTAI", "TABPFNV2", "TABM", "MITRA", "REALMLP", "TABICL"]
+EXCLUDED_MODELS = ["NN_TORCH", "FASTAI", "TABPFNV2", "TABM", "MITRA", "REALMLP", "TABICL"]
 
 
 @dataclass
@@ -70,7 +70,7 @@ def train_automl(frame: pd.DataFrame, *, target: str, task_type: str, features: 
         predictor = TabularPredictor(label=target, problem_type=task_type, eval_metric=eval_metric,
                                      path=str(path), verbosity=0)
         predictor.fit(train, time_limit=max(time_limit_s, 5.0), presets="medium_quality",
-                      excluded_model_types=_EXCLUDED_MODELS, ag_args_fit={"num_gpus": 0},
+                      excluded_model_types=EXCLUDED_MODELS, ag_args_fit={"num_gpus": 0},
                       num_gpus=0)
         fit_time = time.perf_counter() - started
         board = predictor.leaderboard(holdout, silent=True)

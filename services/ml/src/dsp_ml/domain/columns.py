@@ -25,11 +25,18 @@ class ColumnRoles:
     numeric: list[str] = field(default_factory=list)
     categorical: list[str] = field(default_factory=list)
     datetime: list[str] = field(default_factory=list)
+    derived: list[str] = field(default_factory=list)
     ignored: dict[str, str] = field(default_factory=dict)
 
     @property
     def features(self) -> list[str]:
+        """Columns the statistics and patterns describe."""
         return [*self.numeric, *self.categorical]
+
+    @property
+    def model_features(self) -> list[str]:
+        """Columns a model may learn from: the features plus those derived from other columns."""
+        return [*self.features, *self.derived]
 
 
 def read_dataset(data: Path | pl.DataFrame) -> pl.DataFrame:
@@ -89,7 +96,15 @@ def infer_roles(frame: pl.DataFrame, *, profile: Any = None, exclude: tuple[str,
         column = frame[name]
         non_null = column.len() - column.null_count()
         kind = semantic.get(name, "")
-        if non_null == 0:
+        source = name.split("__", 1)[0] if "__" in name.strip("_") else None
+        if source and source != name and source in frame.columns and non_null > 0:
+            # cleaning derived it from another column (date parts, encodings): a model may use it,
+            # but describing it beside its source would only repeat the source
+            if column.n_unique() > 1:
+                roles.derived.append(name)
+            else:
+                roles.ignored[name] = "constant"
+        elif non_null == 0:
             roles.ignored[name] = "all values are missing"
         elif kind in {"identifier", "id", "text", "free_text", "url", "email", "unsupported"}:
             roles.ignored[name] = f"profiled as {kind}"

@@ -143,12 +143,14 @@ def partial_dependence(predictor: Any, data: pd.DataFrame, *, features: list[str
         with quiet_autogluon():
             if task_type == "regression":
                 predicted = predictor.predict(copies).to_numpy(dtype=float)
+                output = f"predicted {predictor.label}"
             else:
                 proba = predictor.predict_proba(copies)
                 label = positive_class if positive_class is not None else proba.mean().idxmax()
                 predicted = proba[label].to_numpy(dtype=float)
+                output = f"P({predictor.label} = {label})"
         averages = predicted.reshape(len(grid), len(sample)).mean(axis=1)
         out.append(PartialDependence(chart_id=f"pdp:{feature}", feature=feature,
                                      grid=[_plain(value) for value in grid],
-                                     average=[float(value) for value in averages]))
+                                     average=[float(value) for value in averages], output=output))
     return out

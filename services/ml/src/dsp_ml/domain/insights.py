@@ -38,10 +38,25 @@ def build_insights(result: AnalysisResult, *, limit: int = 15) -> list[Insight]:
     if result.explanations is not None:
         ranked = [item for item in result.explanations.permutation_importance if item.importance > 0][:3]
         for position, item in enumerate(ranked):
-            lead = "the strongest" if position == 0 else f"driver number {position + 1}"
+            lead = "the strongest driver" if position == 0 else f"driver number {position + 1}"
             add(80 - position, "driver",
                 f"{item.feature} is {lead} of {target} (permutation importance {item.importance:.3g}).",
                 {"permutation_importance": item.importance}, result.explanations.chart_id)
+        for curve in result.explanations.partial_dependence:
+            statement = _dependence_statement(curve, rmse=(result.automl.metrics.get("rmse")
+                                                          if result.automl else None))
+            if statement is not None:
+                text, evidence = statement
+                add(70, "effect", text, evidence, curve.chart_id)
+    counts = result.task.class_counts
+    if len(counts) >= 2:
+        total = sum(counts.values())
+        rarest = min(counts, key=lambda label: (counts[label], label))
+        share = counts[rarest] / total
+        if share < 0.2:
+            add(65, "balance", f"{target} is imbalanced: {rarest!s} is only {share:.1%} of rows "
+                f"({counts[rarest]:,} of {total:,}); accuracy alone overstates the model.",
+                {"minority_share": share, "minority_rows": float(counts[rarest])}, "target")
     for forecast in result.forecasts:
         best = next(score for score in forecast.scores if score.model == forecast.best_model)
         baseline = next((score for score in forecast.scores if score.model == forecast.baseline_model), None)
@@ -77,7 +92,7 @@ def build_insights(result: AnalysisResult, *, limit: int = 15) -> list[Insight]:
     shown = 0
     for association in result.associations:
         value = association.value
-        if abs(value) < 0.3 or shown >= 4 or {association.a, association.b} <= mentioned:
+        if abs(value) < 0.3 or shown >= 4 or {association.a, association.b} & mentioned:
             continue
         mentioned |= {association.a, association.b}
         shown += 1
@@ -118,3 +133,22 @@ def build_insights(result: AnalysisResult, *, limit: int = 15) -> list[Insight]:
         Insight(rank=rank, kind=kind, statement=statement, evidence=evidence, chart_id=chart_id, score=round(score, 3))
         for rank, (score, kind, statement, evidence, chart_id) in enumerate(found[:limit], start=1)
     ]
+
+
+def _dependence_statement(curve, *, rmse: float | None) -> tuple[str, dict[str, float]] | None:
+    """'higher x raises y' when a numeric partial dependence curve is monotone enough."""
+    if len(curve.grid) < 3 or not all(isinstance(value, int | float) for value in curve.grid):
+        return None
+    from scipy.stats import spearmanr
+
+    rho = float(spearmanr(curve.grid, curve.average).statistic)
+    low, high = curve.average[0], curve.average[-1]
+    # a material change: 5 points of probability, or a quarter of the model's typical error
+    material = 0.25 * rmse if rmse else 0.05
+    if not abs(rho) >= 0.8 or abs(high - low) < material:
+        return None
+    quantity = curve.output or "the prediction"
+    verb = "raises" if high > low else "lowers"
+    text = (f"Higher {curve.feature} {verb} {quantity}: from {_n(low)} to {_n(high)} across "
+            f"{_n(curve.grid[0])} to {_n(curve.grid[-1])} (partial dependence, Spearman {rho:.2f}).")
+    return text, {"spearman": rho, "low": low, "high": high}

@@ -42,7 +42,7 @@ def find_leaky_features(frame: pl.DataFrame, roles: ColumnRoles, *, target: str,
         folds = list(KFold(n_splits=3, shuffle=True, random_state=random_state).split(y))
         metric, threshold = "r2", _REGRESSION_THRESHOLD
     findings = []
-    for feature in roles.features:
+    for feature in roles.model_features:
         if feature == target:
             continue
         x = _encode(data[feature], y)

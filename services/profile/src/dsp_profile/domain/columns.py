@@ -193,11 +193,18 @@ class _Numeric:
 def round_significant(values: np.ndarray, digits: int = 6) -> np.ndarray:
     """Round to ``digits`` significant digits (zeros, infinities and NaN unchanged)."""
     with np.errstate(all="ignore"):
-        magnitude = np.floor(np.log10(np.abs(values)))
-        magnitude = np.where(np.isfinite(magnitude), magnitude, 0.0)
-        factor = 10.0 ** (digits - 1 - magnitude)
-        rounded = np.round(values * factor) / factor
-    return np.where(np.isfinite(rounded), rounded, values)
+        factor = np.abs(values)
+        np.log10(factor, out=factor)
+        np.floor(factor, out=factor)
+        factor[~np.isfinite(factor)] = 0.0
+        np.subtract(digits - 1, factor, out=factor)
+        np.power(10.0, factor, out=factor)
+        rounded = values * factor
+        np.round(rounded, out=rounded)
+        np.divide(rounded, factor, out=rounded)
+    del factor
+    np.copyto(rounded, values, where=~np.isfinite(rounded))
+    return rounded
 
 
 def numeric_stats(values: np.ndarray, *, bins: int = HISTOGRAM_BINS) -> _Numeric:
@@ -251,7 +258,7 @@ def numeric_stats(values: np.ndarray, *, bins: int = HISTOGRAM_BINS) -> _Numeric
     stats.mean = _none_if_nan(mean)
     with np.errstate(all="ignore"):
         dev = finite - mean
-        dev2 = dev**2
+        dev2 = dev * dev
         # numpy scalars, so that overflow gives inf (then None) rather than an exception
         m2 = np.mean(dev2)
         if n > 1:
@@ -261,8 +268,11 @@ def numeric_stats(values: np.ndarray, *, bins: int = HISTOGRAM_BINS) -> _Numeric
             if stats.std is not None and mean != 0:
                 stats.cv = _none_if_nan(stats.std / abs(mean))
         if m2 > (np.finfo(np.float64).eps * np.float64(mean)) ** 2:
-            m3 = np.mean(dev2 * dev)
-            m4 = np.mean(dev2**2)
+            # in place, in scipy's order of operations: d * d**2, then (d**2)**2
+            np.multiply(dev, dev2, out=dev)
+            m3 = np.mean(dev)
+            np.multiply(dev2, dev2, out=dev2)
+            m4 = np.mean(dev2)
             stats.skewness = _none_if_nan(m3 / m2**1.5)
             stats.kurtosis = _none_if_nan(m4 / m2**2.0 - 3.0)
     del dev, dev2

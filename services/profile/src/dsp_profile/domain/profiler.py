@@ -113,9 +113,10 @@ def _needs_normalising(series: pl.Series, facts: ColumnFacts) -> bool:
 
 
 _SEEDS = (7, 1_000_003)
+_FOLD = np.uint64(0x9E3779B97F4A7C15)  # odd, so that folding is a bijection in the running value
 
 
-def _fingerprint(frame: pl.DataFrame) -> pl.DataFrame:
+def _fingerprint(frame: pl.DataFrame) -> list[np.ndarray]:
     """Two independent 64-bit hashes of every row: a 128-bit fingerprint.
 
     NaN is hashed as null: both are a missing value, as everywhere in the profile.
@@ -123,29 +124,34 @@ def _fingerprint(frame: pl.DataFrame) -> pl.DataFrame:
     floats = [n for n, d in frame.schema.items() if d.is_float()]
     if floats:
         frame = frame.with_columns(pl.col(floats).fill_nan(None))
-    return pl.DataFrame([frame.hash_rows(seed=seed).alias(f"h{seed}") for seed in _SEEDS])
+    return [frame.hash_rows(seed=seed).to_numpy() for seed in _SEEDS]
 
 
-def _fold(running: pl.DataFrame | None, batch: pl.DataFrame) -> pl.DataFrame:
-    """Fold a batch's row fingerprints into the running fingerprints of the columns so far."""
+def _fold(running: list[np.ndarray] | None, batch: list[np.ndarray]) -> list[np.ndarray]:
+    """Fold a batch's row fingerprints into the running ones, in place (wrapping uint64)."""
     if running is None:
-        return batch
-    return _fingerprint(pl.concat([running.rename(lambda c: f"r{c}"), batch], how="horizontal"))
+        return [h.copy() for h in batch]
+    for acc, h in zip(running, batch, strict=True):
+        np.multiply(acc, _FOLD, out=acc)
+        np.add(acc, h, out=acc)
+    return running
 
 
-def _repeats(fingerprints: pl.DataFrame | None) -> int:
+def _repeats(fingerprints: list[np.ndarray] | None) -> int:
     """Rows equal to an earlier row, counted on 128-bit row fingerprints.
 
     Two rows with equal values have equal fingerprints; two different rows share one with
     probability about 2**-128, so over 10**8 rows a wrong count has probability below 10**-22.
     """
-    if fingerprints is None:
+    if fingerprints is None or fingerprints[0].size == 0:
         return 0
-    first = fingerprints.to_series(0)
-    candidates = first.is_duplicated()
-    if not candidates.any():
+    first, second = fingerprints
+    ordered = np.sort(first)
+    repeated = ordered[1:][ordered[1:] == ordered[:-1]]
+    if repeated.size == 0:
         return 0
-    shared = fingerprints.filter(candidates)
+    candidates = np.isin(first, np.unique(repeated))
+    shared = pl.DataFrame({"a": first[candidates], "b": second[candidates]})
     return shared.height - shared.n_unique()
 
 
@@ -219,8 +225,8 @@ def profile_dataset(
     )
 
     facts: dict[str, ColumnFacts] = {}
-    exact_prints: pl.DataFrame | None = None
-    near_prints: pl.DataFrame | None = None
+    exact_prints: list[np.ndarray] | None = None
+    near_prints: list[np.ndarray] | None = None
     sample_parts: list[pl.DataFrame] = []
     batches = _batches(schema, rows)
     done = 0
