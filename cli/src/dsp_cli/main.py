@@ -98,6 +98,19 @@ def _run_ingest_profile(file: Path, work: Path, out: Path, *, options: IngestOpt
     return parquet, report, profile
 
 
+def _etl_config(path: Path | None):
+    """The ETL config file, validated; a bad one ends the command with a clear error."""
+    from etl_core import ConfigError, load_config
+
+    if path is None:
+        return None
+    try:
+        return load_config(path.read_text())
+    except ConfigError as exc:
+        err.print(f"[red]error[/red] (etl: invalid_config): {exc}")
+        raise typer.Exit(code=2) from exc
+
+
 def _fail(exc: StageFailure) -> None:
     err.print(f"[red]error[/red] ({exc.stage}: {exc.code}): {exc.message}")
     raise typer.Exit(code=2)
@@ -144,16 +157,12 @@ def etl(file: FileArg, out: OutOpt = Path("out"),
         target: Annotated[str | None, typer.Option(help="Target column (kept out of feature steps)")] = None,
         schema: SchemaOpt = None, bad_rows: BadRowsOpt = "reject", quiet: QuietOpt = False) -> None:
     """Read, profile and clean FILE; writes OUT/cleaned.<format> and OUT/etl_report.json."""
-    from etl_core import ConfigError, load_config, run_etl
+    from etl_core import run_etl
 
     _check_input(file)
     if fmt not in ("parquet", "csv"):
         raise typer.BadParameter("--format must be parquet or csv")
-    try:
-        cfg = load_config(config.read_text()) if config else None
-    except ConfigError as exc:
-        err.print(f"[red]error[/red] (etl: invalid_config): {exc}")
-        raise typer.Exit(code=2) from exc
+    cfg = _etl_config(config)
     out.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="dsp-") as tmp, _progress(not quiet) as stage:
         try:
@@ -183,18 +192,14 @@ def analyze(file: FileArg, out: OutOpt = Path("out"),
             quiet: QuietOpt = False) -> None:
     """Run the whole pipeline on FILE; writes profile.json, analysis.json and dashboard.html to OUT."""
     from dsp_dashboard.domain import build_dashboard
-    from etl_core import ConfigError, load_config, run_etl
     from dsp_ml.domain import AnalysisError
     from dsp_ml.domain import analyze as run_analysis
+    from etl_core import run_etl
 
     _check_input(file)
     if theme not in ("light", "dark"):
         raise typer.BadParameter("--theme must be light or dark")
-    try:
-        cfg = load_config(config.read_text()) if config else None
-    except ConfigError as exc:
-        err.print(f"[red]error[/red] (etl: invalid_config): {exc}")
-        raise typer.Exit(code=2) from exc
+    cfg = _etl_config(config)
     out.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="dsp-") as tmp, _progress(not quiet) as stage:

@@ -246,10 +246,6 @@ def _raw_chunks(
         yield frame
 
 
-def _converted(lf: pl.LazyFrame, plans: list[ColumnPlan]) -> pl.LazyFrame:
-    return lf.select([plan.output(pl.col(_raw_name(i))) for i, plan in enumerate(plans)])
-
-
 def _stats_frame(lf: pl.LazyFrame, plans: list[ColumnPlan], tokens_seen: list[set[str]], *, all_tokens: bool = False) -> pl.LazyFrame:
     """Whole-file statistics computed from the raw strings (used only when the fast path left a doubt)."""
     exprs: list[pl.Expr] = []

@@ -14,7 +14,9 @@ from .automl import quiet_autogluon
 
 __all__ = ["TreeExplainer", "partial_dependence", "permutation_importance", "tree_explainer"]
 
-_TREE_PREFIXES = ("LightGBM", "CatBoost", "XGBoost")
+# XGBoost members see one-hot columns whose names AutoGluon does not expose, so their SHAP values
+# cannot be mapped back to the user's columns; LightGBM (fitted first by AutoGluon) and CatBoost can
+_TREE_PREFIXES = ("LightGBM", "CatBoost")
 
 
 def permutation_importance(predictor: Any, holdout: pd.DataFrame, *, time_limit_s: float) -> list[FeatureImportance]:
@@ -53,11 +55,13 @@ class TreeExplainer:
             explainer = shap.TreeExplainer(member.model)
             values = np.asarray(explainer.shap_values(internal, check_additivity=False))
             expected = np.atleast_1d(np.asarray(explainer.expected_value, dtype=float))
-        internal_names = list(getattr(internal, "columns", transformed.columns))
+        if values.ndim == 3 and values.shape[0] != len(rows) and values.shape[1] == len(rows):
+            values = np.transpose(values, (1, 2, 0))  # a list per class: (classes, rows, features)
+        if not hasattr(internal, "columns") or values.shape[1] != internal.shape[1]:
+            raise ValueError(f"the inputs of {self.model_name} cannot be mapped back to the data's columns")
+        internal_names = list(internal.columns)
         if values.ndim == 3:
             # (rows, features, classes): explain the class each row is predicted as
-            if values.shape[1] != len(internal_names) and values.shape[0] == len(internal_names):
-                values = np.transpose(values, (1, 0, 2))
             with quiet_autogluon():
                 proba = self.predictor.predict_proba(rows, model=self.model_name).to_numpy()
             chosen = proba.argmax(axis=1)
@@ -86,7 +90,7 @@ def _original_names(transformed: list[str], internal: list[str], originals: list
 
 
 def tree_explainer(predictor: Any, *, features: list[str], leaderboard_order: list[str]) -> TreeExplainer | None:
-    """The best-ranked LightGBM, CatBoost or XGBoost member, or None if there is none."""
+    """The best-ranked LightGBM or CatBoost member, or None if there is none."""
     for name in leaderboard_order:
         if name.startswith(_TREE_PREFIXES) and "_BAG_" not in name:
             output = "log-odds" if predictor.problem_type in ("binary", "multiclass") else "target units"

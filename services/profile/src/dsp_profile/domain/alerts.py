@@ -24,7 +24,7 @@ _SENTINEL_TEXT = frozenset(
     {"unknown", "n/a", "na", "n.a.", "none", "null", "nil", "-", "--", "?", "missing", "not available",
      "nan", "undefined", "tbd", "not applicable", "no data", "#n/a", "empty", "blank", "."}
 )
-_ID_NAME = re.compile(r"(^|[_\s.-])(id|uuid|guid|key|code|number|no)$|^id[_\s.-]|id$", re.IGNORECASE)
+_ID_NAME = re.compile(r"(?i:(^|[_\s.-])(id|uuid|guid|key|code|number|no)$|^id[_\s.-])|[a-z]Id$|ID$")
 _AGE_LIKE = re.compile(r"(^|[_\s])(age|height|weight|price|income|salary)($|[_\s])", re.IGNORECASE)
 
 
