@@ -1,4 +1,4 @@
-"""Helpers shared by the ingest tests: write bytes to a CSV file and ingest it."""
+"""Fixtures shared by the ingest tests: write bytes to a CSV file and ingest it."""
 
 from __future__ import annotations
 

@@ -108,3 +108,10 @@ def test_rules_round_trip_through_model_dump():
     assert parse_rules([r.model_dump() for r in rules]) == rules
     assert rules[0].used_columns() == ["id"]
     assert rules[1].used_columns() == ["a", "b"]
+
+
+def test_rule_that_does_not_fit_the_column_type_is_invalid(ingest_bytes):
+    with pytest.raises(IngestError) as info:
+        ingest_bytes(CSV, validation_rules=[{"type": "range", "column": "email", "min": 0}])
+    assert info.value.code == "invalid_rules"
+    assert info.value.details["column_types"] == {"email": "String"}

@@ -68,3 +68,32 @@ def test_identifiers_and_constants_are_not_features():
     assert roles.numeric == ["score"]
     assert roles.categorical == ["colour"]
     assert set(roles.ignored) == {"customer_id", "constant"}
+
+
+@pytest.mark.parametrize(
+    ("frame", "target", "code"),
+    [
+        (pl.DataFrame({"note": [f"text {i}" for i in range(60)]}), None, "no_usable_columns"),
+        (pl.DataFrame({"a": np.arange(60.0) % 7, "t": pl.Series([None] * 60, dtype=pl.String)}), "t",
+         "too_few_rows"),
+        (pl.DataFrame({"a": np.arange(60.0) % 7,
+                       "t": pl.date_range(pl.date(2020, 1, 1), pl.date(2020, 2, 29), "1d", eager=True)}),
+         "t", "unsupported_target"),
+        (pl.DataFrame({"a": np.arange(60.0) % 7, "t": [f"c{i}" for i in range(60)]}), "t", "too_many_classes"),
+    ],
+    ids=["only-free-text", "target-all-missing", "date-target", "one-row-per-class"],
+)
+def test_unusable_requests_are_clear_errors(write_parquet, frame, target, code):
+    with pytest.raises(AnalysisError) as caught:
+        analyze(write_parquet(frame), target=target, time_budget_s=5)
+    assert caught.value.code == code
+
+
+def test_missing_and_infinite_values_reduce_nothing(write_parquet):
+    rng = np.random.default_rng(0)
+    frame = pl.DataFrame({"empty": [None] * 80,
+                          "spiky": np.r_[np.inf, -np.inf, np.nan, rng.normal(size=77)],
+                          "calm": rng.normal(size=80)})
+    result = analyze(write_parquet(frame), time_budget_s=10)
+    assert result.warnings == []
+    assert result.clustering is not None and result.anomalies is not None

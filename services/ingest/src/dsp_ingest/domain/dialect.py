@@ -81,10 +81,11 @@ def _consistency(records: list[list[str]]) -> tuple[float, int]:
 
 
 def _quote_usage(text: str, delimiter: str, quote: str) -> int:
-    """How many fields in the text open with ``quote`` right after a delimiter or a line start."""
+    """How many fields are wholly quoted with ``quote``: opened after a delimiter (or a line start)
+    and closed before a delimiter (or a line end)."""
     d = re.escape(delimiter)
     q = re.escape(quote)
-    return len(re.findall(rf"(?:^|{d})\s*{q}", text, flags=re.MULTILINE))
+    return len(re.findall(rf"(?:^|{d})[ \t]*{q}(?:[^{q}]|{q}{q})*{q}[ \t]*(?={d}|\r?$)", text, flags=re.MULTILINE))
 
 
 def sniff_dialect(text: str, *, delimiter: str | None = None) -> Dialect:

@@ -1,4 +1,4 @@
-"""``ingest_csv``: sniff a CSV on a sample, then convert it to typed Parquet in one streaming plan."""
+"""``ingest_csv``: sniff a CSV on a sample, check its record structure, convert it to typed Parquet."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import re
 import tempfile
 from collections import Counter
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -44,6 +45,11 @@ from .types import (
 __all__ = ["ingest_csv"]
 
 SAMPLE_ROWS = 10_000
+BAD_ROW_SAMPLE = 20
+CELL_SAMPLE = 5
+RULE_SAMPLE = 10
+# A column whose inferred type fails on more than this share of its full-data values is read as text.
+DEMOTE_SHARE = 0.05
 # Files up to this size (and an eighth of the free memory) are converted in one piece, which is
 # faster; larger ones stream through in chunks of about 16 MiB of CSV.
 IN_MEMORY_MAX_BYTES = 1 << 30
@@ -55,11 +61,6 @@ def _in_memory_limit() -> int:
     except (ValueError, OSError, AttributeError):
         free = 8 << 30
     return min(IN_MEMORY_MAX_BYTES, free // 8)
-BAD_ROW_SAMPLE = 20
-CELL_SAMPLE = 5
-RULE_SAMPLE = 10
-# A column whose inferred type fails on more than this share of its full-data values is read as text.
-DEMOTE_SHARE = 0.05
 
 
 def _raw_name(i: int) -> str:
@@ -388,7 +389,19 @@ def _validate(
         return []
     lf = pl.scan_parquet(dst).with_row_index("__row")
     schema = lf.collect_schema()
-    masks = [rule.violations(schema) for rule in rules]
+    masks = []
+    for rule in rules:
+        try:
+            mask = rule.violations(schema)
+            lf.head(0).select(mask.sum()).collect()
+        except (pl.exceptions.PolarsError, ValueError) as exc:
+            types = {c: str(schema[c]) for c in rule.used_columns()}
+            raise IngestError(
+                "invalid_rules",
+                f"Rule {rule.name or rule.label()!r} cannot be checked on these columns ({types}).",
+                {"rule": rule.name or rule.label(), "column_types": types, "error": str(exc)[:300]},
+            ) from exc
+        masks.append(mask)
     counts = lf.select([m.sum().alias(str(k)) for k, m in enumerate(masks)]).collect().row(0)
     samples = pl.collect_all(
         [lf.filter(m).select("__row", rule.offending().alias("value")).head(RULE_SAMPLE) for rule, m in zip(rules, masks, strict=True)]
@@ -414,6 +427,29 @@ def _validate(
             )
         )
     return results
+
+
+def _infer(
+    sample: pl.DataFrame,
+    unusable: list[int],
+    options: IngestOptions,
+    rules: list[Rule],
+    n_fields: int,
+    dialect: Dialect,
+) -> tuple[bool, list[str], list[str], list[ColumnPlan], NumberFormat, list[set[str]]]:
+    """Header, names and column plans from the sample, leaving out the ``unusable`` records."""
+    if unusable:
+        sample = sample.with_row_index("__rec").filter(~pl.col("__rec").is_in(unusable)).drop("__rec")
+    if sample.height == 0:
+        raise IngestError("no_columns", "The file holds no columns.", {})
+    first = list(sample.row(0))
+    has_header = _header_votes(first, sample.slice(1))
+    names, sources = _column_names(first if has_header else None, n_fields)
+    data_sample = sample.slice(1) if has_header else sample
+    _check_overrides(options, names)
+    _check_rule_columns(rules, names)
+    plans, number_format, tokens_seen = _plan_columns(data_sample, names, sources, options, dialect=dialect)
+    return has_header, names, sources, plans, number_format, tokens_seen
 
 
 def _convert_with_retries(
@@ -560,28 +596,28 @@ def ingest_csv(
         n_fields, skip_lines = _layout(records)
         if skip_lines:
             warnings.append(f"Skipped {skip_lines} line(s) before the table (a title or notes).")
-        report_progress(0.15, "Checking the record structure")
-        structure = scan_structure(work, dialect, n_fields, skip_lines=skip_lines, sample_text=head_text[:65536])
-        report_progress(0.25, "Inferring column types")
-        try:
-            sample = pl.read_csv(work, skip_rows=skip_lines, n_rows=SAMPLE_ROWS + 1, **_scan_options(dialect, n_fields))
-        except pl.exceptions.PolarsError as exc:
-            raise IngestError("csv_unparseable", "The CSV parser could not read the file.", {"error": str(exc)[:500]}) from exc
-        # Ragged and blank records must not sway the type inference.
+        report_progress(0.15, "Checking the record structure and inferring column types")
+        # The structure scan reads the whole file; the sample inference runs meanwhile.
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            structure_job = pool.submit(
+                scan_structure, work, dialect, n_fields, skip_lines=skip_lines, sample_text=head_text[:65536]
+            )
+            try:
+                sample = pl.read_csv(work, skip_rows=skip_lines, n_rows=SAMPLE_ROWS + 1, **_scan_options(dialect, n_fields))
+                inferred = _infer(sample, [], options, rules, n_fields, dialect)
+            except (IngestError, pl.exceptions.PolarsError) as exc:
+                structure_job.result()  # its error (an unclosed quote, say) explains the file best
+                if isinstance(exc, IngestError):
+                    raise
+                raise IngestError("csv_unparseable", "The CSV parser could not read the file.", {"error": str(exc)[:500]}) from exc
+            structure = structure_job.result()
+        # Ragged and blank records must not sway the type inference: infer again without them.
         unusable = [b.record for b in structure.bad if b.record < sample.height] + [
             r for r in structure.blank_records if r < sample.height
         ]
         if unusable:
-            sample = sample.with_row_index("__rec").filter(~pl.col("__rec").is_in(unusable)).drop("__rec")
-        if sample.height == 0:
-            raise IngestError("no_columns", "The file holds no columns.", {})
-        first = list(sample.row(0))
-        has_header = _header_votes(first, sample.slice(1))
-        names, sources = _column_names(first if has_header else None, n_fields)
-        data_sample = sample.slice(1) if has_header else sample
-        _check_overrides(options, names)
-        _check_rule_columns(rules, names)
-        plans, number_format, tokens_seen = _plan_columns(data_sample, names, sources, options, dialect=dialect)
+            inferred = _infer(sample, unusable, options, rules, n_fields, dialect)
+        has_header, names, sources, plans, number_format, tokens_seen = inferred
 
         header_records = 1 if has_header else 0
         if has_header and structure.multiline.get(0):

@@ -126,13 +126,17 @@ def classification_metrics(actual: pd.Series, predicted: pd.Series, proba: pd.Da
                                                          proba[positive_class].to_numpy(dtype=float)))
     else:
         metrics["f1_macro"] = float(skm.f1_score(actual_values, predicted, average="macro"))
-        if present == set(labels):
+        if present == set(labels) and len(labels) > 2:
             metrics["roc_auc_ovr"] = float(skm.roc_auc_score(actual_values, probabilities, multi_class="ovr",
                                                              labels=labels))
-    metrics["log_loss"] = float(skm.log_loss(actual_values, probabilities, labels=labels))
+    # AutoGluon drops classes too rare to learn; probability scores can only cover the classes it kept
+    known = np.isin(actual_values, labels)
+    if known.any():
+        metrics["log_loss"] = float(skm.log_loss(actual_values[known], probabilities[known], labels=labels))
     metrics["balanced_accuracy"] = float(skm.balanced_accuracy_score(actual_values, predicted))
-    matrix = skm.confusion_matrix(actual_values, predicted, labels=labels)
-    return metrics, ConfusionMatrix(labels=[str(label) for label in labels], matrix=matrix.tolist())
+    shown = labels + sorted(present - set(labels), key=str)
+    matrix = skm.confusion_matrix(actual_values, predicted, labels=shown)
+    return metrics, ConfusionMatrix(labels=[str(label) for label in shown], matrix=matrix.tolist())
 
 
 def regression_metrics(actual: pd.Series, predicted: pd.Series) -> dict[str, float]:

@@ -11,6 +11,7 @@ AnalysisErrorCode = Literal[
     "single_class_target",
     "too_few_rows",
     "too_many_classes",
+    "unsupported_target",
     "no_usable_columns",
     "unreadable_data",
     "model_tampered",

@@ -61,12 +61,13 @@ class TreeExplainer:
             raise ValueError(f"the inputs of {self.model_name} cannot be mapped back to the data's columns")
         internal_names = list(internal.columns)
         if values.ndim == 3:
-            # (rows, features, classes): explain the class each row is predicted as
-            with quiet_autogluon():
-                proba = self.predictor.predict_proba(rows, model=self.model_name).to_numpy()
-            chosen = proba.argmax(axis=1)
-            if values.shape[2] == 2 and proba.shape[1] == 2:
+            # (rows, features, classes): explain the class each row is predicted as, i.e. the class
+            # with the largest raw score (base value plus contributions); for two classes, the positive one
+            if values.shape[2] == 2:
                 chosen = np.ones(len(rows), dtype=int)
+            else:
+                margins = values.sum(axis=1) + (expected if len(expected) == values.shape[2] else 0.0)
+                chosen = margins.argmax(axis=1)
             values = values[np.arange(len(rows)), :, chosen]
             base = expected[chosen] if len(expected) > 1 else np.repeat(expected[0], len(rows))
         else:

@@ -67,7 +67,8 @@ def find_leaky_features(frame: pl.DataFrame, roles: ColumnRoles, *, target: str,
 
 def _encode(column: pl.Series, y: np.ndarray) -> np.ndarray:
     if column.dtype.is_numeric() and column.dtype != pl.Boolean:
-        values = column.cast(pl.Float64).fill_nan(None)
+        values = column.cast(pl.Float64)
+        values = pl.select(pl.when(values.is_finite()).then(values)).to_series()
         return values.fill_null(values.median() if values.null_count() < values.len() else 0.0).to_numpy().reshape(-1, 1)
     codes = column.cast(pl.String).fill_null("(missing)").to_list()
     # order categories by their typical target so that categories sharing a target sit side by side,

@@ -98,7 +98,10 @@ def _correlation_ratio(frame: pl.DataFrame, cat: str, num: str) -> float | None:
 
 
 def _numeric_matrix(frame: pl.DataFrame, columns: list[str]) -> np.ndarray:
-    data = frame.select([pl.col(name).cast(pl.Float64).fill_nan(None) for name in columns])
+    data = frame.select([
+        pl.when(pl.col(name).cast(pl.Float64).is_finite()).then(pl.col(name).cast(pl.Float64)).alias(name)
+        for name in columns
+    ])
     data = data.with_columns([pl.col(name).fill_null(pl.col(name).median()) for name in columns])
     return data.fill_null(0.0).to_numpy()
 

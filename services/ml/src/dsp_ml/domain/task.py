@@ -14,6 +14,7 @@ __all__ = ["MIN_ROWS", "detect_task", "find_time_column"]
 
 MIN_ROWS = 20
 _MAX_CLASSES = 20
+_MIN_ROWS_PER_CLASS = 5
 _TARGET_NAME = re.compile(
     r"^(target|label|labels|class|y|outcome|churn|churned|survived|species|diagnosis|is_fraud|fraud|default)$",
     re.IGNORECASE,
@@ -68,6 +69,9 @@ def detect_task(frame: pl.DataFrame, roles: ColumnRoles, target: str | None) -> 
             "single_class_target", f"every row has the same {target!r} ({values[0]!r}); there is nothing to predict"
         )
     dtype = values.dtype
+    if dtype.is_temporal():
+        raise AnalysisError("unsupported_target", f"{target!r} holds dates or times; predicting them is not supported. "
+                            "Pick a numeric or categorical column, or leave the target out to forecast the measures")
     is_numeric = dtype.is_numeric() and dtype != pl.Boolean
     if is_numeric and (dtype.is_float() and not _all_integral(values) or distinct > _MAX_CLASSES):
         if _is_series(frame, time_column, [target]):
@@ -78,10 +82,11 @@ def detect_task(frame: pl.DataFrame, roles: ColumnRoles, target: str | None) -> 
             why = f"{target!r} is numeric with {distinct} distinct values"
     elif distinct == 2:
         task_type, why = "binary", f"{target!r} has two classes"
-    elif distinct > _MAX_CLASSES * 5:
+    elif distinct > _MAX_CLASSES * 5 or values.len() / distinct < _MIN_ROWS_PER_CLASS:
         raise AnalysisError(
             "too_many_classes",
-            f"{target!r} has {distinct} distinct non-numeric values; it cannot be a classification target",
+            f"{target!r} has {distinct} distinct values over {values.len()} rows, too few rows per class "
+            "to learn from; it cannot be a classification target",
         )
     else:
         task_type, why = "multiclass", f"{target!r} has {distinct} classes"

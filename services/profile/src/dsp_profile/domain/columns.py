@@ -37,6 +37,8 @@ __all__ = [
 ]
 
 TOP_VALUES = 10
+# a decimal number, possibly signed, with exponent or surrounding spaces (tested without copying the strings)
+_NUMBER = r"^\s*[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?\s*$"
 SENTINEL_NUMBERS = (-9999999.0, -999999.0, -99999.0, -9999.0, -999.0, -99.0, 9999999.0, 999999.0, 99999.0, 9999.0, 999.0)
 """Numbers commonly used as codes for a missing value."""
 _SEMANTIC_TYPES = frozenset(SemanticType.__args__)  # type: ignore[attr-defined]
@@ -327,7 +329,7 @@ def _string_stats(vc: pl.DataFrame, value_col: str) -> StringStats:
         v.str.len_chars().max().alias("max_length"),
         (v.str.len_chars().cast(pl.Float64) * w).sum().alias("len_sum"),
         weighted(v.str.len_chars() == 0).alias("empty"),
-        weighted(v.str.strip_chars() != v).alias("whitespace_padded"),
+        weighted(v.str.contains(r"^\s|\s$")).alias("whitespace_padded"),
         weighted(v.str.contains(r"\p{L}")).alias("with_letters"),
         weighted(v.str.contains(r"\d")).alias("with_digits"),
         weighted(v.str.contains(r"\s")).alias("with_spaces"),
@@ -335,7 +337,7 @@ def _string_stats(vc: pl.DataFrame, value_col: str) -> StringStats:
         weighted(v.str.contains(r"\p{Lu}")).alias("with_uppercase"),
         weighted(v.str.contains(r"\p{Ll}")).alias("with_lowercase"),
         weighted(v.str.contains(r"[^\x00-\x7F]")).alias("non_ascii"),
-        weighted(v.str.strip_chars().cast(pl.Float64, strict=False).is_not_null()).alias("numeric_like"),
+        weighted(v.str.contains(_NUMBER)).alias("numeric_like"),
     ).row(0, named=True)
     lengths = vc.select(v.str.len_chars().alias("len"), w).group_by("len").agg(w.sum()).sort("len")
     cum = np.cumsum(lengths["count"].to_numpy())
@@ -478,10 +480,14 @@ def profile_column(
         "missing_fraction": missing / rows if rows else 0.0,
         "memory_bytes": memory,
     }
-    non_null = series.filter(~null_mask) if int(null_mask.sum()) else series
+    has_nulls = bool(null_mask.any())
+
+    def non_null() -> pl.Series:
+        return series.filter(~null_mask) if has_nulls else series
+
 
     if _is_numeric_dtype(dtype) and dtype != pl.Boolean:
-        num = numeric_stats(non_null.to_numpy())
+        num = numeric_stats(non_null().to_numpy())
         semantic = semantic_type or infer_semantic_type(dtype, distinct=num.distinct, count=count)
         facts.is_numeric = True
         facts.rounding_merges = num.rounding_merges
@@ -509,7 +515,8 @@ def profile_column(
         return facts
 
     try:
-        vc = non_null.value_counts(sort=False, name="count")
+        # on the whole column, then without the null group: no copy of the non-null values
+        vc = series.value_counts(sort=False, name="count").drop_nulls(series.name or None)
     except pl.exceptions.PolarsError:
         vc = None
     if vc is None:
@@ -538,7 +545,7 @@ def profile_column(
     semantic = semantic_type or infer_semantic_type(dtype, distinct=distinct, count=count)
     extra: dict[str, Any] = {}
     if dtype == pl.Boolean:
-        extra["boolean_true"] = int(non_null.sum())
+        extra["boolean_true"] = int(series.sum())
     elif dtype in (pl.String, pl.Categorical) or isinstance(dtype, pl.Enum | pl.Categorical):
         as_string = pl.col(value_col).cast(pl.String)
         extra["strings"] = _string_stats(vc.with_columns(as_string), value_col)
@@ -546,7 +553,7 @@ def profile_column(
         # alerts look at every distinct value of a categorical column, at the most frequent of a text column
         facts.value_counts = ranked.with_columns(as_string)
     elif dtype == pl.Date or isinstance(dtype, pl.Datetime):
-        extra["dates"] = _date_stats(non_null, now)
+        extra["dates"] = _date_stats(non_null(), now)
         facts.is_temporal = True
     if facts.value_counts is None and distinct <= 10_000:
         facts.value_counts = ranked
