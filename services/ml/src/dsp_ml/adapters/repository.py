@@ -25,7 +25,8 @@ async def record_analysis(conn: AsyncConnection, *, job_id: uuid.UUID, dataset_i
 async def register_model(conn: AsyncConnection, *, model_id: uuid.UUID, job_id: uuid.UUID, dataset_id: uuid.UUID,
                          task: str, target: str, features: list[str], metrics: dict[str, Any],
                          training_data_hash: str, config: dict[str, Any], artifact: ArtifactRef,
-                         pipeline: ArtifactRef, reference: ArtifactRef | None = None) -> int:
+                         pipeline: ArtifactRef, reference: ArtifactRef | None = None,
+                         manifest_sha256: str | None = None) -> int:
     """Record a new model version for (dataset, target); returns its version number."""
     row = await (await conn.execute(
         "SELECT coalesce(max(version), 0) + 1 FROM models WHERE dataset_id = %s AND target = %s",
@@ -35,12 +36,12 @@ async def register_model(conn: AsyncConnection, *, model_id: uuid.UUID, job_id: 
     await conn.execute(
         "INSERT INTO models (model_id, job_id, dataset_id, version, task, target, features, metrics,"
         " training_data_hash, config, artifact_key, artifact_sha256, artifact_size, pipeline_key, pipeline_sha256,"
-        " pipeline_size, reference_key, reference_sha256, reference_size)"
-        " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
+        " pipeline_size, reference_key, reference_sha256, reference_size, manifest_sha256)"
+        " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
         (model_id, job_id, dataset_id, version, task, target, json.dumps(features), json.dumps(metrics, default=str),
          training_data_hash, json.dumps(config, default=str), artifact.key, artifact.sha256, artifact.size_bytes,
          pipeline.key, pipeline.sha256, pipeline.size_bytes, reference.key if reference else None,
-         reference.sha256 if reference else None, reference.size_bytes if reference else None),
+         reference.sha256 if reference else None, reference.size_bytes if reference else None, manifest_sha256),
     )
     return version
 

@@ -58,7 +58,7 @@ async def _load(runtime: Runtime,
         if target_dir.exists():
             shutil.rmtree(target_dir)
         await asyncio.to_thread(runtime.store.fetch_dir, artifact, target_dir)
-        model = await asyncio.to_thread(load_model, target_dir)
+        model = await asyncio.to_thread(load_model, target_dir, expected_manifest_sha256=row.get("manifest_sha256"))
         pipeline = FittedPipeline.model_validate_json(runtime.store.read_bytes(pipeline_ref))
         reference = None
         if row.get("reference_key"):

@@ -55,6 +55,7 @@ async def when_dataset_transformed_analyze(envelope: Envelope[Any], ctx: Handler
                 task=result.model.task_type, target=result.model.target, features=result.model.features,
                 metrics=result.model.metrics, training_data_hash=result.model.training_data_sha256,
                 config=result.model.config, artifact=model_ref, pipeline=event.pipeline, reference=reference_ref,
+                manifest_sha256=result.model.manifest_sha256,
             )
         await repository.record_analysis(
             uow.conn, job_id=job, dataset_id=event.dataset_id, analysis_key=analysis_ref.key,
