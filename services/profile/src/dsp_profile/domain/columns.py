@@ -322,7 +322,7 @@ def _string_stats(vc: pl.DataFrame, value_col: str) -> StringStats:
     total = vc["count"].sum()
 
     def weighted(cond: pl.Expr) -> pl.Expr:
-        return (cond.cast(pl.Int64) * w).sum()
+        return w.filter(cond).sum()
 
     agg = vc.select(
         v.str.len_chars().min().alias("min_length"),
