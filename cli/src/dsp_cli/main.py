@@ -5,7 +5,13 @@ This is the one place that composes every stage core: ingest -> profile -> etl -
 
 from __future__ import annotations
 
-import shutil
+import os
+
+# Polars' allocator returns freed memory to the system at once instead of keeping it for reuse:
+# peak memory of a large profile drops by about half a gigabyte. It must be set before polars loads.
+os.environ.setdefault("_RJEM_MALLOC_CONF", "dirty_decay_ms:0,muzzy_decay_ms:0")
+
+import shutil  # noqa: E402
 import sys
 import tempfile
 import time

@@ -28,6 +28,7 @@ from shared_contracts.profile import (
 )
 
 __all__ = [
+    "profile_taken_column",
     "HISTOGRAM_BINS",
     "TOP_VALUES",
     "ColumnFacts",
@@ -62,6 +63,7 @@ class ColumnFacts:
     is_temporal: bool = False
     is_string: bool = False
     rounding_merges: bool = False
+    case_merges: bool = False
     sentinel_counts: dict[float, int] = field(default_factory=dict)
 
 
@@ -461,6 +463,21 @@ def profile_column(
     ColumnFacts
         The column profile and reusable intermediates.
     """
+    return profile_taken_column([series], semantic_type=semantic_type, now=now)
+
+
+def profile_taken_column(
+    holder: list[pl.Series],
+    *,
+    semantic_type: str | None,
+    now: datetime | None = None,
+) -> ColumnFacts:
+    """:func:`profile_column` on the single column in ``holder``, which it takes out.
+
+    When the caller keeps no other reference, the column's memory is released as soon as its
+    value counts are built, which lowers the peak on large text columns.
+    """
+    series = holder.pop()
     now = now or datetime.now(UTC)
     if semantic_type not in _SEMANTIC_TYPES:
         semantic_type = None  # unknown to this version of the contract: infer one
@@ -482,12 +499,8 @@ def profile_column(
     }
     has_nulls = bool(null_mask.any())
 
-    def non_null() -> pl.Series:
-        return series.filter(~null_mask) if has_nulls else series
-
-
     if _is_numeric_dtype(dtype) and dtype != pl.Boolean:
-        num = numeric_stats(non_null().to_numpy())
+        num = numeric_stats((series.filter(~null_mask) if has_nulls else series).to_numpy())
         semantic = semantic_type or infer_semantic_type(dtype, distinct=num.distinct, count=count)
         facts.is_numeric = True
         facts.rounding_merges = num.rounding_merges
@@ -519,6 +532,10 @@ def profile_column(
         vc = series.value_counts(sort=False, name="count").drop_nulls(series.name or None)
     except pl.exceptions.PolarsError:
         vc = None
+    if dtype == pl.Boolean:
+        true_count = int(series.sum())
+    dates = _date_stats(series.filter(~null_mask) if has_nulls else series, now) if dtype == pl.Date or isinstance(dtype, pl.Datetime) else None
+    del series, null_mask  # every later figure comes from the value counts
     if vc is None:
         facts.profile = ColumnProfile(
             **base, semantic_type=semantic_type or "unsupported", distinct=0, distinct_fraction=0.0, unique=0
@@ -545,15 +562,18 @@ def profile_column(
     semantic = semantic_type or infer_semantic_type(dtype, distinct=distinct, count=count)
     extra: dict[str, Any] = {}
     if dtype == pl.Boolean:
-        extra["boolean_true"] = int(series.sum())
+        extra["boolean_true"] = true_count
     elif dtype in (pl.String, pl.Categorical) or isinstance(dtype, pl.Enum | pl.Categorical):
         as_string = pl.col(value_col).cast(pl.String)
-        extra["strings"] = _string_stats(vc.with_columns(as_string), value_col)
+        strings = extra["strings"] = _string_stats(vc.with_columns(as_string), value_col)
         facts.is_string = True
+        if strings.with_uppercase or strings.whitespace_padded:
+            folded = vc.select(as_string.str.strip_chars().str.to_lowercase().n_unique()).item()
+            facts.case_merges = folded < distinct
         # alerts look at every distinct value of a categorical column, at the most frequent of a text column
         facts.value_counts = ranked.with_columns(as_string)
     elif dtype == pl.Date or isinstance(dtype, pl.Datetime):
-        extra["dates"] = _date_stats(non_null(), now)
+        extra["dates"] = dates
         facts.is_temporal = True
     if facts.value_counts is None and distinct <= 10_000:
         facts.value_counts = ranked

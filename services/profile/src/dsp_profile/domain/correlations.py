@@ -36,7 +36,10 @@ def _pearson(x: np.ndarray, y: np.ndarray) -> float | None:
     syy = float(np.dot(dy, dy))
     if sxx == 0 or syy == 0 or not math.isfinite(sxx) or not math.isfinite(syy):
         return None
-    r = float(np.dot(dx, dy)) / math.sqrt(sxx * syy)
+    denom = math.sqrt(sxx) * math.sqrt(syy)  # not sqrt(sxx * syy), which can underflow to 0
+    if denom == 0:
+        return None
+    r = float(np.dot(dx, dy)) / denom
     if not math.isfinite(r):
         return None
     return max(-1.0, min(1.0, r))

@@ -28,7 +28,7 @@ from shared_contracts.profile import (
 from shared_contracts.progress import ProgressFn, no_progress
 
 from .alerts import find_alerts
-from .columns import NUMERIC_SEMANTICS, ColumnFacts, profile_column, round_significant
+from .columns import NUMERIC_SEMANTICS, ColumnFacts, profile_taken_column, round_significant
 from .correlations import (
     MAX_CATEGORIES,
     correlation_ratio_matrix,
@@ -99,14 +99,7 @@ def _needs_normalising(series: pl.Series, facts: ColumnFacts) -> bool:
     """
     dtype = series.dtype
     if dtype == pl.String or isinstance(dtype, pl.Categorical | pl.Enum):
-        vc = facts.value_counts
-        strings = facts.profile.strings
-        if strings is not None and not strings.with_uppercase and not strings.whitespace_padded:
-            return False  # trimming and lower-casing change nothing
-        if vc is None:
-            return True
-        folded = vc.select(pl.col(vc.columns[0]).cast(pl.String).str.strip_chars().str.to_lowercase().n_unique()).item()
-        return folded < vc.height
+        return facts.case_merges
     if dtype.is_float():
         return facts.rounding_merges
     return False
@@ -233,19 +226,30 @@ def profile_dataset(
     report(0.0, f"profiling {len(schema)} columns of {rows} rows")
     for batch in batches:
         frame = pl.read_parquet(path, columns=batch)
+        sample_parts.append(frame[sample_idx] if sample_idx is not None else frame.clone())
+        if rows:
+            exact = _fingerprint(frame)
+            exact_prints = _fold(exact_prints, exact)
         for name in batch:
-            facts[name] = profile_column(frame[name], semantic_type=semantic_types.get(name), now=now)
+            # near-duplicates need the normalised column; compute that before the column is released
+            column = frame.drop_in_place(name)
+            holder = [column]
+            del column
+            facts[name] = profile_taken_column(holder, semantic_type=semantic_types.get(name), now=now)
             done += 1
             report(0.8 * done / max(len(schema), 1), f"column {name}")
+        del frame
         if rows:
-            normalise = [n for n in batch if _needs_normalising(frame[n], facts[n])]
-            exact = _fingerprint(frame)
-            near = _fingerprint(_normalised(frame, normalise)) if normalise else exact
-            exact_prints = _fold(exact_prints, exact)
+            batch_sample = sample_parts[-1]
+            normalise = [n for n in batch if _needs_normalising(batch_sample[n], facts[n])]
+            if normalise:
+                full = pl.read_parquet(path, columns=batch)
+                near = _fingerprint(_normalised(full, normalise))
+                del full
+            else:
+                near = exact
             near_prints = _fold(near_prints, near)
             del exact, near
-        sample_parts.append(frame[sample_idx] if sample_idx is not None else frame)
-        del frame
 
     columns: list[ColumnProfile] = [facts[n].profile for n in schema]
     report(0.82, "duplicate rows")
