@@ -24,6 +24,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from .ingest import SemanticType as IngestSemanticType
+
 __all__ = [
     "ALERT_TYPES",
     "Alert",
@@ -48,23 +50,8 @@ __all__ = [
     "ValueCount",
 ]
 
-SemanticType = Literal[
-    "identifier",
-    "categorical",
-    "integer",
-    "float",
-    "boolean",
-    "date",
-    "datetime",
-    "text",
-    "email",
-    "url",
-    "currency",
-    "percent",
-    "latitude",
-    "longitude",
-    "unsupported",
-]
+SemanticType = Literal[IngestSemanticType, "unsupported"]
+"""The ingest types, plus ``unsupported`` for columns the profiler cannot describe."""
 
 Severity = Literal["info", "warning", "critical"]
 
