@@ -269,7 +269,7 @@ def _spooled_and_raw(mesh: LocalMesh) -> tuple[list[Path], list[Path]]:
 
 
 def test_bad_input_gets_a_typed_4xx_and_leaves_nothing_behind(mesh: LocalMesh, api: httpx.Client,
-                                                             tmp_path: Path) -> None:
+                                                             finished: dict[str, Any], tmp_path: Path) -> None:
     _, raws_before = _spooled_and_raw(mesh)
 
     empty = tmp_path / "empty.csv"
@@ -300,6 +300,11 @@ def test_bad_input_gets_a_typed_4xx_and_leaves_nothing_behind(mesh: LocalMesh, a
     _assert_error(api.post("/api/v1/analyze", json={"dataset_id": missing}), 404, "not_found")
     _assert_error(api.post("/api/v1/export", json={"analysis_id": missing}), 404, "not_found")
     _assert_error(api.post("/api/v1/analyze", json={"dataset_id": "nope"}), 422, "validation_error")
+    accepted = finished["dataset"]["dataset_id"]
+    _assert_error(api.post("/api/v1/analyze", json={"dataset_id": accepted, "target": "nope"}),
+                  422, "target_not_found")
+    _assert_error(api.post("/api/v1/analyze", json={"dataset_id": accepted,
+                                                    "options": {"time_budget_s": 86400}}), 422, "invalid_options")
 
     spool, raws_after = _spooled_and_raw(mesh)
     assert spool == [], f"partial uploads left in the spool: {spool}"

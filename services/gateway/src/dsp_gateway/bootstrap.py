@@ -18,6 +18,7 @@ class GatewaySettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="DSP_", extra="ignore")
 
     upload_wait_s: float = 30.0
+    max_time_budget_s: float = 3600.0  # well under the broker's consumer timeout (deploy/rabbitmq)
     ml_url: str = "http://127.0.0.1:8004"
     redis_namespace: str = "dsp"
 
@@ -27,6 +28,7 @@ async def _start(runtime: Runtime) -> None:
     runtime.extras["notifier"] = JobNotifier(runtime.settings.redis_url, namespace=options.redis_namespace)
     runtime.extras["upload_wait_s"] = options.upload_wait_s
     runtime.extras["ml_url"] = options.ml_url.rstrip("/")
+    runtime.extras["max_time_budget_s"] = options.max_time_budget_s
 
 
 async def _stop(runtime: Runtime) -> None:

@@ -129,6 +129,13 @@ def _parse_json_field(fields: dict[str, str], name: str) -> dict[str, Any]:
     return value
 
 
+def _check_budget(options: AnalysisOptions | None, limit: float) -> None:
+    """An analysis holds its message while it runs: its budget must end well before the broker gives up."""
+    if options is not None and options.time_budget_s > limit:
+        raise ApiError(422, "invalid_options", f"time_budget_s may be at most {limit:g} seconds.",
+                       field="options.time_budget_s")
+
+
 def _upload_options(fields: dict[str, str]) -> tuple[IngestOptions, AnalysisOptions | None, bool]:
     try:
         ingest = IngestOptions.model_validate(_parse_json_field(fields, "ingest_options"))
@@ -223,6 +230,7 @@ def add_routes(app: FastAPI) -> None:
             if problem is not None:
                 raise ApiError(problem.status, problem.code, problem.message, field="file")
             ingest, analysis, wait = _upload_options(streamed.fields)
+            _check_budget(analysis, runtime.extras["max_time_budget_s"])
             dataset_id, job_id = uuid.uuid4(), uuid.uuid4()
             key = artifact_key("datasets", dataset_id, "raw")
             if isinstance(store, LocalArtifactStore):
@@ -309,6 +317,7 @@ def add_routes(app: FastAPI) -> None:
             first = exc.errors()[0]
             raise ApiError(422, "invalid_options", f"Invalid option {'.'.join(map(str, first['loc']))}: "
                                                    f"{first['msg']}", field="options") from exc
+        _check_budget(options, runtime.extras["max_time_budget_s"])
         job_id = uuid.uuid4()
         async with runtime.pool.connection() as conn, conn.transaction():
             await repository.insert_job(conn, job_id=job_id, kind="analysis", dataset_id=body.dataset_id,
