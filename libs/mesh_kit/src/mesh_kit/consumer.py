@@ -37,7 +37,7 @@ from pydantic import ValidationError
 from shared_contracts import Envelope, EventPayload, UnknownEventError, parse_envelope
 from shared_contracts.events import JobProgress, StageFailed
 
-from .logs import bind_job
+from .logs import bind_job, unbind_job
 from .metrics import DEAD_LETTERS, MESSAGE_DURATION, MESSAGES_CONSUMED
 from .outbox import OutboxRelay, add_to_outbox, amqp_headers
 from .publisher import EventPublisher
@@ -124,9 +124,6 @@ class PostgresUnitOfWork(UnitOfWork):
         await add_to_outbox(self.conn, envelope)
         self.emitted.append(envelope)
         return envelope
-
-
-HandlerContextFactory = Callable[..., "HandlerContext"]
 
 
 @dataclass
@@ -304,9 +301,7 @@ class StageRunner:
                 return outcome
         finally:
             otel_context.detach(otel_token)
-            from .logs import _job_id
-
-            _job_id.reset(token)
+            unbind_job(token)
 
     async def _handle(self, delivery: Delivery, envelope: Envelope[Any], handler: Handler) -> Outcome:
         if await self._seen(envelope.event_id):

@@ -18,16 +18,12 @@ import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .db import role_name, with_user
+
 __all__ = ["SERVICES", "LocalMesh"]
 
 SERVICES: dict[str, int] = {"gateway": 8000, "ingest": 8001, "profile": 8002, "etl": 8003, "ml": 8004,
                             "dashboard": 8005}
-
-
-def _with_user(url: str, user: str) -> str:
-    scheme, rest = url.split("://", 1)
-    hostpart = rest.split("@", 1)[-1]
-    return f"{scheme}://{user}@{hostpart}"
 
 
 @dataclass
@@ -55,7 +51,7 @@ class LocalMesh:
         env = {k: v for k, v in os.environ.items() if not k.startswith("DSP_")}
         env.update({
             "DSP_ADMIN_DATABASE_URL": self.admin_database_url,
-            "DSP_DATABASE_URL": _with_user(self.admin_database_url, f"dsp_{service}"),
+            "DSP_DATABASE_URL": with_user(self.admin_database_url, role_name(service)),
             "DSP_AMQP_URL": self.amqp_url,
             "DSP_REDIS_URL": self.redis_url,
             "DSP_REDIS_NAMESPACE": self.redis_namespace,

@@ -8,7 +8,7 @@ import logging
 import sys
 from datetime import UTC, datetime
 
-__all__ = ["bind_job", "configure_logging", "current_job_id"]
+__all__ = ["bind_job", "configure_logging", "current_job_id", "unbind_job"]
 
 _job_id: contextvars.ContextVar[str | None] = contextvars.ContextVar("dsp_job_id", default=None)
 
@@ -20,6 +20,11 @@ def current_job_id() -> str | None:
 def bind_job(job_id: str | None) -> contextvars.Token[str | None]:
     """Attach a job id to every log line written in this context."""
     return _job_id.set(job_id)
+
+
+def unbind_job(token: contextvars.Token[str | None]) -> None:
+    """Restore the job id that was bound before ``bind_job`` returned ``token``."""
+    _job_id.reset(token)
 
 
 class JsonFormatter(logging.Formatter):

@@ -15,7 +15,7 @@ from pamqp.commands import Basic
 from .metrics import MESSAGES_PUBLISHED
 from .topology import Topology, declare_topology
 
-__all__ = ["AmqpPublisher", "EventPublisher", "PublishError", "RecordingPublisher"]
+__all__ = ["AmqpPublisher", "EventPublisher", "PublishError"]
 
 log = logging.getLogger(__name__)
 
@@ -104,19 +104,3 @@ class AmqpPublisher(EventPublisher):
         if self._channel is None:
             raise PublishError("publisher is not connected")
         await self._send(self._channel.default_exchange, queue, body, message_id, headers)
-
-
-class RecordingPublisher(EventPublisher):
-    """In-memory publisher for tests of the service layer."""
-
-    def __init__(self) -> None:
-        self.published: list[tuple[str, bytes, dict[str, Any]]] = []
-        self.sent: list[tuple[str, bytes, dict[str, Any]]] = []
-
-    async def publish(self, routing_key: str, body: bytes, *, message_id: str,
-                      headers: Mapping[str, Any] | None = None) -> None:
-        self.published.append((routing_key, body, dict(headers or {})))
-
-    async def send_to_queue(self, queue: str, body: bytes, *, message_id: str,
-                            headers: Mapping[str, Any] | None = None) -> None:
-        self.sent.append((queue, body, dict(headers or {})))

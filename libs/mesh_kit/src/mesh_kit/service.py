@@ -60,7 +60,6 @@ class Runtime:
     topology: Topology
     relay: OutboxRelay
     runner: StageRunner
-    started: bool = False
     extras: dict[str, Any] = field(default_factory=dict)
 
 
@@ -153,7 +152,7 @@ def build_app(spec: ServiceSpec, settings: MeshSettings | None = None) -> FastAP
     settings = settings or MeshSettings()
     runtime_ref: dict[str, Runtime] = {}
     broker = build_broker(spec, settings, runtime_ref)
-    state: dict[str, Any] = {"startup_complete": False, "fatal": None}
+    state: dict[str, Any] = {"startup_complete": False}
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -208,9 +207,8 @@ def build_app(spec: ServiceSpec, settings: MeshSettings | None = None) -> FastAP
 
     @app.get("/health/live", include_in_schema=False)
     async def live() -> JSONResponse:
-        """Fails only on an unrecoverable state, so Kubernetes restarts the pod."""
-        if state["fatal"]:
-            return JSONResponse({"status": "fatal", "reason": state["fatal"]}, status_code=500)
+        """The process answers. Broken dependencies show in readiness, not here, so that an outage of
+        the database or broker does not make Kubernetes restart every pod."""
         return JSONResponse({"status": "ok"})
 
     @app.get("/health/startup", include_in_schema=False)

@@ -17,7 +17,7 @@ from pydantic import BaseModel
 
 from .envelope import EVENT_REGISTRY, Envelope
 
-__all__ = ["DOCUMENTS", "SCHEMA_DIR", "all_schemas", "document_models"]
+__all__ = ["SCHEMA_DIR", "all_schemas", "document_models"]
 
 SCHEMA_DIR = Path(__file__).resolve().parents[2] / "schemas"
 
@@ -36,9 +36,6 @@ def document_models() -> dict[str, type[BaseModel]]:
         "etl-pipeline.v1": FittedPipeline,
         "analysis.v1": AnalysisResult,
     }
-
-
-DOCUMENTS = document_models
 
 
 def all_schemas() -> dict[str, dict[str, Any]]:

@@ -111,7 +111,7 @@ def _job_view(row: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-async def _emit(runtime: Runtime, conn: Any, job_id: uuid.UUID, payload: Any) -> None:
+async def _emit(conn: Any, job_id: uuid.UUID, payload: Any) -> None:
     uow = PostgresUnitOfWork(conn=conn, job_id=job_id, producer="gateway")
     await uow.emit(payload)
 
@@ -249,7 +249,7 @@ def add_routes(app: FastAPI) -> None:
                                             dataset_id=dataset_id,
                                             options={"ingest": ingest.model_dump(),
                                                      "analysis": analysis.model_dump() if analysis else None})
-                await _emit(runtime, conn, job_id, DatasetUploaded(
+                await _emit(conn, job_id, DatasetUploaded(
                     dataset_id=dataset_id, raw=raw, display_name=display_name, ingest=ingest, analysis=analysis))
         except Exception:
             store.delete(raw.key)
@@ -322,7 +322,7 @@ def add_routes(app: FastAPI) -> None:
         async with runtime.pool.connection() as conn, conn.transaction():
             await repository.insert_job(conn, job_id=job_id, kind="analysis", dataset_id=body.dataset_id,
                                         options={"analysis": options.model_dump()})
-            await _emit(runtime, conn, job_id, AnalysisRequested(
+            await _emit(conn, job_id, AnalysisRequested(
                 dataset_id=body.dataset_id, parquet=ArtifactRef.model_validate(row["parquet"]),
                 ingest_report=ArtifactRef.model_validate(row["ingest_report"]), analysis=options))
         runtime.relay.notify()
@@ -364,7 +364,7 @@ def add_routes(app: FastAPI) -> None:
         async with runtime.pool.connection() as conn, conn.transaction():
             await repository.insert_job(conn, job_id=job_id, kind="dashboard", dataset_id=dataset_id,
                                         options=body.model_dump(mode="json"), parent_job_id=body.analysis_id)
-            await _emit(runtime, conn, job_id, DashboardRequested(
+            await _emit(conn, job_id, DashboardRequested(
                 dataset_id=dataset_id, analysis_result=ArtifactRef.model_validate(results["analysis_result"]),
                 profile=ArtifactRef.model_validate(results["profile"]),
                 etl_report=ArtifactRef.model_validate(results["etl_report"]),
