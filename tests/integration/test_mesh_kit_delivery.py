@@ -7,14 +7,17 @@ import asyncio
 import json
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 from typing import Any
 
 import aio_pika
 import psycopg
 import pytest
-from mesh_kit.consumer import Delivery, HandlerContext, Outcome, StageError, StageRunner
+from mesh_kit.artifacts import AsyncArtifactStore, LocalArtifactStore
+from mesh_kit.consumer import Delivery, Outcome, StageRunner
 from mesh_kit.db import migrate_service, open_pool, role_name, with_database, with_user
 from mesh_kit.outbox import OutboxRelay
+from mesh_kit.ports import StageDeps, StageError
 from mesh_kit.publisher import AmqpPublisher, PublishError
 from mesh_kit.topology import Topology
 from psycopg import sql
@@ -52,8 +55,18 @@ def kit_database(infra) -> Iterator[str]:
         conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
 
 
+class Effects:
+    """The repository of the test stage: one row per handled event."""
+
+    def __init__(self, conn: Any) -> None:
+        self.conn = conn
+
+    async def add(self, event_id: uuid.UUID) -> None:
+        await self.conn.execute("INSERT INTO effects VALUES (%s, 'handled')", (event_id,))
+
+
 @pytest.fixture
-async def runtime(infra, kit_database: str) -> AsyncIterator[dict[str, Any]]:
+async def runtime(infra, kit_database: str, tmp_path: Path) -> AsyncIterator[dict[str, Any]]:
     migrate_service(SERVICE, admin_url=kit_database, package="dsp_ingest")
     with psycopg.connect(kit_database, autocommit=True) as conn:
         conn.execute("CREATE TABLE IF NOT EXISTS ingest.effects (event_id uuid, note text)")
@@ -65,7 +78,8 @@ async def runtime(infra, kit_database: str) -> AsyncIterator[dict[str, Any]]:
     publisher = AmqpPublisher(infra.amqp_url, topology, service=SERVICE)
     await publisher.connect()
     relay = OutboxRelay(pool, publisher, service=SERVICE, poll_s=0.1)
-    runner = StageRunner(service=SERVICE, pool=pool, publisher=publisher, topology=topology, relay=relay)
+    runner = StageRunner(service=SERVICE, pool=pool, publisher=publisher, topology=topology, relay=relay,
+                         store=AsyncArtifactStore(LocalArtifactStore(tmp_path / "store")), repository=Effects)
     connection = await aio_pika.connect_robust(infra.amqp_url)
     channel = await connection.channel()
     for name in [topology.queue(s) for s in ("profile", "gateway", SERVICE)] + [
@@ -116,9 +130,9 @@ async def test_every_event_key_is_routable(runtime) -> None:
 async def test_outbox_row_is_published_with_confirm_after_commit(runtime) -> None:
     envelope = _uploaded()
 
-    async def handler(env: Envelope[Any], ctx: HandlerContext) -> None:
-        async with ctx.unit_of_work() as uow:
-            await uow.conn.execute("INSERT INTO effects VALUES (%s, 'handled')", (env.event_id,))
+    async def handler(env: Envelope[Any], deps: StageDeps[Effects]) -> None:
+        async with deps.unit_of_work() as uow:
+            await uow.repo.add(env.event_id)
             from shared_contracts.events import DatasetRejected
 
             await uow.emit(DatasetRejected(dataset_id=env.payload.dataset_id, code="c", message="m"))
@@ -136,11 +150,11 @@ async def test_redelivered_event_changes_nothing(runtime) -> None:
     envelope = _uploaded()
     calls = 0
 
-    async def handler(env: Envelope[Any], ctx: HandlerContext) -> None:
+    async def handler(env: Envelope[Any], deps: StageDeps[Effects]) -> None:
         nonlocal calls
         calls += 1
-        async with ctx.unit_of_work() as uow:
-            await uow.conn.execute("INSERT INTO effects VALUES (%s, 'handled')", (env.event_id,))
+        async with deps.unit_of_work() as uow:
+            await uow.repo.add(env.event_id)
 
     first = await runtime["runner"].process(_delivery(envelope), handler)
     again = await runtime["runner"].process(_delivery(envelope), handler)
@@ -153,10 +167,10 @@ async def test_redelivered_event_changes_nothing(runtime) -> None:
 async def test_concurrent_duplicates_commit_once(runtime) -> None:
     envelope = _uploaded()
 
-    async def slow_handler(env: Envelope[Any], ctx: HandlerContext) -> None:
+    async def slow_handler(env: Envelope[Any], deps: StageDeps[Effects]) -> None:
         await asyncio.sleep(0.2)
-        async with ctx.unit_of_work() as uow:
-            await uow.conn.execute("INSERT INTO effects VALUES (%s, 'handled')", (env.event_id,))
+        async with deps.unit_of_work() as uow:
+            await uow.repo.add(env.event_id)
 
     outcomes = await asyncio.gather(*(runtime["runner"].process(_delivery(envelope), slow_handler)
                                       for _ in range(3)))
@@ -168,7 +182,7 @@ async def test_failing_handler_is_retried_with_backoff_then_dead_lettered(runtim
     topology: Topology = runtime["topology"]
     envelope = _uploaded()
 
-    async def broken(env: Envelope[Any], ctx: HandlerContext) -> None:
+    async def broken(env: Envelope[Any], deps: StageDeps[Effects]) -> None:
         raise RuntimeError("disk on fire")
 
     runner: StageRunner = runtime["runner"]
@@ -198,7 +212,7 @@ async def test_failing_handler_is_retried_with_backoff_then_dead_lettered(runtim
 async def test_stage_error_fails_the_job_at_once(runtime) -> None:
     envelope = _uploaded()
 
-    async def bad_input(env: Envelope[Any], ctx: HandlerContext) -> None:
+    async def bad_input(env: Envelope[Any], deps: StageDeps[Effects]) -> None:
         raise StageError("csv_ragged_rows", "Row 3 has 5 fields where the header has 4.")
 
     assert await runtime["runner"].process(_delivery(envelope), bad_input) == Outcome.FAILED
@@ -214,7 +228,7 @@ async def test_poison_message_goes_to_the_dead_letter_queue(runtime) -> None:
     body = json.dumps({"type": "dataset.uploaded", "version": 1, "job_id": str(job_id), "producer": "x",
                        "payload": {"dataset_id": "not-a-uuid"}}).encode()
 
-    async def never(env: Envelope[Any], ctx: HandlerContext) -> None:
+    async def never(env: Envelope[Any], deps: StageDeps[Effects]) -> None:
         raise AssertionError("a poison message must not reach the handler")
 
     outcome = await runtime["runner"].process(Delivery(body=body, headers={}, routing_key="dataset.uploaded.v1"),
@@ -232,7 +246,7 @@ async def test_poison_message_goes_to_the_dead_letter_queue(runtime) -> None:
 async def test_crash_looping_message_is_dead_lettered(runtime) -> None:
     envelope = _uploaded()
 
-    async def never(env: Envelope[Any], ctx: HandlerContext) -> None:
+    async def never(env: Envelope[Any], deps: StageDeps[Effects]) -> None:
         raise AssertionError("a message past its delivery limit must not run again")
 
     limit = runtime["topology"].delivery_limit

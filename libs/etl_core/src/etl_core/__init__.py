@@ -8,7 +8,7 @@ etl fits and applies pipelines, and ml replays a model's fitted pipeline on pred
 Neither service imports the other; both import this pure core.
 """
 
-from .config import ConfigError, load_config
+from .config import ConfigError, config_from_mapping, load_config
 from .export import defuse_formulas, write_safe_csv
 from .pipeline import RowMode, apply_pipeline, fit_pipeline
 from .planner import TargetNotFoundError, plan_etl
@@ -36,6 +36,7 @@ __all__ = [
     "defuse_formulas",
     "discover_plugins",
     "fit_pipeline",
+    "config_from_mapping",
     "load_config",
     "load_plugin",
     "plan_etl",

@@ -9,7 +9,7 @@ import yaml
 from pydantic import ValidationError
 from shared_contracts.etl import EtlConfig
 
-__all__ = ["ConfigError", "load_config"]
+__all__ = ["ConfigError", "config_from_mapping", "load_config"]
 
 
 class ConfigError(ValueError):
@@ -41,8 +41,17 @@ def load_config(text: str) -> EtlConfig:
             data = json.loads(text)
         except json.JSONDecodeError:
             raise ConfigError(f"ETL config is neither YAML nor JSON: {exc}") from exc
-    if data is None:
-        data = {}
+    return config_from_mapping({} if data is None else data)
+
+
+def config_from_mapping(data: Any) -> EtlConfig:
+    """Validate an ETL config already parsed into a mapping (as an analysis request carries it).
+
+    Raises
+    ------
+    ConfigError
+        When it is not a mapping, names an unknown version, or does not validate.
+    """
     if not isinstance(data, dict):
         raise ConfigError(f"ETL config must be a mapping, not {type(data).__name__}")
     version = data.get("version", 1)

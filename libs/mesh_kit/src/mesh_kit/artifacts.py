@@ -7,6 +7,7 @@ user-supplied file names, so a hostile name cannot climb out of the store.
 from __future__ import annotations
 
 import abc
+import asyncio
 import hashlib
 import os
 import re
@@ -22,9 +23,11 @@ __all__ = [
     "ArtifactIntegrityError",
     "ArtifactNotFound",
     "ArtifactStore",
+    "AsyncArtifactStore",
     "LocalArtifactStore",
     "S3ArtifactStore",
     "artifact_key",
+    "check_key",
     "open_store",
     "sha256_of",
 ]
@@ -60,7 +63,8 @@ def sha256_of(path: Path) -> str:
     return digest.hexdigest()
 
 
-def _check_key(key: str) -> None:
+def check_key(key: str) -> None:
+    """Refuse a key that is not built from ids and fixed names, or that climbs out of the store."""
     if not _KEY.match(key) or ".." in key.split("/"):
         raise ValueError(f"invalid artifact key {key!r}")
 
@@ -112,6 +116,41 @@ class ArtifactStore(abc.ABC):
         return directory
 
 
+class AsyncArtifactStore:
+    """The store as handlers use it: every call runs in a worker thread.
+
+    A stage handler runs on the event loop that also drives the outbox relay and the broker's
+    heartbeats; a synchronous S3 upload there would stall them all.
+    """
+
+    def __init__(self, store: ArtifactStore) -> None:
+        self.sync = store
+
+    async def put_file(self, key: str, path: Path, *, media_type: str) -> ArtifactRef:
+        return await asyncio.to_thread(self.sync.put_file, key, path, media_type=media_type)
+
+    async def put_bytes(self, key: str, data: bytes, *, media_type: str) -> ArtifactRef:
+        return await asyncio.to_thread(self.sync.put_bytes, key, data, media_type=media_type)
+
+    async def put_dir(self, key: str, directory: Path) -> ArtifactRef:
+        return await asyncio.to_thread(self.sync.put_dir, key, directory)
+
+    async def fetch_to(self, ref: ArtifactRef, path: Path) -> Path:
+        return await asyncio.to_thread(self.sync.fetch_to, ref, path)
+
+    async def fetch_dir(self, ref: ArtifactRef, directory: Path) -> Path:
+        return await asyncio.to_thread(self.sync.fetch_dir, ref, directory)
+
+    async def read_bytes(self, ref: ArtifactRef) -> bytes:
+        return await asyncio.to_thread(self.sync.read_bytes, ref)
+
+    async def delete(self, key: str) -> None:
+        await asyncio.to_thread(self.sync.delete, key)
+
+    async def exists(self, key: str) -> bool:
+        return await asyncio.to_thread(self.sync.exists, key)
+
+
 class LocalArtifactStore(ArtifactStore):
     """Artifacts as files under one root directory; writes are atomic renames."""
 
@@ -120,7 +159,7 @@ class LocalArtifactStore(ArtifactStore):
         self.root.mkdir(parents=True, exist_ok=True)
 
     def _path(self, key: str) -> Path:
-        _check_key(key)
+        check_key(key)
         path = (self.root / key).resolve()
         if self.root not in path.parents:
             raise ValueError(f"artifact key {key!r} leaves the store")
@@ -160,10 +199,6 @@ class LocalArtifactStore(ArtifactStore):
             raise ArtifactIntegrityError(f"artifact {ref.key} does not match its recorded hash")
         return path
 
-    def local_path(self, ref: ArtifactRef) -> Path:
-        """The stored file itself (read-only use), for adapters that can avoid a copy."""
-        return self._path(ref.key)
-
     def delete(self, key: str) -> None:
         self._path(key).unlink(missing_ok=True)
 
@@ -182,7 +217,7 @@ class S3ArtifactStore(ArtifactStore):
         self.client = boto3.client("s3", endpoint_url=endpoint_url)
 
     def _object(self, key: str) -> str:
-        _check_key(key)
+        check_key(key)
         return f"{self.prefix}/{key}" if self.prefix else key
 
     def put_file(self, key: str, path: Path, *, media_type: str) -> ArtifactRef:

@@ -17,7 +17,6 @@ The contract every stage handler follows:
 
 from __future__ import annotations
 
-import abc
 import asyncio
 import json
 import logging
@@ -25,7 +24,7 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
@@ -35,43 +34,27 @@ from psycopg import AsyncConnection
 from psycopg_pool import AsyncConnectionPool
 from pydantic import ValidationError
 from shared_contracts import Envelope, EventPayload, UnknownEventError, parse_envelope
+from shared_contracts.errors import StageError
 from shared_contracts.events import JobProgress, StageFailed
 
+from .artifacts import AsyncArtifactStore
 from .logs import bind_job, unbind_job
 from .metrics import DEAD_LETTERS, MESSAGE_DURATION, MESSAGES_CONSUMED
 from .outbox import OutboxRelay, add_to_outbox, amqp_headers
+from .ports import AlreadyHandled, Notify, StageDeps, UnitOfWork, no_notify
 from .publisher import EventPublisher
 from .topology import Topology
 from .tracing import context_from, current_trace_context, tracer
 
 __all__ = [
-    "AlreadyHandled",
     "Delivery",
-    "HandlerContext",
+    "DeliveryHandler",
     "Outcome",
     "PostgresUnitOfWork",
-    "StageError",
     "StageRunner",
-    "UnitOfWork",
 ]
 
 log = logging.getLogger(__name__)
-
-
-class StageError(Exception):
-    """A failure caused by the input, not by the platform: retrying will not help."""
-
-    def __init__(self, code: str, message: str, *, details: Mapping[str, Any] | None = None,
-                 failure_event: EventPayload | None = None) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
-        self.details = dict(details or {})
-        self.failure_event = failure_event
-
-
-class AlreadyHandled(Exception):
-    """Another delivery of this event committed first."""
 
 
 class Outcome(StrEnum):
@@ -89,7 +72,6 @@ class Delivery:
     body: bytes
     headers: Mapping[str, Any]
     routing_key: str
-    redelivered: bool = False
     message_id: str | None = None
 
     @property
@@ -102,45 +84,23 @@ class Delivery:
         return int(self.headers.get("x-delivery-count", 0) or 0)
 
 
-class UnitOfWork(abc.ABC):
-    """One transaction: the inbox row, the stage's results and its outgoing events."""
-
-    conn: Any
-
-    @abc.abstractmethod
-    async def emit(self, payload: EventPayload) -> Envelope[Any]:
-        """Queue an event of this job for publication after commit."""
-
-
 @dataclass
-class PostgresUnitOfWork(UnitOfWork):
+class PostgresUnitOfWork(UnitOfWork[Any]):
+    """The unit of work over one Postgres transaction: results through ``repo``, events into the outbox."""
+
     conn: AsyncConnection
     job_id: uuid.UUID
     producer: str
-    emitted: list[Envelope[Any]] = field(default_factory=list)
+    repo: Any = None
 
     async def emit(self, payload: EventPayload) -> Envelope[Any]:
         envelope = Envelope.wrap(payload, job_id=self.job_id, producer=self.producer, trace=current_trace_context())
         await add_to_outbox(self.conn, envelope)
-        self.emitted.append(envelope)
         return envelope
 
 
-@dataclass
-class HandlerContext:
-    """What a stage handler gets besides its event."""
-
-    envelope: Envelope[Any]
-    service: str
-    unit_of_work: Callable[[], Any]
-    progress_sink: Callable[[float, str], None]
-
-    def progress(self, fraction: float, message: str = "") -> None:
-        """Report progress; safe to call from a worker thread."""
-        self.progress_sink(fraction, message)
-
-
-Handler = Callable[[Envelope[Any], HandlerContext], Awaitable[None]]
+DeliveryHandler = Callable[[Envelope[Any], StageDeps[Any]], Awaitable[None]]
+"""What the runner calls for a parsed delivery: the service's dispatch to its use cases."""
 
 
 def _describe_unreadable(exc: Exception) -> str:
@@ -155,8 +115,13 @@ class StageRunner:
     """Runs one service's handlers over deliveries with the delivery contract above."""
 
     def __init__(self, *, service: str, pool: AsyncConnectionPool, publisher: EventPublisher,
-                 topology: Topology, relay: OutboxRelay | None = None) -> None:
+                 topology: Topology, store: AsyncArtifactStore, relay: OutboxRelay | None = None,
+                 repository: Callable[[AsyncConnection], Any] = lambda conn: None,
+                 notify: Notify = no_notify) -> None:
         self.service = service
+        self.store = store
+        self.repository = repository
+        self.notify = notify
         self.pool = pool
         self.publisher = publisher
         self.topology = topology
@@ -184,8 +149,8 @@ class StageRunner:
             ).fetchone()
             if inserted is None:
                 raise AlreadyHandled(str(envelope.event_id))
-            uow = PostgresUnitOfWork(conn=conn, job_id=envelope.job_id, producer=self.service)
-            yield uow
+            yield PostgresUnitOfWork(conn=conn, job_id=envelope.job_id, producer=self.service,
+                                     repo=self.repository(conn))
         if self.relay is not None:
             self.relay.notify()
 
@@ -264,7 +229,7 @@ class StageRunner:
             return None
 
     # -- the contract ----------------------------------------------------------------------
-    async def process(self, delivery: Delivery, handler: Handler) -> Outcome:
+    async def process(self, delivery: Delivery, handler: DeliveryHandler) -> Outcome:
         """Handle one delivery. When this returns, the caller acks; it never raises."""
         started = time.perf_counter()
         outcome = await self._process(delivery, handler)
@@ -272,7 +237,7 @@ class StageRunner:
         MESSAGE_DURATION.labels(self.service, delivery.routing_key).observe(time.perf_counter() - started)
         return outcome
 
-    async def _process(self, delivery: Delivery, handler: Handler) -> Outcome:
+    async def _process(self, delivery: Delivery, handler: DeliveryHandler) -> Outcome:
         try:
             envelope = parse_envelope(delivery.body)
         except (UnknownEventError, ValidationError, ValueError, KeyError) as exc:
@@ -303,7 +268,7 @@ class StageRunner:
             otel_context.detach(otel_token)
             unbind_job(token)
 
-    async def _handle(self, delivery: Delivery, envelope: Envelope[Any], handler: Handler) -> Outcome:
+    async def _handle(self, delivery: Delivery, envelope: Envelope[Any], handler: DeliveryHandler) -> Outcome:
         if await self._seen(envelope.event_id):
             log.info("duplicate delivery ignored", extra={"fields": {"event_id": str(envelope.event_id)}})
             return Outcome.DUPLICATE
@@ -317,13 +282,14 @@ class StageRunner:
                                  routing_key=envelope.routing_key, event_id=envelope.event_id)
             return Outcome.DEAD_LETTERED
 
-        context = HandlerContext(
-            envelope=envelope, service=self.service,
+        deps: StageDeps[Any] = StageDeps(
+            job_id=envelope.job_id, event_id=envelope.event_id, producer=envelope.producer,
+            occurred_at=envelope.occurred_at, store=self.store,
             unit_of_work=lambda: self._unit_of_work(envelope),
-            progress_sink=self._progress_sink(envelope),
+            progress=self._progress_sink(envelope), notify=self.notify,
         )
         try:
-            await handler(envelope, context)
+            await handler(envelope, deps)
         except AlreadyHandled:
             return Outcome.DUPLICATE
         except StageError as exc:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any, Union
@@ -24,28 +24,21 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from psycopg_pool import AsyncConnectionPool
 from shared_contracts import Envelope, EventPayload
 
-from .artifacts import ArtifactStore, open_store
-from .consumer import Delivery, HandlerContext, StageError, StageRunner
+from .artifacts import ArtifactStore, AsyncArtifactStore, open_store
+from .consumer import Delivery, StageRunner
 from .db import open_pool
 from .logs import configure_logging
 from .metrics import HTTP_DURATION, HTTP_REQUESTS
 from .outbox import OutboxRelay
+from .ports import ServiceSpec, StageDeps, StageError, Subscription
 from .publisher import AmqpPublisher
 from .settings import MeshSettings
 from .topology import SUBSCRIPTIONS, Topology
 from .tracing import configure_tracing
 
-__all__ = ["Runtime", "ServiceSpec", "Subscription", "build_app", "build_broker"]
+__all__ = ["Runtime", "ServiceSpec", "Subscription", "build_app", "build_broker"]  # the specs are re-exported
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class Subscription:
-    """One event a service consumes and the handler that reacts to it."""
-
-    event: type[EventPayload]
-    handler: Callable[[Envelope[Any], HandlerContext, Runtime], Awaitable[None]]
 
 
 @dataclass
@@ -61,19 +54,6 @@ class Runtime:
     relay: OutboxRelay
     runner: StageRunner
     extras: dict[str, Any] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class ServiceSpec:
-    name: str
-    package: str
-    description: str
-    subscriptions: Sequence[Subscription] = ()
-    emits: Sequence[type[EventPayload]] = ()
-    routes: Callable[[FastAPI], None] | None = None
-    on_startup: Callable[[Runtime], Awaitable[None]] | None = None
-    on_shutdown: Callable[[Runtime], Awaitable[None]] | None = None
-    ready_checks: Sequence[Callable[[Runtime], Awaitable[None]]] = ()
 
 
 def topology_of(settings: MeshSettings) -> Topology:
@@ -95,18 +75,17 @@ def build_broker(spec: ServiceSpec, settings: MeshSettings, runtime_ref: dict[st
         settings.amqp_url, apply_types=False, graceful_timeout=30.0,
         description=spec.description, logger=None,
     )
-    handlers = {sub.event.routing_key(): sub.handler for sub in spec.subscriptions}
+    handlers = {sub.event.routing_key(): sub.handler for sub in spec.subscriptions if sub.event is not EventPayload}
     bound = SUBSCRIPTIONS[spec.name]
     if bound != ("#",) and set(handlers) != set(bound):
         raise RuntimeError(f"{spec.name}: handlers {sorted(handlers)} do not match topology {sorted(bound)}")
 
-    async def dispatch(envelope: Envelope[Any], context: HandlerContext) -> None:
-        handler = handlers.get(envelope.routing_key)
-        if handler is None:
-            if bound == ("#",):
-                return
+    async def dispatch(envelope: Envelope[Any], deps: StageDeps[Any]) -> None:
+        matched = spec.handlers_for(envelope.payload)
+        if not matched:
             raise StageError("unexpected_event", f"{spec.name} does not handle {envelope.routing_key}")
-        await handler(envelope, context, runtime_ref["runtime"])
+        for handler in matched:
+            await handler(envelope.payload, deps)
 
     async def consume(message: Any) -> None:
         runtime = runtime_ref["runtime"]
@@ -114,7 +93,7 @@ def build_broker(spec: ServiceSpec, settings: MeshSettings, runtime_ref: dict[st
         delivery = Delivery(
             body=message.body, headers=dict(message.headers or {}),
             routing_key=str((message.headers or {}).get("x-dsp-original-routing-key") or raw.routing_key or ""),
-            redelivered=bool(raw.redelivered), message_id=message.message_id,
+            message_id=message.message_id,
         )
         try:
             await runtime.runner.process(delivery, dispatch)
@@ -163,9 +142,10 @@ def build_app(spec: ServiceSpec, settings: MeshSettings | None = None) -> FastAP
         publisher = AmqpPublisher(settings.amqp_url, topology, service=spec.name, timeout_s=settings.publish_timeout_s)
         await publisher.connect()
         relay = OutboxRelay(pool, publisher, service=spec.name, poll_s=settings.outbox_poll_s)
-        runner = StageRunner(service=spec.name, pool=pool, publisher=publisher, topology=topology, relay=relay)
-        runtime = Runtime(settings=settings, service=spec.name, pool=pool, publisher=publisher,
-                          store=open_store(settings.artifact_url, s3_endpoint_url=settings.s3_endpoint_url),
+        store = open_store(settings.artifact_url, s3_endpoint_url=settings.s3_endpoint_url)
+        runner = StageRunner(service=spec.name, pool=pool, publisher=publisher, topology=topology, relay=relay,
+                             store=AsyncArtifactStore(store), repository=spec.repository)
+        runtime = Runtime(settings=settings, service=spec.name, pool=pool, publisher=publisher, store=store,
                           topology=topology, relay=relay, runner=runner)
         runtime_ref["runtime"] = runtime
         app.state.runtime = runtime

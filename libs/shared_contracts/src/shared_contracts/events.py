@@ -19,6 +19,7 @@ __all__ = [
     "AnalysisCompleted",
     "AnalysisOptions",
     "AnalysisRequested",
+    "BadRowPolicy",
     "ColumnSummary",
     "DashboardReady",
     "DashboardRequested",
@@ -66,6 +67,7 @@ class AnalysisOptions(BaseModel):
     etl_config: dict[str, Any] | None = Field(default=None, description="ETL config overriding the auto plan")
     keep_leaky_features: bool = Field(default=False)
     pdf: bool = Field(default=False, description="Also render the dashboard as a PDF report")
+    theme: Literal["light", "dark"] = Field(default="light", description="Colour theme of the dashboard")
 
 
 class ColumnSummary(BaseModel):
@@ -107,6 +109,7 @@ class DatasetIngested(_DatasetEvent):
     row_count: int = Field(ge=0)
     columns: list[ColumnSummary]
     analysis: AnalysisOptions | None = None
+    display_name: str | None = Field(default=None, description="The user's file name, for display only")
 
 
 @event
@@ -131,6 +134,7 @@ class AnalysisRequested(_DatasetEvent):
     parquet: ArtifactRef
     ingest_report: ArtifactRef
     analysis: AnalysisOptions
+    display_name: str | None = Field(default=None, description="The user's file name, for display only")
 
 
 @event
@@ -160,6 +164,9 @@ class DatasetTransformed(_DatasetEvent):
     pipeline: ArtifactRef
     profile: ArtifactRef
     analysis: AnalysisOptions
+    split: ArtifactRef | None = Field(
+        default=None, description="Parquet of is_train per cleaned row, when target-dependent steps were fitted "
+                                  "on a training split: ml trains on those rows and scores on the others")
 
 
 @event
@@ -175,6 +182,7 @@ class AnalysisCompleted(_DatasetEvent):
     cleaned_parquet: ArtifactRef
     model_id: uuid.UUID | None = None
     options: AnalysisOptions
+    model: ArtifactRef | None = Field(default=None, description="The trained model bundle (tar.gz), if any")
 
 
 @event
@@ -202,6 +210,7 @@ class DashboardReady(_DatasetEvent):
     dashboard_id: uuid.UUID
     html: ArtifactRef
     pdf: ArtifactRef | None = None
+    zip: ArtifactRef | None = Field(default=None, description="The static dashboard with its notices, as a zip")
 
 
 @event

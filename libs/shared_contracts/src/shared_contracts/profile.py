@@ -219,6 +219,7 @@ class DatasetStats(BaseModel):
 
     model_config = _MODEL
 
+    name: str | None = Field(default=None, description="The dataset's display name (the uploaded file's name)")
     rows: int = Field(ge=0)
     columns: int = Field(ge=0)
     memory_bytes: int = Field(ge=0, description="Estimated in-memory size of the table (Arrow)")

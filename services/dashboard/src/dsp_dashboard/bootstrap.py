@@ -1,8 +1,8 @@
-"""Wires dashboard's handlers to the mesh."""
+"""Wires dashboard's use cases to the mesh."""
 
 from __future__ import annotations
 
-from mesh_kit.service import ServiceSpec, Subscription
+from mesh_kit.ports import ServiceSpec, Subscription
 from shared_contracts.events import (
     AnalysisCompleted,
     DashboardReady,
@@ -11,6 +11,7 @@ from shared_contracts.events import (
     StageFailed,
 )
 
+from .adapters.repository import InMemoryDashboards, PostgresDashboards
 from .service_layer.handlers import (
     when_analysis_completed_build_dashboard,
     when_dashboard_requested_build_dashboard,
@@ -27,4 +28,6 @@ def service_spec() -> ServiceSpec:
             Subscription(AnalysisCompleted, when_analysis_completed_build_dashboard),
             Subscription(DashboardRequested, when_dashboard_requested_build_dashboard),
         ],
+        repository=PostgresDashboards,
+        memory_repository=InMemoryDashboards,
     )

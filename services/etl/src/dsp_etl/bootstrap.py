@@ -1,10 +1,11 @@
-"""Wires etl's handlers to the mesh."""
+"""Wires etl's use case to its adapters."""
 
 from __future__ import annotations
 
-from mesh_kit.service import ServiceSpec, Subscription
+from mesh_kit.ports import ServiceSpec, Subscription
 from shared_contracts.events import DatasetProfiled, DatasetTransformed, JobProgress, StageFailed
 
+from .adapters.repository import InMemoryEtlRuns, PostgresEtlRuns
 from .service_layer.handlers import when_dataset_profiled_clean
 
 
@@ -15,4 +16,6 @@ def service_spec() -> ServiceSpec:
         description="Cleans and engineers features with an explained, replayable pipeline.",
         emits=[DatasetTransformed, StageFailed, JobProgress],
         subscriptions=[Subscription(DatasetProfiled, when_dataset_profiled_clean)],
+        repository=PostgresEtlRuns,
+        memory_repository=InMemoryEtlRuns,
     )

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from mesh_kit.service import Runtime, ServiceSpec, Subscription
+from mesh_kit.ports import ServiceSpec, Subscription
+from mesh_kit.service import Runtime
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from shared_contracts import EVENT_REGISTRY
 from shared_contracts.events import AnalysisRequested, DashboardRequested, DatasetUploaded, StageFailed
 
 from .adapters.notifier import JobNotifier
+from .adapters.repository import PostgresReadModel
 from .entrypoints.api import add_routes
 from .service_layer.handlers import when_any_event_update_read_model
 
@@ -25,7 +27,9 @@ class GatewaySettings(BaseSettings):
 
 async def _start(runtime: Runtime) -> None:
     options = GatewaySettings()
-    runtime.extras["notifier"] = JobNotifier(runtime.settings.redis_url, namespace=options.redis_namespace)
+    notifier = JobNotifier(runtime.settings.redis_url, namespace=options.redis_namespace)
+    runtime.extras["notifier"] = notifier
+    runtime.runner.notify = lambda job_id, message: notifier.publish(str(job_id), message)
     runtime.extras["upload_wait_s"] = options.upload_wait_s
     runtime.extras["ml_url"] = options.ml_url.rstrip("/")
     runtime.extras["max_time_budget_s"] = options.max_time_budget_s
@@ -46,6 +50,7 @@ def service_spec() -> ServiceSpec:
         description="REST API and WebSocket progress stream; keeps a read model of datasets and jobs.",
         emits=[DatasetUploaded, AnalysisRequested, DashboardRequested, StageFailed],
         subscriptions=[Subscription(event, when_any_event_update_read_model) for event in EVENT_REGISTRY.values()],
+        repository=PostgresReadModel,
         routes=add_routes,
         on_startup=_start,
         on_shutdown=_stop,

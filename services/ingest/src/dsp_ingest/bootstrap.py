@@ -1,8 +1,8 @@
-"""Wires ingest's handlers to the mesh."""
+"""Wires ingest's use cases to the mesh."""
 
 from __future__ import annotations
 
-from mesh_kit.service import ServiceSpec, Subscription
+from mesh_kit.ports import ServiceSpec, Subscription
 from shared_contracts.events import (
     DatasetIngested,
     DatasetRejected,
@@ -11,6 +11,7 @@ from shared_contracts.events import (
     StageFailed,
 )
 
+from .adapters.repository import InMemoryIngestedDatasets, PostgresIngestedDatasets
 from .service_layer.handlers import when_dataset_uploaded_ingest
 
 
@@ -21,4 +22,6 @@ def service_spec() -> ServiceSpec:
         description="Reads uploaded CSVs of any dialect, infers semantic types, validates and writes Parquet.",
         emits=[DatasetIngested, DatasetRejected, StageFailed, JobProgress],
         subscriptions=[Subscription(DatasetUploaded, when_dataset_uploaded_ingest)],
+        repository=PostgresIngestedDatasets,
+        memory_repository=InMemoryIngestedDatasets,
     )

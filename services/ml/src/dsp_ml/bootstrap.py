@@ -1,10 +1,11 @@
-"""Wires ml's handlers and its prediction endpoint to the mesh."""
+"""Wires ml's use cases and its prediction endpoint to the mesh."""
 
 from __future__ import annotations
 
-from mesh_kit.service import ServiceSpec, Subscription
+from mesh_kit.ports import ServiceSpec, Subscription
 from shared_contracts.events import AnalysisCompleted, DatasetTransformed, JobProgress, StageFailed
 
+from .adapters.repository import InMemoryAnalyses, PostgresAnalyses
 from .service_layer.handlers import when_dataset_transformed_analyze
 
 
@@ -18,4 +19,6 @@ def service_spec() -> ServiceSpec:
         emits=[AnalysisCompleted, StageFailed, JobProgress],
         subscriptions=[Subscription(DatasetTransformed, when_dataset_transformed_analyze)],
         routes=add_routes,
+        repository=PostgresAnalyses,
+        memory_repository=InMemoryAnalyses,
     )

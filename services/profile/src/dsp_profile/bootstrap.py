@@ -1,8 +1,8 @@
-"""Wires profile's handlers to the mesh."""
+"""Wires profile's use cases to the mesh."""
 
 from __future__ import annotations
 
-from mesh_kit.service import ServiceSpec, Subscription
+from mesh_kit.ports import ServiceSpec, Subscription
 from shared_contracts.events import (
     AnalysisRequested,
     DatasetIngested,
@@ -11,6 +11,7 @@ from shared_contracts.events import (
     StageFailed,
 )
 
+from .adapters.repository import InMemoryProfiles, PostgresProfiles
 from .service_layer.handlers import when_analysis_requested_profile, when_dataset_ingested_profile
 
 
@@ -24,4 +25,6 @@ def service_spec() -> ServiceSpec:
             Subscription(DatasetIngested, when_dataset_ingested_profile),
             Subscription(AnalysisRequested, when_analysis_requested_profile),
         ],
+        repository=PostgresProfiles,
+        memory_repository=InMemoryProfiles,
     )

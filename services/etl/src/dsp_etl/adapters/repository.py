@@ -1,18 +1,54 @@
-"""Postgres adapter for etl's own table."""
+"""etl's record of its runs: the port, its Postgres adapter and its in-memory adapter."""
 
 from __future__ import annotations
 
+import abc
 import uuid
+from dataclasses import dataclass, field
 
 from psycopg import AsyncConnection
 
-__all__ = ["record_run"]
+__all__ = ["EtlRun", "EtlRuns", "InMemoryEtlRuns", "PostgresEtlRuns"]
 
 
-async def record_run(conn: AsyncConnection, *, job_id: uuid.UUID, dataset_id: uuid.UUID, cleaned_key: str,
-                     report_key: str, pipeline_key: str, rows_in: int, rows_out: int, step_count: int) -> None:
-    await conn.execute(
-        "INSERT INTO etl_runs (job_id, dataset_id, cleaned_key, report_key, pipeline_key, rows_in, rows_out,"
-        " step_count) VALUES (%s, %s, %s, %s, %s, %s, %s, %s)",
-        (job_id, dataset_id, cleaned_key, report_key, pipeline_key, rows_in, rows_out, step_count),
-    )
+@dataclass(frozen=True)
+class EtlRun:
+    """One cleaning run of a job: where its outputs are and how much it changed."""
+
+    job_id: uuid.UUID
+    dataset_id: uuid.UUID
+    cleaned_key: str
+    report_key: str
+    pipeline_key: str
+    rows_in: int
+    rows_out: int
+    step_count: int
+
+
+class EtlRuns(abc.ABC):
+    """The runs etl has recorded."""
+
+    @abc.abstractmethod
+    async def record(self, run: EtlRun) -> None:
+        """Record one run (inside the unit of work that emits its event)."""
+
+
+class PostgresEtlRuns(EtlRuns):
+    def __init__(self, conn: AsyncConnection) -> None:
+        self.conn = conn
+
+    async def record(self, run: EtlRun) -> None:
+        await self.conn.execute(
+            "INSERT INTO etl_runs (job_id, dataset_id, cleaned_key, report_key, pipeline_key, rows_in, rows_out,"
+            " step_count) VALUES (%s, %s, %s, %s, %s, %s, %s, %s)",
+            (run.job_id, run.dataset_id, run.cleaned_key, run.report_key, run.pipeline_key, run.rows_in,
+             run.rows_out, run.step_count),
+        )
+
+
+@dataclass
+class InMemoryEtlRuns(EtlRuns):
+    runs: list[EtlRun] = field(default_factory=list)
+
+    async def record(self, run: EtlRun) -> None:
+        self.runs.append(run)

@@ -1,70 +1,75 @@
-"""ETL's reaction to events: clean a profiled dataset when an analysis asked for it."""
+"""ETL's use case: clean a profiled dataset when an analysis asked for it."""
 
 from __future__ import annotations
 
 import asyncio
 import tempfile
 from pathlib import Path
-from typing import Any
 
-from etl_core import run_etl
+from etl_core import ConfigError, config_from_mapping, run_etl
 from mesh_kit.artifacts import artifact_key
-from mesh_kit.consumer import HandlerContext, StageError
-from mesh_kit.service import Runtime
-from pydantic import ValidationError
-from shared_contracts import Envelope
+from mesh_kit.ports import StageDeps
+from shared_contracts.errors import StageError
 from shared_contracts.etl import EtlConfig
-from shared_contracts.events import DatasetProfiled, DatasetTransformed
+from shared_contracts.events import AnalysisOptions, DatasetProfiled, DatasetTransformed
 from shared_contracts.profile import Profile
 
-from ..adapters import repository
+from ..adapters.repository import EtlRun, EtlRuns
 
 __all__ = ["when_dataset_profiled_clean"]
 
+PARQUET = "application/vnd.apache.parquet"
 
-async def when_dataset_profiled_clean(envelope: Envelope[Any], ctx: HandlerContext, runtime: Runtime) -> None:
-    """Plan, fit and apply the cleaning pipeline, then emit dataset.transformed (only for analysis jobs)."""
-    event: DatasetProfiled = envelope.payload
-    if event.analysis is None:  # an upload-only job ends at its profile
-        async with ctx.unit_of_work():
-            return
-    analysis = event.analysis
-    if analysis.etl_config and analysis.etl_config.get("plugins_dir"):
-        # a request must not make the service import code from a path of the request's choosing
+
+def _config_of(analysis: AnalysisOptions) -> EtlConfig | None:
+    """The analysis' ETL config, validated; a request may not choose where plugins load from."""
+    if not analysis.etl_config:
+        return None
+    if analysis.etl_config.get("plugins_dir"):
         raise StageError("invalid_etl_config", "plugins_dir cannot be set in a request; plugins are installed "
                                                "with the service (entry points or DSP_PLUGINS_DIR).")
     try:
-        config = EtlConfig.model_validate(analysis.etl_config) if analysis.etl_config else None
-    except ValidationError as exc:
+        return config_from_mapping(analysis.etl_config)
+    except ConfigError as exc:
         raise StageError("invalid_etl_config", f"The ETL configuration is not valid: {exc}") from exc
-    profile = Profile.model_validate_json(runtime.store.read_bytes(event.profile))
-    job = envelope.job_id
+
+
+async def when_dataset_profiled_clean(event: DatasetProfiled, deps: StageDeps[EtlRuns]) -> None:
+    """Plan, fit and apply the cleaning pipeline, then emit dataset.transformed (only for analysis jobs)."""
+    if event.analysis is None:  # an upload-only job ends at its profile
+        async with deps.unit_of_work():
+            return
+    analysis = event.analysis
+    config = _config_of(analysis)
+    store, job = deps.store, deps.job_id
+    profile = Profile.model_validate_json(await store.read_bytes(event.profile))
     with tempfile.TemporaryDirectory(prefix="dsp-etl-") as tmp:
-        parquet = runtime.store.fetch_to(event.parquet, Path(tmp) / "data.parquet")
-        out_dir = Path(tmp) / "out"
+        parquet = await store.fetch_to(event.parquet, Path(tmp) / "data.parquet")
         try:
             result = await asyncio.to_thread(
-                run_etl, parquet, profile, out_dir=out_dir, config=config, target=analysis.target,
-                formats=("parquet", "csv"), progress=ctx.progress,
+                run_etl, parquet, profile, out_dir=Path(tmp) / "out", config=config, target=analysis.target,
+                formats=("parquet", "csv"), progress=deps.progress,
             )
         except ValueError as exc:
             raise StageError("etl_failed", str(exc)) from exc
-        cleaned = runtime.store.put_file(artifact_key("jobs", job, "cleaned.parquet"), result.paths["parquet"],
-                                         media_type="application/vnd.apache.parquet")
-        csv_path = result.paths.get("csv")
-        cleaned_csv = runtime.store.put_file(artifact_key("jobs", job, "cleaned.csv"), csv_path,
-                                             media_type="text/csv") if csv_path else None
-    report_ref = runtime.store.put_bytes(artifact_key("jobs", job, "etl-report.json"),
-                                         result.report.model_dump_json().encode(), media_type="application/json")
-    pipeline_ref = runtime.store.put_bytes(artifact_key("jobs", job, "pipeline.json"),
-                                           result.pipeline.model_dump_json().encode(), media_type="application/json")
-    async with ctx.unit_of_work() as uow:
-        await repository.record_run(
-            uow.conn, job_id=job, dataset_id=event.dataset_id, cleaned_key=cleaned.key, report_key=report_ref.key,
+        cleaned = await store.put_file(artifact_key("jobs", job, "cleaned.parquet"), result.paths["parquet"],
+                                       media_type=PARQUET)
+        cleaned_csv = await store.put_file(artifact_key("jobs", job, "cleaned.csv"), result.paths["csv"],
+                                           media_type="text/csv")
+        split = result.paths.get("split")
+        split_ref = await store.put_file(artifact_key("jobs", job, "split.parquet"), split,
+                                         media_type=PARQUET) if split else None
+    report_ref = await store.put_bytes(artifact_key("jobs", job, "etl-report.json"),
+                                       result.report.model_dump_json().encode(), media_type="application/json")
+    pipeline_ref = await store.put_bytes(artifact_key("jobs", job, "pipeline.json"),
+                                         result.pipeline.model_dump_json().encode(), media_type="application/json")
+    async with deps.unit_of_work() as uow:
+        await uow.repo.record(EtlRun(
+            job_id=job, dataset_id=event.dataset_id, cleaned_key=cleaned.key, report_key=report_ref.key,
             pipeline_key=pipeline_ref.key, rows_in=result.report.rows_in, rows_out=result.report.rows_out,
             step_count=len(result.report.plan.steps),
-        )
+        ))
         await uow.emit(DatasetTransformed(
             dataset_id=event.dataset_id, cleaned_parquet=cleaned, cleaned_csv=cleaned_csv, etl_report=report_ref,
-            pipeline=pipeline_ref, profile=event.profile, analysis=analysis,
+            pipeline=pipeline_ref, profile=event.profile, analysis=analysis, split=split_ref,
         ))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import abc
 import json
 import uuid
 from datetime import datetime
@@ -13,6 +14,8 @@ from psycopg.rows import dict_row
 from ..domain.jobs import JobUpdate
 
 __all__ = [
+    "PostgresReadModel",
+    "ReadModel",
     "apply_job_update",
     "get_dashboard",
     "get_dataset",
@@ -128,3 +131,54 @@ async def insert_dashboard(conn: AsyncConnection, *, dashboard_id: uuid.UUID, jo
         " ON CONFLICT (dashboard_id) DO NOTHING",
         (dashboard_id, job_id, dataset_id, json.dumps(html), json.dumps(pdf) if pdf else None),
     )
+
+
+class ReadModel(abc.ABC):
+    """The read model as the event handler changes it: jobs, their events, datasets and dashboards."""
+
+    @abc.abstractmethod
+    async def get_job(self, job_id: uuid.UUID) -> dict[str, Any] | None: ...
+
+    @abc.abstractmethod
+    async def record_event(self, *, event_id: uuid.UUID, job_id: uuid.UUID, routing_key: str, producer: str,
+                           payload: dict[str, Any], occurred_at: datetime) -> None: ...
+
+    @abc.abstractmethod
+    async def apply_job_update(self, job_id: uuid.UUID, update: JobUpdate) -> dict[str, Any] | None: ...
+
+    @abc.abstractmethod
+    async def get_dataset(self, dataset_id: uuid.UUID) -> dict[str, Any] | None: ...
+
+    @abc.abstractmethod
+    async def update_dataset(self, dataset_id: uuid.UUID, **fields: Any) -> None: ...
+
+    @abc.abstractmethod
+    async def insert_dashboard(self, *, dashboard_id: uuid.UUID, job_id: uuid.UUID, dataset_id: uuid.UUID,
+                               html: dict[str, Any], pdf: dict[str, Any] | None) -> None: ...
+
+
+class PostgresReadModel(ReadModel):
+    def __init__(self, conn: AsyncConnection) -> None:
+        self.conn = conn
+
+    async def get_job(self, job_id: uuid.UUID) -> dict[str, Any] | None:
+        return await get_job(self.conn, job_id)
+
+    async def record_event(self, *, event_id: uuid.UUID, job_id: uuid.UUID, routing_key: str, producer: str,
+                           payload: dict[str, Any], occurred_at: datetime) -> None:
+        await record_event(self.conn, event_id=event_id, job_id=job_id, routing_key=routing_key, producer=producer,
+                           payload=payload, occurred_at=occurred_at)
+
+    async def apply_job_update(self, job_id: uuid.UUID, update: JobUpdate) -> dict[str, Any] | None:
+        return await apply_job_update(self.conn, job_id, update)
+
+    async def get_dataset(self, dataset_id: uuid.UUID) -> dict[str, Any] | None:
+        return await get_dataset(self.conn, dataset_id)
+
+    async def update_dataset(self, dataset_id: uuid.UUID, **fields: Any) -> None:
+        await update_dataset(self.conn, dataset_id, **fields)
+
+    async def insert_dashboard(self, *, dashboard_id: uuid.UUID, job_id: uuid.UUID, dataset_id: uuid.UUID,
+                               html: dict[str, Any], pdf: dict[str, Any] | None) -> None:
+        await insert_dashboard(self.conn, dashboard_id=dashboard_id, job_id=job_id, dataset_id=dataset_id, html=html,
+                               pdf=pdf)

@@ -50,7 +50,7 @@ def job_update_for(routing_key: str, payload: dict[str, Any], *, analysis_job: b
     if routing_key == "dashboard.ready.v1":
         return JobUpdate(status="completed", stage="dashboard", progress=1.0,
                          results={"dashboard_id": payload.get("dashboard_id"), "dashboard_html": payload.get("html"),
-                                  "dashboard_pdf": payload.get("pdf")})
+                                  "dashboard_pdf": payload.get("pdf"), "dashboard_zip": payload.get("zip")})
     if routing_key == "dataset.profiled.v1" and not analysis_job:
         return JobUpdate(status="completed", stage="profile", progress=1.0,
                          results={"profile": payload.get("profile"), "quality_score": payload.get("quality_score")})

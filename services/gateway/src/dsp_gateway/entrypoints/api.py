@@ -18,6 +18,7 @@ from mesh_kit.consumer import PostgresUnitOfWork
 from mesh_kit.service import Runtime
 from pydantic import BaseModel, Field, ValidationError
 from shared_contracts import ArtifactRef
+from shared_contracts.errors import StageError, require_target
 from shared_contracts.events import (
     AnalysisOptions,
     AnalysisRequested,
@@ -307,10 +308,10 @@ def add_routes(app: FastAPI) -> None:
             raise ApiError(409, "dataset_not_ready",
                            f"The dataset is {row['status']}; it can be analysed once it is ingested.",
                            field="dataset_id")
-        names = [c["name"] for c in row.get("columns") or []]
-        if body.target is not None and body.target not in names:
-            raise ApiError(422, "target_not_found", f"The dataset has no column {body.target!r}.", field="target",
-                           details={"columns": names})
+        try:
+            require_target(body.target, [c["name"] for c in row.get("columns") or []])
+        except StageError as exc:
+            raise ApiError(422, exc.code, exc.message, field="target", details=exc.details) from exc
         try:
             options = AnalysisOptions.model_validate({**body.options, "target": body.target})
         except ValidationError as exc:
@@ -324,7 +325,8 @@ def add_routes(app: FastAPI) -> None:
                                         options={"analysis": options.model_dump()})
             await _emit(conn, job_id, AnalysisRequested(
                 dataset_id=body.dataset_id, parquet=ArtifactRef.model_validate(row["parquet"]),
-                ingest_report=ArtifactRef.model_validate(row["ingest_report"]), analysis=options))
+                ingest_report=ArtifactRef.model_validate(row["ingest_report"]), analysis=options,
+                display_name=row.get("display_name")))
         runtime.relay.notify()
         return ok(request, {"analysis_id": str(job_id), "status": "queued"}, 202)
 
@@ -402,7 +404,7 @@ def add_routes(app: FastAPI) -> None:
             results = job.get("results") or {}
             refs = {"csv": results.get("cleaned_csv"), "parquet": results.get("cleaned_parquet"),
                     "html": results.get("dashboard_html"), "pdf": results.get("dashboard_pdf"),
-                    "zip": results.get("dashboard_html"), "profile": results.get("profile"),
+                    "zip": results.get("dashboard_zip"), "profile": results.get("profile"),
                     "analysis": results.get("analysis_result"), "etl_report": results.get("etl_report"),
                     "pipeline": results.get("pipeline")}
         else:
@@ -422,14 +424,6 @@ def add_routes(app: FastAPI) -> None:
                 "etl_report": "etl-report.json", "pipeline": "pipeline.json"}[body.format]
         media = {"csv": "text/csv", "parquet": "application/vnd.apache.parquet", "html": "text/html",
                  "pdf": "application/pdf", "zip": "application/zip"}.get(body.format, "application/json")
-        if body.format == "zip":
-            import io
-            import zipfile
-
-            buffer = io.BytesIO()
-            with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
-                archive.writestr("index.html", content)
-            content = buffer.getvalue()
         return Response(content, media_type=media,
                         headers={"Content-Disposition": f'attachment; filename="{name}"',
                                  "X-Content-Type-Options": "nosniff"})

@@ -6,13 +6,12 @@ import logging
 import uuid
 from typing import Any
 
-from mesh_kit.artifacts import ArtifactStore
-from mesh_kit.consumer import HandlerContext
+from mesh_kit.artifacts import AsyncArtifactStore
 from mesh_kit.metrics import JOBS
-from mesh_kit.service import Runtime
-from shared_contracts import Envelope
+from mesh_kit.ports import StageDeps
+from shared_contracts import EventPayload
 
-from ..adapters import repository
+from ..adapters.repository import ReadModel
 from ..domain.jobs import TERMINAL, job_update_for, ws_message_for
 
 __all__ = ["when_any_event_update_read_model"]
@@ -20,55 +19,55 @@ __all__ = ["when_any_event_update_read_model"]
 log = logging.getLogger(__name__)
 
 
-async def _update_dataset_for(conn: Any, store: ArtifactStore, key: str, payload: dict[str, Any],
+async def _update_dataset_for(read_model: ReadModel, store: AsyncArtifactStore, key: str, payload: dict[str, Any],
                               job: dict[str, Any]) -> None:
     dataset_id = uuid.UUID(payload["dataset_id"]) if payload.get("dataset_id") else None
     if dataset_id is None:
         return
     if key == "dataset.ingested.v1":
-        await repository.update_dataset(conn, dataset_id, status="ingested", parquet=payload["parquet"],
+        await read_model.update_dataset(dataset_id, status="ingested", parquet=payload["parquet"],
                                         ingest_report=payload["ingest_report"], row_count=payload["row_count"],
                                         columns=payload["columns"])
     elif key == "dataset.profiled.v1":
-        await repository.update_dataset(conn, dataset_id, status="profiled", profile=payload["profile"],
+        await read_model.update_dataset(dataset_id, status="profiled", profile=payload["profile"],
                                         quality_score=payload["quality_score"])
     elif key in ("dataset.rejected.v1", "stage.failed.v1") and job.get("kind") == "upload":
-        dataset = await repository.get_dataset(conn, dataset_id)
+        dataset = await read_model.get_dataset(dataset_id)
         status = "rejected" if key == "dataset.rejected.v1" else "failed"
         # a rejection is the more precise verdict: the stage.failed that accompanies it must not hide it
         if dataset is None or dataset["status"] == "profiled" or (status == "failed" and dataset["status"] == "rejected"):
             return
         error = {"code": payload.get("code"), "message": payload.get("message") or payload.get("reason"),
                  "details": payload.get("details", {})}
-        await repository.update_dataset(conn, dataset_id, status=status, error=error)
+        await read_model.update_dataset(dataset_id, status=status, error=error)
         if status == "rejected":
             # nothing half-written stays behind: the raw upload of a rejected dataset is removed
-            store.delete(dataset["raw"]["key"])
+            await store.delete(dataset["raw"]["key"])
 
 
-async def when_any_event_update_read_model(envelope: Envelope[Any], ctx: HandlerContext, runtime: Runtime) -> None:
+async def when_any_event_update_read_model(event: EventPayload, deps: StageDeps[ReadModel]) -> None:
     """Fold every event of the mesh into the jobs and datasets read model, then notify listeners."""
-    key = envelope.routing_key
-    payload = envelope.payload.model_dump(mode="json")
-    job_id = envelope.job_id
+    key = event.routing_key()
+    payload = event.model_dump(mode="json")
+    job_id = deps.job_id
     notify: dict[str, Any] | None = None
-    async with ctx.unit_of_work() as uow:
-        job = await repository.get_job(uow.conn, job_id)
+    async with deps.unit_of_work() as uow:
+        read_model = uow.repo
+        job = await read_model.get_job(job_id)
         if job is None:
             log.warning("event %s for unknown job %s ignored", key, job_id)
             return
         if key != "job.progress.v1":
-            await repository.record_event(uow.conn, event_id=envelope.event_id, job_id=job_id, routing_key=key,
-                                          producer=envelope.producer, payload=payload,
-                                          occurred_at=envelope.occurred_at)
+            await read_model.record_event(event_id=deps.event_id, job_id=job_id, routing_key=key,
+                                          producer=deps.producer, payload=payload, occurred_at=deps.occurred_at)
         was_terminal = job["status"] in TERMINAL
         update = job_update_for(key, payload, analysis_job=job["kind"] != "upload")
-        await _update_dataset_for(uow.conn, runtime.store, key, payload, job)
+        await _update_dataset_for(read_model, deps.store, key, payload, job)
         if key == "dashboard.ready.v1":
-            await repository.insert_dashboard(uow.conn, dashboard_id=uuid.UUID(payload["dashboard_id"]),
+            await read_model.insert_dashboard(dashboard_id=uuid.UUID(payload["dashboard_id"]),
                                               job_id=job_id, dataset_id=uuid.UUID(payload["dataset_id"]),
                                               html=payload["html"], pdf=payload.get("pdf"))
-        after = await repository.apply_job_update(uow.conn, job_id, update) or job
+        after = await read_model.apply_job_update(job_id, update) or job
         if not was_terminal:
             notify = ws_message_for(key, payload, job_id=str(job_id), kind=job["kind"], progress=after["progress"])
             if notify is not None:
@@ -76,5 +75,4 @@ async def when_any_event_update_read_model(envelope: Envelope[Any], ctx: Handler
             if after["status"] in TERMINAL:
                 JOBS.labels(after["status"]).inc()
     if notify is not None:
-        notifier = runtime.extras["notifier"]
-        await notifier.publish(str(job_id), notify)
+        await deps.notify(job_id, notify)

@@ -1,27 +1,74 @@
-"""Postgres adapter for ingest's own tables."""
+"""ingest's record of datasets: the port, its Postgres adapter and its in-memory adapter."""
 
 from __future__ import annotations
 
+import abc
 import uuid
+from dataclasses import dataclass, field
 
 from psycopg import AsyncConnection
 
-__all__ = ["record_ingested", "record_rejected"]
+__all__ = ["IngestedDataset", "IngestedDatasets", "InMemoryIngestedDatasets", "PostgresIngestedDatasets",
+           "RejectedDataset"]
 
 
-async def record_ingested(conn: AsyncConnection, *, dataset_id: uuid.UUID, job_id: uuid.UUID, row_count: int,
-                          column_count: int, parquet_key: str, report_key: str) -> None:
-    await conn.execute(
-        "INSERT INTO ingested_datasets (dataset_id, job_id, status, row_count, column_count, parquet_key, report_key)"
-        " VALUES (%s, %s, 'ingested', %s, %s, %s, %s)",
-        (dataset_id, job_id, row_count, column_count, parquet_key, report_key),
-    )
+@dataclass(frozen=True)
+class IngestedDataset:
+    dataset_id: uuid.UUID
+    job_id: uuid.UUID
+    row_count: int
+    column_count: int
+    parquet_key: str
+    report_key: str
 
 
-async def record_rejected(conn: AsyncConnection, *, dataset_id: uuid.UUID, job_id: uuid.UUID, code: str,
-                          message: str) -> None:
-    await conn.execute(
-        "INSERT INTO ingested_datasets (dataset_id, job_id, status, error_code, error_message)"
-        " VALUES (%s, %s, 'rejected', %s, %s) ON CONFLICT (dataset_id) DO NOTHING",
-        (dataset_id, job_id, code, message),
-    )
+@dataclass(frozen=True)
+class RejectedDataset:
+    dataset_id: uuid.UUID
+    job_id: uuid.UUID
+    code: str
+    message: str
+
+
+class IngestedDatasets(abc.ABC):
+    """Every upload ingest has read, with its verdict."""
+
+    @abc.abstractmethod
+    async def record_ingested(self, dataset: IngestedDataset) -> None:
+        """Record a dataset that was read and written as Parquet."""
+
+    @abc.abstractmethod
+    async def record_rejected(self, dataset: RejectedDataset) -> None:
+        """Record an upload that could not be accepted (a repeat keeps the first verdict)."""
+
+
+class PostgresIngestedDatasets(IngestedDatasets):
+    def __init__(self, conn: AsyncConnection) -> None:
+        self.conn = conn
+
+    async def record_ingested(self, dataset: IngestedDataset) -> None:
+        await self.conn.execute(
+            "INSERT INTO ingested_datasets (dataset_id, job_id, status, row_count, column_count, parquet_key,"
+            " report_key) VALUES (%s, %s, 'ingested', %s, %s, %s, %s)",
+            (dataset.dataset_id, dataset.job_id, dataset.row_count, dataset.column_count, dataset.parquet_key,
+             dataset.report_key),
+        )
+
+    async def record_rejected(self, dataset: RejectedDataset) -> None:
+        await self.conn.execute(
+            "INSERT INTO ingested_datasets (dataset_id, job_id, status, error_code, error_message)"
+            " VALUES (%s, %s, 'rejected', %s, %s) ON CONFLICT (dataset_id) DO NOTHING",
+            (dataset.dataset_id, dataset.job_id, dataset.code, dataset.message),
+        )
+
+
+@dataclass
+class InMemoryIngestedDatasets(IngestedDatasets):
+    ingested: dict[uuid.UUID, IngestedDataset] = field(default_factory=dict)
+    rejected: dict[uuid.UUID, RejectedDataset] = field(default_factory=dict)
+
+    async def record_ingested(self, dataset: IngestedDataset) -> None:
+        self.ingested[dataset.dataset_id] = dataset
+
+    async def record_rejected(self, dataset: RejectedDataset) -> None:
+        self.rejected.setdefault(dataset.dataset_id, dataset)

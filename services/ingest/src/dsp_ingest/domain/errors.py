@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
+from shared_contracts.errors import StageError
+
 __all__ = ["IngestError"]
 
 
-class IngestError(Exception):
+class IngestError(StageError):
     """An upload that cannot be ingested, with a stable code and a plain-language message.
 
     Parameters
@@ -21,7 +23,4 @@ class IngestError(Exception):
     """
 
     def __init__(self, code: str, message: str, details: dict[str, Any] | None = None) -> None:
-        super().__init__(f"{code}: {message}")
-        self.code = code
-        self.message = message
-        self.details: dict[str, Any] = details or {}
+        super().__init__(code, message, details)

@@ -1,16 +1,92 @@
-"""Postgres adapter for ml's analyses and its model registry."""
+"""ml's analyses and its model registry: the port, its Postgres adapter and its in-memory adapter."""
 
 from __future__ import annotations
 
+import abc
 import json
 import uuid
+from dataclasses import dataclass, field
 from typing import Any
 
 from psycopg import AsyncConnection
 from psycopg.rows import dict_row
 from shared_contracts import ArtifactRef
 
-__all__ = ["find_model", "record_analysis", "register_model"]
+__all__ = ["Analyses", "AnalysisRecord", "InMemoryAnalyses", "ModelVersion", "PostgresAnalyses", "find_model"]
+
+
+@dataclass(frozen=True)
+class AnalysisRecord:
+    job_id: uuid.UUID
+    dataset_id: uuid.UUID
+    analysis_key: str
+    task: str | None
+    target: str | None
+    model_id: uuid.UUID | None
+
+
+@dataclass(frozen=True)
+class ModelVersion:
+    """A trained model as the registry keeps it: what it predicts, from what, and its stored artifacts."""
+
+    model_id: uuid.UUID
+    job_id: uuid.UUID
+    dataset_id: uuid.UUID
+    task: str
+    target: str
+    features: list[str]
+    metrics: dict[str, Any]
+    training_data_hash: str
+    config: dict[str, Any]
+    artifact: ArtifactRef
+    pipeline: ArtifactRef
+    reference: ArtifactRef | None = None
+    manifest_sha256: str | None = None
+
+
+class Analyses(abc.ABC):
+    """ml's analyses and model versions."""
+
+    @abc.abstractmethod
+    async def record_analysis(self, analysis: AnalysisRecord) -> None:
+        """Record the analysis of a job."""
+
+    @abc.abstractmethod
+    async def register_model(self, model: ModelVersion) -> int:
+        """Record a new model version for (dataset, target); returns its version number."""
+
+
+class PostgresAnalyses(Analyses):
+    def __init__(self, conn: AsyncConnection) -> None:
+        self.conn = conn
+
+    async def record_analysis(self, analysis: AnalysisRecord) -> None:
+        a = analysis
+        await record_analysis(self.conn, job_id=a.job_id, dataset_id=a.dataset_id, analysis_key=a.analysis_key,
+                              task=a.task, target=a.target, model_id=a.model_id)
+
+    async def register_model(self, model: ModelVersion) -> int:
+        m = model
+        return await register_model(
+            self.conn, model_id=m.model_id, job_id=m.job_id, dataset_id=m.dataset_id, task=m.task, target=m.target,
+            features=m.features, metrics=m.metrics, training_data_hash=m.training_data_hash, config=m.config,
+            artifact=m.artifact, pipeline=m.pipeline, reference=m.reference, manifest_sha256=m.manifest_sha256,
+        )
+
+
+@dataclass
+class InMemoryAnalyses(Analyses):
+    analyses: dict[uuid.UUID, AnalysisRecord] = field(default_factory=dict)
+    models: dict[uuid.UUID, tuple[int, ModelVersion]] = field(default_factory=dict)
+
+    async def record_analysis(self, analysis: AnalysisRecord) -> None:
+        self.analyses[analysis.job_id] = analysis
+
+    async def register_model(self, model: ModelVersion) -> int:
+        version = 1 + sum(1 for _, m in self.models.values()
+                          if (m.dataset_id, m.target) == (model.dataset_id, model.target))
+        self.models[model.model_id] = (version, model)
+        return version
 
 
 async def record_analysis(conn: AsyncConnection, *, job_id: uuid.UUID, dataset_id: uuid.UUID, analysis_key: str,

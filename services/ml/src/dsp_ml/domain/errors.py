@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Literal
 
+from shared_contracts.errors import StageError
+
 __all__ = ["AnalysisError", "AnalysisErrorCode"]
 
 AnalysisErrorCode = Literal[
@@ -20,7 +22,7 @@ AnalysisErrorCode = Literal[
 ]
 
 
-class AnalysisError(Exception):
+class AnalysisError(StageError):
     """A request the analysis cannot serve, with a stable code and a plain-language message.
 
     Parameters
@@ -32,6 +34,5 @@ class AnalysisError(Exception):
     """
 
     def __init__(self, code: AnalysisErrorCode, message: str) -> None:
-        super().__init__(f"{code}: {message}")
-        self.code = code
-        self.message = message
+        super().__init__(code, message)
+        self.code: AnalysisErrorCode = code

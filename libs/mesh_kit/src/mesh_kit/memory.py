@@ -1,0 +1,181 @@
+"""The mesh in one process: the services' own use cases over in-memory adapters.
+
+``InMemoryMesh`` takes the same ``ServiceSpec`` objects the services boot from. Publishing an
+event queues it; ``drain`` delivers queued events, in order, to every use case that subscribes
+to them, exactly as the broker would, until nothing is left. Each service gets its in-memory
+repository for the life of the mesh, an inbox (a repeated event changes nothing) and a unit of
+work whose events are queued only when its block ends without an error. A ``StageError`` ends
+the job with ``stage.failed`` (and the stage's own failure event), as in the services; any other
+exception propagates, since there is no broker here to retry it.
+
+The ``dsp`` command runs on it, and so do the handler unit tests.
+
+Examples
+--------
+>>> import asyncio, tempfile
+>>> from pathlib import Path
+>>> from mesh_kit.artifacts import LocalArtifactStore
+>>> mesh = InMemoryMesh([], LocalArtifactStore(Path(tempfile.mkdtemp())))
+>>> asyncio.run(mesh.drain())
+[]
+"""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+from collections import deque
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, cast
+
+from shared_contracts import ArtifactRef, Envelope, EventPayload
+from shared_contracts.errors import StageError
+from shared_contracts.events import Stage, StageFailed
+
+from .artifacts import ArtifactIntegrityError, ArtifactNotFound, ArtifactStore, AsyncArtifactStore, check_key
+from .ports import AlreadyHandled, ServiceSpec, StageDeps, UnitOfWork
+
+__all__ = ["InMemoryArtifactStore", "InMemoryMesh", "InMemoryUnitOfWork", "ProgressListener"]
+
+ProgressListener = Callable[[str, float, str], None]
+"""Called with the stage name, its fraction done and a message (possibly from a worker thread)."""
+
+
+class InMemoryArtifactStore(ArtifactStore):
+    """Artifacts as bytes in a dict: a store for tests that touches no disk outside their own files."""
+
+    def __init__(self) -> None:
+        self.objects: dict[str, bytes] = {}
+
+    def put_file(self, key: str, path: Path, *, media_type: str) -> ArtifactRef:
+        check_key(key)
+        data = path.read_bytes()
+        self.objects[key] = data
+        return ArtifactRef(key=key, sha256=hashlib.sha256(data).hexdigest(), size_bytes=len(data),
+                           media_type=media_type)
+
+    def fetch_to(self, ref: ArtifactRef, path: Path) -> Path:
+        if ref.key not in self.objects:
+            raise ArtifactNotFound(ref.key)
+        data = self.objects[ref.key]
+        if hashlib.sha256(data).hexdigest() != ref.sha256:
+            raise ArtifactIntegrityError(f"artifact {ref.key} does not match its recorded hash")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(data)
+        return path
+
+    def delete(self, key: str) -> None:
+        self.objects.pop(key, None)
+
+    def exists(self, key: str) -> bool:
+        return key in self.objects
+
+
+@dataclass
+class InMemoryUnitOfWork(UnitOfWork[Any]):
+    """A unit of work over an in-memory repository; ``emitted`` is published when the block ends."""
+
+    repo: Any
+    job_id: uuid.UUID
+    producer: str
+    emitted: list[Envelope[Any]] = field(default_factory=list)
+
+    async def emit(self, payload: EventPayload) -> Envelope[Any]:
+        envelope = Envelope.wrap(payload, job_id=self.job_id, producer=self.producer)
+        self.emitted.append(envelope)
+        return envelope
+
+
+class InMemoryMesh:
+    """Runs the given services' use cases over an in-process queue.
+
+    Parameters
+    ----------
+    services
+        The services to run, as their bootstraps describe them. An event no listed service
+        consumes is delivered to nobody (it still reaches ``on_event``).
+    store
+        The artifact store every service shares.
+    on_event
+        Called with every envelope as it is delivered (the caller's view of the job).
+    on_progress
+        Called with each stage's progress reports.
+    """
+
+    def __init__(self, services: Sequence[ServiceSpec], store: ArtifactStore, *,
+                 on_event: Callable[[Envelope[Any]], None] | None = None,
+                 on_progress: ProgressListener | None = None) -> None:
+        self.services = list(services)
+        self.store = AsyncArtifactStore(store)
+        self.repositories: dict[str, Any] = {spec.name: spec.memory_repository() for spec in self.services}
+        self.delivered: list[Envelope[Any]] = []
+        self._queue: deque[Envelope[Any]] = deque()
+        self._inbox: set[tuple[str, uuid.UUID]] = set()
+        self._on_event = on_event
+        self._on_progress = on_progress
+
+    def publish(self, payload: EventPayload, *, job_id: uuid.UUID, producer: str = "gateway") -> Envelope[Any]:
+        """Queue an event, as the gateway would publish it."""
+        envelope = Envelope.wrap(payload, job_id=job_id, producer=producer)
+        self._queue.append(envelope)
+        return envelope
+
+    def redeliver(self, envelope: Envelope[Any]) -> None:
+        """Queue an envelope again, as a broker redelivery would."""
+        self._queue.append(envelope)
+
+    async def drain(self) -> list[Envelope[Any]]:
+        """Deliver queued events until none is left; returns every envelope delivered, in order."""
+        delivered: list[Envelope[Any]] = []
+        while self._queue:
+            envelope = self._queue.popleft()
+            delivered.append(envelope)
+            self.delivered.append(envelope)
+            if self._on_event is not None:
+                self._on_event(envelope)
+            for spec in self.services:
+                for handler in spec.handlers_for(envelope.payload):
+                    await self._deliver(spec, handler, envelope)
+        return delivered
+
+    async def _deliver(self, spec: ServiceSpec, handler: Any, envelope: Envelope[Any]) -> None:
+        if (spec.name, envelope.event_id) in self._inbox:
+            return
+        deps: StageDeps[Any] = StageDeps(
+            job_id=envelope.job_id, event_id=envelope.event_id, producer=envelope.producer,
+            occurred_at=envelope.occurred_at, store=self.store,
+            unit_of_work=lambda: self._unit_of_work(spec, envelope), progress=self._progress_of(spec.name),
+        )
+        try:
+            await handler(envelope.payload, deps)
+        except AlreadyHandled:
+            return
+        except StageError as exc:
+            self._inbox.add((spec.name, envelope.event_id))
+            if exc.failure_event is not None:
+                self._queue.append(Envelope.wrap(exc.failure_event, job_id=envelope.job_id, producer=spec.name))
+            failed = StageFailed(stage=cast(Stage, spec.name), code=exc.code, reason=exc.message,
+                                 failed_event_id=envelope.event_id, failed_routing_key=envelope.routing_key,
+                                 dataset_id=getattr(envelope.payload, "dataset_id", None))
+            self._queue.append(Envelope.wrap(failed, job_id=envelope.job_id, producer=spec.name))
+
+    @asynccontextmanager
+    async def _unit_of_work(self, spec: ServiceSpec, envelope: Envelope[Any]) -> AsyncIterator[InMemoryUnitOfWork]:
+        if (spec.name, envelope.event_id) in self._inbox:
+            raise AlreadyHandled(str(envelope.event_id))
+        uow = InMemoryUnitOfWork(repo=self.repositories[spec.name], job_id=envelope.job_id, producer=spec.name)
+        yield uow
+        self._inbox.add((spec.name, envelope.event_id))
+        self._queue.extend(uow.emitted)
+
+    def _progress_of(self, stage: str) -> Callable[[float, str], None]:
+        listener = self._on_progress
+
+        def report(fraction: float, message: str = "") -> None:
+            if listener is not None:
+                listener(stage, max(0.0, min(1.0, fraction)), message)
+
+        return report

@@ -1,0 +1,134 @@
+"""The ports every stage handler sees, and the description of a service.
+
+A handler is a typed use case: ``async def when_x_do_y(event: X, deps: StageDeps[Repo]) -> None``.
+It reads and writes artifacts through ``deps.store``, reports progress through ``deps.progress``
+and, in one ``async with deps.unit_of_work() as uow`` block, records its results through
+``uow.repo`` and queues its output events with ``uow.emit``. It never sees a broker, a database
+connection or a web framework, so the same function runs:
+
+- in a service, where ``mesh_kit.service`` backs the ports with Postgres, RabbitMQ and the
+  configured artifact store, under the delivery contract of ``mesh_kit.consumer``;
+- in the ``dsp`` command and in tests, where ``mesh_kit.memory.InMemoryMesh`` backs them with
+  in-memory repositories, an in-process queue and a local artifact store.
+
+This module imports no adapter: it is cheap to import and safe in a domain-free test.
+"""
+
+from __future__ import annotations
+
+import abc
+import uuid
+from collections.abc import Awaitable, Callable, Sequence
+from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
+
+from shared_contracts import Envelope, EventPayload
+from shared_contracts.errors import StageError
+from shared_contracts.progress import ProgressFn
+
+from .artifacts import AsyncArtifactStore
+
+if TYPE_CHECKING:
+    from fastapi import FastAPI
+
+    from .service import Runtime
+
+__all__ = [
+    "AlreadyHandled",
+    "Handler",
+    "Notify",
+    "ServiceSpec",
+    "StageDeps",
+    "StageError",
+    "Subscription",
+    "UnitOfWork",
+    "no_notify",
+]
+
+R = TypeVar("R")
+E = TypeVar("E", bound=EventPayload)
+
+
+class AlreadyHandled(Exception):
+    """Another delivery of this event committed first."""
+
+
+class UnitOfWork(abc.ABC, Generic[R]):
+    """One transaction: the inbox row, the stage's results (through ``repo``) and its outgoing events."""
+
+    repo: R
+
+    @abc.abstractmethod
+    async def emit(self, payload: EventPayload) -> Envelope[Any]:
+        """Queue an event of this job for publication after commit."""
+
+
+Notify = Callable[[uuid.UUID, dict[str, Any]], Awaitable[None]]
+"""Tell the listeners of a job (the WebSocket) something; only the gateway uses it."""
+
+
+async def no_notify(job_id: uuid.UUID, message: dict[str, Any]) -> None:
+    """A notifier for services that have no listeners."""
+
+
+@dataclass(frozen=True)
+class StageDeps(Generic[R]):
+    """What a handler gets besides its event: the job it works for and its ports."""
+
+    job_id: uuid.UUID
+    event_id: uuid.UUID
+    producer: str
+    occurred_at: datetime
+    store: AsyncArtifactStore
+    unit_of_work: Callable[[], AbstractAsyncContextManager[UnitOfWork[R]]]
+    progress: ProgressFn
+    notify: Notify = no_notify
+
+
+Handler = Callable[[Any, StageDeps[Any]], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class Subscription(Generic[E]):
+    """One event class a service consumes and the use case that reacts to it.
+
+    ``event=EventPayload`` subscribes to every event (the gateway's read model).
+    """
+
+    event: type[E]
+    handler: Callable[[E, StageDeps[Any]], Awaitable[None]]
+
+    def matches(self, payload: EventPayload) -> bool:
+        return isinstance(payload, self.event)
+
+
+def _no_repository(conn: Any) -> None:
+    return None
+
+
+@dataclass(frozen=True)
+class ServiceSpec:
+    """A service as its bootstrap describes it: its use cases and the adapters they need.
+
+    ``repository`` builds the service's repository over a Postgres connection inside a unit of
+    work; ``memory_repository`` builds the in-memory one that the in-process mesh keeps for the
+    life of a run.
+    """
+
+    name: str
+    package: str
+    description: str
+    subscriptions: Sequence[Subscription[Any]] = ()
+    emits: Sequence[type[EventPayload]] = ()
+    repository: Callable[[Any], Any] = _no_repository
+    memory_repository: Callable[[], Any] = field(default=lambda: None)
+    routes: Callable[[FastAPI], None] | None = None
+    on_startup: Callable[[Runtime], Awaitable[None]] | None = None
+    on_shutdown: Callable[[Runtime], Awaitable[None]] | None = None
+    ready_checks: Sequence[Callable[[Runtime], Awaitable[None]]] = ()
+
+    def handlers_for(self, payload: EventPayload) -> list[Callable[[Any, StageDeps[Any]], Awaitable[None]]]:
+        """The use cases this service runs for one event (none if it does not consume it)."""
+        return [sub.handler for sub in self.subscriptions if sub.matches(payload)]
