@@ -1,0 +1,68 @@
+"""ETL's use case on the in-process mesh: no broker, no database."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import polars as pl
+import pytest
+from dsp_etl.bootstrap import service_spec as etl
+from dsp_ingest.bootstrap import service_spec as ingest
+from dsp_profile.bootstrap import service_spec as profile
+from mesh_kit.memory import InMemoryArtifactStore
+from mesh_kit.testing import payloads_of, run_services, upload
+from shared_contracts.etl import EtlReport
+from shared_contracts.events import AnalysisOptions, DatasetProfiled, DatasetTransformed, StageFailed
+
+SAMPLE = Path(__file__).resolve().parents[3] / "samples" / "penguins-raw.csv"
+
+
+def _stages():
+    return [ingest(), profile(), etl()]
+
+
+async def test_an_analysis_job_gets_cleaned_data_a_report_and_a_pipeline() -> None:
+    store = InMemoryArtifactStore()
+    mesh, events = await run_services(_stages(), upload(store, SAMPLE, analysis=AnalysisOptions(target="Species")),
+                                      store=store)
+    (done,) = payloads_of(events, DatasetTransformed)
+    report = EtlReport.model_validate_json(store.read_bytes(done.etl_report))
+    cleaned = pl.read_parquet(store.objects[done.cleaned_parquet.key])
+    assert cleaned.height == report.rows_out and "Species" in cleaned.columns
+    assert done.cleaned_csv is not None and store.exists(done.pipeline.key)
+    (run,) = mesh.repositories["etl"].runs
+    assert (run.rows_in, run.rows_out, run.step_count) == (report.rows_in, report.rows_out, len(report.plan.steps))
+
+
+async def test_an_upload_only_job_ends_at_its_profile() -> None:
+    store = InMemoryArtifactStore()
+    mesh, events = await run_services(_stages(), upload(store, SAMPLE), store=store)
+    assert len(payloads_of(events, DatasetProfiled)) == 1
+    assert payloads_of(events, DatasetTransformed) == [] and payloads_of(events, StageFailed) == []
+    assert mesh.repositories["etl"].runs == []
+
+
+@pytest.mark.parametrize("config, fragment", [
+    ({"plugins_dir": "/tmp"}, "plugins_dir cannot be set"),
+    ({"version": 2}, "version 2"),
+    ({"steps": "not a list"}, "not valid"),
+])
+async def test_a_bad_config_fails_the_job_before_any_work(config: dict, fragment: str) -> None:
+    store = InMemoryArtifactStore()
+    uploaded = upload(store, SAMPLE, analysis=AnalysisOptions(target="Species", etl_config=config))
+    _, events = await run_services(_stages(), uploaded, store=store)
+    assert payloads_of(events, DatasetTransformed) == []
+    (failed,) = payloads_of(events, StageFailed)
+    assert (failed.stage, failed.code) == ("etl", "invalid_etl_config") and fragment in failed.reason
+
+
+async def test_a_target_dependent_plan_forwards_its_split_to_ml() -> None:
+    store = InMemoryArtifactStore()
+    config = {"columns": {"Island": {"encode": "target"}}}
+    uploaded = upload(store, SAMPLE, analysis=AnalysisOptions(target="Body Mass (g)", etl_config=config))
+    _, events = await run_services(_stages(), uploaded, store=store)
+    (done,) = payloads_of(events, DatasetTransformed)
+    assert done.split is not None
+    split = pl.read_parquet(store.objects[done.split.key])
+    cleaned = pl.read_parquet(store.objects[done.cleaned_parquet.key])
+    assert split.height == cleaned.height and 0 < split["is_train"].sum() < split.height

@@ -1,0 +1,41 @@
+"""Ingest's use case on the in-process mesh: no broker, no database."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import polars as pl
+from dsp_ingest.bootstrap import service_spec
+from mesh_kit.memory import InMemoryArtifactStore
+from mesh_kit.testing import payloads_of, run_services, upload
+from shared_contracts.events import DatasetIngested, DatasetRejected, StageFailed
+from shared_contracts.ingest import IngestReport
+
+SAMPLE = Path(__file__).resolve().parents[3] / "samples" / "penguins-raw.csv"
+
+
+async def test_an_upload_becomes_typed_parquet_and_is_recorded_once() -> None:
+    store = InMemoryArtifactStore()
+    uploaded = upload(store, SAMPLE, name="penguins-raw.csv")
+    mesh, events = await run_services([service_spec()], uploaded, store=store)
+    (ingested,) = payloads_of(events, DatasetIngested)
+    assert ingested.dataset_id == uploaded.dataset_id and ingested.display_name == "penguins-raw.csv"
+    assert ingested.row_count == 344 and len(ingested.columns) == 17
+    report = IngestReport.model_validate_json(store.read_bytes(ingested.ingest_report))
+    assert [c.name for c in report.columns] == [c.name for c in ingested.columns]
+    frame = pl.read_parquet(store.objects[ingested.parquet.key])
+    assert frame.height == 344
+    record = mesh.repositories["ingest"].ingested[uploaded.dataset_id]
+    assert (record.row_count, record.parquet_key) == (344, ingested.parquet.key)
+
+
+async def test_an_empty_file_is_rejected_with_its_code_and_recorded() -> None:
+    store = InMemoryArtifactStore()
+    uploaded = upload(store, b"")
+    mesh, events = await run_services([service_spec()], uploaded, store=store)
+    assert payloads_of(events, DatasetIngested) == []
+    (rejected,) = payloads_of(events, DatasetRejected)
+    (failed,) = payloads_of(events, StageFailed)
+    assert rejected.code == failed.code == "empty_file"
+    assert failed.stage == "ingest" and failed.dataset_id == uploaded.dataset_id
+    assert mesh.repositories["ingest"].rejected[uploaded.dataset_id].code == "empty_file"

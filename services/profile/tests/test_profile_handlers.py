@@ -1,0 +1,36 @@
+"""Profile's use cases on the in-process mesh: no broker, no database."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from dsp_ingest.bootstrap import service_spec as ingest
+from dsp_profile.bootstrap import service_spec as profile
+from mesh_kit.memory import InMemoryArtifactStore
+from mesh_kit.testing import payloads_of, run_services, upload
+from shared_contracts.events import AnalysisOptions, DatasetProfiled, StageFailed
+from shared_contracts.profile import Profile
+
+SAMPLE = Path(__file__).resolve().parents[3] / "samples" / "penguins-raw.csv"
+
+
+async def test_an_ingested_dataset_is_profiled_under_its_name() -> None:
+    store = InMemoryArtifactStore()
+    mesh, events = await run_services([ingest(), profile()], upload(store, SAMPLE, name="penguins-raw.csv"),
+                                      store=store)
+    (profiled,) = payloads_of(events, DatasetProfiled)
+    document = Profile.model_validate_json(store.read_bytes(profiled.profile))
+    assert document.dataset.rows == 344 and document.dataset.name == "penguins-raw.csv"
+    assert profiled.quality_score == document.quality.score and profiled.analysis is None
+    (record,) = mesh.repositories["profile"].profiles.values()
+    assert record.profile_key == profiled.profile.key and record.target is None
+
+
+async def test_an_unknown_target_fails_the_job_in_the_profile_stage() -> None:
+    store = InMemoryArtifactStore()
+    uploaded = upload(store, SAMPLE, analysis=AnalysisOptions(target="no_such_column"))
+    _, events = await run_services([ingest(), profile()], uploaded, store=store)
+    assert payloads_of(events, DatasetProfiled) == []
+    (failed,) = payloads_of(events, StageFailed)
+    assert (failed.stage, failed.code) == ("profile", "target_not_found")
+    assert "Species" in failed.reason and "no_such_column" in failed.reason
