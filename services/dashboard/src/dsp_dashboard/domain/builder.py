@@ -258,10 +258,10 @@ def build_dashboard(
         The ``Profile`` of the dataset (or its JSON as a dict, validated into one); ``None``
         shows what the data alone supports, with statistics computed here.
     etl_report
-        The ``EtlReport`` whose lineage the page lists, if cleaning ran.
+        The ``EtlReport`` whose lineage the page lists, if cleaning ran (or its JSON as a dict).
     analysis
         The ``AnalysisResult`` (leaderboard, importance, SHAP, forecast, clusters,
-        anomalies, insights), if the analysis ran.
+        anomalies, insights), or its JSON as a dict, if the analysis ran.
     title
         Title of the page.
     theme
@@ -274,6 +274,11 @@ def build_dashboard(
     str
         The whole HTML document: one file with plotly.js and the data inlined,
         no external request, at most ``MAX_HTML_BYTES`` bytes in UTF-8.
+
+    Raises
+    ------
+    pydantic.ValidationError
+        A document given as a dict is not a valid ``Profile``, ``EtlReport`` or ``AnalysisResult``.
     """
 
     def report(fraction: float, message: str) -> None:

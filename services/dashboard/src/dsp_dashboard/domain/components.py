@@ -152,7 +152,8 @@ def _holdout_score(analysis: AnalysisResult | None) -> tuple[str, float] | None:
     if automl.eval_metric in metrics:
         value = number(metrics[automl.eval_metric])
         return None if value is None else (automl.eval_metric, value)
-    return next(((name, v) for name, v in ((k, number(m)) for k, m in metrics.items()) if v is not None), None)
+    finite = ((name, number(value)) for name, value in metrics.items())
+    return next(((name, value) for name, value in finite if value is not None), None)
 
 
 def kpi_cards(sample: DataSample, profile: Profile | None, analysis: AnalysisResult | None) -> Component:
