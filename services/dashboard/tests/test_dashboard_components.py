@@ -42,17 +42,13 @@ from shared_contracts.profile import (
 DATA = Path(__file__).parent / "data"
 
 
-def dump(model) -> dict:
-    return model.model_dump(mode="json")
-
-
-def analysis(**sections) -> dict:
+def analysis(**sections) -> AnalysisResult:
     base = {"task": TaskInfo(task_type="regression", target="y"), "sampling": SamplingNote(total_rows=100),
             "row_count": 100, "column_count": 3}
-    return dump(AnalysisResult(**{**base, **sections}))
+    return AnalysisResult(**{**base, **sections})
 
 
-def profile_of(frame: pl.DataFrame, *, alerts: list[Alert] | None = None, score: float = 88.0) -> dict:
+def profile_of(frame: pl.DataFrame, *, alerts: list[Alert] | None = None, score: float = 88.0) -> Profile:
     columns = []
     for name in frame.columns:
         series = frame[name]
@@ -68,14 +64,14 @@ def profile_of(frame: pl.DataFrame, *, alerts: list[Alert] | None = None, score:
             distinct_fraction=0.5, unique=0, memory_bytes=0, numeric=numeric))
     cells = frame.height * frame.width
     missing = sum(frame[c].null_count() for c in frame.columns)
-    return dump(Profile(
+    return Profile(
         dataset=DatasetStats(rows=frame.height, columns=frame.width, memory_bytes=0, cells=cells, cells_missing=missing,
                              cells_missing_fraction=missing / cells, duplicate_rows=3, duplicate_fraction=0.01,
                              near_duplicate_rows=0),
         columns=columns, alerts=alerts or [],
         quality=QualityScore(score=score, components=[QualityComponent(name="completeness", score=90, weight=0.5,
                                                                        detail="few missing cells")]),
-    ))
+    )
 
 
 @pytest.fixture
@@ -177,7 +173,7 @@ def test_kpi_cards_read_the_profile_and_the_model(mixed):
 
 
 def test_kpi_cards_without_any_result(mixed):
-    cards = {c["label"]: c["value"] for c in comp.kpi_cards(load_sample(mixed), {}, {}).context["cards"]}
+    cards = {c["label"]: c["value"] for c in comp.kpi_cards(load_sample(mixed), None, None).context["cards"]}
     assert cards == {"Rows": "120", "Columns": "6", "Missing cells": "4.2%"}
 
 
@@ -189,7 +185,7 @@ def test_quality_panel_puts_critical_alerts_first(mixed):
     assert [a["kind"] for a in panel.context["alerts"]] == ["TARGET_LEAKAGE", "MISSING", "SKEWED"]
     assert panel.context["score"] == 88.0
     assert panel.context["parts"][0]["name"] == "Completeness"
-    assert comp.quality_panel({}) is None
+    assert comp.quality_panel(None) is None
 
 
 # ---------------------------------------------------------------- columns and relations
@@ -208,7 +204,7 @@ def test_column_cards_fit_the_chart_to_the_kind(mixed):
 
 
 def test_column_cards_without_profile_use_whole_data_stats(mixed):
-    cards = {c.title: c for c in comp.column_cards(load_sample(mixed), {})}
+    cards = {c.title: c for c in comp.column_cards(load_sample(mixed), None)}
     assert dict(cards["y"].context["facts"])["Mean"] == comp._fmt(float(mixed["y"].mean()))
     assert cards["note"].context["top"][0][1] == 1
 
@@ -222,7 +218,7 @@ def test_association_charts_follow_the_kinds(mixed):
         Association(chart_id="association:x:gaps", a="x", b="gaps", method="pearson", value=0.1),
         Association(chart_id="association:nope:y", a="nope", b="y", method="pearson", value=0.9),
     ])
-    charts = comp.association_charts(sample, {}, result)
+    charts = comp.association_charts(sample, None, result)
     assert [c.chart["type"] for c in charts] == ["scatter", "box"]
     assert charts[0].refs == ["association:x:y"]
     assert charts[0].chart["color"] == sample.by_name("group").index
@@ -230,7 +226,7 @@ def test_association_charts_follow_the_kinds(mixed):
 
 
 def test_association_charts_fall_back_to_the_sample(mixed):
-    charts = comp.association_charts(load_sample(mixed), {}, {})
+    charts = comp.association_charts(load_sample(mixed), None, None)
     assert charts and charts[0].chart["type"] == "scatter"
     assert {charts[0].columns[0], charts[0].columns[1]} == {"x", "y"}
     assert "on the sample" in charts[0].note
@@ -337,18 +333,18 @@ def test_forecast_has_history_bands_and_mean():
 
 
 def test_etl_lineage_lists_each_step():
-    report = dump(EtlReport(
+    report = EtlReport(
         rows_in=10, rows_out=9, columns_in=["a", "b"], columns_out=["a", "b", "a_missing"], plan=EtlPlan(),
         lineage=[StepLineage(index=0, kind="dedupe", columns=[], reason="1 duplicate", rows_before=10, rows_after=9),
                  StepLineage(index=1, kind="missing_indicator", columns=["a"], reason="a is 20% missing",
-                             rows_before=9, rows_after=9, columns_added=["a_missing"])]))
+                             rows_before=9, rows_after=9, columns_added=["a_missing"])])
     card = comp.etl_lineage(report)
     steps = card.context["steps"]
     assert [s["op"] for s in steps] == ["dedupe", "missing indicator"]
     assert steps[0]["rows"] == "10 → 9" and steps[1]["rows"] == ""
     assert steps[1]["changes"] == "added: a_missing"
     assert card.context["summary"]["cols_after"] == "3"
-    assert comp.etl_lineage({}) is None
+    assert comp.etl_lineage(None) is None
 
 
 def test_insights_link_to_the_card_showing_them(mixed):
@@ -359,8 +355,8 @@ def test_insights_link_to_the_card_showing_them(mixed):
         insights=[Insight(rank=2, kind="association", statement="y rises with x", chart_id="association:x:y", score=1),
                   Insight(rank=1, kind="model", statement="CatBoost wins", chart_id="leaderboard", score=2),
                   Insight(rank=3, kind="distribution", statement="gaps is odd", chart_id="distribution:gaps", score=0)])
-    cards = [comp.leaderboard(result), *comp.association_charts(sample, {}, result), *comp.column_cards(sample, {})]
-    entries = comp.insights_list(result, {}, cards).context["entries"]
+    cards = [comp.leaderboard(result), *comp.association_charts(sample, None, result), *comp.column_cards(sample, None)]
+    entries = comp.insights_list(result, None, cards).context["entries"]
     assert [e["text"] for e in entries] == ["CatBoost wins", "y rises with x", "gaps is odd"]
     assert entries[0]["target"] == "leaderboard"
     assert entries[1]["target"] == "pair-0"
@@ -381,7 +377,7 @@ def test_documents_from_the_real_stages_build_a_linked_page(name, request, write
     etl = EtlReport.model_validate_json((DATA / f"{name}.etl_report.json").read_text())
     html = build_dashboard(data=write_parquet(frame), profile=profile, etl_report=etl, analysis=result)
     sample = load_sample(frame)
-    cards = _choose_components(sample, frame, dump(profile), dump(etl), dump(result))
+    cards = _choose_components(sample, frame, profile, etl, result)
     ids = {c.id for c in cards}
     insights = next(c for c in cards if c.id == "insights").context["entries"]
     assert len(insights) >= len(result.insights)

@@ -18,15 +18,17 @@ from typing import TYPE_CHECKING, Any, Literal
 import jinja2
 import polars as pl
 from markupsafe import Markup
+from shared_contracts.analysis import AnalysisResult
+from shared_contracts.etl import EtlReport
+from shared_contracts.profile import Profile
 
 from . import components as comp
 from .data import DataSample, load_sample, read_columns
-from .inputs import as_mapping, first, records, text
+from .inputs import as_model, text
 
 if TYPE_CHECKING:
-    from shared_contracts.analysis import AnalysisResult
-    from shared_contracts.etl import EtlReport
-    from shared_contracts.profile import Profile
+    from collections.abc import Mapping
+
     from shared_contracts.progress import ProgressFn
 
 __all__ = ["MAX_HTML_BYTES", "Theme", "build_dashboard", "build_zip", "embed_json"]
@@ -127,24 +129,16 @@ def _finite_json(value: Any) -> Any:
     return value
 
 
-def _semantic_types(profile: dict[str, Any]) -> dict[str, str]:
-    out = {}
-    for column in records(profile.get("columns")):
-        name, semantic = column.get("name"), column.get("semantic_type")
-        if name is not None and semantic is not None:
-            out[str(name)] = str(semantic)
-    return out
+def _semantic_types(profile: Profile | None) -> dict[str, str]:
+    return {c.name: c.semantic_type for c in profile.columns} if profile is not None else {}
 
 
-def _distinct_counts(profile: dict[str, Any]) -> dict[str, int]:
-    return {str(c["name"]): int(c["distinct"]) for c in records(profile.get("columns"))
-            if c.get("name") is not None and isinstance(c.get("distinct"), int)}
+def _distinct_counts(profile: Profile | None) -> dict[str, int]:
+    return {c.name: c.distinct for c in profile.columns} if profile is not None else {}
 
 
-def _priority_columns(analysis: dict[str, Any]) -> list[str]:
-    target = first(analysis, "task.target")
-    time_column = first(analysis, "task.time_column")
-    named = [str(c) for c in (target, time_column) if c]
+def _priority_columns(analysis: AnalysisResult | None) -> list[str]:
+    named = [c for c in (analysis.task.target, analysis.task.time_column) if c] if analysis is not None else []
     return named + comp.importance_ranking(analysis)
 
 
@@ -168,13 +162,12 @@ def _filters(sample: DataSample, *, limit: int = 24) -> list[int]:
     return (dates + cats + nums)[:limit]
 
 
-def _shap_feature_values(frame: pl.DataFrame, analysis: dict[str, Any]) -> dict[str, dict[int, Any]]:
-    rows = comp._shap_rows(analysis)
-    indices = sorted({int(r["row_index"]) for r in rows if isinstance(r.get("row_index"), int)
-                      and 0 <= r["row_index"] < frame.height})
+def _shap_feature_values(frame: pl.DataFrame, analysis: AnalysisResult | None) -> dict[str, dict[int, Any]]:
+    rows = comp.shap_rows(analysis)
+    indices = sorted({r.row_index for r in rows if 0 <= r.row_index < frame.height})
     if not indices:
         return {}
-    features = {str(f) for r in rows for f in r["contributions"]} & set(frame.columns)
+    features = {f for r in rows for f in r.contributions} & set(frame.columns)
     numeric = [f for f in features if frame.schema[f].is_numeric() or frame.schema[f] == pl.Boolean]
     if not numeric:
         return {}
@@ -182,8 +175,8 @@ def _shap_feature_values(frame: pl.DataFrame, analysis: dict[str, Any]) -> dict[
     return {f: dict(zip(indices, picked.get_column(f).cast(pl.Float64).to_list(), strict=True)) for f in numeric}
 
 
-def _choose_components(sample: DataSample, frame: pl.DataFrame, profile: dict[str, Any], etl: dict[str, Any],
-                       analysis: dict[str, Any]) -> list[comp.Component]:
+def _choose_components(sample: DataSample, frame: pl.DataFrame, profile: Profile | None, etl: EtlReport | None,
+                       analysis: AnalysisResult | None) -> list[comp.Component]:
     chosen: list[comp.Component | None] = [
         comp.kpi_cards(sample, profile, analysis),
         comp.quality_panel(profile),
@@ -247,9 +240,9 @@ def _render(sample: DataSample, cards: list[comp.Component], *, title: str, them
 def build_dashboard(
     *,
     data: Path | str | pl.DataFrame,
-    profile: Profile | dict[str, Any] | None,
-    etl_report: EtlReport | dict[str, Any] | None = None,
-    analysis: AnalysisResult | dict[str, Any] | None = None,
+    profile: Profile | Mapping[str, Any] | None,
+    etl_report: EtlReport | Mapping[str, Any] | None = None,
+    analysis: AnalysisResult | Mapping[str, Any] | None = None,
     title: str = "Dataset analysis",
     theme: Theme = "light",
     progress: ProgressFn | None = None,
@@ -262,13 +255,13 @@ def build_dashboard(
         The dataset as a Parquet file (the cleaned one when there is an ETL report),
         or a Polars DataFrame already in memory.
     profile
-        The ``Profile`` of the dataset (or its JSON as a dict); ``None`` shows what the
-        data alone supports, with statistics computed here.
+        The ``Profile`` of the dataset (or its JSON as a dict, validated into one); ``None``
+        shows what the data alone supports, with statistics computed here.
     etl_report
-        The ``EtlReport`` whose lineage the page lists, if cleaning ran.
+        The ``EtlReport`` whose lineage the page lists, if cleaning ran (or its JSON as a dict).
     analysis
         The ``AnalysisResult`` (leaderboard, importance, SHAP, forecast, clusters,
-        anomalies, insights), if the analysis ran.
+        anomalies, insights), or its JSON as a dict, if the analysis ran.
     title
         Title of the page.
     theme
@@ -281,6 +274,11 @@ def build_dashboard(
     str
         The whole HTML document: one file with plotly.js and the data inlined,
         no external request, at most ``MAX_HTML_BYTES`` bytes in UTF-8.
+
+    Raises
+    ------
+    pydantic.ValidationError
+        A document given as a dict is not a valid ``Profile``, ``EtlReport`` or ``AnalysisResult``.
     """
 
     def report(fraction: float, message: str) -> None:
@@ -288,7 +286,9 @@ def build_dashboard(
             progress(fraction, message)
 
     report(0.0, "reading results")
-    profile_doc, etl_doc, analysis_doc = as_mapping(profile), as_mapping(etl_report), as_mapping(analysis)
+    profile_doc = as_model(Profile, profile)
+    etl_doc = as_model(EtlReport, etl_report)
+    analysis_doc = as_model(AnalysisResult, analysis)
     max_cells = 250_000
     report(0.1, "sampling the dataset")
     priority = _priority_columns(analysis_doc)
@@ -301,7 +301,7 @@ def build_dashboard(
         report(0.5, "choosing charts")
         cards = _choose_components(sample, frame, profile_doc, etl_doc, analysis_doc)
         report(0.7, "rendering HTML")
-        whole_stats = bool(profile_doc.get("columns")) or sample.stats_on_all_rows
+        whole_stats = bool(profile_doc is not None and profile_doc.columns) or sample.stats_on_all_rows
         html = _render(sample, cards, title=text(title, "Dataset analysis"), theme=theme, whole_stats=whole_stats)
         if len(html.encode("utf-8")) <= MAX_HTML_BYTES:
             break

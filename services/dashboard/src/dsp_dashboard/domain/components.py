@@ -9,6 +9,10 @@ are computed on the whole dataset and do not follow the filters.
 
 Every string that reaches a Plotly figure built here goes through
 :func:`plot_text`, because Plotly reads a small HTML subset in labels.
+
+Each component takes the result documents as their ``shared_contracts`` models
+(``Profile``, ``EtlReport``, ``AnalysisResult``), or ``None`` when the stage did
+not run, and reads them by attribute.
 """
 
 from __future__ import annotations
@@ -17,12 +21,24 @@ import html
 import math
 import re
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any, Literal
 
 import numpy as np
+from shared_contracts.analysis import (
+    AnalysisResult,
+    DistributionFit,
+    Explanations,
+    FeatureImportance,
+    ForecastModelScore,
+    RowExplanation,
+    TimePattern,
+)
+from shared_contracts.etl import EtlReport
+from shared_contracts.profile import ColumnProfile, Profile
 
 from .data import DataSample, EmbeddedColumn
-from .inputs import first, number, text
+from .inputs import jsonable, number, text
 
 __all__ = [
     "Component",
@@ -49,6 +65,7 @@ __all__ = [
     "partial_dependence",
     "plot_text",
     "quality_panel",
+    "shap_rows",
     "shap_summary",
     "shap_waterfall",
     "task_summary",
@@ -109,12 +126,9 @@ def _pct(part: float, whole: float) -> str:
     return "–" if not whole else f"{100 * part / whole:.1f}%"
 
 
-def _dict(value: Any) -> dict[str, Any]:
-    return value if isinstance(value, dict) else {}
-
-
-def _list(value: Any) -> list[Any]:
-    return value if isinstance(value, list) else []
+def _iso(value: datetime | None) -> str:
+    """A profile timestamp to the second, with a space between date and time."""
+    return "–" if value is None else value.isoformat()[:19].replace("T", " ")
 
 
 _METRIC_LABELS = {"roc_auc": "ROC AUC", "r2": "R²", "rmse": "RMSE", "mae": "MAE", "mape": "MAPE", "f1": "F1",
@@ -129,60 +143,64 @@ def _metric_label(name: str) -> str:
 # ---------------------------------------------------------------- overview
 
 
-def kpi_cards(sample: DataSample, profile: dict[str, Any], analysis: dict[str, Any]) -> Component:
+def _holdout_score(analysis: AnalysisResult | None) -> tuple[str, float] | None:
+    """The holdout metric to headline: the evaluation metric, else the first finite one."""
+    automl = analysis.automl if analysis is not None else None
+    if automl is None:
+        return None
+    metrics = automl.metrics
+    if automl.eval_metric in metrics:
+        value = number(metrics[automl.eval_metric])
+        return None if value is None else (automl.eval_metric, value)
+    finite = ((name, number(value)) for name, value in metrics.items())
+    return next(((name, value) for name, value in finite if value is not None), None)
+
+
+def kpi_cards(sample: DataSample, profile: Profile | None, analysis: AnalysisResult | None) -> Component:
     """Headline numbers: rows, columns, missing cells, duplicates, quality, task and model score."""
-    dataset = _dict(profile.get("dataset"))
-    rows = dataset.get("rows", sample.total_rows)
-    missing = number(dataset.get("cells_missing_fraction"))
+    dataset = profile.dataset if profile is not None else None
+    missing = number(dataset.cells_missing_fraction) if dataset is not None else None
     if missing is None:
         cells = sum(c.stats.count + c.stats.nulls for c in sample.columns if c.stats)
         missing = sum(c.stats.nulls for c in sample.columns if c.stats) / cells if cells else 0.0
     cards: list[dict[str, str]] = [
-        {"label": "Rows", "value": _fmt(int(rows))},
-        {"label": "Columns", "value": _fmt(int(dataset.get("columns", sample.total_columns)))},
+        {"label": "Rows", "value": _fmt(dataset.rows if dataset is not None else sample.total_rows)},
+        {"label": "Columns", "value": _fmt(dataset.columns if dataset is not None else sample.total_columns)},
         {"label": "Missing cells", "value": f"{100 * missing:.1f}%"},
     ]
-    if dataset.get("duplicate_rows") is not None:
-        cards.append({"label": "Duplicate rows", "value": _fmt(int(dataset["duplicate_rows"]))})
-    score = number(first(profile, "quality.score"))
+    if dataset is not None:
+        cards.append({"label": "Duplicate rows", "value": _fmt(dataset.duplicate_rows)})
+    score = number(profile.quality.score) if profile is not None else None
     if score is not None:
         cards.append({"label": "Quality score", "value": f"{score:.0f} / 100"})
-    task = _dict(analysis.get("task"))
-    if task.get("task_type"):
-        kind = text(task["task_type"]).replace("_", " ")
-        target = text(task.get("target"))
+    if analysis is not None:
+        kind = analysis.task.task_type.replace("_", " ")
+        target = text(analysis.task.target)
         cards.append({"label": "Analysis", "value": f"{kind} · {target}" if target else kind})
-    automl = _dict(analysis.get("automl"))
-    metrics = _dict(automl.get("metrics"))
-    metric = text(automl.get("eval_metric"))
-    value = number(metrics.get(metric)) if metric in metrics else next(
-        (number(v) for v in metrics.values() if number(v) is not None), None)
-    if value is not None:
-        label = metric if metric in metrics else next(k for k, v in metrics.items() if number(v) is not None)
+    headline = _holdout_score(analysis)
+    if headline is not None:
+        label, value = headline
         cards.append({"label": f"{_metric_label(label)} (holdout)", "value": _fmt(value)})
-    if automl.get("best_model"):
-        cards.append({"label": "Best model", "value": text(automl["best_model"])})
+    automl = analysis.automl if analysis is not None else None
+    if automl is not None and automl.best_model:
+        cards.append({"label": "Best model", "value": automl.best_model})
     return Component(id="kpis", title="Key figures", template="kpis", section="overview", width="full",
                      context={"cards": cards})
 
 
-def quality_panel(profile: dict[str, Any]) -> Component | None:
+def quality_panel(profile: Profile | None) -> Component | None:
     """The quality score, its components, and the profile's alerts, worst first."""
-    quality = _dict(profile.get("quality"))
-    score = number(quality.get("score"))
-    alerts = [a for a in _list(profile.get("alerts")) if isinstance(a, dict)]
-    if score is None and not alerts:
+    if profile is None:
+        return None
+    score = number(profile.quality.score)
+    if score is None and not profile.alerts:
         return None
     order = {"critical": 0, "warning": 1, "info": 2}
-    rows = [{
-        "severity": text(a.get("severity"), "info"),
-        "kind": text(a.get("type"), "alert"),
-        "column": ", ".join(map(str, _list(a.get("columns")))),
-        "message": text(a.get("message")),
-    } for a in alerts]
+    rows = [{"severity": a.severity, "kind": a.type, "column": ", ".join(a.columns), "message": a.message}
+            for a in profile.alerts]
     rows.sort(key=lambda r: order.get(r["severity"], 3))
-    parts = [{"name": text(c.get("name")).capitalize(), "value": number(c.get("score")), "detail": text(c.get("detail"))}
-             for c in _list(quality.get("components")) if isinstance(c, dict)]
+    parts = [{"name": c.name.capitalize(), "value": number(c.score), "detail": c.detail}
+             for c in profile.quality.components]
     return Component(id="quality", title="Data quality", template="quality", section="overview", width="full",
                      context={"score": score, "alerts": rows, "parts": [p for p in parts if p["value"] is not None]},
                      refs=["quality", "alerts"])
@@ -191,19 +209,20 @@ def quality_panel(profile: dict[str, Any]) -> Component | None:
 # ---------------------------------------------------------------- columns
 
 
-def column_cards(sample: DataSample, profile: dict[str, Any], analysis: dict[str, Any] | None = None) -> list[Component]:
+def _fit_note(fit: DistributionFit) -> str:
+    p = number(fit.ks_p_value)
+    return f"Best-fitting distribution: {fit.best}" + (f" (KS p = {p:.2g})" if p is not None else "")
+
+
+def column_cards(sample: DataSample, profile: Profile | None, analysis: AnalysisResult | None = None) -> list[Component]:
     """One card per column: a chart fitted to its kind, and its whole-data statistics."""
-    profiled = {text(c.get("name")): c for c in _list(profile.get("columns")) if isinstance(c, dict)}
-    fits = {text(d.get("column")): d for d in _list((analysis or {}).get("distributions")) if isinstance(d, dict)}
+    profiled = {c.name: c for c in profile.columns} if profile is not None else {}
+    fits = {d.column: d for d in analysis.distributions} if analysis is not None else {}
     cards = []
     for col in sample.columns:
         prof = profiled.get(col.name)
-        facts = _profile_facts(prof) if prof else _sample_facts(col)
+        facts = _profile_facts(prof) if prof is not None else _sample_facts(col)
         fit = fits.get(col.name)
-        note = None
-        if fit:
-            p = number(fit.get("ks_p_value"))
-            note = f"Best-fitting distribution: {text(fit.get('best'))}" + (f" (KS p = {p:.2g})" if p is not None else "")
         if col.kind == "numeric":
             chart: dict[str, Any] | None = {"type": "hist", "column": col.index}
         elif col.kind == "categorical":
@@ -214,45 +233,43 @@ def column_cards(sample: DataSample, profile: dict[str, Any], analysis: dict[str
             chart = None
         top: list[tuple[str, int]] = []
         if col.kind == "text":
-            if prof:
-                top = [(text(v.get("value")), int(v.get("count", 0))) for v in _list(prof.get("top_values"))[:5]]
+            if prof is not None:
+                top = [(text(v.value), v.count) for v in prof.top_values[:5]]
             elif col.stats:
                 top = col.stats.top
         cards.append(Component(
             id=f"col-{col.index}", title=col.name, template="column", section="columns", width="third",
-            context={"kind": col.kind, "dtype": col.dtype, "semantic": text((prof or {}).get("semantic_type")),
+            context={"kind": col.kind, "dtype": col.dtype, "semantic": prof.semantic_type if prof is not None else "",
                      "facts": facts, "top": top},
-            chart=chart, columns=[col.name], note=note,
-            refs=[text(fit.get("chart_id"))] if fit and fit.get("chart_id") else [],
+            chart=chart, columns=[col.name], note=_fit_note(fit) if fit is not None else None,
+            refs=[fit.chart_id] if fit is not None and fit.chart_id else [],
         ))
     return cards
 
 
-def _profile_facts(prof: dict[str, Any]) -> list[tuple[str, str]]:
-    count, missing = int(prof.get("count", 0)), int(prof.get("missing", 0))
-    facts = [("Non-missing", _fmt(count)), ("Missing", _pct(missing, count + missing)),
-             ("Distinct", _fmt(int(prof.get("distinct", 0))))]
-    num = _dict(prof.get("numeric"))
-    if num:
-        facts += [("Mean", _fmt(number(num.get("mean")))), ("Std", _fmt(number(num.get("std")))),
-                  ("Min", _fmt(number(num.get("min")))), ("Median", _fmt(number(num.get("p50")))),
-                  ("Max", _fmt(number(num.get("max"))))]
-        if num.get("zeros"):
-            facts.append(("Zeros", _fmt(int(num["zeros"]))))
-        if num.get("outliers_iqr"):
-            facts.append(("Outliers (IQR)", _fmt(int(num["outliers_iqr"]))))
-        skew = number(num.get("skewness"))
+def _profile_facts(prof: ColumnProfile) -> list[tuple[str, str]]:
+    facts = [("Non-missing", _fmt(prof.count)), ("Missing", _pct(prof.missing, prof.count + prof.missing)),
+             ("Distinct", _fmt(prof.distinct))]
+    num = prof.numeric
+    if num is not None:
+        facts += [("Mean", _fmt(number(num.mean))), ("Std", _fmt(number(num.std))),
+                  ("Min", _fmt(number(num.min))), ("Median", _fmt(number(num.p50))),
+                  ("Max", _fmt(number(num.max)))]
+        if num.zeros:
+            facts.append(("Zeros", _fmt(num.zeros)))
+        if num.outliers_iqr:
+            facts.append(("Outliers (IQR)", _fmt(num.outliers_iqr)))
+        skew = number(num.skewness)
         if skew is not None:
             facts.append(("Skewness", f"{skew:.2f}"))
-    dates = _dict(prof.get("dates"))
-    if dates:
-        facts += [("First", text(dates.get("min"), "–")[:19].replace("T", " ")),
-                  ("Last", text(dates.get("max"), "–")[:19].replace("T", " "))]
-        if dates.get("frequency"):
-            facts.append(("Frequency", text(dates["frequency"])))
-    strings = _dict(prof.get("strings"))
-    if strings and number(strings.get("mean_length")) is not None:
-        facts.append(("Mean length", f"{number(strings['mean_length']):.1f}"))
+    dates = prof.dates
+    if dates is not None:
+        facts += [("First", _iso(dates.min)), ("Last", _iso(dates.max))]
+        if dates.frequency:
+            facts.append(("Frequency", dates.frequency))
+    mean_length = number(prof.strings.mean_length) if prof.strings is not None else None
+    if mean_length is not None:
+        facts.append(("Mean length", f"{mean_length:.1f}"))
     return facts
 
 
@@ -297,10 +314,12 @@ def _sample_pairs(columns: list[EmbeddedColumn]) -> list[tuple[float, str, str]]
     return pairs
 
 
-def _profile_pairs(profile: dict[str, Any]) -> list[tuple[float, str, str]]:
-    matrix = _dict(first(profile, "correlations.pearson"))
-    names, values = _list(matrix.get("columns")), _list(matrix.get("values"))
-    rows = _list(matrix.get("rows")) or names
+def _profile_pairs(profile: Profile | None) -> list[tuple[float, str, str]]:
+    matrix = profile.correlations.pearson if profile is not None else None
+    if matrix is None:
+        return []
+    names, values = matrix.columns, matrix.values
+    rows = matrix.rows or names
     pairs = []
     for i, a in enumerate(rows):
         for j, b in enumerate(names):
@@ -308,7 +327,7 @@ def _profile_pairs(profile: dict[str, Any]) -> list[tuple[float, str, str]]:
                 continue
             r = number(values[i][j])
             if r is not None and a != b:
-                pairs.append((r, str(a), str(b)))
+                pairs.append((r, a, b))
     pairs.sort(key=lambda p: -abs(p[0]))
     return pairs
 
@@ -352,14 +371,19 @@ def missingness_matrix(sample: DataSample) -> Component | None:
                      columns=[c.name for c in cols], refs=["missingness"])
 
 
-def _colour_column(sample: DataSample, analysis: dict[str, Any], exclude: set[str]) -> EmbeddedColumn | None:
-    target = sample.by_name(text(first(analysis, "task.target")))
+def _target(analysis: AnalysisResult | None) -> str:
+    """The analysis's target column, ``""`` when there is none."""
+    return text(analysis.task.target) if analysis is not None else ""
+
+
+def _colour_column(sample: DataSample, analysis: AnalysisResult | None, exclude: set[str]) -> EmbeddedColumn | None:
+    target = sample.by_name(_target(analysis))
     candidates = ([target] if target else []) + sample.of_kind("categorical")
     return next((c for c in candidates if c.kind == "categorical" and c.levels and 2 <= len(c.levels) <= 10
                  and c.name not in exclude), None)
 
 
-def association_charts(sample: DataSample, profile: dict[str, Any], analysis: dict[str, Any], *,
+def association_charts(sample: DataSample, profile: Profile | None, analysis: AnalysisResult | None, *,
                        count: int = 4, min_abs: float = 0.3) -> list[Component]:
     """Charts of the strongest relations between two columns, fitted to their kinds.
 
@@ -368,14 +392,15 @@ def association_charts(sample: DataSample, profile: dict[str, Any], analysis: di
     analysis when there is one, else from the profile's Pearson matrix, else from the sample.
     """
     found: list[tuple[str, str, float, str, str | None]] = []
-    for a in _list(analysis.get("associations")):
-        if isinstance(a, dict) and number(a.get("value")) is not None:
-            found.append((text(a.get("a")), text(a.get("b")), number(a["value"]) or 0.0,
-                          text(a.get("method")), text(a.get("chart_id")) or None))
+    for assoc in analysis.associations if analysis is not None else []:
+        value = number(assoc.value)
+        if value is not None:
+            found.append((assoc.a, assoc.b, value, assoc.method, assoc.chart_id or None))
     source = "analysis"
     if not found:
-        pairs = _profile_pairs(profile) or _sample_pairs(_useful_numeric(sample, 20))
-        source = "profile" if _profile_pairs(profile) else "sample"
+        profile_pairs = _profile_pairs(profile)
+        pairs = profile_pairs or _sample_pairs(_useful_numeric(sample, 20))
+        source = "profile" if profile_pairs else "sample"
         found = [(a, b, r, "pearson", None) for r, a, b in pairs]
     out: list[Component] = []
     seen: set[frozenset[str]] = set()
@@ -386,6 +411,7 @@ def association_charts(sample: DataSample, profile: dict[str, Any], analysis: di
         if a is None or b is None or a is b or key in seen or abs(value) < min_abs:
             continue
         kinds = {a.kind, b.kind}
+        chart: dict[str, Any]
         if kinds == {"numeric"}:
             colour = _colour_column(sample, analysis, {a.name, b.name})
             chart = {"type": "scatter", "x": a.index, "y": b.index, "color": colour.index if colour else None}
@@ -409,19 +435,27 @@ def association_charts(sample: DataSample, profile: dict[str, Any], analysis: di
     return out
 
 
-def time_series(sample: DataSample, analysis: dict[str, Any], *, max_series: int = 2) -> Component | None:
+def _pattern_note(p: TimePattern) -> str:
+    desc = f"{p.value_column}: {p.trend_direction} trend"
+    strength = number(p.seasonal_strength)
+    if p.season_length and strength:
+        desc += f", seasonal (period {p.season_length}, strength {strength:.2f})"
+    if p.change_points:
+        desc += f", {len(p.change_points)} change point(s)"
+    return desc
+
+
+def time_series(sample: DataSample, analysis: AnalysisResult | None, *, max_series: int = 2) -> Component | None:
     """Numeric columns over time, averaged per time bucket, with the analysis's change points."""
     times = [c for c in sample.of_kind("datetime") if c.stats and c.stats.distinct and c.stats.distinct > 2]
     if not times:
         return None
-    wanted = text(first(analysis, "task.time_column"))
+    wanted = text(analysis.task.time_column) if analysis is not None else ""
     time_col = next((c for c in times if c.name == wanted), times[0])
-    patterns = [p for p in _list(analysis.get("time_patterns"))
-                if isinstance(p, dict) and p.get("time_column") == time_col.name]
-    names = [text(p.get("value_column")) for p in patterns]
-    target = text(first(analysis, "task.target"))
-    names += [target] + [c.name for c in _useful_numeric(sample, 50)]
-    values = []
+    patterns = [p for p in (analysis.time_patterns if analysis is not None else []) if p.time_column == time_col.name]
+    names = [p.value_column for p in patterns]
+    names += [_target(analysis)] + [c.name for c in _useful_numeric(sample, 50)]
+    values: list[EmbeddedColumn] = []
     for name in names:
         col = sample.by_name(name)
         if col is not None and col.kind == "numeric" and col not in values:
@@ -430,18 +464,9 @@ def time_series(sample: DataSample, analysis: dict[str, Any], *, max_series: int
     if not values:
         return None
     plotted = {c.name for c in values}
-    patterns = [p for p in patterns if p.get("value_column") in plotted]
-    marks = [text(cp) for p in patterns[:1] for cp in _list(p.get("change_points"))]
-    notes = []
-    for p in patterns[:3]:
-        desc = f"{text(p.get('value_column'))}: {text(p.get('trend_direction'), 'no')} trend"
-        season = p.get("season_length")
-        strength = number(p.get("seasonal_strength"))
-        if season and strength:
-            desc += f", seasonal (period {season}, strength {strength:.2f})"
-        if p.get("change_points"):
-            desc += f", {len(p['change_points'])} change point(s)"
-        notes.append(desc)
+    patterns = [p for p in patterns if p.value_column in plotted]
+    marks = [cp for p in patterns[:1] for cp in p.change_points]
+    notes = [_pattern_note(p) for p in patterns[:3]]
     note = "Mean per time bucket of the rows that pass the filters." + (" " + "; ".join(notes) + "." if notes else "")
     if marks:
         note += " Dotted lines: change points."
@@ -449,7 +474,7 @@ def time_series(sample: DataSample, analysis: dict[str, Any], *, max_series: int
                      width="full", chart={"type": "timeseries", "time": time_col.index,
                                           "values": [c.index for c in values], "marks": marks},
                      note=note, columns=[c.name for c in values],
-                     refs=[text(p.get("chart_id")) for p in patterns if p.get("chart_id")])
+                     refs=[p.chart_id for p in patterns if p.chart_id])
 
 
 # ---------------------------------------------------------------- model results (fixed figures)
@@ -459,36 +484,32 @@ def _figure(data: list[dict[str, Any]], layout: dict[str, Any] | None = None) ->
     return {"type": "figure", "data": data, "layout": layout or {}}
 
 
-def task_summary(analysis: dict[str, Any]) -> Component | None:
+def task_summary(analysis: AnalysisResult | None) -> Component | None:
     """What the analysis did and on how many rows, with the parts it skipped."""
-    task = _dict(analysis.get("task"))
-    if not task:
+    if analysis is None:
         return None
-    sampling = _dict(analysis.get("sampling"))
-    lines = [text(task.get("reason")), text(sampling.get("note"))]
-    suggested = [str(s) for s in _list(task.get("suggested_targets"))[:5]]
+    lines = [analysis.task.reason, analysis.sampling.note]
     return Component(id="task", title="What the analysis did", template="notes", section="model", width="full",
                      context={"lines": [line for line in lines if line],
-                              "suggested": suggested,
-                              "warnings": [text(w) for w in _list(analysis.get("warnings"))]},
+                              "suggested": analysis.task.suggested_targets[:5],
+                              "warnings": list(analysis.warnings)},
                      refs=["task"])
 
 
-def leaderboard(analysis: dict[str, Any]) -> Component | None:
+def leaderboard(analysis: AnalysisResult | None) -> Component | None:
     """The models AutoML tried, best first, as a chart of their scores and a table."""
-    automl = _dict(analysis.get("automl"))
-    entries = [e for e in _list(automl.get("leaderboard")) if isinstance(e, dict)]
-    if not entries:
+    automl = analysis.automl if analysis is not None else None
+    if automl is None or not automl.leaderboard:
         return None
-    metric = text(automl.get("eval_metric"), "score")
-    table = [{
-        "model": text(e.get("model")),
-        "holdout": number(e.get("score_holdout")),
-        "val": number(e.get("score_val")),
-        "fit_time": number(e.get("fit_time_s")),
-        "predict_time": number(e.get("predict_time_s")),
-        "best": bool(e.get("is_best")) or text(e.get("model")) == text(automl.get("best_model")),
-    } for e in entries]
+    metric = automl.eval_metric
+    table: list[dict[str, Any]] = [{
+        "model": e.model,
+        "holdout": number(e.score_holdout),
+        "val": number(e.score_val),
+        "fit_time": number(e.fit_time_s),
+        "predict_time": number(e.predict_time_s),
+        "best": e.is_best or e.model == automl.best_model,
+    } for e in automl.leaderboard]
     key = "holdout" if any(r["holdout"] is not None for r in table) else "val"
     scored = [r for r in table if r[key] is not None][:15]
     chart = None
@@ -501,23 +522,25 @@ def leaderboard(analysis: dict[str, Any]) -> Component | None:
             {"xaxis": {"title": {"text": plot_text(f"{_metric_label(metric)} ({key})")}}, "margin": {"l": 10},
              "height": max(220, 24 * len(scored) + 80)},
         )
-    metrics = [(_metric_label(str(k)), _fmt(number(v))) for k, v in _dict(automl.get("metrics")).items()]
+    metrics = [(_metric_label(k), _fmt(number(v))) for k, v in automl.metrics.items()]
     for r in table:
         for k in ("holdout", "val", "fit_time", "predict_time"):
             r[k] = _fmt(r[k])
-    facts = [("Train rows", _fmt(automl.get("train_rows"))), ("Holdout rows", _fmt(automl.get("holdout_rows"))),
-             ("Fit time (s)", _fmt(number(automl.get("fit_time_s")))),
-             ("Budget (s)", _fmt(number(automl.get("time_budget_s"))))]
+    facts = [("Train rows", _fmt(automl.train_rows)), ("Holdout rows", _fmt(automl.holdout_rows)),
+             ("Fit time (s)", _fmt(number(automl.fit_time_s))),
+             ("Budget (s)", _fmt(number(automl.time_budget_s)))]
     return Component(id="leaderboard", title="Model leaderboard", template="leaderboard", section="model",
                      width="full", context={"rows": table, "metric": _metric_label(metric), "metrics": metrics,
                                             "facts": facts},
-                     chart=chart, refs=[text(automl.get("chart_id"), "leaderboard"), "automl", "model"])
+                     chart=chart, refs=[automl.chart_id, "automl", "model"])
 
 
-def confusion_matrix(analysis: dict[str, Any]) -> Component | None:
+def confusion_matrix(analysis: AnalysisResult | None) -> Component | None:
     """Holdout confusion matrix of the best classifier."""
-    cm = _dict(first(analysis, "automl.confusion_matrix"))
-    labels, matrix = [str(v) for v in _list(cm.get("labels"))], _list(cm.get("matrix"))
+    cm = analysis.automl.confusion_matrix if analysis is not None and analysis.automl is not None else None
+    if cm is None:
+        return None
+    labels, matrix = cm.labels, cm.matrix
     if not labels or len(matrix) != len(labels):
         return None
     names = [plot_text(v) for v in labels]
@@ -535,37 +558,50 @@ def confusion_matrix(analysis: dict[str, Any]) -> Component | None:
                      note="Cells show row counts; colour is the share of each actual class.")
 
 
-def _importance(items: Any) -> list[tuple[str, float, float]]:
+def _importance(items: list[FeatureImportance]) -> list[tuple[str, float, float]]:
     out = []
-    for item in _list(items):
-        if isinstance(item, dict) and number(item.get("importance")) is not None:
-            out.append((text(item.get("feature")), number(item["importance"]) or 0.0, number(item.get("std")) or 0.0))
+    for item in items:
+        importance = number(item.importance)
+        if importance is not None:
+            out.append((item.feature, importance, number(item.std) or 0.0))
     out.sort(key=lambda p: -abs(p[1]))
     return out
 
 
-def importance_ranking(analysis: dict[str, Any]) -> list[str]:
+def _explanations(analysis: AnalysisResult | None) -> Explanations | None:
+    return analysis.explanations if analysis is not None else None
+
+
+def _permutation_ranking(explanations: Explanations | None) -> list[tuple[str, float, float]]:
+    return _importance(explanations.permutation_importance) if explanations is not None else []
+
+
+def _shap_ranking(explanations: Explanations | None) -> list[tuple[str, float, float]]:
+    return _importance(explanations.shap_global) if explanations is not None else []
+
+
+def importance_ranking(analysis: AnalysisResult | None) -> list[str]:
     """Features from most to least important, by permutation importance, else mean |SHAP|."""
-    explanations = _dict(analysis.get("explanations"))
-    ranked = _importance(explanations.get("permutation_importance")) or _importance(explanations.get("shap_global"))
+    explanations = _explanations(analysis)
+    ranked = _permutation_ranking(explanations) or _shap_ranking(explanations)
     return [name for name, _, _ in ranked]
 
 
-def feature_importance(analysis: dict[str, Any], *, top: int = 20) -> Component | None:
+def feature_importance(analysis: AnalysisResult | None, *, top: int = 20) -> Component | None:
     """Permutation importance of the top features on the holdout, with its spread."""
-    explanations = _dict(analysis.get("explanations"))
-    ranked = _importance(explanations.get("permutation_importance"))
+    explanations = _explanations(analysis)
+    ranked = _permutation_ranking(explanations)
     title, axis = "Feature importance (permutation)", "drop in score when shuffled"
     if not ranked:
-        ranked = _importance(explanations.get("shap_global"))
+        ranked = _shap_ranking(explanations)
         title, axis = "Feature importance (mean |SHAP|)", "mean |SHAP value|"
     measured = [r for r in ranked if r[1] != 0 or r[2] != 0]
     left_out = len(ranked) - len(measured)
     ranked = measured[:top]
-    if not ranked:
+    if explanations is None or not ranked:
         return None
-    trace = {"type": "bar", "orientation": "h", "y": [plot_text(n) for n, _, _ in ranked][::-1],
-             "x": [v for _, v, _ in ranked][::-1], "hovertemplate": "%{y}: %{x:.4g}<extra></extra>"}
+    trace: dict[str, Any] = {"type": "bar", "orientation": "h", "y": [plot_text(n) for n, _, _ in ranked][::-1],
+                             "x": [v for _, v, _ in ranked][::-1], "hovertemplate": "%{y}: %{x:.4g}<extra></extra>"}
     if any(s for _, _, s in ranked):
         trace["error_x"] = {"type": "data", "array": [s for _, _, s in ranked][::-1], "thickness": 1}
     return Component(
@@ -574,49 +610,53 @@ def feature_importance(analysis: dict[str, Any], *, top: int = 20) -> Component 
                                 "height": max(260, 22 * len(ranked) + 90)}),
         columns=[n for n, _, _ in ranked[:5]],
         note=f"{left_out} feature(s) with no measurable importance are left out." if left_out else None,
-        refs=[text(explanations.get("chart_id"), "feature_importance"), "feature_importance", "importance"],
+        refs=[explanations.chart_id, "feature_importance", "importance"],
     )
 
 
-def _shap_rows(analysis: dict[str, Any]) -> list[dict[str, Any]]:
-    rows = _list(first(analysis, "explanations.shap_rows"))
-    return [r for r in rows if isinstance(r, dict) and isinstance(r.get("contributions"), dict) and r["contributions"]]
+def shap_rows(analysis: AnalysisResult | None) -> list[RowExplanation]:
+    """The explained rows of the analysis that carry at least one SHAP contribution."""
+    explanations = _explanations(analysis)
+    return [r for r in explanations.shap_rows if r.contributions] if explanations is not None else []
 
 
-def shap_summary(analysis: dict[str, Any], feature_values: dict[str, dict[int, Any]] | None = None, *,
+def shap_summary(analysis: AnalysisResult | None, feature_values: dict[str, dict[int, Any]] | None = None, *,
                  top: int = 15) -> Component | None:
     """SHAP summary: each explained row's SHAP value per feature, coloured by the feature's value.
 
     With fewer than 10 explained rows it falls back to the bar chart of mean |SHAP|.
     ``feature_values`` maps feature -> row index -> value, read from the dataset.
     """
-    explanations = _dict(analysis.get("explanations"))
-    rows = _shap_rows(analysis)
-    output = text(explanations.get("shap_output"))
-    model = text(explanations.get("shap_model"))
+    explanations = _explanations(analysis)
+    if explanations is None:
+        return None
+    rows = shap_rows(analysis)
+    output = text(explanations.shap_output)
+    model = text(explanations.shap_model)
     note = " · ".join(s for s in [f"explains {model}" if model else "", f"output: {output}" if output else ""] if s)
     if len(rows) < 10:
-        ranked = _importance(explanations.get("shap_global"))[:top]
-        if not ranked or not _importance(explanations.get("permutation_importance")):
+        ranked = _shap_ranking(explanations)[:top]
+        if not ranked or not _permutation_ranking(explanations):
             return None  # the importance card already shows mean |SHAP|
-        trace = {"type": "bar", "orientation": "h", "y": [plot_text(n) for n, _, _ in ranked][::-1],
-                 "x": [v for _, v, _ in ranked][::-1], "hovertemplate": "%{y}: %{x:.4g}<extra></extra>"}
+        bars = {"type": "bar", "orientation": "h", "y": [plot_text(n) for n, _, _ in ranked][::-1],
+                "x": [v for _, v, _ in ranked][::-1], "hovertemplate": "%{y}: %{x:.4g}<extra></extra>"}
         return Component(id="shap-summary", title="SHAP: mean impact per feature", template="chart", section="model",
-                         width="half", chart=_figure([trace], {"margin": {"l": 10},
-                                                               "xaxis": {"title": {"text": "mean |SHAP value|"}}}),
+                         width="half", chart=_figure([bars], {"margin": {"l": 10},
+                                                              "xaxis": {"title": {"text": "mean |SHAP value|"}}}),
                          note=note or None, refs=["shap", "shap_global"], columns=[n for n, _, _ in ranked[:5]])
     mean_abs: dict[str, float] = {}
     for r in rows:
-        for f, v in r["contributions"].items():
-            if number(v) is not None:
-                mean_abs[f] = mean_abs.get(f, 0.0) + abs(number(v) or 0.0)
+        for f, v in r.contributions.items():
+            contribution = number(v)
+            if contribution is not None:
+                mean_abs[f] = mean_abs.get(f, 0.0) + abs(contribution)
     order = sorted(mean_abs, key=lambda f: -mean_abs[f])[:top][::-1]
     rng = np.random.default_rng(0)
     traces = []
     feature_values = feature_values or {}
     for rank, feature in enumerate(order):
-        xs = [number(r["contributions"].get(feature)) for r in rows]
-        raw = [number(feature_values.get(feature, {}).get(int(r.get("row_index", -1)))) for r in rows]
+        xs = [number(r.contributions.get(feature)) for r in rows]
+        raw = [number(feature_values.get(feature, {}).get(r.row_index)) for r in rows]
         finite = [v for v in raw if v is not None]
         marker: dict[str, Any] = {"size": 6, "opacity": 0.8, "color": "#8e9bb5"}
         if len(finite) >= 2 and max(finite) > min(finite):
@@ -631,7 +671,7 @@ def shap_summary(analysis: dict[str, Any], feature_values: dict[str, dict[int, A
         traces.append({
             "type": "scatter", "mode": "markers", "x": xs, "y": [rank + d for d in jitter], "showlegend": False,
             "marker": marker, "name": plot_text(feature),
-            "customdata": [[int(r.get("row_index", -1)), "" if v is None else _fmt(v)] for r, v in zip(rows, raw, strict=True)],
+            "customdata": [[r.row_index, "" if v is None else _fmt(v)] for r, v in zip(rows, raw, strict=True)],
             "hovertemplate": plot_text(feature) + " = %{customdata[1]} (row %{customdata[0]}): SHAP %{x:.3g}<extra></extra>",
         })
     layout = {"yaxis": {"tickvals": list(range(len(order))), "ticktext": [plot_text(f) for f in order],
@@ -643,14 +683,15 @@ def shap_summary(analysis: dict[str, Any], feature_values: dict[str, dict[int, A
                      refs=["shap", "shap_summary", "shap_global"], columns=order[::-1][:5])
 
 
-def shap_waterfall(analysis: dict[str, Any], *, max_rows: int = 40, top: int = 10) -> Component | None:
+def shap_waterfall(analysis: AnalysisResult | None, *, max_rows: int = 40, top: int = 10) -> Component | None:
     """Per-row SHAP waterfall: how one prediction is built from the base value; pick the row on the page."""
-    rows = _shap_rows(analysis)[:max_rows]
-    if not rows:
+    rows = shap_rows(analysis)[:max_rows]
+    explanations = _explanations(analysis)
+    if not rows or explanations is None:
         return None
     options = []
     for r in rows:
-        contributions = [(str(f), number(v) or 0.0) for f, v in r["contributions"].items()]
+        contributions = [(f, number(v) or 0.0) for f, v in r.contributions.items()]
         contributions.sort(key=lambda p: -abs(p[1]))
         shown, rest = contributions[:top], contributions[top:]
         names = [plot_text(f) for f, _ in shown]
@@ -658,11 +699,11 @@ def shap_waterfall(analysis: dict[str, Any], *, max_rows: int = 40, top: int = 1
         if rest:
             names.append(f"{len(rest)} other features")
             deltas.append(sum(v for _, v in rest))
-        base = number(r.get("base_value")) or 0.0
-        prediction = r.get("prediction")
-        label = f"row {r.get('row_index')}" + (f" → {_fmt(prediction)}" if prediction is not None else "")
+        base = number(r.base_value) or 0.0
+        prediction = jsonable(r.prediction)
+        label = f"row {r.row_index}" + (f" → {_fmt(prediction)}" if prediction is not None else "")
         options.append({"label": label, "base": base, "names": names, "deltas": deltas})
-    output = text(first(analysis, "explanations.shap_output"))
+    output = text(explanations.shap_output)
     return Component(
         id="shap-waterfall", title="Why this prediction (SHAP waterfall)", template="waterfall", section="model",
         width="half", chart={"type": "waterfall", "rows": options},
@@ -673,152 +714,159 @@ def shap_waterfall(analysis: dict[str, Any], *, max_rows: int = 40, top: int = 1
     )
 
 
-def partial_dependence(analysis: dict[str, Any], *, limit: int = 3) -> list[Component]:
+def partial_dependence(analysis: AnalysisResult | None, *, limit: int = 3) -> list[Component]:
     """Average prediction as one feature varies, for the top features."""
-    out = []
-    for pd_ in _list(first(analysis, "explanations.partial_dependence"))[:limit]:
-        if not isinstance(pd_, dict) or not _list(pd_.get("grid")):
+    explanations = _explanations(analysis)
+    out: list[Component] = []
+    for pd_ in explanations.partial_dependence[:limit] if explanations is not None else []:
+        if not pd_.grid:
             continue
-        grid = [g if isinstance(g, int | float) and not isinstance(g, bool) else plot_text(g) for g in pd_["grid"]]
+        grid = [g if isinstance(g, int | float) and not isinstance(g, bool) else plot_text(g)
+                for g in jsonable(pd_.grid)]
         numeric = all(isinstance(g, int | float) for g in grid)
-        trace = ({"type": "scatter", "mode": "lines+markers", "x": grid, "y": pd_.get("average", [])} if numeric
-                 else {"type": "bar", "x": grid, "y": pd_.get("average", [])})
-        feature = text(pd_.get("feature"))
+        trace = ({"type": "scatter", "mode": "lines+markers", "x": grid, "y": list(pd_.average)} if numeric
+                 else {"type": "bar", "x": grid, "y": list(pd_.average)})
         out.append(Component(
-            id=f"pdp-{len(out)}", title=f"Partial dependence: {feature}", template="chart", section="model",
-            width="third", chart=_figure([trace], {"xaxis": {"title": {"text": plot_text(feature)}},
+            id=f"pdp-{len(out)}", title=f"Partial dependence: {pd_.feature}", template="chart", section="model",
+            width="third", chart=_figure([trace], {"xaxis": {"title": {"text": plot_text(pd_.feature)}},
                                                    "yaxis": {"title": {"text": "average prediction"}},
                                                    "height": 260}),
-            columns=[feature], refs=[text(pd_.get("chart_id"))] if pd_.get("chart_id") else []))
+            columns=[pd_.feature], refs=[pd_.chart_id] if pd_.chart_id else []))
     return out
 
 
-def forecast_charts(analysis: dict[str, Any]) -> list[Component]:
+def _mase(scores: dict[str, ForecastModelScore], model: str) -> float | None:
+    return number(scores[model].mase) if model in scores else None
+
+
+def forecast_charts(analysis: AnalysisResult | None) -> list[Component]:
     """History and forecast of each forecast series, with 80% and 95% prediction bands."""
     out = []
-    for n, fc in enumerate(_list(analysis.get("forecasts"))):
-        if not isinstance(fc, dict) or not _list(fc.get("points")):
+    for n, fc in enumerate(analysis.forecasts if analysis is not None else []):
+        if not fc.points:
             continue
-        points = [p for p in fc["points"] if isinstance(p, dict)]
-        x = [text(p.get("timestamp")) for p in points]
+        points = fc.points
+        x = [p.timestamp for p in points]
         traces: list[dict[str, Any]] = []
-        history = [h for h in _list(fc.get("history")) if isinstance(h, list | tuple) and len(h) == 2]
-        if history:
+        if fc.history:
             traces.append({"type": "scatter", "mode": "lines", "name": "history",
-                           "x": [text(h[0]) for h in history], "y": [number(h[1]) for h in history],
+                           "x": [h[0] for h in fc.history], "y": [number(h[1]) for h in fc.history],
                            "line": {"color": "css:--fg"}})
-        for level, colour in (("95", "rgba(59,111,216,0.15)"), ("80", "rgba(59,111,216,0.3)")):
-            traces.append({"type": "scatter", "mode": "lines", "x": x, "y": [number(p.get(f"hi_{level}")) for p in points],
+        bands = (("95", "rgba(59,111,216,0.15)", [p.hi_95 for p in points], [p.lo_95 for p in points]),
+                 ("80", "rgba(59,111,216,0.3)", [p.hi_80 for p in points], [p.lo_80 for p in points]))
+        for level, colour, highs, lows in bands:
+            traces.append({"type": "scatter", "mode": "lines", "x": x, "y": [number(v) for v in highs],
                            "line": {"width": 0}, "showlegend": False, "hoverinfo": "skip"})
-            traces.append({"type": "scatter", "mode": "lines", "x": x, "y": [number(p.get(f"lo_{level}")) for p in points],
+            traces.append({"type": "scatter", "mode": "lines", "x": x, "y": [number(v) for v in lows],
                            "line": {"width": 0}, "fill": "tonexty", "fillcolor": colour, "name": f"{level}% interval",
                            "hoverinfo": "skip"})
         traces.append({"type": "scatter", "mode": "lines+markers", "name": "forecast", "x": x,
-                       "y": [number(p.get("mean")) for p in points], "line": {"color": "#3b6fd8", "dash": "dash"},
+                       "y": [number(p.mean) for p in points], "line": {"color": "#3b6fd8", "dash": "dash"},
                        "marker": {"size": 4}})
-        value = text(fc.get("value_column"), "value")
-        scores = {text(s.get("model")): s for s in _list(fc.get("scores")) if isinstance(s, dict)}
-        best, baseline = text(fc.get("best_model")), text(fc.get("baseline_model"))
+        value = fc.value_column
+        scores = {s.model: s for s in fc.scores}
+        best, baseline = fc.best_model, fc.baseline_model
         note = f"Best model {best}"
-        if best in scores and number(scores[best].get("mase")) is not None:
-            note += f", MASE {number(scores[best]['mase']):.2f}"
-            if baseline in scores and baseline != best and number(scores[baseline].get("mase")) is not None:
-                note += f" (baseline {baseline}: {number(scores[baseline]['mase']):.2f})"
-        note += (f"; horizon {fc.get('horizon')} × {text(fc.get('frequency'))}, backtested on "
-                 f"{fc.get('backtest_windows')} windows.")
+        best_mase, baseline_mase = _mase(scores, best), _mase(scores, baseline)
+        if best_mase is not None:
+            note += f", MASE {best_mase:.2f}"
+            if baseline != best and baseline_mase is not None:
+                note += f" (baseline {baseline}: {baseline_mase:.2f})"
+        note += f"; horizon {fc.horizon} × {fc.frequency}, backtested on {fc.backtest_windows} windows."
         out.append(Component(
             id=f"forecast-{n}", title=f"Forecast of {value}", template="chart", section="model", width="full",
             chart=_figure(traces, {"yaxis": {"title": {"text": plot_text(value)}}, "hovermode": "x unified",
                                    "xaxis": {"type": "date"}, "height": 340}),
-            note=note, columns=[value], refs=[text(fc.get("chart_id"))] if fc.get("chart_id") else [],
+            note=note, columns=[value], refs=[fc.chart_id] if fc.chart_id else [],
         ))
     return out
 
 
-def cluster_view(analysis: dict[str, Any]) -> Component | None:
+def cluster_view(analysis: AnalysisResult | None) -> Component | None:
     """Clusters on a 2-D PCA projection, one colour per cluster, with what sets each apart."""
-    cl = _dict(analysis.get("clustering"))
-    projection, labels = _list(cl.get("projection")), _list(cl.get("projection_labels"))
-    profiles = [p for p in _list(cl.get("profiles")) if isinstance(p, dict)]
-    if not projection and not profiles:
+    cl = analysis.clustering if analysis is not None else None
+    if cl is None or (not cl.projection and not cl.profiles):
         return None
+    projection, labels, profiles = cl.projection, cl.projection_labels, cl.profiles
     traces: list[dict[str, Any]] = []
     if projection and len(labels) == len(projection):
         groups: dict[int, tuple[list[float], list[float]]] = {}
         for (x, y, *_), label in zip(projection, labels, strict=True):
-            xs, ys = groups.setdefault(int(label), ([], []))
+            xs, ys = groups.setdefault(label, ([], []))
             xs.append(x)
             ys.append(y)
         for label in sorted(groups):
             traces.append({"type": "scatter", "mode": "markers", "name": f"cluster {label}", "x": groups[label][0],
                            "y": groups[label][1], "marker": {"size": 5, "opacity": 0.75}})
     elif profiles:
-        traces.append({"type": "bar", "x": [f"cluster {p.get('cluster')}" for p in profiles],
-                       "y": [p.get("size") for p in profiles]})
-    sil = number(cl.get("silhouette"))
-    rows = [{"cluster": text(p.get("cluster")), "size": _fmt(p.get("size")),
-             "share": f"{100 * (number(p.get('share')) or 0):.1f}%",
-             "notes": "; ".join(text(d) for d in _list(p.get("distinguishing"))[:3])} for p in profiles]
+        traces.append({"type": "bar", "x": [f"cluster {p.cluster}" for p in profiles], "y": [p.size for p in profiles]})
+    sil = number(cl.silhouette)
+    rows = [{"cluster": str(p.cluster), "size": _fmt(p.size), "share": f"{100 * (number(p.share) or 0):.1f}%",
+             "notes": "; ".join(p.distinguishing[:3])} for p in profiles]
     return Component(
-        id="clusters", title=f"Clusters (k = {cl.get('k', len(traces))})", template="clusters", section="model",
+        id="clusters", title=f"Clusters (k = {cl.k})", template="clusters", section="model",
         width="full", chart=_figure(traces, {"xaxis": {"title": {"text": "PC 1"}}, "yaxis": {"title": {"text": "PC 2"}},
                                              "height": 340}),
         context={"rows": rows},
-        note=f"K-means on {len(_list(cl.get('features')))} features" + (f", silhouette {sil:.2f}" if sil is not None else "")
+        note=f"K-means on {len(cl.features)} features" + (f", silhouette {sil:.2f}" if sil is not None else "")
         + "; points are a sample of rows projected on their first two principal components.",
-        refs=[text(cl.get("chart_id"), "clusters"), "clusters", "clustering"],
+        refs=[cl.chart_id, "clusters", "clustering"],
     )
 
 
-def anomalies_table(analysis: dict[str, Any], *, limit: int = 15) -> Component | None:
+def anomalies_table(analysis: AnalysisResult | None, *, limit: int = 15) -> Component | None:
     """The most anomalous rows, their scores, why they stand out, and their values."""
-    an = _dict(analysis.get("anomalies"))
-    top = [a for a in _list(an.get("top")) if isinstance(a, dict)][:limit]
-    if not top:
+    an = analysis.anomalies if analysis is not None else None
+    top = an.top[:limit] if an is not None else []
+    if an is None or not top:
         return None
+    values = [jsonable(a.values) for a in top]
     value_keys: list[str] = []
-    for a in top:
-        for k in _dict(a.get("values")):
+    for row_values in values:
+        for k in row_values:
             if k not in value_keys:
                 value_keys.append(k)
     value_keys = value_keys[:6]
     header = ["row", "score", "why it stands out", *value_keys]
-    rows = [[text(a.get("row_index")), _fmt(number(a.get("score"))), "; ".join(map(str, _list(a.get("reasons"))[:3])),
-             *[_fmt(v) if isinstance(v, int | float) else text(v) for v in (_dict(a.get("values")).get(k) for k in value_keys)]]
-            for a in top]
-    note = (f"IsolationForest flagged {_fmt(an.get('flagged'))} of {_fmt(an.get('rows_scored'))} rows "
-            f"(contamination {100 * (number(an.get('contamination')) or 0):.1f}%). Row numbers count from 0.")
+    rows = [[str(a.row_index), _fmt(number(a.score)), "; ".join(a.reasons[:3]),
+             *[_fmt(v) if isinstance(v, int | float) else text(v) for v in (row_values.get(k) for k in value_keys)]]
+            for a, row_values in zip(top, values, strict=True)]
+    note = (f"IsolationForest flagged {_fmt(an.flagged)} of {_fmt(an.rows_scored)} rows "
+            f"(contamination {100 * (number(an.contamination) or 0):.1f}%). Row numbers count from 0.")
     return Component(id="anomalies", title="Anomalies", template="table", section="model", width="full",
-                     context={"header": header, "rows": rows}, note=note,
-                     refs=[text(an.get("chart_id"), "anomalies"), "anomalies"])
+                     context={"header": header, "rows": rows}, note=note, refs=[an.chart_id, "anomalies"])
 
 
-def leakage_table(analysis: dict[str, Any]) -> Component | None:
+def leakage_table(analysis: AnalysisResult | None) -> Component | None:
     """Features that predict the target suspiciously well on their own."""
-    found = [f for f in _list(analysis.get("leakage")) if isinstance(f, dict)]
+    found = analysis.leakage if analysis is not None else []
     if not found:
         return None
-    rows = [[text(f.get("feature")), f"{_metric_label(text(f.get('metric')))} {_fmt(number(f.get('score')))}",
-             "left out of the model" if f.get("dropped") else "kept", text(f.get("evidence"))] for f in found]
+    rows = [[f.feature, f"{_metric_label(f.metric)} {_fmt(number(f.score))}",
+             "left out of the model" if f.dropped else "kept", f.evidence] for f in found]
     return Component(id="leakage", title="Possible target leakage", template="table", section="model", width="full",
                      context={"header": ["feature", "alone scores", "decision", "evidence"], "rows": rows},
-                     columns=[text(f.get("feature")) for f in found], refs=["leakage"])
+                     columns=[f.feature for f in found], refs=["leakage"])
 
 
-def feature_tests_table(analysis: dict[str, Any], *, limit: int = 25) -> Component | None:
+def _p_adjusted_or_one(p: float) -> float:
+    value = number(p)
+    return value if value is not None else 1.0
+
+
+def feature_tests_table(analysis: AnalysisResult | None, *, limit: int = 25) -> Component | None:
     """Statistical tests of each feature against the target, most significant first."""
-    tests = [t for t in _list(analysis.get("feature_tests")) if isinstance(t, dict)]
+    tests = sorted(analysis.feature_tests if analysis is not None else [], key=lambda t: _p_adjusted_or_one(t.p_adjusted))
     if not tests:
         return None
-    tests.sort(key=lambda t: number(t.get("p_adjusted")) if number(t.get("p_adjusted")) is not None else 1.0)
-    rows = [[text(t.get("feature")), text(t.get("test")).replace("_", " "), _pvalue(number(t.get("p_adjusted"))),
-             f"{text(t.get('effect_size_name')).replace('_', ' ')} {_fmt(number(t.get('effect_size')))}",
-             "yes" if t.get("significant") else "no"] for t in tests[:limit]]
+    rows = [[t.feature, t.test.replace("_", " "), _pvalue(number(t.p_adjusted)),
+             f"{t.effect_size_name.replace('_', ' ')} {_fmt(number(t.effect_size))}",
+             "yes" if t.significant else "no"] for t in tests[:limit]]
     return Component(id="tests", title="Feature tests against the target", template="table", section="model",
                      width="half", context={"header": ["feature", "test", "adjusted p", "effect size", "significant"],
                                             "rows": rows},
                      note="p-values adjusted for multiple tests (Benjamini-Hochberg).",
-                     refs=[text(t.get("chart_id")) for t in tests if t.get("chart_id")])
+                     refs=[t.chart_id for t in tests if t.chart_id])
 
 
 def _pvalue(p: float | None) -> str:
@@ -827,16 +875,14 @@ def _pvalue(p: float | None) -> str:
     return "< 0.001" if p < 0.001 else f"{p:.3f}"
 
 
-def group_statistics(analysis: dict[str, Any], *, limit: int = 2) -> list[Component]:
+def group_statistics(analysis: AnalysisResult | None, *, limit: int = 2) -> list[Component]:
     """Mean (± std) of a numeric measure in each group of a categorical column."""
-    out = []
-    for g in _list(analysis.get("descriptive"))[:limit]:
-        if not isinstance(g, dict):
-            continue
-        rows = [r for r in _list(g.get("rows")) if isinstance(r, dict)][:25]
+    out: list[Component] = []
+    for g in analysis.descriptive[:limit] if analysis is not None else []:
+        rows: list[dict[str, Any]] = [jsonable(r) for r in g.rows[:25]]
         if not rows:
             continue
-        measure, group = text(g.get("measure")), text(g.get("group_column"))
+        measure, group = g.measure, g.group_column
         trace = {"type": "bar", "x": [plot_text(r.get("group")) for r in rows], "y": [number(r.get("mean")) for r in rows],
                  "error_y": {"type": "data", "array": [number(r.get("std")) or 0 for r in rows], "thickness": 1},
                  "customdata": [r.get("count") for r in rows],
@@ -846,41 +892,40 @@ def group_statistics(analysis: dict[str, Any], *, limit: int = 2) -> list[Compon
             chart=_figure([trace], {"xaxis": {"title": {"text": plot_text(group)}, "type": "category"},
                                     "yaxis": {"title": {"text": plot_text(f"mean {measure}")}}}),
             note="Bars are means, whiskers one standard deviation.", columns=[measure, group],
-            refs=[text(g.get("chart_id"))] if g.get("chart_id") else []))
+            refs=[g.chart_id] if g.chart_id else []))
     return out
 
 
 # ---------------------------------------------------------------- cleaning, insights, data
 
 
-def etl_lineage(etl: dict[str, Any]) -> Component | None:
+def _name_list(label: str, names: list[str], *, limit: int = 6) -> str:
+    return f"{label}: {', '.join(names[:limit])}" + (f" and {len(names) - limit} more" if len(names) > limit else "")
+
+
+def etl_lineage(etl: EtlReport | None) -> Component | None:
     """What the cleaning did, step by step: operation, columns, reason and rows before/after."""
-    steps = [s for s in _list(etl.get("lineage")) if isinstance(s, dict)]
-    if not steps:
+    if etl is None or not etl.lineage:
         return None
     rows = []
-    for step in steps:
-        changes = []
-        for key, label in (("columns_added", "added"), ("columns_removed", "removed"), ("columns_modified", "changed")):
-            if _list(step.get(key)):
-                names = [str(c) for c in step[key]]
-                changes.append(f"{label}: {', '.join(names[:6])}" + (f" and {len(names) - 6} more" if len(names) > 6 else ""))
-        before, after = step.get("rows_before"), step.get("rows_after")
-        cols = [str(c) for c in _list(step.get("columns"))]
+    for step in etl.lineage:
+        changes = [_name_list(label, names) for label, names in (
+            ("added", step.columns_added), ("removed", step.columns_removed), ("changed", step.columns_modified))
+            if names]
+        before, after, cols = step.rows_before, step.rows_after, step.columns
         rows.append({
-            "n": int(step.get("index", len(rows))) + 1,
-            "op": text(step.get("kind")).replace("_", " "),
+            "n": step.index + 1,
+            "op": step.kind.replace("_", " "),
             "columns": ", ".join(cols[:8]) + (f" and {len(cols) - 8} more" if len(cols) > 8 else ""),
-            "reason": text(step.get("reason")),
-            "origin": text(step.get("origin")),
-            "rows": f"{_fmt(before)} → {_fmt(after)}" if before is not None and before != after else "",
+            "reason": step.reason,
+            "origin": step.origin,
+            "rows": f"{_fmt(before)} → {_fmt(after)}" if before != after else "",
             "changes": "; ".join(changes),
         })
-    summary = {"before": _fmt(etl.get("rows_in")), "after": _fmt(etl.get("rows_out")),
-               "cols_before": _fmt(len(_list(etl.get("columns_in")))), "cols_after": _fmt(len(_list(etl.get("columns_out"))))}
+    summary = {"before": _fmt(etl.rows_in), "after": _fmt(etl.rows_out),
+               "cols_before": _fmt(len(etl.columns_in)), "cols_after": _fmt(len(etl.columns_out))}
     return Component(id="lineage", title="Cleaning steps (ETL lineage)", template="lineage", section="etl",
-                     width="full", context={"steps": rows, "summary": summary,
-                                            "warnings": [text(w) for w in _list(etl.get("warnings"))]},
+                     width="full", context={"steps": rows, "summary": summary, "warnings": list(etl.warnings)},
                      refs=["etl", "lineage"])
 
 
@@ -905,9 +950,9 @@ def _link_target(chart_id: str, kind: str, cards: list[Component]) -> Component 
     if charted:
         return charted[0]
     for name in parts[1:]:
-        card = next((c for c in cards if c.template == "column" and c.columns == [name]), None)
-        if card:
-            return card
+        column_card = next((c for c in cards if c.template == "column" and c.columns == [name]), None)
+        if column_card:
+            return column_card
     by_id = {c.id: c for c in cards}
     for key in (parts[0] if parts else "", kind):
         for needle, card_id in _KIND_TARGETS:
@@ -916,22 +961,22 @@ def _link_target(chart_id: str, kind: str, cards: list[Component]) -> Component 
     return None
 
 
-def insights_list(analysis: dict[str, Any], profile: dict[str, Any], cards: list[Component]) -> Component | None:
+def insights_list(analysis: AnalysisResult | None, profile: Profile | None, cards: list[Component]) -> Component | None:
     """Findings in plain language, best first, each linking to the card that shows it."""
-    found = [i for i in _list(analysis.get("insights")) if isinstance(i, dict)]
-    found.sort(key=lambda i: (int(i.get("rank", 10**6)), -(number(i.get("score")) or 0)))
-    items = []
+    found = sorted(analysis.insights if analysis is not None else [], key=lambda i: (i.rank, -(number(i.score) or 0)))
+    items: list[dict[str, Any]] = []
     for item in found:
-        target = _link_target(text(item.get("chart_id")), text(item.get("kind")), cards)
-        items.append({"text": text(item.get("statement")), "kind": text(item.get("kind")),
+        target = _link_target(item.chart_id, item.kind, cards)
+        items.append({"text": item.statement, "kind": item.kind,
                       "target": target.id if target else None, "target_title": target.title if target else None})
-    for alert in _list(profile.get("alerts")):
-        if isinstance(alert, dict) and alert.get("severity") == "critical" and len(items) < 25:
-            columns = [str(c) for c in _list(alert.get("columns"))]
-            target = _link_target("column:" + ":".join(columns), "quality", cards) if columns else None
-            items.append({"text": text(alert.get("message")), "kind": "data quality",
-                          "target": (target or next((c for c in cards if c.id == "quality"), None) or cards[0]).id,
-                          "target_title": (target or next((c for c in cards if c.id == "quality"), cards[0])).title})
+    quality_card = next((c for c in cards if c.id == "quality"), None)
+    for alert in profile.alerts if profile is not None else []:
+        if alert.severity == "critical" and len(items) < 25:
+            columns = alert.columns
+            linked = _link_target("column:" + ":".join(columns), "quality", cards) if columns else None
+            shown = linked or quality_card or cards[0]
+            items.append({"text": alert.message, "kind": "data quality", "target": shown.id,
+                          "target_title": shown.title})
     if not items:
         return None
     return Component(id="insights", title="What stands out", template="insights", section="insights", width="full",

@@ -1,49 +1,36 @@
-"""Reading the result documents of the other stages without depending on their every field.
+"""Small conversions of the values the page shows, and the result documents it is given.
 
-The builder takes ``Profile``, ``EtlReport`` and ``AnalysisResult`` models, but
-each section of the page only needs a few values from them. Reading those
-values through plain dictionaries (``model_dump``) keeps the page working when
-a document gains fields or leaves optional ones out.
+The components read the ``Profile``, ``EtlReport`` and ``AnalysisResult`` models by
+attribute, so a change of a contract shows up in the type checker rather than as an
+empty chart. What is left here: turning a document given as JSON into its model,
+coercing a value to a finite float or a string, and the JSON form of the fields a
+contract types as ``Any`` (which hold whatever the stage produced).
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping
-from typing import Any
+from collections.abc import Mapping
+from typing import Any, TypeVar
 
-__all__ = ["as_mapping", "first", "number", "records", "text"]
+from pydantic import BaseModel
+from pydantic_core import to_jsonable_python
 
+__all__ = ["as_model", "jsonable", "number", "text"]
 
-def as_mapping(document: Any) -> dict[str, Any]:
-    """A result document as a plain dictionary (pydantic model, mapping or ``None``)."""
-    if document is None:
-        return {}
-    if hasattr(document, "model_dump"):
-        return document.model_dump(mode="json")
-    if isinstance(document, Mapping):
-        return dict(document)
-    return {}
+M = TypeVar("M", bound=BaseModel)
 
 
-def first(mapping: Mapping[str, Any] | None, *keys: str, default: Any = None) -> Any:
-    """The value of the first of ``keys`` present and not ``None`` in ``mapping``.
+def as_model(model: type[M], document: M | Mapping[str, Any] | None) -> M | None:
+    """``document`` as a ``model`` instance: validated when given as a mapping, ``None`` stays ``None``."""
+    if document is None or isinstance(document, model):
+        return document
+    return model.model_validate(document)
 
-    A key may be a dotted path (``"quality.score"``).
-    """
-    if not mapping:
-        return default
-    for key in keys:
-        node: Any = mapping
-        for part in key.split("."):
-            if isinstance(node, Mapping) and part in node:
-                node = node[part]
-            else:
-                node = None
-                break
-        if node is not None:
-            return node
-    return default
+
+def jsonable(value: Any) -> Any:
+    """The JSON form of an ``Any``-typed field (dates as ISO strings, tuples as lists...)."""
+    return to_jsonable_python(value)
 
 
 def number(value: Any) -> float | None:
@@ -60,23 +47,3 @@ def number(value: Any) -> float | None:
 def text(value: Any, default: str = "") -> str:
     """``value`` as a string, ``default`` for ``None``."""
     return default if value is None else str(value)
-
-
-def records(value: Any, *, key_name: str = "name", value_name: str = "value") -> list[dict[str, Any]]:
-    """A list of records from a list of mappings, or from a ``{key: value}`` mapping.
-
-    A mapping whose values are mappings becomes records with ``key_name`` set to the key.
-    """
-    if value is None:
-        return []
-    if isinstance(value, Mapping):
-        out = []
-        for k, v in value.items():
-            if isinstance(v, Mapping):
-                out.append({key_name: k, **v})
-            else:
-                out.append({key_name: k, value_name: v})
-        return out
-    if isinstance(value, Iterable) and not isinstance(value, str | bytes):
-        return [dict(item) for item in value if isinstance(item, Mapping)]
-    return []
