@@ -4,10 +4,12 @@ platform promises to survive: redelivery, a killed worker, a poison event and ba
 from __future__ import annotations
 
 import asyncio
+import io
 import json
 import re
 import time
 import uuid
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -363,3 +365,49 @@ def test_a_model_trained_through_the_mesh_predicts_new_rows_through_the_gateway(
     _assert_error(api.post(f"/api/v1/models/{model_id}/predict", json={"rows": "nope"}), 422, "invalid_rows")
     metrics = httpx.get(f"{mesh.url('ml')}/metrics", timeout=10).text
     assert f'dsp_predictions_total{{model_id="{model_id}"}}' in metrics
+
+
+def _charts(html: str) -> set[str]:
+    """The charts a dashboard draws: its chart containers and its model charts."""
+    return set(re.findall(r'id="([a-z0-9-]+-chart)"', html)) | set(re.findall(r'data-chart="([a-z0-9-]+)"', html))
+
+
+_VOLATILE_PROFILE = {"generated_at", "elapsed_seconds"}
+# the parts of an analysis that AutoML's randomness and the clock do not touch
+_STABLE_ANALYSIS = ("task", "sampling", "row_count", "column_count", "descriptive", "feature_tests", "distributions",
+                    "associations", "clustering", "anomalies", "time_patterns", "forecasts", "leakage")
+
+
+def test_dsp_and_the_mesh_produce_the_same_documents(api: httpx.Client, finished: dict[str, Any], samples: Path,
+                                                     tmp_path: Path) -> None:
+    """One pipeline: the local command and the services run the same use cases on the same file."""
+    import subprocess
+    import sys
+
+    out = tmp_path / "dsp"
+    local = subprocess.run([sys.executable, "-m", "dsp_cli.main", "analyze", str(samples / "penguins-raw.csv"),
+                            "--target", "Species", "--time-budget", "15", "--out", str(out), "--quiet"],
+                           capture_output=True, text=True, timeout=600)
+    assert local.returncode == 0, local.stderr[-3000:]
+
+    def exported(fmt: str) -> httpx.Response:
+        response = api.post("/api/v1/export", json={"analysis_id": finished["analysis_id"], "format": fmt})
+        assert response.status_code == 200, response.text
+        return response
+
+    mesh_profile, dsp_profile = exported("profile").json(), json.loads((out / "profile.json").read_text())
+    for document in (mesh_profile, dsp_profile):
+        for key in _VOLATILE_PROFILE:
+            document.pop(key)
+    assert mesh_profile == dsp_profile
+
+    mesh_analysis, dsp_analysis = exported("analysis").json(), json.loads((out / "analysis.json").read_text())
+    for part in _STABLE_ANALYSIS:
+        assert mesh_analysis[part] == dsp_analysis[part], part
+    assert mesh_analysis["model"]["features"] == dsp_analysis["model"]["features"]
+
+    mesh_html, dsp_html = exported("html").text, (out / "dashboard.html").read_text()
+    assert _charts(mesh_html) == _charts(dsp_html) and len(_charts(dsp_html)) > 10
+    assert "<title>penguins-raw.csv: analysis</title>" in mesh_html and "<title>penguins-raw.csv: analysis</title>" in dsp_html
+    with zipfile.ZipFile(io.BytesIO(exported("zip").content)) as archive:
+        assert {"index.html", "THIRD_PARTY_NOTICES.txt"} <= set(archive.namelist())
