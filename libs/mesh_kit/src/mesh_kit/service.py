@@ -1,8 +1,9 @@
 """One service process: HTTP health and metrics, FastStream consumers, the outbox relay.
 
-A service describes itself with a ``ServiceSpec`` (its name, the events it handles and the
-handler of each, extra HTTP routes) and ``build_app`` wires the adapters around it. This is
-the one place where FastAPI, FastStream, psycopg and aio-pika meet; handlers never see them.
+A service describes itself with a ``ServiceSpec`` (its entry in the service manifest, the
+handler of each event it subscribes to, extra HTTP routes) and ``build_app`` wires the adapters
+around it. This is the one place where FastAPI, FastStream, psycopg and aio-pika meet; handlers
+never see them.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from faststream.rabbit.schemas.queue import QueueType
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from psycopg_pool import AsyncConnectionPool
 from shared_contracts import Envelope, EventPayload
+from shared_contracts.manifest import ServiceManifest
 
 from .artifacts import ArtifactStore, open_store
 from .consumer import Delivery, HandlerContext, StageError, StageRunner
@@ -32,7 +34,7 @@ from .metrics import HTTP_DURATION, HTTP_REQUESTS
 from .outbox import OutboxRelay
 from .publisher import AmqpPublisher
 from .settings import MeshSettings
-from .topology import SUBSCRIPTIONS, Topology
+from .topology import Topology
 from .tracing import configure_tracing
 
 __all__ = ["Runtime", "ServiceSpec", "Subscription", "build_app", "build_broker"]
@@ -65,15 +67,30 @@ class Runtime:
 
 @dataclass(frozen=True)
 class ServiceSpec:
-    name: str
-    package: str
-    description: str
+    """A service's wiring: its manifest entry (name, port, events) and the handler of each event."""
+
+    manifest: ServiceManifest
     subscriptions: Sequence[Subscription] = ()
-    emits: Sequence[type[EventPayload]] = ()
     routes: Callable[[FastAPI], None] | None = None
     on_startup: Callable[[Runtime], Awaitable[None]] | None = None
     on_shutdown: Callable[[Runtime], Awaitable[None]] | None = None
     ready_checks: Sequence[Callable[[Runtime], Awaitable[None]]] = ()
+
+    @property
+    def name(self) -> str:
+        return self.manifest.name
+
+    @property
+    def package(self) -> str:
+        return self.manifest.package
+
+    @property
+    def description(self) -> str:
+        return self.manifest.description
+
+    @property
+    def emits(self) -> Sequence[type[EventPayload]]:
+        return self.manifest.publishes
 
 
 def topology_of(settings: MeshSettings) -> Topology:
@@ -96,14 +113,11 @@ def build_broker(spec: ServiceSpec, settings: MeshSettings, runtime_ref: dict[st
         description=spec.description, logger=None,
     )
     handlers = {sub.event.routing_key(): sub.handler for sub in spec.subscriptions}
-    bound = SUBSCRIPTIONS[spec.name]
-    if bound != ("#",) and set(handlers) != set(bound):
-        raise RuntimeError(f"{spec.name}: handlers {sorted(handlers)} do not match topology {sorted(bound)}")
 
     async def dispatch(envelope: Envelope[Any], context: HandlerContext) -> None:
         handler = handlers.get(envelope.routing_key)
         if handler is None:
-            if bound == ("#",):
+            if spec.manifest.catch_all:
                 return
             raise StageError("unexpected_event", f"{spec.name} does not handle {envelope.routing_key}")
         await handler(envelope, context, runtime_ref["runtime"])
@@ -134,7 +148,7 @@ def build_broker(spec: ServiceSpec, settings: MeshSettings, runtime_ref: dict[st
     consume.__name__ = f"{spec.name}_consumer"
     broker.subscriber(
         RabbitQueue(topology.queue(spec.name), queue_type=QueueType.QUORUM, durable=True, declare=False,
-                    routing_key=",".join(sorted(handlers))),
+                    routing_key=",".join(sorted(spec.manifest.routing_keys))),
         RabbitExchange(settings.exchange, type=ExchangeType.TOPIC, durable=True, declare=False),
         ack_policy=AckPolicy.MANUAL, decoder=_passthrough, channel=Channel(prefetch_count=settings.prefetch),
         title=f"{spec.name}:{topology.queue(spec.name)}",

@@ -3,13 +3,8 @@
 from __future__ import annotations
 
 from mesh_kit.service import ServiceSpec, Subscription
-from shared_contracts.events import (
-    AnalysisCompleted,
-    DashboardReady,
-    DashboardRequested,
-    JobProgress,
-    StageFailed,
-)
+from shared_contracts.events import AnalysisCompleted, DashboardRequested
+from shared_contracts.manifest import SERVICES
 
 from .service_layer.handlers import (
     when_analysis_completed_build_dashboard,
@@ -19,10 +14,7 @@ from .service_layer.handlers import (
 
 def service_spec() -> ServiceSpec:
     return ServiceSpec(
-        name="dashboard",
-        package="dsp_dashboard",
-        description="Builds self-contained, interactive, offline HTML dashboards and PDF reports.",
-        emits=[DashboardReady, StageFailed, JobProgress],
+        manifest=SERVICES["dashboard"],
         subscriptions=[
             Subscription(AnalysisCompleted, when_analysis_completed_build_dashboard),
             Subscription(DashboardRequested, when_dashboard_requested_build_dashboard),

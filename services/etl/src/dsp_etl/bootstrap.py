@@ -3,16 +3,14 @@
 from __future__ import annotations
 
 from mesh_kit.service import ServiceSpec, Subscription
-from shared_contracts.events import DatasetProfiled, DatasetTransformed, JobProgress, StageFailed
+from shared_contracts.events import DatasetProfiled
+from shared_contracts.manifest import SERVICES
 
 from .service_layer.handlers import when_dataset_profiled_clean
 
 
 def service_spec() -> ServiceSpec:
     return ServiceSpec(
-        name="etl",
-        package="dsp_etl",
-        description="Cleans and engineers features with an explained, replayable pipeline.",
-        emits=[DatasetTransformed, StageFailed, JobProgress],
+        manifest=SERVICES["etl"],
         subscriptions=[Subscription(DatasetProfiled, when_dataset_profiled_clean)],
     )
