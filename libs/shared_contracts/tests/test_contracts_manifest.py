@@ -67,3 +67,9 @@ def test_an_unknown_service_is_named_in_the_error() -> None:
 def test_docstring_examples_hold() -> None:
     result = doctest.testmod(manifest)
     assert result.attempted >= 2 and result.failed == 0
+
+
+def test_the_command_prints_one_name_and_port_per_service(capsys: pytest.CaptureFixture[str]) -> None:
+    assert manifest.main() == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines == [f"{svc.name} {svc.port}" for svc in SERVICES.values()]
