@@ -22,9 +22,9 @@ import tomllib
 from pathlib import Path
 
 import yaml
+from shared_contracts.manifest import SERVICES
 
 ROOT = Path(__file__).resolve().parents[1]
-SERVICES = ("gateway", "ingest", "profile", "etl", "ml", "dashboard")
 
 
 def workspace_closure(package: str) -> dict[str, str]:

@@ -14,13 +14,13 @@ from pathlib import Path
 from faststream.specification import AsyncAPI
 from mesh_kit.service import build_broker
 from mesh_kit.settings import MeshSettings
+from shared_contracts.manifest import SERVICES
 
-SERVICES = ("gateway", "ingest", "profile", "etl", "ml", "dashboard")
 OUT = Path(__file__).resolve().parents[1] / "docs" / "asyncapi"
 
 
 def document(service: str) -> str:
-    spec = importlib.import_module(f"dsp_{service}.bootstrap").service_spec()
+    spec = importlib.import_module(f"{SERVICES[service].package}.bootstrap").service_spec()
     settings = MeshSettings(amqp_url="amqp://rabbitmq:5672/")
     broker = build_broker(spec, settings, {})
     assert broker is not None

@@ -18,13 +18,14 @@ def test_asyncapi_documents_are_current() -> None:
 def test_asyncapi_documents_name_every_subscription_and_publication() -> None:
     import json
 
-    from mesh_kit.topology import SUBSCRIPTIONS
+    from shared_contracts.manifest import SERVICES
 
-    for service, keys in SUBSCRIPTIONS.items():
+    for service, manifest in SERVICES.items():
         document = json.loads((ROOT / "docs" / "asyncapi" / f"{service}.json").read_text())
         channels = " ".join(document["channels"])
         assert f"{service}:dsp.{service}" in channels
-        if keys != ("#",):
-            operations = json.dumps(document["operations"])
-            for key in keys:
-                assert key in operations, f"{service} does not document {key}"
+        operations = json.dumps(document["operations"])
+        for key in manifest.routing_keys:
+            assert key in operations, f"{service} does not document its subscription {key}"
+        for event in manifest.publishes:
+            assert f"{service}:{event.routing_key()}" in channels, f"{service} does not document {event.routing_key()}"

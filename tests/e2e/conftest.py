@@ -7,7 +7,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from mesh_kit.local_mesh import SERVICES, LocalMesh
+from mesh_kit.local_mesh import LocalMesh
+from shared_contracts.manifest import SERVICES
 
 MAX_UPLOAD_BYTES = 2 * 1024 * 1024
 

@@ -17,8 +17,8 @@ import aio_pika
 import httpx
 import psycopg
 import pytest
-from mesh_kit.local_mesh import SERVICES, LocalMesh
-from mesh_kit.topology import SUBSCRIPTIONS
+from mesh_kit.local_mesh import LocalMesh
+from shared_contracts.manifest import SERVICES
 
 from .conftest import MAX_UPLOAD_BYTES
 from .helpers import follow, wait_for_job
@@ -182,7 +182,7 @@ def test_redelivering_every_event_twice_duplicates_nothing(mesh: LocalMesh, fini
             mesh, f"SELECT event_id, routing_key, body FROM {service}.outbox "
                   "WHERE (body::jsonb ->> 'job_id') IN (%s, %s) ORDER BY id", (job, upload_job))]
     assert len(bodies) >= 7, [b[1] for b in bodies]
-    consumers = {key: sum(1 for keys in SUBSCRIPTIONS.values() if key in keys or "#" in keys)
+    consumers = {key: sum(1 for svc in SERVICES.values() if key in svc.routing_keys or svc.catch_all)
                  for _, key, _ in bodies}
     expected = 2 * sum(consumers[key] for _, key, _ in bodies)
     seen_before = _duplicates_seen(mesh)

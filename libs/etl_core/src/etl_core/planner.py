@@ -14,30 +14,13 @@ from shared_contracts.etl import ColumnOverride, EtlConfig, EtlPlan, EtlStep
 from shared_contracts.profile import Alert, ColumnProfile, Profile
 
 from .plugins import load_plugin
+from .steps import PLUGIN_STEP_KIND, STEP_IMPLS
 
 __all__ = ["TargetNotFoundError", "plan_etl"]
 
 _NUMERIC = {"integer", "float", "currency", "percent", "latitude", "longitude"}
 _DATES = {"date", "datetime"}
-_PHASES = (
-    "drop_columns",
-    "strings",
-    "cast",
-    "invalid_to_null",
-    "merge_categories",
-    "dedupe",
-    "drop_rows_missing",
-    "outliers",
-    "missing_indicator",
-    "fill_missing",
-    "date_parts",
-    "text_features",
-    "power",
-    "scale",
-    "bin",
-    "encode",
-    "interaction",
-)
+_PHASES = tuple(STEP_IMPLS)  # the registry lists the built-in kinds in the order a plan runs them
 
 
 class TargetNotFoundError(ValueError):
@@ -489,7 +472,7 @@ def plan_etl(profile: Profile | dict[str, Any], *, config: EtlConfig | None = No
     for spec in config.plugins:
         load_plugin(spec.name, spec.config, plugins_dir=config.plugins_dir)  # fail early, naming the plugin
         steps.append(
-            EtlStep(kind="plugin", columns=spec.columns, params={"plugin": spec.name, "config": spec.config},
+            EtlStep(kind=PLUGIN_STEP_KIND, columns=spec.columns, params={"plugin": spec.name, "config": spec.config},
                     reason=f"plugin {spec.name} requested by the config", origin="config")
         )
     return EtlPlan(target=target, input_columns=names, steps=steps, plugins_dir=config.plugins_dir)

@@ -25,7 +25,9 @@ from shared_contracts.etl import EtlStep
 
 __all__ = [
     "INTERNAL_PREFIX",
+    "PLUGIN_STEP_KIND",
     "STEP_IMPLS",
+    "STEP_KINDS",
     "Aggregations",
     "ApplyContext",
     "StepImpl",
@@ -951,15 +953,15 @@ def _no_fit(step: EtlStep, ctx: ApplyContext) -> Fit:
 
 STEP_IMPLS: dict[str, StepImpl] = {
     "drop_columns": StepImpl(_no_fit, _drop_apply),
-    "cast": StepImpl(_cast_fit, _cast_apply),
     "strings": StepImpl(_no_fit, _strings_apply),
+    "cast": StepImpl(_cast_fit, _cast_apply),
     "invalid_to_null": StepImpl(_no_fit, _invalid_apply),
     "merge_categories": StepImpl(_merge_fit, _merge_apply),
     "dedupe": StepImpl(_no_fit, _dedupe_apply, row_filter=True, row_local=False, reads_all=True),
     "drop_rows_missing": StepImpl(_no_fit, _drop_rows_apply, row_filter=True, reads_all=True),
+    "outliers": StepImpl(_outlier_fit, _outlier_apply, _outlier_outputs, row_filter=True),
     "missing_indicator": StepImpl(_no_fit, _indicator_apply, _indicator_outputs),
     "fill_missing": StepImpl(_fill_fit, _fill_apply),
-    "outliers": StepImpl(_outlier_fit, _outlier_apply, _outlier_outputs, row_filter=True),
     "date_parts": StepImpl(_date_fit, _date_apply, _date_outputs),
     "text_features": StepImpl(_no_fit, _text_apply, _text_outputs),
     "power": StepImpl(_power_fit, _power_apply),
@@ -968,3 +970,10 @@ STEP_IMPLS: dict[str, StepImpl] = {
     "encode": StepImpl(_encode_fit, _encode_apply, _encode_outputs, needs_target=True),
     "interaction": StepImpl(_no_fit, _interaction_apply, _interaction_outputs),
 }
+"""Every built-in step kind, in the order the planner emits them (its phases)."""
+
+PLUGIN_STEP_KIND = "plugin"
+"""The kind of a step that runs a ``dsp.etl_plugins`` plugin; the planner puts these last."""
+
+STEP_KINDS: tuple[str, ...] = (*STEP_IMPLS, PLUGIN_STEP_KIND)
+"""Every step kind a plan may hold; ``shared_contracts.etl.StepKind`` must list the same, in this order."""

@@ -1,7 +1,8 @@
 """Run the whole mesh on this machine as processes (``make up`` / ``make down`` and the e2e tests).
 
-Each service runs ``python -m dsp_<service> serve`` against PostgreSQL, RabbitMQ and Redis on
-their standard local ports; ``DSP_*`` environment variables override the addresses.
+Each service of the manifest (``shared_contracts.manifest``) runs ``python -m dsp_<service> serve``
+on its port, against PostgreSQL, RabbitMQ and Redis on their standard local ports; ``DSP_*``
+environment variables override the addresses.
 """
 
 from __future__ import annotations
@@ -18,12 +19,11 @@ import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from shared_contracts.manifest import SERVICES
+
 from .db import role_name, with_user
 
-__all__ = ["SERVICES", "LocalMesh"]
-
-SERVICES: dict[str, int] = {"gateway": 8000, "ingest": 8001, "profile": 8002, "etl": 8003, "ml": 8004,
-                            "dashboard": 8005}
+__all__ = ["LocalMesh"]
 
 
 @dataclass
@@ -36,7 +36,7 @@ class LocalMesh:
     redis_url: str = "redis://127.0.0.1:6379/0"
     redis_namespace: str = "dsp"
     host: str = "127.0.0.1"
-    ports: dict[str, int] = field(default_factory=lambda: dict(SERVICES))
+    ports: dict[str, int] = field(default_factory=lambda: {name: svc.port for name, svc in SERVICES.items()})
     python: str = sys.executable
     extra_env: dict[str, str] = field(default_factory=dict)
 
@@ -67,8 +67,8 @@ class LocalMesh:
     def migrate(self) -> None:
         """The one-shot migrate step of every service."""
         for service in SERVICES:
-            subprocess.run([self.python, "-m", f"dsp_{service}", "migrate"], env=self.env_for(service), check=True,
-                           stdout=subprocess.DEVNULL)
+            subprocess.run([self.python, "-m", SERVICES[service].package, "migrate"], env=self.env_for(service),
+                           check=True, stdout=subprocess.DEVNULL)
 
     def _pid_file(self, service: str) -> Path:
         return self.state_dir / "run" / f"{service}.pid"
@@ -81,7 +81,7 @@ class LocalMesh:
         (self.state_dir / "log").mkdir(parents=True, exist_ok=True)
         self.artifact_dir.mkdir(parents=True, exist_ok=True)
         log = self.log_file(service).open("ab")
-        proc = subprocess.Popen([self.python, "-m", f"dsp_{service}", "serve"], env=self.env_for(service),
+        proc = subprocess.Popen([self.python, "-m", SERVICES[service].package, "serve"], env=self.env_for(service),
                                 stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
         self._pid_file(service).write_text(str(proc.pid))
         return proc

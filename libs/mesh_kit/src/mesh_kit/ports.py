@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from shared_contracts import Envelope, EventPayload
 from shared_contracts.errors import StageError
+from shared_contracts.manifest import ServiceManifest
 from shared_contracts.progress import ProgressFn
 
 from .artifacts import AsyncArtifactStore
@@ -110,24 +111,39 @@ def _no_repository(conn: Any) -> None:
 
 @dataclass(frozen=True)
 class ServiceSpec:
-    """A service as its bootstrap describes it: its use cases and the adapters they need.
+    """A service as its bootstrap describes it: its manifest entry, its use cases and their adapters.
 
+    The manifest (``shared_contracts.manifest``) names the service, its port and the events it
+    consumes and publishes; ``subscriptions`` pairs each consumed event with its use case.
     ``repository`` builds the service's repository over a Postgres connection inside a unit of
     work; ``memory_repository`` builds the in-memory one that the in-process mesh keeps for the
     life of a run.
     """
 
-    name: str
-    package: str
-    description: str
+    manifest: ServiceManifest
     subscriptions: Sequence[Subscription[Any]] = ()
-    emits: Sequence[type[EventPayload]] = ()
     repository: Callable[[Any], Any] = _no_repository
     memory_repository: Callable[[], Any] = field(default=lambda: None)
     routes: Callable[[FastAPI], None] | None = None
     on_startup: Callable[[Runtime], Awaitable[None]] | None = None
     on_shutdown: Callable[[Runtime], Awaitable[None]] | None = None
     ready_checks: Sequence[Callable[[Runtime], Awaitable[None]]] = ()
+
+    @property
+    def name(self) -> str:
+        return self.manifest.name
+
+    @property
+    def package(self) -> str:
+        return self.manifest.package
+
+    @property
+    def description(self) -> str:
+        return self.manifest.description
+
+    @property
+    def emits(self) -> Sequence[type[EventPayload]]:
+        return self.manifest.publishes
 
     def handlers_for(self, payload: EventPayload) -> list[Callable[[Any, StageDeps[Any]], Awaitable[None]]]:
         """The use cases this service runs for one event (none if it does not consume it)."""

@@ -1,8 +1,9 @@
 """One service process: HTTP health and metrics, FastStream consumers, the outbox relay.
 
-A service describes itself with a ``ServiceSpec`` (its name, the events it handles and the
-handler of each, extra HTTP routes) and ``build_app`` wires the adapters around it. This is
-the one place where FastAPI, FastStream, psycopg and aio-pika meet; handlers never see them.
+A service describes itself with a ``ServiceSpec`` (its entry in the service manifest, the
+handler of each event it subscribes to, extra HTTP routes) and ``build_app`` wires the adapters
+around it. This is the one place where FastAPI, FastStream, psycopg and aio-pika meet; handlers
+never see them.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from faststream.rabbit import Channel, ExchangeType, RabbitBroker, RabbitExchang
 from faststream.rabbit.schemas.queue import QueueType
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from psycopg_pool import AsyncConnectionPool
-from shared_contracts import Envelope, EventPayload
+from shared_contracts import Envelope
 
 from .artifacts import ArtifactStore, AsyncArtifactStore, open_store
 from .consumer import Delivery, StageRunner
@@ -33,7 +34,7 @@ from .outbox import OutboxRelay
 from .ports import ServiceSpec, StageDeps, StageError, Subscription
 from .publisher import AmqpPublisher
 from .settings import MeshSettings
-from .topology import SUBSCRIPTIONS, Topology
+from .topology import Topology
 from .tracing import configure_tracing
 
 __all__ = ["Runtime", "ServiceSpec", "Subscription", "build_app", "build_broker"]  # the specs are re-exported
@@ -75,14 +76,12 @@ def build_broker(spec: ServiceSpec, settings: MeshSettings, runtime_ref: dict[st
         settings.amqp_url, apply_types=False, graceful_timeout=30.0,
         description=spec.description, logger=None,
     )
-    handlers = {sub.event.routing_key(): sub.handler for sub in spec.subscriptions if sub.event is not EventPayload}
-    bound = SUBSCRIPTIONS[spec.name]
-    if bound != ("#",) and set(handlers) != set(bound):
-        raise RuntimeError(f"{spec.name}: handlers {sorted(handlers)} do not match topology {sorted(bound)}")
 
     async def dispatch(envelope: Envelope[Any], deps: StageDeps[Any]) -> None:
         matched = spec.handlers_for(envelope.payload)
         if not matched:
+            if spec.manifest.catch_all:
+                return
             raise StageError("unexpected_event", f"{spec.name} does not handle {envelope.routing_key}")
         for handler in matched:
             await handler(envelope.payload, deps)
@@ -113,7 +112,7 @@ def build_broker(spec: ServiceSpec, settings: MeshSettings, runtime_ref: dict[st
     consume.__name__ = f"{spec.name}_consumer"
     broker.subscriber(
         RabbitQueue(topology.queue(spec.name), queue_type=QueueType.QUORUM, durable=True, declare=False,
-                    routing_key=",".join(sorted(handlers))),
+                    routing_key=",".join(sorted(spec.manifest.routing_keys))),
         RabbitExchange(settings.exchange, type=ExchangeType.TOPIC, durable=True, declare=False),
         ack_policy=AckPolicy.MANUAL, decoder=_passthrough, channel=Channel(prefetch_count=settings.prefetch),
         title=f"{spec.name}:{topology.queue(spec.name)}",

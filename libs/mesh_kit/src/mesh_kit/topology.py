@@ -4,7 +4,8 @@ One topic exchange carries every event. Each consuming service has a durable quo
 bound to the routing keys it handles, a set of retry queues (one per backoff delay) that
 dead-letter back into it once their TTL expires, and a quorum dead-letter queue. Every
 service declares the whole topology at start, so an event is never unroutable because its
-consumer has not started yet.
+consumer has not started yet. The bindings come from the service manifest
+(``shared_contracts.manifest``).
 """
 
 from __future__ import annotations
@@ -13,18 +14,9 @@ from dataclasses import dataclass
 
 import aio_pika
 from aio_pika.abc import AbstractChannel, AbstractExchange
+from shared_contracts.manifest import SERVICES
 
-__all__ = ["SUBSCRIPTIONS", "Topology", "declare_topology"]
-
-SUBSCRIPTIONS: dict[str, tuple[str, ...]] = {
-    "ingest": ("dataset.uploaded.v1",),
-    "profile": ("dataset.ingested.v1", "analysis.requested.v1"),
-    "etl": ("dataset.profiled.v1",),
-    "ml": ("dataset.transformed.v1",),
-    "dashboard": ("analysis.completed.v1", "dashboard.requested.v1"),
-    "gateway": ("#",),
-}
-"""Which routing keys each service consumes: every subscription of the mesh in one place."""
+__all__ = ["Topology", "declare_topology"]
 
 
 @dataclass(frozen=True)
@@ -55,14 +47,14 @@ class Topology:
 async def declare_topology(channel: AbstractChannel, topology: Topology) -> AbstractExchange:
     """Declare the exchange and every service's queues, retry queues and dead-letter queue."""
     exchange = await channel.declare_exchange(topology.exchange, aio_pika.ExchangeType.TOPIC, durable=True)
-    for service, keys in SUBSCRIPTIONS.items():
+    for service, manifest in SERVICES.items():
         await channel.declare_queue(
             topology.dead_letter_queue(service), durable=True, arguments={"x-queue-type": "quorum"}
         )
         queue = await channel.declare_queue(
             topology.queue(service), durable=True, arguments=topology.queue_arguments(service)
         )
-        for key in keys:
+        for key in manifest.binding_keys:
             await queue.bind(exchange, routing_key=key)
         for delay in topology.retry_delays_ms:
             await channel.declare_queue(

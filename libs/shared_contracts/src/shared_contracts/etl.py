@@ -47,15 +47,15 @@ PIPELINE_FORMAT_VERSION = 1
 
 StepKind = Literal[
     "drop_columns",
-    "cast",
     "strings",
+    "cast",
     "invalid_to_null",
     "merge_categories",
     "dedupe",
     "drop_rows_missing",
+    "outliers",
     "missing_indicator",
     "fill_missing",
-    "outliers",
     "date_parts",
     "text_features",
     "power",
@@ -65,6 +65,7 @@ StepKind = Literal[
     "interaction",
     "plugin",
 ]
+"""Every step kind, in the order a plan runs them; ``etl_core.steps.STEP_KINDS`` is the registry it must match."""
 MissingStrategy = Literal["none", "drop_rows", "mean", "median", "mode", "constant", "ffill", "bfill"]
 OutlierMethod = Literal["iqr", "zscore", "mad"]
 OutlierAction = Literal["none", "cap", "winsorize", "remove", "flag"]

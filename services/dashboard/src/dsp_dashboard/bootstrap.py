@@ -3,13 +3,8 @@
 from __future__ import annotations
 
 from mesh_kit.ports import ServiceSpec, Subscription
-from shared_contracts.events import (
-    AnalysisCompleted,
-    DashboardReady,
-    DashboardRequested,
-    JobProgress,
-    StageFailed,
-)
+from shared_contracts.events import AnalysisCompleted, DashboardRequested
+from shared_contracts.manifest import SERVICES
 
 from .adapters.repository import InMemoryDashboards, PostgresDashboards
 from .service_layer.handlers import (
@@ -20,10 +15,7 @@ from .service_layer.handlers import (
 
 def service_spec() -> ServiceSpec:
     return ServiceSpec(
-        name="dashboard",
-        package="dsp_dashboard",
-        description="Builds self-contained, interactive, offline HTML dashboards and PDF reports.",
-        emits=[DashboardReady, StageFailed, JobProgress],
+        manifest=SERVICES["dashboard"],
         subscriptions=[
             Subscription(AnalysisCompleted, when_analysis_completed_build_dashboard),
             Subscription(DashboardRequested, when_dashboard_requested_build_dashboard),

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from mesh_kit.ports import ServiceSpec, Subscription
-from shared_contracts.events import DatasetProfiled, DatasetTransformed, JobProgress, StageFailed
+from shared_contracts.events import DatasetProfiled
+from shared_contracts.manifest import SERVICES
 
 from .adapters.repository import InMemoryEtlRuns, PostgresEtlRuns
 from .service_layer.handlers import when_dataset_profiled_clean
@@ -11,10 +12,7 @@ from .service_layer.handlers import when_dataset_profiled_clean
 
 def service_spec() -> ServiceSpec:
     return ServiceSpec(
-        name="etl",
-        package="dsp_etl",
-        description="Cleans and engineers features with an explained, replayable pipeline.",
-        emits=[DatasetTransformed, StageFailed, JobProgress],
+        manifest=SERVICES["etl"],
         subscriptions=[Subscription(DatasetProfiled, when_dataset_profiled_clean)],
         repository=PostgresEtlRuns,
         memory_repository=InMemoryEtlRuns,

@@ -5,8 +5,7 @@ from __future__ import annotations
 from mesh_kit.ports import ServiceSpec, Subscription
 from mesh_kit.service import Runtime
 from pydantic_settings import BaseSettings, SettingsConfigDict
-from shared_contracts import EVENT_REGISTRY
-from shared_contracts.events import AnalysisRequested, DashboardRequested, DatasetUploaded, StageFailed
+from shared_contracts.manifest import ALL_EVENTS, SERVICES
 
 from .adapters.notifier import JobNotifier
 from .adapters.repository import PostgresReadModel
@@ -21,7 +20,7 @@ class GatewaySettings(BaseSettings):
 
     upload_wait_s: float = 30.0
     max_time_budget_s: float = 3600.0  # well under the broker's consumer timeout (deploy/rabbitmq)
-    ml_url: str = "http://127.0.0.1:8004"
+    ml_url: str = f"http://127.0.0.1:{SERVICES['ml'].port}"
     redis_namespace: str = "dsp"
 
 
@@ -45,11 +44,8 @@ async def check_redis(runtime: Runtime) -> None:
 
 def service_spec() -> ServiceSpec:
     return ServiceSpec(
-        name="gateway",
-        package="dsp_gateway",
-        description="REST API and WebSocket progress stream; keeps a read model of datasets and jobs.",
-        emits=[DatasetUploaded, AnalysisRequested, DashboardRequested, StageFailed],
-        subscriptions=[Subscription(event, when_any_event_update_read_model) for event in EVENT_REGISTRY.values()],
+        manifest=SERVICES["gateway"],
+        subscriptions=[Subscription(event, when_any_event_update_read_model) for event in ALL_EVENTS],
         repository=PostgresReadModel,
         routes=add_routes,
         on_startup=_start,

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from mesh_kit.ports import ServiceSpec, Subscription
-from shared_contracts.events import AnalysisCompleted, DatasetTransformed, JobProgress, StageFailed
+from shared_contracts.events import DatasetTransformed
+from shared_contracts.manifest import SERVICES
 
 from .adapters.repository import InMemoryAnalyses, PostgresAnalyses
 from .service_layer.handlers import when_dataset_transformed_analyze
@@ -13,10 +14,7 @@ def service_spec() -> ServiceSpec:
     from .entrypoints.http import add_routes
 
     return ServiceSpec(
-        name="ml",
-        package="dsp_ml",
-        description="Statistics, patterns, forecasts, AutoML with SHAP explanations, and plain-language insights.",
-        emits=[AnalysisCompleted, StageFailed, JobProgress],
+        manifest=SERVICES["ml"],
         subscriptions=[Subscription(DatasetTransformed, when_dataset_transformed_analyze)],
         routes=add_routes,
         repository=PostgresAnalyses,

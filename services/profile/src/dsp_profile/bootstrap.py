@@ -3,13 +3,8 @@
 from __future__ import annotations
 
 from mesh_kit.ports import ServiceSpec, Subscription
-from shared_contracts.events import (
-    AnalysisRequested,
-    DatasetIngested,
-    DatasetProfiled,
-    JobProgress,
-    StageFailed,
-)
+from shared_contracts.events import AnalysisRequested, DatasetIngested
+from shared_contracts.manifest import SERVICES
 
 from .adapters.repository import InMemoryProfiles, PostgresProfiles
 from .service_layer.handlers import when_analysis_requested_profile, when_dataset_ingested_profile
@@ -17,10 +12,7 @@ from .service_layer.handlers import when_analysis_requested_profile, when_datase
 
 def service_spec() -> ServiceSpec:
     return ServiceSpec(
-        name="profile",
-        package="dsp_profile",
-        description="Computes exact per-column statistics, correlations, missingness, alerts and a quality score.",
-        emits=[DatasetProfiled, StageFailed, JobProgress],
+        manifest=SERVICES["profile"],
         subscriptions=[
             Subscription(DatasetIngested, when_dataset_ingested_profile),
             Subscription(AnalysisRequested, when_analysis_requested_profile),
