@@ -12,6 +12,7 @@ from mesh_kit.ports import ServiceSpec, StageDeps, Subscription
 from shared_contracts import ArtifactRef, EventPayload
 from shared_contracts.errors import StageError
 from shared_contracts.events import DatasetRejected, DatasetUploaded, JobProgress, StageFailed
+from shared_contracts.manifest import SERVICES
 
 
 @dataclass
@@ -24,8 +25,8 @@ def _uploaded(name: str = "data.csv") -> DatasetUploaded:
     return DatasetUploaded(dataset_id=uuid.uuid4(), raw=ref, display_name=name)
 
 
-def _spec(handler, name: str = "ingest") -> ServiceSpec:
-    return ServiceSpec(name=name, package="x", description="test", subscriptions=[Subscription(DatasetUploaded, handler)],
+def _spec(handler) -> ServiceSpec:
+    return ServiceSpec(manifest=SERVICES["ingest"], subscriptions=[Subscription(DatasetUploaded, handler)],
                        memory_repository=Seen)
 
 
@@ -89,7 +90,7 @@ async def test_a_catch_all_subscription_sees_every_event() -> None:
         async with deps.unit_of_work() as uow:
             await uow.emit(DatasetRejected(dataset_id=event.dataset_id, code="c", message="m"))
 
-    gateway = ServiceSpec(name="gateway", package="x", description="t", subscriptions=[Subscription(EventPayload, listen)])
+    gateway = ServiceSpec(manifest=SERVICES["gateway"], subscriptions=[Subscription(EventPayload, listen)])
     mesh = InMemoryMesh([_spec(ingest), gateway], InMemoryArtifactStore())
     mesh.publish(_uploaded(), job_id=uuid.uuid4())
     await mesh.drain()
