@@ -7,7 +7,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from shared_contracts import EVENT_REGISTRY
 from shared_contracts.events import AnalysisRequested, DashboardRequested, DatasetUploaded, StageFailed
 
-from .adapters.notifier import JobNotifier
+from .adapters.notifier import RedisJobNotifier
 from .entrypoints.api import add_routes
 from .service_layer.handlers import when_any_event_update_read_model
 
@@ -25,7 +25,7 @@ class GatewaySettings(BaseSettings):
 
 async def _start(runtime: Runtime) -> None:
     options = GatewaySettings()
-    runtime.extras["notifier"] = JobNotifier(runtime.settings.redis_url, namespace=options.redis_namespace)
+    runtime.extras["notifier"] = RedisJobNotifier(runtime.settings.redis_url, namespace=options.redis_namespace)
     runtime.extras["upload_wait_s"] = options.upload_wait_s
     runtime.extras["ml_url"] = options.ml_url.rstrip("/")
     runtime.extras["max_time_budget_s"] = options.max_time_budget_s

@@ -107,7 +107,7 @@ async def apply_job_update(conn: AsyncConnection, job_id: uuid.UUID, update: Job
         " results = results || %s::jsonb, updated_at = now()"
         " WHERE job_id = %s AND status NOT IN ('completed', 'failed')",
         (update.status, update.stage, update.progress, update.error_code, update.error_message,
-         json.dumps(update.results), job_id),
+         json.dumps(update.results.stored()), job_id),
     )
     return await get_job(conn, job_id)
 

