@@ -227,3 +227,44 @@ async def test_twenty_concurrent_uploads_get_no_server_error(gateway: Gateway) -
             assert response.json()["data"]["dataset"]["row_count"] == _data_rows(path)
     assert _datasets_named(gateway.database_url, [u[0] for u in uploads]) == {u[0]: 1 for u in uploads}
     assert elapsed < UPLOAD_WAIT_S + 10
+
+
+async def test_an_upload_asking_for_an_analysis_still_hears_its_rejection(gateway: Gateway) -> None:
+    """The upload job of an upload with analyze=true is an analysis job; its rejection still marks the dataset."""
+    name = f"analyse-{uuid.uuid4().hex[:6]}.csv"
+    gateway.ingest.plan[name] = Answer(delay_s=1.2, verdict="rejected")
+
+    response = await gateway.client.post(
+        "/api/v1/upload", files={"file": (name, (SAMPLES / "penguins.csv").read_bytes(), "text/csv")},
+        data={"target": "species", "options": '{"time_budget_s": 15}'})
+
+    assert response.status_code == 422, response.text
+    assert response.json()["errors"][0]["code"] == "csv_ragged_rows"
+
+
+async def test_a_finished_job_keeps_its_verdict_against_later_events(gateway_database: str) -> None:
+    """A rejection ends the job; the stage.failed that follows it, or any late event, changes nothing."""
+    from dsp_gateway.adapters import repository
+    from dsp_gateway.domain.jobs import job_update_for
+    from shared_contracts.events import DatasetProfiled, StageFailed
+
+    dataset_id, job_id = uuid.uuid4(), uuid.uuid4()
+    raw = ArtifactRef(key=f"datasets/{dataset_id}/raw", sha256="0" * 64, size_bytes=10, media_type="text/csv")
+    async with await psycopg.AsyncConnection.connect(gateway_database, autocommit=True) as conn:
+        await conn.execute("SET search_path = gateway")
+        await repository.insert_dataset(conn, dataset_id=dataset_id, display_name="x.csv", size_bytes=10,
+                                        raw=raw.model_dump(), upload_job_id=job_id)
+        await repository.insert_job(conn, job_id=job_id, kind="upload", dataset_id=dataset_id, options={})
+        rejected = DatasetRejected(dataset_id=dataset_id, code="csv_ragged_rows", message="Row 3 is ragged.")
+        failed = StageFailed(stage="ingest", code="retries_exhausted", reason="Ingest gave up.", dataset_id=dataset_id)
+        late = DatasetProfiled(dataset_id=dataset_id, parquet=raw, profile=raw, quality_score=50, alert_count=0)
+
+        after = await repository.apply_job_update(conn, job_id, job_update_for(rejected, analysis_job=False))
+        assert after is not None
+        assert (after["status"], after["error_code"], after["error_message"]) == (
+            "failed", "csv_ragged_rows", "Row 3 is ragged.")
+        for event in (failed, late):
+            again = await repository.apply_job_update(conn, job_id, job_update_for(event, analysis_job=False))
+            assert again is not None
+            assert (again["status"], again["error_code"], again["results"]) == ("failed", "csv_ragged_rows", {})
+            assert again["updated_at"] == after["updated_at"]
