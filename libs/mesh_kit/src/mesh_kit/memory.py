@@ -36,7 +36,7 @@ from shared_contracts.errors import StageError
 from shared_contracts.events import Stage, StageFailed
 
 from .artifacts import ArtifactIntegrityError, ArtifactNotFound, ArtifactStore, AsyncArtifactStore, check_key
-from .ports import AlreadyHandled, ServiceSpec, StageDeps, UnitOfWork
+from .ports import AlreadyHandled, Notify, ServiceSpec, StageDeps, UnitOfWork, no_notify
 
 __all__ = ["InMemoryArtifactStore", "InMemoryMesh", "InMemoryUnitOfWork", "ProgressListener"]
 
@@ -103,11 +103,13 @@ class InMemoryMesh:
         Called with every envelope as it is delivered (the caller's view of the job).
     on_progress
         Called with each stage's progress reports.
+    notify
+        What the gateway's use case tells the listeners of a job (its WebSocket) goes here.
     """
 
     def __init__(self, services: Sequence[ServiceSpec], store: ArtifactStore, *,
                  on_event: Callable[[Envelope[Any]], None] | None = None,
-                 on_progress: ProgressListener | None = None) -> None:
+                 on_progress: ProgressListener | None = None, notify: Notify = no_notify) -> None:
         self.services = list(services)
         self.store = AsyncArtifactStore(store)
         self.repositories: dict[str, Any] = {spec.name: spec.memory_repository() for spec in self.services}
@@ -116,6 +118,7 @@ class InMemoryMesh:
         self._inbox: set[tuple[str, uuid.UUID]] = set()
         self._on_event = on_event
         self._on_progress = on_progress
+        self._notify = notify
 
     def publish(self, payload: EventPayload, *, job_id: uuid.UUID, producer: str = "gateway") -> Envelope[Any]:
         """Queue an event, as the gateway would publish it."""
@@ -148,6 +151,7 @@ class InMemoryMesh:
             job_id=envelope.job_id, event_id=envelope.event_id, producer=envelope.producer,
             occurred_at=envelope.occurred_at, store=self.store,
             unit_of_work=lambda: self._unit_of_work(spec, envelope), progress=self._progress_of(spec.name),
+            notify=self._notify,
         )
         try:
             await handler(envelope.payload, deps)

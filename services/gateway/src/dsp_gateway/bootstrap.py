@@ -7,8 +7,8 @@ from mesh_kit.service import Runtime
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from shared_contracts.manifest import ALL_EVENTS, SERVICES
 
-from .adapters.notifier import JobNotifier
-from .adapters.repository import PostgresReadModel
+from .adapters.notifier import RedisJobNotifier
+from .adapters.repository import InMemoryReadModel, PostgresReadModel
 from .entrypoints.api import add_routes
 from .service_layer.handlers import when_any_event_update_read_model
 
@@ -26,7 +26,7 @@ class GatewaySettings(BaseSettings):
 
 async def _start(runtime: Runtime) -> None:
     options = GatewaySettings()
-    notifier = JobNotifier(runtime.settings.redis_url, namespace=options.redis_namespace)
+    notifier = RedisJobNotifier(runtime.settings.redis_url, namespace=options.redis_namespace)
     runtime.extras["notifier"] = notifier
     runtime.runner.notify = lambda job_id, message: notifier.publish(str(job_id), message)
     runtime.extras["upload_wait_s"] = options.upload_wait_s
@@ -47,6 +47,7 @@ def service_spec() -> ServiceSpec:
         manifest=SERVICES["gateway"],
         subscriptions=[Subscription(event, when_any_event_update_read_model) for event in ALL_EVENTS],
         repository=PostgresReadModel,
+        memory_repository=InMemoryReadModel,
         routes=add_routes,
         on_startup=_start,
         on_shutdown=_stop,

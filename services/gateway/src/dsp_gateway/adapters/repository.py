@@ -14,6 +14,7 @@ from psycopg.rows import dict_row
 from ..domain.jobs import JobUpdate
 
 __all__ = [
+    "InMemoryReadModel",
     "PostgresReadModel",
     "ReadModel",
     "apply_job_update",
@@ -110,7 +111,7 @@ async def apply_job_update(conn: AsyncConnection, job_id: uuid.UUID, update: Job
         " results = results || %s::jsonb, updated_at = now()"
         " WHERE job_id = %s AND status NOT IN ('completed', 'failed')",
         (update.status, update.stage, update.progress, update.error_code, update.error_message,
-         json.dumps(update.results), job_id),
+         json.dumps(update.results.stored()), job_id),
     )
     return await get_job(conn, job_id)
 
@@ -182,3 +183,53 @@ class PostgresReadModel(ReadModel):
                                html: dict[str, Any], pdf: dict[str, Any] | None) -> None:
         await insert_dashboard(self.conn, dashboard_id=dashboard_id, job_id=job_id, dataset_id=dataset_id, html=html,
                                pdf=pdf)
+
+
+class InMemoryReadModel(ReadModel):
+    """The read model in dicts, with the same rules as the SQL: an ended job changes no more."""
+
+    def __init__(self) -> None:
+        self.jobs: dict[uuid.UUID, dict[str, Any]] = {}
+        self.datasets: dict[uuid.UUID, dict[str, Any]] = {}
+        self.events: dict[uuid.UUID, dict[str, Any]] = {}
+        self.dashboards: dict[uuid.UUID, dict[str, Any]] = {}
+
+    def add_job(self, *, job_id: uuid.UUID, kind: str, dataset_id: uuid.UUID) -> None:
+        self.jobs[job_id] = {"job_id": str(job_id), "kind": kind, "dataset_id": str(dataset_id), "status": "queued",
+                             "stage": None, "progress": 0.0, "error_code": None, "error_message": None, "results": {}}
+
+    def add_dataset(self, *, dataset_id: uuid.UUID, upload_job_id: uuid.UUID, raw: dict[str, Any]) -> None:
+        self.datasets[dataset_id] = {"dataset_id": str(dataset_id), "status": "uploaded", "raw": raw,
+                                     "upload_job_id": str(upload_job_id)}
+
+    async def get_job(self, job_id: uuid.UUID) -> dict[str, Any] | None:
+        job = self.jobs.get(job_id)
+        return dict(job) if job else None
+
+    async def record_event(self, *, event_id: uuid.UUID, job_id: uuid.UUID, routing_key: str, producer: str,
+                           payload: dict[str, Any], occurred_at: datetime) -> None:
+        self.events.setdefault(event_id, {"job_id": job_id, "routing_key": routing_key, "producer": producer,
+                                          "payload": payload, "occurred_at": occurred_at})
+
+    async def apply_job_update(self, job_id: uuid.UUID, update: JobUpdate) -> dict[str, Any] | None:
+        job = self.jobs.get(job_id)
+        if job is not None and job["status"] not in ("completed", "failed"):
+            for name in ("status", "stage", "error_code", "error_message"):
+                if getattr(update, name) is not None:
+                    job[name] = getattr(update, name)
+            if update.progress is not None:
+                job["progress"] = max(job["progress"], update.progress)
+            job["results"] = {**job["results"], **update.results.stored()}
+        return await self.get_job(job_id)
+
+    async def get_dataset(self, dataset_id: uuid.UUID) -> dict[str, Any] | None:
+        dataset = self.datasets.get(dataset_id)
+        return dict(dataset) if dataset else None
+
+    async def update_dataset(self, dataset_id: uuid.UUID, **fields: Any) -> None:
+        if dataset_id in self.datasets:
+            self.datasets[dataset_id].update(fields)
+
+    async def insert_dashboard(self, *, dashboard_id: uuid.UUID, job_id: uuid.UUID, dataset_id: uuid.UUID,
+                               html: dict[str, Any], pdf: dict[str, Any] | None) -> None:
+        self.dashboards.setdefault(dashboard_id, {"job_id": job_id, "dataset_id": dataset_id, "html": html, "pdf": pdf})

@@ -1,28 +1,93 @@
-"""The gateway's read model of jobs: how each event moves a job, and what the WebSocket says."""
+"""The gateway's read model of jobs: how each event moves a job, and what the WebSocket says.
+
+Every rule dispatches on the event's payload class (``shared_contracts.events``), never on a
+routing-key string, so a renamed or retyped field fails type checks instead of reading ``None``.
+"""
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-__all__ = ["JobUpdate", "TERMINAL", "job_update_for", "ws_message_for"]
+from pydantic import BaseModel, ConfigDict
+from shared_contracts import ArtifactRef, EventPayload
+from shared_contracts.events import (
+    AnalysisCompleted,
+    AnalysisRequested,
+    DashboardReady,
+    DashboardRequested,
+    DatasetIngested,
+    DatasetProfiled,
+    DatasetRejected,
+    DatasetTransformed,
+    DatasetUploaded,
+    JobProgress,
+    StageFailed,
+)
+
+__all__ = [
+    "JobResults",
+    "JobStatus",
+    "JobUpdate",
+    "TERMINAL",
+    "ingest_has_answered",
+    "job_update_for",
+    "ws_message_for",
+]
 
 JobStatus = Literal["queued", "running", "completed", "failed"]
 TERMINAL: frozenset[str] = frozenset({"completed", "failed"})
 
-_STAGE_AFTER: dict[str, tuple[str, float]] = {
-    # routing key -> (the stage that starts next, the job's overall progress when it does)
-    "dataset.uploaded.v1": ("ingest", 0.05),
-    "analysis.requested.v1": ("profile", 0.05),
-    "dataset.ingested.v1": ("profile", 0.2),
-    "dataset.profiled.v1": ("etl", 0.35),
-    "dataset.transformed.v1": ("ml", 0.5),
-    "analysis.completed.v1": ("dashboard", 0.85),
-    "dashboard.requested.v1": ("dashboard", 0.1),
+_STAGE_AFTER: dict[type[EventPayload], tuple[str, float]] = {
+    # event -> (the stage that starts next, the job's overall progress when it does)
+    DatasetUploaded: ("ingest", 0.05),
+    AnalysisRequested: ("profile", 0.05),
+    DatasetIngested: ("profile", 0.2),
+    DatasetProfiled: ("etl", 0.35),
+    DatasetTransformed: ("ml", 0.5),
+    AnalysisCompleted: ("dashboard", 0.85),
+    DashboardRequested: ("dashboard", 0.1),
 }
 _STAGE_SPAN: dict[str, tuple[float, float]] = {
     "ingest": (0.05, 0.2), "profile": (0.2, 0.35), "etl": (0.35, 0.5), "ml": (0.5, 0.85), "dashboard": (0.85, 1.0),
 }
+_REQUESTS = (DatasetUploaded, AnalysisRequested, DashboardRequested)  # a job waits in a queue after these
+
+
+class JobResults(BaseModel):
+    """What a job has produced so far: the artifacts a later request or export reads, and the figures
+    the API shows. Kept in the job row; each event adds the fields it carries."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    parquet: ArtifactRef | None = None
+    ingest_report: ArtifactRef | None = None
+    profile: ArtifactRef | None = None
+    quality_score: float | None = None
+    cleaned_parquet: ArtifactRef | None = None
+    cleaned_csv: ArtifactRef | None = None
+    etl_report: ArtifactRef | None = None
+    pipeline: ArtifactRef | None = None
+    analysis_result: ArtifactRef | None = None
+    model_id: uuid.UUID | None = None
+    dashboard_id: uuid.UUID | None = None
+    dashboard_html: ArtifactRef | None = None
+    dashboard_pdf: ArtifactRef | None = None
+    dashboard_zip: ArtifactRef | None = None
+
+    def stored(self) -> dict[str, Any]:
+        """The JSON merged into the job row: only the fields this update sets."""
+        return self.model_dump(mode="json", exclude_none=True)
+
+
+# the results an event carries under the same field name
+_CARRIED = ("parquet", "ingest_report", "profile", "quality_score", "cleaned_parquet", "cleaned_csv", "etl_report",
+            "pipeline", "analysis_result", "model_id")
+
+
+def _carried_results(payload: EventPayload) -> JobResults:
+    return JobResults(**{name: value for name in _CARRIED if (value := getattr(payload, name, None)) is not None})
 
 
 @dataclass(frozen=True)
@@ -34,71 +99,76 @@ class JobUpdate:
     progress: float | None = None
     error_code: str | None = None
     error_message: str | None = None
-    results: dict[str, Any] = field(default_factory=dict)
+    results: JobResults = field(default_factory=JobResults)
 
 
-def job_update_for(routing_key: str, payload: dict[str, Any], *, analysis_job: bool) -> JobUpdate:
+def ingest_has_answered(dataset_status: str) -> bool:
+    """Whether ingest gave its verdict on an upload (accepted it, or rejected it, or gave up)."""
+    return dataset_status != "uploaded"
+
+
+def job_update_for(payload: EventPayload, *, analysis_job: bool) -> JobUpdate:
     """The change an event makes to its job. ``analysis_job`` is False for an upload that stops at its profile."""
-    if routing_key == "stage.failed.v1":
-        return JobUpdate(status="failed", error_code=payload.get("code"), error_message=payload.get("reason"))
-    if routing_key == "dataset.rejected.v1":
-        return JobUpdate(status="failed", error_code=payload.get("code"), error_message=payload.get("message"))
-    if routing_key == "job.progress.v1":
-        stage = payload.get("stage", "")
-        low, high = _STAGE_SPAN.get(stage, (0.0, 1.0))
-        return JobUpdate(status="running", stage=stage, progress=low + (high - low) * float(payload.get("fraction", 0)))
-    if routing_key == "dashboard.ready.v1":
-        return JobUpdate(status="completed", stage="dashboard", progress=1.0,
-                         results={"dashboard_id": payload.get("dashboard_id"), "dashboard_html": payload.get("html"),
-                                  "dashboard_pdf": payload.get("pdf"), "dashboard_zip": payload.get("zip")})
-    if routing_key == "dataset.profiled.v1" and not analysis_job:
-        return JobUpdate(status="completed", stage="profile", progress=1.0,
-                         results={"profile": payload.get("profile"), "quality_score": payload.get("quality_score")})
-    if routing_key in _STAGE_AFTER:
-        stage, progress = _STAGE_AFTER[routing_key]
-        results: dict[str, Any] = {}
-        for key in ("parquet", "ingest_report", "profile", "quality_score", "cleaned_parquet", "cleaned_csv",
-                    "etl_report", "pipeline", "analysis_result", "model_id"):
-            if payload.get(key) is not None:
-                results[key] = payload[key]
-        status: JobStatus = "queued" if routing_key in ("dataset.uploaded.v1", "analysis.requested.v1",
-                                                          "dashboard.requested.v1") else "running"
-        return JobUpdate(status=status, stage=stage, progress=progress, results=results)
-    return JobUpdate()
+    match payload:
+        case StageFailed():
+            return JobUpdate(status="failed", error_code=payload.code, error_message=payload.reason)
+        case DatasetRejected():
+            return JobUpdate(status="failed", error_code=payload.code, error_message=payload.message)
+        case JobProgress():
+            low, high = _STAGE_SPAN.get(payload.stage, (0.0, 1.0))
+            return JobUpdate(status="running", stage=payload.stage, progress=low + (high - low) * payload.fraction)
+        case DashboardReady():
+            return JobUpdate(status="completed", stage="dashboard", progress=1.0,
+                             results=JobResults(dashboard_id=payload.dashboard_id, dashboard_html=payload.html,
+                                                dashboard_pdf=payload.pdf, dashboard_zip=payload.zip))
+        case DatasetProfiled() if not analysis_job:
+            return JobUpdate(status="completed", stage="profile", progress=1.0,
+                             results=JobResults(profile=payload.profile, quality_score=payload.quality_score))
+    after = _STAGE_AFTER.get(type(payload))
+    if after is None:
+        return JobUpdate()
+    stage, progress = after
+    return JobUpdate(status="queued" if isinstance(payload, _REQUESTS) else "running", stage=stage,
+                     progress=progress, results=_carried_results(payload))
 
 
-def ws_message_for(routing_key: str, payload: dict[str, Any], *, job_id: str, kind: str,
-                   progress: float | None) -> dict[str, Any] | None:
+def _text(value: uuid.UUID | None) -> str | None:
+    return None if value is None else str(value)
+
+
+def ws_message_for(payload: EventPayload, *, job_id: str, kind: str, progress: float | None) -> dict[str, Any] | None:
     """The progress-stream message for an event, or None when the stream says nothing of it."""
     base: dict[str, Any] = {"job_id": job_id}
-    if routing_key in ("stage.failed.v1", "dataset.rejected.v1"):
-        return {**base, "type": "error.occurred", "stage": payload.get("stage", "ingest"),
-                "code": payload.get("code"), "message": payload.get("reason") or payload.get("message"),
-                "details": payload.get("details", {})}
-    if routing_key == "dashboard.ready.v1":
-        return {**base, "type": "dashboard.ready", "dashboard_id": payload.get("dashboard_id"), "progress": 1.0}
-    if routing_key == "analysis.completed.v1":
-        return {**base, "type": "analysis.completed", "analysis_id": job_id, "model_id": payload.get("model_id"),
-                "progress": progress}
-    if routing_key == "job.progress.v1":
-        stage = payload.get("stage")
-        kind_type = "upload.progress" if stage in ("gateway", "ingest") else "analysis.progress"
-        return {**base, "type": kind_type, "stage": stage, "progress": progress,
-                "stage_progress": payload.get("fraction"), "message": payload.get("message", "")}
-    if routing_key in ("dataset.uploaded.v1", "dataset.ingested.v1"):
-        return {**base, "type": "upload.progress", "stage": "ingest",
-                "progress": progress, "message": "stored" if routing_key == "dataset.uploaded.v1" else "ingested",
-                "row_count": payload.get("row_count")}
-    if routing_key in ("analysis.requested.v1", "dashboard.requested.v1") or (
-        routing_key == "dataset.profiled.v1" and kind == "analysis"
-    ):
-        if routing_key == "dataset.profiled.v1":
+    match payload:
+        case StageFailed():
+            return {**base, "type": "error.occurred", "stage": payload.stage, "code": payload.code,
+                    "message": payload.reason, "details": {}}
+        case DatasetRejected():
+            return {**base, "type": "error.occurred", "stage": "ingest", "code": payload.code,
+                    "message": payload.message, "details": payload.details}
+        case DashboardReady():
+            return {**base, "type": "dashboard.ready", "dashboard_id": str(payload.dashboard_id), "progress": 1.0}
+        case AnalysisCompleted():
+            return {**base, "type": "analysis.completed", "analysis_id": job_id, "model_id": _text(payload.model_id),
+                    "progress": progress}
+        case JobProgress():
+            kind_type = "upload.progress" if payload.stage in ("gateway", "ingest") else "analysis.progress"
+            return {**base, "type": kind_type, "stage": payload.stage, "progress": progress,
+                    "stage_progress": payload.fraction, "message": payload.message}
+        case DatasetUploaded():
+            return {**base, "type": "upload.progress", "stage": "ingest", "progress": progress, "message": "stored",
+                    "row_count": None}
+        case DatasetIngested():
+            return {**base, "type": "upload.progress", "stage": "ingest", "progress": progress,
+                    "message": "ingested", "row_count": payload.row_count}
+        case AnalysisRequested() | DashboardRequested():
+            return {**base, "type": "analysis.started", "progress": progress}
+        case DatasetProfiled() if kind == "analysis":
             return {**base, "type": "analysis.progress", "stage": "profile", "progress": progress,
-                    "message": "profiled", "quality_score": payload.get("quality_score")}
-        return {**base, "type": "analysis.started", "progress": progress}
-    if routing_key == "dataset.profiled.v1":  # an upload job ends with its profile
-        return {**base, "type": "upload.progress", "stage": "profile", "progress": 1.0,
-                "message": "profiled", "quality_score": payload.get("quality_score")}
-    if routing_key == "dataset.transformed.v1":
-        return {**base, "type": "analysis.progress", "stage": "etl", "progress": progress, "message": "cleaned"}
+                    "message": "profiled", "quality_score": payload.quality_score}
+        case DatasetProfiled():  # an upload job ends with its profile
+            return {**base, "type": "upload.progress", "stage": "profile", "progress": 1.0,
+                    "message": "profiled", "quality_score": payload.quality_score}
+        case DatasetTransformed():
+            return {**base, "type": "analysis.progress", "stage": "etl", "progress": progress, "message": "cleaned"}
     return None

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 import uuid
@@ -29,10 +28,12 @@ from shared_contracts.events import (
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ..adapters import repository
+from ..adapters.notifier import SubscriptionLost
 from ..adapters.upload import UploadRejected, receive_upload
-from ..domain.jobs import TERMINAL
+from ..domain.jobs import TERMINAL, JobResults
 from ..domain.responses import error_body, success_body
 from ..domain.sniff import check_upload_head
+from ..service_layer.uploads import wait_for_ingest_verdict
 
 __all__ = ["add_routes"]
 
@@ -100,16 +101,24 @@ def _dataset_view(row: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def _results(row: dict[str, Any]) -> JobResults:
+    return JobResults.model_validate(row.get("results") or {})
+
+
 def _job_view(row: dict[str, Any]) -> dict[str, Any]:
-    results = row.get("results") or {}
+    results = _results(row)
     return {
         "id": row["job_id"], "kind": row["kind"], "dataset_id": row["dataset_id"], "status": row["status"],
         "stage": row.get("stage"), "progress": row.get("progress"), "options": row.get("options"),
         "error": {"code": row["error_code"], "message": row["error_message"]} if row.get("error_code") else None,
-        "dashboard_id": results.get("dashboard_id"), "model_id": results.get("model_id"),
-        "quality_score": results.get("quality_score"),
+        "dashboard_id": _text(results.dashboard_id), "model_id": _text(results.model_id),
+        "quality_score": results.quality_score,
         "created_at": row["created_at"], "updated_at": row["updated_at"],
     }
+
+
+def _text(value: uuid.UUID | None) -> str | None:
+    return None if value is None else str(value)
 
 
 async def _emit(conn: Any, job_id: uuid.UUID, payload: Any) -> None:
@@ -156,24 +165,21 @@ def _upload_options(fields: dict[str, str]) -> tuple[IngestOptions, AnalysisOpti
 
 async def _wait_for_ingest(runtime: Runtime, job_id: uuid.UUID, dataset_id: uuid.UUID,
                            timeout_s: float) -> dict[str, Any] | None:
-    """Wait until ingest accepted or rejected the upload; None when it is still working."""
-    deadline = asyncio.get_running_loop().time() + timeout_s
-    subscription = runtime.extras["notifier"].subscribe(str(job_id))
+    """Wait until ingest accepted or rejected the upload; None when it is still working.
+
+    The dataset and its event are committed by now, so nothing here may turn the answer into an error
+    (a client would retry and upload a duplicate): any failure of the wait answers "still reading".
+    """
+    async def read_dataset() -> dict[str, Any] | None:
+        async with runtime.pool.connection() as conn:
+            return await repository.get_dataset(conn, dataset_id)
+
     try:
-        await subscription.__anext__()
-        while True:
-            async with runtime.pool.connection() as conn:
-                row = await repository.get_dataset(conn, dataset_id)
-            if row is not None and row["status"] != "uploaded":
-                return row
-            if asyncio.get_running_loop().time() > deadline:
-                return None
-            try:
-                await asyncio.wait_for(subscription.__anext__(), timeout=1.0)
-            except TimeoutError:
-                pass
-    finally:
-        await subscription.aclose()
+        return await wait_for_ingest_verdict(runtime.extras["notifier"], str(job_id), read_dataset,
+                                             timeout_s=timeout_s)
+    except Exception:
+        log.exception("waiting for the ingest of job %s failed; answering that it is still reading", job_id)
+        return None
 
 
 def add_routes(app: FastAPI) -> None:
@@ -342,10 +348,9 @@ def add_routes(app: FastAPI) -> None:
         """An analysis' status, stage and progress, and its results once complete."""
         row = await _job_or_404(request, analysis_id)
         view = _job_view(row)
-        results = row.get("results") or {}
-        if row["status"] == "completed" and results.get("analysis_result"):
-            ref = ArtifactRef.model_validate(results["analysis_result"])
-            view["results"] = json.loads(_runtime(request).store.read_bytes(ref))
+        results = _results(row)
+        if row["status"] == "completed" and results.analysis_result is not None:
+            view["results"] = json.loads(_runtime(request).store.read_bytes(results.analysis_result))
         return ok(request, view)
 
     @router.get("/jobs/{job_id}")
@@ -358,8 +363,9 @@ def add_routes(app: FastAPI) -> None:
         """Re-render the dashboard of a finished analysis (another theme, or with its PDF)."""
         runtime = _runtime(request)
         job = await _job_or_404(request, str(body.analysis_id))
-        results = job.get("results") or {}
-        if job["status"] != "completed" or not results.get("analysis_result"):
+        results = _results(job)
+        if (job["status"] != "completed" or results.analysis_result is None or results.profile is None
+                or results.cleaned_parquet is None):
             raise ApiError(409, "analysis_not_ready", "The analysis has not completed yet.", field="analysis_id")
         job_id = uuid.uuid4()
         dataset_id = uuid.UUID(job["dataset_id"])
@@ -367,10 +373,8 @@ def add_routes(app: FastAPI) -> None:
             await repository.insert_job(conn, job_id=job_id, kind="dashboard", dataset_id=dataset_id,
                                         options=body.model_dump(mode="json"), parent_job_id=body.analysis_id)
             await _emit(conn, job_id, DashboardRequested(
-                dataset_id=dataset_id, analysis_result=ArtifactRef.model_validate(results["analysis_result"]),
-                profile=ArtifactRef.model_validate(results["profile"]),
-                etl_report=ArtifactRef.model_validate(results["etl_report"]),
-                cleaned_parquet=ArtifactRef.model_validate(results["cleaned_parquet"]),
+                dataset_id=dataset_id, analysis_result=results.analysis_result, profile=results.profile,
+                etl_report=results.etl_report, cleaned_parquet=results.cleaned_parquet,
                 pdf=body.pdf, theme=body.theme))
         runtime.relay.notify()
         return ok(request, {"job_id": str(job_id), "status": "queued"}, 202)
@@ -396,27 +400,27 @@ def add_routes(app: FastAPI) -> None:
         runtime = _runtime(request)
         if body.analysis_id is None and body.dataset_id is None:
             raise ApiError(422, "validation_error", "Give analysis_id or dataset_id.", field="analysis_id")
-        refs: dict[str, Any] = {}
+        refs: dict[str, ArtifactRef | None] = {}
         if body.analysis_id is not None:
             job = await _job_or_404(request, str(body.analysis_id))
             if job["status"] != "completed":
                 raise ApiError(409, "analysis_not_ready", "The analysis has not completed yet.", field="analysis_id")
-            results = job.get("results") or {}
-            refs = {"csv": results.get("cleaned_csv"), "parquet": results.get("cleaned_parquet"),
-                    "html": results.get("dashboard_html"), "pdf": results.get("dashboard_pdf"),
-                    "zip": results.get("dashboard_zip"), "profile": results.get("profile"),
-                    "analysis": results.get("analysis_result"), "etl_report": results.get("etl_report"),
-                    "pipeline": results.get("pipeline")}
+            results = _results(job)
+            refs = {"csv": results.cleaned_csv, "parquet": results.cleaned_parquet, "html": results.dashboard_html,
+                    "pdf": results.dashboard_pdf, "zip": results.dashboard_zip, "profile": results.profile,
+                    "analysis": results.analysis_result, "etl_report": results.etl_report,
+                    "pipeline": results.pipeline}
         else:
             row = await _dataset_or_404(request, str(body.dataset_id))
-            refs = {"parquet": row.get("parquet"), "profile": row.get("profile")}
+            refs = {name: ArtifactRef.model_validate(row[name]) if row.get(name) else None
+                    for name in ("parquet", "profile")}
         ref = refs.get(body.format)
-        if not ref:
+        if ref is None:
             hint = " Request the dashboard again with pdf=true." if body.format == "pdf" else ""
             raise ApiError(409, "export_unavailable", f"No {body.format} export exists for this request.{hint}",
                            field="format")
         try:
-            content = runtime.store.read_bytes(ArtifactRef.model_validate(ref))
+            content = runtime.store.read_bytes(ref)
         except ArtifactNotFound as exc:
             raise ApiError(410, "export_gone", "The stored result is no longer available.") from exc
         name = {"csv": "cleaned.csv", "parquet": "cleaned.parquet", "html": "dashboard.html", "pdf": "report.pdf",
@@ -462,39 +466,41 @@ def add_routes(app: FastAPI) -> None:
                                        "message": "Connect with ?job_id=<id of an upload or analysis>."})
             await websocket.close(code=4400)
             return
-        subscription = runtime.extras["notifier"].subscribe(job_id)
         try:
-            await subscription.__anext__()  # subscribed before the snapshot: nothing falls in between
-            async with runtime.pool.connection() as conn:
-                job = await repository.get_job(conn, job_uuid)
-            if job is None:
-                await websocket.send_json({"type": "error.occurred", "code": "not_found",
-                                           "message": f"No job has the id {job_id}."})
-                await websocket.close(code=4404)
-                return
-            await websocket.send_json({"type": "job.snapshot", **_job_view(job)})
-            if job["status"] in TERMINAL:
-                await _send_terminal(websocket, job)
-                await websocket.close()
-                return
-            async for message in subscription:
-                if message:
+            async with runtime.extras["notifier"].subscribe(job_id) as subscription:
+                # subscribed before the snapshot: nothing falls in between
+                async with runtime.pool.connection() as conn:
+                    job = await repository.get_job(conn, job_uuid)
+                if job is None:
+                    await websocket.send_json({"type": "error.occurred", "code": "not_found",
+                                               "message": f"No job has the id {job_id}."})
+                    await websocket.close(code=4404)
+                    return
+                await websocket.send_json({"type": "job.snapshot", **_job_view(job)})
+                if job["status"] in TERMINAL:
+                    await _send_terminal(websocket, job)
+                    await websocket.close()
+                    return
+                async for message in subscription:
                     await websocket.send_json(message)
                     if message.get("status") in TERMINAL:
                         await websocket.close()
                         return
         except WebSocketDisconnect:
             return
-        finally:
-            await subscription.aclose()
+        except SubscriptionLost as exc:
+            log.warning("progress stream of job %s lost its notifications: %s", job_id, exc)
+            await websocket.send_json({"type": "error.occurred", "job_id": job_id, "code": "progress_unavailable",
+                                       "message": "Progress updates are unavailable; poll GET /api/v1/jobs/{id}."})
+            await websocket.close(code=1011)
 
     async def _send_terminal(websocket: WebSocket, job: dict[str, Any]) -> None:
-        results = job.get("results") or {}
+        results = _results(job)
         if job["status"] == "failed":
             await websocket.send_json({"type": "error.occurred", "job_id": job["job_id"], "status": "failed",
                                        "code": job.get("error_code"), "message": job.get("error_message")})
-        elif results.get("dashboard_id"):
+        elif results.dashboard_id is not None:
             await websocket.send_json({"type": "dashboard.ready", "job_id": job["job_id"], "status": "completed",
-                                       "dashboard_id": results["dashboard_id"], "progress": 1.0})
+                                       "dashboard_id": str(results.dashboard_id), "progress": 1.0})
 
     app.include_router(router)

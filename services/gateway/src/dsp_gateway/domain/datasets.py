@@ -1,0 +1,76 @@
+"""The gateway's read model of datasets: what each event changes in a dataset row."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from shared_contracts import ArtifactRef, EventPayload
+from shared_contracts.events import (
+    ColumnSummary,
+    DatasetIngested,
+    DatasetProfiled,
+    DatasetRejected,
+    StageFailed,
+)
+
+__all__ = ["DatasetStatus", "DatasetUpdate", "dataset_update_for"]
+
+DatasetStatus = Literal["uploaded", "ingested", "profiled", "rejected", "failed"]
+
+
+@dataclass(frozen=True)
+class DatasetUpdate:
+    """The new state of a dataset row; fields left None keep their value."""
+
+    status: DatasetStatus
+    parquet: ArtifactRef | None = None
+    ingest_report: ArtifactRef | None = None
+    row_count: int | None = None
+    columns: tuple[ColumnSummary, ...] | None = None
+    profile: ArtifactRef | None = None
+    quality_score: float | None = None
+    error: dict[str, Any] | None = None
+    delete_raw: bool = False
+
+    def stored(self) -> dict[str, Any]:
+        """Column name -> JSON-ready value, for the fields this update sets."""
+        out: dict[str, Any] = {"status": self.status}
+        for name in ("parquet", "ingest_report", "profile"):
+            ref = getattr(self, name)
+            if ref is not None:
+                out[name] = ref.model_dump(mode="json")
+        if self.row_count is not None:
+            out["row_count"] = self.row_count
+        if self.columns is not None:
+            out["columns"] = [c.model_dump(mode="json") for c in self.columns]
+        if self.quality_score is not None:
+            out["quality_score"] = self.quality_score
+        if self.error is not None:
+            out["error"] = self.error
+        return out
+
+
+def dataset_update_for(payload: EventPayload, *, upload_job: bool, current: DatasetStatus | None) -> DatasetUpdate | None:
+    """The change an event makes to its dataset, given the dataset's status now (None: no such dataset).
+
+    Only an upload job's failure marks its dataset: an analysis failing later leaves the dataset usable.
+    A rejection is the more precise verdict, so the stage.failed that accompanies it must not hide it,
+    and nothing overwrites a dataset that reached its profile.
+    """
+    if current is None:
+        return None
+    match payload:
+        case DatasetIngested():
+            return DatasetUpdate(status="ingested", parquet=payload.parquet, ingest_report=payload.ingest_report,
+                                 row_count=payload.row_count, columns=tuple(payload.columns))
+        case DatasetProfiled():
+            return DatasetUpdate(status="profiled", profile=payload.profile, quality_score=payload.quality_score)
+        case DatasetRejected() if upload_job and current != "profiled":
+            # nothing half-written stays behind: the raw upload of a rejected dataset is removed
+            return DatasetUpdate(status="rejected", delete_raw=True,
+                                 error={"code": payload.code, "message": payload.message, "details": payload.details})
+        case StageFailed() if upload_job and current not in ("profiled", "rejected"):
+            return DatasetUpdate(status="failed", error={"code": payload.code, "message": payload.reason,
+                                                         "details": {}})
+    return None
