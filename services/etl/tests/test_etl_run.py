@@ -131,6 +131,27 @@ def test_target_encoding_is_fitted_on_the_training_split_only(tmp_path, dataset)
         assert enc["mapping"][island] == pytest.approx((s + 10 * enc["prior"]) / (n + 10))
 
 
+def test_split_rows_are_the_cleaned_rows_in_order_with_their_source_rows(tmp_path, dataset):
+    # Repeated rows and missing targets make the cleaned table shorter than the input.
+    frame = dataset("penguins")
+    frame = pl.concat([frame, frame.slice(10, 5)])
+    config = EtlConfig.model_validate({"columns": {"island": {"encode": "target"}}, "split": {"holdout_fraction": 0.3}})
+    result = _run(tmp_path, frame, "sex", config=config)
+    split = pl.read_parquet(result.paths["split"])
+    out = pl.read_parquet(result.paths["parquet"])
+    expected_rows = frame.unique(maintain_order=True).filter(pl.col("sex").is_not_null()).height
+    assert out.height == split.height == expected_rows < frame.height
+    assert split["source_row"].is_unique().all()
+    # Row k of split.parquet is row k of cleaned.parquet: the replay of input row source_row[k].
+    replayed = apply_pipeline(result.pipeline, frame[split["source_row"].to_list()].lazy()).collect()
+    assert replayed.equals(out)
+    # The encoder was fitted on the is_train input rows alone.
+    train = frame[split.filter("is_train")["source_row"].to_list()]
+    enc = next(s for s in result.pipeline.steps if s.step.kind == "encode").state["columns"]["island"]["encodings"][0]
+    assert enc["class"] == "male"
+    assert enc["prior"] == pytest.approx((train["sex"] == "male").mean())
+
+
 def test_a_missing_value_code_is_nulled_then_imputed(tmp_path):
     values = [float(v) for v in range(20, 80)] * 3 + [-999.0] * 4
     frame = pl.DataFrame({"age": values, "y": list(range(len(values)))})

@@ -75,8 +75,11 @@ def run_etl(
     target
         Column to predict. When the plan has target-dependent steps (target encoding), the
         pipeline is fitted on a deterministic training split only (``config.split``); the split
-        of every output row is written to ``split.parquet`` (column ``is_train``) so that the
-        model is evaluated on rows the encoding never saw.
+        of every output row is written to ``split.parquet`` so that the model is evaluated on
+        rows the encoding never saw. Its row ``k`` describes row ``k`` of ``cleaned.parquet``
+        (same count, same order; rows the plan drops have no entry): ``is_train`` and
+        ``source_row``, the index of the input row it came from. Pass it on as
+        ``dsp_ml.domain.analyze(..., split=paths["split"])``.
     formats
         Export formats; Parquet is always written, CSV (formula-defused) on request.
     progress

@@ -17,6 +17,7 @@ AnalysisErrorCode = Literal[
     "model_tampered",
     "model_not_found",
     "bad_prediction_input",
+    "split_mismatch",
 ]
 
 
