@@ -17,7 +17,7 @@ from shared_contracts.etl import ColumnStats, EtlPlan, EtlStep, FittedPipeline, 
 from shared_contracts.progress import ProgressFn
 
 from .plugins import PluginError, TransformPlugin, check_state, discover_plugins
-from .steps import STEP_IMPLS, Aggregations, ApplyContext, StepImpl
+from .steps import STEP_IMPLS, Aggregations, ApplyContext, StepImpl, select_per_key
 
 __all__ = ["RowMode", "apply_pipeline", "fit_pipeline"]
 
@@ -115,29 +115,30 @@ def _apply_step(
 # --- statistics for lineage --------------------------------------------------------------------------
 
 
-def _stats_exprs(column: str, dtype: pl.DataType, key: str) -> dict[str, pl.Expr]:
+def _stats_exprs(column: str, dtype: pl.DataType) -> dict[str, pl.Expr]:
+    """The aggregations of a column's lineage statistics, by ``ColumnStats`` field."""
     col = pl.col(column)
     nulls = col.null_count()
     if dtype.is_float():
         nulls = nulls + col.is_nan().sum()
-    exprs = {f"{key}\0nulls": nulls}
+    exprs = {"nulls": nulls}
     if not dtype.is_float():
         # Distinct counts of continuous values say little and cost a hash of every value.
-        exprs[f"{key}\0distinct"] = col.approx_n_unique()
+        exprs["distinct"] = col.approx_n_unique()
     if dtype == pl.Boolean:
-        exprs[f"{key}\0mean"] = col.cast(pl.Float64).mean()
+        exprs["mean"] = col.cast(pl.Float64).mean()
     elif dtype.is_numeric():
         x = col.cast(pl.Float64)
         x = x.filter(x.is_finite())
-        exprs |= {f"{key}\0mean": x.mean(), f"{key}\0std": x.std(), f"{key}\0min": x.min(), f"{key}\0max": x.max()}
+        exprs |= {"mean": x.mean(), "std": x.std(), "min": x.min(), "max": x.max()}
     elif dtype.is_temporal() or dtype == pl.String:
-        exprs |= {f"{key}\0min": col.min().cast(pl.String), f"{key}\0max": col.max().cast(pl.String)}
+        exprs |= {"min": col.min().cast(pl.String), "max": col.max().cast(pl.String)}
     return exprs
 
 
-def _stats_from(values: dict[str, Any], dtype: pl.DataType, key: str) -> ColumnStats:
+def _stats_from(values: dict[str, Any], dtype: pl.DataType) -> ColumnStats:
     def num(name: str) -> Any:
-        v = values.get(f"{key}\0{name}")
+        v = values.get(name)
         if isinstance(v, float) and v != v:
             return None
         return v
@@ -153,15 +154,32 @@ def _stats_from(values: dict[str, Any], dtype: pl.DataType, key: str) -> ColumnS
     )
 
 
+@dataclass(frozen=True)
+class _Pass:
+    """One select over the data: the row count, the fits' aggregations and lineage statistics."""
+
+    fits: dict[int, Aggregations] = field(default_factory=dict)
+    stats: dict[str, dict[str, pl.Expr]] = field(default_factory=dict)
+
+    def run(self, lf: pl.LazyFrame) -> tuple[int, dict[int, dict[str, tuple[Any, ...]]], dict[str, dict[str, Any]]]:
+        """Row count, each fit's values per column, and each column's statistics by field."""
+        request: dict[tuple[Any, ...], tuple[pl.Expr, ...]] = {("rows",): (pl.len(),)}
+        for i, fit in self.fits.items():
+            request |= {("fit", i, c): exprs for c, exprs in fit.exprs.items()}
+        for c, fields in self.stats.items():
+            request[("stats", c)] = tuple(fields.values())
+        values = select_per_key(lf, request)
+        fit_values = {i: {c: values[("fit", i, c)] for c in fit.exprs} for i, fit in self.fits.items()}
+        stats = {c: dict(zip(fields, values[("stats", c)], strict=True)) for c, fields in self.stats.items()}
+        return int(values[("rows",)][0]), fit_values, stats
+
+
 def column_stats(lf: pl.LazyFrame, columns: list[str] | None = None) -> tuple[int, dict[str, ColumnStats]]:
     """Row count and the lineage statistics of ``columns`` (default all) in one pass."""
     schema = _schema(lf)
     cols = [c for c in (columns if columns is not None else list(schema)) if c in schema]
-    exprs: dict[str, pl.Expr] = {"\0len": pl.len()}
-    for i, c in enumerate(cols):
-        exprs |= _stats_exprs(c, schema[c], f"s{i}")
-    row = lf.select(**exprs).collect().row(0, named=True)
-    return int(row["\0len"]), {c: _stats_from(row, schema[c], f"s{i}") for i, c in enumerate(cols)}
+    rows, _, stats = _Pass(stats={c: _stats_exprs(c, schema[c]) for c in cols}).run(lf)
+    return rows, {c: _stats_from(stats[c], schema[c]) for c in cols}
 
 
 @dataclass
@@ -231,33 +249,28 @@ def _fit(
 
     def flush() -> None:
         nonlocal lf, schema, fit_rows, first_flush
-        exprs: dict[str, pl.Expr] = {}
-        for i, fit in pending:
-            if isinstance(fit, Aggregations):
-                exprs |= {f"{i}\1{k}": e for k, e in fit.exprs.items()}
-        stat_cols: list[str] = []
+        stat_exprs: dict[str, dict[str, pl.Expr]] = {}
         if tracker is not None:
             wanted = set(tracker.pending_columns())
             for i, _ in pending:
                 wanted |= {c for c in plan.steps[i].columns if c in schema}
-            stat_cols = sorted(c for c in wanted if c in schema)
-            for j, c in enumerate(stat_cols):
-                exprs |= _stats_exprs(c, schema[c], f"s{j}")
-        values: dict[str, Any] = {}
-        if exprs or tracker is not None or first_flush:
-            values = lf.select(**exprs, **{"\0len": pl.len()}).collect().row(0, named=True)
-        rows = int(values.get("\0len", fit_rows))
+            stat_exprs = {c: _stats_exprs(c, schema[c]) for c in sorted(wanted) if c in schema}
+        one_pass = _Pass(fits={i: fit for i, fit in pending if isinstance(fit, Aggregations)}, stats=stat_exprs)
+        rows = fit_rows
+        fit_values: dict[int, dict[str, tuple[Any, ...]]] = {i: {} for i in one_pass.fits}
+        measured: dict[str, dict[str, Any]] = {}
+        if any(fit.exprs for fit in one_pass.fits.values()) or tracker is not None or first_flush:
+            rows, fit_values, measured = one_pass.run(lf)
         if first_flush:
             fit_rows = rows
             first_flush = False
-        stats = {c: _stats_from(values, schema[c], f"s{j}") for j, c in enumerate(stat_cols)}
+        stats = {c: _stats_from(values, schema[c]) for c, values in measured.items()}
         if tracker is not None:
             tracker.measure_after(rows, stats)
         for i, fit in pending:
             step = plan.steps[i]
             if isinstance(fit, Aggregations):
-                own = {k.split("\1", 1)[1]: v for k, v in values.items() if k.startswith(f"{i}\1")}
-                state = fit.finish(own)
+                state = fit.finish(fit_values[i])
             elif callable(fit):
                 try:
                     state = fit(lf)
