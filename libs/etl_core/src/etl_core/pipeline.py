@@ -65,6 +65,25 @@ def _is_row_filter(step: EtlStep, impl: StepImpl | None) -> bool:
     return impl.row_filter
 
 
+def _target_dependent(step: EtlStep) -> bool:
+    """Whether the step's fit may learn from the target (target encoding; plugins, which see it)."""
+    return step.kind == "plugin" or (step.kind == "encode" and step.params.get("method") == "target")
+
+
+def _split_point(plan: EtlPlan) -> int:
+    """Index of the first step fitted on the training rows only.
+
+    Steps before it see every row: the deduplications (which compare a row with the rows before
+    it, whatever their split) and what precedes them, as long as no target-dependent step does.
+    A row that repeats a training row is then dropped before any fit sees the copy, so that no
+    held-back row has a twin the target encoding learned from.
+    """
+    first_target = next((i for i, s in enumerate(plan.steps) if _target_dependent(s)), len(plan.steps))
+    shared = [i for i, s in enumerate(plan.steps[:first_target])
+              if s.kind in STEP_IMPLS and not STEP_IMPLS[s.kind].row_local]
+    return shared[-1] + 1 if shared else 0
+
+
 def _modifies_in_place(step: EtlStep) -> bool:
     if step.kind in _ADD_ONLY:
         return False
@@ -234,11 +253,20 @@ def _fit(
     tracker: _Tracker | None,
     progress: ProgressFn | None,
     low_memory: bool = False,
+    train_rows: pl.Expr | None = None,
+    row_column: str | None = None,
 ) -> tuple[FittedPipeline, pl.LazyFrame]:
+    """Fit ``plan``; with ``train_rows`` (a mask over the passthrough ``row_column`` of ``data``)
+    only the steps from :func:`_split_point` on, and each of their fits, see the training rows alone."""
     target = target if target is not None else plan.target
+    split_at = _split_point(plan) if train_rows is not None else None
     lf = data
+    if split_at == 0 and train_rows is not None:
+        lf = lf.filter(train_rows)
+    if row_column is not None and split_at == 0:
+        lf = lf.drop(row_column)
     schema = _schema(lf)
-    input_schema = dict(schema)
+    input_schema = {c: t for c, t in schema.items() if c != row_column}
     plugins = _PluginBox(plan.plugins_dir)
     fitted: list[FittedStep | None] = [None] * len(plan.steps)
     pending: list[tuple[int, Any]] = []
@@ -326,7 +354,22 @@ def _fit(
         pending.clear()
         written.clear()
 
+    def split() -> None:
+        nonlocal lf, schema, first_flush
+        assert train_rows is not None
+        if pending:
+            flush()
+        if tracker is not None and (tracker.awaiting_after or tracker.awaiting_rows):
+            flush()  # the shared steps' "after", measured on every row like their "before"
+        lf = lf.filter(train_rows)
+        if row_column is not None:
+            lf = lf.drop(row_column)
+        schema = _schema(lf)
+        first_flush = True  # fit_rows counts the training rows
+
     for i, step in enumerate(plan.steps):
+        if split_at is not None and i == split_at and i > 0:
+            split()
         impl = STEP_IMPLS.get(step.kind)
         if step.kind == "plugin":
             if pending:
@@ -349,6 +392,8 @@ def _fit(
         written.update(step.columns)
         if _is_row_filter(step, impl):
             flush()
+    if split_at is not None and split_at >= len(plan.steps) > 0:
+        split()
     if pending or first_flush:
         flush()
     pipeline = FittedPipeline(
