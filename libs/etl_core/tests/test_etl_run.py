@@ -6,6 +6,7 @@ import polars as pl
 import pytest
 from etl_core import apply_pipeline, run_etl
 from etl_core.quick_profile import quick_profile
+from etl_core.run import train_mask
 from shared_contracts.etl import EtlConfig, EtlReport, FittedPipeline
 
 ROW_DROPPING = {"dedupe", "drop_rows_missing"}
@@ -131,6 +132,54 @@ def test_target_encoding_is_fitted_on_the_training_split_only(tmp_path, dataset)
         assert enc["mapping"][island] == pytest.approx((s + 10 * enc["prior"]) / (n + 10))
 
 
+def test_split_rows_are_the_cleaned_rows_in_order_with_their_source_rows(tmp_path, dataset):
+    # Repeated rows and missing targets make the cleaned table shorter than the input.
+    frame = dataset("penguins")
+    frame = pl.concat([frame, frame.slice(10, 5)])
+    config = EtlConfig.model_validate({"columns": {"island": {"encode": "target"}}, "split": {"holdout_fraction": 0.3}})
+    result = _run(tmp_path, frame, "sex", config=config)
+    split = pl.read_parquet(result.paths["split"])
+    out = pl.read_parquet(result.paths["parquet"])
+    expected_rows = frame.unique(maintain_order=True).filter(pl.col("sex").is_not_null()).height
+    assert out.height == split.height == expected_rows < frame.height
+    assert split["source_row"].is_unique().all()
+    # Row k of split.parquet is row k of cleaned.parquet: the replay of input row source_row[k].
+    replayed = apply_pipeline(result.pipeline, frame[split["source_row"].to_list()].lazy()).collect()
+    assert replayed.equals(out)
+    # The encoder was fitted on the is_train input rows alone.
+    train = frame[split.filter("is_train")["source_row"].to_list()]
+    enc = next(s for s in result.pipeline.steps if s.step.kind == "encode").state["columns"]["island"]["encodings"][0]
+    assert enc["class"] == "male"
+    assert enc["prior"] == pytest.approx((train["sex"] == "male").mean())
+    [lineage] = [e for e in result.report.lineage if e.kind == "encode"]
+    assert lineage.rows_before == train.height
+
+
+def test_a_held_back_row_repeated_among_training_rows_is_not_learned_from(tmp_path, dataset):
+    frame = dataset("penguins").drop_nulls("sex")
+    config = EtlConfig.model_validate({"columns": {"island": {"encode": "target"}}, "split": {"holdout_fraction": 0.5}})
+    (tmp_path / "first").mkdir()
+    held_back = pl.read_parquet(_run(tmp_path / "first", frame, "sex", config=config).paths["split"])
+    # Copies, at the end of the table, of rows the split holds back; some copies land in training.
+    copies = frame[held_back.filter(~pl.col("is_train"))["source_row"].head(40).to_list()]
+    repeated = pl.concat([frame, copies])
+    result = _run(tmp_path, repeated, "sex", config=config)
+    split = pl.read_parquet(result.paths["split"])
+    is_train = pl.Series(repeated.with_row_index("row").select(
+        train_mask(pl.col("row"), holdout_fraction=0.5, seed=0))).to_list()
+    assert any(is_train[frame.height:]), "no copy fell in the training rows"
+    # The copies repeat earlier rows: deduplication drops them, and the fit never sees them either.
+    assert split["source_row"].max() < frame.height
+    [lineage] = [e for e in result.report.lineage if e.kind == "encode"]
+    assert lineage.rows_before == int(split["is_train"].sum())
+    enc = next(s for s in result.pipeline.steps if s.step.kind == "encode").state["columns"]["island"]["encodings"][0]
+    train = repeated[split.filter("is_train")["source_row"].to_list()]
+    assert enc["prior"] == pytest.approx((train["sex"] == "male").mean())
+    stats = train.group_by("island").agg((pl.col("sex") == "male").sum().alias("s"), pl.len().alias("n"))
+    for island, s, n in stats.iter_rows():
+        assert enc["mapping"][island] == pytest.approx((s + 10 * enc["prior"]) / (n + 10))
+
+
 def test_a_missing_value_code_is_nulled_then_imputed(tmp_path):
     values = [float(v) for v in range(20, 80)] * 3 + [-999.0] * 4
     frame = pl.DataFrame({"age": values, "y": list(range(len(values)))})
@@ -170,6 +219,24 @@ def test_steps_naming_absent_columns_are_reported_as_warnings(tmp_path):
     )
     result = _run(tmp_path, frame, None, config=config)
     assert any("ghost" in w for w in result.report.warnings)
+
+
+def test_streaming_path_with_a_split_keeps_the_same_rows_and_split(tmp_path, dataset, monkeypatch):
+    import etl_core.run as run_module
+    from polars.testing import assert_frame_equal
+
+    frame = dataset("penguins_raw")
+    frame = pl.concat([frame, frame.slice(0, 40)])
+    config = EtlConfig.model_validate({"columns": {"Island": {"encode": "target"}}})
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    in_memory = _run(tmp_path / "a", frame, "Species", config=config)
+    monkeypatch.setattr(run_module, "IN_MEMORY_MAX_BYTES", 0)
+    streamed = _run(tmp_path / "b", frame, "Species", config=config)
+    assert pl.read_parquet(streamed.paths["split"]).equals(pl.read_parquet(in_memory.paths["split"]))
+    # A streamed mean may differ from the in-memory one in the last bit.
+    assert_frame_equal(pl.read_parquet(streamed.paths["parquet"]), pl.read_parquet(in_memory.paths["parquet"]),
+                       check_exact=False, rel_tol=1e-12)
 
 
 def test_streaming_path_for_big_files_gives_the_same_result(tmp_path, dataset, monkeypatch):

@@ -233,3 +233,44 @@ def test_integer_columns_stay_integer_when_filled():
     out = run(frame, step("fill_missing", ["n"], strategy="mean"))
     assert out.schema["n"] == pl.Int64
     assert out["n"].to_list() == [1, 2, 2, 2]
+
+
+def test_one_select_hands_each_key_its_values_in_order():
+    from etl_core.steps import select_per_key
+
+    lf = pl.LazyFrame({"x": [3.0, 1.0, None, 8.0], "y": [1, 2, 3, 4]})
+    values = select_per_key(lf, {
+        ("fit", 0, "x"): (pl.col("x").min(), pl.col("x").max(), pl.col("x").null_count()),
+        ("fit", 1, "x"): (),
+        "y": (pl.col("y").sum(),),
+    })
+    assert values == {("fit", 0, "x"): (1.0, 8.0, 1), ("fit", 1, "x"): (), "y": (10,)}
+    assert select_per_key(lf, {}) == {}
+
+
+def test_a_stored_pipeline_replays_as_its_json_says():
+    from shared_contracts.etl import FittedPipeline
+
+    stored = """{"target": null, "input_schema": {"x": "Float64", "n": "Int64"},
+      "output_schema": {"x": "Float64", "n": "Int64", "x__bin": "Int32", "n__outlier": "Boolean"},
+      "fit_rows": 4, "steps": [
+        {"step": {"kind": "outliers", "columns": ["x"], "params": {"method": "iqr", "action": "cap"},
+                  "reason": "r"}, "state": {"bounds": {"x": [-1.0, 9.0]}}},
+        {"step": {"kind": "outliers", "columns": ["n"], "params": {"method": "zscore", "action": "flag"},
+                  "reason": "r"}, "state": {"bounds": {"n": [0.0, 5.0]}}},
+        {"step": {"kind": "power", "columns": ["x"], "params": {"method": "log"}, "reason": "r"},
+         "state": {"params": {"x": {"shift": 2.0, "lambda": null}}}},
+        {"step": {"kind": "bin", "columns": ["x"], "params": {"n_bins": 2}, "reason": "r"},
+         "state": {"edges": {"x": [1.0]}}},
+        {"step": {"kind": "scale", "columns": ["x", "n"], "params": {"method": "standard"}, "reason": "r"},
+         "state": {"params": {"x": {"center": 1.0, "scale": 0.5}, "n": {"center": 2.0, "scale": 4.0}}}}
+      ]}"""
+    pipeline = FittedPipeline.model_validate_json(stored)
+    frame = pl.DataFrame({"x": [-5.0, 0.0, 20.0, None], "n": [1, 9, -3, 2]})
+    out = apply_pipeline(pipeline, frame.lazy()).collect()
+    logs = [math.log(-1.0 + 2.0), math.log(0.0 + 2.0), math.log(9.0 + 2.0)]
+    assert out["x"].to_list()[:3] == pytest.approx([(v - 1.0) / 0.5 for v in logs])
+    assert out["x"][3] is None
+    assert out["x__bin"].to_list() == [0, 0, 1, None]
+    assert out["n"].to_list() == pytest.approx([(v - 2.0) / 4.0 for v in (1, 9, -3, 2)])
+    assert out["n__outlier"].to_list() == [False, True, True, False]

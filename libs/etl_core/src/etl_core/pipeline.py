@@ -17,7 +17,7 @@ from shared_contracts.etl import ColumnStats, EtlPlan, EtlStep, FittedPipeline, 
 from shared_contracts.progress import ProgressFn
 
 from .plugins import PluginError, TransformPlugin, check_state, discover_plugins
-from .steps import STEP_IMPLS, Aggregations, ApplyContext, StepImpl
+from .steps import STEP_IMPLS, Aggregations, ApplyContext, StepImpl, select_per_key
 
 __all__ = ["RowMode", "apply_pipeline", "fit_pipeline"]
 
@@ -63,6 +63,25 @@ def _is_row_filter(step: EtlStep, impl: StepImpl | None) -> bool:
     if step.kind == "outliers":
         return step.params.get("action") == "remove"
     return impl.row_filter
+
+
+def _target_dependent(step: EtlStep) -> bool:
+    """Whether the step's fit may learn from the target (target encoding; plugins, which see it)."""
+    return step.kind == "plugin" or (step.kind == "encode" and step.params.get("method") == "target")
+
+
+def _split_point(plan: EtlPlan) -> int:
+    """Index of the first step fitted on the training rows only.
+
+    Steps before it see every row: the deduplications (which compare a row with the rows before
+    it, whatever their split) and what precedes them, as long as no target-dependent step does.
+    A row that repeats a training row is then dropped before any fit sees the copy, so that no
+    held-back row has a twin the target encoding learned from.
+    """
+    first_target = next((i for i, s in enumerate(plan.steps) if _target_dependent(s)), len(plan.steps))
+    shared = [i for i, s in enumerate(plan.steps[:first_target])
+              if s.kind in STEP_IMPLS and not STEP_IMPLS[s.kind].row_local]
+    return shared[-1] + 1 if shared else 0
 
 
 def _modifies_in_place(step: EtlStep) -> bool:
@@ -115,29 +134,30 @@ def _apply_step(
 # --- statistics for lineage --------------------------------------------------------------------------
 
 
-def _stats_exprs(column: str, dtype: pl.DataType, key: str) -> dict[str, pl.Expr]:
+def _stats_exprs(column: str, dtype: pl.DataType) -> dict[str, pl.Expr]:
+    """The aggregations of a column's lineage statistics, by ``ColumnStats`` field."""
     col = pl.col(column)
     nulls = col.null_count()
     if dtype.is_float():
         nulls = nulls + col.is_nan().sum()
-    exprs = {f"{key}\0nulls": nulls}
+    exprs = {"nulls": nulls}
     if not dtype.is_float():
         # Distinct counts of continuous values say little and cost a hash of every value.
-        exprs[f"{key}\0distinct"] = col.approx_n_unique()
+        exprs["distinct"] = col.approx_n_unique()
     if dtype == pl.Boolean:
-        exprs[f"{key}\0mean"] = col.cast(pl.Float64).mean()
+        exprs["mean"] = col.cast(pl.Float64).mean()
     elif dtype.is_numeric():
         x = col.cast(pl.Float64)
         x = x.filter(x.is_finite())
-        exprs |= {f"{key}\0mean": x.mean(), f"{key}\0std": x.std(), f"{key}\0min": x.min(), f"{key}\0max": x.max()}
+        exprs |= {"mean": x.mean(), "std": x.std(), "min": x.min(), "max": x.max()}
     elif dtype.is_temporal() or dtype == pl.String:
-        exprs |= {f"{key}\0min": col.min().cast(pl.String), f"{key}\0max": col.max().cast(pl.String)}
+        exprs |= {"min": col.min().cast(pl.String), "max": col.max().cast(pl.String)}
     return exprs
 
 
-def _stats_from(values: dict[str, Any], dtype: pl.DataType, key: str) -> ColumnStats:
+def _stats_from(values: dict[str, Any], dtype: pl.DataType) -> ColumnStats:
     def num(name: str) -> Any:
-        v = values.get(f"{key}\0{name}")
+        v = values.get(name)
         if isinstance(v, float) and v != v:
             return None
         return v
@@ -153,15 +173,32 @@ def _stats_from(values: dict[str, Any], dtype: pl.DataType, key: str) -> ColumnS
     )
 
 
+@dataclass(frozen=True)
+class _Pass:
+    """One select over the data: the row count, the fits' aggregations and lineage statistics."""
+
+    fits: dict[int, Aggregations] = field(default_factory=dict)
+    stats: dict[str, dict[str, pl.Expr]] = field(default_factory=dict)
+
+    def run(self, lf: pl.LazyFrame) -> tuple[int, dict[int, dict[str, tuple[Any, ...]]], dict[str, dict[str, Any]]]:
+        """Row count, each fit's values per column, and each column's statistics by field."""
+        request: dict[tuple[Any, ...], tuple[pl.Expr, ...]] = {("rows",): (pl.len(),)}
+        for i, fit in self.fits.items():
+            request |= {("fit", i, c): exprs for c, exprs in fit.exprs.items()}
+        for c, fields in self.stats.items():
+            request[("stats", c)] = tuple(fields.values())
+        values = select_per_key(lf, request)
+        fit_values = {i: {c: values[("fit", i, c)] for c in fit.exprs} for i, fit in self.fits.items()}
+        stats = {c: dict(zip(fields, values[("stats", c)], strict=True)) for c, fields in self.stats.items()}
+        return int(values[("rows",)][0]), fit_values, stats
+
+
 def column_stats(lf: pl.LazyFrame, columns: list[str] | None = None) -> tuple[int, dict[str, ColumnStats]]:
     """Row count and the lineage statistics of ``columns`` (default all) in one pass."""
     schema = _schema(lf)
     cols = [c for c in (columns if columns is not None else list(schema)) if c in schema]
-    exprs: dict[str, pl.Expr] = {"\0len": pl.len()}
-    for i, c in enumerate(cols):
-        exprs |= _stats_exprs(c, schema[c], f"s{i}")
-    row = lf.select(**exprs).collect().row(0, named=True)
-    return int(row["\0len"]), {c: _stats_from(row, schema[c], f"s{i}") for i, c in enumerate(cols)}
+    rows, _, stats = _Pass(stats={c: _stats_exprs(c, schema[c]) for c in cols}).run(lf)
+    return rows, {c: _stats_from(stats[c], schema[c]) for c in cols}
 
 
 @dataclass
@@ -216,11 +253,20 @@ def _fit(
     tracker: _Tracker | None,
     progress: ProgressFn | None,
     low_memory: bool = False,
+    train_rows: pl.Expr | None = None,
+    row_column: str | None = None,
 ) -> tuple[FittedPipeline, pl.LazyFrame]:
+    """Fit ``plan``; with ``train_rows`` (a mask over the passthrough ``row_column`` of ``data``)
+    only the steps from :func:`_split_point` on, and each of their fits, see the training rows alone."""
     target = target if target is not None else plan.target
+    split_at = _split_point(plan) if train_rows is not None else None
     lf = data
+    if split_at == 0 and train_rows is not None:
+        lf = lf.filter(train_rows)
+    if row_column is not None and split_at == 0:
+        lf = lf.drop(row_column)
     schema = _schema(lf)
-    input_schema = dict(schema)
+    input_schema = {c: t for c, t in schema.items() if c != row_column}
     plugins = _PluginBox(plan.plugins_dir)
     fitted: list[FittedStep | None] = [None] * len(plan.steps)
     pending: list[tuple[int, Any]] = []
@@ -231,33 +277,28 @@ def _fit(
 
     def flush() -> None:
         nonlocal lf, schema, fit_rows, first_flush
-        exprs: dict[str, pl.Expr] = {}
-        for i, fit in pending:
-            if isinstance(fit, Aggregations):
-                exprs |= {f"{i}\1{k}": e for k, e in fit.exprs.items()}
-        stat_cols: list[str] = []
+        stat_exprs: dict[str, dict[str, pl.Expr]] = {}
         if tracker is not None:
             wanted = set(tracker.pending_columns())
             for i, _ in pending:
                 wanted |= {c for c in plan.steps[i].columns if c in schema}
-            stat_cols = sorted(c for c in wanted if c in schema)
-            for j, c in enumerate(stat_cols):
-                exprs |= _stats_exprs(c, schema[c], f"s{j}")
-        values: dict[str, Any] = {}
-        if exprs or tracker is not None or first_flush:
-            values = lf.select(**exprs, **{"\0len": pl.len()}).collect().row(0, named=True)
-        rows = int(values.get("\0len", fit_rows))
+            stat_exprs = {c: _stats_exprs(c, schema[c]) for c in sorted(wanted) if c in schema}
+        one_pass = _Pass(fits={i: fit for i, fit in pending if isinstance(fit, Aggregations)}, stats=stat_exprs)
+        rows = fit_rows
+        fit_values: dict[int, dict[str, tuple[Any, ...]]] = {i: {} for i in one_pass.fits}
+        measured: dict[str, dict[str, Any]] = {}
+        if any(fit.exprs for fit in one_pass.fits.values()) or tracker is not None or first_flush:
+            rows, fit_values, measured = one_pass.run(lf)
         if first_flush:
             fit_rows = rows
             first_flush = False
-        stats = {c: _stats_from(values, schema[c], f"s{j}") for j, c in enumerate(stat_cols)}
+        stats = {c: _stats_from(values, schema[c]) for c, values in measured.items()}
         if tracker is not None:
             tracker.measure_after(rows, stats)
         for i, fit in pending:
             step = plan.steps[i]
             if isinstance(fit, Aggregations):
-                own = {k.split("\1", 1)[1]: v for k, v in values.items() if k.startswith(f"{i}\1")}
-                state = fit.finish(own)
+                state = fit.finish(fit_values[i])
             elif callable(fit):
                 try:
                     state = fit(lf)
@@ -313,7 +354,22 @@ def _fit(
         pending.clear()
         written.clear()
 
+    def split() -> None:
+        nonlocal lf, schema, first_flush
+        assert train_rows is not None
+        if pending:
+            flush()
+        if tracker is not None and (tracker.awaiting_after or tracker.awaiting_rows):
+            flush()  # the shared steps' "after", measured on every row like their "before"
+        lf = lf.filter(train_rows)
+        if row_column is not None:
+            lf = lf.drop(row_column)
+        schema = _schema(lf)
+        first_flush = True  # fit_rows counts the training rows
+
     for i, step in enumerate(plan.steps):
+        if split_at is not None and i == split_at and i > 0:
+            split()
         impl = STEP_IMPLS.get(step.kind)
         if step.kind == "plugin":
             if pending:
@@ -336,6 +392,8 @@ def _fit(
         written.update(step.columns)
         if _is_row_filter(step, impl):
             flush()
+    if split_at is not None and split_at >= len(plan.steps) > 0:
+        split()
     if pending or first_flush:
         flush()
     pipeline = FittedPipeline(

@@ -282,8 +282,9 @@ def plan_etl(profile: Profile | dict[str, Any], *, config: EtlConfig | None = No
         # --- invalid values
         for rule in config.rules:
             if rule.column == name:
-                params = rule.model_dump(exclude={"column"}, exclude_none=True)
-                add("invalid_to_null", [name], f"{name}: values failing the rule {params} -> null", "config", **params)
+                rule_params = rule.model_dump(exclude={"column"}, exclude_none=True)
+                add("invalid_to_null", [name], f"{name}: values failing the rule {rule_params} -> null", "config",
+                    **rule_params)
         if auto and "DISGUISED_MISSING" in col.alerts and col.alerts["DISGUISED_MISSING"].severity != "info":
             sentinels = _sentinels(col.alerts["DISGUISED_MISSING"])
             if sentinels:

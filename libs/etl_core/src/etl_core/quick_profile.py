@@ -73,10 +73,11 @@ def quick_profile(data: pl.DataFrame | pl.LazyFrame) -> Profile:
             x = present.cast(pl.Float64)
             finite = x.filter(x.is_finite())
             q = {p: _f(finite.quantile(p / 100, "linear")) if finite.len() else None for p in (5, 25, 50, 75, 95)}
-            iqr = None if q[25] is None or q[75] is None else q[75] - q[25]
+            q25, q75 = q[25], q[75]
+            iqr = None if q25 is None or q75 is None else q75 - q25
             n_out = 0
-            if iqr is not None:
-                n_out = int(((finite < q[25] - 1.5 * iqr) | (finite > q[75] + 1.5 * iqr)).sum())
+            if q25 is not None and q75 is not None and iqr is not None:
+                n_out = int(((finite < q25 - 1.5 * iqr) | (finite > q75 + 1.5 * iqr)).sum())
             numeric = NumericStats(
                 finite=finite.len(),
                 min=_f(finite.min()), max=_f(finite.max()),
@@ -105,10 +106,10 @@ def quick_profile(data: pl.DataFrame | pl.LazyFrame) -> Profile:
                 numeric_like=int(present.str.contains(_NUMBER).sum()),
             )
             nonblank = present.filter(present.str.strip_chars() != "")
-            if nonblank.len() and nonblank.str.contains(_NUMBER).mean() >= 0.95:
+            if nonblank.len() and (_f(nonblank.str.contains(_NUMBER).mean()) or 0.0) >= 0.95:
                 semantic = "float"
                 alerts.append(Alert(type="NUMBERS_AS_TEXT", columns=[name], severity="warning", message=f"{name} holds numbers as text"))
-            elif nonblank.len() and nonblank.str.contains(_DATE).mean() >= 0.95:
+            elif nonblank.len() and (_f(nonblank.str.contains(_DATE).mean()) or 0.0) >= 0.95:
                 semantic = "datetime" if nonblank.str.contains(r"\d:\d").any() else "date"
                 alerts.append(Alert(type="TYPE_DATE", columns=[name], severity="info", message=f"{name} holds dates as text"))
             elif (strings.mean_length or 0) > 30 and strings.with_spaces > count / 2:

@@ -73,10 +73,15 @@ def run_etl(
     config
         Thresholds and overrides; defaults when omitted.
     target
-        Column to predict. When the plan has target-dependent steps (target encoding), the
-        pipeline is fitted on a deterministic training split only (``config.split``); the split
-        of every output row is written to ``split.parquet`` (column ``is_train``) so that the
-        model is evaluated on rows the encoding never saw.
+        Column to predict. When the plan has target-dependent steps (target encoding), they
+        and every step after the deduplication are fitted on a deterministic training split
+        only (``config.split``); deduplication itself sees every row, so that a held-back row
+        repeated among the training rows is dropped before any fit learns from the copy. The
+        split of every output row is written to ``split.parquet`` so that the model is evaluated
+        on rows the encoding never saw. Its row ``k`` describes row ``k`` of ``cleaned.parquet``
+        (same count, same order; rows the plan drops have no entry): ``is_train`` and
+        ``source_row``, the index of the input row it came from. Pass it on as
+        ``dsp_ml.domain.analyze(..., split=paths["split"])``.
     formats
         Export formats; Parquet is always written, CSV (formula-defused) on request.
     progress
@@ -102,16 +107,17 @@ def run_etl(
     split = _needs_split(plan, target)
     indexed = data.with_row_index(_ROW)
     is_train = train_mask(pl.col(_ROW), holdout_fraction=config.split.holdout_fraction, seed=config.split.seed)
-    fit_data = indexed.filter(is_train).drop(_ROW) if split else data
 
     tracker = _Tracker()
     pipeline, fitted_output = _fit(
         plan,
-        fit_data,
+        indexed if split else data,
         target=target,
         tracker=tracker,
         progress=lambda f, m: report_progress(0.05 + 0.6 * f, m),
         low_memory=low_memory,
+        train_rows=is_train if split else None,
+        row_column=_ROW if split else None,
     )
     report_progress(0.7, "writing cleaned data")
     paths: dict[str, Path] = {}
@@ -141,7 +147,7 @@ def run_etl(
         tracker.measure_after(rows_out, final_stats)
     else:
         # The last steps' "after" describes the training rows like the rest of the lineage.
-        fit_out = replay(pipeline, fit_data, rows="filter")
+        fit_out = replay(pipeline, indexed, rows="filter", passthrough=(_ROW,)).filter(is_train).drop(_ROW)
         train_rows, train_stats = column_stats(fit_out, tracker.pending_columns())
         tracker.measure_after(train_rows, train_stats)
     if "csv" in formats:

@@ -6,18 +6,20 @@ A step kind is a ``StepImpl``: ``fit`` turns a step and the data it sees into a 
 row filters marked ``row_local=False`` (deduplication), so that replaying a fitted pipeline on a
 slice of rows gives the same rows as transforming the whole table.
 
-A fit is either a batch of scalar aggregations (``Aggregations``), which the pipeline merges with
-the aggregations of other steps into one pass over the data, or a function of the lazy frame for
-the few steps that need their own query (group-bys, samples).
+A fit is either a batch of scalar aggregations per column (``Aggregations``), which the pipeline
+merges with the aggregations of other steps into one pass over the data (``select_per_key``), or a
+function of the lazy frame for the few steps that need their own query (group-bys, samples).
+Numeric statistics are learned as small frozen records (``Scaling``, ``Bounds``, ``PowerParams``)
+whose ``to_json``/``from_json`` keep the stored pipeline format.
 """
 
 from __future__ import annotations
 
 import math
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 import polars as pl
@@ -30,8 +32,12 @@ __all__ = [
     "STEP_KINDS",
     "Aggregations",
     "ApplyContext",
+    "Bounds",
+    "PowerParams",
+    "Scaling",
     "StepImpl",
     "feature_name",
+    "select_per_key",
 ]
 
 _TEXT_DTYPES = (pl.String, pl.Categorical, pl.Enum)
@@ -75,12 +81,42 @@ class ApplyContext:
         return column in self.schema
 
 
-@dataclass
-class Aggregations:
-    """Scalar aggregations a fit needs, and how to turn their values into a state."""
+ColumnValues = dict[str, tuple[Any, ...]]
+"""Per column, the values of its aggregations, in the order they were asked for."""
 
-    exprs: dict[str, pl.Expr]
-    finish: Callable[[dict[str, Any]], dict[str, Any]]
+
+@dataclass(frozen=True)
+class Aggregations:
+    """Scalar aggregations a fit needs, per column, and how to turn their values into a state.
+
+    ``exprs`` maps a column to the aggregations its statistics need; ``finish`` receives, for
+    every column of ``exprs``, the values of those aggregations in the same order.
+    """
+
+    exprs: Mapping[str, tuple[pl.Expr, ...]]
+    finish: Callable[[ColumnValues], dict[str, Any]]
+
+
+K = TypeVar("K", bound=Hashable)
+
+
+def select_per_key(lf: pl.LazyFrame, exprs: Mapping[K, Sequence[pl.Expr]]) -> dict[K, tuple[Any, ...]]:
+    """Evaluate the scalar aggregations of every key in one select; values come back per key, in order.
+
+    Examples
+    --------
+    >>> lf = pl.LazyFrame({"x": [1.0, 2.0, 6.0]})
+    >>> select_per_key(lf, {"x": (pl.col("x").min(), pl.col("x").max()), "rows": (pl.len(),)})
+    {'x': (1.0, 6.0), 'rows': (3,)}
+    """
+    flat = [e.alias(f"v{n}") for n, e in enumerate(e for group in exprs.values() for e in group)]
+    row = lf.select(flat).collect().row(0) if flat else ()
+    out: dict[K, tuple[Any, ...]] = {}
+    start = 0
+    for key, group in exprs.items():
+        out[key] = tuple(row[start : start + len(group)])
+        start += len(group)
+    return out
 
 
 Fit = Aggregations | Callable[[pl.LazyFrame], dict[str, Any]] | None
@@ -116,6 +152,10 @@ def _finite_float(value: Any) -> float | None:
         return None
     value = float(value)
     return value if math.isfinite(value) else None
+
+
+def _finite(values: tuple[Any, ...]) -> list[float | None]:
+    return [_finite_float(v) for v in values]
 
 
 def _missing(column: str, dtype: pl.DataType) -> pl.Expr:
@@ -161,7 +201,7 @@ def _cast_fit(step: EtlStep, ctx: ApplyContext) -> Fit:
             values = pl.Series(sample[c][0], dtype=pl.String).str.strip_chars()
             best, best_hits = None, 0
             for fmt in _DATE_FORMATS:
-                hits = values.str.to_datetime(fmt, strict=False).is_not_null().sum()
+                hits = int(values.str.to_datetime(fmt, strict=False).is_not_null().sum())
                 if hits > best_hits:
                     best, best_hits = fmt, hits
             formats[c] = best
@@ -392,7 +432,7 @@ def _fill_fit(step: EtlStep, ctx: ApplyContext) -> Fit:
     cols = _present(step, ctx)
     if strategy == "constant" or not cols:
         return None
-    exprs: dict[str, pl.Expr] = {}
+    exprs: dict[str, tuple[pl.Expr, ...]] = {}
     needs_mode: list[str] = []
     for c in cols:
         dtype = ctx.schema[c]
@@ -403,19 +443,20 @@ def _fill_fit(step: EtlStep, ctx: ApplyContext) -> Fit:
         if use in ("mean", "median") and not numeric:
             use = "mode"
         if use == "mean":
-            exprs[c] = _as_float(c, dtype).mean()
+            exprs[c] = (_as_float(c, dtype).mean(),)
         elif use == "median":
-            exprs[c] = _as_float(c, dtype).median()
+            exprs[c] = (_as_float(c, dtype).median(),)
         else:
             needs_mode.append(c)
+
+    def central(v: ColumnValues) -> dict[str, Any]:
+        return {c: _json_scalar(value) for c, (value,) in v.items()}
+
     if not needs_mode:
-        return Aggregations(exprs, lambda v: {"values": {c: _json_scalar(v[c]) for c in exprs}})
+        return Aggregations(exprs, lambda v: {"values": central(v)})
 
     def fit(lf: pl.LazyFrame) -> dict[str, Any]:
-        values: dict[str, Any] = {}
-        if exprs:
-            row = lf.select(**exprs).collect().row(0, named=True)
-            values.update({c: _json_scalar(v) for c, v in row.items()})
+        values = central(select_per_key(lf, exprs))
         for c in needs_mode:
             top = (
                 lf.select(pl.col(c))
@@ -466,45 +507,54 @@ def _fill_apply(step, state, lf, ctx):
 # --- outliers ---------------------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class Bounds:
+    """The range a column's values are held to; None when the fit saw no finite value."""
+
+    lo: float | None
+    hi: float | None
+
+    def to_json(self) -> list[float | None]:
+        return [self.lo, self.hi]
+
+    @classmethod
+    def from_json(cls, value: Sequence[float | None]) -> Bounds:
+        lo, hi = value
+        return cls(lo, hi)
+
+
 def _outlier_fit(step: EtlStep, ctx: ApplyContext) -> Fit:
     method = step.params.get("method", "iqr")
     k = float(step.params.get("threshold", 3.0))
     action = step.params.get("action", "cap")
     cols = [c for c in _present(step, ctx) if _is_numeric(ctx.schema[c]) and ctx.schema[c] != pl.Boolean]
-    exprs: dict[str, pl.Expr] = {}
+    exprs: dict[str, tuple[pl.Expr, ...]] = {}
     for c in cols:
         x = _as_float(c, ctx.schema[c]).filter(_as_float(c, ctx.schema[c]).is_finite())
         if action == "winsorize":
             lo_q, hi_q = step.params.get("quantiles", (0.01, 0.99))
-            exprs[f"{c}\0lo"] = x.quantile(lo_q, interpolation="linear")
-            exprs[f"{c}\0hi"] = x.quantile(hi_q, interpolation="linear")
+            exprs[c] = (x.quantile(lo_q, interpolation="linear"), x.quantile(hi_q, interpolation="linear"))
         elif method == "iqr":
-            exprs[f"{c}\0a"] = x.quantile(0.25, interpolation="linear")
-            exprs[f"{c}\0b"] = x.quantile(0.75, interpolation="linear")
+            exprs[c] = (x.quantile(0.25, interpolation="linear"), x.quantile(0.75, interpolation="linear"))
         elif method == "zscore":
-            exprs[f"{c}\0a"] = x.mean()
-            exprs[f"{c}\0b"] = x.std(ddof=0)
+            exprs[c] = (x.mean(), x.std(ddof=0))
         else:
-            exprs[f"{c}\0a"] = x.median()
-            exprs[f"{c}\0b"] = (x - x.median()).abs().median()
+            exprs[c] = (x.median(), (x - x.median()).abs().median())
 
-    def finish(v: dict[str, Any]) -> dict[str, Any]:
-        bounds: dict[str, list[float | None]] = {}
-        for c in cols:
-            if action == "winsorize":
-                lo, hi = _finite_float(v[f"{c}\0lo"]), _finite_float(v[f"{c}\0hi"])
-            else:
-                a, b = _finite_float(v[f"{c}\0a"]), _finite_float(v[f"{c}\0b"])
-                if a is None or b is None:
-                    lo = hi = None
-                elif method == "iqr":
-                    lo, hi = a - k * (b - a), b + k * (b - a)
-                elif method == "zscore":
-                    lo, hi = a - k * b, a + k * b
-                else:
-                    lo, hi = a - k * 1.4826 * b, a + k * 1.4826 * b
-            bounds[c] = [lo, hi]
-        return {"bounds": bounds}
+    def bounds(a: float | None, b: float | None) -> Bounds:
+        """Winsorize: (a, b) are the bounds; else a centre and a spread (iqr: the quartiles)."""
+        if action == "winsorize":
+            return Bounds(a, b)
+        if a is None or b is None:
+            return Bounds(None, None)
+        if method == "iqr":
+            return Bounds(a - k * (b - a), b + k * (b - a))
+        if method == "zscore":
+            return Bounds(a - k * b, a + k * b)
+        return Bounds(a - k * 1.4826 * b, a + k * 1.4826 * b)
+
+    def finish(v: ColumnValues) -> dict[str, Any]:
+        return {"bounds": {c: bounds(*_finite(values)).to_json() for c, values in v.items()}}
 
     return Aggregations(exprs, finish)
 
@@ -513,9 +563,11 @@ def _outlier_apply(step, state, lf, ctx):
     action = step.params.get("action", "cap")
     exprs = []
     keep = []
-    for c, (lo, hi) in state.get("bounds", {}).items():
-        if not ctx.has(c) or lo is None or hi is None:
+    for c, stored in state.get("bounds", {}).items():
+        b = Bounds.from_json(stored)
+        if not ctx.has(c) or b.lo is None or b.hi is None:
             continue
+        lo, hi = b.lo, b.hi
         dtype = ctx.schema[c]
         col = pl.col(c)
         if action in ("cap", "winsorize"):
@@ -601,8 +653,8 @@ def _date_fit(step: EtlStep, ctx: ApplyContext) -> Fit:
     if not cols:
         return Aggregations({}, lambda v: {"has_time": {}})
     # A datetime column whose values all sit at midnight carries no hour.
-    exprs = {c: (pl.col(c).dt.time() != pl.time(0)).any() for c in cols}
-    return Aggregations(exprs, lambda v: {"has_time": {c: bool(v[c]) for c in cols}})
+    exprs = {c: ((pl.col(c).dt.time() != pl.time(0)).any(),) for c in cols}
+    return Aggregations(exprs, lambda v: {"has_time": {c: bool(any_time) for c, (any_time,) in v.items()}})
 
 
 def _date_outputs(step, state):
@@ -633,6 +685,21 @@ def _text_outputs(step, state):
 _POWER_SAMPLE = 100_000
 
 
+@dataclass(frozen=True)
+class PowerParams:
+    """A power transform's parameters: the shift that makes values positive, and lambda."""
+
+    shift: float = 0.0
+    lam: float | None = None
+
+    def to_json(self) -> dict[str, float | None]:
+        return {"shift": self.shift, "lambda": self.lam}
+
+    @classmethod
+    def from_json(cls, value: Mapping[str, Any]) -> PowerParams:
+        return cls(shift=value.get("shift", 0.0), lam=value.get("lambda"))
+
+
 def _power_fit(step: EtlStep, ctx: ApplyContext) -> Fit:
     method = step.params.get("method", "yeojohnson")
     cols = [c for c in _present(step, ctx) if _is_numeric(ctx.schema[c]) and ctx.schema[c] != pl.Boolean]
@@ -642,17 +709,15 @@ def _power_fit(step: EtlStep, ctx: ApplyContext) -> Fit:
     def fit(lf: pl.LazyFrame) -> dict[str, Any]:
         from scipy import stats
 
-        exprs = []
+        exprs: dict[str, tuple[pl.Expr, ...]] = {}
         for c in cols:
             x = _as_float(c, ctx.schema[c])
             x = x.filter(x.is_finite())
-            exprs.append(x.min().alias(f"{c}\0min"))
-            exprs.append(x.shuffle(seed=0).head(_POWER_SAMPLE).implode().alias(f"{c}\0sample"))
-        row = lf.select(exprs).collect().row(0, named=True)
+            exprs[c] = (x.min(), x.shuffle(seed=0).head(_POWER_SAMPLE).implode())
         params: dict[str, dict[str, float | None]] = {}
-        for c in cols:
-            low = _finite_float(row[f"{c}\0min"])
-            sample = np.asarray(row[f"{c}\0sample"] or [], dtype=float)
+        for c, (low_value, sample_values) in select_per_key(lf, exprs).items():
+            low = _finite_float(low_value)
+            sample = np.asarray(sample_values or [], dtype=float)
             shift = 0.0
             if method in ("log", "boxcox") and low is not None and low <= 0:
                 shift = 1.0 - low
@@ -661,7 +726,7 @@ def _power_fit(step: EtlStep, ctx: ApplyContext) -> Fit:
                 lam = float(stats.boxcox(sample + shift)[1])
             elif method == "yeojohnson" and sample.size > 1 and np.ptp(sample) > 0:
                 lam = float(stats.yeojohnson(sample)[1])
-            params[c] = {"shift": shift, "lambda": lam}
+            params[c] = PowerParams(shift, lam).to_json()
         return {"params": params}
 
     return fit
@@ -676,11 +741,12 @@ def _yeojohnson_expr(x: pl.Expr, lam: float) -> pl.Expr:
 def _power_apply(step, state, lf, ctx):
     method = step.params.get("method", "yeojohnson")
     exprs = []
-    for c, p in state.get("params", {}).items():
+    for c, stored in state.get("params", {}).items():
         if not ctx.has(c):
             continue
         x = _as_float(c, ctx.schema[c])
-        shift, lam = p.get("shift", 0.0), p.get("lambda")
+        p = PowerParams.from_json(stored)
+        shift, lam = p.shift, p.lam
         if method == "log":
             # Values at or below -shift have no logarithm; they become null rather than -inf.
             shifted = x + shift
@@ -702,37 +768,53 @@ def _power_apply(step, state, lf, ctx):
 # --- scale ------------------------------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class Scaling:
+    """x -> (x - center) / scale."""
+
+    center: float
+    scale: float
+
+    @classmethod
+    def fitted(cls, center: float | None, spread: float | None) -> Scaling:
+        """From a fitted centre and spread: no centre is 0, no or zero spread is 1."""
+        return cls(center or 0.0, spread if spread else 1.0)
+
+    def to_json(self) -> dict[str, float]:
+        return {"center": self.center, "scale": self.scale}
+
+    @classmethod
+    def from_json(cls, value: Mapping[str, Any]) -> Scaling:
+        return cls(value["center"], value["scale"])
+
+
 def _scale_fit(step: EtlStep, ctx: ApplyContext) -> Fit:
     method = step.params.get("method", "standard")
     cols = [c for c in _present(step, ctx) if _is_numeric(ctx.schema[c]) and ctx.schema[c] != pl.Boolean]
-    exprs: dict[str, pl.Expr] = {}
+    exprs: dict[str, tuple[pl.Expr, ...]] = {}
     for c in cols:
         x = _as_float(c, ctx.schema[c])
         x = x.filter(x.is_finite())
         if method == "standard":
-            exprs[f"{c}\0a"], exprs[f"{c}\0b"] = x.mean(), x.std(ddof=0)
+            exprs[c] = (x.mean(), x.std(ddof=0))
         elif method == "minmax":
-            exprs[f"{c}\0a"], exprs[f"{c}\0b"] = x.min(), x.max() - x.min()
+            exprs[c] = (x.min(), x.max() - x.min())
         else:
-            exprs[f"{c}\0a"] = x.median()
-            exprs[f"{c}\0b"] = x.quantile(0.75, interpolation="linear") - x.quantile(0.25, interpolation="linear")
+            iqr = x.quantile(0.75, interpolation="linear") - x.quantile(0.25, interpolation="linear")
+            exprs[c] = (x.median(), iqr)
 
-    def finish(v: dict[str, Any]) -> dict[str, Any]:
-        params = {}
-        for c in cols:
-            center, scale = _finite_float(v[f"{c}\0a"]), _finite_float(v[f"{c}\0b"])
-            params[c] = {"center": center or 0.0, "scale": scale if scale else 1.0}
-        return {"params": params}
+    def finish(v: ColumnValues) -> dict[str, Any]:
+        return {"params": {c: Scaling.fitted(*_finite(values)).to_json() for c, values in v.items()}}
 
     return Aggregations(exprs, finish)
 
 
 def _scale_apply(step, state, lf, ctx):
-    exprs = [
-        ((_as_float(c, ctx.schema[c]) - p["center"]) / p["scale"]).alias(c)
-        for c, p in state.get("params", {}).items()
-        if ctx.has(c)
-    ]
+    exprs = []
+    for c, stored in state.get("params", {}).items():
+        if ctx.has(c):
+            p = Scaling.from_json(stored)
+            exprs.append(((_as_float(c, ctx.schema[c]) - p.center) / p.scale).alias(c))
     return lf.with_columns(exprs) if exprs else lf
 
 
@@ -743,23 +825,21 @@ def _bin_fit(step: EtlStep, ctx: ApplyContext) -> Fit:
     n = int(step.params.get("n_bins", 5))
     method = step.params.get("method", "quantile")
     cols = [c for c in _present(step, ctx) if _is_numeric(ctx.schema[c]) and ctx.schema[c] != pl.Boolean]
-    exprs: dict[str, pl.Expr] = {}
+    exprs: dict[str, tuple[pl.Expr, ...]] = {}
     for c in cols:
         x = _as_float(c, ctx.schema[c])
         x = x.filter(x.is_finite())
         if method == "quantile":
-            for i in range(1, n):
-                exprs[f"{c}\0{i}"] = x.quantile(i / n, interpolation="linear")
+            exprs[c] = tuple(x.quantile(i / n, interpolation="linear") for i in range(1, n))
         else:
-            exprs[f"{c}\0min"], exprs[f"{c}\0max"] = x.min(), x.max()
+            exprs[c] = (x.min(), x.max())
 
-    def finish(v: dict[str, Any]) -> dict[str, Any]:
+    def finish(v: ColumnValues) -> dict[str, Any]:
         edges: dict[str, list[float]] = {}
-        for c in cols:
-            if method == "quantile":
-                cuts = [_finite_float(v[f"{c}\0{i}"]) for i in range(1, n)]
-            else:
-                lo, hi = _finite_float(v[f"{c}\0min"]), _finite_float(v[f"{c}\0max"])
+        for c, values in v.items():
+            cuts = _finite(values)
+            if method != "quantile":
+                lo, hi = cuts
                 cuts = [] if lo is None or hi is None else [lo + (hi - lo) * i / n for i in range(1, n)]
             edges[c] = sorted({e for e in cuts if e is not None})
         return {"edges": edges}

@@ -8,6 +8,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
 
@@ -28,11 +29,12 @@ from .timeseries import forecast_series, regular_series, time_pattern
 if TYPE_CHECKING:
     from .automl import AutoMLRun
 
-__all__ = ["analyze"]
+__all__ = ["AutoMLRows", "analyze", "automl_rows", "read_split"]
 
 _ROW_ID = "__dsp_row_id"
 _PATTERN_ROWS = 20_000
 _MIN_AUTOML_ROWS = 30
+_MAX_HOLDOUT_ROWS = 20_000
 _MAX_FORECASTS = 2
 _MULTITHREADED_STEPS = {"automl", "permutation importance", "partial dependence"}
 T = TypeVar("T")
@@ -52,6 +54,7 @@ def analyze(
     profile: Profile | None = None,
     progress: ProgressFn | None = None,
     random_state: int = 0,
+    split: Path | pl.DataFrame | None = None,
 ) -> AnalysisResult:
     """Analyse a cleaned dataset: task, statistics, patterns, forecasts, AutoML, explanations, insights.
 
@@ -75,6 +78,11 @@ def analyze(
         Called with (fraction, message) as the analysis advances.
     random_state
         Seed for every sampled or randomised step, so that a rerun gives the same result.
+    split
+        ETL's ``split.parquet`` (or its frame): one row per row of ``data``, in the same order, with
+        a boolean ``is_train``. When given, AutoML trains on the ``is_train`` rows only and scores the
+        model on the others, the rows target-dependent ETL steps (target encoding) never saw,
+        instead of drawing its own holdout.
 
     Returns
     -------
@@ -85,7 +93,7 @@ def analyze(
     ------
     AnalysisError
         ``target_not_found``, ``single_class_target``, ``too_many_classes``, ``too_few_rows``,
-        ``unreadable_data``.
+        ``unreadable_data``, ``split_mismatch``.
     """
     started = time.monotonic()
     deadline = started + time_budget_s
@@ -118,6 +126,7 @@ def analyze(
     frame = read_dataset(data)
     if frame.height < MIN_ROWS:
         raise AnalysisError("too_few_rows", f"the data has {frame.height} rows; at least {MIN_ROWS} are needed")
+    is_train = read_split(split, rows=frame.height) if split is not None else None
     frame = frame.with_row_index(_ROW_ID)
     roles = infer_roles(frame, profile=profile, exclude=(_ROW_ID,))
     task = detect_task(frame.drop(_ROW_ID), roles, target)
@@ -160,7 +169,7 @@ def analyze(
     if supervised and target is not None:
         _supervised(result, frame, roles, target=target, remaining=remaining, step=step, deadline=deadline,
                     time_budget_s=time_budget_s, model_dir=model_dir, keep_leaky_features=keep_leaky_features,
-                    data=data, random_state=random_state, warnings_out=warnings_out)
+                    data=data, random_state=random_state, warnings_out=warnings_out, is_train=is_train)
 
     report(0.97, "insights")
     result.insights = build_insights(result)
@@ -230,7 +239,7 @@ def _series_measures(frame: pl.DataFrame, roles: ColumnRoles) -> list[str]:
 
 def _supervised(result: AnalysisResult, frame: pl.DataFrame, roles: ColumnRoles, *, target: str, remaining,
                 step, deadline: float, time_budget_s: float, model_dir: Path | None, keep_leaky_features: bool,
-                data: Path, random_state: int, warnings_out: list[str]) -> None:
+                data: Path, random_state: int, warnings_out: list[str], is_train: pl.Series | None) -> None:
     task_type = result.task.task_type
     result.leakage = step("leakage check", 0.3, lambda: find_leaky_features(
         frame, roles, target=target, task_type=task_type, drop=not keep_leaky_features,
@@ -243,18 +252,26 @@ def _supervised(result: AnalysisResult, frame: pl.DataFrame, roles: ColumnRoles,
     if frame.height < _MIN_AUTOML_ROWS:
         warnings_out.append(f"AutoML was skipped: {frame.height} rows are too few to train and evaluate a model")
         return
-    cap = _automl_row_cap(time_budget_s)
-    training, stratified = _sample_for_automl(frame, target, task_type, cap, random_state)
+    rows = automl_rows(frame, target=target, task_type=task_type, cap=_automl_row_cap(time_budget_s),
+                       random_state=random_state, is_train=is_train)
+    if is_train is not None and rows.holdout is None:
+        warnings_out.append("the ETL split leaves no holdout row with a target; AutoML drew its own holdout, "
+                            "whose rows the target encoding has seen")
+    training = rows.training
+    offered = rows.offered
     sampling = result.sampling
     sampling.automl_rows = training.height
-    sampling.stratified = stratified
-    if training.height < frame.height:
-        automl_note = (f"AutoML used a {'stratified ' if stratified else ''}random sample of {training.height:,} "
-                       f"of {frame.height:,} rows to fit the {time_budget_s:.0f} s budget")
+    sampling.stratified = rows.stratified
+    if training.height < offered:
+        automl_note = (f"AutoML used a {'stratified ' if rows.stratified else ''}random sample of "
+                       f"{training.height:,} of {offered:,} {'training ' if rows.holdout is not None else ''}rows "
+                       f"to fit the {time_budget_s:.0f} s budget")
         sampling.note = "; ".join(part for part in (automl_note, sampling.note) if part)
 
-    pandas_frame = training.select([*features, target, _ROW_ID]).to_pandas()
+    model_rows = training if rows.holdout is None else pl.concat([training, rows.holdout])
+    pandas_frame = model_rows.select([*features, target, _ROW_ID]).to_pandas()
     row_ids = pandas_frame.pop(_ROW_ID)
+    is_holdout = None if rows.holdout is None else (row_ids.index >= training.height)
     with contextlib.ExitStack() as stack:
         if model_dir is None:
             base = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="dsp-ml-")))
@@ -268,7 +285,7 @@ def _supervised(result: AnalysisResult, frame: pl.DataFrame, roles: ColumnRoles,
         budget = max(5.0, remaining() * 0.6 - 2.0)
         run: AutoMLRun | None = step("automl", 0.35, lambda: train_automl(
             pandas_frame, target=target, task_type=task_type, features=features, time_limit_s=budget,
-            path=base / "predictor", random_state=random_state), None)
+            path=base / "predictor", random_state=random_state, is_holdout=is_holdout), None)
         if run is None:
             return
         result.automl = run.report
@@ -281,6 +298,7 @@ def _supervised(result: AnalysisResult, frame: pl.DataFrame, roles: ColumnRoles,
             metrics=run.report.metrics,
             config={"time_budget_s": time_budget_s, "automl_time_limit_s": budget, "random_state": random_state,
                     "automl_rows": training.height, "holdout_rows": run.report.holdout_rows,
+                    "holdout": "random" if rows.holdout is None else "etl_split",
                     "keep_leaky_features": keep_leaky_features, "dropped_features": sorted(dropped),
                     "eval_metric": run.report.eval_metric, "presets": "medium_quality"},
             library_versions=_versions(),
@@ -294,6 +312,64 @@ def _supervised(result: AnalysisResult, frame: pl.DataFrame, roles: ColumnRoles,
             metadata.manifest_sha256 = write_manifest(base)
             result.timings_s["saving model"] = round(time.monotonic() - begun, 3)
         result.model = metadata
+
+
+def read_split(split: Path | pl.DataFrame, *, rows: int) -> pl.Series:
+    """The ``is_train`` flag of every row of the cleaned data, from ETL's ``split.parquet``.
+
+    The split describes the cleaned rows by position: its row ``k`` is the cleaned row ``k``
+    (``source_row`` says which input row that was). A split of another length belongs to other
+    data and is refused.
+    """
+    if isinstance(split, pl.DataFrame):
+        frame = split
+    else:
+        try:
+            frame = pl.read_parquet(split)
+        except Exception as exc:  # noqa: BLE001 - any reader failure is a bad file, not a crash
+            raise AnalysisError("split_mismatch", f"could not read the train/holdout split: {exc}") from exc
+    if "is_train" not in frame.columns or frame.schema["is_train"] != pl.Boolean:
+        raise AnalysisError("split_mismatch", "the train/holdout split has no boolean is_train column")
+    if frame.height != rows:
+        raise AnalysisError("split_mismatch", f"the train/holdout split describes {frame.height} rows but the data "
+                            f"has {rows}; it belongs to other data")
+    flags = frame["is_train"]
+    if flags.null_count():
+        raise AnalysisError("split_mismatch", "the train/holdout split leaves some rows unassigned")
+    return flags
+
+
+@dataclass(frozen=True)
+class AutoMLRows:
+    """The rows AutoML trains on and, when a split was given, the rows it is scored on."""
+
+    training: pl.DataFrame
+    holdout: pl.DataFrame | None
+    """None: AutoML draws its own holdout from ``training``."""
+    stratified: bool
+    offered: int
+    """Rows ``training`` was sampled from."""
+
+
+def automl_rows(frame: pl.DataFrame, *, target: str, task_type: str, cap: int, random_state: int,
+                is_train: pl.Series | None = None, max_holdout_rows: int = _MAX_HOLDOUT_ROWS) -> AutoMLRows:
+    """Choose AutoML's rows: a sample of at most ``cap`` to train on and, with a split, the holdout.
+
+    ``frame`` carries the row position ``__dsp_row_id`` in the cleaned data; ``is_train`` (from
+    :func:`read_split`) is indexed by that position. With a split only its training rows are
+    sampled for training and only its holdout rows (at most ``max_holdout_rows`` of them) are
+    scored; without one, or when the split leaves no holdout row, the holdout is left to AutoML.
+    """
+    if is_train is not None:
+        train_part = frame.filter(is_train.gather(frame[_ROW_ID]))
+        holdout = frame.filter(~is_train.gather(frame[_ROW_ID]))
+        if holdout.height and train_part.height:
+            if holdout.height > max_holdout_rows:
+                holdout = holdout.sample(max_holdout_rows, seed=random_state).sort(_ROW_ID)
+            training, stratified = _sample_for_automl(train_part, target, task_type, cap, random_state)
+            return AutoMLRows(training, holdout, stratified, train_part.height)
+    training, stratified = _sample_for_automl(frame, target, task_type, cap, random_state)
+    return AutoMLRows(training, None, stratified, frame.height)
 
 
 def _sample_for_automl(frame: pl.DataFrame, target: str, task_type: str, cap: int,

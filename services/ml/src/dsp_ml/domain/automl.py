@@ -50,20 +50,33 @@ def quiet_autogluon():
 
 def train_automl(frame: pd.DataFrame, *, target: str, task_type: str, features: list[str], time_limit_s: float,
                  path: Path, random_state: int = 0, holdout_fraction: float = 0.2,
-                 max_holdout_rows: int = 20_000) -> AutoMLRun:
-    """Fit a TabularPredictor on a train split and score every model on the holdout split."""
+                 max_holdout_rows: int = 20_000, is_holdout: np.ndarray | pd.Series | None = None) -> AutoMLRun:
+    """Fit a TabularPredictor on a train split and score every model on the holdout split.
+
+    ``is_holdout`` (one flag per row of ``frame``) fixes the holdout, for instance to the rows an
+    earlier stage kept out of its fit; without it a random (stratified) holdout is drawn.
+    """
     from autogluon.tabular import TabularPredictor
     from sklearn.model_selection import train_test_split
 
-    data = frame[[*features, target]].dropna(subset=[target]).reset_index(drop=True)
     classification = task_type in ("binary", "multiclass")
-    holdout_size = min(max(int(len(data) * holdout_fraction), 1), max_holdout_rows)
-    stratify = None
-    if classification:
-        counts = data[target].value_counts()
-        if counts.min() >= 2 and holdout_size >= len(counts):
-            stratify = data[target]
-    train, holdout = train_test_split(data, test_size=holdout_size, random_state=random_state, stratify=stratify)
+    if is_holdout is not None:
+        flags = np.asarray(is_holdout, dtype=bool)
+        if flags.shape != (len(frame),):
+            raise ValueError(f"is_holdout has {flags.size} flags for {len(frame)} rows")
+        data = frame[[*features, target]]
+        known = data[target].notna().to_numpy()
+        train, holdout = data[known & ~flags], data[known & flags]
+    else:
+        data = frame[[*features, target]].dropna(subset=[target]).reset_index(drop=True)
+        holdout_size = min(max(int(len(data) * holdout_fraction), 1), max_holdout_rows)
+        stratify = None
+        if classification:
+            counts = data[target].value_counts()
+            if counts.min() >= 2 and holdout_size >= len(counts):
+                stratify = data[target]
+        train, holdout = train_test_split(data, test_size=holdout_size, random_state=random_state,
+                                          stratify=stratify)
     eval_metric = {"binary": "roc_auc", "multiclass": "accuracy", "regression": "root_mean_squared_error"}[task_type]
     started = time.perf_counter()
     with quiet_autogluon():

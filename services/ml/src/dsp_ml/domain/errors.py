@@ -19,6 +19,7 @@ AnalysisErrorCode = Literal[
     "model_tampered",
     "model_not_found",
     "bad_prediction_input",
+    "split_mismatch",
 ]
 
 
