@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from shared_contracts.analysis import AnalysisResult, Insight
+from shared_contracts.analysis import AnalysisResult, Insight, PartialDependence
 
 __all__ = ["build_insights"]
 
@@ -43,11 +43,11 @@ def build_insights(result: AnalysisResult, *, limit: int = 15) -> list[Insight]:
                 f"{item.feature} is {lead} of {target} (permutation importance {item.importance:.3g}).",
                 {"permutation_importance": item.importance}, result.explanations.chart_id)
         for curve in result.explanations.partial_dependence:
-            statement = _dependence_statement(curve, rmse=(result.automl.metrics.get("rmse")
-                                                          if result.automl else None))
-            if statement is not None:
-                text, evidence = statement
-                add(70, "effect", text, evidence, curve.chart_id)
+            dependence = _dependence_statement(curve, rmse=(result.automl.metrics.get("rmse")
+                                                           if result.automl else None))
+            if dependence is not None:
+                text, effect_evidence = dependence
+                add(70, "effect", text, effect_evidence, curve.chart_id)
     counts = result.task.class_counts
     if len(counts) >= 2:
         total = sum(counts.values())
@@ -135,7 +135,7 @@ def build_insights(result: AnalysisResult, *, limit: int = 15) -> list[Insight]:
     ]
 
 
-def _dependence_statement(curve, *, rmse: float | None) -> tuple[str, dict[str, float]] | None:
+def _dependence_statement(curve: PartialDependence, *, rmse: float | None) -> tuple[str, dict[str, float]] | None:
     """'higher x raises y' when a numeric partial dependence curve is monotone enough."""
     if len(curve.grid) < 3 or not all(isinstance(value, int | float) for value in curve.grid):
         return None

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 
 import polars as pl
-from shared_contracts.analysis import TaskInfo
+from shared_contracts.analysis import TargetSource, TaskInfo, TaskType
 
 from .columns import ColumnRoles
 from .errors import AnalysisError
@@ -39,6 +39,8 @@ def detect_task(frame: pl.DataFrame, roles: ColumnRoles, target: str | None) -> 
     """
     time_column = find_time_column(frame, roles)
     suggestions = _suggest_targets(frame, roles)
+    task_type: TaskType
+    source: TargetSource
     if target is None:
         named = [name for name in suggestions if _TARGET_NAME.match(name)]
         if not named:
@@ -90,7 +92,7 @@ def detect_task(frame: pl.DataFrame, roles: ColumnRoles, target: str | None) -> 
         )
     else:
         task_type, why = "multiclass", f"{target!r} has {distinct} classes"
-    counts = {}
+    counts: dict[str, int] = {}
     if task_type in ("binary", "multiclass"):
         counted = values.cast(pl.String).value_counts(sort=True)
         counts = {str(row[0]): int(row[1]) for row in counted.iter_rows()}

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import warnings
 from dataclasses import dataclass
+from typing import Literal
 
 import numpy as np
 import pandas as pd
@@ -56,10 +57,10 @@ def regular_series(frame: pl.DataFrame, time_column: str, value_column: str) -> 
     if data.height < _MIN_PERIODS:
         return None
     stamps = data[time_column].unique().sort()
-    spacing_days = stamps.diff().drop_nulls().dt.total_seconds().median()
-    if spacing_days is None or spacing_days <= 0:
+    spacing_seconds = stamps.diff().drop_nulls().dt.total_seconds().median()
+    if not isinstance(spacing_seconds, int | float) or spacing_seconds <= 0:
         return None
-    spacing_days = float(spacing_days) / 86400
+    spacing_days = spacing_seconds / 86400
     start = _FREQUENCIES.index(min(_FREQUENCIES, key=lambda item: abs(math.log(spacing_days / item[0]))))
     aggregated = stamps.len() < data.height
     # events at irregular times leave gaps on a fine grid: move to coarser grids until few are left
@@ -88,8 +89,8 @@ def _on_grid(data: pl.DataFrame, time_column: str, value_column: str, interval: 
     grid = (data.with_columns(_truncate_expr(time_column, interval)).group_by(time_column)
             .agg(pl.col(value_column).mean()).sort(time_column))
     step = "3mo" if interval == "1q" else interval
-    full = pl.DataFrame({time_column: pl.datetime_range(grid[time_column].min(), grid[time_column].max(),
-                                                        interval=step, eager=True)})
+    full = grid.select(pl.datetime_range(pl.col(time_column).min(), pl.col(time_column).max(),
+                                         interval=step).alias(time_column))
     return full.with_columns(pl.col(time_column).cast(pl.Datetime("us"))).join(grid, on=time_column, how="left")
 
 
@@ -106,7 +107,9 @@ def time_pattern(series: RegularSeries) -> TimePattern:
     fit = stats.linregress(index, values)
     scale = np.std(values) or 1.0
     relative = fit.slope * len(values) / scale
-    direction = "flat" if fit.pvalue >= 0.05 or abs(relative) < 0.5 else ("rising" if fit.slope > 0 else "falling")
+    direction: Literal["rising", "falling", "flat"] = (
+        "flat" if fit.pvalue >= 0.05 or abs(relative) < 0.5 else ("rising" if fit.slope > 0 else "falling")
+    )
     strength = _seasonal_strength(values, series.season_length)
     change_points = [str(series.timestamps[i].date() if series.frequency not in ("h", "min") else series.timestamps[i])
                      for i in _change_points(values)]
@@ -204,7 +207,9 @@ def forecast_series(series: RegularSeries, *, n_windows: int = 3) -> ForecastRep
     engine = StatsForecast(models=models, freq=series.frequency, n_jobs=1)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        backtest = engine.cross_validation(df=frame, h=horizon, n_windows=n_windows, step_size=horizon)
+        backtest = _as_pandas(
+            engine.cross_validation(df=frame, h=horizon, n_windows=n_windows, step_size=horizon)
+        )
     names = ["AutoETS", "AutoARIMA", "AutoTheta", baseline_name]
     scores = []
     for name in names:
@@ -226,7 +231,7 @@ def forecast_series(series: RegularSeries, *, n_windows: int = 3) -> ForecastRep
     final = StatsForecast(models=[best_model], freq=series.frequency, n_jobs=1)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        future = final.forecast(df=frame, h=series.horizon, level=[80, 95])
+        future = _as_pandas(final.forecast(df=frame, h=series.horizon, level=[80, 95]))
     points = [
         ForecastPoint(timestamp=str(row["ds"]), mean=float(row[best]),
                       lo_80=float(row[f"{best}-lo-80"]), hi_80=float(row[f"{best}-hi-80"]),
@@ -249,3 +254,10 @@ def _naive_scale(train: np.ndarray, season: int) -> float:
     diffs = np.abs(train[lag:] - train[:-lag])
     scale = float(np.mean(diffs)) if len(diffs) else 0.0
     return scale if scale > 0 else 1.0
+
+
+def _as_pandas(frame: object) -> pd.DataFrame:
+    """statsforecast answers in the frame type it is given, which here is always pandas."""
+    if not isinstance(frame, pd.DataFrame):
+        raise TypeError(f"statsforecast returned {type(frame).__name__}, expected a pandas DataFrame")
+    return frame
