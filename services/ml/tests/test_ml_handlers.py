@@ -55,3 +55,16 @@ async def test_a_trained_model_is_registered_with_its_pipeline_and_drift_baselin
     assert model.reference is not None
     baseline = pl.read_parquet(io.BytesIO(store.read_bytes(model.reference)))
     assert set(model.features) <= set(baseline.columns) and baseline.height > 0
+
+
+@pytest.mark.slow
+async def test_with_target_encoding_the_model_is_scored_on_the_etl_holdout() -> None:
+    """The ETL's split reaches ml through the events: AutoML does not draw a holdout of its own."""
+    store = InMemoryArtifactStore()
+    options = AnalysisOptions(target="Species", time_budget_s=10,
+                              etl_config={"columns": {"Island": {"encode": "target"}}})
+    mesh, events = await run_services(_stages(), upload(store, SAMPLE, analysis=options), store=store)
+    (done,) = payloads_of(events, AnalysisCompleted)
+    assert done.model_id is not None
+    _, model = mesh.repositories["ml"].models[done.model_id]
+    assert model.config["holdout"] == "etl_split"

@@ -28,9 +28,11 @@ async def when_dataset_transformed_analyze(event: DatasetTransformed, deps: Stag
     with tempfile.TemporaryDirectory(prefix="dsp-ml-") as tmp:
         data = await store.fetch_to(event.cleaned_parquet, Path(tmp) / "cleaned.parquet")
         model_dir = Path(tmp) / "model"
+        # rows the ETL fitted target-dependent steps on train the model; the others score it
+        split = await store.fetch_to(event.split, Path(tmp) / "split.parquet") if event.split else None
         result = await asyncio.to_thread(
             analyze, data, target=options.target, time_budget_s=options.time_budget_s, model_dir=model_dir,
-            keep_leaky_features=options.keep_leaky_features, profile=profile, progress=deps.progress,
+            keep_leaky_features=options.keep_leaky_features, profile=profile, split=split, progress=deps.progress,
         )
         if result.model is not None and model_dir.exists() and any(model_dir.iterdir()):
             model_ref = await store.put_dir(artifact_key("models", model_id, "model.tar.gz"), model_dir)
