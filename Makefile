@@ -8,7 +8,7 @@ TARGET ?= Species
 OUT ?= out/sample
 PYTEST_FLAGS ?=
 
-.PHONY: help install run test unit integration e2e browser bench up down status lint schemas asyncapi clean
+.PHONY: help install run test unit unit-offline integration e2e browser bench prove up down status lint schemas asyncapi clean
 
 help:
 	@echo "make run      - install, then analyse a sample CSV with the dsp command (no services needed)"
@@ -57,6 +57,10 @@ status:
 
 lint: install
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy
+
+unit-offline: install  ## the unit tier in a network namespace with only loopback up: no service reachable
+	unshare --net sh -c 'ip link set lo up 2>/dev/null || true; $(PY) -m pytest -m "not integration and not e2e and not browser and not slow" -p no:cacheprovider $(PYTEST_FLAGS)'
 
 schemas: install
 	$(PY) -m shared_contracts.schemas --write

@@ -292,7 +292,7 @@ def plan_etl(profile: Profile | dict[str, Any], *, config: EtlConfig | None = No
                     f"{name}: placeholder values {sentinels} stand for missing -> null", invalid_values=sentinels)
         elif auto and col.kind == "numeric" and not is_target:
             code = _numeric_sentinel(col)
-            if code is not None:
+            if code is not None and p.numeric is not None:
                 add("invalid_to_null", [name],
                     f"{name}: {code:g} is a usual code for a missing value and lies far outside the other "
                     f"values (quartiles {_fmt(p.numeric.p25)}..{_fmt(p.numeric.p75)}) -> null",
@@ -377,7 +377,7 @@ def plan_etl(profile: Profile | dict[str, Any], *, config: EtlConfig | None = No
             frac = p.missing_fraction
             indicator = ov.missing_indicator if ov.missing_indicator is not None else (
                 auto and frac > config.missing.indicator_above)
-            strategy = ov.missing
+            strategy: str | None = ov.missing
             origin = "override" if strategy is not None else "auto"
             why = ""
             if strategy is None and auto:

@@ -8,6 +8,7 @@ document, which the services and the CLI use.
 from __future__ import annotations
 
 import re
+from datetime import datetime
 
 import polars as pl
 from shared_contracts.profile import (
@@ -18,6 +19,7 @@ from shared_contracts.profile import (
     NumericStats,
     Profile,
     QualityScore,
+    SemanticType,
     StringStats,
     ValueCount,
 )
@@ -33,6 +35,10 @@ def _f(value: object) -> float | None:
         return None
     value = float(value)  # type: ignore[arg-type]
     return value if value == value and abs(value) != float("inf") else None
+
+
+def _int(value: object) -> int | None:
+    return int(value) if isinstance(value, int | float) else None
 
 
 def _merge_key(value: str) -> str:
@@ -66,7 +72,7 @@ def quick_profile(data: pl.DataFrame | pl.LazyFrame) -> Profile:
         vc = present.value_counts(sort=True).head(10) if count else None
         top = [ValueCount(value=str(r[0]) if dtype.is_temporal() else r[0], count=int(r[1])) for r in vc.iter_rows()] if vc is not None else []
         numeric = strings = dates = None
-        semantic = "categorical"
+        semantic: SemanticType = "categorical"
         if dtype == pl.Boolean:
             semantic = "boolean"
         elif dtype.is_numeric():
@@ -93,11 +99,12 @@ def quick_profile(data: pl.DataFrame | pl.LazyFrame) -> Profile:
                 semantic = "boolean" if set(present.unique().to_list()) <= {0, 1} else "integer"
         elif dtype.is_temporal():
             semantic = "date" if dtype == pl.Date else "datetime"
-            dates = DateStats(min=present.min() if dtype != pl.Date else None, max=None)
+            earliest = present.min()
+            dates = DateStats(min=earliest if isinstance(earliest, datetime) else None, max=None)
         elif dtype == pl.String:
             lengths = present.str.len_chars()
             strings = StringStats(
-                min_length=lengths.min(), max_length=lengths.max(),
+                min_length=_int(lengths.min()), max_length=_int(lengths.max()),
                 mean_length=_f(lengths.mean()),
                 empty=int((lengths == 0).sum()),
                 whitespace_padded=int((present != present.str.strip_chars()).sum()),

@@ -19,7 +19,7 @@ import math
 import re
 from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any, Final, TypeVar
 
 import numpy as np
 import polars as pl
@@ -1052,7 +1052,7 @@ STEP_IMPLS: dict[str, StepImpl] = {
 }
 """Every built-in step kind, in the order the planner emits them (its phases)."""
 
-PLUGIN_STEP_KIND = "plugin"
+PLUGIN_STEP_KIND: Final = "plugin"
 """The kind of a step that runs a ``dsp.etl_plugins`` plugin; the planner puts these last."""
 
 STEP_KINDS: tuple[str, ...] = (*STEP_IMPLS, PLUGIN_STEP_KIND)

@@ -26,7 +26,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any
+from typing import Any, cast
 
 from opentelemetry import context as otel_context
 from opentelemetry.trace import SpanKind, Status, StatusCode
@@ -35,7 +35,7 @@ from psycopg_pool import AsyncConnectionPool
 from pydantic import ValidationError
 from shared_contracts import Envelope, EventPayload, UnknownEventError, parse_envelope
 from shared_contracts.errors import StageError
-from shared_contracts.events import JobProgress, StageFailed
+from shared_contracts.events import JobProgress, Stage, StageFailed
 
 from .artifacts import AsyncArtifactStore
 from .logs import bind_job, unbind_job
@@ -164,7 +164,7 @@ class StageRunner:
             if now - last["t"] < 0.5 and fraction < 1.0:
                 return
             last["t"] = now
-            payload = JobProgress(stage=self.service, fraction=max(0.0, min(1.0, fraction)), message=message[:500])
+            payload = JobProgress(stage=cast(Stage, self.service), fraction=max(0.0, min(1.0, fraction)), message=message[:500])
             progress_env = Envelope.wrap(payload, job_id=envelope.job_id, producer=self.service, trace=envelope.trace)
             coro = self._publish_quietly(progress_env)
             try:
@@ -196,7 +196,7 @@ class StageRunner:
             log.error("dropping a failure with no job id: %s", reason)
             return
         dataset_id = getattr(envelope.payload, "dataset_id", None) if envelope else None
-        failed = StageFailed(stage=self.service, code=code, reason=reason, failed_event_id=event_id,
+        failed = StageFailed(stage=cast(Stage, self.service), code=code, reason=reason, failed_event_id=event_id,
                              failed_routing_key=routing_key, attempts=attempts, dataset_id=dataset_id)
         async with self.pool.connection() as conn, conn.transaction():
             if event_id is not None:

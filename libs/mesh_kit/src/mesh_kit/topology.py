@@ -11,6 +11,7 @@ consumer has not started yet. The bindings come from the service manifest
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import aio_pika
 from aio_pika.abc import AbstractChannel, AbstractExchange
@@ -35,7 +36,7 @@ class Topology:
     def retry_queue(self, service: str, delay_ms: int) -> str:
         return f"{self.prefix}.{service}.retry.{delay_ms}ms"
 
-    def queue_arguments(self, service: str) -> dict[str, object]:
+    def queue_arguments(self, service: str) -> dict[str, Any]:
         return {
             "x-queue-type": "quorum",
             "x-delivery-limit": self.delivery_limit,

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import uuid
 from datetime import UTC, datetime
-from typing import Any, ClassVar, Generic, TypeVar
+from typing import Any, ClassVar, Generic, TypeVar, cast
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -23,7 +23,6 @@ __all__ = [
     "UnknownEventError",
     "event",
     "parse_envelope",
-    "routing_key_of",
 ]
 
 
@@ -100,7 +99,8 @@ class Envelope(BaseModel, Generic[P]):
         trace: TraceContext | None = None,
     ) -> Envelope[Any]:
         """Wrap a payload in a fresh envelope."""
-        return Envelope[type(payload)](  # type: ignore[valid-type]
+        typed = cast("type[Envelope[Any]]", Envelope.__class_getitem__(type(payload)))  # Envelope[<payload class>]
+        return typed(
             type=payload.event_type,
             version=payload.event_version,
             job_id=job_id,
@@ -108,11 +108,6 @@ class Envelope(BaseModel, Generic[P]):
             trace=trace or TraceContext(),
             payload=payload,
         )
-
-
-def routing_key_of(payload_cls: type[EventPayload]) -> str:
-    """The routing key a payload class is published under."""
-    return payload_cls.routing_key()
 
 
 class UnknownEventError(ValueError):

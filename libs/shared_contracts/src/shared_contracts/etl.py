@@ -8,7 +8,7 @@ to the data: rows and columns touched, before/after statistics).
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any, Final, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -42,7 +42,7 @@ __all__ = [
     "ValidationRule",
 ]
 
-ETL_CONFIG_VERSION = 1
+ETL_CONFIG_VERSION: Final = 1
 PIPELINE_FORMAT_VERSION = 1
 
 StepKind = Literal[

@@ -2,7 +2,7 @@
 
 Within one version fields are only added, with defaults; removing, renaming or
 retyping a field, or adding a required one, needs a new version.
-``tests/test_schema_compat.py`` enforces this against ``schemas/``.
+``libs/shared_contracts/tests/test_contracts_schema_compat.py`` enforces this against ``schemas/``.
 """
 
 from __future__ import annotations
