@@ -8,13 +8,14 @@ TARGET ?= Species
 OUT ?= out/sample
 PYTEST_FLAGS ?=
 
-.PHONY: help install run test unit integration e2e browser bench up down status lint schemas asyncapi clean
+.PHONY: help install run test unit integration e2e browser bench prove up down status lint schemas asyncapi clean
 
 help:
 	@echo "make run      - install, then analyse a sample CSV with the dsp command (no services needed)"
 	@echo "make test     - every test tier: unit, integration (real PostgreSQL/RabbitMQ/Redis), e2e, browser"
 	@echo "make up/down  - run the whole mesh locally as processes (gateway on http://127.0.0.1:8000)"
 	@echo "make bench    - benchmarks against peers; results in docs/benchmarks.md"
+	@echo "make prove    - the reader keeps the values of ~250 real R-written CSVs; summary in out/prove_values.md"
 
 $(UV):
 	python3 -m pip install --user --quiet "uv>=0.5"
@@ -45,6 +46,10 @@ browser: install
 
 bench: install
 	$(PY) bench/run_all.py
+
+PROVE_OUT ?= out/prove_values.md
+prove: install
+	$(PY) bench/prove_values.py $(PROVE_OUT)
 
 up: install
 	$(PY) -m mesh_kit.local_mesh up

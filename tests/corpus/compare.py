@@ -66,6 +66,10 @@ class FileResult:
     differences: list[Difference] = field(default_factory=list)
     error: str | None = None
     seconds: float = 0.0
+    report: Any = None
+    """The reader's ``IngestReport`` (None when it refused the file)."""
+    output: pl.DataFrame | None = None
+    """The reader's output, as read back from its Parquet file."""
 
     @property
     def silent(self) -> list[Difference]:
@@ -326,6 +330,6 @@ def compare_csv(path: Path, *, name: str | None = None, work_dir: Path | None = 
             return result
         ours = pl.read_parquet(parquet)
     result.differences = compare_frames(reference, ours, report, header=_r_header(path))
-    result.report = report  # type: ignore[attr-defined]
+    result.report, result.output = report, ours
     result.seconds = time.perf_counter() - started
     return result
