@@ -193,6 +193,8 @@ def analyze(file: FileArg, out: OutOpt = Path("out"),
             pdf: Annotated[bool, typer.Option("--pdf", help="Also write OUT/report.pdf")] = False,
             config: Annotated[Path | None, typer.Option("--config", help="ETL config (YAML or JSON)")] = None,
             keep_leaky: Annotated[bool, typer.Option("--keep-leaky", help="Keep features flagged as leakage")] = False,
+            keep_column: Annotated[list[str] | None, typer.Option(
+                "--keep-column", help="Use this identifier-like column as a model feature (repeatable)")] = None,
             theme: Annotated[str, typer.Option(help="light or dark")] = "light",
             schema: SchemaOpt = None, rules: RulesOpt = None, bad_rows: BadRowsOpt = "reject",
             quiet: QuietOpt = False) -> None:
@@ -227,7 +229,8 @@ def analyze(file: FileArg, out: OutOpt = Path("out"),
                 shutil.rmtree(model_dir)
             try:
                 result = run_analysis(cleaned.paths["parquet"], target=target, time_budget_s=time_budget,
-                                      model_dir=model_dir, keep_leaky_features=keep_leaky, profile=prof,
+                                      model_dir=model_dir, keep_leaky_features=keep_leaky,
+                                      keep_columns=keep_column or (), profile=prof,
                                       progress=stage("ml", 0.25, 0.85))
             except AnalysisError as exc:
                 raise StageFailure("ml", exc.code, exc.message) from exc

@@ -36,7 +36,8 @@ async def when_dataset_transformed_analyze(envelope: Envelope[Any], ctx: Handler
         try:
             result = await asyncio.to_thread(
                 analyze, data, target=options.target, time_budget_s=options.time_budget_s, model_dir=model_dir,
-                keep_leaky_features=options.keep_leaky_features, profile=profile, progress=ctx.progress,
+                keep_leaky_features=options.keep_leaky_features, keep_columns=options.keep_columns, profile=profile,
+                progress=ctx.progress,
             )
         except AnalysisError as exc:
             raise StageError(exc.code, exc.message) from exc
