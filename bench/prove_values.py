@@ -187,7 +187,7 @@ def summarise(results: list[dict[str, Any]], size_skipped: list[tuple[str, str]]
         f"- files swept: **{len(swept)}** ({sum(r['columns'] for r in swept):,} columns, "
         f"{sum(r['rows'] for r in swept):,} rows)",
         f"- files with a silent change: **{len(silent_files)}** "
-        f"({len(value_files)} with a changed value; the rest only with unmarked row names)",
+        f"({len(value_files)} beyond unmarked row names: values, header or rows changed)",
         f"- silently changed columns: **{len(silent_rows)}**",
         f"- ingest errors: {len(errors)}; timeouts: {len(timeouts)}; skipped: {len(skipped)}",
         "",
