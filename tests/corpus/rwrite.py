@@ -23,12 +23,13 @@ import math
 import re
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 __all__ = ["r_csv_text", "r_number", "write_r_csv"]
 
 ROWNAMES = "rownames"
-_ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}(?:[ T]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?)?$")
+_ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}(?:[ T]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?:Z|[+-]\d{2}:?\d{2})?)?$")
 
 
 def r_number(x: float) -> str:
@@ -58,30 +59,33 @@ def _quote(value: object) -> str:
     return '"' + str(value).replace('"', '""') + '"'
 
 
+def _by_value(series: pd.Series, format_one) -> list[str]:
+    """Format each distinct value once (data sets repeat values a lot); missing values become ``NA``."""
+    codes, uniques = pd.factorize(series, use_na_sentinel=True)
+    formatted = np.array([format_one(v) for v in uniques] + ["NA"], dtype=object)
+    return formatted[codes].tolist()
+
+
 def _column_cells(series: pd.Series) -> list[str]:
     """The cells of one column as R writes them."""
-    missing = series.isna().to_numpy()
     dtype = series.dtype
     if pd.api.types.is_bool_dtype(dtype):
-        cells = ["TRUE" if v else "FALSE" for v in series.to_numpy()]
-    elif pd.api.types.is_integer_dtype(dtype):
-        cells = [str(int(v)) if not m else "NA" for v, m in zip(series.to_numpy(), missing, strict=True)]
-    elif pd.api.types.is_float_dtype(dtype):
-        cells = [r_number(float(v)) for v in series.to_numpy()]
-    elif pd.api.types.is_datetime64_any_dtype(dtype):
+        return _by_value(series, lambda v: "TRUE" if v else "FALSE")
+    if pd.api.types.is_integer_dtype(dtype):
+        return _by_value(series, lambda v: str(int(v)))
+    if pd.api.types.is_float_dtype(dtype):
+        return _by_value(series, lambda v: r_number(float(v)))
+    if pd.api.types.is_datetime64_any_dtype(dtype):
         times = series.dt.tz_localize(None) if getattr(series.dt, "tz", None) is not None else series
         whole_days = bool((times.dropna() == times.dropna().dt.normalize()).all())
         fmt = "%Y-%m-%d" if whole_days else "%Y-%m-%d %H:%M:%S"
-        cells = list(times.dt.strftime(fmt).fillna("NA"))
-    else:
-        present = series[~missing]
-        if len(present) and all(isinstance(v, bool) for v in present):
-            cells = ["TRUE" if v is True else "FALSE" for v in series]
-        elif len(present) and all(isinstance(v, str) and _ISO_DATE.match(v) for v in present):
-            cells = [str(v) for v in series]  # a Date or POSIXct column: R writes it unquoted
-        else:
-            cells = [_quote(v) for v in series]
-    return [("NA" if m else c) for c, m in zip(cells, missing, strict=True)]
+        return list(times.dt.strftime(fmt).fillna("NA"))
+    present = series.dropna()
+    if len(present) and all(isinstance(v, bool) for v in present):
+        return _by_value(series, lambda v: "TRUE" if v else "FALSE")
+    if len(present) and all(isinstance(v, str) and _ISO_DATE.match(v) for v in present):
+        return _by_value(series, str)  # a Date or POSIXct column: R writes it unquoted
+    return _by_value(series, _quote)
 
 
 def r_csv_text(frame: pd.DataFrame) -> str:
