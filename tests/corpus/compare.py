@@ -20,7 +20,7 @@ from __future__ import annotations
 import math
 import tempfile
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -148,7 +148,8 @@ def _sample(values: pd.Series, limit: int = 5) -> str:
     return ", ".join(f"{v!r}×{n}" for v, n in counts.items())
 
 
-def _numeric_reference(name: str, ref: pd.Series, ours: pl.Series, col: Any, report: Any) -> list[Difference]:
+def _numeric_reference(name: str, ref: pd.Series, ours: pl.Series, col: Any, report: Any,
+                       raw: Callable[[], pd.Series] | None = None) -> list[Difference]:
     """A column pandas reads as numbers: same missing count, same mean, nothing merged."""
     diffs: list[Difference] = []
     ref_values = ref.astype("float64")
@@ -162,7 +163,7 @@ def _numeric_reference(name: str, ref: pd.Series, ours: pl.Series, col: Any, rep
     nulled = ~ref_missing.to_numpy() & ours_missing
     semantic = getattr(col, "semantic_type", "")
     if nulled.any():
-        lost = ref[nulled]
+        lost = raw()[nulled] if raw is not None else ref[nulled]
         coerced = _coercions_listed(report, col)
         if ours.dtype == pl.String and semantic in ("identifier", "categorical"):
             diffs.append(Difference(name, "number_kept_as_code", f"{int(nulled.sum())} value(s) kept as text "
@@ -272,8 +273,13 @@ def _text_reference(name: str, ref: pd.Series, ours: pl.Series, col: Any, report
     return diffs
 
 
-def compare_frames(reference: pd.DataFrame, ours: pl.DataFrame, report: Any, *, header: list[str]) -> list[Difference]:
-    """Every difference between pandas' reading and the reader's output of the same file."""
+def compare_frames(reference: pd.DataFrame, ours: pl.DataFrame, report: Any, *, header: list[str],
+                   raw: Callable[[int], pd.Series] | None = None) -> list[Difference]:
+    """Every difference between pandas' reading and the reader's output of the same file.
+
+    ``raw(position)``, when given, returns a column's text as written in the file, so that the
+    differences quote the text the reader saw rather than pandas' reading of it.
+    """
     diffs: list[Difference] = []
     if not report.has_header:
         diffs.append(Difference("(header)", "header_read_as_data", f"header {header[:4]}... taken as a data row",
@@ -296,7 +302,8 @@ def compare_frames(reference: pd.DataFrame, ours: pl.DataFrame, report: Any, *, 
         if values.dtype.is_temporal() and values.dtype != pl.Datetime and values.dtype != pl.Date:
             values = values.cast(pl.String)
         if pd.api.types.is_numeric_dtype(ref.dtype) and not pd.api.types.is_bool_dtype(ref.dtype):
-            diffs += _numeric_reference(name, ref, values, col, report)
+            diffs += _numeric_reference(name, ref, values, col, report,
+                                        raw=(lambda p=position: raw(p)) if raw is not None else None)
         else:
             diffs += _text_reference(name, ref, values, col, report)
     return diffs
@@ -329,7 +336,10 @@ def compare_csv(path: Path, *, name: str | None = None, work_dir: Path | None = 
             result.seconds = time.perf_counter() - started
             return result
         ours = pl.read_parquet(parquet)
-    result.differences = compare_frames(reference, ours, report, header=_r_header(path))
+    def raw_text(position: int) -> pd.Series:
+        return pd.read_csv(path, usecols=[position], dtype=str, keep_default_na=False).iloc[:, 0]
+
+    result.differences = compare_frames(reference, ours, report, header=_r_header(path), raw=raw_text)
     result.report, result.output = report, ours
     result.seconds = time.perf_counter() - started
     return result

@@ -27,6 +27,7 @@ _HEADER = "a quoted header beginning with R's empty row-names header is read as 
 _NONE_TOKEN = "'none' is taken as a missing-value token"
 _F_N = "F and N are both read as the boolean False"
 _TWO_DIGIT_YEAR = "d/m/yy dates are read with a four-digit year (year 0063)"
+_R_SCIENTIFIC = "R's 1e+05 (a whole double in scientific notation) in a column sampled as integer is stored as null"
 
 
 def _xfail(reason: str) -> pytest.MarkDecorator:
@@ -46,6 +47,8 @@ CASES = [
     ("AER", "Affairs", _NUMBERS_NULLED + " (age)"),
     ("KMsurv", "baboon", _TWO_DIGIT_YEAR),
     ("openintro", "pm25_2011_durham", _TWO_DIGIT_YEAR),
+    ("lmec", "UTIdata", _R_SCIENTIFIC + " (RNA)"),
+    ("dplyr", "starwars", _HEADER + "; " + _NONE_TOKEN + " (hair_color); " + _NUMBERS_NULLED + " (mass)"),
     ("datasets", "mtcars", None),
     ("ISLR", "Hitters", None),
     ("MASS", "birthwt", None),
@@ -89,12 +92,13 @@ def test_no_value_changes_silently(proven, package, item):
     assert not silent, "\n".join(f"{d.column}: {d.kind}: {d.detail}" for d in silent)
 
 
+_ROWNAMES = "R's leading row-names column is not reported as an identifier"
+
+
 @pytest.mark.parametrize(
     ("package", "item"),
-    [pytest.param(p, i, id=f"{p}/{i}", marks=[_xfail("R's leading row-names column is not reported as an identifier")])
-     for p, i, _ in CASES if (p, i) not in {("carData", "TitanicSurvival"), ("tidyr", "world_bank_pop")}]
-    + [pytest.param("carData", "TitanicSurvival", id="carData/TitanicSurvival", marks=[_xfail(_HEADER)]),
-       pytest.param("tidyr", "world_bank_pop", id="tidyr/world_bank_pop", marks=[_xfail(_HEADER)])],
+    [pytest.param(p, i, id=f"{p}/{i}", marks=[_xfail(_HEADER if why and _HEADER in why else _ROWNAMES)])
+     for p, i, why in CASES],
 )
 def test_r_row_names_are_an_identifier(proven, package, item):
     result, _ = proven(package, item)
