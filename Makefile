@@ -15,6 +15,7 @@ help:
 	@echo "make test     - every test tier: unit, integration (real PostgreSQL/RabbitMQ/Redis), e2e, browser"
 	@echo "make up/down  - run the whole mesh locally as processes (gateway on http://127.0.0.1:8000)"
 	@echo "make bench    - benchmarks against peers; results in docs/benchmarks.md"
+	@echo "make prove    - the reader keeps the values of ~250 real R-written CSVs; summary in out/prove_values.md"
 
 $(UV):
 	python3 -m pip install --user --quiet "uv>=0.5"
@@ -45,6 +46,10 @@ browser: install
 
 bench: install
 	$(PY) bench/run_all.py
+
+PROVE_OUT ?= out/prove_values.md
+prove: install
+	$(PY) bench/prove_values.py $(PROVE_OUT)
 
 up: install
 	$(PY) -m mesh_kit.local_mesh up

@@ -160,6 +160,8 @@ def analyze(file: FileArg, out: OutOpt = Path("out"),
             pdf: Annotated[bool, typer.Option("--pdf", help="Also write OUT/report.pdf")] = False,
             config: ConfigOpt = None,
             keep_leaky: Annotated[bool, typer.Option("--keep-leaky", help="Keep features flagged as leakage")] = False,
+            keep_column: Annotated[list[str] | None, typer.Option(
+                "--keep-column", help="Use this identifier-like column as a model feature (repeatable)")] = None,
             theme: Annotated[str, typer.Option(help="light or dark")] = "light",
             schema: SchemaOpt = None, rules: RulesOpt = None, bad_rows: BadRowsOpt = "reject",
             quiet: QuietOpt = False) -> None:
@@ -167,7 +169,8 @@ def analyze(file: FileArg, out: OutOpt = Path("out"),
     if theme not in ("light", "dark"):
         raise typer.BadParameter("--theme must be light or dark")
     analysis = {"target": target, "time_budget_s": time_budget, "pdf": pdf, "keep_leaky_features": keep_leaky,
-                "theme": theme, "etl_config": _load_mapping(config) if config else None}
+                "theme": theme, "keep_columns": keep_column or [],
+                "etl_config": _load_mapping(config) if config else None}
     started = time.perf_counter()
     outcome = _run(file, out, until="dashboard", ingest=_ingest_options(schema, rules, bad_rows),
                    analysis=analysis, quiet=quiet)

@@ -66,6 +66,12 @@ class AnalysisOptions(BaseModel):
     time_budget_s: float = Field(default=60.0, gt=0, le=24 * 3600, description="Wall-clock budget for AutoML")
     etl_config: dict[str, Any] | None = Field(default=None, description="ETL config overriding the auto plan")
     keep_leaky_features: bool = Field(default=False)
+    keep_columns: list[str] = Field(
+        default_factory=list,
+        description="Columns to use as model features even though they look like identifiers (typed identifier "
+        "by ingest, flagged ID_LIKE by the profile); identifiers are otherwise left out of every model",
+        examples=[["customer_id"]],
+    )
     pdf: bool = Field(default=False, description="Also render the dashboard as a PDF report")
     theme: Literal["light", "dark"] = Field(default="light", description="Colour theme of the dashboard")
 

@@ -7,7 +7,7 @@ import importlib.metadata
 import tempfile
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
@@ -19,7 +19,7 @@ from shared_contracts.progress import ProgressFn, no_progress
 from threadpoolctl import threadpool_limits
 
 from . import patterns, statistics
-from .columns import ColumnRoles, file_sha256, infer_roles, read_dataset
+from .columns import ColumnRoles, file_sha256, identifier_warnings, infer_roles, read_dataset
 from .errors import AnalysisError
 from .insights import build_insights
 from .leakage import find_leaky_features
@@ -51,6 +51,7 @@ def analyze(
     time_budget_s: float = 60.0,
     model_dir: Path | None = None,
     keep_leaky_features: bool = False,
+    keep_columns: Sequence[str] = (),
     profile: Profile | None = None,
     progress: ProgressFn | None = None,
     random_state: int = 0,
@@ -72,6 +73,10 @@ def analyze(
         Where to keep the trained model (with a manifest for ``load_model``); None keeps nothing.
     keep_leaky_features
         Keep features flagged as leaking the target in the model instead of leaving them out.
+    keep_columns
+        Columns to use as features even though they look like identifiers (typed ``identifier``
+        by ingest, flagged ``ID_LIKE`` by the profile, row counters). Identifiers are otherwise
+        left out of every model, and ``warnings`` says which and why.
     profile
         The dataset's Profile, whose semantic types (identifier, free text) refine column roles.
     progress
@@ -128,9 +133,10 @@ def analyze(
         raise AnalysisError("too_few_rows", f"the data has {frame.height} rows; at least {MIN_ROWS} are needed")
     is_train = read_split(split, rows=frame.height) if split is not None else None
     frame = frame.with_row_index(_ROW_ID)
-    roles = infer_roles(frame, profile=profile, exclude=(_ROW_ID,))
+    roles = infer_roles(frame, profile=profile, exclude=(_ROW_ID,), keep=tuple(keep_columns))
     task = detect_task(frame.drop(_ROW_ID), roles, target)
     target = task.target
+    warnings_out += identifier_warnings(roles, keep_columns=keep_columns, columns=frame.columns, target=target)
     if target is not None:
         roles = _without(roles, target)
         frame = frame.filter(pl.col(target).is_not_null())
@@ -300,6 +306,7 @@ def _supervised(result: AnalysisResult, frame: pl.DataFrame, roles: ColumnRoles,
                     "automl_rows": training.height, "holdout_rows": run.report.holdout_rows,
                     "holdout": "random" if rows.holdout is None else "etl_split",
                     "keep_leaky_features": keep_leaky_features, "dropped_features": sorted(dropped),
+                    "excluded_identifiers": sorted(roles.identifiers), "kept_columns": list(roles.kept),
                     "eval_metric": run.report.eval_metric, "presets": "medium_quality"},
             library_versions=_versions(),
         )

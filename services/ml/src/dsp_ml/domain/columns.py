@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -12,7 +13,7 @@ import polars as pl
 
 from .errors import AnalysisError
 
-__all__ = ["ColumnRoles", "file_sha256", "infer_roles", "read_dataset"]
+__all__ = ["ColumnRoles", "file_sha256", "identifier_warnings", "infer_roles", "read_dataset"]
 
 _ID_NAME = re.compile(r"(^|_)(id|uuid|guid|key|index|idx)$|^unnamed", re.IGNORECASE)
 _MAX_CATEGORIES = 50
@@ -27,6 +28,10 @@ class ColumnRoles:
     datetime: list[str] = field(default_factory=list)
     derived: list[str] = field(default_factory=list)
     ignored: dict[str, str] = field(default_factory=dict)
+    identifiers: dict[str, str] = field(default_factory=dict)
+    """Columns left out because they identify rows (a subset of ``ignored``), with the reason."""
+    kept: list[str] = field(default_factory=list)
+    """Columns that look like identifiers but that the user asked to keep."""
 
     @property
     def features(self) -> list[str]:
@@ -85,11 +90,28 @@ def _try_parse(column: pl.Series) -> pl.Series | None:
     return None
 
 
-def infer_roles(frame: pl.DataFrame, *, profile: Any = None, exclude: tuple[str, ...] = ()) -> ColumnRoles:
-    """Sort columns into numeric, categorical, datetime, or ignored (with the reason)."""
+def infer_roles(frame: pl.DataFrame, *, profile: Any = None, exclude: tuple[str, ...] = (),
+                keep: tuple[str, ...] | list[str] = ()) -> ColumnRoles:
+    """Sort columns into numeric, categorical, datetime, or ignored (with the reason).
+
+    Identifiers never become features: a column the reader typed ``identifier``, one the profile
+    flags ``ID_LIKE``, a unique integer named like an id, a row counter, unique text, and any
+    column derived from one of them. A column named in ``keep`` stays a feature all the same.
+    """
     roles = ColumnRoles()
     semantic = _semantic_types(profile)
+    id_alerts = _id_like_alerts(profile)
+    kept = set(keep)
     n = frame.height
+
+    def identifier(name: str, reason: str) -> bool:
+        if name in kept:
+            if name not in roles.kept:
+                roles.kept.append(name)
+            return False
+        roles.ignored[name] = roles.identifiers[name] = reason
+        return True
+
     for name, dtype in frame.schema.items():
         if name in exclude:
             continue
@@ -100,13 +122,18 @@ def infer_roles(frame: pl.DataFrame, *, profile: Any = None, exclude: tuple[str,
         if source and source != name and source in frame.columns and non_null > 0:
             # cleaning derived it from another column (date parts, encodings): a model may use it,
             # but describing it beside its source would only repeat the source
+            source_id = _identifier_reason(source, semantic, id_alerts)
+            if source_id and source not in kept and identifier(name, f"is derived from {source!r}, which {source_id}"):
+                continue
             if column.n_unique() > 1:
                 roles.derived.append(name)
             else:
                 roles.ignored[name] = "constant"
         elif non_null == 0:
             roles.ignored[name] = "all values are missing"
-        elif kind in {"identifier", "id", "text", "free_text", "url", "email", "unsupported"}:
+        elif (reason := _identifier_reason(name, semantic, id_alerts)) and identifier(name, reason):
+            continue
+        elif kind in {"id", "text", "free_text", "url", "email", "unsupported"}:
             roles.ignored[name] = f"profiled as {kind}"
         elif dtype.is_temporal() and dtype != pl.Duration and dtype != pl.Time:
             roles.datetime.append(name)
@@ -116,11 +143,8 @@ def infer_roles(frame: pl.DataFrame, *, profile: Any = None, exclude: tuple[str,
             distinct = column.n_unique()
             if distinct <= 1:
                 roles.ignored[name] = "constant"
-            elif dtype.is_integer() and _ID_NAME.search(name) and distinct >= 0.9 * non_null:
-                roles.ignored[name] = "looks like an identifier"
-            elif dtype.is_integer() and distinct == n and n > 50 and _is_row_counter(column):
-                roles.ignored[name] = "a row counter"
-            else:
+            elif not (reason := _integer_id_reason(name, column, distinct=distinct, non_null=non_null, rows=n)) \
+                    or not identifier(name, reason):
                 roles.numeric.append(name)
         elif dtype in (pl.String, pl.Categorical) or isinstance(dtype, pl.Enum):
             distinct = column.n_unique()
@@ -129,12 +153,57 @@ def infer_roles(frame: pl.DataFrame, *, profile: Any = None, exclude: tuple[str,
             elif distinct <= max(_MAX_CATEGORIES, 0) and distinct < max(2, 0.5 * non_null):
                 roles.categorical.append(name)
             elif _ID_NAME.search(name) or distinct >= 0.9 * non_null:
-                roles.ignored[name] = "unique text, like an identifier"
+                if not identifier(name, "is unique text, like an identifier"):
+                    roles.categorical.append(name)
             else:
                 roles.ignored[name] = f"text with {distinct} distinct values"
         else:
             roles.ignored[name] = f"unsupported type {dtype}"
     return roles
+
+
+def identifier_warnings(roles: ColumnRoles, *, keep_columns: Sequence[str] = (), columns: Sequence[str] = (),
+                        target: str | None = None) -> list[str]:
+    """Plain-language notes on the identifiers left out of the models and the ones the user kept."""
+    notes = [f"{name!r} was left out of the models: it {reason}. Name it in keep_columns to use it as a feature."
+             for name, reason in roles.identifiers.items() if name != target]
+    notes += [f"{name!r} looks like an identifier but is used as a feature, as asked (keep_columns)."
+              for name in roles.kept if name != target]
+    unknown = [name for name in keep_columns if columns and name not in columns]
+    if unknown:
+        notes.append(f"keep_columns names column(s) not in the data: {', '.join(map(repr, unknown))}.")
+    return notes
+
+
+def _integer_id_reason(name: str, column: pl.Series, *, distinct: int, non_null: int, rows: int) -> str | None:
+    if not column.dtype.is_integer():
+        return None
+    if _ID_NAME.search(name) and distinct >= 0.9 * non_null:
+        return "looks like an identifier (a unique integer named like an id)"
+    if distinct == rows and rows > 50 and _is_row_counter(column):
+        return "is a row counter (1, 2, 3...)"
+    return None
+
+
+def _identifier_reason(name: str, semantic: dict[str, str], id_alerts: dict[str, str]) -> str | None:
+    """Why the profile says ``name`` identifies rows, or None."""
+    if semantic.get(name) in ("identifier", "id"):
+        return "is typed identifier by ingest"
+    if name in id_alerts:
+        return f"is flagged ID_LIKE by the profile ({id_alerts[name]})"
+    return None
+
+
+def _id_like_alerts(profile: Any) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for alert in getattr(profile, "alerts", None) or []:
+        if str(getattr(alert, "type", "")) == "ID_LIKE":
+            evidence = getattr(alert, "evidence", {}) or {}
+            share = evidence.get("distinct_fraction")
+            detail = f"{100 * share:.0f}% distinct values" if isinstance(share, int | float) else "identifies rows"
+            for column in getattr(alert, "columns", None) or []:
+                out[str(column)] = detail
+    return out
 
 
 def _is_row_counter(column: pl.Series) -> bool:

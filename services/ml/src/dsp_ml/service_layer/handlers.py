@@ -32,7 +32,8 @@ async def when_dataset_transformed_analyze(event: DatasetTransformed, deps: Stag
         split = await store.fetch_to(event.split, Path(tmp) / "split.parquet") if event.split else None
         result = await asyncio.to_thread(
             analyze, data, target=options.target, time_budget_s=options.time_budget_s, model_dir=model_dir,
-            keep_leaky_features=options.keep_leaky_features, profile=profile, split=split, progress=deps.progress,
+            keep_leaky_features=options.keep_leaky_features, keep_columns=options.keep_columns, profile=profile,
+            split=split, progress=deps.progress,
         )
         if result.model is not None and model_dir.exists() and any(model_dir.iterdir()):
             model_ref = await store.put_dir(artifact_key("models", model_id, "model.tar.gz"), model_dir)
