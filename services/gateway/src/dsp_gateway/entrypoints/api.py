@@ -12,7 +12,7 @@ import httpx
 from fastapi import APIRouter, FastAPI, Query, Request, WebSocket, WebSocketDisconnect
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
-from mesh_kit.artifacts import ArtifactNotFound, LocalArtifactStore, artifact_key
+from mesh_kit.artifacts import ArtifactNotFound, AsyncArtifactStore, LocalArtifactStore, artifact_key
 from mesh_kit.consumer import PostgresUnitOfWork
 from mesh_kit.service import Runtime
 from pydantic import BaseModel, Field, ValidationError
@@ -65,6 +65,11 @@ def ok(request: Request, data: Any, status: int = 200) -> JSONResponse:
 
 def _runtime(request: Request | WebSocket) -> Runtime:
     return request.app.state.runtime
+
+
+def _store(request: Request) -> AsyncArtifactStore:
+    """The artifact store with every call off the event loop (an S3 read must not stall the other requests)."""
+    return AsyncArtifactStore(_runtime(request).store)
 
 
 def _uuid(value: str, field: str) -> uuid.UUID:
@@ -244,7 +249,7 @@ def add_routes(app: FastAPI) -> None:
                 raw = store.adopt_file(key, streamed.path, sha256=streamed.sha256,  # type: ignore[arg-type]
                                        media_type="text/csv")
             else:
-                raw = store.put_file(key, streamed.path, media_type="text/csv")  # type: ignore[arg-type]
+                raw = await _store(request).put_file(key, streamed.path, media_type="text/csv")  # type: ignore[arg-type]
         finally:
             streamed.discard()
         display_name = Path(streamed.filename.replace("\\", "/")).name[:255] or "upload.csv"
@@ -259,7 +264,7 @@ def add_routes(app: FastAPI) -> None:
                 await _emit(conn, job_id, DatasetUploaded(
                     dataset_id=dataset_id, raw=raw, display_name=display_name, ingest=ingest, analysis=analysis))
         except Exception:
-            store.delete(raw.key)
+            await _store(request).delete(raw.key)
             raise
         runtime.relay.notify()
         data: dict[str, Any] = {"dataset_id": str(dataset_id), "job_id": str(job_id), "status": "uploaded",
@@ -302,7 +307,7 @@ def add_routes(app: FastAPI) -> None:
         row = await _dataset_or_404(request, dataset_id)
         if not row.get("profile"):
             raise ApiError(409, "not_ready", "The dataset has no profile yet.", field="dataset_id")
-        body = _runtime(request).store.read_bytes(ArtifactRef.model_validate(row["profile"]))
+        body = await _store(request).read_bytes(ArtifactRef.model_validate(row["profile"]))
         return Response(body, media_type="application/json")
 
     @router.post("/analyze", status_code=202)
@@ -350,7 +355,7 @@ def add_routes(app: FastAPI) -> None:
         view = _job_view(row)
         results = _results(row)
         if row["status"] == "completed" and results.analysis_result is not None:
-            view["results"] = json.loads(_runtime(request).store.read_bytes(results.analysis_result))
+            view["results"] = json.loads(await _store(request).read_bytes(results.analysis_result))
         return ok(request, view)
 
     @router.get("/jobs/{job_id}")
@@ -391,13 +396,12 @@ def add_routes(app: FastAPI) -> None:
             return ok(request, {"dashboard_id": row["dashboard_id"], "job_id": row["job_id"],
                                 "dataset_id": row["dataset_id"], "size_bytes": row["html"]["size_bytes"],
                                 "has_pdf": row.get("pdf") is not None, "created_at": row["created_at"]})
-        html = _runtime(request).store.read_bytes(ArtifactRef.model_validate(row["html"]))
+        html = await _store(request).read_bytes(ArtifactRef.model_validate(row["html"]))
         return Response(html, media_type="text/html; charset=utf-8", headers=DASHBOARD_HEADERS)
 
     @router.post("/export")
     async def export(request: Request, body: ExportRequest) -> Response:
         """Download a result: cleaned data (csv, parquet), dashboard (html, pdf, zip) or a JSON document."""
-        runtime = _runtime(request)
         if body.analysis_id is None and body.dataset_id is None:
             raise ApiError(422, "validation_error", "Give analysis_id or dataset_id.", field="analysis_id")
         refs: dict[str, ArtifactRef | None] = {}
@@ -420,7 +424,7 @@ def add_routes(app: FastAPI) -> None:
             raise ApiError(409, "export_unavailable", f"No {body.format} export exists for this request.{hint}",
                            field="format")
         try:
-            content = runtime.store.read_bytes(ref)
+            content = await _store(request).read_bytes(ref)
         except ArtifactNotFound as exc:
             raise ApiError(410, "export_gone", "The stored result is no longer available.") from exc
         name = {"csv": "cleaned.csv", "parquet": "cleaned.parquet", "html": "dashboard.html", "pdf": "report.pdf",

@@ -59,12 +59,12 @@ async def _load(runtime: Runtime,
             shutil.rmtree(target_dir)
         await asyncio.to_thread(runtime.store.fetch_dir, artifact, target_dir)
         model = await asyncio.to_thread(load_model, target_dir, expected_manifest_sha256=row.get("manifest_sha256"))
-        pipeline = FittedPipeline.model_validate_json(runtime.store.read_bytes(pipeline_ref))
+        pipeline = FittedPipeline.model_validate_json(await asyncio.to_thread(runtime.store.read_bytes, pipeline_ref))
         reference = None
         if row.get("reference_key"):
             ref = ArtifactRef(key=row["reference_key"], sha256=row["reference_sha256"],
                               size_bytes=row["reference_size"], media_type="application/vnd.apache.parquet")
-            reference = pl.read_parquet(io.BytesIO(runtime.store.read_bytes(ref)))
+            reference = pl.read_parquet(io.BytesIO(await asyncio.to_thread(runtime.store.read_bytes, ref)))
         _cache[model_id] = (model, pipeline, reference)
         return _cache[model_id]
 
