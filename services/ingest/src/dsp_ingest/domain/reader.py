@@ -126,6 +126,7 @@ def _header_votes(first: list[str | None], rest: pl.DataFrame, quoted: list[list
     quoted_names = text_over_numbers = numbers_over_numbers = repeated = 0
     for j, (value, name) in enumerate(zip(first, rest.columns, strict=True)):
         column = rest[name].drop_nulls()
+        column = column.filter(~pl.select(is_na_token(pl.lit(column).str.strip_chars())).to_series())
         if column.is_empty():
             continue
         typed_share = float(column.str.contains(_NUMERICISH.pattern).mean() or 0.0)

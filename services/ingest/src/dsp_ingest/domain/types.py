@@ -314,6 +314,17 @@ def _bool_convert(e: pl.Expr) -> pl.Expr:
     return e.str.to_lowercase().replace_strict(_BOOL_MAP, default=None, return_dtype=pl.Boolean)
 
 
+def _strptime(expr: pl.Expr, dtype: pl.DataType, fmt: str) -> pl.Expr:
+    """Parse dates; two-digit years pivot like Python's ``%y`` (69-99 are 19xx, 00-68 are 20xx).
+
+    The parser itself reads 69 as 2069, so that one year is moved back a century.
+    """
+    parsed = expr.str.strptime(dtype, fmt, strict=False)  # type: ignore[arg-type]
+    if "%y" not in fmt:
+        return parsed
+    return pl.when(parsed.dt.year() == 2069).then(parsed.dt.offset_by("-100y")).otherwise(parsed)
+
+
 def _parses(values: pl.Series, dtype: pl.DataType, fmt: str) -> pl.Series:
     """True where a value parses with ``fmt``; a four-digit-year format must give a four-digit year.
 
@@ -401,7 +412,7 @@ def _date_plan(name: str, source: str, fmt: str, share: float, decision: DateDec
         semantic,
         dtype,
         round(share, 3),
-        lambda e: e.str.strptime(dtype, fmt, strict=False),  # type: ignore[arg-type]
+        lambda e: _strptime(e, dtype, fmt),
         date=decision,
         overridden=overridden,
     )
