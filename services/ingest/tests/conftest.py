@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
 from pathlib import Path
+from typing import Any
 
 import polars as pl
 import pytest
@@ -53,7 +53,7 @@ def r_csv_text(frame: Any) -> str:
         elif pd.api.types.is_integer_dtype(series):
             cells = [str(int(v)) for v in series]
         elif pd.api.types.is_float_dtype(series):
-            cells = ["%.15g" % v for v in series]
+            cells = [f"{v:.15g}" for v in series]
         else:
             cells = [quote(str(v)) for v in series]
         columns.append(["NA" if m else c for c, m in zip(cells, missing, strict=True)])
