@@ -68,7 +68,7 @@ def test_skip_keeps_line_numbers_of_later_cells_right(ingest_bytes):
     rows = ["k,v"] + [f"{i},{i}" for i in range(60)]
     rows[5] = "4,4,extra"
     rows[10] = "9,nine"
-    report, df = ingest_bytes("\n".join(rows) + "\n", bad_rows="skip")
+    report, df = ingest_bytes("\n".join(rows) + "\n", bad_rows="skip", bad_values="null")
     assert report.bad_rows.sample[0].line_number == 6
     cell = report.column("v").unparseable_sample[0]
     assert (cell.line_number, cell.value) == (11, "nine")

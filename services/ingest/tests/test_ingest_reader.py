@@ -268,7 +268,7 @@ def test_invalid_type_override(ingest_bytes, overrides):
 def test_values_beyond_the_sample_that_do_not_fit_are_reported_with_lines(ingest_bytes):
     rows = [f"{i},{i * 2}" for i in range(12_000)]
     rows[11_000] = "11000,oops"
-    report, df = ingest_bytes("k,v\n" + "\n".join(rows) + "\n")
+    report, df = ingest_bytes("k,v\n" + "\n".join(rows) + "\n", bad_values="null")
     col = report.column("v")
     assert col.semantic_type == "integer"
     assert col.unparseable_count == 1
@@ -276,11 +276,12 @@ def test_values_beyond_the_sample_that_do_not_fit_are_reported_with_lines(ingest
     assert col.unparseable_sample[0].line_number == 11_002
     assert df["v"][11_000] is None
     assert any("did not fit" in w for w in report.warnings)
+    assert report.bad_values == "null" and report.values_nulled == 1
 
 
 def test_column_contradicted_beyond_the_sample_is_demoted_to_text(ingest_bytes):
-    rows = [str(i) for i in range(11_000)] + [f"code-{i}" for i in range(2_000)]
-    report, df = ingest_bytes("v\n" + "\n".join(rows) + "\n")
+    rows = [f"{i % 7},{i}" for i in range(11_000)] + [f"1,code-{i}" for i in range(2_000)]
+    report, df = ingest_bytes("k,v\n" + "\n".join(rows) + "\n")
     assert report.column("v").semantic_type == "text"
     assert df.schema["v"] == pl.String
     assert df["v"][-1] == "code-1999"
@@ -357,7 +358,7 @@ def test_several_numeric_columns_with_misfits_beyond_the_sample(ingest_bytes):
     rows[10_100] = "x1,20200,10100.25"
     rows[10_200] = "10200,x2,10200.25"
     rows[10_300] = "10300,20600,x3"
-    report, df = ingest_bytes("a,b,c\n" + "\n".join(rows) + "\n")
+    report, df = ingest_bytes("a,b,c\n" + "\n".join(rows) + "\n", bad_values="null")
     for name, value, line in [("a", "x1", 10_102), ("b", "x2", 10_202), ("c", "x3", 10_302)]:
         col = report.column(name)
         assert col.unparseable_count == 1, name

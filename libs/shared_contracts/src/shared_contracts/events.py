@@ -36,6 +36,7 @@ __all__ = [
 
 Stage = Literal["gateway", "ingest", "profile", "etl", "ml", "dashboard"]
 BadRowPolicy = Literal["reject", "skip"]
+BadValuePolicy = Literal["keep", "null"]
 
 
 class IngestOptions(BaseModel):
@@ -54,6 +55,22 @@ class IngestOptions(BaseModel):
     )
     validation_rules: list[dict[str, Any]] = Field(
         default_factory=list, description="Declarative validation rules (see the ingest docs)"
+    )
+    bad_values: BadValuePolicy = Field(
+        default="keep",
+        description="Values that do not fit the column type: keep them by widening the type "
+        "(integer -> float -> text), or store them as null and report them",
+    )
+    na_tokens: list[str] = Field(
+        default_factory=list,
+        description="Extra tokens read as missing in every column (besides empty, NA, NaN, NULL, #N/A)",
+        examples=[["-999", "missing"]],
+    )
+    na_evidence_tokens: list[str] | None = Field(
+        default=None,
+        description="Tokens read as missing only where the column makes it plausible (a numeric column, "
+        "or rare in text); None keeps the defaults: N/A, None, -, --, ., ?",
+        examples=[["none", "-"]],
     )
 
 

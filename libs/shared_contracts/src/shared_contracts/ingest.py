@@ -102,6 +102,26 @@ class ColumnReport(BaseModel):
     unparseable_sample: list[CellIssue] = Field(
         default_factory=list, description="Up to a few of those values, with their line numbers"
     )
+    missing_tokens: dict[str, int] = Field(
+        default_factory=dict,
+        description="Missing-value tokens read as missing in this column -> how many cells held them",
+        examples=[{"NA": 12, "?": 3}],
+    )
+    kept_tokens: dict[str, int] = Field(
+        default_factory=dict,
+        description="Tokens that could mean missing but were kept as values here (e.g. 'none' as a category level)",
+        examples=[{"None": 991}],
+    )
+    widened_from: SemanticType | None = Field(
+        default=None,
+        description="The type the sample suggested, when values further down did not fit and the type was widened",
+    )
+    identifier_reason: str | None = Field(
+        default=None, description="Why the column is an identifier, when its position or name decided it"
+    )
+    out_of_range_years: int = Field(
+        default=0, ge=0, description="Date or datetime values whose year is outside 1000-9999 (kept, with a warning)"
+    )
 
 
 class BadRow(BaseModel):
@@ -185,6 +205,18 @@ class IngestReport(BaseModel):
     bad_rows: BadRowsReport = Field(default_factory=BadRowsReport, description="Ragged records and the policy applied")
     validation: list[RuleResult] = Field(default_factory=list, description="One result per validation rule")
     warnings: list[str] = Field(default_factory=list, description="Plain-language notes on anything surprising")
+    header_reason: str = Field(
+        default="", description="Why the first record was (or was not) taken as the header, with the evidence"
+    )
+    bad_values: Literal["keep", "null"] = Field(
+        default="keep", description="Policy applied to values that did not fit their column type"
+    )
+    values_nulled: int = Field(
+        default=0,
+        ge=0,
+        description="Present values stored as null because they did not fit their column type (bad_values: null); "
+        "per column in columns[].unparseable_count and unparseable_sample",
+    )
 
     def column(self, name: str) -> ColumnReport:
         """The report of the column called ``name``; ``KeyError`` when there is none."""

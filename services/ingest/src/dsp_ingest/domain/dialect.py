@@ -71,6 +71,36 @@ def parse_sample_records(
     return records[:limit] if limit is not None else records
 
 
+def quoted_fields(text: str, dialect: Dialect, *, skip_lines: int = 0, limit: int = 200) -> list[list[bool]]:
+    """For the first records of ``text`` (one per line), which fields were written inside quotes.
+
+    Stops at the first record spanning several lines; empty when the dialect has no quote
+    character or uses escapes, where quoting says little.
+    """
+    q = dialect.quote_char
+    if not q or dialect.escape_char:
+        return []
+    d, qq = re.escape(dialect.delimiter), re.escape(q)
+    field = re.compile(rf"\s*{qq}(?:[^{qq}]|{qq}{qq})*{qq}\s*(?={d}|$)|[^{d}]*")
+    out: list[list[bool]] = []
+    for line in text.splitlines()[skip_lines : skip_lines + limit]:
+        if line.count(q) % 2:
+            break
+        marks: list[bool] = []
+        pos = 0
+        while True:
+            m = field.match(line, pos)
+            assert m is not None  # the second alternative matches the empty string
+            marks.append(m.group().lstrip().startswith(q))
+            pos = m.end()
+            if line.startswith(dialect.delimiter, pos):
+                pos += len(dialect.delimiter)
+                continue
+            break
+        out.append(marks)
+    return out
+
+
 def _consistency(records: list[list[str]]) -> tuple[float, int]:
     """Share of non-blank records having the most common field count, and that count."""
     counts = Counter(len(r) for r in records if r and r != [""])

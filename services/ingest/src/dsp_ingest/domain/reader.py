@@ -26,14 +26,15 @@ from shared_contracts.ingest import (
 )
 from shared_contracts.progress import ProgressFn, no_progress
 
-from .dialect import Dialect, parse_sample_records, sniff_dialect
+from .dialect import Dialect, parse_sample_records, quoted_fields, sniff_dialect
 from .encoding import EncodingGuess, check_decoded_text, detect_encoding, read_probe, transcode_to_utf8
 from .errors import IngestError
 from .rules import Rule, parse_rules
 from .structure import Structure, record_chunks, scan_structure
 from .types import (
-    NA_TOKENS,
+    ACCEPT_SHARE,
     ColumnPlan,
+    NaTokens,
     NumberFormat,
     clean_strings,
     infer_column,
@@ -110,26 +111,62 @@ def _scan_options(dialect: Dialect, n_fields: int, plans: list[ColumnPlan] | Non
 _NUMERICISH = re.compile(r"^[\s(+-]*[$€£¥]?\s*[+-]?[\d.,' ]*\d[\d.,' ]*\s*[%€$£¥)]*$")
 
 
-def _header_votes(first: list[str | None], rest: pl.DataFrame) -> bool:
-    """Decide whether the first record is a header by comparing it with the records below."""
+def _header_votes(first: list[str | None], rest: pl.DataFrame, quoted: list[list[bool]] | None = None) -> tuple[bool, str]:
+    """Decide whether the first record is a header by comparing it with the records below.
+
+    A quoted first value over a column of bare numbers is a name (R and many tools quote names
+    and strings but not numbers), even when it looks numeric: "2000" over populations is a year.
+    Returns the decision and the evidence in words.
+    """
+    quoted = quoted or []
+    first_quoted = quoted[0] if quoted else []
+    below = quoted[1:]
     votes = 0
     string_columns = 0
-    for value, name in zip(first, rest.columns, strict=True):
+    quoted_names = text_over_numbers = numbers_over_numbers = repeated = 0
+    for j, (value, name) in enumerate(zip(first, rest.columns, strict=True)):
         column = rest[name].drop_nulls()
+        column = column.filter(~pl.select(is_na_token(pl.lit(column).str.strip_chars())).to_series())
         if column.is_empty():
             continue
         typed_share = float(column.str.contains(_NUMERICISH.pattern).mean() or 0.0)
         value = (value or "").strip()
         if typed_share >= 0.9:
-            votes += -1 if (not value or _NUMERICISH.match(value)) else 1
+            marks = [r[j] for r in below if len(r) > j]
+            bare_below = bool(marks) and sum(marks) / len(marks) < 0.5
+            if j < len(first_quoted) and first_quoted[j] and bare_below:
+                votes += 2
+                quoted_names += 1
+            elif not value or _NUMERICISH.match(value):
+                votes -= 1
+                numbers_over_numbers += 1
+            else:
+                votes += 1
+                text_over_numbers += 1
         else:
             string_columns += 1
             if value and value in set(column.head(1000).to_list()):
                 votes -= 1
+                repeated += 1
+    evidence = []
+    if quoted_names:
+        evidence.append(f"{quoted_names} numeric column(s) have a quoted first value over bare numbers")
+    if text_over_numbers:
+        evidence.append(f"{text_over_numbers} numeric column(s) have a text first value")
+    if numbers_over_numbers:
+        evidence.append(f"{numbers_over_numbers} numeric column(s) start with a number like the rest")
+    if repeated:
+        evidence.append(f"{repeated} text column(s) repeat their first value further down")
     if votes:
-        return votes > 0
-    values = [(v or "").strip() for v in first]
-    return all(values) and len(set(values)) == len(values) and not any(_NUMERICISH.match(v) for v in values)
+        decision = votes > 0
+        why = "; ".join(evidence)
+    else:
+        values = [(v or "").strip() for v in first]
+        decision = all(values) and len(set(values)) == len(values) and not any(_NUMERICISH.match(v) for v in values)
+        why = "no column type settles it; the first record's values are " + (
+            "all present, distinct and non-numeric" if decision else "not all distinct non-numeric names"
+        )
+    return decision, ("The first record is the header: " if decision else "The first record is data: ") + why + "."
 
 
 def _column_names(header: list[str | None] | None, n_fields: int) -> tuple[list[str], list[str]]:
@@ -168,35 +205,118 @@ def _check_rule_columns(rules: list[Rule], names: list[str]) -> None:
 
 
 def _plan_columns(
-    sample: pl.DataFrame, names: list[str], sources: list[str], options: IngestOptions, *, dialect: Dialect
+    sample: pl.DataFrame,
+    names: list[str],
+    sources: list[str],
+    options: IngestOptions,
+    *,
+    dialect: Dialect,
+    na: NaTokens,
+    has_header: bool,
 ) -> tuple[list[ColumnPlan], NumberFormat, list[set[str]]]:
-    """Plan every column from the sample; also return, per column, the NA tokens seen in the sample."""
-    cleaned = sample.select([clean_strings(pl.col(_raw_name(i))).alias(names[i]) for i in range(len(names))])
+    """Plan every column from the sample; also return, per column, the NA tokens read as missing in the sample.
+
+    Tokens that only sometimes mean missing (``none``, ``-``, ``?`` ...) are missing in a column
+    typed numeric, date or boolean without them, or when they are rare in a text column;
+    otherwise they stay values (a category level), and the plan says so.
+    """
+    always = na.always_spellings()
+    evidence = na.spellings(na.evidence)
+    cleaned = sample.select([clean_strings(pl.col(_raw_name(i)), always).alias(names[i]) for i in range(len(names))])
     padded = sample.select(
         [(pl.col(_raw_name(i)) != pl.col(_raw_name(i)).str.strip_chars()).any().alias(names[i]) for i in range(len(names))]
     ).row(0) if sample.height else [False] * len(names)
-    tokens_seen = []
-    for i in range(len(names)):
-        stripped = sample[_raw_name(i)].str.strip_chars()
-        found = set(stripped.filter(pl.select(is_na_token(pl.lit(stripped))).to_series()).unique().to_list())
-        tokens_seen.append({token for token, spellings in NA_TOKENS.items() if found & set(spellings)})
     all_values = (
         pl.concat([cleaned[c].drop_nulls().head(2000) for c in cleaned.columns]) if cleaned.width else pl.Series([], dtype=pl.String)
     )
     number_format = infer_number_format(all_values, european_hint=dialect.delimiter == ";")
     prefer_day_first = number_format.decimal == "," or dialect.delimiter == ";"
-    plans = []
-    for name, source, pad in zip(names, sources, padded, strict=True):
+    accept = 1.0 if options.bad_values == "keep" else ACCEPT_SHARE
+
+    def plan_for(name: str, source: str, values: pl.Series) -> ColumnPlan:
         if name in options.type_overrides:
-            plan = override_column(
-                name, source, cleaned[name], number_format, options.type_overrides[name], prefer_day_first=prefer_day_first
+            return override_column(
+                name, source, values, number_format, options.type_overrides[name], prefer_day_first=prefer_day_first
             )
+        return infer_column(name, source, values, number_format, prefer_day_first=prefer_day_first, accept_share=accept)
+
+    plans = []
+    tokens_seen = []
+    for i, (name, source, pad) in enumerate(zip(names, sources, padded, strict=True)):
+        stripped = sample[_raw_name(i)].str.strip_chars()
+        found = set(stripped.filter(stripped.is_in(list(always + evidence))).unique().to_list())
+        seen = {t for t, spellings in na.always.items() if found & set(spellings)}
+        ev_found = {t: int(stripped.is_in(list(sp)).sum()) for t, sp in na.evidence.items() if found & set(sp)}
+        values = cleaned[name]
+        if not ev_found:
+            plan = plan_for(name, source, values)
+            plan.na_spellings = na.numeric_spellings() if plan.dtype != pl.String else always
         else:
-            plan = infer_column(name, source, cleaned[name], number_format, prefer_day_first=prefer_day_first)
+            without = pl.select(pl.when(pl.lit(stripped).is_in(list(evidence))).then(None).otherwise(pl.lit(values))).to_series()
+            plan = plan_for(name, source, without)
+            if plan.dtype != pl.String:
+                plan.na_spellings = na.numeric_spellings()
+                seen |= set(ev_found)
+            else:
+                others = without.drop_nulls()
+                present = others.len() + sum(ev_found.values())
+                # Among (nearly) unique values - names, emails, free text - a repeated token is a placeholder.
+                placeholder = others.len() >= 2 and others.n_unique() >= 0.9 * others.len()
+                accepted = {t for t, count in ev_found.items() if placeholder or count < present * na.rare_share(t)}
+                kept = set(ev_found) - accepted
+                if kept:
+                    keep_spellings = na.spellings(kept)
+                    with_kept = pl.select(
+                        pl.when(pl.lit(stripped).is_in(list(keep_spellings))).then(pl.lit(stripped)).otherwise(pl.lit(without))
+                    ).to_series()
+                    retyped = plan_for(name, source, with_kept)
+                    if retyped.dtype == pl.String:
+                        plan = retyped
+                plan.na_spellings = always + na.spellings(sorted(accepted))
+                plan.kept_tokens = tuple(sorted(kept))
+                seen |= accepted
         plan.strip = bool(pad)
-        plan.native = _parser_can_read(plan, cleaned[name], tokens_seen[len(plans)])
+        plan.native = _parser_can_read(plan, values, seen)
         plans.append(plan)
+        tokens_seen.append(seen)
+    if plans and names[0] not in options.type_overrides:
+        first_values = pl.select(clean_strings(pl.lit(sample[_raw_name(0)]), plans[0].na_spellings)).to_series()
+        reason = _first_column_identifier(plans[0], first_values, sources[0], has_header=has_header)
+        if reason:
+            plans[0] = replace(plans[0], semantic_type="identifier", identifier_reason=reason,
+                               fallback_semantic=plans[0].semantic_type)
     return plans, number_format, tokens_seen
+
+
+# Header names under which R (``""``), R readers (``X``, ``rownames``) and pandas (``Unnamed: 0``,
+# ``index``) write row names.
+ROW_NAME_HEADERS = ("", "rownames", "unnamed: 0", "index")  # and "X", case and all
+# A strictly increasing first column with such a name is a time axis, not a row counter.
+_TIME_NAME = re.compile(r"^(year|yr|years|date|time|t|period|month|day|week|quarter)$", re.IGNORECASE)
+
+
+def _first_column_identifier(plan: ColumnPlan, values: pl.Series, source: str, *, has_header: bool) -> str | None:
+    """Why the first column identifies rows (row names, a counter, unique labels), or None.
+
+    The full data checks again that the values are unique (see ``_check_identifier``).
+    """
+    n = len(values)
+    if n < 2 or values.null_count() or values.n_unique() != n:
+        return None
+    if has_header and (source.strip().lower() in ROW_NAME_HEADERS or source.strip() == "X"):
+        shown = source.strip() or '""'
+        return f"The first column is named {shown}, as row names are written, and its values are unique."
+    if _TIME_NAME.match(source.strip()):
+        return None
+    if plan.dtype == pl.Int64:
+        ints = plan.convert(pl.lit(values))
+        series = pl.select(ints).to_series()
+        if series.null_count() == 0 and bool((series.diff().drop_nulls() > 0).all()):
+            return "The first column holds unique, strictly increasing whole numbers (a row counter)."
+        return None
+    if plan.dtype == pl.String and plan.semantic_type in ("identifier", "categorical", "text"):
+        return "The first column holds a unique label on every row (row names)."
+    return None
 
 
 _NATIVE_INT = r"^-?\d{1,18}$"
@@ -247,15 +367,38 @@ def _raw_chunks(
         yield frame
 
 
-def _stats_frame(lf: pl.LazyFrame, plans: list[ColumnPlan], tokens_seen: list[set[str]], *, all_tokens: bool = False) -> pl.LazyFrame:
-    """Whole-file statistics computed from the raw strings (used only when the fast path left a doubt)."""
+def _plan_tokens(plan: ColumnPlan, na: NaTokens) -> list[str]:
+    """The canonical missing-value tokens read as missing in the column."""
+    spellings = set(plan.na_spellings)
+    return [t for t, sp in na.all.items() if spellings & set(sp)]
+
+
+def _unseen_evidence(plan: ColumnPlan, na: NaTokens) -> list[str]:
+    """Spellings of evidence-based tokens a text column neither reads as missing nor keeps yet."""
+    if plan.dtype != pl.String:
+        return []
+    decided = set(plan.na_spellings) | set(na.spellings(plan.kept_tokens))
+    return [sp for sp in na.spellings(na.evidence) if sp not in decided]
+
+
+def _stats_frame(
+    lf: pl.LazyFrame, plans: list[ColumnPlan], tokens_seen: list[set[str]], na: NaTokens, *, all_tokens: bool = False
+) -> pl.LazyFrame:
+    """Whole-file statistics computed from the raw strings (used only when the fast path left a doubt).
+
+    With ``all_tokens``, every token the column reads as missing is counted, and in text columns
+    every evidence-based token too (``ev|<i>|<token>``), to decide on tokens the sample did not show.
+    """
     exprs: list[pl.Expr] = []
     for i, plan in enumerate(plans):
         raw = pl.col(_raw_name(i))
         base = raw.str.strip_chars() if plan.strip else raw
-        exprs.append(is_na_token(base).sum().alias(f"na_total|{i}"))
-        for token in NA_TOKENS if all_tokens else tokens_seen[i]:
-            exprs.append(base.is_in(list(NA_TOKENS[token])).sum().alias(f"na|{i}|{token}"))
+        exprs.append(is_na_token(base, plan.na_spellings).sum().alias(f"na_total|{i}"))
+        for token in _plan_tokens(plan, na) if all_tokens else tokens_seen[i]:
+            exprs.append(base.is_in(list(na.all[token])).sum().alias(f"na|{i}|{token}"))
+        if all_tokens and plan.dtype == pl.String:
+            for token, spellings in na.evidence.items():
+                exprs.append(base.is_in(list(spellings)).sum().alias(f"ev|{i}|{token}"))
     return lf.select(exprs)
 
 
@@ -265,6 +408,7 @@ def _convert_and_measure(
     tokens_seen: list[set[str]],
     dst: Path,
     *,
+    na: NaTokens,
     expected_rows: int,
     chunks: Iterator[pl.DataFrame] | None,
     progress: Callable[[float], None],
@@ -284,16 +428,28 @@ def _convert_and_measure(
             continue
         base = col.str.strip_chars() if plan.strip else col
         if plan.dtype != pl.String:
-            flags.append(is_na_token(base).alias(f"na_total|{i}"))
+            flags.append(is_na_token(base, plan.na_spellings).alias(f"na_total|{i}"))
             if not plan.strip:
                 padded = col.str.starts_with(" ") | col.str.ends_with(" ") | col.str.starts_with("\t") | col.str.ends_with("\t")
                 flags.append(padded.alias(f"padded|{i}"))
+            if plan.dtype == pl.Int64:
+                flags.append(base.str.contains(r"^[+-]?\d{19,}$").fill_null(False).alias(f"longint|{i}"))
         for token in tokens_seen[i]:
-            flags.append(base.is_in(list(NA_TOKENS[token])).alias(f"na|{i}|{token}"))
+            flags.append(base.is_in(list(na.all[token])).alias(f"na|{i}|{token}"))
+        for token in plan.kept_tokens:
+            flags.append(base.is_in(list(na.all[token])).alias(f"kept|{i}|{token}"))
+        unseen = _unseen_evidence(plan, na)
+        if unseen:
+            flags.append(base.is_in(unseen).alias(f"maybe|{i}"))
     outputs = [plan.output(pl.col(_raw_name(i))) for i, plan in enumerate(plans)]
     names = [plan.name for plan in plans]
     measures = [pl.col(name).null_count().alias(f"null|{i}") for i, name in enumerate(names)]
     measures += [pl.col(f.meta.output_name()).sum() for f in flags]
+    measures += [
+        (~pl.col(plan.name).dt.year().is_between(1000, 9999)).sum().alias(f"years|{i}")
+        for i, plan in enumerate(plans)
+        if plan.dtype in (pl.Date, pl.Datetime)
+    ]
     measures += [
         (pl.col(plan.name).is_null() & ~pl.col(f"na_total|{i}")).sum().alias(f"bad|{i}")
         for i, plan in enumerate(plans)
@@ -436,20 +592,82 @@ def _infer(
     rules: list[Rule],
     n_fields: int,
     dialect: Dialect,
-) -> tuple[bool, list[str], list[str], list[ColumnPlan], NumberFormat, list[set[str]]]:
-    """Header, names and column plans from the sample, leaving out the ``unusable`` records."""
+    *,
+    na: NaTokens,
+    quoted: list[list[bool]],
+) -> tuple[bool, str, list[str], list[str], list[ColumnPlan], NumberFormat, list[set[str]]]:
+    """Header (with the reason), names and column plans from the sample, leaving out the ``unusable`` records."""
     if unusable:
         sample = sample.with_row_index("__rec").filter(~pl.col("__rec").is_in(unusable)).drop("__rec")
+        quoted = [q for k, q in enumerate(quoted) if k not in set(unusable)]
     if sample.height == 0:
         raise IngestError("no_columns", "The file holds no columns.", {})
     first = list(sample.row(0))
-    has_header = _header_votes(first, sample.slice(1))
+    has_header, header_reason = _header_votes(first, sample.slice(1), quoted)
     names, sources = _column_names(first if has_header else None, n_fields)
     data_sample = sample.slice(1) if has_header else sample
     _check_overrides(options, names)
     _check_rule_columns(rules, names)
-    plans, number_format, tokens_seen = _plan_columns(data_sample, names, sources, options, dialect=dialect)
-    return has_header, names, sources, plans, number_format, tokens_seen
+    plans, number_format, tokens_seen = _plan_columns(
+        data_sample, names, sources, options, dialect=dialect, na=na, has_header=has_header
+    )
+    return has_header, header_reason, names, sources, plans, number_format, tokens_seen
+
+
+def _check_identifier(parquet: Path, plans: list[ColumnPlan], warnings: list[str]) -> None:
+    """Undo a positional identifier decision the full data contradicts (repeated or missing values)."""
+    plan = plans[0] if plans else None
+    if plan is None or plan.identifier_reason is None:
+        return
+    col = pl.col(plan.name)
+    checks = [col.n_unique().alias("distinct"), col.null_count().alias("nulls"), pl.len().alias("rows")]
+    counter = "counter" in plan.identifier_reason and plan.dtype == pl.Int64
+    if counter:
+        checks.append((col.diff().drop_nulls() > 0).all().alias("increasing"))
+    facts = pl.scan_parquet(parquet).select(checks).collect().row(0, named=True)
+    if facts["distinct"] == facts["rows"] and not facts["nulls"] and facts.get("increasing", True):
+        return
+    plans[0] = replace(plan, semantic_type=plan.fallback_semantic or plan.semantic_type, identifier_reason=None)
+    warnings.append(f"Column {plan.name!r} looked like row identifiers in the sample but its values repeat further down.")
+
+
+def _widen(plan: ColumnPlan, number_format: NumberFormat, *, long_ints: bool) -> ColumnPlan:
+    """The next wider type for a column whose values do not all fit: integer -> float -> text.
+
+    Whole numbers too long for 64 bits skip float (it would drop digits) and stay exact as text;
+    booleans with a third value become categories; identifiers stay identifiers, as text.
+    """
+    origin = plan.widened_from or plan.semantic_type
+    if plan.dtype == pl.Int64 and not long_ints and plan.semantic_type != "identifier":
+        return replace(plan, semantic_type="float", dtype=pl.Float64(), widened_from=origin,
+                       convert=lambda e, nf=number_format: nf.to_number(e, pl.Float64()))
+    semantic = {"boolean": "categorical", "identifier": "identifier"}.get(plan.semantic_type, "text")
+    return replace(plan, semantic_type=semantic, dtype=pl.String(), convert=lambda e: e, unit=None, date=None,
+                   native=False, widened_from=origin)
+
+
+def _decide_unseen_tokens(
+    raw: pl.LazyFrame, plans: list[ColumnPlan], tokens_seen: list[set[str]], stats: dict[str, int], na: NaTokens, *,
+    row_count: int,
+) -> bool:
+    """Decide on evidence-based tokens text columns hold beyond the sample; True when one became missing."""
+    columns = [i for i in range(len(plans)) if stats.get(f"maybe|{i}", 0)]
+    if not columns:
+        return False
+    counts = _stats_frame(raw, plans, tokens_seen, na, all_tokens=True).collect().row(0, named=True)
+    changed = False
+    for i in columns:
+        plan = plans[i]
+        present = row_count - stats[f"null|{i}"]
+        found = {t: int(counts.get(f"ev|{i}|{t}") or 0) for t in na.evidence}
+        undecided = {t: c for t, c in found.items() if c and t not in tokens_seen[i] and t not in plan.kept_tokens}
+        accepted = {t for t, c in undecided.items() if c < present * na.rare_share(t)}
+        kept = set(undecided) - accepted
+        plans[i] = replace(plan, na_spellings=plan.na_spellings + na.spellings(sorted(accepted)),
+                           kept_tokens=tuple(sorted({*plan.kept_tokens, *kept})))
+        tokens_seen[i] |= accepted
+        changed = changed or bool(accepted or kept)
+    return changed
 
 
 def _convert_with_retries(
@@ -467,18 +685,26 @@ def _convert_with_retries(
     size: int,
     warnings: list[str],
     progress: ProgressFn,
+    na: NaTokens,
+    number_format: NumberFormat,
+    bad_values: str,
 ) -> tuple[int, dict[str, int]]:
     """Convert the whole file, revising plans the full data contradicts (updates ``plans`` in place).
 
     A value the fast numeric parser rejects sends its column through string conversion; padded
-    values beyond the sample switch trimming on; a column where over ``DEMOTE_SHARE`` of the
-    values misfit is read as text. Each revision costs one more pass, and there are few.
+    values beyond the sample switch trimming on. With ``bad_values="keep"`` a column holding a
+    value that does not fit its type is widened (integer -> float -> text) and converted again,
+    so no value is lost; with ``"null"`` such values become null, unless over ``DEMOTE_SHARE``
+    of the column misfits, which is then read as text. Text columns holding evidence-based
+    tokens the sample did not show decide on them from full counts. Each revision costs one
+    more pass, and there are few.
     """
     header_records = 1 if has_header else 0
     header_lines = 1 + structure.multiline.get(0, 0) if has_header else 0
     expected_rows = max(0, structure.record_count - header_records - len(dropped))
     in_memory = size <= _in_memory_limit()
-    for attempt in range(3):
+    tokens_decided = False
+    for attempt in range(6):
         low, high = (0.3, 0.8) if attempt == 0 else (0.8, 0.85)
         native_failures = 0
         while True:
@@ -488,7 +714,7 @@ def _convert_with_retries(
             )
             try:
                 row_count, stats = _convert_and_measure(
-                    raw, plans, tokens_seen, dst, expected_rows=expected_rows, chunks=chunks,
+                    raw, plans, tokens_seen, dst, na=na, expected_rows=expected_rows, chunks=chunks,
                     progress=lambda f, low=low, high=high: progress(low + (high - low) * f, "Converting to Parquet"),
                 )
                 break
@@ -509,23 +735,35 @@ def _convert_with_retries(
                 plan.strip = retry = True
                 continue
             present = row_count - stats[f"null|{i}"] + bad_cells
-            if present and bad_cells / present > DEMOTE_SHARE and attempt < 2:
+            if bad_values == "keep":
+                plans[i] = _widen(plan, number_format, long_ints=bool(stats.get(f"longint|{i}", 0)))
+                warnings.append(
+                    f"Column {plan.name!r} looked {plan.semantic_type} in the sample but {bad_cells} value(s) "
+                    f"further down do not fit; it is read as {plans[i].semantic_type}, keeping every value."
+                )
+                retry = True
+            elif present and bad_cells / present > DEMOTE_SHARE and attempt < 2:
                 warnings.append(
                     f"Column {plan.name!r} looked {plan.semantic_type} in the sample but {bad_cells} value(s) "
                     "further down do not fit; it is read as text."
                 )
                 plans[i] = replace(plan, semantic_type="text", dtype=pl.String(), confidence=round(1 - bad_cells / present, 3),
-                                   convert=lambda e: e, unit=None, date=None)
+                                   convert=lambda e: e, unit=None, date=None, widened_from=plan.semantic_type)
                 retry = True
+        if not retry and not tokens_decided:
+            tokens_decided = True
+            raw = _raw_frame(work, dialect, n_fields, skip_lines=skip_lines, has_header=has_header, drop=dropped)
+            retry = _decide_unseen_tokens(raw, plans, tokens_seen, stats, na, row_count=row_count)
         if not retry:
             break
     na_mismatch = any(
-        stats[f"na_total|{i}"] != sum(stats.get(f"na|{i}|{t}", 0) for t in NA_TOKENS) for i in range(len(plans))
+        stats[f"na_total|{i}"] != sum(stats.get(f"na|{i}|{t}", 0) for t in _plan_tokens(plan, na))
+        for i, plan in enumerate(plans)
     )
     if na_mismatch:
         # An NA spelling the sample did not show: count every spelling in one more (read-only) pass.
         raw = _raw_frame(work, dialect, n_fields, skip_lines=skip_lines, has_header=has_header, drop=dropped)
-        stats.update(_stats_frame(raw, plans, tokens_seen, all_tokens=True).collect().row(0, named=True))
+        stats.update(_stats_frame(raw, plans, tokens_seen, na, all_tokens=True).collect().row(0, named=True))
     return row_count, stats
 
 
@@ -597,6 +835,8 @@ def ingest_csv(
         if skip_lines:
             warnings.append(f"Skipped {skip_lines} line(s) before the table (a title or notes).")
         report_progress(0.15, "Checking the record structure and inferring column types")
+        na = NaTokens.from_options(options.na_tokens, options.na_evidence_tokens)
+        quoted = quoted_fields(head_text, dialect, skip_lines=skip_lines)
         # The structure scan reads the whole file; the sample inference runs meanwhile.
         with ThreadPoolExecutor(max_workers=1) as pool:
             structure_job = pool.submit(
@@ -604,7 +844,7 @@ def ingest_csv(
             )
             try:
                 sample = pl.read_csv(work, skip_rows=skip_lines, n_rows=SAMPLE_ROWS + 1, **_scan_options(dialect, n_fields))
-                inferred = _infer(sample, [], options, rules, n_fields, dialect)
+                inferred = _infer(sample, [], options, rules, n_fields, dialect, na=na, quoted=quoted)
             except (IngestError, pl.exceptions.PolarsError) as exc:
                 structure_job.result()  # its error (an unclosed quote, say) explains the file best
                 if isinstance(exc, IngestError):
@@ -616,8 +856,8 @@ def ingest_csv(
             r for r in structure.blank_records if r < sample.height
         ]
         if unusable:
-            inferred = _infer(sample, unusable, options, rules, n_fields, dialect)
-        has_header, names, sources, plans, number_format, tokens_seen = inferred
+            inferred = _infer(sample, unusable, options, rules, n_fields, dialect, na=na, quoted=quoted)
+        has_header, header_reason, names, sources, plans, number_format, tokens_seen = inferred
 
         header_records = 1 if has_header else 0
         if has_header and structure.multiline.get(0):
@@ -644,8 +884,10 @@ def ingest_csv(
         row_count, stats = _convert_with_retries(
             work, tmp_out, dialect, n_fields, plans, tokens_seen, structure,
             skip_lines=skip_lines, has_header=has_header, dropped=dropped, size=size,
-            warnings=warnings, progress=report_progress,
+            warnings=warnings, progress=report_progress, na=na, number_format=number_format,
+            bad_values=options.bad_values,
         )
+        _check_identifier(tmp_out, plans, warnings)
 
         report_progress(0.85, "Summarising")
         bad_columns = [i for i in range(len(plans)) if stats.get(f"bad|{i}", 0)]
@@ -658,8 +900,16 @@ def ingest_csv(
         columns = []
         schema = pl.scan_parquet(tmp_out).collect_schema()
         for i, plan in enumerate(plans):
-            for token in NA_TOKENS:
-                na_found[token] += stats.get(f"na|{i}|{token}", 0)
+            missing_tokens = {t: stats.get(f"na|{i}|{t}", 0) for t in na.all if stats.get(f"na|{i}|{t}", 0)}
+            na_found.update(missing_tokens)
+            kept_tokens = {t: stats.get(f"kept|{i}|{t}", 0) for t in plan.kept_tokens if stats.get(f"kept|{i}|{t}", 0)}
+            if kept_tokens:
+                warnings.append(
+                    f"Column {plan.name!r}: kept {', '.join(map(repr, kept_tokens))} as value(s), too frequent here to mean missing."
+                )
+            years = stats.get(f"years|{i}", 0)
+            if years:
+                warnings.append(f"Column {plan.name!r}: {years} date(s) have a year outside 1000-9999; check the format.")
             bad_cells = stats.get(f"bad|{i}", 0)
             present = row_count - stats[f"null|{i}"] + bad_cells
             confidence = plan.confidence
@@ -682,6 +932,11 @@ def ingest_csv(
                     null_count=stats[f"null|{i}"],
                     unparseable_count=bad_cells,
                     unparseable_sample=cell_samples.get(i, []),
+                    missing_tokens=missing_tokens,
+                    kept_tokens=kept_tokens,
+                    widened_from=plan.widened_from,  # type: ignore[arg-type]
+                    identifier_reason=plan.identifier_reason,
+                    out_of_range_years=years,
                 )
             )
             if plan.date and plan.date.ambiguous:
@@ -709,4 +964,7 @@ def ingest_csv(
         bad_rows=bad_report,
         validation=validation,
         warnings=warnings,
+        header_reason=header_reason,
+        bad_values=options.bad_values,
+        values_nulled=sum(c.unparseable_count for c in columns),
     )

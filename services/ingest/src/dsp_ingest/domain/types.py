@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 import polars as pl
@@ -19,8 +19,11 @@ from shared_contracts.ingest import SEMANTIC_TYPES, DateDecision
 from .errors import IngestError
 
 __all__ = [
+    "ALWAYS_NA_TOKENS",
+    "EVIDENCE_NA_TOKENS",
     "NA_TOKENS",
     "ColumnPlan",
+    "NaTokens",
     "NumberFormat",
     "clean_strings",
     "infer_column",
@@ -30,25 +33,79 @@ __all__ = [
 ]
 
 # Missing-value tokens, compared after trimming. Each canonical token lists the spellings accepted.
-NA_TOKENS: dict[str, tuple[str, ...]] = {
+# These are missing wherever they occur: no real value is spelled like that.
+ALWAYS_NA_TOKENS: dict[str, tuple[str, ...]] = {
     "": ("",),
     "NA": ("NA", "na", "Na"),
-    "N/A": ("N/A", "n/a", "N/a", "#N/A"),
+    "#N/A": ("#N/A",),
     "null": ("null", "NULL", "Null"),
-    "None": ("None", "none", "NONE"),
     "NaN": ("NaN", "nan", "NAN"),
+}
+# These are missing only when the column makes it plausible: in a numeric (or date, boolean)
+# column, or as a rare value in a text column. "none" is a real level of many categories.
+EVIDENCE_NA_TOKENS: dict[str, tuple[str, ...]] = {
+    "N/A": ("N/A", "n/a", "N/a"),
+    "None": ("None", "none", "NONE"),
     "-": ("-", "--"),
+    ".": (".",),
     "?": ("?",),
 }
+NA_TOKENS: dict[str, tuple[str, ...]] = {**ALWAYS_NA_TOKENS, **EVIDENCE_NA_TOKENS}
 _NA_SPELLINGS: list[str] = [s for spellings in NA_TOKENS.values() for s in spellings]
-_NA_MAX_LEN = max(len(s) for s in _NA_SPELLINGS)
+# A token is read as missing in a text column when it holds less than this share of the present
+# values: placeholders made of punctuation are looser than words, which are often real levels.
+RARE_TOKEN_SHARE = {"punctuation": 0.10, "word": 0.02}
+
+
+@dataclass(frozen=True)
+class NaTokens:
+    """The missing-value tokens of one ingest: those always missing, and those needing evidence."""
+
+    always: dict[str, tuple[str, ...]] = field(default_factory=lambda: dict(ALWAYS_NA_TOKENS))
+    evidence: dict[str, tuple[str, ...]] = field(default_factory=lambda: dict(EVIDENCE_NA_TOKENS))
+
+    @classmethod
+    def from_options(cls, declared: list[str] | None = None, evidence: list[str] | None = None) -> NaTokens:
+        """Defaults, plus the tokens the user declared missing, with the evidence list replaced if given."""
+        ev = dict(EVIDENCE_NA_TOKENS) if evidence is None else {t.strip(): (t.strip(),) for t in evidence}
+        always = dict(ALWAYS_NA_TOKENS)
+        for token in declared or []:
+            token = token.strip()
+            ev = {k: tuple(s for s in v if s != token) for k, v in ev.items()}
+            ev = {k: v for k, v in ev.items() if v}
+            if not any(token in v for v in always.values()):
+                always[token] = (token,)
+        return cls(always, ev)
+
+    @property
+    def all(self) -> dict[str, tuple[str, ...]]:
+        return {**self.always, **self.evidence}
+
+    def spellings(self, tokens: Iterable[str]) -> tuple[str, ...]:
+        table = self.all
+        return tuple(s for t in tokens for s in table[t])
+
+    def always_spellings(self) -> tuple[str, ...]:
+        return self.spellings(self.always)
+
+    def numeric_spellings(self) -> tuple[str, ...]:
+        """What counts as missing in a numeric, date or boolean column: every token."""
+        return self.spellings(self.all)
+
+    def rare_share(self, token: str) -> float:
+        word = any(ch.isalnum() for ch in token)
+        return RARE_TOKEN_SHARE["word" if word else "punctuation"]
+
 
 ACCEPT_SHARE = 0.95
 CURRENCY_SYMBOLS = ("$", "€", "£", "¥", "₹", "₩", "₽", "₺", "₪", "₫", "฿", "₴", "₦", "R$", "CHF", "kr")
 CURRENCY_CODES = ("USD", "EUR", "GBP", "JPY", "CNY", "INR", "CAD", "AUD", "CHF", "SEK", "NOK", "DKK", "BRL", "MXN")
 _UNIT_ALT = "|".join(re.escape(u) for u in sorted({*CURRENCY_SYMBOLS, *CURRENCY_CODES}, key=len, reverse=True))
-_TRUE = {"true", "t", "yes", "y", "1", "on"}
-_FALSE = {"false", "f", "no", "n", "0", "off"}
+# A boolean column shows both halves of one of these pairs (several pairs may mix, e.g. yes/no/y/n).
+_BOOL_PAIRS = (("true", "false"), ("t", "f"), ("yes", "no"), ("y", "n"), ("1", "0"), ("on", "off"))
+_PARTNER = {**{t: f for t, f in _BOOL_PAIRS}, **{f: t for t, f in _BOOL_PAIRS}}
+_TRUE = {t for t, _ in _BOOL_PAIRS}
+_FALSE = {f for _, f in _BOOL_PAIRS}
 _BOOL_MAP = {**dict.fromkeys(_TRUE, True), **dict.fromkeys(_FALSE, False)}
 _EMAIL = r"^[A-Za-z0-9._%+'-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}$"
 _URL = r"^(?:(?:https?|ftp)://|www\.)[^\s/$.?#][^\s]*$"
@@ -86,15 +143,18 @@ _TIME_SUFFIXES = (
 _DATEISH = r"^\d{1,4}[-/.]\d{1,2}[-/.]\d{1,4}|^\d{1,2}[ -][A-Za-z]{3,9}[ -]\d{2,4}|^[A-Za-z]{3,9} \d{1,2},? \d{4}"
 
 
-def is_na_token(expr: pl.Expr) -> pl.Expr:
-    """True where a trimmed string is one of the missing-value tokens."""
-    return (expr.str.len_bytes() <= _NA_MAX_LEN) & expr.is_in(_NA_SPELLINGS)
+def is_na_token(expr: pl.Expr, spellings: Iterable[str] | None = None) -> pl.Expr:
+    """True where a trimmed string is one of ``spellings`` (by default every missing-value token)."""
+    listed = list(_NA_SPELLINGS if spellings is None else spellings)
+    if not listed:
+        return pl.lit(False)
+    return (expr.str.len_bytes() <= max(len(s.encode()) for s in listed)) & expr.is_in(listed)
 
 
-def clean_strings(expr: pl.Expr) -> pl.Expr:
-    """Trim surrounding whitespace and turn missing-value tokens into null."""
+def clean_strings(expr: pl.Expr, spellings: Iterable[str] | None = None) -> pl.Expr:
+    """Trim surrounding whitespace and turn missing-value tokens (``spellings``) into null."""
     stripped = expr.str.strip_chars()
-    return pl.when(is_na_token(stripped)).then(None).otherwise(stripped)
+    return pl.when(is_na_token(stripped, spellings)).then(None).otherwise(stripped)
 
 
 @dataclass(frozen=True)
@@ -197,6 +257,16 @@ class ColumnPlan:
     """Trim surrounding whitespace before converting (off when the sample has none, to save time)."""
     native: bool = False
     """The CSV parser reads the column straight into ``dtype`` (plain numbers); no string conversion."""
+    na_spellings: tuple[str, ...] = tuple(_NA_SPELLINGS)
+    """The spellings read as missing in this column."""
+    kept_tokens: tuple[str, ...] = ()
+    """Evidence-based missing-value tokens seen in the column but kept as values (a category level)."""
+    widened_from: str | None = None
+    """The semantic type the sample suggested, when the full data widened it."""
+    identifier_reason: str | None = None
+    """Why the column was taken as an identifier, when a positional or naming rule decided it."""
+    fallback_semantic: str | None = None
+    """The inferred semantic type, should the full data show the identifier's values are not unique."""
 
     def output(self, raw: pl.Expr) -> pl.Expr:
         """The expression turning the raw values of the column into its output values."""
@@ -204,10 +274,10 @@ class ColumnPlan:
             return (raw.fill_nan(None) if self.dtype == pl.Float64 else raw).alias(self.name)
         base = raw.str.strip_chars() if self.strip else raw
         if self.dtype == pl.String:
-            return pl.when(is_na_token(base)).then(None).otherwise(base).alias(self.name)
+            return pl.when(is_na_token(base, self.na_spellings)).then(None).otherwise(base).alias(self.name)
         if self.dtype == pl.Float64:
             # Float parsing accepts "NaN"; a missing-value token must become null, not NaN.
-            return pl.when(is_na_token(base)).then(None).otherwise(self.convert(base)).alias(self.name)
+            return pl.when(is_na_token(base, self.na_spellings)).then(None).otherwise(self.convert(base)).alias(self.name)
         return self.convert(base).alias(self.name)
 
     def unparseable(self, raw: pl.Expr) -> pl.Expr:
@@ -217,7 +287,7 @@ class ColumnPlan:
         base = raw.str.strip_chars() if self.strip else raw
         if self.dtype == pl.String:
             return pl.lit(False)
-        return self.convert(base).is_null() & ~is_na_token(base)
+        return self.convert(base).is_null() & ~is_na_token(base, self.na_spellings)
 
 
 def _share(mask: pl.Series) -> float:
@@ -228,16 +298,47 @@ def _string_plan(name: str, source: str, semantic: str, confidence: float, *, ov
     return ColumnPlan(name, source, semantic, pl.String(), round(confidence, 3), lambda e: e, overridden=overridden)
 
 
+def _is_boolean_pair(distinct: set[str]) -> bool:
+    """True when the (lower-cased) values are both halves of boolean pairs, never 0/1 mixed with words.
+
+    F/N or M/F are two categories, not a boolean: f and n would both read as False.
+    """
+    if not distinct or not distinct <= _TRUE | _FALSE:
+        return False
+    if {"0", "1"} & distinct and not distinct <= {"0", "1"}:
+        return False
+    return all(_PARTNER[value] in distinct for value in distinct)
+
+
 def _bool_convert(e: pl.Expr) -> pl.Expr:
     return e.str.to_lowercase().replace_strict(_BOOL_MAP, default=None, return_dtype=pl.Boolean)
 
 
+def _strptime(expr: pl.Expr, dtype: pl.DataType, fmt: str) -> pl.Expr:
+    """Parse dates; two-digit years pivot like Python's ``%y`` (69-99 are 19xx, 00-68 are 20xx).
+
+    The parser itself reads 69 as 2069, so that one year is moved back a century.
+    """
+    parsed = expr.str.strptime(dtype, fmt, strict=False)  # type: ignore[arg-type]
+    if "%y" not in fmt:
+        return parsed
+    return pl.when(parsed.dt.year() == 2069).then(parsed.dt.offset_by("-100y")).otherwise(parsed)
+
+
+def _parses(values: pl.Series, dtype: pl.DataType, fmt: str) -> pl.Series:
+    """True where a value parses with ``fmt``; a four-digit-year format must give a four-digit year.
+
+    ``%Y`` also reads "20" as the year 20; such values are left to ``%y`` (which pivots like
+    Python: 69-99 are 19xx, 00-68 are 20xx).
+    """
+    parsed = values.str.strptime(dtype, fmt, strict=False)  # type: ignore[arg-type]
+    if "%Y" in fmt:
+        return parsed.dt.year().is_between(1000, 9999).fill_null(False)
+    return parsed.is_not_null()
+
+
 def _date_candidates(values: pl.Series, dtype: pl.DataType, formats: list[str]) -> dict[str, float]:
-    shares: dict[str, float] = {}
-    for fmt in formats:
-        parsed = values.str.strptime(dtype, fmt, strict=False)  # type: ignore[arg-type]
-        shares[fmt] = _share(parsed.is_not_null())
-    return shares
+    return {fmt: _share(_parses(values, dtype, fmt)) for fmt in formats}
 
 
 def _decide_dates(
@@ -264,12 +365,12 @@ def _decide_dates(
     )
     if pair is None:
         decision = DateDecision(format=best_fmt, explanation="The format has no day/month order question.")
-        share = _share(values.str.strptime(dtype, best_fmt, strict=False).is_not_null())  # type: ignore[arg-type]
+        share = _share(_parses(values, dtype, best_fmt))
         return best_fmt, share, decision
     suffix = best_fmt[len(pair[0]) :] if best_fmt.startswith(pair[0]) else best_fmt[len(pair[1]) :]
     day_fmt, month_fmt = pair[0] + suffix, pair[1] + suffix
-    as_day = values.str.strptime(dtype, day_fmt, strict=False).is_not_null()  # type: ignore[arg-type]
-    as_month = values.str.strptime(dtype, month_fmt, strict=False).is_not_null()  # type: ignore[arg-type]
+    as_day = _parses(values, dtype, day_fmt)
+    as_month = _parses(values, dtype, month_fmt)
     day_only = int((as_day & ~as_month).sum())
     month_only = int((as_month & ~as_day).sum())
     ambiguous = day_only == month_only
@@ -311,7 +412,7 @@ def _date_plan(name: str, source: str, fmt: str, share: float, decision: DateDec
         semantic,
         dtype,
         round(share, 3),
-        lambda e: e.str.strptime(dtype, fmt, strict=False),  # type: ignore[arg-type]
+        lambda e: _strptime(e, dtype, fmt),
         date=decision,
         overridden=overridden,
     )
@@ -331,6 +432,7 @@ def infer_column(
     number_format: NumberFormat,
     *,
     prefer_day_first: bool = False,
+    accept_share: float = ACCEPT_SHARE,
 ) -> ColumnPlan:
     """Infer the semantic type of one column from its sampled values.
 
@@ -344,6 +446,9 @@ def infer_column(
         The file's decimal and thousands separators.
     prefer_day_first
         Default day/month order when no sampled date settles it.
+    accept_share
+        Share of the values that must fit a type for the column to take it (1.0 when misfits are
+        kept by widening the type, below when they may be stored as null).
     """
     v = values.drop_nulls()
     n = len(v)
@@ -351,24 +456,24 @@ def infer_column(
         return _string_plan(name, source_name, "text", 0.0)
     lowered = v.str.to_lowercase()
     distinct = set(lowered.unique().to_list()) if lowered.n_unique() <= 6 else set()
-    if distinct and distinct <= _TRUE | _FALSE and not (distinct <= {"0", "1"} and len(distinct) < 2):
-        pairs_ok = distinct <= {"0", "1"} or not ({"0", "1"} & distinct)
-        if pairs_ok:
-            confidence = 0.7 if distinct <= {"0", "1"} else 1.0
-            return ColumnPlan(name, source_name, "boolean", pl.Boolean(), confidence, _bool_convert)
+    if _is_boolean_pair(distinct):
+        confidence = 0.7 if distinct <= {"0", "1"} else 1.0
+        return ColumnPlan(name, source_name, "boolean", pl.Boolean(), confidence, _bool_convert)
 
     leading_zero = _share(v.str.contains(r"^[+-]?0\d")) > 0
     int_share = _share(v.str.contains(number_format.integer_regex()))
     float_share = _share(v.str.contains(number_format.float_regex()))
     unique_ratio = v.n_unique() / n
-    if not leading_zero and int_share >= ACCEPT_SHARE:
+    if not leading_zero and int_share >= accept_share:
         parsed = number_format.to_number(pl.lit(v), pl.Int64())
         ints = pl.select(parsed).to_series()
-        if ints.null_count() <= n * (1 - ACCEPT_SHARE):
+        if ints.null_count() <= n * (1 - accept_share):
             semantic = "identifier" if (_ID_NAME.search(name) and unique_ratio == 1.0 and n > 1) else "integer"
             return ColumnPlan(name, source_name, semantic, pl.Int64(), round(int_share, 3),
                               lambda e, nf=number_format: nf.to_number(e, pl.Int64()))
-    if not leading_zero and float_share >= ACCEPT_SHARE:
+    # Whole numbers too long for 64 bits would lose digits as floats: they stay exact, as text.
+    too_long = int_share >= accept_share and _share(v.str.contains(r"^[+-]?\d{19,}$")) > 0
+    if not leading_zero and not too_long and float_share >= accept_share:
         semantic = "float"
         floats = pl.select(number_format.to_number(pl.lit(v), pl.Float64())).to_series().drop_nulls()
         if len(floats) and _LAT_NAME.search(name) and floats.abs().max() <= 90:  # type: ignore[operator]
@@ -381,10 +486,10 @@ def infer_column(
     currency = v.str.contains(number_format.currency_regex())
     percent = v.str.contains(number_format.percent_regex())
     plain = v.str.contains(number_format.float_regex())
-    if _share(currency) >= 0.5 and _share(currency | plain) >= ACCEPT_SHARE:
+    if _share(currency) >= 0.5 and _share(currency | plain) >= accept_share:
         return ColumnPlan(name, source_name, "currency", pl.Float64(), round(_share(currency | plain), 3),
                           lambda e, nf=number_format: nf.unit_number(e), unit=_unit_of(v.filter(currency)))
-    if _share(percent) >= 0.5 and _share(percent | plain) >= ACCEPT_SHARE:
+    if _share(percent) >= 0.5 and _share(percent | plain) >= accept_share:
         return ColumnPlan(name, source_name, "percent", pl.Float64(), round(_share(percent | plain), 3),
                           lambda e, nf=number_format: nf.unit_number(e), unit="%")
 
@@ -392,10 +497,11 @@ def infer_column(
         has_time = _share(v.str.contains(r"\d[ T]\d{1,2}:\d{2}")) >= 0.5
         for datetime_kind in ((True, False) if has_time else (False,)):
             found = _decide_dates(v, datetime_kind=datetime_kind, prefer_day_first=prefer_day_first)
-            if found and found[1] >= ACCEPT_SHARE:
+            if found and found[1] >= accept_share:
                 fmt, share, decision = found
                 return _date_plan(name, source_name, fmt, share, decision, datetime_kind=datetime_kind)
 
+    # Text types lose no value on a misfit, so they keep the usual tolerance.
     email_share = _share(v.str.contains(_EMAIL))
     if email_share >= ACCEPT_SHARE:
         return _string_plan(name, source_name, "email", email_share)
