@@ -233,11 +233,17 @@ def _text_reference(name: str, ref: pd.Series, ours: pl.Series, col: Any, report
         return diffs
     r, o = ref[both], ours_pd[both]
     if ours.dtype == pl.String:
-        changed = (r.astype(str).to_numpy() != o.astype(str).to_numpy())
+        written, read = r.astype(str).to_numpy(), o.astype(str).to_numpy()
+        changed = written != read
         if changed.any():
             pairs = [f"{a!r}->{b!r}" for a, b in list(zip(r[changed], o[changed], strict=True))[:3]]
-            diffs.append(Difference(name, "text_changed", f"{int(changed.sum())} value(s) changed: {', '.join(pairs)}",
-                                    False))
+            # trimming blanks is a reported decision when the report counts every trimmed value
+            only_trimmed = all(a.strip() == b for a, b in zip(written[changed], read[changed], strict=True))
+            trimmed = getattr(col, "trimmed_values", 0) if col is not None else 0
+            documented = only_trimmed and trimmed >= int(changed.sum())
+            diffs.append(Difference(name, "text_trimmed" if only_trimmed else "text_changed",
+                                    f"{int(changed.sum())} value(s) changed: {', '.join(pairs)}", documented,
+                                    f"trimmed_values={trimmed}" if documented else ""))
         return diffs
     if ours.dtype.is_temporal():
         fmt_first = getattr(col, "day_first", None)

@@ -56,8 +56,6 @@ def test_the_row_names_predict_the_target_exactly():
     assert frame.loc[frame["low"] == 1, "rownames"].max() < frame.loc[frame["low"] == 0, "rownames"].min()
 
 
-@pytest.mark.xfail(strict=True, reason="the reader types R's row names integer, not identifier, and the profile "
-                   "does not flag them ID_LIKE (not monotonic, not named like an id)")
 def test_row_names_are_not_a_feature_by_default(tmp_path):
     rownames, roles = _roles_after_the_pipeline(tmp_path)
     assert not _from(rownames, roles.model_features)

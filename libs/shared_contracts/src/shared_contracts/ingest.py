@@ -122,6 +122,9 @@ class ColumnReport(BaseModel):
     out_of_range_years: int = Field(
         default=0, ge=0, description="Date or datetime values whose year is outside 1000-9999 (kept, with a warning)"
     )
+    trimmed_values: int = Field(
+        default=0, ge=0, description="Text values whose surrounding blanks were trimmed (the rest is kept as written)"
+    )
 
 
 class BadRow(BaseModel):

@@ -434,6 +434,8 @@ def _convert_and_measure(
                 flags.append(padded.alias(f"padded|{i}"))
             if plan.dtype == pl.Int64:
                 flags.append(base.str.contains(r"^[+-]?\d{19,}$").fill_null(False).alias(f"longint|{i}"))
+        elif plan.strip:  # text is trimmed: count the values that changed, so the report says so
+            flags.append(((col != base) & ~is_na_token(base, plan.na_spellings)).fill_null(False).alias(f"trimmed|{i}"))
         for token in tokens_seen[i]:
             flags.append(base.is_in(list(na.all[token])).alias(f"na|{i}|{token}"))
         for token in plan.kept_tokens:
@@ -910,6 +912,9 @@ def ingest_csv(
             years = stats.get(f"years|{i}", 0)
             if years:
                 warnings.append(f"Column {plan.name!r}: {years} date(s) have a year outside 1000-9999; check the format.")
+            trimmed = stats.get(f"trimmed|{i}", 0)
+            if trimmed:
+                warnings.append(f"Column {plan.name!r}: {trimmed} value(s) had blanks around them trimmed.")
             bad_cells = stats.get(f"bad|{i}", 0)
             present = row_count - stats[f"null|{i}"] + bad_cells
             confidence = plan.confidence
@@ -937,6 +942,7 @@ def ingest_csv(
                     widened_from=plan.widened_from,  # type: ignore[arg-type]
                     identifier_reason=plan.identifier_reason,
                     out_of_range_years=years,
+                    trimmed_values=trimmed,
                 )
             )
             if plan.date and plan.date.ambiguous:
