@@ -195,6 +195,8 @@ def _time_section(result: AnalysisResult, frame: pl.DataFrame, roles: ColumnRole
     when the series shows a trend or a seasonal cycle.
     """
     time_column = result.task.time_column
+    if time_column is None:
+        return
     if result.task.task_type == "time_series" and target or result.task.task_type == "regression" and target:
         measures = [target]
     else:
@@ -237,7 +239,7 @@ def _series_measures(frame: pl.DataFrame, roles: ColumnRoles) -> list[str]:
     for name in roles.numeric:
         column = frame[name].cast(pl.Float64)
         mean, std = column.mean(), column.std()
-        if mean is None or std is None or std == 0 or column.n_unique() < 10:
+        if not isinstance(mean, float) or not isinstance(std, float) or std == 0 or column.n_unique() < 10:
             continue
         scored.append((std / (abs(mean) + 1e-9), name))
     return [name for _, name in sorted(scored, reverse=True)]
@@ -385,7 +387,8 @@ def _sample_for_automl(frame: pl.DataFrame, target: str, task_type: str, cap: in
         return frame, False
     if task_type in ("binary", "multiclass"):
         counts = frame[target].value_counts()
-        if counts["count"].min() >= 2:
+        smallest = counts["count"].min()
+        if isinstance(smallest, int) and smallest >= 2:
             fraction = cap / frame.height
             parts = [
                 part.sample(max(1, round(part.height * fraction)), seed=random_state)
