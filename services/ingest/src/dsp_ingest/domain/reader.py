@@ -171,17 +171,24 @@ def _plan_columns(
     sample: pl.DataFrame, names: list[str], sources: list[str], options: IngestOptions, *, dialect: Dialect
 ) -> tuple[list[ColumnPlan], NumberFormat, list[set[str]]]:
     """Plan every column from the sample; also return, per column, the NA tokens seen in the sample."""
-    cleaned = sample.select([clean_strings(pl.col(_raw_name(i))).alias(names[i]) for i in range(len(names))])
-    padded = sample.select(
-        [(pl.col(_raw_name(i)) != pl.col(_raw_name(i)).str.strip_chars()).any().alias(names[i]) for i in range(len(names))]
-    ).row(0) if sample.height else [False] * len(names)
-    tokens_seen = []
-    for i in range(len(names)):
-        stripped = sample[_raw_name(i)].str.strip_chars()
-        found = set(stripped.filter(pl.select(is_na_token(pl.lit(stripped))).to_series()).unique().to_list())
-        tokens_seen.append({token for token, spellings in NA_TOKENS.items() if found & set(spellings)})
+    # one expression over every column (not one per column): building thousands of expressions costs more than running them
+    raw_names = [_raw_name(i) for i in range(len(names))]
+    sample = sample.select(raw_names)
+    cleaned_raw = sample.select(clean_strings(pl.all()).name.keep())
+    cleaned = cleaned_raw.rename(dict(zip(raw_names, names, strict=True)))
+    padded = sample.select((pl.all() != pl.all().str.strip_chars()).any().name.keep()).row(0) if sample.height else [False] * len(names)
+    # a token is seen in a column when a trimmed value is one of its spellings
+    seen = sample.select(
+        [pl.all().str.strip_chars().is_in(list(spellings)).any().name.suffix(f"|{k}") for k, spellings in enumerate(NA_TOKENS.values())]
+    ).row(0) if sample.height else [False] * (len(names) * len(NA_TOKENS))
+    tokens = list(NA_TOKENS)
+    tokens_seen = [
+        {token for k, token in enumerate(tokens) if seen[k * len(names) + i]} for i in range(len(names))
+    ]
     all_values = (
-        pl.concat([cleaned[c].drop_nulls().head(2000) for c in cleaned.columns]) if cleaned.width else pl.Series([], dtype=pl.String)
+        # the raw names (_c0, _c1...) cannot collide with the names unpivot adds
+        cleaned_raw.select(pl.all().drop_nulls().head(2000).implode()).unpivot().explode("value")["value"].drop_nulls()
+        if cleaned.width else pl.Series([], dtype=pl.String)
     )
     number_format = infer_number_format(all_values, european_hint=dialect.delimiter == ";")
     prefer_day_first = number_format.decimal == "," or dialect.delimiter == ";"
@@ -194,8 +201,9 @@ def _plan_columns(
         else:
             plan = infer_column(name, source, cleaned[name], number_format, prefer_day_first=prefer_day_first)
         plan.strip = bool(pad)
-        plan.native = _parser_can_read(plan, cleaned[name], tokens_seen[len(plans)])
         plans.append(plan)
+    for plan, native in zip(plans, _parser_can_read(plans, cleaned, tokens_seen), strict=True):
+        plan.native = native
     return plans, number_format, tokens_seen
 
 
@@ -203,17 +211,24 @@ _NATIVE_INT = r"^-?\d{1,18}$"
 _NATIVE_FLOAT = r"^-?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?$"
 
 
-def _parser_can_read(plan: ColumnPlan, values: pl.Series, tokens: set[str]) -> bool:
-    """True when every sampled value is a plain number the CSV parser reads itself, which is much faster.
+def _parser_can_read(plans: list[ColumnPlan], cleaned: pl.DataFrame, tokens_seen: list[set[str]]) -> list[bool]:
+    """Per column, True when every sampled value is a plain number the CSV parser reads itself, which is much faster.
 
     A value further down that the parser rejects makes it fail loudly; the column then goes
-    through the string conversion instead (see ``_NativeParseError``).
+    through the string conversion instead (see ``_NativeParseError``). All columns are checked
+    in one query.
     """
-    if plan.dtype not in (pl.Int64, pl.Float64) or plan.strip or not tokens <= {""}:
-        return False
-    pattern = _NATIVE_INT if plan.dtype == pl.Int64 else _NATIVE_FLOAT
-    present = values.drop_nulls()
-    return bool(present.str.contains(pattern).all())
+    candidates = [
+        plan.dtype in (pl.Int64, pl.Float64) and not plan.strip and tokens <= {""}
+        for plan, tokens in zip(plans, tokens_seen, strict=True)
+    ]
+    checks = [
+        pl.col(plan.name).drop_nulls().str.contains(_NATIVE_INT if plan.dtype == pl.Int64 else _NATIVE_FLOAT).all()
+        for plan, candidate in zip(plans, candidates, strict=True)
+        if candidate
+    ]
+    verdicts = iter(cleaned.select(checks).row(0) if checks else ())
+    return [bool(next(verdicts)) if candidate else False for candidate in candidates]
 
 
 class _NativeParseError(Exception):
