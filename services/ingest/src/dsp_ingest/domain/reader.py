@@ -50,6 +50,8 @@ CELL_SAMPLE = 5
 RULE_SAMPLE = 10
 # A column whose inferred type fails on more than this share of its full-data values is read as text.
 DEMOTE_SHARE = 0.05
+MAX_COLUMNS = 20_000
+"""Most columns a file may have, unless ``DSP_MAX_COLUMNS`` or the ``max_columns`` argument says otherwise."""
 # Files up to this size (and an eighth of the free memory) are converted in one piece, which is
 # faster; larger ones stream through in chunks of about 16 MiB of CSV.
 IN_MEMORY_MAX_BYTES = 1 << 30
@@ -144,6 +146,32 @@ def _column_names(header: list[str | None] | None, n_fields: int) -> tuple[list[
         seen.add(name)
         names.append(name)
     return names, sources
+
+
+def _column_limit(max_columns: int | None) -> int:
+    if max_columns is not None:
+        return max_columns
+    raw = os.environ.get("DSP_MAX_COLUMNS", "").strip()
+    if not raw:
+        return MAX_COLUMNS
+    try:
+        limit = int(raw)
+    except ValueError:
+        raise ValueError(f"DSP_MAX_COLUMNS must be a whole number of columns, not {raw!r}") from None
+    if limit < 1:
+        raise ValueError(f"DSP_MAX_COLUMNS must be at least 1, not {limit}")
+    return limit
+
+
+def _check_width(n_fields: int, max_columns: int | None) -> None:
+    limit = _column_limit(max_columns)
+    if n_fields > limit:
+        raise IngestError(
+            "too_many_columns",
+            f"The file has {n_fields} columns, more than the limit of {limit}. Split it into narrower "
+            "files, keep only the columns needed, or raise DSP_MAX_COLUMNS.",
+            {"columns": n_fields, "limit": limit},
+        )
 
 
 def _check_overrides(options: IngestOptions, names: list[str]) -> None:
@@ -550,6 +578,7 @@ def ingest_csv(
     *,
     options: IngestOptions = IngestOptions(),
     progress: ProgressFn | None = None,
+    max_columns: int | None = None,
 ) -> IngestReport:
     """Read a CSV of unknown dialect and encoding, type its columns and write it as Parquet.
 
@@ -568,6 +597,9 @@ def ingest_csv(
         Type overrides, the bad-row policy (``reject`` or ``skip``) and validation rules.
     progress
         Called with (fraction done, message) as the work advances.
+    max_columns
+        Most columns accepted; None reads ``DSP_MAX_COLUMNS`` from the environment, else
+        :data:`MAX_COLUMNS`.
 
     Returns
     -------
@@ -579,7 +611,7 @@ def ingest_csv(
     IngestError
         With ``code`` one of ``empty_file``, ``binary_file``, ``unknown_encoding``,
         ``no_columns``, ``csv_ragged_rows``, ``csv_unclosed_quote``, ``csv_unparseable``,
-        ``invalid_type_override`` or ``invalid_rules``.
+        ``invalid_type_override``, ``invalid_rules`` or ``too_many_columns``.
     """
     report_progress = progress or no_progress
     src, dst_parquet = Path(src), Path(dst_parquet)
@@ -609,6 +641,7 @@ def ingest_csv(
         report_progress(0.1, "Reading a sample")
         records = parse_sample_records(head_text, dialect, limit=200, complete_only=len(head) < size)
         n_fields, skip_lines = _layout(records)
+        _check_width(n_fields, max_columns)
         if skip_lines:
             warnings.append(f"Skipped {skip_lines} line(s) before the table (a title or notes).")
         report_progress(0.15, "Checking the record structure and inferring column types")
