@@ -214,8 +214,8 @@ def _informative_masks(masks: dict[str, pl.Series], rows: int, limit: int) -> di
 def _column_cap(statistic: str, kind: str, used: int, total: int, criterion: str) -> Approximation:
     return Approximation(
         statistic=statistic,
-        method=f"computed on the {used} of {total} {kind} columns with the {criterion} (more than "
-        f"{used} columns would make a matrix of {total * total} cells)",
+        method=f"computed on the {used} of {total} {kind} columns with the {criterion} (all {total} "
+        f"would make a matrix of {total * total} cells)",
         error_bound=f"pairs involving the other {total - used} columns are not computed, so no "
         "HIGH_CORRELATION or TARGET_LEAKAGE alert is raised for them; the coefficients given are exact",
     )
@@ -293,15 +293,15 @@ def profile_dataset(
         if rows:
             exact = _fingerprint(frame)
             exact_prints = _fold(exact_prints, exact)
+        # the columns are taken out of a list (drop_in_place would shift every later column of a wide frame)
+        taken = frame.get_columns()
+        del frame
+        taken.reverse()
         for name in batch:
-            # near-duplicates need the normalised column; compute that before the column is released
-            column = frame.drop_in_place(name)
-            holder = [column]
-            del column
+            holder = [taken.pop()]
             facts[name] = profile_taken_column(holder, semantic_type=semantic_types.get(name), now=now)
             done += 1
             report(0.8 * done / max(len(schema), 1), f"column {name}")
-        del frame
         if rows:
             batch_sample = sample_parts[-1]
             normalise = [n for n in batch if _needs_normalising(batch_sample[n], facts[n])]
