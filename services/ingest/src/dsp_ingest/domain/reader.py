@@ -407,7 +407,9 @@ def _cell_samples(
     for i in columns:
         bad = plans[i].unparseable(pl.col(_raw_name(i)))
         queries.append(lf.filter(bad).select("__row", pl.col(_raw_name(i)).alias("value")).head(CELL_SAMPLE))
-    for i, frame in zip(columns, pl.collect_all(queries), strict=True):
+    # a few queries at a time: each scans the file, and thousands at once exhaust threads and memory
+    frames = [frame for start in range(0, len(queries), 16) for frame in pl.collect_all(queries[start : start + 16])]
+    for i, frame in zip(columns, frames, strict=True):
         lines = _line_of_rows(frame["__row"].to_numpy(), structure, header_records=header_records, dropped=drop)
         out[i] = [CellIssue(line_number=int(ln), value=str(v)) for ln, v in zip(lines, frame["value"].to_list(), strict=True)]
     return out
