@@ -52,6 +52,8 @@ RULE_SAMPLE = 10
 DEMOTE_SHARE = 0.05
 MAX_COLUMNS = 20_000
 """Most columns a file may have, unless ``DSP_MAX_COLUMNS`` or the ``max_columns`` argument says otherwise."""
+PLAN_BLOCK_COLUMNS = 512
+"""Columns of the sample examined by one query while planning."""
 # Files up to this size (and an eighth of the free memory) are converted in one piece, which is
 # faster; larger ones stream through in chunks of about 16 MiB of CSV.
 IN_MEMORY_MAX_BYTES = 1 << 30
@@ -199,20 +201,27 @@ def _plan_columns(
     sample: pl.DataFrame, names: list[str], sources: list[str], options: IngestOptions, *, dialect: Dialect
 ) -> tuple[list[ColumnPlan], NumberFormat, list[set[str]]]:
     """Plan every column from the sample; also return, per column, the NA tokens seen in the sample."""
-    # one expression over every column (not one per column): building thousands of expressions costs more than running them
+    # one expression over a block of columns (not one per column): building thousands of expressions
+    # costs more than running them; blocks bound the memory of the expanded query
     raw_names = [_raw_name(i) for i in range(len(names))]
-    sample = sample.select(raw_names)
-    cleaned_raw = sample.select(clean_strings(pl.all()).name.keep())
+    blocks = [raw_names[k : k + PLAN_BLOCK_COLUMNS] for k in range(0, len(raw_names), PLAN_BLOCK_COLUMNS)]
+    cleaned_raw = pl.concat(
+        [sample.select(pl.col(block)).select(clean_strings(pl.all()).name.keep()) for block in blocks], how="horizontal"
+    ) if blocks else sample.select([])
     cleaned = cleaned_raw.rename(dict(zip(raw_names, names, strict=True)))
-    padded = sample.select((pl.all() != pl.all().str.strip_chars()).any().name.keep()).row(0) if sample.height else [False] * len(names)
-    # a token is seen in a column when a trimmed value is one of its spellings
-    seen = sample.select(
-        [pl.all().str.strip_chars().is_in(list(spellings)).any().name.suffix(f"|{k}") for k, spellings in enumerate(NA_TOKENS.values())]
-    ).row(0) if sample.height else [False] * (len(names) * len(NA_TOKENS))
-    tokens = list(NA_TOKENS)
-    tokens_seen = [
-        {token for k, token in enumerate(tokens) if seen[k * len(names) + i]} for i in range(len(names))
-    ]
+    padded: list[bool] = []
+    seen: dict[str, bool] = {}
+    for block in blocks:
+        part = sample.select(pl.col(block))
+        if not part.height:
+            padded += [False] * len(block)
+            continue
+        padded += part.select((pl.all() != pl.all().str.strip_chars()).any().name.keep()).row(0)
+        # a token is seen in a column when a trimmed value is one of its spellings
+        seen.update(part.select(
+            [pl.all().str.strip_chars().is_in(list(spellings)).any().name.suffix(f"|{token}") for token, spellings in NA_TOKENS.items()]
+        ).row(0, named=True))
+    tokens_seen = [{token for token in NA_TOKENS if seen.get(f"{raw}|{token}")} for raw in raw_names]
     all_values = (
         # the raw names (_c0, _c1...) cannot collide with the names unpivot adds
         cleaned_raw.select(pl.all().drop_nulls().head(2000).implode()).unpivot().explode("value")["value"].drop_nulls()
