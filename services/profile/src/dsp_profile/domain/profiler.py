@@ -4,6 +4,10 @@ Only a batch of columns is in memory at a time (the Parquet file is columnar, so
 subset of columns is cheap); what needs every column at once (duplicate rows, co-missing
 patterns, correlations) is built from compact per-row summaries: a 128-bit fingerprint of each
 row (folded batch by batch), a missing mask per column, and a bounded random sample of rows.
+
+The work per column does not depend on the number of columns: the only all-pairs statistics,
+the correlation matrices, pair at most :data:`MAX_CORRELATION_COLUMNS` columns of each kind
+(the most informative ones), and the profile lists the cut in ``approximations``.
 """
 
 from __future__ import annotations
