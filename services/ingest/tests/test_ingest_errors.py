@@ -79,3 +79,30 @@ def test_ingest_error_carries_details():
     err = IngestError("csv_ragged_rows", "Two rows are ragged.", {"count": 2})
     assert (err.code, err.message, err.details) == ("csv_ragged_rows", "Two rows are ragged.", {"count": 2})
     assert IngestError("empty_file", "Empty.").details == {}
+
+
+def _wide_csv(columns: int) -> bytes:
+    header = ",".join(f'"v{i}"' for i in range(columns))
+    row = ",".join(str(i % 7) for i in range(columns))
+    return f"{header}\n{row}\n{row}\n".encode()
+
+
+def test_too_many_columns_names_the_count_and_the_limit(tmp_path, monkeypatch):
+    from dsp_ingest.domain import ingest_csv
+
+    src = tmp_path / "wide.csv"
+    src.write_bytes(_wide_csv(301))
+    with pytest.raises(IngestError) as info:
+        ingest_csv(src, tmp_path / "out.parquet", max_columns=300)
+    assert info.value.code == "too_many_columns"
+    assert "301 columns" in info.value.message and "limit of 300" in info.value.message
+    assert info.value.details == {"columns": 301, "limit": 300}
+    assert not (tmp_path / "out.parquet").exists()
+
+    monkeypatch.setenv("DSP_MAX_COLUMNS", "100")
+    with pytest.raises(IngestError) as info:
+        ingest_csv(src, tmp_path / "out.parquet")
+    assert info.value.details == {"columns": 301, "limit": 100}
+    monkeypatch.setenv("DSP_MAX_COLUMNS", "301")
+    report = ingest_csv(src, tmp_path / "out.parquet")
+    assert len(report.columns) == 301

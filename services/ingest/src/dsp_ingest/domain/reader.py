@@ -51,6 +51,10 @@ CELL_SAMPLE = 5
 RULE_SAMPLE = 10
 # A column whose inferred type fails on more than this share of its full-data values is read as text.
 DEMOTE_SHARE = 0.05
+MAX_COLUMNS = 20_000
+"""Most columns a file may have, unless ``DSP_MAX_COLUMNS`` or the ``max_columns`` argument says otherwise."""
+PLAN_BLOCK_COLUMNS = 512
+"""Columns of the sample examined by one query while planning."""
 # Files up to this size (and an eighth of the free memory) are converted in one piece, which is
 # faster; larger ones stream through in chunks of about 16 MiB of CSV.
 IN_MEMORY_MAX_BYTES = 1 << 30
@@ -183,6 +187,32 @@ def _column_names(header: list[str | None] | None, n_fields: int) -> tuple[list[
     return names, sources
 
 
+def _column_limit(max_columns: int | None) -> int:
+    if max_columns is not None:
+        return max_columns
+    raw = os.environ.get("DSP_MAX_COLUMNS", "").strip()
+    if not raw:
+        return MAX_COLUMNS
+    try:
+        limit = int(raw)
+    except ValueError:
+        raise ValueError(f"DSP_MAX_COLUMNS must be a whole number of columns, not {raw!r}") from None
+    if limit < 1:
+        raise ValueError(f"DSP_MAX_COLUMNS must be at least 1, not {limit}")
+    return limit
+
+
+def _check_width(n_fields: int, max_columns: int | None) -> None:
+    limit = _column_limit(max_columns)
+    if n_fields > limit:
+        raise IngestError(
+            "too_many_columns",
+            f"The file has {n_fields} columns, more than the limit of {limit}. Split it into narrower "
+            "files, keep only the columns needed, or raise DSP_MAX_COLUMNS.",
+            {"columns": n_fields, "limit": limit},
+        )
+
+
 def _check_overrides(options: IngestOptions, names: list[str]) -> None:
     unknown = [c for c in options.type_overrides if c not in names]
     if unknown:
@@ -222,12 +252,26 @@ def _plan_columns(
     """
     always = na.always_spellings()
     evidence = na.spellings(na.evidence)
-    cleaned = sample.select([clean_strings(pl.col(_raw_name(i)), always).alias(names[i]) for i in range(len(names))])
-    padded = sample.select(
-        [(pl.col(_raw_name(i)) != pl.col(_raw_name(i)).str.strip_chars()).any().alias(names[i]) for i in range(len(names))]
-    ).row(0) if sample.height else [False] * len(names)
+    # one expression over a block of columns (not one per column): building thousands of expressions
+    # costs more than running them; blocks bound the memory of the expanded query
+    raw_names = [_raw_name(i) for i in range(len(names))]
+    blocks = [raw_names[k : k + PLAN_BLOCK_COLUMNS] for k in range(0, len(raw_names), PLAN_BLOCK_COLUMNS)]
+    cleaned_raw = pl.concat(
+        [sample.select(pl.col(block)).select(clean_strings(pl.all(), always).name.keep()) for block in blocks],
+        how="horizontal",
+    ) if blocks else sample.select([])
+    cleaned = cleaned_raw.rename(dict(zip(raw_names, names, strict=True)))
+    padded: list[bool] = []
+    for block in blocks:
+        part = sample.select(pl.col(block))
+        if not part.height:
+            padded += [False] * len(block)
+            continue
+        padded += part.select((pl.all() != pl.all().str.strip_chars()).any().name.keep()).row(0)
     all_values = (
-        pl.concat([cleaned[c].drop_nulls().head(2000) for c in cleaned.columns]) if cleaned.width else pl.Series([], dtype=pl.String)
+        # the raw names (_c0, _c1...) cannot collide with the names unpivot adds
+        cleaned_raw.select(pl.all().drop_nulls().head(2000).implode()).unpivot().explode("value")["value"].drop_nulls()
+        if cleaned.width else pl.Series([], dtype=pl.String)
     )
     number_format = infer_number_format(all_values, european_hint=dialect.delimiter == ";")
     prefer_day_first = number_format.decimal == "," or dialect.delimiter == ";"
@@ -276,9 +320,10 @@ def _plan_columns(
                 plan.kept_tokens = tuple(sorted(kept))
                 seen |= accepted
         plan.strip = bool(pad)
-        plan.native = _parser_can_read(plan, values, seen)
         plans.append(plan)
         tokens_seen.append(seen)
+    for plan, native in zip(plans, _parser_can_read(plans, cleaned, tokens_seen), strict=True):
+        plan.native = native
     if plans and names[0] not in options.type_overrides:
         first_values = pl.select(clean_strings(pl.lit(sample[_raw_name(0)]), plans[0].na_spellings)).to_series()
         reason = _first_column_identifier(plans[0], first_values, sources[0], has_header=has_header)
@@ -323,17 +368,24 @@ _NATIVE_INT = r"^-?\d{1,18}$"
 _NATIVE_FLOAT = r"^-?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?$"
 
 
-def _parser_can_read(plan: ColumnPlan, values: pl.Series, tokens: set[str]) -> bool:
-    """True when every sampled value is a plain number the CSV parser reads itself, which is much faster.
+def _parser_can_read(plans: list[ColumnPlan], cleaned: pl.DataFrame, tokens_seen: list[set[str]]) -> list[bool]:
+    """Per column, True when every sampled value is a plain number the CSV parser reads itself, which is much faster.
 
     A value further down that the parser rejects makes it fail loudly; the column then goes
-    through the string conversion instead (see ``_NativeParseError``).
+    through the string conversion instead (see ``_NativeParseError``). All columns are checked
+    in one query.
     """
-    if plan.dtype not in (pl.Int64, pl.Float64) or plan.strip or not tokens <= {""}:
-        return False
-    pattern = _NATIVE_INT if plan.dtype == pl.Int64 else _NATIVE_FLOAT
-    present = values.drop_nulls()
-    return bool(present.str.contains(pattern).all())
+    candidates = [
+        plan.dtype in (pl.Int64, pl.Float64) and not plan.strip and tokens <= {""}
+        for plan, tokens in zip(plans, tokens_seen, strict=True)
+    ]
+    checks = [
+        pl.col(plan.name).drop_nulls().str.contains(_NATIVE_INT if plan.dtype == pl.Int64 else _NATIVE_FLOAT).all()
+        for plan, candidate in zip(plans, candidates, strict=True)
+        if candidate
+    ]
+    verdicts = iter(cleaned.select(checks).row(0) if checks else ())
+    return [bool(next(verdicts)) if candidate else False for candidate in candidates]
 
 
 class _NativeParseError(Exception):
@@ -522,7 +574,9 @@ def _cell_samples(
     for i in columns:
         bad = plans[i].unparseable(pl.col(_raw_name(i)))
         queries.append(lf.filter(bad).select("__row", pl.col(_raw_name(i)).alias("value")).head(CELL_SAMPLE))
-    for i, frame in zip(columns, pl.collect_all(queries), strict=True):
+    # a few queries at a time: each scans the file, and thousands at once exhaust threads and memory
+    frames = [frame for start in range(0, len(queries), 16) for frame in pl.collect_all(queries[start : start + 16])]
+    for i, frame in zip(columns, frames, strict=True):
         lines = _line_of_rows(frame["__row"].to_numpy(), structure, header_records=header_records, dropped=drop)
         out[i] = [CellIssue(line_number=int(ln), value=str(v)) for ln, v in zip(lines, frame["value"].to_list(), strict=True)]
     return out
@@ -775,6 +829,7 @@ def ingest_csv(
     *,
     options: IngestOptions = IngestOptions(),
     progress: ProgressFn | None = None,
+    max_columns: int | None = None,
 ) -> IngestReport:
     """Read a CSV of unknown dialect and encoding, type its columns and write it as Parquet.
 
@@ -793,6 +848,9 @@ def ingest_csv(
         Type overrides, the bad-row policy (``reject`` or ``skip``) and validation rules.
     progress
         Called with (fraction done, message) as the work advances.
+    max_columns
+        Most columns accepted; None reads ``DSP_MAX_COLUMNS`` from the environment, else
+        :data:`MAX_COLUMNS`.
 
     Returns
     -------
@@ -804,7 +862,7 @@ def ingest_csv(
     IngestError
         With ``code`` one of ``empty_file``, ``binary_file``, ``unknown_encoding``,
         ``no_columns``, ``csv_ragged_rows``, ``csv_unclosed_quote``, ``csv_unparseable``,
-        ``invalid_type_override`` or ``invalid_rules``.
+        ``invalid_type_override``, ``invalid_rules`` or ``too_many_columns``.
     """
     report_progress = progress or no_progress
     src, dst_parquet = Path(src), Path(dst_parquet)
@@ -834,6 +892,7 @@ def ingest_csv(
         report_progress(0.1, "Reading a sample")
         records = parse_sample_records(head_text, dialect, limit=200, complete_only=len(head) < size)
         n_fields, skip_lines = _layout(records)
+        _check_width(n_fields, max_columns)
         if skip_lines:
             warnings.append(f"Skipped {skip_lines} line(s) before the table (a title or notes).")
         report_progress(0.15, "Checking the record structure and inferring column types")

@@ -298,6 +298,10 @@ def _string_plan(name: str, source: str, semantic: str, confidence: float, *, ov
     return ColumnPlan(name, source, semantic, pl.String(), round(confidence, 3), lambda e: e, overridden=overridden)
 
 
+_TRUE_SPELLINGS = sorted(_TRUE)
+_FALSE_SPELLINGS = sorted(_FALSE)
+
+
 def _is_boolean_pair(distinct: set[str]) -> bool:
     """True when the (lower-cased) values are both halves of boolean pairs, never 0/1 mixed with words.
 
@@ -311,7 +315,13 @@ def _is_boolean_pair(distinct: set[str]) -> bool:
 
 
 def _bool_convert(e: pl.Expr) -> pl.Expr:
-    return e.str.to_lowercase().replace_strict(_BOOL_MAP, default=None, return_dtype=pl.Boolean)
+    # the same mapping as ``replace_strict(_BOOL_MAP)``, whose mapping literal makes a lazy query
+    # over many boolean columns take time quadratic in their number
+    lowered = e.str.to_lowercase()
+    return (
+        pl.when(lowered.is_in(_TRUE_SPELLINGS)).then(True).when(lowered.is_in(_FALSE_SPELLINGS)).then(False)
+        .otherwise(None).cast(pl.Boolean)
+    )
 
 
 def _strptime(expr: pl.Expr, dtype: pl.DataType, fmt: str) -> pl.Expr:

@@ -65,6 +65,27 @@ class ColumnFacts:
     rounding_merges: bool = False
     case_merges: bool = False
     sentinel_counts: dict[float, int] = field(default_factory=dict)
+    entropy: float = 0.0
+    """Shannon entropy in bits of the column's values, a missing value counting as one more value."""
+
+
+def entropy_bits(counts: np.ndarray) -> float:
+    """Shannon entropy in bits of the distribution given by ``counts`` (zeros ignored)."""
+    counts = np.asarray(counts, dtype=np.float64)
+    total = counts.sum()
+    if total <= 0:
+        return 0.0
+    p = counts[counts > 0] / total
+    return float(-(p * np.log2(p)).sum())
+
+
+def _with_missing(entropy: float, present: int, missing: int) -> float:
+    """Entropy of the values plus the missing ones (chain rule: h(missing share) + share present * H)."""
+    rows = present + missing
+    if rows == 0:
+        return 0.0
+    q = missing / rows
+    return entropy_bits(np.array([missing, present])) + (1 - q) * entropy
 
 
 def _is_numeric_dtype(dtype: pl.DataType) -> bool:
@@ -192,6 +213,7 @@ class _Numeric:
     top: list[tuple[Any, int]]
     rounding_merges: bool = False
     sentinel_counts: dict[float, int] = field(default_factory=dict)
+    entropy: float = 0.0
 
 
 def round_significant(values: np.ndarray, digits: int = 6) -> np.ndarray:
@@ -235,6 +257,7 @@ def numeric_stats(values: np.ndarray, *, bins: int = HISTOGRAM_BINS) -> _Numeric
     top = _top_from_runs(present_sorted, starts, lengths, TOP_VALUES)
     distinct = int(lengths.size)
     unique = int(np.count_nonzero(lengths == 1))
+    entropy = entropy_bits(lengths)
     if present.dtype == np.float64 and not infinite:
         sorted_finite = present_sorted
     elif present.dtype.kind in "iub":
@@ -250,7 +273,7 @@ def numeric_stats(values: np.ndarray, *, bins: int = HISTOGRAM_BINS) -> _Numeric
         monotonicity=_monotonicity(present),
     )
     if n == 0:
-        return _Numeric(stats, None, distinct, unique, top)
+        return _Numeric(stats, None, distinct, unique, top, entropy=entropy)
 
     with np.errstate(all="ignore"):
         mean = float(np.mean(finite))
@@ -312,7 +335,7 @@ def numeric_stats(values: np.ndarray, *, bins: int = HISTOGRAM_BINS) -> _Numeric
         hits = int(np.searchsorted(sorted_finite, code, side="right") - np.searchsorted(sorted_finite, code, side="left"))
         if hits:
             sentinels[code] = hits
-    return _Numeric(stats, hist, distinct, unique, top, merges, sentinels)
+    return _Numeric(stats, hist, distinct, unique, top, merges, sentinels, entropy)
 
 
 def _string_stats(vc: pl.DataFrame, value_col: str) -> StringStats:
@@ -483,12 +506,25 @@ def profile_taken_column(
         semantic_type = None  # unknown to this version of the contract: infer one
     dtype = series.dtype
     rows = series.len()
-    null_mask = series.is_null()
-    missing_mask = null_mask | series.is_nan().fill_null(False) if dtype.is_float() else null_mask
-    missing = int(missing_mask.sum())
+    nulls = series.null_count()  # from the validity bitmap: no pass over the values
+    has_nulls = nulls > 0
+    values: np.ndarray | None = None
+    if dtype.is_float():
+        # in numpy a null reads as NaN, so one isnan gives the missing mask (null or NaN)
+        as_array = series.to_numpy()
+        nan_mask = np.isnan(as_array)
+        missing = int(np.count_nonzero(nan_mask))
+        missing_mask = pl.Series(series.name, nan_mask) if missing else None
+        values = as_array[~nan_mask] if missing else as_array
+        nan_count = missing - nulls
+        del as_array, nan_mask
+    else:
+        missing = nulls
+        missing_mask = series.is_null() if has_nulls else None
+    null_mask = missing_mask if not dtype.is_float() else None
     count = rows - missing
     memory = int(series.estimated_size())
-    facts = ColumnFacts(profile=None, missing_mask=missing_mask if missing else None)  # type: ignore[arg-type]
+    facts = ColumnFacts(profile=None, missing_mask=missing_mask)  # type: ignore[arg-type]
     base: dict[str, Any] = {
         "name": series.name,
         "physical_type": str(dtype),
@@ -497,14 +533,18 @@ def profile_taken_column(
         "missing_fraction": missing / rows if rows else 0.0,
         "memory_bytes": memory,
     }
-    has_nulls = bool(null_mask.any())
 
     if _is_numeric_dtype(dtype) and dtype != pl.Boolean:
-        num = numeric_stats((series.filter(~null_mask) if has_nulls else series).to_numpy())
+        if values is None:
+            values = (series.drop_nulls() if has_nulls else series).to_numpy()
+        num = numeric_stats(values)
+        if dtype.is_float():
+            num.stats.nan = nan_count  # the NaN were taken out with the nulls above
         semantic = semantic_type or infer_semantic_type(dtype, distinct=num.distinct, count=count)
         facts.is_numeric = True
         facts.rounding_merges = num.rounding_merges
         facts.sentinel_counts = num.sentinel_counts
+        facts.entropy = _with_missing(num.entropy, count, missing)
         facts.profile = ColumnProfile(
             **base,
             semantic_type=semantic,
@@ -534,7 +574,7 @@ def profile_taken_column(
         vc = None
     if dtype == pl.Boolean:
         true_count = int(series.sum())
-    dates = _date_stats(series.filter(~null_mask) if has_nulls else series, now) if dtype == pl.Date or isinstance(dtype, pl.Datetime) else None
+    dates = _date_stats(series.drop_nulls() if has_nulls else series, now) if dtype == pl.Date or isinstance(dtype, pl.Datetime) else None
     del series, null_mask  # every later figure comes from the value counts
     if vc is None:
         facts.profile = ColumnProfile(
@@ -544,6 +584,7 @@ def profile_taken_column(
     value_col = vc.columns[0]
     distinct = vc.height
     unique = int((vc["count"] == 1).sum())
+    facts.entropy = _with_missing(entropy_bits(vc["count"].to_numpy()), count, missing)
     # most frequent first, ties by value; a full sort only when it is cheap
     try:
         ranked = (

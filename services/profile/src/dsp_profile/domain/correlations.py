@@ -210,22 +210,20 @@ def correlation_ratio_matrix(
 
 
 def nullity_correlation(masks: dict[str, pl.Series], rows: int) -> CorrelationMatrix | None:
-    """Pearson correlation of missing indicators, from counts (exact over all rows)."""
+    """Pearson correlation of missing indicators, from counts (exact over all rows).
+
+    Every co-missing count comes from one product of the indicator matrix with itself.
+    """
     names = [n for n, m in masks.items() if 0 < int(m.sum()) < rows]
     if len(names) < 2:
         return None
-    frame = pl.DataFrame({n: masks[n] for n in names})
-    totals = {n: int(frame[n].sum()) for n in names}
-    pairs = frame.select(
-        [(pl.col(a) & pl.col(b)).sum().alias(f"{i}_{j}") for i, a in enumerate(names) for j, b in enumerate(names) if j > i]
-    ).row(0)
-    k = len(names)
-    values: list[list[float | None]] = [[1.0 if i == j else None for j in range(k)] for i in range(k)]
-    it = iter(pairs)
-    for i in range(k):
-        for j in range(i + 1, k):
-            both = next(it)
-            na, nb = totals[names[i]], totals[names[j]]
-            denom = math.sqrt(na * (rows - na) * nb * (rows - nb))
-            values[i][j] = values[j][i] = (rows * both - na * nb) / denom
+    indicators = np.column_stack([masks[n].to_numpy() for n in names]).astype(np.float64)
+    both = indicators.T @ indicators  # exact: integer counts well below 2**53
+    del indicators
+    totals = np.diag(both).copy()
+    spread = np.sqrt(totals * (rows - totals))
+    with np.errstate(all="ignore"):
+        matrix = (rows * both - np.outer(totals, totals)) / np.outer(spread, spread)
+    np.fill_diagonal(matrix, 1.0)
+    values: list[list[float | None]] = matrix.tolist()
     return CorrelationMatrix(method="nullity", rows=names, columns=names, values=values, rows_used=rows, exact=True)

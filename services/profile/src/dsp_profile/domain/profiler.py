@@ -4,6 +4,10 @@ Only a batch of columns is in memory at a time (the Parquet file is columnar, so
 subset of columns is cheap); what needs every column at once (duplicate rows, co-missing
 patterns, correlations) is built from compact per-row summaries: a 128-bit fingerprint of each
 row (folded batch by batch), a missing mask per column, and a bounded random sample of rows.
+
+The work per column does not depend on the number of columns: the only all-pairs statistics,
+the correlation matrices, pair at most :data:`MAX_CORRELATION_COLUMNS` columns of each kind
+(the most informative ones), and the profile lists the cut in ``approximations``.
 """
 
 from __future__ import annotations
@@ -38,10 +42,13 @@ from .correlations import (
 )
 from .quality import quality_score
 
-__all__ = ["CORRELATION_SAMPLE_ROWS", "profile_dataset"]
+__all__ = ["CORRELATION_SAMPLE_ROWS", "MAX_CORRELATION_COLUMNS", "profile_dataset"]
 
 CORRELATION_SAMPLE_ROWS = 100_000
 """Correlations are exact up to this many rows, and computed on a uniform sample beyond."""
+
+MAX_CORRELATION_COLUMNS = 100
+"""Each correlation matrix pairs at most this many columns of a kind: the most informative ones."""
 
 BATCH_BYTES = 96 * 1024 * 1024
 """Estimated in-memory size of the columns loaded at once."""
@@ -149,17 +156,73 @@ def _repeats(fingerprints: list[np.ndarray] | None) -> int:
 
 
 def _missing_patterns(masks: dict[str, pl.Series], rows: int) -> tuple[list[MissingPattern], int]:
+    """The most common sets of columns missing together, from the missing masks packed to bits."""
     names = list(masks)
     if not names or rows == 0:
         return [], 0
-    frame = pl.DataFrame(masks)
-    keyed = frame.group_by(names).len().filter(pl.any_horizontal(names)).sort("len", descending=True)
-    with_missing = int(keyed["len"].sum()) if keyed.height else 0
-    patterns = [
-        MissingPattern(columns=[n for n in names if row[n]], rows=int(row["len"]))
-        for row in keyed.head(MISSING_PATTERNS).iter_rows(named=True)
-    ]
+    packed = np.zeros((rows, (len(names) + 7) // 8), dtype=np.uint8)
+    for start in range(0, len(names), 8):
+        # eight columns per byte: one byte column at a time keeps the memory at rows x columns / 8
+        group = names[start : start + 8]
+        byte = np.zeros(rows, dtype=np.uint8)
+        for bit, name in enumerate(group):
+            byte |= masks[name].to_numpy().astype(np.uint8) << np.uint8(7 - bit)
+        packed[:, start // 8] = byte
+    keys = packed.view(np.dtype((np.void, packed.shape[1]))).ravel()
+    distinct, first, counts = np.unique(keys, return_index=True, return_counts=True)
+    with_missing_rows = packed.any(axis=1)
+    present = with_missing_rows[first]
+    distinct, first, counts = distinct[present], first[present], counts[present]
+    with_missing = int(counts.sum())
+    order = np.lexsort((first, -counts))[:MISSING_PATTERNS]  # most rows first, then first seen
+    patterns = []
+    for i in order:
+        bits = np.unpackbits(packed[first[i]])[: len(names)]
+        patterns.append(MissingPattern(columns=[names[j] for j in np.flatnonzero(bits)], rows=int(counts[i])))
     return patterns, with_missing
+
+
+def _most_informative(
+    names: list[str], facts: dict[str, ColumnFacts], limit: int, *, keep: str | None = None
+) -> list[str]:
+    """At most ``limit`` of ``names``, in their order: those whose values have the highest entropy.
+
+    Entropy (in bits, a missing value counting as one more value) does not depend on the unit
+    of a column, unlike its variance; ties, common when most values are distinct, go to the
+    larger coefficient of variation, then to the earlier column. ``keep`` (the target) is kept.
+    """
+    if len(names) <= limit:
+        return names
+
+    def spread(name: str) -> float:
+        numeric = facts[name].profile.numeric
+        return numeric.cv if numeric is not None and numeric.cv is not None else 0.0
+
+    position = {n: i for i, n in enumerate(names)}
+    ranked = sorted(names, key=lambda n: (n != keep, -round(facts[n].entropy, 6), -spread(n), position[n]))
+    chosen = set(ranked[:limit])
+    return [n for n in names if n in chosen]
+
+
+def _informative_masks(masks: dict[str, pl.Series], rows: int, limit: int) -> dict[str, pl.Series]:
+    """At most ``limit`` of the partly missing columns' masks: those missing closest to half the rows."""
+    partly = {n: int(m.sum()) for n, m in masks.items() if 0 < int(m.sum()) < rows}
+    if len(partly) <= limit:
+        return {n: masks[n] for n in partly}
+    position = {n: i for i, n in enumerate(partly)}
+    ranked = sorted(partly, key=lambda n: (abs(partly[n] - rows / 2), position[n]))
+    chosen = set(ranked[:limit])
+    return {n: masks[n] for n in partly if n in chosen}
+
+
+def _column_cap(statistic: str, kind: str, used: int, total: int, criterion: str) -> Approximation:
+    return Approximation(
+        statistic=statistic,
+        method=f"computed on the {used} of {total} {kind} columns with the {criterion} (all {total} "
+        f"would make a matrix of {total * total} cells)",
+        error_bound=f"pairs involving the other {total - used} columns are not computed, so no "
+        "HIGH_CORRELATION or TARGET_LEAKAGE alert is raised for them; the coefficients given are exact",
+    )
 
 
 def profile_dataset(
@@ -168,6 +231,7 @@ def profile_dataset(
     semantic_types: dict[str, str] | None = None,
     target: str | None = None,
     progress: ProgressFn | None = None,
+    max_correlation_columns: int = MAX_CORRELATION_COLUMNS,
 ) -> Profile:
     """Profile a Parquet dataset: column statistics, correlations, missingness, alerts, quality.
 
@@ -182,6 +246,9 @@ def profile_dataset(
         Column to be predicted later; enables the target-leakage check.
     progress
         Called with (fraction done, message) as the work advances.
+    max_correlation_columns
+        Most columns of a kind (numeric, categorical, partly missing) a correlation matrix pairs;
+        past it the most informative ones are used and ``approximations`` says so.
 
     Returns
     -------
@@ -230,15 +297,15 @@ def profile_dataset(
         if rows:
             exact = _fingerprint(frame)
             exact_prints = _fold(exact_prints, exact)
+        # the columns are taken out of a list (drop_in_place would shift every later column of a wide frame)
+        taken = frame.get_columns()
+        del frame
+        taken.reverse()
         for name in batch:
-            # near-duplicates need the normalised column; compute that before the column is released
-            column = frame.drop_in_place(name)
-            holder = [column]
-            del column
+            holder = [taken.pop()]
             facts[name] = profile_taken_column(holder, semantic_type=semantic_types.get(name), now=now)
             done += 1
             report(0.8 * done / max(len(schema), 1), f"column {name}")
-        del frame
         if rows:
             batch_sample = sample_parts[-1]
             normalise = [n for n in batch if _needs_normalising(batch_sample[n], facts[n])]
@@ -260,11 +327,17 @@ def profile_dataset(
     report(0.88, "missingness")
     masks = {n: f.missing_mask for n, f in facts.items() if f.missing_mask is not None}
     patterns, rows_with_missing = _missing_patterns(masks, rows)
+    approximations = []
+    nullity_masks = _informative_masks(masks, rows, max_correlation_columns)
+    partly_missing = sum(1 for m in masks.values() if 0 < int(m.sum()) < rows)
+    if len(nullity_masks) < partly_missing:
+        approximations.append(_column_cap("nullity_correlation", "partly missing", len(nullity_masks), partly_missing,
+                                          "missing share closest to one half"))
     missingness = Missingness(
         per_column={c.name: c.missing for c in columns},
         rows_with_missing=rows_with_missing,
         patterns=patterns,
-        nullity_correlation=nullity_correlation(masks, rows),
+        nullity_correlation=nullity_correlation(nullity_masks, rows),
     )
 
     report(0.9, "correlations")
@@ -279,6 +352,16 @@ def profile_dataset(
         for c in columns
         if c.semantic_type in ("categorical", "boolean") and 2 <= c.distinct <= MAX_CATEGORIES
     ]
+    criterion = "highest value entropy (ties: larger coefficient of variation)"
+    all_numeric, all_categorical = numeric_cols, categorical_cols
+    numeric_cols = _most_informative(all_numeric, facts, max_correlation_columns, keep=target)
+    categorical_cols = _most_informative(all_categorical, facts, max_correlation_columns, keep=target)
+    if len(numeric_cols) < len(all_numeric):
+        approximations.append(_column_cap("pearson, spearman, correlation_ratio", "numeric", len(numeric_cols),
+                                          len(all_numeric), criterion))
+    if len(categorical_cols) < len(all_categorical):
+        approximations.append(_column_cap("cramers_v, correlation_ratio", "categorical", len(categorical_cols),
+                                          len(all_categorical), "highest value entropy"))
     pair = numeric_correlations(sample, numeric_cols, exact=exact) if rows else None
     correlations = Correlations(
         pearson=pair[0] if pair else None,
@@ -290,7 +373,6 @@ def profile_dataset(
         sample_rows=sample.height,
         sampled=sampled,
     )
-    approximations = []
     if sampled:
         bound = 3.0 / math.sqrt(CORRELATION_SAMPLE_ROWS)
         approximations.append(

