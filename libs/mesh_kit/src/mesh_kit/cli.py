@@ -14,7 +14,7 @@ __all__ = ["run_service_cli"]
 
 def run_service_cli(spec_factory: Callable[[], object], argv: list[str] | None = None) -> int:
     """Serve the service, run its one-shot migration, or print its AsyncAPI document."""
-    from .service import ServiceSpec, build_app, build_broker
+    from .service import ServiceSpec, build_app, topology_of
 
     parser = argparse.ArgumentParser(prog="python -m dsp_<service>")
     parser.add_argument("command", choices=["serve", "migrate", "asyncapi"])
@@ -35,14 +35,9 @@ def run_service_cli(spec_factory: Callable[[], object], argv: list[str] | None =
         print(json.dumps({"service": spec.name, "applied": applied}))
         return 0
     if args.command == "asyncapi":
-        from faststream.specification import AsyncAPI
+        from .asyncapi import asyncapi_document
 
-        broker = build_broker(spec, settings, {})
-        if broker is None:
-            print("{}")
-            return 0
-        document = AsyncAPI(broker, title=f"dsp-{spec.name}", description=spec.description).to_specification()
-        print(json.dumps(document.to_jsonable(), indent=2, sort_keys=True))
+        print(json.dumps(asyncapi_document(spec, topology_of(settings)), indent=2, sort_keys=True))
         return 0
 
     import uvicorn

@@ -47,6 +47,7 @@ from .topology import Topology
 from .tracing import context_from, current_trace_context, tracer
 
 __all__ = [
+    "ORIGINAL_ROUTING_KEY",
     "Delivery",
     "DeliveryHandler",
     "Outcome",
@@ -55,6 +56,9 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
+
+ORIGINAL_ROUTING_KEY = "x-dsp-original-routing-key"
+"""Header of a message sent straight to a retry or dead-letter queue: the key it was published with."""
 
 
 class Outcome(StrEnum):
@@ -214,7 +218,7 @@ class StageRunner:
     async def _dead_letter(self, delivery: Delivery, reason: str) -> None:
         headers = dict(delivery.headers)
         headers["x-dsp-dead-letter-reason"] = reason[:1000]
-        headers["x-dsp-original-routing-key"] = delivery.routing_key
+        headers[ORIGINAL_ROUTING_KEY] = delivery.routing_key
         await self.publisher.send_to_queue(
             self.topology.dead_letter_queue(self.service), delivery.body,
             message_id=delivery.message_id or str(uuid.uuid4()), headers=headers,
@@ -312,7 +316,7 @@ class StageRunner:
             headers = {k: v for k, v in delivery.headers.items() if k != "x-delivery-count"}
             headers["x-retry-count"] = retry + 1
             headers["x-dsp-last-error"] = repr(exc)[:1000]
-            headers["x-dsp-original-routing-key"] = delivery.routing_key
+            headers[ORIGINAL_ROUTING_KEY] = delivery.routing_key
             await self.publisher.send_to_queue(
                 self.topology.retry_queue(self.service, delays[retry]), delivery.body,
                 message_id=str(envelope.event_id), headers=headers,

@@ -61,5 +61,5 @@ def configure_logging(service: str, level: str = "INFO") -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
-    for noisy in ("aiormq", "aio_pika", "faststream", "uvicorn.access", "httpx"):
+    for noisy in ("aiormq", "aio_pika", "uvicorn.access", "httpx"):
         logging.getLogger(noisy).setLevel(logging.WARNING)

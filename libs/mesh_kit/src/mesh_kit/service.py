@@ -1,8 +1,8 @@
-"""One service process: HTTP health and metrics, FastStream consumers, the outbox relay.
+"""One service process: HTTP health and metrics, the queue consumer, the outbox relay.
 
 A service describes itself with a ``ServiceSpec`` (its entry in the service manifest, the
 handler of each event it subscribes to, extra HTTP routes) and ``build_app`` wires the adapters
-around it. This is the one place where FastAPI, FastStream, psycopg and aio-pika meet; handlers
+around it. This is the one place where FastAPI, psycopg and aio-pika meet; handlers
 never see them.
 """
 
@@ -14,19 +14,17 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from typing import Any, Union
+from typing import Any
 
 from fastapi import FastAPI, Request, Response
 from fastapi.responses import JSONResponse
-from faststream.middlewares import AckPolicy
-from faststream.rabbit import Channel, ExchangeType, RabbitBroker, RabbitExchange, RabbitQueue
-from faststream.rabbit.schemas.queue import QueueType
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from psycopg_pool import AsyncConnectionPool
 from shared_contracts import Envelope
 
+from .amqp_consumer import AmqpConsumer
 from .artifacts import ArtifactStore, AsyncArtifactStore, open_store
-from .consumer import Delivery, StageRunner
+from .consumer import Delivery, DeliveryHandler, StageRunner
 from .db import open_pool
 from .logs import configure_logging
 from .metrics import HTTP_DURATION, HTTP_REQUESTS
@@ -37,7 +35,7 @@ from .settings import MeshSettings
 from .topology import Topology
 from .tracing import configure_tracing
 
-__all__ = ["Runtime", "ServiceSpec", "Subscription", "build_app", "build_broker"]  # the specs are re-exported
+__all__ = ["Runtime", "ServiceSpec", "Subscription", "build_app", "build_consumer", "dispatcher"]  # the specs are re-exported
 
 log = logging.getLogger(__name__)
 
@@ -62,20 +60,8 @@ def topology_of(settings: MeshSettings) -> Topology:
                     retry_delays_ms=tuple(settings.retry_delays_ms), delivery_limit=settings.delivery_limit)
 
 
-async def _passthrough(message: Any) -> Any:
-    """FastStream decoder that hands the raw message to the handler, which parses it itself."""
-    return message
-
-
-def build_broker(spec: ServiceSpec, settings: MeshSettings, runtime_ref: dict[str, Runtime]) -> RabbitBroker | None:
-    """The FastStream broker with one manual-ack subscriber on the service's quorum queue."""
-    if not spec.subscriptions and not spec.emits:
-        return None
-    topology = topology_of(settings)
-    broker = RabbitBroker(
-        settings.amqp_url, apply_types=False, graceful_timeout=30.0,
-        description=spec.description, logger=None,
-    )
+def dispatcher(spec: ServiceSpec) -> DeliveryHandler:
+    """The delivery handler of a service: run the use cases subscribed to the envelope's event."""
 
     async def dispatch(envelope: Envelope[Any], deps: StageDeps[Any]) -> None:
         matched = spec.handlers_for(envelope.payload)
@@ -86,50 +72,28 @@ def build_broker(spec: ServiceSpec, settings: MeshSettings, runtime_ref: dict[st
         for handler in matched:
             await handler(envelope.payload, deps)
 
-    async def consume(message: Any) -> None:
-        runtime = runtime_ref["runtime"]
-        raw = message.raw_message
-        delivery = Delivery(
-            body=message.body, headers=dict(message.headers or {}),
-            routing_key=str((message.headers or {}).get("x-dsp-original-routing-key") or raw.routing_key or ""),
-            message_id=message.message_id,
-        )
-        try:
-            await runtime.runner.process(delivery, dispatch)
-        except Exception:
-            # The database or broker failed while recording the outcome: hand the message back.
-            log.exception("could not record the outcome of a delivery; requeueing it")
-            await asyncio.sleep(1.0)
-            await message.nack(requeue=True)
-            return
-        await message.ack()
+    return dispatch
 
-    payload_types = tuple(Envelope[sub.event] for sub in spec.subscriptions)  # type: ignore[valid-type]
-    consume.__annotations__ = {"message": Union[payload_types] if len(payload_types) > 1 else payload_types[0],  # noqa: UP007
-                               "return": None}
-    consume.__doc__ = "\n".join(f"{sub.event.routing_key()}: {(sub.handler.__doc__ or '').strip()}"
-                                for sub in spec.subscriptions)
-    consume.__name__ = f"{spec.name}_consumer"
-    broker.subscriber(
-        RabbitQueue(topology.queue(spec.name), queue_type=QueueType.QUORUM, durable=True, declare=False,
-                    routing_key=",".join(sorted(spec.manifest.routing_keys))),
-        RabbitExchange(settings.exchange, type=ExchangeType.TOPIC, durable=True, declare=False),
-        ack_policy=AckPolicy.MANUAL, decoder=_passthrough, channel=Channel(prefetch_count=settings.prefetch),
-        title=f"{spec.name}:{topology.queue(spec.name)}",
-    )(consume)
-    exchange = RabbitExchange(settings.exchange, type=ExchangeType.TOPIC, durable=True, declare=False)
-    for event in spec.emits:
-        # documentation only: events leave through the outbox relay, with confirms
-        broker.publisher(exchange=exchange, routing_key=event.routing_key(), schema=Envelope[event],  # type: ignore[valid-type]
-                         title=f"{spec.name}:{event.routing_key()}", description=(event.__doc__ or "").strip())
-    return broker
+
+def build_consumer(spec: ServiceSpec, settings: MeshSettings, runtime_ref: dict[str, Runtime]) -> AmqpConsumer | None:
+    """The consumer of the service's quorum queue, or None for a service that subscribes to nothing."""
+    if not spec.subscriptions:
+        return None
+    dispatch = dispatcher(spec)
+
+    async def handle(delivery: Delivery) -> None:
+        await runtime_ref["runtime"].runner.process(delivery, dispatch)
+
+    return AmqpConsumer(settings.amqp_url, topology_of(settings).queue(spec.name), handle,
+                        prefetch=settings.prefetch, graceful_timeout_s=30.0,
+                        connect_timeout_s=settings.publish_timeout_s)
 
 
 def build_app(spec: ServiceSpec, settings: MeshSettings | None = None) -> FastAPI:
     """The service's ASGI app: lifespan starts the adapters, the relay and the consumers."""
     settings = settings or MeshSettings()
     runtime_ref: dict[str, Runtime] = {}
-    broker = build_broker(spec, settings, runtime_ref)
+    consumer = build_consumer(spec, settings, runtime_ref)
     state: dict[str, Any] = {"startup_complete": False}
 
     @asynccontextmanager
@@ -151,15 +115,15 @@ def build_app(spec: ServiceSpec, settings: MeshSettings | None = None) -> FastAP
         if spec.on_startup is not None:
             await spec.on_startup(runtime)
         relay_task = asyncio.create_task(relay.run(), name=f"{spec.name}-outbox-relay")
-        if broker is not None:
-            await broker.start()
+        if consumer is not None:
+            await consumer.start()
         state["startup_complete"] = True
         log.info("%s started", spec.name)
         try:
             yield
         finally:
-            if broker is not None:
-                await broker.stop()
+            if consumer is not None:
+                await consumer.stop()
             relay.stop()
             await asyncio.gather(relay_task, return_exceptions=True)
             if spec.on_shutdown is not None:
@@ -168,7 +132,7 @@ def build_app(spec: ServiceSpec, settings: MeshSettings | None = None) -> FastAP
             await pool.close()
 
     app = FastAPI(title=f"dsp-{spec.name}", description=spec.description, lifespan=lifespan)
-    app.state.broker = broker
+    app.state.consumer = consumer
 
     @app.middleware("http")
     async def red_metrics(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
