@@ -295,8 +295,8 @@ def profile_dataset(
         frame = pl.read_parquet(path, columns=batch)
         sample_parts.append(frame[sample_idx] if sample_idx is not None else frame.clone())
         if rows:
-            exact = _fingerprint(frame)
-            exact_prints = _fold(exact_prints, exact)
+            whole = _fingerprint(frame)
+            exact_prints = _fold(exact_prints, whole)
         # the columns are taken out of a list (drop_in_place would shift every later column of a wide frame)
         taken = frame.get_columns()
         del frame
@@ -314,9 +314,9 @@ def profile_dataset(
                 near = _fingerprint(_normalised(full, normalise))
                 del full
             else:
-                near = exact
+                near = whole
             near_prints = _fold(near_prints, near)
-            del exact, near
+            del whole, near
 
     columns: list[ColumnProfile] = [facts[n].profile for n in schema]
     report(0.82, "duplicate rows")
