@@ -18,7 +18,6 @@ and peak RSS. The load average is printed with the table, since the machine is s
 from __future__ import annotations
 
 import argparse
-import math
 import os
 import statistics
 import subprocess
@@ -30,6 +29,11 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 DSP = ROOT / ".venv" / "bin" / "dsp"
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from tests.corpus.rwrite import write_r_csv  # noqa: E402  (the one R writer of the corpus)
+
 OZONE_CUTS = (100, 200, 400, 800)
 
 
@@ -47,33 +51,6 @@ def _timed(cmd: list[str]) -> Run:
                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         wall, user, system, rss_kb = out.read().split()[-4:]
     return Run(float(wall), float(user) + float(system), int(rss_kb) / 1024)
-
-
-def write_r_csv(frame, path: Path) -> None:
-    """Write a pandas frame as R's ``write.csv``: quoted header and strings, ``""`` row names, bare NA."""
-    import pandas as pd
-
-    names = [c for c in frame.columns if c != "rownames"]
-    rownames = frame["rownames"].astype(str).tolist() if "rownames" in frame.columns else [
-        str(i + 1) for i in range(len(frame))
-    ]
-
-    def quoted(value: object) -> str:
-        return '"' + str(value).replace('"', '""') + '"'
-
-    numeric = [pd.api.types.is_numeric_dtype(frame[c]) for c in names]
-    with path.open("w") as out:
-        out.write(",".join([quoted("")] + [quoted(c) for c in names]) + "\n")
-        for rowname, row in zip(rownames, frame[names].itertuples(index=False, name=None), strict=True):
-            cells = [quoted(rowname)]
-            for is_number, value in zip(numeric, row, strict=True):
-                if value is None or (isinstance(value, float) and math.isnan(value)):
-                    cells.append("NA")
-                elif is_number:
-                    cells.append(repr(float(value)) if isinstance(value, float) else str(value))
-                else:
-                    cells.append(quoted(value))
-            out.write(",".join(cells) + "\n")
 
 
 def _datasets() -> dict[str, Callable[[], object]]:

@@ -22,6 +22,15 @@ def _ref(store: InMemoryArtifactStore, key: str) -> ArtifactRef:
     return store.put_bytes(key, b"x", media_type="application/octet-stream")
 
 
+def _uploaded(read_model: Any, store: InMemoryArtifactStore) -> tuple[uuid.UUID, uuid.UUID, ArtifactRef]:
+    """An upload job and its dataset, as the gateway's upload route records them."""
+    job, dataset = uuid.uuid4(), uuid.uuid4()
+    raw = _ref(store, artifact_key("datasets", dataset, "raw"))
+    read_model.add_job(job_id=job, kind="upload", dataset_id=dataset)
+    read_model.add_dataset(dataset_id=dataset, upload_job_id=job, raw=raw.model_dump(mode="json"))
+    return job, dataset, raw
+
+
 def _mesh() -> tuple[InMemoryMesh, InMemoryArtifactStore, list[tuple[uuid.UUID, dict[str, Any]]]]:
     told: list[tuple[uuid.UUID, dict[str, Any]]] = []
 
@@ -35,10 +44,7 @@ def _mesh() -> tuple[InMemoryMesh, InMemoryArtifactStore, list[tuple[uuid.UUID, 
 async def test_an_upload_job_completes_at_its_profile_and_the_listeners_are_told() -> None:
     mesh, store, told = _mesh()
     read_model = mesh.repositories["gateway"]
-    job, dataset = uuid.uuid4(), uuid.uuid4()
-    raw = _ref(store, artifact_key("datasets", dataset, "raw"))
-    read_model.add_job(job_id=job, kind="upload", dataset_id=dataset)
-    read_model.add_dataset(dataset_id=dataset, upload_job_id=job, raw=raw.model_dump(mode="json"))
+    job, dataset, raw = _uploaded(read_model, store)
     parquet, report, profile = (_ref(store, f"datasets/{dataset}/{n}") for n in ("p", "r", "profile"))
     mesh.publish(DatasetIngested(dataset_id=dataset, parquet=parquet, ingest_report=report, row_count=3,
                                  columns=[ColumnSummary(name="a", semantic_type="numeric", physical_type="Int64")]),
@@ -57,10 +63,7 @@ async def test_an_upload_job_completes_at_its_profile_and_the_listeners_are_told
 async def test_a_rejected_upload_removes_its_raw_file_and_keeps_the_rejection() -> None:
     mesh, store, told = _mesh()
     read_model = mesh.repositories["gateway"]
-    job, dataset = uuid.uuid4(), uuid.uuid4()
-    raw = _ref(store, artifact_key("datasets", dataset, "raw"))
-    read_model.add_job(job_id=job, kind="upload", dataset_id=dataset)
-    read_model.add_dataset(dataset_id=dataset, upload_job_id=job, raw=raw.model_dump(mode="json"))
+    job, dataset, raw = _uploaded(read_model, store)
     mesh.publish(DatasetRejected(dataset_id=dataset, code="csv_ragged_rows", message="Row 3 has 5 fields"),
                  job_id=job, producer="ingest")
     mesh.publish(StageFailed(stage="ingest", code="csv_ragged_rows", reason="Row 3 has 5 fields",

