@@ -34,3 +34,18 @@ async def test_an_unknown_target_fails_the_job_in_the_profile_stage() -> None:
     (failed,) = payloads_of(events, StageFailed)
     assert (failed.stage, failed.code) == ("profile", "target_not_found")
     assert "Species" in failed.reason and "no_such_column" in failed.reason
+
+
+async def test_the_profile_says_how_the_file_was_read() -> None:
+    """A kept 'none' level, a widened column and trimmed text are listed with their counts."""
+    n = 12_000  # past the reader's sample, so that the decimals at the end widen the column
+    rows = ["drink,dose,label"] + [f"{'none' if i % 3 else 'heavy'},{i if i < n - 10 else i + 0.5},  x{i % 4} "
+                                   for i in range(n)]
+    store = InMemoryArtifactStore()
+    _, events = await run_services([ingest(), profile()], upload(store, "\n".join(rows).encode()), store=store)
+    (profiled,) = payloads_of(events, DatasetProfiled)
+    notes = {(n.kind, n.column): n for n in Profile.model_validate_json(store.read_bytes(profiled.profile)).reading}
+    assert notes[("kept_tokens", "drink")].count == sum(1 for i in range(n) if i % 3)
+    assert ("widened", "dose") in notes
+    assert notes[("trimmed", "label")].count == n
+    assert ("header", None) in notes

@@ -44,6 +44,8 @@ __all__ = [
     "Profile",
     "QualityComponent",
     "QualityScore",
+    "ReadingKind",
+    "ReadingNote",
     "SemanticType",
     "Severity",
     "StringStats",
@@ -331,6 +333,21 @@ class Approximation(BaseModel):
     error_bound: str = Field(description="Bound on the error, in words and figures")
 
 
+ReadingKind = Literal["missing_tokens", "kept_tokens", "widened", "values_nulled", "trimmed", "identifier",
+                      "out_of_range_years", "header"]
+
+
+class ReadingNote(BaseModel):
+    """One decision the reader took about the values of the file, with its count: nothing is changed silently."""
+
+    model_config = _MODEL
+
+    kind: ReadingKind
+    column: str | None = Field(default=None, description="The column it concerns; None for the whole file")
+    count: int = Field(default=0, ge=0, description="How many cells it concerns (0 when it is a decision, not cells)")
+    detail: str = Field(description="What was done and why, in words")
+
+
 class Profile(BaseModel):
     """The profile of one dataset."""
 
@@ -347,6 +364,11 @@ class Profile(BaseModel):
         default_factory=list, description="Statistics that are approximate; empty means all exact"
     )
     target: str | None = Field(default=None, description="Target column the leakage check used")
+    reading: list[ReadingNote] = Field(
+        default_factory=list,
+        description="How the file was read: missing-value tokens taken or kept, widened types, values stored as "
+                    "null, trimmed text, identifiers, the header decision",
+    )
     generated_at: datetime | None = None
     elapsed_seconds: float | None = Field(default=None, ge=0)
 

@@ -206,6 +206,23 @@ def quality_panel(profile: Profile | None) -> Component | None:
                      refs=["quality", "alerts"])
 
 
+_READING_TITLES = {"missing_tokens": "Read as missing", "kept_tokens": "Kept as a value", "widened": "Type widened",
+                   "values_nulled": "Stored as null", "trimmed": "Blanks trimmed", "identifier": "Identifier",
+                   "out_of_range_years": "Odd years", "header": "Header"}
+
+
+def reading_table(profile: Profile | None) -> Component | None:
+    """How the file was read: every decision about its values, with the cells it concerns."""
+    if profile is None or not profile.reading:
+        return None
+    rows = [[_READING_TITLES.get(n.kind, n.kind), n.column or "(file)", f"{n.count:,}" if n.count else "", n.detail]
+            for n in profile.reading]
+    return Component(id="reading", title="How the file was read", template="table", section="overview",
+                     width="full", context={"header": ["Decision", "Column", "Cells", "Detail"], "rows": rows},
+                     note="Nothing else was changed: every other value is as the file wrote it.",
+                     columns=sorted({n.column for n in profile.reading if n.column}), refs=["reading"])
+
+
 # ---------------------------------------------------------------- columns
 
 

@@ -15,7 +15,7 @@ from shared_contracts.events import AnalysisOptions, AnalysisRequested, DatasetI
 from shared_contracts.ingest import IngestReport
 
 from ..adapters.repository import ProfileRecord, Profiles
-from ..domain import profile_dataset
+from ..domain import profile_dataset, reading_notes
 
 __all__ = ["when_analysis_requested_profile", "when_dataset_ingested_profile"]
 
@@ -32,8 +32,9 @@ async def _profile(deps: StageDeps[Profiles], *, dataset_id: uuid.UUID, parquet_
             profile_dataset, parquet, semantic_types={c.name: c.semantic_type for c in report.columns},
             target=target, progress=deps.progress,
         )
-    if name:
-        profile = profile.model_copy(update={"dataset": profile.dataset.model_copy(update={"name": name})})
+    # the document says how the file was read, and carries the name the user gave it
+    dataset = profile.dataset.model_copy(update={"name": name}) if name else profile.dataset
+    profile = profile.model_copy(update={"dataset": dataset, "reading": reading_notes(report)})
     profile_ref = await store.put_bytes(artifact_key("jobs", deps.job_id, "profile.json"),
                                         profile.model_dump_json().encode(), media_type="application/json")
     async with deps.unit_of_work() as uow:
