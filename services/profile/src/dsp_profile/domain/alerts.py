@@ -13,7 +13,15 @@ from dataclasses import dataclass
 
 import numpy as np
 import polars as pl
-from shared_contracts.profile import Alert, ColumnProfile, CorrelationMatrix, Correlations, DatasetStats
+from shared_contracts.profile import (
+    Alert,
+    AlertType,
+    ColumnProfile,
+    CorrelationMatrix,
+    Correlations,
+    DatasetStats,
+    Severity,
+)
 
 from .columns import CATEGORICAL_SEMANTICS, NUMERIC_SEMANTICS, ColumnFacts
 from .numerics import chi_square_uniform_p
@@ -45,7 +53,7 @@ class AlertThresholds:
     type_date: float = 0.9
 
 
-def _alert(type_: str, columns: list[str], severity: str, message: str, **evidence) -> Alert:
+def _alert(type_: AlertType, columns: list[str], severity: Severity, message: str, **evidence) -> Alert:
     return Alert(type=type_, columns=columns, severity=severity, evidence=evidence, message=message)
 
 
@@ -77,7 +85,7 @@ def _column_alerts(c: ColumnProfile, f: ColumnFacts, rows: int, t: AlertThreshol
         out.append(_alert("REJECTED", name, "warning", f"Column '{c.name}' is left out of the analysis."))
     if c.missing:
         frac = c.missing_fraction
-        sev = "critical" if frac >= 0.5 else "warning" if frac >= 0.05 else "info"
+        sev: Severity = "critical" if frac >= 0.5 else "warning" if frac >= 0.05 else "info"
         out.append(_alert("MISSING", name, sev, f"{_pct(frac)} of '{c.name}' is missing ({c.missing} rows).",
                           missing=c.missing, fraction=frac))
     if c.count and c.distinct == 1:
@@ -237,9 +245,12 @@ def _string_alerts(c: ColumnProfile, vc: pl.DataFrame, t: AlertThresholds) -> li
     return out
 
 
-def _pairs(matrix: CorrelationMatrix | None, threshold: float) -> list[tuple[str, str, float]]:
-    if matrix is None:
-        return []
+def _matrices(corr: Correlations) -> list[CorrelationMatrix]:
+    """The correlation matrices that were computed, in alert order."""
+    return [m for m in (corr.pearson, corr.spearman, corr.cramers_v, corr.correlation_ratio) if m is not None]
+
+
+def _pairs(matrix: CorrelationMatrix, threshold: float) -> list[tuple[str, str, float]]:
     out = []
     symmetric = matrix.rows == matrix.columns
     for i, a in enumerate(matrix.rows):
@@ -255,7 +266,7 @@ def _pairs(matrix: CorrelationMatrix | None, threshold: float) -> list[tuple[str
 def _correlation_alerts(corr: Correlations, t: AlertThresholds, target: str | None) -> list[Alert]:
     out = []
     seen: set[frozenset[str]] = set()
-    for matrix in (corr.pearson, corr.spearman, corr.cramers_v, corr.correlation_ratio):
+    for matrix in _matrices(corr):
         for a, b, v in _pairs(matrix, t.high_correlation):
             key = frozenset((a, b))
             if key in seen or target in key:
@@ -265,7 +276,7 @@ def _correlation_alerts(corr: Correlations, t: AlertThresholds, target: str | No
                               f"'{a}' and '{b}' are strongly associated ({matrix.method} {v:.3f}).",
                               method=matrix.method, value=v))
     if target is not None:
-        for matrix in (corr.pearson, corr.spearman, corr.cramers_v, corr.correlation_ratio):
+        for matrix in _matrices(corr):
             for a, b, v in _pairs(matrix, t.leakage):
                 if target not in (a, b):
                     continue
@@ -360,7 +371,7 @@ def find_alerts(
     if dataset.rows == 0:
         out.append(_alert("EMPTY", [], "critical", "The dataset has no rows.", rows=0))
     if dataset.duplicate_rows:
-        sev = "warning" if dataset.duplicate_fraction >= 0.01 else "info"
+        sev: Severity = "warning" if dataset.duplicate_fraction >= 0.01 else "info"
         out.append(_alert("DUPLICATES", [], sev,
                           f"{dataset.duplicate_rows} rows ({_pct(dataset.duplicate_fraction)}) repeat an earlier row exactly.",
                           duplicate_rows=dataset.duplicate_rows, fraction=dataset.duplicate_fraction))

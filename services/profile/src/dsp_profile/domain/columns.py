@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
-from typing import Any
+from typing import Any, TypeGuard, get_args
 
 import numpy as np
 import polars as pl
@@ -42,7 +42,7 @@ TOP_VALUES = 10
 _NUMBER = r"^\s*[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?\s*$"
 SENTINEL_NUMBERS = (-9999999.0, -999999.0, -99999.0, -9999.0, -999.0, -99.0, 9999999.0, 999999.0, 99999.0, 9999.0, 999.0)
 """Numbers commonly used as codes for a missing value."""
-_SEMANTIC_TYPES = frozenset(SemanticType.__args__)  # type: ignore[attr-defined]
+_SEMANTIC_TYPES = frozenset(get_args(SemanticType))
 HISTOGRAM_BINS = 30
 _MAD_NORMAL = 1.4826
 _MAD_Z = 3.5
@@ -92,7 +92,7 @@ def _is_numeric_dtype(dtype: pl.DataType) -> bool:
     return dtype.is_numeric() and not isinstance(dtype, pl.Decimal)
 
 
-def infer_semantic_type(dtype: pl.DataType, *, distinct: int, count: int) -> str:
+def infer_semantic_type(dtype: pl.DataType, *, distinct: int, count: int) -> SemanticType:
     """A semantic type from a Polars dtype and cardinality, when ingest gave none.
 
     Parameters
@@ -106,7 +106,7 @@ def infer_semantic_type(dtype: pl.DataType, *, distinct: int, count: int) -> str
 
     Returns
     -------
-    str
+    SemanticType
         One of the semantic types of :data:`shared_contracts.profile.SemanticType`.
     """
     if dtype == pl.Boolean:
@@ -128,7 +128,11 @@ def infer_semantic_type(dtype: pl.DataType, *, distinct: int, count: int) -> str
     return "unsupported"
 
 
-def _none_if_nan(value: float | None) -> float | None:
+def _is_semantic_type(value: str | None) -> TypeGuard[SemanticType]:
+    return value in _SEMANTIC_TYPES
+
+
+def _none_if_nan(value: float | np.floating[Any] | None) -> float | None:
     if value is None:
         return None
     value = float(value)
@@ -344,7 +348,7 @@ def _string_stats(vc: pl.DataFrame, value_col: str) -> StringStats:
         return StringStats()
     v = pl.col(value_col)
     w = pl.col("count")
-    total = vc["count"].sum()
+    total = int(vc["count"].sum())
 
     def weighted(cond: pl.Expr) -> pl.Expr:
         return w.filter(cond).sum()
@@ -502,8 +506,8 @@ def profile_taken_column(
     """
     series = holder.pop()
     now = now or datetime.now(UTC)
-    if semantic_type not in _SEMANTIC_TYPES:
-        semantic_type = None  # unknown to this version of the contract: infer one
+    # a type unknown to this version of the contract is inferred, as a missing one
+    given: SemanticType | None = semantic_type if _is_semantic_type(semantic_type) else None
     dtype = series.dtype
     rows = series.len()
     nulls = series.null_count()  # from the validity bitmap: no pass over the values
@@ -540,7 +544,7 @@ def profile_taken_column(
         num = numeric_stats(values)
         if dtype.is_float():
             num.stats.nan = nan_count  # the NaN were taken out with the nulls above
-        semantic = semantic_type or infer_semantic_type(dtype, distinct=num.distinct, count=count)
+        semantic = given or infer_semantic_type(dtype, distinct=num.distinct, count=count)
         facts.is_numeric = True
         facts.rounding_merges = num.rounding_merges
         facts.sentinel_counts = num.sentinel_counts
@@ -560,7 +564,7 @@ def profile_taken_column(
     if dtype == pl.Null:
         facts.profile = ColumnProfile(
             **base,
-            semantic_type=semantic_type or "unsupported",
+            semantic_type=given or "unsupported",
             distinct=0,
             distinct_fraction=0.0,
             unique=0,
@@ -578,7 +582,7 @@ def profile_taken_column(
     del series, null_mask  # every later figure comes from the value counts
     if vc is None:
         facts.profile = ColumnProfile(
-            **base, semantic_type=semantic_type or "unsupported", distinct=0, distinct_fraction=0.0, unique=0
+            **base, semantic_type=given or "unsupported", distinct=0, distinct_fraction=0.0, unique=0
         )
         return facts
     value_col = vc.columns[0]
@@ -600,7 +604,7 @@ def profile_taken_column(
             ranked[value_col].head(TOP_VALUES).to_list(), ranked["count"].head(TOP_VALUES).to_list(), strict=True
         )
     ]
-    semantic = semantic_type or infer_semantic_type(dtype, distinct=distinct, count=count)
+    semantic = given or infer_semantic_type(dtype, distinct=distinct, count=count)
     extra: dict[str, Any] = {}
     if dtype == pl.Boolean:
         extra["boolean_true"] = true_count

@@ -85,7 +85,7 @@ def _batches(schema: pl.Schema, rows: int) -> list[list[str]]:
 
 def _normalised(frame: pl.DataFrame, columns: list[str]) -> pl.DataFrame:
     """``frame`` with near-equal values mapped to one value in ``columns``."""
-    exprs = []
+    exprs: list[pl.Expr | pl.Series] = []
     for name in columns:
         col = pl.col(name)
         dtype = frame.schema[name]
@@ -171,6 +171,7 @@ def _missing_patterns(masks: dict[str, pl.Series], rows: int) -> tuple[list[Miss
     keys = packed.view(np.dtype((np.void, packed.shape[1]))).ravel()
     distinct, first, counts = np.unique(keys, return_index=True, return_counts=True)
     with_missing_rows = packed.any(axis=1)
+    assert isinstance(with_missing_rows, np.ndarray)  # one flag per row of the 2-D array
     present = with_missing_rows[first]
     distinct, first, counts = distinct[present], first[present], counts[present]
     with_missing = int(counts.sum())
