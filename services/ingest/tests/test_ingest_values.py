@@ -256,3 +256,14 @@ def test_repeated_first_column_is_not_an_identifier(ingest_bytes):
     assert any("repeat further down" in w for w in report.warnings)
     report, _ = ingest_bytes("year,v\n" + "".join(f"{2000 + i},{i}.5\n" for i in range(20)))
     assert report.columns[0].semantic_type == "integer"
+
+
+@pytest.mark.parametrize(("package", "item"), [("dplyr", "band_members"), ("nycflights13", "airlines"),
+                                                ("gapminder", "country_colors")])
+def test_an_all_text_file_with_r_row_names_keeps_its_header(ingest_r, package, item):
+    """Only text, so no column type settles the header: the empty corner over the row names does."""
+    report, df, frame = ingest_r(package, item)
+    assert report.has_header and "empty corner" in report.header_reason
+    assert df.height == len(frame)
+    assert [c.source_name for c in report.columns][1:] == [c for c in frame.columns if c != "rownames"]
+    assert report.columns[0].semantic_type == "identifier"

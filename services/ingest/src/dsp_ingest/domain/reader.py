@@ -141,6 +141,8 @@ def _header_votes(first: list[str | None], rest: pl.DataFrame, quoted: list[list
             if j < len(first_quoted) and first_quoted[j] and bare_below:
                 votes += 2
                 quoted_names += 1
+            elif not value and j == 0:
+                continue  # an empty corner over row numbers: the other columns decide
             elif not value or _NUMERICISH.match(value):
                 votes -= 1
                 numbers_over_numbers += 1
@@ -166,9 +168,15 @@ def _header_votes(first: list[str | None], rest: pl.DataFrame, quoted: list[list
         why = "; ".join(evidence)
     else:
         values = [(v or "").strip() for v in first]
-        decision = all(values) and len(set(values)) == len(values) and not any(_NUMERICISH.match(v) for v in values)
+        # R's write.csv and pandas' to_csv head their row-names column with an empty corner cell
+        corner = len(values) > 1 and not values[0] and not rest.is_empty() and rest[rest.columns[0]].null_count() == 0 \
+            and bool(rest[rest.columns[0]].str.strip_chars().str.len_chars().min())
+        names_part = values[1:] if corner else values
+        decision = all(names_part) and len(set(names_part)) == len(names_part) and not any(
+            _NUMERICISH.match(v) for v in names_part)
         why = "no column type settles it; the first record's values are " + (
-            "all present, distinct and non-numeric" if decision else "not all distinct non-numeric names"
+            ("an empty corner over row names, then " if corner else "")
+            + ("all present, distinct and non-numeric" if decision else "not all distinct non-numeric names")
         )
     return decision, ("The first record is the header: " if decision else "The first record is data: ") + why + "."
 
