@@ -354,11 +354,13 @@ def _first_column_identifier(plan: ColumnPlan, values: pl.Series, source: str, *
     The full data checks again that the values are unique (see ``_check_identifier``).
     """
     n = len(values)
-    if n < 2 or values.null_count() or values.n_unique() != n:
+    if n < 1 or values.null_count() or values.n_unique() != n:
         return None
     if has_header and (source.strip().lower() in ROW_NAME_HEADERS or source.strip() == "X"):
         shown = source.strip() or '""'
         return f"The first column is named {shown}, as row names are written, and its values are unique."
+    if n < 2:  # one row: only the name can tell a counter or a label from data
+        return None
     if _TIME_NAME.match(source.strip()):
         return None
     if plan.dtype == pl.Int64:
