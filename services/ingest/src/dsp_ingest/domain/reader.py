@@ -34,9 +34,11 @@ from .structure import Structure, record_chunks, scan_structure
 from .types import (
     ACCEPT_SHARE,
     ColumnPlan,
+    ColumnStats,
     NaTokens,
     NumberFormat,
     clean_strings,
+    column_stats,
     infer_column,
     infer_number_format,
     is_na_token,
@@ -55,6 +57,8 @@ MAX_COLUMNS = 20_000
 """Most columns a file may have, unless ``DSP_MAX_COLUMNS`` or the ``max_columns`` argument says otherwise."""
 PLAN_BLOCK_COLUMNS = 512
 """Columns of the sample examined by one query while planning."""
+PLAN_BLOCK_CELLS = 1 << 20
+"""Sampled values examined by one query in long form (one row per value) while planning."""
 # Files up to this size (and an eighth of the free memory) are converted in one piece, which is
 # faster; larger ones stream through in chunks of about 16 MiB of CSV.
 IN_MEMORY_MAX_BYTES = 1 << 30
@@ -234,6 +238,28 @@ def _check_rule_columns(rules: list[Rule], names: list[str]) -> None:
             )
 
 
+def _blocks(raw_names: list[str], height: int) -> list[list[str]]:
+    """Groups of columns examined by one query in long form: at most ``PLAN_BLOCK_CELLS`` cells each."""
+    width = max(1, min(PLAN_BLOCK_COLUMNS, PLAN_BLOCK_CELLS // max(1, height)))
+    return [raw_names[k : k + width] for k in range(0, len(raw_names), width)]
+
+
+def _token_counts(sample: pl.DataFrame, raw_names: list[str], spellings: tuple[str, ...]) -> dict[str, dict[str, int]]:
+    """Per raw column, how often each missing-value spelling occurs (after trimming); columns without any are absent."""
+    out: dict[str, dict[str, int]] = {}
+    for block in _blocks(raw_names, sample.height):
+        found = (
+            sample.lazy().select(block).unpivot(variable_name="column")
+            .select("column", pl.col("value").str.strip_chars())
+            .filter(pl.col("value").is_in(list(spellings)))
+            .group_by("column", "value").len()
+            .collect()
+        )
+        for column, value, count in found.iter_rows():
+            out.setdefault(column, {})[value] = int(count)
+    return out
+
+
 def _plan_columns(
     sample: pl.DataFrame,
     names: list[str],
@@ -277,25 +303,34 @@ def _plan_columns(
     prefer_day_first = number_format.decimal == "," or dialect.delimiter == ";"
     accept = 1.0 if options.bad_values == "keep" else ACCEPT_SHARE
 
-    def plan_for(name: str, source: str, values: pl.Series) -> ColumnPlan:
+    def plan_for(name: str, source: str, values: pl.Series, stats: ColumnStats | None = None) -> ColumnPlan:
         if name in options.type_overrides:
             return override_column(
                 name, source, values, number_format, options.type_overrides[name], prefer_day_first=prefer_day_first
             )
-        return infer_column(name, source, values, number_format, prefer_day_first=prefer_day_first, accept_share=accept)
+        return infer_column(
+            name, source, values, number_format, prefer_day_first=prefer_day_first, accept_share=accept, stats=stats
+        )
+
+    # the counts each column's inference needs, for many columns per query (see ``column_stats``)
+    token_counts = _token_counts(sample, raw_names, always + evidence)
+    stats: dict[str, ColumnStats] = {}
+    for block in _blocks(raw_names, sample.height):
+        stats.update(column_stats(cleaned_raw.select(block).unpivot(variable_name="column").drop_nulls("value"), number_format))
 
     plans = []
     tokens_seen = []
     for i, (name, source, pad) in enumerate(zip(names, sources, padded, strict=True)):
-        stripped = sample[_raw_name(i)].str.strip_chars()
-        found = set(stripped.filter(stripped.is_in(list(always + evidence))).unique().to_list())
+        counts = token_counts.get(_raw_name(i), {})
+        found = set(counts)
         seen = {t for t, spellings in na.always.items() if found & set(spellings)}
-        ev_found = {t: int(stripped.is_in(list(sp)).sum()) for t, sp in na.evidence.items() if found & set(sp)}
+        ev_found = {t: sum(counts[s] for s in found & set(sp)) for t, sp in na.evidence.items() if found & set(sp)}
         values = cleaned[name]
         if not ev_found:
-            plan = plan_for(name, source, values)
+            plan = plan_for(name, source, values, stats.get(_raw_name(i)))
             plan.na_spellings = na.numeric_spellings() if plan.dtype != pl.String else always
         else:
+            stripped = sample[_raw_name(i)].str.strip_chars()
             without = pl.select(pl.when(pl.lit(stripped).is_in(list(evidence))).then(None).otherwise(pl.lit(values))).to_series()
             plan = plan_for(name, source, without)
             if plan.dtype != pl.String:

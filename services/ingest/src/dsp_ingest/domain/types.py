@@ -25,11 +25,15 @@ __all__ = [
     "ColumnPlan",
     "NaTokens",
     "NumberFormat",
+    "ColumnStats",
     "clean_strings",
+    "column_stats",
     "infer_column",
     "infer_number_format",
     "is_na_token",
+    "number_convert",
     "override_column",
+    "text_convert",
 ]
 
 # Missing-value tokens, compared after trimming. Each canonical token lists the spellings accepted.
@@ -67,7 +71,7 @@ class NaTokens:
     @classmethod
     def from_options(cls, declared: list[str] | None = None, evidence: list[str] | None = None) -> NaTokens:
         """Defaults, plus the tokens the user declared missing, with the evidence list replaced if given."""
-        ev = dict(EVIDENCE_NA_TOKENS) if evidence is None else {t.strip(): (t.strip(),) for t in evidence}
+        ev: dict[str, tuple[str, ...]] = dict(EVIDENCE_NA_TOKENS) if evidence is None else {t.strip(): (t.strip(),) for t in evidence}
         always = dict(ALWAYS_NA_TOKENS)
         for token in declared or []:
             token = token.strip()
@@ -216,10 +220,10 @@ def infer_number_format(values: pl.Series, *, european_hint: bool = False) -> Nu
     core = core.filter(core.str.contains(r"^[+-]?[\d.,' \u00a0\u202f]+$") & core.str.contains(r"\d"))
     if core.is_empty():
         return NumberFormat()
-    comma_decimal = core.str.contains(r"^[+-]?\d+,(\d{1,2}|\d{4,})$").sum()
-    comma_decimal += core.str.contains(r"^[+-]?\d{1,3}(\.\d{3})+,\d+$").sum()
-    dot_decimal = core.str.contains(r"^[+-]?\d+\.(\d{1,2}|\d{4,})$").sum()
-    dot_decimal += core.str.contains(r"^[+-]?\d{1,3}(,\d{3})+\.\d+$").sum()
+    comma_decimal = _count(core.str.contains(r"^[+-]?\d+,(\d{1,2}|\d{4,})$"))
+    comma_decimal += _count(core.str.contains(r"^[+-]?\d{1,3}(\.\d{3})+,\d+$"))
+    dot_decimal = _count(core.str.contains(r"^[+-]?\d+\.(\d{1,2}|\d{4,})$"))
+    dot_decimal += _count(core.str.contains(r"^[+-]?\d{1,3}(,\d{3})+\.\d+$"))
     decimal = "," if comma_decimal > dot_decimal else "."
     groups = {
         ",": core.str.contains(r"^[+-]?\d{1,3}(,\d{3})+(\.\d+)?$").sum() if decimal == "." else 0,
@@ -229,12 +233,12 @@ def infer_number_format(values: pl.Series, *, european_hint: bool = False) -> Nu
     }
     sep, hits = max(groups.items(), key=lambda kv: kv[1])
     if decimal == "." and sep == "," and dot_decimal == 0 and comma_decimal == 0 and european_hint:
-        multi = core.str.contains(r"^[+-]?\d{1,3}(,\d{3}){2,}$").sum()
+        multi = _count(core.str.contains(r"^[+-]?\d{1,3}(,\d{3}){2,}$"))
         if not multi:
             return NumberFormat(",", None)
     if decimal == "." and sep == "," and dot_decimal == 0 and comma_decimal == 0:
         # "1,234" alone: a thousands group only if some value has more than one group or a dot fraction.
-        multi = core.str.contains(r"^[+-]?\d{1,3}(,\d{3}){2,}$").sum()
+        multi = _count(core.str.contains(r"^[+-]?\d{1,3}(,\d{3}){2,}$"))
         if not multi and groups[","] and core.str.contains(r"^[+-]?\d+,\d{3}$").sum() == groups[","]:
             return NumberFormat(".", ",")
     return NumberFormat(decimal, sep if hits else None)
@@ -291,11 +295,38 @@ class ColumnPlan:
 
 
 def _share(mask: pl.Series) -> float:
-    return float(mask.mean() or 0.0) if len(mask) else 0.0
+    mean = mask.mean() if len(mask) else None
+    return float(mean) if isinstance(mean, int | float) else 0.0
+
+
+def _count(mask: pl.Series) -> int:
+    total = mask.sum()
+    return int(total) if isinstance(total, int | float) else 0
+
+
+def text_convert(e: pl.Expr) -> pl.Expr:
+    """The conversion of a text column: none."""
+    return e
+
+
+def number_convert(number_format: NumberFormat, dtype: pl.DataType) -> Callable[[pl.Expr], pl.Expr]:
+    """The conversion of clean numeric text to ``dtype`` in ``number_format``."""
+
+    def convert(e: pl.Expr) -> pl.Expr:
+        return number_format.to_number(e, dtype)
+
+    return convert
+
+
+def _unit_convert(number_format: NumberFormat) -> Callable[[pl.Expr], pl.Expr]:
+    def convert(e: pl.Expr) -> pl.Expr:
+        return number_format.unit_number(e)
+
+    return convert
 
 
 def _string_plan(name: str, source: str, semantic: str, confidence: float, *, overridden: bool = False) -> ColumnPlan:
-    return ColumnPlan(name, source, semantic, pl.String(), round(confidence, 3), lambda e: e, overridden=overridden)
+    return ColumnPlan(name, source, semantic, pl.String(), round(confidence, 3), text_convert, overridden=overridden)
 
 
 _TRUE_SPELLINGS = sorted(_TRUE)
@@ -408,6 +439,13 @@ def _decide_dates(
     return chosen, share, decision
 
 
+def _date_convert(dtype: pl.DataType, fmt: str) -> Callable[[pl.Expr], pl.Expr]:
+    def convert(e: pl.Expr) -> pl.Expr:
+        return _strptime(e, dtype, fmt)
+
+    return convert
+
+
 def _date_plan(name: str, source: str, fmt: str, share: float, decision: DateDecision, *, datetime_kind: bool, overridden: bool = False) -> ColumnPlan:
     if datetime_kind:
         with_zone = fmt.endswith(("%#z", "%z"))
@@ -422,7 +460,7 @@ def _date_plan(name: str, source: str, fmt: str, share: float, decision: DateDec
         semantic,
         dtype,
         round(share, 3),
-        lambda e: _strptime(e, dtype, fmt),
+        _date_convert(dtype, fmt),
         date=decision,
         overridden=overridden,
     )
@@ -435,6 +473,101 @@ def _unit_of(values: pl.Series) -> str | None:
     return Counter(units.to_list()).most_common(1)[0][0]
 
 
+@dataclass(frozen=True)
+class ColumnStats:
+    """Counts over the present sampled values of one column: all that most type decisions need.
+
+    Computed for many columns at once by :func:`column_stats`, so that inference only runs
+    further queries on a column when its decision needs the values themselves (dates, currency
+    units, coordinates).
+    """
+
+    count: int
+    distinct: int
+    distinct_lower: int
+    lower_values: frozenset[str]
+    """The distinct lower-cased values, when there are at most :data:`_FEW_VALUES` (else some of them)."""
+    leading_zero: int
+    integer: int
+    integer_unparsed: int
+    long_integer: int
+    floating: int
+    currency: int
+    percent: int
+    currency_or_plain: int
+    percent_or_plain: int
+    dateish: int
+    email: int
+    url: int
+    spaced: int
+    uuid: int
+    length_sum: int
+
+
+_FEW_VALUES = 6
+_EMPTY_STATS = ColumnStats(0, 0, 0, frozenset(), *([0] * 15))
+
+
+def column_stats(values: pl.DataFrame, number_format: NumberFormat, *, by: str = "column", value: str = "value") -> dict[str, ColumnStats]:
+    """:class:`ColumnStats` of each column of a long frame (``by``: the column, ``value``: a present value).
+
+    One query for all the columns the frame holds; columns without a present value are absent.
+    """
+    v = pl.col(value)
+    currency = v.str.contains(number_format.currency_regex())
+    percent = v.str.contains(number_format.percent_regex())
+    plain = v.str.contains(number_format.float_regex())
+    flags = {
+        "leading_zero": v.str.contains(r"^[+-]?0\d"),
+        "integer": v.str.contains(number_format.integer_regex()),
+        "integer_unparsed": number_format.to_number(v, pl.Int64()).is_null(),
+        "long_integer": v.str.contains(r"^[+-]?\d{19,}$"),
+        "floating": plain,
+        "currency": currency,
+        "percent": percent,
+        "currency_or_plain": currency | plain,
+        "percent_or_plain": percent | plain,
+        "dateish": v.str.contains(_DATEISH),
+        "email": v.str.contains(_EMAIL),
+        "url": v.str.contains(_URL),
+        "spaced": v.str.contains(r"\s"),
+        "uuid": v.str.contains(_UUID),
+    }
+    table = (
+        values.lazy()
+        .select(pl.col(by), v, v.str.to_lowercase().alias("__lower"), *(e.alias(k) for k, e in flags.items()),
+                v.str.len_chars().alias("__length"))
+        .group_by(by, maintain_order=True)
+        .agg(
+            pl.len().alias("count"),
+            v.n_unique().alias("distinct"),
+            pl.col("__lower").n_unique().alias("distinct_lower"),
+            pl.col("__lower").unique().head(_FEW_VALUES + 1).alias("lower_values"),
+            *(pl.col(k).sum() for k in flags),
+            pl.col("__length").sum().alias("length_sum"),
+        )
+        .collect()
+    )
+    out: dict[str, ColumnStats] = {}
+    for row in table.iter_rows(named=True):
+        key = row.pop(by)
+        lower = frozenset(row.pop("lower_values"))
+        out[key] = ColumnStats(lower_values=lower, **{k: int(x) for k, x in row.items()})
+    return out
+
+
+def _series_stats(values: pl.Series, number_format: NumberFormat) -> ColumnStats:
+    if not len(values):
+        return _EMPTY_STATS
+    frame = pl.DataFrame({"column": pl.repeat("", len(values), eager=True), "value": values.cast(pl.String)})
+    return column_stats(frame, number_format)[""]
+
+
+def _max_abs(values: pl.Series) -> float | None:
+    top = values.abs().max()
+    return float(top) if isinstance(top, int | float) else None
+
+
 def infer_column(
     name: str,
     source_name: str,
@@ -443,6 +576,7 @@ def infer_column(
     *,
     prefer_day_first: bool = False,
     accept_share: float = ACCEPT_SHARE,
+    stats: ColumnStats | None = None,
 ) -> ColumnPlan:
     """Infer the semantic type of one column from its sampled values.
 
@@ -459,51 +593,48 @@ def infer_column(
     accept_share
         Share of the values that must fit a type for the column to take it (1.0 when misfits are
         kept by widening the type, below when they may be stored as null).
+    stats
+        The counts of ``values`` (see :func:`column_stats`), when computed already for many columns.
     """
     v = values.drop_nulls()
-    n = len(v)
+    s = stats if stats is not None else _series_stats(v, number_format)
+    n = s.count
     if n == 0:
         return _string_plan(name, source_name, "text", 0.0)
-    lowered = v.str.to_lowercase()
-    distinct = set(lowered.unique().to_list()) if lowered.n_unique() <= 6 else set()
+    distinct = set(s.lower_values) if s.distinct_lower <= _FEW_VALUES else set()
     if _is_boolean_pair(distinct):
         confidence = 0.7 if distinct <= {"0", "1"} else 1.0
         return ColumnPlan(name, source_name, "boolean", pl.Boolean(), confidence, _bool_convert)
 
-    leading_zero = _share(v.str.contains(r"^[+-]?0\d")) > 0
-    int_share = _share(v.str.contains(number_format.integer_regex()))
-    float_share = _share(v.str.contains(number_format.float_regex()))
-    unique_ratio = v.n_unique() / n
-    if not leading_zero and int_share >= accept_share:
-        parsed = number_format.to_number(pl.lit(v), pl.Int64())
-        ints = pl.select(parsed).to_series()
-        if ints.null_count() <= n * (1 - accept_share):
-            semantic = "identifier" if (_ID_NAME.search(name) and unique_ratio == 1.0 and n > 1) else "integer"
-            return ColumnPlan(name, source_name, semantic, pl.Int64(), round(int_share, 3),
-                              lambda e, nf=number_format: nf.to_number(e, pl.Int64()))
+    leading_zero = s.leading_zero > 0
+    int_share = s.integer / n
+    float_share = s.floating / n
+    unique_ratio = s.distinct / n
+    if not leading_zero and int_share >= accept_share and s.integer_unparsed <= n * (1 - accept_share):
+        semantic = "identifier" if (_ID_NAME.search(name) and unique_ratio == 1.0 and n > 1) else "integer"
+        return ColumnPlan(name, source_name, semantic, pl.Int64(), round(int_share, 3), number_convert(number_format, pl.Int64()))
     # Whole numbers too long for 64 bits would lose digits as floats: they stay exact, as text.
-    too_long = int_share >= accept_share and _share(v.str.contains(r"^[+-]?\d{19,}$")) > 0
+    too_long = int_share >= accept_share and s.long_integer > 0
     if not leading_zero and not too_long and float_share >= accept_share:
         semantic = "float"
-        floats = pl.select(number_format.to_number(pl.lit(v), pl.Float64())).to_series().drop_nulls()
-        if len(floats) and _LAT_NAME.search(name) and floats.abs().max() <= 90:  # type: ignore[operator]
-            semantic = "latitude"
-        elif len(floats) and _LON_NAME.search(name) and floats.abs().max() <= 180:  # type: ignore[operator]
-            semantic = "longitude"
-        return ColumnPlan(name, source_name, semantic, pl.Float64(), round(float_share, 3),
-                          lambda e, nf=number_format: nf.to_number(e, pl.Float64()))
+        if _LAT_NAME.search(name) or _LON_NAME.search(name):
+            floats = pl.select(number_format.to_number(pl.lit(v), pl.Float64())).to_series().drop_nulls()
+            top = _max_abs(floats) if len(floats) else None
+            if top is not None and _LAT_NAME.search(name) and top <= 90:
+                semantic = "latitude"
+            elif top is not None and _LON_NAME.search(name) and top <= 180:
+                semantic = "longitude"
+        return ColumnPlan(name, source_name, semantic, pl.Float64(), round(float_share, 3), number_convert(number_format, pl.Float64()))
 
-    currency = v.str.contains(number_format.currency_regex())
-    percent = v.str.contains(number_format.percent_regex())
-    plain = v.str.contains(number_format.float_regex())
-    if _share(currency) >= 0.5 and _share(currency | plain) >= accept_share:
-        return ColumnPlan(name, source_name, "currency", pl.Float64(), round(_share(currency | plain), 3),
-                          lambda e, nf=number_format: nf.unit_number(e), unit=_unit_of(v.filter(currency)))
-    if _share(percent) >= 0.5 and _share(percent | plain) >= accept_share:
-        return ColumnPlan(name, source_name, "percent", pl.Float64(), round(_share(percent | plain), 3),
-                          lambda e, nf=number_format: nf.unit_number(e), unit="%")
+    if s.currency / n >= 0.5 and s.currency_or_plain / n >= accept_share:
+        unit = _unit_of(v.filter(v.str.contains(number_format.currency_regex())))
+        return ColumnPlan(name, source_name, "currency", pl.Float64(), round(s.currency_or_plain / n, 3),
+                          _unit_convert(number_format), unit=unit)
+    if s.percent / n >= 0.5 and s.percent_or_plain / n >= accept_share:
+        return ColumnPlan(name, source_name, "percent", pl.Float64(), round(s.percent_or_plain / n, 3),
+                          _unit_convert(number_format), unit="%")
 
-    if _share(v.str.contains(_DATEISH)) >= ACCEPT_SHARE:
+    if s.dateish / n >= ACCEPT_SHARE:
         has_time = _share(v.str.contains(r"\d[ T]\d{1,2}:\d{2}")) >= 0.5
         for datetime_kind in ((True, False) if has_time else (False,)):
             found = _decide_dates(v, datetime_kind=datetime_kind, prefer_day_first=prefer_day_first)
@@ -512,25 +643,25 @@ def infer_column(
                 return _date_plan(name, source_name, fmt, share, decision, datetime_kind=datetime_kind)
 
     # Text types lose no value on a misfit, so they keep the usual tolerance.
-    email_share = _share(v.str.contains(_EMAIL))
+    email_share = s.email / n
     if email_share >= ACCEPT_SHARE:
         return _string_plan(name, source_name, "email", email_share)
-    url_share = _share(v.str.contains(_URL))
+    url_share = s.url / n
     if url_share >= ACCEPT_SHARE:
         return _string_plan(name, source_name, "url", url_share)
 
-    no_space = _share(~v.str.contains(r"\s"))
+    no_space = (n - s.spaced) / n
     if unique_ratio == 1.0 and n >= 2 and (
-        _share(v.str.contains(_UUID)) >= ACCEPT_SHARE or (_ID_NAME.search(name) and no_space == 1.0)
+        s.uuid / n >= ACCEPT_SHARE or (_ID_NAME.search(name) and no_space == 1.0)
     ):
         return _string_plan(name, source_name, "identifier", 1.0)
     if leading_zero and no_space == 1.0 and int_share >= ACCEPT_SHARE:
         # Digit strings with leading zeros (zip codes, account numbers): codes, not quantities.
         return _string_plan(name, source_name, "identifier" if unique_ratio == 1.0 and n > 1 else "categorical", int_share)
-    distinct_count = v.n_unique()
+    distinct_count = s.distinct
     if distinct_count <= max(2, min(100, n // 2)) and (unique_ratio <= 0.5 or n < 10):
         return _string_plan(name, source_name, "categorical", 1.0 - unique_ratio / 2)
-    mean_len = float(v.str.len_chars().mean() or 0.0)
+    mean_len = s.length_sum / n
     if no_space >= ACCEPT_SHARE and mean_len <= 40:
         # Short codes without spaces: identifiers when (nearly) unique, else high-cardinality categories.
         if unique_ratio >= 0.9:
@@ -565,15 +696,12 @@ def override_column(
     if semantic == "boolean":
         return ColumnPlan(name, source_name, semantic, pl.Boolean(), 1.0, _bool_convert, overridden=True)
     if semantic == "integer":
-        return ColumnPlan(name, source_name, semantic, pl.Int64(), 1.0,
-                          lambda e, nf=number_format: nf.to_number(e, pl.Int64()), overridden=True)
+        return ColumnPlan(name, source_name, semantic, pl.Int64(), 1.0, number_convert(number_format, pl.Int64()), overridden=True)
     if semantic in ("float", "latitude", "longitude"):
-        return ColumnPlan(name, source_name, semantic, pl.Float64(), 1.0,
-                          lambda e, nf=number_format: nf.to_number(e, pl.Float64()), overridden=True)
+        return ColumnPlan(name, source_name, semantic, pl.Float64(), 1.0, number_convert(number_format, pl.Float64()), overridden=True)
     if semantic in ("currency", "percent"):
         unit = "%" if semantic == "percent" else _unit_of(v)
-        return ColumnPlan(name, source_name, semantic, pl.Float64(), 1.0,
-                          lambda e, nf=number_format: nf.unit_number(e), unit=unit, overridden=True)
+        return ColumnPlan(name, source_name, semantic, pl.Float64(), 1.0, _unit_convert(number_format), unit=unit, overridden=True)
     if semantic in ("date", "datetime"):
         datetime_kind = semantic == "datetime"
         found = _decide_dates(v, datetime_kind=datetime_kind, prefer_day_first=prefer_day_first, force=True)
