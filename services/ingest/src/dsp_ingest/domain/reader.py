@@ -42,7 +42,9 @@ from .types import (
     infer_column,
     infer_number_format,
     is_na_token,
+    number_convert,
     override_column,
+    text_convert,
 )
 
 __all__ = ["ingest_csv"]
@@ -119,6 +121,35 @@ def _scan_options(dialect: Dialect, n_fields: int, plans: list[ColumnPlan] | Non
 _NUMERICISH = re.compile(r"^[\s(+-]*[$€£¥]?\s*[+-]?[\d.,' ]*\d[\d.,' ]*\s*[%€$£¥)]*$")
 
 
+def _header_facts(first: list[str], rest: pl.DataFrame) -> dict[str, tuple[int, int, bool]]:
+    """Per column of ``rest`` holding a value that is not a missing-value token: how many such
+    values, how many look numeric, and whether the first 1000 of them include ``first``'s value."""
+    out: dict[str, tuple[int, int, bool]] = {}
+    height = max(1, rest.height)
+    value = pl.col("value")
+    start = 0
+    for block in _blocks(rest.columns, rest.height):
+        firsts = pl.Series(first[start : start + len(block)], dtype=pl.String)
+        start += len(block)
+        table = (
+            rest.lazy().select(block).unpivot(variable_name="column").with_row_index("__cell")
+            # unpivot lays the columns one after the other: cell k belongs to column k // height
+            .with_columns(pl.lit(firsts).gather(pl.col("__cell") // height).alias("__first"))
+            .drop_nulls("value")
+            .filter(~is_na_token(value.str.strip_chars()))
+            .group_by("column", maintain_order=True)
+            .agg(
+                pl.len().alias("present"),
+                value.str.contains(_NUMERICISH.pattern).sum().alias("numeric"),
+                (value == pl.col("__first")).head(1000).any().alias("repeats"),
+            )
+            .collect()
+        )
+        for name, present, numeric, repeats in table.iter_rows():
+            out[name] = (int(present), int(numeric), bool(repeats))
+    return out
+
+
 def _header_votes(first: list[str | None], rest: pl.DataFrame, quoted: list[list[bool]] | None = None) -> tuple[bool, str]:
     """Decide whether the first record is a header by comparing it with the records below.
 
@@ -132,12 +163,12 @@ def _header_votes(first: list[str | None], rest: pl.DataFrame, quoted: list[list
     votes = 0
     string_columns = 0
     quoted_names = text_over_numbers = numbers_over_numbers = repeated = 0
+    facts = _header_facts([(v or "").strip() for v in first], rest)
     for j, (value, name) in enumerate(zip(first, rest.columns, strict=True)):
-        column = rest[name].drop_nulls()
-        column = column.filter(~pl.select(is_na_token(pl.lit(column).str.strip_chars())).to_series())
-        if column.is_empty():
+        if name not in facts:
             continue
-        typed_share = float(column.str.contains(_NUMERICISH.pattern).mean() or 0.0)
+        present, numeric, repeats_first = facts[name]
+        typed_share = numeric / present
         value = (value or "").strip()
         if typed_share >= 0.9:
             marks = [r[j] for r in below if len(r) > j]
@@ -153,7 +184,7 @@ def _header_votes(first: list[str | None], rest: pl.DataFrame, quoted: list[list
                 text_over_numbers += 1
         else:
             string_columns += 1
-            if value and value in set(column.head(1000).to_list()):
+            if value and repeats_first:
                 votes -= 1
                 repeated += 1
     evidence = []
@@ -731,9 +762,9 @@ def _widen(plan: ColumnPlan, number_format: NumberFormat, *, long_ints: bool) ->
     origin = plan.widened_from or plan.semantic_type
     if plan.dtype == pl.Int64 and not long_ints and plan.semantic_type != "identifier":
         return replace(plan, semantic_type="float", dtype=pl.Float64(), widened_from=origin,
-                       convert=lambda e, nf=number_format: nf.to_number(e, pl.Float64()))
+                       convert=number_convert(number_format, pl.Float64()))
     semantic = {"boolean": "categorical", "identifier": "identifier"}.get(plan.semantic_type, "text")
-    return replace(plan, semantic_type=semantic, dtype=pl.String(), convert=lambda e: e, unit=None, date=None,
+    return replace(plan, semantic_type=semantic, dtype=pl.String(), convert=text_convert, unit=None, date=None,
                    native=False, widened_from=origin)
 
 
@@ -759,6 +790,15 @@ def _decide_unseen_tokens(
         tokens_seen[i] |= accepted
         changed = changed or bool(accepted or kept)
     return changed
+
+
+def _progress_between(progress: ProgressFn, low: float, high: float, message: str) -> Callable[[float], None]:
+    """Report a stage's own fraction done as a share of the range from ``low`` to ``high``."""
+
+    def report(fraction: float) -> None:
+        progress(low + (high - low) * fraction, message)
+
+    return report
 
 
 def _convert_with_retries(
@@ -806,7 +846,7 @@ def _convert_with_retries(
             try:
                 row_count, stats = _convert_and_measure(
                     raw, plans, tokens_seen, dst, na=na, expected_rows=expected_rows, chunks=chunks,
-                    progress=lambda f, low=low, high=high: progress(low + (high - low) * f, "Converting to Parquet"),
+                    progress=_progress_between(progress, low, high, "Converting to Parquet"),
                 )
                 break
             except _NativeParseError as exc:
@@ -839,7 +879,7 @@ def _convert_with_retries(
                     "further down do not fit; it is read as text."
                 )
                 plans[i] = replace(plan, semantic_type="text", dtype=pl.String(), confidence=round(1 - bad_cells / present, 3),
-                                   convert=lambda e: e, unit=None, date=None, widened_from=plan.semantic_type)
+                                   convert=text_convert, unit=None, date=None, widened_from=plan.semantic_type)
                 retry = True
         if not retry and not tokens_decided:
             tokens_decided = True
