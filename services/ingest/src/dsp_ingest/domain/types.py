@@ -596,8 +596,7 @@ def infer_column(
     stats
         The counts of ``values`` (see :func:`column_stats`), when computed already for many columns.
     """
-    v = values.drop_nulls()
-    s = stats if stats is not None else _series_stats(v, number_format)
+    s = stats if stats is not None else _series_stats(values.drop_nulls(), number_format)
     n = s.count
     if n == 0:
         return _string_plan(name, source_name, "text", 0.0)
@@ -618,7 +617,7 @@ def infer_column(
     if not leading_zero and not too_long and float_share >= accept_share:
         semantic = "float"
         if _LAT_NAME.search(name) or _LON_NAME.search(name):
-            floats = pl.select(number_format.to_number(pl.lit(v), pl.Float64())).to_series().drop_nulls()
+            floats = pl.select(number_format.to_number(pl.lit(values.drop_nulls()), pl.Float64())).to_series().drop_nulls()
             top = _max_abs(floats) if len(floats) else None
             if top is not None and _LAT_NAME.search(name) and top <= 90:
                 semantic = "latitude"
@@ -627,6 +626,7 @@ def infer_column(
         return ColumnPlan(name, source_name, semantic, pl.Float64(), round(float_share, 3), number_convert(number_format, pl.Float64()))
 
     if s.currency / n >= 0.5 and s.currency_or_plain / n >= accept_share:
+        v = values.drop_nulls()
         unit = _unit_of(v.filter(v.str.contains(number_format.currency_regex())))
         return ColumnPlan(name, source_name, "currency", pl.Float64(), round(s.currency_or_plain / n, 3),
                           _unit_convert(number_format), unit=unit)
@@ -635,6 +635,7 @@ def infer_column(
                           _unit_convert(number_format), unit="%")
 
     if s.dateish / n >= ACCEPT_SHARE:
+        v = values.drop_nulls()
         has_time = _share(v.str.contains(r"\d[ T]\d{1,2}:\d{2}")) >= 0.5
         for datetime_kind in ((True, False) if has_time else (False,)):
             found = _decide_dates(v, datetime_kind=datetime_kind, prefer_day_first=prefer_day_first)
