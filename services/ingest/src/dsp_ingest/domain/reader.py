@@ -9,7 +9,7 @@ import tempfile
 from collections import Counter
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -121,6 +121,14 @@ def _scan_options(dialect: Dialect, n_fields: int, plans: list[ColumnPlan] | Non
 _NUMERICISH = re.compile(r"^[\s(+-]*[$€£¥]?\s*[+-]?[\d.,' ]*\d[\d.,' ]*\s*[%€$£¥)]*$")
 
 
+def _check_column_major(columns: pl.Series, block: list[str], height: int) -> None:
+    """Make sure a long frame holds ``block``'s columns one after the other, ``height`` values each."""
+    if len(columns) != len(block) * height or (
+        height and columns.gather(list(range(0, len(block) * height, height))).to_list() != block
+    ):
+        raise AssertionError("unpivot did not keep the columns in order")
+
+
 def _header_facts(first: list[str], rest: pl.DataFrame) -> dict[str, tuple[int, int, bool]]:
     """Per column of ``rest`` holding a value that is not a missing-value token: how many such
     values, how many look numeric, and whether the first 1000 of them include ``first``'s value."""
@@ -131,9 +139,11 @@ def _header_facts(first: list[str], rest: pl.DataFrame) -> dict[str, tuple[int, 
     for block in _blocks(rest.columns, rest.height):
         firsts = pl.Series(first[start : start + len(block)], dtype=pl.String)
         start += len(block)
+        long = rest.select(block).unpivot(variable_name="column")
+        _check_column_major(long["column"], block, rest.height)
         table = (
-            rest.lazy().select(block).unpivot(variable_name="column").with_row_index("__cell")
-            # unpivot lays the columns one after the other: cell k belongs to column k // height
+            long.lazy().with_row_index("__cell")
+            # cell k belongs to column k // height
             .with_columns(pl.lit(firsts).gather(pl.col("__cell") // height).alias("__first"))
             .drop_nulls("value")
             .filter(~is_na_token(value.str.strip_chars()))
@@ -275,20 +285,77 @@ def _blocks(raw_names: list[str], height: int) -> list[list[str]]:
     return [raw_names[k : k + width] for k in range(0, len(raw_names), width)]
 
 
-def _token_counts(sample: pl.DataFrame, raw_names: list[str], spellings: tuple[str, ...]) -> dict[str, dict[str, int]]:
-    """Per raw column, how often each missing-value spelling occurs (after trimming); columns without any are absent."""
-    out: dict[str, dict[str, int]] = {}
-    for block in _blocks(raw_names, sample.height):
-        found = (
-            sample.lazy().select(block).unpivot(variable_name="column")
-            .select("column", pl.col("value").str.strip_chars())
-            .filter(pl.col("value").is_in(list(spellings)))
-            .group_by("column", "value").len()
+@dataclass
+class _SampleFacts:
+    """What planning needs from the raw sample, gathered in long form (one row per value), a block of columns at a time."""
+
+    cleaned: pl.DataFrame
+    """The sample trimmed, with the always-missing tokens as null (raw column names)."""
+    present: list[pl.DataFrame] = field(default_factory=list)
+    """Per block, the present cleaned values in long form (``column``, ``value``)."""
+    padded: dict[str, bool] = field(default_factory=dict)
+    token_counts: dict[str, dict[str, int]] = field(default_factory=dict)
+    """Per column, how often each missing-value spelling occurs (after trimming); columns without any are absent."""
+    native: dict[str, tuple[int, int, int]] = field(default_factory=dict)
+    """Per column: present values, plain integers among them, plain numbers among them."""
+    number_values: pl.Series = field(default_factory=lambda: pl.Series([], dtype=pl.String))
+    """Up to 2000 present values per column, to decide the number format on."""
+
+
+NUMBER_FORMAT_VALUES = 2000
+"""Present values per column the number format is decided on."""
+
+
+def _sample_facts(sample: pl.DataFrame, raw_names: list[str], always: tuple[str, ...], spellings: tuple[str, ...]) -> _SampleFacts:
+    """Clean the sample and count, per column, padded values, missing-value spellings and plain numbers.
+
+    Few expressions over long frames, not one expression per column: building thousands of
+    expressions costs more than running them. Blocks bound the memory of each long frame.
+    """
+    height = sample.height
+    cleaned_columns: list[pl.Series] = []
+    facts = _SampleFacts(cleaned=sample.select([]))
+    number_values: list[pl.Series] = []
+    value, stripped, clean = pl.col("value"), pl.col("__stripped"), pl.col("cleaned")
+    for block in _blocks(raw_names, height):
+        long = (
+            sample.select(block).unpivot(variable_name="column").lazy()
+            .with_columns(value.str.strip_chars().alias("__stripped"))
+            .select(
+                "column",
+                clean_strings(value, always).alias("cleaned"),
+                (value != stripped).alias("padded"),
+                pl.when(stripped.is_in(list(spellings))).then(stripped).alias("token"),
+            )
             .collect()
         )
-        for column, value, count in found.iter_rows():
-            out.setdefault(column, {})[value] = int(count)
-    return out
+        # an eager unpivot lays the columns one after the other, ``height`` values each
+        _check_column_major(long["column"], block, height)
+        column = long["cleaned"]
+        cleaned_columns += [column.slice(k * height, height).alias(raw) for k, raw in enumerate(block)]
+        present = long.lazy().select("column", clean.alias("value")).drop_nulls("value")
+        padded, tokens, native, firsts, present_frame = pl.collect_all([
+            long.lazy().group_by("column", maintain_order=True).agg(pl.col("padded").any()),
+            long.lazy().drop_nulls("token").group_by("column", "token").len(),
+            present.group_by("column", maintain_order=True).agg(
+                pl.len().alias("present"),
+                value.str.contains(_NATIVE_INT).sum().alias("integers"),
+                value.str.contains(_NATIVE_FLOAT).sum().alias("numbers"),
+            ),
+            present.filter(pl.int_range(pl.len()).over("column") < NUMBER_FORMAT_VALUES).select(value),
+            present,
+        ])
+        facts.padded.update((name, bool(flag)) for name, flag in padded.iter_rows())
+        for name, token, count in tokens.iter_rows():
+            facts.token_counts.setdefault(name, {})[token] = int(count)
+        facts.native.update((name, (int(n), int(i), int(f))) for name, n, i, f in native.iter_rows())
+        number_values.append(firsts["value"])
+        facts.present.append(present_frame)
+    if cleaned_columns:
+        facts.cleaned = pl.DataFrame(cleaned_columns)
+    if number_values:
+        facts.number_values = pl.concat(number_values)
+    return facts
 
 
 def _plan_columns(
@@ -309,27 +376,11 @@ def _plan_columns(
     """
     always = na.always_spellings()
     evidence = na.spellings(na.evidence)
-    # one expression over a block of columns (not one per column): building thousands of expressions
-    # costs more than running them; blocks bound the memory of the expanded query
     raw_names = [_raw_name(i) for i in range(len(names))]
-    blocks = [raw_names[k : k + PLAN_BLOCK_COLUMNS] for k in range(0, len(raw_names), PLAN_BLOCK_COLUMNS)]
-    cleaned_raw = pl.concat(
-        [sample.select(pl.col(block)).select(clean_strings(pl.all(), always).name.keep()) for block in blocks],
-        how="horizontal",
-    ) if blocks else sample.select([])
-    cleaned = cleaned_raw.rename(dict(zip(raw_names, names, strict=True)))
-    padded: list[bool] = []
-    for block in blocks:
-        part = sample.select(pl.col(block))
-        if not part.height:
-            padded += [False] * len(block)
-            continue
-        padded += part.select((pl.all() != pl.all().str.strip_chars()).any().name.keep()).row(0)
-    all_values = (
-        # the raw names (_c0, _c1...) cannot collide with the names unpivot adds
-        cleaned_raw.select(pl.all().drop_nulls().head(2000).implode()).unpivot().explode("value")["value"].drop_nulls()
-        if cleaned.width else pl.Series([], dtype=pl.String)
-    )
+    facts = _sample_facts(sample, raw_names, always, always + evidence)
+    cleaned = facts.cleaned.rename(dict(zip(raw_names, names, strict=True)))
+    padded = [facts.padded.get(raw, False) for raw in raw_names]
+    all_values = facts.number_values
     number_format = infer_number_format(all_values, european_hint=dialect.delimiter == ";")
     prefer_day_first = number_format.decimal == "," or dialect.delimiter == ";"
     accept = 1.0 if options.bad_values == "keep" else ACCEPT_SHARE
@@ -344,10 +395,10 @@ def _plan_columns(
         )
 
     # the counts each column's inference needs, for many columns per query (see ``column_stats``)
-    token_counts = _token_counts(sample, raw_names, always + evidence)
+    token_counts = facts.token_counts
     stats: dict[str, ColumnStats] = {}
-    for block in _blocks(raw_names, sample.height):
-        stats.update(column_stats(cleaned_raw.select(block).unpivot(variable_name="column").drop_nulls("value"), number_format))
+    for block_values in facts.present:
+        stats.update(column_stats(block_values, number_format))
 
     plans = []
     tokens_seen = []
@@ -388,7 +439,8 @@ def _plan_columns(
         plan.strip = bool(pad)
         plans.append(plan)
         tokens_seen.append(seen)
-    for plan, native in zip(plans, _parser_can_read(plans, cleaned, tokens_seen), strict=True):
+    native_counts = [facts.native.get(raw, (0, 0, 0)) for raw in raw_names]
+    for plan, native in zip(plans, _parser_can_read(plans, native_counts, tokens_seen), strict=True):
         plan.native = native
     if plans and names[0] not in options.type_overrides:
         first_values = pl.select(clean_strings(pl.lit(sample[_raw_name(0)]), plans[0].na_spellings)).to_series()
@@ -434,24 +486,20 @@ _NATIVE_INT = r"^-?\d{1,18}$"
 _NATIVE_FLOAT = r"^-?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?$"
 
 
-def _parser_can_read(plans: list[ColumnPlan], cleaned: pl.DataFrame, tokens_seen: list[set[str]]) -> list[bool]:
+def _parser_can_read(plans: list[ColumnPlan], native_counts: list[tuple[int, int, int]], tokens_seen: list[set[str]]) -> list[bool]:
     """Per column, True when every sampled value is a plain number the CSV parser reads itself, which is much faster.
 
     A value further down that the parser rejects makes it fail loudly; the column then goes
-    through the string conversion instead (see ``_NativeParseError``). All columns are checked
-    in one query.
+    through the string conversion instead (see ``_NativeParseError``). ``native_counts`` gives,
+    per column, its present sampled values and how many of them are plain integers and plain
+    numbers (see ``_sample_facts``).
     """
-    candidates = [
-        plan.dtype in (pl.Int64, pl.Float64) and not plan.strip and tokens <= {""}
-        for plan, tokens in zip(plans, tokens_seen, strict=True)
-    ]
-    checks = [
-        pl.col(plan.name).drop_nulls().str.contains(_NATIVE_INT if plan.dtype == pl.Int64 else _NATIVE_FLOAT).all()
-        for plan, candidate in zip(plans, candidates, strict=True)
-        if candidate
-    ]
-    verdicts = iter(cleaned.select(checks).row(0) if checks else ())
-    return [bool(next(verdicts)) if candidate else False for candidate in candidates]
+    verdicts = []
+    for plan, tokens, (present, integers, numbers) in zip(plans, tokens_seen, native_counts, strict=True):
+        candidate = plan.dtype in (pl.Int64, pl.Float64) and not plan.strip and tokens <= {""}
+        plain = integers if plan.dtype == pl.Int64 else numbers
+        verdicts.append(candidate and plain == present)
+    return verdicts
 
 
 class _NativeParseError(Exception):
