@@ -33,8 +33,11 @@ from .rules import Rule, parse_rules
 from .structure import Structure, record_chunks, scan_structure
 from .types import (
     ACCEPT_SHARE,
+    EMPTY_STATS,
+    STAT_GROUPS,
     ColumnPlan,
     ColumnStats,
+    MissingStats,
     NaTokens,
     NumberFormat,
     clean_strings,
@@ -296,8 +299,6 @@ class _SampleFacts:
     padded: dict[str, bool] = field(default_factory=dict)
     token_counts: dict[str, dict[str, int]] = field(default_factory=dict)
     """Per column, how often each missing-value spelling occurs (after trimming); columns without any are absent."""
-    native: dict[str, tuple[int, int, int]] = field(default_factory=dict)
-    """Per column: present values, plain integers among them, plain numbers among them."""
     number_values: pl.Series = field(default_factory=lambda: pl.Series([], dtype=pl.String))
     """Up to 2000 present values per column, to decide the number format on."""
 
@@ -307,7 +308,7 @@ NUMBER_FORMAT_VALUES = 2000
 
 
 def _sample_facts(sample: pl.DataFrame, raw_names: list[str], always: tuple[str, ...], spellings: tuple[str, ...]) -> _SampleFacts:
-    """Clean the sample and count, per column, padded values, missing-value spellings and plain numbers.
+    """Clean the sample and find, per column, padded values and missing-value spellings.
 
     Few expressions over long frames, not one expression per column: building thousands of
     expressions costs more than running them. Blocks bound the memory of each long frame.
@@ -323,7 +324,8 @@ def _sample_facts(sample: pl.DataFrame, raw_names: list[str], always: tuple[str,
             .with_columns(value.str.strip_chars().alias("__stripped"))
             .select(
                 "column",
-                clean_strings(value, always).alias("cleaned"),
+                # as ``clean_strings(value, always)``, trimming once
+                pl.when(is_na_token(stripped, always)).then(None).otherwise(stripped).alias("cleaned"),
                 (value != stripped).alias("padded"),
                 pl.when(stripped.is_in(list(spellings))).then(stripped).alias("token"),
             )
@@ -334,22 +336,17 @@ def _sample_facts(sample: pl.DataFrame, raw_names: list[str], always: tuple[str,
         column = long["cleaned"]
         cleaned_columns += [column.slice(k * height, height).alias(raw) for k, raw in enumerate(block)]
         present = long.lazy().select("column", clean.alias("value")).drop_nulls("value")
-        padded, tokens, native, firsts, present_frame = pl.collect_all([
+        firsts = present if height <= NUMBER_FORMAT_VALUES else present.group_by("column", maintain_order=True).head(NUMBER_FORMAT_VALUES)
+        padded, tokens, first_values, present_frame = pl.collect_all([
             long.lazy().group_by("column", maintain_order=True).agg(pl.col("padded").any()),
             long.lazy().drop_nulls("token").group_by("column", "token").len(),
-            present.group_by("column", maintain_order=True).agg(
-                pl.len().alias("present"),
-                value.str.contains(_NATIVE_INT).sum().alias("integers"),
-                value.str.contains(_NATIVE_FLOAT).sum().alias("numbers"),
-            ),
-            present.filter(pl.int_range(pl.len()).over("column") < NUMBER_FORMAT_VALUES).select(value),
+            firsts.select(value),
             present,
         ])
         facts.padded.update((name, bool(flag)) for name, flag in padded.iter_rows())
         for name, token, count in tokens.iter_rows():
             facts.token_counts.setdefault(name, {})[token] = int(count)
-        facts.native.update((name, (int(n), int(i), int(f))) for name, n, i, f in native.iter_rows())
-        number_values.append(firsts["value"])
+        number_values.append(first_values["value"])
         facts.present.append(present_frame)
     if cleaned_columns:
         facts.cleaned = pl.DataFrame(cleaned_columns)
@@ -394,11 +391,35 @@ def _plan_columns(
             name, source, values, number_format, prefer_day_first=prefer_day_first, accept_share=accept, stats=stats
         )
 
-    # the counts each column's inference needs, for many columns per query (see ``column_stats``)
     token_counts = facts.token_counts
+    evidence_found: list[dict[str, int]] = []
+    for raw in raw_names:
+        counts = token_counts.get(raw, {})
+        found = set(counts)
+        evidence_found.append({t: sum(counts[s] for s in found & set(sp)) for t, sp in na.evidence.items() if found & set(sp)})
+    # Columns without evidence-based tokens are inferred from counts computed for many columns per
+    # query; a group of counts is computed only for the columns whose decision gets that far.
+    settled: dict[int, ColumnPlan] = {}
+    pending = {i: raw for i, raw in enumerate(raw_names) if not evidence_found[i] and names[i] not in options.type_overrides}
     stats: dict[str, ColumnStats] = {}
     for block_values in facts.present:
         stats.update(column_stats(block_values, number_format))
+    for _ in STAT_GROUPS:  # each round completes one more group of counts
+        if not pending:
+            break
+        wanted: dict[str, dict[int, str]] = {}
+        for i, raw in pending.items():
+            try:
+                settled[i] = plan_for(names[i], sources[i], cleaned[names[i]], stats.get(raw, EMPTY_STATS))
+            except MissingStats as missing:
+                wanted.setdefault(missing.group, {})[i] = raw
+        for group, columns in wanted.items():
+            chosen = list(columns.values())
+            for block_values in facts.present:
+                subset = block_values.filter(pl.col("column").is_in(chosen))
+                if subset.height:
+                    stats.update(column_stats(subset, number_format, group=group, into=stats))
+        pending = {i: raw for columns in wanted.values() for i, raw in columns.items()}
 
     plans = []
     tokens_seen = []
@@ -406,10 +427,10 @@ def _plan_columns(
         counts = token_counts.get(_raw_name(i), {})
         found = set(counts)
         seen = {t for t, spellings in na.always.items() if found & set(spellings)}
-        ev_found = {t: sum(counts[s] for s in found & set(sp)) for t, sp in na.evidence.items() if found & set(sp)}
+        ev_found = evidence_found[i]
         values = cleaned[name]
         if not ev_found:
-            plan = plan_for(name, source, values, stats.get(_raw_name(i)))
+            plan = settled[i] if i in settled else plan_for(name, source, values)  # overrides, and any column still pending
             plan.na_spellings = na.numeric_spellings() if plan.dtype != pl.String else always
         else:
             stripped = sample[_raw_name(i)].str.strip_chars()
@@ -439,8 +460,7 @@ def _plan_columns(
         plan.strip = bool(pad)
         plans.append(plan)
         tokens_seen.append(seen)
-    native_counts = [facts.native.get(raw, (0, 0, 0)) for raw in raw_names]
-    for plan, native in zip(plans, _parser_can_read(plans, native_counts, tokens_seen), strict=True):
+    for plan, native in zip(plans, _parser_can_read(plans, facts.present, tokens_seen), strict=True):
         plan.native = native
     if plans and names[0] not in options.type_overrides:
         first_values = pl.select(clean_strings(pl.lit(sample[_raw_name(0)]), plans[0].na_spellings)).to_series()
@@ -486,20 +506,31 @@ _NATIVE_INT = r"^-?\d{1,18}$"
 _NATIVE_FLOAT = r"^-?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?$"
 
 
-def _parser_can_read(plans: list[ColumnPlan], native_counts: list[tuple[int, int, int]], tokens_seen: list[set[str]]) -> list[bool]:
+def _parser_can_read(plans: list[ColumnPlan], present: list[pl.DataFrame], tokens_seen: list[set[str]]) -> list[bool]:
     """Per column, True when every sampled value is a plain number the CSV parser reads itself, which is much faster.
 
     A value further down that the parser rejects makes it fail loudly; the column then goes
-    through the string conversion instead (see ``_NativeParseError``). ``native_counts`` gives,
-    per column, its present sampled values and how many of them are plain integers and plain
-    numbers (see ``_sample_facts``).
+    through the string conversion instead (see ``_NativeParseError``). ``present`` holds the
+    present cleaned sampled values in long form, a block of columns per frame; the candidate
+    columns are checked with one query per block.
     """
-    verdicts = []
-    for plan, tokens, (present, integers, numbers) in zip(plans, tokens_seen, native_counts, strict=True):
-        candidate = plan.dtype in (pl.Int64, pl.Float64) and not plan.strip and tokens <= {""}
-        plain = integers if plan.dtype == pl.Int64 else numbers
-        verdicts.append(candidate and plain == present)
-    return verdicts
+    patterns: dict[str, str] = {}
+    for i, (plan, tokens) in enumerate(zip(plans, tokens_seen, strict=True)):
+        if plan.dtype in (pl.Int64, pl.Float64) and not plan.strip and tokens <= {""}:
+            patterns[_raw_name(i)] = _NATIVE_INT if plan.dtype == pl.Int64 else _NATIVE_FLOAT
+    rejected: set[str] = set()
+    integers = [c for c, pattern in patterns.items() if pattern == _NATIVE_INT]
+    numbers = [c for c, pattern in patterns.items() if pattern == _NATIVE_FLOAT]
+    value = pl.col("value")
+    for frame in present:
+        queries = [
+            frame.lazy().filter(pl.col("column").is_in(columns) & ~value.str.contains(pattern)).select(pl.col("column").unique())
+            for columns, pattern in ((integers, _NATIVE_INT), (numbers, _NATIVE_FLOAT))
+            if columns
+        ]
+        for misfits in pl.collect_all(queries):
+            rejected.update(misfits["column"].to_list())
+    return [_raw_name(i) in patterns and _raw_name(i) not in rejected for i in range(len(plans))]
 
 
 class _NativeParseError(Exception):

@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from collections import Counter
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import polars as pl
 from shared_contracts.ingest import SEMANTIC_TYPES, DateDecision
@@ -25,7 +25,12 @@ __all__ = [
     "ColumnPlan",
     "NaTokens",
     "NumberFormat",
+    "EMPTY_STATS",
+    "STAT_GROUPS",
     "ColumnStats",
+    "IntegerStats",
+    "MissingStats",
+    "TextStats",
     "clean_strings",
     "column_stats",
     "infer_column",
@@ -473,25 +478,30 @@ def _unit_of(values: pl.Series) -> str | None:
     return Counter(units.to_list()).most_common(1)[0][0]
 
 
+STAT_GROUPS = ("base", "integer", "text")
+"""The groups of counts :func:`column_stats` computes; inference asks for the later ones only when it gets to them."""
+
+
+class MissingStats(Exception):
+    """Raised by :func:`infer_column` when the counts it was given lack a group its decision needs."""
+
+    def __init__(self, group: str) -> None:
+        super().__init__(group)
+        self.group = group
+
+
 @dataclass(frozen=True)
-class ColumnStats:
-    """Counts over the present sampled values of one column: all that most type decisions need.
+class IntegerStats:
+    """Counts over the values of a column that looks integer."""
 
-    Computed for many columns at once by :func:`column_stats`, so that inference only runs
-    further queries on a column when its decision needs the values themselves (dates, currency
-    units, coordinates).
-    """
+    unparsed: int
+    long: int
 
-    count: int
-    distinct: int
-    distinct_lower: int
-    lower_values: frozenset[str]
-    """The distinct lower-cased values, when there are at most :data:`_FEW_VALUES` (else some of them)."""
-    leading_zero: int
-    integer: int
-    integer_unparsed: int
-    long_integer: int
-    floating: int
+
+@dataclass(frozen=True)
+class TextStats:
+    """Counts over the values of a column that is not a plain number."""
+
     currency: int
     percent: int
     currency_or_plain: int
@@ -504,25 +514,58 @@ class ColumnStats:
     length_sum: int
 
 
-_FEW_VALUES = 6
-_EMPTY_STATS = ColumnStats(0, 0, 0, frozenset(), *([0] * 15))
+@dataclass(frozen=True)
+class ColumnStats:
+    """Counts over the present sampled values of one column: all that most type decisions need.
 
-
-def column_stats(values: pl.DataFrame, number_format: NumberFormat, *, by: str = "column", value: str = "value") -> dict[str, ColumnStats]:
-    """:class:`ColumnStats` of each column of a long frame (``by``: the column, ``value``: a present value).
-
-    One query for all the columns the frame holds; columns without a present value are absent.
+    Computed for many columns at once by :func:`column_stats`, so that inference only runs
+    further queries on a column when its decision needs the values themselves (dates, currency
+    units, coordinates). The ``integer`` and ``text`` groups may be missing (None) until a
+    decision asks for them (see :class:`MissingStats`).
     """
-    v = pl.col(value)
+
+    count: int
+    distinct: int
+    distinct_lower: int
+    lower_values: frozenset[str]
+    """The distinct lower-cased values, when there are at most :data:`_FEW_VALUES` (else some of them)."""
+    leading_zero: int
+    integer: int
+    floating: int
+    integers: IntegerStats | None = None
+    text: TextStats | None = None
+
+    def need_integers(self) -> IntegerStats:
+        if self.integers is None:
+            raise MissingStats("integer")
+        return self.integers
+
+    def need_text(self) -> TextStats:
+        if self.text is None:
+            raise MissingStats("text")
+        return self.text
+
+
+_FEW_VALUES = 6
+EMPTY_STATS = ColumnStats(0, 0, 0, frozenset(), 0, 0, 0)
+
+
+def _group_flags(group: str, number_format: NumberFormat, v: pl.Expr) -> dict[str, pl.Expr]:
+    if group == "base":
+        return {
+            "leading_zero": v.str.contains(r"^[+-]?0\d"),
+            "integer": v.str.contains(number_format.integer_regex()),
+            "floating": v.str.contains(number_format.float_regex()),
+        }
+    if group == "integer":
+        return {
+            "unparsed": number_format.to_number(v, pl.Int64()).is_null(),
+            "long": v.str.contains(r"^[+-]?\d{19,}$"),
+        }
     currency = v.str.contains(number_format.currency_regex())
     percent = v.str.contains(number_format.percent_regex())
     plain = v.str.contains(number_format.float_regex())
-    flags = {
-        "leading_zero": v.str.contains(r"^[+-]?0\d"),
-        "integer": v.str.contains(number_format.integer_regex()),
-        "integer_unparsed": number_format.to_number(v, pl.Int64()).is_null(),
-        "long_integer": v.str.contains(r"^[+-]?\d{19,}$"),
-        "floating": plain,
+    return {
         "currency": currency,
         "percent": percent,
         "currency_or_plain": currency | plain,
@@ -533,34 +576,69 @@ def column_stats(values: pl.DataFrame, number_format: NumberFormat, *, by: str =
         "spaced": v.str.contains(r"\s"),
         "uuid": v.str.contains(_UUID),
     }
-    table = (
-        values.lazy()
-        .select(pl.col(by), v, v.str.to_lowercase().alias("__lower"), *(e.alias(k) for k, e in flags.items()),
-                v.str.len_chars().alias("__length"))
-        .group_by(by, maintain_order=True)
-        .agg(
+
+
+def column_stats(
+    values: pl.DataFrame,
+    number_format: NumberFormat,
+    *,
+    group: str = "base",
+    into: dict[str, ColumnStats] | None = None,
+    by: str = "column",
+    value: str = "value",
+) -> dict[str, ColumnStats]:
+    """One group of :class:`ColumnStats` counts for each column of a long frame, in one query.
+
+    ``values`` holds a column name (``by``) and a present value (``value``) per row. The
+    ``base`` group makes new stats; the others complete those found in ``into`` (and are
+    returned merged). Columns without a present value are absent.
+    """
+    v = pl.col(value)
+    flags = _group_flags(group, number_format, v)
+    extra: list[pl.Expr] = []
+    if group == "base":
+        extra = [
             pl.len().alias("count"),
             v.n_unique().alias("distinct"),
             pl.col("__lower").n_unique().alias("distinct_lower"),
             pl.col("__lower").unique().head(_FEW_VALUES + 1).alias("lower_values"),
-            *(pl.col(k).sum() for k in flags),
-            pl.col("__length").sum().alias("length_sum"),
-        )
+        ]
+    elif group == "text":
+        extra = [pl.col("__length").sum().alias("length_sum")]
+    derived = [v.str.to_lowercase().alias("__lower")] if group == "base" else []
+    derived += [v.str.len_chars().alias("__length")] if group == "text" else []
+    table = (
+        values.lazy()
+        .select(pl.col(by), v, *derived, *(e.alias(k) for k, e in flags.items()))
+        .group_by(by, maintain_order=True)
+        .agg(*extra, *(pl.col(k).sum() for k in flags))
         .collect()
     )
     out: dict[str, ColumnStats] = {}
+    known = into or {}
     for row in table.iter_rows(named=True):
         key = row.pop(by)
-        lower = frozenset(row.pop("lower_values"))
-        out[key] = ColumnStats(lower_values=lower, **{k: int(x) for k, x in row.items()})
+        if group == "base":
+            out[key] = ColumnStats(
+                count=int(row["count"]), distinct=int(row["distinct"]), distinct_lower=int(row["distinct_lower"]),
+                lower_values=frozenset(row["lower_values"]), leading_zero=int(row["leading_zero"]),
+                integer=int(row["integer"]), floating=int(row["floating"]),
+            )
+        elif group == "integer":
+            out[key] = replace(known[key], integers=IntegerStats(**{k: int(x) for k, x in row.items()}))
+        else:
+            out[key] = replace(known[key], text=TextStats(**{k: int(x) for k, x in row.items()}))
     return out
 
 
 def _series_stats(values: pl.Series, number_format: NumberFormat) -> ColumnStats:
     if not len(values):
-        return _EMPTY_STATS
+        return EMPTY_STATS
     frame = pl.DataFrame({"column": pl.repeat("", len(values), eager=True), "value": values.cast(pl.String)})
-    return column_stats(frame, number_format)[""]
+    stats = column_stats(frame, number_format)
+    for group in STAT_GROUPS[1:]:
+        stats = column_stats(frame, number_format, group=group, into=stats)
+    return stats[""]
 
 
 def _max_abs(values: pl.Series) -> float | None:
@@ -595,6 +673,11 @@ def infer_column(
         kept by widening the type, below when they may be stored as null).
     stats
         The counts of ``values`` (see :func:`column_stats`), when computed already for many columns.
+
+    Raises
+    ------
+    MissingStats
+        When ``stats`` lacks a group of counts the decision needs: compute it and call again.
     """
     s = stats if stats is not None else _series_stats(values.drop_nulls(), number_format)
     n = s.count
@@ -609,11 +692,11 @@ def infer_column(
     int_share = s.integer / n
     float_share = s.floating / n
     unique_ratio = s.distinct / n
-    if not leading_zero and int_share >= accept_share and s.integer_unparsed <= n * (1 - accept_share):
+    if not leading_zero and int_share >= accept_share and s.need_integers().unparsed <= n * (1 - accept_share):
         semantic = "identifier" if (_ID_NAME.search(name) and unique_ratio == 1.0 and n > 1) else "integer"
         return ColumnPlan(name, source_name, semantic, pl.Int64(), round(int_share, 3), number_convert(number_format, pl.Int64()))
     # Whole numbers too long for 64 bits would lose digits as floats: they stay exact, as text.
-    too_long = int_share >= accept_share and s.long_integer > 0
+    too_long = int_share >= accept_share and s.need_integers().long > 0
     if not leading_zero and not too_long and float_share >= accept_share:
         semantic = "float"
         if _LAT_NAME.search(name) or _LON_NAME.search(name):
@@ -625,16 +708,17 @@ def infer_column(
                 semantic = "longitude"
         return ColumnPlan(name, source_name, semantic, pl.Float64(), round(float_share, 3), number_convert(number_format, pl.Float64()))
 
-    if s.currency / n >= 0.5 and s.currency_or_plain / n >= accept_share:
+    t = s.need_text()
+    if t.currency / n >= 0.5 and t.currency_or_plain / n >= accept_share:
         v = values.drop_nulls()
         unit = _unit_of(v.filter(v.str.contains(number_format.currency_regex())))
-        return ColumnPlan(name, source_name, "currency", pl.Float64(), round(s.currency_or_plain / n, 3),
+        return ColumnPlan(name, source_name, "currency", pl.Float64(), round(t.currency_or_plain / n, 3),
                           _unit_convert(number_format), unit=unit)
-    if s.percent / n >= 0.5 and s.percent_or_plain / n >= accept_share:
-        return ColumnPlan(name, source_name, "percent", pl.Float64(), round(s.percent_or_plain / n, 3),
+    if t.percent / n >= 0.5 and t.percent_or_plain / n >= accept_share:
+        return ColumnPlan(name, source_name, "percent", pl.Float64(), round(t.percent_or_plain / n, 3),
                           _unit_convert(number_format), unit="%")
 
-    if s.dateish / n >= ACCEPT_SHARE:
+    if t.dateish / n >= ACCEPT_SHARE:
         v = values.drop_nulls()
         has_time = _share(v.str.contains(r"\d[ T]\d{1,2}:\d{2}")) >= 0.5
         for datetime_kind in ((True, False) if has_time else (False,)):
@@ -644,16 +728,16 @@ def infer_column(
                 return _date_plan(name, source_name, fmt, share, decision, datetime_kind=datetime_kind)
 
     # Text types lose no value on a misfit, so they keep the usual tolerance.
-    email_share = s.email / n
+    email_share = t.email / n
     if email_share >= ACCEPT_SHARE:
         return _string_plan(name, source_name, "email", email_share)
-    url_share = s.url / n
+    url_share = t.url / n
     if url_share >= ACCEPT_SHARE:
         return _string_plan(name, source_name, "url", url_share)
 
-    no_space = (n - s.spaced) / n
+    no_space = (n - t.spaced) / n
     if unique_ratio == 1.0 and n >= 2 and (
-        s.uuid / n >= ACCEPT_SHARE or (_ID_NAME.search(name) and no_space == 1.0)
+        t.uuid / n >= ACCEPT_SHARE or (_ID_NAME.search(name) and no_space == 1.0)
     ):
         return _string_plan(name, source_name, "identifier", 1.0)
     if leading_zero and no_space == 1.0 and int_share >= ACCEPT_SHARE:
@@ -662,7 +746,7 @@ def infer_column(
     distinct_count = s.distinct
     if distinct_count <= max(2, min(100, n // 2)) and (unique_ratio <= 0.5 or n < 10):
         return _string_plan(name, source_name, "categorical", 1.0 - unique_ratio / 2)
-    mean_len = s.length_sum / n
+    mean_len = t.length_sum / n
     if no_space >= ACCEPT_SHARE and mean_len <= 40:
         # Short codes without spaces: identifiers when (nearly) unique, else high-cardinality categories.
         if unique_ratio >= 0.9:
