@@ -124,42 +124,47 @@ def _scan_options(dialect: Dialect, n_fields: int, plans: list[ColumnPlan] | Non
 _NUMERICISH = re.compile(r"^[\s(+-]*[$€£¥]?\s*[+-]?[\d.,' ]*\d[\d.,' ]*\s*[%€$£¥)]*$")
 
 
-def _check_column_major(columns: pl.Series, block: list[str], height: int) -> None:
-    """Make sure a long frame holds ``block``'s columns one after the other, ``height`` values each."""
-    if len(columns) != len(block) * height or (
-        height and columns.gather(list(range(0, len(block) * height, height))).to_list() != block
-    ):
-        raise AssertionError("unpivot did not keep the columns in order")
+def _long(frame: pl.DataFrame, block: list[str]) -> pl.DataFrame:
+    """The columns ``block`` of ``frame`` one after the other: ``column`` (the position in ``block``) and ``value``.
+
+    Few expressions over such a frame do the work of one expression per column: building
+    thousands of expressions costs more than running them.
+    """
+    height = frame.height
+    values = pl.concat([frame[name] for name in block]) if block and height else pl.Series([], dtype=pl.String)
+    positions = np.repeat(np.arange(len(block), dtype=np.uint32), height)
+    return pl.DataFrame({"column": pl.Series(positions, dtype=pl.UInt32), "value": values.alias("value")})
+
+
+def _present_values(cleaned: pl.DataFrame, block: list[str]) -> pl.DataFrame:
+    """The present (non-null) values of ``cleaned``'s columns ``block`` in long form (see ``_long``)."""
+    return _long(cleaned, block).drop_nulls("value")
 
 
 def _header_facts(first: list[str], rest: pl.DataFrame) -> dict[str, tuple[int, int, bool]]:
     """Per column of ``rest`` holding a value that is not a missing-value token: how many such
     values, how many look numeric, and whether the first 1000 of them include ``first``'s value."""
     out: dict[str, tuple[int, int, bool]] = {}
-    height = max(1, rest.height)
     value = pl.col("value")
     start = 0
     for block in _blocks(rest.columns, rest.height):
         firsts = pl.Series(first[start : start + len(block)], dtype=pl.String)
         start += len(block)
-        long = rest.select(block).unpivot(variable_name="column")
-        _check_column_major(long["column"], block, rest.height)
         table = (
-            long.lazy().with_row_index("__cell")
-            # cell k belongs to column k // height
-            .with_columns(pl.lit(firsts).gather(pl.col("__cell") // height).alias("__first"))
+            _long(rest, block).lazy()
             .drop_nulls("value")
             .filter(~is_na_token(value.str.strip_chars()))
+            .with_columns((value == pl.lit(firsts).gather(pl.col("column"))).alias("__repeats"))
             .group_by("column", maintain_order=True)
             .agg(
                 pl.len().alias("present"),
                 value.str.contains(_NUMERICISH.pattern).sum().alias("numeric"),
-                (value == pl.col("__first")).head(1000).any().alias("repeats"),
+                pl.col("__repeats").head(1000).any(),
             )
             .collect()
         )
-        for name, present, numeric, repeats in table.iter_rows():
-            out[name] = (int(present), int(numeric), bool(repeats))
+        for position, present, numeric, repeats in table.iter_rows():
+            out[block[position]] = (int(present), int(numeric), bool(repeats))
     return out
 
 
@@ -290,12 +295,11 @@ def _blocks(raw_names: list[str], height: int) -> list[list[str]]:
 
 @dataclass
 class _SampleFacts:
-    """What planning needs from the raw sample, gathered in long form (one row per value), a block of columns at a time."""
+    """What planning needs from the raw sample, gathered in long form (see ``_long``), a block of columns at a time."""
 
     cleaned: pl.DataFrame
     """The sample trimmed, with the always-missing tokens as null (raw column names)."""
-    present: list[pl.DataFrame] = field(default_factory=list)
-    """Per block, the present cleaned values in long form (``column``, ``value``)."""
+    blocks: list[list[str]] = field(default_factory=list)
     padded: dict[str, bool] = field(default_factory=dict)
     token_counts: dict[str, dict[str, int]] = field(default_factory=dict)
     """Per column, how often each missing-value spelling occurs (after trimming); columns without any are absent."""
@@ -310,17 +314,16 @@ NUMBER_FORMAT_VALUES = 2000
 def _sample_facts(sample: pl.DataFrame, raw_names: list[str], always: tuple[str, ...], spellings: tuple[str, ...]) -> _SampleFacts:
     """Clean the sample and find, per column, padded values and missing-value spellings.
 
-    Few expressions over long frames, not one expression per column: building thousands of
-    expressions costs more than running them. Blocks bound the memory of each long frame.
+    Blocks bound the memory of each long frame.
     """
     height = sample.height
     cleaned_columns: list[pl.Series] = []
-    facts = _SampleFacts(cleaned=sample.select([]))
+    facts = _SampleFacts(cleaned=sample.select([]), blocks=_blocks(raw_names, height))
     number_values: list[pl.Series] = []
     value, stripped, clean = pl.col("value"), pl.col("__stripped"), pl.col("cleaned")
-    for block in _blocks(raw_names, height):
+    for block in facts.blocks:
         long = (
-            sample.select(block).unpivot(variable_name="column").lazy()
+            _long(sample, block).lazy()
             .with_columns(value.str.strip_chars().alias("__stripped"))
             .select(
                 "column",
@@ -331,23 +334,19 @@ def _sample_facts(sample: pl.DataFrame, raw_names: list[str], always: tuple[str,
             )
             .collect()
         )
-        # an eager unpivot lays the columns one after the other, ``height`` values each
-        _check_column_major(long["column"], block, height)
         column = long["cleaned"]
         cleaned_columns += [column.slice(k * height, height).alias(raw) for k, raw in enumerate(block)]
         present = long.lazy().select("column", clean.alias("value")).drop_nulls("value")
         firsts = present if height <= NUMBER_FORMAT_VALUES else present.group_by("column", maintain_order=True).head(NUMBER_FORMAT_VALUES)
-        padded, tokens, first_values, present_frame = pl.collect_all([
+        padded, tokens, first_values = pl.collect_all([
             long.lazy().group_by("column", maintain_order=True).agg(pl.col("padded").any()),
             long.lazy().drop_nulls("token").group_by("column", "token").len(),
             firsts.select(value),
-            present,
         ])
-        facts.padded.update((name, bool(flag)) for name, flag in padded.iter_rows())
-        for name, token, count in tokens.iter_rows():
-            facts.token_counts.setdefault(name, {})[token] = int(count)
+        facts.padded.update((block[position], bool(flag)) for position, flag in padded.iter_rows())
+        for position, token, count in tokens.iter_rows():
+            facts.token_counts.setdefault(block[position], {})[token] = int(count)
         number_values.append(first_values["value"])
-        facts.present.append(present_frame)
     if cleaned_columns:
         facts.cleaned = pl.DataFrame(cleaned_columns)
     if number_values:
@@ -402,8 +401,9 @@ def _plan_columns(
     settled: dict[int, ColumnPlan] = {}
     pending = {i: raw for i, raw in enumerate(raw_names) if not evidence_found[i] and names[i] not in options.type_overrides}
     stats: dict[str, ColumnStats] = {}
-    for block_values in facts.present:
-        stats.update(column_stats(block_values, number_format))
+    for block in facts.blocks:
+        counted = column_stats(_present_values(facts.cleaned, block), number_format)
+        stats.update((block[position], counts) for position, counts in counted.items())
     for _ in STAT_GROUPS:  # each round completes one more group of counts
         if not pending:
             break
@@ -414,11 +414,13 @@ def _plan_columns(
             except MissingStats as missing:
                 wanted.setdefault(missing.group, {})[i] = raw
         for group, columns in wanted.items():
-            chosen = list(columns.values())
-            for block_values in facts.present:
-                subset = block_values.filter(pl.col("column").is_in(chosen))
-                if subset.height:
-                    stats.update(column_stats(subset, number_format, group=group, into=stats))
+            chosen = set(columns.values())
+            for block in facts.blocks:
+                picked = [name for name in block if name in chosen]
+                if picked:
+                    known = {k: stats[name] for k, name in enumerate(picked) if name in stats}
+                    counted = column_stats(_present_values(facts.cleaned, picked), number_format, group=group, into=known)
+                    stats.update((picked[position], counts) for position, counts in counted.items())
         pending = {i: raw for columns in wanted.values() for i, raw in columns.items()}
 
     plans = []
@@ -460,7 +462,7 @@ def _plan_columns(
         plan.strip = bool(pad)
         plans.append(plan)
         tokens_seen.append(seen)
-    for plan, native in zip(plans, _parser_can_read(plans, facts.present, tokens_seen), strict=True):
+    for plan, native in zip(plans, _parser_can_read(plans, facts.cleaned, tokens_seen), strict=True):
         plan.native = native
     if plans and names[0] not in options.type_overrides:
         first_values = pl.select(clean_strings(pl.lit(sample[_raw_name(0)]), plans[0].na_spellings)).to_series()
@@ -506,31 +508,26 @@ _NATIVE_INT = r"^-?\d{1,18}$"
 _NATIVE_FLOAT = r"^-?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?$"
 
 
-def _parser_can_read(plans: list[ColumnPlan], present: list[pl.DataFrame], tokens_seen: list[set[str]]) -> list[bool]:
+def _parser_can_read(plans: list[ColumnPlan], cleaned: pl.DataFrame, tokens_seen: list[set[str]]) -> list[bool]:
     """Per column, True when every sampled value is a plain number the CSV parser reads itself, which is much faster.
 
     A value further down that the parser rejects makes it fail loudly; the column then goes
-    through the string conversion instead (see ``_NativeParseError``). ``present`` holds the
-    present cleaned sampled values in long form, a block of columns per frame; the candidate
-    columns are checked with one query per block.
+    through the string conversion instead (see ``_NativeParseError``). The candidate columns
+    are checked in long form (see ``_long``), a block of them per query.
     """
-    patterns: dict[str, str] = {}
-    for i, (plan, tokens) in enumerate(zip(plans, tokens_seen, strict=True)):
-        if plan.dtype in (pl.Int64, pl.Float64) and not plan.strip and tokens <= {""}:
-            patterns[_raw_name(i)] = _NATIVE_INT if plan.dtype == pl.Int64 else _NATIVE_FLOAT
+    candidates = {
+        _raw_name(i): _NATIVE_INT if plan.dtype == pl.Int64 else _NATIVE_FLOAT
+        for i, (plan, tokens) in enumerate(zip(plans, tokens_seen, strict=True))
+        if plan.dtype in (pl.Int64, pl.Float64) and not plan.strip and tokens <= {""}
+    }
     rejected: set[str] = set()
-    integers = [c for c, pattern in patterns.items() if pattern == _NATIVE_INT]
-    numbers = [c for c, pattern in patterns.items() if pattern == _NATIVE_FLOAT]
     value = pl.col("value")
-    for frame in present:
-        queries = [
-            frame.lazy().filter(pl.col("column").is_in(columns) & ~value.str.contains(pattern)).select(pl.col("column").unique())
-            for columns, pattern in ((integers, _NATIVE_INT), (numbers, _NATIVE_FLOAT))
-            if columns
-        ]
-        for misfits in pl.collect_all(queries):
-            rejected.update(misfits["column"].to_list())
-    return [_raw_name(i) in patterns and _raw_name(i) not in rejected for i in range(len(plans))]
+    for pattern in (_NATIVE_INT, _NATIVE_FLOAT):
+        columns = [name for name, p in candidates.items() if p == pattern]
+        for block in _blocks(columns, cleaned.height):
+            misfits = _present_values(cleaned, block).filter(~value.str.contains(pattern))["column"].unique()
+            rejected.update(block[position] for position in misfits.to_list())
+    return [_raw_name(i) in candidates and _raw_name(i) not in rejected for i in range(len(plans))]
 
 
 class _NativeParseError(Exception):

@@ -583,13 +583,13 @@ def column_stats(
     number_format: NumberFormat,
     *,
     group: str = "base",
-    into: dict[str, ColumnStats] | None = None,
+    into: dict[int, ColumnStats] | None = None,
     by: str = "column",
     value: str = "value",
-) -> dict[str, ColumnStats]:
+) -> dict[int, ColumnStats]:
     """One group of :class:`ColumnStats` counts for each column of a long frame, in one query.
 
-    ``values`` holds a column name (``by``) and a present value (``value``) per row. The
+    ``values`` holds a column number (``by``) and a present value (``value``) per row. The
     ``base`` group makes new stats; the others complete those found in ``into`` (and are
     returned merged). Columns without a present value are absent.
     """
@@ -614,7 +614,7 @@ def column_stats(
         .agg(*extra, *(pl.col(k).sum() for k in flags))
         .collect()
     )
-    out: dict[str, ColumnStats] = {}
+    out: dict[int, ColumnStats] = {}
     known = into or {}
     for row in table.iter_rows(named=True):
         key = row.pop(by)
@@ -634,11 +634,11 @@ def column_stats(
 def _series_stats(values: pl.Series, number_format: NumberFormat) -> ColumnStats:
     if not len(values):
         return EMPTY_STATS
-    frame = pl.DataFrame({"column": pl.repeat("", len(values), eager=True), "value": values.cast(pl.String)})
+    frame = pl.DataFrame({"column": pl.repeat(0, len(values), dtype=pl.UInt32, eager=True), "value": values.cast(pl.String)})
     stats = column_stats(frame, number_format)
     for group in STAT_GROUPS[1:]:
         stats = column_stats(frame, number_format, group=group, into=stats)
-    return stats[""]
+    return stats[0]
 
 
 def _max_abs(values: pl.Series) -> float | None:
