@@ -9,7 +9,7 @@ import tempfile
 from collections import Counter
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -33,14 +33,21 @@ from .rules import Rule, parse_rules
 from .structure import Structure, record_chunks, scan_structure
 from .types import (
     ACCEPT_SHARE,
+    EMPTY_STATS,
+    STAT_GROUPS,
     ColumnPlan,
+    ColumnStats,
+    MissingStats,
     NaTokens,
     NumberFormat,
     clean_strings,
+    column_stats,
     infer_column,
     infer_number_format,
     is_na_token,
+    number_convert,
     override_column,
+    text_convert,
 )
 
 __all__ = ["ingest_csv"]
@@ -55,6 +62,8 @@ MAX_COLUMNS = 20_000
 """Most columns a file may have, unless ``DSP_MAX_COLUMNS`` or the ``max_columns`` argument says otherwise."""
 PLAN_BLOCK_COLUMNS = 512
 """Columns of the sample examined by one query while planning."""
+PLAN_BLOCK_CELLS = 1 << 20
+"""Sampled values examined by one query in long form (one row per value) while planning."""
 # Files up to this size (and an eighth of the free memory) are converted in one piece, which is
 # faster; larger ones stream through in chunks of about 16 MiB of CSV.
 IN_MEMORY_MAX_BYTES = 1 << 30
@@ -115,6 +124,50 @@ def _scan_options(dialect: Dialect, n_fields: int, plans: list[ColumnPlan] | Non
 _NUMERICISH = re.compile(r"^[\s(+-]*[$€£¥]?\s*[+-]?[\d.,' ]*\d[\d.,' ]*\s*[%€$£¥)]*$")
 
 
+def _long(frame: pl.DataFrame, block: list[str]) -> pl.DataFrame:
+    """The columns ``block`` of ``frame`` one after the other: ``column`` (the position in ``block``) and ``value``.
+
+    Few expressions over such a frame do the work of one expression per column: building
+    thousands of expressions costs more than running them.
+    """
+    height = frame.height
+    values = pl.concat([frame[name] for name in block]) if block and height else pl.Series([], dtype=pl.String)
+    positions = np.repeat(np.arange(len(block), dtype=np.uint32), height)
+    return pl.DataFrame({"column": pl.Series(positions, dtype=pl.UInt32), "value": values.alias("value")})
+
+
+def _present_values(cleaned: pl.DataFrame, block: list[str]) -> pl.DataFrame:
+    """The present (non-null) values of ``cleaned``'s columns ``block`` in long form (see ``_long``)."""
+    return _long(cleaned, block).drop_nulls("value")
+
+
+def _header_facts(first: list[str], rest: pl.DataFrame) -> dict[str, tuple[int, int, bool]]:
+    """Per column of ``rest`` holding a value that is not a missing-value token: how many such
+    values, how many look numeric, and whether the first 1000 of them include ``first``'s value."""
+    out: dict[str, tuple[int, int, bool]] = {}
+    value = pl.col("value")
+    start = 0
+    for block in _blocks(rest.columns, rest.height):
+        firsts = pl.Series(first[start : start + len(block)], dtype=pl.String)
+        start += len(block)
+        table = (
+            _long(rest, block).lazy()
+            .drop_nulls("value")
+            .filter(~is_na_token(value.str.strip_chars()))
+            .with_columns((value == pl.lit(firsts).gather(pl.col("column"))).alias("__repeats"))
+            .group_by("column", maintain_order=True)
+            .agg(
+                pl.len().alias("present"),
+                value.str.contains(_NUMERICISH.pattern).sum().alias("numeric"),
+                pl.col("__repeats").head(1000).any(),
+            )
+            .collect()
+        )
+        for position, present, numeric, repeats in table.iter_rows():
+            out[block[position]] = (int(present), int(numeric), bool(repeats))
+    return out
+
+
 def _header_votes(first: list[str | None], rest: pl.DataFrame, quoted: list[list[bool]] | None = None) -> tuple[bool, str]:
     """Decide whether the first record is a header by comparing it with the records below.
 
@@ -128,12 +181,12 @@ def _header_votes(first: list[str | None], rest: pl.DataFrame, quoted: list[list
     votes = 0
     string_columns = 0
     quoted_names = text_over_numbers = numbers_over_numbers = repeated = 0
+    facts = _header_facts([(v or "").strip() for v in first], rest)
     for j, (value, name) in enumerate(zip(first, rest.columns, strict=True)):
-        column = rest[name].drop_nulls()
-        column = column.filter(~pl.select(is_na_token(pl.lit(column).str.strip_chars())).to_series())
-        if column.is_empty():
+        if name not in facts:
             continue
-        typed_share = float(column.str.contains(_NUMERICISH.pattern).mean() or 0.0)
+        present, numeric, repeats_first = facts[name]
+        typed_share = numeric / present
         value = (value or "").strip()
         if typed_share >= 0.9:
             marks = [r[j] for r in below if len(r) > j]
@@ -151,7 +204,7 @@ def _header_votes(first: list[str | None], rest: pl.DataFrame, quoted: list[list
                 text_over_numbers += 1
         else:
             string_columns += 1
-            if value and value in set(column.head(1000).to_list()):
+            if value and repeats_first:
                 votes -= 1
                 repeated += 1
     evidence = []
@@ -242,6 +295,73 @@ def _check_rule_columns(rules: list[Rule], names: list[str]) -> None:
             )
 
 
+def _blocks(raw_names: list[str], height: int) -> list[list[str]]:
+    """Groups of columns examined by one query in long form: at most ``PLAN_BLOCK_CELLS`` cells each."""
+    width = max(1, min(PLAN_BLOCK_COLUMNS, PLAN_BLOCK_CELLS // max(1, height)))
+    return [raw_names[k : k + width] for k in range(0, len(raw_names), width)]
+
+
+@dataclass
+class _SampleFacts:
+    """What planning needs from the raw sample, gathered in long form (see ``_long``), a block of columns at a time."""
+
+    cleaned: pl.DataFrame
+    """The sample trimmed, with the always-missing tokens as null (raw column names)."""
+    blocks: list[list[str]] = field(default_factory=list)
+    padded: dict[str, bool] = field(default_factory=dict)
+    token_counts: dict[str, dict[str, int]] = field(default_factory=dict)
+    """Per column, how often each missing-value spelling occurs (after trimming); columns without any are absent."""
+    number_values: pl.Series = field(default_factory=lambda: pl.Series([], dtype=pl.String))
+    """Up to 2000 present values per column, to decide the number format on."""
+
+
+NUMBER_FORMAT_VALUES = 2000
+"""Present values per column the number format is decided on."""
+
+
+def _sample_facts(sample: pl.DataFrame, raw_names: list[str], always: tuple[str, ...], spellings: tuple[str, ...]) -> _SampleFacts:
+    """Clean the sample and find, per column, padded values and missing-value spellings.
+
+    Blocks bound the memory of each long frame.
+    """
+    height = sample.height
+    cleaned_columns: list[pl.Series] = []
+    facts = _SampleFacts(cleaned=sample.select([]), blocks=_blocks(raw_names, height))
+    number_values: list[pl.Series] = []
+    value, stripped, clean = pl.col("value"), pl.col("__stripped"), pl.col("cleaned")
+    for block in facts.blocks:
+        long = (
+            _long(sample, block).lazy()
+            .with_columns(value.str.strip_chars().alias("__stripped"))
+            .select(
+                "column",
+                # as ``clean_strings(value, always)``, trimming once
+                pl.when(is_na_token(stripped, always)).then(None).otherwise(stripped).alias("cleaned"),
+                (value != stripped).alias("padded"),
+                pl.when(stripped.is_in(list(spellings))).then(stripped).alias("token"),
+            )
+            .collect()
+        )
+        column = long["cleaned"]
+        cleaned_columns += [column.slice(k * height, height).alias(raw) for k, raw in enumerate(block)]
+        present = long.lazy().select("column", clean.alias("value")).drop_nulls("value")
+        firsts = present if height <= NUMBER_FORMAT_VALUES else present.group_by("column", maintain_order=True).head(NUMBER_FORMAT_VALUES)
+        padded, tokens, first_values = pl.collect_all([
+            long.lazy().group_by("column", maintain_order=True).agg(pl.col("padded").any()),
+            long.lazy().drop_nulls("token").group_by("column", "token").len(),
+            firsts.select(value),
+        ])
+        facts.padded.update((block[position], bool(flag)) for position, flag in padded.iter_rows())
+        for position, token, count in tokens.iter_rows():
+            facts.token_counts.setdefault(block[position], {})[token] = int(count)
+        number_values.append(first_values["value"])
+    if cleaned_columns:
+        facts.cleaned = pl.DataFrame(cleaned_columns)
+    if number_values:
+        facts.number_values = pl.concat(number_values)
+    return facts
+
+
 def _plan_columns(
     sample: pl.DataFrame,
     names: list[str],
@@ -260,50 +380,70 @@ def _plan_columns(
     """
     always = na.always_spellings()
     evidence = na.spellings(na.evidence)
-    # one expression over a block of columns (not one per column): building thousands of expressions
-    # costs more than running them; blocks bound the memory of the expanded query
     raw_names = [_raw_name(i) for i in range(len(names))]
-    blocks = [raw_names[k : k + PLAN_BLOCK_COLUMNS] for k in range(0, len(raw_names), PLAN_BLOCK_COLUMNS)]
-    cleaned_raw = pl.concat(
-        [sample.select(pl.col(block)).select(clean_strings(pl.all(), always).name.keep()) for block in blocks],
-        how="horizontal",
-    ) if blocks else sample.select([])
-    cleaned = cleaned_raw.rename(dict(zip(raw_names, names, strict=True)))
-    padded: list[bool] = []
-    for block in blocks:
-        part = sample.select(pl.col(block))
-        if not part.height:
-            padded += [False] * len(block)
-            continue
-        padded += part.select((pl.all() != pl.all().str.strip_chars()).any().name.keep()).row(0)
-    all_values = (
-        # the raw names (_c0, _c1...) cannot collide with the names unpivot adds
-        cleaned_raw.select(pl.all().drop_nulls().head(2000).implode()).unpivot().explode("value")["value"].drop_nulls()
-        if cleaned.width else pl.Series([], dtype=pl.String)
-    )
+    facts = _sample_facts(sample, raw_names, always, always + evidence)
+    cleaned = facts.cleaned.rename(dict(zip(raw_names, names, strict=True)))
+    padded = [facts.padded.get(raw, False) for raw in raw_names]
+    all_values = facts.number_values
     number_format = infer_number_format(all_values, european_hint=dialect.delimiter == ";")
     prefer_day_first = number_format.decimal == "," or dialect.delimiter == ";"
     accept = 1.0 if options.bad_values == "keep" else ACCEPT_SHARE
 
-    def plan_for(name: str, source: str, values: pl.Series) -> ColumnPlan:
+    def plan_for(name: str, source: str, values: pl.Series, stats: ColumnStats | None = None) -> ColumnPlan:
         if name in options.type_overrides:
             return override_column(
                 name, source, values, number_format, options.type_overrides[name], prefer_day_first=prefer_day_first
             )
-        return infer_column(name, source, values, number_format, prefer_day_first=prefer_day_first, accept_share=accept)
+        return infer_column(
+            name, source, values, number_format, prefer_day_first=prefer_day_first, accept_share=accept, stats=stats
+        )
+
+    token_counts = facts.token_counts
+    evidence_found: list[dict[str, int]] = []
+    for raw in raw_names:
+        counts = token_counts.get(raw, {})
+        found = set(counts)
+        evidence_found.append({t: sum(counts[s] for s in found & set(sp)) for t, sp in na.evidence.items() if found & set(sp)})
+    # Columns without evidence-based tokens are inferred from counts computed for many columns per
+    # query; a group of counts is computed only for the columns whose decision gets that far.
+    settled: dict[int, ColumnPlan] = {}
+    pending = {i: raw for i, raw in enumerate(raw_names) if not evidence_found[i] and names[i] not in options.type_overrides}
+    stats: dict[str, ColumnStats] = {}
+    for block in facts.blocks:
+        counted = column_stats(_present_values(facts.cleaned, block), number_format)
+        stats.update((block[position], counts) for position, counts in counted.items())
+    for _ in STAT_GROUPS:  # each round completes one more group of counts
+        if not pending:
+            break
+        wanted: dict[str, dict[int, str]] = {}
+        for i, raw in pending.items():
+            try:
+                settled[i] = plan_for(names[i], sources[i], cleaned[names[i]], stats.get(raw, EMPTY_STATS))
+            except MissingStats as missing:
+                wanted.setdefault(missing.group, {})[i] = raw
+        for group, columns in wanted.items():
+            chosen = set(columns.values())
+            for block in facts.blocks:
+                picked = [name for name in block if name in chosen]
+                if picked:
+                    known = {k: stats[name] for k, name in enumerate(picked) if name in stats}
+                    counted = column_stats(_present_values(facts.cleaned, picked), number_format, group=group, into=known)
+                    stats.update((picked[position], counts) for position, counts in counted.items())
+        pending = {i: raw for columns in wanted.values() for i, raw in columns.items()}
 
     plans = []
     tokens_seen = []
     for i, (name, source, pad) in enumerate(zip(names, sources, padded, strict=True)):
-        stripped = sample[_raw_name(i)].str.strip_chars()
-        found = set(stripped.filter(stripped.is_in(list(always + evidence))).unique().to_list())
+        counts = token_counts.get(_raw_name(i), {})
+        found = set(counts)
         seen = {t for t, spellings in na.always.items() if found & set(spellings)}
-        ev_found = {t: int(stripped.is_in(list(sp)).sum()) for t, sp in na.evidence.items() if found & set(sp)}
+        ev_found = evidence_found[i]
         values = cleaned[name]
         if not ev_found:
-            plan = plan_for(name, source, values)
+            plan = settled[i] if i in settled else plan_for(name, source, values)  # overrides, and any column still pending
             plan.na_spellings = na.numeric_spellings() if plan.dtype != pl.String else always
         else:
+            stripped = sample[_raw_name(i)].str.strip_chars()
             without = pl.select(pl.when(pl.lit(stripped).is_in(list(evidence))).then(None).otherwise(pl.lit(values))).to_series()
             plan = plan_for(name, source, without)
             if plan.dtype != pl.String:
@@ -330,7 +470,7 @@ def _plan_columns(
         plan.strip = bool(pad)
         plans.append(plan)
         tokens_seen.append(seen)
-    for plan, native in zip(plans, _parser_can_read(plans, cleaned, tokens_seen), strict=True):
+    for plan, native in zip(plans, _parser_can_read(plans, facts.cleaned, tokens_seen), strict=True):
         plan.native = native
     if plans and names[0] not in options.type_overrides:
         first_values = pl.select(clean_strings(pl.lit(sample[_raw_name(0)]), plans[0].na_spellings)).to_series()
@@ -382,20 +522,22 @@ def _parser_can_read(plans: list[ColumnPlan], cleaned: pl.DataFrame, tokens_seen
     """Per column, True when every sampled value is a plain number the CSV parser reads itself, which is much faster.
 
     A value further down that the parser rejects makes it fail loudly; the column then goes
-    through the string conversion instead (see ``_NativeParseError``). All columns are checked
-    in one query.
+    through the string conversion instead (see ``_NativeParseError``). The candidate columns
+    are checked in long form (see ``_long``), a block of them per query.
     """
-    candidates = [
-        plan.dtype in (pl.Int64, pl.Float64) and not plan.strip and tokens <= {""}
-        for plan, tokens in zip(plans, tokens_seen, strict=True)
-    ]
-    checks = [
-        pl.col(plan.name).drop_nulls().str.contains(_NATIVE_INT if plan.dtype == pl.Int64 else _NATIVE_FLOAT).all()
-        for plan, candidate in zip(plans, candidates, strict=True)
-        if candidate
-    ]
-    verdicts = iter(cleaned.select(checks).row(0) if checks else ())
-    return [bool(next(verdicts)) if candidate else False for candidate in candidates]
+    candidates = {
+        _raw_name(i): _NATIVE_INT if plan.dtype == pl.Int64 else _NATIVE_FLOAT
+        for i, (plan, tokens) in enumerate(zip(plans, tokens_seen, strict=True))
+        if plan.dtype in (pl.Int64, pl.Float64) and not plan.strip and tokens <= {""}
+    }
+    rejected: set[str] = set()
+    value = pl.col("value")
+    for pattern in (_NATIVE_INT, _NATIVE_FLOAT):
+        columns = [name for name, p in candidates.items() if p == pattern]
+        for block in _blocks(columns, cleaned.height):
+            misfits = _present_values(cleaned, block).filter(~value.str.contains(pattern))["column"].unique()
+            rejected.update(block[position] for position in misfits.to_list())
+    return [_raw_name(i) in candidates and _raw_name(i) not in rejected for i in range(len(plans))]
 
 
 class _NativeParseError(Exception):
@@ -706,9 +848,9 @@ def _widen(plan: ColumnPlan, number_format: NumberFormat, *, long_ints: bool) ->
     origin = plan.widened_from or plan.semantic_type
     if plan.dtype == pl.Int64 and not long_ints and plan.semantic_type != "identifier":
         return replace(plan, semantic_type="float", dtype=pl.Float64(), widened_from=origin,
-                       convert=lambda e, nf=number_format: nf.to_number(e, pl.Float64()))
+                       convert=number_convert(number_format, pl.Float64()))
     semantic = {"boolean": "categorical", "identifier": "identifier"}.get(plan.semantic_type, "text")
-    return replace(plan, semantic_type=semantic, dtype=pl.String(), convert=lambda e: e, unit=None, date=None,
+    return replace(plan, semantic_type=semantic, dtype=pl.String(), convert=text_convert, unit=None, date=None,
                    native=False, widened_from=origin)
 
 
@@ -734,6 +876,15 @@ def _decide_unseen_tokens(
         tokens_seen[i] |= accepted
         changed = changed or bool(accepted or kept)
     return changed
+
+
+def _progress_between(progress: ProgressFn, low: float, high: float, message: str) -> Callable[[float], None]:
+    """Report a stage's own fraction done as a share of the range from ``low`` to ``high``."""
+
+    def report(fraction: float) -> None:
+        progress(low + (high - low) * fraction, message)
+
+    return report
 
 
 def _convert_with_retries(
@@ -781,7 +932,7 @@ def _convert_with_retries(
             try:
                 row_count, stats = _convert_and_measure(
                     raw, plans, tokens_seen, dst, na=na, expected_rows=expected_rows, chunks=chunks,
-                    progress=lambda f, low=low, high=high: progress(low + (high - low) * f, "Converting to Parquet"),
+                    progress=_progress_between(progress, low, high, "Converting to Parquet"),
                 )
                 break
             except _NativeParseError as exc:
@@ -814,7 +965,7 @@ def _convert_with_retries(
                     "further down do not fit; it is read as text."
                 )
                 plans[i] = replace(plan, semantic_type="text", dtype=pl.String(), confidence=round(1 - bad_cells / present, 3),
-                                   convert=lambda e: e, unit=None, date=None, widened_from=plan.semantic_type)
+                                   convert=text_convert, unit=None, date=None, widened_from=plan.semantic_type)
                 retry = True
         if not retry and not tokens_decided:
             tokens_decided = True

@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from collections import Counter
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import polars as pl
 from shared_contracts.ingest import SEMANTIC_TYPES, DateDecision
@@ -25,11 +25,20 @@ __all__ = [
     "ColumnPlan",
     "NaTokens",
     "NumberFormat",
+    "EMPTY_STATS",
+    "STAT_GROUPS",
+    "ColumnStats",
+    "IntegerStats",
+    "MissingStats",
+    "TextStats",
     "clean_strings",
+    "column_stats",
     "infer_column",
     "infer_number_format",
     "is_na_token",
+    "number_convert",
     "override_column",
+    "text_convert",
 ]
 
 # Missing-value tokens, compared after trimming. Each canonical token lists the spellings accepted.
@@ -67,7 +76,7 @@ class NaTokens:
     @classmethod
     def from_options(cls, declared: list[str] | None = None, evidence: list[str] | None = None) -> NaTokens:
         """Defaults, plus the tokens the user declared missing, with the evidence list replaced if given."""
-        ev = dict(EVIDENCE_NA_TOKENS) if evidence is None else {t.strip(): (t.strip(),) for t in evidence}
+        ev: dict[str, tuple[str, ...]] = dict(EVIDENCE_NA_TOKENS) if evidence is None else {t.strip(): (t.strip(),) for t in evidence}
         always = dict(ALWAYS_NA_TOKENS)
         for token in declared or []:
             token = token.strip()
@@ -216,10 +225,10 @@ def infer_number_format(values: pl.Series, *, european_hint: bool = False) -> Nu
     core = core.filter(core.str.contains(r"^[+-]?[\d.,' \u00a0\u202f]+$") & core.str.contains(r"\d"))
     if core.is_empty():
         return NumberFormat()
-    comma_decimal = core.str.contains(r"^[+-]?\d+,(\d{1,2}|\d{4,})$").sum()
-    comma_decimal += core.str.contains(r"^[+-]?\d{1,3}(\.\d{3})+,\d+$").sum()
-    dot_decimal = core.str.contains(r"^[+-]?\d+\.(\d{1,2}|\d{4,})$").sum()
-    dot_decimal += core.str.contains(r"^[+-]?\d{1,3}(,\d{3})+\.\d+$").sum()
+    comma_decimal = _count(core.str.contains(r"^[+-]?\d+,(\d{1,2}|\d{4,})$"))
+    comma_decimal += _count(core.str.contains(r"^[+-]?\d{1,3}(\.\d{3})+,\d+$"))
+    dot_decimal = _count(core.str.contains(r"^[+-]?\d+\.(\d{1,2}|\d{4,})$"))
+    dot_decimal += _count(core.str.contains(r"^[+-]?\d{1,3}(,\d{3})+\.\d+$"))
     decimal = "," if comma_decimal > dot_decimal else "."
     groups = {
         ",": core.str.contains(r"^[+-]?\d{1,3}(,\d{3})+(\.\d+)?$").sum() if decimal == "." else 0,
@@ -229,12 +238,12 @@ def infer_number_format(values: pl.Series, *, european_hint: bool = False) -> Nu
     }
     sep, hits = max(groups.items(), key=lambda kv: kv[1])
     if decimal == "." and sep == "," and dot_decimal == 0 and comma_decimal == 0 and european_hint:
-        multi = core.str.contains(r"^[+-]?\d{1,3}(,\d{3}){2,}$").sum()
+        multi = _count(core.str.contains(r"^[+-]?\d{1,3}(,\d{3}){2,}$"))
         if not multi:
             return NumberFormat(",", None)
     if decimal == "." and sep == "," and dot_decimal == 0 and comma_decimal == 0:
         # "1,234" alone: a thousands group only if some value has more than one group or a dot fraction.
-        multi = core.str.contains(r"^[+-]?\d{1,3}(,\d{3}){2,}$").sum()
+        multi = _count(core.str.contains(r"^[+-]?\d{1,3}(,\d{3}){2,}$"))
         if not multi and groups[","] and core.str.contains(r"^[+-]?\d+,\d{3}$").sum() == groups[","]:
             return NumberFormat(".", ",")
     return NumberFormat(decimal, sep if hits else None)
@@ -291,11 +300,38 @@ class ColumnPlan:
 
 
 def _share(mask: pl.Series) -> float:
-    return float(mask.mean() or 0.0) if len(mask) else 0.0
+    mean = mask.mean() if len(mask) else None
+    return float(mean) if isinstance(mean, int | float) else 0.0
+
+
+def _count(mask: pl.Series) -> int:
+    total = mask.sum()
+    return int(total) if isinstance(total, int | float) else 0
+
+
+def text_convert(e: pl.Expr) -> pl.Expr:
+    """The conversion of a text column: none."""
+    return e
+
+
+def number_convert(number_format: NumberFormat, dtype: pl.DataType) -> Callable[[pl.Expr], pl.Expr]:
+    """The conversion of clean numeric text to ``dtype`` in ``number_format``."""
+
+    def convert(e: pl.Expr) -> pl.Expr:
+        return number_format.to_number(e, dtype)
+
+    return convert
+
+
+def _unit_convert(number_format: NumberFormat) -> Callable[[pl.Expr], pl.Expr]:
+    def convert(e: pl.Expr) -> pl.Expr:
+        return number_format.unit_number(e)
+
+    return convert
 
 
 def _string_plan(name: str, source: str, semantic: str, confidence: float, *, overridden: bool = False) -> ColumnPlan:
-    return ColumnPlan(name, source, semantic, pl.String(), round(confidence, 3), lambda e: e, overridden=overridden)
+    return ColumnPlan(name, source, semantic, pl.String(), round(confidence, 3), text_convert, overridden=overridden)
 
 
 _TRUE_SPELLINGS = sorted(_TRUE)
@@ -408,6 +444,13 @@ def _decide_dates(
     return chosen, share, decision
 
 
+def _date_convert(dtype: pl.DataType, fmt: str) -> Callable[[pl.Expr], pl.Expr]:
+    def convert(e: pl.Expr) -> pl.Expr:
+        return _strptime(e, dtype, fmt)
+
+    return convert
+
+
 def _date_plan(name: str, source: str, fmt: str, share: float, decision: DateDecision, *, datetime_kind: bool, overridden: bool = False) -> ColumnPlan:
     if datetime_kind:
         with_zone = fmt.endswith(("%#z", "%z"))
@@ -422,7 +465,7 @@ def _date_plan(name: str, source: str, fmt: str, share: float, decision: DateDec
         semantic,
         dtype,
         round(share, 3),
-        lambda e: _strptime(e, dtype, fmt),
+        _date_convert(dtype, fmt),
         date=decision,
         overridden=overridden,
     )
@@ -435,6 +478,174 @@ def _unit_of(values: pl.Series) -> str | None:
     return Counter(units.to_list()).most_common(1)[0][0]
 
 
+STAT_GROUPS = ("base", "integer", "text")
+"""The groups of counts :func:`column_stats` computes; inference asks for the later ones only when it gets to them."""
+
+
+class MissingStats(Exception):
+    """Raised by :func:`infer_column` when the counts it was given lack a group its decision needs."""
+
+    def __init__(self, group: str) -> None:
+        super().__init__(group)
+        self.group = group
+
+
+@dataclass(frozen=True)
+class IntegerStats:
+    """Counts over the values of a column that looks integer."""
+
+    unparsed: int
+    long: int
+
+
+@dataclass(frozen=True)
+class TextStats:
+    """Counts over the values of a column that is not a plain number."""
+
+    currency: int
+    percent: int
+    currency_or_plain: int
+    percent_or_plain: int
+    dateish: int
+    email: int
+    url: int
+    spaced: int
+    uuid: int
+    length_sum: int
+
+
+@dataclass(frozen=True)
+class ColumnStats:
+    """Counts over the present sampled values of one column: all that most type decisions need.
+
+    Computed for many columns at once by :func:`column_stats`, so that inference only runs
+    further queries on a column when its decision needs the values themselves (dates, currency
+    units, coordinates). The ``integer`` and ``text`` groups may be missing (None) until a
+    decision asks for them (see :class:`MissingStats`).
+    """
+
+    count: int
+    distinct: int
+    distinct_lower: int
+    lower_values: frozenset[str]
+    """The distinct lower-cased values, when there are at most :data:`_FEW_VALUES` (else some of them)."""
+    leading_zero: int
+    integer: int
+    floating: int
+    integers: IntegerStats | None = None
+    text: TextStats | None = None
+
+    def need_integers(self) -> IntegerStats:
+        if self.integers is None:
+            raise MissingStats("integer")
+        return self.integers
+
+    def need_text(self) -> TextStats:
+        if self.text is None:
+            raise MissingStats("text")
+        return self.text
+
+
+_FEW_VALUES = 6
+EMPTY_STATS = ColumnStats(0, 0, 0, frozenset(), 0, 0, 0)
+
+
+def _group_flags(group: str, number_format: NumberFormat, v: pl.Expr) -> dict[str, pl.Expr]:
+    if group == "base":
+        return {
+            "leading_zero": v.str.contains(r"^[+-]?0\d"),
+            "integer": v.str.contains(number_format.integer_regex()),
+            "floating": v.str.contains(number_format.float_regex()),
+        }
+    if group == "integer":
+        return {
+            "unparsed": number_format.to_number(v, pl.Int64()).is_null(),
+            "long": v.str.contains(r"^[+-]?\d{19,}$"),
+        }
+    currency = v.str.contains(number_format.currency_regex())
+    percent = v.str.contains(number_format.percent_regex())
+    plain = v.str.contains(number_format.float_regex())
+    return {
+        "currency": currency,
+        "percent": percent,
+        "currency_or_plain": currency | plain,
+        "percent_or_plain": percent | plain,
+        "dateish": v.str.contains(_DATEISH),
+        "email": v.str.contains(_EMAIL),
+        "url": v.str.contains(_URL),
+        "spaced": v.str.contains(r"\s"),
+        "uuid": v.str.contains(_UUID),
+    }
+
+
+def column_stats(
+    values: pl.DataFrame,
+    number_format: NumberFormat,
+    *,
+    group: str = "base",
+    into: dict[int, ColumnStats] | None = None,
+    by: str = "column",
+    value: str = "value",
+) -> dict[int, ColumnStats]:
+    """One group of :class:`ColumnStats` counts for each column of a long frame, in one query.
+
+    ``values`` holds a column number (``by``) and a present value (``value``) per row. The
+    ``base`` group makes new stats; the others complete those found in ``into`` (and are
+    returned merged). Columns without a present value are absent.
+    """
+    v = pl.col(value)
+    flags = _group_flags(group, number_format, v)
+    extra: list[pl.Expr] = []
+    if group == "base":
+        extra = [
+            pl.len().alias("count"),
+            v.n_unique().alias("distinct"),
+            pl.col("__lower").n_unique().alias("distinct_lower"),
+            pl.col("__lower").unique().head(_FEW_VALUES + 1).alias("lower_values"),
+        ]
+    elif group == "text":
+        extra = [pl.col("__length").sum().alias("length_sum")]
+    derived = [v.str.to_lowercase().alias("__lower")] if group == "base" else []
+    derived += [v.str.len_chars().alias("__length")] if group == "text" else []
+    table = (
+        values.lazy()
+        .select(pl.col(by), v, *derived, *(e.alias(k) for k, e in flags.items()))
+        .group_by(by, maintain_order=True)
+        .agg(*extra, *(pl.col(k).sum() for k in flags))
+        .collect()
+    )
+    out: dict[int, ColumnStats] = {}
+    known = into or {}
+    for row in table.iter_rows(named=True):
+        key = row.pop(by)
+        if group == "base":
+            out[key] = ColumnStats(
+                count=int(row["count"]), distinct=int(row["distinct"]), distinct_lower=int(row["distinct_lower"]),
+                lower_values=frozenset(row["lower_values"]), leading_zero=int(row["leading_zero"]),
+                integer=int(row["integer"]), floating=int(row["floating"]),
+            )
+        elif group == "integer":
+            out[key] = replace(known[key], integers=IntegerStats(**{k: int(x) for k, x in row.items()}))
+        else:
+            out[key] = replace(known[key], text=TextStats(**{k: int(x) for k, x in row.items()}))
+    return out
+
+
+def _series_stats(values: pl.Series, number_format: NumberFormat) -> ColumnStats:
+    if not len(values):
+        return EMPTY_STATS
+    frame = pl.DataFrame({"column": pl.repeat(0, len(values), dtype=pl.UInt32, eager=True), "value": values.cast(pl.String)})
+    stats = column_stats(frame, number_format)
+    for group in STAT_GROUPS[1:]:
+        stats = column_stats(frame, number_format, group=group, into=stats)
+    return stats[0]
+
+
+def _max_abs(values: pl.Series) -> float | None:
+    top = values.abs().max()
+    return float(top) if isinstance(top, int | float) else None
+
+
 def infer_column(
     name: str,
     source_name: str,
@@ -443,6 +654,7 @@ def infer_column(
     *,
     prefer_day_first: bool = False,
     accept_share: float = ACCEPT_SHARE,
+    stats: ColumnStats | None = None,
 ) -> ColumnPlan:
     """Infer the semantic type of one column from its sampled values.
 
@@ -459,51 +671,55 @@ def infer_column(
     accept_share
         Share of the values that must fit a type for the column to take it (1.0 when misfits are
         kept by widening the type, below when they may be stored as null).
+    stats
+        The counts of ``values`` (see :func:`column_stats`), when computed already for many columns.
+
+    Raises
+    ------
+    MissingStats
+        When ``stats`` lacks a group of counts the decision needs: compute it and call again.
     """
-    v = values.drop_nulls()
-    n = len(v)
+    s = stats if stats is not None else _series_stats(values.drop_nulls(), number_format)
+    n = s.count
     if n == 0:
         return _string_plan(name, source_name, "text", 0.0)
-    lowered = v.str.to_lowercase()
-    distinct = set(lowered.unique().to_list()) if lowered.n_unique() <= 6 else set()
+    distinct = set(s.lower_values) if s.distinct_lower <= _FEW_VALUES else set()
     if _is_boolean_pair(distinct):
         confidence = 0.7 if distinct <= {"0", "1"} else 1.0
         return ColumnPlan(name, source_name, "boolean", pl.Boolean(), confidence, _bool_convert)
 
-    leading_zero = _share(v.str.contains(r"^[+-]?0\d")) > 0
-    int_share = _share(v.str.contains(number_format.integer_regex()))
-    float_share = _share(v.str.contains(number_format.float_regex()))
-    unique_ratio = v.n_unique() / n
-    if not leading_zero and int_share >= accept_share:
-        parsed = number_format.to_number(pl.lit(v), pl.Int64())
-        ints = pl.select(parsed).to_series()
-        if ints.null_count() <= n * (1 - accept_share):
-            semantic = "identifier" if (_ID_NAME.search(name) and unique_ratio == 1.0 and n > 1) else "integer"
-            return ColumnPlan(name, source_name, semantic, pl.Int64(), round(int_share, 3),
-                              lambda e, nf=number_format: nf.to_number(e, pl.Int64()))
+    leading_zero = s.leading_zero > 0
+    int_share = s.integer / n
+    float_share = s.floating / n
+    unique_ratio = s.distinct / n
+    if not leading_zero and int_share >= accept_share and s.need_integers().unparsed <= n * (1 - accept_share):
+        semantic = "identifier" if (_ID_NAME.search(name) and unique_ratio == 1.0 and n > 1) else "integer"
+        return ColumnPlan(name, source_name, semantic, pl.Int64(), round(int_share, 3), number_convert(number_format, pl.Int64()))
     # Whole numbers too long for 64 bits would lose digits as floats: they stay exact, as text.
-    too_long = int_share >= accept_share and _share(v.str.contains(r"^[+-]?\d{19,}$")) > 0
+    too_long = int_share >= accept_share and s.need_integers().long > 0
     if not leading_zero and not too_long and float_share >= accept_share:
         semantic = "float"
-        floats = pl.select(number_format.to_number(pl.lit(v), pl.Float64())).to_series().drop_nulls()
-        if len(floats) and _LAT_NAME.search(name) and floats.abs().max() <= 90:  # type: ignore[operator]
-            semantic = "latitude"
-        elif len(floats) and _LON_NAME.search(name) and floats.abs().max() <= 180:  # type: ignore[operator]
-            semantic = "longitude"
-        return ColumnPlan(name, source_name, semantic, pl.Float64(), round(float_share, 3),
-                          lambda e, nf=number_format: nf.to_number(e, pl.Float64()))
+        if _LAT_NAME.search(name) or _LON_NAME.search(name):
+            floats = pl.select(number_format.to_number(pl.lit(values.drop_nulls()), pl.Float64())).to_series().drop_nulls()
+            top = _max_abs(floats) if len(floats) else None
+            if top is not None and _LAT_NAME.search(name) and top <= 90:
+                semantic = "latitude"
+            elif top is not None and _LON_NAME.search(name) and top <= 180:
+                semantic = "longitude"
+        return ColumnPlan(name, source_name, semantic, pl.Float64(), round(float_share, 3), number_convert(number_format, pl.Float64()))
 
-    currency = v.str.contains(number_format.currency_regex())
-    percent = v.str.contains(number_format.percent_regex())
-    plain = v.str.contains(number_format.float_regex())
-    if _share(currency) >= 0.5 and _share(currency | plain) >= accept_share:
-        return ColumnPlan(name, source_name, "currency", pl.Float64(), round(_share(currency | plain), 3),
-                          lambda e, nf=number_format: nf.unit_number(e), unit=_unit_of(v.filter(currency)))
-    if _share(percent) >= 0.5 and _share(percent | plain) >= accept_share:
-        return ColumnPlan(name, source_name, "percent", pl.Float64(), round(_share(percent | plain), 3),
-                          lambda e, nf=number_format: nf.unit_number(e), unit="%")
+    t = s.need_text()
+    if t.currency / n >= 0.5 and t.currency_or_plain / n >= accept_share:
+        v = values.drop_nulls()
+        unit = _unit_of(v.filter(v.str.contains(number_format.currency_regex())))
+        return ColumnPlan(name, source_name, "currency", pl.Float64(), round(t.currency_or_plain / n, 3),
+                          _unit_convert(number_format), unit=unit)
+    if t.percent / n >= 0.5 and t.percent_or_plain / n >= accept_share:
+        return ColumnPlan(name, source_name, "percent", pl.Float64(), round(t.percent_or_plain / n, 3),
+                          _unit_convert(number_format), unit="%")
 
-    if _share(v.str.contains(_DATEISH)) >= ACCEPT_SHARE:
+    if t.dateish / n >= ACCEPT_SHARE:
+        v = values.drop_nulls()
         has_time = _share(v.str.contains(r"\d[ T]\d{1,2}:\d{2}")) >= 0.5
         for datetime_kind in ((True, False) if has_time else (False,)):
             found = _decide_dates(v, datetime_kind=datetime_kind, prefer_day_first=prefer_day_first)
@@ -512,25 +728,25 @@ def infer_column(
                 return _date_plan(name, source_name, fmt, share, decision, datetime_kind=datetime_kind)
 
     # Text types lose no value on a misfit, so they keep the usual tolerance.
-    email_share = _share(v.str.contains(_EMAIL))
+    email_share = t.email / n
     if email_share >= ACCEPT_SHARE:
         return _string_plan(name, source_name, "email", email_share)
-    url_share = _share(v.str.contains(_URL))
+    url_share = t.url / n
     if url_share >= ACCEPT_SHARE:
         return _string_plan(name, source_name, "url", url_share)
 
-    no_space = _share(~v.str.contains(r"\s"))
+    no_space = (n - t.spaced) / n
     if unique_ratio == 1.0 and n >= 2 and (
-        _share(v.str.contains(_UUID)) >= ACCEPT_SHARE or (_ID_NAME.search(name) and no_space == 1.0)
+        t.uuid / n >= ACCEPT_SHARE or (_ID_NAME.search(name) and no_space == 1.0)
     ):
         return _string_plan(name, source_name, "identifier", 1.0)
     if leading_zero and no_space == 1.0 and int_share >= ACCEPT_SHARE:
         # Digit strings with leading zeros (zip codes, account numbers): codes, not quantities.
         return _string_plan(name, source_name, "identifier" if unique_ratio == 1.0 and n > 1 else "categorical", int_share)
-    distinct_count = v.n_unique()
+    distinct_count = s.distinct
     if distinct_count <= max(2, min(100, n // 2)) and (unique_ratio <= 0.5 or n < 10):
         return _string_plan(name, source_name, "categorical", 1.0 - unique_ratio / 2)
-    mean_len = float(v.str.len_chars().mean() or 0.0)
+    mean_len = t.length_sum / n
     if no_space >= ACCEPT_SHARE and mean_len <= 40:
         # Short codes without spaces: identifiers when (nearly) unique, else high-cardinality categories.
         if unique_ratio >= 0.9:
@@ -565,15 +781,12 @@ def override_column(
     if semantic == "boolean":
         return ColumnPlan(name, source_name, semantic, pl.Boolean(), 1.0, _bool_convert, overridden=True)
     if semantic == "integer":
-        return ColumnPlan(name, source_name, semantic, pl.Int64(), 1.0,
-                          lambda e, nf=number_format: nf.to_number(e, pl.Int64()), overridden=True)
+        return ColumnPlan(name, source_name, semantic, pl.Int64(), 1.0, number_convert(number_format, pl.Int64()), overridden=True)
     if semantic in ("float", "latitude", "longitude"):
-        return ColumnPlan(name, source_name, semantic, pl.Float64(), 1.0,
-                          lambda e, nf=number_format: nf.to_number(e, pl.Float64()), overridden=True)
+        return ColumnPlan(name, source_name, semantic, pl.Float64(), 1.0, number_convert(number_format, pl.Float64()), overridden=True)
     if semantic in ("currency", "percent"):
         unit = "%" if semantic == "percent" else _unit_of(v)
-        return ColumnPlan(name, source_name, semantic, pl.Float64(), 1.0,
-                          lambda e, nf=number_format: nf.unit_number(e), unit=unit, overridden=True)
+        return ColumnPlan(name, source_name, semantic, pl.Float64(), 1.0, _unit_convert(number_format), unit=unit, overridden=True)
     if semantic in ("date", "datetime"):
         datetime_kind = semantic == "datetime"
         found = _decide_dates(v, datetime_kind=datetime_kind, prefer_day_first=prefer_day_first, force=True)
