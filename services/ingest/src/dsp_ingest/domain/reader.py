@@ -585,24 +585,81 @@ def _unseen_evidence(plan: ColumnPlan, na: NaTokens) -> list[str]:
     return [sp for sp in na.spellings(na.evidence) if sp not in decided]
 
 
+@dataclass(frozen=True)
+class ColumnCounts:
+    """Whole-file counts for one column, from the conversion pass or from a recount of its raw strings."""
+
+    null: int = 0
+    """Nulls in the converted column."""
+    bad: int = 0
+    """Values that did not fit the column's type (null after conversion but no missing-value token)."""
+    na_total: int = 0
+    """Values read as missing, all missing-value tokens together."""
+    padded: int = 0
+    """Values with blanks around them, in a column not trimmed."""
+    longint: int = 0
+    """Whole numbers too long for 64 bits, in an integer column."""
+    trimmed: int = 0
+    """Text values that trimming changed."""
+    years: int = 0
+    """Dates with a year outside 1000-9999."""
+    maybe: int = 0
+    """Values of a text column spelled as an evidence-based token not decided on yet."""
+    tokens: dict[str, int] = field(default_factory=dict)
+    """Per missing-value token counted, the values it made missing."""
+    kept: dict[str, int] = field(default_factory=dict)
+    """Per token kept as a value, its occurrences."""
+    evidence: dict[str, int] = field(default_factory=dict)
+    """Per evidence-based token, its occurrences (text columns, in a recount with every token)."""
+
+
+_TOKEN_COUNTS = {"na": "tokens", "kept": "kept", "ev": "evidence"}
+"""Kinds of per-token counts in query output names, and the ``ColumnCounts`` field each fills."""
+
+
+def _count_name(kind: str, i: int, token: str | None = None) -> str:
+    """The name of the query output holding one count for column ``i`` (read back by ``_column_counts``)."""
+    return f"{kind}|{i}" if token is None else f"{kind}|{i}|{token}"
+
+
+def _column_counts(row: dict[str, Any], n_columns: int) -> list[ColumnCounts]:
+    """Per column, the counts in a query's result row, named by ``_count_name``; counts not in the row are 0."""
+    scalars: list[dict[str, int]] = [{} for _ in range(n_columns)]
+    per_token: list[dict[str, dict[str, int]]] = [{f: {} for f in _TOKEN_COUNTS.values()} for _ in range(n_columns)]
+    for name, value in row.items():
+        kind, column, *token = name.split("|", 2)
+        if token:
+            per_token[int(column)][_TOKEN_COUNTS[kind]][token[0]] = int(value or 0)
+        else:
+            scalars[int(column)][kind] = int(value or 0)
+    return [
+        ColumnCounts(
+            null=c.get("null", 0), bad=c.get("bad", 0), na_total=c.get("na_total", 0), padded=c.get("padded", 0),
+            longint=c.get("longint", 0), trimmed=c.get("trimmed", 0), years=c.get("years", 0), maybe=c.get("maybe", 0),
+            tokens=t["tokens"], kept=t["kept"], evidence=t["evidence"],
+        )
+        for c, t in zip(scalars, per_token, strict=True)
+    ]
+
+
 def _stats_frame(
     lf: pl.LazyFrame, plans: list[ColumnPlan], tokens_seen: list[set[str]], na: NaTokens, *, all_tokens: bool = False
 ) -> pl.LazyFrame:
     """Whole-file statistics computed from the raw strings (used only when the fast path left a doubt).
 
     With ``all_tokens``, every token the column reads as missing is counted, and in text columns
-    every evidence-based token too (``ev|<i>|<token>``), to decide on tokens the sample did not show.
+    every evidence-based token too (``ColumnCounts.evidence``), to decide on tokens the sample did not show.
     """
     exprs: list[pl.Expr] = []
     for i, plan in enumerate(plans):
         raw = pl.col(_raw_name(i))
         base = raw.str.strip_chars() if plan.strip else raw
-        exprs.append(is_na_token(base, plan.na_spellings).sum().alias(f"na_total|{i}"))
+        exprs.append(is_na_token(base, plan.na_spellings).sum().alias(_count_name("na_total", i)))
         for token in _plan_tokens(plan, na) if all_tokens else tokens_seen[i]:
-            exprs.append(base.is_in(list(na.all[token])).sum().alias(f"na|{i}|{token}"))
+            exprs.append(base.is_in(list(na.all[token])).sum().alias(_count_name("na", i, token)))
         if all_tokens and plan.dtype == pl.String:
             for token, spellings in na.evidence.items():
-                exprs.append(base.is_in(list(spellings)).sum().alias(f"ev|{i}|{token}"))
+                exprs.append(base.is_in(list(spellings)).sum().alias(_count_name("ev", i, token)))
     return lf.select(exprs)
 
 
@@ -616,7 +673,7 @@ def _convert_and_measure(
     expected_rows: int,
     chunks: Iterator[pl.DataFrame] | None,
     progress: Callable[[float], None],
-) -> tuple[int, dict[str, int]]:
+) -> tuple[int, list[ColumnCounts]]:
     """Convert the raw values, write Parquet and count nulls, NA tokens and misfits, from one parse.
 
     Without ``chunks`` the whole file is converted at once (fastest, for files that fit in memory
@@ -626,38 +683,38 @@ def _convert_and_measure(
     for i, plan in enumerate(plans):
         col = pl.col(_raw_name(i))
         if plan.native:
-            flags.append(col.is_null().alias(f"na|{i}|"))
+            flags.append(col.is_null().alias(_count_name("na", i, "")))
             if plan.dtype == pl.Float64:
-                flags.append(col.is_nan().fill_null(False).alias(f"na|{i}|NaN"))
+                flags.append(col.is_nan().fill_null(False).alias(_count_name("na", i, "NaN")))
             continue
         base = col.str.strip_chars() if plan.strip else col
         if plan.dtype != pl.String:
-            flags.append(is_na_token(base, plan.na_spellings).alias(f"na_total|{i}"))
+            flags.append(is_na_token(base, plan.na_spellings).alias(_count_name("na_total", i)))
             if not plan.strip:
                 padded = col.str.starts_with(" ") | col.str.ends_with(" ") | col.str.starts_with("\t") | col.str.ends_with("\t")
-                flags.append(padded.alias(f"padded|{i}"))
+                flags.append(padded.alias(_count_name("padded", i)))
             if plan.dtype == pl.Int64:
-                flags.append(base.str.contains(r"^[+-]?\d{19,}$").fill_null(False).alias(f"longint|{i}"))
+                flags.append(base.str.contains(r"^[+-]?\d{19,}$").fill_null(False).alias(_count_name("longint", i)))
         elif plan.strip:  # text is trimmed: count the values that changed, so the report says so
-            flags.append(((col != base) & ~is_na_token(base, plan.na_spellings)).fill_null(False).alias(f"trimmed|{i}"))
+            flags.append(((col != base) & ~is_na_token(base, plan.na_spellings)).fill_null(False).alias(_count_name("trimmed", i)))
         for token in tokens_seen[i]:
-            flags.append(base.is_in(list(na.all[token])).alias(f"na|{i}|{token}"))
+            flags.append(base.is_in(list(na.all[token])).alias(_count_name("na", i, token)))
         for token in plan.kept_tokens:
-            flags.append(base.is_in(list(na.all[token])).alias(f"kept|{i}|{token}"))
+            flags.append(base.is_in(list(na.all[token])).alias(_count_name("kept", i, token)))
         unseen = _unseen_evidence(plan, na)
         if unseen:
-            flags.append(base.is_in(unseen).alias(f"maybe|{i}"))
+            flags.append(base.is_in(unseen).alias(_count_name("maybe", i)))
     outputs = [plan.output(pl.col(_raw_name(i))) for i, plan in enumerate(plans)]
     names = [plan.name for plan in plans]
-    measures = [pl.col(name).null_count().alias(f"null|{i}") for i, name in enumerate(names)]
+    measures = [pl.col(name).null_count().alias(_count_name("null", i)) for i, name in enumerate(names)]
     measures += [pl.col(f.meta.output_name()).sum() for f in flags]
     measures += [
-        (~pl.col(plan.name).dt.year().is_between(1000, 9999)).sum().alias(f"years|{i}")
+        (~pl.col(plan.name).dt.year().is_between(1000, 9999)).sum().alias(_count_name("years", i))
         for i, plan in enumerate(plans)
         if plan.dtype in (pl.Date, pl.Datetime)
     ]
     measures += [
-        (pl.col(plan.name).is_null() & ~pl.col(f"na_total|{i}")).sum().alias(f"bad|{i}")
+        (pl.col(plan.name).is_null() & ~pl.col(_count_name("na_total", i))).sum().alias(_count_name("bad", i))
         for i, plan in enumerate(plans)
         if plan.dtype != pl.String and not plan.native
     ]
@@ -696,14 +753,12 @@ def _convert_and_measure(
     finally:
         if writer is not None:
             writer.close()
-    for i, plan in enumerate(plans):
-        totals.setdefault(f"null|{i}", 0)
-        if plan.dtype == pl.String or plan.native:
-            totals[f"na_total|{i}"] = totals[f"null|{i}"]
-        else:
-            totals.setdefault(f"na_total|{i}", 0)
-            totals.setdefault(f"bad|{i}", 0)
-    return rows, totals
+    counts = _column_counts(totals, len(plans))
+    # Text and natively parsed columns have no misfits: every null is a missing value.
+    return rows, [
+        replace(c, na_total=c.null) if plan.dtype == pl.String or plan.native else c
+        for plan, c in zip(plans, counts, strict=True)
+    ]
 
 
 def _line_of_rows(rows: np.ndarray, structure: Structure, *, header_records: int, dropped: np.ndarray) -> np.ndarray:
@@ -855,19 +910,19 @@ def _widen(plan: ColumnPlan, number_format: NumberFormat, *, long_ints: bool) ->
 
 
 def _decide_unseen_tokens(
-    raw: pl.LazyFrame, plans: list[ColumnPlan], tokens_seen: list[set[str]], stats: dict[str, int], na: NaTokens, *,
+    raw: pl.LazyFrame, plans: list[ColumnPlan], tokens_seen: list[set[str]], stats: list[ColumnCounts], na: NaTokens, *,
     row_count: int,
 ) -> bool:
     """Decide on evidence-based tokens text columns hold beyond the sample; True when one became missing."""
-    columns = [i for i in range(len(plans)) if stats.get(f"maybe|{i}", 0)]
+    columns = [i for i, counts in enumerate(stats) if counts.maybe]
     if not columns:
         return False
-    counts = _stats_frame(raw, plans, tokens_seen, na, all_tokens=True).collect().row(0, named=True)
+    recount = _column_counts(_stats_frame(raw, plans, tokens_seen, na, all_tokens=True).collect().row(0, named=True), len(plans))
     changed = False
     for i in columns:
         plan = plans[i]
-        present = row_count - stats[f"null|{i}"]
-        found = {t: int(counts.get(f"ev|{i}|{t}") or 0) for t in na.evidence}
+        present = row_count - stats[i].null
+        found = {t: recount[i].evidence.get(t, 0) for t in na.evidence}
         undecided = {t: c for t, c in found.items() if c and t not in tokens_seen[i] and t not in plan.kept_tokens}
         accepted = {t for t, c in undecided.items() if c < present * na.rare_share(t)}
         kept = set(undecided) - accepted
@@ -905,7 +960,7 @@ def _convert_with_retries(
     na: NaTokens,
     number_format: NumberFormat,
     bad_values: str,
-) -> tuple[int, dict[str, int]]:
+) -> tuple[int, list[ColumnCounts]]:
     """Convert the whole file, revising plans the full data contradicts (updates ``plans`` in place).
 
     A value the fast numeric parser rejects sends its column through string conversion; padded
@@ -944,16 +999,16 @@ def _convert_with_retries(
                         plan.native = False
         retry = False
         for i, plan in enumerate(plans):
-            bad_cells = stats.get(f"bad|{i}", 0)
+            bad_cells = stats[i].bad
             if not bad_cells or plan.overridden:
                 continue
-            if not plan.strip and stats.get(f"padded|{i}", 0):
+            if not plan.strip and stats[i].padded:
                 # The sample had no padded values but some further down are: trim and convert again.
                 plan.strip = retry = True
                 continue
-            present = row_count - stats[f"null|{i}"] + bad_cells
+            present = row_count - stats[i].null + bad_cells
             if bad_values == "keep":
-                plans[i] = _widen(plan, number_format, long_ints=bool(stats.get(f"longint|{i}", 0)))
+                plans[i] = _widen(plan, number_format, long_ints=bool(stats[i].longint))
                 warnings.append(
                     f"Column {plan.name!r} looked {plan.semantic_type} in the sample but {bad_cells} value(s) "
                     f"further down do not fit; it is read as {plans[i].semantic_type}, keeping every value."
@@ -974,13 +1029,17 @@ def _convert_with_retries(
         if not retry:
             break
     na_mismatch = any(
-        stats[f"na_total|{i}"] != sum(stats.get(f"na|{i}|{t}", 0) for t in _plan_tokens(plan, na))
-        for i, plan in enumerate(plans)
+        counts.na_total != sum(counts.tokens.get(t, 0) for t in _plan_tokens(plan, na))
+        for plan, counts in zip(plans, stats, strict=True)
     )
     if na_mismatch:
         # An NA spelling the sample did not show: count every spelling in one more (read-only) pass.
         raw = _raw_frame(work, dialect, n_fields, skip_lines=skip_lines, has_header=has_header, drop=dropped)
-        stats.update(_stats_frame(raw, plans, tokens_seen, na, all_tokens=True).collect().row(0, named=True))
+        recount = _column_counts(_stats_frame(raw, plans, tokens_seen, na, all_tokens=True).collect().row(0, named=True), len(plans))
+        stats = [
+            replace(c, na_total=r.na_total, tokens={**c.tokens, **r.tokens}, evidence={**c.evidence, **r.evidence})
+            for c, r in zip(stats, recount, strict=True)
+        ]
     return row_count, stats
 
 
@@ -1112,7 +1171,7 @@ def ingest_csv(
         _check_identifier(tmp_out, plans, warnings)
 
         report_progress(0.85, "Summarising")
-        bad_columns = [i for i in range(len(plans)) if stats.get(f"bad|{i}", 0)]
+        bad_columns = [i for i, counts in enumerate(stats) if counts.bad]
         cell_samples = (
             _cell_samples(work, dialect, n_fields, plans, bad_columns, skip_lines=skip_lines, has_header=has_header,
                           drop=dropped, structure=structure, header_records=header_records)
@@ -1121,22 +1180,22 @@ def ingest_csv(
         na_found: Counter[str] = Counter()
         columns = []
         schema = pl.scan_parquet(tmp_out).collect_schema()
-        for i, plan in enumerate(plans):
-            missing_tokens = {t: stats.get(f"na|{i}|{t}", 0) for t in na.all if stats.get(f"na|{i}|{t}", 0)}
+        for i, (plan, counts) in enumerate(zip(plans, stats, strict=True)):
+            missing_tokens = {t: counts.tokens[t] for t in na.all if counts.tokens.get(t, 0)}
             na_found.update(missing_tokens)
-            kept_tokens = {t: stats.get(f"kept|{i}|{t}", 0) for t in plan.kept_tokens if stats.get(f"kept|{i}|{t}", 0)}
+            kept_tokens = {t: counts.kept[t] for t in plan.kept_tokens if counts.kept.get(t, 0)}
             if kept_tokens:
                 warnings.append(
                     f"Column {plan.name!r}: kept {', '.join(map(repr, kept_tokens))} as value(s), too frequent here to mean missing."
                 )
-            years = stats.get(f"years|{i}", 0)
+            years = counts.years
             if years:
                 warnings.append(f"Column {plan.name!r}: {years} date(s) have a year outside 1000-9999; check the format.")
-            trimmed = stats.get(f"trimmed|{i}", 0)
+            trimmed = counts.trimmed
             if trimmed:
                 warnings.append(f"Column {plan.name!r}: {trimmed} value(s) had blanks around them trimmed.")
-            bad_cells = stats.get(f"bad|{i}", 0)
-            present = row_count - stats[f"null|{i}"] + bad_cells
+            bad_cells = counts.bad
+            present = row_count - counts.null + bad_cells
             confidence = plan.confidence
             if not plan.overridden and present:
                 confidence = round(min(confidence, 1 - bad_cells / present), 3)
@@ -1154,7 +1213,7 @@ def ingest_csv(
                     day_first=plan.date.day_first if plan.date else None,
                     date=plan.date,
                     overridden=plan.overridden,
-                    null_count=stats[f"null|{i}"],
+                    null_count=counts.null,
                     unparseable_count=bad_cells,
                     unparseable_sample=cell_samples.get(i, []),
                     missing_tokens=missing_tokens,
