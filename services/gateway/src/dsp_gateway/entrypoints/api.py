@@ -34,6 +34,7 @@ from ..domain.jobs import TERMINAL, JobResults
 from ..domain.responses import error_body, success_body
 from ..domain.sniff import check_upload_head
 from ..service_layer.uploads import wait_for_ingest_verdict
+from .errors import ApiError
 
 __all__ = ["add_routes"]
 
@@ -46,13 +47,6 @@ DASHBOARD_HEADERS = {
     "Referrer-Policy": "no-referrer",
     "Cache-Control": "private, max-age=300",
 }
-
-
-class ApiError(Exception):
-    def __init__(self, status: int, code: str, message: str, *, field: str | None = None,
-                 details: dict[str, Any] | None = None) -> None:
-        super().__init__(message)
-        self.status, self.code, self.message, self.field, self.details = status, code, message, field, details
 
 
 def _rid(request: Request | WebSocket) -> str:
@@ -201,7 +195,7 @@ def add_routes(app: FastAPI) -> None:
     async def api_error(request: Request, exc: ApiError) -> JSONResponse:
         body = error_body([{"code": exc.code, "message": exc.message, "field": exc.field, "details": exc.details}],
                           request_id=_rid(request))
-        return JSONResponse(body, status_code=exc.status)
+        return JSONResponse(body, status_code=exc.status, headers=exc.headers)
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
