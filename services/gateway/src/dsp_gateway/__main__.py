@@ -1,7 +1,13 @@
+"""``python -m dsp_gateway serve|migrate|asyncapi`` (mesh_kit's), and ``create-user``."""
+
 import sys
 
 from mesh_kit.cli import run_service_cli
 
 from .bootstrap import service_spec
 
+if len(sys.argv) > 1 and sys.argv[1] == "create-user":
+    from .entrypoints.cli import create_user_command
+
+    sys.exit(create_user_command(sys.argv[2:]))
 sys.exit(run_service_cli(service_spec))
