@@ -81,6 +81,9 @@ def key_ring(options: GatewaySettings, environment: str) -> KeyRing:
 async def _bootstrap_admin(runtime: Runtime, options: GatewaySettings) -> None:
     if not (options.bootstrap_admin_email and options.bootstrap_admin_password):
         return
+    if (runtime.settings.environment == "production"
+            and options.bootstrap_admin_password.strip().lower() in _PLACEHOLDER_SECRETS | {"admin", "admin123"}):
+        raise RuntimeError("gateway: DSP_BOOTSTRAP_ADMIN_PASSWORD is a placeholder, refused in production")
     async with runtime.pool.connection() as conn, conn.transaction():
         user, created = await ensure_user(PostgresIdentityRepository(conn), email=options.bootstrap_admin_email,
                                           password=options.bootstrap_admin_password, role="admin",
