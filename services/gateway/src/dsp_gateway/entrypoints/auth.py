@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from typing import Annotated, Any, TypeVar
 
 from fastapi import APIRouter, Depends, FastAPI, Query, Request
@@ -77,12 +78,18 @@ def _api_error(exc: identity.IdentityFailure) -> ApiError:
     return ApiError(status, exc.code, exc.message, field=exc.field)
 
 
+@asynccontextmanager
+async def _session(request: Request) -> AsyncIterator[IdentityRepository]:
+    async with _runtime(request).pool.connection() as conn, conn.transaction():
+        yield PostgresIdentityRepository(conn)
+
+
 async def _run(request: Request, use_case: Callable[[IdentityRepository], Awaitable[T]]) -> T:
     """Run a use case in one transaction; its failure becomes the HTTP answer (after committing, if it says so)."""
     failure: identity.IdentityFailure | None = None
-    async with _runtime(request).pool.connection() as conn, conn.transaction():
+    async with _session(request) as repo:
         try:
-            return await use_case(PostgresIdentityRepository(conn))
+            return await use_case(repo)
         except identity.IdentityFailure as exc:
             if not exc.keep_changes:
                 raise _api_error(exc) from None
@@ -169,8 +176,9 @@ def add_identity_routes(app: FastAPI) -> None:
                                     f"Too many failed logins; try again in {blocked.seconds} seconds.",
                                     {"Retry-After": str(blocked.seconds)})
         try:
-            pair = await _run(request, lambda repo: _login(repo, runtime, email, form.password))
-        except _LoginFailed as failed:
+            pair = await identity.login(lambda: _session(request), runtime.extras["identity"], email=email,
+                                        password=form.password)
+        except identity.InvalidCredentials as failed:
             if failed.user is not None:
                 _remember(request, user=failed.user)
             for key in keys:
@@ -279,15 +287,3 @@ def add_identity_routes(app: FastAPI) -> None:
 
     app.include_router(router)
 
-
-class _LoginFailed(ApiError):
-    def __init__(self, user: UserRecord | None) -> None:
-        super().__init__(401, "invalid_grant", "Wrong e-mail address or password.")
-        self.user = user
-
-
-async def _login(repo: IdentityRepository, runtime: Runtime, email: str, password: str) -> identity.TokenPair:
-    try:
-        return await identity.login(repo, runtime.extras["identity"], email=email, password=password)
-    except identity.InvalidCredentials as exc:
-        raise _LoginFailed(exc.user) from None
