@@ -328,9 +328,12 @@ async def test_users_are_managed_by_admins_within_their_own_organization(gateway
     changed = await client.patch(f"/api/v1/users/{ana['id']}", headers=admin, json={"role": "viewer"})
     assert changed.status_code == 200 and changed.json()["data"]["role"] == "viewer"
     assert (await client.get("/api/v1/me", headers=analyst)).json()["data"]["role"] == "viewer"  # at once
+    ana_key = await api_key(client, analyst)
+    assert (await client.get("/api/v1/me", headers=ana_key)).status_code == 200
     disabled = await client.patch(f"/api/v1/users/{ana['id']}", headers=admin, json={"disabled": True})
     assert disabled.status_code == 200
     _is_401(await client.get("/api/v1/me", headers=analyst))
+    _is_401(await client.get("/api/v1/me", headers=ana_key))  # a disabled user's keys fail too
     assert (await client.post("/api/v1/auth/token",
                               data={"username": email, "password": "ana-password"})).status_code == 401
     assert (await client.patch(f"/api/v1/users/{gateway.me['user_id']}", headers=admin,
