@@ -127,6 +127,7 @@ def test_passwords_are_argon2_and_checked() -> None:
     assert stored.startswith("$argon2id$")
     assert verify_password(stored, "correct horse") and not verify_password(stored, "wrong horse")
     assert not verify_password(None, "correct horse") and not verify_password("garbage", "x")
+    assert not verify_password("", "correct horse")
     assert password_problem("short") and password_problem("long enough") is None
 
 

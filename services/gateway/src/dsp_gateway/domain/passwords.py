@@ -29,7 +29,7 @@ def _dummy_hash() -> str:
 def verify_password(stored_hash: str | None, password: str) -> bool:
     """Whether ``password`` matches; with no stored hash (an unknown user) it spends the same time and says no."""
     try:
-        return _hasher.verify(stored_hash or _dummy_hash(), password) and stored_hash is not None
+        return _hasher.verify(stored_hash or _dummy_hash(), password) and bool(stored_hash)
     except (VerifyMismatchError, VerificationError, InvalidHashError):
         return False
 

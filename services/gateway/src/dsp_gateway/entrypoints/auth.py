@@ -166,7 +166,7 @@ def add_identity_routes(app: FastAPI) -> None:
         runtime = _runtime(request)
         limiter: RedisLimiter = runtime.extras["limiter"]
         limit = runtime.extras["gateway_settings"].login_limit
-        email = normalize_email(form.username)
+        email = normalize_email(form.username)[:320]
         _remember(request, subject=email[:254])
         keys = (f"login:user:{email}", f"login:ip:{client_ip(request)}")
         for key in keys:
