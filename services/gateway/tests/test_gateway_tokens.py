@@ -140,3 +140,19 @@ def test_production_refuses_a_missing_or_placeholder_jwt_key() -> None:
     assert ring.active.secret == "s" * 40
     dev = key_ring(GatewaySettings(jwt_secret=None, jwt_keys=[]), "development")
     assert dev.active_kid.startswith("dev-") and len(dev.active.secret) >= 32
+
+
+def test_serve_is_refused_in_production_without_a_jwt_key(monkeypatch: pytest.MonkeyPatch) -> None:
+    from dsp_gateway.bootstrap import check_identity_settings
+
+    monkeypatch.setenv("DSP_ENVIRONMENT", "production")
+    monkeypatch.setenv("DSP_AMQP_URL", "amqp://user:long-password@127.0.0.1:5672/")
+    monkeypatch.delenv("DSP_JWT_SECRET", raising=False)
+    monkeypatch.delenv("DSP_JWT_KEYS", raising=False)
+    assert "missing, refused in production" in (check_identity_settings() or "")
+    monkeypatch.setenv("DSP_JWT_SECRET", "k" * 40)
+    monkeypatch.setenv("DSP_BOOTSTRAP_ADMIN_EMAIL", "root@example.com")
+    monkeypatch.setenv("DSP_BOOTSTRAP_ADMIN_PASSWORD", "changeme")
+    assert "placeholder" in (check_identity_settings() or "")
+    monkeypatch.setenv("DSP_BOOTSTRAP_ADMIN_PASSWORD", "a-real-long-password")
+    assert check_identity_settings() is None

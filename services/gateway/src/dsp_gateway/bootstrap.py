@@ -27,6 +27,8 @@ log = logging.getLogger(__name__)
 
 _PLACEHOLDER_SECRETS = {"", "changeme", "change-me", "secret", "password", "dev", "development", "jwt-secret"}
 
+_BAD_ADMIN_PASSWORDS = _PLACEHOLDER_SECRETS | {"admin", "admin123", "administrator"}
+
 
 class JwtKey(BaseModel):
     kid: str = Field(min_length=1, max_length=64)
@@ -78,11 +80,30 @@ def key_ring(options: GatewaySettings, environment: str) -> KeyRing:
     return KeyRing.build(keys, active_kid=options.jwt_active_kid, revoked=options.jwt_revoked_kids)
 
 
+def check_identity_settings() -> str | None:
+    """Why the gateway's identity settings would stop it at start (None: they are fine); for `serve`."""
+    from mesh_kit.settings import MeshSettings
+
+    try:
+        environment = MeshSettings().environment
+    except ValueError:
+        return None  # mesh_kit's cli reports those
+    try:
+        options = GatewaySettings()
+        key_ring(options, environment)
+    except ValueError as exc:  # pydantic's ValidationError is one
+        return f"invalid identity settings: {exc}"
+    password = (options.bootstrap_admin_password or "").strip().lower()
+    if environment == "production" and options.bootstrap_admin_email and password in _BAD_ADMIN_PASSWORDS:
+        return "DSP_BOOTSTRAP_ADMIN_PASSWORD is a placeholder, refused in production"
+    return None
+
+
 async def _bootstrap_admin(runtime: Runtime, options: GatewaySettings) -> None:
     if not (options.bootstrap_admin_email and options.bootstrap_admin_password):
         return
     if (runtime.settings.environment == "production"
-            and options.bootstrap_admin_password.strip().lower() in _PLACEHOLDER_SECRETS | {"admin", "admin123"}):
+            and options.bootstrap_admin_password.strip().lower() in _BAD_ADMIN_PASSWORDS):
         raise RuntimeError("gateway: DSP_BOOTSTRAP_ADMIN_PASSWORD is a placeholder, refused in production")
     async with runtime.pool.connection() as conn, conn.transaction():
         user, created = await ensure_user(PostgresIdentityRepository(conn), email=options.bootstrap_admin_email,
