@@ -51,6 +51,10 @@ async def runtime(gateway_database: str, tmp_path: Path) -> AsyncIterator[Any]:
         await pool.close()
 
 
+def _model_of(job_id: uuid.UUID) -> uuid.UUID:
+    return uuid.uuid5(job_id, "model")
+
+
 async def _dataset(runtime: Any, *, age_days: float = 0) -> tuple[uuid.UUID, uuid.UUID]:
     dataset_id, job_id = uuid.uuid4(), uuid.uuid4()
     raw = runtime.store.put_bytes(f"datasets/{dataset_id}/raw", b"a,b\n1,2\n", media_type="text/csv")
@@ -59,6 +63,8 @@ async def _dataset(runtime: Any, *, age_days: float = 0) -> tuple[uuid.UUID, uui
         await repository.insert_dataset(conn, dataset_id=dataset_id, display_name="d.csv", size_bytes=8,
                                         raw=raw.model_dump(), upload_job_id=job_id)
         await repository.insert_job(conn, job_id=job_id, kind="upload", dataset_id=dataset_id, options={})
+        await conn.execute("UPDATE jobs SET results = %s WHERE job_id = %s",
+                           (json.dumps({"model_id": str(_model_of(job_id))}), job_id))
         await repository.record_event(conn, event_id=uuid.uuid4(), job_id=job_id, routing_key="dataset.ingested.v1",
                                       producer="ingest", payload={"dataset_id": str(dataset_id)},
                                       occurred_at=datetime.now(UTC))
@@ -90,6 +96,10 @@ async def test_a_deletion_removes_the_rows_at_once_and_keeps_only_the_hash_once_
                                              " AND strpos(body, %s) > 0", (str(dataset_id),))).fetchone()) or ("",)
     envelope = json.loads(body)
     assert envelope["job_id"] == str(started.record.deletion_id) and envelope["payload"]["job_ids"] == [str(job_id)]
+    async with runtime.pool.connection() as conn:  # predict answers 404 before ml has erased the model
+        repo = PostgresGatewayRepository(conn)
+        assert await repo.model_being_deleted(_model_of(job_id))
+        assert not await repo.model_being_deleted(uuid.uuid4())
     again = await delete_dataset(runtime, dataset_id, reason="requested")  # type: ignore[arg-type]
     assert again is not None and not again.created and again.record.deletion_id == started.record.deletion_id
 
@@ -114,6 +124,8 @@ async def test_a_deletion_removes_the_rows_at_once_and_keeps_only_the_hash_once_
     assert done is not None and done.status == "completed" and done.dataset_id is None
     assert done.acks["ml"] == {"rows_deleted": 1, "artifacts_deleted": 2}
     assert await _naming(runtime, str(dataset_id)) == {}
+    async with runtime.pool.connection() as conn:
+        assert not await PostgresGatewayRepository(conn).model_being_deleted(_model_of(job_id))
 
 
 async def test_the_retention_sweep_deletes_only_datasets_past_the_period(runtime: Any) -> None:

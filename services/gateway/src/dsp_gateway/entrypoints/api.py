@@ -455,7 +455,9 @@ def add_routes(app: FastAPI) -> None:
     async def predict(request: Request, model_id: str) -> Response:
         """Predict with a registered model on JSON rows or a CSV file; the ml service applies the ETL pipeline."""
         runtime = _runtime(request)
-        _uuid(model_id, "model_id")
+        async with runtime.pool.connection() as conn:
+            if await PostgresGatewayRepository(conn).model_being_deleted(_uuid(model_id, "model_id")):
+                raise ApiError(404, "not_found", f"No model has the id {model_id}.", field="model_id")
         url = f"{runtime.extras['ml_url']}/internal/v1/models/{model_id}/predict"
         params = dict(request.query_params)
         try:
