@@ -28,6 +28,8 @@ __all__ = [
     "S3ArtifactStore",
     "artifact_key",
     "check_key",
+    "check_prefix",
+    "owner_prefix",
     "open_store",
     "sha256_of",
 ]
@@ -69,6 +71,19 @@ def check_key(key: str) -> None:
         raise ValueError(f"invalid artifact key {key!r}")
 
 
+def check_prefix(prefix: str) -> None:
+    """Refuse a prefix that is not ``<kind>/<id>/`` or deeper: a delete must never reach the whole store."""
+    check_key(prefix.rstrip("/") or "-")
+    parts = prefix.split("/")
+    if not prefix.endswith("/") or len(parts) < 3 or not all(parts[:-1]):
+        raise ValueError(f"invalid artifact prefix {prefix!r}: it must be <kind>/<id>/...")
+
+
+def owner_prefix(kind: str, owner_id: uuid.UUID) -> str:
+    """The prefix of every artifact of one owner, such as ``jobs/<uuid>/``."""
+    return artifact_key(kind, owner_id, "x").removesuffix("x")
+
+
 class ArtifactStore(abc.ABC):
     """Where raw uploads, Parquet, profiles, models and dashboards live."""
 
@@ -87,6 +102,10 @@ class ArtifactStore(abc.ABC):
     @abc.abstractmethod
     def exists(self, key: str) -> bool:
         """Whether an object is stored under key."""
+
+    @abc.abstractmethod
+    def delete_prefix(self, prefix: str) -> int:
+        """Remove every artifact whose key starts with ``prefix`` (``<kind>/<id>/``); returns how many."""
 
     def put_bytes(self, key: str, data: bytes, *, media_type: str) -> ArtifactRef:
         with tempfile.TemporaryDirectory(prefix="dsp-put-") as tmp:
@@ -150,6 +169,9 @@ class AsyncArtifactStore:
     async def exists(self, key: str) -> bool:
         return await asyncio.to_thread(self.sync.exists, key)
 
+    async def delete_prefix(self, prefix: str) -> int:
+        return await asyncio.to_thread(self.sync.delete_prefix, prefix)
+
 
 class LocalArtifactStore(ArtifactStore):
     """Artifacts as files under one root directory; writes are atomic renames."""
@@ -205,6 +227,15 @@ class LocalArtifactStore(ArtifactStore):
     def exists(self, key: str) -> bool:
         return self._path(key).exists()
 
+    def delete_prefix(self, prefix: str) -> int:
+        check_prefix(prefix)
+        directory = self._path(prefix.rstrip("/"))
+        if not directory.is_dir():
+            return 0
+        count = sum(1 for p in directory.rglob("*") if p.is_file() and not p.name.startswith(".incoming-"))
+        shutil.rmtree(directory, ignore_errors=True)
+        return count
+
 
 class S3ArtifactStore(ArtifactStore):
     """Artifacts in an S3-compatible bucket (AWS S3, MinIO, Ceph)."""
@@ -254,6 +285,19 @@ class S3ArtifactStore(ArtifactStore):
         except ClientError:
             return False
         return True
+
+    def delete_prefix(self, prefix: str) -> int:
+        check_prefix(prefix)
+        full = f"{self.prefix}/{prefix}" if self.prefix else prefix
+        count = 0
+        paginator = self.client.get_paginator("list_objects_v2")
+        for page in paginator.paginate(Bucket=self.bucket, Prefix=full):
+            keys = [{"Key": obj["Key"]} for obj in page.get("Contents", [])]
+            for start in range(0, len(keys), 1000):  # the API's batch limit
+                batch = keys[start:start + 1000]
+                self.client.delete_objects(Bucket=self.bucket, Delete={"Objects": batch, "Quiet": True})
+                count += len(batch)
+        return count
 
 
 def open_store(url: str, *, s3_endpoint_url: str | None = None) -> ArtifactStore:

@@ -37,6 +37,7 @@ from shared_contracts import Envelope, EventPayload, UnknownEventError, parse_en
 from shared_contracts.errors import StageError
 from shared_contracts.events import JobProgress, Stage, StageFailed
 
+from . import deletion
 from .artifacts import AsyncArtifactStore
 from .logs import bind_job, unbind_job
 from .metrics import DEAD_LETTERS, MESSAGE_DURATION, MESSAGES_CONSUMED
@@ -67,6 +68,8 @@ class Outcome(StrEnum):
     FAILED = "failed"
     RETRIED = "retried"
     DEAD_LETTERED = "dead_lettered"
+    DISCARDED = "discarded"
+    """The event names a dataset erased in this service: recorded as handled, nothing done."""
 
 
 @dataclass(frozen=True)
@@ -101,6 +104,15 @@ class PostgresUnitOfWork(UnitOfWork[Any]):
         envelope = Envelope.wrap(payload, job_id=self.job_id, producer=self.producer, trace=current_trace_context())
         await add_to_outbox(self.conn, envelope)
         return envelope
+
+    async def is_deleted(self, dataset_id: uuid.UUID) -> bool:
+        return await deletion.is_deleted(self.conn, dataset_id)
+
+    async def tombstone(self, dataset_id: uuid.UUID) -> bool:
+        return await deletion.tombstone(self.conn, dataset_id)
+
+    async def purge_outbox(self, dataset_id: uuid.UUID) -> int:
+        return await deletion.purge_outbox(self.conn, dataset_id)
 
 
 DeliveryHandler = Callable[[Envelope[Any], StageDeps[Any]], Awaitable[None]]
@@ -140,6 +152,16 @@ class StageRunner:
                                    (self.consumer_name, event_id))
             ).fetchone()
         return row is not None
+
+    async def _tombstoned(self, dataset_id: uuid.UUID) -> bool:
+        async with self.pool.connection() as conn:
+            return await deletion.is_deleted(conn, dataset_id, lock=False)
+
+    async def _discard(self, envelope: Envelope[Any]) -> None:
+        async with self.pool.connection() as conn:
+            await conn.execute("INSERT INTO inbox (consumer, event_id, routing_key) VALUES (%s, %s, %s)"
+                               " ON CONFLICT DO NOTHING",
+                               (self.consumer_name, envelope.event_id, envelope.routing_key))
 
     @asynccontextmanager
     async def _unit_of_work(self, envelope: Envelope[Any]) -> AsyncIterator[PostgresUnitOfWork]:
@@ -200,6 +222,13 @@ class StageRunner:
             log.error("dropping a failure with no job id: %s", reason)
             return
         dataset_id = getattr(envelope.payload, "dataset_id", None) if envelope else None
+        if isinstance(dataset_id, uuid.UUID) and await self._tombstoned(dataset_id):
+            # the dataset was erased here meanwhile: a failure would only carry its id back into the outbox
+            if event_id is not None:
+                async with self.pool.connection() as conn:
+                    await conn.execute("INSERT INTO inbox (consumer, event_id, routing_key) VALUES (%s, %s, %s)"
+                                       " ON CONFLICT DO NOTHING", (self.consumer_name, event_id, routing_key))
+            return
         failed = StageFailed(stage=cast(Stage, self.service), code=code, reason=reason, failed_event_id=event_id,
                              failed_routing_key=routing_key, attempts=attempts, dataset_id=dataset_id)
         async with self.pool.connection() as conn, conn.transaction():
@@ -276,6 +305,11 @@ class StageRunner:
         if await self._seen(envelope.event_id):
             log.info("duplicate delivery ignored", extra={"fields": {"event_id": str(envelope.event_id)}})
             return Outcome.DUPLICATE
+        erased = deletion.dataset_named_by(envelope.payload)
+        if erased is not None and await self._tombstoned(erased):
+            log.info("event of an erased dataset discarded", extra={"fields": {"event_id": str(envelope.event_id)}})
+            await self._discard(envelope)
+            return Outcome.DISCARDED
 
         attempts = delivery.retry_count + delivery.delivery_count + 1
         if delivery.delivery_count >= self.topology.delivery_limit - 1:

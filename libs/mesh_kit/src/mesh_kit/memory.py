@@ -35,7 +35,15 @@ from shared_contracts import ArtifactRef, Envelope, EventPayload
 from shared_contracts.errors import StageError
 from shared_contracts.events import Stage, StageFailed
 
-from .artifacts import ArtifactIntegrityError, ArtifactNotFound, ArtifactStore, AsyncArtifactStore, check_key
+from .artifacts import (
+    ArtifactIntegrityError,
+    ArtifactNotFound,
+    ArtifactStore,
+    AsyncArtifactStore,
+    check_key,
+    check_prefix,
+)
+from .deletion import dataset_named_by, dataset_sha256
 from .ports import AlreadyHandled, Notify, ServiceSpec, StageDeps, UnitOfWork, no_notify
 
 __all__ = ["InMemoryArtifactStore", "InMemoryMesh", "InMemoryUnitOfWork", "ProgressListener"]
@@ -73,6 +81,13 @@ class InMemoryArtifactStore(ArtifactStore):
     def exists(self, key: str) -> bool:
         return key in self.objects
 
+    def delete_prefix(self, prefix: str) -> int:
+        check_prefix(prefix)
+        keys = [key for key in self.objects if key.startswith(prefix)]
+        for key in keys:
+            del self.objects[key]
+        return len(keys)
+
 
 @dataclass
 class InMemoryUnitOfWork(UnitOfWork[Any]):
@@ -82,11 +97,26 @@ class InMemoryUnitOfWork(UnitOfWork[Any]):
     job_id: uuid.UUID
     producer: str
     emitted: list[Envelope[Any]] = field(default_factory=list)
+    tombstones: set[str] = field(default_factory=set)
+    """The hashes of the datasets erased in this service (shared by its units of work)."""
 
     async def emit(self, payload: EventPayload) -> Envelope[Any]:
         envelope = Envelope.wrap(payload, job_id=self.job_id, producer=self.producer)
         self.emitted.append(envelope)
         return envelope
+
+    async def is_deleted(self, dataset_id: uuid.UUID) -> bool:
+        return dataset_sha256(dataset_id) in self.tombstones
+
+    async def tombstone(self, dataset_id: uuid.UUID) -> bool:
+        digest = dataset_sha256(dataset_id)
+        new = digest not in self.tombstones
+        self.tombstones.add(digest)
+        return new
+
+    async def purge_outbox(self, dataset_id: uuid.UUID) -> int:
+        """Nothing waits here: events are queued on the mesh when their unit of work ends."""
+        return 0
 
 
 class InMemoryMesh:
@@ -116,6 +146,7 @@ class InMemoryMesh:
         self.delivered: list[Envelope[Any]] = []
         self._queue: deque[Envelope[Any]] = deque()
         self._inbox: set[tuple[str, uuid.UUID]] = set()
+        self.tombstones: dict[str, set[str]] = {spec.name: set() for spec in self.services}
         self._on_event = on_event
         self._on_progress = on_progress
         self._notify = notify
@@ -147,6 +178,10 @@ class InMemoryMesh:
     async def _deliver(self, spec: ServiceSpec, handler: Any, envelope: Envelope[Any]) -> None:
         if (spec.name, envelope.event_id) in self._inbox:
             return
+        erased = dataset_named_by(envelope.payload)
+        if erased is not None and dataset_sha256(erased) in self.tombstones[spec.name]:
+            self._inbox.add((spec.name, envelope.event_id))  # discarded, as the runner does
+            return
         deps: StageDeps[Any] = StageDeps(
             job_id=envelope.job_id, event_id=envelope.event_id, producer=envelope.producer,
             occurred_at=envelope.occurred_at, store=self.store,
@@ -159,6 +194,8 @@ class InMemoryMesh:
             return
         except StageError as exc:
             self._inbox.add((spec.name, envelope.event_id))
+            if erased is not None and dataset_sha256(erased) in self.tombstones[spec.name]:
+                return
             if exc.failure_event is not None:
                 self._queue.append(Envelope.wrap(exc.failure_event, job_id=envelope.job_id, producer=spec.name))
             failed = StageFailed(stage=cast(Stage, spec.name), code=exc.code, reason=exc.message,
@@ -170,9 +207,19 @@ class InMemoryMesh:
     async def _unit_of_work(self, spec: ServiceSpec, envelope: Envelope[Any]) -> AsyncIterator[InMemoryUnitOfWork]:
         if (spec.name, envelope.event_id) in self._inbox:
             raise AlreadyHandled(str(envelope.event_id))
-        uow = InMemoryUnitOfWork(repo=self.repositories[spec.name], job_id=envelope.job_id, producer=spec.name)
+        uow = InMemoryUnitOfWork(repo=self.repositories[spec.name], job_id=envelope.job_id, producer=spec.name,
+                                 tombstones=self.tombstones[spec.name])
         yield uow
         self._inbox.add((spec.name, envelope.event_id))
+        self._queue.extend(uow.emitted)
+
+    @asynccontextmanager
+    async def unit_of_work(self, service: str, *, job_id: uuid.UUID) -> AsyncIterator[InMemoryUnitOfWork]:
+        """A unit of work of ``service`` outside any delivery, as an HTTP route opens one; its events are
+        queued when the block ends."""
+        uow = InMemoryUnitOfWork(repo=self.repositories[service], job_id=job_id, producer=service,
+                                 tombstones=self.tombstones[service])
+        yield uow
         self._queue.extend(uow.emitted)
 
     def _progress_of(self, stage: str) -> Callable[[float, str], None]:

@@ -65,6 +65,19 @@ class UnitOfWork(abc.ABC, Generic[R]):
     async def emit(self, payload: EventPayload) -> Envelope[Any]:
         """Queue an event of this job for publication after commit."""
 
+    @abc.abstractmethod
+    async def is_deleted(self, dataset_id: uuid.UUID) -> bool:
+        """Whether the dataset was erased here. Waits for a deletion of it that is under way, so a use case
+        that checks this before recording its results cannot bring a deleted dataset back."""
+
+    @abc.abstractmethod
+    async def tombstone(self, dataset_id: uuid.UUID) -> bool:
+        """Remember (by its hash only) that the dataset is erased; True the first time."""
+
+    @abc.abstractmethod
+    async def purge_outbox(self, dataset_id: uuid.UUID) -> int:
+        """Delete the outbox rows whose event names the dataset; returns how many."""
+
 
 Notify = Callable[[uuid.UUID, dict[str, Any]], Awaitable[None]]
 """Tell the listeners of a job (the WebSocket) something; only the gateway uses it."""

@@ -8,6 +8,7 @@ retyping a field, or adding a required one, needs a new version.
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -24,11 +25,14 @@ __all__ = [
     "DashboardReady",
     "DashboardRequested",
     "DatasetIngested",
+    "DatasetDeleted",
     "DatasetProfiled",
+    "DatasetPurged",
     "DatasetRejected",
     "DatasetTransformed",
     "DatasetUploaded",
     "IngestOptions",
+    "DeletionReason",
     "JobProgress",
     "StageFailed",
     "Stage",
@@ -37,6 +41,7 @@ __all__ = [
 Stage = Literal["gateway", "ingest", "profile", "etl", "ml", "dashboard"]
 BadRowPolicy = Literal["reject", "skip"]
 BadValuePolicy = Literal["keep", "null"]
+DeletionReason = Literal["requested", "retention"]
 
 
 class IngestOptions(BaseModel):
@@ -262,3 +267,37 @@ class JobProgress(EventPayload):
     stage: Stage
     fraction: float = Field(ge=0, le=1)
     message: str = ""
+
+
+@event
+class DatasetDeleted(_DatasetEvent):
+    """A dataset is to be erased everywhere: every service deletes its rows and artifacts, then acknowledges.
+
+    The envelope's ``job_id`` is the deletion's id. After it, events naming the dataset are discarded.
+    """
+
+    event_type = "dataset.deleted"
+    event_version = 1
+
+    reason: DeletionReason = Field(description="Asked by a user, or the retention period ran out")
+    requested_at: datetime
+    job_ids: list[uuid.UUID] = Field(
+        default_factory=list,
+        description="The dataset's jobs the gateway knows, so that artifacts under jobs/<id>/ go as well")
+
+
+@event
+class DatasetPurged(EventPayload):
+    """One service erased a dataset: its acknowledgement of ``dataset.deleted``.
+
+    It names the dataset only by its SHA-256, so that no outbox keeps the id after the deletion.
+    """
+
+    event_type = "dataset.purged"
+    event_version = 1
+
+    deletion_id: uuid.UUID = Field(description="The job_id of the dataset.deleted event it answers")
+    dataset_sha256: str = Field(description="SHA-256 (hex) of the dataset id as text")
+    service: Stage
+    rows_deleted: int = Field(ge=0, description="Rows removed from the service's own tables (outbox included)")
+    artifacts_deleted: int = Field(ge=0, description="Objects removed from the artifact store")

@@ -13,7 +13,7 @@ Examples
 >>> SERVICES["etl"].port
 8003
 >>> SERVICES["etl"].routing_keys
-('dataset.profiled.v1',)
+('dataset.profiled.v1', 'dataset.deleted.v1')
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from . import events as ev
 from .envelope import EVENT_REGISTRY, EventPayload
 
-__all__ = ["ALL_EVENTS", "SERVICES", "ServiceManifest", "service"]
+__all__ = ["ALL_EVENTS", "SERVICES", "ServiceManifest", "purging_services", "service"]
 
 ALL_EVENTS: tuple[type[EventPayload], ...] = tuple(EVENT_REGISTRY.values())
 """Every registered event, in the order ``shared_contracts.events`` declares them."""
@@ -69,48 +69,55 @@ _MESH = (
         port=8000,
         description="REST API and WebSocket progress stream; keeps a read model of datasets and jobs.",
         subscribes=ALL_EVENTS,
-        publishes=(ev.DatasetUploaded, ev.AnalysisRequested, ev.DashboardRequested, ev.StageFailed),
+        publishes=(ev.DatasetUploaded, ev.AnalysisRequested, ev.DashboardRequested, ev.StageFailed,
+                   ev.DatasetDeleted),
         catch_all=True,
     ),
     ServiceManifest(
         name="ingest",
         port=8001,
         description="Reads uploaded CSVs of any dialect, infers semantic types, validates and writes Parquet.",
-        subscribes=(ev.DatasetUploaded,),
-        publishes=(ev.DatasetIngested, ev.DatasetRejected, ev.StageFailed, ev.JobProgress),
+        subscribes=(ev.DatasetUploaded, ev.DatasetDeleted),
+        publishes=(ev.DatasetIngested, ev.DatasetRejected, ev.StageFailed, ev.JobProgress, ev.DatasetPurged),
     ),
     ServiceManifest(
         name="profile",
         port=8002,
         description="Computes exact per-column statistics, correlations, missingness, alerts and a quality score.",
-        subscribes=(ev.DatasetIngested, ev.AnalysisRequested),
-        publishes=(ev.DatasetProfiled, ev.StageFailed, ev.JobProgress),
+        subscribes=(ev.DatasetIngested, ev.AnalysisRequested, ev.DatasetDeleted),
+        publishes=(ev.DatasetProfiled, ev.StageFailed, ev.JobProgress, ev.DatasetPurged),
     ),
     ServiceManifest(
         name="etl",
         port=8003,
         description="Cleans and engineers features with an explained, replayable pipeline.",
-        subscribes=(ev.DatasetProfiled,),
-        publishes=(ev.DatasetTransformed, ev.StageFailed, ev.JobProgress),
+        subscribes=(ev.DatasetProfiled, ev.DatasetDeleted),
+        publishes=(ev.DatasetTransformed, ev.StageFailed, ev.JobProgress, ev.DatasetPurged),
     ),
     ServiceManifest(
         name="ml",
         port=8004,
         description="Statistics, patterns, forecasts, AutoML with SHAP explanations, and plain-language insights.",
-        subscribes=(ev.DatasetTransformed,),
-        publishes=(ev.AnalysisCompleted, ev.StageFailed, ev.JobProgress),
+        subscribes=(ev.DatasetTransformed, ev.DatasetDeleted),
+        publishes=(ev.AnalysisCompleted, ev.StageFailed, ev.JobProgress, ev.DatasetPurged),
     ),
     ServiceManifest(
         name="dashboard",
         port=8005,
         description="Builds self-contained, interactive, offline HTML dashboards and PDF reports.",
-        subscribes=(ev.AnalysisCompleted, ev.DashboardRequested),
-        publishes=(ev.DashboardReady, ev.StageFailed, ev.JobProgress),
+        subscribes=(ev.AnalysisCompleted, ev.DashboardRequested, ev.DatasetDeleted),
+        publishes=(ev.DashboardReady, ev.StageFailed, ev.JobProgress, ev.DatasetPurged),
     ),
 )
 
 SERVICES: dict[str, ServiceManifest] = {manifest.name: manifest for manifest in _MESH}
 """Every service of the mesh by name, gateway first, then in the order a job flows through them."""
+
+
+def purging_services() -> tuple[str, ...]:
+    """The services that erase a deleted dataset and acknowledge it with ``dataset.purged`` (not the
+    gateway, which emits the deletion and erases its own rows when it does)."""
+    return tuple(m.name for m in _MESH if ev.DatasetDeleted in m.subscribes and not m.catch_all)
 
 
 def service(name: str) -> ServiceManifest:

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from mesh_kit.ports import ServiceSpec, Subscription
-from shared_contracts.events import AnalysisCompleted, DashboardRequested
+from shared_contracts.events import AnalysisCompleted, DashboardRequested, DatasetDeleted
 from shared_contracts.manifest import SERVICES
 
 from .adapters.repository import InMemoryDashboards, PostgresDashboards
 from .service_layer.handlers import (
     when_analysis_completed_build_dashboard,
     when_dashboard_requested_build_dashboard,
+    when_dataset_deleted,
 )
 
 
@@ -19,6 +20,7 @@ def service_spec() -> ServiceSpec:
         subscriptions=[
             Subscription(AnalysisCompleted, when_analysis_completed_build_dashboard),
             Subscription(DashboardRequested, when_dashboard_requested_build_dashboard),
+            Subscription(DatasetDeleted, when_dataset_deleted),
         ],
         repository=PostgresDashboards,
         memory_repository=InMemoryDashboards,

@@ -3,17 +3,18 @@
 from __future__ import annotations
 
 from mesh_kit.ports import ServiceSpec, Subscription
-from shared_contracts.events import DatasetProfiled
+from shared_contracts.events import DatasetDeleted, DatasetProfiled
 from shared_contracts.manifest import SERVICES
 
 from .adapters.repository import InMemoryEtlRuns, PostgresEtlRuns
-from .service_layer.handlers import when_dataset_profiled_clean
+from .service_layer.handlers import when_dataset_deleted, when_dataset_profiled_clean
 
 
 def service_spec() -> ServiceSpec:
     return ServiceSpec(
         manifest=SERVICES["etl"],
-        subscriptions=[Subscription(DatasetProfiled, when_dataset_profiled_clean)],
+        subscriptions=[Subscription(DatasetProfiled, when_dataset_profiled_clean),
+                       Subscription(DatasetDeleted, when_dataset_deleted)],
         repository=PostgresEtlRuns,
         memory_repository=InMemoryEtlRuns,
     )

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import hashlib
 import logging
 import secrets
@@ -11,15 +13,17 @@ from mesh_kit.ports import ServiceSpec, Subscription
 from mesh_kit.service import Runtime
 from pydantic import BaseModel, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
+from shared_contracts.events import DatasetDeleted, DatasetPurged
 from shared_contracts.manifest import ALL_EVENTS, SERVICES
 
+from .adapters.deletions import InMemoryGatewayRepository, PostgresGatewayRepository
 from .adapters.identity import PostgresIdentityRepository
 from .adapters.limits import RedisLimiter
 from .adapters.notifier import RedisJobNotifier
-from .adapters.repository import InMemoryReadModel, PostgresReadModel
 from .domain.tokens import KeyRing, SigningKey, TokenPolicy
 from .entrypoints.api import add_routes
 from .entrypoints.auth import add_identity_routes
+from .service_layer.deletion import retention_loop, when_dataset_deleted_noted, when_dataset_purged
 from .service_layer.handlers import when_any_event_update_read_model
 from .service_layer.identity import IdentityConfig, ensure_user
 
@@ -59,6 +63,10 @@ class GatewaySettings(BaseSettings):
     bootstrap_admin_email: str | None = None
     bootstrap_admin_password: str | None = Field(default=None, repr=False)
     bootstrap_organization: str = "default"
+    retention_days: float = 0.0
+    """DSP_RETENTION_DAYS: datasets older than this are deleted (reason "retention"); 0 keeps them forever."""
+    retention_interval_s: float = 3600.0
+    """DSP_RETENTION_INTERVAL_S: how often the retention sweep runs."""
 
 
 def key_ring(options: GatewaySettings, environment: str) -> KeyRing:
@@ -131,9 +139,17 @@ async def _start(runtime: Runtime) -> None:
     runtime.extras["upload_wait_s"] = options.upload_wait_s
     runtime.extras["ml_url"] = options.ml_url.rstrip("/")
     runtime.extras["max_time_budget_s"] = options.max_time_budget_s
+    if options.retention_days > 0:
+        runtime.extras["retention"] = asyncio.create_task(
+            retention_loop(runtime, options.retention_days, options.retention_interval_s), name="gateway-retention")
 
 
 async def _stop(runtime: Runtime) -> None:
+    retention = runtime.extras.pop("retention", None)
+    if retention is not None:
+        retention.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await retention
     await runtime.extras["notifier"].close()
     await runtime.extras["limiter"].close()
 
@@ -150,9 +166,14 @@ async def check_redis(runtime: Runtime) -> None:
 def service_spec() -> ServiceSpec:
     return ServiceSpec(
         manifest=SERVICES["gateway"],
-        subscriptions=[Subscription(event, when_any_event_update_read_model) for event in ALL_EVENTS],
-        repository=PostgresReadModel,
-        memory_repository=InMemoryReadModel,
+        subscriptions=[
+            *(Subscription(event, when_any_event_update_read_model) for event in ALL_EVENTS
+              if event not in (DatasetDeleted, DatasetPurged)),
+            Subscription(DatasetDeleted, when_dataset_deleted_noted),
+            Subscription(DatasetPurged, when_dataset_purged),
+        ],
+        repository=PostgresGatewayRepository,
+        memory_repository=InMemoryGatewayRepository,
         routes=routes,
         on_startup=_start,
         on_shutdown=_stop,

@@ -3,17 +3,18 @@
 from __future__ import annotations
 
 from mesh_kit.ports import ServiceSpec, Subscription
-from shared_contracts.events import DatasetUploaded
+from shared_contracts.events import DatasetDeleted, DatasetUploaded
 from shared_contracts.manifest import SERVICES
 
 from .adapters.repository import InMemoryIngestedDatasets, PostgresIngestedDatasets
-from .service_layer.handlers import when_dataset_uploaded_ingest
+from .service_layer.handlers import when_dataset_deleted, when_dataset_uploaded_ingest
 
 
 def service_spec() -> ServiceSpec:
     return ServiceSpec(
         manifest=SERVICES["ingest"],
-        subscriptions=[Subscription(DatasetUploaded, when_dataset_uploaded_ingest)],
+        subscriptions=[Subscription(DatasetUploaded, when_dataset_uploaded_ingest),
+                       Subscription(DatasetDeleted, when_dataset_deleted)],
         repository=PostgresIngestedDatasets,
         memory_repository=InMemoryIngestedDatasets,
     )

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from mesh_kit.ports import ServiceSpec, Subscription
-from shared_contracts.events import DatasetTransformed
+from shared_contracts.events import DatasetDeleted, DatasetTransformed
 from shared_contracts.manifest import SERVICES
 
 from .adapters.repository import InMemoryAnalyses, PostgresAnalyses
-from .service_layer.handlers import when_dataset_transformed_analyze
+from .service_layer.handlers import when_dataset_deleted, when_dataset_transformed_analyze
 
 
 def service_spec() -> ServiceSpec:
@@ -15,7 +15,8 @@ def service_spec() -> ServiceSpec:
 
     return ServiceSpec(
         manifest=SERVICES["ml"],
-        subscriptions=[Subscription(DatasetTransformed, when_dataset_transformed_analyze)],
+        subscriptions=[Subscription(DatasetTransformed, when_dataset_transformed_analyze),
+                       Subscription(DatasetDeleted, when_dataset_deleted)],
         routes=add_routes,
         repository=PostgresAnalyses,
         memory_repository=InMemoryAnalyses,

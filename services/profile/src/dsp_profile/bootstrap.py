@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 from mesh_kit.ports import ServiceSpec, Subscription
-from shared_contracts.events import AnalysisRequested, DatasetIngested
+from shared_contracts.events import AnalysisRequested, DatasetDeleted, DatasetIngested
 from shared_contracts.manifest import SERVICES
 
 from .adapters.repository import InMemoryProfiles, PostgresProfiles
-from .service_layer.handlers import when_analysis_requested_profile, when_dataset_ingested_profile
+from .service_layer.handlers import (
+    when_analysis_requested_profile,
+    when_dataset_deleted,
+    when_dataset_ingested_profile,
+)
 
 
 def service_spec() -> ServiceSpec:
@@ -16,6 +20,7 @@ def service_spec() -> ServiceSpec:
         subscriptions=[
             Subscription(DatasetIngested, when_dataset_ingested_profile),
             Subscription(AnalysisRequested, when_analysis_requested_profile),
+            Subscription(DatasetDeleted, when_dataset_deleted),
         ],
         repository=PostgresProfiles,
         memory_repository=InMemoryProfiles,

@@ -6,6 +6,8 @@ import abc
 import uuid
 from dataclasses import dataclass, field
 
+from mesh_kit.artifacts import owner_prefix
+from mesh_kit.deletion import Purged
 from psycopg import AsyncConnection
 
 __all__ = ["DashboardRecord", "Dashboards", "InMemoryDashboards", "PostgresDashboards"]
@@ -28,6 +30,10 @@ class Dashboards(abc.ABC):
     async def record(self, dashboard: DashboardRecord) -> None:
         """Record a built dashboard."""
 
+    @abc.abstractmethod
+    async def purge_dataset(self, dataset_id: uuid.UUID, job_ids: tuple[uuid.UUID, ...]) -> Purged:
+        """Delete the dataset's rows; answer their count and the artifact prefixes they pointed at."""
+
 
 class PostgresDashboards(Dashboards):
     def __init__(self, conn: AsyncConnection) -> None:
@@ -41,6 +47,12 @@ class PostgresDashboards(Dashboards):
             (d.dashboard_id, d.job_id, d.dataset_id, d.html_key, d.html_bytes, d.pdf_key),
         )
 
+    async def purge_dataset(self, dataset_id: uuid.UUID, job_ids: tuple[uuid.UUID, ...]) -> Purged:
+        cur = await self.conn.execute("DELETE FROM dashboards WHERE dataset_id = %s RETURNING dashboard_id",
+                                      (dataset_id,))
+        ids = [row[0] for row in await cur.fetchall()]
+        return Purged.of(len(ids), [owner_prefix("dashboards", d) for d in ids])
+
 
 @dataclass
 class InMemoryDashboards(Dashboards):
@@ -48,3 +60,9 @@ class InMemoryDashboards(Dashboards):
 
     async def record(self, dashboard: DashboardRecord) -> None:
         self.dashboards[dashboard.dashboard_id] = dashboard
+
+    async def purge_dataset(self, dataset_id: uuid.UUID, job_ids: tuple[uuid.UUID, ...]) -> Purged:
+        ids = [d for d, record in self.dashboards.items() if record.dataset_id == dataset_id]
+        for d in ids:
+            del self.dashboards[d]
+        return Purged.of(len(ids), [owner_prefix("dashboards", d) for d in ids])

@@ -8,19 +8,24 @@ import uuid
 from pathlib import Path
 from typing import Literal
 
-from mesh_kit.artifacts import artifact_key
+from mesh_kit.artifacts import artifact_key, owner_prefix
+from mesh_kit.deletion import purge_dataset
 from mesh_kit.ports import StageDeps
 from shared_contracts import ArtifactRef
 from shared_contracts.analysis import AnalysisResult
 from shared_contracts.etl import EtlReport
-from shared_contracts.events import AnalysisCompleted, DashboardReady, DashboardRequested
+from shared_contracts.events import AnalysisCompleted, DashboardReady, DashboardRequested, DatasetDeleted
 from shared_contracts.profile import Profile
 
 from ..adapters.pdf import render_pdf
 from ..adapters.repository import DashboardRecord, Dashboards
 from ..domain import build_dashboard, build_zip
 
-__all__ = ["when_analysis_completed_build_dashboard", "when_dashboard_requested_build_dashboard"]
+__all__ = [
+    "when_analysis_completed_build_dashboard",
+    "when_dashboard_requested_build_dashboard",
+    "when_dataset_deleted",
+]
 
 
 def dashboard_title(profile: Profile) -> str:
@@ -52,6 +57,9 @@ async def _build(deps: StageDeps[Dashboards], *, dataset_id: uuid.UUID, data_ref
         pdf_ref = await store.put_bytes(artifact_key("dashboards", dashboard_id, "report.pdf"), pdf_bytes,
                                         media_type="application/pdf")
     async with deps.unit_of_work() as uow:
+        if await uow.is_deleted(dataset_id):  # deleted while being built: take back what was written
+            await store.delete_prefix(owner_prefix("dashboards", dashboard_id))
+            return
         await uow.repo.record(DashboardRecord(
             dashboard_id=dashboard_id, job_id=deps.job_id, dataset_id=dataset_id, html_key=html_ref.key,
             html_bytes=html_ref.size_bytes, pdf_key=pdf_ref.key if pdf_ref else None,
@@ -71,3 +79,8 @@ async def when_dashboard_requested_build_dashboard(event: DashboardRequested, de
     """Re-render a dashboard on request (another theme, or with its PDF)."""
     await _build(deps, dataset_id=event.dataset_id, data_ref=event.cleaned_parquet, profile_ref=event.profile,
                  etl_ref=event.etl_report, analysis_ref=event.analysis_result, pdf=event.pdf, theme=event.theme)
+
+
+async def when_dataset_deleted(event: DatasetDeleted, deps: StageDeps[Dashboards]) -> None:
+    """Erase the dataset's dashboards and their files (dashboards/<id>/), then emit dataset.purged."""
+    await purge_dataset(event, deps, service="dashboard")

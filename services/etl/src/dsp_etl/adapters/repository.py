@@ -6,6 +6,8 @@ import abc
 import uuid
 from dataclasses import dataclass, field
 
+from mesh_kit.artifacts import owner_prefix
+from mesh_kit.deletion import Purged
 from psycopg import AsyncConnection
 
 __all__ = ["EtlRun", "EtlRuns", "InMemoryEtlRuns", "PostgresEtlRuns"]
@@ -32,6 +34,10 @@ class EtlRuns(abc.ABC):
     async def record(self, run: EtlRun) -> None:
         """Record one run (inside the unit of work that emits its event)."""
 
+    @abc.abstractmethod
+    async def purge_dataset(self, dataset_id: uuid.UUID, job_ids: tuple[uuid.UUID, ...]) -> Purged:
+        """Delete the dataset's rows; answer their count and the artifact prefixes they pointed at."""
+
 
 class PostgresEtlRuns(EtlRuns):
     def __init__(self, conn: AsyncConnection) -> None:
@@ -45,6 +51,11 @@ class PostgresEtlRuns(EtlRuns):
              run.rows_out, run.step_count),
         )
 
+    async def purge_dataset(self, dataset_id: uuid.UUID, job_ids: tuple[uuid.UUID, ...]) -> Purged:
+        cur = await self.conn.execute("DELETE FROM etl_runs WHERE dataset_id = %s RETURNING job_id", (dataset_id,))
+        jobs = [row[0] for row in await cur.fetchall()]
+        return Purged.of(len(jobs), [owner_prefix("jobs", job) for job in jobs])
+
 
 @dataclass
 class InMemoryEtlRuns(EtlRuns):
@@ -52,3 +63,8 @@ class InMemoryEtlRuns(EtlRuns):
 
     async def record(self, run: EtlRun) -> None:
         self.runs.append(run)
+
+    async def purge_dataset(self, dataset_id: uuid.UUID, job_ids: tuple[uuid.UUID, ...]) -> Purged:
+        gone = [run for run in self.runs if run.dataset_id == dataset_id]
+        self.runs = [run for run in self.runs if run.dataset_id != dataset_id]
+        return Purged.of(len(gone), [owner_prefix("jobs", run.job_id) for run in gone])

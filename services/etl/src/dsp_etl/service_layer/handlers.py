@@ -8,15 +8,16 @@ from pathlib import Path
 
 from etl_core import ConfigError, config_from_mapping, run_etl
 from mesh_kit.artifacts import artifact_key
+from mesh_kit.deletion import purge_dataset
 from mesh_kit.ports import StageDeps
 from shared_contracts.errors import StageError
 from shared_contracts.etl import EtlConfig
-from shared_contracts.events import AnalysisOptions, DatasetProfiled, DatasetTransformed
+from shared_contracts.events import AnalysisOptions, DatasetDeleted, DatasetProfiled, DatasetTransformed
 from shared_contracts.profile import Profile
 
 from ..adapters.repository import EtlRun, EtlRuns
 
-__all__ = ["when_dataset_profiled_clean"]
+__all__ = ["when_dataset_deleted", "when_dataset_profiled_clean"]
 
 PARQUET = "application/vnd.apache.parquet"
 
@@ -64,6 +65,11 @@ async def when_dataset_profiled_clean(event: DatasetProfiled, deps: StageDeps[Et
     pipeline_ref = await store.put_bytes(artifact_key("jobs", job, "pipeline.json"),
                                          result.pipeline.model_dump_json().encode(), media_type="application/json")
     async with deps.unit_of_work() as uow:
+        if await uow.is_deleted(event.dataset_id):  # deleted while being cleaned: take back what was written
+            for ref in (cleaned, cleaned_csv, split_ref, report_ref, pipeline_ref):
+                if ref is not None:
+                    await store.delete(ref.key)
+            return
         await uow.repo.record(EtlRun(
             job_id=job, dataset_id=event.dataset_id, cleaned_key=cleaned.key, report_key=report_ref.key,
             pipeline_key=pipeline_ref.key, rows_in=result.report.rows_in, rows_out=result.report.rows_out,
@@ -73,3 +79,8 @@ async def when_dataset_profiled_clean(event: DatasetProfiled, deps: StageDeps[Et
             dataset_id=event.dataset_id, cleaned_parquet=cleaned, cleaned_csv=cleaned_csv, etl_report=report_ref,
             pipeline=pipeline_ref, profile=event.profile, analysis=analysis, split=split_ref,
         ))
+
+
+async def when_dataset_deleted(event: DatasetDeleted, deps: StageDeps[EtlRuns]) -> None:
+    """Erase the dataset's runs and their outputs (jobs/<id>/), then emit dataset.purged."""
+    await purge_dataset(event, deps, service="etl")

@@ -28,11 +28,13 @@ from shared_contracts.events import (
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ..adapters import repository
+from ..adapters.deletions import PostgresGatewayRepository
 from ..adapters.notifier import SubscriptionLost
 from ..adapters.upload import UploadRejected, receive_upload
 from ..domain.jobs import TERMINAL, JobResults
 from ..domain.responses import error_body, success_body
 from ..domain.sniff import check_upload_head
+from ..service_layer import deletion
 from ..service_layer.uploads import wait_for_ingest_verdict
 from .errors import ApiError
 
@@ -304,6 +306,25 @@ def add_routes(app: FastAPI) -> None:
         body = await _store(request).read_bytes(ArtifactRef.model_validate(row["profile"]))
         return Response(body, media_type="application/json")
 
+    @router.delete("/datasets/{dataset_id}", status_code=202)
+    async def delete_dataset(request: Request, dataset_id: str) -> JSONResponse:
+        """Erase a dataset with its jobs, analyses, dashboards, models and exports, in every service. It answers
+        404 at once; follow the erasure at /deletions/{deletion_id}."""
+        started = await deletion.delete_dataset(_runtime(request), _uuid(dataset_id, "dataset_id"),
+                                                reason="requested")
+        if started is None:
+            raise ApiError(404, "not_found", f"No dataset has the id {dataset_id}.", field="dataset_id")
+        return ok(request, started.record.view(), 202)
+
+    @router.get("/deletions/{deletion_id}")
+    async def get_deletion(request: Request, deletion_id: str) -> JSONResponse:
+        """A deletion's progress: which services have erased the dataset, and when it completed."""
+        async with _runtime(request).pool.connection() as conn:
+            record = await PostgresGatewayRepository(conn).get_deletion(_uuid(deletion_id, "deletion_id"))
+        if record is None:
+            raise ApiError(404, "not_found", f"No deletion has the id {deletion_id}.", field="deletion_id")
+        return ok(request, record.view())
+
     @router.post("/analyze", status_code=202)
     async def analyze(request: Request, body: AnalyzeRequest) -> JSONResponse:
         """Start an analysis of an ingested dataset; returns the analysis id to follow."""
@@ -434,7 +455,9 @@ def add_routes(app: FastAPI) -> None:
     async def predict(request: Request, model_id: str) -> Response:
         """Predict with a registered model on JSON rows or a CSV file; the ml service applies the ETL pipeline."""
         runtime = _runtime(request)
-        _uuid(model_id, "model_id")
+        async with runtime.pool.connection() as conn:
+            if await PostgresGatewayRepository(conn).model_being_deleted(_uuid(model_id, "model_id")):
+                raise ApiError(404, "not_found", f"No model has the id {model_id}.", field="model_id")
         url = f"{runtime.extras['ml_url']}/internal/v1/models/{model_id}/predict"
         params = dict(request.query_params)
         try:

@@ -6,6 +6,8 @@ import abc
 import uuid
 from dataclasses import dataclass, field
 
+from mesh_kit.artifacts import owner_prefix
+from mesh_kit.deletion import Purged
 from psycopg import AsyncConnection
 
 __all__ = ["IngestedDataset", "IngestedDatasets", "InMemoryIngestedDatasets", "PostgresIngestedDatasets",
@@ -41,6 +43,10 @@ class IngestedDatasets(abc.ABC):
     async def record_rejected(self, dataset: RejectedDataset) -> None:
         """Record an upload that could not be accepted (a repeat keeps the first verdict)."""
 
+    @abc.abstractmethod
+    async def purge_dataset(self, dataset_id: uuid.UUID, job_ids: tuple[uuid.UUID, ...]) -> Purged:
+        """Delete the dataset's rows; answer their count and the artifact prefixes they pointed at."""
+
 
 class PostgresIngestedDatasets(IngestedDatasets):
     def __init__(self, conn: AsyncConnection) -> None:
@@ -61,6 +67,10 @@ class PostgresIngestedDatasets(IngestedDatasets):
             (dataset.dataset_id, dataset.job_id, dataset.code, dataset.message),
         )
 
+    async def purge_dataset(self, dataset_id: uuid.UUID, job_ids: tuple[uuid.UUID, ...]) -> Purged:
+        cur = await self.conn.execute("DELETE FROM ingested_datasets WHERE dataset_id = %s", (dataset_id,))
+        return Purged.of(cur.rowcount, [owner_prefix("datasets", dataset_id)])
+
 
 @dataclass
 class InMemoryIngestedDatasets(IngestedDatasets):
@@ -72,3 +82,7 @@ class InMemoryIngestedDatasets(IngestedDatasets):
 
     async def record_rejected(self, dataset: RejectedDataset) -> None:
         self.rejected.setdefault(dataset.dataset_id, dataset)
+
+    async def purge_dataset(self, dataset_id: uuid.UUID, job_ids: tuple[uuid.UUID, ...]) -> Purged:
+        rows = (self.ingested.pop(dataset_id, None) is not None) + (self.rejected.pop(dataset_id, None) is not None)
+        return Purged.of(rows, [owner_prefix("datasets", dataset_id)])

@@ -7,14 +7,21 @@ import tempfile
 from pathlib import Path
 
 from mesh_kit.artifacts import artifact_key
+from mesh_kit.deletion import purge_dataset
 from mesh_kit.ports import StageDeps
 from shared_contracts.errors import StageError
-from shared_contracts.events import ColumnSummary, DatasetIngested, DatasetRejected, DatasetUploaded
+from shared_contracts.events import (
+    ColumnSummary,
+    DatasetDeleted,
+    DatasetIngested,
+    DatasetRejected,
+    DatasetUploaded,
+)
 
 from ..adapters.repository import IngestedDataset, IngestedDatasets, RejectedDataset
 from ..domain import IngestError, ingest_csv
 
-__all__ = ["when_dataset_uploaded_ingest"]
+__all__ = ["when_dataset_deleted", "when_dataset_uploaded_ingest"]
 
 
 async def when_dataset_uploaded_ingest(event: DatasetUploaded, deps: StageDeps[IngestedDatasets]) -> None:
@@ -27,6 +34,8 @@ async def when_dataset_uploaded_ingest(event: DatasetUploaded, deps: StageDeps[I
             report = await asyncio.to_thread(ingest_csv, raw, parquet, options=event.ingest, progress=deps.progress)
         except IngestError as exc:
             async with deps.unit_of_work() as uow:
+                if await uow.is_deleted(dataset_id):  # deleted while being read: nothing to report
+                    return
                 await uow.repo.record_rejected(RejectedDataset(dataset_id=dataset_id, job_id=deps.job_id,
                                                                code=exc.code, message=exc.message))
             raise StageError(
@@ -39,6 +48,10 @@ async def when_dataset_uploaded_ingest(event: DatasetUploaded, deps: StageDeps[I
     report_ref = await store.put_bytes(artifact_key("datasets", dataset_id, "ingest-report.json"),
                                        report.model_dump_json().encode(), media_type="application/json")
     async with deps.unit_of_work() as uow:
+        if await uow.is_deleted(dataset_id):  # deleted while being read: take back what was written
+            for key in (parquet_ref.key, report_ref.key):
+                await store.delete(key)
+            return
         await uow.repo.record_ingested(IngestedDataset(
             dataset_id=dataset_id, job_id=deps.job_id, row_count=report.row_count, column_count=len(report.columns),
             parquet_key=parquet_ref.key, report_key=report_ref.key,
@@ -49,3 +62,8 @@ async def when_dataset_uploaded_ingest(event: DatasetUploaded, deps: StageDeps[I
                      for c in report.columns],
             analysis=event.analysis, display_name=event.display_name,
         ))
+
+
+async def when_dataset_deleted(event: DatasetDeleted, deps: StageDeps[IngestedDatasets]) -> None:
+    """Erase the dataset's record and its Parquet and ingest report (datasets/<id>/), then emit dataset.purged."""
+    await purge_dataset(event, deps, service="ingest")

@@ -8,6 +8,8 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
+from mesh_kit.artifacts import owner_prefix
+from mesh_kit.deletion import Purged
 from psycopg import AsyncConnection
 from psycopg.rows import dict_row
 from shared_contracts import ArtifactRef
@@ -55,6 +57,10 @@ class Analyses(abc.ABC):
     async def register_model(self, model: ModelVersion) -> int:
         """Record a new model version for (dataset, target); returns its version number."""
 
+    @abc.abstractmethod
+    async def purge_dataset(self, dataset_id: uuid.UUID, job_ids: tuple[uuid.UUID, ...]) -> Purged:
+        """Delete the dataset's rows; answer their count and the artifact prefixes they pointed at."""
+
 
 class PostgresAnalyses(Analyses):
     def __init__(self, conn: AsyncConnection) -> None:
@@ -73,6 +79,15 @@ class PostgresAnalyses(Analyses):
             artifact=m.artifact, pipeline=m.pipeline, reference=m.reference, manifest_sha256=m.manifest_sha256,
         )
 
+    async def purge_dataset(self, dataset_id: uuid.UUID, job_ids: tuple[uuid.UUID, ...]) -> Purged:
+        analyses = await (await self.conn.execute(
+            "DELETE FROM analyses WHERE dataset_id = %s RETURNING job_id", (dataset_id,))).fetchall()
+        models = await (await self.conn.execute(
+            "DELETE FROM models WHERE dataset_id = %s RETURNING model_id, job_id", (dataset_id,))).fetchall()
+        prefixes = [owner_prefix("jobs", row[0]) for row in analyses]
+        prefixes += [p for model, job in models for p in (owner_prefix("models", model), owner_prefix("jobs", job))]
+        return Purged.of(len(analyses) + len(models), prefixes)
+
 
 @dataclass
 class InMemoryAnalyses(Analyses):
@@ -87,6 +102,16 @@ class InMemoryAnalyses(Analyses):
                           if (m.dataset_id, m.target) == (model.dataset_id, model.target))
         self.models[model.model_id] = (version, model)
         return version
+
+    async def purge_dataset(self, dataset_id: uuid.UUID, job_ids: tuple[uuid.UUID, ...]) -> Purged:
+        analyses = [job for job, a in self.analyses.items() if a.dataset_id == dataset_id]
+        models = [m for m, (_, model) in self.models.items() if model.dataset_id == dataset_id]
+        for job in analyses:
+            del self.analyses[job]
+        for m in models:
+            del self.models[m]
+        return Purged.of(len(analyses) + len(models),
+                         [owner_prefix("jobs", j) for j in analyses] + [owner_prefix("models", m) for m in models])
 
 
 async def record_analysis(conn: AsyncConnection, *, job_id: uuid.UUID, dataset_id: uuid.UUID, analysis_key: str,

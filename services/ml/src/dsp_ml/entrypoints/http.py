@@ -44,12 +44,15 @@ async def _load(runtime: Runtime,
                 model_id: uuid.UUID) -> tuple[TrainedModel, FittedPipeline, pl.DataFrame | None] | None:
     """Load a model only from the platform's own store, after its recorded hash matched."""
     async with _cache_lock:
-        if model_id in _cache:
-            return _cache[model_id]
+        # the registry decides, not the cache: a model erased with its dataset answers 404 at once
         async with runtime.pool.connection() as conn:
             row = await repository.find_model(conn, model_id)
         if row is None:
+            _cache.pop(model_id, None)
+            shutil.rmtree(_MODEL_ROOT / str(model_id), ignore_errors=True)
             return None
+        if model_id in _cache:
+            return _cache[model_id]
         artifact = ArtifactRef(key=row["artifact_key"], sha256=row["artifact_sha256"],
                                size_bytes=row["artifact_size"], media_type="application/gzip")
         pipeline_ref = ArtifactRef(key=row["pipeline_key"], sha256=row["pipeline_sha256"],

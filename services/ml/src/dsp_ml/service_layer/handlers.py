@@ -7,23 +7,29 @@ import tempfile
 import uuid
 from pathlib import Path
 
-from mesh_kit.artifacts import artifact_key
+from mesh_kit.artifacts import artifact_key, owner_prefix
+from mesh_kit.deletion import purge_dataset
 from mesh_kit.ports import StageDeps
-from shared_contracts.events import AnalysisCompleted, DatasetTransformed
+from shared_contracts.events import AnalysisCompleted, DatasetDeleted, DatasetTransformed
 from shared_contracts.profile import Profile
 
 from ..adapters.repository import Analyses, AnalysisRecord, ModelVersion
 from ..domain import analyze
 from ..domain.drift import write_reference_sample
 
-__all__ = ["when_dataset_transformed_analyze"]
+__all__ = ["model_id_of", "when_dataset_deleted", "when_dataset_transformed_analyze"]
+
+
+def model_id_of(job_id: uuid.UUID) -> uuid.UUID:
+    """The id of the model a job trains (one per job, so a redelivery overwrites rather than adds)."""
+    return uuid.uuid5(job_id, "model")
 
 
 async def when_dataset_transformed_analyze(event: DatasetTransformed, deps: StageDeps[Analyses]) -> None:
     """Analyse the cleaned dataset, store the analysis, the model and its drift baseline, emit analysis.completed."""
     options, job, store = event.analysis, deps.job_id, deps.store
     profile = Profile.model_validate_json(await store.read_bytes(event.profile))
-    model_id = uuid.uuid5(job, "model")
+    model_id = model_id_of(job)
     model_ref = reference_ref = None
     with tempfile.TemporaryDirectory(prefix="dsp-ml-") as tmp:
         data = await store.fetch_to(event.cleaned_parquet, Path(tmp) / "cleaned.parquet")
@@ -45,6 +51,10 @@ async def when_dataset_transformed_analyze(event: DatasetTransformed, deps: Stag
                                          result.model_dump_json().encode(), media_type="application/json")
     registered = model_id if model_ref is not None else None
     async with deps.unit_of_work() as uow:
+        if await uow.is_deleted(event.dataset_id):  # deleted while being analysed: take back what was written
+            await store.delete(analysis_ref.key)
+            await store.delete_prefix(owner_prefix("models", model_id))
+            return
         if model_ref is not None and result.model is not None:
             m = result.model
             await uow.repo.register_model(ModelVersion(
@@ -62,3 +72,10 @@ async def when_dataset_transformed_analyze(event: DatasetTransformed, deps: Stag
             etl_report=event.etl_report, cleaned_parquet=event.cleaned_parquet, model_id=registered, options=options,
             model=model_ref,
         ))
+
+
+async def when_dataset_deleted(event: DatasetDeleted, deps: StageDeps[Analyses]) -> None:
+    """Erase the dataset's analyses and registered models with their files (jobs/<id>/, models/<id>/), so the
+    models answer 404 on predict; then emit dataset.purged."""
+    await purge_dataset(event, deps, service="ml",
+                        also=[owner_prefix("models", model_id_of(job)) for job in event.job_ids])

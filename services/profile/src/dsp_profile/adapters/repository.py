@@ -6,6 +6,8 @@ import abc
 import uuid
 from dataclasses import dataclass, field
 
+from mesh_kit.artifacts import owner_prefix
+from mesh_kit.deletion import Purged
 from psycopg import AsyncConnection
 
 __all__ = ["InMemoryProfiles", "PostgresProfiles", "ProfileRecord", "Profiles"]
@@ -30,6 +32,10 @@ class Profiles(abc.ABC):
     async def record(self, profile: ProfileRecord) -> None:
         """Record the profile of a job (a repeat replaces it)."""
 
+    @abc.abstractmethod
+    async def purge_dataset(self, dataset_id: uuid.UUID, job_ids: tuple[uuid.UUID, ...]) -> Purged:
+        """Delete the dataset's rows; answer their count and the artifact prefixes they pointed at."""
+
 
 class PostgresProfiles(Profiles):
     def __init__(self, conn: AsyncConnection) -> None:
@@ -45,6 +51,11 @@ class PostgresProfiles(Profiles):
              p.target),
         )
 
+    async def purge_dataset(self, dataset_id: uuid.UUID, job_ids: tuple[uuid.UUID, ...]) -> Purged:
+        cur = await self.conn.execute("DELETE FROM profiles WHERE dataset_id = %s RETURNING job_id", (dataset_id,))
+        jobs = [row[0] for row in await cur.fetchall()]
+        return Purged.of(len(jobs), [owner_prefix("jobs", job) for job in jobs])
+
 
 @dataclass
 class InMemoryProfiles(Profiles):
@@ -52,3 +63,9 @@ class InMemoryProfiles(Profiles):
 
     async def record(self, profile: ProfileRecord) -> None:
         self.profiles[profile.job_id] = profile
+
+    async def purge_dataset(self, dataset_id: uuid.UUID, job_ids: tuple[uuid.UUID, ...]) -> Purged:
+        jobs = [job for job, p in self.profiles.items() if p.dataset_id == dataset_id]
+        for job in jobs:
+            del self.profiles[job]
+        return Purged.of(len(jobs), [owner_prefix("jobs", job) for job in jobs])

@@ -8,16 +8,23 @@ import uuid
 from pathlib import Path
 
 from mesh_kit.artifacts import artifact_key
+from mesh_kit.deletion import purge_dataset
 from mesh_kit.ports import StageDeps
 from shared_contracts import ArtifactRef
 from shared_contracts.errors import require_target
-from shared_contracts.events import AnalysisOptions, AnalysisRequested, DatasetIngested, DatasetProfiled
+from shared_contracts.events import (
+    AnalysisOptions,
+    AnalysisRequested,
+    DatasetDeleted,
+    DatasetIngested,
+    DatasetProfiled,
+)
 from shared_contracts.ingest import IngestReport
 
 from ..adapters.repository import ProfileRecord, Profiles
 from ..domain import profile_dataset, reading_notes
 
-__all__ = ["when_analysis_requested_profile", "when_dataset_ingested_profile"]
+__all__ = ["when_analysis_requested_profile", "when_dataset_deleted", "when_dataset_ingested_profile"]
 
 
 async def _profile(deps: StageDeps[Profiles], *, dataset_id: uuid.UUID, parquet_ref: ArtifactRef,
@@ -38,6 +45,9 @@ async def _profile(deps: StageDeps[Profiles], *, dataset_id: uuid.UUID, parquet_
     profile_ref = await store.put_bytes(artifact_key("jobs", deps.job_id, "profile.json"),
                                         profile.model_dump_json().encode(), media_type="application/json")
     async with deps.unit_of_work() as uow:
+        if await uow.is_deleted(dataset_id):  # deleted while being profiled: take back what was written
+            await store.delete(profile_ref.key)
+            return
         await uow.repo.record(ProfileRecord(
             job_id=deps.job_id, dataset_id=dataset_id, profile_key=profile_ref.key,
             quality_score=profile.quality.score, alert_count=len(profile.alerts), row_count=profile.dataset.rows,
@@ -59,3 +69,8 @@ async def when_analysis_requested_profile(event: AnalysisRequested, deps: StageD
     """Profile a dataset again for a new analysis (the target changes the profile's alerts)."""
     await _profile(deps, dataset_id=event.dataset_id, parquet_ref=event.parquet, report_ref=event.ingest_report,
                    analysis=event.analysis, name=event.display_name)
+
+
+async def when_dataset_deleted(event: DatasetDeleted, deps: StageDeps[Profiles]) -> None:
+    """Erase the dataset's profiles and their documents (jobs/<id>/), then emit dataset.purged."""
+    await purge_dataset(event, deps, service="profile")

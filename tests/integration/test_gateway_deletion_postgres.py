@@ -1,0 +1,143 @@
+"""The gateway's deletions on the real PostgreSQL: starting one removes the read-model rows at once, the
+acknowledgements finish it and leave only the hash, and the retention sweep starts one for old datasets."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import psycopg
+import pytest
+from dsp_gateway.adapters import repository
+from dsp_gateway.adapters.deletions import PostgresGatewayRepository
+from dsp_gateway.service_layer.deletion import delete_dataset, sweep_expired, when_dataset_purged
+from mesh_kit.artifacts import AsyncArtifactStore, LocalArtifactStore
+from mesh_kit.consumer import PostgresUnitOfWork
+from mesh_kit.db import migrate_service, open_pool, role_name, with_database, with_user
+from mesh_kit.ports import StageDeps
+from psycopg import sql
+from shared_contracts.events import DatasetPurged
+from shared_contracts.manifest import purging_services
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="module")
+def gateway_database(infra) -> Iterator[str]:
+    name = f"dsp_test_{infra.run_id}_gwdel"
+    maintenance = with_database(infra.admin_database_url, "postgres")
+    with psycopg.connect(maintenance, autocommit=True) as conn:
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    url = with_database(infra.admin_database_url, name)
+    migrate_service("gateway", admin_url=url, package="dsp_gateway")
+    yield url
+    with psycopg.connect(maintenance, autocommit=True) as conn:
+        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+
+
+@pytest.fixture
+async def runtime(gateway_database: str, tmp_path: Path) -> AsyncIterator[Any]:
+    pool = await open_pool(with_user(gateway_database, role_name("gateway")), schema="gateway")
+    relay = SimpleNamespace(notify=lambda: None)
+    try:
+        yield SimpleNamespace(pool=pool, store=LocalArtifactStore(tmp_path / "store"), relay=relay, extras={})
+    finally:
+        await pool.close()
+
+
+def _model_of(job_id: uuid.UUID) -> uuid.UUID:
+    return uuid.uuid5(job_id, "model")
+
+
+async def _dataset(runtime: Any, *, age_days: float = 0) -> tuple[uuid.UUID, uuid.UUID]:
+    dataset_id, job_id = uuid.uuid4(), uuid.uuid4()
+    raw = runtime.store.put_bytes(f"datasets/{dataset_id}/raw", b"a,b\n1,2\n", media_type="text/csv")
+    runtime.store.put_bytes(f"jobs/{job_id}/profile.json", b"{}", media_type="application/json")
+    async with runtime.pool.connection() as conn, conn.transaction():
+        await repository.insert_dataset(conn, dataset_id=dataset_id, display_name="d.csv", size_bytes=8,
+                                        raw=raw.model_dump(), upload_job_id=job_id)
+        await repository.insert_job(conn, job_id=job_id, kind="upload", dataset_id=dataset_id, options={})
+        await conn.execute("UPDATE jobs SET results = %s WHERE job_id = %s",
+                           (json.dumps({"model_id": str(_model_of(job_id))}), job_id))
+        await repository.record_event(conn, event_id=uuid.uuid4(), job_id=job_id, routing_key="dataset.ingested.v1",
+                                      producer="ingest", payload={"dataset_id": str(dataset_id)},
+                                      occurred_at=datetime.now(UTC))
+        await conn.execute("UPDATE datasets SET created_at = now() - make_interval(days => %s) WHERE dataset_id = %s",
+                           (int(age_days), dataset_id))
+    return dataset_id, job_id
+
+
+async def _naming(runtime: Any, text: str) -> dict[str, int]:
+    found = {}
+    async with runtime.pool.connection() as conn:
+        for table in ("datasets", "jobs", "job_events", "dashboards", "outbox", "deletions", "deleted_datasets"):
+            row = await (await conn.execute(
+                sql.SQL("SELECT count(*) FROM {} AS t WHERE strpos(t::text, %s) > 0").format(sql.Identifier(table)),
+                (text,))).fetchone()
+            if row and row[0]:
+                found[table] = row[0]
+    return found
+
+
+async def test_a_deletion_removes_the_rows_at_once_and_keeps_only_the_hash_once_acknowledged(runtime: Any) -> None:
+    dataset_id, job_id = await _dataset(runtime)
+    started = await delete_dataset(runtime, dataset_id, reason="requested")  # type: ignore[arg-type]
+    assert started is not None and started.created and started.job_ids == (job_id,)
+    assert not runtime.store.exists(f"datasets/{dataset_id}/raw")
+    assert set(await _naming(runtime, str(dataset_id))) == {"outbox", "deletions"}  # until every service answers
+    async with runtime.pool.connection() as conn:
+        (body,) = (await (await conn.execute("SELECT body FROM outbox WHERE routing_key = 'dataset.deleted.v1'"
+                                             " AND strpos(body, %s) > 0", (str(dataset_id),))).fetchone()) or ("",)
+    envelope = json.loads(body)
+    assert envelope["job_id"] == str(started.record.deletion_id) and envelope["payload"]["job_ids"] == [str(job_id)]
+    async with runtime.pool.connection() as conn:  # predict answers 404 before ml has erased the model
+        repo = PostgresGatewayRepository(conn)
+        assert await repo.model_being_deleted(_model_of(job_id))
+        assert not await repo.model_being_deleted(uuid.uuid4())
+    again = await delete_dataset(runtime, dataset_id, reason="requested")  # type: ignore[arg-type]
+    assert again is not None and not again.created and again.record.deletion_id == started.record.deletion_id
+
+    deletion_id = started.record.deletion_id
+
+    @asynccontextmanager
+    async def unit_of_work() -> AsyncIterator[PostgresUnitOfWork]:
+        async with runtime.pool.connection() as conn, conn.transaction():
+            yield PostgresUnitOfWork(conn=conn, job_id=deletion_id, producer="gateway",
+                                     repo=PostgresGatewayRepository(conn))
+
+    for service in purging_services():
+        assert runtime.store.exists(f"jobs/{job_id}/profile.json")  # the sweep waits for the last answer
+        deps: StageDeps[Any] = StageDeps(job_id=deletion_id, event_id=uuid.uuid4(), producer=service,
+                                         occurred_at=datetime.now(UTC), store=AsyncArtifactStore(runtime.store),
+                                         unit_of_work=unit_of_work, progress=lambda fraction, message="": None)
+        await when_dataset_purged(DatasetPurged(deletion_id=deletion_id, dataset_sha256=started.record.dataset_sha256,
+                                                service=service, rows_deleted=1, artifacts_deleted=2), deps)
+    assert not runtime.store.exists(f"jobs/{job_id}/profile.json")
+    async with runtime.pool.connection() as conn:
+        done = await PostgresGatewayRepository(conn).get_deletion(deletion_id)
+    assert done is not None and done.status == "completed" and done.dataset_id is None
+    assert done.acks["ml"] == {"rows_deleted": 1, "artifacts_deleted": 2}
+    assert await _naming(runtime, str(dataset_id)) == {}
+    async with runtime.pool.connection() as conn:
+        assert not await PostgresGatewayRepository(conn).model_being_deleted(_model_of(job_id))
+
+
+async def test_the_retention_sweep_deletes_only_datasets_past_the_period(runtime: Any) -> None:
+    old, _ = await _dataset(runtime, age_days=40)
+    new, _ = await _dataset(runtime, age_days=1)
+    assert await sweep_expired(runtime, 30) >= 1
+    async with runtime.pool.connection() as conn:
+        assert await repository.get_dataset(conn, old) is None
+        assert await repository.get_dataset(conn, new) is not None
+        reasons = await (await conn.execute("SELECT reason FROM deletions WHERE dataset_id = %s", (old,))).fetchall()
+    assert reasons == [("retention",)]
+    assert await sweep_expired(runtime, 30) == 0
+    assert await sweep_expired(runtime, 0.5) >= 1  # a shorter period reaches the newer one
+    async with runtime.pool.connection() as conn:
+        assert await repository.get_dataset(conn, new) is None
