@@ -4,7 +4,7 @@ One topic exchange carries every event. Each consuming service has a durable quo
 bound to the routing keys it handles, a set of retry queues (one per backoff delay) that
 dead-letter back into it once their TTL expires, a quorum dead-letter queue, and a direct
 "requeue" exchange of its own through which it puts messages on its retry and dead-letter
-queues. The bindings come from the service manifest (``shared_contracts.manifest``).
+queues and through which they dead-letter (nothing uses the default exchange, ``amq.default``). The bindings come from the service manifest (``shared_contracts.manifest``).
 
 Each service declares the events exchange and only its own queues (``declare_service_topology``):
 its broker user may configure nothing else (``mesh_kit.broker``). Every service's ``migrate`` step
@@ -53,7 +53,9 @@ class Topology:
         return {
             "x-queue-type": "quorum",
             "x-delivery-limit": self.delivery_limit,
-            "x-dead-letter-exchange": "",
+            # dead-lettering goes through the service's own requeue exchange: a queue whose dead-letter exchange is
+            # the default one needs write on amq.default, which would let the service reach every queue
+            "x-dead-letter-exchange": self.requeue_exchange(service),
             "x-dead-letter-routing-key": self.dead_letter_queue(service),
         }
 
@@ -80,6 +82,7 @@ async def declare_service_topology(channel: AbstractChannel, topology: Topology,
     queue = await channel.declare_queue(
         topology.queue(service), durable=True, arguments=topology.queue_arguments(service)
     )
+    await queue.bind(requeue, routing_key=queue.name)  # where the retry queues dead-letter to
     for key in manifest.binding_keys:
         await queue.bind(exchange, routing_key=key)
     for delay in topology.retry_delays_ms:
@@ -88,7 +91,7 @@ async def declare_service_topology(channel: AbstractChannel, topology: Topology,
             durable=True,
             arguments={
                 "x-message-ttl": delay,
-                "x-dead-letter-exchange": "",
+                "x-dead-letter-exchange": topology.requeue_exchange(service),
                 "x-dead-letter-routing-key": topology.queue(service),
             },
         )
