@@ -3,10 +3,10 @@ configuring, binding or reading another service's queues (mesh_kit.broker)."""
 
 from __future__ import annotations
 
+import asyncio
 import secrets
 import subprocess
 import uuid
-import asyncio
 from collections.abc import Iterator
 from urllib.parse import quote
 
