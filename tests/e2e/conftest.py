@@ -13,19 +13,27 @@ from shared_contracts.manifest import SERVICES
 MAX_UPLOAD_BYTES = 2 * 1024 * 1024
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+def _free_ports(count: int) -> list[int]:
+    """Distinct free ports: the sockets stay bound until all are picked."""
+    sockets = [socket.socket() for _ in range(count)]
+    try:
+        for sock in sockets:
+            sock.bind(("127.0.0.1", 0))
+        return [sock.getsockname()[1] for sock in sockets]
+    finally:
+        for sock in sockets:
+            sock.close()
 
 
 @pytest.fixture(scope="session")
 def mesh(infra, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalMesh]:
     state = tmp_path_factory.mktemp("mesh")
+    ports = _free_ports(2 * len(SERVICES))
     local = LocalMesh(
         state_dir=state, admin_database_url=infra.admin_database_url, amqp_url=infra.amqp_url,
         redis_url=infra.redis_url, redis_namespace=infra.redis_namespace,
-        ports={name: _free_port() for name in SERVICES},
+        ports=dict(zip(SERVICES, ports[: len(SERVICES)], strict=True)),
+        metrics_ports=dict(zip(SERVICES, ports[len(SERVICES):], strict=True)),  # the internal /metrics listeners
         extra_env={"DSP_MAX_UPLOAD_BYTES": str(MAX_UPLOAD_BYTES), "DSP_RETRY_DELAYS_MS": "[300, 600]",
                    "DSP_UPLOAD_WAIT_S": "120", "DSP_ENVIRONMENT": "test"},
     )

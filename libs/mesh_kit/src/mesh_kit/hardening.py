@@ -7,6 +7,7 @@ sends ``Host: evil.example``. ``/health/*`` answers any Host, because the kubele
 
 from __future__ import annotations
 
+import hmac
 import json
 import logging
 import threading
@@ -21,7 +22,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from .settings import MeshSettings
 
-__all__ = ["HardeningMiddleware", "MetricsListener", "harden", "host_allowed"]
+__all__ = ["SERVICE_TOKEN_HEADER", "HardeningMiddleware", "MetricsListener", "harden", "host_allowed",
+           "service_token_headers", "service_token_refusal"]
 
 log = logging.getLogger(__name__)
 
@@ -152,3 +154,26 @@ class MetricsListener:
 
     def __exit__(self, *exc: Any) -> None:
         self.stop()
+
+
+SERVICE_TOKEN_HEADER = "X-DSP-Service-Token"
+
+
+def service_token_refusal(settings: MeshSettings, presented: str | None) -> tuple[int, str, str] | None:
+    """Why a call to an internal route is refused — (status, code, message) — or None when the caller presented
+    the shared service token (compared in constant time). Without a configured token (only possible outside
+    production) internal routes stay open, as on a developer's machine."""
+    if settings.service_token is None:
+        return None
+    if not presented:
+        return 401, "unauthenticated", f"Internal route: send the service token in {SERVICE_TOKEN_HEADER}."
+    expected = settings.service_token.get_secret_value().encode()
+    if not hmac.compare_digest(presented.encode(), expected):
+        return 403, "forbidden", "The service token is not valid."
+    return None
+
+
+def service_token_headers(settings: MeshSettings) -> dict[str, str]:
+    """The header a caller (the gateway) sends to another service's internal routes."""
+    token = settings.service_token
+    return {} if token is None else {SERVICE_TOKEN_HEADER: token.get_secret_value()}

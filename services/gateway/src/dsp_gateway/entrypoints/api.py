@@ -435,13 +435,16 @@ def add_routes(app: FastAPI) -> None:
         """Predict with a registered model on JSON rows or a CSV file; the ml service applies the ETL pipeline."""
         runtime = _runtime(request)
         _uuid(model_id, "model_id")
+        from mesh_kit.hardening import service_token_headers  # ml's internal route admits only the gateway
+
         url = f"{runtime.extras['ml_url']}/internal/v1/models/{model_id}/predict"
         params = dict(request.query_params)
         try:
             async with httpx.AsyncClient(timeout=120) as client:
                 upstream = await client.post(url, content=await request.body(), params=params,
                                              headers={"content-type": request.headers.get("content-type", ""),
-                                                      "x-request-id": _rid(request)})
+                                                      "x-request-id": _rid(request),
+                                                      **service_token_headers(runtime.settings)})
         except httpx.HTTPError as exc:
             raise ApiError(503, "ml_unavailable", f"The ml service did not answer: {exc}") from exc
         payload = upstream.json()
