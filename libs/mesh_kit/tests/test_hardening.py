@@ -229,9 +229,9 @@ def _free_port() -> int:
 
 def test_the_metrics_listener_serves_prometheus_text_and_stops() -> None:
     port = _free_port()
-    with MetricsListener("127.0.0.1", port):
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as response:
-            assert b"dsp_http_requests_total" in response.read() or response.status == 200
+    with MetricsListener("127.0.0.1", port), \
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as response:
+        assert response.status == 200 and b"dsp_http_requests_total" in response.read()
     with pytest.raises(OSError):
         urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=2)
 
