@@ -9,7 +9,7 @@ Every service uses one AMQP URL unless ``amqp_urls`` gives a service its own (a 
 see ``mesh_kit.broker``; ``make up`` reads ``DSP_<SERVICE>_AMQP_URL``). The shared service token that ml's
 internal routes require (``DSP_SERVICE_TOKEN``) is generated once per state directory and handed to every
 service. ``DSP_BOOTSTRAP_ADMIN_EMAIL``, ``DSP_BOOTSTRAP_ADMIN_PASSWORD`` and ``DSP_BOOTSTRAP_ORGANIZATION``
-pass through from the environment to the gateway, and ``DSP_ALLOWED_HOSTS``, ``DSP_ALLOWED_ORIGINS`` and
+(and ``DSP_JWT_SECRET``) pass through from the environment to the gateway, and ``DSP_ALLOWED_HOSTS``, ``DSP_ALLOWED_ORIGINS`` and
 ``DSP_CORS_ORIGINS`` to every service.
 """
 
@@ -35,7 +35,8 @@ from .db import role_name, with_user
 __all__ = ["LocalMesh"]
 
 _PASS_THROUGH = ("DSP_ALLOWED_HOSTS", "DSP_ALLOWED_ORIGINS", "DSP_CORS_ORIGINS")
-_GATEWAY_PASS_THROUGH = ("DSP_BOOTSTRAP_ADMIN_EMAIL", "DSP_BOOTSTRAP_ADMIN_PASSWORD", "DSP_BOOTSTRAP_ORGANIZATION")
+_GATEWAY_PASS_THROUGH = ("DSP_BOOTSTRAP_ADMIN_EMAIL", "DSP_BOOTSTRAP_ADMIN_PASSWORD", "DSP_BOOTSTRAP_ORGANIZATION",
+                         "DSP_JWT_SECRET")
 
 
 @dataclass
