@@ -128,7 +128,11 @@ DSP_DB_PASSWORD comes first so that DSP_DATABASE_URL can reference it with $(DSP
   valueFrom:
     secretKeyRef:
       name: {{ .secretName }}
-      key: {{ if (index $root.Values.secrets.amqpUrls .name) }}{{ .name }}-amqp-url{{ else }}amqp-url{{ end }}
+      {{- if index $root.Values.secrets.amqpUrls .name }}
+      key: {{ .name }}-amqp-url
+      {{- else }}
+      key: amqp-url
+      {{- end }}
 - name: DSP_SERVICE_TOKEN
   valueFrom:
     secretKeyRef:
