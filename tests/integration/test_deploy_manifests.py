@@ -1677,3 +1677,29 @@ def test_terraform_module_validates(tmp_path: Path) -> None:
         timeout=300,
     )
     assert validate.returncode == 0, validate.stdout + validate.stderr
+
+
+@needs_helm
+def test_broker_users_hook_creates_the_per_service_users_before_the_migrations(ci_values: dict[str, Any]) -> None:
+    values = copy.deepcopy(ci_values)
+    values["brokerUsers"] = {"enabled": True}
+    values["secrets"]["rabbitmqManagementUrl"] = "http://admin:rabbit-admin-secret@rabbitmq.data:15672"
+    values["secrets"]["amqpUrls"]["etl"] = "amqp://dsp_etl:etl-rabbit-secret@rabbitmq.data:5672/"
+    manifests = render_chart(values)
+    job = one(manifests, "Job", "dsp-broker-users")
+    (container,) = job["spec"]["template"]["spec"]["containers"]
+    assert container["command"][-2:] == ["mesh_kit.broker", "apply"]
+    env = {entry["name"]: entry for entry in container["env"]}
+    assert env["DSP_BROKER_SERVICES"]["value"] == "etl,ml"
+    hook_secret = one(manifests, "Secret", "dsp-migrate")
+    for name, key in (("DSP_RABBITMQ_MANAGEMENT_URL", "rabbitmq-management-url"),
+                      ("DSP_ETL_AMQP_URL", "etl-amqp-url"), ("DSP_ML_AMQP_URL", "ml-amqp-url")):
+        ref = env[name]["valueFrom"]["secretKeyRef"]
+        assert ref == {"name": "dsp-migrate", "key": key}
+        assert key in hook_secret["data"]
+    weight = int(job["metadata"]["annotations"]["helm.sh/hook-weight"])
+    assert int(hook_secret["metadata"]["annotations"]["helm.sh/hook-weight"]) < weight
+    assert weight < min(int(j["metadata"]["annotations"]["helm.sh/hook-weight"])
+                        for j in find(manifests, "Job") if j["metadata"]["name"].endswith("-migrate"))
+    assert "rabbitmq-management-url" not in one(manifests, "Secret", "dsp")["data"], "only the hook sees it"
+    assert job["spec"]["template"]["spec"]["securityContext"]["runAsNonRoot"] is True

@@ -17,7 +17,7 @@ Nobody gets the default exchange (``amq.default``), so no service can put a mess
 password hashes, permissions, topic permissions) that ``rabbitmqctl import_definitions`` or the
 ``load_definitions`` setting reads; ``python -m mesh_kit.broker apply`` creates or updates the users
 through the management HTTP API (compose's ``rabbitmq-users`` one-shot and the Helm hook Job run it).
-Passwords come from ``DSP_<SERVICE>_AMQP_PASSWORD``.
+Passwords come from ``DSP_<SERVICE>_AMQP_PASSWORD`` or the URL in ``DSP_<SERVICE>_AMQP_URL``.
 """
 
 from __future__ import annotations
@@ -83,10 +83,17 @@ def password_hash(password: str, salt: bytes | None = None) -> str:
 
 
 def _password(service: str) -> str:
+    """DSP_<SERVICE>_AMQP_PASSWORD, or the password inside DSP_<SERVICE>_AMQP_URL."""
     name = f"DSP_{service.upper()}_AMQP_PASSWORD"
     value = os.environ.get(name)
+    url = os.environ.get(f"DSP_{service.upper()}_AMQP_URL")
+    if not value and url:
+        parts = urllib.parse.urlsplit(url)
+        if parts.username and urllib.parse.unquote(parts.username) != user_name(service):
+            raise SystemExit(f"DSP_{service.upper()}_AMQP_URL must use the user {user_name(service)}")
+        value = urllib.parse.unquote(parts.password or "")
     if not value:
-        raise SystemExit(f"{name} is not set")
+        raise SystemExit(f"{name} (or DSP_{service.upper()}_AMQP_URL) is not set")
     return value
 
 
@@ -157,7 +164,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--queue-prefix", default=os.environ.get("DSP_QUEUE_PREFIX", "dsp"))
     parser.add_argument("--management-url", default=os.environ.get("DSP_RABBITMQ_MANAGEMENT_URL"),
                         help="http://admin:password@rabbitmq:15672 (apply); without it, apply runs rabbitmqctl")
-    parser.add_argument("--services", default=",".join(SERVICES))
+    parser.add_argument("--services", default=os.environ.get("DSP_BROKER_SERVICES", ",".join(SERVICES)))
     args = parser.parse_args(argv)
     topology = Topology(exchange=args.exchange, prefix=args.queue_prefix)
     services = [name.strip() for name in args.services.split(",") if name.strip()]
