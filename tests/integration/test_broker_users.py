@@ -13,7 +13,7 @@ from urllib.parse import quote
 import aio_pika
 import pytest
 from aiormq.exceptions import AuthenticationError, ChannelAccessRefused, ChannelClosed
-from mesh_kit.broker import apply_with_rabbitmqctl, user_name
+from mesh_kit.broker import apply_with_rabbitmqctl
 from mesh_kit.publisher import AmqpPublisher, PublishError
 from mesh_kit.topology import Topology, declare_with_url
 from shared_contracts.manifest import SERVICES
@@ -33,13 +33,14 @@ def topology() -> Topology:
 def users(infra, topology: Topology) -> Iterator[dict[str, str]]:
     """AMQP URLs of per-service users in this run's vhost; the users are removed afterwards."""
     passwords = {service: secrets.token_urlsafe(18) for service in SERVICES}
-    apply_with_rabbitmqctl(topology, passwords, infra.vhost)
+    # users are broker-wide: this run's own names, so parallel runs never change each other's passwords
+    names = apply_with_rabbitmqctl(topology, passwords, infra.vhost, user_prefix=f"{topology.prefix}_")
     base = infra.amqp_url.split("@", 1)[1]
     try:
-        yield {s: f"amqp://{user_name(s)}:{quote(p, safe='')}@{base}" for s, p in passwords.items()}
+        yield {s: f"amqp://{names[s]}:{quote(p, safe='')}@{base}" for s, p in passwords.items()}
     finally:
-        for service in SERVICES:
-            subprocess.run(["rabbitmqctl", "-q", "delete_user", user_name(service)], capture_output=True, timeout=60)
+        for name in names.values():
+            subprocess.run(["rabbitmqctl", "-q", "delete_user", name], capture_output=True, timeout=60)
 
 
 @pytest.fixture(scope="module")
@@ -127,6 +128,47 @@ async def test_a_service_user_cannot_bind_its_queue_to_events_it_does_not_consum
 
 
 async def test_a_wrong_password_is_refused(infra, users: dict[str, str]) -> None:
-    bad = users["ml"].replace(f"{user_name('ml')}:", f"{user_name('ml')}:x", 1)
+    user = users["ml"].split("//", 1)[1].split(":", 1)[0]
+    bad = users["ml"].replace(f"{user}:", f"{user}:x", 1)
     with pytest.raises((AuthenticationError, ConnectionError, TimeoutError)):
         await aio_pika.connect(bad, timeout=10)
+
+
+async def test_a_retried_message_comes_back_to_the_services_own_queue(
+        topology: Topology, users: dict[str, str], declared: None) -> None:
+    """Retry queues dead-letter through the service's requeue exchange, with no right on amq.default."""
+    publisher = AmqpPublisher(users["etl"], topology, service="etl")
+    await publisher.connect()
+    message_id = str(uuid.uuid4())
+    try:
+        await publisher.send_to_queue(topology.retry_queue("etl", 100), b"{}", message_id=message_id)
+    finally:
+        await publisher.close()
+    connection, channel = await _channel(users["etl"])
+    try:
+        queue = await channel.get_queue(topology.queue("etl"))
+        for _ in range(50):
+            message = await queue.get(timeout=5, fail=False)
+            if message is not None:
+                break
+            await asyncio.sleep(0.1)
+        assert message is not None and message.message_id == message_id, "the retry did not come back"
+        await message.ack()
+    finally:
+        await connection.close()
+
+
+def test_the_broker_cli_prints_definitions_from_the_per_service_urls(monkeypatch: pytest.MonkeyPatch,
+                                                                    capsys: pytest.CaptureFixture[str]) -> None:
+    import json
+
+    from mesh_kit.broker import main
+
+    monkeypatch.setenv("DSP_ML_AMQP_URL", "amqp://dsp_ml:s%40cret@rabbitmq:5672/")
+    assert main(["definitions", "--services", "ml"]) == 0
+    document = json.loads(capsys.readouterr().out)
+    assert [user["name"] for user in document["users"]] == ["dsp_ml"]
+    monkeypatch.setenv("DSP_ML_AMQP_URL", "amqp://someone:pw@rabbitmq:5672/")
+    with pytest.raises(SystemExit, match="dsp_ml"):
+        main(["definitions", "--services", "ml"])
+

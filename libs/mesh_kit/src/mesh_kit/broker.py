@@ -42,9 +42,9 @@ from .topology import Topology
 __all__ = ["Permissions", "apply_with_rabbitmqctl", "definitions", "password_hash", "permissions", "user_name"]
 
 
-def user_name(service: str) -> str:
-    """The broker user of a service."""
-    return f"dsp_{service}"
+def user_name(service: str, prefix: str = "dsp_") -> str:
+    """The broker user of a service (a test run prefixes its own, since users are broker-wide)."""
+    return f"{prefix}{service}"
 
 
 @dataclass(frozen=True)
@@ -112,13 +112,14 @@ def definitions(topology: Topology, passwords: dict[str, str], vhost: str = "/")
 
 
 def apply_with_rabbitmqctl(topology: Topology, passwords: dict[str, str], vhost: str,
-                           rabbitmqctl: str = "rabbitmqctl") -> None:
-    """Create or update the service users with rabbitmqctl (on the broker's host)."""
+                           rabbitmqctl: str = "rabbitmqctl", *, user_prefix: str = "dsp_") -> dict[str, str]:
+    """Create or update the service users with rabbitmqctl (on the broker's host); their names by service."""
     def run(*args: str) -> subprocess.CompletedProcess[bytes]:
         return subprocess.run([rabbitmqctl, "-q", *args], capture_output=True, timeout=60)
 
+    users = {}
     for service, password in passwords.items():
-        user = user_name(service)
+        user = users[service] = user_name(service, user_prefix)
         if run("add_user", user, password).returncode != 0:
             subprocess.run([rabbitmqctl, "-q", "change_password", user, password], check=True,
                            capture_output=True, timeout=60)
@@ -127,6 +128,7 @@ def apply_with_rabbitmqctl(topology: Topology, passwords: dict[str, str], vhost:
                        check=True, capture_output=True, timeout=60)
         subprocess.run([rabbitmqctl, "-q", "set_topic_permissions", "-p", vhost, user, p.topic_exchange,
                         p.topic_write, p.topic_read], check=True, capture_output=True, timeout=60)
+    return users
 
 
 def apply_with_management_api(topology: Topology, passwords: dict[str, str], vhost: str, url: str) -> None:
