@@ -31,6 +31,8 @@ import re
 import secrets
 import subprocess
 import sys
+import time
+import urllib.error
 import urllib.parse
 import urllib.request
 from dataclasses import dataclass
@@ -131,7 +133,8 @@ def apply_with_rabbitmqctl(topology: Topology, passwords: dict[str, str], vhost:
     return users
 
 
-def apply_with_management_api(topology: Topology, passwords: dict[str, str], vhost: str, url: str) -> None:
+def apply_with_management_api(topology: Topology, passwords: dict[str, str], vhost: str, url: str, *,
+                              wait_s: float = 60.0) -> None:
     """Create or update the service users through the management HTTP API (``url`` carries admin credentials)."""
     parts = urllib.parse.urlsplit(url)
     base = urllib.parse.urlunsplit((parts.scheme, (parts.hostname or "") + (f":{parts.port}" if parts.port else ""),
@@ -144,8 +147,17 @@ def apply_with_management_api(topology: Topology, passwords: dict[str, str], vho
         request = urllib.request.Request(f"{base}{path}", data=json.dumps(body).encode(), method="PUT",
                                          headers={"Authorization": f"Basic {auth}",
                                                   "Content-Type": "application/json"})
-        with urllib.request.urlopen(request, timeout=30):
-            pass
+        deadline = time.monotonic() + wait_s
+        while True:  # the management listener may come up a little after the broker reports healthy
+            try:
+                with urllib.request.urlopen(request, timeout=30):
+                    return
+            except urllib.error.HTTPError:
+                raise
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(2)
 
     put(f"/api/vhosts/{quoted_vhost}", {})
     for service, password in passwords.items():
