@@ -13,7 +13,8 @@ PYTEST_FLAGS ?=
 help:
 	@echo "make run      - install, then analyse a sample CSV with the dsp command (no services needed)"
 	@echo "make test     - every test tier: unit, integration (real PostgreSQL/RabbitMQ/Redis), e2e, browser"
-	@echo "make up/down  - run the whole mesh locally as processes (gateway on http://127.0.0.1:8000)"
+	@echo "make up/down  - run the whole mesh locally as processes (gateway on http://127.0.0.1:8000;"
+	@echo "               DSP_BOOTSTRAP_ADMIN_EMAIL/_PASSWORD create the first admin)"
 	@echo "make bench    - benchmarks against peers; results in docs/benchmarks.md"
 	@echo "make prove    - the reader keeps the values of ~250 real R-written CSVs; summary in out/prove_values.md"
 
@@ -51,6 +52,8 @@ PROVE_OUT ?= out/prove_values.md
 prove: install
 	$(PY) bench/prove_values.py $(PROVE_OUT)
 
+# DSP_BOOTSTRAP_ADMIN_EMAIL, DSP_BOOTSTRAP_ADMIN_PASSWORD, DSP_BOOTSTRAP_ORGANIZATION (and DSP_JWT_SECRET) pass
+# through to the gateway, which creates that admin at start; DSP_<SERVICE>_AMQP_URL gives a service its own broker user.
 up: install
 	$(PY) -m mesh_kit.local_mesh up
 

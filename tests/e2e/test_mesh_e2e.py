@@ -140,7 +140,7 @@ def test_each_service_wrote_only_into_its_own_schema(mesh: LocalMesh, finished: 
 def _duplicates_seen(mesh: LocalMesh) -> float:
     total = 0.0
     for service in SERVICES:
-        text = httpx.get(f"{mesh.url(service)}/metrics", timeout=10).text
+        text = httpx.get(mesh.metrics_url(service), timeout=10).text
         for line in text.splitlines():
             if line.startswith("dsp_messages_consumed_total{") and 'outcome="duplicate"' in line:
                 total += float(line.rsplit(" ", 1)[1])
@@ -320,8 +320,10 @@ def test_every_service_reports_health_and_metrics(mesh: LocalMesh) -> None:
             assert response.status_code == 200, (service, probe, response.text)
         ready = httpx.get(f"{mesh.url(service)}/health/ready", timeout=10).json()
         assert ready["checks"]["postgres"] == "ok" and ready["checks"]["rabbitmq"] == "ok"
-        metrics = httpx.get(f"{mesh.url(service)}/metrics", timeout=10).text
+        metrics = httpx.get(mesh.metrics_url(service), timeout=10).text  # the internal listener
         assert "dsp_http_requests_total" in metrics
+        public = httpx.get(f"{mesh.url(service)}/metrics", timeout=10)
+        assert public.status_code == 404, f"{service} serves /metrics on its public port"
 
 
 def test_logs_are_json_with_job_and_trace_ids(mesh: LocalMesh, finished: dict[str, Any]) -> None:
@@ -363,7 +365,7 @@ def test_a_model_trained_through_the_mesh_predicts_new_rows_through_the_gateway(
 
     _assert_error(api.post(f"/api/v1/models/{uuid.uuid4()}/predict", json={"rows": rows}), 404, "not_found")
     _assert_error(api.post(f"/api/v1/models/{model_id}/predict", json={"rows": "nope"}), 422, "invalid_rows")
-    metrics = httpx.get(f"{mesh.url('ml')}/metrics", timeout=10).text
+    metrics = httpx.get(mesh.metrics_url("ml"), timeout=10).text
     assert f'dsp_predictions_total{{model_id="{model_id}"}}' in metrics
 
 

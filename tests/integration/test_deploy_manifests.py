@@ -43,6 +43,7 @@ DASHBOARD_JSON = ROOT / "deploy" / "grafana" / "dashboards" / "dsp-overview.json
 DOCKERFILE = ROOT / "Dockerfile"
 
 PORTS = {name: service.port for name, service in MANIFEST.items()}
+METRICS_PORTS = {name: port + 1000 for name, port in PORTS.items()}  # MeshSettings' default DSP_METRICS_PORT
 SERVICES = tuple(MANIFEST)
 PROBE_PATHS = {
     "startupProbe": "/health/startup",
@@ -633,7 +634,8 @@ def test_compose_service_wiring_follows_the_settings_convention(
         assert env.get(key), f"{service} lacks {key}"
     assert "DSP_ADMIN_DATABASE_URL" not in env, "only migrate may hold the admin connection"
     assert env["DSP_AMQP_URL"].startswith("amqp://") and "@rabbitmq:5672" in env["DSP_AMQP_URL"]
-    assert env["DSP_REDIS_URL"].startswith("redis://redis:6379")
+    assert re.fullmatch(r"redis://:[^@]+@redis:6379/\d+", env["DSP_REDIS_URL"]), "Redis takes a password"
+    assert env["DSP_AMQP_URL"].startswith(f"amqp://dsp_{service}:"), "each service has its own broker user"
     if env["DSP_ARTIFACT_URL"].startswith("s3://"):
         assert env["DSP_S3_ENDPOINT_URL"] == "http://minio:9000"
         assert env["AWS_ACCESS_KEY_ID"] and env["AWS_SECRET_ACCESS_KEY"]
@@ -658,6 +660,48 @@ def test_compose_service_wiring_follows_the_settings_convention(
         assert any(str(port).endswith(":8000") for port in app["ports"])
     else:
         assert "ports" not in app, "only the gateway is published on the host"
+
+
+def _published(entry: Any) -> tuple[str, str]:
+    """(host ip, host port) of a compose ports entry, short or long syntax."""
+    if isinstance(entry, dict):
+        return str(entry.get("host_ip", "")), str(entry.get("published", ""))
+    variables = iter(re.findall(r"\$\{[^}]*\}", str(entry)))  # ${VAR:-default} holds a colon of its own
+    masked = re.sub(r"\$\{[^}]*\}", "\0", str(entry)).split(":")
+    parts = [re.sub("\0", lambda _: next(variables), part) for part in masked]
+    return (parts[0], parts[1]) if len(parts) == 3 else ("", parts[0])
+
+
+def test_compose_publishes_nothing_beyond_loopback(compose: dict[str, Any]) -> None:
+    """Nothing wide open: every published port binds 127.0.0.1, never every interface."""
+    published = 0
+    for name, service in compose["services"].items():
+        for entry in service.get("ports", []):
+            host_ip, _ = _published(entry)
+            assert isinstance(entry, str) and entry.startswith("127.0.0.1:"), f"{name} publishes {entry}"
+            assert host_ip == "127.0.0.1", f"{name} publishes {entry} beyond loopback"
+            published += 1
+        assert service.get("network_mode") != "host", name
+    assert published >= 1
+    gateway = compose["services"]["gateway"]
+    assert [_published(entry)[1] for entry in gateway["ports"]] == ["${DSP_GATEWAY_PORT:-8000}"]
+    assert _published("8000:8000") == ("", "8000"), "the check sees a port without a host address"
+
+
+def test_compose_gives_each_service_its_own_broker_user(compose: dict[str, Any]) -> None:
+    services = compose["services"]
+    users = services["rabbitmq-users"]
+    assert users["restart"] == "no" and users["entrypoint"][-2:] == ["mesh_kit.broker", "apply"]
+    user_env = compose_env(users)
+    for service in SERVICES:
+        for name in (service, f"{service}-migrate"):
+            env = compose_env(services[name])
+            match = re.fullmatch(r"amqp://dsp_(\w+):\$\{(\w+):-[^}]+\}@rabbitmq:5672/", env["DSP_AMQP_URL"])
+            assert match and match.group(1) == service, (name, env["DSP_AMQP_URL"])
+            assert match.group(2) in user_env, f"rabbitmq-users does not create {service}'s user"
+            assert services[name]["depends_on"]["rabbitmq-users"]["condition"] == "service_completed_successfully"
+        assert env["DSP_SERVICE_TOKEN"], service
+    assert compose_env(services["gateway"])["DSP_ALLOWED_HOSTS"].endswith(",gateway,ml}")
 
 
 @pytest.mark.parametrize("service", SERVICES)
@@ -722,7 +766,9 @@ def test_observability_profile_scrapes_every_service(compose: dict[str, Any]) ->
         for target in static["targets"]
     }
     for service, port in PORTS.items():
-        assert f"{service}:{port}" in targets
+        assert f"{service}:{METRICS_PORTS[service]}" in targets, "Prometheus scrapes the internal metrics port"
+        assert f"{service}:{port}" not in targets, "/metrics is not on the public port"
+        assert "DSP_METRICS_PORT" not in compose_env(services[service]), "compose keeps the default metrics port"
     dsp_job = next(job for job in prometheus["scrape_configs"] if job["job_name"] == "dsp")
     assert dsp_job["metrics_path"] == "/metrics"
 
@@ -947,12 +993,15 @@ def test_deployment_probes_ports_env_and_hardening(manifests: list[dict[str, Any
     pod = deployment["spec"]["template"]["spec"]
     (container,) = pod["containers"]
     assert container["args"] == ["serve"]
-    assert container["ports"] == [{"name": "http", "containerPort": PORTS[service], "protocol": "TCP"}]
+    assert container["ports"] == [{"name": "http", "containerPort": PORTS[service], "protocol": "TCP"},
+                                  {"name": "metrics", "containerPort": METRICS_PORTS[service], "protocol": "TCP"}]
     for probe, path in PROBE_PATHS.items():
         assert container[probe]["httpGet"] == {"path": path, "port": "http"}, probe
 
     env = {entry["name"]: entry for entry in container["env"]}
     assert env["DSP_HTTP_PORT"]["value"] == str(PORTS[service])
+    assert env["DSP_METRICS_PORT"]["value"] == str(METRICS_PORTS[service])
+    assert env["DSP_SERVICE_TOKEN"]["valueFrom"]["secretKeyRef"]["key"] == "service-token"
     if service == "gateway":
         ml_service = one(manifests, "Service", "dsp-ml")
         expected = f"http://{ml_service['metadata']['name']}:{ml_service['spec']['ports'][0]['port']}"
@@ -1079,25 +1128,135 @@ def test_selectors_and_references_resolve_within_the_release(manifests: list[dic
                     assert weight < job_weight, "the hook Secret must exist before the Job starts"
 
 
+def _policy_peers(rules: list[dict[str, Any]], key: str) -> list[dict[str, Any]]:
+    return [peer for rule in rules for peer in rule.get(key, [])]
+
+
 @needs_helm
-def test_network_policies_open_only_the_gateway_to_outside_traffic(manifests: list[dict[str, Any]]) -> None:
-    release_pods = {"app.kubernetes.io/instance": "dsp", "app.kubernetes.io/part-of": "dsp"}
+@pytest.mark.parametrize("values", ["default", "ci"])
+def test_network_policies_are_on_by_default_with_ingress_and_egress(
+        ci_values: dict[str, Any], values: str) -> None:
+    """Nothing wide open: every service has a policy with both directions, by default."""
+    rendered = render_chart({"secrets": {"existingSecret": "platform-credentials"}} if values == "default"
+                            else ci_values)
+    assert yaml.safe_load((CHART_DIR / "values.yaml").read_text())["networkPolicy"]["enabled"] is True
+    ingress_controller = {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "ingress-nginx"}}}
+    monitoring = {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "monitoring"}}}
+    gateway_pods = {"podSelector": {"matchLabels": {"app.kubernetes.io/name": "gateway",
+                                                    "app.kubernetes.io/instance": "dsp"}}}
     for service in SERVICES:
-        policy = one(manifests, "NetworkPolicy", f"dsp-{service}")
-        assert policy["spec"]["policyTypes"] == ["Ingress"]
-        rules = policy["spec"]["ingress"]
-        for rule in rules:
-            assert rule["ports"] == [{"port": "http", "protocol": "TCP"}]
+        policy = one(rendered, "NetworkPolicy", f"dsp-{service}")
+        spec = policy["spec"]
+        assert spec["policyTypes"] == ["Ingress", "Egress"]
+        rules = spec["ingress"]
+        assert all(rule.get("from") for rule in rules if rule["ports"][0]["port"] == "metrics")
+        http_rules = [rule for rule in rules if rule["ports"] == [{"port": "http", "protocol": "TCP"}]]
+        metrics_rules = [rule for rule in rules if rule["ports"] == [{"port": "metrics", "protocol": "TCP"}]]
+        assert len(http_rules) + len(metrics_rules) == len(rules), "only the http and metrics ports open"
+        assert [peer for rule in metrics_rules for peer in rule["from"]] == [monitoring], "Prometheus scrapes"
         if service == "gateway":
-            assert rules == [{"ports": [{"port": "http", "protocol": "TCP"}]}], "no `from`: any source"
-            continue
-        sources = [peer for rule in rules for peer in rule["from"]]
-        assert {"podSelector": {"matchLabels": release_pods}} in sources
-        assert any("namespaceSelector" in peer for peer in sources), "Prometheus must be able to scrape"
-        assert all(rule.get("from") for rule in rules), f"{service} must not accept traffic from anywhere"
-    for deployment in find(manifests, "Deployment"):
+            assert [peer for rule in http_rules for peer in rule["from"]] == [ingress_controller], (
+                "the gateway takes traffic from the ingress controller only"
+            )
+        elif service == "ml":
+            assert [rule["from"] for rule in http_rules] == [[gateway_pods]], "ml accepts only the gateway"
+        else:
+            assert not http_rules, f"nobody calls {service} over HTTP"
+
+        egress = spec["egress"]
+        ports = {(port["port"], port.get("protocol", "TCP")) for rule in egress for port in rule["ports"]}
+        for needed in ((53, "UDP"), (53, "TCP"), (5432, "TCP"), (5672, "TCP"), (6379, "TCP"), (443, "TCP")):
+            assert needed in ports, (service, needed)
+        dns = next(rule for rule in egress if {"port": 53, "protocol": "UDP"} in rule["ports"])
+        assert dns["to"], "DNS only to the cluster DNS pods"
+        to_ml = [rule for rule in egress if any(peer.get("podSelector", {}).get("matchLabels", {})
+                                                .get("app.kubernetes.io/name") == "ml" for peer in rule.get("to", []))]
+        if service == "gateway":
+            assert to_ml and to_ml[0]["ports"] == [{"port": PORTS["ml"], "protocol": "TCP"}]
+        else:
+            assert not to_ml, f"{service} does not call ml"
+        assert all(rule["ports"] for rule in egress), "every egress rule is scoped to ports"
+    for deployment in find(rendered, "Deployment"):
         labels = deployment["spec"]["template"]["metadata"]["labels"]
-        assert release_pods.items() <= labels.items(), "pods must match the release peer selector"
+        assert {"app.kubernetes.io/instance": "dsp"}.items() <= labels.items()
+
+
+@needs_helm
+def test_network_policy_gateway_sources_and_egress_peers_follow_values(ci_values: dict[str, Any]) -> None:
+    values = copy.deepcopy(ci_values)
+    values["networkPolicy"]["gatewayFrom"] = []
+    values["networkPolicy"]["metricsFrom"] = []
+    values["networkPolicy"]["egress"] = {"postgres": {"to": [{"ipBlock": {"cidr": "10.1.0.0/16"}}],
+                                                      "ports": [{"port": 6432, "protocol": "TCP"}]}}
+    rendered = render_chart(values)
+    gateway = one(rendered, "NetworkPolicy", "dsp-gateway")["spec"]
+    assert gateway["ingress"] == [{"ports": [{"port": "http", "protocol": "TCP"}]}], "empty gatewayFrom: any source"
+    assert one(rendered, "NetworkPolicy", "dsp-etl")["spec"]["ingress"] == [], "no ingress at all"
+    postgres = [rule for rule in gateway["egress"] if {"port": 6432, "protocol": "TCP"} in rule["ports"]]
+    assert postgres == [{"ports": [{"port": 6432, "protocol": "TCP"}], "to": [{"ipBlock": {"cidr": "10.1.0.0/16"}}]}]
+
+
+@needs_helm
+def test_ingress_routes_the_api_and_the_root_only(manifests: list[dict[str, Any]]) -> None:
+    (ingress,) = find(manifests, "Ingress")
+    paths = [(p["path"], p["pathType"]) for rule in ingress["spec"]["rules"] for p in rule["http"]["paths"]]
+    assert paths == [("/api", "Prefix"), ("/", "Exact")]
+
+    def routed(path: str) -> bool:
+        for prefix, kind in paths:
+            if kind == "Exact" and path == prefix:
+                return True
+            if kind == "Prefix" and (path == prefix or path.startswith(prefix.rstrip("/") + "/")):
+                return True
+        return False
+
+    for hidden in ("/docs", "/docs/oauth2-redirect", "/openapi.json", "/redoc", "/metrics", "/health/ready",
+                   "/internal/v1/models/x/predict", "/apidocs"):
+        assert not routed(hidden), hidden
+    for public in ("/api/v1/datasets", "/api/v1/ws", "/api/v1/auth/token", "/"):
+        assert routed(public), public
+    for service in SERVICES:
+        service_obj = one(manifests, "Service", f"dsp-{service}")
+        ports = {port["name"]: port["port"] for port in service_obj["spec"]["ports"]}
+        assert ports == {"http": PORTS[service], "metrics": METRICS_PORTS[service]}
+        monitor = one(manifests, "ServiceMonitor", f"dsp-{service}")
+        assert [e["port"] for e in monitor["spec"]["endpoints"]] == ["metrics"], "scraped on the metrics port"
+
+
+@needs_helm
+def test_chart_configures_hosts_origins_hsts_and_per_service_broker_users(
+        manifests: list[dict[str, Any]], ci_values: dict[str, Any]) -> None:
+    data = one(manifests, "ConfigMap", "dsp")["data"]
+    hosts = data["DSP_ALLOWED_HOSTS"].split(",")
+    assert {"localhost", "127.0.0.1", "dsp-ml", "dsp-ml.analytics.svc", "dsp.test.internal"} <= set(hosts)
+    assert "*" not in hosts
+    assert data["DSP_ALLOWED_ORIGINS"] == "https://dsp.test.internal"
+    assert data["DSP_CORS_ORIGINS"] == ""
+    assert data["DSP_HSTS_MAX_AGE"] == "31536000", "the ingress has TLS"
+    assert data["DSP_METRICS_HOST"] == "0.0.0.0"
+    secret = {k: base64.b64decode(v).decode() for k, v in one(manifests, "Secret", "dsp")["data"].items()}
+    assert secret["service-token"] == ci_values["secrets"]["serviceToken"]
+    assert secret["ml-amqp-url"] == ci_values["secrets"]["amqpUrls"]["ml"]
+
+    def env_of(service: str) -> dict[str, dict[str, Any]]:
+        (container,) = one(manifests, "Deployment", f"dsp-{service}")["spec"]["template"]["spec"]["containers"]
+        return {entry["name"]: entry for entry in container["env"]}
+
+    assert env_of("ml")["DSP_AMQP_URL"]["valueFrom"]["secretKeyRef"]["key"] == "ml-amqp-url"
+    assert env_of("etl")["DSP_AMQP_URL"]["valueFrom"]["secretKeyRef"]["key"] == "amqp-url"
+    gateway = env_of("gateway")
+    for name, key in (("DSP_JWT_SECRET", "jwt-secret"), ("DSP_BOOTSTRAP_ADMIN_EMAIL", "bootstrap-admin-email"),
+                      ("DSP_BOOTSTRAP_ADMIN_PASSWORD", "bootstrap-admin-password")):
+        assert gateway[name]["valueFrom"]["secretKeyRef"]["key"] == key
+    assert "DSP_JWT_SECRET" not in env_of("ml")
+
+
+@needs_helm
+def test_the_chart_refuses_to_render_without_a_service_token(ci_values: dict[str, Any]) -> None:
+    values = copy.deepcopy(ci_values)
+    values["secrets"]["serviceToken"] = ""
+    with pytest.raises(helm.HelmError, match=r"secrets\.serviceToken is required"):
+        render_chart(values)
 
 
 @needs_helm
@@ -1359,6 +1518,8 @@ TERRAFORM_SCENARIOS = {
         "redis_url": "redis://redis.data:6379/0",
         "admin_database_url": "postgresql://postgres:pg-secret@postgresql.data:5432/dsp",
         "db_passwords": {service: f"{service}-password-1" for service in SERVICES},
+        "service_token": "tf-service-token-0123456789abcdef",
+        "jwt_secret": "tf-jwt-signing-key-0123456789abcdef0123",
     },
     "everything-on": {
         "release_name": "analytics",
@@ -1384,7 +1545,10 @@ TERRAFORM_SCENARIOS = {
             "class_name": "nginx",
             "tls_secret": "dsp-tls",
         },
-        "network_policy": {"enabled": True, "metrics_namespace": "monitoring"},
+        "network_policy": {"enabled": True, "metrics_namespace": "monitoring", "ingress_namespace": "ingress"},
+        "service_token": "tf-service-token-0123456789abcdef",
+        "jwt_secret": "tf-jwt-signing-key-0123456789abcdef0123",
+        "amqp_urls": {"ml": "amqps://dsp_ml:ml-rabbit-secret@rabbitmq.data:5671/"},
         "service_monitor_enabled": True,
         "grafana_dashboard_enabled": True,
         "service_account_annotations": {"eks.amazonaws.com/role-arn": "arn:aws:iam::123456789012:role/dsp"},
@@ -1438,7 +1602,8 @@ def test_terraform_computed_values_render_the_chart(scenario: str, tmp_path: Pat
 
     module_secret = _blocks(_load_hcl(TERRAFORM_MODULE), "resource")["kubernetes_secret_v1"]
     fixed_keys = set(re.findall(r'"([a-z-]+)"\s*=', next(iter(module_secret.values()))["data"]))
-    provided = fixed_keys | {f"{service}-db-password" for service in services}
+    provided = fixed_keys | {f"{service}-db-password" for service in services} | {
+        f"{service}-amqp-url" for service in inputs.get("amqp_urls", {})}
     for workload in [*find(manifests, "Deployment"), *find(manifests, "Job")]:
         for container in workload["spec"]["template"]["spec"]["containers"]:
             for entry in container.get("env", []):
@@ -1456,6 +1621,12 @@ def test_terraform_computed_values_render_the_chart(scenario: str, tmp_path: Pat
         (ingress,) = find(manifests, "Ingress")
         assert ingress["spec"]["tls"] == [{"hosts": ["dsp.example.com"], "secretName": "dsp-tls"}]
         assert len(find(manifests, "NetworkPolicy")) == len(services)
+        gateway_policy = one(manifests, "NetworkPolicy", f"{prefix}-gateway")["spec"]
+        assert gateway_policy["ingress"][0]["from"] == [
+            {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "ingress"}}}]
+        (ml_container,) = one(manifests, "Deployment", f"{prefix}-ml")["spec"]["template"]["spec"]["containers"]
+        ml_env = {entry["name"]: entry for entry in ml_container["env"]}
+        assert ml_env["DSP_AMQP_URL"]["valueFrom"]["secretKeyRef"]["key"] == "ml-amqp-url"
         assert len(find(manifests, "ServiceMonitor")) == len(services)
         account = one(manifests, "ServiceAccount", prefix)
         assert account["metadata"]["annotations"] == inputs["service_account_annotations"]
@@ -1465,6 +1636,8 @@ def test_terraform_computed_values_render_the_chart(scenario: str, tmp_path: Pat
         gateway = one(manifests, "Deployment", f"{prefix}-gateway")
         volumes = gateway["spec"]["template"]["spec"]["volumes"]
         assert {"name": "artifacts", "persistentVolumeClaim": {"claimName": "dsp-artifacts"}} in volumes
+    else:
+        assert len(find(manifests, "NetworkPolicy")) == len(services), "NetworkPolicies are on by default"
 
 
 def _local_provider_plugins() -> Path | None:
@@ -1504,3 +1677,29 @@ def test_terraform_module_validates(tmp_path: Path) -> None:
         timeout=300,
     )
     assert validate.returncode == 0, validate.stdout + validate.stderr
+
+
+@needs_helm
+def test_broker_users_hook_creates_the_per_service_users_before_the_migrations(ci_values: dict[str, Any]) -> None:
+    values = copy.deepcopy(ci_values)
+    values["brokerUsers"] = {"enabled": True}
+    values["secrets"]["rabbitmqManagementUrl"] = "http://admin:rabbit-admin-secret@rabbitmq.data:15672"
+    values["secrets"]["amqpUrls"]["etl"] = "amqp://dsp_etl:etl-rabbit-secret@rabbitmq.data:5672/"
+    manifests = render_chart(values)
+    job = one(manifests, "Job", "dsp-broker-users")
+    (container,) = job["spec"]["template"]["spec"]["containers"]
+    assert container["command"][-2:] == ["mesh_kit.broker", "apply"]
+    env = {entry["name"]: entry for entry in container["env"]}
+    assert env["DSP_BROKER_SERVICES"]["value"] == "etl,ml"
+    hook_secret = one(manifests, "Secret", "dsp-migrate")
+    for name, key in (("DSP_RABBITMQ_MANAGEMENT_URL", "rabbitmq-management-url"),
+                      ("DSP_ETL_AMQP_URL", "etl-amqp-url"), ("DSP_ML_AMQP_URL", "ml-amqp-url")):
+        ref = env[name]["valueFrom"]["secretKeyRef"]
+        assert ref == {"name": "dsp-migrate", "key": key}
+        assert key in hook_secret["data"]
+    weight = int(job["metadata"]["annotations"]["helm.sh/hook-weight"])
+    assert int(hook_secret["metadata"]["annotations"]["helm.sh/hook-weight"]) < weight
+    assert weight < min(int(j["metadata"]["annotations"]["helm.sh/hook-weight"])
+                        for j in find(manifests, "Job") if j["metadata"]["name"].endswith("-migrate"))
+    assert "rabbitmq-management-url" not in one(manifests, "Secret", "dsp")["data"], "only the hook sees it"
+    assert job["spec"]["template"]["spec"]["securityContext"]["runAsNonRoot"] is True

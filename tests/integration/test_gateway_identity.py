@@ -84,6 +84,7 @@ async def gateway(infra, gateway_database: str, tmp_path: Path, monkeypatch: pyt
         environment="test", database_url=with_user(gateway_database, role_name("gateway")),
         amqp_url=infra.amqp_url, redis_url=infra.redis_url, artifact_url=(tmp_path / "artifacts").as_uri(),
         exchange=f"dsp.events.id{suffix}", queue_prefix=f"id{suffix}", retry_delays_ms=(200, 400), outbox_poll_s=0.1,
+        allowed_hosts=["gateway"], metrics_port=0,
     )
     app = build_app(service_spec(), settings)
     async with app.router.lifespan_context(app), httpx.AsyncClient(

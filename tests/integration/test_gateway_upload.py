@@ -27,8 +27,9 @@ import pytest
 from dsp_gateway.bootstrap import service_spec
 from mesh_kit.artifacts import open_store
 from mesh_kit.db import migrate_service, role_name, with_database, with_user
-from mesh_kit.service import build_app
+from mesh_kit.service import build_app, topology_of
 from mesh_kit.settings import MeshSettings
+from mesh_kit.topology import declare_with_url
 from psycopg import sql
 from shared_contracts import ArtifactRef, Envelope, parse_envelope
 from shared_contracts.events import ColumnSummary, DatasetIngested, DatasetRejected, DatasetUploaded
@@ -153,8 +154,9 @@ async def gateway(infra, gateway_database: str, tmp_path: Path,
         environment="test", database_url=with_user(gateway_database, role_name("gateway")),
         amqp_url=infra.amqp_url, redis_url=infra.redis_url, artifact_url=(tmp_path / "artifacts").as_uri(),
         exchange=f"dsp.events.gw{suffix}", queue_prefix=f"gw{suffix}", retry_delays_ms=(200, 400),
-        outbox_poll_s=0.1, prefetch=10,
+        outbox_poll_s=0.1, prefetch=10, allowed_hosts=["gateway"], metrics_port=0,
     )
+    await declare_with_url(infra.amqp_url, topology_of(settings))  # every service's queues, as migrate declares them
     app = build_app(service_spec(), settings)
     async with app.router.lifespan_context(app):
         played = PlayedIngest(amqp_url=infra.amqp_url, exchange=settings.exchange,

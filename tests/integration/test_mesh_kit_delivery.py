@@ -19,7 +19,7 @@ from mesh_kit.db import migrate_service, open_pool, role_name, with_database, wi
 from mesh_kit.outbox import OutboxRelay
 from mesh_kit.ports import StageDeps, StageError
 from mesh_kit.publisher import AmqpPublisher, PublishError
-from mesh_kit.topology import Topology
+from mesh_kit.topology import Topology, declare_with_url
 from psycopg import sql
 from shared_contracts import ArtifactRef, Envelope
 from shared_contracts.events import DatasetUploaded
@@ -75,6 +75,7 @@ async def runtime(infra, kit_database: str, tmp_path: Path) -> AsyncIterator[dic
     suffix = uuid.uuid4().hex[:6]  # own exchange and queues: a mesh may be running in the same vhost
     topology = Topology(exchange=f"dsp.events.{suffix}", prefix=f"itest{suffix}", retry_delays_ms=(100, 200))
     pool = await open_pool(with_user(kit_database, role_name(SERVICE)), schema=SERVICE)
+    await declare_with_url(infra.amqp_url, topology)  # every service's queues, as their migrate steps declare them
     publisher = AmqpPublisher(infra.amqp_url, topology, service=SERVICE)
     await publisher.connect()
     relay = OutboxRelay(pool, publisher, service=SERVICE, poll_s=0.1)

@@ -147,6 +147,10 @@ def test_serve_is_refused_in_production_without_a_jwt_key(monkeypatch: pytest.Mo
 
     monkeypatch.setenv("DSP_ENVIRONMENT", "production")
     monkeypatch.setenv("DSP_AMQP_URL", "amqp://user:long-password@127.0.0.1:5672/")
+    # the shared secrets MeshSettings requires in production (exposure)
+    monkeypatch.setenv("DSP_DATABASE_URL", "postgresql://dsp_gateway:long-db-password@127.0.0.1:5432/dsp")
+    monkeypatch.setenv("DSP_REDIS_URL", "redis://:long-redis-password@127.0.0.1:6379/0")
+    monkeypatch.setenv("DSP_SERVICE_TOKEN", "a-service-token-of-enough-length")
     monkeypatch.delenv("DSP_JWT_SECRET", raising=False)
     monkeypatch.delenv("DSP_JWT_KEYS", raising=False)
     assert "missing, refused in production" in (check_identity_settings() or "")

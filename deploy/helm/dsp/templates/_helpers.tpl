@@ -57,10 +57,51 @@ amqp-url: {{ required "secrets.amqpUrl is required (or set secrets.existingSecre
 redis-url: {{ required "secrets.redisUrl is required (or set secrets.existingSecret)" .Values.secrets.redisUrl | b64enc | quote }}
 aws-access-key-id: {{ .Values.secrets.awsAccessKeyId | b64enc | quote }}
 aws-secret-access-key: {{ .Values.secrets.awsSecretAccessKey | b64enc | quote }}
+service-token: {{ required "secrets.serviceToken is required: the token ml's internal routes take from the gateway (or set secrets.existingSecret)" .Values.secrets.serviceToken | b64enc | quote }}
+{{- if .Values.gateway.create }}
+jwt-secret: {{ required "secrets.jwtSecret is required: the gateway's JWT signing key (or set secrets.existingSecret)" .Values.secrets.jwtSecret | b64enc | quote }}
+bootstrap-admin-email: {{ .Values.secrets.bootstrapAdminEmail | b64enc | quote }}
+bootstrap-admin-password: {{ .Values.secrets.bootstrapAdminPassword | b64enc | quote }}
+{{- end }}
 {{- range $svc := list "gateway" "ingest" "profile" "etl" "ml" "dashboard" }}
 {{- if (index $.Values $svc).create }}
 {{ $svc }}-db-password: {{ required (printf "secrets.dbPasswords.%s is required (or set secrets.existingSecret)" $svc) (index $.Values.secrets.dbPasswords $svc) | b64enc | quote }}
+{{- with (index $.Values.secrets.amqpUrls $svc) }}
+{{ $svc }}-amqp-url: {{ . | b64enc | quote }}
 {{- end }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{/* Every Host the services answer: loopback, each service's in-cluster names, the ingress host, extras. */}}
+{{- define "dsp.allowedHosts" -}}
+{{- $fullname := include "dsp.fullname" . -}}
+{{- $ns := .Release.Namespace -}}
+{{- $hosts := list "localhost" "127.0.0.1" -}}
+{{- range $svc := list "gateway" "ingest" "profile" "etl" "ml" "dashboard" }}
+{{- $name := printf "%s-%s" $fullname $svc | trunc 63 | trimSuffix "-" }}
+{{- $hosts = concat $hosts (list $name (printf "%s.%s" $name $ns) (printf "%s.%s.svc" $name $ns) (printf "%s.%s.svc.cluster.local" $name $ns)) }}
+{{- end }}
+{{- if .Values.gateway.ingress.enabled }}
+{{- $hosts = append $hosts .Values.gateway.ingress.host }}
+{{- end }}
+{{- join "," (concat $hosts .Values.config.allowedHosts | uniq) }}
+{{- end }}
+
+{{/* The origins the gateway's WebSocket accepts: configured, or the ingress host's origin. */}}
+{{- define "dsp.allowedOrigins" -}}
+{{- if .Values.config.allowedOrigins }}
+{{- join "," .Values.config.allowedOrigins }}
+{{- else if .Values.gateway.ingress.enabled }}
+{{- printf "%s://%s" (ternary "https" "http" (not (empty .Values.gateway.ingress.tls))) .Values.gateway.ingress.host }}
+{{- end }}
+{{- end }}
+
+{{- define "dsp.hstsMaxAge" -}}
+{{- if kindIs "invalid" .Values.config.hstsMaxAge }}
+{{- ternary 31536000 0 (and .Values.gateway.ingress.enabled (not (empty .Values.gateway.ingress.tls))) }}
+{{- else }}
+{{- .Values.config.hstsMaxAge | int64 }}
 {{- end }}
 {{- end }}
 
@@ -74,6 +115,8 @@ DSP_DB_PASSWORD comes first so that DSP_DATABASE_URL can reference it with $(DSP
 {{- $db := $root.Values.config.database -}}
 - name: DSP_HTTP_PORT
   value: {{ .values.port | quote }}
+- name: DSP_METRICS_PORT
+  value: {{ .values.metricsPort | quote }}
 - name: DSP_DB_PASSWORD
   valueFrom:
     secretKeyRef:
@@ -85,7 +128,16 @@ DSP_DB_PASSWORD comes first so that DSP_DATABASE_URL can reference it with $(DSP
   valueFrom:
     secretKeyRef:
       name: {{ .secretName }}
+      {{- if index $root.Values.secrets.amqpUrls .name }}
+      key: {{ .name }}-amqp-url
+      {{- else }}
       key: amqp-url
+      {{- end }}
+- name: DSP_SERVICE_TOKEN
+  valueFrom:
+    secretKeyRef:
+      name: {{ .secretName }}
+      key: service-token
 - name: DSP_REDIS_URL
   valueFrom:
     secretKeyRef:
@@ -108,6 +160,29 @@ DSP_DB_PASSWORD comes first so that DSP_DATABASE_URL can reference it with $(DSP
   value: {{ .values.maxUploadBytes | int64 | quote }}
 - name: DSP_ML_URL
   value: {{ printf "http://%s-ml:%v" (include "dsp.fullname" $root) $root.Values.ml.port | quote }}
+- name: DSP_TRUSTED_PROXY_HOPS
+  value: {{ .values.trustedProxyHops | quote }}
+- name: DSP_JWT_SECRET
+  valueFrom:
+    secretKeyRef:
+      name: {{ .secretName }}
+      key: jwt-secret
+- name: DSP_BOOTSTRAP_ADMIN_EMAIL
+  valueFrom:
+    secretKeyRef:
+      name: {{ .secretName }}
+      key: bootstrap-admin-email
+      optional: true
+- name: DSP_BOOTSTRAP_ADMIN_PASSWORD
+  valueFrom:
+    secretKeyRef:
+      name: {{ .secretName }}
+      key: bootstrap-admin-password
+      optional: true
+{{- with .values.bootstrapOrganization }}
+- name: DSP_BOOTSTRAP_ORGANIZATION
+  value: {{ . | quote }}
+{{- end }}
 {{- end }}
 {{- with .values.extraEnv }}
 {{ toYaml . }}
@@ -174,6 +249,11 @@ tolerations:
 DSP_ENVIRONMENT: {{ .Values.config.environment | quote }}
 DSP_LOG_LEVEL: {{ .Values.config.logLevel | quote }}
 DSP_HTTP_HOST: "0.0.0.0"
+DSP_METRICS_HOST: "0.0.0.0"
+DSP_ALLOWED_HOSTS: {{ include "dsp.allowedHosts" . | quote }}
+DSP_CORS_ORIGINS: {{ join "," .Values.config.corsOrigins | quote }}
+DSP_ALLOWED_ORIGINS: {{ include "dsp.allowedOrigins" . | quote }}
+DSP_HSTS_MAX_AGE: {{ include "dsp.hstsMaxAge" . | quote }}
 DSP_ARTIFACT_URL: {{ .Values.config.artifactUrl | quote }}
 {{- with .Values.config.s3EndpointUrl }}
 DSP_S3_ENDPOINT_URL: {{ . | quote }}

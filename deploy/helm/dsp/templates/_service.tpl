@@ -68,6 +68,9 @@ spec:
             - name: http
               containerPort: {{ $v.port }}
               protocol: TCP
+            - name: metrics
+              containerPort: {{ $v.metricsPort }}
+              protocol: TCP
           envFrom:
             - configMapRef:
                 name: {{ include "dsp.fullname" $root }}
@@ -118,6 +121,10 @@ spec:
     - name: http
       port: {{ $v.port }}
       targetPort: http
+      protocol: TCP
+    - name: metrics
+      port: {{ $v.metricsPort }}
+      targetPort: metrics
       protocol: TCP
 {{- if $v.autoscaling.enabled }}
 {{- $queue := $v.autoscaling.queueDepth }}
@@ -210,7 +217,7 @@ spec:
     matchLabels:
       {{- toYaml $selector | nindent 6 }}
   endpoints:
-    - port: http
+    - port: metrics
       path: /metrics
       interval: {{ $root.Values.serviceMonitor.interval }}
       scrapeTimeout: {{ $root.Values.serviceMonitor.scrapeTimeout }}
@@ -218,6 +225,7 @@ spec:
 {{- end }}
 {{- if $root.Values.networkPolicy.enabled }}
 {{- $policy := $root.Values.networkPolicy }}
+{{- $egress := $policy.egress }}
 ---
 apiVersion: networking.k8s.io/v1
 kind: NetworkPolicy
@@ -231,35 +239,59 @@ spec:
   podSelector:
     matchLabels:
       {{- toYaml $selector | nindent 6 }}
-  policyTypes: [Ingress]
+  policyTypes: [Ingress, Egress]
+  {{- $ingress := list }}
+  {{- if eq $name "gateway" }}
+  {{- /* The gateway is the public entry point: its HTTP port, from the ingress controller. */}}
+  {{- $rule := dict "ports" (list (dict "port" "http" "protocol" "TCP")) }}
+  {{- with $policy.gatewayFrom }}
+  {{- $_ := set $rule "from" . }}
+  {{- end }}
+  {{- $ingress = append $ingress $rule }}
+  {{- else if eq $name "ml" }}
+  {{- /* ml's internal predict route: from gateway pods only (which also send the service token). */}}
+  {{- $gatewayPods := dict "podSelector" (dict "matchLabels" (dict "app.kubernetes.io/name" "gateway" "app.kubernetes.io/instance" $root.Release.Name)) }}
+  {{- $ingress = append $ingress (dict "from" (list $gatewayPods) "ports" (list (dict "port" "http" "protocol" "TCP"))) }}
+  {{- end }}
+  {{- with $policy.metricsFrom }}
+  {{- /* Prometheus, on the metrics port only. */}}
+  {{- $ingress = append $ingress (dict "from" . "ports" (list (dict "port" "metrics" "protocol" "TCP"))) }}
+  {{- end }}
   ingress:
-    {{- if eq $name "gateway" }}
-    # The gateway is the public entry point.
+    {{- if $ingress }}
+    {{- toYaml $ingress | nindent 4 }}
+    {{- else }} []
+    {{- end }}
+  egress:
+    {{- range $rule := list $egress.dns $egress.postgres $egress.rabbitmq $egress.redis $egress.objectStore }}
     - ports:
-        - port: http
-          protocol: TCP
-      {{- with $policy.gatewayFrom }}
-      from:
+        {{- toYaml $rule.ports | nindent 8 }}
+      {{- with $rule.to }}
+      to:
         {{- toYaml . | nindent 8 }}
       {{- end }}
-    {{- else }}
-    # Other pods of this release (the gateway calls ml over HTTP).
-    - from:
+    {{- end }}
+    {{- if $root.Values.config.otelExporterOtlpEndpoint }}
+    - ports:
+        {{- toYaml $egress.otel.ports | nindent 8 }}
+      {{- with $egress.otel.to }}
+      to:
+        {{- toYaml . | nindent 8 }}
+      {{- end }}
+    {{- end }}
+    {{- if eq $name "gateway" }}
+    # Predictions are proxied to ml.
+    - to:
         - podSelector:
             matchLabels:
+              app.kubernetes.io/name: ml
               app.kubernetes.io/instance: {{ $root.Release.Name }}
-              app.kubernetes.io/part-of: {{ include "dsp.name" $root }}
       ports:
-        - port: http
-          protocol: TCP
-    {{- with $policy.metricsFrom }}
-    # Prometheus scraping /metrics.
-    - from:
-        {{- toYaml . | nindent 8 }}
-      ports:
-        - port: http
+        - port: {{ $root.Values.ml.port }}
           protocol: TCP
     {{- end }}
+    {{- with $egress.extra }}
+    {{- toYaml . | nindent 4 }}
     {{- end }}
 {{- end }}
 {{- if $root.Values.migrate.enabled }}

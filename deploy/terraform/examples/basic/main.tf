@@ -66,6 +66,18 @@ variable "db_passwords" {
   sensitive   = true
 }
 
+variable "service_token" {
+  type        = string
+  description = "Shared token ml's internal routes require from the gateway (24+ characters)."
+  sensitive   = true
+}
+
+variable "jwt_secret" {
+  type        = string
+  description = "The gateway's JWT signing key (32+ characters)."
+  sensitive   = true
+}
+
 variable "s3_endpoint_url" {
   type        = string
   description = "S3-compatible endpoint; empty for AWS S3."
@@ -113,6 +125,8 @@ module "dsp" {
   redis_url             = var.redis_url
   admin_database_url    = var.admin_database_url
   db_passwords          = var.db_passwords
+  service_token         = var.service_token
+  jwt_secret            = var.jwt_secret
   s3_endpoint_url       = var.s3_endpoint_url
   aws_access_key_id     = var.aws_access_key_id
   aws_secret_access_key = var.aws_secret_access_key

@@ -36,13 +36,18 @@ resource "kubernetes_secret_v1" "credentials" {
 
   data = merge(
     {
-      "amqp-url"              = var.amqp_url
-      "redis-url"             = var.redis_url
-      "admin-database-url"    = var.admin_database_url
-      "aws-access-key-id"     = var.aws_access_key_id
-      "aws-secret-access-key" = var.aws_secret_access_key
+      "amqp-url"                 = var.amqp_url
+      "redis-url"                = var.redis_url
+      "admin-database-url"       = var.admin_database_url
+      "aws-access-key-id"        = var.aws_access_key_id
+      "aws-secret-access-key"    = var.aws_secret_access_key
+      "service-token"            = var.service_token
+      "jwt-secret"               = var.jwt_secret
+      "bootstrap-admin-email"    = var.bootstrap_admin.email
+      "bootstrap-admin-password" = var.bootstrap_admin.password
     },
     { for service in var.services : "${service}-db-password" => var.db_passwords[service] },
+    { for service, url in var.amqp_urls : "${service}-amqp-url" => url if contains(var.services, service) },
   )
 
   lifecycle {

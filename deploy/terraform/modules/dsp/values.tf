@@ -27,6 +27,8 @@ locals {
     }
     secrets = {
       existingSecret = local.secret_name
+      # non-empty: the service reads <service>-amqp-url (its own broker user) from the Secret
+      amqpUrls = { for service in local.all_services : service => contains(nonsensitive(keys(var.amqp_urls)), service) ? "from-secret" : "" }
     }
     artifacts = {
       persistence = {
@@ -44,6 +46,9 @@ locals {
       enabled = var.network_policy.enabled
       metricsFrom = var.network_policy.metrics_namespace == "" ? [] : [
         { namespaceSelector = { matchLabels = { "kubernetes.io/metadata.name" = var.network_policy.metrics_namespace } } }
+      ]
+      gatewayFrom = var.network_policy.ingress_namespace == "" ? [] : [
+        { namespaceSelector = { matchLabels = { "kubernetes.io/metadata.name" = var.network_policy.ingress_namespace } } }
       ]
     }
   }

@@ -154,6 +154,45 @@ variable "db_passwords" {
   }
 }
 
+variable "amqp_urls" {
+  type        = map(string)
+  description = "RabbitMQ URL per service (keys: service names), each with the service's own broker user dsp_<service>; services left out use amqp_url."
+  default     = {}
+  sensitive   = true
+}
+
+variable "service_token" {
+  type        = string
+  description = "Shared token that ml's internal predict route requires from the gateway (24+ characters)."
+  sensitive   = true
+
+  validation {
+    condition     = length(var.service_token) >= 24
+    error_message = "service_token must be at least 24 characters."
+  }
+}
+
+variable "jwt_secret" {
+  type        = string
+  description = "The gateway's JWT signing key (32+ characters)."
+  sensitive   = true
+
+  validation {
+    condition     = length(var.jwt_secret) >= 32
+    error_message = "jwt_secret must be at least 32 characters."
+  }
+}
+
+variable "bootstrap_admin" {
+  type = object({
+    email    = optional(string, "")
+    password = optional(string, "")
+  })
+  description = "The first admin, created at gateway start when missing; empty email: none."
+  default     = {}
+  sensitive   = true
+}
+
 variable "aws_access_key_id" {
   type        = string
   description = "Access key for the S3 artifact store; empty to use the pod's workload identity."
@@ -188,10 +227,11 @@ variable "gateway_ingress" {
 
 variable "network_policy" {
   type = object({
-    enabled           = optional(bool, false)
-    metrics_namespace = optional(string, "")
+    enabled           = optional(bool, true)
+    metrics_namespace = optional(string, "monitoring")
+    ingress_namespace = optional(string, "ingress-nginx")
   })
-  description = "NetworkPolicies: only the gateway accepts outside traffic; metrics_namespace (e.g. monitoring) may scrape the others."
+  description = "NetworkPolicies (on by default, ingress and egress): the gateway accepts traffic only from ingress_namespace (empty: any source), ml only from the gateway, metrics ports only from metrics_namespace."
   default     = {}
 }
 

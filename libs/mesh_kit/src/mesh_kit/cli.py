@@ -1,4 +1,7 @@
-"""``python -m dsp_<service> serve|migrate|asyncapi``: the thin entry point every service shares."""
+"""``python -m dsp_<service> serve|migrate|asyncapi``: the thin entry point every service shares.
+
+``migrate`` creates the service's schema and role, runs its migrations, and declares its queues on the broker.
+"""
 
 from __future__ import annotations
 
@@ -32,7 +35,14 @@ def run_service_cli(spec_factory: Callable[[], object], argv: list[str] | None =
 
         admin = settings.admin_database_url or settings.database_url
         applied = migrate_service(spec.name, admin_url=admin, package=spec.package, password=settings.db_password)
-        print(json.dumps({"service": spec.name, "applied": applied}))
+        # the service's own queues and bindings exist once migrations ran, before any service publishes
+        import asyncio
+
+        from .topology import declare_with_url
+
+        asyncio.run(declare_with_url(settings.amqp_url, topology_of(settings), spec.name,
+                                     timeout_s=settings.publish_timeout_s))
+        print(json.dumps({"service": spec.name, "applied": applied, "queues": True}))
         return 0
     if args.command == "asyncapi":
         from .asyncapi import asyncapi_document

@@ -1,8 +1,16 @@
 """Run the whole mesh on this machine as processes (``make up`` / ``make down`` and the e2e tests).
 
 Each service of the manifest (``shared_contracts.manifest``) runs ``python -m dsp_<service> serve``
-on its port, against PostgreSQL, RabbitMQ and Redis on their standard local ports; ``DSP_*``
+on its port, with its ``/metrics`` on a second, internal port (``metrics_ports``: the service port + 1000
+unless given), against PostgreSQL, RabbitMQ and Redis on their standard local ports; ``DSP_*``
 environment variables override the addresses.
+
+Every service uses one AMQP URL unless ``amqp_urls`` gives a service its own (a per-service broker user,
+see ``mesh_kit.broker``; ``make up`` reads ``DSP_<SERVICE>_AMQP_URL``). The shared service token that ml's
+internal routes require (``DSP_SERVICE_TOKEN``) is generated once per state directory and handed to every
+service. ``DSP_BOOTSTRAP_ADMIN_EMAIL``, ``DSP_BOOTSTRAP_ADMIN_PASSWORD`` and ``DSP_BOOTSTRAP_ORGANIZATION``
+(and ``DSP_JWT_SECRET``) pass through from the environment to the gateway, and ``DSP_ALLOWED_HOSTS``, ``DSP_ALLOWED_ORIGINS`` and
+``DSP_CORS_ORIGINS`` to every service.
 """
 
 from __future__ import annotations
@@ -10,6 +18,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import secrets
 import signal
 import subprocess
 import sys
@@ -25,6 +34,10 @@ from .db import role_name, with_user
 
 __all__ = ["LocalMesh"]
 
+_PASS_THROUGH = ("DSP_ALLOWED_HOSTS", "DSP_ALLOWED_ORIGINS", "DSP_CORS_ORIGINS")
+_GATEWAY_PASS_THROUGH = ("DSP_BOOTSTRAP_ADMIN_EMAIL", "DSP_BOOTSTRAP_ADMIN_PASSWORD", "DSP_BOOTSTRAP_ORGANIZATION",
+                         "DSP_JWT_SECRET")
+
 
 @dataclass
 class LocalMesh:
@@ -37,8 +50,15 @@ class LocalMesh:
     redis_namespace: str = "dsp"
     host: str = "127.0.0.1"
     ports: dict[str, int] = field(default_factory=lambda: {name: svc.port for name, svc in SERVICES.items()})
+    metrics_ports: dict[str, int] = field(default_factory=dict)
+    amqp_urls: dict[str, str] = field(default_factory=dict)
+    service_token: str | None = None
     python: str = sys.executable
     extra_env: dict[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        for name, port in self.ports.items():
+            self.metrics_ports.setdefault(name, port + 1000)
 
     @property
     def artifact_dir(self) -> Path:
@@ -47,20 +67,43 @@ class LocalMesh:
     def url(self, service: str) -> str:
         return f"http://{self.host}:{self.ports[service]}"
 
+    def metrics_url(self, service: str) -> str:
+        """The service's internal metrics listener (never on its public port)."""
+        return f"http://{self.host}:{self.metrics_ports[service]}/metrics"
+
+    def token(self) -> str:
+        """The mesh's shared service token: given, or generated once and kept (0600) in the state directory,
+        so that a service restarted alone still holds the token of the others."""
+        if self.service_token is None:
+            path = self.state_dir / "service-token"
+            if path.exists():
+                self.service_token = path.read_text().strip()
+            else:
+                self.state_dir.mkdir(parents=True, exist_ok=True)
+                self.service_token = secrets.token_urlsafe(32)
+                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+                with os.fdopen(fd, "w") as fh:
+                    fh.write(self.service_token)
+        return self.service_token
+
     def env_for(self, service: str) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if not k.startswith("DSP_")}
         env.update({
             "DSP_ADMIN_DATABASE_URL": self.admin_database_url,
             "DSP_DATABASE_URL": with_user(self.admin_database_url, role_name(service)),
-            "DSP_AMQP_URL": self.amqp_url,
+            "DSP_AMQP_URL": self.amqp_urls.get(service, self.amqp_url),
             "DSP_REDIS_URL": self.redis_url,
             "DSP_REDIS_NAMESPACE": self.redis_namespace,
             "DSP_ARTIFACT_URL": self.artifact_dir.resolve().as_uri(),
             "DSP_HTTP_HOST": self.host,
             "DSP_HTTP_PORT": str(self.ports[service]),
+            "DSP_METRICS_PORT": str(self.metrics_ports[service]),
+            "DSP_SERVICE_TOKEN": self.token(),
             "DSP_ML_URL": self.url("ml"),
             "PYTHONUNBUFFERED": "1",
         })
+        passed = [*_PASS_THROUGH, *(_GATEWAY_PASS_THROUGH if service == "gateway" else ())]
+        env.update({name: os.environ[name] for name in passed if name in os.environ})
         env.update(self.extra_env)
         return env
 
@@ -181,6 +224,8 @@ def main(argv: list[str] | None = None) -> int:
         admin_database_url=os.environ.get("DSP_ADMIN_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/dsp"),
         amqp_url=os.environ.get("DSP_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/"),
         redis_url=os.environ.get("DSP_REDIS_URL", "redis://127.0.0.1:6379/0"),
+        amqp_urls={name: os.environ[f"DSP_{name.upper()}_AMQP_URL"] for name in SERVICES
+                   if os.environ.get(f"DSP_{name.upper()}_AMQP_URL")},
     )
     if args.command == "up":
         mesh.up()

@@ -11,9 +11,10 @@ from typing import Any
 import aio_pika
 from aio_pika.abc import AbstractChannel, AbstractExchange, AbstractRobustConnection
 from pamqp.commands import Basic
+from shared_contracts.manifest import SERVICES
 
 from .metrics import MESSAGES_PUBLISHED
-from .topology import Topology, declare_topology
+from .topology import Topology, declare_service_topology
 
 __all__ = ["AmqpPublisher", "EventPublisher", "PublishError"]
 
@@ -42,7 +43,7 @@ class EventPublisher(abc.ABC):
         message_id: str,
         headers: Mapping[str, Any] | None = None,
     ) -> None:
-        """Publish straight to one queue (retry and dead-letter queues)."""
+        """Publish straight to one of the service's own retry and dead-letter queues."""
 
 
 class AmqpPublisher(EventPublisher):
@@ -56,12 +57,19 @@ class AmqpPublisher(EventPublisher):
         self._connection: AbstractRobustConnection | None = None
         self._channel: AbstractChannel | None = None
         self._exchange: AbstractExchange | None = None
+        self._requeue: AbstractExchange | None = None
         self._lock = asyncio.Lock()
 
     async def connect(self) -> None:
         self._connection = await aio_pika.connect_robust(self.url, timeout=self.timeout_s)
         self._channel = await self._connection.channel(publisher_confirms=True, on_return_raises=True)
-        self._exchange = await declare_topology(self._channel, self.topology)
+        self._exchange = await declare_service_topology(self._channel, self.topology, self.service)
+        # the service's own retry and dead-letter queues are reached through its requeue exchange, not the
+        # default exchange: its broker user may write to no other service's queues
+        manifest = SERVICES.get(self.service)
+        if manifest is not None and manifest.binding_keys:
+            self._requeue = await self._channel.get_exchange(self.topology.requeue_exchange(self.service),
+                                                             ensure=False)
 
     async def close(self) -> None:
         if self._connection is not None:
@@ -101,6 +109,6 @@ class AmqpPublisher(EventPublisher):
 
     async def send_to_queue(self, queue: str, body: bytes, *, message_id: str,
                             headers: Mapping[str, Any] | None = None) -> None:
-        if self._channel is None:
+        if self._requeue is None:
             raise PublishError("publisher is not connected")
-        await self._send(self._channel.default_exchange, queue, body, message_id, headers)
+        await self._send(self._requeue, queue, body, message_id, headers)

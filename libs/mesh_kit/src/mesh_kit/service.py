@@ -1,4 +1,4 @@
-"""One service process: HTTP health and metrics, the queue consumer, the outbox relay.
+"""One service process: HTTP health, the internal metrics listener, the queue consumer, the outbox relay.
 
 A service describes itself with a ``ServiceSpec`` (its entry in the service manifest, the
 handler of each event it subscribes to, extra HTTP routes) and ``build_app`` wires the adapters
@@ -12,13 +12,12 @@ import asyncio
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, nullcontext
 from dataclasses import dataclass, field
 from typing import Any
 
 from fastapi import FastAPI, Request, Response
 from fastapi.responses import JSONResponse
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from psycopg_pool import AsyncConnectionPool
 from shared_contracts import Envelope
 
@@ -26,6 +25,7 @@ from .amqp_consumer import AmqpConsumer
 from .artifacts import ArtifactStore, AsyncArtifactStore, open_store
 from .consumer import Delivery, DeliveryHandler, StageRunner
 from .db import open_pool
+from .hardening import MetricsListener, harden
 from .logs import configure_logging
 from .metrics import HTTP_DURATION, HTTP_REQUESTS
 from .outbox import OutboxRelay
@@ -100,6 +100,14 @@ def build_app(spec: ServiceSpec, settings: MeshSettings | None = None) -> FastAP
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         configure_logging(spec.name, settings.log_level)
         configure_tracing(spec.name)
+        address = settings.metrics_address
+        # /metrics is served apart from the app, on a port the ingress never routes; a taken port fails the start
+        with MetricsListener(*address) if address is not None else nullcontext():
+            async with running(app):
+                yield
+
+    @asynccontextmanager
+    async def running(app: FastAPI) -> AsyncIterator[None]:
         topology = topology_of(settings)
         pool = await open_pool(settings.database_url, schema=spec.name)
         publisher = AmqpPublisher(settings.amqp_url, topology, service=spec.name, timeout_s=settings.publish_timeout_s)
@@ -133,6 +141,7 @@ def build_app(spec: ServiceSpec, settings: MeshSettings | None = None) -> FastAP
 
     app = FastAPI(title=f"dsp-{spec.name}", description=spec.description, lifespan=lifespan)
     app.state.consumer = consumer
+    harden(app, settings)
 
     @app.middleware("http")
     async def red_metrics(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
@@ -182,10 +191,6 @@ def build_app(spec: ServiceSpec, settings: MeshSettings | None = None) -> FastAP
                 checks[name] = f"error: {exc!r}"
         ok = all(v == "ok" for v in checks.values())
         return JSONResponse({"status": "ok" if ok else "degraded", "checks": checks}, status_code=200 if ok else 503)
-
-    @app.get("/metrics", include_in_schema=False)
-    async def metrics() -> Response:
-        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
     if spec.routes is not None:
         spec.routes(app)

@@ -2,15 +2,48 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Any, Literal
+from urllib.parse import unquote, urlsplit
 
-from pydantic import Field, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-__all__ = ["MeshSettings"]
+__all__ = ["MeshSettings", "is_placeholder"]
 
-_PLACEHOLDERS = {"", "changeme", "change-me", "secret", "password"}
+_PLACEHOLDERS = {"", "changeme", "change-me", "change_me", "secret", "password", "guest", "admin", "dsp",
+                 "postgres", "example", "test", "default"}
+
+StrList = Annotated[list[str], NoDecode]
+
+
+def is_placeholder(secret: str | None) -> bool:
+    """True for a missing secret, a well-known default, or one of this repo's development defaults (``*-dev``)."""
+    if secret is None:
+        return True
+    value = secret.strip().lower()
+    return value in _PLACEHOLDERS or value.endswith("-dev") or "changeme" in value or "change-me" in value
+
+
+def _url_password(url: str) -> str | None:
+    parts = urlsplit(url)
+    return None if parts.password is None else unquote(parts.password)
+
+
+def _url_user(url: str) -> str | None:
+    parts = urlsplit(url)
+    return None if parts.username is None else unquote(parts.username)
+
+
+def _split_list(value: Any) -> Any:
+    """``a,b`` or ``["a", "b"]`` (a JSON list) from the environment; lists pass through."""
+    if isinstance(value, str):
+        text = value.strip()
+        if text.startswith("["):
+            return [str(item).strip() for item in json.loads(text)]
+        return [item.strip() for item in text.split(",") if item.strip()]
+    return value
 
 
 class MeshSettings(BaseSettings):
@@ -33,6 +66,32 @@ class MeshSettings(BaseSettings):
     s3_endpoint_url: str | None = None
     http_host: str = "127.0.0.1"
     http_port: int = 8000
+    metrics_host: str | None = Field(
+        default=None, description="Address of the internal /metrics listener; defaults to http_host"
+    )
+    metrics_port: int | None = Field(
+        default=None, ge=0, le=65535,
+        description="Port of the internal /metrics listener (not the app's port); defaults to http_port + 1000; "
+                    "0 turns the listener off",
+    )
+    allowed_hosts: StrList = Field(
+        default_factory=lambda: ["localhost", "127.0.0.1"],
+        description="Host header allowlist (comma-separated or JSON list); '*.example.com' matches subdomains, "
+                    "'*' turns the check off. /health/* answers any Host (kubelet probes use the pod IP)",
+    )
+    cors_origins: StrList = Field(
+        default_factory=list, description="Origins allowed by CORS (comma-separated or JSON list); none by default"
+    )
+    allowed_origins: StrList = Field(
+        default_factory=list,
+        description="Origins the gateway's WebSocket accepts (comma-separated or JSON list)",
+    )
+    hsts_max_age: int = Field(
+        default=0, ge=0, description="Send Strict-Transport-Security with this max-age when served over HTTPS; 0: off"
+    )
+    service_token: SecretStr | None = Field(
+        default=None, description="Shared token the gateway sends to ml's internal routes; required in production"
+    )
     log_level: str = "INFO"
     exchange: str = "dsp.events"
     queue_prefix: str = Field(default="dsp", description="Prefix of every queue name (isolates test runs)")
@@ -43,11 +102,36 @@ class MeshSettings(BaseSettings):
     outbox_poll_s: float = 0.5
     max_upload_bytes: int = 1024 * 1024 * 1024
 
+    _split = field_validator("allowed_hosts", "cors_origins", "allowed_origins", mode="before")(_split_list)
+
+    @property
+    def metrics_address(self) -> tuple[str, int] | None:
+        """Where the internal metrics listener binds, or None when it is off."""
+        port = self.http_port + 1000 if self.metrics_port is None else self.metrics_port
+        if port == 0:
+            return None
+        return (self.metrics_host or self.http_host, port)
+
     @model_validator(mode="after")
     def _refuse_placeholder_secrets(self) -> MeshSettings:
-        if self.environment == "production":
-            if "guest:guest@" in self.amqp_url:
-                raise ValueError("DSP_AMQP_URL uses the guest account, refused in production")
-            if self.db_password is not None and self.db_password.lower() in _PLACEHOLDERS:
-                raise ValueError("DSP_DB_PASSWORD is a placeholder, refused in production")
+        if self.environment != "production":
+            return self
+        problems = []
+        if _url_user(self.amqp_url) in (None, "guest") or is_placeholder(_url_password(self.amqp_url)):
+            problems.append("DSP_AMQP_URL has no password, the guest account or a placeholder password")
+        if is_placeholder(_url_password(self.database_url)):
+            problems.append("DSP_DATABASE_URL has no password or a placeholder password")
+        if self.admin_database_url is not None and is_placeholder(_url_password(self.admin_database_url)):
+            problems.append("DSP_ADMIN_DATABASE_URL has no password or a placeholder password")
+        if self.db_password is not None and is_placeholder(self.db_password):
+            problems.append("DSP_DB_PASSWORD is a placeholder")
+        if is_placeholder(_url_password(self.redis_url)):
+            problems.append("DSP_REDIS_URL has no password (redis://:password@host:6379/0) or a placeholder")
+        if self.service_token is None or is_placeholder(self.service_token.get_secret_value()) \
+                or len(self.service_token.get_secret_value()) < 24:
+            problems.append("DSP_SERVICE_TOKEN is missing, a placeholder or shorter than 24 characters")
+        if "*" in self.allowed_hosts:
+            problems.append("DSP_ALLOWED_HOSTS is '*'")
+        if problems:
+            raise ValueError("refused in production (DSP_ENVIRONMENT=production): " + "; ".join(problems))
         return self

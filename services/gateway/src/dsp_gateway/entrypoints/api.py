@@ -14,6 +14,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from mesh_kit.artifacts import ArtifactNotFound, AsyncArtifactStore, LocalArtifactStore, artifact_key
 from mesh_kit.consumer import PostgresUnitOfWork
+from mesh_kit.hardening import service_token_headers  # ml's internal route admits only the gateway
 from mesh_kit.service import Runtime
 from pydantic import BaseModel, Field, ValidationError
 from shared_contracts import ArtifactRef
@@ -464,7 +465,8 @@ def add_routes(app: FastAPI) -> None:
             async with httpx.AsyncClient(timeout=120) as client:
                 upstream = await client.post(url, content=await request.body(), params=params,
                                              headers={"content-type": request.headers.get("content-type", ""),
-                                                      "x-request-id": _rid(request)})
+                                                      "x-request-id": _rid(request),
+                                                      **service_token_headers(runtime.settings)})
         except httpx.HTTPError as exc:
             raise ApiError(503, "ml_unavailable", f"The ml service did not answer: {exc}") from exc
         payload = upstream.json()

@@ -1,4 +1,8 @@
-"""ml's internal HTTP API: predictions with a registered model (the gateway proxies to it)."""
+"""ml's internal HTTP API: predictions with a registered model (the gateway proxies to it).
+
+Only the gateway may call it: it sends the shared service token (``DSP_SERVICE_TOKEN``) in
+``X-DSP-Service-Token``, and the Helm NetworkPolicy admits only gateway pods.
+"""
 
 from __future__ import annotations
 
@@ -15,6 +19,7 @@ import polars as pl
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from mesh_kit.artifacts import ArtifactIntegrityError, ArtifactNotFound
+from mesh_kit.hardening import SERVICE_TOKEN_HEADER, service_token_refusal
 from mesh_kit.service import Runtime
 from prometheus_client import Counter, Gauge
 from shared_contracts import ArtifactRef
@@ -89,6 +94,10 @@ def add_routes(app: FastAPI) -> None:
         from etl_core import apply_pipeline
 
         runtime: Runtime = request.app.state.runtime
+        refusal = service_token_refusal(runtime.settings, request.headers.get(SERVICE_TOKEN_HEADER))
+        if refusal is not None:  # only the gateway holds the token
+            status, code, message = refusal
+            return _error(status, code, message)
         try:
             model_uuid = uuid.UUID(model_id)
         except ValueError:
