@@ -14,7 +14,12 @@ import pytest
 from dsp_gateway.adapters.repository import InMemoryReadModel
 from dsp_gateway.bootstrap import GatewaySettings, service_spec
 from dsp_gateway.domain.identity import Principal
-from dsp_gateway.entrypoints.access import install_token_redaction, origin_allowed, redact_tokens, request_id_from
+from dsp_gateway.entrypoints.access import (
+    install_token_redaction,
+    origin_allowed,
+    redact_tokens,
+    request_id_from,
+)
 from dsp_gateway.service_layer.export import OwnedData, export_archive
 from fastapi.testclient import TestClient
 from mesh_kit.artifacts import LocalArtifactStore
