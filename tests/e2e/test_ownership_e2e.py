@@ -33,7 +33,7 @@ PUBLIC_PREFIXES = ("/api/v1/auth/", "/health/", "/docs", "/redoc", "/openapi.jso
 PASSWORD = "e2e-user-password-long-enough"
 # which id of the first user's objects a path parameter or a body field takes
 ID_KINDS = {"dataset_id": "dataset", "analysis_id": "analysis", "job_id": "analysis", "dashboard_id": "dashboard",
-            "model_id": "model"}
+            "model_id": "model", "user_id": "user", "api_key_id": "api_key"}
 
 
 def _openapi(mesh: LocalMesh) -> dict[str, Any]:
@@ -65,8 +65,8 @@ def _create_user(mesh: LocalMesh, email: str, role: str, organization: str) -> d
 
 @pytest.fixture(scope="module")
 def outsider(mesh: LocalMesh) -> Iterator[httpx.Client]:
-    """An analyst of another organisation."""
-    headers = _create_user(mesh, f"outsider-{uuid.uuid4().hex[:6]}@other.example", "analyst",
+    """The admin of another organisation (every permission, so only the organisation can stop it)."""
+    headers = _create_user(mesh, f"outsider-{uuid.uuid4().hex[:6]}@other.example", "admin",
                            f"other-{uuid.uuid4().hex[:6]}")
     with httpx.Client(base_url=mesh.url("gateway"), timeout=120, headers=headers) as client:
         yield client
@@ -82,12 +82,15 @@ def viewer(mesh: LocalMesh) -> Iterator[httpx.Client]:
 
 @pytest.fixture(scope="module")
 def owned(api: httpx.Client, finished: dict[str, Any]) -> dict[str, str]:
-    """The first user's dataset, analysis, dashboard and model ids."""
+    """The first user's dataset, analysis, dashboard and model ids, their user id and an API key's id."""
     analysis = api.get(f"/api/v1/analysis/{finished['analysis_id']}").json()["data"]
     assert analysis["status"] == "completed", analysis
     assert analysis["dashboard_id"] and analysis["model_id"], analysis
+    key = api.post("/api/v1/api-keys", json={"name": "ownership-e2e"})
+    assert key.status_code == 201, key.text
     return {"dataset": finished["dataset"]["dataset_id"], "analysis": finished["analysis_id"],
-            "dashboard": analysis["dashboard_id"], "model": analysis["model_id"]}
+            "dashboard": analysis["dashboard_id"], "model": analysis["model_id"],
+            "user": api.get("/api/v1/me").json()["data"]["user_id"], "api_key": key.json()["data"]["id"]}
 
 
 def _assert_envelope_error(response: httpx.Response, status: int) -> dict[str, Any]:
@@ -158,7 +161,8 @@ def test_another_organisation_gets_404_exactly_like_a_missing_id_on_every_route(
     missing = {kind: str(uuid.uuid4()) for kind in owned}
     calls = _calls_with_ids(document, owned)
     covered = {url.split("/")[3] for _, url, _, _ in calls}
-    assert {"datasets", "analyze", "analysis", "jobs", "dashboard", "export", "models"} <= covered, covered
+    assert {"datasets", "analyze", "analysis", "jobs", "dashboard", "export", "models", "users", "api-keys"} <= covered, \
+        covered
     for method, url, field, body in calls:
         foreign = outsider.request(method, url, json=body)
         foreign_body = _assert_envelope_error(foreign, 404)
@@ -178,6 +182,8 @@ def test_another_organisation_gets_404_exactly_like_a_missing_id_on_every_route(
     # the first user still has everything (no route acted on the foreign request)
     assert api.get(f"/api/v1/datasets/{owned['dataset']}").status_code == 200
     assert api.get(f"/api/v1/dashboard/{owned['dashboard']}").status_code == 200
+    keys = {k["id"]: k for k in api.get("/api/v1/api-keys").json()["data"]["items"]}
+    assert keys[owned["api_key"]]["revoked_at"] is None
     mine = api.get("/api/v1/datasets", params={"limit": 500}).json()["data"]
     assert owned["dataset"] in [d["dataset_id"] for d in mine["items"]]
 
@@ -190,7 +196,7 @@ def test_the_outsider_own_export_holds_nothing_of_the_first_user(outsider: httpx
         assert set(archive.namelist()) == {"account.json", "manifest.json"}
         manifest = json.loads(archive.read("manifest.json"))
     assert manifest["counts"] == {"datasets": 0, "jobs": 0, "dashboards": 0, "models": 0}
-    assert not any(value in response.content.decode("latin-1") for value in owned.values())
+    assert not any(owned[kind] in response.content.decode("latin-1") for kind in ("dataset", "analysis", "model"))
 
 
 def test_my_export_is_a_zip_of_my_account_datasets_jobs_and_documents(api: httpx.Client,
@@ -211,7 +217,9 @@ def test_my_export_is_a_zip_of_my_account_datasets_jobs_and_documents(api: httpx
     assert {f"datasets/{owned['dataset']}/raw.csv", f"datasets/{owned['dataset']}/profile.json",
             f"jobs/{owned['analysis']}/job.json", f"jobs/{owned['analysis']}/cleaned.csv",
             f"dashboards/{owned['dashboard']}/dashboard.html", f"models/{owned['model']}.json"} <= names
-    assert manifest["missing"] == []
+    assert not [m for m in manifest["missing"] if m["file"].startswith(f"datasets/{owned['dataset']}/")], \
+        manifest["missing"]
+    assert not [m for m in manifest["missing"] if m["file"].endswith("/raw.csv")], "a rejected upload's raw is gone"
 
 
 def _ws(mesh: LocalMesh, job_id: str, token: str | None = None, **kwargs: Any) -> Any:

@@ -277,6 +277,8 @@ def add_routes(app: FastAPI) -> None:
         display_name = Path(streamed.filename.replace("\\", "/")).name[:255] or "upload.csv"
         owner = {"organization_id": principal.organization_id, "owner_id": principal.user_id}
         try:
+            if analysis is not None:  # an upload that asks for its analysis starts one
+                await check_rate(runtime, "analyses", principal, runtime.extras["analyses_per_minute"])
             async with runtime.pool.connection() as conn, conn.transaction():
                 if analysis is not None:
                     await lock_analysis_quota(conn, principal)

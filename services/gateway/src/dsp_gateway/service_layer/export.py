@@ -116,6 +116,8 @@ def export_archive(store: ArtifactStore, principal: Principal, owned: OwnedData,
             base = f"datasets/{row['dataset_id']}"
             archive.document(f"{base}/dataset.json", {k: row.get(k) for k in _DATASET_FIELDS})
             for column, name in DATASET_FILES.items():
+                if column == "raw" and row.get("status") == "rejected":
+                    continue  # a rejected upload's raw file was removed with the rejection
                 archive.artifact(f"{base}/{name}", row.get(column))
         for row in owned.jobs:
             base = f"jobs/{row['job_id']}"
