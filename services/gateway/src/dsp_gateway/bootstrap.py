@@ -1,20 +1,40 @@
-"""Wires the gateway: REST API, WebSocket, read-model consumer, Redis notifier."""
+"""Wires the gateway: REST API, WebSocket, read-model consumer, Redis notifier, identity."""
 
 from __future__ import annotations
 
+import hashlib
 import json
+import logging
+import secrets
 from typing import Annotated, Any
 
+from fastapi import FastAPI
 from mesh_kit.ports import ServiceSpec, Subscription
 from mesh_kit.service import Runtime
-from pydantic import Field, field_validator
+from pydantic import BaseModel, Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from shared_contracts.manifest import ALL_EVENTS, SERVICES
 
+from .adapters.identity import PostgresIdentityRepository
+from .adapters.limits import RedisLimiter
 from .adapters.notifier import RedisJobNotifier
 from .adapters.repository import InMemoryReadModel, PostgresReadModel
+from .domain.tokens import KeyRing, SigningKey, TokenPolicy
 from .entrypoints.api import add_routes
+from .entrypoints.auth import add_identity_routes
 from .service_layer.handlers import when_any_event_update_read_model
+from .service_layer.identity import IdentityConfig, ensure_user
+
+log = logging.getLogger(__name__)
+
+_PLACEHOLDER_SECRETS = {"", "changeme", "change-me", "secret", "password", "dev", "development", "jwt-secret"}
+
+_BAD_ADMIN_PASSWORDS = _PLACEHOLDER_SECRETS | {"admin", "admin123", "administrator"}
+
+
+class JwtKey(BaseModel):
+    kid: str = Field(min_length=1, max_length=64)
+    secret: str = Field(repr=False)
 
 
 class GatewaySettings(BaseSettings):
@@ -26,6 +46,22 @@ class GatewaySettings(BaseSettings):
     max_time_budget_s: float = 3600.0  # well under the broker's consumer timeout (deploy/rabbitmq)
     ml_url: str = f"http://127.0.0.1:{SERVICES['ml'].port}"
     redis_namespace: str = "dsp"
+    # identity: signing keys (HS256). One key: DSP_JWT_SECRET. Rotation: DSP_JWT_KEYS = [{"kid", "secret"}, ...],
+    # DSP_JWT_ACTIVE_KID (default: the last key), DSP_JWT_REVOKED_KIDS (tokens signed by them fail).
+    jwt_secret: str | None = Field(default=None, repr=False)
+    jwt_keys: list[JwtKey] = Field(default_factory=list, repr=False)
+    jwt_active_kid: str | None = None
+    jwt_revoked_kids: list[str] = Field(default_factory=list)
+    jwt_issuer: str = "dsp-gateway"
+    jwt_audience: str = "dsp-api"
+    access_token_ttl_s: int = Field(default=900, ge=30, le=24 * 3600)
+    refresh_token_ttl_s: int = Field(default=14 * 24 * 3600, ge=60)
+    login_limit: str = "10/15minutes"  # bad logins per address and per client IP
+    trusted_proxy_hops: int = Field(default=0, ge=0, le=5, description="Proxies in front whose X-Forwarded-For counts")
+    bootstrap_admin_email: str | None = None
+    bootstrap_admin_password: str | None = Field(default=None, repr=False)
+    bootstrap_organization: str = "default"
+
     # ownership: WebSocket Origin allowlist and quotas
     allowed_origins: Annotated[tuple[str, ...], NoDecode] = Field(
         default=(), description="Browser origins allowed on the WebSocket (comma-separated or a JSON list)")
@@ -44,8 +80,70 @@ class GatewaySettings(BaseSettings):
         return tuple(str(o).strip().rstrip("/").lower() for o in items if str(o).strip())
 
 
+def key_ring(options: GatewaySettings, environment: str) -> KeyRing:
+    """The signing keys from the settings. Production refuses none or a placeholder; development and test
+    make a random key for this process (its tokens die with it)."""
+    keys = [SigningKey(kid=k.kid, secret=k.secret) for k in options.jwt_keys]
+    if options.jwt_secret:
+        keys.append(SigningKey(kid=hashlib.sha256(options.jwt_secret.encode()).hexdigest()[:12],
+                               secret=options.jwt_secret))
+    if environment == "production":
+        if not keys:
+            raise ValueError("DSP_JWT_SECRET (or DSP_JWT_KEYS) is missing, refused in production")
+        for key in keys:
+            if key.secret.strip().lower() in _PLACEHOLDER_SECRETS:
+                raise ValueError(f"the JWT key {key.kid!r} is a placeholder, refused in production")
+    elif not keys:
+        log.warning("no DSP_JWT_SECRET: using a random signing key for this process (development only)")
+        keys = [SigningKey(kid="dev-" + secrets.token_hex(4), secret=secrets.token_urlsafe(48))]
+    return KeyRing.build(keys, active_kid=options.jwt_active_kid, revoked=options.jwt_revoked_kids)
+
+
+def check_identity_settings() -> str | None:
+    """Why the gateway's identity settings would stop it at start (None: they are fine); for `serve`."""
+    from mesh_kit.settings import MeshSettings
+
+    try:
+        environment = MeshSettings().environment
+    except ValueError:
+        return None  # mesh_kit's cli reports those
+    try:
+        options = GatewaySettings()
+        key_ring(options, environment)
+    except ValueError as exc:  # pydantic's ValidationError is one
+        return f"invalid identity settings: {exc}"
+    password = (options.bootstrap_admin_password or "").strip().lower()
+    if environment == "production" and options.bootstrap_admin_email and password in _BAD_ADMIN_PASSWORDS:
+        return "DSP_BOOTSTRAP_ADMIN_PASSWORD is a placeholder, refused in production"
+    return None
+
+
+async def _bootstrap_admin(runtime: Runtime, options: GatewaySettings) -> None:
+    if not (options.bootstrap_admin_email and options.bootstrap_admin_password):
+        return
+    if (runtime.settings.environment == "production"
+            and options.bootstrap_admin_password.strip().lower() in _BAD_ADMIN_PASSWORDS):
+        raise RuntimeError("gateway: DSP_BOOTSTRAP_ADMIN_PASSWORD is a placeholder, refused in production")
+    async with runtime.pool.connection() as conn, conn.transaction():
+        user, created = await ensure_user(PostgresIdentityRepository(conn), email=options.bootstrap_admin_email,
+                                          password=options.bootstrap_admin_password, role="admin",
+                                          organization=options.bootstrap_organization)
+    if created:
+        log.info("created the bootstrap admin %s in organization %s", user.email, user.organization_name)
+
+
 async def _start(runtime: Runtime) -> None:
     options = GatewaySettings()
+    try:
+        ring = key_ring(options, runtime.settings.environment)
+    except ValueError as exc:
+        raise RuntimeError(f"gateway: invalid identity settings: {exc}") from None
+    runtime.extras["identity"] = IdentityConfig(ring=ring, policy=TokenPolicy(
+        issuer=options.jwt_issuer, audience=options.jwt_audience, access_ttl_s=options.access_token_ttl_s,
+        refresh_ttl_s=options.refresh_token_ttl_s))
+    runtime.extras["gateway_settings"] = options
+    runtime.extras["limiter"] = RedisLimiter(runtime.settings.redis_url, namespace=options.redis_namespace)
+    await _bootstrap_admin(runtime, options)
     notifier = RedisJobNotifier(runtime.settings.redis_url, namespace=options.redis_namespace)
     runtime.extras["notifier"] = notifier
     runtime.runner.notify = lambda job_id, message: notifier.publish(str(job_id), message)
@@ -60,6 +158,12 @@ async def _start(runtime: Runtime) -> None:
 
 async def _stop(runtime: Runtime) -> None:
     await runtime.extras["notifier"].close()
+    await runtime.extras["limiter"].close()
+
+
+def routes(app: FastAPI) -> None:
+    add_routes(app)
+    add_identity_routes(app)  # after: its audit middleware wraps the request-id one
 
 
 async def check_redis(runtime: Runtime) -> None:
@@ -72,7 +176,7 @@ def service_spec() -> ServiceSpec:
         subscriptions=[Subscription(event, when_any_event_update_read_model) for event in ALL_EVENTS],
         repository=PostgresReadModel,
         memory_repository=InMemoryReadModel,
-        routes=add_routes,
+        routes=routes,
         on_startup=_start,
         on_shutdown=_stop,
         ready_checks=[check_redis],

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Literal
 
-__all__ = ["ROLES", "ROLE_PERMISSIONS", "Permission", "Principal", "Role"]
+__all__ = ["ROLES", "ROLE_PERMISSIONS", "Permission", "Principal", "Role", "lesser_role", "role_within"]
 
 Role = Literal["admin", "analyst", "viewer"]
 ROLES: tuple[Role, ...] = ("admin", "analyst", "viewer")
@@ -26,6 +26,18 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
     "analyst": frozenset({Permission.READ, Permission.WRITE, Permission.MANAGE_KEYS}),
     "admin": frozenset(Permission),
 }
+
+
+_RANK: dict[Role, int] = {"viewer": 0, "analyst": 1, "admin": 2}
+
+
+def role_within(role: Role, ceiling: Role) -> bool:
+    """Whether ``role`` grants nothing beyond ``ceiling`` (an API key's role against its user's)."""
+    return _RANK[role] <= _RANK[ceiling]
+
+
+def lesser_role(a: Role, b: Role) -> Role:
+    return a if _RANK[a] <= _RANK[b] else b
 
 
 @dataclass(frozen=True)

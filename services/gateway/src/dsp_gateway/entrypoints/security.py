@@ -4,18 +4,62 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 
-from fastapi import Depends, Request
+from fastapi import Depends, Request, WebSocket
+from fastapi.security import APIKeyHeader, OAuth2PasswordBearer
+from mesh_kit.service import Runtime
 
+from ..adapters.identity import PostgresIdentityRepository
+from ..adapters.limits import RetryAfter
 from ..domain.identity import Permission, Principal
+from ..service_layer import identity
 from .errors import ApiError
 
-__all__ = ["current_principal", "requires"]
+__all__ = ["WWW_AUTHENTICATE", "authenticate_token", "client_ip", "current_principal", "requires", "too_many"]
+
+WWW_AUTHENTICATE = 'Bearer realm="dsp"'
+TOKEN_URL = "/api/v1/auth/token"
+
+# both schemes show in OpenAPI (the "Authorize" button); neither answers by itself, current_principal does
+oauth2_scheme = OAuth2PasswordBearer(tokenUrl=TOKEN_URL, auto_error=False,
+                                     description="An access token from POST /api/v1/auth/token, or an API key")
+api_key_scheme = APIKeyHeader(name="X-API-Key", auto_error=False, description="An API key (dsp_...)")
 
 
-async def current_principal(request: Request) -> Principal:
+def not_authenticated(message: str = f"Log in first: POST {TOKEN_URL}.", *,
+                      error: str | None = None) -> ApiError:
+    header = WWW_AUTHENTICATE + (f', error="{error}"' if error else "")
+    return ApiError(401, "not_authenticated", message, headers={"WWW-Authenticate": header})
+
+
+def too_many(retry: RetryAfter, message: str = "Too many requests; try again later.") -> ApiError:
+    return ApiError(429, "rate_limited", message, details={"retry_after_s": retry.seconds},
+                    headers={"Retry-After": str(retry.seconds)})
+
+
+async def authenticate_token(runtime: Runtime, token: str) -> Principal:
+    """The caller behind a raw access token (JWT) or API key (``dsp_...``): for the WebSocket ``?token=``.
+
+    Raises ``ApiError(401)``. Checks the user on every call (a disabled user or revoked key fails at once).
+    """
+    token = token.strip()
+    if not token:
+        raise not_authenticated()
+    try:
+        async with runtime.pool.connection() as conn:
+            return await identity.authenticate(PostgresIdentityRepository(conn), runtime.extras["identity"], token)
+    except identity.NotAuthenticated as exc:
+        raise not_authenticated(exc.message, error="invalid_token") from None
+
+
+async def current_principal(request: Request, bearer: str | None = Depends(oauth2_scheme),
+                            api_key: str | None = Depends(api_key_scheme)) -> Principal:
     """The caller, from `Authorization: Bearer <jwt or api key>` or `X-API-Key`; 401 otherwise."""
-    raise ApiError(401, "not_authenticated", "Log in first: POST /api/v1/auth/token.",
-                   headers={"WWW-Authenticate": 'Bearer realm="dsp"'})
+    credential = bearer or api_key
+    if not credential:
+        raise not_authenticated()
+    principal = await authenticate_token(request.app.state.runtime, credential)
+    request.state.principal = principal
+    return principal
 
 
 def requires(permission: Permission) -> Callable[..., Awaitable[Principal]]:
@@ -27,3 +71,16 @@ def requires(permission: Permission) -> Callable[..., Awaitable[Principal]]:
         return principal
 
     return check
+
+
+def client_ip(request: Request | WebSocket) -> str:
+    """The client's address: the TCP peer, or with DSP_TRUSTED_PROXY_HOPS=n behind n proxies of ours, the
+    address the outermost of them saw (the n-th from the right in X-Forwarded-For)."""
+    peer = request.client.host if request.client else "unknown"
+    options = request.app.state.runtime.extras.get("gateway_settings")
+    hops = getattr(options, "trusted_proxy_hops", 0)
+    if hops:
+        forwarded = [part.strip() for part in request.headers.get("x-forwarded-for", "").split(",") if part.strip()]
+        if len(forwarded) >= hops:
+            return forwarded[-hops]
+    return peer
