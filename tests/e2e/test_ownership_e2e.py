@@ -57,8 +57,9 @@ def _operations(document: dict[str, Any]) -> list[tuple[str, str, dict[str, Any]
 def _create_user(mesh: LocalMesh, email: str, role: str, organization: str) -> dict[str, str]:
     """A user made with the gateway's own command, logged in."""
     done = subprocess.run([mesh.python, "-m", SERVICES["gateway"].package, "create-user", "--email", email,
-                           "--password", PASSWORD, "--role", role, "--organization", organization],
-                          env=mesh.env_for("gateway"), capture_output=True, text=True, timeout=120)
+                           "--role", role, "--organization", organization],
+                          env={**mesh.env_for("gateway"), "DSP_NEW_USER_PASSWORD": PASSWORD},
+                          capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr[-2000:]
     return login(mesh.url("gateway"), email, PASSWORD)
 
