@@ -14,6 +14,7 @@ import subprocess
 import uuid
 import zipfile
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
@@ -25,7 +26,7 @@ from shared_contracts.manifest import SERVICES
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from .conftest import ALLOWED_ORIGIN
-from .helpers import login, ws_url
+from .helpers import login, upload, ws_url
 
 pytestmark = pytest.mark.e2e
 
@@ -33,7 +34,7 @@ PUBLIC_PREFIXES = ("/api/v1/auth/", "/health/", "/docs", "/redoc", "/openapi.jso
 PASSWORD = "e2e-user-password-long-enough"
 # which id of the first user's objects a path parameter or a body field takes
 ID_KINDS = {"dataset_id": "dataset", "analysis_id": "analysis", "job_id": "analysis", "dashboard_id": "dashboard",
-            "model_id": "model", "user_id": "user", "api_key_id": "api_key"}
+            "model_id": "model", "user_id": "user", "api_key_id": "api_key", "deletion_id": "deletion"}
 
 
 def _openapi(mesh: LocalMesh) -> dict[str, Any]:
@@ -82,16 +83,24 @@ def viewer(mesh: LocalMesh) -> Iterator[httpx.Client]:
 
 
 @pytest.fixture(scope="module")
-def owned(api: httpx.Client, finished: dict[str, Any]) -> dict[str, str]:
-    """The first user's dataset, analysis, dashboard and model ids, their user id and an API key's id."""
+def owned(mesh: LocalMesh, api: httpx.Client, finished: dict[str, Any], samples: Path) -> dict[str, str]:
+    """The first user's dataset, analysis, dashboard and model ids, their user id, an API key's id and,
+    where the gateway has deletions, the id of one."""
     analysis = api.get(f"/api/v1/analysis/{finished['analysis_id']}").json()["data"]
     assert analysis["status"] == "completed", analysis
     assert analysis["dashboard_id"] and analysis["model_id"], analysis
     key = api.post("/api/v1/api-keys", json={"name": "ownership-e2e"})
     assert key.status_code == 201, key.text
-    return {"dataset": finished["dataset"]["dataset_id"], "analysis": finished["analysis_id"],
-            "dashboard": analysis["dashboard_id"], "model": analysis["model_id"],
-            "user": api.get("/api/v1/me").json()["data"]["user_id"], "api_key": key.json()["data"]["id"]}
+    ids = {"dataset": finished["dataset"]["dataset_id"], "analysis": finished["analysis_id"],
+           "dashboard": analysis["dashboard_id"], "model": analysis["model_id"],
+           "user": api.get("/api/v1/me").json()["data"]["user_id"], "api_key": key.json()["data"]["id"]}
+    if any("{deletion_id}" in path for path in _openapi(mesh)["paths"]):
+        doomed = upload(api, samples / "penguins.csv")
+        assert doomed.status_code == 201, doomed.text
+        deleted = api.delete(f"/api/v1/datasets/{doomed.json()['data']['dataset_id']}")
+        assert deleted.status_code == 202, deleted.text
+        ids["deletion"] = deleted.json()["data"]["deletion_id"]
+    return ids
 
 
 def _assert_envelope_error(response: httpx.Response, status: int) -> dict[str, Any]:
@@ -293,7 +302,7 @@ def test_no_token_reaches_the_gateway_log(mesh: LocalMesh, api: httpx.Client, ou
 
 
 def test_a_viewer_reads_but_cannot_start_work(mesh: LocalMesh, viewer: httpx.Client, owned: dict[str, str],
-                                              samples: Any) -> None:
+                                              samples: Path) -> None:
     with (samples / "penguins.csv").open("rb") as fh:
         refused = viewer.post("/api/v1/upload", files={"file": ("penguins.csv", fh, "text/csv")})
     assert _assert_envelope_error(refused, 403)["errors"][0]["code"] == "forbidden"
@@ -301,6 +310,8 @@ def test_a_viewer_reads_but_cannot_start_work(mesh: LocalMesh, viewer: httpx.Cli
                       ("/api/v1/dashboard", {"analysis_id": owned["analysis"]}),
                       (f"/api/v1/models/{owned['model']}/predict", {"rows": [{"a": 1}]})):
         _assert_envelope_error(viewer.post(url, json=body), 403)
+    if "delete" in _openapi(mesh)["paths"].get("/api/v1/datasets/{dataset_id}", {}):
+        _assert_envelope_error(viewer.delete(f"/api/v1/datasets/{owned['dataset']}"), 403)
     # the same organisation: the viewer reads the first user's objects
     assert viewer.get(f"/api/v1/datasets/{owned['dataset']}").status_code == 200
     assert viewer.get(f"/api/v1/analysis/{owned['analysis']}").status_code == 200

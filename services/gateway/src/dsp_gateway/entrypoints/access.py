@@ -6,16 +6,16 @@ from __future__ import annotations
 import logging
 import re
 import uuid
-from typing import Any
 
 from fastapi import WebSocket
 from mesh_kit.service import Runtime
 from psycopg import AsyncConnection
 
 from ..adapters import repository
+from ..adapters.limits import RedisLimiter
 from ..domain.identity import Principal
-from . import security
 from .errors import ApiError
+from .security import authenticate_token, too_many
 
 __all__ = [
     "WS_BAD_ORIGIN",
@@ -80,7 +80,7 @@ async def websocket_principal(websocket: WebSocket, runtime: Runtime) -> tuple[P
     principal: Principal | None = None
     if token is not None:
         try:
-            principal = await security.authenticate_token(runtime, token)
+            principal = await authenticate_token(runtime, token)
         except ApiError:
             principal = None
     if principal is None:
@@ -120,10 +120,10 @@ def install_token_redaction() -> None:
 
 async def check_rate(runtime: Runtime, action: str, principal: Principal, per_minute: int) -> None:
     """Count one ``action`` (uploads, analyses) of the principal; 429 with Retry-After over ``per_minute``."""
-    limiter: Any = runtime.extras["limiter"]
+    limiter: RedisLimiter = runtime.extras["limiter"]
     retry = await limiter.hit(f"{action}:{principal.user_id}", f"{per_minute}/minute")
     if retry is not None:
-        raise security.too_many(retry)
+        raise too_many(retry, f"Too many {action}: at most {per_minute} a minute; try again in {retry.seconds} s.")
 
 
 async def lock_analysis_quota(conn: AsyncConnection, principal: Principal) -> None:
