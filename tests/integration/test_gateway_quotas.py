@@ -53,7 +53,7 @@ async def quotas(infra, gateway_database: str, tmp_path: Path,  # noqa: F811
         environment="test", database_url=with_user(gateway_database, role_name("gateway")),
         amqp_url=infra.amqp_url, redis_url=infra.redis_url, artifact_url=(tmp_path / "artifacts").as_uri(),
         exchange=f"dsp.events.q{suffix}", queue_prefix=f"q{suffix}", retry_delays_ms=(200, 400),
-        outbox_poll_s=0.1, prefetch=10,
+        outbox_poll_s=0.1, prefetch=10, allowed_hosts=["gateway"], metrics_port=0,
     )
     app = build_app(service_spec(), settings)
     async with app.router.lifespan_context(app):
