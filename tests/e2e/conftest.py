@@ -2,19 +2,27 @@
 
 from __future__ import annotations
 
+import asyncio
 import secrets
 import socket
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
+import httpx
 import pytest
 from mesh_kit.broker import apply_with_rabbitmqctl
 from mesh_kit.local_mesh import LocalMesh
 from mesh_kit.topology import Topology
 from shared_contracts.manifest import SERVICES
 
+from .helpers import follow, login, upload, ws_url
+
 MAX_UPLOAD_BYTES = 2 * 1024 * 1024
+ADMIN_EMAIL = "admin@e2e.example"
+ADMIN_PASSWORD = "e2e-admin-password-long-enough"
+ALLOWED_ORIGIN = "http://app.e2e.example"
 
 
 def _free_ports(count: int) -> list[int]:
@@ -53,7 +61,11 @@ def mesh(infra, broker_users: dict[str, str], tmp_path_factory: pytest.TempPathF
         ports=dict(zip(SERVICES, ports[: len(SERVICES)], strict=True)),
         metrics_ports=dict(zip(SERVICES, ports[len(SERVICES):], strict=True)),  # the internal /metrics listeners
         extra_env={"DSP_MAX_UPLOAD_BYTES": str(MAX_UPLOAD_BYTES), "DSP_RETRY_DELAYS_MS": "[300, 600]",
-                   "DSP_UPLOAD_WAIT_S": "120", "DSP_ENVIRONMENT": "test"},
+                   "DSP_UPLOAD_WAIT_S": "120", "DSP_ENVIRONMENT": "test",
+                   "DSP_BOOTSTRAP_ADMIN_EMAIL": ADMIN_EMAIL, "DSP_BOOTSTRAP_ADMIN_PASSWORD": ADMIN_PASSWORD,
+                   # one key for the session: a restarted gateway still accepts the tokens it signed
+                   "DSP_JWT_SECRET": "e2e-jwt-secret-" + "x" * 40,
+                   "DSP_ALLOWED_ORIGINS": ALLOWED_ORIGIN},
     )
     try:
         local.up()
@@ -71,3 +83,32 @@ def mesh(infra, broker_users: dict[str, str], tmp_path_factory: pytest.TempPathF
 @pytest.fixture(scope="session")
 def samples() -> Path:
     return Path(__file__).resolve().parents[2] / "samples"
+
+
+@pytest.fixture(scope="session")
+def admin_headers(mesh: LocalMesh) -> dict[str, str]:
+    """The bootstrap admin's Authorization header."""
+    return login(mesh.url("gateway"), ADMIN_EMAIL, ADMIN_PASSWORD)
+
+
+@pytest.fixture(scope="session")
+def api(mesh: LocalMesh, admin_headers: dict[str, str]) -> Iterator[httpx.Client]:
+    """The gateway as the bootstrap admin sees it."""
+    with httpx.Client(base_url=mesh.url("gateway"), timeout=180, headers=admin_headers) as client:
+        yield client
+
+
+@pytest.fixture(scope="session")
+def finished(mesh: LocalMesh, api: httpx.Client, samples: Path) -> dict[str, Any]:
+    """A real CSV uploaded, analysed with a target, and followed over the WebSocket to dashboard.ready."""
+    uploaded = upload(api, samples / "penguins-raw.csv")
+    assert uploaded.status_code == 201, uploaded.text
+    dataset = uploaded.json()["data"]
+    assert dataset["status"] in ("ingested", "profiled")
+    started = api.post("/api/v1/analyze", json={"dataset_id": dataset["dataset_id"], "target": "Species",
+                                                "options": {"time_budget_s": 15}})
+    assert started.status_code == 202, started.text
+    analysis_id = started.json()["data"]["analysis_id"]
+    token = api.headers["authorization"].removeprefix("Bearer ")
+    messages = asyncio.run(follow(ws_url(mesh), analysis_id, token=token, timeout=400))
+    return {"dataset": dataset, "analysis_id": analysis_id, "messages": messages}

@@ -5,10 +5,30 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 import websockets
+from mesh_kit.local_mesh import LocalMesh
+
+
+def login(base_url: str, email: str, password: str) -> dict[str, str]:
+    """The Authorization header of a user, from the OAuth2 password flow."""
+    response = httpx.post(f"{base_url}/api/v1/auth/token", data={"username": email, "password": password},
+                          timeout=30)
+    assert response.status_code == 200, response.text
+    return {"Authorization": f"Bearer {response.json()['access_token']}"}
+
+
+def ws_url(mesh: LocalMesh) -> str:
+    return mesh.url("gateway").replace("http://", "ws://")
+
+
+def upload(api: httpx.Client, path: Path, **fields: str) -> httpx.Response:
+    with path.open("rb") as fh:
+        return api.post("/api/v1/upload", files={"file": (path.name, fh, "text/csv")}, data=fields)
 
 
 def wait_for_job(client: httpx.Client, job_id: str, *, timeout: float = 300,
@@ -22,10 +42,11 @@ def wait_for_job(client: httpx.Client, job_id: str, *, timeout: float = 300,
         time.sleep(0.5)
 
 
-async def follow(ws_url: str, job_id: str, *, timeout: float = 300) -> list[dict[str, Any]]:
+async def follow(ws_url: str, job_id: str, *, token: str, timeout: float = 300) -> list[dict[str, Any]]:
     """Every message of the job's progress stream until the server closes it."""
     messages: list[dict[str, Any]] = []
-    async with websockets.connect(f"{ws_url}/api/v1/ws?job_id={job_id}", open_timeout=30) as ws:
+    async with websockets.connect(f"{ws_url}/api/v1/ws?job_id={job_id}&token={quote(token)}",
+                                  open_timeout=30) as ws:
         try:
             async with asyncio.timeout(timeout):
                 async for raw in ws:

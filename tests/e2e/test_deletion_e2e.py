@@ -26,15 +26,9 @@ EXEMPT_TABLE_PREFIXES = {"gateway": ("audit",)}
 
 
 @pytest.fixture(scope="module")
-def headers() -> dict[str, str]:
-    """What every request sends. Until authentication is merged the API needs no login; then this logs in
-    (for example as the bootstrap admin) and answers {"Authorization": "Bearer <token>"}."""
-    return {}
-
-
-@pytest.fixture(scope="module")
-def client(mesh: LocalMesh, headers: dict[str, str]) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=mesh.url("gateway"), timeout=120, headers=headers) as http:
+def client(mesh: LocalMesh, admin_headers: dict[str, str]) -> Iterator[httpx.Client]:
+    """The gateway as the bootstrap admin, who owns the dataset it deletes."""
+    with httpx.Client(base_url=mesh.url("gateway"), timeout=120, headers=admin_headers) as http:
         yield http
 
 

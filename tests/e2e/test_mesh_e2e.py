@@ -21,7 +21,7 @@ from mesh_kit.local_mesh import LocalMesh
 from shared_contracts.manifest import SERVICES
 
 from .conftest import MAX_UPLOAD_BYTES
-from .helpers import follow, wait_for_job
+from .helpers import follow, upload, wait_for_job, ws_url
 
 pytestmark = pytest.mark.e2e
 
@@ -35,14 +35,12 @@ RESULT_TABLES = {
 }
 
 
-@pytest.fixture(scope="module")
-def api(mesh: LocalMesh) -> httpx.Client:
-    with httpx.Client(base_url=mesh.url("gateway"), timeout=180) as client:
-        yield client
-
-
 def _ws_url(mesh: LocalMesh) -> str:
-    return mesh.url("gateway").replace("http://", "ws://")
+    return ws_url(mesh)
+
+
+def _token(api: httpx.Client) -> str:
+    return api.headers["authorization"].removeprefix("Bearer ")
 
 
 def _sql(mesh: LocalMesh, query: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
@@ -51,8 +49,7 @@ def _sql(mesh: LocalMesh, query: str, params: tuple[Any, ...] = ()) -> list[tupl
 
 
 def _upload(api: httpx.Client, path: Path, **fields: str) -> httpx.Response:
-    with path.open("rb") as fh:
-        return api.post("/api/v1/upload", files={"file": (path.name, fh, "text/csv")}, data=fields)
+    return upload(api, path, **fields)
 
 
 def _assert_error(response: httpx.Response, status: int, code: str) -> dict[str, Any]:
@@ -64,21 +61,6 @@ def _assert_error(response: httpx.Response, status: int, code: str) -> dict[str,
     assert body["errors"][0]["code"] == code, body
     assert body["errors"][0]["message"]
     return body
-
-
-@pytest.fixture(scope="module")
-def finished(mesh: LocalMesh, api: httpx.Client, samples: Path) -> dict[str, Any]:
-    """A real CSV uploaded, analysed with a target, and followed over the WebSocket to dashboard.ready."""
-    uploaded = _upload(api, samples / "penguins-raw.csv")
-    assert uploaded.status_code == 201, uploaded.text
-    dataset = uploaded.json()["data"]
-    assert dataset["status"] in ("ingested", "profiled")
-    started = api.post("/api/v1/analyze", json={"dataset_id": dataset["dataset_id"], "target": "Species",
-                                                "options": {"time_budget_s": 15}})
-    assert started.status_code == 202, started.text
-    analysis_id = started.json()["data"]["analysis_id"]
-    messages = asyncio.run(follow(_ws_url(mesh), analysis_id, timeout=400))
-    return {"dataset": dataset, "analysis_id": analysis_id, "messages": messages}
 
 
 def test_a_csv_flows_from_upload_to_dashboard(mesh: LocalMesh, api: httpx.Client, finished: dict[str, Any]) -> None:
@@ -244,7 +226,7 @@ def test_a_poison_event_is_dead_lettered_and_the_job_fails_with_a_reason(
                              "payload": {"dataset_id": "not-a-uuid", "quality_score": "high"}})
 
         async def scenario() -> list[dict[str, Any]]:
-            listener = asyncio.create_task(follow(_ws_url(mesh), job, timeout=120))
+            listener = asyncio.create_task(follow(_ws_url(mesh), job, token=_token(api), timeout=120))
             await asyncio.sleep(1.0)
             await _republish(mesh.amqp_url, "dsp.events", [(str(uuid.uuid4()), "dataset.profiled.v1", poison)], 1)
             return await listener

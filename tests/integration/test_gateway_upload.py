@@ -34,6 +34,8 @@ from psycopg import sql
 from shared_contracts import ArtifactRef, Envelope, parse_envelope
 from shared_contracts.events import ColumnSummary, DatasetIngested, DatasetRejected, DatasetUploaded
 
+from ..auth_helpers import login, seed_user
+
 pytestmark = pytest.mark.integration
 
 UPLOAD_WAIT_S = 8.0
@@ -136,6 +138,14 @@ def gateway_database(infra) -> Iterator[str]:
         conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
 
 
+@pytest.fixture(scope="module")
+def analyst(gateway_database: str) -> tuple[str, str]:
+    """An analyst of the default organisation: (email, password)."""
+    email, password = f"analyst-{uuid.uuid4().hex[:6]}@example.com", "an-analyst-password"
+    seed_user(gateway_database, email, password, role="analyst")
+    return email, password
+
+
 @dataclass
 class Gateway:
     client: httpx.AsyncClient
@@ -144,12 +154,13 @@ class Gateway:
 
 
 @pytest.fixture
-async def gateway(infra, gateway_database: str, tmp_path: Path,
+async def gateway(infra, gateway_database: str, analyst: tuple[str, str], tmp_path: Path,
                   monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[Gateway]:
     """The gateway app (lifespan, consumer, relay, Redis notifier) on its own exchange, queues and channel."""
     suffix = uuid.uuid4().hex[:8]
     monkeypatch.setenv("DSP_UPLOAD_WAIT_S", str(UPLOAD_WAIT_S))
     monkeypatch.setenv("DSP_REDIS_NAMESPACE", f"{infra.redis_namespace}-gw-{suffix}")
+    monkeypatch.setenv("DSP_UPLOADS_PER_MINUTE", "1000")  # twenty at once are the point here, not the quota
     settings = MeshSettings(
         environment="test", database_url=with_user(gateway_database, role_name("gateway")),
         amqp_url=infra.amqp_url, redis_url=infra.redis_url, artifact_url=(tmp_path / "artifacts").as_uri(),
@@ -163,6 +174,7 @@ async def gateway(infra, gateway_database: str, tmp_path: Path,
                               queue=f"{settings.queue_prefix}.ingest", artifact_url=settings.artifact_url)
         async with played, httpx.AsyncClient(transport=httpx.ASGITransport(app=app, raise_app_exceptions=False), base_url="http://gateway",
                                              timeout=60) as client:
+            client.headers.update(await login(client, *analyst))
             yield Gateway(client=client, ingest=played, database_url=gateway_database)
 
 
@@ -276,13 +288,15 @@ async def test_a_finished_job_keeps_its_verdict_against_later_events(gateway_dat
     from dsp_gateway.domain.jobs import job_update_for
     from shared_contracts.events import DatasetProfiled, StageFailed
 
-    dataset_id, job_id = uuid.uuid4(), uuid.uuid4()
+    dataset_id, job_id, org, owner = uuid.uuid4(), uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
     raw = ArtifactRef(key=f"datasets/{dataset_id}/raw", sha256="0" * 64, size_bytes=10, media_type="text/csv")
     async with await psycopg.AsyncConnection.connect(gateway_database, autocommit=True) as conn:
         await conn.execute("SET search_path = gateway")
         await repository.insert_dataset(conn, dataset_id=dataset_id, display_name="x.csv", size_bytes=10,
-                                        raw=raw.model_dump(), upload_job_id=job_id)
-        await repository.insert_job(conn, job_id=job_id, kind="upload", dataset_id=dataset_id, options={})
+                                        raw=raw.model_dump(), upload_job_id=job_id, organization_id=org,
+                                        owner_id=owner)
+        await repository.insert_job(conn, job_id=job_id, kind="upload", dataset_id=dataset_id, options={},
+                                    organization_id=org, owner_id=owner)
         rejected = DatasetRejected(dataset_id=dataset_id, code="csv_ragged_rows", message="Row 3 is ragged.")
         failed = StageFailed(stage="ingest", code="retries_exhausted", reason="Ingest gave up.", dataset_id=dataset_id)
         late = DatasetProfiled(dataset_id=dataset_id, parquet=raw, profile=raw, quality_score=50, alert_count=0)

@@ -5,14 +5,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
+import json
 import logging
 import secrets
+from typing import Annotated, Any
 
 from fastapi import FastAPI
 from mesh_kit.ports import ServiceSpec, Subscription
 from mesh_kit.service import Runtime
-from pydantic import BaseModel, Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import BaseModel, Field, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from shared_contracts.events import DatasetDeleted, DatasetPurged
 from shared_contracts.manifest import ALL_EVENTS, SERVICES
 
@@ -67,6 +69,23 @@ class GatewaySettings(BaseSettings):
     """DSP_RETENTION_DAYS: datasets older than this are deleted (reason "retention"); 0 keeps them forever."""
     retention_interval_s: float = 3600.0
     """DSP_RETENTION_INTERVAL_S: how often the retention sweep runs."""
+
+    # ownership: WebSocket Origin allowlist and quotas
+    allowed_origins: Annotated[tuple[str, ...], NoDecode] = Field(
+        default=(), description="Browser origins allowed on the WebSocket (comma-separated or a JSON list)")
+    uploads_per_minute: int = Field(default=30, ge=1)
+    analyses_per_minute: int = Field(default=10, ge=1)
+    max_concurrent_analyses_per_org: int = Field(default=4, ge=1)
+
+    @field_validator("allowed_origins", mode="before")
+    @classmethod
+    def _origins(cls, value: Any) -> tuple[str, ...]:
+        if isinstance(value, str):
+            text = value.strip()
+            items = json.loads(text) if text.startswith("[") else text.split(",")
+        else:
+            items = list(value or ())
+        return tuple(str(o).strip().rstrip("/").lower() for o in items if str(o).strip())
 
 
 def key_ring(options: GatewaySettings, environment: str) -> KeyRing:
@@ -139,6 +158,10 @@ async def _start(runtime: Runtime) -> None:
     runtime.extras["upload_wait_s"] = options.upload_wait_s
     runtime.extras["ml_url"] = options.ml_url.rstrip("/")
     runtime.extras["max_time_budget_s"] = options.max_time_budget_s
+    runtime.extras["allowed_origins"] = frozenset(options.allowed_origins)
+    runtime.extras["uploads_per_minute"] = options.uploads_per_minute
+    runtime.extras["analyses_per_minute"] = options.analyses_per_minute
+    runtime.extras["max_concurrent_analyses_per_org"] = options.max_concurrent_analyses_per_org
     if options.retention_days > 0:
         runtime.extras["retention"] = asyncio.create_task(
             retention_loop(runtime, options.retention_days, options.retention_interval_s), name="gateway-retention")

@@ -46,6 +46,7 @@ class DeletionRecord:
     artifact_prefixes: tuple[str, ...]
     requested_at: datetime
     completed_at: datetime | None = None
+    organization_id: uuid.UUID | None = None
 
     @property
     def all_acknowledged(self) -> bool:
@@ -92,12 +93,16 @@ class Deletions(abc.ABC):
 
     @abc.abstractmethod
     async def start_deletion(self, *, deletion_id: uuid.UUID, dataset_id: uuid.UUID, reason: str,
-                             requested_at: datetime, services: tuple[str, ...]) -> DeletionStart | None:
+                             requested_at: datetime, services: tuple[str, ...],
+                             organization_id: uuid.UUID | None = None) -> DeletionStart | None:
         """Remove the dataset's read-model rows and record the deletion; the pending one if there is
-        one already; None when no such dataset exists."""
+        one already; None when no such dataset exists, or it is not ``organization_id``'s (None: any
+        organisation, for the retention sweep)."""
 
     @abc.abstractmethod
-    async def get_deletion(self, deletion_id: uuid.UUID) -> DeletionRecord | None: ...
+    async def get_deletion(self, deletion_id: uuid.UUID, *,
+                           organization_id: uuid.UUID | None = None) -> DeletionRecord | None:
+        """A deletion; None when missing or another organisation's."""
 
     @abc.abstractmethod
     async def record_purge(self, deletion_id: uuid.UUID, *, service: str, rows: int,
@@ -127,7 +132,7 @@ def _record(row: dict[str, Any]) -> DeletionRecord:
         deletion_id=row["deletion_id"], dataset_sha256=row["dataset_sha256"], dataset_id=row["dataset_id"],
         reason=row["reason"], status=row["status"], services=tuple(row["services"]), acks=dict(row["acks"]),
         artifact_prefixes=tuple(row["artifact_prefixes"]), requested_at=row["requested_at"],
-        completed_at=row["completed_at"],
+        completed_at=row["completed_at"], organization_id=row.get("organization_id"),
     )
 
 
@@ -140,15 +145,18 @@ async def _deletion(conn: AsyncConnection, query: str, params: tuple[Any, ...]) 
 
 class PostgresGatewayRepository(PostgresReadModel, GatewayRepository):
     async def start_deletion(self, *, deletion_id: uuid.UUID, dataset_id: uuid.UUID, reason: str,
-                             requested_at: datetime, services: tuple[str, ...]) -> DeletionStart | None:
+                             requested_at: datetime, services: tuple[str, ...],
+                             organization_id: uuid.UUID | None = None) -> DeletionStart | None:
         conn, digest = self.conn, dataset_sha256(dataset_id)
-        dataset = await (await conn.execute("SELECT raw FROM datasets WHERE dataset_id = %s FOR UPDATE",
-                                            (dataset_id,))).fetchone()
+        dataset = await (await conn.execute("SELECT raw, organization_id FROM datasets WHERE dataset_id = %s"
+                                            " FOR UPDATE", (dataset_id,))).fetchone()
         pending = await _deletion(conn, "SELECT * FROM deletions WHERE dataset_sha256 = %s AND status = 'pending'"
                                         " ORDER BY requested_at LIMIT 1", (digest,))
         if pending is not None:
+            if organization_id is not None and pending.organization_id != organization_id:
+                return None
             return DeletionStart(record=pending, created=False)
-        if dataset is None:
+        if dataset is None or (organization_id is not None and dataset[1] != organization_id):
             return None
         jobs = [(r[0], r[1]) for r in await (await conn.execute(
             "SELECT job_id, results FROM jobs WHERE dataset_id = %s", (dataset_id,))).fetchall()]
@@ -159,22 +167,27 @@ class PostgresGatewayRepository(PostgresReadModel, GatewayRepository):
         prefixes = _prefixes(dataset_id, jobs, dashboards)
         await conn.execute("DELETE FROM job_events WHERE job_id = ANY(%s::uuid[])", (job_ids,))
         await conn.execute("DELETE FROM dashboards WHERE dataset_id = %s OR job_id = ANY(%s::uuid[])", (dataset_id, job_ids))
+        await conn.execute("DELETE FROM models WHERE dataset_id = %s OR job_id = ANY(%s::uuid[])", (dataset_id, job_ids))
         await conn.execute("DELETE FROM jobs WHERE dataset_id = %s", (dataset_id,))
         await conn.execute("DELETE FROM datasets WHERE dataset_id = %s", (dataset_id,))
         record = DeletionRecord(deletion_id=deletion_id, dataset_sha256=digest, dataset_id=dataset_id, reason=reason,
                                 status="pending", services=services, acks={}, artifact_prefixes=prefixes,
-                                requested_at=requested_at)
+                                requested_at=requested_at, organization_id=dataset[1])
         await conn.execute(
             "INSERT INTO deletions (deletion_id, dataset_sha256, dataset_id, reason, status, services,"
-            " artifact_prefixes, requested_at) VALUES (%s, %s, %s, %s, 'pending', %s, %s, %s)",
+            " artifact_prefixes, requested_at, organization_id) VALUES (%s, %s, %s, %s, 'pending', %s, %s, %s, %s)",
             (deletion_id, digest, dataset_id, reason, json.dumps(list(services)), json.dumps(list(prefixes)),
-             requested_at),
+             requested_at, dataset[1]),
         )
         raw = dataset[0] or {}
         return DeletionStart(record=record, created=True, job_ids=tuple(job_ids), raw_key=raw.get("key"))
 
-    async def get_deletion(self, deletion_id: uuid.UUID) -> DeletionRecord | None:
-        return await _deletion(self.conn, "SELECT * FROM deletions WHERE deletion_id = %s", (deletion_id,))
+    async def get_deletion(self, deletion_id: uuid.UUID, *,
+                           organization_id: uuid.UUID | None = None) -> DeletionRecord | None:
+        record = await _deletion(self.conn, "SELECT * FROM deletions WHERE deletion_id = %s", (deletion_id,))
+        if record is not None and organization_id is not None and record.organization_id != organization_id:
+            return None
+        return record
 
     async def record_purge(self, deletion_id: uuid.UUID, *, service: str, rows: int,
                            artifacts: int) -> DeletionRecord | None:
@@ -213,14 +226,18 @@ class InMemoryGatewayRepository(InMemoryReadModel, GatewayRepository):
         self.deletions: dict[uuid.UUID, DeletionRecord] = {}
 
     async def start_deletion(self, *, deletion_id: uuid.UUID, dataset_id: uuid.UUID, reason: str,
-                             requested_at: datetime, services: tuple[str, ...]) -> DeletionStart | None:
+                             requested_at: datetime, services: tuple[str, ...],
+                             organization_id: uuid.UUID | None = None) -> DeletionStart | None:
         digest = dataset_sha256(dataset_id)
         pending = [d for d in self.deletions.values() if d.dataset_sha256 == digest and d.status == "pending"]
         if pending:
+            if organization_id is not None and pending[0].organization_id != organization_id:
+                return None
             return DeletionStart(record=pending[0], created=False)
-        dataset = self.datasets.pop(dataset_id, None)
-        if dataset is None:
+        found = self.datasets.get(dataset_id)
+        if found is None or (organization_id is not None and found.get("organization_id") != organization_id):
             return None
+        dataset = self.datasets.pop(dataset_id)
         jobs = [(job, row) for job, row in self.jobs.items() if row["dataset_id"] == str(dataset_id)]
         job_ids = tuple(job for job, _ in jobs)
         dashboards = [d for d, row in self.dashboards.items() if row["dataset_id"] == dataset_id
@@ -234,13 +251,17 @@ class InMemoryGatewayRepository(InMemoryReadModel, GatewayRepository):
             del self.events[event_id]
         record = DeletionRecord(deletion_id=deletion_id, dataset_sha256=digest, dataset_id=dataset_id, reason=reason,
                                 status="pending", services=services, acks={}, artifact_prefixes=prefixes,
-                                requested_at=requested_at)
+                                requested_at=requested_at, organization_id=dataset.get("organization_id"))
         self.deletions[deletion_id] = record
         return DeletionStart(record=record, created=True, job_ids=job_ids,
                              raw_key=(dataset.get("raw") or {}).get("key"))
 
-    async def get_deletion(self, deletion_id: uuid.UUID) -> DeletionRecord | None:
-        return self.deletions.get(deletion_id)
+    async def get_deletion(self, deletion_id: uuid.UUID, *,
+                           organization_id: uuid.UUID | None = None) -> DeletionRecord | None:
+        record = self.deletions.get(deletion_id)
+        if record is not None and organization_id is not None and record.organization_id != organization_id:
+            return None
+        return record
 
     async def record_purge(self, deletion_id: uuid.UUID, *, service: str, rows: int,
                            artifacts: int) -> DeletionRecord | None:

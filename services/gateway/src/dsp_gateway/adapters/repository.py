@@ -13,18 +13,25 @@ from psycopg.rows import dict_row
 
 from ..domain.jobs import JobUpdate
 
+NOBODY = uuid.UUID(int=0)  # the organisation and owner of rows written before accounts existed (0003_ownership)
+
 __all__ = [
+    "NOBODY",
     "InMemoryReadModel",
     "PostgresReadModel",
     "ReadModel",
     "apply_job_update",
+    "count_active_analyses",
     "get_dashboard",
     "get_dataset",
     "get_job",
+    "get_model",
     "insert_dashboard",
     "insert_dataset",
     "insert_job",
+    "insert_model",
     "list_datasets",
+    "owned_rows",
     "record_event",
     "update_dataset",
 ]
@@ -50,46 +57,100 @@ async def _one(conn: AsyncConnection, query: str, params: tuple[Any, ...]) -> di
         return _jsonable(await cur.fetchone())
 
 
+async def _all(conn: AsyncConnection, query: str, params: tuple[Any, ...]) -> list[dict[str, Any]]:
+    async with conn.cursor(row_factory=dict_row) as cur:
+        await cur.execute(query, params)
+        return [_jsonable(r) or {} for r in await cur.fetchall()]
+
+
 async def insert_dataset(conn: AsyncConnection, *, dataset_id: uuid.UUID, display_name: str, size_bytes: int,
-                         raw: dict[str, Any], upload_job_id: uuid.UUID) -> None:
+                         raw: dict[str, Any], upload_job_id: uuid.UUID, organization_id: uuid.UUID,
+                         owner_id: uuid.UUID) -> None:
     await conn.execute(
-        "INSERT INTO datasets (dataset_id, display_name, status, size_bytes, raw, upload_job_id)"
-        " VALUES (%s, %s, 'uploaded', %s, %s, %s)",
-        (dataset_id, display_name, size_bytes, json.dumps(raw), upload_job_id),
+        "INSERT INTO datasets (dataset_id, display_name, status, size_bytes, raw, upload_job_id, organization_id,"
+        " owner_id) VALUES (%s, %s, 'uploaded', %s, %s, %s, %s, %s)",
+        (dataset_id, display_name, size_bytes, json.dumps(raw), upload_job_id, organization_id, owner_id),
     )
 
 
 async def insert_job(conn: AsyncConnection, *, job_id: uuid.UUID, kind: str, dataset_id: uuid.UUID,
-                     options: dict[str, Any], parent_job_id: uuid.UUID | None = None) -> None:
+                     options: dict[str, Any], organization_id: uuid.UUID, owner_id: uuid.UUID,
+                     parent_job_id: uuid.UUID | None = None) -> None:
     await conn.execute(
-        "INSERT INTO jobs (job_id, kind, dataset_id, parent_job_id, status, options) VALUES (%s, %s, %s, %s, 'queued', %s)",
-        (job_id, kind, dataset_id, parent_job_id, json.dumps(options)),
+        "INSERT INTO jobs (job_id, kind, dataset_id, parent_job_id, status, options, organization_id, owner_id)"
+        " VALUES (%s, %s, %s, %s, 'queued', %s, %s, %s)",
+        (job_id, kind, dataset_id, parent_job_id, json.dumps(options), organization_id, owner_id),
     )
 
 
-async def get_dataset(conn: AsyncConnection, dataset_id: uuid.UUID) -> dict[str, Any] | None:
-    return await _one(conn, "SELECT * FROM datasets WHERE dataset_id = %s", (dataset_id,))
+# Reads for the API: every one is scoped to the caller's organisation, so another organisation's
+# object is indistinguishable from a missing one. The event handler uses the unscoped _rows below.
+
+async def get_dataset(conn: AsyncConnection, dataset_id: uuid.UUID, *,
+                      organization_id: uuid.UUID) -> dict[str, Any] | None:
+    return await _one(conn, "SELECT * FROM datasets WHERE dataset_id = %s AND organization_id = %s",
+                      (dataset_id, organization_id))
 
 
-async def list_datasets(conn: AsyncConnection, *, limit: int, offset: int) -> tuple[list[dict[str, Any]], int]:
+async def list_datasets(conn: AsyncConnection, *, organization_id: uuid.UUID, limit: int,
+                        offset: int) -> tuple[list[dict[str, Any]], int]:
     async with conn.cursor(row_factory=dict_row) as cur:
         await cur.execute(
-            "SELECT dataset_id, display_name, status, size_bytes, row_count, quality_score, created_at, updated_at"
-            " FROM datasets ORDER BY created_at DESC, dataset_id LIMIT %s OFFSET %s",
-            (limit, offset),
+            "SELECT dataset_id, display_name, status, size_bytes, row_count, quality_score, owner_id, created_at,"
+            " updated_at FROM datasets WHERE organization_id = %s"
+            " ORDER BY created_at DESC, dataset_id LIMIT %s OFFSET %s",
+            (organization_id, limit, offset),
         )
         rows = [_jsonable(r) or {} for r in await cur.fetchall()]
-        await cur.execute("SELECT count(*) AS n FROM datasets")
+        await cur.execute("SELECT count(*) AS n FROM datasets WHERE organization_id = %s", (organization_id,))
         total = (await cur.fetchone() or {"n": 0})["n"]
     return rows, int(total)
 
 
-async def get_job(conn: AsyncConnection, job_id: uuid.UUID) -> dict[str, Any] | None:
+async def get_job(conn: AsyncConnection, job_id: uuid.UUID, *, organization_id: uuid.UUID) -> dict[str, Any] | None:
+    return await _one(conn, "SELECT * FROM jobs WHERE job_id = %s AND organization_id = %s",
+                      (job_id, organization_id))
+
+
+async def get_dashboard(conn: AsyncConnection, dashboard_id: uuid.UUID, *,
+                        organization_id: uuid.UUID) -> dict[str, Any] | None:
+    return await _one(conn, "SELECT * FROM dashboards WHERE dashboard_id = %s AND organization_id = %s",
+                      (dashboard_id, organization_id))
+
+
+async def get_model(conn: AsyncConnection, model_id: uuid.UUID, *, organization_id: uuid.UUID) -> dict[str, Any] | None:
+    return await _one(conn, "SELECT * FROM models WHERE model_id = %s AND organization_id = %s",
+                      (model_id, organization_id))
+
+
+async def count_active_analyses(conn: AsyncConnection, *, organization_id: uuid.UUID) -> int:
+    """The organisation's analysis jobs not yet completed or failed (the AutoML concurrency quota)."""
+    row = await _one(conn, "SELECT count(*) AS n FROM jobs WHERE organization_id = %s AND kind = 'analysis'"
+                           " AND status IN ('queued', 'running')", (organization_id,))
+    return int((row or {"n": 0})["n"])
+
+
+_OWNED = {
+    "datasets": "SELECT * FROM datasets WHERE owner_id = %s AND organization_id = %s ORDER BY created_at, dataset_id",
+    "jobs": "SELECT * FROM jobs WHERE owner_id = %s AND organization_id = %s ORDER BY created_at, job_id",
+    "dashboards": "SELECT * FROM dashboards WHERE owner_id = %s AND organization_id = %s"
+                  " ORDER BY created_at, dashboard_id",
+    "models": "SELECT * FROM models WHERE owner_id = %s AND organization_id = %s ORDER BY created_at, model_id",
+}
+
+
+async def owned_rows(conn: AsyncConnection, table: str, *, owner_id: uuid.UUID,
+                     organization_id: uuid.UUID) -> list[dict[str, Any]]:
+    """Every row of ``table`` (datasets, jobs, dashboards, models) the user owns in their organisation."""
+    return await _all(conn, _OWNED[table], (owner_id, organization_id))
+
+
+async def _job_row(conn: AsyncConnection, job_id: uuid.UUID) -> dict[str, Any] | None:
     return await _one(conn, "SELECT * FROM jobs WHERE job_id = %s", (job_id,))
 
 
-async def get_dashboard(conn: AsyncConnection, dashboard_id: uuid.UUID) -> dict[str, Any] | None:
-    return await _one(conn, "SELECT * FROM dashboards WHERE dashboard_id = %s", (dashboard_id,))
+async def _dataset_row(conn: AsyncConnection, dataset_id: uuid.UUID) -> dict[str, Any] | None:
+    return await _one(conn, "SELECT * FROM datasets WHERE dataset_id = %s", (dataset_id,))
 
 
 async def record_event(conn: AsyncConnection, *, event_id: uuid.UUID, job_id: uuid.UUID, routing_key: str,
@@ -113,7 +174,7 @@ async def apply_job_update(conn: AsyncConnection, job_id: uuid.UUID, update: Job
         (update.status, update.stage, update.progress, update.error_code, update.error_message,
          json.dumps(update.results.stored()), job_id),
     )
-    return await get_job(conn, job_id)
+    return await _job_row(conn, job_id)
 
 
 async def update_dataset(conn: AsyncConnection, dataset_id: uuid.UUID, **fields: Any) -> None:
@@ -127,10 +188,23 @@ async def update_dataset(conn: AsyncConnection, dataset_id: uuid.UUID, **fields:
 
 async def insert_dashboard(conn: AsyncConnection, *, dashboard_id: uuid.UUID, job_id: uuid.UUID,
                            dataset_id: uuid.UUID, html: dict[str, Any], pdf: dict[str, Any] | None) -> None:
+    """A rendered dashboard; it belongs to the organisation and owner of the job that rendered it."""
     await conn.execute(
-        "INSERT INTO dashboards (dashboard_id, job_id, dataset_id, html, pdf) VALUES (%s, %s, %s, %s, %s)"
+        "INSERT INTO dashboards (dashboard_id, job_id, dataset_id, html, pdf, organization_id, owner_id)"
+        " SELECT %s, job_id, %s, %s, %s, organization_id, owner_id FROM jobs WHERE job_id = %s"
         " ON CONFLICT (dashboard_id) DO NOTHING",
-        (dashboard_id, job_id, dataset_id, json.dumps(html), json.dumps(pdf) if pdf else None),
+        (dashboard_id, dataset_id, json.dumps(html), json.dumps(pdf) if pdf else None, job_id),
+    )
+
+
+async def insert_model(conn: AsyncConnection, *, model_id: uuid.UUID, job_id: uuid.UUID,
+                       dataset_id: uuid.UUID) -> None:
+    """A model an analysis registered; it belongs to the organisation and owner of that analysis."""
+    await conn.execute(
+        "INSERT INTO models (model_id, job_id, dataset_id, organization_id, owner_id)"
+        " SELECT %s, job_id, %s, organization_id, owner_id FROM jobs WHERE job_id = %s"
+        " ON CONFLICT (model_id) DO NOTHING",
+        (model_id, dataset_id, job_id),
     )
 
 
@@ -157,13 +231,16 @@ class ReadModel(abc.ABC):
     async def insert_dashboard(self, *, dashboard_id: uuid.UUID, job_id: uuid.UUID, dataset_id: uuid.UUID,
                                html: dict[str, Any], pdf: dict[str, Any] | None) -> None: ...
 
+    @abc.abstractmethod
+    async def insert_model(self, *, model_id: uuid.UUID, job_id: uuid.UUID, dataset_id: uuid.UUID) -> None: ...
+
 
 class PostgresReadModel(ReadModel):
     def __init__(self, conn: AsyncConnection) -> None:
         self.conn = conn
 
     async def get_job(self, job_id: uuid.UUID) -> dict[str, Any] | None:
-        return await get_job(self.conn, job_id)
+        return await _job_row(self.conn, job_id)
 
     async def record_event(self, *, event_id: uuid.UUID, job_id: uuid.UUID, routing_key: str, producer: str,
                            payload: dict[str, Any], occurred_at: datetime) -> None:
@@ -174,7 +251,7 @@ class PostgresReadModel(ReadModel):
         return await apply_job_update(self.conn, job_id, update)
 
     async def get_dataset(self, dataset_id: uuid.UUID) -> dict[str, Any] | None:
-        return await get_dataset(self.conn, dataset_id)
+        return await _dataset_row(self.conn, dataset_id)
 
     async def update_dataset(self, dataset_id: uuid.UUID, **fields: Any) -> None:
         await update_dataset(self.conn, dataset_id, **fields)
@@ -183,6 +260,9 @@ class PostgresReadModel(ReadModel):
                                html: dict[str, Any], pdf: dict[str, Any] | None) -> None:
         await insert_dashboard(self.conn, dashboard_id=dashboard_id, job_id=job_id, dataset_id=dataset_id, html=html,
                                pdf=pdf)
+
+    async def insert_model(self, *, model_id: uuid.UUID, job_id: uuid.UUID, dataset_id: uuid.UUID) -> None:
+        await insert_model(self.conn, model_id=model_id, job_id=job_id, dataset_id=dataset_id)
 
 
 class InMemoryReadModel(ReadModel):
@@ -193,14 +273,19 @@ class InMemoryReadModel(ReadModel):
         self.datasets: dict[uuid.UUID, dict[str, Any]] = {}
         self.events: dict[uuid.UUID, dict[str, Any]] = {}
         self.dashboards: dict[uuid.UUID, dict[str, Any]] = {}
+        self.models: dict[uuid.UUID, dict[str, Any]] = {}
 
-    def add_job(self, *, job_id: uuid.UUID, kind: str, dataset_id: uuid.UUID) -> None:
+    def add_job(self, *, job_id: uuid.UUID, kind: str, dataset_id: uuid.UUID,
+                organization_id: uuid.UUID = NOBODY, owner_id: uuid.UUID = NOBODY) -> None:
         self.jobs[job_id] = {"job_id": str(job_id), "kind": kind, "dataset_id": str(dataset_id), "status": "queued",
-                             "stage": None, "progress": 0.0, "error_code": None, "error_message": None, "results": {}}
+                             "stage": None, "progress": 0.0, "error_code": None, "error_message": None, "results": {},
+                             "organization_id": str(organization_id), "owner_id": str(owner_id)}
 
-    def add_dataset(self, *, dataset_id: uuid.UUID, upload_job_id: uuid.UUID, raw: dict[str, Any]) -> None:
+    def add_dataset(self, *, dataset_id: uuid.UUID, upload_job_id: uuid.UUID, raw: dict[str, Any],
+                    organization_id: uuid.UUID = NOBODY, owner_id: uuid.UUID = NOBODY) -> None:
         self.datasets[dataset_id] = {"dataset_id": str(dataset_id), "status": "uploaded", "raw": raw,
-                                     "upload_job_id": str(upload_job_id)}
+                                     "upload_job_id": str(upload_job_id), "organization_id": str(organization_id),
+                                     "owner_id": str(owner_id)}
 
     async def get_job(self, job_id: uuid.UUID) -> dict[str, Any] | None:
         job = self.jobs.get(job_id)
@@ -232,4 +317,16 @@ class InMemoryReadModel(ReadModel):
 
     async def insert_dashboard(self, *, dashboard_id: uuid.UUID, job_id: uuid.UUID, dataset_id: uuid.UUID,
                                html: dict[str, Any], pdf: dict[str, Any] | None) -> None:
-        self.dashboards.setdefault(dashboard_id, {"job_id": job_id, "dataset_id": dataset_id, "html": html, "pdf": pdf})
+        job = self.jobs.get(job_id)
+        if job is None:
+            return
+        self.dashboards.setdefault(dashboard_id, {"job_id": job_id, "dataset_id": dataset_id, "html": html, "pdf": pdf,
+                                                  "organization_id": job["organization_id"],
+                                                  "owner_id": job["owner_id"]})
+
+    async def insert_model(self, *, model_id: uuid.UUID, job_id: uuid.UUID, dataset_id: uuid.UUID) -> None:
+        job = self.jobs.get(job_id)
+        if job is None:
+            return
+        self.models.setdefault(model_id, {"job_id": job_id, "dataset_id": dataset_id,
+                                          "organization_id": job["organization_id"], "owner_id": job["owner_id"]})

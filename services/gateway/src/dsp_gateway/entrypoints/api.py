@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
+import shutil
+import tempfile
 import uuid
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import httpx
-from fastapi import APIRouter, FastAPI, Query, Request, WebSocket, WebSocketDisconnect
+from fastapi import APIRouter, Depends, FastAPI, Query, Request, WebSocket, WebSocketDisconnect
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import FileResponse, JSONResponse, Response
 from mesh_kit.artifacts import ArtifactNotFound, AsyncArtifactStore, LocalArtifactStore, artifact_key
 from mesh_kit.consumer import PostgresUnitOfWork
 from mesh_kit.hardening import service_token_headers  # ml's internal route admits only the gateway
@@ -26,18 +30,30 @@ from shared_contracts.events import (
     DatasetUploaded,
     IngestOptions,
 )
+from starlette.background import BackgroundTask
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ..adapters import repository
 from ..adapters.deletions import PostgresGatewayRepository
 from ..adapters.notifier import SubscriptionLost
 from ..adapters.upload import UploadRejected, receive_upload
+from ..domain.identity import Permission, Principal
 from ..domain.jobs import TERMINAL, JobResults
 from ..domain.responses import error_body, success_body
 from ..domain.sniff import check_upload_head
 from ..service_layer import deletion
+from ..service_layer.export import OwnedData, export_archive
 from ..service_layer.uploads import wait_for_ingest_verdict
+from .access import (
+    check_analysis_quota,
+    check_rate,
+    install_token_redaction,
+    lock_analysis_quota,
+    request_id_from,
+    websocket_principal,
+)
 from .errors import ApiError
+from .security import requires
 
 __all__ = ["add_routes"]
 
@@ -67,6 +83,14 @@ def _runtime(request: Request | WebSocket) -> Runtime:
 def _store(request: Request) -> AsyncArtifactStore:
     """The artifact store with every call off the event loop (an S3 read must not stall the other requests)."""
     return AsyncArtifactStore(_runtime(request).store)
+
+
+def _spool_dir(runtime: Runtime, name: str = "spool") -> Path:
+    """Where uploads (spool) and exports (export) are staged: beside the local store, else under /tmp."""
+    store = runtime.store
+    spool = (store.root / f".{name}") if isinstance(store, LocalArtifactStore) else Path(f"/tmp/dsp-{name}")
+    spool.mkdir(parents=True, exist_ok=True)
+    return spool
 
 
 def _uuid(value: str, field: str) -> uuid.UUID:
@@ -165,7 +189,7 @@ def _upload_options(fields: dict[str, str]) -> tuple[IngestOptions, AnalysisOpti
     return ingest, analysis, wait
 
 
-async def _wait_for_ingest(runtime: Runtime, job_id: uuid.UUID, dataset_id: uuid.UUID,
+async def _wait_for_ingest(runtime: Runtime, job_id: uuid.UUID, dataset_id: uuid.UUID, organization_id: uuid.UUID,
                            timeout_s: float) -> dict[str, Any] | None:
     """Wait until ingest accepted or rejected the upload; None when it is still working.
 
@@ -174,7 +198,7 @@ async def _wait_for_ingest(runtime: Runtime, job_id: uuid.UUID, dataset_id: uuid
     """
     async def read_dataset() -> dict[str, Any] | None:
         async with runtime.pool.connection() as conn:
-            return await repository.get_dataset(conn, dataset_id)
+            return await repository.get_dataset(conn, dataset_id, organization_id=organization_id)
 
     try:
         return await wait_for_ingest_verdict(runtime.extras["notifier"], str(job_id), read_dataset,
@@ -186,10 +210,13 @@ async def _wait_for_ingest(runtime: Runtime, job_id: uuid.UUID, dataset_id: uuid
 
 def add_routes(app: FastAPI) -> None:
     router = APIRouter(prefix="/api/v1")
+    reader = Depends(requires(Permission.READ))
+    writer = Depends(requires(Permission.WRITE))
+    install_token_redaction()
 
     @app.middleware("http")
     async def request_id(request: Request, call_next: Any) -> Response:
-        request.state.request_id = request.headers.get("x-request-id") or str(uuid.uuid4())
+        request.state.request_id = request_id_from(request.headers.get("x-request-id"))
         response = await call_next(request)
         response.headers["X-Request-ID"] = request.state.request_id
         return response
@@ -219,16 +246,17 @@ def add_routes(app: FastAPI) -> None:
                                        request_id=_rid(request)), status_code=500)
 
     @router.post("/upload", status_code=201)
-    async def upload(request: Request) -> JSONResponse:
+    async def upload(request: Request, principal: Principal = writer) -> JSONResponse:
         """Stream a CSV into the store and start its job. Waits (bounded) for ingest's verdict."""
         runtime = _runtime(request)
+        await check_rate(runtime, "uploads", principal, runtime.extras["uploads_per_minute"])
         limit = runtime.settings.max_upload_bytes
         declared = request.headers.get("content-length")
         if declared and declared.isdigit() and int(declared) > limit + 64 * 1024:
             raise ApiError(413, "file_too_large", f"The upload is larger than the limit of {limit} bytes.",
                            field="file")
         store = runtime.store
-        spool = (store.root / ".spool") if isinstance(store, LocalArtifactStore) else Path("/tmp/dsp-spool")
+        spool = _spool_dir(runtime)
         try:
             streamed = await receive_upload(request.headers.get("content-type", ""), request.stream(),
                                             spool_dir=spool, max_bytes=limit)
@@ -250,14 +278,22 @@ def add_routes(app: FastAPI) -> None:
         finally:
             streamed.discard()
         display_name = Path(streamed.filename.replace("\\", "/")).name[:255] or "upload.csv"
+        owner = {"organization_id": principal.organization_id, "owner_id": principal.user_id}
         try:
+            if analysis is not None:  # an upload that asks for its analysis starts one
+                await check_rate(runtime, "analyses", principal, runtime.extras["analyses_per_minute"])
             async with runtime.pool.connection() as conn, conn.transaction():
+                if analysis is not None:
+                    await lock_analysis_quota(conn, principal)
+                    await check_analysis_quota(conn, principal, runtime.extras["max_concurrent_analyses_per_org"])
                 await repository.insert_dataset(conn, dataset_id=dataset_id, display_name=display_name,
-                                                size_bytes=raw.size_bytes, raw=raw.model_dump(), upload_job_id=job_id)
+                                                size_bytes=raw.size_bytes, raw=raw.model_dump(), upload_job_id=job_id,
+                                                **owner)
                 await repository.insert_job(conn, job_id=job_id, kind="analysis" if analysis else "upload",
                                             dataset_id=dataset_id,
                                             options={"ingest": ingest.model_dump(),
-                                                     "analysis": analysis.model_dump() if analysis else None})
+                                                     "analysis": analysis.model_dump() if analysis else None},
+                                            **owner)
                 await _emit(conn, job_id, DatasetUploaded(
                     dataset_id=dataset_id, raw=raw, display_name=display_name, ingest=ingest, analysis=analysis))
         except Exception:
@@ -268,7 +304,8 @@ def add_routes(app: FastAPI) -> None:
                                 "analysis_id": str(job_id) if analysis else None}
         if not wait:
             return ok(request, data, 202)
-        row = await _wait_for_ingest(runtime, job_id, dataset_id, runtime.extras["upload_wait_s"])
+        row = await _wait_for_ingest(runtime, job_id, dataset_id, principal.organization_id,
+                                     runtime.extras["upload_wait_s"])
         if row is None:
             return ok(request, data, 202)
         if row["status"] in ("rejected", "failed"):
@@ -280,57 +317,61 @@ def add_routes(app: FastAPI) -> None:
 
     @router.get("/datasets")
     async def list_datasets(request: Request, limit: Annotated[int, Query(ge=1, le=500)] = 50,
-                            offset: Annotated[int, Query(ge=0)] = 0) -> JSONResponse:
-        """Datasets, newest first."""
+                            offset: Annotated[int, Query(ge=0)] = 0, principal: Principal = reader) -> JSONResponse:
+        """The datasets of the caller's organisation, newest first."""
         async with _runtime(request).pool.connection() as conn:
-            rows, total = await repository.list_datasets(conn, limit=limit, offset=offset)
+            rows, total = await repository.list_datasets(conn, organization_id=principal.organization_id,
+                                                         limit=limit, offset=offset)
         return ok(request, {"items": rows, "total": total, "limit": limit, "offset": offset})
 
-    async def _dataset_or_404(request: Request, dataset_id: str) -> dict[str, Any]:
+    async def _dataset_or_404(request: Request, dataset_id: str, principal: Principal) -> dict[str, Any]:
+        """The dataset, if the caller's organisation holds it: another organisation's reads as missing."""
         async with _runtime(request).pool.connection() as conn:
-            row = await repository.get_dataset(conn, _uuid(dataset_id, "dataset_id"))
+            row = await repository.get_dataset(conn, _uuid(dataset_id, "dataset_id"),
+                                               organization_id=principal.organization_id)
         if row is None:
             raise ApiError(404, "not_found", f"No dataset has the id {dataset_id}.", field="dataset_id")
         return row
 
     @router.get("/datasets/{dataset_id}")
-    async def get_dataset(request: Request, dataset_id: str) -> JSONResponse:
+    async def get_dataset(request: Request, dataset_id: str, principal: Principal = reader) -> JSONResponse:
         """One dataset: its status, columns, quality score, or why it was rejected."""
-        return ok(request, _dataset_view(await _dataset_or_404(request, dataset_id)))
+        return ok(request, _dataset_view(await _dataset_or_404(request, dataset_id, principal)))
 
     @router.get("/datasets/{dataset_id}/profile")
-    async def get_profile(request: Request, dataset_id: str) -> Response:
+    async def get_profile(request: Request, dataset_id: str, principal: Principal = reader) -> Response:
         """The dataset's latest profile document."""
-        row = await _dataset_or_404(request, dataset_id)
+        row = await _dataset_or_404(request, dataset_id, principal)
         if not row.get("profile"):
             raise ApiError(409, "not_ready", "The dataset has no profile yet.", field="dataset_id")
         body = await _store(request).read_bytes(ArtifactRef.model_validate(row["profile"]))
         return Response(body, media_type="application/json")
 
     @router.delete("/datasets/{dataset_id}", status_code=202)
-    async def delete_dataset(request: Request, dataset_id: str) -> JSONResponse:
+    async def delete_dataset(request: Request, dataset_id: str, principal: Principal = writer) -> JSONResponse:
         """Erase a dataset with its jobs, analyses, dashboards, models and exports, in every service. It answers
         404 at once; follow the erasure at /deletions/{deletion_id}."""
         started = await deletion.delete_dataset(_runtime(request), _uuid(dataset_id, "dataset_id"),
-                                                reason="requested")
+                                                reason="requested", organization_id=principal.organization_id)
         if started is None:
             raise ApiError(404, "not_found", f"No dataset has the id {dataset_id}.", field="dataset_id")
         return ok(request, started.record.view(), 202)
 
     @router.get("/deletions/{deletion_id}")
-    async def get_deletion(request: Request, deletion_id: str) -> JSONResponse:
+    async def get_deletion(request: Request, deletion_id: str, principal: Principal = reader) -> JSONResponse:
         """A deletion's progress: which services have erased the dataset, and when it completed."""
         async with _runtime(request).pool.connection() as conn:
-            record = await PostgresGatewayRepository(conn).get_deletion(_uuid(deletion_id, "deletion_id"))
+            record = await PostgresGatewayRepository(conn).get_deletion(_uuid(deletion_id, "deletion_id"),
+                                                                        organization_id=principal.organization_id)
         if record is None:
             raise ApiError(404, "not_found", f"No deletion has the id {deletion_id}.", field="deletion_id")
         return ok(request, record.view())
 
     @router.post("/analyze", status_code=202)
-    async def analyze(request: Request, body: AnalyzeRequest) -> JSONResponse:
+    async def analyze(request: Request, body: AnalyzeRequest, principal: Principal = writer) -> JSONResponse:
         """Start an analysis of an ingested dataset; returns the analysis id to follow."""
         runtime = _runtime(request)
-        row = await _dataset_or_404(request, str(body.dataset_id))
+        row = await _dataset_or_404(request, str(body.dataset_id), principal)
         if row["status"] not in ("ingested", "profiled"):
             raise ApiError(409, "dataset_not_ready",
                            f"The dataset is {row['status']}; it can be analysed once it is ingested.",
@@ -346,10 +387,14 @@ def add_routes(app: FastAPI) -> None:
             raise ApiError(422, "invalid_options", f"Invalid option {'.'.join(map(str, first['loc']))}: "
                                                    f"{first['msg']}", field="options") from exc
         _check_budget(options, runtime.extras["max_time_budget_s"])
+        await check_rate(runtime, "analyses", principal, runtime.extras["analyses_per_minute"])
         job_id = uuid.uuid4()
         async with runtime.pool.connection() as conn, conn.transaction():
+            await lock_analysis_quota(conn, principal)
+            await check_analysis_quota(conn, principal, runtime.extras["max_concurrent_analyses_per_org"])
             await repository.insert_job(conn, job_id=job_id, kind="analysis", dataset_id=body.dataset_id,
-                                        options={"analysis": options.model_dump()})
+                                        options={"analysis": options.model_dump()},
+                                        organization_id=principal.organization_id, owner_id=principal.user_id)
             await _emit(conn, job_id, AnalysisRequested(
                 dataset_id=body.dataset_id, parquet=ArtifactRef.model_validate(row["parquet"]),
                 ingest_report=ArtifactRef.model_validate(row["ingest_report"]), analysis=options,
@@ -357,17 +402,19 @@ def add_routes(app: FastAPI) -> None:
         runtime.relay.notify()
         return ok(request, {"analysis_id": str(job_id), "status": "queued"}, 202)
 
-    async def _job_or_404(request: Request, job_id: str, field: str = "analysis_id") -> dict[str, Any]:
+    async def _job_or_404(request: Request, job_id: str, principal: Principal,
+                          field: str = "analysis_id") -> dict[str, Any]:
+        """The job, if the caller's organisation holds it: another organisation's reads as missing."""
         async with _runtime(request).pool.connection() as conn:
-            row = await repository.get_job(conn, _uuid(job_id, field))
+            row = await repository.get_job(conn, _uuid(job_id, field), organization_id=principal.organization_id)
         if row is None:
             raise ApiError(404, "not_found", f"No analysis has the id {job_id}.", field=field)
         return row
 
     @router.get("/analysis/{analysis_id}")
-    async def get_analysis(request: Request, analysis_id: str) -> JSONResponse:
+    async def get_analysis(request: Request, analysis_id: str, principal: Principal = reader) -> JSONResponse:
         """An analysis' status, stage and progress, and its results once complete."""
-        row = await _job_or_404(request, analysis_id)
+        row = await _job_or_404(request, analysis_id, principal)
         view = _job_view(row)
         results = _results(row)
         if row["status"] == "completed" and results.analysis_result is not None:
@@ -375,15 +422,15 @@ def add_routes(app: FastAPI) -> None:
         return ok(request, view)
 
     @router.get("/jobs/{job_id}")
-    async def get_job(request: Request, job_id: str) -> JSONResponse:
+    async def get_job(request: Request, job_id: str, principal: Principal = reader) -> JSONResponse:
         """Any job (upload, analysis, dashboard): status, stage and progress."""
-        return ok(request, _job_view(await _job_or_404(request, job_id, "job_id")))
+        return ok(request, _job_view(await _job_or_404(request, job_id, principal, "job_id")))
 
     @router.post("/dashboard", status_code=202)
-    async def request_dashboard(request: Request, body: DashboardRequest) -> JSONResponse:
+    async def request_dashboard(request: Request, body: DashboardRequest, principal: Principal = writer) -> JSONResponse:
         """Re-render the dashboard of a finished analysis (another theme, or with its PDF)."""
         runtime = _runtime(request)
-        job = await _job_or_404(request, str(body.analysis_id))
+        job = await _job_or_404(request, str(body.analysis_id), principal)
         results = _results(job)
         if (job["status"] != "completed" or results.analysis_result is None or results.profile is None
                 or results.cleaned_parquet is None):
@@ -392,7 +439,8 @@ def add_routes(app: FastAPI) -> None:
         dataset_id = uuid.UUID(job["dataset_id"])
         async with runtime.pool.connection() as conn, conn.transaction():
             await repository.insert_job(conn, job_id=job_id, kind="dashboard", dataset_id=dataset_id,
-                                        options=body.model_dump(mode="json"), parent_job_id=body.analysis_id)
+                                        options=body.model_dump(mode="json"), parent_job_id=body.analysis_id,
+                                        organization_id=principal.organization_id, owner_id=principal.user_id)
             await _emit(conn, job_id, DashboardRequested(
                 dataset_id=dataset_id, analysis_result=results.analysis_result, profile=results.profile,
                 etl_report=results.etl_report, cleaned_parquet=results.cleaned_parquet,
@@ -401,10 +449,11 @@ def add_routes(app: FastAPI) -> None:
         return ok(request, {"job_id": str(job_id), "status": "queued"}, 202)
 
     @router.get("/dashboard/{dashboard_id}")
-    async def get_dashboard(request: Request, dashboard_id: str) -> Response:
+    async def get_dashboard(request: Request, dashboard_id: str, principal: Principal = reader) -> Response:
         """The dashboard HTML, or its metadata as JSON when the client accepts JSON."""
         async with _runtime(request).pool.connection() as conn:
-            row = await repository.get_dashboard(conn, _uuid(dashboard_id, "dashboard_id"))
+            row = await repository.get_dashboard(conn, _uuid(dashboard_id, "dashboard_id"),
+                                                 organization_id=principal.organization_id)
         if row is None:
             raise ApiError(404, "not_found", f"No dashboard has the id {dashboard_id}.", field="dashboard_id")
         accept = request.headers.get("accept", "")
@@ -416,13 +465,13 @@ def add_routes(app: FastAPI) -> None:
         return Response(html, media_type="text/html; charset=utf-8", headers=DASHBOARD_HEADERS)
 
     @router.post("/export")
-    async def export(request: Request, body: ExportRequest) -> Response:
+    async def export(request: Request, body: ExportRequest, principal: Principal = reader) -> Response:
         """Download a result: cleaned data (csv, parquet), dashboard (html, pdf, zip) or a JSON document."""
         if body.analysis_id is None and body.dataset_id is None:
             raise ApiError(422, "validation_error", "Give analysis_id or dataset_id.", field="analysis_id")
         refs: dict[str, ArtifactRef | None] = {}
         if body.analysis_id is not None:
-            job = await _job_or_404(request, str(body.analysis_id))
+            job = await _job_or_404(request, str(body.analysis_id), principal)
             if job["status"] != "completed":
                 raise ApiError(409, "analysis_not_ready", "The analysis has not completed yet.", field="analysis_id")
             results = _results(job)
@@ -431,7 +480,7 @@ def add_routes(app: FastAPI) -> None:
                     "analysis": results.analysis_result, "etl_report": results.etl_report,
                     "pipeline": results.pipeline}
         else:
-            row = await _dataset_or_404(request, str(body.dataset_id))
+            row = await _dataset_or_404(request, str(body.dataset_id), principal)
             refs = {name: ArtifactRef.model_validate(row[name]) if row.get(name) else None
                     for name in ("parquet", "profile")}
         ref = refs.get(body.format)
@@ -453,12 +502,14 @@ def add_routes(app: FastAPI) -> None:
                                  "X-Content-Type-Options": "nosniff"})
 
     @router.post("/models/{model_id}/predict")
-    async def predict(request: Request, model_id: str) -> Response:
+    async def predict(request: Request, model_id: str, principal: Principal = writer) -> Response:
         """Predict with a registered model on JSON rows or a CSV file; the ml service applies the ETL pipeline."""
         runtime = _runtime(request)
         async with runtime.pool.connection() as conn:
-            if await PostgresGatewayRepository(conn).model_being_deleted(_uuid(model_id, "model_id")):
-                raise ApiError(404, "not_found", f"No model has the id {model_id}.", field="model_id")
+            model = await repository.get_model(conn, _uuid(model_id, "model_id"),
+                                               organization_id=principal.organization_id)
+        if model is None:  # another organisation's model reads as missing, and never reaches ml
+            raise ApiError(404, "not_found", f"No model has the id {model_id}.", field="model_id")
         url = f"{runtime.extras['ml_url']}/internal/v1/models/{model_id}/predict"
         params = dict(request.query_params)
         try:
@@ -476,12 +527,43 @@ def add_routes(app: FastAPI) -> None:
                            error.get("message", "Prediction failed."), field=error.get("field"))
         return ok(request, payload)
 
+    @router.get("/me/export", response_class=Response,
+                responses={200: {"content": {"application/zip": {}},
+                                 "description": "The caller's account, datasets, jobs, dashboards and models"}})
+    async def export_my_data(request: Request, principal: Principal = reader) -> Response:
+        """Everything the caller owns, as one zip (data portability); the layout is in manifest.json and
+        in dsp_gateway.service_layer.export."""
+        runtime = _runtime(request)
+        owned = OwnedData()
+        async with runtime.pool.connection() as conn:
+            for table in ("datasets", "jobs", "dashboards", "models"):
+                setattr(owned, table, await repository.owned_rows(
+                    conn, table, owner_id=principal.user_id, organization_id=principal.organization_id))
+        directory = Path(tempfile.mkdtemp(prefix="dsp-export-", dir=_spool_dir(runtime, "export")))
+        try:
+            archive = await asyncio.to_thread(export_archive, runtime.store, principal, owned, directory)
+        except BaseException:
+            shutil.rmtree(directory, ignore_errors=True)
+            raise
+        stamp = datetime.now(UTC).strftime("%Y%m%d")
+        return FileResponse(archive, media_type="application/zip", filename=f"dsp-export-{stamp}.zip",
+                            headers={"X-Content-Type-Options": "nosniff", "Cache-Control": "no-store"},
+                            background=BackgroundTask(shutil.rmtree, directory, ignore_errors=True))
+
     @router.websocket("/ws")
     async def progress_stream(websocket: WebSocket, job_id: str = "") -> None:
         """Stream one job's progress: upload.progress, analysis.started/progress/completed, dashboard.ready,
-        error.occurred. The first message is a snapshot of the job."""
+        error.occurred. The first message is a snapshot of the job.
+
+        Authenticated with the access token (or an API key) in the ``token`` query parameter, or as the
+        subprotocol pair ``bearer, <token>``. A browser ``Origin`` outside DSP_ALLOWED_ORIGINS is refused
+        before the handshake (HTTP 403); a missing or bad token closes with 4401, and a job that is not
+        the caller's organisation's closes with 4404, exactly like a missing one."""
         runtime = _runtime(websocket)
-        await websocket.accept()
+        principal, subprotocol = await websocket_principal(websocket, runtime)
+        if principal is None:
+            return
+        await websocket.accept(subprotocol=subprotocol)
         try:
             job_uuid = uuid.UUID(job_id)
         except ValueError:
@@ -493,7 +575,7 @@ def add_routes(app: FastAPI) -> None:
             async with runtime.extras["notifier"].subscribe(job_id) as subscription:
                 # subscribed before the snapshot: nothing falls in between
                 async with runtime.pool.connection() as conn:
-                    job = await repository.get_job(conn, job_uuid)
+                    job = await repository.get_job(conn, job_uuid, organization_id=principal.organization_id)
                 if job is None:
                     await websocket.send_json({"type": "error.occurred", "code": "not_found",
                                                "message": f"No job has the id {job_id}."})

@@ -44,13 +44,14 @@ log = logging.getLogger(__name__)
 
 async def request_deletion(uow: UnitOfWork[GatewayRepository], store: AsyncArtifactStore, *,
                            deletion_id: uuid.UUID, dataset_id: uuid.UUID, reason: DeletionReason,
-                           requested_at: datetime) -> DeletionStart | None:
+                           requested_at: datetime, organization_id: uuid.UUID | None = None) -> DeletionStart | None:
     """Start erasing a dataset (step 1 above); the deletion already under way if any; None if no such dataset.
 
     ``uow`` must have ``deletion_id`` as its job id: the services' answers come back under it.
     """
     started = await uow.repo.start_deletion(deletion_id=deletion_id, dataset_id=dataset_id, reason=reason,
-                                            requested_at=requested_at, services=purging_services())
+                                            requested_at=requested_at, services=purging_services(),
+                                            organization_id=organization_id)
     if started is None or not started.created:
         return started
     await uow.tombstone(dataset_id)
@@ -61,14 +62,17 @@ async def request_deletion(uow: UnitOfWork[GatewayRepository], store: AsyncArtif
     return started
 
 
-async def delete_dataset(runtime: Runtime, dataset_id: uuid.UUID, *, reason: DeletionReason) -> DeletionStart | None:
-    """``request_deletion`` in one Postgres transaction, then wake the relay and tell the jobs' listeners."""
+async def delete_dataset(runtime: Runtime, dataset_id: uuid.UUID, *, reason: DeletionReason,
+                         organization_id: uuid.UUID | None = None) -> DeletionStart | None:
+    """``request_deletion`` in one Postgres transaction, then wake the relay and tell the jobs' listeners.
+    ``organization_id``: only that organisation's dataset (None: any, for the retention sweep)."""
     deletion_id = uuid.uuid4()
     async with runtime.pool.connection() as conn, conn.transaction():
         uow = PostgresUnitOfWork(conn=conn, job_id=deletion_id, producer="gateway",
                                  repo=PostgresGatewayRepository(conn))
         started = await request_deletion(uow, AsyncArtifactStore(runtime.store), deletion_id=deletion_id,
-                                         dataset_id=dataset_id, reason=reason, requested_at=datetime.now(UTC))
+                                         dataset_id=dataset_id, reason=reason, requested_at=datetime.now(UTC),
+                                         organization_id=organization_id)
     if started is not None and started.created:
         runtime.relay.notify()
         notifier = runtime.extras.get("notifier")

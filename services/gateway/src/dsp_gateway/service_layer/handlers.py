@@ -10,7 +10,7 @@ from mesh_kit.artifacts import AsyncArtifactStore
 from mesh_kit.metrics import JOBS
 from mesh_kit.ports import StageDeps
 from shared_contracts import EventPayload
-from shared_contracts.events import DashboardReady, JobProgress
+from shared_contracts.events import AnalysisCompleted, DashboardReady, JobProgress
 
 from ..adapters.repository import ReadModel
 from ..domain.datasets import dataset_update_for
@@ -59,6 +59,9 @@ async def when_any_event_update_read_model(event: EventPayload, deps: StageDeps[
             await read_model.insert_dashboard(dashboard_id=event.dashboard_id, job_id=job_id,
                                               dataset_id=event.dataset_id, html=event.html.model_dump(mode="json"),
                                               pdf=event.pdf.model_dump(mode="json") if event.pdf else None)
+        if isinstance(event, AnalysisCompleted) and event.model_id is not None:
+            # the model belongs to the analysis' organisation: predict refuses it to everyone else
+            await read_model.insert_model(model_id=event.model_id, job_id=job_id, dataset_id=event.dataset_id)
         after = await read_model.apply_job_update(job_id, update) or job
         if not was_terminal:
             notify = ws_message_for(event, job_id=str(job_id), kind=job["kind"], progress=after["progress"])

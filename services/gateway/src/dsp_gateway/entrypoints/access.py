@@ -1,0 +1,148 @@
+"""Who may reach what, beyond the route's role: the WebSocket's token and Origin, the request id, the
+per-principal rate limits and the per-organisation AutoML quota."""
+
+from __future__ import annotations
+
+import logging
+import re
+import uuid
+
+from fastapi import WebSocket
+from mesh_kit.service import Runtime
+from psycopg import AsyncConnection
+
+from ..adapters import repository
+from ..adapters.limits import RedisLimiter
+from ..domain.identity import Principal
+from .errors import ApiError
+from .security import authenticate_token, too_many
+
+__all__ = [
+    "WS_BAD_ORIGIN",
+    "WS_NOT_AUTHENTICATED",
+    "WS_NOT_FOUND",
+    "check_analysis_quota",
+    "check_rate",
+    "install_token_redaction",
+    "lock_analysis_quota",
+    "origin_allowed",
+    "redact_tokens",
+    "request_id_from",
+    "websocket_principal",
+]
+
+log = logging.getLogger(__name__)
+
+WS_NOT_AUTHENTICATED = 4401  # missing, expired or bad token
+WS_BAD_ORIGIN = 4403         # sent before the handshake: the client sees HTTP 403
+WS_NOT_FOUND = 4404          # no such job in the caller's organisation
+
+
+def request_id_from(header: str | None) -> str:
+    """The client's X-Request-ID when it is a UUID (canonical form); a fresh one otherwise, so nothing
+    a client sends is reflected into responses or logs."""
+    if header:
+        try:
+            return str(uuid.UUID(header.strip()))
+        except ValueError:
+            pass
+    return str(uuid.uuid4())
+
+
+def origin_allowed(origin: str | None, allowed: frozenset[str]) -> bool:
+    """No Origin (a non-browser client) passes; a browser's Origin must be listed exactly (scheme://host[:port])."""
+    if origin is None:
+        return True
+    return origin.strip().rstrip("/").lower() in allowed
+
+
+def _offered_token(websocket: WebSocket) -> tuple[str | None, str | None]:
+    """The token, and the subprotocol to answer with: ``?token=`` first, else ``Sec-WebSocket-Protocol: bearer, <t>``."""
+    protocols = [p.strip() for p in websocket.scope.get("subprotocols", []) if p.strip()]
+    subprotocol = "bearer" if protocols and protocols[0].lower() == "bearer" else None
+    token = websocket.query_params.get("token")
+    if not token and subprotocol is not None and len(protocols) > 1:
+        token = protocols[1]
+    return token or None, subprotocol
+
+
+async def websocket_principal(websocket: WebSocket, runtime: Runtime) -> tuple[Principal | None, str | None]:
+    """The caller of a WebSocket, and the subprotocol to accept with; None once the socket was refused.
+
+    A foreign Origin is refused before the handshake (cross-site WebSocket hijacking, DNS rebinding);
+    a missing or bad token is accepted and closed with 4401 so that the client can tell why.
+    """
+    if not origin_allowed(websocket.headers.get("origin"), runtime.extras["allowed_origins"]):
+        log.warning("WebSocket from a foreign Origin refused")
+        await websocket.close(code=WS_BAD_ORIGIN)
+        return None, None
+    token, subprotocol = _offered_token(websocket)
+    principal: Principal | None = None
+    if token is not None:
+        try:
+            principal = await authenticate_token(runtime, token)
+        except ApiError:
+            principal = None
+    if principal is None:
+        await websocket.accept(subprotocol=subprotocol)
+        await websocket.send_json({"type": "error.occurred", "code": "not_authenticated",
+                                   "message": "Connect with ?token=<access token>."})
+        await websocket.close(code=WS_NOT_AUTHENTICATED)
+        return None, None
+    return principal, subprotocol
+
+
+_TOKEN_IN_TEXT = re.compile(r"((?:^|[?&])(?:token|access_token|api_key)=)[^&\s\"']+", re.IGNORECASE)
+
+
+def redact_tokens(text: str) -> str:
+    return _TOKEN_IN_TEXT.sub(r"\1[redacted]", text)
+
+
+class _RedactTokens(logging.Filter):
+    """uvicorn logs each WebSocket's path with its query string ('"WebSocket /api/v1/ws?token=…" [accepted]'):
+    the token is cut out of the record before any handler sees it."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.args, tuple):
+            record.args = tuple(redact_tokens(a) if isinstance(a, str) else a for a in record.args)
+        if isinstance(record.msg, str):
+            record.msg = redact_tokens(record.msg)
+        return True
+
+
+def install_token_redaction() -> None:
+    for name in ("uvicorn.error", "uvicorn", "uvicorn.access"):
+        logger = logging.getLogger(name)
+        if not any(isinstance(f, _RedactTokens) for f in logger.filters):
+            logger.addFilter(_RedactTokens())
+
+
+async def check_rate(runtime: Runtime, action: str, principal: Principal, per_minute: int) -> None:
+    """Count one ``action`` (uploads, analyses) of the principal; 429 with Retry-After over ``per_minute``."""
+    limiter: RedisLimiter = runtime.extras["limiter"]
+    retry = await limiter.hit(f"{action}:{principal.user_id}", f"{per_minute}/minute")
+    if retry is not None:
+        raise too_many(retry, f"Too many {action}: at most {per_minute} a minute; try again in {retry.seconds} s.")
+
+
+async def lock_analysis_quota(conn: AsyncConnection, principal: Principal) -> None:
+    """Serialise the organisation's analysis starts until the transaction ends, so two requests cannot
+    both take the last free place."""
+    await conn.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))",
+                       (f"dsp-automl:{principal.organization_id}",))
+
+
+async def check_analysis_quota(conn: AsyncConnection, principal: Principal, max_running: int) -> None:
+    """429 when the organisation already has ``max_running`` analyses queued or running.
+
+    Counted in the read model, whose handler sees every terminal event: nothing to release, and the
+    count survives restarts of any replica.
+    """
+    running = await repository.count_active_analyses(conn, organization_id=principal.organization_id)
+    if running >= max_running:
+        raise ApiError(429, "too_many_analyses",
+                       f"Your organisation already has {running} analyses running (the limit is {max_running}); "
+                       "start another once one has finished.",
+                       details={"running": running, "limit": max_running, "retry_after": 30},
+                       headers={"Retry-After": "30"})
