@@ -15,7 +15,7 @@ import pytest
 from aiormq.exceptions import AuthenticationError, ChannelAccessRefused, ChannelClosed
 from mesh_kit.broker import apply_with_rabbitmqctl
 from mesh_kit.publisher import AmqpPublisher, PublishError
-from mesh_kit.topology import Topology, declare_with_url
+from mesh_kit.topology import Topology, declare_with_url, delete_topology
 from shared_contracts.manifest import SERVICES
 
 pytestmark = pytest.mark.integration
@@ -44,10 +44,12 @@ def users(infra, topology: Topology) -> Iterator[dict[str, str]]:
 
 
 @pytest.fixture(scope="module")
-def declared(infra, topology: Topology, users: dict[str, str]) -> None:
+def declared(infra, topology: Topology, users: dict[str, str]) -> Iterator[None]:
     """Each service declares its own part of the topology with its own user, as its migrate step does."""
     for service, url in users.items():
         asyncio.run(declare_with_url(url, topology, service))
+    yield
+    asyncio.run(delete_topology(infra.amqp_url, topology))
 
 
 async def _channel(url: str) -> tuple[aio_pika.abc.AbstractConnection, aio_pika.abc.AbstractChannel]:

@@ -55,14 +55,19 @@ def _model_of(job_id: uuid.UUID) -> uuid.UUID:
     return uuid.uuid5(job_id, "model")
 
 
+ORG, OWNER = uuid.uuid4(), uuid.uuid4()
+
+
 async def _dataset(runtime: Any, *, age_days: float = 0) -> tuple[uuid.UUID, uuid.UUID]:
     dataset_id, job_id = uuid.uuid4(), uuid.uuid4()
     raw = runtime.store.put_bytes(f"datasets/{dataset_id}/raw", b"a,b\n1,2\n", media_type="text/csv")
     runtime.store.put_bytes(f"jobs/{job_id}/profile.json", b"{}", media_type="application/json")
     async with runtime.pool.connection() as conn, conn.transaction():
         await repository.insert_dataset(conn, dataset_id=dataset_id, display_name="d.csv", size_bytes=8,
-                                        raw=raw.model_dump(), upload_job_id=job_id)
-        await repository.insert_job(conn, job_id=job_id, kind="upload", dataset_id=dataset_id, options={})
+                                        raw=raw.model_dump(), upload_job_id=job_id, organization_id=ORG,
+                                        owner_id=OWNER)
+        await repository.insert_job(conn, job_id=job_id, kind="upload", dataset_id=dataset_id, options={},
+                                    organization_id=ORG, owner_id=OWNER)
         await conn.execute("UPDATE jobs SET results = %s WHERE job_id = %s",
                            (json.dumps({"model_id": str(_model_of(job_id))}), job_id))
         await repository.record_event(conn, event_id=uuid.uuid4(), job_id=job_id, routing_key="dataset.ingested.v1",
@@ -76,7 +81,8 @@ async def _dataset(runtime: Any, *, age_days: float = 0) -> tuple[uuid.UUID, uui
 async def _naming(runtime: Any, text: str) -> dict[str, int]:
     found = {}
     async with runtime.pool.connection() as conn:
-        for table in ("datasets", "jobs", "job_events", "dashboards", "outbox", "deletions", "deleted_datasets"):
+        for table in ("datasets", "jobs", "job_events", "dashboards", "models", "outbox", "deletions",
+                      "deleted_datasets"):
             row = await (await conn.execute(
                 sql.SQL("SELECT count(*) FROM {} AS t WHERE strpos(t::text, %s) > 0").format(sql.Identifier(table)),
                 (text,))).fetchone()
@@ -87,8 +93,17 @@ async def _naming(runtime: Any, text: str) -> dict[str, int]:
 
 async def test_a_deletion_removes_the_rows_at_once_and_keeps_only_the_hash_once_acknowledged(runtime: Any) -> None:
     dataset_id, job_id = await _dataset(runtime)
-    started = await delete_dataset(runtime, dataset_id, reason="requested")  # type: ignore[arg-type]
+    # another organisation's caller cannot delete it: the same None as a missing dataset (the route's 404)
+    assert await delete_dataset(runtime, dataset_id, reason="requested",  # type: ignore[arg-type]
+                                organization_id=uuid.uuid4()) is None
+    assert runtime.store.exists(f"datasets/{dataset_id}/raw")
+    started = await delete_dataset(runtime, dataset_id, reason="requested",  # type: ignore[arg-type]
+                                   organization_id=ORG)
     assert started is not None and started.created and started.job_ids == (job_id,)
+    async with runtime.pool.connection() as conn:
+        repo = PostgresGatewayRepository(conn)
+        assert await repo.get_deletion(started.record.deletion_id, organization_id=uuid.uuid4()) is None
+        assert await repo.get_deletion(started.record.deletion_id, organization_id=ORG) is not None
     assert not runtime.store.exists(f"datasets/{dataset_id}/raw")
     assert set(await _naming(runtime, str(dataset_id))) == {"outbox", "deletions"}  # until every service answers
     async with runtime.pool.connection() as conn:
@@ -133,8 +148,8 @@ async def test_the_retention_sweep_deletes_only_datasets_past_the_period(runtime
     new, _ = await _dataset(runtime, age_days=1)
     assert await sweep_expired(runtime, 30) >= 1
     async with runtime.pool.connection() as conn:
-        assert await repository.get_dataset(conn, old) is None
-        assert await repository.get_dataset(conn, new) is not None
+        assert await repository.get_dataset(conn, old, organization_id=ORG) is None
+        assert await repository.get_dataset(conn, new, organization_id=ORG) is not None
         reasons = await (await conn.execute("SELECT reason FROM deletions WHERE dataset_id = %s", (old,))).fetchall()
     assert reasons == [("retention",)]
     assert await sweep_expired(runtime, 30) == 0

@@ -27,8 +27,9 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from dsp_gateway.bootstrap import service_spec
 from mesh_kit.db import migrate_service, role_name, with_database, with_user
-from mesh_kit.service import build_app
+from mesh_kit.service import build_app, topology_of
 from mesh_kit.settings import MeshSettings
+from mesh_kit.topology import delete_topology
 from psycopg import sql
 
 from ..auth_helpers import ADMIN_EMAIL, ADMIN_PASSWORD, api_key, login, seed_user, tokens
@@ -93,6 +94,7 @@ async def gateway(infra, gateway_database: str, tmp_path: Path, monkeypatch: pyt
         admin = await login(client, ADMIN_EMAIL, ADMIN_PASSWORD)
         me = (await client.get("/api/v1/me", headers=admin)).json()["data"]
         yield Gateway(client=client, database_url=gateway_database, admin=admin, me=me)
+    await delete_topology(infra.amqp_url, topology_of(settings))
 
 
 def _email(tag: str) -> str:

@@ -14,8 +14,9 @@ import httpx
 import pytest
 from dsp_gateway.bootstrap import service_spec
 from mesh_kit.db import role_name, with_user
-from mesh_kit.service import build_app
+from mesh_kit.service import build_app, topology_of
 from mesh_kit.settings import MeshSettings
+from mesh_kit.topology import declare_with_url, delete_topology
 from shared_contracts import Envelope
 from shared_contracts.events import StageFailed
 
@@ -55,6 +56,7 @@ async def quotas(infra, gateway_database: str, tmp_path: Path,  # noqa: F811
         exchange=f"dsp.events.q{suffix}", queue_prefix=f"q{suffix}", retry_delays_ms=(200, 400),
         outbox_poll_s=0.1, prefetch=10, allowed_hosts=["gateway"], metrics_port=0,
     )
+    await declare_with_url(infra.amqp_url, topology_of(settings))  # every service's queues, as migrate declares them
     app = build_app(service_spec(), settings)
     async with app.router.lifespan_context(app):
         played = PlayedIngest(amqp_url=infra.amqp_url, exchange=settings.exchange,
@@ -70,6 +72,7 @@ async def quotas(infra, gateway_database: str, tmp_path: Path,  # noqa: F811
             finally:
                 for client in clients.values():
                     await client.aclose()
+    await delete_topology(infra.amqp_url, topology_of(settings))
 
 
 async def _upload(client: httpx.AsyncClient) -> httpx.Response:

@@ -29,7 +29,7 @@ from mesh_kit.artifacts import open_store
 from mesh_kit.db import migrate_service, role_name, with_database, with_user
 from mesh_kit.service import build_app, topology_of
 from mesh_kit.settings import MeshSettings
-from mesh_kit.topology import declare_with_url
+from mesh_kit.topology import declare_with_url, delete_topology
 from psycopg import sql
 from shared_contracts import ArtifactRef, Envelope, parse_envelope
 from shared_contracts.events import ColumnSummary, DatasetIngested, DatasetRejected, DatasetUploaded
@@ -176,6 +176,7 @@ async def gateway(infra, gateway_database: str, analyst: tuple[str, str], tmp_pa
                                              timeout=60) as client:
             client.headers.update(await login(client, *analyst))
             yield Gateway(client=client, ingest=played, database_url=gateway_database)
+    await delete_topology(infra.amqp_url, topology_of(settings))
 
 
 async def _upload(client: httpx.AsyncClient, path: Path, name: str) -> httpx.Response:

@@ -19,7 +19,7 @@ from mesh_kit.db import migrate_service, open_pool, role_name, with_database, wi
 from mesh_kit.outbox import OutboxRelay
 from mesh_kit.ports import StageDeps, StageError
 from mesh_kit.publisher import AmqpPublisher, PublishError
-from mesh_kit.topology import Topology, declare_with_url
+from mesh_kit.topology import Topology, declare_with_url, delete_topology
 from psycopg import sql
 from shared_contracts import ArtifactRef, Envelope
 from shared_contracts.events import DatasetUploaded
@@ -95,6 +95,7 @@ async def runtime(infra, kit_database: str, tmp_path: Path) -> AsyncIterator[dic
         await connection.close()
         await publisher.close()
         await pool.close()
+        await delete_topology(infra.amqp_url, topology)
 
 
 async def _count(channel: aio_pika.abc.AbstractChannel, queue: str) -> int:

@@ -120,3 +120,21 @@ async def declare_with_url(url: str, topology: Topology, service: str | None = N
             await declare_service_topology(channel, topology, service)
     finally:
         await connection.close()
+
+
+async def delete_topology(url: str, topology: Topology, *, timeout_s: float = 10.0) -> None:
+    """Delete every queue and exchange of a topology (a test's own, or a prefix being retired).
+
+    Quorum queues hold files open on the broker: a test run that leaves hundreds behind can exhaust a
+    broker started with the usual limit of 1024 open files.
+    """
+    connection = await aio_pika.connect(url, timeout=timeout_s)
+    try:
+        channel = await connection.channel()
+        for service in SERVICES:
+            for name in topology.own_queues(service):
+                await channel.queue_delete(name)
+            await channel.exchange_delete(topology.requeue_exchange(service))
+        await channel.exchange_delete(topology.exchange)
+    finally:
+        await connection.close()
