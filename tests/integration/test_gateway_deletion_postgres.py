@@ -155,4 +155,4 @@ async def test_the_retention_sweep_deletes_only_datasets_past_the_period(runtime
     assert await sweep_expired(runtime, 30) == 0
     assert await sweep_expired(runtime, 0.5) >= 1  # a shorter period reaches the newer one
     async with runtime.pool.connection() as conn:
-        assert await repository.get_dataset(conn, new) is None
+        assert await repository.get_dataset(conn, new, organization_id=ORG) is None
