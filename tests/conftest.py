@@ -8,6 +8,7 @@ import shutil
 import subprocess
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import psycopg
@@ -31,6 +32,24 @@ class Infra:
 
 def _with_database(url: str, name: str) -> str:
     return url.rsplit("/", 1)[0] + "/" + name
+
+
+@contextmanager
+def migrated_database(infra: Infra, suffix: str, service: str = "gateway") -> Iterator[str]:
+    """A database of the run's own, with one service's schema migrated into it; dropped afterwards."""
+    from mesh_kit.db import migrate_service
+
+    name = f"dsp_test_{infra.run_id}_{suffix}"
+    maintenance = _with_database(infra.admin_database_url, "postgres")
+    with psycopg.connect(maintenance, autocommit=True) as conn:
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    url = _with_database(infra.admin_database_url, name)
+    try:
+        migrate_service(service, admin_url=url, package=f"dsp_{service}")
+        yield url
+    finally:
+        with psycopg.connect(maintenance, autocommit=True) as conn:
+            conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
 
 
 def _rabbitmqctl(*args: str) -> None:

@@ -33,6 +33,7 @@ def topology() -> Topology:
 def users(infra, topology: Topology) -> Iterator[dict[str, str]]:
     """AMQP URLs of per-service users in this run's vhost; the users are removed afterwards."""
     passwords = {service: secrets.token_urlsafe(18) for service in SERVICES}
+    passwords["etl"] = "-" + passwords["etl"]  # token_urlsafe makes such a password now and then: not an option
     # users are broker-wide: this run's own names, so parallel runs never change each other's passwords
     names = apply_with_rabbitmqctl(topology, passwords, infra.vhost, user_prefix=f"{topology.prefix}_")
     base = infra.amqp_url.split("@", 1)[1]

@@ -433,7 +433,11 @@ def test_dashboard_image_uses_debian_chromium_and_ml_image_has_openmp(tmp_path: 
     assert "playwright install" not in runs, "never download a browser build"
 
 
-@pytest.mark.skipif(shutil.which("uv") is None, reason="uv is not installed on this machine")
+# where `make` finds uv too: on PATH, or where `pip install --user uv` puts it (.ci/run)
+UV = shutil.which("uv") or next((str(p) for p in [Path.home() / ".local" / "bin" / "uv"] if p.exists()), None)
+
+
+@pytest.mark.skipif(UV is None, reason="uv is not installed on this machine")
 @pytest.mark.parametrize("service", ["gateway", "ml"])
 def test_dependency_layer_resolves_from_the_files_the_dockerfile_copies(service: str, tmp_path: Path) -> None:
     """Replay the builder's first `uv sync` on a context holding only what was COPYed before it."""
@@ -467,7 +471,7 @@ def test_dependency_layer_resolves_from_the_files_the_dockerfile_copies(service:
     }
     env.pop("VIRTUAL_ENV", None)
     result = subprocess.run(
-        [*shlex.split(sync_command), "--dry-run"],
+        [str(UV), *shlex.split(sync_command)[1:], "--dry-run"],
         cwd=context,
         env=env,
         capture_output=True,

@@ -12,33 +12,27 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
-import psycopg
 import pytest
 from dsp_gateway.adapters import repository
 from dsp_gateway.adapters.deletions import PostgresGatewayRepository
 from dsp_gateway.service_layer.deletion import delete_dataset, sweep_expired, when_dataset_purged
 from mesh_kit.artifacts import AsyncArtifactStore, LocalArtifactStore
 from mesh_kit.consumer import PostgresUnitOfWork
-from mesh_kit.db import migrate_service, open_pool, role_name, with_database, with_user
+from mesh_kit.db import open_pool, role_name, with_user
 from mesh_kit.ports import StageDeps
 from psycopg import sql
 from shared_contracts.events import DatasetPurged
 from shared_contracts.manifest import purging_services
+
+from ..conftest import migrated_database
 
 pytestmark = pytest.mark.integration
 
 
 @pytest.fixture(scope="module")
 def gateway_database(infra) -> Iterator[str]:
-    name = f"dsp_test_{infra.run_id}_gwdel"
-    maintenance = with_database(infra.admin_database_url, "postgres")
-    with psycopg.connect(maintenance, autocommit=True) as conn:
-        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    url = with_database(infra.admin_database_url, name)
-    migrate_service("gateway", admin_url=url, package="dsp_gateway")
-    yield url
-    with psycopg.connect(maintenance, autocommit=True) as conn:
-        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+    with migrated_database(infra, "gwdel") as url:
+        yield url
 
 
 @pytest.fixture

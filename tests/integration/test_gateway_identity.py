@@ -26,13 +26,13 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from dsp_gateway.bootstrap import service_spec
-from mesh_kit.db import migrate_service, role_name, with_database, with_user
+from mesh_kit.db import role_name, with_user
 from mesh_kit.service import build_app, topology_of
 from mesh_kit.settings import MeshSettings
 from mesh_kit.topology import delete_topology
-from psycopg import sql
 
 from ..auth_helpers import ADMIN_EMAIL, ADMIN_PASSWORD, api_key, login, seed_user, tokens
+from ..conftest import migrated_database
 
 pytestmark = pytest.mark.integration
 
@@ -43,15 +43,8 @@ ISSUER, AUDIENCE = "dsp-gateway-test", "dsp-api-test"
 
 @pytest.fixture(scope="module")
 def gateway_database(infra) -> Iterator[str]:
-    name = f"dsp_test_{infra.run_id}_identity"
-    maintenance = with_database(infra.admin_database_url, "postgres")
-    with psycopg.connect(maintenance, autocommit=True) as conn:
-        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    url = with_database(infra.admin_database_url, name)
-    migrate_service("gateway", admin_url=url, package="dsp_gateway")
-    yield url
-    with psycopg.connect(maintenance, autocommit=True) as conn:
-        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+    with migrated_database(infra, "identity") as url:
+        yield url
 
 
 @dataclass

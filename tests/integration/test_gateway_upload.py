@@ -26,15 +26,15 @@ import psycopg
 import pytest
 from dsp_gateway.bootstrap import service_spec
 from mesh_kit.artifacts import open_store
-from mesh_kit.db import migrate_service, role_name, with_database, with_user
+from mesh_kit.db import role_name, with_user
 from mesh_kit.service import build_app, topology_of
 from mesh_kit.settings import MeshSettings
 from mesh_kit.topology import declare_with_url, delete_topology
-from psycopg import sql
 from shared_contracts import ArtifactRef, Envelope, parse_envelope
 from shared_contracts.events import ColumnSummary, DatasetIngested, DatasetRejected, DatasetUploaded
 
 from ..auth_helpers import login, seed_user
+from ..conftest import migrated_database
 
 pytestmark = pytest.mark.integration
 
@@ -127,15 +127,8 @@ class PlayedIngest:
 @pytest.fixture(scope="module")
 def gateway_database(infra) -> Iterator[str]:
     """A database of this module's own, migrated for the gateway."""
-    name = f"dsp_test_{infra.run_id}_gw"
-    maintenance = with_database(infra.admin_database_url, "postgres")
-    with psycopg.connect(maintenance, autocommit=True) as conn:
-        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    url = with_database(infra.admin_database_url, name)
-    migrate_service("gateway", admin_url=url, package="dsp_gateway")
-    yield url
-    with psycopg.connect(maintenance, autocommit=True) as conn:
-        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+    with migrated_database(infra, "gw") as url:
+        yield url
 
 
 @pytest.fixture(scope="module")

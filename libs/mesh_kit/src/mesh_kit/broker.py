@@ -115,20 +115,23 @@ def definitions(topology: Topology, passwords: dict[str, str], vhost: str = "/")
 
 def apply_with_rabbitmqctl(topology: Topology, passwords: dict[str, str], vhost: str,
                            rabbitmqctl: str = "rabbitmqctl", *, user_prefix: str = "dsp_") -> dict[str, str]:
-    """Create or update the service users with rabbitmqctl (on the broker's host); their names by service."""
+    """Create or update the service users with rabbitmqctl (on the broker's host); their names by service.
+
+    ``--`` ends rabbitmqctl's options before the names, passwords and patterns: a password that begins
+    with "-" (``secrets.token_urlsafe`` makes one now and then) would be read as an option."""
     def run(*args: str) -> subprocess.CompletedProcess[bytes]:
         return subprocess.run([rabbitmqctl, "-q", *args], capture_output=True, timeout=60)
 
     users = {}
     for service, password in passwords.items():
         user = users[service] = user_name(service, user_prefix)
-        if run("add_user", user, password).returncode != 0:
-            subprocess.run([rabbitmqctl, "-q", "change_password", user, password], check=True,
+        if run("add_user", "--", user, password).returncode != 0:
+            subprocess.run([rabbitmqctl, "-q", "change_password", "--", user, password], check=True,
                            capture_output=True, timeout=60)
         p = permissions(service, topology)
-        subprocess.run([rabbitmqctl, "-q", "set_permissions", "-p", vhost, user, p.configure, p.write, p.read],
+        subprocess.run([rabbitmqctl, "-q", "set_permissions", "-p", vhost, "--", user, p.configure, p.write, p.read],
                        check=True, capture_output=True, timeout=60)
-        subprocess.run([rabbitmqctl, "-q", "set_topic_permissions", "-p", vhost, user, p.topic_exchange,
+        subprocess.run([rabbitmqctl, "-q", "set_topic_permissions", "-p", vhost, "--", user, p.topic_exchange,
                         p.topic_write, p.topic_read], check=True, capture_output=True, timeout=60)
     return users
 

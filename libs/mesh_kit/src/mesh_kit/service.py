@@ -25,6 +25,7 @@ from .amqp_consumer import AmqpConsumer
 from .artifacts import ArtifactStore, AsyncArtifactStore, open_store
 from .consumer import Delivery, DeliveryHandler, StageRunner
 from .db import open_pool
+from .docs import add_docs
 from .hardening import MetricsListener, harden
 from .logs import configure_logging
 from .metrics import HTTP_DURATION, HTTP_REQUESTS
@@ -139,7 +140,9 @@ def build_app(spec: ServiceSpec, settings: MeshSettings | None = None) -> FastAP
             await publisher.close()
             await pool.close()
 
-    app = FastAPI(title=f"dsp-{spec.name}", description=spec.description, lifespan=lifespan)
+    app = FastAPI(title=f"dsp-{spec.name}", description=spec.description, lifespan=lifespan, docs_url=None,
+                  redoc_url=None)
+    add_docs(app)
     app.state.consumer = consumer
     harden(app, settings)
 
