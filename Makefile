@@ -8,13 +8,14 @@ TARGET ?= Species
 OUT ?= out/sample
 PYTEST_FLAGS ?=
 
-.PHONY: help install run test unit unit-offline integration e2e browser bench prove up down status lint schemas asyncapi clean
+.PHONY: help install run test unit unit-offline integration e2e browser bench prove up down status lint schemas asyncapi openapi ui ui-test clean
 
 help:
 	@echo "make run      - install, then analyse a sample CSV with the dsp command (no services needed)"
 	@echo "make test     - every test tier: unit, integration (real PostgreSQL/RabbitMQ/Redis), e2e, browser"
 	@echo "make up/down  - run the whole mesh locally as processes (gateway on http://127.0.0.1:8000;"
 	@echo "               DSP_BOOTSTRAP_ADMIN_EMAIL/_PASSWORD create the first admin)"
+	@echo "make ui       - build the web UI (ui/dist) the gateway serves at /; make up builds it too"
 	@echo "make bench    - benchmarks against peers; results in docs/benchmarks.md"
 	@echo "make prove    - the reader keeps the values of ~250 real R-written CSVs; summary in out/prove_values.md"
 
@@ -32,6 +33,24 @@ run: install
 
 test: install
 	bash scripts/test.sh $(PYTEST_FLAGS)
+
+# The web UI: node_modules from the committed package-lock.json (npm ci), then the build into ui/dist.
+# The stamps keep both from running again while their inputs are unchanged.
+UI_SOURCES := $(shell find ui/src -type f 2>/dev/null) ui/index.html ui/package.json ui/vite.config.ts \
+	ui/tailwind.config.js ui/postcss.config.js ui/tsconfig.json
+
+ui/node_modules/.installed: ui/package-lock.json ui/package.json
+	cd ui && npm ci --no-audit --no-fund
+	@touch $@
+
+ui/dist/.built: ui/node_modules/.installed $(UI_SOURCES)
+	cd ui && npm run build
+	@touch $@
+
+ui: ui/dist/.built
+
+ui-test: ui/node_modules/.installed
+	cd ui && npm run typecheck && npx vitest run
 
 unit: install
 	$(PY) -m pytest -m "not integration and not e2e and not browser and not slow" $(PYTEST_FLAGS)
@@ -54,7 +73,7 @@ prove: install
 
 # DSP_BOOTSTRAP_ADMIN_EMAIL, DSP_BOOTSTRAP_ADMIN_PASSWORD, DSP_BOOTSTRAP_ORGANIZATION (and DSP_JWT_SECRET) pass
 # through to the gateway, which creates that admin at start; DSP_<SERVICE>_AMQP_URL gives a service its own broker user.
-up: install
+up: install ui
 	$(PY) -m mesh_kit.local_mesh up
 
 down:
@@ -75,6 +94,10 @@ schemas: install
 
 asyncapi: install
 	$(PY) scripts/asyncapi.py --write
+
+openapi: install ui/node_modules/.installed  ## the gateway's OpenAPI document and the UI's types generated from it
+	$(PY) scripts/openapi.py --write
+	cd ui && npm run gen:api
 
 clean:
 	rm -rf out var .pytest_cache
