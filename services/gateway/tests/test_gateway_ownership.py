@@ -95,6 +95,13 @@ def test_origins_are_matched_exactly_and_an_absent_origin_passes() -> None:
     assert not origin_allowed("https://app.example", frozenset())
 
 
+def test_the_gateways_own_origin_passes_for_its_web_ui() -> None:
+    assert origin_allowed("http://127.0.0.1:8000", frozenset(), host="127.0.0.1:8000")
+    assert origin_allowed("https://dsp.example", frozenset(), host="DSP.example")
+    for foreign in ("http://127.0.0.1:8001", "https://evil.example", "null", "file://127.0.0.1:8000", ""):
+        assert not origin_allowed(foreign, frozenset(), host="127.0.0.1:8000"), foreign
+
+
 def test_allowed_origins_read_a_comma_list_or_a_json_list(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("DSP_ALLOWED_ORIGINS", "https://a.example, http://localhost:3000/")
     assert GatewaySettings().allowed_origins == ("https://a.example", "http://localhost:3000")

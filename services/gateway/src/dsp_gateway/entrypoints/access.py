@@ -49,11 +49,19 @@ def request_id_from(header: str | None) -> str:
     return str(uuid.uuid4())
 
 
-def origin_allowed(origin: str | None, allowed: frozenset[str]) -> bool:
-    """No Origin (a non-browser client) passes; a browser's Origin must be listed exactly (scheme://host[:port])."""
+def origin_allowed(origin: str | None, allowed: frozenset[str], host: str | None = None) -> bool:
+    """No Origin (a non-browser client) passes; a browser's Origin must be listed exactly (scheme://host[:port]),
+    or be the gateway's own: the web UI it serves, whose Origin names the Host the request came to (that Host
+    passed the allowlist already)."""
     if origin is None:
         return True
-    return origin.strip().rstrip("/").lower() in allowed
+    origin = origin.strip().rstrip("/").lower()
+    if origin in allowed:
+        return True
+    if host:
+        scheme, _, netloc = origin.partition("://")
+        return scheme in ("http", "https") and netloc == host.strip().lower()
+    return False
 
 
 def _offered_token(websocket: WebSocket) -> tuple[str | None, str | None]:
@@ -72,7 +80,8 @@ async def websocket_principal(websocket: WebSocket, runtime: Runtime) -> tuple[P
     A foreign Origin is refused before the handshake (cross-site WebSocket hijacking, DNS rebinding);
     a missing or bad token is accepted and closed with 4401 so that the client can tell why.
     """
-    if not origin_allowed(websocket.headers.get("origin"), runtime.extras["allowed_origins"]):
+    if not origin_allowed(websocket.headers.get("origin"), runtime.extras["allowed_origins"],
+                          host=websocket.headers.get("host")):
         log.warning("WebSocket from a foreign Origin refused")
         await websocket.close(code=WS_BAD_ORIGIN)
         return None, None
