@@ -96,8 +96,9 @@ async def list_datasets(conn: AsyncConnection, *, organization_id: uuid.UUID, li
                         offset: int) -> tuple[list[dict[str, Any]], int]:
     async with conn.cursor(row_factory=dict_row) as cur:
         await cur.execute(
-            "SELECT dataset_id, display_name, status, size_bytes, row_count, quality_score, owner_id, created_at,"
-            " updated_at FROM datasets WHERE organization_id = %s"
+            "SELECT dataset_id, display_name, status, size_bytes, row_count,"
+            " CASE WHEN jsonb_typeof(columns) = 'array' THEN jsonb_array_length(columns) END AS column_count,"
+            " quality_score, owner_id, created_at, updated_at FROM datasets WHERE organization_id = %s"
             " ORDER BY created_at DESC, dataset_id LIMIT %s OFFSET %s",
             (organization_id, limit, offset),
         )
