@@ -23,6 +23,7 @@ MAX_UPLOAD_BYTES = 2 * 1024 * 1024
 ADMIN_EMAIL = "admin@e2e.example"
 ADMIN_PASSWORD = "e2e-admin-password-long-enough"
 ALLOWED_ORIGIN = "http://app.e2e.example"
+UI_DIR = Path(__file__).resolve().parents[2] / "ui" / "dist"  # `make ui` builds it; the browser test skips without
 
 
 def _free_ports(count: int) -> list[int]:
@@ -65,7 +66,7 @@ def mesh(infra, broker_users: dict[str, str], tmp_path_factory: pytest.TempPathF
                    "DSP_BOOTSTRAP_ADMIN_EMAIL": ADMIN_EMAIL, "DSP_BOOTSTRAP_ADMIN_PASSWORD": ADMIN_PASSWORD,
                    # one key for the session: a restarted gateway still accepts the tokens it signed
                    "DSP_JWT_SECRET": "e2e-jwt-secret-" + "x" * 40,
-                   "DSP_ALLOWED_ORIGINS": ALLOWED_ORIGIN},
+                   "DSP_ALLOWED_ORIGINS": ALLOWED_ORIGIN, "DSP_UI_DIR": str(UI_DIR)},
     )
     try:
         local.up()
