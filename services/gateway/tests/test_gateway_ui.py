@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 from dsp_gateway.bootstrap import service_spec
-from dsp_gateway.entrypoints.ui import UI_CSP
+from dsp_gateway.entrypoints.ui import UI_CSP, ui_dir
 from fastapi.testclient import TestClient
 from mesh_kit.service import build_app
 from mesh_kit.settings import MeshSettings
@@ -49,11 +49,19 @@ def test_api_paths_and_escapes_are_never_the_ui(built: Path) -> None:
     assert client.get("/assets/missing.js").status_code == 404
     assert client.get("/assets/..%2findex.html").status_code == 404
     assert client.get("/health/nothing").status_code == 404
+    docs = client.get("/docs")
+    assert docs.status_code == 200 and "swagger" in docs.text.lower(), "the OpenAPI page stays the gateway's"
+    assert client.get("/openapi.json").json()["paths"]
 
 
 def test_ui_routes_stay_out_of_the_openapi_document(built: Path) -> None:
     paths = _client().get("/openapi.json").json()["paths"]
     assert all(path.startswith("/api/v1/") for path in paths), sorted(paths)
+
+
+def test_an_empty_setting_falls_back_to_the_repositorys_build(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DSP_UI_DIR", "")
+    assert ui_dir() == Path(__file__).resolve().parents[3] / "ui" / "dist"
 
 
 def test_a_missing_build_says_how_to_build_it(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -63,7 +63,7 @@ class UiSettings(BaseSettings):
 def ui_dir() -> Path | None:
     """Where the built UI is: ``DSP_UI_DIR``, else the repository's ``ui/dist`` (None outside a checkout)."""
     configured = UiSettings().ui_dir
-    return configured if configured is not None and str(configured).strip() else _repo_dist()
+    return configured if configured is not None and str(configured) not in ("", ".") else _repo_dist()
 
 
 def add_ui_routes(app: FastAPI) -> None:
