@@ -1201,10 +1201,10 @@ def test_network_policy_gateway_sources_and_egress_peers_follow_values(ci_values
 
 
 @needs_helm
-def test_ingress_routes_the_api_and_the_root_only(manifests: list[dict[str, Any]]) -> None:
+def test_ingress_routes_the_api_and_the_web_ui_only(manifests: list[dict[str, Any]]) -> None:
     (ingress,) = find(manifests, "Ingress")
     paths = [(p["path"], p["pathType"]) for rule in ingress["spec"]["rules"] for p in rule["http"]["paths"]]
-    assert paths == [("/api", "Prefix"), ("/", "Exact")]
+    assert paths == [("/api", "Prefix"), ("/assets", "Prefix"), ("/", "Exact")]
 
     def routed(path: str) -> bool:
         for prefix, kind in paths:
@@ -1217,7 +1217,7 @@ def test_ingress_routes_the_api_and_the_root_only(manifests: list[dict[str, Any]
     for hidden in ("/docs", "/docs/oauth2-redirect", "/openapi.json", "/redoc", "/metrics", "/health/ready",
                    "/internal/v1/models/x/predict", "/apidocs"):
         assert not routed(hidden), hidden
-    for public in ("/api/v1/datasets", "/api/v1/ws", "/api/v1/auth/token", "/"):
+    for public in ("/api/v1/datasets", "/api/v1/ws", "/api/v1/auth/token", "/", "/assets/index-abc123.js"):
         assert routed(public), public
     for service in SERVICES:
         service_obj = one(manifests, "Service", f"dsp-{service}")
