@@ -64,6 +64,7 @@ async def _dataset(runtime: Any, *, age_days: float = 0) -> tuple[uuid.UUID, uui
                                     organization_id=ORG, owner_id=OWNER)
         await conn.execute("UPDATE jobs SET results = %s WHERE job_id = %s",
                            (json.dumps({"model_id": str(_model_of(job_id))}), job_id))
+        await repository.insert_model(conn, model_id=_model_of(job_id), job_id=job_id, dataset_id=dataset_id)
         await repository.record_event(conn, event_id=uuid.uuid4(), job_id=job_id, routing_key="dataset.ingested.v1",
                                       producer="ingest", payload={"dataset_id": str(dataset_id)},
                                       occurred_at=datetime.now(UTC))
@@ -87,6 +88,8 @@ async def _naming(runtime: Any, text: str) -> dict[str, int]:
 
 async def test_a_deletion_removes_the_rows_at_once_and_keeps_only_the_hash_once_acknowledged(runtime: Any) -> None:
     dataset_id, job_id = await _dataset(runtime)
+    async with runtime.pool.connection() as conn:
+        assert await repository.get_model(conn, _model_of(job_id), organization_id=ORG) is not None
     # another organisation's caller cannot delete it: the same None as a missing dataset (the route's 404)
     assert await delete_dataset(runtime, dataset_id, reason="requested",  # type: ignore[arg-type]
                                 organization_id=uuid.uuid4()) is None
@@ -106,9 +109,7 @@ async def test_a_deletion_removes_the_rows_at_once_and_keeps_only_the_hash_once_
     envelope = json.loads(body)
     assert envelope["job_id"] == str(started.record.deletion_id) and envelope["payload"]["job_ids"] == [str(job_id)]
     async with runtime.pool.connection() as conn:  # predict answers 404 before ml has erased the model
-        repo = PostgresGatewayRepository(conn)
-        assert await repo.model_being_deleted(_model_of(job_id))
-        assert not await repo.model_being_deleted(uuid.uuid4())
+        assert await repository.get_model(conn, _model_of(job_id), organization_id=ORG) is None
     again = await delete_dataset(runtime, dataset_id, reason="requested")  # type: ignore[arg-type]
     assert again is not None and not again.created and again.record.deletion_id == started.record.deletion_id
 
@@ -134,7 +135,7 @@ async def test_a_deletion_removes_the_rows_at_once_and_keeps_only_the_hash_once_
     assert done.acks["ml"] == {"rows_deleted": 1, "artifacts_deleted": 2}
     assert await _naming(runtime, str(dataset_id)) == {}
     async with runtime.pool.connection() as conn:
-        assert not await PostgresGatewayRepository(conn).model_being_deleted(_model_of(job_id))
+        assert await repository.get_model(conn, _model_of(job_id), organization_id=ORG) is None
 
 
 async def test_the_retention_sweep_deletes_only_datasets_past_the_period(runtime: Any) -> None:

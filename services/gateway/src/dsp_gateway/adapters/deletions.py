@@ -114,10 +114,6 @@ class Deletions(abc.ABC):
         """Mark it completed and forget the dataset id and prefixes, keeping only the hash."""
 
     @abc.abstractmethod
-    async def model_being_deleted(self, model_id: uuid.UUID) -> bool:
-        """Whether the model belongs to a dataset whose deletion is pending (ml may not have erased it yet)."""
-
-    @abc.abstractmethod
     async def expired_datasets(self, created_before: datetime, *, limit: int) -> list[uuid.UUID]:
         """The datasets created before a time (the retention period), oldest first."""
 
@@ -204,12 +200,6 @@ class PostgresGatewayRepository(PostgresReadModel, GatewayRepository):
             "UPDATE deletions SET status = 'completed', completed_at = now(), dataset_id = NULL,"
             " artifact_prefixes = '[]'::jsonb WHERE deletion_id = %s", (deletion_id,))
 
-    async def model_being_deleted(self, model_id: uuid.UUID) -> bool:
-        row = await (await self.conn.execute(
-            "SELECT 1 FROM deletions WHERE status = 'pending' AND artifact_prefixes @> %s::jsonb LIMIT 1",
-            (json.dumps([owner_prefix("models", model_id)]),))).fetchone()
-        return row is not None
-
     async def expired_datasets(self, created_before: datetime, *, limit: int) -> list[uuid.UUID]:
         rows = await (await self.conn.execute(
             "SELECT dataset_id FROM datasets WHERE created_at < %s ORDER BY created_at LIMIT %s",
@@ -245,6 +235,9 @@ class InMemoryGatewayRepository(InMemoryReadModel, GatewayRepository):
         prefixes = _prefixes(dataset_id, [(job, row.get("results") or {}) for job, row in jobs], dashboards)
         for d in dashboards:
             del self.dashboards[d]
+        for model in [m for m, row in self.models.items() if row["dataset_id"] == dataset_id
+                      or row["job_id"] in job_ids]:
+            del self.models[model]  # predict answers 404 at once, before ml has erased it
         for job in job_ids:
             del self.jobs[job]
         for event_id in [e for e, row in self.events.items() if row["job_id"] in job_ids]:
@@ -275,10 +268,6 @@ class InMemoryGatewayRepository(InMemoryReadModel, GatewayRepository):
         record = self.deletions[deletion_id]
         self.deletions[deletion_id] = replace(record, status="completed", dataset_id=None, artifact_prefixes=(),
                                                completed_at=datetime.now(record.requested_at.tzinfo))
-
-    async def model_being_deleted(self, model_id: uuid.UUID) -> bool:
-        prefix = owner_prefix("models", model_id)
-        return any(d.status == "pending" and prefix in d.artifact_prefixes for d in self.deletions.values())
 
     async def expired_datasets(self, created_before: datetime, *, limit: int) -> list[uuid.UUID]:
         old = sorted((row["created_at"], dataset_id) for dataset_id, row in self.datasets.items()
