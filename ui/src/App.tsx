@@ -1,23 +1,49 @@
 import { useEffect, useState } from "react";
 import { signOut } from "./api/client";
+import { MeProvider, useCan, useMe } from "./api/me";
 import { loadTokens, onTokens, type Tokens } from "./api/session";
 import { DatasetsPage } from "./pages/DatasetsPage";
 import { SignInPage } from "./pages/SignInPage";
 import { UploadPage } from "./pages/UploadPage";
-import { useRoute } from "./router";
+import { hashOf, useRoute, type Page, type Route } from "./router";
 
 export function App() {
   const [tokens, setTokens] = useState<Tokens | null>(loadTokens);
-  const route = useRoute();
   useEffect(() => onTokens(setTokens), []);
-
   if (!tokens) return <SignInPage />;
-  const link = (to: typeof route, label: string) => (
+  return (
+    <MeProvider>
+      <Shell />
+    </MeProvider>
+  );
+}
+
+/** The page of a route. Each page owns its own loading, errors and role checks. */
+function PageOf({ route }: { route: Route }) {
+  switch (route.page) {
+    case "upload":
+      return <UploadPage />;
+    default:
+      return <DatasetsPage />;
+  }
+}
+
+function Shell() {
+  const route = useRoute();
+  const me = useMe();
+  const canWrite = useCan("write");
+  const canManageUsers = useCan("manage_users");
+  const current = (page: Page) =>
+    route.page === page || (page === "datasets" && (route.page === "dataset" || route.page === "analysis")) ||
+    (page === "models" && route.page === "model");
+  const link = (to: Route, label: string) => (
     <a
-      href={`#/${to}`}
-      aria-current={route === to ? "page" : undefined}
+      href={hashOf(to)}
+      aria-current={current(to.page) ? "page" : undefined}
       className={`rounded-md px-3 py-2 text-sm font-medium ${
-        route === to ? "bg-slate-200 dark:bg-slate-800 underline underline-offset-4" : "hover:bg-slate-100 dark:hover:bg-slate-800"
+        current(to.page)
+          ? "bg-slate-200 dark:bg-slate-800 underline underline-offset-4"
+          : "hover:bg-slate-100 dark:hover:bg-slate-800"
       }`}
     >
       {label}
@@ -28,16 +54,22 @@ export function App() {
       <header className="border-b border-slate-200 bg-white dark:border-slate-800 dark:bg-slate-900">
         <div className="mx-auto flex max-w-5xl flex-wrap items-center gap-2 px-4 py-3">
           <span className="mr-4 font-semibold">Data Science Platform</span>
-          <nav aria-label="Main" className="flex gap-1">
-            {link("datasets", "Datasets")}
-            {link("upload", "Upload")}
+          <nav aria-label="Main" className="flex flex-wrap gap-1">
+            {link({ page: "datasets" }, "Datasets")}
+            {canWrite && link({ page: "upload" }, "Upload")}
+            {canManageUsers && link({ page: "users" }, "Users")}
           </nav>
-          <button type="button" className="btn-quiet ml-auto" onClick={() => void signOut()}>
+          <span className="ml-auto text-sm text-slate-600 dark:text-slate-400">
+            {me ? `${me.email} (${me.role})` : ""}
+          </span>
+          <button type="button" className="btn-quiet" onClick={() => void signOut()}>
             Sign out
           </button>
         </div>
       </header>
-      <main className="mx-auto max-w-5xl px-4 py-6">{route === "upload" ? <UploadPage /> : <DatasetsPage />}</main>
+      <main className="mx-auto max-w-5xl px-4 py-6">
+        <PageOf route={route} />
+      </main>
     </div>
   );
 }
