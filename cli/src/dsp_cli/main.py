@@ -1,4 +1,5 @@
-"""The ``dsp`` command: the services' own use cases in one process, with no broker and no database.
+"""The ``dsp`` command: the services' own use cases in one process, with no broker and no database
+(``dsp serve``: the whole platform in one process over embedded databases, see ``dsp_cli.serve``).
 
 The command is an adapter, like the gateway: it puts the file in a local artifact store, publishes
 ``dataset.uploaded`` on an in-process mesh of the stages it needs (``mesh_kit.memory``), drains it,
@@ -209,6 +210,25 @@ def export(out: Annotated[Path, typer.Argument(help="A directory written by `dsp
     if target != source:
         shutil.copyfile(source, target)
     print(target)
+
+
+@app.command()
+def serve(port: Annotated[int, typer.Option("--port", "-p", help="Port on 127.0.0.1", min=1, max=65535)] = 8000,
+          data: Annotated[Path, typer.Option("--data", help="Directory for the databases and artifacts")] = Path(
+              "dsp-data"),
+          open_browser: Annotated[bool, typer.Option("--open", help="Open the web UI in a browser")] = False,
+          log_level: Annotated[str, typer.Option("--log-level", help="debug, info, warning or error")] = "info",
+          ) -> None:
+    """Run the platform on this machine: the API, the web UI and every stage in one process, on 127.0.0.1 only.
+
+    The databases (SQLite) and the artifacts are kept in DATA; an analysis cut short by a stop resumes at
+    the next start. The address printed at start opens the UI signed in as the local admin.
+    """
+    from .serve import serve as run_server
+
+    if log_level not in ("debug", "info", "warning", "error"):
+        raise typer.BadParameter("--log-level must be debug, info, warning or error")
+    raise typer.Exit(code=run_server(port=port, data_dir=data, open_browser=open_browser, log_level=log_level))
 
 
 def main() -> None:  # pragma: no cover - console entry

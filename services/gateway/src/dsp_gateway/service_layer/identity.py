@@ -357,3 +357,13 @@ async def record_audit(repo: IdentityRepository, entry: AuditEntry) -> None:
 async def list_audit(repo: IdentityRepository, actor: Principal, *, limit: int,
                      offset: int) -> tuple[list[dict[str, Any]], int]:
     return await repo.audit_of(actor.organization_id, limit=limit, offset=offset)
+
+
+async def issue_for(repo: IdentityRepository, config: IdentityConfig, *, email: str,
+                    now: datetime | None = None) -> TokenPair:
+    """A new token family for an active user, without a password: for a caller that proved who it is in another
+    way (the sign-in address that ``dsp serve`` prints for its single user)."""
+    user = await repo.user_by_email(normalize_email(email))
+    if user is None or not user.active:
+        raise InvalidCredentials(user)
+    return await _issue(repo, config, user, family_id=uuid.uuid4(), now=now or _now())
