@@ -7,11 +7,15 @@ SAMPLE ?= samples/penguins-raw.csv
 TARGET ?= Species
 OUT ?= out/sample
 PYTEST_FLAGS ?=
+SERVE_PORT ?= 8000
+SERVE_DATA ?= dsp-data
 
-.PHONY: help install run test unit unit-offline integration e2e browser bench prove up down status lint schemas asyncapi openapi ui ui-test clean
+.PHONY: help install run serve test unit unit-offline integration e2e browser bench prove up down status lint schemas asyncapi openapi ui ui-test clean
 
 help:
 	@echo "make run      - install, then analyse a sample CSV with the dsp command (no services needed)"
+	@echo "make serve    - the platform with its web UI in one process on http://127.0.0.1:8000 (no services;"
+	@echo "               SQLite and artifacts in dsp-data/; SERVE_PORT=, SERVE_DATA= to change)"
 	@echo "make test     - every test tier: unit, integration (real PostgreSQL/RabbitMQ/Redis), e2e, browser"
 	@echo "make up/down  - run the whole mesh locally as processes (gateway on http://127.0.0.1:8000;"
 	@echo "               DSP_BOOTSTRAP_ADMIN_EMAIL/_PASSWORD create the first admin)"
@@ -30,6 +34,9 @@ install: $(VENV)/.installed
 
 run: install
 	$(VENV)/bin/dsp analyze $(SAMPLE) --target "$(TARGET)" --out $(OUT) --time-budget 30
+
+serve: install ui
+	$(VENV)/bin/dsp serve --port $(SERVE_PORT) --data $(SERVE_DATA) --open
 
 test: install
 	bash scripts/test.sh $(PYTEST_FLAGS)

@@ -1,0 +1,176 @@
+"""``dsp serve`` as a process, driven as the web UI drives it: HTTP and the WebSocket on 127.0.0.1.
+
+No PostgreSQL, RabbitMQ or Redis: one process over SQLite files in a temporary data directory. The
+restart test kills the process (SIGKILL) while ml trains, starts it again on the same directory, and
+expects the job to end, completed or failed with a reason, within a bound.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from .helpers import follow, login, upload
+from .serve import ADMIN_EMAIL, ADMIN_PASSWORD, ServeProcess
+
+pytestmark = pytest.mark.e2e
+
+SAMPLES = Path(__file__).resolve().parents[2] / "samples"
+LOCAL_ADMIN = "admin@localhost.localdomain"
+TERMINAL = ("completed", "failed")
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServeProcess]:
+    process = ServeProcess(data_dir=tmp_path_factory.mktemp("serve") / "data")
+    started = process.start()
+    print(f"\ndsp serve started in {started:.1f}s")
+    try:
+        yield process
+    finally:
+        process.stop()
+
+
+@pytest.fixture(scope="module")
+def api(server: ServeProcess) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=server.url, headers=server.sign_in(), timeout=120) as client:
+        yield client
+
+
+def _token(api: httpx.Client) -> str:
+    return api.headers["authorization"].removeprefix("Bearer ")
+
+
+def _wait(api: httpx.Client, path: str, *, until: Any, timeout_s: float) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout_s
+    while True:
+        body = api.get(path).json()["data"]
+        if until(body) or time.monotonic() > deadline:
+            return body
+        time.sleep(0.3)
+
+
+def test_the_printed_address_signs_in_the_local_admin_and_nothing_else_does(server: ServeProcess) -> None:
+    page = httpx.get(f"{server.url}/local-login")
+    assert page.status_code == 200 and '<script src="/local-login.js"' in page.text
+    assert "script-src 'self'" in page.headers["content-security-policy"]
+    assert page.headers["cache-control"] == "no-store" and page.headers["referrer-policy"] == "no-referrer"
+    script = httpx.get(f"{server.url}/local-login.js")
+    assert script.status_code == 200 and "javascript" in script.headers["content-type"]
+    assert "dsp.session" in script.text and "location.hash" in script.text
+
+    exchange = f"{server.url}/api/v1/auth/local"
+    assert httpx.post(exchange, json={"token": "x" * 43}).status_code == 401
+    assert httpx.post(exchange, json={}).status_code == 401
+    assert httpx.post(exchange, json={"token": server.token},
+                      headers={"Origin": "http://evil.example"}).status_code == 403
+    assert httpx.post(exchange, json={"token": server.token},
+                      headers={"Host": "evil.example"}).status_code in (400, 403)  # DNS rebinding
+
+    headers = server.sign_in()
+    me = httpx.get(f"{server.url}/api/v1/me", headers=headers).json()["data"]
+    assert me["email"] == LOCAL_ADMIN and me["role"] == "admin"
+    # the bootstrap admin of the settings still signs in with its password, in the same organisation
+    other = httpx.get(f"{server.url}/api/v1/me", headers=login(server.url, ADMIN_EMAIL, ADMIN_PASSWORD)).json()["data"]
+    assert other["email"] == ADMIN_EMAIL and other["organization_id"] == me["organization_id"]
+
+
+def test_the_ui_and_the_probes_are_served(server: ServeProcess) -> None:
+    home = httpx.get(f"{server.url}/")
+    assert home.status_code in (200, 503)  # 503: the page that says to run `make ui`
+    assert "text/html" in home.headers["content-type"]
+    assert httpx.get(f"{server.url}/health/ready").status_code == 200
+
+
+def test_the_api_the_ui_uses_works_from_upload_to_predict_and_deletion(server: ServeProcess,
+                                                                         api: httpx.Client) -> None:
+    started = time.monotonic()
+    uploaded = upload(api, SAMPLES / "penguins-raw.csv")
+    assert uploaded.status_code == 201, uploaded.text
+    dataset = uploaded.json()["data"]
+    dataset_id = dataset["dataset_id"]
+    listed = api.get("/api/v1/datasets").json()["data"]
+    assert dataset_id in [d["dataset_id"] for d in listed]
+    profiled = _wait(api, f"/api/v1/datasets/{dataset_id}", until=lambda d: d["status"] == "profiled", timeout_s=60)
+    assert profiled["status"] == "profiled", profiled
+    assert api.get(f"/api/v1/datasets/{dataset_id}/profile").status_code == 200
+
+    analysis = api.post("/api/v1/analyze", json={"dataset_id": dataset_id, "target": "Species",
+                                                 "options": {"time_budget_s": 5}})
+    assert analysis.status_code == 202, analysis.text
+    analysis_id = analysis.json()["data"]["analysis_id"]
+    messages = asyncio.run(follow(server.ws_url, analysis_id, token=_token(api), timeout=240))
+    assert messages[0]["type"] == "job.snapshot"
+    assert any(m.get("type") == "job.progress" for m in messages), messages
+    assert messages[-1]["type"] == "dashboard.ready", messages[-1]
+    print(f"\npenguins upload + analysis through dsp serve: {time.monotonic() - started:.1f}s")
+
+    done = api.get(f"/api/v1/analysis/{analysis_id}").json()["data"]
+    assert done["status"] == "completed" and done["results"]["task"]["target"] == "Species"
+    html = api.get(f"/api/v1/dashboard/{done['dashboard_id']}", headers={"Accept": "text/html"})
+    assert html.status_code == 200 and "<html" in html.text.lower()
+    exported = api.post("/api/v1/export", json={"analysis_id": analysis_id, "format": "csv"})
+    assert exported.status_code == 200 and exported.content.count(b"\n") > 100
+
+    rows = [{"Island": "Biscoe", "Culmen Length (mm)": 45.1, "Culmen Depth (mm)": 14.5,
+             "Flipper Length (mm)": 215, "Body Mass (g)": 5000, "Sex": "FEMALE"}]
+    predicted = api.post(f"/api/v1/models/{done['model_id']}/predict", json={"rows": rows})
+    assert predicted.status_code == 200, predicted.text
+    assert len(predicted.json()["data"]["rows"]) == 1
+    unknown = api.post("/api/v1/models/00000000-0000-4000-8000-000000000000/predict", json={"rows": rows})
+    assert unknown.status_code == 404
+
+    key = api.post("/api/v1/api-keys", json={"name": "laptop script"})
+    assert key.status_code == 201, key.text
+    assert "laptop script" in [k["name"] for k in api.get("/api/v1/api-keys").json()["data"]]
+    created = api.post("/api/v1/users", json={"email": "viewer@serve.example", "password": "a-viewer-password-long",
+                                              "role": "viewer"})
+    assert created.status_code == 201, created.text
+    assert "viewer@serve.example" in [u["email"] for u in api.get("/api/v1/users").json()["data"]]
+    assert api.get("/api/v1/me/export").headers["content-type"] == "application/zip"
+
+    deleted = api.delete(f"/api/v1/datasets/{dataset_id}")
+    assert deleted.status_code == 202, deleted.text
+    deletion_id = deleted.json()["data"]["deletion_id"]
+    finished = _wait(api, f"/api/v1/deletions/{deletion_id}", until=lambda d: d["status"] == "completed",
+                     timeout_s=60)
+    assert finished["status"] == "completed", finished
+    assert api.get(f"/api/v1/datasets/{dataset_id}").status_code == 404
+
+
+def test_a_server_killed_during_ml_ends_the_job_after_a_restart(tmp_path: Path) -> None:
+    server = ServeProcess(data_dir=tmp_path / "data")
+    server.start()
+    try:
+        with httpx.Client(base_url=server.url, headers=server.sign_in(), timeout=120) as api:
+            dataset = upload(api, SAMPLES / "penguins-raw.csv").json()["data"]
+            started = api.post("/api/v1/analyze", json={"dataset_id": dataset["dataset_id"], "target": "Species",
+                                                        "options": {"time_budget_s": 20}})
+            assert started.status_code == 202, started.text
+            job = started.json()["data"]["analysis_id"]
+            state = _wait(api, f"/api/v1/analysis/{job}", timeout_s=120,
+                          until=lambda j: j["stage"] == "ml" or j["status"] in TERMINAL)
+            assert state["stage"] == "ml" and state["status"] == "running", state
+            time.sleep(3)  # well inside AutoML's budget
+            server.kill()
+
+        restarted = server.start()
+        began = time.monotonic()
+        with httpx.Client(base_url=server.url, headers=server.sign_in(), timeout=120) as api:
+            final = _wait(api, f"/api/v1/analysis/{job}", timeout_s=240, until=lambda j: j["status"] in TERMINAL)
+            print(f"\nrestart in {restarted:.1f}s; the job ended {final['status']} "
+                  f"{time.monotonic() - began:.1f}s later: {final.get('error')}")
+            assert final["status"] in TERMINAL, final
+            if final["status"] == "failed":
+                assert final["error"] and final["error"]["message"], final
+            else:
+                assert final["model_id"] and final["dashboard_id"]
+            assert api.get(f"/api/v1/jobs/{job}").json()["data"]["status"] == final["status"]
+    finally:
+        assert server.stop() == 0, "".join(server.output[-40:])
