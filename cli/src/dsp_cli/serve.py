@@ -24,7 +24,6 @@ import logging
 import os
 import secrets
 import sys
-import threading
 import time
 import webbrowser
 from collections.abc import AsyncIterator
@@ -175,7 +174,8 @@ def _environment(data_dir: Path) -> None:
 
 
 def serve(*, port: int, data_dir: Path, open_browser: bool = False, log_level: str = "info") -> int:
-    """Run the platform until Ctrl-C (or SIGTERM); returns the exit status."""
+    """Run the platform until Ctrl-C (or SIGTERM), then end the process (status 0) once everything is closed;
+    returns only when the start fails."""
     import uvicorn
 
     started = time.monotonic()
@@ -208,15 +208,14 @@ def serve(*, port: int, data_dir: Path, open_browser: bool = False, log_level: s
             announcer.cancel()
         finally:
             await platform.close()
+        print("dsp serve: stopped; unfinished jobs resume at the next start", flush=True)
+        # every database is closed; a stage's worker thread (a model in training) would hold the exit until
+        # it ends, and its job is delivered again at the next start, so the process ends here
+        sys.stderr.flush()
+        os._exit(0)
 
     try:
         asyncio.run(run())
-    except KeyboardInterrupt:
-        pass
-    print("dsp serve: stopped; unfinished jobs resume at the next start", flush=True)
-    if any(t is not threading.main_thread() and not t.daemon for t in threading.enumerate()):
-        # a stage's worker thread (a model in training) would hold the exit until it ends; its job is
-        # delivered again at the next start, and every database is closed
-        sys.stdout.flush()
-        os._exit(0)
+    except KeyboardInterrupt:  # a second Ctrl-C during the shutdown
+        return 130
     return 0
