@@ -45,15 +45,15 @@ _SCRIPT = """"use strict";
 (async () => {
   const status = document.getElementById("status");
   const token = decodeURIComponent(window.location.hash.slice(1));
-  history.replaceState(null, "", "%(login)s");
+  history.replaceState(null, "", "LOGIN_PATH");
   try {
-    const response = await fetch("%(exchange)s", {
+    const response = await fetch("EXCHANGE_PATH", {
       method: "POST", headers: {"Content-Type": "application/json"}, body: JSON.stringify({token}),
       credentials: "omit", cache: "no-store",
     });
     if (!response.ok) throw new Error(String(response.status));
     const body = await response.json();
-    sessionStorage.setItem("%(key)s", JSON.stringify({access_token: body.access_token,
+    sessionStorage.setItem("SESSION_KEY", JSON.stringify({access_token: body.access_token,
                                                         refresh_token: body.refresh_token}));
     window.location.replace("/");
   } catch (error) {
@@ -61,7 +61,7 @@ _SCRIPT = """"use strict";
       "Open the address that dsp serve printed when it started.";
   }
 })();
-""" % {"login": LOGIN_PATH, "exchange": _EXCHANGE_PATH, "key": _SESSION_KEY}
+""".replace("LOGIN_PATH", LOGIN_PATH).replace("EXCHANGE_PATH", _EXCHANGE_PATH).replace("SESSION_KEY", _SESSION_KEY)
 
 
 def _refusal(status: int, code: str, message: str) -> JSONResponse:
