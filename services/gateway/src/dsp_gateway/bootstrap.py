@@ -19,6 +19,7 @@ from .adapters.deletions import InMemoryGatewayRepository, PostgresGatewayReposi
 from .adapters.limits import RedisLimiter
 from .adapters.notifier import RedisJobNotifier
 from .adapters.predictor import HttpPredictor
+from .adapters.sqlite import SqliteGatewayRepository
 from .adapters.storage import PostgresGatewayStorage
 from .domain.tokens import KeyRing, SigningKey, TokenPolicy
 from .entrypoints.api import add_routes
@@ -182,6 +183,7 @@ def service_spec() -> ServiceSpec:
         ],
         repository=PostgresGatewayRepository,
         memory_repository=InMemoryGatewayRepository,
+        sqlite_repository=SqliteGatewayRepository,
         routes=routes,
         on_startup=_start,
         on_shutdown=_stop,
