@@ -21,7 +21,7 @@ import asyncio
 import logging
 import time
 import uuid
-from collections.abc import Callable, Coroutine, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from contextlib import AbstractAsyncContextManager
 from enum import StrEnum
 from typing import Any, cast
@@ -81,7 +81,7 @@ def stage_failed(service: str, envelope: Envelope[Any], *, code: str, reason: st
                        dataset_id=getattr(envelope.payload, "dataset_id", None))
 
 
-async def deliver(service: str, mailbox: Mailbox, handler: Callable[[Any, StageDeps[Any]], Coroutine[Any, Any, None]],
+async def deliver(service: str, mailbox: Mailbox, handler: Callable[[Any, StageDeps[Any]], Awaitable[None]],
                   envelope: Envelope[Any], *, store: AsyncArtifactStore, progress: Callable[[float, str], None],
                   notify: Notify = no_notify, attempts: int = 1) -> Outcome:
     """Run one use case of ``service`` for ``envelope`` under the contract above."""

@@ -203,9 +203,10 @@ class LocalBus:
     @asynccontextmanager
     async def unit_of_work(self, service: str, *, job_id: uuid.UUID) -> AsyncIterator[SqliteUnitOfWork]:
         """A unit of work of ``service`` outside any delivery (an HTTP route's); its events go when it commits."""
+        spec = self.specs.get(service)
         async with self.databases[service].transaction() as conn:
             yield SqliteUnitOfWork(conn=conn, job_id=job_id, producer=service,
-                                   repo=self.specs[service].sqlite_repository(conn))
+                                   repo=spec.sqlite_repository(conn) if spec is not None else None)
 
     async def publish(self, payload: EventPayload, *, job_id: uuid.UUID, producer: str = "gateway") -> Envelope[Any]:
         """Put one event in ``producer``'s outbox, as a route of it would."""
@@ -231,8 +232,9 @@ class LocalBus:
                     await self._dispatch(producer, int(row["id"]), row["body"])
             if found:
                 continue
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wakeup.wait(), timeout=self.poll_s)
+            with contextlib.suppress(TimeoutError):  # not wait_for, which can swallow a cancellation in 3.11
+                async with asyncio.timeout(self.poll_s):
+                    await self._wakeup.wait()
 
     async def _dispatch(self, producer: str, row_id: int, body: str) -> None:
         try:
