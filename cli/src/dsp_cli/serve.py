@@ -188,7 +188,7 @@ def serve(*, port: int, data_dir: Path, open_browser: bool = False, log_level: s
         await platform.open()
         try:
             config = uvicorn.Config(platform.app(), host=HOST, port=port, log_level=log_level, lifespan="on",
-                                    ws="websockets", timeout_graceful_shutdown=5)
+                                    timeout_graceful_shutdown=5)
             server = uvicorn.Server(config)
 
             async def announce() -> None:

@@ -25,7 +25,7 @@ class LocalPredictor:
         async with self.database.read() as conn:
             return await SqliteAnalyses(conn).find_model(model_id)
 
-    async def predict(self, model_id: uuid.UUID, content_type: str, body: bytes,
+    async def predict(self, model_id: uuid.UUID, body: bytes, content_type: str, *,
                       explain: bool) -> tuple[int, dict[str, Any]]:
         try:
             prediction = await predict_rows(self._find, self.store, self.models, str(model_id), body, content_type,
