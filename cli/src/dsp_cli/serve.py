@@ -23,6 +23,7 @@ import asyncio
 import logging
 import os
 import secrets
+import signal
 import sys
 import time
 import webbrowser
@@ -204,6 +205,10 @@ def serve(*, port: int, data_dir: Path, open_browser: bool = False, log_level: s
                     webbrowser.open(platform.login_url)
 
             announcer = asyncio.create_task(announce())
+            # uvicorn handles Ctrl-C and SIGTERM while it serves, then raises the signal again under the handlers
+            # found at its start: ignored, so that the shutdown below runs to its end
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                signal.signal(sig, signal.SIG_IGN)
             await server.serve()
             announcer.cancel()
         finally:
