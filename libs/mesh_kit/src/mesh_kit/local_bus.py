@@ -37,13 +37,20 @@ from shared_contracts import Envelope, EventPayload, parse_envelope
 from .artifacts import ArtifactStore, AsyncArtifactStore
 from .delivery import Mailbox, deliver, give_up, progress_sink
 from .ports import AlreadyHandled, Notify, ServiceSpec, no_notify
-from .sqlite import SqliteDatabase, SqliteUnitOfWork, is_tombstoned
+from .sqlite import SqliteConnection, SqliteDatabase, SqliteUnitOfWork, is_tombstoned
 
 __all__ = ["LocalBus"]
 
 log = logging.getLogger(__name__)
 
 _NOW = "strftime('%Y-%m-%dT%H:%M:%fZ', 'now')"
+
+
+async def _record_inbox(conn: SqliteConnection, consumer: str, envelope: Envelope[Any]) -> bool:
+    """The event's inbox row, in the caller's transaction; False if it was there."""
+    inserted = await conn.execute("INSERT INTO inbox (consumer, event_id, routing_key) VALUES (?, ?, ?)"
+                                  " ON CONFLICT DO NOTHING", (consumer, envelope.event_id, envelope.routing_key))
+    return inserted.rowcount > 0
 
 
 class _SqliteMailbox(Mailbox):
@@ -62,16 +69,12 @@ class _SqliteMailbox(Mailbox):
 
     async def discard(self, envelope: Envelope[Any]) -> None:
         async with self.db.transaction() as conn:
-            await conn.execute("INSERT INTO inbox (consumer, event_id, routing_key) VALUES (?, ?, ?)"
-                               " ON CONFLICT DO NOTHING", (self.spec.name, envelope.event_id, envelope.routing_key))
+            await _record_inbox(conn, self.spec.name, envelope)
 
     @asynccontextmanager
     async def unit_of_work(self, envelope: Envelope[Any]) -> AsyncIterator[SqliteUnitOfWork]:
         async with self.db.transaction() as conn:
-            inserted = await conn.execute("INSERT INTO inbox (consumer, event_id, routing_key) VALUES (?, ?, ?)"
-                                          " ON CONFLICT DO NOTHING",
-                                          (self.spec.name, envelope.event_id, envelope.routing_key))
-            if inserted.rowcount == 0:
+            if not await _record_inbox(conn, self.spec.name, envelope):
                 raise AlreadyHandled(str(envelope.event_id))
             yield SqliteUnitOfWork(conn=conn, job_id=envelope.job_id, producer=self.spec.name,
                                    repo=self.spec.sqlite_repository(conn))
@@ -79,8 +82,7 @@ class _SqliteMailbox(Mailbox):
     async def fail(self, envelope: Envelope[Any] | None, job_id: uuid.UUID, events: Sequence[EventPayload]) -> None:
         async with self.db.transaction() as conn:
             if envelope is not None:
-                await conn.execute("INSERT INTO inbox (consumer, event_id, routing_key) VALUES (?, ?, ?)"
-                                   " ON CONFLICT DO NOTHING", (self.spec.name, envelope.event_id, envelope.routing_key))
+                await _record_inbox(conn, self.spec.name, envelope)
             uow = SqliteUnitOfWork(conn=conn, job_id=job_id, producer=self.spec.name)
             for event in events:
                 await uow.emit(event)

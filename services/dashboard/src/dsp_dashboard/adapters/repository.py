@@ -8,10 +8,11 @@ from dataclasses import dataclass, field
 
 from mesh_kit.artifacts import owner_prefix
 from mesh_kit.deletion import Purged
+from mesh_kit.sql import PostgresSession, SqliteSession, SqlSession
 from mesh_kit.sqlite import SqliteConnection
 from psycopg import AsyncConnection
 
-__all__ = ["DashboardRecord", "Dashboards", "InMemoryDashboards", "PostgresDashboards", "SqliteDashboards"]
+__all__ = ["DashboardRecord", "Dashboards", "InMemoryDashboards", "PostgresDashboards", "SqlDashboards", "SqliteDashboards"]
 
 
 @dataclass(frozen=True)
@@ -36,41 +37,34 @@ class Dashboards(abc.ABC):
         """Delete the dataset's rows; answer their count and the artifact prefixes they pointed at."""
 
 
-class PostgresDashboards(Dashboards):
-    def __init__(self, conn: AsyncConnection) -> None:
-        self.conn = conn
+class SqlDashboards(Dashboards):
+    """The SQL of the Postgres and SQLite adapters."""
+
+    def __init__(self, db: SqlSession) -> None:
+        self.db = db
 
     async def record(self, dashboard: DashboardRecord) -> None:
         d = dashboard
-        await self.conn.execute(
+        await self.db.execute(
             "INSERT INTO dashboards (dashboard_id, job_id, dataset_id, html_key, html_bytes, pdf_key)"
             " VALUES (%s, %s, %s, %s, %s, %s)",
             (d.dashboard_id, d.job_id, d.dataset_id, d.html_key, d.html_bytes, d.pdf_key),
         )
 
     async def purge_dataset(self, dataset_id: uuid.UUID, job_ids: tuple[uuid.UUID, ...]) -> Purged:
-        cur = await self.conn.execute("DELETE FROM dashboards WHERE dataset_id = %s RETURNING dashboard_id",
+        rows = await self.db.fetchall("DELETE FROM dashboards WHERE dataset_id = %s RETURNING dashboard_id",
                                       (dataset_id,))
-        ids = [row[0] for row in await cur.fetchall()]
-        return Purged.of(len(ids), [owner_prefix("dashboards", d) for d in ids])
+        return Purged.of(len(rows), [owner_prefix("dashboards", uuid.UUID(str(row[0]))) for row in rows])
 
 
-class SqliteDashboards(Dashboards):
+class PostgresDashboards(SqlDashboards):
+    def __init__(self, conn: AsyncConnection) -> None:
+        super().__init__(PostgresSession(conn))
+
+
+class SqliteDashboards(SqlDashboards):
     def __init__(self, conn: SqliteConnection) -> None:
-        self.conn = conn
-
-    async def record(self, dashboard: DashboardRecord) -> None:
-        d = dashboard
-        await self.conn.execute(
-            "INSERT INTO dashboards (dashboard_id, job_id, dataset_id, html_key, html_bytes, pdf_key)"
-            " VALUES (?, ?, ?, ?, ?, ?)",
-            (d.dashboard_id, d.job_id, d.dataset_id, d.html_key, d.html_bytes, d.pdf_key),
-        )
-
-    async def purge_dataset(self, dataset_id: uuid.UUID, job_ids: tuple[uuid.UUID, ...]) -> Purged:
-        rows = (await self.conn.execute("DELETE FROM dashboards WHERE dataset_id = ? RETURNING dashboard_id",
-                                        (dataset_id,))).fetchall()
-        return Purged.of(len(rows), [owner_prefix("dashboards", uuid.UUID(row[0])) for row in rows])
+        super().__init__(SqliteSession(conn))
 
 
 @dataclass

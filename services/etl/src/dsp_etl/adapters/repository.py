@@ -8,10 +8,11 @@ from dataclasses import dataclass, field
 
 from mesh_kit.artifacts import owner_prefix
 from mesh_kit.deletion import Purged
+from mesh_kit.sql import PostgresSession, SqliteSession, SqlSession
 from mesh_kit.sqlite import SqliteConnection
 from psycopg import AsyncConnection
 
-__all__ = ["EtlRun", "EtlRuns", "InMemoryEtlRuns", "PostgresEtlRuns", "SqliteEtlRuns"]
+__all__ = ["EtlRun", "EtlRuns", "InMemoryEtlRuns", "PostgresEtlRuns", "SqlEtlRuns", "SqliteEtlRuns"]
 
 
 @dataclass(frozen=True)
@@ -40,12 +41,14 @@ class EtlRuns(abc.ABC):
         """Delete the dataset's rows; answer their count and the artifact prefixes they pointed at."""
 
 
-class PostgresEtlRuns(EtlRuns):
-    def __init__(self, conn: AsyncConnection) -> None:
-        self.conn = conn
+class SqlEtlRuns(EtlRuns):
+    """The SQL of the Postgres and SQLite adapters."""
+
+    def __init__(self, db: SqlSession) -> None:
+        self.db = db
 
     async def record(self, run: EtlRun) -> None:
-        await self.conn.execute(
+        await self.db.execute(
             "INSERT INTO etl_runs (job_id, dataset_id, cleaned_key, report_key, pipeline_key, rows_in, rows_out,"
             " step_count) VALUES (%s, %s, %s, %s, %s, %s, %s, %s)",
             (run.job_id, run.dataset_id, run.cleaned_key, run.report_key, run.pipeline_key, run.rows_in,
@@ -53,27 +56,18 @@ class PostgresEtlRuns(EtlRuns):
         )
 
     async def purge_dataset(self, dataset_id: uuid.UUID, job_ids: tuple[uuid.UUID, ...]) -> Purged:
-        cur = await self.conn.execute("DELETE FROM etl_runs WHERE dataset_id = %s RETURNING job_id", (dataset_id,))
-        jobs = [row[0] for row in await cur.fetchall()]
-        return Purged.of(len(jobs), [owner_prefix("jobs", job) for job in jobs])
+        rows = await self.db.fetchall("DELETE FROM etl_runs WHERE dataset_id = %s RETURNING job_id", (dataset_id,))
+        return Purged.of(len(rows), [owner_prefix("jobs", uuid.UUID(str(row[0]))) for row in rows])
 
 
-class SqliteEtlRuns(EtlRuns):
+class PostgresEtlRuns(SqlEtlRuns):
+    def __init__(self, conn: AsyncConnection) -> None:
+        super().__init__(PostgresSession(conn))
+
+
+class SqliteEtlRuns(SqlEtlRuns):
     def __init__(self, conn: SqliteConnection) -> None:
-        self.conn = conn
-
-    async def record(self, run: EtlRun) -> None:
-        await self.conn.execute(
-            "INSERT INTO etl_runs (job_id, dataset_id, cleaned_key, report_key, pipeline_key, rows_in, rows_out,"
-            " step_count) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            (run.job_id, run.dataset_id, run.cleaned_key, run.report_key, run.pipeline_key, run.rows_in,
-             run.rows_out, run.step_count),
-        )
-
-    async def purge_dataset(self, dataset_id: uuid.UUID, job_ids: tuple[uuid.UUID, ...]) -> Purged:
-        rows = (await self.conn.execute("DELETE FROM etl_runs WHERE dataset_id = ? RETURNING job_id",
-                                        (dataset_id,))).fetchall()
-        return Purged.of(len(rows), [owner_prefix("jobs", uuid.UUID(row[0])) for row in rows])
+        super().__init__(SqliteSession(conn))
 
 
 @dataclass

@@ -8,11 +8,12 @@ from dataclasses import dataclass, field
 
 from mesh_kit.artifacts import owner_prefix
 from mesh_kit.deletion import Purged
+from mesh_kit.sql import PostgresSession, SqliteSession, SqlSession
 from mesh_kit.sqlite import SqliteConnection
 from psycopg import AsyncConnection
 
 __all__ = ["IngestedDataset", "IngestedDatasets", "InMemoryIngestedDatasets", "PostgresIngestedDatasets",
-           "RejectedDataset", "SqliteIngestedDatasets"]
+           "RejectedDataset", "SqlIngestedDatasets", "SqliteIngestedDatasets"]
 
 
 @dataclass(frozen=True)
@@ -49,12 +50,14 @@ class IngestedDatasets(abc.ABC):
         """Delete the dataset's rows; answer their count and the artifact prefixes they pointed at."""
 
 
-class PostgresIngestedDatasets(IngestedDatasets):
-    def __init__(self, conn: AsyncConnection) -> None:
-        self.conn = conn
+class SqlIngestedDatasets(IngestedDatasets):
+    """The SQL of the Postgres and SQLite adapters."""
+
+    def __init__(self, db: SqlSession) -> None:
+        self.db = db
 
     async def record_ingested(self, dataset: IngestedDataset) -> None:
-        await self.conn.execute(
+        await self.db.execute(
             "INSERT INTO ingested_datasets (dataset_id, job_id, status, row_count, column_count, parquet_key,"
             " report_key) VALUES (%s, %s, 'ingested', %s, %s, %s, %s)",
             (dataset.dataset_id, dataset.job_id, dataset.row_count, dataset.column_count, dataset.parquet_key,
@@ -62,39 +65,25 @@ class PostgresIngestedDatasets(IngestedDatasets):
         )
 
     async def record_rejected(self, dataset: RejectedDataset) -> None:
-        await self.conn.execute(
+        await self.db.execute(
             "INSERT INTO ingested_datasets (dataset_id, job_id, status, error_code, error_message)"
             " VALUES (%s, %s, 'rejected', %s, %s) ON CONFLICT (dataset_id) DO NOTHING",
             (dataset.dataset_id, dataset.job_id, dataset.code, dataset.message),
         )
 
     async def purge_dataset(self, dataset_id: uuid.UUID, job_ids: tuple[uuid.UUID, ...]) -> Purged:
-        cur = await self.conn.execute("DELETE FROM ingested_datasets WHERE dataset_id = %s", (dataset_id,))
-        return Purged.of(cur.rowcount, [owner_prefix("datasets", dataset_id)])
+        rows = await self.db.execute("DELETE FROM ingested_datasets WHERE dataset_id = %s", (dataset_id,))
+        return Purged.of(rows, [owner_prefix("datasets", dataset_id)])
 
 
-class SqliteIngestedDatasets(IngestedDatasets):
+class PostgresIngestedDatasets(SqlIngestedDatasets):
+    def __init__(self, conn: AsyncConnection) -> None:
+        super().__init__(PostgresSession(conn))
+
+
+class SqliteIngestedDatasets(SqlIngestedDatasets):
     def __init__(self, conn: SqliteConnection) -> None:
-        self.conn = conn
-
-    async def record_ingested(self, dataset: IngestedDataset) -> None:
-        await self.conn.execute(
-            "INSERT INTO ingested_datasets (dataset_id, job_id, status, row_count, column_count, parquet_key,"
-            " report_key) VALUES (?, ?, 'ingested', ?, ?, ?, ?)",
-            (dataset.dataset_id, dataset.job_id, dataset.row_count, dataset.column_count, dataset.parquet_key,
-             dataset.report_key),
-        )
-
-    async def record_rejected(self, dataset: RejectedDataset) -> None:
-        await self.conn.execute(
-            "INSERT INTO ingested_datasets (dataset_id, job_id, status, error_code, error_message)"
-            " VALUES (?, ?, 'rejected', ?, ?) ON CONFLICT (dataset_id) DO NOTHING",
-            (dataset.dataset_id, dataset.job_id, dataset.code, dataset.message),
-        )
-
-    async def purge_dataset(self, dataset_id: uuid.UUID, job_ids: tuple[uuid.UUID, ...]) -> Purged:
-        result = await self.conn.execute("DELETE FROM ingested_datasets WHERE dataset_id = ?", (dataset_id,))
-        return Purged.of(result.rowcount, [owner_prefix("datasets", dataset_id)])
+        super().__init__(SqliteSession(conn))
 
 
 @dataclass

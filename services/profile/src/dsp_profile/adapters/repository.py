@@ -5,13 +5,15 @@ from __future__ import annotations
 import abc
 import uuid
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 
 from mesh_kit.artifacts import owner_prefix
 from mesh_kit.deletion import Purged
+from mesh_kit.sql import PostgresSession, SqliteSession, SqlSession
 from mesh_kit.sqlite import SqliteConnection
 from psycopg import AsyncConnection
 
-__all__ = ["InMemoryProfiles", "PostgresProfiles", "ProfileRecord", "Profiles", "SqliteProfiles"]
+__all__ = ["InMemoryProfiles", "PostgresProfiles", "ProfileRecord", "Profiles", "SqlProfiles", "SqliteProfiles"]
 
 
 @dataclass(frozen=True)
@@ -38,45 +40,35 @@ class Profiles(abc.ABC):
         """Delete the dataset's rows; answer their count and the artifact prefixes they pointed at."""
 
 
-class PostgresProfiles(Profiles):
-    def __init__(self, conn: AsyncConnection) -> None:
-        self.conn = conn
+class SqlProfiles(Profiles):
+    """The SQL of the Postgres and SQLite adapters."""
+
+    def __init__(self, db: SqlSession) -> None:
+        self.db = db
 
     async def record(self, profile: ProfileRecord) -> None:
         p = profile
-        await self.conn.execute(
+        await self.db.execute(
             "INSERT INTO profiles (job_id, dataset_id, profile_key, quality_score, alert_count, row_count,"
             " column_count, target) VALUES (%s, %s, %s, %s, %s, %s, %s, %s)"
-            " ON CONFLICT (job_id) DO UPDATE SET profile_key = EXCLUDED.profile_key, profiled_at = now()",
+            " ON CONFLICT (job_id) DO UPDATE SET profile_key = excluded.profile_key, profiled_at = %s",
             (p.job_id, p.dataset_id, p.profile_key, p.quality_score, p.alert_count, p.row_count, p.column_count,
-             p.target),
+             p.target, datetime.now(UTC)),
         )
 
     async def purge_dataset(self, dataset_id: uuid.UUID, job_ids: tuple[uuid.UUID, ...]) -> Purged:
-        cur = await self.conn.execute("DELETE FROM profiles WHERE dataset_id = %s RETURNING job_id", (dataset_id,))
-        jobs = [row[0] for row in await cur.fetchall()]
-        return Purged.of(len(jobs), [owner_prefix("jobs", job) for job in jobs])
+        rows = await self.db.fetchall("DELETE FROM profiles WHERE dataset_id = %s RETURNING job_id", (dataset_id,))
+        return Purged.of(len(rows), [owner_prefix("jobs", uuid.UUID(str(row[0]))) for row in rows])
 
 
-class SqliteProfiles(Profiles):
+class PostgresProfiles(SqlProfiles):
+    def __init__(self, conn: AsyncConnection) -> None:
+        super().__init__(PostgresSession(conn))
+
+
+class SqliteProfiles(SqlProfiles):
     def __init__(self, conn: SqliteConnection) -> None:
-        self.conn = conn
-
-    async def record(self, profile: ProfileRecord) -> None:
-        p = profile
-        await self.conn.execute(
-            "INSERT INTO profiles (job_id, dataset_id, profile_key, quality_score, alert_count, row_count,"
-            " column_count, target) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
-            " ON CONFLICT (job_id) DO UPDATE SET profile_key = excluded.profile_key,"
-            " profiled_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now')",
-            (p.job_id, p.dataset_id, p.profile_key, p.quality_score, p.alert_count, p.row_count, p.column_count,
-             p.target),
-        )
-
-    async def purge_dataset(self, dataset_id: uuid.UUID, job_ids: tuple[uuid.UUID, ...]) -> Purged:
-        rows = (await self.conn.execute("DELETE FROM profiles WHERE dataset_id = ? RETURNING job_id",
-                                        (dataset_id,))).fetchall()
-        return Purged.of(len(rows), [owner_prefix("jobs", uuid.UUID(row[0])) for row in rows])
+        super().__init__(SqliteSession(conn))
 
 
 @dataclass
