@@ -165,6 +165,9 @@ class LocalBus:
         """Start the pump and the workers; what was left undelivered by a previous run goes first."""
         self._wakeup = asyncio.Event()
         for db in self.databases.values():
+            async with db.transaction() as conn:  # the counts of events since handled are of no more use
+                await conn.execute("DELETE FROM bus_attempts WHERE EXISTS (SELECT 1 FROM inbox WHERE"
+                                   " inbox.consumer = bus_attempts.consumer AND inbox.event_id = bus_attempts.event_id)")
             db.on_commit(self.wake)
         for name, spec in self.specs.items():
             if spec.subscriptions:
