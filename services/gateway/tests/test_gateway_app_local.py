@@ -168,3 +168,46 @@ async def test_state_changes_leave_audit_rows_and_refresh_tokens_rotate(local: L
     assert key.status_code == 201
     me = await local.client.get("/api/v1/me", headers={"Authorization": "", "X-API-Key": key.json()["data"]["key"]})
     assert me.status_code == 200 and me.json()["data"]["email"] == ADMIN
+
+
+def test_the_progress_stream_runs_over_the_in_process_notifier(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The WebSocket of a job: its snapshot from SQLite, then what the bus' use cases publish, until the end."""
+    from fastapi.testclient import TestClient
+    from starlette.websockets import WebSocketDisconnect
+
+    monkeypatch.delenv("DSP_JWT_SECRET", raising=False)
+    database = SqliteDatabase(tmp_path / "gateway.sqlite3")
+    options = GatewaySettings(bootstrap_admin_email=ADMIN, bootstrap_admin_password=PASSWORD)
+    ports = GatewayPorts(storage=SqliteGatewayStorage(database), store=LocalArtifactStore(tmp_path / "artifacts"),
+                         notifier=InMemoryJobNotifier(), limiter=InMemoryLimiter(), predictor=CallablePredictor(Ml().predict),
+                         identity=identity_config(options, "test"), options=options, max_upload_bytes=1_000_000)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        await database.open()  # in the loop that serves the app
+        await database.migrate("dsp_gateway")
+        try:
+            async with running_gateway(ports, "test"):
+                yield
+        finally:
+            await database.close()
+
+    app = build_gateway_app(ports, MeshSettings(environment="test", allowed_hosts=["testserver"]), lifespan=lifespan)
+    with TestClient(app) as client:
+        token = client.post("/api/v1/auth/token", data={"username": ADMIN, "password": PASSWORD}).json()["access_token"]
+        uploaded = client.post("/api/v1/upload", data={"wait": "false"}, files={"file": ("p.csv", CSV, "text/csv")},
+                               headers={"Authorization": f"Bearer {token}"}).json()["data"]
+        job_id = uploaded["job_id"]
+        with client.websocket_connect(f"/api/v1/ws?job_id={job_id}&token={token}") as socket:
+            snapshot = socket.receive_json()
+            assert (snapshot["type"], snapshot["id"], snapshot["status"]) == ("job.snapshot", job_id, "queued")
+            assert client.portal is not None
+            client.portal.call(ports.notifier.publish, job_id, {"type": "upload.progress", "status": "running"})
+            assert socket.receive_json() == {"type": "upload.progress", "status": "running"}
+            client.portal.call(ports.notifier.publish, job_id, {"type": "dataset.ingested", "status": "completed"})
+            assert socket.receive_json()["status"] == "completed"
+            with pytest.raises(WebSocketDisconnect) as closed:  # the server ends the stream after the terminal message
+                socket.receive_json()
+            assert closed.value.code == 1000
+        with client.websocket_connect(f"/api/v1/ws?job_id={uuid.uuid4()}&token={token}") as missing:
+            assert missing.receive_json()["code"] == "not_found"
