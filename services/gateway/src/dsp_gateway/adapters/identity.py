@@ -130,6 +130,14 @@ class SqlIdentityRepository(IdentityRepository):
     @abc.abstractmethod
     async def _execute(self, query: str, params: tuple[Any, ...]) -> None: ...
 
+    row_lock = " FOR UPDATE"
+    """How a read locks its row until the transaction ends."""
+
+    async def refresh_token_for_update(self, token_hash: str) -> RefreshRecord | None:
+        row = await self._one("SELECT token_id, family_id, user_id, expires_at, used_at, revoked_at"
+                              f" FROM refresh_tokens WHERE token_hash = %s{self.row_lock}", (token_hash,))
+        return None if row is None else RefreshRecord(**row)
+
     async def user(self, user_id: uuid.UUID) -> UserRecord | None:
         return _user(await self._one(f"{USER_SELECT} WHERE u.user_id = %s AND u.deleted_at IS NULL", (user_id,)))
 
@@ -232,11 +240,6 @@ class PostgresIdentityRepository(SqlIdentityRepository):
         await self.conn.execute(
             "INSERT INTO refresh_tokens (token_id, family_id, user_id, token_hash, expires_at)"
             " VALUES (%s, %s, %s, %s, %s)", (uuid.uuid4(), family_id, user_id, token_hash, expires_at))
-
-    async def refresh_token_for_update(self, token_hash: str) -> RefreshRecord | None:
-        row = await self._one("SELECT token_id, family_id, user_id, expires_at, used_at, revoked_at"
-                              " FROM refresh_tokens WHERE token_hash = %s FOR UPDATE", (token_hash,))
-        return None if row is None else RefreshRecord(**row)
 
     async def add_api_key(self, *, user_id: uuid.UUID, organization_id: uuid.UUID, name: str, role: Role,
                           key_hash: str) -> ApiKeyRecord:

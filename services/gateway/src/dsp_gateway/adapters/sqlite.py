@@ -20,7 +20,7 @@ from mesh_kit.deletion import dataset_sha256
 from mesh_kit.ports import UnitOfWork
 from mesh_kit.sqlite import SqliteConnection, SqliteDatabase, SqliteUnitOfWork
 
-from ..domain.accounts import ApiKeyRecord, AuditEntry, Organization, RefreshRecord, UserRecord
+from ..domain.accounts import ApiKeyRecord, AuditEntry, Organization, UserRecord
 from ..domain.identity import Role
 from ..domain.jobs import JobUpdate
 from ..ports import GatewayStorage
@@ -273,6 +273,8 @@ class SqliteIdentityRepository(SqlIdentityRepository):
     """On one SQLite connection in a write transaction (which holds the database's only writer, so a token
     read "for update" cannot be used by another request before this one ends)."""
 
+    row_lock = ""  # the transaction holds the database's only writer already
+
     def __init__(self, conn: SqliteConnection) -> None:
         self.conn = conn
 
@@ -343,11 +345,6 @@ class SqliteIdentityRepository(SqlIdentityRepository):
         await self.conn.execute(
             "INSERT INTO refresh_tokens (token_id, family_id, user_id, token_hash, issued_at, expires_at)"
             " VALUES (?, ?, ?, ?, ?, ?)", (uuid.uuid4(), family_id, user_id, token_hash, _now(), _ts(expires_at)))
-
-    async def refresh_token_for_update(self, token_hash: str) -> RefreshRecord | None:
-        row = await self._one("SELECT token_id, family_id, user_id, expires_at, used_at, revoked_at"
-                              " FROM refresh_tokens WHERE token_hash = ?", (token_hash,))
-        return None if row is None else RefreshRecord(**row)
 
     async def add_api_key(self, *, user_id: uuid.UUID, organization_id: uuid.UUID, name: str, role: Role,
                           key_hash: str) -> ApiKeyRecord:
