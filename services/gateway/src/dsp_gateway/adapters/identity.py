@@ -72,11 +72,11 @@ class IdentityRepository(abc.ABC):
     # API keys
     @abc.abstractmethod
     async def add_api_key(self, *, user_id: uuid.UUID, organization_id: uuid.UUID, name: str, role: Role,
-                          key_hash: str) -> ApiKeyRecord: ...
+                          key_hash: str, expires_at: datetime | None = None) -> ApiKeyRecord: ...
 
     @abc.abstractmethod
     async def live_api_key(self, key_hash: str, *, now: datetime) -> ApiKeyRecord | None:
-        """The key with this hash unless revoked; records its use (at most every few seconds)."""
+        """The key with this hash unless revoked or expired; records its use (at most every few seconds)."""
 
     @abc.abstractmethod
     async def api_key(self, api_key_id: uuid.UUID) -> ApiKeyRecord | None: ...
@@ -99,7 +99,8 @@ _USER_SELECT = (
     "SELECT u.user_id, u.organization_id, o.name AS organization_name, u.email, u.password_hash, u.role,"
     " u.disabled, u.created_at, u.updated_at FROM users u JOIN organizations o USING (organization_id)"
 )
-_KEY_COLUMNS = "api_key_id, user_id, organization_id, name, role, created_at, last_used_at, revoked_at"
+_KEY_COLUMNS = ("api_key_id, user_id, organization_id, name, role, created_at, last_used_at, revoked_at,"
+                " expires_at")
 
 
 def _user(row: dict[str, Any] | None) -> UserRecord | None:
@@ -203,11 +204,11 @@ class PostgresIdentityRepository(IdentityRepository):
                                 " AND revoked_at IS NULL", (now, user_id))
 
     async def add_api_key(self, *, user_id: uuid.UUID, organization_id: uuid.UUID, name: str, role: Role,
-                          key_hash: str) -> ApiKeyRecord:
+                          key_hash: str, expires_at: datetime | None = None) -> ApiKeyRecord:
         row = await self._one(
-            "INSERT INTO api_keys (api_key_id, user_id, organization_id, name, role, key_hash)"
-            f" VALUES (%s, %s, %s, %s, %s, %s) RETURNING {_KEY_COLUMNS}",
-            (uuid.uuid4(), user_id, organization_id, name, role, key_hash))
+            "INSERT INTO api_keys (api_key_id, user_id, organization_id, name, role, key_hash, expires_at)"
+            f" VALUES (%s, %s, %s, %s, %s, %s, %s) RETURNING {_KEY_COLUMNS}",
+            (uuid.uuid4(), user_id, organization_id, name, role, key_hash, expires_at))
         assert row is not None
         return ApiKeyRecord(**row)
 
@@ -215,11 +216,12 @@ class PostgresIdentityRepository(IdentityRepository):
         # no cache: a revoked key fails on its next request
         row = await self._one(
             "UPDATE api_keys SET last_used_at = %s WHERE key_hash = %s AND revoked_at IS NULL"
+            " AND (expires_at IS NULL OR expires_at > %s)"
             " AND (last_used_at IS NULL OR last_used_at < %s - interval '5 seconds')"
-            f" RETURNING {_KEY_COLUMNS}", (now, key_hash, now))
+            f" RETURNING {_KEY_COLUMNS}", (now, key_hash, now, now))
         if row is None:
-            row = await self._one(f"SELECT {_KEY_COLUMNS} FROM api_keys WHERE key_hash = %s AND revoked_at IS NULL",
-                                  (key_hash,))
+            row = await self._one(f"SELECT {_KEY_COLUMNS} FROM api_keys WHERE key_hash = %s AND revoked_at IS NULL"
+                                  " AND (expires_at IS NULL OR expires_at > %s)", (key_hash, now))
         return _key(row)
 
     async def api_key(self, api_key_id: uuid.UUID) -> ApiKeyRecord | None:
