@@ -128,12 +128,23 @@ export function toCsv(rows: Record<string, unknown>[]): string {
     .join("\n");
 }
 
+/** A file's text (FileReader where Blob.text is missing). */
+function readText(file: File): Promise<string> {
+  if (typeof file.text === "function") return file.text();
+  return new Promise((resolve, reject) => {
+    const reader = new FileReader();
+    reader.onload = () => resolve(String(reader.result ?? ""));
+    reader.onerror = () => reject(new Error(`The file ${file.name} could not be read.`));
+    reader.readAsText(file);
+  });
+}
+
 /** Predict with SHAP explanations; the body is CSV (a pasted text or a file) or JSON rows. */
 export async function predict(modelId: string, input: RowsInput | File): Promise<Predictions> {
   const url = `${location.origin}/api/v1/models/${encodeURIComponent(modelId)}/predict?explain=true`;
   const request =
     input instanceof File
-      ? new Request(url, { method: "POST", headers: { "Content-Type": "text/csv" }, body: await input.text() })
+      ? new Request(url, { method: "POST", headers: { "Content-Type": "text/csv" }, body: await readText(input) })
       : input.kind === "csv"
         ? new Request(url, { method: "POST", headers: { "Content-Type": "text/csv" }, body: input.text })
         : new Request(url, {

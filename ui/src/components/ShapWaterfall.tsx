@@ -41,8 +41,9 @@ export function waterfallSteps(base: number, contributions: Record<string, numbe
 
 /** A number in a few significant digits, with a true minus sign; `signed` adds + to positive ones. */
 export function formatValue(value: number, signed = false): string {
+  if (Math.abs(value) < 1e-12) return "0";
   const abs = Math.abs(value);
-  const text = abs === 0 ? "0" : abs >= 1000 || abs < 0.001 ? abs.toExponential(2) : abs.toPrecision(3);
+  const text = abs >= 1000 || abs < 0.001 ? abs.toExponential(2) : abs.toPrecision(3);
   const clean = text.includes("e") ? text : String(Number(text));
   if (value < 0) return `−${clean}`;
   return signed ? `+${clean}` : clean;
