@@ -43,7 +43,7 @@ function NewKey({ created, onDone }: { created: NewApiKey; onDone: () => void })
         Anyone holding it acts as you with the {created.role} role.
       </p>
       <label htmlFor="new-key" className="mt-3 block text-sm font-medium">
-        API key
+        New API key
       </label>
       <div className="mt-1 flex flex-wrap gap-2">
         <input id="new-key" ref={field} readOnly value={created.key} aria-describedby={warningId}

@@ -62,7 +62,7 @@ test("creating a key offers roles up to yours, sends the expiry, and shows the k
   await user.selectOptions(role, "viewer");
   await user.type(screen.getByLabelText("Expires (optional)"), "2099-06-30");
   await user.click(screen.getByRole("button", { name: "Create key" }));
-  const shown = await screen.findByLabelText("API key");
+  const shown = await screen.findByLabelText("New API key");
   expect(shown).toHaveValue("dsp_secret_shown_once");
   expect(shown).toHaveAttribute("readonly");
   expect(shown).toHaveAccessibleDescription(/only time it is shown/);
@@ -78,7 +78,7 @@ test("creating a key offers roles up to yours, sends the expiry, and shows the k
   expect(screen.getByRole("status")).toHaveTextContent("Copied");
 
   await user.click(screen.getByRole("button", { name: "I have copied it" }));
-  expect(screen.queryByLabelText("API key")).not.toBeInTheDocument();
+  expect(screen.queryByLabelText("New API key")).not.toBeInTheDocument();
   expect(document.body).not.toHaveTextContent("dsp_secret_shown_once"); // gone for good
 });
 
