@@ -17,12 +17,13 @@ const analyst: Me = {
   permissions: ["read", "write", "manage_keys"],
 };
 
-const key = (over: Record<string, unknown>) => ({
+type Key = Record<string, unknown> & { id: string };
+const key = (over: Record<string, unknown>): Key => ({
   id: "k1", name: "nightly", role: "analyst", user_id: "u1", created_at: "2026-11-01T10:00:00Z",
   last_used_at: null, revoked_at: null, expires_at: null, status: "active", ...over,
 });
 
-function gateway(initial: ReturnType<typeof key>[]) {
+function gateway(initial: Key[]) {
   let keys = [...initial];
   return fakeApi({
     "GET /api/v1/api-keys": () => json({ data: { items: keys, total: keys.length } }),
