@@ -12,7 +12,7 @@ const plain = (value: unknown) => (value === null || value === undefined ? "—"
 function Section({ title, children }: { title: string; children: ReactNode }) {
   const id = useId();
   return (
-    <section aria-labelledby={id} className="card space-y-3">
+    <section aria-labelledby={id} className="card min-w-0 space-y-3">
       <h2 id={id} className="text-lg font-semibold">
         {title}
       </h2>
@@ -24,6 +24,11 @@ function Section({ title, children }: { title: string; children: ReactNode }) {
 function Leaderboard({ card }: { card: ModelCard }) {
   if (card.leaderboard.length === 0) return <p>No leaderboard was recorded.</p>;
   return (
+    <>
+    <p className="text-sm">
+      Scores are {card.eval_metric ?? "the metric AutoML optimised"}, higher is better. AutoML picks the best model
+      by its validation score; the holdout rows were never used to choose it.
+    </p>
     <div className="overflow-x-auto rounded-lg border border-slate-200 dark:border-slate-800">
       <table className="min-w-full text-left text-sm">
         <caption className="sr-only">
@@ -52,6 +57,7 @@ function Leaderboard({ card }: { card: ModelCard }) {
         </tbody>
       </table>
     </div>
+    </>
   );
 }
 
@@ -218,9 +224,9 @@ function PredictForm({ card }: { card: ModelCard }) {
                 {result.shap_output ? `, in ${result.shap_output}${classes.length > 0 ? " of the predicted class" : ""}` : ""}.
               </p>
             )}
-            <ol className="grid gap-4 lg:grid-cols-2">
+            <ol className="grid grid-cols-1 gap-4 lg:grid-cols-2">
               {result.rows.map((row, i) => (
-                <li key={i} className="rounded-lg border border-slate-200 p-3 dark:border-slate-800">
+                <li key={i} className="min-w-0 rounded-lg border border-slate-200 p-3 dark:border-slate-800">
                   <h4 className="mb-2 text-sm font-semibold">
                     Row {i + 1}: {plain(row.prediction)}
                   </h4>
@@ -287,7 +293,7 @@ export function ModelPage({ id }: { id: string }) {
       {!card.available && (
         <p role="status" className="alert">The analysis document of this model is no longer in the store; only its ids are known.</p>
       )}
-      <dl className="card grid gap-x-6 gap-y-2 text-sm sm:grid-cols-2">
+      <dl className="card grid grid-cols-1 gap-x-6 gap-y-2 text-sm sm:grid-cols-2">
         {facts.map(([term, value]) => (
           <div key={term} className="min-w-0">
             <dt className="text-slate-600 dark:text-slate-400">{term}</dt>
