@@ -257,3 +257,29 @@ def test_example_rows_need_a_profile_of_every_column() -> None:
     profile = {"columns": [*PROFILE["columns"], {"name": "Body Mass (g)", "numeric": {"p25": 3550.4, "p75": 4750.6}}]}
     assert example_rows(columns, profile) == [{"Island": "Biscoe", "Body Mass (g)": 3550},
                                               {"Island": "Dream", "Body Mass (g)": 4751}]
+
+
+async def test_the_in_memory_read_model_lists_and_scopes_models_as_the_sql_does() -> None:
+    from dsp_gateway.adapters.repository import InMemoryReadModel
+
+    mine, theirs = uuid.uuid4(), uuid.uuid4()
+    memory = InMemoryReadModel()
+    ids = []
+    for organization in (mine, mine, theirs):
+        dataset_id, job_id, model_id = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
+        await memory.insert_dataset(dataset_id=dataset_id, display_name=f"d-{model_id.hex[:4]}.csv", size_bytes=1,
+                                    raw={}, upload_job_id=job_id, organization_id=organization, owner_id=organization)
+        await memory.insert_job(job_id=job_id, kind="analysis", dataset_id=dataset_id,
+                                options={"analysis": {"target": "Species"}}, organization_id=organization,
+                                owner_id=organization)
+        memory.jobs[job_id]["results"] = {"analysis_result": {"key": "a"}, "pipeline": {"key": "p"}}
+        await memory.insert_model(model_id=model_id, job_id=job_id, dataset_id=dataset_id)
+        ids.append(model_id)
+    rows, total = await memory.list_models(organization_id=mine, limit=20, offset=0)
+    assert total == 2 and [r["model_id"] for r in rows] == [str(ids[1]), str(ids[0])]  # newest first
+    assert rows[0]["target"] == "Species" and rows[0]["analysis_result"] == {"key": "a"}
+    assert rows[0]["dataset_name"] == f"d-{ids[1].hex[:4]}.csv" and rows[0]["profile"] is None
+    assert (await memory.list_models(organization_id=mine, limit=1, offset=1))[0][0]["model_id"] == str(ids[0])
+    assert await memory.find_model_summary(ids[2], organization_id=mine) is None
+    found = await memory.find_model_summary(ids[2], organization_id=theirs)
+    assert found is not None and found["model_id"] == str(ids[2])

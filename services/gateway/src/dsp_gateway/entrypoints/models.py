@@ -1,6 +1,7 @@
 """The caller's organisation's models: GET /api/v1/models (newest first) and GET /api/v1/models/{id} (the card).
 
-A model is a row of the read model's ``models`` table (written when its analysis completed). What it predicts
+A model is a row of the read model's ``models`` table (written when its analysis completed), read through
+the storage port. What it predicts
 and how well comes from the analysis result document the ml stage wrote to the artifact store (the one
 GET /api/v1/analysis/{id} answers), which columns a row needs from the fitted ETL pipeline, and the example
 rows from the dataset's profile. Another organisation's model reads exactly like a missing one (404).
@@ -18,12 +19,11 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, FastAPI, Query, Request
 from fastapi.responses import JSONResponse
 from mesh_kit.artifacts import ArtifactNotFound, AsyncArtifactStore
-from psycopg import AsyncConnection
-from psycopg.rows import dict_row
 from shared_contracts import ArtifactRef
 
 from ..domain.identity import Permission, Principal
 from ..domain.responses import success_body
+from ..ports import ports_of
 from .errors import ApiError
 from .security import requires
 
@@ -31,32 +31,8 @@ __all__ = ["add_model_routes", "example_rows", "input_columns", "main_metric"]
 
 log = logging.getLogger(__name__)
 
-_SELECT = (
-    "SELECT m.model_id, m.job_id, m.dataset_id, m.created_at, d.display_name AS dataset_name,"
-    " j.results -> 'analysis_result' AS analysis_result, j.results -> 'pipeline' AS pipeline,"
-    " coalesce(j.results -> 'profile', d.profile) AS profile, j.options -> 'analysis' ->> 'target' AS target"
-    " FROM models m JOIN jobs j ON j.job_id = m.job_id LEFT JOIN datasets d ON d.dataset_id = m.dataset_id"
-    " WHERE m.organization_id = %s"
-)
 # AutoGluon's eval_metric and the key of the same figure in the holdout metrics
 _METRIC_ALIASES = {"root_mean_squared_error": "rmse", "mean_absolute_error": "mae"}
-
-
-async def _models(conn: AsyncConnection, organization_id: uuid.UUID, *, limit: int,
-                  offset: int) -> tuple[list[dict[str, Any]], int]:
-    async with conn.cursor(row_factory=dict_row) as cur:
-        await cur.execute(_SELECT + " ORDER BY m.created_at DESC, m.model_id LIMIT %s OFFSET %s",
-                          (organization_id, limit, offset))
-        rows = list(await cur.fetchall())
-        await cur.execute("SELECT count(*) AS n FROM models WHERE organization_id = %s", (organization_id,))
-        total = (await cur.fetchone() or {"n": 0})["n"]
-    return rows, int(total)
-
-
-async def _model(conn: AsyncConnection, organization_id: uuid.UUID, model_id: uuid.UUID) -> dict[str, Any] | None:
-    async with conn.cursor(row_factory=dict_row) as cur:
-        await cur.execute(_SELECT + " AND m.model_id = %s", (organization_id, model_id))
-        return await cur.fetchone()
 
 
 async def _document(store: AsyncArtifactStore, ref: Any) -> dict[str, Any] | None:
@@ -101,7 +77,7 @@ def _summary(row: dict[str, Any], doc: dict[str, Any] | None) -> dict[str, Any]:
         "dataset_name": row.get("dataset_name"), "target": model.get("target") or task.get("target") or row["target"],
         "task": model.get("task_type") or task.get("task_type"),
         "best_model": model.get("best_model") or automl.get("best_model"), "metric": main_metric(automl),
-        "created_at": row["created_at"].isoformat(),
+        "created_at": str(row["created_at"]),
     }
 
 
@@ -190,17 +166,15 @@ def add_model_routes(app: FastAPI) -> None:
         rid = getattr(request.state, "request_id", None) or str(uuid.uuid4())
         return JSONResponse(success_body(data, request_id=rid))
 
-    def store_of(request: Request) -> AsyncArtifactStore:
-        return AsyncArtifactStore(request.app.state.runtime.store)
-
     @router.get("/models")
     async def list_models(request: Request, limit: Annotated[int, Query(ge=1, le=100)] = 20,
                           offset: Annotated[int, Query(ge=0)] = 0, principal: Principal = reader) -> JSONResponse:
         """The models of the caller's organisation, newest first: what each predicts (target, task), from which
         dataset, the best model AutoML found and its main holdout metric."""
-        async with request.app.state.runtime.pool.connection() as conn:
-            rows, total = await _models(conn, principal.organization_id, limit=limit, offset=offset)
-        store = store_of(request)
+        ports = ports_of(request)
+        async with ports.storage.read() as repo:
+            rows, total = await repo.list_models(organization_id=principal.organization_id, limit=limit, offset=offset)
+        store = ports.async_store
         docs = await asyncio.gather(*(_document(store, row["analysis_result"]) for row in rows))
         return answer(request, {"items": [_summary(row, doc) for row, doc in zip(rows, docs, strict=True)],
                                 "total": total, "limit": limit, "offset": offset})
@@ -214,11 +188,12 @@ def add_model_routes(app: FastAPI) -> None:
             model_uuid = uuid.UUID(model_id)
         except ValueError:
             raise ApiError(404, "not_found", f"No model has the id {model_id!r}.", field="model_id") from None
-        async with request.app.state.runtime.pool.connection() as conn:
-            row = await _model(conn, principal.organization_id, model_uuid)
+        ports = ports_of(request)
+        async with ports.storage.read() as repo:
+            row = await repo.find_model_summary(model_uuid, organization_id=principal.organization_id)
         if row is None:
             raise ApiError(404, "not_found", f"No model has the id {model_id}.", field="model_id")
-        store = store_of(request)
+        store = ports.async_store
         doc, pipeline, profile = await asyncio.gather(_document(store, row["analysis_result"]),
                                                       _document(store, row["pipeline"]),
                                                       _document(store, row["profile"]))
