@@ -186,7 +186,9 @@ export function ShapWaterfall({ title, base, contributions, output, prediction, 
         Starts at the base value (the model's average output), each arrow is one feature's SHAP contribution:
         pointing right (+) it raises the output, left (−) it lowers it.{output ? ` Units: ${output}.` : ""}
       </figcaption>
-      <table className="sr-only">
+      {/* sr-only on a wrapper: a table box ignores overflow, so it would not clip itself */}
+      <div className="sr-only">
+      <table>
         <caption>{`${title}: SHAP contributions`}</caption>
         <thead>
           <tr>
@@ -215,6 +217,7 @@ export function ShapWaterfall({ title, base, contributions, output, prediction, 
           </tr>
         </tbody>
       </table>
+      </div>
     </figure>
   );
 }
