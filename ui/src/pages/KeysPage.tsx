@@ -150,7 +150,7 @@ export function KeysPage() {
         </div>
         <div>
           <label htmlFor="key-role" className="block text-sm font-medium">Role</label>
-          <select id="key-role" className="field" value={role || me?.role || ""} onChange={(e) => setRole(e.target.value as Role)}>
+          <select id="key-role" className="field h-[2.625rem]" value={role || me?.role || ""} onChange={(e) => setRole(e.target.value as Role)}>
             {roles.map((r) => (
               <option key={r} value={r}>{r}</option>
             ))}

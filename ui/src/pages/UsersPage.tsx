@@ -110,7 +110,7 @@ function ManageUsers({ myId }: { myId: string }) {
         </div>
         <div>
           <label htmlFor="user-role" className="block text-sm font-medium">Role</label>
-          <select id="user-role" className="field" value={role} onChange={(e) => setRole(e.target.value as Role)}>
+          <select id="user-role" className="field h-[2.625rem]" value={role} onChange={(e) => setRole(e.target.value as Role)}>
             {ROLES.map((r) => (
               <option key={r} value={r}>{r}</option>
             ))}
