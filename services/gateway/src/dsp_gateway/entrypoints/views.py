@@ -1,0 +1,189 @@
+"""Routes the web UI needs besides the REST API's: signed dashboard view links, a dataset's ingest report,
+and re-ingesting a stored upload with other column types.
+
+- ``POST /api/v1/dashboard/{id}/view-link`` (authenticated) answers a URL under ``/api/v1/views/`` that opens
+  that dashboard for a few minutes without an Authorization header: an iframe's src or a link opened in a
+  new tab cannot send one. The link is signed (domain.view_links), scoped to the caller's organisation and
+  to that dashboard; the page keeps the dashboard's own CSP and ``Referrer-Policy: no-referrer``, so the
+  token never leaves in a Referer.
+- ``GET /api/v1/views/dashboards/{id}?token=`` is that link; it is public (the token is the credential),
+  and the token sits in the query string, which the access log redacts.
+- ``GET /api/v1/datasets/{id}/ingest-report``: how the file was read, its per-column report and the results
+  of its validation rules.
+- ``POST /api/v1/datasets/{id}/reingest``: a new dataset from the stored raw file of this one, read again
+  with the given type overrides (and the same other reading options), as a new upload job.
+"""
+
+from __future__ import annotations
+
+import logging
+import tempfile
+import uuid
+from pathlib import Path
+from typing import Any
+
+from fastapi import APIRouter, Depends, FastAPI, Query, Request
+from fastapi.responses import JSONResponse, Response
+from mesh_kit.artifacts import ArtifactNotFound, AsyncArtifactStore, artifact_key
+from mesh_kit.consumer import PostgresUnitOfWork
+from pydantic import BaseModel, Field, ValidationError
+from shared_contracts import ArtifactRef
+from shared_contracts.events import DatasetUploaded, IngestOptions
+from shared_contracts.ingest import SemanticType
+
+from ..adapters import repository
+from ..domain.identity import Permission, Principal
+from ..domain.responses import success_body
+from ..domain.view_links import VIEW_LINK_TTL_S, ViewLinkRejected, issue_view_token, verify_view_token
+from .access import check_rate
+from .api import DASHBOARD_HEADERS
+from .errors import ApiError
+from .security import requires
+
+__all__ = ["VIEWS_PREFIX", "add_view_routes"]
+
+log = logging.getLogger(__name__)
+
+VIEWS_PREFIX = "/api/v1/views/"
+
+
+class ReingestRequest(BaseModel):
+    type_overrides: dict[str, SemanticType] = Field(
+        default_factory=dict, description="Column name -> semantic type that replaces the inferred one",
+        examples=[{"Sample Number": "identifier", "Date Egg": "date"}])
+
+
+def _rid(request: Request) -> str:
+    return getattr(request.state, "request_id", None) or str(uuid.uuid4())
+
+
+def _ok(request: Request, data: Any, status: int = 200) -> JSONResponse:
+    return JSONResponse(success_body(data, request_id=_rid(request)), status_code=status)
+
+
+def _uuid(value: str, field: str) -> uuid.UUID:
+    try:
+        return uuid.UUID(value)
+    except ValueError:
+        raise ApiError(404, "not_found", f"No {field.removesuffix('_id')} has the id {value!r}.", field=field) from None
+
+
+def add_view_routes(app: FastAPI) -> None:
+    router = APIRouter(prefix="/api/v1")
+    reader = Depends(requires(Permission.READ))
+    writer = Depends(requires(Permission.WRITE))
+
+    async def dataset_or_404(request: Request, dataset_id: str, principal: Principal) -> dict[str, Any]:
+        runtime = request.app.state.runtime
+        async with runtime.pool.connection() as conn:
+            row = await repository.get_dataset(conn, _uuid(dataset_id, "dataset_id"),
+                                               organization_id=principal.organization_id)
+        if row is None:
+            raise ApiError(404, "not_found", f"No dataset has the id {dataset_id}.", field="dataset_id")
+        return row
+
+    @router.post("/dashboard/{dashboard_id}/view-link")
+    async def dashboard_view_link(request: Request, dashboard_id: str, principal: Principal = reader) -> JSONResponse:
+        """A URL that opens this dashboard for five minutes without an Authorization header (for an iframe or a
+        new tab): signed, and valid for this dashboard of the caller's organisation only."""
+        runtime = request.app.state.runtime
+        dashboard_uuid = _uuid(dashboard_id, "dashboard_id")
+        async with runtime.pool.connection() as conn:
+            row = await repository.get_dashboard(conn, dashboard_uuid, organization_id=principal.organization_id)
+        if row is None:
+            raise ApiError(404, "not_found", f"No dashboard has the id {dashboard_id}.", field="dashboard_id")
+        link = issue_view_token(runtime.extras["identity"].ring, dashboard_uuid, principal.organization_id)
+        url = f"{VIEWS_PREFIX}dashboards/{dashboard_uuid}?token={link.token}"
+        return _ok(request, {"url": url, "expires_in": VIEW_LINK_TTL_S, "expires_at": link.expires_at})
+
+    @router.get("/views/dashboards/{dashboard_id}", response_class=Response,
+                responses={200: {"content": {"text/html": {}}, "description": "The dashboard's HTML page"}})
+    async def dashboard_view(request: Request, dashboard_id: str,
+                             token: str = Query(default="", description="The token of a view link")) -> Response:
+        """The dashboard page a view link opens (from POST /dashboard/{id}/view-link); no Authorization header.
+        A missing, tampered, expired or other dashboard's token answers 403."""
+        runtime = request.app.state.runtime
+        dashboard_uuid = _uuid(dashboard_id, "dashboard_id")
+        try:
+            organization_id = verify_view_token(runtime.extras["identity"].ring, token, dashboard_uuid)
+        except ViewLinkRejected as exc:
+            log.info("dashboard view link refused: %s", exc.reason)
+            raise ApiError(403, "invalid_link", "This dashboard link is invalid or has expired; open the dashboard "
+                                                "again from its analysis page.", field="token") from None
+        async with runtime.pool.connection() as conn:
+            row = await repository.get_dashboard(conn, dashboard_uuid, organization_id=organization_id)
+        if row is None:
+            raise ApiError(404, "not_found", f"No dashboard has the id {dashboard_id}.", field="dashboard_id")
+        try:
+            html = await AsyncArtifactStore(runtime.store).read_bytes(ArtifactRef.model_validate(row["html"]))
+        except ArtifactNotFound as exc:
+            raise ApiError(410, "export_gone", "The stored dashboard is no longer available.") from exc
+        return Response(html, media_type="text/html; charset=utf-8",
+                        headers={**DASHBOARD_HEADERS, "Cache-Control": "private, no-store"})
+
+    @router.get("/datasets/{dataset_id}/ingest-report")
+    async def ingest_report(request: Request, dataset_id: str, principal: Principal = reader) -> Response:
+        """How the file was read (dialect, header, per-column types and issues, bad rows) and the results of
+        its validation rules: the JSON IngestReport."""
+        row = await dataset_or_404(request, dataset_id, principal)
+        if not row.get("ingest_report"):
+            raise ApiError(409, "not_ready", "The dataset has no ingest report yet.", field="dataset_id")
+        store = AsyncArtifactStore(request.app.state.runtime.store)
+        try:
+            body = await store.read_bytes(ArtifactRef.model_validate(row["ingest_report"]))
+        except ArtifactNotFound as exc:
+            raise ApiError(410, "export_gone", "The stored ingest report is no longer available.") from exc
+        return Response(body, media_type="application/json")
+
+    @router.post("/datasets/{dataset_id}/reingest", status_code=202)
+    async def reingest(request: Request, dataset_id: str, body: ReingestRequest,
+                       principal: Principal = writer) -> JSONResponse:
+        """Read the stored file of this dataset again, with these column types: a new dataset and upload job
+        (the same reading options otherwise). Follow the job like an upload's."""
+        runtime = request.app.state.runtime
+        row = await dataset_or_404(request, dataset_id, principal)
+        known = {c["name"] for c in row.get("columns") or []}
+        unknown = sorted(set(body.type_overrides) - known) if known else []
+        if unknown:
+            raise ApiError(422, "unknown_column", f"The dataset has no column named {', '.join(map(repr, unknown))}.",
+                           field="type_overrides", details={"columns": unknown})
+        await check_rate(runtime, "uploads", principal, runtime.extras["uploads_per_minute"])
+        async with runtime.pool.connection() as conn:
+            job = await repository.get_job(conn, row["upload_job_id"], organization_id=principal.organization_id)
+        previous = ((job or {}).get("options") or {}).get("ingest") or {}
+        try:
+            ingest = IngestOptions.model_validate({**previous, "type_overrides": dict(body.type_overrides)})
+        except ValidationError as exc:  # options of an older contract: keep only the overrides
+            log.info("re-ingest of %s drops the upload's options that no longer validate: %s", dataset_id, exc)
+            ingest = IngestOptions(type_overrides=dict(body.type_overrides))
+        new_dataset, job_id = uuid.uuid4(), uuid.uuid4()
+        store = AsyncArtifactStore(runtime.store)
+        source = ArtifactRef.model_validate(row["raw"])
+        with tempfile.TemporaryDirectory(prefix="dsp-reingest-") as directory:
+            copy = Path(directory) / "raw"
+            try:
+                await store.fetch_to(source, copy)
+            except ArtifactNotFound as exc:
+                raise ApiError(410, "export_gone", "The stored file of this dataset is no longer available.") from exc
+            raw = await store.put_file(artifact_key("datasets", new_dataset, "raw"), copy,
+                                       media_type=source.media_type or "text/csv")
+        owner = {"organization_id": principal.organization_id, "owner_id": principal.user_id}
+        try:
+            async with runtime.pool.connection() as conn, conn.transaction():
+                await repository.insert_dataset(conn, dataset_id=new_dataset, display_name=row["display_name"],
+                                                size_bytes=raw.size_bytes, raw=raw.model_dump(),
+                                                upload_job_id=job_id, **owner)
+                await repository.insert_job(conn, job_id=job_id, kind="upload", dataset_id=new_dataset,
+                                            options={"ingest": ingest.model_dump(), "analysis": None,
+                                                     "reingest_of": str(row["dataset_id"])}, **owner)
+                uow = PostgresUnitOfWork(conn=conn, job_id=job_id, producer="gateway")
+                await uow.emit(DatasetUploaded(dataset_id=new_dataset, raw=raw, display_name=row["display_name"],
+                                               ingest=ingest))
+        except Exception:
+            await store.delete(raw.key)
+            raise
+        runtime.relay.notify()
+        return _ok(request, {"dataset_id": str(new_dataset), "job_id": str(job_id), "status": "uploaded",
+                             "source_dataset_id": str(row["dataset_id"])}, 202)
+
+    app.include_router(router)
