@@ -2,6 +2,8 @@ import { useEffect, useState } from "react";
 import { signOut } from "./api/client";
 import { MeProvider, useCan, useMe } from "./api/me";
 import { loadTokens, onTokens, type Tokens } from "./api/session";
+import { AnalysisPage } from "./pages/AnalysisPage";
+import { DatasetPage } from "./pages/DatasetPage";
 import { DatasetsPage } from "./pages/DatasetsPage";
 import { SignInPage } from "./pages/SignInPage";
 import { UploadPage } from "./pages/UploadPage";
@@ -23,6 +25,10 @@ function PageOf({ route }: { route: Route }) {
   switch (route.page) {
     case "upload":
       return <UploadPage />;
+    case "dataset":
+      return route.id ? <DatasetPage key={route.id} id={route.id} /> : <DatasetsPage />;
+    case "analysis":
+      return route.id ? <AnalysisPage key={route.id} id={route.id} /> : <DatasetsPage />;
     default:
       return <DatasetsPage />;
   }
