@@ -13,6 +13,7 @@ import {
   type SemanticType,
 } from "../api/data";
 import { useCan } from "../api/me";
+import { Field } from "../components/Field";
 import { Status } from "../components/Status";
 import { go, hashOf } from "../router";
 import type { Task } from "./UploadPage";
@@ -352,8 +353,7 @@ function AnalyzeForm({ dataset }: { dataset: Dataset }) {
     <Section id="analyze-title" title="Analyze">
       <form onSubmit={(e) => void submit(e)} className="card space-y-4" noValidate>
         <div className="grid gap-4 sm:grid-cols-3">
-          <label className="block text-sm font-medium">
-            Target
+          <Field label="Target">
             <select
               className="field"
               value={target}
@@ -367,14 +367,13 @@ function AnalyzeForm({ dataset }: { dataset: Dataset }) {
                 </option>
               ))}
             </select>
-          </label>
-          <label className="block text-sm font-medium">
-            Task
+          </Field>
+          <Field label="Task">
             <select className="field" value={task} onChange={(e) => setTask(e.target.value as Task)}>
               <option value="">Detect from the target</option>
               <option value="unsupervised">Unsupervised (no target)</option>
             </select>
-          </label>
+          </Field>
           <label className="block text-sm font-medium">
             Time budget (seconds)
             <input

@@ -3,6 +3,7 @@ import { ApiError } from "../api/client";
 import { SEMANTIC_TYPES } from "../api/data";
 import { useCan, useMe } from "../api/me";
 import { followJob, uploadFile, type StageUpdate, type UploadOptions, type UploadResult } from "../api/upload";
+import { Field } from "../components/Field";
 import { Progress } from "../components/Progress";
 import { hashOf } from "../router";
 
@@ -206,13 +207,12 @@ function UploadForm() {
                 onChange={(e) => setTarget(e.target.value)}
               />
             </label>
-            <label className="block text-sm font-medium">
-              Task
+            <Field label="Task">
               <select className="field" value={task} onChange={(e) => setTask(e.target.value as Task)}>
                 <option value="">Detect from the target</option>
                 <option value="unsupervised">Unsupervised (no target)</option>
               </select>
-            </label>
+            </Field>
             <label className="block text-sm font-medium">
               Time budget (seconds)
               <input
@@ -248,8 +248,7 @@ function UploadForm() {
                   }
                 />
               </label>
-              <label className="block text-sm font-medium">
-                Type of column {index + 1}
+              <Field label={`Type of column ${index + 1}`}>
                 <select
                   className="field"
                   value={o.type}
@@ -261,7 +260,7 @@ function UploadForm() {
                     </option>
                   ))}
                 </select>
-              </label>
+              </Field>
               <button
                 type="button"
                 className="btn-quiet"
