@@ -256,6 +256,7 @@ function ProfileSummary({ profile }: { profile: Profile }) {
 }
 
 const SEVERITY_ICON: Record<string, string> = { critical: "✕", warning: "▲", info: "ℹ" };
+const RANK: Record<string, number> = { critical: 0, warning: 1, info: 2 };
 
 function Alerts({ profile }: { profile: Profile }) {
   return (
@@ -264,7 +265,7 @@ function Alerts({ profile }: { profile: Profile }) {
         <p>The profile raised no alert.</p>
       ) : (
         <ul className="space-y-2">
-          {profile.alerts.map((a, i) => (
+          {[...profile.alerts].sort((a, b) => (RANK[a.severity] ?? 3) - (RANK[b.severity] ?? 3)).map((a, i) => (
             <li key={i} className="card flex gap-3 p-3 text-sm">
               <span aria-hidden="true">{SEVERITY_ICON[a.severity] ?? "●"}</span>
               <span>
