@@ -89,7 +89,7 @@ def journey(base: str, samples: Path, *, email: str | None, password: str | None
 
         page.get_by_role("link", name="Open the model").click()
         expect(page).to_have_url(re.compile(r"#/models/[0-9a-f-]{36}$"))
-        rows = page.get_by_label("Rows")
+        rows = page.get_by_label("Rows", exact=True)
         expect(rows).to_be_visible(timeout=15_000)
         rows.fill("Culmen Length (mm),Culmen Depth (mm),Flipper Length (mm),Body Mass (g),Island,Sex\n"
                   "39.1,18.7,181,3750,Torgersen,MALE\n"
@@ -102,7 +102,7 @@ def journey(base: str, samples: Path, *, email: str | None, password: str | None
 
         page.get_by_role("link", name="API keys").click()
         name = f"journey-{uuid.uuid4().hex[:6]}"
-        page.get_by_label("Name").fill(name)
+        page.get_by_label("Name", exact=True).fill(name)
         page.get_by_role("button", name="Create key").click()
         secret = page.get_by_role("textbox", name="New API key")
         expect(secret).to_have_value(re.compile(r"\S{20,}"))
@@ -232,7 +232,8 @@ def test_a_viewer_sees_no_upload_analyze_or_delete_and_the_api_refuses_them(
     with httpx.Client(base_url=base, headers=viewer, timeout=30) as client:
         upload = client.post("/api/v1/upload", files={"file": ("p.csv", (samples / "penguins-raw.csv").read_bytes())})
         assert upload.status_code == 403, upload.text
-        deleted = client.delete(f"/api/v1/datasets/{finished['dataset_id']}")
+        deleted = client.delete(f"/api/v1/datasets/{finished['dataset']['dataset_id']}")
         assert deleted.status_code == 403, deleted.text
-        analysed = client.post("/api/v1/analyze", json={"dataset_id": finished["dataset_id"], "target": "Species"})
+        dataset_id = finished["dataset"]["dataset_id"]
+        analysed = client.post("/api/v1/analyze", json={"dataset_id": dataset_id, "target": "Species"})
         assert analysed.status_code == 403, analysed.text

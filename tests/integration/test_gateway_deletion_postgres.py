@@ -13,8 +13,9 @@ from types import SimpleNamespace
 from typing import Any
 
 import pytest
-from dsp_gateway.adapters import repository
 from dsp_gateway.adapters.deletions import PostgresGatewayRepository
+from dsp_gateway.adapters.notifier import InMemoryJobNotifier
+from dsp_gateway.adapters.storage import PostgresGatewayStorage
 from dsp_gateway.service_layer.deletion import delete_dataset, sweep_expired, when_dataset_purged
 from mesh_kit.artifacts import AsyncArtifactStore, LocalArtifactStore
 from mesh_kit.consumer import PostgresUnitOfWork
@@ -38,9 +39,10 @@ def gateway_database(infra) -> Iterator[str]:
 @pytest.fixture
 async def runtime(gateway_database: str, tmp_path: Path) -> AsyncIterator[Any]:
     pool = await open_pool(with_user(gateway_database, role_name("gateway")), schema="gateway")
-    relay = SimpleNamespace(notify=lambda: None)
-    try:
-        yield SimpleNamespace(pool=pool, store=LocalArtifactStore(tmp_path / "store"), relay=relay, extras={})
+    store = LocalArtifactStore(tmp_path / "store")
+    try:  # the ports delete_dataset and sweep_expired use, and the pool the checks read
+        yield SimpleNamespace(pool=pool, store=store, async_store=AsyncArtifactStore(store),
+                              storage=PostgresGatewayStorage(pool), notifier=InMemoryJobNotifier())
     finally:
         await pool.close()
 
@@ -57,15 +59,16 @@ async def _dataset(runtime: Any, *, age_days: float = 0) -> tuple[uuid.UUID, uui
     raw = runtime.store.put_bytes(f"datasets/{dataset_id}/raw", b"a,b\n1,2\n", media_type="text/csv")
     runtime.store.put_bytes(f"jobs/{job_id}/profile.json", b"{}", media_type="application/json")
     async with runtime.pool.connection() as conn, conn.transaction():
-        await repository.insert_dataset(conn, dataset_id=dataset_id, display_name="d.csv", size_bytes=8,
-                                        raw=raw.model_dump(), upload_job_id=job_id, organization_id=ORG,
+        repo = PostgresGatewayRepository(conn)
+        await repo.insert_dataset(dataset_id=dataset_id, display_name="d.csv", size_bytes=8,
+                                  raw=raw.model_dump(), upload_job_id=job_id, organization_id=ORG,
                                         owner_id=OWNER)
-        await repository.insert_job(conn, job_id=job_id, kind="upload", dataset_id=dataset_id, options={},
+        await repo.insert_job(job_id=job_id, kind="upload", dataset_id=dataset_id, options={},
                                     organization_id=ORG, owner_id=OWNER)
         await conn.execute("UPDATE jobs SET results = %s WHERE job_id = %s",
                            (json.dumps({"model_id": str(_model_of(job_id))}), job_id))
-        await repository.insert_model(conn, model_id=_model_of(job_id), job_id=job_id, dataset_id=dataset_id)
-        await repository.record_event(conn, event_id=uuid.uuid4(), job_id=job_id, routing_key="dataset.ingested.v1",
+        await repo.insert_model(model_id=_model_of(job_id), job_id=job_id, dataset_id=dataset_id)
+        await repo.record_event(event_id=uuid.uuid4(), job_id=job_id, routing_key="dataset.ingested.v1",
                                       producer="ingest", payload={"dataset_id": str(dataset_id)},
                                       occurred_at=datetime.now(UTC))
         await conn.execute("UPDATE datasets SET created_at = now() - make_interval(days => %s) WHERE dataset_id = %s",
@@ -89,7 +92,7 @@ async def _naming(runtime: Any, text: str) -> dict[str, int]:
 async def test_a_deletion_removes_the_rows_at_once_and_keeps_only_the_hash_once_acknowledged(runtime: Any) -> None:
     dataset_id, job_id = await _dataset(runtime)
     async with runtime.pool.connection() as conn:
-        assert await repository.get_model(conn, _model_of(job_id), organization_id=ORG) is not None
+        assert await PostgresGatewayRepository(conn).find_model(_model_of(job_id), organization_id=ORG) is not None
     # another organisation's caller cannot delete it: the same None as a missing dataset (the route's 404)
     assert await delete_dataset(runtime, dataset_id, reason="requested",  # type: ignore[arg-type]
                                 organization_id=uuid.uuid4()) is None
@@ -109,7 +112,7 @@ async def test_a_deletion_removes_the_rows_at_once_and_keeps_only_the_hash_once_
     envelope = json.loads(body)
     assert envelope["job_id"] == str(started.record.deletion_id) and envelope["payload"]["job_ids"] == [str(job_id)]
     async with runtime.pool.connection() as conn:  # predict answers 404 before ml has erased the model
-        assert await repository.get_model(conn, _model_of(job_id), organization_id=ORG) is None
+        assert await PostgresGatewayRepository(conn).find_model(_model_of(job_id), organization_id=ORG) is None
     again = await delete_dataset(runtime, dataset_id, reason="requested")  # type: ignore[arg-type]
     assert again is not None and not again.created and again.record.deletion_id == started.record.deletion_id
 
@@ -135,7 +138,7 @@ async def test_a_deletion_removes_the_rows_at_once_and_keeps_only_the_hash_once_
     assert done.acks["ml"] == {"rows_deleted": 1, "artifacts_deleted": 2}
     assert await _naming(runtime, str(dataset_id)) == {}
     async with runtime.pool.connection() as conn:
-        assert await repository.get_model(conn, _model_of(job_id), organization_id=ORG) is None
+        assert await PostgresGatewayRepository(conn).find_model(_model_of(job_id), organization_id=ORG) is None
 
 
 async def test_the_retention_sweep_deletes_only_datasets_past_the_period(runtime: Any) -> None:
@@ -143,11 +146,11 @@ async def test_the_retention_sweep_deletes_only_datasets_past_the_period(runtime
     new, _ = await _dataset(runtime, age_days=1)
     assert await sweep_expired(runtime, 30) >= 1
     async with runtime.pool.connection() as conn:
-        assert await repository.get_dataset(conn, old, organization_id=ORG) is None
-        assert await repository.get_dataset(conn, new, organization_id=ORG) is not None
+        assert await PostgresGatewayRepository(conn).find_dataset(old, organization_id=ORG) is None
+        assert await PostgresGatewayRepository(conn).find_dataset(new, organization_id=ORG) is not None
         reasons = await (await conn.execute("SELECT reason FROM deletions WHERE dataset_id = %s", (old,))).fetchall()
     assert reasons == [("retention",)]
     assert await sweep_expired(runtime, 30) == 0
     assert await sweep_expired(runtime, 0.5) >= 1  # a shorter period reaches the newer one
     async with runtime.pool.connection() as conn:
-        assert await repository.get_dataset(conn, new, organization_id=ORG) is None
+        assert await PostgresGatewayRepository(conn).find_dataset(new, organization_id=ORG) is None

@@ -278,7 +278,7 @@ async def test_an_upload_asking_for_an_analysis_still_hears_its_rejection(gatewa
 
 async def test_a_finished_job_keeps_its_verdict_against_later_events(gateway_database: str) -> None:
     """A rejection ends the job; the stage.failed that follows it, or any late event, changes nothing."""
-    from dsp_gateway.adapters import repository
+    from dsp_gateway.adapters.repository import PostgresReadModel
     from dsp_gateway.domain.jobs import job_update_for
     from shared_contracts.events import DatasetProfiled, StageFailed
 
@@ -286,21 +286,47 @@ async def test_a_finished_job_keeps_its_verdict_against_later_events(gateway_dat
     raw = ArtifactRef(key=f"datasets/{dataset_id}/raw", sha256="0" * 64, size_bytes=10, media_type="text/csv")
     async with await psycopg.AsyncConnection.connect(gateway_database, autocommit=True) as conn:
         await conn.execute("SET search_path = gateway")
-        await repository.insert_dataset(conn, dataset_id=dataset_id, display_name="x.csv", size_bytes=10,
+        repository = PostgresReadModel(conn)
+        await repository.insert_dataset(dataset_id=dataset_id, display_name="x.csv", size_bytes=10,
                                         raw=raw.model_dump(), upload_job_id=job_id, organization_id=org,
                                         owner_id=owner)
-        await repository.insert_job(conn, job_id=job_id, kind="upload", dataset_id=dataset_id, options={},
+        await repository.insert_job(job_id=job_id, kind="upload", dataset_id=dataset_id, options={},
                                     organization_id=org, owner_id=owner)
         rejected = DatasetRejected(dataset_id=dataset_id, code="csv_ragged_rows", message="Row 3 is ragged.")
         failed = StageFailed(stage="ingest", code="retries_exhausted", reason="Ingest gave up.", dataset_id=dataset_id)
         late = DatasetProfiled(dataset_id=dataset_id, parquet=raw, profile=raw, quality_score=50, alert_count=0)
 
-        after = await repository.apply_job_update(conn, job_id, job_update_for(rejected, analysis_job=False))
+        after = await repository.apply_job_update(job_id, job_update_for(rejected, analysis_job=False))
         assert after is not None
         assert (after["status"], after["error_code"], after["error_message"]) == (
             "failed", "csv_ragged_rows", "Row 3 is ragged.")
         for event in (failed, late):
-            again = await repository.apply_job_update(conn, job_id, job_update_for(event, analysis_job=False))
+            again = await repository.apply_job_update(job_id, job_update_for(event, analysis_job=False))
             assert again is not None
             assert (again["status"], again["error_code"], again["results"]) == ("failed", "csv_ragged_rows", {})
             assert again["updated_at"] == after["updated_at"]
+
+
+async def test_the_dataset_list_searches_names_ignoring_case_with_wildcards_as_plain_text(gateway: Gateway) -> None:
+    mark = uuid.uuid4().hex[:8]
+    names = [f"Sales_{mark}.csv", f"SALESx{mark}.csv", f"cost%{mark}.csv"]
+    for name in names:
+        gateway.ingest.plan[name] = Answer(delay_s=None)  # no verdict: the list shows them as uploaded
+        response = await gateway.client.post("/api/v1/upload", data={"wait": "false"},
+                                             files={"file": (name, (SAMPLES / "penguins.csv").read_bytes(), "text/csv")})
+        assert response.status_code == 202, response.text
+
+    async def search(q: str, **params: Any) -> tuple[list[str], int]:
+        response = await gateway.client.get("/api/v1/datasets", params={"q": q, **params})
+        assert response.status_code == 200, response.text
+        data = response.json()["data"]
+        return [item["display_name"] for item in data["items"]], data["total"]
+
+    assert await search(mark) == (names[::-1], 3)  # newest first
+    assert await search(f"sales_{mark}") == ([names[0]], 1)  # "_" is an underscore, not any character
+    assert await search(f"%{mark}") == ([names[2]], 1)  # "%" is a percent sign
+    assert await search(f"sAlEsX{mark}") == ([names[1]], 1)
+    assert await search(mark.upper(), limit=1, offset=1) == ([names[1]], 3)  # total counts every match
+    assert await search(f"no such {mark}") == ([], 0)
+    unfiltered = await gateway.client.get("/api/v1/datasets", params={"limit": 500})
+    assert unfiltered.json()["data"]["total"] >= 3

@@ -143,7 +143,7 @@ async def test_an_expired_tampered_or_missing_token_is_refused(views: Views) -> 
     ana = views.clients["ana"]
     dashboard_id = await _dashboard(views, ana, b"<html>secret</html>")
     token = _token(await _link(ana, dashboard_id))
-    ring = views.app.state.runtime.extras["identity"].ring
+    ring = views.app.state.runtime.extras["gateway"].identity.ring
     organization = await _organization(ana)
     expired = issue_view_token(ring, uuid.UUID(dashboard_id), organization, now=time.time() - 301).token
     kid, expires, org, mac = token.rsplit(".", 3)
@@ -176,7 +176,7 @@ async def test_another_organisation_can_neither_get_nor_use_a_link(views: Views)
     asked = await eve.post(f"/api/v1/dashboard/{dashboard_id}/view-link")
     assert asked.status_code == 404 and asked.json()["errors"][0]["code"] == "not_found"
     # a genuine link of eve's organisation, for ana's dashboard id: signed, but the organisation does not hold it
-    ring = views.app.state.runtime.extras["identity"].ring
+    ring = views.app.state.runtime.extras["gateway"].identity.ring
     theirs = issue_view_token(ring, uuid.UUID(dashboard_id), await _organization(eve)).token
     opened = await views.anonymous.get(f"/api/v1/views/dashboards/{dashboard_id}", params={"token": theirs})
     assert opened.status_code == 404

@@ -240,7 +240,7 @@ export interface paths {
         };
         /**
          * List Datasets
-         * @description The datasets of the caller's organisation, newest first.
+         * @description The datasets of the caller's organisation, newest first; ``total`` counts those that match ``q``.
          */
         get: operations["list_datasets_api_v1_datasets_get"];
         put?: never;
@@ -1104,6 +1104,8 @@ export interface operations {
             query?: {
                 limit?: number;
                 offset?: number;
+                /** @description Only datasets whose name contains this text, ignoring case */
+                q?: string | null;
             };
             header?: never;
             path?: never;
@@ -1427,7 +1429,10 @@ export interface operations {
     };
     predict_api_v1_models__model_id__predict_post: {
         parameters: {
-            query?: never;
+            query?: {
+                /** @description SHAP values of every row */
+                explain?: boolean;
+            };
             header?: never;
             path: {
                 model_id: string;

@@ -5,89 +5,51 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
-import json
 import logging
 import secrets
-from typing import Annotated, Any
 
 from fastapi import FastAPI
+from mesh_kit.hardening import service_token_headers
 from mesh_kit.ports import ServiceSpec, Subscription
 from mesh_kit.service import Runtime
-from pydantic import BaseModel, Field, field_validator
-from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from shared_contracts.events import DatasetDeleted, DatasetPurged
 from shared_contracts.manifest import ALL_EVENTS, SERVICES
 
 from .adapters.deletions import InMemoryGatewayRepository, PostgresGatewayRepository
-from .adapters.identity import PostgresIdentityRepository
 from .adapters.limits import RedisLimiter
 from .adapters.notifier import RedisJobNotifier
+from .adapters.predictor import HttpPredictor
+from .adapters.storage import PostgresGatewayStorage
 from .domain.tokens import KeyRing, SigningKey, TokenPolicy
 from .entrypoints.api import add_routes
 from .entrypoints.auth import add_identity_routes
 from .entrypoints.ui import add_ui_routes
 from .entrypoints.views import add_view_routes
+from .ports import GatewayPorts
 from .service_layer.deletion import retention_loop, when_dataset_deleted_noted, when_dataset_purged
 from .service_layer.handlers import when_any_event_update_read_model
 from .service_layer.identity import IdentityConfig, ensure_user
+from .settings import GatewaySettings, JwtKey
+
+__all__ = [
+    "GatewaySettings",
+    "JwtKey",
+    "bootstrap_admin",
+    "check_identity_settings",
+    "identity_config",
+    "key_ring",
+    "mesh_ports",
+    "routes",
+    "service_spec",
+    "start_retention",
+    "stop_retention",
+]
 
 log = logging.getLogger(__name__)
 
 _PLACEHOLDER_SECRETS = {"", "changeme", "change-me", "secret", "password", "dev", "development", "jwt-secret"}
 
 _BAD_ADMIN_PASSWORDS = _PLACEHOLDER_SECRETS | {"admin", "admin123", "administrator"}
-
-
-class JwtKey(BaseModel):
-    kid: str = Field(min_length=1, max_length=64)
-    secret: str = Field(repr=False)
-
-
-class GatewaySettings(BaseSettings):
-    """Gateway-only settings (the shared ones are in MeshSettings)."""
-
-    model_config = SettingsConfigDict(env_prefix="DSP_", extra="ignore")
-
-    upload_wait_s: float = 30.0
-    max_time_budget_s: float = 3600.0  # well under the broker's consumer timeout (deploy/rabbitmq)
-    ml_url: str = f"http://127.0.0.1:{SERVICES['ml'].port}"
-    redis_namespace: str = "dsp"
-    # identity: signing keys (HS256). One key: DSP_JWT_SECRET. Rotation: DSP_JWT_KEYS = [{"kid", "secret"}, ...],
-    # DSP_JWT_ACTIVE_KID (default: the last key), DSP_JWT_REVOKED_KIDS (tokens signed by them fail).
-    jwt_secret: str | None = Field(default=None, repr=False)
-    jwt_keys: list[JwtKey] = Field(default_factory=list, repr=False)
-    jwt_active_kid: str | None = None
-    jwt_revoked_kids: list[str] = Field(default_factory=list)
-    jwt_issuer: str = "dsp-gateway"
-    jwt_audience: str = "dsp-api"
-    access_token_ttl_s: int = Field(default=900, ge=30, le=24 * 3600)
-    refresh_token_ttl_s: int = Field(default=14 * 24 * 3600, ge=60)
-    login_limit: str = "10/15minutes"  # bad logins per address and per client IP
-    trusted_proxy_hops: int = Field(default=0, ge=0, le=5, description="Proxies in front whose X-Forwarded-For counts")
-    bootstrap_admin_email: str | None = None
-    bootstrap_admin_password: str | None = Field(default=None, repr=False)
-    bootstrap_organization: str = "default"
-    retention_days: float = 0.0
-    """DSP_RETENTION_DAYS: datasets older than this are deleted (reason "retention"); 0 keeps them forever."""
-    retention_interval_s: float = 3600.0
-    """DSP_RETENTION_INTERVAL_S: how often the retention sweep runs."""
-
-    # ownership: WebSocket Origin allowlist and quotas
-    allowed_origins: Annotated[tuple[str, ...], NoDecode] = Field(
-        default=(), description="Browser origins allowed on the WebSocket (comma-separated or a JSON list)")
-    uploads_per_minute: int = Field(default=30, ge=1)
-    analyses_per_minute: int = Field(default=10, ge=1)
-    max_concurrent_analyses_per_org: int = Field(default=4, ge=1)
-
-    @field_validator("allowed_origins", mode="before")
-    @classmethod
-    def _origins(cls, value: Any) -> tuple[str, ...]:
-        if isinstance(value, str):
-            text = value.strip()
-            items = json.loads(text) if text.startswith("[") else text.split(",")
-        else:
-            items = list(value or ())
-        return tuple(str(o).strip().rstrip("/").lower() for o in items if str(o).strip())
 
 
 def key_ring(options: GatewaySettings, environment: str) -> KeyRing:
@@ -128,55 +90,76 @@ def check_identity_settings() -> str | None:
     return None
 
 
-async def _bootstrap_admin(runtime: Runtime, options: GatewaySettings) -> None:
+def identity_config(options: GatewaySettings, environment: str) -> IdentityConfig:
+    """The signing keys and token policy; raises RuntimeError when the settings are refused."""
+    try:
+        ring = key_ring(options, environment)
+    except ValueError as exc:
+        raise RuntimeError(f"gateway: invalid identity settings: {exc}") from None
+    return IdentityConfig(ring=ring, policy=TokenPolicy(
+        issuer=options.jwt_issuer, audience=options.jwt_audience, access_ttl_s=options.access_token_ttl_s,
+        refresh_ttl_s=options.refresh_token_ttl_s))
+
+
+async def bootstrap_admin(ports: GatewayPorts, environment: str) -> None:
+    """Create the DSP_BOOTSTRAP_ADMIN_EMAIL account unless it exists (production refuses a placeholder password)."""
+    options = ports.options
     if not (options.bootstrap_admin_email and options.bootstrap_admin_password):
         return
-    if (runtime.settings.environment == "production"
-            and options.bootstrap_admin_password.strip().lower() in _BAD_ADMIN_PASSWORDS):
+    if environment == "production" and options.bootstrap_admin_password.strip().lower() in _BAD_ADMIN_PASSWORDS:
         raise RuntimeError("gateway: DSP_BOOTSTRAP_ADMIN_PASSWORD is a placeholder, refused in production")
-    async with runtime.pool.connection() as conn, conn.transaction():
-        user, created = await ensure_user(PostgresIdentityRepository(conn), email=options.bootstrap_admin_email,
+    async with ports.storage.identity() as repo:
+        user, created = await ensure_user(repo, email=options.bootstrap_admin_email,
                                           password=options.bootstrap_admin_password, role="admin",
                                           organization=options.bootstrap_organization)
     if created:
         log.info("created the bootstrap admin %s in organization %s", user.email, user.organization_name)
 
 
+def start_retention(ports: GatewayPorts) -> asyncio.Task[None] | None:
+    """The retention sweep's task when DSP_RETENTION_DAYS is set; cancel it to stop."""
+    options = ports.options
+    if options.retention_days <= 0:
+        return None
+    return asyncio.create_task(retention_loop(ports, options.retention_days, options.retention_interval_s),
+                               name="gateway-retention")
+
+
+def mesh_ports(runtime: Runtime, options: GatewaySettings) -> GatewayPorts:
+    """The ports of a mesh service: Postgres with its outbox relay, Redis, HTTP to ml."""
+    return GatewayPorts(
+        storage=PostgresGatewayStorage(runtime.pool, runtime.relay), store=runtime.store,
+        notifier=RedisJobNotifier(runtime.settings.redis_url, namespace=options.redis_namespace),
+        limiter=RedisLimiter(runtime.settings.redis_url, namespace=options.redis_namespace),
+        # ml's internal route admits only the gateway
+        predictor=HttpPredictor(options.ml_url, headers=service_token_headers(runtime.settings)),
+        identity=identity_config(options, runtime.settings.environment), options=options,
+        max_upload_bytes=runtime.settings.max_upload_bytes)
+
+
 async def _start(runtime: Runtime) -> None:
-    options = GatewaySettings()
-    try:
-        ring = key_ring(options, runtime.settings.environment)
-    except ValueError as exc:
-        raise RuntimeError(f"gateway: invalid identity settings: {exc}") from None
-    runtime.extras["identity"] = IdentityConfig(ring=ring, policy=TokenPolicy(
-        issuer=options.jwt_issuer, audience=options.jwt_audience, access_ttl_s=options.access_token_ttl_s,
-        refresh_ttl_s=options.refresh_token_ttl_s))
-    runtime.extras["gateway_settings"] = options
-    runtime.extras["limiter"] = RedisLimiter(runtime.settings.redis_url, namespace=options.redis_namespace)
-    await _bootstrap_admin(runtime, options)
-    notifier = RedisJobNotifier(runtime.settings.redis_url, namespace=options.redis_namespace)
-    runtime.extras["notifier"] = notifier
+    ports = mesh_ports(runtime, GatewaySettings())
+    runtime.extras["gateway"] = ports
+    await bootstrap_admin(ports, runtime.settings.environment)
+    notifier = ports.notifier
     runtime.runner.notify = lambda job_id, message: notifier.publish(str(job_id), message)
-    runtime.extras["upload_wait_s"] = options.upload_wait_s
-    runtime.extras["ml_url"] = options.ml_url.rstrip("/")
-    runtime.extras["max_time_budget_s"] = options.max_time_budget_s
-    runtime.extras["allowed_origins"] = frozenset(options.allowed_origins)
-    runtime.extras["uploads_per_minute"] = options.uploads_per_minute
-    runtime.extras["analyses_per_minute"] = options.analyses_per_minute
-    runtime.extras["max_concurrent_analyses_per_org"] = options.max_concurrent_analyses_per_org
-    if options.retention_days > 0:
-        runtime.extras["retention"] = asyncio.create_task(
-            retention_loop(runtime, options.retention_days, options.retention_interval_s), name="gateway-retention")
+    retention = start_retention(ports)
+    if retention is not None:
+        runtime.extras["retention"] = retention
+
+
+async def stop_retention(task: asyncio.Task[None] | None) -> None:
+    if task is not None:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
 
 
 async def _stop(runtime: Runtime) -> None:
-    retention = runtime.extras.pop("retention", None)
-    if retention is not None:
-        retention.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await retention
-    await runtime.extras["notifier"].close()
-    await runtime.extras["limiter"].close()
+    await stop_retention(runtime.extras.pop("retention", None))
+    ports: GatewayPorts = runtime.extras["gateway"]
+    await ports.notifier.close()
+    await ports.limiter.close()
 
 
 def routes(app: FastAPI) -> None:
@@ -187,7 +170,7 @@ def routes(app: FastAPI) -> None:
 
 
 async def check_redis(runtime: Runtime) -> None:
-    await runtime.extras["notifier"].ping()
+    await runtime.extras["gateway"].notifier.ping()
 
 
 def service_spec() -> ServiceSpec:

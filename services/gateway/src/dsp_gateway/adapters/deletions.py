@@ -225,7 +225,7 @@ class InMemoryGatewayRepository(InMemoryReadModel, GatewayRepository):
                 return None
             return DeletionStart(record=pending[0], created=False)
         found = self.datasets.get(dataset_id)
-        if found is None or (organization_id is not None and found.get("organization_id") != organization_id):
+        if found is None or (organization_id is not None and found.get("organization_id") != str(organization_id)):
             return None
         dataset = self.datasets.pop(dataset_id)
         jobs = [(job, row) for job, row in self.jobs.items() if row["dataset_id"] == str(dataset_id)]
@@ -244,7 +244,7 @@ class InMemoryGatewayRepository(InMemoryReadModel, GatewayRepository):
             del self.events[event_id]
         record = DeletionRecord(deletion_id=deletion_id, dataset_sha256=digest, dataset_id=dataset_id, reason=reason,
                                 status="pending", services=services, acks={}, artifact_prefixes=prefixes,
-                                requested_at=requested_at, organization_id=dataset.get("organization_id"))
+                                requested_at=requested_at, organization_id=uuid.UUID(dataset["organization_id"]))
         self.deletions[deletion_id] = record
         return DeletionStart(record=record, created=True, job_ids=job_ids,
                              raw_key=(dataset.get("raw") or {}).get("key"))

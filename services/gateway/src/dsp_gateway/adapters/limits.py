@@ -1,6 +1,7 @@
-"""Rate limits and concurrency slots in Redis, shared by every gateway replica.
+"""Rate limits: the port, in Redis (shared by every gateway replica) and in memory (one process).
 
-Rates use the ``limits`` library (moving window) on redis-py; concurrency slots are a sorted set per key
+Rates use the ``limits`` library (moving window), on redis-py or in memory; concurrency slots (Redis
+only) are a sorted set per key
 (member = holder, score = when its hold expires), changed by one Lua script so that two replicas never
 hand out the same last slot. Every key starts with the namespace (DSP_REDIS_NAMESPACE), which keeps test
 runs apart.
@@ -8,16 +9,17 @@ runs apart.
 
 from __future__ import annotations
 
+import abc
 import math
 import time
 from dataclasses import dataclass
 
 import redis.asyncio as redis
 from limits import parse
-from limits.aio.storage import RedisStorage
+from limits.aio.storage import MemoryStorage, RedisStorage, Storage
 from limits.aio.strategies import MovingWindowRateLimiter
 
-__all__ = ["RedisLimiter", "RetryAfter"]
+__all__ = ["InMemoryLimiter", "Limiter", "RedisLimiter", "RetryAfter"]
 
 
 @dataclass(frozen=True)
@@ -39,20 +41,19 @@ return 1
 """
 
 
-class RedisLimiter:
-    def __init__(self, redis_url: str, *, namespace: str) -> None:
-        self.namespace = namespace
-        self._storage = RedisStorage(redis_url if redis_url.startswith("async+") else f"async+{redis_url}",
-                                     implementation="redispy", key_prefix=f"{namespace}:limits")
-        self._limiter = MovingWindowRateLimiter(self._storage)
-        self._redis = redis.from_url(redis_url.removeprefix("async+"))
-        self._acquire = self._redis.register_script(_ACQUIRE)
+class Limiter(abc.ABC):
+    """Port: moving-window rate limits ("10/15minutes", "30/minute") per key, over a ``limits`` storage."""
 
-    async def close(self) -> None:
-        await self._redis.aclose()
+    def __init__(self, storage: Storage) -> None:
+        self._limiter = MovingWindowRateLimiter(storage)
 
+    @abc.abstractmethod
     async def ping(self) -> None:
-        await self._redis.ping()
+        """Raise when the limiter cannot work (readiness check)."""
+
+    @abc.abstractmethod
+    async def close(self) -> None:
+        """Release connections."""
 
     async def hit(self, key: str, limit: str) -> RetryAfter | None:
         """Count one hit of ``key`` against ``limit`` ("10/15minutes", "30/minute"); RetryAfter when refused."""
@@ -74,6 +75,34 @@ class RedisLimiter:
     async def _retry_after(self, item: object, key: str) -> RetryAfter:
         stats = await self._limiter.get_window_stats(item, key)  # type: ignore[arg-type]
         return RetryAfter(max(1, math.ceil(stats.reset_time - time.time())))
+
+
+class InMemoryLimiter(Limiter):
+    """The limits of one process (``dsp serve``): nothing shared, nothing to connect to."""
+
+    def __init__(self) -> None:
+        super().__init__(MemoryStorage())
+
+    async def ping(self) -> None:
+        return None
+
+    async def close(self) -> None:
+        return None
+
+
+class RedisLimiter(Limiter):
+    def __init__(self, redis_url: str, *, namespace: str) -> None:
+        self.namespace = namespace
+        super().__init__(RedisStorage(redis_url if redis_url.startswith("async+") else f"async+{redis_url}",
+                                      implementation="redispy", key_prefix=f"{namespace}:limits"))
+        self._redis = redis.from_url(redis_url.removeprefix("async+"))
+        self._acquire = self._redis.register_script(_ACQUIRE)
+
+    async def close(self) -> None:
+        await self._redis.aclose()
+
+    async def ping(self) -> None:
+        await self._redis.ping()
 
     def _slots(self, key: str) -> str:
         return f"{self.namespace}:slots:{key}"

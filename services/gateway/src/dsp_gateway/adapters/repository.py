@@ -1,39 +1,38 @@
-"""Postgres adapter for the gateway's read model."""
+"""The gateway's read model: its port, and the Postgres and in-memory adapters.
+
+The event handler folds events into it (unscoped: ``get_job``, ``get_dataset``, ...); the API reads it
+through the ``find_*`` and ``list_*`` methods, every one scoped to the caller's organisation, so another
+organisation's object is indistinguishable from a missing one.
+"""
 
 from __future__ import annotations
 
 import abc
 import json
 import uuid
-from datetime import datetime
-from typing import Any
+from datetime import UTC, datetime
+from typing import Any, Literal
 
 from psycopg import AsyncConnection
 from psycopg.rows import dict_row
 
+from ..domain.datasets import like_pattern
 from ..domain.jobs import JobUpdate
 
 NOBODY = uuid.UUID(int=0)  # the organisation and owner of rows written before accounts existed (0003_ownership)
 
+OwnedTable = Literal["datasets", "jobs", "dashboards", "models"]
+OWNED_TABLES: tuple[OwnedTable, ...] = ("datasets", "jobs", "dashboards", "models")
+_KEY_OF: dict[str, str] = {"datasets": "dataset_id", "jobs": "job_id", "dashboards": "dashboard_id",
+                           "models": "model_id"}
+
 __all__ = [
     "NOBODY",
+    "OWNED_TABLES",
     "InMemoryReadModel",
+    "OwnedTable",
     "PostgresReadModel",
     "ReadModel",
-    "apply_job_update",
-    "count_active_analyses",
-    "get_dashboard",
-    "get_dataset",
-    "get_job",
-    "get_model",
-    "insert_dashboard",
-    "insert_dataset",
-    "insert_job",
-    "insert_model",
-    "list_datasets",
-    "owned_rows",
-    "record_event",
-    "update_dataset",
 ]
 
 
@@ -51,167 +50,10 @@ def _jsonable(row: dict[str, Any] | None) -> dict[str, Any] | None:
     return out
 
 
-async def _one(conn: AsyncConnection, query: str, params: tuple[Any, ...]) -> dict[str, Any] | None:
-    async with conn.cursor(row_factory=dict_row) as cur:
-        await cur.execute(query, params)
-        return _jsonable(await cur.fetchone())
-
-
-async def _all(conn: AsyncConnection, query: str, params: tuple[Any, ...]) -> list[dict[str, Any]]:
-    async with conn.cursor(row_factory=dict_row) as cur:
-        await cur.execute(query, params)
-        return [_jsonable(r) or {} for r in await cur.fetchall()]
-
-
-async def insert_dataset(conn: AsyncConnection, *, dataset_id: uuid.UUID, display_name: str, size_bytes: int,
-                         raw: dict[str, Any], upload_job_id: uuid.UUID, organization_id: uuid.UUID,
-                         owner_id: uuid.UUID) -> None:
-    await conn.execute(
-        "INSERT INTO datasets (dataset_id, display_name, status, size_bytes, raw, upload_job_id, organization_id,"
-        " owner_id) VALUES (%s, %s, 'uploaded', %s, %s, %s, %s, %s)",
-        (dataset_id, display_name, size_bytes, json.dumps(raw), upload_job_id, organization_id, owner_id),
-    )
-
-
-async def insert_job(conn: AsyncConnection, *, job_id: uuid.UUID, kind: str, dataset_id: uuid.UUID,
-                     options: dict[str, Any], organization_id: uuid.UUID, owner_id: uuid.UUID,
-                     parent_job_id: uuid.UUID | None = None) -> None:
-    await conn.execute(
-        "INSERT INTO jobs (job_id, kind, dataset_id, parent_job_id, status, options, organization_id, owner_id)"
-        " VALUES (%s, %s, %s, %s, 'queued', %s, %s, %s)",
-        (job_id, kind, dataset_id, parent_job_id, json.dumps(options), organization_id, owner_id),
-    )
-
-
-# Reads for the API: every one is scoped to the caller's organisation, so another organisation's
-# object is indistinguishable from a missing one. The event handler uses the unscoped _rows below.
-
-async def get_dataset(conn: AsyncConnection, dataset_id: uuid.UUID, *,
-                      organization_id: uuid.UUID) -> dict[str, Any] | None:
-    return await _one(conn, "SELECT * FROM datasets WHERE dataset_id = %s AND organization_id = %s",
-                      (dataset_id, organization_id))
-
-
-async def list_datasets(conn: AsyncConnection, *, organization_id: uuid.UUID, limit: int,
-                        offset: int) -> tuple[list[dict[str, Any]], int]:
-    async with conn.cursor(row_factory=dict_row) as cur:
-        await cur.execute(
-            "SELECT dataset_id, display_name, status, size_bytes, row_count,"
-            " CASE WHEN jsonb_typeof(columns) = 'array' THEN jsonb_array_length(columns) END AS column_count,"
-            " quality_score, owner_id, created_at, updated_at FROM datasets WHERE organization_id = %s"
-            " ORDER BY created_at DESC, dataset_id LIMIT %s OFFSET %s",
-            (organization_id, limit, offset),
-        )
-        rows = [_jsonable(r) or {} for r in await cur.fetchall()]
-        await cur.execute("SELECT count(*) AS n FROM datasets WHERE organization_id = %s", (organization_id,))
-        total = (await cur.fetchone() or {"n": 0})["n"]
-    return rows, int(total)
-
-
-async def get_job(conn: AsyncConnection, job_id: uuid.UUID, *, organization_id: uuid.UUID) -> dict[str, Any] | None:
-    return await _one(conn, "SELECT * FROM jobs WHERE job_id = %s AND organization_id = %s",
-                      (job_id, organization_id))
-
-
-async def get_dashboard(conn: AsyncConnection, dashboard_id: uuid.UUID, *,
-                        organization_id: uuid.UUID) -> dict[str, Any] | None:
-    return await _one(conn, "SELECT * FROM dashboards WHERE dashboard_id = %s AND organization_id = %s",
-                      (dashboard_id, organization_id))
-
-
-async def get_model(conn: AsyncConnection, model_id: uuid.UUID, *, organization_id: uuid.UUID) -> dict[str, Any] | None:
-    return await _one(conn, "SELECT * FROM models WHERE model_id = %s AND organization_id = %s",
-                      (model_id, organization_id))
-
-
-async def count_active_analyses(conn: AsyncConnection, *, organization_id: uuid.UUID) -> int:
-    """The organisation's analysis jobs not yet completed or failed (the AutoML concurrency quota)."""
-    row = await _one(conn, "SELECT count(*) AS n FROM jobs WHERE organization_id = %s AND kind = 'analysis'"
-                           " AND status IN ('queued', 'running')", (organization_id,))
-    return int((row or {"n": 0})["n"])
-
-
-_OWNED = {
-    "datasets": "SELECT * FROM datasets WHERE owner_id = %s AND organization_id = %s ORDER BY created_at, dataset_id",
-    "jobs": "SELECT * FROM jobs WHERE owner_id = %s AND organization_id = %s ORDER BY created_at, job_id",
-    "dashboards": "SELECT * FROM dashboards WHERE owner_id = %s AND organization_id = %s"
-                  " ORDER BY created_at, dashboard_id",
-    "models": "SELECT * FROM models WHERE owner_id = %s AND organization_id = %s ORDER BY created_at, model_id",
-}
-
-
-async def owned_rows(conn: AsyncConnection, table: str, *, owner_id: uuid.UUID,
-                     organization_id: uuid.UUID) -> list[dict[str, Any]]:
-    """Every row of ``table`` (datasets, jobs, dashboards, models) the user owns in their organisation."""
-    return await _all(conn, _OWNED[table], (owner_id, organization_id))
-
-
-async def _job_row(conn: AsyncConnection, job_id: uuid.UUID) -> dict[str, Any] | None:
-    return await _one(conn, "SELECT * FROM jobs WHERE job_id = %s", (job_id,))
-
-
-async def _dataset_row(conn: AsyncConnection, dataset_id: uuid.UUID) -> dict[str, Any] | None:
-    return await _one(conn, "SELECT * FROM datasets WHERE dataset_id = %s", (dataset_id,))
-
-
-async def record_event(conn: AsyncConnection, *, event_id: uuid.UUID, job_id: uuid.UUID, routing_key: str,
-                       producer: str, payload: dict[str, Any], occurred_at: datetime) -> None:
-    await conn.execute(
-        "INSERT INTO job_events (event_id, job_id, routing_key, producer, payload, occurred_at)"
-        " VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING",
-        (event_id, job_id, routing_key, producer, json.dumps(payload), occurred_at),
-    )
-
-
-async def apply_job_update(conn: AsyncConnection, job_id: uuid.UUID, update: JobUpdate) -> dict[str, Any] | None:
-    """Apply an update unless the job already ended; returns the job row after it."""
-    await conn.execute(
-        "UPDATE jobs SET"
-        " status = coalesce(%s, status), stage = coalesce(%s, stage),"
-        " progress = greatest(progress, coalesce(%s, progress)),"
-        " error_code = coalesce(%s, error_code), error_message = coalesce(%s, error_message),"
-        " results = results || %s::jsonb, updated_at = now()"
-        " WHERE job_id = %s AND status NOT IN ('completed', 'failed')",
-        (update.status, update.stage, update.progress, update.error_code, update.error_message,
-         json.dumps(update.results.stored()), job_id),
-    )
-    return await _job_row(conn, job_id)
-
-
-async def update_dataset(conn: AsyncConnection, dataset_id: uuid.UUID, **fields: Any) -> None:
-    if not fields:
-        return
-    assignments = ", ".join(f"{name} = %s" for name in fields)
-    values = [json.dumps(v) if isinstance(v, dict | list) else v for v in fields.values()]
-    await conn.execute(f"UPDATE datasets SET {assignments}, updated_at = now() WHERE dataset_id = %s",
-                       (*values, dataset_id))
-
-
-async def insert_dashboard(conn: AsyncConnection, *, dashboard_id: uuid.UUID, job_id: uuid.UUID,
-                           dataset_id: uuid.UUID, html: dict[str, Any], pdf: dict[str, Any] | None) -> None:
-    """A rendered dashboard; it belongs to the organisation and owner of the job that rendered it."""
-    await conn.execute(
-        "INSERT INTO dashboards (dashboard_id, job_id, dataset_id, html, pdf, organization_id, owner_id)"
-        " SELECT %s, job_id, %s, %s, %s, organization_id, owner_id FROM jobs WHERE job_id = %s"
-        " ON CONFLICT (dashboard_id) DO NOTHING",
-        (dashboard_id, dataset_id, json.dumps(html), json.dumps(pdf) if pdf else None, job_id),
-    )
-
-
-async def insert_model(conn: AsyncConnection, *, model_id: uuid.UUID, job_id: uuid.UUID,
-                       dataset_id: uuid.UUID) -> None:
-    """A model an analysis registered; it belongs to the organisation and owner of that analysis."""
-    await conn.execute(
-        "INSERT INTO models (model_id, job_id, dataset_id, organization_id, owner_id)"
-        " SELECT %s, job_id, %s, organization_id, owner_id FROM jobs WHERE job_id = %s"
-        " ON CONFLICT (model_id) DO NOTHING",
-        (model_id, dataset_id, job_id),
-    )
-
-
 class ReadModel(abc.ABC):
-    """The read model as the event handler changes it: jobs, their events, datasets and dashboards."""
+    """The read model: jobs, their events, datasets, dashboards and models."""
 
+    # -- as the event handler changes it (unscoped) --
     @abc.abstractmethod
     async def get_job(self, job_id: uuid.UUID) -> dict[str, Any] | None: ...
 
@@ -220,7 +62,8 @@ class ReadModel(abc.ABC):
                            payload: dict[str, Any], occurred_at: datetime) -> None: ...
 
     @abc.abstractmethod
-    async def apply_job_update(self, job_id: uuid.UUID, update: JobUpdate) -> dict[str, Any] | None: ...
+    async def apply_job_update(self, job_id: uuid.UUID, update: JobUpdate) -> dict[str, Any] | None:
+        """Apply an update unless the job already ended; returns the job row after it."""
 
     @abc.abstractmethod
     async def get_dataset(self, dataset_id: uuid.UUID) -> dict[str, Any] | None: ...
@@ -230,40 +73,194 @@ class ReadModel(abc.ABC):
 
     @abc.abstractmethod
     async def insert_dashboard(self, *, dashboard_id: uuid.UUID, job_id: uuid.UUID, dataset_id: uuid.UUID,
-                               html: dict[str, Any], pdf: dict[str, Any] | None) -> None: ...
+                               html: dict[str, Any], pdf: dict[str, Any] | None) -> None:
+        """A rendered dashboard; it belongs to the organisation and owner of the job that rendered it."""
 
     @abc.abstractmethod
-    async def insert_model(self, *, model_id: uuid.UUID, job_id: uuid.UUID, dataset_id: uuid.UUID) -> None: ...
+    async def insert_model(self, *, model_id: uuid.UUID, job_id: uuid.UUID, dataset_id: uuid.UUID) -> None:
+        """A model an analysis registered; it belongs to the organisation and owner of that analysis."""
+
+    # -- as the API writes it --
+    @abc.abstractmethod
+    async def insert_dataset(self, *, dataset_id: uuid.UUID, display_name: str, size_bytes: int,
+                             raw: dict[str, Any], upload_job_id: uuid.UUID, organization_id: uuid.UUID,
+                             owner_id: uuid.UUID) -> None: ...
+
+    @abc.abstractmethod
+    async def insert_job(self, *, job_id: uuid.UUID, kind: str, dataset_id: uuid.UUID, options: dict[str, Any],
+                         organization_id: uuid.UUID, owner_id: uuid.UUID,
+                         parent_job_id: uuid.UUID | None = None) -> None: ...
+
+    @abc.abstractmethod
+    async def lock_analysis_quota(self, organization_id: uuid.UUID) -> None:
+        """Serialise the organisation's analysis starts until the transaction ends, so two requests cannot
+        both take the last free place."""
+
+    @abc.abstractmethod
+    async def count_active_analyses(self, *, organization_id: uuid.UUID) -> int:
+        """The organisation's analysis jobs not yet completed or failed (the AutoML concurrency quota)."""
+
+    # -- as the API reads it (scoped to an organisation) --
+    @abc.abstractmethod
+    async def find_dataset(self, dataset_id: uuid.UUID, *, organization_id: uuid.UUID) -> dict[str, Any] | None: ...
+
+    @abc.abstractmethod
+    async def list_datasets(self, *, organization_id: uuid.UUID, limit: int, offset: int,
+                            q: str | None = None) -> tuple[list[dict[str, Any]], int]:
+        """A page of the organisation's datasets, newest first, and how many there are; ``q``: only those whose
+        display name contains it, ignoring case (``%`` and ``_`` are plain characters)."""
+
+    @abc.abstractmethod
+    async def find_job(self, job_id: uuid.UUID, *, organization_id: uuid.UUID) -> dict[str, Any] | None: ...
+
+    @abc.abstractmethod
+    async def find_dashboard(self, dashboard_id: uuid.UUID, *,
+                             organization_id: uuid.UUID) -> dict[str, Any] | None: ...
+
+    @abc.abstractmethod
+    async def find_model(self, model_id: uuid.UUID, *, organization_id: uuid.UUID) -> dict[str, Any] | None: ...
+
+    @abc.abstractmethod
+    async def owned_rows(self, table: OwnedTable, *, owner_id: uuid.UUID,
+                         organization_id: uuid.UUID) -> list[dict[str, Any]]:
+        """Every row of ``table`` the user owns in their organisation, oldest first."""
+
+
+_LIST_COLUMNS = (
+    "dataset_id, display_name, status, size_bytes, row_count,"
+    " CASE WHEN jsonb_typeof(columns) = 'array' THEN jsonb_array_length(columns) END AS column_count,"
+    " quality_score, owner_id, created_at, updated_at"
+)
 
 
 class PostgresReadModel(ReadModel):
+    """On one connection; the caller holds the transaction."""
+
     def __init__(self, conn: AsyncConnection) -> None:
         self.conn = conn
 
+    async def _one(self, query: str, params: tuple[Any, ...]) -> dict[str, Any] | None:
+        async with self.conn.cursor(row_factory=dict_row) as cur:
+            await cur.execute(query, params)
+            return _jsonable(await cur.fetchone())
+
+    async def _all(self, query: str, params: tuple[Any, ...]) -> list[dict[str, Any]]:
+        async with self.conn.cursor(row_factory=dict_row) as cur:
+            await cur.execute(query, params)
+            return [_jsonable(r) or {} for r in await cur.fetchall()]
+
     async def get_job(self, job_id: uuid.UUID) -> dict[str, Any] | None:
-        return await _job_row(self.conn, job_id)
+        return await self._one("SELECT * FROM jobs WHERE job_id = %s", (job_id,))
 
     async def record_event(self, *, event_id: uuid.UUID, job_id: uuid.UUID, routing_key: str, producer: str,
                            payload: dict[str, Any], occurred_at: datetime) -> None:
-        await record_event(self.conn, event_id=event_id, job_id=job_id, routing_key=routing_key, producer=producer,
-                           payload=payload, occurred_at=occurred_at)
+        await self.conn.execute(
+            "INSERT INTO job_events (event_id, job_id, routing_key, producer, payload, occurred_at)"
+            " VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING",
+            (event_id, job_id, routing_key, producer, json.dumps(payload), occurred_at),
+        )
 
     async def apply_job_update(self, job_id: uuid.UUID, update: JobUpdate) -> dict[str, Any] | None:
-        return await apply_job_update(self.conn, job_id, update)
+        await self.conn.execute(
+            "UPDATE jobs SET"
+            " status = coalesce(%s, status), stage = coalesce(%s, stage),"
+            " progress = greatest(progress, coalesce(%s, progress)),"
+            " error_code = coalesce(%s, error_code), error_message = coalesce(%s, error_message),"
+            " results = results || %s::jsonb, updated_at = now()"
+            " WHERE job_id = %s AND status NOT IN ('completed', 'failed')",
+            (update.status, update.stage, update.progress, update.error_code, update.error_message,
+             json.dumps(update.results.stored()), job_id),
+        )
+        return await self.get_job(job_id)
 
     async def get_dataset(self, dataset_id: uuid.UUID) -> dict[str, Any] | None:
-        return await _dataset_row(self.conn, dataset_id)
+        return await self._one("SELECT * FROM datasets WHERE dataset_id = %s", (dataset_id,))
 
     async def update_dataset(self, dataset_id: uuid.UUID, **fields: Any) -> None:
-        await update_dataset(self.conn, dataset_id, **fields)
+        if not fields:
+            return
+        assignments = ", ".join(f"{name} = %s" for name in fields)
+        values = [json.dumps(v) if isinstance(v, dict | list) else v for v in fields.values()]
+        await self.conn.execute(f"UPDATE datasets SET {assignments}, updated_at = now() WHERE dataset_id = %s",
+                                (*values, dataset_id))
 
     async def insert_dashboard(self, *, dashboard_id: uuid.UUID, job_id: uuid.UUID, dataset_id: uuid.UUID,
                                html: dict[str, Any], pdf: dict[str, Any] | None) -> None:
-        await insert_dashboard(self.conn, dashboard_id=dashboard_id, job_id=job_id, dataset_id=dataset_id, html=html,
-                               pdf=pdf)
+        await self.conn.execute(
+            "INSERT INTO dashboards (dashboard_id, job_id, dataset_id, html, pdf, organization_id, owner_id)"
+            " SELECT %s, job_id, %s, %s, %s, organization_id, owner_id FROM jobs WHERE job_id = %s"
+            " ON CONFLICT (dashboard_id) DO NOTHING",
+            (dashboard_id, dataset_id, json.dumps(html), json.dumps(pdf) if pdf else None, job_id),
+        )
 
     async def insert_model(self, *, model_id: uuid.UUID, job_id: uuid.UUID, dataset_id: uuid.UUID) -> None:
-        await insert_model(self.conn, model_id=model_id, job_id=job_id, dataset_id=dataset_id)
+        await self.conn.execute(
+            "INSERT INTO models (model_id, job_id, dataset_id, organization_id, owner_id)"
+            " SELECT %s, job_id, %s, organization_id, owner_id FROM jobs WHERE job_id = %s"
+            " ON CONFLICT (model_id) DO NOTHING",
+            (model_id, dataset_id, job_id),
+        )
+
+    async def insert_dataset(self, *, dataset_id: uuid.UUID, display_name: str, size_bytes: int,
+                             raw: dict[str, Any], upload_job_id: uuid.UUID, organization_id: uuid.UUID,
+                             owner_id: uuid.UUID) -> None:
+        await self.conn.execute(
+            "INSERT INTO datasets (dataset_id, display_name, status, size_bytes, raw, upload_job_id, organization_id,"
+            " owner_id) VALUES (%s, %s, 'uploaded', %s, %s, %s, %s, %s)",
+            (dataset_id, display_name, size_bytes, json.dumps(raw), upload_job_id, organization_id, owner_id),
+        )
+
+    async def insert_job(self, *, job_id: uuid.UUID, kind: str, dataset_id: uuid.UUID, options: dict[str, Any],
+                         organization_id: uuid.UUID, owner_id: uuid.UUID,
+                         parent_job_id: uuid.UUID | None = None) -> None:
+        await self.conn.execute(
+            "INSERT INTO jobs (job_id, kind, dataset_id, parent_job_id, status, options, organization_id, owner_id)"
+            " VALUES (%s, %s, %s, %s, 'queued', %s, %s, %s)",
+            (job_id, kind, dataset_id, parent_job_id, json.dumps(options), organization_id, owner_id),
+        )
+
+    async def lock_analysis_quota(self, organization_id: uuid.UUID) -> None:
+        await self.conn.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))",
+                                (f"dsp-automl:{organization_id}",))
+
+    async def count_active_analyses(self, *, organization_id: uuid.UUID) -> int:
+        row = await self._one("SELECT count(*) AS n FROM jobs WHERE organization_id = %s AND kind = 'analysis'"
+                              " AND status IN ('queued', 'running')", (organization_id,))
+        return int((row or {"n": 0})["n"])
+
+    async def find_dataset(self, dataset_id: uuid.UUID, *, organization_id: uuid.UUID) -> dict[str, Any] | None:
+        return await self._one("SELECT * FROM datasets WHERE dataset_id = %s AND organization_id = %s",
+                               (dataset_id, organization_id))
+
+    async def list_datasets(self, *, organization_id: uuid.UUID, limit: int, offset: int,
+                            q: str | None = None) -> tuple[list[dict[str, Any]], int]:
+        where, params = "organization_id = %s", [organization_id]
+        if q:
+            where += " AND display_name ILIKE %s ESCAPE '\\'"
+            params.append(like_pattern(q))
+        rows = await self._all(f"SELECT {_LIST_COLUMNS} FROM datasets WHERE {where}"
+                               " ORDER BY created_at DESC, dataset_id LIMIT %s OFFSET %s", (*params, limit, offset))
+        total = await self._one(f"SELECT count(*) AS n FROM datasets WHERE {where}", tuple(params))
+        return rows, int((total or {"n": 0})["n"])
+
+    async def find_job(self, job_id: uuid.UUID, *, organization_id: uuid.UUID) -> dict[str, Any] | None:
+        return await self._one("SELECT * FROM jobs WHERE job_id = %s AND organization_id = %s",
+                               (job_id, organization_id))
+
+    async def find_dashboard(self, dashboard_id: uuid.UUID, *,
+                             organization_id: uuid.UUID) -> dict[str, Any] | None:
+        return await self._one("SELECT * FROM dashboards WHERE dashboard_id = %s AND organization_id = %s",
+                               (dashboard_id, organization_id))
+
+    async def find_model(self, model_id: uuid.UUID, *, organization_id: uuid.UUID) -> dict[str, Any] | None:
+        return await self._one("SELECT * FROM models WHERE model_id = %s AND organization_id = %s",
+                               (model_id, organization_id))
+
+    async def owned_rows(self, table: OwnedTable, *, owner_id: uuid.UUID,
+                         organization_id: uuid.UUID) -> list[dict[str, Any]]:
+        key = _KEY_OF[table]  # a fixed name: never the caller's text
+        return await self._all(f"SELECT * FROM {table} WHERE owner_id = %s AND organization_id = %s"
+                               f" ORDER BY created_at, {key}", (owner_id, organization_id))
 
 
 class InMemoryReadModel(ReadModel):
@@ -331,3 +328,77 @@ class InMemoryReadModel(ReadModel):
             return
         self.models.setdefault(model_id, {"job_id": job_id, "dataset_id": dataset_id,
                                           "organization_id": job["organization_id"], "owner_id": job["owner_id"]})
+
+    # -- the API's side, for the in-process mesh and tests --
+    async def insert_dataset(self, *, dataset_id: uuid.UUID, display_name: str, size_bytes: int,
+                             raw: dict[str, Any], upload_job_id: uuid.UUID, organization_id: uuid.UUID,
+                             owner_id: uuid.UUID) -> None:
+        if dataset_id in self.datasets:
+            raise KeyError(f"dataset {dataset_id} exists")
+        now = datetime.now(UTC)
+        self.datasets[dataset_id] = {
+            "dataset_id": str(dataset_id), "display_name": display_name, "status": "uploaded", "size_bytes": size_bytes,
+            "raw": raw, "upload_job_id": str(upload_job_id), "organization_id": str(organization_id),
+            "owner_id": str(owner_id), "row_count": None, "columns": None, "quality_score": None, "parquet": None,
+            "ingest_report": None, "profile": None, "error": None, "created_at": now, "updated_at": now}
+
+    async def insert_job(self, *, job_id: uuid.UUID, kind: str, dataset_id: uuid.UUID, options: dict[str, Any],
+                         organization_id: uuid.UUID, owner_id: uuid.UUID,
+                         parent_job_id: uuid.UUID | None = None) -> None:
+        if job_id in self.jobs:
+            raise KeyError(f"job {job_id} exists")
+        self.add_job(job_id=job_id, kind=kind, dataset_id=dataset_id, organization_id=organization_id,
+                     owner_id=owner_id)
+        now = datetime.now(UTC)
+        self.jobs[job_id].update(options=options, parent_job_id=str(parent_job_id) if parent_job_id else None,
+                                 created_at=now, updated_at=now)
+
+    async def lock_analysis_quota(self, organization_id: uuid.UUID) -> None:
+        return None  # one event loop: nothing runs between the count and the insert of a request
+
+    async def count_active_analyses(self, *, organization_id: uuid.UUID) -> int:
+        return sum(1 for job in self.jobs.values() if job["organization_id"] == str(organization_id)
+                   and job["kind"] == "analysis" and job["status"] in ("queued", "running"))
+
+    @staticmethod
+    def _scoped(table: dict[uuid.UUID, dict[str, Any]], key: str, object_id: uuid.UUID,
+                organization_id: uuid.UUID) -> dict[str, Any] | None:
+        row = table.get(object_id)
+        if row is None or str(row["organization_id"]) != str(organization_id):
+            return None
+        return _jsonable({key: str(object_id), **row})
+
+    async def find_dataset(self, dataset_id: uuid.UUID, *, organization_id: uuid.UUID) -> dict[str, Any] | None:
+        return self._scoped(self.datasets, "dataset_id", dataset_id, organization_id)
+
+    async def list_datasets(self, *, organization_id: uuid.UUID, limit: int, offset: int,
+                            q: str | None = None) -> tuple[list[dict[str, Any]], int]:
+        rows = [row for row in self.datasets.values() if row["organization_id"] == str(organization_id)
+                and (not q or q.casefold() in str(row.get("display_name", "")).casefold())]
+        rows.sort(key=lambda row: row["dataset_id"])
+        rows.sort(key=lambda row: row.get("created_at") or datetime.min.replace(tzinfo=UTC), reverse=True)
+        page = [_jsonable({
+            "dataset_id": row["dataset_id"], "display_name": row.get("display_name"), "status": row["status"],
+            "size_bytes": row.get("size_bytes"), "row_count": row.get("row_count"),
+            "column_count": len(row["columns"]) if isinstance(row.get("columns"), list) else None,
+            "quality_score": row.get("quality_score"), "owner_id": row["owner_id"],
+            "created_at": row.get("created_at"), "updated_at": row.get("updated_at")}) or {}
+            for row in rows[offset:offset + limit]]
+        return page, len(rows)
+
+    async def find_job(self, job_id: uuid.UUID, *, organization_id: uuid.UUID) -> dict[str, Any] | None:
+        return self._scoped(self.jobs, "job_id", job_id, organization_id)
+
+    async def find_dashboard(self, dashboard_id: uuid.UUID, *,
+                             organization_id: uuid.UUID) -> dict[str, Any] | None:
+        return self._scoped(self.dashboards, "dashboard_id", dashboard_id, organization_id)
+
+    async def find_model(self, model_id: uuid.UUID, *, organization_id: uuid.UUID) -> dict[str, Any] | None:
+        return self._scoped(self.models, "model_id", model_id, organization_id)
+
+    async def owned_rows(self, table: OwnedTable, *, owner_id: uuid.UUID,
+                         organization_id: uuid.UUID) -> list[dict[str, Any]]:
+        rows: dict[uuid.UUID, dict[str, Any]] = getattr(self, table)
+        key = _KEY_OF[table]
+        return [_jsonable({key: str(object_id), **row}) or {} for object_id, row in rows.items()
+                if str(row["owner_id"]) == str(owner_id) and str(row["organization_id"]) == str(organization_id)]

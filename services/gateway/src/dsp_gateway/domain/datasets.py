@@ -14,7 +14,7 @@ from shared_contracts.events import (
     StageFailed,
 )
 
-__all__ = ["DatasetStatus", "DatasetUpdate", "dataset_update_for"]
+__all__ = ["DatasetStatus", "DatasetUpdate", "dataset_update_for", "like_pattern"]
 
 DatasetStatus = Literal["uploaded", "ingested", "profiled", "rejected", "failed"]
 
@@ -74,3 +74,10 @@ def dataset_update_for(payload: EventPayload, *, upload_job: bool, current: Data
             return DatasetUpdate(status="failed", error={"code": payload.code, "message": payload.reason,
                                                          "details": {}})
     return None
+
+
+def like_pattern(text: str) -> str:
+    """A LIKE pattern (escape character ``\\``) matching any value that contains ``text``, where ``%``, ``_``
+    and ``\\`` of ``text`` are plain characters."""
+    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"

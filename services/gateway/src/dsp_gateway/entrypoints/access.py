@@ -8,12 +8,10 @@ import re
 import uuid
 
 from fastapi import WebSocket
-from mesh_kit.service import Runtime
-from psycopg import AsyncConnection
 
-from ..adapters import repository
-from ..adapters.limits import RedisLimiter
+from ..adapters.repository import ReadModel
 from ..domain.identity import Principal
+from ..ports import GatewayPorts
 from .errors import ApiError
 from .security import authenticate_token, too_many
 
@@ -24,7 +22,6 @@ __all__ = [
     "check_analysis_quota",
     "check_rate",
     "install_token_redaction",
-    "lock_analysis_quota",
     "origin_allowed",
     "redact_tokens",
     "request_id_from",
@@ -74,13 +71,13 @@ def _offered_token(websocket: WebSocket) -> tuple[str | None, str | None]:
     return token or None, subprotocol
 
 
-async def websocket_principal(websocket: WebSocket, runtime: Runtime) -> tuple[Principal | None, str | None]:
+async def websocket_principal(websocket: WebSocket, ports: GatewayPorts) -> tuple[Principal | None, str | None]:
     """The caller of a WebSocket, and the subprotocol to accept with; None once the socket was refused.
 
     A foreign Origin is refused before the handshake (cross-site WebSocket hijacking, DNS rebinding);
     a missing or bad token is accepted and closed with 4401 so that the client can tell why.
     """
-    if not origin_allowed(websocket.headers.get("origin"), runtime.extras["allowed_origins"],
+    if not origin_allowed(websocket.headers.get("origin"), frozenset(ports.options.allowed_origins),
                           host=websocket.headers.get("host")):
         log.warning("WebSocket from a foreign Origin refused")
         await websocket.close(code=WS_BAD_ORIGIN)
@@ -89,7 +86,7 @@ async def websocket_principal(websocket: WebSocket, runtime: Runtime) -> tuple[P
     principal: Principal | None = None
     if token is not None:
         try:
-            principal = await authenticate_token(runtime, token)
+            principal = await authenticate_token(ports, token)
         except ApiError:
             principal = None
     if principal is None:
@@ -127,28 +124,23 @@ def install_token_redaction() -> None:
             logger.addFilter(_RedactTokens())
 
 
-async def check_rate(runtime: Runtime, action: str, principal: Principal, per_minute: int) -> None:
+async def check_rate(ports: GatewayPorts, action: str, principal: Principal, per_minute: int) -> None:
     """Count one ``action`` (uploads, analyses) of the principal; 429 with Retry-After over ``per_minute``."""
-    limiter: RedisLimiter = runtime.extras["limiter"]
-    retry = await limiter.hit(f"{action}:{principal.user_id}", f"{per_minute}/minute")
+    retry = await ports.limiter.hit(f"{action}:{principal.user_id}", f"{per_minute}/minute")
     if retry is not None:
         raise too_many(retry, f"Too many {action}: at most {per_minute} a minute; try again in {retry.seconds} s.")
 
 
-async def lock_analysis_quota(conn: AsyncConnection, principal: Principal) -> None:
-    """Serialise the organisation's analysis starts until the transaction ends, so two requests cannot
-    both take the last free place."""
-    await conn.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))",
-                       (f"dsp-automl:{principal.organization_id}",))
-
-
-async def check_analysis_quota(conn: AsyncConnection, principal: Principal, max_running: int) -> None:
-    """429 when the organisation already has ``max_running`` analyses queued or running.
+async def check_analysis_quota(repo: ReadModel, principal: Principal, max_running: int) -> None:
+    """429 when the organisation already has ``max_running`` analyses queued or running. Call it in the
+    transaction that inserts the analysis: it holds the organisation's quota lock until that ends, so two
+    requests cannot both take the last free place.
 
     Counted in the read model, whose handler sees every terminal event: nothing to release, and the
     count survives restarts of any replica.
     """
-    running = await repository.count_active_analyses(conn, organization_id=principal.organization_id)
+    await repo.lock_analysis_quota(principal.organization_id)
+    running = await repo.count_active_analyses(organization_id=principal.organization_id)
     if running >= max_running:
         raise ApiError(429, "too_many_analyses",
                        f"Your organisation already has {running} analyses running (the limit is {max_running}); "

@@ -12,14 +12,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-import httpx
 from fastapi import APIRouter, Depends, FastAPI, Query, Request, WebSocket, WebSocketDisconnect
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse, Response
-from mesh_kit.artifacts import ArtifactNotFound, AsyncArtifactStore, LocalArtifactStore, artifact_key
-from mesh_kit.consumer import PostgresUnitOfWork
-from mesh_kit.hardening import service_token_headers  # ml's internal route admits only the gateway
-from mesh_kit.service import Runtime
+from mesh_kit.artifacts import ArtifactNotFound, LocalArtifactStore, artifact_key
 from pydantic import BaseModel, Field, ValidationError
 from shared_contracts import ArtifactRef
 from shared_contracts.errors import StageError, require_target
@@ -27,28 +23,27 @@ from shared_contracts.events import (
     AnalysisOptions,
     AnalysisRequested,
     DashboardRequested,
-    DatasetUploaded,
     IngestOptions,
 )
 from starlette.background import BackgroundTask
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from ..adapters import repository
-from ..adapters.deletions import PostgresGatewayRepository
 from ..adapters.notifier import SubscriptionLost
+from ..adapters.predictor import PredictorUnavailable
+from ..adapters.repository import OWNED_TABLES, ReadModel
 from ..adapters.upload import UploadRejected, receive_upload
 from ..domain.identity import Permission, Principal
 from ..domain.jobs import TERMINAL, JobResults
 from ..domain.responses import error_body, success_body
 from ..domain.sniff import check_upload_head
+from ..ports import GatewayPorts, ports_of
 from ..service_layer import deletion
 from ..service_layer.export import OwnedData, export_archive
-from ..service_layer.uploads import wait_for_ingest_verdict
+from ..service_layer.uploads import start_upload, wait_for_ingest_verdict
 from .access import (
     check_analysis_quota,
     check_rate,
     install_token_redaction,
-    lock_analysis_quota,
     request_id_from,
     websocket_principal,
 )
@@ -76,18 +71,9 @@ def ok(request: Request, data: Any, status: int = 200) -> JSONResponse:
     return JSONResponse(success_body(data, request_id=_rid(request)), status_code=status)
 
 
-def _runtime(request: Request | WebSocket) -> Runtime:
-    return request.app.state.runtime
-
-
-def _store(request: Request) -> AsyncArtifactStore:
-    """The artifact store with every call off the event loop (an S3 read must not stall the other requests)."""
-    return AsyncArtifactStore(_runtime(request).store)
-
-
-def _spool_dir(runtime: Runtime, name: str = "spool") -> Path:
+def _spool_dir(ports: GatewayPorts, name: str = "spool") -> Path:
     """Where uploads (spool) and exports (export) are staged: beside the local store, else under /tmp."""
-    store = runtime.store
+    store = ports.store
     spool = (store.root / f".{name}") if isinstance(store, LocalArtifactStore) else Path(f"/tmp/dsp-{name}")
     spool.mkdir(parents=True, exist_ok=True)
     return spool
@@ -147,11 +133,6 @@ def _text(value: uuid.UUID | None) -> str | None:
     return None if value is None else str(value)
 
 
-async def _emit(conn: Any, job_id: uuid.UUID, payload: Any) -> None:
-    uow = PostgresUnitOfWork(conn=conn, job_id=job_id, producer="gateway")
-    await uow.emit(payload)
-
-
 def _parse_json_field(fields: dict[str, str], name: str) -> dict[str, Any]:
     raw = fields.get(name)
     if not raw:
@@ -189,7 +170,7 @@ def _upload_options(fields: dict[str, str]) -> tuple[IngestOptions, AnalysisOpti
     return ingest, analysis, wait
 
 
-async def _wait_for_ingest(runtime: Runtime, job_id: uuid.UUID, dataset_id: uuid.UUID, organization_id: uuid.UUID,
+async def _wait_for_ingest(ports: GatewayPorts, job_id: uuid.UUID, dataset_id: uuid.UUID, organization_id: uuid.UUID,
                            timeout_s: float) -> dict[str, Any] | None:
     """Wait until ingest accepted or rejected the upload; None when it is still working.
 
@@ -197,11 +178,11 @@ async def _wait_for_ingest(runtime: Runtime, job_id: uuid.UUID, dataset_id: uuid
     (a client would retry and upload a duplicate): any failure of the wait answers "still reading".
     """
     async def read_dataset() -> dict[str, Any] | None:
-        async with runtime.pool.connection() as conn:
-            return await repository.get_dataset(conn, dataset_id, organization_id=organization_id)
+        async with ports.storage.read() as repo:
+            return await repo.find_dataset(dataset_id, organization_id=organization_id)
 
     try:
-        return await wait_for_ingest_verdict(runtime.extras["notifier"], str(job_id), read_dataset,
+        return await wait_for_ingest_verdict(ports.notifier, str(job_id), read_dataset,
                                              timeout_s=timeout_s)
     except Exception:
         log.exception("waiting for the ingest of job %s failed; answering that it is still reading", job_id)
@@ -248,15 +229,16 @@ def add_routes(app: FastAPI) -> None:
     @router.post("/upload", status_code=201)
     async def upload(request: Request, principal: Principal = writer) -> JSONResponse:
         """Stream a CSV into the store and start its job. Waits (bounded) for ingest's verdict."""
-        runtime = _runtime(request)
-        await check_rate(runtime, "uploads", principal, runtime.extras["uploads_per_minute"])
-        limit = runtime.settings.max_upload_bytes
+        ports = ports_of(request)
+        options = ports.options
+        await check_rate(ports, "uploads", principal, options.uploads_per_minute)
+        limit = ports.max_upload_bytes
         declared = request.headers.get("content-length")
         if declared and declared.isdigit() and int(declared) > limit + 64 * 1024:
             raise ApiError(413, "file_too_large", f"The upload is larger than the limit of {limit} bytes.",
                            field="file")
-        store = runtime.store
-        spool = _spool_dir(runtime)
+        store = ports.store
+        spool = _spool_dir(ports)
         try:
             streamed = await receive_upload(request.headers.get("content-type", ""), request.stream(),
                                             spool_dir=spool, max_bytes=limit)
@@ -267,45 +249,35 @@ def add_routes(app: FastAPI) -> None:
             if problem is not None:
                 raise ApiError(problem.status, problem.code, problem.message, field="file")
             ingest, analysis, wait = _upload_options(streamed.fields)
-            _check_budget(analysis, runtime.extras["max_time_budget_s"])
+            _check_budget(analysis, options.max_time_budget_s)
             dataset_id, job_id = uuid.uuid4(), uuid.uuid4()
             key = artifact_key("datasets", dataset_id, "raw")
             if isinstance(store, LocalArtifactStore):
                 raw = store.adopt_file(key, streamed.path, sha256=streamed.sha256,  # type: ignore[arg-type]
                                        media_type="text/csv")
             else:
-                raw = await _store(request).put_file(key, streamed.path, media_type="text/csv")  # type: ignore[arg-type]
+                raw = await ports.async_store.put_file(key, streamed.path, media_type="text/csv")  # type: ignore[arg-type]
         finally:
             streamed.discard()
         display_name = Path(streamed.filename.replace("\\", "/")).name[:255] or "upload.csv"
-        owner = {"organization_id": principal.organization_id, "owner_id": principal.user_id}
         try:
             if analysis is not None:  # an upload that asks for its analysis starts one
-                await check_rate(runtime, "analyses", principal, runtime.extras["analyses_per_minute"])
-            async with runtime.pool.connection() as conn, conn.transaction():
-                if analysis is not None:
-                    await lock_analysis_quota(conn, principal)
-                    await check_analysis_quota(conn, principal, runtime.extras["max_concurrent_analyses_per_org"])
-                await repository.insert_dataset(conn, dataset_id=dataset_id, display_name=display_name,
-                                                size_bytes=raw.size_bytes, raw=raw.model_dump(), upload_job_id=job_id,
-                                                **owner)
-                await repository.insert_job(conn, job_id=job_id, kind="analysis" if analysis else "upload",
-                                            dataset_id=dataset_id,
-                                            options={"ingest": ingest.model_dump(),
-                                                     "analysis": analysis.model_dump() if analysis else None},
-                                            **owner)
-                await _emit(conn, job_id, DatasetUploaded(
-                    dataset_id=dataset_id, raw=raw, display_name=display_name, ingest=ingest, analysis=analysis))
+                await check_rate(ports, "analyses", principal, options.analyses_per_minute)
+
+            async def quota(repo: ReadModel) -> None:
+                await check_analysis_quota(repo, principal, options.max_concurrent_analyses_per_org)
+
+            await start_upload(ports.storage, dataset_id=dataset_id, job_id=job_id, raw=raw, display_name=display_name,
+                               ingest=ingest, analysis=analysis, organization_id=principal.organization_id,
+                               owner_id=principal.user_id, check=quota if analysis is not None else None)
         except Exception:
-            await _store(request).delete(raw.key)
+            await ports.async_store.delete(raw.key)
             raise
-        runtime.relay.notify()
         data: dict[str, Any] = {"dataset_id": str(dataset_id), "job_id": str(job_id), "status": "uploaded",
                                 "analysis_id": str(job_id) if analysis else None}
         if not wait:
             return ok(request, data, 202)
-        row = await _wait_for_ingest(runtime, job_id, dataset_id, principal.organization_id,
-                                     runtime.extras["upload_wait_s"])
+        row = await _wait_for_ingest(ports, job_id, dataset_id, principal.organization_id, options.upload_wait_s)
         if row is None:
             return ok(request, data, 202)
         if row["status"] in ("rejected", "failed"):
@@ -317,18 +289,20 @@ def add_routes(app: FastAPI) -> None:
 
     @router.get("/datasets")
     async def list_datasets(request: Request, limit: Annotated[int, Query(ge=1, le=500)] = 50,
-                            offset: Annotated[int, Query(ge=0)] = 0, principal: Principal = reader) -> JSONResponse:
-        """The datasets of the caller's organisation, newest first."""
-        async with _runtime(request).pool.connection() as conn:
-            rows, total = await repository.list_datasets(conn, organization_id=principal.organization_id,
-                                                         limit=limit, offset=offset)
+                            offset: Annotated[int, Query(ge=0)] = 0,
+                            q: Annotated[str | None, Query(max_length=255, description=(
+                                "Only datasets whose name contains this text, ignoring case"))] = None,
+                            principal: Principal = reader) -> JSONResponse:
+        """The datasets of the caller's organisation, newest first; ``total`` counts those that match ``q``."""
+        async with ports_of(request).storage.read() as repo:
+            rows, total = await repo.list_datasets(organization_id=principal.organization_id, limit=limit,
+                                                   offset=offset, q=q)
         return ok(request, {"items": rows, "total": total, "limit": limit, "offset": offset})
 
     async def _dataset_or_404(request: Request, dataset_id: str, principal: Principal) -> dict[str, Any]:
         """The dataset, if the caller's organisation holds it: another organisation's reads as missing."""
-        async with _runtime(request).pool.connection() as conn:
-            row = await repository.get_dataset(conn, _uuid(dataset_id, "dataset_id"),
-                                               organization_id=principal.organization_id)
+        async with ports_of(request).storage.read() as repo:
+            row = await repo.find_dataset(_uuid(dataset_id, "dataset_id"), organization_id=principal.organization_id)
         if row is None:
             raise ApiError(404, "not_found", f"No dataset has the id {dataset_id}.", field="dataset_id")
         return row
@@ -344,14 +318,14 @@ def add_routes(app: FastAPI) -> None:
         row = await _dataset_or_404(request, dataset_id, principal)
         if not row.get("profile"):
             raise ApiError(409, "not_ready", "The dataset has no profile yet.", field="dataset_id")
-        body = await _store(request).read_bytes(ArtifactRef.model_validate(row["profile"]))
+        body = await ports_of(request).async_store.read_bytes(ArtifactRef.model_validate(row["profile"]))
         return Response(body, media_type="application/json")
 
     @router.delete("/datasets/{dataset_id}", status_code=202)
     async def delete_dataset(request: Request, dataset_id: str, principal: Principal = writer) -> JSONResponse:
         """Erase a dataset with its jobs, analyses, dashboards, models and exports, in every service. It answers
         404 at once; follow the erasure at /deletions/{deletion_id}."""
-        started = await deletion.delete_dataset(_runtime(request), _uuid(dataset_id, "dataset_id"),
+        started = await deletion.delete_dataset(ports_of(request), _uuid(dataset_id, "dataset_id"),
                                                 reason="requested", organization_id=principal.organization_id)
         if started is None:
             raise ApiError(404, "not_found", f"No dataset has the id {dataset_id}.", field="dataset_id")
@@ -360,9 +334,9 @@ def add_routes(app: FastAPI) -> None:
     @router.get("/deletions/{deletion_id}")
     async def get_deletion(request: Request, deletion_id: str, principal: Principal = reader) -> JSONResponse:
         """A deletion's progress: which services have erased the dataset, and when it completed."""
-        async with _runtime(request).pool.connection() as conn:
-            record = await PostgresGatewayRepository(conn).get_deletion(_uuid(deletion_id, "deletion_id"),
-                                                                        organization_id=principal.organization_id)
+        async with ports_of(request).storage.read() as repo:
+            record = await repo.get_deletion(_uuid(deletion_id, "deletion_id"),
+                                             organization_id=principal.organization_id)
         if record is None:
             raise ApiError(404, "not_found", f"No deletion has the id {deletion_id}.", field="deletion_id")
         return ok(request, record.view())
@@ -370,7 +344,7 @@ def add_routes(app: FastAPI) -> None:
     @router.post("/analyze", status_code=202)
     async def analyze(request: Request, body: AnalyzeRequest, principal: Principal = writer) -> JSONResponse:
         """Start an analysis of an ingested dataset; returns the analysis id to follow."""
-        runtime = _runtime(request)
+        ports = ports_of(request)
         row = await _dataset_or_404(request, str(body.dataset_id), principal)
         if row["status"] not in ("ingested", "profiled"):
             raise ApiError(409, "dataset_not_ready",
@@ -386,27 +360,25 @@ def add_routes(app: FastAPI) -> None:
             first = exc.errors()[0]
             raise ApiError(422, "invalid_options", f"Invalid option {'.'.join(map(str, first['loc']))}: "
                                                    f"{first['msg']}", field="options") from exc
-        _check_budget(options, runtime.extras["max_time_budget_s"])
-        await check_rate(runtime, "analyses", principal, runtime.extras["analyses_per_minute"])
+        _check_budget(options, ports.options.max_time_budget_s)
+        await check_rate(ports, "analyses", principal, ports.options.analyses_per_minute)
         job_id = uuid.uuid4()
-        async with runtime.pool.connection() as conn, conn.transaction():
-            await lock_analysis_quota(conn, principal)
-            await check_analysis_quota(conn, principal, runtime.extras["max_concurrent_analyses_per_org"])
-            await repository.insert_job(conn, job_id=job_id, kind="analysis", dataset_id=body.dataset_id,
-                                        options={"analysis": options.model_dump()},
-                                        organization_id=principal.organization_id, owner_id=principal.user_id)
-            await _emit(conn, job_id, AnalysisRequested(
+        async with ports.storage.write(job_id) as uow:
+            await check_analysis_quota(uow.repo, principal, ports.options.max_concurrent_analyses_per_org)
+            await uow.repo.insert_job(job_id=job_id, kind="analysis", dataset_id=body.dataset_id,
+                                      options={"analysis": options.model_dump()},
+                                      organization_id=principal.organization_id, owner_id=principal.user_id)
+            await uow.emit(AnalysisRequested(
                 dataset_id=body.dataset_id, parquet=ArtifactRef.model_validate(row["parquet"]),
                 ingest_report=ArtifactRef.model_validate(row["ingest_report"]), analysis=options,
                 display_name=row.get("display_name")))
-        runtime.relay.notify()
         return ok(request, {"analysis_id": str(job_id), "status": "queued"}, 202)
 
     async def _job_or_404(request: Request, job_id: str, principal: Principal,
                           field: str = "analysis_id") -> dict[str, Any]:
         """The job, if the caller's organisation holds it: another organisation's reads as missing."""
-        async with _runtime(request).pool.connection() as conn:
-            row = await repository.get_job(conn, _uuid(job_id, field), organization_id=principal.organization_id)
+        async with ports_of(request).storage.read() as repo:
+            row = await repo.find_job(_uuid(job_id, field), organization_id=principal.organization_id)
         if row is None:
             raise ApiError(404, "not_found", f"No analysis has the id {job_id}.", field=field)
         return row
@@ -418,7 +390,7 @@ def add_routes(app: FastAPI) -> None:
         view = _job_view(row)
         results = _results(row)
         if row["status"] == "completed" and results.analysis_result is not None:
-            view["results"] = json.loads(await _store(request).read_bytes(results.analysis_result))
+            view["results"] = json.loads(await ports_of(request).async_store.read_bytes(results.analysis_result))
         return ok(request, view)
 
     @router.get("/jobs/{job_id}")
@@ -429,7 +401,6 @@ def add_routes(app: FastAPI) -> None:
     @router.post("/dashboard", status_code=202)
     async def request_dashboard(request: Request, body: DashboardRequest, principal: Principal = writer) -> JSONResponse:
         """Re-render the dashboard of a finished analysis (another theme, or with its PDF)."""
-        runtime = _runtime(request)
         job = await _job_or_404(request, str(body.analysis_id), principal)
         results = _results(job)
         if (job["status"] != "completed" or results.analysis_result is None or results.profile is None
@@ -437,23 +408,22 @@ def add_routes(app: FastAPI) -> None:
             raise ApiError(409, "analysis_not_ready", "The analysis has not completed yet.", field="analysis_id")
         job_id = uuid.uuid4()
         dataset_id = uuid.UUID(job["dataset_id"])
-        async with runtime.pool.connection() as conn, conn.transaction():
-            await repository.insert_job(conn, job_id=job_id, kind="dashboard", dataset_id=dataset_id,
-                                        options=body.model_dump(mode="json"), parent_job_id=body.analysis_id,
-                                        organization_id=principal.organization_id, owner_id=principal.user_id)
-            await _emit(conn, job_id, DashboardRequested(
+        async with ports_of(request).storage.write(job_id) as uow:
+            await uow.repo.insert_job(job_id=job_id, kind="dashboard", dataset_id=dataset_id,
+                                      options=body.model_dump(mode="json"), parent_job_id=body.analysis_id,
+                                      organization_id=principal.organization_id, owner_id=principal.user_id)
+            await uow.emit(DashboardRequested(
                 dataset_id=dataset_id, analysis_result=results.analysis_result, profile=results.profile,
                 etl_report=results.etl_report, cleaned_parquet=results.cleaned_parquet,
                 pdf=body.pdf, theme=body.theme))
-        runtime.relay.notify()
         return ok(request, {"job_id": str(job_id), "status": "queued"}, 202)
 
     @router.get("/dashboard/{dashboard_id}")
     async def get_dashboard(request: Request, dashboard_id: str, principal: Principal = reader) -> Response:
         """The dashboard HTML, or its metadata as JSON when the client accepts JSON."""
-        async with _runtime(request).pool.connection() as conn:
-            row = await repository.get_dashboard(conn, _uuid(dashboard_id, "dashboard_id"),
-                                                 organization_id=principal.organization_id)
+        async with ports_of(request).storage.read() as repo:
+            row = await repo.find_dashboard(_uuid(dashboard_id, "dashboard_id"),
+                                            organization_id=principal.organization_id)
         if row is None:
             raise ApiError(404, "not_found", f"No dashboard has the id {dashboard_id}.", field="dashboard_id")
         accept = request.headers.get("accept", "")
@@ -461,7 +431,7 @@ def add_routes(app: FastAPI) -> None:
             return ok(request, {"dashboard_id": row["dashboard_id"], "job_id": row["job_id"],
                                 "dataset_id": row["dataset_id"], "size_bytes": row["html"]["size_bytes"],
                                 "has_pdf": row.get("pdf") is not None, "created_at": row["created_at"]})
-        html = await _store(request).read_bytes(ArtifactRef.model_validate(row["html"]))
+        html = await ports_of(request).async_store.read_bytes(ArtifactRef.model_validate(row["html"]))
         return Response(html, media_type="text/html; charset=utf-8", headers=DASHBOARD_HEADERS)
 
     @router.post("/export")
@@ -489,7 +459,7 @@ def add_routes(app: FastAPI) -> None:
             raise ApiError(409, "export_unavailable", f"No {body.format} export exists for this request.{hint}",
                            field="format")
         try:
-            content = await _store(request).read_bytes(ref)
+            content = await ports_of(request).async_store.read_bytes(ref)
         except ArtifactNotFound as exc:
             raise ApiError(410, "export_gone", "The stored result is no longer available.") from exc
         name = {"csv": "cleaned.csv", "parquet": "cleaned.parquet", "html": "dashboard.html", "pdf": "report.pdf",
@@ -502,28 +472,25 @@ def add_routes(app: FastAPI) -> None:
                                  "X-Content-Type-Options": "nosniff"})
 
     @router.post("/models/{model_id}/predict")
-    async def predict(request: Request, model_id: str, principal: Principal = writer) -> Response:
+    async def predict(request: Request, model_id: str, principal: Principal = writer,
+                      explain: Annotated[bool, Query(description="SHAP values of every row")] = False) -> Response:
         """Predict with a registered model on JSON rows or a CSV file; the ml service applies the ETL pipeline."""
-        runtime = _runtime(request)
-        async with runtime.pool.connection() as conn:
-            model = await repository.get_model(conn, _uuid(model_id, "model_id"),
-                                               organization_id=principal.organization_id)
+        ports = ports_of(request)
+        model_uuid = _uuid(model_id, "model_id")
+        async with ports.storage.read() as repo:
+            model = await repo.find_model(model_uuid, organization_id=principal.organization_id)
         if model is None:  # another organisation's model reads as missing, and never reaches ml
             raise ApiError(404, "not_found", f"No model has the id {model_id}.", field="model_id")
-        url = f"{runtime.extras['ml_url']}/internal/v1/models/{model_id}/predict"
-        params = dict(request.query_params)
         try:
-            async with httpx.AsyncClient(timeout=120) as client:
-                upstream = await client.post(url, content=await request.body(), params=params,
-                                             headers={"content-type": request.headers.get("content-type", ""),
-                                                      "x-request-id": _rid(request),
-                                                      **service_token_headers(runtime.settings)})
-        except httpx.HTTPError as exc:
-            raise ApiError(503, "ml_unavailable", f"The ml service did not answer: {exc}") from exc
-        payload = upstream.json()
-        if upstream.status_code >= 400:
+            answer = await ports.predictor.predict(model_uuid, content_type=request.headers.get("content-type", ""),
+                                                   body=await request.body(), explain=explain,
+                                                   request_id=_rid(request))
+        except PredictorUnavailable as exc:
+            raise ApiError(503, "ml_unavailable", str(exc)) from exc
+        payload = answer.body
+        if answer.status >= 400:
             error = payload.get("error", {})
-            raise ApiError(upstream.status_code, error.get("code", "prediction_failed"),
+            raise ApiError(answer.status, error.get("code", "prediction_failed"),
                            error.get("message", "Prediction failed."), field=error.get("field"))
         return ok(request, payload)
 
@@ -533,15 +500,15 @@ def add_routes(app: FastAPI) -> None:
     async def export_my_data(request: Request, principal: Principal = reader) -> Response:
         """Everything the caller owns, as one zip (data portability); the layout is in manifest.json and
         in dsp_gateway.service_layer.export."""
-        runtime = _runtime(request)
+        ports = ports_of(request)
         owned = OwnedData()
-        async with runtime.pool.connection() as conn:
-            for table in ("datasets", "jobs", "dashboards", "models"):
-                setattr(owned, table, await repository.owned_rows(
-                    conn, table, owner_id=principal.user_id, organization_id=principal.organization_id))
-        directory = Path(tempfile.mkdtemp(prefix="dsp-export-", dir=_spool_dir(runtime, "export")))
+        async with ports.storage.read() as repo:
+            for table in OWNED_TABLES:
+                setattr(owned, table, await repo.owned_rows(table, owner_id=principal.user_id,
+                                                            organization_id=principal.organization_id))
+        directory = Path(tempfile.mkdtemp(prefix="dsp-export-", dir=_spool_dir(ports, "export")))
         try:
-            archive = await asyncio.to_thread(export_archive, runtime.store, principal, owned, directory)
+            archive = await asyncio.to_thread(export_archive, ports.store, principal, owned, directory)
         except BaseException:
             shutil.rmtree(directory, ignore_errors=True)
             raise
@@ -559,8 +526,8 @@ def add_routes(app: FastAPI) -> None:
         subprotocol pair ``bearer, <token>``. A browser ``Origin`` outside DSP_ALLOWED_ORIGINS is refused
         before the handshake (HTTP 403); a missing or bad token closes with 4401, and a job that is not
         the caller's organisation's closes with 4404, exactly like a missing one."""
-        runtime = _runtime(websocket)
-        principal, subprotocol = await websocket_principal(websocket, runtime)
+        ports = ports_of(websocket)
+        principal, subprotocol = await websocket_principal(websocket, ports)
         if principal is None:
             return
         await websocket.accept(subprotocol=subprotocol)
@@ -572,10 +539,10 @@ def add_routes(app: FastAPI) -> None:
             await websocket.close(code=4400)
             return
         try:
-            async with runtime.extras["notifier"].subscribe(job_id) as subscription:
+            async with ports.notifier.subscribe(job_id) as subscription:
                 # subscribed before the snapshot: nothing falls in between
-                async with runtime.pool.connection() as conn:
-                    job = await repository.get_job(conn, job_uuid, organization_id=principal.organization_id)
+                async with ports.storage.read() as repo:
+                    job = await repo.find_job(job_uuid, organization_id=principal.organization_id)
                 if job is None:
                     await websocket.send_json({"type": "error.occurred", "code": "not_found",
                                                "message": f"No job has the id {job_id}."})

@@ -4,22 +4,21 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
+from collections.abc import Awaitable, Callable
 from typing import Annotated, Any, TypeVar
 
 from fastapi import APIRouter, Depends, FastAPI, Query, Request
 from fastapi.responses import JSONResponse, Response
 from fastapi.security import OAuth2PasswordRequestForm
-from mesh_kit.service import Runtime
 from pydantic import BaseModel, Field
 
-from ..adapters.identity import IdentityRepository, PostgresIdentityRepository
-from ..adapters.limits import RedisLimiter, RetryAfter
+from ..adapters.identity import IdentityRepository
+from ..adapters.limits import RetryAfter
 from ..domain.accounts import AuditEntry, UserRecord
 from ..domain.identity import Permission, Principal, Role
 from ..domain.passwords import normalize_email
 from ..domain.responses import success_body
+from ..ports import ports_of
 from ..service_layer import identity
 from .errors import ApiError
 from .security import WWW_AUTHENTICATE, client_ip, current_principal, not_authenticated, requires
@@ -59,10 +58,6 @@ class ApiKeyCreate(BaseModel):
     role: Role | None = Field(default=None, description="At most your own role; yours when left out")
 
 
-def _runtime(request: Request) -> Runtime:
-    return request.app.state.runtime
-
-
 def _ok(request: Request, data: Any, status: int = 200, headers: dict[str, str] | None = None) -> JSONResponse:
     rid = getattr(request.state, "request_id", None) or str(uuid.uuid4())
     return JSONResponse(success_body(data, request_id=rid), status_code=status, headers=headers)
@@ -78,16 +73,10 @@ def _api_error(exc: identity.IdentityFailure) -> ApiError:
     return ApiError(status, exc.code, exc.message, field=exc.field)
 
 
-@asynccontextmanager
-async def _session(request: Request) -> AsyncIterator[IdentityRepository]:
-    async with _runtime(request).pool.connection() as conn, conn.transaction():
-        yield PostgresIdentityRepository(conn)
-
-
 async def _run(request: Request, use_case: Callable[[IdentityRepository], Awaitable[T]]) -> T:
     """Run a use case in one transaction; its failure becomes the HTTP answer (after committing, if it says so)."""
     failure: identity.IdentityFailure | None = None
-    async with _session(request) as repo:
+    async with ports_of(request).storage.identity() as repo:
         try:
             return await use_case(repo)
         except identity.IdentityFailure as exc:
@@ -153,8 +142,8 @@ def add_identity_routes(app: FastAPI) -> None:
             subject=getattr(state, "audit_subject", None) or (principal.email if principal else None),
             target_id=target[:200] if target else None, client_ip=client_ip(request))
         try:
-            async with _runtime(request).pool.connection() as conn, conn.transaction():
-                await identity.record_audit(PostgresIdentityRepository(conn), entry)
+            async with ports_of(request).storage.identity() as repo:
+                await identity.record_audit(repo, entry)
         except Exception:
             log.exception("could not write the audit row of %s (status %s)", entry.action, status)
 
@@ -163,9 +152,9 @@ def add_identity_routes(app: FastAPI) -> None:
     async def token(request: Request, form: Annotated[OAuth2PasswordRequestForm, Depends()]) -> JSONResponse:
         """OAuth2 password grant (form fields `username`, `password`). Answers RFC 6749's bare
         `{access_token, refresh_token, token_type, expires_in}`; errors are `{error, error_description}`."""
-        runtime = _runtime(request)
-        limiter: RedisLimiter = runtime.extras["limiter"]
-        limit = runtime.extras["gateway_settings"].login_limit
+        ports = ports_of(request)
+        limiter = ports.limiter
+        limit = ports.options.login_limit
         email = normalize_email(form.username)[:320]
         _remember(request, subject=email[:254])
         keys = (f"login:user:{email}", f"login:ip:{client_ip(request)}")
@@ -176,7 +165,7 @@ def add_identity_routes(app: FastAPI) -> None:
                                     f"Too many failed logins; try again in {blocked.seconds} seconds.",
                                     {"Retry-After": str(blocked.seconds)})
         try:
-            pair = await identity.login(lambda: _session(request), runtime.extras["identity"], email=email,
+            pair = await identity.login(ports.storage.identity, ports.identity, email=email,
                                         password=form.password)
         except identity.InvalidCredentials as failed:
             if failed.user is not None:
@@ -192,8 +181,8 @@ def add_identity_routes(app: FastAPI) -> None:
     @router.post("/auth/refresh", tags=["auth"])
     async def refresh(request: Request, body: RefreshRequest) -> JSONResponse:
         """Rotate the pair: the refresh token is used up. Using one twice ends its whole session (401)."""
-        runtime = _runtime(request)
-        pair = await _run(request, lambda repo: identity.refresh(repo, runtime.extras["identity"],
+        config = ports_of(request).identity
+        pair = await _run(request, lambda repo: identity.refresh(repo, config,
                                                                  refresh_token=body.refresh_token))
         _remember(request, user=pair.user)
         return _ok(request, pair.oauth(), headers=_NO_STORE)

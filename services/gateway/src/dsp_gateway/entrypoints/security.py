@@ -6,11 +6,10 @@ from collections.abc import Awaitable, Callable
 
 from fastapi import Depends, Request, WebSocket
 from fastapi.security import APIKeyHeader, OAuth2PasswordBearer
-from mesh_kit.service import Runtime
 
-from ..adapters.identity import PostgresIdentityRepository
 from ..adapters.limits import RetryAfter
 from ..domain.identity import Permission, Principal
+from ..ports import GatewayPorts, ports_of
 from ..service_layer import identity
 from .errors import ApiError
 
@@ -36,7 +35,7 @@ def too_many(retry: RetryAfter, message: str = "Too many requests; try again lat
                     headers={"Retry-After": str(retry.seconds)})
 
 
-async def authenticate_token(runtime: Runtime, token: str) -> Principal:
+async def authenticate_token(ports: GatewayPorts, token: str) -> Principal:
     """The caller behind a raw access token (JWT) or API key (``dsp_...``): for the WebSocket ``?token=``.
 
     Raises ``ApiError(401)``. Checks the user on every call (a disabled user or revoked key fails at once).
@@ -45,8 +44,8 @@ async def authenticate_token(runtime: Runtime, token: str) -> Principal:
     if not token:
         raise not_authenticated()
     try:
-        async with runtime.pool.connection() as conn:
-            return await identity.authenticate(PostgresIdentityRepository(conn), runtime.extras["identity"], token)
+        async with ports.storage.identity() as repo:
+            return await identity.authenticate(repo, ports.identity, token)
     except identity.NotAuthenticated as exc:
         raise not_authenticated(exc.message, error="invalid_token") from None
 
@@ -57,7 +56,7 @@ async def current_principal(request: Request, bearer: str | None = Depends(oauth
     credential = bearer or api_key
     if not credential:
         raise not_authenticated()
-    principal = await authenticate_token(request.app.state.runtime, credential)
+    principal = await authenticate_token(ports_of(request), credential)
     request.state.principal = principal
     return principal
 
@@ -77,8 +76,7 @@ def client_ip(request: Request | WebSocket) -> str:
     """The client's address: the TCP peer, or with DSP_TRUSTED_PROXY_HOPS=n behind n proxies of ours, the
     address the outermost of them saw (the n-th from the right in X-Forwarded-For)."""
     peer = request.client.host if request.client else "unknown"
-    options = request.app.state.runtime.extras.get("gateway_settings")
-    hops = getattr(options, "trusted_proxy_hops", 0)
+    hops = ports_of(request).options.trusted_proxy_hops
     if hops:
         forwarded = [part.strip() for part in request.headers.get("x-forwarded-for", "").split(",") if part.strip()]
         if len(forwarded) >= hops:

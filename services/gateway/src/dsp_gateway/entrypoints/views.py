@@ -24,17 +24,17 @@ from typing import Any
 
 from fastapi import APIRouter, Depends, FastAPI, Query, Request
 from fastapi.responses import JSONResponse, Response
-from mesh_kit.artifacts import ArtifactNotFound, AsyncArtifactStore, artifact_key
-from mesh_kit.consumer import PostgresUnitOfWork
+from mesh_kit.artifacts import ArtifactNotFound, artifact_key
 from pydantic import BaseModel, Field, ValidationError
 from shared_contracts import ArtifactRef
-from shared_contracts.events import DatasetUploaded, IngestOptions
+from shared_contracts.events import IngestOptions
 from shared_contracts.ingest import SemanticType
 
-from ..adapters import repository
 from ..domain.identity import Permission, Principal
 from ..domain.responses import success_body
 from ..domain.view_links import VIEW_LINK_TTL_S, ViewLinkRejected, issue_view_token, verify_view_token
+from ..ports import ports_of
+from ..service_layer.uploads import start_upload
 from .access import check_rate
 from .api import DASHBOARD_HEADERS
 from .errors import ApiError
@@ -74,10 +74,8 @@ def add_view_routes(app: FastAPI) -> None:
     writer = Depends(requires(Permission.WRITE))
 
     async def dataset_or_404(request: Request, dataset_id: str, principal: Principal) -> dict[str, Any]:
-        runtime = request.app.state.runtime
-        async with runtime.pool.connection() as conn:
-            row = await repository.get_dataset(conn, _uuid(dataset_id, "dataset_id"),
-                                               organization_id=principal.organization_id)
+        async with ports_of(request).storage.read() as repo:
+            row = await repo.find_dataset(_uuid(dataset_id, "dataset_id"), organization_id=principal.organization_id)
         if row is None:
             raise ApiError(404, "not_found", f"No dataset has the id {dataset_id}.", field="dataset_id")
         return row
@@ -86,13 +84,13 @@ def add_view_routes(app: FastAPI) -> None:
     async def dashboard_view_link(request: Request, dashboard_id: str, principal: Principal = reader) -> JSONResponse:
         """A URL that opens this dashboard for five minutes without an Authorization header (for an iframe or a
         new tab): signed, and valid for this dashboard of the caller's organisation only."""
-        runtime = request.app.state.runtime
+        ports = ports_of(request)
         dashboard_uuid = _uuid(dashboard_id, "dashboard_id")
-        async with runtime.pool.connection() as conn:
-            row = await repository.get_dashboard(conn, dashboard_uuid, organization_id=principal.organization_id)
+        async with ports.storage.read() as repo:
+            row = await repo.find_dashboard(dashboard_uuid, organization_id=principal.organization_id)
         if row is None:
             raise ApiError(404, "not_found", f"No dashboard has the id {dashboard_id}.", field="dashboard_id")
-        link = issue_view_token(runtime.extras["identity"].ring, dashboard_uuid, principal.organization_id)
+        link = issue_view_token(ports.identity.ring, dashboard_uuid, principal.organization_id)
         url = f"{VIEWS_PREFIX}dashboards/{dashboard_uuid}?token={link.token}"
         return _ok(request, {"url": url, "expires_in": VIEW_LINK_TTL_S, "expires_at": link.expires_at})
 
@@ -102,20 +100,20 @@ def add_view_routes(app: FastAPI) -> None:
                              token: str = Query(default="", description="The token of a view link")) -> Response:
         """The dashboard page a view link opens (from POST /dashboard/{id}/view-link); no Authorization header.
         A missing, tampered, expired or other dashboard's token answers 403."""
-        runtime = request.app.state.runtime
+        ports = ports_of(request)
         dashboard_uuid = _uuid(dashboard_id, "dashboard_id")
         try:
-            organization_id = verify_view_token(runtime.extras["identity"].ring, token, dashboard_uuid)
+            organization_id = verify_view_token(ports.identity.ring, token, dashboard_uuid)
         except ViewLinkRejected as exc:
             log.info("dashboard view link refused: %s", exc.reason)
             raise ApiError(403, "invalid_link", "This dashboard link is invalid or has expired; open the dashboard "
                                                 "again from its analysis page.", field="token") from None
-        async with runtime.pool.connection() as conn:
-            row = await repository.get_dashboard(conn, dashboard_uuid, organization_id=organization_id)
+        async with ports.storage.read() as repo:
+            row = await repo.find_dashboard(dashboard_uuid, organization_id=organization_id)
         if row is None:
             raise ApiError(404, "not_found", f"No dashboard has the id {dashboard_id}.", field="dashboard_id")
         try:
-            html = await AsyncArtifactStore(runtime.store).read_bytes(ArtifactRef.model_validate(row["html"]))
+            html = await ports.async_store.read_bytes(ArtifactRef.model_validate(row["html"]))
         except ArtifactNotFound as exc:
             raise ApiError(410, "export_gone", "The stored dashboard is no longer available.") from exc
         return Response(html, media_type="text/html; charset=utf-8",
@@ -128,9 +126,8 @@ def add_view_routes(app: FastAPI) -> None:
         row = await dataset_or_404(request, dataset_id, principal)
         if not row.get("ingest_report"):
             raise ApiError(409, "not_ready", "The dataset has no ingest report yet.", field="dataset_id")
-        store = AsyncArtifactStore(request.app.state.runtime.store)
         try:
-            body = await store.read_bytes(ArtifactRef.model_validate(row["ingest_report"]))
+            body = await ports_of(request).async_store.read_bytes(ArtifactRef.model_validate(row["ingest_report"]))
         except ArtifactNotFound as exc:
             raise ApiError(410, "export_gone", "The stored ingest report is no longer available.") from exc
         return Response(body, media_type="application/json")
@@ -140,16 +137,16 @@ def add_view_routes(app: FastAPI) -> None:
                        principal: Principal = writer) -> JSONResponse:
         """Read the stored file of this dataset again, with these column types: a new dataset and upload job
         (the same reading options otherwise). Follow the job like an upload's."""
-        runtime = request.app.state.runtime
+        ports = ports_of(request)
         row = await dataset_or_404(request, dataset_id, principal)
         known = {c["name"] for c in row.get("columns") or []}
         unknown = sorted(set(body.type_overrides) - known) if known else []
         if unknown:
             raise ApiError(422, "unknown_column", f"The dataset has no column named {', '.join(map(repr, unknown))}.",
                            field="type_overrides", details={"columns": unknown})
-        await check_rate(runtime, "uploads", principal, runtime.extras["uploads_per_minute"])
-        async with runtime.pool.connection() as conn:
-            job = await repository.get_job(conn, row["upload_job_id"], organization_id=principal.organization_id)
+        await check_rate(ports, "uploads", principal, ports.options.uploads_per_minute)
+        async with ports.storage.read() as repo:
+            job = await repo.find_job(uuid.UUID(str(row["upload_job_id"])), organization_id=principal.organization_id)
         previous = ((job or {}).get("options") or {}).get("ingest") or {}
         try:
             ingest = IngestOptions.model_validate({**previous, "type_overrides": dict(body.type_overrides)})
@@ -157,7 +154,7 @@ def add_view_routes(app: FastAPI) -> None:
             log.info("re-ingest of %s drops the upload's options that no longer validate: %s", dataset_id, exc)
             ingest = IngestOptions(type_overrides=dict(body.type_overrides))
         new_dataset, job_id = uuid.uuid4(), uuid.uuid4()
-        store = AsyncArtifactStore(runtime.store)
+        store = ports.async_store
         source = ArtifactRef.model_validate(row["raw"])
         with tempfile.TemporaryDirectory(prefix="dsp-reingest-") as directory:
             copy = Path(directory) / "raw"
@@ -167,22 +164,14 @@ def add_view_routes(app: FastAPI) -> None:
                 raise ApiError(410, "export_gone", "The stored file of this dataset is no longer available.") from exc
             raw = await store.put_file(artifact_key("datasets", new_dataset, "raw"), copy,
                                        media_type=source.media_type or "text/csv")
-        owner = {"organization_id": principal.organization_id, "owner_id": principal.user_id}
         try:
-            async with runtime.pool.connection() as conn, conn.transaction():
-                await repository.insert_dataset(conn, dataset_id=new_dataset, display_name=row["display_name"],
-                                                size_bytes=raw.size_bytes, raw=raw.model_dump(),
-                                                upload_job_id=job_id, **owner)
-                await repository.insert_job(conn, job_id=job_id, kind="upload", dataset_id=new_dataset,
-                                            options={"ingest": ingest.model_dump(), "analysis": None,
-                                                     "reingest_of": str(row["dataset_id"])}, **owner)
-                uow = PostgresUnitOfWork(conn=conn, job_id=job_id, producer="gateway")
-                await uow.emit(DatasetUploaded(dataset_id=new_dataset, raw=raw, display_name=row["display_name"],
-                                               ingest=ingest))
+            await start_upload(ports.storage, dataset_id=new_dataset, job_id=job_id, raw=raw,
+                               display_name=row["display_name"], ingest=ingest, analysis=None,
+                               organization_id=principal.organization_id, owner_id=principal.user_id,
+                               noted={"reingest_of": str(row["dataset_id"])})
         except Exception:
             await store.delete(raw.key)
             raise
-        runtime.relay.notify()
         return _ok(request, {"dataset_id": str(new_dataset), "job_id": str(job_id), "status": "uploaded",
                              "source_dataset_id": str(row["dataset_id"])}, 202)
 

@@ -22,13 +22,12 @@ import uuid
 from datetime import UTC, datetime, timedelta
 
 from mesh_kit.artifacts import AsyncArtifactStore
-from mesh_kit.consumer import PostgresUnitOfWork
 from mesh_kit.ports import StageDeps, UnitOfWork
-from mesh_kit.service import Runtime
 from shared_contracts.events import DatasetDeleted, DatasetPurged, DeletionReason
 from shared_contracts.manifest import purging_services
 
-from ..adapters.deletions import DeletionRecord, DeletionStart, GatewayRepository, PostgresGatewayRepository
+from ..adapters.deletions import DeletionRecord, DeletionStart, GatewayRepository
+from ..ports import GatewayPorts
 
 __all__ = [
     "delete_dataset",
@@ -62,23 +61,19 @@ async def request_deletion(uow: UnitOfWork[GatewayRepository], store: AsyncArtif
     return started
 
 
-async def delete_dataset(runtime: Runtime, dataset_id: uuid.UUID, *, reason: DeletionReason,
+async def delete_dataset(ports: GatewayPorts, dataset_id: uuid.UUID, *, reason: DeletionReason,
                          organization_id: uuid.UUID | None = None) -> DeletionStart | None:
-    """``request_deletion`` in one Postgres transaction, then wake the relay and tell the jobs' listeners.
-    ``organization_id``: only that organisation's dataset (None: any, for the retention sweep)."""
+    """``request_deletion`` in one transaction (its event is published after the commit), then tell the jobs'
+    listeners. ``organization_id``: only that organisation's dataset (None: any, for the retention sweep)."""
     deletion_id = uuid.uuid4()
-    async with runtime.pool.connection() as conn, conn.transaction():
-        uow = PostgresUnitOfWork(conn=conn, job_id=deletion_id, producer="gateway",
-                                 repo=PostgresGatewayRepository(conn))
-        started = await request_deletion(uow, AsyncArtifactStore(runtime.store), deletion_id=deletion_id,
-                                         dataset_id=dataset_id, reason=reason, requested_at=datetime.now(UTC),
+    async with ports.storage.write(deletion_id) as uow:
+        started = await request_deletion(uow, ports.async_store, deletion_id=deletion_id, dataset_id=dataset_id,
+                                         reason=reason, requested_at=datetime.now(UTC),
                                          organization_id=organization_id)
     if started is not None and started.created:
-        runtime.relay.notify()
-        notifier = runtime.extras.get("notifier")
-        for job_id in started.job_ids if notifier is not None else ():
+        for job_id in started.job_ids:
             try:  # a progress stream of the dataset's job ends here
-                await notifier.publish(str(job_id), {"type": "error.occurred", "job_id": str(job_id),
+                await ports.notifier.publish(str(job_id), {"type": "error.occurred", "job_id": str(job_id),
                                                      "status": "failed", "code": "dataset_deleted",
                                                      "message": "The dataset was deleted."})
             except Exception:
@@ -112,25 +107,25 @@ async def _finish(uow: UnitOfWork[GatewayRepository], store: AsyncArtifactStore,
 
 
 # -- retention ---------------------------------------------------------------------------------
-async def sweep_expired(runtime: Runtime, retention_days: float, *, batch: int = 100) -> int:
+async def sweep_expired(ports: GatewayPorts, retention_days: float, *, batch: int = 100) -> int:
     """Delete (reason "retention") the datasets created more than ``retention_days`` ago; returns how many."""
     before = datetime.now(UTC) - timedelta(days=retention_days)
-    async with runtime.pool.connection() as conn:
-        expired = await PostgresGatewayRepository(conn).expired_datasets(before, limit=batch)
+    async with ports.storage.read() as repo:
+        expired = await repo.expired_datasets(before, limit=batch)
     started = 0
     for dataset_id in expired:
-        if await delete_dataset(runtime, dataset_id, reason="retention") is not None:
+        if await delete_dataset(ports, dataset_id, reason="retention") is not None:
             started += 1
     if started:
         log.info("retention: deleting %d dataset(s) older than %g days", started, retention_days)
     return started
 
 
-async def retention_loop(runtime: Runtime, retention_days: float, interval_s: float) -> None:
+async def retention_loop(ports: GatewayPorts, retention_days: float, interval_s: float) -> None:
     """Run ``sweep_expired`` every ``interval_s`` until cancelled."""
     while True:
         try:
-            while await sweep_expired(runtime, retention_days) > 0:
+            while await sweep_expired(ports, retention_days) > 0:
                 pass
         except Exception:
             log.exception("retention sweep failed; trying again in %g s", interval_s)

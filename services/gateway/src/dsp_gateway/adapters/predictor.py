@@ -1,0 +1,80 @@
+"""Predictions with a registered model: the port, over HTTP to ml's internal route, or over a callable.
+
+Either way the answer is ml's: its status and its JSON body (an error is ``{"error": {code, message, field}}``).
+"""
+
+from __future__ import annotations
+
+import abc
+import uuid
+from collections.abc import Awaitable, Mapping
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import httpx
+
+__all__ = ["CallablePredictor", "HttpPredictor", "Prediction", "PredictFn", "Predictor", "PredictorUnavailable"]
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """ml's answer to one prediction request."""
+
+    status: int
+    body: dict[str, Any]
+
+
+class PredictorUnavailable(Exception):
+    """ml did not answer (down, or timed out)."""
+
+
+class Predictor(abc.ABC):
+    """Port: predict with the model ``model_id`` on rows sent as JSON or CSV (``content_type``)."""
+
+    @abc.abstractmethod
+    async def predict(self, model_id: uuid.UUID, *, content_type: str, body: bytes, explain: bool,
+                      request_id: str) -> Prediction:
+        """ml's answer; raises ``PredictorUnavailable`` when it gave none."""
+
+
+class HttpPredictor(Predictor):
+    """POST to ml's ``/internal/v1/models/{id}/predict``, with the headers that admit the gateway."""
+
+    def __init__(self, ml_url: str, *, headers: Mapping[str, str] | None = None, timeout_s: float = 120) -> None:
+        self.ml_url = ml_url.rstrip("/")
+        self.headers = dict(headers or {})
+        self.timeout_s = timeout_s
+
+    async def predict(self, model_id: uuid.UUID, *, content_type: str, body: bytes, explain: bool,
+                      request_id: str) -> Prediction:
+        url = f"{self.ml_url}/internal/v1/models/{model_id}/predict"
+        try:
+            async with httpx.AsyncClient(timeout=self.timeout_s) as client:
+                upstream = await client.post(url, content=body, params={"explain": "true"} if explain else None,
+                                             headers={"content-type": content_type, "x-request-id": request_id,
+                                                      **self.headers})
+        except httpx.HTTPError as exc:
+            raise PredictorUnavailable(f"The ml service did not answer: {exc}") from exc
+        payload = upstream.json()
+        if not isinstance(payload, dict):
+            raise ValueError(f"ml answered {type(payload).__name__}, not a JSON object")
+        return Prediction(upstream.status_code, payload)
+
+
+class PredictFn(Protocol):
+    """ml's predict use case called in process: the (status, JSON body) its internal route would answer."""
+
+    def __call__(self, model_id: uuid.UUID, body: bytes, content_type: str, *,
+                 explain: bool) -> Awaitable[tuple[int, dict[str, Any]]]: ...
+
+
+class CallablePredictor(Predictor):
+    """ml's predict use case in the same process (``dsp serve``): no HTTP, no service token."""
+
+    def __init__(self, predict: PredictFn) -> None:
+        self._predict = predict
+
+    async def predict(self, model_id: uuid.UUID, *, content_type: str, body: bytes, explain: bool,
+                      request_id: str) -> Prediction:
+        status, payload = await self._predict(model_id, body, content_type, explain=explain)
+        return Prediction(status, payload)

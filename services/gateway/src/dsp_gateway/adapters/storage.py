@@ -1,0 +1,43 @@
+"""The gateway's database in Postgres: one pooled connection per session, events through the outbox."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from mesh_kit.consumer import PostgresUnitOfWork
+from mesh_kit.outbox import OutboxRelay
+from mesh_kit.ports import UnitOfWork
+from psycopg_pool import AsyncConnectionPool
+
+from ..ports import GatewayStorage
+from .deletions import GatewayRepository, PostgresGatewayRepository
+from .identity import IdentityRepository, PostgresIdentityRepository
+
+__all__ = ["PostgresGatewayStorage"]
+
+
+class PostgresGatewayStorage(GatewayStorage):
+    """Sessions over the service's pool; a write wakes the outbox relay once it committed."""
+
+    def __init__(self, pool: AsyncConnectionPool, relay: OutboxRelay | None = None) -> None:
+        self.pool = pool
+        self.relay = relay
+
+    @asynccontextmanager
+    async def read(self) -> AsyncIterator[GatewayRepository]:
+        async with self.pool.connection() as conn:
+            yield PostgresGatewayRepository(conn)
+
+    @asynccontextmanager
+    async def write(self, job_id: uuid.UUID) -> AsyncIterator[UnitOfWork[GatewayRepository]]:
+        async with self.pool.connection() as conn, conn.transaction():
+            yield PostgresUnitOfWork(conn=conn, job_id=job_id, producer="gateway", repo=PostgresGatewayRepository(conn))
+        if self.relay is not None:
+            self.relay.notify()
+
+    @asynccontextmanager
+    async def identity(self) -> AsyncIterator[IdentityRepository]:
+        async with self.pool.connection() as conn, conn.transaction():
+            yield PostgresIdentityRepository(conn)

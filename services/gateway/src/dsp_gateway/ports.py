@@ -1,0 +1,75 @@
+"""Everything the gateway's entrypoints reach beyond themselves, in one object.
+
+The routes (``entrypoints``), the deletion and retention use cases and the start-up see the database, the
+progress notifier, the rate limiter, ml's predictions and the artifact store only through ``GatewayPorts``.
+``bootstrap`` builds it from a mesh service's Runtime (Postgres with its outbox relay, Redis, HTTP to ml);
+another composition root builds it from other adapters of the same ports (an embedded database, an
+in-process bus and notifier, ml's use case called directly).
+"""
+
+from __future__ import annotations
+
+import abc
+import uuid
+from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass
+
+from mesh_kit.artifacts import ArtifactStore, AsyncArtifactStore
+from mesh_kit.ports import UnitOfWork
+from starlette.requests import HTTPConnection
+
+from .adapters.deletions import GatewayRepository
+from .adapters.identity import IdentityRepository
+from .adapters.limits import Limiter
+from .adapters.notifier import JobNotifier
+from .adapters.predictor import Predictor
+from .service_layer.identity import IdentityConfig
+from .settings import GatewaySettings
+
+__all__ = ["GatewayPorts", "GatewayStorage", "ports_of"]
+
+
+class GatewayStorage(abc.ABC):
+    """Port: the gateway's database, as sessions that yield its repositories."""
+
+    @abc.abstractmethod
+    def read(self) -> AbstractAsyncContextManager[GatewayRepository]:
+        """A session for reads (it commits nothing the caller did not write)."""
+
+    @abc.abstractmethod
+    def write(self, job_id: uuid.UUID) -> AbstractAsyncContextManager[UnitOfWork[GatewayRepository]]:
+        """One transaction: the read model and deletions through ``uow.repo``, and the events of job ``job_id``
+        queued with ``uow.emit`` in it; they are published after the commit, never when the block raises."""
+
+    @abc.abstractmethod
+    def identity(self) -> AbstractAsyncContextManager[IdentityRepository]:
+        """One transaction over the identity repository (users, tokens, API keys, the audit log)."""
+
+
+@dataclass
+class GatewayPorts:
+    """The gateway's adapters, as its entrypoints see them."""
+
+    storage: GatewayStorage
+    store: ArtifactStore
+    notifier: JobNotifier
+    limiter: Limiter
+    predictor: Predictor
+    identity: IdentityConfig
+    options: GatewaySettings
+    max_upload_bytes: int
+
+    @property
+    def async_store(self) -> AsyncArtifactStore:
+        """The artifact store with every call off the event loop (an S3 read must not stall the other requests)."""
+        return AsyncArtifactStore(self.store)
+
+
+def ports_of(connection: HTTPConnection) -> GatewayPorts:
+    """The ports of the app serving this request: set on the app by ``dsp_gateway.app``, or by the mesh
+    service's start-up in its Runtime."""
+    state = connection.app.state
+    ports: GatewayPorts | None = getattr(state, "gateway", None)
+    if ports is None:
+        ports = state.runtime.extras["gateway"]
+    return ports
