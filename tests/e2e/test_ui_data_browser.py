@@ -5,7 +5,7 @@ link, then opened in a new tab from "Open dashboard"), download the cleaned CSV,
 
 On every page axe-core finds no serious or critical violation; over the visit there is no console error, no
 failed request and no request leaving the origin. Screenshots: docs/screenshots/analysis.png, dataset.png,
-datasets.png and datasets-375.png.
+datasets.png, datasets-375.png and dataset-dark-375.png.
 """
 
 from __future__ import annotations
@@ -104,12 +104,24 @@ def test_upload_with_a_target_see_the_dashboard_download_the_cleaned_csv_and_fin
         expect(first).to_be_visible(timeout=15_000)
         assert_accessible(page, "datasets")
         shot(page, "datasets.png")
+        delete = page.get_by_role("button", name="Delete penguins-raw.csv").first
+        delete.click()
+        dialog = page.get_by_role("dialog")
+        expect(dialog).to_contain_text("penguins-raw.csv")
+        assert_accessible(page, "datasets, delete dialog")
+        page.keyboard.press("Escape")
+        expect(dialog).to_have_count(0)
+        assert delete.evaluate("element => element === document.activeElement")
         page.set_viewport_size({"width": 375, "height": 800})
         expect(first).to_be_visible()
         _no_page_overflow(page)
         shot(page, "datasets-375.png")
         first.click()
         expect(page.get_by_role("heading", level=1, name="penguins-raw.csv")).to_be_visible(timeout=15_000)
+        expect(page.get_by_role("region", name="Profile")).to_be_visible(timeout=15_000)
         _no_page_overflow(page)
+        page.emulate_media(color_scheme="dark")
+        assert_accessible(page, "dataset, dark, 375 px")
+        shot(page, "dataset-dark-375.png")
         context.close()
     watch.assert_clean()

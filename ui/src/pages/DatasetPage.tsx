@@ -126,7 +126,13 @@ function Section({ id, title, children }: { id: string; title: string; children:
 
 function Table({ caption, head, children }: { caption: string; head: string[]; children: React.ReactNode }) {
   return (
-    <div className="overflow-x-auto rounded-lg border border-slate-200 dark:border-slate-800">
+    // focusable, so that a keyboard can scroll it when it is wider than the screen
+    <div
+      tabIndex={0}
+      role="region"
+      aria-label={caption}
+      className="overflow-x-auto rounded-lg border border-slate-200 dark:border-slate-800"
+    >
       <table className="min-w-full text-left text-sm">
         <caption className="sr-only">{caption}</caption>
         <thead className="bg-slate-100 dark:bg-slate-900">
@@ -247,7 +253,7 @@ function ProfileSummary({ profile }: { profile: Profile }) {
             </th>
             <td className={`${cell} tabular-nums`}>{c.score.toFixed(1)}</td>
             <td className={`${cell} tabular-nums`}>{percent(c.weight)}</td>
-            <td className={cell}>{c.detail}</td>
+            <td className={`${cell} min-w-[16rem]`}>{c.detail}</td>
           </tr>
         ))}
       </Table>
