@@ -17,7 +17,6 @@ The contract every stage handler follows:
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 import time
@@ -25,7 +24,6 @@ import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from enum import StrEnum
 from typing import Any, cast
 
 from opentelemetry import context as otel_context
@@ -35,10 +33,11 @@ from psycopg_pool import AsyncConnectionPool
 from pydantic import ValidationError
 from shared_contracts import Envelope, EventPayload, UnknownEventError, parse_envelope
 from shared_contracts.errors import StageError
-from shared_contracts.events import JobProgress, Stage, StageFailed
+from shared_contracts.events import Stage, StageFailed
 
 from . import deletion
 from .artifacts import AsyncArtifactStore
+from .delivery import Outcome, progress_sink
 from .logs import bind_job, unbind_job
 from .metrics import DEAD_LETTERS, MESSAGE_DURATION, MESSAGES_CONSUMED
 from .outbox import OutboxRelay, add_to_outbox, amqp_headers
@@ -60,16 +59,6 @@ log = logging.getLogger(__name__)
 
 ORIGINAL_ROUTING_KEY = "x-dsp-original-routing-key"
 """Header of a message sent straight to a retry or dead-letter queue: the key it was published with."""
-
-
-class Outcome(StrEnum):
-    HANDLED = "handled"
-    DUPLICATE = "duplicate"
-    FAILED = "failed"
-    RETRIED = "retried"
-    DEAD_LETTERED = "dead_lettered"
-    DISCARDED = "discarded"
-    """The event names a dataset erased in this service: recorded as handled, nothing done."""
 
 
 @dataclass(frozen=True)
@@ -182,27 +171,7 @@ class StageRunner:
 
     # -- progress --------------------------------------------------------------------------
     def _progress_sink(self, envelope: Envelope[Any]) -> Callable[[float, str], None]:
-        loop = asyncio.get_running_loop()
-        last = {"t": 0.0}
-
-        def sink(fraction: float, message: str) -> None:
-            now = time.monotonic()
-            if now - last["t"] < 0.5 and fraction < 1.0:
-                return
-            last["t"] = now
-            payload = JobProgress(stage=cast(Stage, self.service), fraction=max(0.0, min(1.0, fraction)), message=message[:500])
-            progress_env = Envelope.wrap(payload, job_id=envelope.job_id, producer=self.service, trace=envelope.trace)
-            coro = self._publish_quietly(progress_env)
-            try:
-                running = asyncio.get_running_loop()
-            except RuntimeError:
-                running = None
-            if running is loop:
-                loop.create_task(coro)
-            else:
-                asyncio.run_coroutine_threadsafe(coro, loop)
-
-        return sink
+        return progress_sink(self.service, envelope.job_id, self._publish_quietly, trace=envelope.trace)
 
     async def _publish_quietly(self, envelope: Envelope[Any]) -> None:
         try:

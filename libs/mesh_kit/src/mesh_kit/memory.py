@@ -29,11 +29,9 @@ from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 from shared_contracts import ArtifactRef, Envelope, EventPayload
-from shared_contracts.errors import StageError
-from shared_contracts.events import Stage, StageFailed
 
 from .artifacts import (
     ArtifactIntegrityError,
@@ -43,8 +41,9 @@ from .artifacts import (
     check_key,
     check_prefix,
 )
-from .deletion import dataset_named_by, dataset_sha256
-from .ports import AlreadyHandled, Notify, ServiceSpec, StageDeps, UnitOfWork, no_notify
+from .deletion import dataset_sha256
+from .delivery import Mailbox, deliver
+from .ports import AlreadyHandled, Notify, ServiceSpec, UnitOfWork, no_notify
 
 __all__ = ["InMemoryArtifactStore", "InMemoryMesh", "InMemoryUnitOfWork", "ProgressListener"]
 
@@ -119,6 +118,38 @@ class InMemoryUnitOfWork(UnitOfWork[Any]):
         return 0
 
 
+class _InMemoryMailbox(Mailbox):
+    """A service's inbox and tombstones as the mesh keeps them; its events go on the mesh's queue."""
+
+    def __init__(self, mesh: InMemoryMesh, spec: ServiceSpec) -> None:
+        self.mesh, self.spec = mesh, spec
+
+    async def seen(self, event_id: uuid.UUID) -> bool:
+        return (self.spec.name, event_id) in self.mesh._inbox
+
+    async def tombstoned(self, dataset_id: uuid.UUID) -> bool:
+        return dataset_sha256(dataset_id) in self.mesh.tombstones[self.spec.name]
+
+    async def discard(self, envelope: Envelope[Any]) -> None:
+        self.mesh._inbox.add((self.spec.name, envelope.event_id))
+
+    @asynccontextmanager
+    async def unit_of_work(self, envelope: Envelope[Any]) -> AsyncIterator[InMemoryUnitOfWork]:
+        name = self.spec.name
+        if (name, envelope.event_id) in self.mesh._inbox:
+            raise AlreadyHandled(str(envelope.event_id))
+        uow = InMemoryUnitOfWork(repo=self.mesh.repositories[name], job_id=envelope.job_id, producer=name,
+                                 tombstones=self.mesh.tombstones[name])
+        yield uow
+        self.mesh._inbox.add((name, envelope.event_id))
+        self.mesh._queue.extend(uow.emitted)
+
+    async def fail(self, envelope: Envelope[Any] | None, job_id: uuid.UUID, events: Sequence[EventPayload]) -> None:
+        if envelope is not None:
+            self.mesh._inbox.add((self.spec.name, envelope.event_id))
+        self.mesh._queue.extend(Envelope.wrap(event, job_id=job_id, producer=self.spec.name) for event in events)
+
+
 class InMemoryMesh:
     """Runs the given services' use cases over an in-process queue.
 
@@ -176,42 +207,8 @@ class InMemoryMesh:
         return delivered
 
     async def _deliver(self, spec: ServiceSpec, handler: Any, envelope: Envelope[Any]) -> None:
-        if (spec.name, envelope.event_id) in self._inbox:
-            return
-        erased = dataset_named_by(envelope.payload)
-        if erased is not None and dataset_sha256(erased) in self.tombstones[spec.name]:
-            self._inbox.add((spec.name, envelope.event_id))  # discarded, as the runner does
-            return
-        deps: StageDeps[Any] = StageDeps(
-            job_id=envelope.job_id, event_id=envelope.event_id, producer=envelope.producer,
-            occurred_at=envelope.occurred_at, store=self.store,
-            unit_of_work=lambda: self._unit_of_work(spec, envelope), progress=self._progress_of(spec.name),
-            notify=self._notify,
-        )
-        try:
-            await handler(envelope.payload, deps)
-        except AlreadyHandled:
-            return
-        except StageError as exc:
-            self._inbox.add((spec.name, envelope.event_id))
-            if erased is not None and dataset_sha256(erased) in self.tombstones[spec.name]:
-                return
-            if exc.failure_event is not None:
-                self._queue.append(Envelope.wrap(exc.failure_event, job_id=envelope.job_id, producer=spec.name))
-            failed = StageFailed(stage=cast(Stage, spec.name), code=exc.code, reason=exc.message,
-                                 failed_event_id=envelope.event_id, failed_routing_key=envelope.routing_key,
-                                 dataset_id=getattr(envelope.payload, "dataset_id", None))
-            self._queue.append(Envelope.wrap(failed, job_id=envelope.job_id, producer=spec.name))
-
-    @asynccontextmanager
-    async def _unit_of_work(self, spec: ServiceSpec, envelope: Envelope[Any]) -> AsyncIterator[InMemoryUnitOfWork]:
-        if (spec.name, envelope.event_id) in self._inbox:
-            raise AlreadyHandled(str(envelope.event_id))
-        uow = InMemoryUnitOfWork(repo=self.repositories[spec.name], job_id=envelope.job_id, producer=spec.name,
-                                 tombstones=self.tombstones[spec.name])
-        yield uow
-        self._inbox.add((spec.name, envelope.event_id))
-        self._queue.extend(uow.emitted)
+        await deliver(spec.name, _InMemoryMailbox(self, spec), handler, envelope, store=self.store,
+                      progress=self._progress_of(spec.name), notify=self._notify)
 
     @asynccontextmanager
     async def unit_of_work(self, service: str, *, job_id: uuid.UUID) -> AsyncIterator[InMemoryUnitOfWork]:

@@ -130,13 +130,15 @@ class ServiceSpec:
     consumes and publishes; ``subscriptions`` pairs each consumed event with its use case.
     ``repository`` builds the service's repository over a Postgres connection inside a unit of
     work; ``memory_repository`` builds the in-memory one that the in-process mesh keeps for the
-    life of a run.
+    life of a run; ``sqlite_repository`` builds it over the service's SQLite connection inside a unit
+    of work of the local bus (``mesh_kit.local_bus``, ``dsp serve``).
     """
 
     manifest: ServiceManifest
     subscriptions: Sequence[Subscription[Any]] = ()
     repository: Callable[[Any], Any] = _no_repository
     memory_repository: Callable[[], Any] = field(default=lambda: None)
+    sqlite_repository: Callable[[Any], Any] = _no_repository
     routes: Callable[[FastAPI], None] | None = None
     on_startup: Callable[[Runtime], Awaitable[None]] | None = None
     on_shutdown: Callable[[Runtime], Awaitable[None]] | None = None

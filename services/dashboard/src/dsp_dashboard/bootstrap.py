@@ -6,7 +6,7 @@ from mesh_kit.ports import ServiceSpec, Subscription
 from shared_contracts.events import AnalysisCompleted, DashboardRequested, DatasetDeleted
 from shared_contracts.manifest import SERVICES
 
-from .adapters.repository import InMemoryDashboards, PostgresDashboards
+from .adapters.repository import InMemoryDashboards, PostgresDashboards, SqliteDashboards
 from .service_layer.handlers import (
     when_analysis_completed_build_dashboard,
     when_dashboard_requested_build_dashboard,
@@ -24,4 +24,5 @@ def service_spec() -> ServiceSpec:
         ],
         repository=PostgresDashboards,
         memory_repository=InMemoryDashboards,
+        sqlite_repository=SqliteDashboards,
     )

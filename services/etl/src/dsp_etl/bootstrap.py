@@ -6,7 +6,7 @@ from mesh_kit.ports import ServiceSpec, Subscription
 from shared_contracts.events import DatasetDeleted, DatasetProfiled
 from shared_contracts.manifest import SERVICES
 
-from .adapters.repository import InMemoryEtlRuns, PostgresEtlRuns
+from .adapters.repository import InMemoryEtlRuns, PostgresEtlRuns, SqliteEtlRuns
 from .service_layer.handlers import when_dataset_deleted, when_dataset_profiled_clean
 
 
@@ -17,4 +17,5 @@ def service_spec() -> ServiceSpec:
                        Subscription(DatasetDeleted, when_dataset_deleted)],
         repository=PostgresEtlRuns,
         memory_repository=InMemoryEtlRuns,
+        sqlite_repository=SqliteEtlRuns,
     )

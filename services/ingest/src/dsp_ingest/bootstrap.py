@@ -6,7 +6,7 @@ from mesh_kit.ports import ServiceSpec, Subscription
 from shared_contracts.events import DatasetDeleted, DatasetUploaded
 from shared_contracts.manifest import SERVICES
 
-from .adapters.repository import InMemoryIngestedDatasets, PostgresIngestedDatasets
+from .adapters.repository import InMemoryIngestedDatasets, PostgresIngestedDatasets, SqliteIngestedDatasets
 from .service_layer.handlers import when_dataset_deleted, when_dataset_uploaded_ingest
 
 
@@ -17,4 +17,5 @@ def service_spec() -> ServiceSpec:
                        Subscription(DatasetDeleted, when_dataset_deleted)],
         repository=PostgresIngestedDatasets,
         memory_repository=InMemoryIngestedDatasets,
+        sqlite_repository=SqliteIngestedDatasets,
     )

@@ -6,7 +6,7 @@ from mesh_kit.ports import ServiceSpec, Subscription
 from shared_contracts.events import DatasetDeleted, DatasetTransformed
 from shared_contracts.manifest import SERVICES
 
-from .adapters.repository import InMemoryAnalyses, PostgresAnalyses
+from .adapters.repository import InMemoryAnalyses, PostgresAnalyses, SqliteAnalyses
 from .service_layer.handlers import when_dataset_deleted, when_dataset_transformed_analyze
 
 
@@ -20,4 +20,5 @@ def service_spec() -> ServiceSpec:
         routes=add_routes,
         repository=PostgresAnalyses,
         memory_repository=InMemoryAnalyses,
+        sqlite_repository=SqliteAnalyses,
     )

@@ -6,7 +6,7 @@ from mesh_kit.ports import ServiceSpec, Subscription
 from shared_contracts.events import AnalysisRequested, DatasetDeleted, DatasetIngested
 from shared_contracts.manifest import SERVICES
 
-from .adapters.repository import InMemoryProfiles, PostgresProfiles
+from .adapters.repository import InMemoryProfiles, PostgresProfiles, SqliteProfiles
 from .service_layer.handlers import (
     when_analysis_requested_profile,
     when_dataset_deleted,
@@ -24,4 +24,5 @@ def service_spec() -> ServiceSpec:
         ],
         repository=PostgresProfiles,
         memory_repository=InMemoryProfiles,
+        sqlite_repository=SqliteProfiles,
     )

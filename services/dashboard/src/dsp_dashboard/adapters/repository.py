@@ -1,4 +1,4 @@
-"""dashboard's record of dashboards: the port, its Postgres adapter and its in-memory adapter."""
+"""dashboard's record of dashboards: the port, its Postgres adapter, its SQLite adapter and its in-memory adapter."""
 
 from __future__ import annotations
 
@@ -8,9 +8,10 @@ from dataclasses import dataclass, field
 
 from mesh_kit.artifacts import owner_prefix
 from mesh_kit.deletion import Purged
+from mesh_kit.sqlite import SqliteConnection
 from psycopg import AsyncConnection
 
-__all__ = ["DashboardRecord", "Dashboards", "InMemoryDashboards", "PostgresDashboards"]
+__all__ = ["DashboardRecord", "Dashboards", "InMemoryDashboards", "PostgresDashboards", "SqliteDashboards"]
 
 
 @dataclass(frozen=True)
@@ -52,6 +53,24 @@ class PostgresDashboards(Dashboards):
                                       (dataset_id,))
         ids = [row[0] for row in await cur.fetchall()]
         return Purged.of(len(ids), [owner_prefix("dashboards", d) for d in ids])
+
+
+class SqliteDashboards(Dashboards):
+    def __init__(self, conn: SqliteConnection) -> None:
+        self.conn = conn
+
+    async def record(self, dashboard: DashboardRecord) -> None:
+        d = dashboard
+        await self.conn.execute(
+            "INSERT INTO dashboards (dashboard_id, job_id, dataset_id, html_key, html_bytes, pdf_key)"
+            " VALUES (?, ?, ?, ?, ?, ?)",
+            (d.dashboard_id, d.job_id, d.dataset_id, d.html_key, d.html_bytes, d.pdf_key),
+        )
+
+    async def purge_dataset(self, dataset_id: uuid.UUID, job_ids: tuple[uuid.UUID, ...]) -> Purged:
+        rows = (await self.conn.execute("DELETE FROM dashboards WHERE dataset_id = ? RETURNING dashboard_id",
+                                        (dataset_id,))).fetchall()
+        return Purged.of(len(rows), [owner_prefix("dashboards", uuid.UUID(row[0])) for row in rows])
 
 
 @dataclass

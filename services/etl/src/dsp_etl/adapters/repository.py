@@ -1,4 +1,4 @@
-"""etl's record of its runs: the port, its Postgres adapter and its in-memory adapter."""
+"""etl's record of its runs: the port, its Postgres adapter, its SQLite adapter and its in-memory adapter."""
 
 from __future__ import annotations
 
@@ -8,9 +8,10 @@ from dataclasses import dataclass, field
 
 from mesh_kit.artifacts import owner_prefix
 from mesh_kit.deletion import Purged
+from mesh_kit.sqlite import SqliteConnection
 from psycopg import AsyncConnection
 
-__all__ = ["EtlRun", "EtlRuns", "InMemoryEtlRuns", "PostgresEtlRuns"]
+__all__ = ["EtlRun", "EtlRuns", "InMemoryEtlRuns", "PostgresEtlRuns", "SqliteEtlRuns"]
 
 
 @dataclass(frozen=True)
@@ -55,6 +56,24 @@ class PostgresEtlRuns(EtlRuns):
         cur = await self.conn.execute("DELETE FROM etl_runs WHERE dataset_id = %s RETURNING job_id", (dataset_id,))
         jobs = [row[0] for row in await cur.fetchall()]
         return Purged.of(len(jobs), [owner_prefix("jobs", job) for job in jobs])
+
+
+class SqliteEtlRuns(EtlRuns):
+    def __init__(self, conn: SqliteConnection) -> None:
+        self.conn = conn
+
+    async def record(self, run: EtlRun) -> None:
+        await self.conn.execute(
+            "INSERT INTO etl_runs (job_id, dataset_id, cleaned_key, report_key, pipeline_key, rows_in, rows_out,"
+            " step_count) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (run.job_id, run.dataset_id, run.cleaned_key, run.report_key, run.pipeline_key, run.rows_in,
+             run.rows_out, run.step_count),
+        )
+
+    async def purge_dataset(self, dataset_id: uuid.UUID, job_ids: tuple[uuid.UUID, ...]) -> Purged:
+        rows = (await self.conn.execute("DELETE FROM etl_runs WHERE dataset_id = ? RETURNING job_id",
+                                        (dataset_id,))).fetchall()
+        return Purged.of(len(rows), [owner_prefix("jobs", uuid.UUID(row[0])) for row in rows])
 
 
 @dataclass

@@ -1,4 +1,4 @@
-"""ingest's record of datasets: the port, its Postgres adapter and its in-memory adapter."""
+"""ingest's record of datasets: the port, its Postgres adapter, its SQLite adapter and its in-memory adapter."""
 
 from __future__ import annotations
 
@@ -8,10 +8,11 @@ from dataclasses import dataclass, field
 
 from mesh_kit.artifacts import owner_prefix
 from mesh_kit.deletion import Purged
+from mesh_kit.sqlite import SqliteConnection
 from psycopg import AsyncConnection
 
 __all__ = ["IngestedDataset", "IngestedDatasets", "InMemoryIngestedDatasets", "PostgresIngestedDatasets",
-           "RejectedDataset"]
+           "RejectedDataset", "SqliteIngestedDatasets"]
 
 
 @dataclass(frozen=True)
@@ -70,6 +71,30 @@ class PostgresIngestedDatasets(IngestedDatasets):
     async def purge_dataset(self, dataset_id: uuid.UUID, job_ids: tuple[uuid.UUID, ...]) -> Purged:
         cur = await self.conn.execute("DELETE FROM ingested_datasets WHERE dataset_id = %s", (dataset_id,))
         return Purged.of(cur.rowcount, [owner_prefix("datasets", dataset_id)])
+
+
+class SqliteIngestedDatasets(IngestedDatasets):
+    def __init__(self, conn: SqliteConnection) -> None:
+        self.conn = conn
+
+    async def record_ingested(self, dataset: IngestedDataset) -> None:
+        await self.conn.execute(
+            "INSERT INTO ingested_datasets (dataset_id, job_id, status, row_count, column_count, parquet_key,"
+            " report_key) VALUES (?, ?, 'ingested', ?, ?, ?, ?)",
+            (dataset.dataset_id, dataset.job_id, dataset.row_count, dataset.column_count, dataset.parquet_key,
+             dataset.report_key),
+        )
+
+    async def record_rejected(self, dataset: RejectedDataset) -> None:
+        await self.conn.execute(
+            "INSERT INTO ingested_datasets (dataset_id, job_id, status, error_code, error_message)"
+            " VALUES (?, ?, 'rejected', ?, ?) ON CONFLICT (dataset_id) DO NOTHING",
+            (dataset.dataset_id, dataset.job_id, dataset.code, dataset.message),
+        )
+
+    async def purge_dataset(self, dataset_id: uuid.UUID, job_ids: tuple[uuid.UUID, ...]) -> Purged:
+        result = await self.conn.execute("DELETE FROM ingested_datasets WHERE dataset_id = ?", (dataset_id,))
+        return Purged.of(result.rowcount, [owner_prefix("datasets", dataset_id)])
 
 
 @dataclass

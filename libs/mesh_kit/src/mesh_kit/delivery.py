@@ -1,0 +1,149 @@
+"""Delivering one event to one service's use case, whatever holds the service's inbox.
+
+The part of the delivery contract (``mesh_kit.consumer``) that does not depend on a broker:
+
+1. an event already in the service's inbox is a duplicate: nothing happens;
+2. an event naming a dataset erased in the service is discarded (recorded as handled);
+3. the use case runs; its unit of work records the inbox row, its results and its events together;
+4. a ``StageError`` ends the job: the inbox row, the stage's own failure event (if any) and
+   ``stage.failed`` are recorded together, unless the dataset was erased meanwhile;
+5. any other exception propagates to the caller, which decides on retries.
+
+A ``Mailbox`` is a service's side of it: ``InMemoryMesh`` keeps one in memory, ``LocalBus`` in the
+service's SQLite database. ``progress_sink`` turns a stage's progress reports into ``job.progress``
+events, for those and for the Postgres runner.
+"""
+
+from __future__ import annotations
+
+import abc
+import asyncio
+import logging
+import time
+import uuid
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
+from contextlib import AbstractAsyncContextManager
+from enum import StrEnum
+from typing import Any, cast
+
+from shared_contracts import Envelope, EventPayload
+from shared_contracts.envelope import TraceContext
+from shared_contracts.errors import StageError
+from shared_contracts.events import JobProgress, Stage, StageFailed
+
+from .artifacts import AsyncArtifactStore
+from .deletion import dataset_named_by
+from .ports import AlreadyHandled, Notify, StageDeps, UnitOfWork, no_notify
+
+__all__ = ["Mailbox", "Outcome", "deliver", "give_up", "progress_sink", "stage_failed"]
+
+log = logging.getLogger(__name__)
+
+
+class Outcome(StrEnum):
+    HANDLED = "handled"
+    DUPLICATE = "duplicate"
+    FAILED = "failed"
+    RETRIED = "retried"
+    DEAD_LETTERED = "dead_lettered"
+    DISCARDED = "discarded"
+    """The event names a dataset erased in this service: recorded as handled, nothing done."""
+
+
+class Mailbox(abc.ABC):
+    """One service's inbox, tombstones and units of work."""
+
+    @abc.abstractmethod
+    async def seen(self, event_id: uuid.UUID) -> bool:
+        """Whether the event is in the inbox already."""
+
+    @abc.abstractmethod
+    async def tombstoned(self, dataset_id: uuid.UUID) -> bool:
+        """Whether the dataset was erased in this service."""
+
+    @abc.abstractmethod
+    async def discard(self, envelope: Envelope[Any]) -> None:
+        """Record the event as handled without doing anything."""
+
+    @abc.abstractmethod
+    def unit_of_work(self, envelope: Envelope[Any]) -> AbstractAsyncContextManager[UnitOfWork[Any]]:
+        """The use case's unit of work for this event: raises ``AlreadyHandled`` if another delivery committed."""
+
+    @abc.abstractmethod
+    async def fail(self, envelope: Envelope[Any] | None, job_id: uuid.UUID, events: Sequence[EventPayload]) -> None:
+        """Record the event as handled and queue ``events`` of the job, together."""
+
+
+def stage_failed(service: str, envelope: Envelope[Any], *, code: str, reason: str, attempts: int = 1) -> StageFailed:
+    """The ``stage.failed`` of a service that could not handle ``envelope``."""
+    return StageFailed(stage=cast(Stage, service), code=code, reason=reason, failed_event_id=envelope.event_id,
+                       failed_routing_key=envelope.routing_key, attempts=attempts,
+                       dataset_id=getattr(envelope.payload, "dataset_id", None))
+
+
+async def deliver(service: str, mailbox: Mailbox, handler: Callable[[Any, StageDeps[Any]], Awaitable[None]],
+                  envelope: Envelope[Any], *, store: AsyncArtifactStore, progress: Callable[[float, str], None],
+                  notify: Notify = no_notify, attempts: int = 1) -> Outcome:
+    """Run one use case of ``service`` for ``envelope`` under the contract above."""
+    if await mailbox.seen(envelope.event_id):
+        return Outcome.DUPLICATE
+    erased = dataset_named_by(envelope.payload)
+    if erased is not None and await mailbox.tombstoned(erased):
+        await mailbox.discard(envelope)
+        return Outcome.DISCARDED
+    deps: StageDeps[Any] = StageDeps(
+        job_id=envelope.job_id, event_id=envelope.event_id, producer=envelope.producer,
+        occurred_at=envelope.occurred_at, store=store, unit_of_work=lambda: mailbox.unit_of_work(envelope),
+        progress=progress, notify=notify,
+    )
+    try:
+        await handler(envelope.payload, deps)
+    except AlreadyHandled:
+        return Outcome.DUPLICATE
+    except StageError as exc:
+        log.warning("%s stage failed: %s", service, exc.message, extra={"fields": {"code": exc.code}})
+        return await give_up(service, mailbox, envelope, code=exc.code, reason=exc.message, attempts=attempts,
+                             failure_event=exc.failure_event)
+    return Outcome.HANDLED
+
+
+async def give_up(service: str, mailbox: Mailbox, envelope: Envelope[Any], *, code: str, reason: str,
+                  attempts: int = 1, failure_event: EventPayload | None = None) -> Outcome:
+    """End the job of ``envelope`` in ``service``: the inbox row, ``failure_event`` and ``stage.failed`` together;
+    only the inbox row if the dataset was erased here meanwhile (a failure would carry its id back)."""
+    erased = dataset_named_by(envelope.payload)
+    if erased is not None and await mailbox.tombstoned(erased):
+        await mailbox.discard(envelope)
+        return Outcome.DISCARDED
+    events: list[EventPayload] = [] if failure_event is None else [failure_event]
+    events.append(stage_failed(service, envelope, code=code, reason=reason, attempts=attempts))
+    await mailbox.fail(envelope, envelope.job_id, events)
+    return Outcome.FAILED
+
+
+def progress_sink(stage: str, job_id: uuid.UUID, send: Callable[[Envelope[Any]], Coroutine[Any, Any, None]], *,
+                  trace: TraceContext | None = None, every_s: float = 0.5) -> Callable[[float, str], None]:
+    """A ``StageDeps.progress`` that sends ``job.progress`` at most every ``every_s`` (and always at 1.0).
+
+    Must be made on the event loop; it may then be called from any thread (a stage reports from its worker).
+    """
+    loop = asyncio.get_running_loop()
+    last = {"t": 0.0}
+
+    def sink(fraction: float, message: str = "") -> None:
+        now = time.monotonic()
+        if now - last["t"] < every_s and fraction < 1.0:
+            return
+        last["t"] = now
+        payload = JobProgress(stage=cast(Stage, stage), fraction=max(0.0, min(1.0, fraction)), message=message[:500])
+        envelope = Envelope.wrap(payload, job_id=job_id, producer=stage, trace=trace)
+        try:
+            running = asyncio.get_running_loop()
+        except RuntimeError:
+            running = None
+        if running is loop:
+            loop.create_task(send(envelope))
+        else:
+            asyncio.run_coroutine_threadsafe(send(envelope), loop)
+
+    return sink
