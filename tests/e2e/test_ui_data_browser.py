@@ -1,7 +1,7 @@
 """The data pages of the web UI in headless Chromium against the running mesh: upload samples/penguins-raw.csv
 with the target Species, follow the analysis to its dashboard (loaded in a sandboxed frame from a signed view
 link, then opened in a new tab from "Open dashboard"), download the cleaned CSV, look at the dataset's page
-(schema, profile, validation) and find the dataset by searching the list, at 1280 and at 375 pixels wide.
+(schema, profile, validation), read it again with another column type, and find the dataset by searching the list, at 1280 and at 375 pixels wide.
 
 On every page axe-core finds no serious or critical violation; over the visit there is no console error, no
 failed request and no request leaving the origin. Screenshots: docs/screenshots/analysis.png, dataset.png,
@@ -97,6 +97,18 @@ def test_upload_with_a_target_see_the_dashboard_download_the_cleaned_csv_and_fin
         expect(page.get_by_role("button", name="Analyze", exact=True)).to_be_visible()
         assert_accessible(page, "dataset")
         shot(page, "dataset.png")
+
+        # read the stored file again with another type for one column: a new dataset, typed as asked
+        first_url = page.url
+        inferred = schema.get_by_role("row").filter(has=page.get_by_role("rowheader", name="Sample Number"))
+        expect(inferred.get_by_role("cell").first).to_have_text("integer")
+        page.get_by_label("Type of Sample Number").select_option("identifier")
+        page.get_by_role("button", name="Re-ingest").click()
+        expect(page).not_to_have_url(first_url, timeout=15_000)
+        expect(page).to_have_url(re.compile(r"#/datasets/[0-9a-f-]{36}$"))
+        retyped = page.get_by_role("table", name="Columns with their inferred types").get_by_role("row").filter(
+            has=page.get_by_role("rowheader", name="Sample Number"))
+        expect(retyped.get_by_role("cell").first).to_have_text("identifier", timeout=90_000)
 
         page.get_by_role("link", name="Datasets", exact=True).first.click()
         page.get_by_label("Search datasets").fill("penguins-raw")
