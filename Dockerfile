@@ -2,12 +2,38 @@
 # The image of any dsp service, built from the repository root. The service and its port come
 # from the service manifest (`python -m shared_contracts.manifest` prints them):
 #   docker build --build-arg SERVICE=ml --build-arg HTTP_PORT=8004 -t dsp/ml .
-# Only dsp-<service> and its locked dependencies are installed (uv sync --package).
+# Only dsp-<service> and its locked dependencies are installed (uv sync --package). The gateway's
+# image also carries the web UI, built by a Node.js stage from ui/package-lock.json; the other
+# images get an empty UI directory and never build it (BuildKit skips the unused stage).
 
 ARG PYTHON_IMAGE=python:3.11-slim-bookworm
 ARG UV_IMAGE=ghcr.io/astral-sh/uv:0.13.9
+ARG NODE_IMAGE=node:20-bookworm-slim
+ARG SERVICE
 
 FROM ${UV_IMAGE} AS uv
+
+# The web UI: `npm ci` installs exactly what the lock pins, then tsc checks it and Vite builds ui/dist.
+FROM ${NODE_IMAGE} AS ui-build
+WORKDIR /ui
+COPY ui/package.json ui/package-lock.json ./
+RUN npm ci --no-audit --no-fund
+COPY ui/index.html ui/tsconfig.json ui/vite.config.ts ui/tailwind.config.js ui/postcss.config.js ./
+COPY ui/src src
+RUN npm run build
+
+FROM ${PYTHON_IMAGE} AS ui-none
+RUN mkdir -p /ui/dist
+
+# ui-<service> picks what the runtime stage copies: the built UI for the gateway, nothing for the rest.
+FROM ui-build AS ui-gateway
+FROM ui-none AS ui-ingest
+FROM ui-none AS ui-profile
+FROM ui-none AS ui-etl
+FROM ui-none AS ui-ml
+FROM ui-none AS ui-dashboard
+# hadolint ignore=DL3006
+FROM ui-${SERVICE} AS ui
 
 FROM ${PYTHON_IMAGE} AS builder
 ARG SERVICE
@@ -63,6 +89,7 @@ RUN groupadd --system --gid 10001 dsp \
     && install -d -o dsp -g dsp -m 0750 /var/lib/dsp /var/lib/dsp/artifacts
 
 COPY --from=builder /opt/venv /opt/venv
+COPY --from=ui /ui/dist /opt/dsp-ui
 
 # The root filesystem may be mounted read-only: everything that writes goes to /tmp
 # or to the artifact volume (numba's and matplotlib's caches too), and bytecode was
@@ -75,6 +102,7 @@ ENV PATH=/opt/venv/bin:$PATH \
     DSP_HTTP_HOST=0.0.0.0 \
     DSP_HTTP_PORT=${HTTP_PORT} \
     DSP_ARTIFACT_URL=file:///var/lib/dsp/artifacts \
+    DSP_UI_DIR=/opt/dsp-ui \
     NUMBA_CACHE_DIR=/tmp/numba \
     MPLCONFIGDIR=/tmp/matplotlib
 

@@ -328,6 +328,37 @@ def test_dockerfile_copies_the_workspace_members_it_needs_and_no_other_service(
         assert not dockerignore.excluded(src), f"COPY source {src} is excluded by .dockerignore"
 
 
+@pytest.mark.parametrize("service", SERVICES)
+def test_only_the_gateway_image_builds_and_carries_the_web_ui(service: str, dockerignore: DockerIgnore) -> None:
+    instructions = dockerfile(service)
+    names = stage_names(instructions)
+    froms = {names[ins.stage]: ins.args.split()[0] for ins in instructions if ins.keyword == "FROM"}
+    # the runtime stage copies /ui/dist from the stage `ui`, which is ui-<service>
+    assert froms["ui"] == f"ui-{service}"
+    assert froms[f"ui-{service}"] == ("ui-build" if service == "gateway" else "ui-none")
+    final = max(names)
+    final_ins = [ins for ins in instructions if ins.stage == final]
+    assert [ins.args for ins in final_ins if ins.keyword == "COPY" and "--from=ui " in ins.args] == [
+        "--from=ui /ui/dist /opt/dsp-ui"]
+    assert "DSP_UI_DIR=/opt/dsp-ui" in " ".join(ins.args for ins in final_ins if ins.keyword == "ENV")
+
+    (build,) = [stage for stage, name in names.items() if name == "ui-build"]
+    runs = [ins.args for ins in instructions if ins.stage == build and ins.keyword == "RUN"]
+    assert runs[0].startswith("npm ci"), "the UI installs exactly what ui/package-lock.json pins"
+    assert runs[-1] == "npm run build"
+    assert "tsc" in json.loads((ROOT / "ui" / "package.json").read_text())["scripts"]["build"]
+    copied = [src for ins in instructions if ins.stage == build and ins.keyword == "COPY"
+              for src in strip_flags(ins.args)[:-1]]
+    assert "ui/package-lock.json" in copied
+    for src in copied:
+        assert (ROOT / src).exists(), f"COPY source {src} does not exist"
+        assert not dockerignore.excluded(src), f"COPY source {src} is excluded by .dockerignore"
+    # every file the UI build reads is copied: the ui/ top level (but its own build output and packages)
+    tracked = {path.name for path in (ROOT / "ui").iterdir()} - {"dist", "node_modules", ".gitignore"}
+    assert tracked <= {Path(src).name for src in copied}, tracked - {Path(src).name for src in copied}
+    assert dockerignore.excluded("ui/dist") and dockerignore.excluded("ui/node_modules")
+
+
 def test_dockerignore_keeps_secrets_caches_and_tests_out_of_the_context(dockerignore: DockerIgnore) -> None:
     for path in (
         ".venv",

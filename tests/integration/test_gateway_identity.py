@@ -234,7 +234,8 @@ async def test_an_api_key_works_in_both_headers_and_fails_within_a_second_of_its
     created = await gateway.client.post("/api/v1/api-keys", json={"name": "ci"}, headers=gateway.admin)
     assert created.status_code == 201, created.text
     data = created.json()["data"]
-    assert set(data) == {"id", "name", "role", "key", "created_at"} and data["role"] == "admin"
+    assert set(data) == {"id", "name", "role", "key", "created_at", "expires_at"} and data["role"] == "admin"
+    assert data["expires_at"] is None
     key = data["key"]
     assert key.startswith("dsp_")
     stored = gateway.sql("SELECT key_hash FROM api_keys WHERE api_key_id = %s", (data["id"],))
@@ -248,9 +249,11 @@ async def test_an_api_key_works_in_both_headers_and_fails_within_a_second_of_its
     listed = (await gateway.client.get("/api/v1/api-keys", headers=gateway.admin)).json()["data"]["items"]
     mine = next(item for item in listed if item["id"] == data["id"])
     assert "key" not in mine and mine["last_used_at"] is not None
+    assert mine["status"] == "active" and mine["expires_at"] is None
 
     revoked = await gateway.client.delete(f"/api/v1/api-keys/{data['id']}", headers=gateway.admin)
     assert revoked.status_code == 200 and revoked.json()["data"]["revoked_at"]
+    assert revoked.json()["data"]["status"] == "revoked"
     started = time.monotonic()
     while True:
         response = await gateway.client.get("/api/v1/me", headers={"X-API-Key": key})
@@ -390,3 +393,24 @@ def test_create_user_makes_a_user_who_can_log_in(gateway_database: str) -> None:
         row = conn.execute("SELECT u.role, o.name, u.password_hash FROM gateway.users u JOIN gateway.organizations o"
                            " USING (organization_id) WHERE u.email = %s", (email,)).fetchone()
     assert row is not None and row[:2] == ("viewer", "cli-org") and row[2].startswith("$argon2id$")
+
+
+async def test_an_api_key_with_an_expiry_works_until_then_and_fails_after(gateway: Gateway) -> None:
+    past = await gateway.client.post("/api/v1/api-keys", json={"name": "late", "expires_at": "2020-01-01T00:00:00Z"},
+                                     headers=gateway.admin)
+    assert past.status_code == 422 and past.json()["errors"][0]["field"] == "expires_at"
+
+    created = await gateway.client.post("/api/v1/api-keys", json={"name": "nightly", "expires_at": "2099-06-30T12:00:00"},
+                                        headers=gateway.admin)
+    assert created.status_code == 201, created.text
+    data = created.json()["data"]
+    assert data["expires_at"].startswith("2099-06-30T12:00:00") and data["expires_at"].endswith("+00:00")
+    key = {"X-API-Key": data["key"]}
+    assert (await gateway.client.get("/api/v1/me", headers=key)).status_code == 200
+
+    gateway.sql("UPDATE api_keys SET expires_at = now() - interval '1 second' WHERE api_key_id = %s RETURNING 1",
+                (data["id"],))
+    _is_401(await gateway.client.get("/api/v1/me", headers=key))
+    listed = (await gateway.client.get("/api/v1/api-keys", headers=gateway.admin)).json()["data"]["items"]
+    mine = next(item for item in listed if item["id"] == data["id"])
+    assert mine["status"] == "expired" and mine["revoked_at"] is None

@@ -300,6 +300,40 @@ async def test_owned_rows_are_the_owners_in_their_organisation(backend: Backend)
     assert [row["dataset_id"] for row in models] == [str(mine[1][0])]
 
 
+async def test_models_are_listed_newest_first_with_what_their_analysis_made(backend: Backend) -> None:
+    org, owner = uuid.uuid4(), uuid.uuid4()
+    dataset_id, _ = await _dataset(backend.storage, org, owner, name="penguins.csv")
+    made = {name: ArtifactRef.model_validate(_ref(f"jobs/x/{name}")) for name in ("analysis", "pipeline", "profile")}
+    models = []
+    for with_profile in (True, False):  # the second analysis has no profile of its own: the dataset's shows
+        job_id, model_id = uuid.uuid4(), uuid.uuid4()
+        async with backend.storage.write(job_id) as uow:
+            await uow.repo.insert_job(job_id=job_id, kind="analysis", dataset_id=dataset_id,
+                                      options={"analysis": {"target": "species"}}, organization_id=org,
+                                      owner_id=owner)
+            await uow.repo.apply_job_update(job_id, JobUpdate(results=JobResults(
+                analysis_result=made["analysis"], pipeline=made["pipeline"],
+                profile=made["profile"] if with_profile else None)))
+            await uow.repo.update_dataset(dataset_id, profile=_ref("datasets/profile.json"))
+            await uow.repo.insert_model(model_id=model_id, job_id=job_id, dataset_id=dataset_id)
+        models.append((model_id, job_id))
+    async with backend.storage.read() as repo:
+        rows, total = await repo.list_models(organization_id=org, limit=10, offset=0)
+        page, _ = await repo.list_models(organization_id=org, limit=1, offset=1)
+        one = await repo.find_model_summary(models[0][0], organization_id=org)
+        assert await repo.find_model_summary(models[0][0], organization_id=uuid.uuid4()) is None
+        assert await repo.list_models(organization_id=uuid.uuid4(), limit=10, offset=0) == ([], 0)
+    assert total == 2 and [row["model_id"] for row in rows] == [str(models[1][0]), str(models[0][0])]
+    assert page == [rows[1]] and one == rows[1]
+    assert (one["job_id"], one["dataset_id"], one["dataset_name"], one["target"]) == (
+        str(models[0][1]), str(dataset_id), "penguins.csv", "species")
+    assert (one["analysis_result"], one["pipeline"], one["profile"]) == (
+        made["analysis"].model_dump(mode="json"), made["pipeline"].model_dump(mode="json"),
+        made["profile"].model_dump(mode="json"))
+    assert rows[0]["profile"] == _ref("datasets/profile.json")
+    assert datetime.fromisoformat(one["created_at"]) <= datetime.fromisoformat(rows[0]["created_at"])
+
+
 # -- the write transaction ---------------------------------------------------------------------
 async def test_events_are_emitted_in_the_write_transaction_and_vanish_with_it(backend: Backend) -> None:
     org, owner = uuid.uuid4(), uuid.uuid4()
@@ -524,6 +558,19 @@ async def test_api_keys_are_looked_up_by_hash_until_revoked(backend: Backend) ->
         assert revoked is not None and revoked.revoked_at is not None
         await repo.delete_user(user.user_id, now=now)
         assert await repo.live_api_key(f"hash-2-{user.user_id}", now=now) is None  # a deleted user's keys end with them
+
+
+async def test_an_api_key_with_an_expiry_fails_from_then_on(backend: Backend) -> None:
+    user = await _user(backend)
+    now = datetime.now(UTC)
+    async with backend.storage.identity() as repo:
+        key = await repo.add_api_key(user_id=user.user_id, organization_id=user.organization_id, name="temp",
+                                     role="viewer", key_hash=f"expiring-{user.user_id}",
+                                     expires_at=now + timedelta(hours=1))
+        assert key.expires_at is not None and abs(key.expires_at - (now + timedelta(hours=1))) < timedelta(seconds=1)
+        assert await repo.live_api_key(f"expiring-{user.user_id}", now=now) is not None
+        assert await repo.live_api_key(f"expiring-{user.user_id}", now=now + timedelta(hours=2)) is None
+        assert await repo.live_api_key(f"expiring-{user.user_id}", now=now + timedelta(minutes=59)) is not None
 
 
 async def test_the_audit_log_is_appended_read_newest_first_and_never_changed(backend: Backend) -> None:

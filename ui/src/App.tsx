@@ -2,9 +2,15 @@ import { useEffect, useState } from "react";
 import { signOut } from "./api/client";
 import { MeProvider, useCan, useMe } from "./api/me";
 import { loadTokens, onTokens, type Tokens } from "./api/session";
+import { AnalysisPage } from "./pages/AnalysisPage";
+import { DatasetPage } from "./pages/DatasetPage";
 import { DatasetsPage } from "./pages/DatasetsPage";
+import { KeysPage } from "./pages/KeysPage";
+import { ModelPage } from "./pages/ModelPage";
+import { ModelsPage } from "./pages/ModelsPage";
 import { SignInPage } from "./pages/SignInPage";
 import { UploadPage } from "./pages/UploadPage";
+import { UsersPage } from "./pages/UsersPage";
 import { hashOf, useRoute, type Page, type Route } from "./router";
 
 export function App() {
@@ -23,6 +29,18 @@ function PageOf({ route }: { route: Route }) {
   switch (route.page) {
     case "upload":
       return <UploadPage />;
+    case "dataset":
+      return route.id ? <DatasetPage key={route.id} id={route.id} /> : <DatasetsPage />;
+    case "analysis":
+      return route.id ? <AnalysisPage key={route.id} id={route.id} /> : <DatasetsPage />;
+    case "models":
+      return <ModelsPage />;
+    case "model":
+      return route.id ? <ModelPage key={route.id} id={route.id} /> : <ModelsPage />;
+    case "keys":
+      return <KeysPage />;
+    case "users":
+      return <UsersPage />;
     default:
       return <DatasetsPage />;
   }
@@ -57,6 +75,8 @@ function Shell() {
           <nav aria-label="Main" className="flex flex-wrap gap-1">
             {link({ page: "datasets" }, "Datasets")}
             {canWrite && link({ page: "upload" }, "Upload")}
+            {link({ page: "models" }, "Models")}
+            {link({ page: "keys" }, "API keys")}
             {canManageUsers && link({ page: "users" }, "Users")}
           </nav>
           <span className="ml-auto text-sm text-slate-600 dark:text-slate-400">

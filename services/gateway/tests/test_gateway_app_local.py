@@ -9,6 +9,7 @@ import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -168,3 +169,93 @@ async def test_state_changes_leave_audit_rows_and_refresh_tokens_rotate(local: L
     assert key.status_code == 201
     me = await local.client.get("/api/v1/me", headers={"Authorization": "", "X-API-Key": key.json()["data"]["key"]})
     assert me.status_code == 200 and me.json()["data"]["email"] == ADMIN
+
+
+def test_the_progress_stream_runs_over_the_in_process_notifier(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The WebSocket of a job: its snapshot from SQLite, then what the bus' use cases publish, until the end."""
+    from fastapi.testclient import TestClient
+    from starlette.websockets import WebSocketDisconnect
+
+    monkeypatch.delenv("DSP_JWT_SECRET", raising=False)
+    database = SqliteDatabase(tmp_path / "gateway.sqlite3")
+    options = GatewaySettings(bootstrap_admin_email=ADMIN, bootstrap_admin_password=PASSWORD)
+    ports = GatewayPorts(storage=SqliteGatewayStorage(database), store=LocalArtifactStore(tmp_path / "artifacts"),
+                         notifier=InMemoryJobNotifier(), limiter=InMemoryLimiter(), predictor=CallablePredictor(Ml().predict),
+                         identity=identity_config(options, "test"), options=options, max_upload_bytes=1_000_000)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        await database.open()  # in the loop that serves the app
+        await database.migrate("dsp_gateway")
+        try:
+            async with running_gateway(ports, "test"):
+                yield
+        finally:
+            await database.close()
+
+    app = build_gateway_app(ports, MeshSettings(environment="test", allowed_hosts=["testserver"]), lifespan=lifespan)
+    with TestClient(app) as client:
+        token = client.post("/api/v1/auth/token", data={"username": ADMIN, "password": PASSWORD}).json()["access_token"]
+        uploaded = client.post("/api/v1/upload", data={"wait": "false"}, files={"file": ("p.csv", CSV, "text/csv")},
+                               headers={"Authorization": f"Bearer {token}"}).json()["data"]
+        job_id = uploaded["job_id"]
+        with client.websocket_connect(f"/api/v1/ws?job_id={job_id}&token={token}") as socket:
+            snapshot = socket.receive_json()
+            assert (snapshot["type"], snapshot["id"], snapshot["status"]) == ("job.snapshot", job_id, "queued")
+            assert client.portal is not None
+            client.portal.call(ports.notifier.publish, job_id, {"type": "upload.progress", "status": "running"})
+            assert socket.receive_json() == {"type": "upload.progress", "status": "running"}
+            client.portal.call(ports.notifier.publish, job_id, {"type": "dataset.ingested", "status": "completed"})
+            assert socket.receive_json()["status"] == "completed"
+            with pytest.raises(WebSocketDisconnect) as closed:  # the server ends the stream after the terminal message
+                socket.receive_json()
+            assert closed.value.code == 1000
+        with client.websocket_connect(f"/api/v1/ws?job_id={uuid.uuid4()}&token={token}") as missing:
+            assert missing.receive_json()["code"] == "not_found"
+
+
+async def test_the_stages_events_fold_into_the_sqlite_read_model_the_routes_read(local: Local) -> None:
+    """What the local bus does for the gateway: its read-model use case in a unit of work over the gateway's
+    SQLite database with the repository its service spec names, then the listeners are told."""
+    from dsp_gateway.bootstrap import service_spec
+    from mesh_kit.artifacts import AsyncArtifactStore
+    from mesh_kit.ports import StageDeps
+    from mesh_kit.sqlite import SqliteUnitOfWork
+    from shared_contracts import ArtifactRef
+    from shared_contracts.events import ColumnSummary, DatasetIngested, DatasetProfiled
+
+    uploaded = await _upload(local)
+    dataset_id, job_id = uuid.UUID(uploaded["dataset_id"]), uuid.UUID(uploaded["job_id"])
+    spec = service_spec()
+
+    @asynccontextmanager
+    async def unit_of_work() -> AsyncIterator[SqliteUnitOfWork]:
+        async with local.database.transaction() as conn:
+            yield SqliteUnitOfWork(conn=conn, job_id=job_id, producer="gateway", repo=spec.sqlite_repository(conn))
+
+    async def notify(job: uuid.UUID, message: dict[str, Any]) -> None:
+        await local.ports.notifier.publish(str(job), message)
+
+    ref = ArtifactRef(key=f"datasets/{dataset_id}/data.parquet", sha256="0" * 64, size_bytes=1,
+                      media_type="application/vnd.apache.parquet")
+    events = [("ingest", DatasetIngested(dataset_id=dataset_id, parquet=ref, ingest_report=ref, row_count=2, columns=[
+        ColumnSummary(name="species", semantic_type="categorical", physical_type="String")])),
+        ("profile", DatasetProfiled(dataset_id=dataset_id, parquet=ref, profile=ref, quality_score=88.0,
+                                    alert_count=0))]
+    async with local.ports.notifier.subscribe(str(job_id)) as listening:
+        for producer, event in events:
+            deps: StageDeps[Any] = StageDeps(
+                job_id=job_id, event_id=uuid.uuid4(), producer=producer, occurred_at=datetime.now(UTC),
+                store=AsyncArtifactStore(local.ports.store), unit_of_work=unit_of_work,
+                progress=lambda fraction, message="": None, notify=notify)
+            for handler in spec.handlers_for(event):
+                await handler(event, deps)
+        told = [await listening.get(timeout=1) for _ in events]
+    assert [m["status"] if m else None for m in told] == ["running", "completed"]
+    dataset = (await local.client.get(f"/api/v1/datasets/{dataset_id}")).json()["data"]
+    assert (dataset["status"], dataset["row_count"], dataset["quality_score"]) == ("profiled", 2, 88.0)
+    assert dataset["columns"] == [{"name": "species", "semantic_type": "categorical", "physical_type": "String"}]
+    job = (await local.client.get(f"/api/v1/jobs/{job_id}")).json()["data"]
+    assert (job["status"], job["progress"], job["quality_score"]) == ("completed", 1.0, 88.0)
+    listed = (await local.client.get("/api/v1/datasets")).json()["data"]["items"]
+    assert listed[0]["column_count"] == 1

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 
 import polars as pl
 import pytest
@@ -69,6 +70,10 @@ def test_saved_model_loads_and_predicts_with_explanations(binary_run):
     assert all(row.prediction in ("benign", "malignant") for row in predictions.rows)
     assert all(abs(sum(row.probabilities.values()) - 1) < 1e-6 for row in predictions.rows)
     assert all(set(row.contributions) <= set(result.model.features) for row in predictions.rows)
+    assert predictions.shap_output == "log-odds"
+    # two classes: every row is explained from the same expected log-odds of the positive class
+    bases = {row.base_value for row in predictions.rows}
+    assert len(bases) == 1 and all(isinstance(b, float) and math.isfinite(b) for b in bases)
     # loading and predicting wrote nothing new, so the directory still verifies
     load_model(model_dir, expected_manifest_sha256=result.model.manifest_sha256)
 
@@ -134,6 +139,11 @@ def test_multiclass_target_suggested_by_name(write_parquet, iris, tmp_path):
     predictions = predict(model, iris.drop("species").head(4), explain=True)
     assert {row.prediction for row in predictions.rows} <= {"setosa", "versicolor", "virginica"}
     assert all(len(row.probabilities) == 3 and row.contributions for row in predictions.rows)
+    assert all(row.base_value is not None for row in predictions.rows)
+    assert predictions.shap_output in ("log-odds", "raw class scores")
+    plain = predict(model, iris.drop("species").head(2))
+    assert all(row.base_value is None and row.contributions is None for row in plain.rows)
+    assert plain.shap_output is None
 
 
 def test_leaky_feature_is_kept_when_asked(write_parquet, breast_cancer):

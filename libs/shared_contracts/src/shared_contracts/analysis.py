@@ -356,6 +356,9 @@ class PredictionRow(_Model):
     prediction: Any
     probabilities: dict[str, float] | None = None
     contributions: dict[str, float] | None = Field(default=None, description="SHAP values when explain=True")
+    base_value: float | None = Field(
+        default=None, description="SHAP expected value when explain=True: base_value + sum(contributions) is the "
+                                  "model's raw output for this row (in shap_output units)")
 
 
 class Predictions(_Model):
@@ -366,3 +369,5 @@ class Predictions(_Model):
     target: str
     rows: list[PredictionRow]
     explained_by: str | None = Field(default=None, description="Tree model behind the contributions")
+    shap_output: str | None = Field(default=None, description="What base value plus contributions add up to "
+                                                               "(log-odds, raw class scores, target units)")

@@ -79,11 +79,11 @@ class IdentityRepository(abc.ABC):
     # API keys
     @abc.abstractmethod
     async def add_api_key(self, *, user_id: uuid.UUID, organization_id: uuid.UUID, name: str, role: Role,
-                          key_hash: str) -> ApiKeyRecord: ...
+                          key_hash: str, expires_at: datetime | None = None) -> ApiKeyRecord: ...
 
     @abc.abstractmethod
     async def live_api_key(self, key_hash: str, *, now: datetime) -> ApiKeyRecord | None:
-        """The key with this hash unless revoked; records its use (at most every few seconds)."""
+        """The key with this hash unless revoked or expired; records its use (at most every few seconds)."""
 
     @abc.abstractmethod
     async def api_key(self, api_key_id: uuid.UUID) -> ApiKeyRecord | None: ...
@@ -106,7 +106,8 @@ USER_SELECT = (
     "SELECT u.user_id, u.organization_id, o.name AS organization_name, u.email, u.password_hash, u.role,"
     " u.disabled, u.created_at, u.updated_at FROM users u JOIN organizations o USING (organization_id)"
 )
-KEY_COLUMNS = "api_key_id, user_id, organization_id, name, role, created_at, last_used_at, revoked_at"
+KEY_COLUMNS = ("api_key_id, user_id, organization_id, name, role, created_at, last_used_at, revoked_at,"
+               " expires_at")
 
 
 def _user(row: dict[str, Any] | None) -> UserRecord | None:
@@ -129,6 +130,14 @@ class SqlIdentityRepository(IdentityRepository):
 
     @abc.abstractmethod
     async def _execute(self, query: str, params: tuple[Any, ...]) -> None: ...
+
+    row_lock = " FOR UPDATE"
+    """How a read locks its row until the transaction ends."""
+
+    async def refresh_token_for_update(self, token_hash: str) -> RefreshRecord | None:
+        row = await self._one("SELECT token_id, family_id, user_id, expires_at, used_at, revoked_at"
+                              f" FROM refresh_tokens WHERE token_hash = %s{self.row_lock}", (token_hash,))
+        return None if row is None else RefreshRecord(**row)
 
     async def user(self, user_id: uuid.UUID) -> UserRecord | None:
         return _user(await self._one(f"{USER_SELECT} WHERE u.user_id = %s AND u.deleted_at IS NULL", (user_id,)))
@@ -233,17 +242,12 @@ class PostgresIdentityRepository(SqlIdentityRepository):
             "INSERT INTO refresh_tokens (token_id, family_id, user_id, token_hash, expires_at)"
             " VALUES (%s, %s, %s, %s, %s)", (uuid.uuid4(), family_id, user_id, token_hash, expires_at))
 
-    async def refresh_token_for_update(self, token_hash: str) -> RefreshRecord | None:
-        row = await self._one("SELECT token_id, family_id, user_id, expires_at, used_at, revoked_at"
-                              " FROM refresh_tokens WHERE token_hash = %s FOR UPDATE", (token_hash,))
-        return None if row is None else RefreshRecord(**row)
-
     async def add_api_key(self, *, user_id: uuid.UUID, organization_id: uuid.UUID, name: str, role: Role,
-                          key_hash: str) -> ApiKeyRecord:
+                          key_hash: str, expires_at: datetime | None = None) -> ApiKeyRecord:
         row = await self._one(
-            "INSERT INTO api_keys (api_key_id, user_id, organization_id, name, role, key_hash)"
-            f" VALUES (%s, %s, %s, %s, %s, %s) RETURNING {KEY_COLUMNS}",
-            (uuid.uuid4(), user_id, organization_id, name, role, key_hash))
+            "INSERT INTO api_keys (api_key_id, user_id, organization_id, name, role, key_hash, expires_at)"
+            f" VALUES (%s, %s, %s, %s, %s, %s, %s) RETURNING {KEY_COLUMNS}",
+            (uuid.uuid4(), user_id, organization_id, name, role, key_hash, expires_at))
         assert row is not None
         return ApiKeyRecord(**row)
 
@@ -251,11 +255,12 @@ class PostgresIdentityRepository(SqlIdentityRepository):
         # no cache: a revoked key fails on its next request
         row = await self._one(
             "UPDATE api_keys SET last_used_at = %s WHERE key_hash = %s AND revoked_at IS NULL"
+            " AND (expires_at IS NULL OR expires_at > %s)"
             " AND (last_used_at IS NULL OR last_used_at < %s - interval '5 seconds')"
-            f" RETURNING {KEY_COLUMNS}", (now, key_hash, now))
+            f" RETURNING {KEY_COLUMNS}", (now, key_hash, now, now))
         if row is None:
-            row = await self._one(f"SELECT {KEY_COLUMNS} FROM api_keys WHERE key_hash = %s AND revoked_at IS NULL",
-                                  (key_hash,))
+            row = await self._one(f"SELECT {KEY_COLUMNS} FROM api_keys WHERE key_hash = %s AND revoked_at IS NULL"
+                                  " AND (expires_at IS NULL OR expires_at > %s)", (key_hash, now))
         return _key(row)
 
     async def append_audit(self, entry: AuditEntry) -> None:

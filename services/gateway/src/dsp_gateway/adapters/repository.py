@@ -123,6 +123,18 @@ class ReadModel(abc.ABC):
     async def find_model(self, model_id: uuid.UUID, *, organization_id: uuid.UUID) -> dict[str, Any] | None: ...
 
     @abc.abstractmethod
+    async def list_models(self, *, organization_id: uuid.UUID, limit: int,
+                          offset: int) -> tuple[list[dict[str, Any]], int]:
+        """A page of the organisation's models, newest first, and how many there are. Each row: model_id, job_id,
+        dataset_id, created_at, dataset_name, and of its analysis job analysis_result, pipeline, profile (the
+        job's, else the dataset's) and target (the analysis options')."""
+
+    @abc.abstractmethod
+    async def find_model_summary(self, model_id: uuid.UUID, *,
+                                 organization_id: uuid.UUID) -> dict[str, Any] | None:
+        """One model as a row of ``list_models``, if the organisation holds it."""
+
+    @abc.abstractmethod
     async def owned_rows(self, table: OwnedTable, *, owner_id: uuid.UUID,
                          organization_id: uuid.UUID) -> list[dict[str, Any]]:
         """Every row of ``table`` the user owns in their organisation, oldest first."""
@@ -144,6 +156,9 @@ class SqlReadModel(ReadModel):
 
     @abc.abstractmethod
     async def _all(self, query: str, params: tuple[Any, ...]) -> list[dict[str, Any]]: ...
+
+    model_select: str
+    """The rows of ``list_models`` (the dialect's JSON operators), ending in ``WHERE m.organization_id = %s``."""
 
     async def get_job(self, job_id: uuid.UUID) -> dict[str, Any] | None:
         return await self._one("SELECT * FROM jobs WHERE job_id = %s", (job_id,))
@@ -179,11 +194,31 @@ class SqlReadModel(ReadModel):
         return await self._all(f"SELECT * FROM {table} WHERE owner_id = %s AND organization_id = %s"
                                f" ORDER BY created_at, {key}", (owner_id, organization_id))
 
+    async def list_models(self, *, organization_id: uuid.UUID, limit: int,
+                          offset: int) -> tuple[list[dict[str, Any]], int]:
+        rows = await self._all(self.model_select + " ORDER BY m.created_at DESC, m.model_id LIMIT %s OFFSET %s",
+                               (organization_id, limit, offset))
+        total = await self._one("SELECT count(*) AS n FROM models WHERE organization_id = %s", (organization_id,))
+        return rows, int((total or {"n": 0})["n"])
 
+    async def find_model_summary(self, model_id: uuid.UUID, *,
+                                 organization_id: uuid.UUID) -> dict[str, Any] | None:
+        return await self._one(self.model_select + " AND m.model_id = %s", (organization_id, model_id))
+
+
+_MODEL_SELECT = (
+    "SELECT m.model_id, m.job_id, m.dataset_id, m.created_at, d.display_name AS dataset_name,"
+    " j.results -> 'analysis_result' AS analysis_result, j.results -> 'pipeline' AS pipeline,"
+    " coalesce(j.results -> 'profile', d.profile) AS profile, j.options -> 'analysis' ->> 'target' AS target"
+    " FROM models m JOIN jobs j ON j.job_id = m.job_id LEFT JOIN datasets d ON d.dataset_id = m.dataset_id"
+    " WHERE m.organization_id = %s"
+)
 
 
 class PostgresReadModel(SqlReadModel):
     """On one connection; the caller holds the transaction."""
+
+    model_select = _MODEL_SELECT
 
     def __init__(self, conn: AsyncConnection) -> None:
         self.conn = conn
@@ -276,6 +311,8 @@ class PostgresReadModel(SqlReadModel):
                                " ORDER BY created_at DESC, dataset_id LIMIT %s OFFSET %s", (*params, limit, offset))
         total = await self._one(f"SELECT count(*) AS n FROM datasets WHERE {where}", tuple(params))
         return rows, int((total or {"n": 0})["n"])
+
+
 class InMemoryReadModel(ReadModel):
     """The read model in dicts, with the same rules as the SQL: an ended job changes no more."""
 
@@ -340,7 +377,8 @@ class InMemoryReadModel(ReadModel):
         if job is None:
             return
         self.models.setdefault(model_id, {"job_id": job_id, "dataset_id": dataset_id,
-                                          "organization_id": job["organization_id"], "owner_id": job["owner_id"]})
+                                          "organization_id": job["organization_id"], "owner_id": job["owner_id"],
+                                          "created_at": datetime.now(UTC)})
 
     # -- the API's side, for the in-process mesh and tests --
     async def insert_dataset(self, *, dataset_id: uuid.UUID, display_name: str, size_bytes: int,
@@ -408,6 +446,32 @@ class InMemoryReadModel(ReadModel):
 
     async def find_model(self, model_id: uuid.UUID, *, organization_id: uuid.UUID) -> dict[str, Any] | None:
         return self._scoped(self.models, "model_id", model_id, organization_id)
+
+    def _model_summary(self, model_id: uuid.UUID, row: dict[str, Any]) -> dict[str, Any]:
+        job = self.jobs.get(uuid.UUID(str(row["job_id"]))) or {}
+        dataset = self.datasets.get(uuid.UUID(str(row["dataset_id"]))) or {}
+        results = job.get("results") or {}
+        return _jsonable({
+            "model_id": model_id, "job_id": row["job_id"], "dataset_id": row["dataset_id"],
+            "created_at": row.get("created_at"), "dataset_name": dataset.get("display_name"),
+            "analysis_result": results.get("analysis_result"), "pipeline": results.get("pipeline"),
+            "profile": results.get("profile") or dataset.get("profile"),
+            "target": ((job.get("options") or {}).get("analysis") or {}).get("target")}) or {}
+
+    async def list_models(self, *, organization_id: uuid.UUID, limit: int,
+                          offset: int) -> tuple[list[dict[str, Any]], int]:
+        mine = [(model_id, row) for model_id, row in self.models.items()
+                if str(row["organization_id"]) == str(organization_id)]
+        mine.sort(key=lambda item: str(item[0]))
+        mine.sort(key=lambda item: item[1].get("created_at") or datetime.min.replace(tzinfo=UTC), reverse=True)
+        return [self._model_summary(model_id, row) for model_id, row in mine[offset:offset + limit]], len(mine)
+
+    async def find_model_summary(self, model_id: uuid.UUID, *,
+                                 organization_id: uuid.UUID) -> dict[str, Any] | None:
+        row = self.models.get(model_id)
+        if row is None or str(row["organization_id"]) != str(organization_id):
+            return None
+        return self._model_summary(model_id, row)
 
     async def owned_rows(self, table: OwnedTable, *, owner_id: uuid.UUID,
                          organization_id: uuid.UUID) -> list[dict[str, Any]]:

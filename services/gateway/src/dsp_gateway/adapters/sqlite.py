@@ -20,7 +20,7 @@ from mesh_kit.deletion import dataset_sha256
 from mesh_kit.ports import UnitOfWork
 from mesh_kit.sqlite import SqliteConnection, SqliteDatabase, SqliteUnitOfWork
 
-from ..domain.accounts import ApiKeyRecord, AuditEntry, Organization, RefreshRecord, UserRecord
+from ..domain.accounts import ApiKeyRecord, AuditEntry, Organization, UserRecord
 from ..domain.identity import Role
 from ..domain.jobs import JobUpdate
 from ..ports import GatewayStorage
@@ -31,7 +31,7 @@ from .repository import SqlReadModel
 __all__ = ["SqliteGatewayRepository", "SqliteGatewayStorage", "SqliteIdentityRepository", "SqliteReadModel"]
 
 _JSON = frozenset({"raw", "parquet", "ingest_report", "profile", "columns", "error", "options", "results", "html",
-                   "pdf", "payload", "services", "acks", "artifact_prefixes"})
+                   "pdf", "payload", "services", "acks", "artifact_prefixes", "analysis_result", "pipeline"})
 _KEYS = frozenset({"name_key", "email_key"})  # the lower-cased lookup columns, never shown
 
 
@@ -70,8 +70,21 @@ def _row(row: sqlite3.Row | None) -> dict[str, Any] | None:
             for key, value in dict(row).items() if key not in _KEYS}
 
 
+_MODEL_SELECT = (
+    "SELECT m.model_id, m.job_id, m.dataset_id, m.created_at, d.display_name AS dataset_name,"
+    " json_extract(j.results, '$.analysis_result') AS analysis_result,"
+    " json_extract(j.results, '$.pipeline') AS pipeline,"
+    " coalesce(json_extract(j.results, '$.profile'), d.profile) AS profile,"
+    " json_extract(j.options, '$.analysis.target') AS target"
+    " FROM models m JOIN jobs j ON j.job_id = m.job_id LEFT JOIN datasets d ON d.dataset_id = m.dataset_id"
+    " WHERE m.organization_id = %s"
+)
+
+
 class SqliteReadModel(SqlReadModel):
     """On one SQLite connection; the caller holds the transaction."""
+
+    model_select = _MODEL_SELECT
 
     def __init__(self, conn: SqliteConnection) -> None:
         self.conn = conn
@@ -273,6 +286,8 @@ class SqliteIdentityRepository(SqlIdentityRepository):
     """On one SQLite connection in a write transaction (which holds the database's only writer, so a token
     read "for update" cannot be used by another request before this one ends)."""
 
+    row_lock = ""  # the transaction holds the database's only writer already
+
     def __init__(self, conn: SqliteConnection) -> None:
         self.conn = conn
 
@@ -344,17 +359,12 @@ class SqliteIdentityRepository(SqlIdentityRepository):
             "INSERT INTO refresh_tokens (token_id, family_id, user_id, token_hash, issued_at, expires_at)"
             " VALUES (?, ?, ?, ?, ?, ?)", (uuid.uuid4(), family_id, user_id, token_hash, _now(), _ts(expires_at)))
 
-    async def refresh_token_for_update(self, token_hash: str) -> RefreshRecord | None:
-        row = await self._one("SELECT token_id, family_id, user_id, expires_at, used_at, revoked_at"
-                              " FROM refresh_tokens WHERE token_hash = ?", (token_hash,))
-        return None if row is None else RefreshRecord(**row)
-
     async def add_api_key(self, *, user_id: uuid.UUID, organization_id: uuid.UUID, name: str, role: Role,
-                          key_hash: str) -> ApiKeyRecord:
+                          key_hash: str, expires_at: datetime | None = None) -> ApiKeyRecord:
         row = await self._one(
-            "INSERT INTO api_keys (api_key_id, user_id, organization_id, name, role, key_hash, created_at)"
-            f" VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING {KEY_COLUMNS}",
-            (uuid.uuid4(), user_id, organization_id, name, role, key_hash, _now()))
+            "INSERT INTO api_keys (api_key_id, user_id, organization_id, name, role, key_hash, created_at, expires_at)"
+            f" VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING {KEY_COLUMNS}",
+            (uuid.uuid4(), user_id, organization_id, name, role, key_hash, _now(), expires_at))
         assert row is not None
         return ApiKeyRecord(**row)
 
@@ -362,11 +372,12 @@ class SqliteIdentityRepository(SqlIdentityRepository):
         # no cache: a revoked key fails on its next request
         row = await self._one(
             "UPDATE api_keys SET last_used_at = ? WHERE key_hash = ? AND revoked_at IS NULL"
+            " AND (expires_at IS NULL OR expires_at > ?)"
             f" AND (last_used_at IS NULL OR last_used_at < ?) RETURNING {KEY_COLUMNS}",
-            (_ts(now), key_hash, _ts(now - timedelta(seconds=5))))
+            (now, key_hash, now, now - timedelta(seconds=5)))
         if row is None:
-            row = await self._one(f"SELECT {KEY_COLUMNS} FROM api_keys WHERE key_hash = ? AND revoked_at IS NULL",
-                                  (key_hash,))
+            row = await self._one(f"SELECT {KEY_COLUMNS} FROM api_keys WHERE key_hash = ? AND revoked_at IS NULL"
+                                  " AND (expires_at IS NULL OR expires_at > ?)", (key_hash, now))
         return None if row is None else ApiKeyRecord(**row)
 
     async def append_audit(self, entry: AuditEntry) -> None:

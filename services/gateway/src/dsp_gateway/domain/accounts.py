@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from .identity import Principal, Role, lesser_role
@@ -56,6 +56,14 @@ class ApiKeyRecord:
     created_at: datetime
     last_used_at: datetime | None
     revoked_at: datetime | None
+    expires_at: datetime | None = None
+
+    def expired(self, now: datetime) -> bool:
+        return self.expires_at is not None and self.expires_at <= now
+
+    def status(self, now: datetime) -> str:
+        """active, revoked or expired."""
+        return "revoked" if self.revoked_at is not None else "expired" if self.expired(now) else "active"
 
     def principal_for(self, user: UserRecord) -> Principal:
         """The key acts for its user with the lesser of the key's and the user's current role."""
@@ -68,7 +76,8 @@ class ApiKeyRecord:
 
         return {"id": str(self.api_key_id), "name": self.name, "role": self.role, "user_id": str(self.user_id),
                 "created_at": self.created_at.isoformat(), "last_used_at": iso(self.last_used_at),
-                "revoked_at": iso(self.revoked_at)}
+                "revoked_at": iso(self.revoked_at), "expires_at": iso(self.expires_at),
+                "status": self.status(datetime.now(UTC))}
 
 
 @dataclass(frozen=True)

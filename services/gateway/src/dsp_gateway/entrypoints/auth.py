@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import Awaitable, Callable
+from datetime import datetime
 from typing import Annotated, Any, TypeVar
 
 from fastapi import APIRouter, Depends, FastAPI, Query, Request
@@ -56,6 +57,8 @@ class UserUpdate(BaseModel):
 class ApiKeyCreate(BaseModel):
     name: str = Field(max_length=200)
     role: Role | None = Field(default=None, description="At most your own role; yours when left out")
+    expires_at: datetime | None = Field(default=None, description="When the key stops working (ISO 8601, future; "
+                                                                  "UTC without a zone); never when left out")
 
 
 def _ok(request: Request, data: Any, status: int = 200, headers: dict[str, str] | None = None) -> JSONResponse:
@@ -248,10 +251,12 @@ def add_identity_routes(app: FastAPI) -> None:
         """A new API key for you. The `key` is shown only in this answer: send it as `X-API-Key` or
         `Authorization: Bearer`."""
         record, secret = await _run(request, lambda repo: identity.create_api_key(repo, principal, name=body.name,
-                                                                                  role=body.role))
+                                                                                  role=body.role,
+                                                                                  expires_at=body.expires_at))
         _remember(request, target=str(record.api_key_id))
         return _ok(request, {"id": str(record.api_key_id), "name": record.name, "role": record.role, "key": secret,
-                             "created_at": record.created_at.isoformat()}, 201, headers=_NO_STORE)
+                             "created_at": record.created_at.isoformat(),
+                             "expires_at": record.expires_at.isoformat() if record.expires_at else None}, 201, headers=_NO_STORE)
 
     @router.get("/api-keys", tags=["api-keys"])
     async def list_api_keys(request: Request, principal: Principal = keys) -> JSONResponse:

@@ -201,7 +201,7 @@ async def authenticate(repo: IdentityRepository, config: IdentityConfig, credent
     if looks_like_api_key(credential):
         key = await repo.live_api_key(digest(credential), now=now)
         user = await repo.user(key.user_id) if key else None
-        if key is None or user is None or not user.active:
+        if key is None or key.expired(now) or user is None or not user.active:
             raise NotAuthenticated("The API key is not valid.")
         return key.principal_for(user)
     try:
@@ -317,18 +317,23 @@ async def delete_user(repo: IdentityRepository, actor: Principal, user_id: uuid.
     await repo.delete_user(user.user_id, now=now or _now())
 
 
-async def create_api_key(repo: IdentityRepository, actor: Principal, *, name: str,
-                         role: str | None = None) -> tuple[ApiKeyRecord, str]:
-    """A new key for the caller, and the key itself (shown this once; only its hash is kept)."""
+async def create_api_key(repo: IdentityRepository, actor: Principal, *, name: str, role: str | None = None,
+                         expires_at: datetime | None = None, now: datetime | None = None) -> tuple[ApiKeyRecord, str]:
+    """A new key for the caller, and the key itself (shown this once; only its hash is kept). With
+    ``expires_at`` (a moment in the future; without a time zone, UTC) it fails from then on."""
     key_role = _role(role) if role is not None else actor.role
     if not role_within(key_role, actor.role):
         raise Forbidden(f"A key's role cannot exceed your role ({actor.role}).", field="role")
     name = name.strip()
     if not 1 <= len(name) <= 200:
         raise Invalid("name must have 1 to 200 characters.", field="name")
+    if expires_at is not None:
+        expires_at = expires_at if expires_at.tzinfo else expires_at.replace(tzinfo=UTC)
+        if expires_at <= (now or _now()):
+            raise Invalid("expires_at must be in the future.", field="expires_at")
     secret = new_api_key()
     record = await repo.add_api_key(user_id=actor.user_id, organization_id=actor.organization_id, name=name,
-                                    role=key_role, key_hash=digest(secret))
+                                    role=key_role, key_hash=digest(secret), expires_at=expires_at)
     return record, secret
 
 

@@ -12,7 +12,7 @@ from shared_contracts.analysis import FeatureImportance, PartialDependence, RowE
 
 from .automl import quiet_autogluon
 
-__all__ = ["TreeExplainer", "partial_dependence", "permutation_importance", "tree_explainer"]
+__all__ = ["TreeExplainer", "partial_dependence", "permutation_importance", "shap_output_of", "tree_explainer"]
 
 # XGBoost members see one-hot columns whose names AutoGluon does not expose, so their SHAP values
 # cannot be mapped back to the user's columns; LightGBM (fitted first by AutoGluon) and CatBoost can
@@ -90,14 +90,18 @@ def _original_names(transformed: list[str], internal: list[str], originals: list
     return out
 
 
+def shap_output_of(model_name: str, problem_type: str) -> str:
+    """What a tree member's SHAP values (plus its base value) add up to."""
+    if model_name.startswith("CatBoost") and problem_type == "multiclass":
+        return "raw class scores"
+    return "log-odds" if problem_type in ("binary", "multiclass") else "target units"
+
+
 def tree_explainer(predictor: Any, *, features: list[str], leaderboard_order: list[str]) -> TreeExplainer | None:
     """The best-ranked LightGBM or CatBoost member, or None if there is none."""
     for name in leaderboard_order:
         if name.startswith(_TREE_PREFIXES) and "_BAG_" not in name:
-            output = "log-odds" if predictor.problem_type in ("binary", "multiclass") else "target units"
-            if name.startswith("CatBoost") and predictor.problem_type == "multiclass":
-                output = "raw class scores"
-            return TreeExplainer(predictor, name, features, output)
+            return TreeExplainer(predictor, name, features, shap_output_of(name, predictor.problem_type))
     return None
 
 

@@ -16,7 +16,7 @@ from shared_contracts.analysis import ModelMetadata, PredictionRow, Predictions
 from .automl import quiet_autogluon
 from .columns import file_sha256
 from .errors import AnalysisError
-from .explain import TreeExplainer
+from .explain import TreeExplainer, shap_output_of
 
 __all__ = ["MANIFEST_NAME", "METADATA_NAME", "TrainedModel", "load_model", "predict", "write_manifest"]
 
@@ -130,13 +130,16 @@ def predict(model: TrainedModel, rows: pl.DataFrame, *, explain: bool = False) -
         predicted = model.predictor.predict(frame)
         proba = model.predictor.predict_proba(frame) if task_type in ("binary", "multiclass") else None
     contributions: list[dict[str, float] | None] = [None] * len(frame)
-    explained_by = None
+    base_values: list[float | None] = [None] * len(frame)
+    explained_by = shap_output = None
     if explain and model.explainer_model is not None:
-        explainer = TreeExplainer(model.predictor, model.explainer_model, model.features, "")
-        values, _, names = explainer.explain(frame)
+        shap_output = shap_output_of(model.explainer_model, task_type)
+        explainer = TreeExplainer(model.predictor, model.explainer_model, model.features, shap_output)
+        values, base, names = explainer.explain(frame)
         contributions = [
             {names[i]: float(values[row, i]) for i in np.argsort(-np.abs(values[row]))} for row in range(len(frame))
         ]
+        base_values = [float(b) for b in base]
         explained_by = model.explainer_model
     out = []
     for position in range(len(frame)):
@@ -144,9 +147,9 @@ def predict(model: TrainedModel, rows: pl.DataFrame, *, explain: bool = False) -
         if proba is not None:
             probabilities = {str(label): float(value) for label, value in proba.iloc[position].items()}
         out.append(PredictionRow(prediction=_plain(predicted.iloc[position]), probabilities=probabilities,
-                                 contributions=contributions[position]))
+                                 contributions=contributions[position], base_value=base_values[position]))
     return Predictions(model=model.metadata.best_model, task_type=task_type, target=model.metadata.target,
-                       rows=out, explained_by=explained_by)
+                       rows=out, explained_by=explained_by, shap_output=shap_output)
 
 
 def _plain(value: Any) -> Any:
