@@ -126,6 +126,18 @@ def test_the_api_the_ui_uses_works_from_upload_to_predict_and_deletion(server: S
     unknown = api.post("/api/v1/models/00000000-0000-4000-8000-000000000000/predict", json={"rows": rows})
     assert unknown.status_code == 404
 
+    models = api.get("/api/v1/models").json()["data"]["items"]
+    assert done["model_id"] in [m["model_id"] for m in models]
+    assert api.get(f"/api/v1/models/{done['model_id']}").status_code == 200
+    link = api.post(f"/api/v1/dashboard/{done['dashboard_id']}/view-link")
+    assert link.status_code == 200, link.text
+    view = httpx.get(server.url + link.json()["data"]["url"] if link.json()["data"]["url"].startswith("/")
+                     else link.json()["data"]["url"])
+    assert view.status_code == 200 and "text/html" in view.headers["content-type"]
+    assert api.get(f"/api/v1/datasets/{dataset_id}/ingest-report").status_code == 200
+    assert dataset_id in [d["dataset_id"] for d in api.get("/api/v1/datasets", params={"q": "PENGUINS"}).json()[
+        "data"]["items"]]
+
     key = api.post("/api/v1/api-keys", json={"name": "laptop script"})
     assert key.status_code == 201, key.text
     assert "laptop script" in [k["name"] for k in api.get("/api/v1/api-keys").json()["data"]["items"]]
