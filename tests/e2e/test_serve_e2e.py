@@ -81,6 +81,32 @@ def test_the_printed_address_signs_in_the_local_admin_and_nothing_else_does(serv
     assert other["email"] == ADMIN_EMAIL and other["organization_id"] == me["organization_id"]
 
 
+@pytest.mark.browser
+def test_the_printed_address_opens_the_ui_signed_in_and_the_token_leaves_the_address_bar(
+        server: ServeProcess) -> None:
+    from playwright.sync_api import expect
+
+    from .browser import PageWatch, assert_accessible, open_browser, require_browser
+
+    require_browser()
+    if not (Path(__file__).resolve().parents[2] / "ui" / "dist" / "index.html").is_file():
+        pytest.skip("the web UI is not built (make ui)")
+    assert server.login_url is not None
+    watch = PageWatch(server.url)
+    with open_browser() as browser:
+        page = watch.attach(browser.new_context().new_page())
+        page.goto(server.login_url)
+        expect(page.get_by_role("heading", name="Datasets", exact=True)).to_be_visible(timeout=15_000)
+        assert page.url == f"{server.url}/" and (server.token or "") not in page.url
+        assert_accessible(page, "datasets after the local sign-in")
+        page.reload()
+        expect(page.get_by_role("heading", name="Datasets", exact=True)).to_be_visible(timeout=15_000)
+        fresh = watch.attach(browser.new_context().new_page())  # another browser session: not signed in
+        fresh.goto(f"{server.url}/")
+        expect(fresh.get_by_role("button", name="Sign in")).to_be_visible(timeout=15_000)
+    watch.assert_clean()
+
+
 def test_the_ui_and_the_probes_are_served(server: ServeProcess) -> None:
     home = httpx.get(f"{server.url}/")
     assert home.status_code in (200, 503)  # 503: the page that says to run `make ui`
