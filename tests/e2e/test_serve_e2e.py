@@ -107,6 +107,23 @@ def test_the_printed_address_opens_the_ui_signed_in_and_the_token_leaves_the_add
     watch.assert_clean()
 
 
+def _listening(port: int) -> set[str]:
+    """The local addresses of the sockets listening on ``port`` (from /proc/net/tcp and tcp6)."""
+    found = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        with open(table) as fh:
+            for line in fh.readlines()[1:]:
+                local, state = line.split()[1], line.split()[3]
+                address, hex_port = local.split(":")
+                if state == "0A" and int(hex_port, 16) == port:
+                    found.add(address)
+    return found
+
+
+def test_it_listens_on_127_0_0_1_only(server: ServeProcess) -> None:
+    assert _listening(server.port) == {"0100007F"}  # 127.0.0.1, little-endian hex; no 0.0.0.0, no ::
+
+
 def test_the_ui_and_the_probes_are_served(server: ServeProcess) -> None:
     home = httpx.get(f"{server.url}/")
     assert home.status_code in (200, 503)  # 503: the page that says to run `make ui`
