@@ -199,22 +199,43 @@ def test_the_api_the_ui_uses_works_from_upload_to_predict_and_deletion(server: S
     assert api.get(f"/api/v1/datasets/{dataset_id}").status_code == 404
 
 
+def _kill_during_ml(server: ServeProcess) -> str:
+    """Start an analysis of the penguins, and kill -9 the server a few seconds into its ml stage; the job's id."""
+    server.start()
+    with httpx.Client(base_url=server.url, headers=server.sign_in(), timeout=120) as api:
+        dataset = upload(api, SAMPLES / "penguins-raw.csv").json()["data"]
+        started = api.post("/api/v1/analyze", json={"dataset_id": dataset["dataset_id"], "target": "Species",
+                                                    "options": {"time_budget_s": 20}})
+        assert started.status_code == 202, started.text
+        job = str(started.json()["data"]["analysis_id"])
+        state = _wait(api, f"/api/v1/analysis/{job}", timeout_s=120,
+                      until=lambda j: j["stage"] == "ml" or j["status"] in TERMINAL)
+        assert state["stage"] == "ml" and state["status"] == "running", state
+        time.sleep(3)  # well inside AutoML's budget
+    server.kill()
+    return job
+
+
+def test_a_job_that_may_not_resume_fails_after_a_restart_with_a_reason(tmp_path: Path) -> None:
+    server = ServeProcess(data_dir=tmp_path / "data", extra_env={"DSP_SERVE_MAX_ATTEMPTS": "1"})
+    try:
+        job = _kill_during_ml(server)
+        server.start()
+        with httpx.Client(base_url=server.url, headers=server.sign_in(), timeout=120) as api:
+            final = _wait(api, f"/api/v1/analysis/{job}", timeout_s=60, until=lambda j: j["status"] in TERMINAL)
+            assert final["status"] == "failed", final
+            assert final["error"] == {"code": "interrupted", "message": (
+                "The server stopped during ml once while it worked on this job; start the analysis again.")}
+    except BaseException:
+        server.kill()
+        raise
+    assert server.stop() == 0, "".join(server.output[-40:])  # Ctrl-C ends it cleanly
+
+
 def test_a_server_killed_during_ml_ends_the_job_after_a_restart(tmp_path: Path) -> None:
     server = ServeProcess(data_dir=tmp_path / "data")
-    server.start()
     try:
-        with httpx.Client(base_url=server.url, headers=server.sign_in(), timeout=120) as api:
-            dataset = upload(api, SAMPLES / "penguins-raw.csv").json()["data"]
-            started = api.post("/api/v1/analyze", json={"dataset_id": dataset["dataset_id"], "target": "Species",
-                                                        "options": {"time_budget_s": 20}})
-            assert started.status_code == 202, started.text
-            job = started.json()["data"]["analysis_id"]
-            state = _wait(api, f"/api/v1/analysis/{job}", timeout_s=120,
-                          until=lambda j: j["stage"] == "ml" or j["status"] in TERMINAL)
-            assert state["stage"] == "ml" and state["status"] == "running", state
-            time.sleep(3)  # well inside AutoML's budget
-            server.kill()
-
+        job = _kill_during_ml(server)
         restarted = server.start()
         began = time.monotonic()
         with httpx.Client(base_url=server.url, headers=server.sign_in(), timeout=120) as api:
@@ -227,5 +248,7 @@ def test_a_server_killed_during_ml_ends_the_job_after_a_restart(tmp_path: Path) 
             else:
                 assert final["model_id"] and final["dashboard_id"]
             assert api.get(f"/api/v1/jobs/{job}").json()["data"]["status"] == final["status"]
-    finally:
-        assert server.stop() == 0, "".join(server.output[-40:])
+    except BaseException:
+        server.kill()
+        raise
+    assert server.stop() == 0, "".join(server.output[-40:])  # Ctrl-C ends it cleanly

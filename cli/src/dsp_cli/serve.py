@@ -72,6 +72,15 @@ def _secret_file(path: Path) -> str:
     return value
 
 
+def max_attempts() -> int:
+    """DSP_SERVE_MAX_ATTEMPTS: how many times an event's delivery may start (it raised, or the server stopped
+    while it ran) before its job fails; 3 unless set."""
+    raw = os.environ.get("DSP_SERVE_MAX_ATTEMPTS", "3")
+    if not raw.isdigit() or int(raw) < 1:
+        raise SystemExit(f"DSP_SERVE_MAX_ATTEMPTS must be a whole number of at least 1, not {raw!r}")
+    return int(raw)
+
+
 @dataclass
 class LocalPlatform:
     """The platform's adapters in one process, opened by ``start`` and closed by ``stop``."""
@@ -122,7 +131,7 @@ class LocalPlatform:
             limiter=InMemoryLimiter(), predictor=CallablePredictor(predictor.predict),
             identity=identity_config(options, settings.environment), options=options,
             max_upload_bytes=settings.max_upload_bytes)
-        self.bus = LocalBus(specs, self.databases, store,
+        self.bus = LocalBus(specs, self.databases, store, max_attempts=max_attempts(),
                             notify=lambda job_id, message: notifier.publish(str(job_id), message))
 
     async def ensure_local_admin(self) -> None:
