@@ -35,6 +35,7 @@ from typing import Any
 
 from mesh_kit.artifacts import LocalArtifactStore
 from mesh_kit.local_bus import LocalBus
+from mesh_kit.local_mesh import kept_secret
 from mesh_kit.ports import ServiceSpec
 from mesh_kit.sqlite import SqliteDatabase, database_path
 
@@ -58,18 +59,6 @@ def service_specs() -> list[ServiceSpec]:
     from dsp_profile.bootstrap import service_spec as profile
 
     return [gateway(), ingest(), profile(), etl(), ml(), dashboard()]
-
-
-def _secret_file(path: Path) -> str:
-    """A random secret kept (0600) in the data directory, so that it survives restarts."""
-    if path.exists():
-        return path.read_text().strip()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    value = secrets.token_urlsafe(48)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w") as fh:
-        fh.write(value)
-    return value
 
 
 def max_attempts() -> int:
@@ -180,7 +169,7 @@ def _environment(data_dir: Path) -> None:
     os.environ.setdefault("DSP_ENVIRONMENT", "development")
     os.environ["DSP_HTTP_HOST"] = HOST
     os.environ["DSP_ALLOWED_HOSTS"] = "127.0.0.1,localhost"
-    os.environ.setdefault("DSP_JWT_SECRET", _secret_file(data_dir / "jwt-secret"))
+    os.environ.setdefault("DSP_JWT_SECRET", kept_secret(data_dir / "jwt-secret", nbytes=48))
 
 
 def serve(*, port: int, data_dir: Path, open_browser: bool = False, log_level: str = "info") -> int:

@@ -37,7 +37,7 @@ from shared_contracts.events import Stage, StageFailed
 
 from . import deletion
 from .artifacts import AsyncArtifactStore
-from .delivery import Outcome, progress_sink
+from .delivery import Outcome, describe_error, progress_sink, retries_exhausted
 from .logs import bind_job, unbind_job
 from .metrics import DEAD_LETTERS, MESSAGE_DURATION, MESSAGES_CONSUMED
 from .outbox import OutboxRelay, add_to_outbox, amqp_headers
@@ -326,8 +326,7 @@ class StageRunner:
             )
             return Outcome.RETRIED
         log.error("handler failed after %d retries: %r", retry, exc, exc_info=exc)
-        reason = (f"The {self.service} stage failed {retry + 1} times on this job; the last error was "
-                  f"{type(exc).__name__}: {str(exc)[:300]}")
+        reason = retries_exhausted(self.service, retry + 1, describe_error(exc))
         await self._dead_letter(delivery, "retries_exhausted: " + reason)
         await self._fail_job(envelope, envelope.job_id, code="retries_exhausted", reason=reason,
                              attempts=retry + 1, routing_key=envelope.routing_key, event_id=envelope.event_id)

@@ -35,7 +35,8 @@ from .artifacts import AsyncArtifactStore
 from .deletion import dataset_named_by
 from .ports import AlreadyHandled, Notify, StageDeps, UnitOfWork, no_notify
 
-__all__ = ["Mailbox", "Outcome", "deliver", "give_up", "progress_sink", "stage_failed"]
+__all__ = ["Mailbox", "Outcome", "deliver", "describe_error", "give_up", "progress_sink", "retries_exhausted",
+           "stage_failed"]
 
 log = logging.getLogger(__name__)
 
@@ -72,6 +73,16 @@ class Mailbox(abc.ABC):
     @abc.abstractmethod
     async def fail(self, envelope: Envelope[Any] | None, job_id: uuid.UUID, events: Sequence[EventPayload]) -> None:
         """Record the event as handled and queue ``events`` of the job, together."""
+
+
+def describe_error(exc: BaseException) -> str:
+    """An exception as a failure reason quotes it: its type and the start of its message."""
+    return f"{type(exc).__name__}: {str(exc)[:300]}"
+
+
+def retries_exhausted(service: str, attempts: int, last_error: str) -> str:
+    """The reason of a job whose event kept raising in ``service``."""
+    return f"The {service} stage failed {attempts} times on this job; the last error was {last_error}"
 
 
 def stage_failed(service: str, envelope: Envelope[Any], *, code: str, reason: str, attempts: int = 1) -> StageFailed:

@@ -35,7 +35,7 @@ from typing import Any
 from shared_contracts import Envelope, EventPayload, parse_envelope
 
 from .artifacts import ArtifactStore, AsyncArtifactStore
-from .delivery import Mailbox, deliver, give_up, progress_sink
+from .delivery import Mailbox, deliver, describe_error, give_up, progress_sink, retries_exhausted
 from .ports import AlreadyHandled, Notify, ServiceSpec, no_notify
 from .sqlite import SqliteConnection, SqliteDatabase, SqliteUnitOfWork, is_tombstoned
 
@@ -302,7 +302,7 @@ class LocalBus:
                     await asyncio.shield(mailbox.end_attempt(envelope, undo=True))
                     raise
                 except Exception as exc:
-                    error = f"{type(exc).__name__}: {str(exc)[:300]}"
+                    error = describe_error(exc)
                     log.warning("%s raised on %s (attempt %d of %d): %s", name, envelope.routing_key, attempts,
                                 self.max_attempts, error, exc_info=True)
                     await mailbox.end_attempt(envelope, error=error)
@@ -319,7 +319,7 @@ class LocalBus:
                       "start the analysis again.")
         else:
             code = "retries_exhausted"
-            reason = f"The {name} stage failed {attempts} times on this job; the last error was {last_error}"
+            reason = retries_exhausted(name, attempts, last_error)
         log.error("giving up %s in %s: %s", envelope.routing_key, name, reason)
         await give_up(name, self.mailboxes[name], envelope, code=code, reason=reason, attempts=attempts)
 

@@ -32,7 +32,7 @@ from shared_contracts.manifest import SERVICES
 
 from .db import role_name, with_user
 
-__all__ = ["LocalMesh"]
+__all__ = ["LocalMesh", "kept_secret"]
 
 _PASS_THROUGH = ("DSP_ALLOWED_HOSTS", "DSP_ALLOWED_ORIGINS", "DSP_CORS_ORIGINS")
 _GATEWAY_PASS_THROUGH = ("DSP_BOOTSTRAP_ADMIN_EMAIL", "DSP_BOOTSTRAP_ADMIN_PASSWORD", "DSP_BOOTSTRAP_ORGANIZATION",
@@ -75,15 +75,7 @@ class LocalMesh:
         """The mesh's shared service token: given, or generated once and kept (0600) in the state directory,
         so that a service restarted alone still holds the token of the others."""
         if self.service_token is None:
-            path = self.state_dir / "service-token"
-            if path.exists():
-                self.service_token = path.read_text().strip()
-            else:
-                self.state_dir.mkdir(parents=True, exist_ok=True)
-                self.service_token = secrets.token_urlsafe(32)
-                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-                with os.fdopen(fd, "w") as fh:
-                    fh.write(self.service_token)
+            self.service_token = kept_secret(self.state_dir / "service-token")
         return self.service_token
 
     def env_for(self, service: str) -> dict[str, str]:
@@ -198,6 +190,18 @@ class LocalMesh:
             pid = self.pid(service)
             out[service] = ("ready" if self.ready(service) else "starting") if pid and _alive(pid) else "stopped"
         return out
+
+
+def kept_secret(path: Path, *, nbytes: int = 32) -> str:
+    """A random secret kept in ``path`` (created 0600 the first time): the same one at every start."""
+    if path.exists():
+        return path.read_text().strip()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    value = secrets.token_urlsafe(nbytes)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(value)
+    return value
 
 
 def _alive(pid: int) -> bool:
