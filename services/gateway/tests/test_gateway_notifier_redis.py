@@ -1,4 +1,5 @@
-"""The Redis notifier against the real Redis of this machine, on a channel namespace of each test's own."""
+"""The job notifiers: Redis (the real one of this machine, on a channel namespace of each test's own) and in
+process, with the same test bodies where they promise the same."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import uuid
 from collections.abc import AsyncIterator
 
 import pytest
-from dsp_gateway.adapters.notifier import RedisJobNotifier, SubscriptionLost
+from dsp_gateway.adapters.notifier import InMemoryJobNotifier, JobNotifier, RedisJobNotifier, SubscriptionLost
 from dsp_gateway.service_layer.uploads import wait_for_ingest_verdict
 
 pytestmark = pytest.mark.integration
@@ -17,8 +18,14 @@ pytestmark = pytest.mark.integration
 REDIS_URL = os.environ.get("DSP_TEST_REDIS", "redis://127.0.0.1:6379/0")
 
 
-@pytest.fixture
-async def notifier() -> AsyncIterator[RedisJobNotifier]:
+@pytest.fixture(params=["redis", "memory"])
+async def notifier(request: pytest.FixtureRequest) -> AsyncIterator[JobNotifier]:
+    if request.param == "memory":
+        memory = InMemoryJobNotifier()
+        yield memory
+        assert memory._subscriptions == {}, "subscriptions left open"
+        await memory.close()
+        return
     real = RedisJobNotifier(REDIS_URL, namespace=f"dsp-test-notifier-{uuid.uuid4().hex[:10]}")
     yield real
     channels = await real.client.pubsub_channels(f"{real.namespace}:*")
@@ -26,7 +33,7 @@ async def notifier() -> AsyncIterator[RedisJobNotifier]:
     assert channels == [], f"subscriptions left open: {channels}"
 
 
-async def test_a_message_after_several_empty_waits_still_arrives(notifier: RedisJobNotifier) -> None:
+async def test_a_message_after_several_empty_waits_still_arrives(notifier: JobNotifier) -> None:
     """Pub/sub messages are not kept: the subscription must stay open across the waits that time out."""
     job = str(uuid.uuid4())
     async with notifier.subscribe(job) as subscription:
@@ -39,10 +46,29 @@ async def test_a_message_after_several_empty_waits_still_arrives(notifier: Redis
         await notifier.publish(job, {"type": "upload.progress", "status": "running", "row_count": 26115})
         assert await subscription.get(timeout=2) == {"type": "upload.progress", "status": "running",
                                                      "row_count": 26115}
-        assert await notifier.client.pubsub_numsub(notifier.channel(job)) == [(notifier.channel(job).encode(), 1)]
+        if isinstance(notifier, RedisJobNotifier):
+            assert await notifier.client.pubsub_numsub(notifier.channel(job)) == [
+                (notifier.channel(job).encode(), 1)]
 
 
-async def test_the_upload_wait_gets_a_verdict_published_after_the_first_second(notifier: RedisJobNotifier) -> None:
+async def test_every_subscriber_of_the_job_gets_each_message_as_json_and_no_other_job_does(
+        notifier: JobNotifier) -> None:
+    job, other = str(uuid.uuid4()), str(uuid.uuid4())
+    await notifier.ping()
+    await notifier.publish(job, {"type": "before"})  # nobody listens yet: it is gone
+    async with notifier.subscribe(job) as first, notifier.subscribe(job) as second, \
+            notifier.subscribe(other) as elsewhere:
+        await notifier.publish(job, {"type": "upload.progress", "job_id": uuid.UUID(job), "progress": 0.5})
+        await notifier.publish(job, {"type": "dashboard.ready"})
+        for subscription in (first, second):
+            assert await subscription.get(timeout=2) == {"type": "upload.progress", "job_id": job, "progress": 0.5}
+            assert await subscription.get(timeout=2) == {"type": "dashboard.ready"}
+        assert await elsewhere.get(timeout=0.3) is None
+    async with notifier.subscribe(job) as late:
+        assert await late.get(timeout=0.3) is None
+
+
+async def test_the_upload_wait_gets_a_verdict_published_after_the_first_second(notifier: JobNotifier) -> None:
     job = str(uuid.uuid4())
     status = {"value": "uploaded"}
 

@@ -31,6 +31,8 @@ __all__ = [
     "GatewayRepository",
     "InMemoryGatewayRepository",
     "PostgresGatewayRepository",
+    "prefixes_of",
+    "record_of",
 ]
 
 
@@ -73,7 +75,7 @@ class DeletionStart:
     raw_key: str | None = None
 
 
-def _prefixes(dataset_id: uuid.UUID, jobs: Iterable[tuple[uuid.UUID, dict[str, Any]]],
+def prefixes_of(dataset_id: uuid.UUID, jobs: Iterable[tuple[uuid.UUID, dict[str, Any]]],
               dashboards: Iterable[uuid.UUID]) -> tuple[str, ...]:
     """Every artifact prefix the gateway knows of the dataset: its own, its jobs', models' and dashboards'."""
     out = {owner_prefix("datasets", dataset_id)}
@@ -123,7 +125,7 @@ class GatewayRepository(ReadModel, Deletions, abc.ABC):
 
 
 # -- Postgres ----------------------------------------------------------------------------------
-def _record(row: dict[str, Any]) -> DeletionRecord:
+def record_of(row: dict[str, Any]) -> DeletionRecord:
     return DeletionRecord(
         deletion_id=row["deletion_id"], dataset_sha256=row["dataset_sha256"], dataset_id=row["dataset_id"],
         reason=row["reason"], status=row["status"], services=tuple(row["services"]), acks=dict(row["acks"]),
@@ -136,7 +138,7 @@ async def _deletion(conn: AsyncConnection, query: str, params: tuple[Any, ...]) 
     async with conn.cursor(row_factory=dict_row) as cur:
         await cur.execute(query, params)
         row = await cur.fetchone()
-    return _record(row) if row else None
+    return record_of(row) if row else None
 
 
 class PostgresGatewayRepository(PostgresReadModel, GatewayRepository):
@@ -160,7 +162,7 @@ class PostgresGatewayRepository(PostgresReadModel, GatewayRepository):
         dashboards = [r[0] for r in await (await conn.execute(
             "SELECT dashboard_id FROM dashboards WHERE dataset_id = %s OR job_id = ANY(%s::uuid[])",
             (dataset_id, job_ids))).fetchall()]
-        prefixes = _prefixes(dataset_id, jobs, dashboards)
+        prefixes = prefixes_of(dataset_id, jobs, dashboards)
         await conn.execute("DELETE FROM job_events WHERE job_id = ANY(%s::uuid[])", (job_ids,))
         await conn.execute("DELETE FROM dashboards WHERE dataset_id = %s OR job_id = ANY(%s::uuid[])", (dataset_id, job_ids))
         await conn.execute("DELETE FROM models WHERE dataset_id = %s OR job_id = ANY(%s::uuid[])", (dataset_id, job_ids))
@@ -232,7 +234,7 @@ class InMemoryGatewayRepository(InMemoryReadModel, GatewayRepository):
         job_ids = tuple(job for job, _ in jobs)
         dashboards = [d for d, row in self.dashboards.items() if row["dataset_id"] == dataset_id
                       or row["job_id"] in job_ids]
-        prefixes = _prefixes(dataset_id, [(job, row.get("results") or {}) for job, row in jobs], dashboards)
+        prefixes = prefixes_of(dataset_id, [(job, row.get("results") or {}) for job, row in jobs], dashboards)
         for d in dashboards:
             del self.dashboards[d]
         for model in [m for m, row in self.models.items() if row["dataset_id"] == dataset_id

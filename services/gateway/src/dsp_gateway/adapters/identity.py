@@ -13,7 +13,14 @@ from psycopg.rows import dict_row
 from ..domain.accounts import ApiKeyRecord, AuditEntry, Organization, RefreshRecord, UserRecord
 from ..domain.identity import Role
 
-__all__ = ["EmailTaken", "IdentityRepository", "PostgresIdentityRepository"]
+__all__ = [
+    "KEY_COLUMNS",
+    "USER_SELECT",
+    "EmailTaken",
+    "IdentityRepository",
+    "PostgresIdentityRepository",
+    "SqlIdentityRepository",
+]
 
 
 class EmailTaken(Exception):
@@ -95,12 +102,12 @@ class IdentityRepository(abc.ABC):
     async def audit_of(self, organization_id: uuid.UUID, *, limit: int, offset: int) -> tuple[list[dict[str, Any]], int]: ...
 
 
-_USER_SELECT = (
+USER_SELECT = (
     "SELECT u.user_id, u.organization_id, o.name AS organization_name, u.email, u.password_hash, u.role,"
     " u.disabled, u.created_at, u.updated_at FROM users u JOIN organizations o USING (organization_id)"
 )
-_KEY_COLUMNS = ("api_key_id, user_id, organization_id, name, role, created_at, last_used_at, revoked_at,"
-                " expires_at")
+KEY_COLUMNS = ("api_key_id, user_id, organization_id, name, role, created_at, last_used_at, revoked_at,"
+               " expires_at")
 
 
 def _user(row: dict[str, Any] | None) -> UserRecord | None:
@@ -111,7 +118,62 @@ def _key(row: dict[str, Any] | None) -> ApiKeyRecord | None:
     return None if row is None else ApiKeyRecord(**row)
 
 
-class PostgresIdentityRepository(IdentityRepository):
+class SqlIdentityRepository(IdentityRepository):
+    """The statements whose SQL Postgres and SQLite share, written with ``%s`` placeholders; an adapter gives
+    ``_one``, ``_all`` (rows with typed values) and ``_execute``."""
+
+    @abc.abstractmethod
+    async def _one(self, query: str, params: tuple[Any, ...]) -> dict[str, Any] | None: ...
+
+    @abc.abstractmethod
+    async def _all(self, query: str, params: tuple[Any, ...]) -> list[dict[str, Any]]: ...
+
+    @abc.abstractmethod
+    async def _execute(self, query: str, params: tuple[Any, ...]) -> None: ...
+
+    row_lock = " FOR UPDATE"
+    """How a read locks its row until the transaction ends."""
+
+    async def refresh_token_for_update(self, token_hash: str) -> RefreshRecord | None:
+        row = await self._one("SELECT token_id, family_id, user_id, expires_at, used_at, revoked_at"
+                              f" FROM refresh_tokens WHERE token_hash = %s{self.row_lock}", (token_hash,))
+        return None if row is None else RefreshRecord(**row)
+
+    async def user(self, user_id: uuid.UUID) -> UserRecord | None:
+        return _user(await self._one(f"{USER_SELECT} WHERE u.user_id = %s AND u.deleted_at IS NULL", (user_id,)))
+
+    async def users_of(self, organization_id: uuid.UUID, *, limit: int, offset: int) -> tuple[list[UserRecord], int]:
+        rows = await self._all(f"{USER_SELECT} WHERE u.organization_id = %s AND u.deleted_at IS NULL"
+                               " ORDER BY u.created_at, u.user_id LIMIT %s OFFSET %s", (organization_id, limit, offset))
+        total = await self._one("SELECT count(*) AS n FROM users WHERE organization_id = %s AND deleted_at IS NULL",
+                                (organization_id,))
+        return [UserRecord(**r) for r in rows], int((total or {"n": 0})["n"])
+
+    async def mark_refresh_used(self, token_id: uuid.UUID, *, now: datetime) -> None:
+        await self._execute("UPDATE refresh_tokens SET used_at = %s WHERE token_id = %s", (now, token_id))
+
+    async def revoke_family(self, family_id: uuid.UUID, *, now: datetime) -> None:
+        await self._execute("UPDATE refresh_tokens SET revoked_at = %s WHERE family_id = %s"
+                            " AND revoked_at IS NULL", (now, family_id))
+
+    async def revoke_user_sessions(self, user_id: uuid.UUID, *, now: datetime) -> None:
+        await self._execute("UPDATE refresh_tokens SET revoked_at = %s WHERE user_id = %s"
+                            " AND revoked_at IS NULL", (now, user_id))
+
+    async def api_key(self, api_key_id: uuid.UUID) -> ApiKeyRecord | None:
+        return _key(await self._one(f"SELECT {KEY_COLUMNS} FROM api_keys WHERE api_key_id = %s", (api_key_id,)))
+
+    async def api_keys_of(self, user_id: uuid.UUID) -> list[ApiKeyRecord]:
+        rows = await self._all(f"SELECT {KEY_COLUMNS} FROM api_keys WHERE user_id = %s"
+                               " ORDER BY created_at DESC, api_key_id", (user_id,))
+        return [ApiKeyRecord(**r) for r in rows]
+
+    async def revoke_api_key(self, api_key_id: uuid.UUID, *, now: datetime) -> None:
+        await self._execute("UPDATE api_keys SET revoked_at = %s WHERE api_key_id = %s AND revoked_at IS NULL",
+                            (now, api_key_id))
+
+
+class PostgresIdentityRepository(SqlIdentityRepository):
     """On one connection; the caller holds the transaction."""
 
     def __init__(self, conn: AsyncConnection) -> None:
@@ -127,6 +189,9 @@ class PostgresIdentityRepository(IdentityRepository):
             await cur.execute(query, params)
             return await cur.fetchall()
 
+    async def _execute(self, query: str, params: tuple[Any, ...]) -> None:
+        await self.conn.execute(query, params)
+
     async def organization_named(self, name: str) -> Organization | None:
         row = await self._one("SELECT organization_id, name, created_at FROM organizations"
                               " WHERE lower(name) = lower(%s)", (name.strip(),))
@@ -140,11 +205,8 @@ class PostgresIdentityRepository(IdentityRepository):
         return org
 
     async def user_by_email(self, email: str) -> UserRecord | None:
-        return _user(await self._one(f"{_USER_SELECT} WHERE lower(u.email) = lower(%s) AND u.deleted_at IS NULL",
+        return _user(await self._one(f"{USER_SELECT} WHERE lower(u.email) = lower(%s) AND u.deleted_at IS NULL",
                                      (email,)))
-
-    async def user(self, user_id: uuid.UUID) -> UserRecord | None:
-        return _user(await self._one(f"{_USER_SELECT} WHERE u.user_id = %s AND u.deleted_at IS NULL", (user_id,)))
 
     async def add_user(self, *, organization_id: uuid.UUID, email: str, password_hash: str, role: Role) -> UserRecord:
         user_id = uuid.uuid4()
@@ -158,13 +220,6 @@ class PostgresIdentityRepository(IdentityRepository):
         created = await self.user(user_id)
         assert created is not None
         return created
-
-    async def users_of(self, organization_id: uuid.UUID, *, limit: int, offset: int) -> tuple[list[UserRecord], int]:
-        rows = await self._all(f"{_USER_SELECT} WHERE u.organization_id = %s AND u.deleted_at IS NULL"
-                               " ORDER BY u.created_at, u.user_id LIMIT %s OFFSET %s", (organization_id, limit, offset))
-        total = await self._one("SELECT count(*) AS n FROM users WHERE organization_id = %s AND deleted_at IS NULL",
-                                (organization_id,))
-        return [UserRecord(**r) for r in rows], int((total or {"n": 0})["n"])
 
     async def change_user(self, user_id: uuid.UUID, *, role: Role | None = None, disabled: bool | None = None,
                           password_hash: str | None = None) -> UserRecord | None:
@@ -187,27 +242,11 @@ class PostgresIdentityRepository(IdentityRepository):
             "INSERT INTO refresh_tokens (token_id, family_id, user_id, token_hash, expires_at)"
             " VALUES (%s, %s, %s, %s, %s)", (uuid.uuid4(), family_id, user_id, token_hash, expires_at))
 
-    async def refresh_token_for_update(self, token_hash: str) -> RefreshRecord | None:
-        row = await self._one("SELECT token_id, family_id, user_id, expires_at, used_at, revoked_at"
-                              " FROM refresh_tokens WHERE token_hash = %s FOR UPDATE", (token_hash,))
-        return None if row is None else RefreshRecord(**row)
-
-    async def mark_refresh_used(self, token_id: uuid.UUID, *, now: datetime) -> None:
-        await self.conn.execute("UPDATE refresh_tokens SET used_at = %s WHERE token_id = %s", (now, token_id))
-
-    async def revoke_family(self, family_id: uuid.UUID, *, now: datetime) -> None:
-        await self.conn.execute("UPDATE refresh_tokens SET revoked_at = %s WHERE family_id = %s"
-                                " AND revoked_at IS NULL", (now, family_id))
-
-    async def revoke_user_sessions(self, user_id: uuid.UUID, *, now: datetime) -> None:
-        await self.conn.execute("UPDATE refresh_tokens SET revoked_at = %s WHERE user_id = %s"
-                                " AND revoked_at IS NULL", (now, user_id))
-
     async def add_api_key(self, *, user_id: uuid.UUID, organization_id: uuid.UUID, name: str, role: Role,
                           key_hash: str, expires_at: datetime | None = None) -> ApiKeyRecord:
         row = await self._one(
             "INSERT INTO api_keys (api_key_id, user_id, organization_id, name, role, key_hash, expires_at)"
-            f" VALUES (%s, %s, %s, %s, %s, %s, %s) RETURNING {_KEY_COLUMNS}",
+            f" VALUES (%s, %s, %s, %s, %s, %s, %s) RETURNING {KEY_COLUMNS}",
             (uuid.uuid4(), user_id, organization_id, name, role, key_hash, expires_at))
         assert row is not None
         return ApiKeyRecord(**row)
@@ -218,23 +257,11 @@ class PostgresIdentityRepository(IdentityRepository):
             "UPDATE api_keys SET last_used_at = %s WHERE key_hash = %s AND revoked_at IS NULL"
             " AND (expires_at IS NULL OR expires_at > %s)"
             " AND (last_used_at IS NULL OR last_used_at < %s - interval '5 seconds')"
-            f" RETURNING {_KEY_COLUMNS}", (now, key_hash, now, now))
+            f" RETURNING {KEY_COLUMNS}", (now, key_hash, now, now))
         if row is None:
-            row = await self._one(f"SELECT {_KEY_COLUMNS} FROM api_keys WHERE key_hash = %s AND revoked_at IS NULL"
+            row = await self._one(f"SELECT {KEY_COLUMNS} FROM api_keys WHERE key_hash = %s AND revoked_at IS NULL"
                                   " AND (expires_at IS NULL OR expires_at > %s)", (key_hash, now))
         return _key(row)
-
-    async def api_key(self, api_key_id: uuid.UUID) -> ApiKeyRecord | None:
-        return _key(await self._one(f"SELECT {_KEY_COLUMNS} FROM api_keys WHERE api_key_id = %s", (api_key_id,)))
-
-    async def api_keys_of(self, user_id: uuid.UUID) -> list[ApiKeyRecord]:
-        rows = await self._all(f"SELECT {_KEY_COLUMNS} FROM api_keys WHERE user_id = %s"
-                               " ORDER BY created_at DESC, api_key_id", (user_id,))
-        return [ApiKeyRecord(**r) for r in rows]
-
-    async def revoke_api_key(self, api_key_id: uuid.UUID, *, now: datetime) -> None:
-        await self.conn.execute("UPDATE api_keys SET revoked_at = %s WHERE api_key_id = %s AND revoked_at IS NULL",
-                                (now, api_key_id))
 
     async def append_audit(self, entry: AuditEntry) -> None:
         await self.conn.execute(

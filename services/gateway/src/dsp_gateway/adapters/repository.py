@@ -23,16 +23,18 @@ NOBODY = uuid.UUID(int=0)  # the organisation and owner of rows written before a
 
 OwnedTable = Literal["datasets", "jobs", "dashboards", "models"]
 OWNED_TABLES: tuple[OwnedTable, ...] = ("datasets", "jobs", "dashboards", "models")
-_KEY_OF: dict[str, str] = {"datasets": "dataset_id", "jobs": "job_id", "dashboards": "dashboard_id",
+KEY_OF: dict[str, str] = {"datasets": "dataset_id", "jobs": "job_id", "dashboards": "dashboard_id",
                            "models": "model_id"}
 
 __all__ = [
     "NOBODY",
+    "KEY_OF",
     "OWNED_TABLES",
     "InMemoryReadModel",
     "OwnedTable",
     "PostgresReadModel",
     "ReadModel",
+    "SqlReadModel",
 ]
 
 
@@ -145,6 +147,65 @@ _LIST_COLUMNS = (
 )
 
 
+class SqlReadModel(ReadModel):
+    """The reads whose SQL Postgres and SQLite share, written with ``%s`` placeholders; an adapter gives
+    ``_one`` and ``_all``, which answer rows JSON-ready (ids and times as text, JSON decoded)."""
+
+    @abc.abstractmethod
+    async def _one(self, query: str, params: tuple[Any, ...]) -> dict[str, Any] | None: ...
+
+    @abc.abstractmethod
+    async def _all(self, query: str, params: tuple[Any, ...]) -> list[dict[str, Any]]: ...
+
+    model_select: str
+    """The rows of ``list_models`` (the dialect's JSON operators), ending in ``WHERE m.organization_id = %s``."""
+
+    async def get_job(self, job_id: uuid.UUID) -> dict[str, Any] | None:
+        return await self._one("SELECT * FROM jobs WHERE job_id = %s", (job_id,))
+
+    async def get_dataset(self, dataset_id: uuid.UUID) -> dict[str, Any] | None:
+        return await self._one("SELECT * FROM datasets WHERE dataset_id = %s", (dataset_id,))
+
+    async def count_active_analyses(self, *, organization_id: uuid.UUID) -> int:
+        row = await self._one("SELECT count(*) AS n FROM jobs WHERE organization_id = %s AND kind = 'analysis'"
+                              " AND status IN ('queued', 'running')", (organization_id,))
+        return int((row or {"n": 0})["n"])
+
+    async def find_dataset(self, dataset_id: uuid.UUID, *, organization_id: uuid.UUID) -> dict[str, Any] | None:
+        return await self._one("SELECT * FROM datasets WHERE dataset_id = %s AND organization_id = %s",
+                               (dataset_id, organization_id))
+
+    async def find_job(self, job_id: uuid.UUID, *, organization_id: uuid.UUID) -> dict[str, Any] | None:
+        return await self._one("SELECT * FROM jobs WHERE job_id = %s AND organization_id = %s",
+                               (job_id, organization_id))
+
+    async def find_dashboard(self, dashboard_id: uuid.UUID, *,
+                             organization_id: uuid.UUID) -> dict[str, Any] | None:
+        return await self._one("SELECT * FROM dashboards WHERE dashboard_id = %s AND organization_id = %s",
+                               (dashboard_id, organization_id))
+
+    async def find_model(self, model_id: uuid.UUID, *, organization_id: uuid.UUID) -> dict[str, Any] | None:
+        return await self._one("SELECT * FROM models WHERE model_id = %s AND organization_id = %s",
+                               (model_id, organization_id))
+
+    async def owned_rows(self, table: OwnedTable, *, owner_id: uuid.UUID,
+                         organization_id: uuid.UUID) -> list[dict[str, Any]]:
+        key = KEY_OF[table]  # a fixed name: never the caller's text
+        return await self._all(f"SELECT * FROM {table} WHERE owner_id = %s AND organization_id = %s"
+                               f" ORDER BY created_at, {key}", (owner_id, organization_id))
+
+    async def list_models(self, *, organization_id: uuid.UUID, limit: int,
+                          offset: int) -> tuple[list[dict[str, Any]], int]:
+        rows = await self._all(self.model_select + " ORDER BY m.created_at DESC, m.model_id LIMIT %s OFFSET %s",
+                               (organization_id, limit, offset))
+        total = await self._one("SELECT count(*) AS n FROM models WHERE organization_id = %s", (organization_id,))
+        return rows, int((total or {"n": 0})["n"])
+
+    async def find_model_summary(self, model_id: uuid.UUID, *,
+                                 organization_id: uuid.UUID) -> dict[str, Any] | None:
+        return await self._one(self.model_select + " AND m.model_id = %s", (organization_id, model_id))
+
+
 _MODEL_SELECT = (
     "SELECT m.model_id, m.job_id, m.dataset_id, m.created_at, d.display_name AS dataset_name,"
     " j.results -> 'analysis_result' AS analysis_result, j.results -> 'pipeline' AS pipeline,"
@@ -154,8 +215,10 @@ _MODEL_SELECT = (
 )
 
 
-class PostgresReadModel(ReadModel):
+class PostgresReadModel(SqlReadModel):
     """On one connection; the caller holds the transaction."""
+
+    model_select = _MODEL_SELECT
 
     def __init__(self, conn: AsyncConnection) -> None:
         self.conn = conn
@@ -169,9 +232,6 @@ class PostgresReadModel(ReadModel):
         async with self.conn.cursor(row_factory=dict_row) as cur:
             await cur.execute(query, params)
             return [_jsonable(r) or {} for r in await cur.fetchall()]
-
-    async def get_job(self, job_id: uuid.UUID) -> dict[str, Any] | None:
-        return await self._one("SELECT * FROM jobs WHERE job_id = %s", (job_id,))
 
     async def record_event(self, *, event_id: uuid.UUID, job_id: uuid.UUID, routing_key: str, producer: str,
                            payload: dict[str, Any], occurred_at: datetime) -> None:
@@ -193,9 +253,6 @@ class PostgresReadModel(ReadModel):
              json.dumps(update.results.stored()), job_id),
         )
         return await self.get_job(job_id)
-
-    async def get_dataset(self, dataset_id: uuid.UUID) -> dict[str, Any] | None:
-        return await self._one("SELECT * FROM datasets WHERE dataset_id = %s", (dataset_id,))
 
     async def update_dataset(self, dataset_id: uuid.UUID, **fields: Any) -> None:
         if not fields:
@@ -244,18 +301,9 @@ class PostgresReadModel(ReadModel):
         await self.conn.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))",
                                 (f"dsp-automl:{organization_id}",))
 
-    async def count_active_analyses(self, *, organization_id: uuid.UUID) -> int:
-        row = await self._one("SELECT count(*) AS n FROM jobs WHERE organization_id = %s AND kind = 'analysis'"
-                              " AND status IN ('queued', 'running')", (organization_id,))
-        return int((row or {"n": 0})["n"])
-
-    async def find_dataset(self, dataset_id: uuid.UUID, *, organization_id: uuid.UUID) -> dict[str, Any] | None:
-        return await self._one("SELECT * FROM datasets WHERE dataset_id = %s AND organization_id = %s",
-                               (dataset_id, organization_id))
-
     async def list_datasets(self, *, organization_id: uuid.UUID, limit: int, offset: int,
                             q: str | None = None) -> tuple[list[dict[str, Any]], int]:
-        where, params = "organization_id = %s", [organization_id]
+        where, params = "organization_id = %s", [str(organization_id)]
         if q:
             where += " AND display_name ILIKE %s ESCAPE '\\'"
             params.append(like_pattern(q))
@@ -263,36 +311,6 @@ class PostgresReadModel(ReadModel):
                                " ORDER BY created_at DESC, dataset_id LIMIT %s OFFSET %s", (*params, limit, offset))
         total = await self._one(f"SELECT count(*) AS n FROM datasets WHERE {where}", tuple(params))
         return rows, int((total or {"n": 0})["n"])
-
-    async def find_job(self, job_id: uuid.UUID, *, organization_id: uuid.UUID) -> dict[str, Any] | None:
-        return await self._one("SELECT * FROM jobs WHERE job_id = %s AND organization_id = %s",
-                               (job_id, organization_id))
-
-    async def find_dashboard(self, dashboard_id: uuid.UUID, *,
-                             organization_id: uuid.UUID) -> dict[str, Any] | None:
-        return await self._one("SELECT * FROM dashboards WHERE dashboard_id = %s AND organization_id = %s",
-                               (dashboard_id, organization_id))
-
-    async def find_model(self, model_id: uuid.UUID, *, organization_id: uuid.UUID) -> dict[str, Any] | None:
-        return await self._one("SELECT * FROM models WHERE model_id = %s AND organization_id = %s",
-                               (model_id, organization_id))
-
-    async def list_models(self, *, organization_id: uuid.UUID, limit: int,
-                          offset: int) -> tuple[list[dict[str, Any]], int]:
-        rows = await self._all(_MODEL_SELECT + " ORDER BY m.created_at DESC, m.model_id LIMIT %s OFFSET %s",
-                               (organization_id, limit, offset))
-        total = await self._one("SELECT count(*) AS n FROM models WHERE organization_id = %s", (organization_id,))
-        return rows, int((total or {"n": 0})["n"])
-
-    async def find_model_summary(self, model_id: uuid.UUID, *,
-                                 organization_id: uuid.UUID) -> dict[str, Any] | None:
-        return await self._one(_MODEL_SELECT + " AND m.model_id = %s", (organization_id, model_id))
-
-    async def owned_rows(self, table: OwnedTable, *, owner_id: uuid.UUID,
-                         organization_id: uuid.UUID) -> list[dict[str, Any]]:
-        key = _KEY_OF[table]  # a fixed name: never the caller's text
-        return await self._all(f"SELECT * FROM {table} WHERE owner_id = %s AND organization_id = %s"
-                               f" ORDER BY created_at, {key}", (owner_id, organization_id))
 
 
 class InMemoryReadModel(ReadModel):
@@ -458,6 +476,6 @@ class InMemoryReadModel(ReadModel):
     async def owned_rows(self, table: OwnedTable, *, owner_id: uuid.UUID,
                          organization_id: uuid.UUID) -> list[dict[str, Any]]:
         rows: dict[uuid.UUID, dict[str, Any]] = getattr(self, table)
-        key = _KEY_OF[table]
+        key = KEY_OF[table]
         return [_jsonable({key: str(object_id), **row}) or {} for object_id, row in rows.items()
                 if str(row["owner_id"]) == str(owner_id) and str(row["organization_id"]) == str(organization_id)]

@@ -1,0 +1,261 @@
+"""The gateway's app over in-process ports, as ``dsp serve`` builds it: SQLite storage, a local artifact store,
+the in-memory notifier and limiter, and ml's predictions as a callable. No Postgres, broker, Redis or HTTP to ml:
+the routes, the audit log and the events in the SQLite outbox behave as in the mesh."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from dsp_gateway.adapters.limits import InMemoryLimiter
+from dsp_gateway.adapters.notifier import InMemoryJobNotifier
+from dsp_gateway.adapters.predictor import CallablePredictor
+from dsp_gateway.adapters.sqlite import SqliteGatewayStorage
+from dsp_gateway.app import build_gateway_app, running_gateway
+from dsp_gateway.bootstrap import identity_config
+from dsp_gateway.ports import GatewayPorts
+from dsp_gateway.settings import GatewaySettings
+from fastapi import FastAPI
+from mesh_kit.artifacts import LocalArtifactStore
+from mesh_kit.settings import MeshSettings
+from mesh_kit.sqlite import SqliteDatabase
+
+ADMIN, PASSWORD = "admin@example.com", "a long local admin passphrase"
+CSV = b"species,bill_length_mm\nAdelie,39.1\nGentoo,47.3\n"
+
+
+@dataclass
+class Ml:
+    """ml's predict use case as the app sees it: what it was asked, and its answer."""
+
+    calls: list[tuple[uuid.UUID, bytes, str, bool]] = field(default_factory=list)
+
+    async def predict(self, model_id: uuid.UUID, body: bytes, content_type: str, *,
+                      explain: bool) -> tuple[int, dict[str, Any]]:
+        self.calls.append((model_id, body, content_type, explain))
+        if body == b"{}":
+            return 422, {"error": {"code": "no_rows", "message": "Send rows.", "field": "rows"}}
+        return 200, {"model_id": str(model_id), "predictions": [{"prediction": "Adelie"}]}
+
+
+@dataclass
+class Local:
+    client: httpx.AsyncClient
+    database: SqliteDatabase
+    ports: GatewayPorts
+    ml: Ml
+
+    async def outbox(self) -> list[tuple[str, str]]:
+        rows = await self.database.fetchall("SELECT routing_key, job_id FROM outbox ORDER BY id")
+        return [(row[0], row[1]) for row in rows]
+
+
+@pytest.fixture
+async def local(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[Local]:
+    for name in ("DSP_JWT_SECRET", "DSP_JWT_KEYS", "DSP_RETENTION_DAYS"):
+        monkeypatch.delenv(name, raising=False)
+    database = SqliteDatabase(tmp_path / "db" / "gateway.sqlite3")
+    await database.open()
+    await database.migrate("dsp_gateway")
+    options = GatewaySettings(bootstrap_admin_email=ADMIN, bootstrap_admin_password=PASSWORD)
+    ml = Ml()
+    ports = GatewayPorts(storage=SqliteGatewayStorage(database), store=LocalArtifactStore(tmp_path / "artifacts"),
+                         notifier=InMemoryJobNotifier(), limiter=InMemoryLimiter(), predictor=CallablePredictor(ml.predict),
+                         identity=identity_config(options, "test"), options=options, max_upload_bytes=1_000_000)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        async with running_gateway(ports, "test"):
+            yield
+
+    app = build_gateway_app(ports, MeshSettings(environment="test", allowed_hosts=["gateway"]), lifespan=lifespan)
+    try:
+        async with app.router.lifespan_context(app), httpx.AsyncClient(
+                transport=httpx.ASGITransport(app=app, raise_app_exceptions=False), base_url="http://gateway") as client:
+            token = await client.post("/api/v1/auth/token", data={"username": ADMIN, "password": PASSWORD})
+            assert token.status_code == 200, token.text
+            client.headers["Authorization"] = f"Bearer {token.json()['access_token']}"
+            yield Local(client=client, database=database, ports=ports, ml=ml)
+    finally:
+        await database.close()
+
+
+async def _upload(local: Local, name: str = "Penguins.csv") -> dict[str, Any]:
+    response = await local.client.post("/api/v1/upload", data={"wait": "false"}, files={"file": (name, CSV, "text/csv")})
+    assert response.status_code == 202, response.text
+    data: dict[str, Any] = response.json()["data"]
+    return data
+
+
+async def test_the_app_answers_health_and_refuses_a_foreign_host(local: Local) -> None:
+    ready = await local.client.get("/health/ready")
+    assert ready.status_code == 200 and ready.json()["checks"] == {"storage": "ok", "notifier": "ok", "limiter": "ok"}
+    assert (await local.client.get("/health/live")).json() == {"status": "ok"}
+    foreign = await local.client.get("/api/v1/datasets", headers={"Host": "evil.example"})
+    assert foreign.status_code == 400
+    anonymous = await local.client.get("/api/v1/datasets", headers={"Authorization": ""})
+    assert anonymous.status_code == 401
+
+
+async def test_an_upload_is_stored_with_its_event_in_the_sqlite_outbox_and_listed(local: Local) -> None:
+    uploaded = await _upload(local)
+    assert await local.outbox() == [("dataset.uploaded.v1", uploaded["job_id"])]
+    assert local.ports.store.exists(f"datasets/{uploaded['dataset_id']}/raw")
+    listed = (await local.client.get("/api/v1/datasets", params={"q": "PENGUIN"})).json()["data"]
+    assert listed["total"] == 1 and listed["items"][0]["dataset_id"] == uploaded["dataset_id"]
+    assert (await local.client.get("/api/v1/datasets", params={"q": "_"})).json()["data"]["total"] == 0
+    dataset = await local.client.get(f"/api/v1/datasets/{uploaded['dataset_id']}")
+    assert dataset.status_code == 200 and dataset.json()["data"]["status"] == "uploaded"
+    job = await local.client.get(f"/api/v1/jobs/{uploaded['job_id']}")
+    assert job.status_code == 200 and job.json()["data"]["kind"] == "upload"
+
+
+async def test_predict_reaches_ml_in_process_only_for_the_organisations_model(local: Local) -> None:
+    uploaded = await _upload(local)
+    model_id = uuid.uuid4()
+    async with local.ports.storage.write(uuid.UUID(uploaded["job_id"])) as uow:
+        await uow.repo.insert_model(model_id=model_id, job_id=uuid.UUID(uploaded["job_id"]),
+                                    dataset_id=uuid.UUID(uploaded["dataset_id"]))
+    rows = json.dumps({"rows": [{"bill_length_mm": 39.1}]}).encode()
+    answer = await local.client.post(f"/api/v1/models/{model_id}/predict", params={"explain": "true"}, content=rows,
+                                     headers={"content-type": "application/json"})
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["data"]["predictions"] == [{"prediction": "Adelie"}]
+    assert local.ml.calls == [(model_id, rows, "application/json", True)]
+    refused = await local.client.post(f"/api/v1/models/{model_id}/predict", content=b"{}",
+                                      headers={"content-type": "application/json"})
+    assert refused.status_code == 422 and refused.json()["errors"][0]["code"] == "no_rows"
+    missing = await local.client.post(f"/api/v1/models/{uuid.uuid4()}/predict", content=rows,
+                                      headers={"content-type": "application/json"})
+    assert missing.status_code == 404 and len(local.ml.calls) == 2  # never reached ml
+
+
+async def test_a_deletion_answers_404_at_once_and_queues_its_event(local: Local) -> None:
+    uploaded = await _upload(local)
+    deleted = await local.client.delete(f"/api/v1/datasets/{uploaded['dataset_id']}")
+    assert deleted.status_code == 202, deleted.text
+    deletion = deleted.json()["data"]
+    assert deletion["status"] == "pending" and set(deletion["services"]) >= {"ingest", "ml"}
+    assert (await local.client.get(f"/api/v1/datasets/{uploaded['dataset_id']}")).status_code == 404
+    assert not local.ports.store.exists(f"datasets/{uploaded['dataset_id']}/raw")
+    assert [key for key, _ in await local.outbox()] == ["dataset.uploaded.v1", "dataset.deleted.v1"]
+    followed = await local.client.get(f"/api/v1/deletions/{deletion['deletion_id']}")
+    assert followed.status_code == 200 and followed.json()["data"]["status"] == "pending"
+
+
+async def test_state_changes_leave_audit_rows_and_refresh_tokens_rotate(local: Local) -> None:
+    await _upload(local)
+    pair = (await local.client.post("/api/v1/auth/token", data={"username": ADMIN, "password": PASSWORD})).json()
+    rotated = await local.client.post("/api/v1/auth/refresh", json={"refresh_token": pair["refresh_token"]})
+    assert rotated.status_code == 200, rotated.text
+    replay = await local.client.post("/api/v1/auth/refresh", json={"refresh_token": pair["refresh_token"]})
+    assert replay.status_code == 401
+    after = await local.client.post("/api/v1/auth/refresh",
+                                    json={"refresh_token": rotated.json()["data"]["refresh_token"]})
+    assert after.status_code == 401  # the replay ended the whole session
+    audit = (await local.client.get("/api/v1/audit", params={"limit": 500})).json()["data"]
+    actions = [(row["action"], row["status"]) for row in audit["items"]]
+    assert actions[:3] == [("POST /api/v1/auth/refresh", 200), ("POST /api/v1/auth/token", 200),
+                           ("POST /api/v1/upload", 202)]  # newest first; a refused refresh names nobody here
+    key = await local.client.post("/api/v1/api-keys", json={"name": "ci"})
+    assert key.status_code == 201
+    me = await local.client.get("/api/v1/me", headers={"Authorization": "", "X-API-Key": key.json()["data"]["key"]})
+    assert me.status_code == 200 and me.json()["data"]["email"] == ADMIN
+
+
+def test_the_progress_stream_runs_over_the_in_process_notifier(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The WebSocket of a job: its snapshot from SQLite, then what the bus' use cases publish, until the end."""
+    from fastapi.testclient import TestClient
+    from starlette.websockets import WebSocketDisconnect
+
+    monkeypatch.delenv("DSP_JWT_SECRET", raising=False)
+    database = SqliteDatabase(tmp_path / "gateway.sqlite3")
+    options = GatewaySettings(bootstrap_admin_email=ADMIN, bootstrap_admin_password=PASSWORD)
+    ports = GatewayPorts(storage=SqliteGatewayStorage(database), store=LocalArtifactStore(tmp_path / "artifacts"),
+                         notifier=InMemoryJobNotifier(), limiter=InMemoryLimiter(), predictor=CallablePredictor(Ml().predict),
+                         identity=identity_config(options, "test"), options=options, max_upload_bytes=1_000_000)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        await database.open()  # in the loop that serves the app
+        await database.migrate("dsp_gateway")
+        try:
+            async with running_gateway(ports, "test"):
+                yield
+        finally:
+            await database.close()
+
+    app = build_gateway_app(ports, MeshSettings(environment="test", allowed_hosts=["testserver"]), lifespan=lifespan)
+    with TestClient(app) as client:
+        token = client.post("/api/v1/auth/token", data={"username": ADMIN, "password": PASSWORD}).json()["access_token"]
+        uploaded = client.post("/api/v1/upload", data={"wait": "false"}, files={"file": ("p.csv", CSV, "text/csv")},
+                               headers={"Authorization": f"Bearer {token}"}).json()["data"]
+        job_id = uploaded["job_id"]
+        with client.websocket_connect(f"/api/v1/ws?job_id={job_id}&token={token}") as socket:
+            snapshot = socket.receive_json()
+            assert (snapshot["type"], snapshot["id"], snapshot["status"]) == ("job.snapshot", job_id, "queued")
+            assert client.portal is not None
+            client.portal.call(ports.notifier.publish, job_id, {"type": "upload.progress", "status": "running"})
+            assert socket.receive_json() == {"type": "upload.progress", "status": "running"}
+            client.portal.call(ports.notifier.publish, job_id, {"type": "dataset.ingested", "status": "completed"})
+            assert socket.receive_json()["status"] == "completed"
+            with pytest.raises(WebSocketDisconnect) as closed:  # the server ends the stream after the terminal message
+                socket.receive_json()
+            assert closed.value.code == 1000
+        with client.websocket_connect(f"/api/v1/ws?job_id={uuid.uuid4()}&token={token}") as missing:
+            assert missing.receive_json()["code"] == "not_found"
+
+
+async def test_the_stages_events_fold_into_the_sqlite_read_model_the_routes_read(local: Local) -> None:
+    """What the local bus does for the gateway: its read-model use case in a unit of work over the gateway's
+    SQLite database with the repository its service spec names, then the listeners are told."""
+    from dsp_gateway.bootstrap import service_spec
+    from mesh_kit.artifacts import AsyncArtifactStore
+    from mesh_kit.ports import StageDeps
+    from mesh_kit.sqlite import SqliteUnitOfWork
+    from shared_contracts import ArtifactRef
+    from shared_contracts.events import ColumnSummary, DatasetIngested, DatasetProfiled
+
+    uploaded = await _upload(local)
+    dataset_id, job_id = uuid.UUID(uploaded["dataset_id"]), uuid.UUID(uploaded["job_id"])
+    spec = service_spec()
+
+    @asynccontextmanager
+    async def unit_of_work() -> AsyncIterator[SqliteUnitOfWork]:
+        async with local.database.transaction() as conn:
+            yield SqliteUnitOfWork(conn=conn, job_id=job_id, producer="gateway", repo=spec.sqlite_repository(conn))
+
+    async def notify(job: uuid.UUID, message: dict[str, Any]) -> None:
+        await local.ports.notifier.publish(str(job), message)
+
+    ref = ArtifactRef(key=f"datasets/{dataset_id}/data.parquet", sha256="0" * 64, size_bytes=1,
+                      media_type="application/vnd.apache.parquet")
+    events = [("ingest", DatasetIngested(dataset_id=dataset_id, parquet=ref, ingest_report=ref, row_count=2, columns=[
+        ColumnSummary(name="species", semantic_type="categorical", physical_type="String")])),
+        ("profile", DatasetProfiled(dataset_id=dataset_id, parquet=ref, profile=ref, quality_score=88.0,
+                                    alert_count=0))]
+    async with local.ports.notifier.subscribe(str(job_id)) as listening:
+        for producer, event in events:
+            deps: StageDeps[Any] = StageDeps(
+                job_id=job_id, event_id=uuid.uuid4(), producer=producer, occurred_at=datetime.now(UTC),
+                store=AsyncArtifactStore(local.ports.store), unit_of_work=unit_of_work,
+                progress=lambda fraction, message="": None, notify=notify)
+            for handler in spec.handlers_for(event):
+                await handler(event, deps)
+        told = [await listening.get(timeout=1) for _ in events]
+    assert [m["status"] if m else None for m in told] == ["running", "completed"]
+    dataset = (await local.client.get(f"/api/v1/datasets/{dataset_id}")).json()["data"]
+    assert (dataset["status"], dataset["row_count"], dataset["quality_score"]) == ("profiled", 2, 88.0)
+    assert dataset["columns"] == [{"name": "species", "semantic_type": "categorical", "physical_type": "String"}]
+    job = (await local.client.get(f"/api/v1/jobs/{job_id}")).json()["data"]
+    assert (job["status"], job["progress"], job["quality_score"]) == ("completed", 1.0, 88.0)
+    listed = (await local.client.get("/api/v1/datasets")).json()["data"]["items"]
+    assert listed[0]["column_count"] == 1
