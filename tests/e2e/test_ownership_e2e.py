@@ -30,7 +30,7 @@ from .helpers import login, upload, ws_url
 
 pytestmark = pytest.mark.e2e
 
-PUBLIC_PREFIXES = ("/api/v1/auth/", "/health/", "/docs", "/redoc", "/openapi.json")
+PUBLIC_PREFIXES = ("/api/v1/auth/", "/api/v1/views/", "/health/", "/docs", "/redoc", "/openapi.json")
 PASSWORD = "e2e-user-password-long-enough"
 # which id of the first user's objects a path parameter or a body field takes
 ID_KINDS = {"dataset_id": "dataset", "analysis_id": "analysis", "job_id": "analysis", "dashboard_id": "dashboard",

@@ -50,6 +50,7 @@ def test_sign_in_upload_see_the_dataset_and_sign_out(mesh: LocalMesh, samples: P
 
             page.get_by_role("link", name="Upload", exact=True).click()
             page.get_by_label("Data file").set_input_files(str(samples / "penguins-raw.csv"))
+            page.get_by_role("button", name="Upload", exact=True).click()
             bars = page.get_by_role("progressbar")
             expect(bars.first).to_have_attribute("aria-valuenow", "100", timeout=60_000)
             expect(bars.nth(1)).to_have_attribute("aria-valuenow", "100", timeout=120_000)

@@ -2,6 +2,8 @@ import { useEffect, useState } from "react";
 import { signOut } from "./api/client";
 import { MeProvider, useCan, useMe } from "./api/me";
 import { loadTokens, onTokens, type Tokens } from "./api/session";
+import { AnalysisPage } from "./pages/AnalysisPage";
+import { DatasetPage } from "./pages/DatasetPage";
 import { DatasetsPage } from "./pages/DatasetsPage";
 import { KeysPage } from "./pages/KeysPage";
 import { ModelPage } from "./pages/ModelPage";
@@ -27,10 +29,14 @@ function PageOf({ route }: { route: Route }) {
   switch (route.page) {
     case "upload":
       return <UploadPage />;
+    case "dataset":
+      return route.id ? <DatasetPage key={route.id} id={route.id} /> : <DatasetsPage />;
+    case "analysis":
+      return route.id ? <AnalysisPage key={route.id} id={route.id} /> : <DatasetsPage />;
     case "models":
       return <ModelsPage />;
     case "model":
-      return <ModelPage id={route.id ?? ""} />;
+      return route.id ? <ModelPage key={route.id} id={route.id} /> : <ModelsPage />;
     case "keys":
       return <KeysPage />;
     case "users":

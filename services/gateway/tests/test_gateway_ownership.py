@@ -33,7 +33,7 @@ from mesh_kit.settings import MeshSettings
 from shared_contracts import ArtifactRef
 from shared_contracts.events import AnalysisCompleted, AnalysisOptions
 
-PUBLIC = ("/api/v1/auth/", "/health/", "/docs", "/redoc", "/openapi.json")
+PUBLIC = ("/api/v1/auth/", "/api/v1/views/", "/health/", "/docs", "/redoc", "/openapi.json")
 
 
 def _app_without_lifespan() -> TestClient:

@@ -8,6 +8,7 @@ export interface ApiErrorItem {
   code: string;
   message: string;
   field?: string | null;
+  details?: Record<string, unknown> | null;
 }
 
 /** An error of the API, in plain words: the envelope's first message. */
@@ -16,6 +17,7 @@ export class ApiError extends Error {
     readonly status: number,
     readonly code: string,
     message: string,
+    readonly details: Record<string, unknown> = {},
   ) {
     super(message);
   }
@@ -29,7 +31,7 @@ export function errorFrom(status: number, body: unknown): ApiError {
     error_description?: string;
   };
   const first = b.errors?.[0];
-  if (first) return new ApiError(status, first.code, first.message);
+  if (first) return new ApiError(status, first.code, first.message, first.details ?? {});
   if (typeof b.error === "string") return new ApiError(status, b.error, b.error_description ?? b.error);
   if (b.error?.message) return new ApiError(status, b.error.code ?? "error", b.error.message);
   return new ApiError(status, "http_error", `The server answered ${status}.`);
@@ -123,8 +125,11 @@ export interface DatasetPage {
   offset: number;
 }
 
-export async function listDatasets(limit: number, offset: number): Promise<DatasetPage> {
-  const { data, error, response } = await api.GET("/api/v1/datasets", { params: { query: { limit, offset } } });
+/** A page of the organisation's datasets; `q` (when not blank) keeps those whose name contains it. */
+export async function listDatasets(limit: number, offset: number, q = ""): Promise<DatasetPage> {
+  const query: { limit: number; offset: number; q?: string } = { limit, offset };
+  if (q.trim()) query.q = q.trim();
+  const { data, error, response } = await api.GET("/api/v1/datasets", { params: { query } });
   if (error !== undefined || !response.ok) throw errorFrom(response.status, error);
   return (data as { data: DatasetPage }).data;
 }

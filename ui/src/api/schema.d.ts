@@ -210,6 +210,27 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/dashboard/{dashboard_id}/view-link": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Dashboard View Link
+         * @description A URL that opens this dashboard for five minutes without an Authorization header (for an iframe or a
+         *     new tab): signed, and valid for this dashboard of the caller's organisation only.
+         */
+        post: operations["dashboard_view_link_api_v1_dashboard__dashboard_id__view_link_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/datasets": {
         parameters: {
             query?: never;
@@ -255,6 +276,27 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/datasets/{dataset_id}/ingest-report": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Ingest Report
+         * @description How the file was read (dialect, header, per-column types and issues, bad rows) and the results of
+         *     its validation rules: the JSON IngestReport.
+         */
+        get: operations["ingest_report_api_v1_datasets__dataset_id__ingest_report_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/datasets/{dataset_id}/profile": {
         parameters: {
             query?: never;
@@ -269,6 +311,27 @@ export interface paths {
         get: operations["get_profile_api_v1_datasets__dataset_id__profile_get"];
         put?: never;
         post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/datasets/{dataset_id}/reingest": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Reingest
+         * @description Read the stored file of this dataset again, with these column types: a new dataset and upload job
+         *     (the same reading options otherwise). Follow the job like an upload's.
+         */
+        post: operations["reingest_api_v1_datasets__dataset_id__reingest_post"];
         delete?: never;
         options?: never;
         head?: never;
@@ -508,6 +571,27 @@ export interface paths {
         patch: operations["update_user_api_v1_users__user_id__patch"];
         trace?: never;
     };
+    "/api/v1/views/dashboards/{dashboard_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Dashboard View
+         * @description The dashboard page a view link opens (from POST /dashboard/{id}/view-link); no Authorization header.
+         *     A missing, tampered, expired or other dashboard's token answers 403.
+         */
+        get: operations["dashboard_view_api_v1_views_dashboards__dashboard_id__get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
 }
 export type webhooks = Record<string, never>;
 export interface components {
@@ -612,6 +696,20 @@ export interface components {
         RefreshRequest: {
             /** Refresh Token */
             refresh_token: string;
+        };
+        /** ReingestRequest */
+        ReingestRequest: {
+            /**
+             * Type Overrides
+             * @description Column name -> semantic type that replaces the inferred one
+             * @example {
+             *       "Date Egg": "date",
+             *       "Sample Number": "identifier"
+             *     }
+             */
+            type_overrides?: {
+                [key: string]: "identifier" | "categorical" | "integer" | "float" | "boolean" | "date" | "datetime" | "text" | "email" | "url" | "currency" | "percent" | "latitude" | "longitude";
+            };
         };
         /** UserCreate */
         UserCreate: {
@@ -1018,6 +1116,37 @@ export interface operations {
             };
         };
     };
+    dashboard_view_link_api_v1_dashboard__dashboard_id__view_link_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                dashboard_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": unknown;
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
     list_datasets_api_v1_datasets_get: {
         parameters: {
             query?: {
@@ -1114,6 +1243,37 @@ export interface operations {
             };
         };
     };
+    ingest_report_api_v1_datasets__dataset_id__ingest_report_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                dataset_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": unknown;
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
     get_profile_api_v1_datasets__dataset_id__profile_get: {
         parameters: {
             query?: never;
@@ -1127,6 +1287,41 @@ export interface operations {
         responses: {
             /** @description Successful Response */
             200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": unknown;
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    reingest_api_v1_datasets__dataset_id__reingest_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                dataset_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ReingestRequest"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            202: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -1546,6 +1741,40 @@ export interface operations {
                 };
                 content: {
                     "application/json": unknown;
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    dashboard_view_api_v1_views_dashboards__dashboard_id__get: {
+        parameters: {
+            query?: {
+                /** @description The token of a view link */
+                token?: string;
+            };
+            header?: never;
+            path: {
+                dashboard_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The dashboard's HTML page */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/html": unknown;
                 };
             };
             /** @description Validation Error */

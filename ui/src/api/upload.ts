@@ -7,9 +7,27 @@ export interface UploadResult {
   dataset_id: string;
   job_id: string;
   status: string;
+  /** The analysis the upload started (its job id), when it asked for one. */
+  analysis_id?: string | null;
 }
 
-export function uploadFile(file: File, onProgress: (sent: number, total: number) => void): Promise<UploadResult> {
+/** What the upload asks besides the file: the form fields POST /api/v1/upload reads. */
+export interface UploadOptions {
+  /** Column to predict: an analysis starts after ingest. */
+  target?: string;
+  /** Start an analysis even without a target (unsupervised). */
+  analyze?: boolean;
+  /** AnalysisOptions besides the target, e.g. time_budget_s. */
+  analysis?: { time_budget_s?: number };
+  /** IngestOptions: type_overrides (column -> semantic type), bad_rows ("reject" or "skip"). */
+  ingest?: { type_overrides?: Record<string, string>; bad_rows?: "reject" | "skip" };
+}
+
+export function uploadFile(
+  file: File,
+  onProgress: (sent: number, total: number) => void,
+  options: UploadOptions = {},
+): Promise<UploadResult> {
   const attempt = (token: string | undefined) =>
     new Promise<{ status: number; body: unknown }>((resolve, reject) => {
       const xhr = new XMLHttpRequest();
@@ -29,6 +47,11 @@ export function uploadFile(file: File, onProgress: (sent: number, total: number)
       };
       xhr.onerror = () => reject(new Error("The upload failed: the server could not be reached."));
       const form = new FormData();
+      // the fields first: the gateway reads them while the file streams to disk
+      if (options.target) form.append("target", options.target);
+      if (options.analyze) form.append("analyze", "true");
+      if (options.analysis && Object.keys(options.analysis).length) form.append("options", JSON.stringify(options.analysis));
+      if (options.ingest && Object.keys(options.ingest).length) form.append("ingest_options", JSON.stringify(options.ingest));
       form.append("file", file, file.name);
       xhr.send(form);
     });
@@ -49,9 +72,21 @@ export interface StageUpdate {
   message: string | null;
   done: boolean;
   error: string | null;
+  /** Set by dashboard.ready (or a completed job's snapshot). */
+  dashboardId?: string | null;
+  /** Set by the snapshot of a job and by analysis.completed. */
+  modelId?: string | null;
+  /** The job's status when a message said it. */
+  status?: string | null;
+  /** True when the stream closed before the job ended (follow it another way). */
+  lost?: boolean;
 }
 
 const TERMINAL = new Set(["completed", "failed", "rejected", "cancelled"]);
+
+function text(value: unknown): string | null {
+  return typeof value === "string" ? value : null;
+}
 
 /** Follow a job's progress stream; returns a function that stops following. */
 export function followJob(jobId: string, onUpdate: (update: StageUpdate) => void): () => void {
@@ -61,6 +96,8 @@ export function followJob(jobId: string, onUpdate: (update: StageUpdate) => void
   const socket = new WebSocket(url);
   let finished = false;
   let last = 0;
+  let modelId: string | null = null;
+  let dashboardId: string | null = null;
   const finish = (update: StageUpdate) => {
     finished = true;
     onUpdate(update);
@@ -70,22 +107,37 @@ export function followJob(jobId: string, onUpdate: (update: StageUpdate) => void
     const m = JSON.parse(String(event.data)) as Record<string, unknown>;
     const progress = typeof m.progress === "number" ? m.progress : last;
     last = progress;
-    const stage = typeof m.stage === "string" ? m.stage : null;
-    const message = typeof m.message === "string" ? m.message : null;
+    const stage = text(m.stage);
+    const message = text(m.message);
+    modelId = text(m.model_id) ?? modelId;
+    dashboardId = text(m.dashboard_id) ?? dashboardId;
+    const ids = { modelId, dashboardId };
     if (m.type === "error.occurred") {
-      finish({ stage, progress, message, done: true, error: message ?? "The job failed." });
+      if (m.code === "progress_unavailable") {
+        finish({ stage, progress, message, done: true, error: null, lost: true, ...ids });
+      } else {
+        finish({ stage, progress, message, done: true, error: message ?? "The job failed.", status: "failed", ...ids });
+      }
     } else if (m.type === "job.snapshot" && typeof m.status === "string" && TERMINAL.has(m.status)) {
       const failed = m.status !== "completed";
       const error = (m.error as { message?: string } | null)?.message ?? "The job failed.";
-      finish({ stage, progress: failed ? progress : 1, message: m.status, done: true, error: failed ? error : null });
-    } else if (progress >= 1 || m.type === "dashboard.ready") {
-      finish({ stage, progress: 1, message, done: true, error: null });
+      finish({
+        stage,
+        progress: failed ? progress : 1,
+        message: m.status,
+        done: true,
+        error: failed ? error : null,
+        status: m.status,
+        ...ids,
+      });
+    } else if (progress >= 1 || m.type === "dashboard.ready" || (m.status === "completed" && m.type !== "job.snapshot")) {
+      finish({ stage, progress: 1, message, done: true, error: null, status: "completed", ...ids });
     } else {
-      onUpdate({ stage, progress, message, done: false, error: null });
+      onUpdate({ stage, progress, message, done: false, error: null, status: text(m.status), ...ids });
     }
   };
   socket.onclose = () => {
-    if (!finished) onUpdate({ stage: null, progress: last, message: "stream closed", done: true, error: null });
+    if (!finished) onUpdate({ stage: null, progress: last, message: "stream closed", done: true, error: null, lost: true });
   };
   return () => {
     finished = true;

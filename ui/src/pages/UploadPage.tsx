@@ -1,93 +1,299 @@
-import { useEffect, useId, useRef, useState, type DragEvent } from "react";
+import { useEffect, useId, useRef, useState, type DragEvent, type FormEvent } from "react";
 import { ApiError } from "../api/client";
-import { followJob, uploadFile, type StageUpdate } from "../api/upload";
+import { SEMANTIC_TYPES } from "../api/data";
+import { useCan, useMe } from "../api/me";
+import { followJob, uploadFile, type StageUpdate, type UploadOptions, type UploadResult } from "../api/upload";
+import { Field } from "../components/Field";
+import { Progress } from "../components/Progress";
+import { hashOf } from "../router";
 
-function Progress({ label, value }: { label: string; value: number }) {
-  const percent = Math.round(Math.min(1, Math.max(0, value)) * 100);
-  const id = useId();
-  return (
-    <div>
-      <div className="flex justify-between text-sm">
-        <span id={id}>{label}</span>
-        <span aria-hidden="true">{percent}%</span>
-      </div>
-      <div
-        role="progressbar"
-        aria-labelledby={id}
-        aria-valuemin={0}
-        aria-valuemax={100}
-        aria-valuenow={percent}
-        className="mt-1 h-3 overflow-hidden rounded bg-slate-200 dark:bg-slate-800"
-      >
-        <div className="h-full bg-sky-600 transition-all" style={{ width: `${percent}%` }} />
-      </div>
-    </div>
-  );
+/** The job's overall progress when the dataset is profiled: where an upload that starts an analysis is done. */
+const PROFILED = 0.35;
+const MAX_BUDGET_S = 3600;
+
+export type Task = "" | "unsupervised";
+
+interface Override {
+  key: number;
+  column: string;
+  type: string;
+}
+
+/** The plain-words message of a failure, with the lines the API names (ragged rows). */
+export function explain(failure: unknown): string {
+  if (!(failure instanceof ApiError)) return failure instanceof Error ? failure.message : "The upload failed.";
+  const lines = failure.details.sample_line_numbers;
+  let text = failure.message;
+  if (Array.isArray(lines) && lines.length) {
+    const count = typeof failure.details.count === "number" ? failure.details.count : lines.length;
+    text += ` ${lines.length < count ? "First lines" : lines.length === 1 ? "Line" : "Lines"}: ${lines.join(", ")}.`;
+  }
+  return text;
+}
+
+/** The column names in the first line of a CSV file (for suggestions; the server reads the file itself). */
+async function headerOf(file: File): Promise<string[]> {
+  try {
+    const head = await file.slice(0, 64 * 1024).text();
+    const first = head.replace(/^\uFEFF/, "").split(/\r?\n/)[0] ?? "";
+    const delimiter = [",", ";", "\t", "|"].reduce((a, b) => (first.split(b).length > first.split(a).length ? b : a));
+    return first
+      .split(delimiter)
+      .map((name) => name.trim().replace(/^"(.*)"$/, "$1"))
+      .filter(Boolean)
+      .slice(0, 500);
+  } catch {
+    return [];
+  }
 }
 
 export function UploadPage() {
+  const me = useMe();
+  const canWrite = useCan("write");
+  if (!me) return <p>Loading…</p>;
+  if (!canWrite) {
+    return (
+      <section aria-labelledby="upload-title" className="space-y-4">
+        <h1 id="upload-title" className="text-2xl font-semibold">
+          Upload
+        </h1>
+        <p className="card">Uploading needs the analyst or admin role. Ask an admin of your organisation for it.</p>
+      </section>
+    );
+  }
+  return <UploadForm />;
+}
+
+function UploadForm() {
+  const [file, setFile] = useState<File | null>(null);
+  const [columns, setColumns] = useState<string[]>([]);
+  const [target, setTarget] = useState("");
+  const [task, setTask] = useState<Task>("");
+  const [budget, setBudget] = useState("");
+  const [skipBad, setSkipBad] = useState(false);
+  const [overrides, setOverrides] = useState<Override[]>([]);
   const [sent, setSent] = useState<number | null>(null);
   const [stage, setStage] = useState<StageUpdate | null>(null);
+  const [result, setResult] = useState<UploadResult | null>(null);
   const [error, setError] = useState<string | null>(null);
-  const [name, setName] = useState<string | null>(null);
+  const [busy, setBusy] = useState(false);
   const [dragging, setDragging] = useState(false);
   const stop = useRef<(() => void) | null>(null);
+  const nextKey = useRef(0);
+  const listId = useId();
   useEffect(() => () => stop.current?.(), []);
 
-  async function start(file: File) {
+  function choose(chosen: File | null) {
+    setFile(chosen);
+    setError(null);
+    setColumns([]);
+    if (chosen) void headerOf(chosen).then(setColumns);
+  }
+
+  function options(): UploadOptions | string {
+    const opts: UploadOptions = {};
+    if (task !== "unsupervised" && target.trim()) opts.target = target.trim();
+    if (task === "unsupervised") opts.analyze = true;
+    if (budget.trim()) {
+      const seconds = Number(budget);
+      if (!Number.isFinite(seconds) || seconds <= 0 || seconds > MAX_BUDGET_S)
+        return `The time budget is a number of seconds between 1 and ${MAX_BUDGET_S}.`;
+      opts.analysis = { time_budget_s: seconds };
+    }
+    const typeOverrides: Record<string, string> = {};
+    for (const o of overrides) {
+      if (!o.column.trim()) continue;
+      typeOverrides[o.column.trim()] = o.type;
+    }
+    const ingest: NonNullable<UploadOptions["ingest"]> = {};
+    if (Object.keys(typeOverrides).length) ingest.type_overrides = typeOverrides;
+    if (skipBad) ingest.bad_rows = "skip";
+    if (Object.keys(ingest).length) opts.ingest = ingest;
+    return opts;
+  }
+
+  async function start(event?: FormEvent) {
+    event?.preventDefault();
+    if (!file) {
+      setError("Choose a CSV file first.");
+      return;
+    }
+    const opts = options();
+    if (typeof opts === "string") {
+      setError(opts);
+      return;
+    }
     stop.current?.();
-    setName(file.name);
     setError(null);
     setStage(null);
+    setResult(null);
     setSent(0);
+    setBusy(true);
+    const analysing = Boolean(opts.target || opts.analyze);
     try {
-      const result = await uploadFile(file, (loaded, total) => setSent(total ? loaded / total : 0));
+      const uploaded = await uploadFile(file, (loaded, total) => setSent(total ? loaded / total : 0), opts);
       setSent(1);
-      setStage({ stage: "ingest", progress: 0, message: result.status, done: false, error: null });
-      stop.current = followJob(result.job_id, (update) => {
-        setStage(update);
+      setResult(uploaded);
+      setStage({ stage: "ingest", progress: 0, message: uploaded.status, done: false, error: null });
+      const upto = analysing ? PROFILED : 1;
+      stop.current = followJob(uploaded.job_id, (update) => {
+        const part = Math.min(1, update.progress / upto);
+        const done = update.done || (analysing && update.progress >= upto);
+        setStage({ ...update, progress: update.error ? update.progress / upto : done ? 1 : part, done });
         if (update.error) setError(update.error);
+        if (done && !update.done) stop.current?.();
       });
     } catch (failure) {
-      setError(failure instanceof ApiError || failure instanceof Error ? failure.message : "The upload failed.");
+      setError(explain(failure));
+      setSent(null);
+    } finally {
+      setBusy(false);
     }
   }
 
   function dropped(event: DragEvent) {
     event.preventDefault();
     setDragging(false);
-    const file = event.dataTransfer.files[0];
-    if (file) void start(file);
+    const dropped = event.dataTransfer.files[0];
+    if (dropped) choose(dropped);
   }
 
+  const analysisId = result?.analysis_id ?? null;
   return (
     <section aria-labelledby="upload-title" className="space-y-4">
       <h1 id="upload-title" className="text-2xl font-semibold">
         Upload
       </h1>
-      <div
-        onDragOver={(e) => {
-          e.preventDefault();
-          setDragging(true);
-        }}
-        onDragLeave={() => setDragging(false)}
-        onDrop={dropped}
-        className={`card border-2 border-dashed ${dragging ? "border-sky-500" : "border-slate-300 dark:border-slate-700"}`}
-      >
-        <label className="block text-sm font-medium">
-          Data file
-          <input
-            type="file"
-            accept=".csv,.tsv,.txt,text/csv"
-            className="field"
-            onChange={(e) => {
-              const file = e.target.files?.[0];
-              if (file) void start(file);
-            }}
-          />
-        </label>
-        <p className="mt-2 text-sm text-slate-600 dark:text-slate-400">Or drop a CSV file here.</p>
-      </div>
+      <form className="space-y-4" onSubmit={(e) => void start(e)} noValidate>
+        <div
+          onDragOver={(e) => {
+            e.preventDefault();
+            setDragging(true);
+          }}
+          onDragLeave={() => setDragging(false)}
+          onDrop={dropped}
+          className={`card border-2 border-dashed focus-within:ring-2 focus-within:ring-sky-500 ${
+            dragging ? "border-sky-500" : "border-slate-300 dark:border-slate-700"
+          }`}
+        >
+          <label className="block text-sm font-medium">
+            Data file
+            <input
+              type="file"
+              accept=".csv,.tsv,.txt,text/csv"
+              className="field"
+              onChange={(e) => choose(e.target.files?.[0] ?? null)}
+            />
+          </label>
+          <p className="mt-2 text-sm text-slate-600 dark:text-slate-400">
+            {file ? `Chosen: ${file.name} (${file.size.toLocaleString()} bytes)` : "Or drop a CSV file here."}
+          </p>
+        </div>
+
+        <fieldset className="card space-y-4">
+          <legend className="px-1 text-sm font-semibold">Analysis (optional)</legend>
+          <p className="text-sm text-slate-600 dark:text-slate-400">
+            An analysis starts after the file is read when you name a target column, or choose the unsupervised task.
+          </p>
+          <div className="grid gap-4 sm:grid-cols-3">
+            <label className="block text-sm font-medium">
+              Target
+              <input
+                type="text"
+                className="field"
+                list={columns.length ? `${listId}-columns` : undefined}
+                value={target}
+                disabled={task === "unsupervised"}
+                onChange={(e) => setTarget(e.target.value)}
+              />
+            </label>
+            <Field label="Task">
+              <select className="field" value={task} onChange={(e) => setTask(e.target.value as Task)}>
+                <option value="">Detect from the target</option>
+                <option value="unsupervised">Unsupervised (no target)</option>
+              </select>
+            </Field>
+            <label className="block text-sm font-medium">
+              Time budget (seconds)
+              <input
+                type="number"
+                inputMode="numeric"
+                min={1}
+                max={MAX_BUDGET_S}
+                placeholder="60"
+                className="field"
+                value={budget}
+                onChange={(e) => setBudget(e.target.value)}
+              />
+            </label>
+          </div>
+        </fieldset>
+
+        <fieldset className="card space-y-3">
+          <legend className="px-1 text-sm font-semibold">Reading (optional)</legend>
+          <p className="text-sm text-slate-600 dark:text-slate-400">
+            Column types are inferred; set one here to replace the inferred type.
+          </p>
+          {overrides.map((o, index) => (
+            <div key={o.key} className="flex flex-wrap items-end gap-2">
+              <label className="block min-w-0 flex-1 text-sm font-medium">
+                Column {index + 1}
+                <input
+                  type="text"
+                  className="field"
+                  list={columns.length ? `${listId}-columns` : undefined}
+                  value={o.column}
+                  onChange={(e) =>
+                    setOverrides(overrides.map((x) => (x.key === o.key ? { ...x, column: e.target.value } : x)))
+                  }
+                />
+              </label>
+              <Field label={`Type of column ${index + 1}`}>
+                <select
+                  className="field"
+                  value={o.type}
+                  onChange={(e) => setOverrides(overrides.map((x) => (x.key === o.key ? { ...x, type: e.target.value } : x)))}
+                >
+                  {SEMANTIC_TYPES.map((t) => (
+                    <option key={t} value={t}>
+                      {t}
+                    </option>
+                  ))}
+                </select>
+              </Field>
+              <button
+                type="button"
+                className="btn-quiet"
+                aria-label={`Remove type override ${index + 1}`}
+                onClick={() => setOverrides(overrides.filter((x) => x.key !== o.key))}
+              >
+                Remove
+              </button>
+            </div>
+          ))}
+          <button
+            type="button"
+            className="btn-quiet"
+            onClick={() => setOverrides([...overrides, { key: nextKey.current++, column: "", type: "categorical" }])}
+          >
+            Add a type override
+          </button>
+          <label className="flex items-center gap-2 text-sm">
+            <input type="checkbox" checked={skipBad} onChange={(e) => setSkipBad(e.target.checked)} />
+            Skip rows with the wrong number of fields (and list them) instead of rejecting the file
+          </label>
+        </fieldset>
+        {columns.length > 0 && (
+          <datalist id={`${listId}-columns`}>
+            {columns.map((c) => (
+              <option key={c} value={c} />
+            ))}
+          </datalist>
+        )}
+        <button type="submit" className="btn" disabled={busy}>
+          Upload
+        </button>
+      </form>
       {error && (
         <p role="alert" className="alert">
           {error}
@@ -95,12 +301,23 @@ export function UploadPage() {
       )}
       {sent !== null && (
         <div className="card space-y-4" aria-live="polite">
-          <p className="text-sm font-medium">{name}</p>
+          <p className="text-sm font-medium">{file?.name}</p>
           <Progress label="Upload" value={sent} />
           {stage && <Progress label={`Processing${stage.stage ? ` (${stage.stage})` : ""}`} value={stage.progress} />}
-          {stage?.done && !stage.error && (
-            <p>
-              Done. <a className="underline" href="#/datasets">See it in the datasets</a>.
+          {stage?.done && !stage.error && result && (
+            <p className="flex flex-wrap gap-x-4 gap-y-1">
+              <span>{analysisId ? "The file is read; the analysis goes on." : "Done."}</span>
+              <a className="underline" href={hashOf({ page: "dataset", id: result.dataset_id })}>
+                Open the dataset
+              </a>
+              <a className="underline" href="#/datasets">
+                See it in the datasets
+              </a>
+              {analysisId && (
+                <a className="underline" href={hashOf({ page: "analysis", id: analysisId })}>
+                  Open the analysis
+                </a>
+              )}
             </p>
           )}
         </div>

@@ -34,6 +34,8 @@ function ManageUsers({ myId }: { myId: string }) {
   const [deleting, setDeleting] = useState<User | null>(null);
   const [deleteBusy, setDeleteBusy] = useState(false);
   const [deleteError, setDeleteError] = useState<string | null>(null);
+  // a role is changed in two steps (choose, then save), so that arrowing through the select changes nothing
+  const [pending, setPending] = useState<Record<string, Role>>({});
 
   async function reload() {
     try {
@@ -69,6 +71,7 @@ function ManageUsers({ myId }: { myId: string }) {
     try {
       await updateUser(user.id, change);
       setNotice(done);
+      setPending(({ [user.id]: _, ...rest }) => rest);
       await reload();
     } catch (failure) {
       setError(message(failure, "The user could not be changed."));
@@ -141,15 +144,22 @@ function ManageUsers({ myId }: { myId: string }) {
                       {user.email}
                       {self ? " (you)" : ""}
                     </th>
-                    <td className="px-3 py-2">
+                    <td className="whitespace-nowrap px-3 py-2">
                       <label className="sr-only" htmlFor={`role-${user.id}`}>Role of {user.email}</label>
-                      <select id={`role-${user.id}`} className="field mt-0 w-auto py-1" value={user.role} disabled={self}
-                        onChange={(e) => void change(user, { role: e.target.value as Role },
-                          `${user.email} is now ${e.target.value}.`)}>
+                      <select id={`role-${user.id}`} className="field mt-0 inline-block w-auto py-1"
+                        value={pending[user.id] ?? user.role} disabled={self}
+                        onChange={(e) => setPending({ ...pending, [user.id]: e.target.value as Role })}>
                         {ROLES.map((r) => (
                           <option key={r} value={r}>{r}</option>
                         ))}
                       </select>
+                      {pending[user.id] && pending[user.id] !== user.role && (
+                        <button type="button" className="btn-quiet ml-2 py-1" aria-label={`Save the role of ${user.email}`}
+                          onClick={() => void change(user, { role: pending[user.id] },
+                            `${user.email} is now ${pending[user.id]}.`)}>
+                          Save
+                        </button>
+                      )}
                     </td>
                     <td className="px-3 py-2">{user.disabled ? "Disabled" : "Active"}</td>
                     <td className="whitespace-nowrap px-3 py-2">

@@ -1,81 +1,44 @@
-import { act, render, screen } from "@testing-library/react";
+import { act, screen } from "@testing-library/react";
 import userEvent from "@testing-library/user-event";
 import { afterEach, expect, test, vi } from "vitest";
 import { saveTokens } from "../api/session";
 import { UploadPage } from "../pages/UploadPage";
-
-// A stand-in XMLHttpRequest whose upload progress and answer the test drives.
-class FakeXhr {
-  static last: FakeXhr | null = null;
-  upload: { onprogress: ((e: { lengthComputable: boolean; loaded: number; total: number }) => void) | null } = {
-    onprogress: null,
-  };
-  onload: (() => void) | null = null;
-  onerror: (() => void) | null = null;
-  status = 0;
-  responseText = "";
-  headers: Record<string, string> = {};
-  url = "";
-  body: FormData | null = null;
-  constructor() {
-    FakeXhr.last = this;
-  }
-  open(_method: string, url: string) {
-    this.url = url;
-  }
-  setRequestHeader(name: string, value: string) {
-    this.headers[name] = value;
-  }
-  send(body: FormData) {
-    this.body = body;
-  }
-  progress(loaded: number, total: number) {
-    this.upload.onprogress?.({ lengthComputable: true, loaded, total });
-  }
-  answer(status: number, body: unknown) {
-    this.status = status;
-    this.responseText = JSON.stringify(body);
-    this.onload?.();
-  }
-}
-
-class FakeSocket {
-  static last: FakeSocket | null = null;
-  onmessage: ((e: { data: string }) => void) | null = null;
-  onclose: (() => void) | null = null;
-  constructor(readonly url: string) {
-    FakeSocket.last = this;
-  }
-  close() {}
-  push(message: unknown) {
-    this.onmessage?.({ data: JSON.stringify(message) });
-  }
-}
+import { FakeSocket, FakeXhr, renderAs } from "./fakes";
 
 afterEach(() => {
   vi.unstubAllGlobals();
   saveTokens(null);
+  FakeXhr.last = null;
 });
 
 function bars() {
   return screen.getAllByRole("progressbar").map((bar) => bar.getAttribute("aria-valuenow"));
 }
 
-test("an upload shows its bytes sent, then the job's stages up to the end", async () => {
+function setUp() {
   saveTokens({ access_token: "acc", refresh_token: "ref" });
   vi.stubGlobal("XMLHttpRequest", FakeXhr);
   vi.stubGlobal("WebSocket", FakeSocket);
-  render(<UploadPage />);
-  const file = new File(["a,b\n1,2\n"], "small.csv", { type: "text/csv" });
-  await userEvent.upload(screen.getByLabelText("Data file"), file);
+}
+
+const csv = () => new File(["Species,Island,Sample Number\nAdelie,Biscoe,1\n"], "penguins.csv", { type: "text/csv" });
+
+test("choosing a file sends nothing until Upload; then bytes sent, then the job's stages up to the end", async () => {
+  setUp();
+  renderAs("analyst", <UploadPage />);
+  await userEvent.upload(screen.getByLabelText("Data file"), csv());
+  expect(FakeXhr.last).toBeNull();
+  expect(screen.getByText(/Chosen: penguins.csv/)).toBeInTheDocument();
+  await userEvent.click(screen.getByRole("button", { name: "Upload" }));
 
   const xhr = FakeXhr.last!;
   expect(xhr.url).toBe("/api/v1/upload");
   expect(xhr.headers.Authorization).toBe("Bearer acc");
-  expect((xhr.body!.get("file") as File).name).toBe("small.csv");
+  expect((xhr.body!.get("file") as File).name).toBe("penguins.csv");
+  expect([...xhr.body!.keys()]).toEqual(["file"]); // no option chosen, none sent: no analysis starts
   act(() => xhr.progress(25, 100));
   expect(bars()).toEqual(["25"]);
-  await act(async () => xhr.answer(201, { data: { dataset_id: "d1", job_id: "j1", status: "ingested" } }));
+  await act(async () => xhr.answer(201, { data: { dataset_id: "d1", job_id: "j1", status: "ingested", analysis_id: null } }));
   expect(bars()).toEqual(["100", "0"]);
 
   const socket = FakeSocket.last!;
@@ -83,17 +46,97 @@ test("an upload shows its bytes sent, then the job's stages up to the end", asyn
   act(() => socket.push({ type: "upload.progress", stage: "profile", progress: 0.6, message: "profiling" }));
   expect(bars()).toEqual(["100", "60"]);
   expect(screen.getByText("Processing (profile)")).toBeInTheDocument();
-  act(() => socket.push({ type: "upload.progress", stage: "profile", progress: 1.0, message: "profiled" }));
+  act(() => socket.push({ type: "upload.progress", stage: "profile", progress: 1.0, message: "profiled", status: "completed" }));
   expect(bars()).toEqual(["100", "100"]);
-  expect(screen.getByText(/See it in the datasets/)).toBeInTheDocument();
+  expect(screen.getByRole("link", { name: "Open the dataset" })).toHaveAttribute("href", "#/datasets/d1");
+  expect(screen.getByRole("link", { name: "See it in the datasets" })).toHaveAttribute("href", "#/datasets");
+  expect(screen.queryByRole("link", { name: "Open the analysis" })).toBeNull();
 });
 
-test("a rejected file shows the API's message in plain words", async () => {
-  saveTokens({ access_token: "acc", refresh_token: "ref" });
-  vi.stubGlobal("XMLHttpRequest", FakeXhr);
-  render(<UploadPage />);
+test("target, time budget, type overrides and the bad-rows policy go with the file; the analysis gets its link", async () => {
+  setUp();
+  renderAs("analyst", <UploadPage />);
+  await userEvent.upload(screen.getByLabelText("Data file"), csv());
+  await userEvent.type(screen.getByLabelText("Target"), "Species");
+  await userEvent.type(screen.getByLabelText("Time budget (seconds)"), "15");
+  await userEvent.click(screen.getByRole("button", { name: "Add a type override" }));
+  await userEvent.type(screen.getByLabelText("Column 1"), "Sample Number");
+  await userEvent.selectOptions(screen.getByLabelText("Type of column 1"), "identifier");
+  await userEvent.click(screen.getByRole("button", { name: "Add a type override" }));
+  await userEvent.click(screen.getByRole("button", { name: "Remove type override 2" }));
+  await userEvent.click(screen.getByLabelText(/Skip rows with the wrong number of fields/));
+  await userEvent.click(screen.getByRole("button", { name: "Upload" }));
+
+  const form = FakeXhr.last!.body!;
+  expect(form.get("target")).toBe("Species");
+  expect(form.get("analyze")).toBeNull();
+  expect(JSON.parse(String(form.get("options")))).toEqual({ time_budget_s: 15 });
+  expect(JSON.parse(String(form.get("ingest_options")))).toEqual({
+    type_overrides: { "Sample Number": "identifier" },
+    bad_rows: "skip",
+  });
+  await act(async () =>
+    FakeXhr.last!.answer(201, { data: { dataset_id: "d1", job_id: "a1", status: "ingested", analysis_id: "a1" } }),
+  );
+  const socket = FakeSocket.last!;
+  // the upload's part of an analysis ends with the profile (35% of the whole job)
+  act(() => socket.push({ type: "analysis.progress", stage: "profile", progress: 0.2, message: "profiling" }));
+  expect(bars()).toEqual(["100", "57"]);
+  expect(screen.queryByRole("link", { name: "Open the analysis" })).toBeNull();
+  act(() => socket.push({ type: "analysis.progress", stage: "etl", progress: 0.35, message: "profiled" }));
+  expect(bars()).toEqual(["100", "100"]);
+  expect(socket.closed).toBe(true);
+  expect(screen.getByRole("link", { name: "Open the analysis" })).toHaveAttribute("href", "#/analysis/a1");
+});
+
+test("the unsupervised task starts an analysis without a target", async () => {
+  setUp();
+  renderAs("analyst", <UploadPage />);
+  await userEvent.upload(screen.getByLabelText("Data file"), csv());
+  await userEvent.type(screen.getByLabelText("Target"), "Species");
+  await userEvent.selectOptions(screen.getByLabelText("Task"), "unsupervised");
+  expect(screen.getByLabelText("Target")).toBeDisabled();
+  await userEvent.click(screen.getByRole("button", { name: "Upload" }));
+  const form = FakeXhr.last!.body!;
+  expect(form.get("analyze")).toBe("true");
+  expect(form.get("target")).toBeNull();
+});
+
+test("a time budget that is no number of seconds is refused before anything is sent", async () => {
+  setUp();
+  renderAs("analyst", <UploadPage />);
+  await userEvent.upload(screen.getByLabelText("Data file"), csv());
+  await userEvent.type(screen.getByLabelText("Time budget (seconds)"), "99999");
+  await userEvent.click(screen.getByRole("button", { name: "Upload" }));
+  expect(screen.getByRole("alert")).toHaveTextContent("between 1 and 3600");
+  expect(FakeXhr.last).toBeNull();
+});
+
+test("a rejected file shows the API's message in plain words, with the lines it names", async () => {
+  setUp();
+  renderAs("analyst", <UploadPage />);
   await userEvent.upload(screen.getByLabelText("Data file"), new File(["x"], "bad.csv"));
-  const message = "The file has ragged rows at lines 17, 42.";
-  await act(async () => FakeXhr.last!.answer(422, { errors: [{ code: "ragged_rows", message, field: "file" }] }));
-  expect(screen.getByRole("alert")).toHaveTextContent(message);
+  await userEvent.click(screen.getByRole("button", { name: "Upload" }));
+  const message = "2 row(s) have a different number of fields than the header (17). Fix them, or ingest again skipping bad rows.";
+  await act(async () =>
+    FakeXhr.last!.answer(422, {
+      errors: [
+        {
+          code: "csv_ragged_rows",
+          message,
+          field: "file",
+          details: { dataset_id: "d9", count: 2, expected_fields: 17, sample_line_numbers: [17, 42] },
+        },
+      ],
+    }),
+  );
+  expect(screen.getByRole("alert")).toHaveTextContent(`${message} Lines: 17, 42.`);
+  expect(screen.queryByRole("progressbar")).toBeNull();
+});
+
+test("a viewer is told uploads need another role, and gets no file input", () => {
+  renderAs("viewer", <UploadPage />);
+  expect(screen.getByText(/Uploading needs the analyst or admin role/)).toBeInTheDocument();
+  expect(screen.queryByLabelText("Data file")).toBeNull();
+  expect(screen.queryByRole("button", { name: "Upload" })).toBeNull();
 });

@@ -88,7 +88,10 @@ test("an admin changes a role, disables and enables, and deletes after confirmin
   expect(within(mine).queryByRole("button")).not.toBeInTheDocument();
 
   await u.selectOptions(within(row).getByLabelText("Role of ana@example.com"), "viewer");
+  expect(sent.filter((s) => s.method === "PATCH")).toHaveLength(0); // choosing is not saving
+  await u.click(within(row).getByRole("button", { name: "Save the role of ana@example.com" }));
   expect(await screen.findByText("ana@example.com is now viewer.")).toBeInTheDocument();
+  expect(within(row).queryByRole("button", { name: /Save the role/ })).not.toBeInTheDocument();
   await u.click(within(row).getByRole("button", { name: "Disable ana@example.com" }));
   expect(await within(screen.getByRole("row", { name: /ana@example.com/ })).findByText("Disabled")).toBeInTheDocument();
   await u.click(screen.getByRole("button", { name: "Enable ana@example.com" }));

@@ -26,6 +26,7 @@ from .entrypoints.api import add_routes
 from .entrypoints.auth import add_identity_routes
 from .entrypoints.models import add_model_routes
 from .entrypoints.ui import add_ui_routes
+from .entrypoints.views import add_view_routes
 from .ports import GatewayPorts
 from .service_layer.deletion import retention_loop, when_dataset_deleted_noted, when_dataset_purged
 from .service_layer.handlers import when_any_event_update_read_model
@@ -167,6 +168,7 @@ def routes(app: FastAPI) -> None:
     add_routes(app)
     add_identity_routes(app)  # after: its audit middleware wraps the request-id one
     add_model_routes(app)
+    add_view_routes(app)
     add_ui_routes(app)  # last: its catch-all answers the UI's own paths with index.html
 
 

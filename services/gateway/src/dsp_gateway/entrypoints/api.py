@@ -23,7 +23,6 @@ from shared_contracts.events import (
     AnalysisOptions,
     AnalysisRequested,
     DashboardRequested,
-    DatasetUploaded,
     IngestOptions,
 )
 from starlette.background import BackgroundTask
@@ -31,7 +30,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ..adapters.notifier import SubscriptionLost
 from ..adapters.predictor import PredictorUnavailable
-from ..adapters.repository import OWNED_TABLES
+from ..adapters.repository import OWNED_TABLES, ReadModel
 from ..adapters.upload import UploadRejected, receive_upload
 from ..domain.identity import Permission, Principal
 from ..domain.jobs import TERMINAL, JobResults
@@ -40,7 +39,7 @@ from ..domain.sniff import check_upload_head
 from ..ports import GatewayPorts, ports_of
 from ..service_layer import deletion
 from ..service_layer.export import OwnedData, export_archive
-from ..service_layer.uploads import wait_for_ingest_verdict
+from ..service_layer.uploads import start_upload, wait_for_ingest_verdict
 from .access import (
     check_analysis_quota,
     check_rate,
@@ -261,23 +260,16 @@ def add_routes(app: FastAPI) -> None:
         finally:
             streamed.discard()
         display_name = Path(streamed.filename.replace("\\", "/")).name[:255] or "upload.csv"
-        owner = {"organization_id": principal.organization_id, "owner_id": principal.user_id}
         try:
             if analysis is not None:  # an upload that asks for its analysis starts one
                 await check_rate(ports, "analyses", principal, options.analyses_per_minute)
-            async with ports.storage.write(job_id) as uow:
-                if analysis is not None:
-                    await check_analysis_quota(uow.repo, principal, options.max_concurrent_analyses_per_org)
-                await uow.repo.insert_dataset(dataset_id=dataset_id, display_name=display_name,
-                                              size_bytes=raw.size_bytes, raw=raw.model_dump(), upload_job_id=job_id,
-                                              **owner)
-                await uow.repo.insert_job(job_id=job_id, kind="analysis" if analysis else "upload",
-                                          dataset_id=dataset_id,
-                                          options={"ingest": ingest.model_dump(),
-                                                   "analysis": analysis.model_dump() if analysis else None},
-                                          **owner)
-                await uow.emit(DatasetUploaded(
-                    dataset_id=dataset_id, raw=raw, display_name=display_name, ingest=ingest, analysis=analysis))
+
+            async def quota(repo: ReadModel) -> None:
+                await check_analysis_quota(repo, principal, options.max_concurrent_analyses_per_org)
+
+            await start_upload(ports.storage, dataset_id=dataset_id, job_id=job_id, raw=raw, display_name=display_name,
+                               ingest=ingest, analysis=analysis, organization_id=principal.organization_id,
+                               owner_id=principal.user_id, check=quota if analysis is not None else None)
         except Exception:
             await ports.async_store.delete(raw.key)
             raise

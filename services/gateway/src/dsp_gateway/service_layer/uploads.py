@@ -1,17 +1,46 @@
-"""The upload's bounded wait for ingest's verdict."""
+"""Starting an upload's job (the upload route, and a re-ingest of a stored file), and the upload's bounded
+wait for ingest's verdict."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import logging
+import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from ..adapters.notifier import JobNotifier, JobSubscription, SubscriptionLost
-from ..domain.jobs import ingest_has_answered
+from shared_contracts import ArtifactRef
+from shared_contracts.events import AnalysisOptions, DatasetUploaded, IngestOptions
 
-__all__ = ["wait_for_ingest_verdict"]
+from ..adapters.notifier import JobNotifier, JobSubscription, SubscriptionLost
+from ..adapters.repository import ReadModel
+from ..domain.jobs import ingest_has_answered
+from ..ports import GatewayStorage
+
+__all__ = ["start_upload", "wait_for_ingest_verdict"]
+
+
+async def start_upload(storage: GatewayStorage, *, dataset_id: uuid.UUID, job_id: uuid.UUID, raw: ArtifactRef,
+                       display_name: str, ingest: IngestOptions, analysis: AnalysisOptions | None,
+                       organization_id: uuid.UUID, owner_id: uuid.UUID,
+                       check: Callable[[ReadModel], Awaitable[None]] | None = None,
+                       noted: dict[str, Any] | None = None) -> None:
+    """In one transaction: the dataset (its raw file already stored), its job (an analysis when ``analysis`` is
+    given) and the dataset.uploaded event that starts ingest. ``check`` runs first in the transaction (the
+    analysis quota); ``noted`` adds fields to the job's options (where a re-ingest came from)."""
+    owner = {"organization_id": organization_id, "owner_id": owner_id}
+    async with storage.write(job_id) as uow:
+        if check is not None:
+            await check(uow.repo)
+        await uow.repo.insert_dataset(dataset_id=dataset_id, display_name=display_name, size_bytes=raw.size_bytes,
+                                      raw=raw.model_dump(), upload_job_id=job_id, **owner)
+        await uow.repo.insert_job(job_id=job_id, kind="analysis" if analysis else "upload", dataset_id=dataset_id,
+                                  options={"ingest": ingest.model_dump(),
+                                           "analysis": analysis.model_dump() if analysis else None, **(noted or {})},
+                                  **owner)
+        await uow.emit(DatasetUploaded(dataset_id=dataset_id, raw=raw, display_name=display_name, ingest=ingest,
+                                       analysis=analysis))
 
 log = logging.getLogger(__name__)
 

@@ -1,0 +1,413 @@
+import { useEffect, useState, type FormEvent } from "react";
+import { ApiError } from "../api/client";
+import {
+  SEMANTIC_TYPES,
+  analyze,
+  getDataset,
+  getIngestReport,
+  getProfile,
+  reingest,
+  type Dataset,
+  type IngestReport,
+  type Profile,
+  type SemanticType,
+} from "../api/data";
+import { useCan } from "../api/me";
+import { Field } from "../components/Field";
+import { Status } from "../components/Status";
+import { go, hashOf } from "../router";
+import type { Task } from "./UploadPage";
+
+const POLL_MS = 2000;
+const SETTLED = new Set(["profiled", "rejected", "failed"]);
+
+function message(failure: unknown, fallback: string): string {
+  return failure instanceof ApiError ? failure.message : fallback;
+}
+
+const percent = (fraction: number) => `${(fraction * 100).toFixed(1)}%`;
+
+export function DatasetPage({ id }: { id: string }) {
+  const canWrite = useCan("write");
+  const [dataset, setDataset] = useState<Dataset | null>(null);
+  const [profile, setProfile] = useState<Profile | null>(null);
+  const [report, setReport] = useState<IngestReport | null>(null);
+  const [error, setError] = useState<string | null>(null);
+
+  useEffect(() => {
+    let live = true;
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    setDataset(null);
+    setProfile(null);
+    setReport(null);
+    setError(null);
+    async function load() {
+      try {
+        const d = await getDataset(id);
+        if (!live) return;
+        setDataset(d);
+        if (d.status !== "uploaded" && d.status !== "rejected") {
+          const [p, r] = await Promise.all([getProfile(id), getIngestReport(id).catch(() => null)]);
+          if (!live) return;
+          setProfile(p);
+          setReport(r);
+        }
+        if (!SETTLED.has(d.status)) timer = setTimeout(() => void load(), POLL_MS);
+      } catch (failure) {
+        if (live) setError(message(failure, "The dataset could not be loaded."));
+      }
+    }
+    void load();
+    return () => {
+      live = false;
+      clearTimeout(timer);
+    };
+  }, [id]);
+
+  if (error)
+    return (
+      <p role="alert" className="alert">
+        {error}
+      </p>
+    );
+  if (!dataset) return <p>Loading…</p>;
+  const columns = dataset.columns ?? [];
+  return (
+    <article aria-labelledby="dataset-title" className="space-y-6">
+      <header className="space-y-2">
+        <p className="text-sm">
+          <a className="underline" href="#/datasets">
+            Datasets
+          </a>{" "}
+          /
+        </p>
+        <h1 id="dataset-title" className="break-words text-2xl font-semibold">
+          {dataset.name}
+        </h1>
+        <p className="flex flex-wrap items-center gap-3 text-sm">
+          <Status value={dataset.status} />
+          <span>
+            {dataset.row_count?.toLocaleString() ?? "—"} rows × {columns.length || "—"} columns
+          </span>
+          <span>
+            Quality score: {dataset.quality_score == null ? "—" : dataset.quality_score.toFixed(1)}
+          </span>
+          <span>
+            Uploaded <time dateTime={dataset.created_at}>{new Date(dataset.created_at).toLocaleString()}</time>
+          </span>
+        </p>
+        {dataset.error?.message && (
+          <p role="alert" className="alert">
+            {dataset.error.message}
+          </p>
+        )}
+        {dataset.status === "uploaded" && <p role="status">The file is being read…</p>}
+      </header>
+
+      {columns.length > 0 && <Schema dataset={dataset} canWrite={canWrite} />}
+      {profile && <ProfileSummary profile={profile} />}
+      {profile && <Alerts profile={profile} />}
+      {report && <Validation report={report} />}
+      {canWrite && columns.length > 0 && dataset.status !== "rejected" && <AnalyzeForm dataset={dataset} />}
+    </article>
+  );
+}
+
+function Section({ id, title, children }: { id: string; title: string; children: React.ReactNode }) {
+  return (
+    <section aria-labelledby={id} className="space-y-3">
+      <h2 id={id} className="text-xl font-semibold">
+        {title}
+      </h2>
+      {children}
+    </section>
+  );
+}
+
+function Table({ caption, head, children }: { caption: string; head: string[]; children: React.ReactNode }) {
+  return (
+    // focusable, so that a keyboard can scroll it when it is wider than the screen
+    <div
+      tabIndex={0}
+      role="region"
+      aria-label={caption}
+      className="overflow-x-auto rounded-lg border border-slate-200 dark:border-slate-800"
+    >
+      <table className="min-w-full text-left text-sm">
+        <caption className="sr-only">{caption}</caption>
+        <thead className="bg-slate-100 dark:bg-slate-900">
+          <tr>
+            {head.map((h) => (
+              <th key={h} scope="col" className="whitespace-nowrap px-3 py-2 font-semibold">
+                {h}
+              </th>
+            ))}
+          </tr>
+        </thead>
+        <tbody>{children}</tbody>
+      </table>
+    </div>
+  );
+}
+
+const cell = "border-t border-slate-200 px-3 py-2 dark:border-slate-800";
+
+function Schema({ dataset, canWrite }: { dataset: Dataset; canWrite: boolean }) {
+  const [types, setTypes] = useState<Record<string, SemanticType>>({});
+  const [busy, setBusy] = useState(false);
+  const [error, setError] = useState<string | null>(null);
+  const columns = dataset.columns ?? [];
+  const changed = Object.entries(types).filter(([name, type]) => columns.find((c) => c.name === name)?.semantic_type !== type);
+
+  async function submit(event: FormEvent) {
+    event.preventDefault();
+    setBusy(true);
+    setError(null);
+    try {
+      const started = await reingest(dataset.dataset_id, Object.fromEntries(changed));
+      go({ page: "dataset", id: started.dataset_id });
+    } catch (failure) {
+      setError(message(failure, "The dataset could not be read again."));
+    } finally {
+      setBusy(false);
+    }
+  }
+
+  return (
+    <Section id="schema-title" title="Schema">
+      <form onSubmit={(e) => void submit(e)} className="space-y-3">
+        <Table caption="Columns with their inferred types" head={["Column", "Inferred type", "Stored as", ...(canWrite ? ["Type"] : [])]}>
+          {columns.map((c) => (
+            <tr key={c.name}>
+              <th scope="row" className={`${cell} font-medium`}>
+                {c.name}
+              </th>
+              <td className={cell}>{c.semantic_type}</td>
+              <td className={`${cell} font-mono text-xs`}>{c.physical_type}</td>
+              {canWrite && (
+                <td className={cell}>
+                  <select
+                    aria-label={`Type of ${c.name}`}
+                    className="field mt-0 py-1"
+                    value={types[c.name] ?? c.semantic_type}
+                    onChange={(e) => setTypes({ ...types, [c.name]: e.target.value as SemanticType })}
+                  >
+                    {SEMANTIC_TYPES.map((t) => (
+                      <option key={t} value={t}>
+                        {t}
+                      </option>
+                    ))}
+                  </select>
+                </td>
+              )}
+            </tr>
+          ))}
+        </Table>
+        {canWrite && (
+          <div className="flex flex-wrap items-center gap-3">
+            <button type="submit" className="btn" disabled={busy || changed.length === 0}>
+              Re-ingest
+            </button>
+            <span className="text-sm text-slate-600 dark:text-slate-400">
+              {changed.length === 0
+                ? "Change a column's type to read the file again with it."
+                : `Reads the stored file again as a new dataset, with ${changed.length} type${changed.length > 1 ? "s" : ""} changed.`}
+            </span>
+          </div>
+        )}
+        {error && (
+          <p role="alert" className="alert">
+            {error}
+          </p>
+        )}
+      </form>
+    </Section>
+  );
+}
+
+function Figure({ label, value }: { label: string; value: string }) {
+  return (
+    <div className="card p-4">
+      <dt className="text-sm text-slate-600 dark:text-slate-400">{label}</dt>
+      <dd className="text-xl font-semibold tabular-nums">{value}</dd>
+    </div>
+  );
+}
+
+function ProfileSummary({ profile }: { profile: Profile }) {
+  const d = profile.dataset;
+  return (
+    <Section id="profile-title" title="Profile">
+      <dl className="grid grid-cols-2 gap-3 sm:grid-cols-5">
+        <Figure label="Rows" value={d.rows.toLocaleString()} />
+        <Figure label="Columns" value={d.columns.toLocaleString()} />
+        <Figure label="Missing cells" value={`${d.cells_missing.toLocaleString()} (${percent(d.cells_missing_fraction)})`} />
+        <Figure label="Duplicate rows" value={`${d.duplicate_rows.toLocaleString()} (${percent(d.duplicate_fraction)})`} />
+        <Figure label="Quality score" value={profile.quality.score.toFixed(1)} />
+      </dl>
+      <Table caption="The parts of the quality score" head={["Part", "Score", "Weight", "Why"]}>
+        {profile.quality.components.map((c) => (
+          <tr key={c.name}>
+            <th scope="row" className={`${cell} font-medium capitalize`}>
+              {c.name}
+            </th>
+            <td className={`${cell} tabular-nums`}>{c.score.toFixed(1)}</td>
+            <td className={`${cell} tabular-nums`}>{percent(c.weight)}</td>
+            <td className={`${cell} min-w-[16rem]`}>{c.detail}</td>
+          </tr>
+        ))}
+      </Table>
+    </Section>
+  );
+}
+
+const SEVERITY_ICON: Record<string, string> = { critical: "✕", warning: "▲", info: "ℹ" };
+const RANK: Record<string, number> = { critical: 0, warning: 1, info: 2 };
+
+function Alerts({ profile }: { profile: Profile }) {
+  return (
+    <Section id="alerts-title" title={`Alerts (${profile.alerts.length})`}>
+      {profile.alerts.length === 0 ? (
+        <p>The profile raised no alert.</p>
+      ) : (
+        <ul className="space-y-2">
+          {[...profile.alerts].sort((a, b) => (RANK[a.severity] ?? 3) - (RANK[b.severity] ?? 3)).map((a, i) => (
+            <li key={i} className="card flex gap-3 p-3 text-sm">
+              <span aria-hidden="true">{SEVERITY_ICON[a.severity] ?? "●"}</span>
+              <span>
+                <strong className="uppercase">{a.severity}</strong> · {a.type.replace(/_/g, " ").toLowerCase()}
+                {a.columns.length > 0 && <> · {a.columns.join(", ")}</>}: {a.message}
+              </span>
+            </li>
+          ))}
+        </ul>
+      )}
+    </Section>
+  );
+}
+
+function Validation({ report }: { report: IngestReport }) {
+  return (
+    <Section id="validation-title" title="Validation">
+      {report.validation.length === 0 ? (
+        <p>No validation rules were given with the upload.</p>
+      ) : (
+        <Table caption="Validation rules and their results" head={["Rule", "Kind", "Columns", "Result", "Failing rows", "First lines"]}>
+          {report.validation.map((r) => (
+            <tr key={r.name}>
+              <th scope="row" className={`${cell} font-medium`}>
+                {r.name}
+              </th>
+              <td className={cell}>{r.kind}</td>
+              <td className={cell}>{r.columns.join(", ")}</td>
+              <td className={cell}>
+                <Status value={r.passed ? "passed" : "failed"} />
+                {!r.passed && <span className="ml-1 text-xs">({r.severity})</span>}
+              </td>
+              <td className={`${cell} tabular-nums`}>{r.failing_count.toLocaleString()}</td>
+              <td className={`${cell} tabular-nums`}>{r.sample_lines.join(", ")}</td>
+            </tr>
+          ))}
+        </Table>
+      )}
+      <p className="text-sm">
+        Read as {report.encoding}, fields separated by {report.delimiter === "\t" ? "tabs" : `“${report.delimiter}”`},{" "}
+        {report.has_header ? "with" : "without"} a header row.{" "}
+        {report.bad_rows.count > 0
+          ? `${report.bad_rows.count} row(s) had the wrong number of fields (${report.bad_rows.policy === "skip" ? "skipped" : "rejected"}): lines ${report.bad_rows.sample.map((b) => b.line_number).join(", ")}.`
+          : "Every row had the header's number of fields."}
+      </p>
+      {report.warnings.length > 0 && (
+        <ul className="list-disc space-y-1 pl-6 text-sm">
+          {report.warnings.map((w, i) => (
+            <li key={i}>{w}</li>
+          ))}
+        </ul>
+      )}
+    </Section>
+  );
+}
+
+function AnalyzeForm({ dataset }: { dataset: Dataset }) {
+  const columns = dataset.columns ?? [];
+  const [target, setTarget] = useState("");
+  const [task, setTask] = useState<Task>("");
+  const [budget, setBudget] = useState("60");
+  const [busy, setBusy] = useState(false);
+  const [error, setError] = useState<string | null>(null);
+
+  async function submit(event: FormEvent) {
+    event.preventDefault();
+    const seconds = Number(budget);
+    if (!Number.isFinite(seconds) || seconds <= 0) {
+      setError("The time budget is a number of seconds above 0.");
+      return;
+    }
+    setBusy(true);
+    setError(null);
+    try {
+      const started = await analyze(dataset.dataset_id, task === "unsupervised" || !target ? null : target, {
+        time_budget_s: seconds,
+      });
+      go({ page: "analysis", id: started.analysis_id });
+    } catch (failure) {
+      setError(message(failure, "The analysis could not be started."));
+      setBusy(false);
+    }
+  }
+
+  return (
+    <Section id="analyze-title" title="Analyze">
+      <form onSubmit={(e) => void submit(e)} className="card space-y-4" noValidate>
+        <div className="grid gap-4 sm:grid-cols-3">
+          <Field label="Target">
+            <select
+              className="field"
+              value={target}
+              disabled={task === "unsupervised"}
+              onChange={(e) => setTarget(e.target.value)}
+            >
+              <option value="">None (suggested from the data)</option>
+              {columns.map((c) => (
+                <option key={c.name} value={c.name}>
+                  {c.name}
+                </option>
+              ))}
+            </select>
+          </Field>
+          <Field label="Task">
+            <select className="field" value={task} onChange={(e) => setTask(e.target.value as Task)}>
+              <option value="">Detect from the target</option>
+              <option value="unsupervised">Unsupervised (no target)</option>
+            </select>
+          </Field>
+          <label className="block text-sm font-medium">
+            Time budget (seconds)
+            <input
+              type="number"
+              inputMode="numeric"
+              min={1}
+              className="field"
+              value={budget}
+              onChange={(e) => setBudget(e.target.value)}
+            />
+          </label>
+        </div>
+        <button type="submit" className="btn" disabled={busy}>
+          Analyze
+        </button>
+        {error && (
+          <p role="alert" className="alert">
+            {error}
+          </p>
+        )}
+        <p className="text-sm text-slate-600 dark:text-slate-400">
+          The task (binary, multiclass, regression, time series) follows from the target; the analysis page says which.{" "}
+          <a className="underline" href={hashOf({ page: "datasets" })}>
+            Back to the datasets
+          </a>
+        </p>
+      </form>
+    </Section>
+  );
+}
