@@ -28,6 +28,11 @@ pytestmark = [pytest.mark.e2e, pytest.mark.browser]
 BUDGET_S = "10"  # seconds of AutoML: enough for a model of the penguins, short on two shared cores
 
 
+def nav(page: Any, name: str) -> Any:
+    """A link of the main navigation (pages may link to the same place in their own words)."""
+    return page.get_by_role("navigation", name="Main").get_by_role("link", name=name, exact=True)
+
+
 def sign_in(page: Any, email: str, password: str) -> None:
     from playwright.sync_api import expect
 
@@ -61,7 +66,7 @@ def journey(base: str, samples: Path, *, email: str | None, password: str | None
         else:
             expect(page.get_by_role("heading", name="Datasets", exact=True)).to_be_visible(timeout=15_000)
 
-        page.get_by_role("link", name="Upload", exact=True).click()
+        nav(page, "Upload").click()
         page.get_by_label("Data file").set_input_files(str(samples / "penguins-raw.csv"))
         page.get_by_label("Target").fill("Species")
         page.get_by_label("Time budget (seconds)").fill(BUDGET_S)
@@ -100,7 +105,7 @@ def journey(base: str, samples: Path, *, email: str | None, password: str | None
         assert_accessible(page, "model")
         shot(page, f"{tag}model.png")
 
-        page.get_by_role("link", name="API keys").click()
+        nav(page, "API keys").click()
         name = f"journey-{uuid.uuid4().hex[:6]}"
         page.get_by_label("Name", exact=True).fill(name)
         page.get_by_role("button", name="Create key").click()
@@ -119,15 +124,15 @@ def journey(base: str, samples: Path, *, email: str | None, password: str | None
         watch.expected_statuses.add(401)  # the revoked key, next: the API refuses it
         assert httpx.get(f"{base}/api/v1/me", headers={"X-API-Key": key}).status_code == 401
 
-        page.get_by_role("link", name="Datasets", exact=True).click()
+        nav(page, "Datasets").click()
         page.get_by_role("link", name="penguins-raw.csv").first.click()
         expect(page.get_by_role("heading", name="penguins-raw.csv")).to_be_visible(timeout=15_000)
         assert_accessible(page, "dataset")
         shot(page, f"{tag}dataset.png")
-        page.get_by_role("link", name="Datasets", exact=True).click()
+        nav(page, "Datasets").click()
         assert_accessible(page, "datasets")
         shot(page, f"{tag}datasets.png")
-        page.get_by_role("link", name="Users").click()
+        nav(page, "Users").click()
         expect(page.get_by_role("heading", name="Users", exact=True)).to_be_visible()
         assert_accessible(page, "users")
         shot(page, f"{tag}users.png")
@@ -161,7 +166,7 @@ def test_upload_and_analyze_with_the_keyboard_alone(mesh: LocalMesh, samples: Pa
         page.keyboard.press("Enter")
         expect(page.get_by_role("heading", name="Datasets", exact=True)).to_be_visible(timeout=15_000)
 
-        tab_to(page, page.get_by_role("link", name="Upload", exact=True))
+        tab_to(page, nav(page, "Upload"))
         page.keyboard.press("Enter")
         tab_to(page, page.get_by_label("Data file"))
         with page.expect_file_chooser() as chooser:
@@ -214,8 +219,8 @@ def test_a_viewer_sees_no_upload_analyze_or_delete_and_the_api_refuses_them(
         page.goto(f"{base}/")
         sign_in(page, email, password)
         expect(page.get_by_text(f"{email} (viewer)")).to_be_visible()
-        assert page.get_by_role("link", name="Upload", exact=True).count() == 0
-        assert page.get_by_role("link", name="Users").count() == 0
+        assert nav(page, "Upload").count() == 0
+        assert nav(page, "Users").count() == 0
         expect(page.get_by_role("link", name="penguins-raw.csv").first).to_be_visible(timeout=15_000)
         assert page.get_by_role("button", name=re.compile("^Delete")).count() == 0
         page.get_by_role("link", name="penguins-raw.csv").first.click()

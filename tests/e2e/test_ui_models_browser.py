@@ -18,7 +18,7 @@ import httpx
 import pytest
 from mesh_kit.local_mesh import LocalMesh
 
-from .browser import PageWatch, assert_accessible, is_focused, open_browser, require_browser, shot
+from .browser import PageWatch, assert_accessible, is_focused, open_browser, require_browser, shot, tab_to
 from .conftest import ADMIN_EMAIL, ADMIN_PASSWORD
 
 pytestmark = [pytest.mark.e2e, pytest.mark.browser]
@@ -92,7 +92,9 @@ def test_predict_with_waterfalls_and_an_api_key_from_creation_to_revocation(
         rows.fill("")
         rows.focus()
         page.keyboard.insert_text(pasted)
-        page.get_by_role("button", name="Predict").click()
+        predict = page.get_by_role("button", name="Predict")
+        tab_to(page, predict)  # by keyboard, past the file input, with a visible focus ring
+        page.keyboard.press("Enter")
         results = page.get_by_role("table", name="Predictions, one per row sent")
         expect(results.get_by_role("row")).to_have_count(3, timeout=60_000)
         predicted = [c.inner_text() for c in page.get_by_test_id("prediction").all()]
@@ -123,7 +125,9 @@ def test_predict_with_waterfalls_and_an_api_key_from_creation_to_revocation(
         page.get_by_role("link", name="API keys").click()
         name = f"browser-{uuid.uuid4().hex[:6]}"
         page.get_by_label("Name").fill(name)
-        page.get_by_role("button", name="Create key").click()
+        page.get_by_label("Name").focus()
+        tab_to(page, page.get_by_role("button", name="Create key"))
+        page.keyboard.press("Enter")
         secret = page.get_by_role("textbox", name="New API key")
         expect(secret).to_have_value(re.compile(r"^dsp_\S{20,}"))
         expect(secret).to_have_attribute("readonly", "")

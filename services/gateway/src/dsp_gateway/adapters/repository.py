@@ -24,7 +24,7 @@ NOBODY = uuid.UUID(int=0)  # the organisation and owner of rows written before a
 OwnedTable = Literal["datasets", "jobs", "dashboards", "models"]
 OWNED_TABLES: tuple[OwnedTable, ...] = ("datasets", "jobs", "dashboards", "models")
 KEY_OF: dict[str, str] = {"datasets": "dataset_id", "jobs": "job_id", "dashboards": "dashboard_id",
-                           "models": "model_id"}
+                          "models": "model_id"}
 
 __all__ = [
     "NOBODY",
