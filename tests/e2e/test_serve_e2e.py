@@ -76,6 +76,9 @@ def test_the_printed_address_signs_in_the_local_admin_and_nothing_else_does(serv
     headers = server.sign_in()
     me = httpx.get(f"{server.url}/api/v1/me", headers=headers).json()["data"]
     assert me["email"] == LOCAL_ADMIN and me["role"] == "admin"
+    audit = httpx.get(f"{server.url}/api/v1/audit", headers=headers).json()["data"]["items"]
+    signed_in = [row for row in audit if row["action"] == "POST /api/v1/auth/local"]
+    assert any(row["status"] == 200 and row["user_id"] == me["user_id"] for row in signed_in), signed_in
     # the bootstrap admin of the settings still signs in with its password, in the same organisation
     other = httpx.get(f"{server.url}/api/v1/me", headers=login(server.url, ADMIN_EMAIL, ADMIN_PASSWORD)).json()["data"]
     assert other["email"] == ADMIN_EMAIL and other["organization_id"] == me["organization_id"]

@@ -9,7 +9,8 @@ pair of the local admin, which it keeps where the UI keeps its session; then it 
 The exchange is refused unless the token matches (compared in constant time), the request's ``Host``
 is this server's loopback address and port (no DNS rebinding), and an ``Origin``, when sent, is this
 server's own (no other site's page can post it). The routes exist only in the app ``dsp serve`` builds;
-the mesh's gateway never has them. They are not part of the API document.
+the mesh's gateway never has them. They are not part of the API document. Each exchange leaves a row in the
+audit log (``POST /api/v1/auth/local``), as a password sign-in does.
 """
 
 from __future__ import annotations
@@ -104,6 +105,7 @@ def add_local_login_routes(app: FastAPI, *, token: str, email: str, port: int) -
         ports = ports_of(request)
         async with ports.storage.identity() as repo:
             pair = await identity.issue_for(repo, ports.identity, email=email)
+        request.state.audit_user = pair.user  # the audit log's row of this sign-in names its user
         return JSONResponse(pair.oauth(), headers={"Cache-Control": "no-store"})
 
     added = app.router.routes[before:]
