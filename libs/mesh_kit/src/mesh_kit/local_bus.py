@@ -228,13 +228,13 @@ class LocalBus:
                 try:
                     rows = await db.fetchall("SELECT id, body FROM outbox WHERE delivered_at IS NULL AND id > ?"
                                              " ORDER BY id LIMIT 100", (self._cursor[producer],))
-                except Exception:
-                    log.exception("reading the outbox of %s failed", producer)
-                    continue
-                for row in rows:
-                    self._cursor[producer] = int(row["id"])
-                    found += 1
-                    await self._dispatch(producer, int(row["id"]), row["body"])
+                    for row in rows:
+                        await self._dispatch(producer, int(row["id"]), row["body"])
+                        self._cursor[producer] = int(row["id"])
+                        found += 1
+                except Exception:  # the storage failed: read again from the same row after a pause
+                    log.exception("delivering the outbox of %s failed", producer)
+                    await asyncio.sleep(self.retry_delay_s)
             if found:
                 continue
             with contextlib.suppress(TimeoutError):  # not wait_for, which can swallow a cancellation in 3.11
@@ -271,15 +271,17 @@ class LocalBus:
             pending, envelope = await queue.get()
             try:
                 await self._deliver(name, envelope)
+                if pending.waiting == {name}:
+                    await self._mark_delivered(pending.producer, pending.row_id)
             except asyncio.CancelledError:
                 raise
-            except Exception:  # the bus's own storage failed: the row stays undelivered for the next start
-                log.exception("delivering %s to %s failed", envelope.routing_key, name)
-                self._in_flight.discard(pending)
+            except Exception:  # the bus's own storage failed: try again after a pause (the inbox dedups)
+                log.exception("delivering %s to %s failed; trying again", envelope.routing_key, name)
+                await asyncio.sleep(5 * self.retry_delay_s)
+                queue.put_nowait((pending, envelope))
                 continue
             pending.waiting.discard(name)
             if not pending.waiting:
-                await self._mark_delivered(pending.producer, pending.row_id)
                 self._in_flight.discard(pending)
 
     async def _deliver(self, name: str, envelope: Envelope[Any]) -> None:
