@@ -10,7 +10,6 @@ from __future__ import annotations
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -26,9 +25,9 @@ _LOGIN = re.compile(r"open (http://127\.0\.0\.1:\d+/local-login#(\S+))")
 
 
 def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+    from .conftest import _free_ports
+
+    return _free_ports(1)[0]
 
 
 @dataclass
