@@ -72,7 +72,7 @@ def max_attempts() -> int:
 
 @dataclass
 class LocalPlatform:
-    """The platform's adapters in one process, opened by ``start`` and closed by ``stop``."""
+    """The platform's adapters in one process: ``open`` them, serve ``app()``, then ``close`` them."""
 
     data_dir: Path
     port: int
