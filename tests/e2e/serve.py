@@ -16,8 +16,11 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import httpx
+
+from .helpers import upload
 
 ADMIN_EMAIL = "admin@serve.example"
 ADMIN_PASSWORD = "serve-admin-password-long-enough"
@@ -108,3 +111,35 @@ class ServeProcess:
         except ProcessLookupError:
             pass
         self.proc.wait(30)
+
+
+TERMINAL = ("completed", "failed")
+
+
+def wait_for(api: httpx.Client, path: str, *, until: Any, timeout_s: float) -> dict[str, Any]:
+    """GET ``path`` until ``until`` holds of its data, or ``timeout_s`` passed; the last data."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        body = api.get(path).json()["data"]
+        if until(body) or time.monotonic() > deadline:
+            return body
+        time.sleep(0.3)
+
+
+def kill_during_ml(server: ServeProcess, samples: Path) -> str:
+    """Start an analysis of the penguins, and kill -9 the server a few seconds into its ml stage; the job's id."""
+    server.start()
+    with httpx.Client(base_url=server.url, headers=server.sign_in(), timeout=120) as api:
+        dataset = upload(api, samples / "penguins-raw.csv").json()["data"]
+        started = api.post("/api/v1/analyze", json={"dataset_id": dataset["dataset_id"], "target": "Species",
+                                                    "options": {"time_budget_s": 20}})
+        assert started.status_code == 202, started.text
+        job = str(started.json()["data"]["analysis_id"])
+        state = wait_for(api, f"/api/v1/analysis/{job}", timeout_s=120,
+                      until=lambda j: j["stage"] == "ml" or j["status"] in TERMINAL)
+        assert state["stage"] == "ml" and state["status"] == "running", state
+        time.sleep(3)  # well inside AutoML's budget
+    server.kill()
+    return job
+
+

@@ -11,19 +11,17 @@ import asyncio
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
 
 from .helpers import follow, login, upload
-from .serve import ADMIN_EMAIL, ADMIN_PASSWORD, ServeProcess
+from .serve import ADMIN_EMAIL, ADMIN_PASSWORD, TERMINAL, ServeProcess, kill_during_ml, wait_for
 
 pytestmark = pytest.mark.e2e
 
 SAMPLES = Path(__file__).resolve().parents[2] / "samples"
 LOCAL_ADMIN = "admin@localhost.localdomain"
-TERMINAL = ("completed", "failed")
 
 
 @pytest.fixture(scope="module")
@@ -45,15 +43,6 @@ def api(server: ServeProcess) -> Iterator[httpx.Client]:
 
 def _token(api: httpx.Client) -> str:
     return api.headers["authorization"].removeprefix("Bearer ")
-
-
-def _wait(api: httpx.Client, path: str, *, until: Any, timeout_s: float) -> dict[str, Any]:
-    deadline = time.monotonic() + timeout_s
-    while True:
-        body = api.get(path).json()["data"]
-        if until(body) or time.monotonic() > deadline:
-            return body
-        time.sleep(0.3)
 
 
 def test_the_printed_address_signs_in_the_local_admin_and_nothing_else_does(server: ServeProcess) -> None:
@@ -143,7 +132,7 @@ def test_the_api_the_ui_uses_works_from_upload_to_predict_and_deletion(server: S
     dataset_id = dataset["dataset_id"]
     listed = api.get("/api/v1/datasets").json()["data"]["items"]
     assert dataset_id in [d["dataset_id"] for d in listed]
-    profiled = _wait(api, f"/api/v1/datasets/{dataset_id}", until=lambda d: d["status"] == "profiled", timeout_s=60)
+    profiled = wait_for(api, f"/api/v1/datasets/{dataset_id}", until=lambda d: d["status"] == "profiled", timeout_s=60)
     assert profiled["status"] == "profiled", profiled
     assert api.get(f"/api/v1/datasets/{dataset_id}/profile").status_code == 200
 
@@ -196,39 +185,43 @@ def test_the_api_the_ui_uses_works_from_upload_to_predict_and_deletion(server: S
     deleted = api.delete(f"/api/v1/datasets/{dataset_id}")
     assert deleted.status_code == 202, deleted.text
     deletion_id = deleted.json()["data"]["deletion_id"]
-    finished = _wait(api, f"/api/v1/deletions/{deletion_id}", until=lambda d: d["status"] == "completed",
+    finished = wait_for(api, f"/api/v1/deletions/{deletion_id}", until=lambda d: d["status"] == "completed",
                      timeout_s=60)
     assert finished["status"] == "completed", finished
     assert api.get(f"/api/v1/datasets/{dataset_id}").status_code == 404
 
 
-def _kill_during_ml(server: ServeProcess) -> str:
-    """Start an analysis of the penguins, and kill -9 the server a few seconds into its ml stage; the job's id."""
-    server.start()
-    with httpx.Client(base_url=server.url, headers=server.sign_in(), timeout=120) as api:
-        dataset = upload(api, SAMPLES / "penguins-raw.csv").json()["data"]
-        started = api.post("/api/v1/analyze", json={"dataset_id": dataset["dataset_id"], "target": "Species",
-                                                    "options": {"time_budget_s": 20}})
-        assert started.status_code == 202, started.text
-        job = str(started.json()["data"]["analysis_id"])
-        state = _wait(api, f"/api/v1/analysis/{job}", timeout_s=120,
-                      until=lambda j: j["stage"] == "ml" or j["status"] in TERMINAL)
-        assert state["stage"] == "ml" and state["status"] == "running", state
-        time.sleep(3)  # well inside AutoML's budget
-    server.kill()
-    return job
+def shown_in_the_ui(server: ServeProcess, job: str, *texts: str) -> None:
+    """The analysis page of ``job``, opened from the printed sign-in address, shows each of ``texts``."""
+    from playwright.sync_api import expect
+
+    from .browser import CHROMIUM, UI_DIR, PageWatch, open_browser
+
+    if not CHROMIUM.exists() or not (UI_DIR / "index.html").is_file():
+        return  # the API's answer was checked; the page needs Chromium and the UI build (the journey skips, saying so)
+    assert server.login_url is not None
+    watch = PageWatch(server.url)
+    with open_browser() as browser:
+        page = watch.attach(browser.new_page())
+        page.goto(server.login_url)
+        page.get_by_role("heading", name="Datasets", exact=True).wait_for(timeout=15_000)
+        page.goto(f"{server.url}/#/analysis/{job}")
+        for text in texts:
+            expect(page.get_by_text(text).first).to_be_visible(timeout=30_000)
+    watch.assert_clean()
 
 
 def test_a_job_that_may_not_resume_fails_after_a_restart_with_a_reason(tmp_path: Path) -> None:
     server = ServeProcess(data_dir=tmp_path / "data", extra_env={"DSP_SERVE_MAX_ATTEMPTS": "1"})
     try:
-        job = _kill_during_ml(server)
+        job = kill_during_ml(server, SAMPLES)
         server.start()
         with httpx.Client(base_url=server.url, headers=server.sign_in(), timeout=120) as api:
-            final = _wait(api, f"/api/v1/analysis/{job}", timeout_s=60, until=lambda j: j["status"] in TERMINAL)
+            final = wait_for(api, f"/api/v1/analysis/{job}", timeout_s=60, until=lambda j: j["status"] in TERMINAL)
             assert final["status"] == "failed", final
             assert final["error"] == {"code": "interrupted", "message": (
                 "The server stopped during ml once while it worked on this job; start the analysis again.")}
+        shown_in_the_ui(server, job, "failed", "The server stopped during ml once")
     except BaseException:
         server.kill()
         raise
@@ -238,11 +231,11 @@ def test_a_job_that_may_not_resume_fails_after_a_restart_with_a_reason(tmp_path:
 def test_a_server_killed_during_ml_ends_the_job_after_a_restart(tmp_path: Path) -> None:
     server = ServeProcess(data_dir=tmp_path / "data")
     try:
-        job = _kill_during_ml(server)
+        job = kill_during_ml(server, SAMPLES)
         restarted = server.start()
         began = time.monotonic()
         with httpx.Client(base_url=server.url, headers=server.sign_in(), timeout=120) as api:
-            final = _wait(api, f"/api/v1/analysis/{job}", timeout_s=240, until=lambda j: j["status"] in TERMINAL)
+            final = wait_for(api, f"/api/v1/analysis/{job}", timeout_s=240, until=lambda j: j["status"] in TERMINAL)
             print(f"\nrestart in {restarted:.1f}s; the job ended {final['status']} "
                   f"{time.monotonic() - began:.1f}s later: {final.get('error')}")
             assert final["status"] in TERMINAL, final
@@ -251,6 +244,7 @@ def test_a_server_killed_during_ml_ends_the_job_after_a_restart(tmp_path: Path) 
             else:
                 assert final["model_id"] and final["dashboard_id"]
             assert api.get(f"/api/v1/jobs/{job}").json()["data"]["status"] == final["status"]
+        shown_in_the_ui(server, job, final["status"])
     except BaseException:
         server.kill()
         raise

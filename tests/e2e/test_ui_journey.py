@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import re
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -19,9 +20,11 @@ import httpx
 import pytest
 from mesh_kit.local_mesh import LocalMesh
 
-from .browser import PageWatch, assert_accessible, open_browser, require_browser, shot, tab_to
+from .browser import PageWatch, assert_accessible, open_browser, require_browser, tab_to
+from .browser import shot as take_shot
 from .conftest import ADMIN_EMAIL, ADMIN_PASSWORD
 from .helpers import login
+from .serve import ServeProcess
 
 pytestmark = [pytest.mark.e2e, pytest.mark.browser]
 
@@ -42,8 +45,14 @@ def sign_in(page: Any, email: str, password: str) -> None:
     expect(page.get_by_role("heading", name="Datasets", exact=True)).to_be_visible(timeout=15_000)
 
 
-def journey(base: str, samples: Path, *, email: str | None, password: str | None, tag: str) -> None:
-    """The visit; ``email`` None means the platform opens signed in (``dsp serve``'s local admin)."""
+def journey(base: str, samples: Path, *, email: str | None, password: str | None, tag: str | None,
+            start: str | None = None) -> None:
+    """The visit from ``start`` (default ``base``/). ``email`` None: ``start`` opens the platform signed in
+    (``dsp serve``'s printed address). ``tag`` None writes no screenshots."""
+    def shot(page: Any, name: str) -> None:
+        if tag is not None:
+            take_shot(page, tag + name)
+
     from playwright.sync_api import expect
 
     watch = PageWatch(base)
@@ -57,11 +66,11 @@ def journey(base: str, samples: Path, *, email: str | None, password: str | None
 
         context.on("page", watch_new_tab)
 
-        page.goto(f"{base}/")
+        page.goto(start or f"{base}/")
         if email is not None and password is not None:
             expect(page.get_by_role("button", name="Sign in")).to_be_visible()
             assert_accessible(page, "sign in")
-            shot(page, f"{tag}sign-in.png")
+            shot(page, "sign-in.png")
             sign_in(page, email, password)
         else:
             expect(page.get_by_role("heading", name="Datasets", exact=True)).to_be_visible(timeout=15_000)
@@ -75,7 +84,7 @@ def journey(base: str, samples: Path, *, email: str | None, password: str | None
         bars = page.get_by_role("progressbar")
         expect(bars.first).to_have_attribute("aria-valuenow", "100", timeout=60_000)
         expect(bars.nth(1)).to_have_attribute("aria-valuenow", "100", timeout=120_000)
-        shot(page, f"{tag}upload.png")
+        shot(page, "upload.png")
 
         page.get_by_role("link", name="Open the analysis").click()
         expect(page).to_have_url(re.compile(r"#/analysis/[0-9a-f-]{36}$"))
@@ -83,13 +92,13 @@ def journey(base: str, samples: Path, *, email: str | None, password: str | None
         frame = page.frame_locator("iframe[title='Dashboard']")
         expect(frame.locator("body")).to_contain_text("penguins", timeout=30_000)
         assert_accessible(page, "analysis")
-        shot(page, f"{tag}analysis.png")
+        shot(page, "analysis.png")
         with context.expect_page() as opened:
             page.get_by_role("link", name="Open dashboard").click()
         dashboard = opened.value
         dashboard.wait_for_load_state()
         expect(dashboard).to_have_title(re.compile("penguins", re.IGNORECASE))
-        shot(dashboard, f"{tag}dashboard.png")
+        shot(dashboard, "dashboard.png")
         dashboard.close()
 
         page.get_by_role("link", name="Open the model").click()
@@ -103,7 +112,7 @@ def journey(base: str, samples: Path, *, email: str | None, password: str | None
         waterfalls = page.get_by_role("img", name=re.compile("SHAP|contribution", re.IGNORECASE))
         expect(waterfalls).to_have_count(2, timeout=60_000)
         assert_accessible(page, "model")
-        shot(page, f"{tag}model.png")
+        shot(page, "model.png")
 
         nav(page, "API keys").click()
         name = f"journey-{uuid.uuid4().hex[:6]}"
@@ -114,7 +123,7 @@ def journey(base: str, samples: Path, *, email: str | None, password: str | None
         key = secret.input_value()
         assert httpx.get(f"{base}/api/v1/me", headers={"X-API-Key": key}).status_code == 200
         assert_accessible(page, "API keys")
-        shot(page, f"{tag}keys.png")
+        shot(page, "keys.png")
         row = page.get_by_role("row").filter(has_text=name)
         row.get_by_role("button", name=re.compile("^Revoke")).click()
         dialog = page.get_by_role("dialog")
@@ -128,14 +137,14 @@ def journey(base: str, samples: Path, *, email: str | None, password: str | None
         page.get_by_role("link", name="penguins-raw.csv").first.click()
         expect(page.get_by_role("heading", name="penguins-raw.csv")).to_be_visible(timeout=15_000)
         assert_accessible(page, "dataset")
-        shot(page, f"{tag}dataset.png")
+        shot(page, "dataset.png")
         nav(page, "Datasets").click()
         assert_accessible(page, "datasets")
-        shot(page, f"{tag}datasets.png")
+        shot(page, "datasets.png")
         nav(page, "Users").click()
         expect(page.get_by_role("heading", name="Users", exact=True)).to_be_visible()
         assert_accessible(page, "users")
-        shot(page, f"{tag}users.png")
+        shot(page, "users.png")
 
         page.get_by_role("button", name="Sign out").click()
         expect(page.get_by_role("button", name="Sign in")).to_be_visible()
@@ -148,6 +157,23 @@ def test_a_person_signs_in_uploads_analyses_predicts_manages_a_key_and_signs_out
         mesh: LocalMesh, samples: Path) -> None:
     require_browser()
     journey(mesh.url("gateway"), samples, email=ADMIN_EMAIL, password=ADMIN_PASSWORD, tag="")
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServeProcess]:
+    """``dsp serve`` over a fresh data directory: no PostgreSQL, RabbitMQ or Redis."""
+    server = ServeProcess(data_dir=tmp_path_factory.mktemp("serve-journey") / "data")
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+def test_the_same_journey_on_dsp_serve(served: ServeProcess, samples: Path) -> None:
+    """As on the mesh, but opened from the address ``dsp serve`` prints: signed in as the local admin."""
+    require_browser()
+    journey(served.url, samples, email=None, password=None, tag=None, start=served.login_url)
 
 
 def test_upload_and_analyze_with_the_keyboard_alone(mesh: LocalMesh, samples: Path) -> None:
