@@ -98,6 +98,7 @@ def journey(base: str, samples: Path, *, email: str | None, password: str | None
         dashboard = opened.value
         dashboard.wait_for_load_state()
         expect(dashboard).to_have_title(re.compile("penguins", re.IGNORECASE))
+        assert_accessible(dashboard, "the dashboard")
         shot(dashboard, "dashboard.png")
         dashboard.close()
 
