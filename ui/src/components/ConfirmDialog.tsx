@@ -1,6 +1,8 @@
 // A modal confirmation: role="dialog" with aria-modal, focus moves in (to Cancel, the safe choice), Tab
 // stays inside, Escape or Cancel closes, and focus returns to what had it before.
-import { useEffect, useId, useRef, type ReactNode } from "react";
+import { useEffect, useId, useRef, useState, type ReactNode } from "react";
+import { useAction, type ActionOptions } from "../api/useAction";
+import { ErrorAlert } from "./ErrorAlert";
 
 export interface ConfirmDialogProps {
   open: boolean;
@@ -17,6 +19,40 @@ export interface ConfirmDialogProps {
   error?: string | null;
   onConfirm: () => void;
   onCancel: () => void;
+}
+
+export interface ConfirmOptions<T> extends ActionOptions {
+  /** Runs once the action succeeded and the dialog closed (such as loading the list again), before it is idle. */
+  after?: (target: T) => Promise<void> | void;
+}
+
+/**
+ * The state of a dialog that confirms an action on one thing: `ask(thing)` opens it; confirming runs
+ * `act(thing)`, busy meanwhile, and closes the dialog when it succeeds or shows its failure inside it.
+ * Spread `dialog` into a ConfirmDialog.
+ */
+export function useConfirm<T>(act: (target: T) => Promise<void>, { after, ...options }: ConfirmOptions<T>) {
+  const [target, setTarget] = useState<T | null>(null);
+  const { busy, error, setError, run } = useAction(async (thing: T) => {
+    await act(thing);
+    setTarget(null);
+    await after?.(thing);
+  }, options);
+
+  return {
+    target,
+    ask: (thing: T) => {
+      setError(null);
+      setTarget(thing);
+    },
+    dialog: {
+      open: target !== null,
+      busy,
+      error,
+      onConfirm: () => void (target !== null && run(target)),
+      onCancel: () => setTarget(null),
+    },
+  };
 }
 
 const FOCUSABLE = 'button:not([disabled]), [href], input:not([disabled]), select, textarea, [tabindex]:not([tabindex="-1"])';
@@ -90,11 +126,7 @@ export function ConfirmDialog({
         <div id={messageId} className="text-sm">
           {message}
         </div>
-        {error && (
-          <p role="alert" className="alert">
-            {error}
-          </p>
-        )}
+        <ErrorAlert message={error} />
         <div className="flex flex-wrap justify-end gap-2">
           <button ref={cancel} type="button" className="btn-quiet" disabled={busy} onClick={onCancel}>
             {cancelLabel}

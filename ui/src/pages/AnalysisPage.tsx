@@ -1,7 +1,10 @@
 import { useEffect, useRef, useState } from "react";
-import { api, ApiError } from "../api/client";
+import { api } from "../api/client";
 import { dashboardViewLink, downloadExport, getAnalysis, type Analysis, type ExportFormat } from "../api/data";
+import { apiMessage } from "../api/failure";
 import { followJob, type StageUpdate } from "../api/upload";
+import { Breadcrumb } from "../components/Breadcrumb";
+import { ErrorAlert } from "../components/ErrorAlert";
 import { Progress } from "../components/Progress";
 import { Status } from "../components/Status";
 import { hashOf } from "../router";
@@ -9,10 +12,6 @@ import { hashOf } from "../router";
 const POLL_MS = 3000;
 /** Renew the "Open dashboard" link this long before it expires. */
 const RENEW_BEFORE_S = 30;
-
-function message(failure: unknown, fallback: string): string {
-  return failure instanceof ApiError ? failure.message : fallback;
-}
 
 const DOWNLOADS: { format: ExportFormat; label: string }[] = [
   { format: "csv", label: "Cleaned data (CSV)" },
@@ -46,7 +45,7 @@ export function AnalysisPage({ id }: { id: string }) {
         setAnalysis(a);
         if (!settled(a)) timer = setTimeout(() => void poll(), POLL_MS);
       } catch (failure) {
-        if (active) setError(message(failure, "The analysis could not be loaded."));
+        if (active) setError(apiMessage(failure, "The analysis could not be loaded."));
       }
     }
     async function start() {
@@ -63,7 +62,7 @@ export function AnalysisPage({ id }: { id: string }) {
           void poll();
         });
       } catch (failure) {
-        if (active) setError(message(failure, "The analysis could not be loaded."));
+        if (active) setError(apiMessage(failure, "The analysis could not be loaded."));
       }
     }
     void start();
@@ -74,12 +73,7 @@ export function AnalysisPage({ id }: { id: string }) {
     };
   }, [id]);
 
-  if (error)
-    return (
-      <p role="alert" className="alert">
-        {error}
-      </p>
-    );
+  if (error) return <ErrorAlert message={error} />;
   if (!analysis) return <p>Loading…</p>;
   const progress = Math.max(analysis.progress ?? 0, live?.progress ?? 0);
   const stage = live?.stage ?? analysis.stage;
@@ -89,12 +83,7 @@ export function AnalysisPage({ id }: { id: string }) {
   return (
     <article aria-labelledby="analysis-title" className="space-y-6">
       <header className="space-y-2">
-        <p className="text-sm">
-          <a className="underline" href={hashOf({ page: "dataset", id: analysis.dataset_id })}>
-            The dataset
-          </a>{" "}
-          /
-        </p>
+        <Breadcrumb href={hashOf({ page: "dataset", id: analysis.dataset_id })} label="The dataset" />
         <h1 id="analysis-title" className="text-2xl font-semibold">
           Analysis
         </h1>
@@ -148,7 +137,7 @@ function Dashboard({ analysisId, dashboardId }: { analysisId: string; dashboardI
         const wait = Math.max(5, link.expires_at - Date.now() / 1000 - RENEW_BEFORE_S) * 1000;
         timer = setTimeout(() => void renew(false), wait);
       } catch (failure) {
-        if (active) setError(message(failure, "The dashboard could not be opened."));
+        if (active) setError(apiMessage(failure, "The dashboard could not be opened."));
       }
     }
     void renew(true);
@@ -178,11 +167,7 @@ function Dashboard({ analysisId, dashboardId }: { analysisId: string; dashboardI
             </a>
           )}
         </div>
-        {error && (
-          <p role="alert" className="alert">
-            {error}
-          </p>
-        )}
+        <ErrorAlert message={error} />
         {frameUrl && (
           <iframe
             title="Dashboard"
@@ -220,7 +205,7 @@ function Downloads({ analysisId, hasPdf }: { analysisId: string; hasPdf: boolean
     } catch (failure) {
       if (live.current) {
         setStatus("");
-        setError(message(failure, `${label} could not be downloaded.`));
+        setError(apiMessage(failure, `${label} could not be downloaded.`));
       }
     } finally {
       if (live.current) setBusy(null);
@@ -247,11 +232,7 @@ function Downloads({ analysisId, hasPdf }: { analysisId: string; hasPdf: boolean
       <p role="status" className="text-sm">
         {status}
       </p>
-      {error && (
-        <p role="alert" className="alert">
-          {error}
-        </p>
-      )}
+      <ErrorAlert message={error} />
     </section>
   );
 }

@@ -1,7 +1,5 @@
-import { useEffect, useState, type FormEvent } from "react";
-import { ApiError } from "../api/client";
+import { useState, type FormEvent } from "react";
 import {
-  SEMANTIC_TYPES,
   analyze,
   getDataset,
   getIngestReport,
@@ -12,75 +10,45 @@ import {
   type Profile,
   type SemanticType,
 } from "../api/data";
+import { apiMessage } from "../api/failure";
 import { useCan } from "../api/me";
+import { useLoad } from "../api/useLoad";
+import { Breadcrumb } from "../components/Breadcrumb";
+import { ErrorAlert } from "../components/ErrorAlert";
 import { Field } from "../components/Field";
+import { BudgetField, TaskSelect, TypeSelect, type Task } from "../components/Inputs";
 import { Status } from "../components/Status";
+import { Table } from "../components/Table";
 import { go, hashOf } from "../router";
-import type { Task } from "./UploadPage";
 
 const POLL_MS = 2000;
 const SETTLED = new Set(["profiled", "rejected", "failed"]);
 
-function message(failure: unknown, fallback: string): string {
-  return failure instanceof ApiError ? failure.message : fallback;
-}
-
 const percent = (fraction: number) => `${(fraction * 100).toFixed(1)}%`;
+
+/** The dataset, and its profile and ingest report once the file has been read. */
+async function loadDataset(id: string): Promise<{ dataset: Dataset; profile: Profile | null; report: IngestReport | null }> {
+  const dataset = await getDataset(id);
+  if (dataset.status === "uploaded" || dataset.status === "rejected") return { dataset, profile: null, report: null };
+  const [profile, report] = await Promise.all([getProfile(id), getIngestReport(id).catch(() => null)]);
+  return { dataset, profile, report };
+}
 
 export function DatasetPage({ id }: { id: string }) {
   const canWrite = useCan("write");
-  const [dataset, setDataset] = useState<Dataset | null>(null);
-  const [profile, setProfile] = useState<Profile | null>(null);
-  const [report, setReport] = useState<IngestReport | null>(null);
-  const [error, setError] = useState<string | null>(null);
+  const { data, error } = useLoad(() => loadDataset(id), [id], {
+    fallback: "The dataset could not be loaded.",
+    again: (loaded) => (SETTLED.has(loaded.dataset.status) ? null : POLL_MS),
+  });
 
-  useEffect(() => {
-    let live = true;
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    setDataset(null);
-    setProfile(null);
-    setReport(null);
-    setError(null);
-    async function load() {
-      try {
-        const d = await getDataset(id);
-        if (!live) return;
-        setDataset(d);
-        if (d.status !== "uploaded" && d.status !== "rejected") {
-          const [p, r] = await Promise.all([getProfile(id), getIngestReport(id).catch(() => null)]);
-          if (!live) return;
-          setProfile(p);
-          setReport(r);
-        }
-        if (!SETTLED.has(d.status)) timer = setTimeout(() => void load(), POLL_MS);
-      } catch (failure) {
-        if (live) setError(message(failure, "The dataset could not be loaded."));
-      }
-    }
-    void load();
-    return () => {
-      live = false;
-      clearTimeout(timer);
-    };
-  }, [id]);
-
-  if (error)
-    return (
-      <p role="alert" className="alert">
-        {error}
-      </p>
-    );
-  if (!dataset) return <p>Loading…</p>;
+  if (error) return <ErrorAlert message={error} />;
+  if (!data) return <p>Loading…</p>;
+  const { dataset, profile, report } = data;
   const columns = dataset.columns ?? [];
   return (
     <article aria-labelledby="dataset-title" className="space-y-6">
       <header className="space-y-2">
-        <p className="text-sm">
-          <a className="underline" href="#/datasets">
-            Datasets
-          </a>{" "}
-          /
-        </p>
+        <Breadcrumb href="#/datasets" label="Datasets" />
         <h1 id="dataset-title" className="break-words text-2xl font-semibold">
           {dataset.name}
         </h1>
@@ -96,11 +64,7 @@ export function DatasetPage({ id }: { id: string }) {
             Uploaded <time dateTime={dataset.created_at}>{new Date(dataset.created_at).toLocaleString()}</time>
           </span>
         </p>
-        {dataset.error?.message && (
-          <p role="alert" className="alert">
-            {dataset.error.message}
-          </p>
-        )}
+        <ErrorAlert message={dataset.error?.message} />
         {dataset.status === "uploaded" && <p role="status">The file is being read…</p>}
       </header>
 
@@ -124,32 +88,6 @@ function Section({ id, title, children }: { id: string; title: string; children:
   );
 }
 
-function Table({ caption, head, children }: { caption: string; head: string[]; children: React.ReactNode }) {
-  return (
-    // focusable, so that a keyboard can scroll it when it is wider than the screen
-    <div
-      tabIndex={0}
-      role="region"
-      aria-label={caption}
-      className="overflow-x-auto rounded-lg border border-slate-200 dark:border-slate-800"
-    >
-      <table className="min-w-full text-left text-sm">
-        <caption className="sr-only">{caption}</caption>
-        <thead className="bg-slate-100 dark:bg-slate-900">
-          <tr>
-            {head.map((h) => (
-              <th key={h} scope="col" className="whitespace-nowrap px-3 py-2 font-semibold">
-                {h}
-              </th>
-            ))}
-          </tr>
-        </thead>
-        <tbody>{children}</tbody>
-      </table>
-    </div>
-  );
-}
-
 const cell = "border-t border-slate-200 px-3 py-2 dark:border-slate-800";
 
 function Schema({ dataset, canWrite }: { dataset: Dataset; canWrite: boolean }) {
@@ -167,7 +105,7 @@ function Schema({ dataset, canWrite }: { dataset: Dataset; canWrite: boolean }) 
       const started = await reingest(dataset.dataset_id, Object.fromEntries(changed));
       go({ page: "dataset", id: started.dataset_id });
     } catch (failure) {
-      setError(message(failure, "The dataset could not be read again."));
+      setError(apiMessage(failure, "The dataset could not be read again."));
     } finally {
       setBusy(false);
     }
@@ -186,18 +124,12 @@ function Schema({ dataset, canWrite }: { dataset: Dataset; canWrite: boolean }) 
               <td className={`${cell} font-mono text-xs`}>{c.physical_type}</td>
               {canWrite && (
                 <td className={cell}>
-                  <select
-                    aria-label={`Type of ${c.name}`}
+                  <TypeSelect
+                    label={`Type of ${c.name}`}
                     className="field mt-0 py-1"
                     value={types[c.name] ?? c.semantic_type}
-                    onChange={(e) => setTypes({ ...types, [c.name]: e.target.value as SemanticType })}
-                  >
-                    {SEMANTIC_TYPES.map((t) => (
-                      <option key={t} value={t}>
-                        {t}
-                      </option>
-                    ))}
-                  </select>
+                    onChange={(type) => setTypes({ ...types, [c.name]: type as SemanticType })}
+                  />
                 </td>
               )}
             </tr>
@@ -215,11 +147,7 @@ function Schema({ dataset, canWrite }: { dataset: Dataset; canWrite: boolean }) 
             </span>
           </div>
         )}
-        {error && (
-          <p role="alert" className="alert">
-            {error}
-          </p>
-        )}
+        <ErrorAlert message={error} />
       </form>
     </Section>
   );
@@ -351,7 +279,7 @@ function AnalyzeForm({ dataset }: { dataset: Dataset }) {
       });
       go({ page: "analysis", id: started.analysis_id });
     } catch (failure) {
-      setError(message(failure, "The analysis could not be started."));
+      setError(apiMessage(failure, "The analysis could not be started."));
       setBusy(false);
     }
   }
@@ -376,31 +304,14 @@ function AnalyzeForm({ dataset }: { dataset: Dataset }) {
             </select>
           </Field>
           <Field label="Task">
-            <select className="field" value={task} onChange={(e) => setTask(e.target.value as Task)}>
-              <option value="">Detect from the target</option>
-              <option value="unsupervised">Unsupervised (no target)</option>
-            </select>
+            <TaskSelect value={task} onChange={setTask} />
           </Field>
-          <label className="block text-sm font-medium">
-            Time budget (seconds)
-            <input
-              type="number"
-              inputMode="numeric"
-              min={1}
-              className="field"
-              value={budget}
-              onChange={(e) => setBudget(e.target.value)}
-            />
-          </label>
+          <BudgetField value={budget} onChange={setBudget} />
         </div>
         <button type="submit" className="btn" disabled={busy}>
           Analyze
         </button>
-        {error && (
-          <p role="alert" className="alert">
-            {error}
-          </p>
-        )}
+        <ErrorAlert message={error} />
         <p className="text-sm text-slate-600 dark:text-slate-400">
           The task (binary, multiclass, regression, time series) follows from the target; the analysis page says which.{" "}
           <a className="underline" href={hashOf({ page: "datasets" })}>

@@ -1,8 +1,12 @@
-import { useEffect, useId, useRef, useState, type FormEvent, type ReactNode } from "react";
-import { ApiError } from "../api/client";
+import { useId, useRef, useState, type FormEvent, type ReactNode } from "react";
+import { errorMessage } from "../api/failure";
 import { useCan } from "../api/me";
 import { getModel, parseRows, predict, toCsv, type ModelCard, type Predictions } from "../api/models";
+import { useLoad } from "../api/useLoad";
+import { Breadcrumb } from "../components/Breadcrumb";
+import { ErrorAlert } from "../components/ErrorAlert";
 import { ShapWaterfall, formatValue } from "../components/ShapWaterfall";
+import { ROW, Table } from "../components/Table";
 import { hashOf } from "../router";
 import { metricText } from "./ModelsPage";
 
@@ -29,34 +33,19 @@ function Leaderboard({ card }: { card: ModelCard }) {
       Scores are {card.eval_metric ?? "the metric AutoML optimised"}, higher is better. AutoML picks the best model
       by its validation score; the holdout rows were never used to choose it.
     </p>
-    <div className="overflow-x-auto rounded-lg border border-slate-200 dark:border-slate-800">
-      <table className="min-w-full text-left text-sm">
-        <caption className="sr-only">
-          Models AutoML trained, scored on the holdout rows ({card.eval_metric ?? "score"}, higher is better)
-        </caption>
-        <thead className="bg-slate-100 dark:bg-slate-900">
-          <tr>
-            {["Model", `Holdout ${card.eval_metric ?? "score"}`, "Validation score", "Fit time (s)", "Best"].map((h) => (
-              <th key={h} scope="col" className="whitespace-nowrap px-3 py-2 font-semibold">
-                {h}
-              </th>
-            ))}
-          </tr>
-        </thead>
-        <tbody>
-          {card.leaderboard.map((entry) => (
-            <tr key={entry.model}
-              className={`border-t border-slate-200 dark:border-slate-800 ${entry.is_best ? "bg-emerald-50 font-semibold dark:bg-emerald-950" : ""}`}>
-              <th scope="row" className="px-3 py-2 text-left font-medium">{entry.model}</th>
-              <td className="px-3 py-2 tabular-nums">{num(entry.score_holdout)}</td>
-              <td className="px-3 py-2 tabular-nums">{num(entry.score_val)}</td>
-              <td className="px-3 py-2 tabular-nums">{num(entry.fit_time_s, 2)}</td>
-              <td className="px-3 py-2">{entry.is_best ? "★ Best model" : ""}</td>
-            </tr>
-          ))}
-        </tbody>
-      </table>
-    </div>
+    <Table caption={`Models AutoML trained, scored on the holdout rows (${card.eval_metric ?? "score"}, higher is better)`}
+      head={["Model", `Holdout ${card.eval_metric ?? "score"}`, "Validation score", "Fit time (s)", "Best"]}>
+      {card.leaderboard.map((entry) => (
+        <tr key={entry.model}
+          className={`${ROW} ${entry.is_best ? "bg-emerald-50 font-semibold dark:bg-emerald-950" : ""}`}>
+          <th scope="row" className="px-3 py-2 text-left font-medium">{entry.model}</th>
+          <td className="px-3 py-2 tabular-nums">{num(entry.score_holdout)}</td>
+          <td className="px-3 py-2 tabular-nums">{num(entry.score_val)}</td>
+          <td className="px-3 py-2 tabular-nums">{num(entry.fit_time_s, 2)}</td>
+          <td className="px-3 py-2">{entry.is_best ? "★ Best model" : ""}</td>
+        </tr>
+      ))}
+    </Table>
     </>
   );
 }
@@ -70,32 +59,19 @@ function Features({ card }: { card: ModelCard }) {
         read as empty): {card.input_columns.map((c) => c.name).join(", ") || "—"}.
       </p>
       {importance && importance.length > 0 ? (
-        <div className="overflow-x-auto rounded-lg border border-slate-200 dark:border-slate-800">
-          <table className="min-w-full text-left text-sm">
-            <caption className="sr-only">
-              {card.feature_importance ? "Permutation importance: the drop in holdout score when a feature is shuffled" : "Mean absolute SHAP value per feature"}
-            </caption>
-            <thead className="bg-slate-100 dark:bg-slate-900">
-              <tr>
-                <th scope="col" className="px-3 py-2 font-semibold">Feature</th>
-                <th scope="col" className="px-3 py-2 font-semibold">
-                  {card.feature_importance ? "Permutation importance" : "Mean |SHAP|"}
-                </th>
-              </tr>
-            </thead>
-            <tbody>
-              {importance.map((item) => (
-                <tr key={item.feature} className="border-t border-slate-200 dark:border-slate-800">
-                  <th scope="row" className="px-3 py-2 text-left font-normal">{item.feature}</th>
-                  <td className="whitespace-nowrap px-3 py-2 tabular-nums">
-                    {num(item.importance, 4)}
-                    {item.std ? ` ± ${num(item.std, 4)}` : ""}
-                  </td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
-        </div>
+        <Table
+          caption={card.feature_importance ? "Permutation importance: the drop in holdout score when a feature is shuffled" : "Mean absolute SHAP value per feature"}
+          head={["Feature", card.feature_importance ? "Permutation importance" : "Mean |SHAP|"]}>
+          {importance.map((item) => (
+            <tr key={item.feature} className={ROW}>
+              <th scope="row" className="px-3 py-2 text-left font-normal">{item.feature}</th>
+              <td className="whitespace-nowrap px-3 py-2 tabular-nums">
+                {num(item.importance, 4)}
+                {item.std ? ` ± ${num(item.std, 4)}` : ""}
+              </td>
+            </tr>
+          ))}
+        </Table>
       ) : (
         <ul className="flex flex-wrap gap-2" aria-label="Features">
           {card.features.map((f) => (
@@ -132,7 +108,7 @@ function PredictForm({ card }: { card: ModelCard }) {
       setResult(await predict(card.model_id, input));
     } catch (failure) {
       setResult(null);
-      setError(failure instanceof ApiError || failure instanceof Error ? failure.message : "The prediction failed.");
+      setError(errorMessage(failure, "The prediction failed."));
     } finally {
       setBusy(false);
     }
@@ -171,11 +147,7 @@ function PredictForm({ card }: { card: ModelCard }) {
             </p>
           )}
         </div>
-        {error && (
-          <p role="alert" className="alert">
-            {error}
-          </p>
-        )}
+        <ErrorAlert message={error} />
         {canWrite ? (
           <button type="submit" className="btn" disabled={busy}>
             {busy ? "Predicting…" : "Predict"}
@@ -190,33 +162,19 @@ function PredictForm({ card }: { card: ModelCard }) {
             <h3 className="font-semibold">
               {result.rows.length} {result.rows.length === 1 ? "prediction" : "predictions"} of {result.target}
             </h3>
-            <div className="overflow-x-auto rounded-lg border border-slate-200 dark:border-slate-800">
-              <table className="min-w-full text-left text-sm">
-                <caption className="sr-only">Predictions, one per row sent</caption>
-                <thead className="bg-slate-100 dark:bg-slate-900">
-                  <tr>
-                    <th scope="col" className="px-3 py-2 font-semibold">Row</th>
-                    <th scope="col" className="px-3 py-2 font-semibold">Prediction</th>
-                    {classes.map((c) => (
-                      <th key={c} scope="col" className="px-3 py-2 font-semibold">P({c})</th>
-                    ))}
-                  </tr>
-                </thead>
-                <tbody>
-                  {result.rows.map((row, i) => (
-                    <tr key={i} className="border-t border-slate-200 dark:border-slate-800">
-                      <th scope="row" className="px-3 py-2 text-left font-normal">{i + 1}</th>
-                      <td className="px-3 py-2 font-medium" data-testid="prediction">{plain(row.prediction)}</td>
-                      {classes.map((c) => (
-                        <td key={c} className="px-3 py-2 tabular-nums">
-                          {row.probabilities?.[c] == null ? "—" : `${(row.probabilities[c] * 100).toFixed(1)}%`}
-                        </td>
-                      ))}
-                    </tr>
+            <Table caption="Predictions, one per row sent" head={["Row", "Prediction", ...classes.map((c) => `P(${c})`)]}>
+              {result.rows.map((row, i) => (
+                <tr key={i} className={ROW}>
+                  <th scope="row" className="px-3 py-2 text-left font-normal">{i + 1}</th>
+                  <td className="px-3 py-2 font-medium" data-testid="prediction">{plain(row.prediction)}</td>
+                  {classes.map((c) => (
+                    <td key={c} className="px-3 py-2 tabular-nums">
+                      {row.probabilities?.[c] == null ? "—" : `${(row.probabilities[c] * 100).toFixed(1)}%`}
+                    </td>
                   ))}
-                </tbody>
-              </table>
-            </div>
+                </tr>
+              ))}
+            </Table>
             <h3 className="font-semibold">Why: SHAP contributions per row</h3>
             {result.explained_by && (
               <p className="text-sm">
@@ -247,26 +205,13 @@ function PredictForm({ card }: { card: ModelCard }) {
 }
 
 export function ModelPage({ id }: { id: string }) {
-  const [card, setCard] = useState<ModelCard | null>(null);
-  const [error, setError] = useState<string | null>(null);
-
-  useEffect(() => {
-    let live = true;
-    setCard(null);
-    setError(null);
-    getModel(id)
-      .then((c) => live && setCard(c))
-      .catch((e: unknown) => live && setError(e instanceof ApiError ? e.message : "The model could not be loaded."));
-    return () => {
-      live = false;
-    };
-  }, [id]);
+  const { data: card, error } = useLoad(() => getModel(id), [id], { fallback: "The model could not be loaded." });
 
   if (error) {
     return (
       <section aria-labelledby="model-title" className="space-y-4">
         <h1 id="model-title" className="text-2xl font-semibold">Model</h1>
-        <p role="alert" className="alert">{error}</p>
+        <ErrorAlert message={error} />
         <a href={hashOf({ page: "models" })} className="btn-quiet">Back to the models</a>
       </section>
     );
@@ -284,7 +229,7 @@ export function ModelPage({ id }: { id: string }) {
   return (
     <div className="space-y-6">
       <div className="space-y-1">
-        <p className="text-sm"><a className="underline" href={hashOf({ page: "models" })}>Models</a> / {card.dataset_name}</p>
+        <Breadcrumb href={hashOf({ page: "models" })} label="Models" current={card.dataset_name} />
         <h1 id="model-title" className="text-2xl font-semibold break-words">
           Model predicting {card.target ?? "—"}
         </h1>

@@ -1,5 +1,7 @@
 import { useState, type FormEvent } from "react";
-import { ApiError, signIn } from "../api/client";
+import { signIn } from "../api/client";
+import { apiMessage } from "../api/failure";
+import { ErrorAlert } from "../components/ErrorAlert";
 
 export function SignInPage() {
   const [email, setEmail] = useState("");
@@ -14,7 +16,7 @@ export function SignInPage() {
     try {
       await signIn(email, password);
     } catch (failure) {
-      setError(failure instanceof ApiError ? failure.message : "The server could not be reached.");
+      setError(apiMessage(failure, "The server could not be reached."));
       setBusy(false);
     }
   }
@@ -25,11 +27,7 @@ export function SignInPage() {
         <h1 id="sign-in-title" className="text-xl font-semibold">
           Sign in to the Data Science Platform
         </h1>
-        {error && (
-          <p role="alert" className="alert">
-            {error}
-          </p>
-        )}
+        <ErrorAlert message={error} />
         <label className="block text-sm font-medium">
           Email
           <input

@@ -1,17 +1,16 @@
 import { useEffect, useId, useRef, useState, type DragEvent, type FormEvent } from "react";
 import { ApiError } from "../api/client";
-import { SEMANTIC_TYPES } from "../api/data";
 import { useCan, useMe } from "../api/me";
 import { followJob, uploadFile, type StageUpdate, type UploadOptions, type UploadResult } from "../api/upload";
 import { Field } from "../components/Field";
+import { ErrorAlert } from "../components/ErrorAlert";
 import { Progress } from "../components/Progress";
+import { BudgetField, TaskSelect, TypeSelect, type Task } from "../components/Inputs";
 import { hashOf } from "../router";
 
 /** The job's overall progress when the dataset is profiled: where an upload that starts an analysis is done. */
 const PROFILED = 0.35;
 const MAX_BUDGET_S = 3600;
-
-export type Task = "" | "unsupervised";
 
 interface Override {
   key: number;
@@ -208,24 +207,9 @@ function UploadForm() {
               />
             </label>
             <Field label="Task">
-              <select className="field" value={task} onChange={(e) => setTask(e.target.value as Task)}>
-                <option value="">Detect from the target</option>
-                <option value="unsupervised">Unsupervised (no target)</option>
-              </select>
+              <TaskSelect value={task} onChange={setTask} />
             </Field>
-            <label className="block text-sm font-medium">
-              Time budget (seconds)
-              <input
-                type="number"
-                inputMode="numeric"
-                min={1}
-                max={MAX_BUDGET_S}
-                placeholder="60"
-                className="field"
-                value={budget}
-                onChange={(e) => setBudget(e.target.value)}
-              />
-            </label>
+            <BudgetField value={budget} onChange={setBudget} max={MAX_BUDGET_S} placeholder="60" />
           </div>
         </fieldset>
 
@@ -249,17 +233,10 @@ function UploadForm() {
                 />
               </label>
               <Field label={`Type of column ${index + 1}`}>
-                <select
-                  className="field"
+                <TypeSelect
                   value={o.type}
-                  onChange={(e) => setOverrides(overrides.map((x) => (x.key === o.key ? { ...x, type: e.target.value } : x)))}
-                >
-                  {SEMANTIC_TYPES.map((t) => (
-                    <option key={t} value={t}>
-                      {t}
-                    </option>
-                  ))}
-                </select>
+                  onChange={(type) => setOverrides(overrides.map((x) => (x.key === o.key ? { ...x, type } : x)))}
+                />
               </Field>
               <button
                 type="button"
@@ -294,11 +271,7 @@ function UploadForm() {
           Upload
         </button>
       </form>
-      {error && (
-        <p role="alert" className="alert">
-          {error}
-        </p>
-      )}
+      <ErrorAlert message={error} />
       {sent !== null && (
         <div className="card space-y-4" aria-live="polite">
           <p className="text-sm font-medium">{file?.name}</p>

@@ -2,7 +2,7 @@ import { render, screen } from "@testing-library/react";
 import userEvent from "@testing-library/user-event";
 import { useState } from "react";
 import { expect, test, vi } from "vitest";
-import { ConfirmDialog } from "../components/ConfirmDialog";
+import { ConfirmDialog, useConfirm } from "../components/ConfirmDialog";
 
 function Harness({ onConfirm }: { onConfirm: () => void }) {
   const [open, setOpen] = useState(false);
@@ -71,4 +71,39 @@ test("while busy neither button nor Escape acts, and an error shows inside", asy
   await user.keyboard("{Escape}");
   expect(onCancel).not.toHaveBeenCalled();
   expect(screen.getByRole("alert")).toHaveTextContent("The key could not be revoked.");
+});
+
+function Things({ act, after }: { act: (name: string) => Promise<void>; after: (name: string) => void }) {
+  const removal = useConfirm(act, { fallback: "It could not be removed.", after });
+  return (
+    <>
+      {["a", "b"].map((name) => (
+        <button key={name} type="button" onClick={() => removal.ask(name)}>
+          Remove {name}
+        </button>
+      ))}
+      <ConfirmDialog {...removal.dialog} title={`Remove ${removal.target ?? ""}?`} message="Gone for good." confirmLabel="Remove" />
+    </>
+  );
+}
+
+test("useConfirm opens the dialog for one thing, shows the failure inside it, and closes once the action succeeded", async () => {
+  const user = userEvent.setup();
+  const act = vi.fn().mockRejectedValueOnce(new Error("no")).mockResolvedValue(undefined);
+  const after = vi.fn();
+  render(<Things act={act} after={after} />);
+  await user.click(screen.getByRole("button", { name: "Remove b" }));
+  const dialog = screen.getByRole("dialog", { name: "Remove b?" });
+  await user.click(screen.getByRole("button", { name: "Remove" }));
+  expect(await screen.findByRole("alert")).toHaveTextContent("It could not be removed.");
+  expect(after).not.toHaveBeenCalled();
+  await user.click(screen.getByRole("button", { name: "Cancel" }));
+  expect(dialog).not.toBeInTheDocument();
+
+  await user.click(screen.getByRole("button", { name: "Remove a" }));
+  expect(screen.queryByRole("alert")).not.toBeInTheDocument(); // asking again starts without the old failure
+  await user.click(screen.getByRole("button", { name: "Remove" }));
+  expect(screen.queryByRole("dialog")).not.toBeInTheDocument();
+  expect(act).toHaveBeenLastCalledWith("a");
+  expect(after).toHaveBeenCalledWith("a");
 });

@@ -1,26 +1,16 @@
 import { render, screen, within } from "@testing-library/react";
 import userEvent from "@testing-library/user-event";
 import { afterEach, beforeEach, expect, test, vi } from "vitest";
-import { MeProvider, type Me } from "../api/me";
 import { parseRows, toCsv } from "../api/models";
 import { saveTokens } from "../api/session";
 import { ModelPage } from "../pages/ModelPage";
 import { ModelsPage } from "../pages/ModelsPage";
-import { fakeApi, json } from "./fakeApi";
+import { fakeApi, json, renderAs } from "./fakes";
 
 beforeEach(() => saveTokens({ access_token: "acc", refresh_token: "ref" }));
 afterEach(() => {
   vi.unstubAllGlobals();
   saveTokens(null);
-});
-
-const me = (role: Me["role"]): Me => ({
-  user_id: "u1",
-  email: `${role}@example.com`,
-  role,
-  organization_id: "o1",
-  organization: "default",
-  permissions: role === "viewer" ? ["read", "manage_keys"] : ["read", "write", "manage_keys"],
 });
 
 const item = {
@@ -76,7 +66,7 @@ const predictions = {
 };
 
 test("the models table links each model to its page and shows what it predicts and how well", async () => {
-  const { sent } = fakeApi({ "GET /api/v1/models": () => json({ data: { items: [item], total: 1, limit: 20, offset: 0 } }) });
+  const { calls } = fakeApi({ "GET /api/v1/models": () => json({ data: { items: [item], total: 1, limit: 20, offset: 0 } }) });
   render(<ModelsPage />);
   const link = await screen.findByRole("link", { name: "penguins-raw.csv" });
   expect(link).toHaveAttribute("href", "#/models/m-1");
@@ -85,7 +75,7 @@ test("the models table links each model to its page and shows what it predicts a
   expect(within(row).getByText("multiclass")).toBeInTheDocument();
   expect(within(row).getByText("WeightedEnsemble_L2")).toBeInTheDocument();
   expect(within(row).getByText("accuracy 0.971")).toBeInTheDocument();
-  expect(sent[0].search).toBe("?limit=20&offset=0");
+  expect(calls[0].search).toBe("?limit=20&offset=0");
 });
 
 test("no models yet says how to get one; an error says what went wrong", async () => {
@@ -96,7 +86,7 @@ test("no models yet says how to get one; an error says what went wrong", async (
 
 test("the model page shows the leaderboard with the best marked in text, the metrics and the features", async () => {
   fakeApi({ "GET /api/v1/models/m-1": () => json({ data: card }) });
-  render(<MeProvider me={me("analyst")}><ModelPage id="m-1" /></MeProvider>);
+  renderAs("analyst", <ModelPage id="m-1" />);
   expect(await screen.findByRole("heading", { name: "Model predicting Species" })).toBeInTheDocument();
   const board = screen.getByRole("table", { name: /Models AutoML trained/ });
   const best = within(board).getByRole("row", { name: /WeightedEnsemble_L2/ });
@@ -113,17 +103,17 @@ test("the model page shows the leaderboard with the best marked in text, the met
 
 test("predict sends the pasted CSV with explain=true and shows each prediction with its waterfall", async () => {
   const user = userEvent.setup();
-  const { sent } = fakeApi({
+  const { calls } = fakeApi({
     "GET /api/v1/models/m-1": () => json({ data: card }),
     "POST /api/v1/models/m-1/predict": () => json({ data: predictions }),
   });
-  render(<MeProvider me={me("analyst")}><ModelPage id="m-1" /></MeProvider>);
+  renderAs("analyst", <ModelPage id="m-1" />);
   const rows = await screen.findByLabelText("Rows");
   await user.clear(rows);
   await user.type(rows, "Culmen Length (mm),Island\n40,Torgersen\n50,Biscoe");
   await user.click(screen.getByRole("button", { name: "Predict" }));
   expect(await screen.findByText("2 predictions of Species")).toBeInTheDocument();
-  const call = sent.find((s) => s.method === "POST")!;
+  const call = calls.find((s) => s.method === "POST")!;
   expect(call.search).toBe("?explain=true");
   expect(call.headers.get("Content-Type")).toBe("text/csv");
   expect(call.body).toBe("Culmen Length (mm),Island\n40,Torgersen\n50,Biscoe\n");
@@ -139,55 +129,55 @@ test("predict sends the pasted CSV with explain=true and shows each prediction w
 
 test("JSON rows go as JSON; the API's plain-words error is shown", async () => {
   const user = userEvent.setup();
-  const { sent } = fakeApi({
+  const { calls } = fakeApi({
     "GET /api/v1/models/m-1": () => json({ data: card }),
     "POST /api/v1/models/m-1/predict": () =>
       json({ errors: [{ code: "invalid_rows", message: "The rows do not fit the model's pipeline: bad type", field: "rows" }] }, 422),
   });
-  render(<MeProvider me={me("admin")}><ModelPage id="m-1" /></MeProvider>);
+  renderAs("admin", <ModelPage id="m-1" />);
   const rows = await screen.findByLabelText("Rows");
   await user.clear(rows);
   await user.click(rows);
   await user.paste('[{"Island": "Dream", "Culmen Length (mm)": "long"}]');
   await user.click(screen.getByRole("button", { name: "Predict" }));
   expect(await screen.findByRole("alert")).toHaveTextContent("The rows do not fit the model's pipeline: bad type");
-  const call = sent.find((s) => s.method === "POST")!;
+  const call = calls.find((s) => s.method === "POST")!;
   expect(call.headers.get("Content-Type")).toBe("application/json");
-  expect(JSON.parse(call.body)).toEqual({ rows: [{ Island: "Dream", "Culmen Length (mm)": "long" }] });
+  expect(call.body).toEqual({ rows: [{ Island: "Dream", "Culmen Length (mm)": "long" }] });
   expect(screen.queryByRole("img")).not.toBeInTheDocument();
 });
 
 test("rows that are neither CSV nor JSON objects are refused before anything is sent", async () => {
   const user = userEvent.setup();
-  const { sent } = fakeApi({ "GET /api/v1/models/m-1": () => json({ data: card }) });
-  render(<MeProvider me={me("analyst")}><ModelPage id="m-1" /></MeProvider>);
+  const { calls } = fakeApi({ "GET /api/v1/models/m-1": () => json({ data: card }) });
+  renderAs("analyst", <ModelPage id="m-1" />);
   const rows = await screen.findByLabelText("Rows");
   await user.clear(rows);
   await user.click(rows);
   await user.paste("[1, 2]");
   await user.click(screen.getByRole("button", { name: "Predict" }));
   expect(await screen.findByRole("alert")).toHaveTextContent("The JSON must be an array of objects");
-  expect(sent.filter((s) => s.method === "POST")).toHaveLength(0);
+  expect(calls.filter((s) => s.method === "POST")).toHaveLength(0);
 });
 
 test("a CSV file chosen in Rows file (CSV) is what predict sends", async () => {
   const user = userEvent.setup();
-  const { sent } = fakeApi({
+  const { calls } = fakeApi({
     "GET /api/v1/models/m-1": () => json({ data: card }),
     "POST /api/v1/models/m-1/predict": () => json({ data: { ...predictions, rows: predictions.rows.slice(0, 1) } }),
   });
-  render(<MeProvider me={me("analyst")}><ModelPage id="m-1" /></MeProvider>);
+  renderAs("analyst", <ModelPage id="m-1" />);
   const file = new File(["Island\nDream\n"], "rows.csv", { type: "text/csv" });
   await user.upload(await screen.findByLabelText("Rows file (CSV)"), file);
   expect(screen.getByLabelText("Rows")).toBeDisabled();
   await user.click(screen.getByRole("button", { name: "Predict" }));
   expect(await screen.findByText("1 prediction of Species")).toBeInTheDocument();
-  expect(sent.find((s) => s.method === "POST")!.body).toBe("Island\nDream\n");
+  expect(calls.find((s) => s.method === "POST")!.body).toBe("Island\nDream\n");
 });
 
 test("a viewer sees the card but no Predict button", async () => {
   fakeApi({ "GET /api/v1/models/m-1": () => json({ data: card }) });
-  render(<MeProvider me={me("viewer")}><ModelPage id="m-1" /></MeProvider>);
+  renderAs("viewer", <ModelPage id="m-1" />);
   expect(await screen.findByRole("heading", { name: "Model predicting Species" })).toBeInTheDocument();
   expect(screen.queryByRole("button", { name: "Predict" })).not.toBeInTheDocument();
   expect(screen.getByText(/can read models but not predict/)).toBeInTheDocument();
@@ -197,7 +187,7 @@ test("a model of another organisation reads as missing", async () => {
   fakeApi({
     "GET /api/v1/models/m-9": () => json({ errors: [{ code: "not_found", message: "No model has the id m-9." }] }, 404),
   });
-  render(<MeProvider me={me("admin")}><ModelPage id="m-9" /></MeProvider>);
+  renderAs("admin", <ModelPage id="m-9" />);
   expect(await screen.findByRole("alert")).toHaveTextContent("No model has the id m-9.");
 });
 

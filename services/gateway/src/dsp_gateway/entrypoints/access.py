@@ -1,11 +1,13 @@
 """Who may reach what, beyond the route's role: the WebSocket's token and Origin, the request id, the
-per-principal rate limits and the per-organisation AutoML quota."""
+per-principal rate limits, the per-organisation AutoML quota, and the lookups of a dataset, job or
+dashboard by id that answer another organisation's exactly like a missing one (404)."""
 
 from __future__ import annotations
 
 import logging
 import re
 import uuid
+from typing import Any
 
 from fastapi import WebSocket
 
@@ -21,8 +23,12 @@ __all__ = [
     "WS_NOT_FOUND",
     "check_analysis_quota",
     "check_rate",
+    "dashboard_or_404",
+    "dataset_or_404",
     "install_token_redaction",
+    "job_or_404",
     "origin_allowed",
+    "parse_id",
     "redact_tokens",
     "request_id_from",
     "websocket_principal",
@@ -147,3 +153,39 @@ async def check_analysis_quota(repo: ReadModel, principal: Principal, max_runnin
                        "start another once one has finished.",
                        details={"running": running, "limit": max_running, "retry_after": 30},
                        headers={"Retry-After": "30"})
+
+
+def parse_id(value: str, field: str) -> uuid.UUID:
+    """The id in a path or body as a UUID; one that is no UUID names nothing, so it answers 404."""
+    try:
+        return uuid.UUID(value)
+    except ValueError:
+        raise ApiError(404, "not_found", f"No {field.removesuffix('_id')} has the id {value!r}.", field=field) from None
+
+
+async def dataset_or_404(ports: GatewayPorts, dataset_id: str, principal: Principal) -> dict[str, Any]:
+    """The dataset, if the caller's organisation holds it: another organisation's reads as missing."""
+    async with ports.storage.read() as repo:
+        row = await repo.find_dataset(parse_id(dataset_id, "dataset_id"), organization_id=principal.organization_id)
+    if row is None:
+        raise ApiError(404, "not_found", f"No dataset has the id {dataset_id}.", field="dataset_id")
+    return row
+
+
+async def job_or_404(ports: GatewayPorts, job_id: str, principal: Principal,
+                     field: str = "analysis_id") -> dict[str, Any]:
+    """The job, if the caller's organisation holds it: another organisation's reads as missing."""
+    async with ports.storage.read() as repo:
+        row = await repo.find_job(parse_id(job_id, field), organization_id=principal.organization_id)
+    if row is None:
+        raise ApiError(404, "not_found", f"No analysis has the id {job_id}.", field=field)
+    return row
+
+
+async def dashboard_or_404(ports: GatewayPorts, dashboard_id: str, organization_id: uuid.UUID) -> dict[str, Any]:
+    """The dashboard, if this organisation holds it (the caller's, or the one a view link was signed for)."""
+    async with ports.storage.read() as repo:
+        row = await repo.find_dashboard(parse_id(dashboard_id, "dashboard_id"), organization_id=organization_id)
+    if row is None:
+        raise ApiError(404, "not_found", f"No dashboard has the id {dashboard_id}.", field="dashboard_id")
+    return row

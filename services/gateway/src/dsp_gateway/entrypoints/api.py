@@ -43,7 +43,11 @@ from ..service_layer.uploads import start_upload, wait_for_ingest_verdict
 from .access import (
     check_analysis_quota,
     check_rate,
+    dashboard_or_404,
+    dataset_or_404,
     install_token_redaction,
+    job_or_404,
+    parse_id,
     request_id_from,
     websocket_principal,
 )
@@ -77,13 +81,6 @@ def _spool_dir(ports: GatewayPorts, name: str = "spool") -> Path:
     spool = (store.root / f".{name}") if isinstance(store, LocalArtifactStore) else Path(f"/tmp/dsp-{name}")
     spool.mkdir(parents=True, exist_ok=True)
     return spool
-
-
-def _uuid(value: str, field: str) -> uuid.UUID:
-    try:
-        return uuid.UUID(value)
-    except ValueError:
-        raise ApiError(404, "not_found", f"No {field.removesuffix('_id')} has the id {value!r}.", field=field) from None
 
 
 class AnalyzeRequest(BaseModel):
@@ -299,23 +296,15 @@ def add_routes(app: FastAPI) -> None:
                                                    offset=offset, q=q)
         return ok(request, {"items": rows, "total": total, "limit": limit, "offset": offset})
 
-    async def _dataset_or_404(request: Request, dataset_id: str, principal: Principal) -> dict[str, Any]:
-        """The dataset, if the caller's organisation holds it: another organisation's reads as missing."""
-        async with ports_of(request).storage.read() as repo:
-            row = await repo.find_dataset(_uuid(dataset_id, "dataset_id"), organization_id=principal.organization_id)
-        if row is None:
-            raise ApiError(404, "not_found", f"No dataset has the id {dataset_id}.", field="dataset_id")
-        return row
-
     @router.get("/datasets/{dataset_id}")
     async def get_dataset(request: Request, dataset_id: str, principal: Principal = reader) -> JSONResponse:
         """One dataset: its status, columns, quality score, or why it was rejected."""
-        return ok(request, _dataset_view(await _dataset_or_404(request, dataset_id, principal)))
+        return ok(request, _dataset_view(await dataset_or_404(ports_of(request), dataset_id, principal)))
 
     @router.get("/datasets/{dataset_id}/profile")
     async def get_profile(request: Request, dataset_id: str, principal: Principal = reader) -> Response:
         """The dataset's latest profile document."""
-        row = await _dataset_or_404(request, dataset_id, principal)
+        row = await dataset_or_404(ports_of(request), dataset_id, principal)
         if not row.get("profile"):
             raise ApiError(409, "not_ready", "The dataset has no profile yet.", field="dataset_id")
         body = await ports_of(request).async_store.read_bytes(ArtifactRef.model_validate(row["profile"]))
@@ -325,7 +314,7 @@ def add_routes(app: FastAPI) -> None:
     async def delete_dataset(request: Request, dataset_id: str, principal: Principal = writer) -> JSONResponse:
         """Erase a dataset with its jobs, analyses, dashboards, models and exports, in every service. It answers
         404 at once; follow the erasure at /deletions/{deletion_id}."""
-        started = await deletion.delete_dataset(ports_of(request), _uuid(dataset_id, "dataset_id"),
+        started = await deletion.delete_dataset(ports_of(request), parse_id(dataset_id, "dataset_id"),
                                                 reason="requested", organization_id=principal.organization_id)
         if started is None:
             raise ApiError(404, "not_found", f"No dataset has the id {dataset_id}.", field="dataset_id")
@@ -335,7 +324,7 @@ def add_routes(app: FastAPI) -> None:
     async def get_deletion(request: Request, deletion_id: str, principal: Principal = reader) -> JSONResponse:
         """A deletion's progress: which services have erased the dataset, and when it completed."""
         async with ports_of(request).storage.read() as repo:
-            record = await repo.get_deletion(_uuid(deletion_id, "deletion_id"),
+            record = await repo.get_deletion(parse_id(deletion_id, "deletion_id"),
                                              organization_id=principal.organization_id)
         if record is None:
             raise ApiError(404, "not_found", f"No deletion has the id {deletion_id}.", field="deletion_id")
@@ -345,7 +334,7 @@ def add_routes(app: FastAPI) -> None:
     async def analyze(request: Request, body: AnalyzeRequest, principal: Principal = writer) -> JSONResponse:
         """Start an analysis of an ingested dataset; returns the analysis id to follow."""
         ports = ports_of(request)
-        row = await _dataset_or_404(request, str(body.dataset_id), principal)
+        row = await dataset_or_404(ports_of(request), str(body.dataset_id), principal)
         if row["status"] not in ("ingested", "profiled"):
             raise ApiError(409, "dataset_not_ready",
                            f"The dataset is {row['status']}; it can be analysed once it is ingested.",
@@ -374,19 +363,10 @@ def add_routes(app: FastAPI) -> None:
                 display_name=row.get("display_name")))
         return ok(request, {"analysis_id": str(job_id), "status": "queued"}, 202)
 
-    async def _job_or_404(request: Request, job_id: str, principal: Principal,
-                          field: str = "analysis_id") -> dict[str, Any]:
-        """The job, if the caller's organisation holds it: another organisation's reads as missing."""
-        async with ports_of(request).storage.read() as repo:
-            row = await repo.find_job(_uuid(job_id, field), organization_id=principal.organization_id)
-        if row is None:
-            raise ApiError(404, "not_found", f"No analysis has the id {job_id}.", field=field)
-        return row
-
     @router.get("/analysis/{analysis_id}")
     async def get_analysis(request: Request, analysis_id: str, principal: Principal = reader) -> JSONResponse:
         """An analysis' status, stage and progress, and its results once complete."""
-        row = await _job_or_404(request, analysis_id, principal)
+        row = await job_or_404(ports_of(request), analysis_id, principal)
         view = _job_view(row)
         results = _results(row)
         if row["status"] == "completed" and results.analysis_result is not None:
@@ -396,12 +376,12 @@ def add_routes(app: FastAPI) -> None:
     @router.get("/jobs/{job_id}")
     async def get_job(request: Request, job_id: str, principal: Principal = reader) -> JSONResponse:
         """Any job (upload, analysis, dashboard): status, stage and progress."""
-        return ok(request, _job_view(await _job_or_404(request, job_id, principal, "job_id")))
+        return ok(request, _job_view(await job_or_404(ports_of(request), job_id, principal, "job_id")))
 
     @router.post("/dashboard", status_code=202)
     async def request_dashboard(request: Request, body: DashboardRequest, principal: Principal = writer) -> JSONResponse:
         """Re-render the dashboard of a finished analysis (another theme, or with its PDF)."""
-        job = await _job_or_404(request, str(body.analysis_id), principal)
+        job = await job_or_404(ports_of(request), str(body.analysis_id), principal)
         results = _results(job)
         if (job["status"] != "completed" or results.analysis_result is None or results.profile is None
                 or results.cleaned_parquet is None):
@@ -421,11 +401,7 @@ def add_routes(app: FastAPI) -> None:
     @router.get("/dashboard/{dashboard_id}")
     async def get_dashboard(request: Request, dashboard_id: str, principal: Principal = reader) -> Response:
         """The dashboard HTML, or its metadata as JSON when the client accepts JSON."""
-        async with ports_of(request).storage.read() as repo:
-            row = await repo.find_dashboard(_uuid(dashboard_id, "dashboard_id"),
-                                            organization_id=principal.organization_id)
-        if row is None:
-            raise ApiError(404, "not_found", f"No dashboard has the id {dashboard_id}.", field="dashboard_id")
+        row = await dashboard_or_404(ports_of(request), dashboard_id, principal.organization_id)
         accept = request.headers.get("accept", "")
         if "application/json" in accept and "text/html" not in accept:
             return ok(request, {"dashboard_id": row["dashboard_id"], "job_id": row["job_id"],
@@ -441,7 +417,7 @@ def add_routes(app: FastAPI) -> None:
             raise ApiError(422, "validation_error", "Give analysis_id or dataset_id.", field="analysis_id")
         refs: dict[str, ArtifactRef | None] = {}
         if body.analysis_id is not None:
-            job = await _job_or_404(request, str(body.analysis_id), principal)
+            job = await job_or_404(ports_of(request), str(body.analysis_id), principal)
             if job["status"] != "completed":
                 raise ApiError(409, "analysis_not_ready", "The analysis has not completed yet.", field="analysis_id")
             results = _results(job)
@@ -450,7 +426,7 @@ def add_routes(app: FastAPI) -> None:
                     "analysis": results.analysis_result, "etl_report": results.etl_report,
                     "pipeline": results.pipeline}
         else:
-            row = await _dataset_or_404(request, str(body.dataset_id), principal)
+            row = await dataset_or_404(ports_of(request), str(body.dataset_id), principal)
             refs = {name: ArtifactRef.model_validate(row[name]) if row.get(name) else None
                     for name in ("parquet", "profile")}
         ref = refs.get(body.format)
@@ -476,7 +452,7 @@ def add_routes(app: FastAPI) -> None:
                       explain: Annotated[bool, Query(description="SHAP values of every row")] = False) -> Response:
         """Predict with a registered model on JSON rows or a CSV file; the ml service applies the ETL pipeline."""
         ports = ports_of(request)
-        model_uuid = _uuid(model_id, "model_id")
+        model_uuid = parse_id(model_id, "model_id")
         async with ports.storage.read() as repo:
             model = await repo.find_model(model_uuid, organization_id=principal.organization_id)
         if model is None:  # another organisation's model reads as missing, and never reaches ml

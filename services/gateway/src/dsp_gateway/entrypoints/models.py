@@ -13,7 +13,6 @@ import asyncio
 import json
 import logging
 import math
-import uuid
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, FastAPI, Query, Request
@@ -22,8 +21,9 @@ from mesh_kit.artifacts import ArtifactNotFound, AsyncArtifactStore
 from shared_contracts import ArtifactRef
 
 from ..domain.identity import Permission, Principal
-from ..domain.responses import success_body
 from ..ports import ports_of
+from .access import parse_id
+from .api import ok
 from .errors import ApiError
 from .security import requires
 
@@ -162,10 +162,6 @@ def add_model_routes(app: FastAPI) -> None:
     router = APIRouter(prefix="/api/v1", tags=["models"])
     reader = Depends(requires(Permission.READ))
 
-    def answer(request: Request, data: Any) -> JSONResponse:
-        rid = getattr(request.state, "request_id", None) or str(uuid.uuid4())
-        return JSONResponse(success_body(data, request_id=rid))
-
     @router.get("/models")
     async def list_models(request: Request, limit: Annotated[int, Query(ge=1, le=100)] = 20,
                           offset: Annotated[int, Query(ge=0)] = 0, principal: Principal = reader) -> JSONResponse:
@@ -176,7 +172,7 @@ def add_model_routes(app: FastAPI) -> None:
             rows, total = await repo.list_models(organization_id=principal.organization_id, limit=limit, offset=offset)
         store = ports.async_store
         docs = await asyncio.gather(*(_document(store, row["analysis_result"]) for row in rows))
-        return answer(request, {"items": [_summary(row, doc) for row, doc in zip(rows, docs, strict=True)],
+        return ok(request, {"items": [_summary(row, doc) for row, doc in zip(rows, docs, strict=True)],
                                 "total": total, "limit": limit, "offset": offset})
 
     @router.get("/models/{model_id}")
@@ -184,19 +180,16 @@ def add_model_routes(app: FastAPI) -> None:
         """A model's card: task, target, the features it uses and the columns a row to predict needs (with two
         example rows), the AutoML leaderboard, holdout metrics, feature importance if computed, and the ids of
         its analysis (job) and dataset."""
-        try:
-            model_uuid = uuid.UUID(model_id)
-        except ValueError:
-            raise ApiError(404, "not_found", f"No model has the id {model_id!r}.", field="model_id") from None
         ports = ports_of(request)
         async with ports.storage.read() as repo:
-            row = await repo.find_model_summary(model_uuid, organization_id=principal.organization_id)
+            row = await repo.find_model_summary(parse_id(model_id, "model_id"),
+                                                organization_id=principal.organization_id)
         if row is None:
             raise ApiError(404, "not_found", f"No model has the id {model_id}.", field="model_id")
         store = ports.async_store
         doc, pipeline, profile = await asyncio.gather(_document(store, row["analysis_result"]),
                                                       _document(store, row["pipeline"]),
                                                       _document(store, row["profile"]))
-        return answer(request, _card(row, doc, pipeline, profile))
+        return ok(request, _card(row, doc, pipeline, profile))
 
     app.include_router(router)

@@ -20,7 +20,6 @@ import logging
 import tempfile
 import uuid
 from pathlib import Path
-from typing import Any
 
 from fastapi import APIRouter, Depends, FastAPI, Query, Request
 from fastapi.responses import JSONResponse, Response
@@ -31,12 +30,11 @@ from shared_contracts.events import IngestOptions
 from shared_contracts.ingest import SemanticType
 
 from ..domain.identity import Permission, Principal
-from ..domain.responses import success_body
 from ..domain.view_links import VIEW_LINK_TTL_S, ViewLinkRejected, issue_view_token, verify_view_token
 from ..ports import ports_of
 from ..service_layer.uploads import start_upload
-from .access import check_rate
-from .api import DASHBOARD_HEADERS
+from .access import check_rate, dashboard_or_404, dataset_or_404, parse_id
+from .api import DASHBOARD_HEADERS, ok
 from .errors import ApiError
 from .security import requires
 
@@ -53,46 +51,21 @@ class ReingestRequest(BaseModel):
         examples=[{"Sample Number": "identifier", "Date Egg": "date"}])
 
 
-def _rid(request: Request) -> str:
-    return getattr(request.state, "request_id", None) or str(uuid.uuid4())
-
-
-def _ok(request: Request, data: Any, status: int = 200) -> JSONResponse:
-    return JSONResponse(success_body(data, request_id=_rid(request)), status_code=status)
-
-
-def _uuid(value: str, field: str) -> uuid.UUID:
-    try:
-        return uuid.UUID(value)
-    except ValueError:
-        raise ApiError(404, "not_found", f"No {field.removesuffix('_id')} has the id {value!r}.", field=field) from None
-
-
 def add_view_routes(app: FastAPI) -> None:
     router = APIRouter(prefix="/api/v1")
     reader = Depends(requires(Permission.READ))
     writer = Depends(requires(Permission.WRITE))
-
-    async def dataset_or_404(request: Request, dataset_id: str, principal: Principal) -> dict[str, Any]:
-        async with ports_of(request).storage.read() as repo:
-            row = await repo.find_dataset(_uuid(dataset_id, "dataset_id"), organization_id=principal.organization_id)
-        if row is None:
-            raise ApiError(404, "not_found", f"No dataset has the id {dataset_id}.", field="dataset_id")
-        return row
 
     @router.post("/dashboard/{dashboard_id}/view-link")
     async def dashboard_view_link(request: Request, dashboard_id: str, principal: Principal = reader) -> JSONResponse:
         """A URL that opens this dashboard for five minutes without an Authorization header (for an iframe or a
         new tab): signed, and valid for this dashboard of the caller's organisation only."""
         ports = ports_of(request)
-        dashboard_uuid = _uuid(dashboard_id, "dashboard_id")
-        async with ports.storage.read() as repo:
-            row = await repo.find_dashboard(dashboard_uuid, organization_id=principal.organization_id)
-        if row is None:
-            raise ApiError(404, "not_found", f"No dashboard has the id {dashboard_id}.", field="dashboard_id")
+        dashboard_uuid = parse_id(dashboard_id, "dashboard_id")
+        await dashboard_or_404(ports, dashboard_id, principal.organization_id)
         link = issue_view_token(ports.identity.ring, dashboard_uuid, principal.organization_id)
         url = f"{VIEWS_PREFIX}dashboards/{dashboard_uuid}?token={link.token}"
-        return _ok(request, {"url": url, "expires_in": VIEW_LINK_TTL_S, "expires_at": link.expires_at})
+        return ok(request, {"url": url, "expires_in": VIEW_LINK_TTL_S, "expires_at": link.expires_at})
 
     @router.get("/views/dashboards/{dashboard_id}", response_class=Response,
                 responses={200: {"content": {"text/html": {}}, "description": "The dashboard's HTML page"}})
@@ -101,17 +74,14 @@ def add_view_routes(app: FastAPI) -> None:
         """The dashboard page a view link opens (from POST /dashboard/{id}/view-link); no Authorization header.
         A missing, tampered, expired or other dashboard's token answers 403."""
         ports = ports_of(request)
-        dashboard_uuid = _uuid(dashboard_id, "dashboard_id")
+        dashboard_uuid = parse_id(dashboard_id, "dashboard_id")
         try:
             organization_id = verify_view_token(ports.identity.ring, token, dashboard_uuid)
         except ViewLinkRejected as exc:
             log.info("dashboard view link refused: %s", exc.reason)
             raise ApiError(403, "invalid_link", "This dashboard link is invalid or has expired; open the dashboard "
                                                 "again from its analysis page.", field="token") from None
-        async with ports.storage.read() as repo:
-            row = await repo.find_dashboard(dashboard_uuid, organization_id=organization_id)
-        if row is None:
-            raise ApiError(404, "not_found", f"No dashboard has the id {dashboard_id}.", field="dashboard_id")
+        row = await dashboard_or_404(ports, dashboard_id, organization_id)
         try:
             html = await ports.async_store.read_bytes(ArtifactRef.model_validate(row["html"]))
         except ArtifactNotFound as exc:
@@ -123,7 +93,7 @@ def add_view_routes(app: FastAPI) -> None:
     async def ingest_report(request: Request, dataset_id: str, principal: Principal = reader) -> Response:
         """How the file was read (dialect, header, per-column types and issues, bad rows) and the results of
         its validation rules: the JSON IngestReport."""
-        row = await dataset_or_404(request, dataset_id, principal)
+        row = await dataset_or_404(ports_of(request), dataset_id, principal)
         if not row.get("ingest_report"):
             raise ApiError(409, "not_ready", "The dataset has no ingest report yet.", field="dataset_id")
         try:
@@ -138,7 +108,7 @@ def add_view_routes(app: FastAPI) -> None:
         """Read the stored file of this dataset again, with these column types: a new dataset and upload job
         (the same reading options otherwise). Follow the job like an upload's."""
         ports = ports_of(request)
-        row = await dataset_or_404(request, dataset_id, principal)
+        row = await dataset_or_404(ports_of(request), dataset_id, principal)
         known = {c["name"] for c in row.get("columns") or []}
         unknown = sorted(set(body.type_overrides) - known) if known else []
         if unknown:
@@ -172,7 +142,7 @@ def add_view_routes(app: FastAPI) -> None:
         except Exception:
             await store.delete(raw.key)
             raise
-        return _ok(request, {"dataset_id": str(new_dataset), "job_id": str(job_id), "status": "uploaded",
+        return ok(request, {"dataset_id": str(new_dataset), "job_id": str(job_id), "status": "uploaded",
                              "source_dataset_id": str(row["dataset_id"])}, 202)
 
     app.include_router(router)
