@@ -76,3 +76,17 @@ def infra() -> Iterator[Infra]:
         _rabbitmqctl("delete_vhost", vhost)
         with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
             conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(database)))
+        _delete_redis_keys(f"dsp-test-{run_id}*")
+
+
+def _delete_redis_keys(pattern: str) -> None:
+    """Remove what this run left in Redis (its namespaces all start with the run's name)."""
+    import redis
+
+    client = redis.Redis.from_url(REDIS_URL)
+    try:
+        keys = list(client.scan_iter(match=pattern, count=500))
+        if keys:
+            client.delete(*keys)
+    finally:
+        client.close()
