@@ -9,7 +9,7 @@ Neither service imports the other; both import this pure core.
 """
 
 from .config import ConfigError, config_from_mapping, load_config
-from .export import defuse_formulas, write_safe_csv
+from .export import defuse_cell, defuse_formulas, is_formula, write_safe_csv
 from .pipeline import RowMode, apply_pipeline, fit_pipeline
 from .planner import TargetNotFoundError, plan_etl
 from .plugins import (
@@ -33,9 +33,11 @@ __all__ = [
     "TargetNotFoundError",
     "TransformPlugin",
     "apply_pipeline",
+    "defuse_cell",
     "defuse_formulas",
     "discover_plugins",
     "fit_pipeline",
+    "is_formula",
     "config_from_mapping",
     "load_config",
     "load_plugin",
