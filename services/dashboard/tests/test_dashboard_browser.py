@@ -198,3 +198,37 @@ def test_narrow_screen_stacks_the_cards(iris, write_parquet, open_dashboard):
     assert min(widths) > 500
     assert opened.evaluate("document.documentElement.scrollWidth") <= 600
     assert_clean(opened)
+
+
+PROTOTYPE_NAMES = ["constructor", "toString", "hasOwnProperty", "__proto__", "valueOf"]
+
+
+def test_column_names_of_object_prototype_draw_like_any_other(write_parquet, open_dashboard):
+    n = 60
+    frame = pl.DataFrame({
+        **{name: [float((i * (k + 3)) % 17) + 0.5 * k for i in range(n)] for k, name in enumerate(PROTOTYPE_NAMES)},
+        "weight": [1.5 * i for i in range(n)],
+        "group": ["a", "b", "c"] * (n // 3),
+    })
+    html = build_dashboard(data=write_parquet(frame), profile=None, title="prototype names")
+    opened = open_dashboard(html)
+    assert_clean(opened)
+    opened.evaluate("window.dsp.drawAll()")
+    assert_clean(opened)
+    charts = charts_in(html)
+    names = opened.evaluate("window.dsp.columns.map(c => c.name)")
+    assert set(PROTOTYPE_NAMES + ["weight"]) <= set(names)
+    column_charts = {f"col-{names.index(name)}" for name in PROTOTYPE_NAMES + ["weight"]}
+    assert column_charts <= set(charts)
+    assert sorted(drawn_chart_ids(opened)) == sorted(charts)
+    for chart_id in sorted(column_charts):
+        traces = opened.chart_data(chart_id)
+        assert sum(traces[0]["y"]) == n, chart_id
+    # a filter on one of them filters the others too
+    idx = names.index("constructor")
+    opened.page.fill(f"#flt-{idx}", "5")
+    opened.page.dispatch_event(f"#flt-{idx}", "change")
+    kept = frame.filter(pl.col("constructor") >= 5).height
+    assert 0 < kept < n
+    assert sum(opened.chart_data(f"col-{names.index('weight')}")[1]["y"]) == kept
+    assert_clean(opened)

@@ -10,8 +10,10 @@
   var N = data.sample_rows;
   var specs = payload.charts;
   var filterable = payload.filters;
-  var state = { filters: {} };
-  var drawn = {};
+  // Per-column and per-chart tables never inherit from Object.prototype, so no column name
+  // ("constructor", "__proto__", ...) can read or overwrite a built-in.
+  var state = { filters: Object.create(null) };
+  var drawn = Object.create(null);
   var MAX_POINTS = 3000;
   var DIVERGING = [[0, "#2b5fc7"], [0.5, "#eeeeee"], [1, "#d1452b"]];
   function sequential() { return [[0, cssVar("--ghost")], [1, cssVar("--accent")]]; }
@@ -104,7 +106,7 @@
   }
 
   // ------------------------------------------------------------------ filter controls
-  var controls = {};
+  var controls = Object.create(null);
   function buildControls() {
     var box = document.getElementById("filter-controls");
     filterable.forEach(function (idx) {
@@ -202,9 +204,9 @@
     return a;
   }
 
-  var binCache = {};
+  var binCache = new Map();
   function bins(c) {
-    if (binCache[c.name]) { return binCache[c.name]; }
+    if (binCache.has(c.name)) { return binCache.get(c.name); }
     var r = numericRange(c);
     if (!r) { return null; }
     var distinct = new Set();
@@ -218,7 +220,7 @@
       var n = 30, step = (r[1] - r[0]) / n || 1;
       for (var j = 0; j <= n; j++) { edges.push(r[0] + j * step); }
     }
-    binCache[c.name] = edges;
+    binCache.set(c.name, edges);
     return edges;
   }
   function histCounts(c, edges, mask) {
@@ -349,7 +351,7 @@
     },
     scatter: function (spec) {
       var x = cols[spec.x], y = cols[spec.y], colour = spec.color === null ? null : cols[spec.color];
-      var mask = rowMask(-1), groups = {}, order = [], taken = 0;
+      var mask = rowMask(-1), groups = Object.create(null), order = [], taken = 0;
       for (var i = 0; i < N && taken < MAX_POINTS; i++) {
         if (!mask[i] || x.values[i] === null || y.values[i] === null) { continue; }
         var key = colour ? (colour.values[i] === null ? -1 : colour.values[i]) : 0;
@@ -491,9 +493,9 @@
     return Math.max(-1, Math.min(1, cov / Math.sqrt(va * vb)));
   }
 
-  var bucketCache = {};
+  var bucketCache = new Map();
   function timeBuckets(c) {
-    if (bucketCache[c.name]) { return bucketCache[c.name]; }
+    if (bucketCache.has(c.name)) { return bucketCache.get(c.name); }
     var r = numericRange(c);
     if (!r) { return null; }
     var span = r[1] - r[0], day = 86400000;
@@ -521,7 +523,7 @@
     }
     var last = starts.length - 1;
     var out = { starts: starts, ends: ends, index: function (v) { var k = index(v); return k < 0 ? 0 : (k > last ? last : k); } };
-    bucketCache[c.name] = out;
+    bucketCache.set(c.name, out);
     return out;
   }
 
@@ -531,7 +533,7 @@
   /* Charts are drawn when they come near the viewport, and re-drawn on a filter
    * change only if visible; the others are marked stale and drawn when scrolled to.
    * This keeps the page quick to open and to filter with many columns. */
-  var stale = {}, visible = {};
+  var stale = Object.create(null), visible = Object.create(null);
   function isLive(id) { return specs[id].type !== "figure" && specs[id].type !== "waterfall"; }
   function refresh(id, all) {
     if (!drawn[id] || all || isLive(id)) {
@@ -647,7 +649,7 @@
     });
   }
   document.getElementById("reset-filters").addEventListener("click", function () {
-    state.filters = {};
+    state.filters = Object.create(null);
     syncControls();
     redraw();
   });
