@@ -116,3 +116,37 @@ def test_the_sample_dashboard_opens_offline_without_errors(analyzed) -> None:
     assert errors == []
     assert outside == [], f"requests left the file: {outside}"
     assert drawn >= 5
+
+
+def test_etl_csv_export_has_no_live_formula_in_header_or_values(tmp_path: Path) -> None:
+    import csv
+    import re
+    import unicodedata
+
+    triggers = ("=", "+", "-", "@", "\t", "\r")
+    number = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
+    header = ['=HYPERLINK("http://x","y")', "+cmd", "＝total", "＠who", "amount"]
+    values = ["=1+1", "+cmd", "-2+3", "@SUM(A1)", '＝HYPERLINK("http://x","y")', "＠x", "＋1", "－1+1"]
+    source = tmp_path / "hostile.csv"
+    with open(source, "w", newline="", encoding="utf-8") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(header)
+        for i in range(40):
+            writer.writerow([values[(i + k) % len(values)] for k in range(4)] + [f"{-3.5 - i}"])
+    config = tmp_path / "etl.json"
+    config.write_text(json.dumps({"strings": {"nfkc": False, "merge_near_duplicates": False}}))
+    out = tmp_path / "out"
+    result = dsp("etl", str(source), "--out", str(out), "--format", "csv", "--config", str(config), "--quiet")
+    assert result.returncode == 0, result.stderr
+    with open(out / "cleaned.csv", newline="", encoding="utf-8") as fh:
+        rows = list(csv.reader(fh))
+    assert rows[0] == ["'" + h for h in header[:4]] + ["amount"]
+    for row in rows:
+        for cell in row:
+            if number.fullmatch(cell):
+                continue
+            assert not cell.startswith(triggers), repr(cell)
+            assert not unicodedata.normalize("NFKC", cell).startswith(triggers), repr(cell)
+    flat = [cell for row in rows[1:] for cell in row[:4]]
+    assert "'＝HYPERLINK(\"http://x\",\"y\")" in flat and "'＠x" in flat
+    assert sorted(float(row[4]) for row in rows[1:]) == sorted(-3.5 - i for i in range(40))
