@@ -8,7 +8,11 @@ expects the job to end, completed or failed with a reason, within a bound.
 from __future__ import annotations
 
 import asyncio
+import csv
+import io
+import re
 import time
+import unicodedata
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -209,6 +213,40 @@ def shown_in_the_ui(server: ServeProcess, job: str, *texts: str) -> None:
         for text in texts:
             expect(page.get_by_text(text).first).to_be_visible(timeout=30_000)
     watch.assert_clean()
+
+
+def test_the_csv_export_has_no_live_formula_in_its_header_or_values(api: httpx.Client, tmp_path: Path) -> None:
+    triggers = ("=", "+", "-", "@", "\t", "\r")
+    number = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
+    header = ['=HYPERLINK("http://x","y")', "+cmd", "＠who", "amount", "size"]
+    values = ["=1+1", "+cmd", "-2+3", "@SUM(A1)", "＝HYPERLINK(1)", "＠x", "＋1"]
+    source = tmp_path / "hostile.csv"
+    with source.open("w", newline="", encoding="utf-8") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(header)
+        for i in range(60):
+            writer.writerow([values[(i + k) % len(values)] for k in range(3)] + [f"{-3.5 - i}", str(i % 7)])
+    uploaded = upload(api, source)
+    assert uploaded.status_code == 201, uploaded.text
+    dataset_id = uploaded.json()["data"]["dataset_id"]
+    options = {"time_budget_s": 5, "etl_config": {"strings": {"nfkc": False, "merge_near_duplicates": False}}}
+    analysis = api.post("/api/v1/analyze", json={"dataset_id": dataset_id, "options": options})
+    assert analysis.status_code == 202, analysis.text
+    analysis_id = analysis.json()["data"]["analysis_id"]
+    done = wait_for(api, f"/api/v1/analysis/{analysis_id}", until=lambda d: d["status"] in ("completed", "failed"),
+                    timeout_s=240)
+    assert done["status"] == "completed", done
+    exported = api.post("/api/v1/export", json={"analysis_id": analysis_id, "format": "csv"})
+    assert exported.status_code == 200, exported.text
+    rows = list(csv.reader(io.StringIO(exported.content.decode("utf-8"), newline="")))
+    assert rows[0] == ["'" + h for h in header[:3]] + ["amount", "size"]
+    for row in rows:
+        for cell in row:
+            if number.fullmatch(cell):
+                continue
+            assert not cell.startswith(triggers), repr(cell)
+            assert not unicodedata.normalize("NFKC", cell).startswith(triggers), repr(cell)
+    assert sorted(float(row[3]) for row in rows[1:]) == sorted(-3.5 - i for i in range(60))
 
 
 def test_a_job_that_may_not_resume_fails_after_a_restart_with_a_reason(tmp_path: Path) -> None:
