@@ -60,7 +60,7 @@ def _defuse_series(s: pl.Series) -> pl.Series:
         return s
     idx = candidate.arg_true()
     fixed = pl.Series([defuse_cell(v) for v in s.gather(idx).to_list()], dtype=pl.String)
-    return s.scatter(idx, fixed)
+    return s.clone().scatter(idx, fixed)
 
 
 def defuse_formulas(data: pl.LazyFrame | pl.DataFrame) -> pl.LazyFrame:
@@ -71,7 +71,8 @@ def defuse_formulas(data: pl.LazyFrame | pl.DataFrame) -> pl.LazyFrame:
     for name, dtype in schema.items():
         if dtype == pl.String or isinstance(dtype, pl.Categorical | pl.Enum):
             s = pl.col(name).cast(pl.String)
-            exprs.append(s.map_batches(_defuse_series, return_dtype=pl.String).alias(name))
+            # Elementwise: a streamed frame is defused batch by batch, never held whole.
+            exprs.append(s.map_batches(_defuse_series, return_dtype=pl.String, is_elementwise=True).alias(name))
     return lf.with_columns(exprs) if exprs else lf
 
 
