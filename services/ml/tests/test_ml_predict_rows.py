@@ -131,7 +131,8 @@ async def test_values_read_as_the_training_type_are_counted_as_coerced(fitted):
 
 
 async def test_nulls_are_filled_and_counted(fitted):
-    rows = [{**CLEAN, "sex": None}, {**CLEAN, "bill_length_mm": None, "island": ""}, CLEAN]
+    rows = [{**CLEAN, "sex": None}, {**CLEAN, "bill_length_mm": None, "island": ""}, CLEAN,
+            {**CLEAN, "body_mass_g": "NA"}]
     answer = await _predict(fitted, rows)
-    assert answer["input"] == {"rows": 3, "filled": 2, "coerced": 0}
-    assert len(answer["rows"]) == 3 and answer["warnings"] == []
+    assert answer["input"] == {"rows": 4, "filled": 3, "coerced": 0}
+    assert len(answer["rows"]) == 4 and answer["warnings"] == []

@@ -22,6 +22,7 @@ import polars as pl
 from mesh_kit.artifacts import ArtifactIntegrityError, ArtifactNotFound, ArtifactStore
 from shared_contracts.analysis import PredictionInput, PredictionWarning
 from shared_contracts.etl import FittedPipeline, model_input_columns
+from shared_contracts.ingest import ALWAYS_NA_TOKENS, EVIDENCE_NA_TOKENS
 
 from ..adapters.repository import ModelVersion
 from ..domain import AnalysisError, TrainedModel, load_model, predict
@@ -31,6 +32,8 @@ __all__ = ["MAX_ROWS", "CheckedRows", "LoadedModels", "Prediction", "PredictionR
 
 MAX_ROWS = 100_000
 EXAMPLES = 5  # rows shown per column of unparseable values
+# read as missing in a column of numbers, dates or booleans, as ingest reads them
+_MISSING = [s for spellings in (*ALWAYS_NA_TOKENS.values(), *EVIDENCE_NA_TOKENS.values()) for s in spellings]
 FindModel = Callable[[uuid.UUID], Awaitable[ModelVersion | None]]
 Loaded = tuple[TrainedModel, FittedPipeline, pl.DataFrame | None]
 
@@ -134,7 +137,8 @@ def check_rows(pipeline: FittedPipeline, features: list[str], rows: pl.DataFrame
       column as null and impute it on every row; a null *value* is allowed, and is imputed.
     - A value that does not parse as its column's training type (``"abc"`` for a float column, ``"maybe"`` for
       a boolean one) is refused, 422 ``unparseable_values``, with the first rows (from 0) and values of each
-      column (and the missing columns, if any). A blank string reads as null. The checks run in this order:
+      column (and the missing columns, if any). A blank string reads as null, and so do the missing-value
+      tokens ingest reads (``NA``, ``null``, ``?``...) in a column of numbers, dates or booleans. The checks run in this order:
       unparseable values, missing columns, unknown columns when ``strict``.
     - ``input.filled`` counts the rows with a null in a column a row needs; ``input.coerced`` the rows with a
       value converted to its training type (``"3"`` to 3), not counting conversions between number types.
@@ -157,7 +161,8 @@ def check_rows(pipeline: FittedPipeline, features: list[str], rows: pl.DataFrame
         raw, read = rows[name], conformed[name]
         given = raw.is_not_null()
         if raw.dtype == pl.String:
-            given = given & (raw.str.strip_chars() != "")
+            missing_tokens = _MISSING if schema[name] != "String" else [""]
+            given = given & ~raw.str.strip_chars().is_in(missing_tokens)
         failed = given & read.is_null()
         if failed.any():
             at = failed.arg_true().head(EXAMPLES).to_list()
