@@ -138,8 +138,8 @@ def check_rows(pipeline: FittedPipeline, features: list[str], rows: pl.DataFrame
     - A value that does not parse as its column's training type (``"abc"`` for a float column, ``"maybe"`` for
       a boolean one) is refused, 422 ``unparseable_values``, with the first rows (from 0) and values of each
       column (and the missing columns, if any). A blank string reads as null, and so do the missing-value
-      tokens ingest reads (``NA``, ``null``, ``?``...) in a column of numbers, dates or booleans. The checks run in this order:
-      unparseable values, missing columns, unknown columns when ``strict``.
+      tokens ingest reads (``NA``, ``null``, ``?``...) in a column of numbers, dates or booleans.
+    - The checks run in this order: unparseable values, missing columns, unknown columns when ``strict``.
     - ``input.filled`` counts the rows with a null in a column a row needs; ``input.coerced`` the rows with a
       value converted to its training type (``"3"`` to 3), not counting conversions between number types.
       ``sent_as_text`` tells, for a JSON column of mixed types (read as text), which values were strings:
