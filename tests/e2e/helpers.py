@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import csv
+import io
 import json
 import time
 from pathlib import Path
@@ -54,3 +56,20 @@ async def follow(ws_url: str, job_id: str, *, token: str, timeout: float = 300) 
         except TimeoutError:
             messages.append({"type": "test.timeout"})
     return messages
+
+
+def two_penguin_rows(samples: Path) -> tuple[str, set[str]]:
+    """Two complete rows of the penguins of different species (the first and the last of the file with no NA),
+    as CSV without their Species; and the species of the file."""
+    with (samples / "penguins-raw.csv").open(newline="", encoding="utf-8") as handle:
+        every = list(csv.DictReader(handle))
+    rows = [r for r in every if all(v not in ("", "NA") for k, v in r.items() if k != "Comments")]
+    first = rows[0]
+    last = next(r for r in reversed(rows) if r["Species"] != first["Species"])
+    picked = [first, last]
+    out = io.StringIO()
+    columns = [c for c in picked[0] if c != "Species"]
+    writer = csv.DictWriter(out, fieldnames=columns, lineterminator="\n", extrasaction="ignore")
+    writer.writeheader()
+    writer.writerows(picked)
+    return out.getvalue(), {r["Species"] for r in every}

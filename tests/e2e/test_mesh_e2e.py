@@ -347,6 +347,12 @@ def test_a_model_trained_through_the_mesh_predicts_new_rows_through_the_gateway(
 
     _assert_error(api.post(f"/api/v1/models/{uuid.uuid4()}/predict", json={"rows": rows}), 404, "not_found")
     _assert_error(api.post(f"/api/v1/models/{model_id}/predict", json={"rows": "nope"}), 422, "invalid_rows")
+    bad = _assert_error(api.post(f"/api/v1/models/{model_id}/predict",
+                                 json={"rows": [{"foo": "bar", "Culmen Length (mm)": "abc"}]}), 422, "unparseable_values")
+    assert "Culmen Length (mm)" in bad["errors"][0]["message"]
+    assert bad["errors"][0]["details"]["values"] == {"Culmen Length (mm)": [{"row": 0, "value": "abc"}]}
+    _assert_error(api.post(f"/api/v1/models/{model_id}/predict", params={"strict": "true"},
+                           json={"rows": [{**rows[0], "foo": "bar"}]}), 422, "unknown_columns")
     metrics = httpx.get(mesh.metrics_url("ml"), timeout=10).text
     assert f'dsp_predictions_total{{model_id="{model_id}"}}' in metrics
 

@@ -159,9 +159,20 @@ def test_the_api_the_ui_uses_works_from_upload_to_predict_and_deletion(server: S
 
     rows = [{"Island": "Biscoe", "Culmen Length (mm)": 45.1, "Culmen Depth (mm)": 14.5,
              "Flipper Length (mm)": 215, "Body Mass (g)": 5000, "Sex": "FEMALE"}]
-    predicted = api.post(f"/api/v1/models/{done['model_id']}/predict", json={"rows": rows})
+    card = api.get(f"/api/v1/models/{done['model_id']}").json()["data"]
+    rows = [{c["name"]: rows[0].get(c["name"]) for c in card["input_columns"]}]  # every column a row needs
+    predicted = api.post(f"/api/v1/models/{done['model_id']}/predict", json={"rows": [{**rows[0], "foo": "bar"}]})
     assert predicted.status_code == 200, predicted.text
     assert len(predicted.json()["data"]["rows"]) == 1
+    assert predicted.json()["data"]["warnings"][0]["columns"] == ["foo"]
+    bad = api.post(f"/api/v1/models/{done['model_id']}/predict",
+                   json={"rows": [{"foo": "bar", "Culmen Length (mm)": "abc"}]})
+    assert bad.status_code == 422, bad.text
+    [error] = bad.json()["errors"]
+    assert error["code"] == "unparseable_values" and "Culmen Length (mm)" in error["message"]
+    strict = api.post(f"/api/v1/models/{done['model_id']}/predict", params={"strict": "true"},
+                      json={"rows": [{**rows[0], "foo": "bar"}]})
+    assert strict.status_code == 422 and strict.json()["errors"][0]["code"] == "unknown_columns", strict.text
     unknown = api.post("/api/v1/models/00000000-0000-4000-8000-000000000000/predict", json={"rows": rows})
     assert unknown.status_code == 404
 

@@ -23,7 +23,7 @@ from mesh_kit.local_mesh import LocalMesh
 from .browser import PageWatch, assert_accessible, open_browser, require_browser, tab_to
 from .browser import shot as take_shot
 from .conftest import ADMIN_EMAIL, ADMIN_PASSWORD
-from .helpers import login
+from .helpers import login, two_penguin_rows
 from .serve import ServeProcess
 
 pytestmark = [pytest.mark.e2e, pytest.mark.browser]
@@ -106,9 +106,7 @@ def journey(base: str, samples: Path, *, email: str | None, password: str | None
         expect(page).to_have_url(re.compile(r"#/models/[0-9a-f-]{36}$"))
         rows = page.get_by_label("Rows", exact=True)
         expect(rows).to_be_visible(timeout=15_000)
-        rows.fill("Culmen Length (mm),Culmen Depth (mm),Flipper Length (mm),Body Mass (g),Island,Sex\n"
-                  "39.1,18.7,181,3750,Torgersen,MALE\n"
-                  "46.5,13.5,210,4550,Biscoe,FEMALE\n")
+        rows.fill(two_penguin_rows(samples)[0])  # two rows of the file, as a person copies them
         page.get_by_role("button", name="Predict").click()
         waterfalls = page.get_by_role("img", name=re.compile("SHAP|contribution", re.IGNORECASE))
         expect(waterfalls).to_have_count(2, timeout=60_000)

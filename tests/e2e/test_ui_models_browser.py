@@ -7,8 +7,6 @@ or critical violation on any page, and nothing fails or leaves the origin. Scree
 
 from __future__ import annotations
 
-import csv
-import io
 import re
 import uuid
 from pathlib import Path
@@ -20,25 +18,9 @@ from mesh_kit.local_mesh import LocalMesh
 
 from .browser import PageWatch, assert_accessible, is_focused, open_browser, require_browser, shot, tab_to
 from .conftest import ADMIN_EMAIL, ADMIN_PASSWORD
+from .helpers import two_penguin_rows
 
 pytestmark = [pytest.mark.e2e, pytest.mark.browser]
-
-
-def _two_rows(samples: Path) -> tuple[str, set[str]]:
-    """Two complete rows of the penguins of different species (the first and the last of the file with no NA),
-    as CSV without their Species; and the species of the file."""
-    with (samples / "penguins-raw.csv").open(newline="", encoding="utf-8") as handle:
-        every = list(csv.DictReader(handle))
-    rows = [r for r in every if all(v not in ("", "NA") for k, v in r.items() if k != "Comments")]
-    first = rows[0]
-    last = next(r for r in reversed(rows) if r["Species"] != first["Species"])
-    picked = [first, last]
-    out = io.StringIO()
-    columns = [c for c in picked[0] if c != "Species"]
-    writer = csv.DictWriter(out, fieldnames=columns, lineterminator="\n", extrasaction="ignore")
-    writer.writeheader()
-    writer.writerows(picked)
-    return out.getvalue(), {r["Species"] for r in every}
 
 
 def test_predict_with_waterfalls_and_an_api_key_from_creation_to_revocation(
@@ -50,7 +32,7 @@ def test_predict_with_waterfalls_and_an_api_key_from_creation_to_revocation(
     assert analysis["status"] == "completed", analysis
     model_id = analysis["model_id"]
     assert model_id, "the analysis registered no model"
-    pasted, species = _two_rows(samples)
+    pasted, species = two_penguin_rows(samples)
     base = mesh.url("gateway")
     watch = PageWatch(base)
     with open_browser() as browser:

@@ -37,12 +37,19 @@ class Ml:
     """ml's predict use case as the app sees it: what it was asked, and its answer."""
 
     calls: list[tuple[uuid.UUID, bytes, str, bool]] = field(default_factory=list)
+    strict: list[bool] = field(default_factory=list)
 
     async def predict(self, model_id: uuid.UUID, body: bytes, content_type: str, *,
-                      explain: bool) -> tuple[int, dict[str, Any]]:
+                      explain: bool, strict: bool = False) -> tuple[int, dict[str, Any]]:
         self.calls.append((model_id, body, content_type, explain))
+        self.strict.append(strict)
         if body == b"{}":
             return 422, {"error": {"code": "no_rows", "message": "Send rows.", "field": "rows"}}
+        if b"bill_length_mm\": \"abc" in body:
+            return 422, {"error": {"code": "unparseable_values", "message": "'bill_length_mm' (Float64): row 0 'abc'.",
+                                   "field": "bill_length_mm",
+                                   "details": {"columns": ["bill_length_mm"],
+                                               "values": {"bill_length_mm": [{"row": 0, "value": "abc"}]}}}}
         return 200, {"model_id": str(model_id), "predictions": [{"prediction": "Adelie"}]}
 
 
@@ -136,6 +143,15 @@ async def test_predict_reaches_ml_in_process_only_for_the_organisations_model(lo
     missing = await local.client.post(f"/api/v1/models/{uuid.uuid4()}/predict", content=rows,
                                       headers={"content-type": "application/json"})
     assert missing.status_code == 404 and len(local.ml.calls) == 2  # never reached ml
+    assert local.ml.strict == [False, False]
+    bad = json.dumps({"rows": [{"foo": "bar", "bill_length_mm": "abc"}]}).encode()
+    unparseable = await local.client.post(f"/api/v1/models/{model_id}/predict", params={"strict": "true"},
+                                          content=bad, headers={"content-type": "application/json"})
+    assert unparseable.status_code == 422 and local.ml.strict[-1] is True
+    [error] = unparseable.json()["errors"]
+    assert error["code"] == "unparseable_values" and error["field"] == "bill_length_mm"
+    assert "bill_length_mm" in error["message"]
+    assert error["details"]["values"]["bill_length_mm"] == [{"row": 0, "value": "abc"}]
 
 
 async def test_a_deletion_answers_404_at_once_and_queues_its_event(local: Local) -> None:

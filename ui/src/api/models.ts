@@ -73,6 +73,8 @@ export interface Predictions {
   rows: PredictionRow[];
   explained_by: string | null;
   shap_output?: string | null;
+  warnings?: { code: string; message: string; columns: string[] }[];
+  input?: { rows: number; filled: number; coerced: number } | null;
 }
 
 export async function listModels(limit: number, offset: number): Promise<ModelPage> {

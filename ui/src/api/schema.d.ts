@@ -493,7 +493,8 @@ export interface paths {
         put?: never;
         /**
          * Predict
-         * @description Predict with a registered model on JSON rows or a CSV file; the ml service applies the ETL pipeline.
+         * @description Predict with a registered model on JSON rows or a CSV file; the ml service checks the rows (422
+         *     missing_columns, unparseable_values; unknown columns in warnings) and applies the ETL pipeline.
          */
         post: operations["predict_api_v1_models__model_id__predict_post"];
         delete?: never;
@@ -1543,6 +1544,8 @@ export interface operations {
             query?: {
                 /** @description SHAP values of every row */
                 explain?: boolean;
+                /** @description Refuse columns the model does not take (422 unknown_columns) instead of ignoring them with a warning */
+                strict?: boolean;
             };
             header?: never;
             path: {

@@ -10,7 +10,7 @@ Neither service imports the other; both import this pure core.
 
 from .config import ConfigError, config_from_mapping, load_config
 from .export import defuse_cell, defuse_formulas, is_formula, write_safe_csv
-from .pipeline import RowMode, apply_pipeline, fit_pipeline
+from .pipeline import RowMode, apply_pipeline, conform_input, fit_pipeline
 from .planner import TargetNotFoundError, plan_etl
 from .plugins import (
     ENTRY_POINT_GROUP,
@@ -33,6 +33,7 @@ __all__ = [
     "TargetNotFoundError",
     "TransformPlugin",
     "apply_pipeline",
+    "conform_input",
     "defuse_cell",
     "defuse_formulas",
     "discover_plugins",

@@ -469,6 +469,15 @@ def _conform(pipeline: FittedPipeline, lf: pl.LazyFrame) -> pl.LazyFrame:
     return lf.with_columns(exprs) if exprs else lf
 
 
+def conform_input(pipeline: FittedPipeline, data: pl.LazyFrame) -> pl.LazyFrame:
+    """The first part of :func:`apply_pipeline`: the rows with the column types the pipeline was fitted on.
+
+    A missing input column (other than the target) becomes null; a column of another type is cast to the
+    training type, and a value that does not parse as it (``"abc"`` for a float column) becomes null.
+    """
+    return _conform(pipeline, data)
+
+
 def apply_pipeline(pipeline: FittedPipeline, data: pl.LazyFrame, *, rows: RowMode = "keep") -> pl.LazyFrame:
     """Replay a fitted pipeline on new rows.
 

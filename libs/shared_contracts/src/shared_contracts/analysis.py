@@ -37,7 +37,9 @@ __all__ = [
     "LeakageFinding",
     "ModelMetadata",
     "PartialDependence",
+    "PredictionInput",
     "PredictionRow",
+    "PredictionWarning",
     "Predictions",
     "RowExplanation",
     "SamplingNote",
@@ -361,6 +363,24 @@ class PredictionRow(_Model):
                                   "model's raw output for this row (in shap_output units)")
 
 
+class PredictionWarning(_Model):
+    """Something about the rows sent that did not stop the prediction."""
+
+    code: Literal["unknown_columns"] = Field(description="unknown_columns: columns the model does not take, "
+                                                         "ignored")
+    message: str
+    columns: list[str] = Field(default_factory=list)
+
+
+class PredictionInput(_Model):
+    """What the rows sent needed before the model could read them."""
+
+    rows: int = Field(ge=0, description="Rows received")
+    filled: int = Field(ge=0, description="Rows with a null in a column the model needs, filled by the pipeline")
+    coerced: int = Field(ge=0, description="Rows with a value converted to its column's training type "
+                                           "(\"3\" to 3, \"yes\" to true); not counted: one number type to another")
+
+
 class Predictions(_Model):
     """Predictions of a trained model for a batch of rows."""
 
@@ -371,3 +391,5 @@ class Predictions(_Model):
     explained_by: str | None = Field(default=None, description="Tree model behind the contributions")
     shap_output: str | None = Field(default=None, description="What base value plus contributions add up to "
                                                                "(log-odds, raw class scores, target units)")
+    warnings: list[PredictionWarning] = Field(default_factory=list)
+    input: PredictionInput | None = Field(default=None, description="Rows received, filled and coerced")

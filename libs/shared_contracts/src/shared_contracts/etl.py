@@ -8,6 +8,7 @@ to the data: rows and columns touched, before/after statistics).
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from typing import Any, Final, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -40,6 +41,8 @@ __all__ = [
     "StepLineage",
     "StringOptions",
     "ValidationRule",
+    "feature_uses_column",
+    "model_input_columns",
 ]
 
 ETL_CONFIG_VERSION: Final = 1
@@ -357,3 +360,16 @@ class EtlReport(BaseModel):
     split: SplitInfo | None = None
     warnings: list[str] = Field(default_factory=list)
     elapsed_seconds: float | None = Field(default=None, ge=0)
+
+
+def feature_uses_column(column: str, features: Sequence[str]) -> bool:
+    """Whether a model feature is the column or made from it by the ETL (column__year, a__x__column)."""
+    return any(f == column or f.startswith(f"{column}__") or f.endswith(f"__x__{column}") for f in features)
+
+
+def model_input_columns(input_schema: Mapping[str, str], features: Sequence[str],
+                        target: str | None) -> dict[str, str]:
+    """The columns a row to predict needs, with their training types: those of the pipeline's input schema
+    (``FittedPipeline.input_schema``) the model's features come from. The pipeline drops the other input
+    columns, and reads a missing column as null."""
+    return {name: kind for name, kind in input_schema.items() if name != target and feature_uses_column(name, features)}

@@ -7,6 +7,8 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 __all__ = [
+    "ALWAYS_NA_TOKENS",
+    "EVIDENCE_NA_TOKENS",
     "SEMANTIC_TYPES",
     "BadRow",
     "BadRowsReport",
@@ -17,6 +19,25 @@ __all__ = [
     "RuleResult",
     "SemanticType",
 ]
+
+# Missing-value tokens, compared after trimming. Each canonical token lists the spellings accepted.
+# These are missing wherever they occur: no real value is spelled like that.
+ALWAYS_NA_TOKENS: dict[str, tuple[str, ...]] = {
+    "": ("",),
+    "NA": ("NA", "na", "Na"),
+    "#N/A": ("#N/A",),
+    "null": ("null", "NULL", "Null"),
+    "NaN": ("NaN", "nan", "NAN"),
+}
+# These are missing only when the column makes it plausible: in a numeric (or date, boolean)
+# column, or as a rare value in a text column. "none" is a real level of many categories.
+EVIDENCE_NA_TOKENS: dict[str, tuple[str, ...]] = {
+    "N/A": ("N/A", "n/a", "N/a"),
+    "None": ("None", "none", "NONE"),
+    "-": ("-", "--"),
+    ".": (".",),
+    "?": ("?",),
+}
 
 SemanticType = Literal[
     "identifier",

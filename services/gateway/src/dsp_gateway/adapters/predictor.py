@@ -29,12 +29,18 @@ class PredictorUnavailable(Exception):
 
 
 class Predictor(abc.ABC):
-    """Port: predict with the model ``model_id`` on rows sent as JSON or CSV (``content_type``)."""
+    """Port: predict with the model ``model_id`` on rows sent as JSON or CSV (``content_type``); ``strict``
+    refuses columns the model does not take."""
 
     @abc.abstractmethod
     async def predict(self, model_id: uuid.UUID, *, content_type: str, body: bytes, explain: bool,
-                      request_id: str) -> Prediction:
+                      request_id: str, strict: bool = False) -> Prediction:
         """ml's answer; raises ``PredictorUnavailable`` when it gave none."""
+
+
+def _params(*, explain: bool, strict: bool) -> dict[str, str] | None:
+    params = {name: "true" for name, on in (("explain", explain), ("strict", strict)) if on}
+    return params or None
 
 
 class HttpPredictor(Predictor):
@@ -46,11 +52,11 @@ class HttpPredictor(Predictor):
         self.timeout_s = timeout_s
 
     async def predict(self, model_id: uuid.UUID, *, content_type: str, body: bytes, explain: bool,
-                      request_id: str) -> Prediction:
+                      request_id: str, strict: bool = False) -> Prediction:
         url = f"{self.ml_url}/internal/v1/models/{model_id}/predict"
         try:
             async with httpx.AsyncClient(timeout=self.timeout_s) as client:
-                upstream = await client.post(url, content=body, params={"explain": "true"} if explain else None,
+                upstream = await client.post(url, content=body, params=_params(explain=explain, strict=strict),
                                              headers={"content-type": content_type, "x-request-id": request_id,
                                                       **self.headers})
         except httpx.HTTPError as exc:
@@ -65,7 +71,7 @@ class PredictFn(Protocol):
     """ml's predict use case called in process: the (status, JSON body) its internal route would answer."""
 
     def __call__(self, model_id: uuid.UUID, body: bytes, content_type: str, *,
-                 explain: bool) -> Awaitable[tuple[int, dict[str, Any]]]: ...
+                 explain: bool, strict: bool = False) -> Awaitable[tuple[int, dict[str, Any]]]: ...
 
 
 class CallablePredictor(Predictor):
@@ -75,6 +81,6 @@ class CallablePredictor(Predictor):
         self._predict = predict
 
     async def predict(self, model_id: uuid.UUID, *, content_type: str, body: bytes, explain: bool,
-                      request_id: str) -> Prediction:
-        status, payload = await self._predict(model_id, body, content_type, explain=explain)
+                      request_id: str, strict: bool = False) -> Prediction:
+        status, payload = await self._predict(model_id, body, content_type, explain=explain, strict=strict)
         return Prediction(status, payload)

@@ -449,8 +449,12 @@ def add_routes(app: FastAPI) -> None:
 
     @router.post("/models/{model_id}/predict")
     async def predict(request: Request, model_id: str, principal: Principal = writer,
-                      explain: Annotated[bool, Query(description="SHAP values of every row")] = False) -> Response:
-        """Predict with a registered model on JSON rows or a CSV file; the ml service applies the ETL pipeline."""
+                      explain: Annotated[bool, Query(description="SHAP values of every row")] = False,
+                      strict: Annotated[bool, Query(description="Refuse columns the model does not take (422 "
+                                                                "unknown_columns) instead of ignoring them with "
+                                                                "a warning")] = False) -> Response:
+        """Predict with a registered model on JSON rows or a CSV file; the ml service checks the rows (422
+        missing_columns, unparseable_values; unknown columns in warnings) and applies the ETL pipeline."""
         ports = ports_of(request)
         model_uuid = parse_id(model_id, "model_id")
         async with ports.storage.read() as repo:
@@ -460,14 +464,15 @@ def add_routes(app: FastAPI) -> None:
         try:
             answer = await ports.predictor.predict(model_uuid, content_type=request.headers.get("content-type", ""),
                                                    body=await request.body(), explain=explain,
-                                                   request_id=_rid(request))
+                                                   request_id=_rid(request), strict=strict)
         except PredictorUnavailable as exc:
             raise ApiError(503, "ml_unavailable", str(exc)) from exc
         payload = answer.body
         if answer.status >= 400:
             error = payload.get("error", {})
             raise ApiError(answer.status, error.get("code", "prediction_failed"),
-                           error.get("message", "Prediction failed."), field=error.get("field"))
+                           error.get("message", "Prediction failed."), field=error.get("field"),
+                           details=error.get("details"))
         return ok(request, payload)
 
     @router.get("/me/export", response_class=Response,

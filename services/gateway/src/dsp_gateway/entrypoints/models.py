@@ -19,6 +19,7 @@ from fastapi import APIRouter, Depends, FastAPI, Query, Request
 from fastapi.responses import JSONResponse
 from mesh_kit.artifacts import ArtifactNotFound, AsyncArtifactStore
 from shared_contracts import ArtifactRef
+from shared_contracts.etl import model_input_columns
 
 from ..domain.identity import Permission, Principal
 from ..ports import ports_of
@@ -81,18 +82,12 @@ def _summary(row: dict[str, Any], doc: dict[str, Any] | None) -> dict[str, Any]:
     }
 
 
-def _uses(column: str, features: list[str]) -> bool:
-    """Whether a model feature is the column or made from it by the ETL (column__year, a__x__column)."""
-    return any(f == column or f.startswith(f"{column}__") or f.endswith(f"__x__{column}") for f in features)
-
-
 def input_columns(pipeline: dict[str, Any] | None, features: list[str], target: str | None) -> list[dict[str, str]]:
-    """The columns a row to predict needs, with their training types: those of the pipeline's input the model's
-    features come from (the others are dropped by the pipeline, and missing columns read as null)."""
+    """The columns a row to predict needs, with their training types (``model_input_columns``, which ml's
+    predictions check rows against); the features themselves when the pipeline recorded no input schema."""
     schema: dict[str, str] = (pipeline or {}).get("input_schema") or {}
-    candidates = [(name, kind) for name, kind in schema.items() if name != target]
-    used = [(name, kind) for name, kind in candidates if _uses(name, features)]
-    chosen = used or ([] if schema else [(f, "") for f in features])
+    used = model_input_columns(schema, features, target)
+    chosen = list(used.items()) if used else ([] if schema else [(f, "") for f in features])
     return [{"name": name, "type": kind} for name, kind in chosen]
 
 

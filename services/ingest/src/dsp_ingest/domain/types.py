@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 
 import polars as pl
-from shared_contracts.ingest import SEMANTIC_TYPES, DateDecision
+from shared_contracts.ingest import ALWAYS_NA_TOKENS, EVIDENCE_NA_TOKENS, SEMANTIC_TYPES, DateDecision
 
 from .errors import IngestError
 
@@ -41,24 +41,6 @@ __all__ = [
     "text_convert",
 ]
 
-# Missing-value tokens, compared after trimming. Each canonical token lists the spellings accepted.
-# These are missing wherever they occur: no real value is spelled like that.
-ALWAYS_NA_TOKENS: dict[str, tuple[str, ...]] = {
-    "": ("",),
-    "NA": ("NA", "na", "Na"),
-    "#N/A": ("#N/A",),
-    "null": ("null", "NULL", "Null"),
-    "NaN": ("NaN", "nan", "NAN"),
-}
-# These are missing only when the column makes it plausible: in a numeric (or date, boolean)
-# column, or as a rare value in a text column. "none" is a real level of many categories.
-EVIDENCE_NA_TOKENS: dict[str, tuple[str, ...]] = {
-    "N/A": ("N/A", "n/a", "N/a"),
-    "None": ("None", "none", "NONE"),
-    "-": ("-", "--"),
-    ".": (".",),
-    "?": ("?",),
-}
 NA_TOKENS: dict[str, tuple[str, ...]] = {**ALWAYS_NA_TOKENS, **EVIDENCE_NA_TOKENS}
 _NA_SPELLINGS: list[str] = [s for spellings in NA_TOKENS.values() for s in spellings]
 # A token is read as missing in a text column when it holds less than this share of the present

@@ -34,8 +34,9 @@ def _error(status: int, code: str, message: str, field: str | None = None) -> JS
 
 def add_routes(app: FastAPI) -> None:
     @app.post("/internal/v1/models/{model_id}/predict")
-    async def predict_route(request: Request, model_id: str, explain: bool = False) -> Any:
-        """Apply the model's fitted ETL pipeline to the rows, then the model; SHAP per row on request."""
+    async def predict_route(request: Request, model_id: str, explain: bool = False, strict: bool = False) -> Any:
+        """Check the rows, apply the model's fitted ETL pipeline to them, then the model; SHAP per row on
+        request; ``strict`` refuses columns the model does not take (otherwise ignored, with a warning)."""
         runtime: Runtime = request.app.state.runtime
         refusal = service_token_refusal(runtime.settings, request.headers.get(SERVICE_TOKEN_HEADER))
         if refusal is not None:  # only the gateway holds the token
@@ -48,7 +49,7 @@ def add_routes(app: FastAPI) -> None:
 
         try:
             prediction = await predict_rows(find, runtime.store, _models, model_id, await request.body(),
-                                            request.headers.get("content-type", ""), explain=explain)
+                                            request.headers.get("content-type", ""), explain=explain, strict=strict)
         except PredictionRefused as refused:
             return JSONResponse(refused.body(), status_code=refused.status)
         for item in prediction.drift:

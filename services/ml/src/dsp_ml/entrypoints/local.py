@@ -26,10 +26,10 @@ class LocalPredictor:
             return await SqliteAnalyses(conn).find_model(model_id)
 
     async def predict(self, model_id: uuid.UUID, body: bytes, content_type: str, *,
-                      explain: bool) -> tuple[int, dict[str, Any]]:
+                      explain: bool, strict: bool = False) -> tuple[int, dict[str, Any]]:
         try:
             prediction = await predict_rows(self._find, self.store, self.models, str(model_id), body, content_type,
-                                            explain=explain)
+                                            explain=explain, strict=strict)
         except PredictionRefused as refused:
             return refused.status, refused.body()
         return 200, prediction.answer
