@@ -276,6 +276,23 @@ def test_leaderboard_and_confusion_matrix():
     assert comp.leaderboard(analysis()) is None and comp.confusion_matrix(analysis()) is None
 
 
+
+def test_an_error_metric_is_shown_positive_and_lower_is_better():
+    """AutoML negates errors so that higher is always better; the page shows RMSE as it is (549, not -549)."""
+    automl = AutoMLReport(
+        eval_metric="root_mean_squared_error", best_model="LightGBM", time_budget_s=30, fit_time_s=12,
+        train_rows=80, holdout_rows=20, metrics={"root_mean_squared_error": 549.2}, leaderboard=[
+            LeaderboardEntry(model="LightGBM", score_holdout=-549.2, score_val=-560.0, fit_time_s=3, is_best=True),
+            LeaderboardEntry(model="KNN", score_holdout=-1200.5, score_val=-1150.0, fit_time_s=1)])
+    board = comp.leaderboard(analysis(automl=automl))
+    trace = board.chart["data"][0]
+    assert trace["x"] == [1200.5, 549.2] and all(x > 0 for x in trace["x"])
+    assert "lower is better" in board.chart["layout"]["xaxis"]["title"]["text"]
+    assert [(r["holdout"], r["val"]) for r in board.context["rows"]] == [("549.2", "560"), ("1,200", "1,150")]
+    assert "lower is better" in board.context["metric"]
+    accuracy = comp.leaderboard(analysis(automl=_automl()))
+    assert accuracy.chart["data"][0]["x"] == [0.8, 0.9] and "higher is better" in accuracy.context["metric"]
+
 def _explanations(rows: int) -> Explanations:
     shap_rows = [RowExplanation(row_index=i, prediction=float(i), base_value=1.0,
                                 contributions={"x": 0.1 * i, "y": -0.05 * i, "gaps": 0.01})

@@ -140,6 +140,20 @@ def _metric_label(name: str) -> str:
     return _METRIC_LABELS.get(name, name.replace("_", " ").capitalize())
 
 
+# Errors, which AutoML scores negated so that higher is always better; the page shows them as they are.
+_ERROR_METRICS = frozenset({
+    "root_mean_squared_error", "mean_squared_error", "mean_absolute_error", "median_absolute_error",
+    "mean_absolute_percentage_error", "symmetric_mean_absolute_percentage_error", "root_mean_squared_log_error",
+    "log_loss", "pinball_loss", "rmse", "mse", "mae", "mape"})
+
+
+def _leaderboard_score(metric: str, score: float | None) -> float | None:
+    """A leaderboard score in the metric's own units: an error positive (AutoML reports it negated)."""
+    if score is None or metric not in _ERROR_METRICS:
+        return score
+    return abs(score)
+
+
 # ---------------------------------------------------------------- overview
 
 
@@ -519,10 +533,12 @@ def leaderboard(analysis: AnalysisResult | None) -> Component | None:
     if automl is None or not automl.leaderboard:
         return None
     metric = automl.eval_metric
+    lower_is_better = metric in _ERROR_METRICS
+    direction = "lower is better" if lower_is_better else "higher is better"
     table: list[dict[str, Any]] = [{
         "model": e.model,
-        "holdout": number(e.score_holdout),
-        "val": number(e.score_val),
+        "holdout": number(_leaderboard_score(metric, e.score_holdout)),
+        "val": number(_leaderboard_score(metric, e.score_val)),
         "fit_time": number(e.fit_time_s),
         "predict_time": number(e.predict_time_s),
         "best": e.is_best or e.model == automl.best_model,
@@ -536,7 +552,8 @@ def leaderboard(analysis: AnalysisResult | None) -> Component | None:
               "x": [r[key] for r in scored][::-1],
               "marker": {"color": ["#e4572e" if r["best"] else "#3b6fd8" for r in scored][::-1]},
               "hovertemplate": "%{y}: %{x:.4g}<extra></extra>"}],
-            {"xaxis": {"title": {"text": plot_text(f"{_metric_label(metric)} ({key})")}}, "margin": {"l": 10},
+            {"xaxis": {"title": {"text": plot_text(f"{_metric_label(metric)} ({key}), {direction}")}},
+             "margin": {"l": 10},
              "height": max(220, 24 * len(scored) + 80)},
         )
     metrics = [(_metric_label(k), _fmt(number(v))) for k, v in automl.metrics.items()]
@@ -547,7 +564,8 @@ def leaderboard(analysis: AnalysisResult | None) -> Component | None:
              ("Fit time (s)", _fmt(number(automl.fit_time_s))),
              ("Budget (s)", _fmt(number(automl.time_budget_s)))]
     return Component(id="leaderboard", title="Model leaderboard", template="leaderboard", section="model",
-                     width="full", context={"rows": table, "metric": _metric_label(metric), "metrics": metrics,
+                     width="full", context={"rows": table, "metric": f"{_metric_label(metric)} ({direction})",
+                                            "metrics": metrics,
                                             "facts": facts},
                      chart=chart, refs=[automl.chart_id, "automl", "model"])
 
