@@ -12,15 +12,11 @@ from pathlib import Path
 import aio_pika
 import httpx
 import pytest
-from dsp_gateway.bootstrap import service_spec
-from mesh_kit.db import role_name, with_user
-from mesh_kit.service import build_app, topology_of
 from mesh_kit.settings import MeshSettings
-from mesh_kit.topology import declare_with_url, delete_topology
 from shared_contracts import Envelope
 from shared_contracts.events import StageFailed
 
-from ..auth_helpers import login, seed_user
+from .gateway_harness import Account, running_gateway
 from .test_gateway_upload import SAMPLES, PlayedIngest, gateway_database  # noqa: F401 (a fixture)
 
 pytestmark = pytest.mark.integration
@@ -45,34 +41,10 @@ async def quotas(infra, gateway_database: str, tmp_path: Path,  # noqa: F811
     monkeypatch.setenv("DSP_UPLOADS_PER_MINUTE", str(UPLOADS_PER_MINUTE))
     monkeypatch.setenv("DSP_ANALYSES_PER_MINUTE", "5")
     monkeypatch.setenv("DSP_MAX_CONCURRENT_ANALYSES_PER_ORG", "1")
-    emails = {"ana": f"ana-{suffix}@one.example", "bob": f"bob-{suffix}@one.example",
-              "eve": f"eve-{suffix}@two.example"}
-    for name, email in emails.items():
-        seed_user(gateway_database, email, PASSWORD, role="analyst",
-                  organization=f"one-{suffix}" if name != "eve" else f"two-{suffix}")
-    settings = MeshSettings(
-        environment="test", database_url=with_user(gateway_database, role_name("gateway")),
-        amqp_url=infra.amqp_url, redis_url=infra.redis_url, artifact_url=(tmp_path / "artifacts").as_uri(),
-        exchange=f"dsp.events.q{suffix}", queue_prefix=f"q{suffix}", retry_delays_ms=(200, 400),
-        outbox_poll_s=0.1, prefetch=10, allowed_hosts=["gateway"], metrics_port=0,
-    )
-    await declare_with_url(infra.amqp_url, topology_of(settings))  # every service's queues, as migrate declares them
-    app = build_app(service_spec(), settings)
-    async with app.router.lifespan_context(app):
-        played = PlayedIngest(amqp_url=infra.amqp_url, exchange=settings.exchange,
-                              queue=f"{settings.queue_prefix}.ingest", artifact_url=settings.artifact_url)
-        transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
-        async with played:
-            clients = {name: httpx.AsyncClient(transport=transport, base_url="http://gateway", timeout=60)
-                       for name in emails}
-            try:
-                for name, client in clients.items():
-                    client.headers.update(await login(client, emails[name], PASSWORD))
-                yield Quotas(clients=clients, settings=settings)
-            finally:
-                for client in clients.values():
-                    await client.aclose()
-    await delete_topology(infra.amqp_url, topology_of(settings))
+    accounts = {name: Account(f"{name}-{suffix}@{organization}.example", "analyst", f"{organization}-{suffix}")
+                for name, organization in (("ana", "one"), ("bob", "one"), ("eve", "two"))}
+    async with running_gateway(infra, gateway_database, tmp_path, accounts, password=PASSWORD, prefix="q") as gw:
+        yield Quotas(clients=gw.clients, settings=gw.settings)
 
 
 async def _upload(client: httpx.AsyncClient) -> httpx.Response:

@@ -16,17 +16,13 @@ from urllib.parse import parse_qs, urlsplit
 import httpx
 import psycopg
 import pytest
-from dsp_gateway.bootstrap import service_spec
 from dsp_gateway.domain.view_links import issue_view_token
 from dsp_gateway.entrypoints.api import DASHBOARD_HEADERS
 from fastapi import FastAPI
 from mesh_kit.artifacts import open_store
-from mesh_kit.db import role_name, with_user
-from mesh_kit.service import build_app, topology_of
 from mesh_kit.settings import MeshSettings
-from mesh_kit.topology import declare_with_url, delete_topology
 
-from ..auth_helpers import login, seed_user
+from .gateway_harness import Account, running_gateway
 from .test_gateway_upload import SAMPLES, PlayedIngest, gateway_database  # noqa: F401 (a fixture)
 
 pytestmark = pytest.mark.integration
@@ -51,36 +47,12 @@ async def views(infra, gateway_database: str, tmp_path: Path,  # noqa: F811
     suffix = uuid.uuid4().hex[:8]
     monkeypatch.setenv("DSP_UPLOAD_WAIT_S", "8")
     monkeypatch.setenv("DSP_REDIS_NAMESPACE", f"{infra.redis_namespace}-views-{suffix}")
-    users = {"ana": ("analyst", f"one-{suffix}"), "vic": ("viewer", f"one-{suffix}"), "eve": ("analyst", f"two-{suffix}")}
-    emails = {name: f"{name}-{suffix}@views.example" for name in users}
-    for name, (role, organization) in users.items():
-        seed_user(gateway_database, emails[name], PASSWORD, role=role, organization=organization)
-    settings = MeshSettings(
-        environment="test", database_url=with_user(gateway_database, role_name("gateway")),
-        amqp_url=infra.amqp_url, redis_url=infra.redis_url, artifact_url=(tmp_path / "artifacts").as_uri(),
-        exchange=f"dsp.events.v{suffix}", queue_prefix=f"v{suffix}", retry_delays_ms=(200, 400),
-        outbox_poll_s=0.1, prefetch=10, allowed_hosts=["gateway"], metrics_port=0,
-    )
-    await declare_with_url(infra.amqp_url, topology_of(settings))
-    app = build_app(service_spec(), settings)
-    async with app.router.lifespan_context(app):
-        played = PlayedIngest(amqp_url=infra.amqp_url, exchange=settings.exchange,
-                              queue=f"{settings.queue_prefix}.ingest", artifact_url=settings.artifact_url)
-        transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
-        async with played:
-            clients = {name: httpx.AsyncClient(transport=transport, base_url="http://gateway", timeout=60)
-                       for name in users}
-            anonymous = httpx.AsyncClient(transport=transport, base_url="http://gateway", timeout=60)
-            try:
-                for name, client in clients.items():
-                    client.headers.update(await login(client, emails[name], PASSWORD))
-                yield Views(app=app, clients=clients, anonymous=anonymous, settings=settings,
-                            database_url=gateway_database, ingest=played)
-            finally:
-                await anonymous.aclose()
-                for client in clients.values():
-                    await client.aclose()
-    await delete_topology(infra.amqp_url, topology_of(settings))
+    accounts = {name: Account(f"{name}-{suffix}@views.example", role, organization) for name, (role, organization)
+                in {"ana": ("analyst", f"one-{suffix}"), "vic": ("viewer", f"one-{suffix}"),
+                    "eve": ("analyst", f"two-{suffix}")}.items()}
+    async with running_gateway(infra, gateway_database, tmp_path, accounts, password=PASSWORD, prefix="v") as gw:
+        yield Views(app=gw.app, clients=gw.clients, anonymous=gw.anonymous, settings=gw.settings,
+                    database_url=gateway_database, ingest=gw.ingest)
 
 
 async def _uploaded(client: httpx.AsyncClient, name: str = "penguins-raw.csv") -> dict[str, Any]:
