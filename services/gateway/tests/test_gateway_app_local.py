@@ -275,3 +275,34 @@ async def test_the_stages_events_fold_into_the_sqlite_read_model_the_routes_read
     assert (job["status"], job["progress"], job["quality_score"]) == ("completed", 1.0, 88.0)
     listed = (await local.client.get("/api/v1/datasets")).json()["data"]["items"]
     assert listed[0]["column_count"] == 1
+
+
+async def _uploaded_analysis(local: Local, data: dict[str, str]) -> dict[str, Any] | None:
+    """The analysis options the upload's dataset.uploaded event carries."""
+    response = await local.client.post("/api/v1/upload", data={"wait": "false", **data},
+                                       files={"file": ("penguins.csv", CSV, "text/csv")})
+    assert response.status_code == 202, response.text
+    rows = await local.database.fetchall("SELECT body FROM outbox WHERE job_id = ?", (response.json()["data"]["job_id"],))
+    (body,) = [json.loads(row[0]) for row in rows]
+    analysis: dict[str, Any] | None = body["payload"]["analysis"]
+    return analysis
+
+
+async def test_the_task_excluded_and_id_columns_go_with_the_upload(local: Local) -> None:
+    carried = await _uploaded_analysis(local, {"target": "bill_length_mm", "task": "regression", "options": json.dumps(
+        {"exclude_columns": ["island"], "id_columns": ["sample"], "time_budget_s": 15})})
+    assert carried is not None
+    assert (carried["target"], carried["task"], carried["exclude_columns"], carried["id_columns"]) == (
+        "bill_length_mm", "regression", ["island"], ["sample"])
+    # a task alone asks for the analysis, as analyze=true does
+    unsupervised = await _uploaded_analysis(local, {"task": "unsupervised"})
+    assert unsupervised is not None and (unsupervised["task"], unsupervised["target"]) == ("unsupervised", None)
+    assert await _uploaded_analysis(local, {}) is None
+
+    for data, words in (({"task": "clustering"}, "Invalid option task"),
+                        ({"target": "species", "task": "unsupervised"}, "predicts nothing")):
+        refused = await local.client.post("/api/v1/upload", data={"wait": "false", **data},
+                                          files={"file": ("penguins.csv", CSV, "text/csv")})
+        assert refused.status_code == 422, refused.text
+        (error,) = refused.json()["errors"]
+        assert error["code"] == "invalid_options" and words in error["message"], error
