@@ -306,3 +306,46 @@ async def test_the_task_excluded_and_id_columns_go_with_the_upload(local: Local)
         assert refused.status_code == 422, refused.text
         (error,) = refused.json()["errors"]
         assert error["code"] == "invalid_options" and words in error["message"], error
+
+
+async def test_the_analyze_request_carries_the_chosen_task(local: Local) -> None:
+    from dsp_gateway.bootstrap import service_spec
+    from mesh_kit.artifacts import AsyncArtifactStore
+    from mesh_kit.ports import StageDeps
+    from mesh_kit.sqlite import SqliteUnitOfWork
+    from shared_contracts import ArtifactRef
+    from shared_contracts.events import ColumnSummary, DatasetIngested
+
+    uploaded = await _upload(local)
+    dataset_id, job_id = uuid.UUID(uploaded["dataset_id"]), uuid.UUID(uploaded["job_id"])
+    spec = service_spec()
+
+    @asynccontextmanager
+    async def unit_of_work() -> AsyncIterator[SqliteUnitOfWork]:
+        async with local.database.transaction() as conn:
+            yield SqliteUnitOfWork(conn=conn, job_id=job_id, producer="gateway", repo=spec.sqlite_repository(conn))
+
+    async def notify(job: uuid.UUID, message: dict[str, Any]) -> None:
+        await local.ports.notifier.publish(str(job), message)
+
+    ref = ArtifactRef(key=f"datasets/{dataset_id}/data.parquet", sha256="0" * 64, size_bytes=1,
+                      media_type="application/vnd.apache.parquet")
+    ingested = DatasetIngested(dataset_id=dataset_id, parquet=ref, ingest_report=ref, row_count=2, columns=[
+        ColumnSummary(name=name, semantic_type="categorical", physical_type="String") for name in ("species", "island")])
+    deps: StageDeps[Any] = StageDeps(
+        job_id=job_id, event_id=uuid.uuid4(), producer="ingest", occurred_at=datetime.now(UTC),
+        store=AsyncArtifactStore(local.ports.store), unit_of_work=unit_of_work,
+        progress=lambda fraction, message="": None, notify=notify)
+    for handler in spec.handlers_for(ingested):
+        await handler(ingested, deps)
+
+    started = await local.client.post("/api/v1/analyze", json={
+        "dataset_id": str(dataset_id), "target": "species", "task": "multiclass",
+        "options": {"exclude_columns": ["island"], "time_budget_s": 15}})
+    assert started.status_code == 202, started.text
+    rows = await local.database.fetchall("SELECT body FROM outbox WHERE routing_key = 'analysis.requested.v1'")
+    (requested,) = [json.loads(row[0])["payload"]["analysis"] for row in rows]
+    assert (requested["target"], requested["task"], requested["exclude_columns"]) == ("species", "multiclass", ["island"])
+    refused = await local.client.post("/api/v1/analyze", json={
+        "dataset_id": str(dataset_id), "target": "species", "task": "unsupervised"})
+    assert refused.status_code == 422 and "predicts nothing" in refused.json()["errors"][0]["message"]
