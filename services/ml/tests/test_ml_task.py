@@ -198,3 +198,12 @@ def test_a_column_typed_as_text_by_the_user_is_not_read_as_dates(write_parquet):
     frame = pl.DataFrame({"Built": ["1921-03-04", "1950-11-30", "2001-01-01"] * 10, "x": list(range(30))})
     assert read_dataset(write_parquet(frame)).schema["Built"] == pl.Datetime("us")
     assert read_dataset(write_parquet(frame), keep_text=["Built"]).schema["Built"] == pl.String
+
+
+@pytest.mark.slow
+def test_a_fractional_numeric_target_chosen_as_classes_trains_a_classifier(write_parquet, iris):
+    """22 petal widths (0.1 to 2.5) are classes when the user says so; the learners take them as labels."""
+    result = analyze(write_parquet(iris), target="petal width (cm)", task="multiclass", time_budget_s=10)
+    assert result.task.task_type == "multiclass" and len(result.task.class_counts) == 22
+    assert result.model is not None and result.model.task_type == "multiclass"
+    assert not [w for w in result.warnings if "automl was skipped" in w]

@@ -32,7 +32,7 @@ from .columns import (
 from .errors import AnalysisError
 from .insights import build_insights
 from .leakage import find_leaky_features
-from .task import MIN_ROWS, detect_task
+from .task import MIN_ROWS, detect_task, with_class_labels
 from .timeseries import forecast_series, regular_series, time_pattern
 
 if TYPE_CHECKING:
@@ -157,6 +157,7 @@ def analyze(
     roles = infer_roles(frame, profile=profile, exclude=(_ROW_ID,), keep=tuple(keep_columns), ids=id_columns)
     task_info = detect_task(frame.drop(_ROW_ID), roles, target, task=task)
     target = task_info.target
+    frame = with_class_labels(frame, task_info)
     warnings_out += identifier_warnings(roles, keep_columns=keep_columns, columns=columns, target=target,
                                         id_columns=id_columns, exclude_columns=exclude_columns)
     if target is not None:

@@ -11,7 +11,7 @@ from shared_contracts.events import AnalysisTask
 from .columns import ColumnRoles
 from .errors import AnalysisError
 
-__all__ = ["MIN_ROWS", "detect_task", "find_time_column", "forced_task"]
+__all__ = ["MIN_ROWS", "detect_task", "find_time_column", "forced_task", "with_class_labels"]
 
 MIN_ROWS = 20
 _MIN_FORECAST_STAMPS = 24
@@ -156,6 +156,19 @@ def forced_task(frame: pl.DataFrame, roles: ColumnRoles, target: str | None, *, 
     return TaskInfo(task_type=task_type, target=target, target_source=source,
                     reason=f"The {task} task was chosen and the target {chosen} fits it; {why}.",
                     suggested_targets=suggestions, class_counts=counts, time_column=time_column)
+
+
+def with_class_labels(frame: pl.DataFrame, task: TaskInfo) -> pl.DataFrame:
+    """``frame`` with a fractional numeric target of a classification task as text labels ("0.2", "1.3").
+
+    Only a chosen task makes classes of such a column; the learners take them as labels, not as numbers.
+    """
+    target = task.target
+    if task.task_type not in ("binary", "multiclass") or target is None or not frame[target].dtype.is_float():
+        return frame
+    if _all_integral(frame[target].drop_nulls()):
+        return frame
+    return frame.with_columns(pl.col(target).cast(pl.String))
 
 
 def _forced_forecast(frame: pl.DataFrame, target: str | None, *, time_column: str | None,
