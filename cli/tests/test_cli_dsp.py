@@ -177,3 +177,56 @@ def test_analyze_with_rules_puts_the_failures_in_the_profile_and_the_page(tmp_pa
     assert blocked.returncode == 2
     assert "validation_failed" in blocked.stderr and "Traceback" not in blocked.stderr
     assert not (tmp_path / "blocked" / "profile.json").exists()
+
+
+@pytest.fixture(scope="module")
+def house_csv(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from tests.corpus.house import write_house_csv
+
+    return write_house_csv(tmp_path_factory.mktemp("house") / "house.csv")
+
+
+@pytest.mark.slow
+def test_analyze_task_regression_forces_a_model_and_honours_excluded_and_id_columns(house_csv: Path,
+                                                                                     tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    result = dsp("analyze", str(house_csv), "--target", "Price", "--task", "regression", "--exclude", "Garage",
+                 "--id", "Bathrooms", "--time-budget", "15", "--out", str(out), "--quiet")
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "task: regression" in result.stderr
+    analysis = json.loads((out / "analysis.json").read_text())
+    assert analysis["task"]["task_type"] == "regression" and analysis["task"]["time_column"] == "Built"
+    assert analysis["task"]["reason"].startswith("The regression task was chosen")
+    features = analysis["model"]["features"]
+    assert "Size" in features and "Rooms" in features
+    assert not [f for f in features if f.split("__")[0] in ("Garage", "Bathrooms")]
+
+
+def test_a_type_override_survives_into_the_cleaned_data(house_csv: Path, tmp_path: Path) -> None:
+    import polars as pl
+
+    schema = tmp_path / "schema.yaml"
+    schema.write_text("Built: categorical\n")
+    out = tmp_path / "out"
+    result = dsp("etl", str(house_csv), "--schema", str(schema), "--out", str(out), "--quiet")
+    assert result.returncode == 0, result.stderr
+    cleaned = pl.read_parquet(out / "cleaned.parquet")
+    assert cleaned.schema["Built"] == pl.String
+    assert cleaned["Built"].to_list() == pl.read_csv(house_csv)["Built"].to_list()
+    assert not [c for c in cleaned.columns if c.startswith("Built__")]
+    built = next(c for c in json.loads((out / "profile.json").read_text())["columns"] if c["name"] == "Built")
+    assert (built["semantic_type"], built["overridden"]) == ("categorical", True)
+
+
+@pytest.mark.slow
+def test_a_task_that_cannot_be_served_is_one_clear_line_and_exit_code_2(house_csv: Path, tmp_path: Path) -> None:
+    result = dsp("analyze", str(house_csv), "--target", "Condition", "--task", "binary", "--out",
+                 str(tmp_path / "o"), "--quiet")
+    assert result.returncode == 2
+    assert "task_not_supported" in result.stderr and "exactly two classes" in result.stderr
+    assert "Traceback" not in result.stderr
+    result = dsp("analyze", str(house_csv), "--target", "Price", "--task", "unsupervised", "--out",
+                 str(tmp_path / "o"), "--quiet")
+    assert result.returncode == 2 and "predicts nothing" in result.stderr and "Traceback" not in result.stderr
+    result = dsp("analyze", str(house_csv), "--task", "clustering", "--out", str(tmp_path / "o"), "--quiet")
+    assert result.returncode == 2 and "--task must be one of" in result.stderr

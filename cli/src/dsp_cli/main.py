@@ -24,18 +24,20 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Any, cast
+from typing import Annotated, Any, cast, get_args
 
 import typer
+from pydantic import ValidationError
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
-from shared_contracts.events import BadRowPolicy, IngestOptions
+from shared_contracts.events import AnalysisOptions, AnalysisTask, BadRowPolicy, IngestOptions
 
 from .run import Outcome, Until, run_pipeline, services_for
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="Profile, clean, analyse and chart a CSV in one process.")
 err = Console(stderr=True)
+TASKS: tuple[str, ...] = get_args(AnalysisTask)
 
 class _Bar:
     """One progress bar over every stage of the run: the mean of each stage's own fraction."""
@@ -168,14 +170,27 @@ def analyze(file: FileArg, out: OutOpt = Path("out"),
             keep_column: Annotated[list[str] | None, typer.Option(
                 "--keep-column", help="Use this identifier-like column as a model feature (repeatable)")] = None,
             theme: Annotated[str, typer.Option(help="light or dark")] = "light",
+            task: Annotated[str, typer.Option(
+                "--task", help=f"{', '.join(TASKS)}; auto detects it, any other is final")] = "auto",
+            exclude: Annotated[list[str] | None, typer.Option(
+                "--exclude", help="Leave this column out of the analysis (repeatable)")] = None,
+            id_column: Annotated[list[str] | None, typer.Option(
+                "--id", help="This column identifies rows: never a model feature (repeatable)")] = None,
             schema: SchemaOpt = None, rules: RulesOpt = None, bad_rows: BadRowsOpt = "reject",
             quiet: QuietOpt = False) -> None:
     """Run the whole pipeline on FILE; writes profile.json, analysis.json and dashboard.html to OUT."""
     if theme not in ("light", "dark"):
         raise typer.BadParameter("--theme must be light or dark")
+    if task not in TASKS:
+        raise typer.BadParameter(f"--task must be one of {', '.join(TASKS)}")
     analysis = {"target": target, "time_budget_s": time_budget, "pdf": pdf, "keep_leaky_features": keep_leaky,
-                "theme": theme, "keep_columns": keep_column or [],
+                "theme": theme, "keep_columns": keep_column or [], "task": task,
+                "exclude_columns": exclude or [], "id_columns": id_column or [],
                 "etl_config": _load_mapping(config) if config else None}
+    try:
+        AnalysisOptions.model_validate({k: v for k, v in analysis.items() if v is not None})
+    except ValidationError as exc:
+        raise typer.BadParameter("; ".join(e["msg"].removeprefix("Value error, ") for e in exc.errors())) from exc
     started = time.perf_counter()
     outcome = _run(file, out, until="dashboard", ingest=_ingest_options(schema, rules, bad_rows),
                    analysis=analysis, quiet=quiet)

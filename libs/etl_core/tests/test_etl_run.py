@@ -260,3 +260,23 @@ def test_tiny_tables_keep_their_rows_and_columns(tmp_path, rows):
     assert result.report.rows_out == rows
     assert result.report.columns_out == ["a", "b"]
     assert pl.read_parquet(result.paths["parquet"]).height == rows
+
+
+def test_a_type_override_is_never_undone(tmp_path, dataset):
+    """A date-looking column the user typed categorical at ingest stays text: no cast, no date parts."""
+    frame = dataset("penguins_raw")
+    profile = quick_profile(frame)
+    egg = profile.column("Date Egg")
+    egg.semantic_type, egg.overridden = "categorical", True
+    result = _run_with_profile(tmp_path, frame, profile, "Species")
+    out = pl.read_parquet(result.paths["parquet"])
+    assert out.schema["Date Egg"] == pl.String
+    assert out["Date Egg"].to_list() == frame["Date Egg"].to_list()
+    assert not [c for c in out.columns if c.startswith("Date Egg__")]
+    assert not [s for s in result.report.plan.steps if s.kind == "cast" and "Date Egg" in s.columns]
+
+
+def _run_with_profile(tmp_path, frame: pl.DataFrame, profile, target: str | None):
+    src = tmp_path / "data.parquet"
+    frame.write_parquet(src)
+    return run_etl(src, profile, out_dir=tmp_path / "out", target=target)

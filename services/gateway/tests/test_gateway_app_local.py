@@ -356,3 +356,59 @@ async def test_an_upload_asking_to_block_on_validation_errors_carries_the_option
     bad = await local.client.post("/api/v1/upload", files={"file": ("p.csv", CSV, "text/csv")},
                                   data={"wait": "false", "ingest_options": '{"block_on_validation_error": "often"}'})
     assert bad.status_code == 422 and bad.json()["errors"][0]["code"] == "invalid_options"
+
+
+async def _uploaded_analysis(local: Local, data: dict[str, str]) -> dict[str, Any] | None:
+    """The analysis options the upload's dataset.uploaded event carries."""
+    response = await local.client.post("/api/v1/upload", data={"wait": "false", **data},
+                                       files={"file": ("penguins.csv", CSV, "text/csv")})
+    assert response.status_code == 202, response.text
+    rows = await local.database.fetchall("SELECT body FROM outbox WHERE job_id = ?", (response.json()["data"]["job_id"],))
+    (body,) = [json.loads(row[0]) for row in rows]
+    analysis: dict[str, Any] | None = body["payload"]["analysis"]
+    return analysis
+
+
+async def test_the_task_excluded_and_id_columns_go_with_the_upload(local: Local) -> None:
+    carried = await _uploaded_analysis(local, {"target": "bill_length_mm", "task": "regression", "options": json.dumps(
+        {"exclude_columns": ["island"], "id_columns": ["sample"], "time_budget_s": 15})})
+    assert carried is not None
+    assert (carried["target"], carried["task"], carried["exclude_columns"], carried["id_columns"]) == (
+        "bill_length_mm", "regression", ["island"], ["sample"])
+    # a task alone asks for the analysis, as analyze=true does
+    unsupervised = await _uploaded_analysis(local, {"task": "unsupervised"})
+    assert unsupervised is not None and (unsupervised["task"], unsupervised["target"]) == ("unsupervised", None)
+    assert await _uploaded_analysis(local, {}) is None
+
+    for data, words in (({"task": "clustering"}, "Invalid option task"),
+                        ({"target": "species", "task": "unsupervised"}, "predicts nothing")):
+        refused = await local.client.post("/api/v1/upload", data={"wait": "false", **data},
+                                          files={"file": ("penguins.csv", CSV, "text/csv")})
+        assert refused.status_code == 422, refused.text
+        (error,) = refused.json()["errors"]
+        assert error["code"] == "invalid_options" and words in error["message"], error
+
+
+async def test_the_analyze_request_carries_the_chosen_task(local: Local) -> None:
+    from shared_contracts import ArtifactRef
+    from shared_contracts.events import ColumnSummary, DatasetIngested
+
+    uploaded = await _upload(local)
+    dataset_id, job_id = uuid.UUID(uploaded["dataset_id"]), uuid.UUID(uploaded["job_id"])
+    ref = ArtifactRef(key=f"datasets/{dataset_id}/data.parquet", sha256="0" * 64, size_bytes=1,
+                      media_type="application/vnd.apache.parquet")
+    await _fold(local, job_id, [("ingest", DatasetIngested(
+        dataset_id=dataset_id, parquet=ref, ingest_report=ref, row_count=2, columns=[
+            ColumnSummary(name=name, semantic_type="categorical", physical_type="String")
+            for name in ("species", "island")]))])
+
+    started = await local.client.post("/api/v1/analyze", json={
+        "dataset_id": str(dataset_id), "target": "species", "task": "multiclass",
+        "options": {"exclude_columns": ["island"], "time_budget_s": 15}})
+    assert started.status_code == 202, started.text
+    rows = await local.database.fetchall("SELECT body FROM outbox WHERE routing_key = 'analysis.requested.v1'")
+    (requested,) = [json.loads(row[0])["payload"]["analysis"] for row in rows]
+    assert (requested["target"], requested["task"], requested["exclude_columns"]) == ("species", "multiclass", ["island"])
+    refused = await local.client.post("/api/v1/analyze", json={
+        "dataset_id": str(dataset_id), "target": "species", "task": "unsupervised"})
+    assert refused.status_code == 422 and "predicts nothing" in refused.json()["errors"][0]["message"]

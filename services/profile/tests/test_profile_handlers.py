@@ -8,7 +8,7 @@ from dsp_ingest.bootstrap import service_spec as ingest
 from dsp_profile.bootstrap import service_spec as profile
 from mesh_kit.memory import InMemoryArtifactStore
 from mesh_kit.testing import payloads_of, run_services, upload
-from shared_contracts.events import AnalysisOptions, DatasetProfiled, StageFailed
+from shared_contracts.events import AnalysisOptions, DatasetProfiled, IngestOptions, StageFailed
 from shared_contracts.profile import Profile
 
 SAMPLE = Path(__file__).resolve().parents[3] / "samples" / "penguins-raw.csv"
@@ -49,3 +49,16 @@ async def test_the_profile_says_how_the_file_was_read() -> None:
     assert ("widened", "dose") in notes
     assert notes[("trimmed", "label")].count == n
     assert ("header", None) in notes
+
+
+async def test_a_type_override_is_marked_and_no_alert_suggests_another_type() -> None:
+    """'Date Egg' holds ISO dates; typed categorical at upload, the profile keeps it so and says it was the user."""
+    store = InMemoryArtifactStore()
+    uploaded = upload(store, SAMPLE, ingest=IngestOptions(type_overrides={"Date Egg": "categorical"}))
+    _, events = await run_services([ingest(), profile()], uploaded, store=store)
+    (profiled,) = payloads_of(events, DatasetProfiled)
+    document = Profile.model_validate_json(store.read_bytes(profiled.profile))
+    egg = document.column("Date Egg")
+    assert (egg.semantic_type, egg.physical_type, egg.overridden) == ("categorical", "String", True)
+    assert not document.column("Species").overridden
+    assert not [a.type for a in document.alerts if "Date Egg" in a.columns and a.type in ("TYPE_DATE", "MIXED_TYPES")]

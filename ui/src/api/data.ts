@@ -184,9 +184,11 @@ export async function reingest(id: string, overrides: Record<string, SemanticTyp
 export async function analyze(
   datasetId: string,
   target: string | null,
-  options: { time_budget_s?: number },
+  options: { time_budget_s?: number; exclude_columns?: string[]; id_columns?: string[] },
+  task?: "binary" | "multiclass" | "regression" | "forecast" | "unsupervised",
 ): Promise<{ analysis_id: string }> {
-  return unwrap(await api.POST("/api/v1/analyze", { body: { dataset_id: datasetId, target, options } }));
+  const body = { dataset_id: datasetId, target, options, ...(task ? { task } : {}) };
+  return unwrap(await api.POST("/api/v1/analyze", { body }));
 }
 
 export async function getAnalysis(id: string): Promise<Analysis> {

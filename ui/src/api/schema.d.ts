@@ -515,6 +515,13 @@ export interface paths {
         /**
          * Upload
          * @description Stream a CSV into the store and start its job. Waits (bounded) for ingest's verdict.
+         *
+         *     The multipart form holds the part ``file`` and, before it, optional fields: ``target`` (column to
+         *     predict), ``task`` (auto, binary, multiclass, regression, forecast or unsupervised), ``analyze``
+         *     (true starts an analysis without a target), ``options`` (JSON AnalysisOptions: time_budget_s,
+         *     exclude_columns, id_columns, keep_columns...), ``ingest_options`` (JSON IngestOptions:
+         *     type_overrides, bad_rows...) and ``wait`` (false answers 202 at once). A target, or a task other
+         *     than auto, starts an analysis after ingest.
          */
         post: operations["upload_api_v1_upload_post"];
         delete?: never;
@@ -606,7 +613,7 @@ export interface components {
             dataset_id: string;
             /**
              * Options
-             * @description AnalysisOptions fields besides target
+             * @description AnalysisOptions fields besides target (time_budget_s, task, exclude_columns, id_columns, keep_columns...)
              */
             options?: {
                 [key: string]: unknown;
@@ -616,6 +623,11 @@ export interface components {
              * @description Column to predict
              */
             target?: string | null;
+            /**
+             * Task
+             * @description The task to run (AnalysisOptions.task); auto detects it from the target and the data, any other value is final
+             */
+            task?: ("auto" | "binary" | "multiclass" | "regression" | "forecast" | "unsupervised") | null;
         };
         /** ApiKeyCreate */
         ApiKeyCreate: {

@@ -17,8 +17,10 @@ export interface UploadOptions {
   target?: string;
   /** Start an analysis even without a target (unsupervised). */
   analyze?: boolean;
-  /** AnalysisOptions besides the target, e.g. time_budget_s. */
-  analysis?: { time_budget_s?: number };
+  /** The task, when the user chose one (binary, multiclass, regression, forecast, unsupervised): it is final. */
+  task?: string;
+  /** AnalysisOptions besides the target: time_budget_s, columns to leave out, columns that identify rows. */
+  analysis?: { time_budget_s?: number; exclude_columns?: string[]; id_columns?: string[] };
   /** IngestOptions: type_overrides (column -> semantic type), bad_rows ("reject" or "skip"). */
   ingest?: { type_overrides?: Record<string, string>; bad_rows?: "reject" | "skip" };
 }
@@ -50,6 +52,7 @@ export function uploadFile(
       // the fields first: the gateway reads them while the file streams to disk
       if (options.target) form.append("target", options.target);
       if (options.analyze) form.append("analyze", "true");
+      if (options.task) form.append("task", options.task);
       if (options.analysis && Object.keys(options.analysis).length) form.append("options", JSON.stringify(options.analysis));
       if (options.ingest && Object.keys(options.ingest).length) form.append("ingest_options", JSON.stringify(options.ingest));
       form.append("file", file, file.name);

@@ -39,17 +39,38 @@ export function TypeSelect({
   );
 }
 
-/** What an analysis is: detected from its target, or unsupervised. */
-export type Task = "" | "unsupervised";
+/** What an analysis is: detected from its target and the data (""), or the user's choice, which is final. */
+export type Task = "" | "binary" | "multiclass" | "regression" | "forecast" | "unsupervised";
+
+/** The tasks an analysis can be asked for, in the words the select shows. */
+export const TASKS: readonly { value: Task; label: string }[] = [
+  { value: "", label: "Detect from the target" },
+  { value: "binary", label: "Binary classification" },
+  { value: "multiclass", label: "Multiclass classification" },
+  { value: "regression", label: "Regression" },
+  { value: "forecast", label: "Forecast (time series)" },
+  { value: "unsupervised", label: "Unsupervised (no target)" },
+];
 
 /** The task select of an analysis (its id comes from a Field). */
 export function TaskSelect({ value, onChange, id }: { value: Task; onChange: (task: Task) => void; id?: string }) {
   return (
     <select id={id} className="field" value={value} onChange={(e: ChangeEvent<HTMLSelectElement>) => onChange(e.target.value as Task)}>
-      <option value="">Detect from the target</option>
-      <option value="unsupervised">Unsupervised (no target)</option>
+      {TASKS.map((t) => (
+        <option key={t.value} value={t.value}>
+          {t.label}
+        </option>
+      ))}
     </select>
   );
+}
+
+/** Column names typed as a comma-separated list, trimmed, empty ones left out. */
+export function columnList(text: string): string[] {
+  return text
+    .split(",")
+    .map((name) => name.trim())
+    .filter(Boolean);
 }
 
 /** The time budget of an analysis in seconds, as a number field with its label. */

@@ -321,9 +321,12 @@ function AnalyzeForm({ dataset }: { dataset: Dataset }) {
     setBusy(true);
     setError(null);
     try {
-      const started = await analyze(dataset.dataset_id, task === "unsupervised" || !target ? null : target, {
-        time_budget_s: seconds,
-      });
+      const started = await analyze(
+        dataset.dataset_id,
+        task === "unsupervised" || !target ? null : target,
+        { time_budget_s: seconds },
+        task || undefined,
+      );
       go({ page: "analysis", id: started.analysis_id });
     } catch (failure) {
       setError(apiMessage(failure, "The analysis could not be started."));
@@ -360,7 +363,8 @@ function AnalyzeForm({ dataset }: { dataset: Dataset }) {
         </button>
         <ErrorAlert message={error} />
         <p className="text-sm text-slate-600 dark:text-slate-400">
-          The task (binary, multiclass, regression, time series) follows from the target; the analysis page says which.{" "}
+          Detect picks the task (binary, multiclass, regression, forecast) from the target and the data; any other
+          choice is final, and a target that cannot serve it is refused. The analysis page says which.{" "}
           <a className="underline" href={hashOf({ page: "datasets" })}>
             Back to the datasets
           </a>

@@ -5,7 +5,7 @@ import { followJob, uploadFile, type StageUpdate, type UploadOptions, type Uploa
 import { Field } from "../components/Field";
 import { ErrorAlert } from "../components/ErrorAlert";
 import { Progress } from "../components/Progress";
-import { BudgetField, TaskSelect, TypeSelect, type Task } from "../components/Inputs";
+import { BudgetField, TaskSelect, TypeSelect, columnList, type Task } from "../components/Inputs";
 import { hashOf } from "../router";
 
 /** The job's overall progress when the dataset is profiled: where an upload that starts an analysis is done. */
@@ -69,6 +69,8 @@ function UploadForm() {
   const [target, setTarget] = useState("");
   const [task, setTask] = useState<Task>("");
   const [budget, setBudget] = useState("");
+  const [exclude, setExclude] = useState("");
+  const [ids, setIds] = useState("");
   const [skipBad, setSkipBad] = useState(false);
   const [overrides, setOverrides] = useState<Override[]>([]);
   const [sent, setSent] = useState<number | null>(null);
@@ -93,12 +95,17 @@ function UploadForm() {
     const opts: UploadOptions = {};
     if (task !== "unsupervised" && target.trim()) opts.target = target.trim();
     if (task === "unsupervised") opts.analyze = true;
+    if (task) opts.task = task;
+    const analysis: NonNullable<UploadOptions["analysis"]> = {};
     if (budget.trim()) {
       const seconds = Number(budget);
       if (!Number.isFinite(seconds) || seconds <= 0 || seconds > MAX_BUDGET_S)
         return `The time budget is a number of seconds between 1 and ${MAX_BUDGET_S}.`;
-      opts.analysis = { time_budget_s: seconds };
+      analysis.time_budget_s = seconds;
     }
+    if (columnList(exclude).length) analysis.exclude_columns = columnList(exclude);
+    if (columnList(ids).length) analysis.id_columns = columnList(ids);
+    if (Object.keys(analysis).length) opts.analysis = analysis;
     const typeOverrides: Record<string, string> = {};
     for (const o of overrides) {
       if (!o.column.trim()) continue;
@@ -128,7 +135,7 @@ function UploadForm() {
     setResult(null);
     setSent(0);
     setBusy(true);
-    const analysing = Boolean(opts.target || opts.analyze);
+    const analysing = Boolean(opts.target || opts.analyze || opts.task);
     try {
       const uploaded = await uploadFile(file, (loaded, total) => setSent(total ? loaded / total : 0), opts);
       setSent(1);
@@ -192,7 +199,8 @@ function UploadForm() {
         <fieldset className="card space-y-4">
           <legend className="px-1 text-sm font-semibold">Analysis (optional)</legend>
           <p className="text-sm text-slate-600 dark:text-slate-400">
-            An analysis starts after the file is read when you name a target column, or choose the unsupervised task.
+            An analysis starts after the file is read when you name a target column or choose a task. Detect picks
+            the task from the target and the data; any other choice is final.
           </p>
           <div className="grid gap-4 sm:grid-cols-3">
             <label className="block text-sm font-medium">
@@ -210,6 +218,28 @@ function UploadForm() {
               <TaskSelect value={task} onChange={setTask} />
             </Field>
             <BudgetField value={budget} onChange={setBudget} max={MAX_BUDGET_S} placeholder="60" />
+          </div>
+          <div className="grid gap-4 sm:grid-cols-2">
+            <label className="block text-sm font-medium">
+              Leave out columns
+              <input
+                type="text"
+                className="field"
+                placeholder="comma-separated, e.g. notes, comments"
+                value={exclude}
+                onChange={(e) => setExclude(e.target.value)}
+              />
+            </label>
+            <label className="block text-sm font-medium">
+              ID columns
+              <input
+                type="text"
+                className="field"
+                placeholder="comma-separated: never used as model features"
+                value={ids}
+                onChange={(e) => setIds(e.target.value)}
+              />
+            </label>
           </div>
         </fieldset>
 

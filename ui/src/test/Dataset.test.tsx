@@ -239,6 +239,21 @@ test("Analyze posts the target and time budget, then goes to the analysis", asyn
   });
 });
 
+test("a chosen task goes with the analysis request; Detect sends none", async () => {
+  const api = fakes({ "POST /api/v1/analyze": () => json({ data: { analysis_id: "a1", status: "queued" } }, 202) });
+  renderAs("analyst", <DatasetPage id="d1" />);
+  await userEvent.selectOptions(await screen.findByLabelText("Target"), "Species");
+  await userEvent.selectOptions(screen.getByLabelText("Task"), "multiclass");
+  await userEvent.click(screen.getByRole("button", { name: "Analyze" }));
+  await waitFor(() => expect(location.hash).toBe("#/analysis/a1"));
+  expect(api.of("POST /api/v1/analyze")[0].body).toEqual({
+    dataset_id: "d1",
+    target: "Species",
+    task: "multiclass",
+    options: { time_budget_s: 60 },
+  });
+});
+
 test("the unsupervised task sends no target; a refusal is shown in plain words", async () => {
   const api = fakes({
     "POST /api/v1/analyze": () =>
@@ -249,7 +264,7 @@ test("the unsupervised task sends no target; a refusal is shown in plain words",
   await userEvent.selectOptions(screen.getByLabelText("Task"), "unsupervised");
   await userEvent.click(screen.getByRole("button", { name: "Analyze" }));
   expect(await screen.findByRole("alert")).toHaveTextContent("Your organisation already has 4 analyses running.");
-  expect(api.of("POST /api/v1/analyze")[0].body).toMatchObject({ target: null });
+  expect(api.of("POST /api/v1/analyze")[0].body).toMatchObject({ target: null, task: "unsupervised" });
   expect(location.hash).toBe("");
 });
 

@@ -102,6 +102,50 @@ test("the unsupervised task starts an analysis without a target", async () => {
   expect(form.get("target")).toBeNull();
 });
 
+test("the task select offers every task; a chosen task, excluded and ID columns go with the file", async () => {
+  setUp();
+  renderAs("analyst", <UploadPage />);
+  const select = screen.getByLabelText("Task");
+  expect([...select.querySelectorAll("option")].map((o) => o.getAttribute("value"))).toEqual([
+    "",
+    "binary",
+    "multiclass",
+    "regression",
+    "forecast",
+    "unsupervised",
+  ]);
+  await userEvent.upload(screen.getByLabelText("Data file"), csv());
+  await userEvent.type(screen.getByLabelText("Target"), "Sample Number");
+  await userEvent.selectOptions(select, "regression");
+  expect(screen.getByLabelText("Target")).toBeEnabled();
+  await userEvent.type(screen.getByLabelText("Leave out columns"), "Island, , Comments ");
+  await userEvent.type(screen.getByLabelText("ID columns"), "Individual ID");
+  await userEvent.click(screen.getByRole("button", { name: "Upload" }));
+  const form = FakeXhr.last!.body!;
+  expect(form.get("target")).toBe("Sample Number");
+  expect(form.get("task")).toBe("regression");
+  expect(JSON.parse(String(form.get("options")))).toEqual({
+    exclude_columns: ["Island", "Comments"],
+    id_columns: ["Individual ID"],
+  });
+});
+
+test("a task without a target still starts the analysis, and follows it past the profile", async () => {
+  setUp();
+  renderAs("analyst", <UploadPage />);
+  await userEvent.upload(screen.getByLabelText("Data file"), csv());
+  await userEvent.selectOptions(screen.getByLabelText("Task"), "forecast");
+  await userEvent.click(screen.getByRole("button", { name: "Upload" }));
+  const form = FakeXhr.last!.body!;
+  expect(form.get("task")).toBe("forecast");
+  expect(form.get("target")).toBeNull();
+  await act(async () =>
+    FakeXhr.last!.answer(201, { data: { dataset_id: "d1", job_id: "a1", status: "ingested", analysis_id: "a1" } }),
+  );
+  act(() => FakeSocket.last!.push({ type: "analysis.progress", stage: "etl", progress: 0.35, message: "profiled" }));
+  expect(screen.getByRole("link", { name: "Open the analysis" })).toHaveAttribute("href", "#/analysis/a1");
+});
+
 test("a time budget that is no number of seconds is refused before anything is sent", async () => {
   setUp();
   renderAs("analyst", <UploadPage />);

@@ -263,7 +263,7 @@ def plan_etl(profile: Profile | dict[str, Any], *, config: EtlConfig | None = No
         if ov.cast is not None:
             col.cast_to = ov.cast
             add("cast", [name], f"{name}: cast to {ov.cast} requested", "override", to=ov.cast)
-        elif auto and col.is_text_physical:
+        elif auto and col.is_text_physical and not p.overridden:  # the user typed it: no re-typing
             to = None
             why = ""
             if "NUMBERS_AS_TEXT" in col.alerts or col.semantic in _NUMERIC:

@@ -11,7 +11,7 @@ import uuid
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from .artifacts import ArtifactRef
 from .envelope import EventPayload, event
@@ -21,6 +21,7 @@ __all__ = [
     "AnalysisCompleted",
     "AnalysisOptions",
     "AnalysisRequested",
+    "AnalysisTask",
     "BadRowPolicy",
     "ColumnSummary",
     "DashboardReady",
@@ -43,6 +44,7 @@ Stage = Literal["gateway", "ingest", "profile", "etl", "ml", "dashboard"]
 BadRowPolicy = Literal["reject", "skip"]
 BadValuePolicy = Literal["keep", "null"]
 DeletionReason = Literal["requested", "retention"]
+AnalysisTask = Literal["auto", "binary", "multiclass", "regression", "forecast", "unsupervised"]
 
 
 class IngestOptions(BaseModel):
@@ -102,6 +104,33 @@ class AnalysisOptions(BaseModel):
     )
     pdf: bool = Field(default=False, description="Also render the dashboard as a PDF report")
     theme: Literal["light", "dark"] = Field(default="light", description="Colour theme of the dashboard")
+    task: AnalysisTask = Field(
+        default="auto",
+        description="The task to run. auto detects it from the target and the data; any other value is final: "
+        "binary, multiclass and regression train that model (a target the task cannot fit fails with "
+        "task_not_supported), forecast forecasts the target (or the measures) over the time column, "
+        "unsupervised predicts nothing",
+        examples=["regression"],
+    )
+    exclude_columns: list[str] = Field(
+        default_factory=list,
+        description="Columns the analysis leaves out entirely: no statistics, no model feature",
+        examples=[["notes"]],
+    )
+    id_columns: list[str] = Field(
+        default_factory=list,
+        description="Columns that identify rows: described as identifiers and never used as model features",
+        examples=[["house_id"]],
+    )
+
+    @model_validator(mode="after")
+    def _task_fits_target(self) -> AnalysisOptions:
+        if self.task == "unsupervised" and self.target is not None:
+            raise ValueError(f"the unsupervised task predicts nothing: leave the target ({self.target!r}) out, "
+                             "or choose another task")
+        if self.target is not None and self.target in (*self.exclude_columns, *self.id_columns):
+            raise ValueError(f"the target {self.target!r} cannot also be excluded or an identifier")
+        return self
 
 
 class ColumnSummary(BaseModel):

@@ -219,6 +219,8 @@ class ColumnProfile(BaseModel):
     strings: StringStats | None = None
     dates: DateStats | None = None
     boolean_true: int | None = Field(default=None, description="True values of a boolean column")
+    overridden: bool = Field(default=False, description="True when the user set the semantic type at ingest; "
+                             "later stages keep the column as typed (ETL casts it to nothing else)")
 
 
 class DatasetStats(BaseModel):

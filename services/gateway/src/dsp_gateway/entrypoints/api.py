@@ -22,6 +22,7 @@ from shared_contracts.errors import StageError, require_target
 from shared_contracts.events import (
     AnalysisOptions,
     AnalysisRequested,
+    AnalysisTask,
     DashboardRequested,
     IngestOptions,
 )
@@ -86,7 +87,10 @@ def _spool_dir(ports: GatewayPorts, name: str = "spool") -> Path:
 class AnalyzeRequest(BaseModel):
     dataset_id: uuid.UUID
     target: str | None = Field(default=None, description="Column to predict")
-    options: dict[str, Any] = Field(default_factory=dict, description="AnalysisOptions fields besides target")
+    task: AnalysisTask | None = Field(default=None, description="The task to run (AnalysisOptions.task); auto "
+                                      "detects it from the target and the data, any other value is final")
+    options: dict[str, Any] = Field(default_factory=dict, description="AnalysisOptions fields besides target "
+                                    "(time_budget_s, task, exclude_columns, id_columns, keep_columns...)")
 
 
 class DashboardRequest(BaseModel):
@@ -160,17 +164,27 @@ def _upload_options(fields: dict[str, str]) -> tuple[IngestOptions, AnalysisOpti
     try:
         ingest = IngestOptions.model_validate(_parse_json_field(fields, "ingest_options"))
         analysis_fields = _parse_json_field(fields, "options")
-        analyze = fields.get("analyze", "false").strip().lower() in ("1", "true", "yes", "on") or bool(
-            fields.get("target"))
         if fields.get("target"):
             analysis_fields["target"] = fields["target"]
+        if fields.get("task", "").strip():
+            analysis_fields["task"] = fields["task"].strip()
+        # naming a target or a task (other than auto) asks for the analysis as much as analyze=true does
+        analyze = fields.get("analyze", "false").strip().lower() in ("1", "true", "yes", "on") or bool(
+            fields.get("target")) or analysis_fields.get("task", "auto") != "auto"
         analysis = AnalysisOptions.model_validate(analysis_fields) if analyze else None
     except ValidationError as exc:
-        first = exc.errors()[0]
-        raise ApiError(422, "invalid_options", f"Invalid option {'.'.join(map(str, first['loc']))}: {first['msg']}",
-                       field=".".join(map(str, first["loc"]))) from exc
+        raise _invalid_options(exc) from exc
     wait = fields.get("wait", "true").strip().lower() not in ("0", "false", "no", "off")
     return ingest, analysis, wait
+
+
+def _invalid_options(exc: ValidationError, *, field: str | None = None) -> ApiError:
+    """The 422 naming the first option refused (a rule across options, such as a task without a target, names none)."""
+    first = exc.errors()[0]
+    where = ".".join(map(str, first["loc"]))
+    message = str(first["msg"]).removeprefix("Value error, ")
+    return ApiError(422, "invalid_options", f"Invalid option {where}: {message}" if where else
+                    f"Invalid options: {message}", field=field or where or "options")
 
 
 async def _wait_for_ingest(ports: GatewayPorts, job_id: uuid.UUID, dataset_id: uuid.UUID, organization_id: uuid.UUID,
@@ -231,7 +245,15 @@ def add_routes(app: FastAPI) -> None:
 
     @router.post("/upload", status_code=201)
     async def upload(request: Request, principal: Principal = writer) -> JSONResponse:
-        """Stream a CSV into the store and start its job. Waits (bounded) for ingest's verdict."""
+        """Stream a CSV into the store and start its job. Waits (bounded) for ingest's verdict.
+
+        The multipart form holds the part ``file`` and, before it, optional fields: ``target`` (column to
+        predict), ``task`` (auto, binary, multiclass, regression, forecast or unsupervised), ``analyze``
+        (true starts an analysis without a target), ``options`` (JSON AnalysisOptions: time_budget_s,
+        exclude_columns, id_columns, keep_columns...), ``ingest_options`` (JSON IngestOptions:
+        type_overrides, bad_rows...) and ``wait`` (false answers 202 at once). A target, or a task other
+        than auto, starts an analysis after ingest.
+        """
         ports = ports_of(request)
         options = ports.options
         await check_rate(ports, "uploads", principal, options.uploads_per_minute)
@@ -350,11 +372,10 @@ def add_routes(app: FastAPI) -> None:
         except StageError as exc:
             raise ApiError(422, exc.code, exc.message, field="target", details=exc.details) from exc
         try:
-            options = AnalysisOptions.model_validate({**body.options, "target": body.target})
+            chosen = {"task": body.task} if body.task is not None else {}
+            options = AnalysisOptions.model_validate({**body.options, "target": body.target, **chosen})
         except ValidationError as exc:
-            first = exc.errors()[0]
-            raise ApiError(422, "invalid_options", f"Invalid option {'.'.join(map(str, first['loc']))}: "
-                                                   f"{first['msg']}", field="options") from exc
+            raise _invalid_options(exc, field="options") from exc
         _check_budget(options, ports.options.max_time_budget_s)
         await check_rate(ports, "analyses", principal, ports.options.analyses_per_minute)
         job_id = uuid.uuid4()

@@ -14,16 +14,25 @@ from typing import TYPE_CHECKING, TypeVar
 
 import polars as pl
 from shared_contracts.analysis import AnalysisResult, Explanations, ModelMetadata, SamplingNote
+from shared_contracts.events import AnalysisTask
 from shared_contracts.profile import Profile
 from shared_contracts.progress import ProgressFn, no_progress
 from threadpoolctl import threadpool_limits
 
 from . import patterns, statistics
-from .columns import ColumnRoles, file_sha256, identifier_warnings, infer_roles, read_dataset
+from .columns import (
+    ColumnRoles,
+    excluded_columns,
+    file_sha256,
+    identifier_warnings,
+    infer_roles,
+    overridden_text_columns,
+    read_dataset,
+)
 from .errors import AnalysisError
 from .insights import build_insights
 from .leakage import find_leaky_features
-from .task import MIN_ROWS, detect_task
+from .task import MIN_ROWS, detect_task, with_class_labels
 from .timeseries import forecast_series, regular_series, time_pattern
 
 if TYPE_CHECKING:
@@ -56,6 +65,9 @@ def analyze(
     progress: ProgressFn | None = None,
     random_state: int = 0,
     split: Path | pl.DataFrame | None = None,
+    task: AnalysisTask = "auto",
+    exclude_columns: Sequence[str] = (),
+    id_columns: Sequence[str] = (),
 ) -> AnalysisResult:
     """Analyse a cleaned dataset: task, statistics, patterns, forecasts, AutoML, explanations, insights.
 
@@ -88,6 +100,13 @@ def analyze(
         a boolean ``is_train``. When given, AutoML trains on the ``is_train`` rows only and scores the
         model on the others, the rows target-dependent ETL steps (target encoding) never saw,
         instead of drawing its own holdout.
+    task
+        ``auto`` detects the task; ``binary``, ``multiclass``, ``regression``, ``forecast`` or
+        ``unsupervised`` is the user's choice, checked against the data but never replaced.
+    exclude_columns
+        Columns left out of the whole analysis (with the columns cleaning derived from them).
+    id_columns
+        Columns that identify rows: never model features, whatever they look like.
 
     Returns
     -------
@@ -98,7 +117,7 @@ def analyze(
     ------
     AnalysisError
         ``target_not_found``, ``single_class_target``, ``too_many_classes``, ``too_few_rows``,
-        ``unreadable_data``, ``split_mismatch``.
+        ``unreadable_data``, ``split_mismatch``, ``task_not_supported``, ``target_required``.
     """
     started = time.monotonic()
     deadline = started + time_budget_s
@@ -128,22 +147,26 @@ def analyze(
 
     report(0.0, "reading data")
     begun = time.monotonic()
-    frame = read_dataset(data)
+    frame = read_dataset(data, keep_text=overridden_text_columns(profile))
     if frame.height < MIN_ROWS:
         raise AnalysisError("too_few_rows", f"the data has {frame.height} rows; at least {MIN_ROWS} are needed")
     is_train = read_split(split, rows=frame.height) if split is not None else None
     frame = frame.with_row_index(_ROW_ID)
-    roles = infer_roles(frame, profile=profile, exclude=(_ROW_ID,), keep=tuple(keep_columns))
-    task = detect_task(frame.drop(_ROW_ID), roles, target)
-    target = task.target
-    warnings_out += identifier_warnings(roles, keep_columns=keep_columns, columns=frame.columns, target=target)
+    columns = frame.columns
+    frame = frame.drop(excluded_columns(columns, exclude_columns, target=target))
+    roles = infer_roles(frame, profile=profile, exclude=(_ROW_ID,), keep=tuple(keep_columns), ids=id_columns)
+    task_info = detect_task(frame.drop(_ROW_ID), roles, target, task=task)
+    target = task_info.target
+    frame = with_class_labels(frame, task_info)
+    warnings_out += identifier_warnings(roles, keep_columns=keep_columns, columns=columns, target=target,
+                                        id_columns=id_columns, exclude_columns=exclude_columns)
     if target is not None:
         roles = _without(roles, target)
         frame = frame.filter(pl.col(target).is_not_null())
     if not roles.features and not roles.datetime:
         raise AnalysisError("no_usable_columns", "no column is numeric, categorical or a date: "
                             + "; ".join(f"{k}: {v}" for k, v in roles.ignored.items()))
-    if target is not None and task.task_type != "time_series":
+    if target is not None and task_info.task_type != "time_series":
         # shap takes seconds to import; the statistics below leave a core free for it
         threading.Thread(target=_import_quietly, args=("shap",), name="dsp-ml-import", daemon=True).start()
     timings["reading data"] = round(time.monotonic() - begun, 3)
@@ -151,15 +174,15 @@ def analyze(
     sampling = SamplingNote(total_rows=frame.height, pattern_rows=sample.height)
     if sample.height < frame.height:
         sampling.note = f"statistics, clusters and anomalies used {sample.height:,} sampled rows"
-    result = AnalysisResult(task=task, sampling=sampling, row_count=frame.height, column_count=frame.width - 1)
+    result = AnalysisResult(task=task_info, sampling=sampling, row_count=frame.height, column_count=frame.width - 1)
 
-    supervised = task.task_type in ("binary", "multiclass", "regression")
-    classification = task.task_type in ("binary", "multiclass")
+    supervised = task_info.task_type in ("binary", "multiclass", "regression")
+    classification = task_info.task_type in ("binary", "multiclass")
     result.descriptive = step("descriptive statistics", 0.05, lambda: statistics.describe_by_group(
         sample, roles, group_column=target if classification else None), [])
     if target is not None:
         result.feature_tests = step("feature tests", 0.08, lambda: statistics.test_features_against_target(
-            sample, roles, target=target, task_type=task.task_type), [])
+            sample, roles, target=target, task_type=task_info.task_type), [])
     result.distributions = step("distribution fits", 0.1, lambda: statistics.fit_distributions(
         sample, roles, random_state=random_state), [])
     result.associations = step("associations", 0.13, lambda: patterns.find_associations(sample, roles), [])
@@ -168,7 +191,7 @@ def analyze(
     result.anomalies = step("anomalies", 0.2, lambda: patterns.find_anomalies(
         sample.drop(_ROW_ID), roles, row_ids=sample[_ROW_ID].to_numpy(), random_state=random_state), None)
 
-    if task.time_column is not None:
+    if task_info.time_column is not None:
         _time_section(result, frame, roles, target=target, supervised=supervised, step=step, remaining=remaining,
                       time_budget_s=time_budget_s, warnings_out=warnings_out)
 

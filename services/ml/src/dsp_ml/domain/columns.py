@@ -13,7 +13,15 @@ import polars as pl
 
 from .errors import AnalysisError
 
-__all__ = ["ColumnRoles", "file_sha256", "identifier_warnings", "infer_roles", "read_dataset"]
+__all__ = [
+    "ColumnRoles",
+    "excluded_columns",
+    "file_sha256",
+    "identifier_warnings",
+    "infer_roles",
+    "overridden_text_columns",
+    "read_dataset",
+]
 
 _ID_NAME = re.compile(r"(^|_)(id|uuid|guid|key|index|idx)$|^unnamed", re.IGNORECASE)
 _MAX_CATEGORIES = 50
@@ -44,8 +52,11 @@ class ColumnRoles:
         return [*self.features, *self.derived]
 
 
-def read_dataset(data: Path | pl.DataFrame) -> pl.DataFrame:
-    """Read a Parquet or CSV file (or pass a frame through), parsing date-like text columns."""
+def read_dataset(data: Path | pl.DataFrame, *, keep_text: Sequence[str] = ()) -> pl.DataFrame:
+    """Read a Parquet or CSV file (or pass a frame through), parsing date-like text columns.
+
+    Columns named in ``keep_text`` (typed as text by the user) stay as they are.
+    """
     if isinstance(data, pl.DataFrame):
         frame = data
     else:
@@ -60,14 +71,26 @@ def read_dataset(data: Path | pl.DataFrame) -> pl.DataFrame:
                 frame = pl.read_parquet(path)
         except Exception as exc:  # noqa: BLE001 - any reader failure is the user's file, not a crash
             raise AnalysisError("unreadable_data", f"could not read {path.name}: {exc}") from exc
-    return _parse_date_strings(frame)
+    return _parse_date_strings(frame, keep_text=keep_text)
 
 
-def _parse_date_strings(frame: pl.DataFrame) -> pl.DataFrame:
+def overridden_text_columns(profile: Any) -> list[str]:
+    """Columns the user typed at ingest as something other than a date: their text is not parsed as dates."""
+    return [column.name for column in getattr(profile, "columns", None) or []
+            if getattr(column, "overridden", False) and column.semantic_type not in ("date", "datetime")]
+
+
+def excluded_columns(columns: Sequence[str], exclude: Sequence[str], *, target: str | None = None) -> list[str]:
+    """The columns ``exclude`` names, with those cleaning derived from them (``name__part``); never the target."""
+    named = set(exclude) - {target}
+    return [name for name in columns if name in named or (name.split("__", 1)[0] in named and name != target)]
+
+
+def _parse_date_strings(frame: pl.DataFrame, *, keep_text: Sequence[str] = ()) -> pl.DataFrame:
     sample = frame.head(500)
     replacements = []
     for name, dtype in frame.schema.items():
-        if dtype != pl.String:
+        if dtype != pl.String or name in keep_text:
             continue
         values = sample[name].drop_nulls()
         if values.len() == 0 or not values.str.contains(r"\d{4}-\d{1,2}(-\d{1,2})?|\d{1,2}/\d{1,2}/\d{2,4}").all():
@@ -91,12 +114,13 @@ def _try_parse(column: pl.Series) -> pl.Series | None:
 
 
 def infer_roles(frame: pl.DataFrame, *, profile: Any = None, exclude: tuple[str, ...] = (),
-                keep: tuple[str, ...] | list[str] = ()) -> ColumnRoles:
+                keep: tuple[str, ...] | list[str] = (), ids: Sequence[str] = ()) -> ColumnRoles:
     """Sort columns into numeric, categorical, datetime, or ignored (with the reason).
 
     Identifiers never become features: a column the reader typed ``identifier``, one the profile
     flags ``ID_LIKE``, a unique integer named like an id, a row counter, unique text, and any
-    column derived from one of them. A column named in ``keep`` stays a feature all the same.
+    column derived from one of them. A column named in ``keep`` stays a feature all the same;
+    one named in ``ids`` (the user's identifiers) is an identifier whatever it looks like.
     """
     roles = ColumnRoles()
     semantic = _semantic_types(profile)
@@ -119,6 +143,11 @@ def infer_roles(frame: pl.DataFrame, *, profile: Any = None, exclude: tuple[str,
         non_null = column.len() - column.null_count()
         kind = semantic.get(name, "")
         source = name.split("__", 1)[0] if "__" in name.strip("_") else None
+        if name in ids or (source in ids and source != name and source in frame.columns):
+            roles.ignored[name] = roles.identifiers[name] = (
+                "is named an identifier (id_columns)" if name in ids
+                else f"is derived from {source!r}, which is named an identifier (id_columns)")
+            continue
         if source and source != name and source in frame.columns and non_null > 0:
             # cleaning derived it from another column (date parts, encodings): a model may use it,
             # but describing it beside its source would only repeat the source
@@ -163,15 +192,22 @@ def infer_roles(frame: pl.DataFrame, *, profile: Any = None, exclude: tuple[str,
 
 
 def identifier_warnings(roles: ColumnRoles, *, keep_columns: Sequence[str] = (), columns: Sequence[str] = (),
-                        target: str | None = None) -> list[str]:
-    """Plain-language notes on the identifiers left out of the models and the ones the user kept."""
+                        target: str | None = None, id_columns: Sequence[str] = (),
+                        exclude_columns: Sequence[str] = ()) -> list[str]:
+    """Plain-language notes on the identifiers left out of the models and the ones the user kept.
+
+    The user's own identifiers (``id_columns``) need no note; option names not in the data get one.
+    """
     notes = [f"{name!r} was left out of the models: it {reason}. Name it in keep_columns to use it as a feature."
-             for name, reason in roles.identifiers.items() if name != target]
+             for name, reason in roles.identifiers.items()
+             if name != target and name not in id_columns and name.split("__", 1)[0] not in id_columns]
     notes += [f"{name!r} looks like an identifier but is used as a feature, as asked (keep_columns)."
               for name in roles.kept if name != target]
-    unknown = [name for name in keep_columns if columns and name not in columns]
-    if unknown:
-        notes.append(f"keep_columns names column(s) not in the data: {', '.join(map(repr, unknown))}.")
+    for option, names in (("keep_columns", keep_columns), ("id_columns", id_columns),
+                          ("exclude_columns", exclude_columns)):
+        unknown = [name for name in names if columns and name not in columns]
+        if unknown:
+            notes.append(f"{option} names column(s) not in the data: {', '.join(map(repr, unknown))}.")
     return notes
 
 

@@ -20,6 +20,8 @@ AnalysisErrorCode = Literal[
     "model_not_found",
     "bad_prediction_input",
     "split_mismatch",
+    "task_not_supported",
+    "target_required",
 ]
 
 

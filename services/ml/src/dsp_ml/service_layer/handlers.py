@@ -39,7 +39,8 @@ async def when_dataset_transformed_analyze(event: DatasetTransformed, deps: Stag
         result = await asyncio.to_thread(
             analyze, data, target=options.target, time_budget_s=options.time_budget_s, model_dir=model_dir,
             keep_leaky_features=options.keep_leaky_features, keep_columns=options.keep_columns, profile=profile,
-            split=split, progress=deps.progress,
+            split=split, progress=deps.progress, task=options.task, exclude_columns=options.exclude_columns,
+            id_columns=options.id_columns,
         )
         if result.model is not None and model_dir.exists() and any(model_dir.iterdir()):
             model_ref = await store.put_dir(artifact_key("models", model_id, "model.tar.gz"), model_dir)

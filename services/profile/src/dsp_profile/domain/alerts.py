@@ -199,7 +199,7 @@ def _string_alerts(c: ColumnProfile, vc: pl.DataFrame, t: AlertThresholds) -> li
         out.append(_alert("CONSTANT_LENGTH", name, "info",
                           f"Every value of '{c.name}' has {s.min_length} characters.", length=s.min_length))
     non_empty = c.count - s.empty
-    if non_empty:
+    if non_empty and not c.overridden:  # the user chose the type: suggesting another one is noise
         numeric_share = s.numeric_like / non_empty
         if numeric_share >= t.numbers_as_text:
             out.append(_alert("NUMBERS_AS_TEXT", name, "warning",
@@ -234,7 +234,7 @@ def _string_alerts(c: ColumnProfile, vc: pl.DataFrame, t: AlertThresholds) -> li
             out.append(_alert("DIRTY_CATEGORY", name, "warning",
                               f"'{c.name}' has {dirty.height} categories that differ only by punctuation or spacing.",
                               categories=dirty.height, rows=int(dirty["count"].sum())))
-    if c.semantic_type in ("categorical", "text") and c.count:
+    if c.semantic_type in ("categorical", "text") and c.count and not c.overridden:
         sample = vc.head(1000)
         parsed = sample.select(v.str.strip_chars().str.to_datetime(strict=False).is_not_null().cast(pl.Int64).mul(pl.col("count")).sum()).item()
         share = parsed / int(sample["count"].sum())

@@ -15,6 +15,7 @@ from __future__ import annotations
 import math
 import os
 import time
+from collections.abc import Collection
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -233,6 +234,7 @@ def profile_dataset(
     semantic_types: dict[str, str] | None = None,
     target: str | None = None,
     progress: ProgressFn | None = None,
+    overridden: Collection[str] = (),
     max_correlation_columns: int = MAX_CORRELATION_COLUMNS,
     validation: ValidationSummary | None = None,
 ) -> Profile:
@@ -249,6 +251,9 @@ def profile_dataset(
         Column to be predicted later; enables the target-leakage check.
     progress
         Called with (fraction done, message) as the work advances.
+    overridden
+        Columns whose semantic type the user set at ingest: marked ``overridden``, and spared the
+        alerts that suggest another type (numbers or dates stored as text).
     max_correlation_columns
         Most columns of a kind (numeric, categorical, partly missing) a correlation matrix pairs;
         past it the most informative ones are used and ``approximations`` says so.
@@ -310,6 +315,7 @@ def profile_dataset(
         for name in batch:
             holder = [taken.pop()]
             facts[name] = profile_taken_column(holder, semantic_type=semantic_types.get(name), now=now)
+            facts[name].profile.overridden = name in overridden
             done += 1
             report(0.8 * done / max(len(schema), 1), f"column {name}")
         if rows:

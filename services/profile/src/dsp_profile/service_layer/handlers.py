@@ -38,7 +38,7 @@ async def _profile(deps: StageDeps[Profiles], *, dataset_id: uuid.UUID, parquet_
         parquet = await store.fetch_to(parquet_ref, Path(tmp) / "data.parquet")
         profile = await asyncio.to_thread(
             profile_dataset, parquet, semantic_types={c.name: c.semantic_type for c in report.columns},
-            target=target, progress=deps.progress,
+            target=target, progress=deps.progress, overridden=[c.name for c in report.columns if c.overridden],
             validation=ValidationSummary.of(report.validation, rows=report.row_count),
         )
     # the document says how the file was read, and carries the name the user gave it
