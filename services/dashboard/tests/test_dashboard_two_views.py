@@ -97,3 +97,14 @@ def test_without_the_typed_data_the_engineered_columns_stay_out(flights):
     html = build_dashboard(data=etl.paths["parquet"], profile=profile, etl_report=etl.report)
     embedded, filters, charted = _described(html)
     assert filters and not set(embedded) & engineered and not charted & engineered
+
+
+def test_a_filled_category_shows_its_missing_values_before_and_none_after(flights):
+    frame, typed, cleaned, etl, profile, _ = flights
+    html = build_dashboard(data=etl.paths["parquet"], typed_data=typed, profile=profile, etl_report=etl.report)
+    charts = _payload(html)["charts"]
+    changed = {title.split(":")[0]: card for card, title in re.findall(r'id="(etl-change-\d+)">\s*<h3>(.*?)</h3>', html)}
+    assert "tailnum" in changed and cleaned["tailnum"].null_count() == 0 < frame["tailnum"].null_count()
+    before, after = charts[changed["tailnum"]]["data"]
+    assert before["x"][-1] == after["x"][-1] == "(missing)"
+    assert (before["y"][-1], after["y"][-1]) == (frame["tailnum"].null_count(), 0)
