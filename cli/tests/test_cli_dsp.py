@@ -161,3 +161,30 @@ def test_etl_csv_export_has_no_live_formula_in_header_or_values(tmp_path: Path) 
     flat = [cell for row in rows[1:] for cell in row[:4]]
     assert "'＝HYPERLINK(\"http://x\",\"y\")" in flat and "'＠x" in flat
     assert sorted(float(row[4]) for row in rows[1:]) == sorted(-3.5 - i for i in range(40))
+
+
+def test_analyze_with_rules_puts_the_failures_in_the_profile_and_the_page(tmp_path: Path) -> None:
+    """14 penguins have no isotope values: a not-null rule of severity error on them fails validation, lowers
+    validity, and the analysis still runs; asked to block, the command refuses the file."""
+    rules = tmp_path / "rules.yaml"
+    rules.write_text('rules:\n  - {type: not_null, column: "Delta 15 N (o/oo)"}\n'
+                     "  - {type: not_null, column: Sex, severity: warning}\n")
+    out = tmp_path / "out"
+    result = dsp("analyze", str(SAMPLE), "--rules", str(rules), "--time-budget", "5", "--out", str(out), "--quiet")
+    assert result.returncode == 0, result.stderr[-3000:]
+    profile = json.loads((out / "profile.json").read_text())
+    validation = profile["validation"]
+    assert (validation["status"], validation["errors_failed"], validation["warnings_failed"]) == ("failed", 1, 1)
+    assert [(r["name"], r["failed_count"]) for r in validation["rules"]] == [
+        ("Delta 15 N (o/oo) is not null", 14), ("Sex is not null", 11)]
+    validity = next(c for c in profile["quality"]["components"] if c["name"] == "validity")
+    assert validity["score"] == pytest.approx(100 - 20 - 30 * 14 / 344 - 5 - 10 * 11 / 344, abs=0.01)
+    html = (out / "dashboard.html").read_text()
+    assert 'id="validation"' in html and "Validation rules: failed validation" in html
+    assert (out / "analysis.json").exists()  # not blocked
+
+    rules.write_text(rules.read_text() + "block_on_validation_error: true\n")
+    blocked = dsp("profile", str(SAMPLE), "--rules", str(rules), "--out", str(tmp_path / "blocked"), "--quiet")
+    assert blocked.returncode == 2
+    assert "validation_failed" in blocked.stderr and "Traceback" not in blocked.stderr
+    assert not (tmp_path / "blocked" / "profile.json").exists()

@@ -22,6 +22,7 @@ from dsp_gateway.adapters.sqlite import SqliteGatewayStorage
 from dsp_gateway.adapters.storage import PostgresGatewayStorage
 from dsp_gateway.bootstrap import identity_config
 from dsp_gateway.domain.accounts import AuditEntry, UserRecord
+from dsp_gateway.domain.datasets import dataset_update_for
 from dsp_gateway.domain.identity import Role
 from dsp_gateway.domain.jobs import JobResults, JobUpdate
 from dsp_gateway.domain.passwords import hash_password
@@ -34,7 +35,9 @@ from mesh_kit.deletion import dataset_sha256
 from mesh_kit.sqlite import SqliteDatabase
 from psycopg import sql
 from shared_contracts import ArtifactRef
-from shared_contracts.events import DatasetUploaded, IngestOptions
+from shared_contracts.events import DatasetIngested, DatasetProfiled, DatasetUploaded, IngestOptions
+from shared_contracts.ingest import RuleResult
+from shared_contracts.profile import ValidationSummary
 
 from ..conftest import migrated_database
 
@@ -239,7 +242,7 @@ async def test_the_list_pages_newest_first_and_searches_names_as_plain_text(back
         page, total = await repo.list_datasets(organization_id=org, limit=2, offset=1)
         assert total == 4 and [row["dataset_id"] for row in page] == [str(ids[2]), str(ids[1])]
         assert set(page[0]) == {"dataset_id", "display_name", "status", "size_bytes", "row_count", "column_count",
-                                "quality_score", "owner_id", "created_at", "updated_at"}
+                                "quality_score", "validation_status", "owner_id", "created_at", "updated_at"}
         assert page[0]["column_count"] is None
 
         async def names_for(q: str) -> tuple[list[str], int]:
@@ -253,6 +256,37 @@ async def test_the_list_pages_newest_first_and_searches_names_as_plain_text(back
         assert await names_for("") == (names[::-1], 4)
         rows, count = await repo.list_datasets(organization_id=org, limit=1, offset=1, q="sales")
         assert [row["display_name"] for row in rows] == ["Sales_2024.csv"] and count == 2
+
+
+async def test_the_validation_verdict_of_dataset_ingested_is_kept_and_listed(backend: Backend) -> None:
+    """A broken error rule marks the dataset (validation failed) and leaves it ingested, then profiled."""
+    org, owner = uuid.uuid4(), uuid.uuid4()
+    dataset_id, job_id = await _dataset(backend.storage, org, owner)
+    plain_id, _ = await _dataset(backend.storage, org, owner, name="plain.csv")
+    summary = ValidationSummary.of([
+        RuleResult(name="id is not null", kind="not_null", columns=["id"], passed=False, failing_count=22,
+                   sample_rows=[0, 7], sample_lines=[2, 9], sample_values=[None, None], severity="error"),
+        RuleResult(name="age <= 120", kind="range", columns=["age"], passed=True, failing_count=0, severity="warning"),
+    ], rows=200)
+    ref = ArtifactRef.model_validate(_ref("p"))
+    ingested = DatasetIngested(dataset_id=dataset_id, parquet=ref, ingest_report=ref, row_count=200, columns=[],
+                               validation=summary)
+    profiled = DatasetProfiled(dataset_id=dataset_id, parquet=ref, profile=ref, quality_score=80.0, alert_count=0)
+    async with backend.storage.write(job_id) as uow:
+        status = "uploaded"
+        for event in (ingested, profiled):
+            update = dataset_update_for(event, upload_job=True, current=status)  # type: ignore[arg-type]
+            assert update is not None
+            await uow.repo.update_dataset(dataset_id, **update.stored())
+            status = update.status
+    async with backend.storage.read() as repo:
+        dataset = await repo.find_dataset(dataset_id, organization_id=org)
+        rows, _ = await repo.list_datasets(organization_id=org, limit=10, offset=0)
+    assert dataset is not None and dataset["status"] == "profiled"
+    assert dataset["validation"] == summary.model_dump(mode="json")
+    assert ValidationSummary.model_validate(dataset["validation"]).rules[0].sample_lines == [2, 9]
+    assert {row["dataset_id"]: row["validation_status"] for row in rows} == {str(dataset_id): "failed",
+                                                                             str(plain_id): None}
 
 
 async def test_the_quota_lock_lets_one_of_two_concurrent_starts_take_the_last_place(backend: Backend) -> None:

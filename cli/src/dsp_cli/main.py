@@ -82,13 +82,15 @@ def _ingest_options(schema: Path | None, rules: Path | None, bad_rows: str) -> I
         data = _load_mapping(schema)
         overrides = {str(k): str(v) for k, v in (data.get("columns", data)).items()}
     validation_rules: list[dict[str, Any]] = []
+    block = False
     if rules is not None:
         data = _load_mapping(rules)
         validation_rules = data.get("rules", data) if isinstance(data, dict) else data
+        block = isinstance(data, dict) and data.get("block_on_validation_error") is True
     if bad_rows not in ("reject", "skip"):
         raise typer.BadParameter("--bad-rows must be reject or skip")
     return IngestOptions(type_overrides=overrides, bad_rows=cast(BadRowPolicy, bad_rows),
-                         validation_rules=validation_rules)
+                         validation_rules=validation_rules, block_on_validation_error=block)
 
 
 def _check_input(file: Path) -> None:
@@ -116,7 +118,9 @@ def _run(file: Path, out: Path, *, until: Until, ingest: IngestOptions, analysis
 FileArg = Annotated[Path, typer.Argument(help="The CSV file to read (any encoding, delimiter or NA tokens)")]
 OutOpt = Annotated[Path, typer.Option("--out", "-o", help="Directory for the results")]
 SchemaOpt = Annotated[Path | None, typer.Option("--schema", help="JSON/YAML mapping column -> semantic type")]
-RulesOpt = Annotated[Path | None, typer.Option("--rules", help="JSON/YAML validation rules")]
+RulesOpt = Annotated[Path | None, typer.Option("--rules", help=(
+    "JSON/YAML validation rules: a list, or {rules: [...], block_on_validation_error: true} to refuse the file "
+    "when a rule of severity error is broken"))]
 BadRowsOpt = Annotated[str, typer.Option("--bad-rows", help="reject: refuse ragged rows; skip: drop and report")]
 QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar")]
 ConfigOpt = Annotated[Path | None, typer.Option("--config", help="ETL config (YAML or JSON)")]

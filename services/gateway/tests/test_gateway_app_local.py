@@ -275,3 +275,84 @@ async def test_the_stages_events_fold_into_the_sqlite_read_model_the_routes_read
     assert (job["status"], job["progress"], job["quality_score"]) == ("completed", 1.0, 88.0)
     listed = (await local.client.get("/api/v1/datasets")).json()["data"]["items"]
     assert listed[0]["column_count"] == 1
+
+
+async def _fold(local: Local, job_id: uuid.UUID, events: list[tuple[str, Any]]) -> None:
+    """Run the gateway's read-model use case on each (producer, event), as the local bus does."""
+    from dsp_gateway.bootstrap import service_spec
+    from mesh_kit.artifacts import AsyncArtifactStore
+    from mesh_kit.ports import StageDeps
+    from mesh_kit.sqlite import SqliteUnitOfWork
+
+    spec = service_spec()
+
+    @asynccontextmanager
+    async def unit_of_work() -> AsyncIterator[SqliteUnitOfWork]:
+        async with local.database.transaction() as conn:
+            yield SqliteUnitOfWork(conn=conn, job_id=job_id, producer="gateway", repo=spec.sqlite_repository(conn))
+
+    async def notify(job: uuid.UUID, message: dict[str, Any]) -> None:
+        await local.ports.notifier.publish(str(job), message)
+
+    for producer, event in events:
+        deps: StageDeps[Any] = StageDeps(
+            job_id=job_id, event_id=uuid.uuid4(), producer=producer, occurred_at=datetime.now(UTC),
+            store=AsyncArtifactStore(local.ports.store), unit_of_work=unit_of_work,
+            progress=lambda fraction, message="": None, notify=notify)
+        for handler in spec.handlers_for(event):
+            await handler(event, deps)
+
+
+async def test_a_dataset_that_fails_validation_says_so_and_is_still_profiled(local: Local, tmp_path: Path) -> None:
+    """The penguins sample with a not-null rule of severity error that 14 rows break: ingest's verdict reaches
+    the dataset's response and the list, and the dataset goes on to its profile."""
+    from dsp_ingest.domain import ingest_csv
+    from shared_contracts import ArtifactRef
+    from shared_contracts.events import ColumnSummary, DatasetIngested, DatasetProfiled, IngestOptions
+    from shared_contracts.profile import ValidationSummary
+
+    sample = Path(__file__).resolve().parents[3] / "samples" / "penguins-raw.csv"
+    rules = [{"type": "not_null", "column": "Delta 15 N (o/oo)"},
+             {"type": "not_null", "column": "Sex", "severity": "warning"}]
+    response = await local.client.post(
+        "/api/v1/upload", files={"file": ("penguins-raw.csv", sample.read_bytes(), "text/csv")},
+        data={"wait": "false", "ingest_options": json.dumps({"validation_rules": rules,
+                                                             "block_on_validation_error": False})})
+    assert response.status_code == 202, response.text
+    uploaded = response.json()["data"]
+    dataset_id, job_id = uuid.UUID(uploaded["dataset_id"]), uuid.UUID(uploaded["job_id"])
+    report = ingest_csv(sample, tmp_path / "data.parquet", options=IngestOptions(validation_rules=rules))
+    ref = ArtifactRef(key=f"datasets/{dataset_id}/data.parquet", sha256="0" * 64, size_bytes=1,
+                      media_type="application/vnd.apache.parquet")
+    await _fold(local, job_id, [
+        ("ingest", DatasetIngested(dataset_id=dataset_id, parquet=ref, ingest_report=ref, row_count=report.row_count,
+                                   columns=[ColumnSummary(name=c.name, semantic_type=c.semantic_type,
+                                                          physical_type=c.physical_type) for c in report.columns],
+                                   validation=ValidationSummary.of(report.validation, rows=report.row_count))),
+        ("profile", DatasetProfiled(dataset_id=dataset_id, parquet=ref, profile=ref, quality_score=71.2,
+                                    alert_count=0))])
+    dataset = (await local.client.get(f"/api/v1/datasets/{dataset_id}")).json()["data"]
+    assert (dataset["status"], dataset["validation_status"]) == ("profiled", "failed")
+    validation = dataset["validation"]
+    assert (validation["rules_checked"], validation["errors_failed"], validation["warnings_failed"]) == (2, 1, 1)
+    delta, sex = validation["rules"]
+    assert (delta["name"], delta["severity"], delta["failed_count"]) == ("Delta 15 N (o/oo) is not null", "error", 14)
+    assert delta["sample_lines"][:3] == [2, 5, 10]
+    assert (sex["severity"], sex["failed_count"]) == ("warning", 11)
+    listed = (await local.client.get("/api/v1/datasets")).json()["data"]["items"]
+    assert [(i["dataset_id"], i["validation_status"]) for i in listed] == [(str(dataset_id), "failed")]
+
+
+async def test_an_upload_asking_to_block_on_validation_errors_carries_the_option(local: Local) -> None:
+    rules = [{"type": "not_null", "column": "species"}]
+    response = await local.client.post(
+        "/api/v1/upload", files={"file": ("p.csv", CSV, "text/csv")},
+        data={"wait": "false", "ingest_options": json.dumps({"validation_rules": rules,
+                                                             "block_on_validation_error": True})})
+    assert response.status_code == 202, response.text
+    body = (await local.database.fetchall("SELECT body FROM outbox"))[0][0]
+    ingest = json.loads(body)["payload"]["ingest"]
+    assert ingest["block_on_validation_error"] is True and ingest["validation_rules"] == rules
+    bad = await local.client.post("/api/v1/upload", files={"file": ("p.csv", CSV, "text/csv")},
+                                  data={"wait": "false", "ingest_options": '{"block_on_validation_error": "often"}'})
+    assert bad.status_code == 422 and bad.json()["errors"][0]["code"] == "invalid_options"

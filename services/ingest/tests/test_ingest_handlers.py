@@ -8,7 +8,7 @@ import polars as pl
 from dsp_ingest.bootstrap import service_spec
 from mesh_kit.memory import InMemoryArtifactStore
 from mesh_kit.testing import payloads_of, run_services, upload
-from shared_contracts.events import DatasetIngested, DatasetRejected, StageFailed
+from shared_contracts.events import DatasetIngested, DatasetRejected, IngestOptions, StageFailed
 from shared_contracts.ingest import IngestReport
 
 SAMPLE = Path(__file__).resolve().parents[3] / "samples" / "penguins-raw.csv"
@@ -39,3 +39,31 @@ async def test_an_empty_file_is_rejected_with_its_code_and_recorded() -> None:
     assert rejected.code == failed.code == "empty_file"
     assert failed.stage == "ingest" and failed.dataset_id == uploaded.dataset_id
     assert mesh.repositories["ingest"].rejected[uploaded.dataset_id].code == "empty_file"
+
+
+async def test_the_ingested_event_carries_the_validation_verdict() -> None:
+    store = InMemoryArtifactStore()
+    rules = [{"type": "not_null", "column": "Delta 15 N (o/oo)"},
+             {"type": "not_null", "column": "Sex", "severity": "warning"},
+             {"type": "not_null", "column": "Species"}]
+    uploaded = upload(store, SAMPLE, ingest=IngestOptions(validation_rules=rules))
+    _, events = await run_services([service_spec()], uploaded, store=store)
+    (ingested,) = payloads_of(events, DatasetIngested)
+    summary = ingested.validation
+    assert summary is not None
+    assert (summary.status, summary.rules_checked, summary.errors_failed, summary.warnings_failed) == ("failed", 3, 1, 1)
+    delta = summary.rules[0]
+    assert (delta.failed_count, delta.severity, delta.sample_lines[:2]) == (14, "error", [2, 5])
+    assert summary.rules[2].passed
+
+
+async def test_a_broken_error_rule_rejects_the_upload_when_asked_to_block() -> None:
+    store = InMemoryArtifactStore()
+    options = IngestOptions(validation_rules=[{"type": "not_null", "column": "Delta 15 N (o/oo)"}],
+                            block_on_validation_error=True)
+    uploaded = upload(store, SAMPLE, ingest=options)
+    _, events = await run_services([service_spec()], uploaded, store=store)
+    assert payloads_of(events, DatasetIngested) == []
+    (rejected,) = payloads_of(events, DatasetRejected)
+    assert rejected.code == "validation_failed"
+    assert rejected.details["rules"][0]["failing_count"] == 14

@@ -115,3 +115,20 @@ def test_rule_that_does_not_fit_the_column_type_is_invalid(ingest_bytes):
         ingest_bytes(CSV, validation_rules=[{"type": "range", "column": "email", "min": 0}])
     assert info.value.code == "invalid_rules"
     assert info.value.details["column_types"] == {"email": "String"}
+
+
+def test_a_broken_error_rule_blocks_only_when_asked(ingest_bytes, tmp_path):
+    rules = [{"type": "not_null", "column": "age"}, {"type": "expr", "expr": "price > 0", "severity": "warning"}]
+    report, frame = ingest_bytes(CSV, validation_rules=rules)
+    assert frame.height == 4 and not report.validation[0].passed  # marked, not blocked
+
+    report, _ = ingest_bytes(CSV, validation_rules=rules[1:], block_on_validation_error=True)
+    assert report.validation[0].failing_count == 1  # a broken warning never blocks
+
+    before = set(tmp_path.iterdir())
+    with pytest.raises(IngestError) as info:
+        ingest_bytes(CSV, validation_rules=rules, block_on_validation_error=True)
+    assert info.value.code == "validation_failed"
+    assert info.value.details["rules"] == [
+        {"name": "age is not null", "columns": ["age"], "failing_count": 1, "sample_lines": [3]}]
+    assert not [p for p in set(tmp_path.iterdir()) - before if p.suffix == ".parquet"]  # nothing written

@@ -115,6 +115,8 @@ export interface DatasetItem {
   row_count: number | null;
   column_count?: number | null;
   quality_score: number | null;
+  /** "failed" when a validation rule of severity error is broken; null when the upload gave no rule. */
+  validation_status?: "passed" | "warnings" | "failed" | null;
   created_at: string;
 }
 

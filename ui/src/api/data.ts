@@ -40,9 +40,36 @@ export interface Dataset {
   columns: ColumnSummary[] | null;
   quality_score: number | null;
   error: { code?: string; message?: string; details?: Record<string, unknown> } | null;
+  /** failed: a validation rule of severity error is broken (the dataset is analysed all the same); null: no rule. */
+  validation_status?: ValidationStatus | null;
+  validation?: ValidationSummary | null;
   upload_job_id: string | null;
   created_at: string;
   updated_at: string;
+}
+
+export type ValidationStatus = "passed" | "warnings" | "failed";
+
+/** One validation rule's result, as the dataset's `validation` gives it. */
+export interface ValidationRule {
+  name: string;
+  kind: string;
+  columns: string[];
+  severity: "error" | "warning";
+  passed: boolean;
+  failed_count: number;
+  failed_fraction: number;
+  sample_lines: number[];
+  message: string;
+}
+
+export interface ValidationSummary {
+  status: ValidationStatus;
+  rows_checked: number;
+  rules_checked: number;
+  errors_failed: number;
+  warnings_failed: number;
+  rules: ValidationRule[];
 }
 
 export interface QualityComponent {

@@ -1,5 +1,5 @@
 // A status as words with a shape beside them: the colour is never the only signal.
-const KIND: Record<string, "good" | "bad" | "busy"> = {
+const KIND: Record<string, "good" | "bad" | "busy" | "warn"> = {
   profiled: "good",
   ingested: "good",
   completed: "good",
@@ -9,12 +9,16 @@ const KIND: Record<string, "good" | "bad" | "busy"> = {
   uploaded: "busy",
   queued: "busy",
   running: "busy",
+  "failed validation": "bad",
+  "passed validation": "good",
+  "validation warnings": "warn",
 };
 
 const STYLE = {
   good: { icon: "✓", className: "border-emerald-600 text-emerald-800 dark:border-emerald-500 dark:text-emerald-300" },
   bad: { icon: "✕", className: "border-red-600 text-red-800 dark:border-red-500 dark:text-red-300" },
   busy: { icon: "…", className: "border-amber-600 text-amber-900 dark:border-amber-500 dark:text-amber-200" },
+  warn: { icon: "▲", className: "border-amber-600 text-amber-900 dark:border-amber-500 dark:text-amber-200" },
 } as const;
 
 export function Status({ value }: { value: string }) {

@@ -9,6 +9,8 @@ import {
   type IngestReport,
   type Profile,
   type SemanticType,
+  type ValidationStatus,
+  type ValidationSummary,
 } from "../api/data";
 import { apiMessage } from "../api/failure";
 import { useCan } from "../api/me";
@@ -54,6 +56,7 @@ export function DatasetPage({ id }: { id: string }) {
         </h1>
         <p className="flex flex-wrap items-center gap-3 text-sm">
           <Status value={dataset.status} />
+          {dataset.validation_status && <Status value={VALIDATION_BADGE[dataset.validation_status]} />}
           <span>
             {dataset.row_count?.toLocaleString() ?? "—"} rows × {columns.length || "—"} columns
           </span>
@@ -71,7 +74,7 @@ export function DatasetPage({ id }: { id: string }) {
       {columns.length > 0 && <Schema dataset={dataset} canWrite={canWrite} />}
       {profile && <ProfileSummary profile={profile} />}
       {profile && <Alerts profile={profile} />}
-      {report && <Validation report={report} />}
+      {(report || dataset.validation) && <Validation report={report} summary={dataset.validation ?? null} />}
       {canWrite && columns.length > 0 && dataset.status !== "rejected" && <AnalyzeForm dataset={dataset} />}
     </article>
   );
@@ -214,14 +217,53 @@ function Alerts({ profile }: { profile: Profile }) {
   );
 }
 
-function Validation({ report }: { report: IngestReport }) {
+const VALIDATION_BADGE: Record<ValidationStatus, string> = {
+  failed: "failed validation",
+  warnings: "validation warnings",
+  passed: "passed validation",
+};
+
+const plural = (n: number, word: string) => `${n.toLocaleString()} ${word}${n === 1 ? "" : "s"}`;
+
+/** The verdict in words: what broke, of how many rules on how many rows, and what it means for the analysis. */
+function verdict(summary: ValidationSummary): string {
+  const broken = summary.errors_failed + summary.warnings_failed;
+  const checked = `${plural(summary.rules_checked, "rule")} checked on ${plural(summary.rows_checked, "row")}`;
+  if (broken === 0) return `Every row passes: ${checked}.`;
+  return (
+    `${plural(summary.errors_failed, "error rule")} and ${plural(summary.warnings_failed, "warning rule")} broken, of ${checked}. ` +
+    "The analysis still runs on every row; broken rules lower the quality score's validity."
+  );
+}
+
+interface RuleRow {
+  name: string;
+  kind: string;
+  columns: string[];
+  passed: boolean;
+  severity: string;
+  failing: number;
+  lines: number[];
+}
+
+function Validation({ report, summary }: { report: IngestReport | null; summary: ValidationSummary | null }) {
+  // the dataset's own verdict first (the API's field); the ingest report for datasets read before it existed
+  const rows: RuleRow[] = summary
+    ? summary.rules.map((r) => ({ ...r, failing: r.failed_count, lines: r.sample_lines }))
+    : (report?.validation ?? []).map((r) => ({ ...r, failing: r.failing_count, lines: r.sample_lines }));
   return (
     <Section id="validation-title" title="Validation">
-      {report.validation.length === 0 ? (
+      {summary && (
+        <p className="flex flex-wrap items-center gap-2 text-sm">
+          <Status value={VALIDATION_BADGE[summary.status]} />
+          <span>{verdict(summary)}</span>
+        </p>
+      )}
+      {rows.length === 0 ? (
         <p>No validation rules were given with the upload.</p>
       ) : (
         <Table caption="Validation rules and their results" head={["Rule", "Kind", "Columns", "Result", "Failing rows", "First lines"]}>
-          {report.validation.map((r) => (
+          {rows.map((r) => (
             <tr key={r.name}>
               <th scope="row" className={`${cell} font-medium`}>
                 {r.name}
@@ -232,20 +274,25 @@ function Validation({ report }: { report: IngestReport }) {
                 <Status value={r.passed ? "passed" : "failed"} />
                 {!r.passed && <span className="ml-1 text-xs">({r.severity})</span>}
               </td>
-              <td className={`${cell} tabular-nums`}>{r.failing_count.toLocaleString()}</td>
-              <td className={`${cell} tabular-nums`}>{r.sample_lines.join(", ")}</td>
+              <td className={`${cell} tabular-nums`}>
+                {r.failing.toLocaleString()}
+                {summary && r.failing > 0 && ` (${percent(r.failing / Math.max(summary.rows_checked, 1))})`}
+              </td>
+              <td className={`${cell} tabular-nums`}>{r.lines.join(", ")}</td>
             </tr>
           ))}
         </Table>
       )}
-      <p className="text-sm">
-        Read as {report.encoding}, fields separated by {report.delimiter === "\t" ? "tabs" : `“${report.delimiter}”`},{" "}
-        {report.has_header ? "with" : "without"} a header row.{" "}
-        {report.bad_rows.count > 0
-          ? `${report.bad_rows.count} row(s) had the wrong number of fields (${report.bad_rows.policy === "skip" ? "skipped" : "rejected"}): lines ${report.bad_rows.sample.map((b) => b.line_number).join(", ")}.`
-          : "Every row had the header's number of fields."}
-      </p>
-      {report.warnings.length > 0 && (
+      {report && (
+        <p className="text-sm">
+          Read as {report.encoding}, fields separated by {report.delimiter === "\t" ? "tabs" : `“${report.delimiter}”`},{" "}
+          {report.has_header ? "with" : "without"} a header row.{" "}
+          {report.bad_rows.count > 0
+            ? `${report.bad_rows.count} row(s) had the wrong number of fields (${report.bad_rows.policy === "skip" ? "skipped" : "rejected"}): lines ${report.bad_rows.sample.map((b) => b.line_number).join(", ")}.`
+            : "Every row had the header's number of fields."}
+        </p>
+      )}
+      {report && report.warnings.length > 0 && (
         <ul className="list-disc space-y-1 pl-6 text-sm">
           {report.warnings.map((w, i) => (
             <li key={i}>{w}</li>

@@ -93,7 +93,10 @@ export function DatasetsPage() {
               <td className="whitespace-nowrap px-3 py-2 tabular-nums">{shape(d.row_count, d.column_count)}</td>
               <td className="px-3 py-2 tabular-nums">{d.quality_score == null ? "—" : d.quality_score.toFixed(1)}</td>
               <td className="px-3 py-2">
-                <Status value={d.status} />
+                <span className="inline-flex flex-wrap gap-1">
+                  <Status value={d.status} />
+                  {d.validation_status === "failed" && <Status value="failed validation" />}
+                </span>
               </td>
               <td className="whitespace-nowrap px-3 py-2">
                 <time dateTime={d.created_at}>{new Date(d.created_at).toLocaleString()}</time>

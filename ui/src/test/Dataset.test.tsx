@@ -127,6 +127,76 @@ test("the page shows the schema, the profile with its quality parts, the alerts 
   expect(api.calls.every((c) => c.method === "GET")).toBe(true);
 });
 
+const validation = {
+  status: "failed",
+  rows_checked: 344,
+  rules_checked: 2,
+  errors_failed: 1,
+  warnings_failed: 0,
+  rules: [
+    {
+      name: "Delta 15 N (o/oo) is not null",
+      kind: "not_null",
+      columns: ["Delta 15 N (o/oo)"],
+      severity: "error",
+      passed: false,
+      failed_count: 14,
+      failed_fraction: 14 / 344,
+      sample_rows: [0, 3, 8],
+      sample_lines: [2, 5, 10],
+      sample_values: [null, null, null],
+      message: "14 row(s) break Delta 15 N (o/oo) is not null.",
+    },
+    {
+      name: "Species is not null",
+      kind: "not_null",
+      columns: ["Species"],
+      severity: "warning",
+      passed: true,
+      failed_count: 0,
+      failed_fraction: 0,
+      sample_rows: [],
+      sample_lines: [],
+      sample_values: [],
+      message: "All rows satisfy Species is not null.",
+    },
+  ],
+};
+
+test("a dataset that failed validation says so beside its status, with the counts from the API, and can be analysed", async () => {
+  fakes({
+    "GET /api/v1/datasets/d1": () => json({ data: { ...dataset, validation_status: "failed", validation } }),
+    "GET /api/v1/datasets/d1/ingest-report": () => json({ errors: [{ code: "not_found", message: "gone" }] }, 404),
+  });
+  renderAs("analyst", <DatasetPage id="d1" />);
+  const title = await screen.findByRole("heading", { level: 1, name: "penguins-raw.csv" });
+  const header = within(title.closest("header")!);
+  expect(header.getByText("profiled")).toBeInTheDocument();
+  expect(header.getByText("failed validation")).toBeInTheDocument();
+
+  const section = within(await screen.findByRole("region", { name: "Validation" }));
+  expect(section.getByText("failed validation")).toBeInTheDocument();
+  expect(
+    section.getByText(
+      "1 error rule and 0 warning rules broken, of 2 rules checked on 344 rows. The analysis still runs on every row; broken rules lower the quality score's validity.",
+    ),
+  ).toBeInTheDocument();
+  const rules = within(section.getByRole("table", { name: "Validation rules and their results" }));
+  const failing = rules.getByRole("rowheader", { name: "Delta 15 N (o/oo) is not null" }).closest("tr")!;
+  expect(failing).toHaveTextContent("failed(error)");
+  expect(failing).toHaveTextContent("14 (4.1%)");
+  expect(failing).toHaveTextContent("2, 5, 10");
+  expect(rules.getByRole("rowheader", { name: "Species is not null" }).closest("tr")).toHaveTextContent("passed");
+  expect(screen.getByRole("button", { name: "Analyze" })).toBeEnabled(); // failing validation does not block
+});
+
+test("without rules there is no validation badge", async () => {
+  fakes();
+  renderAs("viewer", <DatasetPage id="d1" />);
+  const title = await screen.findByRole("heading", { level: 1, name: "penguins-raw.csv" });
+  expect(within(title.closest("header")!).queryByText(/validation/)).toBeNull();
+});
+
 test("a viewer gets no type selects, no Re-ingest and no Analyze", async () => {
   fakes();
   renderAs("viewer", <DatasetPage id="d1" />);

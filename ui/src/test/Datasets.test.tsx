@@ -39,6 +39,20 @@ test("the datasets table shows name (a link to its page), shape, quality score a
   expect(api.calls[0].headers.get("Authorization")).toBe("Bearer acc");
 });
 
+test("a dataset that failed validation says so beside its status", async () => {
+  saveTokens({ access_token: "acc", refresh_token: "ref" });
+  const items = [
+    { ...item("d1", "penguins-raw.csv"), validation_status: "failed" },
+    { ...item("d2", "flights.csv"), validation_status: "passed" },
+  ];
+  fakeApi({ "GET /api/v1/datasets": () => json(page(items)) });
+  render(<DatasetsPage />);
+  const failing = (await screen.findByRole("link", { name: "penguins-raw.csv" })).closest("tr")!;
+  expect(within(failing).getByText("failed validation")).toBeInTheDocument();
+  const passing = screen.getByRole("link", { name: "flights.csv" }).closest("tr")!;
+  expect(within(passing).queryByText(/validation/)).toBeNull();
+});
+
 test("the search box asks the API for names containing the words, from the first page", async () => {
   saveTokens({ access_token: "acc", refresh_token: "ref" });
   const api = fakeApi({

@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from .artifacts import ArtifactRef
 from .envelope import EventPayload, event
+from .profile import ValidationSummary
 
 __all__ = [
     "AnalysisCompleted",
@@ -77,6 +78,11 @@ class IngestOptions(BaseModel):
         "or rare in text); None keeps the defaults: N/A, None, -, --, ., ?",
         examples=[["none", "-"]],
     )
+    block_on_validation_error: bool = Field(
+        default=False,
+        description="Reject the upload (code validation_failed) when a validation rule of severity error is "
+        "broken; by default the dataset is only marked as failing validation and the analysis goes on",
+    )
 
 
 class AnalysisOptions(BaseModel):
@@ -138,6 +144,9 @@ class DatasetIngested(_DatasetEvent):
     columns: list[ColumnSummary]
     analysis: AnalysisOptions | None = None
     display_name: str | None = Field(default=None, description="The user's file name, for display only")
+    validation: ValidationSummary | None = Field(
+        default=None, description="What the upload's validation rules found; None when it gave none"
+    )
 
 
 @event

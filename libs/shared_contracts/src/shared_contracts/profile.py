@@ -19,11 +19,13 @@ Everything is exact unless listed in :attr:`Profile.approximations` with its err
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from .ingest import RuleResult
 from .ingest import SemanticType as IngestSemanticType
 
 __all__ = [
@@ -49,6 +51,9 @@ __all__ = [
     "SemanticType",
     "Severity",
     "StringStats",
+    "ValidationRule",
+    "ValidationStatus",
+    "ValidationSummary",
     "ValueCount",
 ]
 
@@ -348,6 +353,80 @@ class ReadingNote(BaseModel):
     detail: str = Field(description="What was done and why, in words")
 
 
+ValidationStatus = Literal["passed", "warnings", "failed"]
+"""``failed``: a rule of severity ``error`` is broken by at least one row; ``warnings``: only ``warning``
+rules are broken; ``passed``: every row satisfies every rule."""
+
+
+class ValidationRule(BaseModel):
+    """The outcome of one of the user's validation rules on the whole dataset."""
+
+    model_config = _MODEL
+
+    name: str = Field(description="Rule name, given by the user or derived from the rule", examples=["id is not null"])
+    kind: str = Field(description="Rule kind", examples=["not_null", "range", "regex", "unique"])
+    columns: list[str] = Field(default_factory=list, description="Columns the rule reads")
+    severity: Literal["error", "warning"] = Field(description="How the user ranked the rule")
+    passed: bool = Field(description="True when no row breaks the rule")
+    failed_count: int = Field(ge=0, description="Rows that break the rule")
+    failed_fraction: float = Field(default=0.0, ge=0, le=1, description="Share of the rows that break the rule")
+    sample_rows: list[int] = Field(
+        default_factory=list, description="0-based row indices (in the ingested data) of the first failing rows"
+    )
+    sample_lines: list[int] = Field(
+        default_factory=list, description="Line numbers in the user's file of the same rows, in the same order"
+    )
+    sample_values: list[Any] = Field(
+        default_factory=list, description="The offending values of the same rows (a mapping per row for "
+                                          "multi-column rules)"
+    )
+    message: str = Field(default="", description="Plain-language summary")
+
+
+class ValidationSummary(BaseModel):
+    """The user's validation rules on the whole dataset: a verdict, counts, and each rule's result.
+
+    A broken rule never stops the analysis unless the upload asked for it
+    (``IngestOptions.block_on_validation_error``); it marks the dataset ``failed`` and lowers the quality
+    score's validity (see ``dsp_profile.domain.quality``).
+
+    Examples
+    --------
+    >>> from shared_contracts.ingest import RuleResult
+    >>> summary = ValidationSummary.of([RuleResult(name="id is not null", kind="not_null", columns=["id"],
+    ...                                            passed=False, failing_count=22, severity="error")], rows=200)
+    >>> summary.status, summary.errors_failed, summary.rules[0].failed_fraction
+    ('failed', 1, 0.11)
+    """
+
+    model_config = _MODEL
+
+    status: ValidationStatus = Field(description="failed (an error rule is broken), warnings (only warning rules "
+                                                 "are), passed (no rule is)")
+    rows_checked: int = Field(ge=0, description="Rows the rules ran on: every row of the ingested data")
+    rules_checked: int = Field(ge=0, description="How many rules ran")
+    errors_failed: int = Field(default=0, ge=0, description="Rules of severity error that at least one row breaks")
+    warnings_failed: int = Field(default=0, ge=0, description="Rules of severity warning that at least one row breaks")
+    rules: list[ValidationRule] = Field(default_factory=list, description="Each rule's result, in the rules' order")
+
+    @classmethod
+    def of(cls, results: Sequence[RuleResult], *, rows: int) -> ValidationSummary | None:
+        """The summary of ingest's rule results over ``rows`` rows; None when no rule ran."""
+        if not results:
+            return None
+        rules = [ValidationRule(
+            name=r.name, kind=r.kind, columns=list(r.columns), severity=r.severity, passed=r.passed,
+            failed_count=r.failing_count, failed_fraction=min(1.0, r.failing_count / rows) if rows else 0.0,
+            sample_rows=list(r.sample_rows), sample_lines=list(r.sample_lines), sample_values=list(r.sample_values),
+            message=r.message,
+        ) for r in results]
+        errors = sum(1 for r in rules if not r.passed and r.severity == "error")
+        warnings = sum(1 for r in rules if not r.passed and r.severity == "warning")
+        status: ValidationStatus = "failed" if errors else ("warnings" if warnings else "passed")
+        return cls(status=status, rows_checked=rows, rules_checked=len(rules), errors_failed=errors,
+                   warnings_failed=warnings, rules=rules)
+
+
 class Profile(BaseModel):
     """The profile of one dataset."""
 
@@ -368,6 +447,9 @@ class Profile(BaseModel):
         default_factory=list,
         description="How the file was read: missing-value tokens taken or kept, widened types, values stored as "
                     "null, trimmed text, identifiers, the header decision",
+    )
+    validation: ValidationSummary | None = Field(
+        default=None, description="The user's validation rules and what they found; None when no rule was given"
     )
     generated_at: datetime | None = None
     elapsed_seconds: float | None = Field(default=None, ge=0)

@@ -185,6 +185,7 @@ def _choose_components(sample: DataSample, frame: pl.DataFrame, profile: Profile
     chosen: list[comp.Component | None] = [
         comp.kpi_cards(sample, profile, analysis),
         comp.quality_panel(profile),
+        comp.validation_panel(profile),
         comp.reading_table(profile),
         comp.task_summary(analysis),
         comp.leaderboard(analysis),

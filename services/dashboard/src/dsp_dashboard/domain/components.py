@@ -1021,3 +1021,49 @@ def insights_list(analysis: AnalysisResult | None, profile: Profile | None, card
 def data_preview(sample: DataSample) -> Component:
     """The filtered rows as a paged table, sortable by clicking a header."""
     return Component(id="preview", title="Data preview", template="preview", section="data", width="full")
+
+
+# ---------------------------------------------------------------- validation
+
+_VALIDATION_VERDICTS = {"failed": "failed validation", "warnings": "passed with warnings", "passed": "passed"}
+_VALIDATION_SAMPLE = 5
+
+
+def _rule_values(values: list[Any]) -> str:
+    shown = []
+    for value in values[:_VALIDATION_SAMPLE]:
+        if isinstance(value, dict):
+            shown.append(", ".join(f"{k}={'missing' if v is None else text(v)}" for k, v in value.items()))
+        else:
+            shown.append("missing" if value is None else text(value))
+    return "; ".join(shown)
+
+
+def validation_panel(profile: Profile | None) -> Component | None:
+    """The user's validation rules: the verdict, each rule's failing rows and the first of them, as file lines."""
+    summary = profile.validation if profile is not None else None
+    if summary is None:
+        return None
+    rules = sorted(summary.rules, key=lambda r: (r.passed, r.severity != "error"))
+    rows = [[r.name, r.severity, ", ".join(r.columns), f"{r.failed_count:,}" if r.failed_count else "0",
+             _pct(r.failed_count, summary.rows_checked) if r.failed_count else "",
+             ", ".join(f"{line:,}" for line in r.sample_lines[:_VALIDATION_SAMPLE]) if r.failed_count else "",
+             _rule_values(r.sample_values) if r.failed_count else "all rows pass"]
+            for r in rules]
+    broken = summary.errors_failed + summary.warnings_failed
+    note = (f"{summary.errors_failed} error rule(s) and {summary.warnings_failed} warning rule(s) broken, of "
+            f"{summary.rules_checked} checked on {summary.rows_checked:,} rows. "
+            if broken else f"All {summary.rules_checked} rule(s) pass on {summary.rows_checked:,} rows. ")
+    note += ("The analysis still ran on every row; broken rules lower the quality score's validity."
+             if broken else "")
+    return Component(id="validation", title=f"Validation rules: {_VALIDATION_VERDICTS[summary.status]}",
+                     template="table", section="overview", width="full",
+                     context={"header": ["Rule", "Severity", "Columns", "Rows failing", "Share",
+                                         "First file lines", "First values"], "rows": rows,
+                              "status": summary.status, "errors_failed": summary.errors_failed,
+                              "warnings_failed": summary.warnings_failed},
+                     note=note.strip(), columns=sorted({c for r in summary.rules for c in r.columns}),
+                     refs=["validation"])
+
+
+__all__ += ["validation_panel"]

@@ -143,7 +143,7 @@ class ReadModel(abc.ABC):
 _LIST_COLUMNS = (
     "dataset_id, display_name, status, size_bytes, row_count,"
     " CASE WHEN jsonb_typeof(columns) = 'array' THEN jsonb_array_length(columns) END AS column_count,"
-    " quality_score, owner_id, created_at, updated_at"
+    " quality_score, validation->>'status' AS validation_status, owner_id, created_at, updated_at"
 )
 
 
@@ -391,7 +391,8 @@ class InMemoryReadModel(ReadModel):
             "dataset_id": str(dataset_id), "display_name": display_name, "status": "uploaded", "size_bytes": size_bytes,
             "raw": raw, "upload_job_id": str(upload_job_id), "organization_id": str(organization_id),
             "owner_id": str(owner_id), "row_count": None, "columns": None, "quality_score": None, "parquet": None,
-            "ingest_report": None, "profile": None, "error": None, "created_at": now, "updated_at": now}
+            "ingest_report": None, "profile": None, "validation": None, "error": None, "created_at": now,
+            "updated_at": now}
 
     async def insert_job(self, *, job_id: uuid.UUID, kind: str, dataset_id: uuid.UUID, options: dict[str, Any],
                          organization_id: uuid.UUID, owner_id: uuid.UUID,
@@ -432,7 +433,8 @@ class InMemoryReadModel(ReadModel):
             "dataset_id": row["dataset_id"], "display_name": row.get("display_name"), "status": row["status"],
             "size_bytes": row.get("size_bytes"), "row_count": row.get("row_count"),
             "column_count": len(row["columns"]) if isinstance(row.get("columns"), list) else None,
-            "quality_score": row.get("quality_score"), "owner_id": row["owner_id"],
+            "quality_score": row.get("quality_score"),
+            "validation_status": (row.get("validation") or {}).get("status"), "owner_id": row["owner_id"],
             "created_at": row.get("created_at"), "updated_at": row.get("updated_at")}) or {}
             for row in rows[offset:offset + limit]]
         return page, len(rows)

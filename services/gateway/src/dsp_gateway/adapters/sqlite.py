@@ -31,7 +31,8 @@ from .repository import SqlReadModel
 __all__ = ["SqliteGatewayRepository", "SqliteGatewayStorage", "SqliteIdentityRepository", "SqliteReadModel"]
 
 _JSON = frozenset({"raw", "parquet", "ingest_report", "profile", "columns", "error", "options", "results", "html",
-                   "pdf", "payload", "services", "acks", "artifact_prefixes", "analysis_result", "pipeline"})
+                   "pdf", "payload", "services", "acks", "artifact_prefixes", "analysis_result", "pipeline",
+                   "validation"})
 _KEYS = frozenset({"name_key", "email_key"})  # the lower-cased lookup columns, never shown
 
 
@@ -173,7 +174,8 @@ class SqliteReadModel(SqlReadModel):
         rows = await self._all(
             "SELECT dataset_id, display_name, status, size_bytes, row_count,"
             " CASE WHEN json_type(columns) = 'array' THEN json_array_length(columns) END AS column_count,"
-            f" quality_score, owner_id, created_at, updated_at FROM datasets WHERE {where}"
+            " quality_score, json_extract(validation, '$.status') AS validation_status,"
+            f" owner_id, created_at, updated_at FROM datasets WHERE {where}"
             " ORDER BY created_at DESC, dataset_id LIMIT ? OFFSET ?", (*params, limit, offset))
         total = (await self.conn.execute(f"SELECT count(*) FROM datasets WHERE {where}", tuple(params))).fetchone()
         return rows, int(total[0]) if total else 0

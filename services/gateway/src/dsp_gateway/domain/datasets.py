@@ -30,6 +30,8 @@ class DatasetUpdate:
     columns: tuple[ColumnSummary, ...] | None = None
     profile: ArtifactRef | None = None
     quality_score: float | None = None
+    validation: dict[str, Any] | None = None
+    """The ``ValidationSummary`` of the upload's rules, JSON-ready."""
     error: dict[str, Any] | None = None
     delete_raw: bool = False
 
@@ -46,6 +48,8 @@ class DatasetUpdate:
             out["columns"] = [c.model_dump(mode="json") for c in self.columns]
         if self.quality_score is not None:
             out["quality_score"] = self.quality_score
+        if self.validation is not None:
+            out["validation"] = self.validation
         if self.error is not None:
             out["error"] = self.error
         return out
@@ -54,6 +58,8 @@ class DatasetUpdate:
 def dataset_update_for(payload: EventPayload, *, upload_job: bool, current: DatasetStatus | None) -> DatasetUpdate | None:
     """The change an event makes to its dataset, given the dataset's status now (None: no such dataset).
 
+    A dataset whose validation rules are broken is ingested and profiled as any other: its ``validation``
+    says so (status ``failed``), and only an upload that asked to block on them is rejected.
     Only an upload job's failure marks its dataset: an analysis failing later leaves the dataset usable.
     A rejection is the more precise verdict, so the stage.failed that accompanies it must not hide it,
     and nothing overwrites a dataset that reached its profile.
@@ -62,8 +68,9 @@ def dataset_update_for(payload: EventPayload, *, upload_job: bool, current: Data
         return None
     match payload:
         case DatasetIngested():
+            validation = payload.validation.model_dump(mode="json") if payload.validation is not None else None
             return DatasetUpdate(status="ingested", parquet=payload.parquet, ingest_report=payload.ingest_report,
-                                 row_count=payload.row_count, columns=tuple(payload.columns))
+                                 row_count=payload.row_count, columns=tuple(payload.columns), validation=validation)
         case DatasetProfiled():
             return DatasetUpdate(status="profiled", profile=payload.profile, quality_score=payload.quality_score)
         case DatasetRejected() if upload_job and current != "profiled":

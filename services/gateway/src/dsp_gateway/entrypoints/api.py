@@ -102,10 +102,16 @@ class ExportRequest(BaseModel):
 
 
 def _dataset_view(row: dict[str, Any]) -> dict[str, Any]:
+    """A dataset as the API shows it. ``validation_status`` is ``failed`` when a validation rule of severity
+    error is broken (the dataset failed validation, and is analysed all the same), ``warnings``, ``passed``,
+    or None when the upload gave no rule; ``validation`` holds the counts and each rule's result."""
+    validation = row.get("validation")
     return {
         "dataset_id": row["dataset_id"], "name": row["display_name"], "status": row["status"],
         "size_bytes": row["size_bytes"], "row_count": row.get("row_count"), "columns": row.get("columns"),
         "quality_score": row.get("quality_score"), "error": row.get("error"),
+        "validation_status": validation.get("status") if isinstance(validation, dict) else None,
+        "validation": validation,
         "upload_job_id": row.get("upload_job_id"), "created_at": row["created_at"], "updated_at": row["updated_at"],
     }
 

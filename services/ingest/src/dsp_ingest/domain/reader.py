@@ -848,6 +848,21 @@ def _validate(
     return results
 
 
+def _block_on_errors(results: list[RuleResult]) -> None:
+    """Refuse the file when a rule of severity ``error`` is broken (the upload asked to block on them)."""
+    broken = [r for r in results if not r.passed and r.severity == "error"]
+    if not broken:
+        return
+    first = broken[0]
+    raise IngestError(
+        "validation_failed",
+        f"{len(broken)} validation rule(s) of severity error are broken, and the upload asked to block on them; "
+        f"the first: {first.message}",
+        {"rules": [{"name": r.name, "columns": r.columns, "failing_count": r.failing_count,
+                    "sample_lines": r.sample_lines} for r in broken]},
+    )
+
+
 def _infer(
     sample: pl.DataFrame,
     unusable: list[int],
@@ -1082,7 +1097,8 @@ def ingest_csv(
     IngestError
         With ``code`` one of ``empty_file``, ``binary_file``, ``unknown_encoding``,
         ``no_columns``, ``csv_ragged_rows``, ``csv_unclosed_quote``, ``csv_unparseable``,
-        ``invalid_type_override``, ``invalid_rules`` or ``too_many_columns``.
+        ``invalid_type_override``, ``invalid_rules``, ``too_many_columns``, or ``validation_failed`` (a rule of
+        severity ``error`` is broken and ``options.block_on_validation_error`` is set).
     """
     report_progress = progress or no_progress
     src, dst_parquet = Path(src), Path(dst_parquet)
@@ -1228,6 +1244,8 @@ def ingest_csv(
                 warnings.append(f"Column {plan.name!r}: {plan.date.explanation}")
         report_progress(0.9, "Validating")
         validation = _validate(tmp_out, rules, structure, header_records=header_records, dropped=dropped)
+        if options.block_on_validation_error:
+            _block_on_errors(validation)
         os.replace(tmp_out, dst_parquet)
     report_progress(1.0, "Ingested")
     return IngestReport(

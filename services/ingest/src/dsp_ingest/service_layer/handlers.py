@@ -17,6 +17,7 @@ from shared_contracts.events import (
     DatasetRejected,
     DatasetUploaded,
 )
+from shared_contracts.profile import ValidationSummary
 
 from ..adapters.repository import IngestedDataset, IngestedDatasets, RejectedDataset
 from ..domain import IngestError, ingest_csv
@@ -61,6 +62,7 @@ async def when_dataset_uploaded_ingest(event: DatasetUploaded, deps: StageDeps[I
             columns=[ColumnSummary(name=c.name, semantic_type=c.semantic_type, physical_type=c.physical_type)
                      for c in report.columns],
             analysis=event.analysis, display_name=event.display_name,
+            validation=ValidationSummary.of(report.validation, rows=report.row_count),
         ))
 
 

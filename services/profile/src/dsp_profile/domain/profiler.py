@@ -28,6 +28,7 @@ from shared_contracts.profile import (
     Missingness,
     MissingPattern,
     Profile,
+    ValidationSummary,
 )
 from shared_contracts.progress import ProgressFn, no_progress
 
@@ -233,6 +234,7 @@ def profile_dataset(
     target: str | None = None,
     progress: ProgressFn | None = None,
     max_correlation_columns: int = MAX_CORRELATION_COLUMNS,
+    validation: ValidationSummary | None = None,
 ) -> Profile:
     """Profile a Parquet dataset: column statistics, correlations, missingness, alerts, quality.
 
@@ -250,6 +252,9 @@ def profile_dataset(
     max_correlation_columns
         Most columns of a kind (numeric, categorical, partly missing) a correlation matrix pairs;
         past it the most informative ones are used and ``approximations`` says so.
+    validation
+        The user's validation rules and their results (from the ingest report): carried in the
+        document, and a broken rule lowers the quality score's validity.
 
     Returns
     -------
@@ -411,7 +416,7 @@ def profile_dataset(
         sample=sample,
         target=target,
     )
-    quality = quality_score(dataset=dataset, columns=columns, alerts=alerts)
+    quality = quality_score(dataset=dataset, columns=columns, alerts=alerts, validation=validation)
     profile = Profile(
         dataset=dataset,
         columns=columns,
@@ -421,6 +426,7 @@ def profile_dataset(
         quality=quality,
         approximations=approximations,
         target=target,
+        validation=validation,
         generated_at=now,
         elapsed_seconds=time.perf_counter() - started,
     )

@@ -20,6 +20,7 @@ from shared_contracts.events import (
     DatasetProfiled,
 )
 from shared_contracts.ingest import IngestReport
+from shared_contracts.profile import ValidationSummary
 
 from ..adapters.repository import ProfileRecord, Profiles
 from ..domain import profile_dataset, reading_notes
@@ -38,6 +39,7 @@ async def _profile(deps: StageDeps[Profiles], *, dataset_id: uuid.UUID, parquet_
         profile = await asyncio.to_thread(
             profile_dataset, parquet, semantic_types={c.name: c.semantic_type for c in report.columns},
             target=target, progress=deps.progress,
+            validation=ValidationSummary.of(report.validation, rows=report.row_count),
         )
     # the document says how the file was read, and carries the name the user gave it
     dataset = profile.dataset.model_copy(update={"name": name}) if name else profile.dataset
