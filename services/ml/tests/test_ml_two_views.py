@@ -46,6 +46,11 @@ def test_anomalies_and_statistics_use_the_uncapped_values(flights):
     for row in result.anomalies.top:  # rows of the data as ingested, by their position there
         assert frame["dep_delay"][row.row_index] == row.values["dep_delay"]
     assert result.sampling.total_rows == frame.height
+    capped = {c for s in etl.report.lineage if s.kind == "outliers" for c in s.columns}
+    described = [g for g in result.descriptive if g.measure in capped]
+    assert described  # group statistics of a capped measure reach its true extremes
+    for group in described:
+        assert max(row["max"] for row in group.rows) == frame[group.measure].max()
 
 
 def test_no_engineered_column_in_the_descriptive_parts(flights):
