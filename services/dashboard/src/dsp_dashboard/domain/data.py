@@ -417,7 +417,7 @@ def column_changes(
             continue
         old, new = before.get_column(name), after.get_column(name)
         numeric = old.dtype.is_numeric() and new.dtype.is_numeric() and old.dtype != pl.Boolean
-        categorical = not old.dtype.is_numeric() and not new.dtype.is_numeric() and not old.dtype.is_temporal()
+        categorical = not any(d.is_numeric() or d.is_temporal() for d in (old.dtype, new.dtype))
         if numeric:
             a, b = _numeric_values(old), _numeric_values(new)
             if not a.size or not b.size:
