@@ -178,8 +178,11 @@ def analyze(
     result.associations = step("associations", 0.13, lambda: patterns.find_associations(sample, described_roles), [])
     result.clustering = step("clusters", 0.16, lambda: patterns.find_clusters(
         sample, described_roles, random_state=random_state), None)
+    # an anomalous row is shown with its values; a constant or empty column says nothing of it
+    blank = [name for name, why in described_roles.ignored.items() if why in ("constant", "all values are missing")]
     result.anomalies = step("anomalies", 0.2, lambda: patterns.find_anomalies(
-        sample.drop(_ROW_ID), described_roles, row_ids=sample[_ROW_ID].to_numpy(), random_state=random_state), None)
+        sample.drop(_ROW_ID, *blank), described_roles, row_ids=sample[_ROW_ID].to_numpy(),
+        random_state=random_state), None)
 
     if task.time_column is not None:
         # forecasts are fitted on the data as ingested, before outliers are capped
