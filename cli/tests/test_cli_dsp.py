@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
 
+import polars as pl
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -74,6 +76,15 @@ def test_analyze_writes_profile_analysis_and_a_dashboard(analyzed) -> None:
     html = (out / "dashboard.html").read_text()
     assert html.lstrip().lower().startswith("<!doctype html>")
     assert (out / "cleaned.parquet").exists()
+    # two views: the page and the statistics describe the data as ingested, the model the cleaned data
+    typed, cleaned = pl.read_parquet(out / "typed.parquet"), pl.read_parquet(out / "cleaned.parquet")
+    engineered = set(cleaned.columns) - set(typed.columns)
+    assert engineered and set(analysis["model"]["features"]) & engineered
+    payload = re.search(r'<script type="application/json" id="dsp-payload">(.*?)</script>', html, re.S)
+    assert payload is not None
+    assert [c["name"] for c in json.loads(payload.group(1))["data"]["columns"]] == typed.columns
+    described = {name for a in analysis["associations"] for name in (a["a"], a["b"])}
+    assert described and not described & engineered
 
 
 @pytest.mark.slow

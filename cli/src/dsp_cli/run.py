@@ -54,7 +54,8 @@ _OUTPUTS: dict[type, dict[str, str]] = {
     DatasetIngested: {"ingest_report": "ingest-report.json"},
     DatasetProfiled: {"profile": "profile.json"},
     DatasetTransformed: {"cleaned_parquet": "cleaned.parquet", "cleaned_csv": "cleaned.csv",
-                         "etl_report": "etl-report.json", "pipeline": "pipeline.json"},
+                         "etl_report": "etl-report.json", "pipeline": "pipeline.json",
+                         "typed_parquet": "typed.parquet"},
     AnalysisCompleted: {"analysis_result": "analysis.json"},
     DashboardReady: {"html": "dashboard.html", "zip": "dashboard.zip", "pdf": "report.pdf"},
 }

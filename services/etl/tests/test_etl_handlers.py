@@ -12,7 +12,13 @@ from dsp_profile.bootstrap import service_spec as profile
 from mesh_kit.memory import InMemoryArtifactStore
 from mesh_kit.testing import payloads_of, run_services, upload
 from shared_contracts.etl import EtlReport
-from shared_contracts.events import AnalysisOptions, DatasetProfiled, DatasetTransformed, StageFailed
+from shared_contracts.events import (
+    AnalysisOptions,
+    DatasetIngested,
+    DatasetProfiled,
+    DatasetTransformed,
+    StageFailed,
+)
 
 SAMPLE = Path(__file__).resolve().parents[3] / "samples" / "penguins-raw.csv"
 
@@ -29,6 +35,9 @@ async def test_an_analysis_job_gets_cleaned_data_a_report_and_a_pipeline() -> No
     report = EtlReport.model_validate_json(store.read_bytes(done.etl_report))
     cleaned = pl.read_parquet(store.objects[done.cleaned_parquet.key])
     assert cleaned.height == report.rows_out and "Species" in cleaned.columns
+    # the typed data as ingested travels beside the cleaned data, for the descriptive views
+    (ingested,) = payloads_of(events, DatasetIngested)
+    assert done.typed_parquet == ingested.parquet and done.typed_parquet != done.cleaned_parquet
     assert done.cleaned_csv is not None and store.exists(done.pipeline.key)
     (run,) = mesh.repositories["etl"].runs
     assert (run.rows_in, run.rows_out, run.step_count) == (report.rows_in, report.rows_out, len(report.plan.steps))

@@ -61,7 +61,7 @@ EVENTS: dict[type[EventPayload], EventPayload] = {
     DatasetTransformed: DatasetTransformed(dataset_id=DATASET, cleaned_parquet=ref("clean.parquet"),
                                            cleaned_csv=ref("clean.csv", "text/csv"), etl_report=ref("etl.json"),
                                            pipeline=ref("pipeline.json"), profile=ref("profile.json"),
-                                           analysis=OPTIONS),
+                                           analysis=OPTIONS, typed_parquet=ref("data.parquet")),
     AnalysisCompleted: AnalysisCompleted(dataset_id=DATASET, analysis_result=ref("analysis.json"),
                                          profile=ref("profile.json"), etl_report=ref("etl.json"),
                                          cleaned_parquet=ref("clean.parquet"), model_id=MODEL, options=OPTIONS),
@@ -136,7 +136,8 @@ def test_each_event_keeps_the_results_it_carries() -> None:
     assert set(carried[AnalysisRequested]) == {"parquet", "ingest_report"}
     assert carried[DatasetProfiled]["quality_score"] == 87.5 and set(carried[DatasetProfiled]) == {
         "parquet", "profile", "quality_score"}
-    assert set(carried[DatasetTransformed]) == {"cleaned_parquet", "cleaned_csv", "etl_report", "pipeline", "profile"}
+    assert set(carried[DatasetTransformed]) == {"cleaned_parquet", "cleaned_csv", "etl_report", "pipeline", "profile",
+                                                "typed_parquet"}
     assert carried[AnalysisCompleted]["model_id"] == str(MODEL)
     assert set(carried[DashboardRequested]) == {"analysis_result", "profile", "cleaned_parquet"}
     assert carried[DashboardReady] == {"dashboard_id": str(DASHBOARD),
@@ -153,6 +154,7 @@ def test_job_results_round_trip_through_the_stored_json() -> None:
     results = JobResults.model_validate(stored)
     assert results.analysis_result == ref("analysis.json")
     assert results.cleaned_csv == ref("clean.csv", "text/csv")
+    assert results.typed_parquet == ref("data.parquet")  # a re-render describes the data as ingested again
     assert results.model_id == MODEL and results.dashboard_id == DASHBOARD
     assert results.quality_score == 87.5
     assert JobResults.model_validate({"dashboard_pdf": None, "a_key_of_an_older_gateway": 1}) == JobResults()

@@ -14,7 +14,7 @@ from dsp_profile.bootstrap import service_spec as profile
 from mesh_kit.memory import InMemoryArtifactStore
 from mesh_kit.testing import payloads_of, run_services, upload
 from shared_contracts.analysis import AnalysisResult
-from shared_contracts.events import AnalysisCompleted, AnalysisOptions
+from shared_contracts.events import AnalysisCompleted, AnalysisOptions, DatasetIngested, DatasetTransformed
 
 SAMPLE = Path(__file__).resolve().parents[3] / "samples" / "penguins-raw.csv"
 
@@ -41,6 +41,22 @@ async def test_an_analysis_without_target_is_stored_and_trains_no_model() -> Non
     assert done.model_id is None and done.model is None
     (record,) = mesh.repositories["ml"].analyses.values()
     assert record.analysis_key == done.analysis_result.key and mesh.repositories["ml"].models == {}
+
+
+async def test_the_descriptive_parts_describe_the_typed_data_the_etl_carried() -> None:
+    """One width of 900 among widths of 10 to 22: the ETL caps it for the model, the anomalies see it whole."""
+    store = InMemoryArtifactStore()
+    data = _measurements().replace(b"\n10,", b"\n900,", 1)
+    mesh, events = await run_services(_stages(), upload(store, data, analysis=AnalysisOptions()), store=store)
+    (ingested,) = payloads_of(events, DatasetIngested)
+    (transformed,) = payloads_of(events, DatasetTransformed)
+    (done,) = payloads_of(events, AnalysisCompleted)
+    assert transformed.typed_parquet == ingested.parquet and done.typed_parquet == ingested.parquet
+    cleaned = pl.read_parquet(io.BytesIO(store.read_bytes(transformed.cleaned_parquet)))
+    assert cleaned["width"].max() < 100  # capped for the model
+    result = AnalysisResult.model_validate_json(store.read_bytes(done.analysis_result))
+    assert result.anomalies is not None
+    assert result.anomalies.top[0].values["width"] == 900
 
 
 @pytest.mark.slow

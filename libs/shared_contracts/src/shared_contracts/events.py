@@ -233,6 +233,9 @@ class DatasetTransformed(_DatasetEvent):
     split: ArtifactRef | None = Field(
         default=None, description="Parquet of is_train per cleaned row, when target-dependent steps were fitted "
                                   "on a training split: ml trains on those rows and scores on the others")
+    typed_parquet: ArtifactRef | None = Field(
+        default=None, description="The typed data as ingested (ingest's Parquet, before any cleaning), which the "
+                                  "descriptive views use; None: they use the cleaned data")
 
 
 @event
@@ -249,6 +252,9 @@ class AnalysisCompleted(_DatasetEvent):
     model_id: uuid.UUID | None = None
     options: AnalysisOptions
     model: ArtifactRef | None = Field(default=None, description="The trained model bundle (tar.gz), if any")
+    typed_parquet: ArtifactRef | None = Field(
+        default=None, description="The typed data as ingested (ingest's Parquet, before any cleaning), which the "
+                                  "descriptive views use; None: they use the cleaned data")
 
 
 @event
@@ -264,6 +270,9 @@ class DashboardRequested(_DatasetEvent):
     cleaned_parquet: ArtifactRef
     pdf: bool = False
     theme: Literal["light", "dark"] = "light"
+    typed_parquet: ArtifactRef | None = Field(
+        default=None, description="The typed data as ingested (ingest's Parquet, before any cleaning), which the "
+                                  "descriptive views use; None: they use the cleaned data")
 
 
 @event

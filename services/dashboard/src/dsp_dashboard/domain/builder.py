@@ -23,7 +23,8 @@ from shared_contracts.etl import EtlReport
 from shared_contracts.profile import Profile
 
 from . import components as comp
-from .data import DataSample, load_sample, read_columns
+from . import lineage
+from .data import DataSample, column_changes, load_sample, read_columns
 from .inputs import as_model, text
 
 if TYPE_CHECKING:
@@ -142,10 +143,13 @@ def _priority_columns(analysis: AnalysisResult | None) -> list[str]:
     return named + comp.importance_ranking(analysis)
 
 
-def _sample_note(sample: DataSample, *, whole_stats: bool) -> str:
+def _sample_note(sample: DataSample, *, whole_stats: bool, as_ingested: bool = False) -> str:
     columns = ""
     if len(sample.columns) < sample.total_columns:
         columns = f" The page carries {len(sample.columns)} of the {sample.total_columns:,} columns."
+    if as_ingested:
+        columns += (" The page shows the data as ingested; the model results come from the cleaned data, "
+                    "which the Cleaning section compares with it.")
     if sample.sampled:
         stats = ("column statistics and model results use every row" if whole_stats
                  else "column statistics are estimated from the same sample")
@@ -176,7 +180,8 @@ def _shap_feature_values(frame: pl.DataFrame, analysis: AnalysisResult | None) -
 
 
 def _choose_components(sample: DataSample, frame: pl.DataFrame, profile: Profile | None, etl: EtlReport | None,
-                       analysis: AnalysisResult | None) -> list[comp.Component]:
+                       analysis: AnalysisResult | None, changes: list[comp.Component] | None = None
+                       ) -> list[comp.Component]:
     chosen: list[comp.Component | None] = [
         comp.kpi_cards(sample, profile, analysis),
         comp.quality_panel(profile),
@@ -201,6 +206,7 @@ def _choose_components(sample: DataSample, frame: pl.DataFrame, profile: Profile
         *comp.association_charts(sample, profile, analysis),
         *comp.column_cards(sample, profile, analysis),
         comp.etl_lineage(etl),
+        *(changes or []),
         comp.data_preview(sample),
     ]
     cards = [c for c in chosen if c is not None]
@@ -210,7 +216,8 @@ def _choose_components(sample: DataSample, frame: pl.DataFrame, profile: Profile
     return cards
 
 
-def _render(sample: DataSample, cards: list[comp.Component], *, title: str, theme: Theme, whole_stats: bool) -> str:
+def _render(sample: DataSample, cards: list[comp.Component], *, title: str, theme: Theme, whole_stats: bool,
+            as_ingested: bool = False) -> str:
     plotly_js = _asset("plotly-cartesian.min.js")
     app_js = _asset("dashboard.js")
     sections = [
@@ -235,13 +242,14 @@ def _render(sample: DataSample, cards: list[comp.Component], *, title: str, them
         app_js=_inline_safe(app_js, "script"),
         payload_json=embed_json(payload),
         sections=sections,
-        sample_note=_sample_note(sample, whole_stats=whole_stats),
+        sample_note=_sample_note(sample, whole_stats=whole_stats, as_ingested=as_ingested),
     )
 
 
 def build_dashboard(
     *,
     data: Path | str | pl.DataFrame,
+    typed_data: Path | str | pl.DataFrame | None = None,
     profile: Profile | Mapping[str, Any] | None,
     etl_report: EtlReport | Mapping[str, Any] | None = None,
     analysis: AnalysisResult | Mapping[str, Any] | None = None,
@@ -255,7 +263,12 @@ def build_dashboard(
     ----------
     data
         The dataset as a Parquet file (the cleaned one when there is an ETL report),
-        or a Polars DataFrame already in memory.
+        or a Polars DataFrame already in memory. The model's explanations read it.
+    typed_data
+        The typed data as ingested (ingest's Parquet, or its frame), before any cleaning: the
+        embedded sample, so the filters, column cards, relations and data preview, come from it,
+        and the lineage draws each column the cleaning changed from it and from ``data``. None:
+        they come from ``data``, less the columns the cleaning added.
     profile
         The ``Profile`` of the dataset (or its JSON as a dict, validated into one); ``None``
         shows what the data alone supports, with statistics computed here.
@@ -294,17 +307,28 @@ def build_dashboard(
     max_cells = 250_000
     report(0.1, "sampling the dataset")
     priority = _priority_columns(analysis_doc)
-    frame, total_columns = read_columns(data if isinstance(data, pl.DataFrame) else Path(data),
-                                        max_columns=MAX_COLUMNS, priority_columns=priority)
+    cleaned = data if isinstance(data, pl.DataFrame) else Path(data)
+    frame, _ = read_columns(cleaned, max_columns=MAX_COLUMNS, priority_columns=priority)
+    # the page describes the data as ingested; what the cleaning added shows only in the lineage and the model
+    typed = typed_data if typed_data is None or isinstance(typed_data, pl.DataFrame) else Path(typed_data)
+    described, total_columns = read_columns(typed if typed is not None else cleaned, max_columns=MAX_COLUMNS,
+                                            priority_columns=priority, exclude=lineage.engineered_columns(etl_doc))
+    changes: list[comp.Component] = []
+    if typed is not None:
+        report(0.3, "comparing the data before and after cleaning")
+        changed = lineage.changed_columns(etl_doc, priority=priority)
+        changes = lineage.before_after_charts(column_changes(
+            _read(typed, list(changed)), _read(cleaned, list(changed)), changed))
     for _attempt in range(6):
-        sample = load_sample(frame, max_cells=max_cells, max_columns=MAX_COLUMNS, total_columns=total_columns,
+        sample = load_sample(described, max_cells=max_cells, max_columns=MAX_COLUMNS, total_columns=total_columns,
                              semantic_types=_semantic_types(profile_doc), distinct_counts=_distinct_counts(profile_doc),
                              priority_columns=priority)
         report(0.5, "choosing charts")
-        cards = _choose_components(sample, frame, profile_doc, etl_doc, analysis_doc)
+        cards = _choose_components(sample, frame, profile_doc, etl_doc, analysis_doc, changes)
         report(0.7, "rendering HTML")
         whole_stats = bool(profile_doc is not None and profile_doc.columns) or sample.stats_on_all_rows
-        html = _render(sample, cards, title=text(title, "Dataset analysis"), theme=theme, whole_stats=whole_stats)
+        html = _render(sample, cards, title=text(title, "Dataset analysis"), theme=theme, whole_stats=whole_stats,
+                       as_ingested=typed is not None and etl_doc is not None)
         if len(html.encode("utf-8")) <= MAX_HTML_BYTES:
             break
         max_cells //= 2
@@ -312,6 +336,13 @@ def build_dashboard(
         raise ValueError("dashboard exceeds the size cap even with a minimal sample")
     report(1.0, "dashboard built")
     return html
+
+
+def _read(data: Path | pl.DataFrame, columns: list[str]) -> pl.DataFrame:
+    """The named columns of a Parquet file or frame that has them."""
+    names = data.columns if isinstance(data, pl.DataFrame) else list(pl.read_parquet_schema(data))
+    present = [c for c in columns if c in names]
+    return data.select(present) if isinstance(data, pl.DataFrame) else pl.read_parquet(data, columns=present)
 
 
 def build_zip(html: str) -> bytes:

@@ -13,14 +13,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+import numpy as np
 import polars as pl
 
 __all__ = [
+    "ColumnChange",
     "ColumnKind",
     "ColumnStats",
     "DataSample",
     "EmbeddedColumn",
     "classify_column",
+    "column_changes",
     "column_stats",
     "load_sample",
     "read_columns",
@@ -247,7 +250,8 @@ def _encode(series: pl.Series, kind: ColumnKind) -> tuple[list[Any], list[str] |
 
 
 def read_columns(
-    data: Path | pl.DataFrame, *, max_columns: int = 60, priority_columns: list[str] | None = None
+    data: Path | pl.DataFrame, *, max_columns: int = 60, priority_columns: list[str] | None = None,
+    exclude: set[str] | frozenset[str] = frozenset(),
 ) -> tuple[pl.DataFrame, int]:
     """Read the columns the page can carry, priority columns first, in file order.
 
@@ -259,13 +263,16 @@ def read_columns(
         Most columns kept.
     priority_columns
         Columns kept first when the file has more than ``max_columns``.
+    exclude
+        Columns never read (the ones the cleaning engineered, which the page describes only in its lineage).
 
     Returns
     -------
     tuple[pl.DataFrame, int]
-        The kept columns, and the number of columns of the whole dataset.
+        The kept columns, and the number of columns of the whole dataset (less ``exclude``).
     """
     names = list(data.columns) if isinstance(data, pl.DataFrame) else list(pl.read_parquet_schema(data))
+    names = [c for c in names if c not in exclude]
     wanted = [c for c in (priority_columns or []) if c in names]
     chosen = set(list(dict.fromkeys(wanted + names))[:max_columns])
     kept = [c for c in names if c in chosen]
@@ -348,3 +355,99 @@ def load_sample(
         total_rows=sub.height, total_columns=total_columns or width, columns=columns, sampled=sampled, seed=seed,
         stats_on_all_rows=basis is sub,
     )
+
+
+@dataclass(frozen=True)
+class ColumnChange:
+    """One column before and after the cleaning, as two distributions on the same bins.
+
+    Numeric columns are counted in ``edges`` bins (``after_edges`` when a transform moved the
+    values out of the range they had), other columns per level; ``None`` levels count the
+    missing values.
+    """
+
+    name: str
+    kind: Literal["numeric", "categorical"]
+    steps: list[str]
+    before_counts: list[int]
+    after_counts: list[int]
+    edges: list[float] = field(default_factory=list)
+    after_edges: list[float] | None = None
+    levels: list[str | None] = field(default_factory=list)
+    before: ColumnStats | None = None
+    after: ColumnStats | None = None
+
+
+def _numeric_values(series: pl.Series) -> Any:
+    values = series.cast(pl.Float64).to_numpy()
+    return values[np.isfinite(values)]
+
+
+def _histogram_edges(low: float, high: float, bins: int) -> list[float]:
+    if high <= low:
+        return [low - 0.5, low + 0.5]
+    return list(np.linspace(low, high, bins + 1))
+
+
+def column_changes(
+    before: pl.DataFrame, after: pl.DataFrame, steps: dict[str, list[str]], *, bins: int = 30, max_levels: int = 12
+) -> list[ColumnChange]:
+    """The distributions of the columns the cleaning changed, as ingested and as cleaned, on every row.
+
+    Parameters
+    ----------
+    before
+        The typed data as ingested.
+    after
+        The cleaned data (its rows need not match ``before``'s: some may have been dropped).
+    steps
+        Column -> the kinds of the steps that changed its values, in order (``outliers``, ``fill_missing``...).
+        Columns absent from either frame, or whose kind the cleaning changed, are left out.
+    bins, max_levels
+        Histogram bins of a numeric column; most levels shown of another one (the most frequent as ingested).
+
+    Returns
+    -------
+    list[ColumnChange]
+        One entry per column, in the order of ``steps``.
+    """
+    out: list[ColumnChange] = []
+    for name, kinds in steps.items():
+        if name not in before.columns or name not in after.columns:
+            continue
+        old, new = before.get_column(name), after.get_column(name)
+        numeric = old.dtype.is_numeric() and new.dtype.is_numeric() and old.dtype != pl.Boolean
+        categorical = not any(d.is_numeric() or d.is_temporal() for d in (old.dtype, new.dtype))
+        if numeric:
+            a, b = _numeric_values(old), _numeric_values(new)
+            if not a.size or not b.size:
+                continue
+            edges = _histogram_edges(float(a.min()), float(a.max()), bins)
+            span = edges[-1] - edges[0]
+            inside = b.min() >= edges[0] - 1e-9 * span and b.max() <= edges[-1] + 1e-9 * span
+            after_edges = None if inside else _histogram_edges(float(b.min()), float(b.max()), bins)
+            kinds_of: dict[str, ColumnKind] = {name: "numeric"}
+            out.append(ColumnChange(
+                name=name, kind="numeric", steps=kinds, edges=[float(e) for e in edges],
+                after_edges=[float(e) for e in after_edges] if after_edges is not None else None,
+                before_counts=[int(c) for c in np.histogram(a, bins=edges)[0]],
+                after_counts=[int(c) for c in np.histogram(b, bins=after_edges or edges)[0]],
+                before=column_stats(before.select(name), kinds_of)[name],
+                after=column_stats(after.select(name), kinds_of)[name],
+            ))
+        elif categorical:
+            old_s, new_s = old.cast(pl.String), new.cast(pl.String)
+            counts_old = dict(old_s.value_counts(sort=True, name="n").iter_rows())
+            counts_new = dict(new_s.value_counts(sort=True, name="n").iter_rows())
+            ranked = [v for v in counts_old if v is not None][:max_levels]
+            ranked += [v for v in counts_new if v is not None and v not in ranked][: max(0, max_levels - len(ranked))]
+            levels: list[str | None] = [*ranked, None] if None in counts_old or None in counts_new else ranked
+            kinds_of = {name: "categorical"}
+            out.append(ColumnChange(
+                name=name, kind="categorical", steps=kinds, levels=levels,
+                before_counts=[int(counts_old.get(v, 0)) for v in levels],
+                after_counts=[int(counts_new.get(v, 0)) for v in levels],
+                before=column_stats(before.select(name), kinds_of)[name],
+                after=column_stats(after.select(name), kinds_of)[name],
+            ))
+    return out

@@ -35,7 +35,7 @@ def dashboard_title(profile: Profile) -> str:
 
 async def _build(deps: StageDeps[Dashboards], *, dataset_id: uuid.UUID, data_ref: ArtifactRef,
                  profile_ref: ArtifactRef, etl_ref: ArtifactRef | None, analysis_ref: ArtifactRef | None, pdf: bool,
-                 theme: Literal["light", "dark"]) -> None:
+                 theme: Literal["light", "dark"], typed_ref: ArtifactRef | None = None) -> None:
     store = deps.store
     profile = Profile.model_validate_json(await store.read_bytes(profile_ref))
     etl_report = EtlReport.model_validate_json(await store.read_bytes(etl_ref)) if etl_ref else None
@@ -43,9 +43,11 @@ async def _build(deps: StageDeps[Dashboards], *, dataset_id: uuid.UUID, data_ref
     dashboard_id = uuid.uuid5(deps.event_id, "dashboard")
     with tempfile.TemporaryDirectory(prefix="dsp-dashboard-") as tmp:
         data = await store.fetch_to(data_ref, Path(tmp) / "data.parquet")
-        html = await asyncio.to_thread(build_dashboard, data=data, profile=profile, etl_report=etl_report,
-                                       analysis=analysis, title=dashboard_title(profile), theme=theme,
-                                       progress=deps.progress)
+        # the typed data as ingested feeds the filters, cards and preview; the cleaned data the lineage's "after"
+        typed = await store.fetch_to(typed_ref, Path(tmp) / "typed.parquet") if typed_ref is not None else None
+        html = await asyncio.to_thread(build_dashboard, data=data, typed_data=typed, profile=profile,
+                                       etl_report=etl_report, analysis=analysis, title=dashboard_title(profile),
+                                       theme=theme, progress=deps.progress)
     html_ref = await store.put_bytes(artifact_key("dashboards", dashboard_id, "dashboard.html"), html.encode(),
                                      media_type="text/html")
     zip_ref = await store.put_bytes(artifact_key("dashboards", dashboard_id, "dashboard.zip"), build_zip(html),
@@ -72,13 +74,14 @@ async def when_analysis_completed_build_dashboard(event: AnalysisCompleted, deps
     """Build the dashboard of a finished analysis and end the job with dashboard.ready."""
     await _build(deps, dataset_id=event.dataset_id, data_ref=event.cleaned_parquet, profile_ref=event.profile,
                  etl_ref=event.etl_report, analysis_ref=event.analysis_result, pdf=event.options.pdf,
-                 theme=event.options.theme)
+                 theme=event.options.theme, typed_ref=event.typed_parquet)
 
 
 async def when_dashboard_requested_build_dashboard(event: DashboardRequested, deps: StageDeps[Dashboards]) -> None:
     """Re-render a dashboard on request (another theme, or with its PDF)."""
     await _build(deps, dataset_id=event.dataset_id, data_ref=event.cleaned_parquet, profile_ref=event.profile,
-                 etl_ref=event.etl_report, analysis_ref=event.analysis_result, pdf=event.pdf, theme=event.theme)
+                 etl_ref=event.etl_report, analysis_ref=event.analysis_result, pdf=event.pdf, theme=event.theme,
+                 typed_ref=event.typed_parquet)
 
 
 async def when_dataset_deleted(event: DatasetDeleted, deps: StageDeps[Dashboards]) -> None:

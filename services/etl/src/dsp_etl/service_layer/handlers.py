@@ -78,6 +78,7 @@ async def when_dataset_profiled_clean(event: DatasetProfiled, deps: StageDeps[Et
         await uow.emit(DatasetTransformed(
             dataset_id=event.dataset_id, cleaned_parquet=cleaned, cleaned_csv=cleaned_csv, etl_report=report_ref,
             pipeline=pipeline_ref, profile=event.profile, analysis=analysis, split=split_ref,
+            typed_parquet=event.parquet,  # the data as ingested, for the descriptive views
         ))
 
 

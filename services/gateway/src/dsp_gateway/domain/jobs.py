@@ -66,6 +66,7 @@ class JobResults(BaseModel):
     profile: ArtifactRef | None = None
     quality_score: float | None = None
     cleaned_parquet: ArtifactRef | None = None
+    typed_parquet: ArtifactRef | None = None
     cleaned_csv: ArtifactRef | None = None
     etl_report: ArtifactRef | None = None
     pipeline: ArtifactRef | None = None
@@ -83,7 +84,7 @@ class JobResults(BaseModel):
 
 # the results an event carries under the same field name
 _CARRIED = ("parquet", "ingest_report", "profile", "quality_score", "cleaned_parquet", "cleaned_csv", "etl_report",
-            "pipeline", "analysis_result", "model_id")
+            "pipeline", "analysis_result", "model_id", "typed_parquet")
 
 
 def _carried_results(payload: EventPayload) -> JobResults:

@@ -422,7 +422,7 @@ def add_routes(app: FastAPI) -> None:
             await uow.emit(DashboardRequested(
                 dataset_id=dataset_id, analysis_result=results.analysis_result, profile=results.profile,
                 etl_report=results.etl_report, cleaned_parquet=results.cleaned_parquet,
-                pdf=body.pdf, theme=body.theme))
+                typed_parquet=results.typed_parquet or results.parquet, pdf=body.pdf, theme=body.theme))
         return ok(request, {"job_id": str(job_id), "status": "queued"}, 202)
 
     @router.get("/dashboard/{dashboard_id}")

@@ -68,8 +68,14 @@ def analyze(
     task: AnalysisTask = "auto",
     exclude_columns: Sequence[str] = (),
     id_columns: Sequence[str] = (),
+    typed: Path | pl.DataFrame | None = None,
 ) -> AnalysisResult:
-    """Analyse a cleaned dataset: task, statistics, patterns, forecasts, AutoML, explanations, insights.
+    """Analyse a dataset: task, statistics, patterns, forecasts, AutoML, explanations, insights.
+
+    Two views of the data are kept apart: the model (leakage, AutoML, explanations) learns from
+    the cleaned data, while the descriptive parts (statistics, distribution fits, associations,
+    clusters, anomalies, time patterns, forecasts) describe the typed data as ingested, before
+    outliers are capped, gaps filled and columns engineered.
 
     Parameters
     ----------
@@ -107,6 +113,10 @@ def analyze(
         Columns left out of the whole analysis (with the columns cleaning derived from them).
     id_columns
         Columns that identify rows: never model features, whatever they look like.
+    typed
+        The typed data as ingested (ingest's Parquet, or its frame), which the descriptive parts
+        describe on their own: its rows need not match ``data``'s. Column roles come from its own
+        columns, so no column the ETL engineered appears there. None: they describe ``data``.
 
     Returns
     -------
@@ -169,30 +179,40 @@ def analyze(
     if target is not None and task_info.task_type != "time_series":
         # shap takes seconds to import; the statistics below leave a core free for it
         threading.Thread(target=_import_quietly, args=("shap",), name="dsp-ml-import", daemon=True).start()
+    described, described_roles = _descriptive_view(typed, frame, roles, profile=profile, keep_columns=keep_columns,
+                                                   exclude_columns=exclude_columns, id_columns=id_columns,
+                                                   target=target, warnings_out=warnings_out)
     timings["reading data"] = round(time.monotonic() - begun, 3)
-    sample = frame if frame.height <= _PATTERN_ROWS else frame.sample(_PATTERN_ROWS, seed=random_state).sort(_ROW_ID)
-    sampling = SamplingNote(total_rows=frame.height, pattern_rows=sample.height)
-    if sample.height < frame.height:
+    sample = described if described.height <= _PATTERN_ROWS else described.sample(
+        _PATTERN_ROWS, seed=random_state).sort(_ROW_ID)
+    sampling = SamplingNote(total_rows=described.height, pattern_rows=sample.height)
+    if sample.height < described.height:
         sampling.note = f"statistics, clusters and anomalies used {sample.height:,} sampled rows"
     result = AnalysisResult(task=task_info, sampling=sampling, row_count=frame.height, column_count=frame.width - 1)
 
     supervised = task_info.task_type in ("binary", "multiclass", "regression")
     classification = task_info.task_type in ("binary", "multiclass")
     result.descriptive = step("descriptive statistics", 0.05, lambda: statistics.describe_by_group(
-        sample, roles, group_column=target if classification else None), [])
+        sample, described_roles, group_column=target if classification else None), [])
     if target is not None:
         result.feature_tests = step("feature tests", 0.08, lambda: statistics.test_features_against_target(
-            sample, roles, target=target, task_type=task_info.task_type), [])
+            sample, described_roles, target=target, task_type=task_info.task_type), [])
     result.distributions = step("distribution fits", 0.1, lambda: statistics.fit_distributions(
-        sample, roles, random_state=random_state), [])
-    result.associations = step("associations", 0.13, lambda: patterns.find_associations(sample, roles), [])
+        sample, described_roles, random_state=random_state), [])
+    result.associations = step("associations", 0.13, lambda: patterns.find_associations(sample, described_roles), [])
     result.clustering = step("clusters", 0.16, lambda: patterns.find_clusters(
-        sample, roles, random_state=random_state), None)
+        sample, described_roles, random_state=random_state), None)
+    # an anomalous row is shown with its values; a constant or empty column says nothing of it
+    blank = [name for name, why in described_roles.ignored.items() if why in ("constant", "all values are missing")]
     result.anomalies = step("anomalies", 0.2, lambda: patterns.find_anomalies(
-        sample.drop(_ROW_ID), roles, row_ids=sample[_ROW_ID].to_numpy(), random_state=random_state), None)
+        sample.drop(_ROW_ID, *blank), described_roles, row_ids=sample[_ROW_ID].to_numpy(),
+        random_state=random_state), None)
 
     if task_info.time_column is not None:
-        _time_section(result, frame, roles, target=target, supervised=supervised, step=step, remaining=remaining,
+        # forecasts are fitted on the data as ingested, before outliers are capped
+        in_described = task_info.time_column in described.columns
+        _time_section(result, described if in_described else frame, described_roles if in_described else roles,
+                      target=target, supervised=supervised, step=step, remaining=remaining,
                       time_budget_s=time_budget_s, warnings_out=warnings_out)
 
     if supervised and target is not None:
@@ -241,6 +261,32 @@ def _time_section(result: AnalysisResult, frame: pl.DataFrame, roles: ColumnRole
         forecast = step(f"forecast of {measure}", 0.27, lambda s=series: forecast_series(s), None)
         if forecast is not None:
             result.forecasts.append(forecast)
+
+
+def _descriptive_view(typed: Path | pl.DataFrame | None, frame: pl.DataFrame, roles: ColumnRoles, *,
+                      profile: Profile | None, keep_columns: Sequence[str], exclude_columns: Sequence[str],
+                      id_columns: Sequence[str], target: str | None,
+                      warnings_out: list[str]) -> tuple[pl.DataFrame, ColumnRoles]:
+    """The rows and column roles the descriptive parts describe: the typed data as ingested when given.
+
+    ``frame`` is the cleaned data (with its row index) and ``roles`` its roles, the fallback when
+    there is no typed data or when it lacks the target. The typed rows are numbered by their own
+    position, so anomalies name rows of the data as ingested.
+    """
+    if typed is None:
+        return frame, roles
+    described = read_dataset(typed, keep_text=overridden_text_columns(profile))
+    described = described.drop(excluded_columns(described.columns, exclude_columns, target=target))
+    if target is not None and target not in described.columns:
+        warnings_out.append(f"the data as ingested has no column {target!r}; the statistics describe the cleaned data")
+        return frame, roles
+    described = described.with_row_index(_ROW_ID)
+    described_roles = infer_roles(described, profile=profile, exclude=(_ROW_ID,), keep=tuple(keep_columns),
+                                  ids=id_columns)
+    if target is not None:
+        described_roles = _without(described_roles, target)
+        described = described.filter(pl.col(target).is_not_null())
+    return described, described_roles
 
 
 def _import_quietly(module: str) -> None:

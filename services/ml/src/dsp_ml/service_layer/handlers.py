@@ -26,7 +26,10 @@ def model_id_of(job_id: uuid.UUID) -> uuid.UUID:
 
 
 async def when_dataset_transformed_analyze(event: DatasetTransformed, deps: StageDeps[Analyses]) -> None:
-    """Analyse the cleaned dataset, store the analysis, the model and its drift baseline, emit analysis.completed."""
+    """Analyse the dataset, store the analysis, the model and its drift baseline, emit analysis.completed.
+
+    The model learns from the cleaned data; the descriptive parts describe the typed data as ingested.
+    """
     options, job, store = event.analysis, deps.job_id, deps.store
     profile = Profile.model_validate_json(await store.read_bytes(event.profile))
     model_id = model_id_of(job)
@@ -36,11 +39,13 @@ async def when_dataset_transformed_analyze(event: DatasetTransformed, deps: Stag
         model_dir = Path(tmp) / "model"
         # rows the ETL fitted target-dependent steps on train the model; the others score it
         split = await store.fetch_to(event.split, Path(tmp) / "split.parquet") if event.split else None
+        # the descriptive parts describe the data as ingested, before capping, filling and engineered columns
+        typed = await store.fetch_to(event.typed_parquet, Path(tmp) / "typed.parquet") if event.typed_parquet else None
         result = await asyncio.to_thread(
             analyze, data, target=options.target, time_budget_s=options.time_budget_s, model_dir=model_dir,
             keep_leaky_features=options.keep_leaky_features, keep_columns=options.keep_columns, profile=profile,
-            split=split, progress=deps.progress, task=options.task, exclude_columns=options.exclude_columns,
-            id_columns=options.id_columns,
+            split=split, typed=typed, progress=deps.progress, task=options.task,
+            exclude_columns=options.exclude_columns, id_columns=options.id_columns,
         )
         if result.model is not None and model_dir.exists() and any(model_dir.iterdir()):
             model_ref = await store.put_dir(artifact_key("models", model_id, "model.tar.gz"), model_dir)
@@ -71,7 +76,7 @@ async def when_dataset_transformed_analyze(event: DatasetTransformed, deps: Stag
         await uow.emit(AnalysisCompleted(
             dataset_id=event.dataset_id, analysis_result=analysis_ref, profile=event.profile,
             etl_report=event.etl_report, cleaned_parquet=event.cleaned_parquet, model_id=registered, options=options,
-            model=model_ref,
+            model=model_ref, typed_parquet=event.typed_parquet,
         ))
 
 
