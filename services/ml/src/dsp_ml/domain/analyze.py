@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import importlib.metadata
 import tempfile
 import threading
@@ -226,11 +227,11 @@ def _import_quietly(module: str) -> None:
 
 
 def _without(roles: ColumnRoles, column: str) -> ColumnRoles:
-    return ColumnRoles(numeric=[c for c in roles.numeric if c != column],
-                       categorical=[c for c in roles.categorical if c != column],
-                       datetime=[c for c in roles.datetime if c != column],
-                       derived=[c for c in roles.derived if c != column and not c.startswith(f"{column}__")],
-                       ignored=dict(roles.ignored))
+    return dataclasses.replace(
+        roles, numeric=[c for c in roles.numeric if c != column],
+        categorical=[c for c in roles.categorical if c != column], datetime=[c for c in roles.datetime if c != column],
+        derived=[c for c in roles.derived if c != column and not c.startswith(f"{column}__")],
+        ignored=dict(roles.ignored))
 
 
 def _series_measures(frame: pl.DataFrame, roles: ColumnRoles) -> list[str]:
