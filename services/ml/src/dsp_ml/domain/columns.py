@@ -282,9 +282,10 @@ def _is_monotone(column: pl.Series) -> bool:
 def _datetime_part_reason(frame: pl.DataFrame, name: str) -> str | None:
     """``name`` is a part (year, month, day, hour...) of a datetime column beside it.
 
-    Either it equals that part of the datetime on nearly every row, or, where the datetime repeats
-    (flights' ``time_hour`` in UTC beside local ``hour`` and ``day``), each datetime value maps to
-    one value of it.
+    Either it equals that part of the datetime on nearly every row or, named like a date part,
+    where the datetime repeats (flights' ``time_hour`` in UTC beside local ``hour`` and ``day``),
+    each datetime value goes with one value of it. A measure joined per date (the day's
+    temperature) is determined by the date too, but is not named like a part of it.
     """
     column = frame[name]
     if not column.dtype.is_integer():
@@ -306,8 +307,10 @@ def _datetime_part_reason(frame: pl.DataFrame, name: str) -> str | None:
                 extracted = getattr(when.dt, part)()
             except (AttributeError, pl.exceptions.InvalidOperationError):
                 continue
-            if (extracted.cast(pl.Int64) == pair[name].cast(pl.Int64)).mean() >= 0.99:  # type: ignore[operator]
+            if (extracted.cast(pl.Int64) == pair[name].cast(pl.Int64)).mean() >= 0.99:
                 return f"is the {part.replace('_', ' ')} of {source!r}"
+        if _date_part_name(frame, name) is None:
+            continue
         repeated = pair.group_by(source).agg(pl.len().alias("rows"), pl.col(name).n_unique().alias("distinct"))
         repeated = repeated.filter(pl.col("rows") >= 2)
         if repeated.height >= 20 and repeated["rows"].sum() >= 0.5 * pair.height \

@@ -76,7 +76,7 @@ def find_associations(frame: pl.DataFrame, roles: ColumnRoles, *, limit: int = 2
         for item, p_adj in zip(found, adjusted, strict=True):
             item.p_adjusted = float(p_adj)
     found.sort(key=lambda item: -abs(item.value))
-    kept = []
+    kept: list[Association] = []
     for item in found:
         if len(kept) >= limit:
             break
