@@ -314,3 +314,18 @@ def test_airquality_ozone_rises_with_temperature_and_month_day_are_date_parts():
 def test_toothgrowth_dose_relates_to_length():
     seen = _analysed("ToothGrowth")
     assert seen.insights("dose is related to len")
+
+
+def test_analyze_reports_identifiers_date_parts_and_weight(tmp_path):
+    from dsp_ml.domain import analyze
+
+    _frame("UCBAdmissions").write_parquet(tmp_path / "ucb.parquet")
+    ucb = analyze(tmp_path / "ucb.parquet", time_budget_s=10)
+    assert ucb.task.task_type == "unsupervised" and ucb.weight == "Freq"
+    assert any("'Freq' counts the cases each row stands for" in note for note in ucb.warnings)
+    assert any("Gender" in s and "Dept" in s for s in (i.statement for i in ucb.insights))
+    _frame("Cars93").write_parquet(tmp_path / "cars.parquet")
+    cars = analyze(tmp_path / "cars.parquet", time_budget_s=10)
+    assert cars.task.task_type == "unsupervised" and cars.weight is None
+    assert {"Model", "Make"} <= set(cars.identifiers)
+    assert not any(name in i.statement for i in cars.insights for name in ("Model", "Make"))

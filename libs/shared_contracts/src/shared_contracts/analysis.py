@@ -379,6 +379,17 @@ class AnalysisResult(_Model):
     insights: list[Insight] = Field(default_factory=list)
     warnings: list[str] = Field(default_factory=list, description="Parts skipped or reduced, in plain language")
     timings_s: dict[str, float] = Field(default_factory=dict, description="Seconds spent per part")
+    identifiers: dict[str, str] = Field(
+        default_factory=dict, description="Columns that identify rows (ids, row counters, counters within groups), "
+                                          "left out of the statistics, the insights and the models, with the reason"
+    )
+    date_parts: dict[str, str] = Field(
+        default_factory=dict, description="Columns that are parts of a datetime (month, hour beside time_hour), left "
+                                          "out of the statistics and insights but offered to the models, with the reason"
+    )
+    weight: str | None = Field(
+        default=None, description="A frequency table's count column: statistics and tests count each row that many times"
+    )
 
 
 class PredictionRow(_Model):

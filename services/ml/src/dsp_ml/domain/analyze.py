@@ -179,6 +179,7 @@ def analyze(
                     data=data, random_state=random_state, warnings_out=warnings_out, is_train=is_train)
 
     report(0.97, "insights")
+    result.identifiers, result.date_parts, result.weight = dict(roles.identifiers), dict(roles.constructed), roles.weight
     result.insights = build_insights(result)
     result.warnings = [*warnings_out, *result.warnings]
     timings.update(result.timings_s)
