@@ -302,6 +302,11 @@ def test_cars93_trivial_and_by_construction_relations_are_left_out():
     assert seen.insights("MPG.highway rises with MPG.city")
     assert determined_pair(_frame("Cars93"), "Manufacturer", "Origin") is not None
     assert not any({a.a, a.b} == {"Manufacturer", "Origin"} for a in seen.result.associations)
+    by_origin = _describe(_frame("Cars93"), "Origin")
+    maker = next(t for t in by_origin.result.feature_tests if t.feature == "Manufacturer")
+    assert maker.significant and not maker.meaningful and "Manufacturer goes with one value of Origin" in maker.determined
+    assert not by_origin.insights("Manufacturer")
+    assert by_origin.insights("related to Origin") or by_origin.insights("differs across Origin")
 
 
 def test_airquality_ozone_rises_with_temperature_and_month_day_are_date_parts():

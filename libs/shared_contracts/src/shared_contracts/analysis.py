@@ -124,7 +124,11 @@ class FeatureTest(_Model):
         default=None, description="Smallest effect size (of effect_size_name) that counts as a meaningful relation"
     )
     meaningful: bool | None = Field(
-        default=None, description="significant, and |effect_size| at least effect_threshold"
+        default=None, description="significant, |effect_size| at least effect_threshold, and not determined"
+    )
+    determined: str | None = Field(
+        default=None, description="How one of the feature and the target determines the other, when it does (each "
+                                  "car model has one class): a relation that holds by construction"
     )
     weight: str | None = Field(default=None, description="Column counting the cases each row stands for, if any")
 

@@ -202,8 +202,10 @@ def _fit_phrase(fit: DistributionFit) -> str:
     on = f" on {fit.sample_size:,} values" if fit.sample_size else ""
     name = _DISTRIBUTION_NAMES.get(fit.best, fit.best)
     if fit.accepted is False:
-        tried = ", ".join(_DISTRIBUTION_NAMES.get(label, label) for label in fit.candidates) or name
-        return (f"no standard distribution fits it ({tried} tried; the closest, {name}, is rejected: "
+        tried = [_DISTRIBUTION_NAMES.get(label, label) for label in fit.candidates]
+        if len(tried) <= 1:
+            return f"no standard distribution fits it (a {name} one is rejected: KS {_p(fit.ks_p_value)}{on})"
+        return (f"no standard distribution fits it ({', '.join(tried)} tried; the closest, {name}, is rejected: "
                 f"KS {_p(fit.ks_p_value)}{on})")
     return f"a {name} distribution fits it (KS {_p(fit.ks_p_value)}{on}, not rejected at {fit.alpha or ALPHA:g})"
 

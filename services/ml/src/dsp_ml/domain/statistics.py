@@ -11,6 +11,7 @@ from scipy import stats
 from shared_contracts.analysis import DistributionFit, FeatureTest, GroupStatistics
 
 from .columns import ColumnRoles, as_cases
+from .patterns import determined_pair
 
 __all__ = ["ALPHA", "EFFECT_THRESHOLDS", "FIT_SAMPLE", "GROUP_EFFECT_MIN", "describe_by_group", "fit_distributions",
            "test_features_against_target"]
@@ -114,8 +115,9 @@ def test_features_against_target(
 ) -> list[FeatureTest]:
     """Test each feature against the target, with effect sizes and Benjamini-Hochberg correction.
 
-    A test is ``meaningful`` when significant and its effect is at least the size in
-    ``EFFECT_THRESHOLDS``. A frequency table's rows count as many cases as its weight says.
+    A test is ``meaningful`` when significant, its effect is at least the size in
+    ``EFFECT_THRESHOLDS``, and neither column determines the other (``determined``: each car model
+    has one class, a relation that holds by construction). A frequency table's rows count as many cases as its weight says.
     """
     data = as_cases(frame, roles).filter(pl.col(target).is_not_null())
     classification = task_type in ("binary", "multiclass")
@@ -145,9 +147,11 @@ def test_features_against_target(
     for item, p_adj in zip(raw, adjusted, strict=True):
         threshold = EFFECT_THRESHOLDS.get(item["effect_size_name"])
         significant = bool(p_adj < ALPHA)
-        meaningful = significant and (threshold is None or abs(item["effect_size"]) >= threshold)
+        determined = determined_pair(data, item["feature"], target) if roles.weight is None else None
+        meaningful = significant and determined is None and (threshold is None or abs(item["effect_size"]) >= threshold)
         tests.append(FeatureTest(chart_id=f"test:{item['feature']}", p_adjusted=float(p_adj), significant=significant,
-                                 effect_threshold=threshold, meaningful=meaningful, weight=roles.weight, **item))
+                                 effect_threshold=threshold, meaningful=meaningful, weight=roles.weight,
+                                 determined=determined, **item))
     return sorted(tests, key=lambda test: (test.p_adjusted, -abs(test.effect_size)))
 
 
