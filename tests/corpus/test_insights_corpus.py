@@ -264,6 +264,13 @@ def test_mtcars_mpg_falls_with_weight():
     assert seen.insights("wt is related to mpg", "-0.89")
 
 
+def test_mtcars_a_unit_conversion_is_the_same_information_not_a_finding():
+    frame = _frame("mtcars").with_columns((pl.col("wt") * 453.59237).alias("wt_kg"))
+    seen = _describe(frame, None)
+    assert not any({a.a, a.b} == {"wt", "wt_kg"} for a in seen.result.associations)
+    assert not seen.insights("wt_kg", "wt ")
+
+
 def test_economics_unemployment_measures_move_together():
     seen = _analysed("economics")
     assert seen.insights("unemploy", "uempmed")

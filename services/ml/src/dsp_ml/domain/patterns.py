@@ -22,6 +22,8 @@ __all__ = ["find_anomalies", "find_associations", "find_clusters"]
 
 _MAX_NUMERIC = 30
 _MAX_CATEGORICAL = 12
+_SAME_ORDER = 0.9999
+"""|Spearman| from which two columns rank every row alike: one is a monotone function of the other."""
 
 
 def find_associations(frame: pl.DataFrame, roles: ColumnRoles, *, limit: int = 20) -> list[Association]:
@@ -30,7 +32,8 @@ def find_associations(frame: pl.DataFrame, roles: ColumnRoles, *, limit: int = 2
     Each carries its p-value, Benjamini-Hochberg adjusted over every pair tested. A relation that
     holds by construction is left out: where one column determines the other (each value of one,
     among the values seen more than once, goes with a single value of the other), as ``hour``
-    follows from ``sched_dep_time`` or a manufacturer from its origin. A frequency table's rows
+    follows from ``sched_dep_time`` or an origin from its manufacturer, and where two numbers rank
+    every row alike (|Spearman| >= 0.9999: a unit conversion, a rescaling). A frequency table's rows
     count as many cases as its weight says.
     """
     frame = as_cases(frame, roles)
@@ -54,7 +57,9 @@ def find_associations(frame: pl.DataFrame, roles: ColumnRoles, *, limit: int = 2
                 # ranks over the complete pairs only, as Spearman defines them
                 pair = pair.select(pl.col(a).rank(), pl.col(b).rank())
                 rho, n = pair.select(pl.corr(a, b)).item(), pair.height
-            if rho is None or not math.isfinite(rho):
+            if rho is None or not math.isfinite(rho) or abs(rho) >= _SAME_ORDER:
+                # the same order on every row: one is a monotone function of the other (a unit
+                # conversion, a rescaling), the same information twice
                 continue
             found.append(Association(chart_id=f"association:{a}:{b}", a=a, b=b, method="spearman",
                                      value=float(rho), p_value=_rho_p_value(rho, n)))
