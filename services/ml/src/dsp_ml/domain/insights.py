@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from shared_contracts.analysis import AnalysisResult, DistributionFit, Insight, PartialDependence
 
-from .statistics import ALPHA, GROUP_EFFECT_MIN
+from .statistics import ALPHA, FIT_SAMPLE, GROUP_EFFECT_MIN
 
 __all__ = ["build_insights"]
 
@@ -199,7 +199,8 @@ def build_insights(result: AnalysisResult, *, limit: int = 15) -> list[Insight]:
 
 def _fit_phrase(fit: DistributionFit) -> str:
     """'a log-normal distribution fits it (KS p = 0.31 on 5,000 sampled values)', or that none does."""
-    on = f" on {fit.sample_size:,} values" if fit.sample_size else ""
+    sampled = " sampled" if fit.sample_size is not None and fit.sample_size >= FIT_SAMPLE else ""
+    on = f" on {fit.sample_size:,}{sampled} values" if fit.sample_size else ""
     name = _DISTRIBUTION_NAMES.get(fit.best, fit.best)
     if fit.accepted is False:
         tried = [_DISTRIBUTION_NAMES.get(label, label) for label in fit.candidates]
