@@ -25,9 +25,11 @@ ALPHA = 0.05
 GROUP_EFFECT_MIN = 0.06
 """Smallest share of a measure's variation (epsilon-squared) a grouping must explain to be compared: a medium
 effect in Cohen's terms."""
-EFFECT_THRESHOLDS = {"cohen_d": 0.2, "rank_biserial": 0.1, "eta_squared": 0.01, "epsilon_squared": 0.01,
-                     "cramers_v": 0.1, "spearman_rho": 0.1}
-"""Smallest effect of a feature on the target that counts as meaningful: Cohen's "small" for each measure."""
+EFFECT_THRESHOLDS = {"cohen_d": 0.2, "rank_biserial": 0.1, "eta_squared": GROUP_EFFECT_MIN,
+                     "epsilon_squared": GROUP_EFFECT_MIN, "cramers_v": 0.1, "spearman_rho": 0.1}
+"""Smallest effect of a feature on the target that counts as meaningful: Cohen's "small" for a difference
+of two groups, a contingency table or a correlation; for several groups, the share of variance every group
+comparison must explain (``GROUP_EFFECT_MIN``)."""
 
 
 def describe_by_group(
