@@ -18,6 +18,8 @@ __all__ = ["ALPHA", "EFFECT_THRESHOLDS", "FIT_SAMPLE", "GROUP_EFFECT_MIN", "desc
 
 _MAX_GROUPS = 12
 _MAX_MEASURES = 8
+_MAX_GROUPINGS = 8
+_MAX_TESTED_MEASURES = 30
 FIT_SAMPLE = 5000
 """Values a distribution is fitted and KS-tested on: a random sample past it."""
 ALPHA = 0.05
@@ -40,19 +42,20 @@ def describe_by_group(
     A measure is compared across a grouping only where the grouping explains a share of its
     variation: a Kruskal-Wallis epsilon-squared of at least ``GROUP_EFFECT_MIN`` and a
     Benjamini-Hochberg adjusted p below ``ALPHA``, over every grouping and measure tested. Without
-    ``group_column``, every categorical column of 2 to 12 groups is tried; the strongest come first.
+    ``group_column``, the categorical columns of 2 to 12 groups (the first 8) are tried against the
+    first 30 measures; the strongest come first.
     A frequency table's rows count as many cases as its weight says.
     """
     frame = as_cases(frame, roles)
     if group_column is None:
-        groupings = [name for name in roles.categorical if 2 <= frame[name].n_unique() <= _MAX_GROUPS]
+        groupings = [name for name in roles.categorical if 2 <= frame[name].n_unique() <= _MAX_GROUPS][:_MAX_GROUPINGS]
     else:
         groupings = [group_column]
     tested = []
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         for group in groupings:
-            for measure in roles.numeric:
+            for measure in roles.numeric[:_MAX_TESTED_MEASURES]:
                 if measure != group:
                     found = _group_difference(frame, group, measure)
                     if found is not None:
