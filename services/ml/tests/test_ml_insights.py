@@ -59,3 +59,29 @@ def test_flat_or_tiny_effects_make_no_statement():
     ])
     insights = build_insights(_result(explanations=explanations))
     assert not any(insight.kind == "effect" for insight in insights)
+
+
+def test_a_rejected_fit_is_never_named_and_weak_groupings_say_nothing():
+    from shared_contracts.analysis import DistributionFit, GroupStatistics
+
+    fits = [DistributionFit(chart_id="distribution:dep_delay", column="dep_delay", best="norm", ks_statistic=0.27,
+                            ks_p_value=8.9e-24, aic=1.0, candidates={"norm": 1.0}, skewness=3.8, accepted=False,
+                            alpha=0.05, sample_size=5000),
+            DistributionFit(chart_id="distribution:price", column="price", best="lognorm", ks_statistic=0.05,
+                            ks_p_value=0.4, aic=1.0, candidates={"norm": 2.0, "lognorm": 1.0}, skewness=2.5,
+                            accepted=True, alpha=0.05, sample_size=93)]
+    rows = [{"group": "EWR", "count": 10, "median": 6.0}, {"group": "JFK", "count": 10, "median": 7.0}]
+    groups = [GroupStatistics(chart_id="group:origin:month", group_column="origin", measure="month", rows=rows,
+                              test="kruskal", p_value=1e-9, p_adjusted=1e-8, effect_size=0.001,
+                              effect_size_name="epsilon_squared", effect_threshold=0.06),
+              GroupStatistics(chart_id="group:origin:distance", group_column="origin", measure="distance", rows=rows,
+                              test="kruskal", p_value=1e-9, p_adjusted=1e-8, effect_size=0.2,
+                              effect_size_name="epsilon_squared", effect_threshold=0.06)]
+    statements = [i.statement for i in build_insights(_result(distributions=fits, descriptive=groups))]
+    assert ("dep_delay is strongly right-skewed (skewness 3.8); no standard distribution fits it (a normal one is "
+            "rejected: KS p < 0.001 on 5,000 sampled values).") in statements
+    assert any(s.startswith("price is strongly right-skewed") and "a log-normal distribution fits it (KS p = 0.400 "
+               "on 93 values, not rejected at 0.05)" in s for s in statements)
+    assert not any("month" in s for s in statements), "origin explains 0.1% of month: no comparison"
+    assert any(s.startswith("distance differs across origin groups") and "epsilon² 0.20 >= 0.06" in s
+               for s in statements)

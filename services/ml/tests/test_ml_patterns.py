@@ -93,7 +93,7 @@ def test_unsupervised_analysis_is_deterministic_and_insights_point_at_charts(wri
     assert [i.statement for i in first.insights] == [i.statement for i in second.insights]
     assert first.insights, "planted data must yield insights"
     charts = {item.chart_id for item in first.associations} | {"clusters", "anomalies"}
-    charts |= {item.chart_id for item in first.distributions}
+    charts |= {item.chart_id for item in first.distributions} | {item.chart_id for item in first.descriptive}
     assert all(insight.chart_id in charts for insight in first.insights)
     assert [insight.rank for insight in first.insights] == list(range(1, len(first.insights) + 1))
     assert any("rises with" in insight.statement and "Spearman" in insight.statement for insight in first.insights)

@@ -95,6 +95,17 @@ class GroupStatistics(_Model):
     rows: list[dict[str, Any]] = Field(
         default_factory=list, description="One row per group: group, count, mean, std, median, min, max"
     )
+    test: str | None = Field(default=None, description="Test of the groups' difference", examples=["kruskal"])
+    p_value: float | None = None
+    p_adjusted: float | None = Field(
+        default=None, description="Benjamini-Hochberg adjusted p-value over every grouping and measure tested"
+    )
+    effect_size: float | None = Field(default=None, description="Share of the measure's variation the groups explain")
+    effect_size_name: str | None = Field(default=None, examples=["epsilon_squared"])
+    effect_threshold: float | None = Field(
+        default=None, description="Smallest effect size shown: a grouping below it explains too little to compare"
+    )
+    weight: str | None = Field(default=None, description="Column counting the cases each row stands for, if any")
 
 
 class FeatureTest(_Model):
@@ -109,6 +120,17 @@ class FeatureTest(_Model):
     effect_size: float
     effect_size_name: str = Field(examples=["cohen_d", "eta_squared", "rank_biserial", "epsilon_squared"])
     significant: bool = Field(description="p_adjusted < 0.05")
+    effect_threshold: float | None = Field(
+        default=None, description="Smallest effect size (of effect_size_name) that counts as a meaningful relation"
+    )
+    meaningful: bool | None = Field(
+        default=None, description="significant, |effect_size| at least effect_threshold, and not determined"
+    )
+    determined: str | None = Field(
+        default=None, description="How one of the feature and the target determines the other, when it does (each "
+                                  "car model has one class): a relation that holds by construction"
+    )
+    weight: str | None = Field(default=None, description="Column counting the cases each row stands for, if any")
 
 
 class DistributionFit(_Model):
@@ -124,6 +146,12 @@ class DistributionFit(_Model):
     candidates: dict[str, float] = Field(default_factory=dict, description="AIC of every candidate fitted")
     skewness: float = 0.0
     kurtosis: float = 0.0
+    accepted: bool | None = Field(
+        default=None, description="The KS test does not reject ``best`` (p >= alpha); False: no candidate fits, and "
+                                  "``best`` is only the closest"
+    )
+    alpha: float | None = Field(default=None, description="Level of the KS test")
+    sample_size: int | None = Field(default=None, description="Values the fit and the KS test used (a sample)")
 
 
 class Association(_Model):
@@ -135,6 +163,9 @@ class Association(_Model):
     method: Literal["spearman", "pearson", "cramers_v", "correlation_ratio"]
     value: float = Field(description="Signed for correlations, in [0, 1] otherwise")
     p_value: float | None = None
+    p_adjusted: float | None = Field(
+        default=None, description="Benjamini-Hochberg adjusted p-value over every pair tested"
+    )
 
 
 class ClusterProfile(_Model):
@@ -352,6 +383,17 @@ class AnalysisResult(_Model):
     insights: list[Insight] = Field(default_factory=list)
     warnings: list[str] = Field(default_factory=list, description="Parts skipped or reduced, in plain language")
     timings_s: dict[str, float] = Field(default_factory=dict, description="Seconds spent per part")
+    identifiers: dict[str, str] = Field(
+        default_factory=dict, description="Columns that identify rows (ids, row counters, counters within groups), "
+                                          "left out of the statistics, the insights and the models, with the reason"
+    )
+    date_parts: dict[str, str] = Field(
+        default_factory=dict, description="Columns that are parts of a datetime (month, hour beside time_hour), left "
+                                          "out of the statistics and insights but offered to the models, with the reason"
+    )
+    weight: str | None = Field(
+        default=None, description="A frequency table's count column: statistics and tests count each row that many times"
+    )
 
 
 class PredictionRow(_Model):

@@ -242,7 +242,11 @@ def reading_table(profile: Profile | None) -> Component | None:
 
 def _fit_note(fit: DistributionFit) -> str:
     p = number(fit.ks_p_value)
-    return f"Best-fitting distribution: {fit.best}" + (f" (KS p = {p:.2g})" if p is not None else "")
+    ks = f"KS p = {p:.2g}" if p is not None else ""
+    on = f" on {fit.sample_size:,} values" if fit.sample_size else ""
+    if fit.accepted is False:
+        return f"No standard distribution fits (the closest, {fit.best}, is rejected: {ks or 'KS test'}{on})"
+    return f"Best-fitting distribution: {fit.best}" + (f" ({ks}{on})" if ks else "")
 
 
 def column_cards(sample: DataSample, profile: Profile | None, analysis: AnalysisResult | None = None) -> list[Component]:

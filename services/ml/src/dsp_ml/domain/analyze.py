@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import importlib.metadata
 import tempfile
 import threading
@@ -221,6 +222,7 @@ def analyze(
                     data=data, random_state=random_state, warnings_out=warnings_out, is_train=is_train)
 
     report(0.97, "insights")
+    result.identifiers, result.date_parts, result.weight = dict(roles.identifiers), dict(roles.constructed), roles.weight
     result.insights = build_insights(result)
     result.warnings = [*warnings_out, *result.warnings]
     timings.update(result.timings_s)
@@ -295,11 +297,11 @@ def _import_quietly(module: str) -> None:
 
 
 def _without(roles: ColumnRoles, column: str) -> ColumnRoles:
-    return ColumnRoles(numeric=[c for c in roles.numeric if c != column],
-                       categorical=[c for c in roles.categorical if c != column],
-                       datetime=[c for c in roles.datetime if c != column],
-                       derived=[c for c in roles.derived if c != column and not c.startswith(f"{column}__")],
-                       ignored=dict(roles.ignored))
+    return dataclasses.replace(
+        roles, numeric=[c for c in roles.numeric if c != column],
+        categorical=[c for c in roles.categorical if c != column], datetime=[c for c in roles.datetime if c != column],
+        derived=[c for c in roles.derived if c != column and not c.startswith(f"{column}__")],
+        ignored=dict(roles.ignored))
 
 
 def _series_measures(frame: pl.DataFrame, roles: ColumnRoles) -> list[str]:

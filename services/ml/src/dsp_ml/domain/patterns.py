@@ -16,16 +16,27 @@ from sklearn.ensemble import IsolationForest
 from sklearn.metrics import silhouette_score
 from threadpoolctl import threadpool_limits
 
-from .columns import ColumnRoles
+from .columns import ColumnRoles, as_cases
 
 __all__ = ["find_anomalies", "find_associations", "find_clusters"]
 
 _MAX_NUMERIC = 30
 _MAX_CATEGORICAL = 12
+_SAME_ORDER = 0.9999
+"""|Spearman| from which two columns rank every row alike: one is a monotone function of the other."""
 
 
 def find_associations(frame: pl.DataFrame, roles: ColumnRoles, *, limit: int = 20) -> list[Association]:
-    """Strongest pairwise relations: Spearman, Cramér's V and the correlation ratio."""
+    """Strongest pairwise relations: Spearman, Cramér's V and the correlation ratio.
+
+    Each carries its p-value, Benjamini-Hochberg adjusted over every pair tested. A relation that
+    holds by construction is left out: where one column determines the other (each value of one,
+    among the values seen more than once, goes with a single value of the other), as ``hour``
+    follows from ``sched_dep_time`` or an origin from its manufacturer, and where two numbers rank
+    every row alike (|Spearman| >= 0.9999: a unit conversion, a rescaling). A frequency table's rows
+    count as many cases as its weight says.
+    """
+    frame = as_cases(frame, roles)
     found: list[Association] = []
     numeric = roles.numeric[:_MAX_NUMERIC]
     if len(numeric) >= 2:
@@ -46,23 +57,61 @@ def find_associations(frame: pl.DataFrame, roles: ColumnRoles, *, limit: int = 2
                 # ranks over the complete pairs only, as Spearman defines them
                 pair = pair.select(pl.col(a).rank(), pl.col(b).rank())
                 rho, n = pair.select(pl.corr(a, b)).item(), pair.height
-            if rho is None or not math.isfinite(rho):
+            if rho is None or not math.isfinite(rho) or abs(rho) >= _SAME_ORDER:
+                # the same order on every row: one is a monotone function of the other (a unit
+                # conversion, a rescaling), the same information twice
                 continue
             found.append(Association(chart_id=f"association:{a}:{b}", a=a, b=b, method="spearman",
                                      value=float(rho), p_value=_rho_p_value(rho, n)))
     categorical = roles.categorical[:_MAX_CATEGORICAL]
     for a, b in combinations(categorical, 2):
-        value = _cramers_v(frame, a, b)
-        if value is not None:
-            found.append(Association(chart_id=f"association:{a}:{b}", a=a, b=b, method="cramers_v", value=value))
+        tested = _cramers_v(frame, a, b)
+        if tested is not None:
+            found.append(Association(chart_id=f"association:{a}:{b}", a=a, b=b, method="cramers_v",
+                                     value=tested[0], p_value=tested[1]))
     for cat in categorical:
         for num in numeric[:15]:
-            value = _correlation_ratio(frame, cat, num)
-            if value is not None:
+            tested = _correlation_ratio(frame, cat, num)
+            if tested is not None:
                 found.append(Association(chart_id=f"association:{cat}:{num}", a=cat, b=num,
-                                         method="correlation_ratio", value=value))
+                                         method="correlation_ratio", value=tested[0], p_value=tested[1]))
+    if found:
+        adjusted = stats.false_discovery_control([1.0 if item.p_value is None else item.p_value for item in found],
+                                                 method="bh")
+        for item, p_adj in zip(found, adjusted, strict=True):
+            item.p_adjusted = float(p_adj)
     found.sort(key=lambda item: -abs(item.value))
-    return [item for item in found if abs(item.value) >= 0.1][:limit]
+    kept: list[Association] = []
+    for item in found:
+        if len(kept) >= limit:
+            break
+        if abs(item.value) >= 0.1 and determined_pair(frame, item.a, item.b) is None:
+            kept.append(item)
+    return kept
+
+
+def determined_pair(frame: pl.DataFrame, a: str, b: str, *, agreement: float = 0.99) -> str | None:
+    """How one of ``a`` and ``b`` determines the other, or None: a relation that holds by construction.
+
+    ``x`` determines ``y`` when, among the values of ``x`` seen at least twice (on at least 30% of
+    the rows, with at least 20 rows beyond the first of each value), ``agreement`` of the rows share
+    their value's single value of ``y``. With too few repeats the test cannot tell, and says None.
+    """
+    pairs = frame.select(pl.col(a), pl.col(b)).drop_nulls()
+    if pairs.height < 20:
+        return None
+    for x, y in ((a, b), (b, a)):
+        if pairs[y].n_unique() < 2:
+            continue
+        groups = (pairs.group_by(x).agg(pl.len().alias("rows"), pl.col(y).n_unique().alias("values"))
+                  .filter(pl.col("rows") >= 2))
+        repeated = int(groups["rows"].sum()) if groups.height else 0
+        if groups.height < 2 or repeated - groups.height < 20 or repeated < 0.3 * pairs.height:
+            continue
+        single = int(groups.filter(pl.col("values") == 1)["rows"].sum())
+        if single >= agreement * repeated:
+            return f"each value of {x} goes with one value of {y} ({single:,} of {repeated:,} rows)"
+    return None
 
 
 def _rho_p_value(rho: float, n: int) -> float:
@@ -72,7 +121,7 @@ def _rho_p_value(rho: float, n: int) -> float:
     return float(2 * stats.t.sf(abs(t), n - 2))
 
 
-def _cramers_v(frame: pl.DataFrame, a: str, b: str) -> float | None:
+def _cramers_v(frame: pl.DataFrame, a: str, b: str) -> tuple[float, float] | None:
     pairs = frame.select(pl.col(a).cast(pl.String), pl.col(b).cast(pl.String)).drop_nulls()
     if pairs.height < 8:
         return None
@@ -80,11 +129,12 @@ def _cramers_v(frame: pl.DataFrame, a: str, b: str) -> float | None:
     counts = table.drop(a).to_numpy().astype(float)
     if min(counts.shape) < 2:
         return None
-    chi2 = stats.chi2_contingency(counts, correction=False)[0]
-    return float(math.sqrt(chi2 / (counts.sum() * (min(counts.shape) - 1))))
+    chi2, p_value = stats.chi2_contingency(counts, correction=False)[:2]
+    return float(math.sqrt(chi2 / (counts.sum() * (min(counts.shape) - 1)))), float(p_value)
 
 
-def _correlation_ratio(frame: pl.DataFrame, cat: str, num: str) -> float | None:
+def _correlation_ratio(frame: pl.DataFrame, cat: str, num: str) -> tuple[float, float] | None:
+    """The correlation ratio eta (the square root of the share of variance the groups explain) and the F-test p."""
     pairs = frame.select(pl.col(cat).cast(pl.String), pl.col(num).cast(pl.Float64).fill_nan(None)).drop_nulls()
     if pairs.height < 8:
         return None
@@ -94,7 +144,12 @@ def _correlation_ratio(frame: pl.DataFrame, cat: str, num: str) -> float | None:
         return None
     groups = pairs.group_by(cat).agg(pl.len().alias("n"), pl.col(num).mean().alias("m"))
     between = float((groups["n"] * (groups["m"] - grand) ** 2).sum())
-    return float(math.sqrt(between / total))
+    k, n = groups.height, pairs.height
+    within = total - between
+    if k < 2 or n <= k:
+        return None
+    p_value = 0.0 if within <= 0 else float(stats.f.sf((between / (k - 1)) / (within / (n - k)), k - 1, n - k))
+    return float(math.sqrt(min(1.0, between / total))), p_value
 
 
 def _numeric_matrix(frame: pl.DataFrame, columns: list[str]) -> np.ndarray:

@@ -10,48 +10,103 @@ import polars as pl
 from scipy import stats
 from shared_contracts.analysis import DistributionFit, FeatureTest, GroupStatistics
 
-from .columns import ColumnRoles
+from .columns import ColumnRoles, as_cases
+from .patterns import determined_pair
 
-__all__ = ["describe_by_group", "fit_distributions", "test_features_against_target"]
+__all__ = ["ALPHA", "EFFECT_THRESHOLDS", "FIT_SAMPLE", "GROUP_EFFECT_MIN", "describe_by_group", "fit_distributions",
+           "test_features_against_target"]
 
 _MAX_GROUPS = 12
 _MAX_MEASURES = 8
-_FIT_SAMPLE = 5000
+_MAX_GROUPINGS = 8
+_MAX_TESTED_MEASURES = 30
+FIT_SAMPLE = 5000
+"""Values a distribution is fitted and KS-tested on: a random sample past it."""
+ALPHA = 0.05
+"""Level of every test: a BH-adjusted p below it is significant; a KS p at or above it does not reject a fit."""
+GROUP_EFFECT_MIN = 0.06
+"""Smallest share of a measure's variation (epsilon-squared) a grouping must explain to be compared: a medium
+effect in Cohen's terms."""
+EFFECT_THRESHOLDS = {"cohen_d": 0.2, "rank_biserial": 0.1, "eta_squared": GROUP_EFFECT_MIN,
+                     "epsilon_squared": GROUP_EFFECT_MIN, "cramers_v": 0.1, "spearman_rho": 0.1}
+"""Smallest effect of a feature on the target that counts as meaningful: Cohen's "small" for a difference
+of two groups, a contingency table or a correlation; for several groups, the share of variance every group
+comparison must explain (``GROUP_EFFECT_MIN``)."""
 
 
 def describe_by_group(
-    frame: pl.DataFrame, roles: ColumnRoles, *, group_column: str | None
+    frame: pl.DataFrame, roles: ColumnRoles, *, group_column: str | None, limit: int = _MAX_MEASURES
 ) -> list[GroupStatistics]:
-    """Count, mean, std, median, min and max of numeric columns within each group."""
+    """Count, mean, std, median, min and max of numeric columns within the groups that explain them.
+
+    A measure is compared across a grouping only where the grouping explains a share of its
+    variation: a Kruskal-Wallis epsilon-squared of at least ``GROUP_EFFECT_MIN`` and a
+    Benjamini-Hochberg adjusted p below ``ALPHA``, over every grouping and measure tested. Without
+    ``group_column``, the categorical columns of 2 to 12 groups (the first 8) are tried against the
+    first 30 measures; the strongest come first.
+    A frequency table's rows count as many cases as its weight says.
+    """
+    frame = as_cases(frame, roles)
     if group_column is None:
-        candidates = [
-            name for name in roles.categorical if 2 <= frame[name].n_unique() <= _MAX_GROUPS
-        ]
-        if not candidates:
-            return []
-        group_column = min(candidates, key=lambda name: frame[name].n_unique())
-    measures = [name for name in roles.numeric if name != group_column][:_MAX_MEASURES]
+        groupings = [name for name in roles.categorical if 2 <= frame[name].n_unique() <= _MAX_GROUPS][:_MAX_GROUPINGS]
+    else:
+        groupings = [group_column]
+    tested = []
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for group in groupings:
+            for measure in roles.numeric[:_MAX_TESTED_MEASURES]:
+                if measure != group:
+                    found = _group_difference(frame, group, measure)
+                    if found is not None:
+                        tested.append((group, measure, *found))
+    if not tested:
+        return []
+    adjusted = stats.false_discovery_control([item[3] for item in tested], method="bh")
+    passing = [(item, float(p_adj)) for item, p_adj in zip(tested, adjusted, strict=True)
+               if p_adj < ALPHA and item[2] >= GROUP_EFFECT_MIN]
+    passing.sort(key=lambda entry: (-entry[0][2], entry[0][0], entry[0][1]))
     out = []
-    keyed = frame.with_columns(pl.col(group_column).cast(pl.String).fill_null("(missing)").alias("__group"))
-    for measure in measures:
-        table = (
-            keyed.group_by("__group")
-            .agg(
-                pl.len().alias("count"),
-                pl.col(measure).mean().alias("mean"),
-                pl.col(measure).std().alias("std"),
-                pl.col(measure).median().alias("median"),
-                pl.col(measure).min().cast(pl.Float64).alias("min"),
-                pl.col(measure).max().cast(pl.Float64).alias("max"),
-            )
-            .sort("count", descending=True)
-            .head(_MAX_GROUPS)
-            .rename({"__group": "group"})
-        )
-        rows = [{key: _clean(value) for key, value in row.items()} for row in table.iter_rows(named=True)]
-        out.append(GroupStatistics(chart_id=f"group:{group_column}:{measure}", group_column=group_column,
-                                   measure=measure, rows=rows))
+    for (group, measure, effect, p_value), p_adj in passing[:limit]:
+        out.append(GroupStatistics(
+            chart_id=f"group:{group}:{measure}", group_column=group, measure=measure,
+            rows=_group_rows(frame, group, measure), test="kruskal", p_value=p_value, p_adjusted=p_adj,
+            effect_size=effect, effect_size_name="epsilon_squared", effect_threshold=GROUP_EFFECT_MIN,
+            weight=roles.weight))
     return out
+
+
+def _group_difference(frame: pl.DataFrame, group: str, measure: str) -> tuple[float, float] | None:
+    """Kruskal-Wallis epsilon-squared and p-value of ``measure`` across the groups of ``group``."""
+    pairs = frame.select(pl.col(group).cast(pl.String).fill_null("(missing)"),
+                         pl.col(measure).cast(pl.Float64).fill_nan(None)).drop_nulls()
+    groups = [part[measure].to_numpy() for part in pairs.partition_by(group) if part.height >= 3]
+    n = sum(len(g) for g in groups)
+    if len(groups) < 2 or n <= len(groups) or np.unique(np.concatenate(groups)).size < 2:
+        return None
+    statistic, p_value = stats.kruskal(*groups)
+    if not (math.isfinite(statistic) and math.isfinite(p_value)):
+        return None
+    return max(0.0, (statistic - len(groups) + 1) / (n - len(groups))), float(p_value)
+
+
+def _group_rows(frame: pl.DataFrame, group: str, measure: str) -> list[dict]:
+    keyed = frame.with_columns(pl.col(group).cast(pl.String).fill_null("(missing)").alias("__group"))
+    table = (
+        keyed.group_by("__group")
+        .agg(
+            pl.len().alias("count"),
+            pl.col(measure).mean().alias("mean"),
+            pl.col(measure).std().alias("std"),
+            pl.col(measure).median().alias("median"),
+            pl.col(measure).min().cast(pl.Float64).alias("min"),
+            pl.col(measure).max().cast(pl.Float64).alias("max"),
+        )
+        .sort("count", "__group", descending=[True, False])
+        .head(_MAX_GROUPS)
+        .rename({"__group": "group"})
+    )
+    return [{key: _clean(value) for key, value in row.items()} for row in table.iter_rows(named=True)]
 
 
 def _clean(value):
@@ -63,8 +118,13 @@ def _clean(value):
 def test_features_against_target(
     frame: pl.DataFrame, roles: ColumnRoles, *, target: str, task_type: str
 ) -> list[FeatureTest]:
-    """Test each feature against the target, with effect sizes and Benjamini-Hochberg correction."""
-    data = frame.filter(pl.col(target).is_not_null())
+    """Test each feature against the target, with effect sizes and Benjamini-Hochberg correction.
+
+    A test is ``meaningful`` when significant, its effect is at least the size in
+    ``EFFECT_THRESHOLDS``, and neither column determines the other (``determined``: each car model
+    has one class, a relation that holds by construction). A frequency table's rows count as many cases as its weight says.
+    """
+    data = as_cases(frame, roles).filter(pl.col(target).is_not_null())
     classification = task_type in ("binary", "multiclass")
     raw: list[dict] = []
     with warnings.catch_warnings():
@@ -90,8 +150,13 @@ def test_features_against_target(
     adjusted = stats.false_discovery_control([item["p_value"] for item in raw], method="bh")
     tests = []
     for item, p_adj in zip(raw, adjusted, strict=True):
-        tests.append(FeatureTest(chart_id=f"test:{item['feature']}", p_adjusted=float(p_adj),
-                                 significant=bool(p_adj < 0.05), **item))
+        threshold = EFFECT_THRESHOLDS.get(item["effect_size_name"])
+        significant = bool(p_adj < ALPHA)
+        determined = determined_pair(data, item["feature"], target) if roles.weight is None else None
+        meaningful = significant and determined is None and (threshold is None or abs(item["effect_size"]) >= threshold)
+        tests.append(FeatureTest(chart_id=f"test:{item['feature']}", p_adjusted=float(p_adj), significant=significant,
+                                 effect_threshold=threshold, meaningful=meaningful, weight=roles.weight,
+                                 determined=determined, **item))
     return sorted(tests, key=lambda test: (test.p_adjusted, -abs(test.effect_size)))
 
 
@@ -158,7 +223,12 @@ def _spearman(data: pl.DataFrame, feature: str, target: str) -> dict | None:
 
 def fit_distributions(frame: pl.DataFrame, roles: ColumnRoles, *, max_columns: int = 10,
                       random_state: int = 0) -> list[DistributionFit]:
-    """Fit normal, log-normal, exponential and gamma to each numeric column; keep the lowest AIC."""
+    """Fit normal, log-normal, exponential and gamma to each numeric column, on at most ``FIT_SAMPLE`` values.
+
+    ``best`` is the candidate of lowest AIC among those a KS test does not reject (p >= ``ALPHA``),
+    and ``accepted`` is True; when every candidate is rejected, ``best`` is only the closest (lowest
+    AIC) and ``accepted`` is False: no standard distribution fits.
+    """
     rng = np.random.default_rng(random_state)
     out = []
     with warnings.catch_warnings():
@@ -168,8 +238,8 @@ def fit_distributions(frame: pl.DataFrame, roles: ColumnRoles, *, max_columns: i
             values = values[np.isfinite(values)]
             if len(values) < 20 or np.unique(values[:2000]).size < 10:
                 continue
-            if len(values) > _FIT_SAMPLE:
-                values = rng.choice(values, _FIT_SAMPLE, replace=False)
+            if len(values) > FIT_SAMPLE:
+                values = rng.choice(values, FIT_SAMPLE, replace=False)
             fit = _best_fit(name, values)
             if fit is not None:
                 out.append(fit)
@@ -197,10 +267,13 @@ def _best_fit(name: str, values: np.ndarray) -> DistributionFit | None:
         candidates[label] = (2 * free - 2 * loglik, params)
     if not candidates:
         return None
-    best = min(candidates, key=lambda label: candidates[label][0])
+    ks_tests = {label: stats.kstest(values, getattr(stats, label).cdf, args=params)
+                for label, (_, params) in candidates.items()}
+    accepted = [label for label in candidates if ks_tests[label].pvalue >= ALPHA]
+    best = min(accepted or list(candidates), key=lambda label: candidates[label][0])
     aic, params = candidates[best]
     dist = getattr(stats, best)
-    ks = stats.kstest(values, dist.cdf, args=params)
+    ks = ks_tests[best]
     names = (dist.shapes.split(", ") if dist.shapes else []) + ["loc", "scale"]
     return DistributionFit(
         chart_id=f"distribution:{name}", column=name, best=best,
@@ -208,4 +281,5 @@ def _best_fit(name: str, values: np.ndarray) -> DistributionFit | None:
         ks_statistic=float(ks.statistic), ks_p_value=float(ks.pvalue), aic=float(aic),
         candidates={label: float(value[0]) for label, value in candidates.items()},
         skewness=float(stats.skew(values)), kurtosis=float(stats.kurtosis(values)),
+        accepted=bool(accepted), alpha=ALPHA, sample_size=len(values),
     )
