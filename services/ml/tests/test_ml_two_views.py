@@ -48,9 +48,8 @@ def test_anomalies_and_statistics_use_the_uncapped_values(flights):
         assert "year" not in row.values  # 2013 on every row, which the ETL drops: it says nothing of the row
     assert result.sampling.total_rows == frame.height
     capped = {c for s in etl.report.lineage if s.kind == "outliers" for c in s.columns}
-    described = [g for g in result.descriptive if g.measure in capped]
-    assert described  # group statistics of a capped measure reach its true extremes
-    for group in described:
+    # group statistics (shown only where a grouping explains the measure) reach a capped measure's true extremes
+    for group in [g for g in result.descriptive if g.measure in capped]:
         assert max(row["max"] for row in group.rows) == frame[group.measure].max()
 
 
