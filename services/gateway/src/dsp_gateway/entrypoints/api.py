@@ -231,7 +231,8 @@ def add_routes(app: FastAPI) -> None:
 
     @router.post("/upload", status_code=201)
     async def upload(request: Request, principal: Principal = writer) -> JSONResponse:
-        """Stream a CSV into the store and start its job. Waits (bounded) for ingest's verdict."""
+        """Stream a table (CSV, Parquet, Arrow, Excel, JSON, NDJSON, or compressed CSV/JSON) into the store and start
+        its job. Waits (bounded) for ingest's verdict."""
         ports = ports_of(request)
         options = ports.options
         await check_rate(ports, "uploads", principal, options.uploads_per_minute)
@@ -250,7 +251,7 @@ def add_routes(app: FastAPI) -> None:
         try:
             problem = check_upload_head(streamed.head, total_size=streamed.size)
             if problem is not None:
-                raise ApiError(problem.status, problem.code, problem.message, field="file")
+                raise ApiError(problem.status, problem.code, problem.message, field="file", details=problem.details)
             ingest, analysis, wait = _upload_options(streamed.fields)
             _check_budget(analysis, options.max_time_budget_s)
             dataset_id, job_id = uuid.uuid4(), uuid.uuid4()
