@@ -93,3 +93,78 @@ def test_an_unsupported_format_is_one_line_naming_it_and_what_is_read(tmp_path: 
     assert result.exit_code == 2
     assert "unsupported_format" in result.output and "a PDF document" in result.output
     assert "Parquet" in result.output and "NDJSON" in result.output
+
+
+# ---- through the upload: the gateway's route, with every stage running in the same process (`dsp serve`) ----
+
+ADMIN, PASSWORD = "admin@formats.example", "a long admin passphrase for the formats test"
+
+
+@pytest.fixture
+async def platform(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    import httpx
+    from dsp_cli.serve import LocalPlatform
+
+    for name, value in {"DSP_ENVIRONMENT": "development", "DSP_ALLOWED_HOSTS": "127.0.0.1,localhost",
+                        "DSP_JWT_SECRET": "x" * 64, "DSP_BOOTSTRAP_ADMIN_EMAIL": ADMIN,
+                        "DSP_BOOTSTRAP_ADMIN_PASSWORD": PASSWORD,
+                        "DSP_MAX_DECOMPRESSED_BYTES": str(1 << 20)}.items():
+        monkeypatch.setenv(name, value)
+    local = LocalPlatform(data_dir=tmp_path / "data", port=8000)
+    await local.open()
+    app = local.app()
+    try:
+        async with app.router.lifespan_context(app), httpx.AsyncClient(
+                transport=httpx.ASGITransport(app=app), base_url="http://127.0.0.1:8000", timeout=120) as client:
+            token = await client.post("/api/v1/auth/token", data={"username": ADMIN, "password": PASSWORD})
+            assert token.status_code == 200, token.text
+            client.headers["Authorization"] = f"Bearer {token.json()['access_token']}"
+            yield client
+    finally:
+        await local.close()
+
+
+async def _uploaded_profile(client: Any, path: Path) -> dict[str, Any]:
+    import asyncio
+
+    response = await client.post("/api/v1/upload", files={"file": (path.name, path.read_bytes())})
+    assert response.status_code == 201, response.text
+    dataset_id = response.json()["data"]["dataset_id"]
+    for _ in range(600):
+        profile = await client.get(f"/api/v1/datasets/{dataset_id}/profile")
+        if profile.status_code == 200:
+            result: dict[str, Any] = profile.json()
+            return result
+        assert profile.status_code == 409, profile.text
+        await asyncio.sleep(0.2)
+    raise AssertionError(f"no profile for {path.name}")
+
+
+async def test_uploads_in_other_formats_give_the_csv_upload_statistics_and_typed_errors(platform: Any,
+                                                                                    tmp_path: Path) -> None:
+    paths = _files(_table(), tmp_path / "in")
+    reference = _statistics(await _uploaded_profile(platform, paths["csv"]))
+    for name in ("parquet", "xlsx", "csv.gz"):
+        assert _differences(reference, _statistics(await _uploaded_profile(platform, paths[name]))) == [], name
+
+    pdf = await platform.post("/api/v1/upload", files={"file": ("a.csv", b"%PDF-1.7\n" + bytes(range(256)))})
+    assert pdf.status_code == 415, pdf.text
+    error = pdf.json()["errors"][0]
+    assert error["code"] == "unsupported_format" and "a PDF document" in error["message"]
+    assert "Parquet" in error["message"] and error["details"]["detected"] == "a PDF document"
+
+    archive = io.BytesIO()
+    import zipfile
+
+    with zipfile.ZipFile(archive, "w") as z:
+        z.writestr("data.csv", "a,b\n1,2\n")
+    refused = await platform.post("/api/v1/upload", files={"file": ("data.xlsx", archive.getvalue())})
+    assert refused.status_code == 422, refused.text
+    error = refused.json()["errors"][0]
+    assert error["code"] == "unsupported_format" and error["details"]["detected"] == "a ZIP archive that is not a workbook"
+
+    bomb = gzip.compress(b"a,b\n" + b"0,0\n" * (1 << 20), compresslevel=9)  # 4 MiB behind 4 kB; the cap is 1 MiB
+    refused = await platform.post("/api/v1/upload", files={"file": ("small.csv.gz", bomb)})
+    assert refused.status_code == 422, refused.text
+    error = refused.json()["errors"][0]
+    assert error["code"] == "decompressed_too_large" and error["details"]["limit_bytes"] == 1 << 20
