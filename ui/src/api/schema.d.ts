@@ -514,7 +514,8 @@ export interface paths {
         put?: never;
         /**
          * Upload
-         * @description Stream a CSV into the store and start its job. Waits (bounded) for ingest's verdict.
+         * @description Stream a table (CSV, Parquet, Arrow, Excel, JSON, NDJSON, or compressed CSV/JSON) into the store and start
+         *     its job. Waits (bounded) for ingest's verdict.
          */
         post: operations["upload_api_v1_upload_post"];
         delete?: never;
