@@ -285,3 +285,36 @@ def test_json_that_holds_no_table_or_does_not_parse_gets_a_typed_error(tmp_path:
         with pytest.raises(IngestError) as info:
             ingest_file(src, tmp_path / "out.parquet")
         assert info.value.code == code, text
+
+
+def test_parquet_types_beyond_csv_keep_their_values_or_say_what_changed(tmp_path: Path) -> None:
+    import datetime as dt
+    import decimal
+
+    frame = pl.DataFrame({
+        "ns": pl.Series([1577836800123456789, 1577836900000000000, None]).cast(pl.Datetime("ns")),
+        "paris": pl.Series([dt.datetime(2020, 1, 1, 12), dt.datetime(2020, 6, 1, 12), None]).dt.replace_time_zone(
+            "Europe/Paris"),
+        "wait": pl.Series([dt.timedelta(seconds=5), dt.timedelta(days=1, hours=2), None]),
+        "price": pl.Series([decimal.Decimal("1.10"), decimal.Decimal("22.25"), None], dtype=pl.Decimal(10, 2)),
+        "level": pl.Series(["low", "high", "low"]).cast(pl.Categorical),
+        "tags": [[1, 2], [3], None],
+        "user": [{"age": 31, "city": "Lyon"}, {"age": 42, "city": "Oslo"}, None],
+        "big": pl.Series([2**64 - 1, 0, 5], dtype=pl.UInt64),
+        "ratio": pl.Series([0.1, 1 / 3, None], dtype=pl.Float32),
+    })
+    src = tmp_path / "typed"
+    frame.write_parquet(src)
+    report = ingest_file(src, tmp_path / "out.parquet")
+    out = pl.read_parquet(tmp_path / "out.parquet")
+    assert out.columns == ["ns", "paris", "wait", "price", "level", "tags", "user.age", "user.city", "big", "ratio"]
+    assert out["ns"].to_list()[1] == dt.datetime(2020, 1, 1, 0, 1, 40)
+    assert out["paris"].to_list()[:2] == [dt.datetime(2020, 1, 1, 11), dt.datetime(2020, 6, 1, 10)]  # UTC
+    assert out["wait"].to_list() == ["PT5S", "P1DT2H", None]
+    assert out["price"].to_list() == [1.1, 22.25, None]
+    assert out["tags"].to_list() == ["[1,2]", "[3]", None]
+    assert out["user.age"].to_list() == [31, 42, None] and out["user.city"].to_list() == ["Lyon", "Oslo", None]
+    assert out["big"].to_list() == [str(2**64 - 1), "0", "5"]  # too long for 64-bit signed: exact as text
+    assert out["ratio"].to_list()[:2] == [float(np.float32(0.1)), float(np.float32(1 / 3))]
+    assert any("'ns': 1 value(s) have nanoseconds" in w for w in report.warnings)
+    assert any("'paris': times are read in UTC" in w for w in report.warnings)

@@ -254,6 +254,8 @@ def _text_expr(expr: pl.Expr, dtype: pl.DataType, name: str, warnings: list[str]
     if isinstance(dtype, pl.List | pl.Array):
         encoded = pl.struct(expr.alias("v")).struct.json_encode().str.slice(5).str.head(-1)
         return pl.when(expr.is_null()).then(None).otherwise(encoded)
+    if isinstance(dtype, pl.Duration):
+        return expr.dt.to_string("iso")  # ISO 8601 durations (P1DT2H...), exact, read as text
     if dtype == pl.Binary:
         warnings.append(f"Column {name!r}: binary values are read as their hexadecimal text.")
         return expr.bin.encode("hex")
@@ -282,7 +284,14 @@ def _arrow_to_csv(path: Path, kind: str, dst: Path, warnings: list[str]) -> None
                           {"detected": kind, "error": str(exc)[:500]}) from exc
     if not schema:
         raise IngestError("no_columns", "The file holds no columns.", {})
-    columns = [_text_expr(expr, dtype, name, warnings).alias(name) for name, expr, dtype in _flat_columns(schema)]
+    leaves = _flat_columns(schema)
+    columns = [_text_expr(expr, dtype, name, warnings).alias(name) for name, expr, dtype in leaves]
+    nanos = [(name, expr) for name, expr, dtype in leaves if isinstance(dtype, pl.Datetime) and dtype.time_unit == "ns"]
+    if nanos:  # the reader keeps microseconds: say how many values lose their nanoseconds, never silently
+        counts = lf.select([(expr.dt.nanosecond() % 1000 != 0).sum().alias(name) for name, expr in nanos]).collect()
+        for name, count in counts.row(0, named=True).items():
+            if count:
+                warnings.append(f"Column {name!r}: {count} value(s) have nanoseconds; they are kept to the microsecond.")
     try:
         lf.select(columns).sink_csv(dst, include_header=True, null_value="", quote_style="necessary")
     except pl.exceptions.PolarsError as exc:
