@@ -318,3 +318,26 @@ def test_parquet_types_beyond_csv_keep_their_values_or_say_what_changed(tmp_path
     assert out["ratio"].to_list()[:2] == [float(np.float32(0.1)), float(np.float32(1 / 3))]
     assert any("'ns': 1 value(s) have nanoseconds" in w for w in report.warnings)
     assert any("'paris': times are read in UTC" in w for w in report.warnings)
+
+
+def test_an_old_xls_workbook_is_recognised_by_its_ole2_signature(tmp_path: Path) -> None:
+    import xlwt
+
+    book = xlwt.Workbook()
+    sheet = book.add_sheet("Data")
+    frame = _penguins().select("species", "island", "bill_length_mm", "price").drop_nulls()
+    for c, name in enumerate(frame.columns):
+        sheet.write(0, c, name)
+    for r, row in enumerate(frame.iter_rows(), start=1):
+        for c, value in enumerate(row):
+            sheet.write(r, c, value)
+    src = tmp_path / "old"
+    book.save(str(src))
+    assert src.read_bytes()[:8] == b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
+    report = ingest_file(src, tmp_path / "out.parquet")
+    (tmp_path / "same.csv").write_text(frame.write_csv())
+    ingest_file(tmp_path / "same.csv", tmp_path / "csv.parquet")
+    assert (report.source_format, report.sheet) == ("xls", "Data")
+    assert report.column("price").semantic_type == "currency"
+    assert_frame_equal(pl.read_parquet(tmp_path / "out.parquet"), pl.read_parquet(tmp_path / "csv.parquet"),
+                       check_exact=True)
