@@ -341,3 +341,15 @@ def test_an_old_xls_workbook_is_recognised_by_its_ole2_signature(tmp_path: Path)
     assert report.column("price").semantic_type == "currency"
     assert_frame_equal(pl.read_parquet(tmp_path / "out.parquet"), pl.read_parquet(tmp_path / "csv.parquet"),
                        check_exact=True)
+
+
+def test_ndjson_with_lines_longer_than_the_sniffed_head_and_utf16_json_are_recognised(tmp_path: Path) -> None:
+    long = tmp_path / "long"
+    long.write_text("".join(json.dumps({"id": i, "note": "x" * 70_000}) + "\n" for i in range(3)))
+    report = ingest_file(long, tmp_path / "a.parquet")
+    assert (report.source_format, report.row_count) == ("ndjson", 3)
+    wide = tmp_path / "utf16"
+    wide.write_text(json.dumps([{"ville": "Besançon", "n": 1}, {"ville": "Zoé", "n": 2}]), encoding="utf-16")
+    report = ingest_file(wide, tmp_path / "b.parquet")
+    assert report.source_format == "json"
+    assert pl.read_parquet(tmp_path / "b.parquet").to_dicts() == [{"ville": "Besançon", "n": 1}, {"ville": "Zoé", "n": 2}]

@@ -122,6 +122,9 @@ def detect_format(path: Path) -> str:
     for magic, name in _COMPRESSION_MAGIC:
         if head.startswith(magic):
             raise unsupported(f"{name} data compressed twice", compression=name)
+    if head.startswith((b"\xff\xfe", b"\xfe\xff")):  # UTF-16 text: JSON or CSV, told apart once decoded
+        text = head[: len(head) // 2 * 2].decode("utf-16", errors="replace")
+        return _json_kind(text.encode("utf-8")) or "csv"
     return _json_kind(head) or "csv"
 
 
@@ -459,7 +462,8 @@ def _json_encoding(path: Path) -> str:
     return "utf-8-sig"
 
 
-def _json_to_csv(path: Path, kind: str, dst: Path) -> None:
+def _json_to_csv(path: Path, kind: str, dst: Path) -> str:
+    """Write the JSON or NDJSON records as CSV; returns which of the two the file turned out to be."""
     encoding = _json_encoding(path)
     columns = _Columns()
     try:
@@ -471,6 +475,8 @@ def _json_to_csv(path: Path, kind: str, dst: Path) -> None:
             try:
                 document = _loads(path.read_text(encoding=encoding))
             except json.JSONDecodeError as exc:
+                if exc.msg == "Extra data" and exc.lineno > 1:  # NDJSON whose first line is longer than the head
+                    return _json_to_csv(path, "ndjson", dst)
                 raise _json_error(exc) from exc
             rows = [_check_record(r, i) for i, r in enumerate(_records_of(document), start=1)]
             for row in rows:
@@ -484,6 +490,7 @@ def _json_to_csv(path: Path, kind: str, dst: Path) -> None:
         raise IngestError("no_columns", "The JSON records hold no fields.", {})
     header: list[Any] = [n for n in names]
     _write_rows(_chain([header], ([row.get(n) for n in names] for row in records)), dst)
+    return kind
 
 
 def _chain(first: list[list[Any]], rest: Iterable[list[Any]]) -> Iterator[list[Any]]:
@@ -564,7 +571,7 @@ def ingest_file(
                 sheet, sheets = _excel_to_csv(work, kind, text, options.sheet, warnings)
                 dialect = _COMMA
             else:
-                _json_to_csv(work, kind, text)
+                kind = _json_to_csv(work, kind, text)
                 header, dialect = True, _COMMA
             work = text
         report = ingest_csv(work, dst_parquet, options=options, progress=report_progress, max_columns=max_columns,
