@@ -20,7 +20,7 @@ from typing import Any
 
 import polars as pl
 from mesh_kit.artifacts import ArtifactIntegrityError, ArtifactNotFound, ArtifactStore
-from shared_contracts.analysis import PredictionInput, PredictionWarning
+from shared_contracts.analysis import PredictionInput, Predictions, PredictionWarning
 from shared_contracts.etl import FittedPipeline, model_input_columns
 from shared_contracts.ingest import ALWAYS_NA_TOKENS, EVIDENCE_NA_TOKENS
 
@@ -28,7 +28,8 @@ from ..adapters.repository import ModelVersion
 from ..domain import AnalysisError, TrainedModel, load_model, predict
 from ..domain.drift import drift_summary, feature_drift
 
-__all__ = ["MAX_ROWS", "CheckedRows", "LoadedModels", "Prediction", "PredictionRefused", "check_rows", "predict_rows"]
+__all__ = ["MAX_ROWS", "CheckedRows", "LoadedModels", "Prediction", "PredictionRefused", "check_rows", "load_folder",
+           "predict_frame", "predict_rows"]
 
 MAX_ROWS = 100_000
 EXAMPLES = 5  # rows shown per column of unparseable values
@@ -206,8 +207,6 @@ async def predict_rows(find: FindModel, store: ArtifactStore, models: LoadedMode
     ``PredictionRefused`` for an unknown, damaged or erased model, unreadable rows, missing columns,
     unparseable values and, when ``strict``, unknown columns.
     """
-    from etl_core import apply_pipeline
-
     try:
         model_uuid = uuid.UUID(model_id)
     except ValueError:
@@ -225,20 +224,66 @@ async def predict_rows(find: FindModel, store: ArtifactStore, models: LoadedMode
         rows, sent_as_text = _rows_from_request(content_type, body)
     except (ValueError, pl.exceptions.PolarsError) as exc:
         raise PredictionRefused(422, "invalid_rows", f"The rows could not be read: {exc}", "rows") from exc
-    if rows.height == 0 or rows.height > MAX_ROWS:
+    if rows.height > MAX_ROWS:
+        raise PredictionRefused(422, "invalid_rows", f"Send between 1 and {MAX_ROWS} rows.", "rows")
+    result, prepared = await asyncio.to_thread(_predict_prepared, loaded, rows, explain=explain, strict=strict,
+                                               sent_as_text=sent_as_text)
+    drift: list[dict[str, Any]] = []
+    if reference is not None and prepared.height >= 30:
+        drift = drift_summary(await asyncio.to_thread(feature_drift, reference, prepared, features=model.features))
+    return Prediction(answer={"model_id": model_id, **result.model_dump(mode="json"), "drift": drift[:20]},
+                      drift=drift, rows=rows.height)
+
+
+def _predict_prepared(loaded: Loaded, rows: pl.DataFrame, *, explain: bool, strict: bool,
+                      sent_as_text: Mapping[str, pl.Series] | None) -> tuple[Predictions, pl.DataFrame]:
+    from etl_core import apply_pipeline
+
+    model, pipeline, _ = loaded
+    if rows.height == 0:
         raise PredictionRefused(422, "invalid_rows", f"Send between 1 and {MAX_ROWS} rows.", "rows")
     try:
-        checked = await asyncio.to_thread(check_rows, pipeline, model.features, rows, strict=strict,
-                                          sent_as_text=sent_as_text)
-        prepared = await asyncio.to_thread(lambda: apply_pipeline(pipeline, checked.rows.lazy()).collect())
-        result = await asyncio.to_thread(predict, model, prepared, explain=explain)
+        checked = check_rows(pipeline, model.features, rows, strict=strict, sent_as_text=sent_as_text)
+        prepared = apply_pipeline(pipeline, checked.rows.lazy()).collect()
+        result = predict(model, prepared, explain=explain)
     except AnalysisError as exc:
         raise PredictionRefused(422, exc.code, exc.message, "rows") from exc
     except pl.exceptions.PolarsError as exc:
         raise PredictionRefused(422, "invalid_rows", f"The rows do not fit the model's pipeline: {exc}", "rows") from exc
-    drift: list[dict[str, Any]] = []
-    if reference is not None and prepared.height >= 30:
-        drift = drift_summary(await asyncio.to_thread(feature_drift, reference, prepared, features=model.features))
-    result = result.model_copy(update={"warnings": checked.warnings, "input": checked.input})
-    return Prediction(answer={"model_id": model_id, **result.model_dump(mode="json"), "drift": drift[:20]},
-                      drift=drift, rows=rows.height)
+    return result.model_copy(update={"warnings": checked.warnings, "input": checked.input}), prepared
+
+
+def predict_frame(loaded: Loaded, rows: pl.DataFrame, *, explain: bool = False, strict: bool = False,
+                  sent_as_text: Mapping[str, pl.Series] | None = None) -> Predictions:
+    """The rows' predictions, as ``predict_rows`` makes them: ``check_rows``, the model's fitted ETL pipeline, then
+    the model (SHAP per row when ``explain``); one answer row per input row, in their order.
+
+    Raises ``PredictionRefused`` as ``predict_rows`` does (missing columns, unparseable values, no rows...).
+    """
+    return _predict_prepared(loaded, rows, explain=explain, strict=strict, sent_as_text=sent_as_text)[0]
+
+
+def load_folder(folder: Path) -> Loaded:
+    """A model from a folder ``dsp analyze`` wrote: ``folder`` is its output directory, or the ``model/`` in it.
+
+    The model is ``model/`` (checked against its manifest and, when ``analysis.json`` is beside it, against the
+    manifest's SHA-256 recorded at training time), its fitted ETL pipeline ``pipeline.json`` beside it; there is
+    no drift baseline (``None``). Raises ``PredictionRefused`` (404 ``model_not_found``, 409 ``model_integrity``)
+    when the folder holds no model, or a damaged one.
+    """
+    folder = Path(folder)
+    root = folder.parent if (folder / "manifest.json").is_file() and not (folder / "model").is_dir() else folder
+    model_dir, pipeline_path, analysis_path = root / "model", root / "pipeline.json", root / "analysis.json"
+    if not (model_dir / "manifest.json").is_file() or not pipeline_path.is_file():
+        raise PredictionRefused(404, "model_not_found", f"{folder} holds no model written by `dsp analyze` "
+                                "(model/ with pipeline.json beside it).", "model_dir")
+    expected = None
+    if analysis_path.is_file():
+        recorded = json.loads(analysis_path.read_text(encoding="utf-8")).get("model") or {}
+        expected = recorded.get("manifest_sha256")
+    try:
+        model = load_model(model_dir, expected_manifest_sha256=expected)
+    except AnalysisError as exc:
+        raise PredictionRefused(409, "model_integrity", f"The model failed its integrity check: {exc.message}") from exc
+    pipeline = FittedPipeline.model_validate_json(pipeline_path.read_bytes())
+    return model, pipeline, None
