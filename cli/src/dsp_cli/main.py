@@ -15,29 +15,26 @@ import os
 # peak memory of a large profile drops by about half a gigabyte. It must be set before polars loads.
 os.environ.setdefault("_RJEM_MALLOC_CONF", "dirty_decay_ms:0,muzzy_decay_ms:0")
 
-import asyncio  # noqa: E402
-import shutil
+import shutil  # noqa: E402
 import sys
 import tempfile
-import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Any, cast, get_args
+from typing import Annotated, Any
 
 import typer
-from pydantic import ValidationError
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
-from shared_contracts.events import AnalysisOptions, AnalysisTask, BadRowPolicy, IngestOptions
+from shared_contracts.events import IngestOptions
 
-from .run import Outcome, Until, run_pipeline, services_for
+from .options import TASKS, OptionError, analysis_options, ingest_options, load_mapping
+from .run import Outcome, StageFractions, Until, run_sync, services_for
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="Profile, clean, analyse and chart a table (CSV, Parquet, Excel, JSON...) in one process.")
 err = Console(stderr=True)
-TASKS: tuple[str, ...] = get_args(AnalysisTask)
 
 class _Bar:
     """One progress bar over every stage of the run: the mean of each stage's own fraction."""
@@ -45,14 +42,11 @@ class _Bar:
     def __init__(self, progress: Progress, stages: int) -> None:
         self.progress = progress
         self.task = progress.add_task("starting", total=1.0, message="")
-        self.stages = stages
-        self.done: dict[str, float] = {}
-        self.lock = threading.Lock()
+        self.fractions = StageFractions(stages)
 
     def __call__(self, stage: str, fraction: float, message: str) -> None:
-        with self.lock:
-            self.done[stage] = max(self.done.get(stage, 0.0), fraction)
-            overall = sum(self.done.values()) / self.stages
+        with self.fractions.lock:
+            overall = self.fractions.add(stage, fraction)
             self.progress.update(self.task, description=stage, completed=overall, message=message[:60])
 
 
@@ -67,39 +61,17 @@ def _progress(enabled: bool, stages: int) -> Iterator[_Bar]:
 
 
 def _load_mapping(path: Path) -> Any:
-    import yaml
-
     try:
-        data = yaml.safe_load(path.read_text())
-    except (OSError, yaml.YAMLError) as exc:
-        raise typer.BadParameter(f"{path} is not readable JSON or YAML: {exc}") from exc
-    if not isinstance(data, dict | list):
-        raise typer.BadParameter(f"{path} must hold a mapping")
-    return data
-
-
-def _sheet(value: str | None) -> str | int | None:
-    """A sheet name, or a 0-based position when the value is a whole number."""
-    if value is None:
-        return None
-    return int(value) if value.strip().isdigit() else value
+        return load_mapping(path)
+    except OptionError as exc:
+        raise typer.BadParameter(str(exc)) from exc
 
 
 def _ingest_options(schema: Path | None, rules: Path | None, bad_rows: str, sheet: str | None = None) -> IngestOptions:
-    overrides: dict[str, str] = {}
-    if schema is not None:
-        data = _load_mapping(schema)
-        overrides = {str(k): str(v) for k, v in (data.get("columns", data)).items()}
-    validation_rules: list[dict[str, Any]] = []
-    block = False
-    if rules is not None:
-        data = _load_mapping(rules)
-        validation_rules = data.get("rules", data) if isinstance(data, dict) else data
-        block = isinstance(data, dict) and data.get("block_on_validation_error") is True
-    if bad_rows not in ("reject", "skip"):
-        raise typer.BadParameter("--bad-rows must be reject or skip")
-    return IngestOptions(type_overrides=overrides, bad_rows=cast(BadRowPolicy, bad_rows),
-                         validation_rules=validation_rules, block_on_validation_error=block, sheet=_sheet(sheet))
+    try:
+        return ingest_options(schema, rules, bad_rows, sheet)
+    except OptionError as exc:
+        raise typer.BadParameter(str(exc)) from exc
 
 
 def _check_input(file: Path) -> None:
@@ -115,8 +87,8 @@ def _run(file: Path, out: Path, *, until: Until, ingest: IngestOptions, analysis
     _check_input(file)
     out.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="dsp-") as tmp, _progress(not quiet, stages=len(services_for(until))) as bar:
-        outcome = asyncio.run(run_pipeline(file, out, work=Path(tmp), until=until, ingest=ingest,
-                                           analysis=analysis, on_progress=bar))
+        outcome = run_sync(file, out, work=Path(tmp), until=until, ingest=ingest, analysis=analysis,
+                           on_progress=bar)
     if outcome.failure is not None:
         failed = outcome.failure
         err.print(f"[red]error[/red] ({failed.stage}: {failed.code}): {failed.reason}")
@@ -191,18 +163,12 @@ def analyze(file: FileArg, out: OutOpt = Path("out"),
             schema: SchemaOpt = None, rules: RulesOpt = None, bad_rows: BadRowsOpt = "reject",
             sheet: SheetOpt = None, quiet: QuietOpt = False) -> None:
     """Run the whole pipeline on FILE; writes profile.json, analysis.json and dashboard.html to OUT."""
-    if theme not in ("light", "dark"):
-        raise typer.BadParameter("--theme must be light or dark")
-    if task not in TASKS:
-        raise typer.BadParameter(f"--task must be one of {', '.join(TASKS)}")
-    analysis = {"target": target, "time_budget_s": time_budget, "pdf": pdf, "keep_leaky_features": keep_leaky,
-                "theme": theme, "keep_columns": keep_column or [], "task": task,
-                "exclude_columns": exclude or [], "id_columns": id_column or [],
-                "etl_config": _load_mapping(config) if config else None}
     try:
-        AnalysisOptions.model_validate({k: v for k, v in analysis.items() if v is not None})
-    except ValidationError as exc:
-        raise typer.BadParameter("; ".join(e["msg"].removeprefix("Value error, ") for e in exc.errors())) from exc
+        analysis = analysis_options(target=target, time_budget=time_budget, pdf=pdf, config=config,
+                                    keep_leaky=keep_leaky, keep_column=keep_column, theme=theme, task=task,
+                                    exclude=exclude, id_column=id_column)
+    except OptionError as exc:
+        raise typer.BadParameter(str(exc)) from exc
     started = time.perf_counter()
     outcome = _run(file, out, until="dashboard", ingest=_ingest_options(schema, rules, bad_rows, sheet),
                    analysis=analysis, quiet=quiet)

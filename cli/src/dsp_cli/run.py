@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
+import threading
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
@@ -26,7 +28,7 @@ from shared_contracts.events import (
 )
 from shared_contracts.profile import Profile
 
-__all__ = ["Outcome", "Until", "run_pipeline", "services_for"]
+__all__ = ["Outcome", "StageFractions", "Until", "run_pipeline", "run_sync", "services_for"]
 
 Until = Literal["profile", "etl", "dashboard"]
 """How far a command goes: the services it runs (the events decide their order)."""
@@ -125,3 +127,43 @@ async def run_pipeline(file: Path, out: Path, *, work: Path, until: Until, inges
         elif isinstance(payload, AnalysisCompleted):
             outcome.analysis = AnalysisResult.model_validate_json(store.read_bytes(payload.analysis_result))
     return outcome
+
+
+def run_sync(file: Path, out: Path, *, work: Path, until: Until, ingest: IngestOptions,
+             analysis: dict[str, Any] | None, on_progress: ProgressListener | None = None) -> Outcome:
+    """``run_pipeline`` from synchronous code: in this thread, or in a thread of its own when this one already runs
+    an event loop (a Jupyter kernel does)."""
+    job = run_pipeline(file, out, work=work, until=until, ingest=ingest, analysis=analysis, on_progress=on_progress)
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(job)
+    done: list[Outcome] = []
+    failed: list[BaseException] = []
+
+    def worker() -> None:
+        try:
+            done.append(asyncio.run(job))
+        except BaseException as exc:  # re-raised in the caller's thread
+            failed.append(exc)
+
+    thread = threading.Thread(target=worker, name="dsp-pipeline")
+    thread.start()
+    thread.join()
+    if failed:
+        raise failed[0]
+    return done[0]
+
+
+@dataclass
+class StageFractions:
+    """The run's overall fraction done: the mean of each stage's own fraction (stages report from their threads)."""
+
+    stages: int
+    done: dict[str, float] = field(default_factory=dict)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def add(self, stage: str, fraction: float) -> float:
+        """Record a stage's fraction (it never goes back) and return the overall one, 0..1."""
+        self.done[stage] = max(self.done.get(stage, 0.0), fraction)
+        return min(1.0, sum(self.done.values()) / max(self.stages, 1))
