@@ -9,12 +9,11 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import dsp
+import dsp._api
 import pandas as pd
 import polars as pl
 import pytest
-
-import dsp
-import dsp._api
 
 ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = Path("/usr/bin/chromium")

@@ -256,7 +256,7 @@ class AnalysisReport(_Report):
     --------
     >>> import polars as pl
     >>> import dsp
-    >>> frame = pl.DataFrame({"x": [float(i % 7) for i in range(40)], "g": ["a", "b"] * 20})
+    >>> frame = pl.DataFrame({"x": [float(i) for i in range(40)], "g": ["a", "b"] * 20})
     >>> report = dsp.analyze(frame, progress=False)
     >>> report.analysis.task.task_type
     'unsupervised'
@@ -300,7 +300,7 @@ class AnalysisReport(_Report):
         if self._model is None:
             if self.analysis.model is None:
                 raise ValueError("this analysis trained no model (give a target)")
-            self._model = Model(self._folder.out)
+            self._model = Model(self._folder.out, _owner=self)
         return self._model
 
     def __repr__(self) -> str:
@@ -471,9 +471,11 @@ class Model:
     4
     """
 
-    def __init__(self, folder: str | os.PathLike[str]) -> None:
+    def __init__(self, folder: str | os.PathLike[str], *, _owner: object | None = None) -> None:
         from dsp_ml.service_layer.predict import PredictionRefused, load_folder
 
+        # the predictor reads its files as it needs them: the run's folder lives as long as its model
+        self._owner = _owner
         try:
             self._loaded = load_folder(Path(folder))
         except PredictionRefused as refused:
