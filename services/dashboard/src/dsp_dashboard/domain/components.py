@@ -45,6 +45,7 @@ __all__ = [
     "Width",
     "anomalies_table",
     "association_charts",
+    "best_model",
     "cluster_view",
     "column_cards",
     "confusion_matrix",
@@ -53,6 +54,7 @@ __all__ = [
     "etl_lineage",
     "feature_importance",
     "feature_tests_table",
+    "file_row",
     "forecast_charts",
     "group_statistics",
     "importance_ranking",
@@ -122,6 +124,15 @@ def _fmt(value: Any) -> str:
     return str(value)
 
 
+def file_row(row_index: int) -> int:
+    """The number a row has in the user's file, counting its first row of data as 1.
+
+    The analysis numbers rows from 0 in the order the file has them; people count from 1, as the
+    row names R and spreadsheets write do.
+    """
+    return row_index + 1
+
+
 def _pct(part: float, whole: float) -> str:
     return "–" if not whole else f"{100 * part / whole:.1f}%"
 
@@ -152,6 +163,20 @@ def _leaderboard_score(metric: str, score: float | None) -> float | None:
     if score is None or metric not in _ERROR_METRICS:
         return score
     return abs(score)
+
+
+def best_model(analysis: AnalysisResult | None) -> str | None:
+    """The one model the page calls best: the AutoML report's, else the leaderboard entry marked best.
+
+    The leaderboard, the key figures and the SHAP cards all name this model, so the page never
+    calls two different models best.
+    """
+    automl = analysis.automl if analysis is not None else None
+    if automl is None:
+        return None
+    if automl.best_model:
+        return automl.best_model
+    return next((e.model for e in automl.leaderboard if e.is_best), None)
 
 
 # ---------------------------------------------------------------- overview
@@ -195,9 +220,9 @@ def kpi_cards(sample: DataSample, profile: Profile | None, analysis: AnalysisRes
     if headline is not None:
         label, value = headline
         cards.append({"label": f"{_metric_label(label)} (holdout)", "value": _fmt(value)})
-    automl = analysis.automl if analysis is not None else None
-    if automl is not None and automl.best_model:
-        cards.append({"label": "Best model", "value": automl.best_model})
+    best = best_model(analysis)
+    if best:
+        cards.append({"label": "Best model", "value": best})
     return Component(id="kpis", title="Key figures", template="kpis", section="overview", width="full",
                      context={"cards": cards})
 
@@ -522,7 +547,8 @@ def task_summary(analysis: AnalysisResult | None) -> Component | None:
     lines = [analysis.task.reason, analysis.sampling.note]
     return Component(id="task", title="What the analysis did", template="notes", section="model", width="full",
                      context={"lines": [line for line in lines if line],
-                              "suggested": analysis.task.suggested_targets[:5],
+                              "suggested": [t for t in analysis.task.suggested_targets
+                                            if t != analysis.task.target][:5],
                               "warnings": list(analysis.warnings)},
                      refs=["task"])
 
@@ -535,14 +561,17 @@ def leaderboard(analysis: AnalysisResult | None) -> Component | None:
     metric = automl.eval_metric
     lower_is_better = metric in _ERROR_METRICS
     direction = "lower is better" if lower_is_better else "higher is better"
+    best = best_model(analysis)
+    # the best model ranks first, the others keep AutoML's order
+    entries = sorted(automl.leaderboard, key=lambda e: e.model != best)
     table: list[dict[str, Any]] = [{
         "model": e.model,
         "holdout": number(_leaderboard_score(metric, e.score_holdout)),
         "val": number(_leaderboard_score(metric, e.score_val)),
         "fit_time": number(e.fit_time_s),
         "predict_time": number(e.predict_time_s),
-        "best": e.is_best or e.model == automl.best_model,
-    } for e in automl.leaderboard]
+        "best": e.model == best,
+    } for e in entries]
     key = "holdout" if any(r["holdout"] is not None for r in table) else "val"
     scored = [r for r in table if r[key] is not None][:15]
     chart = None
@@ -560,7 +589,8 @@ def leaderboard(analysis: AnalysisResult | None) -> Component | None:
     for r in table:
         for k in ("holdout", "val", "fit_time", "predict_time"):
             r[k] = _fmt(r[k])
-    facts = [("Train rows", _fmt(automl.train_rows)), ("Holdout rows", _fmt(automl.holdout_rows)),
+    facts = [("Best model", best or "–"), ("Train rows", _fmt(automl.train_rows)),
+             ("Holdout rows", _fmt(automl.holdout_rows)),
              ("Fit time (s)", _fmt(number(automl.fit_time_s))),
              ("Budget (s)", _fmt(number(automl.time_budget_s)))]
     return Component(id="leaderboard", title="Model leaderboard", template="leaderboard", section="model",
@@ -649,6 +679,18 @@ def feature_importance(analysis: AnalysisResult | None, *, top: int = 20) -> Com
     )
 
 
+def _shap_title(title: str, analysis: AnalysisResult | None) -> str:
+    """A SHAP card's title, naming the model explained when it is not the best one."""
+    explanations = _explanations(analysis)
+    explained = text(explanations.shap_model) if explanations is not None else ""
+    best = best_model(analysis)
+    if explained and best and explained != best:
+        return f"{title}: explains {explained}, not the best model {best}"
+    if best:
+        return f"{title} of the best model {best}"
+    return title
+
+
 def shap_rows(analysis: AnalysisResult | None) -> list[RowExplanation]:
     """The explained rows of the analysis that carry at least one SHAP contribution."""
     explanations = _explanations(analysis)
@@ -675,7 +717,8 @@ def shap_summary(analysis: AnalysisResult | None, feature_values: dict[str, dict
             return None  # the importance card already shows mean |SHAP|
         bars = {"type": "bar", "orientation": "h", "y": [plot_text(n) for n, _, _ in ranked][::-1],
                 "x": [v for _, v, _ in ranked][::-1], "hovertemplate": "%{y}: %{x:.4g}<extra></extra>"}
-        return Component(id="shap-summary", title="SHAP: mean impact per feature", template="chart", section="model",
+        return Component(id="shap-summary", title=_shap_title("SHAP: mean impact per feature", analysis),
+                         template="chart", section="model",
                          width="half", chart=_figure([bars], {"margin": {"l": 10},
                                                               "xaxis": {"title": {"text": "mean |SHAP value|"}}}),
                          note=note or None, refs=["shap", "shap_global"], columns=[n for n, _, _ in ranked[:5]])
@@ -706,14 +749,15 @@ def shap_summary(analysis: AnalysisResult | None, feature_values: dict[str, dict
         traces.append({
             "type": "scatter", "mode": "markers", "x": xs, "y": [rank + d for d in jitter], "showlegend": False,
             "marker": marker, "name": plot_text(feature),
-            "customdata": [[r.row_index, "" if v is None else _fmt(v)] for r, v in zip(rows, raw, strict=True)],
+            "customdata": [[file_row(r.row_index), "" if v is None else _fmt(v)] for r, v in zip(rows, raw, strict=True)],
             "hovertemplate": plot_text(feature) + " = %{customdata[1]} (row %{customdata[0]}): SHAP %{x:.3g}<extra></extra>",
         })
     layout = {"yaxis": {"tickvals": list(range(len(order))), "ticktext": [plot_text(f) for f in order],
                         "zeroline": False, "showgrid": False},
               "xaxis": {"title": {"text": "SHAP value (impact on the prediction)"}, "zeroline": True},
               "margin": {"l": 10}, "height": max(300, 28 * len(order) + 100)}
-    return Component(id="shap-summary", title=f"SHAP summary ({len(rows)} explained rows)", template="chart",
+    return Component(id="shap-summary", title=_shap_title(f"SHAP summary ({len(rows)} explained rows)", analysis),
+                     template="chart",
                      section="model", width="half", chart=_figure(traces, layout), note=note or None,
                      refs=["shap", "shap_summary", "shap_global"], columns=order[::-1][:5])
 
@@ -736,11 +780,12 @@ def shap_waterfall(analysis: AnalysisResult | None, *, max_rows: int = 40, top: 
             deltas.append(sum(v for _, v in rest))
         base = number(r.base_value) or 0.0
         prediction = jsonable(r.prediction)
-        label = f"row {r.row_index}" + (f" → {_fmt(prediction)}" if prediction is not None else "")
+        label = f"row {file_row(r.row_index):,}" + (f" → {_fmt(prediction)}" if prediction is not None else "")
         options.append({"label": label, "base": base, "names": names, "deltas": deltas})
     output = text(explanations.shap_output)
     return Component(
-        id="shap-waterfall", title="Why this prediction (SHAP waterfall)", template="waterfall", section="model",
+        id="shap-waterfall", title=_shap_title("Why this prediction (SHAP waterfall)", analysis), template="waterfall",
+        section="model",
         width="half", chart={"type": "waterfall", "rows": options},
         context={"options": [o["label"] for o in options]},
         note="From the base value (dotted line) each bar adds a feature's SHAP value: red raises the output, "
@@ -863,11 +908,12 @@ def anomalies_table(analysis: AnalysisResult | None, *, limit: int = 15) -> Comp
                 value_keys.append(k)
     value_keys = value_keys[:6]
     header = ["row", "score", "why it stands out", *value_keys]
-    rows = [[str(a.row_index), _fmt(number(a.score)), "; ".join(a.reasons[:3]),
+    rows = [[_fmt(file_row(a.row_index)), _fmt(number(a.score)), "; ".join(a.reasons[:3]),
              *[_fmt(v) if isinstance(v, int | float) else text(v) for v in (row_values.get(k) for k in value_keys)]]
             for a, row_values in zip(top, values, strict=True)]
     note = (f"IsolationForest flagged {_fmt(an.flagged)} of {_fmt(an.rows_scored)} rows "
-            f"(contamination {100 * (number(an.contamination) or 0):.1f}%). Row numbers count from 0.")
+            f"(contamination {100 * (number(an.contamination) or 0):.1f}%). Rows are numbered as in the file: "
+            "1 is its first row of data.")
     return Component(id="anomalies", title="Anomalies", template="table", section="model", width="full",
                      context={"header": header, "rows": rows}, note=note, refs=[an.chart_id, "anomalies"])
 
