@@ -82,9 +82,10 @@ def test_shap_of_another_model_than_the_best_says_so_in_its_title():
 def test_a_long_best_model_name_is_never_cut_off(penguins, write_parquet):
     result = analysis(task=TaskInfo(task_type="multiclass", target="species"), automl=titanic_automl())
     html = build_dashboard(data=write_parquet(penguins), profile=None, analysis=result)
-    kpi = re.search(r'<div class="kpi" title="Best model: WeightedEnsemble_L2"><div class="kpi-value">'
-                    r'WeightedEnsemble_L2</div>', html)
-    assert kpi, "the whole name is in the page and in the card's title"
+    kpi = re.search(r'<div class="kpi" title="Best model: WeightedEnsemble_L2"><div class="kpi-value long">(.*?)</div>',
+                    html)
+    assert kpi, "the card's title holds the whole name"
+    assert kpi.group(1) == "WeightedEnsemble_<wbr>L2", "the whole name is in the page, free to break after _"
     assert re.search(r"\.kpi-value \{[^}]*overflow-wrap: anywhere", html), "a long value wraps, never ends in …"
 
 
@@ -160,3 +161,41 @@ def test_a_classification_target_is_drawn_against_its_strongest_driver_first(pen
                                          "bill_length_mm by species"]
     assert charts[0].refs == ["association:bill_depth_mm:species"]
     assert charts[0].note == "The target against its strongest driver (η = 0.75)."
+
+
+# ---------------------------------------------------------------- histograms and ranges
+
+
+def test_histograms_and_ranges_come_from_the_whole_data_profile(diamonds, diamonds_documents):
+    """The embedded sample holds 5,000 of 53,940 diamonds and misses the largest; the profile does not."""
+    profile, result = diamonds_documents
+    sample = load_sample(diamonds)
+    assert sample.sampled and max(v for v in sample.by_name("carat").values if v is not None) < 5.01
+    cards = {c.title: c for c in comp.column_cards(sample, profile, result)}
+    carat = cards["carat"].chart
+    assert carat["edges"][0] == 0.2 and carat["edges"][-1] == 5.01
+    assert sum(carat["counts"]) == carat["rows"] == 53_940
+    assert carat["range"] == [0.2, 5.01]
+    assert "edges" not in comp.column_cards(sample, None, result)[1].chart, "without a profile the sample is binned"
+
+
+@pytest.mark.browser
+def test_the_page_draws_the_whole_data_histogram_and_estimates_the_filtered_one(
+        diamonds, diamonds_documents, write_parquet, open_dashboard):
+    profile, result = diamonds_documents
+    html = build_dashboard(data=write_parquet(diamonds), profile=profile, analysis=result, title="diamonds")
+    opened = open_dashboard(html)
+    names = opened.evaluate("window.dsp.columns.map(c => c.name)")
+    carat = names.index("carat")
+    whole = opened.chart_data(f"col-{carat}")
+    assert sum(whole[0]["y"]) == sum(whole[1]["y"]) == 53_940
+    assert opened.evaluate(f"document.getElementById('col-{carat}-chart').data[1].customdata.slice(-1)[0][1]") == 5.01
+    assert opened.page.get_attribute(f"#flt-{carat}", "placeholder") == "0.2"
+    assert opened.page.locator(f"#filter-controls [data-column='{carat}'] input").nth(1).get_attribute(
+        "placeholder") == "5.01"
+    opened.evaluate("window.dsp.setCategoryFilter('cut', ['Ideal'])")
+    ideal = diamonds.filter(pl.col("cut") == "Ideal").height
+    filtered = opened.chart_data(f"col-{carat}")
+    assert sum(filtered[0]["y"]) == 53_940, "the whole data stays behind the filtered bars"
+    assert sum(filtered[1]["y"]) == pytest.approx(ideal, rel=0.05), "the sample's share, scaled to every row"
+    assert opened.errors == []

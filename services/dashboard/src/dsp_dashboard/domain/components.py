@@ -281,7 +281,7 @@ def column_cards(sample: DataSample, profile: Profile | None, analysis: Analysis
         facts = _profile_facts(prof) if prof is not None else _sample_facts(col)
         fit = fits.get(col.name)
         if col.kind == "numeric":
-            chart: dict[str, Any] | None = {"type": "hist", "column": col.index}
+            chart: dict[str, Any] | None = {"type": "hist", "column": col.index, **_whole_data_bins(prof)}
         elif col.kind == "categorical":
             chart = {"type": "bar", "column": col.index}
         elif col.kind == "datetime":
@@ -302,6 +302,27 @@ def column_cards(sample: DataSample, profile: Profile | None, analysis: Analysis
             refs=[fit.chart_id] if fit is not None and fit.chart_id else [],
         ))
     return cards
+
+
+def _whole_data_bins(prof: ColumnProfile | None) -> dict[str, Any]:
+    """The profile's histogram and range of a numeric column, over every row, for its live chart.
+
+    The page draws them as they are while no filter is set, and uses the embedded sample only to
+    count the rows that pass the filters; without a profile it bins the sample.
+    """
+    if prof is None:
+        return {}
+    out: dict[str, Any] = {}
+    num = prof.numeric
+    low, high = (number(num.min), number(num.max)) if num is not None else (None, None)
+    if low is not None and high is not None:
+        out["range"] = [low, high]
+    hist = prof.histogram
+    if hist is not None and len(hist.edges) == len(hist.counts) + 1 and len(hist.counts) >= 1:
+        edges = [number(e) for e in hist.edges]
+        if all(e is not None for e in edges):
+            out.update(edges=edges, counts=list(hist.counts), rows=prof.count)
+    return out
 
 
 def _profile_facts(prof: ColumnProfile) -> list[tuple[str, str]]:
