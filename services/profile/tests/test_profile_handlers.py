@@ -49,3 +49,14 @@ async def test_the_profile_says_how_the_file_was_read() -> None:
     assert ("widened", "dose") in notes
     assert notes[("trimmed", "label")].count == n
     assert ("header", None) in notes
+
+
+async def test_a_boolean_column_keeps_the_file_s_labels_in_the_profile() -> None:
+    """penguins' Clutch Completion is typed boolean by ingest; the profile still says the file writes No/Yes."""
+    store = InMemoryArtifactStore()
+    _, events = await run_services([ingest(), profile()], upload(store, SAMPLE), store=store)
+    (profiled,) = payloads_of(events, DatasetProfiled)
+    columns = {c.name: c for c in Profile.model_validate_json(store.read_bytes(profiled.profile)).columns}
+    assert columns["Clutch Completion"].physical_type == "Boolean"
+    assert columns["Clutch Completion"].boolean_labels == ["No", "Yes"]
+    assert columns["Species"].boolean_labels is None

@@ -214,6 +214,11 @@ class ColumnProfile(BaseModel):
     strings: StringStats | None = None
     dates: DateStats | None = None
     boolean_true: int | None = Field(default=None, description="True values of a boolean column")
+    boolean_labels: list[str] | None = Field(
+        default=None, min_length=2, max_length=2,
+        description="How the file writes False and True in a boolean column, in that order, from ingest",
+        examples=[["No", "Yes"]],
+    )
 
 
 class DatasetStats(BaseModel):
