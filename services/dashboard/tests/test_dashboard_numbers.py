@@ -3,6 +3,7 @@ the file's own labels, and the target drawn against its strongest driver."""
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
@@ -17,8 +18,10 @@ from shared_contracts.analysis import (
     AnomalyReport,
     Association,
     AutoMLReport,
+    ConfusionMatrix,
     Explanations,
     FeatureImportance,
+    GroupStatistics,
     LeaderboardEntry,
     RowExplanation,
     SamplingNote,
@@ -199,3 +202,77 @@ def test_the_page_draws_the_whole_data_histogram_and_estimates_the_filtered_one(
     assert sum(filtered[0]["y"]) == 53_940, "the whole data stays behind the filtered bars"
     assert sum(filtered[1]["y"]) == pytest.approx(ideal, rel=0.05), "the sample's share, scaled to every row"
     assert opened.errors == []
+
+
+# ---------------------------------------------------------------- booleans as the file writes them
+
+PENGUINS_RAW = Path(__file__).resolve().parents[3] / "samples" / "penguins-raw.csv"
+CLUTCH = "Clutch Completion"
+
+
+@pytest.fixture(scope="module")
+def penguins_raw(tmp_path_factory) -> tuple[Path, Profile]:
+    """penguins-raw.csv as ingest types it (Clutch Completion: a Boolean written Yes/No) and as profiled."""
+    if not PENGUINS_RAW.exists():
+        pytest.skip("samples/penguins-raw.csv is not in this checkout")
+    from dsp_ingest.domain import ingest_csv
+    from dsp_profile.domain import profile_dataset, with_file_labels
+
+    parquet = tmp_path_factory.mktemp("penguins-raw") / "data.parquet"
+    report = ingest_csv(PENGUINS_RAW, parquet)
+    profile = profile_dataset(parquet, semantic_types={c.name: c.semantic_type for c in report.columns})
+    return parquet, with_file_labels(profile, report)
+
+
+def test_booleans_keep_the_file_s_labels_in_model_results(penguins_raw):
+    parquet, profile = penguins_raw
+    assert pl.read_parquet(parquet)[CLUTCH].dtype == pl.Boolean
+    assert comp.file_labels(profile) == {CLUTCH: ("No", "Yes")}
+    sample = load_sample(parquet, semantic_types={c.name: c.semantic_type for c in profile.columns})
+    card = next(c for c in comp.column_cards(sample, profile) if c.title == CLUTCH)
+    assert card.chart["labels"] == {"false": "No", "true": "Yes"}
+    result = analysis(
+        task=TaskInfo(task_type="binary", target=CLUTCH),
+        anomalies=AnomalyReport(contamination=0.05, flagged=1, rows_scored=344, top=[
+            Anomaly(row_index=0, score=0.5, reasons=["odd"], values={CLUTCH: False, "Body Mass (g)": 3750})]),
+        descriptive=[GroupStatistics(chart_id="groups:Body Mass (g):Clutch Completion", group_column=CLUTCH,
+                                     measure="Body Mass (g)", rows=[{"group": True, "mean": 4200.0, "count": 308},
+                                                                    {"group": False, "mean": 4000.0, "count": 36}])],
+        automl=titanic_automl().model_copy(update={"confusion_matrix": ConfusionMatrix(
+            labels=["False", "True"], matrix=[[3, 4], [1, 60]])}))
+    table = comp.anomalies_table(result, profile)
+    assert table.context["rows"][0][table.context["header"].index(CLUTCH)] == "No"
+    assert comp.group_statistics(result, profile)[0].chart["data"][0]["x"] == ["Yes", "No"]
+    assert comp.confusion_matrix(result, profile).chart["data"][0]["x"] == ["No", "Yes"]
+    assert comp.confusion_matrix(result).chart["data"][0]["x"] == ["False", "True"], "no profile, no labels"
+
+
+@pytest.mark.browser
+def test_the_page_and_the_scatter_legend_read_no_and_yes(penguins_raw, open_dashboard):
+    parquet, profile = penguins_raw
+    result = analysis(task=TaskInfo(task_type="binary", target=CLUTCH), associations=[
+        Association(chart_id="association:Culmen Length (mm):Body Mass (g)", a="Culmen Length (mm)",
+                    b="Body Mass (g)", method="spearman", value=0.58)])
+    html = build_dashboard(data=parquet, profile=profile, analysis=result)
+    opened = open_dashboard(html)
+    names = opened.evaluate("window.dsp.columns.map(c => c.name)")
+    clutch = names.index(CLUTCH)
+    assert sorted(opened.evaluate(f"window.dsp.columns[{clutch}].levels")) == ["No", "Yes"]
+    assert sorted(opened.chart_data(f"col-{clutch}")[1]["y"]) == ["No", "Yes"]
+    options = opened.page.locator(f"#flt-{clutch} option").all_inner_texts()
+    assert sorted(options) == ["No", "Yes"]
+    scatter = next(k for k, v in charts_of(html).items() if v["type"] == "scatter" and v["color"] == clutch)
+    legend = opened.page.evaluate(
+        f"() => {{ const n = document.getElementById('{scatter}-chart');"
+        " return [n.data.map(t => t.name), n._fullLayout.legend.title.text]; }")
+    assert sorted(legend[0]) == ["No", "Yes"] and legend[1].strip() == CLUTCH
+    cells = opened.evaluate(
+        f"Array.from(document.querySelectorAll('[data-widget=preview] tbody tr td:nth-child({clutch + 1})'))"
+        ".map(td => td.textContent)")
+    assert cells and set(cells) <= {"No", "Yes", ""}
+    assert opened.errors == []
+
+
+def charts_of(html: str) -> dict:
+    found = re.search(r'<script type="application/json" id="dsp-payload">(.*?)</script>', html, re.S)
+    return json.loads(found.group(1))["charts"]

@@ -54,6 +54,7 @@ __all__ = [
     "etl_lineage",
     "feature_importance",
     "feature_tests_table",
+    "file_labels",
     "file_row",
     "forecast_charts",
     "group_statistics",
@@ -132,6 +133,25 @@ def file_row(row_index: int) -> int:
     row names R and spreadsheets write do.
     """
     return row_index + 1
+
+
+def file_labels(profile: Profile | None) -> dict[str, tuple[str, str]]:
+    """Each boolean column's labels as the file writes them, ``(false, true)``, e.g. ``("No", "Yes")``."""
+    if profile is None:
+        return {}
+    return {c.name: (c.boolean_labels[0], c.boolean_labels[1]) for c in profile.columns
+            if c.boolean_labels and len(c.boolean_labels) == 2}
+
+
+def _as_written(value: Any, labels: tuple[str, str] | None) -> Any:
+    """A boolean value (``True``, ``"false"``...) as the file writes it, when its labels are known."""
+    if labels is None:
+        return value
+    if isinstance(value, bool):
+        return labels[int(value)]
+    if isinstance(value, str) and value.lower() in ("true", "false"):
+        return labels[value.lower() == "true"]
+    return value
 
 
 def _pct(part: float, whole: float) -> str:
@@ -284,6 +304,9 @@ def column_cards(sample: DataSample, profile: Profile | None, analysis: Analysis
             chart: dict[str, Any] | None = {"type": "hist", "column": col.index, **_whole_data_bins(prof)}
         elif col.kind == "categorical":
             chart = {"type": "bar", "column": col.index}
+            labels = file_labels(profile).get(col.name)
+            if labels is not None:  # the page shows the file's No/Yes wherever it shows the column's levels
+                chart["labels"] = {"false": labels[0], "true": labels[1]}
         elif col.kind == "datetime":
             chart = {"type": "timecount", "column": col.index}
         else:
@@ -714,15 +737,16 @@ def leaderboard(analysis: AnalysisResult | None) -> Component | None:
                      chart=chart, refs=[automl.chart_id, "automl", "model"])
 
 
-def confusion_matrix(analysis: AnalysisResult | None) -> Component | None:
-    """Holdout confusion matrix of the best classifier."""
+def confusion_matrix(analysis: AnalysisResult | None, profile: Profile | None = None) -> Component | None:
+    """Holdout confusion matrix of the best classifier; a boolean target's classes as the file writes them."""
     cm = analysis.automl.confusion_matrix if analysis is not None and analysis.automl is not None else None
     if cm is None:
         return None
     labels, matrix = cm.labels, cm.matrix
     if not labels or len(matrix) != len(labels):
         return None
-    names = [plot_text(v) for v in labels]
+    written = file_labels(profile).get(_target(analysis))
+    names = [plot_text(_as_written(v, written)) for v in labels]
     totals = [sum(row) or 1 for row in matrix]
     share = [[cell / totals[i] for cell in row] for i, row in enumerate(matrix)]
     trace = {"type": "heatmap", "x": names, "y": names, "z": share, "zmin": 0, "zmax": 1,
@@ -1008,8 +1032,10 @@ def cluster_view(analysis: AnalysisResult | None) -> Component | None:
     )
 
 
-def anomalies_table(analysis: AnalysisResult | None, *, limit: int = 15) -> Component | None:
-    """The most anomalous rows, their scores, why they stand out, and their values."""
+def anomalies_table(analysis: AnalysisResult | None, profile: Profile | None = None, *,
+                    limit: int = 15) -> Component | None:
+    """The most anomalous rows, their scores, why they stand out, and their values (booleans as the file
+    writes them)."""
     an = analysis.anomalies if analysis is not None else None
     top = an.top[:limit] if an is not None else []
     if an is None or not top:
@@ -1021,6 +1047,8 @@ def anomalies_table(analysis: AnalysisResult | None, *, limit: int = 15) -> Comp
             if k not in value_keys:
                 value_keys.append(k)
     value_keys = value_keys[:6]
+    written = file_labels(profile)
+    values = [{k: _as_written(v, written.get(k)) for k, v in row_values.items()} for row_values in values]
     header = ["row", "score", "why it stands out", *value_keys]
     rows = [[_fmt(file_row(a.row_index)), _fmt(number(a.score)), "; ".join(a.reasons[:3]),
              *[_fmt(v) if isinstance(v, int | float) else text(v) for v in (row_values.get(k) for k in value_keys)]]
@@ -1070,15 +1098,18 @@ def _pvalue(p: float | None) -> str:
     return "< 0.001" if p < 0.001 else f"{p:.3f}"
 
 
-def group_statistics(analysis: AnalysisResult | None, *, limit: int = 2) -> list[Component]:
-    """Mean (± std) of a numeric measure in each group of a categorical column."""
+def group_statistics(analysis: AnalysisResult | None, profile: Profile | None = None, *,
+                     limit: int = 2) -> list[Component]:
+    """Mean (± std) of a numeric measure in each group of a categorical column (a boolean's as the file writes
+    them)."""
     out: list[Component] = []
     for g in analysis.descriptive[:limit] if analysis is not None else []:
         rows: list[dict[str, Any]] = [jsonable(r) for r in g.rows[:25]]
         if not rows:
             continue
         measure, group = g.measure, g.group_column
-        trace = {"type": "bar", "x": [plot_text(r.get("group")) for r in rows], "y": [number(r.get("mean")) for r in rows],
+        written = file_labels(profile).get(group)
+        trace = {"type": "bar", "x": [plot_text(_as_written(r.get("group"), written)) for r in rows], "y": [number(r.get("mean")) for r in rows],
                  "error_y": {"type": "data", "array": [number(r.get("std")) or 0 for r in rows], "thickness": 1},
                  "customdata": [r.get("count") for r in rows],
                  "hovertemplate": "%{x}: mean %{y:.4g} (%{customdata} rows)<extra></extra>"}

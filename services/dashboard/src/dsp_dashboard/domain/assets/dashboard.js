@@ -51,6 +51,14 @@
     if (c.kind === "numeric") { return fmtNum(v); }
     return String(v);
   }
+  /* A boolean column's levels as the file writes them (No/Yes, not false/true), from the profile: every
+   * chart, legend, filter and the preview read the levels, so they all show the file's labels. */
+  Object.keys(specs).forEach(function (id) {
+    var spec = specs[id], c = cols[spec.column];
+    if (spec.labels && c && c.levels) {
+      c.levels = c.levels.map(function (lv) { return Object.prototype.hasOwnProperty.call(spec.labels, lv) ? spec.labels[lv] : lv; });
+    }
+  });
   /* The whole data's range of each numeric column, from the profile (carried by its histogram's spec):
    * filters show it, as the embedded sample may miss the extremes. */
   var wholeRange = new Map();
@@ -403,7 +411,8 @@
       });
       return {
         data: traces,
-        layout: baseLayout({ xaxis: { title: { text: esc(x.name) } }, yaxis: { title: { text: esc(y.name) } } }),
+        layout: baseLayout({ xaxis: { title: { text: esc(x.name) } }, yaxis: { title: { text: esc(y.name) } },
+                             legend: colour ? { title: { text: esc(colour.name) + " " } } : {} }),
         onLegendClick: colour ? function (traceIndex) {
           var key = order[traceIndex];
           if (key !== -1) { toggleLevel(spec.color, key); }
