@@ -79,6 +79,23 @@ def test_shap_of_another_model_than_the_best_says_so_in_its_title():
         assert "explains LightGBMLarge, not the best model WeightedEnsemble_L2" in card.title
 
 
+def test_the_analysis_s_own_direction_score_and_shap_note_are_used_when_it_reports_them():
+    """An entry may say itself whether higher is better and give its score in the metric's units."""
+    automl = AutoMLReport(
+        eval_metric="quantile_loss", best_model="CatBoost", time_budget_s=30, fit_time_s=12, train_rows=80,
+        holdout_rows=20, leaderboard=[
+            LeaderboardEntry(model="CatBoost", score_holdout=-3.5, score_val=-3.1, is_best=True,
+                             metric="quantile_loss", higher_is_better=False, score=3.25),
+            LeaderboardEntry(model="Linear", score_holdout=-4.0, score_val=-4.2,
+                             metric="quantile_loss", higher_is_better=False, score=4.0)])
+    explanations = shap_of("LightGBM").model_copy(update={"shap_note": "the ensemble's trees cannot be explained"})
+    result = analysis(automl=automl, explanations=explanations)
+    board = comp.leaderboard(result)
+    assert "lower is better" in board.context["metric"]
+    assert [(r["holdout"], r["val"]) for r in board.context["rows"]] == [("3.25", "3.1"), ("4", "4.2")]
+    assert "the ensemble's trees cannot be explained" in comp.shap_summary(result).note
+
+
 # ---------------------------------------------------------------- labels and numbers
 
 

@@ -179,11 +179,21 @@ _ERROR_METRICS = frozenset({
     "log_loss", "pinball_loss", "rmse", "mse", "mae", "mape"})
 
 
-def _leaderboard_score(metric: str, score: float | None) -> float | None:
-    """A leaderboard score in the metric's own units: an error positive (AutoML reports it negated)."""
-    if score is None or metric not in _ERROR_METRICS:
+def _leaderboard_score(metric: str, score: float | None, *, lower_is_better: bool | None = None) -> float | None:
+    """A leaderboard score in the metric's own units: an error positive (AutoML reports it negated).
+
+    ``lower_is_better`` is the entry's own word when the analysis gives it, else the metric's kind decides.
+    """
+    error = metric in _ERROR_METRICS if lower_is_better is None else lower_is_better
+    if score is None or not error:
         return score
     return abs(score)
+
+
+def _entry_lower_is_better(entry: Any) -> bool | None:
+    """What a leaderboard entry says of its direction, when the analysis reports it (``higher_is_better``)."""
+    higher = getattr(entry, "higher_is_better", None)
+    return None if higher is None else not higher
 
 
 def best_model(analysis: AnalysisResult | None) -> str | None:
@@ -696,15 +706,18 @@ def leaderboard(analysis: AnalysisResult | None) -> Component | None:
     if automl is None or not automl.leaderboard:
         return None
     metric = automl.eval_metric
-    lower_is_better = metric in _ERROR_METRICS
+    said = next((d for d in map(_entry_lower_is_better, automl.leaderboard) if d is not None), None)
+    lower_is_better = metric in _ERROR_METRICS if said is None else said
     direction = "lower is better" if lower_is_better else "higher is better"
     best = best_model(analysis)
     # the best model ranks first, the others keep AutoML's order
     entries = sorted(automl.leaderboard, key=lambda e: e.model != best)
     table: list[dict[str, Any]] = [{
         "model": e.model,
-        "holdout": number(_leaderboard_score(metric, e.score_holdout)),
-        "val": number(_leaderboard_score(metric, e.score_val)),
+        # the entry's score in the metric's own units, when the analysis reports one
+        "holdout": number(getattr(e, "score", None)) if number(getattr(e, "score", None)) is not None
+        else number(_leaderboard_score(metric, e.score_holdout, lower_is_better=lower_is_better)),
+        "val": number(_leaderboard_score(metric, e.score_val, lower_is_better=lower_is_better)),
         "fit_time": number(e.fit_time_s),
         "predict_time": number(e.predict_time_s),
         "best": e.model == best,
@@ -848,7 +861,9 @@ def shap_summary(analysis: AnalysisResult | None, feature_values: dict[str, dict
     rows = shap_rows(analysis)
     output = text(explanations.shap_output)
     model = text(explanations.shap_model)
-    note = " · ".join(s for s in [f"explains {model}" if model else "", f"output: {output}" if output else ""] if s)
+    why = text(getattr(explanations, "shap_note", ""))  # why another model than the best, when the analysis says
+    note = " · ".join(s for s in [f"explains {model}" if model else "", f"output: {output}" if output else "", why]
+                      if s)
     if len(rows) < 10:
         ranked = _shap_ranking(explanations)[:top]
         if not ranked or not _permutation_ranking(explanations):
