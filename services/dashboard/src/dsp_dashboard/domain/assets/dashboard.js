@@ -64,7 +64,7 @@
   var wholeRange = new Map();
   Object.keys(specs).forEach(function (id) {
     var spec = specs[id];
-    if (spec.type === "hist" && spec.range) { wholeRange.set(spec.column, spec.range); }
+    if ((spec.type === "hist" || spec.type === "timecount") && spec.range) { wholeRange.set(spec.column, spec.range); }
   });
   function anyFilterBut(idx) {
     return Object.keys(state.filters).some(function (k) { return Number(k) !== idx; });
@@ -539,7 +539,7 @@
   var bucketCache = new Map();
   function timeBuckets(c) {
     if (bucketCache.has(c.name)) { return bucketCache.get(c.name); }
-    var r = numericRange(c);
+    var r = wholeRange.get(cols.indexOf(c)) || numericRange(c);
     if (!r) { return null; }
     var span = r[1] - r[0], day = 86400000;
     var units = [[3600000, "hour"], [day, "day"], [7 * day, "week"], [30.44 * day, "month"], [91.31 * day, "quarter"],
