@@ -311,3 +311,30 @@ def test_a_date_column_s_range_is_the_whole_data_s(tmp_path):
     card = next(c for c in comp.column_cards(sample, profile) if c.title == "time_hour")
     epoch = weather["time_hour"].dt.epoch("ms")
     assert card.chart["range"] == [epoch.min(), epoch.max()]
+
+
+CUT_WITHOUT_TITLE = """() => Array.from(document.querySelectorAll('body *')).filter(n => {
+    const style = getComputedStyle(n);
+    return style.textOverflow === 'ellipsis' && n.scrollWidth > n.clientWidth + 1 && n.children.length === 0
+      && !(n.getAttribute('title') || '').includes(n.textContent.trim());
+  }).map(n => n.tagName + ': ' + n.textContent.slice(0, 60))"""
+
+
+@pytest.mark.browser
+def test_no_label_or_value_is_cut_off_without_its_whole_text_on_hover(penguins_raw, open_dashboard):
+    """Filter labels, table headers and long cells may be cut to their box: each carries its whole text as a
+    title, and none is cut without one."""
+    parquet, profile = penguins_raw
+    long_name = "Delta 15 N (o/oo), the nitrogen isotope ratio of the blood sample"
+    frame = pl.read_parquet(parquet).rename({"Delta 15 N (o/oo)": long_name})
+    opened = open_dashboard(build_dashboard(data=frame, profile=None, analysis=None), width=1024)
+    opened.evaluate("window.dsp.drawAll()")
+    names = opened.evaluate("window.dsp.columns.map(c => c.name)")
+    k = names.index(long_name)
+    label = opened.page.locator(f"#filter-controls [data-column='{k}'] label")
+    assert label.get_attribute("title") == long_name
+    assert label.evaluate("n => n.scrollWidth > n.clientWidth"), "the label is cut to its box"
+    header = opened.page.locator(f"[data-widget=preview] th[data-column='{k}']")
+    assert header.get_attribute("title").startswith(long_name)
+    assert opened.evaluate(CUT_WITHOUT_TITLE) == []
+    assert opened.errors == []

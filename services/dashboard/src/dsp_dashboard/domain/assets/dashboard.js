@@ -131,7 +131,7 @@
     filterable.forEach(function (idx) {
       var c = cols[idx];
       var wrap = el("div", { "class": "filter", "data-column": String(idx) });
-      wrap.appendChild(el("label", { "for": "flt-" + idx }, c.name));
+      wrap.appendChild(el("label", { "for": "flt-" + idx, title: c.name }, c.name));
       if (c.kind === "categorical") {
         var sel = el("select", { id: "flt-" + idx, multiple: "multiple", size: String(Math.min(4, c.levels.length)) });
         c.levels.forEach(function (lv, code) { sel.appendChild(el("option", { value: String(code) }, lv)); });
@@ -635,7 +635,7 @@
     var thead = root.querySelector("thead"), tbody = root.querySelector("tbody"), info = root.querySelector(".page-info");
     var header = el("tr");
     cols.forEach(function (c, k) {
-      var th = el("th", { scope: "col", "data-column": String(k), title: "Sort" }, c.name);
+      var th = el("th", { scope: "col", "data-column": String(k), title: c.name + " (click to sort)" }, c.name);
       th.addEventListener("click", function () {
         if (sortCol === k) { sortDir = -sortDir; } else { sortCol = k; sortDir = 1; }
         page = 0;
@@ -675,7 +675,10 @@
       tbody.textContent = "";
       list.slice(page * perPage, (page + 1) * perPage).forEach(function (r) {
         var tr = el("tr");
-        cols.forEach(function (c) { tr.appendChild(el("td", { "class": c.kind }, display(c, r))); });
+        cols.forEach(function (c) {
+          var shown = display(c, r);  // a long value is cut to the cell's width: the whole of it on hover
+          tr.appendChild(el("td", shown.length > 24 ? { "class": c.kind, title: shown } : { "class": c.kind }, shown));
+        });
         tbody.appendChild(tr);
       });
       var pages = Math.max(1, Math.ceil(list.length / perPage));
