@@ -338,3 +338,15 @@ def test_no_label_or_value_is_cut_off_without_its_whole_text_on_hover(penguins_r
     assert header.get_attribute("title").startswith(long_name)
     assert opened.evaluate(CUT_WITHOUT_TITLE) == []
     assert opened.errors == []
+
+
+def test_a_column_that_identifies_rows_is_not_charted_as_a_measure(penguins_raw):
+    """penguins-raw's Sample Number counts the birds of each study: a histogram of it says nothing."""
+    parquet, profile = penguins_raw
+    result = analysis(identifiers={"Sample Number": "a counter within each studyName"})
+    cards = {c.title: c for c in comp.column_cards(load_sample(parquet), profile, result)}
+    assert cards["Sample Number"].chart is None
+    assert cards["Sample Number"].note == ("It identifies rows, so it is not charted as a measure: "
+                                           "a counter within each studyName")
+    assert cards["Body Mass (g)"].chart["type"] == "hist"
+    assert comp.column_cards(load_sample(parquet), profile, analysis())[1].chart["type"] == "hist"

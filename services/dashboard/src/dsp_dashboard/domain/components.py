@@ -305,13 +305,21 @@ def column_cards(sample: DataSample, profile: Profile | None, analysis: Analysis
     """One card per column: a chart fitted to its kind, and its whole-data statistics."""
     profiled = {c.name: c for c in profile.columns} if profile is not None else {}
     fits = {d.column: d for d in analysis.distributions} if analysis is not None else {}
+    # columns the analysis found to identify rows (counters, keys), with why, when it reports them
+    identifiers = getattr(analysis, "identifiers", None) or {}
     cards = []
     for col in sample.columns:
         prof = profiled.get(col.name)
         facts = _profile_facts(prof) if prof is not None else _sample_facts(col)
         fit = fits.get(col.name)
-        if col.kind == "numeric":
-            chart: dict[str, Any] | None = {"type": "hist", "column": col.index, **_whole_data_bins(prof)}
+        note = _fit_note(fit) if fit is not None else None
+        chart: dict[str, Any] | None
+        if isinstance(identifiers, dict) and col.name in identifiers:
+            chart = None
+            reason = text(identifiers[col.name])
+            note = "It identifies rows, so it is not charted as a measure" + (f": {reason}" if reason else ".")
+        elif col.kind == "numeric":
+            chart = {"type": "hist", "column": col.index, **_whole_data_bins(prof)}
         elif col.kind == "categorical":
             chart = {"type": "bar", "column": col.index}
             labels = file_labels(profile).get(col.name)
@@ -331,7 +339,7 @@ def column_cards(sample: DataSample, profile: Profile | None, analysis: Analysis
             id=f"col-{col.index}", title=col.name, template="column", section="columns", width="third",
             context={"kind": col.kind, "dtype": col.dtype, "semantic": prof.semantic_type if prof is not None else "",
                      "facts": facts, "top": top},
-            chart=chart, columns=[col.name], note=_fit_note(fit) if fit is not None else None,
+            chart=chart, columns=[col.name], note=note,
             refs=[fit.chart_id] if fit is not None and fit.chart_id else [],
         ))
     return cards
