@@ -884,7 +884,8 @@ def shap_summary(analysis: AnalysisResult | None, feature_values: dict[str, dict
     output = text(explanations.shap_output)
     model = text(explanations.shap_model)
     why = text(getattr(explanations, "shap_note", ""))  # why another model than the best, when the analysis says
-    note = " · ".join(s for s in [f"explains {model}" if model else "", f"output: {output}" if output else "", why]
+    named = model and not best_model(analysis)  # else the title names the model explained
+    note = " · ".join(s for s in [f"explains {model}" if named else "", f"output: {output}" if output else "", why]
                       if s)
     if len(rows) < 10:
         ranked = _shap_ranking(explanations)[:top]
