@@ -82,6 +82,19 @@ def test_the_diamonds_dashboard_reads_right(diamonds_dashboard: Path) -> None:
             "n => [n._fullLayout.xaxis.title.text, n._fullLayout.yaxis.title.text, n.data[0].x.length]")
         assert axes[:2] == ["carat", "price"] and axes[2] > 0
 
+        # the dimensions carat, x, y and z are near-duplicates: one scatter among them, not four
+        titles = page.locator("#section-relations h3").all_inner_texts()
+        among = [t for t in titles if " vs " in t and set(t.split(" vs ")) <= {"carat", "x", "y", "z"}]
+        assert len(among) <= 1, titles
+
+        # anomalies are numbered as the file numbers its rows: R's row names agree
+        header = page.locator("#anomalies thead th").all_inner_texts()
+        for row in page.locator("#anomalies tbody tr").all()[:5]:
+            cells = row.locator("td").all_inner_texts()
+            assert cells[header.index("row")] == cells[header.index("rownames")]
+        plausible = re.search(r"Other plausible targets: ([^\n]*)", page.inner_text("#task"))
+        assert plausible and "price" not in plausible.group(1).split(", "), "the target is not a plausible target"
+
         page.locator("#kpis").scroll_into_view_if_needed()
         shot(page, "dashboard-diamonds.png")
         watch.assert_clean()
