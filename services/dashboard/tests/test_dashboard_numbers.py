@@ -350,3 +350,16 @@ def test_a_column_that_identifies_rows_is_not_charted_as_a_measure(penguins_raw)
                                            "a counter within each studyName")
     assert cards["Body Mass (g)"].chart["type"] == "hist"
     assert comp.column_cards(load_sample(parquet), profile, analysis())[1].chart["type"] == "hist"
+
+
+def test_a_row_number_is_never_the_strongest_driver(diamonds, diamonds_documents):
+    """A file sorted by price numbers its rows in price order: its row names rise with price (ρ = 1), yet they
+    identify rows, so price is still drawn against carat."""
+    profile, result = diamonds_documents
+    by_price = diamonds.sort("price").with_columns(pl.int_range(1, diamonds.height + 1).alias("rownames"))
+    sorted_result = result.model_copy(update={"associations": [
+        Association(chart_id="association:rownames:price", a="rownames", b="price", method="spearman", value=1.0),
+        *result.associations]})
+    assert comp.strongest_driver(profile, sorted_result)[0] == "rownames"
+    charts = comp.association_charts(load_sample(by_price), profile, sorted_result)
+    assert charts[0].title == "price vs carat"

@@ -521,13 +521,15 @@ NEAR_DUPLICATE = 0.95
 """Two numeric columns correlated at least this strongly carry the same information: one chart shows them."""
 
 
-def strongest_driver(profile: Profile | None, analysis: AnalysisResult | None) -> tuple[str, float, str] | None:
+def strongest_driver(profile: Profile | None, analysis: AnalysisResult | None, *,
+                     exclude: frozenset[str] = frozenset()) -> tuple[str, float, str] | None:
     """The feature most strongly related to the target: ``(feature, strength, how it was measured)``.
 
     Strength is the whole data's |Pearson r| from the profile where both are numeric, else the analysis's
     association or feature test (a squared effect size as its square root, to compare with a correlation),
     else the first feature of the importance ranking. The third item says how, with the figure
-    (``"r = 0.92 on all rows"``). ``None`` without a target.
+    (``"r = 0.92 on all rows"``). Columns in ``exclude`` (identifiers) are never the driver. ``None``
+    without a target.
     """
     target = _target(analysis)
     if not target or analysis is None:
@@ -535,7 +537,7 @@ def strongest_driver(profile: Profile | None, analysis: AnalysisResult | None) -
     strength: dict[str, tuple[float, str]] = {}
 
     def offer(feature: str, value: float | None, how: str) -> None:
-        if feature != target and value is not None and feature not in strength:
+        if feature != target and value is not None and feature not in strength and feature not in exclude:
             strength[feature] = (abs(value), how.format(value))
 
     for r, a, b in _profile_pairs(profile):
@@ -554,7 +556,7 @@ def strongest_driver(profile: Profile | None, analysis: AnalysisResult | None) -
     if strength:
         feature = max(strength, key=lambda f: strength[f][0])
         return feature, strength[feature][0], strength[feature][1]
-    ranked = importance_ranking(analysis)
+    ranked = [f for f in importance_ranking(analysis) if f not in exclude]
     return (ranked[0], math.nan, "the model's most important feature") if ranked else None
 
 
@@ -624,7 +626,9 @@ def association_charts(sample: DataSample, profile: Profile | None, analysis: An
     seen: set[frozenset[str]] = set()
 
     target_col = sample.by_name(_target(analysis))
-    driver = strongest_driver(profile, analysis)
+    identifiers = getattr(analysis, "identifiers", None) or {}
+    row_keys = frozenset(c.name for c in sample.columns if looks_like_identifier(c)) | frozenset(identifiers)
+    driver = strongest_driver(profile, analysis, exclude=row_keys)
     driver_col = sample.by_name(driver[0]) if driver is not None else None
     if target_col is not None and driver_col is not None and driver is not None:
         drawn = _pair_chart(sample, analysis, driver_col, target_col)
