@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 import warnings
 from dataclasses import dataclass
 from typing import Literal
@@ -13,12 +14,27 @@ import polars as pl
 from scipy import stats
 from shared_contracts.analysis import ForecastModelScore, ForecastPoint, ForecastReport, TimePattern
 
-__all__ = ["RegularSeries", "forecast_series", "regular_series", "time_pattern"]
+__all__ = [
+    "RegularSeries",
+    "as_datetimes",
+    "forecast_series",
+    "numeric_time_kind",
+    "regular_series",
+    "series_key",
+    "time_pattern",
+]
+
+NumericTime = Literal["decimal_year", "year", "yyyymmdd"]
 
 _MIN_PERIODS = 24
 _MAX_POINTS = 600
 _MIN_HISTORY = 200
 _MAX_MODEL_SEASON = 24
+_MIN_TIME_VALUES = 8
+_YEARS = (1000.0, 2200.0)
+# periods per year of an R ``ts`` export: annual, half-yearly, quarterly, monthly, weekly, daily
+_PERIODS_PER_YEAR = (1, 2, 4, 12, 52, 365)
+_TIME_NAME = re.compile(r"(^|[^a-z])(time|date|year|years|yr|yyyy|period|ds)([^a-z]|$)", re.IGNORECASE)
 
 # median spacing in days -> (polars interval, pandas frequency, season length, horizon)
 _FREQUENCIES = [
@@ -44,12 +60,155 @@ class RegularSeries:
     season_length: int
     horizon: int
     aggregated: bool
+    series_key: str | None = None
+    """In long-format data, the column whose value names this series (``series_value``)."""
+    series_value: str | None = None
+
+    @property
+    def label(self) -> str:
+        """The chart id suffix: the measure, and the series it belongs to in long-format data."""
+        return self.value_column if self.series_key is None else f"{self.value_column}:{self.series_key}={self.series_value}"
 
 
-def regular_series(frame: pl.DataFrame, time_column: str, value_column: str) -> RegularSeries | None:
-    """Put ``value_column`` on a regular grid over ``time_column``; None if it is too short or irregular."""
+def numeric_time_kind(column: pl.Series) -> NumericTime | None:
+    """How a numeric column encodes time, if it does; None for an ordinary measure.
+
+    - ``yyyymmdd``: integers such as 20240131 that all read as calendar dates (statsmodels' co2);
+    - ``decimal_year``: years with a regular fractional step of 1/12, 1/4, 1/2, 1/52 or 1/365, the
+      ``time`` column of an R ``ts`` export (1949.0, 1949.0833...), named like a time or sorted;
+    - ``year``: whole years (1871, 1872...) in a column named like a time (``time``, ``year``...).
+
+    Years must lie between 1000 and 2200.
+
+    Examples
+    --------
+    >>> numeric_time_kind(pl.Series("time", [1949 + k / 12 for k in range(24)]))
+    'decimal_year'
+    >>> numeric_time_kind(pl.Series("date", [20240101 + k for k in range(10)]))
+    'yyyymmdd'
+    >>> numeric_time_kind(pl.Series("price", [1949.5, 1951.25, 1950.0, 1953.75] * 3)) is None
+    True
+    """
+    if not column.dtype.is_numeric() or column.dtype == pl.Boolean:
+        return None
+    values = column.drop_nulls().cast(pl.Float64)
+    values = values.filter(values.is_finite())
+    distinct = values.unique().sort()
+    if distinct.len() < _MIN_TIME_VALUES:
+        return None
+    low, high = float(distinct[0]), float(distinct[-1])
+    integral = bool((distinct % 1 == 0).all())
+    if integral and low >= 1e7 and high < 3e7:
+        dates = distinct.cast(pl.Int64).cast(pl.String).str.strptime(pl.Datetime("us"), "%Y%m%d", strict=False)
+        if dates.null_count() == 0 and dates.dt.year().is_between(*_YEARS).all():
+            return "yyyymmdd"
+        return None
+    if low < _YEARS[0] or high > _YEARS[1]:
+        return None
+    named = bool(_TIME_NAME.search(column.name))
+    if integral:
+        return "year" if named and _regular_steps(distinct, _median_step(distinct)) else None
+    per_year = _periods_per_year(distinct)
+    if per_year is None or per_year == 1:
+        return None
+    sorted_rows = bool((values.diff().drop_nulls() >= 0).all())
+    return "decimal_year" if named or sorted_rows else None
+
+
+def _median_step(distinct: pl.Series) -> float:
+    step = distinct.diff().drop_nulls().median()
+    return float(step) if isinstance(step, int | float) else 0.0
+
+
+def _regular_steps(distinct: pl.Series, step: float) -> bool:
+    """Every gap between distinct values is a whole number of steps (gaps in the series allowed)."""
+    if step <= 0:
+        return False
+    ratios = (distinct.diff().drop_nulls() / step).to_numpy()
+    return bool(np.all(np.abs(ratios - np.round(ratios)) < 0.05))
+
+
+def _periods_per_year(distinct: pl.Series) -> int | None:
+    step = _median_step(distinct)
+    if step <= 0:
+        return None
+    per_year = min(_PERIODS_PER_YEAR, key=lambda periods: abs(math.log(periods * step)))
+    if abs(per_year * step - 1) > 0.02 or not _regular_steps(distinct, 1 / per_year):
+        return None
+    return per_year
+
+
+def as_datetimes(column: pl.Series) -> pl.Series:
+    """The column as datetimes: dates pass through, numeric time (see :func:`numeric_time_kind`) is converted.
+
+    Decimal years land on the first day of their month (monthly, quarterly, half-yearly and
+    annual series), or on the day of the year their fraction points to (weekly and daily).
+
+    Examples
+    --------
+    >>> as_datetimes(pl.Series("time", [1949 + k / 12 for k in range(12)]))[1]
+    datetime.datetime(1949, 2, 1, 0, 0)
+    """
+    if column.dtype.is_temporal():
+        return column.cast(pl.Datetime("us"))
+    kind = numeric_time_kind(column)
+    if kind == "yyyymmdd":
+        return column.cast(pl.Int64).cast(pl.String).str.strptime(pl.Datetime("us"), "%Y%m%d", strict=False)
+    values = column.cast(pl.Float64)
+    if kind == "year":
+        return pl.select(pl.datetime(values.round().cast(pl.Int32), 1, 1)).to_series().alias(column.name)
+    if kind == "decimal_year":
+        per_year = _periods_per_year(values.drop_nulls().unique().sort()) or 1
+        period = (pl.col("t") * per_year).round().cast(pl.Int64)
+        year, within = period // per_year, period % per_year
+        if 12 % per_year == 0:
+            stamp = pl.datetime(year, within * (12 // per_year) + 1, 1)
+        else:
+            stamp = pl.datetime(year, 1, 1) + pl.duration(days=(within * 365.25 / per_year).round().cast(pl.Int64))
+        return pl.DataFrame({"t": values}).select(stamp.cast(pl.Datetime("us")).alias(column.name)).to_series()
+    return column.cast(pl.Datetime("us"))
+
+
+def series_key(frame: pl.DataFrame, time_column: str, candidates: list[str]) -> str | None:
+    """The column that splits long-format data into series, one row per (time, key); None for one series.
+
+    Long format repeats each timestamp once per series (sugar prices of Global, US and Europe
+    in one ``value`` column, told apart by ``category``). Among ``candidates`` the key is the one
+    with the fewest values that makes (time, key) nearly unique while its largest series is long
+    enough to forecast. Data where timestamps are already unique, or whose rows are events
+    (several per time and key), has no key.
+    """
+    stamps = frame[time_column].drop_nulls()
+    if stamps.len() == 0 or stamps.n_unique() >= 0.95 * stamps.len():
+        return None
+    best: tuple[int, str] | None = None
+    for name in candidates:
+        if name == time_column or name not in frame.columns:
+            continue
+        pairs = frame.select(time_column, name).drop_nulls()
+        levels = pairs[name].n_unique()
+        if levels < 2 or pairs.height < 0.95 * stamps.len():
+            continue
+        if pairs.n_unique() < 0.95 * pairs.height:
+            continue
+        largest = pairs.group_by(name).len()["len"].max()
+        if not isinstance(largest, int) or largest < _MIN_PERIODS:
+            continue
+        if best is None or levels < best[0]:
+            best = (levels, name)
+    return best[1] if best else None
+
+
+def regular_series(frame: pl.DataFrame, time_column: str, value_column: str, *,
+                   series: tuple[str, str] | None = None) -> RegularSeries | None:
+    """Put ``value_column`` on a regular grid over ``time_column``; None if it is too short or irregular.
+
+    The time column may hold datetimes or numeric time (decimal years, whole years, YYYYMMDD
+    integers: see :func:`numeric_time_kind`). ``series`` names the (key column, value) of the
+    series ``frame`` holds, in long-format data.
+    """
     data = (
-        frame.select(pl.col(time_column).cast(pl.Datetime("us")), pl.col(value_column).cast(pl.Float64))
+        pl.DataFrame([as_datetimes(frame[time_column]), frame[value_column].cast(pl.Float64)])
         .drop_nulls()
         .filter(pl.col(value_column).is_finite())
         .sort(time_column)
@@ -81,8 +240,9 @@ def regular_series(frame: pl.DataFrame, time_column: str, value_column: str) -> 
     timestamps = pd.DatetimeIndex(grid[time_column].to_pandas())
     if season > 1 and grid.height < 2 * season + horizon:
         season = 1
+    key, key_value = series if series is not None else (None, None)
     return RegularSeries(time_column, value_column, timestamps, grid[value_column].to_numpy().astype(float),
-                         freq, season, horizon, aggregated or missing > 0)
+                         freq, season, horizon, aggregated or missing > 0, series_key=key, series_value=key_value)
 
 
 def _on_grid(data: pl.DataFrame, time_column: str, value_column: str, interval: str) -> pl.DataFrame:
@@ -114,11 +274,12 @@ def time_pattern(series: RegularSeries) -> TimePattern:
     change_points = [str(series.timestamps[i].date() if series.frequency not in ("h", "min") else series.timestamps[i])
                      for i in _change_points(values)]
     return TimePattern(
-        chart_id=f"timeseries:{series.value_column}", time_column=series.time_column,
+        chart_id=f"timeseries:{series.label}", time_column=series.time_column,
         value_column=series.value_column, frequency=series.frequency,
         trend_slope_per_period=float(fit.slope), trend_direction=direction, trend_p_value=float(fit.pvalue),
         season_length=series.season_length if series.season_length > 1 else None,
         seasonal_strength=strength, change_points=change_points,
+        series_key=series.series_key, series_value=series.series_value,
     )
 
 
@@ -238,14 +399,14 @@ def forecast_series(series: RegularSeries, *, n_windows: int = 3) -> ForecastRep
                       lo_95=float(row[f"{best}-lo-95"]), hi_95=float(row[f"{best}-hi-95"]))
         for _, row in future.iterrows()
     ]
-    tail = max(4 * series.horizon, 48)
-    history = [(str(stamp), float(value)) for stamp, value in
-               zip(series.timestamps[-tail:], series.values[-tail:], strict=True)]
+    # the whole fitted window (at most _MAX_POINTS periods), so that the chart shows the peaks the models saw
+    history = [(str(stamp), float(value)) for stamp, value in zip(series.timestamps, series.values, strict=True)]
     return ForecastReport(
-        chart_id=f"forecast:{series.value_column}", time_column=series.time_column,
+        chart_id=f"forecast:{series.label}", time_column=series.time_column,
         value_column=series.value_column, frequency=series.frequency, season_length=season,
         horizon=series.horizon, backtest_windows=n_windows, scores=scores, best_model=best,
         baseline_model=baseline_name, points=points, history=history,
+        series_key=series.series_key, series_value=series.series_value,
     )
 
 

