@@ -175,3 +175,25 @@ def test_sugar_price_gets_one_forecast_per_region(write_parquet):
     result = analyze(write_parquet(_rdata("stevedata", "sugar_price")), time_budget_s=60)
     assert {(fc.series_key, fc.series_value) for fc in result.forecasts} == {
         ("category", "Global"), ("category", "United States"), ("category", "Europe")}
+
+
+def test_time_section_forecasts_the_frame_it_is_given_not_the_capped_one():
+    """Roles come from the cleaned data (uempmed capped at 18.4); the series comes from the typed frame given."""
+    from dsp_ml.domain.analyze import _time_section
+    from dsp_ml.domain.task import detect_task
+    from shared_contracts.analysis import AnalysisResult, SamplingNote
+
+    typed = _rdata("ggplot2", "economics")
+    cleaned = typed.with_columns(pl.col("uempmed").clip(upper_bound=18.4))
+    roles = infer_roles(cleaned)
+    task = detect_task(cleaned, roles, None)
+    result = AnalysisResult(task=task, sampling=SamplingNote(total_rows=typed.height), row_count=typed.height,
+                            column_count=typed.width)
+    warnings: list[str] = []
+    _time_section(result, typed.select("date", "uempmed"), roles, target=None, supervised=False,
+                  step=lambda name, fraction, func, default: func(), remaining=lambda: 60.0, time_budget_s=60.0,
+                  warnings_out=warnings)
+    [forecast] = result.forecasts
+    assert forecast.value_column == "uempmed" and warnings == []
+    peak = max(forecast.history, key=lambda item: item[1])
+    assert peak[1] == 25.2 and peak[0].startswith("2010-")

@@ -272,6 +272,8 @@ def _series_measures(frame: pl.DataFrame, roles: ColumnRoles) -> list[str]:
     """Numeric measures worth forecasting, most variable (relative to their mean) first."""
     scored = []
     for name in roles.numeric:
+        if name not in frame.columns:
+            continue
         column = frame[name].cast(pl.Float64)
         mean, std = column.mean(), column.std()
         if not isinstance(mean, float) or not isinstance(std, float) or std == 0 or column.n_unique() < 10:

@@ -139,7 +139,7 @@ def _periods_per_year(distinct: pl.Series) -> int | None:
 
 
 def as_datetimes(column: pl.Series) -> pl.Series:
-    """The column as datetimes: dates pass through, numeric time (see :func:`numeric_time_kind`) is converted.
+    """The column as datetimes: dates pass through, text is parsed, numeric time (see :func:`numeric_time_kind`) is converted.
 
     Decimal years land on the first day of their month (monthly, quarterly, half-yearly and
     annual series), or on the day of the year their fraction points to (weekly and daily).
@@ -151,6 +151,8 @@ def as_datetimes(column: pl.Series) -> pl.Series:
     """
     if column.dtype.is_temporal():
         return column.cast(pl.Datetime("us"))
+    if column.dtype == pl.String:
+        return column.str.to_datetime(strict=False, time_unit="us")
     kind = numeric_time_kind(column)
     if kind == "yyyymmdd":
         return column.cast(pl.Int64).cast(pl.String).str.strptime(pl.Datetime("us"), "%Y%m%d", strict=False)
