@@ -89,6 +89,11 @@ def test_numbers_that_only_look_like_time_are_measures():
     assert numeric_time_kind(pl.Series("count", np.arange(1900, 2000))) is None  # whole numbers need a time name
     assert numeric_time_kind(pl.Series("code", np.arange(12_345_600, 12_345_700))) is None  # not dates
     assert numeric_time_kind(pl.Series("year", np.arange(1900, 2000))) == "year"
+    # a year that describes the rows, not the time they were taken at
+    ames_built = np.repeat(np.arange(1900, 2000), np.arange(1, 101))  # more houses built each year
+    assert numeric_time_kind(pl.Series("year_built", ames_built)) is None
+    panel = np.repeat(np.arange(1970, 1987), 48)  # 48 states a year, as plm's Produc
+    assert numeric_time_kind(pl.Series("year", panel)) == "year"
     mtcars = _rdata("datasets", "mtcars")
     assert all(numeric_time_kind(mtcars[name]) is None for name in mtcars.columns)
     assert find_time_column(mtcars, infer_roles(mtcars)) is None
@@ -152,6 +157,13 @@ def test_long_format_key_is_found():
     assert series_key(_rdata("ggplot2", "economics"), "date", []) is None
     events = pl.concat([_panel({"a": 36, "b": 36})] * 3)
     assert series_key(events, "month", ["store"]) is None
+    # flights: each aircraft flies at most once an hour, but at a few of the many hours
+    rng = np.random.default_rng(5)
+    hours = [datetime(2013, 1, 1 + hour // 24, hour % 24) for hour in range(24 * 28)]
+    flights = pl.DataFrame({"hour": hours * 4, "tailnum": [f"N{n}" for n in rng.integers(0, 60, 4 * len(hours))],
+                            "dep_delay": rng.normal(10, 5, 4 * len(hours))}).unique(["hour", "tailnum"])
+    assert flights.select("hour", "tailnum").n_unique() == flights.height
+    assert series_key(flights, "hour", ["tailnum"]) is None
 
 
 def test_long_format_gets_one_forecast_per_series_for_the_largest(write_parquet):

@@ -76,7 +76,8 @@ def numeric_time_kind(column: pl.Series) -> NumericTime | None:
     - ``yyyymmdd``: integers such as 20240131 that all read as calendar dates (statsmodels' co2);
     - ``decimal_year``: years with a regular fractional step of 1/12, 1/4, 1/2, 1/52 or 1/365, the
       ``time`` column of an R ``ts`` export (1949.0, 1949.0833...), named like a time or sorted;
-    - ``year``: whole years (1871, 1872...) in a column named like a time (``time``, ``year``...).
+    - ``year``: whole years (1871, 1872...) in a column named like a time (``time``, ``year``...),
+      with about as many rows in each year (a series or a panel, not a house's year built).
 
     Years must lie between 1000 and 2200.
 
@@ -107,12 +108,26 @@ def numeric_time_kind(column: pl.Series) -> NumericTime | None:
         return None
     named = bool(_TIME_NAME.search(column.name))
     if integral:
-        return "year" if named and _regular_steps(distinct, _median_step(distinct)) else None
+        return "year" if named and _regular_steps(distinct, _median_step(distinct)) and _balanced(values) else None
     per_year = _periods_per_year(distinct)
     if per_year is None or per_year == 1:
         return None
     sorted_rows = bool((values.diff().drop_nulls() >= 0).all())
     return "decimal_year" if named or sorted_rows else None
+
+
+def _balanced(values: pl.Series) -> bool:
+    """Each year holds about as many rows as the others: one series (one row a year) or a panel.
+
+    A year that describes the rows instead (a house's year built, a plane's year of manufacture)
+    holds many rows in some years and few in others, and is no time axis.
+    """
+    counts = values.value_counts()["count"].cast(pl.Float64)
+    median = counts.median()
+    if not isinstance(median, float):
+        return False
+    share = counts.is_between(0.75 * median, 1.25 * median).cast(pl.Float64).mean()
+    return isinstance(share, float) and share >= 0.8
 
 
 def _median_step(distinct: pl.Series) -> float:
@@ -177,11 +192,13 @@ def series_key(frame: pl.DataFrame, time_column: str, candidates: list[str]) -> 
     Long format repeats each timestamp once per series (sugar prices of Global, US and Europe
     in one ``value`` column, told apart by ``category``). Among ``candidates`` the key is the one
     with the fewest values that makes (time, key) nearly unique while its largest series is long
-    enough to forecast. Data where timestamps are already unique, or whose rows are events
-    (several per time and key), has no key.
+    enough to forecast and covers at least half of the timestamps. Data where timestamps are
+    already unique, and events (several rows per time and key, or each key seen at a few of many
+    times, as an aircraft's tail number in a flights table), have no key.
     """
     stamps = frame[time_column].drop_nulls()
-    if stamps.len() == 0 or stamps.n_unique() >= 0.95 * stamps.len():
+    distinct = stamps.n_unique()
+    if stamps.len() == 0 or distinct >= 0.95 * stamps.len():
         return None
     best: tuple[int, str] | None = None
     for name in candidates:
@@ -194,7 +211,7 @@ def series_key(frame: pl.DataFrame, time_column: str, candidates: list[str]) -> 
         if pairs.n_unique() < 0.95 * pairs.height:
             continue
         largest = pairs.group_by(name).len()["len"].max()
-        if not isinstance(largest, int) or largest < _MIN_PERIODS:
+        if not isinstance(largest, int) or largest < max(_MIN_PERIODS, 0.5 * distinct):
             continue
         if best is None or levels < best[0]:
             best = (levels, name)
