@@ -92,6 +92,11 @@ def numeric_time_kind(column: pl.Series) -> NumericTime | None:
     """
     if not column.dtype.is_numeric() or column.dtype == pl.Boolean:
         return None
+    low, high = column.min(), column.max()
+    if not isinstance(low, int | float) or not isinstance(high, int | float):
+        return None
+    if not (_YEARS[0] <= low and high <= _YEARS[1]) and not (low >= 1e7 and high < 3e7):
+        return None  # the common case, decided without sorting the column
     values = column.drop_nulls().cast(pl.Float64)
     values = values.filter(values.is_finite())
     distinct = values.unique().sort()
