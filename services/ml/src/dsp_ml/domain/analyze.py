@@ -24,7 +24,7 @@ from .errors import AnalysisError
 from .insights import build_insights
 from .leakage import find_leaky_features
 from .task import MIN_ROWS, detect_task
-from .timeseries import forecast_series, regular_series, series_key, time_pattern
+from .timeseries import forecast_series, largest_series, regular_series, series_key, time_pattern
 
 if TYPE_CHECKING:
     from .automl import AutoMLRun
@@ -205,8 +205,8 @@ def _time_section(result: AnalysisResult, frame: pl.DataFrame, roles: ColumnRole
         measures = [target]
     else:
         measures = [name for name in _series_measures(frame, roles) if name != time_column]
-    key = step("series key", 0.21, lambda: series_key(frame, time_column, _key_candidates(frame, roles, time_column)),
-               None)
+    candidates = [*roles.categorical, *roles.identifiers]
+    key = step("series key", 0.21, lambda: series_key(frame, time_column, candidates), None)
     measures = [name for name in measures if name != key]
     limit = 1 if supervised else _MAX_FORECASTS
     jobs: list[tuple[str, pl.DataFrame, tuple[str, str] | None]]
@@ -214,7 +214,7 @@ def _time_section(result: AnalysisResult, frame: pl.DataFrame, roles: ColumnRole
         jobs = [(measure, frame, None) for measure in measures[:limit]]
     else:
         jobs = [(name, part, (key, value)) for name in measures[:1]
-                for value, part in _largest_series(frame, key, name, time_column, limit=1 if supervised else _MAX_SERIES)]
+                for value, part in largest_series(frame, key, name, time_column, limit=1 if supervised else _MAX_SERIES)]
     # beside a model the forecasts leave it half the budget; alone they may use most of it
     reserve = 0.5 if supervised else 0.25
     for position, (measure, part, series_of) in enumerate(jobs):
@@ -235,24 +235,6 @@ def _time_section(result: AnalysisResult, frame: pl.DataFrame, roles: ColumnRole
         forecast = step(f"forecast of {label}", 0.27, lambda s=series: forecast_series(s), None)
         if forecast is not None:
             result.forecasts.append(forecast)
-
-
-def _key_candidates(frame: pl.DataFrame, roles: ColumnRoles, time_column: str) -> list[str]:
-    """Columns that may name the series of long-format data: categories and identifier-like codes."""
-    names = [*roles.categorical, *roles.identifiers]
-    return [name for name in names if name != time_column and name in frame.columns
-            and frame.schema[name] != pl.Boolean and not frame.schema[name].is_float()]
-
-
-def _largest_series(frame: pl.DataFrame, key: str, measure: str, time_column: str, *,
-                    limit: int) -> list[tuple[str, pl.DataFrame]]:
-    """The ``limit`` series with the most observed values of ``measure``, largest first (ties by name)."""
-    observed = frame.filter(pl.col(measure).is_not_null() & pl.col(time_column).is_not_null()
-                            & pl.col(key).is_not_null())
-    sizes = observed.group_by(key).len().with_columns(pl.col(key).cast(pl.String).alias("__name"))
-    top = sizes.sort(["len", "__name"], descending=[True, False]).head(limit)
-    return [(str(name), observed.filter(pl.col(key) == value))
-            for value, name in zip(top[key].to_list(), top["__name"].to_list(), strict=True)]
 
 
 def _import_quietly(module: str) -> None:

@@ -18,6 +18,7 @@ __all__ = [
     "RegularSeries",
     "as_datetimes",
     "forecast_series",
+    "largest_series",
     "numeric_time_kind",
     "regular_series",
     "series_key",
@@ -207,7 +208,8 @@ def series_key(frame: pl.DataFrame, time_column: str, candidates: list[str]) -> 
         return None
     best: tuple[int, str] | None = None
     for name in candidates:
-        if name == time_column or name not in frame.columns:
+        if name == time_column or name not in frame.columns or frame.schema[name] == pl.Boolean \
+                or frame.schema[name].is_float():
             continue
         pairs = frame.select(time_column, name).drop_nulls()
         levels = pairs[name].n_unique()
@@ -221,6 +223,20 @@ def series_key(frame: pl.DataFrame, time_column: str, candidates: list[str]) -> 
         if best is None or levels < best[0]:
             best = (levels, name)
     return best[1] if best else None
+
+
+def largest_series(frame: pl.DataFrame, key: str, measure: str, time_column: str, *,
+                   limit: int) -> list[tuple[str, pl.DataFrame]]:
+    """The ``limit`` series of long-format data with the most observed values of ``measure``, largest first.
+
+    Each comes as (its key value as text, its rows); ties go by name.
+    """
+    observed = frame.filter(pl.col(measure).is_not_null() & pl.col(time_column).is_not_null()
+                            & pl.col(key).is_not_null())
+    sizes = observed.group_by(key).len().with_columns(pl.col(key).cast(pl.String).alias("__name"))
+    top = sizes.sort(["len", "__name"], descending=[True, False]).head(limit)
+    return [(str(name), observed.filter(pl.col(key) == value))
+            for value, name in zip(top[key].to_list(), top["__name"].to_list(), strict=True)]
 
 
 def regular_series(frame: pl.DataFrame, time_column: str, value_column: str, *,
