@@ -206,10 +206,14 @@ def series_key(frame: pl.DataFrame, time_column: str, candidates: list[str]) -> 
     distinct = stamps.n_unique()
     if stamps.len() == 0 or distinct >= 0.95 * stamps.len():
         return None
+    # a key tells apart every row of its busiest timestamp, so it has at least that many values
+    busiest = stamps.value_counts()["count"].max()
     best: tuple[int, str] | None = None
     for name in candidates:
         if name == time_column or name not in frame.columns or frame.schema[name] == pl.Boolean \
                 or frame.schema[name].is_float():
+            continue
+        if not isinstance(busiest, int) or frame[name].n_unique() < 0.95 * busiest:
             continue
         pairs = frame.select(time_column, name).drop_nulls()
         levels = pairs[name].n_unique()
