@@ -94,6 +94,8 @@ def test_numbers_that_only_look_like_time_are_measures():
     assert numeric_time_kind(pl.Series("year_built", ames_built)) is None
     panel = np.repeat(np.arange(1970, 1987), 48)  # 48 states a year, as plm's Produc
     assert numeric_time_kind(pl.Series("year", panel)) == "year"
+    # a counter is no time axis: no series is made over it, where it used to be read as microseconds
+    assert regular_series(pl.DataFrame({"n": np.arange(100), "v": np.arange(100.0)}), "n", "v") is None
     mtcars = _rdata("datasets", "mtcars")
     assert all(numeric_time_kind(mtcars[name]) is None for name in mtcars.columns)
     assert find_time_column(mtcars, infer_roles(mtcars)) is None

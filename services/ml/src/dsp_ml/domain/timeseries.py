@@ -160,10 +160,11 @@ def _periods_per_year(distinct: pl.Series) -> int | None:
 
 
 def as_datetimes(column: pl.Series) -> pl.Series:
-    """The column as datetimes: dates pass through, text is parsed, numeric time (see :func:`numeric_time_kind`) is converted.
+    """The column as datetimes: dates pass through, text is parsed, numeric time is converted.
 
     Decimal years land on the first day of their month (monthly, quarterly, half-yearly and
     annual series), or on the day of the year their fraction points to (weekly and daily).
+    Numbers that hold no time (see :func:`numeric_time_kind`) give no datetime (all null).
 
     Examples
     --------
@@ -189,7 +190,7 @@ def as_datetimes(column: pl.Series) -> pl.Series:
         else:
             stamp = pl.datetime(year, 1, 1) + pl.duration(days=(within * 365.25 / per_year).round().cast(pl.Int64))
         return pl.DataFrame({"t": values}).select(stamp.cast(pl.Datetime("us")).alias(column.name)).to_series()
-    return column.cast(pl.Datetime("us"))
+    return pl.Series(column.name, [None] * column.len(), dtype=pl.Datetime("us"))
 
 
 def series_key(frame: pl.DataFrame, time_column: str, candidates: list[str]) -> str | None:
