@@ -57,6 +57,28 @@ def test_r_ts_exports_are_read_as_dates(package, item, kind, first, frequency, s
     assert not series.aggregated
 
 
+@pytest.mark.parametrize(("item", "time", "value", "first", "frequency"), [
+    ("canadian_gas", "Month", "Volume", date(1960, 1, 1), "MS"),
+    ("us_change", "Quarter", "Consumption", date(1970, 1, 1), "QS"),
+    ("us_gasoline", "Week", "Barrels", date(1991, 2, 4), "W-MON"),  # ISO week 6 of 1991 starts on 4 February
+])
+def test_tsibble_periods_written_as_text_are_dates(item, time, value, first, frequency):
+    frame = _rdata("fpp3", item)
+    assert frame.schema[time] == pl.String
+    assert find_time_column(frame, infer_roles(frame)) == time
+    stamps = as_datetimes(frame[time])
+    assert stamps.null_count() == 0 and stamps[0].date() == first and stamps.is_sorted()
+    series = regular_series(frame, time, value)
+    assert series is not None and series.frequency == frequency and not series.aggregated
+
+
+def test_tsibble_long_format_is_split_by_its_key():
+    arrivals = _rdata("fpp3", "aus_arrivals")  # quarterly arrivals to Australia from four origins
+    roles = infer_roles(arrivals)
+    assert find_time_column(arrivals, roles) == "Quarter"
+    assert series_key(arrivals, "Quarter", [*roles.categorical, *roles.identifiers]) == "Origin"
+
+
 def test_air_passengers_months_line_up_with_the_calendar():
     frame = _rdata("datasets", "AirPassengers")
     series = regular_series(frame, "time", "value")

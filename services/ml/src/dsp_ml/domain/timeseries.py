@@ -22,10 +22,12 @@ __all__ = [
     "numeric_time_kind",
     "regular_series",
     "series_key",
+    "text_time_kind",
     "time_pattern",
 ]
 
 NumericTime = Literal["decimal_year", "year", "yyyymmdd"]
+TextTime = Literal["year_month", "year_quarter", "year_week"]
 
 _MIN_PERIODS = 24
 _MAX_POINTS = 600
@@ -36,6 +38,12 @@ _YEARS = (1000.0, 2200.0)
 # periods per year of an R ``ts`` export: annual, half-yearly, quarterly, monthly, weekly, daily
 _PERIODS_PER_YEAR = (1, 2, 4, 12, 52, 365)
 _TIME_NAME = re.compile(r"(^|[^a-z])(time|date|year|years|yr|yyyy|period|ds)([^a-z]|$)", re.IGNORECASE)
+# periods as R's tsibble writes them (fpp3 data sets): "1939 Jan", "1998 Q1", "1991 W06"
+_TEXT_TIME: dict[TextTime, str] = {
+    "year_month": r"^\d{4} (Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec)$",
+    "year_quarter": r"^\d{4} Q[1-4]$",
+    "year_week": r"^\d{4} W\d{2}$",
+}
 
 # median spacing in days -> (polars interval, pandas frequency, season length, horizon)
 _FREQUENCIES = [
@@ -122,6 +130,27 @@ def numeric_time_kind(column: pl.Series) -> NumericTime | None:
     return "decimal_year" if named or sorted_rows else None
 
 
+def text_time_kind(column: pl.Series) -> TextTime | None:
+    """How a text column writes periods, if it does: tsibble's ``1939 Jan``, ``1998 Q1`` or ``1991 W06``.
+
+    Examples
+    --------
+    >>> text_time_kind(pl.Series("Quarter", ["1998 Q1", "1998 Q2"]))
+    'year_quarter'
+    >>> text_time_kind(pl.Series("city", ["1998 Paris"])) is None
+    True
+    """
+    if column.dtype not in (pl.String, pl.Categorical):
+        return None
+    sample = column.drop_nulls().head(500).cast(pl.String)
+    if sample.len() == 0:
+        return None
+    for kind, pattern in _TEXT_TIME.items():
+        if sample.str.contains(pattern).all():
+            return kind
+    return None
+
+
 def _balanced(values: pl.Series) -> bool:
     """Each year holds about as many rows as the others: one series (one row a year) or a panel.
 
@@ -173,8 +202,17 @@ def as_datetimes(column: pl.Series) -> pl.Series:
     """
     if column.dtype.is_temporal():
         return column.cast(pl.Datetime("us"))
-    if column.dtype == pl.String:
-        return column.str.to_datetime(strict=False, time_unit="us")
+    if column.dtype in (pl.String, pl.Categorical):
+        text, text_kind = column.cast(pl.String), text_time_kind(column)
+        if text_kind == "year_month":
+            return (text + " 01").str.to_datetime("%Y %b %d", strict=False, time_unit="us")
+        if text_kind == "year_week":
+            return (text + " 1").str.to_datetime("%G W%V %u", strict=False, time_unit="us")
+        if text_kind == "year_quarter":
+            years, quarters = text.str.slice(0, 4).cast(pl.Int32), text.str.slice(6, 1).cast(pl.Int32)
+            return pl.DataFrame({"y": years, "q": quarters}).select(
+                pl.datetime("y", (pl.col("q") - 1) * 3 + 1, 1).cast(pl.Datetime("us")).alias(column.name)).to_series()
+        return text.str.to_datetime(strict=False, time_unit="us")
     kind = numeric_time_kind(column)
     if kind == "yyyymmdd":
         return column.cast(pl.Int64).cast(pl.String).str.strptime(pl.Datetime("us"), "%Y%m%d", strict=False)
