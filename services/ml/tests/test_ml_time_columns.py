@@ -17,6 +17,7 @@ from dsp_ml.domain.timeseries import (
     numeric_time_kind,
     regular_series,
     series_key,
+    time_values,
 )
 
 
@@ -101,6 +102,36 @@ def test_yyyymmdd_integers_are_dates():
         date(2024, 1, 1), date(2024, 3, 31), eager=True)], "sales": np.arange(91.0)})
     assert numeric_time_kind(daily["day"]) == "yyyymmdd"
     assert regular_series(daily, "day", "sales").frequency == "D"
+
+
+def test_years_take_their_quarter_from_the_column_beside_them(write_parquet):
+    """statsmodels' macrodata as shipped: ``year`` and ``quarter`` columns, no date."""
+    import statsmodels
+
+    frame = pl.read_csv(Path(statsmodels.__file__).parent / "datasets" / "macrodata" / "macrodata.csv")
+    assert find_time_column(frame, infer_roles(frame)) == "year"
+    stamps = time_values(frame, "year")
+    assert stamps[0] == datetime(1959, 1, 1) and stamps[1] == datetime(1959, 4, 1) and stamps.n_unique() == 203
+    series = regular_series(frame, "year", "realgdp")
+    assert series is not None and (series.frequency, series.season_length) == ("QS", 4) and not series.aggregated
+    assert str(series.timestamps[-1].date()) == "2009-07-01"
+    # a month column completes the year the same way, and is part of the time, never a measure to forecast
+    from dsp_ml.domain.analyze import _time_section
+    from dsp_ml.domain.task import detect_task
+    from shared_contracts.analysis import AnalysisResult, SamplingNote
+
+    passengers = _rdata("datasets", "AirPassengers")
+    months = passengers.select(year=pl.col("time").floor().cast(pl.Int64),
+                               month=((pl.col("time") % 1) * 12).round().cast(pl.Int64) + 1, passengers="value")
+    assert time_values(months, "year")[1] == datetime(1949, 2, 1)
+    roles = infer_roles(months)
+    result = AnalysisResult(task=detect_task(months, roles, None), sampling=SamplingNote(total_rows=months.height),
+                            row_count=months.height, column_count=months.width)
+    _time_section(result, months, roles, target=None, supervised=False, remaining=lambda: 60.0, time_budget_s=60.0,
+                  step=lambda name, fraction, func, default: default if name.startswith("forecast") else func(),
+                  warnings_out=[])
+    [pattern] = result.time_patterns  # month varies more than passengers, yet it is no measure
+    assert pattern.value_column == "passengers" and pattern.frequency == "MS" and pattern.season_length == 12
 
 
 def test_numbers_that_only_look_like_time_are_measures():

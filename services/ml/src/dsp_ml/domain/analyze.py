@@ -24,7 +24,14 @@ from .errors import AnalysisError
 from .insights import build_insights
 from .leakage import find_leaky_features
 from .task import MIN_ROWS, detect_task
-from .timeseries import forecast_series, largest_series, regular_series, series_key, time_pattern
+from .timeseries import (
+    forecast_series,
+    largest_series,
+    period_column,
+    regular_series,
+    series_key,
+    time_pattern,
+)
 
 if TYPE_CHECKING:
     from .automl import AutoMLRun
@@ -204,7 +211,8 @@ def _time_section(result: AnalysisResult, frame: pl.DataFrame, roles: ColumnRole
     if result.task.task_type == "time_series" and target or result.task.task_type == "regression" and target:
         measures = [target]
     else:
-        measures = [name for name in _series_measures(frame, roles) if name != time_column]
+        parts = {time_column, period_column(frame, time_column)}
+        measures = [name for name in _series_measures(frame, roles) if name not in parts]
     candidates = [*roles.categorical, *roles.identifiers]
     key = step("series key", 0.21, lambda: series_key(frame, time_column, candidates), None)
     measures = [name for name in measures if name != key]

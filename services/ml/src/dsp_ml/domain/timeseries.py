@@ -20,10 +20,12 @@ __all__ = [
     "forecast_series",
     "largest_series",
     "numeric_time_kind",
+    "period_column",
     "regular_series",
     "series_key",
     "text_time_kind",
     "time_pattern",
+    "time_values",
 ]
 
 NumericTime = Literal["decimal_year", "year", "yyyymmdd"]
@@ -38,6 +40,8 @@ _YEARS = (1000.0, 2200.0)
 # periods per year of an R ``ts`` export: annual, half-yearly, quarterly, monthly, weekly, daily
 _PERIODS_PER_YEAR = (1, 2, 4, 12, 52, 365)
 _TIME_NAME = re.compile(r"(^|[^a-z])(time|date|year|years|yr|yyyy|period|ds)([^a-z]|$)", re.IGNORECASE)
+# a column of months or quarters beside a column of years: the periods in a year
+_PERIODS_IN_YEAR = {"month": 12, "mon": 12, "mo": 12, "quarter": 4, "qtr": 4, "q": 4}
 # periods as R's tsibble writes them (fpp3 data sets): "1939 Jan", "1998 Q1", "1991 W06"
 _TEXT_TIME: dict[TextTime, str] = {
     "year_month": r"^\d{4} (Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec)$",
@@ -231,6 +235,41 @@ def as_datetimes(column: pl.Series) -> pl.Series:
     return pl.Series(column.name, [None] * column.len(), dtype=pl.Datetime("us"))
 
 
+def period_column(frame: pl.DataFrame, time_column: str) -> str | None:
+    """The column of months or quarters (1-12 or 1-4) that completes a column of whole years, if any."""
+    column = frame[time_column]
+    if not column.dtype.is_numeric() or numeric_time_kind(column) != "year":
+        return None
+    for name, dtype in frame.schema.items():
+        periods = _PERIODS_IN_YEAR.get(name.lower())
+        if periods is None or not dtype.is_numeric() or dtype == pl.Boolean:
+            continue
+        part = frame[name].cast(pl.Float64)
+        if bool(((part % 1 == 0) & part.is_between(1, periods)).all()):
+            return name
+    return None
+
+
+def time_values(frame: pl.DataFrame, time_column: str) -> pl.Series:
+    """The time column as datetimes; a column of years takes its month or quarter from :func:`period_column`.
+
+    statsmodels' macrodata, for one, has ``year`` and ``quarter`` columns and no date.
+
+    Examples
+    --------
+    >>> frame = pl.DataFrame({"year": [1959.0] * 4 + [1960.0] * 4, "quarter": [1.0, 2.0, 3.0, 4.0] * 2})
+    >>> str(time_values(frame, "year")[5].date())
+    '1960-04-01'
+    """
+    period = period_column(frame, time_column)
+    if period is None:
+        return as_datetimes(frame[time_column])
+    months = 12 // _PERIODS_IN_YEAR[period.lower()]
+    return pl.DataFrame({"y": frame[time_column].cast(pl.Float64).round(), "p": frame[period].cast(pl.Float64)}).select(
+        pl.datetime(pl.col("y").cast(pl.Int32), ((pl.col("p") - 1) * months + 1).cast(pl.Int32), 1)
+        .cast(pl.Datetime("us")).alias(time_column)).to_series()
+
+
 def series_key(frame: pl.DataFrame, time_column: str, candidates: list[str]) -> str | None:
     """The column that splits long-format data into series, one row per (time, key); None for one series.
 
@@ -286,12 +325,13 @@ def regular_series(frame: pl.DataFrame, time_column: str, value_column: str, *,
                    series: tuple[str, str] | None = None) -> RegularSeries | None:
     """Put ``value_column`` on a regular grid over ``time_column``; None if it is too short or irregular.
 
-    The time column may hold datetimes or numeric time (decimal years, whole years, YYYYMMDD
-    integers: see :func:`numeric_time_kind`). ``series`` names the (key column, value) of the
-    series ``frame`` holds, in long-format data.
+    The time column may hold datetimes, numeric time (decimal years, whole years, YYYYMMDD
+    integers: see :func:`numeric_time_kind`) or tsibble periods (:func:`text_time_kind`), and a
+    column of years takes months or quarters from the column beside it (:func:`time_values`).
+    ``series`` names the (key column, value) of the series ``frame`` holds, in long-format data.
     """
     data = (
-        pl.DataFrame([as_datetimes(frame[time_column]), frame[value_column].cast(pl.Float64)])
+        pl.DataFrame([time_values(frame, time_column), frame[value_column].cast(pl.Float64)])
         .drop_nulls()
         .filter(pl.col(value_column).is_finite())
         .sort(time_column)
