@@ -257,7 +257,7 @@ def time_values(frame: pl.DataFrame, time_column: str) -> pl.Series:
 
     Examples
     --------
-    >>> frame = pl.DataFrame({"year": [1959.0] * 4 + [1960.0] * 4, "quarter": [1.0, 2.0, 3.0, 4.0] * 2})
+    >>> frame = pl.DataFrame({"year": [1959 + k // 4 for k in range(40)], "quarter": [1, 2, 3, 4] * 10})
     >>> str(time_values(frame, "year")[5].date())
     '1960-04-01'
     """
