@@ -42,7 +42,8 @@ def find_time_column(frame: pl.DataFrame, roles: ColumnRoles) -> str | None:
 
 
 def _numeric_time_column(frame: pl.DataFrame, roles: ColumnRoles) -> str | None:
-    derived = set(roles.derived)
+    # with no datetime column, the date parts found (``constructed``: a year and a quarter column) are the time
+    derived = set(roles.derived) - set(roles.constructed)
     best, best_distinct = None, 1
     for name, dtype in frame.schema.items():
         if name in derived:
