@@ -95,6 +95,30 @@ def test_an_unsupported_format_is_one_line_naming_it_and_what_is_read(tmp_path: 
     assert "Parquet" in result.output and "NDJSON" in result.output
 
 
+def test_dsp_sheet_chooses_a_workbook_sheet_by_name_or_position(tmp_path: Path) -> None:
+    import xlsxwriter
+
+    src = tmp_path / "book.data"
+    book = xlsxwriter.Workbook(str(src))
+    book.add_worksheet("Empty")
+    for name, rows in {"Sales": [["region", "amount"], ["North", "$1,234.00"], ["South", "$99.50"]],
+                       "Units": [["region", "units"], ["North", 3], ["South", 7], ["East", 1]]}.items():
+        sheet = book.add_worksheet(name)
+        for r, row in enumerate(rows):
+            for c, value in enumerate(row):
+                sheet.write(r, c, value)
+    book.close()
+    runner = CliRunner()
+    for args, sheet, rows in (([], "Sales", 2), (["--sheet", "Units"], "Units", 3), (["--sheet", "1"], "Sales", 2)):
+        out = tmp_path / f"out-{sheet}-{len(args)}"
+        result = runner.invoke(app, ["profile", str(src), "--out", str(out), "--quiet", *args])
+        assert result.exit_code == 0, result.output
+        report = json.loads((out / "ingest-report.json").read_text())
+        assert (report["sheet"], report["row_count"]) == (sheet, rows)
+    result = runner.invoke(app, ["profile", str(src), "--out", str(tmp_path / "x"), "--quiet", "--sheet", "Nope"])
+    assert result.exit_code == 2 and "unknown_sheet" in result.output and "'Units'" in result.output
+
+
 # ---- through the upload: the gateway's route, with every stage running in the same process (`dsp serve`) ----
 
 ADMIN, PASSWORD = "admin@formats.example", "a long admin passphrase for the formats test"

@@ -162,6 +162,11 @@ class ColumnReport(BaseModel):
     trimmed_values: int = Field(
         default=0, ge=0, description="Text values whose surrounding blanks were trimmed (the rest is kept as written)"
     )
+    boolean_labels: list[str] | None = Field(
+        default=None, min_length=2, max_length=2,
+        description="How the file writes False and True in a boolean column, in that order (its most frequent "
+                    "spelling of each)", examples=[["No", "Yes"]],
+    )
 
 
 class BadRow(BaseModel):

@@ -1247,6 +1247,7 @@ def ingest_csv(
                     identifier_reason=plan.identifier_reason,
                     out_of_range_years=years,
                     trimmed_values=trimmed,
+                    boolean_labels=list(plan.labels) if plan.labels and schema[plan.name] == pl.Boolean else None,
                 )
             )
             if plan.date and plan.date.ambiguous:
