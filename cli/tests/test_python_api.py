@@ -82,6 +82,24 @@ def test_repr_html_is_the_dashboard_in_a_sandboxed_escaped_frame() -> None:
     assert html.unescape(srcdoc) == report.dashboard_html()
 
 
+def test_the_progress_bar_follows_the_stages_and_can_be_turned_off(capsys: pytest.CaptureFixture[str]) -> None:
+    table = pl.DataFrame({"x": [1.0, 2.0, 3.0]})
+    dsp.profile(table, progress=False)
+    assert capsys.readouterr().err == ""
+    dsp.profile(table)
+    shown = capsys.readouterr().err
+    assert "ingest" in shown and "profile" in shown and "done" in shown and "100%" in shown
+
+
+@pytest.mark.browser
+def test_a_profile_prints_to_pdf(tmp_path: Path) -> None:
+    if not CHROMIUM.exists():
+        pytest.skip("Chromium is not installed at /usr/bin/chromium (apt-get install chromium)")
+    report = dsp.profile(pl.DataFrame({"x": [1.0, 2.0, 3.5, 8.0], "g": ["a", "b", "a", "c"]}), progress=False)
+    written = report.to_pdf(tmp_path / "profile.pdf")
+    assert written.read_bytes().startswith(b"%PDF-") and written.stat().st_size > 10_000
+
+
 @pytest.fixture(scope="module")
 def penguins(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     """palmerpenguins as a pandas frame, analysed by the API and, as Parquet, by the command."""
@@ -207,3 +225,7 @@ def test_the_docs_notebook_runs(tmp_path: Path) -> None:
     shown = [o["data"]["text/html"] for o in outputs if o.output_type in ("display_data", "execute_result")
              and "text/html" in o.get("data", {})]
     assert any(h.startswith('<iframe sandbox="allow-scripts"') for h in shown)
+    # the progress bar: tqdm's widget with ipywidgets, its text bar on stderr without
+    bars = [o.get("text", "") for o in outputs if o.output_type == "stream"] + [
+        json.dumps(o["data"]) for o in outputs if "application/vnd.jupyter.widget-view+json" in o.get("data", {})]
+    assert any("100%" in b or "widget-view" in b for b in bars)
