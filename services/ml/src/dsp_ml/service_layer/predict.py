@@ -28,7 +28,8 @@ from ..adapters.repository import ModelVersion
 from ..domain import AnalysisError, TrainedModel, load_model, predict
 from ..domain.drift import drift_summary, feature_drift
 
-__all__ = ["MAX_ROWS", "CheckedRows", "LoadedModels", "Prediction", "PredictionRefused", "check_rows", "predict_rows"]
+__all__ = ["MAX_ROWS", "CheckedRows", "Loaded", "LoadedModels", "Prediction", "PredictionRefused", "check_rows",
+           "predict_loaded", "predict_rows"]
 
 MAX_ROWS = 100_000
 EXAMPLES = 5  # rows shown per column of unparseable values
@@ -206,8 +207,6 @@ async def predict_rows(find: FindModel, store: ArtifactStore, models: LoadedMode
     ``PredictionRefused`` for an unknown, damaged or erased model, unreadable rows, missing columns,
     unparseable values and, when ``strict``, unknown columns.
     """
-    from etl_core import apply_pipeline
-
     try:
         model_uuid = uuid.UUID(model_id)
     except ValueError:
@@ -220,6 +219,15 @@ async def predict_rows(find: FindModel, store: ArtifactStore, models: LoadedMode
         raise PredictionRefused(410, "model_gone", "The model's files are no longer in the store.") from exc
     if loaded is None:
         raise PredictionRefused(404, "not_found", f"No model has the id {model_id}.", "model_id")
+    return await predict_loaded(loaded, model_id, body, content_type, explain=explain, strict=strict)
+
+
+async def predict_loaded(loaded: Loaded, model_id: str, body: bytes, content_type: str, *, explain: bool = False,
+                         strict: bool = False) -> Prediction:
+    """``predict_rows`` once the model is loaded (a registered one, or a model folder ``dsp analyze`` wrote):
+    the same checks, pipeline, model and answer."""
+    from etl_core import apply_pipeline
+
     model, pipeline, reference = loaded
     try:
         rows, sent_as_text = _rows_from_request(content_type, body)
