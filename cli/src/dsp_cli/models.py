@@ -127,12 +127,21 @@ def prediction_frame(answer: dict[str, Any], ids: pl.DataFrame | None, *, explai
     return pl.DataFrame(columns, strict=False)
 
 
-def _id_columns(file: Path, wanted: list[str], rows: int) -> pl.DataFrame | None:
-    """The id columns of the input as written (text), in its row order."""
-    if not wanted:
-        return None
+def _named_as_id(name: str) -> bool:
+    low = name.strip().lower()
+    return low in ("id", "key", "uuid") or low.endswith(("_id", " id", "-id", ".id")) or low.startswith("id_")
+
+
+def _id_columns(file: Path, wanted: list[str] | None, known: list[str], skip: set[str],
+                rows: int) -> pl.DataFrame | None:
+    """The id columns of the input as written (text), in its row order: ``wanted`` when given, else the columns
+    the analysis named identifiers (``known``) and those named as one (``id``, ``customer_id``, ``Individual
+    ID``...) that are not model features (``skip``)."""
     header = pl.read_csv(file, n_rows=0, infer_schema_length=0).columns
-    present = [c for c in wanted if c in header]
+    if wanted:
+        present = [c for c in header if c in wanted]
+    else:
+        present = [c for c in header if c not in skip and (c in known or _named_as_id(c))]
     if not present:
         return None
     ids = pl.read_csv(file, columns=present, infer_schema_length=0)
@@ -148,7 +157,8 @@ def predict(model_dir: Path, file: Path, out: Path, *, explain: bool = False, st
     folder = open_model_folder(model_dir)
     prediction = asyncio.run(predict_folder(folder, file.read_bytes(), "text/csv", explain=explain, strict=strict))
     answer = prediction.answer
-    id_frame = _id_columns(file, ids if ids else folder.identifiers, len(answer["rows"]))
+    skip = {*folder.metadata.features, folder.metadata.target}
+    id_frame = _id_columns(file, ids, folder.identifiers, skip, len(answer["rows"]))
     out.parent.mkdir(parents=True, exist_ok=True)
     prediction_frame(answer, id_frame, explain=explain, top=top).write_csv(out)
     return answer
