@@ -13,6 +13,8 @@ from __future__ import annotations
 import asyncio
 import json
 import sqlite3
+import tempfile
+import uuid
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -148,24 +150,69 @@ def _id_columns(file: Path, wanted: list[str] | None, known: list[str], skip: se
     return ids if ids.height == rows else None
 
 
-def predict(model_dir: Path, file: Path, out: Path, *, explain: bool = False, strict: bool = False,
-            ids: list[str] | None = None, top: int = TOP_CONTRIBUTIONS) -> dict[str, Any]:
-    """Predict the rows of ``file`` with the model folder ``model_dir`` and write them to ``out`` (CSV);
-    returns ml's answer. Raises ``PredictionRefused`` (the REST predict's 4xx) for a refused model or rows."""
-    from dsp_ml.entrypoints.local import open_model_folder, predict_folder
+async def _predict_registered(data_dir: Path, model_id: uuid.UUID, body: bytes, *, explain: bool,
+                              strict: bool) -> tuple[dict[str, Any], set[str]]:
+    """Predict with a model ``dsp serve --data DATA`` registered, through the predictor its REST predict calls
+    (``LocalPredictor`` over DATA's ml registry and artifact store); the answer and the model's columns."""
+    from dsp_ml.adapters.repository import SqliteAnalyses
+    from dsp_ml.entrypoints.local import LocalPredictor
+    from dsp_ml.service_layer.predict import LoadedModels, PredictionRefused
+    from mesh_kit.artifacts import LocalArtifactStore
+    from mesh_kit.sqlite import SqliteDatabase, database_path
 
-    folder = open_model_folder(model_dir)
-    prediction = asyncio.run(predict_folder(folder, file.read_bytes(), "text/csv", explain=explain, strict=strict))
-    answer = prediction.answer
-    skip = {*folder.metadata.features, folder.metadata.target}
-    id_frame = _id_columns(file, ids, folder.identifiers, skip, len(answer["rows"]))
+    path = database_path(data_dir, "ml")
+    if not path.is_file():
+        raise PredictionRefused(404, "model_not_found", f"{data_dir} holds no {path.relative_to(data_dir)}; give the "
+                                "--data of `dsp serve`", "data")
+    database = SqliteDatabase(path)
+    await database.open()
+    try:
+        async with database.read() as conn:
+            model = await SqliteAnalyses(conn).find_model(model_id)
+        with tempfile.TemporaryDirectory(prefix="dsp-predict-") as tmp:
+            predictor = LocalPredictor(database, LocalArtifactStore(data_dir / "artifacts"),
+                                       LoadedModels(root=Path(tmp)))
+            status, answer = await predictor.predict(model_id, body, "text/csv", explain=explain, strict=strict)
+    finally:
+        await database.close()
+    if status != 200:
+        error = answer.get("error", {})
+        raise PredictionRefused(status, error.get("code", "prediction_failed"), error.get("message", ""))
+    return answer, set() if model is None else {*model.features, model.target}
+
+
+def predict(model_dir: Path, file: Path, out: Path, *, explain: bool = False, strict: bool = False,
+            ids: list[str] | None = None, top: int = TOP_CONTRIBUTIONS, data_dir: Path | None = None) -> dict[str, Any]:
+    """Predict the rows of ``file`` with the model folder ``model_dir`` (or, with ``data_dir``, the model of that
+    id that ``dsp serve --data DATA`` registered) and write them to ``out`` (CSV); returns ml's answer. Raises
+    ``PredictionRefused`` (the REST predict's 4xx) for a refused model or rows."""
+    from dsp_ml.entrypoints.local import open_model_folder, predict_folder
+    from dsp_ml.service_layer.predict import PredictionRefused
+
+    known: list[str] = []
+    if data_dir is not None and not model_dir.is_dir():
+        try:
+            model_id = uuid.UUID(str(model_dir))
+        except ValueError:
+            raise PredictionRefused(404, "model_not_found", f"{model_dir} is neither a model folder nor a model id",
+                                    "model") from None
+        answer, skip = asyncio.run(_predict_registered(data_dir, model_id, file.read_bytes(), explain=explain,
+                                                       strict=strict))
+    else:
+        folder = open_model_folder(model_dir)
+        prediction = asyncio.run(predict_folder(folder, file.read_bytes(), "text/csv", explain=explain,
+                                                strict=strict))
+        answer, known = prediction.answer, folder.identifiers
+        skip = {*folder.metadata.features, folder.metadata.target}
+    id_frame = _id_columns(file, ids, known, skip, len(answer["rows"]))
     out.parent.mkdir(parents=True, exist_ok=True)
     prediction_frame(answer, id_frame, explain=explain, top=top).write_csv(out)
     return answer
 
 
 def predict_command(
-        model_dir: Annotated[Path, typer.Argument(help="The directory `dsp analyze --out` wrote (or its model/)")],
+        model_dir: Annotated[Path, typer.Argument(
+            metavar="MODEL", help="The directory `dsp analyze --out` wrote (or its model/); with --data, a model id")],
         file: Annotated[Path, typer.Argument(help="The CSV of rows to predict (the training file's columns)")],
         out: Annotated[Path, typer.Option("--out", "-o", help="Where to write the predictions (CSV)")] = Path(
             "predictions.csv"),
@@ -176,7 +223,10 @@ def predict_command(
             "--id", help="Copy this input column to the predictions (repeatable; default: the analysis' ID columns)")]
         = None,
         top: Annotated[int, typer.Option("--top", min=1, help="Contributions kept per row with --explain")]
-        = TOP_CONTRIBUTIONS) -> None:
+        = TOP_CONTRIBUTIONS,
+        data: Annotated[Path | None, typer.Option(
+            "--data", help="Predict with the model of id MODEL that `dsp serve --data DATA` registered")] = None,
+) -> None:
     """Predict FILE's rows with a model `dsp analyze` wrote: the same fitted ETL pipeline runs first, as in the
     REST predict; the predictions keep the input's row order and its id columns."""
     from dsp_ml.service_layer.predict import PredictionRefused
@@ -184,7 +234,8 @@ def predict_command(
     if not file.is_file():
         raise typer.BadParameter(f"{file} is not a file", param_hint="FILE")
     try:
-        answer = predict(model_dir, file, out, explain=explain, strict=strict, ids=id_column, top=top)
+        answer = predict(model_dir, file, out, explain=explain, strict=strict, ids=id_column, top=top,
+                         data_dir=data)
     except PredictionRefused as refused:
         err.print(f"[red]error[/red] ({refused.code}): {refused.message}", soft_wrap=True)
         raise typer.Exit(code=2) from None
