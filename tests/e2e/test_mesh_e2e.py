@@ -262,7 +262,7 @@ def test_bad_input_gets_a_typed_4xx_and_leaves_nothing_behind(mesh: LocalMesh, a
 
     binary = tmp_path / "image.csv"
     binary.write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 40)
-    _assert_error(_upload(api, binary), 415, "binary_file")
+    _assert_error(_upload(api, binary), 415, "unsupported_format")
 
     huge = tmp_path / "huge.csv"
     row = b"1,2,3,4,5,6,7,8,9,10\n"

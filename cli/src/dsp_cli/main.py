@@ -35,7 +35,7 @@ from shared_contracts.events import AnalysisOptions, AnalysisTask, BadRowPolicy,
 from .run import Outcome, Until, run_pipeline, services_for
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
-                  help="Profile, clean, analyse and chart a CSV in one process.")
+                  help="Profile, clean, analyse and chart a table (CSV, Parquet, Excel, JSON...) in one process.")
 err = Console(stderr=True)
 TASKS: tuple[str, ...] = get_args(AnalysisTask)
 
@@ -78,7 +78,14 @@ def _load_mapping(path: Path) -> Any:
     return data
 
 
-def _ingest_options(schema: Path | None, rules: Path | None, bad_rows: str) -> IngestOptions:
+def _sheet(value: str | None) -> str | int | None:
+    """A sheet name, or a 0-based position when the value is a whole number."""
+    if value is None:
+        return None
+    return int(value) if value.strip().isdigit() else value
+
+
+def _ingest_options(schema: Path | None, rules: Path | None, bad_rows: str, sheet: str | None = None) -> IngestOptions:
     overrides: dict[str, str] = {}
     if schema is not None:
         data = _load_mapping(schema)
@@ -92,7 +99,7 @@ def _ingest_options(schema: Path | None, rules: Path | None, bad_rows: str) -> I
     if bad_rows not in ("reject", "skip"):
         raise typer.BadParameter("--bad-rows must be reject or skip")
     return IngestOptions(type_overrides=overrides, bad_rows=cast(BadRowPolicy, bad_rows),
-                         validation_rules=validation_rules, block_on_validation_error=block)
+                         validation_rules=validation_rules, block_on_validation_error=block, sheet=_sheet(sheet))
 
 
 def _check_input(file: Path) -> None:
@@ -117,7 +124,11 @@ def _run(file: Path, out: Path, *, until: Until, ingest: IngestOptions, analysis
     return outcome
 
 
-FileArg = Annotated[Path, typer.Argument(help="The CSV file to read (any encoding, delimiter or NA tokens)")]
+FileArg = Annotated[Path, typer.Argument(help=(
+    "The table to read: CSV or other delimited text (any encoding, delimiter or NA tokens), Parquet, Arrow/Feather, "
+    "Excel (.xlsx, .xlsb, .xls), .ods, JSON or NDJSON, or gzip/zstd/bzip2 of CSV or JSON; recognised by content"))]
+SheetOpt = Annotated[str | None, typer.Option("--sheet", help=(
+    "Workbook sheet to read: its name, or its 0-based position; default the first sheet holding any value"))]
 OutOpt = Annotated[Path, typer.Option("--out", "-o", help="Directory for the results")]
 SchemaOpt = Annotated[Path | None, typer.Option("--schema", help="JSON/YAML mapping column -> semantic type")]
 RulesOpt = Annotated[Path | None, typer.Option("--rules", help=(
@@ -131,10 +142,10 @@ ConfigOpt = Annotated[Path | None, typer.Option("--config", help="ETL config (YA
 @app.command()
 def profile(file: FileArg, out: OutOpt = Path("out"), schema: SchemaOpt = None, rules: RulesOpt = None,
             target: Annotated[str | None, typer.Option(help="Target column (enables the leakage check)")] = None,
-            bad_rows: BadRowsOpt = "reject", quiet: QuietOpt = False) -> None:
+            bad_rows: BadRowsOpt = "reject", sheet: SheetOpt = None, quiet: QuietOpt = False) -> None:
     """Read and profile FILE; writes OUT/profile.json and OUT/ingest-report.json."""
     started = time.perf_counter()
-    outcome = _run(file, out, until="profile", ingest=_ingest_options(schema, rules, bad_rows),
+    outcome = _run(file, out, until="profile", ingest=_ingest_options(schema, rules, bad_rows, sheet),
                    analysis={"target": target} if target else None, quiet=quiet)
     prof = outcome.profile
     assert prof is not None
@@ -147,12 +158,13 @@ def profile(file: FileArg, out: OutOpt = Path("out"), schema: SchemaOpt = None, 
 def etl(file: FileArg, out: OutOpt = Path("out"), config: ConfigOpt = None,
         fmt: Annotated[str, typer.Option("--format", help="parquet or csv")] = "parquet",
         target: Annotated[str | None, typer.Option(help="Target column (kept out of feature steps)")] = None,
-        schema: SchemaOpt = None, bad_rows: BadRowsOpt = "reject", quiet: QuietOpt = False) -> None:
+        schema: SchemaOpt = None, bad_rows: BadRowsOpt = "reject", sheet: SheetOpt = None,
+        quiet: QuietOpt = False) -> None:
     """Read, profile and clean FILE; writes OUT/cleaned.<format>, OUT/pipeline.json and OUT/etl-report.json."""
     if fmt not in ("parquet", "csv"):
         raise typer.BadParameter("--format must be parquet or csv")
     analysis = {"target": target, "etl_config": _load_mapping(config) if config else None}
-    outcome = _run(file, out, until="etl", ingest=_ingest_options(schema, None, bad_rows), analysis=analysis,
+    outcome = _run(file, out, until="etl", ingest=_ingest_options(schema, None, bad_rows, sheet), analysis=analysis,
                    quiet=quiet)
     report = outcome.etl_report
     assert report is not None
@@ -177,7 +189,7 @@ def analyze(file: FileArg, out: OutOpt = Path("out"),
             id_column: Annotated[list[str] | None, typer.Option(
                 "--id", help="This column identifies rows: never a model feature (repeatable)")] = None,
             schema: SchemaOpt = None, rules: RulesOpt = None, bad_rows: BadRowsOpt = "reject",
-            quiet: QuietOpt = False) -> None:
+            sheet: SheetOpt = None, quiet: QuietOpt = False) -> None:
     """Run the whole pipeline on FILE; writes profile.json, analysis.json and dashboard.html to OUT."""
     if theme not in ("light", "dark"):
         raise typer.BadParameter("--theme must be light or dark")
@@ -192,7 +204,7 @@ def analyze(file: FileArg, out: OutOpt = Path("out"),
     except ValidationError as exc:
         raise typer.BadParameter("; ".join(e["msg"].removeprefix("Value error, ") for e in exc.errors())) from exc
     started = time.perf_counter()
-    outcome = _run(file, out, until="dashboard", ingest=_ingest_options(schema, rules, bad_rows),
+    outcome = _run(file, out, until="dashboard", ingest=_ingest_options(schema, rules, bad_rows, sheet),
                    analysis=analysis, quiet=quiet)
     prof, result = outcome.profile, outcome.analysis
     assert prof is not None and result is not None

@@ -92,7 +92,7 @@ async def run_pipeline(file: Path, out: Path, *, work: Path, until: Until, inges
     Parameters
     ----------
     file
-        The CSV to read.
+        The table to read (any format ingest recognises).
     out
         Directory for the documents (profile.json, cleaned data, analysis.json, dashboard.html, ...).
     work

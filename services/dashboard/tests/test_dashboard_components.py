@@ -333,7 +333,7 @@ def test_shap_waterfall_adds_up_to_the_prediction():
     assert row["base"] == 1.0
     assert row["names"] == ["x", "y", "1 other features"]
     assert row["base"] + sum(row["deltas"]) == pytest.approx(1.0 + 0.3 - 0.15 + 0.01)
-    assert card.context["options"][3] == "row 3 → 3"
+    assert card.context["options"][3] == "row 4 → 3"  # rows numbered from 1, as in the file
 
 
 def test_forecast_has_history_bands_and_mean():

@@ -1,10 +1,13 @@
-"""The cheap checks on an upload's first bytes, on real files: CSVs pass, archives and binaries do not."""
+"""The cheap checks on an upload's first bytes, on real files: CSVs and the formats ingest reads pass, other
+binaries do not."""
 
 from __future__ import annotations
 
+import bz2
 import gzip
 import importlib.util
 import io
+import lzma
 import sqlite3
 import zipfile
 from pathlib import Path
@@ -66,23 +69,39 @@ def _sqlite(tmp_path: Path) -> bytes:
     return db.read_bytes()
 
 
-def test_archives_and_binary_formats_are_refused_with_415_naming_what_they_are(tmp_path: Path) -> None:
+def test_formats_ingest_reads_pass_to_ingest_whatever_their_bytes(tmp_path: Path) -> None:
     csv_path = ROOT / "samples" / "penguins.csv"
+    frame = pl.read_csv(csv_path, null_values=["NA"])
+    frame.write_excel(tmp_path / "p.xlsx")
+    frame.write_ipc(tmp_path / "p.arrow")
     cases = {
-        "ZIP archive": _zip_of(csv_path),
-        "gzip archive": gzip.compress(csv_path.read_bytes()),
-        "Parquet file": _parquet_of(csv_path),
+        "zip (ingest decides: workbook or not)": _zip_of(csv_path),
+        "gzip": gzip.compress(csv_path.read_bytes()),
+        "bzip2": bz2.compress(csv_path.read_bytes()),
+        "Parquet": _parquet_of(csv_path),
+        "xlsx": (tmp_path / "p.xlsx").read_bytes(),
+        "Arrow IPC": (tmp_path / "p.arrow").read_bytes(),
+        "JSON": frame.head(20).write_json().encode(),
+        "NDJSON": frame.head(20).write_ndjson().encode(),
+    }
+    for what, data in cases.items():
+        assert _check(data) is None, what
+
+
+def test_formats_nothing_reads_are_refused_with_415_naming_them_and_listing_the_supported(tmp_path: Path) -> None:
+    cases = {
         "SQLite database": _sqlite(tmp_path),
         "PDF document": b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n1 0 obj\n",
         "PNG image": b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR",
+        "xz archive": lzma.compress(b"a,b\n1,2\n"),
     }
-    if FLIGHTS is not None:
-        cases["ZIP archive"] = (FLIGHTS / "flights.csv.zip").read_bytes()
     for what, data in cases.items():
         problem = _check(data)
         assert problem is not None, what
-        assert (problem.code, problem.status) == ("binary_file", 415), what
-        assert what in problem.message
+        assert (problem.code, problem.status) == ("unsupported_format", 415), what
+        assert what in problem.message and "Parquet" in problem.message and "Excel" in problem.message
+        assert problem.details["detected"].endswith(what)
+        assert any("JSON" in s for s in problem.details["supported"])
 
 
 def test_text_with_nul_or_many_control_bytes_is_refused_as_binary() -> None:

@@ -1,4 +1,4 @@
-"""Fixtures shared by the ingest tests: write bytes to a CSV file and ingest it."""
+"""Fixtures shared by the ingest tests: write bytes to a file and ingest it (the format recognised by content)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from typing import Any
 
 import polars as pl
 import pytest
-from dsp_ingest.domain import IngestReport, ingest_csv
+from dsp_ingest.domain import IngestReport, ingest_file
 from shared_contracts.events import IngestOptions
 
 from tests.corpus.rwrite import r_csv_text
@@ -26,7 +26,7 @@ def ingest_bytes(tmp_path: Path) -> IngestFn:
         src = tmp_path / f"in{k}.csv"
         src.write_bytes(data.encode("utf-8") if isinstance(data, str) else data)
         dst = tmp_path / f"out{k}.parquet"
-        report = ingest_csv(src, dst, options=IngestOptions(**options))  # type: ignore[arg-type]
+        report = ingest_file(src, dst, options=IngestOptions(**options))  # type: ignore[arg-type]
         return report, pl.read_parquet(dst)
 
     return run

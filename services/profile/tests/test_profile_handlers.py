@@ -62,3 +62,14 @@ async def test_a_type_override_is_marked_and_no_alert_suggests_another_type() ->
     assert (egg.semantic_type, egg.physical_type, egg.overridden) == ("categorical", "String", True)
     assert not document.column("Species").overridden
     assert not [a.type for a in document.alerts if "Date Egg" in a.columns and a.type in ("TYPE_DATE", "MIXED_TYPES")]
+
+
+async def test_a_boolean_column_keeps_the_file_s_labels_in_the_profile() -> None:
+    """penguins' Clutch Completion is typed boolean by ingest; the profile still says the file writes No/Yes."""
+    store = InMemoryArtifactStore()
+    _, events = await run_services([ingest(), profile()], upload(store, SAMPLE), store=store)
+    (profiled,) = payloads_of(events, DatasetProfiled)
+    columns = {c.name: c for c in Profile.model_validate_json(store.read_bytes(profiled.profile)).columns}
+    assert columns["Clutch Completion"].physical_type == "Boolean"
+    assert columns["Clutch Completion"].boolean_labels == ["No", "Yes"]
+    assert columns["Species"].boolean_labels is None

@@ -33,6 +33,12 @@ export interface LeaderboardEntry {
   fit_time_s: number | null;
   predict_time_s: number | null;
   is_best: boolean;
+  /** Metric of `score`, when the analysis reports it per entry. */
+  metric?: string | null;
+  /** Whether a larger score is better, when the analysis reports it. */
+  higher_is_better?: boolean | null;
+  /** Holdout score in the metric's own units (errors positive), when the analysis reports it. */
+  score?: number | null;
 }
 
 export interface Importance {

@@ -514,7 +514,7 @@ export interface paths {
         put?: never;
         /**
          * Upload
-         * @description Stream a CSV into the store and start its job. Waits (bounded) for ingest's verdict.
+         * @description Stream a table (CSV, Parquet, Arrow, Excel, JSON, NDJSON, or compressed CSV/JSON) into the store and start its job. Waits (bounded) for ingest's verdict.
          *
          *     The multipart form holds the part ``file`` and, before it, optional fields: ``target`` (column to
          *     predict), ``task`` (auto, binary, multiclass, regression, forecast or unsupervised), ``analyze``

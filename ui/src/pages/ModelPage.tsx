@@ -1,7 +1,7 @@
 import { useId, useRef, useState, type FormEvent, type ReactNode } from "react";
 import { errorMessage } from "../api/failure";
 import { useCan } from "../api/me";
-import { getModel, parseRows, predict, toCsv, type ModelCard, type Predictions } from "../api/models";
+import { getModel, parseRows, predict, toCsv, type LeaderboardEntry, type ModelCard, type Predictions } from "../api/models";
 import { useLoad } from "../api/useLoad";
 import { Breadcrumb } from "../components/Breadcrumb";
 import { ErrorAlert } from "../components/ErrorAlert";
@@ -25,22 +25,46 @@ function Section({ title, children }: { title: string; children: ReactNode }) {
   );
 }
 
+/** Errors, which AutoML scores negated so that higher is always better (the dashboard reads them alike). */
+const ERROR_METRICS = new Set([
+  "root_mean_squared_error", "mean_squared_error", "mean_absolute_error", "median_absolute_error",
+  "mean_absolute_percentage_error", "symmetric_mean_absolute_percentage_error", "root_mean_squared_log_error",
+  "log_loss", "pinball_loss", "rmse", "mse", "mae", "mape",
+]);
+
+/** Whether a smaller score is better: the entry says so when the analysis reports it, else the metric's kind. */
+export function lowerIsBetter(metric: string | null | undefined, entry?: LeaderboardEntry): boolean {
+  if (entry?.higher_is_better != null) return !entry.higher_is_better;
+  return metric != null && ERROR_METRICS.has(metric);
+}
+
+/** A leaderboard score in the metric's own units: an error positive (AutoML reports it negated). */
+export function naturalScore(metric: string | null | undefined, score: number | null | undefined,
+                             entry?: LeaderboardEntry): number | null {
+  if (score == null) return null;
+  return lowerIsBetter(metric, entry) ? Math.abs(score) : score;
+}
+
 function Leaderboard({ card }: { card: ModelCard }) {
   if (card.leaderboard.length === 0) return <p>No leaderboard was recorded.</p>;
+  const metric = card.eval_metric ?? card.leaderboard[0].metric ?? null;
+  const direction = lowerIsBetter(metric, card.leaderboard[0]) ? "lower is better" : "higher is better";
+  // the best model ranks first, the others keep AutoML's order
+  const entries = [...card.leaderboard].sort((a, b) => Number(b.is_best) - Number(a.is_best));
   return (
     <>
     <p className="text-sm">
-      Scores are {card.eval_metric ?? "the metric AutoML optimised"}, higher is better. AutoML picks the best model
+      Scores are {metric ?? "the metric AutoML optimised"}, {direction}. AutoML picks the best model
       by its validation score; the holdout rows were never used to choose it.
     </p>
-    <Table caption={`Models AutoML trained, scored on the holdout rows (${card.eval_metric ?? "score"}, higher is better)`}
-      head={["Model", `Holdout ${card.eval_metric ?? "score"}`, "Validation score", "Fit time (s)", "Best"]}>
-      {card.leaderboard.map((entry) => (
+    <Table caption={`Models AutoML trained, scored on the holdout rows (${metric ?? "score"}, ${direction})`}
+      head={["Model", `Holdout ${metric ?? "score"}`, "Validation score", "Fit time (s)", "Best"]}>
+      {entries.map((entry) => (
         <tr key={entry.model}
           className={`${ROW} ${entry.is_best ? "bg-emerald-50 font-semibold dark:bg-emerald-950" : ""}`}>
           <th scope="row" className="px-3 py-2 text-left font-medium">{entry.model}</th>
-          <td className="px-3 py-2 tabular-nums">{num(entry.score_holdout)}</td>
-          <td className="px-3 py-2 tabular-nums">{num(entry.score_val)}</td>
+          <td className="px-3 py-2 tabular-nums">{num(entry.score ?? naturalScore(metric, entry.score_holdout, entry))}</td>
+          <td className="px-3 py-2 tabular-nums">{num(naturalScore(metric, entry.score_val, entry))}</td>
           <td className="px-3 py-2 tabular-nums">{num(entry.fit_time_s, 2)}</td>
           <td className="px-3 py-2">{entry.is_best ? "★ Best model" : ""}</td>
         </tr>

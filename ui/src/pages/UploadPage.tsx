@@ -30,20 +30,27 @@ export function explain(failure: unknown): string {
   return text;
 }
 
-/** The column names in the first line of a CSV file (for suggestions; the server reads the file itself). */
+/** The column names in the first line of a CSV file (for suggestions; the server reads the file itself and
+ * recognises the other formats by content: none are suggested for a binary file or JSON). */
 async function headerOf(file: File): Promise<string[]> {
   try {
-    const head = await file.slice(0, 64 * 1024).text();
-    const first = head.replace(/^\uFEFF/, "").split(/\r?\n/)[0] ?? "";
-    const delimiter = [",", ";", "\t", "|"].reduce((a, b) => (first.split(b).length > first.split(a).length ? b : a));
-    return first
-      .split(delimiter)
-      .map((name) => name.trim().replace(/^"(.*)"$/, "$1"))
-      .filter(Boolean)
-      .slice(0, 500);
+    return namesInHead(await file.slice(0, 64 * 1024).text());
   } catch {
     return [];
   }
+}
+
+/** The names in the first line of a file's head read as text; none for binary data (Parquet, a workbook, a
+ * compressed file) or JSON. */
+export function namesInHead(head: string): string[] {
+  const first = head.replace(/^\uFEFF/, "").split(/\r?\n/)[0] ?? "";
+  if (/[\u0000-\u0008\uFFFD]/.test(head.slice(0, 4096)) || /^\s*[[{]/.test(first)) return [];
+  const delimiter = [",", ";", "\t", "|"].reduce((a, b) => (first.split(b).length > first.split(a).length ? b : a));
+  return first
+    .split(delimiter)
+    .map((name) => name.trim().replace(/^"(.*)"$/, "$1"))
+    .filter(Boolean)
+    .slice(0, 500);
 }
 
 export function UploadPage() {
@@ -121,7 +128,7 @@ function UploadForm() {
   async function start(event?: FormEvent) {
     event?.preventDefault();
     if (!file) {
-      setError("Choose a CSV file first.");
+      setError("Choose a data file first.");
       return;
     }
     const opts = options();
@@ -186,13 +193,13 @@ function UploadForm() {
             Data file
             <input
               type="file"
-              accept=".csv,.tsv,.txt,text/csv"
+              accept=".csv,.tsv,.txt,text/csv,.parquet,.arrow,.feather,.ipc,.xlsx,.xlsb,.xls,.ods,.json,.ndjson,.jsonl,.gz,.zst,.bz2"
               className="field"
               onChange={(e) => choose(e.target.files?.[0] ?? null)}
             />
           </label>
           <p className="mt-2 text-sm text-slate-600 dark:text-slate-400">
-            {file ? `Chosen: ${file.name} (${file.size.toLocaleString()} bytes)` : "Or drop a CSV file here."}
+            {file ? `Chosen: ${file.name} (${file.size.toLocaleString()} bytes)` : "Or drop a file here: CSV, Parquet, Arrow, Excel, ODS, JSON or NDJSON, compressed or not."}
           </p>
         </div>
 

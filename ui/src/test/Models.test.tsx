@@ -199,3 +199,43 @@ test("parseRows and toCsv", () => {
   expect(() => parseRows("  ")).toThrow("Paste rows first");
   expect(toCsv([{ a: 'say "hi"', b: null }, { b: true }])).toBe('a,b\n"say ""hi""",\n,true');
 });
+
+test("an error metric's leaderboard shows positive scores and says lower is better, the best model first", async () => {
+  const regression = {
+    ...card,
+    task: "regression",
+    target: "price",
+    eval_metric: "root_mean_squared_error",
+    metric: { name: "root_mean_squared_error", value: 618.87 },
+    class_labels: null,
+    leaderboard: [
+      { model: "LightGBMXT", score_holdout: -618.87, score_val: -585.48, fit_time_s: 7.5, predict_time_s: 0.2, is_best: false },
+      { model: "WeightedEnsemble_L2", score_holdout: -618.87, score_val: -585.48, fit_time_s: 7.6, predict_time_s: 0.2, is_best: true },
+      { model: "KNN", score_holdout: -1200.5, score_val: -1150, fit_time_s: 0.3, predict_time_s: 0.1, is_best: false },
+    ],
+  };
+  fakeApi({ "GET /api/v1/models/m-1": () => json({ data: regression }) });
+  renderAs("analyst", <ModelPage id="m-1" />);
+  const board = await screen.findByRole("table", { name: /root_mean_squared_error, lower is better/ });
+  const rows = within(board).getAllByRole("row").slice(1);
+  expect(rows[0]).toHaveTextContent("WeightedEnsemble_L2");
+  expect(rows[0]).toHaveTextContent("618.870585.480");
+  expect(within(board).getByRole("row", { name: /KNN/ })).toHaveTextContent("1200.5001150.000");
+  expect(board).not.toHaveTextContent("-");
+  expect(screen.getByText(/Scores are root_mean_squared_error, lower is better/)).toBeInTheDocument();
+});
+
+test("an entry's own direction and natural-unit score win over the metric's name", async () => {
+  const reported = {
+    ...card,
+    eval_metric: "pinball_custom",
+    leaderboard: [
+      { model: "CatBoost", score_holdout: -3.5, score_val: -3.1, fit_time_s: 1, predict_time_s: 0.1, is_best: true,
+        metric: "pinball_custom", higher_is_better: false, score: 3.25 },
+    ],
+  };
+  fakeApi({ "GET /api/v1/models/m-1": () => json({ data: reported }) });
+  renderAs("analyst", <ModelPage id="m-1" />);
+  const board = await screen.findByRole("table", { name: /pinball_custom, lower is better/ });
+  expect(within(board).getByRole("row", { name: /CatBoost/ })).toHaveTextContent("3.2503.100");
+});

@@ -96,7 +96,9 @@ test("a row form is named by its title and shows its error; the selects offer th
   expect(screen.getByLabelText("Role")).toHaveTextContent("vieweradmin");
   expect(screen.getByLabelText("Type")).toHaveValue("integer");
   expect(screen.getByLabelText("Type of Sample")).toHaveValue("identifier");
-  expect(screen.getByLabelText("Task")).toHaveTextContent("Detect from the targetUnsupervised (no target)");
+  expect(screen.getByLabelText("Task")).toHaveTextContent(
+    "Detect from the targetBinary classificationMulticlass classificationRegressionForecast (time series)Unsupervised (no target)",
+  );
   const budget = screen.getByLabelText("Time budget (seconds)");
   expect(budget).toHaveValue(30);
   expect(budget).toHaveAttribute("max", "3600");

@@ -2,7 +2,7 @@ import { act, screen } from "@testing-library/react";
 import userEvent from "@testing-library/user-event";
 import { afterEach, expect, test, vi } from "vitest";
 import { saveTokens } from "../api/session";
-import { UploadPage } from "../pages/UploadPage";
+import { namesInHead, UploadPage } from "../pages/UploadPage";
 import { FakeSocket, FakeXhr, renderAs } from "./fakes";
 
 afterEach(() => {
@@ -183,4 +183,18 @@ test("a viewer is told uploads need another role, and gets no file input", () =>
   expect(screen.getByText(/Uploading needs the analyst or admin role/)).toBeInTheDocument();
   expect(screen.queryByLabelText("Data file")).toBeNull();
   expect(screen.queryByRole("button", { name: "Upload" })).toBeNull();
+});
+
+test("the file chooser offers every format the platform reads, and a binary or JSON file suggests no columns", async () => {
+  setUp();
+  renderAs("analyst", <UploadPage />);
+  const accept = screen.getByLabelText("Data file").getAttribute("accept")!.split(",");
+  for (const ext of [".csv", ".parquet", ".arrow", ".xlsx", ".xls", ".ods", ".json", ".ndjson", ".gz", ".zst", ".bz2"]) {
+    expect(accept).toContain(ext);
+  }
+  expect(namesInHead("Species,Island,Sample Number\nAdelie,Biscoe,1\n")).toEqual(["Species", "Island", "Sample Number"]);
+  expect(namesInHead("PAR1\u0015\u0004\u0000\u0001rest")).toEqual([]);
+  expect(namesInHead("\u001f\u008b\u0008\u0000\uFFFD\uFFFD")).toEqual([]);
+  expect(namesInHead('[{"Species": "Adelie", "Island": "Biscoe"}]')).toEqual([]);
+  expect(namesInHead('{"Species": "Adelie"}\n{"Species": "Gentoo"}\n')).toEqual([]);
 });

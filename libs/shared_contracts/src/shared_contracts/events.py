@@ -85,6 +85,12 @@ class IngestOptions(BaseModel):
         description="Reject the upload (code validation_failed) when a validation rule of severity error is "
         "broken; by default the dataset is only marked as failing validation and the analysis goes on",
     )
+    sheet: str | int | None = Field(
+        default=None,
+        description="The worksheet of an Excel or OpenDocument workbook to read: its name, or its 0-based "
+        "position; None reads the first sheet holding any value. Ignored for other formats",
+        examples=["Sales", 0],
+    )
 
 
 class AnalysisOptions(BaseModel):

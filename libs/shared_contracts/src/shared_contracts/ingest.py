@@ -10,6 +10,7 @@ __all__ = [
     "ALWAYS_NA_TOKENS",
     "EVIDENCE_NA_TOKENS",
     "SEMANTIC_TYPES",
+    "SUPPORTED_FORMATS",
     "BadRow",
     "BadRowsReport",
     "CellIssue",
@@ -18,6 +19,7 @@ __all__ = [
     "IngestReport",
     "RuleResult",
     "SemanticType",
+    "SourceFormat",
 ]
 
 # Missing-value tokens, compared after trimming. Each canonical token lists the spellings accepted.
@@ -56,6 +58,20 @@ SemanticType = Literal[
     "longitude",
 ]
 SEMANTIC_TYPES: tuple[str, ...] = SemanticType.__args__  # type: ignore[attr-defined]
+
+SourceFormat = Literal["csv", "parquet", "arrow", "xlsx", "xlsb", "xls", "ods", "json", "ndjson"]
+"""The formats ingest reads, recognised by their content (never by the file name)."""
+SUPPORTED_FORMATS: tuple[str, ...] = (
+    "CSV or other delimited text (TSV, semicolons, pipes)",
+    "Parquet",
+    "Arrow IPC / Feather",
+    "Excel workbooks (.xlsx, .xlsb, .xls)",
+    "OpenDocument spreadsheets (.ods)",
+    "JSON (an array of records, or {\"data\": [...]})",
+    "NDJSON (one JSON record per line)",
+    "gzip, zstd or bzip2 compressed CSV or JSON",
+)
+"""What ingest reads, in words, as error messages list it."""
 
 
 class CellIssue(BaseModel):
@@ -145,6 +161,11 @@ class ColumnReport(BaseModel):
     )
     trimmed_values: int = Field(
         default=0, ge=0, description="Text values whose surrounding blanks were trimmed (the rest is kept as written)"
+    )
+    boolean_labels: list[str] | None = Field(
+        default=None, min_length=2, max_length=2,
+        description="How the file writes False and True in a boolean column, in that order (its most frequent "
+                    "spelling of each)", examples=[["No", "Yes"]],
     )
 
 
@@ -241,6 +262,22 @@ class IngestReport(BaseModel):
         description="Present values stored as null because they did not fit their column type (bad_values: null); "
         "per column in columns[].unparseable_count and unparseable_sample",
     )
+    source_format: SourceFormat = Field(
+        default="csv",
+        description="The format detected from the file's content. For every format but csv the table is first "
+        "written as UTF-8 CSV text, each value exactly (numbers as their shortest round-trip text), and read as a "
+        "CSV is; encoding, delimiter and line numbers then describe that text",
+    )
+    compression: Literal["gzip", "zstd", "bz2"] | None = Field(
+        default=None, description="The compression the file was decompressed from, detected from its content"
+    )
+    decompressed_bytes: int | None = Field(
+        default=None, ge=0, description="Size of the file once decompressed (None when it was not compressed)"
+    )
+    sheet: str | None = Field(
+        default=None, description="The worksheet read, for a workbook (xlsx, xlsb, xls, ods)"
+    )
+    sheets: list[str] = Field(default_factory=list, description="Every worksheet of the workbook, in order")
 
     def column(self, name: str) -> ColumnReport:
         """The report of the column called ``name``; ``KeyError`` when there is none."""

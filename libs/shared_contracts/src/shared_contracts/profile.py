@@ -221,6 +221,11 @@ class ColumnProfile(BaseModel):
     boolean_true: int | None = Field(default=None, description="True values of a boolean column")
     overridden: bool = Field(default=False, description="True when the user set the semantic type at ingest; "
                              "later stages keep the column as typed (ETL casts it to nothing else)")
+    boolean_labels: list[str] | None = Field(
+        default=None, min_length=2, max_length=2,
+        description="How the file writes False and True in a boolean column, in that order, from ingest",
+        examples=[["No", "Yes"]],
+    )
 
 
 class DatasetStats(BaseModel):

@@ -21,7 +21,7 @@ import html
 import math
 import re
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, Literal
 
 import numpy as np
@@ -45,6 +45,7 @@ __all__ = [
     "Width",
     "anomalies_table",
     "association_charts",
+    "best_model",
     "cluster_view",
     "column_cards",
     "confusion_matrix",
@@ -53,6 +54,8 @@ __all__ = [
     "etl_lineage",
     "feature_importance",
     "feature_tests_table",
+    "file_labels",
+    "file_row",
     "forecast_charts",
     "group_statistics",
     "importance_ranking",
@@ -68,6 +71,7 @@ __all__ = [
     "shap_rows",
     "shap_summary",
     "shap_waterfall",
+    "strongest_driver",
     "task_summary",
     "time_series",
 ]
@@ -122,6 +126,34 @@ def _fmt(value: Any) -> str:
     return str(value)
 
 
+def file_row(row_index: int) -> int:
+    """The number a row has in the user's file, counting its first row of data as 1.
+
+    The analysis numbers rows from 0 in the order the file has them; people count from 1, as the
+    row names R and spreadsheets write do.
+    """
+    return row_index + 1
+
+
+def file_labels(profile: Profile | None) -> dict[str, tuple[str, str]]:
+    """Each boolean column's labels as the file writes them, ``(false, true)``, e.g. ``("No", "Yes")``."""
+    if profile is None:
+        return {}
+    return {c.name: (c.boolean_labels[0], c.boolean_labels[1]) for c in profile.columns
+            if c.boolean_labels and len(c.boolean_labels) == 2}
+
+
+def _as_written(value: Any, labels: tuple[str, str] | None) -> Any:
+    """A boolean value (``True``, ``"false"``...) as the file writes it, when its labels are known."""
+    if labels is None:
+        return value
+    if isinstance(value, bool):
+        return labels[int(value)]
+    if isinstance(value, str) and value.lower() in ("true", "false"):
+        return labels[value.lower() == "true"]
+    return value
+
+
 def _pct(part: float, whole: float) -> str:
     return "–" if not whole else f"{100 * part / whole:.1f}%"
 
@@ -147,11 +179,35 @@ _ERROR_METRICS = frozenset({
     "log_loss", "pinball_loss", "rmse", "mse", "mae", "mape"})
 
 
-def _leaderboard_score(metric: str, score: float | None) -> float | None:
-    """A leaderboard score in the metric's own units: an error positive (AutoML reports it negated)."""
-    if score is None or metric not in _ERROR_METRICS:
+def _leaderboard_score(metric: str, score: float | None, *, lower_is_better: bool | None = None) -> float | None:
+    """A leaderboard score in the metric's own units: an error positive (AutoML reports it negated).
+
+    ``lower_is_better`` is the entry's own word when the analysis gives it, else the metric's kind decides.
+    """
+    error = metric in _ERROR_METRICS if lower_is_better is None else lower_is_better
+    if score is None or not error:
         return score
     return abs(score)
+
+
+def _entry_lower_is_better(entry: Any) -> bool | None:
+    """What a leaderboard entry says of its direction, when the analysis reports it (``higher_is_better``)."""
+    higher = getattr(entry, "higher_is_better", None)
+    return None if higher is None else not higher
+
+
+def best_model(analysis: AnalysisResult | None) -> str | None:
+    """The one model the page calls best: the AutoML report's, else the leaderboard entry marked best.
+
+    The leaderboard, the key figures and the SHAP cards all name this model, so the page never
+    calls two different models best.
+    """
+    automl = analysis.automl if analysis is not None else None
+    if automl is None:
+        return None
+    if automl.best_model:
+        return automl.best_model
+    return next((e.model for e in automl.leaderboard if e.is_best), None)
 
 
 # ---------------------------------------------------------------- overview
@@ -195,9 +251,9 @@ def kpi_cards(sample: DataSample, profile: Profile | None, analysis: AnalysisRes
     if headline is not None:
         label, value = headline
         cards.append({"label": f"{_metric_label(label)} (holdout)", "value": _fmt(value)})
-    automl = analysis.automl if analysis is not None else None
-    if automl is not None and automl.best_model:
-        cards.append({"label": "Best model", "value": automl.best_model})
+    best = best_model(analysis)
+    if best:
+        cards.append({"label": "Best model", "value": best})
     return Component(id="kpis", title="Key figures", template="kpis", section="overview", width="full",
                      context={"cards": cards})
 
@@ -253,17 +309,28 @@ def column_cards(sample: DataSample, profile: Profile | None, analysis: Analysis
     """One card per column: a chart fitted to its kind, and its whole-data statistics."""
     profiled = {c.name: c for c in profile.columns} if profile is not None else {}
     fits = {d.column: d for d in analysis.distributions} if analysis is not None else {}
+    # columns the analysis found to identify rows (counters, keys), with why, when it reports them
+    identifiers = getattr(analysis, "identifiers", None) or {}
     cards = []
     for col in sample.columns:
         prof = profiled.get(col.name)
         facts = _profile_facts(prof) if prof is not None else _sample_facts(col)
         fit = fits.get(col.name)
-        if col.kind == "numeric":
-            chart: dict[str, Any] | None = {"type": "hist", "column": col.index}
+        note = _fit_note(fit) if fit is not None else None
+        chart: dict[str, Any] | None
+        if isinstance(identifiers, dict) and col.name in identifiers:
+            chart = None
+            reason = text(identifiers[col.name])
+            note = "It identifies rows, so it is not charted as a measure" + (f": {reason}" if reason else ".")
+        elif col.kind == "numeric":
+            chart = {"type": "hist", "column": col.index, **_whole_data_bins(prof)}
         elif col.kind == "categorical":
             chart = {"type": "bar", "column": col.index}
+            labels = file_labels(profile).get(col.name)
+            if labels is not None:  # the page shows the file's No/Yes wherever it shows the column's levels
+                chart["labels"] = {"false": labels[0], "true": labels[1]}
         elif col.kind == "datetime":
-            chart = {"type": "timecount", "column": col.index}
+            chart = {"type": "timecount", "column": col.index, **_whole_data_span(prof)}
         else:
             chart = None
         top: list[tuple[str, int]] = []
@@ -276,10 +343,45 @@ def column_cards(sample: DataSample, profile: Profile | None, analysis: Analysis
             id=f"col-{col.index}", title=col.name, template="column", section="columns", width="third",
             context={"kind": col.kind, "dtype": col.dtype, "semantic": prof.semantic_type if prof is not None else "",
                      "facts": facts, "top": top},
-            chart=chart, columns=[col.name], note=_fit_note(fit) if fit is not None else None,
+            chart=chart, columns=[col.name], note=note,
             refs=[fit.chart_id] if fit is not None and fit.chart_id else [],
         ))
     return cards
+
+
+def _whole_data_bins(prof: ColumnProfile | None) -> dict[str, Any]:
+    """The profile's histogram and range of a numeric column, over every row, for its live chart.
+
+    The page draws them as they are while no filter is set, and uses the embedded sample only to
+    count the rows that pass the filters; without a profile it bins the sample.
+    """
+    if prof is None:
+        return {}
+    out: dict[str, Any] = {}
+    num = prof.numeric
+    low, high = (number(num.min), number(num.max)) if num is not None else (None, None)
+    if low is not None and high is not None:
+        out["range"] = [low, high]
+    hist = prof.histogram
+    if hist is not None and len(hist.edges) == len(hist.counts) + 1 and len(hist.counts) >= 1:
+        edges = [number(e) for e in hist.edges]
+        if all(e is not None for e in edges):
+            out.update(edges=edges, counts=list(hist.counts), rows=prof.count)
+    return out
+
+
+def _epoch_ms(value: datetime) -> int:
+    """A timestamp as the page's script holds it: milliseconds since 1970 (a naive one read as UTC)."""
+    aware = value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+    return round(aware.timestamp() * 1000)
+
+
+def _whole_data_span(prof: ColumnProfile | None) -> dict[str, Any]:
+    """The first and last timestamp of a date column over every row, from the profile, for its live chart."""
+    dates = prof.dates if prof is not None else None
+    if dates is None or dates.min is None or dates.max is None:
+        return {}
+    return {"range": [_epoch_ms(dates.min), _epoch_ms(dates.max)]}
 
 
 def _profile_facts(prof: ColumnProfile) -> list[tuple[str, str]]:
@@ -418,6 +520,87 @@ def _colour_column(sample: DataSample, analysis: AnalysisResult | None, exclude:
                  and c.name not in exclude), None)
 
 
+_SYMBOLS = {"pearson": "r", "spearman": "ρ", "cramers_v": "Cramér's V", "correlation_ratio": "η"}
+NEAR_DUPLICATE = 0.95
+"""Two numeric columns correlated at least this strongly carry the same information: one chart shows them."""
+
+
+def strongest_driver(profile: Profile | None, analysis: AnalysisResult | None, *,
+                     exclude: frozenset[str] = frozenset()) -> tuple[str, float, str] | None:
+    """The feature most strongly related to the target: ``(feature, strength, how it was measured)``.
+
+    Strength is the whole data's |Pearson r| from the profile where both are numeric, else the analysis's
+    association or feature test (a squared effect size as its square root, to compare with a correlation),
+    else the first feature of the importance ranking. The third item says how, with the figure
+    (``"r = 0.92 on all rows"``). Columns in ``exclude`` (identifiers) are never the driver. ``None``
+    without a target.
+    """
+    target = _target(analysis)
+    if not target or analysis is None:
+        return None
+    strength: dict[str, tuple[float, str]] = {}
+
+    def offer(feature: str, value: float | None, how: str) -> None:
+        if feature != target and value is not None and feature not in strength and feature not in exclude:
+            strength[feature] = (abs(value), how.format(value))
+
+    for r, a, b in _profile_pairs(profile):
+        if target in (a, b):
+            offer(b if a == target else a, r, "r = {:.2f} on all rows")
+    for assoc in analysis.associations:
+        if target in (assoc.a, assoc.b):
+            offer(assoc.b if assoc.a == target else assoc.a, number(assoc.value),
+                  _SYMBOLS.get(assoc.method, assoc.method) + " = {:.2f}")
+    for test in analysis.feature_tests:
+        effect = number(test.effect_size)
+        squared = test.effect_size_name in {"eta_squared", "epsilon_squared", "omega_squared"}
+        if effect is not None:
+            offer(test.feature, math.sqrt(abs(effect)) if squared else effect,
+                  f"{test.effect_size_name.replace('_', ' ')}" + (" {:.2f} (square root)" if squared else " {:.2f}"))
+    if strength:
+        feature = max(strength, key=lambda f: strength[f][0])
+        return feature, strength[feature][0], strength[feature][1]
+    ranked = [f for f in importance_ranking(analysis) if f not in exclude]
+    return (ranked[0], math.nan, "the model's most important feature") if ranked else None
+
+
+def _pair_chart(sample: DataSample, analysis: AnalysisResult | None, x: EmbeddedColumn,
+                y: EmbeddedColumn) -> tuple[dict[str, Any], str] | None:
+    """The chart of two columns fitted to their kinds, ``y`` on the vertical axis where it can be."""
+    kinds = {x.kind, y.kind}
+    if kinds == {"numeric"}:
+        colour = _colour_column(sample, analysis, {x.name, y.name})
+        return {"type": "scatter", "x": x.index, "y": y.index, "color": colour.index if colour else None}, \
+            f"{y.name} vs {x.name}"
+    if kinds == {"numeric", "categorical"}:
+        cat, num = (x, y) if x.kind == "categorical" else (y, x)
+        return {"type": "box", "group": cat.index, "value": num.index}, f"{num.name} by {cat.name}"
+    if kinds == {"categorical"}:
+        return {"type": "crosstab", "x": x.index, "y": y.index}, f"{y.name} × {x.name}"
+    return None
+
+
+def _near_duplicate_groups(found: list[tuple[str, str, float, str, str | None]],
+                           sample: DataSample) -> dict[str, str]:
+    """Each numeric column to the first column of its group of near-duplicates (itself when alone)."""
+    group: dict[str, str] = {}
+
+    def root(name: str) -> str:
+        while group.get(name, name) != name:
+            name = group[name]
+        return name
+
+    for a_name, b_name, value, method, _ in found:
+        a, b = sample.by_name(a_name), sample.by_name(b_name)
+        if (a is None or b is None or a.kind != "numeric" or b.kind != "numeric"
+                or method not in {"pearson", "spearman"} or abs(value) < NEAR_DUPLICATE):
+            continue
+        ra, rb = root(a_name), root(b_name)
+        if ra != rb:
+            group[rb] = ra
+    return {name: root(name) for name in {n for a, b, *_ in found for n in (a, b)}}
+
+
 def association_charts(sample: DataSample, profile: Profile | None, analysis: AnalysisResult | None, *,
                        count: int = 4, min_abs: float = 0.3) -> list[Component]:
     """Charts of the strongest relations between two columns, fitted to their kinds.
@@ -425,6 +608,8 @@ def association_charts(sample: DataSample, profile: Profile | None, analysis: An
     Two numeric columns give a scatter plot, a categorical and a numeric one box plots,
     two categorical ones a heatmap of their cross-tabulation. The pairs come from the
     analysis when there is one, else from the profile's Pearson matrix, else from the sample.
+    The target against its strongest driver comes first, always; columns that are near-duplicates
+    of each other (|r| >= 0.95, such as a diamond's carat, x, y and z) get one chart for the group.
     """
     found: list[tuple[str, str, float, str, str | None]] = []
     for assoc in analysis.associations if analysis is not None else []:
@@ -437,36 +622,49 @@ def association_charts(sample: DataSample, profile: Profile | None, analysis: An
         pairs = profile_pairs or _sample_pairs(_useful_numeric(sample, 20))
         source = "profile" if profile_pairs else "sample"
         found = [(a, b, r, "pearson", None) for r, a, b in pairs]
+    groups = _near_duplicate_groups(found + [(a, b, r, "pearson", None) for r, a, b in _profile_pairs(profile)], sample)
+    members: dict[str, list[str]] = {}
+    for name, head in groups.items():
+        members.setdefault(head, []).append(name)
     out: list[Component] = []
     seen: set[frozenset[str]] = set()
-    symbols = {"pearson": "r", "spearman": "ρ", "cramers_v": "Cramér's V", "correlation_ratio": "η"}
+
+    target_col = sample.by_name(_target(analysis))
+    identifiers = getattr(analysis, "identifiers", None) or {}
+    row_keys = frozenset(c.name for c in sample.columns if looks_like_identifier(c)) | frozenset(identifiers)
+    driver = strongest_driver(profile, analysis, exclude=row_keys)
+    driver_col = sample.by_name(driver[0]) if driver is not None else None
+    if target_col is not None and driver_col is not None and driver is not None:
+        drawn = _pair_chart(sample, analysis, driver_col, target_col)
+        if drawn is not None:
+            chart, title = drawn
+            feature, value, how = driver
+            note = (f"The target against its strongest driver ({how})." if math.isfinite(value)
+                    else "The target against its most important feature.")
+            out.append(Component(id=f"pair-{len(out)}", title=title, template="chart", section="relations",
+                                 width="half", chart=chart, note=note, columns=[feature, target_col.name],
+                                 refs=[c for a, b, _, _, c in found if c and {a, b} == {feature, target_col.name}]))
+            seen.add(frozenset((groups.get(feature, feature), groups.get(target_col.name, target_col.name))))
     for a_name, b_name, value, method, chart_id in found:
-        a, b = sample.by_name(a_name), sample.by_name(b_name)
-        key = frozenset((a_name, b_name))
-        if a is None or b is None or a is b or key in seen or abs(value) < min_abs:
-            continue
-        kinds = {a.kind, b.kind}
-        chart: dict[str, Any]
-        if kinds == {"numeric"}:
-            colour = _colour_column(sample, analysis, {a.name, b.name})
-            chart = {"type": "scatter", "x": a.index, "y": b.index, "color": colour.index if colour else None}
-            title = f"{b.name} vs {a.name}"
-        elif kinds == {"numeric", "categorical"}:
-            cat, num = (a, b) if a.kind == "categorical" else (b, a)
-            chart = {"type": "box", "group": cat.index, "value": num.index}
-            title = f"{num.name} by {cat.name}"
-        elif kinds == {"categorical"}:
-            chart = {"type": "crosstab", "x": a.index, "y": b.index}
-            title = f"{b.name} × {a.name}"
-        else:
-            continue
-        seen.add(key)
-        note = f"{symbols.get(method, method)} = {value:.2f}" + {
-            "analysis": " (analysis)", "profile": " on all rows", "sample": " on the sample"}[source]
-        out.append(Component(id=f"pair-{len(out)}", title=title, template="chart", section="relations", width="half",
-                             chart=chart, note=note, columns=[a.name, b.name], refs=[chart_id] if chart_id else []))
         if len(out) >= count:
             break
+        a, b = sample.by_name(a_name), sample.by_name(b_name)
+        key = frozenset((groups.get(a_name, a_name), groups.get(b_name, b_name)))
+        if a is None or b is None or a is b or key in seen or abs(value) < min_abs:
+            continue
+        drawn = _pair_chart(sample, analysis, a, b)
+        if drawn is None:
+            continue
+        chart, title = drawn
+        seen.add(key)
+        note = f"{_SYMBOLS.get(method, method)} = {value:.2f}" + {
+            "analysis": " (analysis)", "profile": " on all rows", "sample": " on the sample"}[source]
+        group = members.get(groups.get(a_name, a_name), []) if len(key) == 1 else []
+        if len(group) > 2:
+            others = sorted(set(group) - {a_name, b_name})
+            note += f"; {', '.join(others)} are near-duplicates of both (|r| ≥ {NEAR_DUPLICATE}), so this chart stands for them."
+        out.append(Component(id=f"pair-{len(out)}", title=title, template="chart", section="relations", width="half",
+                             chart=chart, note=note, columns=[a.name, b.name], refs=[chart_id] if chart_id else []))
     return out
 
 
@@ -526,7 +724,8 @@ def task_summary(analysis: AnalysisResult | None) -> Component | None:
     lines = [analysis.task.reason, analysis.sampling.note]
     return Component(id="task", title="What the analysis did", template="notes", section="model", width="full",
                      context={"lines": [line for line in lines if line],
-                              "suggested": analysis.task.suggested_targets[:5],
+                              "suggested": [t for t in analysis.task.suggested_targets
+                                            if t != analysis.task.target][:5],
                               "warnings": list(analysis.warnings)},
                      refs=["task"])
 
@@ -537,16 +736,22 @@ def leaderboard(analysis: AnalysisResult | None) -> Component | None:
     if automl is None or not automl.leaderboard:
         return None
     metric = automl.eval_metric
-    lower_is_better = metric in _ERROR_METRICS
+    said = next((d for d in map(_entry_lower_is_better, automl.leaderboard) if d is not None), None)
+    lower_is_better = metric in _ERROR_METRICS if said is None else said
     direction = "lower is better" if lower_is_better else "higher is better"
+    best = best_model(analysis)
+    # the best model ranks first, the others keep AutoML's order
+    entries = sorted(automl.leaderboard, key=lambda e: e.model != best)
     table: list[dict[str, Any]] = [{
         "model": e.model,
-        "holdout": number(_leaderboard_score(metric, e.score_holdout)),
-        "val": number(_leaderboard_score(metric, e.score_val)),
+        # the entry's score in the metric's own units, when the analysis reports one
+        "holdout": number(getattr(e, "score", None)) if number(getattr(e, "score", None)) is not None
+        else number(_leaderboard_score(metric, e.score_holdout, lower_is_better=lower_is_better)),
+        "val": number(_leaderboard_score(metric, e.score_val, lower_is_better=lower_is_better)),
         "fit_time": number(e.fit_time_s),
         "predict_time": number(e.predict_time_s),
-        "best": e.is_best or e.model == automl.best_model,
-    } for e in automl.leaderboard]
+        "best": e.model == best,
+    } for e in entries]
     key = "holdout" if any(r["holdout"] is not None for r in table) else "val"
     scored = [r for r in table if r[key] is not None][:15]
     chart = None
@@ -564,7 +769,8 @@ def leaderboard(analysis: AnalysisResult | None) -> Component | None:
     for r in table:
         for k in ("holdout", "val", "fit_time", "predict_time"):
             r[k] = _fmt(r[k])
-    facts = [("Train rows", _fmt(automl.train_rows)), ("Holdout rows", _fmt(automl.holdout_rows)),
+    facts = [("Best model", best or "–"), ("Train rows", _fmt(automl.train_rows)),
+             ("Holdout rows", _fmt(automl.holdout_rows)),
              ("Fit time (s)", _fmt(number(automl.fit_time_s))),
              ("Budget (s)", _fmt(number(automl.time_budget_s)))]
     return Component(id="leaderboard", title="Model leaderboard", template="leaderboard", section="model",
@@ -574,15 +780,16 @@ def leaderboard(analysis: AnalysisResult | None) -> Component | None:
                      chart=chart, refs=[automl.chart_id, "automl", "model"])
 
 
-def confusion_matrix(analysis: AnalysisResult | None) -> Component | None:
-    """Holdout confusion matrix of the best classifier."""
+def confusion_matrix(analysis: AnalysisResult | None, profile: Profile | None = None) -> Component | None:
+    """Holdout confusion matrix of the best classifier; a boolean target's classes as the file writes them."""
     cm = analysis.automl.confusion_matrix if analysis is not None and analysis.automl is not None else None
     if cm is None:
         return None
     labels, matrix = cm.labels, cm.matrix
     if not labels or len(matrix) != len(labels):
         return None
-    names = [plot_text(v) for v in labels]
+    written = file_labels(profile).get(_target(analysis))
+    names = [plot_text(_as_written(v, written)) for v in labels]
     totals = [sum(row) or 1 for row in matrix]
     share = [[cell / totals[i] for cell in row] for i, row in enumerate(matrix)]
     trace = {"type": "heatmap", "x": names, "y": names, "z": share, "zmin": 0, "zmax": 1,
@@ -653,6 +860,18 @@ def feature_importance(analysis: AnalysisResult | None, *, top: int = 20) -> Com
     )
 
 
+def _shap_title(title: str, analysis: AnalysisResult | None) -> str:
+    """A SHAP card's title, naming the model explained when it is not the best one."""
+    explanations = _explanations(analysis)
+    explained = text(explanations.shap_model) if explanations is not None else ""
+    best = best_model(analysis)
+    if explained and best and explained != best:
+        return f"{title}: explains {explained}, not the best model {best}"
+    if best:
+        return f"{title} of the best model {best}"
+    return title
+
+
 def shap_rows(analysis: AnalysisResult | None) -> list[RowExplanation]:
     """The explained rows of the analysis that carry at least one SHAP contribution."""
     explanations = _explanations(analysis)
@@ -672,14 +891,18 @@ def shap_summary(analysis: AnalysisResult | None, feature_values: dict[str, dict
     rows = shap_rows(analysis)
     output = text(explanations.shap_output)
     model = text(explanations.shap_model)
-    note = " · ".join(s for s in [f"explains {model}" if model else "", f"output: {output}" if output else ""] if s)
+    why = text(getattr(explanations, "shap_note", ""))  # why another model than the best, when the analysis says
+    named = model and not best_model(analysis)  # else the title names the model explained
+    note = " · ".join(s for s in [f"explains {model}" if named else "", f"output: {output}" if output else "", why]
+                      if s)
     if len(rows) < 10:
         ranked = _shap_ranking(explanations)[:top]
         if not ranked or not _permutation_ranking(explanations):
             return None  # the importance card already shows mean |SHAP|
         bars = {"type": "bar", "orientation": "h", "y": [plot_text(n) for n, _, _ in ranked][::-1],
                 "x": [v for _, v, _ in ranked][::-1], "hovertemplate": "%{y}: %{x:.4g}<extra></extra>"}
-        return Component(id="shap-summary", title="SHAP: mean impact per feature", template="chart", section="model",
+        return Component(id="shap-summary", title=_shap_title("SHAP: mean impact per feature", analysis),
+                         template="chart", section="model",
                          width="half", chart=_figure([bars], {"margin": {"l": 10},
                                                               "xaxis": {"title": {"text": "mean |SHAP value|"}}}),
                          note=note or None, refs=["shap", "shap_global"], columns=[n for n, _, _ in ranked[:5]])
@@ -710,14 +933,15 @@ def shap_summary(analysis: AnalysisResult | None, feature_values: dict[str, dict
         traces.append({
             "type": "scatter", "mode": "markers", "x": xs, "y": [rank + d for d in jitter], "showlegend": False,
             "marker": marker, "name": plot_text(feature),
-            "customdata": [[r.row_index, "" if v is None else _fmt(v)] for r, v in zip(rows, raw, strict=True)],
+            "customdata": [[file_row(r.row_index), "" if v is None else _fmt(v)] for r, v in zip(rows, raw, strict=True)],
             "hovertemplate": plot_text(feature) + " = %{customdata[1]} (row %{customdata[0]}): SHAP %{x:.3g}<extra></extra>",
         })
     layout = {"yaxis": {"tickvals": list(range(len(order))), "ticktext": [plot_text(f) for f in order],
                         "zeroline": False, "showgrid": False},
               "xaxis": {"title": {"text": "SHAP value (impact on the prediction)"}, "zeroline": True},
               "margin": {"l": 10}, "height": max(300, 28 * len(order) + 100)}
-    return Component(id="shap-summary", title=f"SHAP summary ({len(rows)} explained rows)", template="chart",
+    return Component(id="shap-summary", title=_shap_title(f"SHAP summary ({len(rows)} explained rows)", analysis),
+                     template="chart",
                      section="model", width="half", chart=_figure(traces, layout), note=note or None,
                      refs=["shap", "shap_summary", "shap_global"], columns=order[::-1][:5])
 
@@ -740,11 +964,12 @@ def shap_waterfall(analysis: AnalysisResult | None, *, max_rows: int = 40, top: 
             deltas.append(sum(v for _, v in rest))
         base = number(r.base_value) or 0.0
         prediction = jsonable(r.prediction)
-        label = f"row {r.row_index}" + (f" → {_fmt(prediction)}" if prediction is not None else "")
+        label = f"row {file_row(r.row_index):,}" + (f" → {_fmt(prediction)}" if prediction is not None else "")
         options.append({"label": label, "base": base, "names": names, "deltas": deltas})
     output = text(explanations.shap_output)
     return Component(
-        id="shap-waterfall", title="Why this prediction (SHAP waterfall)", template="waterfall", section="model",
+        id="shap-waterfall", title=_shap_title("Why this prediction (SHAP waterfall)", analysis), template="waterfall",
+        section="model",
         width="half", chart={"type": "waterfall", "rows": options},
         context={"options": [o["label"] for o in options]},
         note="From the base value (dotted line) each bar adds a feature's SHAP value: red raises the output, "
@@ -853,8 +1078,10 @@ def cluster_view(analysis: AnalysisResult | None) -> Component | None:
     )
 
 
-def anomalies_table(analysis: AnalysisResult | None, *, limit: int = 15) -> Component | None:
-    """The most anomalous rows, their scores, why they stand out, and their values."""
+def anomalies_table(analysis: AnalysisResult | None, profile: Profile | None = None, *,
+                    limit: int = 15) -> Component | None:
+    """The most anomalous rows, their scores, why they stand out, and their values (booleans as the file
+    writes them)."""
     an = analysis.anomalies if analysis is not None else None
     top = an.top[:limit] if an is not None else []
     if an is None or not top:
@@ -866,12 +1093,15 @@ def anomalies_table(analysis: AnalysisResult | None, *, limit: int = 15) -> Comp
             if k not in value_keys:
                 value_keys.append(k)
     value_keys = value_keys[:6]
+    written = file_labels(profile)
+    values = [{k: _as_written(v, written.get(k)) for k, v in row_values.items()} for row_values in values]
     header = ["row", "score", "why it stands out", *value_keys]
-    rows = [[str(a.row_index), _fmt(number(a.score)), "; ".join(a.reasons[:3]),
+    rows = [[_fmt(file_row(a.row_index)), _fmt(number(a.score)), "; ".join(a.reasons[:3]),
              *[_fmt(v) if isinstance(v, int | float) else text(v) for v in (row_values.get(k) for k in value_keys)]]
             for a, row_values in zip(top, values, strict=True)]
     note = (f"IsolationForest flagged {_fmt(an.flagged)} of {_fmt(an.rows_scored)} rows "
-            f"(contamination {100 * (number(an.contamination) or 0):.1f}%). Row numbers count from 0.")
+            f"(contamination {100 * (number(an.contamination) or 0):.1f}%). Rows are numbered as in the file: "
+            "1 is its first row of data.")
     return Component(id="anomalies", title="Anomalies", template="table", section="model", width="full",
                      context={"header": header, "rows": rows}, note=note, refs=[an.chart_id, "anomalies"])
 
@@ -914,15 +1144,18 @@ def _pvalue(p: float | None) -> str:
     return "< 0.001" if p < 0.001 else f"{p:.3f}"
 
 
-def group_statistics(analysis: AnalysisResult | None, *, limit: int = 2) -> list[Component]:
-    """Mean (± std) of a numeric measure in each group of a categorical column."""
+def group_statistics(analysis: AnalysisResult | None, profile: Profile | None = None, *,
+                     limit: int = 2) -> list[Component]:
+    """Mean (± std) of a numeric measure in each group of a categorical column (a boolean's as the file writes
+    them)."""
     out: list[Component] = []
     for g in analysis.descriptive[:limit] if analysis is not None else []:
         rows: list[dict[str, Any]] = [jsonable(r) for r in g.rows[:25]]
         if not rows:
             continue
         measure, group = g.measure, g.group_column
-        trace = {"type": "bar", "x": [plot_text(r.get("group")) for r in rows], "y": [number(r.get("mean")) for r in rows],
+        written = file_labels(profile).get(group)
+        trace = {"type": "bar", "x": [plot_text(_as_written(r.get("group"), written)) for r in rows], "y": [number(r.get("mean")) for r in rows],
                  "error_y": {"type": "data", "array": [number(r.get("std")) or 0 for r in rows], "thickness": 1},
                  "customdata": [r.get("count") for r in rows],
                  "hovertemplate": "%{x}: mean %{y:.4g} (%{customdata} rows)<extra></extra>"}

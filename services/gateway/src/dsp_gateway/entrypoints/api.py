@@ -245,7 +245,7 @@ def add_routes(app: FastAPI) -> None:
 
     @router.post("/upload", status_code=201)
     async def upload(request: Request, principal: Principal = writer) -> JSONResponse:
-        """Stream a CSV into the store and start its job. Waits (bounded) for ingest's verdict.
+        """Stream a table (CSV, Parquet, Arrow, Excel, JSON, NDJSON, or compressed CSV/JSON) into the store and start its job. Waits (bounded) for ingest's verdict.
 
         The multipart form holds the part ``file`` and, before it, optional fields: ``target`` (column to
         predict), ``task`` (auto, binary, multiclass, regression, forecast or unsupervised), ``analyze``
@@ -272,7 +272,7 @@ def add_routes(app: FastAPI) -> None:
         try:
             problem = check_upload_head(streamed.head, total_size=streamed.size)
             if problem is not None:
-                raise ApiError(problem.status, problem.code, problem.message, field="file")
+                raise ApiError(problem.status, problem.code, problem.message, field="file", details=problem.details)
             ingest, analysis, wait = _upload_options(streamed.fields)
             _check_budget(analysis, options.max_time_budget_s)
             dataset_id, job_id = uuid.uuid4(), uuid.uuid4()

@@ -149,10 +149,12 @@ def detect_encoding(head: bytes, probes: list[bytes], *, size: int) -> EncodingG
             return EncodingGuess(name, bom, 1.0)
     for magic, what in _MAGIC:
         if head.startswith(magic):
+            from shared_contracts.ingest import SUPPORTED_FORMATS
+
             raise IngestError(
-                "binary_file",
-                f"This looks like {what}, not a CSV text file. Export the data as CSV and upload that.",
-                {"detected": what},
+                "unsupported_format",
+                f"This file is {what}, which is not a table ingest can read. Supported: {'; '.join(SUPPORTED_FORMATS)}.",
+                {"detected": what, "supported": list(SUPPORTED_FORMATS)},
             )
     utf16 = _utf16_without_bom(head)
     if utf16 is not None:

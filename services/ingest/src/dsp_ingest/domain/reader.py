@@ -873,6 +873,7 @@ def _infer(
     *,
     na: NaTokens,
     quoted: list[list[bool]],
+    header: bool | None = None,
 ) -> tuple[bool, str, list[str], list[str], list[ColumnPlan], NumberFormat, list[set[str]]]:
     """Header (with the reason), names and column plans from the sample, leaving out the ``unusable`` records."""
     if unusable:
@@ -881,7 +882,10 @@ def _infer(
     if sample.height == 0:
         raise IngestError("no_columns", "The file holds no columns.", {})
     first = list(sample.row(0))
-    has_header, header_reason = _header_votes(first, sample.slice(1), quoted)
+    if header is None:
+        has_header, header_reason = _header_votes(first, sample.slice(1), quoted)
+    else:
+        has_header, header_reason = header, "The format names its columns." if header else "The format has no header."
     names, sources = _column_names(first if has_header else None, n_fields)
     data_sample = sample.slice(1) if has_header else sample
     _check_overrides(options, names)
@@ -1065,6 +1069,8 @@ def ingest_csv(
     options: IngestOptions = IngestOptions(),
     progress: ProgressFn | None = None,
     max_columns: int | None = None,
+    header: bool | None = None,
+    dialect: Dialect | None = None,
 ) -> IngestReport:
     """Read a CSV of unknown dialect and encoding, type its columns and write it as Parquet.
 
@@ -1086,6 +1092,9 @@ def ingest_csv(
     max_columns
         Most columns accepted; None reads ``DSP_MAX_COLUMNS`` from the environment, else
         :data:`MAX_COLUMNS`.
+    header, dialect
+        Known when the text was written from another format (see ``formats.ingest_file``): True
+        takes the first record as the header without a vote, and the dialect is not sniffed.
 
     Returns
     -------
@@ -1108,7 +1117,7 @@ def ingest_csv(
     guess = detect_encoding(head, probes, size=size)
     head_text = _decode_head(head, guess)
     check_decoded_text(head_text, guess)
-    dialect = sniff_dialect(head_text)
+    dialect = dialect or sniff_dialect(head_text)
     warnings: list[str] = []
     dst_parquet.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix=".ingest-", dir=dst_parquet.parent) as tmp_dir:
@@ -1141,7 +1150,7 @@ def ingest_csv(
             )
             try:
                 sample = pl.read_csv(work, skip_rows=skip_lines, n_rows=SAMPLE_ROWS + 1, **_scan_options(dialect, n_fields))
-                inferred = _infer(sample, [], options, rules, n_fields, dialect, na=na, quoted=quoted)
+                inferred = _infer(sample, [], options, rules, n_fields, dialect, na=na, quoted=quoted, header=header)
             except (IngestError, pl.exceptions.PolarsError) as exc:
                 structure_job.result()  # its error (an unclosed quote, say) explains the file best
                 if isinstance(exc, IngestError):
@@ -1153,7 +1162,7 @@ def ingest_csv(
             r for r in structure.blank_records if r < sample.height
         ]
         if unusable:
-            inferred = _infer(sample, unusable, options, rules, n_fields, dialect, na=na, quoted=quoted)
+            inferred = _infer(sample, unusable, options, rules, n_fields, dialect, na=na, quoted=quoted, header=header)
         has_header, header_reason, names, sources, plans, number_format, tokens_seen = inferred
 
         header_records = 1 if has_header else 0
@@ -1238,6 +1247,7 @@ def ingest_csv(
                     identifier_reason=plan.identifier_reason,
                     out_of_range_years=years,
                     trimmed_values=trimmed,
+                    boolean_labels=list(plan.labels) if plan.labels and schema[plan.name] == pl.Boolean else None,
                 )
             )
             if plan.date and plan.date.ambiguous:

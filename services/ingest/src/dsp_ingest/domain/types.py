@@ -258,6 +258,8 @@ class ColumnPlan:
     """Why the column was taken as an identifier, when a positional or naming rule decided it."""
     fallback_semantic: str | None = None
     """The inferred semantic type, should the full data show the identifier's values are not unique."""
+    labels: tuple[str, str] | None = None
+    """How the file writes False and True, for a boolean column (its most frequent spelling of each)."""
 
     def output(self, raw: pl.Expr) -> pl.Expr:
         """The expression turning the raw values of the column into its output values."""
@@ -330,6 +332,22 @@ def _is_boolean_pair(distinct: set[str]) -> bool:
     if {"0", "1"} & distinct and not distinct <= {"0", "1"}:
         return False
     return all(_PARTNER[value] in distinct for value in distinct)
+
+
+def boolean_labels(values: pl.Series) -> tuple[str, str] | None:
+    """The file's own spellings of False and True: the most frequent of each half, as written.
+
+    >>> boolean_labels(pl.Series(["No", "Yes", "no", "No", None]))
+    ('No', 'Yes')
+    """
+    written = values.drop_nulls().cast(pl.String).str.strip_chars()
+    if written.is_empty():
+        return None
+    counts = written.value_counts(name="n").sort(["n", written.name], descending=[True, False])
+    spellings = counts.get_column(written.name).to_list()
+    false = next((v for v in spellings if v.lower() in _FALSE), None)
+    true = next((v for v in spellings if v.lower() in _TRUE), None)
+    return (false, true) if false is not None and true is not None else None
 
 
 def _bool_convert(e: pl.Expr) -> pl.Expr:
@@ -668,7 +686,8 @@ def infer_column(
     distinct = set(s.lower_values) if s.distinct_lower <= _FEW_VALUES else set()
     if _is_boolean_pair(distinct):
         confidence = 0.7 if distinct <= {"0", "1"} else 1.0
-        return ColumnPlan(name, source_name, "boolean", pl.Boolean(), confidence, _bool_convert)
+        return ColumnPlan(name, source_name, "boolean", pl.Boolean(), confidence, _bool_convert,
+                          labels=boolean_labels(values))
 
     leading_zero = s.leading_zero > 0
     int_share = s.integer / n
@@ -761,7 +780,8 @@ def override_column(
         )
     v = values.drop_nulls()
     if semantic == "boolean":
-        return ColumnPlan(name, source_name, semantic, pl.Boolean(), 1.0, _bool_convert, overridden=True)
+        return ColumnPlan(name, source_name, semantic, pl.Boolean(), 1.0, _bool_convert, overridden=True,
+                          labels=boolean_labels(values))
     if semantic == "integer":
         return ColumnPlan(name, source_name, semantic, pl.Int64(), 1.0, number_convert(number_format, pl.Int64()), overridden=True)
     if semantic in ("float", "latitude", "longitude"):

@@ -20,19 +20,19 @@ from shared_contracts.events import (
 from shared_contracts.profile import ValidationSummary
 
 from ..adapters.repository import IngestedDataset, IngestedDatasets, RejectedDataset
-from ..domain import IngestError, ingest_csv
+from ..domain import IngestError, ingest_file
 
 __all__ = ["when_dataset_deleted", "when_dataset_uploaded_ingest"]
 
 
 async def when_dataset_uploaded_ingest(event: DatasetUploaded, deps: StageDeps[IngestedDatasets]) -> None:
-    """Read the uploaded CSV, infer its types, write it as Parquet and emit dataset.ingested."""
+    """Read the uploaded file (CSV, Parquet, Arrow, Excel, JSON, compressed text), infer its types, write it as Parquet and emit dataset.ingested."""
     store, dataset_id = deps.store, event.dataset_id
     with tempfile.TemporaryDirectory(prefix="dsp-ingest-") as tmp:
         raw = await store.fetch_to(event.raw, Path(tmp) / "upload")
         parquet = Path(tmp) / "data.parquet"
         try:
-            report = await asyncio.to_thread(ingest_csv, raw, parquet, options=event.ingest, progress=deps.progress)
+            report = await asyncio.to_thread(ingest_file, raw, parquet, options=event.ingest, progress=deps.progress)
         except IngestError as exc:
             async with deps.unit_of_work() as uow:
                 if await uow.is_deleted(dataset_id):  # deleted while being read: nothing to report

@@ -13,9 +13,9 @@ Examples
 from __future__ import annotations
 
 from shared_contracts.ingest import IngestReport
-from shared_contracts.profile import ReadingNote
+from shared_contracts.profile import Profile, ReadingNote
 
-__all__ = ["reading_notes"]
+__all__ = ["reading_notes", "with_file_labels"]
 
 
 def _tokens(tokens: dict[str, int]) -> str:
@@ -56,3 +56,13 @@ def reading_notes(report: IngestReport) -> list[ReadingNote]:
             notes.append(ReadingNote(kind="out_of_range_years", column=col.name, count=col.out_of_range_years,
                                      detail="dates with a year outside 1000-9999 (kept; check the format)"))
     return notes
+
+
+def with_file_labels(profile: Profile, report: IngestReport) -> Profile:
+    """The profile with each boolean column's labels as the file writes them (``["No", "Yes"]``), from ingest."""
+    labels = {c.name: c.boolean_labels for c in report.columns if c.boolean_labels}
+    if not labels:
+        return profile
+    columns = [c.model_copy(update={"boolean_labels": labels[c.name]}) if c.name in labels else c
+               for c in profile.columns]
+    return profile.model_copy(update={"columns": columns})

@@ -23,7 +23,7 @@ from shared_contracts.ingest import IngestReport
 from shared_contracts.profile import ValidationSummary
 
 from ..adapters.repository import ProfileRecord, Profiles
-from ..domain import profile_dataset, reading_notes
+from ..domain import profile_dataset, reading_notes, with_file_labels
 
 __all__ = ["when_analysis_requested_profile", "when_dataset_deleted", "when_dataset_ingested_profile"]
 
@@ -44,6 +44,7 @@ async def _profile(deps: StageDeps[Profiles], *, dataset_id: uuid.UUID, parquet_
     # the document says how the file was read, and carries the name the user gave it
     dataset = profile.dataset.model_copy(update={"name": name}) if name else profile.dataset
     profile = profile.model_copy(update={"dataset": dataset, "reading": reading_notes(report)})
+    profile = with_file_labels(profile, report)
     profile_ref = await store.put_bytes(artifact_key("jobs", deps.job_id, "profile.json"),
                                         profile.model_dump_json().encode(), media_type="application/json")
     async with deps.unit_of_work() as uow:

@@ -51,6 +51,24 @@
     if (c.kind === "numeric") { return fmtNum(v); }
     return String(v);
   }
+  /* A boolean column's levels as the file writes them (No/Yes, not false/true), from the profile: every
+   * chart, legend, filter and the preview read the levels, so they all show the file's labels. */
+  Object.keys(specs).forEach(function (id) {
+    var spec = specs[id], c = cols[spec.column];
+    if (spec.labels && c && c.levels) {
+      c.levels = c.levels.map(function (lv) { return Object.prototype.hasOwnProperty.call(spec.labels, lv) ? spec.labels[lv] : lv; });
+    }
+  });
+  /* The whole data's range of each numeric column, from the profile (carried by its histogram's spec):
+   * filters show it, as the embedded sample may miss the extremes. */
+  var wholeRange = new Map();
+  Object.keys(specs).forEach(function (id) {
+    var spec = specs[id];
+    if ((spec.type === "hist" || spec.type === "timecount") && spec.range) { wholeRange.set(spec.column, spec.range); }
+  });
+  function anyFilterBut(idx) {
+    return Object.keys(state.filters).some(function (k) { return Number(k) !== idx; });
+  }
   function numericRange(c) {
     var lo = Infinity, hi = -Infinity;
     for (var i = 0; i < N; i++) {
@@ -86,6 +104,7 @@
     }
     return mask;
   }
+  function countNonNull(c) { var n = 0; for (var i = 0; i < N; i++) { if (c.values[i] !== null) { n++; } } return n; }
   function countMask(mask) { var n = 0; for (var i = 0; i < mask.length; i++) { n += mask[i]; } return n; }
 
   function setFilter(idx, filter) {
@@ -112,7 +131,7 @@
     filterable.forEach(function (idx) {
       var c = cols[idx];
       var wrap = el("div", { "class": "filter", "data-column": String(idx) });
-      wrap.appendChild(el("label", { "for": "flt-" + idx }, c.name));
+      wrap.appendChild(el("label", { "for": "flt-" + idx, title: c.name }, c.name));
       if (c.kind === "categorical") {
         var sel = el("select", { id: "flt-" + idx, multiple: "multiple", size: String(Math.min(4, c.levels.length)) });
         c.levels.forEach(function (lv, code) { sel.appendChild(el("option", { value: String(code) }, lv)); });
@@ -124,7 +143,7 @@
         controls[idx] = { sel: sel };
         wrap.appendChild(sel);
       } else {
-        var range = numericRange(c);
+        var range = wholeRange.get(idx) || numericRange(c);
         var isDate = c.kind === "datetime";
         var lo = el("input", { id: "flt-" + idx, type: isDate ? "date" : "number", step: "any", "aria-label": "from" });
         var hi = el("input", { type: isDate ? "date" : "number", step: "any", "aria-label": "to" });
@@ -223,36 +242,59 @@
     binCache.set(c.name, edges);
     return edges;
   }
+  /* The bin of v: the last edge at or below it (bins are [a, b), the last one closed), clamped. */
+  function binOf(edges, v) {
+    var lo = 0, hi = edges.length - 2;
+    if (v < edges[0]) { return 0; }
+    while (lo < hi) {
+      var mid = (lo + hi + 1) >> 1;
+      if (edges[mid] <= v) { lo = mid; } else { hi = mid - 1; }
+    }
+    return lo;
+  }
   function histCounts(c, edges, mask) {
     var counts = new Array(edges.length - 1).fill(0);
-    var lo = edges[0], width = edges[1] - edges[0], last = counts.length - 1;
     for (var i = 0; i < N; i++) {
       var v = c.values[i];
       if (v === null || (mask && !mask[i])) { continue; }
-      var b = Math.floor((v - lo) / width);
-      counts[b < 0 ? 0 : (b > last ? last : b)]++;
+      counts[binOf(edges, v)]++;
     }
     return counts;
   }
 
   var builders = {
+    /* A histogram over the whole data when the profile gives one (spec.edges, spec.counts): drawn as is
+     * while no other column is filtered; with filters, the sample's passing rows scaled to the whole data. */
     hist: function (spec) {
-      var c = cols[spec.column], edges = bins(c);
+      var c = cols[spec.column], whole = !!(spec.edges && spec.counts), edges = whole ? spec.edges : bins(c);
       if (!edges) { return null; }
       var centers = edges.slice(0, -1).map(function (e, i) { return (e + edges[i + 1]) / 2; });
-      var width = edges[1] - edges[0];
+      var width = edges.slice(0, -1).map(function (e, i) { return edges[i + 1] - e; });
       var mask = rowMask(spec.column), f = state.filters[spec.column];
+      var all, shown, estimated = false;
+      if (whole) {
+        all = spec.counts.slice();
+        if (anyFilterBut(spec.column)) {
+          var scale = N ? spec.rows / countNonNull(c) : 1;
+          shown = histCounts(c, edges, mask).map(function (n) { return Math.round(n * scale); });
+          estimated = scale !== 1;
+        } else { shown = all; }
+      } else {
+        all = histCounts(c, edges, null);
+        shown = histCounts(c, edges, mask);
+      }
       var colours = centers.map(function (x) {
         var inside = !f || ((f.min === null || x >= f.min) && (f.max === null || x <= f.max));
         return inside ? cssVar("--accent") : cssVar("--muted-bar");
       });
       return {
         data: [
-          { type: "bar", name: "all rows", x: centers, y: histCounts(c, edges, null), width: width,
+          { type: "bar", name: "all rows", x: centers, y: all, width: width,
             marker: { color: cssVar("--ghost") }, hoverinfo: "skip", showlegend: false },
-          { type: "bar", name: "filtered", x: centers, y: histCounts(c, edges, mask), width: width,
+          { type: "bar", name: "filtered", x: centers, y: shown, width: width,
             marker: { color: colours }, customdata: edges.slice(0, -1).map(function (e, i) { return [e, edges[i + 1]]; }),
-            hovertemplate: "%{customdata[0]:.4~g} – %{customdata[1]:.4~g}: %{y} rows<extra></extra>", showlegend: false }
+            hovertemplate: "%{customdata[0]:.4~g} – %{customdata[1]:.4~g}: " + (estimated ? "≈ %{y} rows (from the sample)" : "%{y} rows") +
+              "<extra></extra>", showlegend: false }
         ],
         layout: baseLayout({ barmode: "overlay", bargap: 0.05, height: 220, margin: { t: 6, b: 30 },
                              xaxis: { title: { text: esc(c.name) } } }),
@@ -369,7 +411,8 @@
       });
       return {
         data: traces,
-        layout: baseLayout({ xaxis: { title: { text: esc(x.name) } }, yaxis: { title: { text: esc(y.name) } } }),
+        layout: baseLayout({ xaxis: { title: { text: esc(x.name) } }, yaxis: { title: { text: esc(y.name) } },
+                             legend: colour ? { title: { text: esc(colour.name) + " " } } : {} }),
         onLegendClick: colour ? function (traceIndex) {
           var key = order[traceIndex];
           if (key !== -1) { toggleLevel(spec.color, key); }
@@ -496,7 +539,7 @@
   var bucketCache = new Map();
   function timeBuckets(c) {
     if (bucketCache.has(c.name)) { return bucketCache.get(c.name); }
-    var r = numericRange(c);
+    var r = wholeRange.get(cols.indexOf(c)) || numericRange(c);
     if (!r) { return null; }
     var span = r[1] - r[0], day = 86400000;
     var units = [[3600000, "hour"], [day, "day"], [7 * day, "week"], [30.44 * day, "month"], [91.31 * day, "quarter"],
@@ -592,7 +635,7 @@
     var thead = root.querySelector("thead"), tbody = root.querySelector("tbody"), info = root.querySelector(".page-info");
     var header = el("tr");
     cols.forEach(function (c, k) {
-      var th = el("th", { scope: "col", "data-column": String(k), title: "Sort" }, c.name);
+      var th = el("th", { scope: "col", "data-column": String(k), title: c.name + " (click to sort)" }, c.name);
       th.addEventListener("click", function () {
         if (sortCol === k) { sortDir = -sortDir; } else { sortCol = k; sortDir = 1; }
         page = 0;
@@ -632,7 +675,10 @@
       tbody.textContent = "";
       list.slice(page * perPage, (page + 1) * perPage).forEach(function (r) {
         var tr = el("tr");
-        cols.forEach(function (c) { tr.appendChild(el("td", { "class": c.kind }, display(c, r))); });
+        cols.forEach(function (c) {
+          var shown = display(c, r);  // a long value is cut to the cell's width: the whole of it on hover
+          tr.appendChild(el("td", shown.length > 24 ? { "class": c.kind, title: shown } : { "class": c.kind }, shown));
+        });
         tbody.appendChild(tr);
       });
       var pages = Math.max(1, Math.ceil(list.length / perPage));
