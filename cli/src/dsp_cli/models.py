@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import sqlite3
 import tempfile
 import uuid
@@ -29,6 +30,7 @@ err = Console(stderr=True)
 models_app = typer.Typer(add_completion=False, no_args_is_help=True,
                          help="The models `dsp analyze` wrote and `dsp serve` registered.")
 TOP_CONTRIBUTIONS = 3
+_NOT_SEARCHED = {"node_modules", "__pycache__", "site-packages"}
 
 
 def find_model_folders(roots: list[Path]) -> list[Path]:
@@ -37,8 +39,12 @@ def find_model_folders(roots: list[Path]) -> list[Path]:
     for root in roots:
         if not root.exists():
             raise typer.BadParameter(f"{root} does not exist", param_hint="DIR")
-        candidates = [root / "model.json", root / "model" / "model.json", *root.rglob("model.json")]
-        found |= {c.parent.resolve() for c in candidates if c.is_file() and (c.parent / "manifest.json").is_file()}
+        for here, subdirs, files in os.walk(root):
+            if "model.json" in files and "manifest.json" in files:
+                found.add(Path(here).resolve())
+                subdirs.clear()  # nothing of a model folder (its predictor/) is another model
+                continue
+            subdirs[:] = [d for d in subdirs if not d.startswith(".") and d not in _NOT_SEARCHED]
     return sorted(found)
 
 
