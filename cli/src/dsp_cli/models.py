@@ -96,7 +96,7 @@ def _metrics(metrics: dict[str, Any], keep: int = 3) -> str:
 @models_app.command("list")
 def list_command(
         dirs: Annotated[list[Path] | None, typer.Argument(
-            help="Directories to search for the model folders `dsp analyze --out` wrote (default: .)")] = None,
+            metavar="[DIR]...", help="Directories to search for the model folders `dsp analyze --out` wrote (default: .)")] = None,
         data: Annotated[Path | None, typer.Option(
             "--data", help="Also list the models of `dsp serve --data DATA` (its DATA/db/ml.sqlite3)")] = None,
         as_json: Annotated[bool, typer.Option("--json", help="One JSON array on stdout")] = False) -> None:
@@ -219,7 +219,7 @@ def predict(model_dir: Path, file: Path, out: Path, *, explain: bool = False, st
 def predict_command(
         model_dir: Annotated[Path, typer.Argument(
             metavar="MODEL", help="The directory `dsp analyze --out` wrote (or its model/); with --data, a model id")],
-        file: Annotated[Path, typer.Argument(help="The CSV of rows to predict (the training file's columns)")],
+        file: Annotated[Path, typer.Argument(metavar="FILE", help="The CSV of rows to predict (the training file's columns)")],
         out: Annotated[Path, typer.Option("--out", "-o", help="Where to write the predictions (CSV)")] = Path(
             "predictions.csv"),
         explain: Annotated[bool, typer.Option("--explain", help="Add SHAP per row: base value, top contributions")]
