@@ -38,8 +38,8 @@ def _card(html: str, card_id: str) -> str:
 
 
 def _cells(card: str) -> list[list[str]]:
-    return [[unescape(re.sub(r"<[^>]+>", "", td)).strip() for td in re.findall(r"<td>(.*?)</td>", tr, re.S)]
-            for tr in re.findall(r"<tr>(.*?)</tr>", card, re.S)]
+    return [[unescape(re.sub(r"<[^>]+>", "", td)).strip() for td in re.findall(r"<td[^>]*>(.*?)</td>", tr, re.S)]
+            for tr in re.findall(r"<tr[^>]*>(.*?)</tr>", card, re.S)]
 
 
 def test_the_page_shows_the_broken_rules_with_counts_and_first_file_lines(checked) -> None:

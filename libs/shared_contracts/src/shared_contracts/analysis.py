@@ -224,6 +224,8 @@ class TimePattern(_Model):
     season_length: int | None = None
     seasonal_strength: float = Field(default=0.0, description="0 none .. 1 purely seasonal")
     change_points: list[str] = Field(default_factory=list, description="Timestamps where the level shifts")
+    series_key: str | None = Field(default=None, description="In long-format data, the column naming the series")
+    series_value: str | None = Field(default=None, description="The series (value of series_key) this describes")
 
 
 class ForecastModelScore(_Model):
@@ -256,6 +258,10 @@ class ForecastReport(_Model):
     baseline_model: str = "SeasonalNaive"
     points: list[ForecastPoint] = Field(default_factory=list)
     history: list[tuple[str, float]] = Field(default_factory=list, description="Recent history for the chart")
+    series_key: str | None = Field(
+        default=None, description="In long-format data (a time column and a series key), the column naming the series"
+    )
+    series_value: str | None = Field(default=None, description="The series (value of series_key) forecast here")
 
 
 class LeaderboardEntry(_Model):

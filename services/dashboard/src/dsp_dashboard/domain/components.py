@@ -31,6 +31,7 @@ from shared_contracts.analysis import (
     Explanations,
     FeatureImportance,
     ForecastModelScore,
+    ForecastReport,
     RowExplanation,
     TimePattern,
 )
@@ -1004,46 +1005,93 @@ def _mase(scores: dict[str, ForecastModelScore], model: str) -> float | None:
 
 
 def forecast_charts(analysis: AnalysisResult | None) -> list[Component]:
-    """History and forecast of each forecast series, with 80% and 95% prediction bands."""
-    out = []
-    for n, fc in enumerate(analysis.forecasts if analysis is not None else []):
+    """History and forecast of each forecast series, with 80% and 95% prediction bands.
+
+    Forecasts of one measure over several series of long-format data (``series_key``) share one
+    card, with a menu in the chart to pick the series; it is part of the figure, so it works offline.
+    """
+    out: list[Component] = []
+    groups: dict[tuple[str, str], list[ForecastReport]] = {}
+    cards: list[list[ForecastReport]] = []
+    for fc in analysis.forecasts if analysis is not None else []:
         if not fc.points:
             continue
-        points = fc.points
-        x = [p.timestamp for p in points]
-        traces: list[dict[str, Any]] = []
-        if fc.history:
-            traces.append({"type": "scatter", "mode": "lines", "name": "history",
-                           "x": [h[0] for h in fc.history], "y": [number(h[1]) for h in fc.history],
-                           "line": {"color": "css:--fg"}})
-        bands = (("95", "rgba(59,111,216,0.15)", [p.hi_95 for p in points], [p.lo_95 for p in points]),
-                 ("80", "rgba(59,111,216,0.3)", [p.hi_80 for p in points], [p.lo_80 for p in points]))
-        for level, colour, highs, lows in bands:
-            traces.append({"type": "scatter", "mode": "lines", "x": x, "y": [number(v) for v in highs],
-                           "line": {"width": 0}, "showlegend": False, "hoverinfo": "skip"})
-            traces.append({"type": "scatter", "mode": "lines", "x": x, "y": [number(v) for v in lows],
-                           "line": {"width": 0}, "fill": "tonexty", "fillcolor": colour, "name": f"{level}% interval",
-                           "hoverinfo": "skip"})
-        traces.append({"type": "scatter", "mode": "lines+markers", "name": "forecast", "x": x,
-                       "y": [number(p.mean) for p in points], "line": {"color": "#3b6fd8", "dash": "dash"},
-                       "marker": {"size": 4}})
-        value = fc.value_column
-        scores = {s.model: s for s in fc.scores}
-        best, baseline = fc.best_model, fc.baseline_model
-        note = f"Best model {best}"
-        best_mase, baseline_mase = _mase(scores, best), _mase(scores, baseline)
-        if best_mase is not None:
-            note += f", MASE {best_mase:.2f}"
-            if baseline != best and baseline_mase is not None:
-                note += f" (baseline {baseline}: {baseline_mase:.2f})"
-        note += f"; horizon {fc.horizon} × {fc.frequency}, backtested on {fc.backtest_windows} windows."
+        if fc.series_key is None:
+            cards.append([fc])
+            continue
+        key = (fc.value_column, fc.series_key)
+        if key not in groups:
+            groups[key] = []
+            cards.append(groups[key])
+        groups[key].append(fc)
+    for group in cards:
+        first = group[0]
+        value = first.value_column
+        per_series = [_forecast_traces(fc) for fc in group]
+        traces = [trace for series in per_series for trace in series]
+        owners = [k for k, series in enumerate(per_series) for _ in series]
+        layout: dict[str, Any] = {"yaxis": {"title": {"text": plot_text(value)}}, "hovermode": "x unified",
+                                  "xaxis": {"type": "date"}, "height": 340}
+        title, note = f"Forecast of {value}", _forecast_note(first)
+        if first.series_key is not None:
+            title = f"Forecast of {value} by {first.series_key}"
+            for trace, owner in zip(traces, owners, strict=True):
+                trace["visible"] = owner == 0
+            layout["updatemenus"] = [_series_menu(group, owners)]
+            # the menu sits top left, where the legend would be; the legend moves right
+            layout["margin"] = {"t": 40}
+            layout["legend"] = {"x": 1, "xanchor": "right"}
+            note = (f"{len(group)} series of {first.series_key}, largest first; pick one in the menu. "
+                    + " ".join(f"{fc.series_value}: {_forecast_note(fc)}" for fc in group))
         out.append(Component(
-            id=f"forecast-{n}", title=f"Forecast of {value}", template="chart", section="model", width="full",
-            chart=_figure(traces, {"yaxis": {"title": {"text": plot_text(value)}}, "hovermode": "x unified",
-                                   "xaxis": {"type": "date"}, "height": 340}),
-            note=note, columns=[value], refs=[fc.chart_id] if fc.chart_id else [],
+            id=f"forecast-{len(out)}", title=title, template="chart", section="model", width="full",
+            chart=_figure(traces, layout), note=note, columns=[value],
+            refs=[fc.chart_id for fc in group if fc.chart_id],
         ))
     return out
+
+
+def _forecast_traces(fc: ForecastReport) -> list[dict[str, Any]]:
+    points = fc.points
+    x = [p.timestamp for p in points]
+    traces: list[dict[str, Any]] = []
+    if fc.history:
+        traces.append({"type": "scatter", "mode": "lines", "name": "history",
+                       "x": [h[0] for h in fc.history], "y": [number(h[1]) for h in fc.history],
+                       "line": {"color": "css:--fg"}})
+    bands = (("95", "rgba(59,111,216,0.15)", [p.hi_95 for p in points], [p.lo_95 for p in points]),
+             ("80", "rgba(59,111,216,0.3)", [p.hi_80 for p in points], [p.lo_80 for p in points]))
+    for level, colour, highs, lows in bands:
+        traces.append({"type": "scatter", "mode": "lines", "x": x, "y": [number(v) for v in highs],
+                       "line": {"width": 0}, "showlegend": False, "hoverinfo": "skip"})
+        traces.append({"type": "scatter", "mode": "lines", "x": x, "y": [number(v) for v in lows],
+                       "line": {"width": 0}, "fill": "tonexty", "fillcolor": colour, "name": f"{level}% interval",
+                       "hoverinfo": "skip"})
+    traces.append({"type": "scatter", "mode": "lines+markers", "name": "forecast", "x": x,
+                   "y": [number(p.mean) for p in points], "line": {"color": "#3b6fd8", "dash": "dash"},
+                   "marker": {"size": 4}})
+    return traces
+
+
+def _forecast_note(fc: ForecastReport) -> str:
+    scores = {s.model: s for s in fc.scores}
+    best, baseline = fc.best_model, fc.baseline_model
+    note = f"Best model {best}"
+    best_mase, baseline_mase = _mase(scores, best), _mase(scores, baseline)
+    if best_mase is not None:
+        note += f", MASE {best_mase:.2f}"
+        if baseline != best and baseline_mase is not None:
+            note += f" (baseline {baseline}: {baseline_mase:.2f})"
+    return note + f"; horizon {fc.horizon} × {fc.frequency}, backtested on {fc.backtest_windows} windows."
+
+
+def _series_menu(group: list[ForecastReport], owners: list[int]) -> dict[str, Any]:
+    """A Plotly dropdown showing one series' traces at a time; ``owners[n]`` is the series of trace ``n``."""
+    buttons = [{"label": plot_text(fc.series_value), "method": "restyle",
+                "args": [{"visible": [owner == k for owner in owners]}]}
+               for k, fc in enumerate(group)]
+    return {"type": "dropdown", "buttons": buttons, "active": 0, "showactive": True, "x": 0, "xanchor": "left",
+            "y": 1.02, "yanchor": "bottom", "font": {"color": "#1f2328"}, "bgcolor": "#f6f8fa"}
 
 
 def cluster_view(analysis: AnalysisResult | None) -> Component | None:

@@ -34,7 +34,14 @@ from .errors import AnalysisError
 from .insights import build_insights
 from .leakage import find_leaky_features
 from .task import MIN_ROWS, detect_task, with_class_labels
-from .timeseries import forecast_series, regular_series, time_pattern
+from .timeseries import (
+    forecast_series,
+    largest_series,
+    period_column,
+    regular_series,
+    series_key,
+    time_pattern,
+)
 
 if TYPE_CHECKING:
     from .automl import AutoMLRun
@@ -46,6 +53,7 @@ _PATTERN_ROWS = 20_000
 _MIN_AUTOML_ROWS = 30
 _MAX_HOLDOUT_ROWS = 20_000
 _MAX_FORECASTS = 2
+_MAX_SERIES = 5
 _MULTITHREADED_STEPS = {"automl", "permutation importance", "partial dependence"}
 T = TypeVar("T")
 
@@ -236,31 +244,48 @@ def _time_section(result: AnalysisResult, frame: pl.DataFrame, roles: ColumnRole
                   supervised: bool, step, remaining, time_budget_s: float, warnings_out: list[str]) -> None:
     """Trend, seasonality and change points of the main measures over time, and their forecasts.
 
-    Beside a supervised task the time section is secondary: one measure, and a forecast only
-    when the series shows a trend or a seasonal cycle.
+    ``frame`` is whichever data the caller describes (the typed data as ingested, so that
+    forecasts see the true peaks, not a cleaning step's caps). Beside a supervised task the time
+    section is secondary: one measure, and a forecast only when the series shows a trend or a
+    seasonal cycle. Long-format data (a time column plus a series key such as ``category``) gets
+    one series per key value, the largest first, instead of one average over all of them.
     """
     time_column = result.task.time_column
-    if time_column is None:
+    if time_column is None or time_column not in frame.columns:
         return
     if result.task.task_type == "time_series" and target or result.task.task_type == "regression" and target:
         measures = [target]
     else:
-        measures = _series_measures(frame, roles)
+        parts = {time_column, period_column(frame, time_column)}
+        measures = [name for name in _series_measures(frame, roles) if name not in parts]
+    candidates = [*roles.categorical, *roles.identifiers]
+    key = step("series key", 0.21, lambda: series_key(frame, time_column, candidates), None)
+    measures = [name for name in measures if name != key]
     limit = 1 if supervised else _MAX_FORECASTS
-    for position, measure in enumerate(measures[:limit]):
-        if position > 0 and remaining() < 0.5 * time_budget_s:
-            warnings_out.append(f"the forecast of {measure} was skipped to stay within the time budget")
+    jobs: list[tuple[str, pl.DataFrame, tuple[str, str] | None]]
+    if key is None:
+        jobs = [(measure, frame, None) for measure in measures[:limit]]
+    else:
+        jobs = [(name, part, (key, value)) for name in measures[:1]
+                for value, part in largest_series(frame, key, name, time_column, limit=1 if supervised else _MAX_SERIES)]
+    # beside a model the forecasts leave it half the budget; alone they may use most of it
+    reserve = 0.5 if supervised else 0.25
+    for position, (measure, part, series_of) in enumerate(jobs):
+        label = measure if series_of is None else f"{measure} ({series_of[0]} = {series_of[1]})"
+        if position > 0 and remaining() < reserve * time_budget_s:
+            warnings_out.append(f"the forecast of {label} was skipped to stay within the time budget")
             continue
-        series = step(f"series of {measure}", 0.22, lambda m=measure: regular_series(frame, time_column, m), None)
+        series = step(f"series of {label}", 0.22, lambda m=measure, p=part, s=series_of: regular_series(
+            p, time_column, m, series=s), None)
         if series is None:
             continue
-        pattern = step(f"time pattern of {measure}", 0.24, lambda s=series: time_pattern(s), None)
+        pattern = step(f"time pattern of {label}", 0.24, lambda s=series: time_pattern(s), None)
         if pattern is None:
             continue
         result.time_patterns.append(pattern)
         if supervised and pattern.trend_direction == "flat" and pattern.seasonal_strength < 0.3:
             continue
-        forecast = step(f"forecast of {measure}", 0.27, lambda s=series: forecast_series(s), None)
+        forecast = step(f"forecast of {label}", 0.27, lambda s=series: forecast_series(s), None)
         if forecast is not None:
             result.forecasts.append(forecast)
 
@@ -308,6 +333,8 @@ def _series_measures(frame: pl.DataFrame, roles: ColumnRoles) -> list[str]:
     """Numeric measures worth forecasting, most variable (relative to their mean) first."""
     scored = []
     for name in roles.numeric:
+        if name not in frame.columns:
+            continue
         column = frame[name].cast(pl.Float64)
         mean, std = column.mean(), column.std()
         if not isinstance(mean, float) or not isinstance(std, float) or std == 0 or column.n_unique() < 10:

@@ -10,6 +10,7 @@ from shared_contracts.events import AnalysisTask
 
 from .columns import ColumnRoles
 from .errors import AnalysisError
+from .timeseries import numeric_time_kind, text_time_kind
 
 __all__ = ["MIN_ROWS", "detect_task", "find_time_column", "forced_task", "with_class_labels"]
 
@@ -24,9 +25,34 @@ _TARGET_NAME = re.compile(
 
 
 def find_time_column(frame: pl.DataFrame, roles: ColumnRoles) -> str | None:
-    """The datetime column with the most distinct values, if any."""
+    """The datetime column with the most distinct values; failing one, a numeric column that holds time.
+
+    Numeric time is what R ``ts`` exports and some tools write: decimal years (1949.0833 for
+    February 1949), whole years in a column named like a time, and YYYYMMDD integers
+    (see :func:`~dsp_ml.domain.timeseries.numeric_time_kind`); R's tsibble writes periods as
+    text (``1939 Jan``, ``1998 Q1``, ``1991 W06``). Such a column may be typed a measure, a
+    category or an identifier (unique and sorted), so every numeric and text column is looked at.
+    """
     best, best_distinct = None, 1
     for name in roles.datetime:
+        distinct = frame[name].n_unique()
+        if distinct > best_distinct:
+            best, best_distinct = name, distinct
+    return best if best is not None else _numeric_time_column(frame, roles)
+
+
+def _numeric_time_column(frame: pl.DataFrame, roles: ColumnRoles) -> str | None:
+    # with no datetime column, the date parts found (``constructed``: a year and a quarter column) are the time
+    derived = set(roles.derived) - set(roles.constructed)
+    best, best_distinct = None, 1
+    for name, dtype in frame.schema.items():
+        if name in derived:
+            continue
+        if dtype in (pl.String, pl.Categorical):
+            if text_time_kind(frame[name]) is None:
+                continue
+        elif not dtype.is_numeric() or numeric_time_kind(frame[name]) is None:
+            continue
         distinct = frame[name].n_unique()
         if distinct > best_distinct:
             best, best_distinct = name, distinct
