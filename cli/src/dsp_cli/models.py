@@ -96,7 +96,7 @@ def _metrics(metrics: dict[str, Any], keep: int = 3) -> str:
 @models_app.command("list")
 def list_command(
         dirs: Annotated[list[Path] | None, typer.Argument(
-            metavar="[DIR]...", help="Directories to search for the model folders `dsp analyze --out` wrote (default: .)")] = None,
+            metavar="DIR", help="Directories to search for the model folders `dsp analyze --out` wrote (default: .)")] = None,
         data: Annotated[Path | None, typer.Option(
             "--data", help="Also list the models of `dsp serve --data DATA` (its DATA/db/ml.sqlite3)")] = None,
         as_json: Annotated[bool, typer.Option("--json", help="One JSON array on stdout")] = False) -> None:
