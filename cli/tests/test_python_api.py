@@ -155,7 +155,7 @@ def test_the_saved_model_predicts_and_explains_through_its_pipeline(penguins: di
     predicted = model.predict(rows)
     assert isinstance(predicted, pd.DataFrame) and len(predicted) == 3
     assert list(predicted["prediction"]) == list(frame["species"].iloc[[5, 100, 300]])
-    probabilities = predicted.filter(like="probability[").sum(axis=1)
+    probabilities = predicted.filter(like="probability_").sum(axis=1)
     assert probabilities.to_numpy() == pytest.approx([1.0, 1.0, 1.0])
     # the same function as the platform's REST predict, and the same answer from the command's folder
     assert model.predictions(pl.from_pandas(rows)) == penguins["report"].model.predictions(rows)
@@ -166,6 +166,14 @@ def test_the_saved_model_predicts_and_explains_through_its_pipeline(penguins: di
     csv = penguins["api"].parent / "rows.csv"
     rows.to_csv(csv, index=False)
     assert model.predict(csv)["prediction"].to_list() == list(predicted["prediction"])
+    # `dsp predict` on the same folder and rows writes the same table
+    command = subprocess.run([sys.executable, "-m", "dsp_cli.main", "predict", str(penguins["api"]), str(csv),
+                              "--out", str(csv.with_name("predicted.csv"))], capture_output=True, text=True,
+                             timeout=600, cwd=ROOT)
+    assert command.returncode == 0, command.stderr[-3000:]
+    written = pl.read_csv(csv.with_name("predicted.csv"))
+    ours = model.predict(csv)
+    assert written.select(ours.columns).equals(ours)
     with pytest.raises(dsp.DspError, match="missing_columns"):
         model.predict(rows.drop(columns=["island"]))
     # a model changed after training is refused before it is loaded

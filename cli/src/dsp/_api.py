@@ -427,7 +427,8 @@ def analyze(data: Any, target: str | None = None, task: str | None = None, time_
 
 
 def _rows(data: Any) -> pl.DataFrame:
-    """The rows to predict as a polars frame: a frame as it is, a file read by ingest as at training time."""
+    """The rows to predict as a polars frame: a frame as it is, a CSV file as ``dsp predict`` reads it, another
+    file (Parquet, Excel, JSON...) read by ingest."""
     if isinstance(data, pl.LazyFrame):
         return data.collect()
     if isinstance(data, pl.DataFrame):
@@ -435,8 +436,12 @@ def _rows(data: Any) -> pl.DataFrame:
     if _is_pandas(data):
         return pl.from_pandas(data)
     if isinstance(data, str | os.PathLike):
-        from dsp_ingest.domain import IngestError, ingest_file
+        from dsp_ingest.domain import IngestError, detect_format, ingest_file
 
+        if detect_format(Path(data)) == "csv":  # as `dsp predict` and the REST predict read a CSV
+            from dsp_ml.service_layer.predict import _rows_from_request
+
+            return _rows_from_request("text/csv", Path(data).read_bytes())[0]
         with tempfile.TemporaryDirectory(prefix="dsp-rows-") as tmp:
             typed = Path(tmp) / "typed.parquet"
             try:
@@ -472,12 +477,13 @@ class Model:
     """
 
     def __init__(self, folder: str | os.PathLike[str], *, _owner: object | None = None) -> None:
-        from dsp_ml.service_layer.predict import PredictionRefused, load_folder
+        from dsp_ml.entrypoints.local import load_model_folder, open_model_folder
+        from dsp_ml.service_layer.predict import PredictionRefused
 
         # the predictor reads its files as it needs them: the run's folder lives as long as its model
         self._owner = _owner
-        try:
-            self._loaded = load_folder(Path(folder))
+        try:  # as `dsp predict` opens a model folder: the manifest checked before anything is loaded
+            self._loaded = load_model_folder(open_model_folder(Path(folder)))
         except PredictionRefused as refused:
             raise DspError("ml", refused.code, refused.message) from refused
 
@@ -520,15 +526,13 @@ class Model:
         Returns
         -------
         polars.DataFrame or pandas.DataFrame
-            ``prediction``, and for a classifier one ``probability[<class>]`` column per class; pandas for pandas
-            rows, polars otherwise.
+            ``prediction``, and for a classifier one ``probability_<class>`` column per class (the columns of
+            ``dsp predict``); pandas for pandas rows, polars otherwise.
         """
-        answer = self.predictions(data)
-        table: dict[str, list[Any]] = {"prediction": [r.prediction for r in answer.rows]}
-        labels = list(answer.rows[0].probabilities or {}) if answer.rows else []
-        for label in labels:
-            table[f"probability[{label}]"] = [(r.probabilities or {}).get(label) for r in answer.rows]
-        return self._frame(table, data)
+        from dsp_cli.models import prediction_frame
+
+        table = prediction_frame(self.predictions(data).model_dump(mode="json"), None, explain=False)
+        return table.to_pandas() if _is_pandas(data) else table
 
     def explain(self, data: Any) -> pl.DataFrame | pd.DataFrame:
         """SHAP contributions per row: what each feature added to the model's raw output for that row.

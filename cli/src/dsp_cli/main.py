@@ -228,6 +228,12 @@ def serve(port: Annotated[int, typer.Option("--port", "-p", help="Port on 127.0.
     raise typer.Exit(code=run_server(port=port, data_dir=data, open_browser=open_browser, log_level=log_level))
 
 
+from .models import models_app, predict_command  # noqa: E402
+
+app.command("predict")(predict_command)
+app.add_typer(models_app, name="models")
+
+
 def main() -> None:  # pragma: no cover - console entry
     sys.exit(app())
 

@@ -28,8 +28,8 @@ from ..adapters.repository import ModelVersion
 from ..domain import AnalysisError, TrainedModel, load_model, predict
 from ..domain.drift import drift_summary, feature_drift
 
-__all__ = ["MAX_ROWS", "CheckedRows", "LoadedModels", "Prediction", "PredictionRefused", "check_rows", "load_folder",
-           "predict_frame", "predict_rows"]
+__all__ = ["MAX_ROWS", "CheckedRows", "Loaded", "LoadedModels", "Prediction", "PredictionRefused", "check_rows",
+           "predict_frame", "predict_loaded", "predict_rows"]
 
 MAX_ROWS = 100_000
 EXAMPLES = 5  # rows shown per column of unparseable values
@@ -219,7 +219,14 @@ async def predict_rows(find: FindModel, store: ArtifactStore, models: LoadedMode
         raise PredictionRefused(410, "model_gone", "The model's files are no longer in the store.") from exc
     if loaded is None:
         raise PredictionRefused(404, "not_found", f"No model has the id {model_id}.", "model_id")
-    model, pipeline, reference = loaded
+    return await predict_loaded(loaded, model_id, body, content_type, explain=explain, strict=strict)
+
+
+async def predict_loaded(loaded: Loaded, model_id: str, body: bytes, content_type: str, *, explain: bool = False,
+                         strict: bool = False) -> Prediction:
+    """``predict_rows`` once the model is loaded (a registered one, or a model folder ``dsp analyze`` wrote):
+    the same checks, pipeline, model and answer."""
+    model, _, reference = loaded
     try:
         rows, sent_as_text = _rows_from_request(content_type, body)
     except (ValueError, pl.exceptions.PolarsError) as exc:
@@ -262,28 +269,3 @@ def predict_frame(loaded: Loaded, rows: pl.DataFrame, *, explain: bool = False, 
     """
     return _predict_prepared(loaded, rows, explain=explain, strict=strict, sent_as_text=sent_as_text)[0]
 
-
-def load_folder(folder: Path) -> Loaded:
-    """A model from a folder ``dsp analyze`` wrote: ``folder`` is its output directory, or the ``model/`` in it.
-
-    The model is ``model/`` (checked against its manifest and, when ``analysis.json`` is beside it, against the
-    manifest's SHA-256 recorded at training time), its fitted ETL pipeline ``pipeline.json`` beside it; there is
-    no drift baseline (``None``). Raises ``PredictionRefused`` (404 ``model_not_found``, 409 ``model_integrity``)
-    when the folder holds no model, or a damaged one.
-    """
-    folder = Path(folder)
-    root = folder.parent if (folder / "manifest.json").is_file() and not (folder / "model").is_dir() else folder
-    model_dir, pipeline_path, analysis_path = root / "model", root / "pipeline.json", root / "analysis.json"
-    if not (model_dir / "manifest.json").is_file() or not pipeline_path.is_file():
-        raise PredictionRefused(404, "model_not_found", f"{folder} holds no model written by `dsp analyze` "
-                                "(model/ with pipeline.json beside it).", "model_dir")
-    expected = None
-    if analysis_path.is_file():
-        recorded = json.loads(analysis_path.read_text(encoding="utf-8")).get("model") or {}
-        expected = recorded.get("manifest_sha256")
-    try:
-        model = load_model(model_dir, expected_manifest_sha256=expected)
-    except AnalysisError as exc:
-        raise PredictionRefused(409, "model_integrity", f"The model failed its integrity check: {exc.message}") from exc
-    pipeline = FittedPipeline.model_validate_json(pipeline_path.read_bytes())
-    return model, pipeline, None
