@@ -33,6 +33,15 @@ Data = "str | os.PathLike[str] | pl.DataFrame | pl.LazyFrame | pd.DataFrame"
 class DspError(RuntimeError):
     """A stage refused the data, or a model its rows: the stage, a stable code and the reason, as ``dsp`` prints.
 
+    Attributes
+    ----------
+    stage : str
+        The stage that refused: ``ingest``, ``profile``, ``etl``, ``ml``, ``dashboard``.
+    code : str
+        Stable code, such as ``target_not_found`` or ``csv_ragged_rows``.
+    reason : str
+        Plain-language reason.
+
     Examples
     --------
     >>> import polars as pl
@@ -459,6 +468,20 @@ class Model:
     Use ``dsp.load_model(folder)``. ``predict`` and ``explain`` answer as the platform's REST predict does: the
     rows are checked against the training columns, cleaned by the same fitted pipeline, then predicted.
 
+    Parameters
+    ----------
+    folder : path
+        The directory ``dsp analyze --out`` wrote, or the ``model/`` in it.
+
+    Attributes
+    ----------
+    target : str
+        The column the model predicts.
+    task_type : str
+        ``binary``, ``multiclass`` or ``regression``.
+    features : list of str
+        The model's input columns, after the pipeline.
+
     Examples
     --------
     >>> import polars as pl
@@ -562,6 +585,15 @@ def load_model(folder: str | os.PathLike[str]) -> Model:
 
     The model's files are checked against their manifest (and the hash recorded in ``analysis.json``) before
     anything is loaded.
+
+    Parameters
+    ----------
+    folder : path
+        The directory ``dsp analyze --out`` (or ``AnalysisReport.save``) wrote, or the ``model/`` in it.
+
+    Returns
+    -------
+    Model
 
     Raises
     ------
