@@ -5,6 +5,8 @@ from __future__ import annotations
 from dsp_ml.domain.insights import build_insights
 from shared_contracts.analysis import (
     AnalysisResult,
+    Anomaly,
+    AnomalyReport,
     Association,
     AutoMLReport,
     Explanations,
@@ -49,6 +51,14 @@ def test_statements_carry_their_numbers_and_rank_leakage_first():
     balance = next(insight for insight in insights if insight.kind == "balance")
     assert "5.0%" in balance.statement and balance.evidence["minority_share"] == 0.05
     assert [insight.score for insight in insights] == sorted((insight.score for insight in insights), reverse=True)
+
+
+def test_the_most_unusual_row_is_named_by_its_number_in_the_file():
+    """The analysis counts rows from 0; the page and the file count them from 1, and so does the statement."""
+    anomalies = AnomalyReport(contamination=0.01, flagged=3, rows_scored=30_000, top=[
+        Anomaly(row_index=26431, score=0.8, reasons=["dep_delay = 1,301 (max 1,301)"])])
+    (insight,) = [i for i in build_insights(_result(anomalies=anomalies)) if i.kind == "anomaly"]
+    assert insight.statement.startswith("Row 26,432 (counted from 1, as in the file) is the most unusual")
 
 
 def test_flat_or_tiny_effects_make_no_statement():

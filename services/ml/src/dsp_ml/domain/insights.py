@@ -179,7 +179,7 @@ def build_insights(result: AnalysisResult, *, limit: int = 15) -> list[Insight]:
             {"k": float(clustering.k), "silhouette": clustering.silhouette}, clustering.chart_id)
     if result.anomalies is not None and result.anomalies.top:
         top = result.anomalies.top[0]
-        add(30, "anomaly", f"Row {top.row_index} is the most unusual: {top.reasons[0]}.",
+        add(30, "anomaly", f"Row {top.row_index + 1:,} (counted from 1, as in the file) is the most unusual: {top.reasons[0]}.",
             {"anomaly_score": top.score, "flagged_rows": float(result.anomalies.flagged)}, result.anomalies.chart_id)
     for fit in result.distributions:
         if abs(fit.skewness) >= 2:
