@@ -292,16 +292,19 @@ def _group_counter_reason(frame: pl.DataFrame, name: str, groupings: list[str]) 
         return None
     named = bool(_NUMBER_NAME.search(name.strip()))
     for group in groupings:
-        parts = (frame.select(pl.col(group), pl.col(name)).drop_nulls().group_by(group)
-                 .agg(pl.len().alias("rows"), pl.col(name).n_unique().alias("distinct"),
-                      pl.col(name).min().alias("low"), pl.col(name).max().alias("high")))
-        if parts.height < 2 or parts["rows"].max() < 3:  # type: ignore[operator]
+        if group == name:
             continue
-        unique = (parts["rows"] == parts["distinct"]).all()
+        # the aggregates are named apart from every column (birthwt has a column named "low")
+        parts = (frame.select(pl.col(group), pl.col(name)).drop_nulls().group_by(group)
+                 .agg(pl.len().alias("__dsp_rows"), pl.col(name).n_unique().alias("__dsp_distinct"),
+                      pl.col(name).min().alias("__dsp_low"), pl.col(name).max().alias("__dsp_high")))
+        rows, low, high = parts["__dsp_rows"], parts["__dsp_low"], parts["__dsp_high"]
+        if parts.height < 2 or rows.max() < 3:  # type: ignore[operator]
+            continue
+        unique = (rows == parts["__dsp_distinct"]).all()
         if not unique:
             continue
-        counter = ((parts["low"] <= 1) & (parts["low"] >= 0)
-                   & (parts["high"] - parts["low"] + 1 == parts["rows"])).all()
+        counter = ((low <= 1) & (low >= 0) & (high - low + 1 == rows)).all()
         if counter:
             return f"counts the rows within each {group!r} (1, 2, 3... in each group), like an identifier"
         if named:
