@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
+import contextlib
 import time
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import pandas as pd
-from shared_contracts.analysis import FeatureImportance, PartialDependence, RowExplanation
+from shared_contracts.analysis import FeatureImportance, LeaderboardEntry, PartialDependence, RowExplanation
 
 from .automl import quiet_autogluon
 
-__all__ = ["TreeExplainer", "partial_dependence", "permutation_importance", "shap_output_of", "tree_explainer"]
+__all__ = ["ShapChoice", "TreeExplainer", "partial_dependence", "permutation_importance", "shap_choice",
+           "shap_output_of", "tree_explainer"]
 
 # XGBoost members see one-hot columns whose names AutoGluon does not expose, so their SHAP values
 # cannot be mapped back to the user's columns; LightGBM (fitted first by AutoGluon) and CatBoost can
@@ -100,9 +102,66 @@ def shap_output_of(model_name: str, problem_type: str) -> str:
 def tree_explainer(predictor: Any, *, features: list[str], leaderboard_order: list[str]) -> TreeExplainer | None:
     """The best-ranked LightGBM or CatBoost member, or None if there is none."""
     for name in leaderboard_order:
-        if name.startswith(_TREE_PREFIXES) and "_BAG_" not in name:
+        if _explainable(name):
             return TreeExplainer(predictor, name, features, shap_output_of(name, predictor.problem_type))
     return None
+
+
+@dataclass
+class ShapChoice:
+    """The model SHAP explains, and in plain words why when it is not the best model."""
+
+    explainer: TreeExplainer | None
+    note: str = ""
+
+
+def _explainable(name: str) -> bool:
+    return name.startswith(_TREE_PREFIXES) and "_BAG_" not in name
+
+
+def shap_choice(predictor: Any, leaderboard: list[LeaderboardEntry], *, features: list[str]) -> ShapChoice:
+    """Explain the best model when it is a LightGBM or CatBoost model; otherwise say which model and why.
+
+    For a weighted ensemble, its heaviest LightGBM or CatBoost member is explained; for any other best
+    model, the best-ranked LightGBM or CatBoost model.
+    """
+    from .automl import ensemble_weights, model_family
+
+    ranked = [entry.model for entry in sorted(leaderboard, key=lambda entry: entry.rank or 0)]
+    if not ranked:
+        return ShapChoice(None, "no model was trained")
+    best = ranked[0]
+
+    def explainer(name: str) -> TreeExplainer:
+        return TreeExplainer(predictor, name, features, shap_output_of(name, predictor.problem_type))
+
+    if _explainable(best):
+        return ShapChoice(explainer(best))
+    family = model_family(best)
+    if family == "Ensemble":
+        weights = {}
+        with contextlib.suppress(Exception):
+            weights = ensemble_weights(predictor, best)
+        members = sorted(((weight, name) for name, weight in weights.items() if weight > 0 and _explainable(name)),
+                         reverse=True)
+        if members:
+            weight, name = members[0]
+            shares = ", ".join(f"{member} {share:.0%}" for member, share in
+                               sorted(weights.items(), key=lambda item: -item[1]) if share > 0)
+            return ShapChoice(explainer(name), (
+                f"The best model, {best}, is a weighted average of {shares}. SHAP explains {name}, its "
+                f"heaviest LightGBM or CatBoost member ({weight:.0%} of the average): the tree explainer computes exact "
+                f"values for one such model, not for an average of models of several kinds."))
+    fallback = next((name for name in ranked if _explainable(name)), None)
+    if fallback is None:
+        return ShapChoice(None, f"the best model, {best}, is a {family} model and no LightGBM or CatBoost model "
+                                "was trained in the budget for the tree explainer")
+    rank = ranked.index(fallback) + 1
+    kind = "a weighted average of models" if family == "Ensemble" else f"a {family} model"
+    return ShapChoice(explainer(fallback), (
+        f"The best model, {best}, is {kind}, which the tree explainer does not cover here. SHAP explains "
+        f"{fallback}, ranked {rank} on the same holdout; permutation importance and partial dependence "
+        f"describe {best} itself."))
 
 
 def explain_rows(explainer: TreeExplainer, rows: pd.DataFrame, *, row_ids: list[int],
