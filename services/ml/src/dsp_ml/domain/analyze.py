@@ -286,8 +286,12 @@ def _supervised(result: AnalysisResult, frame: pl.DataFrame, roles: ColumnRoles,
         sampling.note = "; ".join(part for part in (automl_note, sampling.note) if part)
 
     model_rows = training if rows.holdout is None else pl.concat([training, rows.holdout])
-    pandas_frame = model_rows.select([*features, target, _ROW_ID]).to_pandas()
+    # a frequency table's count column (Freq) weights the fit: each row stands for that many cases
+    weight = getattr(roles, "weight", None)
+    weight = weight if weight in model_rows.columns and weight not in features and weight != target else None
+    pandas_frame = model_rows.select([*features, target, _ROW_ID, *([weight] if weight else [])]).to_pandas()
     row_ids = pandas_frame.pop(_ROW_ID)
+    sample_weight = pandas_frame.pop(weight) if weight else None
     is_holdout = None if rows.holdout is None else (row_ids.index >= training.height)
     with contextlib.ExitStack() as stack:
         if model_dir is None:
@@ -306,7 +310,8 @@ def _supervised(result: AnalysisResult, frame: pl.DataFrame, roles: ColumnRoles,
         automl_started = time.monotonic()
         run: AutoMLRun | None = step("automl", 0.35, lambda: train_automl(
             pandas_frame, target=target, task_type=task_type, features=features, time_limit_s=budget,
-            path=base / "predictor", random_state=random_state, is_holdout=is_holdout), None)
+            path=base / "predictor", random_state=random_state, is_holdout=is_holdout,
+            sample_weight=sample_weight), None)
         if run is None:
             return
         result.automl = run.report
@@ -334,7 +339,7 @@ def _supervised(result: AnalysisResult, frame: pl.DataFrame, roles: ColumnRoles,
                     "keep_leaky_features": keep_leaky_features, "dropped_features": sorted(dropped),
                     "excluded_identifiers": sorted(roles.identifiers), "kept_columns": list(roles.kept),
                     "eval_metric": run.report.eval_metric, "models": "LightGBM baseline, then fast families",
-                    "families": run.report.families},
+                    "families": run.report.families, "sample_weight": weight},
             library_versions=_versions(),
         )
         if model_dir is not None:

