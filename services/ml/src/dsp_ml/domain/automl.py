@@ -60,9 +60,10 @@ _EVAL_METRICS = {
 _FAMILIES = (("WeightedEnsemble", "Ensemble"), ("LightGBM", "LightGBM"), ("CatBoost", "CatBoost"),
              ("XGBoost", "XGBoost"), ("RandomForest", "Random forest"), ("ExtraTrees", "Extra trees"),
              ("LinearModel", "Linear"), ("KNeighbors", "Nearest neighbours"))
-_SMALL_BUDGET_S = 120.0
 _BASELINE_SHARE = 0.45
 _MIN_EXTRA_S = 3.0
+_SCORING_SHARE = 0.15
+"""Share of the AutoML time kept for scoring every model on the holdout."""
 _FOREST_ROWS = 10_000
 _FOREST_MIN_S = 12.0
 
@@ -120,12 +121,12 @@ def _extra_hyperparameters(time_limit_s: float, task_type: str, rows: int) -> di
             forest["max_features"] = 0.6
         hyperparameters["RF"] = [capped(0.2, 70, **forest)]
         hyperparameters["XT"] = [capped(0.2, 60, **forest)]
-    if time_limit_s > _SMALL_BUDGET_S:
-        hyperparameters["GBM"] = [
-            capped(0.25, 40, extra_trees=True, ag_args={"name_suffix": "XT"}),
-            capped(0.3, 30, learning_rate=0.03, num_leaves=128, feature_fraction=0.9, min_data_in_leaf=3,
-                   ag_args={"name_suffix": "Large"}),
-        ]
+    # last, in whatever time is left: two more LightGBM variants for the ensemble to draw on
+    hyperparameters["GBM"] = [
+        capped(0.25, 40, extra_trees=True, ag_args={"name_suffix": "XT"}),
+        capped(0.3, 30, learning_rate=0.05, num_leaves=128, feature_fraction=0.9, min_data_in_leaf=3,
+               ag_args={"name_suffix": "Large"}),
+    ]
     return hyperparameters
 
 
@@ -135,11 +136,12 @@ def train_automl(frame: pd.DataFrame, *, target: str, task_type: str, features: 
                  sample_weight: np.ndarray | pd.Series | None = None) -> AutoMLRun:
     """Fit a fast baseline, then more model families in the rest of the budget; rank all on one holdout.
 
-    The baseline (AutoGluon's default LightGBM) is fitted first, so that a model exists however
-    loaded the machine is. The remaining time goes to a few fast families (linear, CatBoost,
-    compact random and extra-trees forests, and more GBM variants when the budget is large), each
-    capped to a share of it, and a weighted ensemble of them. No bagging or stacking: at these
-    budgets they would leave one model half-fitted.
+    The baseline (a LightGBM with LightGBM's defaults, early-stopped) is fitted first, so that a good
+    model exists however loaded the machine is. The remaining time goes to a few fast families
+    (linear, XGBoost, CatBoost, compact random and extra-trees forests when the time allows, two more
+    LightGBM variants in what is left), each capped to a share of it, then one weighted
+    ensemble over all of them. No bagging or stacking: at these budgets they would leave one model
+    half-fitted. Models run on the cores not already busy (:func:`fit_threads`).
 
     Every model is scored on the same holdout: the rows flagged by ``is_holdout`` (one flag per row
     of ``frame``, for instance the rows ETL kept out of its fit) or, without it, one random
@@ -198,7 +200,7 @@ def train_automl(frame: pd.DataFrame, *, target: str, task_type: str, features: 
                       calibrate=False, raise_on_no_models_fitted=True)
         baseline_time = time.perf_counter() - started
         # scoring every model on the holdout takes a moment too; keep it inside the budget
-        extra = deadline - time.perf_counter() - max(1.0, 0.05 * time_limit_s)
+        extra = deadline - time.perf_counter() - max(2.0, _SCORING_SHARE * time_limit_s)
         if extra >= _MIN_EXTRA_S:
             predictor.fit_extra(_extra_hyperparameters(extra, task_type, len(train)), time_limit=extra,
                                 ag_args_fit={"num_gpus": 0}, num_gpus=0, num_cpus=fit_threads(),
@@ -207,33 +209,38 @@ def train_automl(frame: pd.DataFrame, *, target: str, task_type: str, features: 
             if len(predictor.model_names()) > 1:
                 predictor.fit_weighted_ensemble(name_suffix="", num_cpus=fit_threads(),
                                                 time_limit=max(1.0, deadline - time.perf_counter()))
-        board = predictor.leaderboard(holdout, silent=True)
+        info = predictor.leaderboard(silent=True)
+        scored = holdout.drop(columns=[weight_column]) if weight_column is not None else holdout
+        # every model's holdout output at once: an ensemble reuses its members' outputs
+        outputs = (predictor.predict_proba_multi(scored, as_multiclass=True) if classification
+                   else predictor.predict_multi(scored))
+    holdout_weights = holdout[weight_column].to_numpy() if weight_column is not None else None
+    board = info[info["model"].isin(list(outputs))].copy()
+    board["score_test"] = [_holdout_score(holdout[target], outputs[name], task_type=task_type,
+                                          sample_weight=holdout_weights) for name in board["model"]]
     board = _drop_copies(predictor, board)
     board = board.assign(_val=board["score_val"].fillna(-np.inf), _fit=board["fit_time"].fillna(np.inf))
     board = board.sort_values(["score_test", "_val", "_fit"], ascending=[False, False, True], kind="stable")
     best = str(board.iloc[0]["model"])
     with quiet_autogluon():
         predictor.set_model_best(best, save_trainer=True)
+        if classification:
+            proba = outputs[best]
+            predicted = predictor.predict_from_proba(proba)
+        else:
+            predicted = outputs[best]
     fit_time = time.perf_counter() - started
     leaderboard = []
     for rank, (_, row) in enumerate(board.iterrows(), start=1):
         internal = _num(row.get("score_test"))
         leaderboard.append(LeaderboardEntry(
             model=str(row["model"]), score_holdout=internal, score_val=_num(row.get("score_val")),
-            fit_time_s=_num(row.get("fit_time")), predict_time_s=_num(row.get("pred_time_test")),
+            fit_time_s=_num(row.get("fit_time")), predict_time_s=_num(row.get("pred_time_val")),
             is_best=rank == 1, rank=rank, metric=metric, higher_is_better=higher_is_better,
             score=None if internal is None else (internal if higher_is_better else -internal),
             family=model_family(str(row["model"])),
         ))
-    scored = holdout.drop(columns=[weight_column]) if weight_column is not None else holdout
-    with quiet_autogluon():
-        if classification:
-            proba = predictor.predict_proba(scored, model=best)
-            predicted = predictor.predict(scored, model=best)
-        else:
-            predicted = predictor.predict(scored, model=best)
     positive = predictor.positive_class if task_type == "binary" else None
-    holdout_weights = holdout[weight_column] if weight_column is not None else None
     if classification:
         metrics, matrix = classification_metrics(holdout[target], predicted, proba, positive_class=positive,
                                                  sample_weight=holdout_weights)
@@ -249,6 +256,25 @@ def train_automl(frame: pd.DataFrame, *, target: str, task_type: str, features: 
     )
     return AutoMLRun(predictor=predictor, train=train.drop(columns=[weight_column]) if weight_column else train,
                      holdout=scored, report=report, positive_class=positive)
+
+
+def _holdout_score(actual: pd.Series, output: pd.Series | pd.DataFrame, *, task_type: str,
+                   sample_weight: np.ndarray | None) -> float:
+    """A model's holdout score, higher is better: minus the RMSE or minus the log loss."""
+    from sklearn import metrics as skm
+
+    if task_type == "regression":
+        y, p = actual.to_numpy(dtype=float), np.asarray(output, dtype=float)
+        return -float(np.sqrt(skm.mean_squared_error(y, p, sample_weight=sample_weight)))
+    labels = list(output.columns)
+    values = actual.to_numpy()
+    known = np.isin(values, labels)
+    if not known.any():
+        return -np.inf
+    probabilities = np.clip(output.to_numpy(dtype=float), 1e-15, 1 - 1e-15)
+    probabilities = probabilities / probabilities.sum(axis=1, keepdims=True)
+    weights = None if sample_weight is None else sample_weight[known]
+    return -float(skm.log_loss(values[known], probabilities[known], labels=labels, sample_weight=weights))
 
 
 def _drop_copies(predictor: Any, board: pd.DataFrame) -> pd.DataFrame:
