@@ -79,3 +79,24 @@ def test_small_budget_gives_several_families_ranked_on_one_holdout_the_same_way_
 
     second = run("second")
     assert [entry.model for entry in second.report.leaderboard] == [entry.model for entry in board]
+
+
+@pytest.mark.slow
+def test_a_frequency_table_weights_the_fit_and_its_empty_cells_are_no_cases(tmp_path):
+    import numpy as np
+    from dsp_ml.domain.automl import classification_metrics
+
+    titanic = _rdataset("datasets", "Titanic").to_pandas()
+    run = train_automl(titanic, target="Survived", task_type="binary", features=["Class", "Sex", "Age"],
+                       time_limit_s=8, path=tmp_path / "titanic", sample_weight=titanic["Freq"])
+    report = run.report
+    assert report.train_rows + report.holdout_rows == int((titanic["Freq"] > 0).sum()) == 24
+    # the holdout metrics count cases, not cells
+    holdout = titanic.loc[run.holdout.index]
+    proba = run.predictor.predict_proba(run.holdout)
+    weighted, _ = classification_metrics(holdout["Survived"], run.predictor.predict(run.holdout), proba,
+                                         positive_class=run.positive_class, sample_weight=holdout["Freq"])
+    assert report.metrics["accuracy"] == pytest.approx(weighted["accuracy"])
+    assert report.metrics["log_loss"] == pytest.approx(weighted["log_loss"])
+    assert not np.isclose(weighted["log_loss"], classification_metrics(
+        holdout["Survived"], run.predictor.predict(run.holdout), proba, positive_class=run.positive_class)[0]["log_loss"])

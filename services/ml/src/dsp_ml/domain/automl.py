@@ -242,8 +242,10 @@ def train_automl(frame: pd.DataFrame, *, target: str, task_type: str, features: 
         ))
     positive = predictor.positive_class if task_type == "binary" else None
     if classification:
+        shares = (train.groupby(target, observed=True)[weight_column].sum() if weight_column is not None
+                  else train[target].value_counts())
         metrics, matrix = classification_metrics(holdout[target], predicted, proba, positive_class=positive,
-                                                 sample_weight=holdout_weights)
+                                                 sample_weight=holdout_weights, class_shares=shares / shares.sum())
     else:
         metrics, matrix = regression_metrics(holdout[target], predicted, sample_weight=holdout_weights), None
     families = sorted({entry.family for entry in leaderboard if entry.family and entry.family != "Ensemble"})
@@ -315,8 +317,12 @@ def _num(value: Any) -> float | None:
 
 def classification_metrics(actual: pd.Series, predicted: pd.Series, proba: pd.DataFrame, *,
                            positive_class: Any = None, sample_weight: pd.Series | np.ndarray | None = None,
-                           ) -> tuple[dict[str, float], ConfusionMatrix]:
-    """ROC AUC, F1, accuracy, log loss and the confusion matrix (weighted by ``sample_weight`` if given)."""
+                           class_shares: pd.Series | None = None) -> tuple[dict[str, float], ConfusionMatrix]:
+    """ROC AUC, F1, accuracy, log loss and the confusion matrix (weighted by ``sample_weight`` if given).
+
+    ``log_loss_prior`` is the log loss of always answering ``class_shares`` (the training rows' class
+    shares; the holdout's own when not given): the score a model without features reaches.
+    """
     from sklearn import metrics as skm
 
     w = None if sample_weight is None else np.asarray(sample_weight, dtype=float)
@@ -342,9 +348,11 @@ def classification_metrics(actual: pd.Series, predicted: pd.Series, proba: pd.Da
     if known.any():
         metrics["log_loss"] = float(skm.log_loss(actual_values[known], probabilities[known], labels=labels,
                                                  sample_weight=None if w is None else w[known]))
-        # the log loss of always answering the training class shares, for scale
-        shares = np.array([np.average(actual_values[known] == label, weights=None if w is None else w[known])
-                           for label in labels])
+        if class_shares is not None:
+            shares = np.array([float(class_shares.get(label, 0.0)) for label in labels])
+        else:
+            shares = np.array([np.average(actual_values[known] == label, weights=None if w is None else w[known])
+                               for label in labels])
         prior = np.clip(shares, 1e-15, 1.0)
         metrics["log_loss_prior"] = float(skm.log_loss(actual_values[known], np.tile(prior / prior.sum(),
                                                                                      (int(known.sum()), 1)),
