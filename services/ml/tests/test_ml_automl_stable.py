@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import polars as pl
 import pytest
 from dsp_ml.domain.analyze import _without
@@ -80,10 +81,21 @@ def test_small_budget_gives_several_families_ranked_on_one_holdout_the_same_way_
     second = run("second")
     assert [entry.model for entry in second.report.leaderboard] == [entry.model for entry in board]
 
+    # a regression ensemble of tree models is explained itself: base value plus SHAP values is its prediction
+    from dsp_ml.domain.explain import EnsembleExplainer, explainer_for
+
+    predictor = first.predictor
+    [name] = predictor.fit_weighted_ensemble(base_models=["LightGBM", "CatBoost", "XGBoost"], name_suffix="Trees")
+    explainer = explainer_for(predictor, name, features)
+    assert isinstance(explainer, EnsembleExplainer)
+    rows = first.holdout.head(20)
+    values, base, names = explainer.explain(rows)
+    assert set(names) <= set(features)
+    np.testing.assert_allclose(base + values.sum(axis=1), predictor.predict(rows, model=name).to_numpy(), rtol=1e-4)
+
 
 @pytest.mark.slow
 def test_a_frequency_table_weights_the_fit_and_its_empty_cells_are_no_cases(tmp_path):
-    import numpy as np
     from dsp_ml.domain.automl import classification_metrics
 
     titanic = _rdataset("datasets", "Titanic").to_pandas()

@@ -440,7 +440,8 @@ def _explain(result: AnalysisResult, run: AutoMLRun, *, features: list[str], row
     choice = explain.shap_choice(run.predictor, run.report.leaderboard, features=features)
     explainer = choice.explainer
     if explainer is not None:
-        shown = holdout.head(min(len(holdout), 500))
+        # an ensemble is explained member by member: fewer rows keep it within the reserve
+        shown = holdout.head(min(len(holdout), 200 if isinstance(explainer, explain.EnsembleExplainer) else 500))
         sample_rows = shown.head(5)
         ids = [int(row_ids.loc[index]) for index in sample_rows.index]
 

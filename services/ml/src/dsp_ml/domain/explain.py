@@ -13,12 +13,11 @@ from shared_contracts.analysis import FeatureImportance, LeaderboardEntry, Parti
 
 from .automl import quiet_autogluon
 
-__all__ = ["ShapChoice", "TreeExplainer", "partial_dependence", "permutation_importance", "shap_choice",
+__all__ = ["EnsembleExplainer", "ShapChoice", "TreeExplainer", "explainer_for", "partial_dependence", "permutation_importance", "shap_choice",
            "shap_output_of", "tree_explainer"]
 
-# XGBoost members see one-hot columns whose names AutoGluon does not expose, so their SHAP values
-# cannot be mapped back to the user's columns; LightGBM (fitted first by AutoGluon) and CatBoost can
-_TREE_PREFIXES = ("LightGBM", "CatBoost")
+# tree models whose SHAP values map back to the user's columns (XGBoost's through its one-hot names)
+_TREE_PREFIXES = ("LightGBM", "CatBoost", "XGBoost")
 
 
 def permutation_importance(predictor: Any, holdout: pd.DataFrame, *, time_limit_s: float) -> list[FeatureImportance]:
@@ -64,9 +63,15 @@ class TreeExplainer:
             expected = np.atleast_1d(np.asarray(explainer.expected_value, dtype=float))
         if values.ndim == 3 and values.shape[0] != len(rows) and values.shape[1] == len(rows):
             values = np.transpose(values, (1, 2, 0))  # a list per class: (classes, rows, features)
-        if not hasattr(internal, "columns") or values.shape[1] != internal.shape[1]:
+        if hasattr(internal, "columns"):
+            internal_names = list(internal.columns)
+        elif getattr(member, "_ohe_generator", None) is not None:
+            # XGBoost sees one-hot columns named <column>_<code>
+            internal_names = list(member._ohe_generator.get_feature_names())
+        else:
+            internal_names = []
+        if values.shape[1] != len(internal_names):
             raise ValueError(f"the inputs of {self.model_name} cannot be mapped back to the data's columns")
-        internal_names = list(internal.columns)
         if values.ndim == 3:
             # (rows, features, classes): explain the class each row is predicted as, i.e. the class
             # with the largest raw score (base value plus contributions); for two classes, the positive one
@@ -85,6 +90,50 @@ class TreeExplainer:
         for column, name in enumerate(names):
             merged[:, groups.index(name)] += values[:, column]
         return merged, base, groups
+
+
+@dataclass
+class EnsembleExplainer:
+    """SHAP values of a regression weighted ensemble: the weighted sum of its tree members' values.
+
+    A regression ensemble predicts the weighted mean of its members' predictions, and SHAP values
+    add up linearly, so the sum is exact for the ensemble itself.
+    """
+
+    predictor: Any
+    model_name: str
+    members: dict[str, float]
+    original_features: list[str]
+    output: str = "target units"
+
+    def explain(self, rows: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, list[str]]:
+        """SHAP values per row and original feature, base values, feature names."""
+        total: dict[str, np.ndarray] = {}
+        base = np.zeros(len(rows))
+        for name, weight in self.members.items():
+            values, member_base, names = TreeExplainer(self.predictor, name, self.original_features,
+                                                       self.output).explain(rows)
+            base += weight * member_base
+            for column, feature in enumerate(names):
+                total[feature] = total.get(feature, np.zeros(len(rows))) + weight * values[:, column]
+        groups = [feature for feature in self.original_features if feature in total]
+        groups += [feature for feature in total if feature not in groups]
+        return np.column_stack([total[feature] for feature in groups]), base, groups
+
+
+def explainer_for(predictor: Any, name: str, features: list[str]) -> TreeExplainer | EnsembleExplainer | None:
+    """The SHAP explainer of model ``name``: a tree model, a regression ensemble of tree models, or None."""
+    if _explainable(name):
+        return TreeExplainer(predictor, name, features, shap_output_of(name, predictor.problem_type))
+    if name.startswith("WeightedEnsemble") and predictor.problem_type == "regression":
+        from .automl import ensemble_weights
+
+        weights = {}
+        with contextlib.suppress(Exception):
+            weights = {member: weight for member, weight in ensemble_weights(predictor, name).items() if weight > 0}
+        if weights and all(_explainable(member) for member in weights):
+            return EnsembleExplainer(predictor, name, weights, features)
+    return None
 
 
 def _original_names(transformed: list[str], internal: list[str], originals: list[str]) -> list[str]:
@@ -116,7 +165,7 @@ def tree_explainer(predictor: Any, *, features: list[str], leaderboard_order: li
 class ShapChoice:
     """The model SHAP explains, and in plain words why when it is not the best model."""
 
-    explainer: TreeExplainer | None
+    explainer: TreeExplainer | EnsembleExplainer | None
     note: str = ""
 
 
@@ -125,10 +174,10 @@ def _explainable(name: str) -> bool:
 
 
 def shap_choice(predictor: Any, leaderboard: list[LeaderboardEntry], *, features: list[str]) -> ShapChoice:
-    """Explain the best model when it is a LightGBM or CatBoost model; otherwise say which model and why.
-
-    For a weighted ensemble, its heaviest LightGBM or CatBoost member is explained; for any other best
-    model, the best-ranked LightGBM or CatBoost model.
+    """Explain the best model when SHAP can: a LightGBM, CatBoost or XGBoost model, or a regression
+    ensemble of them. Otherwise say which model it explains and why: a classification ensemble (which
+    averages probabilities, not the log-odds SHAP adds up) by its heaviest tree member, any other best
+    model by the best-ranked tree model.
     """
     from .automl import ensemble_weights, model_family
 
@@ -140,8 +189,9 @@ def shap_choice(predictor: Any, leaderboard: list[LeaderboardEntry], *, features
     def explainer(name: str) -> TreeExplainer:
         return TreeExplainer(predictor, name, features, shap_output_of(name, predictor.problem_type))
 
-    if _explainable(best):
-        return ShapChoice(explainer(best))
+    direct = explainer_for(predictor, best, features)
+    if direct is not None:
+        return ShapChoice(direct)
     family = model_family(best)
     if family == "Ensemble":
         weights = {}
@@ -153,14 +203,18 @@ def shap_choice(predictor: Any, leaderboard: list[LeaderboardEntry], *, features
             weight, name = members[0]
             shares = ", ".join(f"{member} {share:.0%}" for member, share in
                                sorted(weights.items(), key=lambda item: -item[1]) if share > 0)
+            others = [member for member, share in weights.items() if share > 0 and not _explainable(member)]
+            reason = (f"it also draws on {', '.join(others)}, which the tree explainer does not cover"
+                      if others and predictor.problem_type == "regression" else
+                      "it averages probabilities, while SHAP values add up in log-odds, one model at a time")
             return ShapChoice(explainer(name), (
                 f"The best model, {best}, is a weighted average of {shares}. SHAP explains {name}, its "
-                f"heaviest LightGBM or CatBoost member ({weight:.0%} of the average): the tree explainer computes exact "
-                f"values for one such model, not for an average of models of several kinds."))
+                f"heaviest tree member ({weight:.0%} of the average), because {reason}. Permutation "
+                f"importance and partial dependence describe {best} itself."))
     fallback = next((name for name in ranked if _explainable(name)), None)
     if fallback is None:
-        return ShapChoice(None, f"the best model, {best}, is a {family} model and no LightGBM or CatBoost model "
-                                "was trained in the budget for the tree explainer")
+        return ShapChoice(None, f"the best model, {best}, is a {family} model and no LightGBM, CatBoost or "
+                                "XGBoost model was trained in the budget for the tree explainer")
     rank = ranked.index(fallback) + 1
     kind = "a weighted average of models" if family == "Ensemble" else f"a {family} model"
     return ShapChoice(explainer(fallback), (
@@ -169,7 +223,7 @@ def shap_choice(predictor: Any, leaderboard: list[LeaderboardEntry], *, features
         f"describe {best} itself."))
 
 
-def explain_rows(explainer: TreeExplainer, rows: pd.DataFrame, *, row_ids: list[int],
+def explain_rows(explainer: TreeExplainer | EnsembleExplainer, rows: pd.DataFrame, *, row_ids: list[int],
                  predictions: list[Any]) -> tuple[list[FeatureImportance], list[RowExplanation]]:
     """Global mean |SHAP| per feature and per-row contributions."""
     values, base, names = explainer.explain(rows)
