@@ -32,10 +32,17 @@ def test_binary_analysis_reports_metrics_leaderboard_and_explanations(binary_run
     assert automl.metrics["roc_auc"] > 0.95
     assert {"accuracy", "f1", "log_loss", "roc_auc"} <= set(automl.metrics)
     assert sum(map(sum, automl.confusion_matrix.matrix)) == automl.holdout_rows
-    assert any(entry.is_best for entry in automl.leaderboard)
     assert all(entry.fit_time_s is not None for entry in automl.leaderboard)
+    # the best model is one model: the first row, the metrics, the saved model; SHAP says which it explains
+    board = automl.leaderboard
+    assert board[0].is_best and board[0].rank == 1 and board[0].model == automl.best_model == result.model.best_model
+    assert automl.metrics["log_loss"] == pytest.approx(board[0].score, rel=1e-6)
+    assert all(entry.metric == "log_loss" and entry.higher_is_better is False and entry.score > 0 for entry in board)
     explanations = result.explanations
-    assert explanations.shap_model.startswith(("LightGBM", "CatBoost", "XGBoost"))
+    assert explanations.shap_model.startswith(("LightGBM", "CatBoost"))
+    assert [entry.model for entry in board if entry.shap_explained] == [explanations.shap_model]
+    assert explanations.shap_explains_best == (explanations.shap_model == automl.best_model)
+    assert explanations.shap_explains_best or automl.best_model in explanations.shap_note
     assert explanations.shap_global and explanations.shap_rows
     assert explanations.permutation_importance
     assert explanations.partial_dependence
@@ -120,6 +127,11 @@ def test_regression_with_a_suggested_free_budget(write_parquet):
     result = analyze(write_parquet(frame), target="target", time_budget_s=15)
     assert result.task.task_type == "regression"
     assert result.automl.metrics["r2"] > 0.3
+    # the budget is the analysis' total: AutoML is given what the steps before it left, less the reserve
+    budget = result.automl.budget
+    assert budget.total_s == 15
+    assert budget.before_automl_s + budget.automl_s + budget.after_automl_s == pytest.approx(15, abs=0.01)
+    assert budget.baseline_s <= budget.automl_spent_s
     assert {"r2", "rmse", "mae"} <= set(result.automl.metrics)
     assert result.model is not None and result.model.model_dir is None
     assert result.explanations.shap_rows
@@ -130,6 +142,8 @@ def test_multiclass_target_suggested_by_name(write_parquet, iris, tmp_path):
     assert result.task.target == "species" and result.task.target_source == "suggested"
     assert result.task.task_type == "multiclass"
     assert result.automl.metrics["accuracy"] > 0.85
+    # calibrated: far better than the class shares (log loss 1.10) where the classes separate this well
+    assert result.automl.metrics["log_loss"] < 0.3 < result.automl.metrics["log_loss_prior"]
     assert len(result.automl.confusion_matrix.labels) == 3
     row = result.explanations.shap_rows[0]
     assert set(row.contributions) <= {"sepal length (cm)", "sepal width (cm)", "petal length (cm)",

@@ -194,9 +194,8 @@ def test_real_dataset_iris(tmp_path: Path) -> None:
     np.testing.assert_allclose(
         _matrix(profile.correlations.pearson).to_numpy(), raw[["sl", "sw", "pl", "pw"]].corr().to_numpy(), rtol=1e-9
     )
-    leaks = [a for a in profile.alerts if a.type == "TARGET_LEAKAGE"]
-    assert {a.columns[0] for a in leaks} >= {"pw", "pl"}  # petal sizes separate the species
-    assert all(a.columns[1] == "species" and a.evidence["value"] > 0.95 for a in leaks)
+    # petal sizes separate the species well (correlation ratio 0.96-0.97), as strong drivers do: not a leak
+    assert not [a for a in profile.alerts if a.type == "TARGET_LEAKAGE"]
 
 
 def test_empty_dataset_and_single_row(tmp_path: Path) -> None:

@@ -20,6 +20,7 @@ __all__ = [
     "Anomaly",
     "AnomalyReport",
     "Association",
+    "AutoMLBudget",
     "AutoMLReport",
     "ClusterProfile",
     "ClusteringReport",
@@ -271,11 +272,29 @@ class LeaderboardEntry(_Model):
     fit_time_s: float | None = None
     predict_time_s: float | None = None
     is_best: bool = False
+    rank: int | None = Field(default=None, ge=1, description="1 for the best model; the leaderboard is ordered by rank")
+    metric: str | None = Field(default=None, description="Metric of ``score``", examples=["rmse", "log_loss", "r2"])
+    higher_is_better: bool | None = Field(default=None, description="Whether a larger ``score`` is better")
+    score: float | None = Field(default=None, description="Holdout score in the metric's own units (errors positive)")
+    family: str | None = Field(default=None, description="Model family",
+                               examples=["LightGBM", "CatBoost", "Random forest", "Linear", "Ensemble"])
+    shap_explained: bool = Field(default=False, description="Whether the SHAP values explain this model")
 
 
 class ConfusionMatrix(_Model):
     labels: list[str]
     matrix: list[list[int]] = Field(description="Rows are true labels, columns predicted labels")
+
+
+class AutoMLBudget(_Model):
+    """How the analysis' time budget was shared out, in seconds."""
+
+    total_s: float = Field(description="The budget asked for: the whole analysis")
+    before_automl_s: float = Field(default=0.0, description="Spent on the steps before AutoML (statistics, patterns...)")
+    automl_s: float = Field(default=0.0, description="Given to AutoML: the remainder less the reserve for explanations")
+    baseline_s: float = Field(default=0.0, description="Spent on the fast baseline model, within automl_s")
+    automl_spent_s: float = Field(default=0.0, description="Spent by AutoML")
+    after_automl_s: float = Field(default=0.0, description="Reserved for explanations and saving the model")
 
 
 class AutoMLReport(_Model):
@@ -292,6 +311,12 @@ class AutoMLReport(_Model):
     metrics: dict[str, float] = Field(default_factory=dict, description="Holdout metrics of the best model")
     confusion_matrix: ConfusionMatrix | None = None
     leaderboard: list[LeaderboardEntry] = Field(default_factory=list)
+    ranked_by: str = Field(default="holdout", description="Leaderboard order: by score on the holdout every model "
+                                                          "is scored on; the best model is the first row")
+    holdout_source: Literal["etl_split", "random"] | None = Field(
+        default=None, description="etl_split: the rows ETL kept out of its fit; random: one holdout drawn once")
+    families: list[str] = Field(default_factory=list, description="Model families in the leaderboard")
+    budget: AutoMLBudget | None = None
 
 
 class FeatureImportance(_Model):
@@ -325,6 +350,8 @@ class Explanations(_Model):
     )
     shap_rows: list[RowExplanation] = Field(default_factory=list)
     shap_output: str | None = Field(default=None, description="What SHAP values add up to (raw, log-odds...)")
+    shap_explains_best: bool | None = Field(default=None, description="Whether shap_model is the best model")
+    shap_note: str = Field(default="", description="Why SHAP explains another model than the best, when it does")
     partial_dependence: list[PartialDependence] = Field(default_factory=list)
 
 
@@ -336,6 +363,13 @@ class LeakageFinding(_Model):
     score: float
     evidence: str
     dropped: bool
+    kind: str | None = Field(
+        default=None, description="Why it is a leak",
+        examples=["near_identity", "deterministic_function", "dominates_other_features", "band_around_target"])
+    others_score: float | None = Field(
+        default=None, description="Score the other features reach together, for the same metric")
+    measures: dict[str, float] = Field(
+        default_factory=dict, description="The figures behind the finding (correlations, share of rows inside a band...)")
 
 
 class ModelMetadata(_Model):

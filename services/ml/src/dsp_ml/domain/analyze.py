@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
 
 import polars as pl
-from shared_contracts.analysis import AnalysisResult, Explanations, ModelMetadata, SamplingNote
+from shared_contracts.analysis import AnalysisResult, AutoMLBudget, Explanations, ModelMetadata, SamplingNote
 from shared_contracts.events import AnalysisTask
 from shared_contracts.profile import Profile
 from shared_contracts.progress import ProgressFn, no_progress
@@ -54,8 +54,17 @@ _MIN_AUTOML_ROWS = 30
 _MAX_HOLDOUT_ROWS = 20_000
 _MAX_FORECASTS = 2
 _MAX_SERIES = 5
+_MIN_AUTOML_S = 5.0
+_RESERVE_SHARE = 0.15
+_MIN_RESERVE_S = 3.0
+_MAX_RESERVE_S = 25.0
 _MULTITHREADED_STEPS = {"automl", "permutation importance", "partial dependence"}
 T = TypeVar("T")
+
+
+def _after_automl_reserve(time_budget_s: float) -> float:
+    """Seconds kept after AutoML for permutation importance, SHAP, partial dependence and saving."""
+    return min(_MAX_RESERVE_S, max(_MIN_RESERVE_S, _RESERVE_SHARE * time_budget_s))
 
 
 def _automl_row_cap(time_budget_s: float) -> int:
@@ -375,8 +384,12 @@ def _supervised(result: AnalysisResult, frame: pl.DataFrame, roles: ColumnRoles,
         sampling.note = "; ".join(part for part in (automl_note, sampling.note) if part)
 
     model_rows = training if rows.holdout is None else pl.concat([training, rows.holdout])
-    pandas_frame = model_rows.select([*features, target, _ROW_ID]).to_pandas()
+    # a frequency table's count column (Freq) weights the fit: each row stands for that many cases
+    weight = getattr(roles, "weight", None)
+    weight = weight if weight in model_rows.columns and weight not in features and weight != target else None
+    pandas_frame = model_rows.select([*features, target, _ROW_ID, *([weight] if weight else [])]).to_pandas()
     row_ids = pandas_frame.pop(_ROW_ID)
+    sample_weight = pandas_frame.pop(weight) if weight else None
     is_holdout = None if rows.holdout is None else (row_ids.index >= training.height)
     with contextlib.ExitStack() as stack:
         if model_dir is None:
@@ -387,16 +400,32 @@ def _supervised(result: AnalysisResult, frame: pl.DataFrame, roles: ColumnRoles,
         step("loading AutoML", 0.34, lambda: importlib.import_module("autogluon.tabular"), None)
         from .automl import train_automl
 
-        # AutoGluon overruns its limit by its own preprocessing; explanations need the last part
-        budget = max(5.0, remaining() * 0.6 - 2.0)
+        # the budget is the whole analysis': AutoML gets what the steps before it left, less a reserve
+        # for the explanations and the saving after it
+        before = time_budget_s - remaining()
+        reserve = _after_automl_reserve(time_budget_s)
+        budget = max(_MIN_AUTOML_S, remaining() - reserve)
+        automl_started = time.monotonic()
         run: AutoMLRun | None = step("automl", 0.35, lambda: train_automl(
             pandas_frame, target=target, task_type=task_type, features=features, time_limit_s=budget,
-            path=base / "predictor", random_state=random_state, is_holdout=is_holdout), None)
+            path=base / "predictor", random_state=random_state, is_holdout=is_holdout,
+            sample_weight=sample_weight), None)
         if run is None:
             return
         result.automl = run.report
+        result.automl.budget = AutoMLBudget(
+            total_s=float(time_budget_s), before_automl_s=round(before, 3), automl_s=round(budget, 3),
+            baseline_s=run.report.budget.baseline_s if run.report.budget else 0.0,
+            automl_spent_s=round(time.monotonic() - automl_started, 3), after_automl_s=round(reserve, 3))
         _explain(result, run, features=features, row_ids=row_ids, step=step, remaining=remaining,
                  deadline=deadline, random_state=random_state, task_type=task_type)
+        if model_dir is not None:
+            from .automl import keep_models
+
+            # the saved model needs the best model and the one SHAP explains; the others only ranked
+            shap_model = result.explanations.shap_model if result.explanations else None
+            step("pruning models", 0.95, lambda: keep_models(run.predictor, [run.report.best_model, shap_model]),
+                 None)
         metadata = ModelMetadata(
             model_dir=str(model_dir) if model_dir is not None else None, best_model=run.report.best_model,
             task_type=task_type, target=target, features=features,
@@ -407,7 +436,8 @@ def _supervised(result: AnalysisResult, frame: pl.DataFrame, roles: ColumnRoles,
                     "holdout": "random" if rows.holdout is None else "etl_split",
                     "keep_leaky_features": keep_leaky_features, "dropped_features": sorted(dropped),
                     "excluded_identifiers": sorted(roles.identifiers), "kept_columns": list(roles.kept),
-                    "eval_metric": run.report.eval_metric, "presets": "medium_quality"},
+                    "eval_metric": run.report.eval_metric, "models": "LightGBM baseline, then fast families",
+                    "families": run.report.families, "sample_weight": weight},
             library_versions=_versions(),
         )
         if model_dir is not None:
@@ -502,19 +532,20 @@ def _explain(result: AnalysisResult, run: AutoMLRun, *, features: list[str], row
 
     explanations = Explanations()
     holdout = run.holdout
+    # permutation importance and partial dependence read the best model; SHAP the best it can
     explanations.permutation_importance = step("permutation importance", 0.75, lambda: explain.permutation_importance(
-        run.predictor, holdout, time_limit_s=max(1.0, min(remaining() * 0.4, 30.0))), [])
-    order = [entry.model for entry in sorted(run.report.leaderboard,
-                                              key=lambda e: -(e.score_holdout if e.score_holdout is not None else -1e18))]
-    explainer = explain.tree_explainer(run.predictor, features=features, leaderboard_order=order)
+        run.predictor, holdout, time_limit_s=max(1.0, min(remaining() * 0.45, 30.0))), [])
+    choice = explain.shap_choice(run.predictor, run.report.leaderboard, features=features)
+    explainer = choice.explainer
     if explainer is not None:
-        shown = holdout.head(min(len(holdout), 500))
+        # an ensemble is explained member by member: fewer rows keep it within the reserve
+        shown = holdout.head(min(len(holdout), 200 if isinstance(explainer, explain.EnsembleExplainer) else 500))
         sample_rows = shown.head(5)
         ids = [int(row_ids.loc[index]) for index in sample_rows.index]
 
         def shap_part():
             with explain.quiet_autogluon():
-                predicted = list(run.predictor.predict(sample_rows))
+                predicted = list(run.predictor.predict(sample_rows, model=explainer.model_name))
             summary, _ = explain.explain_rows(explainer, shown, row_ids=list(range(len(shown))),
                                               predictions=[None] * len(shown))
             _, rows = explain.explain_rows(explainer, sample_rows, row_ids=ids, predictions=predicted)
@@ -525,8 +556,12 @@ def _explain(result: AnalysisResult, run: AutoMLRun, *, features: list[str], row
             explanations.shap_global, explanations.shap_rows = shap_result
             explanations.shap_model = explainer.model_name
             explanations.shap_output = explainer.output
+            explanations.shap_explains_best = explainer.model_name == run.report.best_model
+            explanations.shap_note = choice.note
+            for entry in run.report.leaderboard:
+                entry.shap_explained = entry.model == explainer.model_name
     else:
-        result.warnings.append("SHAP was skipped: no LightGBM, CatBoost or XGBoost model was trained in the budget")
+        result.warnings.append(f"SHAP was skipped: {choice.note}")
     ranking = explanations.permutation_importance or explanations.shap_global
     top = [item.feature for item in ranking if item.feature in features][:3]
     if top:

@@ -2,28 +2,34 @@
 
 from __future__ import annotations
 
+import contextlib
 import time
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import pandas as pd
-from shared_contracts.analysis import FeatureImportance, PartialDependence, RowExplanation
+from shared_contracts.analysis import FeatureImportance, LeaderboardEntry, PartialDependence, RowExplanation
 
 from .automl import quiet_autogluon
 
-__all__ = ["TreeExplainer", "partial_dependence", "permutation_importance", "shap_output_of", "tree_explainer"]
+__all__ = ["EnsembleExplainer", "ShapChoice", "TreeExplainer", "explainer_for", "partial_dependence", "permutation_importance", "shap_choice",
+           "shap_output_of", "tree_explainer"]
 
-# XGBoost members see one-hot columns whose names AutoGluon does not expose, so their SHAP values
-# cannot be mapped back to the user's columns; LightGBM (fitted first by AutoGluon) and CatBoost can
-_TREE_PREFIXES = ("LightGBM", "CatBoost")
+# tree models whose SHAP values map back to the user's columns (XGBoost's through its one-hot names)
+_TREE_PREFIXES = ("LightGBM", "CatBoost", "XGBoost")
 
 
 def permutation_importance(predictor: Any, holdout: pd.DataFrame, *, time_limit_s: float) -> list[FeatureImportance]:
-    """Drop in the holdout score of the best model when each feature is shuffled."""
+    """Drop in the holdout score of the best model when each feature is shuffled.
+
+    At least one shuffle of every feature is scored whatever the time limit, so the rows scored
+    shrink with it (200 rows a second, 200 to 1,000 rows).
+    """
+    rows = int(min(1000, max(200, 200 * time_limit_s)))
     with quiet_autogluon():
         table = predictor.feature_importance(
-            holdout, subsample_size=min(len(holdout), 1000), num_shuffle_sets=3,
+            holdout, subsample_size=min(len(holdout), rows), num_shuffle_sets=3,
             time_limit=max(time_limit_s, 1.0), silent=True,
         )
     out = []
@@ -57,9 +63,15 @@ class TreeExplainer:
             expected = np.atleast_1d(np.asarray(explainer.expected_value, dtype=float))
         if values.ndim == 3 and values.shape[0] != len(rows) and values.shape[1] == len(rows):
             values = np.transpose(values, (1, 2, 0))  # a list per class: (classes, rows, features)
-        if not hasattr(internal, "columns") or values.shape[1] != internal.shape[1]:
+        if hasattr(internal, "columns"):
+            internal_names = list(internal.columns)
+        elif getattr(member, "_ohe_generator", None) is not None:
+            # XGBoost sees one-hot columns named <column>_<code>
+            internal_names = list(member._ohe_generator.get_feature_names())
+        else:
+            internal_names = []
+        if values.shape[1] != len(internal_names):
             raise ValueError(f"the inputs of {self.model_name} cannot be mapped back to the data's columns")
-        internal_names = list(internal.columns)
         if values.ndim == 3:
             # (rows, features, classes): explain the class each row is predicted as, i.e. the class
             # with the largest raw score (base value plus contributions); for two classes, the positive one
@@ -78,6 +90,50 @@ class TreeExplainer:
         for column, name in enumerate(names):
             merged[:, groups.index(name)] += values[:, column]
         return merged, base, groups
+
+
+@dataclass
+class EnsembleExplainer:
+    """SHAP values of a regression weighted ensemble: the weighted sum of its tree members' values.
+
+    A regression ensemble predicts the weighted mean of its members' predictions, and SHAP values
+    add up linearly, so the sum is exact for the ensemble itself.
+    """
+
+    predictor: Any
+    model_name: str
+    members: dict[str, float]
+    original_features: list[str]
+    output: str = "target units"
+
+    def explain(self, rows: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, list[str]]:
+        """SHAP values per row and original feature, base values, feature names."""
+        total: dict[str, np.ndarray] = {}
+        base = np.zeros(len(rows))
+        for name, weight in self.members.items():
+            values, member_base, names = TreeExplainer(self.predictor, name, self.original_features,
+                                                       self.output).explain(rows)
+            base += weight * member_base
+            for column, feature in enumerate(names):
+                total[feature] = total.get(feature, np.zeros(len(rows))) + weight * values[:, column]
+        groups = [feature for feature in self.original_features if feature in total]
+        groups += [feature for feature in total if feature not in groups]
+        return np.column_stack([total[feature] for feature in groups]), base, groups
+
+
+def explainer_for(predictor: Any, name: str, features: list[str]) -> TreeExplainer | EnsembleExplainer | None:
+    """The SHAP explainer of model ``name``: a tree model, a regression ensemble of tree models, or None."""
+    if _explainable(name):
+        return TreeExplainer(predictor, name, features, shap_output_of(name, predictor.problem_type))
+    if name.startswith("WeightedEnsemble") and predictor.problem_type == "regression":
+        from .automl import ensemble_weights
+
+        weights = {}
+        with contextlib.suppress(Exception):
+            weights = {member: weight for member, weight in ensemble_weights(predictor, name).items() if weight > 0}
+        if weights and all(_explainable(member) for member in weights):
+            return EnsembleExplainer(predictor, name, weights, features)
+    return None
 
 
 def _original_names(transformed: list[str], internal: list[str], originals: list[str]) -> list[str]:
@@ -100,12 +156,74 @@ def shap_output_of(model_name: str, problem_type: str) -> str:
 def tree_explainer(predictor: Any, *, features: list[str], leaderboard_order: list[str]) -> TreeExplainer | None:
     """The best-ranked LightGBM or CatBoost member, or None if there is none."""
     for name in leaderboard_order:
-        if name.startswith(_TREE_PREFIXES) and "_BAG_" not in name:
+        if _explainable(name):
             return TreeExplainer(predictor, name, features, shap_output_of(name, predictor.problem_type))
     return None
 
 
-def explain_rows(explainer: TreeExplainer, rows: pd.DataFrame, *, row_ids: list[int],
+@dataclass
+class ShapChoice:
+    """The model SHAP explains, and in plain words why when it is not the best model."""
+
+    explainer: TreeExplainer | EnsembleExplainer | None
+    note: str = ""
+
+
+def _explainable(name: str) -> bool:
+    return name.startswith(_TREE_PREFIXES) and "_BAG_" not in name
+
+
+def shap_choice(predictor: Any, leaderboard: list[LeaderboardEntry], *, features: list[str]) -> ShapChoice:
+    """Explain the best model when SHAP can: a LightGBM, CatBoost or XGBoost model, or a regression
+    ensemble of them. Otherwise say which model it explains and why: a classification ensemble (which
+    averages probabilities, not the log-odds SHAP adds up) by its heaviest tree member, any other best
+    model by the best-ranked tree model.
+    """
+    from .automl import ensemble_weights, model_family
+
+    ranked = [entry.model for entry in sorted(leaderboard, key=lambda entry: entry.rank or 0)]
+    if not ranked:
+        return ShapChoice(None, "no model was trained")
+    best = ranked[0]
+
+    def explainer(name: str) -> TreeExplainer:
+        return TreeExplainer(predictor, name, features, shap_output_of(name, predictor.problem_type))
+
+    direct = explainer_for(predictor, best, features)
+    if direct is not None:
+        return ShapChoice(direct)
+    family = model_family(best)
+    if family == "Ensemble":
+        weights = {}
+        with contextlib.suppress(Exception):
+            weights = ensemble_weights(predictor, best)
+        members = sorted(((weight, name) for name, weight in weights.items() if weight > 0 and _explainable(name)),
+                         reverse=True)
+        if members:
+            weight, name = members[0]
+            shares = ", ".join(f"{member} {share:.0%}" for member, share in
+                               sorted(weights.items(), key=lambda item: -item[1]) if share > 0)
+            others = [member for member, share in weights.items() if share > 0 and not _explainable(member)]
+            reason = (f"it also draws on {', '.join(others)}, which the tree explainer does not cover"
+                      if others and predictor.problem_type == "regression" else
+                      "it averages probabilities, while SHAP values add up in log-odds, one model at a time")
+            return ShapChoice(explainer(name), (
+                f"The best model, {best}, is a weighted average of {shares}. SHAP explains {name}, its "
+                f"heaviest tree member ({weight:.0%} of the average), because {reason}. Permutation "
+                f"importance and partial dependence describe {best} itself."))
+    fallback = next((name for name in ranked if _explainable(name)), None)
+    if fallback is None:
+        return ShapChoice(None, f"the best model, {best}, is a {family} model and no LightGBM, CatBoost or "
+                                "XGBoost model was trained in the budget for the tree explainer")
+    rank = ranked.index(fallback) + 1
+    kind = "a weighted average of models" if family == "Ensemble" else f"a {family} model"
+    return ShapChoice(explainer(fallback), (
+        f"The best model, {best}, is {kind}, which the tree explainer does not cover here. SHAP explains "
+        f"{fallback}, ranked {rank} on the same holdout; permutation importance and partial dependence "
+        f"describe {best} itself."))
+
+
+def explain_rows(explainer: TreeExplainer | EnsembleExplainer, rows: pd.DataFrame, *, row_ids: list[int],
                  predictions: list[Any]) -> tuple[list[FeatureImportance], list[RowExplanation]]:
     """Global mean |SHAP| per feature and per-row contributions."""
     values, base, names = explainer.explain(rows)

@@ -16,7 +16,7 @@ from shared_contracts.analysis import ModelMetadata, PredictionRow, Predictions
 from .automl import quiet_autogluon
 from .columns import file_sha256
 from .errors import AnalysisError
-from .explain import TreeExplainer, shap_output_of
+from .explain import explainer_for
 
 __all__ = ["MANIFEST_NAME", "METADATA_NAME", "TrainedModel", "load_model", "predict", "write_manifest"]
 
@@ -132,9 +132,10 @@ def predict(model: TrainedModel, rows: pl.DataFrame, *, explain: bool = False) -
     contributions: list[dict[str, float] | None] = [None] * len(frame)
     base_values: list[float | None] = [None] * len(frame)
     explained_by = shap_output = None
-    if explain and model.explainer_model is not None:
-        shap_output = shap_output_of(model.explainer_model, task_type)
-        explainer = TreeExplainer(model.predictor, model.explainer_model, model.features, shap_output)
+    explainer = (explainer_for(model.predictor, model.explainer_model, model.features)
+                 if explain and model.explainer_model is not None else None)
+    if explainer is not None and model.explainer_model is not None:
+        shap_output = explainer.output
         values, base, names = explainer.explain(frame)
         contributions = [
             {names[i]: float(values[row, i]) for i in np.argsort(-np.abs(values[row]))} for row in range(len(frame))
