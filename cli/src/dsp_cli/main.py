@@ -147,7 +147,7 @@ def etl(file: FileArg, out: OutOpt = Path("out"), config: ConfigOpt = None,
 @app.command()
 def analyze(file: FileArg, out: OutOpt = Path("out"),
             target: Annotated[str | None, typer.Option(help="Column to predict; omit for unsupervised analysis")] = None,
-            time_budget: Annotated[float, typer.Option("--time-budget", help="Seconds for AutoML")] = 60.0,
+            time_budget: Annotated[float, typer.Option("--time-budget", help="Seconds for the whole job: the analysis gets what reading, profiling and cleaning leave, AutoML what remains after its fixed steps")] = 60.0,
             pdf: Annotated[bool, typer.Option("--pdf", help="Also write OUT/report.pdf")] = False,
             config: ConfigOpt = None,
             keep_leaky: Annotated[bool, typer.Option("--keep-leaky", help="Keep features flagged as leakage")] = False,

@@ -6,6 +6,7 @@ import asyncio
 import threading
 import uuid
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
@@ -110,8 +111,10 @@ async def run_pipeline(file: Path, out: Path, *, work: Path, until: Until, inges
     options = AnalysisOptions.model_validate({k: v for k, v in analysis.items() if v is not None}) \
         if analysis is not None else None
     mesh = InMemoryMesh(services_for(until), store, on_progress=on_progress)
+    # the time budget counts from here: the analysis gets what reading, profiling and cleaning leave
+    requested = options.model_copy(update={"requested_at": datetime.now(UTC)}) if options is not None else None
     mesh.publish(DatasetUploaded(dataset_id=dataset_id, raw=raw, display_name=file.name, ingest=ingest,
-                                 analysis=options), job_id=job_id)
+                                 analysis=requested), job_id=job_id)
     events = await mesh.drain()
     outcome = Outcome(events=events)
     for envelope in events:

@@ -137,6 +137,22 @@ def test_regression_with_a_suggested_free_budget(write_parquet):
     assert result.explanations.shap_rows
 
 
+def test_the_time_the_job_spent_before_the_analysis_counts_against_the_budget(write_parquet):
+    """The budget is the job's: 6 of 16 s went on reading, profiling and cleaning, so the analysis has 10 left.
+    Half the budget stays the analysis' whatever came before (a job that waited long in a queue)."""
+    from sklearn.datasets import load_diabetes
+
+    frame = pl.from_pandas(load_diabetes(as_frame=True).frame)
+    result = analyze(write_parquet(frame), target="target", time_budget_s=16, spent_before_s=6)
+    budget = result.automl.budget
+    assert (budget.total_s, budget.before_analysis_s) == (16, 6)
+    assert budget.before_automl_s >= 6
+    assert budget.before_automl_s + budget.automl_s + budget.after_automl_s == pytest.approx(16, abs=0.01)
+    assert result.timings_s["before the analysis"] == 6
+    late = analyze(write_parquet(frame), target="target", time_budget_s=12, spent_before_s=600)
+    assert late.automl.budget.before_analysis_s == 6
+
+
 def test_multiclass_target_suggested_by_name(write_parquet, iris, tmp_path):
     result = analyze(write_parquet(iris), time_budget_s=15, model_dir=tmp_path / "model")
     assert result.task.target == "species" and result.task.target_source == "suggested"

@@ -290,7 +290,10 @@ class AutoMLBudget(_Model):
     """How the analysis' time budget was shared out, in seconds."""
 
     total_s: float = Field(description="The budget asked for: the whole analysis")
-    before_automl_s: float = Field(default=0.0, description="Spent on the steps before AutoML (statistics, patterns...)")
+    before_automl_s: float = Field(default=0.0, description="Spent on the steps before AutoML (statistics, patterns...)"
+                                   ", the stages before the analysis included")
+    before_analysis_s: float = Field(default=0.0, description="Spent by the job before the analysis began (reading, "
+                                     "profiling, cleaning), counted against the budget; within before_automl_s")
     automl_s: float = Field(default=0.0, description="Given to AutoML: the remainder less the reserve for explanations")
     baseline_s: float = Field(default=0.0, description="Spent on the fast baseline model, within automl_s")
     automl_spent_s: float = Field(default=0.0, description="Spent by AutoML")

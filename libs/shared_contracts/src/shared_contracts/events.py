@@ -99,7 +99,10 @@ class AnalysisOptions(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     target: str | None = Field(default=None, description="Column to predict; none runs only unsupervised analysis")
-    time_budget_s: float = Field(default=60.0, gt=0, le=24 * 3600, description="Wall-clock budget for AutoML")
+    time_budget_s: float = Field(default=60.0, gt=0, le=24 * 3600,
+                                 description="Wall-clock budget of the whole job, from its request to its analysis: "
+                                 "the analysis gets what reading, profiling and cleaning left, AutoML what remains "
+                                 "after the analysis' fixed steps")
     etl_config: dict[str, Any] | None = Field(default=None, description="ETL config overriding the auto plan")
     keep_leaky_features: bool = Field(default=False)
     keep_columns: list[str] = Field(
@@ -128,6 +131,9 @@ class AnalysisOptions(BaseModel):
         description="Columns that identify rows: described as identifiers and never used as model features",
         examples=[["house_id"]],
     )
+    requested_at: datetime | None = Field(
+        default=None, description="When the job was asked for (UTC), stamped by the gateway or the command; the "
+        "time the stages before the analysis took counts against time_budget_s (at most half of it)")
 
     @model_validator(mode="after")
     def _task_fits_target(self) -> AnalysisOptions:

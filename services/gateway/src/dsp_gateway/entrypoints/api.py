@@ -386,7 +386,8 @@ def add_routes(app: FastAPI) -> None:
                                       organization_id=principal.organization_id, owner_id=principal.user_id)
             await uow.emit(AnalysisRequested(
                 dataset_id=body.dataset_id, parquet=ArtifactRef.model_validate(row["parquet"]),
-                ingest_report=ArtifactRef.model_validate(row["ingest_report"]), analysis=options,
+                ingest_report=ArtifactRef.model_validate(row["ingest_report"]),
+                analysis=options.model_copy(update={"requested_at": datetime.now(UTC)}),
                 display_name=row.get("display_name")))
         return ok(request, {"analysis_id": str(job_id), "status": "queued"}, 202)
 

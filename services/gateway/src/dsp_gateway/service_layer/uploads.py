@@ -8,6 +8,7 @@ import contextlib
 import logging
 import uuid
 from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
 from typing import Any
 
 from shared_contracts import ArtifactRef
@@ -39,8 +40,10 @@ async def start_upload(storage: GatewayStorage, *, dataset_id: uuid.UUID, job_id
                                   options={"ingest": ingest.model_dump(),
                                            "analysis": analysis.model_dump() if analysis else None, **(noted or {})},
                                   **owner)
+        # the analysis' time budget counts from the request: the stages before it spend part of it
+        requested = analysis.model_copy(update={"requested_at": datetime.now(UTC)}) if analysis is not None else None
         await uow.emit(DatasetUploaded(dataset_id=dataset_id, raw=raw, display_name=display_name, ingest=ingest,
-                                       analysis=analysis))
+                                       analysis=requested))
 
 log = logging.getLogger(__name__)
 

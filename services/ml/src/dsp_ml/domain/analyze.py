@@ -83,6 +83,7 @@ def analyze(
     progress: ProgressFn | None = None,
     random_state: int = 0,
     split: Path | pl.DataFrame | None = None,
+    spent_before_s: float = 0.0,
     task: AnalysisTask = "auto",
     exclude_columns: Sequence[str] = (),
     id_columns: Sequence[str] = (),
@@ -124,6 +125,9 @@ def analyze(
         a boolean ``is_train``. When given, AutoML trains on the ``is_train`` rows only and scores the
         model on the others, the rows target-dependent ETL steps (target encoding) never saw,
         instead of drawing its own holdout.
+    spent_before_s
+        Seconds of ``time_budget_s`` the job already spent before the analysis (reading, profiling,
+        cleaning), at most half of it: the analysis' deadline is what is left.
     task
         ``auto`` detects the task; ``binary``, ``multiclass``, ``regression``, ``forecast`` or
         ``unsupervised`` is the user's choice, checked against the data but never replaced.
@@ -148,7 +152,9 @@ def analyze(
         ``unreadable_data``, ``split_mismatch``, ``task_not_supported``, ``target_required``.
     """
     started = time.monotonic()
-    deadline = started + time_budget_s
+    # the budget is the job's: what the stages before the analysis took is already spent (at most half of it)
+    spent_before_s = min(max(0.0, spent_before_s), 0.5 * time_budget_s)
+    deadline = started + time_budget_s - spent_before_s
     report = progress or no_progress
     timings: dict[str, float] = {}
     warnings_out: list[str] = []
@@ -237,6 +243,8 @@ def analyze(
         _supervised(result, frame, roles, target=target, remaining=remaining, step=step, deadline=deadline,
                     time_budget_s=time_budget_s, model_dir=model_dir, keep_leaky_features=keep_leaky_features,
                     data=data, random_state=random_state, warnings_out=warnings_out, is_train=is_train)
+    if result.automl is not None and result.automl.budget is not None:
+        result.automl.budget.before_analysis_s = round(spent_before_s, 3)
 
     report(0.97, "insights")
     result.identifiers, result.date_parts, result.weight = dict(roles.identifiers), dict(roles.constructed), roles.weight
@@ -244,6 +252,8 @@ def analyze(
     result.warnings = [*warnings_out, *result.warnings]
     timings.update(result.timings_s)
     timings["total"] = round(time.monotonic() - started, 3)
+    if spent_before_s:
+        timings["before the analysis"] = round(spent_before_s, 3)
     result.timings_s = timings
     report(1.0, "analysis done")
     return result

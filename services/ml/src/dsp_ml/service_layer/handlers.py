@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import tempfile
 import uuid
+from datetime import UTC, datetime
 from pathlib import Path
 
 from mesh_kit.artifacts import artifact_key, owner_prefix
@@ -32,6 +33,8 @@ async def when_dataset_transformed_analyze(event: DatasetTransformed, deps: Stag
     """
     options, job, store = event.analysis, deps.job_id, deps.store
     profile = Profile.model_validate_json(await store.read_bytes(event.profile))
+    # the budget is the job's, from its request: what ingest, profile and ETL took is spent
+    spent = (datetime.now(UTC) - options.requested_at).total_seconds() if options.requested_at else 0.0
     model_id = model_id_of(job)
     model_ref = reference_ref = None
     with tempfile.TemporaryDirectory(prefix="dsp-ml-") as tmp:
@@ -44,7 +47,7 @@ async def when_dataset_transformed_analyze(event: DatasetTransformed, deps: Stag
         result = await asyncio.to_thread(
             analyze, data, target=options.target, time_budget_s=options.time_budget_s, model_dir=model_dir,
             keep_leaky_features=options.keep_leaky_features, keep_columns=options.keep_columns, profile=profile,
-            split=split, typed=typed, progress=deps.progress, task=options.task,
+            split=split, typed=typed, progress=deps.progress, spent_before_s=spent, task=options.task,
             exclude_columns=options.exclude_columns, id_columns=options.id_columns,
         )
         if result.model is not None and model_dir.exists() and any(model_dir.iterdir()):
