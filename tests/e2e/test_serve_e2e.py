@@ -223,6 +223,8 @@ def shown_in_the_ui(server: ServeProcess, job: str, *texts: str) -> None:
         page.goto(f"{server.url}/#/analysis/{job}")
         for text in texts:
             expect(page.get_by_text(text).first).to_be_visible(timeout=30_000)
+        # a finished job embeds its dashboard: let it load, so that closing the page aborts no request
+        page.wait_for_load_state("networkidle", timeout=60_000)
     watch.assert_clean()
 
 

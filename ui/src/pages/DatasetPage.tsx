@@ -32,7 +32,11 @@ const percent = (fraction: number) => `${(fraction * 100).toFixed(1)}%`;
 async function loadDataset(id: string): Promise<{ dataset: Dataset; profile: Profile | null; report: IngestReport | null }> {
   const dataset = await getDataset(id);
   if (dataset.status === "uploaded" || dataset.status === "rejected") return { dataset, profile: null, report: null };
-  const [profile, report] = await Promise.all([getProfile(id), getIngestReport(id).catch(() => null)]);
+  // the profile exists once the dataset is profiled: asking earlier only gets a 409 (and a console error)
+  const [profile, report] = await Promise.all([
+    dataset.status === "profiled" ? getProfile(id) : Promise.resolve(null),
+    getIngestReport(id).catch(() => null),
+  ]);
   return { dataset, profile, report };
 }
 

@@ -282,3 +282,12 @@ test("a rejected dataset says why, and a missing one says so", async () => {
   renderAs("analyst", <DatasetPage id="nope" />);
   expect(await screen.findByRole("alert")).toHaveTextContent("No dataset has the id nope.");
 });
+
+test("while the file is being profiled the page shows the schema and asks for no profile yet", async () => {
+  const api = fakes({ "GET /api/v1/datasets/d1": () => json({ data: { ...dataset, status: "ingested" } }) });
+  renderAs("viewer", <DatasetPage id="d1" />);
+  const schema = within(await screen.findByRole("table", { name: "Columns with their inferred types" }));
+  expect(schema.getByRole("rowheader", { name: "Species" })).toBeInTheDocument();
+  expect(screen.queryByRole("region", { name: "Profile" })).not.toBeInTheDocument();
+  expect(api.of("GET /api/v1/datasets/d1/profile")).toHaveLength(0);
+});
