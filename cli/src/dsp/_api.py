@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import abc
 import html
 import os
 import shutil
@@ -168,7 +169,7 @@ def _iframe(page: str, title: str) -> str:
             f'srcdoc="{html.escape(page, quote=True)}"></iframe>')
 
 
-class _Report:
+class _Report(abc.ABC):
     _folder: _Folder
     profile: Profile
 
@@ -178,8 +179,9 @@ class _Report:
         shutil.copytree(self._folder.out, target, dirs_exist_ok=True)
         return target
 
+    @abc.abstractmethod
     def dashboard_html(self) -> str:
-        raise NotImplementedError
+        """The report's self-contained page."""
 
     def to_pdf(self, path: str | os.PathLike[str]) -> Path:
         from dsp_dashboard.adapters.pdf import render_pdf

@@ -230,8 +230,6 @@ CLUTCH = "Clutch Completion"
 @pytest.fixture(scope="module")
 def penguins_raw(tmp_path_factory) -> tuple[Path, Profile]:
     """penguins-raw.csv as ingest types it (Clutch Completion: a Boolean written Yes/No) and as profiled."""
-    if not PENGUINS_RAW.exists():
-        pytest.skip("samples/penguins-raw.csv is not in this checkout")
     from dsp_ingest.domain import ingest_csv
     from dsp_profile.domain import profile_dataset, with_file_labels
 

@@ -12,7 +12,6 @@ REPO = Path(__file__).resolve().parents[3]
 PENGUINS_RAW = REPO / "samples" / "penguins-raw.csv"
 
 
-@pytest.mark.skipif(not PENGUINS_RAW.exists(), reason="samples/penguins-raw.csv not in this checkout")
 def test_the_file_s_yes_and_no_are_recorded_with_the_boolean(tmp_path):
     report = ingest_csv(PENGUINS_RAW, tmp_path / "out.parquet")
     clutch = report.column("Clutch Completion")

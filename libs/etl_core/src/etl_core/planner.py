@@ -377,9 +377,9 @@ def plan_etl(profile: Profile | dict[str, Any], *, config: EtlConfig | None = No
         action = ov.outliers if ov.outliers is not None else (config.outliers.action if auto else "none")
         method = ov.outlier_method or config.outliers.method
         k = ov.outlier_threshold or config.outliers.threshold
-        if name == counts and ov.outliers is None:
-            pass  # a frequency table's counts are the data's weights, not outliers
-        elif kind == "numeric" and not binary and action != "none":
+        # a frequency table's counts are the data's weights, not outliers (unless the config says otherwise)
+        weights = name == counts and ov.outliers is None
+        if kind == "numeric" and not binary and action != "none" and not weights:
             origin = "override" if ov.outliers is not None else "auto"
             if action == "winsorize":
                 q = config.outliers.winsor_quantiles
