@@ -24,6 +24,8 @@ __all__ = [
     "AnalysisTask",
     "BadRowPolicy",
     "ColumnSummary",
+    "ComparisonCompleted",
+    "ComparisonRequested",
     "DashboardReady",
     "DashboardRequested",
     "DatasetIngested",
@@ -33,8 +35,11 @@ __all__ = [
     "DatasetRejected",
     "DatasetTransformed",
     "DatasetUploaded",
+    "DatasetsCompared",
     "IngestOptions",
     "DeletionReason",
+    "JobCancelRequested",
+    "JobCancelled",
     "JobProgress",
     "StageFailed",
     "Stage",
@@ -360,3 +365,73 @@ class DatasetPurged(EventPayload):
     service: Stage
     rows_deleted: int = Field(ge=0, description="Rows removed from the service's own tables (outbox included)")
     artifacts_deleted: int = Field(ge=0, description="Objects removed from the artifact store")
+
+
+@event
+class JobCancelRequested(EventPayload):
+    """A user cancelled the envelope's job. The gateway ends it as cancelled at once; every stage stops its
+    work on it at the next step, starts none, records nothing and acknowledges with ``job.cancelled``."""
+
+    event_type = "job.cancel_requested"
+    event_version = 1
+
+    requested_at: datetime
+    reason: str = Field(default="", description="Why, for the logs (e.g. 'asked by the user')")
+
+
+@event
+class JobCancelled(EventPayload):
+    """A stage stopped its work on a cancelled job, or dropped an event of it, and recorded nothing."""
+
+    event_type = "job.cancelled"
+    event_version = 1
+
+    stage: Stage
+    step: str = Field(default="", description="The step it was at, '' when it had not started")
+    stopped_after_s: float | None = Field(
+        default=None, ge=0, description="Seconds from the cancellation's request to the stage stopping")
+    dataset_id: uuid.UUID | None = None
+
+
+class _ComparisonEvent(_DatasetEvent):
+    """The envelope's job compares dataset B against dataset A; ``dataset_id`` is A, the reference."""
+
+    comparison_id: uuid.UUID
+    dataset_id_b: uuid.UUID
+    parquet_a: ArtifactRef = Field(description="A's typed data as ingested (ingest's Parquet)")
+    parquet_b: ArtifactRef = Field(description="B's typed data as ingested")
+    name_a: str | None = Field(default=None, description="A's file name, for display only")
+    name_b: str | None = Field(default=None, description="B's file name, for display only")
+    target: str | None = Field(default=None, description="Also check whether the features' relation to it moved")
+    theme: Literal["light", "dark"] = "light"
+
+
+@event
+class ComparisonRequested(_ComparisonEvent):
+    """A user asked to compare two profiled datasets; profile compares them."""
+
+    event_type = "comparison.requested"
+    event_version = 1
+
+    profile_a: ArtifactRef
+    profile_b: ArtifactRef
+
+
+@event
+class DatasetsCompared(_ComparisonEvent):
+    """Profile compared the two datasets' schemas, distributions, missingness and rows; ml adds the target's part."""
+
+    event_type = "datasets.compared"
+    event_version = 1
+
+    comparison: ArtifactRef = Field(description="JSON Comparison (shared_contracts.compare), without the target part")
+
+
+@event
+class ComparisonCompleted(_ComparisonEvent):
+    """The comparison document is complete; the dashboard service draws it (and answers ``dashboard.ready``)."""
+
+    event_type = "comparison.completed"
+    event_version = 1
+
+    comparison: ArtifactRef = Field(description="JSON Comparison (shared_contracts.compare)")

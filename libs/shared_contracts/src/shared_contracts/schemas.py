@@ -25,6 +25,7 @@ SCHEMA_DIR = Path(__file__).resolve().parents[2] / "schemas"
 def document_models() -> dict[str, type[BaseModel]]:
     """Versioned result documents that cross service boundaries as artifacts."""
     from .analysis import AnalysisResult
+    from .compare import Comparison
     from .etl import EtlReport, FittedPipeline
     from .ingest import IngestReport
     from .profile import Profile
@@ -35,6 +36,7 @@ def document_models() -> dict[str, type[BaseModel]]:
         "etl-report.v1": EtlReport,
         "etl-pipeline.v1": FittedPipeline,
         "analysis.v1": AnalysisResult,
+        "comparison.v1": Comparison,
     }
 
 
