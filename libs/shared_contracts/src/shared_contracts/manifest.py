@@ -13,7 +13,7 @@ Examples
 >>> SERVICES["etl"].port
 8003
 >>> SERVICES["etl"].routing_keys
-('dataset.profiled.v1', 'dataset.deleted.v1')
+('dataset.profiled.v1', 'dataset.deleted.v1', 'job.cancel_requested.v1')
 """
 
 from __future__ import annotations
