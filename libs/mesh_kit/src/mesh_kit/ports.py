@@ -25,6 +25,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from shared_contracts import Envelope, EventPayload
+from shared_contracts.cancel import CancelToken, never_cancelled
 from shared_contracts.errors import StageError
 from shared_contracts.manifest import ServiceManifest
 from shared_contracts.progress import ProgressFn
@@ -99,6 +100,8 @@ class StageDeps(Generic[R]):
     unit_of_work: Callable[[], AbstractAsyncContextManager[UnitOfWork[R]]]
     progress: ProgressFn
     notify: Notify = no_notify
+    cancel: CancelToken = field(default_factory=never_cancelled)
+    """Cancelled when the job is: the use case passes it to its core, which checks it between steps."""
 
 
 Handler = Callable[[Any, StageDeps[Any]], Awaitable[None]]
