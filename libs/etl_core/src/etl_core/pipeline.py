@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import polars as pl
+from shared_contracts.cancel import CancelToken, never_cancelled
 from shared_contracts.etl import ColumnStats, EtlPlan, EtlStep, FittedPipeline, FittedStep, StepLineage
 from shared_contracts.progress import ProgressFn
 
@@ -255,9 +256,12 @@ def _fit(
     low_memory: bool = False,
     train_rows: pl.Expr | None = None,
     row_column: str | None = None,
+    cancel: CancelToken | None = None,
 ) -> tuple[FittedPipeline, pl.LazyFrame]:
     """Fit ``plan``; with ``train_rows`` (a mask over the passthrough ``row_column`` of ``data``)
-    only the steps from :func:`_split_point` on, and each of their fits, see the training rows alone."""
+    only the steps from :func:`_split_point` on, and each of their fits, see the training rows alone.
+    ``cancel`` is checked before each step is fitted (``Cancelled`` names the step)."""
+    token = cancel or never_cancelled()
     target = target if target is not None else plan.target
     split_at = _split_point(plan) if train_rows is not None else None
     lf = data
@@ -297,6 +301,7 @@ def _fit(
             tracker.measure_after(rows, stats)
         for i, fit in pending:
             step = plan.steps[i]
+            token.check(f"step {i} ({step.kind})")
             if isinstance(fit, Aggregations):
                 state = fit.finish(fit_values[i])
             elif callable(fit):

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import polars as pl
+from shared_contracts.cancel import CancelToken, never_cancelled
 from shared_contracts.etl import EtlConfig, EtlReport, FittedPipeline, SplitInfo
 from shared_contracts.profile import Profile
 from shared_contracts.progress import ProgressFn
@@ -58,6 +59,7 @@ def run_etl(
     target: str | None = None,
     formats: Sequence[ExportFormat] = ("parquet",),
     progress: ProgressFn | None = None,
+    cancel: CancelToken | None = None,
 ) -> EtlResult:
     """Clean a dataset and engineer its features, writing the result and explaining every step.
 
@@ -86,11 +88,19 @@ def run_etl(
         Export formats; Parquet is always written, CSV (formula-defused) on request.
     progress
         Called with (fraction, message).
+    cancel
+        The job's cancellation token, checked after planning, between pipeline steps and before each output
+        is written; None is never cancelled.
 
     Returns
     -------
     EtlResult
         The report with its lineage, the fitted pipeline, and the paths written.
+
+    Raises
+    ------
+    Cancelled
+        When ``cancel`` is cancelled (``out_dir`` may then hold part of the outputs: it is the caller's to remove).
     """
     started = time.perf_counter()
     report_progress = progress or (lambda fraction, message: None)
@@ -101,6 +111,8 @@ def run_etl(
         profile = Profile.model_validate(profile)
     report_progress(0.0, "planning")
     plan = plan_etl(profile, config=config, target=target)
+    token = cancel or never_cancelled()
+    token.check("planning")
     low_memory = Path(parquet).stat().st_size > IN_MEMORY_MAX_BYTES
     data = pl.scan_parquet(parquet) if low_memory else pl.read_parquet(parquet).lazy()
     columns_in = list(data.collect_schema())
@@ -118,7 +130,9 @@ def run_etl(
         low_memory=low_memory,
         train_rows=is_train if split else None,
         row_column=_ROW if split else None,
+        cancel=token,
     )
+    token.check("writing cleaned data")
     report_progress(0.7, "writing cleaned data")
     paths: dict[str, Path] = {}
     cleaned_path = out_dir / "cleaned.parquet"
@@ -141,6 +155,7 @@ def run_etl(
     paths["parquet"] = cleaned_path
     cleaned = in_memory.lazy() if in_memory is not None else pl.scan_parquet(cleaned_path)
 
+    token.check("measuring the result")
     report_progress(0.85, "measuring the result")
     rows_out, final_stats = column_stats(cleaned, tracker.pending_columns())
     if not split:
@@ -151,6 +166,7 @@ def run_etl(
         train_rows, train_stats = column_stats(fit_out, tracker.pending_columns())
         tracker.measure_after(train_rows, train_stats)
     if "csv" in formats:
+        token.check("writing CSV")
         report_progress(0.9, "writing CSV")
         paths["csv"] = write_safe_csv(cleaned, out_dir / "cleaned.csv")
 
@@ -179,6 +195,7 @@ def run_etl(
         warnings=tracker.warnings,
         elapsed_seconds=time.perf_counter() - started,
     )
+    token.check("writing the report")
     pipeline_path = out_dir / "pipeline.json"
     pipeline_path.write_text(pipeline.model_dump_json(indent=1))
     report_path = out_dir / "etl_report.json"

@@ -19,6 +19,7 @@ import jinja2
 import polars as pl
 from markupsafe import Markup
 from shared_contracts.analysis import AnalysisResult
+from shared_contracts.cancel import CancelToken, never_cancelled
 from shared_contracts.etl import EtlReport
 from shared_contracts.profile import Profile
 
@@ -256,6 +257,7 @@ def build_dashboard(
     title: str = "Dataset analysis",
     theme: Theme = "light",
     progress: ProgressFn | None = None,
+    cancel: CancelToken | None = None,
 ) -> str:
     """Build the self-contained interactive HTML dashboard of a dataset and its results.
 
@@ -283,6 +285,8 @@ def build_dashboard(
         Initial colour theme; the page has a switch for the other one.
     progress
         Called with ``(fraction, message)`` as the build advances.
+    cancel
+        The job's cancellation token, checked between the sections of the build; None is never cancelled.
 
     Returns
     -------
@@ -294,9 +298,13 @@ def build_dashboard(
     ------
     pydantic.ValidationError
         A document given as a dict is not a valid ``Profile``, ``EtlReport`` or ``AnalysisResult``.
+    Cancelled
+        When ``cancel`` is cancelled; ``step`` names the section it stopped before.
     """
+    token = cancel or never_cancelled()
 
     def report(fraction: float, message: str) -> None:
+        token.check(message)  # every section starts with its report
         if progress is not None:
             progress(fraction, message)
 

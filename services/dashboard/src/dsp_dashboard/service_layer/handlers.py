@@ -37,6 +37,7 @@ async def _build(deps: StageDeps[Dashboards], *, dataset_id: uuid.UUID, data_ref
                  profile_ref: ArtifactRef, etl_ref: ArtifactRef | None, analysis_ref: ArtifactRef | None, pdf: bool,
                  theme: Literal["light", "dark"], typed_ref: ArtifactRef | None = None) -> None:
     store = deps.store
+    deps.cancel.check("dashboard")
     profile = Profile.model_validate_json(await store.read_bytes(profile_ref))
     etl_report = EtlReport.model_validate_json(await store.read_bytes(etl_ref)) if etl_ref else None
     analysis = AnalysisResult.model_validate_json(await store.read_bytes(analysis_ref)) if analysis_ref else None
@@ -47,20 +48,25 @@ async def _build(deps: StageDeps[Dashboards], *, dataset_id: uuid.UUID, data_ref
         typed = await store.fetch_to(typed_ref, Path(tmp) / "typed.parquet") if typed_ref is not None else None
         html = await asyncio.to_thread(build_dashboard, data=data, typed_data=typed, profile=profile,
                                        etl_report=etl_report, analysis=analysis, title=dashboard_title(profile),
-                                       theme=theme, progress=deps.progress)
+                                       theme=theme, progress=deps.progress, cancel=deps.cancel)
+    deps.cancel.check("writing the dashboard")  # a cancelled job writes nothing
     html_ref = await store.put_bytes(artifact_key("dashboards", dashboard_id, "dashboard.html"), html.encode(),
                                      media_type="text/html")
     zip_ref = await store.put_bytes(artifact_key("dashboards", dashboard_id, "dashboard.zip"), build_zip(html),
                                     media_type="application/zip")
     pdf_ref = None
     if pdf:
+        if deps.cancel.cancelled:  # cancelled while the page was stored: take it back, render nothing more
+            await store.delete_prefix(owner_prefix("dashboards", dashboard_id))
+            deps.cancel.check("rendering the PDF report")
         deps.progress(0.9, "rendering the PDF report")
         pdf_bytes = await asyncio.to_thread(render_pdf, html)
         pdf_ref = await store.put_bytes(artifact_key("dashboards", dashboard_id, "report.pdf"), pdf_bytes,
                                         media_type="application/pdf")
     async with deps.unit_of_work() as uow:
-        if await uow.is_deleted(dataset_id):  # deleted while being built: take back what was written
+        if await uow.is_deleted(dataset_id) or deps.cancel.cancelled:  # take back what was written
             await store.delete_prefix(owner_prefix("dashboards", dashboard_id))
+            deps.cancel.check("recording the dashboard")
             return
         await uow.repo.record(DashboardRecord(
             dashboard_id=dashboard_id, job_id=deps.job_id, dataset_id=dataset_id, html_key=html_ref.key,

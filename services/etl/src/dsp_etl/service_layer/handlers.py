@@ -41,6 +41,7 @@ async def when_dataset_profiled_clean(event: DatasetProfiled, deps: StageDeps[Et
         async with deps.unit_of_work():
             return
     analysis = event.analysis
+    deps.cancel.check("etl")
     config = _config_of(analysis)
     store, job = deps.store, deps.job_id
     profile = Profile.model_validate_json(await store.read_bytes(event.profile))
@@ -49,10 +50,11 @@ async def when_dataset_profiled_clean(event: DatasetProfiled, deps: StageDeps[Et
         try:
             result = await asyncio.to_thread(
                 run_etl, parquet, profile, out_dir=Path(tmp) / "out", config=config, target=analysis.target,
-                formats=("parquet", "csv"), progress=deps.progress,
+                formats=("parquet", "csv"), progress=deps.progress, cancel=deps.cancel,
             )
         except ValueError as exc:
             raise StageError("etl_failed", str(exc)) from exc
+        deps.cancel.check("writing the cleaned data")  # a cancelled job writes nothing
         cleaned = await store.put_file(artifact_key("jobs", job, "cleaned.parquet"), result.paths["parquet"],
                                        media_type=PARQUET)
         cleaned_csv = await store.put_file(artifact_key("jobs", job, "cleaned.csv"), result.paths["csv"],
@@ -65,10 +67,11 @@ async def when_dataset_profiled_clean(event: DatasetProfiled, deps: StageDeps[Et
     pipeline_ref = await store.put_bytes(artifact_key("jobs", job, "pipeline.json"),
                                          result.pipeline.model_dump_json().encode(), media_type="application/json")
     async with deps.unit_of_work() as uow:
-        if await uow.is_deleted(event.dataset_id):  # deleted while being cleaned: take back what was written
+        if await uow.is_deleted(event.dataset_id) or deps.cancel.cancelled:  # take back what was written
             for ref in (cleaned, cleaned_csv, split_ref, report_ref, pipeline_ref):
                 if ref is not None:
                     await store.delete(ref.key)
+            deps.cancel.check("recording the cleaning")
             return
         await uow.repo.record(EtlRun(
             job_id=job, dataset_id=event.dataset_id, cleaned_key=cleaned.key, report_key=report_ref.key,

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import IO, Any
 
 import polars as pl
+from shared_contracts.cancel import CancelToken, never_cancelled
 from shared_contracts.events import IngestOptions
 from shared_contracts.ingest import SUPPORTED_FORMATS, IngestReport
 from shared_contracts.progress import ProgressFn, no_progress
@@ -509,6 +510,7 @@ def ingest_file(
     progress: ProgressFn | None = None,
     max_columns: int | None = None,
     max_decompressed_bytes: int | None = None,
+    cancel: CancelToken | None = None,
 ) -> IngestReport:
     """Read a table in any supported format, recognised by its content, type its columns and write it as Parquet.
 
@@ -528,6 +530,9 @@ def ingest_file(
     max_decompressed_bytes
         Largest expanded size of a compressed file; None reads ``DSP_MAX_DECOMPRESSED_BYTES``, else
         :data:`MAX_DECOMPRESSED_BYTES`.
+    cancel
+        The job's cancellation token, checked after decompressing, after converting a non-CSV table and between
+        ``ingest_csv``'s steps; None is never cancelled.
 
     Returns
     -------
@@ -540,8 +545,11 @@ def ingest_file(
         ``ingest_csv``'s codes, and ``unsupported_format`` (naming what the file is and listing what
         is supported), ``decompressed_too_large``, ``decompression_failed``, ``unreadable_file``,
         ``unknown_sheet``, ``json_unparseable`` or ``json_unsupported_shape``.
+    Cancelled
+        When ``cancel`` is cancelled; nothing is written to ``dst_parquet``.
     """
     report_progress = progress or no_progress
+    token = cancel or never_cancelled()
     src, dst_parquet = Path(src), Path(dst_parquet)
     size = src.stat().st_size
     head = _head(src, 8)
@@ -556,6 +564,7 @@ def ingest_file(
             expanded = decompress(src, tmp / "decompressed", compression,
                                   limit=_decompressed_limit(max_decompressed_bytes), progress=lambda _: None)
             work = tmp / "decompressed"
+            token.check("decompressing")
         kind = detect_format(work)
         sheet: str | None = None
         sheets: list[str] = []
@@ -574,8 +583,9 @@ def ingest_file(
                 kind = _json_to_csv(work, kind, text)
                 header, dialect = True, _COMMA
             work = text
+            token.check(f"reading {kind}")
         report = ingest_csv(work, dst_parquet, options=options, progress=report_progress, max_columns=max_columns,
-                            header=header, dialect=dialect)
+                            header=header, dialect=dialect, cancel=token)
     source_format = {"arrow_stream": "arrow", "feather1": "arrow"}.get(kind, kind)
     return report.model_copy(update={
         "source_bytes": size, "source_format": source_format, "compression": compression,

@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 import polars as pl
+from shared_contracts.cancel import CancelToken, never_cancelled
 from shared_contracts.events import IngestOptions
 from shared_contracts.ingest import (
     BadRow,
@@ -1071,6 +1072,7 @@ def ingest_csv(
     max_columns: int | None = None,
     header: bool | None = None,
     dialect: Dialect | None = None,
+    cancel: CancelToken | None = None,
 ) -> IngestReport:
     """Read a CSV of unknown dialect and encoding, type its columns and write it as Parquet.
 
@@ -1095,6 +1097,9 @@ def ingest_csv(
     header, dialect
         Known when the text was written from another format (see ``formats.ingest_file``): True
         takes the first record as the header without a vote, and the dialect is not sniffed.
+    cancel
+        The job's cancellation token, checked after decoding, after reading and after typing (and before the
+        Parquet file is put in place); None is never cancelled.
 
     Returns
     -------
@@ -1108,8 +1113,11 @@ def ingest_csv(
         ``no_columns``, ``csv_ragged_rows``, ``csv_unclosed_quote``, ``csv_unparseable``,
         ``invalid_type_override``, ``invalid_rules``, ``too_many_columns``, or ``validation_failed`` (a rule of
         severity ``error`` is broken and ``options.block_on_validation_error`` is set).
+    Cancelled
+        When ``cancel`` is cancelled; nothing is written to ``dst_parquet``.
     """
     report_progress = progress or no_progress
+    token = cancel or never_cancelled()
     src, dst_parquet = Path(src), Path(dst_parquet)
     rules = parse_rules(list(options.validation_rules))
     report_progress(0.0, "Detecting the encoding")
@@ -1134,6 +1142,7 @@ def ingest_csv(
             )
             if dialect.space_before_quotes:
                 warnings.append("Blanks between delimiters and quoted fields were ignored.")
+        token.check("decoding")
         report_progress(0.1, "Reading a sample")
         records = parse_sample_records(head_text, dialect, limit=200, complete_only=len(head) < size)
         n_fields, skip_lines = _layout(records)
@@ -1164,6 +1173,7 @@ def ingest_csv(
         if unusable:
             inferred = _infer(sample, unusable, options, rules, n_fields, dialect, na=na, quoted=quoted, header=header)
         has_header, header_reason, names, sources, plans, number_format, tokens_seen = inferred
+        token.check("reading")
 
         header_records = 1 if has_header else 0
         if has_header and structure.multiline.get(0):
@@ -1193,6 +1203,7 @@ def ingest_csv(
             warnings=warnings, progress=report_progress, na=na, number_format=number_format,
             bad_values=options.bad_values,
         )
+        token.check("typing")
         _check_identifier(tmp_out, plans, warnings)
 
         report_progress(0.85, "Summarising")
@@ -1256,6 +1267,7 @@ def ingest_csv(
         validation = _validate(tmp_out, rules, structure, header_records=header_records, dropped=dropped)
         if options.block_on_validation_error:
             _block_on_errors(validation)
+        token.check("validating")
         os.replace(tmp_out, dst_parquet)
     report_progress(1.0, "Ingested")
     return IngestReport(

@@ -28,11 +28,13 @@ __all__ = ["when_dataset_deleted", "when_dataset_uploaded_ingest"]
 async def when_dataset_uploaded_ingest(event: DatasetUploaded, deps: StageDeps[IngestedDatasets]) -> None:
     """Read the uploaded file (CSV, Parquet, Arrow, Excel, JSON, compressed text), infer its types, write it as Parquet and emit dataset.ingested."""
     store, dataset_id = deps.store, event.dataset_id
+    deps.cancel.check("ingest")
     with tempfile.TemporaryDirectory(prefix="dsp-ingest-") as tmp:
         raw = await store.fetch_to(event.raw, Path(tmp) / "upload")
         parquet = Path(tmp) / "data.parquet"
         try:
-            report = await asyncio.to_thread(ingest_file, raw, parquet, options=event.ingest, progress=deps.progress)
+            report = await asyncio.to_thread(ingest_file, raw, parquet, options=event.ingest, progress=deps.progress,
+                                             cancel=deps.cancel)
         except IngestError as exc:
             async with deps.unit_of_work() as uow:
                 if await uow.is_deleted(dataset_id):  # deleted while being read: nothing to report
@@ -44,14 +46,16 @@ async def when_dataset_uploaded_ingest(event: DatasetUploaded, deps: StageDeps[I
                 failure_event=DatasetRejected(dataset_id=dataset_id, code=exc.code, message=exc.message,
                                               details=exc.details),
             ) from exc
+        deps.cancel.check("writing the dataset")  # a cancelled job writes nothing
         parquet_ref = await store.put_file(artifact_key("datasets", dataset_id, "data.parquet"), parquet,
                                            media_type="application/vnd.apache.parquet")
     report_ref = await store.put_bytes(artifact_key("datasets", dataset_id, "ingest-report.json"),
                                        report.model_dump_json().encode(), media_type="application/json")
     async with deps.unit_of_work() as uow:
-        if await uow.is_deleted(dataset_id):  # deleted while being read: take back what was written
+        if await uow.is_deleted(dataset_id) or deps.cancel.cancelled:  # take back what was written
             for key in (parquet_ref.key, report_ref.key):
                 await store.delete(key)
+            deps.cancel.check("recording the dataset")
             return
         await uow.repo.record_ingested(IngestedDataset(
             dataset_id=dataset_id, job_id=deps.job_id, row_count=report.row_count, column_count=len(report.columns),

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import importlib.metadata
+import shutil
 import tempfile
 import threading
 import time
@@ -15,6 +16,7 @@ from typing import TYPE_CHECKING, TypeVar
 
 import polars as pl
 from shared_contracts.analysis import AnalysisResult, AutoMLBudget, Explanations, ModelMetadata, SamplingNote
+from shared_contracts.cancel import Cancelled, CancelToken, never_cancelled
 from shared_contracts.events import AnalysisTask
 from shared_contracts.profile import Profile
 from shared_contracts.progress import ProgressFn, no_progress
@@ -59,6 +61,8 @@ _RESERVE_SHARE = 0.15
 _MIN_RESERVE_S = 3.0
 _MAX_RESERVE_S = 25.0
 _MULTITHREADED_STEPS = {"automl", "permutation importance", "partial dependence"}
+_UNINTERRUPTIBLE_STEPS = {"loading AutoML"}
+"""Steps a cancellation waits for: an import cut short may leave a package half-initialised for later jobs."""
 T = TypeVar("T")
 
 
@@ -88,6 +92,7 @@ def analyze(
     exclude_columns: Sequence[str] = (),
     id_columns: Sequence[str] = (),
     typed: Path | pl.DataFrame | None = None,
+    cancel: CancelToken | None = None,
 ) -> AnalysisResult:
     """Analyse a dataset: task, statistics, patterns, forecasts, AutoML, explanations, insights.
 
@@ -139,6 +144,10 @@ def analyze(
         The typed data as ingested (ingest's Parquet, or its frame), which the descriptive parts
         describe on their own: its rows need not match ``data``'s. Column roles come from its own
         columns, so no column the ETL engineered appears there. None: they describe ``data``.
+    cancel
+        The job's cancellation token, checked between the parts of the analysis (statistics, patterns,
+        time patterns and forecasts, leakage, AutoML, explanations, saving); each part runs inside
+        ``cancel.interruptible()``, so a long fit stops at once. None is never cancelled.
 
     Returns
     -------
@@ -150,8 +159,12 @@ def analyze(
     AnalysisError
         ``target_not_found``, ``single_class_target``, ``too_many_classes``, ``too_few_rows``,
         ``unreadable_data``, ``split_mismatch``, ``task_not_supported``, ``target_required``.
+    Cancelled
+        When ``cancel`` is cancelled; ``step`` names the part it stopped in, and a ``model_dir`` this call
+        created is removed (no half-written model is left).
     """
     started = time.monotonic()
+    token = cancel or never_cancelled()
     # the budget is the job's: what the stages before the analysis took is already spent (at most half of it)
     spent_before_s = min(max(0.0, spent_before_s), 0.5 * time_budget_s)
     deadline = started + time_budget_s - spent_before_s
@@ -163,22 +176,29 @@ def analyze(
         return deadline - time.monotonic()
 
     def step(name: str, fraction: float, func: Callable[[], T], default: T) -> T:
+        token.check(name)
         report(fraction, name)
         begun = time.monotonic()
         try:
-            if name in _MULTITHREADED_STEPS:
-                return func()
-            # OpenMP pools spin-wait; on a small shared machine one thread per step is far faster
-            with threadpool_limits(limits=1):
-                return func()
+            with token.interruptible() if name not in _UNINTERRUPTIBLE_STEPS else contextlib.nullcontext():
+                if name in _MULTITHREADED_STEPS:
+                    return func()
+                # OpenMP pools spin-wait; on a small shared machine one thread per step is far faster
+                with threadpool_limits(limits=1):
+                    return func()
+        except Cancelled as exc:
+            raise Cancelled(exc.step or name, token.reason) from exc
         except AnalysisError:
             raise
         except Exception as exc:  # noqa: BLE001 - one failing part reduces the analysis, never ends it
+            if token.cancelled:  # the interruption broke the part: the job is cancelled, not reduced
+                raise Cancelled(name, token.reason) from exc
             warnings_out.append(f"{name} was skipped: {type(exc).__name__}: {exc}")
             return default
         finally:
             timings[name] = round(time.monotonic() - begun, 3)
 
+    token.check("reading data")
     report(0.0, "reading data")
     begun = time.monotonic()
     frame = read_dataset(data, keep_text=overridden_text_columns(profile))
@@ -207,6 +227,7 @@ def analyze(
                                                    exclude_columns=exclude_columns, id_columns=id_columns,
                                                    target=target, warnings_out=warnings_out)
     timings["reading data"] = round(time.monotonic() - begun, 3)
+    token.check("statistics")
     sample = described if described.height <= _PATTERN_ROWS else described.sample(
         _PATTERN_ROWS, seed=random_state).sort(_ROW_ID)
     sampling = SamplingNote(total_rows=described.height, pattern_rows=sample.height)
@@ -242,10 +263,12 @@ def analyze(
     if supervised and target is not None:
         _supervised(result, frame, roles, target=target, remaining=remaining, step=step, deadline=deadline,
                     time_budget_s=time_budget_s, model_dir=model_dir, keep_leaky_features=keep_leaky_features,
-                    data=data, random_state=random_state, warnings_out=warnings_out, is_train=is_train)
+                    data=data, random_state=random_state, warnings_out=warnings_out, is_train=is_train,
+                    cancel=token)
     if result.automl is not None and result.automl.budget is not None:
         result.automl.budget.before_analysis_s = round(spent_before_s, 3)
 
+    token.check("insights")
     report(0.97, "insights")
     result.identifiers, result.date_parts, result.weight = dict(roles.identifiers), dict(roles.constructed), roles.weight
     result.insights = build_insights(result)
@@ -364,7 +387,8 @@ def _series_measures(frame: pl.DataFrame, roles: ColumnRoles) -> list[str]:
 
 def _supervised(result: AnalysisResult, frame: pl.DataFrame, roles: ColumnRoles, *, target: str, remaining,
                 step, deadline: float, time_budget_s: float, model_dir: Path | None, keep_leaky_features: bool,
-                data: Path, random_state: int, warnings_out: list[str], is_train: pl.Series | None) -> None:
+                data: Path, random_state: int, warnings_out: list[str], is_train: pl.Series | None,
+                cancel: CancelToken) -> None:
     task_type = result.task.task_type
     result.leakage = step("leakage check", 0.3, lambda: find_leaky_features(
         frame, roles, target=target, task_type=task_type, drop=not keep_leaky_features,
@@ -406,6 +430,9 @@ def _supervised(result: AnalysisResult, frame: pl.DataFrame, roles: ColumnRoles,
             base = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="dsp-ml-")))
         else:
             base = Path(model_dir)
+            # a cancelled analysis leaves no model behind: the folder if this call made it, else what it wrote
+            made = not base.exists()
+            stack.callback(_remove_if_cancelled, cancel, base if made else base / "predictor")
             base.mkdir(parents=True, exist_ok=True)
         step("loading AutoML", 0.34, lambda: importlib.import_module("autogluon.tabular"), None)
         from .automl import train_automl
@@ -419,7 +446,7 @@ def _supervised(result: AnalysisResult, frame: pl.DataFrame, roles: ColumnRoles,
         run: AutoMLRun | None = step("automl", 0.35, lambda: train_automl(
             pandas_frame, target=target, task_type=task_type, features=features, time_limit_s=budget,
             path=base / "predictor", random_state=random_state, is_holdout=is_holdout,
-            sample_weight=sample_weight), None)
+            sample_weight=sample_weight, cancel=cancel), None)
         if run is None:
             return
         result.automl = run.report
@@ -453,12 +480,18 @@ def _supervised(result: AnalysisResult, frame: pl.DataFrame, roles: ColumnRoles,
         if model_dir is not None:
             from .registry import write_manifest, write_metadata
 
+            cancel.check("saving model")
             begun = time.monotonic()
             write_metadata(base, metadata, explainer_model=result.explanations.shap_model
                            if result.explanations else None)
             metadata.manifest_sha256 = write_manifest(base)
             result.timings_s["saving model"] = round(time.monotonic() - begun, 3)
         result.model = metadata
+
+
+def _remove_if_cancelled(cancel: CancelToken, folder: Path) -> None:
+    if cancel.cancelled:
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def read_split(split: Path | pl.DataFrame, *, rows: int) -> pl.Series:

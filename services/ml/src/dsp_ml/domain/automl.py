@@ -7,6 +7,7 @@ import importlib.util
 import io
 import logging
 import os
+import shutil
 import time
 import warnings
 from dataclasses import dataclass
@@ -16,8 +17,9 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 from shared_contracts.analysis import AutoMLBudget, AutoMLReport, ConfusionMatrix, LeaderboardEntry
+from shared_contracts.cancel import Cancelled, CancelToken, never_cancelled
 
-__all__ = ["EXCLUDED_MODELS", "AutoMLRun", "classification_metrics", "ensemble_weights", "keep_models", "model_family",
+__all__ = ["EXCLUDED_MODELS", "AutoMLRun", "cancel_callback", "classification_metrics", "ensemble_weights", "keep_models", "model_family",
            "quiet_autogluon", "regression_metrics", "train_automl"]
 
 EXCLUDED_MODELS = ["NN_TORCH", "FASTAI", "TABPFNV2", "TABM", "MITRA", "REALMLP", "TABICL"]
@@ -87,6 +89,35 @@ def model_family(name: str) -> str:
     return next((family for prefix, family in _FAMILIES if name.startswith(prefix)), name)
 
 
+def cancel_callback(token: CancelToken) -> Any:
+    """An AutoGluon callback that ends the fit before its next model once ``token`` is cancelled.
+
+    A model already fitting is stopped by ``token.interruptible()`` around the fit; this callback
+    keeps the trainer from starting the next one. It pickles without its token (the trainer saves
+    itself with its callbacks), as a callback that never stops.
+    """
+    from autogluon.core.callbacks import AbstractCallback
+
+    class CancelCallback(AbstractCallback):
+        def __init__(self, token: CancelToken) -> None:
+            super().__init__()
+            self.token: CancelToken | None = token
+
+        def _before_model_fit(self, trainer: Any, model: Any, time_limit: float | None = None,
+                              stack_name: str = "core", level: int = 1) -> tuple[bool, bool]:
+            stop = self.token is not None and self.token.cancelled
+            return stop, stop
+
+        def _after_model_fit(self, trainer: Any, model_names: list[str], stack_name: str = "core",
+                             level: int = 1) -> bool:
+            return self.token is not None and self.token.cancelled
+
+        def __getstate__(self) -> dict[str, Any]:
+            return {**self.__dict__, "token": None}
+
+    return CancelCallback(token)
+
+
 def _baseline_hyperparameters() -> dict[str, Any]:
     # LightGBM's own defaults (learning rate 0.1), early-stopped on the validation rows: a second or
     # two on mid-size data, where AutoGluon's slower 0.05 takes twice the rounds for the same score
@@ -133,7 +164,7 @@ def _extra_hyperparameters(time_limit_s: float, task_type: str, rows: int) -> di
 def train_automl(frame: pd.DataFrame, *, target: str, task_type: str, features: list[str], time_limit_s: float,
                  path: Path, random_state: int = 0, holdout_fraction: float = 0.2,
                  max_holdout_rows: int = 20_000, is_holdout: np.ndarray | pd.Series | None = None,
-                 sample_weight: np.ndarray | pd.Series | None = None) -> AutoMLRun:
+                 sample_weight: np.ndarray | pd.Series | None = None, cancel: CancelToken | None = None) -> AutoMLRun:
     """Fit a fast baseline, then more model families in the rest of the budget; rank all on one holdout.
 
     The baseline (a LightGBM with LightGBM's defaults, early-stopped) is fitted first, so that a good
@@ -152,7 +183,31 @@ def train_automl(frame: pd.DataFrame, *, target: str, task_type: str, features: 
 
     ``sample_weight`` (one weight per row of ``frame``, such as a frequency table's counts) weights
     the fit and the holdout metrics.
+
+    ``cancel`` (the job's token) stops the run: a model in the middle of its fit is interrupted (the
+    fits run inside ``cancel.interruptible()``), no further model starts (an AutoGluon callback), and
+    ``Cancelled`` is raised once the fit has returned, after ``path`` is removed.
     """
+    token = cancel or never_cancelled()
+    try:
+        with token.interruptible():
+            return _train_automl(frame, target=target, task_type=task_type, features=features,
+                                 time_limit_s=time_limit_s, path=path, random_state=random_state,
+                                 holdout_fraction=holdout_fraction, max_holdout_rows=max_holdout_rows,
+                                 is_holdout=is_holdout, sample_weight=sample_weight, token=token)
+    except BaseException as exc:
+        if token.cancelled:  # whatever the interruption broke, the job is cancelled: leave no half-fitted model
+            shutil.rmtree(path, ignore_errors=True)
+            if isinstance(exc, Cancelled):
+                raise
+            raise Cancelled("automl", token.reason) from exc
+        raise
+
+
+def _train_automl(frame: pd.DataFrame, *, target: str, task_type: str, features: list[str], time_limit_s: float,
+                  path: Path, random_state: int, holdout_fraction: float, max_holdout_rows: int,
+                  is_holdout: np.ndarray | pd.Series | None, sample_weight: np.ndarray | pd.Series | None,
+                  token: CancelToken) -> AutoMLRun:
     from autogluon.tabular import TabularPredictor
     from sklearn.model_selection import train_test_split
 
@@ -194,26 +249,32 @@ def train_automl(frame: pd.DataFrame, *, target: str, task_type: str, features: 
                                      weight_evaluation=weight_column is not None,
                                      learner_kwargs={"random_state": random_state})
         threads = fit_threads()
+        token.check("automl baseline")
         predictor.fit(train, time_limit=max(5.0, _BASELINE_SHARE * time_limit_s),
                       hyperparameters=_baseline_hyperparameters(), fit_weighted_ensemble=False,
                       num_bag_folds=0, num_stack_levels=0, ag_args_fit={"num_gpus": 0}, num_gpus=0, num_cpus=threads,
-                      calibrate=False, raise_on_no_models_fitted=True)
+                      calibrate=False, raise_on_no_models_fitted=True, callbacks=[cancel_callback(token)])
+        token.check("automl baseline")
         baseline_time = time.perf_counter() - started
         # scoring every model on the holdout takes a moment too; keep it inside the budget
         extra = deadline - time.perf_counter() - max(2.0, _SCORING_SHARE * time_limit_s)
         if extra >= _MIN_EXTRA_S:
+            # fit_extra takes no callbacks: the interruption stops each model it starts
             predictor.fit_extra(_extra_hyperparameters(extra, task_type, len(train)), time_limit=extra,
                                 ag_args_fit={"num_gpus": 0}, num_gpus=0, num_cpus=fit_threads(),
                                 fit_weighted_ensemble=False)
+            token.check("automl families")
             # one weighted ensemble over every model, the baseline included
             if len(predictor.model_names()) > 1:
                 predictor.fit_weighted_ensemble(name_suffix="", num_cpus=fit_threads(),
                                                 time_limit=max(1.0, deadline - time.perf_counter()))
+        token.check("automl ensemble")
         info = predictor.leaderboard(silent=True)
         scored = holdout.drop(columns=[weight_column]) if weight_column is not None else holdout
         # every model's holdout output at once: an ensemble reuses its members' outputs
         outputs = (predictor.predict_proba_multi(scored, as_multiclass=True) if classification
                    else predictor.predict_multi(scored))
+    token.check("automl scoring")
     holdout_weights = holdout[weight_column].to_numpy() if weight_column is not None else None
     board = info[info["model"].isin(list(outputs))].copy()
     board["score_test"] = [_holdout_score(holdout[target], outputs[name], task_type=task_type,

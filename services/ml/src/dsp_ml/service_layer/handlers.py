@@ -32,6 +32,7 @@ async def when_dataset_transformed_analyze(event: DatasetTransformed, deps: Stag
     The model learns from the cleaned data; the descriptive parts describe the typed data as ingested.
     """
     options, job, store = event.analysis, deps.job_id, deps.store
+    deps.cancel.check("ml")
     profile = Profile.model_validate_json(await store.read_bytes(event.profile))
     # the budget is the job's, from its request: what ingest, profile and ETL took is spent
     spent = (datetime.now(UTC) - options.requested_at).total_seconds() if options.requested_at else 0.0
@@ -48,21 +49,26 @@ async def when_dataset_transformed_analyze(event: DatasetTransformed, deps: Stag
             analyze, data, target=options.target, time_budget_s=options.time_budget_s, model_dir=model_dir,
             keep_leaky_features=options.keep_leaky_features, keep_columns=options.keep_columns, profile=profile,
             split=split, typed=typed, progress=deps.progress, spent_before_s=spent, task=options.task,
-            exclude_columns=options.exclude_columns, id_columns=options.id_columns,
+            exclude_columns=options.exclude_columns, id_columns=options.id_columns, cancel=deps.cancel,
         )
+        deps.cancel.check("registering the model")  # a cancelled job writes nothing: no model, no analysis
         if result.model is not None and model_dir.exists() and any(model_dir.iterdir()):
             model_ref = await store.put_dir(artifact_key("models", model_id, "model.tar.gz"), model_dir)
             sample = Path(tmp) / "reference.parquet"
             await asyncio.to_thread(write_reference_sample, data, sample, features=result.model.features)
             reference_ref = await store.put_file(artifact_key("models", model_id, "reference.parquet"), sample,
                                                  media_type="application/vnd.apache.parquet")
+    if deps.cancel.cancelled:  # cancelled while the model was stored: take it back
+        await store.delete_prefix(owner_prefix("models", model_id))
+        deps.cancel.check("writing the analysis")
     analysis_ref = await store.put_bytes(artifact_key("jobs", job, "analysis.json"),
                                          result.model_dump_json().encode(), media_type="application/json")
     registered = model_id if model_ref is not None else None
     async with deps.unit_of_work() as uow:
-        if await uow.is_deleted(event.dataset_id):  # deleted while being analysed: take back what was written
+        if await uow.is_deleted(event.dataset_id) or deps.cancel.cancelled:  # take back what was written
             await store.delete(analysis_ref.key)
             await store.delete_prefix(owner_prefix("models", model_id))
+            deps.cancel.check("recording the analysis")
             return
         if model_ref is not None and result.model is not None:
             m = result.model

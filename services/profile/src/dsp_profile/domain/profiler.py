@@ -21,6 +21,7 @@ from pathlib import Path
 
 import numpy as np
 import polars as pl
+from shared_contracts.cancel import CancelToken, never_cancelled
 from shared_contracts.profile import (
     Approximation,
     ColumnProfile,
@@ -237,6 +238,7 @@ def profile_dataset(
     overridden: Collection[str] = (),
     max_correlation_columns: int = MAX_CORRELATION_COLUMNS,
     validation: ValidationSummary | None = None,
+    cancel: CancelToken | None = None,
 ) -> Profile:
     """Profile a Parquet dataset: column statistics, correlations, missingness, alerts, quality.
 
@@ -260,6 +262,8 @@ def profile_dataset(
     validation
         The user's validation rules and their results (from the ingest report): carried in the
         document, and a broken rule lowers the quality score's validity.
+    cancel
+        The job's cancellation token, checked between columns and between sections; None is never cancelled.
 
     Returns
     -------
@@ -274,9 +278,12 @@ def profile_dataset(
         When ``parquet`` does not exist.
     ValueError
         When ``target`` is not a column of the dataset.
+    Cancelled
+        When ``cancel`` is cancelled; ``step`` names the column or section it stopped before.
     """
     started = time.perf_counter()
     report = progress or no_progress
+    token = cancel or never_cancelled()
     path = Path(parquet)
     if not path.exists():
         raise FileNotFoundError(path)
@@ -313,6 +320,7 @@ def profile_dataset(
         del frame
         taken.reverse()
         for name in batch:
+            token.check(f"column {name}")
             holder = [taken.pop()]
             facts[name] = profile_taken_column(holder, semantic_type=semantic_types.get(name), now=now)
             facts[name].profile.overridden = name in overridden
@@ -331,11 +339,13 @@ def profile_dataset(
             del whole, near
 
     columns: list[ColumnProfile] = [facts[n].profile for n in schema]
+    token.check("duplicate rows")
     report(0.82, "duplicate rows")
     duplicates = _repeats(exact_prints)
     near_duplicates = max(0, _repeats(near_prints) - duplicates)
     del exact_prints, near_prints
 
+    token.check("missingness")
     report(0.88, "missingness")
     masks = {n: f.missing_mask for n, f in facts.items() if f.missing_mask is not None}
     patterns, rows_with_missing = _missing_patterns(masks, rows)
@@ -352,6 +362,7 @@ def profile_dataset(
         nullity_correlation=nullity_correlation(nullity_masks, rows),
     )
 
+    token.check("correlations")
     report(0.9, "correlations")
     sample = pl.concat(sample_parts, how="horizontal") if sample_parts else pl.DataFrame()
     del sample_parts
@@ -414,6 +425,7 @@ def profile_dataset(
         semantic_type_counts=type_counts,
     )
 
+    token.check("alerts")
     report(0.95, "alerts")
     alerts = find_alerts(
         dataset=dataset,

@@ -31,6 +31,7 @@ __all__ = ["when_analysis_requested_profile", "when_dataset_deleted", "when_data
 async def _profile(deps: StageDeps[Profiles], *, dataset_id: uuid.UUID, parquet_ref: ArtifactRef,
                    report_ref: ArtifactRef, analysis: AnalysisOptions | None, name: str | None) -> None:
     store = deps.store
+    deps.cancel.check("profile")
     report = IngestReport.model_validate_json(await store.read_bytes(report_ref))
     target = analysis.target if analysis else None
     require_target(target, [c.name for c in report.columns])
@@ -39,8 +40,9 @@ async def _profile(deps: StageDeps[Profiles], *, dataset_id: uuid.UUID, parquet_
         profile = await asyncio.to_thread(
             profile_dataset, parquet, semantic_types={c.name: c.semantic_type for c in report.columns},
             target=target, progress=deps.progress, overridden=[c.name for c in report.columns if c.overridden],
-            validation=ValidationSummary.of(report.validation, rows=report.row_count),
+            validation=ValidationSummary.of(report.validation, rows=report.row_count), cancel=deps.cancel,
         )
+    deps.cancel.check("writing the profile")  # a cancelled job writes nothing
     # the document says how the file was read, and carries the name the user gave it
     dataset = profile.dataset.model_copy(update={"name": name}) if name else profile.dataset
     profile = profile.model_copy(update={"dataset": dataset, "reading": reading_notes(report)})
@@ -48,8 +50,9 @@ async def _profile(deps: StageDeps[Profiles], *, dataset_id: uuid.UUID, parquet_
     profile_ref = await store.put_bytes(artifact_key("jobs", deps.job_id, "profile.json"),
                                         profile.model_dump_json().encode(), media_type="application/json")
     async with deps.unit_of_work() as uow:
-        if await uow.is_deleted(dataset_id):  # deleted while being profiled: take back what was written
+        if await uow.is_deleted(dataset_id) or deps.cancel.cancelled:  # take back what was written
             await store.delete(profile_ref.key)
+            deps.cancel.check("recording the profile")
             return
         await uow.repo.record(ProfileRecord(
             job_id=deps.job_id, dataset_id=dataset_id, profile_key=profile_ref.key,
