@@ -147,6 +147,9 @@ def _run(owner: object, data: Any, *, until: Until, ingest: IngestOptions, analy
             outcome = run_sync(file, folder.out, work=work, until=until, ingest=ingest, analysis=analysis,
                                on_progress=bar)
         finished = outcome.failure is None
+    except KeyboardInterrupt:  # the kernel's interrupt: run_sync cancelled the job and its stages stopped
+        shutil.rmtree(folder.path, ignore_errors=True)
+        raise
     finally:
         bar.close(finished)
     if outcome.failure is not None:
@@ -360,6 +363,9 @@ def profile(data: Any, *, target: str | None = None, schema: Any = None, rules: 
     ------
     DspError
         When ingest or the profile refuses the data (the command's exit 2).
+    KeyboardInterrupt
+        When interrupted (the kernel's interrupt, Ctrl-C): the job is cancelled, its stages stop within
+        seconds and nothing is kept; a second interrupt raises at once.
 
     Examples
     --------
@@ -418,6 +424,9 @@ def analyze(data: Any, target: str | None = None, task: str | None = None, time_
     ------
     DspError
         When a stage refuses the data. ``ValueError`` for an option the command would refuse.
+    KeyboardInterrupt
+        When interrupted (the kernel's interrupt, Ctrl-C): the job is cancelled, its stages stop within
+        seconds and nothing is kept; a second interrupt raises at once.
 
     Examples
     --------

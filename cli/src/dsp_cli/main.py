@@ -15,14 +15,15 @@ import os
 # peak memory of a large profile drops by about half a gigabyte. It must be set before polars loads.
 os.environ.setdefault("_RJEM_MALLOC_CONF", "dirty_decay_ms:0,muzzy_decay_ms:0")
 
-import shutil  # noqa: E402
+import logging  # noqa: E402
+import shutil
 import sys
 import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, NoReturn
 
 import typer
 from rich.console import Console
@@ -30,7 +31,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from shared_contracts.events import IngestOptions
 
 from .options import TASKS, OptionError, analysis_options, ingest_options, load_mapping
-from .run import Outcome, StageFractions, Until, run_sync, services_for
+from .run import Interrupted, Outcome, StageFractions, Until, run_sync, services_for
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="Profile, clean, analyse and chart a table (CSV, Parquet, Excel, JSON...) in one process.")
@@ -43,6 +44,7 @@ class _Bar:
         self.progress = progress
         self.task = progress.add_task("starting", total=1.0, message="")
         self.fractions = StageFractions(stages)
+        self.finished = False
 
     def __call__(self, stage: str, fraction: float, message: str) -> None:
         with self.fractions.lock:
@@ -57,7 +59,8 @@ def _progress(enabled: bool, stages: int) -> Iterator[_Bar]:
                   disable=not enabled, transient=False) as progress:
         bar = _Bar(progress, stages)
         yield bar
-        progress.update(bar.task, description="done", completed=1.0, message="")
+        if bar.finished:
+            progress.update(bar.task, description="done", completed=1.0, message="")
 
 
 def _load_mapping(path: Path) -> Any:
@@ -81,14 +84,47 @@ def _check_input(file: Path) -> None:
         raise typer.BadParameter(f"{file} is a directory", param_hint="FILE")
 
 
+def _cancelled(out: Path, made: bool) -> NoReturn:
+    """End a cancelled command: one line, exit code 130 (128 + SIGINT), and ``out`` as it was.
+
+    The process ends at once, without the interpreter's final collection of the stages' memory, which
+    takes seconds after an AutoML run; the scratch directory is already removed.
+    """
+    if made:
+        shutil.rmtree(out, ignore_errors=True)
+    err.print(f"Cancelled; nothing was written to {out}")
+    sys.stdout.flush()
+    sys.stderr.flush()
+    logging.shutdown()
+    os._exit(130)
+
+
 def _run(file: Path, out: Path, *, until: Until, ingest: IngestOptions, analysis: dict[str, Any] | None,
          quiet: bool) -> Outcome:
-    """Run the pipeline up to ``until`` and write its documents to ``out``; a stage failure exits 2."""
+    """Run the pipeline up to ``until`` and write its documents to ``out``; a stage failure exits 2.
+
+    Ctrl-C cancels the job: the stages stop within seconds, nothing is written to ``out`` and the command
+    exits 130; a second Ctrl-C exits at once.
+    """
     _check_input(file)
+    made = not out.exists()
     out.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(prefix="dsp-") as tmp, _progress(not quiet, stages=len(services_for(until))) as bar:
-        outcome = run_sync(file, out, work=Path(tmp), until=until, ingest=ingest, analysis=analysis,
-                           on_progress=bar)
+    try:
+        with tempfile.TemporaryDirectory(prefix="dsp-") as tmp, \
+                _progress(not quiet, stages=len(services_for(until))) as bar:
+            try:
+                outcome = run_sync(file, out, work=Path(tmp), until=until, ingest=ingest, analysis=analysis,
+                                   on_progress=bar)
+            except Interrupted as stop:
+                if not stop.stopped:  # a second Ctrl-C: the stages stop on their own, the command does not wait
+                    shutil.rmtree(tmp, ignore_errors=True)
+                    _cancelled(out, made)
+                raise
+            bar.finished = outcome.failure is None and outcome.cancelled is None
+    except Interrupted:
+        _cancelled(out, made)
+    if outcome.cancelled is not None:  # cancelled by other means than Ctrl-C: nothing was written either
+        _cancelled(out, made)
     if outcome.failure is not None:
         failed = outcome.failure
         err.print(f"[red]error[/red] ({failed.stage}: {failed.code}): {failed.reason}")

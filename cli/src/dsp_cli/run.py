@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import time
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -25,11 +26,13 @@ from shared_contracts.events import (
     DatasetTransformed,
     DatasetUploaded,
     IngestOptions,
+    JobCancelled,
     StageFailed,
 )
 from shared_contracts.profile import Profile
 
-__all__ = ["Outcome", "StageFractions", "Until", "run_pipeline", "run_sync", "services_for"]
+__all__ = ["Interrupt", "Interrupted", "Outcome", "StageFractions", "Until", "run_pipeline", "run_sync",
+           "services_for"]
 
 Until = Literal["profile", "etl", "dashboard"]
 """How far a command goes: the services it runs (the events decide their order)."""
@@ -73,6 +76,59 @@ class Outcome:
     profile: Profile | None = None
     etl_report: EtlReport | None = None
     analysis: AnalysisResult | None = None
+    cancelled: JobCancelled | None = None
+    """The stage's acknowledgement when the run was cancelled; nothing was then written to the output directory."""
+
+
+class Interrupt:
+    """Cancels a run from another thread: the job on its in-process mesh, once the mesh exists.
+
+    A cancellation asked for before the mesh exists cancels the job as soon as it does; one asked for
+    once the run writes its documents comes too late and changes nothing (``cancel`` says so).
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._mesh: InMemoryMesh | None = None
+        self._job_id: uuid.UUID | None = None
+        self._writing = False
+        self.requested_at: float | None = None
+        self.reason = ""
+
+    def attach(self, mesh: InMemoryMesh, job_id: uuid.UUID) -> None:
+        with self._lock:
+            self._mesh, self._job_id = mesh, job_id
+            if self.requested_at is not None:
+                mesh.cancel(job_id, self.reason)
+
+    def cancel(self, reason: str = "") -> bool:
+        """Cancel the run's job; False when the run is already writing its documents."""
+        with self._lock:
+            if self._writing:
+                return False
+            if self.requested_at is None:
+                self.requested_at, self.reason = time.monotonic(), reason
+                if self._mesh is not None and self._job_id is not None:
+                    self._mesh.cancel(self._job_id, reason)
+            return True
+
+    def start_writing(self) -> bool:
+        """From now on the run is not cancelled; False if it already was."""
+        with self._lock:
+            self._writing = self.requested_at is None
+            return self._writing
+
+
+class Interrupted(KeyboardInterrupt):
+    """Ctrl-C (or a kernel interrupt) stopped a run: its job was cancelled and nothing was written.
+
+    ``stopped`` says whether the run's stages had stopped when it was raised (False after a second
+    interrupt, which does not wait for them), ``stopped_after_s`` how long they took.
+    """
+
+    def __init__(self, *, stopped: bool, stopped_after_s: float | None) -> None:
+        super().__init__("cancelled")
+        self.stopped, self.stopped_after_s = stopped, stopped_after_s
 
 
 def _write_outputs(store: ArtifactStore, envelope: Envelope[Any], out: Path) -> None:
@@ -89,7 +145,8 @@ def _write_outputs(store: ArtifactStore, envelope: Envelope[Any], out: Path) -> 
 
 
 async def run_pipeline(file: Path, out: Path, *, work: Path, until: Until, ingest: IngestOptions,
-                       analysis: dict[str, Any] | None, on_progress: ProgressListener | None = None) -> Outcome:
+                       analysis: dict[str, Any] | None, on_progress: ProgressListener | None = None,
+                       interrupt: Interrupt | None = None) -> Outcome:
     """Upload ``file`` to an in-process mesh of the stages ``until`` needs, drain it, write the documents to ``out``.
 
     Parameters
@@ -104,6 +161,9 @@ async def run_pipeline(file: Path, out: Path, *, work: Path, until: Until, inges
         ``profile`` stops at the profile, ``etl`` at the cleaned data, ``dashboard`` runs everything.
     ingest, analysis
         How to read the file, and what the analysis should do (``None``: no analysis).
+    interrupt
+        Lets another thread cancel the job (Ctrl-C); a cancelled run writes nothing to ``out`` and its
+        outcome carries the stage's ``job.cancelled``.
     """
     requested_at = datetime.now(UTC)  # the time budget counts from here, loading the stages included
     store = LocalArtifactStore(work / "store")
@@ -112,12 +172,18 @@ async def run_pipeline(file: Path, out: Path, *, work: Path, until: Until, inges
     options = AnalysisOptions.model_validate({k: v for k, v in analysis.items() if v is not None}) \
         if analysis is not None else None
     mesh = InMemoryMesh(services_for(until), store, on_progress=on_progress)
+    if interrupt is not None:
+        interrupt.attach(mesh, job_id)
     # the analysis gets what loading the stages, reading, profiling and cleaning leave of the budget
     requested = options.model_copy(update={"requested_at": requested_at}) if options is not None else None
     mesh.publish(DatasetUploaded(dataset_id=dataset_id, raw=raw, display_name=file.name, ingest=ingest,
                                  analysis=requested), job_id=job_id)
     events = await mesh.drain()
     outcome = Outcome(events=events)
+    stopped = next((e.payload for e in events if isinstance(e.payload, JobCancelled)), None)
+    if stopped is not None or (interrupt is not None and not interrupt.start_writing()):
+        outcome.cancelled = stopped or JobCancelled(stage="gateway", dataset_id=dataset_id)
+        return outcome  # a cancelled job writes nothing
     for envelope in events:
         payload = envelope.payload
         if isinstance(payload, StageFailed):
@@ -135,13 +201,17 @@ async def run_pipeline(file: Path, out: Path, *, work: Path, until: Until, inges
 
 def run_sync(file: Path, out: Path, *, work: Path, until: Until, ingest: IngestOptions,
              analysis: dict[str, Any] | None, on_progress: ProgressListener | None = None) -> Outcome:
-    """``run_pipeline`` from synchronous code: in this thread, or in a thread of its own when this one already runs
-    an event loop (a Jupyter kernel does)."""
-    job = run_pipeline(file, out, work=work, until=until, ingest=ingest, analysis=analysis, on_progress=on_progress)
-    try:
-        asyncio.get_running_loop()
-    except RuntimeError:
-        return asyncio.run(job)
+    """``run_pipeline`` from synchronous code, in a thread of its own (this one may run an event loop, as a
+    Jupyter kernel does) while this one waits for it.
+
+    A ``KeyboardInterrupt`` while waiting (Ctrl-C, a kernel interrupt) cancels the job, waits for its stages
+    to stop, which takes seconds, and raises ``Interrupted`` (a ``KeyboardInterrupt``); nothing is written to
+    ``out``. A second one while waiting raises at once, leaving the cancelled stages to stop on their own.
+    A run already writing its documents when interrupted finishes them first.
+    """
+    interrupt = Interrupt()
+    job = run_pipeline(file, out, work=work, until=until, ingest=ingest, analysis=analysis, on_progress=on_progress,
+                       interrupt=interrupt)
     done: list[Outcome] = []
     failed: list[BaseException] = []
 
@@ -151,12 +221,28 @@ def run_sync(file: Path, out: Path, *, work: Path, until: Until, ingest: IngestO
         except BaseException as exc:  # re-raised in the caller's thread
             failed.append(exc)
 
-    thread = threading.Thread(target=worker, name="dsp-pipeline")
+    thread = threading.Thread(target=worker, name="dsp-pipeline", daemon=True)
     thread.start()
-    thread.join()
+    try:
+        _join(thread)
+    except KeyboardInterrupt:
+        if interrupt.cancel("interrupted (Ctrl-C)"):
+            try:
+                _join(thread)
+            except KeyboardInterrupt:
+                raise Interrupted(stopped=False, stopped_after_s=None) from None
+            asked = interrupt.requested_at or time.monotonic()
+            raise Interrupted(stopped=True, stopped_after_s=round(time.monotonic() - asked, 3)) from None
+        _join(thread)  # too late to cancel: the documents are being written
     if failed:
         raise failed[0]
     return done[0]
+
+
+def _join(thread: threading.Thread) -> None:
+    # a join with a timeout lets a KeyboardInterrupt through on every platform
+    while thread.is_alive():
+        thread.join(0.2)
 
 
 @dataclass
