@@ -90,30 +90,9 @@ def model_family(name: str) -> str:
 
 
 def cancel_callback(token: CancelToken) -> Any:
-    """An AutoGluon callback that ends the fit before its next model once ``token`` is cancelled.
-
-    A model already fitting is stopped by ``token.interruptible()`` around the fit; this callback
-    keeps the trainer from starting the next one. It pickles without its token (the trainer saves
-    itself with its callbacks), as a callback that never stops.
-    """
-    from autogluon.core.callbacks import AbstractCallback
-
-    class CancelCallback(AbstractCallback):
-        def __init__(self, token: CancelToken) -> None:
-            super().__init__()
-            self.token: CancelToken | None = token
-
-        def _before_model_fit(self, trainer: Any, model: Any, time_limit: float | None = None,
-                              stack_name: str = "core", level: int = 1) -> tuple[bool, bool]:
-            stop = self.token is not None and self.token.cancelled
-            return stop, stop
-
-        def _after_model_fit(self, trainer: Any, model_names: list[str], stack_name: str = "core",
-                             level: int = 1) -> bool:
-            return self.token is not None and self.token.cancelled
-
-        def __getstate__(self) -> dict[str, Any]:
-            return {**self.__dict__, "token": None}
+    """An AutoGluon callback that ends the fit before its next model once ``token`` is cancelled
+    (:class:`dsp_ml.domain.cancel_callback.CancelCallback`; imported here, with AutoGluon)."""
+    from .cancel_callback import CancelCallback
 
     return CancelCallback(token)
 
