@@ -184,7 +184,7 @@ def _numeric_spec(col: EmbeddedColumn, shift: ColumnShift, a: pl.DataFrame, b: p
 
 
 def _level_counts(series: pl.Series) -> dict[str, int]:
-    counts = series.cast(pl.String).drop_nulls().value_counts(name="n")
+    counts = series.cast(pl.String).drop_nulls().rename("level").value_counts(name="n")
     return {str(v): int(n) for v, n in counts.iter_rows()}
 
 
