@@ -548,14 +548,19 @@ def _row_findings(rows: RowOverlap, thresholds: ShiftThresholds) -> list[Compare
                                              f"{rows.rows_a:,} -> {rows.rows_b:,}", thresholds,
                               evidence={"rows_a": float(rows.rows_a), "rows_b": float(rows.rows_b),
                                         "row_change": rows.row_change}))
-    if rows.rows_b and rows.share_of_b_in_a >= thresholds.overlap_share:
-        score = rows.share_of_b_in_a * small / thresholds.overlap_share
+    # rows of B that repeat within B say how often rows coincide by the nature of the data (few columns of
+    # few values): only the copies beyond that share are a finding
+    chance = rows.duplicates_in_b / rows.rows_b if rows.rows_b else 0.0
+    excess = rows.share_of_b_in_a - chance
+    if rows.rows_b and excess >= thresholds.overlap_share:
+        score = excess * small / thresholds.overlap_share
         found.append(_finding("overlap", score, f"{rows.rows_of_b_in_a:,} rows of B ({_percent(rows.share_of_b_in_a)}) "
                                                 f"are copies of rows of A", thresholds,
-                              detail=f"Matched on the {len(rows.compared_on)} common columns. A model trained on A "
-                                     "and evaluated on B has seen these rows.",
+                              detail=f"Matched on the {len(rows.compared_on)} common columns ({_percent(chance)} of "
+                                     "B's rows repeat within B). A model trained on A and evaluated on B has seen "
+                                     "these rows.",
                               evidence={"rows_of_b_in_a": float(rows.rows_of_b_in_a),
-                                        "share_of_b_in_a": rows.share_of_b_in_a}))
+                                        "share_of_b_in_a": rows.share_of_b_in_a, "duplicate_share_b": chance}))
     return found
 
 
@@ -675,7 +680,7 @@ def compare_datasets(
         shift.severity = severity(shift.score, thresholds)
         shifts.append(shift)
         findings.extend(_column_findings(shift, parts, thresholds))
-        progress(0.05 + 0.9 * (done + 1) / max(len(common), 1), f"column {name}")
+        progress(0.9 * (done + 1) / max(len(common), 1), f"column {name}")
     if too_few:
         notes.append(f"Too few known values (under {MIN_VALUES} on a side) to compare the distributions of: "
                      + ", ".join(too_few[:10]) + (" ..." if len(too_few) > 10 else ""))
