@@ -10,7 +10,14 @@ import polars as pl
 import pytest
 from dsp_dashboard.domain import MAX_HTML_BYTES
 from dsp_dashboard.domain.compare import MAX_CHARTED, MAX_ROWS_PER_SIDE, build_comparison_html
-from shared_contracts.compare import ColumnShift, Comparison, RowOverlap, SchemaDiff, TargetShift
+from shared_contracts.compare import (
+    ColumnShift,
+    CompareFinding,
+    Comparison,
+    RowOverlap,
+    SchemaDiff,
+    TargetShift,
+)
 
 
 def payload_of(page: str) -> dict:
@@ -154,8 +161,12 @@ def test_target_section_says_whether_the_relation_moved(diamonds_halves):
     shift = TargetShift(target="price", task="regression", model="LightGBM", metric="r2", score_a=0.98,
                         score_b=0.81, change=-0.17, relative_change=-0.173, interval_a=(0.975, 0.985), moved=True,
                         rows_train=20_000, rows_holdout_a=6_970, rows_scored_b=26_970)
-    page = build_comparison_html(comparison.model_copy(update={"target": shift}), a, b)
+    finding = CompareFinding(rank=1, kind="target", column="price", severity="moderate", score=0.2,
+                             title="A model trained on A explains price less well on B", chart_id="compare:target")
+    moved = comparison.model_copy(update={"target": shift, "findings": [finding]})
+    page = build_comparison_html(moved, a, b)
     assert headings(page, 2)[3] == "Target"
+    assert re.search(r'explains price less well on B\s*<a href="#cmp-target" class="see">see the target', page)
     assert "Target: price" in page
     assert "The relation of the features to price moved" in page and "95% interval 0.975 – 0.985" in page
     figure = payload_of(page)["charts"]["cmp-target"]

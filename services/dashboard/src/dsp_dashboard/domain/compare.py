@@ -229,6 +229,8 @@ def _header(comparison: Comparison) -> comp.Component:
 
 def _finding_target(finding: CompareFinding, charted: dict[str, str], rows: dict[str, str],
                     has_target: bool) -> tuple[str | None, str]:
+    if finding.kind == "target" and has_target:
+        return "cmp-target", "see the target"
     column = finding.column
     chart_id = finding.chart_id or (f"compare:column:{column}" if column else "")
     named = chart_id.removeprefix("compare:column:") if chart_id.startswith("compare:column:") else column
@@ -236,8 +238,6 @@ def _finding_target(finding: CompareFinding, charted: dict[str, str], rows: dict
         return charted[named], f"see the chart of {named}"
     if named and named in rows:
         return rows[named], f"see {named} in the table"
-    if finding.kind == "target" and has_target:
-        return "cmp-target", "see the target"
     if finding.kind == "schema":
         return "cmp-schema", "see the schema"
     if finding.kind in ("rows", "overlap"):
