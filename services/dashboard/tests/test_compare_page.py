@@ -200,3 +200,25 @@ def test_a_comparison_with_no_common_column_still_renders(make_comparison):
     a, b = pl.DataFrame({"x": [1, 2]}), pl.DataFrame({"y": ["a", "b"]})
     page = build_comparison_html(make_comparison(a, b), a, b)
     assert payload_of(page)["data"]["columns"] == [] and "Distributions" not in headings(page, 2)
+
+
+def test_dates_booleans_and_a_changed_type_are_drawn(make_comparison):
+    from datetime import date, timedelta
+
+    days = [date(2024, 1, 1) + timedelta(days=i) for i in range(200)]
+    a = pl.DataFrame({"day": days, "member": [i % 3 == 0 for i in range(200)], "code": list(range(200))})
+    b = pl.DataFrame({"day": [d + timedelta(days=90) for d in days], "member": [i % 2 == 0 for i in range(200)],
+                      "code": [str(i) for i in range(200)]})
+    comparison = make_comparison(a, b)
+    page = build_comparison_html(comparison, a, b)
+    payload = payload_of(page)
+    kinds = {c["name"]: c["kind"] for c in payload["data"]["columns"]}
+    charts = {payload["data"]["columns"][v["column"]]["name"]: v for k, v in payload["charts"].items()
+              if k.startswith("cmp-col-")}
+    assert kinds["day"] == "datetime" and charts["day"]["type"] == "sidehist"
+    assert charts["day"]["range"][1] - charts["day"]["range"][0] == pytest.approx((199 + 90) * 86_400_000)
+    assert kinds["member"] == "categorical" and charts["member"]["type"] == "sidebar"
+    member_levels = payload["data"]["columns"][charts["member"]["column"]]["levels"]
+    whole = dict(zip(member_levels, charts["member"]["whole"][1], strict=True))
+    assert whole == {"true": 0.5, "false": 0.5}
+    assert "<code>code</code>: Int64 → String" in page

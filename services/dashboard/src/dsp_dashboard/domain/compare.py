@@ -129,8 +129,7 @@ def _samples(a: pl.DataFrame, b: pl.DataFrame, shifts: list[ColumnShift], *, max
         part = frame.select(order)
         picked.append(part.sample(n=per_side, seed=seed, shuffle=False) if part.height > per_side else part)
     stacked = _stackable(picked[0], picked[1])
-    kinds = {s.column: ("boolean" if s.kind == "boolean" else s.kind) for s in shifts
-             if s.kind in ("categorical", "boolean")}
+    kinds: dict[str, str] = {s.column: s.kind for s in shifts if s.kind in ("categorical", "boolean")}
     sample = load_sample(stacked, max_rows=max(1, stacked.height), max_columns=max(1, len(order)),
                          max_cells=max(1, stacked.height) * max(1, len(order)), semantic_types=kinds, seed=seed)
     side = [0] * picked[0].height + [1] * picked[1].height
