@@ -13,6 +13,7 @@ from dsp_dashboard.domain.compare import build_comparison_html
 pytestmark = pytest.mark.browser
 
 SCREENSHOT = Path("/tmp/compare-diamonds.png")
+AXE = Path(__file__).resolve().parents[3] / "ui" / "node_modules" / "axe-core" / "axe.min.js"
 
 
 def payload_of(page: str) -> dict:
@@ -25,11 +26,18 @@ def traces(page, chart: str) -> list[dict]:
         ".map(t => ({name: t.name, x: t.x, y: t.y})); }", chart)
 
 
-def test_the_diamonds_comparison_draws_and_filters_both_sides(browser, diamonds_halves, tmp_path):
+@pytest.fixture(scope="module")
+def comparison_file(diamonds_halves, tmp_path_factory) -> tuple[Path, str]:
     a, b, comparison = diamonds_halves
     html = build_comparison_html(comparison, a, b)
-    path = tmp_path / "comparison.html"
+    path = tmp_path_factory.mktemp("compare") / "comparison.html"
     path.write_text(html, encoding="utf-8")
+    return path, html
+
+
+def test_the_diamonds_comparison_draws_and_filters_both_sides(browser, diamonds_halves, comparison_file):
+    a, b, _ = diamonds_halves
+    path, html = comparison_file
     payload = payload_of(html)
     names = [c["name"] for c in payload["data"]["columns"]]
 
@@ -88,4 +96,45 @@ def test_the_diamonds_comparison_draws_and_filters_both_sides(browser, diamonds_
     page.evaluate("window.scrollTo(0, 0)")
     page.screenshot(path=str(SCREENSHOT), full_page=True)
     assert errors == [] and outside == []
+    page.close()
+
+
+def test_the_comparison_page_has_no_serious_accessibility_violation(browser, comparison_file):
+    if not AXE.is_file():
+        pytest.skip(f"axe-core is not installed in {AXE.parent}: run `make ui` (npm ci)")
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    page.goto(comparison_file[0].as_uri())
+    page.wait_for_selector("html[data-dsp-ready='1']", timeout=30_000)
+    page.evaluate(AXE.read_text(encoding="utf-8") + "\n;undefined")  # through DevTools: the page's CSP does not apply
+    for theme in ("light", "dark"):
+        page.evaluate(f"window.dsp.setTheme('{theme}'); window.dsp.drawAll()")
+        found = page.evaluate("""async () => (await axe.run(document, {resultTypes: ["violations"]})).violations
+                                   .filter(v => v.impact === "serious" || v.impact === "critical")
+                                   .map(v => ({id: v.id, nodes: v.nodes.slice(0, 5).map(n => n.target.join(" "))}))""")
+        assert found == [], f"{theme}: " + json.dumps(found, indent=2)
+    page.close()
+
+
+def test_hostile_names_are_shown_as_text_and_never_run(browser, make_comparison, tmp_path):
+    import polars as pl
+
+    evil = "<img src=x onerror=\"window.__pwned=1\">"
+    a = pl.DataFrame({evil: [1.0, 2.0, 3.0, 4.0] * 25, "kind": ["p", "q", "<b>bold</b>", "p"] * 25})
+    b = pl.DataFrame({evil: [3.0, 4.0, 5.0, 6.0] * 25, "kind": ["p", "</script><script>window.__pwned=2</script>",
+                                                                 "<b>bold</b>", "q"] * 25})
+    path = tmp_path / "hostile.html"
+    path.write_text(build_comparison_html(make_comparison(a, b, name_a="<svg onload=window.__pwned=3>", name_b="b"),
+                                          a, b), encoding="utf-8")
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    dialogs: list[str] = []
+    page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+    page.goto(path.as_uri())
+    page.wait_for_selector("html[data-dsp-ready='1']", timeout=30_000)
+    page.evaluate("window.dsp.drawAll()")
+    assert page.evaluate("window.__pwned") is None and dialogs == []
+    assert page.inner_text("#cmp-col-0 h3") == evil
+    legend = page.evaluate("Array.from(document.querySelectorAll('.legendtext')).map(n => n.textContent)")
+    assert "A · <svg onload=window.__pwned=3>" in legend
+    ticks = page.evaluate("Array.from(document.querySelectorAll('.ytick text')).map(n => n.textContent)")
+    assert "</script><script>window.__pwned=2</script> · new in B" in ticks and "<b>bold</b>" in ticks
     page.close()
