@@ -85,7 +85,11 @@ def _score(metric: str, y: np.ndarray, output: np.ndarray) -> float:
         return float(skm.roc_auc_score(y, output))
     if metric == "accuracy":
         return float(np.mean(np.argmax(output, axis=1) == y))
-    return float(skm.r2_score(y, output))
+    residual = float(np.sum((y - output) ** 2))
+    total = float(np.sum((y - y.mean()) ** 2))
+    if total == 0:
+        return 1.0 if residual == 0 else 0.0  # sklearn's convention for a constant target
+    return 1.0 - residual / total
 
 
 def _bootstrap(metric: str, y: np.ndarray, output: np.ndarray, *, seed: int) -> tuple[float, float]:
