@@ -178,6 +178,8 @@ def target_shift(a: pl.DataFrame, b: pl.DataFrame, *, target: str, features: lis
         y_b = b.get_column(target).cast(pl.Float64, strict=False).to_numpy()
         keep_b = np.isfinite(y_b)
         b, y_b = b.filter(pl.Series(keep_b)), y_b[keep_b]
+        if b.height == 0:
+            raise AnalysisError("too_few_rows", f"B has no numeric {target!r} to score the model on")
         metric = "r2"
     else:
         labels = sorted(a.get_column(target).cast(pl.String).unique().to_list())
