@@ -256,5 +256,6 @@ def test_an_integer_column_read_as_float_is_still_compared(halves, profiled, pro
     assert [(c.column, c.type_a, c.type_b) for c in result.schema_diff.changed_type] == [("price", "integer", "float")]
     price = next(c for c in result.columns if c.column == "price")
     assert price.numeric is not None and price.score < result.thresholds.psi_small
+    assert result.rows.rows_of_b_in_a == _compare(a, b, profiled, profile_a).rows.rows_of_b_in_a  # 326 is 326.0
     retyped = next(f for f in result.findings if f.kind == "schema")
     assert retyped.severity == "small" and "still compared" in retyped.title

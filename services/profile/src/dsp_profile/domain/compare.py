@@ -356,7 +356,9 @@ def _row_overlap(a: pl.DataFrame, b: pl.DataFrame, common: list[str]) -> RowOver
     casts: dict[str, pl.DataType] = {}
     for name in common:
         dtype_a, dtype_b = a.schema[name], b.schema[name]
-        if dtype_a != dtype_b:
+        if dtype_a != dtype_b and dtype_a.is_numeric() and dtype_b.is_numeric():
+            casts[name] = pl.Float64()  # 3 and 3.0 are one value
+        elif dtype_a != dtype_b:
             casts[name] = pl.String()  # equal values of differently typed columns hash alike as text
         elif isinstance(dtype_a, pl.Categorical | pl.Enum):
             casts[name] = pl.String()
