@@ -115,6 +115,7 @@ def test_schema_diff_names_removed_added_and_retyped_columns(halves, profiled, p
     assert diff.common == [n for n in a.columns if n != "table"]
     schema = [f for f in result.findings if f.kind == "schema"]
     assert len(schema) == 3 and any("table" in f.title for f in schema)
+    assert next(f for f in schema if f.column == "depth").severity == "large"  # a number now read as levels
     depth = next(c for c in result.columns if c.column == "depth")
     assert depth.numeric is None and depth.categorical is None  # a retyped column is not compared value by value
     assert result.rows.compared_on == diff.common
@@ -229,3 +230,32 @@ def test_thresholds_are_recorded_and_used(halves, profiled, profile_a) -> None:
     assert strict.thresholds.psi_small == 5.0
     assert not [f for f in strict.findings if f.kind == "distribution"]
     assert [f.column for f in default.findings if f.kind == "distribution"] == ["carat"]
+
+
+def test_booleans_are_compared_by_their_file_labels(halves, profiled) -> None:
+    a, b = halves
+    a = a.with_columns((a.get_column("carat") > 1).alias("big"))
+    b = b.with_columns((b.get_column("carat") * 1.3 > 1).alias("big"))
+
+    def labelled(frame: pl.DataFrame) -> Profile:
+        profile = profiled(frame)
+        columns = [c.model_copy(update={"boolean_labels": ["no", "yes"]}) if c.name == "big" else c
+                   for c in profile.columns]
+        return profile.model_copy(update={"columns": columns})
+
+    result = compare_datasets(a, b, profile_a=labelled(a), profile_b=labelled(b), name_a="A", name_b="B")
+    big = next(c for c in result.columns if c.column == "big")
+    assert big.kind == "boolean" and big.categorical is not None
+    assert {lv.level for lv in big.categorical.levels} == {"no", "yes"}
+    assert next(f for f in result.findings if f.column == "big").title.startswith("big's mix changed: ")
+
+
+def test_an_integer_column_read_as_float_is_still_compared(halves, profiled, profile_a) -> None:
+    a, b = halves
+    result = _compare(a, b.with_columns(b.get_column("price").cast(pl.Float64)), profiled, profile_a)
+    assert [(c.column, c.type_a, c.type_b) for c in result.schema_diff.changed_type] == [("price", "integer", "float")]
+    price = next(c for c in result.columns if c.column == "price")
+    assert price.numeric is not None and price.score < result.thresholds.psi_small
+    assert result.rows.rows_of_b_in_a == _compare(a, b, profiled, profile_a).rows.rows_of_b_in_a  # 326 is 326.0
+    retyped = next(f for f in result.findings if f.kind == "schema")
+    assert retyped.severity == "small" and "still compared" in retyped.title
