@@ -171,6 +171,11 @@ def test_target_section_says_whether_the_relation_moved(diamonds_halves):
     assert "The relation of the features to price moved" in page and "95% interval 0.975 – 0.985" in page
     figure = payload_of(page)["charts"]["cmp-target"]
     assert figure["data"][0]["x"] == [0.98, 0.81]
+    assert figure["data"][0]["error_x"]["array"] == [pytest.approx(0.005), 0]
+    with_b = build_comparison_html(moved.model_copy(update={"target": shift.model_copy(
+        update={"interval_b": (0.8, 0.82)})}), a, b)
+    assert "and 0.81 on B (95% interval 0.8 – 0.82)." in with_b
+    assert payload_of(with_b)["charts"]["cmp-target"]["data"][0]["error_x"]["arrayminus"][1] == pytest.approx(0.01)
     still = shift.model_copy(update={"score_b": 0.979, "change": -0.001, "moved": False})
     page = build_comparison_html(comparison.model_copy(update={"target": still}), a, b)
     assert "did not move" in page

@@ -356,14 +356,17 @@ def _target_card(shift: TargetShift) -> comp.Component:
     metric = _metric(shift.metric)
     lo, hi = shift.interval_a if shift.interval_a is not None else (None, None)
     interval = f" (95% interval {_fmt(lo)} – {_fmt(hi)})" if lo is not None else ""
+    lo_b, hi_b = shift.interval_b if shift.interval_b is not None else (None, None)
+    interval_b = f" (95% interval {_fmt(lo_b)} – {_fmt(hi_b)})" if lo_b is not None else ""
     direction = "higher is better" if shift.higher_is_better else "lower is better"
     if shift.moved:
         verdict = (f"The relation of the features to {shift.target} moved: the {shift.model} model trained on A "
-                   f"scores {metric} {_fmt(shift.score_a)} on A's holdout{interval} and {_fmt(shift.score_b)} on B.")
+                   f"scores {metric} {_fmt(shift.score_a)} on A's holdout{interval} and {_fmt(shift.score_b)} on B"
+                   f"{interval_b}.")
     else:
         verdict = (f"The relation of the features to {shift.target} did not move: the {shift.model} model trained "
                    f"on A scores {metric} {_fmt(shift.score_a)} on A's holdout{interval} and {_fmt(shift.score_b)} "
-                   "on B, within noise or better.")
+                   f"on B{interval_b}, within noise or better.")
     facts = [("Target", shift.target), ("Task", shift.task), ("Model", shift.model), ("Metric", f"{metric} ({direction})"),
              (f"{metric} on A's holdout", _fmt(shift.score_a)), (f"{metric} on B", _fmt(shift.score_b)),
              ("Change", f"{shift.change:+.4g}" + (f" ({_pct(shift.relative_change, signed=True)})"
@@ -373,9 +376,11 @@ def _target_card(shift: TargetShift) -> comp.Component:
                                               f"{_fmt(shift.rows_scored_b)}")]
     if shift.features:
         facts.append(("Features", _fmt(len(shift.features))))
-    error: dict[str, Any] = {"type": "data", "symmetric": False, "array": [0], "arrayminus": [0], "thickness": 1.5}
-    if lo is not None and hi is not None:
-        error.update(array=[max(0.0, hi - shift.score_a), 0], arrayminus=[max(0.0, shift.score_a - lo), 0])
+    error: dict[str, Any] = {"type": "data", "symmetric": False, "array": [0, 0], "arrayminus": [0, 0],
+                             "thickness": 1.5}
+    for k, (score, low, high) in enumerate(((shift.score_a, lo, hi), (shift.score_b, lo_b, hi_b))):
+        if low is not None and high is not None:
+            error["array"][k], error["arrayminus"][k] = max(0.0, high - score), max(0.0, score - low)
     trace = {"type": "scatter", "mode": "markers", "y": ["A holdout", "B"], "x": [shift.score_a, shift.score_b],
              "marker": {"size": 14, "color": ["css:--side-a", "css:--side-b"]}, "error_x": error,
              "hovertemplate": "%{y}: %{x:.4g}<extra></extra>", "showlegend": False}
@@ -387,8 +392,8 @@ def _target_card(shift: TargetShift) -> comp.Component:
                           section="target", width="full", chart={"type": "figure", "data": [trace], "layout": layout},
                           note=note, columns=[shift.target],
                           context={"verdict": verdict, "facts": facts,
-                                   "label": f"{metric} of the model trained on A, on A's holdout with its interval "
-                                            "and on B"})
+                                   "label": f"{metric} of the model trained on A, on A's holdout and on B, with "
+                                            "their 95% intervals"})
 
 
 def _sample_note(comparison: Comparison, sample: DataSample, side: list[int]) -> str:
