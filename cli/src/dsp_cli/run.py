@@ -214,35 +214,38 @@ def run_sync(file: Path, out: Path, *, work: Path, until: Until, ingest: IngestO
                        interrupt=interrupt)
     done: list[Outcome] = []
     failed: list[BaseException] = []
+    ended = threading.Event()
 
     def worker() -> None:
         try:
             done.append(asyncio.run(job))
         except BaseException as exc:  # re-raised in the caller's thread
             failed.append(exc)
+        finally:
+            ended.set()
 
-    thread = threading.Thread(target=worker, name="dsp-pipeline", daemon=True)
-    thread.start()
+    threading.Thread(target=worker, name="dsp-pipeline", daemon=True).start()
     try:
-        _join(thread)
+        _wait(ended)
     except KeyboardInterrupt:
         if interrupt.cancel("interrupted (Ctrl-C)"):
             try:
-                _join(thread)
+                _wait(ended)
             except KeyboardInterrupt:
                 raise Interrupted(stopped=False, stopped_after_s=None) from None
             asked = interrupt.requested_at or time.monotonic()
             raise Interrupted(stopped=True, stopped_after_s=round(time.monotonic() - asked, 3)) from None
-        _join(thread)  # too late to cancel: the documents are being written
+        _wait(ended)  # too late to cancel: the documents are being written
     if failed:
         raise failed[0]
     return done[0]
 
 
-def _join(thread: threading.Thread) -> None:
-    # a join with a timeout lets a KeyboardInterrupt through on every platform
-    while thread.is_alive():
-        thread.join(0.2)
+def _wait(ended: threading.Event) -> None:
+    # an event, not Thread.join: a join cut short by KeyboardInterrupt may mark a running thread as ended
+    # (CPython 3.11), and short waits let the KeyboardInterrupt through on every platform
+    while not ended.wait(0.2):
+        pass
 
 
 @dataclass
