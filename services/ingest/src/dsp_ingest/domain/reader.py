@@ -688,6 +688,14 @@ def _stats_frame(
     return lf.select(exprs)
 
 
+def _representable(output: pl.Expr, plan: ColumnPlan) -> pl.Expr:
+    """A date column's values outside years 1-9999 (year 0, say) as null: no stage could read them back as a
+    date, and the reader counts them with the values that did not fit the column's type."""
+    if plan.dtype not in (pl.Date, pl.Datetime) and not isinstance(plan.dtype, pl.Datetime):
+        return output
+    return pl.when(output.dt.year().is_between(1, 9999)).then(output).otherwise(None).alias(plan.name)
+
+
 def _convert_and_measure(
     raw: pl.LazyFrame,
     plans: list[ColumnPlan],
@@ -732,7 +740,7 @@ def _convert_and_measure(
         unseen = _unseen_evidence(plan, na)
         if unseen:
             flags.append(base.is_in(unseen).alias(_count_name("maybe", i)))
-    outputs = [plan.output(pl.col(_raw_name(i))) for i, plan in enumerate(plans)]
+    outputs = [_representable(plan.output(pl.col(_raw_name(i))), plan) for i, plan in enumerate(plans)]
     names = [plan.name for plan in plans]
     measures = [pl.col(name).null_count().alias(_count_name("null", i)) for i, name in enumerate(names)]
     measures += [pl.col(f.meta.output_name()).sum() for f in flags]
