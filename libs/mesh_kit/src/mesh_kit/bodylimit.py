@@ -7,7 +7,8 @@ the app runs. A client that leaves more than ``timeout_s`` between two pieces of
 
 A refused request answers the platform's error envelope, whatever the app made of the interruption:
 ``413 body_too_large`` or ``408 body_timeout``. Routes that never read the body (a predict for a model that
-does not exist answers 404 first) never pull it from the client.
+does not exist answers 404 first) never pull it from the client: their answer carries ``Connection: close``, so
+the server drops the connection instead of reading the rest of the body to reuse it.
 
 Examples
 --------
@@ -69,6 +70,7 @@ class BodyLimitMiddleware:
         if declared.isdigit() and int(declared) > limit:
             await _answer(scope, send, _too_large(limit))
             return
+        has_body = declared not in ("", "0") or bool(_header(scope, b"transfer-encoding"))
         received = 0
         body_done = False
         refused: BodyRefused | None = None
@@ -100,6 +102,9 @@ class BodyLimitMiddleware:
                 return
             if message["type"] == "http.response.start":
                 started = True
+                if not body_done and has_body:  # answered before the body was read (a 404): the server closes the
+                    # connection after the answer instead of reading the rest of the body to reuse it
+                    message = {**message, "headers": [*message.get("headers", []), (b"connection", b"close")]}
             await send(message)
 
         try:
