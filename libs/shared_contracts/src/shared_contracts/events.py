@@ -59,7 +59,7 @@ class IngestOptions(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     type_overrides: dict[str, str] = Field(
-        default_factory=dict,
+        default_factory=dict, max_length=MAX_CONFIG_ITEMS,
         description="Column name -> semantic type that replaces the inferred one",
         examples=[{"zip": "categorical", "amount": "currency"}],
     )
@@ -68,7 +68,7 @@ class IngestOptions(BaseModel):
         description="What to do with ragged or unparseable rows: reject the file, or skip them and report",
     )
     validation_rules: list[dict[str, Any]] = Field(
-        default_factory=list, description="Declarative validation rules (see the ingest docs)"
+        default_factory=list, max_length=1000, description="Declarative validation rules (see the ingest docs)"
     )
     bad_values: BadValuePolicy = Field(
         default="keep",
@@ -76,12 +76,12 @@ class IngestOptions(BaseModel):
         "(integer -> float -> text), or store them as null and report them",
     )
     na_tokens: list[str] = Field(
-        default_factory=list,
+        default_factory=list, max_length=1000,
         description="Extra tokens read as missing in every column (besides empty, NA, NaN, NULL, #N/A)",
         examples=[["-999", "missing"]],
     )
     na_evidence_tokens: list[str] | None = Field(
-        default=None,
+        default=None, max_length=1000,
         description="Tokens read as missing only where the column makes it plausible (a numeric column, "
         "or rare in text); None keeps the defaults: N/A, None, -, --, ., ?",
         examples=[["none", "-"]],
