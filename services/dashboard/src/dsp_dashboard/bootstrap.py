@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from mesh_kit.cancellation import cancel_subscription
 from mesh_kit.ports import ServiceSpec, Subscription
 from shared_contracts.events import AnalysisCompleted, DashboardRequested, DatasetDeleted
 from shared_contracts.manifest import SERVICES
@@ -21,6 +22,7 @@ def service_spec() -> ServiceSpec:
             Subscription(AnalysisCompleted, when_analysis_completed_build_dashboard),
             Subscription(DashboardRequested, when_dashboard_requested_build_dashboard),
             Subscription(DatasetDeleted, when_dataset_deleted),
+            cancel_subscription(),
         ],
         repository=PostgresDashboards,
         memory_repository=InMemoryDashboards,

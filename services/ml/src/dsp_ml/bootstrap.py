@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from mesh_kit.cancellation import cancel_subscription
 from mesh_kit.ports import ServiceSpec, Subscription
 from shared_contracts.events import DatasetDeleted, DatasetTransformed
 from shared_contracts.manifest import SERVICES
@@ -16,7 +17,7 @@ def service_spec() -> ServiceSpec:
     return ServiceSpec(
         manifest=SERVICES["ml"],
         subscriptions=[Subscription(DatasetTransformed, when_dataset_transformed_analyze),
-                       Subscription(DatasetDeleted, when_dataset_deleted)],
+                       Subscription(DatasetDeleted, when_dataset_deleted), cancel_subscription()],
         routes=add_routes,
         repository=PostgresAnalyses,
         memory_repository=InMemoryAnalyses,

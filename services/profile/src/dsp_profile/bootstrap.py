@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from mesh_kit.cancellation import cancel_subscription
 from mesh_kit.ports import ServiceSpec, Subscription
 from shared_contracts.events import AnalysisRequested, DatasetDeleted, DatasetIngested
 from shared_contracts.manifest import SERVICES
@@ -21,6 +22,7 @@ def service_spec() -> ServiceSpec:
             Subscription(DatasetIngested, when_dataset_ingested_profile),
             Subscription(AnalysisRequested, when_analysis_requested_profile),
             Subscription(DatasetDeleted, when_dataset_deleted),
+            cancel_subscription(),
         ],
         repository=PostgresProfiles,
         memory_repository=InMemoryProfiles,
