@@ -34,7 +34,8 @@ PUBLIC_PREFIXES = ("/api/v1/auth/", "/api/v1/views/", "/health/", "/docs", "/red
 PASSWORD = "e2e-user-password-long-enough"
 # which id of the first user's objects a path parameter or a body field takes
 ID_KINDS = {"dataset_id": "dataset", "analysis_id": "analysis", "job_id": "analysis", "dashboard_id": "dashboard",
-            "model_id": "model", "user_id": "user", "api_key_id": "api_key", "deletion_id": "deletion"}
+            "model_id": "model", "user_id": "user", "api_key_id": "api_key", "deletion_id": "deletion",
+            "dataset_id_a": "dataset", "dataset_id_b": "dataset"}
 
 
 def _openapi(mesh: LocalMesh) -> dict[str, Any]:
@@ -145,10 +146,13 @@ def _calls_with_ids(document: dict[str, Any], ids: dict[str, str]) -> list[tuple
         for param in params:
             url = url.replace(f"{{{param}}}", ids[ID_KINDS[param]])
         schema = _body_schema(document, operation)
-        id_fields = [name for name in (schema or {}).get("properties", {}) if name.endswith("_id")]
+        id_fields = [name for name in (schema or {}).get("properties", {}) if name.endswith("_id")
+                     or name.startswith("dataset_id_")]
+        required = [name for name in (schema or {}).get("required", []) if name in id_fields]
         for name in id_fields:
             assert name in ID_KINDS, f"{method} {path}: add its body field {name} to ID_KINDS"
-            calls.append((method, url, name, {name: ids[ID_KINDS[name]]}))
+            # the other ids the body requires are the first user's too (POST /compare takes two datasets)
+            calls.append((method, url, name, {**{n: ids[ID_KINDS[n]] for n in required}, name: ids[ID_KINDS[name]]}))
         if params:
             body = {} if schema is not None else None
             if schema is not None and id_fields:

@@ -1,24 +1,29 @@
-"""The one pipeline run of the ``dsp`` command: upload a file to an in-process mesh and collect its documents."""
+"""The runs of the ``dsp`` command: upload a file (or two, to compare them) to an in-process mesh and collect its
+documents."""
 
 from __future__ import annotations
 
 import asyncio
 import threading
 import uuid
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 from mesh_kit.artifacts import ArtifactStore, LocalArtifactStore, artifact_key
 from mesh_kit.memory import InMemoryMesh, ProgressListener
 from mesh_kit.ports import ServiceSpec
 from shared_contracts import ArtifactRef, Envelope
 from shared_contracts.analysis import AnalysisResult
+from shared_contracts.compare import Comparison
 from shared_contracts.etl import EtlReport
 from shared_contracts.events import (
     AnalysisCompleted,
     AnalysisOptions,
+    ComparisonCompleted,
+    ComparisonRequested,
     DashboardReady,
     DatasetIngested,
     DatasetProfiled,
@@ -29,22 +34,40 @@ from shared_contracts.events import (
 )
 from shared_contracts.profile import Profile
 
-__all__ = ["Outcome", "StageFractions", "Until", "run_pipeline", "run_sync", "services_for"]
+__all__ = [
+    "COMPARE_STEPS",
+    "ComparisonOutcome",
+    "Outcome",
+    "StageFractions",
+    "Until",
+    "compare_sync",
+    "run_compare",
+    "run_pipeline",
+    "run_sync",
+    "services_for",
+]
 
-Until = Literal["profile", "etl", "dashboard"]
-"""How far a command goes: the services it runs (the events decide their order)."""
+Until = Literal["profile", "etl", "dashboard", "compare"]
+"""How far a command goes: the services it runs (the events decide their order). ``compare`` profiles two files,
+then compares them (profile), scores a target (ml) and draws the comparison (dashboard)."""
+
+COMPARE_STEPS = 7
+"""The progress steps of a comparison: ingest and profile of A, then of B, then compare, ml and dashboard."""
+
+T = TypeVar("T")
 
 
 def services_for(until: Until) -> list[ServiceSpec]:
     """The services a command needs, as their bootstraps describe them."""
-    from dsp_etl.bootstrap import service_spec as etl
     from dsp_ingest.bootstrap import service_spec as ingest
     from dsp_profile.bootstrap import service_spec as profile
 
     services = [ingest(), profile()]
     if until in ("etl", "dashboard"):
+        from dsp_etl.bootstrap import service_spec as etl
+
         services.append(etl())
-    if until == "dashboard":
+    if until in ("dashboard", "compare"):
         from dsp_dashboard.bootstrap import service_spec as dashboard
         from dsp_ml.bootstrap import service_spec as ml
 
@@ -88,6 +111,21 @@ def _write_outputs(store: ArtifactStore, envelope: Envelope[Any], out: Path) -> 
         store.fetch_dir(payload.model, out / "model")
 
 
+def _upload(mesh: InMemoryMesh, store: ArtifactStore, file: Path, *, ingest: IngestOptions,
+            analysis: AnalysisOptions | None = None) -> uuid.UUID:
+    """Put ``file`` in the store and publish its ``dataset.uploaded``, as the gateway does; the dataset's id."""
+    dataset_id, job_id = uuid.uuid4(), uuid.uuid4()
+    raw = store.put_file(artifact_key("datasets", dataset_id, "raw"), file, media_type="text/csv")
+    mesh.publish(DatasetUploaded(dataset_id=dataset_id, raw=raw, display_name=file.name, ingest=ingest,
+                                 analysis=analysis), job_id=job_id)
+    return dataset_id
+
+
+def _failure(events: list[Envelope[Any]]) -> StageFailed | None:
+    """The first stage.failed of a run, which ends it."""
+    return next((e.payload for e in events if isinstance(e.payload, StageFailed)), None)
+
+
 async def run_pipeline(file: Path, out: Path, *, work: Path, until: Until, ingest: IngestOptions,
                        analysis: dict[str, Any] | None, on_progress: ProgressListener | None = None) -> Outcome:
     """Upload ``file`` to an in-process mesh of the stages ``until`` needs, drain it, write the documents to ``out``.
@@ -107,21 +145,17 @@ async def run_pipeline(file: Path, out: Path, *, work: Path, until: Until, inges
     """
     requested_at = datetime.now(UTC)  # the time budget counts from here, loading the stages included
     store = LocalArtifactStore(work / "store")
-    dataset_id, job_id = uuid.uuid4(), uuid.uuid4()
-    raw = store.put_file(artifact_key("datasets", dataset_id, "raw"), file, media_type="text/csv")
     options = AnalysisOptions.model_validate({k: v for k, v in analysis.items() if v is not None}) \
         if analysis is not None else None
     mesh = InMemoryMesh(services_for(until), store, on_progress=on_progress)
     # the analysis gets what loading the stages, reading, profiling and cleaning leave of the budget
     requested = options.model_copy(update={"requested_at": requested_at}) if options is not None else None
-    mesh.publish(DatasetUploaded(dataset_id=dataset_id, raw=raw, display_name=file.name, ingest=ingest,
-                                 analysis=requested), job_id=job_id)
+    _upload(mesh, store, file, ingest=ingest, analysis=requested)
     events = await mesh.drain()
-    outcome = Outcome(events=events)
+    outcome = Outcome(events=events, failure=_failure(events))
     for envelope in events:
         payload = envelope.payload
         if isinstance(payload, StageFailed):
-            outcome.failure = outcome.failure or payload
             continue
         _write_outputs(store, envelope, out)
         if isinstance(payload, DatasetProfiled):
@@ -133,21 +167,108 @@ async def run_pipeline(file: Path, out: Path, *, work: Path, until: Until, inges
     return outcome
 
 
-def run_sync(file: Path, out: Path, *, work: Path, until: Until, ingest: IngestOptions,
-             analysis: dict[str, Any] | None, on_progress: ProgressListener | None = None) -> Outcome:
-    """``run_pipeline`` from synchronous code: in this thread, or in a thread of its own when this one already runs
-    an event loop (a Jupyter kernel does)."""
-    job = run_pipeline(file, out, work=work, until=until, ingest=ingest, analysis=analysis, on_progress=on_progress)
+@dataclass
+class ComparisonOutcome:
+    """What a comparison produced (comparison.json, comparison.html, profile-a.json, profile-b.json in the output
+    directory), or the failure that ended it."""
+
+    events: list[Envelope[Any]]
+    failure: StageFailed | None = None
+    comparison: Comparison | None = None
+    profile_a: Profile | None = None
+    profile_b: Profile | None = None
+
+
+def _names(file_a: Path, file_b: Path) -> tuple[str, str]:
+    """The two datasets' names in the findings: their file names, told apart when they are the same."""
+    if file_a.name != file_b.name:
+        return file_a.name, file_b.name
+    return f"{file_a.name} (A)", f"{file_b.name} (B)"
+
+
+async def run_compare(file_a: Path, file_b: Path, out: Path, *, work: Path, ingest: IngestOptions,
+                      target: str | None = None, theme: Literal["light", "dark"] = "light",
+                      on_progress: ProgressListener | None = None) -> ComparisonOutcome:
+    """Profile two files on an in-process mesh, then compare B with A as ``POST /api/v1/compare`` does.
+
+    Each file is read and profiled as ``run_pipeline`` does; then ``comparison.requested`` makes profile compare
+    them, ml score the target (when given) and dashboard draw the comparison.
+
+    Parameters
+    ----------
+    file_a, file_b
+        The reference table, and the table compared with it.
+    out
+        Directory for comparison.json, comparison.html, profile-a.json and profile-b.json.
+    work
+        Scratch directory for the artifact store of the run.
+    ingest
+        How to read both files.
+    target
+        Also check whether the relation of the features to this column moved.
+    theme
+        The comparison dashboard's colours.
+    on_progress
+        Told each step's progress, as ``ingest A``, ``profile B``, ``compare``, ``ml`` and ``dashboard``.
+    """
+    store = LocalArtifactStore(work / "store")
+    step = {"side": ""}
+
+    def relabel(stage: str, fraction: float, message: str) -> None:
+        if on_progress is not None:
+            side = step["side"]
+            on_progress(f"{stage} {side}" if side else ("compare" if stage == "profile" else stage), fraction, message)
+
+    mesh = InMemoryMesh(services_for("compare"), store, on_progress=relabel)
+    outcome = ComparisonOutcome(events=[])
+    profiled: list[DatasetProfiled] = []
+    for side, file in (("A", file_a), ("B", file_b)):
+        step["side"] = side
+        dataset_id = _upload(mesh, store, file, ingest=ingest)
+        events = await mesh.drain()
+        outcome.events += events
+        outcome.failure = _failure(events)
+        if outcome.failure is not None:
+            return outcome
+        done = next(e.payload for e in events if isinstance(e.payload, DatasetProfiled)
+                    and e.payload.dataset_id == dataset_id)
+        store.fetch_to(done.profile, out / f"profile-{side.lower()}.json")
+        profiled.append(done)
+    step["side"] = ""
+    a, b = profiled
+    outcome.profile_a, outcome.profile_b = (Profile.model_validate_json(store.read_bytes(p.profile)) for p in profiled)
+    name_a, name_b = _names(file_a, file_b)
+    job_id = uuid.uuid4()
+    mesh.publish(ComparisonRequested(dataset_id=a.dataset_id, dataset_id_b=b.dataset_id, comparison_id=job_id,
+                                     parquet_a=a.parquet, parquet_b=b.parquet, profile_a=a.profile,
+                                     profile_b=b.profile, name_a=name_a, name_b=name_b, target=target, theme=theme),
+                 job_id=job_id)
+    events = await mesh.drain()
+    outcome.events += events
+    outcome.failure = _failure(events)
+    for envelope in events:
+        payload = envelope.payload
+        if isinstance(payload, ComparisonCompleted):
+            store.fetch_to(payload.comparison, out / "comparison.json")
+            outcome.comparison = Comparison.model_validate_json(store.read_bytes(payload.comparison))
+        elif isinstance(payload, DashboardReady):
+            store.fetch_to(payload.html, out / "comparison.html")
+    return outcome
+
+
+def _blocking(job: Callable[[], Coroutine[Any, Any, T]]) -> T:
+    """Run a coroutine from synchronous code: in this thread, or in a thread of its own when this one already
+    runs an event loop (a Jupyter kernel does)."""
     try:
         asyncio.get_running_loop()
     except RuntimeError:
-        return asyncio.run(job)
-    done: list[Outcome] = []
+        return asyncio.run(job())
+    done: list[T] = []
     failed: list[BaseException] = []
 
     def worker() -> None:
         try:
-            done.append(asyncio.run(job))
+            done.append(asyncio.run(job()))
         except BaseException as exc:  # re-raised in the caller's thread
             failed.append(exc)
 
@@ -157,6 +278,21 @@ def run_sync(file: Path, out: Path, *, work: Path, until: Until, ingest: IngestO
     if failed:
         raise failed[0]
     return done[0]
+
+
+def run_sync(file: Path, out: Path, *, work: Path, until: Until, ingest: IngestOptions,
+             analysis: dict[str, Any] | None, on_progress: ProgressListener | None = None) -> Outcome:
+    """``run_pipeline`` from synchronous code (see ``_blocking``)."""
+    return _blocking(lambda: run_pipeline(file, out, work=work, until=until, ingest=ingest, analysis=analysis,
+                                          on_progress=on_progress))
+
+
+def compare_sync(file_a: Path, file_b: Path, out: Path, *, work: Path, ingest: IngestOptions,
+                 target: str | None = None, theme: Literal["light", "dark"] = "light",
+                 on_progress: ProgressListener | None = None) -> ComparisonOutcome:
+    """``run_compare`` from synchronous code (see ``_blocking``)."""
+    return _blocking(lambda: run_compare(file_a, file_b, out, work=work, ingest=ingest, target=target, theme=theme,
+                                         on_progress=on_progress))
 
 
 @dataclass

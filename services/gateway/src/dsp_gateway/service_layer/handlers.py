@@ -53,7 +53,7 @@ async def when_any_event_update_read_model(event: EventPayload, deps: StageDeps[
                                           producer=deps.producer, payload=event.model_dump(mode="json"),
                                           occurred_at=deps.occurred_at)
         was_terminal = job["status"] in TERMINAL
-        update = job_update_for(event, analysis_job=job["kind"] != "upload")
+        update = job_update_for(event, analysis_job=job["kind"] != "upload", comparison_job=job["kind"] == "comparison")
         await _update_dataset_for(read_model, deps.store, event, job)
         if isinstance(event, DashboardReady):
             await read_model.insert_dashboard(dashboard_id=event.dashboard_id, job_id=job_id,
