@@ -64,6 +64,8 @@ class ShiftThresholds(_Model):
     row_change: float = Field(default=0.2, description="Relative change of the row count that is a finding")
     overlap_share: float = Field(default=0.01, description="Share of B's rows also in A that is a finding")
     target_drop: float = Field(default=0.05, description="Relative loss of the model's score on B that is a finding")
+    alpha: float = Field(default=0.01, description="A distribution or missingness change also needs its test's p-value "
+                                                   "under this (small samples have noisy effect sizes); never alone")
 
 
 class TypeChange(_Model):
@@ -89,9 +91,13 @@ class NumericShift(_Model):
     median_b: float | None = None
     std_a: float | None = None
     std_b: float | None = None
-    bin_edges: list[float] = Field(default_factory=list, description="The bins the PSI counted in (from A)")
+    bin_edges: list[float] = Field(default_factory=list, description="The bins the PSI counted in: the smallest value "
+                                   "of A and B, A's distinct deciles, the largest value; bin i holds the values in "
+                                   "(edges[i], edges[i+1]], the first bin every value up to edges[1]")
     share_a: list[float] = Field(default_factory=list, description="Share of A's known values in each bin")
     share_b: list[float] = Field(default_factory=list, description="Share of B's known values in each bin")
+    unit: str | None = Field(default=None, description="'epoch_seconds' for dates and datetimes (compared as seconds "
+                                                       "since 1970-01-01 UTC), else None (the column's own unit)")
 
 
 class LevelShare(_Model):
@@ -121,6 +127,7 @@ class ColumnShift(_Model):
     missing_b: float
     numeric: NumericShift | None = None
     categorical: CategoricalShift | None = None
+    id_overlap: float | None = Field(default=None, description="For identifiers: share of B's known values A also has")
     score: float = Field(description="The column's shift on one scale (its largest effect, PSI-like); ranks columns")
     severity: Severity = "none"
     chart_id: str | None = None
