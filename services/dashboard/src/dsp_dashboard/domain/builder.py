@@ -2,22 +2,13 @@
 
 from __future__ import annotations
 
-import base64
-import hashlib
 import io
-import json
-import math
-import re
 import zipfile
 from dataclasses import dataclass
-from functools import cache
-from importlib import metadata, resources
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 
-import jinja2
 import polars as pl
-from markupsafe import Markup
 from shared_contracts.analysis import AnalysisResult
 from shared_contracts.etl import EtlReport
 from shared_contracts.profile import Profile
@@ -26,6 +17,7 @@ from . import components as comp
 from . import lineage
 from .data import DataSample, column_changes, load_sample, read_columns
 from .inputs import as_model, text
+from .page import COLORWAY, MAX_HTML_BYTES, Theme, asset, embed_json, filter_columns, finite_json, render_page
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -34,14 +26,8 @@ if TYPE_CHECKING:
 
 __all__ = ["MAX_HTML_BYTES", "Theme", "build_dashboard", "build_zip", "embed_json"]
 
-Theme = Literal["light", "dark"]
-MAX_HTML_BYTES = 5_000_000
-"""Hard cap on the size of the HTML document, whatever the dataset size."""
 MAX_COLUMNS = 60
 """Most dataset columns the page carries (the target and the most important features first)."""
-
-COLORWAY = ["#3b6fd8", "#e4572e", "#29a36a", "#f2a541", "#8e6bd1", "#17becf", "#c44e9c", "#7f7f7f", "#bcbd22",
-            "#8c564b"]
 
 _SECTIONS: list[tuple[str, str, str | None]] = [
     ("overview", "Overview", None),
@@ -60,74 +46,6 @@ class _Section:
     title: str
     note: str | None
     components: list[comp.Component]
-
-
-@cache
-def _asset(name: str) -> str:
-    return resources.files("dsp_dashboard.domain").joinpath("assets", name).read_text(encoding="utf-8")
-
-
-@cache
-def _package_version() -> str:
-    try:
-        return metadata.version("dsp-dashboard")
-    except metadata.PackageNotFoundError:
-        return "dev"
-
-
-@cache
-def _environment() -> jinja2.Environment:
-    loader = jinja2.PackageLoader("dsp_dashboard.domain", "templates")
-    return jinja2.Environment(loader=loader, autoescape=True, undefined=jinja2.StrictUndefined,
-                              trim_blocks=False, lstrip_blocks=False)
-
-
-def _plotly_version(bundle: str) -> str:
-    found = re.search(r"plotly\.js[^\n]*?v(\d+\.\d+\.\d+)", bundle[:400])
-    return found.group(1) if found else "unknown"
-
-
-def embed_json(value: Any) -> Markup:
-    """JSON that is safe inside a ``<script>`` element.
-
-    ``<``, ``>`` and ``&`` are written as ``\\u`` escapes, so neither ``</script>`` nor
-    ``<!--`` can appear in the output, and the JSON parses to the same value.
-    """
-    raw = json.dumps(value, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
-    raw = (raw.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
-           .replace("\u2028", "\\u2028").replace("\u2029", "\\u2029"))
-    return Markup(raw)
-
-
-def _inline_safe(code: str, element: str) -> Markup:
-    if f"</{element}" in code.lower() or "<!--" in code:
-        raise ValueError(f"asset cannot be inlined in <{element}>")
-    return Markup(code)
-
-
-def _script_hash(code: str) -> str:
-    return "'sha256-" + base64.b64encode(hashlib.sha256(code.encode("utf-8")).digest()).decode("ascii") + "'"
-
-
-def _content_security_policy(scripts: list[str]) -> str:
-    hashes = " ".join(_script_hash(s) for s in scripts)
-    return (
-        "default-src 'none'; "
-        f"script-src {hashes} 'unsafe-inline'; "
-        "style-src 'unsafe-inline'; img-src data: blob:; font-src data:; "
-        "connect-src 'none'; object-src 'none'; frame-src 'none'; worker-src 'none'; "
-        "base-uri 'none'; form-action 'none'"
-    )
-
-
-def _finite_json(value: Any) -> Any:
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if isinstance(value, dict):
-        return {k: _finite_json(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_finite_json(v) for v in value]
-    return value
 
 
 def _semantic_types(profile: Profile | None) -> dict[str, str]:
@@ -156,14 +74,6 @@ def _sample_note(sample: DataSample, *, whole_stats: bool, as_ingested: bool = F
         return (f"Charts, filters and the data preview use a uniform random sample of {sample.rows:,} of the "
                 f"{sample.total_rows:,} rows, embedded in this file; {stats}.{columns}")
     return f"All {sample.total_rows:,} rows are embedded in this file; charts, filters and the preview use them all.{columns}"
-
-
-def _filters(sample: DataSample, *, limit: int = 24) -> list[int]:
-    cats = [c.index for c in sample.of_kind("categorical") if c.levels and 2 <= len(c.levels) <= 60]
-    nums = [c.index for c in sample.of_kind("numeric") if c.stats and (c.stats.distinct or 0) > 1
-            and not comp.looks_like_identifier(c)]
-    dates = [c.index for c in sample.of_kind("datetime") if c.stats and (c.stats.distinct or 0) > 1]
-    return (dates + cats + nums)[:limit]
 
 
 def _shap_feature_values(frame: pl.DataFrame, analysis: AnalysisResult | None) -> dict[str, dict[int, Any]]:
@@ -218,8 +128,6 @@ def _choose_components(sample: DataSample, frame: pl.DataFrame, profile: Profile
 
 def _render(sample: DataSample, cards: list[comp.Component], *, title: str, theme: Theme, whole_stats: bool,
             as_ingested: bool = False) -> str:
-    plotly_js = _asset("plotly-cartesian.min.js")
-    app_js = _asset("dashboard.js")
     sections = [
         _Section(key, name, note, [c for c in cards if c.section == key])
         for key, name, note in _SECTIONS
@@ -227,23 +135,12 @@ def _render(sample: DataSample, cards: list[comp.Component], *, title: str, them
     sections = [s for s in sections if s.components]
     payload = {
         "data": sample.to_json(),
-        "charts": {c.id: _finite_json(c.chart) for c in cards if c.chart is not None},
-        "filters": _filters(sample),
+        "charts": {c.id: finite_json(c.chart) for c in cards if c.chart is not None},
+        "filters": filter_columns(sample),
         "colorway": COLORWAY,
     }
-    return _environment().get_template("dashboard.html.j2").render(
-        title=title,
-        theme=theme,
-        csp=Markup(_content_security_policy([plotly_js, app_js])),
-        version=_package_version(),
-        css=_inline_safe(_asset("dashboard.css"), "style"),
-        plotly_js=_inline_safe(plotly_js, "script"),
-        plotly_version=_plotly_version(plotly_js),
-        app_js=_inline_safe(app_js, "script"),
-        payload_json=embed_json(payload),
-        sections=sections,
-        sample_note=_sample_note(sample, whole_stats=whole_stats, as_ingested=as_ingested),
-    )
+    return render_page(title=title, theme=theme, payload=payload, sections=sections,
+                       sample_note=_sample_note(sample, whole_stats=whole_stats, as_ingested=as_ingested))
 
 
 def build_dashboard(
@@ -361,5 +258,5 @@ def build_zip(html: str) -> bytes:
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED) as archive:
         archive.writestr("index.html", html)
-        archive.writestr("THIRD_PARTY_NOTICES.txt", _asset("PLOTLY_LICENSE.txt"))
+        archive.writestr("THIRD_PARTY_NOTICES.txt", asset("PLOTLY_LICENSE.txt"))
     return buffer.getvalue()

@@ -10,6 +10,9 @@
   var N = data.sample_rows;
   var specs = payload.charts;
   var filterable = payload.filters;
+  // A comparison page embeds the samples of two datasets stacked: side[i] is 0 for a row of A, 1 for B.
+  var side = data.side || null;
+  var sideNames = payload.sides || ["A", "B"];
   // Per-column and per-chart tables never inherit from Object.prototype, so no column name
   // ("constructor", "__proto__", ...) can read or overwrite a built-in.
   var state = { filters: Object.create(null) };
@@ -64,7 +67,7 @@
   var wholeRange = new Map();
   Object.keys(specs).forEach(function (id) {
     var spec = specs[id];
-    if ((spec.type === "hist" || spec.type === "timecount") && spec.range) { wholeRange.set(spec.column, spec.range); }
+    if ((spec.type === "hist" || spec.type === "timecount" || spec.type === "sidehist") && spec.range) { wholeRange.set(spec.column, spec.range); }
   });
   function anyFilterBut(idx) {
     return Object.keys(state.filters).some(function (k) { return Number(k) !== idx; });
@@ -106,6 +109,14 @@
   }
   function countNonNull(c) { var n = 0; for (var i = 0; i < N; i++) { if (c.values[i] !== null) { n++; } } return n; }
   function countMask(mask) { var n = 0; for (var i = 0; i < mask.length; i++) { n += mask[i]; } return n; }
+  /* Rows of A and of B in a mask (a comparison page); [n, 0] on a dataset's page. */
+  function sideCounts(mask) {
+    var n = [0, 0];
+    for (var i = 0; i < N; i++) { if (mask[i]) { n[side ? side[i] : 0]++; } }
+    return n;
+  }
+  function sideTotals() { var all = new Uint8Array(N).fill(1); return sideCounts(all); }
+  function pct(v) { return v === null || v === undefined ? "–" : (100 * v).toFixed(1) + "%"; }
 
   function setFilter(idx, filter) {
     if (filter === null || (filter.type === "cat" && filter.set.size === 0) ||
@@ -504,6 +515,139 @@
         fixed: true
       };
     },
+    /* Comparison: a numeric column of A and B as shares of each side's known values, on the same bins.
+     * With no filter on another column the whole data's shares (spec.whole) are drawn, else the samples'. */
+    sidehist: function (spec) {
+      var c = cols[spec.column], edges = spec.edges, mask = rowMask(spec.column), f = state.filters[spec.column];
+      if (!edges || edges.length < 2) { return null; }
+      var nb = edges.length - 1, counts = [new Array(nb).fill(0), new Array(nb).fill(0)], known = [0, 0];
+      var missing = [0, 0], rows = [0, 0];
+      for (var i = 0; i < N; i++) {
+        if (!mask[i]) { continue; }
+        var s = side[i], v = c.values[i];
+        rows[s]++;
+        if (v === null) { missing[s]++; continue; }
+        known[s]++;
+        counts[s][binOf(edges, v)]++;
+      }
+      var whole = !anyFilterBut(spec.column) && spec.whole;
+      var shares = [0, 1].map(function (s) {
+        if (whole) { return spec.whole[s]; }
+        return counts[s].map(function (n) { return known[s] ? n / known[s] : 0; });
+      });
+      var lows = edges.slice(0, -1), centers = lows.map(function (e, k) { return (e + edges[k + 1]) / 2; });
+      var isDate = c.kind === "datetime";
+      var xs = isDate ? centers.map(function (ms) { return new Date(ms).toISOString(); }) : centers;
+      var inside = lows.map(function (e, k) {
+        return !f || ((f.min === null || edges[k + 1] >= f.min) && (f.max === null || e <= f.max));
+      });
+      var traces = [0, 1].map(function (s) {
+        return { type: "bar", name: esc(sideNames[s]), x: xs, y: shares[s],
+                 marker: { color: cssVar(s ? "--side-b" : "--side-a"),
+                           opacity: inside.map(function (on) { return on ? 0.9 : 0.3; }) },
+                 customdata: lows.map(function (e, k) { return [e, edges[k + 1]]; }),
+                 hovertemplate: esc(sideNames[s]) + ": " + (isDate ? "%{x}" : "%{customdata[0]:.4~g} – %{customdata[1]:.4~g}") +
+                   ": %{y:.1%}<extra></extra>" };
+      });
+      var rowsText = whole ? "whole data" : "sample rows passing the filters";
+      return {
+        data: traces,
+        layout: baseLayout({ barmode: "group", bargap: 0.12, bargroupgap: 0, height: 250, margin: { t: 30, b: 34 },
+                             yaxis: { title: { text: "share of rows" }, tickformat: ".0%", rangemode: "tozero" },
+                             xaxis: { title: { text: esc(c.name) }, type: isDate ? "date" : "linear" } }),
+        caption: "A: " + (whole ? spec.rows[0] : known[0]).toLocaleString() + " values, missing " +
+          pct(whole ? spec.missing[0] : (rows[0] ? missing[0] / rows[0] : null)) + " · " +
+          "B: " + (whole ? spec.rows[1] : known[1]).toLocaleString() + " values, missing " +
+          pct(whole ? spec.missing[1] : (rows[1] ? missing[1] / rows[1] : null)) + " (" + rowsText + ")",
+        counts: whole ? spec.rows.slice() : known,
+        onClick: function (pt) {
+          var lo = pt.customdata[0], hi = pt.customdata[1], cur = state.filters[spec.column];
+          if (cur && cur.min === lo && cur.max === hi) { setFilter(spec.column, null); }
+          else { setFilter(spec.column, { type: isDate ? "date" : "num", min: lo, max: hi }); }
+        }
+      };
+    },
+    /* Comparison: a categorical column's level shares in A and in B, side by side; levels B has and A
+     * never had are marked "new in B", levels A has and B never has "gone in B". */
+    sidebar: function (spec) {
+      var c = cols[spec.column], mask = rowMask(spec.column), f = state.filters[spec.column];
+      var shown = Math.min(c.levels.length, spec.max_levels || 20), nl = c.levels.length;
+      var counts = [new Array(nl).fill(0), new Array(nl).fill(0)], known = [0, 0], missing = [0, 0], rows = [0, 0];
+      for (var i = 0; i < N; i++) {
+        if (!mask[i]) { continue; }
+        var s = side[i], v = c.values[i];
+        rows[s]++;
+        if (v === null) { missing[s]++; continue; }
+        known[s]++;
+        counts[s][v]++;
+      }
+      var whole = !anyFilterBut(spec.column) && spec.whole;
+      var codes = []; for (var k = 0; k < shown; k++) { codes.push(k); }
+      var mark = function (lv) {
+        if (spec.new_levels && spec.new_levels.indexOf(lv) >= 0) { return lv + " · new in B"; }
+        if (spec.gone_levels && spec.gone_levels.indexOf(lv) >= 0) { return lv + " · gone in B"; }
+        return lv;
+      };
+      var labels = codes.map(function (k) { return esc(mark(c.levels[k])); });
+      var shares = [0, 1].map(function (s) {
+        var all = whole ? spec.whole[s] : counts[s].map(function (n) { return known[s] ? n / known[s] : 0; });
+        var out = codes.map(function (k) { return all[k] || 0; });
+        var rest = 1 - out.reduce(function (a, b) { return a + b; }, 0);
+        if (nl > shown || (whole && rest > 1e-9)) { out.push(Math.max(0, rest)); }
+        return out;
+      });
+      var hasOther = shares[0].length > codes.length;
+      if (hasOther) { labels.push(esc("other levels")); }
+      var opacity = labels.map(function (_, k) { return k >= codes.length || !f || f.set.has(k) ? 0.9 : 0.3; });
+      var traces = [0, 1].map(function (s) {
+        return { type: "bar", orientation: "h", name: esc(sideNames[s]), y: labels, x: shares[s],
+                 customdata: hasOther ? codes.concat([-1]) : codes,
+                 marker: { color: cssVar(s ? "--side-b" : "--side-a"), opacity: opacity },
+                 hovertemplate: esc(sideNames[s]) + " · %{y}: %{x:.1%}<extra></extra>" };
+      });
+      return {
+        data: traces,
+        layout: baseLayout({ barmode: "group", bargap: 0.2, height: Math.max(200, 34 * labels.length + 70),
+                             margin: { t: 30, b: 34, l: 10 },
+                             xaxis: { title: { text: "share of rows" }, tickformat: ".0%", rangemode: "tozero" },
+                             yaxis: { autorange: "reversed", type: "category" } }),
+        caption: "A: " + (whole ? spec.rows[0] : known[0]).toLocaleString() + " values, missing " +
+          pct(whole ? spec.missing[0] : (rows[0] ? missing[0] / rows[0] : null)) + " · " +
+          "B: " + (whole ? spec.rows[1] : known[1]).toLocaleString() + " values, missing " +
+          pct(whole ? spec.missing[1] : (rows[1] ? missing[1] / rows[1] : null)) +
+          " (" + (whole ? "whole data" : "sample rows passing the filters") + ")",
+        counts: whole ? spec.rows.slice() : known,
+        onClick: function (pt) { if (pt.customdata >= 0) { toggleLevel(spec.column, pt.customdata); } }
+      };
+    },
+    /* Comparison: the share of missing values of each column in A and in B. */
+    sidemissing: function (spec) {
+      var idx = spec.columns, common = rowMask(-1), anyFilter = Object.keys(state.filters).length > 0;
+      var shares = [[], []];
+      idx.forEach(function (k, j) {
+        if (!anyFilter) { shares[0].push(spec.whole[0][j]); shares[1].push(spec.whole[1][j]); return; }
+        var mask = state.filters[k] ? rowMask(k) : common, c = cols[k], n = [0, 0], miss = [0, 0];
+        for (var i = 0; i < N; i++) {
+          if (!mask[i]) { continue; }
+          n[side[i]]++;
+          if (c.values[i] === null) { miss[side[i]]++; }
+        }
+        shares[0].push(n[0] ? miss[0] / n[0] : null);
+        shares[1].push(n[1] ? miss[1] / n[1] : null);
+      });
+      var names = idx.map(function (k) { return esc(cols[k].name); });
+      return {
+        data: [0, 1].map(function (s) {
+          return { type: "bar", orientation: "h", name: esc(sideNames[s]), y: names, x: shares[s],
+                   marker: { color: cssVar(s ? "--side-b" : "--side-a") },
+                   hovertemplate: esc(sideNames[s]) + " · %{y}: %{x:.1%} missing<extra></extra>" };
+        }),
+        layout: baseLayout({ barmode: "group", height: Math.max(200, 40 * names.length + 70), margin: { t: 30, b: 34, l: 10 },
+                             xaxis: { title: { text: "share of rows missing" }, tickformat: ".0%", rangemode: "tozero" },
+                             yaxis: { autorange: "reversed", type: "category" } }),
+        caption: anyFilter ? "Sample rows passing the filters." : "Whole data."
+      };
+    },
     figure: function (spec) {
       var data = themed(JSON.parse(JSON.stringify(spec.data)));
       data.forEach(function (trace) {
@@ -600,6 +744,8 @@
     if (!fig) { node.classList.add("empty"); node.textContent = "Not enough data to draw this chart."; return; }
     window.Plotly.react(node, fig.data, fig.layout, plotConfig);
     drawn[id] = fig;
+    var caption = fig.caption !== undefined ? document.getElementById(id + "-caption") : null;
+    if (caption) { caption.textContent = fig.caption; }
     if (first) {
       node.on("plotly_click", function (ev) {
         var f = drawn[id];
@@ -620,8 +766,18 @@
   function redraw(all) {
     Object.keys(specs).forEach(function (id) { refresh(id, all); });
     var mask = rowMask(-1), n = countMask(mask);
-    document.getElementById("filter-count").textContent =
-      Object.keys(state.filters).length ? n.toLocaleString() + " of " + N.toLocaleString() + " sample rows match" : "";
+    var counted = "";
+    if (Object.keys(state.filters).length) {
+      if (side) {
+        var bySide = sideCounts(mask), totals = sideTotals();
+        counted = [0, 1].map(function (s) {
+          return ["A", "B"][s] + ": " + bySide[s].toLocaleString() + " of " + totals[s].toLocaleString();
+        }).join(" · ") + " sample rows match";
+      } else {
+        counted = n.toLocaleString() + " of " + N.toLocaleString() + " sample rows match";
+      }
+    }
+    document.getElementById("filter-count").textContent = counted;
     preview.render(mask);
     document.documentElement.setAttribute("data-dsp-version", String(++version));
   }
@@ -766,6 +922,9 @@
       redraw(true);
     },
     drawnIds: function () { return Object.keys(drawn); },
+    /* Rows of A and B passing the filters (a comparison page), and the counts a chart shows. */
+    sideCounts: function () { return sideCounts(rowMask(-1)); },
+    chartCounts: function (id) { return drawn[id] && drawn[id].counts ? drawn[id].counts.slice() : null; },
     staleIds: function () { return Object.keys(stale); },
     setCategoryFilter: function (name, levels) {
       var idx = cols.findIndex(function (c) { return c.name === name; });
