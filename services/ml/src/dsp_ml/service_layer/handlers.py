@@ -25,6 +25,7 @@ from shared_contracts.profile import Profile
 
 from ..adapters.repository import Analyses, AnalysisRecord, ModelVersion
 from ..domain import analyze
+from ..domain.columns import infer_roles
 from ..domain.compare import target_shift, with_target_shift
 from ..domain.drift import write_reference_sample
 
@@ -109,10 +110,12 @@ async def when_datasets_compared_score_target(event: DatasetsCompared, deps: Sta
             def score() -> Comparison:
                 a, b = pl.read_parquet(path_a), pl.read_parquet(path_b)
                 deps.progress(0.1, f"training a model of {target} on {comparison.name_a}")
-                features = [c for c in comparison.schema_diff.common if c != target] or None
-                shift = target_shift(a, b, target=target, features=features, cancel=deps.cancel)
+                # the features the analysis would use, of those B has too (the model is scored on B)
+                features = [f for f in infer_roles(a).model_features if f in set(b.columns)]
+                shift = target_shift(a, b, target=target, features=features, cancel=deps.cancel,
+                                     thresholds=comparison.thresholds)
                 deps.progress(1.0, f"scored on {comparison.name_b}")
-                return with_target_shift(comparison, shift)
+                return with_target_shift(comparison, shift, comparison.thresholds)
 
             completed = await asyncio.to_thread(score)
         ref = written = await store.put_bytes(artifact_key("jobs", deps.job_id, "comparison-with-target.json"),
