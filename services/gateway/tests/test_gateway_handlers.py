@@ -82,3 +82,31 @@ async def test_events_of_an_unknown_job_change_nothing() -> None:
     mesh.publish(DatasetRejected(dataset_id=dataset, code="c", message="m"), job_id=uuid.uuid4(), producer="ingest")
     await mesh.drain()
     assert mesh.repositories["gateway"].jobs == {} and told == []
+
+
+async def test_a_cancelled_job_takes_no_late_results_and_records_the_stages_acknowledgements() -> None:
+    from datetime import UTC, datetime
+
+    from dsp_gateway.domain.jobs import cancellation_record
+    from shared_contracts.events import AnalysisCompleted, AnalysisOptions, JobCancelled
+
+    mesh, store, told = _mesh()
+    read_model = mesh.repositories["gateway"]
+    job, dataset, raw = _uploaded(read_model, store)
+    read_model.jobs[job]["kind"] = "analysis"
+    assert await read_model.mark_cancelled(job, cancellation_record(
+        requested_at=datetime.now(UTC), reason="asked", requested_by=uuid.uuid4())) is not None
+    assert await read_model.mark_cancelled(job, {"stages": []}) is None  # it has ended: once only
+    refs = {n: _ref(store, f"datasets/{dataset}/{n}") for n in ("analysis", "profile", "etl", "clean")}
+    mesh.publish(AnalysisCompleted(dataset_id=dataset, analysis_result=refs["analysis"], profile=refs["profile"],
+                                   etl_report=refs["etl"], cleaned_parquet=refs["clean"], model_id=uuid.uuid4(),
+                                   options=AnalysisOptions(target="a")), job_id=job, producer="ml")
+    mesh.publish(JobCancelled(stage="ml", step="fitting", stopped_after_s=0.25, dataset_id=dataset),
+                 job_id=job, producer="ml")
+    await mesh.drain()
+    state = read_model.jobs[job]
+    assert state["status"] == "cancelled" and state["results"] == {}
+    assert read_model.models == {} and told == []  # no model recorded, nobody told of a completion
+    assert [(a["stage"], a["step"], a["stopped_after_s"]) for a in state["cancellation"]["stages"]] == [
+        ("ml", "fitting", 0.25)]
+    assert len(read_model.events) == 2  # kept in the job's history all the same

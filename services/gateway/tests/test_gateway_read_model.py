@@ -33,6 +33,8 @@ from shared_contracts.events import (
     DatasetsCompared,
     DatasetTransformed,
     DatasetUploaded,
+    JobCancelled,
+    JobCancelRequested,
     JobProgress,
     StageFailed,
 )
@@ -77,6 +79,8 @@ EVENTS: dict[type[EventPayload], EventPayload] = {
     StageFailed: StageFailed(stage="ml", code="target_not_found", reason="The dataset has no column 'mass'.",
                              dataset_id=DATASET),
     JobProgress: JobProgress(stage="ml", fraction=0.5, message="trial 4 of 8"),
+    JobCancelRequested: JobCancelRequested(requested_at="2026-12-01T12:00:00Z", reason="asked by the user"),
+    JobCancelled: JobCancelled(stage="ml", step="fitting", stopped_after_s=0.4, dataset_id=DATASET),
 }
 COMPARED = {"dataset_id": DATASET, "dataset_id_b": DATASET_B, "comparison_id": uuid.UUID(JOB),
             "parquet_a": ref("data.parquet"), "parquet_b": ref("b.parquet"), "name_a": "may.csv", "name_b": "june.csv"}
@@ -96,7 +100,7 @@ def test_every_event_of_the_mesh_has_a_rule_here() -> None:
 
 
 # event -> (status, stage, progress) for an analysis job and, where it differs, for an upload job
-JOB_MOVES: dict[type[EventPayload], tuple[str, str | None, float | None]] = {
+JOB_MOVES: dict[type[EventPayload], tuple[str | None, str | None, float | None]] = {
     DatasetUploaded: ("queued", "ingest", 0.05),
     AnalysisRequested: ("queued", "profile", 0.05),
     DatasetIngested: ("running", "profile", 0.2),
@@ -111,6 +115,8 @@ JOB_MOVES: dict[type[EventPayload], tuple[str, str | None, float | None]] = {
     ComparisonRequested: ("queued", "profile", 0.05),
     DatasetsCompared: ("running", "ml", 0.6),
     ComparisonCompleted: ("running", "dashboard", 0.8),
+    JobCancelRequested: (None, None, None),  # the cancel route ends the job; these change no job themselves
+    JobCancelled: (None, None, None),
 }
 
 
@@ -252,9 +258,10 @@ def test_an_event_that_is_no_payload_of_the_mesh_says_nothing() -> None:
     assert job_update_for(Unrelated(), analysis_job=True) == JobUpdate()
 
 
-def test_terminal_states_are_completed_and_failed() -> None:
-    assert {"completed", "failed"} == TERMINAL
-    assert {job_update_for(p, analysis_job=True).status for p in EVENTS.values()} & TERMINAL == TERMINAL
+def test_terminal_states_are_completed_failed_and_cancelled() -> None:
+    assert {"completed", "failed", "cancelled"} == TERMINAL
+    # events end a job as completed or failed; only its user's request cancels it
+    assert {job_update_for(p, analysis_job=True).status for p in EVENTS.values()} & TERMINAL == {"completed", "failed"}
 
 
 def test_ingest_has_answered_once_the_dataset_left_uploaded() -> None:

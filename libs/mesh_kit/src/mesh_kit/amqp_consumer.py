@@ -6,6 +6,11 @@ raises (the database or broker failed while recording the outcome), the message 
 the queue after a pause, so a broken dependency does not spin the message through the broker.
 Parsing, deduplication, retries and dead letters belong to ``mesh_kit.consumer.StageRunner``.
 
+``CancelListener`` is a stage process's second consumer: an exclusive, auto-deleted queue of its own, bound
+to ``job.cancel_requested``, read on its own channel with no prefetch limit, so that a cancellation reaches
+the job's running token (``mesh_kit.cancellation.CancelRegistry``) while the service queue's one delivery
+in flight is that very job. The service's queue still delivers the event once per service, durably.
+
 The connection is robust: after a broker restart aio-pika reopens the channel, restores its
 prefetch and resumes consuming. Stopping cancels the consumer first, then waits for the
 deliveries in flight to finish before it closes the connection.
@@ -15,15 +20,22 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
+import socket
+import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 import aio_pika
 from aio_pika.abc import AbstractIncomingMessage, AbstractQueue, AbstractRobustConnection
+from shared_contracts import parse_envelope
+from shared_contracts.events import JobCancelRequested
 
+from .cancellation import CancelRegistry
 from .consumer import ORIGINAL_ROUTING_KEY, Delivery
+from .topology import Topology
 
-__all__ = ["AmqpConsumer", "delivery_of"]
+__all__ = ["AmqpConsumer", "CancelListener", "delivery_of"]
 
 log = logging.getLogger(__name__)
 
@@ -132,3 +144,53 @@ class AmqpConsumer:
             await settle
         except (aio_pika.exceptions.AMQPError, ConnectionError, RuntimeError) as exc:
             log.warning("could not %s a delivery on %s: %r", verb, self.queue_name, exc)
+
+
+class CancelListener:
+    """Cancels the running tokens of a job as soon as its ``job.cancel_requested`` is published.
+
+    Parameters
+    ----------
+    url
+        The AMQP URL of the broker (the service's own user may declare the queue: it is named under its prefix).
+    topology
+        The exchange and prefix.
+    service
+        The service this process runs.
+    cancels
+        The process's registry, whose ``cancel`` is called for each request.
+    """
+
+    def __init__(self, url: str, topology: Topology, service: str, cancels: CancelRegistry, *,
+                 connect_timeout_s: float = 10.0) -> None:
+        self.url, self.topology, self.service, self.cancels = url, topology, service, cancels
+        process = f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:8]}".replace(".", "-")
+        self.queue_name = topology.control_queue(service, process)
+        self.connect_timeout_s = connect_timeout_s
+        self._connection: AbstractRobustConnection | None = None
+        self.received = 0
+
+    async def start(self) -> None:
+        """Connect, declare the process's queue and its binding, and start consuming."""
+        self._connection = await aio_pika.connect_robust(self.url, timeout=self.connect_timeout_s)
+        channel = await self._connection.channel()
+        exchange = await channel.get_exchange(self.topology.exchange, ensure=False)
+        queue = await channel.declare_queue(self.queue_name, exclusive=True, auto_delete=True, durable=False)
+        await queue.bind(exchange, routing_key=JobCancelRequested.routing_key())
+        await queue.consume(self._on_message, no_ack=True)
+        log.info("listening for cancellations on %s", self.queue_name)
+
+    async def stop(self) -> None:
+        if self._connection is not None:
+            await self._connection.close()  # the queue is exclusive: it goes with the connection
+            self._connection = None
+
+    async def _on_message(self, message: AbstractIncomingMessage) -> None:
+        try:
+            envelope = parse_envelope(message.body)
+        except Exception:  # the service's own queue dead-letters what it cannot read
+            log.warning("an unreadable cancellation on %s is ignored", self.queue_name, exc_info=True)
+            return
+        if isinstance(envelope.payload, JobCancelRequested):
+            self.received += 1
+            self.cancels.cancel(envelope.job_id, envelope.payload.reason, envelope.payload.requested_at)

@@ -13,6 +13,10 @@ The contract every stage handler follows:
 5. A ``StageError`` is a business failure (bad input): the job fails with its reason, no retry.
    Any other exception is retried with backoff through the retry queues, then dead-lettered
    and the job fails with reason ``retries_exhausted``.
+6. In a stage (a runner given ``cancels``), an event of a job cancelled here is dropped and a handler
+   that raises ``Cancelled`` is stopped: the inbox row and ``job.cancelled`` are recorded together,
+   nothing of the handler's unit of work is committed, no retry, no dead letter, no ``stage.failed``
+   (``mesh_kit.delivery``, ``mesh_kit.cancellation``).
 """
 
 from __future__ import annotations
@@ -22,8 +26,9 @@ import logging
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, nullcontext
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, cast
 
 from opentelemetry import context as otel_context
@@ -32,12 +37,14 @@ from psycopg import AsyncConnection
 from psycopg_pool import AsyncConnectionPool
 from pydantic import ValidationError
 from shared_contracts import Envelope, EventPayload, UnknownEventError, parse_envelope
+from shared_contracts.cancel import Cancelled, never_cancelled
 from shared_contracts.errors import StageError
 from shared_contracts.events import Stage, StageFailed
 
 from . import deletion
 from .artifacts import AsyncArtifactStore
-from .delivery import Outcome, describe_error, progress_sink, retries_exhausted
+from .cancellation import CancelledJob, CancelRegistry, is_cancel_request, job_cancelled
+from .delivery import Outcome, describe_error, guarded_unit_of_work, progress_sink, retries_exhausted
 from .logs import bind_job, unbind_job
 from .metrics import DEAD_LETTERS, MESSAGE_DURATION, MESSAGES_CONSUMED
 from .outbox import OutboxRelay, add_to_outbox, amqp_headers
@@ -103,6 +110,10 @@ class PostgresUnitOfWork(UnitOfWork[Any]):
     async def purge_outbox(self, dataset_id: uuid.UUID) -> int:
         return await deletion.purge_outbox(self.conn, dataset_id)
 
+    async def cancel_job(self, job_id: uuid.UUID, *, requested_at: datetime, reason: str = "") -> None:
+        await self.conn.execute("INSERT INTO cancelled_jobs (job_id, requested_at, reason) VALUES (%s, %s, %s)"
+                                " ON CONFLICT DO NOTHING", (job_id, requested_at, reason[:1000]))
+
 
 DeliveryHandler = Callable[[Envelope[Any], StageDeps[Any]], Awaitable[None]]
 """What the runner calls for a parsed delivery: the service's dispatch to its use cases."""
@@ -122,8 +133,10 @@ class StageRunner:
     def __init__(self, *, service: str, pool: AsyncConnectionPool, publisher: EventPublisher,
                  topology: Topology, store: AsyncArtifactStore, relay: OutboxRelay | None = None,
                  repository: Callable[[AsyncConnection], Any] = lambda conn: None,
-                 notify: Notify = no_notify) -> None:
+                 notify: Notify = no_notify, cancels: CancelRegistry | None = None) -> None:
         self.service = service
+        self.cancels = cancels
+        """The process's cancelled jobs and running tokens, for a stage (None: the gateway)."""
         self.store = store
         self.repository = repository
         self.notify = notify
@@ -151,6 +164,24 @@ class StageRunner:
             await conn.execute("INSERT INTO inbox (consumer, event_id, routing_key) VALUES (%s, %s, %s)"
                                " ON CONFLICT DO NOTHING",
                                (self.consumer_name, envelope.event_id, envelope.routing_key))
+
+    async def _cancelled(self, job_id: uuid.UUID) -> CancelledJob | None:
+        async with self.pool.connection() as conn:
+            row = await (await conn.execute("SELECT requested_at, reason FROM cancelled_jobs WHERE job_id = %s",
+                                            (job_id,))).fetchone()
+        return None if row is None else CancelledJob(row[0], row[1])
+
+    async def _acknowledge_cancelled(self, envelope: Envelope[Any], *, step: str = "",
+                                     requested_at: datetime | None = None) -> Outcome:
+        """The inbox row and ``job.cancelled``, together."""
+        async with self.pool.connection() as conn, conn.transaction():
+            await conn.execute("INSERT INTO inbox (consumer, event_id, routing_key) VALUES (%s, %s, %s)"
+                               " ON CONFLICT DO NOTHING", (self.consumer_name, envelope.event_id, envelope.routing_key))
+            uow = PostgresUnitOfWork(conn=conn, job_id=envelope.job_id, producer=self.service)
+            await uow.emit(job_cancelled(self.service, envelope, step=step, requested_at=requested_at))
+        if self.relay is not None:
+            self.relay.notify()
+        return Outcome.CANCELLED
 
     @asynccontextmanager
     async def _unit_of_work(self, envelope: Envelope[Any]) -> AsyncIterator[PostgresUnitOfWork]:
@@ -289,24 +320,42 @@ class StageRunner:
                                  routing_key=envelope.routing_key, event_id=envelope.event_id)
             return Outcome.DEAD_LETTERED
 
-        deps: StageDeps[Any] = StageDeps(
-            job_id=envelope.job_id, event_id=envelope.event_id, producer=envelope.producer,
-            occurred_at=envelope.occurred_at, store=self.store,
-            unit_of_work=lambda: self._unit_of_work(envelope),
-            progress=self._progress_sink(envelope), notify=self.notify,
-        )
-        try:
-            await handler(envelope, deps)
-        except AlreadyHandled:
-            return Outcome.DUPLICATE
-        except StageError as exc:
-            log.warning("stage failed: %s", exc.message, extra={"fields": {"code": exc.code}})
-            await self._fail_job(envelope, envelope.job_id, code=exc.code, reason=exc.message, attempts=attempts,
-                                 routing_key=envelope.routing_key, failure_event=exc.failure_event,
-                                 event_id=envelope.event_id)
-            return Outcome.FAILED
-        except Exception as exc:
-            return await self._retry_or_give_up(delivery, envelope, exc)
+        request = is_cancel_request(envelope)
+        if self.cancels is not None and request:  # the control queue usually told this process already
+            self.cancels.cancel(envelope.job_id, envelope.payload.reason, envelope.payload.requested_at)
+        elif self.cancels is not None and (self.cancels.cancelled(envelope.job_id)
+                                           or await self._cancelled(envelope.job_id)):
+            log.info("event of a cancelled job dropped", extra={"fields": {"event_id": str(envelope.event_id)}})
+            return await self._acknowledge_cancelled(envelope)
+
+        cancels = self.cancels
+        running = cancels.running(envelope.job_id) if cancels is not None and not request else nullcontext(
+            never_cancelled())
+        with running as cancel:
+            deps: StageDeps[Any] = StageDeps(
+                job_id=envelope.job_id, event_id=envelope.event_id, producer=envelope.producer,
+                occurred_at=envelope.occurred_at, store=self.store,
+                unit_of_work=lambda: guarded_unit_of_work(self._unit_of_work(envelope), cancel),
+                progress=self._progress_sink(envelope), notify=self.notify, cancel=cancel,
+            )
+            try:
+                await handler(envelope, deps)
+            except AlreadyHandled:
+                return Outcome.DUPLICATE
+            except Cancelled as exc:
+                known = (cancels.cancelled(envelope.job_id) if cancels is not None else None) or \
+                    await self._cancelled(envelope.job_id)
+                log.info("stopped: the job was cancelled", extra={"fields": {"step": exc.step}})
+                return await self._acknowledge_cancelled(
+                    envelope, step=exc.step, requested_at=known.requested_at if known is not None else None)
+            except StageError as exc:
+                log.warning("stage failed: %s", exc.message, extra={"fields": {"code": exc.code}})
+                await self._fail_job(envelope, envelope.job_id, code=exc.code, reason=exc.message,
+                                     attempts=attempts, routing_key=envelope.routing_key,
+                                     failure_event=exc.failure_event, event_id=envelope.event_id)
+                return Outcome.FAILED
+            except Exception as exc:
+                return await self._retry_or_give_up(delivery, envelope, exc)
         log.info("handled %s", envelope.routing_key)
         return Outcome.HANDLED
 

@@ -7,7 +7,13 @@ The part of the delivery contract (``mesh_kit.consumer``) that does not depend o
 3. the use case runs; its unit of work records the inbox row, its results and its events together;
 4. a ``StageError`` ends the job: the inbox row, the stage's own failure event (if any) and
    ``stage.failed`` are recorded together, unless the dataset was erased meanwhile;
-5. any other exception propagates to the caller, which decides on retries.
+5. any other exception propagates to the caller, which decides on retries;
+6. in a service that takes part in cancellation (``cancels`` given: the stages), an event of a job
+   cancelled here is dropped, and a use case that raises ``Cancelled`` (its ``deps.cancel`` token was
+   cancelled) is stopped: the inbox row and ``job.cancelled`` are recorded together, nothing its unit
+   of work wrote is committed (a unit of work whose token is cancelled by the time it ends rolls back),
+   and there is no retry, no dead letter and no ``stage.failed``. ``job.cancel_requested`` itself cancels
+   the job's running tokens in the process (``mesh_kit.cancellation``) before its use case records it.
 
 A ``Mailbox`` is a service's side of it: ``InMemoryMesh`` keeps one in memory, ``LocalBus`` in the
 service's SQLite database. ``progress_sink`` turns a stage's progress reports into ``job.progress``
@@ -21,21 +27,23 @@ import asyncio
 import logging
 import time
 import uuid
-from collections.abc import Awaitable, Callable, Coroutine, Sequence
-from contextlib import AbstractAsyncContextManager
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Sequence
+from contextlib import AbstractAsyncContextManager, asynccontextmanager, nullcontext
 from enum import StrEnum
 from typing import Any, cast
 
 from shared_contracts import Envelope, EventPayload
+from shared_contracts.cancel import Cancelled, CancelToken, never_cancelled
 from shared_contracts.envelope import TraceContext
 from shared_contracts.errors import StageError
 from shared_contracts.events import JobProgress, Stage, StageFailed
 
 from .artifacts import AsyncArtifactStore
+from .cancellation import CancelledJob, CancelRegistry, is_cancel_request, job_cancelled
 from .deletion import dataset_named_by
 from .ports import AlreadyHandled, Notify, StageDeps, UnitOfWork, no_notify
 
-__all__ = ["Mailbox", "Outcome", "deliver", "describe_error", "give_up", "progress_sink", "retries_exhausted",
+__all__ = ["Mailbox", "Outcome", "deliver", "guarded_unit_of_work", "describe_error", "give_up", "progress_sink", "retries_exhausted",
            "stage_failed"]
 
 log = logging.getLogger(__name__)
@@ -49,6 +57,8 @@ class Outcome(StrEnum):
     DEAD_LETTERED = "dead_lettered"
     DISCARDED = "discarded"
     """The event names a dataset erased in this service: recorded as handled, nothing done."""
+    CANCELLED = "cancelled"
+    """The event's job is cancelled: recorded as handled with ``job.cancelled``, nothing else done."""
 
 
 class Mailbox(abc.ABC):
@@ -74,6 +84,10 @@ class Mailbox(abc.ABC):
     async def fail(self, envelope: Envelope[Any] | None, job_id: uuid.UUID, events: Sequence[EventPayload]) -> None:
         """Record the event as handled and queue ``events`` of the job, together."""
 
+    async def cancelled(self, job_id: uuid.UUID) -> CancelledJob | None:
+        """The job's cancellation as this service recorded it (``cancelled_jobs``), if it did."""
+        return None
+
 
 def describe_error(exc: BaseException) -> str:
     """An exception as a failure reason quotes it: its type and the start of its message."""
@@ -94,28 +108,62 @@ def stage_failed(service: str, envelope: Envelope[Any], *, code: str, reason: st
 
 async def deliver(service: str, mailbox: Mailbox, handler: Callable[[Any, StageDeps[Any]], Awaitable[None]],
                   envelope: Envelope[Any], *, store: AsyncArtifactStore, progress: Callable[[float, str], None],
-                  notify: Notify = no_notify, attempts: int = 1) -> Outcome:
-    """Run one use case of ``service`` for ``envelope`` under the contract above."""
+                  notify: Notify = no_notify, attempts: int = 1, cancels: CancelRegistry | None = None) -> Outcome:
+    """Run one use case of ``service`` for ``envelope`` under the contract above.
+
+    ``cancels`` is the process's registry of cancelled jobs, for a service that takes part in cancellation.
+    """
     if await mailbox.seen(envelope.event_id):
         return Outcome.DUPLICATE
     erased = dataset_named_by(envelope.payload)
     if erased is not None and await mailbox.tombstoned(erased):
         await mailbox.discard(envelope)
         return Outcome.DISCARDED
-    deps: StageDeps[Any] = StageDeps(
-        job_id=envelope.job_id, event_id=envelope.event_id, producer=envelope.producer,
-        occurred_at=envelope.occurred_at, store=store, unit_of_work=lambda: mailbox.unit_of_work(envelope),
-        progress=progress, notify=notify,
-    )
-    try:
-        await handler(envelope.payload, deps)
-    except AlreadyHandled:
-        return Outcome.DUPLICATE
-    except StageError as exc:
-        log.warning("%s stage failed: %s", service, exc.message, extra={"fields": {"code": exc.code}})
-        return await give_up(service, mailbox, envelope, code=exc.code, reason=exc.message, attempts=attempts,
-                             failure_event=exc.failure_event)
+    request = is_cancel_request(envelope)
+    if cancels is not None and request:
+        cancels.cancel(envelope.job_id, envelope.payload.reason, envelope.payload.requested_at)
+    elif cancels is not None:
+        known = cancels.cancelled(envelope.job_id) or await mailbox.cancelled(envelope.job_id)
+        if known is not None:
+            log.info("%s dropped %s of cancelled job %s", service, envelope.routing_key, envelope.job_id)
+            await mailbox.fail(envelope, envelope.job_id, [job_cancelled(service, envelope)])
+            return Outcome.CANCELLED
+    running = cancels.running(envelope.job_id) if cancels is not None and not request else nullcontext(
+        never_cancelled())
+    with running as token:
+        deps: StageDeps[Any] = StageDeps(
+            job_id=envelope.job_id, event_id=envelope.event_id, producer=envelope.producer,
+            occurred_at=envelope.occurred_at, store=store,
+            unit_of_work=lambda: guarded_unit_of_work(mailbox.unit_of_work(envelope), token),
+            progress=progress, notify=notify, cancel=token,
+        )
+        try:
+            await handler(envelope.payload, deps)
+        except AlreadyHandled:
+            return Outcome.DUPLICATE
+        except Cancelled as exc:
+            known = (cancels.cancelled(envelope.job_id) if cancels is not None else None) or \
+                await mailbox.cancelled(envelope.job_id)
+            log.info("%s stopped job %s at %r: cancelled", service, envelope.job_id, exc.step)
+            await mailbox.fail(envelope, envelope.job_id, [
+                job_cancelled(service, envelope, step=exc.step,
+                              requested_at=known.requested_at if known is not None else None)])
+            return Outcome.CANCELLED
+        except StageError as exc:
+            log.warning("%s stage failed: %s", service, exc.message, extra={"fields": {"code": exc.code}})
+            return await give_up(service, mailbox, envelope, code=exc.code, reason=exc.message, attempts=attempts,
+                                 failure_event=exc.failure_event)
     return Outcome.HANDLED
+
+
+@asynccontextmanager
+async def guarded_unit_of_work(unit: AbstractAsyncContextManager[UnitOfWork[Any]],
+                               token: CancelToken) -> AsyncIterator[UnitOfWork[Any]]:
+    """``unit`` that does not commit once ``token`` is cancelled: it raises ``Cancelled`` and rolls back."""
+    token.check("before recording the results")
+    async with unit as uow:
+        yield uow
+        token.check("recording the results")
 
 
 async def give_up(service: str, mailbox: Mailbox, envelope: Envelope[Any], *, code: str, reason: str,

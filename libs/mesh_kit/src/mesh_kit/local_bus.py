@@ -18,7 +18,10 @@ outgoing events there together. ``LocalBus`` is the broker between them:
   ``stage.failed`` and a plain reason after ``max_attempts`` starts rather than looping;
 - progress reports (``job.progress``) are handed straight to their subscribers (the gateway's read
   model, whose use case tells the job's WebSocket through ``notify``): they are informational and
-  are not kept in an outbox.
+  are not kept in an outbox;
+- a ``job.cancel_requested`` cancels the job's running use cases as soon as the pump reads it (a stage's
+  worker may be busy with that very job, and sees its queue only afterwards); each stage then records it
+  in its ``cancelled_jobs`` and drops the job's later events with ``job.cancelled`` (``mesh_kit.cancellation``).
 """
 
 from __future__ import annotations
@@ -35,9 +38,10 @@ from typing import Any
 from shared_contracts import Envelope, EventPayload, parse_envelope
 
 from .artifacts import ArtifactStore, AsyncArtifactStore
+from .cancellation import CancelledJob, CancelRegistry, is_cancel_request, subscribes_to_cancel
 from .delivery import Mailbox, deliver, describe_error, give_up, progress_sink, retries_exhausted
 from .ports import AlreadyHandled, Notify, ServiceSpec, no_notify
-from .sqlite import SqliteConnection, SqliteDatabase, SqliteUnitOfWork, is_tombstoned
+from .sqlite import SqliteConnection, SqliteDatabase, SqliteUnitOfWork, cancelled_job, is_tombstoned
 
 __all__ = ["LocalBus"]
 
@@ -86,6 +90,11 @@ class _SqliteMailbox(Mailbox):
             uow = SqliteUnitOfWork(conn=conn, job_id=job_id, producer=self.spec.name)
             for event in events:
                 await uow.emit(event)
+
+    async def cancelled(self, job_id: uuid.UUID) -> CancelledJob | None:
+        async with self.db.read() as conn:
+            known = await cancelled_job(conn, job_id)
+        return None if known is None else CancelledJob(*known)
 
     # -- the count of delivery starts, kept across restarts -------------------------------------------
     async def begin_attempt(self, envelope: Envelope[Any]) -> tuple[int, str | None]:
@@ -159,6 +168,8 @@ class LocalBus:
         self._in_flight: set[_Pending] = set()
         self._wakeup: asyncio.Event | None = None
         self._tasks: list[asyncio.Task[None]] = []
+        self.cancels = CancelRegistry()
+        """The jobs cancelled while this bus runs, and the tokens of the deliveries under way."""
 
     # -- life ----------------------------------------------------------------------------------------
     async def start(self) -> None:
@@ -250,6 +261,8 @@ class LocalBus:
             return
         if self.on_event is not None:
             self.on_event(envelope)
+        if is_cancel_request(envelope):  # now, not when each stage's worker is free to read it
+            self.cancels.cancel(envelope.job_id, envelope.payload.reason, envelope.payload.requested_at)
         subscribers = {name for name, spec in self.specs.items()
                        if name in self._queues and spec.handlers_for(envelope.payload)}
         if not subscribers:
@@ -298,7 +311,8 @@ class LocalBus:
                     await deliver(name, mailbox, handler, envelope, store=self.store,
                                   progress=progress_sink(name, envelope.job_id, self._send_progress,
                                                          trace=envelope.trace),
-                                  notify=self.notify, attempts=attempts)
+                                  notify=self.notify, attempts=attempts,
+                                  cancels=self.cancels if subscribes_to_cancel(spec.subscriptions) else None)
                     break
                 except asyncio.CancelledError:
                     await asyncio.shield(mailbox.end_attempt(envelope, undo=True))

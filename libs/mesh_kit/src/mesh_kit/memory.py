@@ -8,6 +8,10 @@ work whose events are queued only when its block ends without an error. A ``Stag
 the job with ``stage.failed`` (and the stage's own failure event), as in the services; any other
 exception propagates, since there is no broker here to retry it.
 
+``cancel(job_id)`` (from any thread: the ``dsp`` command's Ctrl-C) cancels the tokens of the job's
+deliveries under way, and every later event of the job is dropped by the stages with ``job.cancelled``
+(``mesh_kit.cancellation``); so does a ``job.cancel_requested`` published on the mesh.
+
 The ``dsp`` command runs on it, and so do the handler unit tests.
 
 Examples
@@ -28,6 +32,7 @@ from collections import deque
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +46,7 @@ from .artifacts import (
     check_key,
     check_prefix,
 )
+from .cancellation import CancelledJob, CancelRegistry, subscribes_to_cancel
 from .deletion import dataset_sha256
 from .delivery import Mailbox, deliver
 from .ports import AlreadyHandled, Notify, ServiceSpec, UnitOfWork, no_notify
@@ -98,6 +104,9 @@ class InMemoryUnitOfWork(UnitOfWork[Any]):
     emitted: list[Envelope[Any]] = field(default_factory=list)
     tombstones: set[str] = field(default_factory=set)
     """The hashes of the datasets erased in this service (shared by its units of work)."""
+    cancels: CancelRegistry | None = None
+    """The mesh's cancelled jobs, which ``cancel_job`` records (applied when the block ends)."""
+    _cancelled: list[tuple[uuid.UUID, datetime, str]] = field(default_factory=list)
 
     async def emit(self, payload: EventPayload) -> Envelope[Any]:
         envelope = Envelope.wrap(payload, job_id=self.job_id, producer=self.producer)
@@ -116,6 +125,16 @@ class InMemoryUnitOfWork(UnitOfWork[Any]):
     async def purge_outbox(self, dataset_id: uuid.UUID) -> int:
         """Nothing waits here: events are queued on the mesh when their unit of work ends."""
         return 0
+
+    async def cancel_job(self, job_id: uuid.UUID, *, requested_at: datetime, reason: str = "") -> None:
+        self._cancelled.append((job_id, requested_at, reason))
+
+    def commit(self, queue: deque[Envelope[Any]]) -> None:
+        """What the block recorded takes effect: its cancellations, then its events are queued."""
+        if self.cancels is not None:
+            for job_id, requested_at, reason in self._cancelled:
+                self.cancels.cancel(job_id, reason, requested_at)
+        queue.extend(self.emitted)
 
 
 class _InMemoryMailbox(Mailbox):
@@ -139,15 +158,18 @@ class _InMemoryMailbox(Mailbox):
         if (name, envelope.event_id) in self.mesh._inbox:
             raise AlreadyHandled(str(envelope.event_id))
         uow = InMemoryUnitOfWork(repo=self.mesh.repositories[name], job_id=envelope.job_id, producer=name,
-                                 tombstones=self.mesh.tombstones[name])
+                                 tombstones=self.mesh.tombstones[name], cancels=self.mesh.cancels)
         yield uow
         self.mesh._inbox.add((name, envelope.event_id))
-        self.mesh._queue.extend(uow.emitted)
+        uow.commit(self.mesh._queue)
 
     async def fail(self, envelope: Envelope[Any] | None, job_id: uuid.UUID, events: Sequence[EventPayload]) -> None:
         if envelope is not None:
             self.mesh._inbox.add((self.spec.name, envelope.event_id))
         self.mesh._queue.extend(Envelope.wrap(event, job_id=job_id, producer=self.spec.name) for event in events)
+
+    async def cancelled(self, job_id: uuid.UUID) -> CancelledJob | None:
+        return self.mesh.cancels.cancelled(job_id)
 
 
 class InMemoryMesh:
@@ -181,6 +203,13 @@ class InMemoryMesh:
         self._on_event = on_event
         self._on_progress = on_progress
         self._notify = notify
+        self.cancels = CancelRegistry()
+        """The jobs cancelled on this mesh and the tokens of the deliveries under way."""
+
+    def cancel(self, job_id: uuid.UUID, reason: str = "") -> int:
+        """Cancel a job, from any thread: the tokens of its deliveries under way are cancelled now, and the
+        stages drop its later events with ``job.cancelled``; how many deliveries were under way."""
+        return self.cancels.cancel(job_id, reason)
 
     def publish(self, payload: EventPayload, *, job_id: uuid.UUID, producer: str = "gateway") -> Envelope[Any]:
         """Queue an event, as the gateway would publish it."""
@@ -208,16 +237,17 @@ class InMemoryMesh:
 
     async def _deliver(self, spec: ServiceSpec, handler: Any, envelope: Envelope[Any]) -> None:
         await deliver(spec.name, _InMemoryMailbox(self, spec), handler, envelope, store=self.store,
-                      progress=self._progress_of(spec.name), notify=self._notify)
+                      progress=self._progress_of(spec.name), notify=self._notify,
+                      cancels=self.cancels if subscribes_to_cancel(spec.subscriptions) else None)
 
     @asynccontextmanager
     async def unit_of_work(self, service: str, *, job_id: uuid.UUID) -> AsyncIterator[InMemoryUnitOfWork]:
         """A unit of work of ``service`` outside any delivery, as an HTTP route opens one; its events are
         queued when the block ends."""
         uow = InMemoryUnitOfWork(repo=self.repositories[service], job_id=job_id, producer=service,
-                                 tombstones=self.tombstones[service])
+                                 tombstones=self.tombstones[service], cancels=self.cancels)
         yield uow
-        self._queue.extend(uow.emitted)
+        uow.commit(self._queue)
 
     def _progress_of(self, stage: str) -> Callable[[float, str], None]:
         listener = self._on_progress

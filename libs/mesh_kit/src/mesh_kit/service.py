@@ -21,8 +21,9 @@ from fastapi.responses import JSONResponse
 from psycopg_pool import AsyncConnectionPool
 from shared_contracts import Envelope
 
-from .amqp_consumer import AmqpConsumer
+from .amqp_consumer import AmqpConsumer, CancelListener
 from .artifacts import ArtifactStore, AsyncArtifactStore, open_store
+from .cancellation import CancelRegistry, subscribes_to_cancel
 from .consumer import Delivery, DeliveryHandler, StageRunner
 from .db import open_pool
 from .docs import add_docs
@@ -54,6 +55,8 @@ class Runtime:
     relay: OutboxRelay
     runner: StageRunner
     extras: dict[str, Any] = field(default_factory=dict)
+    cancels: CancelRegistry | None = None
+    """A stage's cancelled jobs and running tokens (``mesh_kit.cancellation``); None in the gateway."""
 
 
 def topology_of(settings: MeshSettings) -> Topology:
@@ -115,15 +118,20 @@ def build_app(spec: ServiceSpec, settings: MeshSettings | None = None) -> FastAP
         await publisher.connect()
         relay = OutboxRelay(pool, publisher, service=spec.name, poll_s=settings.outbox_poll_s)
         store = open_store(settings.artifact_url, s3_endpoint_url=settings.s3_endpoint_url)
+        cancels = CancelRegistry() if subscribes_to_cancel(spec.subscriptions) else None
         runner = StageRunner(service=spec.name, pool=pool, publisher=publisher, topology=topology, relay=relay,
-                             store=AsyncArtifactStore(store), repository=spec.repository)
+                             store=AsyncArtifactStore(store), repository=spec.repository, cancels=cancels)
         runtime = Runtime(settings=settings, service=spec.name, pool=pool, publisher=publisher, store=store,
-                          topology=topology, relay=relay, runner=runner)
+                          topology=topology, relay=relay, runner=runner, cancels=cancels)
+        listener = None if cancels is None else CancelListener(settings.amqp_url, topology, spec.name, cancels,
+                                                               connect_timeout_s=settings.publish_timeout_s)
         runtime_ref["runtime"] = runtime
         app.state.runtime = runtime
         if spec.on_startup is not None:
             await spec.on_startup(runtime)
         relay_task = asyncio.create_task(relay.run(), name=f"{spec.name}-outbox-relay")
+        if listener is not None:
+            await listener.start()
         if consumer is not None:
             await consumer.start()
         state["startup_complete"] = True
@@ -133,6 +141,8 @@ def build_app(spec: ServiceSpec, settings: MeshSettings | None = None) -> FastAP
         finally:
             if consumer is not None:
                 await consumer.stop()
+            if listener is not None:
+                await listener.stop()
             relay.stop()
             await asyncio.gather(relay_task, return_exceptions=True)
             if spec.on_shutdown is not None:

@@ -292,6 +292,17 @@ class SqliteUnitOfWork(UnitOfWork[Any]):
         result = await self.conn.execute("DELETE FROM outbox WHERE instr(body, ?) > 0", (str(dataset_id),))
         return result.rowcount
 
+    async def cancel_job(self, job_id: uuid.UUID, *, requested_at: datetime, reason: str = "") -> None:
+        await self.conn.execute("INSERT INTO cancelled_jobs (job_id, requested_at, reason) VALUES (?, ?, ?)"
+                                " ON CONFLICT DO NOTHING", (job_id, requested_at, reason[:1000]))
+
+
+async def cancelled_job(conn: SqliteConnection, job_id: uuid.UUID) -> tuple[datetime, str] | None:
+    """When and why the job was cancelled, as the service recorded it (``cancelled_jobs``)."""
+    row = (await conn.execute("SELECT requested_at, reason FROM cancelled_jobs WHERE job_id = ?",
+                              (job_id,))).fetchone()
+    return None if row is None else (datetime.fromisoformat(row[0]), str(row[1]))
+
 
 async def is_tombstoned(conn: SqliteConnection, dataset_id: uuid.UUID) -> bool:
     row = (await conn.execute("SELECT 1 FROM deleted_datasets WHERE dataset_sha256 = ?",

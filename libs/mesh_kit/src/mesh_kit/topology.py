@@ -41,6 +41,13 @@ class Topology:
     def retry_queue(self, service: str, delay_ms: int) -> str:
         return f"{self.prefix}.{service}.retry.{delay_ms}ms"
 
+    def control_queue(self, service: str, process: str) -> str:
+        """A process's own exclusive, auto-deleted queue of ``job.cancel_requested`` (``mesh_kit.amqp_consumer``).
+
+        It is named under the service's prefix, which its broker user may configure and read (``mesh_kit.broker``).
+        """
+        return f"{self.prefix}.{service}.cancel.{process}"
+
     def requeue_exchange(self, service: str) -> str:
         """The service's direct exchange to its own retry and dead-letter queues (routing key = queue name)."""
         return f"{self.prefix}.{service}.requeue"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from mesh_kit.cancellation import cancel_subscription
 from mesh_kit.ports import ServiceSpec, Subscription
 from shared_contracts.events import AnalysisCompleted, ComparisonCompleted, DashboardRequested, DatasetDeleted
 from shared_contracts.manifest import SERVICES
@@ -23,6 +24,7 @@ def service_spec() -> ServiceSpec:
             Subscription(DashboardRequested, when_dashboard_requested_build_dashboard),
             Subscription(DatasetDeleted, when_dataset_deleted),
             Subscription(ComparisonCompleted, when_comparison_completed_draw),
+            cancel_subscription(),
         ],
         repository=PostgresDashboards,
         memory_repository=InMemoryDashboards,

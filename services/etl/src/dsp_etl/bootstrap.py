@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from mesh_kit.cancellation import cancel_subscription
 from mesh_kit.ports import ServiceSpec, Subscription
 from shared_contracts.events import DatasetDeleted, DatasetProfiled
 from shared_contracts.manifest import SERVICES
@@ -14,7 +15,7 @@ def service_spec() -> ServiceSpec:
     return ServiceSpec(
         manifest=SERVICES["etl"],
         subscriptions=[Subscription(DatasetProfiled, when_dataset_profiled_clean),
-                       Subscription(DatasetDeleted, when_dataset_deleted)],
+                       Subscription(DatasetDeleted, when_dataset_deleted), cancel_subscription()],
         repository=PostgresEtlRuns,
         memory_repository=InMemoryEtlRuns,
         sqlite_repository=SqliteEtlRuns,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from mesh_kit.cancellation import cancel_subscription
 from mesh_kit.ports import ServiceSpec, Subscription
 from shared_contracts.events import DatasetDeleted, DatasetUploaded
 from shared_contracts.manifest import SERVICES
@@ -14,7 +15,7 @@ def service_spec() -> ServiceSpec:
     return ServiceSpec(
         manifest=SERVICES["ingest"],
         subscriptions=[Subscription(DatasetUploaded, when_dataset_uploaded_ingest),
-                       Subscription(DatasetDeleted, when_dataset_deleted)],
+                       Subscription(DatasetDeleted, when_dataset_deleted), cancel_subscription()],
         repository=PostgresIngestedDatasets,
         memory_repository=InMemoryIngestedDatasets,
         sqlite_repository=SqliteIngestedDatasets,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from mesh_kit.cancellation import cancel_subscription
 from mesh_kit.ports import ServiceSpec, Subscription
 from shared_contracts.events import DatasetDeleted, DatasetsCompared, DatasetTransformed
 from shared_contracts.manifest import SERVICES
@@ -21,7 +22,7 @@ def service_spec() -> ServiceSpec:
         manifest=SERVICES["ml"],
         subscriptions=[Subscription(DatasetTransformed, when_dataset_transformed_analyze),
                        Subscription(DatasetDeleted, when_dataset_deleted),
-                       Subscription(DatasetsCompared, when_datasets_compared_score_target)],
+                       Subscription(DatasetsCompared, when_datasets_compared_score_target), cancel_subscription()],
         routes=add_routes,
         repository=PostgresAnalyses,
         memory_repository=InMemoryAnalyses,

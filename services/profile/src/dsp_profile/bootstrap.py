@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from mesh_kit.cancellation import cancel_subscription
 from mesh_kit.ports import ServiceSpec, Subscription
 from shared_contracts.events import AnalysisRequested, ComparisonRequested, DatasetDeleted, DatasetIngested
 from shared_contracts.manifest import SERVICES
@@ -23,6 +24,7 @@ def service_spec() -> ServiceSpec:
             Subscription(AnalysisRequested, when_analysis_requested_profile),
             Subscription(DatasetDeleted, when_dataset_deleted),
             Subscription(ComparisonRequested, when_comparison_requested_compare),
+            cancel_subscription(),
         ],
         repository=PostgresProfiles,
         memory_repository=InMemoryProfiles,

@@ -68,6 +68,15 @@ class ReadModel(abc.ABC):
         """Apply an update unless the job already ended; returns the job row after it."""
 
     @abc.abstractmethod
+    async def mark_cancelled(self, job_id: uuid.UUID, cancellation: dict[str, Any]) -> dict[str, Any] | None:
+        """End the job as ``cancelled`` with its ``cancellation`` record, unless it has ended; the job after,
+        or None if it had ended (or does not exist)."""
+
+    @abc.abstractmethod
+    async def add_cancel_ack(self, job_id: uuid.UUID, ack: dict[str, Any]) -> None:
+        """Append one stage's acknowledgement to the cancelled job's ``cancellation.stages``."""
+
+    @abc.abstractmethod
     async def get_dataset(self, dataset_id: uuid.UUID) -> dict[str, Any] | None: ...
 
     @abc.abstractmethod
@@ -249,11 +258,23 @@ class PostgresReadModel(SqlReadModel):
             " progress = greatest(progress, coalesce(%s, progress)),"
             " error_code = coalesce(%s, error_code), error_message = coalesce(%s, error_message),"
             " results = results || %s::jsonb, updated_at = now()"
-            " WHERE job_id = %s AND status NOT IN ('completed', 'failed')",
+            " WHERE job_id = %s AND status NOT IN ('completed', 'failed', 'cancelled')",
             (update.status, update.stage, update.progress, update.error_code, update.error_message,
              json.dumps(update.results.stored()), job_id),
         )
         return await self.get_job(job_id)
+
+    async def mark_cancelled(self, job_id: uuid.UUID, cancellation: dict[str, Any]) -> dict[str, Any] | None:
+        return await self._one(
+            "UPDATE jobs SET status = 'cancelled', cancellation = %s::jsonb, updated_at = now()"
+            " WHERE job_id = %s AND status NOT IN ('completed', 'failed', 'cancelled') RETURNING *",
+            (json.dumps(cancellation), job_id))
+
+    async def add_cancel_ack(self, job_id: uuid.UUID, ack: dict[str, Any]) -> None:
+        await self.conn.execute(
+            "UPDATE jobs SET cancellation = jsonb_set(cancellation, '{stages}',"
+            " coalesce(cancellation -> 'stages', '[]'::jsonb) || jsonb_build_array(%s::jsonb)), updated_at = now()"
+            " WHERE job_id = %s AND cancellation IS NOT NULL", (json.dumps(ack), job_id))
 
     async def update_dataset(self, dataset_id: uuid.UUID, **fields: Any) -> None:
         if not fields:
@@ -347,7 +368,7 @@ class InMemoryReadModel(ReadModel):
 
     async def apply_job_update(self, job_id: uuid.UUID, update: JobUpdate) -> dict[str, Any] | None:
         job = self.jobs.get(job_id)
-        if job is not None and job["status"] not in ("completed", "failed"):
+        if job is not None and job["status"] not in ("completed", "failed", "cancelled"):
             for name in ("status", "stage", "error_code", "error_message"):
                 if getattr(update, name) is not None:
                     job[name] = getattr(update, name)
@@ -355,6 +376,18 @@ class InMemoryReadModel(ReadModel):
                 job["progress"] = max(job["progress"], update.progress)
             job["results"] = {**job["results"], **update.results.stored()}
         return await self.get_job(job_id)
+
+    async def mark_cancelled(self, job_id: uuid.UUID, cancellation: dict[str, Any]) -> dict[str, Any] | None:
+        job = self.jobs.get(job_id)
+        if job is None or job["status"] in ("completed", "failed", "cancelled"):
+            return None
+        job.update(status="cancelled", cancellation={**cancellation, "stages": list(cancellation["stages"])})
+        return await self.get_job(job_id)
+
+    async def add_cancel_ack(self, job_id: uuid.UUID, ack: dict[str, Any]) -> None:
+        job = self.jobs.get(job_id)
+        if job is not None and job.get("cancellation") is not None:
+            job["cancellation"]["stages"].append(ack)
 
     async def get_dataset(self, dataset_id: uuid.UUID) -> dict[str, Any] | None:
         dataset = self.datasets.get(dataset_id)

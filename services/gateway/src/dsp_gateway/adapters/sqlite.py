@@ -30,7 +30,7 @@ from .repository import SqlReadModel
 
 __all__ = ["SqliteGatewayRepository", "SqliteGatewayStorage", "SqliteIdentityRepository", "SqliteReadModel"]
 
-_JSON = frozenset({"raw", "parquet", "ingest_report", "profile", "columns", "error", "options", "results", "html",
+_JSON = frozenset({"cancellation", "raw", "parquet", "ingest_report", "profile", "columns", "error", "options", "results", "html",
                    "pdf", "payload", "services", "acks", "artifact_prefixes", "analysis_result", "pipeline",
                    "validation"})
 _KEYS = frozenset({"name_key", "email_key"})  # the lower-cased lookup columns, never shown
@@ -105,7 +105,7 @@ class SqliteReadModel(SqlReadModel):
 
     async def apply_job_update(self, job_id: uuid.UUID, update: JobUpdate) -> dict[str, Any] | None:
         job = await self.get_job(job_id)
-        if job is None or job["status"] in ("completed", "failed"):
+        if job is None or job["status"] in ("completed", "failed", "cancelled"):
             return job
         # a shallow merge, as Postgres' jsonb ||: a key the update sets replaces the stored one
         results = {**job["results"], **update.results.stored()}
@@ -117,6 +117,17 @@ class SqliteReadModel(SqlReadModel):
             (update.status, update.stage, update.progress, update.error_code, update.error_message,
              json.dumps(results), _now(), job_id))
         return await self.get_job(job_id)
+
+    async def mark_cancelled(self, job_id: uuid.UUID, cancellation: dict[str, Any]) -> dict[str, Any] | None:
+        return await self._one(
+            "UPDATE jobs SET status = 'cancelled', cancellation = %s, updated_at = %s"
+            " WHERE job_id = %s AND status NOT IN ('completed', 'failed', 'cancelled') RETURNING *",
+            (json.dumps(cancellation), _now(), job_id))
+
+    async def add_cancel_ack(self, job_id: uuid.UUID, ack: dict[str, Any]) -> None:
+        await self.conn.execute(
+            "UPDATE jobs SET cancellation = json_insert(cancellation, '$.stages[#]', json(?)), updated_at = ?"
+            " WHERE job_id = ? AND cancellation IS NOT NULL", (json.dumps(ack), _now(), job_id))
 
     async def update_dataset(self, dataset_id: uuid.UUID, **fields: Any) -> None:
         if not fields:

@@ -14,7 +14,8 @@ from shared_contracts.events import (
     StageFailed,
 )
 
-__all__ = ["DatasetStatus", "DatasetUpdate", "dataset_update_for", "like_pattern"]
+__all__ = ["CANCELLED_UPLOAD", "DatasetStatus", "DatasetUpdate", "dataset_update_for",
+           "dataset_update_for_cancelled_upload", "like_pattern"]
 
 DatasetStatus = Literal["uploaded", "ingested", "profiled", "rejected", "failed"]
 
@@ -80,6 +81,19 @@ def dataset_update_for(payload: EventPayload, *, upload_job: bool, current: Data
         case StageFailed() if upload_job and current not in ("profiled", "rejected"):
             return DatasetUpdate(status="failed", error={"code": payload.code, "message": payload.reason,
                                                          "details": {}})
+    return None
+
+
+CANCELLED_UPLOAD = {"code": "cancelled", "message": "The upload was cancelled before its dataset was ready. "
+                    "Upload the file again, or delete this dataset.", "details": {}}
+
+
+def dataset_update_for_cancelled_upload(current: DatasetStatus) -> DatasetUpdate | None:
+    """The change a cancelled upload job makes to its dataset: one not yet profiled is ``failed`` with the code
+    ``cancelled`` (it would otherwise wait for a stage that stopped). Later events of the job change it no more;
+    its raw file stays until the dataset is deleted."""
+    if current in ("uploaded", "ingested"):
+        return DatasetUpdate(status="failed", error=CANCELLED_UPLOAD)
     return None
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
@@ -25,6 +26,7 @@ from shared_contracts.events import (
     DatasetsCompared,
     DatasetTransformed,
     DatasetUploaded,
+    JobCancelled,
     JobProgress,
     StageFailed,
 )
@@ -34,13 +36,17 @@ __all__ = [
     "JobStatus",
     "JobUpdate",
     "TERMINAL",
+    "cancel_ack",
+    "cancellation_record",
+    "cancelled_message",
     "ingest_has_answered",
     "job_update_for",
     "ws_message_for",
 ]
 
-JobStatus = Literal["queued", "running", "completed", "failed"]
-TERMINAL: frozenset[str] = frozenset({"completed", "failed"})
+JobStatus = Literal["queued", "running", "completed", "failed", "cancelled"]
+TERMINAL: frozenset[str] = frozenset({"completed", "failed", "cancelled"})
+"""A job in one of these has ended: no later event moves it (``cancelled``: its user stopped it)."""
 
 _STAGE_AFTER: dict[type[EventPayload], tuple[str, float]] = {
     # event -> (the stage that starts next, the job's overall progress when it does)
@@ -142,6 +148,26 @@ def job_update_for(payload: EventPayload, *, analysis_job: bool, comparison_job:
     stage, progress = after
     return JobUpdate(status="queued" if isinstance(payload, _REQUESTS) else "running", stage=stage,
                      progress=progress, results=_carried_results(payload))
+
+
+def cancellation_record(*, requested_at: datetime, reason: str, requested_by: uuid.UUID) -> dict[str, Any]:
+    """The ``cancellation`` of a job the user cancelled: when, why, by whom, and each stage's acknowledgement
+    (``cancel_ack``) as its ``job.cancelled`` comes in."""
+    return {"requested_at": requested_at.isoformat(), "reason": reason, "requested_by": str(requested_by),
+            "stages": []}
+
+
+def cancel_ack(event: JobCancelled, *, occurred_at: datetime) -> dict[str, Any]:
+    """One stage's ``job.cancelled``, as ``cancellation.stages`` lists it: the step it stopped at ('' when it
+    dropped an event of the job without starting), and how long after the request it stopped."""
+    return {"stage": event.stage, "step": event.step, "stopped_after_s": event.stopped_after_s,
+            "at": occurred_at.isoformat()}
+
+
+def cancelled_message(job: dict[str, Any]) -> dict[str, Any]:
+    """The last message of a cancelled job's progress stream."""
+    return {"type": "job.cancelled", "job_id": str(job["job_id"]), "status": "cancelled", "stage": job.get("stage"),
+            "progress": job.get("progress"), "message": "The job was cancelled."}
 
 
 def _text(value: uuid.UUID | None) -> str | None:

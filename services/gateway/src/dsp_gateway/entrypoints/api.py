@@ -35,11 +35,12 @@ from ..adapters.predictor import PredictorUnavailable
 from ..adapters.repository import OWNED_TABLES, ReadModel
 from ..adapters.upload import UploadRejected, receive_upload
 from ..domain.identity import Permission, Principal
-from ..domain.jobs import TERMINAL, JobResults
+from ..domain.jobs import TERMINAL, JobResults, cancelled_message
 from ..domain.responses import error_body, success_body
 from ..domain.sniff import check_upload_head
 from ..ports import GatewayPorts, ports_of
 from ..service_layer import deletion
+from ..service_layer.cancellation import JobAlreadyEnded, cancel_job
 from ..service_layer.export import OwnedData, export_archive
 from ..service_layer.uploads import start_upload, wait_for_ingest_verdict
 from .access import (
@@ -142,6 +143,7 @@ def _job_view(row: dict[str, Any]) -> dict[str, Any]:
         "error": {"code": row["error_code"], "message": row["error_message"]} if row.get("error_code") else None,
         "dashboard_id": _text(results.dashboard_id), "model_id": _text(results.model_id),
         "quality_score": results.quality_score,
+        "cancellation": row.get("cancellation"),
         "created_at": row["created_at"], "updated_at": row["updated_at"],
     }
 
@@ -473,6 +475,25 @@ def add_routes(app: FastAPI) -> None:
         """Any job (upload, analysis, dashboard): status, stage and progress."""
         return ok(request, _job_view(await job_or_404(ports_of(request), job_id, principal, "job_id")))
 
+    @router.post("/jobs/{job_id}/cancel", status_code=202)
+    async def cancel(request: Request, job_id: str, principal: Principal = writer) -> JSONResponse:
+        """Cancel one of your jobs (upload, analysis, dashboard) that has not ended: it ends at once as
+        ``cancelled`` and every stage stops its work on it at its next step, recording nothing more. Each
+        stage's acknowledgement (the step it stopped at, ``stopped_after_s``) then shows in the job's
+        ``cancellation.stages``. An upload cancelled before its profile leaves its dataset ``failed`` with the
+        code ``cancelled``. Another user's job answers 404; a job that has ended answers 409 ``job_not_running``."""
+        ports = ports_of(request)
+        row = await job_or_404(ports, job_id, principal, "job_id")
+        if str(row.get("owner_id")) != str(principal.user_id):
+            raise ApiError(404, "not_found", f"No job has the id {job_id}.", field="job_id")
+        try:
+            job = await cancel_job(ports.storage, ports.notifier, job_id=uuid.UUID(str(row["job_id"])),
+                                   requested_by=principal.user_id)
+        except JobAlreadyEnded as exc:
+            raise ApiError(409, "job_not_running", f"The job has ended already ({exc.status}); there is nothing "
+                           "to cancel.", field="job_id", details={"status": exc.status}) from exc
+        return ok(request, _job_view(job), 202)
+
     @router.post("/dashboard", status_code=202)
     async def request_dashboard(request: Request, body: DashboardRequest, principal: Principal = writer) -> JSONResponse:
         """Re-render the dashboard of a finished analysis (another theme, or with its PDF)."""
@@ -644,7 +665,9 @@ def add_routes(app: FastAPI) -> None:
 
     async def _send_terminal(websocket: WebSocket, job: dict[str, Any]) -> None:
         results = _results(job)
-        if job["status"] == "failed":
+        if job["status"] == "cancelled":
+            await websocket.send_json(cancelled_message(job))
+        elif job["status"] == "failed":
             await websocket.send_json({"type": "error.occurred", "job_id": job["job_id"], "status": "failed",
                                        "code": job.get("error_code"), "message": job.get("error_message")})
         elif results.dashboard_id is not None:

@@ -1,4 +1,8 @@
-"""The gateway's use case for events: keep the read model of datasets and jobs, tell the WebSocket."""
+"""The gateway's use case for events: keep the read model of datasets and jobs, tell the WebSocket.
+
+A cancelled job takes no more changes from events: they are kept in its history (``job_events``), and the
+stages' ``job.cancelled`` acknowledgements are added to its ``cancellation``; nothing else moves.
+"""
 
 from __future__ import annotations
 
@@ -10,11 +14,11 @@ from mesh_kit.artifacts import AsyncArtifactStore
 from mesh_kit.metrics import JOBS
 from mesh_kit.ports import StageDeps
 from shared_contracts import EventPayload
-from shared_contracts.events import AnalysisCompleted, DashboardReady, JobProgress
+from shared_contracts.events import AnalysisCompleted, DashboardReady, JobCancelled, JobProgress
 
 from ..adapters.repository import ReadModel
 from ..domain.datasets import dataset_update_for
-from ..domain.jobs import TERMINAL, job_update_for, ws_message_for
+from ..domain.jobs import TERMINAL, cancel_ack, job_update_for, ws_message_for
 
 __all__ = ["when_any_event_update_read_model"]
 
@@ -52,6 +56,11 @@ async def when_any_event_update_read_model(event: EventPayload, deps: StageDeps[
             await read_model.record_event(event_id=deps.event_id, job_id=job_id, routing_key=event.routing_key(),
                                           producer=deps.producer, payload=event.model_dump(mode="json"),
                                           occurred_at=deps.occurred_at)
+        if job["status"] == "cancelled":
+            # the user stopped it: a late result must not complete it, nor record datasets, models, dashboards
+            if isinstance(event, JobCancelled):
+                await read_model.add_cancel_ack(job_id, cancel_ack(event, occurred_at=deps.occurred_at))
+            return
         was_terminal = job["status"] in TERMINAL
         update = job_update_for(event, analysis_job=job["kind"] != "upload", comparison_job=job["kind"] == "comparison")
         await _update_dataset_for(read_model, deps.store, event, job)

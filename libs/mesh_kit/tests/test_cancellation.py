@@ -1,0 +1,121 @@
+"""Cancelling a job in the in-process mesh: the running use case's token is cancelled at once (from another
+thread, as the ``dsp`` command's Ctrl-C does), it stops with ``job.cancelled`` and nothing committed, and the
+job's later events are dropped with ``job.cancelled``."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from mesh_kit.cancellation import CancelRegistry, cancel_subscription
+from mesh_kit.memory import InMemoryArtifactStore, InMemoryMesh
+from mesh_kit.ports import ServiceSpec, StageDeps, Subscription
+from shared_contracts import ArtifactRef
+from shared_contracts.events import (
+    DatasetRejected,
+    DatasetUploaded,
+    JobCancelled,
+    JobCancelRequested,
+    StageFailed,
+)
+from shared_contracts.manifest import SERVICES
+
+
+@dataclass
+class Seen:
+    events: list[uuid.UUID] = field(default_factory=list)
+
+
+def _uploaded() -> DatasetUploaded:
+    ref = ArtifactRef(key="datasets/x/raw", sha256="0" * 64, size_bytes=1, media_type="text/csv")
+    return DatasetUploaded(dataset_id=uuid.uuid4(), raw=ref, display_name="x.csv")
+
+
+async def _slow_ingest(event: DatasetUploaded, deps: StageDeps[Seen]) -> None:
+    """Works 30 s unless cancelled, in a worker thread as a stage core does; then records its result."""
+    started = time.monotonic()
+    await asyncio.to_thread(deps.cancel.wait, 30.0)
+    WAITED.append(time.monotonic() - started)
+    deps.cancel.check("fitting")
+    async with deps.unit_of_work() as uow:
+        uow.repo.events.append(deps.event_id)
+        await uow.emit(DatasetRejected(dataset_id=event.dataset_id, code="c", message="m"))
+
+
+async def _cancelled_while_recording(event: DatasetUploaded, deps: StageDeps[Seen]) -> None:
+    """The cancellation lands while the use case is inside its unit of work: the unit does not commit."""
+    async with deps.unit_of_work() as uow:
+        uow.repo.events.append(deps.event_id)  # the in-memory repository is live: a real one would roll back
+        await uow.emit(DatasetRejected(dataset_id=event.dataset_id, code="c", message="m"))
+        MESHES[-1].cancel(deps.job_id)
+
+
+WAITED: list[float] = []
+MESHES: list[InMemoryMesh] = []
+
+
+def _mesh(handler=_slow_ingest) -> InMemoryMesh:
+    spec = ServiceSpec(manifest=SERVICES["ingest"], memory_repository=Seen,
+                       subscriptions=[Subscription(DatasetUploaded, handler), cancel_subscription()])
+    WAITED.clear()
+    MESHES.append(InMemoryMesh([spec], InMemoryArtifactStore()))
+    return MESHES[-1]
+
+
+def test_the_registry_cancels_running_tokens_and_those_made_later() -> None:
+    registry, job = CancelRegistry(), uuid.uuid4()
+    with registry.running(job) as token:
+        assert registry.running_jobs() == [job] and not token.cancelled
+        assert registry.cancel(job, "asked") == 1
+        assert token.cancelled and token.reason == "asked"
+    assert registry.running_jobs() == []
+    with registry.running(job) as later:
+        assert later.cancelled
+    with registry.running(uuid.uuid4()) as other:
+        assert not other.cancelled
+
+
+async def test_cancel_from_another_thread_stops_the_running_stage_with_job_cancelled() -> None:
+    mesh, job = _mesh(), uuid.uuid4()
+    mesh.publish(_uploaded(), job_id=job)
+    timer = threading.Timer(0.3, mesh.cancel, args=(job, "Ctrl-C"))
+    timer.start()
+    started = time.monotonic()
+    delivered = await mesh.drain()
+    assert time.monotonic() - started < 5
+    kinds = [type(e.payload) for e in delivered]
+    assert kinds == [DatasetUploaded, JobCancelled]  # no stage.failed, no result event
+    ack = delivered[1].payload
+    assert ack.stage == "ingest" and ack.step == "fitting" and ack.dataset_id == delivered[0].payload.dataset_id
+    assert ack.stopped_after_s is not None and ack.stopped_after_s < 1.0
+    assert mesh.repositories["ingest"].events == [] and len(WAITED) == 1 and WAITED[0] < 1.5  # nothing recorded
+    assert ("ingest", delivered[0].event_id) in mesh._inbox  # handled: a redelivery changes nothing
+    mesh.redeliver(delivered[0])
+    assert [type(e.payload) for e in await mesh.drain()] == [DatasetUploaded]
+
+
+async def test_later_events_of_a_cancelled_job_are_dropped_with_job_cancelled() -> None:
+    mesh, job = _mesh(), uuid.uuid4()
+    mesh.publish(JobCancelRequested(requested_at=datetime.now(UTC), reason="asked"), job_id=job)
+    mesh.publish(_uploaded(), job_id=job)
+    other = mesh.publish(_uploaded(), job_id=uuid.uuid4())
+    mesh.cancel(other.job_id)  # a job cancelled before its event starts never runs
+    delivered = await mesh.drain()
+    assert [type(e.payload) for e in delivered] == [JobCancelRequested, DatasetUploaded, DatasetUploaded,
+                                                    JobCancelled, JobCancelled]
+    assert {e.job_id for e in delivered[3:]} == {job, other.job_id}
+    assert all(e.payload.step == "" for e in delivered[3:])
+    assert WAITED == []
+    assert not any(isinstance(e.payload, StageFailed) for e in delivered)
+
+
+async def test_a_unit_of_work_whose_job_is_cancelled_meanwhile_queues_nothing() -> None:
+    mesh = _mesh(_cancelled_while_recording)
+    mesh.publish(_uploaded(), job_id=uuid.uuid4())
+    delivered = await mesh.drain()
+    assert [type(e.payload) for e in delivered] == [DatasetUploaded, JobCancelled]  # not DatasetRejected
+    assert delivered[1].payload.step == "recording the results"
