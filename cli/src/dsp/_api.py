@@ -475,9 +475,13 @@ class ComparisonReport:
         bar = _Bar(COMPARE_STEPS, progress)
         finished = False
         try:
-            with _as_file(a, work, names[0] or "a") as file_a, _as_file(b, work, names[1] or "b") as file_b:
+            # a frame is named by ``names``, else A or B; a path by its file name unless ``names`` says otherwise
+            shown = tuple(name or (None if isinstance(data, str | os.PathLike) else side)
+                          for name, data, side in zip(names, (a, b), ("A", "B"), strict=True))
+            with _as_file(a, work, "a") as file_a, _as_file(b, work, "b") as file_b:
                 outcome = compare_sync(file_a, file_b, folder.out, work=work, ingest=ingest, target=target,
-                                       theme=theme, on_progress=bar)  # type: ignore[arg-type]
+                                       theme=theme, names=(shown[0], shown[1]),  # type: ignore[arg-type]
+                                       on_progress=bar)
             finished = outcome.failure is None
         finally:
             bar.close(finished)
@@ -539,7 +543,7 @@ def compare(a: Any, b: Any, target: str | None = None, *, schema: Any = None, ru
     theme : {"light", "dark"}
         The comparison dashboard's colours, as ``--theme``.
     names : (str, str), optional
-        The tables' names in the findings for frames (a path's is its file name); default ``a`` and ``b``.
+        The tables' names in the findings; by default a path's file name, and ``A`` and ``B`` for frames.
     progress : bool
         Show a progress bar (tqdm's notebook bar in Jupyter).
 
@@ -557,10 +561,15 @@ def compare(a: Any, b: Any, target: str | None = None, *, schema: Any = None, ru
     --------
     >>> import pandas as pd
     >>> import dsp
-    >>> a = pd.DataFrame({"price": [float(i) for i in range(300)], "city": ["Oslo", "Rome", "Lima"] * 100})
-    >>> report = dsp.compare(a, a.copy(), progress=False)
+    >>> cities = ["Oslo", "Rome", "Lima"] * 100
+    >>> may = pd.DataFrame({"price": [2.0 * i for i in range(300)], "city": cities})
+    >>> june = pd.DataFrame({"price": [2.0 * i + 1 for i in range(300)], "city": cities})
+    >>> report = dsp.compare(may, june, names=("may", "june"), progress=False)
     >>> [f.title for f in report.findings if f.severity != "none"]
     []
+    >>> shifted = dsp.compare(may, june.assign(price=june.price * 3), progress=False)
+    >>> shifted.findings[0].column, shifted.findings[0].severity
+    ('price', 'large')
     """
     if theme not in ("light", "dark"):
         raise ValueError("theme must be light or dark")

@@ -179,15 +179,17 @@ class ComparisonOutcome:
     profile_b: Profile | None = None
 
 
-def _names(file_a: Path, file_b: Path) -> tuple[str, str]:
-    """The two datasets' names in the findings: their file names, told apart when they are the same."""
-    if file_a.name != file_b.name:
-        return file_a.name, file_b.name
-    return f"{file_a.name} (A)", f"{file_b.name} (B)"
+def _names(file_a: Path, file_b: Path, names: tuple[str | None, str | None]) -> tuple[str, str]:
+    """The two datasets' names in the findings: those given, else their file names, told apart when the same."""
+    name_a, name_b = names[0] or file_a.name, names[1] or file_b.name
+    if name_a != name_b:
+        return name_a, name_b
+    return f"{name_a} (A)", f"{name_b} (B)"
 
 
 async def run_compare(file_a: Path, file_b: Path, out: Path, *, work: Path, ingest: IngestOptions,
                       target: str | None = None, theme: Literal["light", "dark"] = "light",
+                      names: tuple[str | None, str | None] = (None, None),
                       on_progress: ProgressListener | None = None) -> ComparisonOutcome:
     """Profile two files on an in-process mesh, then compare B with A as ``POST /api/v1/compare`` does.
 
@@ -208,6 +210,8 @@ async def run_compare(file_a: Path, file_b: Path, out: Path, *, work: Path, inge
         Also check whether the relation of the features to this column moved.
     theme
         The comparison dashboard's colours.
+    names
+        The datasets' names in the findings; None: the file's name.
     on_progress
         Told each step's progress, as ``ingest A``, ``profile B``, ``compare``, ``ml`` and ``dashboard``.
     """
@@ -237,7 +241,7 @@ async def run_compare(file_a: Path, file_b: Path, out: Path, *, work: Path, inge
     step["side"] = ""
     a, b = profiled
     outcome.profile_a, outcome.profile_b = (Profile.model_validate_json(store.read_bytes(p.profile)) for p in profiled)
-    name_a, name_b = _names(file_a, file_b)
+    name_a, name_b = _names(file_a, file_b, names)
     job_id = uuid.uuid4()
     mesh.publish(ComparisonRequested(dataset_id=a.dataset_id, dataset_id_b=b.dataset_id, comparison_id=job_id,
                                      parquet_a=a.parquet, parquet_b=b.parquet, profile_a=a.profile,
@@ -289,10 +293,11 @@ def run_sync(file: Path, out: Path, *, work: Path, until: Until, ingest: IngestO
 
 def compare_sync(file_a: Path, file_b: Path, out: Path, *, work: Path, ingest: IngestOptions,
                  target: str | None = None, theme: Literal["light", "dark"] = "light",
+                 names: tuple[str | None, str | None] = (None, None),
                  on_progress: ProgressListener | None = None) -> ComparisonOutcome:
     """``run_compare`` from synchronous code (see ``_blocking``)."""
     return _blocking(lambda: run_compare(file_a, file_b, out, work=work, ingest=ingest, target=target, theme=theme,
-                                         on_progress=on_progress))
+                                         names=names, on_progress=on_progress))
 
 
 @dataclass
