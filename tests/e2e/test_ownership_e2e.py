@@ -10,7 +10,6 @@ import asyncio
 import io
 import json
 import re
-import subprocess
 import uuid
 import zipfile
 from collections.abc import Iterator
@@ -22,11 +21,10 @@ import httpx
 import pytest
 import websockets
 from mesh_kit.local_mesh import LocalMesh
-from shared_contracts.manifest import SERVICES
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from .conftest import ALLOWED_ORIGIN
-from .helpers import login, upload, ws_url
+from .helpers import create_user, upload, ws_url
 
 pytestmark = pytest.mark.e2e
 
@@ -58,12 +56,7 @@ def _operations(document: dict[str, Any]) -> list[tuple[str, str, dict[str, Any]
 
 def _create_user(mesh: LocalMesh, email: str, role: str, organization: str) -> dict[str, str]:
     """A user made with the gateway's own command, logged in."""
-    done = subprocess.run([mesh.python, "-m", SERVICES["gateway"].package, "create-user", "--email", email,
-                           "--role", role, "--organization", organization],
-                          env={**mesh.env_for("gateway"), "DSP_NEW_USER_PASSWORD": PASSWORD},
-                          capture_output=True, text=True, timeout=120)
-    assert done.returncode == 0, done.stderr[-2000:]
-    return login(mesh.url("gateway"), email, PASSWORD)
+    return create_user(mesh, email, role, organization, PASSWORD)
 
 
 @pytest.fixture(scope="module")
