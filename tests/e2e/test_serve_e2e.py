@@ -300,3 +300,29 @@ def test_a_server_killed_during_ml_ends_the_job_after_a_restart(tmp_path: Path) 
         server.kill()
         raise
     assert server.stop() == 0, "".join(server.output[-40:])  # Ctrl-C ends it cleanly
+
+
+def test_an_analysis_cancelled_during_ml_ends_cancelled_at_once_and_records_no_results(api: httpx.Client) -> None:
+    dataset = upload(api, SAMPLES / "penguins-raw.csv").json()["data"]
+    started = api.post("/api/v1/analyze", json={"dataset_id": dataset["dataset_id"], "target": "Species",
+                                                "options": {"time_budget_s": 10}})
+    assert started.status_code == 202, started.text
+    job = str(started.json()["data"]["analysis_id"])
+    state = wait_for(api, f"/api/v1/analysis/{job}", timeout_s=120,
+                     until=lambda j: j["stage"] == "ml" or j["status"] in TERMINAL)
+    assert (state["stage"], state["status"]) == ("ml", "running"), state
+    asked = time.monotonic()
+    cancelled = api.post(f"/api/v1/jobs/{job}/cancel")
+    assert cancelled.status_code == 202, cancelled.text
+    assert cancelled.json()["data"]["status"] == "cancelled" and time.monotonic() - asked < 5
+    # ml stops at its next step (or, at the latest, refuses to record its results) and says so
+    acked = wait_for(api, f"/api/v1/jobs/{job}", timeout_s=120,
+                     until=lambda j: any(a["stage"] == "ml" for a in j["cancellation"]["stages"]))
+    ack = next(a for a in acked["cancellation"]["stages"] if a["stage"] == "ml")
+    print(f"\nml acknowledged the cancellation at {ack['step']!r}, {ack['stopped_after_s']} s after the request")
+    assert acked["status"] == "cancelled" and acked["model_id"] is None and acked["dashboard_id"] is None
+    assert ack["stopped_after_s"] is not None
+    models = api.get("/api/v1/models").json()["data"]
+    assert all(m.get("job_id") != job for m in (models.get("items", models) if isinstance(models, dict) else models))
+    again = api.post(f"/api/v1/jobs/{job}/cancel")
+    assert again.status_code == 409 and again.json()["errors"][0]["code"] == "job_not_running"

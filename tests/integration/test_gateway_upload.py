@@ -88,7 +88,8 @@ class PlayedIngest:
     async def _on_message(self, message: aio_pika.abc.AbstractIncomingMessage) -> None:
         async with message.process():
             envelope = parse_envelope(message.body)
-            assert isinstance(envelope.payload, DatasetUploaded)
+            if not isinstance(envelope.payload, DatasetUploaded):  # e.g. job.cancel_requested: nothing to play
+                return
             self.seen.append(envelope.payload.display_name)
             answer = self.plan.get(envelope.payload.display_name, Answer(0.0))
             if answer.delay_s is None:

@@ -10,11 +10,12 @@ import time
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any
 
 from mesh_kit.cancellation import CancelRegistry, cancel_subscription
 from mesh_kit.memory import InMemoryArtifactStore, InMemoryMesh
 from mesh_kit.ports import ServiceSpec, StageDeps, Subscription
-from shared_contracts import ArtifactRef
+from shared_contracts import ArtifactRef, Envelope
 from shared_contracts.events import (
     DatasetRejected,
     DatasetUploaded,
@@ -119,3 +120,57 @@ async def test_a_unit_of_work_whose_job_is_cancelled_meanwhile_queues_nothing() 
     delivered = await mesh.drain()
     assert [type(e.payload) for e in delivered] == [DatasetUploaded, JobCancelled]  # not DatasetRejected
     assert delivered[1].payload.step == "recording the results"
+
+
+# -- the local bus (dsp serve), over real SQLite files ------------------------------------------------------
+
+async def test_the_local_bus_cancels_a_busy_stage_at_once_and_drops_the_jobs_later_events(tmp_path) -> None:
+    from mesh_kit.local_bus import LocalBus
+    from mesh_kit.sqlite import SqliteDatabase, database_path
+
+    stopped: list[float] = []
+    calls: list[uuid.UUID] = []
+
+    async def work(event: DatasetUploaded, deps: StageDeps[Any]) -> None:
+        calls.append(deps.event_id)
+        await asyncio.to_thread(deps.cancel.wait, 30.0)
+        stopped.append(time.monotonic())
+        deps.cancel.check("fitting")
+        async with deps.unit_of_work() as uow:
+            await uow.emit(DatasetRejected(dataset_id=event.dataset_id, code="c", message="finished"))
+
+    spec = ServiceSpec(manifest=SERVICES["ingest"], subscriptions=[Subscription(DatasetUploaded, work),
+                                                                   cancel_subscription()])
+    databases = {}
+    for name in ("gateway", "ingest"):
+        databases[name] = SqliteDatabase(database_path(tmp_path, name))
+        await databases[name].open()
+        await databases[name].migrate(None)
+    seen: list[Envelope[Any]] = []
+    bus = LocalBus([spec], databases, InMemoryArtifactStore(), on_event=seen.append, poll_s=0.1)
+    await bus.start()
+    try:
+        job, dataset = uuid.uuid4(), uuid.uuid4()
+        upload = _uploaded()
+        await bus.publish(upload.model_copy(update={"dataset_id": dataset}), job_id=job)
+        while not calls:
+            await asyncio.sleep(0.02)
+        requested = time.monotonic()
+        await bus.publish(JobCancelRequested(requested_at=datetime.now(UTC), reason="asked"), job_id=job)
+        await bus.idle(10)
+        assert stopped and stopped[0] - requested < 1.0
+        print(f"local bus: the running job's token was cancelled {(stopped[0] - requested) * 1000:.0f} ms "
+              "after the request")
+        later = await bus.publish(_uploaded(), job_id=job)  # the durable record drops it
+        await bus.idle(10)
+        acks = [e for e in seen if isinstance(e.payload, JobCancelled)]
+        assert [(a.payload.stage, a.payload.step) for a in acks] == [("ingest", "fitting"), ("ingest", "")]
+        assert len(calls) == 1
+        assert not any(isinstance(e.payload, DatasetRejected | StageFailed) for e in seen)
+        row = await databases["ingest"].fetchone("SELECT reason FROM cancelled_jobs WHERE job_id = ?", (job,))
+        assert row is not None and row[0] == "asked"
+        assert await databases["ingest"].fetchone("SELECT 1 FROM inbox WHERE event_id = ?", (later.event_id,))
+    finally:
+        await bus.stop()
+        for db in databases.values():
+            await db.close()

@@ -30,7 +30,7 @@ async def test_the_file_is_in_wal_mode_with_foreign_keys_and_migrations_apply_on
         assert (await conn.execute("PRAGMA journal_mode")).fetchone()[0] == "wal"  # type: ignore[index]
         assert (await conn.execute("PRAGMA foreign_keys")).fetchone()[0] == 1  # type: ignore[index]
     names = [row[0] for row in await db.fetchall("SELECT name FROM schema_migrations ORDER BY name")]
-    assert names == ["0001_datasets.sql", "mesh/0000_mesh_base.sql"]
+    assert names == ["0001_datasets.sql", "mesh/0000_mesh_base.sql", "mesh/0001_cancelled_jobs.sql"]
     assert await db.migrate("dsp_ingest") == []  # applied migrations are recorded
 
 

@@ -127,7 +127,7 @@ export interface Analysis {
   id: string;
   kind: string;
   dataset_id: string;
-  status: "queued" | "running" | "completed" | "failed";
+  status: "queued" | "running" | "completed" | "failed" | "cancelled";
   stage: string | null;
   progress: number | null;
   error: { code: string; message: string } | null;
@@ -193,6 +193,11 @@ export async function analyze(
 
 export async function getAnalysis(id: string): Promise<Analysis> {
   return unwrap(await api.GET("/api/v1/analysis/{analysis_id}", { params: { path: { analysis_id: id } } }));
+}
+
+/** Cancel one of your jobs that has not ended: it ends at once as cancelled (409 once it has ended). */
+export async function cancelJob(jobId: string): Promise<{ id: string; status: string }> {
+  return unwrap(await api.POST("/api/v1/jobs/{job_id}/cancel", { params: { path: { job_id: jobId } } }));
 }
 
 /** A short-lived URL that opens the dashboard without an Authorization header (iframe, new tab). */

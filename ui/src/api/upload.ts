@@ -115,7 +115,9 @@ export function followJob(jobId: string, onUpdate: (update: StageUpdate) => void
     modelId = text(m.model_id) ?? modelId;
     dashboardId = text(m.dashboard_id) ?? dashboardId;
     const ids = { modelId, dashboardId };
-    if (m.type === "error.occurred") {
+    if (m.type === "job.cancelled" || (m.type === "job.snapshot" && m.status === "cancelled")) {
+      finish({ stage, progress, message: "Cancelled", done: true, error: null, status: "cancelled", ...ids });
+    } else if (m.type === "error.occurred") {
       if (m.code === "progress_unavailable") {
         finish({ stage, progress, message, done: true, error: null, lost: true, ...ids });
       } else {

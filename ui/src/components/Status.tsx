@@ -1,5 +1,5 @@
 // A status as words with a shape beside them: the colour is never the only signal.
-const KIND: Record<string, "good" | "bad" | "busy" | "warn"> = {
+const KIND: Record<string, "good" | "bad" | "busy" | "warn" | "off"> = {
   profiled: "good",
   ingested: "good",
   completed: "good",
@@ -9,6 +9,7 @@ const KIND: Record<string, "good" | "bad" | "busy" | "warn"> = {
   uploaded: "busy",
   queued: "busy",
   running: "busy",
+  cancelled: "off",
   "failed validation": "bad",
   "passed validation": "good",
   "validation warnings": "warn",
@@ -19,6 +20,7 @@ const STYLE = {
   bad: { icon: "✕", className: "border-red-600 text-red-800 dark:border-red-500 dark:text-red-300" },
   busy: { icon: "…", className: "border-amber-600 text-amber-900 dark:border-amber-500 dark:text-amber-200" },
   warn: { icon: "▲", className: "border-amber-600 text-amber-900 dark:border-amber-500 dark:text-amber-200" },
+  off: { icon: "■", className: "border-slate-500 text-slate-700 dark:border-slate-400 dark:text-slate-300" },
 } as const;
 
 export function Status({ value }: { value: string }) {

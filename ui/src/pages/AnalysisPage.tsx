@@ -4,9 +4,11 @@ import { dashboardViewLink, downloadExport, getAnalysis, type Analysis, type Exp
 import { apiMessage } from "../api/failure";
 import { followJob, type StageUpdate } from "../api/upload";
 import { Breadcrumb } from "../components/Breadcrumb";
+import { CancelJob } from "../components/CancelJob";
 import { ErrorAlert } from "../components/ErrorAlert";
 import { Progress } from "../components/Progress";
 import { Status } from "../components/Status";
+import { useCan } from "../api/me";
 import { hashOf } from "../router";
 
 const POLL_MS = 3000;
@@ -29,6 +31,7 @@ export function AnalysisPage({ id }: { id: string }) {
   const [analysis, setAnalysis] = useState<Analysis | null>(null);
   const [live, setLive] = useState<StageUpdate | null>(null);
   const [error, setError] = useState<string | null>(null);
+  const canWrite = useCan("write");
 
   useEffect(() => {
     let active = true;
@@ -37,7 +40,8 @@ export function AnalysisPage({ id }: { id: string }) {
     setAnalysis(null);
     setLive(null);
     setError(null);
-    const settled = (a: Analysis) => a.status === "failed" || (a.status === "completed" && a.dashboard_id !== null);
+    const settled = (a: Analysis) =>
+      a.status === "failed" || a.status === "cancelled" || (a.status === "completed" && a.dashboard_id !== null);
     async function poll() {
       try {
         const a = await getAnalysis(id);
@@ -78,8 +82,10 @@ export function AnalysisPage({ id }: { id: string }) {
   const progress = Math.max(analysis.progress ?? 0, live?.progress ?? 0);
   const stage = live?.stage ?? analysis.stage;
   const task = analysis.results?.task;
+  const cancelled = analysis.status === "cancelled" || live?.status === "cancelled";
   const failed = analysis.status === "failed";
   const ready = analysis.status === "completed" && analysis.dashboard_id !== null;
+  const running = analysis.status === "queued" || analysis.status === "running";
   return (
     <article aria-labelledby="analysis-title" className="space-y-6">
       <header className="space-y-2">
@@ -88,7 +94,7 @@ export function AnalysisPage({ id }: { id: string }) {
           Analysis
         </h1>
         <p className="flex flex-wrap items-center gap-3 text-sm">
-          <Status value={analysis.status} />
+          <Status value={cancelled ? "cancelled" : analysis.status} />
           {task?.task_type && (
             <span>
               Task: {task.task_type.replace("_", " ")}
@@ -108,10 +114,18 @@ export function AnalysisPage({ id }: { id: string }) {
           The analysis failed: {analysis.error?.message ?? live?.error ?? "no reason was given."}
         </p>
       )}
-      {!failed && !ready && (
+      {cancelled && (
+        <p role="status" className="card">
+          Cancelled. Nothing more is made for this analysis; start another from the dataset.
+        </p>
+      )}
+      {!cancelled && !failed && !ready && (
         <div className="card space-y-2" aria-live="polite">
           <Progress label={`Analysing${stage ? ` (${stage})` : ""}`} value={progress} />
           {analysis.status === "completed" && <p>The dashboard is being made…</p>}
+          {canWrite && running && (
+            <CancelJob jobId={analysis.id} onCancelled={() => setAnalysis({ ...analysis, status: "cancelled" })} />
+          )}
         </div>
       )}
       {ready && analysis.dashboard_id && <Dashboard analysisId={analysis.id} dashboardId={analysis.dashboard_id} />}

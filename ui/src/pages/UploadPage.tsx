@@ -4,6 +4,7 @@ import { useCan, useMe } from "../api/me";
 import { followJob, uploadFile, type StageUpdate, type UploadOptions, type UploadResult } from "../api/upload";
 import { Field } from "../components/Field";
 import { ErrorAlert } from "../components/ErrorAlert";
+import { CancelJob } from "../components/CancelJob";
 import { Progress } from "../components/Progress";
 import { BudgetField, TaskSelect, TypeSelect, columnList, type Task } from "../components/Inputs";
 import { hashOf } from "../router";
@@ -314,7 +315,19 @@ function UploadForm() {
           <p className="text-sm font-medium">{file?.name}</p>
           <Progress label="Upload" value={sent} />
           {stage && <Progress label={`Processing${stage.stage ? ` (${stage.stage})` : ""}`} value={stage.progress} />}
-          {stage?.done && !stage.error && result && (
+          {stage && !stage.done && result && (
+            <CancelJob
+              jobId={result.job_id}
+              onCancelled={() => {
+                stop.current?.();
+                setStage({ ...stage, done: true, error: null, status: "cancelled", message: "Cancelled" });
+              }}
+            />
+          )}
+          {stage?.status === "cancelled" && (
+            <p role="status">Cancelled. The dataset is marked failed; upload the file again or delete it.</p>
+          )}
+          {stage?.done && !stage.error && stage.status !== "cancelled" && result && (
             <p className="flex flex-wrap gap-x-4 gap-y-1">
               <span>{analysisId ? "The file is read; the analysis goes on." : "Done."}</span>
               <a className="underline" href={hashOf({ page: "dataset", id: result.dataset_id })}>

@@ -156,3 +156,43 @@ test("a refused download says why", async () => {
   await userEvent.click(await screen.findByRole("button", { name: /Cleaned data \(Parquet\)/ }));
   expect(await screen.findByRole("alert")).toHaveTextContent("The stored result is no longer available.");
 });
+
+test("an analyst cancels a running analysis: the route is called and the page says Cancelled", async () => {
+  const api = fakeApi({
+    "GET /api/v1/analysis/a1": () => json({ data: running }),
+    "POST /api/v1/jobs/a1/cancel": () => json({ status: "success", data: { ...running, status: "cancelled" } }, 202),
+  });
+  renderAs("analyst", <AnalysisPage id="a1" />);
+  await screen.findByRole("progressbar");
+  await userEvent.click(screen.getByRole("button", { name: "Cancel" }));
+  expect(api.of("POST /api/v1/jobs/a1/cancel")).toHaveLength(1);
+  expect(await screen.findByText(/^Cancelled\./)).toBeInTheDocument();
+  expect(screen.getByText("cancelled")).toBeInTheDocument(); // the status badge
+  expect(screen.queryByRole("progressbar")).toBeNull();
+});
+
+test("a viewer sees no Cancel button", async () => {
+  fakeApi({ "GET /api/v1/analysis/a1": () => json({ data: running }) });
+  renderAs("viewer", <AnalysisPage id="a1" />);
+  await screen.findByRole("progressbar");
+  expect(screen.queryByRole("button", { name: "Cancel" })).toBeNull();
+});
+
+test("cancelling an analysis that has just ended shows the API's reason", async () => {
+  fakeApi({
+    "GET /api/v1/analysis/a1": () => json({ data: running }),
+    "POST /api/v1/jobs/a1/cancel": () =>
+      json({ status: "error", data: null, errors: [{ code: "job_not_running", message: "The job has ended already (completed); there is nothing to cancel." }] }, 409),
+  });
+  renderAs("analyst", <AnalysisPage id="a1" />);
+  await screen.findByRole("progressbar");
+  await userEvent.click(screen.getByRole("button", { name: "Cancel" }));
+  expect(await screen.findByRole("alert")).toHaveTextContent("has ended already");
+});
+
+test("a cancelled analysis loads as Cancelled, without a stream", async () => {
+  fakeApi({ "GET /api/v1/analysis/a1": () => json({ data: { ...running, status: "cancelled" } }) });
+  renderAs("viewer", <AnalysisPage id="a1" />);
+  expect(await screen.findByText(/^Cancelled\./)).toBeInTheDocument();
+  expect(FakeSocket.last).toBeNull();
+});

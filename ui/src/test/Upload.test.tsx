@@ -198,3 +198,35 @@ test("the file chooser offers every format the platform reads, and a binary or J
   expect(namesInHead('[{"Species": "Adelie", "Island": "Biscoe"}]')).toEqual([]);
   expect(namesInHead('{"Species": "Adelie"}\n{"Species": "Gentoo"}\n')).toEqual([]);
 });
+
+test("a file being processed can be cancelled: the route is called, the stream stops and 'Cancelled' shows", async () => {
+  setUp();
+  const { fakeApi, json } = await import("./fakes");
+  const api = fakeApi({
+    "POST /api/v1/jobs/j1/cancel": () => json({ status: "success", data: { id: "j1", status: "cancelled" } }, 202),
+  });
+  renderAs("analyst", <UploadPage />);
+  await userEvent.upload(screen.getByLabelText("Data file"), csv());
+  await userEvent.click(screen.getByRole("button", { name: "Upload" }));
+  await act(async () => FakeXhr.last!.answer(202, { data: { dataset_id: "d1", job_id: "j1", status: "uploaded" } }));
+  const socket = FakeSocket.last!;
+  act(() => socket.push({ type: "upload.progress", stage: "ingest", progress: 0.1, message: "reading" }));
+  await userEvent.click(screen.getByRole("button", { name: "Cancel" }));
+  expect(api.of("POST /api/v1/jobs/j1/cancel")).toHaveLength(1);
+  expect(await screen.findByText(/^Cancelled\./)).toBeInTheDocument();
+  expect(socket.closed).toBe(true);
+  expect(screen.queryByRole("button", { name: "Cancel" })).toBeNull();
+  expect(screen.queryByText("Done.")).toBeNull();
+});
+
+test("a job the server ends as cancelled (another tab) shows 'Cancelled', not a failure", async () => {
+  setUp();
+  renderAs("analyst", <UploadPage />);
+  await userEvent.upload(screen.getByLabelText("Data file"), csv());
+  await userEvent.click(screen.getByRole("button", { name: "Upload" }));
+  await act(async () => FakeXhr.last!.answer(202, { data: { dataset_id: "d1", job_id: "j1", status: "uploaded" } }));
+  act(() => FakeSocket.last!.push({ type: "job.cancelled", job_id: "j1", status: "cancelled", progress: 0.1 }));
+  expect(screen.getByText(/^Cancelled\./)).toBeInTheDocument();
+  expect(screen.queryByRole("alert")).toBeNull();
+  expect(screen.queryByRole("button", { name: "Cancel" })).toBeNull();
+});

@@ -48,7 +48,7 @@ from shared_contracts import Envelope
 from shared_contracts.cancel import CancelToken
 from shared_contracts.events import JobCancelled, JobCancelRequested
 
-from .ports import StageDeps, Subscription
+from .ports import ServiceSpec, StageDeps, Subscription
 
 __all__ = ["CancelRegistry", "CancelledJob", "cancel_subscription", "is_cancel_request", "job_cancelled",
            "record_cancellation", "stopped_after_s", "subscribes_to_cancel"]
@@ -162,6 +162,8 @@ def cancel_subscription() -> Subscription[JobCancelRequested]:
     return Subscription(JobCancelRequested, record_cancellation)
 
 
-def subscribes_to_cancel(subscriptions: Any) -> bool:
-    """Whether a service (by its subscriptions) takes part in cancellation (the stages; not the gateway)."""
-    return any(getattr(sub, "event", None) is JobCancelRequested for sub in subscriptions)
+def subscribes_to_cancel(spec: ServiceSpec) -> bool:
+    """Whether a service takes part in cancellation: a stage, whose manifest subscribes it to
+    ``job.cancel_requested``; not the gateway, which reads every event (its read model records the stages'
+    acknowledgements of a cancelled job)."""
+    return not spec.manifest.catch_all and JobCancelRequested in spec.manifest.subscribes

@@ -312,7 +312,7 @@ class LocalBus:
                                   progress=progress_sink(name, envelope.job_id, self._send_progress,
                                                          trace=envelope.trace),
                                   notify=self.notify, attempts=attempts,
-                                  cancels=self.cancels if subscribes_to_cancel(spec.subscriptions) else None)
+                                  cancels=self.cancels if subscribes_to_cancel(spec) else None)
                     break
                 except asyncio.CancelledError:
                     await asyncio.shield(mailbox.end_attempt(envelope, undo=True))

@@ -238,7 +238,7 @@ class InMemoryMesh:
     async def _deliver(self, spec: ServiceSpec, handler: Any, envelope: Envelope[Any]) -> None:
         await deliver(spec.name, _InMemoryMailbox(self, spec), handler, envelope, store=self.store,
                       progress=self._progress_of(spec.name), notify=self._notify,
-                      cancels=self.cancels if subscribes_to_cancel(spec.subscriptions) else None)
+                      cancels=self.cancels if subscribes_to_cancel(spec) else None)
 
     @asynccontextmanager
     async def unit_of_work(self, service: str, *, job_id: uuid.UUID) -> AsyncIterator[InMemoryUnitOfWork]:

@@ -118,7 +118,7 @@ def build_app(spec: ServiceSpec, settings: MeshSettings | None = None) -> FastAP
         await publisher.connect()
         relay = OutboxRelay(pool, publisher, service=spec.name, poll_s=settings.outbox_poll_s)
         store = open_store(settings.artifact_url, s3_endpoint_url=settings.s3_endpoint_url)
-        cancels = CancelRegistry() if subscribes_to_cancel(spec.subscriptions) else None
+        cancels = CancelRegistry() if subscribes_to_cancel(spec) else None
         runner = StageRunner(service=spec.name, pool=pool, publisher=publisher, topology=topology, relay=relay,
                              store=AsyncArtifactStore(store), repository=spec.repository, cancels=cancels)
         runtime = Runtime(settings=settings, service=spec.name, pool=pool, publisher=publisher, store=store,
