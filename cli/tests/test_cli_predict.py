@@ -155,3 +155,34 @@ def test_refused_rows_and_models_are_one_line_and_exit_code_2(analysed, tmp_path
     metadata.write_text(metadata.read_text().replace('"Species"', '"Island"'))
     tampered = dsp("predict", str(copy), str(rows), "--out", str(tmp_path / "p.csv"))
     assert tampered.exit_code == 2 and "model_integrity" in tampered.stderr
+
+
+def test_dsp_predict_reads_parquet_excel_and_json_as_it_reads_the_csv(analysed, tmp_path: Path) -> None:
+    """The same rows given as Parquet, xlsx and NDJSON get the CSV's predictions, ids included; a file ingest
+    cannot read is one line and exit code 2."""
+    import io
+
+    out, rows = analysed["out"], analysed["rows"]
+    frame = pl.read_csv(rows)  # typed as a user's own Parquet would be
+    paths = {"parquet": tmp_path / "rows.parquet", "xlsx": tmp_path / "rows.xlsx", "ndjson": tmp_path / "rows.ndjson"}
+    frame.write_parquet(paths["parquet"])
+    workbook = io.BytesIO()
+    frame.write_excel(workbook, autofit=False)
+    paths["xlsx"].write_bytes(workbook.getvalue())
+    frame.write_ndjson(paths["ndjson"])
+    expected_path = tmp_path / "from-csv.csv"
+    assert dsp("predict", str(out), str(rows), "--out", str(expected_path)).exit_code == 0
+    expected = pl.read_csv(expected_path)
+    for kind, path in paths.items():
+        written = tmp_path / f"from-{kind}.csv"
+        result = dsp("predict", str(out), str(path), "--out", str(written))
+        assert result.exit_code == 0, (kind, result.output)
+        mine = pl.read_csv(written)
+        assert mine["Individual ID"].to_list() == expected["Individual ID"].to_list(), kind
+        assert mine["prediction"].to_list() == expected["prediction"].to_list(), kind
+        for column in (c for c in expected.columns if c.startswith("probability_")):
+            assert mine[column].to_list() == pytest.approx(expected[column].to_list(), abs=1e-6), (kind, column)
+    binary = tmp_path / "rows.bin"
+    binary.write_bytes(b"\x00\x01\x02\x03" * 100)
+    result = dsp("predict", str(out), str(binary), "--out", str(tmp_path / "p.csv"))
+    assert result.exit_code == 2 and "Traceback" not in result.output

@@ -578,28 +578,24 @@ def compare(a: Any, b: Any, target: str | None = None, *, schema: Any = None, ru
 
 
 def _rows(data: Any) -> pl.DataFrame:
-    """The rows to predict as a polars frame: a frame as it is, a CSV file as ``dsp predict`` reads it, another
-    file (Parquet, Excel, JSON...) read by ingest."""
+    """The rows to predict as a polars frame: a frame as it is, a file (CSV, Parquet, Excel, JSON...) as
+    ``dsp predict`` reads it."""
     if isinstance(data, pl.LazyFrame):
         return data.collect()
     if isinstance(data, pl.DataFrame):
         return data
     if _is_pandas(data):
         return pl.from_pandas(data)
-    if isinstance(data, str | os.PathLike):
-        from dsp_ingest.domain import IngestError, detect_format, ingest_file
+    if isinstance(data, str | os.PathLike):  # as `dsp predict` reads a file
+        from dsp_cli.models import read_rows
+        from dsp_ingest.domain import IngestError
+        from dsp_ml.service_layer.predict import _rows_from_request
 
-        if detect_format(Path(data)) == "csv":  # as `dsp predict` and the REST predict read a CSV
-            from dsp_ml.service_layer.predict import _rows_from_request
-
-            return _rows_from_request("text/csv", Path(data).read_bytes())[0]
-        with tempfile.TemporaryDirectory(prefix="dsp-rows-") as tmp:
-            typed = Path(tmp) / "typed.parquet"
-            try:
-                ingest_file(Path(data), typed)
-            except IngestError as exc:
-                raise DspError("ingest", exc.code, exc.message) from exc
-            return pl.read_parquet(typed)
+        try:
+            body, _ = read_rows(Path(data))
+        except IngestError as exc:
+            raise DspError("ingest", exc.code, exc.message) from exc
+        return _rows_from_request("text/csv", body)[0]
     raise TypeError(f"data must be a path, a polars DataFrame or LazyFrame, or a pandas DataFrame, not "
                     f"{type(data).__name__}")
 

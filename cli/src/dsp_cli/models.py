@@ -24,7 +24,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-__all__ = ["find_model_folders", "list_models", "models_app", "predict", "prediction_frame", "registered_models"]
+__all__ = ["find_model_folders", "list_models", "models_app", "predict", "prediction_frame", "read_rows",
+           "registered_models"]
 
 err = Console(stderr=True)
 models_app = typer.Typer(add_completion=False, no_args_is_help=True,
@@ -135,24 +136,44 @@ def prediction_frame(answer: dict[str, Any], ids: pl.DataFrame | None, *, explai
     return pl.DataFrame(columns, strict=False)
 
 
+def read_rows(file: Path) -> tuple[bytes, pl.DataFrame]:
+    """The rows of ``file`` to predict: as CSV text for ml's predict, and as a frame of text (their id columns).
+
+    A CSV goes as it is, as the REST predict reads it. Any other format ingest recognises (Parquet, Arrow,
+    Excel, JSON, NDJSON, compressed files) is read by ingest first and sent as CSV, so a value reaches the
+    pipeline as the same text a CSV export of the file would hold.
+    """
+    from dsp_ingest.domain import detect_format, ingest_file
+
+    if detect_format(file) == "csv":
+        body = file.read_bytes()
+        return body, pl.read_csv(file, infer_schema_length=0)
+    with tempfile.TemporaryDirectory(prefix="dsp-rows-") as tmp:
+        typed = Path(tmp) / "typed.parquet"
+        ingest_file(file, typed)
+        frame = pl.read_parquet(typed)
+    body = frame.write_csv().encode()
+    return body, pl.read_csv(body, infer_schema_length=0)
+
+
 def _named_as_id(name: str) -> bool:
     low = name.strip().lower()
     return low in ("id", "key", "uuid") or low.endswith(("_id", " id", "-id", ".id")) or low.startswith("id_")
 
 
-def _id_columns(file: Path, wanted: list[str] | None, known: list[str], skip: set[str],
+def _id_columns(table: pl.DataFrame, wanted: list[str] | None, known: list[str], skip: set[str],
                 rows: int) -> pl.DataFrame | None:
     """The id columns of the input as written (text), in its row order: ``wanted`` when given, else the columns
     the analysis named identifiers (``known``) and those named as one (``id``, ``customer_id``, ``Individual
     ID``...) that are not model features (``skip``)."""
-    header = pl.read_csv(file, n_rows=0, infer_schema_length=0).columns
+    header = table.columns
     if wanted:
         present = [c for c in header if c in wanted]
     else:
         present = [c for c in header if c not in skip and (c in known or _named_as_id(c))]
     if not present:
         return None
-    ids = pl.read_csv(file, columns=present, infer_schema_length=0)
+    ids = table.select(present)
     return ids if ids.height == rows else None
 
 
@@ -196,21 +217,20 @@ def predict(model_dir: Path, file: Path, out: Path, *, explain: bool = False, st
     from dsp_ml.service_layer.predict import PredictionRefused
 
     known: list[str] = []
+    body, table = read_rows(file)
     if data_dir is not None and not model_dir.is_dir():
         try:
             model_id = uuid.UUID(str(model_dir))
         except ValueError:
             raise PredictionRefused(404, "model_not_found", f"{model_dir} is neither a model folder nor a model id",
                                     "model") from None
-        answer, skip = asyncio.run(_predict_registered(data_dir, model_id, file.read_bytes(), explain=explain,
-                                                       strict=strict))
+        answer, skip = asyncio.run(_predict_registered(data_dir, model_id, body, explain=explain, strict=strict))
     else:
         folder = open_model_folder(model_dir)
-        prediction = asyncio.run(predict_folder(folder, file.read_bytes(), "text/csv", explain=explain,
-                                                strict=strict))
+        prediction = asyncio.run(predict_folder(folder, body, "text/csv", explain=explain, strict=strict))
         answer, known = prediction.answer, folder.identifiers
         skip = {*folder.metadata.features, folder.metadata.target}
-    id_frame = _id_columns(file, ids, known, skip, len(answer["rows"]))
+    id_frame = _id_columns(table, ids, known, skip, len(answer["rows"]))
     out.parent.mkdir(parents=True, exist_ok=True)
     prediction_frame(answer, id_frame, explain=explain, top=top).write_csv(out)
     return answer
@@ -219,7 +239,7 @@ def predict(model_dir: Path, file: Path, out: Path, *, explain: bool = False, st
 def predict_command(
         model_dir: Annotated[Path, typer.Argument(
             metavar="MODEL", help="The directory `dsp analyze --out` wrote (or its model/); with --data, a model id")],
-        file: Annotated[Path, typer.Argument(metavar="FILE", help="The CSV of rows to predict (the training file's columns)")],
+        file: Annotated[Path, typer.Argument(metavar="FILE", help="The rows to predict (the training file's columns): CSV, Parquet, Excel, JSON...")],
         out: Annotated[Path, typer.Option("--out", "-o", help="Where to write the predictions (CSV)")] = Path(
             "predictions.csv"),
         explain: Annotated[bool, typer.Option("--explain", help="Add SHAP per row: base value, top contributions")]
@@ -235,6 +255,7 @@ def predict_command(
 ) -> None:
     """Predict FILE's rows with a model `dsp analyze` wrote: the same fitted ETL pipeline runs first, as in the
     REST predict; the predictions keep the input's row order and its id columns."""
+    from dsp_ingest.domain import IngestError
     from dsp_ml.service_layer.predict import PredictionRefused
 
     if not file.is_file():
@@ -242,6 +263,9 @@ def predict_command(
     try:
         answer = predict(model_dir, file, out, explain=explain, strict=strict, ids=id_column, top=top,
                          data_dir=data)
+    except IngestError as exc:
+        err.print(f"[red]error[/red] ({exc.code}): {exc.message}", soft_wrap=True)
+        raise typer.Exit(code=2) from None
     except PredictionRefused as refused:
         err.print(f"[red]error[/red] ({refused.code}): {refused.message}", soft_wrap=True)
         raise typer.Exit(code=2) from None

@@ -136,3 +136,17 @@ async def test_nulls_are_filled_and_counted(fitted):
     answer = await _predict(fitted, rows)
     assert answer["input"] == {"rows": 4, "filled": 3, "coerced": 0}
     assert len(answer["rows"]) == 4 and answer["warnings"] == []
+
+
+async def test_missing_value_tokens_in_a_text_column_predict_as_a_null_does(fitted):
+    """Ingest read `NA` as missing in the rows the model learnt from, so `NA` in a text column is no level."""
+    tokens = ["NA", " NA ", "null", "#N/A", "NaN"]
+    answer = await _predict(fitted, [{**CLEAN, "sex": None}, *({**CLEAN, "sex": t} for t in tokens),
+                                     {**CLEAN, "sex": "MALE"}])
+    rows = answer["rows"]
+    assert answer["input"]["filled"] == 1 + len(tokens)
+    for row in rows[1:-1]:
+        assert row["probabilities"] == pytest.approx(rows[0]["probabilities"], abs=1e-12)
+    # "none" is a real level of many categories: kept as it is, not read as missing
+    kept = await _predict(fitted, [{**CLEAN, "sex": "none"}])
+    assert kept["input"]["filled"] == 0

@@ -35,6 +35,8 @@ MAX_ROWS = 100_000
 EXAMPLES = 5  # rows shown per column of unparseable values
 # read as missing in a column of numbers, dates or booleans, as ingest reads them
 _MISSING = [s for spellings in (*ALWAYS_NA_TOKENS.values(), *EVIDENCE_NA_TOKENS.values()) for s in spellings]
+# read as missing in any column, text included, as ingest reads them: no value the model learnt from is spelled so
+_ALWAYS_MISSING = [s for spellings in ALWAYS_NA_TOKENS.values() for s in spellings]
 FindModel = Callable[[uuid.UUID], Awaitable[ModelVersion | None]]
 Loaded = tuple[TrainedModel, FittedPipeline, pl.DataFrame | None]
 
@@ -139,7 +141,9 @@ def check_rows(pipeline: FittedPipeline, features: list[str], rows: pl.DataFrame
     - A value that does not parse as its column's training type (``"abc"`` for a float column, ``"maybe"`` for
       a boolean one) is refused, 422 ``unparseable_values``, with the first rows (from 0) and values of each
       column (and the missing columns, if any). A blank string reads as null, and so do the missing-value
-      tokens ingest reads (``NA``, ``null``, ``?``...) in a column of numbers, dates or booleans.
+      tokens ingest reads (``NA``, ``null``, ``?``...) in a column of numbers, dates or booleans. In a text
+      column, the tokens ingest always reads as missing (``NA``, ``null``, ``#N/A``, ``NaN``) are null too, as
+      they were in the rows the model learnt from.
     - The checks run in this order: unparseable values, missing columns, unknown columns when ``strict``.
     - ``input.filled`` counts the rows with a null in a column a row needs; ``input.coerced`` the rows with a
       value converted to its training type (``"3"`` to 3), not counting conversions between number types.
@@ -154,6 +158,9 @@ def check_rows(pipeline: FittedPipeline, features: list[str], rows: pl.DataFrame
     missing = [c for c in needed if c not in rows.columns]
     received = rows.height
     rows = rows.drop(unknown)
+    text = [c for c in rows.columns if rows[c].dtype == pl.String and schema.get(c) == "String"]
+    rows = rows.with_columns(pl.when(pl.col(c).str.strip_chars().is_in(_ALWAYS_MISSING)).then(None)
+                             .otherwise(pl.col(c)).alias(c) for c in text)
     conformed = conform_input(pipeline, rows.lazy()).collect()
     checked = [c for c in rows.columns if c != pipeline.target]
     unparseable: dict[str, list[dict[str, Any]]] = {}
