@@ -256,7 +256,9 @@ def hand_comparison(a: pl.DataFrame, b: pl.DataFrame, *, name_a: str = "A.csv", 
     findings.sort(key=lambda f: -f.score)
     for i, f in enumerate(findings):
         f.rank = i + 1
-    joined = b.select(common).join(a.select(common).unique(), on=common, how="semi", nulls_equal=True)
+    same = [c for c in common if a.schema[c] == b.schema[c]]
+    joined = (b.select(same).join(a.select(same).unique(), on=same, how="semi", nulls_equal=True) if same
+              else b.clear())
     return Comparison(
         name_a=name_a, name_b=name_b,
         rows=RowOverlap(rows_a=a.height, rows_b=b.height, row_change=(b.height - a.height) / max(1, a.height),
@@ -288,3 +290,9 @@ def diamonds_halves(diamonds):
     ).drop("i")
     a = a.with_columns(pl.col("color").cast(pl.String))
     return a, b, hand_comparison(a, b, name_a="diamonds-2024.csv", name_b="diamonds-2025.csv")
+
+
+@pytest.fixture(scope="session")
+def make_comparison():
+    """:func:`hand_comparison`, for the tests (conftest is not importable under importlib mode)."""
+    return hand_comparison

@@ -88,3 +88,10 @@ def test_the_sample_shrinks_until_the_page_fits(write_parquet):
     assert len(html.encode()) <= MAX_HTML_BYTES
     assert 0 < payload["data"]["sample_rows"] < 250_000 // 40
     assert all(c["kind"] == "text" for c in payload["data"]["columns"])
+
+
+def test_a_column_named_like_the_counts_is_charted():
+    """value_counts names its count column "n": a dataset's own column "n" must not clash with it."""
+    frame = pl.DataFrame({"n": ["a", "b", "a"] * 10, "value": ["x", "y", "x"] * 10})
+    payload = payload_of(build_dashboard(data=frame, profile=None))
+    assert {c["name"]: c["levels"] for c in payload["data"]["columns"]} == {"n": ["a", "b"], "value": ["x", "y"]}

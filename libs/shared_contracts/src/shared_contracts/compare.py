@@ -156,8 +156,10 @@ class TargetShift(_Model):
     relative_change: float | None = Field(default=None, description="change / |score_a|")
     interval_a: tuple[float, float] | None = Field(
         default=None, description="Bootstrap 95% interval of score_a: a score_b inside it is within noise")
-    moved: bool = Field(description="Whether B's score falls outside that interval, the worse way, by more than "
-                                    "the threshold")
+    interval_b: tuple[float, float] | None = Field(
+        default=None, description="Bootstrap 95% interval of score_b (B's rows are a sample too)")
+    moved: bool = Field(description="Whether B's score falls outside A's interval, the worse way, A's score is "
+                                    "outside B's, and the relative drop exceeds the threshold")
     rows_train: int = 0
     rows_holdout_a: int = 0
     rows_scored_b: int = 0

@@ -129,8 +129,7 @@ def _samples(a: pl.DataFrame, b: pl.DataFrame, shifts: list[ColumnShift], *, max
         part = frame.select(order)
         picked.append(part.sample(n=per_side, seed=seed, shuffle=False) if part.height > per_side else part)
     stacked = _stackable(picked[0], picked[1])
-    kinds = {s.column: ("boolean" if s.kind == "boolean" else s.kind) for s in shifts
-             if s.kind in ("categorical", "boolean")}
+    kinds: dict[str, str] = {s.column: s.kind for s in shifts if s.kind in ("categorical", "boolean")}
     sample = load_sample(stacked, max_rows=max(1, stacked.height), max_columns=max(1, len(order)),
                          max_cells=max(1, stacked.height) * max(1, len(order)), semantic_types=kinds, seed=seed)
     side = [0] * picked[0].height + [1] * picked[1].height
@@ -184,7 +183,7 @@ def _numeric_spec(col: EmbeddedColumn, shift: ColumnShift, a: pl.DataFrame, b: p
 
 
 def _level_counts(series: pl.Series) -> dict[str, int]:
-    counts = series.cast(pl.String).drop_nulls().value_counts(name="n")
+    counts = series.cast(pl.String).drop_nulls().rename("level").value_counts(name="n")
     return {str(v): int(n) for v, n in counts.iter_rows()}
 
 
@@ -229,6 +228,8 @@ def _header(comparison: Comparison) -> comp.Component:
 
 def _finding_target(finding: CompareFinding, charted: dict[str, str], rows: dict[str, str],
                     has_target: bool) -> tuple[str | None, str]:
+    if finding.kind == "target" and has_target:
+        return "cmp-target", "see the target"
     column = finding.column
     chart_id = finding.chart_id or (f"compare:column:{column}" if column else "")
     named = chart_id.removeprefix("compare:column:") if chart_id.startswith("compare:column:") else column
@@ -236,8 +237,6 @@ def _finding_target(finding: CompareFinding, charted: dict[str, str], rows: dict
         return charted[named], f"see the chart of {named}"
     if named and named in rows:
         return rows[named], f"see {named} in the table"
-    if finding.kind == "target" and has_target:
-        return "cmp-target", "see the target"
     if finding.kind == "schema":
         return "cmp-schema", "see the schema"
     if finding.kind in ("rows", "overlap"):
@@ -357,14 +356,17 @@ def _target_card(shift: TargetShift) -> comp.Component:
     metric = _metric(shift.metric)
     lo, hi = shift.interval_a if shift.interval_a is not None else (None, None)
     interval = f" (95% interval {_fmt(lo)} – {_fmt(hi)})" if lo is not None else ""
+    lo_b, hi_b = shift.interval_b if shift.interval_b is not None else (None, None)
+    interval_b = f" (95% interval {_fmt(lo_b)} – {_fmt(hi_b)})" if lo_b is not None else ""
     direction = "higher is better" if shift.higher_is_better else "lower is better"
     if shift.moved:
         verdict = (f"The relation of the features to {shift.target} moved: the {shift.model} model trained on A "
-                   f"scores {metric} {_fmt(shift.score_a)} on A's holdout{interval} and {_fmt(shift.score_b)} on B.")
+                   f"scores {metric} {_fmt(shift.score_a)} on A's holdout{interval} and {_fmt(shift.score_b)} on B"
+                   f"{interval_b}.")
     else:
         verdict = (f"The relation of the features to {shift.target} did not move: the {shift.model} model trained "
                    f"on A scores {metric} {_fmt(shift.score_a)} on A's holdout{interval} and {_fmt(shift.score_b)} "
-                   "on B, within noise or better.")
+                   f"on B{interval_b}, within noise or better.")
     facts = [("Target", shift.target), ("Task", shift.task), ("Model", shift.model), ("Metric", f"{metric} ({direction})"),
              (f"{metric} on A's holdout", _fmt(shift.score_a)), (f"{metric} on B", _fmt(shift.score_b)),
              ("Change", f"{shift.change:+.4g}" + (f" ({_pct(shift.relative_change, signed=True)})"
@@ -374,9 +376,11 @@ def _target_card(shift: TargetShift) -> comp.Component:
                                               f"{_fmt(shift.rows_scored_b)}")]
     if shift.features:
         facts.append(("Features", _fmt(len(shift.features))))
-    error: dict[str, Any] = {"type": "data", "symmetric": False, "array": [0], "arrayminus": [0], "thickness": 1.5}
-    if lo is not None and hi is not None:
-        error.update(array=[max(0.0, hi - shift.score_a), 0], arrayminus=[max(0.0, shift.score_a - lo), 0])
+    error: dict[str, Any] = {"type": "data", "symmetric": False, "array": [0, 0], "arrayminus": [0, 0],
+                             "thickness": 1.5}
+    for k, (score, low, high) in enumerate(((shift.score_a, lo, hi), (shift.score_b, lo_b, hi_b))):
+        if low is not None and high is not None:
+            error["array"][k], error["arrayminus"][k] = max(0.0, high - score), max(0.0, score - low)
     trace = {"type": "scatter", "mode": "markers", "y": ["A holdout", "B"], "x": [shift.score_a, shift.score_b],
              "marker": {"size": 14, "color": ["css:--side-a", "css:--side-b"]}, "error_x": error,
              "hovertemplate": "%{y}: %{x:.4g}<extra></extra>", "showlegend": False}
@@ -388,8 +392,8 @@ def _target_card(shift: TargetShift) -> comp.Component:
                           section="target", width="full", chart={"type": "figure", "data": [trace], "layout": layout},
                           note=note, columns=[shift.target],
                           context={"verdict": verdict, "facts": facts,
-                                   "label": f"{metric} of the model trained on A, on A's holdout with its interval "
-                                            "and on B"})
+                                   "label": f"{metric} of the model trained on A, on A's holdout and on B, with "
+                                            "their 95% intervals"})
 
 
 def _sample_note(comparison: Comparison, sample: DataSample, side: list[int]) -> str:

@@ -206,6 +206,7 @@ def column_stats(frame: pl.DataFrame, kinds: dict[str, ColumnKind]) -> dict[str,
                 frame.get_column(name)
                 .drop_nulls()
                 .cast(pl.String)
+                .rename("value")  # a column named "n" would clash with the counts
                 .value_counts(sort=True, name="n")
                 .head(5)
             )
@@ -241,8 +242,8 @@ def _encode(series: pl.Series, kind: ColumnKind) -> tuple[list[Any], list[str] |
         return millis, None
     strings = series.cast(pl.String)
     if kind == "categorical":
-        counts = strings.drop_nulls().value_counts(sort=True, name="n")
-        levels = [str(v) for v in counts.get_column(strings.name).to_list()]
+        counts = strings.drop_nulls().rename("value").value_counts(sort=True, name="n")
+        levels = [str(v) for v in counts.get_column("value").to_list()]
         position = {level: i for i, level in enumerate(levels)}
         return [None if v is None else position[v] for v in strings.to_list()], levels
     return [None if v is None else (v if len(v) <= TEXT_MAX_CHARS else v[: TEXT_MAX_CHARS - 1] + "…")
@@ -437,8 +438,8 @@ def column_changes(
             ))
         elif categorical:
             old_s, new_s = old.cast(pl.String), new.cast(pl.String)
-            counts_old = dict(old_s.value_counts(sort=True, name="n").iter_rows())
-            counts_new = dict(new_s.value_counts(sort=True, name="n").iter_rows())
+            counts_old = dict(old_s.rename("value").value_counts(sort=True, name="n").iter_rows())
+            counts_new = dict(new_s.rename("value").value_counts(sort=True, name="n").iter_rows())
             ranked = [v for v in counts_old if v is not None][:max_levels]
             ranked += [v for v in counts_new if v is not None and v not in ranked][: max(0, max_levels - len(ranked))]
             levels: list[str | None] = [*ranked, None] if None in counts_old or None in counts_new else ranked

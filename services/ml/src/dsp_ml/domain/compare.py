@@ -3,9 +3,10 @@
 A fast model (LightGBM, trained directly: a fixed modest number of rounds, early-stopped on a
 validation part of A's training rows) is trained on A and scored on a holdout of A it never saw,
 and on B. When the relation held, B's score falls within the noise of A's holdout score (a
-bootstrap 95% interval); when it moved, B's score falls below it. A drop counts when it is both
-outside that interval and larger than ``thresholds.target_drop`` of A's score: the interval
-guards against noise on small holdouts, the relative drop against trivial losses on large ones.
+bootstrap 95% interval); when it moved, B's score falls below it. A drop counts when B's score is
+below that interval, A's score is above B's own interval (B's rows are a sample too), and the drop
+is larger than ``thresholds.target_drop`` of A's score: the intervals guard against noise on small
+samples, the relative drop against trivial losses on large ones.
 
 The metric is ROC AUC for a binary target, accuracy for a multiclass one and R² for a numeric
 one: all three higher-is-better, and read as they are by a person.
@@ -27,7 +28,8 @@ from .columns import infer_roles
 from .errors import AnalysisError
 from .task import MIN_ROWS, detect_task
 
-__all__ = ["BOOTSTRAP_RESAMPLES", "HOLDOUT_SHARE", "MAX_ROUNDS", "MAX_ROWS", "target_shift", "with_target_shift"]
+__all__ = ["BOOTSTRAP_RESAMPLES", "HOLDOUT_SHARE", "MAX_ROUNDS", "MAX_ROWS", "MIN_SCORED", "target_shift",
+           "with_target_shift"]
 
 HOLDOUT_SHARE = 0.25
 """Share of A's rows held out of training, to score the model on rows it never saw."""
@@ -41,8 +43,14 @@ MAX_ROUNDS = 300
 MAX_ROWS = 200_000
 """Rows of A (and of B) used at most; a larger side is sampled, seeded."""
 
+MIN_SCORED = 20
+"""Rows of B the model needs to score before ``moved`` can be true."""
+
 BOOTSTRAP_RESAMPLES = 200
-"""Resamples of A's holdout for the 95% interval of its score."""
+"""Resamples of A's holdout (and of B's rows) for the 95% intervals of their scores."""
+
+BOOTSTRAP_ROWS_B = 20_000
+"""Rows of B its score's interval is bootstrapped on at most."""
 
 _METRIC_NAMES = {"roc_auc": "ROC AUC", "accuracy": "accuracy", "r2": "R²"}
 
@@ -85,7 +93,11 @@ def _score(metric: str, y: np.ndarray, output: np.ndarray) -> float:
         return float(skm.roc_auc_score(y, output))
     if metric == "accuracy":
         return float(np.mean(np.argmax(output, axis=1) == y))
-    return float(skm.r2_score(y, output))
+    residual = float(np.sum((y - output) ** 2))
+    total = float(np.sum((y - y.mean()) ** 2))
+    if total == 0:
+        return 1.0 if residual == 0 else 0.0  # sklearn's convention for a constant target
+    return 1.0 - residual / total
 
 
 def _bootstrap(metric: str, y: np.ndarray, output: np.ndarray, *, seed: int) -> tuple[float, float]:
@@ -174,6 +186,8 @@ def target_shift(a: pl.DataFrame, b: pl.DataFrame, *, target: str, features: lis
         y_b = b.get_column(target).cast(pl.Float64, strict=False).to_numpy()
         keep_b = np.isfinite(y_b)
         b, y_b = b.filter(pl.Series(keep_b)), y_b[keep_b]
+        if b.height == 0:
+            raise AnalysisError("too_few_rows", f"B has no numeric {target!r} to score the model on")
         metric = "r2"
     else:
         labels = sorted(a.get_column(target).cast(pl.String).unique().to_list())
@@ -191,7 +205,9 @@ def target_shift(a: pl.DataFrame, b: pl.DataFrame, *, target: str, features: lis
     valid, fit = np.sort(train[:n_valid]), np.sort(train[n_valid:])
     x_a = _encode(a, chosen, categories, temporal)
     x_b = _encode(b, chosen, categories, temporal)
-    params: dict[str, object] = {"learning_rate": 0.1, "num_leaves": 31, "min_data_in_leaf": 20, "verbose": -1,
+    # leaves of 20 rows, fewer on small tables (a few hundred rows), so that the trees can split at all
+    params: dict[str, object] = {"learning_rate": 0.1, "num_leaves": 31, "verbose": -1,
+                                 "min_data_in_leaf": max(3, min(20, fit.size // 10)),
                                  "seed": seed, "num_threads": fit_threads(), "deterministic": True,
                                  "force_col_wise": True}
     if task == "binary":
@@ -226,16 +242,28 @@ def target_shift(a: pl.DataFrame, b: pl.DataFrame, *, target: str, features: lis
     score_a = _score(metric, y_hold, out_a)
     score_b = _score(metric, y_b_score, out_b)
     low, high = _bootstrap(metric, y_hold, out_a, seed=seed)
+    # B's own noise: its score's interval, on at most BOOTSTRAP_ROWS_B of its rows (wider than B's, so cautious)
+    pick_b = np.arange(y_b_score.size)
+    if pick_b.size > BOOTSTRAP_ROWS_B:
+        pick_b = np.sort(np.random.default_rng(seed + 2).choice(pick_b.size, BOOTSTRAP_ROWS_B, replace=False))
+    both_classes = metric != "roc_auc" or np.unique(y_b_score[pick_b]).size == 2
+    low_b, high_b = (_bootstrap(metric, y_b_score[pick_b], out_b[pick_b], seed=seed + 3) if both_classes
+                     else (score_b, score_b))
     change = score_b - score_a
     relative = change / abs(score_a) if score_a else None
-    moved = score_b < low and relative is not None and -relative > thresholds.target_drop
+    # worse than A's noise allows, A's score beyond B's noise, and by more than the threshold
+    moved = score_b < low and high_b < score_a and relative is not None and -relative > thresholds.target_drop
+    if y_b.size < MIN_SCORED:
+        moved = False
+        few = f"only {y_b.size} rows of B to score: too few to tell whether the relation moved"
+        note = f"{note}; {few}" if note else few
     if y_b.size and (y_b < 0).any():
         unseen = f"{int((y_b < 0).sum())} rows of B hold classes A never had (counted as wrong)"
         note = f"{note}; {unseen}" if note else unseen
     return TargetShift(
         target=target, task=task, model="LightGBM", metric=metric, higher_is_better=True,
         score_a=score_a, score_b=score_b, change=change, relative_change=relative,
-        interval_a=(low, high), moved=bool(moved), rows_train=int(fit.size + valid.size),
+        interval_a=(low, high), interval_b=(low_b, high_b), moved=bool(moved), rows_train=int(fit.size + valid.size),
         rows_holdout_a=int(holdout.size), rows_scored_b=int(b.height), features=chosen, note=note,
     )
 

@@ -240,9 +240,11 @@ def _as_numbers(series: pl.Series, kind: str) -> np.ndarray:
     return array[np.isfinite(array)]
 
 
-def _level_counts(series: pl.Series) -> dict[str, int]:
+def _level_counts(series: pl.Series, labels: Sequence[str] | None = None) -> dict[str, int]:
+    """Counts of the known values as text; a boolean's as the file writes them (``labels``: false, true)."""
     counted = series.drop_nulls().cast(pl.String).value_counts(sort=True)
-    return {str(level): int(count) for level, count in counted.iter_rows()}
+    names = dict(zip(("false", "true"), labels, strict=True)) if series.dtype == pl.Boolean and labels else {}
+    return {names.get(str(level), str(level)): int(count) for level, count in counted.iter_rows()}
 
 
 def _numeric_shift(a: np.ndarray, b: np.ndarray, *, unit: str | None) -> NumericShift:
@@ -289,7 +291,6 @@ def _categorical_shift(counts_a: dict[str, int], counts_b: dict[str, int]) -> Ca
             if max(counts_a.get(v, 0) / total_a, counts_b.get(v, 0) / total_b) >= RARE_LEVEL_SHARE]
     if _OTHER in counts_a or _OTHER in counts_b:
         kept = [v for v in kept if v != _OTHER]  # a real level named 'other' is pooled with the rare ones
-    pooled = set(kept)
     other_a = total_a - sum(counts_a.get(v, 0) for v in kept)
     other_b = total_b - sum(counts_b.get(v, 0) for v in kept)
     row_a = [counts_a.get(v, 0) for v in kept] + ([other_a] if other_a or other_b else [])
@@ -305,7 +306,6 @@ def _categorical_shift(counts_a: dict[str, int], counts_b: dict[str, int]) -> Ca
         cramers_v = _cramers_v(table, chi2)
     new = [v for v in sorted(counts_b, key=lambda v: -counts_b[v]) if v not in counts_a]
     gone = [v for v in sorted(counts_a, key=lambda v: -counts_a[v]) if v not in counts_b]
-    del pooled
     return CategoricalShift(
         psi=psi,
         chi2=chi2,
@@ -356,7 +356,9 @@ def _row_overlap(a: pl.DataFrame, b: pl.DataFrame, common: list[str]) -> RowOver
     casts: dict[str, pl.DataType] = {}
     for name in common:
         dtype_a, dtype_b = a.schema[name], b.schema[name]
-        if dtype_a != dtype_b:
+        if dtype_a != dtype_b and dtype_a.is_numeric() and dtype_b.is_numeric():
+            casts[name] = pl.Float64()  # 3 and 3.0 are one value
+        elif dtype_a != dtype_b:
             casts[name] = pl.String()  # equal values of differently typed columns hash alike as text
         elif isinstance(dtype_a, pl.Categorical | pl.Enum):
             casts[name] = pl.String()
@@ -527,8 +529,11 @@ def _schema_findings(diff: SchemaDiff, thresholds: ShiftThresholds) -> list[Comp
                               thresholds, detail="Whatever reads B as it read A (a model, a report) lacks them.",
                               evidence={"removed": ", ".join(diff.removed)}))
     for change in diff.changed_type:
-        found.append(_finding("schema", thresholds.psi_large,
-                              f"{change.column} changed type: {change.type_a} in A, {change.type_b} in B",
+        # a number read as another kind of number (integer as float) is compared all the same: a small finding
+        same_kind = column_kind(change.type_a) == column_kind(change.type_b)
+        found.append(_finding("schema", thresholds.psi_small if same_kind else thresholds.psi_large,
+                              f"{change.column} changed type: {change.type_a} in A, {change.type_b} in B"
+                              + (" (still compared as one kind)" if same_kind else ""),
                               thresholds, column=change.column,
                               evidence={"type_a": change.type_a, "type_b": change.type_b}))
     if diff.added:
@@ -548,14 +553,19 @@ def _row_findings(rows: RowOverlap, thresholds: ShiftThresholds) -> list[Compare
                                              f"{rows.rows_a:,} -> {rows.rows_b:,}", thresholds,
                               evidence={"rows_a": float(rows.rows_a), "rows_b": float(rows.rows_b),
                                         "row_change": rows.row_change}))
-    if rows.rows_b and rows.share_of_b_in_a >= thresholds.overlap_share:
-        score = rows.share_of_b_in_a * small / thresholds.overlap_share
+    # rows of B that repeat within B say how often rows coincide by the nature of the data (few columns of
+    # few values): only the copies beyond that share are a finding
+    chance = rows.duplicates_in_b / rows.rows_b if rows.rows_b else 0.0
+    excess = rows.share_of_b_in_a - chance
+    if rows.rows_b and excess >= thresholds.overlap_share:
+        score = excess * small / thresholds.overlap_share
         found.append(_finding("overlap", score, f"{rows.rows_of_b_in_a:,} rows of B ({_percent(rows.share_of_b_in_a)}) "
                                                 f"are copies of rows of A", thresholds,
-                              detail=f"Matched on the {len(rows.compared_on)} common columns. A model trained on A "
-                                     "and evaluated on B has seen these rows.",
+                              detail=f"Matched on the {len(rows.compared_on)} common columns ({_percent(chance)} of "
+                                     "B's rows repeat within B). A model trained on A and evaluated on B has seen "
+                                     "these rows.",
                               evidence={"rows_of_b_in_a": float(rows.rows_of_b_in_a),
-                                        "share_of_b_in_a": rows.share_of_b_in_a}))
+                                        "share_of_b_in_a": rows.share_of_b_in_a, "duplicate_share_b": chance}))
     return found
 
 
@@ -612,6 +622,8 @@ def compare_datasets(
     """
     thresholds = thresholds or ShiftThresholds()
     types_a, types_b = _semantic(profile_a, a), _semantic(profile_b, b)
+    labels_a = {c.name: c.boolean_labels for c in profile_a.columns if getattr(c, "boolean_labels", None)}
+    labels_b = {c.name: c.boolean_labels for c in profile_b.columns if getattr(c, "boolean_labels", None)}
     b_names = set(b.columns)
     a_names = set(a.columns)
     common = [n for n in a.columns if n in b_names]
@@ -656,7 +668,8 @@ def compare_datasets(
             elif values_a.size or values_b.size:
                 too_few.append(name)
         elif comparable and kind_a in ("categorical", "boolean"):
-            counts_a, counts_b = _level_counts(col_a), _level_counts(col_b)
+            counts_a = _level_counts(col_a, labels_a.get(name))
+            counts_b = _level_counts(col_b, labels_b.get(name) or labels_a.get(name))
             if min(sum(counts_a.values()), sum(counts_b.values())) >= MIN_VALUES:
                 shift.categorical = _categorical_shift(counts_a, counts_b)
                 p_value = shift.categorical.chi2_pvalue
@@ -675,7 +688,7 @@ def compare_datasets(
         shift.severity = severity(shift.score, thresholds)
         shifts.append(shift)
         findings.extend(_column_findings(shift, parts, thresholds))
-        progress(0.05 + 0.9 * (done + 1) / max(len(common), 1), f"column {name}")
+        progress(0.9 * (done + 1) / max(len(common), 1), f"column {name}")
     if too_few:
         notes.append(f"Too few known values (under {MIN_VALUES} on a side) to compare the distributions of: "
                      + ", ".join(too_few[:10]) + (" ..." if len(too_few) > 10 else ""))

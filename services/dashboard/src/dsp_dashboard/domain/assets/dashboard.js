@@ -515,7 +515,7 @@
         fixed: true
       };
     },
-    /* Comparison: a numeric column of A and B as shares of each side's known values, on the same bins.
+    /* Comparison: a numeric column of A and B as shares of each side's known values, on the same bins, overlaid.
      * With no filter on another column the whole data's shares (spec.whole) are drawn, else the samples'. */
     sidehist: function (spec) {
       var c = cols[spec.column], edges = spec.edges, mask = rowMask(spec.column), f = state.filters[spec.column];
@@ -537,14 +537,16 @@
       });
       var lows = edges.slice(0, -1), centers = lows.map(function (e, k) { return (e + edges[k + 1]) / 2; });
       var isDate = c.kind === "datetime";
+      var widths = lows.map(function (e, k) { return edges[k + 1] - e; });
       var xs = isDate ? centers.map(function (ms) { return new Date(ms).toISOString(); }) : centers;
       var inside = lows.map(function (e, k) {
         return !f || ((f.min === null || edges[k + 1] >= f.min) && (f.max === null || e <= f.max));
       });
       var traces = [0, 1].map(function (s) {
-        return { type: "bar", name: esc(sideNames[s]), x: xs, y: shares[s],
+        return { type: "bar", name: esc(sideNames[s]), x: xs, y: shares[s], width: widths,
                  marker: { color: cssVar(s ? "--side-b" : "--side-a"),
-                           opacity: inside.map(function (on) { return on ? 0.9 : 0.3; }) },
+                           opacity: inside.map(function (on) { return on ? 0.55 : 0.2; }),
+                           line: { width: 1, color: cssVar(s ? "--side-b" : "--side-a") } },
                  customdata: lows.map(function (e, k) { return [e, edges[k + 1]]; }),
                  hovertemplate: esc(sideNames[s]) + ": " + (isDate ? "%{x}" : "%{customdata[0]:.4~g} – %{customdata[1]:.4~g}") +
                    ": %{y:.1%}<extra></extra>" };
@@ -552,7 +554,7 @@
       var rowsText = whole ? "whole data" : "sample rows passing the filters";
       return {
         data: traces,
-        layout: baseLayout({ barmode: "group", bargap: 0.12, bargroupgap: 0, height: 250, margin: { t: 30, b: 34 },
+        layout: baseLayout({ barmode: "overlay", bargap: 0, height: 250, margin: { t: 30, b: 34 },
                              yaxis: { title: { text: "share of rows" }, tickformat: ".0%", rangemode: "tozero" },
                              xaxis: { title: { text: esc(c.name) }, type: isDate ? "date" : "linear" } }),
         caption: "A: " + (whole ? spec.rows[0] : known[0]).toLocaleString() + " values, missing " +
