@@ -175,3 +175,42 @@ def test_the_broker_cli_prints_definitions_from_the_per_service_urls(monkeypatch
     with pytest.raises(SystemExit, match="dsp_ml"):
         main(["definitions", "--services", "ml"])
 
+
+
+async def test_each_stage_user_opens_its_own_cancel_control_queue_and_hears_the_gateways_requests(
+        topology: Topology, users: dict[str, str], declared: None) -> None:
+    from datetime import UTC, datetime
+
+    from mesh_kit.amqp_consumer import CancelListener
+    from mesh_kit.cancellation import CancelRegistry
+    from shared_contracts import Envelope
+    from shared_contracts.events import JobCancelRequested
+
+    stages = [name for name, manifest in SERVICES.items()
+              if JobCancelRequested in manifest.subscribes and not manifest.catch_all]
+    assert stages and "gateway" not in stages
+    listeners = {name: CancelListener(users[name], topology, name, CancelRegistry()) for name in stages}
+    for listener in listeners.values():
+        await listener.start()  # declares, binds and consumes under its own user's permissions
+    try:
+        job = uuid.uuid4()
+        publisher = AmqpPublisher(users["gateway"], topology, service="gateway")
+        await publisher.connect()
+        try:
+            envelope = Envelope.wrap(JobCancelRequested(requested_at=datetime.now(UTC)), job_id=job, producer="gateway")
+            await publisher.publish(envelope.routing_key, envelope.model_dump_json().encode(),
+                                    message_id=str(envelope.event_id))
+        finally:
+            await publisher.close()
+        for _ in range(100):
+            if all(listener.cancels.is_cancelled(job) for listener in listeners.values()):
+                break
+            await asyncio.sleep(0.05)
+        assert {name: listener.cancels.is_cancelled(job) for name, listener in listeners.items()} == dict.fromkeys(
+            stages, True)
+    finally:
+        for listener in listeners.values():
+            await listener.stop()
+    with pytest.raises(REFUSED):  # and no one else's: ingest may not name a queue under ml's prefix
+        await CancelListener(users["ingest"], Topology(exchange=topology.exchange, prefix=f"{topology.prefix}.ml"),
+                             "x", CancelRegistry()).start()

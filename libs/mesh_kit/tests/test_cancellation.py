@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+import pytest
 from mesh_kit.cancellation import CancelRegistry, cancel_subscription
 from mesh_kit.memory import InMemoryArtifactStore, InMemoryMesh
 from mesh_kit.ports import ServiceSpec, StageDeps, Subscription
@@ -174,3 +175,25 @@ async def test_the_local_bus_cancels_a_busy_stage_at_once_and_drops_the_jobs_lat
         await bus.stop()
         for db in databases.values():
             await db.close()
+
+
+async def test_an_error_raised_by_a_library_once_the_job_is_cancelled_is_a_cancellation_not_a_failure() -> None:
+    async def wrapped(event: DatasetUploaded, deps: StageDeps[Seen]) -> None:
+        MESHES[-1].cancel(deps.job_id)
+        raise RuntimeError("the fit was interrupted")  # as a library that catches the interruption may do
+
+    mesh = _mesh(wrapped)
+    mesh.publish(_uploaded(), job_id=uuid.uuid4())
+    delivered = await mesh.drain()  # nothing propagates: there is nothing to retry
+    assert [type(e.payload) for e in delivered] == [DatasetUploaded, JobCancelled]
+    assert delivered[1].payload.step == "interrupted"
+
+
+async def test_an_error_of_a_job_not_cancelled_still_propagates() -> None:
+    async def broken(event: DatasetUploaded, deps: StageDeps[Seen]) -> None:
+        raise RuntimeError("a bug")
+
+    mesh = _mesh(broken)
+    mesh.publish(_uploaded(), job_id=uuid.uuid4())
+    with pytest.raises(RuntimeError):
+        await mesh.drain()

@@ -310,6 +310,14 @@ class StageRunner:
             await self._discard(envelope)
             return Outcome.DISCARDED
 
+        request = is_cancel_request(envelope)
+        if self.cancels is not None and request:  # the control queue usually told this process already
+            self.cancels.cancel(envelope.job_id, envelope.payload.reason, envelope.payload.requested_at)
+        elif self.cancels is not None and (self.cancels.cancelled(envelope.job_id)
+                                           or await self._cancelled(envelope.job_id)):
+            log.info("event of a cancelled job dropped", extra={"fields": {"event_id": str(envelope.event_id)}})
+            return await self._acknowledge_cancelled(envelope)
+
         attempts = delivery.retry_count + delivery.delivery_count + 1
         if delivery.delivery_count >= self.topology.delivery_limit - 1:
             reason = (f"The {self.service} stage stopped {delivery.delivery_count} times while handling this job "
@@ -318,14 +326,6 @@ class StageRunner:
             await self._fail_job(envelope, envelope.job_id, code="crash_loop", reason=reason, attempts=attempts,
                                  routing_key=envelope.routing_key, event_id=envelope.event_id)
             return Outcome.DEAD_LETTERED
-
-        request = is_cancel_request(envelope)
-        if self.cancels is not None and request:  # the control queue usually told this process already
-            self.cancels.cancel(envelope.job_id, envelope.payload.reason, envelope.payload.requested_at)
-        elif self.cancels is not None and (self.cancels.cancelled(envelope.job_id)
-                                           or await self._cancelled(envelope.job_id)):
-            log.info("event of a cancelled job dropped", extra={"fields": {"event_id": str(envelope.event_id)}})
-            return await self._acknowledge_cancelled(envelope)
 
         cancels = self.cancels
         running = cancels.running(envelope.job_id) if cancels is not None and not request else nullcontext(
@@ -354,6 +354,11 @@ class StageRunner:
                                      failure_event=exc.failure_event, event_id=envelope.event_id)
                 return Outcome.FAILED
             except Exception as exc:
+                if cancel.cancelled:  # a library that wrapped the interruption in an error of its own
+                    log.info("stopped: the job was cancelled (%s)", describe_error(exc))
+                    known = cancels.cancelled(envelope.job_id) if cancels is not None else None
+                    return await self._acknowledge_cancelled(
+                        envelope, step="interrupted", requested_at=known.requested_at if known else None)
                 return await self._retry_or_give_up(delivery, envelope, exc)
         log.info("handled %s", envelope.routing_key)
         return Outcome.HANDLED

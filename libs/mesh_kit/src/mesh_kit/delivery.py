@@ -152,6 +152,16 @@ async def deliver(service: str, mailbox: Mailbox, handler: Callable[[Any, StageD
             log.warning("%s stage failed: %s", service, exc.message, extra={"fields": {"code": exc.code}})
             return await give_up(service, mailbox, envelope, code=exc.code, reason=exc.message, attempts=attempts,
                                  failure_event=exc.failure_event)
+        except Exception as exc:
+            if not token.cancelled:
+                raise
+            # a library that wrapped the interruption in an error of its own: still a cancellation, not a failure
+            log.info("%s stopped job %s: cancelled (%s)", service, envelope.job_id, describe_error(exc))
+            known = cancels.cancelled(envelope.job_id) if cancels is not None else None
+            await mailbox.fail(envelope, envelope.job_id, [
+                job_cancelled(service, envelope, step="interrupted",
+                              requested_at=known.requested_at if known is not None else None)])
+            return Outcome.CANCELLED
     return Outcome.HANDLED
 
 

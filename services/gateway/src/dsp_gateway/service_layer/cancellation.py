@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from mesh_kit.metrics import JOBS
 from shared_contracts.events import JobCancelRequested
 
 from ..adapters.notifier import JobNotifier
@@ -58,6 +59,7 @@ async def cancel_job(storage: GatewayStorage, notifier: JobNotifier, *, job_id: 
             if update is not None:
                 await repo.update_dataset(uuid.UUID(str(dataset["dataset_id"])), **update.stored())
         await uow.emit(JobCancelRequested(requested_at=requested_at, reason=reason))
+    JOBS.labels("cancelled").inc()
     try:
         await notifier.publish(str(job_id), cancelled_message(job))
     except Exception:  # the job is cancelled all the same; a listener sees it at its next poll
