@@ -176,6 +176,8 @@ def serve(*, port: int, data_dir: Path, open_browser: bool = False, log_level: s
     """Run the platform until Ctrl-C (or SIGTERM), then end the process (status 0) once everything is closed;
     returns only when the start fails."""
     import uvicorn
+    from mesh_kit.server import server_config
+    from mesh_kit.settings import MeshSettings
 
     started = time.monotonic()
     data_dir = data_dir.resolve()
@@ -186,8 +188,9 @@ def serve(*, port: int, data_dir: Path, open_browser: bool = False, log_level: s
     async def run() -> None:
         await platform.open()
         try:
-            config = uvicorn.Config(platform.app(), host=HOST, port=port, log_level=log_level, lifespan="on",
-                                    timeout_graceful_shutdown=5)
+            config = server_config(platform.app(), MeshSettings(), host=HOST, port=port, log_level=log_level,
+                                   log_config=uvicorn.config.LOGGING_CONFIG, access_log=True,
+                                   lifespan="on", timeout_graceful_shutdown=5)
             server = uvicorn.Server(config)
 
             async def announce() -> None:

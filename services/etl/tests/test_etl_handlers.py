@@ -57,8 +57,10 @@ async def test_an_upload_only_job_ends_at_its_profile() -> None:
     ({"steps": "not a list"}, "not valid"),
 ])
 async def test_a_bad_config_fails_the_job_before_any_work(config: dict, fragment: str) -> None:
+    """The gateway refuses such options at once (422); an event that carries them anyway (built without
+    validation, as by an older producer) still ends the job typed, before any work."""
     store = InMemoryArtifactStore()
-    uploaded = upload(store, SAMPLE, analysis=AnalysisOptions(target="Species", etl_config=config))
+    uploaded = upload(store, SAMPLE, analysis=AnalysisOptions.model_construct(target="Species", etl_config=config))
     _, events = await run_services(_stages(), uploaded, store=store)
     assert payloads_of(events, DatasetTransformed) == []
     (failed,) = payloads_of(events, StageFailed)

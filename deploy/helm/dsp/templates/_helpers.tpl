@@ -158,6 +158,16 @@ DSP_DB_PASSWORD comes first so that DSP_DATABASE_URL can reference it with $(DSP
 {{- if eq .name "gateway" }}
 - name: DSP_MAX_UPLOAD_BYTES
   value: {{ .values.maxUploadBytes | int64 | quote }}
+- name: DSP_MAX_BODY_BYTES
+  value: {{ .values.maxBodyBytes | default 33554432 | int64 | quote }}
+- name: DSP_BODY_TIMEOUT_S
+  value: {{ .values.bodyTimeoutSeconds | default 30 | quote }}
+- name: DSP_HTTP_HEADERS_TIMEOUT_S
+  value: {{ .values.headersTimeoutSeconds | default 10 | quote }}
+- name: DSP_HTTP_KEEP_ALIVE_S
+  value: {{ .values.keepAliveSeconds | default 5 | quote }}
+- name: DSP_HTTP_MAX_CONNECTIONS
+  value: {{ .values.maxConnections | default 256 | quote }}
 - name: DSP_ML_URL
   value: {{ printf "http://%s-ml:%v" (include "dsp.fullname" $root) $root.Values.ml.port | quote }}
 - name: DSP_TRUSTED_PROXY_HOPS

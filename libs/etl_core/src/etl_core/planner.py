@@ -11,7 +11,7 @@ import ast
 import re
 from typing import Any
 
-from shared_contracts.etl import ColumnOverride, EtlConfig, EtlPlan, EtlStep
+from shared_contracts.etl import MAX_PLAN_COLUMNS, ColumnOverride, EtlConfig, EtlPlan, EtlStep
 from shared_contracts.profile import Alert, ColumnProfile, Profile
 
 from .plugins import load_plugin
@@ -504,4 +504,28 @@ def plan_etl(profile: Profile | dict[str, Any], *, config: EtlConfig | None = No
             EtlStep(kind=PLUGIN_STEP_KIND, columns=spec.columns, params={"plugin": spec.name, "config": spec.config},
                     reason=f"plugin {spec.name} requested by the config", origin="config")
         )
+    _check_added_columns(steps, profile)
     return EtlPlan(target=target, input_columns=names, steps=steps, plugins_dir=config.plugins_dir)
+
+
+# Columns one step adds per input column (one-hot: up to its category count, see _added_columns).
+_ADDED_PER_COLUMN = {"missing_indicator": 1, "text_features": 2, "bin": 1, "date_parts": 13}
+
+
+def _added_columns(step: EtlStep, distinct: dict[str, int]) -> int:
+    """At most how many columns ``step`` adds to the table."""
+    if step.kind == "interaction":
+        return 1
+    if step.kind == "encode" and step.params.get("method") == "onehot":
+        cap = int(step.params.get("max_categories") or 0) + 1  # the kept categories and one for the rest
+        return sum(min(distinct.get(c, cap), cap) for c in step.columns)
+    return _ADDED_PER_COLUMN.get(step.kind, 0) * len(step.columns)
+
+
+def _check_added_columns(steps: list[EtlStep], profile: Profile) -> None:
+    """Refuse a plan that would add more than MAX_PLAN_COLUMNS columns (a ValueError naming the steps)."""
+    distinct = {c.name: c.distinct for c in profile.columns}
+    added = sum(_added_columns(step, distinct) for step in steps)
+    if added > MAX_PLAN_COLUMNS:
+        raise ValueError(f"the plan would add about {added} columns, more than the limit of {MAX_PLAN_COLUMNS}; "
+                         "lower features.max_onehot, or encode, bin or combine fewer columns")

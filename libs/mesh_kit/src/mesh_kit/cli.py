@@ -53,8 +53,9 @@ def run_service_cli(spec_factory: Callable[[], object], argv: list[str] | None =
     import uvicorn
 
     from .logs import configure_logging
+    from .server import server_config
 
     configure_logging(spec.name, settings.log_level)
     app = build_app(spec, settings)
-    uvicorn.run(app, host=settings.http_host, port=settings.http_port, log_config=None, access_log=False)
+    uvicorn.Server(server_config(app, settings)).run()
     return 0

@@ -20,7 +20,8 @@ from prometheus_client import start_http_server
 from starlette.middleware.cors import CORSMiddleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from .settings import MeshSettings
+from .bodylimit import BodyLimitMiddleware
+from .settings import MULTIPART_OVERHEAD_BYTES, MeshSettings
 
 __all__ = ["SERVICE_TOKEN_HEADER", "HardeningMiddleware", "MetricsListener", "harden", "host_allowed",
            "service_token_headers", "service_token_refusal"]
@@ -116,11 +117,16 @@ class HardeningMiddleware:
 
 
 def harden(app: FastAPI, settings: MeshSettings) -> None:
-    """Add CORS (only when origins are configured) inside the Host check and the security headers."""
+    """Add CORS (only when origins are configured) and the cap on request bodies inside the Host check and the
+    security headers."""
     if settings.cors_origins:
         app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origins, allow_credentials=False,
                            allow_methods=["GET", "POST", "PATCH", "DELETE", "OPTIONS"], allow_headers=CORS_HEADERS,
                            expose_headers=["X-Request-ID", "Retry-After"], max_age=600)
+    # every request body is counted while it is read, and times out when it stalls (mesh_kit.bodylimit)
+    app.add_middleware(BodyLimitMiddleware, max_body_bytes=settings.max_body_bytes,
+                       max_multipart_bytes=settings.max_upload_bytes + MULTIPART_OVERHEAD_BYTES,
+                       timeout_s=settings.body_timeout_s)
     # added last, so it runs first: a foreign Host never reaches CORS or the routes
     app.add_middleware(HardeningMiddleware, allowed_hosts=settings.allowed_hosts,
                        hsts_max_age=settings.hsts_max_age)

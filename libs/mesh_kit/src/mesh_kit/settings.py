@@ -10,7 +10,7 @@ from urllib.parse import unquote, urlsplit
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-__all__ = ["MeshSettings", "is_placeholder"]
+__all__ = ["MULTIPART_OVERHEAD_BYTES", "MeshSettings", "is_placeholder"]
 
 _PLACEHOLDERS = {"", "changeme", "change-me", "change_me", "secret", "password", "guest", "admin", "dsp",
                  "postgres", "example", "test", "default"}
@@ -44,6 +44,10 @@ def _split_list(value: Any) -> Any:
             return [str(item).strip() for item in json.loads(text)]
         return [item.strip() for item in text.split(",") if item.strip()]
     return value
+
+
+MULTIPART_OVERHEAD_BYTES = 4 * 1024 * 1024
+"""What a multipart body may hold besides its file (form fields, part headers, boundaries)."""
 
 
 class MeshSettings(BaseSettings):
@@ -100,7 +104,27 @@ class MeshSettings(BaseSettings):
     delivery_limit: int = Field(default=6, ge=2, description="Broker-side backstop for crash-looping messages")
     publish_timeout_s: float = 10.0
     outbox_poll_s: float = 0.5
-    max_upload_bytes: int = 1024 * 1024 * 1024
+    max_upload_bytes: int = Field(default=1024 * 1024 * 1024, ge=1, description="Largest uploaded file (bytes)")
+    max_body_bytes: int = Field(
+        default=32 * 1024 * 1024, ge=1024,
+        description="Largest request body that is not a multipart upload (JSON, a CSV to predict on), counted while "
+                    "it is read: past it the request answers 413 body_too_large. A multipart upload may hold "
+                    "max_upload_bytes plus MULTIPART_OVERHEAD_BYTES (its form fields and part headers)")
+    body_timeout_s: float = Field(
+        default=30.0, gt=0, le=3600,
+        description="Longest wait for the next piece of a request body; a client slower than this gets 408 "
+                    "body_timeout and the request's spool file is removed")
+    http_keep_alive_s: float = Field(default=5.0, gt=0, le=300,
+                                     description="How long an idle keep-alive connection stays open")
+    http_headers_timeout_s: float = Field(
+        default=10.0, gt=0, le=300,
+        description="Longest time a new connection may take to send its request line and headers before it is closed")
+    http_max_connections: int = Field(
+        default=256, ge=1, le=100_000,
+        description="Most connections and tasks the server serves at once; past it a request answers 503")
+    http_backlog: int = Field(default=2048, ge=16, le=65_535, description="Connections the OS queues before accept")
+    http_max_header_bytes: int = Field(default=64 * 1024, ge=4096, le=1024 * 1024,
+                                       description="Largest request line plus headers")
 
     _split = field_validator("allowed_hosts", "cors_origins", "allowed_origins", mode="before")(_split_list)
 

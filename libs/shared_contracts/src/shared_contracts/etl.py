@@ -9,12 +9,17 @@ to the data: rows and columns touched, before/after statistics).
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any, Final, Literal
+from typing import Annotated, Any, Final, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 __all__ = [
     "ETL_CONFIG_VERSION",
+    "MAX_BINS",
+    "MAX_CONFIG_ITEMS",
+    "MAX_ONEHOT",
+    "MAX_OUTLIER_THRESHOLD",
+    "MAX_PLAN_COLUMNS",
     "PIPELINE_FORMAT_VERSION",
     "ColumnOverride",
     "ColumnStats",
@@ -78,6 +83,19 @@ EncodeMethod = Literal["none", "auto", "onehot", "ordinal", "frequency", "target
 CastType = Literal["float", "integer", "boolean", "string", "date", "datetime", "categorical"]
 
 _STRICT = ConfigDict(extra="forbid")
+
+# Upper bounds of the options: a config past them is refused when it is read (422 at the gateway, exit 2 in
+# the command), before any worker spends memory on it (bins of 10^8 once took a worker to 10 GB).
+MAX_BINS: Final = 1000
+"""Most quantile or uniform bins of one column."""
+MAX_ONEHOT: Final = 1000
+"""Most categories one one-hot encoding keeps."""
+MAX_OUTLIER_THRESHOLD: Final = 1000.0
+"""Largest IQR multiplier, standard deviations or robust z-score."""
+MAX_CONFIG_ITEMS: Final = 10_000
+"""Most entries of a config's lists and maps (columns, steps, rules, plugins, interactions, key columns)."""
+MAX_PLAN_COLUMNS: Final = 10_000
+"""Most columns the steps of one plan may add (one-hot categories, bins, date parts, indicators...)."""
 
 
 class ValidationRule(BaseModel):
@@ -143,10 +161,12 @@ class OutlierOptions(BaseModel):
     threshold: float = Field(
         default=3.0,
         gt=0,
+        le=MAX_OUTLIER_THRESHOLD,
         description="IQR multiplier (iqr), standard deviations (zscore) or robust z-score (mad)",
     )
     action: OutlierAction = Field(default="cap", description="What the auto plan does with flagged outliers")
-    winsor_quantiles: tuple[float, float] = Field(default=(0.01, 0.99))
+    winsor_quantiles: tuple[Annotated[float, Field(ge=0, le=1)], Annotated[float, Field(ge=0, le=1)]] = Field(
+        default=(0.01, 0.99))
 
 
 class DuplicateOptions(BaseModel):
@@ -155,7 +175,8 @@ class DuplicateOptions(BaseModel):
     model_config = _STRICT
 
     action: Literal["drop", "keep"] = Field(default="drop", description="drop: keep the first of each group")
-    subset: list[str] | None = Field(default=None, description="Key columns; None compares whole rows")
+    subset: list[str] | None = Field(default=None, max_length=MAX_CONFIG_ITEMS,
+                                     description="Key columns; None compares whole rows")
 
 
 class FeatureOptions(BaseModel):
@@ -174,9 +195,10 @@ class FeatureOptions(BaseModel):
         default="none",
         description="Encoding of categorical columns; auto: one-hot up to max_onehot categories, else frequency",
     )
-    max_onehot: int = Field(default=10, ge=1, description="Most categories one-hot encoding keeps")
-    bins: int | None = Field(default=None, ge=2, description="Add quantile bins of each numeric column")
-    interactions: list[tuple[str, str]] = Field(default_factory=list, description="Column pairs to multiply")
+    max_onehot: int = Field(default=10, ge=1, le=MAX_ONEHOT, description="Most categories one-hot encoding keeps")
+    bins: int | None = Field(default=None, ge=2, le=MAX_BINS, description="Add quantile bins of each numeric column")
+    interactions: list[tuple[str, str]] = Field(default_factory=list, max_length=MAX_CONFIG_ITEMS,
+                                                description="Column pairs to multiply")
 
 
 class ColumnOverride(BaseModel):
@@ -191,7 +213,7 @@ class ColumnOverride(BaseModel):
     missing_indicator: bool | None = None
     outliers: OutlierAction | None = None
     outlier_method: OutlierMethod | None = None
-    outlier_threshold: float | None = Field(default=None, gt=0)
+    outlier_threshold: float | None = Field(default=None, gt=0, le=MAX_OUTLIER_THRESHOLD)
     case: Literal["none", "lower", "upper"] | None = None
     merge_categories: bool | dict[str, str] | None = Field(
         default=None, description="True: merge near-identical spellings; a dict maps variant -> canonical"
@@ -199,7 +221,7 @@ class ColumnOverride(BaseModel):
     transform: PowerMethod | None = None
     scale: ScaleMethod | None = None
     encode: EncodeMethod | None = None
-    bins: int | None = Field(default=None, ge=2)
+    bins: int | None = Field(default=None, ge=2, le=MAX_BINS)
     bin_method: Literal["quantile", "uniform"] = "quantile"
     date_parts: bool | None = None
     text_features: bool | None = None
@@ -211,7 +233,7 @@ class PluginSpec(BaseModel):
     model_config = _STRICT
 
     name: str = Field(description="Plugin name (entry point name or the plugin class's `name`)")
-    columns: list[str] = Field(default_factory=list)
+    columns: list[str] = Field(default_factory=list, max_length=MAX_CONFIG_ITEMS)
     config: dict[str, Any] = Field(default_factory=dict, description="Validated by the plugin's config schema")
 
 
@@ -221,7 +243,7 @@ class SplitOptions(BaseModel):
     model_config = _STRICT
 
     holdout_fraction: float = Field(default=0.2, ge=0, lt=1)
-    seed: int = 0
+    seed: int = Field(default=0, ge=0, le=2**32 - 1)
 
 
 class EtlStep(BaseModel):
@@ -230,7 +252,7 @@ class EtlStep(BaseModel):
     model_config = _STRICT
 
     kind: StepKind
-    columns: list[str] = Field(default_factory=list, description="Columns the step works on")
+    columns: list[str] = Field(default_factory=list, max_length=MAX_CONFIG_ITEMS, description="Columns the step works on")
     params: dict[str, Any] = Field(default_factory=dict)
     reason: str = Field(description="Why the step is in the plan, in plain language")
     origin: Literal["auto", "override", "config"] = Field(
@@ -253,10 +275,12 @@ class EtlConfig(BaseModel):
     duplicates: DuplicateOptions = Field(default_factory=DuplicateOptions)
     strings: StringOptions = Field(default_factory=StringOptions)
     features: FeatureOptions = Field(default_factory=FeatureOptions)
-    rules: list[ValidationRule] = Field(default_factory=list)
-    columns: dict[str, ColumnOverride] = Field(default_factory=dict, description="Per-column overrides")
-    steps: list[EtlStep] = Field(default_factory=list, description="Explicit steps appended to the plan")
-    plugins: list[PluginSpec] = Field(default_factory=list, description="Plugin steps appended to the plan")
+    rules: list[ValidationRule] = Field(default_factory=list, max_length=MAX_CONFIG_ITEMS)
+    columns: dict[str, ColumnOverride] = Field(default_factory=dict, max_length=MAX_CONFIG_ITEMS,
+                                               description="Per-column overrides")
+    steps: list[EtlStep] = Field(default_factory=list, max_length=MAX_CONFIG_ITEMS,
+                                 description="Explicit steps appended to the plan")
+    plugins: list[PluginSpec] = Field(default_factory=list, max_length=100, description="Plugin steps appended to the plan")
     plugins_dir: str | None = Field(default=None, description="Directory of plugin modules (else DSP_PLUGINS_DIR)")
     split: SplitOptions = Field(default_factory=SplitOptions)
 

@@ -11,10 +11,11 @@ import uuid
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from .artifacts import ArtifactRef
 from .envelope import EventPayload, event
+from .etl import MAX_CONFIG_ITEMS, EtlConfig
 from .profile import ValidationSummary
 
 __all__ = [
@@ -58,7 +59,7 @@ class IngestOptions(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     type_overrides: dict[str, str] = Field(
-        default_factory=dict,
+        default_factory=dict, max_length=MAX_CONFIG_ITEMS,
         description="Column name -> semantic type that replaces the inferred one",
         examples=[{"zip": "categorical", "amount": "currency"}],
     )
@@ -67,7 +68,7 @@ class IngestOptions(BaseModel):
         description="What to do with ragged or unparseable rows: reject the file, or skip them and report",
     )
     validation_rules: list[dict[str, Any]] = Field(
-        default_factory=list, description="Declarative validation rules (see the ingest docs)"
+        default_factory=list, max_length=1000, description="Declarative validation rules (see the ingest docs)"
     )
     bad_values: BadValuePolicy = Field(
         default="keep",
@@ -75,12 +76,12 @@ class IngestOptions(BaseModel):
         "(integer -> float -> text), or store them as null and report them",
     )
     na_tokens: list[str] = Field(
-        default_factory=list,
+        default_factory=list, max_length=1000,
         description="Extra tokens read as missing in every column (besides empty, NA, NaN, NULL, #N/A)",
         examples=[["-999", "missing"]],
     )
     na_evidence_tokens: list[str] | None = Field(
-        default=None,
+        default=None, max_length=1000,
         description="Tokens read as missing only where the column makes it plausible (a numeric column, "
         "or rare in text); None keeps the defaults: N/A, None, -, --, ., ?",
         examples=[["none", "-"]],
@@ -111,7 +112,7 @@ class AnalysisOptions(BaseModel):
     etl_config: dict[str, Any] | None = Field(default=None, description="ETL config overriding the auto plan")
     keep_leaky_features: bool = Field(default=False)
     keep_columns: list[str] = Field(
-        default_factory=list,
+        default_factory=list, max_length=MAX_CONFIG_ITEMS,
         description="Columns to use as model features even though they look like identifiers (typed identifier "
         "by ingest, flagged ID_LIKE by the profile); identifiers are otherwise left out of every model",
         examples=[["customer_id"]],
@@ -127,18 +128,34 @@ class AnalysisOptions(BaseModel):
         examples=["regression"],
     )
     exclude_columns: list[str] = Field(
-        default_factory=list,
+        default_factory=list, max_length=MAX_CONFIG_ITEMS,
         description="Columns the analysis leaves out entirely: no statistics, no model feature",
         examples=[["notes"]],
     )
     id_columns: list[str] = Field(
-        default_factory=list,
+        default_factory=list, max_length=MAX_CONFIG_ITEMS,
         description="Columns that identify rows: described as identifiers and never used as model features",
         examples=[["house_id"]],
     )
     requested_at: datetime | None = Field(
         default=None, description="When the job was asked for (UTC), stamped by the gateway or the command; the "
         "time the stages before the analysis took counts against time_budget_s (at most half of it)")
+
+    @field_validator("etl_config")
+    @classmethod
+    def _etl_config_within_bounds(cls, value: dict[str, Any] | None) -> dict[str, Any] | None:
+        """The ETL config is checked (its bounds too) when the request is read, not when a worker plans it."""
+        if value is None:
+            return None
+        try:
+            EtlConfig.model_validate(value)
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            where = ".".join(str(part) for part in first["loc"])
+            more = f" (and {exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
+            raise ValueError(f"etl_config.{where}: {first['msg']}{more}" if where
+                             else f"etl_config: {first['msg']}{more}") from None
+        return value
 
     @model_validator(mode="after")
     def _task_fits_target(self) -> AnalysisOptions:

@@ -49,6 +49,10 @@ class GatewaySettings(BaseSettings):
     # ownership: WebSocket Origin allowlist and quotas
     allowed_origins: Annotated[tuple[str, ...], NoDecode] = Field(
         default=(), description="Browser origins allowed on the WebSocket (comma-separated or a JSON list)")
+    max_form_fields: int = Field(default=32, ge=1, le=1000,
+                                 description="Most form fields of one upload, besides its file (413 too_many_fields)")
+    max_form_bytes: int = Field(default=1024 * 1024, ge=1024, le=4 * 1024 * 1024,
+                                description="All form fields of one upload together, in bytes (413 form_too_large)")
     uploads_per_minute: int = Field(default=30, ge=1)
     analyses_per_minute: int = Field(default=10, ge=1)
     max_concurrent_analyses_per_org: int = Field(default=4, ge=1)

@@ -39,8 +39,14 @@ class StreamedUpload:
 
 
 async def receive_upload(content_type: str, chunks: AsyncIterator[bytes], *, spool_dir: Path,
-                         max_bytes: int, file_field: str = "file") -> StreamedUpload:
-    """Parse a multipart body as it arrives. Raises UploadRejected; never leaves a partial file behind."""
+                         max_bytes: int, file_field: str = "file", max_fields: int = 32,
+                         max_form_bytes: int = 1024 * 1024) -> StreamedUpload:
+    """Parse a multipart body as it arrives. Raises UploadRejected; never leaves a partial file behind.
+
+    Besides the file, the form may hold at most ``max_fields`` parts (413 ``too_many_fields``) of at most 64 KiB
+    each (413 ``field_too_large``) and ``max_form_bytes`` together (413 ``form_too_large``), counted as they
+    arrive: 8,000 fields are refused at the 33rd, not held.
+    """
     ctype, params = parse_options_header(content_type)
     if ctype != b"multipart/form-data" or b"boundary" not in params:
         raise UploadRejected("unsupported_media_type",
@@ -50,15 +56,30 @@ async def receive_upload(content_type: str, chunks: AsyncIterator[bytes], *, spo
     digest = hashlib.sha256()
     state: dict[str, object] = {"name": None, "filename": None, "header_field": b"", "header_value": b"",
                                 "headers": {}, "buffer": bytearray(), "file": None, "error": None}
+    form = {"parts": 0, "bytes": 0}
 
     def on_part_begin() -> None:
         state.update(name=None, filename=None, headers={}, buffer=bytearray(), file=None)
+        form["parts"] += 1
+        if form["parts"] > max_fields + 1 and state["error"] is None:  # the fields and the file
+            state["error"] = UploadRejected("too_many_fields", f"The form has more than {max_fields} fields "
+                                            "besides the file.", 413)
+
+    def count_form(n: int) -> None:
+        form["bytes"] += n
+        if form["bytes"] > max_form_bytes and state["error"] is None:
+            state["error"] = UploadRejected("form_too_large", f"The form fields and part headers are larger than "
+                                            f"the limit of {max_form_bytes} bytes.", 413)
 
     def on_header_field(data: bytes, start: int, end: int) -> None:
-        state["header_field"] = bytes(state["header_field"]) + data[start:end]  # type: ignore[arg-type]
+        count_form(end - start)
+        if state["error"] is None:
+            state["header_field"] = bytes(state["header_field"]) + data[start:end]  # type: ignore[arg-type]
 
     def on_header_value(data: bytes, start: int, end: int) -> None:
-        state["header_value"] = bytes(state["header_value"]) + data[start:end]  # type: ignore[arg-type]
+        count_form(end - start)
+        if state["error"] is None:
+            state["header_value"] = bytes(state["header_value"]) + data[start:end]  # type: ignore[arg-type]
 
     def on_header_end() -> None:
         headers = state["headers"]
@@ -97,6 +118,9 @@ async def receive_upload(content_type: str, chunks: AsyncIterator[bytes], *, spo
             digest.update(chunk)
             handle.write(chunk)  # type: ignore[attr-defined]
         else:
+            count_form(len(chunk))
+            if state["error"] is not None:
+                return
             buffer = state["buffer"]
             assert isinstance(buffer, bytearray)
             buffer.extend(chunk)

@@ -278,7 +278,8 @@ def add_routes(app: FastAPI) -> None:
         spool = _spool_dir(ports)
         try:
             streamed = await receive_upload(request.headers.get("content-type", ""), request.stream(),
-                                            spool_dir=spool, max_bytes=limit)
+                                            spool_dir=spool, max_bytes=limit, max_fields=options.max_form_fields,
+                                            max_form_bytes=options.max_form_bytes)
         except UploadRejected as exc:
             raise ApiError(exc.status, exc.code, exc.message, field=exc.field) from exc
         try:

@@ -41,6 +41,11 @@ def _line_terminator(text: str) -> str:
     return "\n"
 
 
+# Python's csv module refuses fields over 128 KiB by default; a CSV may hold far larger ones (a 1 MiB
+# field was once read as "no columns"). The sample is at most a few MiB, so the field is bounded anyway.
+csv.field_size_limit(1 << 30)
+
+
 def parse_sample_records(
     text: str, dialect: Dialect, *, limit: int | None = None, complete_only: bool = True
 ) -> list[list[str]]:
@@ -59,14 +64,15 @@ def parse_sample_records(
         strict=False,
     )
     records: list[list[str]] = []
+    cut = False
     try:
         for record in reader:
             records.append(record)
             if limit is not None and len(records) > limit:
                 break
     except csv.Error:
-        pass
-    if complete_only and records and not text.endswith(("\n", "\r")) and (limit is None or len(records) <= limit):
+        cut = True  # the record it stopped in is not among the records
+    if complete_only and not cut and records and not text.endswith(("\n", "\r")) and (limit is None or len(records) <= limit):
         records.pop()
     return records[:limit] if limit is not None else records
 

@@ -10,7 +10,8 @@ from pathlib import Path
 
 from .errors import IngestError
 
-__all__ = ["EncodingGuess", "check_decoded_text", "detect_encoding", "read_probe", "transcode_to_utf8"]
+__all__ = ["EncodingGuess", "check_decoded_text", "count_nul_bytes", "detect_encoding", "read_probe", "strip_nul_bytes",
+           "transcode_to_utf8"]
 
 HEAD_BYTES = 1 << 20
 PROBE_BYTES = 1 << 18
@@ -160,7 +161,8 @@ def detect_encoding(head: bytes, probes: list[bytes], *, size: int) -> EncodingG
     if utf16 is not None:
         return EncodingGuess(utf16, b"", 0.8)
     sample = head[: 1 << 16]
-    if b"\x00" in sample or len(_CONTROL.findall(sample)) > 0.05 * len(sample):
+    # a few NUL bytes in text are removed and counted by the reader; many mean a binary file
+    if sample.count(b"\x00") > 0.01 * len(sample) or len(_CONTROL.findall(sample)) > 0.05 * len(sample):
         raise IngestError(
             "binary_file",
             "The file holds binary data (null or control bytes), not CSV text.",
@@ -232,6 +234,27 @@ _BACKSLASH_QUOTE = {
     '"': re.compile(r'\\(["\\])'),
     "'": re.compile(r"\\(['\\])"),
 }
+
+
+def count_nul_bytes(path: Path) -> tuple[int, int]:
+    """NUL bytes in a UTF-8 file, all of them and those of its first line: ``(total, in_first_line)``."""
+    total = first = 0
+    first_line_done = False
+    with path.open("rb") as fh:
+        while chunk := fh.read(CHUNK_BYTES):
+            total += chunk.count(b"\x00")
+            if not first_line_done:
+                end = chunk.find(b"\n")
+                first += chunk[: end if end >= 0 else len(chunk)].count(b"\x00")
+                first_line_done = end >= 0
+    return total, first
+
+
+def strip_nul_bytes(src: Path, dst: Path) -> None:
+    """Copy the UTF-8 file ``src`` to ``dst`` without its NUL bytes, chunk by chunk."""
+    with src.open("rb") as fin, dst.open("wb") as fout:
+        while chunk := fin.read(CHUNK_BYTES):
+            fout.write(chunk.replace(b"\x00", b""))
 
 
 def transcode_to_utf8(

@@ -27,7 +27,15 @@ from shared_contracts.ingest import (
 from shared_contracts.progress import ProgressFn, no_progress
 
 from .dialect import Dialect, parse_sample_records, quoted_fields, sniff_dialect
-from .encoding import EncodingGuess, check_decoded_text, detect_encoding, read_probe, transcode_to_utf8
+from .encoding import (
+    EncodingGuess,
+    check_decoded_text,
+    count_nul_bytes,
+    detect_encoding,
+    read_probe,
+    strip_nul_bytes,
+    transcode_to_utf8,
+)
 from .errors import IngestError
 from .rules import Rule, parse_rules
 from .structure import Structure, record_chunks, scan_structure
@@ -50,7 +58,7 @@ from .types import (
     text_convert,
 )
 
-__all__ = ["ingest_csv"]
+__all__ = ["ingest_csv", "is_selector_name", "safe_column_name"]
 
 SAMPLE_ROWS = 10_000
 BAD_ROW_SAMPLE = 20
@@ -58,7 +66,7 @@ CELL_SAMPLE = 5
 RULE_SAMPLE = 10
 # A column whose inferred type fails on more than this share of its full-data values is read as text.
 DEMOTE_SHARE = 0.05
-MAX_COLUMNS = 20_000
+MAX_COLUMNS = 2_000
 """Most columns a file may have, unless ``DSP_MAX_COLUMNS`` or the ``max_columns`` argument says otherwise."""
 PLAN_BLOCK_COLUMNS = 512
 """Columns of the sample examined by one query while planning."""
@@ -234,12 +242,24 @@ def _header_votes(first: list[str | None], rest: pl.DataFrame, quoted: list[list
     return decision, ("The first record is the header: " if decision else "The first record is data: ") + why + "."
 
 
+def is_selector_name(name: str) -> bool:
+    """Whether Polars would read ``pl.col(name)`` as a selector of several columns: ``*``, or a regular
+    expression ``^...$``."""
+    return name == "*" or (name.startswith("^") and name.endswith("$"))
+
+
+def safe_column_name(name: str) -> str:
+    """``name`` as every stage can select it: selector-like names (``*``, ``^other$``) get a leading
+    underscore (``_*``, ``_^other$``)."""
+    return f"_{name}" if is_selector_name(name) else name
+
+
 def _column_names(header: list[str | None] | None, n_fields: int) -> tuple[list[str], list[str]]:
     sources = [(h or "").strip() for h in header] if header else [""] * n_fields
     names: list[str] = []
     seen: set[str] = set()
     for i, source in enumerate(sources):
-        base = source or f"column_{i + 1}"
+        base = safe_column_name(source) or f"column_{i + 1}"
         name, k = base, 2
         while name in seen:
             name, k = f"{base}_{k}", k + 1
@@ -603,6 +623,10 @@ class ColumnCounts:
     """Text values that trimming changed."""
     years: int = 0
     """Dates with a year outside 1000-9999."""
+    infinite: int = 0
+    """Infinite numbers in a float column (``inf``, or a value too large for 64 bits such as ``1e400``)."""
+    underflow: int = 0
+    """Numbers too close to zero for 64 bits (``1e-400``), read as 0, in a float column parsed from text."""
     maybe: int = 0
     """Values of a text column spelled as an evidence-based token not decided on yet."""
     tokens: dict[str, int] = field(default_factory=dict)
@@ -636,6 +660,7 @@ def _column_counts(row: dict[str, Any], n_columns: int) -> list[ColumnCounts]:
         ColumnCounts(
             null=c.get("null", 0), bad=c.get("bad", 0), na_total=c.get("na_total", 0), padded=c.get("padded", 0),
             longint=c.get("longint", 0), trimmed=c.get("trimmed", 0), years=c.get("years", 0), maybe=c.get("maybe", 0),
+            infinite=c.get("infinite", 0), underflow=c.get("underflow", 0),
             tokens=t["tokens"], kept=t["kept"], evidence=t["evidence"],
         )
         for c, t in zip(scalars, per_token, strict=True)
@@ -661,6 +686,14 @@ def _stats_frame(
             for token, spellings in na.evidence.items():
                 exprs.append(base.is_in(list(spellings)).sum().alias(_count_name("ev", i, token)))
     return lf.select(exprs)
+
+
+def _representable(output: pl.Expr, plan: ColumnPlan) -> pl.Expr:
+    """A date column's values outside years 1-9999 (year 0, say) as null: no stage could read them back as a
+    date, and the reader counts them with the values that did not fit the column's type."""
+    if plan.dtype not in (pl.Date, pl.Datetime) and not isinstance(plan.dtype, pl.Datetime):
+        return output
+    return pl.when(output.dt.year().is_between(1, 9999)).then(output).otherwise(None).alias(plan.name)
 
 
 def _convert_and_measure(
@@ -695,6 +728,9 @@ def _convert_and_measure(
                 flags.append(padded.alias(_count_name("padded", i)))
             if plan.dtype == pl.Int64:
                 flags.append(base.str.contains(r"^[+-]?\d{19,}$").fill_null(False).alias(_count_name("longint", i)))
+            if plan.dtype == pl.Float64:  # a mantissa that is not zero, whose value may come out as 0
+                flags.append(base.str.contains(r"^[+-]?[0-9.,]*[1-9][0-9.,]*[eE][+-]?\d").fill_null(False)
+                             .alias(_count_name("nonzero", i)))
         elif plan.strip:  # text is trimmed: count the values that changed, so the report says so
             flags.append(((col != base) & ~is_na_token(base, plan.na_spellings)).fill_null(False).alias(_count_name("trimmed", i)))
         for token in tokens_seen[i]:
@@ -704,7 +740,7 @@ def _convert_and_measure(
         unseen = _unseen_evidence(plan, na)
         if unseen:
             flags.append(base.is_in(unseen).alias(_count_name("maybe", i)))
-    outputs = [plan.output(pl.col(_raw_name(i))) for i, plan in enumerate(plans)]
+    outputs = [_representable(plan.output(pl.col(_raw_name(i))), plan) for i, plan in enumerate(plans)]
     names = [plan.name for plan in plans]
     measures = [pl.col(name).null_count().alias(_count_name("null", i)) for i, name in enumerate(names)]
     measures += [pl.col(f.meta.output_name()).sum() for f in flags]
@@ -712,6 +748,16 @@ def _convert_and_measure(
         (~pl.col(plan.name).dt.year().is_between(1000, 9999)).sum().alias(_count_name("years", i))
         for i, plan in enumerate(plans)
         if plan.dtype in (pl.Date, pl.Datetime)
+    ]
+    measures += [
+        pl.col(plan.name).is_infinite().sum().alias(_count_name("infinite", i))
+        for i, plan in enumerate(plans)
+        if plan.dtype == pl.Float64
+    ]
+    measures += [
+        ((pl.col(plan.name) == 0) & pl.col(_count_name("nonzero", i))).sum().alias(_count_name("underflow", i))
+        for i, plan in enumerate(plans)
+        if plan.dtype == pl.Float64 and not plan.native and plan.dtype != pl.String
     ]
     measures += [
         (pl.col(plan.name).is_null() & ~pl.col(_count_name("na_total", i))).sum().alias(_count_name("bad", i))
@@ -1134,6 +1180,15 @@ def ingest_csv(
             )
             if dialect.space_before_quotes:
                 warnings.append("Blanks between delimiters and quoted fields were ignored.")
+        nul_bytes, nul_in_header = count_nul_bytes(work)
+        if nul_bytes:  # NUL cannot be stored in a text value: remove it, everywhere, and say how often
+            report_progress(0.08, "Removing NUL bytes")
+            stripped = tmp / "no-nul.csv"
+            strip_nul_bytes(work, stripped)
+            work = stripped
+            head_text = head_text.replace("\x00", "")
+            where = f", {nul_in_header} of them in the header (column names)" if nul_in_header else ""
+            warnings.append(f"Removed {nul_bytes} NUL byte(s) from the text{where}; NUL cannot be stored in a value.")
         report_progress(0.1, "Reading a sample")
         records = parse_sample_records(head_text, dialect, limit=200, complete_only=len(head) < size)
         n_fields, skip_lines = _layout(records)
@@ -1164,6 +1219,11 @@ def ingest_csv(
         if unusable:
             inferred = _infer(sample, unusable, options, rules, n_fields, dialect, na=na, quoted=quoted, header=header)
         has_header, header_reason, names, sources, plans, number_format, tokens_seen = inferred
+        if has_header:
+            for plan in plans:
+                if is_selector_name(plan.source_name):
+                    warnings.append(f"Column {plan.source_name!r} was renamed {plan.name!r}: the name reads as a "
+                                    "pattern that selects columns.")
 
         header_records = 1 if has_header else 0
         if has_header and structure.multiline.get(0):
@@ -1216,6 +1276,12 @@ def ingest_csv(
             years = counts.years
             if years:
                 warnings.append(f"Column {plan.name!r}: {years} date(s) have a year outside 1000-9999; check the format.")
+            if counts.infinite:
+                warnings.append(f"Column {plan.name!r}: {counts.infinite} value(s) are infinite (written as inf, or "
+                                "too large for a 64-bit number, such as 1e400).")
+            if counts.underflow:
+                warnings.append(f"Column {plan.name!r}: {counts.underflow} value(s) are too close to zero for a 64-bit "
+                                "number (such as 1e-400) and were read as 0.")
             trimmed = counts.trimmed
             if trimmed:
                 warnings.append(f"Column {plan.name!r}: {trimmed} value(s) had blanks around them trimmed.")

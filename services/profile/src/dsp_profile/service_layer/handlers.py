@@ -4,6 +4,7 @@ profiled datasets."""
 from __future__ import annotations
 
 import asyncio
+import logging
 import tempfile
 import uuid
 from pathlib import Path
@@ -39,6 +40,8 @@ __all__ = [
     "when_dataset_ingested_profile",
 ]
 
+log = logging.getLogger(__name__)
+
 
 async def _profile(deps: StageDeps[Profiles], *, dataset_id: uuid.UUID, parquet_ref: ArtifactRef,
                    report_ref: ArtifactRef, analysis: AnalysisOptions | None, name: str | None) -> None:
@@ -48,11 +51,18 @@ async def _profile(deps: StageDeps[Profiles], *, dataset_id: uuid.UUID, parquet_
     require_target(target, [c.name for c in report.columns])
     with tempfile.TemporaryDirectory(prefix="dsp-profile-") as tmp:
         parquet = await store.fetch_to(parquet_ref, Path(tmp) / "data.parquet")
-        profile = await asyncio.to_thread(
-            profile_dataset, parquet, semantic_types={c.name: c.semantic_type for c in report.columns},
-            target=target, progress=deps.progress, overridden=[c.name for c in report.columns if c.overridden],
-            validation=ValidationSummary.of(report.validation, rows=report.row_count),
-        )
+        try:
+            profile = await asyncio.to_thread(
+                profile_dataset, parquet, semantic_types={c.name: c.semantic_type for c in report.columns},
+                target=target, progress=deps.progress, overridden=[c.name for c in report.columns if c.overridden],
+                validation=ValidationSummary.of(report.validation, rows=report.row_count),
+            )
+        except (pl.exceptions.PolarsError, ValueError, OverflowError, ArithmeticError) as exc:
+            # a value of the data the profiler cannot read fails the same way on every delivery: no retry
+            log.exception("profiling dataset %s failed on its data", dataset_id)
+            raise StageError("profile_failed", "The dataset could not be profiled: it holds a value the profiler "
+                             "cannot read. The error was logged; ingest the file again once it is fixed.",
+                             {"error_type": type(exc).__name__}) from exc
     # the document says how the file was read, and carries the name the user gave it
     dataset = profile.dataset.model_copy(update={"name": name}) if name else profile.dataset
     profile = profile.model_copy(update={"dataset": dataset, "reading": reading_notes(report)})
