@@ -6,6 +6,7 @@ import asyncio
 import csv
 import io
 import json
+import subprocess
 import time
 from pathlib import Path
 from typing import Any
@@ -14,6 +15,7 @@ from urllib.parse import quote
 import httpx
 import websockets
 from mesh_kit.local_mesh import LocalMesh
+from shared_contracts.manifest import SERVICES
 
 
 def login(base_url: str, email: str, password: str) -> dict[str, str]:
@@ -22,6 +24,16 @@ def login(base_url: str, email: str, password: str) -> dict[str, str]:
                           timeout=30)
     assert response.status_code == 200, response.text
     return {"Authorization": f"Bearer {response.json()['access_token']}"}
+
+
+def create_user(mesh: LocalMesh, email: str, role: str, organization: str, password: str) -> dict[str, str]:
+    """A user made with the gateway's own command, logged in: their Authorization header."""
+    done = subprocess.run([mesh.python, "-m", SERVICES["gateway"].package, "create-user", "--email", email,
+                           "--role", role, "--organization", organization],
+                          env={**mesh.env_for("gateway"), "DSP_NEW_USER_PASSWORD": password},
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    return login(mesh.url("gateway"), email, password)
 
 
 def ws_url(mesh: LocalMesh) -> str:

@@ -10,7 +10,6 @@ import asyncio
 import io
 import json
 import re
-import subprocess
 import uuid
 import zipfile
 from collections.abc import Iterator
@@ -22,11 +21,10 @@ import httpx
 import pytest
 import websockets
 from mesh_kit.local_mesh import LocalMesh
-from shared_contracts.manifest import SERVICES
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from .conftest import ALLOWED_ORIGIN
-from .helpers import login, upload, ws_url
+from .helpers import create_user, upload, ws_url
 
 pytestmark = pytest.mark.e2e
 
@@ -34,7 +32,8 @@ PUBLIC_PREFIXES = ("/api/v1/auth/", "/api/v1/views/", "/health/", "/docs", "/red
 PASSWORD = "e2e-user-password-long-enough"
 # which id of the first user's objects a path parameter or a body field takes
 ID_KINDS = {"dataset_id": "dataset", "analysis_id": "analysis", "job_id": "analysis", "dashboard_id": "dashboard",
-            "model_id": "model", "user_id": "user", "api_key_id": "api_key", "deletion_id": "deletion"}
+            "model_id": "model", "user_id": "user", "api_key_id": "api_key", "deletion_id": "deletion",
+            "dataset_id_a": "dataset", "dataset_id_b": "dataset"}
 
 
 def _openapi(mesh: LocalMesh) -> dict[str, Any]:
@@ -57,12 +56,7 @@ def _operations(document: dict[str, Any]) -> list[tuple[str, str, dict[str, Any]
 
 def _create_user(mesh: LocalMesh, email: str, role: str, organization: str) -> dict[str, str]:
     """A user made with the gateway's own command, logged in."""
-    done = subprocess.run([mesh.python, "-m", SERVICES["gateway"].package, "create-user", "--email", email,
-                           "--role", role, "--organization", organization],
-                          env={**mesh.env_for("gateway"), "DSP_NEW_USER_PASSWORD": PASSWORD},
-                          capture_output=True, text=True, timeout=120)
-    assert done.returncode == 0, done.stderr[-2000:]
-    return login(mesh.url("gateway"), email, PASSWORD)
+    return create_user(mesh, email, role, organization, PASSWORD)
 
 
 @pytest.fixture(scope="module")
@@ -145,10 +139,13 @@ def _calls_with_ids(document: dict[str, Any], ids: dict[str, str]) -> list[tuple
         for param in params:
             url = url.replace(f"{{{param}}}", ids[ID_KINDS[param]])
         schema = _body_schema(document, operation)
-        id_fields = [name for name in (schema or {}).get("properties", {}) if name.endswith("_id")]
+        id_fields = [name for name in (schema or {}).get("properties", {}) if name.endswith("_id")
+                     or name.startswith("dataset_id_")]
+        required = [name for name in (schema or {}).get("required", []) if name in id_fields]
         for name in id_fields:
             assert name in ID_KINDS, f"{method} {path}: add its body field {name} to ID_KINDS"
-            calls.append((method, url, name, {name: ids[ID_KINDS[name]]}))
+            # the other ids the body requires are the first user's too (POST /compare takes two datasets)
+            calls.append((method, url, name, {**{n: ids[ID_KINDS[n]] for n in required}, name: ids[ID_KINDS[name]]}))
         if params:
             body = {} if schema is not None else None
             if schema is not None and id_fields:

@@ -463,6 +463,38 @@ async def test_a_deletion_removes_the_rows_and_keeps_only_the_hash_once_every_se
     assert after.view()["dataset_sha256"] == dataset_sha256(dataset_id)
 
 
+async def test_a_comparison_job_goes_with_either_of_its_datasets(backend: Backend) -> None:
+    """A comparison names dataset A in dataset_id and B in dataset_id_b: deleting B erases it (its job, events and
+    dashboard), lists its id in the deletion's job ids and its artifacts in the prefixes, and leaves A whole."""
+    org, owner = uuid.uuid4(), uuid.uuid4()
+    a, a_job = await _dataset(backend.storage, org, owner, name="may.csv")
+    b, b_job = await _dataset(backend.storage, org, owner, name="june.csv")
+    job, dashboard_id = uuid.uuid4(), uuid.uuid4()
+    async with backend.storage.write(job) as uow:
+        await uow.repo.insert_job(job_id=job, kind="comparison", dataset_id=a, dataset_id_b=b,
+                                  options={"comparison": {"target": None}}, organization_id=org, owner_id=owner)
+        await uow.repo.apply_job_update(job, JobUpdate(status="completed", results=JobResults(
+            dashboard_id=dashboard_id, comparison=ArtifactRef.model_validate(_ref(f"jobs/{job}/comparison.json")))))
+        await uow.repo.insert_dashboard(dashboard_id=dashboard_id, job_id=job, dataset_id=a, html=_ref("h"), pdf=None)
+        await uow.repo.record_event(event_id=uuid.uuid4(), job_id=job, routing_key="dashboard.ready.v1",
+                                    producer="dashboard", payload={}, occurred_at=datetime.now(UTC))
+    async with backend.storage.read() as repo:
+        found = await repo.find_job(job, organization_id=org)
+    assert found is not None and (found["kind"], found["dataset_id_b"]) == ("comparison", str(b))
+    assert JobResults.model_validate(found["results"]).comparison is not None
+    deletion_id = uuid.uuid4()
+    async with backend.storage.write(deletion_id) as uow:
+        started = await uow.repo.start_deletion(deletion_id=deletion_id, dataset_id=b, reason="requested",
+                                                requested_at=datetime.now(UTC), services=SERVICES, organization_id=org)
+    assert started is not None and set(started.job_ids) == {b_job, job}
+    assert {f"jobs/{job}/", f"dashboards/{dashboard_id}/"} <= set(started.record.artifact_prefixes)
+    for table, column, value in (("jobs", "job_id", job), ("job_events", "job_id", job),
+                                 ("dashboards", "dashboard_id", dashboard_id), ("datasets", "dataset_id", b)):
+        assert await backend.count(table, column, value) == 0, table
+    for table, column, value in (("datasets", "dataset_id", a), ("jobs", "job_id", a_job)):
+        assert await backend.count(table, column, value) == 1, table
+
+
 async def test_expired_datasets_are_those_created_before_the_time_oldest_first(backend: Backend) -> None:
     org, owner = uuid.uuid4(), uuid.uuid4()
     old, _ = await _dataset(backend.storage, org, owner)

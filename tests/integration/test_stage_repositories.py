@@ -173,6 +173,24 @@ async def test_dashboard_records_and_purges_by_dashboard(repos: Any) -> None:
     assert purged.rows == 1 and purged.prefixes == {owner_prefix("dashboards", board)}
 
 
+async def test_dashboard_purges_the_dashboards_of_the_listed_jobs_too(repos: Any) -> None:
+    """A comparison's dashboard is recorded under dataset A; deleting B lists the comparison's job, which takes it."""
+    from dsp_dashboard.adapters.repository import DashboardRecord
+
+    repo, a, b, job, board, other = await repos("dashboard"), uuid.uuid4(), uuid.uuid4(), uuid.uuid4(), \
+        uuid.uuid4(), uuid.uuid4()
+    async with repo() as r:
+        await r.record(DashboardRecord(dashboard_id=board, job_id=job, dataset_id=a, html_key="dashboards/c/d.html",
+                                       html_bytes=100, pdf_key=None))
+        await r.record(DashboardRecord(dashboard_id=other, job_id=uuid.uuid4(), dataset_id=a,
+                                       html_key="dashboards/o/d.html", html_bytes=100, pdf_key=None))
+    async with repo() as r:
+        purged = await r.purge_dataset(b, (job, uuid.uuid4()))
+    assert purged.rows == 1 and purged.prefixes == {owner_prefix("dashboards", board)}
+    async with repo() as r:
+        assert (await r.purge_dataset(a, ())).prefixes == {owner_prefix("dashboards", other)}
+
+
 def _model(dataset: uuid.UUID, *, reference: bool) -> Any:
     from dsp_ml.adapters.repository import ModelVersion
 

@@ -1,6 +1,6 @@
 """The platform from Python: ``import dsp``.
 
-``dsp.profile`` and ``dsp.analyze`` run the same stages on the same in-process bus as the ``dsp`` command
+``dsp.profile``, ``dsp.analyze`` and ``dsp.compare`` run the same stages on the same in-process bus as the ``dsp`` command
 (``dsp_cli.run``), with the command's options as keywords; ``dsp.load_model`` reads back the model a run
 wrote and predicts with ml's own prediction use case. A table is a path (any format ingest reads), a
 ``polars.DataFrame`` or ``LazyFrame``, or a ``pandas.DataFrame``; a frame is written to a temporary Parquet
@@ -17,6 +17,17 @@ Examples
 
 from __future__ import annotations
 
-from ._api import AnalysisReport, DspError, Model, ProfileReport, analyze, load_model, profile
+from ._api import (
+    AnalysisReport,
+    ComparisonReport,
+    DspError,
+    Model,
+    ProfileReport,
+    analyze,
+    compare,
+    load_model,
+    profile,
+)
 
-__all__ = ["AnalysisReport", "DspError", "Model", "ProfileReport", "analyze", "load_model", "profile"]
+__all__ = ["AnalysisReport", "ComparisonReport", "DspError", "Model", "ProfileReport", "analyze", "compare",
+           "load_model", "profile"]

@@ -1,4 +1,5 @@
-"""``dsp.profile``, ``dsp.analyze`` and ``dsp.load_model``: adapters of the command's run and ml's predictions."""
+"""``dsp.profile``, ``dsp.analyze``, ``dsp.compare`` and ``dsp.load_model``: adapters of the command's runs and ml's
+predictions."""
 
 from __future__ import annotations
 
@@ -16,8 +17,9 @@ from typing import TYPE_CHECKING, Any
 
 import polars as pl
 from dsp_cli.options import analysis_options, ingest_options
-from dsp_cli.run import Outcome, StageFractions, Until, run_sync, services_for
+from dsp_cli.run import COMPARE_STEPS, Outcome, StageFractions, Until, compare_sync, run_sync, services_for
 from shared_contracts.analysis import AnalysisResult, Predictions
+from shared_contracts.compare import CompareFinding, Comparison
 from shared_contracts.etl import EtlReport
 from shared_contracts.events import DatasetProfiled, IngestOptions, StageFailed
 from shared_contracts.ingest import IngestReport
@@ -26,7 +28,8 @@ from shared_contracts.profile import Profile
 if TYPE_CHECKING:
     import pandas as pd
 
-__all__ = ["AnalysisReport", "DspError", "Model", "ProfileReport", "analyze", "load_model", "profile"]
+__all__ = ["AnalysisReport", "ComparisonReport", "DspError", "Model", "ProfileReport", "analyze", "compare",
+           "load_model", "profile"]
 
 Data = "str | os.PathLike[str] | pl.DataFrame | pl.LazyFrame | pd.DataFrame"
 
@@ -444,6 +447,143 @@ def analyze(data: Any, target: str | None = None, task: str | None = None, time_
                                task=task, exclude=_listed(exclude), id_column=_listed(id))
     return AnalysisReport(data, ingest=ingest_options(schema, rules, bad_rows, sheet), analysis=options, name=name,
                           progress=progress)
+
+
+class ComparisonReport:
+    """Dataset B compared with dataset A, as ``dsp compare`` writes it.
+
+    Attributes
+    ----------
+    comparison : shared_contracts.compare.Comparison
+        Schema diff, per-column shifts, row overlap, the target's part when a target was given, and ranked findings.
+    profile_a, profile_b : shared_contracts.profile.Profile
+        The two tables' profiles.
+
+    Examples
+    --------
+    >>> import polars as pl
+    >>> import dsp
+    >>> a = pl.DataFrame({"x": [float(i % 50) for i in range(400)], "g": ["u", "v"] * 200})
+    >>> b = a.with_columns(pl.col("x") + 30)
+    >>> report = dsp.compare(a, b, progress=False)
+    >>> report.findings[0].column
+    'x'
+    >>> import tempfile
+    >>> sorted(p.name for p in report.save(tempfile.mkdtemp()).iterdir())
+    ['comparison.html', 'comparison.json', 'profile-a.json', 'profile-b.json']
+    >>> report.dashboard_html().lstrip().lower().startswith("<!doctype html>")
+    True
+    """
+
+    def __init__(self, a: Any, b: Any, *, ingest: IngestOptions, target: str | None, theme: str,
+                 names: tuple[str | None, str | None], progress: bool) -> None:
+        self._folder = folder = _Folder(self)
+        work = folder.path / "work"
+        work.mkdir()
+        folder.out.mkdir()
+        bar = _Bar(COMPARE_STEPS, progress)
+        finished = False
+        try:
+            # a frame is named by ``names``, else A or B; a path by its file name unless ``names`` says otherwise
+            shown = tuple(name or (None if isinstance(data, str | os.PathLike) else side)
+                          for name, data, side in zip(names, (a, b), ("A", "B"), strict=True))
+            with _as_file(a, work, "a") as file_a, _as_file(b, work, "b") as file_b:
+                outcome = compare_sync(file_a, file_b, folder.out, work=work, ingest=ingest, target=target,
+                                       theme=theme, names=(shown[0], shown[1]),  # type: ignore[arg-type]
+                                       on_progress=bar)
+            finished = outcome.failure is None
+        finally:
+            bar.close(finished)
+            shutil.rmtree(work, ignore_errors=True)
+        if outcome.failure is not None:
+            failed: StageFailed = outcome.failure
+            shutil.rmtree(folder.path, ignore_errors=True)
+            raise DspError(failed.stage, failed.code, failed.reason)
+        assert outcome.comparison is not None and outcome.profile_a is not None and outcome.profile_b is not None
+        self.comparison: Comparison = outcome.comparison
+        self.profile_a: Profile = outcome.profile_a
+        self.profile_b: Profile = outcome.profile_b
+
+    @property
+    def findings(self) -> list[CompareFinding]:
+        """The ranked findings, most important first (``comparison.findings``)."""
+        return self.comparison.findings
+
+    def save(self, directory: str | os.PathLike[str]) -> Path:
+        """Write what ``dsp compare --out directory`` writes (comparison.json, comparison.html, profile-a.json,
+        profile-b.json); return the directory."""
+        target = Path(directory)
+        target.mkdir(parents=True, exist_ok=True)
+        shutil.copytree(self._folder.out, target, dirs_exist_ok=True)
+        return target
+
+    def dashboard_html(self) -> str:
+        """The comparison's self-contained dashboard, the ``comparison.html`` the run wrote."""
+        return (self._folder.out / "comparison.html").read_text(encoding="utf-8")
+
+    def _repr_html_(self) -> str:
+        return _iframe(self.dashboard_html(), f"{self.comparison.name_b} compared with {self.comparison.name_a}")
+
+    def __repr__(self) -> str:
+        c = self.comparison
+        shown = [f for f in c.findings if f.severity != "none"]
+        return f"<dsp.ComparisonReport {c.name_b} vs {c.name_a}: {len(shown)} findings>"
+
+
+def compare(a: Any, b: Any, target: str | None = None, *, schema: Any = None, rules: Any = None,
+            bad_rows: str = "reject", sheet: str | int | None = None, theme: str = "light",
+            names: tuple[str | None, str | None] = (None, None), progress: bool = True) -> ComparisonReport:
+    """Compare table B with table A (the reference), as ``dsp compare`` does.
+
+    What changed: columns added, removed or retyped; each common column's shift (PSI and Kolmogorov-Smirnov for
+    numbers, chi-square, Cramér's V and new or missing levels for categories) and missingness; the row count and
+    the rows of B also in A. Each change beyond the thresholds (``comparison.thresholds``) is a finding in plain
+    language, ranked by its effect size.
+
+    Parameters
+    ----------
+    a, b : path, polars.DataFrame, polars.LazyFrame or pandas.DataFrame
+        The reference table and the table compared with it, as ``data`` of ``analyze``; both are read the same way.
+    target : str, optional
+        Also check whether the relation of the features to this column moved, as ``--target``: a model trained on
+        A, scored on A's holdout and on B.
+    schema, rules, bad_rows, sheet
+        How to read both tables, as in ``profile``.
+    theme : {"light", "dark"}
+        The comparison dashboard's colours, as ``--theme``.
+    names : (str, str), optional
+        The tables' names in the findings; by default a path's file name, and ``A`` and ``B`` for frames.
+    progress : bool
+        Show a progress bar (tqdm's notebook bar in Jupyter).
+
+    Returns
+    -------
+    ComparisonReport
+
+    Raises
+    ------
+    DspError
+        When a stage refuses the data: either table unreadable, no column in common (``no_common_columns``), or a
+        target missing from one of them (``target_not_found``).
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> import dsp
+    >>> cities = ["Oslo", "Rome", "Lima"] * 100
+    >>> may = pd.DataFrame({"price": [2.0 * i for i in range(300)], "city": cities})
+    >>> june = pd.DataFrame({"price": [2.0 * i + 1 for i in range(300)], "city": cities})
+    >>> report = dsp.compare(may, june, names=("may", "june"), progress=False)
+    >>> [f.title for f in report.findings if f.severity != "none"]
+    []
+    >>> shifted = dsp.compare(may, june.assign(price=june.price * 3), progress=False)
+    >>> shifted.findings[0].column, shifted.findings[0].severity
+    ('price', 'large')
+    """
+    if theme not in ("light", "dark"):
+        raise ValueError("theme must be light or dark")
+    return ComparisonReport(a, b, ingest=ingest_options(schema, rules, bad_rows, sheet), target=target, theme=theme,
+                            names=names, progress=progress)
 
 
 def _rows(data: Any) -> pl.DataFrame:

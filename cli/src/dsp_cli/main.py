@@ -20,10 +20,10 @@ import shutil
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Any, NoReturn
+from typing import Annotated, Any, NoReturn, TypeVar
 
 import typer
 from rich.console import Console
@@ -31,7 +31,17 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from shared_contracts.events import IngestOptions
 
 from .options import TASKS, OptionError, analysis_options, ingest_options, load_mapping
-from .run import Interrupted, Outcome, StageFractions, Until, run_sync, services_for
+from .run import (
+    COMPARE_STEPS,
+    ComparisonOutcome,
+    Interrupted,
+    Outcome,
+    StageFractions,
+    Until,
+    compare_sync,
+    run_sync,
+    services_for,
+)
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="Profile, clean, analyse and chart a table (CSV, Parquet, Excel, JSON...) in one process.")
@@ -99,22 +109,29 @@ def _cancelled(out: Path, made: bool) -> NoReturn:
     os._exit(130)
 
 
-def _run(file: Path, out: Path, *, until: Until, ingest: IngestOptions, analysis: dict[str, Any] | None,
-         quiet: bool) -> Outcome:
-    """Run the pipeline up to ``until`` and write its documents to ``out``; a stage failure exits 2.
+def _exit_on_failure(outcome: Outcome | ComparisonOutcome) -> None:
+    """A stage failure is printed, and exits 2."""
+    if outcome.failure is not None:
+        failed = outcome.failure
+        err.print(f"[red]error[/red] ({failed.stage}: {failed.code}): {failed.reason}")
+        raise typer.Exit(code=2)
+
+
+RunOutcome = TypeVar("RunOutcome", Outcome, ComparisonOutcome)
+
+
+def _collect(out: Path, *, stages: int, quiet: bool, run: Callable[[Path, _Bar], RunOutcome]) -> RunOutcome:
+    """Run a command's pipeline (``run(work, bar)``) under its progress bar; a stage failure exits 2.
 
     Ctrl-C cancels the job: the stages stop within seconds, nothing is written to ``out`` and the command
     exits 130; a second Ctrl-C exits at once.
     """
-    _check_input(file)
     made = not out.exists()
     out.mkdir(parents=True, exist_ok=True)
     try:
-        with tempfile.TemporaryDirectory(prefix="dsp-") as tmp, \
-                _progress(not quiet, stages=len(services_for(until))) as bar:
+        with tempfile.TemporaryDirectory(prefix="dsp-") as tmp, _progress(not quiet, stages=stages) as bar:
             try:
-                outcome = run_sync(file, out, work=Path(tmp), until=until, ingest=ingest, analysis=analysis,
-                                   on_progress=bar)
+                outcome = run(Path(tmp), bar)
             except Interrupted as stop:
                 if not stop.stopped:  # a second Ctrl-C: the stages stop on their own, the command does not wait
                     shutil.rmtree(tmp, ignore_errors=True)
@@ -125,11 +142,21 @@ def _run(file: Path, out: Path, *, until: Until, ingest: IngestOptions, analysis
         _cancelled(out, made)
     if outcome.cancelled is not None:  # cancelled by other means than Ctrl-C: nothing was written either
         _cancelled(out, made)
-    if outcome.failure is not None:
-        failed = outcome.failure
-        err.print(f"[red]error[/red] ({failed.stage}: {failed.code}): {failed.reason}")
-        raise typer.Exit(code=2)
+    _exit_on_failure(outcome)
     return outcome
+
+
+def _run(file: Path, out: Path, *, until: Until, ingest: IngestOptions, analysis: dict[str, Any] | None,
+         quiet: bool) -> Outcome:
+    """Run the pipeline up to ``until`` and write its documents to ``out``; a stage failure exits 2.
+
+    Ctrl-C cancels the job: the stages stop within seconds, nothing is written to ``out`` and the command
+    exits 130; a second Ctrl-C exits at once.
+    """
+    _check_input(file)
+    return _collect(out, stages=len(services_for(until)), quiet=quiet,
+                    run=lambda work, bar: run_sync(file, out, work=work, until=until, ingest=ingest,
+                                                   analysis=analysis, on_progress=bar))
 
 
 FileArg = Annotated[Path, typer.Argument(help=(
@@ -216,6 +243,54 @@ def analyze(file: FileArg, out: OutOpt = Path("out"),
     for warning in result.warnings:
         err.print(f"[yellow]note[/yellow]: {warning}")
     print(f"dashboard: {(out / 'dashboard.html').resolve()}")
+
+
+@app.command()
+def compare(file_a: Annotated[Path, typer.Argument(metavar="A", help=(
+                "The reference table (last month's export, the training data), in any format FILE takes"))],
+            file_b: Annotated[Path, typer.Argument(metavar="B", help="The table compared with A")],
+            out: OutOpt = Path("out"),
+            target: Annotated[str | None, typer.Option(help=(
+                "Also check whether the relation of the features to this column moved: a model trained on A, "
+                "scored on A's holdout and on B"))] = None,
+            theme: Annotated[str, typer.Option(help="light or dark")] = "light",
+            json_out: Annotated[bool, typer.Option("--json", help="Print the comparison document as JSON")] = False,
+            top: Annotated[int, typer.Option("--top", min=0, help="How many findings to print")] = 10,
+            schema: SchemaOpt = None, rules: RulesOpt = None, bad_rows: BadRowsOpt = "reject",
+            sheet: SheetOpt = None, quiet: QuietOpt = False) -> None:
+    """Compare B with A: schema, per-column shift, missingness, rows; prints the findings, most important first.
+
+    Writes comparison.json, comparison.html (its dashboard), profile-a.json and profile-b.json to OUT. Both files
+    are read with the same options.
+    """
+    if theme not in ("light", "dark"):
+        raise typer.BadParameter("--theme must be light or dark")
+    for file, hint in ((file_a, "A"), (file_b, "B")):
+        if not file.exists():
+            raise typer.BadParameter(f"{file} does not exist", param_hint=hint)
+        if file.is_dir():
+            raise typer.BadParameter(f"{file} is a directory", param_hint=hint)
+    ingest = _ingest_options(schema, rules, bad_rows, sheet)
+    started = time.perf_counter()
+    outcome = _collect(out, stages=COMPARE_STEPS, quiet=quiet,
+                       run=lambda work, bar: compare_sync(file_a, file_b, out, work=work, ingest=ingest, target=target,
+                                                          theme=theme, on_progress=bar))  # type: ignore[arg-type]
+    comparison = outcome.comparison
+    assert comparison is not None
+    if json_out:
+        print(comparison.model_dump_json(indent=2))
+        return
+    rows = comparison.rows
+    err.print(f"compared {rows.rows_b} rows of {comparison.name_b} with {rows.rows_a} of {comparison.name_a} in "
+              f"{time.perf_counter() - started:.1f}s; {len(comparison.schema_diff.common)} common columns")
+    findings = [f for f in comparison.findings if f.severity != "none"]
+    if not findings:
+        print("no change above the thresholds")
+    for finding in findings[:top]:
+        print(f"{finding.rank}. [{finding.severity}] {finding.title}")
+    if len(findings) > top:
+        print(f"... and {len(findings) - top} more in comparison.json")
+    print(f"dashboard: {(out / 'comparison.html').resolve()}")
 
 
 @app.command()

@@ -21,6 +21,8 @@ from shared_contracts.events import (
     AnalysisOptions,
     AnalysisRequested,
     ColumnSummary,
+    ComparisonCompleted,
+    ComparisonRequested,
     DashboardReady,
     DashboardRequested,
     DatasetDeleted,
@@ -28,6 +30,7 @@ from shared_contracts.events import (
     DatasetProfiled,
     DatasetPurged,
     DatasetRejected,
+    DatasetsCompared,
     DatasetTransformed,
     DatasetUploaded,
     JobCancelled,
@@ -40,6 +43,7 @@ DATASET = uuid.UUID("0b5e4c1e-7f43-4d6a-9a51-2f3c9d1e0a11")
 MODEL = uuid.UUID("4f0f3a2b-1c6d-4e5f-8a9b-0c1d2e3f4a5b")
 DASHBOARD = uuid.UUID("9a8b7c6d-5e4f-4a3b-8c2d-1e0f9a8b7c6d")
 JOB = "1d2c3b4a-0000-4000-8000-00000000000f"
+DATASET_B = uuid.UUID("5c6d7e8f-1a2b-4c3d-8e4f-5a6b7c8d9e0f")
 
 
 def ref(name: str, media_type: str = "application/json") -> ArtifactRef:
@@ -78,6 +82,13 @@ EVENTS: dict[type[EventPayload], EventPayload] = {
     JobCancelRequested: JobCancelRequested(requested_at="2026-12-01T12:00:00Z", reason="asked by the user"),
     JobCancelled: JobCancelled(stage="ml", step="fitting", stopped_after_s=0.4, dataset_id=DATASET),
 }
+COMPARED = {"dataset_id": DATASET, "dataset_id_b": DATASET_B, "comparison_id": uuid.UUID(JOB),
+            "parquet_a": ref("data.parquet"), "parquet_b": ref("b.parquet"), "name_a": "may.csv", "name_b": "june.csv"}
+EVENTS |= {
+    ComparisonRequested: ComparisonRequested(**COMPARED, profile_a=ref("profile.json"), profile_b=ref("profile-b.json")),
+    DatasetsCompared: DatasetsCompared(**COMPARED, comparison=ref("comparison.json")),
+    ComparisonCompleted: ComparisonCompleted(**COMPARED, target="price", comparison=ref("comparison-target.json")),
+}
 
 
 NOT_JOB_EVENTS = {DatasetDeleted, DatasetPurged}
@@ -101,6 +112,9 @@ JOB_MOVES: dict[type[EventPayload], tuple[str | None, str | None, float | None]]
     StageFailed: ("failed", None, None),
     DatasetRejected: ("failed", None, None),
     JobProgress: ("running", "ml", 0.5 + 0.35 * 0.5),
+    ComparisonRequested: ("queued", "profile", 0.05),
+    DatasetsCompared: ("running", "ml", 0.6),
+    ComparisonCompleted: ("running", "dashboard", 0.8),
     JobCancelRequested: (None, None, None),  # the cancel route ends the job; these change no job themselves
     JobCancelled: (None, None, None),
 }
@@ -150,6 +164,27 @@ def test_each_event_keeps_the_results_it_carries() -> None:
                                        "dashboard_html": ref("dashboard.html", "text/html").model_dump(),
                                        "dashboard_pdf": ref("report.pdf", "application/pdf").model_dump()}
     assert carried[StageFailed] == carried[DatasetRejected] == carried[JobProgress] == {}
+    assert carried[ComparisonRequested] == {}
+    assert carried[DatasetsCompared] == {"comparison": ref("comparison.json").model_dump()}
+    assert carried[ComparisonCompleted] == {"comparison": ref("comparison-target.json").model_dump()}
+
+
+def test_a_comparison_moves_through_profile_ml_and_dashboard_and_keeps_the_final_document() -> None:
+    moves = [job_update_for(payload, analysis_job=True, comparison_job=True) for payload in (
+        EVENTS[ComparisonRequested], JobProgress(stage="profile", fraction=0.5), EVENTS[DatasetsCompared],
+        JobProgress(stage="ml", fraction=0.5), EVENTS[ComparisonCompleted], JobProgress(stage="dashboard", fraction=0.5),
+        EVENTS[DashboardReady])]
+    assert [(m.status, m.stage) for m in moves] == [
+        ("queued", "profile"), ("running", "profile"), ("running", "ml"), ("running", "ml"), ("running", "dashboard"),
+        ("running", "dashboard"), ("completed", "dashboard")]
+    progress = [m.progress for m in moves]
+    assert progress == sorted(progress) and progress[-1] == 1.0
+    assert progress[1] == pytest.approx(0.05 + 0.55 * 0.5)  # comparing is most of a comparison's work
+    stored: dict[str, object] = {}
+    for move in moves:
+        stored |= move.results.stored()
+    results = JobResults.model_validate(stored)
+    assert results.comparison == ref("comparison-target.json") and results.dashboard_id == DASHBOARD
 
 
 def test_job_results_round_trip_through_the_stored_json() -> None:
@@ -187,6 +222,11 @@ def test_an_empty_update_changes_nothing() -> None:
     (AnalysisCompleted, "analysis", {"type": "analysis.completed", "analysis_id": JOB, "model_id": str(MODEL),
                                      "progress": 0.85}),
     (DashboardReady, "analysis", {"type": "dashboard.ready", "dashboard_id": str(DASHBOARD), "progress": 1.0}),
+    (ComparisonRequested, "comparison", {"type": "analysis.started", "progress": 0.05}),
+    (DatasetsCompared, "comparison", {"type": "analysis.progress", "stage": "profile", "progress": 0.6,
+                                      "message": "compared"}),
+    (ComparisonCompleted, "comparison", {"type": "analysis.progress", "stage": "ml", "progress": 0.8,
+                                         "message": "target scored"}),
     (JobProgress, "analysis", {"type": "analysis.progress", "stage": "ml", "progress": 0.675, "stage_progress": 0.5,
                                "message": "trial 4 of 8"}),
     (StageFailed, "analysis", {"type": "error.occurred", "stage": "ml", "code": "target_not_found",

@@ -170,6 +170,29 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/compare": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Compare
+         * @description Compare dataset B with dataset A (the reference): schema diff, per-column shift (PSI, KS, chi-square, new
+         *     and missing levels), missingness, row counts and rows of B also in A, ranked findings in plain language,
+         *     and with a target whether a model trained on A still holds on B. Both datasets must be profiled. Returns
+         *     the job to follow; GET /jobs/{job_id}/comparison gives the document, the job's dashboard_id its dashboard.
+         */
+        post: operations["compare_api_v1_compare_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/dashboard": {
         parameters: {
             query?: never;
@@ -416,6 +439,27 @@ export interface paths {
          *     code ``cancelled``. Another user's job answers 404; a job that has ended answers 409 ``job_not_running``.
          */
         post: operations["cancel_api_v1_jobs__job_id__cancel_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/jobs/{job_id}/comparison": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Get Comparison
+         * @description A finished comparison's document (JSON ``Comparison``: schema diff, column shifts, row overlap, target
+         *     shift, ranked findings); its dashboard is the job's dashboard_id, at /dashboard/{dashboard_id}.
+         */
+        get: operations["get_comparison_api_v1_jobs__job_id__comparison_get"];
+        put?: never;
+        post?: never;
         delete?: never;
         options?: never;
         head?: never;
@@ -691,6 +735,33 @@ export interface components {
             scope: string;
             /** Username */
             username: string;
+        };
+        /** CompareRequest */
+        CompareRequest: {
+            /**
+             * Dataset Id A
+             * Format: uuid
+             * @description The reference dataset (last month's, or the training data)
+             */
+            dataset_id_a: string;
+            /**
+             * Dataset Id B
+             * Format: uuid
+             * @description The dataset compared with it (this month's, or production data)
+             */
+            dataset_id_b: string;
+            /**
+             * Target
+             * @description Also check whether the relation of the features to this column moved: a model trained on A, scored on A's holdout and on B
+             */
+            target?: string | null;
+            /**
+             * Theme
+             * @description Colour theme of the comparison's dashboard
+             * @default light
+             * @enum {string}
+             */
+            theme: "light" | "dark";
         };
         /** DashboardRequest */
         DashboardRequest: {
@@ -1086,6 +1157,39 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content?: never;
+            };
+        };
+    };
+    compare_api_v1_compare_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["CompareRequest"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": unknown;
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
             };
         };
     };
@@ -1485,6 +1589,37 @@ export interface operations {
         responses: {
             /** @description Successful Response */
             202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": unknown;
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    get_comparison_api_v1_jobs__job_id__comparison_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                job_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
                 headers: {
                     [name: string]: unknown;
                 };

@@ -305,8 +305,7 @@ class StageRunner:
         if await self._seen(envelope.event_id):
             log.info("duplicate delivery ignored", extra={"fields": {"event_id": str(envelope.event_id)}})
             return Outcome.DUPLICATE
-        erased = deletion.dataset_named_by(envelope.payload)
-        if erased is not None and await self._tombstoned(erased):
+        if any([await self._tombstoned(erased) for erased in deletion.datasets_named_by(envelope.payload)]):
             log.info("event of an erased dataset discarded", extra={"fields": {"event_id": str(envelope.event_id)}})
             await self._discard(envelope)
             return Outcome.DISCARDED

@@ -14,7 +14,7 @@ use case, in one unit of work:
 
 A second ``dataset.deleted`` for the same dataset finds nothing and still acknowledges. Once the
 tombstone is there, the runner discards any other event naming the dataset (``mesh_kit.consumer``,
-``mesh_kit.memory``), so a redelivery or a late stage cannot recreate anything.
+``mesh_kit.memory``; a comparison names two, see ``datasets_named_by``), so a redelivery or a late stage cannot recreate anything.
 
 Why a tombstone rather than checks of the rows in each handler: a deleted dataset leaves no row to
 check, and a job in flight carries its ids in its events; the hash keeps the id itself out of the
@@ -40,6 +40,7 @@ __all__ = [
     "Purged",
     "PurgeableRepository",
     "dataset_named_by",
+    "datasets_named_by",
     "dataset_sha256",
     "is_deleted",
     "lock_dataset",
@@ -78,6 +79,20 @@ def dataset_named_by(payload: EventPayload) -> uuid.UUID | None:
         return None
     value = getattr(payload, "dataset_id", None)
     return value if isinstance(value, uuid.UUID) else None
+
+
+def datasets_named_by(payload: EventPayload) -> tuple[uuid.UUID, ...]:
+    """Every dataset an event names (a comparison names two: ``dataset_id`` and ``dataset_id_b``), none for the
+    deletion itself. An event naming any erased dataset is discarded.
+
+    >>> import uuid
+    >>> from shared_contracts.events import JobProgress
+    >>> datasets_named_by(JobProgress(stage="ml", fraction=0.5))
+    ()
+    """
+    first = dataset_named_by(payload)
+    second = getattr(payload, "dataset_id_b", None) if first is not None else None
+    return tuple(d for d in (first, second) if isinstance(d, uuid.UUID))
 
 
 # -- the SQL every schema shares (mesh_kit/sql/0001_deletion.sql) ----------------------------------

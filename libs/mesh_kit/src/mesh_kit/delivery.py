@@ -40,7 +40,7 @@ from shared_contracts.events import JobProgress, Stage, StageFailed
 
 from .artifacts import AsyncArtifactStore
 from .cancellation import CancelledJob, CancelRegistry, is_cancel_request, job_cancelled
-from .deletion import dataset_named_by
+from .deletion import datasets_named_by
 from .ports import AlreadyHandled, Notify, StageDeps, UnitOfWork, no_notify
 
 __all__ = ["Mailbox", "Outcome", "deliver", "guarded_unit_of_work", "describe_error", "give_up", "progress_sink", "retries_exhausted",
@@ -115,8 +115,7 @@ async def deliver(service: str, mailbox: Mailbox, handler: Callable[[Any, StageD
     """
     if await mailbox.seen(envelope.event_id):
         return Outcome.DUPLICATE
-    erased = dataset_named_by(envelope.payload)
-    if erased is not None and await mailbox.tombstoned(erased):
+    if any([await mailbox.tombstoned(erased) for erased in datasets_named_by(envelope.payload)]):
         await mailbox.discard(envelope)
         return Outcome.DISCARDED
     request = is_cancel_request(envelope)
@@ -180,8 +179,7 @@ async def give_up(service: str, mailbox: Mailbox, envelope: Envelope[Any], *, co
                   attempts: int = 1, failure_event: EventPayload | None = None) -> Outcome:
     """End the job of ``envelope`` in ``service``: the inbox row, ``failure_event`` and ``stage.failed`` together;
     only the inbox row if the dataset was erased here meanwhile (a failure would carry its id back)."""
-    erased = dataset_named_by(envelope.payload)
-    if erased is not None and await mailbox.tombstoned(erased):
+    if any([await mailbox.tombstoned(erased) for erased in datasets_named_by(envelope.payload)]):
         await mailbox.discard(envelope)
         return Outcome.DISCARDED
     events: list[EventPayload] = [] if failure_event is None else [failure_event]

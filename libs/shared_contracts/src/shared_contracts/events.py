@@ -422,6 +422,19 @@ class _ComparisonEvent(_DatasetEvent):
     target: str | None = Field(default=None, description="Also check whether the features' relation to it moved")
     theme: Literal["light", "dark"] = "light"
 
+    def carried(self) -> dict[str, Any]:
+        """The fields every event of the comparison carries on to the next, for building it.
+
+        >>> import uuid
+        >>> from shared_contracts import ArtifactRef
+        >>> ref = ArtifactRef(key="jobs/x/a.parquet", sha256="0" * 64, size_bytes=1, media_type="x")
+        >>> asked = ComparisonRequested(dataset_id=uuid.uuid4(), dataset_id_b=uuid.uuid4(), comparison_id=uuid.uuid4(),
+        ...                             parquet_a=ref, parquet_b=ref, profile_a=ref, profile_b=ref, target="y")
+        >>> DatasetsCompared(**asked.carried(), comparison=ref).target
+        'y'
+        """
+        return {name: getattr(self, name) for name in _ComparisonEvent.model_fields}
+
 
 @event
 class ComparisonRequested(_ComparisonEvent):

@@ -4,11 +4,15 @@ from __future__ import annotations
 
 from mesh_kit.cancellation import cancel_subscription
 from mesh_kit.ports import ServiceSpec, Subscription
-from shared_contracts.events import DatasetDeleted, DatasetTransformed
+from shared_contracts.events import DatasetDeleted, DatasetsCompared, DatasetTransformed
 from shared_contracts.manifest import SERVICES
 
 from .adapters.repository import InMemoryAnalyses, PostgresAnalyses, SqliteAnalyses
-from .service_layer.handlers import when_dataset_deleted, when_dataset_transformed_analyze
+from .service_layer.handlers import (
+    when_dataset_deleted,
+    when_dataset_transformed_analyze,
+    when_datasets_compared_score_target,
+)
 
 
 def service_spec() -> ServiceSpec:
@@ -17,7 +21,8 @@ def service_spec() -> ServiceSpec:
     return ServiceSpec(
         manifest=SERVICES["ml"],
         subscriptions=[Subscription(DatasetTransformed, when_dataset_transformed_analyze),
-                       Subscription(DatasetDeleted, when_dataset_deleted), cancel_subscription()],
+                       Subscription(DatasetDeleted, when_dataset_deleted),
+                       Subscription(DatasetsCompared, when_datasets_compared_score_target), cancel_subscription()],
         routes=add_routes,
         repository=PostgresAnalyses,
         memory_repository=InMemoryAnalyses,

@@ -52,8 +52,12 @@ class SqlDashboards(Dashboards):
         )
 
     async def purge_dataset(self, dataset_id: uuid.UUID, job_ids: tuple[uuid.UUID, ...]) -> Purged:
-        rows = await self.db.fetchall("DELETE FROM dashboards WHERE dataset_id = %s RETURNING dashboard_id",
-                                      (dataset_id,))
+        # the dataset's dashboards, and those of its jobs: a comparison's dashboard is recorded under dataset A,
+        # and goes with dataset B as well
+        jobs = ", ".join(["%s"] * len(job_ids))
+        of_jobs = f" OR job_id IN ({jobs})" if job_ids else ""
+        rows = await self.db.fetchall(f"DELETE FROM dashboards WHERE dataset_id = %s{of_jobs} RETURNING dashboard_id",
+                                      (dataset_id, *job_ids))
         return Purged.of(len(rows), [owner_prefix("dashboards", uuid.UUID(str(row[0]))) for row in rows])
 
 
@@ -75,7 +79,7 @@ class InMemoryDashboards(Dashboards):
         self.dashboards[dashboard.dashboard_id] = dashboard
 
     async def purge_dataset(self, dataset_id: uuid.UUID, job_ids: tuple[uuid.UUID, ...]) -> Purged:
-        ids = [d for d, record in self.dashboards.items() if record.dataset_id == dataset_id]
+        ids = [d for d, record in self.dashboards.items() if record.dataset_id == dataset_id or record.job_id in job_ids]
         for d in ids:
             del self.dashboards[d]
         return Purged.of(len(ids), [owner_prefix("dashboards", d) for d in ids])

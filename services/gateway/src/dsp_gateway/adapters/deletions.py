@@ -1,7 +1,7 @@
 """The gateway's record of deletions: the port, and the read-model repositories that also carry it.
 
-Starting a deletion removes the dataset's rows from the read model at once (datasets, jobs,
-job_events, dashboards), so every route answers 404 from then on, exactly as for a missing id; the
+Starting a deletion removes the dataset's rows from the read model at once (datasets, jobs - the
+comparisons that name it as their second dataset too -, job_events, dashboards), so every route answers 404 from then on, exactly as for a missing id; the
 ``deletions`` row keeps what finishing needs (the dataset id, the artifact prefixes to sweep) until
 every service has acknowledged, then keeps only the dataset's SHA-256.
 """
@@ -156,8 +156,10 @@ class PostgresGatewayRepository(PostgresReadModel, GatewayRepository):
             return DeletionStart(record=pending, created=False)
         if dataset is None or (organization_id is not None and dataset[1] != organization_id):
             return None
+        # the dataset's jobs, the comparisons that name it second included
         jobs = [(r[0], r[1]) for r in await (await conn.execute(
-            "SELECT job_id, results FROM jobs WHERE dataset_id = %s", (dataset_id,))).fetchall()]
+            "SELECT job_id, results FROM jobs WHERE dataset_id = %s OR dataset_id_b = %s",
+            (dataset_id, dataset_id))).fetchall()]
         job_ids = [job for job, _ in jobs]
         dashboards = [r[0] for r in await (await conn.execute(
             "SELECT dashboard_id FROM dashboards WHERE dataset_id = %s OR job_id = ANY(%s::uuid[])",
@@ -166,7 +168,7 @@ class PostgresGatewayRepository(PostgresReadModel, GatewayRepository):
         await conn.execute("DELETE FROM job_events WHERE job_id = ANY(%s::uuid[])", (job_ids,))
         await conn.execute("DELETE FROM dashboards WHERE dataset_id = %s OR job_id = ANY(%s::uuid[])", (dataset_id, job_ids))
         await conn.execute("DELETE FROM models WHERE dataset_id = %s OR job_id = ANY(%s::uuid[])", (dataset_id, job_ids))
-        await conn.execute("DELETE FROM jobs WHERE dataset_id = %s", (dataset_id,))
+        await conn.execute("DELETE FROM jobs WHERE dataset_id = %s OR dataset_id_b = %s", (dataset_id, dataset_id))
         await conn.execute("DELETE FROM datasets WHERE dataset_id = %s", (dataset_id,))
         record = DeletionRecord(deletion_id=deletion_id, dataset_sha256=digest, dataset_id=dataset_id, reason=reason,
                                 status="pending", services=services, acks={}, artifact_prefixes=prefixes,
@@ -230,7 +232,8 @@ class InMemoryGatewayRepository(InMemoryReadModel, GatewayRepository):
         if found is None or (organization_id is not None and found.get("organization_id") != str(organization_id)):
             return None
         dataset = self.datasets.pop(dataset_id)
-        jobs = [(job, row) for job, row in self.jobs.items() if row["dataset_id"] == str(dataset_id)]
+        jobs = [(job, row) for job, row in self.jobs.items()  # a comparison naming it second goes too
+                if str(dataset_id) in (row["dataset_id"], row.get("dataset_id_b"))]
         job_ids = tuple(job for job, _ in jobs)
         dashboards = [d for d, row in self.dashboards.items() if row["dataset_id"] == dataset_id
                       or row["job_id"] in job_ids]

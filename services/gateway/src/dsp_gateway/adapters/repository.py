@@ -100,7 +100,8 @@ class ReadModel(abc.ABC):
     @abc.abstractmethod
     async def insert_job(self, *, job_id: uuid.UUID, kind: str, dataset_id: uuid.UUID, options: dict[str, Any],
                          organization_id: uuid.UUID, owner_id: uuid.UUID,
-                         parent_job_id: uuid.UUID | None = None) -> None: ...
+                         parent_job_id: uuid.UUID | None = None, dataset_id_b: uuid.UUID | None = None) -> None:
+        """A job; a comparison names its second dataset in ``dataset_id_b``."""
 
     @abc.abstractmethod
     async def lock_analysis_quota(self, organization_id: uuid.UUID) -> None:
@@ -311,11 +312,11 @@ class PostgresReadModel(SqlReadModel):
 
     async def insert_job(self, *, job_id: uuid.UUID, kind: str, dataset_id: uuid.UUID, options: dict[str, Any],
                          organization_id: uuid.UUID, owner_id: uuid.UUID,
-                         parent_job_id: uuid.UUID | None = None) -> None:
+                         parent_job_id: uuid.UUID | None = None, dataset_id_b: uuid.UUID | None = None) -> None:
         await self.conn.execute(
-            "INSERT INTO jobs (job_id, kind, dataset_id, parent_job_id, status, options, organization_id, owner_id)"
-            " VALUES (%s, %s, %s, %s, 'queued', %s, %s, %s)",
-            (job_id, kind, dataset_id, parent_job_id, json.dumps(options), organization_id, owner_id),
+            "INSERT INTO jobs (job_id, kind, dataset_id, dataset_id_b, parent_job_id, status, options, organization_id,"
+            " owner_id) VALUES (%s, %s, %s, %s, %s, 'queued', %s, %s, %s)",
+            (job_id, kind, dataset_id, dataset_id_b, parent_job_id, json.dumps(options), organization_id, owner_id),
         )
 
     async def lock_analysis_quota(self, organization_id: uuid.UUID) -> None:
@@ -429,13 +430,14 @@ class InMemoryReadModel(ReadModel):
 
     async def insert_job(self, *, job_id: uuid.UUID, kind: str, dataset_id: uuid.UUID, options: dict[str, Any],
                          organization_id: uuid.UUID, owner_id: uuid.UUID,
-                         parent_job_id: uuid.UUID | None = None) -> None:
+                         parent_job_id: uuid.UUID | None = None, dataset_id_b: uuid.UUID | None = None) -> None:
         if job_id in self.jobs:
             raise KeyError(f"job {job_id} exists")
         self.add_job(job_id=job_id, kind=kind, dataset_id=dataset_id, organization_id=organization_id,
                      owner_id=owner_id)
         now = datetime.now(UTC)
         self.jobs[job_id].update(options=options, parent_job_id=str(parent_job_id) if parent_job_id else None,
+                                 dataset_id_b=str(dataset_id_b) if dataset_id_b else None,
                                  created_at=now, updated_at=now)
 
     async def lock_analysis_quota(self, organization_id: uuid.UUID) -> None:

@@ -166,12 +166,13 @@ class SqliteReadModel(SqlReadModel):
 
     async def insert_job(self, *, job_id: uuid.UUID, kind: str, dataset_id: uuid.UUID, options: dict[str, Any],
                          organization_id: uuid.UUID, owner_id: uuid.UUID,
-                         parent_job_id: uuid.UUID | None = None) -> None:
+                         parent_job_id: uuid.UUID | None = None, dataset_id_b: uuid.UUID | None = None) -> None:
         now = _now()
         await self.conn.execute(
-            "INSERT INTO jobs (job_id, kind, dataset_id, parent_job_id, status, options, organization_id, owner_id,"
-            " created_at, updated_at) VALUES (?, ?, ?, ?, 'queued', ?, ?, ?, ?, ?)",
-            (job_id, kind, dataset_id, parent_job_id, json.dumps(options), organization_id, owner_id, now, now))
+            "INSERT INTO jobs (job_id, kind, dataset_id, dataset_id_b, parent_job_id, status, options, organization_id,"
+            " owner_id, created_at, updated_at) VALUES (?, ?, ?, ?, ?, 'queued', ?, ?, ?, ?, ?)",
+            (job_id, kind, dataset_id, dataset_id_b, parent_job_id, json.dumps(options), organization_id, owner_id,
+             now, now))
 
     async def lock_analysis_quota(self, organization_id: uuid.UUID) -> None:
         """Nothing to take: the write transaction holds the database's only writer until it ends."""
@@ -222,18 +223,20 @@ class SqliteGatewayRepository(SqliteReadModel, GatewayRepository):
             return DeletionStart(record=pending, created=False)
         if dataset is None or (organization_id is not None and dataset["organization_id"] != str(organization_id)):
             return None
+        # the dataset's jobs, the comparisons that name it second included
+        of_jobs = "SELECT job_id FROM jobs WHERE dataset_id = ? OR dataset_id_b = ?"
         jobs = [(uuid.UUID(r["job_id"]), json.loads(r["results"])) for r in (await conn.execute(
-            "SELECT job_id, results FROM jobs WHERE dataset_id = ?", (dataset_id,))).fetchall()]
-        of_jobs = "SELECT job_id FROM jobs WHERE dataset_id = ?"
+            "SELECT job_id, results FROM jobs WHERE dataset_id = ? OR dataset_id_b = ?",
+            (dataset_id, dataset_id))).fetchall()]
         dashboards = [uuid.UUID(r[0]) for r in (await conn.execute(
             f"SELECT dashboard_id FROM dashboards WHERE dataset_id = ? OR job_id IN ({of_jobs})",
-            (dataset_id, dataset_id))).fetchall()]
+            (dataset_id, dataset_id, dataset_id))).fetchall()]
         prefixes = prefixes_of(dataset_id, jobs, dashboards)
-        await conn.execute(f"DELETE FROM job_events WHERE job_id IN ({of_jobs})", (dataset_id,))
+        await conn.execute(f"DELETE FROM job_events WHERE job_id IN ({of_jobs})", (dataset_id, dataset_id))
         for table in ("dashboards", "models"):
             await conn.execute(f"DELETE FROM {table} WHERE dataset_id = ? OR job_id IN ({of_jobs})",
-                               (dataset_id, dataset_id))
-        await conn.execute("DELETE FROM jobs WHERE dataset_id = ?", (dataset_id,))
+                               (dataset_id, dataset_id, dataset_id))
+        await conn.execute("DELETE FROM jobs WHERE dataset_id = ? OR dataset_id_b = ?", (dataset_id, dataset_id))
         await conn.execute("DELETE FROM datasets WHERE dataset_id = ?", (dataset_id,))
         owner = uuid.UUID(dataset["organization_id"])
         record = DeletionRecord(deletion_id=deletion_id, dataset_sha256=digest, dataset_id=dataset_id, reason=reason,

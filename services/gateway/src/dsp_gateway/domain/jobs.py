@@ -16,11 +16,14 @@ from shared_contracts import ArtifactRef, EventPayload
 from shared_contracts.events import (
     AnalysisCompleted,
     AnalysisRequested,
+    ComparisonCompleted,
+    ComparisonRequested,
     DashboardReady,
     DashboardRequested,
     DatasetIngested,
     DatasetProfiled,
     DatasetRejected,
+    DatasetsCompared,
     DatasetTransformed,
     DatasetUploaded,
     JobCancelled,
@@ -54,11 +57,16 @@ _STAGE_AFTER: dict[type[EventPayload], tuple[str, float]] = {
     DatasetTransformed: ("ml", 0.5),
     AnalysisCompleted: ("dashboard", 0.85),
     DashboardRequested: ("dashboard", 0.1),
+    # a comparison: profile compares, ml scores the target, dashboard draws
+    ComparisonRequested: ("profile", 0.05),
+    DatasetsCompared: ("ml", 0.6),
+    ComparisonCompleted: ("dashboard", 0.8),
 }
 _STAGE_SPAN: dict[str, tuple[float, float]] = {
     "ingest": (0.05, 0.2), "profile": (0.2, 0.35), "etl": (0.35, 0.5), "ml": (0.5, 0.85), "dashboard": (0.85, 1.0),
 }
-_REQUESTS = (DatasetUploaded, AnalysisRequested, DashboardRequested)  # a job waits in a queue after these
+_COMPARISON_SPAN: dict[str, tuple[float, float]] = {"profile": (0.05, 0.6), "ml": (0.6, 0.8), "dashboard": (0.8, 1.0)}
+_REQUESTS = (DatasetUploaded, AnalysisRequested, DashboardRequested, ComparisonRequested)  # then a job waits in a queue
 
 
 class JobResults(BaseModel):
@@ -82,6 +90,8 @@ class JobResults(BaseModel):
     dashboard_html: ArtifactRef | None = None
     dashboard_pdf: ArtifactRef | None = None
     dashboard_zip: ArtifactRef | None = None
+    comparison: ArtifactRef | None = None
+    """A comparison's JSON ``Comparison`` (shared_contracts.compare): profile's, then ml's with the target's part."""
 
     def stored(self) -> dict[str, Any]:
         """The JSON merged into the job row: only the fields this update sets."""
@@ -90,7 +100,7 @@ class JobResults(BaseModel):
 
 # the results an event carries under the same field name
 _CARRIED = ("parquet", "ingest_report", "profile", "quality_score", "cleaned_parquet", "cleaned_csv", "etl_report",
-            "pipeline", "analysis_result", "model_id", "typed_parquet")
+            "pipeline", "analysis_result", "model_id", "typed_parquet", "comparison")
 
 
 def _carried_results(payload: EventPayload) -> JobResults:
@@ -114,15 +124,16 @@ def ingest_has_answered(dataset_status: str) -> bool:
     return dataset_status != "uploaded"
 
 
-def job_update_for(payload: EventPayload, *, analysis_job: bool) -> JobUpdate:
-    """The change an event makes to its job. ``analysis_job`` is False for an upload that stops at its profile."""
+def job_update_for(payload: EventPayload, *, analysis_job: bool, comparison_job: bool = False) -> JobUpdate:
+    """The change an event makes to its job. ``analysis_job`` is False for an upload that stops at its profile;
+    ``comparison_job`` is True for a comparison, whose stages share its progress otherwise."""
     match payload:
         case StageFailed():
             return JobUpdate(status="failed", error_code=payload.code, error_message=payload.reason)
         case DatasetRejected():
             return JobUpdate(status="failed", error_code=payload.code, error_message=payload.message)
         case JobProgress():
-            low, high = _STAGE_SPAN.get(payload.stage, (0.0, 1.0))
+            low, high = (_COMPARISON_SPAN if comparison_job else _STAGE_SPAN).get(payload.stage, (0.0, 1.0))
             return JobUpdate(status="running", stage=payload.stage, progress=low + (high - low) * payload.fraction)
         case DashboardReady():
             return JobUpdate(status="completed", stage="dashboard", progress=1.0,
@@ -188,8 +199,13 @@ def ws_message_for(payload: EventPayload, *, job_id: str, kind: str, progress: f
         case DatasetIngested():
             return {**base, "type": "upload.progress", "stage": "ingest", "progress": progress,
                     "message": "ingested", "row_count": payload.row_count}
-        case AnalysisRequested() | DashboardRequested():
+        case AnalysisRequested() | DashboardRequested() | ComparisonRequested():
             return {**base, "type": "analysis.started", "progress": progress}
+        case DatasetsCompared():
+            return {**base, "type": "analysis.progress", "stage": "profile", "progress": progress, "message": "compared"}
+        case ComparisonCompleted():
+            return {**base, "type": "analysis.progress", "stage": "ml", "progress": progress,
+                    "message": "target scored" if payload.target else "compared"}
         case DatasetProfiled() if kind == "analysis":
             return {**base, "type": "analysis.progress", "stage": "profile", "progress": progress,
                     "message": "profiled", "quality_score": payload.quality_score}

@@ -23,6 +23,7 @@ from shared_contracts.events import (
     AnalysisOptions,
     AnalysisRequested,
     AnalysisTask,
+    ComparisonRequested,
     DashboardRequested,
     IngestOptions,
 )
@@ -94,6 +95,14 @@ class AnalyzeRequest(BaseModel):
                                     "(time_budget_s, task, exclude_columns, id_columns, keep_columns...)")
 
 
+class CompareRequest(BaseModel):
+    dataset_id_a: uuid.UUID = Field(description="The reference dataset (last month's, or the training data)")
+    dataset_id_b: uuid.UUID = Field(description="The dataset compared with it (this month's, or production data)")
+    target: str | None = Field(default=None, description="Also check whether the relation of the features to this "
+                               "column moved: a model trained on A, scored on A's holdout and on B")
+    theme: Literal["light", "dark"] = Field(default="light", description="Colour theme of the comparison's dashboard")
+
+
 class DashboardRequest(BaseModel):
     analysis_id: uuid.UUID
     pdf: bool = False
@@ -128,7 +137,8 @@ def _results(row: dict[str, Any]) -> JobResults:
 def _job_view(row: dict[str, Any]) -> dict[str, Any]:
     results = _results(row)
     return {
-        "id": row["job_id"], "kind": row["kind"], "dataset_id": row["dataset_id"], "status": row["status"],
+        "id": row["job_id"], "kind": row["kind"], "dataset_id": row["dataset_id"],
+        "dataset_id_b": row.get("dataset_id_b"), "status": row["status"],
         "stage": row.get("stage"), "progress": row.get("progress"), "options": row.get("options"),
         "error": {"code": row["error_code"], "message": row["error_message"]} if row.get("error_code") else None,
         "dashboard_id": _text(results.dashboard_id), "model_id": _text(results.model_id),
@@ -393,6 +403,63 @@ def add_routes(app: FastAPI) -> None:
                 analysis=options.model_copy(update={"requested_at": datetime.now(UTC)}),
                 display_name=row.get("display_name")))
         return ok(request, {"analysis_id": str(job_id), "status": "queued"}, 202)
+
+    @router.post("/compare", status_code=202)
+    async def compare(request: Request, body: CompareRequest, principal: Principal = writer) -> JSONResponse:
+        """Compare dataset B with dataset A (the reference): schema diff, per-column shift (PSI, KS, chi-square, new
+        and missing levels), missingness, row counts and rows of B also in A, ranked findings in plain language,
+        and with a target whether a model trained on A still holds on B. Both datasets must be profiled. Returns
+        the job to follow; GET /jobs/{job_id}/comparison gives the document, the job's dashboard_id its dashboard."""
+        ports = ports_of(request)
+        rows: dict[str, dict[str, Any]] = {}
+        for field, dataset_id in (("dataset_id_a", body.dataset_id_a), ("dataset_id_b", body.dataset_id_b)):
+            async with ports.storage.read() as repo:
+                row = await repo.find_dataset(dataset_id, organization_id=principal.organization_id)
+            if row is None:  # another organisation's dataset reads as missing
+                raise ApiError(404, "not_found", f"No dataset has the id {dataset_id}.", field=field)
+            if row["status"] != "profiled" or not row.get("profile") or not row.get("parquet"):
+                raise ApiError(409, "dataset_not_ready",
+                               f"The dataset {row['display_name']!r} is {row['status']}; it can be compared once it "
+                               "is profiled.", field=field)
+            rows[field] = row
+        a, b = rows["dataset_id_a"], rows["dataset_id_b"]
+        if body.target is not None:
+            for row in (a, b):
+                columns = [c["name"] for c in row.get("columns") or []]
+                if body.target not in columns:
+                    raise ApiError(422, "target_not_found",
+                                   f"The target column {body.target!r} must be in both datasets; "
+                                   f"{row['display_name']!r} has no such column.", field="target",
+                                   details={"target": body.target, "dataset_id": row["dataset_id"]})
+        await check_rate(ports, "analyses", principal, ports.options.analyses_per_minute)
+        job_id = uuid.uuid4()
+        async with ports.storage.write(job_id) as uow:
+            await uow.repo.insert_job(job_id=job_id, kind="comparison", dataset_id=body.dataset_id_a,
+                                      dataset_id_b=body.dataset_id_b, options={"comparison": body.model_dump(mode="json")},
+                                      organization_id=principal.organization_id, owner_id=principal.user_id)
+            await uow.emit(ComparisonRequested(
+                dataset_id=body.dataset_id_a, dataset_id_b=body.dataset_id_b, comparison_id=job_id,
+                parquet_a=ArtifactRef.model_validate(a["parquet"]), parquet_b=ArtifactRef.model_validate(b["parquet"]),
+                profile_a=ArtifactRef.model_validate(a["profile"]), profile_b=ArtifactRef.model_validate(b["profile"]),
+                name_a=a.get("display_name"), name_b=b.get("display_name"), target=body.target, theme=body.theme))
+        return ok(request, {"job_id": str(job_id), "comparison_id": str(job_id), "status": "queued"}, 202)
+
+    @router.get("/jobs/{job_id}/comparison")
+    async def get_comparison(request: Request, job_id: str, principal: Principal = reader) -> Response:
+        """A finished comparison's document (JSON ``Comparison``: schema diff, column shifts, row overlap, target
+        shift, ranked findings); its dashboard is the job's dashboard_id, at /dashboard/{dashboard_id}."""
+        row = await job_or_404(ports_of(request), job_id, principal, "job_id")
+        if row["kind"] != "comparison":
+            raise ApiError(404, "not_found", f"The job {job_id} is no comparison.", field="job_id")
+        results = _results(row)
+        if row["status"] != "completed" or results.comparison is None:
+            raise ApiError(409, "comparison_not_ready", f"The comparison is {row['status']}; it has not completed.",
+                           field="job_id")
+        try:
+            content = await ports_of(request).async_store.read_bytes(results.comparison)
+        except ArtifactNotFound as exc:
+            raise ApiError(410, "export_gone", "The stored comparison is no longer available.") from exc
+        return Response(content, media_type="application/json")
 
     @router.get("/analysis/{analysis_id}")
     async def get_analysis(request: Request, analysis_id: str, principal: Principal = reader) -> JSONResponse:

@@ -62,7 +62,7 @@ async def when_any_event_update_read_model(event: EventPayload, deps: StageDeps[
                 await read_model.add_cancel_ack(job_id, cancel_ack(event, occurred_at=deps.occurred_at))
             return
         was_terminal = job["status"] in TERMINAL
-        update = job_update_for(event, analysis_job=job["kind"] != "upload")
+        update = job_update_for(event, analysis_job=job["kind"] != "upload", comparison_job=job["kind"] == "comparison")
         await _update_dataset_for(read_model, deps.store, event, job)
         if isinstance(event, DashboardReady):
             await read_model.insert_dashboard(dashboard_id=event.dashboard_id, job_id=job_id,

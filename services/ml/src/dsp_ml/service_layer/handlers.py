@@ -1,4 +1,5 @@
-"""ML's use case: run the analysis on cleaned data and register the model it trained."""
+"""ML's use cases: run the analysis on cleaned data and register the model it trained; check whether the relation of
+the features to a target moved between two compared datasets."""
 
 from __future__ import annotations
 
@@ -8,17 +9,28 @@ import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 
+import polars as pl
 from mesh_kit.artifacts import artifact_key, owner_prefix
 from mesh_kit.deletion import purge_dataset
 from mesh_kit.ports import StageDeps
-from shared_contracts.events import AnalysisCompleted, DatasetDeleted, DatasetTransformed
+from shared_contracts.compare import Comparison
+from shared_contracts.events import (
+    AnalysisCompleted,
+    ComparisonCompleted,
+    DatasetDeleted,
+    DatasetsCompared,
+    DatasetTransformed,
+)
 from shared_contracts.profile import Profile
 
 from ..adapters.repository import Analyses, AnalysisRecord, ModelVersion
 from ..domain import analyze
+from ..domain.columns import infer_roles
+from ..domain.compare import target_shift, with_target_shift
 from ..domain.drift import write_reference_sample
 
-__all__ = ["model_id_of", "when_dataset_deleted", "when_dataset_transformed_analyze"]
+__all__ = ["model_id_of", "when_dataset_deleted", "when_dataset_transformed_analyze",
+           "when_datasets_compared_score_target"]
 
 
 def model_id_of(job_id: uuid.UUID) -> uuid.UUID:
@@ -87,6 +99,39 @@ async def when_dataset_transformed_analyze(event: DatasetTransformed, deps: Stag
             etl_report=event.etl_report, cleaned_parquet=event.cleaned_parquet, model_id=registered, options=options,
             model=model_ref, typed_parquet=event.typed_parquet,
         ))
+
+
+async def when_datasets_compared_score_target(event: DatasetsCompared, deps: StageDeps[Analyses]) -> None:
+    """With a target, train a model on A and score it on A's holdout and on B, add that finding to the comparison
+    (jobs/<id>/comparison-with-target.json); without one, pass the comparison on. Emits comparison.completed."""
+    store, ref = deps.store, event.comparison
+    written = None
+    if event.target is not None:
+        comparison = Comparison.model_validate_json(await store.read_bytes(event.comparison))
+        target = event.target
+        with tempfile.TemporaryDirectory(prefix="dsp-ml-compare-") as tmp:
+            path_a = await store.fetch_to(event.parquet_a, Path(tmp) / "a.parquet")
+            path_b = await store.fetch_to(event.parquet_b, Path(tmp) / "b.parquet")
+
+            def score() -> Comparison:
+                a, b = pl.read_parquet(path_a), pl.read_parquet(path_b)
+                deps.progress(0.1, f"training a model of {target} on {comparison.name_a}")
+                # the features the analysis would use, of those B has too (the model is scored on B)
+                features = [f for f in infer_roles(a).model_features if f in set(b.columns)]
+                shift = target_shift(a, b, target=target, features=features, cancel=deps.cancel,
+                                     thresholds=comparison.thresholds)
+                deps.progress(1.0, f"scored on {comparison.name_b}")
+                return with_target_shift(comparison, shift, comparison.thresholds)
+
+            completed = await asyncio.to_thread(score)
+        ref = written = await store.put_bytes(artifact_key("jobs", deps.job_id, "comparison-with-target.json"),
+                                              completed.model_dump_json().encode(), media_type="application/json")
+    async with deps.unit_of_work() as uow:
+        if await uow.is_deleted(event.dataset_id) or await uow.is_deleted(event.dataset_id_b):
+            if written is not None:  # either dataset deleted meanwhile: take back what was written
+                await store.delete(written.key)
+            return
+        await uow.emit(ComparisonCompleted(**event.carried(), comparison=ref))
 
 
 async def when_dataset_deleted(event: DatasetDeleted, deps: StageDeps[Analyses]) -> None:
