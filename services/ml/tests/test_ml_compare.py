@@ -117,3 +117,12 @@ def test_small_samples_do_not_move_by_chance() -> None:
     assert not any(moved)
     one_row = target_shift(penguins, penguins.head(1), target="body_mass_g")
     assert not one_row.moved and one_row.note is not None and "too few" in one_row.note
+
+
+def test_a_target_with_negative_values_has_no_unseen_class_note(diamonds_halves) -> None:
+    """Negative numbers (a delay, a profit) are values of a regression target, not classes A never had."""
+    a, b = diamonds_halves
+    centred = [frame.with_columns(pl.col("price") - 4000) for frame in (a, b)]
+    shift = target_shift(*centred, target="price")
+    assert shift.task == "regression" and not shift.moved
+    assert shift.note is None or "classes" not in shift.note

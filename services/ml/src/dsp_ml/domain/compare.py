@@ -257,7 +257,7 @@ def target_shift(a: pl.DataFrame, b: pl.DataFrame, *, target: str, features: lis
         moved = False
         few = f"only {y_b.size} rows of B to score: too few to tell whether the relation moved"
         note = f"{note}; {few}" if note else few
-    if y_b.size and (y_b < 0).any():
+    if task != "regression" and y_b.size and (y_b < 0).any():  # -1 codes a class A never had
         unseen = f"{int((y_b < 0).sum())} rows of B hold classes A never had (counted as wrong)"
         note = f"{note}; {unseen}" if note else unseen
     return TargetShift(
