@@ -79,9 +79,9 @@ class UnitOfWork(abc.ABC, Generic[R]):
     async def purge_outbox(self, dataset_id: uuid.UUID) -> int:
         """Delete the outbox rows whose event names the dataset; returns how many."""
 
+    @abc.abstractmethod
     async def cancel_job(self, job_id: uuid.UUID, *, requested_at: datetime, reason: str = "") -> None:
         """Record that the job is cancelled in this service, so its later events are dropped here."""
-        raise NotImplementedError(f"{type(self).__name__} keeps no record of cancelled jobs")
 
 
 Notify = Callable[[uuid.UUID, dict[str, Any]], Awaitable[None]]
