@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import io
 import zipfile
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -18,7 +17,17 @@ from . import components as comp
 from . import lineage
 from .data import DataSample, column_changes, load_sample, read_columns
 from .inputs import as_model, text
-from .page import COLORWAY, MAX_HTML_BYTES, Theme, asset, embed_json, filter_columns, finite_json, render_page
+from .page import (
+    COLORWAY,
+    MAX_HTML_BYTES,
+    Section,
+    Theme,
+    asset,
+    embed_json,
+    filter_columns,
+    finite_json,
+    render_page,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -40,13 +49,6 @@ _SECTIONS: list[tuple[str, str, str | None]] = [
     ("data", "Data", "The rows that pass the filters. Click a header to sort."),
 ]
 
-
-@dataclass(frozen=True)
-class _Section:
-    key: str
-    title: str
-    note: str | None
-    components: list[comp.Component]
 
 
 def _semantic_types(profile: Profile | None) -> dict[str, str]:
@@ -130,7 +132,7 @@ def _choose_components(sample: DataSample, frame: pl.DataFrame, profile: Profile
 def _render(sample: DataSample, cards: list[comp.Component], *, title: str, theme: Theme, whole_stats: bool,
             as_ingested: bool = False) -> str:
     sections = [
-        _Section(key, name, note, [c for c in cards if c.section == key])
+        Section(key, name, note, [c for c in cards if c.section == key])
         for key, name, note in _SECTIONS
     ]
     sections = [s for s in sections if s.components]

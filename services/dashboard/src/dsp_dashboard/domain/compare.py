@@ -20,7 +20,6 @@ no filter, the charts show the whole data's shares, computed here on every row.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -29,7 +28,7 @@ from shared_contracts.compare import ColumnShift, CompareFinding, Comparison, Ta
 
 from . import components as comp
 from .data import DataSample, EmbeddedColumn, load_sample
-from .page import COLORWAY, MAX_HTML_BYTES, Theme, filter_columns, finite_json, render_page
+from .page import COLORWAY, MAX_HTML_BYTES, Section, Theme, filter_columns, finite_json, render_page
 
 __all__ = ["MAX_CHARTED", "build_comparison_html"]
 
@@ -60,13 +59,6 @@ _SECTIONS: list[tuple[str, str, str | None]] = [
     ("columns", "Every column", "Shift statistics on every row (the filters do not change them)."),
 ]
 
-
-@dataclass(frozen=True)
-class _Section:
-    key: str
-    title: str
-    note: str | None
-    components: list[comp.Component]
 
 
 def _fmt(value: Any) -> str:
@@ -427,7 +419,7 @@ def _page(comparison: Comparison, a: pl.DataFrame, b: pl.DataFrame, *, theme: Th
     if missing is not None:
         cards.append(missing)
     cards.append(table)
-    sections = [_Section(key, name, note, [c for c in cards if c.section == key]) for key, name, note in _SECTIONS]
+    sections = [Section(key, name, note, [c for c in cards if c.section == key]) for key, name, note in _SECTIONS]
     data = sample.to_json()
     data.update(side=side, total_rows=comparison.rows.rows_a + comparison.rows.rows_b,
                 sampled=len(side) < comparison.rows.rows_a + comparison.rows.rows_b)

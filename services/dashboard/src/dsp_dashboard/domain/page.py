@@ -13,6 +13,7 @@ import hashlib
 import json
 import math
 import re
+from dataclasses import dataclass
 from functools import cache
 from importlib import metadata, resources
 from typing import TYPE_CHECKING, Any, Literal
@@ -25,12 +26,23 @@ from . import components as comp
 if TYPE_CHECKING:
     from .data import DataSample
 
-__all__ = ["COLORWAY", "MAX_HTML_BYTES", "Theme", "asset", "embed_json", "filter_columns", "finite_json",
+__all__ = ["COLORWAY", "MAX_HTML_BYTES", "Section", "Theme", "asset", "embed_json", "filter_columns", "finite_json",
            "render_page"]
 
 Theme = Literal["light", "dark"]
 MAX_HTML_BYTES = 5_000_000
 """Hard cap on the size of the HTML document, whatever the dataset size."""
+
+
+@dataclass(frozen=True)
+class Section:
+    """One section of a page: its anchor, heading, note under the heading, and cards."""
+
+    key: str
+    title: str
+    note: str | None
+    components: list[comp.Component]
+
 
 COLORWAY = ["#3b6fd8", "#e4572e", "#29a36a", "#f2a541", "#8e6bd1", "#17becf", "#c44e9c", "#7f7f7f", "#bcbd22",
             "#8c564b"]
