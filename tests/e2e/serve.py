@@ -126,18 +126,24 @@ def wait_for(api: httpx.Client, path: str, *, until: Any, timeout_s: float) -> d
         time.sleep(0.3)
 
 
+def analysis_in_ml(api: httpx.Client, samples: Path, *, budget_s: float) -> str:
+    """Upload the penguins, analyse them for Species, and wait until the job is in its ml stage; the job's id."""
+    dataset = upload(api, samples / "penguins-raw.csv").json()["data"]
+    started = api.post("/api/v1/analyze", json={"dataset_id": dataset["dataset_id"], "target": "Species",
+                                                "options": {"time_budget_s": budget_s}})
+    assert started.status_code == 202, started.text
+    job = str(started.json()["data"]["analysis_id"])
+    state = wait_for(api, f"/api/v1/analysis/{job}", timeout_s=120,
+                     until=lambda j: j["stage"] == "ml" or j["status"] in TERMINAL)
+    assert (state["stage"], state["status"]) == ("ml", "running"), state
+    return job
+
+
 def kill_during_ml(server: ServeProcess, samples: Path) -> str:
     """Start an analysis of the penguins, and kill -9 the server a few seconds into its ml stage; the job's id."""
     server.start()
     with httpx.Client(base_url=server.url, headers=server.sign_in(), timeout=120) as api:
-        dataset = upload(api, samples / "penguins-raw.csv").json()["data"]
-        started = api.post("/api/v1/analyze", json={"dataset_id": dataset["dataset_id"], "target": "Species",
-                                                    "options": {"time_budget_s": 20}})
-        assert started.status_code == 202, started.text
-        job = str(started.json()["data"]["analysis_id"])
-        state = wait_for(api, f"/api/v1/analysis/{job}", timeout_s=120,
-                      until=lambda j: j["stage"] == "ml" or j["status"] in TERMINAL)
-        assert state["stage"] == "ml" and state["status"] == "running", state
+        job = analysis_in_ml(api, samples, budget_s=20)
         time.sleep(3)  # well inside AutoML's budget
     server.kill()
     return job

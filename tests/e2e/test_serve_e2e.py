@@ -20,7 +20,15 @@ import httpx
 import pytest
 
 from .helpers import follow, login, upload
-from .serve import ADMIN_EMAIL, ADMIN_PASSWORD, TERMINAL, ServeProcess, kill_during_ml, wait_for
+from .serve import (
+    ADMIN_EMAIL,
+    ADMIN_PASSWORD,
+    TERMINAL,
+    ServeProcess,
+    analysis_in_ml,
+    kill_during_ml,
+    wait_for,
+)
 
 pytestmark = pytest.mark.e2e
 
@@ -303,14 +311,7 @@ def test_a_server_killed_during_ml_ends_the_job_after_a_restart(tmp_path: Path) 
 
 
 def test_an_analysis_cancelled_during_ml_ends_cancelled_at_once_and_records_no_results(api: httpx.Client) -> None:
-    dataset = upload(api, SAMPLES / "penguins-raw.csv").json()["data"]
-    started = api.post("/api/v1/analyze", json={"dataset_id": dataset["dataset_id"], "target": "Species",
-                                                "options": {"time_budget_s": 10}})
-    assert started.status_code == 202, started.text
-    job = str(started.json()["data"]["analysis_id"])
-    state = wait_for(api, f"/api/v1/analysis/{job}", timeout_s=120,
-                     until=lambda j: j["stage"] == "ml" or j["status"] in TERMINAL)
-    assert (state["stage"], state["status"]) == ("ml", "running"), state
+    job = analysis_in_ml(api, SAMPLES, budget_s=10)
     asked = time.monotonic()
     cancelled = api.post(f"/api/v1/jobs/{job}/cancel")
     assert cancelled.status_code == 202, cancelled.text
