@@ -107,6 +107,10 @@ class HeadersTimeoutProtocol(H11Protocol):
         if getattr(self, "_headers_timer", None) is not None and self.cycle is not self._waiting_for:
             self._disarm()  # the request line and headers are in
 
+    def handle_websocket_upgrade(self, event: h11.Request) -> None:
+        self._disarm()  # the headers are in, and the connection is the WebSocket's from here on
+        super().handle_websocket_upgrade(event)
+
     def on_response_complete(self) -> None:
         super().on_response_complete()
         if not self.transport.is_closing():
