@@ -34,6 +34,7 @@ from ..adapters.notifier import SubscriptionLost
 from ..adapters.predictor import PredictorUnavailable
 from ..adapters.repository import OWNED_TABLES, ReadModel
 from ..adapters.upload import UploadRejected, receive_upload
+from ..domain.datasets import display_name
 from ..domain.identity import Permission, Principal
 from ..domain.jobs import TERMINAL, JobResults, cancelled_message
 from ..domain.responses import error_body, success_body
@@ -297,7 +298,7 @@ def add_routes(app: FastAPI) -> None:
                 raw = await ports.async_store.put_file(key, streamed.path, media_type="text/csv")  # type: ignore[arg-type]
         finally:
             streamed.discard()
-        display_name = Path(streamed.filename.replace("\\", "/")).name[:255] or "upload.csv"
+        name = display_name(streamed.filename)
         try:
             if analysis is not None:  # an upload that asks for its analysis starts one
                 await check_rate(ports, "analyses", principal, options.analyses_per_minute)
@@ -305,7 +306,7 @@ def add_routes(app: FastAPI) -> None:
             async def quota(repo: ReadModel) -> None:
                 await check_analysis_quota(repo, principal, options.max_concurrent_analyses_per_org)
 
-            await start_upload(ports.storage, dataset_id=dataset_id, job_id=job_id, raw=raw, display_name=display_name,
+            await start_upload(ports.storage, dataset_id=dataset_id, job_id=job_id, raw=raw, display_name=name,
                                ingest=ingest, analysis=analysis, organization_id=principal.organization_id,
                                owner_id=principal.user_id, check=quota if analysis is not None else None)
         except Exception:
