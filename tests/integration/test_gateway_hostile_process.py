@@ -40,6 +40,11 @@ pytestmark = pytest.mark.integration
 UPLOAD_CAP = 64 * MIB
 
 
+def figures(scenario: str, **values: object) -> None:
+    """One line of figures for ``bench/prove_hostile.py`` (run with ``-s``)."""
+    print("\nHOSTILE-FIGURES " + json.dumps({"scenario": scenario, **values}))
+
+
 @pytest.fixture
 def served(infra, gateway_database: str, tmp_path: Path) -> Iterator[tuple[subprocess.Popen[bytes], str, str]]:  # noqa: F811
     yield from serve_gateway(infra, gateway_database, tmp_path, {"DSP_MAX_UPLOAD_BYTES": str(UPLOAD_CAP)})
@@ -111,6 +116,9 @@ async def test_a_gzip_bomb_is_stored_unexpanded_and_refused_typed_by_ingest(gate
     verdict = ingest_in_a_process(raw, tmp_path, 64 * MIB)
     print(f"\n[process] gzip bomb {len(bomb) / MIB:.1f} MiB -> 1 GiB: gateway {answer.status_code}, peak growth "
           f"{growth:.1f} MiB; ingest {verdict['code']}, peak RSS {verdict['peak_rss_mib']:.0f} MiB")
+    figures("gzip bomb", compressed_mib=round(len(bomb) / MIB, 2), expands_to_mib=1024, gateway_status=answer.status_code,
+            gateway_peak_growth_mib=round(growth, 1), ingest_code=verdict["code"],
+            ingest_limit_mib=64, ingest_peak_rss_mib=round(verdict["peak_rss_mib"]))
     assert growth < 50
     assert verdict["code"] == "decompressed_too_large"
     assert "67108864" in verdict["message"]
@@ -142,6 +150,9 @@ async def test_a_1_gib_chunked_upload_gets_413_with_flat_memory_and_no_spool_fil
     print(f"\n[process] 1 GiB chunked upload, cap {UPLOAD_CAP // MIB} MiB: {answer.status_code} "
           f"{answer.json()['errors'][0]['code']}, {sent[0] / MIB:.0f} MiB sent in {time.monotonic() - started:.1f} s, "
           f"peak growth {growth:.1f} MiB, spool files left {len(left)}")
+    figures("1 GiB chunked upload", sent_mib=round(sent[0] / MIB), cap_mib=UPLOAD_CAP // MIB, status=answer.status_code,
+            code=answer.json()["errors"][0]["code"], peak_growth_mib=round(growth, 1), spool_files_left=len(left),
+            seconds=round(time.monotonic() - started, 1))
     assert answer.status_code == 413 and answer.json()["errors"][0]["code"] == "file_too_large"
     assert growth < 50
     assert left == []
@@ -165,5 +176,7 @@ async def test_hostile_file_names_are_stored_as_plain_names(gateway: ServedGatew
         assert huge.status_code == 400 and huge.json()["errors"][0]["code"] == "malformed_multipart"
         listed = await client.get("/api/v1/datasets", params={"limit": 100})
         names = {item["display_name"] for item in listed.json()["data"]["items"]}
+    figures("hostile file names", names=len(FILENAMES) + 1, stored_as_expected=len(names & set(FILENAMES.values())),
+            distinct_expected=len(set(FILENAMES.values())), over_header_limit_status=huge.status_code)
     assert names == set(FILENAMES.values())
     assert not any(ch in name for name in names for ch in "/\\\x00\u202e\r\n")
