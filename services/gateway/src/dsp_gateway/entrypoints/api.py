@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import shutil
@@ -30,7 +31,7 @@ from shared_contracts.events import (
 from starlette.background import BackgroundTask
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from ..adapters.notifier import SubscriptionLost
+from ..adapters.notifier import JobSubscription, SubscriptionLost
 from ..adapters.predictor import PredictorUnavailable
 from ..adapters.repository import OWNED_TABLES, ReadModel
 from ..adapters.upload import UploadRejected, receive_upload
@@ -68,6 +69,11 @@ DASHBOARD_HEADERS = {
     "Referrer-Policy": "no-referrer",
     "Cache-Control": "private, max-age=300",
 }
+
+
+WS_PROGRESS_UNAVAILABLE = 1011
+PROGRESS_UNAVAILABLE = "Progress updates are unavailable; poll GET /api/v1/jobs/{job_id}."
+"""The close reason of a progress stream whose notifications stopped (a WebSocket close reason holds 123 bytes)."""
 
 
 def _rid(request: Request | WebSocket) -> str:
@@ -623,7 +629,12 @@ def add_routes(app: FastAPI) -> None:
         Authenticated with the access token (or an API key) in the ``token`` query parameter, or as the
         subprotocol pair ``bearer, <token>``. A browser ``Origin`` outside DSP_ALLOWED_ORIGINS is refused
         before the handshake (HTTP 403); a missing or bad token closes with 4401, and a job that is not
-        the caller's organisation's closes with 4404, exactly like a missing one."""
+        the caller's organisation's closes with 4404, exactly like a missing one.
+
+        When the progress notifications are unavailable (Redis down, or its connection lost while
+        streaming), the stream sends the snapshot, then an ``error.occurred`` of code
+        ``progress_unavailable``, and closes with 1011 and the reason "Progress updates are unavailable;
+        poll GET /api/v1/jobs/{job_id}." The job itself goes on: poll it."""
         ports = ports_of(websocket)
         principal, subprotocol = await websocket_principal(websocket, ports)
         if principal is None:
@@ -637,8 +648,13 @@ def add_routes(app: FastAPI) -> None:
             await websocket.close(code=4400)
             return
         try:
-            async with ports.notifier.subscribe(job_id) as subscription:
-                # subscribed before the snapshot: nothing falls in between
+            async with contextlib.AsyncExitStack() as stack:
+                subscription: JobSubscription | None = None
+                lost = SubscriptionLost(f"no subscription to job {job_id}")
+                try:  # subscribed before the snapshot: nothing falls in between
+                    subscription = await stack.enter_async_context(ports.notifier.subscribe(job_id))
+                except SubscriptionLost as exc:
+                    lost = exc  # the snapshot is still sent: the client learns where the job stands
                 async with ports.storage.read() as repo:
                     job = await repo.find_job(job_uuid, organization_id=principal.organization_id)
                 if job is None:
@@ -651,6 +667,8 @@ def add_routes(app: FastAPI) -> None:
                     await _send_terminal(websocket, job)
                     await websocket.close()
                     return
+                if subscription is None:
+                    raise lost
                 async for message in subscription:
                     await websocket.send_json(message)
                     if message.get("status") in TERMINAL:
@@ -661,8 +679,8 @@ def add_routes(app: FastAPI) -> None:
         except SubscriptionLost as exc:
             log.warning("progress stream of job %s lost its notifications: %s", job_id, exc)
             await websocket.send_json({"type": "error.occurred", "job_id": job_id, "code": "progress_unavailable",
-                                       "message": "Progress updates are unavailable; poll GET /api/v1/jobs/{id}."})
-            await websocket.close(code=1011)
+                                       "message": PROGRESS_UNAVAILABLE})
+            await websocket.close(code=WS_PROGRESS_UNAVAILABLE, reason=PROGRESS_UNAVAILABLE)
 
     async def _send_terminal(websocket: WebSocket, job: dict[str, Any]) -> None:
         results = _results(job)
