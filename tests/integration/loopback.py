@@ -22,7 +22,8 @@ class TcpProxy:
         self._server: asyncio.Server | None = None
         self._connections: set[asyncio.Task[None]] = set()
         self._writers: set[asyncio.StreamWriter] = set()
-        self.forwarding = True
+        self._forwarding = asyncio.Event()
+        self._forwarding.set()
         self.accepted = 0
 
     def url(self, url: str) -> str:
@@ -34,13 +35,14 @@ class TcpProxy:
         return f"{scheme}://{prefix}127.0.0.1:{self.port}{slash}{path}"
 
     async def open(self) -> None:
-        self.forwarding = True
+        """Listen (again), and forward again after hang()."""
+        self._forwarding.set()
         if self._server is None:
             self._server = await asyncio.start_server(self._serve, "127.0.0.1", self.port, reuse_address=True)
 
     def hang(self) -> None:
         """Keep accepting, forward nothing more: new and live connections go silent."""
-        self.forwarding = False
+        self._forwarding.clear()
 
     async def close(self) -> None:
         if self._server is not None:
@@ -87,8 +89,7 @@ class TcpProxy:
             data = await reader.read(65536)
             if not data:
                 break
-            while not self.forwarding:  # hung: hold the bytes, as a server that stopped answering would
-                await asyncio.sleep(3600)
+            await self._forwarding.wait()  # hung: hold the bytes, as a server that stopped answering would
             writer.write(data)
             await writer.drain()
         writer.transport.abort()
