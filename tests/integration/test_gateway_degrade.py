@@ -349,3 +349,105 @@ async def test_a_publish_to_a_broker_that_never_confirms_fails_within_its_timeou
                 await asyncio.wait_for(publisher.close(), 15)
     finally:
         await delete_topology(infra.amqp_url, topology)
+
+
+# --- Idempotency-Key -----------------------------------------------------------------------------------------
+
+
+def _jobs_of(database_url: str, dataset_id: str, kind: str) -> int:
+    with psycopg.connect(database_url) as conn:
+        row = conn.execute("SELECT count(*) FROM gateway.jobs WHERE dataset_id = %s AND kind = %s",
+                           (dataset_id, kind)).fetchone()
+    assert row is not None
+    return int(row[0])
+
+
+async def test_a_retried_upload_with_its_key_gets_the_first_answer_and_creates_nothing(
+        gateway: Gateway, gateway_database: str) -> None:
+    name, key = f"idem-{uuid.uuid4().hex[:6]}.csv", str(uuid.uuid4())
+
+    first = await _upload(gateway, name, Answer(0.3), headers={"Idempotency-Key": key})
+    again = await _upload(gateway, name, headers={"Idempotency-Key": key})
+
+    assert first.status_code == 201, first.text
+    assert (again.status_code, again.json()) == (201, first.json())
+    assert again.headers["idempotent-replayed"] == "true" and "idempotent-replayed" not in first.headers
+    assert _datasets_named(gateway.database_url, [name]) == {name: 1}
+    assert gateway.ingest.seen.count(name) == 1
+
+    other = await _upload(gateway, name, headers={"Idempotency-Key": key}, body=PENGUINS + b"Adelie,x,1,1,1,1,,2009\n")
+    assert other.status_code == 422, other.text
+    assert other.json()["status"] == "error"
+    assert other.json()["errors"][0] | {"message": ""} == {"code": "idempotency_key_reused", "message": "",
+                                                          "field": "Idempotency-Key"}
+    assert _datasets_named(gateway.database_url, [name]) == {name: 1}
+
+    # a key is the user's own: another user's request with it is another request
+    email, password = f"idem-other-{uuid.uuid4().hex[:6]}@example.com", "another-analyst-password"
+    seed_user(gateway_database, email, password, role="analyst")
+    theirs = await gateway.client.post("/api/v1/upload", files={"file": (name, PENGUINS, "text/csv")},
+                                       headers={"Idempotency-Key": key, **await login(gateway.client, email, password)})
+    assert theirs.status_code == 201, theirs.text
+    assert theirs.json()["data"]["dataset_id"] != first.json()["data"]["dataset_id"]
+    assert _datasets_named(gateway.database_url, [name]) == {name: 2}
+
+    # past its expiry (DSP_IDEMPOTENCY_TTL_S) the key is free again
+    with psycopg.connect(gateway.database_url) as conn:
+        conn.execute("UPDATE gateway.idempotency_keys SET expires_at = now() - interval '1 second'"
+                     " WHERE idempotency_key = %s", (key,))
+    later = await _upload(gateway, name, headers={"Idempotency-Key": key})
+    assert later.status_code == 201 and later.json()["data"]["dataset_id"] != first.json()["data"]["dataset_id"]
+
+
+async def test_two_uploads_at_once_with_one_key_make_one_dataset_and_the_same_answer(gateway: Gateway) -> None:
+    name, key = f"twins-{uuid.uuid4().hex[:6]}.csv", str(uuid.uuid4())
+    gateway.ingest.plan[name] = Answer(1.0)
+
+    responses = await asyncio.gather(*(_upload(gateway, name, headers={"Idempotency-Key": key}) for _ in range(3)))
+
+    assert [r.status_code for r in responses] == [201, 201, 201], [r.text for r in responses]
+    assert responses[0].json() == responses[1].json() == responses[2].json()
+    assert sorted(r.headers.get("idempotent-replayed", "") for r in responses) == ["", "true", "true"]
+    assert _datasets_named(gateway.database_url, [name]) == {name: 1}
+    assert gateway.ingest.seen.count(name) == 1
+
+
+async def test_an_upload_whose_verdict_is_pending_replays_its_202_and_a_refused_one_keeps_no_key(
+        gateway: Gateway) -> None:
+    name, key = f"idem-late-{uuid.uuid4().hex[:6]}.csv", str(uuid.uuid4())
+    first = await _upload(gateway, name, Answer(None), headers={"Idempotency-Key": key})
+    again = await _upload(gateway, name, headers={"Idempotency-Key": key})
+    assert first.status_code == again.status_code == 202
+    assert again.json() == first.json()
+    assert _datasets_named(gateway.database_url, [name]) == {name: 1}
+
+    refused_key = str(uuid.uuid4())
+    bad = await gateway.client.post("/api/v1/upload", files={"file": ("x.csv", PENGUINS, "text/csv")},
+                                    data={"options": "{not json"}, headers={"Idempotency-Key": refused_key})
+    assert bad.status_code == 422 and bad.json()["errors"][0]["code"] == "invalid_field"
+    with psycopg.connect(gateway.database_url) as conn:
+        assert conn.execute("SELECT count(*) FROM gateway.idempotency_keys WHERE idempotency_key = %s",
+                            (refused_key,)).fetchone() == (0,)
+    invalid = await _upload(gateway, name, headers={"Idempotency-Key": "x" * 256})
+    assert invalid.status_code == 422 and invalid.json()["errors"][0]["code"] == "invalid_idempotency_key"
+
+
+async def test_a_retried_analysis_with_its_key_is_the_same_analysis(gateway: Gateway) -> None:
+    name = f"idem-an-{uuid.uuid4().hex[:6]}.csv"
+    uploaded = await _upload(gateway, name, Answer(0.1))
+    assert uploaded.status_code == 201, uploaded.text
+    dataset_id = uploaded.json()["data"]["dataset_id"]
+    key = str(uuid.uuid4())
+    body = {"dataset_id": dataset_id, "target": "species", "options": {"time_budget_s": 30}}
+
+    together = await asyncio.gather(*(gateway.client.post("/api/v1/analyze", json=body,
+                                                          headers={"Idempotency-Key": key}) for _ in range(2)))
+    later = await gateway.client.post("/api/v1/analyze", json=body, headers={"Idempotency-Key": key})
+
+    assert [r.status_code for r in together] == [202, 202] and later.status_code == 202, later.text
+    assert together[0].json() == together[1].json() == later.json()
+    assert _jobs_of(gateway.database_url, dataset_id, "analysis") == 1
+    other = await gateway.client.post("/api/v1/analyze", json={**body, "target": "island"},
+                                      headers={"Idempotency-Key": key})
+    assert other.status_code == 422 and other.json()["errors"][0]["code"] == "idempotency_key_reused"
+    assert _jobs_of(gateway.database_url, dataset_id, "analysis") == 1
