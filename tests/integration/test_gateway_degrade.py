@@ -211,6 +211,11 @@ async def test_with_redis_down_upload_and_analyze_answer_and_readiness_names_it(
     assert analysis.json()["data"]["status"] == "queued"
     assert _datasets_named(gateway.database_url, [fast, slow]) == {fast: 1, slow: 1}
 
+    # a login cannot count its failures: refused for the moment, in OAuth2's terms, not a 500
+    login = await gateway.client.post("/api/v1/auth/token", data={"username": "x@example.com", "password": "y"})
+    assert login.status_code == 503, login.text
+    assert login.json()["error"] == "temporarily_unavailable" and login.headers["retry-after"] == "5"
+
 
 async def test_a_redis_that_accepts_and_never_answers_costs_an_upload_seconds_not_a_hang(gateway: Gateway) -> None:
     gateway.redis.hang()

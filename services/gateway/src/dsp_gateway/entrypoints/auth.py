@@ -151,7 +151,9 @@ def add_identity_routes(app: FastAPI) -> None:
             log.exception("could not write the audit row of %s (status %s)", entry.action, status)
 
     @router.post("/auth/token", tags=["auth"], responses={401: {"description": "Wrong credentials"},
-                                                          429: {"description": "Too many failed logins"}})
+                                                          429: {"description": "Too many failed logins"},
+                                                          503: {"description": "The failed-login limit cannot be "
+                                                                "checked (Redis down): try again"}})
     async def token(request: Request, form: Annotated[OAuth2PasswordRequestForm, Depends()]) -> JSONResponse:
         """OAuth2 password grant (form fields `username`, `password`). Answers RFC 6749's bare
         `{access_token, refresh_token, token_type, expires_in}`; errors are `{error, error_description}`."""
@@ -162,7 +164,12 @@ def add_identity_routes(app: FastAPI) -> None:
         _remember(request, subject=email[:254])
         keys = (f"login:user:{email}", f"login:ip:{client_ip(request)}")
         for key in keys:
-            blocked: RetryAfter | None = await limiter.check(key, limit)
+            try:
+                blocked: RetryAfter | None = await limiter.check(key, limit)
+            except Exception as exc:  # the failed-login limit cannot be counted (Redis down): refuse, do not guess
+                log.warning("login refused: its rate limit cannot be checked: %r", exc)
+                return _oauth_error(503, "temporarily_unavailable",
+                                    "Signing in is unavailable for a moment; try again shortly.", {"Retry-After": "5"})
             if blocked is not None:
                 return _oauth_error(429, "too_many_requests",
                                     f"Too many failed logins; try again in {blocked.seconds} seconds.",
