@@ -34,7 +34,7 @@ from mesh_kit.topology import Topology, declare_with_url, delete_topology
 from ..auth_helpers import login, seed_user
 from ..conftest import migrated_database
 from .loopback import TcpProxy
-from .test_gateway_upload import Answer, PlayedIngest
+from .test_gateway_upload import Answer, PlayedIngest, _datasets_named
 
 pytestmark = pytest.mark.integration
 
@@ -125,13 +125,6 @@ async def _upload(gateway: Gateway, name: str, answer: Answer | None = None, *, 
         gateway.ingest.plan[name] = answer
     return await gateway.client.post("/api/v1/upload", files={"file": (name, body, "text/csv")},
                                      data={} if wait else {"wait": "false"}, headers=headers)
-
-
-def _datasets_named(database_url: str, names: list[str]) -> dict[str, int]:
-    with psycopg.connect(database_url) as conn:
-        rows = conn.execute("SELECT display_name, count(*) FROM gateway.datasets WHERE display_name = ANY(%s)"
-                            " GROUP BY display_name", (names,)).fetchall()
-    return dict(rows)
 
 
 def _pending_outbox(database_url: str) -> list[tuple[str, int, str | None]]:
