@@ -76,6 +76,8 @@ class TcpProxy:
             await asyncio.gather(self._pipe(reader, upstream_writer), self._pipe(upstream_reader, writer))
         except (OSError, asyncio.IncompleteReadError):
             pass
+        except asyncio.CancelledError:  # close(): the connection ends here (asyncio would log a cancelled handler)
+            pass
         finally:
             for w in (writer, upstream_writer):
                 if w is not None:

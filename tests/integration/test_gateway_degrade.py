@@ -395,6 +395,9 @@ async def test_a_retried_upload_with_its_key_gets_the_first_answer_and_creates_n
                      " WHERE idempotency_key = %s", (key,))
     later = await _upload(gateway, name, headers={"Idempotency-Key": key})
     assert later.status_code == 201 and later.json()["data"]["dataset_id"] != first.json()["data"]["dataset_id"]
+    with psycopg.connect(gateway.database_url) as conn:  # the claim swept the other user's expired key
+        assert conn.execute("SELECT count(*) FROM gateway.idempotency_keys WHERE idempotency_key = %s",
+                            (key,)).fetchone() == (1,)
 
 
 async def test_two_uploads_at_once_with_one_key_make_one_dataset_and_the_same_answer(gateway: Gateway) -> None:

@@ -4,7 +4,8 @@ in memory (table ``idempotency_keys``, migration 0010).
 A key belongs to one user. ``claim`` runs in the transaction that creates what the request creates (the
 dataset, the job), before anything else: a second request with the key, even one running at the same moment,
 finds it taken (Postgres makes it wait until the first transaction ended), so its own transaction rolls back
-and it replays the first response instead. An expired key counts as free.
+and it replays the first response instead. An expired key counts as free, and each claim deletes a few
+expired ones.
 """
 
 from __future__ import annotations
@@ -21,6 +22,10 @@ from psycopg.types.json import Jsonb
 
 __all__ = ["IdempotencyKeys", "InMemoryIdempotencyKeys", "PostgresIdempotencyKeys", "SqliteIdempotencyKeys",
            "StoredResponse"]
+
+
+SWEEP_PER_CLAIM = 20
+"""Expired keys deleted by each claim: more than one request creates, so they never pile up."""
 
 
 @dataclass(frozen=True)
@@ -71,6 +76,9 @@ class PostgresIdempotencyKeys(IdempotencyKeys):
 
     async def claim_idempotency_key(self, owner_id: uuid.UUID, key: str, response: StoredResponse, *,
                                     expires_at: datetime) -> bool:
+        await self.conn.execute(  # a few expired keys go with each claim: the table holds about a day of keys
+            "DELETE FROM idempotency_keys WHERE ctid = ANY(ARRAY(SELECT ctid FROM idempotency_keys"
+            " WHERE expires_at <= now() LIMIT %s FOR UPDATE SKIP LOCKED))", (SWEEP_PER_CLAIM,))
         # a request holding the key in an open transaction makes this wait for its end; a live key then
         # stays as it is (nothing returned), an expired one is taken over
         row = await (await self.conn.execute(
@@ -110,6 +118,8 @@ class SqliteIdempotencyKeys(IdempotencyKeys):
     async def claim_idempotency_key(self, owner_id: uuid.UUID, key: str, response: StoredResponse, *,
                                     expires_at: datetime) -> bool:
         now = _now_text()
+        await self.conn.execute("DELETE FROM idempotency_keys WHERE rowid IN (SELECT rowid FROM idempotency_keys"
+                                " WHERE expires_at <= ? LIMIT ?)", (now, SWEEP_PER_CLAIM))
         row = (await self.conn.execute(
             "INSERT INTO idempotency_keys (owner_id, idempotency_key, route, fingerprint, status_code, body,"
             " completed, created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
@@ -130,6 +140,8 @@ class SqliteIdempotencyKeys(IdempotencyKeys):
 
 
 class InMemoryIdempotencyKeys(IdempotencyKeys):
+    """The same rules in a dict (expired keys are replaced, not swept)."""
+
     def __init__(self) -> None:
         self.idempotency: dict[tuple[uuid.UUID, str], tuple[StoredResponse, datetime]] = {}
 
