@@ -4847,6 +4847,15 @@ export interface operations {
                     "application/json": components["schemas"]["Envelope_AnalysisStarted_"];
                 };
             };
+            /** @description The request cannot be read: a body that is not JSON (or not UTF-8), a malformed multipart body, an empty file, more than one file */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
             /** @description Not authenticated: no, an expired or a revoked token or API key (see WWW-Authenticate) */
             401: {
                 headers: {
@@ -4981,6 +4990,15 @@ export interface operations {
                     "application/json": components["schemas"]["Envelope_NewApiKey_"];
                 };
             };
+            /** @description The request cannot be read: a body that is not JSON (or not UTF-8), a malformed multipart body, an empty file, more than one file */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
             /** @description Not authenticated: no, an expired or a revoked token or API key (see WWW-Authenticate) */
             401: {
                 headers: {
@@ -5108,6 +5126,7 @@ export interface operations {
         parameters: {
             query?: {
                 limit?: number;
+                /** @description How many items to skip */
                 offset?: number;
             };
             header?: never;
@@ -5176,6 +5195,15 @@ export interface operations {
                     "application/json": components["schemas"]["Envelope_LoggedOut_"];
                 };
             };
+            /** @description The request cannot be read: a body that is not JSON (or not UTF-8), a malformed multipart body, an empty file, more than one file */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
             /** @description Not authenticated: no, an expired or a revoked token or API key (see WWW-Authenticate) */
             401: {
                 headers: {
@@ -5236,6 +5264,15 @@ export interface operations {
                     "application/json": components["schemas"]["Envelope_TokenPair_"];
                 };
             };
+            /** @description The request cannot be read: a body that is not JSON (or not UTF-8), a malformed multipart body, an empty file, more than one file */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
             /** @description Not authenticated: no, an expired or a revoked token or API key (see WWW-Authenticate) */
             401: {
                 headers: {
@@ -5294,6 +5331,15 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["TokenPair"];
+                };
+            };
+            /** @description The request cannot be read: a body that is not JSON (or not UTF-8), a malformed multipart body, an empty file, more than one file */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
                 };
             };
             /** @description Wrong credentials */
@@ -5363,6 +5409,15 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["Envelope_ComparisonStarted_"];
+                };
+            };
+            /** @description The request cannot be read: a body that is not JSON (or not UTF-8), a malformed multipart body, an empty file, more than one file */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
                 };
             };
             /** @description Not authenticated: no, an expired or a revoked token or API key (see WWW-Authenticate) */
@@ -5459,6 +5514,15 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["Envelope_DashboardStarted_"];
+                };
+            };
+            /** @description The request cannot be read: a body that is not JSON (or not UTF-8), a malformed multipart body, an empty file, more than one file */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
                 };
             };
             /** @description Not authenticated: no, an expired or a revoked token or API key (see WWW-Authenticate) */
@@ -5647,6 +5711,7 @@ export interface operations {
         parameters: {
             query?: {
                 limit?: number;
+                /** @description How many items to skip */
                 offset?: number;
                 /** @description Only datasets whose name contains this text, ignoring case */
                 q?: string | null;
@@ -5978,6 +6043,15 @@ export interface operations {
                     "application/json": components["schemas"]["Envelope_ReingestStarted_"];
                 };
             };
+            /** @description The request cannot be read: a body that is not JSON (or not UTF-8), a malformed multipart body, an empty file, more than one file */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
             /** @description Not authenticated: no, an expired or a revoked token or API key (see WWW-Authenticate) */
             401: {
                 headers: {
@@ -6135,6 +6209,15 @@ export interface operations {
                     "application/zip": string;
                     "text/csv": string;
                     "text/html": string;
+                };
+            };
+            /** @description The request cannot be read: a body that is not JSON (or not UTF-8), a malformed multipart body, an empty file, more than one file */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
                 };
             };
             /** @description Not authenticated: no, an expired or a revoked token or API key (see WWW-Authenticate) */
@@ -6483,6 +6566,7 @@ export interface operations {
         parameters: {
             query?: {
                 limit?: number;
+                /** @description How many items to skip */
                 offset?: number;
             };
             header?: never;
@@ -6621,6 +6705,15 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["Envelope_Predictions_"];
+                };
+            };
+            /** @description The request cannot be read: a body that is not JSON (or not UTF-8), a malformed multipart body, an empty file, more than one file */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
                 };
             };
             /** @description Not authenticated: no, an expired or a revoked token or API key (see WWW-Authenticate) */
@@ -6764,7 +6857,7 @@ export interface operations {
                     "application/json": components["schemas"]["Envelope_UploadAccepted_"];
                 };
             };
-            /** @description The request cannot be read (a malformed multipart body, an empty file, more than one file) */
+            /** @description The request cannot be read: a body that is not JSON (or not UTF-8), a malformed multipart body, an empty file, more than one file */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -6851,6 +6944,7 @@ export interface operations {
         parameters: {
             query?: {
                 limit?: number;
+                /** @description How many items to skip */
                 offset?: number;
             };
             header?: never;
@@ -6917,6 +7011,15 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["Envelope_UserView_"];
+                };
+            };
+            /** @description The request cannot be read: a body that is not JSON (or not UTF-8), a malformed multipart body, an empty file, more than one file */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
                 };
             };
             /** @description Not authenticated: no, an expired or a revoked token or API key (see WWW-Authenticate) */
@@ -7122,6 +7225,15 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["Envelope_UserView_"];
+                };
+            };
+            /** @description The request cannot be read: a body that is not JSON (or not UTF-8), a malformed multipart body, an empty file, more than one file */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
                 };
             };
             /** @description Not authenticated: no, an expired or a revoked token or API key (see WWW-Authenticate) */

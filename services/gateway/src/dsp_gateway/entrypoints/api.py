@@ -41,12 +41,13 @@ from ..domain.identity import Permission, Principal
 from ..domain.jobs import TERMINAL, JobResults, cancelled_message
 from ..domain.responses import error_body, success_body
 from ..domain.sniff import check_upload_head
-from ..ports import GatewayPorts, ports_of
+from ..ports import GatewayPorts, UnstorableValue, ports_of
 from ..service_layer import deletion
 from ..service_layer.cancellation import JobAlreadyEnded, cancel_job
 from ..service_layer.export import OwnedData, export_archive
 from ..service_layer.uploads import start_upload, wait_for_ingest_verdict
 from .access import (
+    Offset,
     check_analysis_quota,
     check_rate,
     dashboard_or_404,
@@ -264,6 +265,11 @@ def add_routes(app: FastAPI) -> None:
                    "field": ".".join(str(p) for p in e["loc"] if p != "body")} for e in exc.errors()]
         return JSONResponse(error_body(errors, request_id=_rid(request)), status_code=422)
 
+    @app.exception_handler(UnstorableValue)
+    async def unstorable(request: Request, exc: UnstorableValue) -> JSONResponse:
+        body = error_body([{"code": "invalid_text", "message": str(exc)}], request_id=_rid(request))
+        return JSONResponse(body, status_code=422)
+
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
@@ -351,7 +357,7 @@ def add_routes(app: FastAPI) -> None:
 
     @router.get("/datasets", response_model=Envelope[DatasetPage], responses=errors(401, 403, 422))
     async def list_datasets(request: Request, limit: Annotated[int, Query(ge=1, le=500)] = 50,
-                            offset: Annotated[int, Query(ge=0)] = 0,
+                            offset: Offset = 0,
                             q: Annotated[str | None, Query(max_length=255, description=(
                                 "Only datasets whose name contains this text, ignoring case"))] = None,
                             principal: Principal = reader) -> JSONResponse:
@@ -399,7 +405,7 @@ def add_routes(app: FastAPI) -> None:
         return ok(request, record.view())
 
     @router.post("/analyze", status_code=202, response_model=Envelope[AnalysisStarted],
-                 responses=errors(401, 403, 404, 408, 409, 413, 422, 429))
+                 responses=errors(400, 401, 403, 404, 408, 409, 413, 422, 429))
     async def analyze(request: Request, body: AnalyzeRequest, principal: Principal = writer) -> JSONResponse:
         """Start an analysis of an ingested dataset; returns the analysis id to follow."""
         ports = ports_of(request)
@@ -433,7 +439,7 @@ def add_routes(app: FastAPI) -> None:
         return ok(request, {"analysis_id": str(job_id), "status": "queued"}, 202)
 
     @router.post("/compare", status_code=202, response_model=Envelope[ComparisonStarted],
-                 responses=errors(401, 403, 404, 408, 409, 413, 422, 429))
+                 responses=errors(400, 401, 403, 404, 408, 409, 413, 422, 429))
     async def compare(request: Request, body: CompareRequest, principal: Principal = writer) -> JSONResponse:
         """Compare dataset B with dataset A (the reference): schema diff, per-column shift (PSI, KS, chi-square, new
         and missing levels), missingness, row counts and rows of B also in A, ranked findings in plain language,
@@ -528,7 +534,7 @@ def add_routes(app: FastAPI) -> None:
         return ok(request, _job_view(job), 202)
 
     @router.post("/dashboard", status_code=202, response_model=Envelope[DashboardStarted],
-                 responses=errors(401, 403, 404, 408, 409, 413, 422))
+                 responses=errors(400, 401, 403, 404, 408, 409, 413, 422))
     async def request_dashboard(request: Request, body: DashboardRequest, principal: Principal = writer) -> JSONResponse:
         """Re-render the dashboard of a finished analysis (another theme, or with its PDF)."""
         job = await job_or_404(ports_of(request), str(body.analysis_id), principal)
@@ -567,7 +573,7 @@ def add_routes(app: FastAPI) -> None:
     @router.post("/export", response_class=Response,
                  responses={200: binary("The file of the format asked for", "text/csv", "application/vnd.apache.parquet",
                                         "text/html", "application/pdf", "application/zip", "application/json"),
-                            **errors(401, 403, 404, 408, 409, 410, 413, 422)})
+                            **errors(400, 401, 403, 404, 408, 409, 410, 413, 422)})
     async def export(request: Request, body: ExportRequest, principal: Principal = reader) -> Response:
         """Download a result: cleaned data (csv, parquet), dashboard (html, pdf, zip) or a JSON document."""
         if body.analysis_id is None and body.dataset_id is None:
@@ -605,7 +611,7 @@ def add_routes(app: FastAPI) -> None:
                                  "X-Content-Type-Options": "nosniff"})
 
     @router.post("/models/{model_id}/predict", response_model=Envelope[Predictions], openapi_extra=PREDICT_BODY,
-                 responses=errors(401, 403, 404, 408, 409, 410, 413, 422, 503))
+                 responses=errors(400, 401, 403, 404, 408, 409, 410, 413, 422, 503))
     async def predict(request: Request, model_id: str, principal: Principal = writer,
                       explain: Annotated[bool, Query(description="SHAP values of every row")] = False,
                       strict: Annotated[bool, Query(description="Refuse columns the model does not take (422 "

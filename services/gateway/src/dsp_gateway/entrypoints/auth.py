@@ -21,6 +21,7 @@ from ..domain.passwords import normalize_email
 from ..domain.responses import success_body
 from ..ports import ports_of
 from ..service_layer import identity
+from .access import Offset
 from .documents import (
     ApiKeyList,
     ApiKeyView,
@@ -169,7 +170,7 @@ def add_identity_routes(app: FastAPI) -> None:
                  responses={200: {"description": "RFC 6749's token answer (no envelope)"},
                             401: {"model": OAuthError, "description": "Wrong credentials"},
                             429: {"model": OAuthError, "description": "Too many failed logins (see Retry-After)"},
-                            **errors(408, 413, 422)})
+                            **errors(400, 408, 413, 422)})
     async def token(request: Request, form: Annotated[OAuth2PasswordRequestForm, Depends()]) -> JSONResponse:
         """OAuth2 password grant (form fields `username`, `password`). Answers RFC 6749's bare
         `{access_token, refresh_token, token_type, expires_in}`; errors are `{error, error_description}`."""
@@ -199,7 +200,7 @@ def add_identity_routes(app: FastAPI) -> None:
         await limiter.reset(keys[0], limit)
         return JSONResponse(pair.oauth(), headers=_NO_STORE)
 
-    @router.post("/auth/refresh", tags=["auth"], response_model=Envelope[TokenPair], responses=errors(401, 408, 413, 422))
+    @router.post("/auth/refresh", tags=["auth"], response_model=Envelope[TokenPair], responses=errors(400, 401, 408, 413, 422))
     async def refresh(request: Request, body: RefreshRequest) -> JSONResponse:
         """Rotate the pair: the refresh token is used up. Using one twice ends its whole session (401)."""
         config = ports_of(request).identity
@@ -208,7 +209,7 @@ def add_identity_routes(app: FastAPI) -> None:
         _remember(request, user=pair.user)
         return _ok(request, pair.oauth(), headers=_NO_STORE)
 
-    @router.post("/auth/logout", tags=["auth"], response_model=Envelope[LoggedOut], responses=errors(401, 408, 413, 422))
+    @router.post("/auth/logout", tags=["auth"], response_model=Envelope[LoggedOut], responses=errors(400, 401, 408, 413, 422))
     async def logout(request: Request, body: RefreshRequest) -> JSONResponse:
         """End the session of this refresh token (its whole family). Access tokens run out on their own."""
         await _run(request, lambda repo: identity.logout(repo, refresh_token=body.refresh_token))
@@ -229,7 +230,7 @@ def add_identity_routes(app: FastAPI) -> None:
     users = Depends(requires(Permission.MANAGE_USERS))
 
     @router.post("/users", status_code=201, tags=["users"], response_model=Envelope[UserView],
-                 responses=errors(401, 403, 408, 409, 413, 422))
+                 responses=errors(400, 401, 403, 408, 409, 413, 422))
     async def create_user(request: Request, body: UserCreate, admin: Principal = users) -> JSONResponse:
         """Add a user to your organization (admins; `organization`, if given, must be yours)."""
         user = await _run(request, lambda repo: identity.create_user(
@@ -239,7 +240,7 @@ def add_identity_routes(app: FastAPI) -> None:
 
     @router.get("/users", tags=["users"], response_model=Envelope[UserPage], responses=errors(401, 403, 422))
     async def list_users(request: Request, limit: Annotated[int, Query(ge=1, le=500)] = 50,
-                         offset: Annotated[int, Query(ge=0)] = 0, admin: Principal = users) -> JSONResponse:
+                         offset: Offset = 0, admin: Principal = users) -> JSONResponse:
         """The users of your organization, oldest first."""
         rows, total = await _run(request, lambda repo: identity.list_users(repo, admin, limit=limit, offset=offset))
         return _ok(request, {"items": [u.view() for u in rows], "total": total, "limit": limit, "offset": offset})
@@ -250,7 +251,7 @@ def add_identity_routes(app: FastAPI) -> None:
         return _ok(request, user.view())
 
     @router.patch("/users/{user_id}", tags=["users"], response_model=Envelope[UserView],
-                  responses=errors(401, 403, 404, 408, 409, 413, 422))
+                  responses=errors(400, 401, 403, 404, 408, 409, 413, 422))
     async def update_user(request: Request, user_id: str, body: UserUpdate, admin: Principal = users) -> JSONResponse:
         """Change a user's role, disable or enable them, or set their password (which ends their sessions)."""
         user = await _run(request, lambda repo: identity.update_user(
@@ -268,7 +269,7 @@ def add_identity_routes(app: FastAPI) -> None:
     keys = Depends(requires(Permission.MANAGE_KEYS))
 
     @router.post("/api-keys", status_code=201, tags=["api-keys"], response_model=Envelope[NewApiKey],
-                 responses=errors(401, 403, 408, 409, 413, 422))
+                 responses=errors(400, 401, 403, 408, 409, 413, 422))
     async def create_api_key(request: Request, body: ApiKeyCreate, principal: Principal = keys) -> JSONResponse:
         """A new API key for you. The `key` is shown only in this answer: send it as `X-API-Key` or
         `Authorization: Bearer`."""
@@ -296,7 +297,7 @@ def add_identity_routes(app: FastAPI) -> None:
 
     @router.get("/audit", tags=["audit"], response_model=Envelope[AuditPage], responses=errors(401, 403, 422))
     async def audit(request: Request, limit: Annotated[int, Query(ge=1, le=500)] = 50,
-                    offset: Annotated[int, Query(ge=0)] = 0,
+                    offset: Offset = 0,
                     admin: Principal = Depends(requires(Permission.READ_AUDIT))) -> JSONResponse:
         """Your organization's audit log, newest first."""
         rows, total = await _run(request, lambda repo: identity.list_audit(repo, admin, limit=limit, offset=offset))

@@ -111,7 +111,8 @@ class OAuthError(_Answer):
 
 
 _MEANING = {
-    400: "The request cannot be read (a malformed multipart body, an empty file, more than one file)",
+    400: "The request cannot be read: a body that is not JSON (or not UTF-8), a malformed multipart body, an empty "
+         "file, more than one file",
     401: "Not authenticated: no, an expired or a revoked token or API key (see WWW-Authenticate)",
     403: "The caller's role may not do this",
     404: "No such object in the caller's organisation (an id that is no UUID names nothing either)",

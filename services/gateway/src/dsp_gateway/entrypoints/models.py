@@ -23,7 +23,7 @@ from shared_contracts.etl import model_input_columns
 
 from ..domain.identity import Permission, Principal
 from ..ports import ports_of
-from .access import parse_id
+from .access import Offset, parse_id
 from .api import ok
 from .documents import Envelope, ModelCard, ModelPage, errors
 from .errors import ApiError
@@ -160,7 +160,7 @@ def add_model_routes(app: FastAPI) -> None:
 
     @router.get("/models", response_model=Envelope[ModelPage], responses=errors(401, 403, 422))
     async def list_models(request: Request, limit: Annotated[int, Query(ge=1, le=100)] = 20,
-                          offset: Annotated[int, Query(ge=0)] = 0, principal: Principal = reader) -> JSONResponse:
+                          offset: Offset = 0, principal: Principal = reader) -> JSONResponse:
         """The models of the caller's organisation, newest first: what each predicts (target, task), from which
         dataset, the best model AutoML found and its main holdout metric."""
         ports = ports_of(request)

@@ -107,7 +107,7 @@ def add_view_routes(app: FastAPI) -> None:
         return Response(body, media_type="application/json")
 
     @router.post("/datasets/{dataset_id}/reingest", status_code=202, response_model=Envelope[ReingestStarted],
-                 responses=errors(401, 403, 404, 408, 410, 413, 422, 429))
+                 responses=errors(400, 401, 403, 404, 408, 410, 413, 422, 429))
     async def reingest(request: Request, dataset_id: str, body: ReingestRequest,
                        principal: Principal = writer) -> JSONResponse:
         """Read the stored file of this dataset again, with these column types: a new dataset and upload job
