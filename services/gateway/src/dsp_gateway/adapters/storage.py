@@ -7,7 +7,6 @@ from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
 
 import psycopg
-
 from mesh_kit.consumer import PostgresUnitOfWork
 from mesh_kit.outbox import OutboxRelay
 from mesh_kit.ports import UnitOfWork
