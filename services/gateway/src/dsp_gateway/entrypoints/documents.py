@@ -15,14 +15,11 @@ JSON rows) are described by ``UPLOAD_BODY`` and ``PREDICT_BODY`` (their ``openap
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Generic, Literal, TypeVar
+from typing import Any, Generic, Literal, TypeVar, get_args
 
 from pydantic import BaseModel, ConfigDict, Field
 from shared_contracts.analysis import AnalysisResult, LeaderboardEntry
-from shared_contracts.compare import Comparison
 from shared_contracts.events import AnalysisTask
-from shared_contracts.ingest import IngestReport
-from shared_contracts.profile import Profile
 
 __all__ = [
     "PREDICT_BODY",
@@ -428,7 +425,7 @@ UPLOAD_BODY: dict[str, Any] = {"requestBody": {"required": True, "content": {"mu
         "type": "object", "required": ["file"],
         "properties": {
             "target": {"type": "string", "maxLength": 65536, "description": "Column to predict: starts an analysis"},
-            "task": {"type": "string", "enum": [t for t in AnalysisTask.__args__],  # type: ignore[attr-defined]
+            "task": {"type": "string", "enum": list(get_args(AnalysisTask)),
                      "description": "The analysis task; a task other than auto starts an analysis"},
             "analyze": {"type": "string", "enum": ["true", "false"],
                         "description": "true starts an analysis without a target"},
@@ -457,5 +454,3 @@ PREDICT_BODY: dict[str, Any] = {"requestBody": {"required": True, "content": {
     ]}},
 }}}
 """The rows to predict: CSV text, or JSON rows (an array of objects, or ``{"rows": [...]}``)."""
-
-DOCUMENTS = {"profile": Profile, "ingest_report": IngestReport, "comparison": Comparison}
