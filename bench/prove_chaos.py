@@ -31,6 +31,7 @@ import json
 import os
 import platform
 import random
+import signal
 import sys
 import time
 from pathlib import Path
@@ -124,6 +125,10 @@ def run(*, quick: bool, kills: int, seed: int, time_budget_s: float) -> dict[str
     }
 
 
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--json", type=Path, required=True, help="where to write the results")
@@ -132,6 +137,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=15)
     parser.add_argument("--time-budget", type=float, default=3.0, help="AutoML budget of each job, in seconds")
     args = parser.parse_args(argv)
+    # a TERM (a timeout, make's interrupt) unwinds like ^C, so the mesh, the cluster and the vhost are removed
+    signal.signal(signal.SIGTERM, _interrupt)
     result = run(quick=args.quick, kills=args.kills, seed=args.seed, time_budget_s=args.time_budget)
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps(result, indent=2) + "\n")

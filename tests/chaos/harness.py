@@ -331,17 +331,17 @@ class ChaosMesh:
         self.local.start(service)
         return self.wait_consuming([service], killed)
 
-    def wait_at_stage(self, jobs: Iterable[str], stage: str, timeout_s: float,
+    def wait_at_stage(self, jobs: Callable[[], Iterable[str]], stage: str | None, timeout_s: float,
                       skip: Callable[[str], bool] = lambda job: False) -> list[str]:
-        """The jobs running at ``stage`` (``skip`` leaves some out), once there is one; [] after the timeout."""
-        ids = list(jobs)
+        """The jobs running at ``stage`` (None: at any stage; ``skip`` leaves some out), once there is one; [] after
+        the timeout."""
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             try:
-                states = self.states(ids)
+                states = self.states(jobs())
             except psycopg.OperationalError:
                 states = {}
-            here = [job for job, (status, at) in states.items() if status == "running" and at == stage]
+            here = [job for job, (status, at) in states.items() if status == "running" and stage in (None, at)]
             if here and not any(skip(job) for job in here):
                 return here
             time.sleep(0.15)
@@ -349,12 +349,15 @@ class ChaosMesh:
 
 
 def kill_scenario(chaos: ChaosMesh, services: Iterable[str], *, kills: int, in_flight: int, rng: random.Random,
-                  max_delay_s: float = 1.5, per_job_limit: int = 3, timeout_s: float = 900) -> dict[str, Any]:
+                  max_delay_s: float = 1.5, per_job_limit: int = 3, restarting: int = 2,
+                  timeout_s: float = 1800) -> dict[str, Any]:
     """kill -9 each of ``services`` ``kills`` times, each at a random moment while a job is at its stage, and start
     it again each time; one thread per service, so the kinds are killed concurrently, while a feeder keeps
     ``in_flight`` jobs unfinished. A job is caught in at most ``per_job_limit`` kills of one kind: the broker
     dead-letters a message whose consumer died with it six times (the queue's delivery limit), by design, as a
-    crash loop. Returns the figures of the run, with per service kill counts and recovery."""
+    crash loop. At most ``restarting`` killed processes start at once (a cold start is CPU-bound: five on two
+    cores would measure the machine, not the recovery). Returns the figures of the run, with per service kill
+    counts and recovery."""
     import threading
 
     kinds = list(services)
@@ -365,6 +368,7 @@ def kill_scenario(chaos: ChaosMesh, services: Iterable[str], *, kills: int, in_f
     recovery = {service: Recovery() for service in kinds}
     done = dict.fromkeys(kinds, 0)
     started = time.monotonic()
+    slots = threading.Semaphore(restarting)
 
     def ids() -> list[str]:
         with lock:
@@ -389,14 +393,18 @@ def kill_scenario(chaos: ChaosMesh, services: Iterable[str], *, kills: int, in_f
         caught: dict[str, int] = {}
         try:
             for _ in range(kills):
-                here = chaos.wait_at_stage(ids(), service, timeout_s=180,
-                                           skip=lambda job: caught.get(job, 0) >= per_job_limit)
-                time.sleep(local_rng.uniform(0.0, max_delay_s))
-                for job in here:
-                    caught[job] = caught.get(job, 0) + 1
-                recovery[service].add(chaos.kill_and_restart(service))
+                with slots:
+                    here = chaos.wait_at_stage(ids, service, timeout_s=180,
+                                               skip=lambda job: caught.get(job, 0) >= per_job_limit)
+                    time.sleep(local_rng.uniform(0.0, max_delay_s))
+                    for job in here:
+                        caught[job] = caught.get(job, 0) + 1
+                    recovery[service].add(chaos.kill_and_restart(service))
                 done[service] += 1
+                chaos.log(f"kill -9 {service} #{done[service]} with {len(here)} job(s) at its stage; consuming "
+                          f"again after {recovery[service].seconds[-1]} s")
         except Exception as exc:
+            chaos.log(f"{service} killer stopped: {exc!r}")
             errors.append(f"{service}: {exc!r}")
 
     feeder = threading.Thread(target=feed, daemon=True)
@@ -429,7 +437,7 @@ def fault_scenario(chaos: ChaosMesh, fault: Callable[[], float], *, times: int, 
     jobs = chaos.submit(jobs_count)
     recovery = Recovery()
     for _ in range(times):
-        chaos.wait_at_stage([job for job, _ in jobs], rng.choice(WORKERS[1:]), timeout_s=120)
+        chaos.wait_at_stage(lambda: [job for job, _ in jobs], None, timeout_s=120)
         time.sleep(rng.uniform(0.0, max_delay_s))
         recovery.add(fault())
     audit = chaos.audit(jobs)
