@@ -7,9 +7,9 @@ from __future__ import annotations
 import logging
 import re
 import uuid
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import WebSocket
+from fastapi import Query, WebSocket
 
 from ..adapters.repository import ReadModel
 from ..domain.identity import Principal
@@ -21,6 +21,7 @@ __all__ = [
     "WS_BAD_ORIGIN",
     "WS_NOT_AUTHENTICATED",
     "WS_NOT_FOUND",
+    "Offset",
     "check_analysis_quota",
     "check_rate",
     "dashboard_or_404",
@@ -35,6 +36,10 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
+
+MAX_OFFSET = 2**31 - 1
+Offset = Annotated[int, Query(ge=0, le=MAX_OFFSET, description="How many items to skip")]
+"""The ``offset`` of a listing: bounded, as the database's OFFSET is (a larger one answers 422, not 500)."""
 
 WS_NOT_AUTHENTICATED = 4401  # missing, expired or bad token
 WS_BAD_ORIGIN = 4403         # sent before the handshake: the client sees HTTP 403

@@ -18,6 +18,8 @@ from fastapi.responses import FileResponse, JSONResponse, Response
 from mesh_kit.artifacts import ArtifactNotFound, LocalArtifactStore, artifact_key
 from pydantic import BaseModel, Field, ValidationError
 from shared_contracts import ArtifactRef
+from shared_contracts.analysis import Predictions
+from shared_contracts.compare import Comparison
 from shared_contracts.errors import StageError, require_target
 from shared_contracts.events import (
     AnalysisOptions,
@@ -27,6 +29,7 @@ from shared_contracts.events import (
     DashboardRequested,
     IngestOptions,
 )
+from shared_contracts.profile import Profile
 from starlette.background import BackgroundTask
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -38,12 +41,13 @@ from ..domain.identity import Permission, Principal
 from ..domain.jobs import TERMINAL, JobResults, cancelled_message
 from ..domain.responses import error_body, success_body
 from ..domain.sniff import check_upload_head
-from ..ports import GatewayPorts, ports_of
+from ..ports import GatewayPorts, UnstorableValue, ports_of
 from ..service_layer import deletion
 from ..service_layer.cancellation import JobAlreadyEnded, cancel_job
 from ..service_layer.export import OwnedData, export_archive
 from ..service_layer.uploads import start_upload, wait_for_ingest_verdict
 from .access import (
+    Offset,
     check_analysis_quota,
     check_rate,
     dashboard_or_404,
@@ -53,6 +57,24 @@ from .access import (
     parse_id,
     request_id_from,
     websocket_principal,
+)
+from .documents import (
+    PREDICT_BODY,
+    UPLOAD_BODY,
+    AnalysisStarted,
+    AnalysisView,
+    ComparisonStarted,
+    DashboardMeta,
+    DashboardStarted,
+    DatasetPage,
+    DatasetView,
+    DeletionView,
+    Envelope,
+    JobView,
+    UploadAccepted,
+    UploadIngested,
+    binary,
+    errors,
 )
 from .errors import ApiError
 from .security import requires
@@ -243,6 +265,11 @@ def add_routes(app: FastAPI) -> None:
                    "field": ".".join(str(p) for p in e["loc"] if p != "body")} for e in exc.errors()]
         return JSONResponse(error_body(errors, request_id=_rid(request)), status_code=422)
 
+    @app.exception_handler(UnstorableValue)
+    async def unstorable(request: Request, exc: UnstorableValue) -> JSONResponse:
+        body = error_body([{"code": "invalid_text", "message": str(exc)}], request_id=_rid(request))
+        return JSONResponse(body, status_code=422)
+
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
@@ -255,7 +282,10 @@ def add_routes(app: FastAPI) -> None:
         return JSONResponse(error_body([{"code": "internal_error", "message": "An internal error occurred."}],
                                        request_id=_rid(request)), status_code=500)
 
-    @router.post("/upload", status_code=201)
+    @router.post("/upload", status_code=201, response_model=Envelope[UploadIngested], openapi_extra=UPLOAD_BODY,
+                 responses={202: {"model": Envelope[UploadAccepted], "description": "Stored and started; ingest has "
+                                  "not given its verdict yet (or wait=false)"},
+                            **errors(400, 401, 403, 408, 413, 415, 422, 429, 503)})
     async def upload(request: Request, principal: Principal = writer) -> JSONResponse:
         """Stream a table (CSV, Parquet, Arrow, Excel, JSON, NDJSON, or compressed CSV/JSON) into the store and start its job. Waits (bounded) for ingest's verdict.
 
@@ -325,9 +355,9 @@ def add_routes(app: FastAPI) -> None:
         data.update(status=row["status"], dataset=_dataset_view(row))
         return ok(request, data, 201)
 
-    @router.get("/datasets")
+    @router.get("/datasets", response_model=Envelope[DatasetPage], responses=errors(401, 403, 422))
     async def list_datasets(request: Request, limit: Annotated[int, Query(ge=1, le=500)] = 50,
-                            offset: Annotated[int, Query(ge=0)] = 0,
+                            offset: Offset = 0,
                             q: Annotated[str | None, Query(max_length=255, description=(
                                 "Only datasets whose name contains this text, ignoring case"))] = None,
                             principal: Principal = reader) -> JSONResponse:
@@ -337,12 +367,14 @@ def add_routes(app: FastAPI) -> None:
                                                    offset=offset, q=q)
         return ok(request, {"items": rows, "total": total, "limit": limit, "offset": offset})
 
-    @router.get("/datasets/{dataset_id}")
+    @router.get("/datasets/{dataset_id}", response_model=Envelope[DatasetView], responses=errors(401, 403, 404, 422))
     async def get_dataset(request: Request, dataset_id: str, principal: Principal = reader) -> JSONResponse:
         """One dataset: its status, columns, quality score, or why it was rejected."""
         return ok(request, _dataset_view(await dataset_or_404(ports_of(request), dataset_id, principal)))
 
-    @router.get("/datasets/{dataset_id}/profile")
+    @router.get("/datasets/{dataset_id}/profile", response_model=Profile,
+                responses={200: {"description": "The Profile document as stored (no envelope)"},
+                           **errors(401, 403, 404, 409, 422)})
     async def get_profile(request: Request, dataset_id: str, principal: Principal = reader) -> Response:
         """The dataset's latest profile document."""
         row = await dataset_or_404(ports_of(request), dataset_id, principal)
@@ -351,7 +383,8 @@ def add_routes(app: FastAPI) -> None:
         body = await ports_of(request).async_store.read_bytes(ArtifactRef.model_validate(row["profile"]))
         return Response(body, media_type="application/json")
 
-    @router.delete("/datasets/{dataset_id}", status_code=202)
+    @router.delete("/datasets/{dataset_id}", status_code=202, response_model=Envelope[DeletionView],
+                   responses=errors(401, 403, 404, 422))
     async def delete_dataset(request: Request, dataset_id: str, principal: Principal = writer) -> JSONResponse:
         """Erase a dataset with its jobs, analyses, dashboards, models and exports, in every service. It answers
         404 at once; follow the erasure at /deletions/{deletion_id}."""
@@ -361,7 +394,7 @@ def add_routes(app: FastAPI) -> None:
             raise ApiError(404, "not_found", f"No dataset has the id {dataset_id}.", field="dataset_id")
         return ok(request, started.record.view(), 202)
 
-    @router.get("/deletions/{deletion_id}")
+    @router.get("/deletions/{deletion_id}", response_model=Envelope[DeletionView], responses=errors(401, 403, 404, 422))
     async def get_deletion(request: Request, deletion_id: str, principal: Principal = reader) -> JSONResponse:
         """A deletion's progress: which services have erased the dataset, and when it completed."""
         async with ports_of(request).storage.read() as repo:
@@ -371,7 +404,8 @@ def add_routes(app: FastAPI) -> None:
             raise ApiError(404, "not_found", f"No deletion has the id {deletion_id}.", field="deletion_id")
         return ok(request, record.view())
 
-    @router.post("/analyze", status_code=202)
+    @router.post("/analyze", status_code=202, response_model=Envelope[AnalysisStarted],
+                 responses=errors(400, 401, 403, 404, 408, 409, 413, 422, 429))
     async def analyze(request: Request, body: AnalyzeRequest, principal: Principal = writer) -> JSONResponse:
         """Start an analysis of an ingested dataset; returns the analysis id to follow."""
         ports = ports_of(request)
@@ -404,7 +438,8 @@ def add_routes(app: FastAPI) -> None:
                 display_name=row.get("display_name")))
         return ok(request, {"analysis_id": str(job_id), "status": "queued"}, 202)
 
-    @router.post("/compare", status_code=202)
+    @router.post("/compare", status_code=202, response_model=Envelope[ComparisonStarted],
+                 responses=errors(400, 401, 403, 404, 408, 409, 413, 422, 429))
     async def compare(request: Request, body: CompareRequest, principal: Principal = writer) -> JSONResponse:
         """Compare dataset B with dataset A (the reference): schema diff, per-column shift (PSI, KS, chi-square, new
         and missing levels), missingness, row counts and rows of B also in A, ranked findings in plain language,
@@ -444,7 +479,9 @@ def add_routes(app: FastAPI) -> None:
                 name_a=a.get("display_name"), name_b=b.get("display_name"), target=body.target, theme=body.theme))
         return ok(request, {"job_id": str(job_id), "comparison_id": str(job_id), "status": "queued"}, 202)
 
-    @router.get("/jobs/{job_id}/comparison")
+    @router.get("/jobs/{job_id}/comparison", response_model=Comparison,
+                responses={200: {"description": "The Comparison document as stored (no envelope)"},
+                           **errors(401, 403, 404, 409, 410, 422)})
     async def get_comparison(request: Request, job_id: str, principal: Principal = reader) -> Response:
         """A finished comparison's document (JSON ``Comparison``: schema diff, column shifts, row overlap, target
         shift, ranked findings); its dashboard is the job's dashboard_id, at /dashboard/{dashboard_id}."""
@@ -461,7 +498,7 @@ def add_routes(app: FastAPI) -> None:
             raise ApiError(410, "export_gone", "The stored comparison is no longer available.") from exc
         return Response(content, media_type="application/json")
 
-    @router.get("/analysis/{analysis_id}")
+    @router.get("/analysis/{analysis_id}", response_model=Envelope[AnalysisView], responses=errors(401, 403, 404, 422))
     async def get_analysis(request: Request, analysis_id: str, principal: Principal = reader) -> JSONResponse:
         """An analysis' status, stage and progress, and its results once complete."""
         row = await job_or_404(ports_of(request), analysis_id, principal)
@@ -471,12 +508,13 @@ def add_routes(app: FastAPI) -> None:
             view["results"] = json.loads(await ports_of(request).async_store.read_bytes(results.analysis_result))
         return ok(request, view)
 
-    @router.get("/jobs/{job_id}")
+    @router.get("/jobs/{job_id}", response_model=Envelope[JobView], responses=errors(401, 403, 404, 422))
     async def get_job(request: Request, job_id: str, principal: Principal = reader) -> JSONResponse:
         """Any job (upload, analysis, dashboard): status, stage and progress."""
         return ok(request, _job_view(await job_or_404(ports_of(request), job_id, principal, "job_id")))
 
-    @router.post("/jobs/{job_id}/cancel", status_code=202)
+    @router.post("/jobs/{job_id}/cancel", status_code=202, response_model=Envelope[JobView],
+                 responses=errors(401, 403, 404, 409, 422))
     async def cancel(request: Request, job_id: str, principal: Principal = writer) -> JSONResponse:
         """Cancel one of your jobs (upload, analysis, dashboard) that has not ended: it ends at once as
         ``cancelled`` and every stage stops its work on it at its next step, recording nothing more. Each
@@ -495,7 +533,8 @@ def add_routes(app: FastAPI) -> None:
                            "to cancel.", field="job_id", details={"status": exc.status}) from exc
         return ok(request, _job_view(job), 202)
 
-    @router.post("/dashboard", status_code=202)
+    @router.post("/dashboard", status_code=202, response_model=Envelope[DashboardStarted],
+                 responses=errors(400, 401, 403, 404, 408, 409, 413, 422))
     async def request_dashboard(request: Request, body: DashboardRequest, principal: Principal = writer) -> JSONResponse:
         """Re-render the dashboard of a finished analysis (another theme, or with its PDF)."""
         job = await job_or_404(ports_of(request), str(body.analysis_id), principal)
@@ -515,7 +554,11 @@ def add_routes(app: FastAPI) -> None:
                 typed_parquet=results.typed_parquet or results.parquet, pdf=body.pdf, theme=body.theme))
         return ok(request, {"job_id": str(job_id), "status": "queued"}, 202)
 
-    @router.get("/dashboard/{dashboard_id}")
+    @router.get("/dashboard/{dashboard_id}", response_model=Envelope[DashboardMeta],
+                responses={200: {"description": "The dashboard's HTML page; its metadata (JSON) when the client "
+                                 "accepts application/json and not text/html",
+                                 "content": {"text/html": {"schema": {"type": "string"}}}},
+                           **errors(401, 403, 404, 422)})
     async def get_dashboard(request: Request, dashboard_id: str, principal: Principal = reader) -> Response:
         """The dashboard HTML, or its metadata as JSON when the client accepts JSON."""
         row = await dashboard_or_404(ports_of(request), dashboard_id, principal.organization_id)
@@ -527,7 +570,10 @@ def add_routes(app: FastAPI) -> None:
         html = await ports_of(request).async_store.read_bytes(ArtifactRef.model_validate(row["html"]))
         return Response(html, media_type="text/html; charset=utf-8", headers=DASHBOARD_HEADERS)
 
-    @router.post("/export")
+    @router.post("/export", response_class=Response,
+                 responses={200: binary("The file of the format asked for", "text/csv", "application/vnd.apache.parquet",
+                                        "text/html", "application/pdf", "application/zip", "application/json"),
+                            **errors(400, 401, 403, 404, 408, 409, 410, 413, 422)})
     async def export(request: Request, body: ExportRequest, principal: Principal = reader) -> Response:
         """Download a result: cleaned data (csv, parquet), dashboard (html, pdf, zip) or a JSON document."""
         if body.analysis_id is None and body.dataset_id is None:
@@ -564,7 +610,8 @@ def add_routes(app: FastAPI) -> None:
                         headers={"Content-Disposition": f'attachment; filename="{name}"',
                                  "X-Content-Type-Options": "nosniff"})
 
-    @router.post("/models/{model_id}/predict")
+    @router.post("/models/{model_id}/predict", response_model=Envelope[Predictions], openapi_extra=PREDICT_BODY,
+                 responses=errors(400, 401, 403, 404, 408, 409, 410, 413, 422, 503))
     async def predict(request: Request, model_id: str, principal: Principal = writer,
                       explain: Annotated[bool, Query(description="SHAP values of every row")] = False,
                       strict: Annotated[bool, Query(description="Refuse columns the model does not take (422 "
@@ -593,8 +640,8 @@ def add_routes(app: FastAPI) -> None:
         return ok(request, payload)
 
     @router.get("/me/export", response_class=Response,
-                responses={200: {"content": {"application/zip": {}},
-                                 "description": "The caller's account, datasets, jobs, dashboards and models"}})
+                responses={200: binary("The caller's account, datasets, jobs, dashboards and models",
+                                       "application/zip"), **errors(401, 403)})
     async def export_my_data(request: Request, principal: Principal = reader) -> Response:
         """Everything the caller owns, as one zip (data portability); the layout is in manifest.json and
         in dsp_gateway.service_layer.export."""
