@@ -119,7 +119,9 @@ def run(*, quick: bool, kills: int, seed: int, time_budget_s: float) -> dict[str
             "gateway.datasets; one of each stage's result event in gateway.job_events; no stage.failed.",
             "A job is caught in at most 3 kills of one kind: a message whose consumer dies with it 6 times is "
             "dead-lettered by the broker's delivery limit, by design, as a crash loop.",
-            f"Seed {seed}; {'quick' if quick else 'full'} run; {elapsed:.0f} s wall on {os.cpu_count()} CPUs, "
+            "Recovery is dominated by the cold start of the killed process: ml imports scipy and scikit-learn at "
+            "start (about 9 s of CPU), so on a loaded machine its restart is the slowest.",
+            f"Seed {seed}; {'quick' if quick else 'full'} run, {per_kind} kill(s) per worker kind and prefetch; {elapsed:.0f} s wall on {os.cpu_count()} CPUs, "
             f"load average {' '.join(f'{x:.2f}' for x in os.getloadavg())} at the end; Python {platform.python_version()}.",
         ],
     }

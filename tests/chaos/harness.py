@@ -75,11 +75,14 @@ class Audit:
     completed: int
     lost: int
     duplicates: int
+    failures: int = 0
+    """stage.failed events of the jobs (a stage gave up on a try, even if a later one completed)."""
     problems: list[str] = field(default_factory=list)
 
     @property
     def passed(self) -> bool:
-        return self.jobs > 0 and self.completed == self.jobs and self.lost == 0 and self.duplicates == 0
+        return (self.jobs > 0 and self.completed == self.jobs and self.lost == 0 and self.duplicates == 0
+                and self.failures == 0)
 
 
 @dataclass
@@ -236,7 +239,7 @@ class ChaosMesh:
             status, stage = states.get(job, ("missing", None))
             if status != "completed":
                 problems.append(f"job {job}: {status} at {stage}")
-        duplicates = 0
+        duplicates = failures = 0
         with psycopg.connect(self.direct_url) as conn:
             for job, dataset in jobs:
                 for table, key in RESULT_ROWS.items():
@@ -257,14 +260,13 @@ class ChaosMesh:
                 (failed,) = conn.execute("SELECT count(*) FROM gateway.job_events WHERE job_id = %s"
                                          " AND routing_key = 'stage.failed.v1'", (job,)).fetchone()
                 if failed:
+                    failures += failed
                     problems.append(f"job {job}: {failed} stage.failed events")
-            (other_jobs,) = conn.execute(  # a retried upload that made a second dataset would show here
-                "SELECT count(*) FROM gateway.jobs WHERE kind = 'upload' AND NOT (job_id = ANY(%s::uuid[]))",
-                ([job for job, _ in jobs],)).fetchone()
         lost = len(jobs) - completed
         if problems:
             self.log("audit: " + "; ".join(problems[:10]))
-        return Audit(jobs=len(jobs), completed=completed, lost=lost, duplicates=duplicates, problems=problems)
+        return Audit(jobs=len(jobs), completed=completed, lost=lost, duplicates=duplicates, failures=failures,
+                     problems=problems)
 
     def all_jobs(self) -> list[tuple[str, str]]:
         with psycopg.connect(self.direct_url) as conn:
