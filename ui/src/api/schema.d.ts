@@ -35,7 +35,9 @@ export interface paths {
         put?: never;
         /**
          * Analyze
-         * @description Start an analysis of an ingested dataset; returns the analysis id to follow.
+         * @description Start an analysis of an ingested dataset; returns the analysis id to follow (202). The analysis is
+         *     committed with its event before the answer, so 202 holds even when the broker or Redis is down (the
+         *     event waits in the outbox); with an ``Idempotency-Key`` a retry gets the same analysis id.
          */
         post: operations["analyze_api_v1_analyze_post"];
         delete?: never;
@@ -590,6 +592,14 @@ export interface paths {
          *     exclude_columns, id_columns, keep_columns...), ``ingest_options`` (JSON IngestOptions:
          *     type_overrides, bad_rows...) and ``wait`` (false answers 202 at once). A target, or a task other
          *     than auto, starts an analysis after ingest.
+         *
+         *     Answers: **201** with the dataset once ingest accepted the file within DSP_UPLOAD_WAIT_S (30 s);
+         *     **202** with ``dataset_id`` and ``job_id`` (status ``uploaded``) when ingest has not answered by then,
+         *     or its verdict cannot be awaited (Redis, which carries it, is down: the read model is then polled until
+         *     the deadline), or with ``wait=false``: the upload is stored and its job runs, so do not send it again,
+         *     poll ``GET /api/v1/jobs/{job_id}`` (or ``/datasets/{dataset_id}``) instead; **422** when ingest
+         *     rejected the file. Once the dataset is committed the answer is one of those, never a 5xx, and with an
+         *     ``Idempotency-Key`` a retry returns the first answer and stores nothing new.
          */
         post: operations["upload_api_v1_upload_post"];
         delete?: never;
@@ -4828,7 +4838,10 @@ export interface operations {
     analyze_api_v1_analyze_post: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description Any text of 1 to 255 printable ASCII characters that you choose per request (a UUID, say). A retry with the same key, from the same user, creates nothing new and gets the first response again (same status and body, with the header `Idempotent-Replayed: true`); while the first request is still working, the retry waits for its answer. The same key with another request answers 422 `idempotency_key_reused`. A request refused before it created anything (4xx) keeps nothing: it may be retried with its key. Keys expire after DSP_IDEMPOTENCY_TTL_S (24 h). */
+                "Idempotency-Key"?: string | null;
+            };
             path?: never;
             cookie?: never;
         };
@@ -5380,6 +5393,15 @@ export interface operations {
             };
             /** @description Too many failed logins (see Retry-After) */
             429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["OAuthError"];
+                };
+            };
+            /** @description The failed-login limit cannot be checked (Redis down): try again (see Retry-After) */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -6802,7 +6824,10 @@ export interface operations {
     upload_api_v1_upload_post: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description Any text of 1 to 255 printable ASCII characters that you choose per request (a UUID, say). A retry with the same key, from the same user, creates nothing new and gets the first response again (same status and body, with the header `Idempotent-Replayed: true`); while the first request is still working, the retry waits for its answer. The same key with another request answers 422 `idempotency_key_reused`. A request refused before it created anything (4xx) keeps nothing: it may be retried with its key. Keys expire after DSP_IDEMPOTENCY_TTL_S (24 h). */
+                "Idempotency-Key"?: string | null;
+            };
             path?: never;
             cookie?: never;
         };
@@ -6886,6 +6911,15 @@ export interface operations {
             };
             /** @description The request body stalled longer than the body timeout */
             408: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description The object is not in a state that allows this (not ready yet, ended already, a conflict) */
+            409: {
                 headers: {
                     [name: string]: unknown;
                 };

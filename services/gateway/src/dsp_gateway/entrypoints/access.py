@@ -136,8 +136,17 @@ def install_token_redaction() -> None:
 
 
 async def check_rate(ports: GatewayPorts, action: str, principal: Principal, per_minute: int) -> None:
-    """Count one ``action`` (uploads, analyses) of the principal; 429 with Retry-After over ``per_minute``."""
-    retry = await ports.limiter.hit(f"{action}:{principal.user_id}", f"{per_minute}/minute")
+    """Count one ``action`` (uploads, analyses) of the principal; 429 with Retry-After over ``per_minute``.
+
+    A limiter that cannot answer (Redis down) lets the request through uncounted: an upload or an analysis
+    degrades to no rate limit rather than failing (the per-organisation analysis quota, in the database,
+    still holds).
+    """
+    try:
+        retry = await ports.limiter.hit(f"{action}:{principal.user_id}", f"{per_minute}/minute")
+    except Exception as exc:
+        log.warning("rate limit of %s not checked (limiter unreachable): %r", action, exc)
+        return
     if retry is not None:
         raise too_many(retry, f"Too many {action}: at most {per_minute} a minute; try again in {retry.seconds} s.")
 

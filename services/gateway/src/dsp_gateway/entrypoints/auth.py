@@ -170,6 +170,8 @@ def add_identity_routes(app: FastAPI) -> None:
                  responses={200: {"description": "RFC 6749's token answer (no envelope)"},
                             401: {"model": OAuthError, "description": "Wrong credentials"},
                             429: {"model": OAuthError, "description": "Too many failed logins (see Retry-After)"},
+                            503: {"model": OAuthError, "description": "The failed-login limit cannot be checked "
+                                  "(Redis down): try again (see Retry-After)"},
                             **errors(400, 408, 413, 422)})
     async def token(request: Request, form: Annotated[OAuth2PasswordRequestForm, Depends()]) -> JSONResponse:
         """OAuth2 password grant (form fields `username`, `password`). Answers RFC 6749's bare
@@ -181,7 +183,12 @@ def add_identity_routes(app: FastAPI) -> None:
         _remember(request, subject=email[:254])
         keys = (f"login:user:{email}", f"login:ip:{client_ip(request)}")
         for key in keys:
-            blocked: RetryAfter | None = await limiter.check(key, limit)
+            try:
+                blocked: RetryAfter | None = await limiter.check(key, limit)
+            except Exception as exc:  # the failed-login limit cannot be counted (Redis down): refuse, do not guess
+                log.warning("login refused: its rate limit cannot be checked: %r", exc)
+                return _oauth_error(503, "temporarily_unavailable",
+                                    "Signing in is unavailable for a moment; try again shortly.", {"Retry-After": "5"})
             if blocked is not None:
                 return _oauth_error(429, "too_many_requests",
                                     f"Too many failed logins; try again in {blocked.seconds} seconds.",
