@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import resource
 import sys
 import tempfile
 import time
@@ -58,7 +57,9 @@ def main(argv: list[str] | None = None) -> int:
         a, b, profile_a=profiles[0], profile_b=profiles[1], name_a="A", name_b="B"), table)
     shift = _timed("target_shift (churned)", lambda: target_shift(a, b, target="churned"), table)
     result = with_target_shift(comparison, shift)  # type: ignore[arg-type]
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    # VmHWM: this program's own peak; ru_maxrss would also count the parent it was forked from
+    peak = int(next(x for x in Path("/proc/self/status").read_text().splitlines()
+                   if x.startswith("VmHWM:")).split()[1]) / 1024
     print(f"{args.rows:,} rows x {a.width} columns a side; load average {os.getloadavg()[0]:.1f}; "
           f"peak RSS {peak:.0f} MiB\n")
     print("\n".join(table))

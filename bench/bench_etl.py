@@ -19,7 +19,6 @@ import math
 import os
 import platform
 import re
-import resource
 import sys
 import tempfile
 import time
@@ -214,7 +213,9 @@ def main(argv: list[str] | None = None) -> int:
     best_pl = min(polars_runs, key=lambda r: r[0])
     best_pd = min(pandas_runs, key=lambda r: r[0])
     load = os.getloadavg()[0]
-    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    # VmHWM: this program's own peak; ru_maxrss would also count the parent it was forked from
+    peak_mb = int(next(x for x in Path("/proc/self/status").read_text().splitlines()
+                   if x.startswith("VmHWM:")).split()[1]) / 1024
     lines = [
         f"Input: {args.rows:,} rows x 20 columns (bench/gen_data.py, Parquet); default auto plan of "
         f"{len(plan.steps)} steps from the {profile_source}; best of {args.repeat} runs, both engines in the "
