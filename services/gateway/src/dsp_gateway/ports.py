@@ -45,6 +45,11 @@ class GatewayStorage(abc.ABC):
     def identity(self) -> AbstractAsyncContextManager[IdentityRepository]:
         """One transaction over the identity repository (users, tokens, API keys, the audit log)."""
 
+    def authentication(self) -> AbstractAsyncContextManager[IdentityRepository]:
+        """A session over the identity repository for authenticating one request, whose statements each stand
+        alone (the user's lookup, an API key's lookup and the record of its use); by default a transaction."""
+        return self.identity()
+
 
 @dataclass
 class GatewayPorts:
