@@ -32,6 +32,7 @@ import time
 import uuid
 from importlib.metadata import version
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
@@ -77,21 +78,40 @@ def _seed(url: str, datasets: int) -> str:
     return email
 
 
+def _tail(log_file: Any) -> str:
+    log_file.flush()
+    log_file.seek(0)
+    return log_file.read().decode("utf-8", "replace")[-3000:]
+
+
 def _cpu_s(pid: int) -> float:
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def _tree(pid: int) -> list[int]:
-    """``pid`` and its children (uvicorn's workers)."""
+    """The processes of the gateway's session (it starts one): uvicorn's supervisor and its workers."""
     pids = [pid]
-    try:
-        children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
-    except OSError:
-        children = []
-    for child in children:
-        pids.extend(_tree(int(child)))
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[3]) == pid and int(stat.parent.name) != pid:
+            pids.append(int(stat.parent.name))
     return pids
+
+
+def _workers(pids: list[int]) -> int:
+    """The uvicorn worker processes among ``pids`` (multiprocessing's resource tracker is not one)."""
+    spawned = 0
+    for pid in pids[1:]:
+        try:
+            command = Path(f"/proc/{pid}/cmdline").read_bytes()
+        except OSError:
+            continue
+        spawned += b"spawn_main" in command
+    return spawned or 1
 
 
 async def _request(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, raw: bytes) -> tuple[int, int]:
@@ -182,6 +202,7 @@ def main(argv: list[str] | None = None) -> int:
     prefix, namespace = f"bench{run}", f"dsp-bench-api-{run}"
     settings = MeshSettings(amqp_url=AMQP_URL, exchange=f"dsp.events.{prefix}", queue_prefix=prefix)
     process: subprocess.Popen[bytes] | None = None
+    log_file = None
     try:
         migrate_service("gateway", admin_url=admin_url, package="dsp_gateway")
         email = _seed(admin_url, args.datasets)
@@ -202,12 +223,13 @@ def main(argv: list[str] | None = None) -> int:
             serve = ["-c", "import cProfile, runpy, signal, sys; signal.signal(signal.SIGTERM, lambda *_: sys.exit(0)); sys.argv = ['dsp_gateway', 'serve']; profiler = cProfile.Profile()\n"
                      "try:\n profiler.runcall(runpy.run_module, 'dsp_gateway', run_name='__main__')\n"
                      f"finally:\n profiler.dump_stats({str(args.profile.resolve())!r})"]
+        log_file = open(f"/tmp/dsp-bench-api-{run}.log", "w+b")  # noqa: SIM115 (read on failure, removed at the end)
         process = subprocess.Popen([sys.executable, *serve], env=env, cwd=ROOT,
-                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+                                   stdout=log_file, stderr=subprocess.STDOUT, start_new_session=True)
         deadline = time.monotonic() + 90
         while True:
             if process.poll() is not None:
-                raise SystemExit(f"the gateway ended with {process.returncode} before it answered")
+                raise SystemExit(f"the gateway ended with {process.returncode} before it answered: {_tail(log_file)}")
             try:
                 with socket.create_connection(("127.0.0.1", port), timeout=1):
                     pass
@@ -215,7 +237,7 @@ def main(argv: list[str] | None = None) -> int:
                 break
             except Exception:
                 if time.monotonic() > deadline:
-                    raise SystemExit("the gateway did not answer within 90 s") from None
+                    raise SystemExit(f"the gateway did not answer within 90 s: {_tail(log_file)}") from None
                 time.sleep(0.3)
         token = _login(port, email)
         try:
@@ -233,7 +255,7 @@ def main(argv: list[str] | None = None) -> int:
                                                          warmup=args.warmup, path="/api/v1/datasets?limit=50"))
         client_cpu = time.process_time() - client_cpu
         gateway_pids = _tree(process.pid)
-        server_cpu = sum(_cpu_s(pid) for pid in gateway_pids) - server_cpu
+        server_cpu = sum(_cpu_s(pid) for pid in gateway_pids if Path(f"/proc/{pid}").exists()) - server_cpu
         load_after = os.getloadavg()
     finally:
         if process is not None and process.poll() is None:
@@ -243,6 +265,9 @@ def main(argv: list[str] | None = None) -> int:
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait()
+        if log_file is not None:
+            log_file.close()
+            Path(log_file.name).unlink(missing_ok=True)
         asyncio.run(delete_topology(AMQP_URL, topology_of(settings)))
         import redis
 
@@ -259,7 +284,7 @@ def main(argv: list[str] | None = None) -> int:
     ms = [value * 1000 for value in latencies]
     ok = statuses.get(200, 0)
     others = {code: n for code, n in statuses.items() if code != 200}
-    workers = len(gateway_pids) - 1 if len(gateway_pids) > 1 else 1
+    workers = _workers(gateway_pids)
     command = "  ".join(["python bench/bench_api.py", *(argv if argv is not None else sys.argv[1:])]).strip()
     print(f"`GET /api/v1/datasets?limit=50` ({args.datasets} datasets in the organisation), {args.clients} keep-alive "
           f"clients, {seconds:.0f} s measured after {args.warmup:.0f} s of warm-up, gateway with "

@@ -150,6 +150,10 @@ class ServiceSpec:
     on_startup: Callable[[Runtime], Awaitable[None]] | None = None
     on_shutdown: Callable[[Runtime], Awaitable[None]] | None = None
     ready_checks: Sequence[Callable[[Runtime], Awaitable[None]]] = ()
+    http_workers: bool = False
+    """Whether the service may run ``DSP_HTTP_WORKERS`` > 1 uvicorn worker processes. Each worker is a whole
+    replica (its pool, relay, consumer and listeners), which the delivery core makes safe; only a service whose
+    load is HTTP wants that, as a stage's worker would hold its own jobs and memory (a stage scales by replicas)."""
 
     @property
     def name(self) -> str:

@@ -192,4 +192,5 @@ def service_spec() -> ServiceSpec:
         on_startup=_start,
         on_shutdown=_stop,
         ready_checks=[check_redis],
+        http_workers=True,
     )
