@@ -488,7 +488,7 @@ def add_routes(app: FastAPI) -> None:
         view = _job_view(row)
         results = _results(row)
         if row["status"] == "completed" and results.analysis_result is not None:
-            view["results"] = json.loads(await ports_of(request).async_store.read_bytes(results.analysis_result))
+            view["results"] = await ports_of(request).async_store.read_json(results.analysis_result)
         return ok(request, view)
 
     @router.get("/jobs/{job_id}")
