@@ -150,6 +150,9 @@ class ServiceSpec:
     on_startup: Callable[[Runtime], Awaitable[None]] | None = None
     on_shutdown: Callable[[Runtime], Awaitable[None]] | None = None
     ready_checks: Sequence[Callable[[Runtime], Awaitable[None]]] = ()
+    degradable: frozenset[str] = frozenset()
+    """Readiness checks (``postgres``, ``rabbitmq``, or a ready check's name without ``check_``) whose failure
+    leaves the service serving, degraded: readiness still answers 200, naming them in ``degraded``."""
     http_workers: bool = False
     """Whether the service may run ``DSP_HTTP_WORKERS`` > 1 uvicorn worker processes. Each worker is a whole
     replica (its pool, relay, consumer and listeners), which the delivery core makes safe; only a service whose
