@@ -282,7 +282,6 @@ def main(argv: list[str] | None = None) -> int:
             conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(database)))
 
     ms = [value * 1000 for value in latencies]
-    ok = statuses.get(200, 0)
     others = {code: n for code, n in statuses.items() if code != 200}
     workers = _workers(gateway_pids)
     command = "  ".join(["python bench/bench_api.py", *(argv if argv is not None else sys.argv[1:])]).strip()

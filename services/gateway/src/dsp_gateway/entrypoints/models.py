@@ -10,7 +10,6 @@ rows from the dataset's profile. Another organisation's model reads exactly like
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import math
 from typing import Annotated, Any
