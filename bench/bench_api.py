@@ -240,6 +240,11 @@ def main(argv: list[str] | None = None) -> int:
                     raise SystemExit(f"the gateway did not answer within 90 s: {_tail(log_file)}") from None
                 time.sleep(0.3)
         token = _login(port, email)
+        while _workers(_tree(process.pid)) < (args.workers or 1):  # every worker up before the clock starts
+            if time.monotonic() > deadline:
+                raise SystemExit(f"the gateway's workers did not all start within 90 s: {_tail(log_file)}")
+            time.sleep(0.3)
+        time.sleep(2 if (args.workers or 1) > 1 else 0)  # the last one's start-up, past its process' birth
         try:
             import uvloop
 
@@ -256,6 +261,7 @@ def main(argv: list[str] | None = None) -> int:
         client_cpu = time.process_time() - client_cpu
         gateway_pids = _tree(process.pid)
         server_cpu = sum(_cpu_s(pid) for pid in gateway_pids if Path(f"/proc/{pid}").exists()) - server_cpu
+        workers = _workers(gateway_pids)
         load_after = os.getloadavg()
     finally:
         if process is not None and process.poll() is None:
@@ -283,8 +289,7 @@ def main(argv: list[str] | None = None) -> int:
 
     ms = [value * 1000 for value in latencies]
     others = {code: n for code, n in statuses.items() if code != 200}
-    workers = _workers(gateway_pids)
-    command = "  ".join(["python bench/bench_api.py", *(argv if argv is not None else sys.argv[1:])]).strip()
+    command = " ".join([".venv/bin/python bench/bench_api.py", *(argv if argv is not None else sys.argv[1:])]).strip()
     print(f"`GET /api/v1/datasets?limit=50` ({args.datasets} datasets in the organisation), {args.clients} keep-alive "
           f"clients, {seconds:.0f} s measured after {args.warmup:.0f} s of warm-up, gateway with "
           f"{workers} worker process(es) ({'default' if args.pool is None else args.pool} DB pool max)\n")
