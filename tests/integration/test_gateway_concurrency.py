@@ -64,7 +64,7 @@ def served(infra, gateway_database: str, tmp_path: Path) -> Iterator[tuple[str, 
                                stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline, last = time.monotonic() + 120, ""
+        deadline, last = time.monotonic() + 180, ""
         while True:
             if process.poll() is not None:
                 log.seek(0)
@@ -78,7 +78,7 @@ def served(infra, gateway_database: str, tmp_path: Path) -> Iterator[tuple[str, 
                 last = repr(exc)
             if time.monotonic() > deadline:
                 log.seek(0)
-                raise AssertionError(f"the gateway was not ready within 120 s ({last}): {log.read().decode()[-2000:]}")
+                raise AssertionError(f"the gateway was not ready within 180 s ({last}): {log.read().decode()[-2000:]}")
             time.sleep(0.3)
         yield url, email
         metrics = httpx.get(f"http://127.0.0.1:{env['DSP_METRICS_PORT']}/metrics", timeout=5).text
