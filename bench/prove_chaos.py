@@ -4,7 +4,7 @@
 
 The whole mesh runs as processes (``mesh_kit.local_mesh.LocalMesh``) in a vhost, a Redis namespace and an
 artifact directory of its own, on a private PostgreSQL cluster made for the run (``tests/chaos/postgres.py``),
-with every broker and database connection through a loopback TCP proxy (``tests/chaos/proxy.py``) that the run
+with every broker and database connection through a loopback TCP proxy (``tests/loopback_proxy.py``) that the run
 can break. A job is one upload of ``samples/penguins-raw.csv`` that asks for its analysis (target Species, a
 3 s AutoML budget): it passes through ingest, profile, etl, ml and dashboard.
 

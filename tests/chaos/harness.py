@@ -32,8 +32,8 @@ import psycopg
 from mesh_kit.local_mesh import LocalMesh
 from shared_contracts.manifest import SERVICES
 
+from ..loopback_proxy import TcpProxy
 from .postgres import PrivatePostgres, free_port
-from .proxy import TcpProxy
 
 __all__ = ["WORKERS", "Audit", "ChaosMesh", "Recovery"]
 

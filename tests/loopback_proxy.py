@@ -1,16 +1,18 @@
-"""A loopback TCP proxy a test can break: cut every connection, refuse new ones for a while, resume.
+"""A loopback TCP proxy a test can break: cut every connection, refuse new ones for a while, hang, resume.
 
-It stands between the services and a real server (the broker, the database), so an outage can be made
+It stands between the services and a real server (the broker, the database, Redis), so an outage can be made
 without touching the machine's shared servers::
 
     with TcpProxy("127.0.0.1", 5672) as proxy:
-        url = f"amqp://guest:guest@127.0.0.1:{proxy.port}/vhost"
+        url = proxy.url("amqp://guest:guest@127.0.0.1:5672/vhost")   # the same URL, through the proxy
         ...
         proxy.cut()                      # every open connection reset at once; new ones are accepted
         proxy.refuse()                   # listener closed: connects get ECONNREFUSED, open ones are reset
-        proxy.resume()                   # listening again, on the same port
+        proxy.hang()                     # connects accepted, nothing forwarded: a server that never answers
+        proxy.resume()                   # listening and forwarding again, on the same port
 
-Threads, not asyncio: it runs beside synchronous test code and beside processes it does not own.
+Threads, not asyncio: it runs beside synchronous test code, beside processes it does not own, and beside an
+event loop (an async test calls it directly; each call returns at once, or within the join of its accept thread).
 """
 
 from __future__ import annotations
@@ -33,6 +35,9 @@ class TcpProxy:
         self.port = port
         self._listener: socket.socket | None = None
         self._lock = threading.Lock()
+        self._changed = threading.Condition(self._lock)
+        """Notified when forwarding resumes or connections are reset (a pump held by hang() wakes on it)."""
+        self._forwarding = True
         self._sockets: set[socket.socket] = set()
         self._accepting: threading.Thread | None = None
         self.accepted = 0
@@ -47,6 +52,14 @@ class TcpProxy:
     def close(self) -> None:
         self._stop_listening()
         self._reset_all()
+
+    def url(self, url: str) -> str:
+        """``url`` with its host and port replaced by the proxy's (``redis://127.0.0.1:6379/0`` -> the proxy)."""
+        scheme, rest = url.split("://", 1)
+        credentials, _, tail = rest.rpartition("@")
+        _, slash, path = tail.partition("/")
+        prefix = f"{credentials}@" if credentials else ""
+        return f"{scheme}://{prefix}{self.host}:{self.port}{slash}{path}"
 
     def __enter__(self) -> TcpProxy:
         return self.start()
@@ -67,8 +80,17 @@ class TcpProxy:
         self._stop_listening()
         return self.cut()
 
+    def hang(self) -> None:
+        """Keep accepting, forward nothing more: new and live connections go silent, their bytes held until
+        ``resume()`` (or dropped by a cut), as a server that accepts and never answers."""
+        with self._lock:
+            self._forwarding = False
+
     def resume(self) -> None:
-        """Listen again on the same port."""
+        """Listen again on the same port, and forward again after ``hang()``."""
+        with self._changed:
+            self._forwarding = True
+            self._changed.notify_all()
         if self._listener is None:
             self._listen()
 
@@ -145,6 +167,8 @@ class TcpProxy:
                 data = source.recv(65536)
                 if not data:
                     break
+                if not self._may_forward(source):
+                    break
                 sink.sendall(data)
         except OSError:
             pass
@@ -154,6 +178,13 @@ class TcpProxy:
             except OSError:
                 pass
             self._forget(source)
+
+    def _may_forward(self, source: socket.socket) -> bool:
+        """Wait while hung; False once ``source`` was reset meanwhile (its bytes go nowhere)."""
+        with self._changed:
+            while not self._forwarding and source in self._sockets:
+                self._changed.wait()
+            return source in self._sockets
 
     def _forget(self, sock: socket.socket) -> None:
         with self._lock:
@@ -166,8 +197,9 @@ class TcpProxy:
             pass
 
     def _reset_all(self) -> int:
-        with self._lock:
+        with self._changed:
             sockets, self._sockets = list(self._sockets), set()
+            self._changed.notify_all()
         for sock in sockets:
             _reset(sock)
         return len(sockets) // 2
