@@ -24,6 +24,7 @@ import json
 import os
 import platform
 import secrets
+import shutil
 import socket
 import statistics
 import subprocess
@@ -274,6 +275,7 @@ def main(argv: list[str] | None = None) -> int:
         if log_file is not None:
             log_file.close()
             Path(log_file.name).unlink(missing_ok=True)
+        shutil.rmtree(f"/tmp/dsp-bench-api-{run}", ignore_errors=True)  # the gateway's artifact store
         asyncio.run(delete_topology(AMQP_URL, topology_of(settings)))
         import redis
 
