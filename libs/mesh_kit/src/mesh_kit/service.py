@@ -38,7 +38,7 @@ from .settings import MeshSettings
 from .topology import Topology
 from .tracing import FASTAPI_TELEMETRY, configure_tracing
 
-__all__ = ["Runtime", "ServiceSpec", "Subscription", "build_app", "build_consumer", "dispatcher", "readiness"]  # the specs are re-exported
+__all__ = ["ResponseStatus", "Runtime", "ServiceSpec", "Subscription", "build_app", "build_consumer", "dispatcher", "readiness"]  # the specs are re-exported
 
 log = logging.getLogger(__name__)
 
@@ -106,6 +106,19 @@ def build_consumer(spec: ServiceSpec, settings: MeshSettings, runtime_ref: dict[
                         connect_timeout_s=settings.publish_timeout_s)
 
 
+class ResponseStatus:
+    """The status of the answer that goes through ``send``: 500 until one starts (an exception escaped)."""
+
+    def __init__(self, send: Send) -> None:
+        self._send = send
+        self.status = 500
+
+    async def send(self, message: Message) -> None:
+        if message["type"] == "http.response.start":
+            self.status = message["status"]
+        await self._send(message)
+
+
 class RedMetricsMiddleware:
     """The rate, errors and duration of every HTTP request, by route (a plain ASGI middleware: one that runs the
     request in a task of its own, as ``@app.middleware("http")`` does, costs about a millisecond of CPU)."""
@@ -118,19 +131,12 @@ class RedMetricsMiddleware:
             await self.app(scope, receive, send)
             return
         started = time.perf_counter()
-        status = 500
-
-        async def send_status(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-            await send(message)
-
+        answer = ResponseStatus(send)
         try:
-            await self.app(scope, receive, send_status)
+            await self.app(scope, receive, answer.send)
         finally:
             path = getattr(scope.get("route"), "path", "unmatched")
-            HTTP_REQUESTS.labels(self.service, scope["method"], path, str(status)).inc()
+            HTTP_REQUESTS.labels(self.service, scope["method"], path, str(answer.status)).inc()
             HTTP_DURATION.labels(self.service, scope["method"], path).observe(time.perf_counter() - started)
 
 

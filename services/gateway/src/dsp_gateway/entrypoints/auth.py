@@ -11,8 +11,9 @@ from typing import Annotated, Any, TypeVar
 from fastapi import APIRouter, Depends, FastAPI, Query, Request
 from fastapi.responses import JSONResponse
 from fastapi.security import OAuth2PasswordRequestForm
+from mesh_kit.service import ResponseStatus
 from pydantic import BaseModel, Field
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from ..adapters.identity import IdentityRepository
 from ..adapters.limits import RetryAfter
@@ -149,18 +150,11 @@ def add_identity_routes(app: FastAPI) -> None:
         if scope["type"] != "http" or scope["method"] not in STATE_CHANGING:
             await inner(scope, receive, send)
             return
-        status = 500
-
-        async def send_status(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-            await send(message)
-
+        answer = ResponseStatus(send)
         try:
-            await inner(scope, receive, send_status)
+            await inner(scope, receive, answer.send)
         finally:
-            await _write_audit(Request(scope), status)
+            await _write_audit(Request(scope), answer.status)
 
     app.add_middleware(_Around, around=audit_log)
 
