@@ -168,6 +168,8 @@ DSP_DB_PASSWORD comes first so that DSP_DATABASE_URL can reference it with $(DSP
   value: {{ .values.keepAliveSeconds | default 5 | quote }}
 - name: DSP_HTTP_MAX_CONNECTIONS
   value: {{ .values.maxConnections | default 256 | quote }}
+- name: DSP_HTTP_WORKERS
+  value: {{ .values.workers | default 1 | quote }}
 - name: DSP_ML_URL
   value: {{ printf "http://%s-ml:%v" (include "dsp.fullname" $root) $root.Values.ml.port | quote }}
 - name: DSP_TRUSTED_PROXY_HOPS
@@ -258,6 +260,8 @@ tolerations:
 {{- define "dsp.configData" -}}
 DSP_ENVIRONMENT: {{ .Values.config.environment | quote }}
 DSP_LOG_LEVEL: {{ .Values.config.logLevel | quote }}
+DSP_DB_POOL_MIN_SIZE: {{ (hasKey .Values.config.database "poolMinSize") | ternary .Values.config.database.poolMinSize 1 | quote }}
+DSP_DB_POOL_MAX_SIZE: {{ .Values.config.database.poolMaxSize | default 10 | quote }}
 DSP_HTTP_HOST: "0.0.0.0"
 DSP_METRICS_HOST: "0.0.0.0"
 DSP_ALLOWED_HOSTS: {{ include "dsp.allowedHosts" . | quote }}

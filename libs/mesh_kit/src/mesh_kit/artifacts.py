@@ -9,12 +9,14 @@ from __future__ import annotations
 import abc
 import asyncio
 import hashlib
+import json
 import os
 import re
 import shutil
 import tempfile
 import uuid
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlparse
 
 from shared_contracts import ArtifactRef
@@ -170,6 +172,11 @@ class AsyncArtifactStore:
 
     async def read_bytes(self, ref: ArtifactRef) -> bytes:
         return await asyncio.to_thread(self.sync.read_bytes, ref)
+
+    async def read_json(self, ref: ArtifactRef) -> Any:
+        """A JSON document of the store, read and parsed in a thread (an analysis result of some MB takes tens of
+        milliseconds to parse, which the event loop would spend away from every other request)."""
+        return await asyncio.to_thread(lambda: json.loads(self.sync.read_bytes(ref)))
 
     async def delete(self, key: str) -> None:
         await asyncio.to_thread(self.sync.delete, key)

@@ -6,13 +6,14 @@
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import sys
 from collections.abc import Callable
 
 from .settings import MeshSettings
 
-__all__ = ["run_service_cli"]
+__all__ = ["run_service_cli", "worker_app"]
 
 
 def run_service_cli(spec_factory: Callable[[], object], argv: list[str] | None = None) -> int:
@@ -53,9 +54,29 @@ def run_service_cli(spec_factory: Callable[[], object], argv: list[str] | None =
     import uvicorn
 
     from .logs import configure_logging
-    from .server import server_config
+    from .server import serve_workers, server_config
 
     configure_logging(spec.name, settings.log_level)
+    if settings.http_workers > 1:
+        if not spec.http_workers:
+            print(f"{spec.name}: DSP_HTTP_WORKERS={settings.http_workers} is refused: only the gateway runs several "
+                  "worker processes; a stage scales by replicas", file=sys.stderr)
+            return 2
+        serve_workers(functools.partial(worker_app, spec_factory), settings)
+        return 0
     app = build_app(spec, settings)
     uvicorn.Server(server_config(app, settings)).run()
     return 0
+
+
+def worker_app(spec_factory: Callable[[], object]) -> object:
+    """The app of one uvicorn worker process (``DSP_HTTP_WORKERS`` > 1), built in that process from its environment.
+    Its metrics go to the shared directory that the supervisor's listener reads, so it opens no listener itself."""
+    from .logs import configure_logging
+    from .service import ServiceSpec, build_app
+
+    spec = spec_factory()
+    assert isinstance(spec, ServiceSpec)
+    settings = MeshSettings(metrics_port=0)
+    configure_logging(spec.name, settings.log_level)
+    return build_app(spec, settings)

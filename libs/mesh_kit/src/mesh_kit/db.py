@@ -109,8 +109,9 @@ def migrate_service(service: str, *, admin_url: str, package: str, password: str
     return applied
 
 
-async def open_pool(url: str, *, schema: str, min_size: int = 1, max_size: int = 4) -> AsyncConnectionPool:
-    """An async pool whose connections use the service's schema."""
+async def open_pool(url: str, *, schema: str, min_size: int = 1, max_size: int = 10) -> AsyncConnectionPool:
+    """An async pool whose connections use the service's schema. A service sizes it with ``DSP_DB_POOL_MIN_SIZE``
+    and ``DSP_DB_POOL_MAX_SIZE`` (``MeshSettings``); the defaults here are theirs."""
 
     async def configure(conn: psycopg.AsyncConnection) -> None:
         await conn.execute(sql.SQL("SET search_path = {}").format(sql.Identifier(schema)))

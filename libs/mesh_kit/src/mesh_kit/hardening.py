@@ -16,7 +16,7 @@ from typing import Any
 from wsgiref.simple_server import WSGIServer
 
 from fastapi import FastAPI
-from prometheus_client import start_http_server
+from prometheus_client import REGISTRY, CollectorRegistry, start_http_server
 from starlette.middleware.cors import CORSMiddleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -135,14 +135,15 @@ def harden(app: FastAPI, settings: MeshSettings) -> None:
 class MetricsListener:
     """Prometheus' own small HTTP server on the internal metrics port, in a thread of the service process."""
 
-    def __init__(self, host: str, port: int) -> None:
+    def __init__(self, host: str, port: int, registry: CollectorRegistry = REGISTRY) -> None:
         self.host = host
         self.port = port
+        self.registry = registry
         self._server: WSGIServer | None = None
         self._thread: threading.Thread | None = None
 
     def start(self) -> None:
-        self._server, self._thread = start_http_server(self.port, addr=self.host)
+        self._server, self._thread = start_http_server(self.port, addr=self.host, registry=self.registry)
         log.info("metrics on http://%s:%d/metrics", self.host, self.port)
 
     def stop(self) -> None:

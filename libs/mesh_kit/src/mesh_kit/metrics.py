@@ -35,6 +35,7 @@ MESSAGE_DURATION = Histogram(
 MESSAGES_PUBLISHED = Counter(
     "dsp_messages_published_total", "Events published with a broker confirm", ["service", "routing_key"]
 )
-OUTBOX_PENDING = Gauge("dsp_outbox_pending", "Outbox rows not yet published", ["service"])
+OUTBOX_PENDING = Gauge("dsp_outbox_pending", "Outbox rows not yet published", ["service"],
+                       multiprocess_mode="max")  # each worker's relay counts the same rows
 DEAD_LETTERS = Counter("dsp_dead_letters_total", "Messages moved to a dead-letter queue", ["service", "reason"])
 JOBS = Counter("dsp_jobs_total", "Jobs ended, by outcome", ["outcome"])

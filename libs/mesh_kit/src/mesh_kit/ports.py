@@ -153,6 +153,10 @@ class ServiceSpec:
     degradable: frozenset[str] = frozenset()
     """Readiness checks (``postgres``, ``rabbitmq``, or a ready check's name without ``check_``) whose failure
     leaves the service serving, degraded: readiness still answers 200, naming them in ``degraded``."""
+    http_workers: bool = False
+    """Whether the service may run ``DSP_HTTP_WORKERS`` > 1 uvicorn worker processes. Each worker is a whole
+    replica (its pool, relay, consumer and listeners), which the delivery core makes safe; only a service whose
+    load is HTTP wants that, as a stage's worker would hold its own jobs and memory (a stage scales by replicas)."""
 
     @property
     def name(self) -> str:

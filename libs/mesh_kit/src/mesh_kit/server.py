@@ -17,6 +17,11 @@ Examples
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import os
+import shutil
+import tempfile
+from collections.abc import Callable
 from typing import Any
 
 import h11
@@ -25,7 +30,7 @@ from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from .settings import MeshSettings
 
-__all__ = ["HeadersTimeoutProtocol", "server_config"]
+__all__ = ["HeadersTimeoutProtocol", "serve_workers", "server_config"]
 
 
 class _LingeringTransport:
@@ -71,6 +76,11 @@ class HeadersTimeoutProtocol(H11Protocol):
 
     headers_timeout_s: float = 10.0
     linger_s: float = 30.0
+
+    def __init__(self, config: uvicorn.Config, *args: Any, **kwargs: Any) -> None:
+        super().__init__(config, *args, **kwargs)
+        # the limits travel on the config, which uvicorn hands to each worker process it spawns
+        self.headers_timeout_s, self.linger_s = getattr(config, "dsp_limits", (self.headers_timeout_s, self.linger_s))
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         self._lingering = _LingeringTransport(transport, self)
@@ -123,13 +133,44 @@ class HeadersTimeoutProtocol(H11Protocol):
 
 
 def server_config(app: Any, settings: MeshSettings, **overrides: Any) -> uvicorn.Config:
-    """uvicorn's configuration for ``app`` with the server limits of ``settings`` (``overrides`` win)."""
-    protocol = type("BoundedH11Protocol", (HeadersTimeoutProtocol,),
-                    {"headers_timeout_s": settings.http_headers_timeout_s, "linger_s": settings.body_timeout_s})
+    """uvicorn's configuration for ``app`` with the server limits of ``settings`` (``overrides`` win).
+
+    ``app`` is the ASGI app, or with ``factory=True`` in ``overrides`` a picklable callable that builds it (what
+    ``workers`` > 1 needs: each worker process builds its own app)."""
     options: dict[str, Any] = {
         "host": settings.http_host, "port": settings.http_port, "log_config": None, "access_log": False,
-        "http": protocol, "timeout_keep_alive": settings.http_keep_alive_s,
+        "http": HeadersTimeoutProtocol, "timeout_keep_alive": settings.http_keep_alive_s,
         "limit_concurrency": settings.http_max_connections, "backlog": settings.http_backlog,
         "h11_max_incomplete_event_size": settings.http_max_header_bytes, "timeout_graceful_shutdown": 10,
     }
-    return uvicorn.Config(app, **{**options, **overrides})
+    config = uvicorn.Config(app, **{**options, **overrides})
+    config.dsp_limits = (settings.http_headers_timeout_s, settings.body_timeout_s)  # type: ignore[attr-defined]
+    return config
+
+
+def serve_workers(app_factory: Callable[[], Any], settings: MeshSettings) -> None:
+    """Serve ``settings.http_workers`` uvicorn worker processes on one listening socket, each building its app
+    with ``app_factory`` (picklable: it is sent to each spawned worker), until SIGTERM or SIGINT.
+
+    uvicorn's supervisor restarts a worker that dies. Prometheus runs in its multiprocess mode: each worker writes
+    its samples to a directory of this run, and the internal metrics listener, here in the supervisor, serves their
+    sum (a gauge, the largest value); the directory is removed at the end. ``DSP_HTTP_MAX_CONNECTIONS`` holds per
+    worker."""
+    from prometheus_client import CollectorRegistry
+    from prometheus_client.multiprocess import MultiProcessCollector
+    from uvicorn.supervisors import Multiprocess
+
+    from .hardening import MetricsListener
+
+    directory = tempfile.mkdtemp(prefix="dsp-metrics-")
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = directory  # the spawned workers inherit it before they import prometheus
+    try:
+        config = server_config(app_factory, settings, factory=True, workers=settings.http_workers)
+        registry = CollectorRegistry()
+        MultiProcessCollector(registry, path=directory)
+        address = settings.metrics_address
+        with MetricsListener(*address, registry=registry) if address is not None else contextlib.nullcontext():
+            Multiprocess(config, sockets=[config.bind_socket()]).run()
+    finally:
+        os.environ.pop("PROMETHEUS_MULTIPROC_DIR", None)
+        shutil.rmtree(directory, ignore_errors=True)

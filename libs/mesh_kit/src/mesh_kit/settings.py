@@ -96,6 +96,16 @@ class MeshSettings(BaseSettings):
     service_token: SecretStr | None = Field(
         default=None, description="Shared token the gateway sends to ml's internal routes; required in production"
     )
+    db_pool_min_size: int = Field(default=1, ge=0, le=100,
+                                  description="Connections the service's PostgreSQL pool keeps open when idle")
+    db_pool_max_size: int = Field(
+        default=10, ge=1, le=100,
+        description="Most connections the service's PostgreSQL pool opens (per worker process); a request waits "
+                    "for one past it")
+    http_workers: int = Field(
+        default=1, ge=1, le=32,
+        description="uvicorn worker processes of the gateway, each with its own pool, relay, consumer and "
+                    "notifier. Only the gateway may run more than one: a stage scales by replicas")
     log_level: str = "INFO"
     exchange: str = "dsp.events"
     queue_prefix: str = Field(default="dsp", description="Prefix of every queue name (isolates test runs)")
@@ -125,6 +135,13 @@ class MeshSettings(BaseSettings):
     http_backlog: int = Field(default=2048, ge=16, le=65_535, description="Connections the OS queues before accept")
     http_max_header_bytes: int = Field(default=64 * 1024, ge=4096, le=1024 * 1024,
                                        description="Largest request line plus headers")
+
+    @model_validator(mode="after")
+    def _pool_bounds(self) -> MeshSettings:
+        if self.db_pool_min_size > self.db_pool_max_size:
+            raise ValueError(f"DSP_DB_POOL_MIN_SIZE ({self.db_pool_min_size}) is larger than DSP_DB_POOL_MAX_SIZE "
+                             f"({self.db_pool_max_size})")
+        return self
 
     _split = field_validator("allowed_hosts", "cors_origins", "allowed_origins", mode="before")(_split_list)
 

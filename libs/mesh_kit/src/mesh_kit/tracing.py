@@ -14,7 +14,14 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
 from shared_contracts import TraceContext
 
-__all__ = ["configure_tracing", "context_from", "current_trace_context", "current_trace_id", "tracer"]
+__all__ = ["FASTAPI_TELEMETRY", "configure_tracing", "context_from", "current_trace_context", "current_trace_id", "tracer"]
+
+
+FASTAPI_TELEMETRY: Any = {"tracing": True, "metrics": False, "logs": False, "operation_spans": False}
+"""FastAPI's own OpenTelemetry for every app: one span per request, whose context the events it publishes carry.
+Not its spans around each dependency, endpoint and serialisation, its OTel metrics (Prometheus counts requests,
+``mesh_kit.metrics``) or its OTel log records (the logs are ``mesh_kit.logs``'): together they cost more CPU per
+request than the API's own work."""
 
 
 def configure_tracing(service: str) -> None:

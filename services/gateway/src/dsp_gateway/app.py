@@ -25,6 +25,7 @@ from mesh_kit.docs import add_docs
 from mesh_kit.hardening import harden
 from mesh_kit.service import readiness
 from mesh_kit.settings import MeshSettings
+from mesh_kit.tracing import FASTAPI_TELEMETRY
 from shared_contracts.manifest import SERVICES
 
 from .adapters.repository import NOBODY
@@ -60,7 +61,7 @@ def build_gateway_app(ports: GatewayPorts, settings: MeshSettings, *,
     hardening of ``settings`` (allowed hosts, CORS, security headers), /health/live and /health/ready (the
     storage, notifier and limiter, and ``ready_checks`` by name)."""
     app = FastAPI(title="dsp-gateway", description=SERVICES["gateway"].description, lifespan=lifespan,
-                  docs_url=None, redoc_url=None)
+                  docs_url=None, redoc_url=None, telemetry=FASTAPI_TELEMETRY)
     add_docs(app)
     harden(app, settings)
     app.state.gateway = ports

@@ -195,4 +195,5 @@ def service_spec() -> ServiceSpec:
         # without Redis the API serves on (no progress stream, no rate limits); without the broker requests
         # still commit, their events waiting in the outbox
         degradable=frozenset({"redis", "rabbitmq"}),
+        http_workers=True,
     )

@@ -53,6 +53,11 @@ class GatewayStorage(abc.ABC):
 
         Each session raises ``UnstorableValue`` for a value its database cannot hold."""
 
+    def authentication(self) -> AbstractAsyncContextManager[IdentityRepository]:
+        """A session over the identity repository for authenticating one request, whose statements each stand
+        alone (the user's lookup, an API key's lookup and the record of its use); by default a transaction."""
+        return self.identity()
+
 
 @dataclass
 class GatewayPorts:

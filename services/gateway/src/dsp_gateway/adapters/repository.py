@@ -329,10 +329,17 @@ class PostgresReadModel(SqlReadModel):
         if q:
             where += " AND display_name ILIKE %s ESCAPE '\\'"
             params.append(like_pattern(q))
-        rows = await self._all(f"SELECT {_LIST_COLUMNS} FROM datasets WHERE {where}"
+        # the page and the count in one statement; past the last page no row carries the count, which is asked then
+        rows = await self._all(f"SELECT {_LIST_COLUMNS}, count(*) OVER () AS total_count FROM datasets WHERE {where}"
                                " ORDER BY created_at DESC, dataset_id LIMIT %s OFFSET %s", (*params, limit, offset))
-        total = await self._one(f"SELECT count(*) AS n FROM datasets WHERE {where}", tuple(params))
-        return rows, int((total or {"n": 0})["n"])
+        if rows:
+            total = int(rows[0]["total_count"])
+        else:
+            counted = await self._one(f"SELECT count(*) AS n FROM datasets WHERE {where}", tuple(params))
+            total = int((counted or {"n": 0})["n"])
+        for row in rows:
+            del row["total_count"]
+        return rows, total
 
 
 class InMemoryReadModel(ReadModel):

@@ -10,6 +10,7 @@ import psycopg
 from mesh_kit.consumer import PostgresUnitOfWork
 from mesh_kit.outbox import OutboxRelay
 from mesh_kit.ports import UnitOfWork
+from psycopg import AsyncConnection
 from psycopg_pool import AsyncConnectionPool
 
 from ..ports import GatewayStorage, UnstorableValue
@@ -43,7 +44,7 @@ class PostgresGatewayStorage(GatewayStorage):
     @asynccontextmanager
     async def read(self) -> AsyncIterator[GatewayRepository]:
         with _storable():
-            async with self.pool.connection() as conn:
+            async with _autocommit(self.pool) as conn:
                 yield PostgresGatewayRepository(conn)
 
     @asynccontextmanager
@@ -59,3 +60,23 @@ class PostgresGatewayStorage(GatewayStorage):
         with _storable():
             async with self.pool.connection() as conn, conn.transaction():
                 yield PostgresIdentityRepository(conn)
+
+    @asynccontextmanager
+    async def authentication(self) -> AsyncIterator[IdentityRepository]:
+        with _storable():
+            async with _autocommit(self.pool) as conn:
+                yield PostgresIdentityRepository(conn)
+
+
+@asynccontextmanager
+async def _autocommit(pool: AsyncConnectionPool) -> AsyncIterator[AsyncConnection]:
+    """A pooled connection in autocommit for the session: each statement is one round trip, with no BEGIN and
+    COMMIT around reads (two of the three round trips of a lookup). A statement that writes commits at once; a
+    block that needs several in one transaction opens ``conn.transaction()``."""
+    async with pool.connection() as conn:
+        await conn.set_autocommit(True)
+        try:
+            yield conn
+        finally:
+            if not conn.closed:
+                await conn.set_autocommit(False)

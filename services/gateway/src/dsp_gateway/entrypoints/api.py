@@ -33,6 +33,7 @@ from shared_contracts.events import (
 from shared_contracts.profile import Profile
 from starlette.background import BackgroundTask
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ..adapters.deletions import GatewayRepository
 from ..adapters.notifier import JobSubscription, SubscriptionLost
@@ -313,18 +314,37 @@ async def _wait_for_ingest(ports: GatewayPorts, job_id: uuid.UUID, dataset_id: u
         return None
 
 
+class RequestIdMiddleware:
+    """Each request's id (``request.state.request_id``): the client's X-Request-ID when it is a UUID, else a new one;
+    every answer carries it back in X-Request-ID."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        header = next((value.decode("latin-1") for name, value in scope["headers"] if name == b"x-request-id"), None)
+        request_id = request_id_from(header)
+        scope.setdefault("state", {})["request_id"] = request_id
+
+        async def send_with_id(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = [(k, v) for k, v in message.get("headers", []) if k.lower() != b"x-request-id"]
+                message = {**message, "headers": [*headers, (b"x-request-id", request_id.encode("latin-1"))]}
+            await send(message)
+
+        await self.app(scope, receive, send_with_id)
+
+
 def add_routes(app: FastAPI) -> None:
     router = APIRouter(prefix="/api/v1")
     reader = Depends(requires(Permission.READ))
     writer = Depends(requires(Permission.WRITE))
     install_token_redaction()
 
-    @app.middleware("http")
-    async def request_id(request: Request, call_next: Any) -> Response:
-        request.state.request_id = request_id_from(request.headers.get("x-request-id"))
-        response = await call_next(request)
-        response.headers["X-Request-ID"] = request.state.request_id
-        return response
+    app.add_middleware(RequestIdMiddleware)
 
     @app.exception_handler(ApiError)
     async def api_error(request: Request, exc: ApiError) -> JSONResponse:
@@ -621,7 +641,7 @@ def add_routes(app: FastAPI) -> None:
         view = _job_view(row)
         results = _results(row)
         if row["status"] == "completed" and results.analysis_result is not None:
-            view["results"] = json.loads(await ports_of(request).async_store.read_bytes(results.analysis_result))
+            view["results"] = await ports_of(request).async_store.read_json(results.analysis_result)
         return ok(request, view)
 
     @router.get("/jobs/{job_id}", response_model=Envelope[JobView], responses=errors(401, 403, 404, 422))

@@ -10,7 +10,6 @@ rows from the dataset's profile. Another organisation's model reads exactly like
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import math
 from typing import Annotated, Any
@@ -42,7 +41,7 @@ async def _document(store: AsyncArtifactStore, ref: Any) -> dict[str, Any] | Non
     if not ref:
         return None
     try:
-        return json.loads(await store.read_bytes(ArtifactRef.model_validate(ref)))
+        return await store.read_json(ArtifactRef.model_validate(ref))  # type: ignore[no-any-return]
     except ArtifactNotFound:
         return None
     except Exception:

@@ -44,7 +44,7 @@ async def authenticate_token(ports: GatewayPorts, token: str) -> Principal:
     if not token:
         raise not_authenticated()
     try:
-        async with ports.storage.identity() as repo:
+        async with ports.storage.authentication() as repo:
             return await identity.authenticate(repo, ports.identity, token)
     except identity.NotAuthenticated as exc:
         raise not_authenticated(exc.message, error="invalid_token") from None
