@@ -22,9 +22,9 @@ import json
 import os
 import platform
 import shlex
-import signal
 import subprocess
 import sys
+import threading
 import time
 from collections import deque
 from datetime import UTC, datetime
@@ -128,10 +128,21 @@ def _now() -> str:
 # --------------------------------------------------------------------------- running the proofs
 
 
+def _pump(proc: subprocess.Popen[str], log: Any, tail: deque[str]) -> None:
+    """Copy the script's output to the terminal and its log, keeping the last lines."""
+    assert proc.stdout is not None
+    for line in proc.stdout:
+        sys.stdout.write(line)
+        sys.stdout.flush()
+        log.write(line)
+        tail.append(line.rstrip("\n"))
+
+
 def run_proof(name: str, script: str, *, quick: bool, out_dir: Path, timeout_s: float) -> dict[str, Any]:
     """Run one proof script; its record (command, exit code, seconds, load) and its JSON if it wrote one."""
     json_path = out_dir / f"{name}.json"
-    command = [".venv/bin/python", script, "--json", str(json_path.relative_to(ROOT)), *(["--quick"] if quick else [])]
+    shown = json_path.relative_to(ROOT) if json_path.is_relative_to(ROOT) else json_path
+    command = [".venv/bin/python", script, "--json", str(shown), *(["--quick"] if quick else [])]
     record: dict[str, Any] = {"name": name, "script": script, "command": shlex.join(command), "quick": quick,
                               "started": _now(), "load_before": _load()}
     json_path.unlink(missing_ok=True)
@@ -143,22 +154,22 @@ def run_proof(name: str, script: str, *, quick: bool, out_dir: Path, timeout_s: 
     tail: deque[str] = deque(maxlen=40)
     status = "ran"
     with (out_dir / f"{name}.log").open("w", encoding="utf-8") as log:
+        # in prove's process group, so that Ctrl-C reaches the script and its clean-up runs
         proc = subprocess.Popen([sys.executable, *command[1:]], cwd=ROOT, stdout=subprocess.PIPE,
-                                stderr=subprocess.STDOUT, text=True, errors="replace", start_new_session=True)
-        assert proc.stdout is not None
-        deadline = started + timeout_s
+                                stderr=subprocess.STDOUT, text=True, errors="replace")
+        pump = threading.Thread(target=_pump, args=(proc, log, tail), daemon=True)
+        pump.start()
         try:
-            for line in proc.stdout:
-                sys.stdout.write(line)
-                log.write(line)
-                tail.append(line.rstrip("\n"))
-                if time.monotonic() > deadline:
-                    raise TimeoutError
-            proc.wait(timeout=max(1.0, deadline - time.monotonic()))
-        except (TimeoutError, subprocess.TimeoutExpired):
+            proc.wait(timeout=timeout_s)
+        except subprocess.TimeoutExpired:
             status = "timeout"
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
+            proc.terminate()  # SIGTERM: the script stops what it started and removes what it made
+            try:
+                proc.wait(timeout=120)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+        pump.join(timeout=30)
     result = None
     if json_path.exists():
         try:

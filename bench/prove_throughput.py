@@ -30,6 +30,7 @@ import os
 import random
 import secrets
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -136,7 +137,15 @@ def private_mesh(max_ml: int) -> Iterator[LocalMesh]:
                        "DSP_ANALYSES_PER_MINUTE": "100000", "DSP_UPLOADS_PER_MINUTE": "100000",
                        "DSP_MAX_CONCURRENT_ANALYSES_PER_ORG": "100000"},
         )
-        mesh.up()
+        try:
+            mesh.up()
+        except Exception:
+            for name in mesh.status():
+                service, _, replica = name.partition("-")
+                log = mesh.log_file(service, int(replica or 0))
+                if log.exists():
+                    print(f"--- {name} log ---\n{log.read_text(errors='replace')[-3000:]}", file=sys.stderr)
+            raise
         yield mesh
     finally:
         if mesh is not None:
@@ -492,6 +501,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", type=Path, required=True, help="where to write the result (prove JSON)")
     parser.add_argument("--quick", action="store_true", help="8 analyses, 1 vs 2 ml processes (a few minutes)")
     args = parser.parse_args(argv)
+    # stopped (bench/prove.py's timeout, kill): SystemExit unwinds, so the mesh stops and its database,
+    # vhost, Redis keys and directories are removed
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     plan = QUICK if args.quick else FULL
     result = prove(plan)
     result["command"] = "python bench/prove_throughput.py " + " ".join(argv if argv is not None else sys.argv[1:])

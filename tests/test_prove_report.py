@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import sys
+import time
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -114,3 +115,24 @@ def test_render_only_reads_what_out_prove_holds_and_exits_1_on_a_failure(prove: 
     (out_dir / "chaos.json").write_text(json.dumps(_result("chaos", _scenario("c", jobs=4, duplicates=2))))
     assert prove.main(["--render", "--dir", str(out_dir), "--out", str(page)]) == 1
     assert "| c | **FAILED** | — | **2** |" in page.read_text()
+
+
+def test_run_proof_keeps_the_json_the_exit_code_and_stops_a_script_past_its_time(prove: ModuleType,
+                                                                                 tmp_path: Path) -> None:
+    good = tmp_path / "prove_good.py"
+    good.write_text("import json, sys\n"
+                    "out = sys.argv[sys.argv.index('--json') + 1]\n"
+                    "print('working', flush=True)\n"
+                    "json.dump({'name': 'good', 'passed': '--quick' in sys.argv, 'scenarios': []}, open(out, 'w'))\n")
+    run = prove.run_proof("good", str(good), quick=True, out_dir=tmp_path, timeout_s=60)
+    assert run["status"] == "ran" and run["exit_code"] == 0 and run["result"]["passed"] is True
+    assert run["command"].endswith("--quick") and (tmp_path / "good.log").read_text() == "working\n"
+    assert prove.proof_verdict(run) == (False, "no scenario reported")
+    slow = tmp_path / "prove_slow.py"
+    slow.write_text("import time\ntime.sleep(60)\n")
+    started = time.monotonic()
+    stopped = prove.run_proof("slow", str(slow), quick=False, out_dir=tmp_path, timeout_s=1)
+    assert stopped["status"] == "timeout" and time.monotonic() - started < 30
+    assert prove.proof_verdict(stopped)[0] is False
+    missing = prove.run_proof("gone", str(tmp_path / "prove_gone.py"), quick=False, out_dir=tmp_path, timeout_s=1)
+    assert prove.proof_verdict(missing) == (False, f"not run: script missing ({tmp_path / 'prove_gone.py'})")
