@@ -193,6 +193,8 @@ def proof_verdict(run: dict[str, Any]) -> tuple[bool, str]:
     """Whether the proof passed, and if not why, in a few words."""
     if run["status"] == "missing":
         return False, f"not run: script missing ({run['script']})"
+    if run["status"] == "not run":
+        return False, "not run yet: `python bench/prove.py` runs it"
     if run["status"] == "timeout":
         return False, f"stopped after {run['seconds']} s (timeout)"
     result = run.get("result")
@@ -308,6 +310,8 @@ def _section(run: dict[str, Any], verdict: tuple[bool, str]) -> list[str]:
     lines = [f"## {_title(run)}", ""]
     if run["status"] == "missing":
         return [*lines, f"**Not run: script missing** (`{run['script']}`): a failure of the whole proof."]
+    if run["status"] == "not run":
+        return [*lines, f"**Not run yet** (`{run['script']}`): a failure of the whole proof until it runs."]
     lines.append(f"`{run['command']}`: exit code {run['exit_code']}, {run.get('seconds') or 0:,.0f} s, "
                  f"started {run['started']}" + (", quick run" if run.get("quick") else "") + ". "
                  + ("Passed." if ok else f"**FAILED**: {why}."))
@@ -331,6 +335,9 @@ def _section(run: dict[str, Any], verdict: tuple[bool, str]) -> list[str]:
         if figures:
             lines += ["| figure | value |", "|---|---:|"]
             lines += [f"| {key.replace('_', ' ')} | {_figure(value)} |" for key, value in figures.items()]
+        problems = s.get("problems") or []
+        if problems:
+            lines += ["", "Problems:", "", *[f"- {problem}" for problem in problems]]
     notes = result.get("notes") or []
     if notes:
         lines += ["", "Notes:", "", *[f"- {note}" for note in notes]]
@@ -338,6 +345,23 @@ def _section(run: dict[str, Any], verdict: tuple[bool, str]) -> list[str]:
 
 
 # --------------------------------------------------------------------------- the command
+
+
+def _not_run_here(name: str, script: str, result: dict[str, Any] | None, json_path: Path) -> dict[str, Any]:
+    """The record of a proof this command never ran: its JSON, if the script was run alone, stands for it."""
+    command = f".venv/bin/python {script} --json out/prove/{name}.json"
+    if not (ROOT / script).exists():
+        status, exit_code = "missing", None
+    elif result is None:
+        status, exit_code = "not run", None
+    else:  # run alone: its own command and verdict
+        status, exit_code = "ran", 0 if result.get("passed") else 1
+        command = str(result.get("command") or command)
+    started = (datetime.fromtimestamp(json_path.stat().st_mtime, UTC).strftime("%Y-%m-%d %H:%M UTC")
+               if result is not None else _now())
+    return {"name": name, "script": script, "status": status, "command": command, "exit_code": exit_code,
+            "seconds": 0, "started": started, "quick": "--quick" in command}
+
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -368,15 +392,11 @@ def main(argv: list[str] | None = None) -> int:
             record_path.write_text(json.dumps(record, indent=2) + "\n")
     runs = []
     for name, script, what in PROOFS:
-        run = record["runs"].get(name)
-        if run is None:  # never run from here: named as not run
-            run = {"name": name, "script": script, "status": "missing" if not (ROOT / script).exists() else "ran",
-                   "command": f".venv/bin/python {script} --json out/prove/{name}.json", "exit_code": None,
-                   "seconds": 0, "started": _now(), "quick": False}
         json_path = out_dir / f"{name}.json"
-        result = None
-        if run["status"] != "missing" and json_path.exists():
-            result = json.loads(json_path.read_text(encoding="utf-8"))
+        result = json.loads(json_path.read_text(encoding="utf-8")) if json_path.exists() else None
+        run = record["runs"].get(name) or _not_run_here(name, script, result, json_path)
+        if run["status"] == "missing":
+            result = None
         runs.append({**run, "what": what, "result": result})
     text = render(record.get("machine") or machine(), runs)
     args.out.parent.mkdir(parents=True, exist_ok=True)

@@ -76,7 +76,8 @@ def test_a_passing_set_renders_every_section_with_its_figures(prove: ModuleType)
 
 def test_a_failed_scenario_a_loss_a_crash_and_a_missing_script_are_each_flagged(prove: ModuleType) -> None:
     runs = [_run("chaos", _result("chaos", _scenario("restart RabbitMQ", jobs=20, lost=0, duplicates=0),
-                                  _scenario("kill -9 ml x20", passed=False, jobs=20, lost=0, duplicates=0),
+                                  {**_scenario("kill -9 ml x20", passed=False, jobs=20, lost=0, duplicates=0),
+                                   "problems": ["ml not consuming 31 s after its kill"]},
                                   passed=False), exit_code=1),
             # a script that says it passed, yet lost a job: failed all the same
             _run("throughput", _result("throughput", _scenario("drain", jobs=50, lost=1, duplicates=0))),
@@ -86,6 +87,7 @@ def test_a_failed_scenario_a_loss_a_crash_and_a_missing_script_are_each_flagged(
     assert "**Last run: FAILED** (4 of 4 proofs: chaos, throughput, hostile, fuzz)" in text
     assert "| kill -9 ml x20 | **FAILED** | **0** | **0** |" in text
     assert "| restart RabbitMQ | passed |" in text
+    assert "- ml not consuming 31 s after its kill" in text
     assert "| drain | **FAILED** | **1** | **0** |" in text and "**FAILED**: lost 1." in text
     assert "exit code 2, no JSON written" in text and "Traceback: boom" in text
     assert "**Not run: script missing** (`bench/prove_fuzz.py`)" in text
@@ -136,3 +138,17 @@ def test_run_proof_keeps_the_json_the_exit_code_and_stops_a_script_past_its_time
     assert prove.proof_verdict(stopped)[0] is False
     missing = prove.run_proof("gone", str(tmp_path / "prove_gone.py"), quick=False, out_dir=tmp_path, timeout_s=1)
     assert prove.proof_verdict(missing) == (False, f"not run: script missing ({tmp_path / 'prove_gone.py'})")
+
+
+def test_a_proof_run_alone_stands_in_the_page_and_one_never_run_is_a_failure(prove: ModuleType,
+                                                                           tmp_path: Path) -> None:
+    out_dir, page = tmp_path / "prove", tmp_path / "reliability.md"
+    out_dir.mkdir()
+    alone = {**_result("throughput", _scenario("drain", jobs=8, lost=0, duplicates=0)),
+             "command": "python bench/prove_throughput.py --json out/prove/throughput.json --quick"}
+    (out_dir / "throughput.json").write_text(json.dumps(alone))
+    assert prove.main(["--render", "--dir", str(out_dir), "--out", str(page)]) == 1
+    text = page.read_text()
+    assert ("`python bench/prove_throughput.py --json out/prove/throughput.json --quick`: exit code 0" in text)
+    assert "| drain | passed | **0** | **0** |" in text
+    assert "**Not run yet** (`bench/prove_values.py`)" in text
