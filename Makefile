@@ -91,8 +91,10 @@ prove-values: install
 
 # DSP_BOOTSTRAP_ADMIN_EMAIL, DSP_BOOTSTRAP_ADMIN_PASSWORD, DSP_BOOTSTRAP_ORGANIZATION (and DSP_JWT_SECRET) pass
 # through to the gateway, which creates that admin at start; DSP_<SERVICE>_AMQP_URL gives a service its own broker user.
+# REPLICAS=ml=3 (space-separated SERVICE=N) runs several processes of a service on its one queue.
+REPLICAS ?=
 up: install ui
-	$(PY) -m mesh_kit.local_mesh up
+	$(PY) -m mesh_kit.local_mesh up $(foreach r,$(REPLICAS),--replicas $(r))
 
 down:
 	$(PY) -m mesh_kit.local_mesh down

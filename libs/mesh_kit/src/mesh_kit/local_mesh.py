@@ -12,9 +12,10 @@ service. ``DSP_BOOTSTRAP_ADMIN_EMAIL``, ``DSP_BOOTSTRAP_ADMIN_PASSWORD`` and ``D
 (and ``DSP_JWT_SECRET``) pass through from the environment to the gateway, and ``DSP_ALLOWED_HOSTS``, ``DSP_ALLOWED_ORIGINS`` and
 ``DSP_CORS_ORIGINS`` to every service.
 
-``replicas`` runs several processes of a service (``make up`` reads ``--replicas ml=3``), all consuming its one
-queue: process ``i`` (from 0) listens on the service's port and metrics port plus ``i * replica_port_step``, and
-its pid and log files are named ``<service>-<i>`` for ``i`` > 0. ``scale`` changes the count of a running mesh.
+``replicas`` runs several processes of a service (``make up REPLICAS=ml=3``, ``--replicas ml=3``), all
+consuming its one queue: process ``i`` (from 0) listens on the service's port and metrics port plus
+``i * replica_port_step``, and its pid and log files are named ``<service>-<i>`` for ``i`` > 0. ``scale``
+changes the count of a running mesh.
 """
 
 from __future__ import annotations
