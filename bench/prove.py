@@ -279,7 +279,7 @@ def render(machine_info: dict[str, Any], runs: list[dict[str, Any]]) -> str:
         scenarios = (run.get("result") or {}).get("scenarios", [])
         good = sum(1 for s in scenarios if scenario_passed(s))
         load = (f"{run['load_before'][0]:.2f} → {run['load_after'][0]:.2f}" if run.get("load_before")
-                and run.get("load_after") else "—")
+                and run.get("load_after") and run["status"] != "missing" else "—")
         lines.append(f"| [{run['name']}](#{_anchor(_title(run))}) | {'passed' if ok else '**FAILED**: ' + why} | "
                      f"{good}/{len(scenarios)} | {_sum_figure(run, 'lost')} | {_sum_figure(run, 'duplicates')} | "
                      f"{run.get('seconds') or 0:,.0f} | {load} |")
