@@ -32,6 +32,10 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT / "bench") not in sys.path:
+    sys.path.insert(0, str(ROOT / "bench"))
+
+from run_all import cpu_model  # noqa: E402
 
 # (name, script, what it proves): the issue's parts in order, then the values sweep
 PROOFS = [
@@ -49,14 +53,7 @@ JOB_FIGURES = ("lost", "duplicates")
 
 def machine() -> dict[str, Any]:
     """CPU, memory, OS and the versions of what the proofs run on; unknown parts say so."""
-    cpu = "unknown CPU"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
+    cpu = cpu_model()
     os_name = platform.platform()
     try:
         for line in Path("/etc/os-release").read_text().splitlines():

@@ -55,9 +55,9 @@ from mesh_kit.local_mesh import LocalMesh  # noqa: E402
 from psycopg import sql  # noqa: E402
 from shared_contracts.manifest import SERVICES  # noqa: E402
 
-PG_ADMIN = os.environ.get("DSP_TEST_PG_ADMIN", "postgresql://postgres@127.0.0.1:5432/postgres")
-AMQP_BASE = os.environ.get("DSP_TEST_AMQP", "amqp://guest:guest@127.0.0.1:5672")
-REDIS_URL = os.environ.get("DSP_TEST_REDIS", "redis://127.0.0.1:6379/0")
+# the test tiers' own servers and clean-up (DSP_TEST_PG_ADMIN, DSP_TEST_AMQP, DSP_TEST_REDIS)
+from tests.conftest import AMQP_BASE, PG_ADMIN, REDIS_URL, _delete_redis_keys, _rabbitmqctl  # noqa: E402
+
 ADMIN_EMAIL = "admin@prove.example"
 ADMIN_PASSWORD = "prove-admin-password-long-enough"
 
@@ -82,10 +82,6 @@ QUICK = Plan(scaling_jobs=8, ml_counts=(1, 2), drain_jobs=None, time_budget_s=10
 
 
 # --------------------------------------------------------------------------- a mesh of its own
-
-
-def _rabbitmqctl(*args: str) -> None:
-    subprocess.run(["rabbitmqctl", "-q", *args], check=True, capture_output=True, timeout=60)
 
 
 def _free_base_ports(count: int, replicas: int, step: int) -> list[int]:
@@ -155,18 +151,6 @@ def private_mesh(max_ml: int) -> Iterator[LocalMesh]:
             conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(database)))
         _delete_redis_keys(f"{namespace}*")
         shutil.rmtree(state, ignore_errors=True)
-
-
-def _delete_redis_keys(pattern: str) -> None:
-    import redis
-
-    client = redis.Redis.from_url(REDIS_URL)
-    try:
-        keys = list(client.scan_iter(match=pattern, count=500))
-        if keys:
-            client.delete(*keys)
-    finally:
-        client.close()
 
 
 # --------------------------------------------------------------------------- memory
