@@ -412,3 +412,29 @@ async def test_the_analyze_request_carries_the_chosen_task(local: Local) -> None
     refused = await local.client.post("/api/v1/analyze", json={
         "dataset_id": str(dataset_id), "target": "species", "task": "unsupervised"})
     assert refused.status_code == 422 and "predicts nothing" in refused.json()["errors"][0]["message"]
+
+
+async def test_an_upload_and_an_analysis_retried_with_their_idempotency_key_create_nothing_new_in_sqlite(
+        local: Local) -> None:
+    import asyncio
+
+    key = {"Idempotency-Key": str(uuid.uuid4())}
+
+    async def send(body: bytes = CSV) -> httpx.Response:
+        return await local.client.post("/api/v1/upload", data={"wait": "false"}, headers=key,
+                                       files={"file": ("Keyed.csv", body, "text/csv")})
+
+    first, twin = await asyncio.gather(send(), send())  # at once, as a client's timeout and its retry may be
+    later = await send()
+
+    assert first.status_code == twin.status_code == later.status_code == 202, first.text
+    assert first.json() == twin.json() == later.json()
+    uploads = [row for row in await local.outbox() if row[0].startswith("dataset.uploaded")]
+    assert len(uploads) == 1
+    datasets = await local.database.fetchall("SELECT count(*) FROM datasets WHERE display_name = 'Keyed.csv'")
+    assert datasets[0][0] == 1
+    reused = await send(CSV + b"Chinstrap,46.5\n")
+    assert reused.status_code == 422 and reused.json()["errors"][0]["code"] == "idempotency_key_reused"
+    expiry = await local.database.fetchall("SELECT created_at, expires_at FROM idempotency_keys")
+    created, expires = (datetime.fromisoformat(v) for v in expiry[0])
+    assert abs((expires - created).total_seconds() - 24 * 3600) < 5  # DSP_IDEMPOTENCY_TTL_S's default

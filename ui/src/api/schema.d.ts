@@ -35,7 +35,9 @@ export interface paths {
         put?: never;
         /**
          * Analyze
-         * @description Start an analysis of an ingested dataset; returns the analysis id to follow.
+         * @description Start an analysis of an ingested dataset; returns the analysis id to follow (202). The analysis is
+         *     committed with its event before the answer, so 202 holds even when the broker or Redis is down (the
+         *     event waits in the outbox); with an ``Idempotency-Key`` a retry gets the same analysis id.
          */
         post: operations["analyze_api_v1_analyze_post"];
         delete?: never;
@@ -590,6 +592,14 @@ export interface paths {
          *     exclude_columns, id_columns, keep_columns...), ``ingest_options`` (JSON IngestOptions:
          *     type_overrides, bad_rows...) and ``wait`` (false answers 202 at once). A target, or a task other
          *     than auto, starts an analysis after ingest.
+         *
+         *     Answers: **201** with the dataset once ingest accepted the file within DSP_UPLOAD_WAIT_S (30 s);
+         *     **202** with ``dataset_id`` and ``job_id`` (status ``uploaded``) when ingest has not answered by then,
+         *     or its verdict cannot be awaited (Redis, which carries it, is down: the read model is then polled until
+         *     the deadline), or with ``wait=false``: the upload is stored and its job runs, so do not send it again,
+         *     poll ``GET /api/v1/jobs/{job_id}`` (or ``/datasets/{dataset_id}``) instead; **422** when ingest
+         *     rejected the file. Once the dataset is committed the answer is one of those, never a 5xx, and with an
+         *     ``Idempotency-Key`` a retry returns the first answer and stores nothing new.
          */
         post: operations["upload_api_v1_upload_post"];
         delete?: never;
@@ -672,6 +682,174 @@ export interface paths {
 export type webhooks = Record<string, never>;
 export interface components {
     schemas: {
+        /**
+         * Alert
+         * @description Something in the data that deserves attention.
+         */
+        Alert: {
+            /**
+             * Columns
+             * @description Columns concerned; empty for the dataset
+             */
+            columns?: string[];
+            /** Evidence */
+            evidence?: {
+                [key: string]: number | string | boolean | null;
+            };
+            /**
+             * Message
+             * @description Plain-language explanation
+             */
+            message: string;
+            /**
+             * Severity
+             * @enum {string}
+             */
+            severity: "info" | "warning" | "critical";
+            /**
+             * Type
+             * @enum {string}
+             */
+            type: "CONSTANT" | "ZEROS" | "HIGH_CORRELATION" | "HIGH_CARDINALITY" | "UNSUPPORTED" | "DUPLICATES" | "NEAR_DUPLICATES" | "SKEWED" | "IMBALANCE" | "MISSING" | "INFINITE" | "TYPE_DATE" | "UNIQUE" | "DIRTY_CATEGORY" | "CONSTANT_LENGTH" | "REJECTED" | "UNIFORM" | "NON_STATIONARY" | "SEASONAL" | "EMPTY" | "OUTLIERS" | "DISGUISED_MISSING" | "MIXED_TYPES" | "NUMBERS_AS_TEXT" | "INCONSISTENT_CATEGORY" | "ID_LIKE" | "TARGET_LEAKAGE";
+        };
+        /**
+         * AnalysisResult
+         * @description Everything the ML analysis found about one dataset.
+         */
+        AnalysisResult: {
+            anomalies?: components["schemas"]["AnomalyReport"] | null;
+            /** Associations */
+            associations?: components["schemas"]["Association"][];
+            automl?: components["schemas"]["AutoMLReport"] | null;
+            clustering?: components["schemas"]["ClusteringReport"] | null;
+            /** Column Count */
+            column_count: number;
+            /**
+             * Date Parts
+             * @description Columns that are parts of a datetime (month, hour beside time_hour), left out of the statistics and insights but offered to the models, with the reason
+             */
+            date_parts?: {
+                [key: string]: string;
+            };
+            /** Descriptive */
+            descriptive?: components["schemas"]["GroupStatistics"][];
+            /** Distributions */
+            distributions?: components["schemas"]["DistributionFit"][];
+            explanations?: components["schemas"]["Explanations"] | null;
+            /** Feature Tests */
+            feature_tests?: components["schemas"]["FeatureTest"][];
+            /** Forecasts */
+            forecasts?: components["schemas"]["ForecastReport"][];
+            /**
+             * Identifiers
+             * @description Columns that identify rows (ids, row counters, counters within groups), left out of the statistics, the insights and the models, with the reason
+             */
+            identifiers?: {
+                [key: string]: string;
+            };
+            /** Insights */
+            insights?: components["schemas"]["Insight"][];
+            /** Leakage */
+            leakage?: components["schemas"]["LeakageFinding"][];
+            model?: components["schemas"]["ModelMetadata"] | null;
+            /** Row Count */
+            row_count: number;
+            sampling: components["schemas"]["SamplingNote"];
+            /**
+             * Schema Version
+             * @default 1
+             */
+            schema_version: number;
+            task: components["schemas"]["TaskInfo"];
+            /** Time Patterns */
+            time_patterns?: components["schemas"]["TimePattern"][];
+            /**
+             * Timings S
+             * @description Seconds spent per part
+             */
+            timings_s?: {
+                [key: string]: number;
+            };
+            /**
+             * Warnings
+             * @description Parts skipped or reduced, in plain language
+             */
+            warnings?: string[];
+            /**
+             * Weight
+             * @description A frequency table's count column: statistics and tests count each row that many times
+             */
+            weight?: string | null;
+        } & {
+            [key: string]: unknown;
+        };
+        /** AnalysisStarted */
+        AnalysisStarted: {
+            /** Analysis Id */
+            analysis_id: string;
+            /**
+             * Status
+             * @constant
+             */
+            status: "queued";
+        } & {
+            [key: string]: unknown;
+        };
+        /** AnalysisView */
+        AnalysisView: {
+            /**
+             * Cancellation
+             * @description Who cancelled it, and each stage's acknowledgement
+             */
+            cancellation: {
+                [key: string]: unknown;
+            } | null;
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
+            /** Dashboard Id */
+            dashboard_id: string | null;
+            /** Dataset Id */
+            dataset_id: string;
+            /** Dataset Id B */
+            dataset_id_b: string | null;
+            error: components["schemas"]["JobError"] | null;
+            /** Id */
+            id: string;
+            /**
+             * Kind
+             * @description upload, analysis, dashboard or comparison
+             */
+            kind: string;
+            /** Model Id */
+            model_id: string | null;
+            /** Options */
+            options: {
+                [key: string]: unknown;
+            } | null;
+            /** Progress */
+            progress: number | null;
+            /** Quality Score */
+            quality_score: number | null;
+            /** @description The analysis result, once completed */
+            results?: components["schemas"]["AnalysisResult"] | null;
+            /** Stage */
+            stage: string | null;
+            /**
+             * Status
+             * @description queued, running, completed, failed or cancelled
+             */
+            status: string;
+            /**
+             * Updated At
+             * Format: date-time
+             */
+            updated_at: string;
+        } & {
+            [key: string]: unknown;
+        };
         /** AnalyzeRequest */
         AnalyzeRequest: {
             /**
@@ -697,6 +875,53 @@ export interface components {
              */
             task?: ("auto" | "binary" | "multiclass" | "regression" | "forecast" | "unsupervised") | null;
         };
+        /** Anomaly */
+        Anomaly: {
+            /**
+             * Reasons
+             * @description Why the row stands out
+             */
+            reasons?: string[];
+            /**
+             * Row Index
+             * @description Row number in the analysed dataset (0-based)
+             */
+            row_index: number;
+            /**
+             * Score
+             * @description Higher is more anomalous
+             */
+            score: number;
+            /** Values */
+            values?: {
+                [key: string]: unknown;
+            };
+        } & {
+            [key: string]: unknown;
+        };
+        /**
+         * AnomalyReport
+         * @description IsolationForest anomalies.
+         */
+        AnomalyReport: {
+            /**
+             * Chart Id
+             * @default anomalies
+             */
+            chart_id: string;
+            /** Contamination */
+            contamination: number;
+            /** Features */
+            features?: string[];
+            /** Flagged */
+            flagged: number;
+            /** Rows Scored */
+            rows_scored: number;
+            /** Top */
+            top?: components["schemas"]["Anomaly"][];
+        } & {
+            [key: string]: unknown;
+        };
         /** ApiKeyCreate */
         ApiKeyCreate: {
             /**
@@ -711,6 +936,291 @@ export interface components {
              * @description At most your own role; yours when left out
              */
             role?: ("admin" | "analyst" | "viewer") | null;
+        };
+        /** ApiKeyList */
+        ApiKeyList: {
+            /** Items */
+            items: components["schemas"]["ApiKeyView"][];
+            /** Total */
+            total: number;
+        } & {
+            [key: string]: unknown;
+        };
+        /** ApiKeyView */
+        ApiKeyView: {
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
+            /** Expires At */
+            expires_at: string | null;
+            /** Id */
+            id: string;
+            /** Last Used At */
+            last_used_at: string | null;
+            /** Name */
+            name: string;
+            /** Revoked At */
+            revoked_at: string | null;
+            /** Role */
+            role: string;
+            /**
+             * Status
+             * @description active, expired or revoked
+             */
+            status: string;
+            /** User Id */
+            user_id: string;
+        } & {
+            [key: string]: unknown;
+        };
+        /**
+         * Approximation
+         * @description A statistic that was not computed exactly, and how far off it can be.
+         */
+        Approximation: {
+            /**
+             * Error Bound
+             * @description Bound on the error, in words and figures
+             */
+            error_bound: string;
+            /** Method */
+            method: string;
+            /**
+             * Statistic
+             * @example correlations
+             */
+            statistic: string;
+        };
+        /**
+         * Association
+         * @description Strength of the relation between two columns.
+         */
+        Association: {
+            /** A */
+            a: string;
+            /** B */
+            b: string;
+            /** Chart Id */
+            chart_id: string;
+            /**
+             * Method
+             * @enum {string}
+             */
+            method: "spearman" | "pearson" | "cramers_v" | "correlation_ratio";
+            /**
+             * P Adjusted
+             * @description Benjamini-Hochberg adjusted p-value over every pair tested
+             */
+            p_adjusted?: number | null;
+            /** P Value */
+            p_value?: number | null;
+            /**
+             * Value
+             * @description Signed for correlations, in [0, 1] otherwise
+             */
+            value: number;
+        } & {
+            [key: string]: unknown;
+        };
+        /** AuditPage */
+        AuditPage: {
+            /** Items */
+            items: components["schemas"]["AuditRow"][];
+            /** Limit */
+            limit: number;
+            /** Offset */
+            offset: number;
+            /** Total */
+            total: number;
+        } & {
+            [key: string]: unknown;
+        };
+        /** AuditRow */
+        AuditRow: {
+            /** Action */
+            action: string;
+            /** Api Key Id */
+            api_key_id: string | null;
+            /**
+             * At
+             * Format: date-time
+             */
+            at: string;
+            /** Audit Id */
+            audit_id: number;
+            /** Client Ip */
+            client_ip: string | null;
+            /** Organization Id */
+            organization_id: string | null;
+            /** Request Id */
+            request_id: string | null;
+            /** Status */
+            status: number;
+            /** Subject */
+            subject: string | null;
+            /** Target Id */
+            target_id: string | null;
+            /** User Id */
+            user_id: string | null;
+        } & {
+            [key: string]: unknown;
+        };
+        /**
+         * AutoMLBudget
+         * @description How the analysis' time budget was shared out, in seconds.
+         */
+        AutoMLBudget: {
+            /**
+             * After Automl S
+             * @description Reserved for explanations and saving the model
+             * @default 0
+             */
+            after_automl_s: number;
+            /**
+             * Automl S
+             * @description Given to AutoML: the remainder less the reserve for explanations
+             * @default 0
+             */
+            automl_s: number;
+            /**
+             * Automl Spent S
+             * @description Spent by AutoML
+             * @default 0
+             */
+            automl_spent_s: number;
+            /**
+             * Baseline S
+             * @description Spent on the fast baseline model, within automl_s
+             * @default 0
+             */
+            baseline_s: number;
+            /**
+             * Before Analysis S
+             * @description Spent by the job before the analysis began (reading, profiling, cleaning), counted against the budget; within before_automl_s
+             * @default 0
+             */
+            before_analysis_s: number;
+            /**
+             * Before Automl S
+             * @description Spent on the steps before AutoML (statistics, patterns...), the stages before the analysis included
+             * @default 0
+             */
+            before_automl_s: number;
+            /**
+             * Total S
+             * @description The budget asked for: the whole analysis
+             */
+            total_s: number;
+        } & {
+            [key: string]: unknown;
+        };
+        /**
+         * AutoMLReport
+         * @description AutoGluon training and holdout evaluation.
+         */
+        AutoMLReport: {
+            /** Best Model */
+            best_model: string;
+            budget?: components["schemas"]["AutoMLBudget"] | null;
+            /**
+             * Chart Id
+             * @default leaderboard
+             */
+            chart_id: string;
+            confusion_matrix?: components["schemas"]["ConfusionMatrix"] | null;
+            /** Eval Metric */
+            eval_metric: string;
+            /**
+             * Families
+             * @description Model families in the leaderboard
+             */
+            families?: string[];
+            /** Features */
+            features?: string[];
+            /** Fit Time S */
+            fit_time_s: number;
+            /** Holdout Rows */
+            holdout_rows: number;
+            /**
+             * Holdout Source
+             * @description etl_split: the rows ETL kept out of its fit; random: one holdout drawn once
+             */
+            holdout_source?: ("etl_split" | "random") | null;
+            /** Leaderboard */
+            leaderboard?: components["schemas"]["LeaderboardEntry"][];
+            /**
+             * Metrics
+             * @description Holdout metrics of the best model
+             */
+            metrics?: {
+                [key: string]: number;
+            };
+            /**
+             * Ranked By
+             * @description Leaderboard order: by score on the holdout every model is scored on; the best model is the first row
+             * @default holdout
+             */
+            ranked_by: string;
+            /** Time Budget S */
+            time_budget_s: number;
+            /** Train Rows */
+            train_rows: number;
+        } & {
+            [key: string]: unknown;
+        };
+        /**
+         * BadRow
+         * @description A record the reader could not take as is.
+         */
+        BadRow: {
+            /**
+             * Line Number
+             * @description 1-based physical line where the record starts
+             */
+            line_number: number;
+            /**
+             * Raw
+             * @description The record's text as found in the file (truncated to 500 characters)
+             */
+            raw: string;
+            /**
+             * Reason
+             * @description Why the record is bad
+             * @example expected 5 fields, found 7
+             */
+            reason: string;
+        };
+        /**
+         * BadRowsReport
+         * @description Ragged records (a field count different from the header's) and what was done with them.
+         */
+        BadRowsReport: {
+            /**
+             * Count
+             * @description How many records were bad
+             * @default 0
+             */
+            count: number;
+            /**
+             * Empty Lines Skipped
+             * @description Blank lines (no data at all) left out of the output; never counted as bad
+             * @default 0
+             */
+            empty_lines_skipped: number;
+            /**
+             * Policy
+             * @description Policy applied: reject the file, or skip the records and report them
+             * @default reject
+             * @enum {string}
+             */
+            policy: "reject" | "skip";
+            /**
+             * Sample
+             * @description The first bad records, with line numbers
+             */
+            sample?: components["schemas"]["BadRow"][];
         };
         /** Body_token_api_v1_auth_token_post */
         Body_token_api_v1_auth_token_post: {
@@ -735,6 +1245,414 @@ export interface components {
             scope: string;
             /** Username */
             username: string;
+        };
+        /** CategoricalShift */
+        CategoricalShift: {
+            /** Chi2 */
+            chi2?: number | null;
+            /** Chi2 Pvalue */
+            chi2_pvalue?: number | null;
+            /**
+             * Cramers V
+             * @description Effect size of the chi-square test, 0..1
+             */
+            cramers_v?: number | null;
+            /**
+             * Levels
+             * @description The most common levels, share in each
+             */
+            levels?: components["schemas"]["LevelShare"][];
+            /**
+             * Missing Levels
+             * @description Levels of A that B never has (most common)
+             */
+            missing_levels?: string[];
+            /**
+             * Missing Levels Share
+             * @description Share of A's known values in those levels
+             * @default 0
+             */
+            missing_levels_share: number;
+            /**
+             * New Levels
+             * @description Levels in B that A never had (the most common)
+             */
+            new_levels?: string[];
+            /**
+             * New Levels Share
+             * @description Share of B's known values in those levels
+             * @default 0
+             */
+            new_levels_share: number;
+            /**
+             * Psi
+             * @description PSI over the levels (the rarest pooled as 'other')
+             */
+            psi: number;
+        } & {
+            [key: string]: unknown;
+        };
+        /**
+         * CellIssue
+         * @description One value that could not be converted to its column's type (it was stored as null).
+         */
+        CellIssue: {
+            /**
+             * Line Number
+             * @description 1-based physical line of the source file where the record starts
+             */
+            line_number: number;
+            /**
+             * Value
+             * @description The raw text of the value, as found in the file
+             */
+            value: string;
+        };
+        /** ClusterProfile */
+        ClusterProfile: {
+            /** Cluster */
+            cluster: number;
+            /**
+             * Distinguishing
+             * @description Plain-language notes on features that set this cluster apart
+             */
+            distinguishing?: string[];
+            /**
+             * Means
+             * @description Mean of each feature in the cluster
+             */
+            means?: {
+                [key: string]: number;
+            };
+            /** Share */
+            share: number;
+            /** Size */
+            size: number;
+        } & {
+            [key: string]: unknown;
+        };
+        /**
+         * ClusteringReport
+         * @description K-means with k chosen by silhouette.
+         */
+        ClusteringReport: {
+            /**
+             * Chart Id
+             * @default clusters
+             */
+            chart_id: string;
+            /** Features */
+            features?: string[];
+            /** K */
+            k: number;
+            /** Profiles */
+            profiles?: components["schemas"]["ClusterProfile"][];
+            /**
+             * Projection
+             * @description 2-D PCA coordinates of up to 2000 sample rows, for a scatter plot
+             */
+            projection?: number[][];
+            /** Projection Labels */
+            projection_labels?: number[];
+            /** Silhouette */
+            silhouette: number;
+            /** Silhouette By K */
+            silhouette_by_k?: {
+                [key: string]: number;
+            };
+        } & {
+            [key: string]: unknown;
+        };
+        /**
+         * ColumnProfile
+         * @description Everything known about one column.
+         */
+        ColumnProfile: {
+            /**
+             * Boolean Labels
+             * @description How the file writes False and True in a boolean column, in that order, from ingest
+             * @example [
+             *       "No",
+             *       "Yes"
+             *     ]
+             */
+            boolean_labels?: string[] | null;
+            /**
+             * Boolean True
+             * @description True values of a boolean column
+             */
+            boolean_true?: number | null;
+            /**
+             * Count
+             * @description Non-missing values (not null, not NaN)
+             */
+            count: number;
+            dates?: components["schemas"]["DateStats"] | null;
+            /**
+             * Distinct
+             * @description Distinct non-missing values
+             */
+            distinct: number;
+            /**
+             * Distinct Fraction
+             * @description distinct / count (0 when count is 0)
+             */
+            distinct_fraction: number;
+            /** @description Histogram of the finite numeric values */
+            histogram?: components["schemas"]["Histogram"] | null;
+            /**
+             * Memory Bytes
+             * @description Estimated in-memory size (Arrow)
+             */
+            memory_bytes: number;
+            /**
+             * Missing
+             * @description Nulls plus NaN
+             */
+            missing: number;
+            /** Missing Fraction */
+            missing_fraction: number;
+            /** Name */
+            name: string;
+            numeric?: components["schemas"]["NumericStats"] | null;
+            /**
+             * Overridden
+             * @description True when the user set the semantic type at ingest; later stages keep the column as typed (ETL casts it to nothing else)
+             * @default false
+             */
+            overridden: boolean;
+            /**
+             * Physical Type
+             * @description Polars dtype of the Parquet column
+             * @example Float64
+             * @example String
+             */
+            physical_type: string;
+            /**
+             * Semantic Type
+             * @enum {string}
+             */
+            semantic_type: "identifier" | "categorical" | "integer" | "float" | "boolean" | "date" | "datetime" | "text" | "email" | "url" | "currency" | "percent" | "latitude" | "longitude" | "unsupported";
+            strings?: components["schemas"]["StringStats"] | null;
+            /**
+             * Top Values
+             * @description Most frequent values, most first
+             */
+            top_values?: components["schemas"]["ValueCount"][];
+            /**
+             * Unique
+             * @description Values occurring exactly once
+             */
+            unique: number;
+        };
+        /**
+         * ColumnReport
+         * @description What the reader decided about one column.
+         */
+        ColumnReport: {
+            /**
+             * Boolean Labels
+             * @description How the file writes False and True in a boolean column, in that order (its most frequent spelling of each)
+             * @example [
+             *       "No",
+             *       "Yes"
+             *     ]
+             */
+            boolean_labels?: string[] | null;
+            /**
+             * Confidence
+             * @description Share of non-missing values that fit the semantic type (1.0 when overridden)
+             */
+            confidence: number;
+            /** @description Format decision for date and datetime columns, with the evidence behind it */
+            date?: components["schemas"]["DateDecision"] | null;
+            /**
+             * Date Format
+             * @description strftime-style format of a date or datetime column (same as date.format)
+             */
+            date_format?: string | null;
+            /**
+             * Day First
+             * @description Day/month order of a date or datetime column (same as date.day_first)
+             */
+            day_first?: boolean | null;
+            /**
+             * Identifier Reason
+             * @description Why the column is an identifier, when its position or name decided it
+             */
+            identifier_reason?: string | null;
+            /**
+             * Kept Tokens
+             * @description Tokens that could mean missing but were kept as values here (e.g. 'none' as a category level)
+             * @example {
+             *       "None": 991
+             *     }
+             */
+            kept_tokens?: {
+                [key: string]: number;
+            };
+            /**
+             * Missing Tokens
+             * @description Missing-value tokens read as missing in this column -> how many cells held them
+             * @example {
+             *       "?": 3,
+             *       "NA": 12
+             *     }
+             */
+            missing_tokens?: {
+                [key: string]: number;
+            };
+            /**
+             * Name
+             * @description Column name in the Parquet output (trimmed, unique, never empty)
+             */
+            name: string;
+            /**
+             * Null Count
+             * @description Missing values in the output, NA tokens included
+             * @default 0
+             */
+            null_count: number;
+            /**
+             * Out Of Range Years
+             * @description Date or datetime values whose year is outside 1000-9999 (kept, with a warning)
+             * @default 0
+             */
+            out_of_range_years: number;
+            /**
+             * Overridden
+             * @description True when the user forced the semantic type
+             * @default false
+             */
+            overridden: boolean;
+            /**
+             * Physical Type
+             * @description Polars dtype of the column in the Parquet output
+             * @example Int64
+             */
+            physical_type: string;
+            /**
+             * Semantic Type
+             * @description What the values mean, as inferred or overridden
+             * @enum {string}
+             */
+            semantic_type: "identifier" | "categorical" | "integer" | "float" | "boolean" | "date" | "datetime" | "text" | "email" | "url" | "currency" | "percent" | "latitude" | "longitude";
+            /**
+             * Source Name
+             * @description Header text as found in the file ('' when the file has no header)
+             */
+            source_name: string;
+            /**
+             * Trimmed Values
+             * @description Text values whose surrounding blanks were trimmed (the rest is kept as written)
+             * @default 0
+             */
+            trimmed_values: number;
+            /**
+             * Unit
+             * @description Unit stripped from the values: a currency symbol or code, or '%'
+             * @example $
+             */
+            unit?: string | null;
+            /**
+             * Unparseable Count
+             * @description Non-missing values that did not fit the column type and were stored as null
+             * @default 0
+             */
+            unparseable_count: number;
+            /**
+             * Unparseable Sample
+             * @description Up to a few of those values, with their line numbers
+             */
+            unparseable_sample?: components["schemas"]["CellIssue"][];
+            /**
+             * Widened From
+             * @description The type the sample suggested, when values further down did not fit and the type was widened
+             */
+            widened_from?: ("identifier" | "categorical" | "integer" | "float" | "boolean" | "date" | "datetime" | "text" | "email" | "url" | "currency" | "percent" | "latitude" | "longitude") | null;
+        };
+        /** ColumnShift */
+        ColumnShift: {
+            categorical?: components["schemas"]["CategoricalShift"] | null;
+            /** Chart Id */
+            chart_id?: string | null;
+            /** Column */
+            column: string;
+            /**
+             * Id Overlap
+             * @description For identifiers: share of B's known values A also has
+             */
+            id_overlap?: number | null;
+            /**
+             * Kind
+             * @enum {string}
+             */
+            kind: "numeric" | "categorical" | "boolean" | "datetime" | "text" | "identifier" | "other";
+            /**
+             * Missing A
+             * @description Share of A's rows where the value is missing
+             */
+            missing_a: number;
+            /** Missing B */
+            missing_b: number;
+            numeric?: components["schemas"]["NumericShift"] | null;
+            /**
+             * Score
+             * @description The column's shift on one scale (its largest effect, PSI-like); ranks columns
+             */
+            score: number;
+            /** Semantic Type A */
+            semantic_type_a?: string | null;
+            /** Semantic Type B */
+            semantic_type_b?: string | null;
+            /**
+             * Severity
+             * @default none
+             * @enum {string}
+             */
+            severity: "none" | "small" | "moderate" | "large";
+        } & {
+            [key: string]: unknown;
+        };
+        /** CompareFinding */
+        CompareFinding: {
+            /** Chart Id */
+            chart_id?: string | null;
+            /** Column */
+            column?: string | null;
+            /**
+             * Detail
+             * @default
+             */
+            detail: string;
+            /** Evidence */
+            evidence?: {
+                [key: string]: number | string | null;
+            };
+            /**
+             * Kind
+             * @enum {string}
+             */
+            kind: "schema" | "distribution" | "levels" | "missingness" | "rows" | "overlap" | "target";
+            /** Rank */
+            rank: number;
+            /**
+             * Score
+             * @description What the ranking sorts by, PSI-like: 0.1 small, 0.25 large
+             */
+            score: number;
+            /**
+             * Severity
+             * @enum {string}
+             */
+            severity: "none" | "small" | "moderate" | "large";
+            /**
+             * Title
+             * @description One plain-language sentence
+             */
+            title: string;
+        } & {
+            [key: string]: unknown;
         };
         /** CompareRequest */
         CompareRequest: {
@@ -763,6 +1681,148 @@ export interface components {
              */
             theme: "light" | "dark";
         };
+        /**
+         * Comparison
+         * @description The comparison of dataset B against dataset A (the reference).
+         */
+        Comparison: {
+            /**
+             * Columns
+             * @description Common columns, most shifted first
+             */
+            columns?: components["schemas"]["ColumnShift"][];
+            /** Dataset Id A */
+            dataset_id_a?: string | null;
+            /** Dataset Id B */
+            dataset_id_b?: string | null;
+            /**
+             * Findings
+             * @description Ranked, most important first
+             */
+            findings?: components["schemas"]["CompareFinding"][];
+            /** Name A */
+            name_a: string;
+            /** Name B */
+            name_b: string;
+            /** Notes */
+            notes?: string[];
+            rows: components["schemas"]["RowOverlap"];
+            /**
+             * Sample Rows
+             * @description Rows per side the tests ran on, when sampled
+             */
+            sample_rows?: number | null;
+            schema_diff: components["schemas"]["SchemaDiff"];
+            /**
+             * Schema Version
+             * @default 1
+             */
+            schema_version: number;
+            target?: components["schemas"]["TargetShift"] | null;
+            thresholds?: components["schemas"]["ShiftThresholds"];
+        } & {
+            [key: string]: unknown;
+        };
+        /** ComparisonStarted */
+        ComparisonStarted: {
+            /** Comparison Id */
+            comparison_id: string;
+            /** Job Id */
+            job_id: string;
+            /**
+             * Status
+             * @constant
+             */
+            status: "queued";
+        } & {
+            [key: string]: unknown;
+        };
+        /** ConfusionMatrix */
+        ConfusionMatrix: {
+            /** Labels */
+            labels: string[];
+            /**
+             * Matrix
+             * @description Rows are true labels, columns predicted labels
+             */
+            matrix: number[][];
+        } & {
+            [key: string]: unknown;
+        };
+        /**
+         * CorrelationMatrix
+         * @description A matrix of association measures; ``values[i][j]`` pairs ``rows[i]`` with ``columns[j]``.
+         */
+        CorrelationMatrix: {
+            /** Columns */
+            columns: string[];
+            /**
+             * Exact
+             * @description False when computed on a sample of the rows
+             */
+            exact: boolean;
+            /**
+             * Method
+             * @enum {string}
+             */
+            method: "pearson" | "spearman" | "cramers_v" | "correlation_ratio" | "nullity";
+            /** Rows */
+            rows: string[];
+            /**
+             * Rows Used
+             * @description Rows the measure was computed on
+             */
+            rows_used: number;
+            /**
+             * Values
+             * @description None where undefined (constant column, no pairs)
+             */
+            values: (number | null)[][];
+        };
+        /**
+         * Correlations
+         * @description Pairwise associations. Numeric pairs use pairwise-complete finite observations.
+         */
+        Correlations: {
+            /** @description Correlation ratio eta: rows are numeric columns, columns categorical */
+            correlation_ratio?: components["schemas"]["CorrelationMatrix"] | null;
+            /** @description Bias-uncorrected Cramér's V between categorical columns */
+            cramers_v?: components["schemas"]["CorrelationMatrix"] | null;
+            pearson?: components["schemas"]["CorrelationMatrix"] | null;
+            /**
+             * Sample Rows
+             * @description Rows used; equal to the row count when exact
+             * @default 0
+             */
+            sample_rows: number;
+            /**
+             * Sampled
+             * @description True when a uniform random sample of rows was used
+             * @default false
+             */
+            sampled: boolean;
+            spearman?: components["schemas"]["CorrelationMatrix"] | null;
+        };
+        /** DashboardMeta */
+        DashboardMeta: {
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
+            /** Dashboard Id */
+            dashboard_id: string;
+            /** Dataset Id */
+            dataset_id: string;
+            /** Has Pdf */
+            has_pdf: boolean;
+            /** Job Id */
+            job_id: string;
+            /** Size Bytes */
+            size_bytes: number | null;
+        } & {
+            [key: string]: unknown;
+        };
         /** DashboardRequest */
         DashboardRequest: {
             /**
@@ -782,6 +1842,806 @@ export interface components {
              */
             theme: "light" | "dark";
         };
+        /** DashboardStarted */
+        DashboardStarted: {
+            /** Job Id */
+            job_id: string;
+            /**
+             * Status
+             * @constant
+             */
+            status: "queued";
+        } & {
+            [key: string]: unknown;
+        };
+        /** DatasetItem */
+        DatasetItem: {
+            /** Column Count */
+            column_count: number | null;
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
+            /** Dataset Id */
+            dataset_id: string;
+            /** Display Name */
+            display_name: string;
+            /** Owner Id */
+            owner_id: string | null;
+            /** Quality Score */
+            quality_score: number | null;
+            /** Row Count */
+            row_count: number | null;
+            /** Size Bytes */
+            size_bytes: number | null;
+            /** Status */
+            status: string;
+            /**
+             * Updated At
+             * Format: date-time
+             */
+            updated_at: string;
+            /** Validation Status */
+            validation_status: string | null;
+        } & {
+            [key: string]: unknown;
+        };
+        /** DatasetPage */
+        DatasetPage: {
+            /** Items */
+            items: components["schemas"]["DatasetItem"][];
+            /** Limit */
+            limit: number;
+            /** Offset */
+            offset: number;
+            /** Total */
+            total: number;
+        } & {
+            [key: string]: unknown;
+        };
+        /**
+         * DatasetStats
+         * @description Table-level figures.
+         */
+        DatasetStats: {
+            /** Cells */
+            cells: number;
+            /** Cells Missing */
+            cells_missing: number;
+            /** Cells Missing Fraction */
+            cells_missing_fraction: number;
+            /** Columns */
+            columns: number;
+            /** Duplicate Fraction */
+            duplicate_fraction: number;
+            /**
+             * Duplicate Rows
+             * @description Rows identical to an earlier row
+             */
+            duplicate_rows: number;
+            /**
+             * File Bytes
+             * @description Size of the Parquet file
+             */
+            file_bytes?: number | null;
+            /**
+             * Memory Bytes
+             * @description Estimated in-memory size of the table (Arrow)
+             */
+            memory_bytes: number;
+            /**
+             * Name
+             * @description The dataset's display name (the uploaded file's name)
+             */
+            name?: string | null;
+            /**
+             * Near Duplicate Rows
+             * @description Rows equal to an earlier row after normalisation (text trimmed and lower-cased, numbers rounded to 6 significant digits) that are not exact duplicates
+             */
+            near_duplicate_rows: number;
+            /** Rows */
+            rows: number;
+            /** Semantic Type Counts */
+            semantic_type_counts?: {
+                [key: string]: number;
+            };
+        };
+        /**
+         * DatasetView
+         * @description One dataset: ``validation_status`` is ``failed`` when a validation rule of severity error is broken (the
+         *     dataset is analysed all the same), ``warnings``, ``passed``, or null when the upload gave no rule.
+         */
+        DatasetView: {
+            /**
+             * Columns
+             * @description Each column's name, type and ingest findings
+             */
+            columns: {
+                [key: string]: unknown;
+            }[] | null;
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
+            /** Dataset Id */
+            dataset_id: string;
+            /**
+             * Error
+             * @description Why the dataset was rejected or failed: code, message
+             */
+            error: {
+                [key: string]: unknown;
+            } | null;
+            /** Name */
+            name: string;
+            /** Quality Score */
+            quality_score: number | null;
+            /** Row Count */
+            row_count: number | null;
+            /** Size Bytes */
+            size_bytes: number | null;
+            /**
+             * Status
+             * @description uploaded, ingested, profiled, rejected, failed, deleting
+             */
+            status: string;
+            /**
+             * Updated At
+             * Format: date-time
+             */
+            updated_at: string;
+            /** Upload Job Id */
+            upload_job_id: string | null;
+            /**
+             * Validation
+             * @description The counts and each validation rule's result
+             */
+            validation: {
+                [key: string]: unknown;
+            } | null;
+            /** Validation Status */
+            validation_status: ("passed" | "warnings" | "failed") | null;
+        } & {
+            [key: string]: unknown;
+        };
+        /**
+         * DateDecision
+         * @description How a date or datetime column's format was chosen, with the evidence from the data.
+         */
+        DateDecision: {
+            /**
+             * Ambiguous
+             * @description True when no sampled value settled the day/month order, so a default was applied
+             * @default false
+             */
+            ambiguous: boolean;
+            /**
+             * Day First
+             * @description True when the day comes before the month, False when the month comes first, None when the format has no day/month order question (e.g. ISO 8601)
+             */
+            day_first?: boolean | null;
+            /**
+             * Day First Evidence
+             * @description Sampled values that only parse day-first (their first part is above 12)
+             * @default 0
+             */
+            day_first_evidence: number;
+            /**
+             * Explanation
+             * @description Plain-language summary of the decision
+             * @default
+             */
+            explanation: string;
+            /**
+             * Format
+             * @description strftime-style format used to parse the column
+             * @example %d/%m/%Y
+             */
+            format: string;
+            /**
+             * Month First Evidence
+             * @description Sampled values that only parse month-first (their second part is above 12)
+             * @default 0
+             */
+            month_first_evidence: number;
+        };
+        /**
+         * DateStats
+         * @description Range, gaps and frequency of a date or datetime column.
+         */
+        DateStats: {
+            /**
+             * Distinct Steps
+             * @description Distinct gaps between consecutive sorted values
+             * @default 0
+             */
+            distinct_steps: number;
+            /**
+             * Frequency
+             * @description Detected regular frequency (pandas alias: S, min, h, D, W, MS/ME, QS/QE, YS/YE) or None
+             */
+            frequency?: string | null;
+            /**
+             * Future Values
+             * @description Values after the time of profiling
+             * @default 0
+             */
+            future_values: number;
+            /**
+             * Gaps
+             * @description Gaps longer than 1.5 times the detected step
+             * @default 0
+             */
+            gaps: number;
+            /** Largest Gap Seconds */
+            largest_gap_seconds?: number | null;
+            /** Max */
+            max?: string | null;
+            /**
+             * Median Step Seconds
+             * @description Median gap between sorted distinct values
+             */
+            median_step_seconds?: number | null;
+            /** Min */
+            min?: string | null;
+            /**
+             * Range Seconds
+             * @description max - min in seconds
+             */
+            range_seconds?: number | null;
+        };
+        /** DeletionService */
+        DeletionService: {
+            /**
+             * Status
+             * @enum {string}
+             */
+            status: "pending" | "purged";
+        } & {
+            [key: string]: unknown;
+        };
+        /** DeletionView */
+        DeletionView: {
+            /** Completed At */
+            completed_at: string | null;
+            /** Dataset Sha256 */
+            dataset_sha256: string | null;
+            /** Deletion Id */
+            deletion_id: string;
+            /** Reason */
+            reason: string;
+            /**
+             * Requested At
+             * Format: date-time
+             */
+            requested_at: string;
+            /**
+             * Services
+             * @description Each service's erasure of the dataset
+             */
+            services: {
+                [key: string]: components["schemas"]["DeletionService"];
+            };
+            /** Status */
+            status: string;
+        } & {
+            [key: string]: unknown;
+        };
+        /**
+         * DistributionFit
+         * @description The best-fitting named distribution of a numeric column.
+         */
+        DistributionFit: {
+            /**
+             * Accepted
+             * @description The KS test does not reject ``best`` (p >= alpha); False: no candidate fits, and ``best`` is only the closest
+             */
+            accepted?: boolean | null;
+            /** Aic */
+            aic: number;
+            /**
+             * Alpha
+             * @description Level of the KS test
+             */
+            alpha?: number | null;
+            /**
+             * Best
+             * @example norm
+             * @example lognorm
+             * @example expon
+             * @example gamma
+             */
+            best: string;
+            /**
+             * Candidates
+             * @description AIC of every candidate fitted
+             */
+            candidates?: {
+                [key: string]: number;
+            };
+            /** Chart Id */
+            chart_id: string;
+            /** Column */
+            column: string;
+            /** Ks P Value */
+            ks_p_value: number;
+            /** Ks Statistic */
+            ks_statistic: number;
+            /**
+             * Kurtosis
+             * @default 0
+             */
+            kurtosis: number;
+            /** Params */
+            params?: {
+                [key: string]: number;
+            };
+            /**
+             * Sample Size
+             * @description Values the fit and the KS test used (a sample)
+             */
+            sample_size?: number | null;
+            /**
+             * Skewness
+             * @default 0
+             */
+            skewness: number;
+        } & {
+            [key: string]: unknown;
+        };
+        /** Envelope[AnalysisStarted] */
+        Envelope_AnalysisStarted_: {
+            data: components["schemas"]["AnalysisStarted"];
+            /** Errors */
+            errors: components["schemas"]["ErrorItem"][];
+            meta: components["schemas"]["Meta"];
+            /**
+             * Status
+             * @constant
+             */
+            status: "success";
+        } & {
+            [key: string]: unknown;
+        };
+        /** Envelope[AnalysisView] */
+        Envelope_AnalysisView_: {
+            data: components["schemas"]["AnalysisView"];
+            /** Errors */
+            errors: components["schemas"]["ErrorItem"][];
+            meta: components["schemas"]["Meta"];
+            /**
+             * Status
+             * @constant
+             */
+            status: "success";
+        } & {
+            [key: string]: unknown;
+        };
+        /** Envelope[ApiKeyList] */
+        Envelope_ApiKeyList_: {
+            data: components["schemas"]["ApiKeyList"];
+            /** Errors */
+            errors: components["schemas"]["ErrorItem"][];
+            meta: components["schemas"]["Meta"];
+            /**
+             * Status
+             * @constant
+             */
+            status: "success";
+        } & {
+            [key: string]: unknown;
+        };
+        /** Envelope[ApiKeyView] */
+        Envelope_ApiKeyView_: {
+            data: components["schemas"]["ApiKeyView"];
+            /** Errors */
+            errors: components["schemas"]["ErrorItem"][];
+            meta: components["schemas"]["Meta"];
+            /**
+             * Status
+             * @constant
+             */
+            status: "success";
+        } & {
+            [key: string]: unknown;
+        };
+        /** Envelope[AuditPage] */
+        Envelope_AuditPage_: {
+            data: components["schemas"]["AuditPage"];
+            /** Errors */
+            errors: components["schemas"]["ErrorItem"][];
+            meta: components["schemas"]["Meta"];
+            /**
+             * Status
+             * @constant
+             */
+            status: "success";
+        } & {
+            [key: string]: unknown;
+        };
+        /** Envelope[ComparisonStarted] */
+        Envelope_ComparisonStarted_: {
+            data: components["schemas"]["ComparisonStarted"];
+            /** Errors */
+            errors: components["schemas"]["ErrorItem"][];
+            meta: components["schemas"]["Meta"];
+            /**
+             * Status
+             * @constant
+             */
+            status: "success";
+        } & {
+            [key: string]: unknown;
+        };
+        /** Envelope[DashboardMeta] */
+        Envelope_DashboardMeta_: {
+            data: components["schemas"]["DashboardMeta"];
+            /** Errors */
+            errors: components["schemas"]["ErrorItem"][];
+            meta: components["schemas"]["Meta"];
+            /**
+             * Status
+             * @constant
+             */
+            status: "success";
+        } & {
+            [key: string]: unknown;
+        };
+        /** Envelope[DashboardStarted] */
+        Envelope_DashboardStarted_: {
+            data: components["schemas"]["DashboardStarted"];
+            /** Errors */
+            errors: components["schemas"]["ErrorItem"][];
+            meta: components["schemas"]["Meta"];
+            /**
+             * Status
+             * @constant
+             */
+            status: "success";
+        } & {
+            [key: string]: unknown;
+        };
+        /** Envelope[DatasetPage] */
+        Envelope_DatasetPage_: {
+            data: components["schemas"]["DatasetPage"];
+            /** Errors */
+            errors: components["schemas"]["ErrorItem"][];
+            meta: components["schemas"]["Meta"];
+            /**
+             * Status
+             * @constant
+             */
+            status: "success";
+        } & {
+            [key: string]: unknown;
+        };
+        /** Envelope[DatasetView] */
+        Envelope_DatasetView_: {
+            data: components["schemas"]["DatasetView"];
+            /** Errors */
+            errors: components["schemas"]["ErrorItem"][];
+            meta: components["schemas"]["Meta"];
+            /**
+             * Status
+             * @constant
+             */
+            status: "success";
+        } & {
+            [key: string]: unknown;
+        };
+        /** Envelope[DeletionView] */
+        Envelope_DeletionView_: {
+            data: components["schemas"]["DeletionView"];
+            /** Errors */
+            errors: components["schemas"]["ErrorItem"][];
+            meta: components["schemas"]["Meta"];
+            /**
+             * Status
+             * @constant
+             */
+            status: "success";
+        } & {
+            [key: string]: unknown;
+        };
+        /** Envelope[JobView] */
+        Envelope_JobView_: {
+            data: components["schemas"]["JobView"];
+            /** Errors */
+            errors: components["schemas"]["ErrorItem"][];
+            meta: components["schemas"]["Meta"];
+            /**
+             * Status
+             * @constant
+             */
+            status: "success";
+        } & {
+            [key: string]: unknown;
+        };
+        /** Envelope[LoggedOut] */
+        Envelope_LoggedOut_: {
+            data: components["schemas"]["LoggedOut"];
+            /** Errors */
+            errors: components["schemas"]["ErrorItem"][];
+            meta: components["schemas"]["Meta"];
+            /**
+             * Status
+             * @constant
+             */
+            status: "success";
+        } & {
+            [key: string]: unknown;
+        };
+        /** Envelope[MeView] */
+        Envelope_MeView_: {
+            data: components["schemas"]["MeView"];
+            /** Errors */
+            errors: components["schemas"]["ErrorItem"][];
+            meta: components["schemas"]["Meta"];
+            /**
+             * Status
+             * @constant
+             */
+            status: "success";
+        } & {
+            [key: string]: unknown;
+        };
+        /** Envelope[ModelCard] */
+        Envelope_ModelCard_: {
+            data: components["schemas"]["ModelCard"];
+            /** Errors */
+            errors: components["schemas"]["ErrorItem"][];
+            meta: components["schemas"]["Meta"];
+            /**
+             * Status
+             * @constant
+             */
+            status: "success";
+        } & {
+            [key: string]: unknown;
+        };
+        /** Envelope[ModelPage] */
+        Envelope_ModelPage_: {
+            data: components["schemas"]["ModelPage"];
+            /** Errors */
+            errors: components["schemas"]["ErrorItem"][];
+            meta: components["schemas"]["Meta"];
+            /**
+             * Status
+             * @constant
+             */
+            status: "success";
+        } & {
+            [key: string]: unknown;
+        };
+        /** Envelope[NewApiKey] */
+        Envelope_NewApiKey_: {
+            data: components["schemas"]["NewApiKey"];
+            /** Errors */
+            errors: components["schemas"]["ErrorItem"][];
+            meta: components["schemas"]["Meta"];
+            /**
+             * Status
+             * @constant
+             */
+            status: "success";
+        } & {
+            [key: string]: unknown;
+        };
+        /** Envelope[Predictions] */
+        Envelope_Predictions_: {
+            data: components["schemas"]["Predictions"];
+            /** Errors */
+            errors: components["schemas"]["ErrorItem"][];
+            meta: components["schemas"]["Meta"];
+            /**
+             * Status
+             * @constant
+             */
+            status: "success";
+        } & {
+            [key: string]: unknown;
+        };
+        /** Envelope[ReingestStarted] */
+        Envelope_ReingestStarted_: {
+            data: components["schemas"]["ReingestStarted"];
+            /** Errors */
+            errors: components["schemas"]["ErrorItem"][];
+            meta: components["schemas"]["Meta"];
+            /**
+             * Status
+             * @constant
+             */
+            status: "success";
+        } & {
+            [key: string]: unknown;
+        };
+        /** Envelope[TokenPair] */
+        Envelope_TokenPair_: {
+            data: components["schemas"]["TokenPair"];
+            /** Errors */
+            errors: components["schemas"]["ErrorItem"][];
+            meta: components["schemas"]["Meta"];
+            /**
+             * Status
+             * @constant
+             */
+            status: "success";
+        } & {
+            [key: string]: unknown;
+        };
+        /** Envelope[UploadAccepted] */
+        Envelope_UploadAccepted_: {
+            data: components["schemas"]["UploadAccepted"];
+            /** Errors */
+            errors: components["schemas"]["ErrorItem"][];
+            meta: components["schemas"]["Meta"];
+            /**
+             * Status
+             * @constant
+             */
+            status: "success";
+        } & {
+            [key: string]: unknown;
+        };
+        /** Envelope[UploadIngested] */
+        Envelope_UploadIngested_: {
+            data: components["schemas"]["UploadIngested"];
+            /** Errors */
+            errors: components["schemas"]["ErrorItem"][];
+            meta: components["schemas"]["Meta"];
+            /**
+             * Status
+             * @constant
+             */
+            status: "success";
+        } & {
+            [key: string]: unknown;
+        };
+        /** Envelope[UserDeleted] */
+        Envelope_UserDeleted_: {
+            data: components["schemas"]["UserDeleted"];
+            /** Errors */
+            errors: components["schemas"]["ErrorItem"][];
+            meta: components["schemas"]["Meta"];
+            /**
+             * Status
+             * @constant
+             */
+            status: "success";
+        } & {
+            [key: string]: unknown;
+        };
+        /** Envelope[UserPage] */
+        Envelope_UserPage_: {
+            data: components["schemas"]["UserPage"];
+            /** Errors */
+            errors: components["schemas"]["ErrorItem"][];
+            meta: components["schemas"]["Meta"];
+            /**
+             * Status
+             * @constant
+             */
+            status: "success";
+        } & {
+            [key: string]: unknown;
+        };
+        /** Envelope[UserView] */
+        Envelope_UserView_: {
+            data: components["schemas"]["UserView"];
+            /** Errors */
+            errors: components["schemas"]["ErrorItem"][];
+            meta: components["schemas"]["Meta"];
+            /**
+             * Status
+             * @constant
+             */
+            status: "success";
+        } & {
+            [key: string]: unknown;
+        };
+        /** Envelope[ViewLink] */
+        Envelope_ViewLink_: {
+            data: components["schemas"]["ViewLink"];
+            /** Errors */
+            errors: components["schemas"]["ErrorItem"][];
+            meta: components["schemas"]["Meta"];
+            /**
+             * Status
+             * @constant
+             */
+            status: "success";
+        } & {
+            [key: string]: unknown;
+        };
+        /**
+         * ErrorEnvelope
+         * @description An error: ``data`` is null, ``errors`` holds at least one.
+         */
+        ErrorEnvelope: {
+            /** Data */
+            data: null;
+            /** Errors */
+            errors: components["schemas"]["ErrorItem"][];
+            meta: components["schemas"]["Meta"];
+            /**
+             * Status
+             * @constant
+             */
+            status: "error";
+        } & {
+            [key: string]: unknown;
+        };
+        /** ErrorItem */
+        ErrorItem: {
+            /**
+             * Code
+             * @description Stable, machine-readable: not_found, validation_error, rate_limited, ...
+             */
+            code: string;
+            /**
+             * Details
+             * @description Figures of the error (limits, names); absent when there are none
+             */
+            details?: {
+                [key: string]: unknown;
+            } | null;
+            /**
+             * Field
+             * @description The parameter, body field or form field at fault, when one is
+             */
+            field: string | null;
+            /**
+             * Message
+             * @description In plain words, for a person
+             */
+            message: string;
+        } & {
+            [key: string]: unknown;
+        };
+        /** Explanations */
+        Explanations: {
+            /**
+             * Chart Id
+             * @default feature_importance
+             */
+            chart_id: string;
+            /** Partial Dependence */
+            partial_dependence?: components["schemas"]["PartialDependence"][];
+            /** Permutation Importance */
+            permutation_importance?: components["schemas"]["FeatureImportance"][];
+            /**
+             * Shap Explains Best
+             * @description Whether shap_model is the best model
+             */
+            shap_explains_best?: boolean | null;
+            /**
+             * Shap Global
+             * @description Mean |SHAP| per feature, largest first
+             */
+            shap_global?: components["schemas"]["FeatureImportance"][];
+            /**
+             * Shap Model
+             * @description Tree model the SHAP values explain
+             */
+            shap_model?: string | null;
+            /**
+             * Shap Note
+             * @description Why SHAP explains another model than the best, when it does
+             * @default
+             */
+            shap_note: string;
+            /**
+             * Shap Output
+             * @description What SHAP values add up to (raw, log-odds...)
+             */
+            shap_output?: string | null;
+            /** Shap Rows */
+            shap_rows?: components["schemas"]["RowExplanation"][];
+        } & {
+            [key: string]: unknown;
+        };
         /** ExportRequest */
         ExportRequest: {
             /** Analysis Id */
@@ -795,10 +2655,1272 @@ export interface components {
              */
             format: "csv" | "parquet" | "html" | "pdf" | "zip" | "profile" | "analysis" | "etl_report" | "pipeline";
         };
-        /** HTTPValidationError */
-        HTTPValidationError: {
+        /** FeatureImportance */
+        FeatureImportance: {
+            /** Feature */
+            feature: string;
+            /** Importance */
+            importance: number;
+            /** P Value */
+            p_value?: number | null;
+            /**
+             * Std
+             * @default 0
+             */
+            std: number;
+        } & {
+            [key: string]: unknown;
+        };
+        /**
+         * FeatureTest
+         * @description A test of association between one feature and the target.
+         */
+        FeatureTest: {
+            /** Chart Id */
+            chart_id: string;
+            /**
+             * Determined
+             * @description How one of the feature and the target determines the other, when it does (each car model has one class): a relation that holds by construction
+             */
+            determined?: string | null;
+            /** Effect Size */
+            effect_size: number;
+            /**
+             * Effect Size Name
+             * @example cohen_d
+             * @example eta_squared
+             * @example rank_biserial
+             * @example epsilon_squared
+             */
+            effect_size_name: string;
+            /**
+             * Effect Threshold
+             * @description Smallest effect size (of effect_size_name) that counts as a meaningful relation
+             */
+            effect_threshold?: number | null;
+            /** Feature */
+            feature: string;
+            /**
+             * Meaningful
+             * @description significant, |effect_size| at least effect_threshold, and not determined
+             */
+            meaningful?: boolean | null;
+            /**
+             * P Adjusted
+             * @description Benjamini-Hochberg adjusted p-value over all tests of the analysis
+             */
+            p_adjusted: number;
+            /** P Value */
+            p_value: number;
+            /**
+             * Significant
+             * @description p_adjusted < 0.05
+             */
+            significant: boolean;
+            /** Statistic */
+            statistic: number;
+            /**
+             * Test
+             * @example welch_t
+             * @example anova
+             * @example mann_whitney
+             * @example kruskal
+             * @example chi_square
+             * @example spearman
+             */
+            test: string;
+            /**
+             * Weight
+             * @description Column counting the cases each row stands for, if any
+             */
+            weight?: string | null;
+        } & {
+            [key: string]: unknown;
+        };
+        /** ForecastModelScore */
+        ForecastModelScore: {
+            /** Mase */
+            mase: number;
+            /** Model */
+            model: string;
+            /** Smape */
+            smape: number;
+        } & {
+            [key: string]: unknown;
+        };
+        /** ForecastPoint */
+        ForecastPoint: {
+            /** Hi 80 */
+            hi_80: number;
+            /** Hi 95 */
+            hi_95: number;
+            /** Lo 80 */
+            lo_80: number;
+            /** Lo 95 */
+            lo_95: number;
+            /** Mean */
+            mean: number;
+            /** Timestamp */
+            timestamp: string;
+        } & {
+            [key: string]: unknown;
+        };
+        /**
+         * ForecastReport
+         * @description Forecast of one numeric measure with a rolling-origin backtest.
+         */
+        ForecastReport: {
+            /** Backtest Windows */
+            backtest_windows: number;
+            /**
+             * Baseline Model
+             * @default SeasonalNaive
+             */
+            baseline_model: string;
+            /** Best Model */
+            best_model: string;
+            /** Chart Id */
+            chart_id: string;
+            /** Frequency */
+            frequency: string;
+            /**
+             * History
+             * @description Recent history for the chart
+             */
+            history?: [
+                string,
+                number
+            ][];
+            /** Horizon */
+            horizon: number;
+            /** Points */
+            points?: components["schemas"]["ForecastPoint"][];
+            /** Scores */
+            scores?: components["schemas"]["ForecastModelScore"][];
+            /** Season Length */
+            season_length: number;
+            /**
+             * Series Key
+             * @description In long-format data (a time column and a series key), the column naming the series
+             */
+            series_key?: string | null;
+            /**
+             * Series Value
+             * @description The series (value of series_key) forecast here
+             */
+            series_value?: string | null;
+            /** Time Column */
+            time_column: string;
+            /** Value Column */
+            value_column: string;
+        } & {
+            [key: string]: unknown;
+        };
+        /**
+         * GroupStatistics
+         * @description Descriptive statistics of numeric columns within groups of one categorical column.
+         */
+        GroupStatistics: {
+            /** Chart Id */
+            chart_id: string;
+            /**
+             * Effect Size
+             * @description Share of the measure's variation the groups explain
+             */
+            effect_size?: number | null;
+            /**
+             * Effect Size Name
+             * @example epsilon_squared
+             */
+            effect_size_name?: string | null;
+            /**
+             * Effect Threshold
+             * @description Smallest effect size shown: a grouping below it explains too little to compare
+             */
+            effect_threshold?: number | null;
+            /** Group Column */
+            group_column: string;
+            /**
+             * Measure
+             * @description Numeric column summarised
+             */
+            measure: string;
+            /**
+             * P Adjusted
+             * @description Benjamini-Hochberg adjusted p-value over every grouping and measure tested
+             */
+            p_adjusted?: number | null;
+            /** P Value */
+            p_value?: number | null;
+            /**
+             * Rows
+             * @description One row per group: group, count, mean, std, median, min, max
+             */
+            rows?: {
+                [key: string]: unknown;
+            }[];
+            /**
+             * Test
+             * @description Test of the groups' difference
+             * @example kruskal
+             */
+            test?: string | null;
+            /**
+             * Weight
+             * @description Column counting the cases each row stands for, if any
+             */
+            weight?: string | null;
+        } & {
+            [key: string]: unknown;
+        };
+        /**
+         * Histogram
+         * @description Counts of values in consecutive bins, as ``numpy.histogram`` (last bin closed).
+         */
+        Histogram: {
+            /**
+             * Counts
+             * @description Number of values in each bin
+             */
+            counts: number[];
+            /**
+             * Edges
+             * @description Bin edges, one more than the counts
+             */
+            edges: number[];
+        };
+        /**
+         * IngestReport
+         * @description Everything the reader detected and decided while turning a CSV into Parquet.
+         */
+        IngestReport: {
+            /** @description Ragged records and the policy applied */
+            bad_rows?: components["schemas"]["BadRowsReport"];
+            /**
+             * Bad Values
+             * @description Policy applied to values that did not fit their column type
+             * @default keep
+             * @enum {string}
+             */
+            bad_values: "keep" | "null";
+            /**
+             * Column Count
+             * @description Columns written to the Parquet output
+             * @default 0
+             */
+            column_count: number;
+            /**
+             * Columns
+             * @description One entry per output column, in order
+             */
+            columns?: components["schemas"]["ColumnReport"][];
+            /**
+             * Compression
+             * @description The compression the file was decompressed from, detected from its content
+             */
+            compression?: ("gzip" | "zstd" | "bz2") | null;
+            /**
+             * Decimal Separator
+             * @description Decimal mark in numeric columns
+             * @default .
+             * @enum {string}
+             */
+            decimal_separator: "." | ",";
+            /**
+             * Decompressed Bytes
+             * @description Size of the file once decompressed (None when it was not compressed)
+             */
+            decompressed_bytes?: number | null;
+            /**
+             * Delimiter
+             * @description Field separator
+             * @example ,
+             * @example ;
+             * @example
+             * @example |
+             */
+            delimiter: string;
+            /**
+             * Encoding
+             * @description Detected (or given) text encoding, Python codec name
+             * @example utf-8
+             */
+            encoding: string;
+            /**
+             * Encoding Confidence
+             * @description How sure the encoding detection is
+             * @default 1
+             */
+            encoding_confidence: number;
+            /**
+             * Escape Char
+             * @description Escape character inside quoted fields; None means quotes are doubled ('""')
+             */
+            escape_char?: string | null;
+            /**
+             * Had Bom
+             * @description True when the file started with a byte-order mark
+             * @default false
+             */
+            had_bom: boolean;
+            /**
+             * Has Header
+             * @description True when the first record holds column names
+             */
+            has_header: boolean;
+            /**
+             * Header Reason
+             * @description Why the first record was (or was not) taken as the header, with the evidence
+             * @default
+             */
+            header_reason: string;
+            /**
+             * Line Terminator
+             * @description Line ending found in the file
+             * @default
+             * @enum {string}
+             */
+            line_terminator: "\n" | "\r\n" | "\r";
+            /**
+             * Na Tokens Found
+             * @description Missing-value tokens found in the data -> how many cells held them ('' is an empty cell)
+             */
+            na_tokens_found?: {
+                [key: string]: number;
+            };
+            /**
+             * Quote Char
+             * @description Quote character, or None when fields are never quoted
+             * @default "
+             */
+            quote_char: string | null;
+            /**
+             * Row Count
+             * @description Rows written to the Parquet output
+             */
+            row_count: number;
+            /**
+             * Sheet
+             * @description The worksheet read, for a workbook (xlsx, xlsb, xls, ods)
+             */
+            sheet?: string | null;
+            /**
+             * Sheets
+             * @description Every worksheet of the workbook, in order
+             */
+            sheets?: string[];
+            /**
+             * Source Bytes
+             * @description Size of the uploaded file in bytes
+             * @default 0
+             */
+            source_bytes: number;
+            /**
+             * Source Format
+             * @description The format detected from the file's content. For every format but csv the table is first written as UTF-8 CSV text, each value exactly (numbers as their shortest round-trip text), and read as a CSV is; encoding, delimiter and line numbers then describe that text
+             * @default csv
+             * @enum {string}
+             */
+            source_format: "csv" | "parquet" | "arrow" | "xlsx" | "xlsb" | "xls" | "ods" | "json" | "ndjson";
+            /**
+             * Thousands Separator
+             * @description Digit-group separator in numeric columns, if any
+             * @example ,
+             * @example .
+             * @example
+             */
+            thousands_separator?: string | null;
+            /**
+             * Validation
+             * @description One result per validation rule
+             */
+            validation?: components["schemas"]["RuleResult"][];
+            /**
+             * Values Nulled
+             * @description Present values stored as null because they did not fit their column type (bad_values: null); per column in columns[].unparseable_count and unparseable_sample
+             * @default 0
+             */
+            values_nulled: number;
+            /**
+             * Warnings
+             * @description Plain-language notes on anything surprising
+             */
+            warnings?: string[];
+        };
+        /** InputColumn */
+        InputColumn: {
+            /** Name */
+            name: string;
+            /** Type */
+            type: string;
+        } & {
+            [key: string]: unknown;
+        };
+        /**
+         * Insight
+         * @description One plain-language statement tied to its evidence.
+         */
+        Insight: {
+            /** Chart Id */
+            chart_id: string;
+            /** Evidence */
+            evidence?: {
+                [key: string]: number;
+            };
+            /**
+             * Kind
+             * @example association
+             * @example driver
+             * @example forecast
+             * @example anomaly
+             * @example cluster
+             * @example leakage
+             * @example test
+             */
+            kind: string;
+            /** Rank */
+            rank: number;
+            /**
+             * Score
+             * @description Ranking weight; higher first
+             */
+            score: number;
+            /** Statement */
+            statement: string;
+        } & {
+            [key: string]: unknown;
+        };
+        /** JobError */
+        JobError: {
+            /** Code */
+            code: string;
+            /** Message */
+            message: string | null;
+        } & {
+            [key: string]: unknown;
+        };
+        /**
+         * JobView
+         * @description Any job (upload, analysis, dashboard, comparison): status, stage and progress.
+         */
+        JobView: {
+            /**
+             * Cancellation
+             * @description Who cancelled it, and each stage's acknowledgement
+             */
+            cancellation: {
+                [key: string]: unknown;
+            } | null;
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
+            /** Dashboard Id */
+            dashboard_id: string | null;
+            /** Dataset Id */
+            dataset_id: string;
+            /** Dataset Id B */
+            dataset_id_b: string | null;
+            error: components["schemas"]["JobError"] | null;
+            /** Id */
+            id: string;
+            /**
+             * Kind
+             * @description upload, analysis, dashboard or comparison
+             */
+            kind: string;
+            /** Model Id */
+            model_id: string | null;
+            /** Options */
+            options: {
+                [key: string]: unknown;
+            } | null;
+            /** Progress */
+            progress: number | null;
+            /** Quality Score */
+            quality_score: number | null;
+            /** Stage */
+            stage: string | null;
+            /**
+             * Status
+             * @description queued, running, completed, failed or cancelled
+             */
+            status: string;
+            /**
+             * Updated At
+             * Format: date-time
+             */
+            updated_at: string;
+        } & {
+            [key: string]: unknown;
+        };
+        /** LeaderboardEntry */
+        LeaderboardEntry: {
+            /**
+             * Family
+             * @description Model family
+             * @example LightGBM
+             * @example CatBoost
+             * @example Random forest
+             * @example Linear
+             * @example Ensemble
+             */
+            family?: string | null;
+            /** Fit Time S */
+            fit_time_s?: number | null;
+            /**
+             * Higher Is Better
+             * @description Whether a larger ``score`` is better
+             */
+            higher_is_better?: boolean | null;
+            /**
+             * Is Best
+             * @default false
+             */
+            is_best: boolean;
+            /**
+             * Metric
+             * @description Metric of ``score``
+             * @example rmse
+             * @example log_loss
+             * @example r2
+             */
+            metric?: string | null;
+            /** Model */
+            model: string;
+            /** Predict Time S */
+            predict_time_s?: number | null;
+            /**
+             * Rank
+             * @description 1 for the best model; the leaderboard is ordered by rank
+             */
+            rank?: number | null;
+            /**
+             * Score
+             * @description Holdout score in the metric's own units (errors positive)
+             */
+            score?: number | null;
+            /** Score Holdout */
+            score_holdout?: number | null;
+            /** Score Val */
+            score_val?: number | null;
+            /**
+             * Shap Explained
+             * @description Whether the SHAP values explain this model
+             * @default false
+             */
+            shap_explained: boolean;
+        } & {
+            [key: string]: unknown;
+        };
+        /**
+         * LeakageFinding
+         * @description A feature that alone predicts the target suspiciously well.
+         */
+        LeakageFinding: {
+            /** Dropped */
+            dropped: boolean;
+            /** Evidence */
+            evidence: string;
+            /** Feature */
+            feature: string;
+            /**
+             * Kind
+             * @description Why it is a leak
+             * @example near_identity
+             * @example deterministic_function
+             * @example dominates_other_features
+             * @example band_around_target
+             */
+            kind?: string | null;
+            /**
+             * Measures
+             * @description The figures behind the finding (correlations, share of rows inside a band...)
+             */
+            measures?: {
+                [key: string]: number;
+            };
+            /**
+             * Metric
+             * @example roc_auc
+             * @example accuracy
+             * @example r2
+             */
+            metric: string;
+            /**
+             * Others Score
+             * @description Score the other features reach together, for the same metric
+             */
+            others_score?: number | null;
+            /** Score */
+            score: number;
+        } & {
+            [key: string]: unknown;
+        };
+        /** LevelShare */
+        LevelShare: {
+            /** Level */
+            level: string;
+            /** Share A */
+            share_a: number;
+            /** Share B */
+            share_b: number;
+        } & {
+            [key: string]: unknown;
+        };
+        /** LoggedOut */
+        LoggedOut: {
+            /** Logged Out */
+            logged_out: boolean;
+        } & {
+            [key: string]: unknown;
+        };
+        /** MeView */
+        MeView: {
+            /** Api Key Id */
+            api_key_id: string | null;
+            /** Email */
+            email: string;
+            /** Organization */
+            organization: string | null;
+            /** Organization Id */
+            organization_id: string;
+            /** Permissions */
+            permissions: string[];
+            /** Role */
+            role: string;
+            /** User Id */
+            user_id: string;
+        } & {
+            [key: string]: unknown;
+        };
+        /** Meta */
+        Meta: {
+            /**
+             * Request Id
+             * @description The client's X-Request-ID when it is a UUID, else a fresh one; also the X-Request-ID header of the answer
+             */
+            request_id: string;
+            /**
+             * Timestamp
+             * Format: date-time
+             */
+            timestamp: string;
+            /**
+             * Version
+             * @description The API version of the envelope
+             */
+            version: string;
+        } & {
+            [key: string]: unknown;
+        };
+        /** Metric */
+        Metric: {
+            /** Name */
+            name: string;
+            /** Value */
+            value: number | null;
+        } & {
+            [key: string]: unknown;
+        };
+        /**
+         * MissingPattern
+         * @description A set of columns missing together, and in how many rows.
+         */
+        MissingPattern: {
+            /**
+             * Columns
+             * @description Columns missing in these rows (and only these)
+             */
+            columns: string[];
+            /** Rows */
+            rows: number;
+        };
+        /**
+         * Missingness
+         * @description Where values are missing.
+         */
+        Missingness: {
+            /** @description Pearson correlation of the missing indicators of partly missing columns */
+            nullity_correlation?: components["schemas"]["CorrelationMatrix"] | null;
+            /**
+             * Patterns
+             * @description Most common co-missing patterns
+             */
+            patterns?: components["schemas"]["MissingPattern"][];
+            /**
+             * Per Column
+             * @description Missing cells per column
+             */
+            per_column?: {
+                [key: string]: number;
+            };
+            /**
+             * Rows With Missing
+             * @default 0
+             */
+            rows_with_missing: number;
+        };
+        /** ModelCard */
+        ModelCard: {
+            /** Analysis Id */
+            analysis_id: string;
+            /**
+             * Available
+             * @description False when the analysis result is no longer in the store
+             */
+            available: boolean;
+            /** Best Model */
+            best_model: string | null;
+            /** Class Labels */
+            class_labels: string[] | null;
+            /** Confusion Matrix */
+            confusion_matrix: {
+                [key: string]: unknown;
+            } | null;
+            /** Created At */
+            created_at: string;
+            /** Dataset Id */
+            dataset_id: string;
+            /** Dataset Name */
+            dataset_name: string | null;
+            /** Eval Metric */
+            eval_metric: string | null;
+            /** Example Rows */
+            example_rows: {
+                [key: string]: unknown;
+            }[];
+            /** Feature Importance */
+            feature_importance: {
+                [key: string]: unknown;
+            }[] | null;
+            /** Features */
+            features: string[];
+            /** Holdout Rows */
+            holdout_rows: number | null;
+            /** Input Columns */
+            input_columns: components["schemas"]["InputColumn"][];
+            /** Leaderboard */
+            leaderboard: components["schemas"]["LeaderboardEntry"][];
+            metric: components["schemas"]["Metric"] | null;
+            /** Metrics */
+            metrics: {
+                [key: string]: unknown;
+            };
+            /** Model Id */
+            model_id: string;
+            /** Shap Importance */
+            shap_importance: {
+                [key: string]: unknown;
+            }[] | null;
+            /** Target */
+            target: string | null;
+            /** Task */
+            task: string | null;
+            /** Train Rows */
+            train_rows: number | null;
+        } & {
+            [key: string]: unknown;
+        };
+        /**
+         * ModelMetadata
+         * @description Registry metadata of the trained model.
+         */
+        ModelMetadata: {
+            /** Best Model */
+            best_model: string;
+            /** Config */
+            config?: {
+                [key: string]: unknown;
+            };
+            /** Features */
+            features: string[];
+            /** Library Versions */
+            library_versions?: {
+                [key: string]: string;
+            };
+            /**
+             * Manifest Sha256
+             * @description SHA-256 of the model directory's manifest; pass it to load_model to pin it
+             */
+            manifest_sha256?: string | null;
+            /** Metrics */
+            metrics?: {
+                [key: string]: number;
+            };
+            /** Model Dir */
+            model_dir?: string | null;
+            /** Target */
+            target: string;
+            /**
+             * Task Type
+             * @enum {string}
+             */
+            task_type: "binary" | "multiclass" | "regression" | "time_series" | "unsupervised";
+            /** Training Data Sha256 */
+            training_data_sha256: string;
+        } & {
+            [key: string]: unknown;
+        };
+        /** ModelPage */
+        ModelPage: {
+            /** Items */
+            items: components["schemas"]["ModelSummary"][];
+            /** Limit */
+            limit: number;
+            /** Offset */
+            offset: number;
+            /** Total */
+            total: number;
+        } & {
+            [key: string]: unknown;
+        };
+        /** ModelSummary */
+        ModelSummary: {
+            /** Analysis Id */
+            analysis_id: string;
+            /** Best Model */
+            best_model: string | null;
+            /** Created At */
+            created_at: string;
+            /** Dataset Id */
+            dataset_id: string;
+            /** Dataset Name */
+            dataset_name: string | null;
+            metric: components["schemas"]["Metric"] | null;
+            /** Model Id */
+            model_id: string;
+            /** Target */
+            target: string | null;
+            /** Task */
+            task: string | null;
+        } & {
+            [key: string]: unknown;
+        };
+        /** NewApiKey */
+        NewApiKey: {
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
+            /** Expires At */
+            expires_at: string | null;
+            /** Id */
+            id: string;
+            /**
+             * Key
+             * @description The secret, shown only in this answer
+             */
+            key: string;
+            /** Name */
+            name: string;
+            /** Role */
+            role: string;
+        } & {
+            [key: string]: unknown;
+        };
+        /** NumericShift */
+        NumericShift: {
+            /**
+             * Bin Edges
+             * @description The bins the PSI counted in: the smallest value of A and B, A's distinct deciles, the largest value; bin i holds the values in (edges[i], edges[i+1]], the first bin every value up to edges[1]
+             */
+            bin_edges?: number[];
+            /** Ks Pvalue */
+            ks_pvalue?: number | null;
+            /**
+             * Ks Statistic
+             * @description Two-sample Kolmogorov–Smirnov D (largest gap of the two CDFs)
+             */
+            ks_statistic: number;
+            /** Mean A */
+            mean_a?: number | null;
+            /** Mean B */
+            mean_b?: number | null;
+            /** Median A */
+            median_a?: number | null;
+            /** Median B */
+            median_b?: number | null;
+            /**
+             * Psi
+             * @description Population stability index over A's decile bins
+             */
+            psi: number;
+            /**
+             * Share A
+             * @description Share of A's known values in each bin
+             */
+            share_a?: number[];
+            /**
+             * Share B
+             * @description Share of B's known values in each bin
+             */
+            share_b?: number[];
+            /** Std A */
+            std_a?: number | null;
+            /** Std B */
+            std_b?: number | null;
+            /**
+             * Unit
+             * @description 'epoch_seconds' for dates and datetimes (compared as seconds since 1970-01-01 UTC), else None (the column's own unit)
+             */
+            unit?: string | null;
+        } & {
+            [key: string]: unknown;
+        };
+        /**
+         * NumericStats
+         * @description Statistics of a numeric column over its finite values (see the module docstring).
+         */
+        NumericStats: {
+            /**
+             * Cv
+             * @description Coefficient of variation std / |mean|
+             */
+            cv?: number | null;
+            /**
+             * Finite
+             * @description Number of finite values the statistics are computed over
+             */
+            finite: number;
+            /**
+             * Infinite
+             * @description Values equal to +inf or -inf
+             * @default 0
+             */
+            infinite: number;
+            /**
+             * Iqr
+             * @description p75 - p25
+             */
+            iqr?: number | null;
+            /**
+             * Kurtosis
+             * @description Biased excess kurtosis (scipy default)
+             */
+            kurtosis?: number | null;
+            /**
+             * Mad
+             * @description Median absolute deviation from the median
+             */
+            mad?: number | null;
+            /** Max */
+            max?: number | null;
+            /** Mean */
+            mean?: number | null;
+            /** Min */
+            min?: number | null;
+            /**
+             * Monotonicity
+             * @description Order of the non-missing values in row order
+             * @default none
+             * @enum {string}
+             */
+            monotonicity: "strictly_increasing" | "increasing" | "strictly_decreasing" | "decreasing" | "constant" | "none";
+            /**
+             * Nan
+             * @description NaN values (also counted as missing)
+             * @default 0
+             */
+            nan: number;
+            /**
+             * Negatives
+             * @description Values below zero, including -inf
+             * @default 0
+             */
+            negatives: number;
+            /**
+             * Outliers Iqr
+             * @description Values outside [p25 - 1.5 IQR, p75 + 1.5 IQR]
+             * @default 0
+             */
+            outliers_iqr: number;
+            /**
+             * Outliers Mad
+             * @description Values with |x - median| / (1.4826 MAD) > 3.5 (robust z-score)
+             * @default 0
+             */
+            outliers_mad: number;
+            /**
+             * P25
+             * @description First quartile
+             */
+            p25?: number | null;
+            /**
+             * P5
+             * @description 5th percentile
+             */
+            p5?: number | null;
+            /**
+             * P50
+             * @description Median
+             */
+            p50?: number | null;
+            /**
+             * P75
+             * @description Third quartile
+             */
+            p75?: number | null;
+            /**
+             * P95
+             * @description 95th percentile
+             */
+            p95?: number | null;
+            /**
+             * Range
+             * @description max - min
+             */
+            range?: number | null;
+            /**
+             * Skewness
+             * @description Biased sample skewness (scipy default)
+             */
+            skewness?: number | null;
+            /**
+             * Std
+             * @description Sample standard deviation (ddof=1)
+             */
+            std?: number | null;
+            /** Sum */
+            sum?: number | null;
+            /**
+             * Variance
+             * @description Sample variance (ddof=1)
+             */
+            variance?: number | null;
+            /**
+             * Zeros
+             * @description Values equal to zero
+             * @default 0
+             */
+            zeros: number;
+        };
+        /**
+         * OAuthError
+         * @description RFC 6749 §5.2: the token endpoint's errors (wrong credentials, too many failed logins).
+         */
+        OAuthError: {
+            /** Error */
+            error: string;
+            /** Error Description */
+            error_description: string;
+        } & {
+            [key: string]: unknown;
+        };
+        /** PartialDependence */
+        PartialDependence: {
+            /** Average */
+            average: number[];
+            /** Chart Id */
+            chart_id: string;
+            /** Feature */
+            feature: string;
+            /** Grid */
+            grid: unknown[];
+            /**
+             * Output
+             * @description What the average is of
+             * @default
+             * @example P(churned = yes)
+             * @example price
+             */
+            output: string;
+        } & {
+            [key: string]: unknown;
+        };
+        /**
+         * PredictionInput
+         * @description What the rows sent needed before the model could read them.
+         */
+        PredictionInput: {
+            /**
+             * Coerced
+             * @description Rows with a value converted to its column's training type ("3" to 3, "yes" to true); not counted: one number type to another
+             */
+            coerced: number;
+            /**
+             * Filled
+             * @description Rows with a null in a column the model needs, filled by the pipeline
+             */
+            filled: number;
+            /**
+             * Rows
+             * @description Rows received
+             */
+            rows: number;
+        } & {
+            [key: string]: unknown;
+        };
+        /** PredictionRow */
+        PredictionRow: {
+            /**
+             * Base Value
+             * @description SHAP expected value when explain=True: base_value + sum(contributions) is the model's raw output for this row (in shap_output units)
+             */
+            base_value?: number | null;
+            /**
+             * Contributions
+             * @description SHAP values when explain=True
+             */
+            contributions?: {
+                [key: string]: number;
+            } | null;
+            /** Prediction */
+            prediction: unknown;
+            /** Probabilities */
+            probabilities?: {
+                [key: string]: number;
+            } | null;
+        } & {
+            [key: string]: unknown;
+        };
+        /**
+         * PredictionWarning
+         * @description Something about the rows sent that did not stop the prediction.
+         */
+        PredictionWarning: {
+            /**
+             * Code
+             * @description unknown_columns: columns the model does not take, ignored
+             * @constant
+             */
+            code: "unknown_columns";
+            /** Columns */
+            columns?: string[];
+            /** Message */
+            message: string;
+        } & {
+            [key: string]: unknown;
+        };
+        /**
+         * Predictions
+         * @description Predictions of a trained model for a batch of rows.
+         */
+        Predictions: {
+            /**
+             * Explained By
+             * @description Tree model behind the contributions
+             */
+            explained_by?: string | null;
+            /** @description Rows received, filled and coerced */
+            input?: components["schemas"]["PredictionInput"] | null;
+            /** Model */
+            model: string;
+            /** Rows */
+            rows: components["schemas"]["PredictionRow"][];
+            /**
+             * Shap Output
+             * @description What base value plus contributions add up to (log-odds, raw class scores, target units)
+             */
+            shap_output?: string | null;
+            /** Target */
+            target: string;
+            /**
+             * Task Type
+             * @enum {string}
+             */
+            task_type: "binary" | "multiclass" | "regression" | "time_series" | "unsupervised";
+            /** Warnings */
+            warnings?: components["schemas"]["PredictionWarning"][];
+        } & {
+            [key: string]: unknown;
+        };
+        /**
+         * Profile
+         * @description The profile of one dataset.
+         */
+        Profile: {
+            /** Alerts */
+            alerts?: components["schemas"]["Alert"][];
+            /**
+             * Approximations
+             * @description Statistics that are approximate; empty means all exact
+             */
+            approximations?: components["schemas"]["Approximation"][];
+            /** Columns */
+            columns: components["schemas"]["ColumnProfile"][];
+            correlations?: components["schemas"]["Correlations"];
+            dataset: components["schemas"]["DatasetStats"];
+            /** Elapsed Seconds */
+            elapsed_seconds?: number | null;
+            /** Generated At */
+            generated_at?: string | null;
+            missingness?: components["schemas"]["Missingness"];
+            quality: components["schemas"]["QualityScore"];
+            /**
+             * Reading
+             * @description How the file was read: missing-value tokens taken or kept, widened types, values stored as null, trimmed text, identifiers, the header decision
+             */
+            reading?: components["schemas"]["ReadingNote"][];
+            /**
+             * Schema Version
+             * @default 1
+             * @constant
+             */
+            schema_version: 1;
+            /**
+             * Target
+             * @description Target column the leakage check used
+             */
+            target?: string | null;
+            /** @description The user's validation rules and what they found; None when no rule was given */
+            validation?: components["schemas"]["ValidationSummary"] | null;
+        };
+        /**
+         * QualityComponent
+         * @description One dimension of the quality score.
+         */
+        QualityComponent: {
             /** Detail */
-            detail?: components["schemas"]["ValidationError"][];
+            detail: string;
+            /**
+             * Name
+             * @enum {string}
+             */
+            name: "completeness" | "uniqueness" | "validity" | "consistency" | "informativeness";
+            /** Score */
+            score: number;
+            /** Weight */
+            weight: number;
+        };
+        /**
+         * QualityScore
+         * @description A 0-100 data quality score: weighted mean of its components.
+         */
+        QualityScore: {
+            /** Components */
+            components: components["schemas"]["QualityComponent"][];
+            /** Score */
+            score: number;
+        };
+        /**
+         * ReadingNote
+         * @description One decision the reader took about the values of the file, with its count: nothing is changed silently.
+         */
+        ReadingNote: {
+            /**
+             * Column
+             * @description The column it concerns; None for the whole file
+             */
+            column?: string | null;
+            /**
+             * Count
+             * @description How many cells it concerns (0 when it is a decision, not cells)
+             * @default 0
+             */
+            count: number;
+            /**
+             * Detail
+             * @description What was done and why, in words
+             */
+            detail: string;
+            /**
+             * Kind
+             * @enum {string}
+             */
+            kind: "missing_tokens" | "kept_tokens" | "widened" | "values_nulled" | "trimmed" | "identifier" | "out_of_range_years" | "header";
         };
         /** RefreshRequest */
         RefreshRequest: {
@@ -819,6 +3941,605 @@ export interface components {
                 [key: string]: "identifier" | "categorical" | "integer" | "float" | "boolean" | "date" | "datetime" | "text" | "email" | "url" | "currency" | "percent" | "latitude" | "longitude";
             };
         };
+        /** ReingestStarted */
+        ReingestStarted: {
+            /** Dataset Id */
+            dataset_id: string;
+            /** Job Id */
+            job_id: string;
+            /** Source Dataset Id */
+            source_dataset_id: string;
+            /** Status */
+            status: string;
+        } & {
+            [key: string]: unknown;
+        };
+        /** RowExplanation */
+        RowExplanation: {
+            /** Base Value */
+            base_value: number;
+            /**
+             * Contributions
+             * @description SHAP value of each feature, largest first
+             */
+            contributions: {
+                [key: string]: number;
+            };
+            /** Prediction */
+            prediction?: unknown;
+            /** Row Index */
+            row_index: number;
+        } & {
+            [key: string]: unknown;
+        };
+        /** RowOverlap */
+        RowOverlap: {
+            /**
+             * Compared On
+             * @description The common columns rows are matched on
+             */
+            compared_on?: string[];
+            /**
+             * Duplicates In A
+             * @description Rows of A that repeat an earlier row of A
+             * @default 0
+             */
+            duplicates_in_a: number;
+            /**
+             * Duplicates In B
+             * @default 0
+             */
+            duplicates_in_b: number;
+            /**
+             * Row Change
+             * @description (rows_b - rows_a) / rows_a
+             */
+            row_change?: number | null;
+            /** Rows A */
+            rows_a: number;
+            /** Rows B */
+            rows_b: number;
+            /**
+             * Rows Of B In A
+             * @description Rows of B identical to some row of A on those columns
+             * @default 0
+             */
+            rows_of_b_in_a: number;
+            /**
+             * Share Of B In A
+             * @default 0
+             */
+            share_of_b_in_a: number;
+        } & {
+            [key: string]: unknown;
+        };
+        /**
+         * RuleResult
+         * @description The outcome of one validation rule on the whole dataset.
+         */
+        RuleResult: {
+            /**
+             * Columns
+             * @description Columns the rule reads
+             */
+            columns?: string[];
+            /**
+             * Failing Count
+             * @description Rows that break the rule
+             */
+            failing_count: number;
+            /**
+             * Kind
+             * @description Rule kind
+             * @example not_null
+             * @example range
+             * @example regex
+             * @example allowed_values
+             * @example unique
+             * @example compare
+             * @example expr
+             */
+            kind: string;
+            /**
+             * Message
+             * @description Plain-language summary
+             * @default
+             */
+            message: string;
+            /**
+             * Name
+             * @description Rule name, given by the user or derived from the rule
+             */
+            name: string;
+            /**
+             * Passed
+             * @description True when no row breaks the rule
+             */
+            passed: boolean;
+            /**
+             * Sample Lines
+             * @description Source line numbers of the same rows, in the same order
+             */
+            sample_lines?: number[];
+            /**
+             * Sample Rows
+             * @description 0-based row indices in the Parquet output of the first failing rows
+             */
+            sample_rows?: number[];
+            /**
+             * Sample Values
+             * @description The offending values of the same rows (a dict per row for multi-column rules)
+             */
+            sample_values?: unknown[];
+            /**
+             * Severity
+             * @description How the user ranked the rule
+             * @default error
+             * @enum {string}
+             */
+            severity: "error" | "warning";
+        };
+        /**
+         * SamplingNote
+         * @description How many rows each part of the analysis used, and why fewer than all.
+         */
+        SamplingNote: {
+            /**
+             * Automl Rows
+             * @description Rows AutoML trained and evaluated on
+             * @default 0
+             */
+            automl_rows: number;
+            /**
+             * Note
+             * @description Plain-language explanation of the sampling
+             * @default
+             */
+            note: string;
+            /**
+             * Pattern Rows
+             * @description Rows used for statistics, clustering, anomalies
+             * @default 0
+             */
+            pattern_rows: number;
+            /**
+             * Stratified
+             * @description Whether the AutoML sample kept class proportions
+             * @default false
+             */
+            stratified: boolean;
+            /**
+             * Total Rows
+             * @description Rows in the dataset
+             */
+            total_rows: number;
+        } & {
+            [key: string]: unknown;
+        };
+        /** SchemaDiff */
+        SchemaDiff: {
+            /**
+             * Added
+             * @description Columns of B that A does not have
+             */
+            added?: string[];
+            /** Changed Type */
+            changed_type?: components["schemas"]["TypeChange"][];
+            /**
+             * Common
+             * @description Columns in both, in A's order
+             */
+            common?: string[];
+            /**
+             * Removed
+             * @description Columns of A that B does not have
+             */
+            removed?: string[];
+        } & {
+            [key: string]: unknown;
+        };
+        /**
+         * ShiftThresholds
+         * @description The effect sizes at which a change becomes a finding, and each severity begins.
+         */
+        ShiftThresholds: {
+            /**
+             * Alpha
+             * @description A distribution or missingness change also needs its test's p-value under this (small samples have noisy effect sizes); never alone
+             * @default 0.01
+             */
+            alpha: number;
+            /**
+             * Cramers V Small
+             * @description Cramér's V from which a level shift is a finding
+             * @default 0.1
+             */
+            cramers_v_small: number;
+            /**
+             * Ks Small
+             * @description KS statistic D from which a numeric shift is a finding
+             * @default 0.1
+             */
+            ks_small: number;
+            /**
+             * Missing Change
+             * @description Change of the missing share (absolute) that is a finding
+             * @default 0.05
+             */
+            missing_change: number;
+            /**
+             * New Level Share
+             * @description Share of B's rows in levels A never had that is a finding
+             * @default 0.01
+             */
+            new_level_share: number;
+            /**
+             * Overlap Share
+             * @description Share of B's rows also in A that is a finding
+             * @default 0.01
+             */
+            overlap_share: number;
+            /**
+             * Psi Large
+             * @description PSI from which a shift is large
+             * @default 0.25
+             */
+            psi_large: number;
+            /**
+             * Psi Small
+             * @description PSI from which a shift is small (industry rule of thumb)
+             * @default 0.1
+             */
+            psi_small: number;
+            /**
+             * Row Change
+             * @description Relative change of the row count that is a finding
+             * @default 0.2
+             */
+            row_change: number;
+            /**
+             * Target Drop
+             * @description Relative loss of the model's score on B that is a finding
+             * @default 0.05
+             */
+            target_drop: number;
+        } & {
+            [key: string]: unknown;
+        };
+        /**
+         * StringStats
+         * @description Length and character-class statistics of a text column, over its non-missing values.
+         */
+        StringStats: {
+            /**
+             * Empty
+             * @description Empty strings
+             * @default 0
+             */
+            empty: number;
+            length_histogram?: components["schemas"]["Histogram"] | null;
+            /** Max Length */
+            max_length?: number | null;
+            /** Mean Length */
+            mean_length?: number | null;
+            /** Median Length */
+            median_length?: number | null;
+            /**
+             * Min Length
+             * @description Shortest value, in characters
+             */
+            min_length?: number | null;
+            /**
+             * Non Ascii
+             * @description Values containing a non-ASCII character
+             * @default 0
+             */
+            non_ascii: number;
+            /**
+             * Numeric Like
+             * @description Values that parse as a number
+             * @default 0
+             */
+            numeric_like: number;
+            /**
+             * Whitespace Padded
+             * @description Values with leading or trailing whitespace
+             * @default 0
+             */
+            whitespace_padded: number;
+            /**
+             * With Digits
+             * @description Values containing at least one digit
+             * @default 0
+             */
+            with_digits: number;
+            /**
+             * With Letters
+             * @description Values containing at least one letter
+             * @default 0
+             */
+            with_letters: number;
+            /**
+             * With Lowercase
+             * @default 0
+             */
+            with_lowercase: number;
+            /**
+             * With Punctuation
+             * @description Values containing punctuation or symbols
+             * @default 0
+             */
+            with_punctuation: number;
+            /**
+             * With Spaces
+             * @description Values containing whitespace
+             * @default 0
+             */
+            with_spaces: number;
+            /**
+             * With Uppercase
+             * @default 0
+             */
+            with_uppercase: number;
+        };
+        /** TargetShift */
+        TargetShift: {
+            /**
+             * Change
+             * @description score_b - score_a, in the metric's units
+             */
+            change: number;
+            /** Features */
+            features?: string[];
+            /**
+             * Higher Is Better
+             * @default true
+             */
+            higher_is_better: boolean;
+            /**
+             * Interval A
+             * @description Bootstrap 95% interval of score_a: a score_b inside it is within noise
+             */
+            interval_a?: [
+                number,
+                number
+            ] | null;
+            /**
+             * Interval B
+             * @description Bootstrap 95% interval of score_b (B's rows are a sample too)
+             */
+            interval_b?: [
+                number,
+                number
+            ] | null;
+            /**
+             * Metric
+             * @example roc_auc
+             * @example r2
+             * @example accuracy
+             */
+            metric: string;
+            /**
+             * Model
+             * @description The model trained on A, e.g. 'LightGBM'
+             */
+            model: string;
+            /**
+             * Moved
+             * @description Whether B's score falls outside A's interval, the worse way, A's score is outside B's, and the relative drop exceeds the threshold
+             */
+            moved: boolean;
+            /** Note */
+            note?: string | null;
+            /**
+             * Relative Change
+             * @description change / |score_a|
+             */
+            relative_change?: number | null;
+            /**
+             * Rows Holdout A
+             * @default 0
+             */
+            rows_holdout_a: number;
+            /**
+             * Rows Scored B
+             * @default 0
+             */
+            rows_scored_b: number;
+            /**
+             * Rows Train
+             * @default 0
+             */
+            rows_train: number;
+            /**
+             * Score A
+             * @description Score on A's holdout rows (never seen in training)
+             */
+            score_a: number;
+            /**
+             * Score B
+             * @description Score on B's rows
+             */
+            score_b: number;
+            /** Target */
+            target: string;
+            /**
+             * Task
+             * @enum {string}
+             */
+            task: "binary" | "multiclass" | "regression";
+        } & {
+            [key: string]: unknown;
+        };
+        /**
+         * TaskInfo
+         * @description What the analysis decided to do, and why.
+         */
+        TaskInfo: {
+            /**
+             * Class Counts
+             * @description Rows per class of a classification target
+             */
+            class_counts?: {
+                [key: string]: number;
+            };
+            /**
+             * Reason
+             * @description Plain-language reason for the task and target choice
+             * @default
+             */
+            reason: string;
+            /**
+             * Suggested Targets
+             * @description Columns that look like plausible targets, best first
+             */
+            suggested_targets?: string[];
+            /**
+             * Target
+             * @description Column predicted, if any
+             */
+            target?: string | null;
+            /**
+             * Target Source
+             * @description Whether the user gave the target, the platform suggested it, or none
+             * @default none
+             * @enum {string}
+             */
+            target_source: "given" | "suggested" | "none";
+            /**
+             * Task Type
+             * @description Detected task; 'unsupervised' when there is no target
+             * @enum {string}
+             */
+            task_type: "binary" | "multiclass" | "regression" | "time_series" | "unsupervised";
+            /**
+             * Time Column
+             * @description Time column found in the data, if any
+             */
+            time_column?: string | null;
+        } & {
+            [key: string]: unknown;
+        };
+        /**
+         * TimePattern
+         * @description Trend, seasonality and change points of one measure over time.
+         */
+        TimePattern: {
+            /**
+             * Change Points
+             * @description Timestamps where the level shifts
+             */
+            change_points?: string[];
+            /** Chart Id */
+            chart_id: string;
+            /** Frequency */
+            frequency?: string | null;
+            /** Season Length */
+            season_length?: number | null;
+            /**
+             * Seasonal Strength
+             * @description 0 none .. 1 purely seasonal
+             * @default 0
+             */
+            seasonal_strength: number;
+            /**
+             * Series Key
+             * @description In long-format data, the column naming the series
+             */
+            series_key?: string | null;
+            /**
+             * Series Value
+             * @description The series (value of series_key) this describes
+             */
+            series_value?: string | null;
+            /** Time Column */
+            time_column: string;
+            /**
+             * Trend Direction
+             * @enum {string}
+             */
+            trend_direction: "rising" | "falling" | "flat";
+            /** Trend P Value */
+            trend_p_value: number;
+            /** Trend Slope Per Period */
+            trend_slope_per_period: number;
+            /** Value Column */
+            value_column: string;
+        } & {
+            [key: string]: unknown;
+        };
+        /** TokenPair */
+        TokenPair: {
+            /** Access Token */
+            access_token: string;
+            /** Expires In */
+            expires_in: number;
+            /** Refresh Token */
+            refresh_token: string;
+            /**
+             * Token Type
+             * @constant
+             */
+            token_type: "bearer";
+        } & {
+            [key: string]: unknown;
+        };
+        /** TypeChange */
+        TypeChange: {
+            /** Column */
+            column: string;
+            /**
+             * Type A
+             * @description Semantic type in A (the profile's)
+             */
+            type_a: string;
+            /**
+             * Type B
+             * @description Semantic type in B
+             */
+            type_b: string;
+        } & {
+            [key: string]: unknown;
+        };
+        /**
+         * UploadAccepted
+         * @description The upload is stored and its job started (202: ingest has not given its verdict yet, or wait=false).
+         */
+        UploadAccepted: {
+            /**
+             * Analysis Id
+             * @description The job id again when the upload also starts an analysis
+             */
+            analysis_id: string | null;
+            /** Dataset Id */
+            dataset_id: string;
+            /** Job Id */
+            job_id: string;
+            /** Status */
+            status: string;
+        } & {
+            [key: string]: unknown;
+        };
+        /**
+         * UploadIngested
+         * @description Ingest accepted the file (201) while the upload waited.
+         */
+        UploadIngested: {
+            /**
+             * Analysis Id
+             * @description The job id again when the upload also starts an analysis
+             */
+            analysis_id: string | null;
+            dataset: components["schemas"]["DatasetView"];
+            /** Dataset Id */
+            dataset_id: string;
+            /** Job Id */
+            job_id: string;
+            /** Status */
+            status: string;
+        } & {
+            [key: string]: unknown;
+        };
         /** UserCreate */
         UserCreate: {
             /** Email */
@@ -836,6 +4557,28 @@ export interface components {
              */
             role: "admin" | "analyst" | "viewer";
         };
+        /** UserDeleted */
+        UserDeleted: {
+            /** Deleted */
+            deleted: boolean;
+            /** Id */
+            id: string;
+        } & {
+            [key: string]: unknown;
+        };
+        /** UserPage */
+        UserPage: {
+            /** Items */
+            items: components["schemas"]["UserView"][];
+            /** Limit */
+            limit: number;
+            /** Offset */
+            offset: number;
+            /** Total */
+            total: number;
+        } & {
+            [key: string]: unknown;
+        };
         /** UserUpdate */
         UserUpdate: {
             /** Disabled */
@@ -845,18 +4588,185 @@ export interface components {
             /** Role */
             role?: ("admin" | "analyst" | "viewer") | null;
         };
-        /** ValidationError */
-        ValidationError: {
-            /** Context */
-            ctx?: Record<string, never>;
-            /** Input */
-            input?: unknown;
-            /** Location */
-            loc: (string | number)[];
-            /** Message */
-            msg: string;
-            /** Error Type */
-            type: string;
+        /** UserView */
+        UserView: {
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
+            /** Disabled */
+            disabled: boolean;
+            /** Email */
+            email: string;
+            /** Id */
+            id: string;
+            /** Organization */
+            organization: string | null;
+            /** Organization Id */
+            organization_id: string;
+            /** Role */
+            role: string;
+            /**
+             * Updated At
+             * Format: date-time
+             */
+            updated_at: string;
+        } & {
+            [key: string]: unknown;
+        };
+        /**
+         * ValidationRule
+         * @description The outcome of one of the user's validation rules on the whole dataset.
+         */
+        ValidationRule: {
+            /**
+             * Columns
+             * @description Columns the rule reads
+             */
+            columns?: string[];
+            /**
+             * Failed Count
+             * @description Rows that break the rule
+             */
+            failed_count: number;
+            /**
+             * Failed Fraction
+             * @description Share of the rows that break the rule
+             * @default 0
+             */
+            failed_fraction: number;
+            /**
+             * Kind
+             * @description Rule kind
+             * @example not_null
+             * @example range
+             * @example regex
+             * @example unique
+             */
+            kind: string;
+            /**
+             * Message
+             * @description Plain-language summary
+             * @default
+             */
+            message: string;
+            /**
+             * Name
+             * @description Rule name, given by the user or derived from the rule
+             * @example id is not null
+             */
+            name: string;
+            /**
+             * Passed
+             * @description True when no row breaks the rule
+             */
+            passed: boolean;
+            /**
+             * Sample Lines
+             * @description Line numbers in the user's file of the same rows, in the same order
+             */
+            sample_lines?: number[];
+            /**
+             * Sample Rows
+             * @description 0-based row indices (in the ingested data) of the first failing rows
+             */
+            sample_rows?: number[];
+            /**
+             * Sample Values
+             * @description The offending values of the same rows (a mapping per row for multi-column rules)
+             */
+            sample_values?: unknown[];
+            /**
+             * Severity
+             * @description How the user ranked the rule
+             * @enum {string}
+             */
+            severity: "error" | "warning";
+        };
+        /**
+         * ValidationSummary
+         * @description The user's validation rules on the whole dataset: a verdict, counts, and each rule's result.
+         *
+         *     A broken rule never stops the analysis unless the upload asked for it
+         *     (``IngestOptions.block_on_validation_error``); it marks the dataset ``failed`` and lowers the quality
+         *     score's validity (see ``dsp_profile.domain.quality``).
+         *
+         *     Examples
+         *     --------
+         *     >>> from shared_contracts.ingest import RuleResult
+         *     >>> summary = ValidationSummary.of([RuleResult(name="id is not null", kind="not_null", columns=["id"],
+         *     ...                                            passed=False, failing_count=22, severity="error")], rows=200)
+         *     >>> summary.status, summary.errors_failed, summary.rules[0].failed_fraction
+         *     ('failed', 1, 0.11)
+         */
+        ValidationSummary: {
+            /**
+             * Errors Failed
+             * @description Rules of severity error that at least one row breaks
+             * @default 0
+             */
+            errors_failed: number;
+            /**
+             * Rows Checked
+             * @description Rows the rules ran on: every row of the ingested data
+             */
+            rows_checked: number;
+            /**
+             * Rules
+             * @description Each rule's result, in the rules' order
+             */
+            rules?: components["schemas"]["ValidationRule"][];
+            /**
+             * Rules Checked
+             * @description How many rules ran
+             */
+            rules_checked: number;
+            /**
+             * Status
+             * @description failed (an error rule is broken), warnings (only warning rules are), passed (no rule is)
+             * @enum {string}
+             */
+            status: "passed" | "warnings" | "failed";
+            /**
+             * Warnings Failed
+             * @description Rules of severity warning that at least one row breaks
+             * @default 0
+             */
+            warnings_failed: number;
+        };
+        /**
+         * ValueCount
+         * @description One value and how many rows hold it.
+         */
+        ValueCount: {
+            /** Count */
+            count: number;
+            /**
+             * Value
+             * @description The value; dates and datetimes as ISO 8601 strings
+             */
+            value: string | number | boolean | null;
+        };
+        /** ViewLink */
+        ViewLink: {
+            /**
+             * Expires At
+             * @description Unix time
+             */
+            expires_at: number;
+            /**
+             * Expires In
+             * @description Seconds
+             */
+            expires_in: number;
+            /**
+             * Url
+             * @description Opens the dashboard without an Authorization header
+             */
+            url: string;
+        } & {
+            [key: string]: unknown;
         };
     };
     responses: never;
@@ -884,16 +4794,43 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": unknown;
+                    "application/json": components["schemas"]["Envelope_AnalysisView_"];
                 };
             };
-            /** @description Validation Error */
+            /** @description Not authenticated: no, an expired or a revoked token or API key (see WWW-Authenticate) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description The caller's role may not do this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description No such object in the caller's organisation (an id that is no UUID names nothing either) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description A parameter, a body field or an option is invalid, or the data cannot be used as asked */
             422: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["HTTPValidationError"];
+                    "application/json": components["schemas"]["ErrorEnvelope"];
                 };
             };
         };
@@ -901,7 +4838,10 @@ export interface operations {
     analyze_api_v1_analyze_post: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description Any text of 1 to 255 printable ASCII characters that you choose per request (a UUID, say). A retry with the same key, from the same user, creates nothing new and gets the first response again (same status and body, with the header `Idempotent-Replayed: true`); while the first request is still working, the retry waits for its answer. The same key with another request answers 422 `idempotency_key_reused`. A request refused before it created anything (4xx) keeps nothing: it may be retried with its key. Keys expire after DSP_IDEMPOTENCY_TTL_S (24 h). */
+                "Idempotency-Key"?: string | null;
+            };
             path?: never;
             cookie?: never;
         };
@@ -917,16 +4857,88 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": unknown;
+                    "application/json": components["schemas"]["Envelope_AnalysisStarted_"];
                 };
             };
-            /** @description Validation Error */
+            /** @description The request cannot be read: a body that is not JSON (or not UTF-8), a malformed multipart body, an empty file, more than one file */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description Not authenticated: no, an expired or a revoked token or API key (see WWW-Authenticate) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description The caller's role may not do this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description No such object in the caller's organisation (an id that is no UUID names nothing either) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description The request body stalled longer than the body timeout */
+            408: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description The object is not in a state that allows this (not ready yet, ended already, a conflict) */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description The body, a form field or the form is larger than its limit, or has too many fields */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description A parameter, a body field or an option is invalid, or the data cannot be used as asked */
             422: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["HTTPValidationError"];
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description Too many requests (see Retry-After), or the organisation's quota of running analyses is taken */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
                 };
             };
         };
@@ -946,7 +4958,25 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": unknown;
+                    "application/json": components["schemas"]["Envelope_ApiKeyList_"];
+                };
+            };
+            /** @description Not authenticated: no, an expired or a revoked token or API key (see WWW-Authenticate) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description The caller's role may not do this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
                 };
             };
         };
@@ -970,16 +5000,70 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": unknown;
+                    "application/json": components["schemas"]["Envelope_NewApiKey_"];
                 };
             };
-            /** @description Validation Error */
+            /** @description The request cannot be read: a body that is not JSON (or not UTF-8), a malformed multipart body, an empty file, more than one file */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description Not authenticated: no, an expired or a revoked token or API key (see WWW-Authenticate) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description The caller's role may not do this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description The request body stalled longer than the body timeout */
+            408: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description The object is not in a state that allows this (not ready yet, ended already, a conflict) */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description The body, a form field or the form is larger than its limit, or has too many fields */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description A parameter, a body field or an option is invalid, or the data cannot be used as asked */
             422: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["HTTPValidationError"];
+                    "application/json": components["schemas"]["ErrorEnvelope"];
                 };
             };
         };
@@ -1001,16 +5085,52 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": unknown;
+                    "application/json": components["schemas"]["Envelope_ApiKeyView_"];
                 };
             };
-            /** @description Validation Error */
+            /** @description Not authenticated: no, an expired or a revoked token or API key (see WWW-Authenticate) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description The caller's role may not do this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description No such object in the caller's organisation (an id that is no UUID names nothing either) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description The object is not in a state that allows this (not ready yet, ended already, a conflict) */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description A parameter, a body field or an option is invalid, or the data cannot be used as asked */
             422: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["HTTPValidationError"];
+                    "application/json": components["schemas"]["ErrorEnvelope"];
                 };
             };
         };
@@ -1019,6 +5139,7 @@ export interface operations {
         parameters: {
             query?: {
                 limit?: number;
+                /** @description How many items to skip */
                 offset?: number;
             };
             header?: never;
@@ -1033,16 +5154,34 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": unknown;
+                    "application/json": components["schemas"]["Envelope_AuditPage_"];
                 };
             };
-            /** @description Validation Error */
+            /** @description Not authenticated: no, an expired or a revoked token or API key (see WWW-Authenticate) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description The caller's role may not do this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description A parameter, a body field or an option is invalid, or the data cannot be used as asked */
             422: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["HTTPValidationError"];
+                    "application/json": components["schemas"]["ErrorEnvelope"];
                 };
             };
         };
@@ -1066,16 +5205,52 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": unknown;
+                    "application/json": components["schemas"]["Envelope_LoggedOut_"];
                 };
             };
-            /** @description Validation Error */
+            /** @description The request cannot be read: a body that is not JSON (or not UTF-8), a malformed multipart body, an empty file, more than one file */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description Not authenticated: no, an expired or a revoked token or API key (see WWW-Authenticate) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description The request body stalled longer than the body timeout */
+            408: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description The body, a form field or the form is larger than its limit, or has too many fields */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description A parameter, a body field or an option is invalid, or the data cannot be used as asked */
             422: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["HTTPValidationError"];
+                    "application/json": components["schemas"]["ErrorEnvelope"];
                 };
             };
         };
@@ -1099,16 +5274,52 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": unknown;
+                    "application/json": components["schemas"]["Envelope_TokenPair_"];
                 };
             };
-            /** @description Validation Error */
+            /** @description The request cannot be read: a body that is not JSON (or not UTF-8), a malformed multipart body, an empty file, more than one file */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description Not authenticated: no, an expired or a revoked token or API key (see WWW-Authenticate) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description The request body stalled longer than the body timeout */
+            408: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description The body, a form field or the form is larger than its limit, or has too many fields */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description A parameter, a body field or an option is invalid, or the data cannot be used as asked */
             422: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["HTTPValidationError"];
+                    "application/json": components["schemas"]["ErrorEnvelope"];
                 };
             };
         };
@@ -1126,13 +5337,22 @@ export interface operations {
             };
         };
         responses: {
-            /** @description Successful Response */
+            /** @description RFC 6749's token answer (no envelope) */
             200: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": unknown;
+                    "application/json": components["schemas"]["TokenPair"];
+                };
+            };
+            /** @description The request cannot be read: a body that is not JSON (or not UTF-8), a malformed multipart body, an empty file, more than one file */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
                 };
             };
             /** @description Wrong credentials */
@@ -1140,23 +5360,54 @@ export interface operations {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["OAuthError"];
+                };
             };
-            /** @description Validation Error */
+            /** @description The request body stalled longer than the body timeout */
+            408: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description The body, a form field or the form is larger than its limit, or has too many fields */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description A parameter, a body field or an option is invalid, or the data cannot be used as asked */
             422: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["HTTPValidationError"];
+                    "application/json": components["schemas"]["ErrorEnvelope"];
                 };
             };
-            /** @description Too many failed logins */
+            /** @description Too many failed logins (see Retry-After) */
             429: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["OAuthError"];
+                };
+            };
+            /** @description The failed-login limit cannot be checked (Redis down): try again (see Retry-After) */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["OAuthError"];
+                };
             };
         };
     };
@@ -1179,16 +5430,88 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": unknown;
+                    "application/json": components["schemas"]["Envelope_ComparisonStarted_"];
                 };
             };
-            /** @description Validation Error */
+            /** @description The request cannot be read: a body that is not JSON (or not UTF-8), a malformed multipart body, an empty file, more than one file */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description Not authenticated: no, an expired or a revoked token or API key (see WWW-Authenticate) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description The caller's role may not do this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description No such object in the caller's organisation (an id that is no UUID names nothing either) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description The request body stalled longer than the body timeout */
+            408: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description The object is not in a state that allows this (not ready yet, ended already, a conflict) */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description The body, a form field or the form is larger than its limit, or has too many fields */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description A parameter, a body field or an option is invalid, or the data cannot be used as asked */
             422: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["HTTPValidationError"];
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description Too many requests (see Retry-After), or the organisation's quota of running analyses is taken */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
                 };
             };
         };
@@ -1212,16 +5535,79 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": unknown;
+                    "application/json": components["schemas"]["Envelope_DashboardStarted_"];
                 };
             };
-            /** @description Validation Error */
+            /** @description The request cannot be read: a body that is not JSON (or not UTF-8), a malformed multipart body, an empty file, more than one file */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description Not authenticated: no, an expired or a revoked token or API key (see WWW-Authenticate) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description The caller's role may not do this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description No such object in the caller's organisation (an id that is no UUID names nothing either) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description The request body stalled longer than the body timeout */
+            408: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description The object is not in a state that allows this (not ready yet, ended already, a conflict) */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description The body, a form field or the form is larger than its limit, or has too many fields */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description A parameter, a body field or an option is invalid, or the data cannot be used as asked */
             422: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["HTTPValidationError"];
+                    "application/json": components["schemas"]["ErrorEnvelope"];
                 };
             };
         };
@@ -1237,22 +5623,50 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description Successful Response */
+            /** @description The dashboard's HTML page; its metadata (JSON) when the client accepts application/json and not text/html */
             200: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": unknown;
+                    "application/json": components["schemas"]["Envelope_DashboardMeta_"];
+                    "text/html": string;
                 };
             };
-            /** @description Validation Error */
+            /** @description Not authenticated: no, an expired or a revoked token or API key (see WWW-Authenticate) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description The caller's role may not do this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description No such object in the caller's organisation (an id that is no UUID names nothing either) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description A parameter, a body field or an option is invalid, or the data cannot be used as asked */
             422: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["HTTPValidationError"];
+                    "application/json": components["schemas"]["ErrorEnvelope"];
                 };
             };
         };
@@ -1274,16 +5688,43 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": unknown;
+                    "application/json": components["schemas"]["Envelope_ViewLink_"];
                 };
             };
-            /** @description Validation Error */
+            /** @description Not authenticated: no, an expired or a revoked token or API key (see WWW-Authenticate) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description The caller's role may not do this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description No such object in the caller's organisation (an id that is no UUID names nothing either) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description A parameter, a body field or an option is invalid, or the data cannot be used as asked */
             422: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["HTTPValidationError"];
+                    "application/json": components["schemas"]["ErrorEnvelope"];
                 };
             };
         };
@@ -1292,6 +5733,7 @@ export interface operations {
         parameters: {
             query?: {
                 limit?: number;
+                /** @description How many items to skip */
                 offset?: number;
                 /** @description Only datasets whose name contains this text, ignoring case */
                 q?: string | null;
@@ -1308,16 +5750,34 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": unknown;
+                    "application/json": components["schemas"]["Envelope_DatasetPage_"];
                 };
             };
-            /** @description Validation Error */
+            /** @description Not authenticated: no, an expired or a revoked token or API key (see WWW-Authenticate) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description The caller's role may not do this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description A parameter, a body field or an option is invalid, or the data cannot be used as asked */
             422: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["HTTPValidationError"];
+                    "application/json": components["schemas"]["ErrorEnvelope"];
                 };
             };
         };
@@ -1339,16 +5799,43 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": unknown;
+                    "application/json": components["schemas"]["Envelope_DatasetView_"];
                 };
             };
-            /** @description Validation Error */
+            /** @description Not authenticated: no, an expired or a revoked token or API key (see WWW-Authenticate) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description The caller's role may not do this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description No such object in the caller's organisation (an id that is no UUID names nothing either) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description A parameter, a body field or an option is invalid, or the data cannot be used as asked */
             422: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["HTTPValidationError"];
+                    "application/json": components["schemas"]["ErrorEnvelope"];
                 };
             };
         };
@@ -1370,16 +5857,43 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": unknown;
+                    "application/json": components["schemas"]["Envelope_DeletionView_"];
                 };
             };
-            /** @description Validation Error */
+            /** @description Not authenticated: no, an expired or a revoked token or API key (see WWW-Authenticate) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description The caller's role may not do this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description No such object in the caller's organisation (an id that is no UUID names nothing either) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description A parameter, a body field or an option is invalid, or the data cannot be used as asked */
             422: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["HTTPValidationError"];
+                    "application/json": components["schemas"]["ErrorEnvelope"];
                 };
             };
         };
@@ -1395,22 +5909,67 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description Successful Response */
+            /** @description The IngestReport document as stored (no envelope) */
             200: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": unknown;
+                    "application/json": components["schemas"]["IngestReport"];
                 };
             };
-            /** @description Validation Error */
+            /** @description Not authenticated: no, an expired or a revoked token or API key (see WWW-Authenticate) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description The caller's role may not do this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description No such object in the caller's organisation (an id that is no UUID names nothing either) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description The object is not in a state that allows this (not ready yet, ended already, a conflict) */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description The stored result is no longer available */
+            410: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description A parameter, a body field or an option is invalid, or the data cannot be used as asked */
             422: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["HTTPValidationError"];
+                    "application/json": components["schemas"]["ErrorEnvelope"];
                 };
             };
         };
@@ -1426,22 +5985,58 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description Successful Response */
+            /** @description The Profile document as stored (no envelope) */
             200: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": unknown;
+                    "application/json": components["schemas"]["Profile"];
                 };
             };
-            /** @description Validation Error */
+            /** @description Not authenticated: no, an expired or a revoked token or API key (see WWW-Authenticate) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description The caller's role may not do this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description No such object in the caller's organisation (an id that is no UUID names nothing either) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description The object is not in a state that allows this (not ready yet, ended already, a conflict) */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description A parameter, a body field or an option is invalid, or the data cannot be used as asked */
             422: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["HTTPValidationError"];
+                    "application/json": components["schemas"]["ErrorEnvelope"];
                 };
             };
         };
@@ -1467,16 +6062,88 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": unknown;
+                    "application/json": components["schemas"]["Envelope_ReingestStarted_"];
                 };
             };
-            /** @description Validation Error */
+            /** @description The request cannot be read: a body that is not JSON (or not UTF-8), a malformed multipart body, an empty file, more than one file */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description Not authenticated: no, an expired or a revoked token or API key (see WWW-Authenticate) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description The caller's role may not do this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description No such object in the caller's organisation (an id that is no UUID names nothing either) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description The request body stalled longer than the body timeout */
+            408: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description The stored result is no longer available */
+            410: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description The body, a form field or the form is larger than its limit, or has too many fields */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description A parameter, a body field or an option is invalid, or the data cannot be used as asked */
             422: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["HTTPValidationError"];
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description Too many requests (see Retry-After), or the organisation's quota of running analyses is taken */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
                 };
             };
         };
@@ -1498,16 +6165,43 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": unknown;
+                    "application/json": components["schemas"]["Envelope_DeletionView_"];
                 };
             };
-            /** @description Validation Error */
+            /** @description Not authenticated: no, an expired or a revoked token or API key (see WWW-Authenticate) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description The caller's role may not do this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description No such object in the caller's organisation (an id that is no UUID names nothing either) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description A parameter, a body field or an option is invalid, or the data cannot be used as asked */
             422: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["HTTPValidationError"];
+                    "application/json": components["schemas"]["ErrorEnvelope"];
                 };
             };
         };
@@ -1525,22 +6219,99 @@ export interface operations {
             };
         };
         responses: {
-            /** @description Successful Response */
+            /** @description The file of the format asked for */
             200: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": unknown;
+                    "application/json": string;
+                    "application/pdf": string;
+                    "application/vnd.apache.parquet": string;
+                    "application/zip": string;
+                    "text/csv": string;
+                    "text/html": string;
                 };
             };
-            /** @description Validation Error */
+            /** @description The request cannot be read: a body that is not JSON (or not UTF-8), a malformed multipart body, an empty file, more than one file */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description Not authenticated: no, an expired or a revoked token or API key (see WWW-Authenticate) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description The caller's role may not do this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description No such object in the caller's organisation (an id that is no UUID names nothing either) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description The request body stalled longer than the body timeout */
+            408: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description The object is not in a state that allows this (not ready yet, ended already, a conflict) */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description The stored result is no longer available */
+            410: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description The body, a form field or the form is larger than its limit, or has too many fields */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description A parameter, a body field or an option is invalid, or the data cannot be used as asked */
             422: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["HTTPValidationError"];
+                    "application/json": components["schemas"]["ErrorEnvelope"];
                 };
             };
         };
@@ -1562,16 +6333,43 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": unknown;
+                    "application/json": components["schemas"]["Envelope_JobView_"];
                 };
             };
-            /** @description Validation Error */
+            /** @description Not authenticated: no, an expired or a revoked token or API key (see WWW-Authenticate) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description The caller's role may not do this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description No such object in the caller's organisation (an id that is no UUID names nothing either) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description A parameter, a body field or an option is invalid, or the data cannot be used as asked */
             422: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["HTTPValidationError"];
+                    "application/json": components["schemas"]["ErrorEnvelope"];
                 };
             };
         };
@@ -1593,16 +6391,52 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": unknown;
+                    "application/json": components["schemas"]["Envelope_JobView_"];
                 };
             };
-            /** @description Validation Error */
+            /** @description Not authenticated: no, an expired or a revoked token or API key (see WWW-Authenticate) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description The caller's role may not do this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description No such object in the caller's organisation (an id that is no UUID names nothing either) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description The object is not in a state that allows this (not ready yet, ended already, a conflict) */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description A parameter, a body field or an option is invalid, or the data cannot be used as asked */
             422: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["HTTPValidationError"];
+                    "application/json": components["schemas"]["ErrorEnvelope"];
                 };
             };
         };
@@ -1618,22 +6452,67 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description Successful Response */
+            /** @description The Comparison document as stored (no envelope) */
             200: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": unknown;
+                    "application/json": components["schemas"]["Comparison"];
                 };
             };
-            /** @description Validation Error */
+            /** @description Not authenticated: no, an expired or a revoked token or API key (see WWW-Authenticate) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description The caller's role may not do this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description No such object in the caller's organisation (an id that is no UUID names nothing either) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description The object is not in a state that allows this (not ready yet, ended already, a conflict) */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description The stored result is no longer available */
+            410: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description A parameter, a body field or an option is invalid, or the data cannot be used as asked */
             422: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["HTTPValidationError"];
+                    "application/json": components["schemas"]["ErrorEnvelope"];
                 };
             };
         };
@@ -1653,7 +6532,16 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": unknown;
+                    "application/json": components["schemas"]["Envelope_MeView_"];
+                };
+            };
+            /** @description Not authenticated: no, an expired or a revoked token or API key (see WWW-Authenticate) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
                 };
             };
         };
@@ -1673,7 +6561,25 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/zip": unknown;
+                    "application/zip": string;
+                };
+            };
+            /** @description Not authenticated: no, an expired or a revoked token or API key (see WWW-Authenticate) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description The caller's role may not do this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
                 };
             };
         };
@@ -1682,6 +6588,7 @@ export interface operations {
         parameters: {
             query?: {
                 limit?: number;
+                /** @description How many items to skip */
                 offset?: number;
             };
             header?: never;
@@ -1696,16 +6603,34 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": unknown;
+                    "application/json": components["schemas"]["Envelope_ModelPage_"];
                 };
             };
-            /** @description Validation Error */
+            /** @description Not authenticated: no, an expired or a revoked token or API key (see WWW-Authenticate) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description The caller's role may not do this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description A parameter, a body field or an option is invalid, or the data cannot be used as asked */
             422: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["HTTPValidationError"];
+                    "application/json": components["schemas"]["ErrorEnvelope"];
                 };
             };
         };
@@ -1727,16 +6652,43 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": unknown;
+                    "application/json": components["schemas"]["Envelope_ModelCard_"];
                 };
             };
-            /** @description Validation Error */
+            /** @description Not authenticated: no, an expired or a revoked token or API key (see WWW-Authenticate) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description The caller's role may not do this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description No such object in the caller's organisation (an id that is no UUID names nothing either) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description A parameter, a body field or an option is invalid, or the data cannot be used as asked */
             422: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["HTTPValidationError"];
+                    "application/json": components["schemas"]["ErrorEnvelope"];
                 };
             };
         };
@@ -1755,7 +6707,18 @@ export interface operations {
             };
             cookie?: never;
         };
-        requestBody?: never;
+        requestBody: {
+            content: {
+                "application/json": {
+                    [key: string]: unknown;
+                }[] | {
+                    rows: {
+                        [key: string]: unknown;
+                    }[];
+                };
+                "text/csv": string;
+            };
+        };
         responses: {
             /** @description Successful Response */
             200: {
@@ -1763,16 +6726,97 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": unknown;
+                    "application/json": components["schemas"]["Envelope_Predictions_"];
                 };
             };
-            /** @description Validation Error */
+            /** @description The request cannot be read: a body that is not JSON (or not UTF-8), a malformed multipart body, an empty file, more than one file */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description Not authenticated: no, an expired or a revoked token or API key (see WWW-Authenticate) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description The caller's role may not do this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description No such object in the caller's organisation (an id that is no UUID names nothing either) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description The request body stalled longer than the body timeout */
+            408: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description The object is not in a state that allows this (not ready yet, ended already, a conflict) */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description The stored result is no longer available */
+            410: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description The body, a form field or the form is larger than its limit, or has too many fields */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description A parameter, a body field or an option is invalid, or the data cannot be used as asked */
             422: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["HTTPValidationError"];
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description A service this route needs does not answer; try again later */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
                 };
             };
         };
@@ -1780,11 +6824,45 @@ export interface operations {
     upload_api_v1_upload_post: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description Any text of 1 to 255 printable ASCII characters that you choose per request (a UUID, say). A retry with the same key, from the same user, creates nothing new and gets the first response again (same status and body, with the header `Idempotent-Replayed: true`); while the first request is still working, the retry waits for its answer. The same key with another request answers 422 `idempotency_key_reused`. A request refused before it created anything (4xx) keeps nothing: it may be retried with its key. Keys expire after DSP_IDEMPOTENCY_TTL_S (24 h). */
+                "Idempotency-Key"?: string | null;
+            };
             path?: never;
             cookie?: never;
         };
-        requestBody?: never;
+        requestBody: {
+            content: {
+                "multipart/form-data": {
+                    /**
+                     * @description true starts an analysis without a target
+                     * @enum {string}
+                     */
+                    analyze?: "true" | "false";
+                    /**
+                     * Format: binary
+                     * @description The table: CSV, Parquet, Arrow, Excel, JSON, NDJSON, or compressed CSV/JSON
+                     */
+                    file: string;
+                    /** @description A JSON object of IngestOptions: type_overrides, bad_rows... */
+                    ingest_options?: string;
+                    /** @description A JSON object of AnalysisOptions: time_budget_s, exclude_columns, id_columns, keep_columns... */
+                    options?: string;
+                    /** @description Column to predict: starts an analysis */
+                    target?: string;
+                    /**
+                     * @description The analysis task; a task other than auto starts an analysis
+                     * @enum {string}
+                     */
+                    task?: "auto" | "binary" | "multiclass" | "regression" | "forecast" | "unsupervised";
+                    /**
+                     * @description false answers 202 at once instead of waiting (bounded) for ingest's verdict
+                     * @enum {string}
+                     */
+                    wait?: "true" | "false";
+                };
+            };
+        };
         responses: {
             /** @description Successful Response */
             201: {
@@ -1792,7 +6870,106 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": unknown;
+                    "application/json": components["schemas"]["Envelope_UploadIngested_"];
+                };
+            };
+            /** @description Stored and started; ingest has not given its verdict yet (or wait=false) */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Envelope_UploadAccepted_"];
+                };
+            };
+            /** @description The request cannot be read: a body that is not JSON (or not UTF-8), a malformed multipart body, an empty file, more than one file */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description Not authenticated: no, an expired or a revoked token or API key (see WWW-Authenticate) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description The caller's role may not do this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description The request body stalled longer than the body timeout */
+            408: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description The object is not in a state that allows this (not ready yet, ended already, a conflict) */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description The body, a form field or the form is larger than its limit, or has too many fields */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description The body's media type or the file's format is not one this route reads */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description A parameter, a body field or an option is invalid, or the data cannot be used as asked */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description Too many requests (see Retry-After), or the organisation's quota of running analyses is taken */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description A service this route needs does not answer; try again later */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
                 };
             };
         };
@@ -1801,6 +6978,7 @@ export interface operations {
         parameters: {
             query?: {
                 limit?: number;
+                /** @description How many items to skip */
                 offset?: number;
             };
             header?: never;
@@ -1815,16 +6993,34 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": unknown;
+                    "application/json": components["schemas"]["Envelope_UserPage_"];
                 };
             };
-            /** @description Validation Error */
+            /** @description Not authenticated: no, an expired or a revoked token or API key (see WWW-Authenticate) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description The caller's role may not do this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description A parameter, a body field or an option is invalid, or the data cannot be used as asked */
             422: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["HTTPValidationError"];
+                    "application/json": components["schemas"]["ErrorEnvelope"];
                 };
             };
         };
@@ -1848,16 +7044,70 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": unknown;
+                    "application/json": components["schemas"]["Envelope_UserView_"];
                 };
             };
-            /** @description Validation Error */
+            /** @description The request cannot be read: a body that is not JSON (or not UTF-8), a malformed multipart body, an empty file, more than one file */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description Not authenticated: no, an expired or a revoked token or API key (see WWW-Authenticate) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description The caller's role may not do this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description The request body stalled longer than the body timeout */
+            408: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description The object is not in a state that allows this (not ready yet, ended already, a conflict) */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description The body, a form field or the form is larger than its limit, or has too many fields */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description A parameter, a body field or an option is invalid, or the data cannot be used as asked */
             422: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["HTTPValidationError"];
+                    "application/json": components["schemas"]["ErrorEnvelope"];
                 };
             };
         };
@@ -1879,16 +7129,43 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": unknown;
+                    "application/json": components["schemas"]["Envelope_UserView_"];
                 };
             };
-            /** @description Validation Error */
+            /** @description Not authenticated: no, an expired or a revoked token or API key (see WWW-Authenticate) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description The caller's role may not do this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description No such object in the caller's organisation (an id that is no UUID names nothing either) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description A parameter, a body field or an option is invalid, or the data cannot be used as asked */
             422: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["HTTPValidationError"];
+                    "application/json": components["schemas"]["ErrorEnvelope"];
                 };
             };
         };
@@ -1910,16 +7187,52 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": unknown;
+                    "application/json": components["schemas"]["Envelope_UserDeleted_"];
                 };
             };
-            /** @description Validation Error */
+            /** @description Not authenticated: no, an expired or a revoked token or API key (see WWW-Authenticate) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description The caller's role may not do this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description No such object in the caller's organisation (an id that is no UUID names nothing either) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description The object is not in a state that allows this (not ready yet, ended already, a conflict) */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description A parameter, a body field or an option is invalid, or the data cannot be used as asked */
             422: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["HTTPValidationError"];
+                    "application/json": components["schemas"]["ErrorEnvelope"];
                 };
             };
         };
@@ -1945,16 +7258,79 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": unknown;
+                    "application/json": components["schemas"]["Envelope_UserView_"];
                 };
             };
-            /** @description Validation Error */
+            /** @description The request cannot be read: a body that is not JSON (or not UTF-8), a malformed multipart body, an empty file, more than one file */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description Not authenticated: no, an expired or a revoked token or API key (see WWW-Authenticate) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description The caller's role may not do this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description No such object in the caller's organisation (an id that is no UUID names nothing either) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description The request body stalled longer than the body timeout */
+            408: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description The object is not in a state that allows this (not ready yet, ended already, a conflict) */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description The body, a form field or the form is larger than its limit, or has too many fields */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description A parameter, a body field or an option is invalid, or the data cannot be used as asked */
             422: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["HTTPValidationError"];
+                    "application/json": components["schemas"]["ErrorEnvelope"];
                 };
             };
         };
@@ -1979,16 +7355,43 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "text/html": unknown;
+                    "text/html": string;
                 };
             };
-            /** @description Validation Error */
+            /** @description The caller's role may not do this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description No such object in the caller's organisation (an id that is no UUID names nothing either) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description The stored result is no longer available */
+            410: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description A parameter, a body field or an option is invalid, or the data cannot be used as asked */
             422: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["HTTPValidationError"];
+                    "application/json": components["schemas"]["ErrorEnvelope"];
                 };
             };
         };

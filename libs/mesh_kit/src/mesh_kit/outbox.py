@@ -18,6 +18,9 @@ __all__ = ["OutboxRelay", "add_to_outbox", "amqp_headers"]
 
 log = logging.getLogger(__name__)
 
+MAX_BACKOFF_S = 5.0
+"""Longest pause of the relay between two passes while the broker or the database is failing."""
+
 
 def amqp_headers(envelope: Envelope[Any]) -> dict[str, str]:
     """Message headers of an event: its type and the W3C trace context."""
@@ -60,6 +63,8 @@ class OutboxRelay:
         self.batch = batch
         self.wakeup = asyncio.Event()
         self._stopping = False
+        self.failing = False
+        """Whether the last pass stopped at a publish the broker did not take (it is down or not confirming)."""
 
     def notify(self) -> None:
         """Wake the relay right away (called after a commit that wrote outbox rows)."""
@@ -68,6 +73,7 @@ class OutboxRelay:
     async def relay_once(self) -> int:
         """Publish what is pending now. Returns the number of rows published."""
         published = 0
+        self.failing = False
         async with self.pool.connection() as conn, conn.transaction():
             rows = await (
                 await conn.execute(
@@ -87,6 +93,7 @@ class OutboxRelay:
                         "UPDATE outbox SET attempts = attempts + 1, last_error = %s WHERE id = %s",
                         (str(exc)[:2000], row_id),
                     )
+                    self.failing = True
                     break
                 await conn.execute("UPDATE outbox SET published_at = now(), attempts = attempts + 1 WHERE id = %s",
                                    (row_id,))
@@ -96,17 +103,25 @@ class OutboxRelay:
         return published
 
     async def run(self) -> None:
-        """Relay until stopped, waking on notify() or every poll interval."""
+        """Relay until stopped, waking on notify() or every poll interval.
+
+        Through an outage of the database or the broker it keeps trying, backing off from ``poll_s`` to
+        ``MAX_BACKOFF_S``; the rows wait in the outbox, and the first pass after the broker is back publishes
+        them (at most ``MAX_BACKOFF_S`` later, or at once on the next commit's notify()).
+        """
         backoff = self.poll_s
         while not self._stopping:
             try:
                 count = await self.relay_once()
-                backoff = self.poll_s
-                if count == self.batch:
-                    continue
+                if self.failing:
+                    backoff = min(backoff * 2, MAX_BACKOFF_S)
+                else:
+                    backoff = self.poll_s
+                    if count == self.batch:
+                        continue
             except Exception:  # keep relaying through database or broker outages
                 log.exception("outbox relay iteration failed")
-                backoff = min(backoff * 2, 10.0)
+                backoff = min(backoff * 2, MAX_BACKOFF_S)
             self.wakeup.clear()
             try:
                 await asyncio.wait_for(self.wakeup.wait(), timeout=backoff)

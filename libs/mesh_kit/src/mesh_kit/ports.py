@@ -150,6 +150,9 @@ class ServiceSpec:
     on_startup: Callable[[Runtime], Awaitable[None]] | None = None
     on_shutdown: Callable[[Runtime], Awaitable[None]] | None = None
     ready_checks: Sequence[Callable[[Runtime], Awaitable[None]]] = ()
+    degradable: frozenset[str] = frozenset()
+    """Readiness checks (``postgres``, ``rabbitmq``, or a ready check's name without ``check_``) whose failure
+    leaves the service serving, degraded: readiness still answers 200, naming them in ``degraded``."""
 
     @property
     def name(self) -> str:

@@ -77,7 +77,10 @@ class AmqpPublisher(EventPublisher):
 
     @property
     def is_connected(self) -> bool:
-        return self._connection is not None and not self._connection.is_closed
+        """Whether publishing can work now. A robust connection reports itself open while it reconnects;
+        its channel is closed from the moment the link broke until it is restored."""
+        return (self._connection is not None and not self._connection.is_closed
+                and self._channel is not None and not self._channel.is_closed)
 
     async def _send(self, exchange: AbstractExchange, routing_key: str, body: bytes, message_id: str,
                     headers: Mapping[str, Any] | None) -> None:
@@ -88,14 +91,17 @@ class AmqpPublisher(EventPublisher):
             message_id=message_id,
             headers=dict(headers or {}),
         )
+        if not self.is_connected:  # the broker is gone (aio-pika reconnects meanwhile): fail at once, not at the timeout
+            raise PublishError(f"{routing_key}: not connected to the broker")
         try:
-            async with self._lock:
-                confirmation = await exchange.publish(
-                    message, routing_key=routing_key, mandatory=True, timeout=self.timeout_s
-                )
+            # one deadline over the wait for the lock and for the confirm: a broker that accepts and never
+            # confirms holds each publish at most timeout_s, queued ones included
+            async with asyncio.timeout(self.timeout_s), self._lock:
+                confirmation = await exchange.publish(message, routing_key=routing_key, mandatory=True)
         except aio_pika.exceptions.DeliveryError as exc:
             raise PublishError(f"{routing_key}: broker returned the message ({exc})") from exc
-        except (TimeoutError, aio_pika.exceptions.AMQPError, ConnectionError) as exc:
+        except (TimeoutError, aio_pika.exceptions.AMQPError, aio_pika.exceptions.ChannelInvalidStateError,
+                ConnectionError) as exc:  # ChannelInvalidStateError: the channel closed under the publish
             raise PublishError(f"{routing_key}: not confirmed ({exc!r})") from exc
         if confirmation is not None and not isinstance(confirmation, Basic.Ack):
             raise PublishError(f"{routing_key}: broker nacked the message")

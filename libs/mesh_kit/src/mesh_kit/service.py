@@ -37,7 +37,7 @@ from .settings import MeshSettings
 from .topology import Topology
 from .tracing import configure_tracing
 
-__all__ = ["Runtime", "ServiceSpec", "Subscription", "build_app", "build_consumer", "dispatcher"]  # the specs are re-exported
+__all__ = ["Runtime", "ServiceSpec", "Subscription", "build_app", "build_consumer", "dispatcher", "readiness"]  # the specs are re-exported
 
 log = logging.getLogger(__name__)
 
@@ -57,6 +57,18 @@ class Runtime:
     extras: dict[str, Any] = field(default_factory=dict)
     cancels: CancelRegistry | None = None
     """A stage's cancelled jobs and running tokens (``mesh_kit.cancellation``); None in the gateway."""
+
+
+def readiness(checks: dict[str, str], degradable: frozenset[str] = frozenset()) -> JSONResponse:
+    """The answer of /health/ready from each check's result ("ok" or "error: ..."): 200 ``ok`` when all pass;
+    200 ``degraded`` when only ``degradable`` ones fail (the service still serves, without them); 503
+    ``unavailable`` when any other fails. ``degraded`` and ``unavailable`` list the failed checks by name."""
+    failed = sorted(name for name, result in checks.items() if result != "ok")
+    unavailable = [name for name in failed if name not in degradable]
+    degraded = [name for name in failed if name in degradable]
+    status = "unavailable" if unavailable else "degraded" if degraded else "ok"
+    return JSONResponse({"status": status, "checks": checks, "degraded": degraded, "unavailable": unavailable},
+                        status_code=503 if unavailable else 200)
 
 
 def topology_of(settings: MeshSettings) -> Topology:
@@ -183,7 +195,8 @@ def build_app(spec: ServiceSpec, settings: MeshSettings | None = None) -> FastAP
 
     @app.get("/health/ready", include_in_schema=False)
     async def ready() -> JSONResponse:
-        """Ready when the database, the broker and the service's own dependencies answer."""
+        """Ready when the database, the broker and the service's own dependencies answer (``readiness``); a
+        failed check the service declared degradable answers 200 ``degraded``, another 503 ``unavailable``."""
         runtime = runtime_ref.get("runtime")
         checks: dict[str, str] = {}
         if runtime is None:
@@ -202,8 +215,7 @@ def build_app(spec: ServiceSpec, settings: MeshSettings | None = None) -> FastAP
                 checks[name] = "ok"
             except Exception as exc:
                 checks[name] = f"error: {exc!r}"
-        ok = all(v == "ok" for v in checks.values())
-        return JSONResponse({"status": "ok" if ok else "degraded", "checks": checks}, status_code=200 if ok else 503)
+        return readiness(checks, spec.degradable)
 
     if spec.routes is not None:
         spec.routes(app)

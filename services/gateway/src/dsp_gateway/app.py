@@ -23,6 +23,7 @@ from fastapi import FastAPI
 from fastapi.responses import JSONResponse
 from mesh_kit.docs import add_docs
 from mesh_kit.hardening import harden
+from mesh_kit.service import readiness
 from mesh_kit.settings import MeshSettings
 from shared_contracts.manifest import SERVICES
 
@@ -77,7 +78,8 @@ def build_gateway_app(ports: GatewayPorts, settings: MeshSettings, *,
 
     @app.get("/health/ready", include_in_schema=False)
     async def ready() -> JSONResponse:
-        """Ready when the storage, the notifier, the limiter and the caller's own checks answer."""
+        """Ready when the storage, the notifier, the limiter and the caller's own checks answer; without the
+        notifier or the limiter the gateway serves on, ``degraded`` (mesh_kit.service.readiness)."""
         results: dict[str, str] = {}
         for name, check in checks.items():
             try:
@@ -85,8 +87,7 @@ def build_gateway_app(ports: GatewayPorts, settings: MeshSettings, *,
                 results[name] = "ok"
             except Exception as exc:
                 results[name] = f"error: {exc!r}"
-        ok = all(v == "ok" for v in results.values())
-        return JSONResponse({"status": "ok" if ok else "degraded", "checks": results}, status_code=200 if ok else 503)
+        return readiness(results, frozenset({"notifier", "limiter"}))
 
     routes(app)
     return app

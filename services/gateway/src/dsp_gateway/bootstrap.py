@@ -192,4 +192,7 @@ def service_spec() -> ServiceSpec:
         on_startup=_start,
         on_shutdown=_stop,
         ready_checks=[check_redis],
+        # without Redis the API serves on (no progress stream, no rate limits); without the broker requests
+        # still commit, their events waiting in the outbox
+        degradable=frozenset({"redis", "rabbitmq"}),
     )

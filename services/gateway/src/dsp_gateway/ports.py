@@ -26,7 +26,13 @@ from .adapters.predictor import Predictor
 from .service_layer.identity import IdentityConfig
 from .settings import GatewaySettings
 
-__all__ = ["GatewayPorts", "GatewayStorage", "ports_of"]
+__all__ = ["GatewayPorts", "GatewayStorage", "UnstorableValue", "ports_of"]
+
+
+class UnstorableValue(ValueError):
+    """Raised by a storage session when a value the client sent cannot be stored or looked up at all (a NUL
+    character in a text, which PostgreSQL's text and jsonb cannot hold): the request is refused, nothing is
+    written."""
 
 
 class GatewayStorage(abc.ABC):
@@ -43,7 +49,9 @@ class GatewayStorage(abc.ABC):
 
     @abc.abstractmethod
     def identity(self) -> AbstractAsyncContextManager[IdentityRepository]:
-        """One transaction over the identity repository (users, tokens, API keys, the audit log)."""
+        """One transaction over the identity repository (users, tokens, API keys, the audit log).
+
+        Each session raises ``UnstorableValue`` for a value its database cannot hold."""
 
 
 @dataclass

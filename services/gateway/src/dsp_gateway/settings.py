@@ -23,6 +23,9 @@ class GatewaySettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="DSP_", extra="ignore")
 
     upload_wait_s: float = 30.0
+    idempotency_ttl_s: int = Field(
+        default=24 * 3600, ge=60, le=30 * 24 * 3600,
+        description="How long the first response to an Idempotency-Key is kept for its retries (default 24 h)")
     max_time_budget_s: float = 3600.0  # well under the broker's consumer timeout (deploy/rabbitmq)
     ml_url: str = f"http://127.0.0.1:{SERVICES['ml'].port}"
     redis_namespace: str = "dsp"

@@ -22,6 +22,7 @@ from psycopg import AsyncConnection
 from psycopg.rows import dict_row
 
 from ..domain.jobs import JobResults
+from .idempotency import IdempotencyKeys, InMemoryIdempotencyKeys, PostgresIdempotencyKeys
 from .repository import InMemoryReadModel, PostgresReadModel, ReadModel
 
 __all__ = [
@@ -120,8 +121,9 @@ class Deletions(abc.ABC):
         """The datasets created before a time (the retention period), oldest first."""
 
 
-class GatewayRepository(ReadModel, Deletions, abc.ABC):
-    """What the gateway's use cases see through ``uow.repo``: the read model and the deletions."""
+class GatewayRepository(ReadModel, Deletions, IdempotencyKeys, abc.ABC):
+    """What the gateway's use cases see through ``uow.repo``: the read model, the deletions and the
+    idempotency keys."""
 
 
 # -- Postgres ----------------------------------------------------------------------------------
@@ -141,7 +143,7 @@ async def _deletion(conn: AsyncConnection, query: str, params: tuple[Any, ...]) 
     return record_of(row) if row else None
 
 
-class PostgresGatewayRepository(PostgresReadModel, GatewayRepository):
+class PostgresGatewayRepository(PostgresReadModel, PostgresIdempotencyKeys, GatewayRepository):
     async def start_deletion(self, *, deletion_id: uuid.UUID, dataset_id: uuid.UUID, reason: str,
                              requested_at: datetime, services: tuple[str, ...],
                              organization_id: uuid.UUID | None = None) -> DeletionStart | None:
@@ -212,12 +214,13 @@ class PostgresGatewayRepository(PostgresReadModel, GatewayRepository):
 
 
 # -- in memory ---------------------------------------------------------------------------------
-class InMemoryGatewayRepository(InMemoryReadModel, GatewayRepository):
+class InMemoryGatewayRepository(InMemoryReadModel, InMemoryIdempotencyKeys, GatewayRepository):
     """The in-memory read model with deletions, under the same rules as the SQL."""
 
     def __init__(self) -> None:
         super().__init__()
         self.deletions: dict[uuid.UUID, DeletionRecord] = {}
+        self.idempotency = {}
 
     async def start_deletion(self, *, deletion_id: uuid.UUID, dataset_id: uuid.UUID, reason: str,
                              requested_at: datetime, services: tuple[str, ...],

@@ -19,6 +19,8 @@ from limits import parse
 from limits.aio.storage import MemoryStorage, RedisStorage, Storage
 from limits.aio.strategies import MovingWindowRateLimiter
 
+from .notifier import redis_options
+
 __all__ = ["InMemoryLimiter", "Limiter", "RedisLimiter", "RetryAfter"]
 
 
@@ -94,8 +96,8 @@ class RedisLimiter(Limiter):
     def __init__(self, redis_url: str, *, namespace: str) -> None:
         self.namespace = namespace
         super().__init__(RedisStorage(redis_url if redis_url.startswith("async+") else f"async+{redis_url}",
-                                      implementation="redispy", key_prefix=f"{namespace}:limits"))
-        self._redis = redis.from_url(redis_url.removeprefix("async+"))
+                                      implementation="redispy", key_prefix=f"{namespace}:limits", **redis_options()))
+        self._redis = redis.from_url(redis_url.removeprefix("async+"), **redis_options())
         self._acquire = self._redis.register_script(_ACQUIRE)
 
     async def close(self) -> None:

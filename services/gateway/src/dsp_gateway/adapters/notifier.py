@@ -19,9 +19,12 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 import redis.asyncio as redis
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
 
-__all__ = ["InMemoryJobNotifier", "JobNotifier", "JobSubscription", "RedisJobNotifier", "SubscriptionLost"]
+__all__ = ["InMemoryJobNotifier", "JobNotifier", "JobSubscription", "RedisJobNotifier", "SubscriptionLost",
+           "redis_options"]
 
 log = logging.getLogger(__name__)
 
@@ -79,7 +82,11 @@ class JobNotifier(abc.ABC):
 
     @abc.abstractmethod
     async def publish(self, job_id: str, message: dict[str, Any]) -> None:
-        """Send one message to every current subscriber of the job."""
+        """Send one message to every current subscriber of the job.
+
+        Best effort: progress messages only wake listeners early (the read model is the truth), so a
+        notifier that cannot reach its server logs it and returns; it never raises for that.
+        """
 
     @abc.abstractmethod
     def subscribe(self, job_id: str) -> contextlib.AbstractAsyncContextManager[JobSubscription]:
@@ -97,18 +104,33 @@ class JobNotifier(abc.ABC):
         """Release connections."""
 
 
+REDIS_TIMEOUT_S = 1.0
+"""Longest wait to connect to Redis, and for the answer to one command (a blocked pub/sub read is exempt)."""
+
+
+def redis_options(timeout_s: float = REDIS_TIMEOUT_S) -> dict[str, Any]:
+    """The client options of every Redis connection of the gateway: a Redis that is down, or accepts and never
+    answers, costs a command at most two attempts of ``timeout_s`` (redis-py's default is four, with no
+    timeout on connect or read), never a hang."""
+    return {"socket_connect_timeout": timeout_s, "socket_timeout": timeout_s,
+            "retry": Retry(NoBackoff(), retries=1)}
+
+
 class RedisJobNotifier(JobNotifier):
     """Redis pub/sub, one channel per job under a namespace."""
 
     def __init__(self, url: str, *, namespace: str = "dsp") -> None:
-        self.client = redis.from_url(url)
+        self.client = redis.from_url(url, **redis_options())
         self.namespace = namespace
 
     def channel(self, job_id: str) -> str:
         return f"{self.namespace}:job:{job_id}"
 
     async def publish(self, job_id: str, message: dict[str, Any]) -> None:
-        await self.client.publish(self.channel(job_id), json.dumps(message, default=str))
+        try:
+            await self.client.publish(self.channel(job_id), json.dumps(message, default=str))
+        except (RedisError, OSError) as exc:
+            log.warning("progress message of job %s not sent (Redis unreachable): %r", job_id, exc)
 
     @asynccontextmanager
     async def subscribe(self, job_id: str) -> AsyncIterator[JobSubscription]:

@@ -25,6 +25,7 @@ from ..domain.identity import Role
 from ..domain.jobs import JobUpdate
 from ..ports import GatewayStorage
 from .deletions import DeletionRecord, DeletionStart, GatewayRepository, prefixes_of, record_of
+from .idempotency import SqliteIdempotencyKeys
 from .identity import KEY_COLUMNS, USER_SELECT, EmailTaken, IdentityRepository, SqlIdentityRepository
 from .repository import SqlReadModel
 
@@ -202,7 +203,7 @@ def _deletion(row: sqlite3.Row | None) -> DeletionRecord | None:
     return record_of(values)
 
 
-class SqliteGatewayRepository(SqliteReadModel, GatewayRepository):
+class SqliteGatewayRepository(SqliteReadModel, SqliteIdempotencyKeys, GatewayRepository):
     """The read model with the deletions, on one SQLite connection."""
 
     async def _pending(self, digest: str) -> DeletionRecord | None:

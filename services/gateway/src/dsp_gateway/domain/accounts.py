@@ -103,3 +103,11 @@ class AuditEntry:
     subject: str | None = None
     target_id: str | None = None
     client_ip: str | None = None
+
+    def __post_init__(self) -> None:
+        # what the client sent (an e-mail address, a path) is kept even with a NUL, which no database's text
+        # holds: it is written as U+FFFD, so the row of the call is never lost
+        for name in ("action", "subject", "target_id"):
+            value = getattr(self, name)
+            if value is not None and "\x00" in value:
+                object.__setattr__(self, name, value.replace("\x00", "\ufffd"))

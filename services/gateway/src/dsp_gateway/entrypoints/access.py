@@ -7,9 +7,9 @@ from __future__ import annotations
 import logging
 import re
 import uuid
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import WebSocket
+from fastapi import Query, WebSocket
 
 from ..adapters.repository import ReadModel
 from ..domain.identity import Principal
@@ -21,6 +21,7 @@ __all__ = [
     "WS_BAD_ORIGIN",
     "WS_NOT_AUTHENTICATED",
     "WS_NOT_FOUND",
+    "Offset",
     "check_analysis_quota",
     "check_rate",
     "dashboard_or_404",
@@ -35,6 +36,10 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
+
+MAX_OFFSET = 2**31 - 1
+Offset = Annotated[int, Query(ge=0, le=MAX_OFFSET, description="How many items to skip")]
+"""The ``offset`` of a listing: bounded, as the database's OFFSET is (a larger one answers 422, not 500)."""
 
 WS_NOT_AUTHENTICATED = 4401  # missing, expired or bad token
 WS_BAD_ORIGIN = 4403         # sent before the handshake: the client sees HTTP 403
@@ -131,8 +136,17 @@ def install_token_redaction() -> None:
 
 
 async def check_rate(ports: GatewayPorts, action: str, principal: Principal, per_minute: int) -> None:
-    """Count one ``action`` (uploads, analyses) of the principal; 429 with Retry-After over ``per_minute``."""
-    retry = await ports.limiter.hit(f"{action}:{principal.user_id}", f"{per_minute}/minute")
+    """Count one ``action`` (uploads, analyses) of the principal; 429 with Retry-After over ``per_minute``.
+
+    A limiter that cannot answer (Redis down) lets the request through uncounted: an upload or an analysis
+    degrades to no rate limit rather than failing (the per-organisation analysis quota, in the database,
+    still holds).
+    """
+    try:
+        retry = await ports.limiter.hit(f"{action}:{principal.user_id}", f"{per_minute}/minute")
+    except Exception as exc:
+        log.warning("rate limit of %s not checked (limiter unreachable): %r", action, exc)
+        return
     if retry is not None:
         raise too_many(retry, f"Too many {action}: at most {per_minute} a minute; try again in {retry.seconds} s.")
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import shutil
@@ -12,12 +13,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, FastAPI, Query, Request, WebSocket, WebSocketDisconnect
+from fastapi import APIRouter, Depends, FastAPI, Header, Query, Request, WebSocket, WebSocketDisconnect
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse, Response
 from mesh_kit.artifacts import ArtifactNotFound, LocalArtifactStore, artifact_key
 from pydantic import BaseModel, Field, ValidationError
 from shared_contracts import ArtifactRef
+from shared_contracts.analysis import Predictions
+from shared_contracts.compare import Comparison
 from shared_contracts.errors import StageError, require_target
 from shared_contracts.events import (
     AnalysisOptions,
@@ -27,23 +30,27 @@ from shared_contracts.events import (
     DashboardRequested,
     IngestOptions,
 )
+from shared_contracts.profile import Profile
 from starlette.background import BackgroundTask
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from ..adapters.notifier import SubscriptionLost
+from ..adapters.deletions import GatewayRepository
+from ..adapters.notifier import JobSubscription, SubscriptionLost
 from ..adapters.predictor import PredictorUnavailable
-from ..adapters.repository import OWNED_TABLES, ReadModel
+from ..adapters.repository import OWNED_TABLES
 from ..adapters.upload import UploadRejected, receive_upload
 from ..domain.identity import Permission, Principal
 from ..domain.jobs import TERMINAL, JobResults, cancelled_message
 from ..domain.responses import error_body, success_body
 from ..domain.sniff import check_upload_head
-from ..ports import GatewayPorts, ports_of
+from ..ports import GatewayPorts, UnstorableValue, ports_of
 from ..service_layer import deletion
 from ..service_layer.cancellation import JobAlreadyEnded, cancel_job
 from ..service_layer.export import OwnedData, export_archive
+from ..service_layer.idempotency import Idempotency, IdempotencyKeyReused, IdempotencyKeyTaken, fingerprint
 from ..service_layer.uploads import start_upload, wait_for_ingest_verdict
 from .access import (
+    Offset,
     check_analysis_quota,
     check_rate,
     dashboard_or_404,
@@ -53,6 +60,24 @@ from .access import (
     parse_id,
     request_id_from,
     websocket_principal,
+)
+from .documents import (
+    PREDICT_BODY,
+    UPLOAD_BODY,
+    AnalysisStarted,
+    AnalysisView,
+    ComparisonStarted,
+    DashboardMeta,
+    DashboardStarted,
+    DatasetPage,
+    DatasetView,
+    DeletionView,
+    Envelope,
+    JobView,
+    UploadAccepted,
+    UploadIngested,
+    binary,
+    errors,
 )
 from .errors import ApiError
 from .security import requires
@@ -70,12 +95,81 @@ DASHBOARD_HEADERS = {
 }
 
 
+WS_PROGRESS_UNAVAILABLE = 1011
+PROGRESS_UNAVAILABLE = "Progress updates are unavailable; poll GET /api/v1/jobs/{job_id}."
+"""The close reason of a progress stream whose notifications stopped (a WebSocket close reason holds 123 bytes)."""
+
+
 def _rid(request: Request | WebSocket) -> str:
     return getattr(request.state, "request_id", None) or str(uuid.uuid4())
 
 
 def ok(request: Request, data: Any, status: int = 200) -> JSONResponse:
     return JSONResponse(success_body(data, request_id=_rid(request)), status_code=status)
+
+
+def _body_of(response: JSONResponse) -> dict[str, Any]:
+    body: dict[str, Any] = json.loads(bytes(response.body))
+    return body
+
+
+def error_response(request: Request, exc: ApiError) -> JSONResponse:
+    """The error envelope of ``exc``, as every route answers it."""
+    body = error_body([{"code": exc.code, "message": exc.message, "field": exc.field, "details": exc.details}],
+                      request_id=_rid(request))
+    return JSONResponse(body, status_code=exc.status, headers=exc.headers)
+
+
+IDEMPOTENCY_KEY = Header(
+    alias="Idempotency-Key", description=(
+        "Any text of 1 to 255 printable ASCII characters that you choose per request (a UUID, say). A retry with "
+        "the same key, from the same user, creates nothing new and gets the first response again (same status "
+        "and body, with the header `Idempotent-Replayed: true`); while the first request is still working, the "
+        "retry waits for its answer. The same key with another request answers 422 `idempotency_key_reused`. "
+        "A request refused before it created anything (4xx) keeps nothing: it may be retried with its key. "
+        "Keys expire after DSP_IDEMPOTENCY_TTL_S (24 h)."))
+
+
+def _idempotency_key(header: str | None) -> str | None:
+    if header is None:
+        return None
+    key = header.strip()
+    if not 1 <= len(key) <= 255 or not key.isascii() or not key.isprintable():
+        raise ApiError(422, "invalid_idempotency_key",
+                       "The Idempotency-Key must be 1 to 255 printable ASCII characters.", field="Idempotency-Key")
+    return key
+
+
+def _idempotency(ports: GatewayPorts, principal: Principal, key: str | None, route: str,
+                 sent: dict[str, Any]) -> Idempotency | None:
+    if key is None:
+        return None
+    return Idempotency(owner_id=principal.user_id, key=key, route=route, fingerprint=fingerprint(route, sent),
+                       ttl_s=ports.options.idempotency_ttl_s)
+
+
+async def _replayed(ports: GatewayPorts, idempotency: Idempotency | None, *, wait_s: float = 0.0) -> JSONResponse | None:
+    """The stored first response to the request's key, if there is one."""
+    if idempotency is None:
+        return None
+    try:
+        stored = await idempotency.replay(ports.storage, wait_s=wait_s)
+    except IdempotencyKeyReused as exc:
+        raise ApiError(422, "idempotency_key_reused",
+                       "This Idempotency-Key was sent with another request; a new request needs a new key.",
+                       field="Idempotency-Key") from exc
+    if stored is None:
+        return None
+    return JSONResponse(stored.body, status_code=stored.status_code, headers={"Idempotent-Replayed": "true"})
+
+
+async def _replay_taken(ports: GatewayPorts, idempotency: Idempotency, *, wait_s: float) -> JSONResponse:
+    """The response of the request that took the key first, which this one lost to (its own work rolled back)."""
+    replayed = await _replayed(ports, idempotency, wait_s=wait_s)
+    if replayed is None:  # held, then expired in between: not worth a second attempt
+        raise ApiError(409, "idempotency_key_in_progress", "Another request with this Idempotency-Key is under way; "
+                       "retry it in a moment.", field="Idempotency-Key", headers={"Retry-After": "1"})
+    return replayed
 
 
 def _spool_dir(ports: GatewayPorts, name: str = "spool") -> Path:
@@ -233,15 +327,18 @@ def add_routes(app: FastAPI) -> None:
 
     @app.exception_handler(ApiError)
     async def api_error(request: Request, exc: ApiError) -> JSONResponse:
-        body = error_body([{"code": exc.code, "message": exc.message, "field": exc.field, "details": exc.details}],
-                          request_id=_rid(request))
-        return JSONResponse(body, status_code=exc.status, headers=exc.headers)
+        return error_response(request, exc)
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
         errors = [{"code": "validation_error", "message": e["msg"],
                    "field": ".".join(str(p) for p in e["loc"] if p != "body")} for e in exc.errors()]
         return JSONResponse(error_body(errors, request_id=_rid(request)), status_code=422)
+
+    @app.exception_handler(UnstorableValue)
+    async def unstorable(request: Request, exc: UnstorableValue) -> JSONResponse:
+        body = error_body([{"code": "invalid_text", "message": str(exc)}], request_id=_rid(request))
+        return JSONResponse(body, status_code=422)
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
@@ -255,8 +352,12 @@ def add_routes(app: FastAPI) -> None:
         return JSONResponse(error_body([{"code": "internal_error", "message": "An internal error occurred."}],
                                        request_id=_rid(request)), status_code=500)
 
-    @router.post("/upload", status_code=201)
-    async def upload(request: Request, principal: Principal = writer) -> JSONResponse:
+    @router.post("/upload", status_code=201, response_model=Envelope[UploadIngested], openapi_extra=UPLOAD_BODY,
+                 responses={202: {"model": Envelope[UploadAccepted], "description": "Stored and started; ingest has "
+                                  "not given its verdict yet (or wait=false)"},
+                            **errors(400, 401, 403, 408, 409, 413, 415, 422, 429, 503)})
+    async def upload(request: Request, principal: Principal = writer,
+                     idempotency_key: Annotated[str | None, IDEMPOTENCY_KEY] = None) -> JSONResponse:
         """Stream a table (CSV, Parquet, Arrow, Excel, JSON, NDJSON, or compressed CSV/JSON) into the store and start its job. Waits (bounded) for ingest's verdict.
 
         The multipart form holds the part ``file`` and, before it, optional fields: ``target`` (column to
@@ -265,9 +366,18 @@ def add_routes(app: FastAPI) -> None:
         exclude_columns, id_columns, keep_columns...), ``ingest_options`` (JSON IngestOptions:
         type_overrides, bad_rows...) and ``wait`` (false answers 202 at once). A target, or a task other
         than auto, starts an analysis after ingest.
+
+        Answers: **201** with the dataset once ingest accepted the file within DSP_UPLOAD_WAIT_S (30 s);
+        **202** with ``dataset_id`` and ``job_id`` (status ``uploaded``) when ingest has not answered by then,
+        or its verdict cannot be awaited (Redis, which carries it, is down: the read model is then polled until
+        the deadline), or with ``wait=false``: the upload is stored and its job runs, so do not send it again,
+        poll ``GET /api/v1/jobs/{job_id}`` (or ``/datasets/{dataset_id}``) instead; **422** when ingest
+        rejected the file. Once the dataset is committed the answer is one of those, never a 5xx, and with an
+        ``Idempotency-Key`` a retry returns the first answer and stores nothing new.
         """
         ports = ports_of(request)
         options = ports.options
+        sent_key = _idempotency_key(idempotency_key)
         await check_rate(ports, "uploads", principal, options.uploads_per_minute)
         limit = ports.max_upload_bytes
         declared = request.headers.get("content-length")
@@ -288,6 +398,12 @@ def add_routes(app: FastAPI) -> None:
                 raise ApiError(problem.status, problem.code, problem.message, field="file", details=problem.details)
             ingest, analysis, wait = _upload_options(streamed.fields)
             _check_budget(analysis, options.max_time_budget_s)
+            idempotency = _idempotency(ports, principal, sent_key, "upload", {
+                "sha256": streamed.sha256, "size": streamed.size, "filename": streamed.filename,
+                "fields": streamed.fields})
+            replayed = await _replayed(ports, idempotency, wait_s=options.upload_wait_s + 5)
+            if replayed is not None:
+                return replayed
             dataset_id, job_id = uuid.uuid4(), uuid.uuid4()
             key = artifact_key("datasets", dataset_id, "raw")
             if isinstance(store, LocalArtifactStore):
@@ -298,36 +414,50 @@ def add_routes(app: FastAPI) -> None:
         finally:
             streamed.discard()
         display_name = Path(streamed.filename.replace("\\", "/")).name[:255] or "upload.csv"
-        try:
-            if analysis is not None:  # an upload that asks for its analysis starts one
-                await check_rate(ports, "analyses", principal, options.analyses_per_minute)
-
-            async def quota(repo: ReadModel) -> None:
-                await check_analysis_quota(repo, principal, options.max_concurrent_analyses_per_org)
-
-            await start_upload(ports.storage, dataset_id=dataset_id, job_id=job_id, raw=raw, display_name=display_name,
-                               ingest=ingest, analysis=analysis, organization_id=principal.organization_id,
-                               owner_id=principal.user_id, check=quota if analysis is not None else None)
-        except Exception:
-            await ports.async_store.delete(raw.key)
-            raise
         data: dict[str, Any] = {"dataset_id": str(dataset_id), "job_id": str(job_id), "status": "uploaded",
                                 "analysis_id": str(job_id) if analysis else None}
+        accepted = ok(request, data, 202)
+        try:
+            try:
+                if analysis is not None:  # an upload that asks for its analysis starts one
+                    await check_rate(ports, "analyses", principal, options.analyses_per_minute)
+
+                async def first(repo: GatewayRepository) -> None:
+                    if idempotency is not None:  # first: a concurrent twin waits here, then rolls back
+                        await idempotency.claim(repo, 202, _body_of(accepted), completed=not wait)
+                    if analysis is not None:
+                        await check_analysis_quota(repo, principal, options.max_concurrent_analyses_per_org)
+
+                await start_upload(ports.storage, dataset_id=dataset_id, job_id=job_id, raw=raw,
+                                   display_name=display_name, ingest=ingest, analysis=analysis,
+                                   organization_id=principal.organization_id, owner_id=principal.user_id, check=first)
+            except Exception:
+                await ports.async_store.delete(raw.key)
+                raise
+        except IdempotencyKeyTaken:
+            assert idempotency is not None
+            return await _replay_taken(ports, idempotency, wait_s=options.upload_wait_s + 5)
         if not wait:
-            return ok(request, data, 202)
+            return accepted
+        # committed: from here on every answer is 201, 202 or the ingest's 422, and it is the one a retry replays
         row = await _wait_for_ingest(ports, job_id, dataset_id, principal.organization_id, options.upload_wait_s)
         if row is None:
-            return ok(request, data, 202)
-        if row["status"] in ("rejected", "failed"):
+            response = accepted
+        elif row["status"] in ("rejected", "failed"):
             error = row.get("error") or {}
-            raise ApiError(422, error.get("code") or "ingest_failed", error.get("message") or "The file was rejected.",
-                           field="file", details={"dataset_id": str(dataset_id), **(error.get("details") or {})})
-        data.update(status=row["status"], dataset=_dataset_view(row))
-        return ok(request, data, 201)
+            response = error_response(request, ApiError(
+                422, error.get("code") or "ingest_failed", error.get("message") or "The file was rejected.",
+                field="file", details={"dataset_id": str(dataset_id), **(error.get("details") or {})}))
+        else:
+            data.update(status=row["status"], dataset=_dataset_view(row))
+            response = ok(request, data, 201)
+        if idempotency is not None:
+            await idempotency.complete(ports.storage, job_id, response.status_code, _body_of(response))
+        return response
 
-    @router.get("/datasets")
+    @router.get("/datasets", response_model=Envelope[DatasetPage], responses=errors(401, 403, 422))
     async def list_datasets(request: Request, limit: Annotated[int, Query(ge=1, le=500)] = 50,
-                            offset: Annotated[int, Query(ge=0)] = 0,
+                            offset: Offset = 0,
                             q: Annotated[str | None, Query(max_length=255, description=(
                                 "Only datasets whose name contains this text, ignoring case"))] = None,
                             principal: Principal = reader) -> JSONResponse:
@@ -337,12 +467,14 @@ def add_routes(app: FastAPI) -> None:
                                                    offset=offset, q=q)
         return ok(request, {"items": rows, "total": total, "limit": limit, "offset": offset})
 
-    @router.get("/datasets/{dataset_id}")
+    @router.get("/datasets/{dataset_id}", response_model=Envelope[DatasetView], responses=errors(401, 403, 404, 422))
     async def get_dataset(request: Request, dataset_id: str, principal: Principal = reader) -> JSONResponse:
         """One dataset: its status, columns, quality score, or why it was rejected."""
         return ok(request, _dataset_view(await dataset_or_404(ports_of(request), dataset_id, principal)))
 
-    @router.get("/datasets/{dataset_id}/profile")
+    @router.get("/datasets/{dataset_id}/profile", response_model=Profile,
+                responses={200: {"description": "The Profile document as stored (no envelope)"},
+                           **errors(401, 403, 404, 409, 422)})
     async def get_profile(request: Request, dataset_id: str, principal: Principal = reader) -> Response:
         """The dataset's latest profile document."""
         row = await dataset_or_404(ports_of(request), dataset_id, principal)
@@ -351,7 +483,8 @@ def add_routes(app: FastAPI) -> None:
         body = await ports_of(request).async_store.read_bytes(ArtifactRef.model_validate(row["profile"]))
         return Response(body, media_type="application/json")
 
-    @router.delete("/datasets/{dataset_id}", status_code=202)
+    @router.delete("/datasets/{dataset_id}", status_code=202, response_model=Envelope[DeletionView],
+                   responses=errors(401, 403, 404, 422))
     async def delete_dataset(request: Request, dataset_id: str, principal: Principal = writer) -> JSONResponse:
         """Erase a dataset with its jobs, analyses, dashboards, models and exports, in every service. It answers
         404 at once; follow the erasure at /deletions/{deletion_id}."""
@@ -361,7 +494,7 @@ def add_routes(app: FastAPI) -> None:
             raise ApiError(404, "not_found", f"No dataset has the id {dataset_id}.", field="dataset_id")
         return ok(request, started.record.view(), 202)
 
-    @router.get("/deletions/{deletion_id}")
+    @router.get("/deletions/{deletion_id}", response_model=Envelope[DeletionView], responses=errors(401, 403, 404, 422))
     async def get_deletion(request: Request, deletion_id: str, principal: Principal = reader) -> JSONResponse:
         """A deletion's progress: which services have erased the dataset, and when it completed."""
         async with ports_of(request).storage.read() as repo:
@@ -371,10 +504,19 @@ def add_routes(app: FastAPI) -> None:
             raise ApiError(404, "not_found", f"No deletion has the id {deletion_id}.", field="deletion_id")
         return ok(request, record.view())
 
-    @router.post("/analyze", status_code=202)
-    async def analyze(request: Request, body: AnalyzeRequest, principal: Principal = writer) -> JSONResponse:
-        """Start an analysis of an ingested dataset; returns the analysis id to follow."""
+    @router.post("/analyze", status_code=202, response_model=Envelope[AnalysisStarted],
+                 responses=errors(400, 401, 403, 404, 408, 409, 413, 422, 429))
+    async def analyze(request: Request, body: AnalyzeRequest, principal: Principal = writer,
+                      idempotency_key: Annotated[str | None, IDEMPOTENCY_KEY] = None) -> JSONResponse:
+        """Start an analysis of an ingested dataset; returns the analysis id to follow (202). The analysis is
+        committed with its event before the answer, so 202 holds even when the broker or Redis is down (the
+        event waits in the outbox); with an ``Idempotency-Key`` a retry gets the same analysis id."""
         ports = ports_of(request)
+        idempotency = _idempotency(ports, principal, _idempotency_key(idempotency_key), "analyze",
+                                   body.model_dump(mode="json"))
+        replayed = await _replayed(ports, idempotency)
+        if replayed is not None:
+            return replayed
         row = await dataset_or_404(ports_of(request), str(body.dataset_id), principal)
         if row["status"] not in ("ingested", "profiled"):
             raise ApiError(409, "dataset_not_ready",
@@ -392,19 +534,27 @@ def add_routes(app: FastAPI) -> None:
         _check_budget(options, ports.options.max_time_budget_s)
         await check_rate(ports, "analyses", principal, ports.options.analyses_per_minute)
         job_id = uuid.uuid4()
-        async with ports.storage.write(job_id) as uow:
-            await check_analysis_quota(uow.repo, principal, ports.options.max_concurrent_analyses_per_org)
-            await uow.repo.insert_job(job_id=job_id, kind="analysis", dataset_id=body.dataset_id,
-                                      options={"analysis": options.model_dump()},
-                                      organization_id=principal.organization_id, owner_id=principal.user_id)
-            await uow.emit(AnalysisRequested(
-                dataset_id=body.dataset_id, parquet=ArtifactRef.model_validate(row["parquet"]),
-                ingest_report=ArtifactRef.model_validate(row["ingest_report"]),
-                analysis=options.model_copy(update={"requested_at": datetime.now(UTC)}),
-                display_name=row.get("display_name")))
-        return ok(request, {"analysis_id": str(job_id), "status": "queued"}, 202)
+        accepted = ok(request, {"analysis_id": str(job_id), "status": "queued"}, 202)
+        try:
+            async with ports.storage.write(job_id) as uow:
+                if idempotency is not None:  # first: a concurrent twin waits here, then rolls back
+                    await idempotency.claim(uow.repo, 202, _body_of(accepted), completed=True)
+                await check_analysis_quota(uow.repo, principal, ports.options.max_concurrent_analyses_per_org)
+                await uow.repo.insert_job(job_id=job_id, kind="analysis", dataset_id=body.dataset_id,
+                                          options={"analysis": options.model_dump()},
+                                          organization_id=principal.organization_id, owner_id=principal.user_id)
+                await uow.emit(AnalysisRequested(
+                    dataset_id=body.dataset_id, parquet=ArtifactRef.model_validate(row["parquet"]),
+                    ingest_report=ArtifactRef.model_validate(row["ingest_report"]),
+                    analysis=options.model_copy(update={"requested_at": datetime.now(UTC)}),
+                    display_name=row.get("display_name")))
+        except IdempotencyKeyTaken:
+            assert idempotency is not None
+            return await _replay_taken(ports, idempotency, wait_s=5)
+        return accepted
 
-    @router.post("/compare", status_code=202)
+    @router.post("/compare", status_code=202, response_model=Envelope[ComparisonStarted],
+                 responses=errors(400, 401, 403, 404, 408, 409, 413, 422, 429))
     async def compare(request: Request, body: CompareRequest, principal: Principal = writer) -> JSONResponse:
         """Compare dataset B with dataset A (the reference): schema diff, per-column shift (PSI, KS, chi-square, new
         and missing levels), missingness, row counts and rows of B also in A, ranked findings in plain language,
@@ -444,7 +594,9 @@ def add_routes(app: FastAPI) -> None:
                 name_a=a.get("display_name"), name_b=b.get("display_name"), target=body.target, theme=body.theme))
         return ok(request, {"job_id": str(job_id), "comparison_id": str(job_id), "status": "queued"}, 202)
 
-    @router.get("/jobs/{job_id}/comparison")
+    @router.get("/jobs/{job_id}/comparison", response_model=Comparison,
+                responses={200: {"description": "The Comparison document as stored (no envelope)"},
+                           **errors(401, 403, 404, 409, 410, 422)})
     async def get_comparison(request: Request, job_id: str, principal: Principal = reader) -> Response:
         """A finished comparison's document (JSON ``Comparison``: schema diff, column shifts, row overlap, target
         shift, ranked findings); its dashboard is the job's dashboard_id, at /dashboard/{dashboard_id}."""
@@ -461,7 +613,7 @@ def add_routes(app: FastAPI) -> None:
             raise ApiError(410, "export_gone", "The stored comparison is no longer available.") from exc
         return Response(content, media_type="application/json")
 
-    @router.get("/analysis/{analysis_id}")
+    @router.get("/analysis/{analysis_id}", response_model=Envelope[AnalysisView], responses=errors(401, 403, 404, 422))
     async def get_analysis(request: Request, analysis_id: str, principal: Principal = reader) -> JSONResponse:
         """An analysis' status, stage and progress, and its results once complete."""
         row = await job_or_404(ports_of(request), analysis_id, principal)
@@ -471,12 +623,13 @@ def add_routes(app: FastAPI) -> None:
             view["results"] = json.loads(await ports_of(request).async_store.read_bytes(results.analysis_result))
         return ok(request, view)
 
-    @router.get("/jobs/{job_id}")
+    @router.get("/jobs/{job_id}", response_model=Envelope[JobView], responses=errors(401, 403, 404, 422))
     async def get_job(request: Request, job_id: str, principal: Principal = reader) -> JSONResponse:
         """Any job (upload, analysis, dashboard): status, stage and progress."""
         return ok(request, _job_view(await job_or_404(ports_of(request), job_id, principal, "job_id")))
 
-    @router.post("/jobs/{job_id}/cancel", status_code=202)
+    @router.post("/jobs/{job_id}/cancel", status_code=202, response_model=Envelope[JobView],
+                 responses=errors(401, 403, 404, 409, 422))
     async def cancel(request: Request, job_id: str, principal: Principal = writer) -> JSONResponse:
         """Cancel one of your jobs (upload, analysis, dashboard) that has not ended: it ends at once as
         ``cancelled`` and every stage stops its work on it at its next step, recording nothing more. Each
@@ -495,7 +648,8 @@ def add_routes(app: FastAPI) -> None:
                            "to cancel.", field="job_id", details={"status": exc.status}) from exc
         return ok(request, _job_view(job), 202)
 
-    @router.post("/dashboard", status_code=202)
+    @router.post("/dashboard", status_code=202, response_model=Envelope[DashboardStarted],
+                 responses=errors(400, 401, 403, 404, 408, 409, 413, 422))
     async def request_dashboard(request: Request, body: DashboardRequest, principal: Principal = writer) -> JSONResponse:
         """Re-render the dashboard of a finished analysis (another theme, or with its PDF)."""
         job = await job_or_404(ports_of(request), str(body.analysis_id), principal)
@@ -515,7 +669,11 @@ def add_routes(app: FastAPI) -> None:
                 typed_parquet=results.typed_parquet or results.parquet, pdf=body.pdf, theme=body.theme))
         return ok(request, {"job_id": str(job_id), "status": "queued"}, 202)
 
-    @router.get("/dashboard/{dashboard_id}")
+    @router.get("/dashboard/{dashboard_id}", response_model=Envelope[DashboardMeta],
+                responses={200: {"description": "The dashboard's HTML page; its metadata (JSON) when the client "
+                                 "accepts application/json and not text/html",
+                                 "content": {"text/html": {"schema": {"type": "string"}}}},
+                           **errors(401, 403, 404, 422)})
     async def get_dashboard(request: Request, dashboard_id: str, principal: Principal = reader) -> Response:
         """The dashboard HTML, or its metadata as JSON when the client accepts JSON."""
         row = await dashboard_or_404(ports_of(request), dashboard_id, principal.organization_id)
@@ -527,7 +685,10 @@ def add_routes(app: FastAPI) -> None:
         html = await ports_of(request).async_store.read_bytes(ArtifactRef.model_validate(row["html"]))
         return Response(html, media_type="text/html; charset=utf-8", headers=DASHBOARD_HEADERS)
 
-    @router.post("/export")
+    @router.post("/export", response_class=Response,
+                 responses={200: binary("The file of the format asked for", "text/csv", "application/vnd.apache.parquet",
+                                        "text/html", "application/pdf", "application/zip", "application/json"),
+                            **errors(400, 401, 403, 404, 408, 409, 410, 413, 422)})
     async def export(request: Request, body: ExportRequest, principal: Principal = reader) -> Response:
         """Download a result: cleaned data (csv, parquet), dashboard (html, pdf, zip) or a JSON document."""
         if body.analysis_id is None and body.dataset_id is None:
@@ -564,7 +725,8 @@ def add_routes(app: FastAPI) -> None:
                         headers={"Content-Disposition": f'attachment; filename="{name}"',
                                  "X-Content-Type-Options": "nosniff"})
 
-    @router.post("/models/{model_id}/predict")
+    @router.post("/models/{model_id}/predict", response_model=Envelope[Predictions], openapi_extra=PREDICT_BODY,
+                 responses=errors(400, 401, 403, 404, 408, 409, 410, 413, 422, 503))
     async def predict(request: Request, model_id: str, principal: Principal = writer,
                       explain: Annotated[bool, Query(description="SHAP values of every row")] = False,
                       strict: Annotated[bool, Query(description="Refuse columns the model does not take (422 "
@@ -593,8 +755,8 @@ def add_routes(app: FastAPI) -> None:
         return ok(request, payload)
 
     @router.get("/me/export", response_class=Response,
-                responses={200: {"content": {"application/zip": {}},
-                                 "description": "The caller's account, datasets, jobs, dashboards and models"}})
+                responses={200: binary("The caller's account, datasets, jobs, dashboards and models",
+                                       "application/zip"), **errors(401, 403)})
     async def export_my_data(request: Request, principal: Principal = reader) -> Response:
         """Everything the caller owns, as one zip (data portability); the layout is in manifest.json and
         in dsp_gateway.service_layer.export."""
@@ -623,7 +785,12 @@ def add_routes(app: FastAPI) -> None:
         Authenticated with the access token (or an API key) in the ``token`` query parameter, or as the
         subprotocol pair ``bearer, <token>``. A browser ``Origin`` outside DSP_ALLOWED_ORIGINS is refused
         before the handshake (HTTP 403); a missing or bad token closes with 4401, and a job that is not
-        the caller's organisation's closes with 4404, exactly like a missing one."""
+        the caller's organisation's closes with 4404, exactly like a missing one.
+
+        When the progress notifications are unavailable (Redis down, or its connection lost while
+        streaming), the stream sends the snapshot, then an ``error.occurred`` of code
+        ``progress_unavailable``, and closes with 1011 and the reason "Progress updates are unavailable;
+        poll GET /api/v1/jobs/{job_id}." The job itself goes on: poll it."""
         ports = ports_of(websocket)
         principal, subprotocol = await websocket_principal(websocket, ports)
         if principal is None:
@@ -637,8 +804,13 @@ def add_routes(app: FastAPI) -> None:
             await websocket.close(code=4400)
             return
         try:
-            async with ports.notifier.subscribe(job_id) as subscription:
-                # subscribed before the snapshot: nothing falls in between
+            async with contextlib.AsyncExitStack() as stack:
+                subscription: JobSubscription | None = None
+                lost = SubscriptionLost(f"no subscription to job {job_id}")
+                try:  # subscribed before the snapshot: nothing falls in between
+                    subscription = await stack.enter_async_context(ports.notifier.subscribe(job_id))
+                except SubscriptionLost as exc:
+                    lost = exc  # the snapshot is still sent: the client learns where the job stands
                 async with ports.storage.read() as repo:
                     job = await repo.find_job(job_uuid, organization_id=principal.organization_id)
                 if job is None:
@@ -651,6 +823,8 @@ def add_routes(app: FastAPI) -> None:
                     await _send_terminal(websocket, job)
                     await websocket.close()
                     return
+                if subscription is None:
+                    raise lost
                 async for message in subscription:
                     await websocket.send_json(message)
                     if message.get("status") in TERMINAL:
@@ -661,8 +835,8 @@ def add_routes(app: FastAPI) -> None:
         except SubscriptionLost as exc:
             log.warning("progress stream of job %s lost its notifications: %s", job_id, exc)
             await websocket.send_json({"type": "error.occurred", "job_id": job_id, "code": "progress_unavailable",
-                                       "message": "Progress updates are unavailable; poll GET /api/v1/jobs/{id}."})
-            await websocket.close(code=1011)
+                                       "message": PROGRESS_UNAVAILABLE})
+            await websocket.close(code=WS_PROGRESS_UNAVAILABLE, reason=PROGRESS_UNAVAILABLE)
 
     async def _send_terminal(websocket: WebSocket, job: dict[str, Any]) -> None:
         results = _results(job)

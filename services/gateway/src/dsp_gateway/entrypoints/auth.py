@@ -21,6 +21,22 @@ from ..domain.passwords import normalize_email
 from ..domain.responses import success_body
 from ..ports import ports_of
 from ..service_layer import identity
+from .access import Offset
+from .documents import (
+    ApiKeyList,
+    ApiKeyView,
+    AuditPage,
+    Envelope,
+    LoggedOut,
+    MeView,
+    NewApiKey,
+    OAuthError,
+    TokenPair,
+    UserDeleted,
+    UserPage,
+    UserView,
+    errors,
+)
 from .errors import ApiError
 from .security import WWW_AUTHENTICATE, client_ip, current_principal, not_authenticated, requires
 
@@ -150,8 +166,13 @@ def add_identity_routes(app: FastAPI) -> None:
         except Exception:
             log.exception("could not write the audit row of %s (status %s)", entry.action, status)
 
-    @router.post("/auth/token", tags=["auth"], responses={401: {"description": "Wrong credentials"},
-                                                          429: {"description": "Too many failed logins"}})
+    @router.post("/auth/token", tags=["auth"], response_model=TokenPair,
+                 responses={200: {"description": "RFC 6749's token answer (no envelope)"},
+                            401: {"model": OAuthError, "description": "Wrong credentials"},
+                            429: {"model": OAuthError, "description": "Too many failed logins (see Retry-After)"},
+                            503: {"model": OAuthError, "description": "The failed-login limit cannot be checked "
+                                  "(Redis down): try again (see Retry-After)"},
+                            **errors(400, 408, 413, 422)})
     async def token(request: Request, form: Annotated[OAuth2PasswordRequestForm, Depends()]) -> JSONResponse:
         """OAuth2 password grant (form fields `username`, `password`). Answers RFC 6749's bare
         `{access_token, refresh_token, token_type, expires_in}`; errors are `{error, error_description}`."""
@@ -162,7 +183,12 @@ def add_identity_routes(app: FastAPI) -> None:
         _remember(request, subject=email[:254])
         keys = (f"login:user:{email}", f"login:ip:{client_ip(request)}")
         for key in keys:
-            blocked: RetryAfter | None = await limiter.check(key, limit)
+            try:
+                blocked: RetryAfter | None = await limiter.check(key, limit)
+            except Exception as exc:  # the failed-login limit cannot be counted (Redis down): refuse, do not guess
+                log.warning("login refused: its rate limit cannot be checked: %r", exc)
+                return _oauth_error(503, "temporarily_unavailable",
+                                    "Signing in is unavailable for a moment; try again shortly.", {"Retry-After": "5"})
             if blocked is not None:
                 return _oauth_error(429, "too_many_requests",
                                     f"Too many failed logins; try again in {blocked.seconds} seconds.",
@@ -181,7 +207,7 @@ def add_identity_routes(app: FastAPI) -> None:
         await limiter.reset(keys[0], limit)
         return JSONResponse(pair.oauth(), headers=_NO_STORE)
 
-    @router.post("/auth/refresh", tags=["auth"])
+    @router.post("/auth/refresh", tags=["auth"], response_model=Envelope[TokenPair], responses=errors(400, 401, 408, 413, 422))
     async def refresh(request: Request, body: RefreshRequest) -> JSONResponse:
         """Rotate the pair: the refresh token is used up. Using one twice ends its whole session (401)."""
         config = ports_of(request).identity
@@ -190,13 +216,13 @@ def add_identity_routes(app: FastAPI) -> None:
         _remember(request, user=pair.user)
         return _ok(request, pair.oauth(), headers=_NO_STORE)
 
-    @router.post("/auth/logout", tags=["auth"])
+    @router.post("/auth/logout", tags=["auth"], response_model=Envelope[LoggedOut], responses=errors(400, 401, 408, 413, 422))
     async def logout(request: Request, body: RefreshRequest) -> JSONResponse:
         """End the session of this refresh token (its whole family). Access tokens run out on their own."""
         await _run(request, lambda repo: identity.logout(repo, refresh_token=body.refresh_token))
         return _ok(request, {"logged_out": True})
 
-    @router.get("/me", tags=["auth"])
+    @router.get("/me", tags=["auth"], response_model=Envelope[MeView], responses=errors(401))
     async def me(request: Request, principal: Annotated[Principal, Depends(current_principal)]) -> JSONResponse:
         """Who the caller is: user, organization, role, and whether an API key speaks for them."""
         user = await _run(request, lambda repo: repo.user(principal.user_id))
@@ -210,7 +236,8 @@ def add_identity_routes(app: FastAPI) -> None:
 
     users = Depends(requires(Permission.MANAGE_USERS))
 
-    @router.post("/users", status_code=201, tags=["users"])
+    @router.post("/users", status_code=201, tags=["users"], response_model=Envelope[UserView],
+                 responses=errors(400, 401, 403, 408, 409, 413, 422))
     async def create_user(request: Request, body: UserCreate, admin: Principal = users) -> JSONResponse:
         """Add a user to your organization (admins; `organization`, if given, must be yours)."""
         user = await _run(request, lambda repo: identity.create_user(
@@ -218,26 +245,28 @@ def add_identity_routes(app: FastAPI) -> None:
         _remember(request, target=str(user.user_id))
         return _ok(request, user.view(), 201)
 
-    @router.get("/users", tags=["users"])
+    @router.get("/users", tags=["users"], response_model=Envelope[UserPage], responses=errors(401, 403, 422))
     async def list_users(request: Request, limit: Annotated[int, Query(ge=1, le=500)] = 50,
-                         offset: Annotated[int, Query(ge=0)] = 0, admin: Principal = users) -> JSONResponse:
+                         offset: Offset = 0, admin: Principal = users) -> JSONResponse:
         """The users of your organization, oldest first."""
         rows, total = await _run(request, lambda repo: identity.list_users(repo, admin, limit=limit, offset=offset))
         return _ok(request, {"items": [u.view() for u in rows], "total": total, "limit": limit, "offset": offset})
 
-    @router.get("/users/{user_id}", tags=["users"])
+    @router.get("/users/{user_id}", tags=["users"], response_model=Envelope[UserView], responses=errors(401, 403, 404, 422))
     async def get_user(request: Request, user_id: str, admin: Principal = users) -> JSONResponse:
         user = await _run(request, lambda repo: identity.get_user(repo, admin, _id(user_id, "user_id")))
         return _ok(request, user.view())
 
-    @router.patch("/users/{user_id}", tags=["users"])
+    @router.patch("/users/{user_id}", tags=["users"], response_model=Envelope[UserView],
+                  responses=errors(400, 401, 403, 404, 408, 409, 413, 422))
     async def update_user(request: Request, user_id: str, body: UserUpdate, admin: Principal = users) -> JSONResponse:
         """Change a user's role, disable or enable them, or set their password (which ends their sessions)."""
         user = await _run(request, lambda repo: identity.update_user(
             repo, admin, _id(user_id, "user_id"), role=body.role, disabled=body.disabled, password=body.password))
         return _ok(request, user.view())
 
-    @router.delete("/users/{user_id}", tags=["users"])
+    @router.delete("/users/{user_id}", tags=["users"], response_model=Envelope[UserDeleted],
+                   responses=errors(401, 403, 404, 409, 422))
     async def delete_user(request: Request, user_id: str, admin: Principal = users) -> JSONResponse:
         """Delete a user: they can no longer log in, and their sessions and API keys end."""
         uid = _id(user_id, "user_id")
@@ -246,7 +275,8 @@ def add_identity_routes(app: FastAPI) -> None:
 
     keys = Depends(requires(Permission.MANAGE_KEYS))
 
-    @router.post("/api-keys", status_code=201, tags=["api-keys"])
+    @router.post("/api-keys", status_code=201, tags=["api-keys"], response_model=Envelope[NewApiKey],
+                 responses=errors(400, 401, 403, 408, 409, 413, 422))
     async def create_api_key(request: Request, body: ApiKeyCreate, principal: Principal = keys) -> JSONResponse:
         """A new API key for you. The `key` is shown only in this answer: send it as `X-API-Key` or
         `Authorization: Bearer`."""
@@ -258,22 +288,23 @@ def add_identity_routes(app: FastAPI) -> None:
                              "created_at": record.created_at.isoformat(),
                              "expires_at": record.expires_at.isoformat() if record.expires_at else None}, 201, headers=_NO_STORE)
 
-    @router.get("/api-keys", tags=["api-keys"])
+    @router.get("/api-keys", tags=["api-keys"], response_model=Envelope[ApiKeyList], responses=errors(401, 403))
     async def list_api_keys(request: Request, principal: Principal = keys) -> JSONResponse:
         """Your API keys (never their secret), with when each was last used."""
         records = await _run(request, lambda repo: identity.list_api_keys(repo, principal))
         return _ok(request, {"items": [r.view() for r in records], "total": len(records)})
 
-    @router.delete("/api-keys/{api_key_id}", tags=["api-keys"])
+    @router.delete("/api-keys/{api_key_id}", tags=["api-keys"], response_model=Envelope[ApiKeyView],
+                   responses=errors(401, 403, 404, 409, 422))
     async def revoke_api_key(request: Request, api_key_id: str, principal: Principal = keys) -> JSONResponse:
         """Revoke a key: it fails from its next request on."""
         record = await _run(request, lambda repo: identity.revoke_api_key(repo, principal,
                                                                           _id(api_key_id, "api_key_id")))
         return _ok(request, record.view())
 
-    @router.get("/audit", tags=["audit"])
+    @router.get("/audit", tags=["audit"], response_model=Envelope[AuditPage], responses=errors(401, 403, 422))
     async def audit(request: Request, limit: Annotated[int, Query(ge=1, le=500)] = 50,
-                    offset: Annotated[int, Query(ge=0)] = 0,
+                    offset: Offset = 0,
                     admin: Principal = Depends(requires(Permission.READ_AUDIT))) -> JSONResponse:
         """Your organization's audit log, newest first."""
         rows, total = await _run(request, lambda repo: identity.list_audit(repo, admin, limit=limit, offset=offset))

@@ -23,8 +23,9 @@ from shared_contracts.etl import model_input_columns
 
 from ..domain.identity import Permission, Principal
 from ..ports import ports_of
-from .access import parse_id
+from .access import Offset, parse_id
 from .api import ok
+from .documents import Envelope, ModelCard, ModelPage, errors
 from .errors import ApiError
 from .security import requires
 
@@ -157,9 +158,9 @@ def add_model_routes(app: FastAPI) -> None:
     router = APIRouter(prefix="/api/v1", tags=["models"])
     reader = Depends(requires(Permission.READ))
 
-    @router.get("/models")
+    @router.get("/models", response_model=Envelope[ModelPage], responses=errors(401, 403, 422))
     async def list_models(request: Request, limit: Annotated[int, Query(ge=1, le=100)] = 20,
-                          offset: Annotated[int, Query(ge=0)] = 0, principal: Principal = reader) -> JSONResponse:
+                          offset: Offset = 0, principal: Principal = reader) -> JSONResponse:
         """The models of the caller's organisation, newest first: what each predicts (target, task), from which
         dataset, the best model AutoML found and its main holdout metric."""
         ports = ports_of(request)
@@ -170,7 +171,7 @@ def add_model_routes(app: FastAPI) -> None:
         return ok(request, {"items": [_summary(row, doc) for row, doc in zip(rows, docs, strict=True)],
                                 "total": total, "limit": limit, "offset": offset})
 
-    @router.get("/models/{model_id}")
+    @router.get("/models/{model_id}", response_model=Envelope[ModelCard], responses=errors(401, 403, 404, 422))
     async def get_model_card(request: Request, model_id: str, principal: Principal = reader) -> JSONResponse:
         """A model's card: task, target, the features it uses and the columns a row to predict needs (with two
         example rows), the AutoML leaderboard, holdout metrics, feature importance if computed, and the ids of

@@ -27,7 +27,7 @@ from mesh_kit.artifacts import ArtifactNotFound, artifact_key
 from pydantic import BaseModel, Field, ValidationError
 from shared_contracts import ArtifactRef
 from shared_contracts.events import IngestOptions
-from shared_contracts.ingest import SemanticType
+from shared_contracts.ingest import IngestReport, SemanticType
 
 from ..domain.identity import Permission, Principal
 from ..domain.view_links import VIEW_LINK_TTL_S, ViewLinkRejected, issue_view_token, verify_view_token
@@ -35,6 +35,7 @@ from ..ports import ports_of
 from ..service_layer.uploads import start_upload
 from .access import check_rate, dashboard_or_404, dataset_or_404, parse_id
 from .api import DASHBOARD_HEADERS, ok
+from .documents import Envelope, ReingestStarted, ViewLink, errors, html
 from .errors import ApiError
 from .security import requires
 
@@ -56,7 +57,8 @@ def add_view_routes(app: FastAPI) -> None:
     reader = Depends(requires(Permission.READ))
     writer = Depends(requires(Permission.WRITE))
 
-    @router.post("/dashboard/{dashboard_id}/view-link")
+    @router.post("/dashboard/{dashboard_id}/view-link", response_model=Envelope[ViewLink],
+                 responses=errors(401, 403, 404, 422))
     async def dashboard_view_link(request: Request, dashboard_id: str, principal: Principal = reader) -> JSONResponse:
         """A URL that opens this dashboard for five minutes without an Authorization header (for an iframe or a
         new tab): signed, and valid for this dashboard of the caller's organisation only."""
@@ -68,7 +70,7 @@ def add_view_routes(app: FastAPI) -> None:
         return ok(request, {"url": url, "expires_in": VIEW_LINK_TTL_S, "expires_at": link.expires_at})
 
     @router.get("/views/dashboards/{dashboard_id}", response_class=Response,
-                responses={200: {"content": {"text/html": {}}, "description": "The dashboard's HTML page"}})
+                responses={200: html("The dashboard's HTML page"), **errors(403, 404, 410, 422)})
     async def dashboard_view(request: Request, dashboard_id: str,
                              token: str = Query(default="", description="The token of a view link")) -> Response:
         """The dashboard page a view link opens (from POST /dashboard/{id}/view-link); no Authorization header.
@@ -89,7 +91,9 @@ def add_view_routes(app: FastAPI) -> None:
         return Response(html, media_type="text/html; charset=utf-8",
                         headers={**DASHBOARD_HEADERS, "Cache-Control": "private, no-store"})
 
-    @router.get("/datasets/{dataset_id}/ingest-report")
+    @router.get("/datasets/{dataset_id}/ingest-report", response_model=IngestReport,
+                responses={200: {"description": "The IngestReport document as stored (no envelope)"},
+                           **errors(401, 403, 404, 409, 410, 422)})
     async def ingest_report(request: Request, dataset_id: str, principal: Principal = reader) -> Response:
         """How the file was read (dialect, header, per-column types and issues, bad rows) and the results of
         its validation rules: the JSON IngestReport."""
@@ -102,7 +106,8 @@ def add_view_routes(app: FastAPI) -> None:
             raise ApiError(410, "export_gone", "The stored ingest report is no longer available.") from exc
         return Response(body, media_type="application/json")
 
-    @router.post("/datasets/{dataset_id}/reingest", status_code=202)
+    @router.post("/datasets/{dataset_id}/reingest", status_code=202, response_model=Envelope[ReingestStarted],
+                 responses=errors(400, 401, 403, 404, 408, 410, 413, 422, 429))
     async def reingest(request: Request, dataset_id: str, body: ReingestRequest,
                        principal: Principal = writer) -> JSONResponse:
         """Read the stored file of this dataset again, with these column types: a new dataset and upload job

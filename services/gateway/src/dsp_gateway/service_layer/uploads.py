@@ -14,8 +14,8 @@ from typing import Any
 from shared_contracts import ArtifactRef
 from shared_contracts.events import AnalysisOptions, DatasetUploaded, IngestOptions
 
+from ..adapters.deletions import GatewayRepository
 from ..adapters.notifier import JobNotifier, JobSubscription, SubscriptionLost
-from ..adapters.repository import ReadModel
 from ..domain.jobs import ingest_has_answered
 from ..ports import GatewayStorage
 
@@ -25,11 +25,11 @@ __all__ = ["start_upload", "wait_for_ingest_verdict"]
 async def start_upload(storage: GatewayStorage, *, dataset_id: uuid.UUID, job_id: uuid.UUID, raw: ArtifactRef,
                        display_name: str, ingest: IngestOptions, analysis: AnalysisOptions | None,
                        organization_id: uuid.UUID, owner_id: uuid.UUID,
-                       check: Callable[[ReadModel], Awaitable[None]] | None = None,
+                       check: Callable[[GatewayRepository], Awaitable[None]] | None = None,
                        noted: dict[str, Any] | None = None) -> None:
     """In one transaction: the dataset (its raw file already stored), its job (an analysis when ``analysis`` is
     given) and the dataset.uploaded event that starts ingest. ``check`` runs first in the transaction (the
-    analysis quota); ``noted`` adds fields to the job's options (where a re-ingest came from)."""
+    Idempotency-Key's claim, the analysis quota); ``noted`` adds fields to the job's options (where a re-ingest came from)."""
     owner = {"organization_id": organization_id, "owner_id": owner_id}
     async with storage.write(job_id) as uow:
         if check is not None:

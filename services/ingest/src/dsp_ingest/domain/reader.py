@@ -561,6 +561,22 @@ def _parser_can_read(plans: list[ColumnPlan], cleaned: pl.DataFrame, tokens_seen
     return [_raw_name(i) in candidates and _raw_name(i) not in rejected for i in range(len(plans))]
 
 
+# An exponent at or below -308, where a 64-bit float loses digits and then reads as 0.
+_TINY_EXPONENT = re.compile(rb"[eE]-0*(?:30[89]|3[1-9][0-9]|[4-9][0-9]{2}|[0-9]{4,})")
+
+
+def _has_tiny_exponent(path: Path, block: int = 8 * 1024 * 1024) -> bool:
+    """True when the file holds a number written with an exponent the parser would silently read as 0 or
+    subnormal; read in blocks, with an overlap so that a match across two blocks is found."""
+    tail = b""
+    with path.open("rb") as handle:
+        while chunk := handle.read(block):
+            if _TINY_EXPONENT.search(tail + chunk):
+                return True
+            tail = chunk[-16:]
+    return False
+
+
 class _NativeParseError(Exception):
     def __init__(self, column: int | None) -> None:
         super().__init__(column)
@@ -1042,6 +1058,10 @@ def _convert_with_retries(
     expected_rows = max(0, structure.record_count - header_records - len(dropped))
     in_memory = size <= _in_memory_limit()
     tokens_decided = False
+    natives = [plan for plan in plans if plan.native and plan.dtype == pl.Float64]
+    if natives and _has_tiny_exponent(work):
+        for plan in natives:  # the parser reads 1e-400 as 0 without a word: the string way counts them
+            plan.native = False
     for attempt in range(6):
         low, high = (0.3, 0.8) if attempt == 0 else (0.8, 0.85)
         native_failures = 0

@@ -1,0 +1,221 @@
+"""schemathesis against the gateway's own OpenAPI document: no 5xx, and every answer is documented and matches.
+
+The gateway runs as it does in the mesh (``build_app(service_spec())`` served by uvicorn on a loopback port)
+over this run's PostgreSQL, RabbitMQ and Redis. Every operation of the document is fuzzed twice: with the
+values schemathesis makes up (random ids: 404s, refusals, validation errors), then with the path ids of a
+dataset, job, user and API key made before (so that the success answers of the read, cancel and delete
+routes are held to their schemas as well). The caller is an admin, authenticated by an Authorization
+header on every request. Each generated request must pass:
+
+- ``not_a_server_error``: no 5xx;
+- ``status_code_conformance``: the status is one the operation documents;
+- ``content_type_conformance``: the media type is one documented for that status;
+- ``response_schema_conformance``: the body matches the schema documented for that status and media type.
+
+Left out: the WebSocket ``/api/v1/ws``, which is not in the OpenAPI document (OpenAPI 3.1 cannot describe a
+WebSocket; tests/integration/test_gateway_upload.py and the e2e tier drive it), and the routes of the web UI
+and the probes, which are not part of the API (include_in_schema=False).
+
+Bounded for CI: ``EXAMPLES`` per operation and phase (about 40 operations), requests over one keep-alive
+session. A failure names the operation and schemathesis' own explanation, with the request to replay.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import requests
+import schemathesis
+import uvicorn
+from dsp_gateway.bootstrap import service_spec
+from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis.errors import Unsatisfiable
+from mesh_kit.db import role_name, with_user
+from mesh_kit.service import build_app, topology_of
+from mesh_kit.settings import MeshSettings
+from mesh_kit.topology import declare_with_url, delete_topology
+from schemathesis import GenerationMode
+from schemathesis.checks import not_a_server_error
+from schemathesis.specs.openapi.checks import (
+    content_type_conformance,
+    response_schema_conformance,
+    status_code_conformance,
+)
+
+from ..auth_helpers import seed_user
+from ..conftest import migrated_database
+
+pytestmark = pytest.mark.integration
+
+EXAMPLES = 8
+NEGATIVE_EXAMPLES = 4
+CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance]
+PASSWORD = "a-fuzzing-admin-password"
+SAMPLE = Path(__file__).resolve().parents[2] / "samples" / "penguins-raw.csv"
+
+
+@schemathesis.serializer("text/csv")
+def _csv(ctx: Any, value: Any) -> bytes:
+    """predict's CSV body: the generated text as it is."""
+    return value if isinstance(value, bytes) else str(value).encode()
+
+
+@dataclass
+class Fuzzed:
+    base_url: str
+    headers: dict[str, str]
+    document: dict[str, Any]
+    known: dict[str, str]
+    """Path parameter -> the id of an object the caller holds."""
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _known_objects(client: httpx.Client, headers: dict[str, str], suffix: str) -> dict[str, str]:
+    """A dataset and its upload job, another user and an API key, made through the API."""
+    head = b"".join(SAMPLE.read_bytes().splitlines(keepends=True)[:40])
+    upload = client.post("/api/v1/upload", headers=headers, files={"file": ("penguins.csv", head, "text/csv")},
+                         data={"wait": "false"})
+    assert upload.status_code == 202, upload.text
+    started = upload.json()["data"]
+    user = client.post("/api/v1/users", headers=headers,
+                       json={"email": f"other-{suffix}@fuzz.example", "password": "another-long-password",
+                             "role": "viewer"})
+    assert user.status_code == 201, user.text
+    key = client.post("/api/v1/api-keys", headers=headers, json={"name": "fuzz"})
+    assert key.status_code == 201, key.text
+    return {"dataset_id": started["dataset_id"], "job_id": started["job_id"], "analysis_id": started["job_id"],
+            "user_id": user.json()["data"]["id"], "api_key_id": key.json()["data"]["id"]}
+
+
+@pytest.fixture(scope="module")
+def fuzzed(infra, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fuzzed]:
+    """The gateway served on a loopback port, an admin signed in, and a few objects of theirs."""
+    suffix = uuid.uuid4().hex[:8]
+    monkeypatch = pytest.MonkeyPatch()
+    monkeypatch.setenv("DSP_REDIS_NAMESPACE", f"{infra.redis_namespace}-fuzz-{suffix}")
+    monkeypatch.setenv("DSP_UPLOAD_WAIT_S", "0.2")  # no ingest runs here: an upload answers 202 soon
+    port = _free_port()
+    with migrated_database(infra, "fuzz") as database_url:
+        email = f"admin-{suffix}@fuzz.example"
+        seed_user(database_url, email, PASSWORD, role="admin", organization=f"fuzz-{suffix}")
+        settings_ = MeshSettings(
+            environment="test", database_url=with_user(database_url, role_name("gateway")),
+            amqp_url=infra.amqp_url, redis_url=infra.redis_url,
+            artifact_url=(tmp_path_factory.mktemp("fuzz") / "artifacts").as_uri(),
+            exchange=f"dsp.events.z{suffix}", queue_prefix=f"z{suffix}", retry_delays_ms=(200, 400),
+            outbox_poll_s=0.1, prefetch=10, allowed_hosts=["127.0.0.1"], metrics_port=0)
+        asyncio.run(declare_with_url(infra.amqp_url, topology_of(settings_)))
+        app = build_app(service_spec(), settings_)
+        server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning",
+                                               lifespan="on"))
+        thread = threading.Thread(target=server.run, name="fuzzed-gateway", daemon=True)
+        thread.start()
+        try:
+            deadline = time.monotonic() + 60
+            while not server.started:
+                assert thread.is_alive() and time.monotonic() < deadline, "the gateway did not start"
+                time.sleep(0.05)
+            base_url = f"http://127.0.0.1:{port}"
+            with httpx.Client(base_url=base_url, timeout=30) as client:
+                answer = client.post("/api/v1/auth/token", data={"username": email, "password": PASSWORD})
+                assert answer.status_code == 200, answer.text
+                headers = {"Authorization": f"Bearer {answer.json()['access_token']}"}
+                known = _known_objects(client, headers, suffix)
+            yield Fuzzed(base_url=base_url, headers=headers, document=app.openapi(), known=known)
+        finally:
+            server.should_exit = True
+            thread.join(timeout=30)
+            asyncio.run(delete_topology(infra.amqp_url, topology_of(settings_)))
+            monkeypatch.undo()
+
+
+def _fuzz(operation: Any, fuzzed: Fuzzed, session: requests.Session, path_parameters: dict[str, str] | None,
+          statuses: dict[str, set[int]], mode: GenerationMode = GenerationMode.POSITIVE,
+          examples: int = EXAMPLES) -> dict[str, str]:
+    """Run one operation's examples; its failures, as schemathesis explains them (the first of each kind)."""
+    found: dict[str, str] = {}
+
+    @settings(max_examples=examples, deadline=None, database=None, derandomize=True,
+              phases=[Phase.explicit, Phase.generate],
+              suppress_health_check=list(HealthCheck))
+    @given(case=operation.as_strategy(mode, path_parameters=path_parameters))
+    def run(case: Any) -> None:
+        response = case.call(base_url=fuzzed.base_url, session=session, headers=fuzzed.headers, timeout=30)
+        statuses.setdefault(operation.label, set()).add(response.status_code)
+        try:
+            case.validate_response(response, checks=CHECKS)
+        except (AssertionError, BaseExceptionGroup) as exc:  # a Failure, or a FailureGroup of several
+            kinds = [e for e in getattr(exc, "exceptions", [exc])]
+            key = f"{operation.label}: " + ", ".join(sorted({getattr(e, "title", type(e).__name__) for e in kinds}))
+            found.setdefault(key, f"{key}\n{exc}")
+
+    try:
+        run()
+    except Unsatisfiable:  # negative: an operation without parameters or body has nothing to make invalid
+        if mode is not GenerationMode.NEGATIVE:
+            raise
+    return found
+
+
+def test_every_answer_is_documented_and_matches_its_schema(fuzzed: Fuzzed) -> None:
+    schema = schemathesis.openapi.from_dict(fuzzed.document)
+    # the erasures last, so that the reads of the known objects find them
+    operations = sorted((result.ok() for result in schema.get_all_operations()), key=lambda op: op.method == "delete")
+    assert len(operations) >= 35, [op.label for op in operations]
+    failures: dict[str, str] = {}
+    statuses: dict[str, set[int]] = {}
+    started = time.monotonic()
+    with requests.Session() as session:
+        for operation in operations:
+            failures.update(_fuzz(operation, fuzzed, session, None, statuses))
+            failures.update(_fuzz(operation, fuzzed, session, None, statuses, GenerationMode.NEGATIVE,
+                                  NEGATIVE_EXAMPLES))
+            names = {p.name for p in operation.path_parameters}
+            if names and names <= fuzzed.known.keys():
+                known = {name: fuzzed.known[name] for name in names}
+                failures.update(_fuzz(operation, fuzzed, session, known, statuses))
+    elapsed = time.monotonic() - started
+    assert not failures, (f"{len(failures)} kinds of failure in {elapsed:.0f} s:\n" + "\n".join(failures) + "\n\n"
+                          + "\n\n".join(failures.values()))
+    # the success answers were held to their schemas too, not only the refusals
+    succeeded = {label for label, seen in statuses.items() if any(200 <= s < 300 for s in seen)}
+    assert {"GET /api/v1/datasets/{dataset_id}", "GET /api/v1/jobs/{job_id}", "GET /api/v1/analysis/{analysis_id}",
+            "GET /api/v1/users/{user_id}", "DELETE /api/v1/datasets/{dataset_id}",
+            "GET /api/v1/audit", "GET /api/v1/me/export"} <= succeeded, statuses
+
+
+def test_what_the_fuzzing_found_answers_4xx(fuzzed: Fuzzed) -> None:
+    """The 500s schemathesis found, each replayed: a NUL character (which PostgreSQL's text and jsonb cannot
+    hold) in a login, a search, a JSON body and a file name, and an offset past the database's range."""
+    with httpx.Client(base_url=fuzzed.base_url, headers=fuzzed.headers, timeout=30) as client:
+        login = client.post("/api/v1/auth/token", data={"username": "a\x00b@example.com", "password": "x"})
+        assert login.status_code == 422 and login.json()["errors"][0]["code"] == "invalid_text", login.text
+        search = client.get("/api/v1/datasets", params={"q": "pen\x00guins"})
+        assert search.status_code == 422 and search.json()["errors"][0]["code"] == "invalid_text", search.text
+        key = client.post("/api/v1/api-keys", json={"name": "nul\u0000key"})
+        assert key.status_code == 422, key.text
+        named = client.post("/api/v1/upload", files={"file": ("a\x00b.csv", b"x,y\n1,2\n", "text/csv")},
+                            data={"wait": "false"})
+        assert named.status_code in (202, 422), named.text
+        for path in ("/api/v1/users", "/api/v1/audit", "/api/v1/datasets", "/api/v1/models"):
+            far = client.get(path, params={"offset": 2**63})
+            assert far.status_code == 422 and far.json()["errors"][0]["field"] == "query.offset", far.text
+        # a call with a NUL in its path still leaves its audit row, the NUL shown as U+FFFD
+        assert client.delete("/api/v1/api-keys/a%00b").status_code == 404
+        audit = client.get("/api/v1/audit", params={"limit": 500}).json()["data"]["items"]
+        assert any(row["target_id"] == "a\ufffdb" for row in audit), audit[:3]
