@@ -186,3 +186,23 @@ def test_dsp_predict_reads_parquet_excel_and_json_as_it_reads_the_csv(analysed, 
     binary.write_bytes(b"\x00\x01\x02\x03" * 100)
     result = dsp("predict", str(out), str(binary), "--out", str(tmp_path / "p.csv"))
     assert result.exit_code == 2 and "Traceback" not in result.output
+
+
+def test_dsp_predict_defuses_formulas_in_the_id_columns_it_copies(analysed) -> None:
+    from etl_core import is_formula
+
+    sys.path.insert(0, str(ROOT))
+    from tests.corpus.hostile import FORMULAS
+
+    rows = pl.read_csv(analysed["rows"], infer_schema_length=0)
+    ids = [FORMULAS[i % len(FORMULAS)] for i in range(rows.height)]
+    hostile = analysed["tmp"] / "hostile-ids.csv"
+    rows.with_columns(pl.Series("Individual ID", ids)).write_csv(hostile)
+    written = analysed["tmp"] / "hostile-predictions.csv"
+    result = dsp("predict", str(analysed["out"]), str(hostile), "--out", str(written))
+    assert result.exit_code == 0, result.output
+    mine = pl.read_csv(written, infer_schema_length=0)
+    assert mine["Individual ID"].to_list() == ["'" + v for v in ids]  # a leading quote: shown as text, not run
+    assert not any(is_formula(cell) for column in mine.columns for cell in mine[column].drop_nulls().to_list()
+                   if not cell.lstrip("-").replace(".", "", 1).replace("e-", "", 1).isdigit())
+    assert pl.read_csv(hostile, infer_schema_length=0)["Individual ID"].to_list() == ids, "the input is not changed"

@@ -62,6 +62,12 @@ def _reset_peak(pid: int) -> int:
 
 @pytest.fixture
 def served(infra, gateway_database: str, tmp_path: Path) -> Iterator[tuple[subprocess.Popen[bytes], str, str]]:  # noqa: F811
+    yield from serve_gateway(infra, gateway_database, tmp_path)
+
+
+def serve_gateway(infra, gateway_database: str, tmp_path: Path,  # noqa: F811
+                  extra_env: dict[str, str] | None = None) -> Iterator[tuple[subprocess.Popen[bytes], str, str]]:
+    """Start ``python -m dsp_gateway serve`` over the run's infrastructure (with ``extra_env``), stop it after."""
     if not os.access("/proc/self/clear_refs", os.W_OK):
         pytest.skip("this kernel does not let the test reset a process' peak memory (/proc/<pid>/clear_refs)")
     suffix = uuid.uuid4().hex[:8]
@@ -74,7 +80,7 @@ def served(infra, gateway_database: str, tmp_path: Path) -> Iterator[tuple[subpr
            "DSP_ARTIFACT_URL": (tmp_path / "artifacts").as_uri(), "DSP_EXCHANGE": f"dsp.events.bp{suffix}",
            "DSP_QUEUE_PREFIX": f"bp{suffix}", "DSP_HTTP_HOST": "127.0.0.1", "DSP_HTTP_PORT": str(port),
            "DSP_METRICS_PORT": "0", "DSP_ALLOWED_HOSTS": "127.0.0.1", "DSP_JWT_SECRET": secrets.token_urlsafe(48),
-           "DSP_UPLOADS_PER_MINUTE": "1000", "DSP_LOG_LEVEL": "WARNING"}
+           "DSP_UPLOADS_PER_MINUTE": "1000", "DSP_LOG_LEVEL": "WARNING", **(extra_env or {})}
     settings = MeshSettings(amqp_url=infra.amqp_url, exchange=env["DSP_EXCHANGE"], queue_prefix=env["DSP_QUEUE_PREFIX"])
     import asyncio
 

@@ -1,9 +1,9 @@
 """The gateway through outages of Redis and RabbitMQ: it degrades, it does not fail.
 
 The gateway runs under uvicorn in this process, on the run's PostgreSQL, and reaches Redis and RabbitMQ
-through TCP proxies on loopback (``loopback.TcpProxy``) that a test closes (the server is down: connections
-cut, then refused), hangs (the server accepts and never answers) and reopens. The machine's Redis and RabbitMQ
-are never touched. Ingest is played by the test on the real broker, directly (``PlayedIngest``).
+through TCP proxies on loopback (``tests/loopback_proxy.py``) that a test makes refuse (the server is down:
+connections cut, then refused), hang (the server accepts and never answers) and resume. The machine's Redis
+and RabbitMQ are never touched. Ingest is played by the test on the real broker, directly (``PlayedIngest``).
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ from mesh_kit.topology import Topology, declare_with_url, delete_topology
 
 from ..auth_helpers import login, seed_user
 from ..conftest import migrated_database
-from .loopback import TcpProxy
+from ..loopback_proxy import TcpProxy
 from .test_gateway_upload import Answer, PlayedIngest, _datasets_named
 
 pytestmark = pytest.mark.integration
@@ -88,7 +88,7 @@ async def gateway(infra, gateway_database: str, analyst: tuple[str, str], tmp_pa
     monkeypatch.setenv("DSP_REDIS_NAMESPACE", f"{infra.redis_namespace}-degrade-{suffix}")
     monkeypatch.setenv("DSP_UPLOADS_PER_MINUTE", "1000")
     port = _free_port()
-    async with TcpProxy(*_endpoint(infra.redis_url)) as redis, TcpProxy(*_endpoint(infra.amqp_url)) as amqp:
+    with TcpProxy(*_endpoint(infra.redis_url)) as redis, TcpProxy(*_endpoint(infra.amqp_url)) as amqp:
         settings = MeshSettings(
             environment="test", database_url=with_user(gateway_database, role_name("gateway")),
             amqp_url=amqp.url(infra.amqp_url), redis_url=redis.url(infra.redis_url),
@@ -112,8 +112,8 @@ async def gateway(infra, gateway_database: str, analyst: tuple[str, str], tmp_pa
                 yield Gateway(url=url, client=client, token=headers["Authorization"].removeprefix("Bearer "),
                               ingest=played, redis=redis, amqp=amqp, database_url=gateway_database)
         finally:
-            await redis.open()  # the gateway closes its connections on the way out
-            await amqp.open()
+            redis.resume()  # the gateway closes its connections on the way out
+            amqp.resume()
             server.should_exit = True
             await asyncio.wait_for(serving, 60)
             await delete_topology(infra.amqp_url, topology_of(settings))
@@ -146,7 +146,7 @@ async def _until(what: Callable[[], Any], timeout_s: float, step_s: float = 0.1)
         await asyncio.sleep(step_s)
 
 
-async def _stream(gateway: Gateway, job_id: str, *, after_first: Callable[[], Any] | None = None,
+async def _stream(gateway: Gateway, job_id: str, *, after_first: Callable[[], object] | None = None,
                   timeout_s: float = 20) -> tuple[list[dict[str, Any]], int | None, str | None]:
     """The messages of the job's progress stream and the close frame's code and reason (None: no close frame)."""
     import json
@@ -158,7 +158,7 @@ async def _stream(gateway: Gateway, job_id: str, *, after_first: Callable[[], An
             async for raw in ws:
                 messages.append(json.loads(raw))
                 if len(messages) == 1 and after_first is not None:
-                    await after_first()
+                    after_first()
         except websockets.ConnectionClosed:
             pass
         close = ws.protocol.close_rcvd
@@ -169,7 +169,7 @@ async def _stream(gateway: Gateway, job_id: str, *, after_first: Callable[[], An
 
 
 async def test_with_redis_down_upload_and_analyze_answer_and_readiness_names_it(gateway: Gateway) -> None:
-    await gateway.redis.close()
+    gateway.redis.refuse()
 
     ready = await gateway.client.get("/health/ready")
     assert ready.status_code == 200, ready.text  # still serving: the load balancer keeps it
@@ -232,7 +232,7 @@ async def test_the_progress_stream_without_redis_sends_the_snapshot_and_closes_1
     response = await _upload(gateway, f"ws-{uuid.uuid4().hex[:6]}.csv", Answer(None), wait=False)
     assert response.status_code == 202, response.text
     job_id = response.json()["data"]["job_id"]
-    await gateway.redis.close()
+    gateway.redis.refuse()
 
     messages, code, reason = await _stream(gateway, job_id)
 
@@ -248,7 +248,7 @@ async def test_the_progress_stream_that_loses_redis_while_open_closes_1011(gatew
     job_id = response.json()["data"]["job_id"]
 
     started = time.monotonic()
-    messages, code, reason = await _stream(gateway, job_id, after_first=gateway.redis.close)
+    messages, code, reason = await _stream(gateway, job_id, after_first=gateway.redis.refuse)
 
     assert [m["type"] for m in messages] == ["job.snapshot", "error.occurred"], messages
     assert messages[1]["code"] == "progress_unavailable"
@@ -267,7 +267,7 @@ async def test_with_the_broker_down_requests_commit_and_the_relay_catches_up_whe
     dataset_id = ingested.json()["data"]["dataset_id"]
     assert _pending_outbox(gateway.database_url) == []
 
-    await gateway.amqp.close()
+    gateway.amqp.refuse()
     ready = await _until(lambda: _degraded(gateway, "rabbitmq"), 5)
     assert ready["checks"]["postgres"] == "ok" and ready["unavailable"] == []
 
@@ -289,7 +289,7 @@ async def test_with_the_broker_down_requests_commit_and_the_relay_catches_up_whe
                                                                         for k in keys), keys
     assert during not in gateway.ingest.seen
 
-    await gateway.amqp.open()
+    gateway.amqp.resume()
     started = time.monotonic()
     await _until(lambda: not _pending_outbox(gateway.database_url), 20)
     await _until(lambda: during in gateway.ingest.seen, 10)
@@ -322,7 +322,7 @@ async def test_a_publish_to_a_broker_that_never_confirms_fails_within_its_timeou
     topology = Topology(exchange=f"dsp.events.hang{uuid.uuid4().hex[:8]}", prefix=f"hang{uuid.uuid4().hex[:8]}")
     await declare_with_url(infra.amqp_url, topology)
     try:
-        async with TcpProxy(*_endpoint(infra.amqp_url)) as proxy:
+        with TcpProxy(*_endpoint(infra.amqp_url)) as proxy:
             publisher = AmqpPublisher(proxy.url(infra.amqp_url), topology, service="gateway", timeout_s=1.0)
             await publisher.connect()
             try:
@@ -336,14 +336,14 @@ async def test_a_publish_to_a_broker_that_never_confirms_fails_within_its_timeou
                 assert all(isinstance(o, PublishError) for o in outcomes), outcomes
                 assert "TimeoutError" in str(outcomes[0])
                 assert 1.0 <= elapsed < 2.0, elapsed
-                await proxy.close()  # the link is cut: the next publish fails at once
+                proxy.refuse()  # the link is cut: the next publish fails at once
                 await _until(lambda: not publisher.is_connected, 5)
                 started = time.monotonic()
                 with pytest.raises(PublishError, match="not connected"):
                     await publisher.publish("dataset.uploaded.v1", b"{}", message_id=str(uuid.uuid4()))
                 assert time.monotonic() - started < 0.1
             finally:
-                await proxy.open()
+                proxy.resume()
                 await asyncio.wait_for(publisher.close(), 15)
     finally:
         await delete_topology(infra.amqp_url, topology)

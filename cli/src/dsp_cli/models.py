@@ -21,6 +21,7 @@ from typing import Annotated, Any
 
 import polars as pl
 import typer
+from etl_core import write_safe_csv
 from rich.console import Console
 from rich.table import Table
 
@@ -232,7 +233,8 @@ def predict(model_dir: Path, file: Path, out: Path, *, explain: bool = False, st
         skip = {*folder.metadata.features, folder.metadata.target}
     id_frame = _id_columns(table, ids, known, skip, len(answer["rows"]))
     out.parent.mkdir(parents=True, exist_ok=True)
-    prediction_frame(answer, id_frame, explain=explain, top=top).write_csv(out)
+    # the id columns and predicted labels are the user's text: formulas are defused, as in every CSV written
+    write_safe_csv(prediction_frame(answer, id_frame, explain=explain, top=top), out)
     return answer
 
 

@@ -111,20 +111,25 @@ class Envelope(BaseModel, Generic[P]):
 
 
 class UnknownEventError(ValueError):
-    """The routing key names no registered event."""
+    """The message is no registered event: its body is not a JSON object (not UTF-8, not JSON, nested too
+    deeply), or its ``type`` and ``version`` name no registered event."""
 
 
 def parse_envelope(raw: bytes | str | dict[str, Any]) -> Envelope[Any]:
     """Parse a raw message into an envelope with its typed payload.
 
-    Raises ``UnknownEventError`` for an unregistered type and pydantic's
-    ``ValidationError`` for a malformed body.
+    Raises ``UnknownEventError`` for a body that is not a JSON object or names an unregistered
+    type or version, and pydantic's ``ValidationError`` for a registered event with a malformed body;
+    nothing else, whatever the bytes.
     """
-    data = json.loads(raw) if isinstance(raw, bytes | str) else raw
+    try:
+        data = json.loads(raw) if isinstance(raw, bytes | str) else raw
+    except (ValueError, RecursionError) as exc:  # not UTF-8, not JSON, or nested past the decoder's depth
+        raise UnknownEventError("message body is not JSON (or not UTF-8, or nested too deeply)") from exc
     if not isinstance(data, dict):
         raise UnknownEventError("message body is not a JSON object")
     key = f"{data.get('type')}.v{data.get('version')}"
     payload_cls = EVENT_REGISTRY.get(key)
     if payload_cls is None:
-        raise UnknownEventError(f"unknown event {key!r}")
+        raise UnknownEventError(f"unknown event {key[:120]!r}")
     return Envelope[payload_cls].model_validate(data)  # type: ignore[valid-type]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import unicodedata
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -15,7 +16,35 @@ from shared_contracts.events import (
 )
 
 __all__ = ["CANCELLED_UPLOAD", "DatasetStatus", "DatasetUpdate", "dataset_update_for",
-           "dataset_update_for_cancelled_upload", "like_pattern"]
+           "dataset_update_for_cancelled_upload", "display_name", "like_pattern"]
+
+MAX_NAME_CHARS = 255
+
+
+def display_name(filename: str) -> str:
+    r"""The name a dataset is listed under, from the file name a client sent: text only, never a path.
+
+    The client's name is only ever shown (the file is stored under the dataset's id), but it is shown in
+    pages, archives and terminals, and stored in PostgreSQL, which refuses NUL. So: the last part of the path
+    (``/`` or ``\\``), NFC, without control or format characters (NUL, newlines, the right-to-left override and
+    the other bidirectional controls), blanks trimmed, at most 255 characters; ``upload.csv`` when nothing is
+    left, or only dots. Markup and shell metacharacters are kept as text: every view escapes them.
+
+    >>> display_name("../../etc/passwd")
+    'passwd'
+    >>> display_name("C:\\Users\\x\\sales.csv")
+    'sales.csv'
+    >>> display_name("inv\u202eslx.csv\x00")
+    'invslx.csv'
+    >>> display_name("..")
+    'upload.csv'
+    >>> display_name("$(rm -rf ~);<b>.csv")
+    '$(rm -rf ~);<b>.csv'
+    """
+    name = unicodedata.normalize("NFC", filename.replace("\\", "/").rsplit("/", 1)[-1])
+    name = "".join(ch for ch in name if unicodedata.category(ch) not in ("Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp"))
+    name = name.strip()[:MAX_NAME_CHARS].strip()
+    return name if name.strip(".") else "upload.csv"
 
 DatasetStatus = Literal["uploaded", "ingested", "profiled", "rejected", "failed"]
 

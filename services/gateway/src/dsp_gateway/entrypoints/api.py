@@ -39,6 +39,7 @@ from ..adapters.notifier import JobSubscription, SubscriptionLost
 from ..adapters.predictor import PredictorUnavailable
 from ..adapters.repository import OWNED_TABLES
 from ..adapters.upload import UploadRejected, receive_upload
+from ..domain.datasets import display_name
 from ..domain.identity import Permission, Principal
 from ..domain.jobs import TERMINAL, JobResults, cancelled_message
 from ..domain.responses import error_body, success_body
@@ -413,7 +414,7 @@ def add_routes(app: FastAPI) -> None:
                 raw = await ports.async_store.put_file(key, streamed.path, media_type="text/csv")  # type: ignore[arg-type]
         finally:
             streamed.discard()
-        display_name = Path(streamed.filename.replace("\\", "/")).name[:255] or "upload.csv"
+        name = display_name(streamed.filename)
         data: dict[str, Any] = {"dataset_id": str(dataset_id), "job_id": str(job_id), "status": "uploaded",
                                 "analysis_id": str(job_id) if analysis else None}
         accepted = ok(request, data, 202)
@@ -429,7 +430,7 @@ def add_routes(app: FastAPI) -> None:
                         await check_analysis_quota(repo, principal, options.max_concurrent_analyses_per_org)
 
                 await start_upload(ports.storage, dataset_id=dataset_id, job_id=job_id, raw=raw,
-                                   display_name=display_name, ingest=ingest, analysis=analysis,
+                                   display_name=name, ingest=ingest, analysis=analysis,
                                    organization_id=principal.organization_id, owner_id=principal.user_id, check=first)
             except Exception:
                 await ports.async_store.delete(raw.key)
