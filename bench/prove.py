@@ -232,7 +232,8 @@ def render(machine_info: dict[str, Any], runs: list[dict[str, Any]]) -> str:
     """docs/reliability.md from the machine and the proofs' records (each with its JSON as ``result``)."""
     verdicts = {run["name"]: proof_verdict(run) for run in runs}
     failed = [name for name, (ok, _) in verdicts.items() if not ok]
-    quick = any(run.get("quick") for run in runs)
+    quick = [run["name"] for run in runs if run.get("quick")]
+    everything_quick = len(quick) == len(runs)
     started = min((run["started"] for run in runs), default=_now())
     seconds = sum(run.get("seconds") or 0 for run in runs)
     m = machine_info
@@ -248,9 +249,11 @@ def render(machine_info: dict[str, Any], runs: list[dict[str, Any]]) -> str:
         "",
         (f"**Last run: all {len(runs)} proofs passed**" if not failed else
          f"**Last run: FAILED** ({len(failed)} of {len(runs)} proofs: {', '.join(failed)})")
-        + f" — {started}, `{'make prove' if not quick else 'python bench/prove.py --quick'}`, {seconds:,.0f} s"
+        + f" — {started}, `{'python bench/prove.py --quick' if everything_quick else 'make prove'}`, {seconds:,.0f} s"
         + f", commit {m.get('commit', 'unknown')}."
-        + (" A quick run: shorter than the full `make prove`, its figures smaller." if quick else ""),
+        + (" A quick run: shorter than the full `make prove`, its figures smaller." if everything_quick else
+           f" Run with `--quick` (shorter, its figures smaller): {', '.join(quick)}; the others in full."
+           if quick else ""),
         "",
         "## The machine",
         "",

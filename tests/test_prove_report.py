@@ -72,6 +72,8 @@ def test_a_passing_set_renders_every_section_with_its_figures(prove: ModuleType)
     assert "| atheris on the CSV reader | passed | — | — |" in text, "no jobs: nothing to lose, shown as such"
     assert "| [chaos](#chaos-the-chaos-proof) | passed | 1/1 | 0 | 0 | 12 | 1.50 → 2.25 |" in text
     assert "- a note of fuzz" in text
+    runs[1]["quick"] = True
+    assert "Run with `--quick` (shorter, its figures smaller): fuzz; the others in full." in prove.render(MACHINE, runs)
 
 
 def test_a_failed_scenario_a_loss_a_crash_and_a_missing_script_are_each_flagged(prove: ModuleType) -> None:
