@@ -10,7 +10,7 @@ PYTEST_FLAGS ?=
 SERVE_PORT ?= 8000
 SERVE_DATA ?= dsp-data
 
-.PHONY: help install run serve test unit unit-offline integration e2e browser bench prove up down status lint schemas asyncapi openapi ui ui-test clean
+.PHONY: help install run serve test unit unit-offline integration e2e browser bench prove prove-quick prove-values up down status lint schemas asyncapi openapi ui ui-test clean
 
 help:
 	@echo "make run      - install, then analyse a sample CSV with the dsp command (no services needed)"
@@ -21,7 +21,9 @@ help:
 	@echo "               DSP_BOOTSTRAP_ADMIN_EMAIL/_PASSWORD create the first admin)"
 	@echo "make ui       - build the web UI (ui/dist) the gateway serves at /; make up builds it too"
 	@echo "make bench    - benchmarks against peers; results in docs/benchmarks.md"
-	@echo "make prove    - the reader keeps the values of ~250 real R-written CSVs; summary in out/prove_values.md"
+	@echo "make prove    - every reliability proof (chaos, fuzzing, hostile uploads, throughput, values of ~250 real"
+	@echo "               CSVs), written to docs/reliability.md with the machine named; fails if any failed"
+	@echo "               (make prove-quick: the short run; make prove-values: the values sweep alone)"
 
 $(UV):
 	python3 -m pip install --user --quiet "uv>=0.5"
@@ -74,14 +76,25 @@ browser: install
 bench: install
 	$(PY) bench/run_all.py
 
-PROVE_OUT ?= out/prove_values.md
+# bench/prove.py runs each bench/prove_*.py with its own JSON in out/prove/ and renders docs/reliability.md;
+# PROVE_FLAGS=--only throughput runs one proof again and keeps the others' last results.
+PROVE_FLAGS ?=
 prove: install
+	$(PY) bench/prove.py $(PROVE_FLAGS)
+
+prove-quick: install
+	$(PY) bench/prove.py --quick $(PROVE_FLAGS)
+
+PROVE_OUT ?= out/prove_values.md
+prove-values: install
 	$(PY) bench/prove_values.py $(PROVE_OUT)
 
 # DSP_BOOTSTRAP_ADMIN_EMAIL, DSP_BOOTSTRAP_ADMIN_PASSWORD, DSP_BOOTSTRAP_ORGANIZATION (and DSP_JWT_SECRET) pass
 # through to the gateway, which creates that admin at start; DSP_<SERVICE>_AMQP_URL gives a service its own broker user.
+# REPLICAS=ml=3 (space-separated SERVICE=N) runs several processes of a service on its one queue.
+REPLICAS ?=
 up: install ui
-	$(PY) -m mesh_kit.local_mesh up
+	$(PY) -m mesh_kit.local_mesh up $(foreach r,$(REPLICAS),--replicas $(r))
 
 down:
 	$(PY) -m mesh_kit.local_mesh down

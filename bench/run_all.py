@@ -19,15 +19,18 @@ BENCHES = ["bench_ingest.py", "bench_profile.py", "bench_wide.py", "bench_etl.py
            "bench_deploy.py", "bench_compare.py", "bench_api.py"]
 
 
-def machine() -> str:
-    cpu = "unknown CPU"
+def cpu_model() -> str:
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
             if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
+                return line.split(":", 1)[1].strip()
     except OSError:
         pass
+    return "unknown CPU"
+
+
+def machine() -> str:
+    cpu = cpu_model()
     memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
     return f"{platform.machine()}, {os.cpu_count()} cores ({cpu}), {memory:.0f} GiB, {platform.system()} (shared)"
 

@@ -279,6 +279,25 @@ def test_local_mesh_gives_ports_token_and_passes_bootstrap_through(tmp_path: Pat
     assert other.env_for("ml")["DSP_SERVICE_TOKEN"] != ml["DSP_SERVICE_TOKEN"], "one token per mesh"
 
 
+def test_local_mesh_replicas_get_ports_and_files_of_their_own(tmp_path: Path) -> None:
+    mesh = LocalMesh(state_dir=tmp_path, replicas={"ml": 3})
+    base, metrics = SERVICES["ml"].port, SERVICES["ml"].port + 1000
+    envs = [mesh.env_for("ml", replica) for replica in range(mesh.count("ml"))]
+    assert [e["DSP_HTTP_PORT"] for e in envs] == [str(base), str(base + 100), str(base + 200)]
+    assert [e["DSP_METRICS_PORT"] for e in envs] == [str(metrics), str(metrics + 100), str(metrics + 200)]
+    assert len({e["DSP_SERVICE_TOKEN"] for e in envs}) == 1
+    assert mesh.url("ml", 2) == f"http://127.0.0.1:{base + 200}"
+    assert mesh.log_file("ml", 1).name == "ml-1.log" and mesh.log_file("ml").name == "ml.log"
+    assert mesh.count("gateway") == 1
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / "ml-5.pid").write_text("999999999")  # left by an earlier scale: down and status see it
+    status = mesh.status()
+    assert [name for name in status if name.startswith("ml")] == ["ml", "ml-1", "ml-2", "ml-5"]
+    assert set(status.values()) == {"stopped"} and mesh.pids() == {}
+    with pytest.raises(ValueError):
+        mesh.scale("ml", 0)
+
+
 # --------------------------------------------------------------------------- broker permissions
 
 
