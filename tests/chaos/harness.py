@@ -32,8 +32,10 @@ import psycopg
 from mesh_kit.local_mesh import LocalMesh
 from shared_contracts.manifest import SERVICES
 
+from ..conftest import _delete_redis_keys
+from ..e2e.conftest import _free_ports
 from ..loopback_proxy import TcpProxy
-from .postgres import PrivatePostgres, free_port
+from .postgres import PrivatePostgres
 
 __all__ = ["WORKERS", "Audit", "ChaosMesh", "Recovery"]
 
@@ -446,31 +448,3 @@ def fault_scenario(chaos: ChaosMesh, fault: Callable[[], float], *, times: int, 
     return {"jobs": audit.jobs, "completed": audit.completed, "lost": audit.lost, "duplicates": audit.duplicates,
             "recovery_s_max": recovery.max, "faults": times, "seconds": round(time.monotonic() - started, 1),
             "passed": audit.passed and recovery.max <= 30, "problems": audit.problems[:10]}
-
-
-def _free_ports(count: int) -> list[int]:
-    import socket
-
-    sockets = [socket.socket() for _ in range(count)]
-    try:
-        for sock in sockets:
-            sock.bind(("127.0.0.1", 0))
-        return [sock.getsockname()[1] for sock in sockets]
-    finally:
-        for sock in sockets:
-            sock.close()
-
-
-def _delete_redis_keys(pattern: str) -> None:
-    import redis
-
-    client = redis.Redis.from_url("redis://127.0.0.1:6379/0")
-    try:
-        keys = list(client.scan_iter(match=pattern, count=500))
-        if keys:
-            client.delete(*keys)
-    finally:
-        client.close()
-
-
-del free_port  # re-exported by .postgres; the mesh picks its ports in one go
