@@ -66,9 +66,11 @@ def served(infra, gateway_database: str, tmp_path: Path) -> Iterator[tuple[subpr
 
 
 def serve_gateway(infra, gateway_database: str, tmp_path: Path,  # noqa: F811
-                  extra_env: dict[str, str] | None = None) -> Iterator[tuple[subprocess.Popen[bytes], str, str]]:
-    """Start ``python -m dsp_gateway serve`` over the run's infrastructure (with ``extra_env``), stop it after."""
-    if not os.access("/proc/self/clear_refs", os.W_OK):
+                  extra_env: dict[str, str] | None = None, *, measured: bool = True, ready: str = "/health/live",
+                  start_timeout_s: float = 60) -> Iterator[tuple[subprocess.Popen[bytes], str, str]]:
+    """Start ``python -m dsp_gateway serve`` over the run's infrastructure (with ``extra_env``), wait until
+    ``ready`` answers 200, stop it after. ``measured``: its memory is measured, which needs clear_refs."""
+    if measured and not os.access("/proc/self/clear_refs", os.W_OK):
         pytest.skip("this kernel does not let the test reset a process' peak memory (/proc/<pid>/clear_refs)")
     suffix = uuid.uuid4().hex[:8]
     email = f"ana-{suffix}@bounds.example"
@@ -89,16 +91,16 @@ def serve_gateway(infra, gateway_database: str, tmp_path: Path,  # noqa: F811
                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 60
+        deadline = time.monotonic() + start_timeout_s
         while True:
             if process.poll() is not None:
                 raise AssertionError(f"the gateway ended: {process.stderr.read().decode()[-2000:]}")  # type: ignore[union-attr]
             try:
-                if httpx.get(f"{url}/health/live", timeout=1).status_code == 200:
+                if httpx.get(f"{url}{ready}", timeout=2).status_code == 200:
                     break
             except httpx.HTTPError:
                 pass
-            assert time.monotonic() < deadline, "the gateway did not start within 60 s"
+            assert time.monotonic() < deadline, f"the gateway was not ready within {start_timeout_s:.0f} s"
             time.sleep(0.2)
         yield process, url, email
     finally:

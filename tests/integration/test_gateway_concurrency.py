@@ -7,14 +7,8 @@ upload). The workers share one listening socket, each with its own pool, relay a
 from __future__ import annotations
 
 import asyncio
-import os
 import random
-import secrets
-import socket
-import subprocess
-import sys
 import time
-import uuid
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
@@ -22,77 +16,32 @@ from pathlib import Path
 import httpx
 import psycopg
 import pytest
-from mesh_kit.db import role_name, with_user
-from mesh_kit.service import topology_of
-from mesh_kit.settings import MeshSettings
-from mesh_kit.topology import declare_with_url, delete_topology
 
-from ..auth_helpers import login, seed_user
+from ..auth_helpers import login
+from .test_gateway_bounds_process import PASSWORD, _free_port, serve_gateway
 from .test_gateway_upload import gateway_database  # noqa: F401 (a fixture)
 
 pytestmark = pytest.mark.integration
 
-PASSWORD = "a-concurrency-password"
 UPLOADERS, READERS, UPLOADS_EACH = 20, 20, 4
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @pytest.fixture
 def served(infra, gateway_database: str, tmp_path: Path) -> Iterator[tuple[str, str]]:  # noqa: F811
     """The gateway in processes of its own (a supervisor and two workers); its URL and a user's e-mail."""
-    suffix = uuid.uuid4().hex[:8]
-    email = f"ana-{suffix}@concurrency.example"
-    seed_user(gateway_database, email, PASSWORD, role="analyst", organization=f"concurrency-{suffix}")
-    port = _free_port()
-    env = {**os.environ, "DSP_ENVIRONMENT": "test", "DSP_DATABASE_URL": with_user(gateway_database, role_name("gateway")),
-           "DSP_AMQP_URL": infra.amqp_url, "DSP_REDIS_URL": infra.redis_url,
-           "DSP_REDIS_NAMESPACE": f"{infra.redis_namespace}-cc-{suffix}",
-           "DSP_ARTIFACT_URL": (tmp_path / "artifacts").as_uri(), "DSP_EXCHANGE": f"dsp.events.cc{suffix}",
-           "DSP_QUEUE_PREFIX": f"cc{suffix}", "DSP_HTTP_HOST": "127.0.0.1", "DSP_HTTP_PORT": str(port),
-           "DSP_METRICS_PORT": str(_free_port()), "DSP_ALLOWED_HOSTS": "127.0.0.1",
-           "DSP_JWT_SECRET": secrets.token_urlsafe(48), "DSP_UPLOADS_PER_MINUTE": "10000",
-           "DSP_HTTP_WORKERS": "2", "DSP_DB_POOL_MAX_SIZE": "5", "DSP_LOG_LEVEL": "WARNING"}
-    settings = MeshSettings(amqp_url=infra.amqp_url, exchange=env["DSP_EXCHANGE"], queue_prefix=env["DSP_QUEUE_PREFIX"])
-    asyncio.run(declare_with_url(infra.amqp_url, topology_of(settings)))
-    log = (tmp_path / "gateway.log").open("w+b")
-    process = subprocess.Popen([sys.executable, "-m", "dsp_gateway", "serve"], env=env, stdout=log,
-                               stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
+    metrics_port = _free_port()
+    env = {"DSP_HTTP_WORKERS": "2", "DSP_DB_POOL_MAX_SIZE": "5", "DSP_METRICS_PORT": str(metrics_port),
+           "DSP_UPLOADS_PER_MINUTE": "10000"}
+    gateway = serve_gateway(infra, gateway_database, tmp_path, env, measured=False, ready="/health/ready",
+                            start_timeout_s=180)
+    _, url, email = next(gateway)
     try:
-        deadline, last = time.monotonic() + 180, ""
-        while True:
-            if process.poll() is not None:
-                log.seek(0)
-                raise AssertionError(f"the gateway ended: {log.read().decode()[-2000:]}")
-            try:
-                ready = httpx.get(f"{url}/health/ready", timeout=2)
-                if ready.status_code == 200:
-                    break
-                last = ready.text
-            except httpx.HTTPError as exc:
-                last = repr(exc)
-            if time.monotonic() > deadline:
-                log.seek(0)
-                raise AssertionError(f"the gateway was not ready within 180 s ({last}): {log.read().decode()[-2000:]}")
-            time.sleep(0.3)
         yield url, email
-        metrics = httpx.get(f"http://127.0.0.1:{env['DSP_METRICS_PORT']}/metrics", timeout=5).text
+        metrics = httpx.get(f"http://127.0.0.1:{metrics_port}/metrics", timeout=5).text
         assert 'dsp_http_requests_total{method="POST",route="/api/v1/upload",service="gateway",status="202"}' \
             in metrics, "the supervisor's metrics listener does not show the workers' requests"
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-        log.close()
-        asyncio.run(delete_topology(infra.amqp_url, topology_of(settings)))
+        gateway.close()  # stops the gateway and removes its topology
 
 
 async def test_20_uploading_and_20_reading_get_no_5xx_and_each_upload_is_one_dataset(
