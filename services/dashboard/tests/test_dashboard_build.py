@@ -36,7 +36,7 @@ def test_builds_a_page_from_data_alone(iris, write_parquet):
 
 def test_plotly_is_inlined_once_and_nothing_is_fetched(iris, write_parquet):
     html = build_dashboard(data=write_parquet(iris), profile=None)
-    assert html.count("plotly.js (cartesian - minified)") == 1
+    assert html.count("plotly.js (dashboard partial: scatter, bar, box, heatmap - minified)") == 1
     assert not re.search(r'<(script|link|img|iframe)[^>]+(src|href)=', html)
     csp = re.search(r'http-equiv="Content-Security-Policy" content="([^"]+)"', html).group(1)
     assert "default-src 'none'" in csp and "connect-src 'none'" in csp

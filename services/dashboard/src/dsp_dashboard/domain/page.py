@@ -50,7 +50,7 @@ COLORWAY = ["#3b6fd8", "#e4572e", "#29a36a", "#f2a541", "#8e6bd1", "#17becf", "#
 
 @cache
 def asset(name: str) -> str:
-    """The text of one of the package's assets (``dashboard.js``, ``plotly-cartesian.min.js``...)."""
+    """The text of one of the package's assets (``dashboard.js``, ``plotly-dashboard.min.js``...)."""
     return resources.files("dsp_dashboard.domain").joinpath("assets", name).read_text(encoding="utf-8")
 
 
@@ -152,7 +152,7 @@ def render_page(*, title: str, theme: Theme, payload: dict[str, Any], sections: 
     str
         The HTML document.
     """
-    plotly_js = asset("plotly-cartesian.min.js")
+    plotly_js = asset("plotly-dashboard.min.js")
     app_js = asset("dashboard.js")
     return _environment().get_template(template).render(
         title=title,
