@@ -9,7 +9,10 @@
 * Load: the HTML opened from a ``file://`` URL in headless Debian Chromium, every request other
   than ``file:``/``data:``/``blob:`` aborted and counted; "ready" is the page's own mark after
   the first screen of charts is drawn, "all charts" adds drawing every chart below the fold;
-  "filter" is the time to re-draw after choosing one category.
+  "filter" is the time to re-draw after choosing one category. The main thread's CPU time until
+  ready (and the part of it running scripts) is Chromium's thread time, which other jobs on a
+  shared machine inflate far less than the wall-clock figures. ``--baseline-bundle FILE`` also
+  builds the page with another plotly.js bundle and loads the two pages alternately.
 * Peer: ydata-profiling's HTML report (``minimal=True``) of the same rows (read from the CSV,
   as the peer venv has no Parquet engine), from ``bench-data/peer-venv`` when it exists; the
   report is cached under ``bench-data/`` with its build time.
@@ -75,7 +78,7 @@ def cold_build(parquet: Path) -> float:
 def load_in_chromium(html_path: Path, runs: int, *, dashboard: bool) -> dict[str, float]:
     from playwright.sync_api import sync_playwright
 
-    ready, all_drawn, filters, load_events, busy, blocked = [], [], [], [], [], 0
+    ready, all_drawn, filters, load_events, busy, script, blocked = [], [], [], [], [], [], 0
     with sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         for _ in range(runs):
@@ -91,7 +94,8 @@ def load_in_chromium(html_path: Path, runs: int, *, dashboard: bool) -> dict[str
 
             page.route("**/*", route)
             cdp = page.context.new_cdp_session(page)
-            cdp.send("Performance.enable")
+            # Thread time: the main thread's own CPU, which other jobs on the machine do not inflate.
+            cdp.send("Performance.enable", {"timeDomain": "threadTicks"})
             page.goto(html_path.as_uri(), wait_until="load", timeout=120_000)
             load_events.append(page.evaluate(
                 "() => { const n = performance.getEntriesByType('navigation')[0]; return n.loadEventEnd; }") / 1000)
@@ -99,6 +103,7 @@ def load_in_chromium(html_path: Path, runs: int, *, dashboard: bool) -> dict[str
                 page.wait_for_function("() => document.documentElement.getAttribute('data-dsp-ready') === '1'")
             metrics = {m["name"]: m["value"] for m in cdp.send("Performance.getMetrics")["metrics"]}
             busy.append(metrics["TaskDuration"])
+            script.append(metrics["ScriptDuration"])
             if dashboard:
                 ready.append(float(page.evaluate(
                     "() => document.documentElement.getAttribute('data-dsp-ready-ms')")) / 1000)
@@ -112,7 +117,7 @@ def load_in_chromium(html_path: Path, runs: int, *, dashboard: bool) -> dict[str
             page.close()
         browser.close()
     result = {"load_event_s": statistics.median(load_events), "blocked_requests": blocked / runs,
-              "busy_s": statistics.median(busy)}
+              "busy_s": statistics.median(busy), "script_s": statistics.median(script)}
     if dashboard:
         result.update(ready_s=statistics.median(ready), all_charts_s=statistics.median(all_drawn),
                       filter_s=statistics.median(filters))
@@ -139,11 +144,26 @@ def peer_report(parquet: Path) -> tuple[Path, float] | None:
     return html, build_s
 
 
+def baseline_page(parquet: Path, bundle: Path) -> str:
+    """The same dashboard with another plotly.js bundle in place of the package's own."""
+    from dsp_dashboard.domain import build_dashboard, page
+
+    own, other = page.asset, bundle.read_text(encoding="utf-8")
+    page.asset = lambda name: other if name.startswith("plotly") else own(name)  # type: ignore[assignment]
+    try:
+        return build_dashboard(data=parquet, profile=None, title=parquet.stem)
+    finally:
+        page.asset = own  # type: ignore[assignment]
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, default=DATA / "mixed_1m.parquet")
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--no-peer", action="store_true", help="skip ydata-profiling")
+    parser.add_argument("--baseline-bundle", type=Path,
+                        help="another plotly.js bundle (an earlier one): the same page is also built with it, and "
+                             "the two pages are loaded alternately, one run each in turn")
     args = parser.parse_args(argv)
 
     parquet = ensure_data(args.data)
@@ -152,10 +172,25 @@ def main(argv: list[str] | None = None) -> int:
     shape = pl.scan_parquet(parquet).select(pl.len()).collect().item(), len(pl.read_parquet_schema(parquet))
     walls, cpus, html = build_runs(parquet, args.runs)
     cold = cold_build(parquet)
+    baseline_html = baseline_page(parquet, args.baseline_bundle) if args.baseline_bundle else None
     with tempfile.TemporaryDirectory(prefix="bench-dashboard-") as tmp:
         page = Path(tmp) / "dashboard.html"
         page.write_text(html, encoding="utf-8")
-        ours = load_in_chromium(page, args.runs, dashboard=True)
+        if baseline_html is None:
+            ours = load_in_chromium(page, args.runs, dashboard=True)
+        else:
+            before = Path(tmp) / "baseline.html"
+            before.write_text(baseline_html, encoding="utf-8")
+            runs: dict[str, list[dict[str, float]]] = {"ours": [], "baseline": []}
+            for _ in range(args.runs):
+                runs["baseline"].append(load_in_chromium(before, 1, dashboard=True))
+                runs["ours"].append(load_in_chromium(page, 1, dashboard=True))
+            ours, baseline = ({k: statistics.median(r[k] for r in runs[side]) for k in runs[side][0]}
+                              for side in ("ours", "baseline"))
+            print(f"Alternating with the page built with `{args.baseline_bundle.name}` "
+                  f"({len(baseline_html.encode()) / 2**20:.2f} MiB): ready {baseline['ready_s']:.2f} s, "
+                  f"main-thread CPU until ready {baseline['busy_s']:.2f} s (script {baseline['script_s']:.2f} s), "
+                  f"load event {baseline['load_event_s']:.2f} s, filter {baseline['filter_s']:.2f} s.\n")
     peer = None if args.no_peer else peer_report(parquet)
     peer_load = load_in_chromium(peer[0], args.runs, dashboard=False) if peer else None
 
@@ -173,8 +208,10 @@ def main(argv: list[str] | None = None) -> int:
         ("Chromium load event (s)", f"{ours['load_event_s']:.2f}",
          f"{peer_load['load_event_s']:.2f}" if peer_load else na),
         ("Chromium ready, first screen drawn (s)", f"{ours['ready_s']:.2f}", na),
-        ("Chromium main-thread busy until ready (s)", f"{ours['busy_s']:.2f}",
+        ("Chromium main-thread CPU until ready (s)", f"{ours['busy_s']:.2f}",
          f"{peer_load['busy_s']:.2f} (until load)" if peer_load else na),
+        ("of which running scripts (s)", f"{ours['script_s']:.2f}",
+         f"{peer_load['script_s']:.2f}" if peer_load else na),
         ("draw every chart below the fold (s)", f"{ours['all_charts_s']:.2f}", na),
         ("re-draw after a category filter (s)", f"{ours['filter_s']:.2f}", na),
         ("requests leaving the file", f"{ours['blocked_requests']:.0f}",

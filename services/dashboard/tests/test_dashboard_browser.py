@@ -50,6 +50,11 @@ def test_real_datasets_draw_every_chart_without_error(dataset, request, write_pa
         "Array.from(document.querySelectorAll('.js-plotly-plot')).filter(n => !n.data.some("
         "t => (t.x && t.x.length) || (t.y && t.y.length) || (t.z && t.z.length))).map(n => n.id)")
     assert empty == []
+    # the page's plotly.js bundle holds every trace type drawn (an unknown type would be drawn as another, or not)
+    mismatched = opened.evaluate(
+        "Array.from(document.querySelectorAll('.js-plotly-plot')).flatMap(n => n.data.map((t, i) =>"
+        " [n.id, t.type || 'scatter', n._fullData[i] && n._fullData[i].type])).filter(([, a, b]) => a !== b)")
+    assert mismatched == []
     assert opened.evaluate("document.querySelectorAll('[data-widget=preview] tbody tr').length") == min(25, frame.height)
 
 
