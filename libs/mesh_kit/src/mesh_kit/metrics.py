@@ -23,10 +23,10 @@ __all__ = [
     "MESSAGES_PUBLISHED",
     "MESSAGE_DURATION",
     "OUTBOX_PENDING",
-    "OTHER",
     "WEBSOCKETS_OPEN",
-    "BoundedLabel",
 ]
+"""The collectors (the deployment tests read the series names from them); ``BoundedLabel`` and ``OTHER`` are
+importable too."""
 
 OTHER = "other"
 """The value a ``BoundedLabel`` gives every value past its limit."""
