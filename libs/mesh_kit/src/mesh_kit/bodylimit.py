@@ -21,11 +21,12 @@ from __future__ import annotations
 
 import asyncio
 import json
-import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from .access import request_id_of
 
 __all__ = ["BodyLimitMiddleware", "BodyRefused"]
 
@@ -120,17 +121,9 @@ def _too_large(limit: int) -> BodyRefused:
     return BodyRefused(413, "body_too_large", f"The request body is larger than the limit of {limit} bytes.")
 
 
-def _request_id(scope: Scope) -> str:
-    """The client's X-Request-ID when it is a UUID, else a fresh one (nothing a client sends is reflected)."""
-    try:
-        return str(uuid.UUID(_header(scope, b"x-request-id").strip()))
-    except ValueError:
-        return str(uuid.uuid4())
-
-
 async def _answer(scope: Scope, send: Send, refused: BodyRefused) -> None:
     """The refusal in the gateway's envelope (status, data, meta, errors)."""
-    meta = {"timestamp": datetime.now(UTC).isoformat(), "version": "1.0", "request_id": _request_id(scope)}
+    meta = {"timestamp": datetime.now(UTC).isoformat(), "version": "1.0", "request_id": request_id_of(scope)}
     body = json.dumps({"status": "error", "data": None, "meta": meta,
                        "errors": [{"code": refused.code, "message": refused.message, "field": None}]}).encode()
     await send({"type": "http.response.start", "status": refused.status,

@@ -32,7 +32,8 @@ from datetime import datetime
 from typing import Any, cast
 
 from opentelemetry import context as otel_context
-from opentelemetry.trace import SpanKind, Status, StatusCode
+from opentelemetry import trace
+from opentelemetry.trace import Status, StatusCode
 from psycopg import AsyncConnection
 from psycopg_pool import AsyncConnectionPool
 from pydantic import ValidationError
@@ -51,7 +52,7 @@ from .outbox import OutboxRelay, add_to_outbox, amqp_headers
 from .ports import AlreadyHandled, Notify, StageDeps, UnitOfWork, no_notify
 from .publisher import EventPublisher
 from .topology import Topology
-from .tracing import context_from, current_trace_context, tracer
+from .tracing import context_from, current_trace_context
 
 __all__ = [
     "ORIGINAL_ROUTING_KEY",
@@ -285,20 +286,20 @@ class StageRunner:
             return Outcome.DEAD_LETTERED
 
         token = bind_job(str(envelope.job_id))
-        parent = context_from(delivery.headers, envelope.trace)
-        otel_token = otel_context.attach(parent)
+        # the consumer span is aio-pika's instrumentation's, child of the context the message carries; a delivery
+        # that comes without one (no instrumentation) still continues the trace of the event's producer
+        span = trace.get_current_span()
+        otel_token = None if span.get_span_context().is_valid else otel_context.attach(
+            context_from(delivery.headers, envelope.trace))
         try:
-            with tracer().start_as_current_span(
-                f"{self.service} handle {envelope.routing_key}", kind=SpanKind.CONSUMER,
-                attributes={"messaging.system": "rabbitmq", "dsp.job_id": str(envelope.job_id),
-                            "messaging.message.id": str(envelope.event_id)},
-            ) as span:
-                outcome = await self._handle(delivery, envelope, handler)
-                if outcome in (Outcome.FAILED, Outcome.DEAD_LETTERED):
-                    span.set_status(Status(StatusCode.ERROR, outcome.value))
-                return outcome
+            span.set_attributes({"dsp.job_id": str(envelope.job_id), "dsp.event": envelope.routing_key})
+            outcome = await self._handle(delivery, envelope, handler)
+            if outcome in (Outcome.FAILED, Outcome.DEAD_LETTERED):
+                span.set_status(Status(StatusCode.ERROR, outcome.value))
+            return outcome
         finally:
-            otel_context.detach(otel_token)
+            if otel_token is not None:
+                otel_context.detach(otel_token)
             unbind_job(token)
 
     async def _handle(self, delivery: Delivery, envelope: Envelope[Any], handler: DeliveryHandler) -> Outcome:

@@ -7,12 +7,14 @@ import json
 import logging
 from typing import Any
 
+from opentelemetry import context as otel_context
 from psycopg import AsyncConnection
 from psycopg_pool import AsyncConnectionPool
 from shared_contracts import Envelope
 
 from .metrics import OUTBOX_PENDING
 from .publisher import EventPublisher, PublishError
+from .tracing import context_from, untraced
 
 __all__ = ["OutboxRelay", "add_to_outbox", "amqp_headers"]
 
@@ -71,7 +73,22 @@ class OutboxRelay:
         self.wakeup.set()
 
     async def relay_once(self) -> int:
-        """Publish what is pending now. Returns the number of rows published."""
+        """Publish what is pending now. Returns the number of rows published.
+
+        The polling makes no spans (it belongs to no job); each publish is made in the trace context of the
+        span that emitted the event (the row's ``traceparent``), so that the message continues its job's trace.
+        """
+        with untraced():
+            return await self._relay_once()
+
+    async def _publish(self, routing_key: str, body: str, event_id: Any, headers: dict[str, Any]) -> None:
+        token = otel_context.attach(context_from(headers, fresh=True))
+        try:
+            await self.publisher.publish(routing_key, body.encode(), message_id=str(event_id), headers=headers)
+        finally:
+            otel_context.detach(token)
+
+    async def _relay_once(self) -> int:
         published = 0
         self.failing = False
         async with self.pool.connection() as conn, conn.transaction():
@@ -84,9 +101,7 @@ class OutboxRelay:
             ).fetchall()
             for row_id, event_id, routing_key, body, headers in rows:
                 try:
-                    await self.publisher.publish(
-                        routing_key, body.encode(), message_id=str(event_id), headers=headers
-                    )
+                    await self._publish(routing_key, body, event_id, headers)
                 except PublishError as exc:
                     log.error("outbox publish failed", extra={"fields": {"routing_key": routing_key, "error": str(exc)}})
                     await conn.execute(

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, nullcontext
 from dataclasses import dataclass, field
@@ -20,8 +19,8 @@ from fastapi import FastAPI
 from fastapi.responses import JSONResponse
 from psycopg_pool import AsyncConnectionPool
 from shared_contracts import Envelope
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from .access import AccessMiddleware, ResponseStatus
 from .amqp_consumer import AmqpConsumer, CancelListener
 from .artifacts import ArtifactStore, AsyncArtifactStore, open_store
 from .cancellation import CancelRegistry, subscribes_to_cancel
@@ -30,13 +29,12 @@ from .db import open_pool
 from .docs import add_docs
 from .hardening import MetricsListener, harden
 from .logs import configure_logging
-from .metrics import HTTP_DURATION, HTTP_REQUESTS
 from .outbox import OutboxRelay
 from .ports import ServiceSpec, StageDeps, StageError, Subscription
 from .publisher import AmqpPublisher
 from .settings import MeshSettings
 from .topology import Topology
-from .tracing import FASTAPI_TELEMETRY, configure_tracing
+from .tracing import FASTAPI_TELEMETRY, configure_tracing, instrument_app, untraced, use_case_span
 
 __all__ = ["ResponseStatus", "Runtime", "ServiceSpec", "Subscription", "build_app", "build_consumer", "dispatcher", "readiness"]  # the specs are re-exported
 
@@ -87,7 +85,8 @@ def dispatcher(spec: ServiceSpec) -> DeliveryHandler:
                 return
             raise StageError("unexpected_event", f"{spec.name} does not handle {envelope.routing_key}")
         for handler in matched:
-            await handler(envelope.payload, deps)
+            with use_case_span(spec.name, handler.__name__, job_id=envelope.job_id, routing_key=envelope.routing_key):
+                await handler(envelope.payload, deps)
 
     return dispatch
 
@@ -104,40 +103,6 @@ def build_consumer(spec: ServiceSpec, settings: MeshSettings, runtime_ref: dict[
     return AmqpConsumer(settings.amqp_url, topology_of(settings).queue(spec.name), handle,
                         prefetch=settings.prefetch, graceful_timeout_s=30.0,
                         connect_timeout_s=settings.publish_timeout_s)
-
-
-class ResponseStatus:
-    """The status of the answer that goes through ``send``: 500 until one starts (an exception escaped)."""
-
-    def __init__(self, send: Send) -> None:
-        self._send = send
-        self.status = 500
-
-    async def send(self, message: Message) -> None:
-        if message["type"] == "http.response.start":
-            self.status = message["status"]
-        await self._send(message)
-
-
-class RedMetricsMiddleware:
-    """The rate, errors and duration of every HTTP request, by route (a plain ASGI middleware: one that runs the
-    request in a task of its own, as ``@app.middleware("http")`` does, costs about a millisecond of CPU)."""
-
-    def __init__(self, app: ASGIApp, *, service: str) -> None:
-        self.app, self.service = app, service
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        started = time.perf_counter()
-        answer = ResponseStatus(send)
-        try:
-            await self.app(scope, receive, answer.send)
-        finally:
-            path = getattr(scope.get("route"), "path", "unmatched")
-            HTTP_REQUESTS.labels(self.service, scope["method"], path, str(answer.status)).inc()
-            HTTP_DURATION.labels(self.service, scope["method"], path).observe(time.perf_counter() - started)
 
 
 def build_app(spec: ServiceSpec, settings: MeshSettings | None = None) -> FastAPI:
@@ -204,8 +169,6 @@ def build_app(spec: ServiceSpec, settings: MeshSettings | None = None) -> FastAP
     app.state.consumer = consumer
     harden(app, settings)
 
-    app.add_middleware(RedMetricsMiddleware, service=spec.name)
-
     @app.get("/health/live", include_in_schema=False)
     async def live() -> JSONResponse:
         """The process answers. Broken dependencies show in readiness, not here, so that an outage of
@@ -225,22 +188,26 @@ def build_app(spec: ServiceSpec, settings: MeshSettings | None = None) -> FastAP
         checks: dict[str, str] = {}
         if runtime is None:
             return JSONResponse({"status": "starting", "checks": checks}, status_code=503)
-        try:
-            async with runtime.pool.connection(timeout=2) as conn:
-                await conn.execute("SELECT 1")
-            checks["postgres"] = "ok"
-        except Exception as exc:
-            checks["postgres"] = f"error: {exc!r}"
-        checks["rabbitmq"] = "ok" if runtime.publisher.is_connected else "error: not connected"
-        for check in spec.ready_checks:
-            name = check.__name__.removeprefix("check_")
+        with untraced():  # a probe is no part of any job
             try:
-                await check(runtime)
-                checks[name] = "ok"
+                async with runtime.pool.connection(timeout=2) as conn:
+                    await conn.execute("SELECT 1")
+                checks["postgres"] = "ok"
             except Exception as exc:
-                checks[name] = f"error: {exc!r}"
+                checks["postgres"] = f"error: {exc!r}"
+            checks["rabbitmq"] = "ok" if runtime.publisher.is_connected else "error: not connected"
+            for check in spec.ready_checks:
+                name = check.__name__.removeprefix("check_")
+                try:
+                    await check(runtime)
+                    checks[name] = "ok"
+                except Exception as exc:
+                    checks[name] = f"error: {exc!r}"
         return readiness(checks, spec.degradable)
 
     if spec.routes is not None:
         spec.routes(app)
+    # outermost: the request id and the access log cover the service's own middlewares, and its refusals
+    app.add_middleware(AccessMiddleware, service=spec.name)
+    instrument_app(app)
     return app

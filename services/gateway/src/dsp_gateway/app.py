@@ -21,6 +21,7 @@ from typing import Any
 
 from fastapi import FastAPI
 from fastapi.responses import JSONResponse
+from mesh_kit.access import AccessMiddleware
 from mesh_kit.docs import add_docs
 from mesh_kit.hardening import harden
 from mesh_kit.service import readiness
@@ -91,4 +92,5 @@ def build_gateway_app(ports: GatewayPorts, settings: MeshSettings, *,
         return readiness(results, frozenset({"notifier", "limiter"}))
 
     routes(app)
+    app.add_middleware(AccessMiddleware, service="gateway")  # outermost, as in the mesh service (build_app)
     return app

@@ -10,6 +10,9 @@ import uuid
 from typing import Annotated, Any
 
 from fastapi import Query, WebSocket
+from mesh_kit.access import (
+    request_id_from,  # the request ids are mesh_kit's: every service's answers carry one
+)
 
 from ..adapters.repository import ReadModel
 from ..domain.identity import Principal
@@ -44,17 +47,6 @@ Offset = Annotated[int, Query(ge=0, le=MAX_OFFSET, description="How many items t
 WS_NOT_AUTHENTICATED = 4401  # missing, expired or bad token
 WS_BAD_ORIGIN = 4403         # sent before the handshake: the client sees HTTP 403
 WS_NOT_FOUND = 4404          # no such job in the caller's organisation
-
-
-def request_id_from(header: str | None) -> str:
-    """The client's X-Request-ID when it is a UUID (canonical form); a fresh one otherwise, so nothing
-    a client sends is reflected into responses or logs."""
-    if header:
-        try:
-            return str(uuid.UUID(header.strip()))
-        except ValueError:
-            pass
-    return str(uuid.uuid4())
 
 
 def origin_allowed(origin: str | None, allowed: frozenset[str], host: str | None = None) -> bool:

@@ -33,7 +33,6 @@ from shared_contracts.events import (
 from shared_contracts.profile import Profile
 from starlette.background import BackgroundTask
 from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ..adapters.deletions import GatewayRepository
 from ..adapters.notifier import JobSubscription, SubscriptionLost
@@ -60,7 +59,6 @@ from .access import (
     install_token_redaction,
     job_or_404,
     parse_id,
-    request_id_from,
     websocket_principal,
 )
 from .documents import (
@@ -314,37 +312,11 @@ async def _wait_for_ingest(ports: GatewayPorts, job_id: uuid.UUID, dataset_id: u
         return None
 
 
-class RequestIdMiddleware:
-    """Each request's id (``request.state.request_id``): the client's X-Request-ID when it is a UUID, else a new one;
-    every answer carries it back in X-Request-ID."""
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        header = next((value.decode("latin-1") for name, value in scope["headers"] if name == b"x-request-id"), None)
-        request_id = request_id_from(header)
-        scope.setdefault("state", {})["request_id"] = request_id
-
-        async def send_with_id(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                headers = [(k, v) for k, v in message.get("headers", []) if k.lower() != b"x-request-id"]
-                message = {**message, "headers": [*headers, (b"x-request-id", request_id.encode("latin-1"))]}
-            await send(message)
-
-        await self.app(scope, receive, send_with_id)
-
-
 def add_routes(app: FastAPI) -> None:
     router = APIRouter(prefix="/api/v1")
     reader = Depends(requires(Permission.READ))
     writer = Depends(requires(Permission.WRITE))
     install_token_redaction()
-
-    app.add_middleware(RequestIdMiddleware)
 
     @app.exception_handler(ApiError)
     async def api_error(request: Request, exc: ApiError) -> JSONResponse:

@@ -59,7 +59,7 @@ async def cancel_job(storage: GatewayStorage, notifier: JobNotifier, *, job_id: 
             if update is not None:
                 await repo.update_dataset(uuid.UUID(str(dataset["dataset_id"])), **update.stored())
         await uow.emit(JobCancelRequested(requested_at=requested_at, reason=reason))
-    JOBS.labels("cancelled").inc()
+    JOBS.labels("gateway", "cancelled").inc()
     try:
         await notifier.publish(str(job_id), cancelled_message(job))
     except Exception:  # the job is cancelled all the same; a listener sees it at its next poll

@@ -77,6 +77,6 @@ async def when_any_event_update_read_model(event: EventPayload, deps: StageDeps[
             if notify is not None:
                 notify["status"] = after["status"]
             if after["status"] in TERMINAL:
-                JOBS.labels(after["status"]).inc()
+                JOBS.labels("gateway", after["status"]).inc()
     if notify is not None:
         await deps.notify(job_id, notify)

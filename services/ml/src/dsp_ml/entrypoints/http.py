@@ -3,6 +3,11 @@
 Only the gateway may call it: it sends the shared service token (``DSP_SERVICE_TOKEN``) in
 ``X-DSP-Service-Token``, and the Helm NetworkPolicy admits only gateway pods. The prediction itself
 is the use case ``service_layer.predict.predict_rows``.
+
+Its metrics name the model and the feature in labels of a bounded set (``mesh_kit.metrics.BoundedLabel``): the
+first ``MODEL_LABELS`` models a process predicts with, and the first ``FEATURE_LABELS`` features of the drift
+gauges, keep their own series; the rest are ``other`` (the drift gauge of ``other`` holds the largest value of
+the features folded into it in that prediction).
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from mesh_kit.hardening import SERVICE_TOKEN_HEADER, service_token_refusal
+from mesh_kit.metrics import BoundedLabel
 from mesh_kit.service import Runtime
 from prometheus_client import Counter, Gauge
 
@@ -25,11 +31,29 @@ DRIFT_PSI = Gauge("dsp_feature_drift_psi", "PSI between prediction inputs and tr
 DRIFT_KS = Gauge("dsp_feature_drift_ks_statistic", "Kolmogorov-Smirnov statistic, prediction inputs vs training data",
                  ["model_id", "feature"])
 PREDICTIONS = Counter("dsp_predictions_total", "Rows predicted", ["model_id"])
+MODEL_LABELS = 20
+"""Models with series of their own in a process; the later ones count under ``other``."""
+FEATURE_LABELS = 50
+"""Features with drift series of their own in a process; the later ones fold into ``other``."""
+_model_label = BoundedLabel(MODEL_LABELS)
+_feature_label = BoundedLabel(FEATURE_LABELS)
 _models = LoadedModels()
 
 
 def _error(status: int, code: str, message: str, field: str | None = None) -> JSONResponse:
     return JSONResponse(PredictionRefused(status, code, message, field).body(), status_code=status)
+
+
+def _drift_by_label(drift: list[dict[str, Any]]) -> dict[Gauge, dict[str, float]]:
+    """The value of each drift gauge by feature label: a feature folded into ``other`` counts as its largest."""
+    values: dict[Gauge, dict[str, float]] = {DRIFT_PSI: {}, DRIFT_KS: {}}
+    for item in drift:
+        feature = _feature_label.value(str(item["feature"]))
+        for gauge, key in ((DRIFT_PSI, "psi"), (DRIFT_KS, "ks_statistic")):
+            if item.get(key) is not None:
+                by_feature = values[gauge]
+                by_feature[feature] = max(by_feature.get(feature, float("-inf")), float(item[key]))
+    return values
 
 
 def add_routes(app: FastAPI) -> None:
@@ -52,9 +76,9 @@ def add_routes(app: FastAPI) -> None:
                                             request.headers.get("content-type", ""), explain=explain, strict=strict)
         except PredictionRefused as refused:
             return JSONResponse(refused.body(), status_code=refused.status)
-        for item in prediction.drift:
-            DRIFT_PSI.labels(model_id, item["feature"]).set(item["psi"])
-            if item["ks_statistic"] is not None:
-                DRIFT_KS.labels(model_id, item["feature"]).set(item["ks_statistic"])
-        PREDICTIONS.labels(model_id).inc(prediction.rows)
+        model = _model_label.value(model_id)
+        for gauge, values in _drift_by_label(prediction.drift).items():
+            for feature, value in values.items():
+                gauge.labels(model, feature).set(value)
+        PREDICTIONS.labels(model).inc(prediction.rows)
         return JSONResponse(prediction.answer)
