@@ -37,6 +37,7 @@ __all__ = [
     "infer_semantic_type",
     "numeric_stats",
     "profile_column",
+    "value_counts",
 ]
 
 TOP_VALUES = 10
@@ -435,6 +436,20 @@ def _class_counts(vc: pl.DataFrame, value_col: str, ascii: np.ndarray) -> dict[s
     return found
 
 
+def value_counts(series: pl.Series) -> pl.DataFrame | None:
+    """The exact (value, count) table of a non-numeric column's non-missing values; None for unhashable values.
+
+    The distinct and unique counts, the entropy, the top values and the string statistics of a
+    non-numeric column all come from this table (a numeric column's, with its quantiles, from the
+    one sort in :func:`numeric_stats`): these two functions are where an approximate path plugs in.
+    """
+    try:
+        # on the whole column, then without the null group: no copy of the non-null values
+        return series.value_counts(sort=False, name="count").drop_nulls(series.name or None)
+    except pl.exceptions.PolarsError:
+        return None
+
+
 def _string_stats(vc: pl.DataFrame, value_col: str) -> StringStats:
     """String statistics from a (value, count) table of the non-missing values."""
     if vc.height == 0:
@@ -654,11 +669,7 @@ def profile_taken_column(
         )
         return facts
 
-    try:
-        # on the whole column, then without the null group: no copy of the non-null values
-        vc = series.value_counts(sort=False, name="count").drop_nulls(series.name or None)
-    except pl.exceptions.PolarsError:
-        vc = None
+    vc = value_counts(series)
     if dtype == pl.Boolean:
         true_count = int(series.sum())
     dates = _date_stats(series.drop_nulls() if has_nulls else series, now) if dtype == pl.Date or isinstance(dtype, pl.Datetime) else None
