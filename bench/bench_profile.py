@@ -1,6 +1,7 @@
-"""Ingest + profile benchmark against ydata-profiling (minimal) and a bare ``polars.read_csv``.
+"""Ingest + profile benchmark against fg-data-profiling (minimal, HTML report) and a bare ``polars.read_csv``.
 
-    .venv/bin/python bench/bench_profile.py [--rows 1000000] [--runs 3] [--peer-runs 1] [--big-rows 10000000]
+    .venv/bin/python bench/bench_profile.py [--rows 1000000] [--runs 3] [--peer-runs 1] [--peer-json-runs 0]
+        [--big-rows 10000000]
 
 The CSV comes from ``bench/gen_data.py`` (cached under ``bench-data/``). Every measurement is
 a fresh process run under ``/usr/bin/time``, which gives its wall time, CPU time and peak RSS:
@@ -8,17 +9,23 @@ a fresh process run under ``/usr/bin/time``, which gives its wall time, CPU time
 * ours: ``dsp profile FILE --out DIR`` (ingest to Parquet, then the full profile), or the
   same two core calls from ``python -c`` when the ``dsp`` command is not installed;
 * profile only: ``profile_dataset`` on the Parquet file ingest wrote;
-* ydata-profiling ``minimal=True``: ``pandas.read_csv`` then ``ProfileReport(...).to_json()``,
-  from a separate virtualenv (``bench-data/peer-venv``; created on demand with uv);
-* ``polars.read_csv`` of the file and nothing else.
+* the peer, fg-data-profiling (the successor of ydata-profiling, imported as ``data_profiling``)
+  with ``minimal=True``: ``pandas.read_csv`` then ``ProfileReport(...).to_file("report.html")``,
+  its fastest path to a full report, from a separate virtualenv (``bench-data/peer-venv``;
+  created on demand with uv); ``--peer-json-runs`` adds its ``to_json()`` (about twice the CPU);
+* ``polars.read_csv`` of the file and nothing else (the floor).
 
-Prints a markdown table of medians and the ratios of ours to the other two.
+Ours and the floor run alternately, so that a change in the machine's load hits both alike.
+Prints the load average before and after each run, the versions, a markdown table of medians
+and the ratios against the goals (>= 10x less CPU and wall than the peer, <= 0.25 of its peak
+RSS, <= 3x the floor's CPU).
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import platform
 import shutil
 import statistics
 import subprocess
@@ -33,6 +40,7 @@ VENV_PY = ROOT / ".venv" / "bin" / "python"
 DSP = ROOT / ".venv" / "bin" / "dsp"
 PEER_VENV = DATA / "peer-venv"
 PEER_PY = PEER_VENV / "bin" / "python"
+PEER_LABEL = "fg-data-profiling minimal=True (pandas read + HTML report, to_file)"
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from gen_data import generate  # noqa: E402
@@ -45,8 +53,12 @@ class Run:
     peak_rss_mb: float
 
 
+LOADS: list[str] = []
+
+
 def _timed(cmd: list[str], *, env: dict[str, str] | None = None) -> Run:
     """Run ``cmd`` under /usr/bin/time; wall seconds, user+sys seconds, peak RSS in MiB."""
+    LOADS.append(_load())
     with tempfile.NamedTemporaryFile("r", suffix=".time") as out:
         subprocess.run(
             ["/usr/bin/time", "-f", "%e %U %S %M", "-o", out.name, *cmd],
@@ -80,14 +92,36 @@ def _profile_only_cmd(parquet: Path) -> list[str]:
     return [str(VENV_PY), "-c", code, str(parquet), str(parquet.with_suffix(".profile.json"))]
 
 
-def _peer_cmd(csv: Path, out: Path) -> list[str]:
+PEER_PACKAGE = "fg-data-profiling"
+
+
+def _peer_cmd(csv: Path, out: Path, *, json: bool = False) -> list[str]:
+    write = "open(sys.argv[2], 'w').write(r.to_json())" if json else "r.to_file(sys.argv[2])"
     code = (
-        "import sys, pandas as pd; from ydata_profiling import ProfileReport;"
+        "import sys, pandas as pd; from data_profiling import ProfileReport;"
         "df = pd.read_csv(sys.argv[1]);"
-        "r = ProfileReport(df, minimal=True, progress_bar=False);"
-        "open(sys.argv[2], 'w').write(r.to_json())"
+        "r = ProfileReport(df, minimal=True, progress_bar=False);" + write
     )
     return [str(PEER_PY), "-c", code, str(csv), str(out)]
+
+
+def _versions() -> dict[str, str]:
+    ours = "import importlib.metadata as m, sys; print(sys.version.split()[0], m.version('polars'), m.version('numpy'))"
+    python, polars, numpy = subprocess.run([str(VENV_PY), "-c", ours], capture_output=True, text=True,
+                                           check=True).stdout.split()
+    found = {"python": python, "polars": polars, "numpy": numpy}
+    if PEER_PY.exists():
+        peer = ("import importlib.metadata as m; "
+                f"print(m.version('{PEER_PACKAGE}'), m.version('pandas'), m.version('numpy'))")
+        done = subprocess.run([str(PEER_PY), "-c", peer], capture_output=True, text=True)
+        if done.returncode == 0:
+            fg, pandas, peer_numpy = done.stdout.split()
+            found.update({PEER_PACKAGE: fg, "peer pandas": pandas, "peer numpy": peer_numpy})
+    return found
+
+
+def _load() -> str:
+    return " ".join(Path("/proc/loadavg").read_text().split()[:3])
 
 
 def _polars_cmd(csv: Path) -> list[str]:
@@ -102,7 +136,7 @@ def _ensure_peer() -> bool:
         return False
     subprocess.run([uv, "venv", str(PEER_VENV), "--python", "3.11"], check=True)
     subprocess.run(
-        [uv, "pip", "install", "--python", str(PEER_PY), "ydata-profiling", "setuptools<81"], check=True
+        [uv, "pip", "install", "--python", str(PEER_PY), PEER_PACKAGE, "setuptools<81"], check=True
     )
     return True
 
@@ -128,7 +162,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--runs", type=int, default=3)
-    parser.add_argument("--peer-runs", type=int, default=1, help="runs of ydata-profiling (0 to skip)")
+    parser.add_argument("--peer-runs", type=int, default=1, help="runs of the peer's HTML report (0 to skip)")
+    parser.add_argument("--peer-json-runs", type=int, default=0, help="runs of the peer's to_json() (slower)")
     parser.add_argument("--big-rows", type=int, default=0, help="also run ours once on this many rows")
     args = parser.parse_args(argv)
 
@@ -155,22 +190,33 @@ def main(argv: list[str] | None = None) -> int:
                         check=True,
                     )
             only.append(_timed(_profile_only_cmd(parquet), env=env))
-            print(f"run {i + 1}: ours {ours[-1]}, polars {polars_runs[-1]}, profile only {only[-1]}", file=sys.stderr)
+            print(f"run {i + 1}: ours {ours[-1]}, polars {polars_runs[-1]}, profile only {only[-1]} "
+                  f"(load {_load()})", file=sys.stderr)
         results["ours: dsp profile (ingest + full profile)"] = (_median(ours), len(ours))
         results["ours: profile_dataset on the Parquet only"] = (_median(only), len(only))
         results["polars.read_csv only"] = (_median(polars_runs), len(polars_runs))
         if args.peer_runs and _ensure_peer():
             peer = []
             for i in range(args.peer_runs):
-                peer.append(_timed(_peer_cmd(csv, work / f"peer{i}.json"), env=env))
-                print(f"peer run {i + 1}: {peer[-1]}", file=sys.stderr)
-            results["ydata-profiling minimal=True (pandas read + to_json)"] = (_median(peer), len(peer))
+                peer.append(_timed(_peer_cmd(csv, work / f"peer{i}.html"), env=env))
+                print(f"peer run {i + 1}: {peer[-1]} (load {_load()})", file=sys.stderr)
+            results[PEER_LABEL] = (_median(peer), len(peer))
+            peer_json = []
+            for i in range(args.peer_json_runs):
+                peer_json.append(_timed(_peer_cmd(csv, work / f"peer{i}.json", json=True), env=env))
+                print(f"peer to_json run {i + 1}: {peer_json[-1]}", file=sys.stderr)
+            if peer_json:
+                results[f"{PEER_PACKAGE} minimal=True (pandas read + to_json)"] = (_median(peer_json), len(peer_json))
         if args.big_rows:
             big = _dataset(args.big_rows)
             run = _timed(_ours_cmd(big, work / "big"), env=env)
             results[f"ours on {args.big_rows:,} rows ({big.stat().st_size / 1e9:.2f} GB)"] = (run, 1)
 
-    print(f"\nData: {csv.name}, {args.rows:,} rows x 20 columns, {size_mb:.0f} MB.\n")
+    LOADS.append(_load())
+    versions = ", ".join(f"{k} {v}" for k, v in _versions().items())
+    print(f"\nData: {csv.name}, {args.rows:,} rows x 20 columns, {size_mb:.0f} MB.")
+    print(f"Machine: {platform.machine()}, {os.cpu_count()} cores; {versions}.")
+    print(f"Load average (1, 5, 15 min) before each run and at the end: {'; '.join(LOADS)}.\n")
     print("| run | runs | wall (s) | CPU user+sys (s) | peak RSS (MiB) |")
     print("| --- | ---: | ---: | ---: | ---: |")
     for label, (run, n) in results.items():
@@ -180,11 +226,15 @@ def main(argv: list[str] | None = None) -> int:
     print()
     print(f"- ours / polars.read_csv: wall {ours_run.wall_s / polars_run.wall_s:.2f}x, "
           f"CPU {ours_run.cpu_s / polars_run.cpu_s:.2f}x, peak RSS {ours_run.peak_rss_mb / polars_run.peak_rss_mb:.2f}x")
-    peer_key = "ydata-profiling minimal=True (pandas read + to_json)"
-    if peer_key in results:
-        peer_run = results[peer_key][0]
-        print(f"- ydata-profiling / ours: wall {peer_run.wall_s / ours_run.wall_s:.1f}x, "
-              f"CPU {peer_run.cpu_s / ours_run.cpu_s:.1f}x, peak RSS {peer_run.peak_rss_mb / ours_run.peak_rss_mb:.1f}x")
+    cpu_floor = ours_run.cpu_s / polars_run.cpu_s
+    print(f"  goal <= 3x the floor's CPU (aim 2x): {'met' if cpu_floor <= 3 else 'not met'}")
+    if PEER_LABEL in results:
+        peer_run = results[PEER_LABEL][0]
+        wall, cpu = peer_run.wall_s / ours_run.wall_s, peer_run.cpu_s / ours_run.cpu_s
+        memory = ours_run.peak_rss_mb / peer_run.peak_rss_mb
+        print(f"- {PEER_PACKAGE} / ours: wall {wall:.1f}x, CPU {cpu:.1f}x; ours / peer peak RSS {memory:.2f}")
+        print(f"  goal >= 10x on CPU and wall: {'met' if min(wall, cpu) >= 10 else 'not met'}; "
+              f"goal peak RSS <= 0.25 of the peer's: {'met' if memory <= 0.25 else 'not met'}")
     return 0
 
 

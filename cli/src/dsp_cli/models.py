@@ -21,7 +21,6 @@ from typing import Annotated, Any
 
 import polars as pl
 import typer
-from etl_core import write_safe_csv
 from rich.console import Console
 from rich.table import Table
 
@@ -234,6 +233,8 @@ def predict(model_dir: Path, file: Path, out: Path, *, explain: bool = False, st
     id_frame = _id_columns(table, ids, known, skip, len(answer["rows"]))
     out.parent.mkdir(parents=True, exist_ok=True)
     # the id columns and predicted labels are the user's text: formulas are defused, as in every CSV written
+    from etl_core import write_safe_csv  # only predictions need it
+
     write_safe_csv(prediction_frame(answer, id_frame, explain=explain, top=top), out)
     return answer
 

@@ -11,14 +11,12 @@ from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Literal, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 from mesh_kit.artifacts import ArtifactStore, LocalArtifactStore, artifact_key
 from mesh_kit.memory import InMemoryMesh, ProgressListener
 from mesh_kit.ports import ServiceSpec
 from shared_contracts import ArtifactRef, Envelope
-from shared_contracts.analysis import AnalysisResult
-from shared_contracts.compare import Comparison
 from shared_contracts.etl import EtlReport
 from shared_contracts.events import (
     AnalysisCompleted,
@@ -35,6 +33,10 @@ from shared_contracts.events import (
     StageFailed,
 )
 from shared_contracts.profile import Profile
+
+if TYPE_CHECKING:  # the result documents of the later stages are imported when a run reaches them
+    from shared_contracts.analysis import AnalysisResult
+    from shared_contracts.compare import Comparison
 
 __all__ = [
     "COMPARE_STEPS",
@@ -237,6 +239,8 @@ async def run_pipeline(file: Path, out: Path, *, work: Path, until: Until, inges
         elif isinstance(payload, DatasetTransformed):
             outcome.etl_report = EtlReport.model_validate_json(store.read_bytes(payload.etl_report))
         elif isinstance(payload, AnalysisCompleted):
+            from shared_contracts.analysis import AnalysisResult
+
             outcome.analysis = AnalysisResult.model_validate_json(store.read_bytes(payload.analysis_result))
     return outcome
 
@@ -342,6 +346,8 @@ async def run_compare(file_a: Path, file_b: Path, out: Path, *, work: Path, inge
     for envelope in events:
         payload = envelope.payload
         if isinstance(payload, ComparisonCompleted):
+            from shared_contracts.compare import Comparison
+
             store.fetch_to(payload.comparison, out / "comparison.json")
             outcome.comparison = Comparison.model_validate_json(store.read_bytes(payload.comparison))
         elif isinstance(payload, DashboardReady):

@@ -227,6 +227,35 @@ def test_string_lengths_property(values: list[str | None]) -> None:
         assert col.strings.max_length == max(lengths)
 
 
+_CLASS_PATTERNS = {
+    "whitespace_padded": r"^\s|\s$",
+    "with_letters": r"\p{L}",
+    "with_digits": r"\d",
+    "with_spaces": r"\s",
+    "with_punctuation": r"[\p{P}\p{S}]",
+    "with_uppercase": r"\p{Lu}",
+    "with_lowercase": r"\p{Ll}",
+    "non_ascii": r"[^\x00-\x7F]",
+    "numeric_like": r"^\s*[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?\s*$",
+}
+
+
+_CHARACTERS = st.one_of(
+    st.characters(max_codepoint=127), st.sampled_from("0123456789.eE+- \t"), st.sampled_from("éÉ\u00a0\u0085ß½٣€")
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(st.one_of(st.none(), st.text(alphabet=_CHARACTERS, max_size=8)), max_size=60))
+def test_character_classes_match_their_regular_expressions(values: list[str | None]) -> None:
+    # ASCII values are classified from their bytes, the others by the patterns: both must agree with the patterns
+    series = pl.Series("s", values, dtype=pl.String)
+    strings = profile_column(series, semantic_type="text").profile.strings
+    present = series.drop_nulls()
+    for name, pattern in _CLASS_PATTERNS.items():
+        assert getattr(strings, name) == int(present.str.contains(pattern).sum()), name
+
+
 def test_date_range_gaps_and_frequency(tmp_path: Path) -> None:
     days = pl.date_range(date(2024, 1, 1), date(2024, 3, 31), "1d", eager=True)
     gapped = days.filter((days < date(2024, 2, 10)) | (days > date(2024, 2, 20)))

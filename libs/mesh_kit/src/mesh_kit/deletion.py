@@ -27,14 +27,16 @@ import hashlib
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any, Protocol, cast
+from typing import TYPE_CHECKING, Any, Protocol, cast
 
-from psycopg import AsyncConnection
 from shared_contracts import EventPayload
 from shared_contracts.events import DatasetDeleted, DatasetPurged, Stage
 
 from .artifacts import owner_prefix
 from .ports import StageDeps
+
+if TYPE_CHECKING:  # the local paths run without PostgreSQL and need not import its driver
+    from psycopg import AsyncConnection
 
 __all__ = [
     "Purged",

@@ -12,11 +12,12 @@ from __future__ import annotations
 import abc
 import json
 from collections.abc import Sequence
-from typing import Any
-
-from psycopg import AsyncConnection
+from typing import TYPE_CHECKING, Any
 
 from .sqlite import SqliteConnection
+
+if TYPE_CHECKING:  # annotations only: the local paths run without PostgreSQL
+    from psycopg import AsyncConnection
 
 __all__ = ["PostgresSession", "SqlSession", "SqliteSession", "json_value"]
 

@@ -15,6 +15,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from . import events as _events  # noqa: F401  (registers every event payload)
 from .envelope import EVENT_REGISTRY, Envelope
 
 __all__ = ["SCHEMA_DIR", "all_schemas", "document_models"]

@@ -5,12 +5,15 @@ from __future__ import annotations
 import abc
 import uuid
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from mesh_kit.artifacts import owner_prefix
 from mesh_kit.deletion import Purged
 from mesh_kit.sql import PostgresSession, SqliteSession, SqlSession
 from mesh_kit.sqlite import SqliteConnection
-from psycopg import AsyncConnection
+
+if TYPE_CHECKING:  # annotations only: the local paths run without PostgreSQL
+    from psycopg import AsyncConnection
 
 __all__ = ["IngestedDataset", "IngestedDatasets", "InMemoryIngestedDatasets", "PostgresIngestedDatasets",
            "RejectedDataset", "SqlIngestedDatasets", "SqliteIngestedDatasets"]

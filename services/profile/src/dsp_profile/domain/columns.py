@@ -10,12 +10,14 @@ match the numpy/scipy/pandas references to rounding.
 from __future__ import annotations
 
 import math
+import string
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, TypeGuard, get_args
 
 import numpy as np
 import polars as pl
+import pyarrow as pa
 from shared_contracts.profile import (
     ColumnProfile,
     DateStats,
@@ -35,6 +37,7 @@ __all__ = [
     "infer_semantic_type",
     "numeric_stats",
     "profile_column",
+    "value_counts",
 ]
 
 TOP_VALUES = 10
@@ -342,6 +345,111 @@ def numeric_stats(values: np.ndarray, *, bins: int = HISTOGRAM_BINS) -> _Numeric
     return _Numeric(stats, hist, distinct, unique, top, merges, sentinels, entropy)
 
 
+# character classes of the ASCII bytes, as the regular expressions of the non-ASCII path define them
+_LETTER, _DIGIT, _SPACE, _PUNCT, _UPPER, _LOWER, _NOT_NUMERIC = (1 << i for i in range(7))
+_CLASS_REGEX = {
+    "with_letters": (r"\p{L}", _LETTER),
+    "with_digits": (r"\d", _DIGIT),
+    "with_spaces": (r"\s", _SPACE),
+    "with_punctuation": (r"[\p{P}\p{S}]", _PUNCT),
+    "with_uppercase": (r"\p{Lu}", _UPPER),
+    "with_lowercase": (r"\p{Ll}", _LOWER),
+}
+
+
+def _ascii_classes() -> np.ndarray:
+    table = np.full(128, _NOT_NUMERIC, dtype=np.uint8)
+    for code in range(128):
+        char = chr(code)
+        if "A" <= char <= "Z":
+            table[code] |= _LETTER | _UPPER
+        elif "a" <= char <= "z":
+            table[code] |= _LETTER | _LOWER
+        elif "0" <= char <= "9":
+            table[code] = _DIGIT
+        elif char in "\t\n\x0b\x0c\r ":  # Unicode White_Space, the ASCII part
+            table[code] = _SPACE
+        elif char in string.punctuation:  # every ASCII punctuation mark or symbol (\p{P} or \p{S})
+            table[code] |= _PUNCT
+        if char in "+-.eE":
+            table[code] &= ~np.uint8(_NOT_NUMERIC)
+    return table
+
+
+_ASCII_CLASSES = _ascii_classes()
+
+
+def _ascii_flags(values: pl.Series) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per ASCII string: the classes of its characters (OR of the bytes), of its first and its last byte.
+
+    One vectorised pass over the bytes instead of one regular expression per class.
+    """
+    array = values.rechunk().to_arrow()
+    if not pa.types.is_large_string(array.type):
+        array = array.cast(pa.large_string())
+    _validity, offsets_buf, data_buf = array.buffers()
+    offsets = np.frombuffer(offsets_buf, dtype=np.int64)[array.offset : array.offset + len(array) + 1]
+    data = np.frombuffer(data_buf, dtype=np.uint8) if data_buf is not None else np.empty(0, np.uint8)
+    classes = _ASCII_CLASSES[data[offsets[0] : offsets[-1]]]
+    starts = offsets[:-1] - offsets[0]
+    lengths = np.diff(offsets)
+    filled = lengths > 0
+    flags = np.zeros(len(array), dtype=np.uint8)
+    first = np.zeros(len(array), dtype=np.uint8)
+    last = np.zeros(len(array), dtype=np.uint8)
+    if filled.any():
+        begin = starts[filled]
+        flags[filled] = np.bitwise_or.reduceat(classes, begin)
+        first[filled] = classes[begin]
+        last[filled] = classes[begin + lengths[filled] - 1]
+    return flags, first, last
+
+
+def _class_counts(vc: pl.DataFrame, value_col: str, ascii: np.ndarray) -> dict[str, int]:
+    """Values (weighted by their counts) with a letter, a digit, ..., or that read as a number.
+
+    ASCII values are classified from their bytes; the others, usually few, by regular expressions.
+    A value can read as a number only if each of its characters can be part of one, so the number
+    pattern runs on those candidates alone.
+    """
+    counts = vc["count"].to_numpy()
+    plain = vc.filter(pl.Series(ascii))
+    plain_counts = counts[ascii]
+    flags, first, last = _ascii_flags(plain[value_col])
+    found = {name: int(plain_counts[(flags & bit) > 0].sum()) for name, (_, bit) in _CLASS_REGEX.items()}
+    found["whitespace_padded"] = int(plain_counts[((first | last) & _SPACE) > 0].sum())
+    candidates = ((flags & _NOT_NUMERIC) == 0) & ((flags & _DIGIT) > 0)
+    found["numeric_like"] = int(
+        plain.filter(pl.Series(candidates)).select(pl.col("count").filter(pl.col(value_col).str.contains(_NUMBER)).sum()).item()
+    ) if candidates.any() else 0
+    found["non_ascii"] = 0
+    if not ascii.all():
+        v, w = pl.col(value_col), pl.col("count")
+        other = vc.filter(pl.Series(~ascii)).select(
+            *(w.filter(v.str.contains(pattern)).sum().alias(name) for name, (pattern, _) in _CLASS_REGEX.items()),
+            w.filter(v.str.contains(r"^\s|\s$")).sum().alias("whitespace_padded"),
+            w.filter(v.str.contains(_NUMBER)).sum().alias("numeric_like"),
+            w.sum().alias("non_ascii"),
+        ).row(0, named=True)
+        for name, value in other.items():
+            found[name] += int(value)
+    return found
+
+
+def value_counts(series: pl.Series) -> pl.DataFrame | None:
+    """The exact (value, count) table of a non-numeric column's non-missing values; None for unhashable values.
+
+    The distinct and unique counts, the entropy, the top values and the string statistics of a
+    non-numeric column all come from this table (a numeric column's, with its quantiles, from the
+    one sort in :func:`numeric_stats`): these two functions are where an approximate path plugs in.
+    """
+    try:
+        # on the whole column, then without the null group: no copy of the non-null values
+        return series.value_counts(sort=False, name="count").drop_nulls(series.name or None)
+    except pl.exceptions.PolarsError:
+        return None
+
+
 def _string_stats(vc: pl.DataFrame, value_col: str) -> StringStats:
     """String statistics from a (value, count) table of the non-missing values."""
     if vc.height == 0:
@@ -349,26 +457,17 @@ def _string_stats(vc: pl.DataFrame, value_col: str) -> StringStats:
     v = pl.col(value_col)
     w = pl.col("count")
     total = int(vc["count"].sum())
-
-    def weighted(cond: pl.Expr) -> pl.Expr:
-        return w.filter(cond).sum()
-
-    agg = vc.select(
-        v.str.len_chars().min().alias("min_length"),
-        v.str.len_chars().max().alias("max_length"),
-        (v.str.len_chars().cast(pl.Float64) * w).sum().alias("len_sum"),
-        weighted(v.str.len_chars() == 0).alias("empty"),
-        weighted(v.str.contains(r"^\s|\s$")).alias("whitespace_padded"),
-        weighted(v.str.contains(r"\p{L}")).alias("with_letters"),
-        weighted(v.str.contains(r"\d")).alias("with_digits"),
-        weighted(v.str.contains(r"\s")).alias("with_spaces"),
-        weighted(v.str.contains(r"[\p{P}\p{S}]")).alias("with_punctuation"),
-        weighted(v.str.contains(r"\p{Lu}")).alias("with_uppercase"),
-        weighted(v.str.contains(r"\p{Ll}")).alias("with_lowercase"),
-        weighted(v.str.contains(r"[^\x00-\x7F]")).alias("non_ascii"),
-        weighted(v.str.contains(_NUMBER)).alias("numeric_like"),
-    ).row(0, named=True)
-    lengths = vc.select(v.str.len_chars().alias("len"), w).group_by("len").agg(w.sum()).sort("len")
+    sizes = vc.select(v.str.len_chars().alias("chars"), v.str.len_bytes().alias("bytes"))
+    chars = sizes["chars"]
+    agg: dict[str, Any] = {
+        "min_length": chars.min(),
+        "max_length": chars.max(),
+        "empty": int(vc["count"].filter(chars == 0).sum()),
+    }
+    len_sum = float((chars.cast(pl.Float64) * vc["count"]).sum())
+    # a UTF-8 string is ASCII exactly when it has as many bytes as characters
+    agg.update(_class_counts(vc, value_col, (sizes["bytes"] == chars).to_numpy()))
+    lengths = pl.DataFrame({"len": chars, "count": vc["count"]}).group_by("len").agg(w.sum()).sort("len")
     cum = np.cumsum(lengths["count"].to_numpy())
     lens = lengths["len"].to_numpy()
     # median of the lengths, as numpy.median of the expanded lengths
@@ -380,7 +479,6 @@ def _string_stats(vc: pl.DataFrame, value_col: str) -> StringStats:
         expanded_edges = int(lens[-1] - lens[0]) + 1
         bins = max(1, min(HISTOGRAM_BINS, expanded_edges))
         hist = _weighted_histogram(lens.astype(np.float64), lengths["count"].to_numpy(), bins)
-    len_sum = agg.pop("len_sum")
     return StringStats(
         **agg,
         mean_length=float(len_sum) / total,
@@ -571,11 +669,7 @@ def profile_taken_column(
         )
         return facts
 
-    try:
-        # on the whole column, then without the null group: no copy of the non-null values
-        vc = series.value_counts(sort=False, name="count").drop_nulls(series.name or None)
-    except pl.exceptions.PolarsError:
-        vc = None
+    vc = value_counts(series)
     if dtype == pl.Boolean:
         true_count = int(series.sum())
     dates = _date_stats(series.drop_nulls() if has_nulls else series, now) if dtype == pl.Date or isinstance(dtype, pl.Datetime) else None

@@ -33,10 +33,10 @@ import math
 import warnings
 from collections.abc import Sequence
 from datetime import UTC, datetime
+from types import ModuleType
 
 import numpy as np
 import polars as pl
-from scipy import stats
 from shared_contracts.cancel import CancelToken
 from shared_contracts.compare import (
     CategoricalShift,
@@ -96,6 +96,13 @@ _OTHER = "other"
 
 _DATETIME_SEMANTICS = frozenset({"date", "datetime"})
 _TEXT_SEMANTICS = frozenset({"text", "email", "url"})
+
+
+def _scipy_stats() -> ModuleType:
+    """``scipy.stats``, imported on first use: it takes seconds to import, and a profile run never needs it."""
+    from scipy import stats
+
+    return stats
 
 
 def column_kind(semantic_type: str | None) -> str:
@@ -256,7 +263,7 @@ def _numeric_shift(a: np.ndarray, b: np.ndarray, *, unit: str | None) -> Numeric
     share_a, share_b = count_a / a.size, count_b / b.size
     with warnings.catch_warnings():  # scipy falls back to the asymptotic p-value, and says so on stderr
         warnings.simplefilter("ignore", RuntimeWarning)
-        ks = stats.ks_2samp(a, b, method="auto" if max(a.size, b.size) <= 1000 else "asymp")
+        ks = _scipy_stats().ks_2samp(a, b, method="auto" if max(a.size, b.size) <= 1000 else "asymp")
     lo, hi = float(min(a.min(), b.min())), float(max(a.max(), b.max()))
     return NumericShift(
         psi=population_stability_index(share_a, share_b),
@@ -304,7 +311,7 @@ def _categorical_shift(counts_a: dict[str, int], counts_b: dict[str, int]) -> Ca
     chi2 = p_value = None
     cramers_v = 0.0
     if table.shape[1] >= 2:
-        result = stats.chi2_contingency(table, correction=False)
+        result = _scipy_stats().chi2_contingency(table, correction=False)
         chi2, p_value = float(result.statistic), float(result.pvalue)
         cramers_v = _cramers_v(table, chi2)
     new = [v for v in sorted(counts_b, key=lambda v: -counts_b[v]) if v not in counts_a]
@@ -329,7 +336,7 @@ def _missing_pvalue(series_a: pl.Series, series_b: pl.Series, share_a: float, sh
     table = np.array([[share_a * n_a, (1 - share_a) * n_a], [share_b * n_b, (1 - share_b) * n_b]])
     if (table.sum(axis=0) == 0).any() or (table.sum(axis=1) == 0).any():
         return 1.0
-    return float(stats.chi2_contingency(table, correction=False).pvalue)
+    return float(_scipy_stats().chi2_contingency(table, correction=False).pvalue)
 
 
 def _sample(frame: pl.DataFrame, rows: int, seed: int) -> pl.DataFrame:
