@@ -141,13 +141,14 @@ def _pump(proc: subprocess.Popen[str], log: Any, tail: deque[str]) -> None:
 
 
 def run_proof(name: str, script: str, *, quick: bool, out_dir: Path, timeout_s: float,
-              nice: int = 0) -> dict[str, Any]:
+              nice: int = 0, extra: list[str] | None = None) -> dict[str, Any]:
     """Run one proof script; its record (command, exit code, seconds, load) and its JSON if it wrote one.
     ``nice``: its CPU priority lowered so (a proof run alongside another yields the CPU to it)."""
     json_path = out_dir / f"{name}.json"
     shown = json_path.relative_to(ROOT) if json_path.is_relative_to(ROOT) else json_path
-    command = [".venv/bin/python", script, "--json", str(shown), *(["--quick"] if quick else [])]
+    command = [".venv/bin/python", script, "--json", str(shown), *(["--quick"] if quick else []), *(extra or [])]
     record: dict[str, Any] = {"name": name, "script": script, "command": shlex.join(command), "quick": quick,
+                              "extra": shlex.join(extra or []),
                               "started": _now(), "load_before": _load()}
     json_path.unlink(missing_ok=True)
     if not (ROOT / script).exists():
@@ -246,6 +247,7 @@ def render(machine_info: dict[str, Any], runs: list[dict[str, Any]], wall_s: flo
     started = min((run["started"] for run in runs), default=_now())
     seconds = sum(run.get("seconds") or 0 for run in runs)
     beside = [f"{run['name']} alongside {run['alongside']}" for run in runs if run.get("alongside")]
+    smaller = [f"{run['name']} `{run['extra']}`" for run in runs if run.get("extra")]
     m = machine_info
     lines = [
         "# Reliability",
@@ -263,6 +265,7 @@ def render(machine_info: dict[str, Any], runs: list[dict[str, Any]], wall_s: flo
         + (f"{wall_s:,.0f} s wall ({seconds:,.0f} s of proofs; {', '.join(beside)}, at the same time)"
            if wall_s and beside else f"{seconds:,.0f} s")
         + f", commit {m.get('commit', 'unknown')}."
+        + (f" **Smaller than the full run**, by these arguments: {'; '.join(smaller)}." if smaller else "")
         + (" A quick run: shorter than the full `make prove`, its figures smaller." if everything_quick else
            f" Run with `--quick` (shorter, its figures smaller): {', '.join(quick)}; the others in full."
            if quick else ""),
@@ -384,6 +387,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="pass --quick to every proof (a few minutes each)")
     parser.add_argument("--only", nargs="+", choices=names, help="run these proofs; keep the others' last results")
     parser.add_argument("--render", action="store_true", help="run nothing: render what out/prove holds")
+    parser.add_argument("--args", action="append", default=[], metavar="NAME=ARGS",
+                        help="more arguments for one proof's script, e.g. 'chaos=--kills 5 --faults 1', "
+                             "'fuzz=--quick' (a smaller run than the full one: the page says which command ran)")
+    parser.add_argument("--alongside", action="append", default=[], metavar="NAME=PARTNER",
+                        help="run NAME at the same time as PARTNER, at nice 19 (besides the default: "
+                             + ", ".join(f"{a}={b}" for a, b in ALONGSIDE.items()) + ")")
     parser.add_argument("--serial", action="store_true",
                         help="one proof after the other (by default " + ", ".join(
                             f"{a} runs alongside {b}" for a, b in ALONGSIDE.items()) + ")")
@@ -402,8 +411,9 @@ def main(argv: list[str] | None = None) -> int:
         record["machine"] = machine()
         selected = [(name, script) for name, script, _ in PROOFS if not args.only or name in args.only]
         chosen = {name for name, _ in selected}
-        beside = {} if args.serial else {name: ALONGSIDE[name] for name, _ in selected
-                                          if ALONGSIDE.get(name) in chosen}
+        pairs = dict(ALONGSIDE, **dict(item.split("=", 1) for item in args.alongside))
+        beside = {} if args.serial else {name: pairs[name] for name, _ in selected if pairs.get(name) in chosen}
+        extra = {name: shlex.split(more) for name, more in (item.split("=", 1) for item in args.args)}
 
         def keep(run: dict[str, Any]) -> None:
             record["runs"][run["name"]] = {k: v for k, v in run.items() if k != "result"}
@@ -417,15 +427,18 @@ def main(argv: list[str] | None = None) -> int:
             side: list[dict[str, Any]] = []
 
             def aside(other: str, other_script: str, partner: str, out: list[dict[str, Any]]) -> None:
+                # the fuzzer yields the CPU; a proof that starts services of its own would starve them at nice 19
+                nice = NICE_ALONGSIDE if ALONGSIDE.get(other) == partner else 0
                 run = run_proof(other, other_script, quick=args.quick, out_dir=out_dir, timeout_s=timeout_s,
-                                nice=NICE_ALONGSIDE)
-                out.append({**run, "alongside": partner, "nice": NICE_ALONGSIDE})
+                                nice=nice, extra=extra.get(other))
+                out.append({**run, "alongside": partner, "nice": nice})
 
             threads = [threading.Thread(target=aside, args=(other, other_script, name, side))
                        for other, other_script in selected if beside.get(other) == name]
             for thread in threads:
                 thread.start()
-            keep(run_proof(name, script, quick=args.quick, out_dir=out_dir, timeout_s=timeout_s))
+            keep(run_proof(name, script, quick=args.quick, out_dir=out_dir, timeout_s=timeout_s,
+                           extra=extra.get(name)))
             for thread in threads:
                 thread.join()
             for run in side:

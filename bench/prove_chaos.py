@@ -1,6 +1,6 @@
 """Chaos, scripted and repeatable: kill -9 of every worker kind, broker and database outages, cut connections.
 
-    .venv/bin/python bench/prove_chaos.py --json out/prove_chaos.json [--quick] [--kills 20] [--seed 15]
+    .venv/bin/python bench/prove_chaos.py --json out/prove_chaos.json [--quick] [--kills 20] [--faults 3] [--seed 15]
 
 The whole mesh runs as processes (``mesh_kit.local_mesh.LocalMesh``) in a vhost, a Redis namespace and an
 artifact directory of its own, on a private RabbitMQ node (``tests/chaos/rabbitmq.py``: its own node name,
@@ -65,13 +65,13 @@ def _scenario(name: str, what: str, figures: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def run(*, quick: bool, kills: int, seed: int, time_budget_s: float) -> dict[str, Any]:
+def run(*, quick: bool, kills: int, seed: int, time_budget_s: float, faults: int | None = None) -> dict[str, Any]:
     rng = random.Random(seed)
     scenarios: list[dict[str, Any]] = []
     skipped: list[str] = []
     prefetches = (1,) if quick else (1, 10)
     per_kind = 1 if quick else kills
-    faults = 1 if quick else 3
+    faults = faults or (1 if quick else 3)
     started = time.monotonic()
     for prefetch in prefetches:
         _log(f"starting the mesh, prefetch {prefetch}")
@@ -156,10 +156,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--kills", type=int, default=20, help="kills per worker kind and prefetch (default 20)")
     parser.add_argument("--seed", type=int, default=15)
     parser.add_argument("--time-budget", type=float, default=3.0, help="AutoML budget of each job, in seconds")
+    parser.add_argument("--faults", type=int, default=None,
+                        help="times each other fault is made (default 3, 1 with --quick)")
     args = parser.parse_args(argv)
     # a TERM (a timeout, make's interrupt) unwinds like ^C, so the mesh, the cluster and the vhost are removed
     signal.signal(signal.SIGTERM, _interrupt)
-    result = run(quick=args.quick, kills=args.kills, seed=args.seed, time_budget_s=args.time_budget)
+    result = run(quick=args.quick, kills=args.kills, seed=args.seed, time_budget_s=args.time_budget,
+                 faults=args.faults)
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps(result, indent=2) + "\n")
     _log(f"{'passed' if result['passed'] else 'FAILED'}; results in {args.json}")
