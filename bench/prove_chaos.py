@@ -46,6 +46,7 @@ if str(ROOT) not in sys.path:
 
 from tests.chaos.harness import WORKERS, ChaosMesh, fault_scenario, kill_scenario  # noqa: E402
 
+TITLE = "Chaos: kill -9, broker and database restarts, cut connections"
 BROKER_OUTAGE_S = 8.0
 BROKER_DOWN_S = 2.0
 DATABASE_DOWN_S = 5.0
@@ -55,6 +56,10 @@ def _log(message: str) -> None:
     print(f"[{time.strftime('%H:%M:%S')}] {message}", flush=True)
 
 
+_checkpoint: dict[str, Any] = {"path": None, "scenarios": []}
+"""Where each finished scenario is written at once, so a run stopped before its end (a timeout) keeps them."""
+
+
 def _scenario(name: str, what: str, figures: dict[str, Any]) -> dict[str, Any]:
     passed = bool(figures.pop("passed"))
     problems = figures.pop("problems", [])
@@ -62,6 +67,11 @@ def _scenario(name: str, what: str, figures: dict[str, Any]) -> dict[str, Any]:
     if problems:
         out["problems"] = problems
     _log(f"{'PASS' if passed else 'FAIL'} {name}: {json.dumps(figures)}" + (f" problems: {problems}" if problems else ""))
+    _checkpoint["scenarios"].append(out)
+    if _checkpoint["path"] is not None:
+        _checkpoint["path"].write_text(json.dumps({
+            "name": "chaos", "title": TITLE, "passed": False, "scenarios": _checkpoint["scenarios"],
+            "notes": ["Stopped before its end: the scenarios it finished, as they were written."]}, indent=2) + "\n")
     return out
 
 
@@ -125,7 +135,7 @@ def run(*, quick: bool, kills: int, seed: int, time_budget_s: float, faults: int
                 fault_scenario(chaos, chaos.cut_database, times=faults, jobs_count=4, rng=rng)))
     elapsed = time.monotonic() - started
     return {
-        "name": "chaos", "title": "Chaos: kill -9, broker and database restarts, cut connections",
+        "name": "chaos", "title": TITLE,
         "passed": all(s["passed"] for s in scenarios), "scenarios": scenarios,
         "notes": [
             "A job is one upload of samples/penguins-raw.csv (344 rows) that asks for its analysis (target Species, "
@@ -161,6 +171,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     # a TERM (a timeout, make's interrupt) unwinds like ^C, so the mesh, the cluster and the vhost are removed
     signal.signal(signal.SIGTERM, _interrupt)
+    args.json.parent.mkdir(parents=True, exist_ok=True)
+    _checkpoint["path"] = args.json
     result = run(quick=args.quick, kills=args.kills, seed=args.seed, time_budget_s=args.time_budget,
                  faults=args.faults)
     args.json.parent.mkdir(parents=True, exist_ok=True)
