@@ -46,6 +46,11 @@ PROOFS = [
     ("values", "bench/prove_values.py", "real R-written CSVs read as they were written"),
 ]
 JOB_FIGURES = ("lost", "duplicates")
+ALONGSIDE = {"fuzz": "chaos"}
+"""A proof run at the same time as another, unless ``--serial``: the fuzzer is one CPU-bound process that touches
+no server, so it takes a core while chaos runs, at the lowest CPU priority (``NICE_ALONGSIDE``) so that the
+restarts chaos times get the CPU first."""
+NICE_ALONGSIDE = 19
 
 
 # --------------------------------------------------------------------------- the machine
@@ -135,12 +140,15 @@ def _pump(proc: subprocess.Popen[str], log: Any, tail: deque[str]) -> None:
         tail.append(line.rstrip("\n"))
 
 
-def run_proof(name: str, script: str, *, quick: bool, out_dir: Path, timeout_s: float) -> dict[str, Any]:
-    """Run one proof script; its record (command, exit code, seconds, load) and its JSON if it wrote one."""
+def run_proof(name: str, script: str, *, quick: bool, out_dir: Path, timeout_s: float,
+              nice: int = 0, extra: list[str] | None = None) -> dict[str, Any]:
+    """Run one proof script; its record (command, exit code, seconds, load) and its JSON if it wrote one.
+    ``nice``: its CPU priority lowered so (a proof run alongside another yields the CPU to it)."""
     json_path = out_dir / f"{name}.json"
     shown = json_path.relative_to(ROOT) if json_path.is_relative_to(ROOT) else json_path
-    command = [".venv/bin/python", script, "--json", str(shown), *(["--quick"] if quick else [])]
+    command = [".venv/bin/python", script, "--json", str(shown), *(["--quick"] if quick else []), *(extra or [])]
     record: dict[str, Any] = {"name": name, "script": script, "command": shlex.join(command), "quick": quick,
+                              "extra": shlex.join(extra or []),
                               "started": _now(), "load_before": _load()}
     json_path.unlink(missing_ok=True)
     if not (ROOT / script).exists():
@@ -152,8 +160,9 @@ def run_proof(name: str, script: str, *, quick: bool, out_dir: Path, timeout_s: 
     status = "ran"
     with (out_dir / f"{name}.log").open("w", encoding="utf-8") as log:
         # in prove's process group, so that Ctrl-C reaches the script and its clean-up runs
-        proc = subprocess.Popen([sys.executable, *command[1:]], cwd=ROOT, stdout=subprocess.PIPE,
-                                stderr=subprocess.STDOUT, text=True, errors="replace")
+        proc = subprocess.Popen([*(["nice", "-n", str(nice)] if nice else []), sys.executable, *command[1:]],
+                                cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                                errors="replace")
         pump = threading.Thread(target=_pump, args=(proc, log, tail), daemon=True)
         pump.start()
         try:
@@ -228,14 +237,17 @@ def _sum_figure(run: dict[str, Any], key: str) -> str:
     return _figure(sum(values)) if values else "—"
 
 
-def render(machine_info: dict[str, Any], runs: list[dict[str, Any]]) -> str:
-    """docs/reliability.md from the machine and the proofs' records (each with its JSON as ``result``)."""
+def render(machine_info: dict[str, Any], runs: list[dict[str, Any]], wall_s: float | None = None) -> str:
+    """docs/reliability.md from the machine and the proofs' records (each with its JSON as ``result``);
+    ``wall_s``: the whole command's wall time, when proofs ran side by side (``ALONGSIDE``)."""
     verdicts = {run["name"]: proof_verdict(run) for run in runs}
     failed = [name for name, (ok, _) in verdicts.items() if not ok]
     quick = [run["name"] for run in runs if run.get("quick")]
     everything_quick = len(quick) == len(runs)
     started = min((run["started"] for run in runs), default=_now())
     seconds = sum(run.get("seconds") or 0 for run in runs)
+    beside = [f"{run['name']} alongside {run['alongside']}" for run in runs if run.get("alongside")]
+    smaller = [f"{run['name']} `{run['extra']}`" for run in runs if run.get("extra")]
     m = machine_info
     lines = [
         "# Reliability",
@@ -249,8 +261,11 @@ def render(machine_info: dict[str, Any], runs: list[dict[str, Any]]) -> str:
         "",
         (f"**Last run: all {len(runs)} proofs passed**" if not failed else
          f"**Last run: FAILED** ({len(failed)} of {len(runs)} proofs: {', '.join(failed)})")
-        + f" — {started}, `{'python bench/prove.py --quick' if everything_quick else 'make prove'}`, {seconds:,.0f} s"
+        + f" — {started}, `{'python bench/prove.py --quick' if everything_quick else 'make prove'}`, "
+        + (f"{wall_s:,.0f} s wall ({seconds:,.0f} s of proofs; {', '.join(beside)}, at the same time)"
+           if wall_s and beside else f"{seconds:,.0f} s")
         + f", commit {m.get('commit', 'unknown')}."
+        + (f" **Smaller than the full run**, by these arguments: {'; '.join(smaller)}." if smaller else "")
         + (" A quick run: shorter than the full `make prove`, its figures smaller." if everything_quick else
            f" Run with `--quick` (shorter, its figures smaller): {', '.join(quick)}; the others in full."
            if quick else ""),
@@ -313,7 +328,9 @@ def _section(run: dict[str, Any], verdict: tuple[bool, str]) -> list[str]:
     if run["status"] == "not run":
         return [*lines, f"**Not run yet** (`{run['script']}`): a failure of the whole proof until it runs."]
     lines.append(f"`{run['command']}`: exit code {run['exit_code']}, {run.get('seconds') or 0:,.0f} s, "
-                 f"started {run['started']}" + (", quick run" if run.get("quick") else "") + ". "
+                 f"started {run['started']}" + (", quick run" if run.get("quick") else "")
+                 + (f", run alongside {run['alongside']} at nice {run.get('nice', 0)}" if run.get("alongside")
+                    else "") + ". "
                  + ("Passed." if ok else f"**FAILED**: {why}."))
     result = run.get("result")
     if result is None:
@@ -370,6 +387,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="pass --quick to every proof (a few minutes each)")
     parser.add_argument("--only", nargs="+", choices=names, help="run these proofs; keep the others' last results")
     parser.add_argument("--render", action="store_true", help="run nothing: render what out/prove holds")
+    parser.add_argument("--args", action="append", default=[], metavar="NAME=ARGS",
+                        help="more arguments for one proof's script, e.g. 'chaos=--kills 5 --faults 1', "
+                             "'fuzz=--quick' (a smaller run than the full one: the page says which command ran)")
+    parser.add_argument("--alongside", action="append", default=[], metavar="NAME=PARTNER",
+                        help="run NAME at the same time as PARTNER, at nice 19 (besides the default: "
+                             + ", ".join(f"{a}={b}" for a, b in ALONGSIDE.items()) + ")")
+    parser.add_argument("--serial", action="store_true",
+                        help="one proof after the other (by default " + ", ".join(
+                            f"{a} runs alongside {b}" for a, b in ALONGSIDE.items()) + ")")
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "reliability.md", help="the page to write")
     parser.add_argument("--dir", type=Path, default=ROOT / "out" / "prove", help="where the JSONs and logs go")
     parser.add_argument("--timeout-min", type=float, default=None,
@@ -383,13 +409,43 @@ def main(argv: list[str] | None = None) -> int:
     ran: list[str] = []
     if not args.render:
         record["machine"] = machine()
-        for name, script, _ in PROOFS:
-            if args.only and name not in args.only:
-                continue
-            run = run_proof(name, script, quick=args.quick, out_dir=out_dir, timeout_s=timeout_s)
-            record["runs"][name] = {k: v for k, v in run.items() if k != "result"}
-            ran.append(name)
+        selected = [(name, script) for name, script, _ in PROOFS if not args.only or name in args.only]
+        chosen = {name for name, _ in selected}
+        pairs = dict(ALONGSIDE, **dict(item.split("=", 1) for item in args.alongside))
+        beside = {} if args.serial else {name: pairs[name] for name, _ in selected if pairs.get(name) in chosen}
+        extra = {name: shlex.split(more) for name, more in (item.split("=", 1) for item in args.args)}
+
+        def keep(run: dict[str, Any]) -> None:
+            record["runs"][run["name"]] = {k: v for k, v in run.items() if k != "result"}
+            ran.append(run["name"])
             record_path.write_text(json.dumps(record, indent=2) + "\n")
+
+        wall = time.monotonic()
+        for name, script in selected:
+            if name in beside:
+                continue
+            side: list[dict[str, Any]] = []
+
+            def aside(other: str, other_script: str, partner: str, out: list[dict[str, Any]]) -> None:
+                # the fuzzer yields the CPU; a proof that starts services of its own would starve them at nice 19
+                nice = NICE_ALONGSIDE if ALONGSIDE.get(other) == partner else 0
+                run = run_proof(other, other_script, quick=args.quick, out_dir=out_dir, timeout_s=timeout_s,
+                                nice=nice, extra=extra.get(other))
+                out.append({**run, "alongside": partner, "nice": nice})
+
+            threads = [threading.Thread(target=aside, args=(other, other_script, name, side))
+                       for other, other_script in selected if beside.get(other) == name]
+            for thread in threads:
+                thread.start()
+            keep(run_proof(name, script, quick=args.quick, out_dir=out_dir, timeout_s=timeout_s,
+                           extra=extra.get(name)))
+            for thread in threads:
+                thread.join()
+            for run in side:
+                keep(run)
+        if not args.only:  # the wall time of a whole run; a run of some proofs keeps it
+            record["wall_seconds"] = round(time.monotonic() - wall) if beside else None
+        record_path.write_text(json.dumps(record, indent=2) + "\n")
     runs = []
     for name, script, what in PROOFS:
         json_path = out_dir / f"{name}.json"
@@ -398,7 +454,7 @@ def main(argv: list[str] | None = None) -> int:
         if run["status"] == "missing":
             result = None
         runs.append({**run, "what": what, "result": result})
-    text = render(record.get("machine") or machine(), runs)
+    text = render(record.get("machine") or machine(), runs, record.get("wall_seconds"))
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(text, encoding="utf-8")
     print(f"written: {args.out}")

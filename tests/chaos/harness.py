@@ -1,10 +1,11 @@
 """The whole mesh as processes behind breakable links, and the exactly-once audit of its jobs.
 
 ``ChaosMesh`` starts a ``LocalMesh`` in a database, vhost, Redis namespace and artifact directory of its own,
-with every service's broker connection through a ``TcpProxy`` to the local RabbitMQ (the plain guest user on
-a vhost made for the run and deleted after it) and its database connections through a second proxy to a
-``PrivatePostgres`` cluster, so the broker link can be cut or refused, the database link cut, and the database
-itself stopped and started, while the machine's shared servers are never touched.
+with every service's broker connection through a ``TcpProxy`` to a ``PrivateRabbit`` node made for the run (the
+plain guest user on a vhost of the run; without ``rabbitmq-server``, the machine's RabbitMQ, on a vhost made
+for the run and deleted after it) and its database connections through a second proxy to a
+``PrivatePostgres`` cluster, so the broker link can be cut or refused, the broker itself restarted, the database
+link cut, and the database itself stopped and started, while the machine's shared servers are never touched.
 
 A job is one upload of ``samples/penguins-raw.csv`` that asks for its analysis (target ``Species``, a small
 AutoML budget): it flows through every stage (ingest, profile, etl, ml, dashboard). ``audit`` then checks that
@@ -36,6 +37,7 @@ from ..conftest import _delete_redis_keys
 from ..e2e.conftest import _free_ports
 from ..loopback_proxy import TcpProxy
 from .postgres import PrivatePostgres
+from .rabbitmq import PrivateRabbit
 
 __all__ = ["WORKERS", "Audit", "ChaosMesh", "Recovery"]
 
@@ -105,7 +107,9 @@ class ChaosMesh:
     """A mesh of processes that a scenario can break. Use as a context manager; everything it made is removed."""
 
     def __init__(self, *, prefetch: int = 1, time_budget_s: float = 3, extra_env: dict[str, str] | None = None,
-                 log: Callable[[str], None] = print) -> None:
+                 log: Callable[[str], None] = print, private_broker: bool | None = None) -> None:
+        """``private_broker``: run on a RabbitMQ node of the run's own (None: when ``rabbitmq-server`` is there),
+        which ``broker_restart`` can stop and start; False: on the machine's shared broker."""
         self.prefetch = prefetch
         self.time_budget_s = time_budget_s
         self.log = log
@@ -115,7 +119,10 @@ class ChaosMesh:
         self.state_dir = Path(tempfile.mkdtemp(prefix="dsp-chaos-mesh-"))
         self.extra_env = extra_env or {}
         self.pg = PrivatePostgres()
-        self.broker = TcpProxy(AMQP_HOST, AMQP_PORT)
+        if private_broker is None:
+            private_broker = PrivateRabbit.available()
+        self.rabbit = PrivateRabbit() if private_broker else None
+        self.broker = TcpProxy(AMQP_HOST, self.rabbit.port if self.rabbit is not None else AMQP_PORT)
         self.db: TcpProxy | None = None
         self.mesh: LocalMesh | None = None
         self._client: httpx.Client | None = None
@@ -134,13 +141,15 @@ class ChaosMesh:
         self._down()
 
     def _up(self) -> None:
+        if self.rabbit is not None:
+            self.rabbit.start()
         self.pg.init()
         self.pg.start()
         self.direct_url = self.pg.create_database("dsp")
         self.db = TcpProxy("127.0.0.1", self.pg.port).start()
         self.broker.start()
-        rabbitmqctl("add_vhost", self.vhost)
-        rabbitmqctl("set_permissions", "-p", self.vhost, "guest", ".*", ".*", ".*")
+        self.ctl("add_vhost", self.vhost)
+        self.ctl("set_permissions", "-p", self.vhost, "guest", ".*", ".*", ".*")
         ports = _free_ports(2 * len(SERVICES))
         self.mesh = LocalMesh(
             state_dir=self.state_dir, admin_database_url=self.pg.url("dsp", port=self.db.port),
@@ -170,13 +179,20 @@ class ChaosMesh:
         self.broker.close()
         if self.db is not None:
             self.db.close()
-        try:
-            rabbitmqctl("delete_vhost", self.vhost)
-        except Exception as exc:  # it may not exist if the start failed early
-            self.log(f"vhost {self.vhost}: {exc}")
+        if self.rabbit is not None:
+            self.rabbit.destroy()  # the node goes, its vhost with it
+        else:
+            try:
+                rabbitmqctl("delete_vhost", self.vhost)
+            except Exception as exc:  # it may not exist if the start failed early
+                self.log(f"vhost {self.vhost}: {exc}")
         self.pg.destroy()
         _delete_redis_keys(f"{self.redis_namespace}*")
         shutil.rmtree(self.state_dir, ignore_errors=True)
+
+    def ctl(self, *args: str) -> str:
+        """rabbitmqctl on the run's broker."""
+        return self.rabbit.ctl(*args) if self.rabbit is not None else rabbitmqctl(*args)
 
     @property
     def local(self) -> LocalMesh:
@@ -279,7 +295,7 @@ class ChaosMesh:
     def consumers(self) -> dict[str, int]:
         """Consumers of each service queue, as the broker counts them."""
         out = {}
-        for line in rabbitmqctl("list_queues", "-p", self.vhost, "name", "consumers", "--no-table-headers").splitlines():
+        for line in self.ctl("list_queues", "-p", self.vhost, "name", "consumers", "--no-table-headers").splitlines():
             parts = line.split()
             if len(parts) == 2 and parts[0].count(".") == 1:
                 out[parts[0].split(".", 1)[1]] = int(parts[1])
@@ -309,6 +325,17 @@ class ChaosMesh:
         self.broker.refuse()
         time.sleep(seconds)
         self.broker.resume()
+        return self.wait_consuming(SERVICES, time.monotonic())
+
+    def broker_restart(self, seconds: float) -> float:
+        """The run's RabbitMQ node really stopped (``rabbitmqctl stop``: every connection closed, the node gone),
+        down for ``seconds``, started again with its queues and messages; the seconds from its start until every
+        service consumes again."""
+        if self.rabbit is None:
+            raise RuntimeError("the mesh runs on the machine's shared broker, which is never restarted")
+        self.rabbit.stop()
+        time.sleep(seconds)
+        self.rabbit.start()
         return self.wait_consuming(SERVICES, time.monotonic())
 
     def database_restart(self, seconds: float) -> float:

@@ -91,7 +91,10 @@ class AmqpConsumer:
         return len(self._in_flight)
 
     async def start(self) -> None:
-        """Connect, set the prefetch and start consuming."""
+        """Connect, set the prefetch and start consuming (a retry first closes what a failed start left)."""
+        if self._connection is not None:
+            await self._connection.close()
+            self._connection = self._queue = None
         self._connection = await aio_pika.connect_robust(self.url, timeout=self.connect_timeout_s)
         channel = await self._connection.channel()
         await channel.set_qos(prefetch_count=self.prefetch)
@@ -171,7 +174,9 @@ class CancelListener:
         self.received = 0
 
     async def start(self) -> None:
-        """Connect, declare the process's queue and its binding, and start consuming."""
+        """Connect, declare the process's queue and its binding, and start consuming (a retry first closes what
+        a failed start left)."""
+        await self.stop()
         self._connection = await aio_pika.connect_robust(self.url, timeout=self.connect_timeout_s)
         channel = await self._connection.channel()
         exchange = await channel.get_exchange(self.topology.exchange, ensure=False)

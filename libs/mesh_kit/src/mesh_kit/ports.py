@@ -150,6 +150,10 @@ class ServiceSpec:
     on_startup: Callable[[Runtime], Awaitable[None]] | None = None
     on_shutdown: Callable[[Runtime], Awaitable[None]] | None = None
     ready_checks: Sequence[Callable[[Runtime], Awaitable[None]]] = ()
+    warm_up: Callable[[], None] | None = None
+    """Run once in a worker thread after the consumer is attached: imports or loads what the use cases need, so
+    that a restarted worker takes deliveries at once and the first job does not pay for the loading on top of its
+    own work. Readiness does not wait for it; a failure is logged, and the use cases load what they need anyway."""
     degradable: frozenset[str] = frozenset()
     """Readiness checks (``postgres``, ``rabbitmq``, or a ready check's name without ``check_``) whose failure
     leaves the service serving, degraded: readiness still answers 200, naming them in ``degraded``."""

@@ -61,6 +61,9 @@ class AmqpPublisher(EventPublisher):
         self._lock = asyncio.Lock()
 
     async def connect(self) -> None:
+        """Connect, open the confirm channel and declare the service's topology; a second call (a retry after a
+        failure) first closes what the first left."""
+        await self.close()
         self._connection = await aio_pika.connect_robust(self.url, timeout=self.timeout_s)
         self._channel = await self._connection.channel(publisher_confirms=True, on_return_raises=True)
         self._exchange = await declare_service_topology(self._channel, self.topology, self.service)
@@ -72,8 +75,10 @@ class AmqpPublisher(EventPublisher):
                                                              ensure=False)
 
     async def close(self) -> None:
-        if self._connection is not None:
-            await self._connection.close()
+        connection, self._connection = self._connection, None
+        self._channel = self._exchange = self._requeue = None
+        if connection is not None:
+            await connection.close()
 
     @property
     def is_connected(self) -> bool:

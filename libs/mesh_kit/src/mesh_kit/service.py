@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager, nullcontext
 from dataclasses import dataclass, field
 from typing import Any
@@ -105,6 +106,92 @@ def build_consumer(spec: ServiceSpec, settings: MeshSettings, runtime_ref: dict[
                         connect_timeout_s=settings.publish_timeout_s)
 
 
+class BrokerAttachment:
+    """The start-up steps that need the broker (the publisher's connection and topology, the cancel listener, the
+    consumer), retried in order until all succeed, with a pause doubling from 0.5 s to ``max_pause_s``; then the
+    service's ``warm_up`` in a worker thread.
+
+    The robust connections reconnect by themselves once made; this covers the start, when the broker is away and
+    aio-pika's first connect raises. A step that failed is tried again from where it stopped (each step closes
+    what it left half-open). Logs are bounded: the first failure, then one line every ``LOG_EVERY`` attempts.
+    """
+
+    LOG_EVERY = 10
+
+    def __init__(self, service: str, steps: list[Callable[[], Awaitable[None]]], *, max_pause_s: float = 10.0,
+                 first_pause_s: float = 0.5, warm_up: Callable[[], None] | None = None) -> None:
+        self.service, self.steps = service, steps
+        self.max_pause_s, self.first_pause_s = max_pause_s, first_pause_s
+        self.warm_up = warm_up
+        self.attempts = 0
+        self.attached = False
+        self.status = "connecting to the broker"
+        self._warm: asyncio.Task[None] | None = None
+        self.tried = asyncio.Event()
+        """Set once the first attempt has attached every step or failed."""
+
+    async def run(self) -> None:
+        quiet = _QuietFailedConnects()  # aiormq logs an error per failed connect: this logs one per LOG_EVERY
+        logging.getLogger("aiormq.connection").addFilter(quiet)
+        try:
+            await self._attach()
+        finally:
+            logging.getLogger("aiormq.connection").removeFilter(quiet)
+        if self.attempts > len(self.steps):
+            log.info("%s: attached to the broker after %d attempts", self.service, self.attempts)
+        if self.warm_up is not None:
+            self._warm = asyncio.create_task(self._warm_up(self.warm_up), name=f"{self.service}-warm-up")
+
+    async def _attach(self) -> None:
+        done, pause = 0, self.first_pause_s
+        while done < len(self.steps):
+            self.attempts += 1
+            try:
+                await self.steps[done]()
+                done += 1
+                continue
+            except Exception as exc:  # refused, reset, timed out, access refused: the broker is not there yet
+                self.status = (f"broker not reached after {self.attempts} attempt(s), retrying in {pause:g} s: "
+                               f"{exc!r}"[:500])
+                if self.attempts == 1 or self.attempts % self.LOG_EVERY == 0:
+                    log.warning("%s: %s", self.service, self.status)
+            self.tried.set()
+            await asyncio.sleep(pause)
+            pause = min(pause * 2, self.max_pause_s)
+        self.attached, self.status = True, "ok"
+        self.tried.set()
+
+    async def _warm_up(self, warm_up: Callable[[], None]) -> None:
+        started = time.perf_counter()
+        try:
+            await asyncio.to_thread(warm_up)
+        except Exception:
+            log.warning("%s: warming up failed; the use cases load what they need themselves", self.service,
+                        exc_info=True)
+            return
+        log.info("%s: warmed up in %.1f s", self.service, time.perf_counter() - started)
+
+    async def stop_warm_up(self) -> None:
+        """Wait for a warm-up in progress (a thread cannot be cancelled; an import left half-done would be worse)."""
+        if self._warm is not None:
+            await asyncio.gather(self._warm, return_exceptions=True)
+
+
+class _QuietFailedConnects(logging.Filter):
+    """Drops aiormq's "error when creating transport" lines but one in ``BrokerAttachment.LOG_EVERY`` (the
+    attachment logs each failure's reason itself, bounded)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.dropped = 0
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if not str(record.msg).startswith("error when creating transport"):
+            return True
+        self.dropped += 1
+        return self.dropped % BrokerAttachment.LOG_EVERY == 1
+
+
 def build_app(spec: ServiceSpec, settings: MeshSettings | None = None) -> FastAPI:
     """The service's ASGI app: lifespan starts the adapters, the relay and the consumers."""
     settings = settings or MeshSettings()
@@ -128,7 +215,6 @@ def build_app(spec: ServiceSpec, settings: MeshSettings | None = None) -> FastAP
         pool = await open_pool(settings.database_url, schema=spec.name, min_size=settings.db_pool_min_size,
                                max_size=settings.db_pool_max_size)
         publisher = AmqpPublisher(settings.amqp_url, topology, service=spec.name, timeout_s=settings.publish_timeout_s)
-        await publisher.connect()
         relay = OutboxRelay(pool, publisher, service=spec.name, poll_s=settings.outbox_poll_s)
         store = open_store(settings.artifact_url, s3_endpoint_url=settings.s3_endpoint_url)
         cancels = CancelRegistry() if subscribes_to_cancel(spec) else None
@@ -143,15 +229,25 @@ def build_app(spec: ServiceSpec, settings: MeshSettings | None = None) -> FastAP
         if spec.on_startup is not None:
             await spec.on_startup(runtime)
         relay_task = asyncio.create_task(relay.run(), name=f"{spec.name}-outbox-relay")
-        if listener is not None:
-            await listener.start()
-        if consumer is not None:
-            await consumer.start()
+        attach = BrokerAttachment(spec.name, [publisher.connect, *([listener.start] if listener else []),
+                                              *([consumer.start] if consumer else [])],
+                                  max_pause_s=settings.broker_retry_max_s, warm_up=spec.warm_up)
+        runtime.extras["broker"] = attach
+        attach_task = asyncio.create_task(attach.run(), name=f"{spec.name}-broker-attach")
+        # a broker that is away does not stop the start: the service serves (readiness 503 naming the broker)
+        # and attaches when the broker answers; a broker that answers is waited for, as before
+        tried = asyncio.create_task(attach.tried.wait())
+        await asyncio.wait([attach_task, tried], timeout=settings.publish_timeout_s,
+                           return_when=asyncio.FIRST_COMPLETED)
+        tried.cancel()
         state["startup_complete"] = True
-        log.info("%s started", spec.name)
+        log.info("%s started%s", spec.name, "" if attach.attached else "; the broker is not reached yet")
         try:
             yield
         finally:
+            attach_task.cancel()
+            await asyncio.gather(attach_task, return_exceptions=True)
+            await attach.stop_warm_up()
             if consumer is not None:
                 await consumer.stop()
             if listener is not None:
@@ -195,7 +291,11 @@ def build_app(spec: ServiceSpec, settings: MeshSettings | None = None) -> FastAP
                 checks["postgres"] = "ok"
             except Exception as exc:
                 checks["postgres"] = f"error: {exc!r}"
-            checks["rabbitmq"] = "ok" if runtime.publisher.is_connected else "error: not connected"
+            attach = runtime.extras.get("broker")
+            if isinstance(attach, BrokerAttachment) and not attach.attached:
+                checks["rabbitmq"] = f"error: {attach.status}"
+            else:
+                checks["rabbitmq"] = "ok" if runtime.publisher.is_connected else "error: not connected"
             for check in spec.ready_checks:
                 name = check.__name__.removeprefix("check_")
                 try:

@@ -113,6 +113,10 @@ class MeshSettings(BaseSettings):
     retry_delays_ms: tuple[int, ...] = Field(default=(1000, 5000, 25000))
     delivery_limit: int = Field(default=6, ge=2, description="Broker-side backstop for crash-looping messages")
     publish_timeout_s: float = 10.0
+    broker_retry_max_s: float = Field(
+        default=10.0, gt=0, le=300,
+        description="Longest pause between attempts to reach the broker at start-up (the pause doubles from 0.5 s "
+                    "up to it); the service serves meanwhile, its readiness 503 with the broker check failing")
     outbox_poll_s: float = 0.5
     max_upload_bytes: int = Field(default=1024 * 1024 * 1024, ge=1, description="Largest uploaded file (bytes)")
     max_body_bytes: int = Field(

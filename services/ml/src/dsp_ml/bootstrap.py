@@ -1,4 +1,8 @@
-"""Wires ml's use cases and its prediction endpoint to the mesh."""
+"""Wires ml's use cases and its prediction endpoint to the mesh.
+
+The analysis core is imported lazily (``dsp_ml.domain``): the process attaches its consumer first, then loads the
+core with AutoGluon, SHAP and the rest in the background (``warm_up``), and keeps them for its life.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +11,7 @@ from mesh_kit.ports import ServiceSpec, Subscription
 from shared_contracts.events import DatasetDeleted, DatasetsCompared, DatasetTransformed
 from shared_contracts.manifest import SERVICES
 
+from . import domain
 from .adapters.repository import InMemoryAnalyses, PostgresAnalyses, SqliteAnalyses
 from .service_layer.handlers import (
     when_dataset_deleted,
@@ -27,4 +32,5 @@ def service_spec() -> ServiceSpec:
         repository=PostgresAnalyses,
         memory_repository=InMemoryAnalyses,
         sqlite_repository=SqliteAnalyses,
+        warm_up=domain.load,
     )

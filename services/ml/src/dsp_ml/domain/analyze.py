@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
 import importlib.metadata
 import shutil
 import tempfile
@@ -475,7 +476,7 @@ def _supervised(result: AnalysisResult, frame: pl.DataFrame, roles: ColumnRoles,
                     "excluded_identifiers": sorted(roles.identifiers), "kept_columns": list(roles.kept),
                     "eval_metric": run.report.eval_metric, "models": "LightGBM baseline, then fast families",
                     "families": run.report.families, "sample_weight": weight},
-            library_versions=_versions(),
+            library_versions=dict(_versions()),
         )
         if model_dir is not None:
             from .registry import write_manifest, write_metadata
@@ -614,7 +615,9 @@ def _explain(result: AnalysisResult, run: AutoMLRun, *, features: list[str], row
     result.explanations = explanations
 
 
+@functools.cache
 def _versions() -> dict[str, str]:
+    """The versions of the libraries an analysis runs on (read once a process: about 0.1 s of metadata scans)."""
     out = {}
     for package in ("autogluon.tabular", "scikit-learn", "lightgbm", "xgboost", "catboost", "shap", "statsforecast",
                     "polars", "numpy"):

@@ -23,11 +23,8 @@ from shared_contracts.events import (
 )
 from shared_contracts.profile import Profile
 
+from .. import domain
 from ..adapters.repository import Analyses, AnalysisRecord, ModelVersion
-from ..domain import analyze
-from ..domain.columns import infer_roles
-from ..domain.compare import target_shift, with_target_shift
-from ..domain.drift import write_reference_sample
 
 __all__ = ["model_id_of", "when_dataset_deleted", "when_dataset_transformed_analyze",
            "when_datasets_compared_score_target"]
@@ -45,6 +42,9 @@ async def when_dataset_transformed_analyze(event: DatasetTransformed, deps: Stag
     """
     options, job, store = event.analysis, deps.job_id, deps.store
     deps.cancel.check("ml")
+    await asyncio.to_thread(domain.load)  # at once unless the process has just started
+    from ..domain import analyze
+    from ..domain.drift import write_reference_sample
     profile = Profile.model_validate_json(await store.read_bytes(event.profile))
     # the budget is the job's, from its request: what ingest, profile and ETL took is spent
     spent = (datetime.now(UTC) - options.requested_at).total_seconds() if options.requested_at else 0.0
@@ -109,6 +109,10 @@ async def when_datasets_compared_score_target(event: DatasetsCompared, deps: Sta
     if event.target is not None:
         comparison = Comparison.model_validate_json(await store.read_bytes(event.comparison))
         target = event.target
+        await asyncio.to_thread(domain.load)
+        from ..domain.columns import infer_roles
+        from ..domain.compare import target_shift, with_target_shift
+
         with tempfile.TemporaryDirectory(prefix="dsp-ml-compare-") as tmp:
             path_a = await store.fetch_to(event.parquet_a, Path(tmp) / "a.parquet")
             path_b = await store.fetch_to(event.parquet_b, Path(tmp) / "b.parquet")

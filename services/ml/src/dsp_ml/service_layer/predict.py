@@ -16,7 +16,7 @@ import uuid
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import polars as pl
 from mesh_kit.artifacts import ArtifactIntegrityError, ArtifactNotFound, ArtifactStore
@@ -24,9 +24,12 @@ from shared_contracts.analysis import PredictionInput, Predictions, PredictionWa
 from shared_contracts.etl import FittedPipeline, model_input_columns
 from shared_contracts.ingest import ALWAYS_NA_TOKENS, EVIDENCE_NA_TOKENS
 
+from .. import domain
 from ..adapters.repository import ModelVersion
-from ..domain import AnalysisError, TrainedModel, load_model, predict
-from ..domain.drift import drift_summary, feature_drift
+from ..domain import AnalysisError
+
+if TYPE_CHECKING:
+    from ..domain import TrainedModel
 
 __all__ = ["MAX_ROWS", "CheckedRows", "Loaded", "LoadedModels", "Prediction", "PredictionRefused", "check_rows",
            "predict_frame", "predict_loaded", "predict_rows"]
@@ -38,7 +41,7 @@ _MISSING = [s for spellings in (*ALWAYS_NA_TOKENS.values(), *EVIDENCE_NA_TOKENS.
 # read as missing in any column, text included, as ingest reads them: no value the model learnt from is spelled so
 _ALWAYS_MISSING = [s for spellings in ALWAYS_NA_TOKENS.values() for s in spellings]
 FindModel = Callable[[uuid.UUID], Awaitable[ModelVersion | None]]
-Loaded = tuple[TrainedModel, FittedPipeline, pl.DataFrame | None]
+Loaded = tuple["TrainedModel", FittedPipeline, pl.DataFrame | None]
 
 
 @dataclass(frozen=True)
@@ -88,7 +91,8 @@ class LoadedModels:
             if target_dir.exists():
                 shutil.rmtree(target_dir)
             await asyncio.to_thread(store.fetch_dir, model.artifact, target_dir)
-            trained = await asyncio.to_thread(load_model, target_dir, expected_manifest_sha256=model.manifest_sha256)
+            await asyncio.to_thread(domain.load)  # at once unless the process has just started
+            trained = await asyncio.to_thread(domain.load_model, target_dir, expected_manifest_sha256=model.manifest_sha256)
             pipeline = FittedPipeline.model_validate_json(await asyncio.to_thread(store.read_bytes, model.pipeline))
             reference = None
             if model.reference is not None:
@@ -244,6 +248,8 @@ async def predict_loaded(loaded: Loaded, model_id: str, body: bytes, content_typ
                                                sent_as_text=sent_as_text)
     drift: list[dict[str, Any]] = []
     if reference is not None and prepared.height >= 30:
+        from ..domain.drift import drift_summary, feature_drift
+
         drift = drift_summary(await asyncio.to_thread(feature_drift, reference, prepared, features=model.features))
     return Prediction(answer={"model_id": model_id, **result.model_dump(mode="json"), "drift": drift[:20]},
                       drift=drift, rows=rows.height)
@@ -259,7 +265,7 @@ def _predict_prepared(loaded: Loaded, rows: pl.DataFrame, *, explain: bool, stri
     try:
         checked = check_rows(pipeline, model.features, rows, strict=strict, sent_as_text=sent_as_text)
         prepared = apply_pipeline(pipeline, checked.rows.lazy()).collect()
-        result = predict(model, prepared, explain=explain)
+        result = domain.predict(model, prepared, explain=explain)
     except AnalysisError as exc:
         raise PredictionRefused(422, exc.code, exc.message, "rows") from exc
     except pl.exceptions.PolarsError as exc:
