@@ -133,6 +133,8 @@ DSP_DB_PASSWORD comes first so that DSP_DATABASE_URL can reference it with $(DSP
       {{- else }}
       key: amqp-url
       {{- end }}
+- name: DSP_SHUTDOWN_GRACE_S
+  value: {{ max 1 (sub (int .values.terminationGracePeriodSeconds) (int $root.Values.shutdownMarginSeconds)) | quote }}
 - name: DSP_SERVICE_TOKEN
   valueFrom:
     secretKeyRef:
@@ -158,6 +160,8 @@ DSP_DB_PASSWORD comes first so that DSP_DATABASE_URL can reference it with $(DSP
 {{- if eq .name "gateway" }}
 - name: DSP_MAX_UPLOAD_BYTES
   value: {{ .values.maxUploadBytes | int64 | quote }}
+- name: DSP_MAX_TIME_BUDGET_S
+  value: {{ .values.maxTimeBudgetSeconds | default 3600 | quote }}
 - name: DSP_MAX_BODY_BYTES
   value: {{ .values.maxBodyBytes | default 33554432 | int64 | quote }}
 - name: DSP_BODY_TIMEOUT_S
