@@ -855,9 +855,11 @@ def test_grafana_dashboard_is_well_formed(grafana_dashboard: dict[str, Any]) -> 
 def _exported_series() -> dict[str, set[str]]:
     """Series names the services expose, with their labels (plus `service`, which the scrape adds)."""
     metrics = pytest.importorskip("mesh_kit.metrics")
+    ml_http = pytest.importorskip("dsp_ml.entrypoints.http")
+    collectors = [getattr(metrics, attribute) for attribute in metrics.__all__]
+    collectors += [value for value in vars(ml_http).values() if isinstance(value, metrics.Counter | metrics.Gauge)]
     series: dict[str, set[str]] = {}
-    for attribute in metrics.__all__:
-        collector = getattr(metrics, attribute)
+    for collector in collectors:
         labels = {*collector._labelnames, "service"}
         if collector._type == "counter":
             series[f"{collector._name}_total"] = labels
@@ -883,6 +885,8 @@ def test_grafana_queries_use_the_series_and_labels_the_services_export(
     for title, expr in _panel_exprs(grafana_dashboard):
         used = re.findall(r"\b(dsp_[a-z_]+)(?:\{([^}]*)\})?", expr)
         labels_in_scope = {"queue"} if "rabbitmq_" in expr else set()
+        if "process_" in expr:  # prometheus_client's process collector, labelled with `service` by the scrape
+            labels_in_scope.add("service")
         for metric, selector in used:
             assert metric in series, f"{title}: {metric} is not exported by any service"
             labels_in_scope |= series[metric]
