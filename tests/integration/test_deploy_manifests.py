@@ -1210,6 +1210,36 @@ def test_ingress_lets_uploads_and_the_websocket_through(ci_values: dict[str, Any
 
 
 @needs_helm
+def test_backup_cronjob_dumps_the_database_with_retention_onto_a_kept_volume(
+    ci_values: dict[str, Any], manifests: list[dict[str, Any]],
+) -> None:
+    cron = one(manifests, "CronJob", "dsp-pg-backup")
+    assert cron["spec"]["concurrencyPolicy"] == "Forbid"
+    pod = cron["spec"]["jobTemplate"]["spec"]["template"]["spec"]
+    (container,) = pod["containers"]
+    script = container["args"][0]
+    assert "pg_dump --format=custom" in script and "BACKUP_KEEP" in script
+    env = {entry["name"]: entry for entry in container["env"]}
+    assert int(env["BACKUP_KEEP"]["value"]) == ci_values.get("backup", {}).get("keep", 14)
+    key = env["DATABASE_URL"]["valueFrom"]["secretKeyRef"]["key"]
+    assert key in one(manifests, "Secret", "dsp")["data"]
+    assert container["securityContext"]["readOnlyRootFilesystem"] is True
+    (claim_ref,) = [v["persistentVolumeClaim"]["claimName"] for v in pod["volumes"] if "persistentVolumeClaim" in v]
+    claim = one(manifests, "PersistentVolumeClaim", claim_ref)
+    assert claim["metadata"]["annotations"]["helm.sh/resource-policy"] == "keep"
+    values = copy.deepcopy(ci_values)
+    values["backup"] = {"enabled": False}
+    assert not find(render_chart(values), "CronJob")
+
+
+@needs_helm
+def test_prometheus_rule_carries_the_alert_rules(manifests: list[dict[str, Any]]) -> None:
+    rule = one(manifests, "PrometheusRule", "dsp-alerts")
+    shipped = yaml.safe_load((ROOT / "deploy" / "prometheus" / "rules" / "dsp-alerts.yml").read_text())
+    assert rule["spec"] == shipped
+
+
+@needs_helm
 def test_selectors_and_references_resolve_within_the_release(manifests: list[dict[str, Any]]) -> None:
     secrets = {m["metadata"]["name"]: m for m in find(manifests, "Secret")}
     config_maps = {m["metadata"]["name"] for m in find(manifests, "ConfigMap")}
@@ -1465,10 +1495,12 @@ def test_optional_parts_follow_their_switches(ci_values: dict[str, Any]) -> None
     values["gateway"]["ingress"]["enabled"] = False
     values["migrate"] = {"enabled": False}
     values["networkPolicy"]["enabled"] = False
+    values["backup"] = {"enabled": False}
+    values["prometheusRule"] = {"enabled": False}
     values["artifacts"] = {"persistence": {"enabled": True}}
     values["config"]["artifactUrl"] = "file:///var/lib/dsp/artifacts"
     manifests = render_chart(values)
-    for kind in ("ServiceMonitor", "Ingress", "Job", "NetworkPolicy"):
+    for kind in ("ServiceMonitor", "Ingress", "Job", "NetworkPolicy", "CronJob", "PrometheusRule"):
         assert not find(manifests, kind), kind
     assert not [m for m in find(manifests, "ConfigMap") if "dashboard" in m["metadata"]["name"]]
     (claim,) = find(manifests, "PersistentVolumeClaim")

@@ -57,6 +57,9 @@ amqp-url: {{ required "secrets.amqpUrl is required (or set secrets.existingSecre
 redis-url: {{ required "secrets.redisUrl is required (or set secrets.existingSecret)" .Values.secrets.redisUrl | b64enc | quote }}
 aws-access-key-id: {{ .Values.secrets.awsAccessKeyId | b64enc | quote }}
 aws-secret-access-key: {{ .Values.secrets.awsSecretAccessKey | b64enc | quote }}
+{{- if .Values.backup.enabled }}
+backup-database-url: {{ required "secrets.backupDatabaseUrl is required with backup.enabled (or set secrets.existingSecret)" .Values.secrets.backupDatabaseUrl | b64enc | quote }}
+{{- end }}
 service-token: {{ required "secrets.serviceToken is required: the token ml's internal routes take from the gateway (or set secrets.existingSecret)" .Values.secrets.serviceToken | b64enc | quote }}
 {{- if .Values.gateway.create }}
 jwt-secret: {{ required "secrets.jwtSecret is required: the gateway's JWT signing key (or set secrets.existingSecret)" .Values.secrets.jwtSecret | b64enc | quote }}
