@@ -62,6 +62,6 @@ output "chart_values" {
       database    = { host = aws_db_instance.postgres.address, port = 5432, name = "dsp", sslmode = "require" }
     }
     serviceAccount = { annotations = { "eks.amazonaws.com/role-arn" = aws_iam_role.dsp.arn } }
-    secrets        = { existingSecret = "dsp-platform" }
+    secrets        = { existingSecret = local.platform_secret_name }
   }
 }
