@@ -1233,6 +1233,25 @@ def test_backup_cronjob_dumps_the_database_with_retention_onto_a_kept_volume(
 
 
 @needs_helm
+def test_external_secret_writes_the_secret_the_release_reads(ci_values: dict[str, Any]) -> None:
+    values = copy.deepcopy(ci_values)
+    values["secrets"] = {"existingSecret": "dsp-platform", "amqpUrls": {"ml": "from-store"}}
+    values["externalSecret"] = {
+        "enabled": True, "secretStoreRef": {"name": "aws-secrets-manager", "kind": "ClusterSecretStore"},
+        "dataFrom": [{"extract": {"key": "dsp-prod/dsp/app"}}],
+        "data": [{"secretKey": "pg_password", "remoteRef": {"key": "rds!db-123", "property": "password"}}],
+        "template": {"admin-database-url": "postgresql://dsp_admin:{{ .pg_password }}@db:5432/dsp"}}
+    manifests = render_chart(values)
+    external = one(manifests, "ExternalSecret", "dsp-platform")
+    assert external["spec"]["target"]["name"] == "dsp-platform"
+    assert external["spec"]["target"]["template"]["data"]["admin-database-url"].endswith("@db:5432/dsp")
+    assert not find(manifests, "Secret"), "the chart renders no Secret of its own: no credential in Helm"
+    env = one(manifests, "Deployment", "dsp-ml")["spec"]["template"]["spec"]["containers"][0]["env"]
+    refs = {e["valueFrom"]["secretKeyRef"]["name"] for e in env if "secretKeyRef" in e.get("valueFrom", {})}
+    assert refs == {"dsp-platform"}
+
+
+@needs_helm
 def test_prometheus_rule_carries_the_alert_rules(manifests: list[dict[str, Any]]) -> None:
     rule = one(manifests, "PrometheusRule", "dsp-alerts")
     shipped = yaml.safe_load((ROOT / "deploy" / "prometheus" / "rules" / "dsp-alerts.yml").read_text())
