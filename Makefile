@@ -95,6 +95,7 @@ prove-values: install
 REPLICAS ?=
 up: install ui
 	$(PY) -m mesh_kit.local_mesh up $(foreach r,$(REPLICAS),--replicas $(r))
+	@curl -sf -o /dev/null http://127.0.0.1:15692/metrics || echo "note: RabbitMQ's rabbitmq_prometheus plugin is off: the queue panels and alerts have no data (rabbitmq-plugins enable rabbitmq_prometheus; docs/operate.md)"
 
 down:
 	$(PY) -m mesh_kit.local_mesh down

@@ -855,9 +855,11 @@ def test_grafana_dashboard_is_well_formed(grafana_dashboard: dict[str, Any]) -> 
 def _exported_series() -> dict[str, set[str]]:
     """Series names the services expose, with their labels (plus `service`, which the scrape adds)."""
     metrics = pytest.importorskip("mesh_kit.metrics")
+    ml_http = pytest.importorskip("dsp_ml.entrypoints.http")
+    collectors = [getattr(metrics, attribute) for attribute in metrics.__all__]
+    collectors += [value for value in vars(ml_http).values() if isinstance(value, metrics.Counter | metrics.Gauge)]
     series: dict[str, set[str]] = {}
-    for attribute in metrics.__all__:
-        collector = getattr(metrics, attribute)
+    for collector in collectors:
         labels = {*collector._labelnames, "service"}
         if collector._type == "counter":
             series[f"{collector._name}_total"] = labels
@@ -883,6 +885,8 @@ def test_grafana_queries_use_the_series_and_labels_the_services_export(
     for title, expr in _panel_exprs(grafana_dashboard):
         used = re.findall(r"\b(dsp_[a-z_]+)(?:\{([^}]*)\})?", expr)
         labels_in_scope = {"queue"} if "rabbitmq_" in expr else set()
+        if "process_" in expr:  # prometheus_client's process collector, labelled with `service` by the scrape
+            labels_in_scope.add("service")
         for metric, selector in used:
             assert metric in series, f"{title}: {metric} is not exported by any service"
             labels_in_scope |= series[metric]
@@ -1001,7 +1005,8 @@ def test_helm_lint_reports_no_errors(ci_values: dict[str, Any]) -> None:
 @pytest.mark.parametrize("service", SERVICES)
 def test_chart_renders_the_full_object_set_per_service(manifests: list[dict[str, Any]], service: str) -> None:
     name = f"dsp-{service}"
-    for kind in ("Deployment", "Service", "HorizontalPodAutoscaler", "PodDisruptionBudget", "ServiceMonitor"):
+    scaler = "HorizontalPodAutoscaler" if service == "gateway" else "ScaledObject"
+    for kind in ("Deployment", "Service", scaler, "PodDisruptionBudget", "ServiceMonitor"):
         one(manifests, kind, name)
     job = one(manifests, "Job", f"{name}-migrate")
     annotations = job["metadata"]["annotations"]
@@ -1106,20 +1111,151 @@ def test_ml_deployment_is_bigger_and_drains_longer(manifests: list[dict[str, Any
     assert ml["terminationGracePeriodSeconds"] >= 600
 
 
+WORKERS = tuple(service for service in SERVICES if service != "gateway")
+
+
 @needs_helm
-def test_hpa_scales_on_cpu_and_carries_queue_depth_hints(manifests: list[dict[str, Any]]) -> None:
-    deployments = {m["metadata"]["name"] for m in find(manifests, "Deployment")}
-    for hpa in find(manifests, "HorizontalPodAutoscaler"):
-        assert hpa["spec"]["scaleTargetRef"]["name"] in deployments
-        kinds = {metric["type"] for metric in hpa["spec"]["metrics"]}
-        assert "Resource" in kinds
-        assert hpa["spec"]["minReplicas"] <= hpa["spec"]["maxReplicas"]
-    ml_hpa = one(manifests, "HorizontalPodAutoscaler", "dsp-ml")
-    assert ml_hpa["metadata"]["annotations"]["dsp.io/scale-on-queue"]
-    external = [m for m in ml_hpa["spec"]["metrics"] if m["type"] == "External"]
-    assert external and external[0]["external"]["metric"]["selector"]["matchLabels"]["queue"]
+def test_workers_scale_on_their_queue_with_keda_and_no_hpa(manifests: list[dict[str, Any]]) -> None:
+    topology = pytest.importorskip("mesh_kit.topology").Topology()
+    hpa_targets = {hpa["spec"]["scaleTargetRef"]["name"] for hpa in find(manifests, "HorizontalPodAutoscaler")}
+    assert hpa_targets == {"dsp-gateway"}, "only the gateway scales on CPU"
+    gateway_hpa = one(manifests, "HorizontalPodAutoscaler", "dsp-gateway")
+    assert {metric["type"] for metric in gateway_hpa["spec"]["metrics"]} == {"Resource"}
+    scaled = {obj["spec"]["scaleTargetRef"]["name"]: obj for obj in find(manifests, "ScaledObject")}
+    assert set(scaled) == {f"dsp-{service}" for service in WORKERS}, "one ScaledObject per worker"
+    secrets = one(manifests, "Secret", "dsp")["data"]
+    for service in WORKERS:
+        obj = scaled[f"dsp-{service}"]
+        assert obj["apiVersion"] == "keda.sh/v1alpha1"
+        assert obj["spec"]["scaleTargetRef"]["kind"] == "Deployment"
+        assert obj["spec"]["minReplicaCount"] <= obj["spec"]["maxReplicaCount"]
+        (trigger,) = obj["spec"]["triggers"]
+        assert trigger["type"] == "rabbitmq"
+        assert trigger["metadata"]["queueName"] == topology.queue(service), "the queue the service consumes"
+        assert trigger["metadata"]["mode"] == "QueueLength" and int(trigger["metadata"]["value"]) >= 1
+        auth = one(manifests, "TriggerAuthentication", trigger["authenticationRef"]["name"])
+        (ref,) = auth["spec"]["secretTargetRef"]
+        assert ref["parameter"] == "host" and ref["name"] == "dsp" and ref["key"] in secrets
+        decoded = base64.b64decode(secrets[ref["key"]]).decode()
+        assert decoded.startswith(trigger["metadata"]["protocol"] + "://")
+        behavior = obj["spec"]["advanced"]["horizontalPodAutoscalerConfig"]["behavior"]["scaleDown"]
+        assert behavior["policies"] == [{"type": "Pods", "value": 1, "periodSeconds": 120}]
+    ml_auth = one(manifests, "TriggerAuthentication", "dsp-ml-amqp")
+    assert ml_auth["spec"]["secretTargetRef"][0]["key"] == "ml-amqp-url", "ml reads its queue as its own user"
     for deployment in find(manifests, "Deployment"):
-        assert "replicas" not in deployment["spec"], "the HPA owns the replica count"
+        assert "replicas" not in deployment["spec"], "the HPA or KEDA owns the replica count"
+
+
+@needs_helm
+def test_keda_reads_the_management_api_when_given_and_fixed_replicas_without_keda(
+    ci_values: dict[str, Any],
+) -> None:
+    values = copy.deepcopy(ci_values)
+    values["keda"] = {"enabled": True, "managementUrlSecretKey": "rabbitmq-monitoring-url"}
+    for obj in find(render_chart(values), "ScaledObject"):
+        assert obj["spec"]["triggers"][0]["metadata"]["protocol"] == "http", "ready and unacknowledged count"
+    values["keda"] = {"enabled": False}
+    rendered = render_chart(values)
+    assert not find(rendered, "ScaledObject") and not find(rendered, "TriggerAuthentication")
+    for service in WORKERS:
+        assert one(rendered, "Deployment", f"dsp-{service}")["spec"]["replicas"] == ci_values.get(
+            service, {}).get("replicas", 1)
+    assert not [h for h in find(rendered, "HorizontalPodAutoscaler") if h["metadata"]["name"] != "dsp-gateway"]
+
+
+@needs_helm
+def test_ml_drains_a_whole_fit_on_scale_down(ci_values: dict[str, Any], manifests: list[dict[str, Any]]) -> None:
+    gateway_env = {e["name"]: e.get("value") for e in
+                   one(manifests, "Deployment", "dsp-gateway")["spec"]["template"]["spec"]["containers"][0]["env"]}
+    budget = float(gateway_env["DSP_MAX_TIME_BUDGET_S"])
+    for service in SERVICES:
+        pod = one(manifests, "Deployment", f"dsp-{service}")["spec"]["template"]["spec"]
+        env = {e["name"]: e.get("value") for e in pod["containers"][0]["env"]}
+        grace = float(env["DSP_SHUTDOWN_GRACE_S"])
+        assert 0 < grace < pod["terminationGracePeriodSeconds"], "the consumer's drain ends before SIGKILL"
+        if service == "ml":
+            assert grace >= budget, "the largest AutoML budget fits in the drain"
+    values = copy.deepcopy(ci_values)
+    values.setdefault("gateway", {})["maxTimeBudgetSeconds"] = 7200
+    with pytest.raises(Exception, match="terminationGracePeriodSeconds"):
+        render_chart(values)
+    values["ml"] = {"terminationGracePeriodSeconds": 7300}
+    env = {e["name"]: e.get("value") for e in one(render_chart(values), "Deployment", "dsp-ml")["spec"]["template"][
+        "spec"]["containers"][0]["env"]}
+    assert float(env["DSP_SHUTDOWN_GRACE_S"]) >= 7200
+
+
+@needs_helm
+def test_ingress_lets_uploads_and_the_websocket_through(ci_values: dict[str, Any],
+                                                       manifests: list[dict[str, Any]]) -> None:
+    settings = pytest.importorskip("mesh_kit.settings")
+    annotations = one(manifests, "Ingress", "dsp-gateway")["metadata"]["annotations"]
+    gateway_env = {e["name"]: e.get("value") for e in
+                   one(manifests, "Deployment", "dsp-gateway")["spec"]["template"]["spec"]["containers"][0]["env"]}
+    upload_limit = int(gateway_env["DSP_MAX_UPLOAD_BYTES"])
+    assert int(annotations["nginx.ingress.kubernetes.io/proxy-body-size"]) == (
+        upload_limit + settings.MULTIPART_OVERHEAD_BYTES), "nginx passes every upload the gateway accepts"
+    assert annotations["nginx.ingress.kubernetes.io/proxy-request-buffering"] == "off"
+    budget = float(gateway_env["DSP_MAX_TIME_BUDGET_S"])
+    for key in ("proxy-read-timeout", "proxy-send-timeout"):
+        assert int(annotations[f"nginx.ingress.kubernetes.io/{key}"]) >= budget, "a quiet fit keeps its WebSocket"
+    values = copy.deepcopy(ci_values)
+    values["gateway"]["maxUploadBytes"] = 1024
+    values["gateway"]["ingress"]["annotations"] = {"nginx.ingress.kubernetes.io/proxy-read-timeout": "7200",
+                                                   "example.com/team": "data"}
+    annotations = one(render_chart(values), "Ingress", "dsp-gateway")["metadata"]["annotations"]
+    assert annotations["nginx.ingress.kubernetes.io/proxy-read-timeout"] == "7200", "the operator's value wins"
+    assert annotations["example.com/team"] == "data"
+    assert int(annotations["nginx.ingress.kubernetes.io/proxy-body-size"]) == 1024 + settings.MULTIPART_OVERHEAD_BYTES
+
+
+@needs_helm
+def test_backup_cronjob_dumps_the_database_with_retention_onto_a_kept_volume(
+    ci_values: dict[str, Any], manifests: list[dict[str, Any]],
+) -> None:
+    cron = one(manifests, "CronJob", "dsp-pg-backup")
+    assert cron["spec"]["concurrencyPolicy"] == "Forbid"
+    pod = cron["spec"]["jobTemplate"]["spec"]["template"]["spec"]
+    (container,) = pod["containers"]
+    script = container["args"][0]
+    assert "pg_dump --format=custom" in script and "BACKUP_KEEP" in script
+    env = {entry["name"]: entry for entry in container["env"]}
+    assert int(env["BACKUP_KEEP"]["value"]) == ci_values.get("backup", {}).get("keep", 14)
+    key = env["DATABASE_URL"]["valueFrom"]["secretKeyRef"]["key"]
+    assert key in one(manifests, "Secret", "dsp")["data"]
+    assert container["securityContext"]["readOnlyRootFilesystem"] is True
+    (claim_ref,) = [v["persistentVolumeClaim"]["claimName"] for v in pod["volumes"] if "persistentVolumeClaim" in v]
+    claim = one(manifests, "PersistentVolumeClaim", claim_ref)
+    assert claim["metadata"]["annotations"]["helm.sh/resource-policy"] == "keep"
+    values = copy.deepcopy(ci_values)
+    values["backup"] = {"enabled": False}
+    assert not find(render_chart(values), "CronJob")
+
+
+@needs_helm
+def test_external_secret_writes_the_secret_the_release_reads(ci_values: dict[str, Any]) -> None:
+    values = copy.deepcopy(ci_values)
+    values["secrets"] = {"existingSecret": "dsp-platform", "amqpUrls": {"ml": "from-store"}}
+    values["externalSecret"] = {
+        "enabled": True, "secretStoreRef": {"name": "aws-secrets-manager", "kind": "ClusterSecretStore"},
+        "dataFrom": [{"extract": {"key": "dsp-prod/dsp/app"}}],
+        "data": [{"secretKey": "pg_password", "remoteRef": {"key": "rds!db-123", "property": "password"}}],
+        "template": {"admin-database-url": "postgresql://dsp_admin:{{ .pg_password }}@db:5432/dsp"}}
+    manifests = render_chart(values)
+    external = one(manifests, "ExternalSecret", "dsp-platform")
+    assert external["spec"]["target"]["name"] == "dsp-platform"
+    assert external["spec"]["target"]["template"]["data"]["admin-database-url"].endswith("@db:5432/dsp")
+    assert not find(manifests, "Secret"), "the chart renders no Secret of its own: no credential in Helm"
+    env = one(manifests, "Deployment", "dsp-ml")["spec"]["template"]["spec"]["containers"][0]["env"]
+    refs = {e["valueFrom"]["secretKeyRef"]["name"] for e in env if "secretKeyRef" in e.get("valueFrom", {})}
+    assert refs == {"dsp-platform"}
+
+
+@needs_helm
+def test_prometheus_rule_carries_the_alert_rules(manifests: list[dict[str, Any]]) -> None:
+    rule = one(manifests, "PrometheusRule", "dsp-alerts")
+    shipped = yaml.safe_load((ROOT / "deploy" / "prometheus" / "rules" / "dsp-alerts.yml").read_text())
+    assert rule["spec"] == shipped
 
 
 @needs_helm
@@ -1378,10 +1514,12 @@ def test_optional_parts_follow_their_switches(ci_values: dict[str, Any]) -> None
     values["gateway"]["ingress"]["enabled"] = False
     values["migrate"] = {"enabled": False}
     values["networkPolicy"]["enabled"] = False
+    values["backup"] = {"enabled": False}
+    values["prometheusRule"] = {"enabled": False}
     values["artifacts"] = {"persistence": {"enabled": True}}
     values["config"]["artifactUrl"] = "file:///var/lib/dsp/artifacts"
     manifests = render_chart(values)
-    for kind in ("ServiceMonitor", "Ingress", "Job", "NetworkPolicy"):
+    for kind in ("ServiceMonitor", "Ingress", "Job", "NetworkPolicy", "CronJob", "PrometheusRule"):
         assert not find(manifests, kind), kind
     assert not [m for m in find(manifests, "ConfigMap") if "dashboard" in m["metadata"]["name"]]
     (claim,) = find(manifests, "PersistentVolumeClaim")
@@ -1403,7 +1541,7 @@ def test_rendered_objects_match_the_kubernetes_api_schemas(manifests: list[dict[
     validated = set()
     for manifest in manifests:
         document = {key: value for key, value in manifest.items() if key != "_template"}
-        if document["apiVersion"].startswith("monitoring.coreos.com/"):
+        if document["apiVersion"].startswith(("monitoring.coreos.com/", "keda.sh/")):
             continue  # a CRD: not part of the core API schemas
         try:
             kubernetes_validate.validate(document, version, strict=True)

@@ -57,6 +57,9 @@ amqp-url: {{ required "secrets.amqpUrl is required (or set secrets.existingSecre
 redis-url: {{ required "secrets.redisUrl is required (or set secrets.existingSecret)" .Values.secrets.redisUrl | b64enc | quote }}
 aws-access-key-id: {{ .Values.secrets.awsAccessKeyId | b64enc | quote }}
 aws-secret-access-key: {{ .Values.secrets.awsSecretAccessKey | b64enc | quote }}
+{{- if .Values.backup.enabled }}
+backup-database-url: {{ required "secrets.backupDatabaseUrl is required with backup.enabled (or set secrets.existingSecret)" .Values.secrets.backupDatabaseUrl | b64enc | quote }}
+{{- end }}
 service-token: {{ required "secrets.serviceToken is required: the token ml's internal routes take from the gateway (or set secrets.existingSecret)" .Values.secrets.serviceToken | b64enc | quote }}
 {{- if .Values.gateway.create }}
 jwt-secret: {{ required "secrets.jwtSecret is required: the gateway's JWT signing key (or set secrets.existingSecret)" .Values.secrets.jwtSecret | b64enc | quote }}
@@ -133,6 +136,8 @@ DSP_DB_PASSWORD comes first so that DSP_DATABASE_URL can reference it with $(DSP
       {{- else }}
       key: amqp-url
       {{- end }}
+- name: DSP_SHUTDOWN_GRACE_S
+  value: {{ max 1 (sub (int .values.terminationGracePeriodSeconds) (int $root.Values.shutdownMarginSeconds)) | quote }}
 - name: DSP_SERVICE_TOKEN
   valueFrom:
     secretKeyRef:
@@ -158,6 +163,8 @@ DSP_DB_PASSWORD comes first so that DSP_DATABASE_URL can reference it with $(DSP
 {{- if eq .name "gateway" }}
 - name: DSP_MAX_UPLOAD_BYTES
   value: {{ .values.maxUploadBytes | int64 | quote }}
+- name: DSP_MAX_TIME_BUDGET_S
+  value: {{ .values.maxTimeBudgetSeconds | default 3600 | quote }}
 - name: DSP_MAX_BODY_BYTES
   value: {{ .values.maxBodyBytes | default 33554432 | int64 | quote }}
 - name: DSP_BODY_TIMEOUT_S

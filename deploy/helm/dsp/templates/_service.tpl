@@ -1,6 +1,7 @@
 {{/*
-Every Kubernetes object of one dsp service: Deployment, Service, HorizontalPodAutoscaler,
-PodDisruptionBudget, ServiceMonitor and the migrate hook Job.
+Every Kubernetes object of one dsp service: Deployment, Service, a HorizontalPodAutoscaler (gateway) or
+a KEDA ScaledObject on the queue (workers), PodDisruptionBudget, ServiceMonitor, NetworkPolicy and the
+migrate hook Job.
 Call with (dict "root" $ "name" "<service>" "values" .Values.<service>).
 */}}
 {{- define "dsp.service" -}}
@@ -19,7 +20,7 @@ metadata:
     app.kubernetes.io/name: {{ $name }}
     app.kubernetes.io/component: {{ $name }}
 spec:
-  {{- if not $v.autoscaling.enabled }}
+  {{- if not (and $v.autoscaling.enabled (or (eq $name "gateway") $root.Values.keda.enabled)) }}
   replicas: {{ $v.replicas }}
   {{- end }}
   revisionHistoryLimit: 5
@@ -126,9 +127,10 @@ spec:
       port: {{ $v.metricsPort }}
       targetPort: metrics
       protocol: TCP
-{{- if $v.autoscaling.enabled }}
-{{- $queue := $v.autoscaling.queueDepth }}
+{{- $keda := and $v.autoscaling.enabled $root.Values.keda.enabled (ne $name "gateway") }}
+{{- if and $v.autoscaling.enabled (eq $name "gateway") }}
 ---
+# The gateway answers HTTP: it scales on CPU.
 apiVersion: autoscaling/v2
 kind: HorizontalPodAutoscaler
 metadata:
@@ -137,13 +139,6 @@ metadata:
     {{- include "dsp.labels" $root | nindent 4 }}
     app.kubernetes.io/name: {{ $name }}
     app.kubernetes.io/component: {{ $name }}
-  {{- if $queue.queue }}
-  annotations:
-    # Queue-depth scaling hints, read by KEDA or a Prometheus external-metrics adapter.
-    dsp.io/scale-on-queue: {{ $queue.queue | quote }}
-    dsp.io/scale-queue-metric: {{ $queue.metricName | quote }}
-    dsp.io/scale-queue-target-per-replica: {{ $queue.targetAverageValue | quote }}
-  {{- end }}
 spec:
   scaleTargetRef:
     apiVersion: apps/v1
@@ -158,26 +153,74 @@ spec:
         target:
           type: Utilization
           averageUtilization: {{ $v.autoscaling.targetCPUUtilizationPercentage }}
-    {{- if and $queue.enabled $queue.queue }}
-    - type: External
-      external:
-        metric:
-          name: {{ $queue.metricName }}
-          selector:
-            matchLabels:
-              queue: {{ $queue.queue | quote }}
-        target:
-          type: AverageValue
-          averageValue: {{ $queue.targetAverageValue | quote }}
-    {{- end }}
   behavior:
     scaleDown:
-      # Scale in slowly: a removed replica may be holding a long job.
       stabilizationWindowSeconds: 300
       policies:
         - type: Pods
           value: 1
           periodSeconds: 120
+{{- end }}
+{{- if $keda }}
+---
+# A worker scales on the depth of its queue (KEDA owns the HPA it creates; the chart renders none for it).
+apiVersion: keda.sh/v1alpha1
+kind: TriggerAuthentication
+metadata:
+  name: {{ $fullname }}-amqp
+  labels:
+    {{- include "dsp.labels" $root | nindent 4 }}
+    app.kubernetes.io/name: {{ $name }}
+    app.kubernetes.io/component: {{ $name }}
+spec:
+  secretTargetRef:
+    # The management API (keda.managementUrlSecretKey: ready and unacknowledged messages) when given, else the
+    # service's own broker URL (AMQP: ready messages only), whose user may inspect its own queue.
+    - parameter: host
+      name: {{ $ctx.secretName }}
+      {{- if $root.Values.keda.managementUrlSecretKey }}
+      key: {{ $root.Values.keda.managementUrlSecretKey }}
+      {{- else }}
+      key: {{ ternary (printf "%s-amqp-url" $name) "amqp-url" (not (empty (index $root.Values.secrets.amqpUrls $name))) }}
+      {{- end }}
+---
+apiVersion: keda.sh/v1alpha1
+kind: ScaledObject
+metadata:
+  name: {{ $fullname }}
+  labels:
+    {{- include "dsp.labels" $root | nindent 4 }}
+    app.kubernetes.io/name: {{ $name }}
+    app.kubernetes.io/component: {{ $name }}
+spec:
+  scaleTargetRef:
+    apiVersion: apps/v1
+    kind: Deployment
+    name: {{ $fullname }}
+  minReplicaCount: {{ $v.autoscaling.minReplicas }}
+  maxReplicaCount: {{ $v.autoscaling.maxReplicas }}
+  pollingInterval: {{ $v.autoscaling.pollingIntervalSeconds }}
+  cooldownPeriod: {{ $v.autoscaling.cooldownPeriodSeconds }}
+  advanced:
+    horizontalPodAutoscalerConfig:
+      behavior:
+        scaleDown:
+          # One replica at a time, slowly: the pod removed drains its delivery in flight first
+          # (terminationGracePeriodSeconds).
+          stabilizationWindowSeconds: {{ $v.autoscaling.cooldownPeriodSeconds }}
+          policies:
+            - type: Pods
+              value: 1
+              periodSeconds: 120
+  triggers:
+    - type: rabbitmq
+      metadata:
+        protocol: {{ ternary "http" "amqp" (not (empty $root.Values.keda.managementUrlSecretKey)) }}
+        queueName: {{ required (printf "%s.autoscaling.queue is required" $name) $v.autoscaling.queue | quote }}
+        mode: QueueLength
+        value: {{ $v.autoscaling.messagesPerReplica | quote }}
+      authenticationRef:
+        name: {{ $fullname }}-amqp
 {{- end }}
 {{- if $v.pdb.enabled }}
 ---

@@ -127,7 +127,7 @@ variable "database" {
 
 variable "amqp_url" {
   type        = string
-  description = "RabbitMQ URL with credentials, e.g. amqps://user:password@rabbitmq:5671/."
+  description = "RabbitMQ URL with the user and password in it (amqps scheme, port 5671)."
   sensitive   = true
 }
 

@@ -22,6 +22,7 @@ __all__ = [
     "MESSAGES_CONSUMED",
     "MESSAGES_PUBLISHED",
     "MESSAGE_DURATION",
+    "OUTBOX_OLDEST_AGE",
     "OUTBOX_PENDING",
     "WEBSOCKETS_OPEN",
 ]
@@ -78,6 +79,8 @@ MESSAGES_PUBLISHED = Counter(
 )
 OUTBOX_PENDING = Gauge("dsp_outbox_pending", "Outbox rows not yet published", ["service"],
                        multiprocess_mode="max")  # each worker's relay counts the same rows
+OUTBOX_OLDEST_AGE = Gauge("dsp_outbox_oldest_age_seconds", "Age of the oldest outbox row not yet published (0: none)",
+                          ["service"], multiprocess_mode="max")
 DEAD_LETTERS = Counter("dsp_dead_letters_total", "Messages moved to a dead-letter queue", ["service", "reason"])
 JOBS = Counter("dsp_jobs_total", "Jobs ended, by the service that recorded the end and outcome",
                ["service", "outcome"])

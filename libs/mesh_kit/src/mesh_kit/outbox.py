@@ -12,7 +12,7 @@ from psycopg import AsyncConnection
 from psycopg_pool import AsyncConnectionPool
 from shared_contracts import Envelope
 
-from .metrics import OUTBOX_PENDING
+from .metrics import OUTBOX_OLDEST_AGE, OUTBOX_PENDING
 from .publisher import EventPublisher, PublishError
 from .tracing import context_from, untraced
 
@@ -113,8 +113,11 @@ class OutboxRelay:
                 await conn.execute("UPDATE outbox SET published_at = now(), attempts = attempts + 1 WHERE id = %s",
                                    (row_id,))
                 published += 1
-            pending = await (await conn.execute("SELECT count(*) FROM outbox WHERE published_at IS NULL")).fetchone()
+            pending = await (await conn.execute(
+                "SELECT count(*), coalesce(extract(epoch FROM now() - min(created_at)), 0) FROM outbox"
+                " WHERE published_at IS NULL")).fetchone()
         OUTBOX_PENDING.labels(self.service).set(pending[0] if pending else 0)
+        OUTBOX_OLDEST_AGE.labels(self.service).set(float(pending[1]) if pending else 0.0)
         return published
 
     async def run(self) -> None:

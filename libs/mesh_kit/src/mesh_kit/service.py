@@ -102,7 +102,7 @@ def build_consumer(spec: ServiceSpec, settings: MeshSettings, runtime_ref: dict[
         await runtime_ref["runtime"].runner.process(delivery, dispatch)
 
     return AmqpConsumer(settings.amqp_url, topology_of(settings).queue(spec.name), handle,
-                        prefetch=settings.prefetch, graceful_timeout_s=30.0,
+                        prefetch=settings.prefetch, graceful_timeout_s=settings.shutdown_grace_s,
                         connect_timeout_s=settings.publish_timeout_s)
 
 

@@ -110,6 +110,11 @@ class MeshSettings(BaseSettings):
     exchange: str = "dsp.events"
     queue_prefix: str = Field(default="dsp", description="Prefix of every queue name (isolates test runs)")
     prefetch: int = Field(default=1, ge=1, le=100)
+    shutdown_grace_s: float = Field(
+        default=30.0, gt=0, le=24 * 3600,
+        description="On SIGTERM the consumer stops taking deliveries at once and lets the one in flight finish for "
+                    "up to this long; past it the delivery is left unacknowledged and the broker redelivers it. "
+                    "Keep it under the pod's terminationGracePeriodSeconds (ml: at least the largest time budget)")
     retry_delays_ms: tuple[int, ...] = Field(default=(1000, 5000, 25000))
     delivery_limit: int = Field(default=6, ge=2, description="Broker-side backstop for crash-looping messages")
     publish_timeout_s: float = 10.0

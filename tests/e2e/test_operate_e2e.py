@@ -1,0 +1,312 @@
+"""Operating the mesh for real, on the mesh of processes of the e2e fixtures after one analysis:
+
+- Debian's Prometheus scrapes every service (and RabbitMQ's rabbitmq_prometheus endpoint when the plugin is on),
+  loads the alert rules, and every Grafana panel's query returns data through its HTTP API;
+- a restore drill: the mesh's database dumped with pg_dump, restored into a new database, a gateway pointed at it
+  reads the job and its dashboard back;
+- a worker told to stop (SIGTERM, as a scale-down does) in the middle of an AutoML fit stops taking messages,
+  finishes the fit, and exits by itself; the job completes.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import psycopg
+import pytest
+import yaml
+from mesh_kit.db import database_name
+from mesh_kit.local_mesh import LocalMesh
+from psycopg import sql
+from shared_contracts.manifest import SERVICES
+
+from ..conftest import _with_database
+from .conftest import _free_ports
+from .helpers import wait_for_job
+
+pytestmark = pytest.mark.e2e
+
+ROOT = Path(__file__).resolve().parents[2]
+DASHBOARD = ROOT / "deploy" / "grafana" / "dashboards" / "dsp-overview.json"
+RULES = ROOT / "deploy" / "prometheus" / "rules"
+RABBITMQ_METRICS = "127.0.0.1:15692"
+# What Grafana puts in place of its variables; the window holds the whole analysis.
+GRAFANA_VARIABLES = {"$__rate_interval": "5m", "$__range": "30m", "$service": ".*"}
+
+
+def _get(url: str, timeout: float = 5) -> bytes:
+    with urllib.request.urlopen(url, timeout=timeout) as response:
+        return response.read()
+
+
+def _rabbitmq_exports_metrics() -> bool:
+    try:
+        return b"rabbitmq_" in _get(f"http://{RABBITMQ_METRICS}/metrics", timeout=3)
+    except (urllib.error.URLError, OSError):
+        return False
+
+
+def _panel_queries() -> list[tuple[str, str]]:
+    dashboard = json.loads(DASHBOARD.read_text())
+    queries = []
+    for panel in dashboard["panels"]:
+        for target in panel.get("targets", []):
+            expr = target["expr"]
+            for variable, value in GRAFANA_VARIABLES.items():
+                expr = expr.replace(variable, value)
+            queries.append((panel["title"], expr))
+    return queries
+
+
+@pytest.fixture(scope="module")
+def predicted(api: httpx.Client, finished: dict[str, Any], samples: Path) -> str:
+    """One prediction with the analysis' model, so that the prediction and drift series exist."""
+    import polars as pl
+
+    job = api.get(f"/api/v1/analysis/{finished['analysis_id']}").json()["data"]
+    rows = pl.read_csv(samples / "penguins-raw.csv", infer_schema_length=0).tail(40).drop("Species").to_dicts()
+    answer = api.post(f"/api/v1/models/{job['model_id']}/predict", json={"rows": rows})
+    assert answer.status_code == 200, answer.text
+    return str(job["model_id"])
+
+
+class Prometheus:
+    def __init__(self, url: str) -> None:
+        self.url = url
+
+    def query(self, expr: str) -> list[dict[str, Any]]:
+        response = httpx.get(f"{self.url}/api/v1/query", params={"query": expr}, timeout=30)
+        body = response.json()
+        assert response.status_code == 200 and body["status"] == "success", (expr, body)
+        return body["data"]["result"]
+
+    def get(self, path: str) -> Any:
+        return httpx.get(f"{self.url}{path}", timeout=30).json()["data"]
+
+
+@pytest.fixture(scope="module")
+def prometheus(mesh: LocalMesh, predicted: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Prometheus]:
+    binary = shutil.which("prometheus")
+    if binary is None:
+        pytest.skip("Debian's prometheus package is not installed (apt-get install prometheus)")
+    state = tmp_path_factory.mktemp("prometheus")
+    scrape: list[dict[str, Any]] = [{
+        "job_name": "dsp", "metrics_path": "/metrics", "honor_labels": True,
+        "static_configs": [{"targets": [mesh.metrics_url(service).split("/")[2]], "labels": {"service": service}}
+                           for service in SERVICES]}]
+    if _rabbitmq_exports_metrics():
+        scrape.append({"job_name": "rabbitmq", "scrape_interval": "1s",
+                       "static_configs": [{"targets": [RABBITMQ_METRICS]}]})
+    config = {"global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
+              "rule_files": [str(RULES / "*.yml")], "scrape_configs": scrape}
+    (state / "prometheus.yml").write_text(yaml.safe_dump(config))
+    (port,) = _free_ports(1)
+    log = (state / "prometheus.log").open("wb")
+    proc = subprocess.Popen([binary, f"--config.file={state / 'prometheus.yml'}",
+                             f"--storage.tsdb.path={state / 'data'}", f"--web.listen-address=127.0.0.1:{port}"],
+                            stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    server = Prometheus(f"http://127.0.0.1:{port}")
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if _get(f"{server.url}/-/ready", timeout=2):
+                    break
+            except (urllib.error.URLError, OSError):
+                pass
+            assert proc.poll() is None, (state / "prometheus.log").read_text()[-3000:]
+            assert time.monotonic() < deadline, "Prometheus did not become ready"
+            time.sleep(0.3)
+        # two scrapes of every target at least: rate() needs two samples
+        deadline = time.monotonic() + 60
+        while len(server.query('count_over_time(up{job="dsp"}[1m]) >= 3')) < 6 and time.monotonic() < deadline:
+            time.sleep(0.5)
+        yield server
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(30)
+
+
+def test_prometheus_scrapes_every_service_and_loads_the_alert_rules(prometheus: Prometheus) -> None:
+    targets = prometheus.get("/api/v1/targets")["activeTargets"]
+    dsp = {t["labels"]["service"]: t for t in targets if t["labels"]["job"] == "dsp"}
+    assert set(dsp) == set(SERVICES)
+    for service, target in dsp.items():
+        assert target["health"] == "up", (service, target.get("lastError"))
+    groups = prometheus.get("/api/v1/rules")["groups"]
+    names = {rule["name"] for group in groups for rule in group["rules"]}
+    assert {"DspQueueWithoutConsumer", "DspDeadLetterQueueNotEmpty", "DspOutboxStuck", "DspHighErrorRatio",
+            "DspMlMemoryNearLimit", "DspFeatureDrift", "DspStageSlow"} <= names
+    for group in groups:
+        for rule in group["rules"]:
+            assert rule["health"] == "ok", (rule["name"], rule.get("lastError"))
+    firing = [a for a in prometheus.get("/api/v1/alerts")["alerts"] if a["state"] == "firing"
+              and a["labels"]["alertname"] in ("DspOutboxStuck", "DspHighErrorRatio")]
+    assert not firing, "a healthy mesh after one analysis fires nothing of these"
+
+
+def test_every_grafana_panel_of_the_services_returns_data(prometheus: Prometheus) -> None:
+    empty = [(title, expr) for title, expr in _panel_queries()
+             if "rabbitmq_" not in expr and not prometheus.query(expr)]
+    assert not empty, f"panels with no data after one analysis: {empty}"
+    # the counter's value, not its increase: the analysis may have ended before Prometheus' first scrape
+    completed = prometheus.query('sum(dsp_jobs_total{outcome="completed"})')
+    assert float(completed[0]["value"][1]) >= 1, "the analysis is counted"
+
+
+def test_every_grafana_panel_of_the_broker_returns_data(prometheus: Prometheus) -> None:
+    if not _rabbitmq_exports_metrics():
+        pytest.skip("the local RabbitMQ has the rabbitmq_prometheus plugin off (rabbitmq-plugins enable "
+                    "rabbitmq_prometheus, with prometheus.return_per_object_metrics = true): no rabbitmq_* series")
+    broker = [(title, expr) for title, expr in _panel_queries() if "rabbitmq_" in expr]
+    assert broker
+    empty = [(title, expr) for title, expr in broker if not prometheus.query(expr)]
+    assert not empty, f"broker panels with no data (per-object metrics off?): {empty}"
+
+
+# --------------------------------------------------------------------------- restore drill
+
+
+def _backup_script() -> str:
+    """The shell script of the chart's pg_dump CronJob, rendered with the chart's test values."""
+    helm = pytest.importorskip("helm_python")
+    chart = ROOT / "deploy" / "helm" / "dsp"
+    values = yaml.safe_load((chart / "ci" / "test-values.yaml").read_text())
+    rendered = helm.Chart.load(chart).render(values, name="dsp", namespace="analytics", is_install=True,
+                                             is_upgrade=False)
+    (text,) = [text for path, text in rendered.items() if path.endswith("pg-backup.yaml")]
+    (cron,) = [doc for doc in yaml.safe_load_all(text) if doc and doc["kind"] == "CronJob"]
+    (container,) = cron["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"]
+    assert container["command"] == ["/bin/sh", "-ec"]
+    return str(container["args"][0])
+
+
+def test_a_restored_database_serves_the_job_and_its_dashboard(
+        mesh: LocalMesh, api: httpx.Client, finished: dict[str, Any], tmp_path: Path) -> None:
+    for tool in ("pg_dump", "pg_restore"):
+        assert shutil.which(tool), f"{tool} (postgresql-client) is needed for the drill"
+    job_id = finished["analysis_id"]
+    before = api.get(f"/api/v1/analysis/{job_id}").json()["data"]
+    dashboard_id = before["dashboard_id"]
+    page_before = api.get(f"/api/v1/dashboard/{dashboard_id}")
+    assert page_before.status_code == 200
+
+    # the backup, by the chart's own CronJob script, twice: the retention keeps the newest dump only
+    script = _backup_script()
+    backups = tmp_path / "backups"
+    backups.mkdir()
+    env = {"PATH": os.environ["PATH"], "BACKUP_DIR": str(backups), "BACKUP_KEEP": "1",
+           "DATABASE_URL": mesh.admin_database_url}
+    for _ in range(2):
+        done = subprocess.run(["/bin/sh", "-ec", script], env=env, capture_output=True, text=True, timeout=300)
+        assert done.returncode == 0, done.stderr
+        time.sleep(1.1)  # the dumps are named by the second
+    (dump,) = backups.glob("dsp-*.dump")
+    assert not list(backups.glob("*.partial"))
+    restored = f"{database_name(mesh.admin_database_url)}_restored_{uuid.uuid4().hex[:6]}"
+    maintenance = _with_database(mesh.admin_database_url, "postgres")
+    with psycopg.connect(maintenance, autocommit=True) as conn:
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(restored)))
+    restored_url = _with_database(mesh.admin_database_url, restored)
+    gateway: subprocess.Popen[bytes] | None = None
+    try:
+        subprocess.run(["pg_restore", "--exit-on-error", "--dbname", restored_url, str(dump)], check=True,
+                       timeout=300)
+        # a gateway of its own on the restored database (and a queue prefix of its own: it must not take the
+        # live gateway's events)
+        http_port, metrics_port = _free_ports(2)
+        env = mesh.env_for("gateway")
+        env.update({"DSP_DATABASE_URL": _with_database(env["DSP_DATABASE_URL"], restored),
+                    "DSP_ADMIN_DATABASE_URL": restored_url, "DSP_HTTP_PORT": str(http_port),
+                    "DSP_METRICS_PORT": str(metrics_port), "DSP_QUEUE_PREFIX": f"drill{uuid.uuid4().hex[:6]}",
+                    "DSP_AMQP_URL": mesh.amqp_url})
+        log = (tmp_path / "gateway.log").open("wb")
+        gateway = subprocess.Popen([sys.executable, "-m", "dsp_gateway", "serve"], env=env, stdout=log,
+                                   stderr=subprocess.STDOUT, start_new_session=True)
+        url = f"http://127.0.0.1:{http_port}"
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                if httpx.get(f"{url}/health/ready", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            assert gateway.poll() is None, (tmp_path / "gateway.log").read_text()[-3000:]
+            assert time.monotonic() < deadline, "the restored gateway did not become ready"
+            time.sleep(0.3)
+        # the same signing key: the admin's token of the live mesh is valid against the restored users
+        with httpx.Client(base_url=url, headers={"authorization": api.headers["authorization"]}, timeout=60) as drill:
+            after = drill.get(f"/api/v1/analysis/{job_id}")
+            assert after.status_code == 200, after.text
+            data = after.json()["data"]
+            assert data["status"] == "completed" and data["dashboard_id"] == dashboard_id
+            assert data["results"] == before["results"]
+            page = drill.get(f"/api/v1/dashboard/{dashboard_id}")
+            assert page.status_code == 200 and page.content == page_before.content
+    finally:
+        if gateway is not None:
+            os.killpg(gateway.pid, signal.SIGTERM)
+            gateway.wait(30)
+        with psycopg.connect(maintenance, autocommit=True) as conn:
+            conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(restored)))
+
+
+# --------------------------------------------------------------------------- graceful stop mid-fit
+
+
+def _consumers(vhost: str, queue: str) -> int | None:
+    out = subprocess.run(["rabbitmqctl", "-q", "list_queues", "-p", vhost, "name", "consumers", "--no-table-headers"],
+                         capture_output=True, text=True, timeout=60).stdout
+    for line in out.splitlines():
+        parts = line.split()
+        if len(parts) == 2 and parts[0] == queue:
+            return int(parts[1])
+    return None
+
+
+def test_sigterm_in_the_middle_of_a_fit_finishes_it_and_takes_no_more(
+        mesh: LocalMesh, api: httpx.Client, finished: dict[str, Any], samples: Path, infra) -> None:
+    from mesh_kit.topology import Topology
+
+    from .serve import analysis_in_ml
+
+    queue = Topology().queue("ml")
+    job = analysis_in_ml(api, samples, budget_s=12)
+    pid = mesh.pid("ml")
+    assert pid is not None
+    log = mesh.log_file("ml")
+    log_offset = log.stat().st_size
+    stopped_at = time.monotonic()
+    os.killpg(pid, signal.SIGTERM)  # what the kubelet sends a pod that a scale-down removes
+    consumers_while_draining = []
+    while time.monotonic() - stopped_at < 120:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            break
+        consumers_while_draining.append(_consumers(infra.vhost, queue))
+        time.sleep(0.5)
+    else:
+        pytest.fail("ml did not exit within 120 s of SIGTERM")
+    drained_s = time.monotonic() - stopped_at
+    tail = log.read_text(errors="replace")[log_offset:]
+    assert "still running after" not in tail, "the delivery was given up instead of finished"
+    assert 0 in consumers_while_draining, f"ml kept consuming while it drained: {consumers_while_draining}"
+    mesh.start("ml")
+    mesh.wait_ready(["ml"], timeout_s=300)
+    state = wait_for_job(api, job, timeout=300)
+    assert state["status"] == "completed", state
+    assert drained_s > 1, "ml waited for the fit rather than dropping it"
