@@ -1971,13 +1971,22 @@ export interface components {
             /** Dataset Id */
             dataset_id: string;
             /**
+             * Display Name
+             * @description The dataset's name, from the uploaded file's name (as in the list)
+             */
+            display_name: string;
+            /**
              * Error
              * @description Why the dataset was rejected or failed: code, message
              */
             error: {
                 [key: string]: unknown;
             } | null;
-            /** Name */
+            /**
+             * Name
+             * @deprecated
+             * @description The same as display_name, kept for the clients that read it; use display_name
+             */
             name: string;
             /** Quality Score */
             quality_score: number | null;

@@ -234,7 +234,8 @@ def _dataset_view(row: dict[str, Any]) -> dict[str, Any]:
     or None when the upload gave no rule; ``validation`` holds the counts and each rule's result."""
     validation = row.get("validation")
     return {
-        "dataset_id": row["dataset_id"], "name": row["display_name"], "status": row["status"],
+        "dataset_id": row["dataset_id"], "display_name": row["display_name"], "name": row["display_name"],
+        "status": row["status"],
         "size_bytes": row["size_bytes"], "row_count": row.get("row_count"), "columns": row.get("columns"),
         "quality_score": row.get("quality_score"), "error": row.get("error"),
         "validation_status": validation.get("status") if isinstance(validation, dict) else None,
