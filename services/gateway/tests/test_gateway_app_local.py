@@ -275,6 +275,8 @@ async def test_the_stages_events_fold_into_the_sqlite_read_model_the_routes_read
     assert (job["status"], job["progress"], job["quality_score"]) == ("completed", 1.0, 88.0)
     listed = (await local.client.get("/api/v1/datasets")).json()["data"]["items"]
     assert listed[0]["column_count"] == 1
+    # the list and the detail name the dataset alike (the detail's older `name` says the same)
+    assert listed[0]["display_name"] == dataset["display_name"] == dataset["name"] == "Penguins.csv"
 
 
 async def _fold(local: Local, job_id: uuid.UUID, events: list[tuple[str, Any]]) -> None:
