@@ -167,6 +167,13 @@ async def _replayed(ports: GatewayPorts, idempotency: Idempotency | None, *, wai
     return JSONResponse(stored.body, status_code=stored.status_code, headers={"Idempotent-Replayed": "true"})
 
 
+async def _keyed(ports: GatewayPorts, principal: Principal, header: str | None, route: str,
+                 sent: dict[str, Any]) -> tuple[Idempotency | None, JSONResponse | None]:
+    """A JSON request's Idempotency-Key (None without the header) and the first response to it, if it has one."""
+    idempotency = _idempotency(ports, principal, _idempotency_key(header), route, sent)
+    return idempotency, await _replayed(ports, idempotency)
+
+
 async def _replay_taken(ports: GatewayPorts, idempotency: Idempotency, *, wait_s: float) -> JSONResponse:
     """The response of the request that took the key first, which this one lost to (its own work rolled back)."""
     replayed = await _replayed(ports, idempotency, wait_s=wait_s)
@@ -551,9 +558,7 @@ def add_routes(app: FastAPI) -> None:
         committed with its event before the answer, so 202 holds even when the broker or Redis is down (the
         event waits in the outbox); with an ``Idempotency-Key`` a retry gets the same analysis id."""
         ports = ports_of(request)
-        idempotency = _idempotency(ports, principal, _idempotency_key(idempotency_key), "analyze",
-                                   body.model_dump(mode="json"))
-        replayed = await _replayed(ports, idempotency)
+        idempotency, replayed = await _keyed(ports, principal, idempotency_key, "analyze", body.model_dump(mode="json"))
         if replayed is not None:
             return replayed
         row = await dataset_or_404(ports_of(request), str(body.dataset_id), principal)
@@ -598,9 +603,7 @@ def add_routes(app: FastAPI) -> None:
         the job to follow; GET /jobs/{job_id}/comparison gives the document, the job's dashboard_id its dashboard.
         With an ``Idempotency-Key`` a retry gets the same comparison."""
         ports = ports_of(request)
-        idempotency = _idempotency(ports, principal, _idempotency_key(idempotency_key), "compare",
-                                   body.model_dump(mode="json"))
-        replayed = await _replayed(ports, idempotency)
+        idempotency, replayed = await _keyed(ports, principal, idempotency_key, "compare", body.model_dump(mode="json"))
         if replayed is not None:
             return replayed
         rows: dict[str, dict[str, Any]] = {}
@@ -684,8 +687,7 @@ def add_routes(app: FastAPI) -> None:
         code ``cancelled``. Another user's job answers 404; a job that has ended answers 409 ``job_not_running``,
         except to a retry with the ``Idempotency-Key`` of the request that cancelled it, which gets that 202 again."""
         ports = ports_of(request)
-        idempotency = _idempotency(ports, principal, _idempotency_key(idempotency_key), "cancel", {"job_id": job_id})
-        replayed = await _replayed(ports, idempotency)
+        idempotency, replayed = await _keyed(ports, principal, idempotency_key, "cancel", {"job_id": job_id})
         if replayed is not None:
             return replayed
         row = await job_or_404(ports, job_id, principal, "job_id")
@@ -721,9 +723,7 @@ def add_routes(app: FastAPI) -> None:
         """Re-render the dashboard of a finished analysis (another theme, or with its PDF); with an
         ``Idempotency-Key`` a retry gets the same dashboard job."""
         ports = ports_of(request)
-        idempotency = _idempotency(ports, principal, _idempotency_key(idempotency_key), "dashboard",
-                                   body.model_dump(mode="json"))
-        replayed = await _replayed(ports, idempotency)
+        idempotency, replayed = await _keyed(ports, principal, idempotency_key, "dashboard", body.model_dump(mode="json"))
         if replayed is not None:
             return replayed
         job = await job_or_404(ports, str(body.analysis_id), principal)
