@@ -70,6 +70,9 @@ CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance,
 PASSWORD = "a-fuzzing-admin-password"
 SAMPLE = Path(__file__).resolve().parents[2] / "samples" / "penguins-raw.csv"
 STAGES = ("ingest", "profile", "etl", "ml", "dashboard")
+NO_SERVICE_HERE = {"POST /api/v1/models/{model_id}/predict"}
+"""Fuzzed with made-up ids only: no ml service runs here, so the real model's predictions answer 503
+ml_unavailable (documented; tests/e2e/test_serve_predict_e2e.py predicts for real)."""
 
 
 @schemathesis.serializer("text/csv")
@@ -238,6 +241,8 @@ def test_every_answer_is_documented_and_matches_its_schema(fuzzed: Fuzzed) -> No
             failures.update(_fuzz(operation, fuzzed, session, None, statuses, GenerationMode.NEGATIVE,
                                   NEGATIVE_EXAMPLES))
             names = {p.name for p in operation.path_parameters}
+            if operation.label in NO_SERVICE_HERE:
+                continue
             if names and names <= fuzzed.known.keys():
                 known = {name: fuzzed.known[name] for name in names}
                 failures.update(_fuzz(operation, fuzzed, session, known, statuses))
