@@ -21,9 +21,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema
+from pydantic import BaseModel, ConfigDict, Field
 
 from .ingest import RuleResult
 from .ingest import SemanticType as IngestSemanticType
@@ -179,19 +179,13 @@ class StringStats(BaseModel):
     length_histogram: Histogram | None = None
 
 
-LocalDateTime = Annotated[datetime, WithJsonSchema({
-    "type": "string", "description": "ISO 8601 date and time; without a UTC offset when the column has no time zone "
-    "(a date column's values are at midnight)", "examples": ["2009-12-01T00:00:00"]})]
-"""A column's date-time as the data holds it: RFC 3339's ``date-time`` format would demand an offset."""
-
-
 class DateStats(BaseModel):
     """Range, gaps and frequency of a date or datetime column."""
 
     model_config = _MODEL
 
-    min: LocalDateTime | None = None
-    max: LocalDateTime | None = None
+    min: datetime | None = None
+    max: datetime | None = None
     range_seconds: float | None = Field(default=None, description="max - min in seconds")
     distinct_steps: int = Field(default=0, ge=0, description="Distinct gaps between consecutive sorted values")
     median_step_seconds: float | None = Field(default=None, description="Median gap between sorted distinct values")
