@@ -6,8 +6,9 @@ values schemathesis makes up (random ids: 404s, refusals, validation errors), th
 dataset with its finished analysis, dashboard and model, a user and an API key made before (so that the
 success answers of the read, cancel and delete routes are held to their schemas as well). The analysis is
 real: the upload's own dataset.uploaded runs through the stages' use cases (ingest, profile, etl, ml with a
-20 s budget, dashboard) in this process, and their events reach the gateway over this run's broker. The caller is an admin, authenticated by an Authorization
-header on every request. Each generated request must pass:
+20 s budget, dashboard) in this process, and their events reach the gateway over this run's broker (about
+27 s of CPU). The caller is an admin, authenticated by an Authorization header on every request. Each
+generated request must pass:
 
 - ``not_a_server_error``: no 5xx;
 - ``status_code_conformance``: the status is one the operation documents;
