@@ -452,3 +452,24 @@ async def test_a_retried_analysis_with_its_key_is_the_same_analysis(gateway: Gat
                                       headers={"Idempotency-Key": key})
     assert other.status_code == 422 and other.json()["errors"][0]["code"] == "idempotency_key_reused"
     assert _jobs_of(gateway.database_url, dataset_id, "analysis") == 1
+
+
+async def test_a_cancel_retried_with_its_key_gets_its_first_answer_in_postgres(gateway: Gateway) -> None:
+    name = f"idem-cancel-{uuid.uuid4().hex[:6]}.csv"
+    uploaded = await _upload(gateway, name, Answer(None), wait=False)
+    assert uploaded.status_code == 202, uploaded.text
+    job_id = uploaded.json()["data"]["job_id"]
+    key = {"Idempotency-Key": str(uuid.uuid4())}
+
+    together = await asyncio.gather(*(gateway.client.post(f"/api/v1/jobs/{job_id}/cancel", headers=key)
+                                      for _ in range(2)))
+    later = await gateway.client.post(f"/api/v1/jobs/{job_id}/cancel", headers=key)
+
+    assert [r.status_code for r in together] == [202, 202] and later.status_code == 202, later.text
+    assert together[0].json() == together[1].json() == later.json()
+    assert later.json()["data"]["status"] == "cancelled" and later.headers["idempotent-replayed"] == "true"
+    with psycopg.connect(gateway.database_url) as conn:
+        assert conn.execute("SELECT count(*) FROM gateway.outbox WHERE routing_key = 'job.cancel_requested.v1'"
+                            " AND body::jsonb ->> 'job_id' = %s", (job_id,)).fetchone() == (1,)
+    unkeyed = await gateway.client.post(f"/api/v1/jobs/{job_id}/cancel")
+    assert unkeyed.status_code == 409 and unkeyed.json()["errors"][0]["code"] == "job_not_running"

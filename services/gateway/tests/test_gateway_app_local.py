@@ -275,6 +275,8 @@ async def test_the_stages_events_fold_into_the_sqlite_read_model_the_routes_read
     assert (job["status"], job["progress"], job["quality_score"]) == ("completed", 1.0, 88.0)
     listed = (await local.client.get("/api/v1/datasets")).json()["data"]["items"]
     assert listed[0]["column_count"] == 1
+    # the list and the detail name the dataset alike (the detail's older `name` says the same)
+    assert listed[0]["display_name"] == dataset["display_name"] == dataset["name"] == "Penguins.csv"
 
 
 async def _fold(local: Local, job_id: uuid.UUID, events: list[tuple[str, Any]]) -> None:
@@ -438,3 +440,84 @@ async def test_an_upload_and_an_analysis_retried_with_their_idempotency_key_crea
     expiry = await local.database.fetchall("SELECT created_at, expires_at FROM idempotency_keys")
     created, expires = (datetime.fromisoformat(v) for v in expiry[0])
     assert abs((expires - created).total_seconds() - 24 * 3600) < 5  # DSP_IDEMPOTENCY_TTL_S's default
+
+
+async def _profiled(local: Local, name: str, *, analysed: bool = False) -> tuple[str, str]:
+    """A dataset folded to profiled from its stages' events (with ``analysed``, its analysis completed with its
+    dashboard); its id and its upload job's id."""
+    from shared_contracts import ArtifactRef
+    from shared_contracts.events import (
+        AnalysisCompleted,
+        AnalysisOptions,
+        ColumnSummary,
+        DashboardReady,
+        DatasetIngested,
+        DatasetProfiled,
+    )
+
+    data = {"wait": "false", **({"target": "species"} if analysed else {})}
+    response = await local.client.post("/api/v1/upload", data=data, files={"file": (name, CSV, "text/csv")})
+    assert response.status_code == 202, response.text
+    dataset_id, job_id = (uuid.UUID(response.json()["data"][k]) for k in ("dataset_id", "job_id"))
+    ref = ArtifactRef(key=f"datasets/{dataset_id}/data.parquet", sha256="0" * 64, size_bytes=1,
+                      media_type="application/vnd.apache.parquet")
+    events: list[tuple[str, Any]] = [
+        ("ingest", DatasetIngested(dataset_id=dataset_id, parquet=ref, ingest_report=ref, row_count=2, columns=[
+            ColumnSummary(name="species", semantic_type="categorical", physical_type="String")])),
+        ("profile", DatasetProfiled(dataset_id=dataset_id, parquet=ref, profile=ref, quality_score=88.0,
+                                    alert_count=0))]
+    if analysed:
+        events += [("ml", AnalysisCompleted(dataset_id=dataset_id, analysis_result=ref, profile=ref, etl_report=ref,
+                                            cleaned_parquet=ref, options=AnalysisOptions(target="species"))),
+                   ("dashboard", DashboardReady(dataset_id=dataset_id, dashboard_id=uuid.uuid4(), html=ref))]
+    await _fold(local, job_id, events)
+    return str(dataset_id), str(job_id)
+
+
+async def _count_jobs(local: Local, kind: str) -> int:
+    return int((await local.database.fetchall("SELECT count(*) FROM jobs WHERE kind = ?", (kind,)))[0][0])
+
+
+async def test_a_comparison_a_dashboard_and_a_cancel_retried_with_their_key_happen_once(local: Local) -> None:
+    import asyncio
+
+    a, _ = await _profiled(local, "A.csv")
+    b, _ = await _profiled(local, "B.csv")
+    _, analysis = await _profiled(local, "C.csv", analysed=True)
+    assert (await local.client.get(f"/api/v1/jobs/{analysis}")).json()["data"]["status"] == "completed"
+
+    for path, body, kind, changed in (
+            ("/api/v1/compare", {"dataset_id_a": a, "dataset_id_b": b}, "comparison", {"dataset_id_a": b, "dataset_id_b": a}),
+            ("/api/v1/dashboard", {"analysis_id": analysis}, "dashboard", {"analysis_id": analysis, "theme": "dark"})):
+        key = {"Idempotency-Key": str(uuid.uuid4())}
+        first, twin = await asyncio.gather(*(local.client.post(path, json=body, headers=key) for _ in range(2)))
+        later = await local.client.post(path, json=body, headers=key)
+        assert first.status_code == twin.status_code == later.status_code == 202, first.text
+        assert first.json() == twin.json() == later.json()
+        assert sorted(r.headers.get("idempotent-replayed", "") for r in (first, twin, later)) == ["", "true", "true"]
+        assert await _count_jobs(local, kind) == 1, path
+        reused = await local.client.post(path, json=changed, headers=key)
+        assert reused.status_code == 422 and reused.json()["errors"][0]["code"] == "idempotency_key_reused", reused.text
+        fresh = await local.client.post(path, json=body, headers={"Idempotency-Key": str(uuid.uuid4())})
+        assert fresh.status_code == 202 and await _count_jobs(local, kind) == 2, path
+
+    # cancel: the retry of the cancel that ended the job gets its 202 again, not 409 job_not_running
+    jobs = [row[0] for row in await local.database.fetchall("SELECT job_id FROM jobs WHERE kind = 'comparison'")]
+    key = {"Idempotency-Key": str(uuid.uuid4())}
+    first, twin = await asyncio.gather(*(local.client.post(f"/api/v1/jobs/{jobs[0]}/cancel", headers=key)
+                                         for _ in range(2)))
+    assert first.status_code == twin.status_code == 202, first.text
+    assert first.json() == twin.json() and first.json()["data"]["status"] == "cancelled"
+    again = await local.client.post(f"/api/v1/jobs/{jobs[0]}/cancel", headers=key)
+    assert (again.status_code, again.json(), again.headers["idempotent-replayed"]) == (202, first.json(), "true")
+    unkeyed = await local.client.post(f"/api/v1/jobs/{jobs[0]}/cancel")
+    assert unkeyed.status_code == 409 and unkeyed.json()["errors"][0]["code"] == "job_not_running"
+    other_job = await local.client.post(f"/api/v1/jobs/{jobs[1]}/cancel", headers=key)
+    assert other_job.status_code == 422 and other_job.json()["errors"][0]["code"] == "idempotency_key_reused"
+    assert (await local.client.get(f"/api/v1/jobs/{jobs[1]}")).json()["data"]["status"] == "queued"
+    cancel_events = [row for row in await local.outbox() if row[0].startswith("job.cancel_requested")]
+    assert cancel_events == [("job.cancel_requested.v1", jobs[0])]
+    # a refused cancel (the job had ended) keeps no key: it may be sent again, and judged afresh
+    ended = {"Idempotency-Key": str(uuid.uuid4())}
+    assert (await local.client.post(f"/api/v1/jobs/{jobs[0]}/cancel", headers=ended)).status_code == 409
+    assert (await local.client.post(f"/api/v1/jobs/{jobs[1]}/cancel", headers=ended)).status_code == 202

@@ -106,3 +106,81 @@ def test_too_many_columns_names_the_count_and_the_limit(tmp_path, monkeypatch):
     monkeypatch.setenv("DSP_MAX_COLUMNS", "301")
     report = ingest_csv(src, tmp_path / "out.parquet")
     assert len(report.columns) == 301
+
+
+def _no_library_text(err: IngestError, *fragments: str) -> None:
+    """What the user sees holds none of the library's error text: no ``error`` detail, none of its words."""
+    assert "error" not in err.details, err.details
+    shown = f"{err.message} {err.details}"
+    for fragment in fragments:
+        assert fragment not in shown, shown
+
+
+def test_text_that_stops_being_utf8_past_the_head_names_the_byte_and_line(ingest_bytes):
+    body = b"a,b\n" + b"".join(b"%d,hello\n" % i for i in range(100_000))  # past the head the encoding is read on
+    with pytest.raises(IngestError) as info:
+        ingest_bytes(body + b"1,caf\xff\n")
+    err = info.value
+    assert err.code == "unknown_encoding"
+    assert err.details == {"encoding": "utf-8", "byte_offset": len(body) + 5, "line": 100_002}
+    _no_library_text(err, "invalid utf-8 sequence", "ComputeError")
+
+
+def test_a_parser_failure_is_csv_unparseable_with_its_place_and_no_parser_text(ingest_bytes, monkeypatch):
+    """The parser's message (here naming a server path) stays in the log; the user gets where, not what (the
+    scan of the whole file fails first here: its error explains the file best)."""
+    import polars as pl
+    from dsp_ingest.domain import reader
+
+    def failing(*args, **kwargs):
+        raise pl.exceptions.ComputeError("could not parse /srv/dsp/spool/x.csv: bad field at line 7 (column 2)")
+
+    monkeypatch.setattr(reader.pl, "read_csv", failing)
+    with pytest.raises(IngestError) as info:
+        ingest_bytes("a,b\n1,2\n3,4\n")
+    err = info.value
+    assert err.code == "csv_unparseable" and err.details == {"part": "whole_file", "line": 7, "column": 2}
+    assert "near line 7" in err.message
+    _no_library_text(err, "/srv/dsp", "bad field", "could not parse")
+
+
+@pytest.mark.parametrize("damage", ["cut", "flipped"])
+def test_damaged_compressed_data_says_how_without_the_decompressor_text(ingest_bytes, damage):
+    import gzip
+
+    packed = bytearray(gzip.compress(b"a,b\n" + "".join(f"{i},{i * 7919 % 10007}\n" for i in range(20000)).encode()))
+    if damage == "cut":
+        packed = packed[: len(packed) // 2]
+    else:
+        packed[len(packed) // 2] ^= 0xFF
+    with pytest.raises(IngestError) as info:
+        ingest_bytes(bytes(packed))
+    err = info.value
+    assert err.code == "decompression_failed"
+    assert err.details == {"compression": "gzip", "reason": "truncated" if damage == "cut" else "corrupt",
+                           "compressed_bytes": len(packed), "decompressed_bytes": 0}
+    assert ("cut short" if damage == "cut" else "damaged") in err.message
+    _no_library_text(err, "Compressed file ended", "Error -3", "invalid")
+
+
+def test_unreadable_rules_name_their_line_not_the_yaml_parser_text():
+    from dsp_ingest.domain.rules import load_rules
+
+    with pytest.raises(IngestError) as info:
+        load_rules("- type: range\n  column: [a\n  x: }")
+    err = info.value
+    assert err.code == "invalid_rules" and err.details == {"line": 3, "column": 4}
+    _no_library_text(err, "while parsing", "expected ',' or ']'")
+
+
+def test_no_reader_error_puts_the_library_text_in_its_details():
+    """Every IngestError of the ingest core is built from its own words: none passes str(exc) on."""
+    import re
+    from pathlib import Path
+
+    domain = Path(__file__).resolve().parents[1] / "src" / "dsp_ingest" / "domain"
+    leaks = [f"{path.name}:{n}" for path in sorted(domain.glob("*.py"))
+             for n, line in enumerate(path.read_text().splitlines(), 1)
+             if re.search(r"str\(exc\)|\{exc\}|error=str", line) and "re.search" not in line
+             and "splitlines" not in line]
+    assert leaks == []

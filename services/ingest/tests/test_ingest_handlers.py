@@ -67,3 +67,20 @@ async def test_a_broken_error_rule_rejects_the_upload_when_asked_to_block() -> N
     (rejected,) = payloads_of(events, DatasetRejected)
     assert rejected.code == "validation_failed"
     assert rejected.details["rules"][0]["failing_count"] == 14
+
+
+async def test_a_rejection_carries_safe_details_and_logs_the_reader_error(caplog) -> None:
+    import gzip
+    import logging
+
+    packed = gzip.compress(b"a,b\n" + b"".join(b"%d,%d\n" % (i, i * 7919 % 10007) for i in range(20000)))
+    store = InMemoryArtifactStore()
+    uploaded = upload(store, packed[: len(packed) // 2])
+    with caplog.at_level(logging.WARNING, logger="dsp_ingest.service_layer.handlers"):
+        _, events = await run_services([service_spec()], uploaded, store=store)
+    (rejected,) = payloads_of(events, DatasetRejected)
+    assert rejected.code == "decompression_failed" and rejected.details["reason"] == "truncated"
+    assert "error" not in rejected.details and "ended before" not in rejected.message
+    logged = [r for r in caplog.records if r.name == "dsp_ingest.service_layer.handlers"]
+    assert logged and "ended before the end-of-stream marker" in logged[0].getMessage()
+    assert logged[0].exc_info is not None and isinstance(logged[0].exc_info[1], EOFError)

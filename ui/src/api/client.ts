@@ -68,8 +68,37 @@ export function refreshTokens(): Promise<Tokens | null> {
   return refreshing;
 }
 
-/** fetch with the access token; a 401 refreshes the session once and retries, then signs out. */
+/** A new Idempotency-Key for one user action (an upload, an analysis, a cancel): every automatic retry of that
+ * action's request sends the same key, so the gateway answers it with the first response instead of doing it twice. */
+export function newIdempotencyKey(): string {
+  return crypto.randomUUID();
+}
+
+/** Answers of a proxy or a restarting gateway after which a request may or may not have been done. */
+export const RETRIED_STATUSES = new Set([502, 503, 504]);
+export const RETRY_DELAY_MS = 300;
+
+const pause = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/**
+ * fetch with the access token (see `signedFetch`). A request with an Idempotency-Key is sent once more, with its
+ * key, when the network failed or the answer was 502, 503 or 504: the key makes that retry harmless.
+ */
 export async function authFetch(request: Request): Promise<Response> {
+  if (!request.headers.has("Idempotency-Key")) return signedFetch(request);
+  const again = request.clone();
+  try {
+    const response = await signedFetch(request);
+    if (!RETRIED_STATUSES.has(response.status)) return response;
+  } catch {
+    // the answer was lost: the request may have been done; the retry with its key tells
+  }
+  await pause(RETRY_DELAY_MS);
+  return signedFetch(again);
+}
+
+/** fetch with the access token; a 401 refreshes the session once and retries, then signs out. */
+async function signedFetch(request: Request): Promise<Response> {
   const retry = request.clone();
   const tokens = loadTokens();
   if (tokens) request.headers.set("Authorization", `Bearer ${tokens.access_token}`);

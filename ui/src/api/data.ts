@@ -1,5 +1,5 @@
 // Datasets, their profile and ingest report, analyses, dashboards and downloads: typed calls of the gateway API.
-import { api, authFetch, errorFrom } from "./client";
+import { api, authFetch, errorFrom, newIdempotencyKey } from "./client";
 import type { components } from "./schema";
 
 export type SemanticType = NonNullable<components["schemas"]["ReingestRequest"]["type_overrides"]>[string];
@@ -33,7 +33,8 @@ export interface ColumnSummary {
 
 export interface Dataset {
   dataset_id: string;
-  name: string;
+  /** The dataset's name (from the uploaded file's), as the list gives it. */
+  display_name: string;
   status: string;
   size_bytes: number;
   row_count: number | null;
@@ -188,16 +189,19 @@ export async function analyze(
   task?: "binary" | "multiclass" | "regression" | "forecast" | "unsupervised",
 ): Promise<{ analysis_id: string }> {
   const body = { dataset_id: datasetId, target, options, ...(task ? { task } : {}) };
-  return unwrap(await api.POST("/api/v1/analyze", { body }));
+  const header = { "Idempotency-Key": newIdempotencyKey() };
+  return unwrap(await api.POST("/api/v1/analyze", { body, params: { header } }));
 }
 
 export async function getAnalysis(id: string): Promise<Analysis> {
   return unwrap(await api.GET("/api/v1/analysis/{analysis_id}", { params: { path: { analysis_id: id } } }));
 }
 
-/** Cancel one of your jobs that has not ended: it ends at once as cancelled (409 once it has ended). */
+/** Cancel one of your jobs that has not ended: it ends at once as cancelled (409 once it has ended; a retry of
+ * this cancel, with its Idempotency-Key, gets its 202 again). */
 export async function cancelJob(jobId: string): Promise<{ id: string; status: string }> {
-  return unwrap(await api.POST("/api/v1/jobs/{job_id}/cancel", { params: { path: { job_id: jobId } } }));
+  const header = { "Idempotency-Key": newIdempotencyKey() };
+  return unwrap(await api.POST("/api/v1/jobs/{job_id}/cancel", { params: { path: { job_id: jobId }, header } }));
 }
 
 /** A short-lived URL that opens the dashboard without an Authorization header (iframe, new tab). */

@@ -187,6 +187,7 @@ export interface paths {
          *     and missing levels), missingness, row counts and rows of B also in A, ranked findings in plain language,
          *     and with a target whether a model trained on A still holds on B. Both datasets must be profiled. Returns
          *     the job to follow; GET /jobs/{job_id}/comparison gives the document, the job's dashboard_id its dashboard.
+         *     With an ``Idempotency-Key`` a retry gets the same comparison.
          */
         post: operations["compare_api_v1_compare_post"];
         delete?: never;
@@ -206,7 +207,8 @@ export interface paths {
         put?: never;
         /**
          * Request Dashboard
-         * @description Re-render the dashboard of a finished analysis (another theme, or with its PDF).
+         * @description Re-render the dashboard of a finished analysis (another theme, or with its PDF); with an
+         *     ``Idempotency-Key`` a retry gets the same dashboard job.
          */
         post: operations["request_dashboard_api_v1_dashboard_post"];
         delete?: never;
@@ -438,7 +440,8 @@ export interface paths {
          *     ``cancelled`` and every stage stops its work on it at its next step, recording nothing more. Each
          *     stage's acknowledgement (the step it stopped at, ``stopped_after_s``) then shows in the job's
          *     ``cancellation.stages``. An upload cancelled before its profile leaves its dataset ``failed`` with the
-         *     code ``cancelled``. Another user's job answers 404; a job that has ended answers 409 ``job_not_running``.
+         *     code ``cancelled``. Another user's job answers 404; a job that has ended answers 409 ``job_not_running``,
+         *     except to a retry with the ``Idempotency-Key`` of the request that cancelled it, which gets that 202 again.
          */
         post: operations["cancel_api_v1_jobs__job_id__cancel_post"];
         delete?: never;
@@ -1968,13 +1971,22 @@ export interface components {
             /** Dataset Id */
             dataset_id: string;
             /**
+             * Display Name
+             * @description The dataset's name, from the uploaded file's name (as in the list)
+             */
+            display_name: string;
+            /**
              * Error
              * @description Why the dataset was rejected or failed: code, message
              */
             error: {
                 [key: string]: unknown;
             } | null;
-            /** Name */
+            /**
+             * Name
+             * @deprecated
+             * @description The same as display_name, kept for the clients that read it; use display_name
+             */
             name: string;
             /** Quality Score */
             quality_score: number | null;
@@ -5414,7 +5426,10 @@ export interface operations {
     compare_api_v1_compare_post: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description Any text of 1 to 255 printable ASCII characters that you choose per request (a UUID, say). A retry with the same key, from the same user, creates nothing new and gets the first response again (same status and body, with the header `Idempotent-Replayed: true`); while the first request is still working, the retry waits for its answer. The same key with another request answers 422 `idempotency_key_reused`. A request refused before it created anything (4xx) keeps nothing: it may be retried with its key. Keys expire after DSP_IDEMPOTENCY_TTL_S (24 h). */
+                "Idempotency-Key"?: string | null;
+            };
             path?: never;
             cookie?: never;
         };
@@ -5519,7 +5534,10 @@ export interface operations {
     request_dashboard_api_v1_dashboard_post: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description Any text of 1 to 255 printable ASCII characters that you choose per request (a UUID, say). A retry with the same key, from the same user, creates nothing new and gets the first response again (same status and body, with the header `Idempotent-Replayed: true`); while the first request is still working, the retry waits for its answer. The same key with another request answers 422 `idempotency_key_reused`. A request refused before it created anything (4xx) keeps nothing: it may be retried with its key. Keys expire after DSP_IDEMPOTENCY_TTL_S (24 h). */
+                "Idempotency-Key"?: string | null;
+            };
             path?: never;
             cookie?: never;
         };
@@ -6377,7 +6395,10 @@ export interface operations {
     cancel_api_v1_jobs__job_id__cancel_post: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description Any text of 1 to 255 printable ASCII characters that you choose per request (a UUID, say). A retry with the same key, from the same user, creates nothing new and gets the first response again (same status and body, with the header `Idempotent-Replayed: true`); while the first request is still working, the retry waits for its answer. The same key with another request answers 422 `idempotency_key_reused`. A request refused before it created anything (4xx) keeps nothing: it may be retried with its key. Keys expire after DSP_IDEMPOTENCY_TTL_S (24 h). */
+                "Idempotency-Key"?: string | null;
+            };
             path: {
                 job_id: string;
             };

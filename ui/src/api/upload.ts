@@ -1,6 +1,6 @@
 // Upload with real byte progress (XMLHttpRequest's upload events: fetch has none), then the job's stages
 // over the WebSocket /api/v1/ws.
-import { errorFrom, refreshTokens, type ApiError } from "./client";
+import { errorFrom, newIdempotencyKey, refreshTokens, RETRIED_STATUSES, RETRY_DELAY_MS, type ApiError } from "./client";
 import { loadTokens } from "./session";
 
 export interface UploadResult {
@@ -30,11 +30,13 @@ export function uploadFile(
   onProgress: (sent: number, total: number) => void,
   options: UploadOptions = {},
 ): Promise<UploadResult> {
-  const attempt = (token: string | undefined) =>
+  const key = newIdempotencyKey(); // this upload's: each attempt below sends it, so the file is stored once
+  const send = (token: string | undefined) =>
     new Promise<{ status: number; body: unknown }>((resolve, reject) => {
       const xhr = new XMLHttpRequest();
       xhr.open("POST", "/api/v1/upload");
       if (token) xhr.setRequestHeader("Authorization", `Bearer ${token}`);
+      xhr.setRequestHeader("Idempotency-Key", key);
       xhr.upload.onprogress = (event) => {
         if (event.lengthComputable) onProgress(event.loaded, event.total);
       };
@@ -58,6 +60,18 @@ export function uploadFile(
       form.append("file", file, file.name);
       xhr.send(form);
     });
+  // the network failed or a proxy answered 502-504: the upload may have been stored; sent again with its key,
+  // the gateway answers with the first upload's response instead of storing it twice
+  const attempt = async (token: string | undefined) => {
+    try {
+      const answer = await send(token);
+      if (!RETRIED_STATUSES.has(answer.status)) return answer;
+    } catch {
+      // lost: retried below
+    }
+    await new Promise((resolve) => setTimeout(resolve, RETRY_DELAY_MS));
+    return send(token);
+  };
   return (async () => {
     let answer = await attempt(loadTokens()?.access_token);
     if (answer.status === 401) {

@@ -56,7 +56,7 @@ export function DatasetPage({ id }: { id: string }) {
       <header className="space-y-2">
         <Breadcrumb href="#/datasets" label="Datasets" />
         <h1 id="dataset-title" className="break-words text-2xl font-semibold">
-          {dataset.name}
+          {dataset.display_name}
         </h1>
         <p className="flex flex-wrap items-center gap-3 text-sm">
           <Status value={dataset.status} />

@@ -17,6 +17,7 @@ afterEach(() => {
 
 const dataset = {
   dataset_id: "d1",
+  display_name: "penguins-raw.csv",
   name: "penguins-raw.csv",
   status: "profiled",
   size_bytes: 1000,

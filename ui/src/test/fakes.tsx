@@ -71,6 +71,7 @@ export function renderAs(role: Me["role"], ui: ReactElement) {
 /** A stand-in XMLHttpRequest whose upload progress and answer the test drives. */
 export class FakeXhr {
   static last: FakeXhr | null = null;
+  static all: FakeXhr[] = [];
   upload: { onprogress: ((e: { lengthComputable: boolean; loaded: number; total: number }) => void) | null } = {
     onprogress: null,
   };
@@ -83,6 +84,7 @@ export class FakeXhr {
   body: FormData | null = null;
   constructor() {
     FakeXhr.last = this;
+    FakeXhr.all.push(this);
   }
   open(_method: string, url: string) {
     this.url = url;

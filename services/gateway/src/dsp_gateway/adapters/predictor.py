@@ -6,6 +6,7 @@ Either way the answer is ml's: its status and its JSON body (an error is ``{"err
 from __future__ import annotations
 
 import abc
+import logging
 import uuid
 from collections.abc import Awaitable, Mapping
 from dataclasses import dataclass
@@ -14,6 +15,8 @@ from typing import Any, Protocol
 import httpx
 
 __all__ = ["CallablePredictor", "HttpPredictor", "Prediction", "PredictFn", "Predictor", "PredictorUnavailable"]
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -60,7 +63,8 @@ class HttpPredictor(Predictor):
                                              headers={"content-type": content_type, "x-request-id": request_id,
                                                       **self.headers})
         except httpx.HTTPError as exc:
-            raise PredictorUnavailable(f"The ml service did not answer: {exc}") from exc
+            log.warning("the ml service did not answer a prediction: %r", exc)
+            raise PredictorUnavailable("The ml service did not answer; try again in a moment.") from exc
         payload = upstream.json()
         if not isinstance(payload, dict):
             raise ValueError(f"ml answered {type(payload).__name__}, not a JSON object")

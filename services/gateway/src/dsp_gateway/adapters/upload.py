@@ -4,6 +4,7 @@ while it streams, so an oversized upload is refused without ever being held whol
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 import tempfile
 from collections.abc import AsyncIterator
@@ -13,6 +14,8 @@ from pathlib import Path
 from python_multipart.multipart import MultipartParser, parse_options_header
 
 __all__ = ["StreamedUpload", "UploadRejected", "receive_upload"]
+
+log = logging.getLogger(__name__)
 
 _MAX_FIELD_BYTES = 64 * 1024
 _HEAD_BYTES = 65536
@@ -162,7 +165,9 @@ async def receive_upload(content_type: str, chunks: AsyncIterator[bytes], *, spo
         if handle is not None:
             handle.close()  # type: ignore[attr-defined]
         result.discard()
-        raise UploadRejected("malformed_multipart", f"The multipart body could not be read: {exc}", 400) from exc
+        log.info("a multipart body was refused: %s", exc)  # the parser's words stay here, the client gets the code
+        raise UploadRejected("malformed_multipart", "The multipart body could not be read: send multipart/form-data "
+                             "with its boundary, each part with a Content-Disposition header.", 400) from exc
     if result.path is None:
         raise UploadRejected("missing_file", "The upload has no part named 'file'.", 422, file_field)
     result.sha256 = digest.hexdigest()

@@ -9,6 +9,7 @@ import logging
 import shutil
 import tempfile
 import uuid
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -17,6 +18,7 @@ from fastapi import APIRouter, Depends, FastAPI, Header, Query, Request, WebSock
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse, Response
 from mesh_kit.artifacts import ArtifactNotFound, LocalArtifactStore, artifact_key
+from mesh_kit.ports import UnitOfWork
 from pydantic import BaseModel, Field, ValidationError
 from shared_contracts import ArtifactRef
 from shared_contracts.analysis import Predictions
@@ -163,6 +165,13 @@ async def _replayed(ports: GatewayPorts, idempotency: Idempotency | None, *, wai
     return JSONResponse(stored.body, status_code=stored.status_code, headers={"Idempotent-Replayed": "true"})
 
 
+async def _keyed(ports: GatewayPorts, principal: Principal, header: str | None, route: str,
+                 sent: dict[str, Any]) -> tuple[Idempotency | None, JSONResponse | None]:
+    """A JSON request's Idempotency-Key (None without the header) and the first response to it, if it has one."""
+    idempotency = _idempotency(ports, principal, _idempotency_key(header), route, sent)
+    return idempotency, await _replayed(ports, idempotency)
+
+
 async def _replay_taken(ports: GatewayPorts, idempotency: Idempotency, *, wait_s: float) -> JSONResponse:
     """The response of the request that took the key first, which this one lost to (its own work rolled back)."""
     replayed = await _replayed(ports, idempotency, wait_s=wait_s)
@@ -170,6 +179,21 @@ async def _replay_taken(ports: GatewayPorts, idempotency: Idempotency, *, wait_s
         raise ApiError(409, "idempotency_key_in_progress", "Another request with this Idempotency-Key is under way; "
                        "retry it in a moment.", field="Idempotency-Key", headers={"Retry-After": "1"})
     return replayed
+
+
+async def _create_once(ports: GatewayPorts, idempotency: Idempotency | None, job_id: uuid.UUID, accepted: JSONResponse,
+                       create: Callable[[UnitOfWork[GatewayRepository]], Awaitable[None]]) -> JSONResponse:
+    """Run ``create`` in one transaction of job ``job_id``, the key's claim (with ``accepted``) first in it; the
+    answer is ``accepted``, or the first response when another request with the key took it meanwhile."""
+    try:
+        async with ports.storage.write(job_id) as uow:
+            if idempotency is not None:  # first: a concurrent twin waits here, then rolls back
+                await idempotency.claim(uow.repo, accepted.status_code, _body_of(accepted), completed=True)
+            await create(uow)
+    except IdempotencyKeyTaken:
+        assert idempotency is not None
+        return await _replay_taken(ports, idempotency, wait_s=5)
+    return accepted
 
 
 def _spool_dir(ports: GatewayPorts, name: str = "spool") -> Path:
@@ -215,7 +239,8 @@ def _dataset_view(row: dict[str, Any]) -> dict[str, Any]:
     or None when the upload gave no rule; ``validation`` holds the counts and each rule's result."""
     validation = row.get("validation")
     return {
-        "dataset_id": row["dataset_id"], "name": row["display_name"], "status": row["status"],
+        "dataset_id": row["dataset_id"], "display_name": row["display_name"], "name": row["display_name"],
+        "status": row["status"],
         "size_bytes": row["size_bytes"], "row_count": row.get("row_count"), "columns": row.get("columns"),
         "quality_score": row.get("quality_score"), "error": row.get("error"),
         "validation_status": validation.get("status") if isinstance(validation, dict) else None,
@@ -505,9 +530,7 @@ def add_routes(app: FastAPI) -> None:
         committed with its event before the answer, so 202 holds even when the broker or Redis is down (the
         event waits in the outbox); with an ``Idempotency-Key`` a retry gets the same analysis id."""
         ports = ports_of(request)
-        idempotency = _idempotency(ports, principal, _idempotency_key(idempotency_key), "analyze",
-                                   body.model_dump(mode="json"))
-        replayed = await _replayed(ports, idempotency)
+        idempotency, replayed = await _keyed(ports, principal, idempotency_key, "analyze", body.model_dump(mode="json"))
         if replayed is not None:
             return replayed
         row = await dataset_or_404(ports_of(request), str(body.dataset_id), principal)
@@ -527,33 +550,34 @@ def add_routes(app: FastAPI) -> None:
         _check_budget(options, ports.options.max_time_budget_s)
         await check_rate(ports, "analyses", principal, ports.options.analyses_per_minute)
         job_id = uuid.uuid4()
-        accepted = ok(request, {"analysis_id": str(job_id), "status": "queued"}, 202)
-        try:
-            async with ports.storage.write(job_id) as uow:
-                if idempotency is not None:  # first: a concurrent twin waits here, then rolls back
-                    await idempotency.claim(uow.repo, 202, _body_of(accepted), completed=True)
-                await check_analysis_quota(uow.repo, principal, ports.options.max_concurrent_analyses_per_org)
-                await uow.repo.insert_job(job_id=job_id, kind="analysis", dataset_id=body.dataset_id,
-                                          options={"analysis": options.model_dump()},
-                                          organization_id=principal.organization_id, owner_id=principal.user_id)
-                await uow.emit(AnalysisRequested(
-                    dataset_id=body.dataset_id, parquet=ArtifactRef.model_validate(row["parquet"]),
-                    ingest_report=ArtifactRef.model_validate(row["ingest_report"]),
-                    analysis=options.model_copy(update={"requested_at": datetime.now(UTC)}),
-                    display_name=row.get("display_name")))
-        except IdempotencyKeyTaken:
-            assert idempotency is not None
-            return await _replay_taken(ports, idempotency, wait_s=5)
-        return accepted
+
+        async def create(uow: UnitOfWork[GatewayRepository]) -> None:
+            await check_analysis_quota(uow.repo, principal, ports.options.max_concurrent_analyses_per_org)
+            await uow.repo.insert_job(job_id=job_id, kind="analysis", dataset_id=body.dataset_id,
+                                      options={"analysis": options.model_dump()},
+                                      organization_id=principal.organization_id, owner_id=principal.user_id)
+            await uow.emit(AnalysisRequested(
+                dataset_id=body.dataset_id, parquet=ArtifactRef.model_validate(row["parquet"]),
+                ingest_report=ArtifactRef.model_validate(row["ingest_report"]),
+                analysis=options.model_copy(update={"requested_at": datetime.now(UTC)}),
+                display_name=row.get("display_name")))
+
+        return await _create_once(ports, idempotency, job_id,
+                                  ok(request, {"analysis_id": str(job_id), "status": "queued"}, 202), create)
 
     @router.post("/compare", status_code=202, response_model=Envelope[ComparisonStarted],
                  responses=errors(400, 401, 403, 404, 408, 409, 413, 422, 429))
-    async def compare(request: Request, body: CompareRequest, principal: Principal = writer) -> JSONResponse:
+    async def compare(request: Request, body: CompareRequest, principal: Principal = writer,
+                      idempotency_key: Annotated[str | None, IDEMPOTENCY_KEY] = None) -> JSONResponse:
         """Compare dataset B with dataset A (the reference): schema diff, per-column shift (PSI, KS, chi-square, new
         and missing levels), missingness, row counts and rows of B also in A, ranked findings in plain language,
         and with a target whether a model trained on A still holds on B. Both datasets must be profiled. Returns
-        the job to follow; GET /jobs/{job_id}/comparison gives the document, the job's dashboard_id its dashboard."""
+        the job to follow; GET /jobs/{job_id}/comparison gives the document, the job's dashboard_id its dashboard.
+        With an ``Idempotency-Key`` a retry gets the same comparison."""
         ports = ports_of(request)
+        idempotency, replayed = await _keyed(ports, principal, idempotency_key, "compare", body.model_dump(mode="json"))
+        if replayed is not None:
+            return replayed
         rows: dict[str, dict[str, Any]] = {}
         for field, dataset_id in (("dataset_id_a", body.dataset_id_a), ("dataset_id_b", body.dataset_id_b)):
             async with ports.storage.read() as repo:
@@ -576,7 +600,8 @@ def add_routes(app: FastAPI) -> None:
                                    details={"target": body.target, "dataset_id": row["dataset_id"]})
         await check_rate(ports, "analyses", principal, ports.options.analyses_per_minute)
         job_id = uuid.uuid4()
-        async with ports.storage.write(job_id) as uow:
+
+        async def create(uow: UnitOfWork[GatewayRepository]) -> None:
             await uow.repo.insert_job(job_id=job_id, kind="comparison", dataset_id=body.dataset_id_a,
                                       dataset_id_b=body.dataset_id_b, options={"comparison": body.model_dump(mode="json")},
                                       organization_id=principal.organization_id, owner_id=principal.user_id)
@@ -585,7 +610,9 @@ def add_routes(app: FastAPI) -> None:
                 parquet_a=ArtifactRef.model_validate(a["parquet"]), parquet_b=ArtifactRef.model_validate(b["parquet"]),
                 profile_a=ArtifactRef.model_validate(a["profile"]), profile_b=ArtifactRef.model_validate(b["profile"]),
                 name_a=a.get("display_name"), name_b=b.get("display_name"), target=body.target, theme=body.theme))
-        return ok(request, {"job_id": str(job_id), "comparison_id": str(job_id), "status": "queued"}, 202)
+
+        return await _create_once(ports, idempotency, job_id, ok(
+            request, {"job_id": str(job_id), "comparison_id": str(job_id), "status": "queued"}, 202), create)
 
     @router.get("/jobs/{job_id}/comparison", response_model=Comparison,
                 responses={200: {"description": "The Comparison document as stored (no envelope)"},
@@ -623,44 +650,74 @@ def add_routes(app: FastAPI) -> None:
 
     @router.post("/jobs/{job_id}/cancel", status_code=202, response_model=Envelope[JobView],
                  responses=errors(401, 403, 404, 409, 422))
-    async def cancel(request: Request, job_id: str, principal: Principal = writer) -> JSONResponse:
+    async def cancel(request: Request, job_id: str, principal: Principal = writer,
+                     idempotency_key: Annotated[str | None, IDEMPOTENCY_KEY] = None) -> JSONResponse:
         """Cancel one of your jobs (upload, analysis, dashboard) that has not ended: it ends at once as
         ``cancelled`` and every stage stops its work on it at its next step, recording nothing more. Each
         stage's acknowledgement (the step it stopped at, ``stopped_after_s``) then shows in the job's
         ``cancellation.stages``. An upload cancelled before its profile leaves its dataset ``failed`` with the
-        code ``cancelled``. Another user's job answers 404; a job that has ended answers 409 ``job_not_running``."""
+        code ``cancelled``. Another user's job answers 404; a job that has ended answers 409 ``job_not_running``,
+        except to a retry with the ``Idempotency-Key`` of the request that cancelled it, which gets that 202 again."""
         ports = ports_of(request)
+        idempotency, replayed = await _keyed(ports, principal, idempotency_key, "cancel", {"job_id": job_id})
+        if replayed is not None:
+            return replayed
         row = await job_or_404(ports, job_id, principal, "job_id")
         if str(row.get("owner_id")) != str(principal.user_id):
             raise ApiError(404, "not_found", f"No job has the id {job_id}.", field="job_id")
+
+        async def claim(repo: GatewayRepository) -> None:  # the answer is the cancelled job, known at the end
+            if idempotency is not None:
+                await idempotency.claim(repo, 202, {}, completed=False)
+
+        answered: list[JSONResponse] = []
+
+        async def answer(repo: GatewayRepository, cancelled: dict[str, Any]) -> None:
+            answered.append(ok(request, _job_view(cancelled), 202))
+            if idempotency is not None:
+                await idempotency.settle(repo, 202, _body_of(answered[0]))
+
         try:
-            job = await cancel_job(ports.storage, ports.notifier, job_id=uuid.UUID(str(row["job_id"])),
-                                   requested_by=principal.user_id)
+            await cancel_job(ports.storage, ports.notifier, job_id=uuid.UUID(str(row["job_id"])),
+                             requested_by=principal.user_id, check=claim, then=answer)
         except JobAlreadyEnded as exc:
             raise ApiError(409, "job_not_running", f"The job has ended already ({exc.status}); there is nothing "
                            "to cancel.", field="job_id", details={"status": exc.status}) from exc
-        return ok(request, _job_view(job), 202)
+        except IdempotencyKeyTaken:
+            assert idempotency is not None
+            return await _replay_taken(ports, idempotency, wait_s=5)
+        return answered[0]
 
     @router.post("/dashboard", status_code=202, response_model=Envelope[DashboardStarted],
                  responses=errors(400, 401, 403, 404, 408, 409, 413, 422))
-    async def request_dashboard(request: Request, body: DashboardRequest, principal: Principal = writer) -> JSONResponse:
-        """Re-render the dashboard of a finished analysis (another theme, or with its PDF)."""
-        job = await job_or_404(ports_of(request), str(body.analysis_id), principal)
+    async def request_dashboard(request: Request, body: DashboardRequest, principal: Principal = writer,
+                                idempotency_key: Annotated[str | None, IDEMPOTENCY_KEY] = None) -> JSONResponse:
+        """Re-render the dashboard of a finished analysis (another theme, or with its PDF); with an
+        ``Idempotency-Key`` a retry gets the same dashboard job."""
+        ports = ports_of(request)
+        idempotency, replayed = await _keyed(ports, principal, idempotency_key, "dashboard", body.model_dump(mode="json"))
+        if replayed is not None:
+            return replayed
+        job = await job_or_404(ports, str(body.analysis_id), principal)
         results = _results(job)
         if (job["status"] != "completed" or results.analysis_result is None or results.profile is None
                 or results.cleaned_parquet is None):
             raise ApiError(409, "analysis_not_ready", "The analysis has not completed yet.", field="analysis_id")
         job_id = uuid.uuid4()
         dataset_id = uuid.UUID(job["dataset_id"])
-        async with ports_of(request).storage.write(job_id) as uow:
+        analysis_result, profile, cleaned = results.analysis_result, results.profile, results.cleaned_parquet
+
+        async def create(uow: UnitOfWork[GatewayRepository]) -> None:
             await uow.repo.insert_job(job_id=job_id, kind="dashboard", dataset_id=dataset_id,
                                       options=body.model_dump(mode="json"), parent_job_id=body.analysis_id,
                                       organization_id=principal.organization_id, owner_id=principal.user_id)
             await uow.emit(DashboardRequested(
-                dataset_id=dataset_id, analysis_result=results.analysis_result, profile=results.profile,
-                etl_report=results.etl_report, cleaned_parquet=results.cleaned_parquet,
+                dataset_id=dataset_id, analysis_result=analysis_result, profile=profile,
+                etl_report=results.etl_report, cleaned_parquet=cleaned,
                 typed_parquet=results.typed_parquet or results.parquet, pdf=body.pdf, theme=body.theme))
-        return ok(request, {"job_id": str(job_id), "status": "queued"}, 202)
+
+        return await _create_once(ports, idempotency, job_id,
+                                  ok(request, {"job_id": str(job_id), "status": "queued"}, 202), create)
 
     @router.get("/dashboard/{dashboard_id}", response_model=Envelope[DashboardMeta],
                 responses={200: {"description": "The dashboard's HTML page; its metadata (JSON) when the client "

@@ -151,7 +151,9 @@ class DatasetView(_Answer):
     dataset is analysed all the same), ``warnings``, ``passed``, or null when the upload gave no rule."""
 
     dataset_id: str
-    name: str
+    display_name: str = Field(description="The dataset's name, from the uploaded file's name (as in the list)")
+    name: str = Field(description="The same as display_name, kept for the clients that read it; use display_name",
+                      json_schema_extra={"deprecated": True})
     status: str = Field(description="uploaded, ingested, profiled, rejected, failed, deleting")
     size_bytes: int | None
     row_count: int | None

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -19,6 +20,7 @@ from typing import Any
 from mesh_kit.metrics import JOBS
 from shared_contracts.events import JobCancelRequested
 
+from ..adapters.deletions import GatewayRepository
 from ..adapters.notifier import JobNotifier
 from ..domain.datasets import dataset_update_for_cancelled_upload
 from ..domain.jobs import cancellation_record, cancelled_message
@@ -37,8 +39,12 @@ class JobAlreadyEnded(Exception):
 
 
 async def cancel_job(storage: GatewayStorage, notifier: JobNotifier, *, job_id: uuid.UUID, requested_by: uuid.UUID,
-                     reason: str = "asked by the user") -> dict[str, Any]:
-    """End the job as cancelled and publish ``job.cancel_requested``; the job's row after.
+                     reason: str = "asked by the user",
+                     check: Callable[[GatewayRepository], Awaitable[None]] | None = None,
+                     then: Callable[[GatewayRepository, dict[str, Any]], Awaitable[None]] | None = None
+                     ) -> dict[str, Any]:
+    """End the job as cancelled and publish ``job.cancel_requested``; the job's row after. ``check`` runs first
+    in the transaction and ``then`` last, with the cancelled job (the Idempotency-Key's claim and its answer).
 
     Raises
     ------
@@ -48,6 +54,8 @@ async def cancel_job(storage: GatewayStorage, notifier: JobNotifier, *, job_id: 
     requested_at = datetime.now(UTC)
     async with storage.write(job_id) as uow:
         repo = uow.repo
+        if check is not None:
+            await check(repo)
         job = await repo.mark_cancelled(job_id, cancellation_record(requested_at=requested_at, reason=reason,
                                                                     requested_by=requested_by))
         if job is None:
@@ -59,6 +67,8 @@ async def cancel_job(storage: GatewayStorage, notifier: JobNotifier, *, job_id: 
             if update is not None:
                 await repo.update_dataset(uuid.UUID(str(dataset["dataset_id"])), **update.stored())
         await uow.emit(JobCancelRequested(requested_at=requested_at, reason=reason))
+        if then is not None:
+            await then(repo, job)
     JOBS.labels("gateway", "cancelled").inc()
     try:
         await notifier.publish(str(job_id), cancelled_message(job))

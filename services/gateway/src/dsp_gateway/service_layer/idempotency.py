@@ -1,12 +1,13 @@
-"""``Idempotency-Key`` on the requests that create (POST /upload, POST /analyze): a retry with the key gets the
-first response, and nothing new is created.
+"""``Idempotency-Key`` on the requests that create or change (POST /upload, /analyze, /compare, /dashboard and
+/jobs/{id}/cancel): a retry with the key gets the first response, and nothing new is created or changed.
 
 The route computes the request's fingerprint (what was sent: the file's SHA-256 and the form fields, or the
 JSON body), asks ``replay`` for a stored response first, and otherwise ``claim``s the key as the first
 statement of the transaction that creates the dataset or job, with the response known at that point. A
 second request that loses the race finds the key taken (``IdempotencyKeyTaken``), so its transaction rolls
 back and it replays. A response decided later (the upload's verdict after its wait) replaces the provisional
-one with ``complete``. A request refused before it created anything (4xx) stores nothing: its retry is
+one with ``complete`` (after the commit) or ``settle`` (in the same transaction, when the answer is only known
+at its end, as a cancelled job's view). A request refused before it created anything (4xx) stores nothing: its retry is
 judged afresh.
 """
 
@@ -77,6 +78,10 @@ class Idempotency:
         expires_at = datetime.now(UTC) + timedelta(seconds=self.ttl_s)
         if not await repo.claim_idempotency_key(self.owner_id, self.key, response, expires_at=expires_at):
             raise IdempotencyKeyTaken(self.key)
+
+    async def settle(self, repo: IdempotencyKeys, status_code: int, body: dict[str, Any]) -> None:
+        """Store the final response in the creating transaction itself, once the claim's was provisional."""
+        await repo.complete_idempotency_key(self.owner_id, self.key, status_code, body)
 
     async def complete(self, storage: GatewayStorage, job_id: uuid.UUID, status_code: int,
                        body: dict[str, Any]) -> None:

@@ -10,8 +10,8 @@ from pathlib import Path
 
 from .errors import IngestError
 
-__all__ = ["EncodingGuess", "check_decoded_text", "count_nul_bytes", "detect_encoding", "read_probe", "strip_nul_bytes",
-           "transcode_to_utf8"]
+__all__ = ["EncodingGuess", "check_decoded_text", "count_nul_bytes", "detect_encoding", "first_invalid_utf8", "read_probe",
+           "strip_nul_bytes", "transcode_to_utf8"]
 
 HEAD_BYTES = 1 << 20
 PROBE_BYTES = 1 << 18
@@ -302,7 +302,8 @@ def transcode_to_utf8(
                 raise IngestError(
                     "unknown_encoding",
                     f"The file is not valid {guess.encoding} text past its beginning. Save it as UTF-8 and upload it again.",
-                    {"encoding": guess.encoding, "reason": str(exc)},
+                    {"encoding": guess.encoding, "byte_offset": fin.tell() - len(exc.object) + exc.start,
+                     "byte": f"0x{exc.object[exc.start]:02x}"},
                 ) from exc
             if pattern is not None:
                 text = carry + text
@@ -321,3 +322,20 @@ def transcode_to_utf8(
                 break
         if carry:
             fout.write(carry)
+
+
+def first_invalid_utf8(path: Path) -> tuple[int, int] | None:
+    """The byte offset and the line (from 1) of the first byte of ``path`` that is not valid UTF-8; None when
+    all of it is. Reads a chunk at a time."""
+    decoder = codecs.getincrementaldecoder("utf-8")(errors="strict")
+    lines = 1
+    with path.open("rb") as fh:
+        while True:
+            chunk = fh.read(CHUNK_BYTES)
+            try:
+                decoder.decode(chunk, final=not chunk)
+            except UnicodeDecodeError as exc:
+                return fh.tell() - len(exc.object) + exc.start, lines + exc.object.count(b"\n", 0, exc.start)
+            lines += chunk.count(b"\n")
+            if not chunk:
+                return None

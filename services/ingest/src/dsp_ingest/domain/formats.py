@@ -73,7 +73,7 @@ def _zip_format(path: Path) -> str:
             if "mimetype" in names and archive.read("mimetype").strip() == _ODS_MIMETYPE:
                 return "ods"
     except (zipfile.BadZipFile, OSError, KeyError) as exc:
-        raise unsupported("a damaged ZIP archive", error=str(exc)[:300]) from exc
+        raise unsupported("a damaged ZIP archive") from exc
     if "xl/workbook.xml" in names:
         return "xlsx"
     if "xl/workbook.bin" in names:
@@ -172,10 +172,13 @@ def decompress(src: Path, dst: Path, compression: str, *, limit: int, progress: 
         raise
     except (OSError, EOFError, ValueError, Exception) as exc:  # zstandard raises its own ZstdError
         dst.unlink(missing_ok=True)
+        cut = isinstance(exc, EOFError)  # the stream ended before its end marker: a partial download or copy
         raise IngestError(
             "decompression_failed",
-            f"The {compression} data is damaged or cut short and could not be decompressed.",
-            {"compression": compression, "error": str(exc)[:300]},
+            f"The {compression} data is {'cut short' if cut else 'damaged'} and could not be decompressed"
+            + (f" past its first {written} bytes" if written else "") + ". Upload the file again, or uncompressed.",
+            {"compression": compression, "reason": "truncated" if cut else "corrupt",
+             "compressed_bytes": src.stat().st_size, "decompressed_bytes": written},
         ) from exc
     return written
 
@@ -285,7 +288,7 @@ def _arrow_to_csv(path: Path, kind: str, dst: Path, warnings: list[str]) -> None
     except (pl.exceptions.PolarsError, OSError, ValueError) as exc:
         what = {"parquet": "a Parquet file", "feather1": "a Feather file"}.get(kind, "an Arrow IPC file")
         raise IngestError("unreadable_file", f"This looks like {what}, but it could not be read.",
-                          {"detected": kind, "error": str(exc)[:500]}) from exc
+                          {"detected": kind}) from exc
     if not schema:
         raise IngestError("no_columns", "The file holds no columns.", {})
     leaves = _flat_columns(schema)
@@ -300,7 +303,7 @@ def _arrow_to_csv(path: Path, kind: str, dst: Path, warnings: list[str]) -> None
         lf.select(columns).sink_csv(dst, include_header=True, null_value="", quote_style="necessary")
     except pl.exceptions.PolarsError as exc:
         raise IngestError("unreadable_file", "The file's data could not be read.",
-                          {"detected": kind, "error": str(exc)[:500]}) from exc
+                          {"detected": kind}) from exc
 
 
 # ---- Excel and OpenDocument ----------------------------------------------------------------------
@@ -362,10 +365,9 @@ def _excel_to_csv(path: Path, kind: str, dst: Path, sheet: str | int | None,
         raise
     except Exception as exc:  # calamine raises its own errors for damaged or protected workbooks
         if kind == "xls":
-            raise unsupported("an OLE2 (Office) document that is not a readable Excel workbook",
-                              error=str(exc)[:300]) from exc
+            raise unsupported("an OLE2 (Office) document that is not a readable Excel workbook") from exc
         raise IngestError("unreadable_file", f"This looks like a {kind} workbook, but it could not be read "
-                          "(damaged, or protected by a password).", {"detected": kind, "error": str(exc)[:500]}) from exc
+                          "(damaged, or protected by a password).", {"detected": kind}) from exc
     others = [n for i, n in enumerate(names) if i != chosen]
     if others and sheet is None:
         warnings.append(f"Read sheet {names[chosen]!r}; the workbook also has {', '.join(map(repr, others))} "
@@ -485,7 +487,7 @@ def _json_to_csv(path: Path, kind: str, dst: Path) -> str:
             records = rows
     except UnicodeDecodeError as exc:
         raise IngestError("unknown_encoding", "JSON text must be UTF-8 (or UTF-16 with a byte-order mark).",
-                          {"error": str(exc)[:300]}) from exc
+                          {"encoding": exc.encoding}) from exc
     names = list(columns.names)
     if not names:
         raise IngestError("no_columns", "The JSON records hold no fields.", {})

@@ -8,7 +8,7 @@ import re
 import tempfile
 from collections import Counter
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -33,11 +33,12 @@ from .encoding import (
     check_decoded_text,
     count_nul_bytes,
     detect_encoding,
+    first_invalid_utf8,
     read_probe,
     strip_nul_bytes,
     transcode_to_utf8,
 )
-from .errors import IngestError
+from .errors import IngestError, numbers_named
 from .rules import Rule, parse_rules
 from .structure import Structure, record_chunks, scan_structure
 from .types import (
@@ -577,6 +578,31 @@ def _has_tiny_exponent(path: Path, block: int = 8 * 1024 * 1024) -> bool:
     return False
 
 
+def _structure_of(job: Future[Structure], work: Path) -> Structure:
+    """The structure scan's result; its parser's failure as a typed error (text that is not UTF-8 past the
+    head the encoding was detected on, with the first bad byte's offset and line)."""
+    try:
+        return job.result()
+    except pl.exceptions.PolarsError as exc:
+        bad = first_invalid_utf8(work)
+        if bad is not None:
+            offset, line = bad
+            raise IngestError("unknown_encoding", f"The file is not valid UTF-8 text past its beginning (line {line}, "
+                              f"byte {offset}). Save it as UTF-8 and upload it again.",
+                              {"encoding": "utf-8", "byte_offset": offset, "line": line}) from exc
+        raise _unparseable(exc, "whole_file") from exc
+
+
+def _unparseable(reason: BaseException, part: str) -> IngestError:
+    """``csv_unparseable``: where the parser stopped (``first_rows``, the sample the types are inferred from, or
+    ``whole_file``), with the line or column it named; never its message."""
+    where = numbers_named(reason)
+    line = f" near line {where['line']}" if "line" in where else ""
+    return IngestError("csv_unparseable", f"The CSV parser could not read the file{line}. Check that every record "
+                       "has the same delimiter and quoting, or save the file again as CSV (UTF-8).",
+                       {"part": part, **where})
+
+
 class _NativeParseError(Exception):
     def __init__(self, column: int | None) -> None:
         super().__init__(column)
@@ -812,7 +838,7 @@ def _convert_and_measure(
         if natives:
             named = re.search(r"at column '_c(\d+)'", str(exc))
             raise _NativeParseError(int(named.group(1)) if named else None) from exc
-        raise IngestError("csv_unparseable", "The CSV parser could not read the file.", {"error": str(exc)[:500]}) from exc
+        raise _unparseable(exc, "whole_file") from exc
     finally:
         if writer is not None:
             writer.close()
@@ -881,7 +907,7 @@ def _validate(
             raise IngestError(
                 "invalid_rules",
                 f"Rule {rule.name or rule.label()!r} cannot be checked on these columns ({types}).",
-                {"rule": rule.name or rule.label(), "column_types": types, "error": str(exc)[:300]},
+                {"rule": rule.name or rule.label(), "column_types": types},
             ) from exc
         masks.append(mask)
     counts = lf.select([m.sum().alias(str(k)) for k, m in enumerate(masks)]).collect().row(0)
@@ -1236,11 +1262,11 @@ def ingest_csv(
                 sample = pl.read_csv(work, skip_rows=skip_lines, n_rows=SAMPLE_ROWS + 1, **_scan_options(dialect, n_fields))
                 inferred = _infer(sample, [], options, rules, n_fields, dialect, na=na, quoted=quoted, header=header)
             except (IngestError, pl.exceptions.PolarsError) as exc:
-                structure_job.result()  # its error (an unclosed quote, say) explains the file best
+                _structure_of(structure_job, work)  # its error (an unclosed quote, say) explains the file best
                 if isinstance(exc, IngestError):
                     raise
-                raise IngestError("csv_unparseable", "The CSV parser could not read the file.", {"error": str(exc)[:500]}) from exc
-            structure = structure_job.result()
+                raise _unparseable(exc, "first_rows") from exc
+            structure = _structure_of(structure_job, work)
         # Ragged and blank records must not sway the type inference: infer again without them.
         unusable = [b.record for b in structure.bad if b.record < sample.height] + [
             r for r in structure.blank_records if r < sample.height

@@ -134,7 +134,10 @@ class RegexRule(_RuleBase):
         try:
             pl.select(pl.lit("").str.contains(self.pattern))
         except Exception as exc:
-            raise ValueError(f"invalid regular expression {self.pattern!r}: {exc}") from exc
+            # the regex engine's own diagnosis of the pattern (its last "error: ..." line), none of its other text
+            said = [line.strip()[6:].strip() for line in str(exc).splitlines() if line.strip().startswith("error:")]
+            why = f": {said[-1]}" if said else " (the syntax is Rust's regex: no look-around, no backreferences)"
+            raise ValueError(f"invalid regular expression {self.pattern!r}{why}") from exc
         return self
 
     def used_columns(self) -> list[str]:
@@ -336,5 +339,9 @@ def load_rules(text: str) -> list[Rule]:
         try:
             data = yaml.safe_load(text)
         except yaml.YAMLError as exc:
-            raise IngestError("invalid_rules", "The validation rules are neither valid JSON nor valid YAML.", {"error": str(exc)}) from exc
+            mark = getattr(exc, "problem_mark", None)
+            where = {"line": mark.line + 1, "column": mark.column + 1} if mark is not None else {}
+            raise IngestError("invalid_rules", "The validation rules are neither valid JSON nor valid YAML"
+                              + (f" (line {where['line']}, column {where['column']})." if where else "."),
+                              where) from exc
     return parse_rules(data)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import tempfile
 from pathlib import Path
 
@@ -24,6 +25,8 @@ from ..domain import IngestError, ingest_file
 
 __all__ = ["when_dataset_deleted", "when_dataset_uploaded_ingest"]
 
+log = logging.getLogger(__name__)
+
 
 async def when_dataset_uploaded_ingest(event: DatasetUploaded, deps: StageDeps[IngestedDatasets]) -> None:
     """Read the uploaded file (CSV, Parquet, Arrow, Excel, JSON, compressed text), infer its types, write it as Parquet and emit dataset.ingested."""
@@ -36,6 +39,9 @@ async def when_dataset_uploaded_ingest(event: DatasetUploaded, deps: StageDeps[I
             report = await asyncio.to_thread(ingest_file, raw, parquet, options=event.ingest, progress=deps.progress,
                                              cancel=deps.cancel)
         except IngestError as exc:
+            if exc.__cause__ is not None:  # the library's own error stays here: the user sees the code and details
+                log.warning("dataset %s rejected as %s %s; the reader's error was: %s", dataset_id, exc.code,
+                            exc.details, exc.__cause__, exc_info=exc.__cause__)
             async with deps.unit_of_work() as uow:
                 if await uow.is_deleted(dataset_id):  # deleted while being read: nothing to report
                     return
