@@ -1,6 +1,7 @@
 """Latency of ``GET /api/v1/datasets`` under 20 concurrent clients, against the gateway as it is deployed.
 
     .venv/bin/python bench/bench_api.py [--clients 20] [--seconds 20] [--datasets 200] [--workers N] [--pool N]
+                                        [--checkout DIR] [--profile FILE]
 
 A database of its own is created on the local PostgreSQL (``DSP_BENCH_PG_ADMIN``, default
 postgresql://postgres@127.0.0.1:5432/postgres) and migrated; one analyst and ``--datasets`` ingested datasets
@@ -8,7 +9,8 @@ of theirs are seeded. ``python -m dsp_gateway serve`` then runs in a process of 
 limits, the RabbitMQ and Redis of the machine on queues, an exchange and a Redis namespace named for the run).
 The client, in this process, signs in once and opens ``--clients`` keep-alive connections over loopback;
 each sends ``GET /api/v1/datasets`` (the first page, 50 items) as soon as its previous answer is read, for
-``--seconds`` after a warm-up. Latency is from the first byte sent to the last byte of the answer read. The
+``--seconds`` after a warm-up (before it, the latencies of the first three requests one by one are taken). With
+``--checkout DIR`` the gateway is that other checkout's (its ``.venv`` and sources), for a comparison side by side. Latency is from the first byte sent to the last byte of the answer read. The
 client is a few lines of asyncio streams, so that its own cost stays small beside the server's.
 
 Prints a markdown table (p50/p95/p99/max, requests per second, non-200 answers), the CPU seconds of the
@@ -77,6 +79,14 @@ def _seed(url: str, datasets: int) -> str:
                 [(uuid.uuid4(), f"sales-{i:04d}.csv", 50_000 + i, json.dumps({"key": f"datasets/{i}/raw"}), columns,
                   uuid.uuid4(), organization_id, user_id, i) for i in range(datasets)])
     return email
+
+
+def _revision(checkout: Path) -> str:
+    """The commit of ``checkout`` (with ``+changes`` when its files differ from it)."""
+    def git(*command: str) -> str:
+        return subprocess.run(["git", "-C", str(checkout), *command], capture_output=True, text=True).stdout.strip()
+
+    return (git("rev-parse", "--short", "HEAD") or "?") + ("+changes" if git("status", "--porcelain", "-uno") else "")
 
 
 def _tail(log_file: Any) -> str:
@@ -164,6 +174,25 @@ async def _load(port: int, token: str, *, clients: int, seconds: float, warmup: 
     return latencies, statuses, seconds
 
 
+async def _first_answers(port: int, token: str, path: str, count: int = 3) -> list[float]:
+    """The latencies (ms) of the first ``count`` requests to a gateway that just started, one after the other on a
+    new connection: what the first users of a new process wait (anything lazily set up on the first call)."""
+    raw = (f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {token}\r\n"
+           "Accept: application/json\r\n\r\n").encode()
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    latencies = []
+    try:
+        for _ in range(count):
+            sent = time.perf_counter()
+            status, _ = await _request(reader, writer, raw)
+            if status != 200:
+                raise SystemExit(f"the first GET {path} answered {status}")
+            latencies.append((time.perf_counter() - sent) * 1000)
+    finally:
+        writer.close()
+    return latencies
+
+
 def _percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, max(0, round(q / 100 * len(ordered)) - 1))]
@@ -191,6 +220,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--datasets", type=int, default=200)
     parser.add_argument("--workers", type=int, default=None, help="DSP_HTTP_WORKERS of the gateway (default: its own)")
     parser.add_argument("--pool", type=int, default=None, help="DSP_DB_POOL_MAX_SIZE of the gateway (default: its own)")
+    parser.add_argument("--checkout", type=Path, default=None,
+                        help="run the gateway of this other checkout (its .venv and sources), the rest from this one")
     parser.add_argument("--profile", type=Path, default=None,
                         help="run the gateway under cProfile and write its statistics to this file")
     args = parser.parse_args(argv)
@@ -225,7 +256,9 @@ def main(argv: list[str] | None = None) -> int:
                      "try:\n profiler.runcall(runpy.run_module, 'dsp_gateway', run_name='__main__')\n"
                      f"finally:\n profiler.dump_stats({str(args.profile.resolve())!r})"]
         log_file = open(f"/tmp/dsp-bench-api-{run}.log", "w+b")  # noqa: SIM115 (read on failure, removed at the end)
-        process = subprocess.Popen([sys.executable, *serve], env=env, cwd=ROOT,
+        checkout = (args.checkout or ROOT).resolve()
+        python = checkout / ".venv/bin/python" if args.checkout is not None else Path(sys.executable)
+        process = subprocess.Popen([str(python), *serve], env=env, cwd=checkout,
                                    stdout=log_file, stderr=subprocess.STDOUT, start_new_session=True)
         deadline = time.monotonic() + 90
         while True:
@@ -241,6 +274,7 @@ def main(argv: list[str] | None = None) -> int:
                     raise SystemExit(f"the gateway did not answer within 90 s: {_tail(log_file)}") from None
                 time.sleep(0.3)
         token = _login(port, email)
+        first = asyncio.run(_first_answers(port, token, "/api/v1/datasets?limit=50"))
         while _workers(_tree(process.pid)) < (args.workers or 1):  # every worker up before the clock starts
             if time.monotonic() > deadline:
                 raise SystemExit(f"the gateway's workers did not all start within 90 s: {_tail(log_file)}")
@@ -294,7 +328,8 @@ def main(argv: list[str] | None = None) -> int:
     command = " ".join([".venv/bin/python bench/bench_api.py", *(argv if argv is not None else sys.argv[1:])]).strip()
     print(f"`GET /api/v1/datasets?limit=50` ({args.datasets} datasets in the organisation), {args.clients} keep-alive "
           f"clients, {seconds:.0f} s measured after {args.warmup:.0f} s of warm-up, gateway with "
-          f"{workers} worker process(es) ({'default' if args.pool is None else args.pool} DB pool max)\n")
+          f"{workers} worker process(es) ({'default' if args.pool is None else args.pool} DB pool max), "
+          f"the gateway of {checkout} at {_revision(checkout)}\n")
     print("| requests | req/s | p50 ms | p95 ms | p99 ms | max ms | non-200 | gateway CPU s | client CPU s |")
     print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     print(f"| {len(ms)} | {len(ms) / seconds:.0f} | {statistics.median(ms):.1f} | {_percentile(ms, 95):.1f} | "
@@ -303,6 +338,8 @@ def main(argv: list[str] | None = None) -> int:
           f"Python {platform.python_version()}, uvicorn {version('uvicorn')}, FastAPI {version('fastapi')}, "
           f"starlette {version('starlette')}, psycopg {version('psycopg')}, psycopg-pool {version('psycopg-pool')}, "
           f"client loop {loop_name}; command: `{command}`")
+    print(f"\nthe first {len(first)} requests after the start, one by one: "
+          f"{', '.join(f'{value:.1f}' for value in first)} ms")
     if others:
         print(f"\nanswers other than 200: {others}")
     return 0 if not others and ms else 1

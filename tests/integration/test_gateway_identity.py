@@ -410,6 +410,7 @@ async def test_an_api_key_with_an_expiry_works_until_then_and_fails_after(gatewa
 
     gateway.sql("UPDATE api_keys SET expires_at = now() - interval '1 second' WHERE api_key_id = %s RETURNING 1",
                 (data["id"],))
+    await asyncio.sleep(1.05)  # a change made outside the gateway's process is seen within DSP_AUTH_CACHE_S (1 s)
     _is_401(await gateway.client.get("/api/v1/me", headers=key))
     listed = (await gateway.client.get("/api/v1/api-keys", headers=gateway.admin)).json()["data"]["items"]
     mine = next(item for item in listed if item["id"] == data["id"])

@@ -9,6 +9,7 @@ result merges, deletions, refresh-token rotation, API key lookup, the append-onl
 from __future__ import annotations
 
 import asyncio
+import json
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
@@ -256,6 +257,28 @@ async def test_the_list_pages_newest_first_and_searches_names_as_plain_text(back
         assert await names_for("") == (names[::-1], 4)
         rows, count = await repo.list_datasets(organization_id=org, limit=1, offset=1, q="sales")
         assert [row["display_name"] for row in rows] == ["Sales_2024.csv"] and count == 2
+
+
+async def test_the_list_as_json_text_is_the_list_as_rows(backend: Backend) -> None:
+    """The page the database writes as JSON (what GET /datasets sends as it is) is, byte for byte, the JSON of the
+    rows ``list_datasets`` reads: keys in order, ids, timestamps with and without microseconds, numbers, names."""
+    org, owner = uuid.uuid4(), uuid.uuid4()
+    names = ['Ventes "été" 2024.csv', "back\\slash\ttab.csv", "数据.csv", "plain.csv"]
+    ids = [(await _dataset(backend.storage, org, owner, name=name))[0] for name in names]
+    async with backend.storage.write(uuid.uuid4()) as uow:
+        await uow.repo.update_dataset(ids[0], status="ingested", row_count=3, quality_score=0.1 + 0.2,
+                                      columns=[{"name": "a", "dtype": "int"}])
+    await backend.age(ids[2], 1.5)
+    if backend.name == "postgres":  # a moment of whole seconds: isoformat writes no fraction
+        await backend.execute(f"UPDATE datasets SET created_at = '2024-01-02 03:04:05+00' WHERE dataset_id = '{ids[1]}'")
+    async with backend.storage.read() as repo:
+        for limit, offset, q in [(10, 0, None), (2, 1, None), (10, 0, "été"), (5, 9, None), (10, 0, "none")]:
+            rows, total = await repo.list_datasets(organization_id=org, limit=limit, offset=offset, q=q)
+            text, counted = await repo.list_datasets_json(organization_id=org, limit=limit, offset=offset, q=q)
+            assert (text, counted) == (json.dumps(rows, ensure_ascii=False, separators=(",", ":")), total)
+        if backend.name == "postgres":
+            text, _ = await repo.list_datasets_json(organization_id=org, limit=10, offset=0)
+            assert json.loads(text)[-1]["created_at"] == "2024-01-02T03:04:05+00:00"
 
 
 async def test_the_validation_verdict_of_dataset_ingested_is_kept_and_listed(backend: Backend) -> None:

@@ -21,6 +21,16 @@ def test_the_pool_bounds_are_read_from_the_environment_and_checked(monkeypatch: 
         MeshSettings(http_workers=0)
 
 
+def test_the_pool_opens_every_connection_at_start_for_the_api_and_one_for_a_stage(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("DSP_DB_POOL_MIN_SIZE", raising=False)
+    monkeypatch.setenv("DSP_DB_POOL_MAX_SIZE", "6")
+    settings = MeshSettings()
+    assert (settings.pool_min_size(serves_api=True), settings.pool_min_size(serves_api=False)) == (6, 1)
+    monkeypatch.setenv("DSP_DB_POOL_MIN_SIZE", "2")
+    assert MeshSettings().pool_min_size(serves_api=True) == 2
+
+
 def test_a_stage_refuses_more_than_one_worker_process(monkeypatch: pytest.MonkeyPatch,
                                                       capsys: pytest.CaptureFixture[str]) -> None:
     monkeypatch.setenv("DSP_HTTP_WORKERS", "2")

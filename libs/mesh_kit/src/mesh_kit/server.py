@@ -32,6 +32,9 @@ from .settings import MeshSettings
 
 __all__ = ["HeadersTimeoutProtocol", "serve_workers", "server_config"]
 
+WORKER_HEALTHCHECK_S = 60
+"""How long uvicorn's supervisor waits for a worker process to answer its health check before it kills it."""
+
 
 class _LingeringTransport:
     """The connection's transport, whose ``close`` lingers while the client is still sending a body the app did
@@ -165,7 +168,10 @@ def serve_workers(app_factory: Callable[[], Any], settings: MeshSettings) -> Non
     directory = tempfile.mkdtemp(prefix="dsp-metrics-")
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = directory  # the spawned workers inherit it before they import prometheus
     try:
-        config = server_config(app_factory, settings, factory=True, workers=settings.http_workers)
+        # a worker answers the supervisor's health check once its imports are done: on a busy machine that takes
+        # longer than uvicorn's 5 s, and a worker killed for it is started again, and again
+        config = server_config(app_factory, settings, factory=True, workers=settings.http_workers,
+                               timeout_worker_healthcheck=WORKER_HEALTHCHECK_S)
         registry = CollectorRegistry()
         MultiProcessCollector(registry, path=directory)
         address = settings.metrics_address

@@ -212,7 +212,8 @@ def build_app(spec: ServiceSpec, settings: MeshSettings | None = None) -> FastAP
     @asynccontextmanager
     async def running(app: FastAPI) -> AsyncIterator[None]:
         topology = topology_of(settings)
-        pool = await open_pool(settings.database_url, schema=spec.name, min_size=settings.db_pool_min_size,
+        pool = await open_pool(settings.database_url, schema=spec.name,
+                               min_size=settings.pool_min_size(serves_api=spec.http_workers),
                                max_size=settings.db_pool_max_size)
         publisher = AmqpPublisher(settings.amqp_url, topology, service=spec.name, timeout_s=settings.publish_timeout_s)
         relay = OutboxRelay(pool, publisher, service=spec.name, poll_s=settings.outbox_poll_s)

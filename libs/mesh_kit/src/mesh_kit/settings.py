@@ -96,8 +96,11 @@ class MeshSettings(BaseSettings):
     service_token: SecretStr | None = Field(
         default=None, description="Shared token the gateway sends to ml's internal routes; required in production"
     )
-    db_pool_min_size: int = Field(default=1, ge=0, le=100,
-                                  description="Connections the service's PostgreSQL pool keeps open when idle")
+    db_pool_min_size: int | None = Field(
+        default=None, ge=0, le=100,
+        description="Connections the service's PostgreSQL pool opens at start and keeps open when idle (default: "
+                    "DSP_DB_POOL_MAX_SIZE for the gateway, which serves the API, 1 for a stage). libpq opens a "
+                    "connection on the event loop: a pool that grows under load stalls that process' requests")
     db_pool_max_size: int = Field(
         default=10, ge=1, le=100,
         description="Most connections the service's PostgreSQL pool opens (per worker process); a request waits "
@@ -145,9 +148,16 @@ class MeshSettings(BaseSettings):
     http_max_header_bytes: int = Field(default=64 * 1024, ge=4096, le=1024 * 1024,
                                        description="Largest request line plus headers")
 
+    def pool_min_size(self, *, serves_api: bool) -> int:
+        """``db_pool_min_size``, or its default: every connection opened at start for a service that serves the
+        API, one for a stage (whose deliveries wait on the broker anyway)."""
+        if self.db_pool_min_size is not None:
+            return self.db_pool_min_size
+        return self.db_pool_max_size if serves_api else 1
+
     @model_validator(mode="after")
     def _pool_bounds(self) -> MeshSettings:
-        if self.db_pool_min_size > self.db_pool_max_size:
+        if self.db_pool_min_size is not None and self.db_pool_min_size > self.db_pool_max_size:
             raise ValueError(f"DSP_DB_POOL_MIN_SIZE ({self.db_pool_min_size}) is larger than DSP_DB_POOL_MAX_SIZE "
                              f"({self.db_pool_max_size})")
         return self

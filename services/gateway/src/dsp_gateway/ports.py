@@ -12,7 +12,7 @@ from __future__ import annotations
 import abc
 import uuid
 from contextlib import AbstractAsyncContextManager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from mesh_kit.artifacts import ArtifactStore, AsyncArtifactStore
 from mesh_kit.ports import UnitOfWork
@@ -23,7 +23,7 @@ from .adapters.identity import IdentityRepository
 from .adapters.limits import Limiter
 from .adapters.notifier import JobNotifier
 from .adapters.predictor import Predictor
-from .service_layer.identity import IdentityConfig
+from .service_layer.identity import IdentityConfig, PrincipalCache
 from .settings import GatewaySettings
 
 __all__ = ["GatewayPorts", "GatewayStorage", "UnstorableValue", "ports_of"]
@@ -71,6 +71,11 @@ class GatewayPorts:
     identity: IdentityConfig
     options: GatewaySettings
     max_upload_bytes: int
+    principals: PrincipalCache = field(init=False, repr=False)
+    """Who each recent credential authenticated as, for ``DSP_AUTH_CACHE_S`` (``identity.PrincipalCache``)."""
+
+    def __post_init__(self) -> None:
+        self.principals = PrincipalCache(self.options.auth_cache_s)
 
     @property
     def async_store(self) -> AsyncArtifactStore:

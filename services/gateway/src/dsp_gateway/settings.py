@@ -38,6 +38,11 @@ class GatewaySettings(BaseSettings):
     jwt_issuer: str = "dsp-gateway"
     jwt_audience: str = "dsp-api"
     access_token_ttl_s: int = Field(default=900, ge=30, le=24 * 3600)
+    auth_cache_s: float = Field(
+        default=1.0, ge=0, le=60,
+        description="How long a process keeps who a credential authenticated as (0: it checks the user or key on "
+                    "every request). A user disabled, deleted or given another role, or a key revoked, through "
+                    "another worker or replica is seen within this time; through the same process at once")
     refresh_token_ttl_s: int = Field(default=14 * 24 * 3600, ge=60)
     login_limit: str = "10/15minutes"  # bad logins per address and per client IP
     trusted_proxy_hops: int = Field(default=0, ge=0, le=5, description="Proxies in front whose X-Forwarded-For counts")

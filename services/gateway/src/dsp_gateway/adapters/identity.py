@@ -252,7 +252,7 @@ class PostgresIdentityRepository(SqlIdentityRepository):
         return ApiKeyRecord(**row)
 
     async def live_api_key(self, key_hash: str, *, now: datetime) -> ApiKeyRecord | None:
-        # no cache: a revoked key fails on its next request
+        # no cache here: the caller's PrincipalCache keeps a key DSP_AUTH_CACHE_S at most, forgotten once revoked
         row = await self._one(
             "UPDATE api_keys SET last_used_at = %s WHERE key_hash = %s AND revoked_at IS NULL"
             " AND (expires_at IS NULL OR expires_at > %s)"

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 from typing import Any
 
-__all__ = ["API_VERSION", "error_body", "success_body"]
+__all__ = ["API_VERSION", "error_body", "success_body", "success_json"]
 
 API_VERSION = "1.0"
 
@@ -16,6 +17,12 @@ def _meta(request_id: str) -> dict[str, Any]:
 
 def success_body(data: Any, *, request_id: str) -> dict[str, Any]:
     return {"status": "success", "data": data, "meta": _meta(request_id), "errors": []}
+
+
+def success_json(data_json: str, *, request_id: str) -> str:
+    """``success_body`` as compact JSON text, around ``data_json``, the JSON text of its data (sent as it is)."""
+    meta = json.dumps(_meta(request_id), ensure_ascii=False, separators=(",", ":"))
+    return f'{{"status":"success","data":{data_json},"meta":{meta},"errors":[]}}'
 
 
 def error_body(errors: list[dict[str, Any]], *, request_id: str) -> dict[str, Any]:

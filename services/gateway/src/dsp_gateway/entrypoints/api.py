@@ -44,7 +44,7 @@ from ..adapters.upload import UploadRejected, receive_upload
 from ..domain.datasets import display_name
 from ..domain.identity import Permission, Principal
 from ..domain.jobs import TERMINAL, JobResults, cancelled_message
-from ..domain.responses import error_body, success_body
+from ..domain.responses import error_body, success_body, success_json
 from ..domain.sniff import check_upload_head
 from ..ports import GatewayPorts, UnstorableValue, ports_of
 from ..service_layer import deletion
@@ -108,6 +108,12 @@ def _rid(request: Request | WebSocket) -> str:
 
 def ok(request: Request, data: Any, status: int = 200) -> JSONResponse:
     return JSONResponse(success_body(data, request_id=_rid(request)), status_code=status)
+
+
+def ok_json(request: Request, data_json: str, status: int = 200) -> Response:
+    """``ok`` for data that is JSON text already (built by the database): sent as it is, never parsed."""
+    return Response(success_json(data_json, request_id=_rid(request)), status_code=status,
+                    media_type="application/json")
 
 
 def _body_of(response: JSONResponse) -> dict[str, Any]:
@@ -478,12 +484,12 @@ def add_routes(app: FastAPI) -> None:
                             offset: Offset = 0,
                             q: Annotated[str | None, Query(max_length=255, description=(
                                 "Only datasets whose name contains this text, ignoring case"))] = None,
-                            principal: Principal = reader) -> JSONResponse:
+                            principal: Principal = reader) -> Response:
         """The datasets of the caller's organisation, newest first; ``total`` counts those that match ``q``."""
         async with ports_of(request).storage.read() as repo:
-            rows, total = await repo.list_datasets(organization_id=principal.organization_id, limit=limit,
-                                                   offset=offset, q=q)
-        return ok(request, {"items": rows, "total": total, "limit": limit, "offset": offset})
+            items, total = await repo.list_datasets_json(organization_id=principal.organization_id, limit=limit,
+                                                         offset=offset, q=q)
+        return ok_json(request, f'{{"items":{items},"total":{total},"limit":{limit},"offset":{offset}}}')
 
     @router.get("/datasets/{dataset_id}", response_model=Envelope[DatasetView], responses=errors(401, 403, 404, 422))
     async def get_dataset(request: Request, dataset_id: str, principal: Principal = reader) -> JSONResponse:

@@ -13,7 +13,7 @@ from fastapi.responses import JSONResponse
 from fastapi.security import OAuth2PasswordRequestForm
 from mesh_kit.service import ResponseStatus
 from pydantic import BaseModel, Field
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ..adapters.identity import IdentityRepository
 from ..adapters.limits import RetryAfter
@@ -146,15 +146,26 @@ def add_identity_routes(app: FastAPI) -> None:
     router = APIRouter(prefix="/api/v1")
 
     async def audit_log(scope: Scope, receive: Receive, send: Send, inner: ASGIApp) -> None:
-        """Every state-changing call leaves one append-only row: who, what, when, request id, outcome."""
+        """Every state-changing call leaves one append-only row: who, what, when, request id, outcome. The row is
+        written before the answer's last part is sent: a client that read the answer finds its row."""
         if scope["type"] != "http" or scope["method"] not in STATE_CHANGING:
             await inner(scope, receive, send)
             return
         answer = ResponseStatus(send)
+        written = False
+
+        async def send_once_audited(message: Message) -> None:
+            nonlocal written
+            if message["type"] == "http.response.body" and not message.get("more_body", False) and not written:
+                written = True
+                await _write_audit(Request(scope), answer.status)
+            await answer.send(message)
+
         try:
-            await inner(scope, receive, answer.send)
+            await inner(scope, receive, send_once_audited)
         finally:
-            await _write_audit(Request(scope), answer.status)
+            if not written:  # no answer was sent (an exception escaped)
+                await _write_audit(Request(scope), answer.status)
 
     app.add_middleware(_Around, around=audit_log)
 
@@ -276,6 +287,7 @@ def add_identity_routes(app: FastAPI) -> None:
         """Change a user's role, disable or enable them, or set their password (which ends their sessions)."""
         user = await _run(request, lambda repo: identity.update_user(
             repo, admin, _id(user_id, "user_id"), role=body.role, disabled=body.disabled, password=body.password))
+        ports_of(request).principals.clear()  # the user's role or state as of now, on their next request
         return _ok(request, user.view())
 
     @router.delete("/users/{user_id}", tags=["users"], response_model=Envelope[UserDeleted],
@@ -284,6 +296,7 @@ def add_identity_routes(app: FastAPI) -> None:
         """Delete a user: they can no longer log in, and their sessions and API keys end."""
         uid = _id(user_id, "user_id")
         await _run(request, lambda repo: identity.delete_user(repo, admin, uid))
+        ports_of(request).principals.clear()
         return _ok(request, {"id": str(uid), "deleted": True})
 
     keys = Depends(requires(Permission.MANAGE_KEYS))
@@ -313,6 +326,7 @@ def add_identity_routes(app: FastAPI) -> None:
         """Revoke a key: it fails from its next request on."""
         record = await _run(request, lambda repo: identity.revoke_api_key(repo, principal,
                                                                           _id(api_key_id, "api_key_id")))
+        ports_of(request).principals.clear()
         return _ok(request, record.view())
 
     @router.get("/audit", tags=["audit"], response_model=Envelope[AuditPage], responses=errors(401, 403, 422))

@@ -38,14 +38,16 @@ def too_many(retry: RetryAfter, message: str = "Too many requests; try again lat
 async def authenticate_token(ports: GatewayPorts, token: str) -> Principal:
     """The caller behind a raw access token (JWT) or API key (``dsp_...``): for the WebSocket ``?token=``.
 
-    Raises ``ApiError(401)``. Checks the user on every call (a disabled user or revoked key fails at once).
+    Raises ``ApiError(401)``. Checks the user (or key) in the database, unless this process did so for the same
+    credential within ``DSP_AUTH_CACHE_S`` (``ports.principals``, which the routes changing users or keys clear:
+    a user disabled or a key revoked here fails at once, through another process within that time).
     """
     token = token.strip()
     if not token:
         raise not_authenticated()
     try:
-        async with ports.storage.authentication() as repo:
-            return await identity.authenticate(repo, ports.identity, token)
+        return await identity.authenticate_cached(ports.storage.authentication, ports.identity, ports.principals,
+                                                  token)
     except identity.NotAuthenticated as exc:
         raise not_authenticated(exc.message, error="invalid_token") from None
 

@@ -8,6 +8,7 @@ replayed refresh token revokes its family and then fails).
 from __future__ import annotations
 
 import asyncio
+import time
 import uuid
 from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
@@ -49,9 +50,11 @@ __all__ = [
     "InvalidGrant",
     "NotAuthenticated",
     "NotFound",
+    "PrincipalCache",
     "Session",
     "TokenPair",
     "authenticate",
+    "authenticate_cached",
     "create_api_key",
     "create_user",
     "delete_user",
@@ -197,13 +200,19 @@ async def logout(repo: IdentityRepository, *, refresh_token: str, now: datetime 
 async def authenticate(repo: IdentityRepository, config: IdentityConfig, credential: str, *,
                        now: datetime | None = None) -> Principal:
     """The caller behind an access token or an API key; a disabled or deleted user is nobody."""
-    now = now or _now()
+    principal, _ = await _authenticate(repo, config, credential, now=now or _now())
+    return principal
+
+
+async def _authenticate(repo: IdentityRepository, config: IdentityConfig, credential: str, *,
+                        now: datetime) -> tuple[Principal, float | None]:
+    """The caller, and the moment (POSIX seconds) the credential itself expires (None: an API key without end)."""
     if looks_like_api_key(credential):
         key = await repo.live_api_key(digest(credential), now=now)
         user = await repo.user(key.user_id) if key else None
         if key is None or key.expired(now) or user is None or not user.active:
             raise NotAuthenticated("The API key is not valid.")
-        return key.principal_for(user)
+        return key.principal_for(user), key.expires_at.timestamp() if key.expires_at else None
     try:
         claims = verify_access_token(credential, config.ring, config.policy, now=now)
     except TokenRejected:
@@ -211,7 +220,76 @@ async def authenticate(repo: IdentityRepository, config: IdentityConfig, credent
     user = await repo.user(claims.user_id)
     if user is None or not user.active or user.organization_id != claims.organization_id:
         raise NotAuthenticated("The access token is not valid.")
-    return user.principal()  # the current role, not the one the token was issued with
+    return user.principal(), float(claims.expires_at)  # the current role, not the one the token was issued with
+
+
+class PrincipalCache:
+    """Who a credential authenticated as, for ``ttl_s`` seconds: the requests of one client within that time skip
+    the token's verification and the lookup of its user (or key). Only successes are kept, each for no longer
+    than the credential itself lives; ``clear`` forgets them all (a change of users or keys in this process).
+
+    A user disabled, deleted or given another role, or a key revoked, by another process (another worker or
+    replica, the ``dsp`` command) is seen within ``ttl_s``; 0 keeps nothing. At most ``max_entries`` are kept (the
+    oldest go first)."""
+
+    def __init__(self, ttl_s: float, max_entries: int = 10_000) -> None:
+        self.ttl_s, self.max_entries = ttl_s, max_entries
+        self._entries: dict[str, tuple[Principal, float, float | None]] = {}
+        self.pending: dict[str, asyncio.Future[tuple[Principal, float | None]]] = {}
+        """The lookups under way, by credential: the concurrent requests of one client wait for the same one."""
+
+    def get(self, credential: str, *, clock: float, now: float) -> Principal | None:
+        """The principal of ``credential`` if one was kept and is still valid at ``clock`` (monotonic) and
+        ``now`` (POSIX seconds)."""
+        entry = self._entries.get(credential)
+        if entry is None:
+            return None
+        principal, until, expires = entry
+        if clock >= until or (expires is not None and now >= expires):
+            self._entries.pop(credential, None)
+            return None
+        return principal
+
+    def put(self, credential: str, principal: Principal, *, clock: float, expires: float | None) -> None:
+        if self.ttl_s <= 0:
+            return
+        while len(self._entries) >= self.max_entries:
+            self._entries.pop(next(iter(self._entries)))
+        self._entries[credential] = (principal, clock + self.ttl_s, expires)
+
+    def clear(self) -> None:
+        self._entries.clear()
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+
+async def authenticate_cached(session: Session, config: IdentityConfig, cache: PrincipalCache, credential: str, *,
+                              now: datetime | None = None) -> Principal:
+    """``authenticate`` through ``cache``: a credential seen within its TTL opens no session."""
+    now = now or _now()
+    moment = now.timestamp()
+    principal = cache.get(credential, clock=time.monotonic(), now=moment)
+    if principal is not None:
+        return principal
+    pending = cache.pending.get(credential)
+    if pending is not None:  # another request of this credential is looking it up: its answer is this one's
+        principal, _ = await asyncio.shield(pending)
+        return principal
+
+    async def look_up() -> tuple[Principal, float | None]:
+        async with session() as repo:
+            return await _authenticate(repo, config, credential, now=now)
+
+    lookup = asyncio.ensure_future(look_up())
+    cache.pending[credential] = lookup
+    try:
+        principal, expires = await asyncio.shield(lookup)  # a cancelled caller leaves it to the others waiting
+    finally:
+        if cache.pending.get(credential) is lookup:
+            del cache.pending[credential]
+    cache.put(credential, principal, clock=time.monotonic(), expires=expires)
+    return principal
 
 
 def _role(value: str | None, *, field: str = "role") -> Role:
