@@ -38,7 +38,15 @@ from typing import Any
 import datasketches as ds
 import numpy as np
 import polars as pl
-from shared_contracts.profile import Approximation, ColumnProfile, DateStats, Histogram, NumericStats, StringStats, ValueCount
+from shared_contracts.profile import (
+    Approximation,
+    ColumnProfile,
+    DateStats,
+    Histogram,
+    NumericStats,
+    StringStats,
+    ValueCount,
+)
 
 from .columns import (
     HISTOGRAM_BINS,

@@ -24,17 +24,18 @@ from shared_contracts.progress import ProgressFn, no_progress
 
 from .correlations import nullity_from_counts
 from .profiler import (
+    _SAMPLE_SEED,
     CORRELATION_SAMPLE_ROWS,
     MAX_CORRELATION_COLUMNS,
     MISSING_PATTERNS,
     _estimated_width,
     _normalised,
-    _SAMPLE_SEED,
     column_cap,
     complete_profile,
     informative_missing,
 )
-from .sketches import ColumnSketch, approximations as sketch_approximations
+from .sketches import ColumnSketch
+from .sketches import approximations as sketch_approximations
 
 __all__ = ["CHUNK_BYTES", "profile_in_chunks"]
 
@@ -88,7 +89,7 @@ def _missingness(patterns: pl.DataFrame | None, names: list[str], rows: int, mis
     flags = patterns.select(names).to_numpy().astype(bool)
     counts = patterns["__rows"].to_numpy().astype(np.int64)
     first = patterns["__row"].to_numpy()
-    with_missing = flags.any(axis=1)
+    with_missing = np.asarray(flags.any(axis=1), dtype=bool)
     order = [i for i in np.lexsort((first, -counts)) if with_missing[i]][:MISSING_PATTERNS]
     listed = [MissingPattern(columns=[names[j] for j in np.flatnonzero(flags[i])], rows=int(counts[i])) for i in order]
     chosen = informative_missing(missing, rows, limit)
