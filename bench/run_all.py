@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-BENCHES = ["bench_ingest.py", "bench_profile.py", "bench_wide.py", "bench_etl.py", "bench_ml.py", "bench_dashboard.py",
+BENCHES = ["bench_ingest.py", "bench_profile.py", "bench_wide.py", "bench_scale.py", "bench_etl.py", "bench_ml.py", "bench_dashboard.py",
            "bench_deploy.py", "bench_compare.py", "bench_api.py"]
 
 

@@ -221,6 +221,13 @@ class ColumnProfile(BaseModel):
     boolean_true: int | None = Field(default=None, description="True values of a boolean column")
     overridden: bool = Field(default=False, description="True when the user set the semantic type at ingest; "
                              "later stages keep the column as typed (ETL casts it to nothing else)")
+    approximate: list[str] = Field(
+        default_factory=list,
+        description="Figures of this column estimated by a sketch (past the profile's exact-size threshold), "
+                    "e.g. distinct, unique, top_values, numeric.p50, histogram; each one's bound is in "
+                    "Profile.approximations. Empty: every figure of the column is exact",
+        examples=[["distinct", "unique", "top_values"]],
+    )
     boolean_labels: list[str] | None = Field(
         default=None, min_length=2, max_length=2,
         description="How the file writes False and True in a boolean column, in that order, from ingest",
@@ -340,9 +347,16 @@ class Approximation(BaseModel):
 
     model_config = _MODEL
 
-    statistic: str = Field(examples=["correlations"])
+    statistic: str = Field(examples=["correlations", "distinct"])
     method: str
     error_bound: str = Field(description="Bound on the error, in words and figures")
+    columns: list[str] = Field(
+        default_factory=list, description="Columns whose figures it concerns; empty when it concerns the dataset "
+                                          "or the correlation matrices")
+    relative_error: float | None = Field(
+        default=None, ge=0, description="The bound as a number: a relative error of an estimate, or a rank error "
+                                        "as a fraction of the values (quantiles, histogram counts), at ``confidence``")
+    confidence: float | None = Field(default=None, gt=0, le=1, description="Probability that the bound holds")
 
 
 ReadingKind = Literal["missing_tokens", "kept_tokens", "widened", "values_nulled", "trimmed", "identifier",

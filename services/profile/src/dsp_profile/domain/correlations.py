@@ -20,6 +20,7 @@ __all__ = [
     "cramers_v_matrix",
     "correlation_ratio_matrix",
     "nullity_correlation",
+    "nullity_from_counts",
     "numeric_correlations",
 ]
 
@@ -220,6 +221,11 @@ def nullity_correlation(masks: dict[str, pl.Series], rows: int) -> CorrelationMa
     indicators = np.column_stack([masks[n].to_numpy() for n in names]).astype(np.float64)
     both = indicators.T @ indicators  # exact: integer counts well below 2**53
     del indicators
+    return nullity_from_counts(names, both, rows)
+
+
+def nullity_from_counts(names: list[str], both: np.ndarray, rows: int) -> CorrelationMatrix:
+    """:func:`nullity_correlation` from the co-missing counts: ``both[i, j]`` rows miss ``names[i]`` and ``names[j]``."""
     totals = np.diag(both).copy()
     spread = np.sqrt(totals * (rows - totals))
     with np.errstate(all="ignore"):

@@ -45,7 +45,8 @@ from .correlations import (
 )
 from .quality import quality_score
 
-__all__ = ["CORRELATION_SAMPLE_ROWS", "MAX_CORRELATION_COLUMNS", "profile_dataset"]
+__all__ = ["CORRELATION_SAMPLE_ROWS", "EXACT_MAX_ROWS", "MAX_CORRELATION_COLUMNS", "profile_dataset",
+           "use_sketches"]
 
 CORRELATION_SAMPLE_ROWS = 100_000
 """Correlations are exact up to this many rows, and computed on a uniform sample beyond."""
@@ -53,12 +54,24 @@ CORRELATION_SAMPLE_ROWS = 100_000
 MAX_CORRELATION_COLUMNS = 100
 """Each correlation matrix pairs at most this many columns of a kind: the most informative ones."""
 
+EXACT_MAX_ROWS = 5_000_000
+"""Datasets with more rows are profiled in chunks with sketches unless asked otherwise (``DSP_PROFILE_EXACT_MAX_ROWS``)."""
+
 BATCH_BYTES = 96 * 1024 * 1024
 """Estimated in-memory size of the columns loaded at once."""
 
 MISSING_PATTERNS = 20
 NEAR_DUPLICATE_DIGITS = 6
 _SAMPLE_SEED = 20_240_601
+
+
+def use_sketches(rows: int, *, sketches: bool | None = None, exact_max_rows: int | None = None) -> bool:
+    """Whether a dataset of ``rows`` rows is profiled with sketches: the one place that chooses."""
+    if sketches is not None:
+        return sketches
+    if exact_max_rows is None:
+        exact_max_rows = int(os.environ.get("DSP_PROFILE_EXACT_MAX_ROWS", EXACT_MAX_ROWS))
+    return rows > exact_max_rows
 
 
 def _estimated_width(dtype: pl.DataType) -> int:
@@ -208,18 +221,23 @@ def _most_informative(
     return [n for n in names if n in chosen]
 
 
-def _informative_masks(masks: dict[str, pl.Series], rows: int, limit: int) -> dict[str, pl.Series]:
-    """At most ``limit`` of the partly missing columns' masks: those missing closest to half the rows."""
-    partly = {n: int(m.sum()) for n, m in masks.items() if 0 < int(m.sum()) < rows}
+def informative_missing(missing: dict[str, int], rows: int, limit: int) -> list[str]:
+    """At most ``limit`` of the partly missing columns, in their order: those missing closest to half the rows."""
+    partly = {n: m for n, m in missing.items() if 0 < m < rows}
     if len(partly) <= limit:
-        return {n: masks[n] for n in partly}
+        return list(partly)
     position = {n: i for i, n in enumerate(partly)}
     ranked = sorted(partly, key=lambda n: (abs(partly[n] - rows / 2), position[n]))
     chosen = set(ranked[:limit])
-    return {n: masks[n] for n in partly if n in chosen}
+    return [n for n in partly if n in chosen]
 
 
-def _column_cap(statistic: str, kind: str, used: int, total: int, criterion: str) -> Approximation:
+def _informative_masks(masks: dict[str, pl.Series], rows: int, limit: int) -> dict[str, pl.Series]:
+    """At most ``limit`` of the partly missing columns' masks: those missing closest to half the rows."""
+    return {n: masks[n] for n in informative_missing({n: int(m.sum()) for n, m in masks.items()}, rows, limit)}
+
+
+def column_cap(statistic: str, kind: str, used: int, total: int, criterion: str) -> Approximation:
     return Approximation(
         statistic=statistic,
         method=f"computed on the {used} of {total} {kind} columns with the {criterion} (all {total} "
@@ -227,6 +245,117 @@ def _column_cap(statistic: str, kind: str, used: int, total: int, criterion: str
         error_bound=f"pairs involving the other {total - used} columns are not computed, so no "
         "HIGH_CORRELATION or TARGET_LEAKAGE alert is raised for them; the coefficients given are exact",
     )
+
+
+def complete_profile(
+    *,
+    path: Path,
+    rows: int,
+    facts: dict[str, ColumnFacts],
+    sample: pl.DataFrame,
+    sampled: bool,
+    approximations: list[Approximation],
+    missingness: Missingness,
+    duplicates: int,
+    near_duplicates: int,
+    target: str | None,
+    validation: ValidationSummary | None,
+    now: datetime,
+    started: float,
+    report: ProgressFn,
+    token: CancelToken,
+    max_correlation_columns: int,
+) -> Profile:
+    """The rest of the profile from the column facts, a row sample and the row-level figures: correlations,
+    alerts, quality. Shared by the exact path and the chunked one."""
+    columns: list[ColumnProfile] = [f.profile for f in facts.values()]
+    n_columns = len(columns)
+    token.check("correlations")
+    report(0.9, "correlations")
+    exact = not sampled
+    numeric_cols = [
+        c.name for c in columns if c.numeric is not None and c.semantic_type in NUMERIC_SEMANTICS and c.distinct > 1
+    ]
+    categorical_cols = [
+        c.name
+        for c in columns
+        if c.semantic_type in ("categorical", "boolean") and 2 <= c.distinct <= MAX_CATEGORIES
+    ]
+    criterion = "highest value entropy (ties: larger coefficient of variation)"
+    all_numeric, all_categorical = numeric_cols, categorical_cols
+    numeric_cols = _most_informative(all_numeric, facts, max_correlation_columns, keep=target)
+    categorical_cols = _most_informative(all_categorical, facts, max_correlation_columns, keep=target)
+    if len(numeric_cols) < len(all_numeric):
+        approximations.append(column_cap("pearson, spearman, correlation_ratio", "numeric", len(numeric_cols),
+                                          len(all_numeric), criterion))
+    if len(categorical_cols) < len(all_categorical):
+        approximations.append(column_cap("cramers_v, correlation_ratio", "categorical", len(categorical_cols),
+                                          len(all_categorical), "highest value entropy"))
+    pair = numeric_correlations(sample, numeric_cols, exact=exact) if rows else None
+    correlations = Correlations(
+        pearson=pair[0] if pair else None,
+        spearman=pair[1] if pair else None,
+        cramers_v=cramers_v_matrix(sample, categorical_cols, exact=exact) if rows else None,
+        correlation_ratio=correlation_ratio_matrix(sample, numeric_cols, categorical_cols, exact=exact)
+        if rows
+        else None,
+        sample_rows=sample.height,
+        sampled=sampled,
+    )
+    if sampled:
+        bound = 3.0 / math.sqrt(CORRELATION_SAMPLE_ROWS)
+        approximations.append(
+            Approximation(
+                statistic="correlations",
+                method=f"uniform random sample of {CORRELATION_SAMPLE_ROWS} of {rows} rows without replacement",
+                error_bound=f"about +/-{bound:.4f} on each coefficient (3 standard errors of a correlation near 0)",
+            )
+        )
+
+    cells = rows * n_columns
+    cells_missing = sum(c.missing for c in columns)
+    type_counts: dict[str, int] = {}
+    for c in columns:
+        type_counts[c.semantic_type] = type_counts.get(c.semantic_type, 0) + 1
+    dataset = DatasetStats(
+        rows=rows,
+        columns=n_columns,
+        memory_bytes=sum(c.memory_bytes for c in columns),
+        file_bytes=os.path.getsize(path),
+        cells=cells,
+        cells_missing=cells_missing,
+        cells_missing_fraction=cells_missing / cells if cells else 0.0,
+        duplicate_rows=duplicates,
+        duplicate_fraction=duplicates / rows if rows else 0.0,
+        near_duplicate_rows=near_duplicates,
+        semantic_type_counts=type_counts,
+    )
+
+    token.check("alerts")
+    report(0.95, "alerts")
+    alerts = find_alerts(
+        dataset=dataset,
+        facts=facts,
+        correlations=correlations,
+        sample=sample,
+        target=target,
+    )
+    quality = quality_score(dataset=dataset, columns=columns, alerts=alerts, validation=validation)
+    profile = Profile(
+        dataset=dataset,
+        columns=columns,
+        correlations=correlations,
+        missingness=missingness,
+        alerts=alerts,
+        quality=quality,
+        approximations=approximations,
+        target=target,
+        validation=validation,
+        generated_at=now,
+        elapsed_seconds=time.perf_counter() - started,
+    )
+    report(1.0, "profile done")
+    return profile
 
 
 def profile_dataset(
@@ -239,6 +368,8 @@ def profile_dataset(
     max_correlation_columns: int = MAX_CORRELATION_COLUMNS,
     validation: ValidationSummary | None = None,
     cancel: CancelToken | None = None,
+    sketches: bool | None = None,
+    exact_max_rows: int | None = None,
 ) -> Profile:
     """Profile a Parquet dataset: column statistics, correlations, missingness, alerts, quality.
 
@@ -264,13 +395,21 @@ def profile_dataset(
         document, and a broken rule lowers the quality score's validity.
     cancel
         The job's cancellation token, checked between columns and between sections; None is never cancelled.
+    sketches
+        True: profile in row chunks with sketches (:mod:`.streaming`), in memory bounded by the chunk
+        size; False: exactly, a batch of whole columns at a time; None (default): with sketches when
+        the dataset has more than ``exact_max_rows`` rows.
+    exact_max_rows
+        The threshold of ``sketches=None``; None reads ``DSP_PROFILE_EXACT_MAX_ROWS``
+        (default :data:`EXACT_MAX_ROWS`).
 
     Returns
     -------
     Profile
-        The profile. Statistics are exact; the correlations are computed on a uniform random
-        sample of :data:`CORRELATION_SAMPLE_ROWS` rows when the dataset is larger, and the
-        profile then says so in ``approximations``.
+        The profile. Statistics are exact below the threshold; the correlations are computed on a
+        uniform random sample of :data:`CORRELATION_SAMPLE_ROWS` rows when the dataset is larger,
+        and the profile then says so in ``approximations``. With sketches, every estimated figure
+        is named in its column's ``approximate`` and bounded in ``approximations``.
 
     Raises
     ------
@@ -293,6 +432,12 @@ def profile_dataset(
     if target is not None and target not in schema:
         raise ValueError(f"target column {target!r} is not in the dataset")
     rows = int(lazy.select(pl.len()).collect().item())
+    if use_sketches(rows, sketches=sketches, exact_max_rows=exact_max_rows):
+        from .streaming import profile_in_chunks
+
+        return profile_in_chunks(path, semantic_types=semantic_types, target=target, progress=report,
+                                 overridden=overridden, max_correlation_columns=max_correlation_columns,
+                                 validation=validation, cancel=token)
     now = datetime.now(UTC)
 
     sampled = rows > CORRELATION_SAMPLE_ROWS
@@ -353,7 +498,7 @@ def profile_dataset(
     nullity_masks = _informative_masks(masks, rows, max_correlation_columns)
     partly_missing = sum(1 for m in masks.values() if 0 < int(m.sum()) < rows)
     if len(nullity_masks) < partly_missing:
-        approximations.append(_column_cap("nullity_correlation", "partly missing", len(nullity_masks), partly_missing,
+        approximations.append(column_cap("nullity_correlation", "partly missing", len(nullity_masks), partly_missing,
                                           "missing share closest to one half"))
     missingness = Missingness(
         per_column={c.name: c.missing for c in columns},
@@ -362,91 +507,8 @@ def profile_dataset(
         nullity_correlation=nullity_correlation(nullity_masks, rows),
     )
 
-    token.check("correlations")
-    report(0.9, "correlations")
-    sample = pl.concat(sample_parts, how="horizontal") if sample_parts else pl.DataFrame()
-    del sample_parts
-    exact = not sampled
-    numeric_cols = [
-        c.name for c in columns if c.numeric is not None and c.semantic_type in NUMERIC_SEMANTICS and c.distinct > 1
-    ]
-    categorical_cols = [
-        c.name
-        for c in columns
-        if c.semantic_type in ("categorical", "boolean") and 2 <= c.distinct <= MAX_CATEGORIES
-    ]
-    criterion = "highest value entropy (ties: larger coefficient of variation)"
-    all_numeric, all_categorical = numeric_cols, categorical_cols
-    numeric_cols = _most_informative(all_numeric, facts, max_correlation_columns, keep=target)
-    categorical_cols = _most_informative(all_categorical, facts, max_correlation_columns, keep=target)
-    if len(numeric_cols) < len(all_numeric):
-        approximations.append(_column_cap("pearson, spearman, correlation_ratio", "numeric", len(numeric_cols),
-                                          len(all_numeric), criterion))
-    if len(categorical_cols) < len(all_categorical):
-        approximations.append(_column_cap("cramers_v, correlation_ratio", "categorical", len(categorical_cols),
-                                          len(all_categorical), "highest value entropy"))
-    pair = numeric_correlations(sample, numeric_cols, exact=exact) if rows else None
-    correlations = Correlations(
-        pearson=pair[0] if pair else None,
-        spearman=pair[1] if pair else None,
-        cramers_v=cramers_v_matrix(sample, categorical_cols, exact=exact) if rows else None,
-        correlation_ratio=correlation_ratio_matrix(sample, numeric_cols, categorical_cols, exact=exact)
-        if rows
-        else None,
-        sample_rows=sample.height,
-        sampled=sampled,
-    )
-    if sampled:
-        bound = 3.0 / math.sqrt(CORRELATION_SAMPLE_ROWS)
-        approximations.append(
-            Approximation(
-                statistic="correlations",
-                method=f"uniform random sample of {CORRELATION_SAMPLE_ROWS} of {rows} rows without replacement",
-                error_bound=f"about +/-{bound:.4f} on each coefficient (3 standard errors of a correlation near 0)",
-            )
-        )
-
-    cells = rows * len(schema)
-    cells_missing = sum(c.missing for c in columns)
-    type_counts: dict[str, int] = {}
-    for c in columns:
-        type_counts[c.semantic_type] = type_counts.get(c.semantic_type, 0) + 1
-    dataset = DatasetStats(
-        rows=rows,
-        columns=len(schema),
-        memory_bytes=sum(c.memory_bytes for c in columns),
-        file_bytes=os.path.getsize(path),
-        cells=cells,
-        cells_missing=cells_missing,
-        cells_missing_fraction=cells_missing / cells if cells else 0.0,
-        duplicate_rows=duplicates,
-        duplicate_fraction=duplicates / rows if rows else 0.0,
-        near_duplicate_rows=near_duplicates,
-        semantic_type_counts=type_counts,
-    )
-
-    token.check("alerts")
-    report(0.95, "alerts")
-    alerts = find_alerts(
-        dataset=dataset,
-        facts=facts,
-        correlations=correlations,
-        sample=sample,
-        target=target,
-    )
-    quality = quality_score(dataset=dataset, columns=columns, alerts=alerts, validation=validation)
-    profile = Profile(
-        dataset=dataset,
-        columns=columns,
-        correlations=correlations,
-        missingness=missingness,
-        alerts=alerts,
-        quality=quality,
-        approximations=approximations,
-        target=target,
-        validation=validation,
-        generated_at=now,
-        elapsed_seconds=time.perf_counter() - started,
-    )
-    report(1.0, "profile done")
-    return profile
+    return complete_profile(
+        path=path, rows=rows, facts=facts, sample=pl.concat(sample_parts, how="horizontal") if sample_parts
+        else pl.DataFrame(), sampled=sampled, approximations=approximations, missingness=missingness,
+        duplicates=duplicates, near_duplicates=near_duplicates, target=target, validation=validation, now=now,
+        started=started, report=report, token=token, max_correlation_columns=max_correlation_columns)
