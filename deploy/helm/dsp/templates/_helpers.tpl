@@ -267,7 +267,9 @@ tolerations:
 {{- define "dsp.configData" -}}
 DSP_ENVIRONMENT: {{ .Values.config.environment | quote }}
 DSP_LOG_LEVEL: {{ .Values.config.logLevel | quote }}
-DSP_DB_POOL_MIN_SIZE: {{ (hasKey .Values.config.database "poolMinSize") | ternary .Values.config.database.poolMinSize 1 | quote }}
+{{- with .Values.config.database.poolMinSize }}
+DSP_DB_POOL_MIN_SIZE: {{ . | quote }}
+{{- end }}
 DSP_DB_POOL_MAX_SIZE: {{ .Values.config.database.poolMaxSize | default 10 | quote }}
 DSP_HTTP_HOST: "0.0.0.0"
 DSP_METRICS_HOST: "0.0.0.0"
