@@ -207,3 +207,16 @@ def test_a_fractional_numeric_target_chosen_as_classes_trains_a_classifier(write
     assert result.task.task_type == "multiclass" and len(result.task.class_counts) == 22
     assert result.model is not None and result.model.task_type == "multiclass"
     assert not [w for w in result.warnings if "automl was skipped" in w]
+
+
+def test_a_target_or_feature_named_count_is_told_and_drifts():
+    """A column named ``count`` (the bike-sharing target, say) must not clash with the counts of its values."""
+    from dsp_ml.domain.drift import feature_drift
+
+    rng = np.random.default_rng(7)
+    frame = pl.DataFrame({"count": rng.choice(["low", "mid", "high"], 300).tolist(), "x": rng.normal(size=300)})
+    info = _detect(frame, "count")
+    assert info.task_type == "multiclass"
+    shifted = frame.with_columns(pl.when(pl.col("x") > 0).then(pl.lit("high")).otherwise(pl.col("count")).alias("count"))
+    drift = {d.feature: d for d in feature_drift(frame, shifted, features=["count"])}
+    assert drift["count"].psi > 0.1

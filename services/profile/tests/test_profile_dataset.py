@@ -257,3 +257,13 @@ def test_numeric_correlations_property(columns: list[list[float]]) -> None:
                 if np.isnan(e):
                     continue  # pandas gives NaN for constant pairs; the profile gives None (NaN here) or 1 on the diagonal
                 assert a == pytest.approx(e, rel=1e-9, abs=1e-9), (method, i, j)
+
+
+def test_a_column_named_count_is_profiled(tmp_path: Path) -> None:
+    """Polars names a value table's counts ``count``: a column of that name must not clash with them."""
+    path = tmp_path / "counts.parquet"
+    pl.DataFrame({"count": ["a", "b", "a", None], "value": ["x", "x", "y", "z"]}).write_parquet(path)
+    profile = profile_dataset(path)
+    column = next(c for c in profile.columns if c.name == "count")
+    assert (column.distinct, column.missing) == (2, 1)
+    assert column.top_values[0].value == "a" and column.top_values[0].count == 2

@@ -558,7 +558,7 @@ def _sample_for_automl(frame: pl.DataFrame, target: str, task_type: str, cap: in
     if frame.height <= cap:
         return frame, False
     if task_type in ("binary", "multiclass"):
-        counts = frame[target].value_counts()
+        counts = frame[target].rename("value").value_counts()
         smallest = counts["count"].min()
         if isinstance(smallest, int) and smallest >= 2:
             fraction = cap / frame.height

@@ -78,8 +78,8 @@ def feature_drift(reference: pl.DataFrame, current: pl.DataFrame, *, features: l
             psi, ks_stat, ks_p = _numeric_drift(ref_values, cur_values, bins)
             out.append(FeatureDrift(name, psi, ks_stat, ks_p, "numeric"))
         else:
-            ref_counts = ref.cast(pl.String).fill_null("<missing>").value_counts()
-            cur_counts = cur.cast(pl.String).fill_null("<missing>").value_counts()
+            ref_counts = ref.cast(pl.String).fill_null("<missing>").rename("value").value_counts()
+            cur_counts = cur.cast(pl.String).fill_null("<missing>").rename("value").value_counts()
             joined = ref_counts.join(cur_counts, on=ref_counts.columns[0], how="full", coalesce=True).fill_null(0)
             psi = population_stability_index(joined.get_column("count").to_numpy(),
                                              joined.get_column("count_right").to_numpy())

@@ -114,7 +114,7 @@ def detect_task(frame: pl.DataFrame, roles: ColumnRoles, target: str | None, *,
         task_type, why = "multiclass", f"{target!r} has {distinct} classes"
     counts: dict[str, int] = {}
     if task_type in ("binary", "multiclass"):
-        counted = values.cast(pl.String).value_counts(sort=True)
+        counted = values.cast(pl.String).rename("value").value_counts(sort=True)
         counts = {str(row[0]): int(row[1]) for row in counted.iter_rows()}
     prefix = "The target was given" if source == "given" else f"{target!r} is named like a target, so it was chosen"
     return TaskInfo(task_type=task_type, target=target, target_source=source, reason=f"{prefix}; {why}.",
@@ -176,7 +176,7 @@ def forced_task(frame: pl.DataFrame, roles: ColumnRoles, target: str | None, *, 
         task_type, why = "multiclass", f"{target!r} has {distinct} classes"
     counts: dict[str, int] = {}
     if task_type in ("binary", "multiclass"):
-        counted = values.cast(pl.String).value_counts(sort=True)
+        counted = values.cast(pl.String).rename("value").value_counts(sort=True)
         counts = {str(row[0]): int(row[1]) for row in counted.iter_rows()}
     chosen = "given" if source == "given" else f"{target!r}, named like a target,"
     return TaskInfo(task_type=task_type, target=target, target_source=source,

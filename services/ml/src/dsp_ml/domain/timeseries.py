@@ -161,7 +161,7 @@ def _balanced(values: pl.Series) -> bool:
     A year that describes the rows instead (a house's year built, a plane's year of manufacture)
     holds many rows in some years and few in others, and is no time axis.
     """
-    counts = values.value_counts()["count"].cast(pl.Float64)
+    counts = values.rename("value").value_counts()["count"].cast(pl.Float64)
     median = counts.median()
     if not isinstance(median, float):
         return False
@@ -285,7 +285,7 @@ def series_key(frame: pl.DataFrame, time_column: str, candidates: list[str]) -> 
     if stamps.len() == 0 or distinct >= 0.95 * stamps.len():
         return None
     # a key tells apart every row of its busiest timestamp, so it has at least that many values
-    busiest = stamps.value_counts()["count"].max()
+    busiest = stamps.rename("value").value_counts()["count"].max()
     best: tuple[int, str] | None = None
     for name in candidates:
         if name == time_column or name not in frame.columns or frame.schema[name] == pl.Boolean \

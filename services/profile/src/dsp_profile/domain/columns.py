@@ -444,8 +444,9 @@ def value_counts(series: pl.Series) -> pl.DataFrame | None:
     one sort in :func:`numeric_stats`): these two functions are where an approximate path plugs in.
     """
     try:
-        # on the whole column, then without the null group: no copy of the non-null values
-        return series.value_counts(sort=False, name="count").drop_nulls(series.name or None)
+        # on the whole column, then without the null group: no copy of the non-null values; the values are named
+        # "value", since a column named "count" would clash with the counts
+        return series.rename("value").value_counts(sort=False, name="count").drop_nulls("value")
     except pl.exceptions.PolarsError:
         return None
 

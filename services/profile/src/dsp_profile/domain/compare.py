@@ -250,7 +250,7 @@ def _as_numbers(series: pl.Series, kind: str) -> np.ndarray:
 
 def _level_counts(series: pl.Series, labels: Sequence[str] | None = None) -> dict[str, int]:
     """Counts of the known values as text; a boolean's as the file writes them (``labels``: false, true)."""
-    counted = series.drop_nulls().cast(pl.String).value_counts(sort=True)
+    counted = series.drop_nulls().cast(pl.String).rename("value").value_counts(sort=True)
     names = dict(zip(("false", "true"), labels, strict=True)) if series.dtype == pl.Boolean and labels else {}
     return {names.get(str(level), str(level)): int(count) for level, count in counted.iter_rows()}
 
