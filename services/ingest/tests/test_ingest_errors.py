@@ -116,6 +116,24 @@ def _no_library_text(err: IngestError, *fragments: str) -> None:
         assert fragment not in shown, shown
 
 
+def test_utf8_text_with_one_bad_byte_is_refused_not_read_as_cp1252(ingest_bytes):
+    """A UTF-8 file whose sample holds one byte that is not UTF-8 is refused with that byte's place: read as cp1252,
+    every other non-ASCII character of the file would silently change (``Zürich`` to ``ZÃ¼rich``)."""
+    body = b"id,city\n" + b"".join(b"%d,Z\xc3\xbcrich\n" % i for i in range(150_000))
+    with pytest.raises(IngestError) as info:
+        ingest_bytes(body + b"150000,Z\xfcrich\n")
+    err = info.value
+    assert err.code == "unknown_encoding"
+    assert err.details == {"encoding": "utf-8", "byte_offset": len(body) + 8, "line": 150_002}
+
+
+def test_cp1252_text_is_still_read_as_cp1252(ingest_bytes):
+    """A file that is cp1252 throughout (no UTF-8 sequences) still reads, with its accents kept."""
+    report, frame = ingest_bytes(b"id,city\n" + b"".join(b"%d,Z\xfcrich\n" % i for i in range(1_000)))
+    assert report.encoding == "cp1252"
+    assert frame["city"].unique().to_list() == ["Zürich"]
+
+
 def test_text_that_stops_being_utf8_past_the_head_names_the_byte_and_line(ingest_bytes):
     body = b"a,b\n" + b"".join(b"%d,hello\n" % i for i in range(100_000))  # past the head the encoding is read on
     with pytest.raises(IngestError) as info:

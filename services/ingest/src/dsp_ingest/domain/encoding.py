@@ -10,7 +10,7 @@ from pathlib import Path
 
 from .errors import IngestError
 
-__all__ = ["EncodingGuess", "check_decoded_text", "count_nul_bytes", "detect_encoding", "first_invalid_utf8", "read_probe",
+__all__ = ["EncodingGuess", "check_decoded_text", "count_nul_bytes", "detect_encoding", "first_invalid_utf8", "invalid_utf8_error", "read_probe",
            "strip_nul_bytes", "transcode_to_utf8"]
 
 HEAD_BYTES = 1 << 20
@@ -43,6 +43,11 @@ _COMMON_SYMBOLS = set("€£¥¢°§©®±µ½¼¾«»·–—‘’‚“”„
 # Multi-byte encodings whose byte structure alone is strong evidence, even without language cues.
 _STRUCTURED_MULTIBYTE = {"shift_jis", "cp932", "euc_jp", "gb18030", "gbk", "gb2312", "big5", "euc_kr", "cp949"}
 _CONTROL = re.compile(rb"[\x00-\x08\x0b\x0e-\x1a\x1c-\x1f]")
+# A well-formed multi-byte UTF-8 sequence (no overlongs, no surrogates, nothing past U+10FFFF).
+_UTF8_SEQUENCE = re.compile(
+    rb"[\xc2-\xdf][\x80-\xbf]|\xe0[\xa0-\xbf][\x80-\xbf]|[\xe1-\xec\xee\xef][\x80-\xbf]{2}|\xed[\x80-\x9f][\x80-\xbf]"
+    rb"|\xf0[\x90-\xbf][\x80-\xbf]{2}|[\xf1-\xf3][\x80-\xbf]{3}|\xf4[\x80-\x8f][\x80-\xbf]{2}"
+)
 
 
 @dataclass(frozen=True)
@@ -52,6 +57,9 @@ class EncodingGuess:
     encoding: str
     bom: bytes
     confidence: float
+    damaged: bool = False
+    """UTF-8 text with bytes that are not valid UTF-8: refused (:func:`invalid_utf8_error`), never read as another
+    encoding, which would change every other non-ASCII character of the file."""
 
     @property
     def is_plain_utf8(self) -> bool:
@@ -173,6 +181,8 @@ def detect_encoding(head: bytes, probes: list[bytes], *, size: int) -> EncodingG
     if _is_utf8(head, probes, whole_file=size <= len(head)):
         return EncodingGuess("utf-8", b"", 1.0)
     all_bytes = head + b"".join(probes)
+    if _mostly_utf8(all_bytes):
+        return EncodingGuess("utf-8", b"", 0.5, damaged=True)
     try:
         text = all_bytes.decode("cp1252")
     except UnicodeDecodeError:
@@ -182,6 +192,15 @@ def detect_encoding(head: bytes, probes: list[bytes], *, size: int) -> EncodingG
         if score >= 0.8:
             return EncodingGuess("cp1252", b"", round(score, 3))
     return _fallback_guess(all_bytes)
+
+
+def _mostly_utf8(data: bytes) -> bool:
+    """True when most non-ASCII bytes of ``data`` form well-formed UTF-8 sequences: UTF-8 text with a few bad
+    bytes. In text of a single-byte encoding such sequences are rare coincidences (an accented capital followed by
+    a symbol)."""
+    non_ascii = sum(1 for byte in data if byte > 0x7F)
+    in_sequences = sum(len(m) for m in _UTF8_SEQUENCE.findall(data))
+    return in_sequences > 0 and in_sequences >= 0.8 * non_ascii
 
 
 def _fallback_guess(data: bytes) -> EncodingGuess:
@@ -322,6 +341,17 @@ def transcode_to_utf8(
                 break
         if carry:
             fout.write(carry)
+
+
+def invalid_utf8_error(path: Path) -> IngestError | None:
+    """``unknown_encoding`` naming the first byte of ``path`` that is not valid UTF-8, with its offset and line;
+    None when all of it is."""
+    bad = first_invalid_utf8(path)
+    if bad is None:
+        return None
+    offset, line = bad
+    return IngestError("unknown_encoding", f"The file is not valid UTF-8 text at line {line} (byte {offset}). Save it "
+                       "as UTF-8 and upload it again.", {"encoding": "utf-8", "byte_offset": offset, "line": line})
 
 
 def first_invalid_utf8(path: Path) -> tuple[int, int] | None:

@@ -33,7 +33,7 @@ from .encoding import (
     check_decoded_text,
     count_nul_bytes,
     detect_encoding,
-    first_invalid_utf8,
+    invalid_utf8_error,
     read_probe,
     strip_nul_bytes,
     transcode_to_utf8,
@@ -584,12 +584,9 @@ def _structure_of(job: Future[Structure], work: Path) -> Structure:
     try:
         return job.result()
     except pl.exceptions.PolarsError as exc:
-        bad = first_invalid_utf8(work)
+        bad = invalid_utf8_error(work)
         if bad is not None:
-            offset, line = bad
-            raise IngestError("unknown_encoding", f"The file is not valid UTF-8 text past its beginning (line {line}, "
-                              f"byte {offset}). Save it as UTF-8 and upload it again.",
-                              {"encoding": "utf-8", "byte_offset": offset, "line": line}) from exc
+            raise bad from exc
         raise _unparseable(exc, "whole_file") from exc
 
 
@@ -1215,6 +1212,8 @@ def ingest_csv(
     report_progress(0.0, "Detecting the encoding")
     head, probes, size = read_probe(src)
     guess = detect_encoding(head, probes, size=size)
+    if guess.damaged and (bad := invalid_utf8_error(src)) is not None:
+        raise bad
     head_text = _decode_head(head, guess)
     check_decoded_text(head_text, guess)
     dialect = dialect or sniff_dialect(head_text)
