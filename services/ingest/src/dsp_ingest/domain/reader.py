@@ -1212,8 +1212,8 @@ def ingest_csv(
     report_progress(0.0, "Detecting the encoding")
     head, probes, size = read_probe(src)
     guess = detect_encoding(head, probes, size=size)
-    if guess.damaged and (bad := invalid_utf8_error(src)) is not None:
-        raise bad
+    if guess.damaged and (invalid := invalid_utf8_error(src)) is not None:
+        raise invalid
     head_text = _decode_head(head, guess)
     check_decoded_text(head_text, guess)
     dialect = dialect or sniff_dialect(head_text)
