@@ -107,6 +107,7 @@ class AmqpConsumer:
         if self._queue is not None and self._consumer_tag is not None:
             try:
                 await self._queue.cancel(self._consumer_tag, timeout=5)
+                log.info("stopped consuming %s; %d deliveries in flight", self.queue_name, len(self._in_flight))
             except Exception:
                 log.warning("could not cancel the consumer on %s", self.queue_name, exc_info=True)
             self._consumer_tag = None

@@ -248,11 +248,12 @@ def build_app(spec: ServiceSpec, settings: MeshSettings | None = None) -> FastAP
         finally:
             attach_task.cancel()
             await asyncio.gather(attach_task, return_exceptions=True)
-            await attach.stop_warm_up()
+            # first stop taking messages (the broker gives the rest to another replica), then wait for what runs
             if consumer is not None:
                 await consumer.stop()
             if listener is not None:
                 await listener.stop()
+            await attach.stop_warm_up()
             relay.stop()
             await asyncio.gather(relay_task, return_exceptions=True)
             if spec.on_shutdown is not None:
