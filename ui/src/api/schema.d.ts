@@ -984,6 +984,16 @@ export interface components {
          */
         Approximation: {
             /**
+             * Columns
+             * @description Columns whose figures it concerns; empty when it concerns the dataset or the correlation matrices
+             */
+            columns?: string[];
+            /**
+             * Confidence
+             * @description Probability that the bound holds
+             */
+            confidence?: number | null;
+            /**
              * Error Bound
              * @description Bound on the error, in words and figures
              */
@@ -991,8 +1001,14 @@ export interface components {
             /** Method */
             method: string;
             /**
+             * Relative Error
+             * @description The bound as a number: a relative error of an estimate, or a rank error as a fraction of the values (quantiles, histogram counts), at ``confidence``
+             */
+            relative_error?: number | null;
+            /**
              * Statistic
              * @example correlations
+             * @example distinct
              */
             statistic: string;
         };
@@ -1371,6 +1387,16 @@ export interface components {
          * @description Everything known about one column.
          */
         ColumnProfile: {
+            /**
+             * Approximate
+             * @description Figures of this column estimated by a sketch (past the profile's exact-size threshold), e.g. distinct, unique, top_values, numeric.p50, histogram; each one's bound is in Profile.approximations. Empty: every figure of the column is exact
+             * @example [
+             *       "distinct",
+             *       "unique",
+             *       "top_values"
+             *     ]
+             */
+            approximate?: string[];
             /**
              * Boolean Labels
              * @description How the file writes False and True in a boolean column, in that order, from ingest
