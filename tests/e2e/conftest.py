@@ -17,7 +17,7 @@ from mesh_kit.local_mesh import LocalMesh
 from mesh_kit.topology import Topology
 from shared_contracts.manifest import SERVICES
 
-from .helpers import follow, login, upload, ws_url
+from .helpers import SignedIn, bearer, follow, login, upload, ws_url
 
 MAX_UPLOAD_BYTES = 2 * 1024 * 1024
 ADMIN_EMAIL = "admin@e2e.example"
@@ -86,16 +86,17 @@ def samples() -> Path:
     return Path(__file__).resolve().parents[2] / "samples"
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture
 def admin_headers(mesh: LocalMesh) -> dict[str, str]:
-    """The bootstrap admin's Authorization header."""
+    """The bootstrap admin's Authorization header, from a sign-in of the test's own (it lives 15 minutes)."""
     return login(mesh.url("gateway"), ADMIN_EMAIL, ADMIN_PASSWORD)
 
 
 @pytest.fixture(scope="session")
-def api(mesh: LocalMesh, admin_headers: dict[str, str]) -> Iterator[httpx.Client]:
-    """The gateway as the bootstrap admin sees it."""
-    with httpx.Client(base_url=mesh.url("gateway"), timeout=180, headers=admin_headers) as client:
+def api(mesh: LocalMesh) -> Iterator[httpx.Client]:
+    """The gateway as the bootstrap admin sees it, signed in again whenever the token expires."""
+    auth = SignedIn(mesh.url("gateway"), ADMIN_EMAIL, ADMIN_PASSWORD)
+    with httpx.Client(base_url=mesh.url("gateway"), timeout=180, auth=auth) as client:
         yield client
 
 
@@ -110,6 +111,6 @@ def finished(mesh: LocalMesh, api: httpx.Client, samples: Path) -> dict[str, Any
                                                 "options": {"time_budget_s": 15}})
     assert started.status_code == 202, started.text
     analysis_id = started.json()["data"]["analysis_id"]
-    token = api.headers["authorization"].removeprefix("Bearer ")
+    token = bearer(api)
     messages = asyncio.run(follow(ws_url(mesh), analysis_id, token=token, timeout=400))
     return {"dataset": dataset, "analysis_id": analysis_id, "messages": messages}

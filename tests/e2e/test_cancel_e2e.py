@@ -21,7 +21,7 @@ import websockets
 from mesh_kit.local_mesh import LocalMesh
 
 from .conftest import MAX_UPLOAD_BYTES
-from .helpers import upload, ws_url
+from .helpers import bearer, upload, ws_url
 
 pytestmark = pytest.mark.e2e
 
@@ -86,7 +86,7 @@ def test_a_cancelled_automl_job_ends_within_10_s_as_cancelled_with_no_half_writt
     assert started.status_code == 202, started.text
     job_id = started.json()["data"]["analysis_id"]
 
-    token = api.headers["authorization"].removeprefix("Bearer ")
+    token = bearer(api)
     in_automl = asyncio.run(_until_automl(ws_url(mesh), job_id, token=token, timeout=60))
     time.sleep(3.0)  # AutoML is fitting its first model
 

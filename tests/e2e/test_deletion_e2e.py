@@ -17,7 +17,8 @@ from mesh_kit.local_mesh import LocalMesh
 from psycopg import sql
 from shared_contracts.manifest import SERVICES
 
-from .helpers import wait_for_job
+from .conftest import ADMIN_EMAIL, ADMIN_PASSWORD
+from .helpers import SignedIn, wait_for_job
 
 pytestmark = pytest.mark.e2e
 
@@ -26,9 +27,10 @@ EXEMPT_TABLE_PREFIXES = {"gateway": ("audit",)}
 
 
 @pytest.fixture(scope="module")
-def client(mesh: LocalMesh, admin_headers: dict[str, str]) -> Iterator[httpx.Client]:
+def client(mesh: LocalMesh) -> Iterator[httpx.Client]:
     """The gateway as the bootstrap admin, who owns the dataset it deletes."""
-    with httpx.Client(base_url=mesh.url("gateway"), timeout=120, headers=admin_headers) as http:
+    auth = SignedIn(mesh.url("gateway"), ADMIN_EMAIL, ADMIN_PASSWORD)
+    with httpx.Client(base_url=mesh.url("gateway"), timeout=120, auth=auth) as http:
         yield http
 
 

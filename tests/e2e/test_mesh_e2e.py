@@ -21,7 +21,7 @@ from mesh_kit.local_mesh import LocalMesh
 from shared_contracts.manifest import SERVICES
 
 from .conftest import MAX_UPLOAD_BYTES
-from .helpers import follow, upload, wait_for_job, ws_url
+from .helpers import bearer, follow, upload, wait_for_job, ws_url
 
 pytestmark = pytest.mark.e2e
 
@@ -40,7 +40,7 @@ def _ws_url(mesh: LocalMesh) -> str:
 
 
 def _token(api: httpx.Client) -> str:
-    return api.headers["authorization"].removeprefix("Bearer ")
+    return bearer(api)
 
 
 def _sql(mesh: LocalMesh, query: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:

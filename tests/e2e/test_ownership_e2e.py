@@ -24,7 +24,7 @@ from mesh_kit.local_mesh import LocalMesh
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from .conftest import ALLOWED_ORIGIN
-from .helpers import create_user, upload, ws_url
+from .helpers import SignedIn, bearer, create_user, upload, ws_url
 
 pytestmark = pytest.mark.e2e
 
@@ -248,6 +248,8 @@ async def _closed_with(mesh: LocalMesh, job_id: str, token: str | None, **kwargs
 
 
 def _token(client: httpx.Client) -> str:
+    if isinstance(client.auth, SignedIn):
+        return bearer(client)
     return client.headers["authorization"].removeprefix("Bearer ")
 
 
