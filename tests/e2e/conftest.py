@@ -18,6 +18,7 @@ from mesh_kit.topology import Topology
 from shared_contracts.manifest import SERVICES
 
 from .helpers import SignedIn, bearer, follow, login, upload, ws_url
+from .otlp import Receiver, receiver
 
 MAX_UPLOAD_BYTES = 2 * 1024 * 1024
 ADMIN_EMAIL = "admin@e2e.example"
@@ -53,7 +54,15 @@ def broker_users(infra) -> Iterator[dict[str, str]]:
 
 
 @pytest.fixture(scope="session")
-def mesh(infra, broker_users: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalMesh]:
+def otlp() -> Iterator[Receiver]:
+    """Where the mesh's services export their spans (OTLP/HTTP); it keeps them only while a test records."""
+    with receiver() as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def mesh(infra, broker_users: dict[str, str], otlp: Receiver,
+         tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalMesh]:
     state = tmp_path_factory.mktemp("mesh")
     ports = _free_ports(2 * len(SERVICES))
     local = LocalMesh(
@@ -66,7 +75,9 @@ def mesh(infra, broker_users: dict[str, str], tmp_path_factory: pytest.TempPathF
                    "DSP_BOOTSTRAP_ADMIN_EMAIL": ADMIN_EMAIL, "DSP_BOOTSTRAP_ADMIN_PASSWORD": ADMIN_PASSWORD,
                    # one key for the session: a restarted gateway still accepts the tokens it signed
                    "DSP_JWT_SECRET": "e2e-jwt-secret-" + "x" * 40,
-                   "DSP_ALLOWED_ORIGINS": ALLOWED_ORIGIN, "DSP_UI_DIR": str(UI_DIR)},
+                   "DSP_ALLOWED_ORIGINS": ALLOWED_ORIGIN, "DSP_UI_DIR": str(UI_DIR),
+                   # the spans leave the processes as in production, with the queries' and HTTP calls' own
+                   "OTEL_EXPORTER_OTLP_ENDPOINT": otlp.endpoint, "OTEL_BSP_SCHEDULE_DELAY": "200"},
     )
     try:
         local.up()

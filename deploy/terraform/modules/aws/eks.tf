@@ -5,12 +5,14 @@ data "aws_eks_cluster" "existing" {
   name  = var.eks.existing_cluster_name
 }
 
-data "aws_iam_policy_document" "eks_assume" {
+# The trust of the cluster's role and of the nodes' role: assumed by the EKS control plane and by EC2.
+data "aws_iam_policy_document" "assume" {
+  for_each = { cluster = "eks.amazonaws.com", node = "ec2.amazonaws.com" }
   statement {
     actions = ["sts:AssumeRole"]
     principals {
       type        = "Service"
-      identifiers = ["eks.amazonaws.com"]
+      identifiers = [each.value]
     }
   }
 }
@@ -18,7 +20,7 @@ data "aws_iam_policy_document" "eks_assume" {
 resource "aws_iam_role" "cluster" {
   count              = var.eks.create ? 1 : 0
   name               = "${var.name}-eks-cluster"
-  assume_role_policy = data.aws_iam_policy_document.eks_assume.json
+  assume_role_policy = data.aws_iam_policy_document.assume["cluster"].json
   tags               = local.tags
 }
 
@@ -66,20 +68,10 @@ resource "aws_eks_cluster" "this" {
   depends_on = [aws_iam_role_policy_attachment.cluster, aws_cloudwatch_log_group.eks]
 }
 
-data "aws_iam_policy_document" "node_assume" {
-  statement {
-    actions = ["sts:AssumeRole"]
-    principals {
-      type        = "Service"
-      identifiers = ["ec2.amazonaws.com"]
-    }
-  }
-}
-
 resource "aws_iam_role" "node" {
   count              = var.eks.create ? 1 : 0
   name               = "${var.name}-eks-node"
-  assume_role_policy = data.aws_iam_policy_document.node_assume.json
+  assume_role_policy = data.aws_iam_policy_document.assume["node"].json
   tags               = local.tags
 }
 

@@ -16,6 +16,7 @@ import math
 import os
 import time
 from collections.abc import Collection
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -45,8 +46,8 @@ from .correlations import (
 )
 from .quality import quality_score
 
-__all__ = ["CORRELATION_SAMPLE_ROWS", "EXACT_MAX_ROWS", "MAX_CORRELATION_COLUMNS", "profile_dataset",
-           "use_sketches"]
+__all__ = ["CORRELATION_SAMPLE_ROWS", "EXACT_MAX_ROWS", "MAX_CORRELATION_COLUMNS", "OpenedDataset", "open_dataset",
+           "profile_dataset", "use_sketches"]
 
 CORRELATION_SAMPLE_ROWS = 100_000
 """Correlations are exact up to this many rows, and computed on a uniform sample beyond."""
@@ -358,6 +359,29 @@ def complete_profile(
     return profile
 
 
+@dataclass(frozen=True)
+class OpenedDataset:
+    """A Parquet dataset as a profile starts on it: the file, its lazy scan, its schema and its row count."""
+
+    path: Path
+    lazy: pl.LazyFrame
+    schema: pl.Schema
+    rows: int
+
+
+def open_dataset(parquet: Path, *, target: str | None) -> OpenedDataset:
+    """Open ``parquet`` for profiling; FileNotFoundError when it is missing, ValueError when ``target`` is not one
+    of its columns."""
+    path = Path(parquet)
+    if not path.exists():
+        raise FileNotFoundError(path)
+    lazy = pl.scan_parquet(path)
+    schema = lazy.collect_schema()
+    if target is not None and target not in schema:
+        raise ValueError(f"target column {target!r} is not in the dataset")
+    return OpenedDataset(path=path, lazy=lazy, schema=schema, rows=int(lazy.select(pl.len()).collect().item()))
+
+
 def profile_dataset(
     parquet: Path,
     *,
@@ -423,21 +447,15 @@ def profile_dataset(
     started = time.perf_counter()
     report = progress or no_progress
     token = cancel or never_cancelled()
-    path = Path(parquet)
-    if not path.exists():
-        raise FileNotFoundError(path)
     semantic_types = semantic_types or {}
-    lazy = pl.scan_parquet(path)
-    schema = lazy.collect_schema()
-    if target is not None and target not in schema:
-        raise ValueError(f"target column {target!r} is not in the dataset")
-    rows = int(lazy.select(pl.len()).collect().item())
+    dataset = open_dataset(parquet, target=target)
+    path, schema, rows = dataset.path, dataset.schema, dataset.rows
     if use_sketches(rows, sketches=sketches, exact_max_rows=exact_max_rows):
         from .streaming import profile_in_chunks
 
-        return profile_in_chunks(path, semantic_types=semantic_types, target=target, progress=report,
-                                 overridden=overridden, max_correlation_columns=max_correlation_columns,
-                                 validation=validation, cancel=token)
+        return profile_in_chunks(dataset, started=started, semantic_types=semantic_types, target=target,
+                                 progress=report, overridden=overridden,
+                                 max_correlation_columns=max_correlation_columns, validation=validation, cancel=token)
     now = datetime.now(UTC)
 
     sampled = rows > CORRELATION_SAMPLE_ROWS

@@ -11,23 +11,21 @@ quality score are then computed as on the exact path (:func:`.profiler.complete_
 from __future__ import annotations
 
 import math
-import time
 from collections.abc import Collection
 from datetime import UTC, datetime
-from pathlib import Path
 
 import numpy as np
 import polars as pl
-from shared_contracts.cancel import CancelToken, never_cancelled
+from shared_contracts.cancel import CancelToken
 from shared_contracts.profile import Approximation, Missingness, MissingPattern, Profile, ValidationSummary
-from shared_contracts.progress import ProgressFn, no_progress
+from shared_contracts.progress import ProgressFn
 
 from .correlations import nullity_from_counts
 from .profiler import (
     _SAMPLE_SEED,
     CORRELATION_SAMPLE_ROWS,
-    MAX_CORRELATION_COLUMNS,
     MISSING_PATTERNS,
+    OpenedDataset,
     _estimated_width,
     _normalised,
     column_cap,
@@ -107,35 +105,26 @@ def _missingness(patterns: pl.DataFrame | None, names: list[str], rows: int, mis
 
 
 def profile_in_chunks(
-    parquet: Path,
+    dataset: OpenedDataset,
     *,
-    semantic_types: dict[str, str] | None = None,
-    target: str | None = None,
-    progress: ProgressFn | None = None,
-    overridden: Collection[str] = (),
-    max_correlation_columns: int = MAX_CORRELATION_COLUMNS,
-    validation: ValidationSummary | None = None,
-    cancel: CancelToken | None = None,
+    started: float,
+    semantic_types: dict[str, str],
+    target: str | None,
+    progress: ProgressFn,
+    overridden: Collection[str],
+    max_correlation_columns: int,
+    validation: ValidationSummary | None,
+    cancel: CancelToken,
     rows_per_chunk: int | None = None,
 ) -> Profile:
-    """Profile a Parquet dataset chunk of rows by chunk, with sketches past what is cheap to keep exactly.
+    """Profile an opened Parquet dataset chunk of rows by chunk, with sketches past what is cheap to keep exactly.
 
-    Takes the parameters of :func:`.profiler.profile_dataset` (which calls it past its threshold),
-    plus ``rows_per_chunk`` (default: :func:`chunk_rows`). Figures that are estimated are named in
-    each column's ``approximate`` and bounded in the profile's ``approximations``.
+    :func:`.profiler.profile_dataset` calls it past its threshold, with its own parameters and the
+    ``time.perf_counter()`` it started at; ``rows_per_chunk`` defaults to :func:`chunk_rows`. Figures that
+    are estimated are named in each column's ``approximate`` and bounded in the profile's ``approximations``.
     """
-    started = time.perf_counter()
-    report = progress or no_progress
-    token = cancel or never_cancelled()
-    path = Path(parquet)
-    if not path.exists():
-        raise FileNotFoundError(path)
-    semantic_types = semantic_types or {}
-    lazy = pl.scan_parquet(path)
-    schema = lazy.collect_schema()
-    if target is not None and target not in schema:
-        raise ValueError(f"target column {target!r} is not in the dataset")
-    rows = int(lazy.select(pl.len()).collect().item())
+    report, token = progress, cancel
+    path, lazy, schema, rows = dataset.path, dataset.lazy, dataset.schema, dataset.rows
     now = datetime.now(UTC)
     step = rows_per_chunk or chunk_rows(schema)
     names = list(schema)
