@@ -100,7 +100,11 @@ export interface Profile {
   columns: { name: string; semantic_type: string; missing: number; distinct: number }[];
   alerts: Alert[];
   quality: { score: number; components: QualityComponent[] };
+  /** The figures estimated rather than counted; empty or absent when every figure is exact. */
+  approximations?: Approximation[];
 }
+
+export type Approximation = components["schemas"]["Approximation"];
 
 export interface RuleResult {
   name: string;

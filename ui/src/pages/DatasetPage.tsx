@@ -192,7 +192,29 @@ function ProfileSummary({ profile }: { profile: Profile }) {
           </tr>
         ))}
       </Table>
+      <Approximations profile={profile} />
     </Section>
+  );
+}
+
+/** The figures the profile estimated rather than counted (sketches past its exact-size threshold, sampled
+ * correlations), each with its method and bound; nothing when every figure is exact. */
+function Approximations({ profile }: { profile: Profile }) {
+  const estimated = profile.approximations ?? [];
+  if (estimated.length === 0) return <p className="mt-3 text-sm">Every figure of this profile is exact.</p>;
+  return (
+    <Table caption="Figures estimated rather than counted, and how far off they can be" head={["Figure", "Columns", "Method", "Bound"]}>
+      {estimated.map((a, i) => (
+        <tr key={`${a.statistic}-${i}`}>
+          <th scope="row" className={`${cell} font-medium`}>
+            {a.statistic}
+          </th>
+          <td className={cell}>{(a.columns ?? []).length > 0 ? (a.columns ?? []).join(", ") : "all"}</td>
+          <td className={cell}>{a.method}</td>
+          <td className={`${cell} min-w-[16rem]`}>{a.error_bound}</td>
+        </tr>
+      ))}
+    </Table>
   );
 }
 

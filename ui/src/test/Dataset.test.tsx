@@ -117,6 +117,7 @@ test("the page shows the schema, the profile with its quality parts, the alerts 
   expect(figures.getByText("Quality score").nextSibling).toHaveTextContent("81.5");
   const parts = within(figures.getByRole("table", { name: "The parts of the quality score" }));
   expect(parts.getByRole("rowheader", { name: "completeness" }).closest("tr")).toHaveTextContent("98.830.0%12 of 1032");
+  expect(figures.getByText("Every figure of this profile is exact.")).toBeInTheDocument();
 
   expect(screen.getByRole("region", { name: "Alerts (1)" })).toHaveTextContent("warning · missing · Body Mass (g): 2 values are missing.");
   const rules = within(screen.getByRole("table", { name: "Validation rules and their results" }));
@@ -291,4 +292,30 @@ test("while the file is being profiled the page shows the schema and asks for no
   expect(schema.getByRole("rowheader", { name: "Species" })).toBeInTheDocument();
   expect(screen.queryByRole("region", { name: "Profile" })).not.toBeInTheDocument();
   expect(api.of("GET /api/v1/datasets/d1/profile")).toHaveLength(0);
+});
+
+test("a profile of a large file says which figures are estimated, by what method and within what bound", async () => {
+  const estimated = {
+    ...profile,
+    approximations: [
+      {
+        statistic: "distinct",
+        method: "HyperLogLog sketch (lg_k 12)",
+        error_bound: "within 3.3% of the true count at 95% confidence",
+        columns: ["Species", "Body Mass (g)"],
+        relative_error: 0.033,
+        confidence: 0.95,
+      },
+      { statistic: "correlations", method: "uniform sample of 100,000 rows", error_bound: "±0.01 at 95%", columns: [] },
+    ],
+  };
+  fakes({ "GET /api/v1/datasets/d1/profile": () => json(estimated) });
+  renderAs("viewer", <DatasetPage id="d1" />);
+  const table = within(await screen.findByRole("table", { name: "Figures estimated rather than counted, and how far off they can be" }));
+  const distinct = table.getByRole("rowheader", { name: "distinct" }).closest("tr")!;
+  expect(distinct).toHaveTextContent("Species, Body Mass (g)");
+  expect(distinct).toHaveTextContent("HyperLogLog sketch (lg_k 12)");
+  expect(distinct).toHaveTextContent("within 3.3% of the true count at 95% confidence");
+  expect(table.getByRole("rowheader", { name: "correlations" }).closest("tr")).toHaveTextContent("all");
+  expect(screen.queryByText("Every figure of this profile is exact.")).not.toBeInTheDocument();
 });
