@@ -205,3 +205,21 @@ async def test_reingest_refuses_unknown_columns_types_viewers_and_other_organisa
     assert (await eve.post(url, json={"type_overrides": {}})).status_code == 404
     listed = (await ana.get("/api/v1/datasets", params={"limit": 500})).json()["data"]["items"]
     assert [d["dataset_id"] for d in listed].count(source["dataset_id"]) == 1
+
+
+async def test_a_reingest_and_its_retry_at_once_with_one_key_make_one_dataset(views: Views) -> None:
+    ana = views.clients["ana"]
+    source = await _uploaded(ana, "reingest-keyed.csv")
+    url = f"/api/v1/datasets/{source['dataset_id']}/reingest"
+    body, key = {"type_overrides": {"Sample Number": "identifier"}}, {"Idempotency-Key": str(uuid.uuid4())}
+
+    first, twin = await asyncio.gather(*(ana.post(url, json=body, headers=key) for _ in range(2)))
+
+    assert first.status_code == twin.status_code == 202, first.text
+    assert first.json() == twin.json()
+    with psycopg.connect(views.database_url) as conn:
+        copies = conn.execute("SELECT count(*) FROM gateway.datasets WHERE display_name = 'reingest-keyed.csv'"
+                              " AND organization_id = %s", (await _organization(ana),)).fetchone()
+    assert copies is not None and copies[0] == 2  # the upload and one re-ingested copy
+    other = await ana.post(url, json={"type_overrides": {}}, headers=key)
+    assert other.status_code == 422 and other.json()["errors"][0]["code"] == "idempotency_key_reused"

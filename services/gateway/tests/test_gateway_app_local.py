@@ -521,3 +521,42 @@ async def test_a_comparison_a_dashboard_and_a_cancel_retried_with_their_key_happ
     ended = {"Idempotency-Key": str(uuid.uuid4())}
     assert (await local.client.post(f"/api/v1/jobs/{jobs[0]}/cancel", headers=ended)).status_code == 409
     assert (await local.client.post(f"/api/v1/jobs/{jobs[1]}/cancel", headers=ended)).status_code == 202
+
+
+async def test_a_reingest_retried_with_its_key_makes_one_dataset_and_job(local: Local) -> None:
+    import asyncio
+
+    source, _ = await _profiled(local, "Reread.csv")
+    other, _ = await _profiled(local, "Other.csv")
+    url = f"/api/v1/datasets/{source}/reingest"
+    body = {"type_overrides": {"species": "categorical"}}
+    key = {"Idempotency-Key": str(uuid.uuid4())}
+
+    async def datasets() -> int:
+        rows = await local.database.fetchall("SELECT count(*) FROM datasets WHERE display_name = 'Reread.csv'")
+        return int(rows[0][0])
+
+    first, twin = await asyncio.gather(*(local.client.post(url, json=body, headers=key) for _ in range(2)))
+    later = await local.client.post(url, json=body, headers=key)
+
+    assert first.status_code == twin.status_code == later.status_code == 202, first.text
+    assert first.json() == twin.json() == later.json()
+    assert first.json()["data"]["source_dataset_id"] == source
+    assert sorted(r.headers.get("idempotent-replayed", "") for r in (first, twin, later)) == ["", "true", "true"]
+    assert await datasets() == 2  # the source and one re-ingested copy
+    reads = [row for row in await local.outbox() if row[0].startswith("dataset.uploaded")]
+    assert reads.count(("dataset.uploaded.v1", first.json()["data"]["job_id"])) == 1
+    raws = list((local.ports.store.root / "datasets").glob("*/raw"))  # type: ignore[attr-defined]
+    assert len(raws) == 3  # the two uploads' files and one copy: the twin's copy was deleted
+
+    for changed_url, changed in ((url, {"type_overrides": {"species": "text"}}),
+                                 (f"/api/v1/datasets/{other}/reingest", body)):
+        reused = await local.client.post(changed_url, json=changed, headers=key)
+        assert reused.status_code == 422, reused.text
+        error = reused.json()["errors"][0]
+        assert (error["code"], error["field"]) == ("idempotency_key_reused", "Idempotency-Key")
+    assert await datasets() == 2
+    fresh = await local.client.post(url, json=body, headers={"Idempotency-Key": str(uuid.uuid4())})
+    assert fresh.status_code == 202 and fresh.json()["data"]["job_id"] != first.json()["data"]["job_id"]
+    assert await datasets() == 3
+    assert (await local.client.post(url, json=body, headers={"Idempotency-Key": ""})).status_code == 422

@@ -68,7 +68,7 @@ export function refreshTokens(): Promise<Tokens | null> {
   return refreshing;
 }
 
-/** A new Idempotency-Key for one user action (an upload, an analysis, a cancel): every automatic retry of that
+/** A new Idempotency-Key for one user action (an upload, a re-ingest, an analysis, a cancel): every automatic retry of that
  * action's request sends the same key, so the gateway answers it with the first response instead of doing it twice. */
 export function newIdempotencyKey(): string {
   return crypto.randomUUID();

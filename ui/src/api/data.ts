@@ -177,10 +177,13 @@ export interface Started {
   status: string;
 }
 
+/** Read the dataset's stored file again with these column types: a new dataset and upload job (a retry of this
+ * re-ingest, with its Idempotency-Key, gets the same dataset and job). */
 export async function reingest(id: string, overrides: Record<string, SemanticType>): Promise<Started> {
+  const header = { "Idempotency-Key": newIdempotencyKey() };
   return unwrap(
     await api.POST("/api/v1/datasets/{dataset_id}/reingest", {
-      params: { path: { dataset_id: id } },
+      params: { path: { dataset_id: id }, header },
       body: { type_overrides: overrides },
     }),
   );

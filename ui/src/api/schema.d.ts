@@ -356,7 +356,8 @@ export interface paths {
         /**
          * Reingest
          * @description Read the stored file of this dataset again, with these column types: a new dataset and upload job
-         *     (the same reading options otherwise). Follow the job like an upload's.
+         *     (the same reading options otherwise). Follow the job like an upload's. With an ``Idempotency-Key`` a
+         *     retry gets the same dataset and job, and nothing new is stored.
          */
         post: operations["reingest_api_v1_datasets__dataset_id__reingest_post"];
         delete?: never;
@@ -6088,7 +6089,10 @@ export interface operations {
     reingest_api_v1_datasets__dataset_id__reingest_post: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description Any text of 1 to 255 printable ASCII characters that you choose per request (a UUID, say). A retry with the same key, from the same user, creates nothing new and gets the first response again (same status and body, with the header `Idempotent-Replayed: true`); while the first request is still working, the retry waits for its answer. The same key with another request answers 422 `idempotency_key_reused`. A request refused before it created anything (4xx) keeps nothing: it may be retried with its key. Keys expire after DSP_IDEMPOTENCY_TTL_S (24 h). */
+                "Idempotency-Key"?: string | null;
+            };
             path: {
                 dataset_id: string;
             };
@@ -6147,6 +6151,15 @@ export interface operations {
             };
             /** @description The request body stalled longer than the body timeout */
             408: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description The object is not in a state that allows this (not ready yet, ended already, a conflict) */
+            409: {
                 headers: {
                     [name: string]: unknown;
                 };

@@ -1,5 +1,5 @@
 import { afterEach, expect, test, vi } from "vitest";
-import { analyze, cancelJob } from "../api/data";
+import { analyze, cancelJob, reingest } from "../api/data";
 import { saveTokens } from "../api/session";
 import { uploadFile } from "../api/upload";
 import { FakeXhr, fakeApi, json } from "./fakes";
@@ -33,6 +33,26 @@ test("each analysis asks with a key of its own; a 503 is retried once with the s
   const third = api.of("POST /api/v1/analyze")[2];
   expect(keyOf(third.headers)).toMatch(UUID);
   expect(keyOf(third.headers)).not.toBe(keyOf(first.headers));
+});
+
+test("a re-ingest sends a key of its own; a 504 is retried once with the same key and body", async () => {
+  saveTokens({ access_token: "acc", refresh_token: "ref" });
+  const started = { dataset_id: "d2", job_id: "j2", status: "uploaded", source_dataset_id: "d1" };
+  const api = fakeApi({
+    "POST /api/v1/datasets/d1/reingest": [
+      () => json({ errors: [{ code: "timeout", message: "The proxy gave up." }] }, 504),
+      () => json({ data: started }, 202),
+      () => json({ data: { ...started, dataset_id: "d3", job_id: "j3" } }, 202),
+    ],
+  });
+  expect(await reingest("d1", { species: "categorical" })).toEqual(started);
+  const [first, retry] = api.of("POST /api/v1/datasets/d1/reingest");
+  expect(keyOf(first.headers)).toMatch(UUID);
+  expect(keyOf(retry.headers)).toBe(keyOf(first.headers));
+  expect(retry.body).toEqual({ type_overrides: { species: "categorical" } });
+
+  await reingest("d1", { species: "text" }); // another re-ingest, another key
+  expect(keyOf(api.of("POST /api/v1/datasets/d1/reingest")[2].headers)).not.toBe(keyOf(first.headers));
 });
 
 test("a cancel whose answer was lost is sent again with its key; a 4xx is not retried", async () => {

@@ -11,7 +11,7 @@ Neither service imports the other; both import this pure core.
 from .config import ConfigError, config_from_mapping, load_config
 from .export import defuse_cell, defuse_formulas, is_formula, write_safe_csv
 from .pipeline import RowMode, apply_pipeline, conform_input, fit_pipeline
-from .planner import TargetNotFoundError, plan_etl
+from .planner import PlanError, TargetNotFoundError, plan_etl
 from .plugins import (
     ENTRY_POINT_GROUP,
     PLUGINS_DIR_ENV,
@@ -28,6 +28,7 @@ __all__ = [
     "ConfigError",
     "EtlResult",
     "ExportFormat",
+    "PlanError",
     "PluginError",
     "RowMode",
     "TargetNotFoundError",

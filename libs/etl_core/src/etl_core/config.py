@@ -7,13 +7,19 @@ from typing import Any
 
 import yaml
 from pydantic import ValidationError
+from shared_contracts.errors import validation_problems
 from shared_contracts.etl import EtlConfig
 
 __all__ = ["ConfigError", "config_from_mapping", "load_config"]
 
 
 class ConfigError(ValueError):
-    """The config text is not valid YAML/JSON or does not match the schema."""
+    """The config text is not valid YAML/JSON or does not match the schema; ``problems`` says what is wrong in
+    plain words, one line each (the option, what it allows and the value given), fit to show its author."""
+
+    def __init__(self, message: str, problems: list[str] | None = None) -> None:
+        self.problems = problems or [message]
+        super().__init__("\n".join([message, *problems]) if problems else message)
 
 
 def load_config(text: str) -> EtlConfig:
@@ -60,4 +66,4 @@ def config_from_mapping(data: Any) -> EtlConfig:
     try:
         return EtlConfig.model_validate(data)
     except ValidationError as exc:
-        raise ConfigError(f"invalid ETL config: {exc}") from exc
+        raise ConfigError("invalid ETL config:", validation_problems(exc, data)) from exc

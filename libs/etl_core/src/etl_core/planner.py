@@ -17,14 +17,19 @@ from shared_contracts.profile import Alert, ColumnProfile, Profile
 from .plugins import load_plugin
 from .steps import PLUGIN_STEP_KIND, STEP_IMPLS
 
-__all__ = ["TargetNotFoundError", "plan_etl"]
+__all__ = ["PlanError", "TargetNotFoundError", "plan_etl"]
 
 _NUMERIC = {"integer", "float", "currency", "percent", "latitude", "longitude"}
 _DATES = {"date", "datetime"}
 _PHASES = tuple(STEP_IMPLS)  # the registry lists the built-in kinds in the order a plan runs them
 
 
-class TargetNotFoundError(ValueError):
+class PlanError(ValueError):
+    """The config or the target asks for what the data cannot give (an unknown column, a target encoding
+    without a target, too many new columns): a plain sentence about the request, fit to show its author."""
+
+
+class TargetNotFoundError(PlanError):
     """The target column is not in the data."""
 
 
@@ -198,8 +203,9 @@ def plan_etl(profile: Profile | dict[str, Any], *, config: EtlConfig | None = No
     ------
     TargetNotFoundError
         The target is not a column of the profile.
-    ValueError
-        A per-column override or rule names a column that does not exist.
+    PlanError
+        A per-column override, rule, duplicate key or interaction names a column that does not exist, a
+        target encoding has no target, or the plan would add too many columns.
     PluginError
         A plugin of the config is unknown, fails to load or rejects its config.
     """
@@ -211,7 +217,7 @@ def plan_etl(profile: Profile | dict[str, Any], *, config: EtlConfig | None = No
         raise TargetNotFoundError(f"target column {target!r} not found (columns: {', '.join(names)})")
     unknown = [c for c in config.columns if c not in names] + [r.column for r in config.rules if r.column not in names]
     if unknown:
-        raise ValueError(f"the ETL config names unknown columns: {', '.join(sorted(set(unknown)))}")
+        raise PlanError(f"the ETL config names unknown columns: {', '.join(sorted(set(unknown)))}")
 
     auto = config.mode == "auto"
     alerts = _alerts_by_column(profile)
@@ -344,7 +350,7 @@ def plan_etl(profile: Profile | dict[str, Any], *, config: EtlConfig | None = No
         if dup.subset:
             missing_keys = [c for c in dup.subset if c not in names]
             if missing_keys:
-                raise ValueError(f"duplicate key columns not found: {', '.join(missing_keys)}")
+                raise PlanError(f"duplicate key columns not found: {', '.join(missing_keys)}")
             add("dedupe", [], f"rows repeating the key ({', '.join(dup.subset)}) -> keep the first", "config",
                 subset=dup.subset)
         elif auto and profile.dataset.duplicate_rows > 0:
@@ -484,7 +490,7 @@ def plan_etl(profile: Profile | dict[str, Any], *, config: EtlConfig | None = No
             if encode == "auto":
                 encode = "onehot" if distinct <= features.max_onehot else "frequency"
             if encode == "target" and target is None:
-                raise ValueError(f"{name}: target encoding needs a target column")
+                raise PlanError(f"{name}: target encoding needs a target column")
             if encode != "none":
                 add("encode", [name], f"{name}: categorical with {distinct} categories -> {encode} encoding",
                     "override" if ov.encode is not None else "auto", method=encode, max_categories=features.max_onehot)
@@ -492,7 +498,7 @@ def plan_etl(profile: Profile | dict[str, Any], *, config: EtlConfig | None = No
     for a, b in features.interactions:
         for c in (a, b):
             if c not in names:
-                raise ValueError(f"interaction names unknown column {c!r}")
+                raise PlanError(f"interaction names unknown column {c!r}")
         add("interaction", [a, b], f"{a} x {b}: interaction requested", "config")
 
     steps = [s for phase in _PHASES for s in buckets[phase]]
@@ -523,9 +529,9 @@ def _added_columns(step: EtlStep, distinct: dict[str, int]) -> int:
 
 
 def _check_added_columns(steps: list[EtlStep], profile: Profile) -> None:
-    """Refuse a plan that would add more than MAX_PLAN_COLUMNS columns (a ValueError naming the steps)."""
+    """Refuse a plan that would add more than MAX_PLAN_COLUMNS columns (a PlanError naming the options to lower)."""
     distinct = {c.name: c.distinct for c in profile.columns}
     added = sum(_added_columns(step, distinct) for step in steps)
     if added > MAX_PLAN_COLUMNS:
-        raise ValueError(f"the plan would add about {added} columns, more than the limit of {MAX_PLAN_COLUMNS}; "
+        raise PlanError(f"the plan would add about {added} columns, more than the limit of {MAX_PLAN_COLUMNS}; "
                          "lower features.max_onehot, or encode, bin or combine fewer columns")

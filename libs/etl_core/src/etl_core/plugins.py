@@ -22,6 +22,7 @@ from typing import Any, ClassVar
 
 import polars as pl
 from pydantic import BaseModel, ConfigDict, ValidationError
+from shared_contracts.errors import validation_problems
 
 __all__ = [
     "ENTRY_POINT_GROUP",
@@ -62,7 +63,8 @@ class TransformPlugin:
         try:
             self.config = self.Config.model_validate(config or {})
         except ValidationError as exc:
-            raise PluginError(self.name, f"invalid config: {exc}") from exc
+            problems = validation_problems(exc, config or {})
+            raise PluginError(self.name, f"invalid config: {'; '.join(problems)}") from None
 
     def fit(self, data: pl.LazyFrame, columns: list[str]) -> dict[str, Any]:
         """Learn a JSON-able state from the training data (default: nothing)."""

@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from .artifacts import ArtifactRef
 from .envelope import EventPayload, event
+from .errors import validation_problems
 from .etl import MAX_CONFIG_ITEMS, EtlConfig
 from .profile import ValidationSummary
 
@@ -150,11 +151,7 @@ class AnalysisOptions(BaseModel):
         try:
             EtlConfig.model_validate(value)
         except ValidationError as exc:
-            first = exc.errors()[0]
-            where = ".".join(str(part) for part in first["loc"])
-            more = f" (and {exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
-            raise ValueError(f"etl_config.{where}: {first['msg']}{more}" if where
-                             else f"etl_config: {first['msg']}{more}") from None
+            raise ValueError("; ".join(validation_problems(exc, value, prefix="etl_config"))) from None
         return value
 
     @model_validator(mode="after")

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import tempfile
 from pathlib import Path
 
-from etl_core import ConfigError, config_from_mapping, run_etl
+from etl_core import ConfigError, PlanError, PluginError, config_from_mapping, run_etl
 from mesh_kit.artifacts import artifact_key
 from mesh_kit.deletion import purge_dataset
 from mesh_kit.ports import StageDeps
@@ -17,9 +18,37 @@ from shared_contracts.profile import Profile
 
 from ..adapters.repository import EtlRun, EtlRuns
 
-__all__ = ["when_dataset_deleted", "when_dataset_profiled_clean"]
+__all__ = ["cleaning_failed", "when_dataset_deleted", "when_dataset_profiled_clean"]
 
 PARQUET = "application/vnd.apache.parquet"
+
+log = logging.getLogger(__name__)
+
+_DOING = {"planning": "planning its steps", "writing cleaned data": "writing the cleaned data",
+          "measuring the result": "measuring the result", "writing CSV": "writing the cleaned CSV file"}
+
+
+def _doing(progress: str) -> str:
+    """What the cleaning was doing, in words, from the last progress message it reported."""
+    if progress.startswith("fitted "):
+        return f"fitting and applying its steps (the last one done: {progress.removeprefix('fitted ')})"
+    return _DOING.get(progress, "fitting and applying its steps")
+
+
+def cleaning_failed(exc: ValueError, progress: str) -> StageError:
+    """The ``etl_failed`` of a cleaning that raised ``exc`` after reporting ``progress``: what it was doing
+    (and which plugin failed), with the planner's or the plugin loader's own sentence about the request;
+    never the text of an exception raised by a library or a plugin's code, which the handler logs with the
+    job id."""
+    if isinstance(exc, PlanError):  # a sentence about the config or the target, written for its author
+        return StageError("etl_failed", f"The cleaning could not be planned: {exc}")
+    doing = _doing(progress)
+    if isinstance(exc, PluginError) and exc.__cause__ is None:  # its own sentence (no such plugin, a bad state)
+        return StageError("etl_failed", f"The cleaning failed while {doing}: {exc}", {"plugin": exc.plugin})
+    if isinstance(exc, PluginError):  # the plugin's code raised: what it said stays in the log
+        return StageError("etl_failed", f"The ETL plugin {exc.plugin!r} failed while the cleaning was {doing}.",
+                          {"plugin": exc.plugin})
+    return StageError("etl_failed", f"The cleaning failed while {doing}.")
 
 
 def _config_of(analysis: AnalysisOptions) -> EtlConfig | None:
@@ -31,8 +60,9 @@ def _config_of(analysis: AnalysisOptions) -> EtlConfig | None:
                                                "with the service (entry points or DSP_PLUGINS_DIR).")
     try:
         return config_from_mapping(analysis.etl_config)
-    except ConfigError as exc:
-        raise StageError("invalid_etl_config", f"The ETL configuration is not valid: {exc}") from exc
+    except ConfigError as exc:  # its problems are plain lines, fit to show (no exception text)
+        raise StageError("invalid_etl_config", "\n".join(["The ETL configuration is not valid:", *exc.problems]),
+                         {"problems": exc.problems}) from exc
 
 
 async def when_dataset_profiled_clean(event: DatasetProfiled, deps: StageDeps[EtlRuns]) -> None:
@@ -45,15 +75,23 @@ async def when_dataset_profiled_clean(event: DatasetProfiled, deps: StageDeps[Et
     config = _config_of(analysis)
     store, job = deps.store, deps.job_id
     profile = Profile.model_validate_json(await store.read_bytes(event.profile))
+    reported = ["planning"]
+
+    def progress(fraction: float, message: str) -> None:
+        reported[0] = message
+        deps.progress(fraction, message)
+
     with tempfile.TemporaryDirectory(prefix="dsp-etl-") as tmp:
         parquet = await store.fetch_to(event.parquet, Path(tmp) / "data.parquet")
         try:
             result = await asyncio.to_thread(
                 run_etl, parquet, profile, out_dir=Path(tmp) / "out", config=config, target=analysis.target,
-                formats=("parquet", "csv"), progress=deps.progress, cancel=deps.cancel,
+                formats=("parquet", "csv"), progress=progress, cancel=deps.cancel,
             )
         except ValueError as exc:
-            raise StageError("etl_failed", str(exc)) from exc
+            failure = cleaning_failed(exc, reported[0])
+            log.warning("job %s: %s The error was: %s", job, failure.message, exc, exc_info=exc)
+            raise failure from exc
         deps.cancel.check("writing the cleaned data")  # a cancelled job writes nothing
         cleaned = await store.put_file(artifact_key("jobs", job, "cleaned.parquet"), result.paths["parquet"],
                                        media_type=PARQUET)

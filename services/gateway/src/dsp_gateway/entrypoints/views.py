@@ -11,7 +11,8 @@ and re-ingesting a stored upload with other column types.
 - ``GET /api/v1/datasets/{id}/ingest-report``: how the file was read, its per-column report and the results
   of its validation rules.
 - ``POST /api/v1/datasets/{id}/reingest``: a new dataset from the stored raw file of this one, read again
-  with the given type overrides (and the same other reading options), as a new upload job.
+  with the given type overrides (and the same other reading options), as a new upload job; with an
+  ``Idempotency-Key`` a retry gets the same new dataset and job.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import logging
 import tempfile
 import uuid
 from pathlib import Path
+from typing import Annotated
 
 from fastapi import APIRouter, Depends, FastAPI, Query, Request
 from fastapi.responses import JSONResponse, Response
@@ -29,12 +31,14 @@ from shared_contracts import ArtifactRef
 from shared_contracts.events import IngestOptions
 from shared_contracts.ingest import IngestReport, SemanticType
 
+from ..adapters.deletions import GatewayRepository
 from ..domain.identity import Permission, Principal
 from ..domain.view_links import VIEW_LINK_TTL_S, ViewLinkRejected, issue_view_token, verify_view_token
 from ..ports import ports_of
+from ..service_layer.idempotency import IdempotencyKeyTaken
 from ..service_layer.uploads import start_upload
 from .access import check_rate, dashboard_or_404, dataset_or_404, parse_id
-from .api import DASHBOARD_HEADERS, ok
+from .api import DASHBOARD_HEADERS, IDEMPOTENCY_KEY, _body_of, _keyed, _replay_taken, ok
 from .documents import Envelope, ReingestStarted, ViewLink, errors, html
 from .errors import ApiError
 from .security import requires
@@ -107,12 +111,17 @@ def add_view_routes(app: FastAPI) -> None:
         return Response(body, media_type="application/json")
 
     @router.post("/datasets/{dataset_id}/reingest", status_code=202, response_model=Envelope[ReingestStarted],
-                 responses=errors(400, 401, 403, 404, 408, 410, 413, 422, 429))
-    async def reingest(request: Request, dataset_id: str, body: ReingestRequest,
-                       principal: Principal = writer) -> JSONResponse:
+                 responses=errors(400, 401, 403, 404, 408, 409, 410, 413, 422, 429))
+    async def reingest(request: Request, dataset_id: str, body: ReingestRequest, principal: Principal = writer,
+                       idempotency_key: Annotated[str | None, IDEMPOTENCY_KEY] = None) -> JSONResponse:
         """Read the stored file of this dataset again, with these column types: a new dataset and upload job
-        (the same reading options otherwise). Follow the job like an upload's."""
+        (the same reading options otherwise). Follow the job like an upload's. With an ``Idempotency-Key`` a
+        retry gets the same dataset and job, and nothing new is stored."""
         ports = ports_of(request)
+        idempotency, replayed = await _keyed(ports, principal, idempotency_key, "reingest",
+                                             {"dataset_id": dataset_id, **body.model_dump(mode="json")})
+        if replayed is not None:
+            return replayed
         row = await dataset_or_404(ports_of(request), dataset_id, principal)
         known = {c["name"] for c in row.get("columns") or []}
         unknown = sorted(set(body.type_overrides) - known) if known else []
@@ -139,15 +148,25 @@ def add_view_routes(app: FastAPI) -> None:
                 raise ApiError(410, "export_gone", "The stored file of this dataset is no longer available.") from exc
             raw = await store.put_file(artifact_key("datasets", new_dataset, "raw"), copy,
                                        media_type=source.media_type or "text/csv")
+        accepted = ok(request, {"dataset_id": str(new_dataset), "job_id": str(job_id), "status": "uploaded",
+                                "source_dataset_id": str(row["dataset_id"])}, 202)
+
+        async def claim(repo: GatewayRepository) -> None:  # first: a concurrent twin waits here, then rolls back
+            if idempotency is not None:
+                await idempotency.claim(repo, 202, _body_of(accepted), completed=True)
+
         try:
-            await start_upload(ports.storage, dataset_id=new_dataset, job_id=job_id, raw=raw,
-                               display_name=row["display_name"], ingest=ingest, analysis=None,
-                               organization_id=principal.organization_id, owner_id=principal.user_id,
-                               noted={"reingest_of": str(row["dataset_id"])})
-        except Exception:
-            await store.delete(raw.key)
-            raise
-        return ok(request, {"dataset_id": str(new_dataset), "job_id": str(job_id), "status": "uploaded",
-                             "source_dataset_id": str(row["dataset_id"])}, 202)
+            try:
+                await start_upload(ports.storage, dataset_id=new_dataset, job_id=job_id, raw=raw,
+                                   display_name=row["display_name"], ingest=ingest, analysis=None,
+                                   organization_id=principal.organization_id, owner_id=principal.user_id,
+                                   check=claim, noted={"reingest_of": str(row["dataset_id"])})
+            except Exception:
+                await store.delete(raw.key)
+                raise
+        except IdempotencyKeyTaken:
+            assert idempotency is not None
+            return await _replay_taken(ports, idempotency, wait_s=5)
+        return accepted
 
     app.include_router(router)

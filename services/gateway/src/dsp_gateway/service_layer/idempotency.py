@@ -1,5 +1,5 @@
-"""``Idempotency-Key`` on the requests that create or change (POST /upload, /analyze, /compare, /dashboard and
-/jobs/{id}/cancel): a retry with the key gets the first response, and nothing new is created or changed.
+"""``Idempotency-Key`` on the requests that create or change (POST /upload, /analyze, /compare, /dashboard,
+/datasets/{id}/reingest and /jobs/{id}/cancel): a retry with the key gets the first response, and nothing new is created or changed.
 
 The route computes the request's fingerprint (what was sent: the file's SHA-256 and the form fields, or the
 JSON body), asks ``replay`` for a stored response first, and otherwise ``claim``s the key as the first
