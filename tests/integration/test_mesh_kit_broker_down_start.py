@@ -6,6 +6,9 @@ While refused, the service starts and serves: /health/startup 200, /health/ready
 log lines however long the outage lasts, its warm-up not run. Once the proxy listens again the service attaches
 (publisher, cancel listener, consumer) within its retry pause, readiness turns 200, an event published meanwhile
 is consumed and its result published, and the warm-up runs once, after the consumer is attached.
+
+Outbox rows written while the publisher is not connected go out the moment it is (the publisher wakes the outbox
+relay), at the first attachment and after a reconnect, with a poll interval far longer than the test.
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ import logging
 import threading
 import time
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -25,8 +28,9 @@ import httpx
 import pytest
 from mesh_kit.cancellation import cancel_subscription
 from mesh_kit.db import role_name, with_user
+from mesh_kit.outbox import add_to_outbox
 from mesh_kit.ports import ServiceSpec, StageDeps, Subscription
-from mesh_kit.service import BrokerAttachment, build_app, topology_of
+from mesh_kit.service import BrokerAttachment, Runtime, build_app, topology_of
 from mesh_kit.settings import MeshSettings
 from mesh_kit.topology import declare_with_url, delete_topology
 from shared_contracts import ArtifactRef, Envelope, parse_envelope
@@ -172,3 +176,100 @@ async def _publish_and_watch(amqp_url: str, mesh: MeshSettings, dataset: uuid.UU
     await exchange.publish(aio_pika.Message(envelope.model_dump_json().encode(), message_id=str(envelope.event_id)),
                            routing_key=envelope.routing_key)
     return {"rejected": rejected, "close": connection.close}
+
+
+POLL_S = 60.0
+"""The relay's poll interval in the outbox test: longer than the test, so that only a wake-up publishes in time."""
+WOKEN_S = 1.0
+"""How soon after the publisher is connected the rows must be on the broker."""
+
+
+async def test_outbox_rows_written_without_a_broker_are_published_as_soon_as_the_publisher_connects(
+        infra, settings: tuple[MeshSettings, TcpProxy]) -> None:
+    mesh, proxy = settings
+    mesh = mesh.model_copy(update={"outbox_poll_s": POLL_S})
+    spec = ServiceSpec(manifest=SERVICES["ingest"])  # no consumer: the attachment is the publisher, then the cancel listener
+    arrived: dict[uuid.UUID, float] = {}
+    probe = await _probe(infra.amqp_url, mesh, arrived)
+    proxy.refuse()
+    app = build_app(spec, mesh)
+    try:
+        async with app.router.lifespan_context(app):
+            runtime: Runtime = app.state.runtime
+            attach: BrokerAttachment = runtime.extras["broker"]
+            connected: list[float] = []
+            runtime.publisher.on_connected(lambda: connected.append(time.monotonic()))
+            assert not attach.attached
+
+            # the first attachment: rows committed while the broker is refused, the relay tried them and failed
+            first = await _write_rows(runtime, 3)
+            await asyncio.sleep(1.0)  # longer than the attachment's pause: it has failed again meanwhile
+            assert not attach.attached and not arrived
+            proxy.resume()
+            await _wait_for(lambda: set(first) <= set(arrived), timeout=RETRY_MAX_S + 2 * WOKEN_S + 5,
+                            what="the rows of the outage published after the attachment")
+            assert len(connected) == 1  # (the cancel listener, attached after the publisher, need not be yet)
+            late = max(arrived[e] for e in first) - connected[0]
+            assert late < WOKEN_S, f"published {late:.2f} s after the publisher connected (poll {POLL_S:g} s)"
+
+            # a reconnect: the link breaks, rows are committed meanwhile, the robust connection restores it
+            proxy.refuse()
+            await _wait_for(lambda: not runtime.publisher.is_connected, timeout=5, what="the link broken")
+            second = await _write_rows(runtime, 3)
+            await asyncio.sleep(0.5)
+            assert not set(second) & set(arrived)
+            proxy.resume()
+            # aio-pika's robust connection retries every 5 s by default
+            await _wait_for(lambda: set(second) <= set(arrived), timeout=5 + 2 * WOKEN_S + 5,
+                            what="the rows written while the link was broken published after the reconnect")
+            assert len(connected) == 2
+            late_again = max(arrived[e] for e in second) - connected[1]
+            assert late_again < WOKEN_S, f"published {late_again:.2f} s after the reconnect (poll {POLL_S:g} s)"
+            print(f"\noutbox published {late:.3f} s after the first attachment, {late_again:.3f} s after a "
+                  f"reconnect (poll interval {POLL_S:g} s)")
+    finally:
+        await probe()
+
+
+async def _write_rows(runtime: Runtime, count: int) -> list[uuid.UUID]:
+    """Commit ``count`` events in the outbox and notify the relay, as a unit of work does; return their ids."""
+    envelopes = [Envelope.wrap(DatasetRejected(dataset_id=uuid.uuid4(), code="c", message="m"), job_id=uuid.uuid4(),
+                               producer="ingest") for _ in range(count)]
+    async with runtime.pool.connection() as conn, conn.transaction():
+        for envelope in envelopes:
+            await add_to_outbox(conn, envelope)
+    runtime.relay.notify()
+    # the relay takes them and fails (the publisher is not connected): each row counts an attempt
+    async def tried() -> bool:
+        async with runtime.pool.connection() as conn:
+            row = await (await conn.execute("SELECT count(*) FROM outbox WHERE attempts > 0 AND event_id = ANY(%s)",
+                                            ([e.event_id for e in envelopes],))).fetchone()
+        return bool(row and row[0] >= 1)
+    deadline = time.monotonic() + 5
+    while not await tried():
+        assert time.monotonic() < deadline, "the relay did not try the rows"
+        await asyncio.sleep(0.05)
+    return [e.event_id for e in envelopes]
+
+
+async def _wait_for(condition: Callable[[], bool], *, timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, f"not within {timeout:g} s: {what}"
+        await asyncio.sleep(0.01)
+
+
+async def _probe(amqp_url: str, mesh: MeshSettings, arrived: dict[uuid.UUID, float]) -> Callable[[], Any]:
+    """A queue on the real broker (not through the proxy) bound to the events the test writes: records when each
+    event arrives, by its event id."""
+    connection = await aio_pika.connect_robust(amqp_url)
+    channel = await connection.channel()
+    exchange = await channel.get_exchange(mesh.exchange)
+    queue = await channel.declare_queue(exclusive=True, auto_delete=True)
+    await queue.bind(exchange, routing_key=DatasetRejected.routing_key())
+
+    async def on_message(message: aio_pika.abc.AbstractIncomingMessage) -> None:
+        arrived.setdefault(parse_envelope(message.body).event_id, time.monotonic())
+
+    await queue.consume(on_message, no_ack=True)
+    return connection.close

@@ -28,7 +28,8 @@ KEYS = sorted(EVENT_REGISTRY)
 _TEXT = st.text(st.characters(exclude_categories=("Cs",)), max_size=12)  # lone surrogates are not text
 _UUID = st.uuids().map(str)
 _DATETIME = st.datetimes(timezones=st.just(UTC)).map(lambda d: d.isoformat())
-FORMATS = {"uuid": _UUID, "date-time": _DATETIME, "date": st.dates().map(str)}
+_LOCAL_DATETIME = st.datetimes().map(lambda d: d.isoformat())  # no offset: a wall-clock date-time
+FORMATS = {"uuid": _UUID, "date-time": _DATETIME, "date-time-local": _LOCAL_DATETIME, "date": st.dates().map(str)}
 
 
 def from_schema(schema: dict[str, Any], root: dict[str, Any] | None = None, depth: int = 0) -> st.SearchStrategy[Any]:

@@ -2089,6 +2089,12 @@ export interface components {
         /**
          * DateStats
          * @description Range, gaps and frequency of a date or datetime column.
+         *
+         *     ``min`` and ``max`` keep the column's meaning. A column with a time zone holds instants: they are written in
+         *     UTC with ``Z`` (``2024-03-01T10:00:00Z``), and ``time_zone`` names the column's zone. A column without one
+         *     (date-times written without an offset, dates) holds wall-clock times of an unknown zone: they are written as
+         *     in the data, without an offset (``2024-03-01T12:00:00``; a date at midnight), never shifted by any zone, and
+         *     ``time_zone`` is None.
          */
         DateStats: {
             /**
@@ -2116,20 +2122,33 @@ export interface components {
             gaps: number;
             /** Largest Gap Seconds */
             largest_gap_seconds?: number | null;
-            /** Max */
+            /**
+             * Max
+             * @description The latest value, written as min is
+             */
             max?: string | null;
             /**
              * Median Step Seconds
              * @description Median gap between sorted distinct values
              */
             median_step_seconds?: number | null;
-            /** Min */
+            /**
+             * Min
+             * @description The earliest value: in UTC ending in Z when the column has a time zone, else the local date-time without an offset
+             */
             min?: string | null;
             /**
              * Range Seconds
              * @description max - min in seconds
              */
             range_seconds?: number | null;
+            /**
+             * Time Zone
+             * @description The column's time zone (UTC for a CSV column written with offsets); min and max are then in UTC. None for a column without one: min and max are local date-times without an offset
+             * @example UTC
+             * @example Europe/Paris
+             */
+            time_zone?: string | null;
         };
         /** DeletionService */
         DeletionService: {

@@ -100,7 +100,8 @@ def quick_profile(data: pl.DataFrame | pl.LazyFrame) -> Profile:
         elif dtype.is_temporal():
             semantic = "date" if dtype == pl.Date else "datetime"
             earliest = present.min()
-            dates = DateStats(min=earliest if isinstance(earliest, datetime) else None, max=None)
+            dates = DateStats(min=earliest if isinstance(earliest, datetime) else None, max=None,
+                              time_zone=getattr(dtype, "time_zone", None))
         elif dtype == pl.String:
             lengths = present.str.len_chars()
             strings = StringStats(

@@ -21,7 +21,8 @@ __all__ = ["OutboxRelay", "add_to_outbox", "amqp_headers"]
 log = logging.getLogger(__name__)
 
 MAX_BACKOFF_S = 5.0
-"""Longest pause of the relay between two passes while the broker or the database is failing."""
+"""Longest pause of the relay between two passes while the broker or the database is failing (the poll interval
+when that is longer)."""
 
 
 def amqp_headers(envelope: Envelope[Any]) -> dict[str, str]:
@@ -67,9 +68,13 @@ class OutboxRelay:
         self._stopping = False
         self.failing = False
         """Whether the last pass stopped at a publish the broker did not take (it is down or not confirming)."""
+        # rows written while the broker was away go out when the publisher connects (the service's first
+        # attachment, a reconnect), not at the next poll
+        publisher.on_connected(self.notify)
 
     def notify(self) -> None:
-        """Wake the relay right away (called after a commit that wrote outbox rows)."""
+        """Wake the relay right away (called after a commit that wrote outbox rows, and by the publisher when it
+        is connected)."""
         self.wakeup.set()
 
     async def relay_once(self) -> int:
@@ -124,23 +129,28 @@ class OutboxRelay:
         """Relay until stopped, waking on notify() or every poll interval.
 
         Through an outage of the database or the broker it keeps trying, backing off from ``poll_s`` to
-        ``MAX_BACKOFF_S``; the rows wait in the outbox, and the first pass after the broker is back publishes
-        them (at most ``MAX_BACKOFF_S`` later, or at once on the next commit's notify()).
+        ``MAX_BACKOFF_S`` (or to ``poll_s`` when that is longer: a failing relay never polls more often than a
+        healthy one); the rows wait in the outbox. The publisher wakes the relay the moment it is connected (the
+        service's first attachment to the broker, and each reconnect), so the backlog goes out at once rather than
+        at the next poll; a broker that stays connected but does not confirm is retried on the backoff.
         """
         backoff = self.poll_s
+        ceiling = max(MAX_BACKOFF_S, self.poll_s)
         while not self._stopping:
+            # cleared before the pass, so that a notify() arriving during it (a commit, the publisher connecting)
+            # starts the next pass at once instead of being lost
+            self.wakeup.clear()
             try:
                 count = await self.relay_once()
                 if self.failing:
-                    backoff = min(backoff * 2, MAX_BACKOFF_S)
+                    backoff = min(backoff * 2, ceiling)
                 else:
                     backoff = self.poll_s
                     if count == self.batch:
                         continue
             except Exception:  # keep relaying through database or broker outages
                 log.exception("outbox relay iteration failed")
-                backoff = min(backoff * 2, MAX_BACKOFF_S)
-            self.wakeup.clear()
+                backoff = min(backoff * 2, ceiling)
             try:
                 await asyncio.wait_for(self.wakeup.wait(), timeout=backoff)
             except TimeoutError:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import abc
 import asyncio
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import aio_pika
@@ -45,6 +45,11 @@ class EventPublisher(abc.ABC):
     ) -> None:
         """Publish straight to one of the service's own retry and dead-letter queues."""
 
+    @abc.abstractmethod
+    def on_connected(self, callback: Callable[[], None]) -> None:
+        """Call ``callback`` each time publishing can work again: when the first connection is made, and each
+        time a broken link to the broker is restored."""
+
 
 class AmqpPublisher(EventPublisher):
     """aio-pika publisher on a confirm channel that raises on returned (unroutable) messages."""
@@ -59,6 +64,16 @@ class AmqpPublisher(EventPublisher):
         self._exchange: AbstractExchange | None = None
         self._requeue: AbstractExchange | None = None
         self._lock = asyncio.Lock()
+        self._connected_callbacks: list[Callable[[], None]] = []
+
+    def on_connected(self, callback: Callable[[], None]) -> None:
+        self._connected_callbacks.append(callback)
+
+    def _connected(self, *_: object) -> None:
+        """The confirm channel is open and the topology declared: after connect(), and after the robust connection
+        reconnected and restored its channel (aio-pika's reconnect callbacks run once the channels are back)."""
+        for callback in self._connected_callbacks:
+            callback()
 
     async def connect(self) -> None:
         """Connect, open the confirm channel and declare the service's topology; a second call (a retry after a
@@ -73,6 +88,8 @@ class AmqpPublisher(EventPublisher):
         if manifest is not None and manifest.binding_keys:
             self._requeue = await self._channel.get_exchange(self.topology.requeue_exchange(self.service),
                                                              ensure=False)
+        self._connection.reconnect_callbacks.add(self._connected)
+        self._connected()
 
     async def close(self) -> None:
         connection, self._connection = self._connection, None

@@ -13,6 +13,9 @@ Treatment of special values (the same everywhere in the document):
   (``scipy.stats.median_abs_deviation``, ``scale=1``).
 * A statistic that cannot be computed (no finite value, a single value for ``std``,
   zero variance for skewness) is ``None``.
+* The date bounds (``DateStats.min``/``max``) of a column with a time zone are instants written in
+  UTC (``2024-03-01T10:00:00Z``); those of a column without one (date-times without an offset, dates)
+  are its wall-clock values as written (``2024-03-01T12:00:00``, JSON Schema format ``date-time-local``).
 
 Everything is exact unless listed in :attr:`Profile.approximations` with its error bound.
 """
@@ -20,10 +23,10 @@ Everything is exact unless listed in :attr:`Profile.approximations` with its err
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
-from typing import Any, Literal
+from datetime import UTC, datetime
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, WithJsonSchema
 
 from .ingest import RuleResult
 from .ingest import SemanticType as IngestSemanticType
@@ -38,6 +41,7 @@ __all__ = [
     "Correlations",
     "DatasetStats",
     "DateStats",
+    "LOCAL_DATE_TIME_PATTERN",
     "Histogram",
     "MissingPattern",
     "Missingness",
@@ -179,13 +183,48 @@ class StringStats(BaseModel):
     length_histogram: Histogram | None = None
 
 
+LOCAL_DATE_TIME_PATTERN = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{1,6})?$"
+"""A date-time without an offset as the profile writes it (``2024-03-01T12:00:00``, ``2024-03-01T12:00:00.250000``):
+RFC 3339's date-time without its time zone, the ``date-time-local`` format of the OpenAPI format registry."""
+
+
+def _in_utc(value: datetime | None) -> datetime | None:
+    """An instant in UTC (the same instant, whatever offset it came with); a wall-clock date-time unchanged."""
+    return value.astimezone(UTC) if value is not None and value.tzinfo is not None else value
+
+
+_BOUND_SCHEMA = {"anyOf": [
+    {"type": "string", "format": "date-time",
+     "description": "A column with a time zone: the instant, in UTC (RFC 3339, ending in Z)"},
+    {"type": "string", "format": "date-time-local", "pattern": LOCAL_DATE_TIME_PATTERN,
+     "description": "A column without a time zone (wall-clock date-times, dates): the local date-time as in the "
+                    "data, without an offset; not an instant"},
+    {"type": "null"},
+]}
+
+DateBound = Annotated[datetime | None, AfterValidator(_in_utc), WithJsonSchema(_BOUND_SCHEMA)]
+"""``DateStats.min``/``max``: an instant in UTC when the column has a time zone, else a wall-clock date-time."""
+
+
 class DateStats(BaseModel):
-    """Range, gaps and frequency of a date or datetime column."""
+    """Range, gaps and frequency of a date or datetime column.
+
+    ``min`` and ``max`` keep the column's meaning. A column with a time zone holds instants: they are written in
+    UTC with ``Z`` (``2024-03-01T10:00:00Z``), and ``time_zone`` names the column's zone. A column without one
+    (date-times written without an offset, dates) holds wall-clock times of an unknown zone: they are written as
+    in the data, without an offset (``2024-03-01T12:00:00``; a date at midnight), never shifted by any zone, and
+    ``time_zone`` is None.
+    """
 
     model_config = _MODEL
 
-    min: datetime | None = None
-    max: datetime | None = None
+    min: DateBound = Field(default=None, description="The earliest value: in UTC ending in Z when the column has a "
+                                                     "time zone, else the local date-time without an offset")
+    max: DateBound = Field(default=None, description="The latest value, written as min is")
+    time_zone: str | None = Field(
+        default=None, examples=["UTC", "Europe/Paris"],
+        description="The column's time zone (UTC for a CSV column written with offsets); min and max are then in "
+                    "UTC. None for a column without one: min and max are local date-times without an offset")
     range_seconds: float | None = Field(default=None, description="max - min in seconds")
     distinct_steps: int = Field(default=0, ge=0, description="Distinct gaps between consecutive sorted values")
     median_step_seconds: float | None = Field(default=None, description="Median gap between sorted distinct values")

@@ -14,6 +14,7 @@ import string
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, TypeGuard, get_args
+from zoneinfo import ZoneInfo
 
 import numpy as np
 import polars as pl
@@ -513,6 +514,15 @@ _FREQUENCIES: list[tuple[str, float, float]] = [
 ]
 
 
+def _now_for(dtype: pl.DataType, now: datetime) -> date | datetime:
+    """The time of profiling as a value of a Date/Datetime column compares with: a date, a wall-clock datetime
+    (for a column without a time zone), or the instant in the column's own zone (polars compares no other)."""
+    if dtype == pl.Date:
+        return now.date()
+    tz = getattr(dtype, "time_zone", None)
+    return now.astimezone(ZoneInfo(tz)) if tz else now.replace(tzinfo=None)
+
+
 def _date_stats(values: pl.Series, now: datetime) -> DateStats:
     """Range, gaps and frequency of the non-missing values of a Date/Datetime series."""
     if values.len() == 0:
@@ -521,13 +531,10 @@ def _date_stats(values: pl.Series, now: datetime) -> DateStats:
     as_dt = distinct.cast(pl.Datetime("us")) if values.dtype == pl.Date else distinct
     micros = as_dt.dt.epoch("us").to_numpy()
     lo, hi = as_dt[0], as_dt[-1]
-    stats = DateStats(min=lo, max=hi, range_seconds=(int(micros[-1]) - int(micros[0])) / 1e6)
     tz = getattr(values.dtype, "time_zone", None)
-    now_cmp = now if tz else now.replace(tzinfo=None)
-    if values.dtype == pl.Date:
-        stats.future_values = int((values > now.date()).sum())
-    else:
-        stats.future_values = int((values > now_cmp).sum())
+    # the contract writes a zoned column's bounds in UTC and a wall-clock one as it is (DateStats)
+    stats = DateStats(min=lo, max=hi, time_zone=tz, range_seconds=(int(micros[-1]) - int(micros[0])) / 1e6)
+    stats.future_values = int((values > _now_for(values.dtype, now)).sum())
     if micros.size < 2:
         return stats
     steps = np.diff(micros) / 1e6

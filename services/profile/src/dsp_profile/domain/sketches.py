@@ -56,6 +56,7 @@ from .columns import (
     _date_stats,
     _is_semantic_type,
     _json_value,
+    _now_for,
     _string_stats,
     _weighted_histogram,
     _with_missing,
@@ -534,9 +535,7 @@ class ColumnSketch:
                 self.minimum = low if self.minimum is None else min(self.minimum, low)
                 self.maximum = high if self.maximum is None else max(self.maximum, high)
             if now is not None:
-                cut = now.date() if self.dtype == pl.Date else (
-                    now if getattr(self.dtype, "time_zone", None) else now.replace(tzinfo=None))
-                self.future_values += int((present > cut).sum())
+                self.future_values += int((present > _now_for(self.dtype, now)).sum())
             present = physical
         if kind == "string":
             present = present.cast(pl.String)
@@ -635,8 +634,8 @@ class ColumnSketch:
         bounds = pl.Series([self.minimum, self.maximum]).cast(self.dtype)
         as_dt = bounds.cast(pl.Datetime("us")) if self.dtype == pl.Date else bounds
         micros = as_dt.dt.epoch("us").to_list()
-        return DateStats(min=as_dt[0], max=as_dt[1], range_seconds=(micros[1] - micros[0]) / 1e6,
-                         future_values=self.future_values)
+        return DateStats(min=as_dt[0], max=as_dt[1], time_zone=getattr(self.dtype, "time_zone", None),
+                         range_seconds=(micros[1] - micros[0]) / 1e6, future_values=self.future_values)
 
 
 def approximations(columns: list[ColumnProfile]) -> list[Approximation]:
