@@ -256,7 +256,7 @@ def _text_expr(expr: pl.Expr, dtype: pl.DataType, name: str, warnings: list[str]
     if dtype.is_numeric() or dtype in (pl.Boolean, pl.Date, pl.String, pl.Time) or isinstance(dtype, pl.Datetime):
         if isinstance(dtype, pl.Datetime) and dtype.time_zone:
             warnings.append(f"Column {name!r}: times are read in UTC (the file stores them in {dtype.time_zone}).")
-            return expr.dt.convert_time_zone("UTC").dt.replace_time_zone(None)
+            return expr.dt.convert_time_zone("UTC")  # written with its offset, +0000: read back as instants in UTC
         return expr
     if isinstance(dtype, pl.List | pl.Array):
         encoded = pl.struct(expr.alias("v")).struct.json_encode().str.slice(5).str.head(-1)
