@@ -184,6 +184,7 @@ def test_column_cards_show_the_profile_s_statistics(built):
         assert ("Mean" in facts) == (prof.numeric is not None)
         if prof.dates is not None and prof.dates.min is not None:
             assert facts["First"].startswith(prof.dates.min.date().isoformat())
+            assert facts["First"].endswith(" UTC") == (prof.dates.time_zone is not None)
         if prof.strings is not None and prof.strings.mean_length is not None:
             assert facts["Mean length"] == f"{prof.strings.mean_length:.1f}"
 
@@ -265,3 +266,21 @@ def test_documents_given_as_json_build_the_same_page(name, request, write_parque
 def test_a_document_that_is_not_a_profile_is_refused(penguins, write_parquet):
     with pytest.raises(pydantic.ValidationError):
         build_dashboard(data=write_parquet(penguins), profile={"dataset": {"rows": 3}})
+
+
+def test_a_zoned_column_s_first_and_last_say_utc_and_name_the_zone(tmp_path: Path) -> None:
+    """Instants are given in UTC and say so, with the column's own zone; wall-clock times are as written."""
+    import datetime as dt
+
+    from dsp_dashboard.domain.components import _profile_facts
+    from dsp_profile.domain import profile_dataset
+
+    local = pl.Series([dt.datetime(2024, 1, 1, 10), dt.datetime(2024, 7, 1, 10)])
+    pl.DataFrame({"paris": local.dt.replace_time_zone("Europe/Paris"), "wall": local}).write_parquet(
+        tmp_path / "t.parquet")
+    profile = profile_dataset(tmp_path / "t.parquet")
+    paris = dict(_profile_facts(profile.column("paris")))
+    assert (paris["First"], paris["Last"], paris["Time zone"]) == (
+        "2024-01-01 09:00:00 UTC", "2024-07-01 08:00:00 UTC", "Europe/Paris")
+    wall = dict(_profile_facts(profile.column("wall")))
+    assert (wall["First"], wall["Last"], "Time zone" in wall) == ("2024-01-01 10:00:00", "2024-07-01 10:00:00", False)

@@ -159,9 +159,11 @@ def _pct(part: float, whole: float) -> str:
     return "–" if not whole else f"{100 * part / whole:.1f}%"
 
 
-def _iso(value: datetime | None) -> str:
-    """A profile timestamp to the second, with a space between date and time."""
-    return "–" if value is None else value.isoformat()[:19].replace("T", " ")
+def _iso(value: datetime | None, *, utc: bool = False) -> str:
+    """A profile timestamp to the second, with a space between date and time; `` UTC`` after an instant."""
+    if value is None:
+        return "–"
+    return value.isoformat()[:19].replace("T", " ") + (" UTC" if utc else "")
 
 
 _METRIC_LABELS = {"roc_auc": "ROC AUC", "r2": "R²", "rmse": "RMSE", "mae": "MAE", "mape": "MAPE", "f1": "F1",
@@ -402,7 +404,11 @@ def _profile_facts(prof: ColumnProfile) -> list[tuple[str, str]]:
             facts.append(("Skewness", f"{skew:.2f}"))
     dates = prof.dates
     if dates is not None:
-        facts += [("First", _iso(dates.min)), ("Last", _iso(dates.max))]
+        # a zoned column's bounds are instants, given in UTC; a wall-clock column's are as written
+        facts += [("First", _iso(dates.min, utc=bool(dates.time_zone))),
+                  ("Last", _iso(dates.max, utc=bool(dates.time_zone)))]
+        if dates.time_zone and dates.time_zone != "UTC":
+            facts.append(("Time zone", dates.time_zone))
         if dates.frequency:
             facts.append(("Frequency", dates.frequency))
     mean_length = number(prof.strings.mean_length) if prof.strings is not None else None
