@@ -12,6 +12,14 @@ the ``rabbitmq`` system user with that user's home, so that it shares the Erlang
         rabbit.stop()                        # rabbitmqctl stop: every connection closed, the node gone
         rabbit.start()                       # the same node, its queues and messages kept on disk
 
+    with PrivateRabbit(plugins=["rabbitmq_prometheus"],
+                       config={"prometheus.return_per_object_metrics": "true"}) as rabbit:
+        rabbit.metrics_url                   # http://127.0.0.1:<its own port>/metrics
+
+Plugins are named in the node's own ``enabled_plugins`` file (their dependencies start with them, from the
+machine's plugin directory); ``rabbitmq_prometheus`` gets a listener on a free port of its own, on 127.0.0.1.
+``config`` adds ``rabbitmq.conf`` settings (keys of the 3.10 schema: a node with an unknown key does not start).
+
 The environment variables are those that ``rabbitmq-server`` 3.10 reads (``rabbit_env``): RABBITMQ_NODENAME,
 RABBITMQ_NODE_IP_ADDRESS, RABBITMQ_NODE_PORT, RABBITMQ_DIST_PORT, RABBITMQ_MNESIA_BASE, RABBITMQ_LOG_BASE,
 RABBITMQ_ENABLED_PLUGINS_FILE, RABBITMQ_CONFIG_FILE, RABBITMQ_ADVANCED_CONFIG_FILE, RABBITMQ_CONF_ENV_FILE (empty,
@@ -28,6 +36,7 @@ import signal
 import subprocess
 import tempfile
 import time
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
 
@@ -43,12 +52,17 @@ _numbers = itertools.count()
 class PrivateRabbit:
     """One throwaway node: ``start``/``stop`` as often as needed; ``destroy`` stops it and removes its directory."""
 
-    def __init__(self, base_dir: Path | None = None, *, port: int | None = None) -> None:
+    def __init__(self, base_dir: Path | None = None, *, port: int | None = None, plugins: Sequence[str] = (),
+                 config: Mapping[str, str] | None = None) -> None:
         # directly under /tmp: the rabbitmq user must reach it (pytest's tmp_path is 0700 root)
         self.base_dir = Path(base_dir) if base_dir else Path(tempfile.mkdtemp(prefix="dsp-chaos-rabbit-"))
         self.node = f"dsp-chaos-{os.getpid()}-{next(_numbers)}@localhost"
         self.port = port or free_port()
         self.dist_port = free_port()
+        self.plugins = tuple(plugins)
+        self.config = dict(config or {})
+        # the plugin's listener on a port of this node's own (the shared broker's is 15692)
+        self.prometheus_port = free_port() if "rabbitmq_prometheus" in self.plugins else None
         self._user = "rabbitmq" if os.geteuid() == 0 else None
         self._proc: subprocess.Popen[bytes] | None = None
         self.log = self.base_dir / "server.log"
@@ -87,13 +101,16 @@ class PrivateRabbit:
         base = self.base_dir
         (base / "mnesia").mkdir(parents=True, exist_ok=True)
         (base / "log").mkdir(exist_ok=True)
-        (base / "enabled_plugins").write_text("[].\n")
+        (base / "enabled_plugins").write_text(f"[{','.join(self.plugins)}].\n")
         (base / "advanced.config").write_text("[].\n")
         (base / "rabbitmq-env.conf").write_text("")
         # a low disk alarm threshold: the machine's /tmp is shared, and an alarm would block every publisher
-        (base / "rabbitmq.conf").write_text(
-            f"listeners.tcp.default = 127.0.0.1:{self.port}\ndisk_free_limit.absolute = 50MB\n"
-            "loopback_users.guest = true\nlog.file.level = warning\nlog.console = false\n")
+        settings = {"listeners.tcp.default": f"127.0.0.1:{self.port}", "disk_free_limit.absolute": "50MB",
+                    "loopback_users.guest": "true", "log.file.level": "warning", "log.console": "false"}
+        if self.prometheus_port is not None:
+            settings.update({"prometheus.tcp.ip": "127.0.0.1", "prometheus.tcp.port": str(self.prometheus_port)})
+        settings.update(self.config)
+        (base / "rabbitmq.conf").write_text("".join(f"{key} = {value}\n" for key, value in settings.items()))
         if self._user is not None:
             for path in [base, *base.rglob("*")]:
                 shutil.chown(path, self._user, self._user)
@@ -162,6 +179,13 @@ class PrivateRabbit:
         from urllib.parse import quote
 
         return f"amqp://guest:guest@127.0.0.1:{port or self.port}/{quote(vhost, safe='')}"
+
+    @property
+    def metrics_url(self) -> str:
+        """The rabbitmq_prometheus endpoint (a node started with that plugin)."""
+        if self.prometheus_port is None:
+            raise ValueError("the node was not made with the rabbitmq_prometheus plugin")
+        return f"http://127.0.0.1:{self.prometheus_port}/metrics"
 
     def destroy(self) -> None:
         if self._proc is not None:

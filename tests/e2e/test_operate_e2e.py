@@ -1,7 +1,9 @@
 """Operating the mesh for real, on the mesh of processes of the e2e fixtures after one analysis:
 
-- Debian's Prometheus scrapes every service (and RabbitMQ's rabbitmq_prometheus endpoint when the plugin is on),
-  loads the alert rules, and every Grafana panel's query returns data through its HTTP API;
+- Debian's Prometheus scrapes every service, loads the alert rules, and every Grafana panel's query returns data
+  through its HTTP API; the broker's panels against a private RabbitMQ node of the module's own with the
+  rabbitmq_prometheus plugin (per-object metrics) and the mesh's topology, since the machine's shared broker
+  has the plugin off and is not reconfigured by a test;
 - a restore drill: the mesh's database dumped with pg_dump, restored into a new database, a gateway pointed at it
   reads the job and its dashboard back;
 - a worker told to stop (SIGTERM, as a scale-down does) in the middle of an AutoML fit stops taking messages,
@@ -10,6 +12,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import shutil
@@ -21,6 +24,7 @@ import urllib.error
 import urllib.request
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -30,9 +34,11 @@ import pytest
 import yaml
 from mesh_kit.db import database_name
 from mesh_kit.local_mesh import LocalMesh
+from mesh_kit.topology import Topology, declare_topology
 from psycopg import sql
 from shared_contracts.manifest import SERVICES
 
+from ..chaos.rabbitmq import PrivateRabbit
 from ..conftest import _with_database
 from .conftest import _free_ports
 from .helpers import bearer, wait_for_job
@@ -42,7 +48,6 @@ pytestmark = pytest.mark.e2e
 ROOT = Path(__file__).resolve().parents[2]
 DASHBOARD = ROOT / "deploy" / "grafana" / "dashboards" / "dsp-overview.json"
 RULES = ROOT / "deploy" / "prometheus" / "rules"
-RABBITMQ_METRICS = "127.0.0.1:15692"
 # What Grafana puts in place of its variables; the window holds the whole analysis.
 GRAFANA_VARIABLES = {"$__rate_interval": "5m", "$__range": "30m", "$service": ".*"}
 
@@ -50,13 +55,6 @@ GRAFANA_VARIABLES = {"$__rate_interval": "5m", "$__range": "30m", "$service": ".
 def _get(url: str, timeout: float = 5) -> bytes:
     with urllib.request.urlopen(url, timeout=timeout) as response:
         return response.read()
-
-
-def _rabbitmq_exports_metrics() -> bool:
-    try:
-        return b"rabbitmq_" in _get(f"http://{RABBITMQ_METRICS}/metrics", timeout=3)
-    except (urllib.error.URLError, OSError):
-        return False
 
 
 def _panel_queries() -> list[tuple[str, str]]:
@@ -97,19 +95,13 @@ class Prometheus:
         return httpx.get(f"{self.url}{path}", timeout=30).json()["data"]
 
 
-@pytest.fixture(scope="module")
-def prometheus(mesh: LocalMesh, predicted: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Prometheus]:
+@contextmanager
+def _prometheus(state: Path, scrape: list[dict[str, Any]], *, job: str, targets: int) -> Iterator[Prometheus]:
+    """Debian's Prometheus with the alert rules, scraping ``scrape`` every second; ready once each of the
+    ``targets`` targets of ``job`` was scraped three times (rate() needs two samples)."""
     binary = shutil.which("prometheus")
     if binary is None:
         pytest.skip("Debian's prometheus package is not installed (apt-get install prometheus)")
-    state = tmp_path_factory.mktemp("prometheus")
-    scrape: list[dict[str, Any]] = [{
-        "job_name": "dsp", "metrics_path": "/metrics", "honor_labels": True,
-        "static_configs": [{"targets": [mesh.metrics_url(service).split("/")[2]], "labels": {"service": service}}
-                           for service in SERVICES]}]
-    if _rabbitmq_exports_metrics():
-        scrape.append({"job_name": "rabbitmq", "scrape_interval": "1s",
-                       "static_configs": [{"targets": [RABBITMQ_METRICS]}]})
     config = {"global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
               "rule_files": [str(RULES / "*.yml")], "scrape_configs": scrape}
     (state / "prometheus.yml").write_text(yaml.safe_dump(config))
@@ -130,14 +122,24 @@ def prometheus(mesh: LocalMesh, predicted: str, tmp_path_factory: pytest.TempPat
             assert proc.poll() is None, (state / "prometheus.log").read_text()[-3000:]
             assert time.monotonic() < deadline, "Prometheus did not become ready"
             time.sleep(0.3)
-        # two scrapes of every target at least: rate() needs two samples
         deadline = time.monotonic() + 60
-        while len(server.query('count_over_time(up{job="dsp"}[1m]) >= 3')) < 6 and time.monotonic() < deadline:
+        while (len(server.query(f'count_over_time(up{{job="{job}"}}[1m]) >= 3')) < targets
+               and time.monotonic() < deadline):
             time.sleep(0.5)
         yield server
     finally:
         os.killpg(proc.pid, signal.SIGTERM)
         proc.wait(30)
+
+
+@pytest.fixture(scope="module")
+def prometheus(mesh: LocalMesh, predicted: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Prometheus]:
+    scrape: list[dict[str, Any]] = [{
+        "job_name": "dsp", "metrics_path": "/metrics", "honor_labels": True,
+        "static_configs": [{"targets": [mesh.metrics_url(service).split("/")[2]], "labels": {"service": service}}
+                           for service in SERVICES]}]
+    with _prometheus(tmp_path_factory.mktemp("prometheus"), scrape, job="dsp", targets=len(SERVICES)) as server:
+        yield server
 
 
 def test_prometheus_scrapes_every_service_and_loads_the_alert_rules(prometheus: Prometheus) -> None:
@@ -167,14 +169,93 @@ def test_every_grafana_panel_of_the_services_returns_data(prometheus: Prometheus
     assert float(completed[0]["value"][1]) >= 1, "the analysis is counted"
 
 
-def test_every_grafana_panel_of_the_broker_returns_data(prometheus: Prometheus) -> None:
-    if not _rabbitmq_exports_metrics():
-        pytest.skip("the local RabbitMQ has the rabbitmq_prometheus plugin off (rabbitmq-plugins enable "
-                    "rabbitmq_prometheus, with prometheus.return_per_object_metrics = true): no rabbitmq_* series")
+async def _mesh_topology_with_traffic(url: str, topology: Topology) -> None:
+    """The mesh's exchange and queues (every service's part, as their migrate steps declare them), one event of
+    every kind each service publishes, routed by the services' bindings, one of them taken and acknowledged, and
+    one message in a dead-letter queue."""
+    import aio_pika
+
+    connection = await aio_pika.connect(url, timeout=10)
+    try:
+        channel = await connection.channel(publisher_confirms=True)
+        exchange = await declare_topology(channel, topology)
+        keys = sorted({event.routing_key() for manifest in SERVICES.values() for event in manifest.publishes})
+        for key in keys:
+            await exchange.publish(aio_pika.Message(b"{}", delivery_mode=aio_pika.DeliveryMode.PERSISTENT),
+                                   routing_key=key)
+        queue = await channel.get_queue(topology.queue("ingest"), ensure=False)
+        taken = await queue.get(timeout=10)
+        await taken.ack()
+        requeue = await channel.get_exchange(topology.requeue_exchange("ml"), ensure=False)
+        await requeue.publish(aio_pika.Message(b"{}", delivery_mode=aio_pika.DeliveryMode.PERSISTENT),
+                              routing_key=topology.dead_letter_queue("ml"))
+    finally:
+        await connection.close()
+
+
+@pytest.fixture(scope="module")
+def broker_prometheus(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Prometheus, PrivateRabbit, str]]:
+    """A private RabbitMQ node with the rabbitmq_prometheus plugin and per-object metrics (what
+    deploy/rabbitmq/ configures), the mesh's topology on a vhost of its own with traffic on it, and a Prometheus
+    with the alert rules scraping the node's /metrics."""
+    if not PrivateRabbit.available():
+        pytest.skip("no rabbitmq-server to run a private node with the rabbitmq_prometheus plugin "
+                    "(or, as root, no rabbitmq user to run it as)")
+    vhost = f"dsp-test-{uuid.uuid4().hex[:10]}"
+    with PrivateRabbit(plugins=["rabbitmq_prometheus"],
+                       config={"prometheus.return_per_object_metrics": "true"}) as rabbit:
+        rabbit.ctl("add_vhost", vhost)
+        rabbit.ctl("set_permissions", "-p", vhost, "guest", ".*", ".*", ".*")
+        asyncio.run(_mesh_topology_with_traffic(rabbit.url(vhost), Topology()))
+        scrape = [{"job_name": "rabbitmq", "static_configs": [{"targets": [rabbit.metrics_url.split("/")[2]]}]}]
+        with _prometheus(tmp_path_factory.mktemp("prometheus-broker"), scrape, job="rabbitmq", targets=1) as server:
+            yield server, rabbit, vhost
+
+
+def test_every_grafana_panel_of_the_broker_returns_data(
+        broker_prometheus: tuple[Prometheus, PrivateRabbit, str]) -> None:
+    prometheus, rabbit, vhost = broker_prometheus
     broker = [(title, expr) for title, expr in _panel_queries() if "rabbitmq_" in expr]
     assert broker
-    empty = [(title, expr) for title, expr in broker if not prometheus.query(expr)]
+    panel = {title: expr for title, expr in broker}
+    listed = rabbit.ctl("list_queues", "-p", vhost, "name", "messages_ready", "--no-table-headers")
+    ready = {name: int(count) for name, count in (line.split("\t") for line in listed.splitlines() if line)}
+    work = {name: count for name, count in ready.items() if name.count(".") == 1}  # dsp.<service>
+    assert work and all(work.values()), ready
+
+    def by_queue(expr: str) -> dict[str, float]:
+        return {r["metric"].get("queue", ""): float(r["value"][1]) for r in prometheus.query(expr)}
+
+    # the queues' figures reach the plugin's tables every collect_statistics_interval (5 s)
+    deadline = time.monotonic() + 60
+    while True:
+        empty = [(title, expr) for title, expr in broker if not prometheus.query(expr)]
+        shown = by_queue(panel["Work queue depth"])
+        if (not empty and shown == work) or time.monotonic() > deadline:
+            break
+        time.sleep(1)
     assert not empty, f"broker panels with no data (per-object metrics off?): {empty}"
+    assert shown == work, f"the work queue depth panel shows {shown}, rabbitmqctl {work}"
+    topology = Topology()
+    assert by_queue(panel["Dead-letter queue depth"]) == {
+        **{topology.dead_letter_queue(s): 0.0 for s, manifest in SERVICES.items() if manifest.binding_keys},
+        topology.dead_letter_queue("ml"): 1.0}
+    assert by_queue(panel["Queue consumers"]) == dict.fromkeys(work, 0.0)
+
+    # the broker alerts read the same series: pending for the dead letter and for every consumerless work queue
+    for group in prometheus.get("/api/v1/rules")["groups"]:
+        for rule in group["rules"]:
+            assert rule["health"] == "ok", (rule["name"], rule.get("lastError"))
+    expected = {("DspDeadLetterQueueNotEmpty", topology.dead_letter_queue("ml"))} | {
+        ("DspQueueWithoutConsumer", queue) for queue in work}
+    deadline = time.monotonic() + 30
+    while True:
+        alerts = {(a["labels"]["alertname"], a["labels"].get("queue")) for a in prometheus.get("/api/v1/alerts")["alerts"]
+                  if a["labels"]["alertname"].startswith(("DspDeadLetterQueue", "DspQueueWithout"))}
+        if alerts == expected or time.monotonic() > deadline:
+            break
+        time.sleep(1)
+    assert alerts == expected
 
 
 # --------------------------------------------------------------------------- restore drill
