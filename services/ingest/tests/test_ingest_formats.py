@@ -309,7 +309,7 @@ def test_parquet_types_beyond_csv_keep_their_values_or_say_what_changed(tmp_path
     out = pl.read_parquet(tmp_path / "out.parquet")
     assert out.columns == ["ns", "paris", "wait", "price", "level", "tags", "user.age", "user.city", "big", "ratio"]
     assert out["ns"].to_list()[1] == dt.datetime(2020, 1, 1, 0, 1, 40)
-    utc = dt.timezone.utc
+    utc = dt.UTC
     assert out["paris"].dtype == pl.Datetime("us", "UTC")  # still instants: the same ones, in UTC
     assert out["paris"].to_list()[:2] == [dt.datetime(2020, 1, 1, 11, tzinfo=utc), dt.datetime(2020, 6, 1, 10, tzinfo=utc)]
     assert out["wait"].to_list() == ["PT5S", "P1DT2H", None]
