@@ -151,7 +151,7 @@ def test_prometheus_scrapes_every_service_and_loads_the_alert_rules(prometheus: 
     groups = prometheus.get("/api/v1/rules")["groups"]
     names = {rule["name"] for group in groups for rule in group["rules"]}
     assert {"DspQueueWithoutConsumer", "DspDeadLetterQueueNotEmpty", "DspOutboxStuck", "DspHighErrorRatio",
-            "DspMlMemoryNearLimit", "DspFeatureDrift", "DspStageSlow"} <= names
+            "DspMlMemoryNearLimit", "DspFeatureDrift", "DspStageSlow", "DspJobOverBudget"} <= names
     for group in groups:
         for rule in group["rules"]:
             assert rule["health"] == "ok", (rule["name"], rule.get("lastError"))

@@ -19,6 +19,7 @@ __all__ = [
     "HTTP_DURATION",
     "HTTP_REQUESTS",
     "JOBS",
+    "JOB_BUDGET_USED",
     "MESSAGES_CONSUMED",
     "MESSAGES_PUBLISHED",
     "MESSAGE_DURATION",
@@ -84,5 +85,11 @@ OUTBOX_OLDEST_AGE = Gauge("dsp_outbox_oldest_age_seconds", "Age of the oldest ou
 DEAD_LETTERS = Counter("dsp_dead_letters_total", "Messages moved to a dead-letter queue", ["service", "reason"])
 JOBS = Counter("dsp_jobs_total", "Jobs ended, by the service that recorded the end and outcome",
                ["service", "outcome"])
+JOB_BUDGET_USED = Histogram(
+    "dsp_job_budget_used_ratio",
+    "A job's time from its request to the end of its analysis over its time budget (1: all of it, on time)",
+    ["service"],
+    buckets=(0.25, 0.5, 0.75, 0.9, 1.0, 1.1, 1.25, 1.5, 2, 3, 5),
+)
 WEBSOCKETS_OPEN = Gauge("dsp_websockets_open", "WebSockets accepted and not yet closed", ["service", "route"],
                         multiprocess_mode="livesum")  # the sum over the live worker processes

@@ -12,6 +12,7 @@ from pathlib import Path
 import polars as pl
 from mesh_kit.artifacts import artifact_key, owner_prefix
 from mesh_kit.deletion import purge_dataset
+from mesh_kit.metrics import JOB_BUDGET_USED
 from mesh_kit.ports import StageDeps
 from shared_contracts.compare import Comparison
 from shared_contracts.events import (
@@ -99,6 +100,9 @@ async def when_dataset_transformed_analyze(event: DatasetTransformed, deps: Stag
             etl_report=event.etl_report, cleaned_parquet=event.cleaned_parquet, model_id=registered, options=options,
             model=model_ref, typed_parquet=event.typed_parquet,
         ))
+    if options.requested_at is not None:  # the budget is the whole job's, from its request to its analysis
+        used = (datetime.now(UTC) - options.requested_at).total_seconds() / options.time_budget_s
+        JOB_BUDGET_USED.labels("ml").observe(used)
 
 
 async def when_datasets_compared_score_target(event: DatasetsCompared, deps: StageDeps[Analyses]) -> None:
