@@ -208,7 +208,10 @@ async def test_failing_handler_is_retried_with_backoff_then_dead_lettered(runtim
     failed = json.loads(body)
     assert failed["job_id"] == str(envelope.job_id)
     assert failed["payload"]["code"] == "retries_exhausted"
-    assert "disk on fire" in failed["payload"]["reason"]
+    assert "failed 3 times" in failed["payload"]["reason"] and "disk on fire" not in failed["payload"]["reason"]
+    dead = await (await runtime["channel"].get_queue(topology.dead_letter_queue(SERVICE))).get(timeout=5)
+    await dead.ack()
+    assert "Last error: RuntimeError: disk on fire" in str(dead.headers["x-dsp-dead-letter-reason"])  # the operator's
 
 
 async def test_stage_error_fails_the_job_at_once(runtime) -> None:

@@ -381,7 +381,8 @@ class StageRunner:
             return Outcome.RETRIED
         log.error("handler failed after %d retries: %r", retry, exc, exc_info=exc)
         reason = retries_exhausted(self.service, retry + 1, describe_error(exc))
-        await self._dead_letter(delivery, "retries_exhausted: " + reason)
+        # the operator's copy names the error itself; the user's reason does not
+        await self._dead_letter(delivery, f"retries_exhausted: {reason} Last error: {describe_error(exc)}")
         await self._fail_job(envelope, envelope.job_id, code="retries_exhausted", reason=reason,
                              attempts=retry + 1, routing_key=envelope.routing_key, event_id=envelope.event_id)
         return Outcome.DEAD_LETTERED

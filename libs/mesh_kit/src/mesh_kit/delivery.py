@@ -95,8 +95,17 @@ def describe_error(exc: BaseException) -> str:
 
 
 def retries_exhausted(service: str, attempts: int, last_error: str) -> str:
-    """The reason of a job whose event kept raising in ``service``."""
-    return f"The {service} stage failed {attempts} times on this job; the last error was {last_error}"
+    """The reason a user reads for a job whose event kept raising in ``service``: the stage, the attempts and the
+    error's type (``last_error`` as ``describe_error`` wrote it), never its message, which may quote data or
+    internals; the message is in the service's log with the job id, and in the dead letter's headers.
+
+    >>> retries_exhausted("etl", 3, "ComputeError: cannot compare 'x' with /var/lib/dsp/secret")
+    'The etl stage failed 3 times on this job with an internal error (ComputeError), logged with the job id; start the analysis again, or report the job id if it fails again.'
+    """
+    kind = last_error.split(":", 1)[0].strip()
+    of_kind = f" ({kind})" if kind.isidentifier() else ""
+    return (f"The {service} stage failed {attempts} times on this job with an internal error{of_kind}, logged with "
+            "the job id; start the analysis again, or report the job id if it fails again.")
 
 
 def stage_failed(service: str, envelope: Envelope[Any], *, code: str, reason: str, attempts: int = 1) -> StageFailed:
