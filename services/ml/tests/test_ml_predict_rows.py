@@ -150,3 +150,15 @@ async def test_missing_value_tokens_in_a_text_column_predict_as_a_null_does(fitt
     # "none" is a real level of many categories: kept as it is, not read as missing
     kept = await _predict(fitted, [{**CLEAN, "sex": "none"}])
     assert kept["input"]["filled"] == 0
+
+
+async def test_arrays_and_objects_read_as_text_and_an_integer_past_128_bits_is_refused(fitted):
+    """polars cannot build a column of arrays or objects of mixed types, nor hold such an integer (a TypeError
+    and an OverflowError: a 500 of the route); the column reads as text, the integer is refused."""
+    refused = await _refused(fitted, [CLEAN, {**CLEAN, "bill_length_mm": [1, True, []]}])
+    assert refused.code == "unparseable_values" and refused.field == "bill_length_mm"
+    assert refused.body()["error"]["details"]["values"] == {"bill_length_mm": [{"row": 1, "value": "[1,true,[]]"}]}
+    answer = await _predict(fitted, [{**CLEAN, "notes": {"a": [False, 2.5]}}, {**CLEAN, "notes": []}])
+    assert answer["warnings"][0]["columns"] == ["notes"] and len(answer["rows"]) == 2
+    huge = await _refused(fitted, [{**CLEAN, "body_mass_g": 2**200}])
+    assert huge.code == "invalid_rows" and huge.field == "rows"

@@ -28,7 +28,7 @@ class Prediction:
 
 
 class PredictorUnavailable(Exception):
-    """ml did not answer (down, or timed out)."""
+    """ml did not answer (down, or timed out), or its answer was not a JSON object."""
 
 
 class Predictor(abc.ABC):
@@ -38,7 +38,7 @@ class Predictor(abc.ABC):
     @abc.abstractmethod
     async def predict(self, model_id: uuid.UUID, *, content_type: str, body: bytes, explain: bool,
                       request_id: str, strict: bool = False) -> Prediction:
-        """ml's answer; raises ``PredictorUnavailable`` when it gave none."""
+        """ml's answer; raises ``PredictorUnavailable`` when it gave none (or none in JSON)."""
 
 
 def _params(*, explain: bool, strict: bool) -> dict[str, str] | None:
@@ -65,9 +65,14 @@ class HttpPredictor(Predictor):
         except httpx.HTTPError as exc:
             log.warning("the ml service did not answer a prediction: %r", exc)
             raise PredictorUnavailable("The ml service did not answer; try again in a moment.") from exc
-        payload = upstream.json()
+        try:
+            payload = upstream.json()
+        except ValueError:  # not JSON: an error page, or a proxy's
+            payload = None
         if not isinstance(payload, dict):
-            raise ValueError(f"ml answered {type(payload).__name__}, not a JSON object")
+            log.warning("the ml service answered a prediction with %s and no JSON object (%s)", upstream.status_code,
+                        upstream.headers.get("content-type", "no content type"))
+            raise PredictorUnavailable("The ml service gave no usable answer; try again in a moment.")
         return Prediction(upstream.status_code, payload)
 
 

@@ -101,15 +101,28 @@ class LoadedModels:
             return self.cache[model_id]
 
 
+def _as_text(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+
+
 def _rows_from_request(content_type: str, body: bytes) -> tuple[pl.DataFrame, dict[str, pl.Series]]:
-    """The rows, and for each JSON column of mixed types (which reads as text) which values were JSON strings."""
+    """The rows, and for each JSON column of mixed types (which reads as text) which values were JSON strings.
+
+    A JSON column with an array or an object in it reads as text: those values as their JSON text (``[1,2]``),
+    the others as text too (no row of the model's is an array; the training type of the column decides, in
+    ``check_rows``). The other columns read as polars reads them: numbers and booleans as numbers, and with
+    a string among them, as text.
+    """
     if "csv" in content_type:
         return pl.read_csv(io.BytesIO(body), infer_schema_length=10000), {}
     payload = json.loads(body or b"{}")
     rows = payload.get("rows") if isinstance(payload, dict) else payload
     if not isinstance(rows, list) or not all(isinstance(r, dict) for r in rows):
         raise ValueError("send {\"rows\": [{column: value, ...}, ...]} or a CSV file")
-    frame = pl.DataFrame(rows, infer_schema_length=None)
+    nested = {name for row in rows for name, value in row.items() if isinstance(value, list | dict)}
+    sent = [{name: value if name not in nested or value is None or isinstance(value, str) else _as_text(value)
+             for name, value in row.items()} for row in rows] if nested else rows
+    frame = pl.DataFrame(sent, infer_schema_length=None)
     mixed = [c for c in frame.columns if frame[c].dtype == pl.String
              and any(not isinstance(r.get(c), str | None) for r in rows)]
     return frame, {c: pl.Series([isinstance(r.get(c), str) for r in rows]) for c in mixed}
@@ -240,7 +253,7 @@ async def predict_loaded(loaded: Loaded, model_id: str, body: bytes, content_typ
     model, _, reference = loaded
     try:
         rows, sent_as_text = _rows_from_request(content_type, body)
-    except (ValueError, pl.exceptions.PolarsError) as exc:
+    except (ValueError, OverflowError, pl.exceptions.PolarsError) as exc:  # an integer past 128 bits: Overflow
         raise PredictionRefused(422, "invalid_rows", f"The rows could not be read: {exc}", "rows") from exc
     if rows.height > MAX_ROWS:
         raise PredictionRefused(422, "invalid_rows", f"Send between 1 and {MAX_ROWS} rows.", "rows")
