@@ -45,6 +45,8 @@ class Ml:
         self.strict.append(strict)
         if body == b"{}":
             return 422, {"error": {"code": "no_rows", "message": "Send rows.", "field": "rows"}}
+        if body == b'{"rows": "boom"}':  # ml failed on its side, with an error text of its own
+            return 500, {"error": {"code": "internal", "message": "Traceback: /srv/ml/secret.py"}}
         if b"bill_length_mm\": \"abc" in body:
             return 422, {"error": {"code": "unparseable_values", "message": "'bill_length_mm' (Float64): row 0 'abc'.",
                                    "field": "bill_length_mm",
@@ -152,6 +154,10 @@ async def test_predict_reaches_ml_in_process_only_for_the_organisations_model(lo
     assert error["code"] == "unparseable_values" and error["field"] == "bill_length_mm"
     assert "bill_length_mm" in error["message"]
     assert error["details"]["values"]["bill_length_mm"] == [{"row": 0, "value": "abc"}]
+    failed = await local.client.post(f"/api/v1/models/{model_id}/predict", content=b'{"rows": "boom"}',
+                                     headers={"content-type": "application/json"})
+    assert failed.status_code == 503 and failed.json()["errors"][0]["code"] == "ml_unavailable", failed.text
+    assert "secret" not in failed.text  # ml's own error text stays in its log
 
 
 async def test_a_deletion_answers_404_at_once_and_queues_its_event(local: Local) -> None:

@@ -803,6 +803,11 @@ def add_routes(app: FastAPI) -> None:
         except PredictorUnavailable as exc:
             raise ApiError(503, "ml_unavailable", str(exc)) from exc
         payload = answer.body
+        if answer.status >= 500:  # ml failed: an answer the route documents, ml's own in the log
+            log.warning("the ml service answered a prediction with %s (%s)", answer.status,
+                        payload.get("error", {}).get("code", "no error code"))
+            raise ApiError(503, "ml_unavailable", "The ml service could not make this prediction; try again in a "
+                                                  "moment.")
         if answer.status >= 400:
             error = payload.get("error", {})
             raise ApiError(answer.status, error.get("code", "prediction_failed"),
