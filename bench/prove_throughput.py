@@ -56,6 +56,7 @@ from psycopg import sql  # noqa: E402
 from shared_contracts.manifest import SERVICES  # noqa: E402
 
 # the test tiers' own servers and clean-up (DSP_TEST_PG_ADMIN, DSP_TEST_AMQP, DSP_TEST_REDIS)
+from tests.auth_helpers import SignedIn  # noqa: E402
 from tests.conftest import AMQP_BASE, PG_ADMIN, REDIS_URL, _delete_redis_keys, _rabbitmqctl  # noqa: E402
 
 ADMIN_EMAIL = "admin@prove.example"
@@ -245,18 +246,16 @@ def _sql(mesh: LocalMesh, query: str, params: tuple[Any, ...] = ()) -> list[tupl
         return conn.execute(query, params).fetchall()
 
 
-def _login(mesh: LocalMesh) -> dict[str, str]:
-    response = httpx.post(f"{mesh.url('gateway')}/api/v1/auth/token",
-                          data={"username": ADMIN_EMAIL, "password": ADMIN_PASSWORD}, timeout=30)
-    response.raise_for_status()
-    return {"Authorization": f"Bearer {response.json()['access_token']}"}
+def _login(mesh: LocalMesh) -> httpx.Auth:
+    """The admin's sign-in, renewed whenever the token expires (a full run outlasts its 15 minutes)."""
+    return SignedIn(mesh.url("gateway"), ADMIN_EMAIL, ADMIN_PASSWORD)
 
 
-def upload_all(mesh: LocalMesh, headers: dict[str, str], files: list[tuple[Path, str, int, int]],
+def upload_all(mesh: LocalMesh, auth: httpx.Auth, files: list[tuple[Path, str, int, int]],
                timeout_s: float = 600) -> list[tuple[str, str]]:
     """Each file uploaded and profiled: (dataset_id, target)."""
     uploaded = []
-    with httpx.Client(base_url=mesh.url("gateway"), headers=headers, timeout=300) as api:
+    with httpx.Client(base_url=mesh.url("gateway"), auth=auth, timeout=300) as api:
         for path, target, _, _ in files:
             with path.open("rb") as fh:
                 response = api.post("/api/v1/upload", files={"file": (path.name, fh, "text/csv")})
@@ -308,23 +307,23 @@ class Batch:
         return self.completed / self.span_s * 3600 if self.span_s else 0.0
 
 
-async def _submit(base_url: str, headers: dict[str, str], specs: list[tuple[str, str]],
+async def _submit(base_url: str, auth: httpx.Auth, specs: list[tuple[str, str]],
                   budget: float) -> list[httpx.Response]:
     limits = httpx.Limits(max_connections=len(specs), max_keepalive_connections=len(specs))
-    async with httpx.AsyncClient(base_url=base_url, headers=headers, timeout=120, limits=limits) as client:
+    async with httpx.AsyncClient(base_url=base_url, auth=auth, timeout=120, limits=limits) as client:
         return await asyncio.gather(*(
             client.post("/api/v1/analyze", json={"dataset_id": dataset, "target": target,
                                                  "options": {"time_budget_s": budget}})
             for dataset, target in specs))
 
 
-def run_batch(mesh: LocalMesh, headers: dict[str, str], specs: list[tuple[str, str]], *, label: str,
+def run_batch(mesh: LocalMesh, auth: httpx.Auth, specs: list[tuple[str, str]], *, label: str,
               budget: float, timeout_s: float) -> Batch:
     """Submit every analysis at once, wait until each has ended, and count what each stage recorded of it."""
     batch = Batch(label=label, ml_processes=mesh.count("ml"), jobs=len(specs))
     print(f"{label}: {len(specs)} analyses, {batch.ml_processes} ml process(es)", file=sys.stderr, flush=True)
     with RssSampler(mesh) as sampler:
-        responses = asyncio.run(_submit(mesh.url("gateway"), headers, specs, budget))
+        responses = asyncio.run(_submit(mesh.url("gateway"), auth, specs, budget))
         jobs = []
         for response in responses:
             if response.status_code == 202:
@@ -388,18 +387,18 @@ def prove(plan: Plan) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="dsp-prove-data-") as tmp:
         files = write_datasets(Path(tmp))
         with private_mesh(max(high, 1)) as mesh:
-            headers = _login(mesh)
-            datasets = upload_all(mesh, headers, files)
+            auth = _login(mesh)
+            datasets = upload_all(mesh, auth, files)
             scaling_specs = [datasets[i % len(datasets)] for i in range(plan.scaling_jobs)]
             per_job_s = 60.0
-            batches = [run_batch(mesh, headers, scaling_specs, label=f"scaling, {low} ml", budget=plan.time_budget_s,
+            batches = [run_batch(mesh, auth, scaling_specs, label=f"scaling, {low} ml", budget=plan.time_budget_s,
                                  timeout_s=300 + per_job_s * plan.scaling_jobs / low)]
             mesh.scale("ml", high)
-            batches.append(run_batch(mesh, headers, scaling_specs, label=f"scaling, {high} ml",
+            batches.append(run_batch(mesh, auth, scaling_specs, label=f"scaling, {high} ml",
                                      budget=plan.time_budget_s, timeout_s=300 + per_job_s * plan.scaling_jobs / high))
             if plan.drain_jobs is not None:
                 drain_specs = [datasets[i % len(datasets)] for i in range(plan.drain_jobs)]
-                batches.append(run_batch(mesh, headers, drain_specs, label="drain", budget=plan.time_budget_s,
+                batches.append(run_batch(mesh, auth, drain_specs, label="drain", budget=plan.time_budget_s,
                                          timeout_s=300 + per_job_s * plan.drain_jobs / high))
             inbox_duplicates = _redeliveries_absorbed(mesh)
     load_after = os.getloadavg()

@@ -33,6 +33,7 @@ import psycopg
 from mesh_kit.local_mesh import LocalMesh
 from shared_contracts.manifest import SERVICES
 
+from ..auth_helpers import SignedIn
 from ..conftest import _delete_redis_keys
 from ..e2e.conftest import _free_ports
 from ..loopback_proxy import TcpProxy
@@ -165,11 +166,9 @@ class ChaosMesh:
                        "DSP_MAX_CONCURRENT_ANALYSES_PER_ORG": "100000", **self.extra_env},
         )
         self.mesh.up()
-        token = httpx.post(f"{self.mesh.url('gateway')}/api/v1/auth/token",
-                           data={"username": ADMIN_EMAIL, "password": ADMIN_PASSWORD}, timeout=60)
-        token.raise_for_status()
+        # signed in again whenever the token expires: a full run outlasts its 15 minutes
         self._client = httpx.Client(base_url=self.mesh.url("gateway"), timeout=120,
-                                    headers={"Authorization": f"Bearer {token.json()['access_token']}"})
+                                    auth=SignedIn(self.mesh.url("gateway"), ADMIN_EMAIL, ADMIN_PASSWORD))
 
     def _down(self) -> None:
         if self._client is not None:

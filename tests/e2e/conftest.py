@@ -17,7 +17,8 @@ from mesh_kit.local_mesh import LocalMesh
 from mesh_kit.topology import Topology
 from shared_contracts.manifest import SERVICES
 
-from .helpers import SignedIn, bearer, follow, login, upload, ws_url
+from ..auth_helpers import SignedIn, bearer
+from .helpers import follow, login, upload, ws_url
 from .otlp import Receiver, receiver
 
 MAX_UPLOAD_BYTES = 2 * 1024 * 1024

@@ -26,43 +26,6 @@ def login(base_url: str, email: str, password: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {response.json()['access_token']}"}
 
 
-def bearer(api: httpx.Client) -> str:
-    """The token of a client signed in with ``SignedIn``."""
-    assert isinstance(api.auth, SignedIn), api.auth
-    return api.auth.token()
-
-
-class SignedIn(httpx.Auth):
-    """A user's bearer token, signed in again when the gateway says it is no longer valid (an access token
-    lives DSP_ACCESS_TOKEN_TTL_S, 15 min by default, and a session of tests can outlast it), as a client would."""
-
-    requires_request_body = True  # the request is sent again after a new sign-in
-
-    def __init__(self, base_url: str, email: str, password: str) -> None:
-        self.base_url, self.email, self.password = base_url, email, password
-        self._sign_in()
-
-    def _sign_in(self) -> None:
-        self.headers = login(self.base_url, self.email, self.password)
-        self.signed_in_at = time.monotonic()
-
-    def token(self) -> str:
-        """A bearer token with at least 5 of its 15 minutes left (for a WebSocket or a browser)."""
-        if time.monotonic() - self.signed_in_at > 600:
-            self._sign_in()
-        return self.headers["Authorization"].removeprefix("Bearer ")
-
-    def auth_flow(self, request: httpx.Request) -> Any:
-        request.headers.update(self.headers)
-        response = yield request
-        if response.status_code == 401:
-            response.read()
-            if "not_authenticated" in response.text:
-                self._sign_in()
-                request.headers.update(self.headers)
-                yield request
-
-
 def create_user(mesh: LocalMesh, email: str, role: str, organization: str, password: str) -> dict[str, str]:
     """A user made with the gateway's own command, logged in: their Authorization header."""
     done = subprocess.run([mesh.python, "-m", SERVICES["gateway"].package, "create-user", "--email", email,

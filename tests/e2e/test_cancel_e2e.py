@@ -20,8 +20,9 @@ import pytest
 import websockets
 from mesh_kit.local_mesh import LocalMesh
 
+from ..auth_helpers import bearer
 from .conftest import MAX_UPLOAD_BYTES
-from .helpers import bearer, upload, ws_url
+from .helpers import upload, ws_url
 
 pytestmark = pytest.mark.e2e
 

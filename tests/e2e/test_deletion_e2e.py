@@ -17,8 +17,9 @@ from mesh_kit.local_mesh import LocalMesh
 from psycopg import sql
 from shared_contracts.manifest import SERVICES
 
+from ..auth_helpers import SignedIn
 from .conftest import ADMIN_EMAIL, ADMIN_PASSWORD
-from .helpers import SignedIn, wait_for_job
+from .helpers import wait_for_job
 
 pytestmark = pytest.mark.e2e
 

@@ -20,8 +20,9 @@ import pytest
 from mesh_kit.local_mesh import LocalMesh
 from shared_contracts.manifest import SERVICES
 
+from ..auth_helpers import bearer
 from .conftest import MAX_UPLOAD_BYTES
-from .helpers import bearer, follow, upload, wait_for_job, ws_url
+from .helpers import follow, upload, wait_for_job, ws_url
 
 pytestmark = pytest.mark.e2e
 

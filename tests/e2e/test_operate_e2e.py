@@ -38,10 +38,11 @@ from mesh_kit.topology import Topology, declare_topology
 from psycopg import sql
 from shared_contracts.manifest import SERVICES
 
+from ..auth_helpers import bearer
 from ..chaos.rabbitmq import PrivateRabbit
 from ..conftest import _with_database
 from .conftest import _free_ports
-from .helpers import bearer, wait_for_job
+from .helpers import wait_for_job
 
 pytestmark = pytest.mark.e2e
 

@@ -23,8 +23,9 @@ import websockets
 from mesh_kit.local_mesh import LocalMesh
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
+from ..auth_helpers import SignedIn, bearer
 from .conftest import ALLOWED_ORIGIN
-from .helpers import SignedIn, bearer, create_user, upload, ws_url
+from .helpers import create_user, upload, ws_url
 
 pytestmark = pytest.mark.e2e
 
