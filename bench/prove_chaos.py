@@ -75,7 +75,9 @@ def _scenario(name: str, what: str, figures: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def run(*, quick: bool, kills: int, seed: int, time_budget_s: float, faults: int | None = None) -> dict[str, Any]:
+def run(*, quick: bool, kills: int, seed: int, time_budget_s: float, faults: int | None = None,
+        logs: Path | None = None) -> dict[str, Any]:
+    """The scenarios; ``logs``: where each mesh's service logs are kept (``prefetch-<n>/<service>.log``)."""
     rng = random.Random(seed)
     scenarios: list[dict[str, Any]] = []
     skipped: list[str] = []
@@ -85,7 +87,8 @@ def run(*, quick: bool, kills: int, seed: int, time_budget_s: float, faults: int
     started = time.monotonic()
     for prefetch in prefetches:
         _log(f"starting the mesh, prefetch {prefetch}")
-        with ChaosMesh(prefetch=prefetch, time_budget_s=time_budget_s, log=_log) as chaos:
+        with ChaosMesh(prefetch=prefetch, time_budget_s=time_budget_s, log=_log,
+                       keep_logs=logs / f"prefetch-{prefetch}" if logs is not None else None) as chaos:
             in_flight = 3 if prefetch == 1 else 8
             figures = kill_scenario(chaos, WORKERS, kills=per_kind, in_flight=in_flight, rng=rng)
             scenarios.append(_scenario(
@@ -173,8 +176,9 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, _interrupt)
     args.json.parent.mkdir(parents=True, exist_ok=True)
     _checkpoint["path"] = args.json
+    # the services' logs, beside the JSON: what a failed scenario's stages said
     result = run(quick=args.quick, kills=args.kills, seed=args.seed, time_budget_s=args.time_budget,
-                 faults=args.faults)
+                 faults=args.faults, logs=args.json.parent / f"{args.json.stem}-logs")
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps(result, indent=2) + "\n")
     _log(f"{'passed' if result['passed'] else 'FAILED'}; results in {args.json}")

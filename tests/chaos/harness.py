@@ -108,9 +108,12 @@ class ChaosMesh:
     """A mesh of processes that a scenario can break. Use as a context manager; everything it made is removed."""
 
     def __init__(self, *, prefetch: int = 1, time_budget_s: float = 3, extra_env: dict[str, str] | None = None,
-                 log: Callable[[str], None] = print, private_broker: bool | None = None) -> None:
+                 log: Callable[[str], None] = print, private_broker: bool | None = None,
+                 keep_logs: Path | None = None) -> None:
         """``private_broker``: run on a RabbitMQ node of the run's own (None: when ``rabbitmq-server`` is there),
-        which ``broker_restart`` can stop and start; False: on the machine's shared broker."""
+        which ``broker_restart`` can stop and start; False: on the machine's shared broker. ``keep_logs``: where
+        the services' logs are copied when the mesh goes (everything else it made is removed)."""
+        self.keep_logs = keep_logs
         self.prefetch = prefetch
         self.time_budget_s = time_budget_s
         self.log = log
@@ -187,6 +190,8 @@ class ChaosMesh:
                 self.log(f"vhost {self.vhost}: {exc}")
         self.pg.destroy()
         _delete_redis_keys(f"{self.redis_namespace}*")
+        if self.keep_logs is not None and (self.state_dir / "log").is_dir():
+            shutil.copytree(self.state_dir / "log", self.keep_logs, dirs_exist_ok=True)
         shutil.rmtree(self.state_dir, ignore_errors=True)
 
     def ctl(self, *args: str) -> str:
@@ -274,11 +279,13 @@ class ChaosMesh:
                     if events.get(key, 0) > 1:
                         duplicates += events[key] - 1
                         problems.append(f"job {job}: {events[key]} {key} events")
-                (failed,) = conn.execute("SELECT count(*) FROM gateway.job_events WHERE job_id = %s"
-                                         " AND routing_key = 'stage.failed.v1'", (job,)).fetchone()
-                if failed:
-                    failures += failed
-                    problems.append(f"job {job}: {failed} stage.failed events")
+                reasons = conn.execute(
+                    "SELECT payload->>'stage', payload->>'code', left(payload->>'reason', 300) FROM gateway.job_events"
+                    " WHERE job_id = %s AND routing_key = 'stage.failed.v1' ORDER BY occurred_at", (job,)).fetchall()
+                if reasons:
+                    failures += len(reasons)
+                    told = "; ".join(f"{stage} {code}: {reason}" for stage, code, reason in reasons)
+                    problems.append(f"job {job}: {len(reasons)} stage.failed events ({told})")
         lost = len(jobs) - completed
         if problems:
             self.log("audit: " + "; ".join(problems[:10]))
