@@ -17,10 +17,18 @@ The contract every stage handler follows:
    that raises ``Cancelled`` is stopped: the inbox row and ``job.cancelled`` are recorded together,
    nothing of the handler's unit of work is committed, no retry, no dead letter, no ``stage.failed``
    (``mesh_kit.delivery``, ``mesh_kit.cancellation``).
+7. Losing the database is not the job's fault. When handling fails because a PostgreSQL connection was lost or
+   none could be had (``lost_database``), the runner keeps the delivery unsettled, waits until a probe finds the
+   database answering (at once after a cut connection; after a restart, once it is back), and handles the
+   delivery again from step 1. No retry is spent and the broker's delivery count does not grow, so an outage of
+   any length up to ``outage_wait_s`` never fails a job: nothing of the attempt was committed, and the inbox
+   absorbs a repeat. A delivery caught in more than ``max_outages`` outages, or in an outage longer than that
+   wait, goes back to the consumer, which requeues it after a pause.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import time
@@ -34,7 +42,7 @@ from typing import Any, cast
 from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry.trace import Status, StatusCode
-from psycopg import AsyncConnection
+from psycopg import AsyncConnection, OperationalError
 from psycopg_pool import AsyncConnectionPool
 from pydantic import ValidationError
 from shared_contracts import Envelope, EventPayload, UnknownEventError, parse_envelope
@@ -61,6 +69,7 @@ __all__ = [
     "Outcome",
     "PostgresUnitOfWork",
     "StageRunner",
+    "lost_database",
 ]
 
 log = logging.getLogger(__name__)
@@ -116,6 +125,26 @@ class PostgresUnitOfWork(UnitOfWork[Any]):
                                 " ON CONFLICT DO NOTHING", (job_id, requested_at, reason[:1000]))
 
 
+_CONNECTION_STATES = ("08", "57P")
+"""SQLSTATE classes of a lost server: connection exceptions, and the server shutting down or starting up."""
+
+
+def lost_database(exc: BaseException) -> bool:
+    """Whether ``exc`` (or an error it was raised from) is a PostgreSQL connection lost or never made: a
+    client-side connection failure (no SQLSTATE), a pool that had no connection to give, or the server's
+    connection and shutdown states. A query's own errors (a deadlock, a timeout, a constraint) are not."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, OperationalError):
+            state = current.sqlstate
+            if state is None or state.startswith(_CONNECTION_STATES):
+                return True
+        current = current.__cause__ or current.__context__
+    return False
+
+
 DeliveryHandler = Callable[[Envelope[Any], StageDeps[Any]], Awaitable[None]]
 """What the runner calls for a parsed delivery: the service's dispatch to its use cases."""
 
@@ -134,8 +163,13 @@ class StageRunner:
     def __init__(self, *, service: str, pool: AsyncConnectionPool, publisher: EventPublisher,
                  topology: Topology, store: AsyncArtifactStore, relay: OutboxRelay | None = None,
                  repository: Callable[[AsyncConnection], Any] = lambda conn: None,
-                 notify: Notify = no_notify, cancels: CancelRegistry | None = None) -> None:
+                 notify: Notify = no_notify, cancels: CancelRegistry | None = None,
+                 outage_wait_s: float = 300.0, max_outages: int = 5) -> None:
         self.service = service
+        self.outage_wait_s = outage_wait_s
+        """How long a delivery waits for a lost database to answer again before it goes back to the consumer."""
+        self.max_outages = max_outages
+        """How many database outages one delivery waits out in place."""
         self.cancels = cancels
         """The process's cancelled jobs and running tokens, for a stage (None: the gateway)."""
         self.store = store
@@ -201,6 +235,29 @@ class StageRunner:
         if self.relay is not None:
             self.relay.notify()
 
+    # -- the database going away ------------------------------------------------------------
+    async def _database_answers(self) -> bool:
+        """One ``SELECT 1`` through the pool, waiting a few seconds at most for a connection."""
+        try:
+            async with self.pool.connection(timeout=5.0) as conn:
+                await conn.execute("SELECT 1")
+            return True
+        except OperationalError:
+            return False
+
+    async def _wait_for_database(self) -> bool:
+        """Probe until the database answers (True) or ``outage_wait_s`` has passed (False); pauses from 0.25 s
+        doubling to 4 s."""
+        deadline = time.monotonic() + self.outage_wait_s
+        pause = 0.25
+        while time.monotonic() < deadline:
+            await asyncio.sleep(min(pause, max(0.0, deadline - time.monotonic())))
+            if await self._database_answers():
+                return True
+            pause = min(pause * 2, 4.0)
+        log.error("the database did not answer within %.0f s", self.outage_wait_s)
+        return False
+
     # -- progress --------------------------------------------------------------------------
     def _progress_sink(self, envelope: Envelope[Any]) -> Callable[[float, str], None]:
         return progress_sink(self.service, envelope.job_id, self._publish_quietly, trace=envelope.trace)
@@ -264,9 +321,24 @@ class StageRunner:
 
     # -- the contract ----------------------------------------------------------------------
     async def process(self, delivery: Delivery, handler: DeliveryHandler) -> Outcome:
-        """Handle one delivery. When this returns, the caller acks; it never raises."""
+        """Handle one delivery. When this returns, the caller acks; when it raises (the outcome could not be
+        recorded: the broker failed, or the database stayed away), the caller requeues the delivery."""
         started = time.perf_counter()
-        outcome = await self._process(delivery, handler)
+        outages = 0
+        while True:
+            try:
+                outcome = await self._process(delivery, handler)
+                break
+            except Exception as exc:
+                if not lost_database(exc) or outages >= self.max_outages:
+                    raise
+                outages += 1
+                if not await self._database_answers():
+                    log.warning("the database is unreachable; this delivery waits for it (outage %d of at most %d): "
+                                "%s", outages, self.max_outages, describe_error(exc))
+                    if not await self._wait_for_database():
+                        raise
+                log.info("a database connection was lost (%s); handling the delivery again", describe_error(exc))
         MESSAGES_CONSUMED.labels(self.service, delivery.routing_key, outcome.value).inc()
         MESSAGE_DURATION.labels(self.service, delivery.routing_key).observe(time.perf_counter() - started)
         return outcome
@@ -360,6 +432,8 @@ class StageRunner:
                     known = cancels.cancelled(envelope.job_id) if cancels is not None else None
                     return await self._acknowledge_cancelled(
                         envelope, step="interrupted", requested_at=known.requested_at if known else None)
+                if lost_database(exc):  # not the job's fault: process() waits for the database, then again
+                    raise
                 return await self._retry_or_give_up(delivery, envelope, exc)
         log.info("handled %s", envelope.routing_key)
         return Outcome.HANDLED

@@ -117,6 +117,8 @@ async def open_pool(url: str, *, schema: str, min_size: int = 1, max_size: int =
         await conn.execute(sql.SQL("SET search_path = {}").format(sql.Identifier(schema)))
         await conn.commit()
 
-    pool = AsyncConnectionPool(url, min_size=min_size, max_size=max_size, configure=configure, open=False)
+    # check: a connection the server dropped (a restart, a cut) is replaced when it is taken, not found broken in use
+    pool = AsyncConnectionPool(url, min_size=min_size, max_size=max_size, configure=configure, open=False,
+                               check=AsyncConnectionPool.check_connection)
     await pool.open(wait=True, timeout=30)
     return pool
