@@ -180,6 +180,36 @@ async def test_concurrent_duplicates_commit_once(runtime) -> None:
     assert await _effects(runtime["pool"]) == 1
 
 
+async def test_concurrent_copies_never_rewrite_the_committed_artifact(runtime) -> None:
+    # two copies of one event in one process at once (prefetch > 1): a stage's output is not always the same
+    # bytes twice (an AutoML fit, a timestamp), so a second run would rewrite the artifact the first committed
+    envelope = _uploaded()
+    runs: list[ArtifactRef] = []
+
+    async def writes_an_artifact(env: Envelope[Any], deps: StageDeps[Effects]) -> None:
+        ref = await deps.store.put_bytes(f"jobs/{env.job_id}/result.json", uuid.uuid4().bytes,
+                                         media_type="application/json")
+        runs.append(ref)
+        await asyncio.sleep(0.2)
+        async with deps.unit_of_work() as uow:
+            await uow.repo.add(env.event_id)
+            from shared_contracts.events import DatasetRejected
+
+            await uow.emit(DatasetRejected(dataset_id=env.payload.dataset_id, code="c", message=ref.sha256))
+
+    outcomes = await asyncio.gather(*(runtime["runner"].process(_delivery(envelope), writes_an_artifact)
+                                      for _ in range(3)))
+    assert sorted(outcomes) == sorted([Outcome.HANDLED, Outcome.DUPLICATE, Outcome.DUPLICATE])
+    assert len(runs) == 1
+    async with runtime["pool"].connection() as conn:
+        body = (await (await conn.execute(
+            "SELECT body FROM outbox WHERE routing_key = 'dataset.rejected.v1'")).fetchone())[0]
+    committed = json.loads(body)["payload"]["message"]
+    assert committed == runs[0].sha256
+    assert await runtime["runner"].store.read_bytes(runs[0])  # the stored bytes still match the committed hash
+    assert runtime["runner"]._handling == {}  # nothing kept once the copies are done
+
+
 async def test_failing_handler_is_retried_with_backoff_then_dead_lettered(runtime) -> None:
     topology: Topology = runtime["topology"]
     envelope = _uploaded()

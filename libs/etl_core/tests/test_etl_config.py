@@ -45,7 +45,7 @@ def test_yaml_and_json_give_the_same_config():
         ("missing: {drop_column_above: 2}", "drop_column_above"),
         ("colums: {}", "colums"),
         ("- a\n- b", "must be a mapping"),
-        ("features: [unclosed", "neither YAML nor JSON"),
+        ("features: [unclosed", r"neither YAML nor JSON: line 1, column 20: expected .,. or .\]., but got .<stream end>.$"),
     ],
 )
 def test_bad_configs_are_rejected_with_the_reason(text, message):

@@ -566,3 +566,16 @@ async def test_a_reingest_retried_with_its_key_makes_one_dataset_and_job(local: 
     assert fresh.status_code == 202 and fresh.json()["data"]["job_id"] != first.json()["data"]["job_id"]
     assert await datasets() == 3
     assert (await local.client.post(url, json=body, headers={"Idempotency-Key": ""})).status_code == 422
+
+
+async def test_a_request_that_fails_validation_is_told_in_plain_words_per_field(local: Local) -> None:
+    page = await local.client.get("/api/v1/datasets", params={"limit": "5000"})
+    assert page.status_code == 422, page.text
+    [problem] = page.json()["errors"]
+    assert problem["code"] == "validation_error" and problem["field"] == "query.limit"
+    assert problem["message"].startswith("query.limit must be at most ") and problem["message"].endswith("; got '5000'")
+    analysis = await local.client.post("/api/v1/analyze", json={"dataset_id": "nope", "options": {"time_budget_s": -1}})
+    assert analysis.status_code == 422, analysis.text
+    messages = {error["field"]: error["message"] for error in analysis.json()["errors"]}
+    assert "Input should" not in str(messages) and "pydantic" not in str(messages)
+    assert messages["dataset_id"].startswith("dataset_id must be ") and messages["dataset_id"].endswith("; got 'nope'")

@@ -46,8 +46,24 @@ def load_config(text: str) -> EtlConfig:
         try:
             data = json.loads(text)
         except json.JSONDecodeError:
-            raise ConfigError(f"ETL config is neither YAML nor JSON: {exc}") from exc
+            raise ConfigError(f"ETL config is neither YAML nor JSON: {_yaml_problem(exc)}") from exc
     return config_from_mapping({} if data is None else data)
+
+
+def _yaml_problem(exc: yaml.YAMLError) -> str:
+    """Where and what, in the words of the parser, without its dump of the document's internal name.
+
+    >>> try:
+    ...     yaml.safe_load("features: [unclosed")
+    ... except yaml.YAMLError as exc:
+    ...     _yaml_problem(exc)
+    "line 1, column 20: expected ',' or ']', but got '<stream end>'"
+    """
+    if isinstance(exc, yaml.MarkedYAMLError) and exc.problem:
+        mark = exc.problem_mark
+        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark is not None else ""
+        return where + exc.problem
+    return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
 
 
 def config_from_mapping(data: Any) -> EtlConfig:

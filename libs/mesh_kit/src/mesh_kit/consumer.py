@@ -5,7 +5,9 @@ The contract every stage handler follows:
 1. The delivery is parsed into a typed envelope. A body that cannot be parsed is poison: it
    goes to the dead-letter queue at once and the job is marked failed.
 2. An event already recorded in the inbox was handled before: it is acked and nothing else
-   happens (redelivery is harmless).
+   happens (redelivery is harmless). Copies of one event that reach one process at once are handled one
+   after the other (a lock per event id), so a later copy finds the inbox row and never rewrites the
+   artifacts the first one committed.
 3. The handler does its work (artifacts are written under keys derived from ids, so a repeat
    overwrites rather than duplicates), then opens a unit of work that records the inbox row,
    the results and the outgoing events in ONE transaction.
@@ -180,6 +182,8 @@ class StageRunner:
         self.topology = topology
         self.relay = relay
         self.consumer_name = f"{service}"
+        self._handling: dict[uuid.UUID, tuple[asyncio.Lock, int]] = {}
+        """A lock per event being handled in this process, with the copies holding or awaiting it."""
 
     # -- inbox -----------------------------------------------------------------------------
     async def _seen(self, event_id: uuid.UUID) -> bool:
@@ -375,6 +379,22 @@ class StageRunner:
             unbind_job(token)
 
     async def _handle(self, delivery: Delivery, envelope: Envelope[Any], handler: DeliveryHandler) -> Outcome:
+        # copies of one event in this process at once (a republished outbox row, a retry copy beside a
+        # redelivery, with a prefetch above 1) are handled one after the other: the later finds the inbox row
+        # and does nothing, instead of rewriting the first one's artifacts under their committed references
+        lock, users = self._handling.get(envelope.event_id, (asyncio.Lock(), 0))
+        self._handling[envelope.event_id] = (lock, users + 1)
+        try:
+            async with lock:
+                return await self._handle_alone(delivery, envelope, handler)
+        finally:
+            lock, users = self._handling[envelope.event_id]
+            if users == 1:
+                del self._handling[envelope.event_id]
+            else:
+                self._handling[envelope.event_id] = (lock, users - 1)
+
+    async def _handle_alone(self, delivery: Delivery, envelope: Envelope[Any], handler: DeliveryHandler) -> Outcome:
         if await self._seen(envelope.event_id):
             log.info("duplicate delivery ignored", extra={"fields": {"event_id": str(envelope.event_id)}})
             return Outcome.DUPLICATE
@@ -413,6 +433,8 @@ class StageRunner:
             try:
                 await handler(envelope, deps)
             except AlreadyHandled:
+                log.info("duplicate delivery: another copy of the event was recorded meanwhile",
+                         extra={"fields": {"event_id": str(envelope.event_id)}})
                 return Outcome.DUPLICATE
             except Cancelled as exc:
                 known = (cancels.cancelled(envelope.job_id) if cancels is not None else None) or \

@@ -10,7 +10,7 @@ wrong and what it allows, without pydantic's URLs, error types or the repr of wh
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence, Sized
+from collections.abc import Iterable, Mapping, Sequence, Sized
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -19,7 +19,7 @@ if TYPE_CHECKING:
 
     from .envelope import EventPayload
 
-__all__ = ["StageError", "require_target", "validation_problems"]
+__all__ = ["StageError", "located_problems", "require_target", "validation_problems"]
 
 
 class StageError(Exception):
@@ -94,13 +94,27 @@ def validation_problems(exc: ValidationError, sent: Any = _MISSING, *, prefix: s
     ...     validation_problems(exc, prefix="features")
     ['features.bins must be at most 1000; got 100000000']
     """
-    merged: dict[str, list[ErrorDetails]] = {}
-    for error in exc.errors(include_url=False):
-        merged.setdefault(_where(prefix, _location(error, sent)), []).append(error)
-    problems = [_problem(where, errors) for where, errors in list(merged.items())[:limit]]
-    if len(merged) > limit:
-        problems.append(f"and {len(merged) - limit} more problem(s)")
+    located = located_problems(exc.errors(include_url=False), sent, prefix=prefix)
+    problems = [problem for _, problem in located[:limit]]
+    if len(located) > limit:
+        problems.append(f"and {len(located) - limit} more problem(s)")
     return problems
+
+
+def located_problems(errors: Iterable[ErrorDetails], sent: Any = _MISSING, *,
+                     prefix: str = "") -> list[tuple[str, str]]:
+    """``validation_problems``' lines with where each one is, for an answer that names the field apart: one
+    ``(where, line)`` per location, in the order of the errors, from the error dictionaries of a
+    ``ValidationError`` (or of FastAPI's ``RequestValidationError``).
+
+    >>> located_problems([{"type": "less_than_equal", "loc": ("limit",), "msg": "", "input": 500,
+    ...                    "ctx": {"le": 200}}])
+    [('limit', 'limit must be at most 200; got 500')]
+    """
+    merged: dict[str, list[ErrorDetails]] = {}
+    for error in errors:
+        merged.setdefault(_where(prefix, _location(error, sent)), []).append(error)
+    return [(where, _problem(where, grouped)) for where, grouped in merged.items()]
 
 
 def _location(error: ErrorDetails, sent: Any) -> list[str | int]:

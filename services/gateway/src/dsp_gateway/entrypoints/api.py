@@ -23,7 +23,7 @@ from pydantic import BaseModel, Field, ValidationError
 from shared_contracts import ArtifactRef
 from shared_contracts.analysis import Predictions
 from shared_contracts.compare import Comparison
-from shared_contracts.errors import StageError, require_target
+from shared_contracts.errors import StageError, located_problems, require_target
 from shared_contracts.events import (
     AnalysisOptions,
     AnalysisRequested,
@@ -355,8 +355,10 @@ def add_routes(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
-        errors = [{"code": "validation_error", "message": e["msg"],
-                   "field": ".".join(str(p) for p in e["loc"] if p != "body")} for e in exc.errors()]
+        # in plain words (shared_contracts.errors); a field of the body is named without "body"
+        located = located_problems([{**e, "loc": e["loc"][1:] if e["loc"][:1] == ("body",) and len(e["loc"]) > 1
+                                     else e["loc"]} for e in exc.errors()])
+        errors = [{"code": "validation_error", "message": message, "field": field} for field, message in located]
         return JSONResponse(error_body(errors, request_id=_rid(request)), status_code=422)
 
     @app.exception_handler(UnstorableValue)
