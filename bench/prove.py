@@ -149,7 +149,7 @@ def run_proof(name: str, script: str, *, quick: bool, out_dir: Path, timeout_s: 
     command = [".venv/bin/python", script, "--json", str(shown), *(["--quick"] if quick else []), *(extra or [])]
     record: dict[str, Any] = {"name": name, "script": script, "command": shlex.join(command), "quick": quick,
                               "extra": shlex.join(extra or []),
-                              "started": _now(), "load_before": _load()}
+                              "started": _now(), "load_before": _load(), "commit": _probe(_commit)}
     json_path.unlink(missing_ok=True)
     if not (ROOT / script).exists():
         return {**record, "status": "missing", "exit_code": None, "seconds": 0.0, "load_after": _load(),
@@ -237,6 +237,14 @@ def _sum_figure(run: dict[str, Any], key: str) -> str:
     return _figure(sum(values)) if values else "—"
 
 
+def _commits(runs: list[dict[str, Any]], rendered_at: str) -> str:
+    """The commit the proofs ran at; each proof's own when ``--only`` ran some again at a later one."""
+    commits = {run["name"]: run.get("commit") or rendered_at for run in runs}
+    if len(set(commits.values())) <= 1:
+        return f", commit {next(iter(commits.values()), rendered_at)}."
+    return ", at commits " + ", ".join(f"{commit} ({name})" for name, commit in commits.items()) + "."
+
+
 def render(machine_info: dict[str, Any], runs: list[dict[str, Any]], wall_s: float | None = None) -> str:
     """docs/reliability.md from the machine and the proofs' records (each with its JSON as ``result``);
     ``wall_s``: the whole command's wall time, when proofs ran side by side (``ALONGSIDE``)."""
@@ -264,7 +272,7 @@ def render(machine_info: dict[str, Any], runs: list[dict[str, Any]], wall_s: flo
         + f" — {started}, `{'python bench/prove.py --quick' if everything_quick else 'make prove'}`, "
         + (f"{wall_s:,.0f} s wall ({seconds:,.0f} s of proofs; {', '.join(beside)}, at the same time)"
            if wall_s and beside else f"{seconds:,.0f} s")
-        + f", commit {m.get('commit', 'unknown')}."
+        + _commits(runs, m.get("commit", "unknown"))
         + (f" **Smaller than the full run**, by these arguments: {'; '.join(smaller)}." if smaller else "")
         + (" A quick run: shorter than the full `make prove`, its figures smaller." if everything_quick else
            f" Run with `--quick` (shorter, its figures smaller): {', '.join(quick)}; the others in full."
@@ -328,7 +336,8 @@ def _section(run: dict[str, Any], verdict: tuple[bool, str]) -> list[str]:
     if run["status"] == "not run":
         return [*lines, f"**Not run yet** (`{run['script']}`): a failure of the whole proof until it runs."]
     lines.append(f"`{run['command']}`: exit code {run['exit_code']}, {run.get('seconds') or 0:,.0f} s, "
-                 f"started {run['started']}" + (", quick run" if run.get("quick") else "")
+                 f"started {run['started']}" + (f" at commit {run['commit']}" if run.get("commit") else "")
+                 + (", quick run" if run.get("quick") else "")
                  + (f", run alongside {run['alongside']} at nice {run.get('nice', 0)}" if run.get("alongside")
                     else "") + ". "
                  + ("Passed." if ok else f"**FAILED**: {why}."))
