@@ -562,8 +562,10 @@ def _parser_can_read(plans: list[ColumnPlan], cleaned: pl.DataFrame, tokens_seen
     return [_raw_name(i) in candidates and _raw_name(i) not in rejected for i in range(len(plans))]
 
 
-# An exponent at or below -308, where a 64-bit float loses digits and then reads as 0.
-_TINY_EXPONENT = re.compile(rb"[eE]-0*(?:30[89]|3[1-9][0-9]|[4-9][0-9]{2}|[0-9]{4,})")
+# An exponent at or below -308, where a 64-bit float loses digits and then reads as 0. One pattern per letter
+# case: a pattern that starts with a literal is searched for that literal first, which is several times faster
+# than a leading character class over text full of the letter e.
+_TINY_EXPONENTS = tuple(re.compile(letter + rb"-0*(?:30[89]|3[1-9][0-9]|[4-9][0-9]{2}|[0-9]{4,})") for letter in (b"e", b"E"))
 
 
 def _has_tiny_exponent(path: Path, block: int = 8 * 1024 * 1024) -> bool:
@@ -572,7 +574,8 @@ def _has_tiny_exponent(path: Path, block: int = 8 * 1024 * 1024) -> bool:
     tail = b""
     with path.open("rb") as handle:
         while chunk := handle.read(block):
-            if _TINY_EXPONENT.search(tail + chunk):
+            window = tail + chunk
+            if any(pattern.search(window) for pattern in _TINY_EXPONENTS):
                 return True
             tail = chunk[-16:]
     return False
