@@ -1,4 +1,4 @@
-"""Dashboard benchmark: build time, file size and load time in Chromium, against ydata-profiling's HTML.
+"""Dashboard benchmark: build time, file size and load time in Chromium, against fg-data-profiling's HTML.
 
     .venv/bin/python bench/bench_dashboard.py [--data bench-data/mixed_1m.parquet] [--runs 3]
 
@@ -13,7 +13,7 @@
   ready (and the part of it running scripts) is Chromium's thread time, which other jobs on a
   shared machine inflate far less than the wall-clock figures. ``--baseline-bundle FILE`` also
   builds the page with another plotly.js bundle and loads the two pages alternately.
-* Peer: ydata-profiling's HTML report (``minimal=True``) of the same rows (read from the CSV,
+* Peer: fg-data-profiling's HTML report (``minimal=True``) of the same rows (read from the CSV,
   as the peer venv has no Parquet engine), from ``bench-data/peer-venv`` when it exists; the
   report is cached under ``bench-data/`` with its build time.
 
@@ -128,11 +128,11 @@ def peer_report(parquet: Path) -> tuple[Path, float] | None:
     if not PEER_PY.exists():
         return None
     csv = parquet.with_suffix(".csv")
-    html = DATA / f"ydata_{parquet.stem}.html"
+    html = DATA / f"peer_{parquet.stem}.html"
     meta = html.with_suffix(".json")
     if html.exists() and meta.exists():
         return html, json.loads(meta.read_text())["build_s"]
-    code = ("import sys, time, pandas as pd; from ydata_profiling import ProfileReport; t = time.perf_counter();"
+    code = ("import sys, time, pandas as pd; from data_profiling import ProfileReport; t = time.perf_counter();"
             "df = pd.read_csv(sys.argv[1]);"
             "ProfileReport(df, minimal=True, progress_bar=False, title='peer').to_file(sys.argv[2]);"
             "print(time.perf_counter() - t)")
@@ -160,7 +160,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, default=DATA / "mixed_1m.parquet")
     parser.add_argument("--runs", type=int, default=3)
-    parser.add_argument("--no-peer", action="store_true", help="skip ydata-profiling")
+    parser.add_argument("--no-peer", action="store_true", help="skip fg-data-profiling")
     parser.add_argument("--baseline-bundle", type=Path,
                         help="another plotly.js bundle (an earlier one): the same page is also built with it, and "
                              "the two pages are loaded alternately, one run each in turn")
@@ -217,7 +217,7 @@ def main(argv: list[str] | None = None) -> int:
         ("requests leaving the file", f"{ours['blocked_requests']:.0f}",
          f"{peer_load['blocked_requests']:.0f}" if peer_load else na),
     ]
-    print("| measure | dsp dashboard | ydata-profiling (minimal) |")
+    print("| measure | dsp dashboard | fg-data-profiling (minimal) |")
     print("| --- | ---: | ---: |")
     for name, value, peer_value in rows:
         print(f"| {name} | {value} | {peer_value} |")
