@@ -112,7 +112,9 @@ def main(argv: list[str] | None = None) -> int:
     approx = doc.get("approximations", [])
     print("\nApproximate figures labelled in the profile:\n")
     for a in approx:
-        print(f"- {a['statistic']}: {len(a.get('columns') or [])} columns; {a['error_bound']}")
+        columns = a.get("columns") or []
+        scope = f"{len(columns)} column{'s' if len(columns) != 1 else ''}" if columns else "the whole dataset"
+        print(f"- {a['statistic']}: {scope}; {a['error_bound']}")
     return 0
 
 
