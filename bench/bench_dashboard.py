@@ -32,6 +32,11 @@ import tempfile
 import time
 from pathlib import Path
 
+# The processes measured get the environment this bench started with: importing polars sets its allocator's
+# _RJEM_MALLOC_CONF in the importing process' environment, which they would otherwise inherit (and `dsp`
+# keeps a setting it finds instead of its own).
+START_ENV = dict(os.environ)
+
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT / "bench-data"
 PEER_PY = DATA / "peer-venv" / "bin" / "python"
@@ -71,7 +76,8 @@ def cold_build(parquet: Path) -> float:
     code = ("import sys, time; t = time.perf_counter(); from pathlib import Path;"
             "from dsp_dashboard.domain import build_dashboard;"
             "build_dashboard(data=Path(sys.argv[1]), profile=None); print(time.perf_counter() - t)")
-    out = subprocess.run([sys.executable, "-c", code, str(parquet)], check=True, capture_output=True, text=True)
+    out = subprocess.run([sys.executable, "-c", code, str(parquet)], check=True, capture_output=True, text=True,
+                         env=START_ENV)
     return float(out.stdout.strip().splitlines()[-1])
 
 

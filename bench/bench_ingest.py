@@ -11,11 +11,17 @@ the process, all threads), best of ``--repeat`` runs.
 from __future__ import annotations
 
 import argparse
+import os
 import resource
 import subprocess
 import sys
 import time
 from pathlib import Path
+
+# The processes measured get the environment this bench started with: importing polars sets its allocator's
+# _RJEM_MALLOC_CONF in the importing process' environment, which they would otherwise inherit (and `dsp`
+# keeps a setting it finds instead of its own).
+START_ENV = dict(os.environ)
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "bench"))
@@ -26,7 +32,7 @@ from gen_data import generate  # noqa: E402
 def _run(code: str) -> tuple[float, float]:
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
-    subprocess.run([sys.executable, "-c", code], check=True, cwd=ROOT)
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=ROOT, env=START_ENV)
     wall = time.perf_counter() - start
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)

@@ -34,6 +34,11 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+# The processes measured get the environment this bench started with: importing polars sets its allocator's
+# _RJEM_MALLOC_CONF in the importing process' environment, which they would otherwise inherit (and `dsp`
+# keeps a setting it finds instead of its own).
+START_ENV = dict(os.environ)
+
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT / "bench-data"
 VENV_PY = ROOT / ".venv" / "bin" / "python"
@@ -170,7 +175,7 @@ def main(argv: list[str] | None = None) -> int:
     csv = _dataset(args.rows)
     size_mb = csv.stat().st_size / 1e6
     results: dict[str, tuple[Run, int]] = {}
-    env = dict(os.environ)
+    env = dict(START_ENV)
     with tempfile.TemporaryDirectory(dir=DATA) as tmp:
         work = Path(tmp)
         ours, polars_runs, only = [], [], []

@@ -25,6 +25,11 @@ import sys
 import tempfile
 from pathlib import Path
 
+# The processes measured get the environment this bench started with: importing polars sets its allocator's
+# _RJEM_MALLOC_CONF in the importing process' environment, which they would otherwise inherit (and `dsp`
+# keeps a setting it finds instead of its own).
+START_ENV = dict(os.environ)
+
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT / "bench-data"
 VENV_PY = ROOT / ".venv" / "bin" / "python"
@@ -54,7 +59,7 @@ def _timed(cmd: list[str]) -> dict[str, float | str]:
     before = _load()
     with tempfile.NamedTemporaryFile("r", suffix=".time") as out:
         subprocess.run(["/usr/bin/time", "-f", "%e %U %S %M", "-o", out.name, *cmd], check=True,
-                       stdout=subprocess.DEVNULL)
+                       stdout=subprocess.DEVNULL, env=START_ENV)
         wall, user, system, rss_kb = out.read().split()[-4:]
     return {"wall": float(wall), "cpu": float(user) + float(system), "rss": int(rss_kb) / 1024,
             "load": f"{before} -> {_load()}"}

@@ -27,6 +27,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+# The processes measured get the environment this bench started with: importing polars sets its allocator's
+# _RJEM_MALLOC_CONF in the importing process' environment, which they would otherwise inherit (and `dsp`
+# keeps a setting it finds instead of its own).
+START_ENV = dict(os.environ)
+
 ROOT = Path(__file__).resolve().parents[1]
 DSP = ROOT / ".venv" / "bin" / "dsp"
 if str(ROOT) not in sys.path:
@@ -50,7 +55,7 @@ def _timed(cmd: list[str]) -> Run:
         # NCI60's 6,831 columns are past ingest's default cap of 2,000 (DSP_MAX_COLUMNS): raised for the benchmark
         subprocess.run(["/usr/bin/time", "-f", "%e %U %S %M", "-o", out.name, *cmd], check=True,
                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                       env={**os.environ, "DSP_MAX_COLUMNS": os.environ.get("DSP_MAX_COLUMNS", "10000")})
+                       env={**START_ENV, "DSP_MAX_COLUMNS": START_ENV.get("DSP_MAX_COLUMNS", "10000")})
         wall, user, system, rss_kb = out.read().split()[-4:]
     return Run(float(wall), float(user) + float(system), int(rss_kb) / 1024)
 
