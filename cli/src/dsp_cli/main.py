@@ -13,9 +13,9 @@ import os
 
 from mesh_kit.allocator import JEMALLOC_CONF, return_freed_memory
 
-# Freed memory goes back to the system at once instead of being kept for reuse (Polars' jemalloc and the C
-# library's malloc both, see mesh_kit.allocator): peak memory of a large profile drops by about half a
-# gigabyte. jemalloc reads its setting when polars loads, so it is set before anything imports polars.
+# Freed memory goes back to the system within 0.1 s instead of being kept for reuse (Polars' jemalloc and the
+# C library's malloc both, see mesh_kit.allocator): the peak of a large profile is what it holds, not what it
+# held. jemalloc reads its setting when polars loads, so it is set before anything imports polars.
 os.environ.setdefault("_RJEM_MALLOC_CONF", JEMALLOC_CONF)
 
 import logging  # noqa: E402

@@ -63,6 +63,7 @@ def test_freed_blocks_leave_the_resident_memory_with_the_setting_and_stay_withou
 def test_an_explicit_jemalloc_setting_is_kept(monkeypatch: pytest.MonkeyPatch) -> None:
     from mesh_kit.allocator import JEMALLOC_CONF, return_freed_memory
 
+    monkeypatch.setenv("DSP_MALLOC_MMAP_THRESHOLD", "0")  # this process' own malloc is left as it is
     monkeypatch.setenv("_RJEM_MALLOC_CONF", "background_thread:true")
     return_freed_memory()
     import os
@@ -71,3 +72,10 @@ def test_an_explicit_jemalloc_setting_is_kept(monkeypatch: pytest.MonkeyPatch) -
     monkeypatch.delenv("_RJEM_MALLOC_CONF")
     return_freed_memory()
     assert os.environ["_RJEM_MALLOC_CONF"] == JEMALLOC_CONF
+
+
+def test_a_threshold_of_zero_leaves_the_c_library_as_it_is(monkeypatch: pytest.MonkeyPatch) -> None:
+    from mesh_kit.allocator import return_freed_memory
+
+    monkeypatch.setenv("DSP_MALLOC_MMAP_THRESHOLD", "0")
+    assert return_freed_memory() is False
