@@ -46,8 +46,6 @@ from .run import (
     services_for,
 )
 
-return_freed_memory()  # the C library's part, which applies to every allocation from now on
-
 app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="Profile, clean, analyse and chart a table (CSV, Parquet, Excel, JSON...) in one process.")
 err = Console(stderr=True)
@@ -351,9 +349,14 @@ app.add_typer(models_app, name="models")
 
 
 def main() -> None:  # pragma: no cover - console entry
+    """The ``dsp`` command. The C library's part of returning freed memory is set here, for a batch command's own
+    process only: importing this module, as the tests do, leaves the importing process' allocator as it is, and
+    ``dsp serve`` (a long-lived server, whose event loop must not pay for fresh pages) keeps glibc's default."""
+    if sys.argv[1:2] != ["serve"]:
+        return_freed_memory()
     sys.exit(app())
 
 
 if __name__ == "__main__":  # pragma: no cover
-    app()
+    main()
 
