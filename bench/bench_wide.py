@@ -27,10 +27,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-# The processes measured get the environment this bench started with: importing polars sets its allocator's
-# _RJEM_MALLOC_CONF in the importing process' environment, which they would otherwise inherit (and `dsp`
-# keeps a setting it finds instead of its own).
-START_ENV = dict(os.environ)
+from _start_env import START_ENV  # first: before anything imports polars
 
 ROOT = Path(__file__).resolve().parents[1]
 DSP = ROOT / ".venv" / "bin" / "dsp"

@@ -1,7 +1,8 @@
-"""Freed memory is handed back to the system at once: a process' resident memory falls when its arrays are freed."""
+"""Freed memory is handed back to the system: a process' resident memory falls when its large blocks are freed."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 
@@ -66,8 +67,6 @@ def test_an_explicit_jemalloc_setting_is_kept(monkeypatch: pytest.MonkeyPatch) -
     monkeypatch.setenv("DSP_MALLOC_MMAP_THRESHOLD", "0")  # this process' own malloc is left as it is
     monkeypatch.setenv("_RJEM_MALLOC_CONF", "background_thread:true")
     return_freed_memory()
-    import os
-
     assert os.environ["_RJEM_MALLOC_CONF"] == "background_thread:true"
     monkeypatch.delenv("_RJEM_MALLOC_CONF")
     return_freed_memory()

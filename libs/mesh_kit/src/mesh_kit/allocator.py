@@ -30,7 +30,7 @@ _M_MMAP_THRESHOLD = -3  # glibc's mallopt parameter
 
 
 def return_freed_memory() -> bool:
-    """Set both allocators to return freed memory at once; True when the C library took the setting.
+    """Set both allocators to return freed memory soon after it is freed; True when the C library took the setting.
 
     An explicit ``_RJEM_MALLOC_CONF`` in the environment is kept; ``DSP_MALLOC_MMAP_THRESHOLD`` (bytes) sets the
     C library's threshold, ``0`` leaves its default. Outside glibc (musl, macOS) only the jemalloc setting applies.
