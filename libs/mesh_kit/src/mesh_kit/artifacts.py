@@ -188,12 +188,29 @@ class AsyncArtifactStore:
         return await asyncio.to_thread(self.sync.delete_prefix, prefix)
 
 
+_HASHED_KEPT = 256
+"""Files a :class:`LocalArtifactStore` remembers the hash of, the latest written."""
+
+
+def _identity(stat: os.stat_result) -> tuple[int, ...]:
+    """What changes when a file's bytes are replaced or rewritten: device, inode, size, modification time and the
+    inode's change time (which no program can set back)."""
+    return stat.st_dev, stat.st_ino, stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns
+
+
 class LocalArtifactStore(ArtifactStore):
-    """Artifacts as files under one root directory; writes are atomic renames."""
+    """Artifacts as files under one root directory; writes are atomic renames.
+
+    A file this store object wrote is not hashed again when it is fetched while it is unchanged (the same
+    inode, size, modification and change time as when its hash was taken): a local run fetches each artifact right
+    after putting it, and hashing a 200 MB upload twice more cost as much as reading it. Any other file, a
+    file changed since, or one written by another process, is hashed and checked on every fetch.
+    """
 
     def __init__(self, root: Path) -> None:
         self.root = root.resolve()
         self.root.mkdir(parents=True, exist_ok=True)
+        self._hashed: dict[Path, tuple[tuple[int, ...], str]] = {}
 
     def _path(self, key: str) -> Path:
         check_key(key)
@@ -213,6 +230,12 @@ class LocalArtifactStore(ArtifactStore):
             digest = sha256_of(tmp)
             size = tmp.stat().st_size
             os.replace(tmp, target)
+            self._hashed.pop(target, None)
+            stat = target.stat()  # after the rename, which changes the change time
+            if stat.st_size == size:
+                self._hashed[target] = (_identity(stat), digest)
+            while len(self._hashed) > _HASHED_KEPT:  # the oldest first: a service's store stays small
+                del self._hashed[next(iter(self._hashed))]
         finally:
             tmp.unlink(missing_ok=True)
         return ArtifactRef(key=key, sha256=digest, size_bytes=size, media_type=media_type)
@@ -223,6 +246,7 @@ class LocalArtifactStore(ArtifactStore):
         target.parent.mkdir(parents=True, exist_ok=True)
         size = path.stat().st_size
         os.replace(path, target)
+        self._hashed.pop(target, None)  # the hash was the caller's, not taken here
         return ArtifactRef(key=key, sha256=sha256, size_bytes=size, media_type=media_type)
 
     def fetch_to(self, ref: ArtifactRef, path: Path) -> Path:
@@ -230,14 +254,20 @@ class LocalArtifactStore(ArtifactStore):
         if not source.exists():
             raise ArtifactNotFound(ref.key)
         path.parent.mkdir(parents=True, exist_ok=True)
+        known = self._hashed.get(source)
+        unchanged = known is not None and known[1] == ref.sha256 and known[0] == _identity(source.stat())
         shutil.copyfile(source, path)
+        if unchanged and known is not None and known[0] == _identity(source.stat()):
+            return path  # the bytes this store hashed when it wrote them, not changed before or during the copy
         if sha256_of(path) != ref.sha256:
             path.unlink(missing_ok=True)
             raise ArtifactIntegrityError(f"artifact {ref.key} does not match its recorded hash")
         return path
 
     def delete(self, key: str) -> None:
-        self._path(key).unlink(missing_ok=True)
+        path = self._path(key)
+        self._hashed.pop(path, None)
+        path.unlink(missing_ok=True)
 
     def exists(self, key: str) -> bool:
         return self._path(key).exists()

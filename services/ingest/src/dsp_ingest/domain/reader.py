@@ -562,25 +562,6 @@ def _parser_can_read(plans: list[ColumnPlan], cleaned: pl.DataFrame, tokens_seen
     return [_raw_name(i) in candidates and _raw_name(i) not in rejected for i in range(len(plans))]
 
 
-# An exponent at or below -308, where a 64-bit float loses digits and then reads as 0. One pattern per letter
-# case: a pattern that starts with a literal is searched for that literal first, which is several times faster
-# than a leading character class over text full of the letter e.
-_TINY_EXPONENTS = tuple(re.compile(letter + rb"-0*(?:30[89]|3[1-9][0-9]|[4-9][0-9]{2}|[0-9]{4,})") for letter in (b"e", b"E"))
-
-
-def _has_tiny_exponent(path: Path, block: int = 8 * 1024 * 1024) -> bool:
-    """True when the file holds a number written with an exponent the parser would silently read as 0 or
-    subnormal; read in blocks, with an overlap so that a match across two blocks is found."""
-    tail = b""
-    with path.open("rb") as handle:
-        while chunk := handle.read(block):
-            window = tail + chunk
-            if any(pattern.search(window) for pattern in _TINY_EXPONENTS):
-                return True
-            tail = chunk[-16:]
-    return False
-
-
 def _structure_of(job: Future[Structure], work: Path) -> Structure:
     """The structure scan's result; its parser's failure as a typed error (text that is not UTF-8 past the
     head the encoding was detected on, with the first bad byte's offset and line)."""
@@ -1085,7 +1066,7 @@ def _convert_with_retries(
     in_memory = size <= _in_memory_limit()
     tokens_decided = False
     natives = [plan for plan in plans if plan.native and plan.dtype == pl.Float64]
-    if natives and _has_tiny_exponent(work):
+    if natives and structure.tiny_exponent:
         for plan in natives:  # the parser reads 1e-400 as 0 without a word: the string way counts them
             plan.native = False
     for attempt in range(6):

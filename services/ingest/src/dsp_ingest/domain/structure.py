@@ -30,6 +30,9 @@ __all__ = ["BadRecord", "Structure", "record_chunks", "scan_structure"]
 T = TypeVar("T")
 _UNUSED_SEPARATORS = ("\x1f", "\x1e", "\x1d", "\x01")
 CHUNK_BYTES = 16 << 20
+TINY_EXPONENT = r"[eE]-0*(?:30[89]|3[1-9][0-9]|[4-9][0-9]{2}|[0-9]{4,})"
+"""An exponent at or below -308, where a 64-bit float loses digits and then reads as 0: the fast parser reads such
+a number as 0 (or subnormal) without a word, so a file holding one has its float columns read the counting way."""
 
 
 @dataclass(frozen=True)
@@ -56,6 +59,8 @@ class Structure:
     blank_records: list[int] = field(default_factory=list)
     multiline: dict[int, int] = field(default_factory=dict)
     """Record -> number of extra physical lines it spans."""
+    tiny_exponent: bool = False
+    """Whether a number is written with an exponent at or below -308 (see :data:`TINY_EXPONENT`)."""
 
     def line_numbers(self, records: np.ndarray) -> np.ndarray:
         """1-based physical line numbers where the given records start."""
@@ -162,8 +167,8 @@ def scan_structure(path: Path, dialect: Dialect, n_fields: int, *, skip_lines: i
         exact = naive_fields
     blank = line.str.strip_chars() == ""
 
-    def scan_chunk(chunk: bytes) -> tuple[int, int, int, pl.DataFrame | None]:
-        """Lines, record starts, quote parity and flagged lines of one chunk (numbers local to it)."""
+    def scan_chunk(chunk: bytes) -> tuple[int, int, int, pl.DataFrame | None, bool]:
+        """Lines, record starts, quote parity, flagged lines (numbers local to it) and tiny exponents of one chunk."""
         batch = read_lines(chunk).with_columns(line.fill_null(""))
         if quote:
             n_quotes = batch.select(line.str.count_matches(quote, literal=True).cast(pl.Int64)).to_series()
@@ -182,7 +187,8 @@ def scan_structure(path: Path, dialect: Dialect, n_fields: int, *, skip_lines: i
             flagged = candidates.with_columns(fields=exact.cast(pl.Int64)).filter(
                 ~pl.col("single") | (pl.col("fields") != n_fields) | blank
             ).select("ln", "rec", "line", "fields", "single")
-        return batch.height, int(starts.sum()), int(n_quotes.sum() or 0) % 2, flagged
+        tiny = bool(batch.select(line.str.contains(TINY_EXPONENT).any()).item())
+        return batch.height, int(starts.sum()), int(n_quotes.sum() or 0) % 2, flagged, tiny
 
     # Chunks end on record boundaries, so each starts outside quotes and they can be scanned in
     # parallel; only line and record offsets carry from one to the next.
@@ -190,7 +196,9 @@ def scan_structure(path: Path, dialect: Dialect, n_fields: int, *, skip_lines: i
     n_lines = 0
     n_records = 0
     flagged_parts: list[pl.DataFrame] = []
-    for lines_in, starts_in, parity_in, flagged in _ordered_map(scan_chunk, record_chunks(path, skip_lines, quote)):
+    tiny_exponent = False
+    for lines_in, starts_in, parity_in, flagged, tiny in _ordered_map(scan_chunk, record_chunks(path, skip_lines, quote)):
+        tiny_exponent |= tiny
         if flagged is not None and flagged.height:
             flagged_parts.append(flagged.with_columns(pl.col("ln") + n_lines, pl.col("rec") + n_records))
         parity = parity_in
@@ -199,7 +207,7 @@ def scan_structure(path: Path, dialect: Dialect, n_fields: int, *, skip_lines: i
     schema = {"ln": pl.Int64, "rec": pl.Int64, "line": pl.String, "fields": pl.Int64, "single": pl.Boolean}
     flagged_df = pl.concat(flagged_parts) if flagged_parts else pl.DataFrame(schema=schema)
     summary_df = pl.DataFrame({"parity": [parity]})
-    structure = Structure(skip_lines=skip_lines, line_count=n_lines, record_count=n_records)
+    structure = Structure(skip_lines=skip_lines, line_count=n_lines, record_count=n_records, tiny_exponent=tiny_exponent)
     if summary_df["parity"][0]:
         opened = flagged_df.filter(~pl.col("single"))
         start_line = int(opened["ln"][-1]) if len(opened) else n_lines - 1

@@ -17,13 +17,14 @@ import os
 import time
 from collections import deque
 from collections.abc import Collection
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
 import polars as pl
+from mesh_kit.allocator import give_back_freed_memory
 from shared_contracts.cancel import CancelToken, never_cancelled
 from shared_contracts.profile import (
     Approximation,
@@ -485,28 +486,63 @@ def profile_dataset(
     near_prints: list[np.ndarray] | None = None
     sample_parts: list[pl.DataFrame] = []
     batches = _batches(schema, rows)
-    done = 0
     report(0.0, f"profiling {len(schema)} columns of {rows} rows")
     workers = column_workers()
     in_flight: deque[tuple[str, Future[ColumnFacts]]] = deque()
+    # batches read whose columns are not all profiled yet: (columns, sample, row fingerprints)
+    unsettled: deque[tuple[list[str], pl.DataFrame, list[np.ndarray]]] = deque()
+    steps = [f"column {n}" for n in schema] + ["duplicate rows"]  # steps[i]: what starts after i columns
 
-    def finish_one() -> None:
-        """Take the oldest column in flight's facts, in the schema's order."""
-        nonlocal done
-        name, job = in_flight.popleft()
-        facts[name] = job.result()
-        facts[name].profile.overridden = name in overridden
-        done += 1
-        report(0.8 * done / max(len(schema), 1), f"column {name}")
+    def settle() -> None:
+        """Fold the near-duplicate fingerprints of the batches whose columns are all profiled, in order."""
+        nonlocal near_prints
+        while unsettled and all(n in facts for n in unsettled[0][0]):
+            batch, batch_sample, whole = unsettled.popleft()
+            normalise = [n for n in batch if _needs_normalising(batch_sample[n], facts[n])]
+            if normalise:
+                full = pl.read_parquet(path, columns=batch)
+                near = _fingerprint(_normalised(full, normalise))
+                del full
+            else:
+                near = whole
+            near_prints = _fold(near_prints, near)
+            del whole, near
+
+    def pump(running: int) -> None:
+        """Wait until at most ``running`` columns are unfinished, taking the finished ones' facts in the schema's order.
+
+        A column is submitted as soon as a worker is free, whichever column is the slowest: the
+        facts of the columns after it wait, not the workers. Nothing is reported after a cancel.
+        """
+        while True:
+            while in_flight and in_flight[0][1].done():
+                name, job = in_flight.popleft()
+                facts[name] = job.result()
+                facts[name].profile.overridden = name in overridden
+                give_back_freed_memory()  # the column's working arrays, before the next column's take their place
+                report(0.8 * len(facts) / max(len(schema), 1), f"column {name}")
+                token.check(steps[len(facts) + len(in_flight)])  # the next column to start
+                settle()
+            unfinished = [job for _, job in in_flight if not job.done()]
+            if len(unfinished) <= running:
+                return
+            wait(unfinished, return_when=FIRST_COMPLETED)
 
     # a cancelled job stops between columns: the columns in flight finish, none more start
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="profile-column") as columns_pool:
         for batch in batches:
+            # read while the last columns of the batch before still run, but never more than two batches ahead of
+            # the oldest column in flight (each holds its rows' fingerprints until its columns are all profiled)
+            while len(unsettled) > 1:
+                wait([in_flight[0][1]])
+                pump(workers - 1)
             frame = pl.read_parquet(path, columns=batch)
             sample_parts.append(frame[sample_idx] if sample_idx is not None else frame.clone())
             if rows:
                 whole = _fingerprint(frame)
                 exact_prints = _fold(exact_prints, whole)
+                unsettled.append((batch, sample_parts[-1], whole))
+                del whole
             # the columns are taken out of a list (drop_in_place would shift every later column of a wide frame)
             taken = frame.get_columns()
             del frame
@@ -517,45 +553,34 @@ def profile_dataset(
                 in_flight.append((name, columns_pool.submit(profile_taken_column, holder,
                                                             semantic_type=semantic_types.get(name), now=now)))
                 del holder
-                if len(in_flight) >= workers:
-                    finish_one()
-            while in_flight:
-                finish_one()
-            if rows:
-                batch_sample = sample_parts[-1]
-                normalise = [n for n in batch if _needs_normalising(batch_sample[n], facts[n])]
-                if normalise:
-                    full = pl.read_parquet(path, columns=batch)
-                    near = _fingerprint(_normalised(full, normalise))
-                    del full
-                else:
-                    near = whole
-                near_prints = _fold(near_prints, near)
-                del whole, near
+                pump(workers - 1)
+        # every row's fingerprint is complete: its duplicates are counted while the last columns run
+        repeated = columns_pool.submit(_repeats, exact_prints)
+        pump(0)
+        near_repeated = columns_pool.submit(_repeats, near_prints)  # the missingness is found meanwhile
+        del exact_prints, near_prints
 
-    columns: list[ColumnProfile] = [facts[n].profile for n in schema]
-    token.check("duplicate rows")
-    report(0.82, "duplicate rows")
-    duplicates = _repeats(exact_prints)
-    near_duplicates = max(0, _repeats(near_prints) - duplicates)
-    del exact_prints, near_prints
-
-    token.check("missingness")
-    report(0.88, "missingness")
-    masks = {n: f.missing_mask for n, f in facts.items() if f.missing_mask is not None}
-    patterns, rows_with_missing = _missing_patterns(masks, rows)
-    approximations = []
-    nullity_masks = _informative_masks(masks, rows, max_correlation_columns)
-    partly_missing = sum(1 for m in masks.values() if 0 < int(m.sum()) < rows)
-    if len(nullity_masks) < partly_missing:
-        approximations.append(column_cap("nullity_correlation", "partly missing", len(nullity_masks), partly_missing,
-                                          "missing share closest to one half"))
-    missingness = Missingness(
-        per_column={c.name: c.missing for c in columns},
-        rows_with_missing=rows_with_missing,
-        patterns=patterns,
-        nullity_correlation=nullity_correlation(nullity_masks, rows),
-    )
+        columns: list[ColumnProfile] = [facts[n].profile for n in schema]
+        token.check("duplicate rows")
+        report(0.82, "duplicate rows")
+        token.check("missingness")
+        report(0.88, "missingness")
+        masks = {n: f.missing_mask for n, f in facts.items() if f.missing_mask is not None}
+        patterns, rows_with_missing = _missing_patterns(masks, rows)
+        approximations = []
+        nullity_masks = _informative_masks(masks, rows, max_correlation_columns)
+        partly_missing = sum(1 for m in masks.values() if 0 < int(m.sum()) < rows)
+        if len(nullity_masks) < partly_missing:
+            approximations.append(column_cap("nullity_correlation", "partly missing", len(nullity_masks),
+                                              partly_missing, "missing share closest to one half"))
+        missingness = Missingness(
+            per_column={c.name: c.missing for c in columns},
+            rows_with_missing=rows_with_missing,
+            patterns=patterns,
+            nullity_correlation=nullity_correlation(nullity_masks, rows),
+        )
+        duplicates = repeated.result()
+        near_duplicates = max(0, near_repeated.result() - duplicates)
 
     return complete_profile(
         path=path, rows=rows, facts=facts, sample=pl.concat(sample_parts, how="horizontal") if sample_parts
