@@ -13,9 +13,9 @@ import os
 
 from mesh_kit.allocator import JEMALLOC_CONF, return_freed_memory
 
-# Freed memory goes back to the system within 0.1 s instead of being kept for reuse (Polars' jemalloc and the
-# C library's malloc both, see mesh_kit.allocator): the peak of a large profile is what it holds, not what it
-# held. jemalloc reads its setting when polars loads, so it is set before anything imports polars.
+# Polars' freed memory goes back to the system within 0.1 s instead of being kept for reuse (see
+# mesh_kit.allocator): the peak of a large profile is what it holds, not what it held. jemalloc reads its setting
+# when polars loads, so it is set before anything imports polars.
 os.environ.setdefault("_RJEM_MALLOC_CONF", JEMALLOC_CONF)
 
 import logging  # noqa: E402
@@ -349,9 +349,10 @@ app.add_typer(models_app, name="models")
 
 
 def main() -> None:  # pragma: no cover - console entry
-    """The ``dsp`` command. The C library's part of returning freed memory is set here, for a batch command's own
-    process only: importing this module, as the tests do, leaves the importing process' allocator as it is, and
-    ``dsp serve`` (a long-lived server, whose event loop must not pay for fresh pages) keeps glibc's default."""
+    """The ``dsp`` command. The C library's part of returning freed memory (``DSP_MALLOC_MMAP_THRESHOLD``, unset by
+    default) is set here, for a batch command's own process only: importing this module, as the tests do, leaves
+    the importing process' allocator as it is, and ``dsp serve`` (a long-lived server, whose event loop must not pay
+    for fresh pages) keeps glibc's default."""
     if sys.argv[1:2] != ["serve"]:
         return_freed_memory()
     sys.exit(app())

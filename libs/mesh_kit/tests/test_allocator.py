@@ -13,8 +13,9 @@ import pytest
 # without the setting they come from the heap, where the small ones pin them once freed. The child prints its
 # resident memory before, at the height and after.
 _CHILD = r"""
-import ctypes, re, sys, threading
-if sys.argv[1] == "on":
+import ctypes, os, re, sys, threading
+if sys.argv[1] == "threshold":
+    os.environ["DSP_MALLOC_MMAP_THRESHOLD"] = "1048576"
     from mesh_kit.allocator import return_freed_memory
     assert return_freed_memory()
 libc = ctypes.CDLL("libc.so.6")
@@ -41,6 +42,9 @@ before = rss_mib()
 thread = threading.Thread(target=work)
 thread.start()
 thread.join()
+if sys.argv[1] == "trim":
+    from mesh_kit.allocator import give_back_freed_memory
+    assert give_back_freed_memory()
 print(before, heights[0], rss_mib())
 """
 
@@ -52,10 +56,11 @@ def _run(mode: str) -> tuple[int, int, int]:
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the setting is glibc's mallopt, on Linux only")
-def test_freed_blocks_leave_the_resident_memory_with_the_setting_and_stay_without_it() -> None:
-    before, height, after = _run("on")
+@pytest.mark.parametrize("mode", ["threshold", "trim"])
+def test_freed_blocks_leave_the_resident_memory_with_a_threshold_or_a_trim_and_stay_without(mode: str) -> None:
+    before, height, after = _run(mode)
     assert height - before >= 280  # the blocks were resident
-    assert after - before < 30  # and are gone once freed
+    assert after - before < 30  # and are gone once freed (and, with a trim, given back)
     before, height, after = _run("off")
     assert height - before >= 280
     assert after - before > 200  # glibc's default keeps them, pinned in the thread's heap
@@ -73,8 +78,12 @@ def test_an_explicit_jemalloc_setting_is_kept(monkeypatch: pytest.MonkeyPatch) -
     assert os.environ["_RJEM_MALLOC_CONF"] == JEMALLOC_CONF
 
 
-def test_a_threshold_of_zero_leaves_the_c_library_as_it_is(monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize("setting", [None, "0"])
+def test_no_threshold_or_zero_leaves_the_c_library_as_it_is(monkeypatch: pytest.MonkeyPatch, setting: str | None) -> None:
     from mesh_kit.allocator import return_freed_memory
 
-    monkeypatch.setenv("DSP_MALLOC_MMAP_THRESHOLD", "0")
+    if setting is None:
+        monkeypatch.delenv("DSP_MALLOC_MMAP_THRESHOLD", raising=False)
+    else:
+        monkeypatch.setenv("DSP_MALLOC_MMAP_THRESHOLD", setting)
     assert return_freed_memory() is False

@@ -4,12 +4,13 @@ Two allocators serve a run: Polars' jemalloc (its columns and query results) and
 (numpy's arrays, Python's large objects). Both keep freed memory for reuse by default. jemalloc's is
 returned within 0.1 s when ``_RJEM_MALLOC_CONF`` says so, which must be set before Polars loads (Polars' own
 default keeps it for 0.5 to 1 s; returning it at once cost a second of system time on ``dsp profile`` of a
-1M x 20 file, for 45 MB less at the peak). glibc's
-malloc keeps a freed block of its heap, and with threads one heap per thread, so an array freed by one
-column's thread stays resident while the next column's thread allocates its own: allocations of at least
-:data:`MMAP_THRESHOLD` bytes are mapped on their own instead, and unmapped when freed. The price is that
-each large array starts on fresh pages (some more system time); the gain, on ``dsp profile`` of a
-1M x 20 file, a peak about 130 MB lower and about the same from run to run.
+1M x 20 file, for 45 MB less at the peak). glibc's malloc keeps a freed block of its heap, and with threads one
+heap per thread, so an array freed by one column's thread stays resident while the next column's thread
+allocates its own: :func:`give_back_freed_memory` (``malloc_trim``), called by the profile between columns,
+returns the whole free pages of every heap. Mapping every allocation of :data:`MMAP_THRESHOLD` bytes or more on
+its own (``DSP_MALLOC_MMAP_THRESHOLD``) returns them as they are freed, but each large array then starts on fresh
+pages: on ``dsp profile`` of a 1M x 20 file, 1 s more CPU (system time) for about 60 MB less at the peak than
+the trims, so it is not the default.
 
 jemalloc reads its setting once, when Polars loads: a program sets ``_RJEM_MALLOC_CONF`` (to :data:`JEMALLOC_CONF`)
 before anything imports Polars. :func:`return_freed_memory` sets both, and its glibc part applies to every
@@ -26,17 +27,19 @@ __all__ = ["JEMALLOC_CONF", "MMAP_THRESHOLD", "give_back_freed_memory", "return_
 
 JEMALLOC_CONF = "dirty_decay_ms:100,muzzy_decay_ms:0"
 MMAP_THRESHOLD = 1 << 20
+"""A threshold that maps a column's arrays on their own (1 MiB), for ``DSP_MALLOC_MMAP_THRESHOLD``."""
 _M_MMAP_THRESHOLD = -3  # glibc's mallopt parameter
 
 
 def return_freed_memory() -> bool:
     """Set both allocators to return freed memory soon after it is freed; True when the C library took the setting.
 
-    An explicit ``_RJEM_MALLOC_CONF`` in the environment is kept; ``DSP_MALLOC_MMAP_THRESHOLD`` (bytes) sets the
-    C library's threshold, ``0`` leaves its default. Outside glibc (musl, macOS) only the jemalloc setting applies.
+    An explicit ``_RJEM_MALLOC_CONF`` in the environment is kept; ``DSP_MALLOC_MMAP_THRESHOLD`` (bytes, such as
+    :data:`MMAP_THRESHOLD`) sets the C library's threshold, and unset or ``0`` leaves its default. Outside glibc
+    (musl, macOS) only the jemalloc setting applies.
     """
     os.environ.setdefault("_RJEM_MALLOC_CONF", JEMALLOC_CONF)
-    threshold = int(os.environ.get("DSP_MALLOC_MMAP_THRESHOLD", MMAP_THRESHOLD))
+    threshold = int(os.environ.get("DSP_MALLOC_MMAP_THRESHOLD") or 0)
     if threshold <= 0 or not sys.platform.startswith("linux"):
         return False
     try:

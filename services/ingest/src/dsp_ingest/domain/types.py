@@ -371,20 +371,30 @@ def _strptime(expr: pl.Expr, dtype: pl.DataType, fmt: str) -> pl.Expr:
     return pl.when(parsed.dt.year() == 2069).then(parsed.dt.offset_by("-100y")).otherwise(parsed)
 
 
-def _parses(values: pl.Series, dtype: pl.DataType, fmt: str) -> pl.Series:
+def _parses_expr(value: pl.Expr, dtype: pl.DataType, fmt: str) -> pl.Expr:
     """True where a value parses with ``fmt``; a four-digit-year format must give a four-digit year.
 
     ``%Y`` also reads "20" as the year 20; such values are left to ``%y`` (which pivots like
     Python: 69-99 are 19xx, 00-68 are 20xx).
     """
-    parsed = values.str.strptime(dtype, fmt, strict=False)  # type: ignore[arg-type]
+    parsed = value.str.strptime(dtype, fmt, strict=False)  # type: ignore[arg-type]
     if "%Y" in fmt:
         return parsed.dt.year().is_between(1000, 9999).fill_null(False)
     return parsed.is_not_null()
 
 
+def _parses(values: pl.Series, dtype: pl.DataType, fmt: str) -> pl.Series:
+    return values.to_frame("value").select(_parses_expr(pl.col("value"), dtype, fmt)).to_series()
+
+
 def _date_candidates(values: pl.Series, dtype: pl.DataType, formats: list[str]) -> dict[str, float]:
-    return {fmt: _share(_parses(values, dtype, fmt)) for fmt in formats}
+    """The share of ``values`` each format parses, from one query (hundreds of formats for a datetime)."""
+    if not len(values):
+        return dict.fromkeys(formats, 0.0)
+    shares = values.to_frame("value").select(
+        _parses_expr(pl.col("value"), dtype, fmt).mean().alias(str(i)) for i, fmt in enumerate(formats)
+    ).row(0)
+    return {fmt: float(share) if isinstance(share, int | float) else 0.0 for fmt, share in zip(formats, shares, strict=True)}
 
 
 def _decide_dates(
