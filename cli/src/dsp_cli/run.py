@@ -8,6 +8,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Coroutine
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -170,12 +171,20 @@ def _write_outputs(store: ArtifactStore, envelope: Envelope[Any], out: Path) -> 
         store.fetch_dir(payload.model, out / "model")
 
 
+def _store_upload(store: ArtifactStore, file: Path, dataset_id: uuid.UUID) -> ArtifactRef:
+    """Put ``file`` in the store as dataset ``dataset_id``'s upload, as the gateway does."""
+    return store.put_file(artifact_key("datasets", dataset_id, "raw"), file, media_type="text/csv")
+
+
 def _upload(mesh: InMemoryMesh, store: ArtifactStore, file: Path, *, ingest: IngestOptions, job_id: uuid.UUID,
-            analysis: AnalysisOptions | None = None) -> uuid.UUID:
-    """Put ``file`` in the store and publish its ``dataset.uploaded`` for ``job_id``, as the gateway does; the
-    dataset's id."""
-    dataset_id = uuid.uuid4()
-    raw = store.put_file(artifact_key("datasets", dataset_id, "raw"), file, media_type="text/csv")
+            analysis: AnalysisOptions | None = None, stored: tuple[uuid.UUID, ArtifactRef] | None = None) -> uuid.UUID:
+    """Put ``file`` in the store (unless ``stored`` gives its dataset id and reference) and publish its
+    ``dataset.uploaded`` for ``job_id``, as the gateway does; the dataset's id."""
+    if stored is None:
+        dataset_id = uuid.uuid4()
+        raw = _store_upload(store, file, dataset_id)
+    else:
+        dataset_id, raw = stored
     mesh.publish(DatasetUploaded(dataset_id=dataset_id, raw=raw, display_name=file.name, ingest=ingest,
                                  analysis=analysis), job_id=job_id)
     return dataset_id
@@ -216,13 +225,18 @@ async def run_pipeline(file: Path, out: Path, *, work: Path, until: Until, inges
     store = LocalArtifactStore(work / "store")
     options = AnalysisOptions.model_validate({k: v for k, v in analysis.items() if v is not None}) \
         if analysis is not None else None
-    mesh = InMemoryMesh(services_for(until), store, on_progress=on_progress)
+    # the upload is copied and hashed (without the GIL) while the stages load
+    upload_id = uuid.uuid4()
+    with ThreadPoolExecutor(1, thread_name_prefix="dsp-upload") as uploader:
+        stored = uploader.submit(_store_upload, store, file, upload_id)
+        mesh = InMemoryMesh(services_for(until), store, on_progress=on_progress)
+        raw = stored.result()
     job_id = uuid.uuid4()
     if interrupt is not None:
         interrupt.attach(mesh, job_id)
     # the analysis gets what loading the stages, reading, profiling and cleaning leave of the budget
     requested = options.model_copy(update={"requested_at": requested_at}) if options is not None else None
-    dataset_id = _upload(mesh, store, file, ingest=ingest, job_id=job_id, analysis=requested)
+    dataset_id = _upload(mesh, store, file, ingest=ingest, job_id=job_id, analysis=requested, stored=(upload_id, raw))
     events = await mesh.drain()
     outcome = Outcome(events=events, failure=_failure(events))
     stopped = _stopped(events)

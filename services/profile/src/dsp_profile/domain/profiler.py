@@ -272,7 +272,7 @@ def complete_profile(
     sample: pl.DataFrame,
     sampled: bool,
     approximations: list[Approximation],
-    missingness: Missingness,
+    missingness: Missingness | Future[Missingness],
     duplicates: int,
     near_duplicates: int,
     target: str | None,
@@ -284,7 +284,7 @@ def complete_profile(
     max_correlation_columns: int,
 ) -> Profile:
     """The rest of the profile from the column facts, a row sample and the row-level figures: correlations,
-    alerts, quality. Shared by the exact path and the chunked one."""
+    alerts, quality. Shared by the exact path and the chunked one; ``missingness`` may still be on its way."""
     columns: list[ColumnProfile] = [f.profile for f in facts.values()]
     n_columns = len(columns)
     token.check("correlations")
@@ -362,7 +362,7 @@ def complete_profile(
         dataset=dataset,
         columns=columns,
         correlations=correlations,
-        missingness=missingness,
+        missingness=missingness.result() if isinstance(missingness, Future) else missingness,
         alerts=alerts,
         quality=quality,
         approximations=approximations,
@@ -566,24 +566,24 @@ def profile_dataset(
         token.check("missingness")
         report(0.88, "missingness")
         masks = {n: f.missing_mask for n, f in facts.items() if f.missing_mask is not None}
-        patterns, rows_with_missing = _missing_patterns(masks, rows)
         approximations = []
         nullity_masks = _informative_masks(masks, rows, max_correlation_columns)
         partly_missing = sum(1 for m in masks.values() if 0 < int(m.sum()) < rows)
         if len(nullity_masks) < partly_missing:
             approximations.append(column_cap("nullity_correlation", "partly missing", len(nullity_masks),
                                               partly_missing, "missing share closest to one half"))
-        missingness = Missingness(
-            per_column={c.name: c.missing for c in columns},
-            rows_with_missing=rows_with_missing,
-            patterns=patterns,
-            nullity_correlation=nullity_correlation(nullity_masks, rows),
-        )
+        per_column = {c.name: c.missing for c in columns}
+
+        def find_missingness() -> Missingness:
+            patterns, rows_with_missing = _missing_patterns(masks, rows)
+            return Missingness(per_column=per_column, rows_with_missing=rows_with_missing, patterns=patterns,
+                               nullity_correlation=nullity_correlation(nullity_masks, rows))
+
+        missingness = columns_pool.submit(find_missingness)  # found while the correlations are computed
         duplicates = repeated.result()
         near_duplicates = max(0, near_repeated.result() - duplicates)
-
-    return complete_profile(
-        path=path, rows=rows, facts=facts, sample=pl.concat(sample_parts, how="horizontal") if sample_parts
-        else pl.DataFrame(), sampled=sampled, approximations=approximations, missingness=missingness,
-        duplicates=duplicates, near_duplicates=near_duplicates, target=target, validation=validation, now=now,
-        started=started, report=report, token=token, max_correlation_columns=max_correlation_columns)
+        return complete_profile(
+            path=path, rows=rows, facts=facts, sample=pl.concat(sample_parts, how="horizontal") if sample_parts
+            else pl.DataFrame(), sampled=sampled, approximations=approximations, missingness=missingness,
+            duplicates=duplicates, near_duplicates=near_duplicates, target=target, validation=validation, now=now,
+            started=started, report=report, token=token, max_correlation_columns=max_correlation_columns)
