@@ -9,7 +9,7 @@ heap per thread, so an array freed by one column's thread stays resident while t
 allocates its own: :func:`give_back_freed_memory` (``malloc_trim``), called by the profile between columns,
 returns the whole free pages of every heap. Mapping every allocation of :data:`MMAP_THRESHOLD` bytes or more on
 its own (``DSP_MALLOC_MMAP_THRESHOLD``) returns them as they are freed, but each large array then starts on fresh
-pages: on ``dsp profile`` of a 1M x 20 file, 1 s more CPU (system time) for about 60 MB less at the peak than
+pages: on ``dsp profile`` of a 1M x 20 file, 1 s more CPU (system time) for 30 to 70 MB less at the peak than
 the trims, so it is not the default.
 
 jemalloc reads its setting once, when Polars loads: a program sets ``_RJEM_MALLOC_CONF`` (to :data:`JEMALLOC_CONF`)
