@@ -20,8 +20,10 @@ allocation after the call, whenever it is made.
 from __future__ import annotations
 
 import ctypes
+import functools
 import os
 import sys
+from typing import Any
 
 __all__ = ["JEMALLOC_CONF", "MMAP_THRESHOLD", "give_back_freed_memory", "return_freed_memory"]
 
@@ -40,17 +42,19 @@ def return_freed_memory() -> bool:
     """
     os.environ.setdefault("_RJEM_MALLOC_CONF", JEMALLOC_CONF)
     threshold = int(os.environ.get("DSP_MALLOC_MMAP_THRESHOLD") or 0)
-    if threshold <= 0 or not sys.platform.startswith("linux"):
-        return False
+    mallopt = _glibc("mallopt") if threshold > 0 else None
+    return bool(mallopt(_M_MMAP_THRESHOLD, threshold)) if mallopt else False
+
+
+@functools.cache
+def _glibc(name: str) -> Any:
+    """glibc's function ``name``; None outside Linux or when the C library is not glibc."""
+    if not sys.platform.startswith("linux"):
+        return None
     try:
-        libc = ctypes.CDLL("libc.so.6")
-        mallopt = libc.mallopt
+        return getattr(ctypes.CDLL("libc.so.6"), name)
     except (OSError, AttributeError):
-        return False
-    return bool(mallopt(_M_MMAP_THRESHOLD, threshold))
-
-
-_LIBC: ctypes.CDLL | None = None
+        return None
 
 
 def give_back_freed_memory() -> bool:
@@ -60,12 +64,5 @@ def give_back_freed_memory() -> bool:
     stay resident while the next column's thread allocates its own. A trim between columns returns every whole
     free page of every heap, in the middle of a heap too, for a few milliseconds; outside glibc it does nothing.
     """
-    global _LIBC
-    if not sys.platform.startswith("linux"):
-        return False
-    try:
-        _LIBC = _LIBC or ctypes.CDLL("libc.so.6")
-        trim = _LIBC.malloc_trim
-    except (OSError, AttributeError):
-        return False
-    return bool(trim(0))
+    trim = _glibc("malloc_trim")
+    return bool(trim(0)) if trim else False

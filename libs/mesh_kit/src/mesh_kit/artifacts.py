@@ -254,10 +254,9 @@ class LocalArtifactStore(ArtifactStore):
         if not source.exists():
             raise ArtifactNotFound(ref.key)
         path.parent.mkdir(parents=True, exist_ok=True)
-        known = self._hashed.get(source)
-        unchanged = known is not None and known[1] == ref.sha256 and known[0] == _identity(source.stat())
+        before = _identity(source.stat())
         shutil.copyfile(source, path)
-        if unchanged and known is not None and known[0] == _identity(source.stat()):
+        if self._hashed.get(source) == (before, ref.sha256) and _identity(source.stat()) == before:
             return path  # the bytes this store hashed when it wrote them, not changed before or during the copy
         if sha256_of(path) != ref.sha256:
             path.unlink(missing_ok=True)

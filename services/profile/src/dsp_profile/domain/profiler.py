@@ -16,7 +16,7 @@ import math
 import os
 import time
 from collections import deque
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -24,7 +24,6 @@ from pathlib import Path
 
 import numpy as np
 import polars as pl
-from mesh_kit.allocator import give_back_freed_memory
 from shared_contracts.cancel import CancelToken, never_cancelled
 from shared_contracts.profile import (
     Approximation,
@@ -410,6 +409,7 @@ def profile_dataset(
     cancel: CancelToken | None = None,
     sketches: bool | None = None,
     exact_max_rows: int | None = None,
+    after_column: Callable[[], object] | None = None,
 ) -> Profile:
     """Profile a Parquet dataset: column statistics, correlations, missingness, alerts, quality.
 
@@ -442,6 +442,9 @@ def profile_dataset(
     exact_max_rows
         The threshold of ``sketches=None``; None reads ``DSP_PROFILE_EXACT_MAX_ROWS``
         (default :data:`EXACT_MAX_ROWS`).
+    after_column
+        Called after each column's facts are taken back, between columns: the service gives the C library's freed
+        memory back to the system there (``mesh_kit.allocator.give_back_freed_memory``).
 
     Returns
     -------
@@ -519,7 +522,8 @@ def profile_dataset(
                 name, job = in_flight.popleft()
                 facts[name] = job.result()
                 facts[name].profile.overridden = name in overridden
-                give_back_freed_memory()  # the column's working arrays, before the next column's take their place
+                if after_column is not None:  # the column's working arrays, before the next column's take their place
+                    after_column()
                 report(0.8 * len(facts) / max(len(schema), 1), f"column {name}")
                 token.check(steps[len(facts) + len(in_flight)])  # the next column to start
                 settle()

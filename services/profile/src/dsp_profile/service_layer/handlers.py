@@ -10,6 +10,7 @@ import uuid
 from pathlib import Path
 
 import polars as pl
+from mesh_kit.allocator import give_back_freed_memory
 from mesh_kit.artifacts import artifact_key
 from mesh_kit.deletion import purge_dataset
 from mesh_kit.ports import StageDeps
@@ -57,6 +58,7 @@ async def _profile(deps: StageDeps[Profiles], *, dataset_id: uuid.UUID, parquet_
                 profile_dataset, parquet, semantic_types={c.name: c.semantic_type for c in report.columns},
                 target=target, progress=deps.progress, overridden=[c.name for c in report.columns if c.overridden],
                 validation=ValidationSummary.of(report.validation, rows=report.row_count), cancel=deps.cancel,
+                after_column=give_back_freed_memory,
             )
         except (pl.exceptions.PolarsError, ValueError, OverflowError, ArithmeticError) as exc:
             # a value of the data the profiler cannot read fails the same way on every delivery: no retry
